@@ -1,0 +1,39 @@
+import { loadConfigFile } from '../../config/load-config.js';
+import { Agent } from '../agent.js';
+import type { CommandIo } from '../cli.js';
+import { createLogger } from '../logger.js';
+
+/** How long a stop may take before the process gives up waiting and exits anyway. */
+const STOP_DEADLINE_MS = 8_000;
+
+/**
+ * `greenlight run`: load the config (exit 2 and nothing started when invalid), start the agent,
+ * and stop cleanly on SIGTERM or SIGINT (exit 0).
+ */
+export async function runCommand(options: { configPath: string; dryRun: boolean }, io: CommandIo): Promise<number> {
+  const config = await loadConfigFile(options.configPath, io.env);
+  const logger = createLogger(config.log);
+  const agent = new Agent({ config, logger: logger.child({ component: 'agent' }), dryRun: options.dryRun });
+  try {
+    await agent.start();
+  } catch (error) {
+    logger.fatal({ err: error }, `cannot start: ${(error as Error).message}`);
+    await agent.close().catch(() => undefined);
+    return 1;
+  }
+
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  logger.info({ signal }, `received ${signal}, stopping`);
+  const deadline = setTimeout(() => {
+    logger.error(`stop took longer than ${STOP_DEADLINE_MS / 1_000}s; exiting anyway`);
+    process.exit(1);
+  }, STOP_DEADLINE_MS);
+  deadline.unref();
+  await agent.close(signal);
+  clearTimeout(deadline);
+  logger.info('stopped');
+  return 0;
+}

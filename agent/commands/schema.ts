@@ -1,0 +1,8 @@
+import { configJsonSchema } from '../../config/json-schema.js';
+import type { CommandIo } from '../cli.js';
+
+/** `greenlight schema`: the config's JSON Schema on stdout. */
+export async function schemaCommand(io: CommandIo): Promise<number> {
+  io.out(JSON.stringify(configJsonSchema(), null, 2));
+  return 0;
+}

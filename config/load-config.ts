@@ -1,0 +1,229 @@
+/**
+ * Turning config text into a validated, frozen Config. `parseConfig` is pure (text and an
+ * environment in, value or ConfigError out); `loadConfigFile` only adds the file read.
+ */
+import { readFile } from 'node:fs/promises';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import type { z } from 'zod';
+import { ConfigError, ConfigFileError, type ConfigIssue } from './errors.js';
+import { ConfigSchema, type Config } from './schema.js';
+
+type Env = Readonly<Record<string, string | undefined>>;
+type KeyPath = (string | number)[];
+
+const VARIABLE = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
+/** Parse, interpolate and validate config text. Throws ConfigError listing every problem found. */
+export function parseConfig(text: string, env: Env = {}, source?: string): Config {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const lineOf = (offset: number | undefined) => (offset === undefined ? undefined : lineCounter.linePos(offset).line);
+
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((error) => ({ path: '', message: `YAML syntax: ${error.message.split('\n')[0]}`, line: lineOf(error.pos[0]) })),
+      source,
+    );
+  }
+
+  const unset = new Map<string, string>();
+  const issues: ConfigIssue[] = [];
+  const raw = interpolate(doc.toJS() ?? {}, env, [], unset, (path, message) =>
+    issues.push({ path: formatKeyPath(path), message, line: locate(doc, path, lineOf) }),
+  );
+
+  const result = ConfigSchema.safeParse(raw);
+  if (!result.success) {
+    for (const issue of result.error.issues) issues.push(...describeIssue(issue, doc, unset, lineOf));
+  }
+  if (issues.length > 0 || !result.success) throw new ConfigError(sortIssues(issues), source);
+  return deepFreeze(result.data);
+}
+
+/** Read and parse a config file. */
+export async function loadConfigFile(path: string, env: Env = process.env): Promise<Config> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new ConfigFileError(path, error);
+  }
+  return parseConfig(text, env, path);
+}
+
+/**
+ * Replace `${VAR}` and `${VAR:-default}` in every string value (`$$` is a literal `$`). A value
+ * that is exactly one reference takes the YAML type of what it expands to, so `${PORT:-9464}` is
+ * a number. A reference to an unset variable without a default removes the key: when the key is
+ * optional that is what the user wants, and when it is required the schema says so and the
+ * message names the variable (recorded in `unset`).
+ */
+function interpolate(value: unknown, env: Env, path: KeyPath, unset: Map<string, string>, fail: (path: KeyPath, message: string) => void): unknown {
+  if (typeof value === 'string') {
+    let missing: string | undefined;
+    const expanded = value.replace(VARIABLE, (match, name: string | undefined, fallback: string | undefined) => {
+      if (match === '$$') return '$';
+      const found = env[name!];
+      if (found !== undefined && found !== '') return found;
+      if (fallback !== undefined) return fallback;
+      missing ??= name;
+      return '';
+    });
+    if (missing !== undefined) {
+      unset.set(formatKeyPath(path), missing);
+      return undefined;
+    }
+    if (expanded !== value && /^\$\{[^}]*\}$/.test(value)) return typedScalar(expanded);
+    return expanded;
+  }
+  if (Array.isArray(value)) {
+    return value.map((item, index) => interpolate(item, env, [...path, index], unset, fail));
+  }
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [key, item] of Object.entries(value)) {
+      const expanded = interpolate(item, env, [...path, key], unset, fail);
+      if (expanded !== undefined) out[key] = expanded;
+    }
+    return out;
+  }
+  return value;
+}
+
+function typedScalar(text: string): unknown {
+  if (text === '') return text;
+  if (/^-?\d+(\.\d+)?$/.test(text)) return Number(text);
+  if (text === 'true' || text === 'false') return text === 'true';
+  return text;
+}
+
+function describeIssue(issue: z.core.$ZodIssue, doc: Document, unset: Map<string, string>, lineOf: (offset?: number) => number | undefined): ConfigIssue[] {
+  const path = issue.path as KeyPath;
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((key) => ({
+      path: formatKeyPath([...path, key]),
+      message: `unknown key; ${suggestKey(key, expectedKeys(path))}`,
+      line: locate(doc, [...path, key], lineOf, true),
+    }));
+  }
+  const where = formatKeyPath(path);
+  const variable = unset.get(where);
+  if (variable !== undefined) {
+    return [{ path: where, message: `environment variable ${variable} is not set; set it, or give a default with \${${variable}:-value}`, line: locate(doc, path, lineOf) }];
+  }
+  return [{ path: where, message: friendlyMessage(issue, doc, path), line: locate(doc, path, lineOf) }];
+}
+
+function friendlyMessage(issue: z.core.$ZodIssue, doc: Document, path: KeyPath): string {
+  if (issue.code === 'invalid_type') {
+    const present = doc.hasIn(path);
+    if (!present || issue.input === undefined) return `is required (${article(issue.expected)})`;
+    return `expected ${article(issue.expected)}, got ${describeValue(issue.input)}`;
+  }
+  if (issue.code === 'invalid_value') {
+    return `${describeValue(issue.input)} is not one of ${issue.values.map((v) => String(v)).join(', ')}`;
+  }
+  if (issue.code === 'invalid_union' && issue.input === undefined) return 'is required';
+  return issue.message;
+}
+
+function article(expected: string): string {
+  const names: Record<string, string> = { object: 'a mapping', array: 'a list', string: 'a string', number: 'a number', int: 'an integer', boolean: 'true or false', record: 'a mapping' };
+  return names[expected] ?? expected;
+}
+
+function describeValue(value: unknown): string {
+  if (Array.isArray(value)) return 'a list';
+  if (value === null) return 'null';
+  if (typeof value === 'object') return 'a mapping';
+  return `${typeof value} ${JSON.stringify(value)}`;
+}
+
+/** The keys a strict object at `path` accepts, for "did you mean" hints. */
+function expectedKeys(path: KeyPath): string[] {
+  let schema: z.ZodType | undefined = ConfigSchema as unknown as z.ZodType;
+  for (const step of path) {
+    schema = schema && childSchema(schema, step);
+  }
+  return schema ? objectKeys(schema) : [];
+}
+
+function unwrap(schema: z.ZodType): z.ZodType {
+  let current: any = schema;
+  for (let i = 0; i < 10 && current; i++) {
+    const def = current._zod?.def;
+    if (!def) break;
+    if (def.type === 'object' || def.type === 'array' || def.type === 'record') break;
+    current = def.innerType ?? def.in ?? def.schema ?? (def.type === 'union' ? def.options.find((o: any) => unwrap(o)._zod?.def?.type === 'object') : undefined);
+  }
+  return current;
+}
+
+function childSchema(schema: z.ZodType, step: string | number): z.ZodType | undefined {
+  const def: any = (unwrap(schema) as any)?._zod?.def;
+  if (!def) return undefined;
+  if (def.type === 'object') return def.shape[step];
+  if (def.type === 'array') return def.element;
+  if (def.type === 'record') return def.valueType;
+  return undefined;
+}
+
+function objectKeys(schema: z.ZodType): string[] {
+  const def: any = (unwrap(schema) as any)?._zod?.def;
+  return def?.type === 'object' ? Object.keys(def.shape) : [];
+}
+
+function suggestKey(key: string, known: string[]): string {
+  const close = known.filter((candidate) => editDistance(candidate.toLowerCase(), key.toLowerCase()) <= 2);
+  if (close.length > 0) return `did you mean ${close.join(' or ')}?`;
+  return known.length > 0 ? `expected one of ${known.join(', ')}` : 'remove it';
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let previous = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const current = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+      previous = current;
+    }
+  }
+  return row[b.length]!;
+}
+
+/** The line of the node at `path`, or of the nearest ancestor that exists. */
+function locate(doc: Document, path: KeyPath, lineOf: (offset?: number) => number | undefined, atKey = false): number | undefined {
+  for (let depth = path.length; depth >= 0; depth--) {
+    const prefix = path.slice(0, depth);
+    if (atKey && depth === path.length && depth > 0) {
+      const parent = doc.getIn(prefix.slice(0, -1), true) as Node | undefined;
+      if (isMap(parent)) {
+        const pair = parent.items.find((item) => isScalar(item.key) && String(item.key.value) === String(path[depth - 1]));
+        if (pair && isScalar(pair.key)) return lineOf(pair.key.range?.[0]);
+      }
+      continue;
+    }
+    const node = (depth === 0 ? doc.contents : doc.getIn(prefix, true)) as Node | undefined;
+    if (node && (isScalar(node) || isMap(node) || isSeq(node)) && node.range) return lineOf(node.range[0]);
+  }
+  return undefined;
+}
+
+function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {
+  return issues.sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
+}
+
+/** `['probes', 2, 'every']` → `probes[2].every` */
+export function formatKeyPath(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((out, step) => (typeof step === 'number' ? `${out}[${step}]` : out ? `${out}.${String(step)}` : String(step)), '');
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const item of Object.values(value)) deepFreeze(item);
+  }
+  return value;
+}

@@ -1,0 +1,37 @@
+/** Parsing of the human units used in the config: durations (250ms, 5s, 2m, 1h) and byte sizes (1MiB). */
+
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
+const DURATION_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
+
+/** Milliseconds for `250ms`, `5s`, `2m`, `1h`; undefined for anything else. */
+export function parseDuration(text: string): number | undefined {
+  const match = DURATION.exec(text.trim());
+  if (!match) return undefined;
+  return Number(match[1]) * DURATION_MS[match[2]!]!;
+}
+
+/** `1500` → `1.5s`: the shortest unit that keeps the figure readable. */
+export function formatDuration(ms: number): string {
+  if (ms >= 3_600_000 && ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms >= 60_000 && ms % 60_000 === 0) return `${ms / 60_000}m`;
+  if (ms >= 1_000) return `${Number((ms / 1_000).toFixed(3))}s`;
+  return `${Number(ms.toFixed(3))}ms`;
+}
+
+const SIZE = /^(\d+(?:\.\d+)?)\s*(B|KB|KiB|MB|MiB|GB|GiB)?$/;
+const SIZE_BYTES: Record<string, number> = {
+  B: 1,
+  KB: 1_000,
+  KiB: 1_024,
+  MB: 1_000_000,
+  MiB: 1_048_576,
+  GB: 1_000_000_000,
+  GiB: 1_073_741_824,
+};
+
+/** Bytes for `1MiB`, `512KiB`, `2000`; undefined for anything else. */
+export function parseByteSize(text: string): number | undefined {
+  const match = SIZE.exec(text.trim());
+  if (!match) return undefined;
+  return Math.floor(Number(match[1]) * SIZE_BYTES[match[2] ?? 'B']!);
+}

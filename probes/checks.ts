@@ -1,0 +1,137 @@
+/**
+ * Expectations compiled from the config into functions that return a CheckResult naming the
+ * value they observed, so a failure explains itself: `$.status ("degraded") not in [healthy, ok]`.
+ */
+import type { HeaderAssertionConfig, JsonAssertionConfig, StatusRange } from '../config/schema.js';
+import { readJsonPath } from '../config/json-path.js';
+import type { CheckResult } from './probe-result.js';
+
+export type BodyCheck = (body: unknown) => CheckResult;
+export type HeaderCheck = (headers: Record<string, string | string[] | undefined>) => CheckResult;
+
+const show = (value: unknown): string => (value === undefined ? 'missing' : truncate(JSON.stringify(value) ?? String(value)));
+const list = (values: readonly unknown[]): string => `[${values.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))).join(', ')}]`;
+
+function truncate(text: string): string {
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+/** `200`, `2xx` ranges → a check on the status code. */
+export function compileStatusCheck(ranges: readonly StatusRange[]): (status: number) => CheckResult {
+  const expected = ranges.map(([low, high]) => (low === high ? String(low) : low % 100 === 0 && high === low + 99 ? `${low / 100}xx` : `${low}-${high}`)).join(', ');
+  return (status) => {
+    const ok = ranges.some(([low, high]) => status >= low && status <= high);
+    return { ok, text: `status ${status} ${ok ? 'in' : 'not in'} [${expected}]` };
+  };
+}
+
+/** Every operator on a JSON assertion becomes its own check. */
+export function compileJsonChecks(assertion: JsonAssertionConfig): BodyCheck[] {
+  const { path } = assertion;
+  const at = (body: unknown) => readJsonPath(body, path.segments);
+  const checks: BodyCheck[] = [];
+  const add = (test: (value: unknown) => boolean, pass: string, fail: string) =>
+    checks.push((body) => {
+      const value = at(body);
+      const ok = test(value);
+      return { ok, text: `${path.text} (${show(value)}) ${ok ? pass : fail}` };
+    });
+
+  if (assertion.equals !== undefined) add((v) => v === assertion.equals, `== ${show(assertion.equals)}`, `!= ${show(assertion.equals)}`);
+  if (assertion.notEquals !== undefined) add((v) => v !== assertion.notEquals, `!= ${show(assertion.notEquals)}`, `== ${show(assertion.notEquals)}`);
+  if (assertion.in !== undefined) {
+    const allowed = assertion.in;
+    add((v) => allowed.includes(v as never), `in ${list(allowed)}`, `not in ${list(allowed)}`);
+  }
+  if (assertion.exists !== undefined) {
+    const want = assertion.exists;
+    add((v) => (v !== undefined) === want, want ? 'exists' : 'is absent', want ? 'does not exist' : 'exists');
+  }
+  if (assertion.nonEmpty !== undefined) {
+    const want = assertion.nonEmpty;
+    add((v) => isNonEmpty(v) === want, want ? 'is non-empty' : 'is empty', want ? 'is empty' : 'is non-empty');
+  }
+  for (const op of ['gt', 'gte', 'lt', 'lte'] as const) {
+    const limit = assertion[op];
+    if (limit !== undefined) add((v) => compare(op, asNumber(v), limit), `${SYMBOL[op]} ${limit}`, `not ${SYMBOL[op]} ${limit}`);
+  }
+  if (assertion.length !== undefined) {
+    const spec = typeof assertion.length === 'number' ? { equals: assertion.length } : assertion.length;
+    checks.push((body) => {
+      const value = at(body);
+      const length = lengthOf(value);
+      const failed = Object.entries(spec).find(([op, limit]) => limit !== undefined && !compare(op as ComparisonOp, length, limit));
+      const wanted = Object.entries(spec).filter(([, l]) => l !== undefined).map(([op, l]) => `${SYMBOL[op as ComparisonOp]} ${l}`).join(' and ');
+      return { ok: !failed, text: `length of ${path.text} (${length ?? 'not a list or string'}) ${failed ? 'not ' : ''}${wanted}` };
+    });
+  }
+  if (assertion.matches !== undefined) {
+    const pattern = new RegExp(assertion.matches);
+    add((v) => typeof v === 'string' && pattern.test(v), `matches /${assertion.matches}/`, `does not match /${assertion.matches}/`);
+  }
+  return checks;
+}
+
+export function compileHeaderChecks(assertion: HeaderAssertionConfig): HeaderCheck[] {
+  const checks: HeaderCheck[] = [];
+  const read = (headers: Record<string, string | string[] | undefined>) => {
+    const value = headers[assertion.name];
+    return Array.isArray(value) ? value.join(', ') : value;
+  };
+  const add = (test: (value: string | undefined) => boolean, pass: string, fail: string) =>
+    checks.push((headers) => {
+      const value = read(headers);
+      const ok = test(value);
+      return { ok, text: `header ${assertion.name} (${show(value)}) ${ok ? pass : fail}` };
+    });
+  if (assertion.exists !== undefined) {
+    const want = assertion.exists;
+    add((v) => (v !== undefined) === want, want ? 'exists' : 'is absent', want ? 'does not exist' : 'exists');
+  }
+  if (assertion.equals !== undefined) add((v) => v === assertion.equals, `== ${show(assertion.equals)}`, `!= ${show(assertion.equals)}`);
+  if (assertion.matches !== undefined) {
+    const pattern = new RegExp(assertion.matches);
+    add((v) => v !== undefined && pattern.test(v), `matches /${assertion.matches}/`, `does not match /${assertion.matches}/`);
+  }
+  return checks;
+}
+
+type ComparisonOp = 'equals' | 'gt' | 'gte' | 'lt' | 'lte';
+const SYMBOL: Record<ComparisonOp, string> = { equals: '==', gt: '>', gte: '>=', lt: '<', lte: '<=' };
+
+function compare(op: ComparisonOp, value: number | undefined, limit: number): boolean {
+  if (value === undefined) return false;
+  switch (op) {
+    case 'equals':
+      return value === limit;
+    case 'gt':
+      return value > limit;
+    case 'gte':
+      return value >= limit;
+    case 'lt':
+      return value < limit;
+    case 'lte':
+      return value <= limit;
+  }
+}
+
+/** A number, or a string that is one (`"41.5"`); undefined otherwise. */
+export function asNumber(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? value : undefined;
+  if (typeof value === 'string' && value.trim() !== '') {
+    const parsed = Number(value);
+    return Number.isFinite(parsed) ? parsed : undefined;
+  }
+  return undefined;
+}
+
+function lengthOf(value: unknown): number | undefined {
+  if (Array.isArray(value) || typeof value === 'string') return value.length;
+  if (value !== null && typeof value === 'object') return Object.keys(value).length;
+  return undefined;
+}
+
+function isNonEmpty(value: unknown): boolean {
+  const length = lengthOf(value);
+  return length === undefined ? value !== undefined && value !== null : length > 0;
+}

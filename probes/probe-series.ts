@@ -1,0 +1,132 @@
+/**
+ * Everything greenlight knows about one probe × environment: its sliding windows, consecutive
+ * failures and successes, up/down state, the latest extracted values and how long each has
+ * stayed above its configured lines. Rules read their facts from here.
+ */
+import { formatDuration } from '../config/units.js';
+import type { ProbeResult } from './probe-result.js';
+import { SlidingWindow, type WindowFigures } from './sliding-window.js';
+
+export interface ExtractedValue {
+  value: number;
+  /** Clock time of the probe that read it. */
+  at: number;
+  /** For each configured line: since when the value has been above it without a break. */
+  above: { line: number; since: number | undefined }[];
+}
+
+/** A change of the series' up/down state, for probe.up / probe.down events. */
+export interface StateChange {
+  up: boolean;
+  /** The previous state; undefined on the very first result. */
+  wasUp: boolean | undefined;
+}
+
+export interface SeriesSnapshot {
+  probe: string;
+  env: string;
+  up: boolean | undefined;
+  consecutiveFailures: number;
+  consecutiveSuccesses: number;
+  skipped: number;
+  probesPerMinute: number;
+  last: ProbeResult | undefined;
+  windows: Record<string, WindowFigures>;
+  extracted: Record<string, { value: number; at: string; aboveForMs: Record<string, number> }>;
+}
+
+export class ProbeSeries {
+  readonly probe: string;
+  readonly env: string;
+  readonly windows: readonly SlidingWindow[];
+  consecutiveFailures = 0;
+  consecutiveSuccesses = 0;
+  skipped = 0;
+  up: boolean | undefined;
+  last: ProbeResult | undefined;
+  readonly extracted = new Map<string, ExtractedValue>();
+  readonly #lines: ReadonlyMap<string, readonly number[]>;
+  readonly #createdAt: number;
+
+  /** `lines`: per extracted value, the thresholds whose "above since" is tracked. */
+  constructor(probe: string, env: string, windowsMs: readonly number[], lines: ReadonlyMap<string, readonly number[]>, now: number) {
+    this.probe = probe;
+    this.env = env;
+    this.windows = windowsMs.map((ms) => new SlidingWindow(ms));
+    this.#lines = lines;
+    this.#createdAt = now;
+  }
+
+  /** Fold a result in; returns the state change it caused, if any. */
+  record(result: ProbeResult): StateChange | undefined {
+    for (const window of this.windows) window.add(result.ok, result.durationMs, result.startedAt);
+    if (result.ok) {
+      this.consecutiveSuccesses++;
+      this.consecutiveFailures = 0;
+    } else {
+      this.consecutiveFailures++;
+      this.consecutiveSuccesses = 0;
+    }
+    for (const name in result.extracted) this.#recordValue(name, result.extracted[name]!, result.startedAt);
+    this.last = result;
+    if (this.up === result.ok) return undefined;
+    const change = { up: result.ok, wasUp: this.up };
+    this.up = result.ok;
+    return change;
+  }
+
+  /** A tick that found the previous probe still in flight. */
+  recordSkipped(): void {
+    this.skipped++;
+  }
+
+  /** How long (ms) extracted value `name` has stayed above `line`, as of `now`; 0 when it is not above. */
+  aboveForMs(name: string, line: number, now: number): number {
+    const since = this.extracted.get(name)?.above.find((entry) => entry.line === line)?.since;
+    return since === undefined ? 0 : Math.max(0, now - since);
+  }
+
+  /** Probes per minute over the shortest window (or the series' lifetime while younger). */
+  probesPerMinute(now: number): number {
+    const window = this.windows[0]!;
+    const span = Math.min(window.windowMs, Math.max(now - this.#createdAt, 1_000));
+    return (window.figures(now).count * 60_000) / span;
+  }
+
+  snapshot(now: number): SeriesSnapshot {
+    const windows: Record<string, WindowFigures> = {};
+    for (const window of this.windows) windows[formatDuration(window.windowMs)] = window.figures(now);
+    const extracted: SeriesSnapshot['extracted'] = {};
+    for (const [name, entry] of this.extracted) {
+      const aboveForMs: Record<string, number> = {};
+      for (const { line } of entry.above) aboveForMs[String(line)] = this.aboveForMs(name, line, now);
+      extracted[name] = { value: entry.value, at: new Date(entry.at).toISOString(), aboveForMs };
+    }
+    return {
+      probe: this.probe,
+      env: this.env,
+      up: this.up,
+      consecutiveFailures: this.consecutiveFailures,
+      consecutiveSuccesses: this.consecutiveSuccesses,
+      skipped: this.skipped,
+      probesPerMinute: this.probesPerMinute(now),
+      last: this.last,
+      windows,
+      extracted,
+    };
+  }
+
+  #recordValue(name: string, value: number, at: number): void {
+    let entry = this.extracted.get(name);
+    if (!entry) {
+      entry = { value, at, above: (this.#lines.get(name) ?? []).map((line) => ({ line, since: undefined })) };
+      this.extracted.set(name, entry);
+    }
+    entry.value = value;
+    entry.at = at;
+    for (const threshold of entry.above) {
+      if (value > threshold.line) threshold.since ??= at;
+      else threshold.since = undefined;
+    }
+  }
+}

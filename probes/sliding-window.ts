@@ -1,0 +1,148 @@
+/**
+ * A time-based sliding window over probe outcomes: a ring of time buckets rotated lazily
+ * against an injected clock (as prom-client's time-window quantiles do). Each bucket holds a
+ * count, failures, latency sum and a log-scale latency histogram; running totals are kept for
+ * the whole window, so recording is constant work and reading is a scan of the histogram bins.
+ * Memory depends on the bucket and bin counts only, never on how many samples arrive.
+ */
+
+/** Latency histogram: 4 bins per doubling from 0.5 ms (bin 0 also takes anything faster) to about 65 s. */
+const MIN_LATENCY_MS = 0.5;
+const BINS_PER_DOUBLING = 4;
+export const LATENCY_BINS = 68;
+
+export interface WindowFigures {
+  windowMs: number;
+  count: number;
+  failures: number;
+  /** failures / count; 0 for an empty window. */
+  errorRatio: number;
+  /** Undefined while the window is empty. */
+  meanLatencyMs: number | undefined;
+  p50LatencyMs: number | undefined;
+  p95LatencyMs: number | undefined;
+  p99LatencyMs: number | undefined;
+}
+
+export class SlidingWindow {
+  readonly windowMs: number;
+  readonly bucketMs: number;
+  readonly #buckets: number;
+  readonly #count: Uint32Array;
+  readonly #failures: Uint32Array;
+  readonly #latencySum: Float64Array;
+  /** Bucket b's bins are at [b * LATENCY_BINS, (b + 1) * LATENCY_BINS). */
+  readonly #bins: Uint32Array;
+  readonly #totalBins = new Uint32Array(LATENCY_BINS);
+  #totalCount = 0;
+  #totalFailures = 0;
+  #totalLatency = 0;
+  /** The newest epoch (time / bucketMs) the ring has been rotated to. */
+  #head = -Infinity;
+
+  constructor(windowMs: number, buckets = 30) {
+    this.windowMs = windowMs;
+    this.#buckets = buckets;
+    this.bucketMs = windowMs / buckets;
+    this.#count = new Uint32Array(buckets);
+    this.#failures = new Uint32Array(buckets);
+    this.#latencySum = new Float64Array(buckets);
+    this.#bins = new Uint32Array(buckets * LATENCY_BINS);
+  }
+
+  /** Record one outcome at clock time `at` (ms). */
+  add(ok: boolean, latencyMs: number, at: number): void {
+    const epoch = this.#rotate(at);
+    if (epoch < this.#head - this.#buckets + 1) return; // older than the window: nothing to count
+    const slot = slotOf(epoch, this.#buckets);
+    const bin = binOf(latencyMs);
+    this.#count[slot]!++;
+    this.#latencySum[slot]! += latencyMs;
+    this.#bins[slot * LATENCY_BINS + bin]!++;
+    this.#totalBins[bin]!++;
+    this.#totalCount++;
+    this.#totalLatency += latencyMs;
+    if (!ok) {
+      this.#failures[slot]!++;
+      this.#totalFailures++;
+    }
+  }
+
+  /** The window's figures as of clock time `at`. */
+  figures(at: number): WindowFigures {
+    this.#rotate(at);
+    const count = this.#totalCount;
+    return {
+      windowMs: this.windowMs,
+      count,
+      failures: this.#totalFailures,
+      errorRatio: count === 0 ? 0 : this.#totalFailures / count,
+      meanLatencyMs: count === 0 ? undefined : this.#totalLatency / count,
+      p50LatencyMs: this.quantile(0.5, at),
+      p95LatencyMs: this.quantile(0.95, at),
+      p99LatencyMs: this.quantile(0.99, at),
+    };
+  }
+
+  /** Latency quantile in ms (interpolated within a histogram bin), undefined while empty. */
+  quantile(q: number, at: number): number | undefined {
+    this.#rotate(at);
+    if (this.#totalCount === 0) return undefined;
+    const rank = q * this.#totalCount;
+    let seen = 0;
+    for (let bin = 0; bin < LATENCY_BINS; bin++) {
+      const inBin = this.#totalBins[bin]!;
+      if (inBin === 0) continue;
+      if (seen + inBin >= rank) {
+        const low = bin === 0 ? 0 : binLowerBound(bin);
+        const high = binLowerBound(bin + 1);
+        return low + (high - low) * Math.max(0, Math.min(1, (rank - seen) / inBin));
+      }
+      seen += inBin;
+    }
+    return binLowerBound(LATENCY_BINS);
+  }
+
+  /** Expire the buckets that left the window by `at`; returns the epoch of `at`. */
+  #rotate(at: number): number {
+    const epoch = Math.floor(at / this.bucketMs);
+    if (epoch <= this.#head) return epoch;
+    const from = Math.max(this.#head + 1, epoch - this.#buckets + 1);
+    for (let next = from; next <= epoch; next++) this.#clear(slotOf(next, this.#buckets));
+    this.#head = epoch;
+    return epoch;
+  }
+
+  #clear(slot: number): void {
+    if (this.#count[slot]! > 0) {
+      this.#totalCount -= this.#count[slot]!;
+      this.#totalFailures -= this.#failures[slot]!;
+      this.#totalLatency -= this.#latencySum[slot]!;
+      const base = slot * LATENCY_BINS;
+      for (let bin = 0; bin < LATENCY_BINS; bin++) {
+        const n = this.#bins[base + bin]!;
+        if (n !== 0) {
+          this.#totalBins[bin]! -= n;
+          this.#bins[base + bin] = 0;
+        }
+      }
+      this.#count[slot] = 0;
+      this.#failures[slot] = 0;
+      this.#latencySum[slot] = 0;
+      if (this.#totalCount === 0) this.#totalLatency = 0; // drop accumulated float error
+    }
+  }
+}
+
+function slotOf(epoch: number, buckets: number): number {
+  return ((epoch % buckets) + buckets) % buckets;
+}
+
+function binOf(latencyMs: number): number {
+  if (!(latencyMs > MIN_LATENCY_MS)) return 0;
+  return Math.min(LATENCY_BINS - 1, Math.floor(Math.log2(latencyMs / MIN_LATENCY_MS) * BINS_PER_DOUBLING));
+}
+
+function binLowerBound(bin: number): number {
+  return MIN_LATENCY_MS * 2 ** (bin / BINS_PER_DOUBLING);
+}
