@@ -22,8 +22,15 @@ interface SeriesChildren {
   duration: ReturnType<Histogram<'probe' | 'env'>['labels']>;
   consecutive: ReturnType<Gauge<'probe' | 'env'>['labels']>;
   results: Map<string, ReturnType<Counter<'probe' | 'env' | 'result'>['labels']>>;
-  errorRatio: ReturnType<Gauge<'probe' | 'env' | 'window'>['labels']>[];
-  latency: ReturnType<Gauge<'probe' | 'env' | 'window' | 'quantile'>['labels']>[][];
+  /** Per window: the label sets of the window metrics, built once. */
+  windowLabels: { window: Labels; quantiles: Labels[] }[];
+}
+
+type Labels = Record<string, string>;
+interface MetricValue {
+  labels: Labels;
+  value: number;
+  metricName?: string;
 }
 
 export interface MetricsOptions {
@@ -39,8 +46,6 @@ export class AgentMetrics {
   readonly #probeSuccess: Gauge<'probe' | 'env'>;
   readonly #probeDuration: Histogram<'probe' | 'env'>;
   readonly #probesTotal: Counter<'probe' | 'env' | 'result'>;
-  readonly #windowErrorRatio: Gauge<'probe' | 'env' | 'window'>;
-  readonly #windowLatency: Gauge<'probe' | 'env' | 'window' | 'quantile'>;
   readonly #consecutiveFailures: Gauge<'probe' | 'env'>;
   readonly #activeEnvironment: Gauge<'env'>;
   readonly #children = new Map<ProbeSeries, SeriesChildren>();
@@ -48,7 +53,7 @@ export class AgentMetrics {
   /** Serializes renders: an OpenMetrics render temporarily changes shared registry state. */
   #rendering: Promise<unknown> = Promise.resolve();
   #renders = 0;
-  #collected = -1;
+  #windows: { render: number; errorRatio: MetricValue[]; latency: MetricValue[] } | undefined;
 
   constructor(options: MetricsOptions) {
     this.#options = options;
@@ -67,23 +72,19 @@ export class AgentMetrics {
       labelNames: ['probe', 'env', 'result'],
       registers,
     });
-    this.#windowErrorRatio = new Gauge({
-      name: 'greenlight_window_error_ratio',
-      help: 'Failed / all probes in the sliding window (NaN while the window is empty).',
-      labelNames: ['probe', 'env', 'window'],
-      registers,
-      collect: () => this.#collectWindows(),
-    });
-    this.#windowLatency = new Gauge({
-      name: 'greenlight_window_latency_seconds',
-      help: 'Probe latency quantile over the sliding window (NaN while the window is empty).',
-      labelNames: ['probe', 'env', 'window', 'quantile'],
-      registers,
-      collect: () => this.#collectWindows(),
-    });
+    // Window figures are computed from the series when scraped, not pushed per probe. Latency
+    // quantiles carry a `quantile` label, so they are exposed as a summary (with the window's
+    // _sum and _count), which is what Prometheus expects of that label.
+    this.#registerCollected('greenlight_window_error_ratio', 'Failed / all probes in the sliding window (NaN while the window is empty).', 'gauge', () => this.#windowValues().errorRatio);
+    this.#registerCollected('greenlight_window_latency_seconds', 'Probe latency quantiles over the sliding window (NaN while the window is empty).', 'summary', () => this.#windowValues().latency);
     this.#consecutiveFailures = new Gauge({ name: 'greenlight_consecutive_failures', help: 'Failed probes in a row (0 after a success).', labelNames: ['probe', 'env'], registers });
     this.#activeEnvironment = new Gauge({ name: 'greenlight_active_environment', help: 'The live environment: 1 for the live one, 0 for the other.', labelNames: ['env'], registers });
-    if (options.processMetrics) collectDefaultMetrics({ register: this.#registry });
+    if (options.processMetrics) {
+      collectDefaultMetrics({ register: this.#registry });
+      // Gauges named *_total fail `promtool check metrics`; the same counts stay available
+      // by type in nodejs_active_handles, nodejs_active_requests and nodejs_active_resources.
+      for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.#registry.removeSingleMetric(name);
+    }
   }
 
   /** Create the label children of a series so it shows in /metrics before its first probe. */
@@ -95,8 +96,7 @@ export class AgentMetrics {
       duration: this.#probeDuration.labels(labels),
       consecutive: this.#consecutiveFailures.labels(labels),
       results: new Map([['ok', this.#probesTotal.labels({ ...labels, result: 'ok' })]]),
-      errorRatio: windows.map((window) => this.#windowErrorRatio.labels({ ...labels, window })),
-      latency: windows.map((window) => QUANTILES.map(([quantile]) => this.#windowLatency.labels({ ...labels, window, quantile }))),
+      windowLabels: windows.map((window) => ({ window: { ...labels, window }, quantiles: QUANTILES.map(([quantile]) => ({ ...labels, window, quantile })) })),
     };
     children.results.get('ok')!.inc(0);
     children.consecutive.set(0);
@@ -104,16 +104,12 @@ export class AgentMetrics {
   }
 
   /** Forget a series (a probe removed by a reload): its label sets leave /metrics. */
-  removeSeries(series: ProbeSeries, windowsMs: readonly number[]): void {
+  removeSeries(series: ProbeSeries): void {
     if (!this.#children.delete(series)) return;
     const labels = { probe: series.probe, env: series.env };
     this.#probeSuccess.remove(labels);
     this.#probeDuration.remove(labels);
     this.#consecutiveFailures.remove(labels);
-    for (const window of windowsMs.map(formatDuration)) {
-      this.#windowErrorRatio.remove({ ...labels, window });
-      for (const [quantile] of QUANTILES) this.#windowLatency.remove({ ...labels, window, quantile });
-    }
     for (const result of ['ok', 'skipped', 'timeout', 'refused', 'dns', 'tls', 'reset', 'status', 'assertion', 'body_too_large', 'invalid_json']) {
       this.#probesTotal.remove({ ...labels, result });
     }
@@ -170,20 +166,32 @@ export class AgentMetrics {
     return child;
   }
 
-  /** Both window gauges call this; the figures are computed once per scrape. */
-  #collectWindows(): void {
-    if (this.#collected === this.#renders) return;
-    this.#collected = this.#renders;
+  /** A metric whose values are computed at scrape time, in prom-client's collector shape. */
+  #registerCollected(name: string, help: string, type: 'gauge' | 'summary', values: () => MetricValue[]): void {
+    const metric = { name, help, type, aggregator: 'omit', get: async () => ({ name, help, type, aggregator: 'omit', values: values() }), reset: () => undefined };
+    this.#registry.registerMetric(metric as unknown as Parameters<Registry['registerMetric']>[0]);
+  }
+
+  /** The window figures of every series; computed once per render and shared by both metrics. */
+  #windowValues(): { errorRatio: MetricValue[]; latency: MetricValue[] } {
+    if (this.#windows && this.#windows.render === this.#renders) return this.#windows;
     const now = this.#options.now();
+    const errorRatio: MetricValue[] = [];
+    const latency: MetricValue[] = [];
     for (const [series, children] of this.#children) {
       series.windows.forEach((window, index) => {
         const figures = window.figures(now);
-        children.errorRatio[index]!.set(figures.count === 0 ? Number.NaN : figures.errorRatio);
+        const labels = children.windowLabels[index]!;
+        errorRatio.push({ labels: labels.window, value: figures.count === 0 ? Number.NaN : figures.errorRatio });
         QUANTILES.forEach(([, key], q) => {
           const ms = figures[key];
-          children.latency[index]![q]!.set(ms === undefined ? Number.NaN : ms / 1_000);
+          latency.push({ labels: labels.quantiles[q]!, value: ms === undefined ? Number.NaN : ms / 1_000 });
         });
+        latency.push({ metricName: 'greenlight_window_latency_seconds_sum', labels: labels.window, value: figures.count === 0 ? 0 : (figures.meanLatencyMs! * figures.count) / 1_000 });
+        latency.push({ metricName: 'greenlight_window_latency_seconds_count', labels: labels.window, value: figures.count });
       });
     }
+    this.#windows = { render: this.#renders, errorRatio, latency };
+    return this.#windows;
   }
 }

@@ -32,7 +32,7 @@ export function parseConfig(text: string, env: Env = {}, source?: string): Confi
     issues.push({ path: formatKeyPath(path), message, line: locate(doc, path, lineOf) }),
   );
 
-  const result = ConfigSchema.safeParse(raw);
+  const result = ConfigSchema.safeParse(raw, { reportInput: true });
   if (!result.success) {
     for (const issue of result.error.issues) issues.push(...describeIssue(issue, doc, unset, lineOf));
   }

@@ -1,0 +1,117 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { hasTool, promtoolCheckMetrics } from '../helpers/tools.js';
+import { startPair, waitUntil, type Harness } from '../helpers/agent-harness.js';
+
+let harness: Harness | undefined;
+afterEach(async () => {
+  await harness?.close();
+  harness = undefined;
+});
+
+const seriesOf = (h: Harness, probe: string, env: string) => h.agent.state().series.find((s) => s.probe === probe && s.env === env)!;
+
+describe('the agent', () => {
+  it('becomes ready after the first probe round and serves health, state and metrics', async () => {
+    harness = await startPair();
+    const h = harness;
+    expect(h.events[0]).toMatchObject({ id: 1, type: 'agent.started', severity: 'info', env: null, probe: null, rule: null, data: { activeEnvironment: 'blue', probes: 2, series: 4 } });
+    await waitUntil(() => h.agent.ready, 'the first probe round');
+
+    expect(await (await fetch(`${h.base}/healthz`)).json()).toEqual({ status: 'ok' });
+    const ready = await fetch(`${h.base}/readyz`);
+    expect(ready.status).toBe(200);
+
+    const state = await (await fetch(`${h.base}/api/v1/state`)).json();
+    expect(state.activeEnvironment).toBe('blue');
+    expect(state.environments.blue).toEqual({ url: h.blue.url, active: true, up: true });
+    const health = state.series.find((s: { probe: string; env: string }) => s.probe === 'health' && s.env === 'blue');
+    expect(health.up).toBe(true);
+    expect(health.windows['1m'].count).toBeGreaterThan(0);
+    expect(health.extracted.memory_percent.value).toBe(41.5);
+
+    const metrics = await fetch(`${h.base}/metrics`);
+    expect(metrics.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
+    const text = await metrics.text();
+    expect(text).toContain('greenlight_probe_success{probe="health",env="blue"} 1');
+    expect(text).toContain('greenlight_active_environment{env="blue"} 1');
+    expect(text).toContain('process_cpu_seconds_total');
+    if (hasTool('promtool')) expect(promtoolCheckMetrics(text)).toEqual({ status: 0, output: '' });
+
+    const open = await fetch(`${h.base}/metrics`, { headers: { accept: 'application/openmetrics-text; version=1.0.0' } });
+    expect(open.headers.get('content-type')).toContain('application/openmetrics-text');
+    expect((await open.text()).endsWith('# EOF\n')).toBe(true);
+  });
+
+  it('answers 404 and 405 with the routes it has', async () => {
+    harness = await startPair();
+    const missing = await fetch(`${harness.base}/nope`);
+    expect(missing.status).toBe(404);
+    expect((await missing.json()).error).toContain('GET /metrics');
+    const post = await fetch(`${harness.base}/metrics`, { method: 'POST' });
+    expect(post.status).toBe(405);
+  });
+
+  it.each([
+    ['an error status', { errorRatio: 1 }, 'health', 'status'],
+    ['a hang', { hang: true }, 'health', 'timeout'],
+    ['invalid JSON', { invalidJson: true }, 'health', 'invalid_json'],
+    ['an empty universe', { emptyUniverse: true }, 'universe', 'assertion'],
+    ['a degraded status', { status: 'degraded' as const }, 'health', 'assertion'],
+  ])('publishes probe.down with the reason for %s, and probe.up once it recovers', async (_name, faults, probe, reason) => {
+    harness = await startPair();
+    const h = harness;
+    await waitUntil(() => h.agent.ready, 'the first probe round');
+    h.blue.setFaults(faults);
+    await waitUntil(() => h.events.some((e) => e.type === 'probe.down' && e.env === 'blue' && e.probe === probe), `probe.down for ${probe}@blue`);
+    const down = h.events.find((e) => e.type === 'probe.down' && e.env === 'blue' && e.probe === probe)!;
+    expect(down).toMatchObject({ severity: 'warning', data: { reason, active: true } });
+    expect(down.message).toContain(`${probe} on blue (live) is failing: ${reason}`);
+    expect(h.events.filter((e) => e.type === 'probe.down' && e.env === 'green')).toEqual([]);
+    // The agent keeps serving while its target misbehaves.
+    expect((await fetch(`${h.base}/healthz`)).status).toBe(200);
+
+    h.blue.resetFaults();
+    await waitUntil(() => h.events.some((e) => e.type === 'probe.up' && e.env === 'blue' && e.probe === probe), `probe.up for ${probe}@blue`);
+    const up = h.events.find((e) => e.type === 'probe.up' && e.env === 'blue' && e.probe === probe)!;
+    expect(up.id).toBeGreaterThan(down.id);
+    expect(up.data).toMatchObject({ active: true });
+    // State changes only: one down and one up, however many probes failed in between.
+    expect(h.events.filter((e) => e.probe === probe && e.env === 'blue').map((e) => e.type)).toEqual(['probe.down', 'probe.up']);
+  });
+
+  it('counts a tick as skipped while the previous probe is still in flight', async () => {
+    harness = await startPair({ every: '100ms', timeout: '1s' });
+    const h = harness;
+    await waitUntil(() => h.agent.ready, 'the first probe round');
+    h.green.setFaults({ hang: true });
+    await waitUntil(() => seriesOf(h, 'health', 'green').skipped >= 3, 'skipped ticks');
+    const text = await (await fetch(`${h.base}/metrics`)).text();
+    expect(Number(/greenlight_probes_total\{probe="health",env="green",result="skipped"\} (\d+)/.exec(text)?.[1])).toBeGreaterThanOrEqual(3);
+  });
+
+  it('closes promptly with probes hanging in flight', async () => {
+    harness = await startPair({ every: '100ms', timeout: '30s' });
+    const h = harness;
+    h.blue.setFaults({ hang: true });
+    h.green.setFaults({ hang: true });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const started = Date.now();
+    await h.close();
+    harness = undefined;
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(h.events.at(-1)).toMatchObject({ type: 'agent.stopping' });
+    // Probes cut short by the shutdown are not reported as target failures.
+    expect(h.events.filter((e) => e.type === 'probe.down')).toEqual([]);
+  });
+
+  it('assigns strictly increasing event ids', async () => {
+    harness = await startPair();
+    const h = harness;
+    await waitUntil(() => h.agent.ready, 'the first probe round');
+    h.green.setFaults({ errorRatio: 1 });
+    await waitUntil(() => h.events.filter((e) => e.type === 'probe.down').length >= 2, 'two probe.down events');
+    const ids = h.events.map((e) => e.id);
+    expect(ids).toEqual([...ids].sort((a, b) => a - b));
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+});

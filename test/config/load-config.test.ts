@@ -1,0 +1,185 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../config/errors.js';
+import { configJsonSchema } from '../../config/json-schema.js';
+import { parseConfig } from '../../config/load-config.js';
+
+/** A valid config to start from; tests splice their lines into it. */
+const BASE = `environments:
+  blue:
+    url: http://127.0.0.1:8081
+  green:
+    url: http://127.0.0.1:8082
+probes:
+  - name: health
+    path: /api/health
+`;
+
+function issuesOf(text: string, env: Record<string, string> = {}): string[] {
+  try {
+    parseConfig(text, env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as ConfigError).issues.map((issue) => `${issue.path}: ${issue.message}${issue.line ? ` (line ${issue.line})` : ''}`);
+  }
+  throw new Error('expected the config to be rejected');
+}
+
+describe('parseConfig', () => {
+  it('applies the defaults to a minimal config', () => {
+    const config = parseConfig(BASE);
+    expect(config.listen).toEqual({ host: '127.0.0.1', port: 9464 });
+    expect(config.timezone).toBe('America/New_York');
+    expect(config.activeEnvironment).toBe('blue');
+    expect(config.windows).toEqual([60_000, 300_000]);
+    expect(config.probeDefaults).toEqual({ every: 5_000, timeout: 2_000, maxBodyBytes: 1_048_576, jitter: 0.1 });
+    expect(config.probes[0]!.method).toBe('GET');
+    expect(config.probes[0]!.expect.status).toEqual([[200, 299]]);
+  });
+
+  it('returns a frozen value', () => {
+    const config = parseConfig(BASE);
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.probes[0]!.expect)).toBe(true);
+  });
+
+  it.each([
+    ['a bad duration', `${BASE}    every: 5x\n`, 'probes[0].every: "5x" is not a duration such as 500ms, 5s or 2m (line 9)'],
+    ['a misspelt key', `${BASE}    evry: 5s\n`, 'probes[0].evry: unknown key; did you mean every? (line 9)'],
+    ['an unknown top-level key', `${BASE}listn: 1\n`, 'listn: unknown key; did you mean listen? (line 9)'],
+    ['a path without /', BASE.replace('/api/health', 'api/health'), 'probes[0].path: "api/health" is not a path: it must start with / (line 8)'],
+    ['a bad status', `${BASE}    expect:\n      status: [200, abc]\n`, 'probes[0].expect.status[1]: "abc" is not a status code, a class such as 2xx, or a range such as 200-299 (line 10)'],
+    ['a bad JSON path', `${BASE}    expect:\n      json:\n        - path: status\n          equals: ok\n`, 'probes[0].expect.json[0].path: "status" is not a JSON path such as $.status, $.database.connected or $.universe[0].symbol (line 11)'],
+    ['an assertion without operator', `${BASE}    expect:\n      json:\n        - path: $.status\n`, 'probes[0].expect.json[0]: names no operator: add one of equals, notEquals, in, exists, nonEmpty, gt, gte, lt, lte, length, matches (line 11)'],
+    ['a bad regex', `${BASE}    expect:\n      json:\n        - path: $.status\n          matches: "(("\n`, 'probes[0].expect.json[0].matches: "((" is not a valid regular expression (line 12)'],
+    ['a bad cron', `${BASE}    cron: "every day"\n`, 'probes[0].cron: "every day" is not a cron expression such as "*/10 * * * * *" or "0 9-16 * * 1-5" (line 9)'],
+    ['every and cron together', `${BASE}    every: 5s\n    cron: "* * * * *"\n`, 'probes[0].cron: give either every or cron, not both (line 10)'],
+    ['a bad time zone', `timezone: Mars/Olympus\n${BASE}`, 'timezone: "Mars/Olympus" is not an IANA time zone such as America/New_York (line 1)'],
+    ['a bad listen address', `listen: localhost\n${BASE}`, 'listen: "localhost" is not a listen address such as 127.0.0.1:9464, :9464 or [::1]:9464 (line 1)'],
+    ['a non-http url', BASE.replace('http://127.0.0.1:8081', 'ftp://x'), 'environments.blue.url: "ftp://x" is not an http:// or https:// URL (line 3)'],
+    ['an unknown active environment', `activeEnvironment: purple\n${BASE}`, 'activeEnvironment: "purple" is not one of the environments (blue, green) (line 1)'],
+    ['a wrong type', `windows: 5m\n${BASE}`, 'windows: expected a list, got string "5m" (line 1)'],
+    ['a bad size', `${BASE}    maxBodyBytes: lots\n`, 'probes[0].maxBodyBytes: "lots" is not a size such as 65536, 512KiB or 1MiB (line 9)'],
+    ['a bad method', `${BASE}    method: FETCH\n`, 'probes[0].method: string "FETCH" is not one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS (line 9)'],
+    ['no probes', BASE.slice(0, BASE.indexOf('probes:')), 'probes: is required (a list)'],
+    ['YAML syntax', 'probes: [unclosed\n', ': YAML syntax'],
+  ])('reports %s with key path, what is expected and the line', (_name, text, expected) => {
+    expect(issuesOf(text).join('\n')).toContain(expected);
+  });
+
+  it('reports cross-reference problems once the structure is valid', () => {
+    const text = `${BASE}  - name: health\n    path: /x\n    environments: [purple]\n  - name: three\n    path: /y\n`;
+    expect(issuesOf(text)).toEqual([
+      'probes[1].name: "health" is already the name of probes[0]; probe names must be unique (line 9)',
+      'probes[1].environments[0]: "purple" is not one of the environments (blue, green) (line 11)',
+    ]);
+    expect(issuesOf(BASE.replace('  green:\n    url: http://127.0.0.1:8082\n', ''))[0]).toBe('environments: needs exactly two environments (blue and green), found 1: blue (line 2)');
+  });
+
+  it('reports every problem at once, in line order', () => {
+    const text = `listen: nowhere\n${BASE}    evry: 5s\n    timeout: 2x\n`;
+    const issues = issuesOf(text);
+    expect(issues).toHaveLength(3);
+    expect(issues.map((issue) => issue.split(':')[0])).toEqual(['listen', 'probes[0].evry', 'probes[0].timeout']);
+  });
+
+  it('puts every issue in the error message', () => {
+    expect(() => parseConfig(`${BASE}    every: 5x\n    evry: 1\n`, {}, 'my.yaml')).toThrow(
+      /^my\.yaml: invalid configuration \(2 problems\):\n {2}- probes\[0\]\.every: "5x" is not a duration such as 500ms, 5s or 2m \(line 9\)\n {2}- probes\[0\]\.evry: unknown key/,
+    );
+  });
+});
+
+describe('interpolation', () => {
+  const text = `listen: \${LISTEN:-127.0.0.1:9999}
+environments:
+  blue:
+    url: \${BLUE_URL}
+  green:
+    url: \${GREEN_URL:-http://127.0.0.1:8082}
+probeDefaults:
+  every: \${INTERVAL:-5s}
+  jitter: \${JITTER:-0.2}
+probes:
+  - name: health
+    path: /api/health
+    headers:
+      authorization: Bearer \${API_TOKEN:-none}
+      x-price: $$5
+`;
+
+  it('substitutes variables and defaults, typing whole-value references', () => {
+    const config = parseConfig(text, { BLUE_URL: 'http://blue.internal:80', INTERVAL: '1s', API_TOKEN: 't0ken' });
+    expect(config.listen).toEqual({ host: '127.0.0.1', port: 9999 });
+    expect(config.environments.blue!.url).toBe('http://blue.internal:80');
+    expect(config.environments.green!.url).toBe('http://127.0.0.1:8082');
+    expect(config.probeDefaults.every).toBe(1_000);
+    expect(config.probeDefaults.jitter).toBe(0.2);
+    expect(config.probes[0]!.headers).toEqual({ authorization: 'Bearer t0ken', 'x-price': '$5' });
+  });
+
+  it('treats an empty variable as unset, so the default applies', () => {
+    expect(parseConfig(text, { BLUE_URL: 'http://b', INTERVAL: '' }).probeDefaults.every).toBe(5_000);
+  });
+
+  it('names an unset variable that a required key needs', () => {
+    expect(issuesOf(text)).toEqual(['environments.blue.url: environment variable BLUE_URL is not set; set it, or give a default with ${BLUE_URL:-value} (line 4)']);
+  });
+
+  it('drops an optional key whose variable is unset', () => {
+    const config = parseConfig(`${BASE}    timeout: \${PROBE_TIMEOUT}\n`);
+    expect(config.probes[0]!.timeout).toBeUndefined();
+  });
+
+  it('never re-parses an interpolated value as YAML', () => {
+    const config = parseConfig(`${BASE}    headers:\n      x-note: \${NOTE}\n`, { NOTE: 'a: b\n- c' });
+    expect(config.probes[0]!.headers['x-note']).toBe('a: b\n- c');
+  });
+});
+
+describe('the default config', () => {
+  const text = readFileSync(new URL('../../config/greenlight.yaml', import.meta.url), 'utf8');
+
+  it('is valid with no environment variables set and uses the contract defaults', () => {
+    const config = parseConfig(text, {});
+    expect(config.listen).toEqual({ host: '127.0.0.1', port: 9464 });
+    expect(config.dataDir).toBe('./data');
+    expect(config.activeEnvironment).toBe('blue');
+    expect(config.environments).toEqual({ blue: { url: 'http://127.0.0.1:8081', headers: {} }, green: { url: 'http://127.0.0.1:8082', headers: {} } });
+    expect(config.probeDefaults.every).toBe(5_000);
+    expect(config.probes.map((probe) => probe.path)).toEqual(['/api/health', '/api/alphastack/universe', '/api/discoveries', '/api/portfolio/positions']);
+  });
+
+  it('reads the contract variables', () => {
+    const config = parseConfig(text, {
+      GREENLIGHT_LISTEN: '0.0.0.0:9000',
+      GREENLIGHT_DATA_DIR: '/var/lib/greenlight',
+      BLUE_URL: 'https://blue.example',
+      GREEN_URL: 'https://green.example',
+      GREENLIGHT_ACTIVE: 'green',
+      GREENLIGHT_PROBE_INTERVAL: '2s',
+    });
+    expect(config.listen).toEqual({ host: '0.0.0.0', port: 9000 });
+    expect(config.dataDir).toBe('/var/lib/greenlight');
+    expect(config.environments.blue!.url).toBe('https://blue.example');
+    expect(config.activeEnvironment).toBe('green');
+    expect(config.probeDefaults.every).toBe(2_000);
+  });
+
+  it('points editors at the committed JSON Schema', () => {
+    expect(text.split('\n')[0]).toBe('# yaml-language-server: $schema=./greenlight.schema.json');
+  });
+});
+
+describe('config/greenlight.schema.json', () => {
+  it('is what `greenlight schema` generates (run `npm run schema` after changing config/schema.ts)', () => {
+    const committed = JSON.parse(readFileSync(new URL('../../config/greenlight.schema.json', import.meta.url), 'utf8'));
+    expect(committed).toEqual(configJsonSchema());
+  });
+
+  it('rejects unknown keys, as the loader does', () => {
+    const schema = configJsonSchema() as { additionalProperties?: unknown; properties: { probes: { items: { additionalProperties?: unknown } } } };
+    expect(schema.additionalProperties).toBe(false);
+    expect(schema.properties.probes.items.additionalProperties).toBe(false);
+  });
+});

@@ -1,0 +1,91 @@
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { Agent } from '../../agent/agent.js';
+import type { GreenlightEvent } from '../../agent/events.js';
+import { parseConfig } from '../../config/load-config.js';
+import { startSimulator, type Simulator } from '../../simulator/alphastack-simulator.js';
+
+/** Two simulators and the default four AlphaStack probes against them, as config text. */
+export function pairConfig(blue: string, green: string, options: { every?: string; timeout?: string; extra?: string } = {}): string {
+  return `listen: 127.0.0.1:0
+environments:
+  blue:
+    url: ${blue}
+  green:
+    url: ${green}
+probeDefaults:
+  every: ${options.every ?? '200ms'}
+  timeout: ${options.timeout ?? '500ms'}
+  jitter: 0
+${options.extra ?? ''}
+probes:
+  - name: health
+    path: /api/health
+    expect:
+      status: [200]
+      json:
+        - path: $.status
+          in: [healthy, ok]
+        - path: $.database.connected
+          equals: true
+    extract:
+      memory_percent:
+        path: $.memory.percent
+        lines: [80, 90]
+  - name: universe
+    path: /api/alphastack/universe
+    expect:
+      json:
+        - path: $.universe
+          nonEmpty: true
+`;
+}
+
+export interface Harness {
+  blue: Simulator;
+  green: Simulator;
+  agent: Agent;
+  events: GreenlightEvent[];
+  logs: string[];
+  base: string;
+  close(): Promise<void>;
+}
+
+/** Start two simulators and an agent on them; the caller closes it. */
+export async function startPair(options: { every?: string; timeout?: string } = {}): Promise<Harness> {
+  const blue = await startSimulator({ name: 'blue' });
+  const green = await startSimulator({ name: 'green' });
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      logs.push(String(chunk));
+      done();
+    },
+  });
+  const agent = new Agent({ config: parseConfig(pairConfig(blue.url, green.url, options)), logger: pino({ level: 'debug' }, sink) });
+  const events: GreenlightEvent[] = [];
+  agent.bus.subscribe((event) => events.push(event));
+  await agent.start();
+  const address = agent.address!;
+  return {
+    blue,
+    green,
+    agent,
+    events,
+    logs,
+    base: `http://${address.host}:${address.port}`,
+    close: async () => {
+      await agent.close();
+      await Promise.all([blue.close(), green.close()]);
+    },
+  };
+}
+
+/** Poll until `condition` holds, or fail after `timeoutMs` saying what was awaited. */
+export async function waitUntil(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}

@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import type { ProbeResult } from '../../probes/probe-result.js';
+import { ProbeSeries } from '../../probes/probe-series.js';
+
+const T0 = 1_800_000_000_000;
+
+function result(ok: boolean, at: number, extracted: Record<string, number> = {}, durationMs = 20): ProbeResult {
+  return { probe: 'health', env: 'blue', ok, reason: ok ? undefined : 'status', status: ok ? 200 : 500, durationMs, startedAt: at, checks: [], extracted };
+}
+
+describe('ProbeSeries', () => {
+  const lines = new Map([['memory_percent', [80, 90]]]);
+
+  it('counts consecutive failures and successes', () => {
+    const series = new ProbeSeries('health', 'blue', [60_000], lines, T0);
+    [true, false, false, false].forEach((ok, i) => series.record(result(ok, T0 + i * 1_000)));
+    expect(series.consecutiveFailures).toBe(3);
+    expect(series.consecutiveSuccesses).toBe(0);
+    series.record(result(true, T0 + 5_000));
+    series.record(result(true, T0 + 6_000));
+    expect(series.consecutiveFailures).toBe(0);
+    expect(series.consecutiveSuccesses).toBe(2);
+  });
+
+  it('reports state changes only', () => {
+    const series = new ProbeSeries('health', 'blue', [60_000], lines, T0);
+    expect(series.record(result(true, T0))).toEqual({ up: true, wasUp: undefined });
+    expect(series.record(result(true, T0 + 1))).toBeUndefined();
+    expect(series.record(result(false, T0 + 2))).toEqual({ up: false, wasUp: true });
+    expect(series.record(result(false, T0 + 3))).toBeUndefined();
+    expect(series.record(result(true, T0 + 4))).toEqual({ up: true, wasUp: false });
+  });
+
+  it('tracks how long an extracted value has stayed above each line', () => {
+    const series = new ProbeSeries('health', 'blue', [60_000], lines, T0);
+    series.record(result(true, T0, { memory_percent: 85 }));
+    series.record(result(true, T0 + 30_000, { memory_percent: 95 }));
+    series.record(result(true, T0 + 60_000, { memory_percent: 92 }));
+    expect(series.aboveForMs('memory_percent', 80, T0 + 150_000)).toBe(150_000);
+    expect(series.aboveForMs('memory_percent', 90, T0 + 150_000)).toBe(120_000);
+    // A failed probe without the value neither breaks nor extends the run.
+    series.record(result(false, T0 + 90_000));
+    expect(series.aboveForMs('memory_percent', 90, T0 + 150_000)).toBe(120_000);
+    series.record(result(true, T0 + 120_000, { memory_percent: 89 }));
+    expect(series.aboveForMs('memory_percent', 90, T0 + 150_000)).toBe(0);
+    expect(series.aboveForMs('memory_percent', 80, T0 + 150_000)).toBe(150_000);
+    expect(series.extracted.get('memory_percent')).toMatchObject({ value: 89, at: T0 + 120_000 });
+  });
+
+  it('answers 0 for a value or line it does not track', () => {
+    const series = new ProbeSeries('health', 'blue', [60_000], lines, T0);
+    series.record(result(true, T0, { cpu_percent: 99 }));
+    expect(series.aboveForMs('cpu_percent', 50, T0 + 1_000)).toBe(0);
+    expect(series.aboveForMs('nothing', 50, T0 + 1_000)).toBe(0);
+  });
+
+  it('reports probes per minute over its lifetime while younger than the window', () => {
+    const series = new ProbeSeries('health', 'blue', [60_000, 300_000], lines, T0);
+    for (let i = 0; i < 20; i++) series.record(result(true, T0 + i * 1_000));
+    expect(series.probesPerMinute(T0 + 20_000)).toBeCloseTo(60, 0);
+    expect(series.snapshot(T0 + 20_000).windows['5m']!.count).toBe(20);
+  });
+
+  it('snapshots every figure the API shows', () => {
+    const series = new ProbeSeries('health', 'blue', [60_000, 300_000], lines, T0);
+    series.record(result(false, T0, { memory_percent: 91 }, 40));
+    series.recordSkipped();
+    const snapshot = series.snapshot(T0 + 1_000);
+    expect(snapshot).toMatchObject({
+      probe: 'health',
+      env: 'blue',
+      up: false,
+      consecutiveFailures: 1,
+      skipped: 1,
+      windows: { '1m': { count: 1, failures: 1, errorRatio: 1 }, '5m': { count: 1 } },
+      extracted: { memory_percent: { value: 91, aboveForMs: { '80': 1_000, '90': 1_000 } } },
+    });
+    expect(snapshot.last?.status).toBe(500);
+  });
+});

@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import { LATENCY_BINS, SlidingWindow } from '../../probes/sliding-window.js';
+
+const T0 = 1_800_000_000_000; // a round clock value, so bucket boundaries are predictable
+
+describe('SlidingWindow', () => {
+  it('is empty before any sample', () => {
+    const window = new SlidingWindow(60_000);
+    expect(window.figures(T0)).toEqual({ windowMs: 60_000, count: 0, failures: 0, errorRatio: 0, meanLatencyMs: undefined, p50LatencyMs: undefined, p95LatencyMs: undefined, p99LatencyMs: undefined });
+  });
+
+  it('counts samples, failures, error ratio and mean latency', () => {
+    const window = new SlidingWindow(60_000);
+    for (let i = 0; i < 10; i++) window.add(i % 5 !== 0, 100 + i * 10, T0 + i * 1_000);
+    const figures = window.figures(T0 + 10_000);
+    expect(figures.count).toBe(10);
+    expect(figures.failures).toBe(2);
+    expect(figures.errorRatio).toBeCloseTo(0.2);
+    expect(figures.meanLatencyMs).toBeCloseTo(145);
+  });
+
+  it('forgets samples once they are older than the window', () => {
+    const window = new SlidingWindow(60_000, 30);
+    window.add(false, 100, T0);
+    window.add(true, 100, T0 + 30_000);
+    expect(window.figures(T0 + 59_000).count).toBe(2);
+    // A bucket is 2 s: the T0 sample leaves once its bucket rotates out.
+    expect(window.figures(T0 + 61_000)).toMatchObject({ count: 1, failures: 0, errorRatio: 0 });
+    expect(window.figures(T0 + 91_000)).toMatchObject({ count: 0, failures: 0, meanLatencyMs: undefined });
+  });
+
+  it('empties completely after a gap longer than the window', () => {
+    const window = new SlidingWindow(60_000);
+    for (let i = 0; i < 100; i++) window.add(false, 50, T0 + i * 100);
+    expect(window.figures(T0 + 10 * 60_000)).toMatchObject({ count: 0, failures: 0 });
+    window.add(true, 10, T0 + 10 * 60_000);
+    expect(window.figures(T0 + 10 * 60_000)).toMatchObject({ count: 1, failures: 0, errorRatio: 0 });
+  });
+
+  it('ignores a sample older than the window', () => {
+    const window = new SlidingWindow(60_000);
+    window.add(true, 10, T0 + 120_000);
+    window.add(false, 10, T0);
+    expect(window.figures(T0 + 120_000)).toMatchObject({ count: 1, failures: 0 });
+  });
+
+  it.each([
+    ['uniform 1..1000 ms', Array.from({ length: 1000 }, (_, i) => i + 1), { p50: 500, p95: 950, p99: 990 }],
+    ['all 200 ms', Array.from({ length: 100 }, () => 200), { p50: 200, p95: 200, p99: 200 }],
+    ['mostly fast, 5 % at 3 s', [...Array.from({ length: 95 }, () => 20), ...Array.from({ length: 5 }, () => 3_000)], { p50: 20, p95: 20, p99: 3_000 }],
+  ])('estimates latency quantiles within the histogram resolution: %s', (_name, latencies, expected) => {
+    const window = new SlidingWindow(300_000);
+    latencies.forEach((ms, i) => window.add(true, ms, T0 + i));
+    const figures = window.figures(T0 + latencies.length);
+    // 4 bins per doubling: a bin spans 19 %, so an interpolated estimate is within about 19 % of the truth.
+    expect(figures.p50LatencyMs!).toBeGreaterThan(expected.p50 * 0.81);
+    expect(figures.p50LatencyMs!).toBeLessThan(expected.p50 * 1.19);
+    expect(figures.p95LatencyMs!).toBeGreaterThan(expected.p95 * 0.81);
+    expect(figures.p95LatencyMs!).toBeLessThan(expected.p95 * 1.19);
+    expect(figures.p99LatencyMs!).toBeGreaterThan(expected.p99 * 0.81);
+    expect(figures.p99LatencyMs!).toBeLessThan(expected.p99 * 1.19);
+  });
+
+  it('keeps the quantiles of what is still in the window only', () => {
+    const window = new SlidingWindow(60_000);
+    for (let i = 0; i < 50; i++) window.add(true, 2_000, T0 + i * 100);
+    for (let i = 0; i < 50; i++) window.add(true, 10, T0 + 70_000 + i * 100);
+    expect(window.figures(T0 + 75_000).p99LatencyMs!).toBeLessThan(12);
+  });
+
+  it('holds memory fixed by buckets and bins, whatever the sample count', () => {
+    const window = new SlidingWindow(60_000, 30);
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < 200_000; i++) window.add(i % 7 !== 0, (i % 500) + 1, T0 + i);
+    const after = process.memoryUsage().heapUsed;
+    expect(window.figures(T0 + 200_000).count).toBeGreaterThan(0);
+    // The samples themselves would take megabytes; the window holds 30 × LATENCY_BINS counters.
+    expect(after - before).toBeLessThan(30 * LATENCY_BINS * 4 + 2_000_000);
+  });
+});
