@@ -1,12 +1,13 @@
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { loadConfigFile } from '../../config/load-config.js';
 import { startSimulator, type Simulator } from '../../simulator/alphastack-simulator.js';
 import { Agent } from '../agent.js';
 import type { CommandIo } from '../cli.js';
 import type { GreenlightEvent } from '../events.js';
 import { createLogger } from '../logger.js';
+import { packageRoot } from '../package-root.js';
 
-const DEFAULT_CONFIG = fileURLToPath(new URL('../../../config/greenlight.yaml', import.meta.url));
+
 
 /**
  * `greenlight demo`: blue and green AlphaStack simulators, an agent on the default config
@@ -16,7 +17,7 @@ const DEFAULT_CONFIG = fileURLToPath(new URL('../../../config/greenlight.yaml', 
 export async function demoCommand(options: { keepRunning: boolean; stepMs?: number }, io: CommandIo): Promise<number> {
   const step = options.stepMs ?? 4_000;
   const env = { ...io.env, GREENLIGHT_PROBE_INTERVAL: io.env.GREENLIGHT_PROBE_INTERVAL ?? '1s' };
-  const config = await loadConfigFile(DEFAULT_CONFIG, env);
+  const config = await loadConfigFile(join(packageRoot(), 'config', 'greenlight.yaml'), env);
   const sims: Simulator[] = [];
   let agent: Agent | undefined;
   try {

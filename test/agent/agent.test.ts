@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import type { AgentState } from '../../agent/agent.js';
 import { hasTool, promtoolCheckMetrics } from '../helpers/tools.js';
 import { startPair, waitUntil, type Harness } from '../helpers/agent-harness.js';
 
@@ -21,13 +22,13 @@ describe('the agent', () => {
     const ready = await fetch(`${h.base}/readyz`);
     expect(ready.status).toBe(200);
 
-    const state = await (await fetch(`${h.base}/api/v1/state`)).json();
+    const state = (await (await fetch(`${h.base}/api/v1/state`)).json()) as AgentState;
     expect(state.activeEnvironment).toBe('blue');
     expect(state.environments.blue).toEqual({ url: h.blue.url, active: true, up: true });
-    const health = state.series.find((s: { probe: string; env: string }) => s.probe === 'health' && s.env === 'blue');
+    const health = state.series.find((s) => s.probe === 'health' && s.env === 'blue')!;
     expect(health.up).toBe(true);
-    expect(health.windows['1m'].count).toBeGreaterThan(0);
-    expect(health.extracted.memory_percent.value).toBe(41.5);
+    expect(health.windows['1m']!.count).toBeGreaterThan(0);
+    expect(health.extracted.memory_percent!.value).toBe(41.5);
 
     const metrics = await fetch(`${h.base}/metrics`);
     expect(metrics.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
@@ -46,7 +47,7 @@ describe('the agent', () => {
     harness = await startPair();
     const missing = await fetch(`${harness.base}/nope`);
     expect(missing.status).toBe(404);
-    expect((await missing.json()).error).toContain('GET /metrics');
+    expect(((await missing.json()) as { error: string }).error).toContain('GET /metrics');
     const post = await fetch(`${harness.base}/metrics`, { method: 'POST' });
     expect(post.status).toBe(405);
   });
