@@ -20,6 +20,7 @@ import { VERSION } from './version.js';
 
 export interface AgentOptions {
   config: Config;
+  /** The root logger; the agent and its components log through children of it. */
   logger: Logger;
   dryRun?: boolean;
   /** Clock for windows and events; tests inject one. */
@@ -50,6 +51,7 @@ export class Agent {
   readonly bus: EventBus;
   readonly metrics: AgentMetrics;
   readonly #logger: Logger;
+  readonly #rootLogger: Logger;
   readonly #now: () => number;
   readonly #dryRun: boolean;
   readonly #dispatcher: UndiciAgent;
@@ -65,7 +67,8 @@ export class Agent {
   constructor(options: AgentOptions) {
     const { config, logger } = options;
     this.config = config;
-    this.#logger = logger;
+    this.#logger = logger.child({ component: 'agent' });
+    this.#rootLogger = logger;
     this.#now = options.now ?? Date.now;
     this.#dryRun = options.dryRun ?? false;
     this.#activeEnvironment = config.activeEnvironment;
@@ -117,7 +120,7 @@ export class Agent {
   async start(): Promise<void> {
     this.#startedAt = this.#now();
     this.metrics.setActiveEnvironment(this.#activeEnvironment, Object.keys(this.config.environments));
-    this.#server = await startHttpServer({ listen: this.config.listen, agent: this, logger: this.#logger.child({ component: 'http' }) });
+    this.#server = await startHttpServer({ listen: this.config.listen, agent: this, logger: this.#rootLogger.child({ component: 'http' }) });
     this.#scheduler.start();
     this.bus.publish({
       type: 'agent.started',

@@ -26,7 +26,7 @@ export async function demoCommand(options: { keepRunning: boolean; stepMs?: numb
       sims.push(await startSimulator({ name, host: url.hostname, port: Number(url.port) }));
     }
     const [blue, green] = sims as [Simulator, Simulator];
-    agent = new Agent({ config, logger: createLogger({ level: 'error', format: config.log.format }).child({ component: 'agent' }) });
+    agent = new Agent({ config, logger: createLogger({ level: 'error', format: config.log.format }) });
     agent.bus.subscribe((event) => io.out(narrate(event)));
     await agent.start();
     const base = `http://${config.listen.host}:${config.listen.port}`;

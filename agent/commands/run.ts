@@ -13,7 +13,7 @@ const STOP_DEADLINE_MS = 8_000;
 export async function runCommand(options: { configPath: string; dryRun: boolean }, io: CommandIo): Promise<number> {
   const config = await loadConfigFile(options.configPath, io.env);
   const logger = createLogger(config.log);
-  const agent = new Agent({ config, logger: logger.child({ component: 'agent' }), dryRun: options.dryRun });
+  const agent = new Agent({ config, logger, dryRun: options.dryRun });
   try {
     await agent.start();
   } catch (error) {
