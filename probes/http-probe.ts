@@ -82,7 +82,8 @@ export async function runProbe(target: ProbeTarget, dispatcher: Dispatcher, now:
     controller.abort();
   }, target.timeoutMs);
   const onShutdown = () => controller.abort();
-  signal?.addEventListener('abort', onShutdown, { once: true });
+  if (signal?.aborted) controller.abort();
+  else signal?.addEventListener('abort', onShutdown, { once: true });
 
   const result: ProbeResult = { probe: target.probe, env: target.env, ok: false, durationMs: 0, startedAt, checks: [], extracted: {} };
   try {
@@ -95,7 +96,8 @@ export async function runProbe(target: ProbeTarget, dispatcher: Dispatcher, now:
       signal: controller.signal,
     });
     result.status = response.statusCode;
-    const read = await readBody(response, target.maxBodyBytes);
+    const hasBody = target.method !== 'HEAD' && response.statusCode !== 204 && response.statusCode !== 304;
+    const read = hasBody ? await readBody(response, target.maxBodyBytes) : EMPTY_BODY;
     result.durationMs = performance.now() - start;
     evaluate(target, result, response.headers, read);
   } catch (error) {
@@ -111,10 +113,12 @@ export async function runProbe(target: ProbeTarget, dispatcher: Dispatcher, now:
 
 type BodyRead = { kind: 'ok'; bytes: Buffer } | { kind: 'too_large'; seen: number };
 
+const EMPTY_BODY: BodyRead = { kind: 'ok', bytes: Buffer.alloc(0) };
+
 async function readBody(response: Dispatcher.ResponseData, limit: number): Promise<BodyRead> {
   const declared = Number(response.headers['content-length']);
   if (declared > limit) {
-    response.body.destroy();
+    discard(response.body);
     return { kind: 'too_large', seen: declared };
   }
   const chunks: Buffer[] = [];
@@ -124,12 +128,21 @@ async function readBody(response: Dispatcher.ResponseData, limit: number): Promi
     if (size > limit) {
       // Stop reading: the connection is dropped rather than drained, so a 50 MB answer costs
       // at most `limit` bytes of memory.
-      response.body.destroy();
+      discard(response.body);
       return { kind: 'too_large', seen: size };
     }
     chunks.push(chunk);
   }
   return { kind: 'ok', bytes: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size) };
+}
+
+/**
+ * Drop a body we will not read. undici reports the destroyed request as an error on the stream
+ * a tick later; without a listener that error would be uncaught and end the process.
+ */
+function discard(body: Dispatcher.ResponseData['body']): void {
+  body.on('error', () => undefined);
+  body.destroy();
 }
 
 function evaluate(target: ProbeTarget, result: ProbeResult, headers: Dispatcher.ResponseData['headers'], read: BodyRead): void {
@@ -193,8 +206,8 @@ const TLS_CODES = new Set([
 
 /** Map a transport error (undici's or the socket's, possibly wrapped in `cause`) to a reason code. */
 export function classifyError(error: unknown): ReasonCode {
-  for (let current = error as { code?: string; cause?: unknown; name?: string } | undefined, depth = 0; current && depth < 5; current = current.cause as typeof current, depth++) {
-    const code = current.code ?? '';
+  for (let current = error as { code?: unknown; cause?: unknown } | undefined, depth = 0; current && depth < 5; current = current.cause as typeof current, depth++) {
+    const code = typeof current.code === 'string' ? current.code : '';
     if (TIMEOUT_CODES.has(code)) return 'timeout';
     if (REFUSED_CODES.has(code)) return 'refused';
     if (DNS_CODES.has(code)) return 'dns';

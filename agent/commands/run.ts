@@ -13,6 +13,16 @@ const STOP_DEADLINE_MS = 8_000;
 export async function runCommand(options: { configPath: string; dryRun: boolean }, io: CommandIo): Promise<number> {
   const config = await loadConfigFile(options.configPath, io.env);
   const logger = createLogger(config.log);
+  // A bug that escapes every handler leaves state we cannot trust: say what it was, then exit
+  // non-zero so the supervisor (systemd, Kubernetes, Docker) restarts a clean process.
+  process.once('uncaughtException', (error) => {
+    logger.fatal({ err: error }, `bug: uncaught exception, exiting: ${error.message}`);
+    process.exit(70);
+  });
+  process.once('unhandledRejection', (reason) => {
+    logger.fatal({ err: reason }, `bug: unhandled promise rejection, exiting: ${String((reason as Error)?.message ?? reason)}`);
+    process.exit(70);
+  });
   const agent = new Agent({ config, logger, dryRun: options.dryRun });
   try {
     await agent.start();
