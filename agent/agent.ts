@@ -15,6 +15,7 @@ import { ProbeSeries, type SeriesSnapshot } from '../probes/probe-series.js';
 import { EventBus, type GreenlightEvent } from './events.js';
 import { AgentMetrics } from './metrics.js';
 import { ProbeScheduler } from './probe-scheduler.js';
+import { coreRoutes } from './core-routes.js';
 import { startHttpServer, type HttpServer } from './http-server.js';
 import { VERSION } from './version.js';
 
@@ -120,7 +121,12 @@ export class Agent {
   async start(): Promise<void> {
     this.#startedAt = this.#now();
     this.metrics.setActiveEnvironment(this.#activeEnvironment, Object.keys(this.config.environments));
-    this.#server = await startHttpServer({ listen: this.config.listen, agent: this, logger: this.#rootLogger.child({ component: 'http' }) });
+    this.#server = await startHttpServer({
+      listen: this.config.listen,
+      routes: [...coreRoutes(this)],
+      tokens: () => ({ admin: this.config.api.adminToken, rollback: this.config.api.rollbackToken }),
+      logger: this.#rootLogger.child({ component: 'http' }),
+    });
     this.#scheduler.start();
     this.bus.publish({
       type: 'agent.started',

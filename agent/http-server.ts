@@ -1,63 +1,142 @@
 /**
- * The one HTTP listener: /metrics, /healthz, /readyz and the JSON API. Plain node:http; every
- * route answers JSON (or the exposition format) and an unknown route a 404 naming the routes.
+ * The one HTTP listener. Routes are data: method, path, who may call it, the body schema, and
+ * a handler returning a status and a JSON body. The server does the rest the same way for every
+ * route: bearer-token roles (compared in constant time), size-limited JSON bodies validated with
+ * zod (400 naming the field), 404/405 naming what exists, and never a secret in a message.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import type { Agent } from './agent.js';
+import type { z } from 'zod';
+import { formatKeyPath } from '../config/load-config.js';
+
+/** admin: ADMIN_TOKEN only. rollback: the emergency path, ROLLBACK_TOKEN or ADMIN_TOKEN. */
+export type Auth = 'none' | 'admin' | 'rollback';
+export type Role = 'admin' | 'rollback';
+
+export interface RouteRequest {
+  params: Record<string, string>;
+  query: URLSearchParams;
+  body: unknown;
+  headers: IncomingHttpHeaders;
+  /** The caller's role when the route needs one. */
+  role: Role | null;
+  /** Who did it, for audit trails: `api:admin`, `api:rollback`, `api`. */
+  actor: string;
+}
+
+export interface RouteResponse {
+  status: number;
+  /** Sent as JSON unless `text` is given. */
+  body?: unknown;
+  text?: string;
+  headers?: Record<string, string>;
+}
+
+export interface Route {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  /** Exact, or with `:name` segments: `/ofrep/v1/evaluate/flags/:key`. */
+  path: string;
+  auth: Auth;
+  /** Validates the JSON body; without it a body is not read. */
+  body?: z.ZodType;
+  handle(request: RouteRequest): RouteResponse | Promise<RouteResponse>;
+}
+
+/** Thrown by a handler for an expected refusal: the status and message go to the caller as is. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+  }
+}
+
+export interface Tokens {
+  admin?: string | undefined;
+  rollback?: string | undefined;
+}
 
 export interface HttpServer {
   readonly address: { host: string; port: number };
+  /** The underlying server, for protocol upgrades (the WebSocket stream). */
+  readonly server: import('node:http').Server;
   close(): Promise<void>;
 }
 
-type Handler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+const MAX_BODY_BYTES = 64 * 1024;
 
-const ROUTES = ['GET /metrics', 'GET /healthz', 'GET /readyz', 'GET /api/v1/state'];
+export async function startHttpServer(options: { listen: { host: string; port: number }; routes: readonly Route[]; tokens: () => Tokens; logger: Logger }): Promise<HttpServer> {
+  const { logger } = options;
+  const table = options.routes.map((route) => ({ route, pattern: compilePath(route.path) }));
 
-export async function startHttpServer(options: { listen: { host: string; port: number }; agent: Agent; logger: Logger }): Promise<HttpServer> {
-  const { agent, logger } = options;
-  const routes: Record<string, Handler> = {
-    '/metrics': async (req, res) => {
-      const openMetrics = (req.headers.accept ?? '').includes('application/openmetrics-text');
-      const { contentType, body } = await agent.metrics.render(openMetrics);
-      res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' }).end(body);
-    },
-    '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
-    '/readyz': (_req, res) => {
-      const ready = agent.ready;
-      sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'starting', checks: { config: 'loaded', firstProbeRound: ready ? 'done' : 'pending' } });
-    },
-    '/api/v1/state': (_req, res) => sendJson(res, 200, agent.state()),
-  };
-
-  const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
-    const path = (req.url ?? '/').split('?')[0]!;
-    const handler = routes[path];
-    if (!handler) {
-      sendJson(res, 404, { error: `no route ${req.method} ${path}; routes: ${ROUTES.join(', ')}` });
-      return;
-    }
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.setHeader('allow', 'GET, HEAD');
-      sendJson(res, 405, { error: `${path} answers GET only, not ${req.method}` });
-      return;
-    }
-    Promise.resolve(handler(req, res)).catch((error: unknown) => {
-      logger.error({ err: error, path }, 'request handler failed');
-      if (!res.headersSent) sendJson(res, 500, { error: 'internal error; see the agent log' });
+  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 30_000 }, (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    handle(req, res, url).catch((error: unknown) => {
+      logger.error({ err: error, method: req.method, path: url.pathname }, 'request handler failed');
+      if (!res.headersSent) send(res, { status: 500, body: { error: 'internal error; see the agent log' } });
       else res.destroy();
     });
   });
-  server.on('clientError', (_error, socket) => socket.destroy());
 
+  async function handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const matches = table.map(({ route, pattern }) => ({ route, params: pattern(url.pathname) })).filter((m) => m.params !== undefined);
+    if (matches.length === 0) {
+      send(res, { status: 404, body: { error: `no route ${req.method} ${url.pathname}; routes: ${options.routes.map((r) => `${r.method} ${r.path}`).join(', ')}` } });
+      return;
+    }
+    const method = req.method === 'HEAD' ? 'GET' : req.method;
+    const match = matches.find((m) => m.route.method === method);
+    if (!match) {
+      const allowed = [...new Set(matches.map((m) => m.route.method))].join(', ');
+      send(res, { status: 405, headers: { allow: allowed }, body: { error: `${url.pathname} answers ${allowed}, not ${req.method}` } });
+      return;
+    }
+    const { route } = match;
+    let role: Role | null = null;
+    if (route.auth !== 'none') {
+      const decision = authorize(req.headers.authorization, route.auth, options.tokens());
+      if ('status' in decision) {
+        send(res, { status: decision.status, headers: decision.status === 401 ? { 'www-authenticate': 'Bearer' } : {}, body: { error: decision.error } });
+        return;
+      }
+      role = decision.role;
+    }
+    let body: unknown;
+    if (route.body) {
+      const read = await readJsonBody(req);
+      if ('error' in read) {
+        send(res, { status: read.status, body: { error: read.error } });
+        return;
+      }
+      const parsed = route.body.safeParse(read.value);
+      if (!parsed.success) {
+        const problems = parsed.error.issues.map((issue) => `${issue.path.length ? `${formatKeyPath(issue.path as (string | number)[])}: ` : ''}${issue.message}`);
+        send(res, { status: 400, body: { error: `invalid body: ${problems.join('; ')}` } });
+        return;
+      }
+      body = parsed.data;
+    }
+    try {
+      const response = await route.handle({ params: match.params!, query: url.searchParams, body, headers: req.headers, role, actor: role ? `api:${role}` : 'api' });
+      send(res, response, req.method === 'HEAD');
+    } catch (error) {
+      if (!(error instanceof HttpError)) throw error;
+      send(res, { status: error.status, body: { error: error.message, ...error.details } });
+    }
+  }
+
+  server.on('clientError', (_error, socket) => socket.destroy());
   await new Promise<void>((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException) => {
+      const where = `${options.listen.host}:${options.listen.port}`;
       reject(
         error.code === 'EADDRINUSE'
-          ? new Error(`cannot listen on ${options.listen.host}:${options.listen.port}: the port is already in use; stop the other process or set GREENLIGHT_LISTEN`, { cause: error })
-          : new Error(`cannot listen on ${options.listen.host}:${options.listen.port}: ${error.message}`, { cause: error }),
+          ? new Error(`cannot listen on ${where}: the port is already in use; stop the other process or set GREENLIGHT_LISTEN`, { cause: error })
+          : new Error(`cannot listen on ${where}: ${error.message}`, { cause: error }),
       );
     };
     server.once('error', onError);
@@ -71,17 +150,95 @@ export async function startHttpServer(options: { listen: { host: string; port: n
 
   return {
     address: { host: info.address, port: info.port },
+    server,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
-        // Scrapers keep connections alive; do not wait for them to go away by themselves.
+        // Scrapers and stream clients keep connections open; do not wait for them to leave.
         server.closeIdleConnections();
         setTimeout(() => server.closeAllConnections(), 1_000).unref();
       }),
   };
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }).end(text);
+/**
+ * Decide a caller's role from `Authorization: Bearer <token>`. Tokens are compared as SHA-256
+ * digests with timingSafeEqual, so neither their content nor their length leaks through timing.
+ */
+export function authorize(header: string | undefined, needed: Exclude<Auth, 'none'>, tokens: Tokens): { role: Role } | { status: 401 | 403; error: string } {
+  const configured = needed === 'admin' ? tokens.admin : (tokens.rollback ?? tokens.admin);
+  if (configured === undefined && tokens.admin === undefined) {
+    return { status: 401, error: `this endpoint is disabled: the agent has no ${needed === 'admin' ? 'ADMIN_TOKEN' : 'ROLLBACK_TOKEN or ADMIN_TOKEN'} set` };
+  }
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+  if (!match) return { status: 401, error: 'missing credentials: send Authorization: Bearer <token>' };
+  const given = match[1]!;
+  if (tokens.admin !== undefined && sameSecret(given, tokens.admin)) return { role: 'admin' };
+  if (tokens.rollback !== undefined && sameSecret(given, tokens.rollback)) {
+    return needed === 'rollback' ? { role: 'rollback' } : { status: 403, error: 'the rollback token may only roll back; this needs the admin token' };
+  }
+  return { status: 401, error: 'invalid token' };
+}
+
+function sameSecret(given: string, expected: string): boolean {
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+async function readJsonBody(req: IncomingMessage): Promise<{ value: unknown } | { status: 400 | 413 | 415; error: string }> {
+  const type = req.headers['content-type'];
+  if (type !== undefined && !/^application\/(.+\+)?json\b/i.test(type)) {
+    req.resume();
+    return { status: 415, error: `send the body as application/json, not ${type}` };
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) {
+      req.resume();
+      return { status: 413, error: `body larger than ${MAX_BODY_BYTES} bytes` };
+    }
+    chunks.push(chunk);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (text.trim() === '') return { value: {} };
+  try {
+    return { value: JSON.parse(text) };
+  } catch (error) {
+    return { status: 400, error: `body is not JSON: ${(error as Error).message}` };
+  }
+}
+
+function compilePath(path: string): (pathname: string) => Record<string, string> | undefined {
+  const parts = path.split('/');
+  return (pathname) => {
+    const given = pathname.split('/');
+    if (given.length !== parts.length) return undefined;
+    const params: Record<string, string> = {};
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i]!;
+      if (part.startsWith(':')) {
+        if (given[i] === '') return undefined;
+        try {
+          params[part.slice(1)] = decodeURIComponent(given[i]!);
+        } catch {
+          return undefined;
+        }
+      } else if (part !== given[i]) return undefined;
+    }
+    return params;
+  };
+}
+
+function send(res: ServerResponse, response: RouteResponse, headOnly = false): void {
+  const headers: Record<string, string> = { 'cache-control': 'no-store', ...response.headers };
+  let payload = '';
+  if (response.text !== undefined) payload = response.text;
+  else if (response.body !== undefined) {
+    payload = JSON.stringify(response.body);
+    headers['content-type'] ??= 'application/json; charset=utf-8';
+  }
+  res.writeHead(response.status, headers).end(headOnly ? undefined : payload);
 }

@@ -13,8 +13,27 @@ type KeyPath = (string | number)[];
 
 const VARIABLE = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
+export interface ParseOptions {
+  /** Names the file in messages. */
+  source?: string;
+  /** The schema with the agent's plugins (agent/plugins.ts); default: no plugins. */
+  schema?: typeof ConfigSchema;
+  /**
+   * Checks that need more than the schema (the rules compiler: facts and operators exist).
+   * Runs on the validated value; its issues get lines like the schema's.
+   */
+  validate?: (config: Config) => { path: KeyPath; message: string }[];
+}
+
+/** Plugin blocks that an unset variable turns off instead of failing the config. */
+const SWITCHABLE: { path: KeyPath; list: boolean; off?: unknown }[] = [
+  { path: ['traffic'], list: false, off: { type: 'none' } },
+  { path: ['alerts', 'receivers'], list: true },
+];
+
 /** Parse, interpolate and validate config text. Throws ConfigError listing every problem found. */
-export function parseConfig(text: string, env: Env = {}, source?: string): Config {
+export function parseConfig(text: string, env: Env = {}, options: ParseOptions = {}): Config {
+  const { source } = options;
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const lineOf = (offset: number | undefined) => (offset === undefined ? undefined : lineCounter.linePos(offset).line);
@@ -32,23 +51,84 @@ export function parseConfig(text: string, env: Env = {}, source?: string): Confi
     issues.push({ path: formatKeyPath(path), message, line: locate(doc, path, lineOf) }),
   );
 
-  const result = ConfigSchema.safeParse(raw, { reportInput: true });
+  const { notices, remap } = switchOff(raw as Record<string, unknown>, unset);
+  const result = (options.schema ?? ConfigSchema).safeParse(raw, { reportInput: true });
   if (!result.success) {
-    for (const issue of result.error.issues) issues.push(...describeIssue(issue, doc, unset, lineOf));
+    for (const issue of result.error.issues) issues.push(...describeIssue({ ...issue, path: remap(issue.path as KeyPath) } as z.core.$ZodIssue, doc, unset, lineOf));
   }
   if (issues.length > 0 || !result.success) throw new ConfigError(sortIssues(issues), source);
-  return deepFreeze(result.data);
+  const config = { ...result.data, notices } as Config;
+  for (const issue of options.validate?.(config) ?? []) {
+    const path = remap(issue.path);
+    issues.push({ path: formatKeyPath(path), message: issue.message, line: locate(doc, path, lineOf) });
+  }
+  if (issues.length > 0) throw new ConfigError(sortIssues(issues), source);
+  return deepFreeze(config);
+}
+
+/**
+ * A traffic adapter or receiver that needs an unset variable is turned off (traffic falls back
+ * to `none`), with a notice saying which variable: setting SLACK_WEBHOOK_URL is how a user
+ * turns Slack on. Returns the notices and a function mapping validated paths back to the
+ * document's (removing a receiver shifts the indices of those after it).
+ */
+function switchOff(raw: Record<string, unknown>, unset: Map<string, string>): { notices: string[]; remap: (path: KeyPath) => KeyPath } {
+  const notices: string[] = [];
+  const shifts: { prefix: KeyPath; original: number[] }[] = [];
+  for (const block of SWITCHABLE) {
+    const parent = block.path.slice(0, -1).reduce<unknown>((node, key) => (node as Record<string, unknown> | undefined)?.[key as string], raw) as Record<string, unknown> | undefined;
+    const key = block.path.at(-1) as string;
+    const value = parent?.[key];
+    if (value === undefined) continue;
+    const variablesUnder = (prefix: string) => [...unset].filter(([path]) => path === prefix || path.startsWith(`${prefix}.`) || path.startsWith(`${prefix}[`)).map(([, variable]) => variable);
+    const where = formatKeyPath(block.path);
+    if (!block.list) {
+      const variables = variablesUnder(where);
+      if (variables.length > 0) {
+        const type = (value as { type?: unknown }).type;
+        notices.push(`${where} (${String(type)}) is off because ${variables.join(', ')} ${variables.length === 1 ? 'is' : 'are'} not set; using ${JSON.stringify(block.off)}`);
+        parent![key] = block.off;
+        for (const path of [...unset.keys()]) if (path.startsWith(where)) unset.delete(path);
+      }
+      continue;
+    }
+    if (!Array.isArray(value)) continue;
+    const kept: unknown[] = [];
+    const original: number[] = [];
+    value.forEach((item, index) => {
+      const variables = variablesUnder(`${where}[${index}]`);
+      if (variables.length === 0) {
+        kept.push(item);
+        original.push(index);
+        return;
+      }
+      const { type, name } = (item ?? {}) as { type?: unknown; name?: unknown };
+      notices.push(`${where}[${index}] (${String(type)}${name ? ` "${String(name)}"` : ''}) is off because ${variables.join(', ')} ${variables.length === 1 ? 'is' : 'are'} not set`);
+      for (const path of [...unset.keys()]) if (path.startsWith(`${where}[${index}]`)) unset.delete(path);
+    });
+    parent![key] = kept;
+    shifts.push({ prefix: block.path, original });
+  }
+  const remap = (path: KeyPath): KeyPath => {
+    for (const { prefix, original } of shifts) {
+      if (path.length > prefix.length && prefix.every((step, i) => path[i] === step) && typeof path[prefix.length] === 'number') {
+        return [...prefix, original[path[prefix.length] as number] ?? path[prefix.length]!, ...path.slice(prefix.length + 1)];
+      }
+    }
+    return path;
+  };
+  return { notices, remap };
 }
 
 /** Read and parse a config file. */
-export async function loadConfigFile(path: string, env: Env = process.env): Promise<Config> {
+export async function loadConfigFile(path: string, env: Env = process.env, options: Omit<ParseOptions, 'source'> = {}): Promise<Config> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
     throw new ConfigFileError(path, error);
   }
-  return parseConfig(text, env, path);
+  return parseConfig(text, env, { ...options, source: path });
 }
 
 /**

@@ -46,7 +46,7 @@ const RegexText = z.string().refine(isRegex, {
   error: (issue) => `${quote(issue.input)} is not a valid regular expression`,
 });
 
-const Name = z
+export const Name = z
   .string()
   .regex(/^[a-z][a-z0-9_-]{0,62}$/, {
     error: (issue) => `${quote(issue.input)} is not a name: use lower-case letters, digits, - and _, starting with a letter`,
@@ -59,7 +59,7 @@ const Listen = z
   })
   .transform((text) => parseListen(text)!);
 
-const HttpUrl = z
+export const HttpUrl = z
   .url({ protocol: /^https?$/, error: (issue) => `${quote(issue.input)} is not an http:// or https:// URL` })
   .transform((text) => text.replace(/\/+$/, ''));
 
@@ -171,58 +171,191 @@ const ProbeDefaults = z.strictObject({
   jitter: z.number().min(0).max(0.5).default(0.1).meta({ description: 'Fraction of the interval by which each tick is randomly moved, so probes do not fire in lockstep.' }),
 });
 
-export const ConfigSchema = z
-  .strictObject({
-    listen: Listen.default({ host: '127.0.0.1', port: 9464 }).meta({ description: 'host:port of the HTTP listener (metrics, health, API).' }),
-    dataDir: z.string().min(1).default('./data'),
-    timezone: Timezone.default('America/New_York').meta({ description: "The trading desk's clock: cron schedules and deploy windows use it." }),
-    activeEnvironment: z.string().default('blue').meta({ description: 'The live environment when no state is stored.' }),
-    environments: z.record(Name, Environment).meta({ description: 'Exactly two environments, usually blue and green.' }),
-    probeDefaults: ProbeDefaults.prefault({}),
-    windows: z.array(Duration).min(1).max(6).default([60_000, 300_000]).meta({ description: 'Sliding windows kept per probe and environment.' }),
-    log: z
-      .strictObject({
-        level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
-        format: z.enum(['auto', 'json', 'pretty']).default('auto').meta({ description: 'auto: pretty on a terminal, JSON otherwise.' }),
-      })
-      .prefault({}),
-    probes: z.array(Probe).min(1),
-  })
-  .superRefine((config, ctx) => {
-    const envNames = Object.keys(config.environments);
-    if (envNames.length !== 2) {
-      ctx.addIssue({ code: 'custom', path: ['environments'], message: `needs exactly two environments (blue and green), found ${envNames.length}: ${envNames.join(', ') || 'none'}` });
-    }
-    if (!envNames.includes(config.activeEnvironment)) {
-      ctx.addIssue({ code: 'custom', path: ['activeEnvironment'], message: `${quote(config.activeEnvironment)} is not one of the environments (${envNames.join(', ')})` });
-    }
-    const seen = new Map<string, number>();
-    config.probes.forEach((probe, index) => {
-      const first = seen.get(probe.name);
-      if (first !== undefined) {
-        ctx.addIssue({ code: 'custom', path: ['probes', index, 'name'], message: `${quote(probe.name)} is already the name of probes[${first}]; probe names must be unique` });
-      } else {
-        seen.set(probe.name, index);
-      }
-      probe.environments?.forEach((env, envIndex) => {
-        if (!envNames.includes(env)) {
-          ctx.addIssue({ code: 'custom', path: ['probes', index, 'environments', envIndex], message: `${quote(env)} is not one of the environments (${envNames.join(', ')})` });
+export const Severity = z.enum(['warning', 'critical']);
+
+/**
+ * A condition tree in json-rules-engine's shape: `all`, `any` or `not` over leaves
+ * `{fact, operator, value, params}`. Which facts and operators exist is checked when the rules
+ * are compiled (rules/), where the catalog lives.
+ */
+export type ConditionConfig =
+  | { all: ConditionConfig[] }
+  | { any: ConditionConfig[] }
+  | { not: ConditionConfig }
+  | { fact: string; operator: string; value: unknown; params?: Record<string, unknown> };
+
+const Condition: z.ZodType<ConditionConfig> = z.lazy(() =>
+  z.union(
+    [
+      z.strictObject({ all: z.array(Condition).min(1) }),
+      z.strictObject({ any: z.array(Condition).min(1) }),
+      z.strictObject({ not: Condition }),
+      z.strictObject({
+        fact: z.string().min(1),
+        operator: z.string().min(1),
+        value: z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(z.union([z.string(), z.number(), z.boolean()]))]),
+        params: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.array(z.string())])).optional(),
+      }),
+    ],
+    { error: 'is not a condition: use {all: [...]}, {any: [...]}, {not: ...} or {fact, operator, value, params}' },
+  ),
+);
+
+const Rule = z.strictObject({
+  name: Name,
+  description: z.string().optional(),
+  severity: Severity,
+  env: z.string().default('live').meta({ description: 'Whose figures the facts read by default: live (default), idle, or an environment name.' }),
+  when: Condition.meta({ description: 'json-rules-engine conditions over the facts (README, "Rules").' }),
+  for: Duration.default(0).meta({ description: 'How long the condition must hold before the rule fires.' }),
+  keepFiringFor: Duration.default(0).meta({ description: 'How long a firing rule stays firing after its condition stops holding.' }),
+  minSamples: z.int().min(1).default(1).meta({ description: "Probes the rule's windows must hold before it may fire, so a quiet window never fires on one failure." }),
+  cooldown: Duration.default(0).meta({ description: 'After resolving, the rule does not fire again (and its actions do not run) for this long.' }),
+  labels: z.record(z.string(), z.string()).default({}),
+  message: z.string().optional().meta({ description: 'Template: {{rule}}, {{env}}, {{severity}} and the figures, e.g. {{errorRatio}}.' }),
+  actions: z.array(Name).default([]).meta({ description: 'Names of entries of `actions` to run when the rule fires.' }),
+});
+
+const Api = z.strictObject({
+  adminToken: z.string().min(8, { error: 'is too short: use at least 8 characters (better 32 random ones)' }).optional().meta({ description: 'Bearer token for every admin call. Take it from ${ADMIN_TOKEN}.' }),
+  rollbackToken: z.string().min(8, { error: 'is too short: use at least 8 characters (better 32 random ones)' }).optional().meta({ description: 'Bearer token for the emergency path only (rollback, emergency flags). Take it from ${ROLLBACK_TOKEN}.' }),
+});
+
+const Flags = z.strictObject({
+  readOnlyOnEmergency: z.boolean().default(false).meta({ description: 'Whether the emergency-rollback preset also turns READ_ONLY_MODE on.' }),
+  initial: z.record(z.string(), z.record(z.string(), z.boolean())).default({}).meta({ description: 'Per environment, flag values to start from instead of the defaults.' }),
+});
+
+/** Blocks of a plugin kind: a strict object with `type: z.literal(...)`, one per registered plugin. */
+export interface PluginSchemas {
+  traffic: readonly z.ZodType[];
+  receivers: readonly z.ZodType[];
+  actions: readonly z.ZodType[];
+}
+
+/** A plugin's validated config block; its own schema gives it a precise type. */
+export type PluginBlock = { type: string } & Record<string, unknown>;
+
+function pluginUnion(kind: string, schemas: readonly z.ZodType[]): z.ZodType<PluginBlock> {
+  const types = schemas.map((schema) => ((schema as z.ZodObject).shape.type as z.ZodLiteral).value as string);
+  const byType = new Map(schemas.map((schema, index) => [types[index]!, schema]));
+  return z
+    .looseObject({ type: z.string({ error: `needs a type: one of ${types.join(', ')}` }) })
+    .pipe(
+      z.custom<PluginBlock>().superRefine((value, ctx) => {
+        const schema = byType.get(value.type);
+        if (!schema) {
+          ctx.addIssue({ code: 'custom', path: ['type'], message: `${quote(value.type)} is not a ${kind} type: use one of ${types.join(', ')}` });
+          return;
         }
+        const result = schema.safeParse(value, { reportInput: true });
+        if (!result.success) for (const issue of result.error.issues) ctx.addIssue({ ...issue, code: 'custom', path: issue.path, message: issue.message, input: (issue as { input?: unknown }).input } as never);
+      }),
+    )
+    .transform((value) => {
+      const result = byType.get(value.type)!.safeParse(value);
+      return (result.success ? result.data : value) as PluginBlock;
+    })
+    .meta({ description: `A ${kind}: one of ${types.join(', ')}.` });
+}
+
+/** The whole config schema, with the plugin blocks the agent registers. */
+export function buildConfigSchema(plugins: PluginSchemas) {
+  return z
+    .strictObject({
+      listen: Listen.default({ host: '127.0.0.1', port: 9464 }).meta({ description: 'host:port of the HTTP listener (metrics, health, API).' }),
+      dataDir: z.string().min(1).default('./data'),
+      timezone: Timezone.default('America/New_York').meta({ description: "The trading desk's clock: cron schedules and deploy windows use it." }),
+      activeEnvironment: z.string().default('blue').meta({ description: 'The live environment when no state is stored.' }),
+      environments: z.record(Name, Environment).meta({ description: 'Exactly two environments, usually blue and green.' }),
+      probeDefaults: ProbeDefaults.prefault({}),
+      windows: z.array(Duration).min(1).max(6).default([60_000, 300_000]).meta({ description: 'Sliding windows kept per probe and environment.' }),
+      log: z
+        .strictObject({
+          level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
+          format: z.enum(['auto', 'json', 'pretty']).default('auto').meta({ description: 'auto: pretty on a terminal, JSON otherwise.' }),
+        })
+        .prefault({}),
+      api: Api.prefault({}),
+      traffic: pluginUnion('traffic adapter', plugins.traffic).default({ type: 'none' }).meta({ description: 'How a rollback or promotion moves live traffic.' }),
+      flags: Flags.prefault({}),
+      alerts: z
+        .strictObject({
+          repeatInterval: Duration.default(4 * 3_600_000).meta({ description: 'A firing alert is sent again this often until it resolves.' }),
+          externalUrl: HttpUrl.optional().meta({ description: "This agent's URL as people reach it, for links in alerts." }),
+          receivers: z.array(pluginUnion('receiver', plugins.receivers)).default([]),
+        })
+        .prefault({}),
+      actions: z.record(Name, pluginUnion('action', plugins.actions)).default({}).meta({ description: 'Named actions that rules run when they fire.' }),
+      rules: z.array(Rule).default([]),
+      probes: z.array(Probe).min(1),
+    })
+    .superRefine((config, ctx) => {
+      const envNames = Object.keys(config.environments);
+      if (envNames.length !== 2) {
+        ctx.addIssue({ code: 'custom', path: ['environments'], message: `needs exactly two environments (blue and green), found ${envNames.length}: ${envNames.join(', ') || 'none'}` });
+      }
+      if (!envNames.includes(config.activeEnvironment)) {
+        ctx.addIssue({ code: 'custom', path: ['activeEnvironment'], message: `${quote(config.activeEnvironment)} is not one of the environments (${envNames.join(', ')})` });
+      }
+      uniqueNames(config.probes, 'probes', 'probe', ctx);
+      uniqueNames(config.rules, 'rules', 'rule', ctx);
+      uniqueNames(config.alerts.receivers as { name?: unknown }[], 'alerts.receivers', 'receiver', ctx);
+      config.probes.forEach((probe, index) => {
+        probe.environments?.forEach((env, envIndex) => {
+          if (!envNames.includes(env)) {
+            ctx.addIssue({ code: 'custom', path: ['probes', index, 'environments', envIndex], message: `${quote(env)} is not one of the environments (${envNames.join(', ')})` });
+          }
+        });
+      });
+      config.rules.forEach((rule, index) => {
+        if (rule.env !== 'live' && rule.env !== 'idle' && !envNames.includes(rule.env)) {
+          ctx.addIssue({ code: 'custom', path: ['rules', index, 'env'], message: `${quote(rule.env)} is not live, idle or one of the environments (${envNames.join(', ')})` });
+        }
+        rule.actions.forEach((action, actionIndex) => {
+          if (!(action in config.actions)) {
+            const known = Object.keys(config.actions);
+            ctx.addIssue({ code: 'custom', path: ['rules', index, 'actions', actionIndex], message: `${quote(action)} is not an action of this config; ${known.length ? `define it under actions or use one of ${known.join(', ')}` : 'define it under actions'}` });
+          }
+        });
+      });
+      for (const [env] of Object.entries(config.flags.initial)) {
+        if (!envNames.includes(env)) ctx.addIssue({ code: 'custom', path: ['flags', 'initial', env], message: `${quote(env)} is not one of the environments (${envNames.join(', ')})` });
+      }
+      const windows = new Set<number>();
+      config.windows.forEach((window, index) => {
+        if (windows.has(window)) ctx.addIssue({ code: 'custom', path: ['windows', index], message: 'is listed twice' });
+        windows.add(window);
       });
     });
-    const windows = new Set<number>();
-    config.windows.forEach((window, index) => {
-      if (windows.has(window)) ctx.addIssue({ code: 'custom', path: ['windows', index], message: 'is listed twice' });
-      windows.add(window);
-    });
+}
+
+function uniqueNames(items: readonly { name?: unknown }[], path: string, what: string, ctx: z.RefinementCtx): void {
+  const seen = new Map<unknown, number>();
+  items.forEach((item, index) => {
+    const first = seen.get(item.name);
+    if (first !== undefined) {
+      ctx.addIssue({ code: 'custom', path: [...path.split('.'), index, 'name'], message: `${quote(item.name)} is already the name of ${path}[${first}]; ${what} names must be unique` });
+    } else {
+      seen.set(item.name, index);
+    }
   });
+}
+
+/** The traffic adapter that only records which environment is live. Always registered. */
+export const NoneTrafficSchema = z.strictObject({ type: z.literal('none') });
+
+/** The schema with no plugins but `none` traffic: enough for configs without alerts or actions. */
+export const ConfigSchema = buildConfigSchema({ traffic: [NoneTrafficSchema], receivers: [], actions: [] });
 
 export type StatusRange = [low: number, high: number];
 export interface CompiledPath {
   text: string;
   segments: PathSegment[];
 }
-export type Config = z.output<typeof ConfigSchema>;
+/** A loaded config: the schema's value plus notices about blocks an unset variable turned off. */
+export type Config = z.output<typeof ConfigSchema> & { readonly notices: readonly string[] };
+export type RuleConfig = Config['rules'][number];
 export type ProbeConfig = Config['probes'][number];
 export type EnvironmentConfig = Config['environments'][string];
 export type JsonAssertionConfig = ProbeConfig['expect']['json'][number];

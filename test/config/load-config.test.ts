@@ -84,7 +84,7 @@ describe('parseConfig', () => {
   });
 
   it('puts every issue in the error message', () => {
-    expect(() => parseConfig(`${BASE}    every: 5x\n    evry: 1\n`, {}, 'my.yaml')).toThrow(
+    expect(() => parseConfig(`${BASE}    every: 5x\n    evry: 1\n`, {}, { source: 'my.yaml' })).toThrow(
       /^my\.yaml: invalid configuration \(2 problems\):\n {2}- probes\[0\]\.every: "5x" is not a duration such as 500ms, 5s or 2m \(line 9\)\n {2}- probes\[0\]\.evry: unknown key/,
     );
   });

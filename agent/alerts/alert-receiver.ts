@@ -1,0 +1,48 @@
+/**
+ * Alert receivers deliver notices to people: slack, discord, pagerduty, webhook (Alertmanager
+ * format). A receiver sends one notice, retrying with backoff itself (honouring 429
+ * Retry-After); it resolves when delivered and throws AlertError when it gave up.
+ */
+import { GreenlightError } from '../../config/errors.js';
+import type { Severity } from '../events.js';
+
+export interface AlertNotice {
+  status: 'firing' | 'resolved';
+  /** Stable per incident: the PagerDuty dedup_key, the Alertmanager fingerprint. */
+  key: string;
+  /** The rule's name, or a synthetic name such as `rollback-inconclusive`. */
+  rule: string;
+  severity: Severity;
+  /** The environment the alert is about (null when about greenlight itself). */
+  env: string | null;
+  /** One line: `error ratio 42% on blue (live) over 5m`. */
+  summary: string;
+  /** Longer text: what was decided and why, what to do. */
+  description: string;
+  labels: Record<string, string>;
+  /** The figures that decided, for the payload's details/annotations. */
+  figures: Record<string, unknown>;
+  /** ISO-8601 */
+  startsAt: string;
+  /** ISO-8601; set when resolved. */
+  endsAt?: string;
+  /** Where to look: the agent's state URL. */
+  url?: string;
+}
+
+export interface AlertReceiver {
+  readonly name: string;
+  readonly type: string;
+  /** Severities this receiver takes. */
+  readonly severities: readonly Severity[];
+  send(notice: AlertNotice, signal: AbortSignal): Promise<{ attempts: number; status?: number }>;
+}
+
+export class AlertError extends GreenlightError {
+  readonly attempts: number;
+
+  constructor(message: string, attempts: number, options?: { cause?: unknown }) {
+    super('GL_ERR_ALERT', message, options);
+    this.attempts = attempts;
+  }
+}

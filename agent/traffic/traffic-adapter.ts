@@ -1,0 +1,38 @@
+/**
+ * Traffic adapters move live traffic from one environment to the other: `none` (state only),
+ * `webhook`, `command`, `nginx`, `render`. The rollback action and promotion call `switchTo`;
+ * the adapter does the switch and verifies it, or throws a TrafficError saying what failed.
+ */
+import { GreenlightError } from '../../config/errors.js';
+
+export interface SwitchRequest {
+  from: string;
+  to: string;
+  /** Why, for the receiving side's logs: `rule live-error-ratio-critical: error ratio 0.42 > 0.1`. */
+  reason: string;
+  /** The rule that decided, or null for a manual rollback/promotion. */
+  rule: string | null;
+  /** Stable id of the incident, so a receiver can de-duplicate retries. */
+  incident: string;
+}
+
+export interface SwitchOutcome {
+  /** One line for events and logs: `nginx upstream now 127.0.0.1:8082 (verified)`. */
+  detail: string;
+  /** Adapter-specific figures for the event's data (attempts, HTTP status, deploy id …). Never secrets. */
+  data?: Record<string, unknown>;
+}
+
+export interface TrafficAdapter {
+  readonly type: string;
+  /** Switch live traffic to `request.to`. Resolves once done and verified; throws TrafficError otherwise. */
+  switchTo(request: SwitchRequest, signal: AbortSignal): Promise<SwitchOutcome>;
+  close?(): Promise<void>;
+}
+
+/** A switch that did not happen or could not be verified. The message says what to do. */
+export class TrafficError extends GreenlightError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('GL_ERR_TRAFFIC', message, options);
+  }
+}
