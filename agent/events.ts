@@ -23,7 +23,60 @@ export type AgentStoppingEvent = EventBase<'agent.stopping', { signal: string | 
 export type ProbeDownEvent = EventBase<'probe.down', { reason: string; detail: string; status: number | null; durationMs: number; consecutiveFailures: number; active: boolean }>;
 export type ProbeUpEvent = EventBase<'probe.up', { status: number | null; durationMs: number; downForMs: number | null; active: boolean }>;
 
-export type GreenlightEvent = AgentStartedEvent | AgentStoppingEvent | ProbeDownEvent | ProbeUpEvent;
+/** The figures that decided a rule's state: each fact with its params and value, and the sample count. */
+export interface RuleFigures {
+  facts: { fact: string; params: Record<string, unknown>; operator: string; value: unknown; observed: unknown; result: boolean }[];
+  samples: number;
+  env: string;
+}
+
+export type RulePendingEvent = EventBase<'rule.pending', { severity: 'warning' | 'critical'; for: number; figures: RuleFigures; labels: Record<string, string> }>;
+export type RuleFiringEvent = EventBase<'rule.firing', { severity: 'warning' | 'critical'; incident: string; heldForMs: number; figures: RuleFigures; labels: Record<string, string>; actions: string[] }>;
+export type RuleResolvedEvent = EventBase<'rule.resolved', { severity: 'warning' | 'critical'; incident: string; firedForMs: number; figures: RuleFigures; labels: Record<string, string> }>;
+
+export interface ActionEventData {
+  action: string;
+  type: string;
+  incident: string | null;
+  dryRun: boolean;
+  [key: string]: unknown;
+}
+export type ActionStartedEvent = EventBase<'action.started', ActionEventData>;
+export type ActionSucceededEvent = EventBase<'action.succeeded', ActionEventData & { durationMs: number; detail: string }>;
+export type ActionFailedEvent = EventBase<'action.failed', ActionEventData & { durationMs: number; error: string }>;
+export type ActionSkippedEvent = EventBase<'action.skipped', ActionEventData & { reason: string }>;
+
+export type TrafficSwitchedEvent = EventBase<'traffic.switched', { from: string; to: string; adapter: string; reason: string; incident: string | null; detail: string; dryRun: boolean }>;
+
+export interface FlagChange {
+  flag: string;
+  env: string;
+  old: boolean;
+  new: boolean;
+}
+export type FlagChangedEvent = EventBase<'flag.changed', { actor: string; reason: string; changes: FlagChange[] }>;
+export type FlagRejectedEvent = EventBase<'flag.rejected', { actor: string; reason: string; flag: string; env: string | null; attempted: unknown; why: string }>;
+
+export type AlertSentEvent = EventBase<'alert.sent', { receiver: string; receiverType: string; status: 'firing' | 'resolved'; key: string; attempts: number; httpStatus: number | null }>;
+export type AlertFailedEvent = EventBase<'alert.failed', { receiver: string; receiverType: string; status: 'firing' | 'resolved'; key: string; attempts: number; error: string }>;
+
+export type GreenlightEvent =
+  | AgentStartedEvent
+  | AgentStoppingEvent
+  | ProbeDownEvent
+  | ProbeUpEvent
+  | RulePendingEvent
+  | RuleFiringEvent
+  | RuleResolvedEvent
+  | ActionStartedEvent
+  | ActionSucceededEvent
+  | ActionFailedEvent
+  | ActionSkippedEvent
+  | TrafficSwitchedEvent
+  | FlagChangedEvent
+  | FlagRejectedEvent
+  | AlertSentEvent
+  | AlertFailedEvent;
 export type EventType = GreenlightEvent['type'];
 
 /** What a publisher supplies; the bus adds id and time. */

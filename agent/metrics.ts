@@ -48,6 +48,9 @@ export class AgentMetrics {
   readonly #probesTotal: Counter<'probe' | 'env' | 'result'>;
   readonly #consecutiveFailures: Gauge<'probe' | 'env'>;
   readonly #activeEnvironment: Gauge<'env'>;
+  readonly #ruleState: Gauge<'rule'>;
+  readonly #actionsTotal: Counter<'action' | 'outcome'>;
+  readonly #flagEnabled: Gauge<'flag' | 'env'>;
   readonly #children = new Map<ProbeSeries, SeriesChildren>();
   readonly #options: MetricsOptions;
   /** Serializes renders: an OpenMetrics render temporarily changes shared registry state. */
@@ -79,6 +82,14 @@ export class AgentMetrics {
     this.#registerCollected('greenlight_window_latency_seconds', 'Probe latency quantiles over the sliding window (NaN while the window is empty).', 'summary', () => this.#windowValues().latency);
     this.#consecutiveFailures = new Gauge({ name: 'greenlight_consecutive_failures', help: 'Failed probes in a row (0 after a success).', labelNames: ['probe', 'env'], registers });
     this.#activeEnvironment = new Gauge({ name: 'greenlight_active_environment', help: 'The live environment: 1 for the live one, 0 for the other.', labelNames: ['env'], registers });
+    this.#ruleState = new Gauge({ name: 'greenlight_rule_state', help: 'State of each rule: 0 inactive, 1 pending, 2 firing.', labelNames: ['rule'], registers });
+    this.#actionsTotal = new Counter({
+      name: 'greenlight_actions_total',
+      help: 'Actions by outcome: succeeded, failed, skipped, dry_run.',
+      labelNames: ['action', 'outcome'],
+      registers,
+    });
+    this.#flagEnabled = new Gauge({ name: 'greenlight_flag_enabled', help: 'Feature flags per environment: 1 on, 0 off.', labelNames: ['flag', 'env'], registers });
     if (options.processMetrics) {
       collectDefaultMetrics({ register: this.#registry });
       // Gauges named *_total fail `promtool check metrics`; the same counts stay available
@@ -132,6 +143,22 @@ export class AgentMetrics {
 
   setActiveEnvironment(active: string, environments: readonly string[]): void {
     for (const env of environments) this.#activeEnvironment.set({ env }, env === active ? 1 : 0);
+  }
+
+  setRuleState(rule: string, state: 'inactive' | 'pending' | 'firing'): void {
+    this.#ruleState.set({ rule }, state === 'inactive' ? 0 : state === 'pending' ? 1 : 2);
+  }
+
+  removeRule(rule: string): void {
+    this.#ruleState.remove({ rule });
+  }
+
+  countAction(action: string, outcome: 'succeeded' | 'failed' | 'skipped' | 'dry_run'): void {
+    this.#actionsTotal.inc({ action, outcome });
+  }
+
+  setFlag(flag: string, env: string, enabled: boolean): void {
+    this.#flagEnabled.set({ flag, env }, enabled ? 1 : 0);
   }
 
   /** The exposition text, in the Prometheus format or, when asked, OpenMetrics. */
