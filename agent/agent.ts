@@ -1,23 +1,39 @@
 /**
  * The daemon. The data path reads straight through this file:
  *
- *   schedule (ProbeScheduler) → probe (runProbe) → result → window (ProbeSeries)
- *     → metrics → probe.up / probe.down events → (logs; later journal, stream, rules)
+ *   schedule (ProbeScheduler) → probe (runProbe) → result → window (ProbeSeries) → metrics,
+ *   probe.up/down events → facts → rule state (RuleEvaluator) → rule.* events → actions
+ *   (ActionRunner: rollback through the traffic adapter, flags, alerts) → action.* events
  *
- * Components are started in dependency order and closed in reverse.
+ * and every event goes to the bus, whose subscribers are the log (and later the journal and
+ * the stream). Components start in dependency order and close in reverse.
  */
-import { Agent as UndiciAgent } from 'undici';
 import type { Logger } from 'pino';
+import { Agent as UndiciAgent } from 'undici';
 import type { Config } from '../config/schema.js';
 import { compileProbeTarget, probeEnvironments, runProbe, type ProbeTarget } from '../probes/http-probe.js';
 import { describeFailure, type ProbeResult } from '../probes/probe-result.js';
 import { ProbeSeries, type SeriesSnapshot } from '../probes/probe-series.js';
-import { EventBus, type GreenlightEvent } from './events.js';
-import { AgentMetrics } from './metrics.js';
-import { ProbeScheduler } from './probe-scheduler.js';
+import { RuleEvaluator, watchedLines, type RuleDecision, type RuleStatus } from '../rules/rule-evaluator.js';
+import type { Action, ActionContext, Controller } from './actions/action.js';
+import { ActionRunner } from './actions/action-runner.js';
+import { rollbackAction } from './actions/rollback-action.js';
+import { AlertDispatcher } from './alerts/alert-dispatcher.js';
 import { coreRoutes } from './core-routes.js';
+import { EventBus, type GreenlightEvent } from './events.js';
+import { flagRoutes } from './flags/flag-routes.js';
+import { FlagStore } from './flags/flag-store.js';
 import { startHttpServer, type HttpServer } from './http-server.js';
+import { AgentMetrics } from './metrics.js';
+import { sleep, type PluginDeps } from './plugin.js';
+import { ACTIONS, ALERT_RECEIVERS, createPlugin, TRAFFIC_ADAPTERS } from './plugins.js';
+import { ProbeScheduler } from './probe-scheduler.js';
+import { rollbackRoutes } from './rollback-routes.js';
+import type { SwitchOutcome, TrafficAdapter } from './traffic/traffic-adapter.js';
 import { VERSION } from './version.js';
+
+/** The name under which operator-requested rollbacks run (not a config entry). */
+export const MANUAL_ROLLBACK = 'manual-rollback';
 
 export interface AgentOptions {
   config: Config;
@@ -28,6 +44,8 @@ export interface AgentOptions {
   now?: () => number;
   /** Include process_* metrics (default true). */
   processMetrics?: boolean;
+  /** Dispatcher for outbound calls (webhooks, receivers); default: the agent's own pool. */
+  outbound?: import('undici').Dispatcher;
 }
 
 interface SeriesEntry {
@@ -43,7 +61,11 @@ export interface AgentState {
   ready: boolean;
   dryRun: boolean;
   activeEnvironment: string;
+  traffic: { adapter: string; switching: boolean };
   environments: Record<string, { url: string; active: boolean; up: boolean | undefined }>;
+  rules: RuleStatus[];
+  flags: Record<string, Readonly<Record<string, boolean>>>;
+  notices: readonly string[];
   series: SeriesSnapshot[];
 }
 
@@ -51,25 +73,36 @@ export class Agent {
   readonly config: Config;
   readonly bus: EventBus;
   readonly metrics: AgentMetrics;
+  readonly flags: FlagStore;
+  readonly rules: RuleEvaluator;
+  readonly actions: ActionRunner;
+  readonly alerts: AlertDispatcher;
   readonly #logger: Logger;
   readonly #rootLogger: Logger;
   readonly #now: () => number;
   readonly #dryRun: boolean;
   readonly #dispatcher: UndiciAgent;
   readonly #scheduler: ProbeScheduler;
+  readonly #traffic: TrafficAdapter;
   readonly #series: SeriesEntry[] = [];
+  readonly #seriesByEnv = new Map<string, ProbeSeries[]>();
   /** Ends in-flight probes at shutdown. */
   readonly #shutdown = new AbortController();
+  /** The context of each rule's current incident, for its resolve step. */
+  readonly #incidents = new Map<string, ActionContext>();
+  /** Rule evaluations in flight (they finish before close). */
+  readonly #evaluations = new Set<Promise<unknown>>();
   #server: HttpServer | undefined;
   #activeEnvironment: string;
+  #switching = false;
   #startedAt = 0;
   #pendingFirstResults: Set<SeriesEntry>;
 
   constructor(options: AgentOptions) {
     const { config, logger } = options;
     this.config = config;
-    this.#logger = logger.child({ component: 'agent' });
     this.#rootLogger = logger;
+    this.#logger = logger.child({ component: 'agent' });
     this.#now = options.now ?? Date.now;
     this.#dryRun = options.dryRun ?? false;
     this.#activeEnvironment = config.activeEnvironment;
@@ -84,14 +117,17 @@ export class Agent {
       onError: (job, error) => this.#logger.error({ err: error, job: job.key }, 'bug: a probe run threw instead of returning a result'),
     });
     this.metrics = new AgentMetrics({ series: () => this.#series.map((entry) => entry.series), now: this.#now, processMetrics: options.processMetrics ?? true });
+    const environments = Object.keys(config.environments);
 
-    const windows = config.windows;
+    const ruleLines = watchedLines(config);
     for (const probe of config.probes) {
-      const lines = new Map(Object.entries(probe.extract).map(([name, extraction]) => [name, extraction.lines]));
+      const lines = new Map(Object.entries(probe.extract).map(([name, extraction]) => [name, [...extraction.lines]]));
+      for (const [name, watched] of ruleLines.get(probe.name) ?? []) lines.set(name, [...new Set([...(lines.get(name) ?? []), ...watched])]);
       for (const env of probeEnvironments(config, probe)) {
-        const entry: SeriesEntry = { series: new ProbeSeries(probe.name, env, windows, lines, this.#now()), target: compileProbeTarget(config, probe, env), downSince: undefined };
+        const entry: SeriesEntry = { series: new ProbeSeries(probe.name, env, config.windows, lines, this.#now()), target: compileProbeTarget(config, probe, env), downSince: undefined };
         this.#series.push(entry);
-        this.metrics.addSeries(entry.series, windows);
+        this.#seriesByEnv.set(env, [...(this.#seriesByEnv.get(env) ?? []), entry.series]);
+        this.metrics.addSeries(entry.series, config.windows);
         this.#scheduler.add({
           key: `${probe.name}@${env}`,
           schedule: probe.cron !== undefined ? { cron: probe.cron, timezone: probe.timezone ?? config.timezone } : { every: probe.every ?? config.probeDefaults.every, jitter: config.probeDefaults.jitter },
@@ -102,6 +138,46 @@ export class Agent {
     }
     // Readiness waits for the first round of the interval probes; a cron probe may not run for hours.
     this.#pendingFirstResults = new Set(this.#series.filter((entry) => config.probes.find((p) => p.name === entry.series.probe)?.cron === undefined));
+
+    const deps = (component: string): PluginDeps => ({ logger: logger.child({ component }), dispatcher: options.outbound ?? this.#dispatcher, now: this.#now, sleep });
+    this.#traffic = createPlugin(TRAFFIC_ADAPTERS, config.traffic, deps('traffic'));
+    this.alerts = new AlertDispatcher({
+      receivers: config.alerts.receivers.map((block) => createPlugin(ALERT_RECEIVERS, block, deps('alerts'))),
+      repeatIntervalMs: config.alerts.repeatInterval,
+      now: this.#now,
+      logger: logger.child({ component: 'alerts' }),
+      onDelivery: (delivery) => {
+        const data = { receiver: delivery.receiver.name, receiverType: delivery.receiver.type, status: delivery.notice.status, key: delivery.notice.key, attempts: delivery.attempts };
+        const scope = { env: delivery.notice.env, rule: delivery.notice.rule };
+        if (delivery.ok) {
+          this.bus.publish({ type: 'alert.sent', severity: 'info', ...scope, message: `${delivery.notice.status} alert "${delivery.notice.summary}" delivered to ${delivery.receiver.type} receiver ${delivery.receiver.name}`, data: { ...data, httpStatus: delivery.httpStatus ?? null } });
+        } else {
+          this.bus.publish({ type: 'alert.failed', severity: 'warning', ...scope, message: `${delivery.receiver.type} receiver ${delivery.receiver.name} did not take the alert: ${delivery.error}`, data: { ...data, error: delivery.error ?? 'unknown' } });
+        }
+      },
+    });
+    this.flags = new FlagStore({
+      environments,
+      initial: config.flags.initial,
+      readOnlyOnEmergency: config.flags.readOnlyOnEmergency,
+      now: this.#now,
+      publish: (input) => this.bus.publish(input),
+      onChange: (env, flag, value) => this.metrics.setFlag(flag, env, value),
+    });
+    this.rules = new RuleEvaluator(config.rules, () => ({
+      activeEnvironment: this.#activeEnvironment,
+      environments,
+      now: this.#now(),
+      series: (env) => this.#seriesByEnv.get(env) ?? [],
+    }));
+    for (const rule of config.rules) this.metrics.setRuleState(rule.name, 'inactive');
+
+    const controller = this.#controller();
+    const actions = new Map<string, Action>();
+    const actionDeps = (name: string) => ({ ...deps('actions'), dryRun: this.#dryRun, controller, name });
+    for (const [name, block] of Object.entries(config.actions)) actions.set(name, createPlugin(ACTIONS, block, actionDeps(name)));
+    actions.set(MANUAL_ROLLBACK, rollbackAction.create({ type: 'rollback', cooldown: 0 }, actionDeps(MANUAL_ROLLBACK)));
+    this.actions = new ActionRunner({ actions, bus: this.bus, metrics: this.metrics, logger: logger.child({ component: 'actions' }), dryRun: this.#dryRun, now: this.#now });
   }
 
   get activeEnvironment(): string {
@@ -113,6 +189,10 @@ export class Agent {
     return this.#pendingFirstResults.size === 0;
   }
 
+  get dryRun(): boolean {
+    return this.#dryRun;
+  }
+
   /** The HTTP listener's address, once started. */
   get address(): { host: string; port: number } | undefined {
     return this.#server?.address;
@@ -120,10 +200,12 @@ export class Agent {
 
   async start(): Promise<void> {
     this.#startedAt = this.#now();
+    for (const notice of this.config.notices) this.#logger.warn(notice);
+    await this.rules.selfTest();
     this.metrics.setActiveEnvironment(this.#activeEnvironment, Object.keys(this.config.environments));
     this.#server = await startHttpServer({
       listen: this.config.listen,
-      routes: [...coreRoutes(this)],
+      routes: [...coreRoutes(this), ...rollbackRoutes(this), ...flagRoutes(this.flags, { activeEnvironment: () => this.#activeEnvironment })],
       tokens: () => ({ admin: this.config.api.adminToken, rollback: this.config.api.rollbackToken }),
       logger: this.#rootLogger.child({ component: 'http' }),
     });
@@ -131,12 +213,12 @@ export class Agent {
     this.bus.publish({
       type: 'agent.started',
       severity: 'info',
-      message: `greenlight ${VERSION} watching ${Object.keys(this.config.environments).join(' and ')} (${this.#activeEnvironment} live) with ${this.config.probes.length} probes on http://${formatHost(this.#server.address)}`,
+      message: `greenlight ${VERSION} watching ${Object.keys(this.config.environments).join(' and ')} (${this.#activeEnvironment} live) with ${this.config.probes.length} probes and ${this.rules.size} rules on http://${formatHost(this.#server.address)}${this.#dryRun ? ' (dry run: actions are decided, not carried out)' : ''}`,
       data: { version: VERSION, pid: process.pid, activeEnvironment: this.#activeEnvironment, probes: this.config.probes.length, series: this.#series.length, dryRun: this.#dryRun },
     });
   }
 
-  /** Stop schedules, end probes in flight, close the listener and the connection pool. */
+  /** Stop schedules, end probes and actions in flight, close the listener and the connection pools. */
   async close(signal: string | null = null): Promise<void> {
     this.bus.publish({
       type: 'agent.stopping',
@@ -146,20 +228,30 @@ export class Agent {
     });
     this.#shutdown.abort();
     await this.#scheduler.close();
+    await Promise.allSettled([...this.#evaluations]);
+    await this.actions.close();
+    await this.alerts.close();
+    await this.#traffic.close?.();
     await this.#server?.close();
     await this.#dispatcher.destroy();
+  }
+
+  /** Resolves once rule evaluations, actions and alert deliveries in flight have finished (tests). */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.#evaluations]);
+    await this.actions.idle();
+    await this.alerts.idle();
   }
 
   state(): AgentState {
     const now = this.#now();
     const environments: AgentState['environments'] = {};
     for (const [name, env] of Object.entries(this.config.environments)) {
-      const mine = this.#series.filter((entry) => entry.series.env === name);
-      const known = mine.filter((entry) => entry.series.up !== undefined);
+      const known = (this.#seriesByEnv.get(name) ?? []).filter((series) => series.up !== undefined);
       environments[name] = {
         url: redactUrl(env.url),
         active: name === this.#activeEnvironment,
-        up: known.length === 0 ? undefined : known.every((entry) => entry.series.up),
+        up: known.length === 0 ? undefined : known.every((series) => series.up),
       };
     }
     return {
@@ -168,9 +260,28 @@ export class Agent {
       ready: this.ready,
       dryRun: this.#dryRun,
       activeEnvironment: this.#activeEnvironment,
+      traffic: { adapter: this.#traffic.type, switching: this.#switching },
       environments,
+      rules: this.rules.statuses(),
+      flags: this.flags.all(),
+      notices: this.config.notices,
       series: this.#series.map((entry) => entry.series.snapshot(now)),
     };
+  }
+
+  /** An operator's emergency rollback: judged like a rule's (never onto a failing environment), without the cooldown. */
+  manualRollback(reason: string, actor: string) {
+    const now = this.#now();
+    return this.actions.run(MANUAL_ROLLBACK, {
+      rule: null,
+      incident: `manual-${new Date(now).toISOString()}`,
+      env: this.#activeEnvironment,
+      severity: 'critical',
+      message: `manual rollback by ${actor}: ${reason}`,
+      figures: null,
+      actor,
+      startedAt: now,
+    });
   }
 
   async #probe(entry: SeriesEntry): Promise<void> {
@@ -184,9 +295,14 @@ export class Agent {
     const change = series.record(result);
     this.metrics.recordResult(series, result);
     this.#pendingFirstResults.delete(entry);
-    if (!change) return;
+    if (change) this.#publishStateChange(entry, result, change.up, change.wasUp);
+    if (this.rules.size > 0) this.#track(this.rules.onSample(series.probe, series.env).then((decisions) => this.#decide(decisions)));
+  }
+
+  #publishStateChange(entry: SeriesEntry, result: ProbeResult, up: boolean, wasUp: boolean | undefined): void {
+    const { series } = entry;
     const active = series.env === this.#activeEnvironment;
-    if (!change.up) {
+    if (!up) {
       entry.downSince = result.startedAt;
       this.bus.publish({
         type: 'probe.down',
@@ -196,7 +312,7 @@ export class Agent {
         message: `${series.probe} on ${series.env}${active ? ' (live)' : ''} is failing: ${describeFailure(result)}`,
         data: { reason: result.reason!, detail: describeFailure(result), status: result.status ?? null, durationMs: round(result.durationMs), consecutiveFailures: series.consecutiveFailures, active },
       });
-    } else if (change.wasUp === false) {
+    } else if (wasUp === false) {
       const downForMs = entry.downSince === undefined ? null : result.startedAt - entry.downSince;
       entry.downSince = undefined;
       this.bus.publish({
@@ -210,10 +326,94 @@ export class Agent {
     }
   }
 
+  /** Rule transitions → rule.* events and metrics; firing starts the rule's actions, resolving ends them. */
+  #decide(decisions: readonly RuleDecision[]): void {
+    for (const { rule, transition, figures, message } of decisions) {
+      const scope = { env: figures.env, rule: rule.name };
+      const common = { severity: rule.severity, figures, labels: rule.labels };
+      switch (transition.to) {
+        case 'pending':
+          this.metrics.setRuleState(rule.name, 'pending');
+          this.bus.publish({ type: 'rule.pending', severity: 'info', ...scope, message: `${rule.name} pending: ${message}`, data: { ...common, for: rule.for } });
+          break;
+        case 'cleared':
+          this.metrics.setRuleState(rule.name, 'inactive');
+          this.#logger.info({ rule: rule.name, pendingForMs: transition.pendingForMs }, `${rule.name} no longer pending: the condition cleared before it fired`);
+          break;
+        case 'firing': {
+          const incident = `${rule.name}#${transition.incident}`;
+          this.metrics.setRuleState(rule.name, 'firing');
+          this.bus.publish({ type: 'rule.firing', severity: rule.severity, ...scope, message: `${rule.name} firing: ${message}`, data: { ...common, incident, heldForMs: transition.heldForMs, actions: rule.actions } });
+          const context: ActionContext = { rule, incident, env: figures.env, severity: rule.severity, message, figures, actor: `rule:${rule.name}`, startedAt: this.#now() };
+          this.#incidents.set(rule.name, context);
+          this.actions.fire(rule.actions, context);
+          break;
+        }
+        case 'resolved': {
+          const incident = `${rule.name}#${transition.incident}`;
+          this.metrics.setRuleState(rule.name, 'inactive');
+          this.bus.publish({ type: 'rule.resolved', severity: 'info', ...scope, message: `${rule.name} resolved: ${message}`, data: { ...common, incident, firedForMs: transition.firedForMs } });
+          const context = this.#incidents.get(rule.name);
+          this.#incidents.delete(rule.name);
+          if (context) this.actions.resolve(rule.actions, { ...context, figures });
+          break;
+        }
+      }
+    }
+  }
+
+  #controller(): Controller {
+    return {
+      activeEnvironment: () => this.#activeEnvironment,
+      environments: () => Object.keys(this.config.environments),
+      health: (env) => {
+        const series = this.#seriesByEnv.get(env) ?? [];
+        const failing = series.filter((s) => s.up === false).map((s) => s.probe);
+        const unknown = series.filter((s) => s.up === undefined).map((s) => s.probe);
+        return { healthy: failing.length === 0 && unknown.length === 0, failing, unknown };
+      },
+      ruleHoldsOn: async (rule, env) => (await this.rules.holdsOn(rule, env))?.holds,
+      switchTraffic: (to, context, signal) => this.#switchTraffic(to, context, signal),
+      switching: () => this.#switching,
+      alert: (notice) => this.alerts.notify(notice),
+      applyFlagPreset: (preset, envs, actor, reason) => ({ changed: this.flags.applyPreset(preset, envs, { actor, reason }).length }),
+      stateUrl: () => `${this.config.alerts.externalUrl ?? (this.#server ? `http://${formatHost(this.#server.address)}` : '')}/api/v1/state` || undefined,
+    };
+  }
+
+  async #switchTraffic(to: string, context: ActionContext, signal: AbortSignal): Promise<SwitchOutcome> {
+    if (this.#switching) throw new Error('a traffic switch is already in flight');
+    this.#switching = true;
+    const from = this.#activeEnvironment;
+    try {
+      const outcome = await this.#traffic.switchTo({ from, to, reason: context.message, rule: context.rule?.name ?? null, incident: context.incident }, signal);
+      this.#activeEnvironment = to;
+      this.metrics.setActiveEnvironment(to, Object.keys(this.config.environments));
+      this.bus.publish({
+        type: 'traffic.switched',
+        severity: 'warning',
+        env: to,
+        rule: context.rule?.name ?? null,
+        message: `live traffic switched ${from} → ${to} (${this.#traffic.type}): ${context.message}`,
+        data: { from, to, adapter: this.#traffic.type, reason: context.message, incident: context.incident, detail: outcome.detail, dryRun: false },
+      });
+      // Rules read the live environment: re-judge them all against the new one.
+      this.#track(this.rules.evaluateAll().then((decisions) => this.#decide(decisions)));
+      return outcome;
+    } finally {
+      this.#switching = false;
+    }
+  }
+
   #skipped(entry: SeriesEntry): void {
     entry.series.recordSkipped();
     this.metrics.recordSkipped(entry.series);
     this.#logger.debug({ probe: entry.series.probe, env: entry.series.env }, 'probe tick skipped: the previous probe is still in flight');
+  }
+
+  #track(promise: Promise<unknown>): void {
+    const tracked = promise.catch((error: unknown) => this.#logger.error({ err: error }, 'bug: rule evaluation failed')).finally(() => this.#evaluations.delete(tracked));
+    this.#evaluations.add(tracked);
   }
 }
 

@@ -6,6 +6,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, ConfigFileError, GreenlightError, UsageError } from '../config/errors.js';
 import { checkCommand } from './commands/check.js';
 import { demoCommand } from './commands/demo.js';
+import { FLAGS_OPTIONS, FLAGS_USAGE, flagsCommand } from './commands/flags.js';
 import { runCommand } from './commands/run.js';
 import { schemaCommand } from './commands/schema.js';
 import { validateCommand } from './commands/validate.js';
@@ -61,6 +62,13 @@ const COMMANDS: Record<string, Command> = {
     usage: 'greenlight schema',
     options: {},
     run: (_args, io) => schemaCommand(io),
+  },
+  flags: {
+    summary: 'feature flags through a running agent (exit 0 done, 1 refused/failed)',
+    usage: FLAGS_USAGE,
+    options: FLAGS_OPTIONS,
+    allowPositionals: true,
+    run: (args, io) => flagsCommand(args, io),
   },
   demo: {
     summary: 'simulated blue+green AlphaStack pair and an agent, with a scripted fault',

@@ -28,6 +28,16 @@ export interface OutboundRequest {
   headers?: Record<string, string>;
   /** Sent as JSON with content-type application/json. */
   json?: unknown;
+  /**
+   * Texts replaced by `[redacted]` in every message and log line: a server may echo the request
+   * path (a webhook token) or body (a routing key) in its error page.
+   */
+  secrets?: readonly string[];
+  /**
+   * Milliseconds to wait, read from a 429 answer's body when it has no usable Retry-After header
+   * (Discord puts `retry_after` in the JSON body); undefined to fall back to the backoff.
+   */
+  retryAfterFromBody?: (body: string) => number | undefined;
 }
 
 export interface OutboundResponse {
@@ -75,16 +85,16 @@ export async function sendWithRetry(deps: Pick<PluginDeps, 'dispatcher' | 'sleep
       const text = await readLimited(response.body, 64 * 1024);
       lastStatus = response.statusCode;
       if (response.statusCode < 400) return { status: response.statusCode, attempts: attempt, body: text, headers: response.headers };
-      lastProblem = `HTTP ${response.statusCode}${text ? `: ${oneLine(text)}` : ''}`;
+      lastProblem = `HTTP ${response.statusCode}${text ? `: ${oneLine(conceal(text, request.secrets))}` : ''}`;
       if (response.statusCode === 429) {
-        const retryAfter = parseRetryAfter(response.headers['retry-after'], Date.now());
+        const retryAfter = parseRetryAfter(response.headers['retry-after'], Date.now()) ?? request.retryAfterFromBody?.(text);
         if (retryAfter !== undefined) wait = Math.min(policy.maxBackoffMs, retryAfter);
       } else if (response.statusCode < 500 && response.statusCode !== 408) {
         throw new OutboundError(`${request.label}: rejected with ${lastProblem}; not retried, fix the request or its credentials`, attempt, lastStatus);
       }
     } catch (error) {
       if (error instanceof OutboundError) throw error;
-      lastProblem = signal.aborted ? 'cancelled' : attemptSignal.aborted ? `no answer within ${policy.timeoutMs}ms` : describe(error);
+      lastProblem = signal.aborted ? 'cancelled' : attemptSignal.aborted ? `no answer within ${policy.timeoutMs}ms` : conceal(describe(error), request.secrets);
       lastStatus = undefined;
     }
     if (attempt < policy.attempts) {
@@ -117,6 +127,12 @@ async function readLimited(body: AsyncIterable<Buffer> & { destroy(): void; on(e
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+function conceal(text: string, secrets: readonly string[] | undefined): string {
+  let result = text;
+  for (const secret of secrets ?? []) if (secret !== '') result = result.split(secret).join('[redacted]');
+  return result;
 }
 
 function oneLine(text: string): string {

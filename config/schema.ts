@@ -249,7 +249,8 @@ function pluginUnion(kind: string, schemas: readonly z.ZodType[]): z.ZodType<Plu
           return;
         }
         const result = schema.safeParse(value, { reportInput: true });
-        if (!result.success) for (const issue of result.error.issues) ctx.addIssue({ ...issue, code: 'custom', path: issue.path, message: issue.message, input: (issue as { input?: unknown }).input } as never);
+        // Pass the plugin's issues through as they are, so they read like any other config error.
+        if (!result.success) for (const issue of result.error.issues) ctx.addIssue(issue as never);
       }),
     )
     .transform((value) => {

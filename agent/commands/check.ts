@@ -1,6 +1,6 @@
 import { Agent as UndiciAgent } from 'undici';
 import { UsageError } from '../../config/errors.js';
-import { loadConfigFile } from '../../config/load-config.js';
+import { loadAgentConfig } from '../agent-config.js';
 import { compileProbeTarget, probeEnvironments, runProbe } from '../../probes/http-probe.js';
 import { describeFailure, type ProbeResult } from '../../probes/probe-result.js';
 import type { CommandIo } from '../cli.js';
@@ -10,7 +10,7 @@ import type { CommandIo } from '../cli.js';
  * Exit 0 when all pass, 1 when any fails: what a deploy script calls before switching traffic.
  */
 export async function checkCommand(options: { configPath: string; env: string; json: boolean }, io: CommandIo): Promise<number> {
-  const config = await loadConfigFile(options.configPath, io.env);
+  const config = await loadAgentConfig(options.configPath, io.env);
   const envs = Object.keys(config.environments);
   if (!envs.includes(options.env)) throw new UsageError(`--env ${options.env} is not an environment of ${options.configPath}; choose ${envs.join(' or ')}`);
 

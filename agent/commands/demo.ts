@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { loadConfigFile } from '../../config/load-config.js';
+import { loadAgentConfig } from '../agent-config.js';
 import { startSimulator, type Simulator } from '../../simulator/alphastack-simulator.js';
 import { Agent } from '../agent.js';
 import type { CommandIo } from '../cli.js';
@@ -17,7 +17,7 @@ import { packageRoot } from '../package-root.js';
 export async function demoCommand(options: { keepRunning: boolean; stepMs?: number }, io: CommandIo): Promise<number> {
   const step = options.stepMs ?? 4_000;
   const env = { ...io.env, GREENLIGHT_PROBE_INTERVAL: io.env.GREENLIGHT_PROBE_INTERVAL ?? '1s' };
-  const config = await loadConfigFile(join(packageRoot(), 'config', 'greenlight.yaml'), env);
+  const config = await loadAgentConfig(join(packageRoot(), 'config', 'greenlight.yaml'), env);
   const sims: Simulator[] = [];
   let agent: Agent | undefined;
   try {

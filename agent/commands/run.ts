@@ -1,4 +1,4 @@
-import { loadConfigFile } from '../../config/load-config.js';
+import { loadAgentConfig } from '../agent-config.js';
 import { Agent } from '../agent.js';
 import type { CommandIo } from '../cli.js';
 import { createLogger } from '../logger.js';
@@ -11,7 +11,7 @@ const STOP_DEADLINE_MS = 8_000;
  * and stop cleanly on SIGTERM or SIGINT (exit 0).
  */
 export async function runCommand(options: { configPath: string; dryRun: boolean }, io: CommandIo): Promise<number> {
-  const config = await loadConfigFile(options.configPath, io.env);
+  const config = await loadAgentConfig(options.configPath, io.env);
   const logger = createLogger(config.log);
   // A bug that escapes every handler leaves state we cannot trust: say what it was, then exit
   // non-zero so the supervisor (systemd, Kubernetes, Docker) restarts a clean process.

@@ -1,7 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../config/errors.js';
-import { configJsonSchema } from '../../config/json-schema.js';
 import { parseConfig } from '../../config/load-config.js';
 
 /** A valid config to start from; tests splice their lines into it. */
@@ -134,52 +132,5 @@ probes:
   it('never re-parses an interpolated value as YAML', () => {
     const config = parseConfig(`${BASE}    headers:\n      x-note: \${NOTE}\n`, { NOTE: 'a: b\n- c' });
     expect(config.probes[0]!.headers['x-note']).toBe('a: b\n- c');
-  });
-});
-
-describe('the default config', () => {
-  const text = readFileSync(new URL('../../config/greenlight.yaml', import.meta.url), 'utf8');
-
-  it('is valid with no environment variables set and uses the contract defaults', () => {
-    const config = parseConfig(text, {});
-    expect(config.listen).toEqual({ host: '127.0.0.1', port: 9464 });
-    expect(config.dataDir).toBe('./data');
-    expect(config.activeEnvironment).toBe('blue');
-    expect(config.environments).toEqual({ blue: { url: 'http://127.0.0.1:8081', headers: {} }, green: { url: 'http://127.0.0.1:8082', headers: {} } });
-    expect(config.probeDefaults.every).toBe(5_000);
-    expect(config.probes.map((probe) => probe.path)).toEqual(['/api/health', '/api/alphastack/universe', '/api/discoveries', '/api/portfolio/positions']);
-  });
-
-  it('reads the contract variables', () => {
-    const config = parseConfig(text, {
-      GREENLIGHT_LISTEN: '0.0.0.0:9000',
-      GREENLIGHT_DATA_DIR: '/var/lib/greenlight',
-      BLUE_URL: 'https://blue.example',
-      GREEN_URL: 'https://green.example',
-      GREENLIGHT_ACTIVE: 'green',
-      GREENLIGHT_PROBE_INTERVAL: '2s',
-    });
-    expect(config.listen).toEqual({ host: '0.0.0.0', port: 9000 });
-    expect(config.dataDir).toBe('/var/lib/greenlight');
-    expect(config.environments.blue!.url).toBe('https://blue.example');
-    expect(config.activeEnvironment).toBe('green');
-    expect(config.probeDefaults.every).toBe(2_000);
-  });
-
-  it('points editors at the committed JSON Schema', () => {
-    expect(text.split('\n')[0]).toBe('# yaml-language-server: $schema=./greenlight.schema.json');
-  });
-});
-
-describe('config/greenlight.schema.json', () => {
-  it('is what `greenlight schema` generates (run `npm run schema` after changing config/schema.ts)', () => {
-    const committed = JSON.parse(readFileSync(new URL('../../config/greenlight.schema.json', import.meta.url), 'utf8'));
-    expect(committed).toEqual(configJsonSchema());
-  });
-
-  it('rejects unknown keys, as the loader does', () => {
-    const schema = configJsonSchema() as { additionalProperties?: unknown; properties: { probes: { items: { additionalProperties?: unknown } } } };
-    expect(schema.additionalProperties).toBe(false);
-    expect(schema.properties.probes.items.additionalProperties).toBe(false);
   });
 });

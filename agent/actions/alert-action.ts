@@ -1,0 +1,43 @@
+/** `alert`: page people through the receivers routed by the rule's severity; a resolved notice when the incident ends. */
+import { z } from 'zod';
+import type { AlertNotice } from '../alerts/alert-receiver.js';
+import type { PluginDefinition } from '../plugin.js';
+import { alertKey, type Action, type ActionContext, type ActionDeps, type ActionOutcome } from './action.js';
+
+const AlertSchema = z.strictObject({ type: z.literal('alert') });
+
+export const alertAction: PluginDefinition<{ type: 'alert' }, Action> = {
+  type: 'alert',
+  schema: AlertSchema,
+  create: (_config, deps) => {
+    const { controller, dryRun, name, now } = deps as ActionDeps;
+    const notice = (context: ActionContext, status: AlertNotice['status']): AlertNotice => ({
+      status,
+      key: alertKey(context.incident),
+      rule: context.rule?.name ?? 'manual',
+      severity: context.severity,
+      env: context.env,
+      summary: `${status === 'resolved' ? 'Resolved: ' : ''}${context.message}`,
+      description: context.rule?.description ?? context.message,
+      labels: { ...(context.rule?.labels ?? {}), rule: context.rule?.name ?? 'manual', env: context.env, severity: context.severity },
+      figures: { facts: context.figures?.facts ?? [], samples: context.figures?.samples ?? null },
+      startsAt: new Date(context.startedAt).toISOString(),
+      ...(status === 'resolved' ? { endsAt: new Date(now()).toISOString() } : {}),
+      url: controller.stateUrl(),
+    });
+    return {
+      name,
+      type: 'alert',
+      fire: async (context): Promise<ActionOutcome> => {
+        if (dryRun) return { outcome: 'skipped', reason: `dry run: would send a ${context.severity} alert`, data: { wouldFire: true } };
+        controller.alert(notice(context, 'firing'));
+        return { outcome: 'succeeded', detail: `${context.severity} alert handed to the receivers` };
+      },
+      resolve: async (context): Promise<ActionOutcome | undefined> => {
+        if (dryRun) return undefined;
+        controller.alert(notice(context, 'resolved'));
+        return { outcome: 'succeeded', detail: 'resolved notice handed to the receivers' };
+      },
+    };
+  },
+};

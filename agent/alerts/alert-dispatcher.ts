@@ -1,0 +1,172 @@
+/**
+ * Routes alert notices to receivers without ever making the caller wait: a rule firing, a
+ * rollback or the probe loop hands a notice over and goes on, while each receiver delivers it
+ * on its own (retrying, timing out) in parallel. Firing notices are sent again every repeat
+ * interval until their resolution arrives; each delivery's outcome goes to `onDelivery`.
+ */
+import type { Logger } from 'pino';
+import { OutboundError } from '../outbound.js';
+import { AlertError, type AlertNotice, type AlertReceiver } from './alert-receiver.js';
+
+/** How one delivery of one notice to one receiver went. */
+export interface AlertDelivery {
+  receiver: AlertReceiver;
+  notice: AlertNotice;
+  ok: boolean;
+  /** HTTP tries made, the first included (0 when none was made). */
+  attempts: number;
+  /** The last HTTP status received, when there was one. */
+  httpStatus?: number;
+  /** Why it failed, as the receiver put it (greenlight's receivers keep URLs and keys out of it). */
+  error?: string;
+}
+
+export interface AlertDispatcherOptions {
+  receivers: readonly AlertReceiver[];
+  /** How often a firing notice is sent again while it fires. */
+  repeatIntervalMs: number;
+  now: () => number;
+  logger: Logger;
+  onDelivery: (delivery: AlertDelivery) => void;
+}
+
+interface FiringEntry {
+  notice: AlertNotice;
+  /** Everyone who was sent this key while firing: they all get its resolution. */
+  receivers: Set<AlertReceiver>;
+  timer: NodeJS.Timeout;
+}
+
+/** Fans notices out to receivers by severity, repeats firing ones, and reports every delivery. */
+export class AlertDispatcher {
+  readonly #receivers: readonly AlertReceiver[];
+  readonly #repeatIntervalMs: number;
+  readonly #now: () => number;
+  readonly #logger: Logger;
+  readonly #onDelivery: (delivery: AlertDelivery) => void;
+  readonly #firing = new Map<string, FiringEntry>();
+  /** Per receiver and key, the last delivery: the next one for that pair waits for it, so a resolve never overtakes its trigger. */
+  readonly #lanes = new Map<AlertReceiver, Map<string, Promise<void>>>();
+  readonly #inFlight = new Set<Promise<void>>();
+  readonly #shutdown = new AbortController();
+
+  constructor(options: AlertDispatcherOptions) {
+    this.#receivers = options.receivers;
+    this.#repeatIntervalMs = options.repeatIntervalMs;
+    this.#now = options.now;
+    this.#logger = options.logger;
+    this.#onDelivery = options.onDelivery;
+  }
+
+  /**
+   * Hands `notice` to every receiver that takes its severity (a resolution: to those that got
+   * it firing) and returns at once; delivery happens in the background. A firing notice for a
+   * key already firing replaces it, is sent again and restarts the repeat clock.
+   */
+  notify(notice: AlertNotice): void {
+    if (this.#shutdown.signal.aborted) {
+      this.#logger.warn({ key: notice.key, rule: notice.rule, status: notice.status }, `alert ${notice.rule} (${notice.status}) dropped: the alert dispatcher is closed`);
+      return;
+    }
+    if (notice.status === 'firing') this.#fire(notice);
+    else this.#resolve(notice);
+  }
+
+  /** The notices firing now, in the order they first fired. */
+  firing(): AlertNotice[] {
+    return [...this.#firing.values()].map((entry) => entry.notice);
+  }
+
+  /** Resolves once no delivery is in flight. */
+  async idle(): Promise<void> {
+    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+  }
+
+  /** Stops repeating, cancels deliveries in flight (each reported as failed) and waits for them to end. */
+  async close(): Promise<void> {
+    for (const entry of this.#firing.values()) clearInterval(entry.timer);
+    this.#shutdown.abort();
+    await this.idle();
+  }
+
+  #fire(notice: AlertNotice): void {
+    const receivers = this.#route(notice);
+    const previous = this.#firing.get(notice.key);
+    if (previous) clearInterval(previous.timer);
+    const entry: FiringEntry = {
+      notice,
+      receivers: new Set([...(previous?.receivers ?? []), ...receivers]),
+      timer: setInterval(() => this.#repeat(notice.key), this.#repeatIntervalMs),
+    };
+    entry.timer.unref();
+    this.#firing.set(notice.key, entry);
+    for (const receiver of receivers) this.#deliver(receiver, notice, false);
+  }
+
+  #resolve(notice: AlertNotice): void {
+    const entry = this.#firing.get(notice.key);
+    if (entry) {
+      clearInterval(entry.timer);
+      this.#firing.delete(notice.key);
+    }
+    // Unknown keys (firing before a restart) still reach whoever takes their severity.
+    const receivers = entry ? [...entry.receivers] : this.#route(notice);
+    const resolved = notice.endsAt === undefined ? { ...notice, endsAt: new Date(this.#now()).toISOString() } : notice;
+    for (const receiver of receivers) this.#deliver(receiver, resolved, false);
+  }
+
+  #repeat(key: string): void {
+    const entry = this.#firing.get(key);
+    if (!entry || this.#shutdown.signal.aborted) return;
+    for (const receiver of entry.receivers) this.#deliver(receiver, entry.notice, true);
+  }
+
+  #route(notice: AlertNotice): AlertReceiver[] {
+    const receivers = this.#receivers.filter((receiver) => receiver.severities.includes(notice.severity));
+    if (receivers.length === 0) this.#logger.debug({ key: notice.key, severity: notice.severity }, `no receiver takes ${notice.severity} alerts; ${notice.rule} not sent`);
+    return receivers;
+  }
+
+  /** Queues one delivery behind the previous one of the same receiver and key; a repeat is skipped while one is still under way. */
+  #deliver(receiver: AlertReceiver, notice: AlertNotice, isRepeat: boolean): void {
+    let lanes = this.#lanes.get(receiver);
+    if (!lanes) this.#lanes.set(receiver, (lanes = new Map()));
+    const previous = lanes.get(notice.key);
+    if (isRepeat && previous) {
+      this.#logger.debug({ receiver: receiver.name, key: notice.key }, `repeat of ${notice.rule} to ${receiver.name} skipped: the previous delivery is still under way`);
+      return;
+    }
+    const run = this.#run(receiver, notice, previous);
+    lanes.set(notice.key, run);
+    this.#inFlight.add(run);
+    void run.finally(() => {
+      this.#inFlight.delete(run);
+      if (lanes.get(notice.key) === run) lanes.delete(notice.key);
+    });
+  }
+
+  async #run(receiver: AlertReceiver, notice: AlertNotice, previous: Promise<void> | undefined): Promise<void> {
+    // Awaiting (even undefined) defers the send past notify(): a receiver's synchronous work never delays the caller.
+    await previous;
+    let delivery: AlertDelivery;
+    try {
+      const result = await receiver.send(notice, this.#shutdown.signal);
+      delivery = { receiver, notice, ok: true, attempts: result.attempts, ...(result.status === undefined ? {} : { httpStatus: result.status }) };
+    } catch (error) {
+      delivery = { receiver, notice, ok: false, ...failureOf(error) };
+    }
+    try {
+      this.#onDelivery(delivery);
+    } catch (error) {
+      this.#logger.error({ err: error, receiver: receiver.name, key: notice.key }, 'alert delivery listener failed');
+    }
+  }
+}
+
+function failureOf(error: unknown): { attempts: number; httpStatus?: number; error: string } {
+  const cause = error instanceof Error ? error.cause : undefined;
+  const status = error instanceof OutboundError ? error.status : cause instanceof OutboundError ? cause.status : undefined;
+  const attempts = error instanceof AlertError || error instanceof OutboundError ? error.attempts : 0;
+  const message = error instanceof Error ? error.message : String(error);
+  return { attempts, error: message, ...(status === undefined ? {} : { httpStatus: status }) };
+}

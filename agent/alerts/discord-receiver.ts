@@ -1,0 +1,100 @@
+/**
+ * `discord`: a Discord channel webhook. The JSON body is `{content, embeds, allowed_mentions}`;
+ * the embed carries title (linked to the agent), description, colour, fields and timestamp.
+ * Discord answers 204 (200 with `?wait=true`); a 429 names the wait in its Retry-After header
+ * and as `retry_after` (seconds) in its JSON body, which is used when the header is missing.
+ */
+import { z } from 'zod';
+import { HttpUrl } from '../../config/schema.js';
+import type { Severity } from '../events.js';
+import type { PluginDefinition } from '../plugin.js';
+import type { AlertNotice, AlertReceiver } from './alert-receiver.js';
+import { figureLines, firedFor, labelLine, severityEmoji, statusEmoji, statusWord, subject, title, truncate } from './notice-format.js';
+import { deliverNotice, receiverLabel, receiverOptions, secretsOfUrl } from './receiver-options.js';
+
+export const DiscordReceiverSchema = z.strictObject({
+  ...receiverOptions('discord', ['warning', 'critical']),
+  url: HttpUrl.meta({ description: 'The channel webhook URL (a secret): take it from ${DISCORD_WEBHOOK_URL}.' }),
+});
+
+export type DiscordReceiverConfig = z.output<typeof DiscordReceiverSchema>;
+
+/** Embed colours: red critical, orange warning, blue info, green resolved. */
+export const DISCORD_COLORS = { critical: 0xe01e1e, warning: 0xf2a900, info: 0x3b82f6, resolved: 0x2eb67d } as const satisfies Record<Severity | 'resolved', number>;
+
+/**
+ * Discord's limits: content 2000, title 256, description 4096, field value 1024, footer 2048,
+ * and 6000 for all of an embed's text; description and footer are kept short enough that the
+ * longest notice stays under the total.
+ */
+const CONTENT_MAX = 2_000;
+const TITLE_MAX = 256;
+const DESCRIPTION_MAX = 2_800;
+const FIELD_MAX = 1_024;
+const FOOTER_MAX = 300;
+
+/** Posts each notice to a Discord channel through a webhook. */
+export const discordReceiver: PluginDefinition<DiscordReceiverConfig, AlertReceiver> = {
+  type: 'discord',
+  schema: DiscordReceiverSchema,
+  create(config, deps) {
+    const label = receiverLabel('discord', config.name);
+    const secrets = secretsOfUrl(config.url);
+    return {
+      name: config.name,
+      type: 'discord',
+      severities: config.severities,
+      send: (notice, signal) =>
+        deliverNotice(deps, config, { label, url: config.url, json: discordMessage(notice), secrets, retryAfterFromBody: discordRetryAfter }, signal),
+    };
+  },
+};
+
+/** The `{content, embeds}` body for one notice. */
+export function discordMessage(notice: AlertNotice): Record<string, unknown> {
+  const fields: { name: string; value: string; inline: boolean }[] = [
+    { name: 'Severity', value: `${severityEmoji(notice.severity)} ${notice.severity}`, inline: true },
+    { name: 'Status', value: statusWord(notice), inline: true },
+    { name: 'Environment', value: escape(notice.env ?? '(greenlight itself)'), inline: true },
+    { name: 'Rule', value: escape(truncate(notice.rule, FIELD_MAX - 10)), inline: true },
+  ];
+  const duration = firedFor(notice);
+  if (duration) fields.push({ name: 'Firing for', value: duration, inline: true });
+  const figures = figureLines(notice.figures);
+  if (figures.length > 0) fields.push({ name: 'Figures', value: truncate(figures.map((line) => `• ${escape(line)}`).join('\n'), FIELD_MAX), inline: false });
+  const labels = labelLine(notice.labels);
+  if (labels) fields.push({ name: 'Labels', value: truncate(escape(labels), FIELD_MAX), inline: false });
+
+  const description = [`**${escape(notice.summary)}**`];
+  if (notice.description.trim() !== '') description.push('', '**What greenlight did**', escape(notice.description));
+  const embed: Record<string, unknown> = {
+    title: truncate(title(notice), TITLE_MAX),
+    description: truncate(description.join('\n'), DESCRIPTION_MAX),
+    color: notice.status === 'resolved' ? DISCORD_COLORS.resolved : DISCORD_COLORS[notice.severity],
+    fields,
+    timestamp: notice.status === 'resolved' ? (notice.endsAt ?? notice.startsAt) : notice.startsAt,
+    footer: { text: truncate(`greenlight · key ${notice.key}`, FOOTER_MAX) },
+  };
+  if (notice.url) embed.url = notice.url;
+  return {
+    content: truncate(`${statusEmoji(notice)} **${statusWord(notice)}** · ${notice.severity.toUpperCase()} · ${escape(subject(notice))}: ${escape(notice.summary)}`, CONTENT_MAX),
+    embeds: [embed],
+    // Text from rules and environments must never ping @everyone or a role.
+    allowed_mentions: { parse: [] },
+  };
+}
+
+/** Milliseconds from a 429 body's `retry_after` (seconds), undefined when absent or unreadable. */
+export function discordRetryAfter(body: string): number | undefined {
+  try {
+    const seconds = (JSON.parse(body) as { retry_after?: unknown }).retry_after;
+    return typeof seconds === 'number' && Number.isFinite(seconds) && seconds >= 0 ? Math.ceil(seconds * 1_000) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Discord markdown: `_`, `*`, `~`, `|`, `` ` `` and `\` would restyle rule names and summaries. */
+function escape(text: string): string {
+  return text.replace(/([\\*_~|`])/g, '\\$1');
+}

@@ -1,0 +1,94 @@
+/**
+ * `pagerduty`: PagerDuty Events API v2 (`POST /v2/enqueue`, answered 202
+ * `{status, message, dedup_key}`). A firing notice is a `trigger` with the full payload; a
+ * resolved one is a `resolve` with only routing_key, event_action and dedup_key. The notice's
+ * key is the dedup_key, so a trigger, its repeats and its resolve are one PagerDuty alert.
+ */
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { HttpUrl } from '../../config/schema.js';
+import type { Severity } from '../events.js';
+import type { PluginDefinition } from '../plugin.js';
+import type { AlertNotice, AlertReceiver } from './alert-receiver.js';
+import { figureLines, firedFor, statusWord, subject, truncate } from './notice-format.js';
+import { deliverNotice, receiverLabel, receiverOptions, secretsOfUrl } from './receiver-options.js';
+
+export const PAGERDUTY_EVENTS_URL = 'https://events.pagerduty.com/v2/enqueue';
+
+export const PagerDutyReceiverSchema = z.strictObject({
+  ...receiverOptions('pagerduty', ['critical']),
+  routingKey: z
+    .string({ error: 'needs the Events API v2 integration key: take it from ${PAGERDUTY_ROUTING_KEY}' })
+    .min(1, { error: 'is empty: set PAGERDUTY_ROUTING_KEY to the Events API v2 integration key' })
+    .meta({ description: "The service's Events API v2 integration key (a secret): take it from ${PAGERDUTY_ROUTING_KEY}." }),
+  url: HttpUrl.default(PAGERDUTY_EVENTS_URL).meta({ description: `The Events API v2 enqueue URL. Default ${PAGERDUTY_EVENTS_URL}.` }),
+  source: z.string().min(1).default('greenlight').meta({ description: 'The payload source: where the problem is seen. Default greenlight.' }),
+});
+
+export type PagerDutyReceiverConfig = z.output<typeof PagerDutyReceiverSchema>;
+
+/** PagerDuty's limits: summary 1024 characters, dedup_key 255. */
+export const SUMMARY_MAX = 1_024;
+const DEDUP_KEY_MAX = 255;
+
+const PAGERDUTY_SEVERITY: Record<Severity, 'critical' | 'error' | 'warning' | 'info'> = { critical: 'critical', warning: 'warning', info: 'info' };
+
+/** Triggers and resolves PagerDuty alerts. */
+export const pagerDutyReceiver: PluginDefinition<PagerDutyReceiverConfig, AlertReceiver> = {
+  type: 'pagerduty',
+  schema: PagerDutyReceiverSchema,
+  create(config, deps) {
+    const label = receiverLabel('pagerduty', config.name);
+    const secrets = [config.routingKey, ...(config.url === PAGERDUTY_EVENTS_URL ? [] : secretsOfUrl(config.url))];
+    return {
+      name: config.name,
+      type: 'pagerduty',
+      severities: config.severities,
+      send: (notice, signal) => deliverNotice(deps, config, { label, url: config.url, json: pagerDutyEvent(notice, config), secrets }, signal),
+    };
+  },
+};
+
+/** The Events API v2 body for one notice. */
+export function pagerDutyEvent(notice: AlertNotice, config: Pick<PagerDutyReceiverConfig, 'routingKey' | 'source'>): Record<string, unknown> {
+  const dedupKey = dedupKeyOf(notice.key);
+  if (notice.status === 'resolved') return { routing_key: config.routingKey, event_action: 'resolve', dedup_key: dedupKey };
+  const details: Record<string, unknown> = {
+    status: statusWord(notice),
+    rule: notice.rule,
+    environment: notice.env,
+    what_greenlight_did: notice.description,
+    figures: notice.figures,
+    figures_text: figureLines(notice.figures),
+    labels: notice.labels,
+    started_at: notice.startsAt,
+  };
+  const duration = firedFor(notice);
+  if (duration) details.fired_for = duration;
+  const event: Record<string, unknown> = {
+    routing_key: config.routingKey,
+    event_action: 'trigger',
+    dedup_key: dedupKey,
+    payload: {
+      summary: truncate(`[${notice.severity.toUpperCase()}] ${subject(notice)}: ${notice.summary}`, SUMMARY_MAX),
+      source: config.source,
+      severity: PAGERDUTY_SEVERITY[notice.severity],
+      timestamp: notice.startsAt,
+      component: notice.env ?? 'greenlight',
+      group: 'alphastack',
+      class: notice.rule,
+      custom_details: details,
+    },
+    client: 'greenlight',
+  };
+  if (notice.url) {
+    event.client_url = notice.url;
+    event.links = [{ href: notice.url, text: 'greenlight state' }];
+  }
+  return event;
+}
+
+/** The notice key, or its SHA-256 when longer than PagerDuty takes: the same for trigger and resolve. */
+export function dedupKeyOf(key: string): string {
+  return key.length <= DEDUP_KEY_MAX ? key : createHash('sha256').update(key).digest('hex');
+}

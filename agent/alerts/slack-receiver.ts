@@ -1,0 +1,83 @@
+/**
+ * `slack`: a Slack incoming webhook. The JSON body is `{text, blocks}`: `text` is what the
+ * notification and screen readers show, `blocks` the message (Block Kit: header, sections,
+ * context). Slack answers 200 `ok`; 400/403/404/410 mean a bad payload or a dead webhook and
+ * are not retried; 429 carries Retry-After.
+ */
+import { z } from 'zod';
+import { HttpUrl } from '../../config/schema.js';
+import type { PluginDefinition } from '../plugin.js';
+import type { AlertNotice, AlertReceiver } from './alert-receiver.js';
+import { figureLines, firedFor, headline, labelLine, severityEmoji, statusWord, title, truncate } from './notice-format.js';
+import { deliverNotice, receiverLabel, receiverOptions, secretsOfUrl } from './receiver-options.js';
+
+export const SlackReceiverSchema = z.strictObject({
+  ...receiverOptions('slack', ['warning', 'critical']),
+  url: HttpUrl.meta({ description: 'The incoming webhook URL (a secret): take it from ${SLACK_WEBHOOK_URL}.' }),
+});
+
+export type SlackReceiverConfig = z.output<typeof SlackReceiverSchema>;
+
+/** Slack's limits: header text 150, section text 3000, field text 2000 characters. */
+const HEADER_MAX = 150;
+const SECTION_MAX = 3_000;
+const FIELD_MAX = 2_000;
+
+/** Posts each notice to a Slack channel through an incoming webhook. */
+export const slackReceiver: PluginDefinition<SlackReceiverConfig, AlertReceiver> = {
+  type: 'slack',
+  schema: SlackReceiverSchema,
+  create(config, deps) {
+    const label = receiverLabel('slack', config.name);
+    const secrets = secretsOfUrl(config.url);
+    return {
+      name: config.name,
+      type: 'slack',
+      severities: config.severities,
+      send: (notice, signal) => deliverNotice(deps, config, { label, url: config.url, json: slackMessage(notice), secrets }, signal),
+    };
+  },
+};
+
+/** The `{text, blocks}` body for one notice. */
+export function slackMessage(notice: AlertNotice): { text: string; blocks: unknown[] } {
+  const fields: [name: string, value: string][] = [
+    ['Severity', `${severityEmoji(notice.severity)} ${notice.severity}`],
+    ['Status', statusWord(notice)],
+    ['Rule', notice.rule],
+    ['Environment', notice.env ?? '(greenlight itself)'],
+  ];
+  const duration = firedFor(notice);
+  if (duration) fields.push(['Firing for', duration]);
+
+  const blocks: unknown[] = [
+    { type: 'header', text: { type: 'plain_text', text: truncate(title(notice), HEADER_MAX), emoji: true } },
+    { type: 'section', text: mrkdwn(`*${truncate(escape(notice.summary), SECTION_MAX - 2)}*`) },
+    { type: 'section', fields: fields.map(([name, value]) => mrkdwn(`*${name}*\n${truncate(escape(value), FIELD_MAX - 20)}`)) },
+  ];
+  const figures = figureLines(notice.figures);
+  if (figures.length > 0) {
+    blocks.push({ type: 'section', text: mrkdwn(`*Figures*\n${truncate(figures.map((line) => `• ${escape(line)}`).join('\n'), SECTION_MAX - 20)}`) });
+  }
+  if (notice.description.trim() !== '') {
+    blocks.push({ type: 'section', text: mrkdwn(`*What greenlight did*\n${truncate(escape(notice.description), SECTION_MAX - 30)}`) });
+  }
+  if (notice.url) blocks.push({ type: 'section', text: mrkdwn(`<${escape(notice.url)}|Open greenlight state>`) });
+  const context = [`started ${notice.startsAt}`];
+  if (notice.endsAt) context.push(`resolved ${notice.endsAt}`);
+  context.push(`key ${notice.key}`);
+  const labels = labelLine(notice.labels);
+  if (labels) context.push(labels);
+  blocks.push({ type: 'context', elements: [mrkdwn(truncate(escape(context.join(' · ')), SECTION_MAX))] });
+
+  return { text: truncate(escape(headline(notice)), SECTION_MAX), blocks };
+}
+
+function mrkdwn(text: string): { type: 'mrkdwn'; text: string } {
+  return { type: 'mrkdwn', text };
+}
+
+/** Slack reads `&`, `<` and `>` as markup (`<!channel>` would page a whole channel). */
+function escape(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}

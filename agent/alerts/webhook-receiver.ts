@@ -1,0 +1,101 @@
+/**
+ * `webhook`: any HTTP endpoint that understands Alertmanager's webhook body (version 4), so
+ * tools built for Alertmanager (alert routers, chat bridges, incident bots) take greenlight's
+ * alerts unchanged. One notice is one group holding one alert, grouped by alertname; the
+ * fingerprint is derived from the notice key, so a firing alert, its repeats and its
+ * resolution share it.
+ */
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { HttpUrl } from '../../config/schema.js';
+import type { PluginDefinition } from '../plugin.js';
+import type { AlertNotice, AlertReceiver } from './alert-receiver.js';
+import { figureLines } from './notice-format.js';
+import { deliverNotice, receiverLabel, receiverOptions, secretsOfUrl } from './receiver-options.js';
+
+export const WebhookReceiverSchema = z.strictObject({
+  ...receiverOptions('webhook', ['warning', 'critical']),
+  url: HttpUrl.meta({ description: 'Where to POST the Alertmanager-format body: take it from ${ALERT_WEBHOOK_URL}.' }),
+});
+
+export type WebhookReceiverConfig = z.output<typeof WebhookReceiverSchema>;
+
+/** Alertmanager's endsAt of an alert that has not ended (Go's zero time). */
+export const NOT_ENDED = '0001-01-01T00:00:00Z';
+
+/** One alert of an Alertmanager webhook body. */
+export interface AlertmanagerAlert {
+  status: 'firing' | 'resolved';
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  startsAt: string;
+  endsAt: string;
+  generatorURL: string;
+  fingerprint: string;
+}
+
+/** Alertmanager's webhook body, version 4. */
+export interface AlertmanagerPayload {
+  version: '4';
+  groupKey: string;
+  truncatedAlerts: number;
+  status: 'firing' | 'resolved';
+  receiver: string;
+  groupLabels: Record<string, string>;
+  commonLabels: Record<string, string>;
+  commonAnnotations: Record<string, string>;
+  externalURL: string;
+  alerts: AlertmanagerAlert[];
+}
+
+/** Posts each notice in Alertmanager's webhook format. */
+export const webhookReceiver: PluginDefinition<WebhookReceiverConfig, AlertReceiver> = {
+  type: 'webhook',
+  schema: WebhookReceiverSchema,
+  create(config, deps) {
+    const label = receiverLabel('webhook', config.name);
+    const secrets = secretsOfUrl(config.url);
+    return {
+      name: config.name,
+      type: 'webhook',
+      severities: config.severities,
+      send: (notice, signal) => deliverNotice(deps, config, { label, url: config.url, json: alertmanagerPayload(notice, config.name, deps.now), secrets }, signal),
+    };
+  },
+};
+
+/** The version 4 body for one notice, addressed as coming from `receiver`; `now` dates a resolution that carries no endsAt. */
+export function alertmanagerPayload(notice: AlertNotice, receiver: string, now: () => number): AlertmanagerPayload {
+  // The rule's own labels never override the ones that identify the alert.
+  const labels: Record<string, string> = { ...notice.labels, alertname: notice.rule, severity: notice.severity };
+  if (notice.env !== null) labels.env = notice.env;
+  const annotations: Record<string, string> = { summary: notice.summary, description: notice.description };
+  const figures = figureLines(notice.figures);
+  if (figures.length > 0) annotations.figures = figures.join('\n');
+  const alert: AlertmanagerAlert = {
+    status: notice.status,
+    labels,
+    annotations,
+    startsAt: notice.startsAt,
+    endsAt: notice.status === 'resolved' ? (notice.endsAt ?? new Date(now()).toISOString()) : NOT_ENDED,
+    generatorURL: notice.url ?? '',
+    fingerprint: fingerprintOf(notice.key),
+  };
+  return {
+    version: '4',
+    groupKey: `{}:{alertname=${JSON.stringify(notice.rule)}}`,
+    truncatedAlerts: 0,
+    status: notice.status,
+    receiver,
+    groupLabels: { alertname: notice.rule },
+    commonLabels: labels,
+    commonAnnotations: annotations,
+    externalURL: notice.url ? new URL(notice.url).origin : '',
+    alerts: [alert],
+  };
+}
+
+/** 16 hex digits, like Alertmanager's, the same for every notice with this key. */
+export function fingerprintOf(key: string): string {
+  return createHash('sha256').update(key).digest('hex').slice(0, 16);
+}

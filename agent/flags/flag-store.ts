@@ -1,0 +1,364 @@
+/**
+ * AlphaStack's feature flags, one boolean set per environment, with the rules that keep them
+ * safe: locked flags never move, a request changes all it names or nothing, and every change
+ * and every refused attempt on a locked flag leaves an audit entry and an event. No timers and
+ * no IO: the agent persists through `snapshot()` / `restore()` and mirrors values into metrics
+ * through `onChange`.
+ */
+import { ConfigError, GreenlightError } from '../../config/errors.js';
+import { formatKeyPath } from '../../config/load-config.js';
+import type { EventInput, FlagChange } from '../events.js';
+
+export type { FlagChange };
+
+/** What the dashboard understands. Locked flags keep their default forever. */
+export interface FlagDefinition {
+  name: string;
+  default: boolean;
+  locked: boolean;
+  description: string;
+}
+
+/** The seed's flags, in the order people read them. */
+export const FLAG_DEFINITIONS: readonly FlagDefinition[] = [
+  { name: 'ALPHASTACK_PROTECTION', default: true, locked: true, description: 'Keeps the AlphaStack discovery engine running.' },
+  { name: 'READ_ONLY_MODE', default: false, locked: false, description: 'The dashboard refuses writes (orders, portfolio edits).' },
+  { name: 'CIRCUIT_BREAKER', default: false, locked: false, description: 'Stop calling failing upstream services.' },
+  { name: 'ALPHASTACK_V3_ENABLED', default: true, locked: false, description: 'Serve the V3 dashboard.' },
+  { name: 'V3_PERFORMANCE_MODE', default: true, locked: false, description: 'V3 performance optimisations.' },
+  { name: 'V3_REAL_TIME_UPDATES', default: true, locked: false, description: 'V3 live price and discovery updates.' },
+  { name: 'V3_API_CACHING', default: true, locked: false, description: 'V3 API response caching.' },
+  { name: 'FORCE_V2_FALLBACK', default: false, locked: false, description: 'Serve the V2 dashboard instead of V3.' },
+  { name: 'ALPHASTACK_V3_DISABLED', default: false, locked: false, description: 'Kill switch for V3, for clients that read the negative flag.' },
+];
+
+const DEFINITIONS = new Map(FLAG_DEFINITIONS.map((definition) => [definition.name, definition]));
+
+/** Names of the flags no request may change. */
+export const LOCKED_FLAGS: readonly string[] = FLAG_DEFINITIONS.filter((definition) => definition.locked).map((definition) => definition.name);
+
+export type PresetName = 'emergency-rollback';
+export const PRESET_NAMES: readonly PresetName[] = ['emergency-rollback'];
+
+export type FlagValues = Readonly<Record<string, boolean>>;
+
+/** One line of the audit trail: a flag that changed, or an attempt on a locked flag that was refused. */
+export interface FlagAuditEntry {
+  time: string;
+  actor: string;
+  reason: string;
+  env: string;
+  flag: string;
+  old: boolean;
+  /** The value asked for; a non-boolean attempt is kept as short JSON text. */
+  new: boolean | string;
+  outcome: 'changed' | 'rejected';
+}
+
+/** Who asks, and why: both end up in the audit trail and the event. */
+export interface FlagRequest {
+  actor: string;
+  reason: string;
+}
+
+/** Everything the store holds, as plain JSON, for the persistence hook. */
+export interface FlagSnapshot {
+  values: Record<string, Record<string, boolean>>;
+  versions: Record<string, number>;
+  audit: FlagAuditEntry[];
+}
+
+/**
+ * A refused flag request. `status` is the HTTP answer: 400 for an unknown flag, environment or
+ * preset, a non-boolean value or a missing reason; 409 for a locked flag.
+ */
+export class FlagError extends GreenlightError {
+  readonly status: 400 | 409;
+  readonly details: Record<string, unknown>;
+
+  constructor(status: 400 | 409, message: string, details: Record<string, unknown> = {}) {
+    super(status === 409 ? 'GL_ERR_FLAG_LOCKED' : 'GL_ERR_FLAG_INVALID', message);
+    this.status = status;
+    this.details = details;
+  }
+}
+
+export interface FlagStoreOptions {
+  environments: readonly string[];
+  /** Per environment, values that replace the defaults (config `flags.initial`). */
+  initial?: Readonly<Record<string, Readonly<Record<string, boolean>>>>;
+  /** Whether the emergency-rollback preset also turns READ_ONLY_MODE on (config `flags.readOnlyOnEmergency`). */
+  readOnlyOnEmergency: boolean;
+  now: () => number;
+  publish: (input: EventInput) => unknown;
+  /** Called for every value at construction and after every change, so a gauge can follow the store. */
+  onChange?: (env: string, flag: string, value: boolean) => void;
+  /** Audit entries kept, oldest dropped first (default 1,000). */
+  auditLimit?: number;
+}
+
+const DEFAULT_AUDIT_LIMIT = 1_000;
+
+export class FlagStore {
+  readonly environments: readonly string[];
+  readonly #values = new Map<string, Map<string, boolean>>();
+  readonly #versions = new Map<string, number>();
+  readonly #audit: FlagAuditEntry[] = [];
+  readonly #auditLimit: number;
+  readonly #readOnlyOnEmergency: boolean;
+  readonly #now: () => number;
+  readonly #publish: (input: EventInput) => unknown;
+  readonly #onChange: (env: string, flag: string, value: boolean) => void;
+
+  /** Throws ConfigError when `initial` names an unknown environment or flag, or unlocks a locked flag. */
+  constructor(options: FlagStoreOptions) {
+    this.environments = [...options.environments];
+    this.#auditLimit = options.auditLimit ?? DEFAULT_AUDIT_LIMIT;
+    this.#readOnlyOnEmergency = options.readOnlyOnEmergency;
+    this.#now = options.now;
+    this.#publish = options.publish;
+    this.#onChange = options.onChange ?? (() => undefined);
+
+    const initial = options.initial ?? {};
+    const issues = checkInitialFlags(initial, this.environments);
+    if (issues.length > 0) throw new ConfigError(issues.map((issue) => ({ path: formatKeyPath(issue.path), message: issue.message })));
+    for (const env of this.environments) {
+      const values = new Map(FLAG_DEFINITIONS.map((definition) => [definition.name, definition.default]));
+      for (const [flag, value] of Object.entries(initial[env] ?? {})) values.set(flag, value);
+      this.#values.set(env, values);
+      this.#versions.set(env, 0);
+    }
+    for (const [env, values] of this.#values) for (const [flag, value] of values) this.#onChange(env, flag, value);
+  }
+
+  /** The flags of one environment. */
+  get(env: string): FlagValues {
+    return Object.fromEntries(this.#env(env));
+  }
+
+  /** The flags of every environment. */
+  all(): Record<string, FlagValues> {
+    return Object.fromEntries(this.environments.map((env) => [env, this.get(env)]));
+  }
+
+  /** Whether `flag` is one the store knows. */
+  has(flag: string): boolean {
+    return DEFINITIONS.has(flag);
+  }
+
+  /**
+   * Set flags in each of `envs`, all or nothing. Returns what changed (empty when every value
+   * was already in place). Throws FlagError: 409 when the request would move a locked flag (after
+   * publishing `flag.rejected` and auditing it), else 400 naming every unknown flag and every
+   * non-boolean value. Asking a locked flag for the value it already has is a no-op, so a client
+   * that writes back the whole set it read is not refused.
+   */
+  set(envNames: readonly string[], changes: Readonly<Record<string, unknown>>, request: FlagRequest): FlagChange[] {
+    const envs = this.#checkRequest(envNames, request);
+    const entries = Object.entries(changes);
+    if (entries.length === 0) throw new FlagError(400, 'the request names no flags to set');
+
+    // Locked flags first: an attempt to unlock one is audited and paged on however malformed
+    // the rest of the request is.
+    const lockedAttempts = entries.filter(([flag, value]) => DEFINITIONS.get(flag)?.locked === true && envs.some((env) => this.#env(env).get(flag) !== value));
+    if (lockedAttempts.length > 0) {
+      for (const [flag, value] of lockedAttempts) this.#reject(envs, flag, value, request);
+      const flags = lockedAttempts.map(([flag]) => flag);
+      throw new FlagError(409, `${flags.map(lockedWhy).join('; ')}; nothing was changed`, { locked: flags });
+    }
+
+    const problems: string[] = [];
+    for (const [flag, value] of entries) {
+      if (!DEFINITIONS.has(flag)) problems.push(`${flag} is not a flag (known: ${FLAG_DEFINITIONS.map((definition) => definition.name).join(', ')})`);
+      else if (typeof value !== 'boolean') problems.push(`${flag} must be true or false, not ${describe(value)}`);
+    }
+    if (problems.length > 0) throw new FlagError(400, `${problems.join('; ')}; nothing was changed`, { problems });
+
+    return this.#apply(envs, entries as [string, boolean][], request, 'info', undefined);
+  }
+
+  /**
+   * Apply a named set of values. `emergency-rollback`: FORCE_V2_FALLBACK and ALPHASTACK_V3_DISABLED
+   * on, the V3 features off, READ_ONLY_MODE per `readOnlyOnEmergency`; CIRCUIT_BREAKER and locked
+   * flags untouched. Returns what changed; a second application changes nothing and publishes nothing.
+   */
+  applyPreset(name: PresetName, envNames: readonly string[], request: FlagRequest): FlagChange[] {
+    if (!PRESET_NAMES.includes(name)) throw new FlagError(400, `${describe(name)} is not a preset: use ${PRESET_NAMES.join(', ')}`);
+    const envs = this.#checkRequest(envNames, request);
+    return this.#apply(envs, Object.entries(this.#preset(name)), request, 'warning', name);
+  }
+
+  /** The values a preset sets, for display and dry runs. */
+  presetValues(name: PresetName): FlagValues {
+    return this.#preset(name);
+  }
+
+  /** The latest `limit` audit entries (all kept when omitted), oldest first. */
+  audit(limit?: number): FlagAuditEntry[] {
+    const start = limit === undefined ? 0 : Math.max(0, this.#audit.length - limit);
+    return this.#audit.slice(start).map((entry) => ({ ...entry }));
+  }
+
+  /** Bumped on every request that changes an environment: per environment, or the sum of all. */
+  version(env?: string): number {
+    if (env !== undefined) {
+      this.#env(env);
+      return this.#versions.get(env)!;
+    }
+    let sum = 0;
+    for (const version of this.#versions.values()) sum += version;
+    return sum;
+  }
+
+  /** Everything the store holds, as plain JSON: what the persistence hook writes. */
+  snapshot(): FlagSnapshot {
+    return {
+      values: Object.fromEntries(this.environments.map((env) => [env, { ...this.get(env) }])),
+      versions: Object.fromEntries(this.#versions),
+      audit: this.audit(),
+    };
+  }
+
+  /**
+   * Take back what `snapshot()` wrote, without events: the state was already announced when it
+   * changed. Environments and flags the store no longer knows are dropped, and locked flags keep
+   * their locked value whatever the snapshot says. Calls onChange for every value that moves.
+   */
+  restore(snapshot: FlagSnapshot): void {
+    for (const env of this.environments) {
+      const saved = snapshot.values[env];
+      if (saved === undefined) continue;
+      const values = this.#values.get(env)!;
+      for (const [flag, value] of Object.entries(saved)) {
+        const definition = DEFINITIONS.get(flag);
+        if (definition === undefined || definition.locked || typeof value !== 'boolean' || values.get(flag) === value) continue;
+        values.set(flag, value);
+        this.#onChange(env, flag, value);
+      }
+      const version = snapshot.versions[env];
+      if (typeof version === 'number' && Number.isSafeInteger(version) && version >= 0) this.#versions.set(env, version);
+    }
+    this.#audit.splice(0, this.#audit.length, ...snapshot.audit.slice(-this.#auditLimit).map((entry) => ({ ...entry })));
+  }
+
+  #preset(name: PresetName): Record<string, boolean> {
+    switch (name) {
+      case 'emergency-rollback':
+        return {
+          FORCE_V2_FALLBACK: true,
+          ALPHASTACK_V3_DISABLED: true,
+          ALPHASTACK_V3_ENABLED: false,
+          V3_PERFORMANCE_MODE: false,
+          V3_REAL_TIME_UPDATES: false,
+          V3_API_CACHING: false,
+          READ_ONLY_MODE: this.#readOnlyOnEmergency,
+        };
+    }
+  }
+
+  #env(env: string): Map<string, boolean> {
+    const values = this.#values.get(env);
+    if (values === undefined) throw new FlagError(400, `${describe(env)} is not an environment: use ${this.environments.join(', ')}`);
+    return values;
+  }
+
+  /** The distinct environments of a valid request. */
+  #checkRequest(envs: readonly string[], request: FlagRequest): string[] {
+    if (envs.length === 0) throw new FlagError(400, `name at least one environment: ${this.environments.join(', ')}`);
+    for (const env of envs) this.#env(env);
+    if (request.reason.trim() === '') throw new FlagError(400, 'give a reason: it goes into the audit trail');
+    return [...new Set(envs)];
+  }
+
+  #apply(envs: readonly string[], entries: readonly [string, boolean][], request: FlagRequest, severity: 'info' | 'warning', preset: PresetName | undefined): FlagChange[] {
+    const changes: FlagChange[] = [];
+    for (const env of envs) {
+      const values = this.#values.get(env)!;
+      for (const [flag, value] of entries) {
+        const old = values.get(flag)!;
+        if (old !== value) changes.push({ flag, env, old, new: value });
+      }
+    }
+    if (changes.length === 0) return [];
+
+    const time = new Date(this.#now()).toISOString();
+    for (const change of changes) {
+      this.#values.get(change.env)!.set(change.flag, change.new);
+      this.#record({ time, actor: request.actor, reason: request.reason, env: change.env, flag: change.flag, old: change.old, new: change.new, outcome: 'changed' });
+    }
+    const changedEnvs = [...new Set(changes.map((change) => change.env))];
+    for (const env of changedEnvs) this.#versions.set(env, this.#versions.get(env)! + 1);
+    for (const change of changes) this.#onChange(change.env, change.flag, change.new);
+
+    const summary = changes.map((change) => `${change.flag} ${change.new ? 'on' : 'off'}`);
+    const where = changedEnvs.join(' and ');
+    this.#publish({
+      type: 'flag.changed',
+      severity,
+      env: changedEnvs.length === 1 ? changedEnvs[0] : null,
+      message: `${preset ? `${preset} preset applied to ${where}` : `flags changed on ${where}`} by ${request.actor}: ${[...new Set(summary)].join(', ')} (${request.reason})`,
+      data: { actor: request.actor, reason: request.reason, changes },
+    });
+    return changes;
+  }
+
+  #reject(envs: readonly string[], flag: string, attempted: unknown, request: FlagRequest): void {
+    const time = new Date(this.#now()).toISOString();
+    const asked = typeof attempted === 'boolean' ? attempted : describe(attempted);
+    for (const env of envs) {
+      this.#record({ time, actor: request.actor, reason: request.reason, env, flag, old: this.#env(env).get(flag)!, new: asked, outcome: 'rejected' });
+    }
+    const why = lockedWhy(flag);
+    this.#publish({
+      type: 'flag.rejected',
+      severity: 'warning',
+      env: envs.length === 1 ? envs[0] : null,
+      message: `refused ${request.actor}'s attempt to set locked ${flag} to ${describe(attempted)} on ${envs.join(' and ')} (${request.reason})`,
+      data: { actor: request.actor, reason: request.reason, flag, env: envs.length === 1 ? envs[0]! : null, attempted: asked, why },
+    });
+  }
+
+  #record(entry: FlagAuditEntry): void {
+    this.#audit.push(entry);
+    if (this.#audit.length > this.#auditLimit) this.#audit.splice(0, this.#audit.length - this.#auditLimit);
+  }
+}
+
+/**
+ * Problems with config `flags.initial` (unknown environments and flags, non-booleans, a locked
+ * flag set off its value), each at its key path: the shape of parseConfig's `validate` hook, so
+ * `greenlight validate` reports them with their lines.
+ */
+export function checkInitialFlags(initial: Readonly<Record<string, Readonly<Record<string, unknown>>>>, environments: readonly string[]): { path: (string | number)[]; message: string }[] {
+  const issues: { path: (string | number)[]; message: string }[] = [];
+  for (const [env, values] of Object.entries(initial)) {
+    if (!environments.includes(env)) {
+      issues.push({ path: ['flags', 'initial', env], message: `${describe(env)} is not one of the environments (${environments.join(', ')})` });
+      continue;
+    }
+    for (const [flag, value] of Object.entries(values)) {
+      const path = ['flags', 'initial', env, flag];
+      const definition = DEFINITIONS.get(flag);
+      if (definition === undefined) issues.push({ path, message: `unknown flag; use one of ${FLAG_DEFINITIONS.map((d) => d.name).join(', ')}` });
+      else if (typeof value !== 'boolean') issues.push({ path, message: `must be true or false, not ${describe(value)}` });
+      else if (definition.locked && value !== definition.default) issues.push({ path, message: `is locked to ${definition.default}; remove it` });
+    }
+  }
+  return issues;
+}
+
+function lockedWhy(flag: string): string {
+  const description = DEFINITIONS.get(flag)!.description.replace(/\.$/, '');
+  return `${flag} is locked and can never be changed (${description.charAt(0).toLowerCase()}${description.slice(1)})`;
+}
+
+/** Short JSON text of a value for messages: never the whole of a large body. */
+function describe(value: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = String(value);
+  }
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}

@@ -1,0 +1,224 @@
+import { randomBytes } from 'node:crypto';
+import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { z } from 'zod';
+import { parseJsonPath, readJsonPath, type PathSegment } from '../../config/json-path.js';
+import { Duration, HttpUrl, Name } from '../../config/schema.js';
+import { formatDuration } from '../../config/units.js';
+import { OutboundError, sendWithRetry } from '../outbound.js';
+import type { PluginDefinition, PluginDeps } from '../plugin.js';
+import { runCommand, tailLines } from '../run-command.js';
+import { TrafficError, type SwitchRequest, type SwitchOutcome, type TrafficAdapter } from './traffic-adapter.js';
+
+const quote = (value: unknown): string => JSON.stringify(value) ?? String(value);
+
+const Argv = z.array(z.string().min(1)).min(1, { error: 'needs a program and its arguments' });
+
+/** Goes verbatim into a `server` line, so nothing that could end the directive or open a block. */
+const ServerAddress = z.string().regex(/^[^\s;{}#'"\\]+$/, {
+  error: (issue) => `${quote(issue.input)} is not a server address such as 127.0.0.1:8081, app-green:8080 or unix:/run/green.sock`,
+});
+
+const JsonPathText = z
+  .string()
+  .refine((text) => parseJsonPath(text) !== undefined, { error: (issue) => `${quote(issue.input)} is not a JSON path such as $.environment` })
+  .transform((text) => ({ text, segments: parseJsonPath(text)! }));
+
+export const NginxTrafficSchema = z.strictObject({
+  type: z.literal('nginx'),
+  upstreamFile: z.string().min(1).meta({ description: 'The file nginx includes that holds the upstream block; greenlight rewrites it on every switch.' }),
+  upstreamName: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/, { error: (issue) => `${quote(issue.input)} is not an upstream name: use letters, digits, _ . and -` })
+    .default('alphastack')
+    .meta({ description: 'Name of the upstream block, as proxy_pass uses it (proxy_pass http://alphastack;). Default alphastack.' }),
+  servers: z
+    .record(Name, ServerAddress)
+    .refine((servers) => Object.keys(servers).length >= 2, { error: 'needs an address per environment, e.g. {blue: "127.0.0.1:8081", green: "127.0.0.1:8082"}' })
+    .meta({ description: 'Per environment, the address nginx proxies to when it is live.' }),
+  testCommand: Argv.default(['nginx', '-t']).meta({ description: 'Checks the configuration after the upstream file is written; on failure the previous file is put back. Default nginx -t.' }),
+  reloadCommand: Argv.default(['nginx', '-s', 'reload']).meta({ description: 'Makes nginx load the new upstream (gracefully: requests in flight finish). Default nginx -s reload.' }),
+  commandTimeout: Duration.default(10_000).meta({ description: 'Deadline of the test and of the reload command. Default 10s.' }),
+  verifyUrl: HttpUrl.optional().meta({ description: "A URL through nginx whose JSON names the environment answering (AlphaStack's /api/health). Polled after the reload until it names the new one." }),
+  verifyJsonPath: JsonPathText.default({ text: '$.environment', segments: ['environment'] }).meta({ description: 'Where verifyUrl names the environment. Default $.environment.' }),
+  verifyTimeout: Duration.default(5_000).meta({ description: 'How long verifyUrl may take to name the new environment. Default 5s.' }),
+});
+
+export type NginxTrafficConfig = z.output<typeof NginxTrafficSchema>;
+
+const VERIFY_INTERVAL_MS = 100;
+/**
+ * Answers from the new environment needed in a row. Right after a reload the old workers still
+ * accept connections for a moment next to the new ones, so one new answer proves little.
+ */
+const VERIFY_STREAK = 3;
+
+/**
+ * `nginx`: rewrites the upstream block nginx includes so it points at the new environment, checks
+ * the configuration with `nginx -t`, reloads nginx gracefully and, with verifyUrl, waits until
+ * answers through nginx come from the new environment.
+ */
+export const nginxTraffic: PluginDefinition<NginxTrafficConfig, TrafficAdapter> = {
+  type: 'nginx',
+  schema: NginxTrafficSchema,
+  create(config, deps) {
+    const log = deps.logger.child({ component: 'traffic', adapter: 'nginx' });
+    // Two switches at once would interleave writes, tests and restores of the same file.
+    let queue: Promise<unknown> = Promise.resolve();
+    return {
+      type: 'nginx',
+      switchTo(request, signal) {
+        const run = queue.then(() => switchUpstream(config, deps, log, request, signal));
+        queue = run.catch(() => undefined);
+        return run;
+      },
+    };
+  },
+};
+
+async function switchUpstream(config: NginxTrafficConfig, deps: PluginDeps, log: PluginDeps['logger'], request: SwitchRequest, signal: AbortSignal): Promise<SwitchOutcome> {
+  const server = config.servers[request.to];
+  if (server === undefined) {
+    throw new TrafficError(`nginx traffic has no address for ${quote(request.to)}: add it under traffic.servers (known: ${Object.keys(config.servers).join(', ')})`);
+  }
+  const file = config.upstreamFile;
+  const previous = await readIfExists(file);
+  await writeAtomically(file, upstreamText(config.upstreamName, server, request, deps.now()));
+
+  const test = await runCommand(config.testCommand, { timeoutMs: config.commandTimeout, signal });
+  if (test.code !== 0) {
+    const restored = await restore(file, previous);
+    throw new TrafficError(`nginx rejected the upstream for ${request.to} (${describeRun(config.testCommand, test, config.commandTimeout)}); ${restored}, and nginx was not reloaded`);
+  }
+  const reload = await runCommand(config.reloadCommand, { timeoutMs: config.commandTimeout, signal });
+  if (reload.code !== 0) {
+    const restored = await restore(file, previous);
+    throw new TrafficError(`nginx reload failed (${describeRun(config.reloadCommand, reload, config.commandTimeout)}); ${restored}; check that nginx runs and that reloadCommand reaches it`);
+  }
+  log.info({ to: request.to, server }, `nginx reloaded with upstream ${config.upstreamName} → ${server} (${request.to})`);
+
+  const switched = `nginx upstream ${config.upstreamName} now ${server} (${request.to})`;
+  if (config.verifyUrl === undefined) {
+    return { detail: `${switched}, reloaded; not verified (no verifyUrl)`, data: { upstream: config.upstreamName, server, verified: false } };
+  }
+  const polls = await awaitEnvironment(config, deps, request.to, signal);
+  return {
+    detail: `${switched}, verified: ${config.verifyJsonPath.text} is ${quote(request.to)} through nginx ${VERIFY_STREAK} times in a row`,
+    data: { upstream: config.upstreamName, server, verified: true, polls },
+  };
+}
+
+/** Polls verifyUrl until its JSON names `env` VERIFY_STREAK times in a row; resolves with the number of polls, throws TrafficError at the deadline. */
+async function awaitEnvironment(config: NginxTrafficConfig, deps: PluginDeps, env: string, signal: AbortSignal): Promise<number> {
+  const deadline = deps.now() + config.verifyTimeout;
+  const maxPolls = Math.ceil(config.verifyTimeout / VERIFY_INTERVAL_MS) + VERIFY_STREAK;
+  let seen = 'no answer yet';
+  let streak = 0;
+  for (let poll = 1; poll <= maxPolls; poll++) {
+    if (signal.aborted) throw new TrafficError(`nginx was reloaded for ${env} but verifying it was cancelled (last: ${seen})`);
+    const timeoutMs = Math.max(50, Math.min(2_000, deadline - deps.now()));
+    try {
+      // A fresh connection per poll, so the polls sample nginx's workers rather than one kept-alive worker.
+      const verify = { label: 'nginx verifyUrl', url: config.verifyUrl!, method: 'GET' as const, headers: { connection: 'close' } };
+      const response = await sendWithRetry(deps, verify, { attempts: 1, timeoutMs, backoffMs: 0, maxBackoffMs: 0 }, signal);
+      const value = readValue(response.body, config.verifyJsonPath.segments);
+      streak = value === env ? streak + 1 : 0;
+      if (streak === VERIFY_STREAK) return poll;
+      seen = value === undefined ? `${config.verifyJsonPath.text} missing from the answer` : `${config.verifyJsonPath.text} is ${quote(value)}`;
+    } catch (error) {
+      if (!(error instanceof OutboundError)) throw error;
+      streak = 0;
+      seen = error.message;
+    }
+    if (deps.now() >= deadline) break;
+    await deps.sleep(VERIFY_INTERVAL_MS, signal);
+  }
+  throw new TrafficError(
+    `nginx was reloaded for ${env} but verifyUrl did not report it ${VERIFY_STREAK} times in a row within ${formatDuration(config.verifyTimeout)} (last: ${seen}); check that ${config.upstreamFile} is the file nginx includes and that reloadCommand reaches the nginx serving traffic`,
+  );
+}
+
+function readValue(body: string, segments: readonly PathSegment[]): unknown {
+  try {
+    return readJsonPath(JSON.parse(body), segments);
+  } catch {
+    return undefined;
+  }
+}
+
+function upstreamText(name: string, server: string, request: SwitchRequest, now: number): string {
+  return [
+    `# Written by greenlight (nginx traffic adapter) on every switch: edits here are overwritten.`,
+    `# Live environment: ${request.to}, since ${new Date(now).toISOString()}.`,
+    `upstream ${name} {`,
+    `    server ${server};`,
+    `}`,
+    '',
+  ].join('\n');
+}
+
+function describeRun(argv: readonly string[], result: Awaited<ReturnType<typeof runCommand>>, timeoutMs: number): string {
+  const program = basename(argv[0]!);
+  const output = tailLines(`${result.stderr}${result.stdout}`);
+  const how = result.spawnError !== undefined
+    ? `${program} could not be started: ${result.spawnError}`
+    : result.timedOut
+      ? `${program} did not finish within ${formatDuration(timeoutMs)}`
+      : result.aborted
+        ? `${program} was cancelled`
+        : result.code === null
+          ? `${program} was killed by ${result.signal}`
+          : `${program} exited with code ${result.code}`;
+  return output ? `${how}: ${output}` : how;
+}
+
+async function readIfExists(file: string): Promise<{ text: string; mode: number } | null> {
+  try {
+    const [text, info] = await Promise.all([readFile(file, 'utf8'), stat(file)]);
+    return { text, mode: info.mode & 0o777 };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new TrafficError(`cannot read the nginx upstream file ${file}: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** Puts the upstream file back as it was before the switch; says how that went, for the error message. */
+async function restore(file: string, previous: { text: string; mode: number } | null): Promise<string> {
+  try {
+    if (previous === null) await unlink(file);
+    else await writeAtomically(file, previous.text, previous.mode);
+    return `${file} was put back as it was`;
+  } catch (error) {
+    return `putting ${file} back failed too (${(error as Error).message}): restore it by hand before nginx next reloads`;
+  }
+}
+
+/**
+ * Replaces `file` so nginx never reads half of it: a temporary file in the same directory (same
+ * file system, so the rename is atomic), flushed to disk, then renamed over the old one. Its name
+ * ends in .tmp so an `include conf.d/*.conf` never picks it up.
+ */
+async function writeAtomically(file: string, text: string, mode?: number): Promise<void> {
+  const directory = dirname(file);
+  const temporary = join(directory, `.${basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  try {
+    const handle = await open(temporary, 'wx');
+    try {
+      await handle.chmod(mode ?? (await stat(file).then((info) => info.mode & 0o777, () => 0o644)));
+      await handle.writeFile(text);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temporary, file);
+    const dir = await open(directory, 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+  } catch (error) {
+    await unlink(temporary).catch(() => undefined);
+    throw new TrafficError(`cannot write the nginx upstream file ${file}: ${(error as Error).message}; check that greenlight may write to ${directory}`, { cause: error });
+  }
+}

@@ -1,0 +1,55 @@
+import { z } from 'zod';
+import { Duration, HttpUrl } from '../../config/schema.js';
+import { secretsOfUrl } from '../alerts/receiver-options.js';
+import { DEFAULT_RETRY, OutboundError, sendWithRetry } from '../outbound.js';
+import type { PluginDefinition } from '../plugin.js';
+import { TrafficError, type TrafficAdapter } from './traffic-adapter.js';
+
+export const WebhookTrafficSchema = z.strictObject({
+  type: z.literal('webhook'),
+  url: HttpUrl.meta({ description: 'Receives a POST {from, to, reason, rule, incident, time} per switch; any 2xx means switched. A secret: take it from ${TRAFFIC_WEBHOOK_URL}.' }),
+  headers: z.record(z.string(), z.string()).default({}).meta({ description: 'Extra request headers (an Authorization token from ${VAR}).' }),
+  timeout: Duration.default(5_000).meta({ description: 'Deadline of one attempt. Default 5s.' }),
+  retries: z.int().min(0).max(10).default(3).meta({ description: 'Tries after the first one fails (network error, 5xx, 429). Default 3.' }),
+});
+
+export type WebhookTrafficConfig = z.output<typeof WebhookTrafficSchema>;
+
+/** How messages and logs name the target: the URL itself is a secret. */
+const LABEL = 'traffic webhook';
+
+/** `webhook`: asks your own endpoint (a deploy controller, a load balancer's automation) to switch; a 2xx answer means done. */
+export const webhookTraffic: PluginDefinition<WebhookTrafficConfig, TrafficAdapter> = {
+  type: 'webhook',
+  schema: WebhookTrafficSchema,
+  create(config, deps) {
+    const credentials = Object.entries(config.headers)
+      .filter(([name]) => /auth|token|key|secret|signature/i.test(name))
+      .flatMap(([, value]) => [value, value.replace(/^\S+\s+/, '')])
+      .filter((value) => value.length >= 8);
+    const secrets = [...secretsOfUrl(config.url), ...credentials];
+    const policy = { ...DEFAULT_RETRY, attempts: config.retries + 1, timeoutMs: config.timeout };
+    return {
+      type: 'webhook',
+      async switchTo(request, signal) {
+        const body = { from: request.from, to: request.to, reason: request.reason, rule: request.rule, incident: request.incident, time: new Date(deps.now()).toISOString() };
+        let response;
+        try {
+          response = await sendWithRetry(deps, { label: LABEL, url: config.url, method: 'POST', headers: config.headers, json: body, secrets }, policy, signal);
+        } catch (error) {
+          if (error instanceof OutboundError) throw new TrafficError(`${error.message}; traffic was not switched to ${request.to}`, { cause: error });
+          throw error;
+        }
+        if (response.status >= 300) {
+          // undici does not follow redirects, and a redirect is no confirmation that anything moved.
+          throw new TrafficError(`${LABEL} answered HTTP ${response.status} (a redirect, not a 2xx); point url at the final address`);
+        }
+        const attempts = `${response.attempts} ${response.attempts === 1 ? 'attempt' : 'attempts'}`;
+        return {
+          detail: `${LABEL} accepted the switch to ${request.to}: HTTP ${response.status} after ${attempts}`,
+          data: { status: response.status, attempts: response.attempts },
+        };
+      },
+    };
+  },
+};

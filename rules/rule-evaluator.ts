@@ -1,0 +1,317 @@
+/**
+ * Compiles the config's rules into json-rules-engine engines (one per rule, so only the rules
+ * a new sample can change are run), keeps each rule's state machine, and returns the
+ * transitions with the figures that decided them. The agent turns those into events and actions.
+ */
+import { Engine, type TopLevelConditionResult } from 'json-rules-engine';
+import type { Config, ConditionConfig, RuleConfig } from '../config/schema.js';
+import { formatDuration } from '../config/units.js';
+import { FACTS, resolveEnv, type FactContext, type FactParams } from './facts.js';
+import { CUSTOM_OPERATORS, STOCK_OPERATORS } from './operators.js';
+import { RuleState, type RuleStateName, type Transition } from './rule-state.js';
+
+/** One fact of a rule as evaluated: what it read, how it compared, and the outcome. */
+export interface FactFigure {
+  fact: string;
+  params: Record<string, unknown>;
+  operator: string;
+  value: unknown;
+  observed: unknown;
+  result: boolean;
+}
+
+export interface Figures {
+  facts: FactFigure[];
+  samples: number;
+  env: string;
+}
+
+export interface RuleDecision {
+  rule: RuleConfig;
+  transition: Transition;
+  figures: Figures;
+  message: string;
+}
+
+export interface RuleStatus {
+  rule: string;
+  severity: RuleConfig['severity'];
+  state: RuleStateName;
+  since: string | null;
+  incident: number;
+}
+
+type Path = (string | number)[];
+type Context = Omit<FactContext, 'ruleEnv'>;
+
+interface CompiledRule {
+  config: RuleConfig;
+  engine: Engine;
+  state: RuleState;
+  /** Probe names the rule reads, or '*' when it reads every probe. */
+  probes: Set<string> | '*';
+  /** Environment specs its facts read ('live', 'idle', names). */
+  envs: Set<string>;
+}
+
+/**
+ * Problems that make rules unusable, with config key paths: unknown facts or operators, params
+ * that do not fit the fact, probes, windows or extracted values that do not exist, values of
+ * the wrong type, and conditions json-rules-engine cannot compile.
+ */
+export function checkRules(config: Config): { path: Path; message: string }[] {
+  const issues: { path: Path; message: string }[] = [];
+  const probes = new Map(config.probes.map((probe) => [probe.name, probe]));
+  const windows = config.windows.map(formatDuration);
+  const envSpecs = ['live', 'idle', ...Object.keys(config.environments)];
+  const operators = [...STOCK_OPERATORS, ...Object.keys(CUSTOM_OPERATORS)];
+
+  config.rules.forEach((rule, index) => {
+    walk(rule.when, ['rules', index, 'when'], (leaf, path) => {
+      const fact = FACTS[leaf.fact];
+      if (!fact) {
+        issues.push({ path: [...path, 'fact'], message: `${JSON.stringify(leaf.fact)} is not a fact; use one of ${Object.keys(FACTS).join(', ')}` });
+      } else {
+        const parsed = fact.params.safeParse(leaf.params ?? {});
+        if (!parsed.success) {
+          for (const issue of parsed.error.issues) {
+            issues.push({ path: [...path, 'params', ...(issue.path as Path)], message: `${issue.message} (for fact ${leaf.fact})` });
+          }
+        } else {
+          const params = parsed.data;
+          const names = params.probe === undefined || params.probe === '*' ? [] : Array.isArray(params.probe) ? params.probe : [params.probe];
+          for (const name of names) {
+            if (!probes.has(name)) issues.push({ path: [...path, 'params', 'probe'], message: `${JSON.stringify(name)} is not a probe; use one of ${[...probes.keys()].join(', ')} or *` });
+          }
+          if (params.window !== undefined && !windows.includes(params.window)) {
+            issues.push({ path: [...path, 'params', 'window'], message: `${JSON.stringify(params.window)} is not one of the configured windows (${windows.join(', ')})` });
+          }
+          if (params.env !== undefined && !envSpecs.includes(params.env)) {
+            issues.push({ path: [...path, 'params', 'env'], message: `${JSON.stringify(params.env)} is not live, idle or an environment (${envSpecs.slice(2).join(', ')})` });
+          }
+          if (params.name !== undefined && typeof params.probe === 'string' && probes.has(params.probe) && !(params.name in probes.get(params.probe)!.extract)) {
+            const known = Object.keys(probes.get(params.probe)!.extract);
+            issues.push({ path: [...path, 'params', 'name'], message: `probe ${params.probe} extracts no ${JSON.stringify(params.name)}${known.length ? `; it extracts ${known.join(', ')}` : '; add it under the probe\'s extract'}` });
+          }
+        }
+      }
+      if (!operators.includes(leaf.operator)) {
+        issues.push({ path: [...path, 'operator'], message: `${JSON.stringify(leaf.operator)} is not an operator; use one of ${operators.join(', ')}` });
+      } else if (leaf.operator in CUSTOM_OPERATORS) {
+        const problem = CUSTOM_OPERATORS[leaf.operator]!.checkValue(leaf.value);
+        if (problem) issues.push({ path: [...path, 'value'], message: problem });
+      } else if (/^(less|greater)Than/.test(leaf.operator) && typeof leaf.value !== 'number') {
+        issues.push({ path: [...path, 'value'], message: `${JSON.stringify(leaf.value)} is not a number, which ${leaf.operator} compares with` });
+      } else if ((leaf.operator === 'in' || leaf.operator === 'notIn') && !Array.isArray(leaf.value)) {
+        issues.push({ path: [...path, 'value'], message: `${leaf.operator} needs a list value` });
+      }
+    });
+    try {
+      new Engine([{ name: rule.name, conditions: rule.when as never, event: { type: rule.name } }], { allowUndefinedFacts: true });
+    } catch (error) {
+      issues.push({ path: ['rules', index, 'when'], message: `does not compile: ${(error as Error).message}` });
+    }
+  });
+  return issues;
+}
+
+/** Lines (per probe and extracted value) that rules watch with aboveFor, so the series track them. */
+export function watchedLines(config: Config): Map<string, Map<string, number[]>> {
+  const lines = new Map<string, Map<string, number[]>>();
+  for (const rule of config.rules) {
+    walk(rule.when, [], (leaf) => {
+      if (leaf.fact !== 'aboveFor') return;
+      const { probe, name, line } = (leaf.params ?? {}) as FactParams;
+      if (typeof probe !== 'string' || name === undefined || line === undefined) return;
+      const byName = lines.get(probe) ?? new Map<string, number[]>();
+      const list = byName.get(name) ?? [];
+      if (!list.includes(line)) list.push(line);
+      byName.set(name, list);
+      lines.set(probe, byName);
+    });
+  }
+  return lines;
+}
+
+export class RuleEvaluator {
+  readonly #rules: CompiledRule[] = [];
+  readonly #context: () => Context;
+  /** Evaluations run one at a time, so state transitions keep the order samples arrived in. */
+  #queue: Promise<unknown> = Promise.resolve();
+  /** Set for the duration of one engine run: the dynamic facts read it. */
+  #run: { context: FactContext; samples: number } | undefined;
+
+  constructor(rules: readonly RuleConfig[], context: () => Context) {
+    this.#context = context;
+    for (const config of rules) {
+      const engine = new Engine([], { allowUndefinedFacts: true });
+      for (const [name, operator] of Object.entries(CUSTOM_OPERATORS)) engine.addOperator(name, (fact: unknown, value: unknown) => operator.evaluate(fact, value));
+      for (const [name, fact] of Object.entries(FACTS)) {
+        engine.addFact(name, (params: Record<string, unknown>) => {
+          const run = this.#run!;
+          const { value, samples } = fact.compute(run.context, params as FactParams);
+          if (samples !== undefined) run.samples = Math.min(run.samples, samples);
+          return value;
+        });
+      }
+      engine.addRule({ name: config.name, conditions: config.when as never, event: { type: config.name } });
+      const probes = new Set<string>();
+      const envs = new Set<string>();
+      let everyProbe = false;
+      walk(config.when, [], (leaf) => {
+        const params = (leaf.params ?? {}) as FactParams;
+        envs.add(params.env ?? config.env);
+        if (params.probe === undefined || params.probe === '*') everyProbe = true;
+        else for (const name of Array.isArray(params.probe) ? params.probe : [params.probe]) probes.add(name);
+      });
+      this.#rules.push({
+        config,
+        engine,
+        state: new RuleState({ forMs: config.for, keepFiringForMs: config.keepFiringFor, minSamples: config.minSamples, cooldownMs: config.cooldown }),
+        probes: everyProbe ? '*' : probes,
+        envs,
+      });
+    }
+  }
+
+  get size(): number {
+    return this.#rules.length;
+  }
+
+  /** Evaluate the rules a new result of `probe` on `env` can change. */
+  onSample(probe: string, env: string): Promise<RuleDecision[]> {
+    return this.#enqueue(async () => {
+      const context = this.#context();
+      const affected = this.#rules.filter((rule) => (rule.probes === '*' || rule.probes.has(probe)) && [...rule.envs].some((spec) => resolveEnv(context, spec) === env));
+      return this.#evaluate(affected, context);
+    });
+  }
+
+  /** Evaluate every rule (after the live environment changed, or on a timer). */
+  evaluateAll(): Promise<RuleDecision[]> {
+    return this.#enqueue(() => this.#evaluate(this.#rules, this.#context()));
+  }
+
+  /** Whether `rule`'s condition holds when its facts read `env` instead (the rollback's judgement). No state changes. */
+  holdsOn(ruleName: string, env: string): Promise<{ holds: boolean; figures: Figures } | undefined> {
+    return this.#enqueue(async () => {
+      const rule = this.#rules.find((r) => r.config.name === ruleName);
+      if (!rule) return undefined;
+      return this.#check(rule, { ...this.#context(), ruleEnv: env });
+    });
+  }
+
+  /** Run every rule once with no data: a rule that throws here is broken. Throws naming the rule. */
+  async selfTest(): Promise<void> {
+    const empty: FactContext = { ruleEnv: 'live', activeEnvironment: 'blue', environments: ['blue', 'green'], now: Date.now(), series: () => [] };
+    for (const rule of this.#rules) {
+      try {
+        await this.#check(rule, empty);
+      } catch (error) {
+        throw new Error(`rule ${rule.config.name} fails on an empty snapshot: ${(error as Error).message}`, { cause: error });
+      }
+    }
+  }
+
+  statuses(): RuleStatus[] {
+    return this.#rules.map(({ config, state }) => {
+      const since = state.state === 'firing' ? state.firingSince : state.state === 'pending' ? state.pendingSince : undefined;
+      return { rule: config.name, severity: config.severity, state: state.state, since: since === undefined ? null : new Date(since).toISOString(), incident: state.incident };
+    });
+  }
+
+  async #evaluate(rules: readonly CompiledRule[], context: Context): Promise<RuleDecision[]> {
+    const decisions: RuleDecision[] = [];
+    for (const rule of rules) {
+      const { holds, figures } = await this.#check(rule, { ...context, ruleEnv: rule.config.env });
+      for (const transition of rule.state.step(holds, figures.samples, context.now)) {
+        decisions.push({ rule: rule.config, transition, figures, message: renderMessage(rule.config, figures, transition) });
+      }
+    }
+    return decisions;
+  }
+
+  async #check(rule: CompiledRule, context: FactContext): Promise<{ holds: boolean; figures: Figures }> {
+    this.#run = { context, samples: Number.POSITIVE_INFINITY };
+    try {
+      const result = await rule.engine.run();
+      const outcome = result.results[0] ?? result.failureResults[0];
+      const facts: FactFigure[] = [];
+      if (outcome) collectFigures(outcome.conditions, facts);
+      const samples = this.#run.samples === Number.POSITIVE_INFINITY ? 0 : this.#run.samples;
+      return { holds: result.results.length > 0, figures: { facts, samples, env: resolveEnv(context, context.ruleEnv) } };
+    } finally {
+      this.#run = undefined;
+    }
+  }
+
+  #enqueue<T>(task: () => Promise<T>): Promise<T> {
+    const next = this.#queue.then(task);
+    this.#queue = next.catch(() => undefined);
+    return next;
+  }
+}
+
+function walk(condition: ConditionConfig, path: Path, visit: (leaf: Extract<ConditionConfig, { fact: string }>, path: Path) => void): void {
+  if ('all' in condition) condition.all.forEach((child, i) => walk(child, [...path, 'all', i], visit));
+  else if ('any' in condition) condition.any.forEach((child, i) => walk(child, [...path, 'any', i], visit));
+  else if ('not' in condition) walk(condition.not, [...path, 'not'], visit);
+  else visit(condition, path);
+}
+
+function collectFigures(condition: TopLevelConditionResult | Record<string, unknown>, out: FactFigure[]): void {
+  const node = condition as Record<string, unknown>;
+  for (const key of ['all', 'any'] as const) {
+    if (Array.isArray(node[key])) for (const child of node[key] as Record<string, unknown>[]) collectFigures(child, out);
+  }
+  if (node.not) collectFigures(node.not as Record<string, unknown>, out);
+  if (typeof node.fact === 'string') {
+    out.push({ fact: node.fact, params: (node.params as Record<string, unknown>) ?? {}, operator: String(node.operator), value: node.value, observed: node.factResult, result: node.result === true });
+  }
+}
+
+/** A figure as a person reads it: ratios in %, latencies and durations in s, the rest as is. */
+export function formatFigure(fact: string, value: unknown): string {
+  if (typeof value !== 'number') return value === undefined ? 'no data' : String(value);
+  if (fact === 'errorRatio') return `${(value * 100).toFixed(1)}%`;
+  if (/Latency$/.test(fact) || fact === 'aboveFor') return `${Number(value.toFixed(3))}s`;
+  return String(Number(value.toFixed(3)));
+}
+
+const OPERATOR_TEXT: Record<string, string> = {
+  greaterThan: '>',
+  greaterThanInclusive: '>=',
+  lessThan: '<',
+  lessThanInclusive: '<=',
+  equal: '==',
+  notEqual: '!=',
+  longerThan: '>',
+  shorterThan: '<',
+  slowerThan: '>',
+};
+
+/** `errorRatio 42.0% > 10%`, one per fact that decided. */
+function describeFacts(figures: Figures): string {
+  const decisive = figures.facts.filter((figure) => figure.result);
+  const shown = decisive.length > 0 ? decisive : figures.facts;
+  return shown
+    .map((figure) => {
+      const target = typeof figure.value === 'number' ? formatFigure(figure.fact, figure.value) : JSON.stringify(figure.value);
+      const probe = typeof figure.params.probe === 'string' && figure.params.probe !== '*' ? `[${figure.params.probe}]` : '';
+      return `${figure.fact}${probe} ${formatFigure(figure.fact, figure.observed)} ${OPERATOR_TEXT[figure.operator] ?? figure.operator} ${target}`;
+    })
+    .join(', ');
+}
+
+/**
+ * The rule's message: its template with {{rule}}, {{env}}, {{severity}}, {{figures}} and each
+ * fact's observed value ({{errorRatio}}, {{meanLatency}}…) filled in; by default the rule's
+ * description (or name) and the figures.
+ */
+export function renderMessage(rule: RuleConfig, figures: Figures, transition?: Transition): string {
+  const values: Record<string, string> = { rule: rule.name, env: figures.env, severity: rule.severity, figures: describeFacts(figures) };
+  for (const figure of figures.facts) values[figure.fact] ??= formatFigure(figure.fact, figure.observed);
+  if (rule.message) return rule.message.replace(/\{\{\s*(\w+)\s*\}\}/g, (match, key: string) => values[key] ?? match);
+  const state = transition?.to === 'resolved' || transition?.to === 'cleared' ? 'back to normal' : values.figures;
+  return `${rule.description ?? rule.name} on ${figures.env}: ${state}`;
+}

@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { RuleState } from '../../rules/rule-state.js';
+
+const timing = { forMs: 10_000, keepFiringForMs: 5_000, minSamples: 3, cooldownMs: 60_000 };
+
+describe('RuleState', () => {
+  it('goes pending, then firing once the condition held for `for` on enough samples', () => {
+    const state = new RuleState(timing);
+    expect(state.step(true, 5, 0)).toEqual([{ to: 'pending' }]);
+    expect(state.step(true, 5, 9_999)).toEqual([]);
+    expect(state.step(true, 5, 10_000)).toEqual([{ to: 'firing', incident: 1, heldForMs: 10_000 }]);
+    expect(state.state).toBe('firing');
+  });
+
+  it('fires at once with for 0', () => {
+    const state = new RuleState({ ...timing, forMs: 0 });
+    expect(state.step(true, 3, 0)).toEqual([{ to: 'pending' }, { to: 'firing', incident: 1, heldForMs: 0 }]);
+  });
+
+  it('waits for minSamples: a quiet window never fires on one failure', () => {
+    const state = new RuleState({ ...timing, forMs: 0 });
+    expect(state.step(true, 1, 0)).toEqual([{ to: 'pending' }]);
+    expect(state.step(true, 2, 1_000)).toEqual([]);
+    expect(state.step(true, 3, 2_000)).toEqual([{ to: 'firing', incident: 1, heldForMs: 2_000 }]);
+  });
+
+  it('clears a pending rule whose condition stops holding', () => {
+    const state = new RuleState(timing);
+    state.step(true, 5, 0);
+    expect(state.step(false, 5, 4_000)).toEqual([{ to: 'cleared', pendingForMs: 4_000 }]);
+    expect(state.state).toBe('inactive');
+    // `for` starts again from the next time it holds.
+    state.step(true, 5, 5_000);
+    expect(state.step(true, 5, 14_000)).toEqual([]);
+  });
+
+  it('keeps firing for keepFiringFor after the condition stops, then resolves', () => {
+    const state = new RuleState({ ...timing, forMs: 0 });
+    state.step(true, 5, 0);
+    expect(state.step(false, 5, 1_000)).toEqual([]);
+    expect(state.step(true, 5, 2_000)).toEqual([]);
+    expect(state.step(false, 5, 6_999)).toEqual([]);
+    expect(state.step(false, 5, 7_000)).toEqual([{ to: 'resolved', incident: 1, firedForMs: 7_000 }]);
+  });
+
+  it('does not go pending again during the cooldown, and numbers incidents', () => {
+    const state = new RuleState({ ...timing, forMs: 0, keepFiringForMs: 0 });
+    state.step(true, 5, 0);
+    state.step(false, 5, 1_000);
+    expect(state.step(true, 5, 30_000)).toEqual([]);
+    expect(state.state).toBe('inactive');
+    expect(state.step(true, 5, 61_000)).toEqual([{ to: 'pending' }, { to: 'firing', incident: 2, heldForMs: 0 }]);
+  });
+});
