@@ -7,6 +7,7 @@ import { ConfigError, ConfigFileError, GreenlightError, UsageError } from '../co
 import { checkCommand } from './commands/check.js';
 import { demoCommand } from './commands/demo.js';
 import { FLAGS_OPTIONS, FLAGS_USAGE, flagsCommand } from './commands/flags.js';
+import { rollbackCommand } from './commands/rollback.js';
 import { runCommand } from './commands/run.js';
 import { schemaCommand } from './commands/schema.js';
 import { validateCommand } from './commands/validate.js';
@@ -62,6 +63,12 @@ const COMMANDS: Record<string, Command> = {
     usage: 'greenlight schema',
     options: {},
     run: (_args, io) => schemaCommand(io),
+  },
+  rollback: {
+    summary: 'emergency rollback through a running agent (exit 0 done, 1 refused/failed)',
+    usage: 'greenlight rollback --reason TEXT [--url U]',
+    options: { reason: { type: 'string', short: 'r' }, url: { type: 'string' } },
+    run: ({ values }, io) => rollbackCommand({ reason: str(values.reason), url: str(values.url) }, io),
   },
   flags: {
     summary: 'feature flags through a running agent (exit 0 done, 1 refused/failed)',

@@ -72,7 +72,11 @@ export async function sendWithRetry(deps: Pick<PluginDeps, 'dispatcher' | 'sleep
   for (let attempt = 1; attempt <= policy.attempts; attempt++) {
     if (signal.aborted) throw new OutboundError(`${request.label}: cancelled after ${attempt - 1} attempts (${lastProblem})`, attempt - 1, lastStatus);
     let wait = Math.min(policy.maxBackoffMs, policy.backoffMs * 2 ** (attempt - 1)) * (0.8 + Math.random() * 0.4);
-    const attemptSignal = AbortSignal.any([signal, AbortSignal.timeout(policy.timeoutMs)]);
+    // A timer we hold, not AbortSignal.timeout: inside AbortSignal.any the latter can be garbage
+    // collected before it fires (Node 20), and a hanging receiver would then hang for ever.
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(new DOMException(`no answer within ${policy.timeoutMs}ms`, 'TimeoutError')), policy.timeoutMs);
+    const attemptSignal = AbortSignal.any([signal, deadline.signal]);
     try {
       const response = await deps.dispatcher.request({
         origin: url.origin,
@@ -96,6 +100,8 @@ export async function sendWithRetry(deps: Pick<PluginDeps, 'dispatcher' | 'sleep
       if (error instanceof OutboundError) throw error;
       lastProblem = signal.aborted ? 'cancelled' : attemptSignal.aborted ? `no answer within ${policy.timeoutMs}ms` : conceal(describe(error), request.secrets);
       lastStatus = undefined;
+    } finally {
+      clearTimeout(timer);
     }
     if (attempt < policy.attempts) {
       deps.logger.warn({ target: request.label, attempt, problem: lastProblem, retryInMs: Math.round(wait) }, `${request.label}: attempt ${attempt} failed (${lastProblem}); retrying`);

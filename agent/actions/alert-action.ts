@@ -19,7 +19,7 @@ export const alertAction: PluginDefinition<{ type: 'alert' }, Action> = {
       env: context.env,
       summary: `${status === 'resolved' ? 'Resolved: ' : ''}${context.message}`,
       description: context.rule?.description ?? context.message,
-      labels: { ...(context.rule?.labels ?? {}), rule: context.rule?.name ?? 'manual', env: context.env, severity: context.severity },
+      labels: { ...(context.rule?.labels ?? {}) },
       figures: { facts: context.figures?.facts ?? [], samples: context.figures?.samples ?? null },
       startsAt: new Date(context.startedAt).toISOString(),
       ...(status === 'resolved' ? { endsAt: new Date(now()).toISOString() } : {}),

@@ -53,9 +53,14 @@ class RollbackAction implements Action {
 
     const health = controller.health(target);
     if (!health.healthy) {
-      const both = context.rule ? await controller.ruleHoldsOn(context.rule.name, target) : false;
+      // The same symptom on both sides at once (the rule holds there too, or the same probes
+      // fail there) points at something they share, not at the release.
+      const shared = health.failing.filter((probe) => controller.health(live).failing.includes(probe));
+      const holdsThere = context.rule ? await controller.ruleHoldsOn(context.rule.name, target) : false;
+      const both = holdsThere === true || shared.length > 0;
+      const evidence = holdsThere ? `${context.rule!.name} holds on ${target} too` : `${shared.join(', ')} failing on both`;
       const why = both
-        ? `both environments are failing (${context.rule!.name} holds on ${target} too): suspect greenlight's own network or a shared dependency such as the database, not the release`
+        ? `both environments are failing (${evidence}): suspect greenlight's own network or a shared dependency such as the database, not the release`
         : `${target}'s own probes are ${health.failing.length ? `failing (${health.failing.join(', ')})` : `without results yet (${health.unknown.join(', ')})`}`;
       const judgement = both ? 'inconclusive' : 'target-unhealthy';
       controller.alert({

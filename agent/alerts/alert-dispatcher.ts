@@ -21,6 +21,7 @@ export interface AlertDelivery {
   error?: string;
 }
 
+/** What the dispatcher needs: its receivers, the repeat interval, a clock, a logger and where outcomes go. */
 export interface AlertDispatcherOptions {
   receivers: readonly AlertReceiver[];
   /** How often a firing notice is sent again while it fires. */

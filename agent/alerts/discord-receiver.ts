@@ -12,11 +12,13 @@ import type { AlertNotice, AlertReceiver } from './alert-receiver.js';
 import { figureLines, firedFor, labelLine, severityEmoji, statusEmoji, statusWord, subject, title, truncate } from './notice-format.js';
 import { deliverNotice, receiverLabel, receiverOptions, secretsOfUrl } from './receiver-options.js';
 
+/** The `discord` block: the common receiver keys and the webhook `url`. */
 export const DiscordReceiverSchema = z.strictObject({
   ...receiverOptions('discord', ['warning', 'critical']),
   url: HttpUrl.meta({ description: 'The channel webhook URL (a secret): take it from ${DISCORD_WEBHOOK_URL}.' }),
 });
 
+/** A validated `discord` block. */
 export type DiscordReceiverConfig = z.output<typeof DiscordReceiverSchema>;
 
 /** Embed colours: red critical, orange warning, blue info, green resolved. */

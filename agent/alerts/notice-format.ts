@@ -64,7 +64,7 @@ export function humanDuration(ms: number): string {
 export function figureLines(figures: Record<string, unknown>): string[] {
   const lines: string[] = [];
   for (const [name, value] of Object.entries(figures)) {
-    if (value === undefined) continue;
+    if (value === undefined || value === null) continue;
     if (name === 'facts' && Array.isArray(value) && value.every(isFact)) {
       for (const fact of value) lines.push(factLine(fact));
     } else {

@@ -13,8 +13,10 @@ import type { AlertNotice, AlertReceiver } from './alert-receiver.js';
 import { figureLines, firedFor, statusWord, subject, truncate } from './notice-format.js';
 import { deliverNotice, receiverLabel, receiverOptions, secretsOfUrl } from './receiver-options.js';
 
+/** The Events API v2 address, the default `url`. */
 export const PAGERDUTY_EVENTS_URL = 'https://events.pagerduty.com/v2/enqueue';
 
+/** The `pagerduty` block: the common receiver keys, `routingKey`, `url` and `source`. */
 export const PagerDutyReceiverSchema = z.strictObject({
   ...receiverOptions('pagerduty', ['critical']),
   routingKey: z
@@ -25,6 +27,7 @@ export const PagerDutyReceiverSchema = z.strictObject({
   source: z.string().min(1).default('greenlight').meta({ description: 'The payload source: where the problem is seen. Default greenlight.' }),
 });
 
+/** A validated `pagerduty` block. */
 export type PagerDutyReceiverConfig = z.output<typeof PagerDutyReceiverSchema>;
 
 /** PagerDuty's limits: summary 1024 characters, dedup_key 255. */

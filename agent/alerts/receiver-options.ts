@@ -9,6 +9,7 @@ import { DEFAULT_RETRY, OutboundError, sendWithRetry, type OutboundRequest, type
 import type { PluginDeps } from '../plugin.js';
 import { AlertError } from './alert-receiver.js';
 
+/** A severity a receiver can take: warning or critical. */
 export type ReceiverSeverity = z.output<typeof Severity>;
 
 /** The keys of every receiver block, with `type` fixed to `type` and its default severities. */

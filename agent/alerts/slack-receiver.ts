@@ -11,11 +11,13 @@ import type { AlertNotice, AlertReceiver } from './alert-receiver.js';
 import { figureLines, firedFor, headline, labelLine, severityEmoji, statusWord, title, truncate } from './notice-format.js';
 import { deliverNotice, receiverLabel, receiverOptions, secretsOfUrl } from './receiver-options.js';
 
+/** The `slack` block: the common receiver keys and the webhook `url`. */
 export const SlackReceiverSchema = z.strictObject({
   ...receiverOptions('slack', ['warning', 'critical']),
   url: HttpUrl.meta({ description: 'The incoming webhook URL (a secret): take it from ${SLACK_WEBHOOK_URL}.' }),
 });
 
+/** A validated `slack` block. */
 export type SlackReceiverConfig = z.output<typeof SlackReceiverSchema>;
 
 /** Slack's limits: header text 150, section text 3000, field text 2000 characters. */

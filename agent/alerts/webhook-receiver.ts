@@ -13,11 +13,13 @@ import type { AlertNotice, AlertReceiver } from './alert-receiver.js';
 import { figureLines } from './notice-format.js';
 import { deliverNotice, receiverLabel, receiverOptions, secretsOfUrl } from './receiver-options.js';
 
+/** The `webhook` block: the common receiver keys and the `url` to POST to. */
 export const WebhookReceiverSchema = z.strictObject({
   ...receiverOptions('webhook', ['warning', 'critical']),
   url: HttpUrl.meta({ description: 'Where to POST the Alertmanager-format body: take it from ${ALERT_WEBHOOK_URL}.' }),
 });
 
+/** A validated `webhook` block. */
 export type WebhookReceiverConfig = z.output<typeof WebhookReceiverSchema>;
 
 /** Alertmanager's endsAt of an alert that has not ended (Go's zero time). */

@@ -33,12 +33,13 @@ export const RenderTrafficSchema = z.strictObject({
   type: z.literal('render'),
   apiKey: z.string().min(1, { error: 'is empty: set RENDER_API_KEY to a key from the Render Dashboard (Account Settings → API Keys)' }).meta({ description: 'Render API key. A secret: take it from ${RENDER_API_KEY}.' }),
   services: z
-    .record(z.string(), z.string().min(1))
+    .record(z.string(), z.string().regex(/^[A-Za-z0-9_-]+$/, { error: (issue) => `${quote(issue.input)} is not a Render service id such as srv-cu1h2k3l4m5n6o7p8q9r` }))
     .refine((services) => Object.keys(services).length >= 2, { error: 'needs a Render service id per environment, e.g. {blue: srv-…, green: srv-…}' })
     .meta({ description: 'Per environment, the id of its Render web service (srv-…): ${RENDER_BLUE_SERVICE_ID}, ${RENDER_GREEN_SERVICE_ID}.' }),
   domain: z
     .string()
-    .regex(/^(?=.{1,253}$)([a-z0-9*]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i, { error: (issue) => `${quote(issue.input)} is not a domain name such as app.example.com` })
+    .regex(/^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i, { error: (issue) => `${quote(issue.input)} is not a domain name such as app.example.com` })
+    .transform((name) => name.toLowerCase())
     .meta({ description: 'The custom domain users reach; it is moved to the live service on every switch.' }),
   baseUrl: HttpUrl.default('https://api.render.com/v1').meta({ description: 'Render API base URL. Default https://api.render.com/v1.' }),
   timeout: Duration.default(10_000).meta({ description: 'Deadline of one API request. Default 10s.' }),
@@ -98,7 +99,7 @@ async function moveDomain(config: RenderTrafficConfig, deps: PluginDeps, log: Pl
     state = `${domain} is attached to ${request.to}`;
     log.info({ domain, from: request.from, to: request.to }, `Render custom domain ${domain} attached to ${request.to}`);
 
-    const status = await awaitVerified(config, deps, api, toId, request.to, signal);
+    const status = await awaitVerified(config, deps, log, api, toId, request.to, signal);
     const moved = onSource.length > 0 ? `moved from ${request.from} to ${request.to}` : onTarget ? `already on ${request.to}` : `added to ${request.to}`;
     return {
       detail: `Render custom domain ${domain} ${moved} (service ${toId}), ${status === 'verified' ? 'verified' : `verification ${status}`}`,
@@ -135,10 +136,12 @@ async function reattach(api: RenderApi, serviceId: string, domain: string, env: 
 }
 
 /** Asks Render to check DNS for the domain on its new service and waits until it is verified; returns the last status. */
-async function awaitVerified(config: RenderTrafficConfig, deps: PluginDeps, api: RenderApi, serviceId: string, env: string, signal: AbortSignal): Promise<string> {
+async function awaitVerified(config: RenderTrafficConfig, deps: PluginDeps, log: PluginDeps['logger'], api: RenderApi, serviceId: string, env: string, signal: AbortSignal): Promise<string> {
   const path = `/services/${serviceId}/custom-domains/${encodeURIComponent(config.domain)}`;
+  // Render also checks on its own schedule: a refused trigger only makes the wait longer.
   await api.call('POST', `${path}/verify`, `verify ${config.domain} on ${env}`).catch((error: unknown) => {
     if (!(error instanceof OutboundError)) throw error;
+    log.warn({ domain: config.domain, env }, error.message);
   });
   const deadline = deps.now() + config.verifyTimeout;
   const maxPolls = Math.ceil(config.verifyTimeout / VERIFY_INTERVAL_MS) + 1;
