@@ -17,8 +17,10 @@ export const alertAction: PluginDefinition<{ type: 'alert' }, Action> = {
       rule: context.rule?.name ?? 'manual',
       severity: context.severity,
       env: context.env,
-      summary: `${status === 'resolved' ? 'Resolved: ' : ''}${context.message}`,
-      description: context.rule?.description ?? context.message,
+      summary: context.message,
+      description: context.rule
+        ? `${context.rule.description ?? context.rule.name}. greenlight's actions for this incident: ${context.rule.actions.join(', ') || 'none'}.`
+        : context.message,
       labels: { ...(context.rule?.labels ?? {}) },
       figures: { facts: context.figures?.facts ?? [], samples: context.figures?.samples ?? null },
       startsAt: new Date(context.startedAt).toISOString(),

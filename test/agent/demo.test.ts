@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { demoCommand } from '../../agent/commands/demo.js';
 
 describe('greenlight demo', () => {
-  it('runs the scripted fault on the live environment, narrates it and exits 0', async () => {
+  it('scripts a fault on the live environment: pending → firing → rollback → safe mode → alert delivered, then exits 0', async () => {
     const base = 23_000 + Math.floor(Math.random() * 1_000) * 3;
     const out: string[] = [];
     const env = {
@@ -11,15 +11,22 @@ describe('greenlight demo', () => {
       GREENLIGHT_LISTEN: `127.0.0.1:${base + 2}`,
       GREENLIGHT_PROBE_INTERVAL: '250ms',
     };
-    const code = await demoCommand({ keepRunning: false, stepMs: 1_500 }, { out: (text) => out.push(text), err: (text) => out.push(text), env });
+    const code = await demoCommand({ keepRunning: false, stepMs: 500 }, { out: (text) => out.push(text), err: (text) => out.push(text), env });
     const text = out.join('\n');
     expect(code).toBe(0);
     expect(text).toContain(`curl http://127.0.0.1:${base + 2}/metrics`);
-    expect(text).toMatch(/probe\.down\s+health on blue \(live\) is failing: assertion: \$\.status \("degraded"\) not in \[healthy, ok\]/);
-    expect(text).toMatch(/probe\.down\s+universe on blue \(live\) is failing: assertion: \$\.universe \(\[\]\) is empty/);
-    expect(text).toMatch(/probe\.up\s+health on blue recovered/);
-    expect(text).toMatch(/probe\.up\s+universe on blue recovered/);
-    expect(text.indexOf('probe.down')).toBeLessThan(text.indexOf('probe.up'));
-    expect(text).not.toMatch(/probe\.down\s+\S+ on green/);
+    const order = [
+      /probe\.down\s+universe on blue \(live\) is failing: assertion: \$\.universe \(\[\]\) is empty/,
+      /rule\.pending\s+live-universe-failing pending/,
+      /rule\.firing\s+live-universe-failing firing/,
+      /traffic\.switched live traffic switched blue → green/,
+      /receiver got a firing alert/,
+      /live is now green; blue's flags are in safe mode \(FORCE_V2_FALLBACK=true, ALPHASTACK_V3_ENABLED=false, ALPHASTACK_PROTECTION=true\)/,
+      /receiver got a resolved alert/,
+    ].map((pattern) => text.search(pattern));
+    expect(order.every((index) => index >= 0)).toBe(true);
+    expect(order).toEqual([...order].sort((a, b) => a - b));
+    expect(text).toMatch(/flag\.changed\s+emergency-rollback preset applied to blue/);
+    expect(text).not.toMatch(/"level":/);
   });
 });

@@ -1,0 +1,341 @@
+import { pino } from 'pino';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { AlertDispatcher, type AlertDelivery } from '../../../agent/alerts/alert-dispatcher.js';
+import { AlertError, type AlertNotice, type AlertReceiver } from '../../../agent/alerts/alert-receiver.js';
+import { pagerDutyReceiver } from '../../../agent/alerts/pagerduty-receiver.js';
+import { slackReceiver } from '../../../agent/alerts/slack-receiver.js';
+import { webhookReceiver } from '../../../agent/alerts/webhook-receiver.js';
+import type { Severity } from '../../../agent/events.js';
+import {
+  alertmanagerService,
+  firingNotice,
+  pagerDutyService,
+  resolvedNotice,
+  slackService,
+  startFakeServer,
+  testDeps,
+  type FakeServer,
+  type TestDeps,
+} from './fake-server.js';
+
+const NOW = Date.parse('2025-03-14T03:00:00Z');
+const SLACK_TOKEN = 'sEcReTsLaCkToKeN01234567';
+const ROUTING_KEY = 'R0uT1nGkEy0123456789abcdefABCDEF';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  vi.useRealTimers();
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function server(service: Parameters<typeof startFakeServer>[0]): Promise<FakeServer> {
+  const started = await startFakeServer(service);
+  cleanups.push(() => started.close());
+  return started;
+}
+
+function deps(): TestDeps {
+  const made = testDeps(() => NOW);
+  cleanups.push(() => made.dispatcher.destroy());
+  return made;
+}
+
+function dispatcher(receivers: AlertReceiver[], options: { repeatIntervalMs?: number; logLines?: string[] } = {}) {
+  const deliveries: AlertDelivery[] = [];
+  const logLines = options.logLines ?? [];
+  const made = new AlertDispatcher({
+    receivers,
+    repeatIntervalMs: options.repeatIntervalMs ?? 3_600_000,
+    now: () => NOW,
+    logger: pino({ level: 'trace' }, { write: (line: string) => void logLines.push(line) }),
+    onDelivery: (delivery) => void deliveries.push(delivery),
+  });
+  cleanups.push(() => made.close());
+  return { dispatcher: made, deliveries, logLines };
+}
+
+interface Recorder extends AlertReceiver {
+  sent: AlertNotice[];
+}
+
+/** A receiver that records what it was given and answers with `answer` (default: delivered at once). */
+function recorder(name: string, severities: Severity[], answer?: (notice: AlertNotice, signal: AbortSignal) => Promise<{ attempts: number; status?: number }>): Recorder {
+  const sent: AlertNotice[] = [];
+  return {
+    name,
+    type: 'test',
+    severities,
+    sent,
+    send: async (notice, signal) => {
+      sent.push(notice);
+      return answer ? answer(notice, signal) : { attempts: 1, status: 200 };
+    },
+  };
+}
+
+/** An answer that waits until the signal aborts, then fails like a cancelled delivery. */
+const untilAborted = (_notice: AlertNotice, signal: AbortSignal) =>
+  new Promise<never>((_resolve, reject) => signal.addEventListener('abort', () => reject(new AlertError('test receiver: cancelled after 1 attempts', 1)), { once: true }));
+
+describe('AlertDispatcher', () => {
+  it('returns from notify at once; a fast receiver gets the notice while a hanging one still hangs, which then times out as a failure', async () => {
+    const fast = await server(slackService);
+    const stuck = await server(alertmanagerService);
+    stuck.script('hang');
+    const d = deps();
+    const slack = slackReceiver.create(slackReceiver.schema.parse({ type: 'slack', name: 'desk', url: `${fast.origin}/services/T0/B0/${SLACK_TOKEN}` }), d);
+    const hook = webhookReceiver.create(webhookReceiver.schema.parse({ type: 'webhook', name: 'router', url: `${stuck.origin}/hook`, timeout: '300ms', retries: 0 }), d);
+    // The hanging receiver is listed first: it must not hold up the one after it.
+    const { dispatcher: alerts, deliveries } = dispatcher([hook, slack]);
+
+    alerts.notify(firingNotice());
+    // Nothing was sent or reported inside notify: it only queued the work.
+    expect(fast.received).toHaveLength(0);
+    expect(deliveries).toEqual([]);
+
+    await fast.waitFor(1);
+    await vi.waitFor(() => expect(deliveries).toHaveLength(1));
+    expect(deliveries[0]).toMatchObject({ receiver: slack, ok: true, attempts: 1, httpStatus: 200 });
+    expect(stuck.received).toHaveLength(1);
+    expect(stuck.hanging()).toBe(1);
+
+    await alerts.idle();
+    expect(deliveries).toHaveLength(2);
+    expect(deliveries[1]).toMatchObject({ receiver: hook, ok: false, attempts: 1, error: 'webhook receiver "router": gave up after 1 attempts; last: no answer within 300ms' });
+    expect(deliveries[1]!.notice.key).toBe(firingNotice().key);
+  });
+
+  it('routes by severity: a warning does not reach pagerduty set to critical', async () => {
+    const slackServer = await server(slackService);
+    const pdServer = await server(pagerDutyService);
+    const d = deps();
+    const slack = slackReceiver.create(slackReceiver.schema.parse({ type: 'slack', url: `${slackServer.origin}/services/T0/B0/${SLACK_TOKEN}` }), d);
+    const pd = pagerDutyReceiver.create(pagerDutyReceiver.schema.parse({ type: 'pagerduty', routingKey: ROUTING_KEY, url: `${pdServer.origin}/v2/enqueue` }), d);
+    expect(pd.severities).toEqual(['critical']);
+    const { dispatcher: alerts, deliveries } = dispatcher([slack, pd]);
+
+    alerts.notify(firingNotice({ key: 'latency-warning:blue:1', rule: 'latency-warning', severity: 'warning' }));
+    await alerts.idle();
+    expect(slackServer.received).toHaveLength(1);
+    expect(pdServer.received).toHaveLength(0);
+    expect(deliveries.map((delivery) => delivery.receiver.name)).toEqual(['slack']);
+
+    alerts.notify(firingNotice());
+    await alerts.idle();
+    expect(slackServer.received).toHaveLength(2);
+    expect(pdServer.received).toHaveLength(1);
+    expect(deliveries.slice(1).map((delivery) => [delivery.receiver.name, delivery.ok, delivery.httpStatus])).toEqual(
+      expect.arrayContaining([['slack', true, 200], ['pagerduty', true, 202]]),
+    );
+  });
+
+  it('sends a firing notice again every repeat interval and stops once it resolves', async () => {
+    vi.useFakeTimers();
+    const pager = recorder('pager', ['critical']);
+    const { dispatcher: alerts } = dispatcher([pager], { repeatIntervalMs: 60_000 });
+    const notice = firingNotice();
+
+    alerts.notify(notice);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(pager.sent).toHaveLength(1);
+    expect(alerts.firing()).toEqual([notice]);
+
+    await vi.advanceTimersByTimeAsync(150_000);
+    expect(pager.sent.map((sent) => sent.status)).toEqual(['firing', 'firing', 'firing']);
+
+    alerts.notify(resolvedNotice(notice));
+    await vi.advanceTimersByTimeAsync(1);
+    expect(pager.sent.map((sent) => sent.status)).toEqual(['firing', 'firing', 'firing', 'resolved']);
+    expect(alerts.firing()).toEqual([]);
+
+    await vi.advanceTimersByTimeAsync(600_000);
+    expect(pager.sent).toHaveLength(4);
+  });
+
+  it('repeats over HTTP with the same PagerDuty dedup_key, then resolves it', async () => {
+    const pdServer = await server(pagerDutyService);
+    const pd = pagerDutyReceiver.create(pagerDutyReceiver.schema.parse({ type: 'pagerduty', routingKey: ROUTING_KEY, url: `${pdServer.origin}/v2/enqueue` }), deps());
+    const { dispatcher: alerts, deliveries } = dispatcher([pd], { repeatIntervalMs: 40 });
+
+    alerts.notify(firingNotice());
+    await pdServer.waitFor(3);
+    alerts.notify(resolvedNotice(firingNotice()));
+    await alerts.idle();
+    const count = pdServer.received.length;
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(pdServer.received).toHaveLength(count);
+
+    const bodies = pdServer.received.map((request) => request.body);
+    expect(bodies.at(-1)).toEqual({ routing_key: ROUTING_KEY, event_action: 'resolve', dedup_key: firingNotice().key });
+    expect(bodies.slice(0, -1).every((body) => body.event_action === 'trigger' && body.dedup_key === firingNotice().key)).toBe(true);
+    expect(deliveries.every((delivery) => delivery.ok && delivery.httpStatus === 202)).toBe(true);
+  });
+
+  it('sends a resolution to every receiver that got the firing notice', async () => {
+    const pager = recorder('pager', ['critical']);
+    const chat = recorder('chat', ['warning', 'critical']);
+    const { dispatcher: alerts } = dispatcher([pager, chat]);
+    const notice = firingNotice();
+    alerts.notify(notice);
+    // The resolution says warning, yet the pager that was paged must hear it is over.
+    alerts.notify({ ...resolvedNotice(notice), severity: 'warning' });
+    await alerts.idle();
+    expect(pager.sent.map((sent) => sent.status)).toEqual(['firing', 'resolved']);
+    expect(chat.sent.map((sent) => sent.status)).toEqual(['firing', 'resolved']);
+  });
+
+  it('delivers a resolution for a key it never saw firing, routed by severity', async () => {
+    const pager = recorder('pager', ['critical']);
+    const chat = recorder('chat', ['warning']);
+    const { dispatcher: alerts } = dispatcher([pager, chat]);
+    alerts.notify(resolvedNotice(firingNotice({ key: 'from-before-the-restart' })));
+    await alerts.idle();
+    expect(pager.sent.map((sent) => [sent.key, sent.status])).toEqual([['from-before-the-restart', 'resolved']]);
+    expect(chat.sent).toEqual([]);
+  });
+
+  it('dates a resolution without endsAt by its clock', async () => {
+    const pager = recorder('pager', ['critical']);
+    const { dispatcher: alerts } = dispatcher([pager]);
+    alerts.notify({ ...resolvedNotice(firingNotice()), endsAt: undefined });
+    await alerts.idle();
+    expect(pager.sent[0]!.endsAt).toBe('2025-03-14T03:00:00.000Z');
+  });
+
+  it('never lets a resolution overtake the firing delivery to the same receiver', async () => {
+    let release!: () => void;
+    const order: string[] = [];
+    const slow = recorder('slow', ['critical'], async (notice) => {
+      order.push(`start ${notice.status}`);
+      if (notice.status === 'firing') await new Promise<void>((resolve) => (release = resolve));
+      order.push(`end ${notice.status}`);
+      return { attempts: 1, status: 202 };
+    });
+    const { dispatcher: alerts, deliveries } = dispatcher([slow]);
+    alerts.notify(firingNotice());
+    alerts.notify(resolvedNotice(firingNotice()));
+    await vi.waitFor(() => expect(order).toEqual(['start firing']));
+    release();
+    await alerts.idle();
+    expect(order).toEqual(['start firing', 'end firing', 'start resolved', 'end resolved']);
+    expect(deliveries.map((delivery) => delivery.notice.status)).toEqual(['firing', 'resolved']);
+  });
+
+  it('skips a repeat while the previous delivery to that receiver is still under way', async () => {
+    vi.useFakeTimers();
+    let release!: () => void;
+    const stuck = recorder('stuck', ['critical'], () => new Promise((resolve) => (release = () => resolve({ attempts: 1, status: 200 }))));
+    const { dispatcher: alerts, logLines } = dispatcher([stuck], { repeatIntervalMs: 1_000 });
+    alerts.notify(firingNotice());
+    await vi.advanceTimersByTimeAsync(3_500);
+    expect(stuck.sent).toHaveLength(1);
+    expect(logLines.some((line) => line.includes('skipped: the previous delivery is still under way'))).toBe(true);
+    release();
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(stuck.sent).toHaveLength(2);
+    release();
+  });
+
+  it('reports failures with attempts, HTTP status and message, and never a secret in deliveries or logs', async () => {
+    const slackServer = await server(slackService);
+    const pdServer = await server(pagerDutyService);
+    const d = deps();
+    const slack = slackReceiver.create(slackReceiver.schema.parse({ type: 'slack', name: 'desk', url: `${slackServer.origin}/services/T0/B0/${SLACK_TOKEN}`, retries: 1 }), d);
+    const pd = pagerDutyReceiver.create(pagerDutyReceiver.schema.parse({ type: 'pagerduty', name: 'oncall', routingKey: ROUTING_KEY, url: `${pdServer.origin}/v2/enqueue` }), d);
+    slackServer.script({ status: 500, body: `Cannot POST /services/T0/B0/${SLACK_TOKEN}` }, { status: 404, body: `Cannot POST /services/T0/B0/${SLACK_TOKEN}` });
+    pdServer.script({ status: 400, body: JSON.stringify({ status: 'invalid event', errors: [`routing key ${ROUTING_KEY} unknown`] }) });
+    const { dispatcher: alerts, deliveries, logLines } = dispatcher([slack, pd]);
+
+    alerts.notify(firingNotice());
+    await alerts.idle();
+    const byName = Object.fromEntries(deliveries.map((delivery) => [delivery.receiver.name, delivery]));
+    expect(byName.desk).toMatchObject({ ok: false, attempts: 2, httpStatus: 404, error: 'slack receiver "desk": rejected with HTTP 404: Cannot POST [redacted]; not retried, fix the request or its credentials' });
+    expect(byName.oncall).toMatchObject({ ok: false, attempts: 1, httpStatus: 400, error: expect.stringContaining('pagerduty receiver "oncall": rejected with HTTP 400') });
+
+    const everything = [JSON.stringify(deliveries.map(({ receiver, ...rest }) => ({ receiver: receiver.name, ...rest }))), ...logLines, ...d.logLines].join('\n');
+    expect(d.logLines.length).toBeGreaterThan(0);
+    expect(everything).not.toContain(SLACK_TOKEN);
+    expect(everything).not.toContain(ROUTING_KEY);
+  });
+
+  it('reports a receiver that throws, even synchronously, without notify throwing', async () => {
+    const broken: AlertReceiver = {
+      name: 'broken',
+      type: 'test',
+      severities: ['critical'],
+      send: () => {
+        throw new Error('bug in receiver');
+      },
+    };
+    const fine = recorder('fine', ['critical']);
+    const { dispatcher: alerts, deliveries } = dispatcher([broken, fine]);
+    expect(() => alerts.notify(firingNotice())).not.toThrow();
+    await alerts.idle();
+    expect(deliveries.map((delivery) => [delivery.receiver.name, delivery.ok, delivery.attempts, delivery.error])).toEqual(
+      expect.arrayContaining([
+        ['broken', false, 0, 'bug in receiver'],
+        ['fine', true, 1, undefined],
+      ]),
+    );
+  });
+
+  it('keeps delivering when the delivery listener throws', async () => {
+    const pager = recorder('pager', ['critical']);
+    const logLines: string[] = [];
+    const alerts = new AlertDispatcher({
+      receivers: [pager],
+      repeatIntervalMs: 60_000,
+      now: () => NOW,
+      logger: pino({ level: 'trace' }, { write: (line: string) => void logLines.push(line) }),
+      onDelivery: () => {
+        throw new Error('listener broke');
+      },
+    });
+    cleanups.push(() => alerts.close());
+    alerts.notify(firingNotice());
+    alerts.notify(firingNotice({ key: 'second' }));
+    await alerts.idle();
+    expect(pager.sent).toHaveLength(2);
+    expect(logLines.filter((line) => line.includes('alert delivery listener failed'))).toHaveLength(2);
+  });
+
+  it('replaces a firing notice sent again under the same key and repeats the newest', async () => {
+    vi.useFakeTimers();
+    const pager = recorder('pager', ['critical']);
+    const { dispatcher: alerts } = dispatcher([pager], { repeatIntervalMs: 10_000 });
+    alerts.notify(firingNotice({ summary: 'first' }));
+    await vi.advanceTimersByTimeAsync(6_000);
+    alerts.notify(firingNotice({ summary: 'worse' }));
+    await vi.advanceTimersByTimeAsync(6_000);
+    expect(pager.sent.map((sent) => sent.summary)).toEqual(['first', 'worse']);
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(pager.sent.map((sent) => sent.summary)).toEqual(['first', 'worse', 'worse']);
+    expect(alerts.firing().map((notice) => notice.summary)).toEqual(['worse']);
+  });
+
+  it('close() cancels deliveries in flight, reports them failed, stops repeating and drops later notices', async () => {
+    vi.useFakeTimers();
+    const stuck = recorder('stuck', ['critical'], untilAborted);
+    const { dispatcher: alerts, deliveries, logLines } = dispatcher([stuck], { repeatIntervalMs: 1_000 });
+    alerts.notify(firingNotice());
+    await vi.advanceTimersByTimeAsync(1);
+    expect(stuck.sent).toHaveLength(1);
+
+    await alerts.close();
+    expect(deliveries).toMatchObject([{ ok: false, attempts: 1, error: expect.stringContaining('cancelled') }]);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(stuck.sent).toHaveLength(1);
+
+    alerts.notify(firingNotice({ key: 'late' }));
+    await vi.advanceTimersByTimeAsync(1);
+    expect(stuck.sent).toHaveLength(1);
+    expect(logLines.some((line) => line.includes('dropped: the alert dispatcher is closed'))).toBe(true);
+  });
+
+  it('idle() resolves at once when nothing is in flight', async () => {
+    const { dispatcher: alerts } = dispatcher([]);
+    await expect(alerts.idle()).resolves.toBeUndefined();
+    alerts.notify(firingNotice());
+    await expect(alerts.idle()).resolves.toBeUndefined();
+  });
+});
