@@ -5,6 +5,7 @@
 import type { PluginBlock, PluginSchemas } from '../config/schema.js';
 import type { Action } from './actions/action.js';
 import { alertAction } from './actions/alert-action.js';
+import { commandAction } from './actions/command-action.js';
 import { flagsAction } from './actions/flags-action.js';
 import { rollbackAction } from './actions/rollback-action.js';
 import type { AlertReceiver } from './alerts/alert-receiver.js';
@@ -41,6 +42,7 @@ export const ACTIONS: readonly AnyDefinition<Action>[] = [
   rollbackAction,
   flagsAction,
   alertAction,
+  commandAction,
 ];
 
 export const PLUGIN_SCHEMAS: PluginSchemas = {
