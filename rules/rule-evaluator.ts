@@ -174,6 +174,9 @@ export class RuleEvaluator {
     }
   }
 
+  /** Engine runs so far: with `samples` it shows how many rules a sample actually runs. */
+  runs = 0;
+
   get size(): number {
     return this.#rules.length;
   }
@@ -233,6 +236,7 @@ export class RuleEvaluator {
 
   async #check(rule: CompiledRule, context: FactContext): Promise<{ holds: boolean; figures: Figures }> {
     this.#run = { context, samples: Number.POSITIVE_INFINITY };
+    this.runs++;
     try {
       const result = await rule.engine.run();
       const outcome = result.results[0] ?? result.failureResults[0];
