@@ -164,12 +164,11 @@ export class Agent {
       publish: (input) => this.bus.publish(input),
       onChange: (env, flag, value) => this.metrics.setFlag(flag, env, value),
     });
-    this.rules = new RuleEvaluator(config.rules, () => ({
-      activeEnvironment: this.#activeEnvironment,
-      environments,
-      now: this.#now(),
-      series: (env) => this.#seriesByEnv.get(env) ?? [],
-    }));
+    this.rules = new RuleEvaluator(
+      config.rules,
+      () => ({ activeEnvironment: this.#activeEnvironment, environments, now: this.#now(), series: (env) => this.#seriesByEnv.get(env) ?? [] }),
+      (decision) => this.#decide(decision),
+    );
     for (const rule of config.rules) this.metrics.setRuleState(rule.name, 'inactive');
 
     const controller = this.#controller();
@@ -296,7 +295,7 @@ export class Agent {
     this.metrics.recordResult(series, result);
     this.#pendingFirstResults.delete(entry);
     if (change) this.#publishStateChange(entry, result, change.up, change.wasUp);
-    if (this.rules.size > 0) this.#track(this.rules.onSample(series.probe, series.env).then((decisions) => this.#decide(decisions)));
+    if (this.rules.size > 0) this.#track(this.rules.onSample(series.probe, series.env));
   }
 
   #publishStateChange(entry: SeriesEntry, result: ProbeResult, up: boolean, wasUp: boolean | undefined): void {
@@ -326,38 +325,37 @@ export class Agent {
     }
   }
 
-  /** Rule transitions → rule.* events and metrics; firing starts the rule's actions, resolving ends them. */
-  #decide(decisions: readonly RuleDecision[]): void {
-    for (const { rule, transition, figures, message } of decisions) {
-      const scope = { env: figures.env, rule: rule.name };
-      const common = { severity: rule.severity, figures, labels: rule.labels };
-      switch (transition.to) {
-        case 'pending':
-          this.metrics.setRuleState(rule.name, 'pending');
-          this.bus.publish({ type: 'rule.pending', severity: 'info', ...scope, message: `${rule.name} pending: ${message}`, data: { ...common, for: rule.for } });
-          break;
-        case 'cleared':
-          this.metrics.setRuleState(rule.name, 'inactive');
-          this.#logger.info({ rule: rule.name, pendingForMs: transition.pendingForMs }, `${rule.name} no longer pending: the condition cleared before it fired`);
-          break;
-        case 'firing': {
-          const incident = `${rule.name}#${transition.incident}`;
-          this.metrics.setRuleState(rule.name, 'firing');
-          this.bus.publish({ type: 'rule.firing', severity: rule.severity, ...scope, message: `${rule.name} firing: ${message}`, data: { ...common, incident, heldForMs: transition.heldForMs, actions: rule.actions } });
-          const context: ActionContext = { rule, incident, env: figures.env, severity: rule.severity, message, figures, actor: `rule:${rule.name}`, startedAt: this.#now() };
-          this.#incidents.set(rule.name, context);
-          this.actions.fire(rule.actions, context);
-          break;
-        }
-        case 'resolved': {
-          const incident = `${rule.name}#${transition.incident}`;
-          this.metrics.setRuleState(rule.name, 'inactive');
-          this.bus.publish({ type: 'rule.resolved', severity: 'info', ...scope, message: `${rule.name} resolved: ${message}`, data: { ...common, incident, firedForMs: transition.firedForMs } });
-          const context = this.#incidents.get(rule.name);
-          this.#incidents.delete(rule.name);
-          if (context) this.actions.resolve(rule.actions, { ...context, figures });
-          break;
-        }
+  /** A rule transition → a rule.* event and metrics; firing starts the rule's actions, resolving ends them. */
+  #decide(decision: RuleDecision): void {
+    const { rule, transition, figures, message } = decision;
+    const scope = { env: figures.env, rule: rule.name };
+    const common = { severity: rule.severity, figures, labels: rule.labels };
+    switch (transition.to) {
+      case 'pending':
+        this.metrics.setRuleState(rule.name, 'pending');
+        this.bus.publish({ type: 'rule.pending', severity: 'info', ...scope, message: `${rule.name} pending: ${message}`, data: { ...common, for: rule.for } });
+        break;
+      case 'cleared':
+        this.metrics.setRuleState(rule.name, 'inactive');
+        this.#logger.info({ rule: rule.name, pendingForMs: transition.pendingForMs }, `${rule.name} no longer pending: the condition cleared before it fired`);
+        break;
+      case 'firing': {
+        const incident = `${rule.name}#${transition.incident}`;
+        this.metrics.setRuleState(rule.name, 'firing');
+        this.bus.publish({ type: 'rule.firing', severity: rule.severity, ...scope, message: `${rule.name} firing: ${message}`, data: { ...common, incident, heldForMs: transition.heldForMs, actions: rule.actions } });
+        const context: ActionContext = { rule, incident, env: figures.env, severity: rule.severity, message, figures, actor: `rule:${rule.name}`, startedAt: this.#now() };
+        this.#incidents.set(rule.name, context);
+        this.actions.fire(rule.actions, context);
+        break;
+      }
+      case 'resolved': {
+        const incident = `${rule.name}#${transition.incident}`;
+        this.metrics.setRuleState(rule.name, 'inactive');
+        this.bus.publish({ type: 'rule.resolved', severity: 'info', ...scope, message: `${rule.name} resolved: ${message}`, data: { ...common, incident, firedForMs: transition.firedForMs } });
+        const context = this.#incidents.get(rule.name);
+        this.#incidents.delete(rule.name);
+        if (context) this.actions.resolve(rule.actions, { ...context, figures });
+        break;
       }
     }
   }
@@ -398,7 +396,7 @@ export class Agent {
         data: { from, to, adapter: this.#traffic.type, reason: context.message, incident: context.incident, detail: outcome.detail, dryRun: false },
       });
       // Rules read the live environment: re-judge them all against the new one.
-      this.#track(this.rules.evaluateAll().then((decisions) => this.#decide(decisions)));
+      this.#track(this.rules.evaluateAll());
       return outcome;
     } finally {
       this.#switching = false;

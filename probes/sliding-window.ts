@@ -68,6 +68,12 @@ export class SlidingWindow {
     }
   }
 
+  /** Count, failures and latency sum as of `at`: the cheap part of the figures (no quantiles). */
+  totals(at: number): { count: number; failures: number; latencySumMs: number } {
+    this.#rotate(at);
+    return { count: this.#totalCount, failures: this.#totalFailures, latencySumMs: this.#totalLatency };
+  }
+
   /** The window's figures as of clock time `at`. */
   figures(at: number): WindowFigures {
     this.#rotate(at);

@@ -68,24 +68,30 @@ function windowIndex(series: ProbeSeries, window: string | undefined): number {
   return index < 0 ? series.windows.length - 1 : index;
 }
 
-/** Pool the selected series' windows: counts add up, latency is the worst series'. */
+/** Pool the selected series' windows: counts and latency sums add up. */
 function pooled(context: FactContext, params: FactParams) {
   let count = 0;
   let failures = 0;
-  let latencySum = 0;
-  let p50: number | undefined;
-  let p95: number | undefined;
-  let p99: number | undefined;
+  let latencySumMs = 0;
   for (const series of selected(context, params)) {
-    const figures = series.windows[windowIndex(series, params.window)]!.figures(context.now);
-    count += figures.count;
-    failures += figures.failures;
-    latencySum += (figures.meanLatencyMs ?? 0) * figures.count;
-    p50 = max(p50, figures.p50LatencyMs);
-    p95 = max(p95, figures.p95LatencyMs);
-    p99 = max(p99, figures.p99LatencyMs);
+    const totals = series.windows[windowIndex(series, params.window)]!.totals(context.now);
+    count += totals.count;
+    failures += totals.failures;
+    latencySumMs += totals.latencySumMs;
   }
-  return { count, failures, meanMs: count === 0 ? undefined : latencySum / count, p50, p95, p99 };
+  return { count, failures, meanMs: count === 0 ? undefined : latencySumMs / count };
+}
+
+/** The worst (highest) latency quantile among the selected series, and their sample count. */
+function worstQuantile(context: FactContext, params: FactParams, q: number) {
+  let count = 0;
+  let worst: number | undefined;
+  for (const series of selected(context, params)) {
+    const window = series.windows[windowIndex(series, params.window)]!;
+    count += window.totals(context.now).count;
+    worst = max(worst, window.quantile(q, context.now));
+  }
+  return { count, ms: worst };
 }
 
 function max(a: number | undefined, b: number | undefined): number | undefined {
@@ -98,7 +104,7 @@ const seconds = (ms: number | undefined) => (ms === undefined ? undefined : ms /
 
 /** Samples in the shortest window, for facts that are not about a window. */
 function recentSamples(context: FactContext, params: FactParams): number {
-  return selected(context, params).reduce((sum, series) => sum + series.windows[0]!.figures(context.now).count, 0);
+  return selected(context, params).reduce((sum, series) => sum + series.windows[0]!.totals(context.now).count, 0);
 }
 
 export const FACTS: Readonly<Record<string, FactDefinition>> = {
@@ -122,24 +128,24 @@ export const FACTS: Readonly<Record<string, FactDefinition>> = {
     description: 'Median latency in seconds over a window (the worst of the selected probes).',
     params: windowed,
     compute: (context, params) => {
-      const figures = pooled(context, params);
-      return { value: seconds(figures.p50), samples: figures.count };
+      const figures = worstQuantile(context, params, 0.5);
+      return { value: seconds(figures.ms), samples: figures.count };
     },
   },
   p95Latency: {
     description: '95th percentile latency in seconds over a window (the worst of the selected probes).',
     params: windowed,
     compute: (context, params) => {
-      const figures = pooled(context, params);
-      return { value: seconds(figures.p95), samples: figures.count };
+      const figures = worstQuantile(context, params, 0.95);
+      return { value: seconds(figures.ms), samples: figures.count };
     },
   },
   p99Latency: {
     description: '99th percentile latency in seconds over a window (the worst of the selected probes).',
     params: windowed,
     compute: (context, params) => {
-      const figures = pooled(context, params);
-      return { value: seconds(figures.p99), samples: figures.count };
+      const figures = worstQuantile(context, params, 0.99);
+      return { value: seconds(figures.ms), samples: figures.count };
     },
   },
   samples: {

@@ -6,7 +6,7 @@
 import { Engine, type TopLevelConditionResult } from 'json-rules-engine';
 import type { Config, ConditionConfig, RuleConfig } from '../config/schema.js';
 import { formatDuration } from '../config/units.js';
-import { FACTS, resolveEnv, type FactContext, type FactParams } from './facts.js';
+import { FACTS, resolveEnv, type FactContext, type FactParams, type FactValue } from './facts.js';
 import { CUSTOM_OPERATORS, STOCK_OPERATORS } from './operators.js';
 import { RuleState, type RuleStateName, type Transition } from './rule-state.js';
 
@@ -133,25 +133,48 @@ export function watchedLines(config: Config): Map<string, Map<string, number[]>>
   return lines;
 }
 
+/**
+ * Evaluates rules as samples arrive. Samples mark their probe × environment dirty; one pass at a
+ * time then runs every rule that reads a dirty series, once, however many samples arrived
+ * meanwhile (so a burst costs one pass, not one per sample). Within a pass, rules that read
+ * particular probes run before those that read every probe, and each rule's transitions are
+ * handed to `onDecision` as soon as it has run: the rule a sample most likely changed decides
+ * first. Facts are computed once per pass and shared by the rules that name them.
+ */
 export class RuleEvaluator {
   readonly #rules: CompiledRule[] = [];
   readonly #context: () => Context;
-  /** Evaluations run one at a time, so state transitions keep the order samples arrived in. */
+  readonly #onDecision: (decision: RuleDecision) => void;
+  /** Passes run one at a time, so state transitions keep the order samples arrived in. */
   #queue: Promise<unknown> = Promise.resolve();
+  /** Series with samples not yet evaluated, and the pass that will take them. */
+  readonly #dirty = new Map<string, { probe: string; env: string }>();
+  #nextPass: Promise<void> | undefined;
   /** Set for the duration of one engine run: the dynamic facts read it. */
-  #run: { context: FactContext; samples: number } | undefined;
+  #run: { context: FactContext; samples: number; memo: Map<string, FactValue> } | undefined;
 
-  constructor(rules: readonly RuleConfig[], context: () => Context) {
+  /** Engine runs so far: with `samples` it shows how many rules a sample actually runs. */
+  runs = 0;
+  /** Probe results handed to onSample so far. */
+  samples = 0;
+
+  constructor(rules: readonly RuleConfig[], context: () => Context, onDecision: (decision: RuleDecision) => void = () => undefined) {
     this.#context = context;
+    this.#onDecision = onDecision;
     for (const config of rules) {
       const engine = new Engine([], { allowUndefinedFacts: true });
       for (const [name, operator] of Object.entries(CUSTOM_OPERATORS)) engine.addOperator(name, (fact: unknown, value: unknown) => operator.evaluate(fact, value));
       for (const [name, fact] of Object.entries(FACTS)) {
         engine.addFact(name, (params: Record<string, unknown>) => {
           const run = this.#run!;
-          const { value, samples } = fact.compute(run.context, params as FactParams);
-          if (samples !== undefined) run.samples = Math.min(run.samples, samples);
-          return value;
+          const key = `${name}\u0000${run.context.ruleEnv}\u0000${JSON.stringify(params)}`;
+          let computed = run.memo.get(key);
+          if (!computed) {
+            computed = fact.compute(run.context, params as FactParams);
+            run.memo.set(key, computed);
+          }
+          if (computed.samples !== undefined) run.samples = Math.min(run.samples, computed.samples);
+          return computed.value;
         });
       }
       engine.addRule({ name: config.name, conditions: config.when as never, event: { type: config.name } });
@@ -172,26 +195,33 @@ export class RuleEvaluator {
         envs,
       });
     }
+    // Rules that read particular probes first: a sample most likely changes those.
+    this.#rules.sort((a, b) => Number(a.probes === '*') - Number(b.probes === '*'));
   }
-
-  /** Engine runs so far: with `samples` it shows how many rules a sample actually runs. */
-  runs = 0;
 
   get size(): number {
     return this.#rules.length;
   }
 
-  /** Evaluate the rules a new result of `probe` on `env` can change. */
-  onSample(probe: string, env: string): Promise<RuleDecision[]> {
-    return this.#enqueue(async () => {
+  /** A new result of `probe` on `env`: resolves once the pass that evaluates it is done. */
+  onSample(probe: string, env: string): Promise<void> {
+    this.samples++;
+    this.#dirty.set(`${probe}\u0000${env}`, { probe, env });
+    this.#nextPass ??= this.#enqueue(async () => {
+      this.#nextPass = undefined;
+      const dirty = [...this.#dirty.values()];
+      this.#dirty.clear();
       const context = this.#context();
-      const affected = this.#rules.filter((rule) => (rule.probes === '*' || rule.probes.has(probe)) && [...rule.envs].some((spec) => resolveEnv(context, spec) === env));
-      return this.#evaluate(affected, context);
+      const affected = this.#rules.filter(
+        (rule) => [...rule.envs].some((spec) => dirty.some((d) => resolveEnv(context, spec) === d.env && (rule.probes === '*' || rule.probes.has(d.probe)))),
+      );
+      await this.#evaluate(affected, context);
     });
+    return this.#nextPass;
   }
 
-  /** Evaluate every rule (after the live environment changed, or on a timer). */
-  evaluateAll(): Promise<RuleDecision[]> {
+  /** Evaluate every rule (after the live environment changed). */
+  evaluateAll(): Promise<void> {
     return this.#enqueue(() => this.#evaluate(this.#rules, this.#context()));
   }
 
@@ -200,7 +230,7 @@ export class RuleEvaluator {
     return this.#enqueue(async () => {
       const rule = this.#rules.find((r) => r.config.name === ruleName);
       if (!rule) return undefined;
-      return this.#check(rule, { ...this.#context(), ruleEnv: env });
+      return this.#check(rule, { ...this.#context(), ruleEnv: env }, new Map());
     });
   }
 
@@ -209,7 +239,7 @@ export class RuleEvaluator {
     const empty: FactContext = { ruleEnv: 'live', activeEnvironment: 'blue', environments: ['blue', 'green'], now: Date.now(), series: () => [] };
     for (const rule of this.#rules) {
       try {
-        await this.#check(rule, empty);
+        await this.#check(rule, empty, new Map());
       } catch (error) {
         throw new Error(`rule ${rule.config.name} fails on an empty snapshot: ${(error as Error).message}`, { cause: error });
       }
@@ -223,19 +253,18 @@ export class RuleEvaluator {
     });
   }
 
-  async #evaluate(rules: readonly CompiledRule[], context: Context): Promise<RuleDecision[]> {
-    const decisions: RuleDecision[] = [];
+  async #evaluate(rules: readonly CompiledRule[], context: Context): Promise<void> {
+    const memo = new Map<string, FactValue>();
     for (const rule of rules) {
-      const { holds, figures } = await this.#check(rule, { ...context, ruleEnv: rule.config.env });
+      const { holds, figures } = await this.#check(rule, { ...context, ruleEnv: rule.config.env }, memo);
       for (const transition of rule.state.step(holds, figures.samples, context.now)) {
-        decisions.push({ rule: rule.config, transition, figures, message: renderMessage(rule.config, figures, transition) });
+        this.#onDecision({ rule: rule.config, transition, figures, message: renderMessage(rule.config, figures, transition) });
       }
     }
-    return decisions;
   }
 
-  async #check(rule: CompiledRule, context: FactContext): Promise<{ holds: boolean; figures: Figures }> {
-    this.#run = { context, samples: Number.POSITIVE_INFINITY };
+  async #check(rule: CompiledRule, context: FactContext, memo: Map<string, FactValue>): Promise<{ holds: boolean; figures: Figures }> {
+    this.#run = { context, samples: Number.POSITIVE_INFINITY, memo };
     this.runs++;
     try {
       const result = await rule.engine.run();

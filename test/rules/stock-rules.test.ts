@@ -33,19 +33,23 @@ function world() {
   });
   let now = T0;
   let n = 0;
-  const evaluator = new RuleEvaluator(config.rules, () => ({ activeEnvironment: 'blue', environments: ['blue', 'green'], now, series: (env) => (env === 'blue' ? series : []) }));
   const fired: string[] = [];
   const resolved: string[] = [];
+  const evaluator = new RuleEvaluator(
+    config.rules,
+    () => ({ activeEnvironment: 'blue', environments: ['blue', 'green'], now, series: (env) => (env === 'blue' ? series : []) }),
+    (decision) => {
+      if (decision.transition.to === 'firing') fired.push(decision.rule.name);
+      if (decision.transition.to === 'resolved') resolved.push(decision.rule.name);
+    },
+  );
   /** Feed `ms` of probe rounds with the fault; stop early when `until` says so. */
   const run = async (fault: Fault, ms: number, until?: () => boolean) => {
     for (const end = now + ms; now < end; now += INTERVAL, n++) {
       for (const s of series) {
         const outcome = fault(s.probe, n);
         s.record({ probe: s.probe, env: 'blue', status: outcome.ok ? 200 : 500, reason: outcome.ok ? undefined : 'status', checks: [], startedAt: now, extracted: {}, ...outcome });
-        for (const decision of await evaluator.onSample(s.probe, 'blue')) {
-          if (decision.transition.to === 'firing') fired.push(decision.rule.name);
-          if (decision.transition.to === 'resolved') resolved.push(decision.rule.name);
-        }
+        await evaluator.onSample(s.probe, 'blue');
       }
       if (until?.()) return now - T0;
     }
