@@ -1,0 +1,197 @@
+/**
+ * A benchmark worker, forked by the benches (harness.ts forkWorker) so that what is measured
+ * (CPU, RSS) is this process alone, not the bench harness nor the simulators.
+ *
+ *   node dist/bench/agent-process.js --mode agent|baseline --series N --blue URL --green URL
+ *
+ * Modes:
+ *   agent     the real greenlight Agent with a generated config of N series at `--every` (1s)
+ *   baseline  a bare undici keep-alive request loop issuing N requests/s at the same paths
+ *
+ * IPC requests ({ id, cmd }) and replies ({ id, ok, result | error }):
+ *   start           start probing; replies { series, ... }
+ *   sample          a WorkerSample (harness.ts): CPU, wall clock, probe counts, memory
+ *   latency-start   start collecting probe durations (costs CPU: keep it out of CPU windows)
+ *   latency-stop    stop collecting; replies a LatencySummary
+ *   results         probe results since start by result code (agent: greenlight_probes_total)
+ *   stop            close everything; the process then exits
+ */
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { Agent as UndiciAgent } from 'undici';
+import { Agent } from '../agent/agent.js';
+import { parseConfig } from '../config/load-config.js';
+import { APP_PATHS, buildConfigText, cpuMicros, startPacedLoop, summarizeLatency, type LatencySummary, type PacedLoop, type WorkerCommand, type WorkerSample } from './harness.js';
+
+interface Engine {
+  start(): Promise<Record<string, unknown>>;
+  counts(): Pick<WorkerSample, 'completed' | 'failed' | 'skipped' | 'ratePerSecond'>;
+  latencyStart(): void;
+  latencyStop(): LatencySummary;
+  results(): Promise<Record<string, number>>;
+  stop(): Promise<void>;
+}
+
+const { values } = parseArgs({
+  options: {
+    mode: { type: 'string', default: 'agent' },
+    series: { type: 'string', default: '1000' },
+    blue: { type: 'string' },
+    green: { type: 'string' },
+    every: { type: 'string', default: '1s' },
+    'tick-ms': { type: 'string' },
+  },
+  strict: true,
+});
+
+const series = Number(values.series);
+if (!Number.isInteger(series) || series < 1) throw new Error(`--series must be a positive integer (got ${values.series})`);
+if (!values.blue || !values.green) throw new Error('--blue URL and --green URL are required');
+const blueUrl = values.blue;
+const greenUrl = values.green;
+
+function agentEngine(): Engine {
+  const config = parseConfig(buildConfigText({ series, blueUrl, greenUrl, every: values.every }), {});
+  const agent = new Agent({ config, logger: pino({ level: 'silent' }) });
+  let poll: NodeJS.Timeout | undefined;
+  const seen = new Map<string, number>();
+  let durations: number[] = [];
+  /** Every series' latest result; with a poll well under the interval, each probe is seen once. */
+  const collect = () => {
+    for (const s of agent.state().series) {
+      if (!s.last) continue;
+      const key = `${s.probe}@${s.env}`;
+      if (seen.get(key) === s.last.startedAt) continue;
+      seen.set(key, s.last.startedAt);
+      durations.push(s.last.durationMs);
+    }
+  };
+  return {
+    start: async () => {
+      await agent.start();
+      return { series: agent.state().series.length, address: agent.address };
+    },
+    counts: () => {
+      let completed = 0;
+      let failed = 0;
+      let skipped = 0;
+      let perMinute = 0;
+      for (const s of agent.state().series) {
+        // The longest window (5m) drops nothing for the first ~290 s: its count is every probe so far.
+        const longest = Object.values(s.windows).reduce((a, b) => (b.windowMs > a.windowMs ? b : a));
+        completed += longest.count;
+        failed += longest.failures;
+        skipped += s.skipped;
+        perMinute += s.probesPerMinute;
+      }
+      return { completed, failed, skipped, ratePerSecond: perMinute / 60 };
+    },
+    latencyStart: () => {
+      seen.clear();
+      collect(); // results from before the start only mark what has been seen
+      durations = [];
+      poll = setInterval(collect, 400);
+    },
+    latencyStop: () => {
+      clearInterval(poll);
+      collect();
+      return summarizeLatency("each series' latest result, polled every 400 ms", durations);
+    },
+    results: async () => {
+      // A scrape costs CPU: ask for this only after the measurement.
+      const { body } = await agent.metrics.render(false);
+      const out: Record<string, number> = {};
+      for (const match of body.matchAll(/^greenlight_probes_total\{[^}]*result="([^"]+)"[^}]*\} (\S+)$/gm)) {
+        out[match[1]!] = (out[match[1]!] ?? 0) + Number(match[2]);
+      }
+      return out;
+    },
+    stop: async () => {
+      clearInterval(poll);
+      await agent.close();
+    },
+  };
+}
+
+function baselineEngine(): Engine {
+  const dispatcher = new UndiciAgent();
+  const urls = [blueUrl, greenUrl].flatMap((base) => APP_PATHS.map((path) => `${base}${path}`));
+  let loop: PacedLoop | undefined;
+  let startedAt = 0;
+  let mark = 0;
+  return {
+    start: async () => {
+      startedAt = performance.now();
+      // About one request per tick (1 ms at 1,000/s), so requests spread over the second as the
+      // agent's per-series timers spread its probes: coarser ticks batch requests, which makes
+      // each cheaper, and finer ones add idle wake-ups the agent does not have.
+      const tickMs = values['tick-ms'] !== undefined ? Number(values['tick-ms']) : Math.min(20, Math.max(1, Math.round(1_000 / series)));
+      loop = startPacedLoop({ rate: series, urls, dispatcher, tickMs });
+      return { series, urls: urls.length, tickMs };
+    },
+    counts: () => {
+      if (!loop) return { completed: 0, failed: 0, skipped: 0, ratePerSecond: undefined };
+      const elapsed = (performance.now() - startedAt) / 1_000;
+      return { completed: loop.completed, failed: loop.failed, skipped: loop.skipped, ratePerSecond: elapsed > 0 ? loop.completed / elapsed : undefined };
+    },
+    latencyStart: () => {
+      mark = loop?.latencies.length ?? 0;
+    },
+    latencyStop: () => summarizeLatency('every request', loop?.latencies.slice(mark) ?? []),
+    results: async (): Promise<Record<string, number>> => (loop ? { ok: loop.completed - loop.failed, failed: loop.failed, skipped: loop.skipped } : {}),
+    stop: async () => {
+      await loop?.stop();
+      await dispatcher.close();
+    },
+  };
+}
+
+const engine = values.mode === 'agent' ? agentEngine() : values.mode === 'baseline' ? baselineEngine() : undefined;
+if (!engine) throw new Error(`--mode must be agent or baseline (got ${values.mode})`);
+
+function sample(gc: boolean): WorkerSample {
+  const cpuBeforeUs = cpuMicros();
+  const wallBeforeMs = performance.now();
+  const counts = engine!.counts();
+  const memory = process.memoryUsage();
+  let heapAfterGc: number | undefined;
+  const collect = (globalThis as { gc?: () => void }).gc;
+  if (gc && collect) {
+    collect();
+    heapAfterGc = process.memoryUsage().heapUsed;
+  }
+  const wallAfterMs = performance.now();
+  const cpuAfterUs = cpuMicros();
+  return { cpuBeforeUs, cpuAfterUs, wallBeforeMs, wallAfterMs, memory, heapAfterGc, ...counts };
+}
+
+async function handle(command: WorkerCommand): Promise<unknown> {
+  switch (command.cmd) {
+    case 'start':
+      return engine!.start();
+    case 'sample':
+      return sample(command.gc ?? false);
+    case 'latency-start':
+      engine!.latencyStart();
+      return {};
+    case 'latency-stop':
+      return engine!.latencyStop();
+    case 'results':
+      return engine!.results();
+    case 'stop':
+      await engine!.stop();
+      setImmediate(() => process.disconnect?.());
+      return { stopped: true };
+  }
+}
+
+process.on('message', (message: { id: number } & WorkerCommand) => {
+  handle(message).then(
+    (result) => process.send?.({ id: message.id, ok: true, result }),
+    (error: unknown) => process.send?.({ id: message.id, ok: false, error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
+  );
+});
+// The parent went away: do not linger.
+process.on('disconnect', () => {
+  setTimeout(() => process.exit(0), 2_000).unref();
+});

@@ -1,0 +1,484 @@
+/**
+ * Shared pieces of the benchmarks: config generation, child processes (simulators, the agent
+ * worker, blackbox_exporter), a paced request loop, CPU accounting and table formatting.
+ *
+ * Benchmarks print figures and ratios against a baseline measured in the same run; they never
+ * assert wall-clock numbers (the machine is small and noisy). All traffic goes to 127.0.0.1.
+ */
+import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { request, type Dispatcher } from 'undici';
+
+export { sleep };
+
+/** dist/ (this file runs as dist/bench/harness.js). */
+export const DIST_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const SIMULATOR_SCRIPT = resolve(DIST_DIR, 'simulator/alphastack-simulator.js');
+export const AGENT_PROCESS_SCRIPT = resolve(DIST_DIR, 'bench/agent-process.js');
+
+// ---------------------------------------------------------------------------------------------
+// Config generation
+
+/** The four AlphaStack endpoints, with the assertions of config/greenlight.yaml. */
+export const APP_PATHS = ['/api/health', '/api/alphastack/universe', '/api/discoveries', '/api/portfolio/positions'] as const;
+
+const PROBE_KINDS: readonly { kind: string; path: string; body: string }[] = [
+  {
+    kind: 'health',
+    path: '/api/health',
+    body: `    expect:
+      status: [200]
+      maxLatency: 2s
+      json:
+        - path: $.status
+          in: [healthy, ok]
+        - path: $.database.connected
+          equals: true
+    extract:
+      memory_percent:
+        path: $.memory.percent
+        lines: [80, 90]
+      cpu_percent: $.cpu.percent
+`,
+  },
+  {
+    kind: 'universe',
+    path: '/api/alphastack/universe',
+    body: `    expect:
+      status: [200]
+      json:
+        - path: $.universe
+          nonEmpty: true
+`,
+  },
+  {
+    kind: 'discoveries',
+    path: '/api/discoveries',
+    body: `    expect:
+      status: [200]
+      json:
+        - path: $.discoveries
+          exists: true
+`,
+  },
+  {
+    kind: 'positions',
+    path: '/api/portfolio/positions',
+    body: `    expect:
+      status: [200]
+      json:
+        - path: $.positions
+          exists: true
+`,
+  },
+];
+
+export interface BenchConfigOptions {
+  /** Probe × environment series wanted: ceil(series / 2) probes over blue and green. */
+  series: number;
+  blueUrl: string;
+  greenUrl: string;
+  every?: string;
+  windows?: string;
+}
+
+/**
+ * Config text in the style of config/greenlight.yaml with `series` probe × env series: probes
+ * cycle over the four AlphaStack paths and run against both environments (an odd count gives
+ * the last probe blue only). Listens on 127.0.0.1:0; dataDir is under the OS temp directory.
+ */
+export function buildConfigText(options: BenchConfigOptions): string {
+  const probes = Math.ceil(options.series / 2);
+  const lines: string[] = [
+    'listen: 127.0.0.1:0',
+    // Never the repository's ./data: the agent may keep state there.
+    `dataDir: ${JSON.stringify(join(tmpdir(), 'greenlight-bench-data'))}`,
+    'timezone: America/New_York',
+    'activeEnvironment: blue',
+    'environments:',
+    '  blue:',
+    `    url: ${options.blueUrl}`,
+    '  green:',
+    `    url: ${options.greenUrl}`,
+    'probeDefaults:',
+    `  every: ${options.every ?? '1s'}`,
+    '  timeout: 2s',
+    '  maxBodyBytes: 1MiB',
+    '  jitter: 0.1',
+    `windows: ${options.windows ?? '[1m, 5m]'}`,
+    'log:',
+    '  level: warn',
+    '  format: json',
+    'probes:',
+  ];
+  let text = lines.join('\n') + '\n';
+  for (let i = 0; i < probes; i++) {
+    const kind = PROBE_KINDS[i % PROBE_KINDS.length]!;
+    text += `  - name: ${kind.kind}-${String(i).padStart(4, '0')}\n    path: ${kind.path}\n`;
+    if (i === probes - 1 && options.series % 2 === 1) text += '    environments: [blue]\n';
+    text += kind.body;
+  }
+  return text;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Child processes
+
+const children = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+/** Track a child so it is killed (by its pid) if the bench process exits early. */
+export function track(child: ChildProcess): ChildProcess {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once('exit', () => {
+      for (const c of children) c.kill('SIGKILL');
+    });
+    // Interrupted: 'exit' only runs on process.exit, so exit explicitly and let it clean up.
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
+  }
+  return child;
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`; resolves when the child has exited. */
+export async function stopChild(child: ChildProcess, graceMs = 3_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+export interface SimulatorProcess {
+  name: string;
+  url: string;
+  pid: number;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** `node dist/simulator/alphastack-simulator.js --name NAME --port 0`, in its own process. */
+export async function startSimulatorProcess(name: string): Promise<SimulatorProcess> {
+  const child = track(spawn(process.execPath, [SIMULATOR_SCRIPT, '--name', name, '--port', '0', '--host', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'inherit'] }));
+  const url = await new Promise<string>((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => fail(new Error(`simulator ${name} did not start within 10s; output: ${seen}`)), 10_000);
+    const fail = (error: Error) => {
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      reject(error);
+    };
+    child.stdout!.on('data', (chunk: Buffer) => {
+      seen += chunk.toString('utf8');
+      const match = /listening on (http:\/\/\S+)/.exec(seen);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]!);
+      }
+    });
+    child.once('exit', (code) => fail(new Error(`simulator ${name} exited with ${code}: ${seen}`)));
+  });
+  child.stdout!.resume();
+  return { name, url, pid: child.pid!, child, stop: () => stopChild(child) };
+}
+
+/** A free TCP port on 127.0.0.1 (for programs that cannot report the one they picked). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** The IPC messages the agent worker (bench/agent-process.ts) understands. */
+export type WorkerCommand = { cmd: 'start' } | { cmd: 'sample'; gc?: boolean } | { cmd: 'latency-start' } | { cmd: 'latency-stop' } | { cmd: 'results' } | { cmd: 'stop' };
+
+/** What a worker reports for `sample`. CPU and wall times are taken just before and after counting. */
+export interface WorkerSample {
+  /** process.cpuUsage() user+system in µs, before and after the counting below. */
+  cpuBeforeUs: number;
+  cpuAfterUs: number;
+  /** performance.now() before and after the counting. */
+  wallBeforeMs: number;
+  wallAfterMs: number;
+  /** Completed probes (requests) since start; for the agent, the sum of the longest window's counts. */
+  completed: number;
+  /** Probes that failed (did not pass all checks). */
+  failed: number;
+  /** Ticks skipped because the previous probe was still in flight (or the in-flight cap was hit). */
+  skipped: number;
+  /** Probes per second over the last minute (agent: from the 1m windows), when known. */
+  ratePerSecond: number | undefined;
+  memory: NodeJS.MemoryUsage;
+  /** heapUsed after a full GC, when asked (`gc: true`) and the worker runs with --expose-gc. */
+  heapAfterGc: number | undefined;
+}
+
+/** Probe (request) durations collected between `latency-start` and `latency-stop`. */
+export interface LatencySummary {
+  /** How the figures were obtained. */
+  source: string;
+  count: number;
+  p50Ms: number | undefined;
+  p99Ms: number | undefined;
+  maxMs: number | undefined;
+}
+
+/** Percentiles of durations (ms). */
+export function summarizeLatency(source: string, durations: ArrayLike<number>): LatencySummary {
+  const sorted = sortedCopy(durations);
+  return { source, count: sorted.length, p50Ms: quantile(sorted, 0.5), p99Ms: quantile(sorted, 0.99), maxMs: sorted[sorted.length - 1] };
+}
+
+export interface WorkerHandle {
+  pid: number;
+  child: ChildProcess;
+  call<T = unknown>(command: WorkerCommand): Promise<T>;
+  sample(options?: { gc?: boolean }): Promise<WorkerSample>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Fork bench/agent-process.js with `args` (--mode agent|baseline --series N --blue URL --green URL)
+ * and talk to it over IPC, one request at a time.
+ */
+export function forkWorker(args: string[], execArgv: string[] = []): WorkerHandle {
+  const child = track(fork(AGENT_PROCESS_SCRIPT, args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  let nextId = 1;
+  const pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
+  child.on('message', (message: { id: number; ok: boolean; result?: unknown; error?: string }) => {
+    const waiter = pending.get(message.id);
+    if (!waiter) return;
+    pending.delete(message.id);
+    if (message.ok) waiter.resolve(message.result);
+    else waiter.reject(new Error(`agent worker: ${message.error}`));
+  });
+  child.once('exit', (code, signal) => {
+    for (const waiter of pending.values()) waiter.reject(new Error(`agent worker exited (${code ?? signal}) with a request pending`));
+    pending.clear();
+  });
+  const call = <T>(command: WorkerCommand): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      const id = nextId++;
+      pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      child.send({ id, ...command }, (error) => {
+        if (error) {
+          pending.delete(id);
+          reject(error);
+        }
+      });
+    });
+  return {
+    pid: child.pid!,
+    child,
+    call,
+    sample: (options = {}) => call<WorkerSample>({ cmd: 'sample', ...options }),
+    stop: async () => {
+      if (child.connected) await call({ cmd: 'stop' }).catch(() => undefined);
+      await stopChild(child);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measurement
+
+/** User + system CPU of this process in µs. */
+export function cpuMicros(): number {
+  const { user, system } = process.cpuUsage();
+  return user + system;
+}
+
+let clockTicks: number | undefined;
+
+/** Clock ticks per second of /proc/<pid>/stat times (`getconf CLK_TCK`, usually 100). */
+export function clockTicksPerSecond(): number {
+  if (clockTicks === undefined) {
+    try {
+      clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      clockTicks = 100;
+    }
+  }
+  return clockTicks;
+}
+
+/** CPU (utime + stime, all threads) of another process in µs, and its RSS in bytes, from /proc. */
+export function procStat(pid: number): { cpuUs: number; rssBytes: number } {
+  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may contain spaces) in parentheses: state is field 3.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const utime = Number(fields[11]);
+  const stime = Number(fields[12]);
+  const rssPages = Number(fields[21]);
+  return { cpuUs: ((utime + stime) * 1_000_000) / clockTicksPerSecond(), rssBytes: rssPages * 4096 };
+}
+
+export interface PacedLoopOptions {
+  /** Requests per second. */
+  rate: number;
+  /** Targets, used round-robin. */
+  urls: readonly string[];
+  dispatcher: Dispatcher;
+  /** Decides whether an answer counts as a success (default: a 2xx status). */
+  check?: (status: number, body: string) => boolean;
+  /** Ticks due while this many requests are in flight are skipped (default 256). */
+  maxInFlight?: number;
+  /** Pacing granularity (default 5 ms). */
+  tickMs?: number;
+  /** Keep request durations (ms) for percentiles (default true). */
+  keepLatencies?: boolean;
+}
+
+export interface PacedLoop {
+  readonly issued: number;
+  readonly completed: number;
+  readonly failed: number;
+  readonly skipped: number;
+  readonly inFlight: number;
+  /** Durations (ms) of completed requests, in completion order. */
+  readonly latencies: number[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Issue `rate` requests per second, paced on a timer (never a tight loop): every tick issues the
+ * requests due by then, reads each whole answer (`body.text()`), and counts it.
+ */
+export function startPacedLoop(options: PacedLoopOptions): PacedLoop {
+  const { rate, urls, dispatcher } = options;
+  const check = options.check ?? ((status) => status >= 200 && status < 300);
+  const maxInFlight = options.maxInFlight ?? 256;
+  const keepLatencies = options.keepLatencies ?? true;
+  const state = { issued: 0, completed: 0, failed: 0, skipped: 0, inFlight: 0, latencies: [] as number[] };
+  const inFlight = new Set<Promise<void>>();
+  const start = performance.now();
+
+  const fire = (url: string) => {
+    const t0 = performance.now();
+    state.inFlight++;
+    const done = request(url, { dispatcher })
+      .then(async (response) => {
+        const body = await response.body.text();
+        const ok = check(response.statusCode, body);
+        state.completed++;
+        if (!ok) state.failed++;
+        if (keepLatencies) state.latencies.push(performance.now() - t0);
+      })
+      .catch(() => {
+        state.completed++;
+        state.failed++;
+      })
+      .finally(() => {
+        state.inFlight--;
+        inFlight.delete(done);
+      });
+    inFlight.add(done);
+  };
+
+  const timer = setInterval(() => {
+    const due = Math.floor(((performance.now() - start) / 1_000) * rate);
+    while (state.issued < due) {
+      const url = urls[state.issued % urls.length]!;
+      state.issued++;
+      if (state.inFlight >= maxInFlight) state.skipped++;
+      else fire(url);
+    }
+  }, options.tickMs ?? 5);
+
+  return {
+    get issued() {
+      return state.issued;
+    },
+    get completed() {
+      return state.completed;
+    },
+    get failed() {
+      return state.failed;
+    },
+    get skipped() {
+      return state.skipped;
+    },
+    get inFlight() {
+      return state.inFlight;
+    },
+    get latencies() {
+      return state.latencies;
+    },
+    stop: async () => {
+      clearInterval(timer);
+      await Promise.allSettled([...inFlight]);
+    },
+  };
+}
+
+/** q-quantile (0..1) of ascending-sorted values, nearest rank; undefined when empty. */
+export function quantile(sorted: ArrayLike<number>, q: number): number | undefined {
+  if (sorted.length === 0) return undefined;
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+  return sorted[index];
+}
+
+/** An ascending copy (numeric order). */
+export function sortedCopy(values: ArrayLike<number>): Float64Array {
+  return Float64Array.from(values).sort();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reporting
+
+export type Verdict = 'ok' | 'MISS' | 'n/a' | 'info';
+
+/** One line of the final summary. */
+export interface SummaryRow {
+  bench: string;
+  figure: string;
+  target: string;
+  measured: string;
+  verdict: Verdict;
+}
+
+export function verdict(pass: boolean | undefined): Verdict {
+  return pass === undefined ? 'n/a' : pass ? 'ok' : 'MISS';
+}
+
+export function fmt(value: number | undefined, digits = 1): string {
+  if (value === undefined || !Number.isFinite(value)) return '-';
+  return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+export function mb(bytes: number | undefined): string {
+  return bytes === undefined ? '-' : `${fmt(bytes / 1_048_576, 1)} MB`;
+}
+
+export function pct(fraction: number | undefined, digits = 1): string {
+  return fraction === undefined || !Number.isFinite(fraction) ? '-' : `${fmt(fraction * 100, digits)}%`;
+}
+
+/** A plain-text table with a header line. */
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const line = (cells: readonly string[]) => cells.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+export function log(text: string): void {
+  process.stdout.write(`${text}\n`);
+}
+
+export function section(title: string): void {
+  log(`\n=== ${title} ${'='.repeat(Math.max(0, 72 - title.length))}`);
+}

@@ -1,0 +1,140 @@
+/**
+ * Memory of the agent with N series at 1 s: RSS after warm-up (target < 150 MB), then RSS sampled
+ * every ~10 s over a soak (default 10 minutes) and its growth from the first sample after
+ * warm-up to the last (target: flat within 5%). The agent runs in a forked worker
+ * (bench/agent-process.ts, with --expose-gc) so the bench harness does not pollute the figures;
+ * the simulators run in their own processes.
+ */
+import { fmt, forkWorker, log, mb, pct, quantile, section, sleep, sortedCopy, startSimulatorProcess, verdict, type SimulatorProcess, type SummaryRow, type WorkerSample } from './harness.js';
+
+export interface MemoryOptions {
+  series: number;
+  /** Soak length in seconds after warm-up (default 600). */
+  soakSeconds?: number;
+  /**
+   * Seconds before the first sample (default 60): the config parse and the first probe round
+   * leave garbage that the first major GCs only clear after about a minute at 1,000 series.
+   */
+  warmupSeconds?: number;
+  /** Seconds between samples (default 10). */
+  intervalSeconds?: number;
+}
+
+export interface MemorySample {
+  /** Seconds since the first sample after warm-up. */
+  t: number;
+  rss: number;
+  heapUsed: number;
+  ratePerSecond: number | undefined;
+}
+
+export interface MemoryResult {
+  name: 'memory';
+  series: number;
+  soakSeconds: number;
+  samples: MemorySample[];
+  rssAfterWarmup: number;
+  rssLast: number;
+  rssMax: number;
+  /** (last - first) / first. */
+  rssGrowth: number;
+  /** Median RSS of the last third of the samples vs the first third. */
+  rssTrend: number;
+  heapAfterGcFirst: number | undefined;
+  heapAfterGcLast: number | undefined;
+  rows: SummaryRow[];
+}
+
+export async function runMemory(options: MemoryOptions): Promise<MemoryResult> {
+  const { series } = options;
+  const soak = options.soakSeconds ?? 600;
+  const warmup = options.warmupSeconds ?? 60;
+  const interval = options.intervalSeconds ?? 10;
+  section(`memory: ${series} series at 1 s (warm-up ${warmup} s, soak ${soak} s, a sample every ${interval} s)`);
+
+  const sims = await Promise.all([startSimulatorProcess('blue'), startSimulatorProcess('green')]);
+  try {
+    const [blue, green] = sims as [SimulatorProcess, SimulatorProcess];
+    const worker = forkWorker(['--mode', 'agent', '--series', String(series), '--blue', blue.url, '--green', green.url], ['--expose-gc']);
+    try {
+      const started = await worker.call<Record<string, unknown>>({ cmd: 'start' });
+      log(`agent worker pid ${worker.pid}: ${JSON.stringify(started)}; warming up ${warmup} s`);
+      // A full GC two thirds into the warm-up clears what the config parse and the first round
+      // left behind (tens of MB, otherwise gone only at the first major GC) and gives the heap
+      // reference for the leak signal; the first RSS sample comes a third of the warm-up later.
+      await sleep(((warmup * 2) / 3) * 1_000);
+      const reference = await worker.sample({ gc: true });
+      await sleep((warmup / 3) * 1_000);
+
+      const samples: MemorySample[] = [];
+      const t0 = performance.now();
+      const first = { ...(await worker.sample()), heapAfterGc: reference.heapAfterGc };
+      samples.push(toSample(first, 0));
+      const breakdown = (s: WorkerSample) =>
+        `RSS ${mb(s.memory.rss)} (heap total ${mb(s.memory.heapTotal)}, heap used ${mb(s.memory.heapUsed)}${s.heapAfterGc === undefined ? '' : `, ${mb(s.heapAfterGc)} after GC`}, array buffers ${mb(s.memory.arrayBuffers)})`;
+      log(`after warm-up: ${breakdown(first)}, ${fmt(first.ratePerSecond, 0)} probes/s`);
+      let last: WorkerSample = first;
+      const count = Math.max(1, Math.round(soak / interval));
+      for (let i = 1; i <= count; i++) {
+        // Keep to the planned times so the soak lasts `soak` seconds whatever a sample costs.
+        const due = t0 + i * interval * 1_000;
+        await sleep(Math.max(0, due - performance.now()));
+        const at = (performance.now() - t0) / 1_000;
+        // The last sample's RSS is read before its GC; heap after GC is the leak signal.
+        last = await worker.sample({ gc: i === count });
+        samples.push(toSample(last, at));
+        if (i % 6 === 0 || i === count) {
+          const s = samples[samples.length - 1]!;
+          log(`  t+${fmt(s.t, 0)} s: RSS ${mb(s.rss)}, heap ${mb(s.heapUsed)}, ${fmt(s.ratePerSecond, 0)} probes/s`);
+        }
+      }
+
+      const rssFirst = first.memory.rss;
+      const rssLast = last.memory.rss;
+      const rssMax = Math.max(...samples.map((s) => s.rss));
+      const growth = (rssLast - rssFirst) / rssFirst;
+      // RSS follows the old generation's GC sawtooth; medians of the first and last thirds of
+      // the samples show a trend that first-vs-last can hide or invent.
+      const third = Math.max(1, Math.floor(samples.length / 3));
+      const medianRss = (part: MemorySample[]) => quantile(sortedCopy(part.map((s) => s.rss)), 0.5)!;
+      const trend = (medianRss(samples.slice(-third)) - medianRss(samples.slice(0, third))) / medianRss(samples.slice(0, third));
+      const heapGrowth = first.heapAfterGc !== undefined && last.heapAfterGc !== undefined ? (last.heapAfterGc - first.heapAfterGc) / first.heapAfterGc : undefined;
+      log(`RSS samples (MB, every ${interval} s): ${samples.map((s) => fmt(s.rss / 1_048_576, 1)).join(' ')}`);
+      log(`heap used samples (MB): ${samples.map((s) => fmt(s.heapUsed / 1_048_576, 1)).join(' ')}`);
+      log(`RSS ${mb(rssFirst)} -> ${mb(rssLast)} (max ${mb(rssMax)}): ${growth >= 0 ? '+' : ''}${pct(growth, 1)} over ${fmt(samples[samples.length - 1]!.t, 0)} s`);
+      log(`RSS trend (median of the last third of the samples vs the first third): ${trend >= 0 ? '+' : ''}${pct(trend, 1)}`);
+      log(`heap after GC ${mb(first.heapAfterGc)} -> ${mb(last.heapAfterGc)}${heapGrowth === undefined ? '' : ` (${heapGrowth >= 0 ? '+' : ''}${pct(heapGrowth, 1)})`}`);
+      log(`at the end: ${breakdown(last)}`);
+
+      const rows: SummaryRow[] = [
+        { bench: 'memory', figure: `RSS after ${warmup} s warm-up`, target: '< 150 MB', measured: mb(rssFirst), verdict: verdict(rssFirst < 150 * 1_048_576) },
+        { bench: 'memory', figure: `RSS growth over ${fmt(samples[samples.length - 1]!.t, 0)} s soak`, target: 'within 5%', measured: `${growth >= 0 ? '+' : ''}${pct(growth, 1)} (${mb(rssFirst)} -> ${mb(rssLast)}, max ${mb(rssMax)})`, verdict: verdict(Math.abs(growth) <= 0.05) },
+        { bench: 'memory', figure: 'RSS trend, median last vs first third', target: '(sawtooth-proof)', measured: `${trend >= 0 ? '+' : ''}${pct(trend, 1)}`, verdict: 'info' },
+        { bench: 'memory', figure: 'heap after GC, first -> last', target: '(leak signal)', measured: `${mb(first.heapAfterGc)} -> ${mb(last.heapAfterGc)}${heapGrowth === undefined ? '' : ` (${heapGrowth >= 0 ? '+' : ''}${pct(heapGrowth, 1)})`}`, verdict: 'info' },
+        { bench: 'memory', figure: 'probe rate during soak (1m windows)', target: `~${series}/s`, measured: `${fmt(last.ratePerSecond, 0)}/s`, verdict: 'info' },
+      ];
+      return {
+        name: 'memory',
+        series,
+        soakSeconds: soak,
+        samples,
+        rssAfterWarmup: rssFirst,
+        rssLast,
+        rssMax,
+        rssGrowth: growth,
+        rssTrend: trend,
+        heapAfterGcFirst: first.heapAfterGc,
+        heapAfterGcLast: last.heapAfterGc,
+        rows,
+      };
+    } finally {
+      await worker.stop();
+    }
+  } finally {
+    await Promise.all(sims.map((sim) => sim.stop()));
+  }
+}
+
+function toSample(sample: WorkerSample, t: number): MemorySample {
+  return { t, rss: sample.memory.rss, heapUsed: sample.memory.heapUsed, ratePerSecond: sample.ratePerSecond };
+}

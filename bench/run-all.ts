@@ -1,0 +1,98 @@
+/**
+ * Runs the benchmarks in sequence and prints a summary table (figure, target, measured, verdict).
+ *
+ *   npm run bench                                   # everything, 1,000 series, 10-minute soak
+ *   node dist/bench/run-all.js --soak 60            # a quick memory soak
+ *   node dist/bench/run-all.js --only probe-engine --series 100
+ *
+ * Verdicts are printed, never enforced: the machine is small and noisy, so the exit code only
+ * says whether the benches ran (0) or broke (1), or the arguments were wrong (2).
+ */
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { runMemory } from './memory.js';
+import { runMetricsRender } from './metrics-render.js';
+import { runProbeEngine } from './probe-engine.js';
+import { log, section, table, type SummaryRow } from './harness.js';
+
+const BENCHES = ['probe-engine', 'memory', 'metrics-render'] as const;
+type BenchName = (typeof BENCHES)[number];
+
+const USAGE = `usage: node dist/bench/run-all.js [--only ${BENCHES.join('|')}] [--soak SECONDS] [--series N] [--measure SECONDS]
+  --only NAME        run one bench (default: all, in the order above)
+  --soak SECONDS     memory growth run length after warm-up (default 600)
+  --series N         probe x environment series (default 1000)
+  --measure SECONDS  probe-engine measurement period per contender (default 20)`;
+
+function parse(): { only: BenchName | undefined; soak: number; series: number; measure: number } | undefined {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        only: { type: 'string' },
+        soak: { type: 'string', default: '600' },
+        series: { type: 'string', default: '1000' },
+        measure: { type: 'string', default: '20' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
+    return undefined;
+  }
+  if (values.help) {
+    log(USAGE);
+    process.exit(0);
+  }
+  const fail = (message: string) => {
+    process.stderr.write(`${message}\n${USAGE}\n`);
+    return undefined;
+  };
+  if (values.only !== undefined && !(BENCHES as readonly string[]).includes(values.only)) return fail(`--only must be one of ${BENCHES.join(', ')} (got "${values.only}")`);
+  const soak = Number(values.soak);
+  const series = Number(values.series);
+  const measure = Number(values.measure);
+  if (!Number.isFinite(soak) || soak < 10) return fail(`--soak must be a number of seconds >= 10 (got "${values.soak}")`);
+  if (!Number.isInteger(series) || series < 1 || series > 20_000) return fail(`--series must be an integer from 1 to 20000 (got "${values.series}")`);
+  if (!Number.isFinite(measure) || measure < 2) return fail(`--measure must be a number of seconds >= 2 (got "${values.measure}")`);
+  return { only: values.only as BenchName | undefined, soak, series, measure };
+}
+
+async function main(): Promise<number> {
+  const options = parse();
+  if (!options) return 2;
+  const selected = options.only ? [options.only] : [...BENCHES];
+  log(`greenlight benchmarks: ${selected.join(', ')}`);
+  log(`settings: --series ${options.series} --soak ${options.soak} s --measure ${options.measure} s${options.only ? ` --only ${options.only}` : ''}`);
+  log(`machine: node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}), load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  log('figures are CPU and wall-clock times on this machine: compare ratios, not absolute numbers, across machines');
+
+  const rows: SummaryRow[] = [];
+  let broken = false;
+  const started = performance.now();
+  for (const name of selected) {
+    try {
+      const result =
+        name === 'probe-engine'
+          ? await runProbeEngine({ series: options.series, measureSeconds: options.measure })
+          : name === 'memory'
+            ? await runMemory({ series: options.series, soakSeconds: options.soak })
+            : await runMetricsRender({ series: options.series });
+      rows.push(...result.rows);
+    } catch (error) {
+      broken = true;
+      log(`\n${name} FAILED: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+      rows.push({ bench: name, figure: '(bench failed)', target: '-', measured: error instanceof Error ? error.message.split('\n')[0]! : String(error), verdict: 'MISS' });
+    }
+  }
+
+  section(`summary (${options.series} series, soak ${options.soak} s, ${((performance.now() - started) / 1_000).toFixed(0)} s in all)`);
+  log(table(['bench', 'figure', 'target', 'measured', 'verdict'], rows.map((r) => [r.bench, r.figure, r.target, r.measured, r.verdict])));
+  const misses = rows.filter((r) => r.verdict === 'MISS').length;
+  log(`\n${misses === 0 ? 'all targets met' : `${misses} target(s) missed`} (verdicts are informational; wall-clock figures are never asserted)`);
+  return broken ? 1 : 0;
+}
+
+process.exitCode = await main();

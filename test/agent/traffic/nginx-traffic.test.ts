@@ -1,0 +1,283 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { Agent, Pool } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sleep, type PluginDeps } from '../../../agent/plugin.js';
+import { NginxTrafficSchema, nginxTraffic } from '../../../agent/traffic/nginx-traffic.js';
+import { TrafficError, type SwitchRequest } from '../../../agent/traffic/traffic-adapter.js';
+import { startSimulator, type Simulator } from '../../../simulator/alphastack-simulator.js';
+import { tempDir } from '../../helpers/tools.js';
+
+/**
+ * Debian's nginx (apt package `nginx`) lives in /usr/sbin, which a non-root PATH may lack. In CI
+ * a missing nginx is a failure, never a silent skip.
+ */
+function findNginx(): string | undefined {
+  if (existsSync('/usr/sbin/nginx')) return '/usr/sbin/nginx';
+  const found = spawnSync('sh', ['-c', 'command -v nginx'], { encoding: 'utf8' });
+  if (found.status === 0 && found.stdout.trim() !== '') return found.stdout.trim();
+  if (process.env.CI) throw new Error('nginx is not installed; .ci/run must apt-get install nginx');
+  return undefined;
+}
+
+const NGINX = findNginx();
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+function request(from: string, to: string): SwitchRequest {
+  return { from, to, reason: `test: ${from} → ${to}`, rule: null, incident: `inc-${from}-${to}` };
+}
+
+describe.skipIf(!NGINX)('nginx traffic adapter against a real nginx', () => {
+  const nginx = NGINX!;
+  const dispatcher = new Agent();
+  const deps: PluginDeps = { logger: pino({ level: 'silent' }), dispatcher, now: Date.now, sleep };
+  let blue: Simulator;
+  let green: Simulator;
+  let dir: string;
+  let conf: string;
+  let upstreamFile: string;
+  let port: number;
+  let master: ChildProcess;
+  let client: Pool;
+
+  /** The environment answering /api/health through nginx, on a fresh connection. */
+  async function answeringEnv(): Promise<string> {
+    const response = await dispatcher.request({ origin: `http://127.0.0.1:${port}`, path: '/api/health', method: 'GET', reset: true });
+    const body = (await response.body.json()) as { environment: string };
+    return body.environment;
+  }
+
+  function adapterBlock(servers: Record<string, string>) {
+    // Same -e/-p/-c as the running master, so `-t` checks its configuration and `-s reload` finds its pid file.
+    const base = [nginx, '-e', join(dir, 'error.log'), '-p', dir, '-c', conf];
+    return NginxTrafficSchema.parse({
+      type: 'nginx',
+      upstreamFile,
+      servers,
+      testCommand: [...base, '-t'],
+      reloadCommand: [...base, '-s', 'reload'],
+      verifyUrl: `http://127.0.0.1:${port}/api/health`,
+      verifyTimeout: '5s',
+    });
+  }
+
+  beforeAll(async () => {
+    [blue, green] = await Promise.all([startSimulator({ name: 'blue' }), startSimulator({ name: 'green' })]);
+    dir = tempDir('greenlight-nginx-');
+    // Workers run as nobody when the tests run as root; they must reach their temp directories.
+    chmodSync(dir, 0o755);
+    conf = join(dir, 'nginx.conf');
+    upstreamFile = join(dir, 'upstream.conf');
+    port = await freePort();
+    writeFileSync(upstreamFile, `upstream alphastack {\n    server 127.0.0.1:${blue.port};\n}\n`);
+    writeFileSync(
+      conf,
+      [
+        'worker_processes 2;',
+        `error_log ${dir}/error.log notice;`,
+        `pid ${dir}/nginx.pid;`,
+        'events { worker_connections 1024; }',
+        'http {',
+        '  access_log off;',
+        `  client_body_temp_path ${dir}/client_body;`,
+        `  proxy_temp_path ${dir}/proxy;`,
+        `  fastcgi_temp_path ${dir}/fastcgi;`,
+        `  uwsgi_temp_path ${dir}/uwsgi;`,
+        `  scgi_temp_path ${dir}/scgi;`,
+        `  include ${upstreamFile};`,
+        '  server {',
+        `    listen 127.0.0.1:${port};`,
+        '    location / { proxy_pass http://alphastack; }',
+        '  }',
+        '}',
+        '',
+      ].join('\n'),
+    );
+    master = spawn(nginx, ['-e', join(dir, 'error.log'), '-p', dir, '-c', conf, '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    master.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    for (let i = 0; ; i++) {
+      try {
+        if ((await answeringEnv()) === 'blue') break;
+      } catch {
+        if (master.exitCode !== null || i > 100) throw new Error(`nginx did not start: ${stderr}`);
+      }
+      await sleep(50);
+    }
+    client = new Pool(`http://127.0.0.1:${port}`, { connections: 16, keepAliveTimeout: 30_000 });
+  });
+
+  afterAll(async () => {
+    await client?.close();
+    if (master && master.exitCode === null) {
+      const exited = new Promise((resolve) => master.once('exit', resolve));
+      master.kill('SIGQUIT');
+      await Promise.race([exited, sleep(3_000)]);
+      if (master.exitCode === null) master.kill('SIGKILL');
+    }
+    await Promise.all([blue?.close(), green?.close()]);
+    await dispatcher.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('proxies to blue to begin with', async () => {
+    expect(await answeringEnv()).toBe('blue');
+  });
+
+  it('puts the previous upstream file back and does not reload when nginx -t rejects the new one', async () => {
+    const before = readFileSync(upstreamFile);
+    const adapter = nginxTraffic.create(adapterBlock({ blue: `127.0.0.1:${blue.port}`, green: '127.0.0.1:99999' }), deps);
+    const error = await adapter.switchTo(request('blue', 'green'), new AbortController().signal).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TrafficError);
+    const message = (error as Error).message;
+    expect(message).toMatch(/^nginx rejected the upstream for green \(nginx exited with code 1: /);
+    expect(message).toContain('invalid port in upstream "127.0.0.1:99999"');
+    expect(message).toContain(`${upstreamFile} was put back as it was, and nginx was not reloaded`);
+    expect(readFileSync(upstreamFile)).toEqual(before);
+    expect(readdirSync(dir).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+    expect(await answeringEnv()).toBe('blue');
+  });
+
+  it('switches blue → green under continuous keep-alive load without a single failed request', async () => {
+    const adapter = nginxTraffic.create(adapterBlock({ blue: `127.0.0.1:${blue.port}`, green: `127.0.0.1:${green.port}` }), deps);
+    const mode = statSync(upstreamFile).mode & 0o777;
+    const failures: string[] = [];
+    const resent: string[] = [];
+    const answers: { at: number; env: string }[] = [];
+    const workers = 10;
+    const periodMs = 50; // 10 workers × 20/s = 200 requests a second
+    const end = Date.now() + 4_000;
+
+    /**
+     * One GET, sent again once if the kept-alive connection it went out on was closed (FIN or RST)
+     * before any answer: the old workers close their idle connections when nginx reloads, and a
+     * request crossing that close on the wire is lost. HTTP lets a client re-send an idempotent
+     * request then (RFC 9112 §9.3.1), and browsers and proxies do; undici does not on its own.
+     * Without this, about one run in four lost one or two of its 800 requests this way.
+     */
+    async function get(): Promise<{ status: number; text: string }> {
+      const once = async () => {
+        const response = await client.request({ path: '/api/health', method: 'GET' });
+        return { status: response.statusCode, text: await response.body.text() };
+      };
+      try {
+        return await once();
+      } catch (error) {
+        const code = (error as { code?: string }).code ?? '';
+        if (!['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE'].includes(code)) throw error;
+        resent.push(`${code} ${(error as Error).message}`);
+        return once();
+      }
+    }
+
+    async function worker(): Promise<void> {
+      for (let next = Date.now(); next < end; next += periodMs) {
+        try {
+          const { status, text } = await get();
+          if (status !== 200) failures.push(`HTTP ${status}: ${text.slice(0, 100)}`);
+          else answers.push({ at: Date.now(), env: (JSON.parse(text) as { environment: string }).environment });
+        } catch (error) {
+          failures.push(`${(error as { code?: string }).code ?? ''} ${(error as Error).message}`);
+        }
+        await sleep(Math.max(0, next + periodMs - Date.now()));
+      }
+    }
+
+    const load = Promise.all(Array.from({ length: workers }, worker));
+    await sleep(1_500);
+    const switchedAt = Date.now();
+    const outcome = await adapter.switchTo(request('blue', 'green'), new AbortController().signal);
+    const switchDone = Date.now();
+    await load;
+
+    const sent = failures.length + answers.length;
+    console.log(`nginx switch under load: ${sent} requests, ${failures.length} failed, ${resent.length} re-sent after a keep-alive close (${resent.join('; ') || 'none'}), switch took ${switchDone - switchedAt}ms`);
+    expect(failures).toEqual([]);
+    expect(sent).toBeGreaterThanOrEqual(700);
+    // At most one lost race per kept-alive connection and reload.
+    expect(resent.length).toBeLessThanOrEqual(workers);
+    expect(answers.filter((a) => a.at < switchedAt).every((a) => a.env === 'blue')).toBe(true);
+    expect(answers.filter((a) => a.at > switchDone).every((a) => a.env === 'green')).toBe(true);
+    expect(answers.filter((a) => a.env === 'green').length).toBeGreaterThan(300);
+    expect(outcome.detail).toBe(`nginx upstream alphastack now 127.0.0.1:${green.port} (green), verified: $.environment is "green" through nginx 3 times in a row`);
+    expect(outcome.data).toMatchObject({ upstream: 'alphastack', server: `127.0.0.1:${green.port}`, verified: true });
+    expect(readFileSync(upstreamFile, 'utf8')).toMatch(new RegExp(`^upstream alphastack \\{\\n    server 127\\.0\\.0\\.1:${green.port};\\n\\}$`, 'm'));
+    expect(statSync(upstreamFile).mode & 0o777).toBe(mode);
+    for (let i = 0; i < 10; i++) expect(await answeringEnv()).toBe('green');
+  });
+
+  it('switches back to blue', async () => {
+    const adapter = nginxTraffic.create(adapterBlock({ blue: `127.0.0.1:${blue.port}`, green: `127.0.0.1:${green.port}` }), deps);
+    const outcome = await adapter.switchTo(request('green', 'blue'), new AbortController().signal);
+    expect(outcome.detail).toMatch(/\(blue\), verified/);
+    for (let i = 0; i < 10; i++) expect(await answeringEnv()).toBe('blue');
+  });
+
+  it('fails verification when the reload reaches no nginx, naming what it saw', async () => {
+    const block = adapterBlock({ blue: `127.0.0.1:${blue.port}`, green: `127.0.0.1:${green.port}` });
+    const adapter = nginxTraffic.create({ ...block, reloadCommand: ['/bin/true'], verifyTimeout: 400 }, deps);
+    const error = await adapter.switchTo(request('blue', 'green'), new AbortController().signal).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TrafficError);
+    expect((error as Error).message).toMatch(/^nginx was reloaded for green but verifyUrl did not report it 3 times in a row within 400ms \(last: \$\.environment is "blue"\)/);
+    // Put nginx's file back in line with what it serves.
+    await nginxTraffic.create(block, deps).switchTo(request('green', 'blue'), new AbortController().signal);
+  });
+});
+
+describe('nginx traffic adapter config', () => {
+  it.each([
+    [{ servers: { blue: '127.0.0.1:8081', green: '127.0.0.1:8082; }\nserver { listen 80' } }, 'is not a server address'],
+    [{ servers: { blue: '127.0.0.1:8081' } }, 'needs an address per environment'],
+    [{ servers: { blue: 'a:1', green: 'b:1' }, upstreamName: 'alpha stack' }, 'is not an upstream name'],
+    [{ servers: { blue: 'a:1', green: 'b:1' }, verifyJsonPath: 'environment' }, 'is not a JSON path'],
+    [{ servers: { blue: 'a:1', green: 'b:1' }, testCommand: [] }, 'needs a program'],
+  ])('refuses %j', (block, message) => {
+    const result = NginxTrafficSchema.safeParse({ type: 'nginx', upstreamFile: '/etc/nginx/greenlight/upstream.conf', ...block });
+    expect(result.success).toBe(false);
+    expect(JSON.stringify(result.error?.issues)).toContain(message);
+  });
+
+  it('fills in the defaults', () => {
+    const config = NginxTrafficSchema.parse({ type: 'nginx', upstreamFile: '/etc/nginx/greenlight/upstream.conf', servers: { blue: 'a:1', green: 'b:1' } });
+    expect(config).toMatchObject({
+      upstreamName: 'alphastack',
+      testCommand: ['nginx', '-t'],
+      reloadCommand: ['nginx', '-s', 'reload'],
+      commandTimeout: 10_000,
+      verifyJsonPath: { text: '$.environment', segments: ['environment'] },
+      verifyTimeout: 5_000,
+    });
+    expect(config.verifyUrl).toBeUndefined();
+  });
+
+  it('refuses to switch to an environment without an address, touching nothing', async () => {
+    const dir = tempDir('greenlight-nginx-');
+    const upstreamFile = join(dir, 'upstream.conf');
+    writeFileSync(upstreamFile, 'upstream alphastack { server a:1; }\n');
+    const config = NginxTrafficSchema.parse({ type: 'nginx', upstreamFile, servers: { blue: 'a:1', green: 'b:1' }, testCommand: ['/bin/false'] });
+    const adapter = nginxTraffic.create(config, { logger: pino({ level: 'silent' }), dispatcher: new Agent(), now: Date.now, sleep });
+    await expect(adapter.switchTo(request('blue', 'canary'), new AbortController().signal)).rejects.toThrow('nginx traffic has no address for "canary"');
+    expect(readFileSync(upstreamFile, 'utf8')).toBe('upstream alphastack { server a:1; }\n');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('removes a new upstream file again when there was none before and the test fails', async () => {
+    const dir = tempDir('greenlight-nginx-');
+    const upstreamFile = join(dir, 'upstream.conf');
+    const config = NginxTrafficSchema.parse({ type: 'nginx', upstreamFile, servers: { blue: 'a:1', green: 'b:1' }, testCommand: ['/bin/sh', '-c', 'echo "emerg: no" >&2; exit 1'] });
+    const adapter = nginxTraffic.create(config, { logger: pino({ level: 'silent' }), dispatcher: new Agent(), now: Date.now, sleep });
+    await expect(adapter.switchTo(request('blue', 'green'), new AbortController().signal)).rejects.toThrow(/sh exited with code 1: emerg: no\); .* was put back as it was/);
+    expect(readdirSync(dir)).toEqual([]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
