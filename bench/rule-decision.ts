@@ -45,19 +45,23 @@ function probesYaml(count: number): string {
   return lines.join('\n');
 }
 
-async function decisionLatency(trials: number): Promise<{ rows: SummaryRow[]; p50: number | undefined; p99: number | undefined }> {
-  section('Decision latency: probe result crossing a line → action dispatched, 200 rules loaded');
-  const [blue, green] = await Promise.all([startSimulator({ name: 'blue' }), startSimulator({ name: 'green' })]);
-  const probes = 50;
-  const config = parseAgentConfig(`listen: 127.0.0.1:0
-environments: { blue: { url: ${blue.url} }, green: { url: ${green.url} } }
-probeDefaults: { every: 250ms, timeout: 2s, jitter: 0.1 }
+/** Both environments, `probes` probes each, the 200 rules, and an action that only marks the firing. */
+function manyRulesConfig(blue: string, green: string, every: string, probes: number) {
+  return parseAgentConfig(`listen: 127.0.0.1:0
+environments: { blue: { url: ${blue} }, green: { url: ${green} } }
+probeDefaults: { every: ${every}, timeout: 2s, jitter: 0.1 }
 actions: { mark: { type: alert } }
 rules:
 ${manyRules(probes)}
 probes:
 ${probesYaml(probes)}
 `);
+}
+
+async function decisionLatency(trials: number): Promise<{ rows: SummaryRow[]; p50: number | undefined; p99: number | undefined }> {
+  section('Decision latency: probe result crossing a line → action dispatched, 200 rules loaded');
+  const [blue, green] = await Promise.all([startSimulator({ name: 'blue' }), startSimulator({ name: 'green' })]);
+  const config = manyRulesConfig(blue.url, green.url, '250ms', 50);
   const agent = new Agent({ config, logger: silent(), processMetrics: false });
   let crossedAt: number | undefined;
   const latencies: number[] = [];
@@ -91,16 +95,7 @@ ${probesYaml(probes)}
 async function evaluationRate(series: number, seconds: number): Promise<SummaryRow[]> {
   section(`Rule evaluations with ${series} series at 1 s and 200 rules`);
   const [blue, green] = await Promise.all([startSimulator({ name: 'blue' }), startSimulator({ name: 'green' })]);
-  const probes = Math.max(2, Math.round(series / 2));
-  const config = parseAgentConfig(`listen: 127.0.0.1:0
-environments: { blue: { url: ${blue.url} }, green: { url: ${green.url} } }
-probeDefaults: { every: 1s, timeout: 2s, jitter: 0.1 }
-actions: { mark: { type: alert } }
-rules:
-${manyRules(probes)}
-probes:
-${probesYaml(probes)}
-`);
+  const config = manyRulesConfig(blue.url, green.url, '1s', Math.max(2, Math.round(series / 2)));
   const agent = new Agent({ config, logger: silent(), processMetrics: false });
   await agent.start();
   await waitFor(() => agent.ready, 15_000);

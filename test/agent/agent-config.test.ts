@@ -1,20 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { AGENT_CONFIG_SCHEMA, parseAgentConfig } from '../../agent/agent-config.js';
-import { ConfigError } from '../../config/errors.js';
+import { issuesOf as issuesOfConfig } from '../helpers/config-issues.js';
 import { configJsonSchema } from '../../config/json-schema.js';
 
 const DEFAULT_TEXT = readFileSync(new URL('../../config/greenlight.yaml', import.meta.url), 'utf8');
 
-function issuesOf(text: string, env: Record<string, string> = {}): string[] {
-  try {
-    parseAgentConfig(text, env);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as ConfigError).issues.map((issue) => `${issue.path}: ${issue.message}${issue.line ? ` (line ${issue.line})` : ''}`);
-  }
-  throw new Error('expected the config to be rejected');
-}
+const issuesOf = (text: string, env: Record<string, string> = {}) => issuesOfConfig(parseAgentConfig, text, env);
 
 describe('the default config', () => {
   it('is valid with no environment variables set and uses the contract defaults', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../config/errors.js';
 import { parseConfig } from '../../config/load-config.js';
+import { issuesOf as issuesOfConfig } from '../helpers/config-issues.js';
 
 /** A valid config to start from; tests splice their lines into it. */
 const BASE = `environments:
@@ -13,15 +13,7 @@ probes:
     path: /api/health
 `;
 
-function issuesOf(text: string, env: Record<string, string> = {}): string[] {
-  try {
-    parseConfig(text, env);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as ConfigError).issues.map((issue) => `${issue.path}: ${issue.message}${issue.line ? ` (line ${issue.line})` : ''}`);
-  }
-  throw new Error('expected the config to be rejected');
-}
+const issuesOf = (text: string, env: Record<string, string> = {}) => issuesOfConfig(parseConfig, text, env);
 
 describe('parseConfig', () => {
   it('applies the defaults to a minimal config', () => {
@@ -60,7 +52,7 @@ describe('parseConfig', () => {
     ['a bad size', `${BASE}    maxBodyBytes: lots\n`, 'probes[0].maxBodyBytes: "lots" is not a size such as 65536, 512KiB or 1MiB (line 9)'],
     ['a bad method', `${BASE}    method: FETCH\n`, 'probes[0].method: string "FETCH" is not one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS (line 9)'],
     ['no probes', BASE.slice(0, BASE.indexOf('probes:')), 'probes: is required (a list)'],
-    ['YAML syntax', 'probes: [unclosed\n', ': YAML syntax'],
+    ['YAML syntax', 'probes: [unclosed\n', 'YAML syntax: '],
   ])('reports %s with key path, what is expected and the line', (_name, text, expected) => {
     expect(issuesOf(text).join('\n')).toContain(expected);
   });
