@@ -91,7 +91,7 @@ export async function sendWithRetry(deps: Pick<PluginDeps, 'dispatcher' | 'sleep
       if (response.statusCode < 400) return { status: response.statusCode, attempts: attempt, body: text, headers: response.headers };
       lastProblem = `HTTP ${response.statusCode}${text ? `: ${oneLine(conceal(text, request.secrets))}` : ''}`;
       if (response.statusCode === 429) {
-        const retryAfter = parseRetryAfter(response.headers['retry-after'], Date.now()) ?? request.retryAfterFromBody?.(text);
+        const retryAfter = parseRetryAfter(response.headers['retry-after'], Date.now()) ?? parseRateLimitReset(response.headers['ratelimit-reset'], Date.now()) ?? request.retryAfterFromBody?.(text);
         if (retryAfter !== undefined) wait = Math.min(policy.maxBackoffMs, retryAfter);
       } else if (response.statusCode < 500 && response.statusCode !== 408) {
         throw new OutboundError(`${request.label}: rejected with ${lastProblem}; not retried, fix the request or its credentials`, attempt, lastStatus);
@@ -111,6 +111,21 @@ export async function sendWithRetry(deps: Pick<PluginDeps, 'dispatcher' | 'sleep
   throw new OutboundError(`${request.label}: gave up after ${policy.attempts} attempts; last: ${lastProblem}`, policy.attempts, lastStatus);
 }
 
+/**
+ * The parts of a webhook URL to hide: the URL itself, its path and query, and every long path
+ * segment or query value, because a token may come back on its own (`Cannot POST /…/TOKEN`,
+ * URL-decoded) or cut by a length limit.
+ */
+export function secretsOfUrl(url: string): string[] {
+  const parsed = new URL(url);
+  const parts = [url, parsed.href, `${parsed.pathname}${parsed.search}`];
+  for (const segment of parsed.pathname.split('/')) {
+    if (segment.length >= 16) parts.push(segment, safeDecode(segment));
+  }
+  for (const value of parsed.searchParams.values()) if (value.length >= 8) parts.push(value, encodeURIComponent(value));
+  return [...new Set(parts)].filter((part) => part !== '' && part !== '/').sort((a, b) => b.length - a.length);
+}
+
 /** Milliseconds to wait for a Retry-After header (seconds or an HTTP date), undefined when absent or unreadable. */
 export function parseRetryAfter(value: string | string[] | undefined, now: number): number | undefined {
   const text = Array.isArray(value) ? value[0] : value;
@@ -118,6 +133,17 @@ export function parseRetryAfter(value: string | string[] | undefined, now: numbe
   if (/^\d+(\.\d+)?$/.test(text.trim())) return Number(text) * 1_000;
   const date = Date.parse(text);
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/**
+ * Milliseconds until a `Ratelimit-Reset` header (Render and the IETF RateLimit draft send it
+ * instead of Retry-After): seconds from now, or epoch seconds when it is that large.
+ */
+export function parseRateLimitReset(value: string | string[] | undefined, now: number): number | undefined {
+  const text = Array.isArray(value) ? value[0] : value;
+  if (text === undefined || !/^\d+(\.\d+)?$/.test(text.trim())) return undefined;
+  const seconds = Number(text);
+  return seconds > 1e9 ? Math.max(0, seconds * 1_000 - now) : seconds * 1_000;
 }
 
 async function readLimited(body: AsyncIterable<Buffer> & { destroy(): void; on(event: 'error', listener: () => void): unknown }, limit: number): Promise<string> {
@@ -151,4 +177,12 @@ function describe(error: unknown): string {
   const code = typeof err.cause?.code === 'string' ? err.cause.code : typeof err.code === 'string' ? err.code : undefined;
   const message = (err.cause?.message ?? err.message ?? String(error)).replace(/https?:\/\/\S+/g, '[url]');
   return code ? `${code}: ${message}` : message;
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }

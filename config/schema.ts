@@ -34,7 +34,7 @@ const Timezone = z
   .refine(isTimezone, { error: (issue) => `${quote(issue.input)} is not an IANA time zone such as America/New_York` })
   .meta({ description: 'An IANA time zone name such as America/New_York.' });
 
-const JsonPath = z
+export const JsonPath = z
   .string()
   .refine((text) => parseJsonPath(text) !== undefined, {
     error: (issue) => `${quote(issue.input)} is not a JSON path such as $.status, $.database.connected or $.universe[0].symbol`,
@@ -257,7 +257,13 @@ function pluginUnion(kind: string, schemas: readonly z.ZodType[]): z.ZodType<Plu
       const result = byType.get(value.type)!.safeParse(value);
       return (result.success ? result.data : value) as PluginBlock;
     })
-    .meta({ description: `A ${kind}: one of ${types.join(', ')}.` });
+    .meta({ description: `A ${kind}: one of ${types.join(', ')}.`, anyOf: schemas.map((schema) => pluginJsonSchema(schema)) });
+}
+
+/** A plugin block's JSON Schema (what a user writes), for editors; the pipe above hides it from zod's export. */
+function pluginJsonSchema(schema: z.ZodType): Record<string, unknown> {
+  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  return rest;
 }
 
 /** The whole config schema, with the plugin blocks the agent registers. */

@@ -10,7 +10,8 @@ import type { Severity } from '../events.js';
 import type { PluginDefinition } from '../plugin.js';
 import type { AlertNotice, AlertReceiver } from './alert-receiver.js';
 import { figureLines, firedFor, labelLine, severityEmoji, statusEmoji, statusWord, subject, title, truncate } from './notice-format.js';
-import { deliverNotice, receiverLabel, receiverOptions, secretsOfUrl } from './receiver-options.js';
+import { deliverNotice, receiverLabel, receiverOptions } from './receiver-options.js';
+import { secretsOfUrl } from '../outbound.js';
 
 /** The `discord` block: the common receiver keys and the webhook `url`. */
 export const DiscordReceiverSchema = z.strictObject({

@@ -11,7 +11,8 @@ import type { Severity } from '../events.js';
 import type { PluginDefinition } from '../plugin.js';
 import type { AlertNotice, AlertReceiver } from './alert-receiver.js';
 import { figureLines, firedFor, statusWord, subject, truncate } from './notice-format.js';
-import { deliverNotice, receiverLabel, receiverOptions, secretsOfUrl } from './receiver-options.js';
+import { deliverNotice, receiverLabel, receiverOptions } from './receiver-options.js';
+import { secretsOfUrl } from '../outbound.js';
 
 /** The Events API v2 address, the default `url`. */
 export const PAGERDUTY_EVENTS_URL = 'https://events.pagerduty.com/v2/enqueue';

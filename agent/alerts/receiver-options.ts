@@ -46,21 +46,6 @@ export function receiverLabel(type: string, name: string): string {
 }
 
 /**
- * The parts of a webhook URL to hide: the URL itself, its path and query, and every long path
- * segment or query value, because a token may come back on its own (`Cannot POST /…/TOKEN`,
- * URL-decoded) or cut by a length limit.
- */
-export function secretsOfUrl(url: string): string[] {
-  const parsed = new URL(url);
-  const parts = [url, parsed.href, `${parsed.pathname}${parsed.search}`];
-  for (const segment of parsed.pathname.split('/')) {
-    if (segment.length >= 16) parts.push(segment, safeDecode(segment));
-  }
-  for (const value of parsed.searchParams.values()) if (value.length >= 8) parts.push(value, encodeURIComponent(value));
-  return [...new Set(parts)].filter((part) => part !== '' && part !== '/').sort((a, b) => b.length - a.length);
-}
-
-/**
  * Sends one notice's request and reports how it went: the attempts and HTTP status when
  * delivered, AlertError (with attempts) when rejected, given up on or cancelled.
  */
@@ -76,13 +61,5 @@ export async function deliverNotice(
   } catch (error) {
     if (error instanceof OutboundError) throw new AlertError(error.message, error.attempts, { cause: error });
     throw error;
-  }
-}
-
-function safeDecode(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
   }
 }

@@ -9,7 +9,8 @@ import { HttpUrl } from '../../config/schema.js';
 import type { PluginDefinition } from '../plugin.js';
 import type { AlertNotice, AlertReceiver } from './alert-receiver.js';
 import { figureLines, firedFor, headline, labelLine, severityEmoji, statusWord, title, truncate } from './notice-format.js';
-import { deliverNotice, receiverLabel, receiverOptions, secretsOfUrl } from './receiver-options.js';
+import { deliverNotice, receiverLabel, receiverOptions } from './receiver-options.js';
+import { secretsOfUrl } from '../outbound.js';
 
 /** The `slack` block: the common receiver keys and the webhook `url`. */
 export const SlackReceiverSchema = z.strictObject({

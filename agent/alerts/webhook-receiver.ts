@@ -11,7 +11,8 @@ import { HttpUrl } from '../../config/schema.js';
 import type { PluginDefinition } from '../plugin.js';
 import type { AlertNotice, AlertReceiver } from './alert-receiver.js';
 import { figureLines } from './notice-format.js';
-import { deliverNotice, receiverLabel, receiverOptions, secretsOfUrl } from './receiver-options.js';
+import { deliverNotice, receiverLabel, receiverOptions } from './receiver-options.js';
+import { secretsOfUrl } from '../outbound.js';
 
 /** The `webhook` block: the common receiver keys and the `url` to POST to. */
 export const WebhookReceiverSchema = z.strictObject({

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
-import { parseJsonPath, readJsonPath, type PathSegment } from '../../config/json-path.js';
-import { Duration, HttpUrl, Name } from '../../config/schema.js';
+import { readJsonPath, type PathSegment } from '../../config/json-path.js';
+import { Duration, HttpUrl, JsonPath, Name } from '../../config/schema.js';
 import { formatDuration } from '../../config/units.js';
 import { OutboundError, sendWithRetry } from '../outbound.js';
 import type { PluginDefinition, PluginDeps } from '../plugin.js';
@@ -19,10 +19,6 @@ const ServerAddress = z.string().regex(/^[^\s;{}#'"\\]+$/, {
   error: (issue) => `${quote(issue.input)} is not a server address such as 127.0.0.1:8081, app-green:8080 or unix:/run/green.sock`,
 });
 
-const JsonPathText = z
-  .string()
-  .refine((text) => parseJsonPath(text) !== undefined, { error: (issue) => `${quote(issue.input)} is not a JSON path such as $.environment` })
-  .transform((text) => ({ text, segments: parseJsonPath(text)! }));
 
 export const NginxTrafficSchema = z.strictObject({
   type: z.literal('nginx'),
@@ -40,7 +36,7 @@ export const NginxTrafficSchema = z.strictObject({
   reloadCommand: Argv.default(['nginx', '-s', 'reload']).meta({ description: 'Makes nginx load the new upstream (gracefully: requests in flight finish). Default nginx -s reload.' }),
   commandTimeout: Duration.default(10_000).meta({ description: 'Deadline of the test and of the reload command. Default 10s.' }),
   verifyUrl: HttpUrl.optional().meta({ description: "A URL through nginx whose JSON names the environment answering (AlphaStack's /api/health). Polled after the reload until it names the new one." }),
-  verifyJsonPath: JsonPathText.default({ text: '$.environment', segments: ['environment'] }).meta({ description: 'Where verifyUrl names the environment. Default $.environment.' }),
+  verifyJsonPath: JsonPath.default({ text: '$.environment', segments: ['environment'] }).meta({ description: 'Where verifyUrl names the environment. Default $.environment.' }),
   verifyTimeout: Duration.default(5_000).meta({ description: 'How long verifyUrl may take to name the new environment. Default 5s.' }),
 });
 

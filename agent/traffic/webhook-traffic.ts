@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Duration, HttpUrl } from '../../config/schema.js';
-import { secretsOfUrl } from '../alerts/receiver-options.js';
+import { secretsOfUrl } from '../outbound.js';
 import { DEFAULT_RETRY, OutboundError, sendWithRetry } from '../outbound.js';
 import type { PluginDefinition } from '../plugin.js';
 import { TrafficError, type TrafficAdapter } from './traffic-adapter.js';
