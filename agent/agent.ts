@@ -29,6 +29,7 @@ import { sleep, type PluginDeps } from './plugin.js';
 import { ACTIONS, ALERT_RECEIVERS, createPlugin, TRAFFIC_ADAPTERS } from './plugins.js';
 import { ProbeScheduler } from './probe-scheduler.js';
 import { rollbackRoutes } from './rollback-routes.js';
+import { Store } from './store.js';
 import type { SwitchOutcome, TrafficAdapter } from './traffic/traffic-adapter.js';
 import { VERSION } from './version.js';
 
@@ -54,6 +55,9 @@ interface SeriesEntry {
   /** When the series went down, for probe.up's downForMs. */
   downSince: number | undefined;
 }
+
+/** What the store keeps of a firing incident, to resolve it after a restart. */
+type StoredIncident = Pick<ActionContext, 'incident' | 'env' | 'severity' | 'message' | 'actor' | 'startedAt'>;
 
 export interface AgentState {
   version: string;
@@ -93,6 +97,7 @@ export class Agent {
   /** Rule evaluations in flight (they finish before close). */
   readonly #evaluations = new Set<Promise<unknown>>();
   #server: HttpServer | undefined;
+  #store: Store | undefined;
   #activeEnvironment: string;
   #switching = false;
   #startedAt = 0;
@@ -111,6 +116,9 @@ export class Agent {
       onListenerError: (error, event) => this.#logger.error({ err: error, event: event.type }, 'an event subscriber failed'),
     });
     this.bus.subscribe((event) => logEvent(this.#logger, event));
+    this.bus.subscribe((event) => {
+      if (event.type === 'flag.changed') this.#persist('flags', this.flags.snapshot());
+    });
     // One keep-alive pool for every probe: connection reuse is most of a probe's cost saving.
     this.#dispatcher = new UndiciAgent({ keepAliveTimeout: 30_000, connections: 8, pipelining: 1 });
     this.#scheduler = new ProbeScheduler({
@@ -183,9 +191,9 @@ export class Agent {
     return this.#activeEnvironment;
   }
 
-  /** Config loaded and the first round of probes done. */
+  /** Config loaded, state store open, and the first round of probes done. */
   get ready(): boolean {
-    return this.#pendingFirstResults.size === 0;
+    return this.#store !== undefined && this.#pendingFirstResults.size === 0;
   }
 
   get dryRun(): boolean {
@@ -201,6 +209,8 @@ export class Agent {
     this.#startedAt = this.#now();
     for (const notice of this.config.notices) this.#logger.warn(notice);
     await this.rules.selfTest();
+    this.#store = Store.open(this.config.dataDir);
+    this.#resume(this.#store);
     this.metrics.setActiveEnvironment(this.#activeEnvironment, Object.keys(this.config.environments));
     this.#server = await startHttpServer({
       listen: this.config.listen,
@@ -233,6 +243,7 @@ export class Agent {
     await this.#traffic.close?.();
     await this.#server?.close();
     await this.#dispatcher.destroy();
+    this.#store?.close();
   }
 
   /** Resolves once rule evaluations, actions and alert deliveries in flight have finished (tests). */
@@ -345,6 +356,7 @@ export class Agent {
         this.bus.publish({ type: 'rule.firing', severity: rule.severity, ...scope, message: `${rule.name} firing: ${message}`, data: { ...common, incident, heldForMs: transition.heldForMs, actions: rule.actions } });
         const context: ActionContext = { rule, incident, env: figures.env, severity: rule.severity, message, figures, actor: `rule:${rule.name}`, startedAt: this.#now() };
         this.#incidents.set(rule.name, context);
+        this.#persistIncidents();
         this.actions.fire(rule.actions, context);
         break;
       }
@@ -354,6 +366,7 @@ export class Agent {
         this.bus.publish({ type: 'rule.resolved', severity: 'info', ...scope, message: `${rule.name} resolved: ${message}`, data: { ...common, incident, firedForMs: transition.firedForMs } });
         const context = this.#incidents.get(rule.name);
         this.#incidents.delete(rule.name);
+        this.#persistIncidents();
         if (context) this.actions.resolve(rule.actions, { ...context, figures });
         break;
       }
@@ -386,6 +399,7 @@ export class Agent {
     try {
       const outcome = await this.#traffic.switchTo({ from, to, reason: context.message, rule: context.rule?.name ?? null, incident: context.incident }, signal);
       this.#activeEnvironment = to;
+      this.#persist('activeEnvironment', to);
       this.metrics.setActiveEnvironment(to, Object.keys(this.config.environments));
       this.bus.publish({
         type: 'traffic.switched',
@@ -400,6 +414,47 @@ export class Agent {
       return outcome;
     } finally {
       this.#switching = false;
+    }
+  }
+
+  /**
+   * Pick up where the last run left off: the live environment, the flags, and the incidents that
+   * were firing (they go on firing without running their actions again, and resolve as usual).
+   */
+  #resume(store: Store): void {
+    const environments = Object.keys(this.config.environments);
+    const live = store.get<string>('activeEnvironment');
+    if (live !== undefined && environments.includes(live)) {
+      if (live !== this.#activeEnvironment) this.#logger.warn({ live }, `resuming with ${live} live, as stored in ${store.path} (activeEnvironment in the config only applies to a first start)`);
+      this.#activeEnvironment = live;
+    }
+    const flags = store.get<ReturnType<FlagStore['snapshot']>>('flags');
+    if (flags) this.flags.restore(flags);
+    for (const [rule, stored] of Object.entries(store.get<Record<string, StoredIncident>>('incidents') ?? {})) {
+      const number = Number(stored.incident.split('#').pop());
+      const config = this.config.rules.find((r) => r.name === rule);
+      if (!config || !this.rules.resumeFiring(rule, number, stored.startedAt)) continue;
+      this.metrics.setRuleState(rule, 'firing');
+      this.#incidents.set(rule, { ...stored, rule: config, figures: null });
+      this.#logger.warn({ rule, incident: stored.incident }, `${stored.incident} was firing before the restart: it goes on firing without repeating its actions`);
+    }
+    this.#persistIncidents();
+  }
+
+  #persistIncidents(): void {
+    const incidents: Record<string, StoredIncident> = {};
+    for (const [rule, context] of this.#incidents) {
+      incidents[rule] = { incident: context.incident, env: context.env, severity: context.severity, message: context.message, actor: context.actor, startedAt: context.startedAt };
+    }
+    this.#persist('incidents', incidents);
+  }
+
+  /** Write through to the store. A failing disk must not stop greenlight from acting: log and go on. */
+  #persist(key: string, value: unknown): void {
+    try {
+      this.#store?.set(key, value, this.#now());
+    } catch (error) {
+      this.#logger.error({ err: error, key }, `could not save ${key} to ${this.#store?.path}: ${(error as Error).message}; greenlight keeps running, but a restart would lose it`);
     }
   }
 

@@ -21,7 +21,7 @@ export function coreRoutes(agent: Agent): Route[] {
       auth: 'none',
       handle: () => {
         const ready = agent.ready;
-        return { status: ready ? 200 : 503, body: { status: ready ? 'ready' : 'starting', checks: { config: 'loaded', firstProbeRound: ready ? 'done' : 'pending' } } };
+        return { status: ready ? 200 : 503, body: { status: ready ? 'ready' : 'starting', checks: { config: 'loaded', store: 'open', firstProbeRound: ready ? 'done' : 'pending' } } };
       },
     },
     { method: 'GET', path: '/api/v1/state', auth: 'none', handle: () => ({ status: 200, body: agent.state() }) },

@@ -6,6 +6,9 @@
  *    a sample runs only the rules that read it (json-rules-engine's per-run promise cost is high);
  *  - fault-to-switch through real nginx, 1 s probe interval, a 3-failure rule (target < 4 s).
  */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { Agent } from '../agent/agent.js';
@@ -14,6 +17,8 @@ import { startSimulator } from '../simulator/alphastack-simulator.js';
 import { findNginx, startNginxFront } from '../simulator/nginx-front.js';
 import { fmt, log, section, sortedCopy, quantile, table, verdict, type SummaryRow } from './harness.js';
 
+/** A fresh state directory: a bench never resumes an earlier run's live environment. */
+const benchDataDir = () => mkdtempSync(join(tmpdir(), 'greenlight-bench-'));
 const silent = () => pino({ level: 'silent' }, new Writable({ write: (_c, _e, done) => done() }));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -48,6 +53,7 @@ function probesYaml(count: number): string {
 /** Both environments, `probes` probes each, the 200 rules, and an action that only marks the firing. */
 function manyRulesConfig(blue: string, green: string, every: string, probes: number) {
   return parseAgentConfig(`listen: 127.0.0.1:0
+dataDir: ${benchDataDir()}
 environments: { blue: { url: ${blue} }, green: { url: ${green} } }
 probeDefaults: { every: ${every}, timeout: 2s, jitter: 0.1 }
 actions: { mark: { type: alert } }
@@ -139,6 +145,7 @@ async function faultToSwitch(trials: number): Promise<SummaryRow[]> {
   const [blue, green] = await Promise.all([startSimulator({ name: 'blue' }), startSimulator({ name: 'green' })]);
   const front = await startNginxFront(`127.0.0.1:${blue.port}`);
   const config = parseAgentConfig(`listen: 127.0.0.1:0
+dataDir: ${benchDataDir()}
 environments: { blue: { url: ${blue.url} }, green: { url: ${green.url} } }
 probeDefaults: { every: 1s, timeout: 2s, jitter: 0.1 }
 api: { adminToken: bench-admin-token }

@@ -246,6 +246,14 @@ export class RuleEvaluator {
     }
   }
 
+  /** A rule that was firing before a restart goes on firing (no new incident, no actions) until it resolves. False when the rule no longer exists. */
+  resumeFiring(ruleName: string, incident: number, firingSince: number): boolean {
+    const rule = this.#rules.find((r) => r.config.name === ruleName);
+    if (!rule) return false;
+    rule.state.resumeFiring(incident, firingSince, this.#context().now);
+    return true;
+  }
+
   statuses(): RuleStatus[] {
     return this.#rules.map(({ config, state }) => {
       const since = state.state === 'firing' ? state.firingSince : state.state === 'pending' ? state.pendingSince : undefined;

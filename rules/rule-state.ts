@@ -38,6 +38,15 @@ export class RuleState {
     this.#timing = timing;
   }
 
+  /** Resume a rule that was firing before a restart, without a new transition (its actions already ran). */
+  resumeFiring(incident: number, firingSince: number, now: number): void {
+    this.state = 'firing';
+    this.incident = incident;
+    this.pendingSince = firingSince;
+    this.firingSince = firingSince;
+    this.lastHeldAt = now;
+  }
+
   /** Advance with one evaluation; returns the transitions it caused, in order. */
   step(holds: boolean, samples: number, now: number): Transition[] {
     const out: Transition[] = [];

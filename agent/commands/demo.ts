@@ -1,4 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { loadAgentConfig } from '../agent-config.js';
@@ -21,7 +23,9 @@ import { packageRoot } from '../package-root.js';
 export async function demoCommand(options: { keepRunning: boolean; stepMs?: number }, io: CommandIo): Promise<number> {
   const step = options.stepMs ?? 3_000;
   const receiver = await startDemoReceiver((alert) => io.out(`  📨 receiver got a ${alert.status} alert: ${alert.summary}`));
-  const env = { ...io.env, GREENLIGHT_PROBE_INTERVAL: io.env.GREENLIGHT_PROBE_INTERVAL ?? '1s', ALERT_WEBHOOK_URL: receiver.url };
+  // A fresh state directory: the demo always starts with blue live, whatever an earlier run switched.
+  const dataDir = mkdtempSync(join(tmpdir(), 'greenlight-demo-'));
+  const env = { ...io.env, GREENLIGHT_PROBE_INTERVAL: io.env.GREENLIGHT_PROBE_INTERVAL ?? '1s', ALERT_WEBHOOK_URL: receiver.url, GREENLIGHT_DATA_DIR: dataDir };
   const config = await loadAgentConfig(join(packageRoot(), 'config', 'greenlight.yaml'), env);
   const sims: Simulator[] = [];
   let agent: Agent | undefined;
@@ -86,6 +90,7 @@ export async function demoCommand(options: { keepRunning: boolean; stepMs?: numb
     await agent?.close();
     await Promise.all(sims.map((sim) => sim.close()));
     await receiver.close();
+    rmSync(dataDir, { recursive: true, force: true });
   }
 }
 

@@ -43,7 +43,7 @@ describe('greenlight validate', () => {
     const run = await cli(['validate', file]);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('invalid configuration (2 problems)');
-    expect(run.stderr).toContain('probeDefaults.every: "5x" is not a duration such as 500ms, 5s or 2m (line 8)');
+    expect(run.stderr).toContain('probeDefaults.every: "5x" is not a duration such as 500ms, 5s or 2m (line 9)');
     expect(run.stderr).toContain('probes[0].evry: unknown key; did you mean every? (line ');
   });
 
@@ -117,6 +117,15 @@ describe('greenlight run', () => {
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('probeDefaults.every: "soon" is not a duration');
     expect(await isListening(port)).toBe(false);
+  });
+
+  it('exits 1 with a clear message when the data directory cannot be used', async () => {
+    const notADirectory = writeTempFile('plain-file', 'x');
+    const file = writeTempFile('run.yaml', pairConfig(blue.url, green.url).replace(/^dataDir: .*$/m, `dataDir: ${notADirectory}/state`));
+    const run = await cli(['run', '--config', file]);
+    expect(run.code).toBe(1);
+    expect(run.stdout + run.stderr).toContain(`cannot open the state database ${notADirectory}/state/greenlight.db`);
+    expect(run.stdout + run.stderr).toContain('Set GREENLIGHT_DATA_DIR (dataDir) to a writable directory');
   });
 
   it.each(['SIGTERM', 'SIGINT'] as const)('stops cleanly on %s within a few seconds, even with probes hanging', async (signal) => {

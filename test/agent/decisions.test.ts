@@ -12,6 +12,7 @@ import type { GreenlightEvent } from '../../agent/events.js';
 import { startSimulator, type Simulator } from '../../simulator/alphastack-simulator.js';
 import { waitUntil } from '../helpers/agent-harness.js';
 import { startRecorder } from '../helpers/recorder.js';
+import { tempDir } from '../helpers/tools.js';
 
 const ADMIN = 'admin-token-for-tests';
 const ROLLBACK = 'rollback-token-for-tests';
@@ -40,6 +41,7 @@ async function start(options: { dryRun?: boolean; trafficTimeout?: string; rule?
   const green = await startSimulator({ name: 'green' });
   const recorder = await startRecorder();
   const text = `listen: 127.0.0.1:0
+dataDir: ${tempDir('greenlight-data-')}
 environments:
   blue: { url: ${blue.url} }
   green: { url: ${green.url} }

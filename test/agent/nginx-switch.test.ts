@@ -13,6 +13,7 @@ import type { GreenlightEvent } from '../../agent/events.js';
 import { startSimulator, type Simulator } from '../../simulator/alphastack-simulator.js';
 import { findNginx, startNginxFront, type NginxFront } from '../../simulator/nginx-front.js';
 import { waitUntil } from '../helpers/agent-harness.js';
+import { tempDir } from '../helpers/tools.js';
 
 const HAS_NGINX = findNginx() !== undefined;
 if (!HAS_NGINX && process.env.CI) throw new Error('nginx is not installed; .ci/run must apt-get install nginx');
@@ -37,6 +38,7 @@ describe.skipIf(!HAS_NGINX)('a rollback through real nginx under client load', (
     front = await startNginxFront(`127.0.0.1:${blue.port}`);
     const traffic = front.adapterBlock({ blue: `127.0.0.1:${blue.port}`, green: `127.0.0.1:${green.port}` });
     const config = parseAgentConfig(`listen: 127.0.0.1:0
+dataDir: ${tempDir('greenlight-data-')}
 environments:
   blue: { url: ${blue.url} }
   green: { url: ${green.url} }

@@ -4,10 +4,12 @@ import { Agent } from '../../agent/agent.js';
 import type { GreenlightEvent } from '../../agent/events.js';
 import { parseConfig } from '../../config/load-config.js';
 import { startSimulator, type Simulator } from '../../simulator/alphastack-simulator.js';
+import { tempDir } from './tools.js';
 
 /** Two simulators and the default four AlphaStack probes against them, as config text. */
 export function pairConfig(blue: string, green: string, options: { every?: string; timeout?: string; extra?: string } = {}): string {
   return `listen: 127.0.0.1:0
+dataDir: ${tempDir('greenlight-data-')}
 environments:
   blue:
     url: ${blue}

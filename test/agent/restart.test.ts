@@ -1,0 +1,103 @@
+/**
+ * A restart picks up where the last run left off (agent/store.ts): the live environment and the
+ * flags are what they were, and a rule that was firing goes on firing without repeating its
+ * actions — and still tells the receivers when it resolves.
+ */
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Agent } from '../../agent/agent.js';
+import { parseAgentConfig } from '../../agent/agent-config.js';
+import type { GreenlightEvent } from '../../agent/events.js';
+import { startSimulator, type Simulator } from '../../simulator/alphastack-simulator.js';
+import { waitUntil } from '../helpers/agent-harness.js';
+import { startRecorder } from '../helpers/recorder.js';
+import { tempDir } from '../helpers/tools.js';
+
+describe('a restarted agent', () => {
+  let blue: Simulator;
+  let green: Simulator;
+  let recorder: Awaited<ReturnType<typeof startRecorder>>;
+  const dataDir = tempDir('greenlight-data-');
+
+  beforeAll(async () => {
+    [blue, green] = await Promise.all([startSimulator({ name: 'blue' }), startSimulator({ name: 'green' })]);
+    recorder = await startRecorder();
+  });
+  afterAll(async () => {
+    await Promise.all([blue.close(), green.close(), recorder.close()]);
+  });
+
+  async function boot(): Promise<{ agent: Agent; events: GreenlightEvent[] }> {
+    const config = parseAgentConfig(`listen: 127.0.0.1:0
+dataDir: ${dataDir}
+environments: { blue: { url: ${blue.url} }, green: { url: ${green.url} } }
+probeDefaults: { every: 100ms, timeout: 500ms, jitter: 0 }
+traffic: { type: webhook, url: ${recorder.url}/traffic }
+alerts: { receivers: [ { type: webhook, name: recorder, url: ${recorder.url}/alerts } ] }
+actions:
+  rollback: { type: rollback }
+  safe-mode: { type: flags }
+  page: { type: alert }
+rules:
+  - name: universe-failing
+    severity: critical
+    env: blue
+    when: { all: [ { fact: consecutiveFailures, params: { probe: universe }, operator: greaterThanInclusive, value: 3 } ] }
+    keepFiringFor: 300ms
+    actions: [rollback, safe-mode, page]
+probes:
+  - { name: universe, path: /api/alphastack/universe, expect: { json: [ { path: $.universe, nonEmpty: true } ] } }
+`);
+    const agent = new Agent({ config, logger: pino({ level: 'silent' }, new Writable({ write: (_c, _e, done) => done() })) });
+    const events: GreenlightEvent[] = [];
+    agent.bus.subscribe((event) => events.push(event));
+    await agent.start();
+    return { agent, events };
+  }
+
+  it('keeps the live environment, the flags and the firing incident, and does not repeat the actions', async () => {
+    // The rule reads blue explicitly, so it stays firing after the switch while blue is broken.
+    const first = await boot();
+    blue.setFaults({ emptyUniverse: true });
+    await waitUntil(() => first.events.filter((e) => e.type === 'action.succeeded').length >= 3, 'the three actions');
+    await first.agent.settled();
+    expect(first.agent.activeEnvironment).toBe('green');
+    await first.agent.close();
+    const trafficBefore = recorder.requests.filter((r) => r.path === '/traffic').length;
+    const alertsBefore = recorder.requests.filter((r) => r.path === '/alerts').length;
+    expect(trafficBefore).toBe(1);
+
+    const second = await boot();
+    try {
+      expect(second.agent.activeEnvironment).toBe('green');
+      expect(second.agent.flags.get('blue')).toMatchObject({ FORCE_V2_FALLBACK: true, ALPHASTACK_V3_ENABLED: false, ALPHASTACK_PROTECTION: true });
+      expect(second.agent.rules.statuses()).toEqual([expect.objectContaining({ rule: 'universe-failing', state: 'firing', incident: 1 })]);
+      expect(await (await fetch(`http://127.0.0.1:${second.agent.address!.port}/metrics`)).text()).toContain('greenlight_active_environment{env="green"} 1');
+
+      // Blue is still broken: the rule holds, and nothing runs again.
+      await new Promise((resolve) => setTimeout(resolve, 800));
+      expect(second.events.filter((e) => e.type === 'rule.firing' || e.type.startsWith('action.'))).toEqual([]);
+      expect(recorder.requests.filter((r) => r.path === '/traffic')).toHaveLength(trafficBefore);
+
+      // Blue recovers: the incident from before the restart resolves, and the receivers hear it.
+      blue.resetFaults();
+      await waitUntil(() => second.events.some((e) => e.type === 'rule.resolved'), 'the rule to resolve');
+      await waitUntil(() => recorder.requests.filter((r) => r.path === '/alerts').length > alertsBefore, 'the resolved notice');
+      const resolved = recorder.requests.filter((r) => r.path === '/alerts').at(-1)!.body as { status: string; alerts: { labels: Record<string, string> }[] };
+      expect(resolved).toMatchObject({ status: 'resolved', alerts: [{ labels: { alertname: 'universe-failing' } }] });
+      expect(second.events.find((e) => e.type === 'rule.resolved')!.data).toMatchObject({ incident: 'universe-failing#1' });
+    } finally {
+      await second.agent.close();
+    }
+
+    // A third start: nothing firing any more.
+    const third = await boot();
+    try {
+      expect(third.agent.activeEnvironment).toBe('green');
+      expect(third.agent.rules.statuses()[0]!.state).toBe('inactive');
+    } finally {
+      await third.agent.close();
+    }
+  });
+});
