@@ -8,6 +8,7 @@
  * and every event goes to the bus, whose subscribers are the log (and later the journal and
  * the stream). Components start in dependency order and close in reverse.
  */
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import { Agent as UndiciAgent } from 'undici';
 import type { Config } from '../config/schema.js';
@@ -90,8 +91,8 @@ export class Agent {
   readonly #traffic: TrafficAdapter;
   readonly #series: SeriesEntry[] = [];
   readonly #seriesByEnv = new Map<string, ProbeSeries[]>();
-  /** Ends in-flight probes at shutdown. */
-  readonly #shutdown = new AbortController();
+  /** Ends in-flight probes at shutdown (every probe in flight listens to it). */
+  readonly #shutdown = abortControllerForMany();
   /** The context of each rule's current incident, for its resolve step. */
   readonly #incidents = new Map<string, ActionContext>();
   /** Rule evaluations in flight (they finish before close). */
@@ -468,6 +469,13 @@ export class Agent {
     const tracked = promise.catch((error: unknown) => this.#logger.error({ err: error }, 'bug: rule evaluation failed')).finally(() => this.#evaluations.delete(tracked));
     this.#evaluations.add(tracked);
   }
+}
+
+/** An AbortController whose signal may have many listeners (one per probe in flight) without Node's leak warning. */
+function abortControllerForMany(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
 }
 
 function logEvent(logger: Logger, event: GreenlightEvent): void {

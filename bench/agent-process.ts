@@ -20,7 +20,7 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { Agent as UndiciAgent } from 'undici';
 import { Agent } from '../agent/agent.js';
-import { parseConfig } from '../config/load-config.js';
+import { parseAgentConfig } from '../agent/agent-config.js';
 import { APP_PATHS, buildConfigText, cpuMicros, startPacedLoop, summarizeLatency, type LatencySummary, type PacedLoop, type WorkerCommand, type WorkerSample } from './harness.js';
 
 interface Engine {
@@ -51,7 +51,7 @@ const blueUrl = values.blue;
 const greenUrl = values.green;
 
 function agentEngine(): Engine {
-  const config = parseConfig(buildConfigText({ series, blueUrl, greenUrl, every: values.every }), {});
+  const config = parseAgentConfig(buildConfigText({ series, blueUrl, greenUrl, every: values.every }), {});
   const agent = new Agent({ config, logger: pino({ level: 'silent' }) });
   let poll: NodeJS.Timeout | undefined;
   const seen = new Map<string, number>();

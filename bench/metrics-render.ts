@@ -8,7 +8,7 @@
  */
 import { pino } from 'pino';
 import { Agent } from '../agent/agent.js';
-import { parseConfig } from '../config/load-config.js';
+import { parseAgentConfig } from '../agent/agent-config.js';
 import { buildConfigText, cpuMicros, fmt, log, quantile, section, sleep, sortedCopy, startSimulatorProcess, verdict, type SimulatorProcess, type SummaryRow } from './harness.js';
 
 export interface MetricsRenderOptions {
@@ -50,7 +50,7 @@ export async function runMetricsRender(options: MetricsRenderOptions): Promise<M
   let closed = false;
   try {
     const [blue, green] = sims as [SimulatorProcess, SimulatorProcess];
-    const config = parseConfig(buildConfigText({ series, blueUrl: blue.url, greenUrl: green.url }), {});
+    const config = parseAgentConfig(buildConfigText({ series, blueUrl: blue.url, greenUrl: green.url }), {});
     agent = new Agent({ config, logger: pino({ level: 'silent' }) });
     await agent.start();
     const readyBy = performance.now() + 20_000;

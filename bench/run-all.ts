@@ -13,9 +13,10 @@ import { parseArgs } from 'node:util';
 import { runMemory } from './memory.js';
 import { runMetricsRender } from './metrics-render.js';
 import { runProbeEngine } from './probe-engine.js';
+import { runRuleDecision } from './rule-decision.js';
 import { log, section, table, type SummaryRow } from './harness.js';
 
-const BENCHES = ['probe-engine', 'memory', 'metrics-render'] as const;
+const BENCHES = ['probe-engine', 'memory', 'metrics-render', 'rules'] as const;
 type BenchName = (typeof BENCHES)[number];
 
 const USAGE = `usage: node dist/bench/run-all.js [--only ${BENCHES.join('|')}] [--soak SECONDS] [--series N] [--measure SECONDS]
@@ -79,7 +80,9 @@ async function main(): Promise<number> {
           ? await runProbeEngine({ series: options.series, measureSeconds: options.measure })
           : name === 'memory'
             ? await runMemory({ series: options.series, soakSeconds: options.soak })
-            : await runMetricsRender({ series: options.series });
+            : name === 'metrics-render'
+              ? await runMetricsRender({ series: options.series })
+              : { rows: await runRuleDecision({ series: options.series }) };
       rows.push(...result.rows);
     } catch (error) {
       broken = true;

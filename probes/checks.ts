@@ -9,11 +9,20 @@ import type { CheckResult } from './probe-result.js';
 export type BodyCheck = (body: unknown) => CheckResult;
 export type HeaderCheck = (headers: Record<string, string | string[] | undefined>) => CheckResult;
 
-const show = (value: unknown): string => (value === undefined ? 'missing' : truncate(JSON.stringify(value) ?? String(value)));
+/**
+ * An observed value as a check shows it. Lists and objects of any size are shown by their first
+ * elements only: stringifying a whole 3 KB universe on every passing probe would be most of the
+ * probe's CPU, to print 80 characters.
+ */
+const show = (value: unknown): string => {
+  if (value === undefined) return 'missing';
+  if (Array.isArray(value) && value.length > 3) return `${truncate(`[${value.slice(0, 3).map((item) => JSON.stringify(item)).join(',')},...]`, 60)} (${value.length} items)`;
+  return truncate(JSON.stringify(value) ?? String(value));
+};
 const list = (values: readonly unknown[]): string => `[${values.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))).join(', ')}]`;
 
-function truncate(text: string): string {
-  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+function truncate(text: string, max = 80): string {
+  return text.length > max ? `${text.slice(0, max - 3)}...` : text;
 }
 
 /** `200`, `2xx` ranges → a check on the status code. */
