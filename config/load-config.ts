@@ -2,7 +2,8 @@
  * Turning config text into a validated, frozen Config. `parseConfig` is pure (text and an
  * environment in, value or ConfigError out); `loadConfigFile` only adds the file read.
  */
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, ConfigFileError, type ConfigIssue } from './errors.js';
@@ -23,6 +24,8 @@ export interface ParseOptions {
    * Runs on the validated value; its issues get lines like the schema's.
    */
   validate?: (config: Config) => { path: KeyPath; message: string }[];
+  /** The files `ruleFiles` names, already read (loadConfigFile does that): their rules join the config's. */
+  ruleFiles?: readonly { source: string; text: string }[];
 }
 
 /** Plugin blocks that an unset variable turns off instead of failing the config. */
@@ -51,19 +54,74 @@ export function parseConfig(text: string, env: Env = {}, options: ParseOptions =
     issues.push({ path: formatKeyPath(path), message, line: locate(doc, path, lineOf) }),
   );
 
+  // Rules from rule files join the config's; an issue in one is reported against its own file.
+  const main: Located = { doc, lineOf, unset, prefix: '' };
+  const origins: { file: Located; index: number }[] = [];
+  const ownRules = Array.isArray((raw as { rules?: unknown }).rules) ? ((raw as { rules: unknown[] }).rules.length) : 0;
+  for (const file of options.ruleFiles ?? []) {
+    const extra = parseRuleFile(file, env, issues);
+    if (!extra) continue;
+    const target = ((raw as Record<string, unknown>).rules ??= []) as unknown[];
+    if (!Array.isArray(target)) continue;
+    extra.rules.forEach((rule, index) => {
+      target.push(rule);
+      origins.push({ file: extra.located, index });
+    });
+  }
+  const located = (path: KeyPath): { where: Located; path: KeyPath } => {
+    if (path[0] === 'rules' && typeof path[1] === 'number' && path[1] >= ownRules) {
+      const origin = origins[path[1] - ownRules];
+      if (origin) return { where: origin.file, path: ['rules', origin.index, ...path.slice(2)] };
+    }
+    return { where: main, path };
+  };
+
   const { notices, remap } = switchOff(raw as Record<string, unknown>, unset);
   const result = (options.schema ?? ConfigSchema).safeParse(raw, { reportInput: true });
   if (!result.success) {
-    for (const issue of result.error.issues) issues.push(...describeIssue({ ...issue, path: remap(issue.path as KeyPath) } as z.core.$ZodIssue, doc, unset, lineOf));
+    for (const issue of result.error.issues) {
+      const { where, path } = located(remap(issue.path as KeyPath));
+      for (const described of describeIssue({ ...issue, path } as z.core.$ZodIssue, where.doc, where.unset, where.lineOf)) issues.push({ ...described, path: where.prefix + described.path });
+    }
   }
   if (issues.length > 0 || !result.success) throw new ConfigError(sortIssues(issues), source);
   const config = { ...result.data, notices } as Config;
   for (const issue of options.validate?.(config) ?? []) {
-    const path = remap(issue.path);
-    issues.push({ path: formatKeyPath(path), message: issue.message, line: locate(doc, path, lineOf) });
+    const { where, path } = located(remap(issue.path));
+    issues.push({ path: where.prefix + formatKeyPath(path), message: issue.message, line: locate(where.doc, path, where.lineOf) });
   }
   if (issues.length > 0) throw new ConfigError(sortIssues(issues), source);
   return deepFreeze(config);
+}
+
+/** A parsed YAML document and how to find lines in it; `prefix` names a rule file in messages. */
+interface Located {
+  doc: Document;
+  lineOf: (offset?: number) => number | undefined;
+  unset: Map<string, string>;
+  prefix: string;
+}
+
+/** A rule file: `rules: [...]` and nothing else. Its problems go into `issues`, named by file. */
+function parseRuleFile(file: { source: string; text: string }, env: Env, issues: ConfigIssue[]): { rules: unknown[]; located: Located } | undefined {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(file.text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const lineOf = (offset: number | undefined) => (offset === undefined ? undefined : lineCounter.linePos(offset).line);
+  const prefix = `${file.source}: `;
+  if (doc.errors.length > 0) {
+    for (const error of doc.errors) issues.push({ path: `${file.source}`, message: `YAML syntax: ${error.message.split('\n')[0]}`, line: lineOf(error.pos[0]) });
+    return undefined;
+  }
+  const unset = new Map<string, string>();
+  const value = interpolate(doc.toJS() ?? {}, env, [], unset, () => undefined) as Record<string, unknown>;
+  for (const key of Object.keys(value)) {
+    if (key !== 'rules') issues.push({ path: `${prefix}${key}`, message: 'unknown key; a rule file holds only rules: [...]', line: locate(doc, [key], lineOf, true) });
+  }
+  if (!Array.isArray(value.rules)) {
+    issues.push({ path: `${prefix}rules`, message: 'is required (a list of rules)', line: locate(doc, [], lineOf) });
+    return undefined;
+  }
+  return { rules: value.rules, located: { doc, lineOf, unset, prefix } };
 }
 
 /**
@@ -120,15 +178,41 @@ function switchOff(raw: Record<string, unknown>, unset: Map<string, string>): { 
   return { notices, remap };
 }
 
-/** Read and parse a config file. */
-export async function loadConfigFile(path: string, env: Env = process.env, options: Omit<ParseOptions, 'source'> = {}): Promise<Config> {
+/** Read and parse a config file, and the rule files it names. */
+export async function loadConfigFile(path: string, env: Env = process.env, options: Omit<ParseOptions, 'source' | 'ruleFiles'> = {}): Promise<Config> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
     throw new ConfigFileError(path, error);
   }
-  return parseConfig(text, env, { ...options, source: path });
+  const ruleFiles: { source: string; text: string }[] = [];
+  const patterns = (parseDocument(text).toJS() as { ruleFiles?: unknown } | null)?.ruleFiles;
+  if (Array.isArray(patterns)) {
+    for (const [index, pattern] of patterns.entries()) {
+      if (typeof pattern !== 'string') continue;
+      const files = await expandRuleFiles(dirname(path), pattern);
+      if (files.length === 0) throw new ConfigError([{ path: `ruleFiles[${index}]`, message: `${JSON.stringify(pattern)} matches no file (paths are relative to ${dirname(path)})` }], path);
+      for (const file of files) {
+        try {
+          ruleFiles.push({ source: relative(dirname(path), file) || file, text: await readFile(file, 'utf8') });
+        } catch (error) {
+          throw new ConfigFileError(file, error);
+        }
+      }
+    }
+  }
+  return parseConfig(text, env, { ...options, source: path, ruleFiles });
+}
+
+/** `rules/*.yaml` → the matching files, sorted; a pattern without * is itself (when it exists). */
+async function expandRuleFiles(base: string, pattern: string): Promise<string[]> {
+  const full = resolve(base, pattern);
+  const name = basename(full);
+  if (!name.includes('*')) return (await readdir(dirname(full)).catch(() => [] as string[])).includes(name) ? [full] : [];
+  const matcher = new RegExp(`^${name.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+  const entries = await readdir(dirname(full)).catch(() => [] as string[]);
+  return entries.filter((entry) => matcher.test(entry)).sort().map((entry) => join(dirname(full), entry));
 }
 
 /**

@@ -295,6 +295,7 @@ export function buildConfigSchema(plugins: PluginSchemas) {
         .prefault({}),
       actions: z.record(Name, pluginUnion('action', plugins.actions)).default({}).meta({ description: 'Named actions that rules run when they fire.' }),
       rules: z.array(Rule).default([]),
+      ruleFiles: z.array(z.string().min(1)).default([]).meta({ description: 'More rules, from YAML files holding `rules: [...]`: paths relative to this file; * in the file name matches (rules/*.yaml).' }),
       probes: z.array(Probe).min(1),
     })
     .superRefine((config, ctx) => {
