@@ -125,7 +125,7 @@ export class Agent {
     this.#scheduler = new ProbeScheduler({
       onError: (job, error) => this.#logger.error({ err: error, job: job.key }, 'bug: a probe run threw instead of returning a result'),
     });
-    this.metrics = new AgentMetrics({ series: () => this.#series.map((entry) => entry.series), now: this.#now, processMetrics: options.processMetrics ?? true });
+    this.metrics = new AgentMetrics({ now: this.#now, processMetrics: options.processMetrics ?? true });
     const environments = Object.keys(config.environments);
 
     const ruleLines = watchedLines(config);

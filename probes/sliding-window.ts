@@ -84,10 +84,28 @@ export class SlidingWindow {
       failures: this.#totalFailures,
       errorRatio: count === 0 ? 0 : this.#totalFailures / count,
       meanLatencyMs: count === 0 ? undefined : this.#totalLatency / count,
-      p50LatencyMs: this.quantile(0.5, at),
-      p95LatencyMs: this.quantile(0.95, at),
-      p99LatencyMs: this.quantile(0.99, at),
+      ...this.#standardQuantiles(),
     };
+  }
+
+  /** p50, p95 and p99 in one scan of the bins (figures are read for every series on a scrape). */
+  #standardQuantiles(): Pick<WindowFigures, 'p50LatencyMs' | 'p95LatencyMs' | 'p99LatencyMs'> {
+    if (this.#totalCount === 0) return { p50LatencyMs: undefined, p95LatencyMs: undefined, p99LatencyMs: undefined };
+    const ranks = [0.5 * this.#totalCount, 0.95 * this.#totalCount, 0.99 * this.#totalCount];
+    const found: number[] = [];
+    let seen = 0;
+    for (let bin = 0; bin < LATENCY_BINS && found.length < 3; bin++) {
+      const inBin = this.#totalBins[bin]!;
+      if (inBin === 0) continue;
+      while (found.length < 3 && seen + inBin >= ranks[found.length]!) {
+        const low = bin === 0 ? 0 : binLowerBound(bin);
+        const high = binLowerBound(bin + 1);
+        found.push(low + (high - low) * Math.max(0, Math.min(1, (ranks[found.length]! - seen) / inBin)));
+      }
+      seen += inBin;
+    }
+    while (found.length < 3) found.push(binLowerBound(LATENCY_BINS));
+    return { p50LatencyMs: found[0], p95LatencyMs: found[1], p99LatencyMs: found[2] };
   }
 
   /** Latency quantile in ms (interpolated within a histogram bin), undefined while empty. */

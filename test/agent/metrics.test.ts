@@ -10,7 +10,7 @@ const WINDOWS = [60_000, 300_000];
 function setup() {
   let now = T0;
   const series = [new ProbeSeries('health', 'blue', WINDOWS, new Map(), T0), new ProbeSeries('health', 'green', WINDOWS, new Map(), T0)];
-  const metrics = new AgentMetrics({ series: () => series, now: () => now, processMetrics: false });
+  const metrics = new AgentMetrics({ now: () => now, processMetrics: false });
   for (const s of series) metrics.addSeries(s, WINDOWS);
   metrics.setActiveEnvironment('blue', ['blue', 'green']);
   const record = (index: number, result: Partial<ProbeResult>) => {
@@ -56,8 +56,8 @@ describe('AgentMetrics', () => {
   it('reports NaN window figures for a series with no probe in the window yet', async () => {
     const { metrics } = setup();
     const { body } = await metrics.render(false);
-    expect(body).toContain('greenlight_window_error_ratio{probe="health",env="blue",window="1m"} Nan');
-    expect(body).toContain('greenlight_window_latency_seconds{probe="health",env="blue",window="5m",quantile="0.5"} Nan');
+    expect(body).toContain('greenlight_window_error_ratio{probe="health",env="blue",window="1m"} NaN');
+    expect(body).toContain('greenlight_window_latency_seconds{probe="health",env="blue",window="5m",quantile="0.5"} NaN');
   });
 
   it('recomputes the window figures on every scrape, also when the clock has not moved', async () => {
