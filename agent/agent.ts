@@ -99,6 +99,9 @@ export class Agent {
   readonly #evaluations = new Set<Promise<unknown>>();
   #server: HttpServer | undefined;
   #store: Store | undefined;
+  /** Events not yet in the journal: written together once per tick, in one transaction. */
+  #unjournaled: GreenlightEvent[] = [];
+  #journalFlush: NodeJS.Immediate | undefined;
   #activeEnvironment: string;
   #switching = false;
   #startedAt = 0;
@@ -120,6 +123,7 @@ export class Agent {
     this.bus.subscribe((event) => {
       if (event.type === 'flag.changed') this.#persist('flags', this.flags.snapshot());
     });
+    this.bus.subscribe((event) => this.#journal(event));
     // One keep-alive pool for every probe: connection reuse is most of a probe's cost saving.
     this.#dispatcher = new UndiciAgent({ keepAliveTimeout: 30_000, connections: 8, pipelining: 1 });
     this.#scheduler = new ProbeScheduler({
@@ -211,6 +215,7 @@ export class Agent {
     for (const notice of this.config.notices) this.#logger.warn(notice);
     await this.rules.selfTest();
     this.#store = Store.open(this.config.dataDir);
+    this.bus.resumeFrom(this.#store.lastEventId());
     this.#resume(this.#store);
     this.metrics.setActiveEnvironment(this.#activeEnvironment, Object.keys(this.config.environments));
     this.#server = await startHttpServer({
@@ -244,6 +249,7 @@ export class Agent {
     await this.#traffic.close?.();
     await this.#server?.close();
     await this.#dispatcher.destroy();
+    this.#flushJournal();
     this.#store?.close();
   }
 
@@ -448,6 +454,31 @@ export class Agent {
       incidents[rule] = { incident: context.incident, env: context.env, severity: context.severity, message: context.message, actor: context.actor, startedAt: context.startedAt };
     }
     this.#persist('incidents', incidents);
+  }
+
+  /** Journaled events after `since`, oldest first (GET /api/v1/events). */
+  events(query: { since: number; limit: number; type?: string | undefined }): GreenlightEvent[] {
+    this.#flushJournal();
+    return this.#store?.events(query) ?? [];
+  }
+
+  #journal(event: GreenlightEvent): void {
+    this.#unjournaled.push(event);
+    this.#journalFlush ??= setImmediate(() => this.#flushJournal());
+  }
+
+  #flushJournal(): void {
+    if (this.#journalFlush) clearImmediate(this.#journalFlush);
+    this.#journalFlush = undefined;
+    if (!this.#store || this.#unjournaled.length === 0) return;
+    const batch = this.#unjournaled;
+    this.#unjournaled = [];
+    try {
+      this.#store.appendEvents(batch);
+    } catch (error) {
+      // Logged, not published: an event about a failing journal would only fail again.
+      this.#logger.error({ err: error, events: batch.length, firstId: batch[0]!.id }, `could not journal ${batch.length} events: ${(error as Error).message}; greenlight keeps running, they are in the log`);
+    }
   }
 
   /** Write through to the store. A failing disk must not stop greenlight from acting: log and go on. */

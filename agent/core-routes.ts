@@ -1,5 +1,5 @@
 import type { Agent } from './agent.js';
-import type { Route } from './http-server.js';
+import { HttpError, type Route } from './http-server.js';
 
 /** /metrics, /healthz, /readyz and /api/v1/state: read-only, no token. */
 export function coreRoutes(agent: Agent): Route[] {
@@ -25,5 +25,25 @@ export function coreRoutes(agent: Agent): Route[] {
       },
     },
     { method: 'GET', path: '/api/v1/state', auth: 'none', handle: () => ({ status: 200, body: agent.state() }) },
+    {
+      method: 'GET',
+      path: '/api/v1/events',
+      auth: 'none',
+      handle: ({ query }) => {
+        const since = integer(query.get('since'), 0, 'since');
+        const limit = integer(query.get('limit'), 100, 'limit');
+        if (limit < 1 || limit > 1_000) throw new HttpError(400, `limit must be from 1 to 1000, not ${limit}`);
+        const type = query.get('type') ?? undefined;
+        if (type !== undefined && !/^[a-z]+(\.[a-z_]+)?$/.test(type)) throw new HttpError(400, `type ${JSON.stringify(type)} is not an event type or prefix such as probe, rule.firing`);
+        const events = agent.events({ since, limit, type });
+        return { status: 200, body: { events, next: events.at(-1)?.id ?? since } };
+      },
+    },
   ];
+}
+
+function integer(text: string | null, fallback: number, name: string): number {
+  if (text === null || text === '') return fallback;
+  if (!/^\d{1,15}$/.test(text)) throw new HttpError(400, `${name} must be a whole number, not ${JSON.stringify(text)}`);
+  return Number(text);
 }

@@ -106,6 +106,11 @@ export class EventBus {
     return this.#lastId;
   }
 
+  /** Go on from the journal's last id after a restart: ids only ever increase. */
+  resumeFrom(lastId: number): void {
+    this.#lastId = Math.max(this.#lastId, lastId);
+  }
+
   subscribe(listener: EventListener): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);

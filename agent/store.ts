@@ -1,7 +1,7 @@
 /**
  * greenlight's durable state: an SQLite database (better-sqlite3, WAL) in the data directory.
- * It holds what a restart must not lose: the live environment, the flag sets and the incidents
- * that were firing, so a restarted agent neither forgets a switch nor repeats an action it
+ * It holds what a restart must not lose: the event journal, the live environment, the flag sets
+ * and the incidents that were firing, so a restarted agent neither forgets a switch nor repeats an action it
  * completed, and still sends the resolved notice. Writes are synchronous and small; each is one
  * transaction, committed before the caller goes on.
  */
@@ -9,6 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { GreenlightError } from '../config/errors.js';
+import type { GreenlightEvent } from './events.js';
 
 export class StoreError extends GreenlightError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -22,6 +23,8 @@ export class Store {
   readonly #get: Database.Statement<[string], { value: string }>;
   readonly #set: Database.Statement<[string, string, number]>;
   readonly #delete: Database.Statement<[string]>;
+  readonly #insertEvent: Database.Statement<[number, string, string, string, string | null, string | null, string | null, string, string]>;
+  readonly #appendEvents: (events: readonly GreenlightEvent[]) => void;
 
   private constructor(path: string, db: Database.Database) {
     this.path = path;
@@ -34,6 +37,21 @@ export class Store {
     this.#get = db.prepare('SELECT value FROM state WHERE key = ?');
     this.#set = db.prepare('INSERT INTO state (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at');
     this.#delete = db.prepare('DELETE FROM state WHERE key = ?');
+    db.exec(`CREATE TABLE IF NOT EXISTS events (
+      id INTEGER PRIMARY KEY,
+      time TEXT NOT NULL,
+      type TEXT NOT NULL,
+      severity TEXT NOT NULL,
+      env TEXT,
+      probe TEXT,
+      rule TEXT,
+      message TEXT NOT NULL,
+      data TEXT NOT NULL
+    )`);
+    this.#insertEvent = db.prepare('INSERT INTO events (id, time, type, severity, env, probe, rule, message, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    this.#appendEvents = db.transaction((events: readonly GreenlightEvent[]) => {
+      for (const e of events) this.#insertEvent.run(e.id, e.time, e.type, e.severity, e.env, e.probe, e.rule, e.message, JSON.stringify(e.data));
+    });
   }
 
   /** Open (or create) `<dataDir>/greenlight.db`. Throws StoreError saying what to fix. */
@@ -65,6 +83,28 @@ export class Store {
 
   delete(key: string): void {
     this.#delete.run(key);
+  }
+
+  /** Append events to the journal, in one transaction. */
+  appendEvents(events: readonly GreenlightEvent[]): void {
+    if (events.length > 0) this.#appendEvents(events);
+  }
+
+  /** The highest event id journaled, 0 for none: ids go on from there after a restart. */
+  lastEventId(): number {
+    return (this.#db.prepare('SELECT MAX(id) AS id FROM events').get() as { id: number | null }).id ?? 0;
+  }
+
+  /** Journaled events after `since`, oldest first; `type` matches a type or a prefix (`probe`, `rule.firing`). */
+  events(query: { since: number; limit: number; type?: string | undefined }): GreenlightEvent[] {
+    const rows = (
+      query.type === undefined
+        ? this.#db.prepare('SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?').all(query.since, query.limit)
+        : this.#db
+            .prepare("SELECT * FROM events WHERE id > ? AND (type = ? OR type LIKE ? ESCAPE '\\') ORDER BY id LIMIT ?")
+            .all(query.since, query.type, `${query.type.replace(/[\\%_]/g, (c) => `\\${c}`)}.%`, query.limit)
+    ) as (Omit<GreenlightEvent, 'data'> & { data: string })[];
+    return rows.map((row) => ({ ...row, data: JSON.parse(row.data) }) as GreenlightEvent);
   }
 
   close(): void {

@@ -70,6 +70,22 @@ probes:
 
     const second = await boot();
     try {
+      // Event ids go on from the journal: strictly increasing across the restart.
+      const lastOfFirst = first.events.at(-1)!.id;
+      expect(second.events[0]!.id).toBe(lastOfFirst + 1);
+      const base = `http://127.0.0.1:${second.agent.address!.port}`;
+      const history = (await (await fetch(`${base}/api/v1/events?since=0&limit=1000`)).json()) as { events: GreenlightEvent[]; next: number };
+      expect(history.events.map((e) => e.id)).toEqual([...first.events.map((e) => e.id), ...second.events.map((e) => e.id)]);
+      expect(history.events.find((e) => e.type === 'traffic.switched')).toMatchObject({ env: 'green', data: { from: 'blue', to: 'green' } });
+      const switches = (await (await fetch(`${base}/api/v1/events?type=traffic`)).json()) as { events: GreenlightEvent[] };
+      expect(switches.events.map((e) => e.type)).toEqual(['traffic.switched']);
+      const page = (await (await fetch(`${base}/api/v1/events?since=2&limit=3`)).json()) as { events: GreenlightEvent[]; next: number };
+      expect(page.events.map((e) => e.id)).toEqual([3, 4, 5]);
+      expect(page.next).toBe(5);
+      expect((await fetch(`${base}/api/v1/events?limit=0`)).status).toBe(400);
+      expect((await fetch(`${base}/api/v1/events?since=-1`)).status).toBe(400);
+      expect((await fetch(`${base}/api/v1/events?type=probe;drop`)).status).toBe(400);
+
       expect(second.agent.activeEnvironment).toBe('green');
       expect(second.agent.flags.get('blue')).toMatchObject({ FORCE_V2_FALLBACK: true, ALPHASTACK_V3_ENABLED: false, ALPHASTACK_PROTECTION: true });
       expect(second.agent.rules.statuses()).toEqual([expect.objectContaining({ rule: 'universe-failing', state: 'firing', incident: 1 })]);
