@@ -5,8 +5,9 @@
  *   probe.up/down events → facts → rule state (RuleEvaluator) → rule.* events → actions
  *   (ActionRunner: rollback through the traffic adapter, flags, alerts) → action.* events
  *
- * and every event goes to the bus, whose subscribers are the log (and later the journal and
- * the stream). Components start in dependency order and close in reverse.
+ * and every event goes to the bus, whose subscribers are the log and the journal (the state
+ * store, which also keeps the live environment, flags and firing incidents across restarts).
+ * Components start in dependency order and close in reverse.
  */
 import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
