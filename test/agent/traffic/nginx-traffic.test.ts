@@ -1,7 +1,5 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { pino } from 'pino';
 import { Agent, Pool } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,45 +7,25 @@ import { sleep, type PluginDeps } from '../../../agent/plugin.js';
 import { NginxTrafficSchema, nginxTraffic } from '../../../agent/traffic/nginx-traffic.js';
 import { TrafficError, type SwitchRequest } from '../../../agent/traffic/traffic-adapter.js';
 import { startSimulator, type Simulator } from '../../../simulator/alphastack-simulator.js';
+import { findNginx, startNginxFront, type NginxFront } from '../../../simulator/nginx-front.js';
 import { tempDir } from '../../helpers/tools.js';
 
-/**
- * Debian's nginx (apt package `nginx`) lives in /usr/sbin, which a non-root PATH may lack. In CI
- * a missing nginx is a failure, never a silent skip.
- */
-function findNginx(): string | undefined {
-  if (existsSync('/usr/sbin/nginx')) return '/usr/sbin/nginx';
-  const found = spawnSync('sh', ['-c', 'command -v nginx'], { encoding: 'utf8' });
-  if (found.status === 0 && found.stdout.trim() !== '') return found.stdout.trim();
-  if (process.env.CI) throw new Error('nginx is not installed; .ci/run must apt-get install nginx');
-  return undefined;
-}
-
 const NGINX = findNginx();
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+if (!NGINX && process.env.CI) throw new Error('nginx is not installed; .ci/run must apt-get install nginx');
 
 function request(from: string, to: string): SwitchRequest {
   return { from, to, reason: `test: ${from} → ${to}`, rule: null, incident: `inc-${from}-${to}` };
 }
 
 describe.skipIf(!NGINX)('nginx traffic adapter against a real nginx', () => {
-  const nginx = NGINX!;
   const dispatcher = new Agent();
   const deps: PluginDeps = { logger: pino({ level: 'silent' }), dispatcher, now: Date.now, sleep };
   let blue: Simulator;
   let green: Simulator;
+  let front: NginxFront;
   let dir: string;
-  let conf: string;
   let upstreamFile: string;
   let port: number;
-  let master: ChildProcess;
   let client: Pool;
 
   /** The environment answering /api/health through nginx, on a fresh connection. */
@@ -57,77 +35,24 @@ describe.skipIf(!NGINX)('nginx traffic adapter against a real nginx', () => {
     return body.environment;
   }
 
+  /** The adapter's block for this nginx: the fixture's -e/-p/-c on every command, so `-t` checks its config and `-s reload` finds its pid file. */
   function adapterBlock(servers: Record<string, string>) {
-    // Same -e/-p/-c as the running master, so `-t` checks its configuration and `-s reload` finds its pid file.
-    const base = [nginx, '-e', join(dir, 'error.log'), '-p', dir, '-c', conf];
-    return NginxTrafficSchema.parse({
-      type: 'nginx',
-      upstreamFile,
-      servers,
-      testCommand: [...base, '-t'],
-      reloadCommand: [...base, '-s', 'reload'],
-      verifyUrl: `http://127.0.0.1:${port}/api/health`,
-      verifyTimeout: '5s',
-    });
+    return NginxTrafficSchema.parse(front.adapterBlock(servers));
   }
 
   beforeAll(async () => {
     [blue, green] = await Promise.all([startSimulator({ name: 'blue' }), startSimulator({ name: 'green' })]);
-    dir = tempDir('greenlight-nginx-');
-    // Workers run as nobody when the tests run as root; they must reach their temp directories.
-    chmodSync(dir, 0o755);
-    conf = join(dir, 'nginx.conf');
-    upstreamFile = join(dir, 'upstream.conf');
-    port = await freePort();
-    writeFileSync(upstreamFile, `upstream alphastack {\n    server 127.0.0.1:${blue.port};\n}\n`);
-    writeFileSync(
-      conf,
-      [
-        'worker_processes 2;',
-        `error_log ${dir}/error.log notice;`,
-        `pid ${dir}/nginx.pid;`,
-        'events { worker_connections 1024; }',
-        'http {',
-        '  access_log off;',
-        `  client_body_temp_path ${dir}/client_body;`,
-        `  proxy_temp_path ${dir}/proxy;`,
-        `  fastcgi_temp_path ${dir}/fastcgi;`,
-        `  uwsgi_temp_path ${dir}/uwsgi;`,
-        `  scgi_temp_path ${dir}/scgi;`,
-        `  include ${upstreamFile};`,
-        '  server {',
-        `    listen 127.0.0.1:${port};`,
-        '    location / { proxy_pass http://alphastack; }',
-        '  }',
-        '}',
-        '',
-      ].join('\n'),
-    );
-    master = spawn(nginx, ['-e', join(dir, 'error.log'), '-p', dir, '-c', conf, '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    master.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    for (let i = 0; ; i++) {
-      try {
-        if ((await answeringEnv()) === 'blue') break;
-      } catch {
-        if (master.exitCode !== null || i > 100) throw new Error(`nginx did not start: ${stderr}`);
-      }
-      await sleep(50);
-    }
+    front = await startNginxFront(`127.0.0.1:${blue.port}`);
+    ({ upstreamFile, port } = front);
+    dir = dirname(upstreamFile);
     client = new Pool(`http://127.0.0.1:${port}`, { connections: 16, keepAliveTimeout: 30_000 });
   });
 
   afterAll(async () => {
     await client?.close();
-    if (master && master.exitCode === null) {
-      const exited = new Promise((resolve) => master.once('exit', resolve));
-      master.kill('SIGQUIT');
-      await Promise.race([exited, sleep(3_000)]);
-      if (master.exitCode === null) master.kill('SIGKILL');
-    }
+    await front?.close();
     await Promise.all([blue?.close(), green?.close()]);
     await dispatcher.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it('proxies to blue to begin with', async () => {
