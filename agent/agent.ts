@@ -22,6 +22,7 @@ import { ActionRunner } from './actions/action-runner.js';
 import { rollbackAction } from './actions/rollback-action.js';
 import { AlertDispatcher } from './alerts/alert-dispatcher.js';
 import { coreRoutes } from './core-routes.js';
+import { EventStream } from './event-stream.js';
 import { EventBus, type GreenlightEvent } from './events.js';
 import { flagRoutes } from './flags/flag-routes.js';
 import { FlagStore } from './flags/flag-store.js';
@@ -99,6 +100,7 @@ export class Agent {
   /** Rule evaluations in flight (they finish before close). */
   readonly #evaluations = new Set<Promise<unknown>>();
   #server: HttpServer | undefined;
+  #stream: EventStream | undefined;
   #store: Store | undefined;
   /** Events not yet in the journal: written together once per tick, in one transaction. */
   #unjournaled: GreenlightEvent[] = [];
@@ -225,6 +227,13 @@ export class Agent {
       tokens: () => ({ admin: this.config.api.adminToken, rollback: this.config.api.rollbackToken }),
       logger: this.#rootLogger.child({ component: 'http' }),
     });
+    this.#stream = new EventStream({
+      bus: this.bus,
+      history: (since) => this.#history(since),
+      streamToken: () => this.config.api.streamToken,
+      logger: this.#rootLogger.child({ component: 'stream' }),
+    });
+    this.#stream.attach(this.#server.server);
     this.#scheduler.start();
     this.bus.publish({
       type: 'agent.started',
@@ -248,6 +257,7 @@ export class Agent {
     await this.actions.close();
     await this.alerts.close();
     await this.#traffic.close?.();
+    this.#stream?.close();
     await this.#server?.close();
     await this.#dispatcher.destroy();
     this.#flushJournal();
@@ -461,6 +471,17 @@ export class Agent {
   events(query: { since: number; limit: number; type?: string | undefined }): GreenlightEvent[] {
     this.#flushJournal();
     return this.#store?.events(query) ?? [];
+  }
+
+  /** Every journaled event after `since` (the stream's replay), read a page at a time. */
+  #history(since: number): GreenlightEvent[] {
+    const all: GreenlightEvent[] = [];
+    for (let from = since; ; ) {
+      const page = this.events({ since: from, limit: 1_000 });
+      all.push(...page);
+      if (page.length < 1_000) return all;
+      from = page.at(-1)!.id;
+    }
   }
 
   #journal(event: GreenlightEvent): void {

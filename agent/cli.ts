@@ -10,6 +10,7 @@ import { FLAGS_OPTIONS, FLAGS_USAGE, flagsCommand } from './commands/flags.js';
 import { rollbackCommand } from './commands/rollback.js';
 import { runCommand } from './commands/run.js';
 import { schemaCommand } from './commands/schema.js';
+import { tailCommand } from './commands/tail.js';
 import { validateCommand } from './commands/validate.js';
 import { VERSION } from './version.js';
 
@@ -63,6 +64,12 @@ const COMMANDS: Record<string, Command> = {
     usage: 'greenlight schema',
     options: {},
     run: (_args, io) => schemaCommand(io),
+  },
+  tail: {
+    summary: 'follow the event stream of a running agent (reconnects and resumes by itself)',
+    usage: 'greenlight tail [--url U] [--since ID] [--type T] [--json]',
+    options: { url: { type: 'string' }, since: { type: 'string' }, type: { type: 'string' }, json: { type: 'boolean' } },
+    run: ({ values }, io) => tailCommand({ url: str(values.url), since: str(values.since), type: str(values.type), json: values.json === true }, io),
   },
   rollback: {
     summary: 'emergency rollback through a running agent (exit 0 done, 1 refused/failed)',

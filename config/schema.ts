@@ -219,6 +219,7 @@ const Rule = z.strictObject({
 const Api = z.strictObject({
   adminToken: z.string().min(8, { error: 'is too short: use at least 8 characters (better 32 random ones)' }).optional().meta({ description: 'Bearer token for every admin call. Take it from ${ADMIN_TOKEN}.' }),
   rollbackToken: z.string().min(8, { error: 'is too short: use at least 8 characters (better 32 random ones)' }).optional().meta({ description: 'Bearer token for the emergency path only (rollback, emergency flags). Take it from ${ROLLBACK_TOKEN}.' }),
+  streamToken: z.string().min(8, { error: 'is too short: use at least 8 characters (better 32 random ones)' }).optional().meta({ description: 'When set, the event stream needs it (Authorization: Bearer, or ?token=). Default: the stream is open, like /api/v1/events.' }),
 });
 
 const Flags = z.strictObject({

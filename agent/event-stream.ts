@@ -1,0 +1,132 @@
+/**
+ * GET /api/v1/stream (WebSocket): live events, one JSON object per message. With `since`, the
+ * journal's events after that id are replayed first and then the live ones follow, with no gap
+ * and no duplicate: the client is subscribed before the replay is read, live events arriving
+ * meanwhile are held, and only those after the last replayed id are sent on. Filters: `type`
+ * (a type or prefix), `env`, `severity`, `probe`. The stream only serializes and filters.
+ */
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { EventBus, GreenlightEvent } from './events.js';
+import { authorize, type Tokens } from './http-server.js';
+
+/** A client more than this far behind (bytes queued in its socket) is cut off: it never slows the agent or the others. */
+const MAX_BUFFERED_BYTES = 1 << 20;
+const HEARTBEAT_MS = 15_000;
+/** Close code for a consumer that stopped reading (4000-4999 are the application's). */
+export const CLOSE_TOO_SLOW = 4008;
+
+export interface StreamFilter {
+  since: number | undefined;
+  type: string | undefined;
+  env: string | undefined;
+  severity: string | undefined;
+  probe: string | undefined;
+}
+
+export function matches(event: GreenlightEvent, filter: StreamFilter): boolean {
+  if (filter.type !== undefined && event.type !== filter.type && !event.type.startsWith(`${filter.type}.`)) return false;
+  if (filter.env !== undefined && event.env !== filter.env) return false;
+  if (filter.severity !== undefined && event.severity !== filter.severity) return false;
+  if (filter.probe !== undefined && event.probe !== filter.probe) return false;
+  return true;
+}
+
+export class EventStream {
+  readonly #wss = new WebSocketServer({ noServer: true, maxPayload: 4_096 });
+  readonly #bus: EventBus;
+  readonly #history: (since: number) => GreenlightEvent[];
+  readonly #streamToken: () => string | undefined;
+  readonly #logger: Logger;
+  readonly #heartbeat: NodeJS.Timeout;
+
+  constructor(options: { bus: EventBus; history: (since: number) => GreenlightEvent[]; streamToken: () => string | undefined; logger: Logger }) {
+    this.#bus = options.bus;
+    this.#history = options.history;
+    this.#streamToken = options.streamToken;
+    this.#logger = options.logger;
+    this.#heartbeat = setInterval(() => {
+      for (const client of this.#wss.clients) {
+        const alive = client as WebSocket & { isAlive?: boolean };
+        if (alive.isAlive === false) {
+          client.terminate();
+          continue;
+        }
+        alive.isAlive = false;
+        client.ping();
+      }
+    }, HEARTBEAT_MS);
+    this.#heartbeat.unref();
+  }
+
+  /** Take WebSocket upgrades of /api/v1/stream on `server`; other upgrades are refused. */
+  attach(server: Server): void {
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      const refuse = (status: number, message: string) => {
+        socket.end(`HTTP/1.1 ${status} ${status === 404 ? 'Not Found' : status === 400 ? 'Bad Request' : 'Unauthorized'}\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n${JSON.stringify({ error: message })}`);
+      };
+      if (url.pathname !== '/api/v1/stream') return refuse(404, `no WebSocket endpoint ${url.pathname}; use /api/v1/stream`);
+      const filter = parseFilter(url.searchParams);
+      if (typeof filter === 'string') return refuse(400, filter);
+      const token = this.#streamToken();
+      if (token !== undefined) {
+        const header = req.headers.authorization ?? (url.searchParams.get('token') ? `Bearer ${url.searchParams.get('token')}` : undefined);
+        const decision = authorize(header, 'admin', { admin: token } satisfies Tokens);
+        if ('status' in decision) return refuse(401, `the stream needs its token: ${decision.error}`);
+      }
+      this.#wss.handleUpgrade(req, socket, head, (client) => this.#serve(client, filter));
+    });
+  }
+
+  get clients(): number {
+    return this.#wss.clients.size;
+  }
+
+  close(): void {
+    clearInterval(this.#heartbeat);
+    for (const client of this.#wss.clients) client.close(1001, 'greenlight stopping');
+    this.#wss.close();
+  }
+
+  #serve(client: WebSocket, filter: StreamFilter): void {
+    (client as WebSocket & { isAlive?: boolean }).isAlive = true;
+    client.on('pong', () => ((client as WebSocket & { isAlive?: boolean }).isAlive = true));
+    client.on('error', () => client.terminate());
+    let lastSent = 0;
+    let held: GreenlightEvent[] | undefined = filter.since === undefined ? undefined : [];
+    const send = (event: GreenlightEvent) => {
+      if (event.id <= lastSent || !matches(event, filter)) return;
+      if (client.bufferedAmount > MAX_BUFFERED_BYTES) {
+        this.#logger.warn({ lastSent }, 'stream client too slow: disconnected');
+        client.close(CLOSE_TOO_SLOW, `too slow: reconnect with since=${lastSent}`);
+        return;
+      }
+      client.send(JSON.stringify(event));
+      lastSent = event.id;
+    };
+    const unsubscribe = this.#bus.subscribe((event) => {
+      if (client.readyState !== client.OPEN) return;
+      if (held) held.push(event);
+      else send(event);
+    });
+    client.on('close', unsubscribe);
+    if (held) {
+      // Replay, then what arrived meanwhile: ids order everything, so nothing is sent twice.
+      for (const event of this.#history(filter.since!)) send(event);
+      const pending = held;
+      held = undefined;
+      for (const event of pending) send(event);
+    }
+  }
+}
+
+function parseFilter(params: URLSearchParams): StreamFilter | string {
+  const since = params.get('since');
+  if (since !== null && !/^\d{1,15}$/.test(since)) return `since must be a whole number, not ${JSON.stringify(since)}`;
+  const severity = params.get('severity') ?? undefined;
+  if (severity !== undefined && !['info', 'warning', 'critical'].includes(severity)) return `severity must be info, warning or critical, not ${JSON.stringify(severity)}`;
+  return { since: since === null ? undefined : Number(since), type: params.get('type') ?? undefined, env: params.get('env') ?? undefined, severity, probe: params.get('probe') ?? undefined };
+}
