@@ -3,6 +3,7 @@
  * published on an in-process bus. Logs, metrics, and later the journal and the WebSocket stream
  * are subscribers; publishers never know who listens.
  */
+import type { Figures } from '../rules/rule-evaluator.js';
 
 export type Severity = 'info' | 'warning' | 'critical';
 
@@ -24,11 +25,7 @@ export type ProbeDownEvent = EventBase<'probe.down', { reason: string; detail: s
 export type ProbeUpEvent = EventBase<'probe.up', { status: number | null; durationMs: number; downForMs: number | null; active: boolean }>;
 
 /** The figures that decided a rule's state: each fact with its params and value, and the sample count. */
-export interface RuleFigures {
-  facts: { fact: string; params: Record<string, unknown>; operator: string; value: unknown; observed: unknown; result: boolean }[];
-  samples: number;
-  env: string;
-}
+export type RuleFigures = Figures;
 
 export type RulePendingEvent = EventBase<'rule.pending', { severity: 'warning' | 'critical'; for: number; figures: RuleFigures; labels: Record<string, string> }>;
 export type RuleFiringEvent = EventBase<'rule.firing', { severity: 'warning' | 'critical'; incident: string; heldForMs: number; figures: RuleFigures; labels: Record<string, string>; actions: string[] }>;

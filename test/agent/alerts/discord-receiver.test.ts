@@ -1,23 +1,14 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AlertError } from '../../../agent/alerts/alert-receiver.js';
 import { DISCORD_COLORS, discordMessage, discordReceiver, DiscordReceiverSchema, discordRetryAfter } from '../../../agent/alerts/discord-receiver.js';
-import { discordService, firingNotice, resolvedNotice, startFakeServer, testDeps, type FakeServer, type TestDeps } from './fake-server.js';
+import { discordService, firingNotice, resolvedNotice, useFakeService } from './fake-server.js';
 
 const TOKEN = 'sEcReTdIsCoRdToKeN_abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJ';
-let server: FakeServer;
-let deps: TestDeps;
-beforeEach(async () => {
-  server = await startFakeServer(discordService);
-  deps = testDeps();
-});
-afterEach(async () => {
-  await deps.dispatcher.destroy();
-  await server.close();
-});
+const fake = useFakeService(discordService);
 
 const signal = () => new AbortController().signal;
 const create = (block: Record<string, unknown> = {}) =>
-  discordReceiver.create(DiscordReceiverSchema.parse({ type: 'discord', name: 'ops', url: `${server.origin}/api/webhooks/1234567890123456789/${TOKEN}`, ...block }), deps);
+  discordReceiver.create(DiscordReceiverSchema.parse({ type: 'discord', name: 'ops', url: `${fake.server.origin}/api/webhooks/1234567890123456789/${TOKEN}`, ...block }), fake.deps);
 
 describe('discord receiver config', () => {
   it('fills the defaults', () => {
@@ -46,7 +37,7 @@ describe('discord receiver config', () => {
 describe('discord receiver', () => {
   it('posts content and an embed with title, link, colour, fields and timestamp', async () => {
     expect(await create().send(firingNotice(), signal())).toEqual({ attempts: 1, status: 204 });
-    expect(server.received[0]!.body).toEqual({
+    expect(fake.server.received[0]!.body).toEqual({
       content: '🔴 **FIRING** · CRITICAL · error-ratio-critical on blue: error ratio 42% on blue (live) over 5m',
       embeds: [
         {
@@ -99,15 +90,15 @@ describe('discord receiver', () => {
   });
 
   it('waits for retry_after from the 429 body when the Retry-After header is missing', async () => {
-    server.script({ status: 429, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ message: 'You are being rate limited.', retry_after: 1.5, global: false }) });
+    fake.server.script({ status: 429, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ message: 'You are being rate limited.', retry_after: 1.5, global: false }) });
     expect(await create().send(firingNotice(), signal())).toEqual({ attempts: 2, status: 204 });
-    expect(deps.sleeps).toEqual([1_500]);
+    expect(fake.deps.sleeps).toEqual([1_500]);
   });
 
   it('prefers the Retry-After header to the body', async () => {
-    server.script({ status: 429, headers: { 'content-type': 'application/json', 'retry-after': '2' }, body: JSON.stringify({ retry_after: 9 }) });
+    fake.server.script({ status: 429, headers: { 'content-type': 'application/json', 'retry-after': '2' }, body: JSON.stringify({ retry_after: 9 }) });
     await create().send(firingNotice(), signal());
-    expect(deps.sleeps).toEqual([2_000]);
+    expect(fake.deps.sleeps).toEqual([2_000]);
   });
 
   it('reads retry_after only from a JSON body that has it', () => {
@@ -117,11 +108,11 @@ describe('discord receiver', () => {
   });
 
   it('does not retry a 400 and hides the webhook token', async () => {
-    server.script({ status: 400, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code: 50035, message: `Invalid Form Body for webhook ${TOKEN}` }) });
+    fake.server.script({ status: 400, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code: 50035, message: `Invalid Form Body for webhook ${TOKEN}` }) });
     const error: unknown = await create().send(firingNotice(), signal()).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(AlertError);
     expect(error).toMatchObject({ attempts: 1, message: expect.stringContaining('discord receiver "ops": rejected with HTTP 400') });
     expect((error as Error).message).not.toContain(TOKEN);
-    expect(server.received).toHaveLength(1);
+    expect(fake.server.received).toHaveLength(1);
   });
 });

@@ -7,6 +7,7 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { pino, type Logger } from 'pino';
+import { afterEach, beforeEach } from 'vitest';
 import { Agent } from 'undici';
 import type { AlertNotice } from '../../../agent/alerts/alert-receiver.js';
 import type { PluginDeps } from '../../../agent/plugin.js';
@@ -206,4 +207,21 @@ export function firingNotice(overrides: Partial<AlertNotice> = {}): AlertNotice 
 /** The resolution of `notice`. */
 export function resolvedNotice(notice: AlertNotice, endsAt = '2025-03-14T03:07:30.000Z'): AlertNotice {
   return { ...notice, status: 'resolved', endsAt, summary: 'error ratio back to 0.5% on green (live)' };
+}
+
+/**
+ * A fresh fake of `service` and fresh deps for every test of the file, closed after each:
+ * `const t = useFakeService(slackService)`, then `t.server`, `t.deps` inside the tests.
+ */
+export function useFakeService(service: Service): { server: FakeServer; deps: TestDeps } {
+  const current = {} as { server: FakeServer; deps: TestDeps };
+  beforeEach(async () => {
+    current.server = await startFakeServer(service);
+    current.deps = testDeps();
+  });
+  afterEach(async () => {
+    await current.deps.dispatcher.destroy();
+    await current.server.close();
+  });
+  return current;
 }

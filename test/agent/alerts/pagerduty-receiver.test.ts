@@ -1,23 +1,14 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AlertError } from '../../../agent/alerts/alert-receiver.js';
 import { dedupKeyOf, PAGERDUTY_EVENTS_URL, pagerDutyEvent, pagerDutyReceiver, PagerDutyReceiverSchema } from '../../../agent/alerts/pagerduty-receiver.js';
-import { firingNotice, pagerDutyService, resolvedNotice, startFakeServer, testDeps, type FakeServer, type TestDeps } from './fake-server.js';
+import { firingNotice, pagerDutyService, resolvedNotice, useFakeService } from './fake-server.js';
 
 const ROUTING_KEY = 'R0uT1nGkEy0123456789abcdefABCDEF';
-let server: FakeServer;
-let deps: TestDeps;
-beforeEach(async () => {
-  server = await startFakeServer(pagerDutyService);
-  deps = testDeps();
-});
-afterEach(async () => {
-  await deps.dispatcher.destroy();
-  await server.close();
-});
+const fake = useFakeService(pagerDutyService);
 
 const signal = () => new AbortController().signal;
 const create = (block: Record<string, unknown> = {}) =>
-  pagerDutyReceiver.create(PagerDutyReceiverSchema.parse({ type: 'pagerduty', routingKey: ROUTING_KEY, url: `${server.origin}/v2/enqueue`, ...block }), deps);
+  pagerDutyReceiver.create(PagerDutyReceiverSchema.parse({ type: 'pagerduty', routingKey: ROUTING_KEY, url: `${fake.server.origin}/v2/enqueue`, ...block }), fake.deps);
 
 describe('pagerduty receiver config', () => {
   it('fills the defaults: critical only, the Events API v2 address, source greenlight', () => {
@@ -54,8 +45,8 @@ describe('pagerduty receiver', () => {
     expect(await receiver.send(notice, signal())).toEqual({ attempts: 1, status: 202 });
     expect(await receiver.send(resolvedNotice(notice), signal())).toEqual({ attempts: 1, status: 202 });
 
-    const [trigger, resolve] = server.received.map((request) => request.body);
-    expect(server.received.map((request) => request.path)).toEqual(['/v2/enqueue', '/v2/enqueue']);
+    const [trigger, resolve] = fake.server.received.map((request) => request.body);
+    expect(fake.server.received.map((request) => request.path)).toEqual(['/v2/enqueue', '/v2/enqueue']);
     expect(trigger).toEqual({
       routing_key: ROUTING_KEY,
       event_action: 'trigger',
@@ -92,12 +83,12 @@ describe('pagerduty receiver', () => {
     ['info', 'info'],
   ] as const)('maps greenlight severity %s to PagerDuty %s', async (severity, expected) => {
     await create({ severities: ['warning', 'critical'] }).send(firingNotice({ severity }), signal());
-    expect(server.received[0]!.body.payload.severity).toBe(expected);
+    expect(fake.server.received[0]!.body.payload.severity).toBe(expected);
   });
 
   it('keeps the summary within 1024 characters, so PagerDuty accepts it', async () => {
     await create().send(firingNotice({ summary: 'ü'.repeat(5_000) }), signal());
-    const summary: string = server.received[0]!.body.payload.summary;
+    const summary: string = fake.server.received[0]!.body.payload.summary;
     expect(summary.length).toBeLessThanOrEqual(1_024);
     expect(summary.startsWith('[CRITICAL] error-ratio-critical on blue: üüü')).toBe(true);
     expect(summary.endsWith('…')).toBe(true);
@@ -108,7 +99,7 @@ describe('pagerduty receiver', () => {
     const receiver = create();
     await receiver.send(notice, signal());
     await receiver.send(resolvedNotice(notice), signal());
-    const keys = server.received.map((request) => request.body.dedup_key);
+    const keys = fake.server.received.map((request) => request.body.dedup_key);
     expect(keys[0]).toBe(dedupKeyOf('k'.repeat(300)));
     expect(keys[0]).toHaveLength(64);
     expect(keys[1]).toBe(keys[0]);
@@ -122,12 +113,12 @@ describe('pagerduty receiver', () => {
   });
 
   it('does not retry an invalid event and never shows the routing key', async () => {
-    server.script({ status: 400, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ status: 'invalid event', message: `Event object is invalid: unknown routing key ${ROUTING_KEY}` }) });
+    fake.server.script({ status: 400, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ status: 'invalid event', message: `Event object is invalid: unknown routing key ${ROUTING_KEY}` }) });
     const error: unknown = await create({ name: 'oncall' }).send(firingNotice(), signal()).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(AlertError);
     expect(error).toMatchObject({ attempts: 1, message: expect.stringContaining('pagerduty receiver "oncall": rejected with HTTP 400') });
     expect((error as Error).message).toContain('[redacted]');
     expect((error as Error).message).not.toContain(ROUTING_KEY);
-    expect(deps.logLines.join('\n')).not.toContain(ROUTING_KEY);
+    expect(fake.deps.logLines.join('\n')).not.toContain(ROUTING_KEY);
   });
 });

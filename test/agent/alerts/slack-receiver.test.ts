@@ -1,18 +1,9 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { slackMessage, slackReceiver, SlackReceiverSchema } from '../../../agent/alerts/slack-receiver.js';
-import { firingNotice, resolvedNotice, slackService, startFakeServer, testDeps, type FakeServer, type TestDeps } from './fake-server.js';
+import { firingNotice, resolvedNotice, slackService, useFakeService } from './fake-server.js';
 
 const TOKEN = 'sEcReTsLaCkToKeN01234567';
-let server: FakeServer;
-let deps: TestDeps;
-beforeEach(async () => {
-  server = await startFakeServer(slackService);
-  deps = testDeps();
-});
-afterEach(async () => {
-  await deps.dispatcher.destroy();
-  await server.close();
-});
+const fake = useFakeService(slackService);
 
 const signal = () => new AbortController().signal;
 
@@ -49,10 +40,10 @@ describe('slack receiver config', () => {
 
 describe('slack receiver', () => {
   it('posts text and blocks that show severity, status, rule, environment, summary, figures, what was done and the link', async () => {
-    const receiver = slackReceiver.create(SlackReceiverSchema.parse({ type: 'slack', name: 'desk', url: `${server.origin}/services/T0/B0/${TOKEN}` }), deps);
+    const receiver = slackReceiver.create(SlackReceiverSchema.parse({ type: 'slack', name: 'desk', url: `${fake.server.origin}/services/T0/B0/${TOKEN}` }), fake.deps);
     expect(await receiver.send(firingNotice(), signal())).toEqual({ attempts: 1, status: 200 });
-    expect(server.received).toHaveLength(1);
-    const request = server.received[0]!;
+    expect(fake.server.received).toHaveLength(1);
+    const request = fake.server.received[0]!;
     expect(request.path).toBe(`/services/T0/B0/${TOKEN}`);
     expect(request.headers['content-type']).toBe('application/json');
     expect(request.body).toEqual({
@@ -105,7 +96,7 @@ describe('slack receiver', () => {
   });
 
   it('keeps long texts within Slack limits, so Slack accepts them', async () => {
-    const receiver = slackReceiver.create(SlackReceiverSchema.parse({ type: 'slack', url: `${server.origin}/services/T0/B0/${TOKEN}` }), deps);
+    const receiver = slackReceiver.create(SlackReceiverSchema.parse({ type: 'slack', url: `${fake.server.origin}/services/T0/B0/${TOKEN}` }), fake.deps);
     const long = firingNotice({ rule: `r${'x'.repeat(200)}`, summary: '€'.repeat(5_000), description: 'd'.repeat(10_000) });
     expect(await receiver.send(long, signal())).toEqual({ attempts: 1, status: 200 });
   });

@@ -1,21 +1,12 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { alertmanagerPayload, fingerprintOf, NOT_ENDED, webhookReceiver, WebhookReceiverSchema } from '../../../agent/alerts/webhook-receiver.js';
-import { alertmanagerService, firingNotice, resolvedNotice, startFakeServer, testDeps, type FakeServer, type TestDeps } from './fake-server.js';
+import { alertmanagerService, firingNotice, resolvedNotice, useFakeService } from './fake-server.js';
 
-let server: FakeServer;
-let deps: TestDeps;
-beforeEach(async () => {
-  server = await startFakeServer(alertmanagerService);
-  deps = testDeps();
-});
-afterEach(async () => {
-  await deps.dispatcher.destroy();
-  await server.close();
-});
+const fake = useFakeService(alertmanagerService);
 
 const signal = () => new AbortController().signal;
 const create = (block: Record<string, unknown> = {}) =>
-  webhookReceiver.create(WebhookReceiverSchema.parse({ type: 'webhook', name: 'router', url: `${server.origin}/hooks/greenlight?token=s3cr3tQueryToken`, ...block }), deps);
+  webhookReceiver.create(WebhookReceiverSchema.parse({ type: 'webhook', name: 'router', url: `${fake.server.origin}/hooks/greenlight?token=s3cr3tQueryToken`, ...block }), fake.deps);
 
 describe('webhook receiver config', () => {
   it('fills the defaults: every severity', () => {
@@ -51,8 +42,8 @@ describe('webhook receiver (Alertmanager format)', () => {
       description: firingNotice().description,
       figures: 'errorRatio(window=5m): 0.4212 (> 0.1)\nsamples: 60\nenv: blue',
     };
-    expect(server.received[0]!.path).toBe('/hooks/greenlight?token=s3cr3tQueryToken');
-    expect(server.received[0]!.body).toEqual({
+    expect(fake.server.received[0]!.path).toBe('/hooks/greenlight?token=s3cr3tQueryToken');
+    expect(fake.server.received[0]!.body).toEqual({
       version: '4',
       groupKey: '{}:{alertname="error-ratio-critical"}',
       truncatedAlerts: 0,
@@ -82,7 +73,7 @@ describe('webhook receiver (Alertmanager format)', () => {
     await receiver.send(notice, signal());
     await receiver.send(notice, signal());
     await receiver.send(resolvedNotice(notice), signal());
-    const bodies = server.received.map((request) => request.body);
+    const bodies = fake.server.received.map((request) => request.body);
     expect(bodies.map((body) => body.status)).toEqual(['firing', 'firing', 'resolved']);
     expect(bodies[2].alerts[0]).toMatchObject({ status: 'resolved', endsAt: '2025-03-14T03:07:30.000Z', startsAt: '2025-03-14T02:55:00.000Z' });
     const fingerprints = new Set(bodies.map((body) => body.alerts[0].fingerprint));
