@@ -26,6 +26,7 @@ import { EventStream } from './event-stream.js';
 import { EventBus, type GreenlightEvent } from './events.js';
 import { flagRoutes } from './flags/flag-routes.js';
 import { FlagStore } from './flags/flag-store.js';
+import { Journal, type EventQuery } from './journal.js';
 import { startHttpServer, type HttpServer } from './http-server.js';
 import { AgentMetrics } from './metrics.js';
 import { sleep, type PluginDeps } from './plugin.js';
@@ -102,9 +103,7 @@ export class Agent {
   #server: HttpServer | undefined;
   #stream: EventStream | undefined;
   #store: Store | undefined;
-  /** Events not yet in the journal: written together once per tick, in one transaction. */
-  #unjournaled: GreenlightEvent[] = [];
-  #journalFlush: NodeJS.Immediate | undefined;
+  #journal: Journal | undefined;
   #activeEnvironment: string;
   #switching = false;
   #startedAt = 0;
@@ -126,7 +125,6 @@ export class Agent {
     this.bus.subscribe((event) => {
       if (event.type === 'flag.changed') this.#persist('flags', this.flags.snapshot());
     });
-    this.bus.subscribe((event) => this.#journal(event));
     // One keep-alive pool for every probe: connection reuse is most of a probe's cost saving.
     this.#dispatcher = new UndiciAgent({ keepAliveTimeout: 30_000, connections: 8, pipelining: 1 });
     this.#scheduler = new ProbeScheduler({
@@ -219,6 +217,7 @@ export class Agent {
     await this.rules.selfTest();
     this.#store = Store.open(this.config.dataDir);
     this.bus.resumeFrom(this.#store.lastEventId());
+    this.#journal = new Journal({ store: this.#store, bus: this.bus, logger: this.#rootLogger.child({ component: 'journal' }), now: this.#now });
     this.#resume(this.#store);
     this.metrics.setActiveEnvironment(this.#activeEnvironment, Object.keys(this.config.environments));
     this.#server = await startHttpServer({
@@ -227,9 +226,10 @@ export class Agent {
       tokens: () => ({ admin: this.config.api.adminToken, rollback: this.config.api.rollbackToken }),
       logger: this.#rootLogger.child({ component: 'http' }),
     });
+    const journal = this.#journal;
     this.#stream = new EventStream({
-      bus: this.bus,
-      history: (since) => this.#history(since),
+      subscribe: (listener) => journal.subscribe(listener),
+      history: (since) => journal.history(since),
       streamToken: () => this.config.api.streamToken,
       logger: this.#rootLogger.child({ component: 'stream' }),
     });
@@ -260,7 +260,7 @@ export class Agent {
     this.#stream?.close();
     await this.#server?.close();
     await this.#dispatcher.destroy();
-    this.#flushJournal();
+    this.#journal?.close();
     this.#store?.close();
   }
 
@@ -468,48 +468,13 @@ export class Agent {
   }
 
   /** Journaled events after `since`, oldest first (GET /api/v1/events). */
-  events(query: { since: number; limit: number; type?: string | undefined }): GreenlightEvent[] {
-    this.#flushJournal();
-    return this.#store?.events(query) ?? [];
+  events(query: EventQuery): GreenlightEvent[] {
+    return this.#journal?.events(query) ?? [];
   }
 
-  /** Every journaled event after `since` (the stream's replay), read a page at a time. */
-  #history(since: number): GreenlightEvent[] {
-    const all: GreenlightEvent[] = [];
-    for (let from = since; ; ) {
-      const page = this.events({ since: from, limit: 1_000 });
-      all.push(...page);
-      if (page.length < 1_000) return all;
-      from = page.at(-1)!.id;
-    }
-  }
-
-  #journal(event: GreenlightEvent): void {
-    this.#unjournaled.push(event);
-    this.#journalFlush ??= setImmediate(() => this.#flushJournal());
-  }
-
-  #flushJournal(): void {
-    if (this.#journalFlush) clearImmediate(this.#journalFlush);
-    this.#journalFlush = undefined;
-    if (!this.#store || this.#unjournaled.length === 0) return;
-    const batch = this.#unjournaled;
-    this.#unjournaled = [];
-    try {
-      this.#store.appendEvents(batch);
-    } catch (error) {
-      // Logged, not published: an event about a failing journal would only fail again.
-      this.#logger.error({ err: error, events: batch.length, firstId: batch[0]!.id }, `could not journal ${batch.length} events: ${(error as Error).message}; greenlight keeps running, they are in the log`);
-    }
-  }
-
-  /** Write through to the store. A failing disk must not stop greenlight from acting: log and go on. */
+  /** Write through to the store; while it fails the journal keeps the value and retries. */
   #persist(key: string, value: unknown): void {
-    try {
-      this.#store?.set(key, value, this.#now());
-    } catch (error) {
-      this.#logger.error({ err: error, key }, `could not save ${key} to ${this.#store?.path}: ${(error as Error).message}; greenlight keeps running, but a restart would lose it`);
-    }
+    this.#journal?.save(key, value);
   }
 
   #skipped(entry: SeriesEntry): void {

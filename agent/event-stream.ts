@@ -9,7 +9,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { EventBus, GreenlightEvent } from './events.js';
+import type { EventListener, GreenlightEvent } from './events.js';
 import { authorize, type Tokens } from './http-server.js';
 
 /** A client more than this far behind (bytes queued in its socket) is cut off: it never slows the agent or the others. */
@@ -36,14 +36,18 @@ export function matches(event: GreenlightEvent, filter: StreamFilter): boolean {
 
 export class EventStream {
   readonly #wss = new WebSocketServer({ noServer: true, maxPayload: 4_096 });
-  readonly #bus: EventBus;
+  readonly #subscribe: (listener: EventListener) => () => void;
   readonly #history: (since: number) => GreenlightEvent[];
   readonly #streamToken: () => string | undefined;
   readonly #logger: Logger;
   readonly #heartbeat: NodeJS.Timeout;
 
-  constructor(options: { bus: EventBus; history: (since: number) => GreenlightEvent[]; streamToken: () => string | undefined; logger: Logger }) {
-    this.#bus = options.bus;
+  /**
+   * `subscribe` delivers events once they are journaled (never before: a client must never hold an
+   * event the history lacks), `history` reads the journal after an id.
+   */
+  constructor(options: { subscribe: (listener: EventListener) => () => void; history: (since: number) => GreenlightEvent[]; streamToken: () => string | undefined; logger: Logger }) {
+    this.#subscribe = options.subscribe;
     this.#history = options.history;
     this.#streamToken = options.streamToken;
     this.#logger = options.logger;
@@ -107,7 +111,7 @@ export class EventStream {
       client.send(JSON.stringify(event));
       lastSent = event.id;
     };
-    const unsubscribe = this.#bus.subscribe((event) => {
+    const unsubscribe = this.#subscribe((event) => {
       if (client.readyState !== client.OPEN) return;
       if (held) held.push(event);
       else send(event);

@@ -57,6 +57,12 @@ export type FlagRejectedEvent = EventBase<'flag.rejected', { actor: string; reas
 export type AlertSentEvent = EventBase<'alert.sent', { receiver: string; receiverType: string; status: 'firing' | 'resolved'; key: string; attempts: number; httpStatus: number | null }>;
 export type AlertFailedEvent = EventBase<'alert.failed', { receiver: string; receiverType: string; status: 'firing' | 'resolved'; key: string; attempts: number; error: string }>;
 
+export type ConfigReloadedEvent = EventBase<'config.reloaded', { source: string; trigger: string; probes: { added: string[]; removed: string[]; changed: string[]; kept: string[] }; rules: { added: string[]; removed: string[]; changed: string[] }; components: string[] }>;
+export type ConfigReloadFailedEvent = EventBase<'config.reload_failed', { source: string; trigger: string; error: string; issues: string[] }>;
+
+export type JournalFailedEvent = EventBase<'journal.failed', { path: string; error: string }>;
+export type JournalRecoveredEvent = EventBase<'journal.recovered', { path: string; heldEvents: number; droppedEvents: number; downForMs: number }>;
+
 export type GreenlightEvent =
   | AgentStartedEvent
   | AgentStoppingEvent
@@ -73,7 +79,11 @@ export type GreenlightEvent =
   | FlagChangedEvent
   | FlagRejectedEvent
   | AlertSentEvent
-  | AlertFailedEvent;
+  | AlertFailedEvent
+  | ConfigReloadedEvent
+  | ConfigReloadFailedEvent
+  | JournalFailedEvent
+  | JournalRecoveredEvent;
 export type EventType = GreenlightEvent['type'];
 
 /** What a publisher supplies; the bus adds id and time. */

@@ -1,0 +1,207 @@
+/**
+ * The write path to the store: every event, and the state a restart must find (live
+ * environment, flags, incidents), goes through here.
+ *
+ * - Events published in one tick are written together, in one transaction, before the next
+ *   tick; only then are they handed to the journal's listeners (the WebSocket stream). So an
+ *   event a client was sent is in the history, even if the process is killed right after.
+ * - When a write fails (disk full, directory gone read-only), nothing is dropped: the events
+ *   and state wait in memory, are retried every few seconds, and are still delivered live and
+ *   answered from history. The failure is raised once as a critical `journal.failed` event, and
+ *   `journal.recovered` says when the backlog is on disk again. greenlight goes on probing and
+ *   acting meanwhile.
+ */
+import type { Logger } from 'pino';
+import type { EventBus, EventListener, GreenlightEvent } from './events.js';
+import type { Store } from './store.js';
+
+/** How often a failed write is retried. */
+const RETRY_MS = 5_000;
+/** Events held in memory while the store cannot take them; the oldest go beyond this (and say so). */
+const MAX_BACKLOG = 100_000;
+
+export interface EventQuery {
+  since: number;
+  limit: number;
+  type?: string | undefined;
+}
+
+export class Journal {
+  readonly #store: Store;
+  readonly #bus: EventBus;
+  readonly #logger: Logger;
+  readonly #now: () => number;
+  readonly #listeners = new Set<EventListener>();
+  /** Published, not yet handed to listeners: written at the end of the tick. */
+  #pending: GreenlightEvent[] = [];
+  /** Handed to listeners but not on disk: the store is failing. Oldest first. */
+  #backlog: GreenlightEvent[] = [];
+  /** State writes the store refused, newest value per key. */
+  readonly #unsavedState = new Map<string, unknown>();
+  #flush: NodeJS.Immediate | undefined;
+  #retry: NodeJS.Timeout | undefined;
+  #failure: { since: number; error: string } | undefined;
+  #dropped = 0;
+  readonly #unsubscribe: () => void;
+
+  constructor(options: { store: Store; bus: EventBus; logger: Logger; now: () => number }) {
+    this.#store = options.store;
+    this.#bus = options.bus;
+    this.#logger = options.logger;
+    this.#now = options.now;
+    this.#unsubscribe = this.#bus.subscribe((event) => {
+      this.#pending.push(event);
+      this.#flush ??= setImmediate(() => this.flush());
+    });
+  }
+
+  /** Whether the store is refusing writes right now. */
+  get failing(): boolean {
+    return this.#failure !== undefined;
+  }
+
+  /** Listen to events once they are journaled (or, while the store fails, once they are held). */
+  subscribe(listener: EventListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Save a piece of state; while the store fails it is kept and written on recovery. */
+  save(key: string, value: unknown): void {
+    this.#unsavedState.delete(key);
+    if (this.#failure) {
+      this.#unsavedState.set(key, value);
+      return;
+    }
+    try {
+      this.#store.set(key, value, this.#now());
+    } catch (error) {
+      this.#unsavedState.set(key, value);
+      this.#failed(error, `saving ${key}`);
+    }
+  }
+
+  /** Journaled events after `since`, oldest first, including those still waiting for the disk. */
+  events(query: EventQuery): GreenlightEvent[] {
+    this.flush();
+    let stored: GreenlightEvent[] = [];
+    try {
+      stored = this.#store.events(query);
+    } catch (error) {
+      this.#logger.error({ err: error }, `could not read the journal: ${(error as Error).message}`);
+    }
+    if (stored.length >= query.limit || this.#backlog.length === 0) return stored;
+    const after = stored.at(-1)?.id ?? query.since;
+    const held = this.#backlog.filter((event) => event.id > after && (query.type === undefined || event.type === query.type || event.type.startsWith(`${query.type}.`)));
+    return [...stored, ...held.slice(0, query.limit - stored.length)];
+  }
+
+  /** Every journaled event after `since` (the stream's replay), read a page at a time. */
+  history(since: number): GreenlightEvent[] {
+    const all: GreenlightEvent[] = [];
+    for (let from = since; ; ) {
+      const page = this.events({ since: from, limit: 1_000 });
+      all.push(...page);
+      if (page.length < 1_000) return all;
+      from = page.at(-1)!.id;
+    }
+  }
+
+  /** Write what was published so far, then hand it to the listeners. */
+  flush(): void {
+    if (this.#flush) clearImmediate(this.#flush);
+    this.#flush = undefined;
+    if (this.#pending.length === 0) return;
+    const batch = this.#pending;
+    this.#pending = [];
+    if (this.#failure) this.#hold(batch);
+    else {
+      try {
+        this.#store.appendEvents(batch);
+      } catch (error) {
+        this.#hold(batch);
+        this.#failed(error, `journaling ${batch.length} events`);
+      }
+    }
+    for (const event of batch) {
+      for (const listener of this.#listeners) {
+        try {
+          listener(event);
+        } catch (error) {
+          this.#logger.error({ err: error, event: event.type }, 'a journal listener failed');
+        }
+      }
+    }
+  }
+
+  /** Write everything still pending; the last step of a clean stop. */
+  close(): void {
+    this.#unsubscribe();
+    this.flush();
+    if (this.#failure) this.#tryRecover();
+    clearTimeout(this.#retry);
+  }
+
+  #hold(batch: GreenlightEvent[]): void {
+    this.#backlog.push(...batch);
+    if (this.#backlog.length > MAX_BACKLOG) {
+      const excess = this.#backlog.length - MAX_BACKLOG;
+      this.#backlog.splice(0, excess);
+      this.#dropped += excess;
+    }
+  }
+
+  #failed(error: unknown, doing: string): void {
+    if (this.#failure) return;
+    const message = (error as Error).message ?? String(error);
+    this.#failure = { since: this.#now(), error: message };
+    this.#logger.error({ err: error, path: this.#store.path }, `the store at ${this.#store.path} refused a write while ${doing}: ${message}. greenlight keeps probing and acting and holds events and state in memory; free space or fix permissions and it writes them on its own`);
+    // Published after the failure is recorded, so this event joins the backlog instead of failing again.
+    this.#bus.publish({
+      type: 'journal.failed',
+      severity: 'critical',
+      message: `the event journal cannot write to ${this.#store.path} (${message}): greenlight goes on probing and acting and keeps events in memory until the disk takes them again; a restart now would lose them`,
+      data: { path: this.#store.path, error: message },
+    });
+    this.#scheduleRetry();
+  }
+
+  #scheduleRetry(): void {
+    clearTimeout(this.#retry);
+    this.#retry = setTimeout(() => {
+      if (!this.#tryRecover()) this.#scheduleRetry();
+    }, RETRY_MS);
+    this.#retry.unref();
+  }
+
+  /** Write the backlog and the unsaved state; true when everything is on disk again. */
+  #tryRecover(): boolean {
+    this.flush();
+    try {
+      for (let i = 0; i < this.#backlog.length; i += 1_000) this.#store.appendEvents(this.#backlog.slice(i, i + 1_000));
+      for (const [key, value] of this.#unsavedState) this.#store.set(key, value, this.#now());
+    } catch (error) {
+      // Some pages may have been written: keep only what is not yet on disk.
+      const written = this.#store.lastEventId();
+      this.#backlog = this.#backlog.filter((event) => event.id > written);
+      this.#logger.warn({ err: error, held: this.#backlog.length }, `the store still refuses writes: ${(error as Error).message}; retrying in ${RETRY_MS / 1_000}s`);
+      return false;
+    }
+    const failure = this.#failure!;
+    const held = this.#backlog.length;
+    const dropped = this.#dropped;
+    this.#backlog = [];
+    this.#unsavedState.clear();
+    this.#dropped = 0;
+    this.#failure = undefined;
+    const downMs = this.#now() - failure.since;
+    this.#logger.warn({ held, dropped, downMs }, `the store takes writes again: ${held} held events written${dropped ? `, ${dropped} oldest lost past the ${MAX_BACKLOG}-event memory limit` : ''}`);
+    this.#bus.publish({
+      type: 'journal.recovered',
+      severity: 'info',
+      message: `the event journal writes again after ${Math.round(downMs / 1_000)}s: ${held} events held in memory are on disk${dropped ? `; ${dropped} older ones were lost past the memory limit` : ''}`,
+      data: { path: this.#store.path, heldEvents: held, droppedEvents: dropped, downForMs: downMs },
+    });
+    return true;
+  }
+}
