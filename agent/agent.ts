@@ -33,9 +33,12 @@ import { sleep, type PluginDeps } from './plugin.js';
 import { ACTIONS, ALERT_RECEIVERS, createPlugin, TRAFFIC_ADAPTERS } from './plugins.js';
 import { ProbeScheduler } from './probe-scheduler.js';
 import { rollbackRoutes } from './rollback-routes.js';
-import { Store } from './store.js';
+import { Store, type ActionRecord } from './store.js';
 import type { SwitchOutcome, TrafficAdapter } from './traffic/traffic-adapter.js';
 import { VERSION } from './version.js';
+
+/** Probe rounds during which a resumed incident cannot resolve (see #resumeHoldMs). */
+const RESUME_HOLD_ROUNDS = 12;
 
 /** The name under which operator-requested rollbacks run (not a config entry). */
 export const MANUAL_ROLLBACK = 'manual-rollback';
@@ -108,6 +111,8 @@ export class Agent {
   #switching = false;
   #startedAt = 0;
   #pendingFirstResults: Set<SeriesEntry>;
+  /** Actions a crash interrupted, settled once the first probe round is in (judging needs health). */
+  #interrupted: ActionRecord[] = [];
 
   constructor(options: AgentOptions) {
     const { config, logger } = options;
@@ -190,7 +195,15 @@ export class Agent {
     const actionDeps = (name: string) => ({ ...deps('actions'), dryRun: this.#dryRun, controller, name });
     for (const [name, block] of Object.entries(config.actions)) actions.set(name, createPlugin(ACTIONS, block, actionDeps(name)));
     actions.set(MANUAL_ROLLBACK, rollbackAction.create({ type: 'rollback', cooldown: 0 }, actionDeps(MANUAL_ROLLBACK)));
-    this.actions = new ActionRunner({ actions, bus: this.bus, metrics: this.metrics, logger: logger.child({ component: 'actions' }), dryRun: this.#dryRun, now: this.#now });
+    this.actions = new ActionRunner({
+      actions,
+      bus: this.bus,
+      metrics: this.metrics,
+      logger: logger.child({ component: 'actions' }),
+      dryRun: this.#dryRun,
+      now: this.#now,
+      record: (record) => this.#journal?.recordAction(record),
+    });
   }
 
   get activeEnvironment(): string {
@@ -219,6 +232,7 @@ export class Agent {
     this.bus.resumeFrom(this.#store.lastEventId());
     this.#journal = new Journal({ store: this.#store, bus: this.bus, logger: this.#rootLogger.child({ component: 'journal' }), now: this.#now });
     this.#resume(this.#store);
+    this.#interrupted = this.#store.unfinishedActions();
     this.metrics.setActiveEnvironment(this.#activeEnvironment, Object.keys(this.config.environments));
     this.#server = await startHttpServer({
       listen: this.config.listen,
@@ -235,6 +249,7 @@ export class Agent {
     });
     this.#stream.attach(this.#server.server);
     this.#scheduler.start();
+    if (this.#pendingFirstResults.size === 0) this.#reconcileInterrupted();
     this.bus.publish({
       type: 'agent.started',
       severity: 'info',
@@ -322,7 +337,7 @@ export class Agent {
     const { series } = entry;
     const change = series.record(result);
     this.metrics.recordResult(series, result);
-    this.#pendingFirstResults.delete(entry);
+    if (this.#pendingFirstResults.delete(entry) && this.#pendingFirstResults.size === 0) this.#reconcileInterrupted();
     if (change) this.#publishStateChange(entry, result, change.up, change.wasUp);
     if (this.rules.size > 0) this.#track(this.rules.onSample(series.probe, series.env));
   }
@@ -404,6 +419,8 @@ export class Agent {
       ruleHoldsOn: async (rule, env) => (await this.rules.holdsOn(rule, env))?.holds,
       switchTraffic: (to, context, signal) => this.#switchTraffic(to, context, signal),
       switching: () => this.#switching,
+      servingEnvironment: async (signal) => this.#traffic.current?.(signal),
+      adoptSwitch: (to, context, detail) => this.#recordSwitch(this.#activeEnvironment, to, context, { detail }),
       alert: (notice) => this.alerts.notify(notice),
       applyFlagPreset: (preset, envs, actor, reason) => ({ changed: this.flags.applyPreset(preset, envs, { actor, reason }).length }),
       stateUrl: () => `${this.config.alerts.externalUrl ?? (this.#server ? `http://${formatHost(this.#server.address)}` : '')}/api/v1/state` || undefined,
@@ -416,23 +433,41 @@ export class Agent {
     const from = this.#activeEnvironment;
     try {
       const outcome = await this.#traffic.switchTo({ from, to, reason: context.message, rule: context.rule?.name ?? null, incident: context.incident }, signal);
-      this.#activeEnvironment = to;
-      this.#persist('activeEnvironment', to);
-      this.metrics.setActiveEnvironment(to, Object.keys(this.config.environments));
-      this.bus.publish({
-        type: 'traffic.switched',
-        severity: 'warning',
-        env: to,
-        rule: context.rule?.name ?? null,
-        message: `live traffic switched ${from} → ${to} (${this.#traffic.type}): ${context.message}`,
-        data: { from, to, adapter: this.#traffic.type, reason: context.message, incident: context.incident, detail: outcome.detail, dryRun: false },
-      });
-      // Rules read the live environment: re-judge them all against the new one.
-      this.#track(this.rules.evaluateAll());
+      this.#recordSwitch(from, to, context, outcome);
       return outcome;
     } finally {
       this.#switching = false;
     }
+  }
+
+  #recordSwitch(from: string, to: string, context: ActionContext, outcome: SwitchOutcome): void {
+    this.#activeEnvironment = to;
+    this.#persist('activeEnvironment', to);
+    this.metrics.setActiveEnvironment(to, Object.keys(this.config.environments));
+    this.bus.publish({
+      type: 'traffic.switched',
+      severity: 'warning',
+      env: to,
+      rule: context.rule?.name ?? null,
+      message: `live traffic switched ${from} → ${to} (${this.#traffic.type}): ${context.message}`,
+      data: { from, to, adapter: this.#traffic.type, reason: context.message, incident: context.incident, detail: outcome.detail, dryRun: false },
+    });
+    // Rules read the live environment: re-judge them all against the new one.
+    this.#track(this.rules.evaluateAll());
+  }
+
+  /** Once every environment has probe results, settle the actions a crash left in flight. */
+  #reconcileInterrupted(): void {
+    const records = this.#interrupted;
+    this.#interrupted = [];
+    if (records.length === 0) return;
+    this.#track(
+      this.actions.reconcile(records, (stored) => ({
+        ...stored,
+        rule: this.config.rules.find((rule) => rule.name === stored.rule) ?? null,
+        figures: null,
+      })),
+    );
   }
 
   /**
@@ -451,12 +486,22 @@ export class Agent {
     for (const [rule, stored] of Object.entries(store.get<Record<string, StoredIncident>>('incidents') ?? {})) {
       const number = Number(stored.incident.split('#').pop());
       const config = this.config.rules.find((r) => r.name === rule);
-      if (!config || !this.rules.resumeFiring(rule, number, stored.startedAt)) continue;
+      if (!config || !this.rules.resumeFiring(rule, number, stored.startedAt, this.#resumeHoldMs())) continue;
       this.metrics.setRuleState(rule, 'firing');
       this.#incidents.set(rule, { ...stored, rule: config, figures: null });
       this.#logger.warn({ rule, incident: stored.incident }, `${stored.incident} was firing before the restart: it goes on firing without repeating its actions`);
     }
     this.#persistIncidents();
+  }
+
+  /**
+   * How long a resumed incident cannot resolve: long enough for the windows to show again what
+   * made it fire — the stock critical rule counts more than 10 consecutive failures, so twelve
+   * rounds of the slowest interval probe.
+   */
+  #resumeHoldMs(): number {
+    const intervals = this.config.probes.filter((probe) => probe.cron === undefined).map((probe) => probe.every ?? this.config.probeDefaults.every);
+    return RESUME_HOLD_ROUNDS * Math.max(0, ...intervals);
   }
 
   #persistIncidents(): void {

@@ -13,7 +13,7 @@
  */
 import type { Logger } from 'pino';
 import type { EventBus, EventListener, GreenlightEvent } from './events.js';
-import type { Store } from './store.js';
+import type { ActionRecord, Store } from './store.js';
 
 /** How often a failed write is retried. */
 const RETRY_MS = 5_000;
@@ -36,8 +36,8 @@ export class Journal {
   #pending: GreenlightEvent[] = [];
   /** Handed to listeners but not on disk: the store is failing. Oldest first. */
   #backlog: GreenlightEvent[] = [];
-  /** State writes the store refused, newest value per key. */
-  readonly #unsavedState = new Map<string, unknown>();
+  /** Writes the store refused, the newest per key, replayed in order on recovery. */
+  readonly #unsaved = new Map<string, () => void>();
   #flush: NodeJS.Immediate | undefined;
   #retry: NodeJS.Timeout | undefined;
   #failure: { since: number; error: string } | undefined;
@@ -68,16 +68,26 @@ export class Journal {
 
   /** Save a piece of state; while the store fails it is kept and written on recovery. */
   save(key: string, value: unknown): void {
-    this.#unsavedState.delete(key);
+    const now = this.#now();
+    this.#write(`state:${key}`, `saving ${key}`, () => this.#store.set(key, value, now));
+  }
+
+  /** Record an action's start (before it acts) or its outcome in the action journal. */
+  recordAction(record: ActionRecord): void {
+    this.#write(`action:${record.incident}\u0000${record.action}`, `recording action ${record.action}`, () => this.#store.recordAction(record));
+  }
+
+  #write(key: string, doing: string, write: () => void): void {
+    this.#unsaved.delete(key);
     if (this.#failure) {
-      this.#unsavedState.set(key, value);
+      this.#unsaved.set(key, write);
       return;
     }
     try {
-      this.#store.set(key, value, this.#now());
+      write();
     } catch (error) {
-      this.#unsavedState.set(key, value);
-      this.#failed(error, `saving ${key}`);
+      this.#unsaved.set(key, write);
+      this.#failed(error, doing);
     }
   }
 
@@ -179,7 +189,10 @@ export class Journal {
     this.flush();
     try {
       for (let i = 0; i < this.#backlog.length; i += 1_000) this.#store.appendEvents(this.#backlog.slice(i, i + 1_000));
-      for (const [key, value] of this.#unsavedState) this.#store.set(key, value, this.#now());
+      for (const [key, write] of this.#unsaved) {
+        write();
+        this.#unsaved.delete(key);
+      }
     } catch (error) {
       // Some pages may have been written: keep only what is not yet on disk.
       const written = this.#store.lastEventId();
@@ -191,7 +204,6 @@ export class Journal {
     const held = this.#backlog.length;
     const dropped = this.#dropped;
     this.#backlog = [];
-    this.#unsavedState.clear();
     this.#dropped = 0;
     this.#failure = undefined;
     const downMs = this.#now() - failure.since;

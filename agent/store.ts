@@ -9,12 +9,36 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { GreenlightError } from '../config/errors.js';
-import type { GreenlightEvent } from './events.js';
+import type { GreenlightEvent, Severity } from './events.js';
 
 export class StoreError extends GreenlightError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('GL_ERR_STORE', message, options);
   }
+}
+
+const ACTION_RECORDS_KEPT_MS = 7 * 24 * 3_600_000;
+
+/** What the action journal keeps of an action's context: enough to re-check it after a crash. */
+export interface StoredActionContext {
+  rule: string | null;
+  incident: string;
+  env: string;
+  severity: Severity;
+  message: string;
+  actor: string;
+  startedAt: number;
+}
+
+export interface ActionRecord {
+  incident: string;
+  action: string;
+  type: string;
+  state: 'started' | 'succeeded' | 'failed' | 'skipped';
+  context: StoredActionContext;
+  startedAt: number;
+  finishedAt?: number;
+  detail?: string;
 }
 
 export class Store {
@@ -52,6 +76,19 @@ export class Store {
     this.#appendEvents = db.transaction((events: readonly GreenlightEvent[]) => {
       for (const e of events) this.#insertEvent.run(e.id, e.time, e.type, e.severity, e.env, e.probe, e.rule, e.message, JSON.stringify(e.data));
     });
+    // The action journal: a row is written as `started` before an action touches the world and
+    // updated with its outcome after, so a restart finds what a crash interrupted.
+    db.exec(`CREATE TABLE IF NOT EXISTS actions (
+      incident TEXT NOT NULL,
+      action TEXT NOT NULL,
+      type TEXT NOT NULL,
+      state TEXT NOT NULL,
+      context TEXT NOT NULL,
+      started_at INTEGER NOT NULL,
+      finished_at INTEGER,
+      detail TEXT,
+      PRIMARY KEY (incident, action)
+    )`);
   }
 
   /** Open (or create) `<dataDir>/greenlight.db`. Throws StoreError saying what to fix. */
@@ -105,6 +142,20 @@ export class Store {
             .all(query.since, query.type, `${query.type.replace(/[\\%_]/g, (c) => `\\${c}`)}.%`, query.limit)
     ) as (Omit<GreenlightEvent, 'data'> & { data: string })[];
     return rows.map((row) => ({ ...row, data: JSON.parse(row.data) }) as GreenlightEvent);
+  }
+
+  /** Record an action's start or outcome; finished records older than a week are dropped. */
+  recordAction(record: ActionRecord): void {
+    this.#db
+      .prepare('INSERT INTO actions (incident, action, type, state, context, started_at, finished_at, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(incident, action) DO UPDATE SET state = excluded.state, finished_at = excluded.finished_at, detail = excluded.detail')
+      .run(record.incident, record.action, record.type, record.state, JSON.stringify(record.context), record.startedAt, record.finishedAt ?? null, record.detail ?? null);
+    if (record.finishedAt !== undefined) this.#db.prepare("DELETE FROM actions WHERE state != 'started' AND finished_at < ?").run(record.finishedAt - ACTION_RECORDS_KEPT_MS);
+  }
+
+  /** Actions recorded as started and never finished: a crash interrupted them. */
+  unfinishedActions(): ActionRecord[] {
+    const rows = this.#db.prepare("SELECT * FROM actions WHERE state = 'started' ORDER BY started_at").all() as { incident: string; action: string; type: string; state: 'started'; context: string; started_at: number }[];
+    return rows.map((row) => ({ incident: row.incident, action: row.action, type: row.type, state: row.state, context: JSON.parse(row.context) as StoredActionContext, startedAt: row.started_at }));
   }
 
   close(): void {

@@ -247,10 +247,10 @@ export class RuleEvaluator {
   }
 
   /** A rule that was firing before a restart goes on firing (no new incident, no actions) until it resolves. False when the rule no longer exists. */
-  resumeFiring(ruleName: string, incident: number, firingSince: number): boolean {
+  resumeFiring(ruleName: string, incident: number, firingSince: number, holdMs = 0): boolean {
     const rule = this.#rules.find((r) => r.config.name === ruleName);
     if (!rule) return false;
-    rule.state.resumeFiring(incident, firingSince, this.#context().now);
+    rule.state.resumeFiring(incident, firingSince, this.#context().now, holdMs);
     return true;
   }
 

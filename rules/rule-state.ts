@@ -32,14 +32,21 @@ export class RuleState {
   firingSince: number | undefined;
   lastHeldAt: number | undefined;
   cooldownUntil = 0;
+  /** A resumed incident does not resolve before this: its windows start empty after a restart. */
+  #resumedHoldUntil = 0;
   readonly #timing: RuleTiming;
 
   constructor(timing: RuleTiming) {
     this.#timing = timing;
   }
 
-  /** Resume a rule that was firing before a restart, without a new transition (its actions already ran). */
-  resumeFiring(incident: number, firingSince: number, now: number): void {
+  /**
+   * Resume a rule that was firing before a restart, without a new transition (its actions already
+   * ran). Its windows start empty, so for `holdMs` a condition that does not hold yet says nothing
+   * (ten consecutive failures take ten probes to see again): it cannot resolve before then.
+   */
+  resumeFiring(incident: number, firingSince: number, now: number, holdMs = 0): void {
+    this.#resumedHoldUntil = now + holdMs;
     this.state = 'firing';
     this.incident = incident;
     this.pendingSince = firingSince;
@@ -78,7 +85,7 @@ export class RuleState {
       this.lastHeldAt = now;
       return out;
     }
-    if (now - this.lastHeldAt! >= this.#timing.keepFiringForMs) {
+    if (now >= this.#resumedHoldUntil && now - this.lastHeldAt! >= this.#timing.keepFiringForMs) {
       out.push({ to: 'resolved', incident: this.incident, firedForMs: now - this.firingSince! });
       this.state = 'inactive';
       this.pendingSince = undefined;

@@ -40,6 +40,12 @@ export interface Action {
   fire(context: ActionContext, signal: AbortSignal): Promise<ActionOutcome>;
   /** Run when the incident resolves, if the action has something to undo or announce. */
   resolve?(context: ActionContext, signal: AbortSignal): Promise<ActionOutcome | undefined>;
+  /**
+   * After a crash interrupted `fire`: re-check the world, then complete the action or report it
+   * failed — never repeat what may already have happened. Without it, an interrupted action is
+   * reported failed and not run again.
+   */
+  reconcile?(context: ActionContext, signal: AbortSignal): Promise<ActionOutcome>;
 }
 
 /** What actions may do to the world: the agent's control surface, nothing more. */
@@ -57,6 +63,10 @@ export interface Controller {
   switchTraffic(to: string, context: ActionContext, signal: AbortSignal): Promise<SwitchOutcome>;
   /** Whether a switch is in flight. */
   switching(): boolean;
+  /** The environment the traffic layer serves now, when the adapter can tell (nginx can, a webhook cannot). */
+  servingEnvironment(signal: AbortSignal): Promise<string | undefined>;
+  /** Record a switch found already done in the traffic layer (after a crash), without switching again. */
+  adoptSwitch(to: string, context: ActionContext, detail: string): void;
   /** Send an alert through the receivers (never waits for delivery). */
   alert(notice: AlertNotice): void;
   /** The flag store's emergency preset on one environment. */

@@ -35,6 +35,12 @@ export const alertAction: PluginDefinition<{ type: 'alert' }, Action> = {
         controller.alert(notice(context, 'firing'));
         return { outcome: 'succeeded', detail: `${context.severity} alert handed to the receivers` };
       },
+      // Handing the notice over again after a crash is safe where it counts: PagerDuty and
+      // Alertmanager de-duplicate on the incident's key (a chat receiver may show it twice).
+      reconcile: async (context): Promise<ActionOutcome> => {
+        controller.alert(notice(context, 'firing'));
+        return { outcome: 'succeeded', detail: `${context.severity} alert handed to the receivers again after a restart interrupted the first hand-over` };
+      },
       resolve: async (context): Promise<ActionOutcome | undefined> => {
         if (dryRun) return undefined;
         controller.alert(notice(context, 'resolved'));

@@ -84,4 +84,41 @@ class RollbackAction implements Action {
     if (!manual) this.#lastRollbackAt = now();
     return { outcome: 'succeeded', detail: `switched ${live} → ${target}: ${switched.detail}`, data: { from: live, to: target, ...switched.data } };
   }
+
+  /**
+   * A crash came mid-rollback. The switch was recorded → done. The traffic layer already serves
+   * the other side → record it. It still serves the incident's environment → the switch never
+   * happened: do it now, judged as usual. The adapter cannot tell (a webhook) → report failed
+   * and page: repeating a switch whose first attempt may have landed is for a person to decide.
+   */
+  async reconcile(context: ActionContext, signal: AbortSignal): Promise<ActionOutcome> {
+    const { controller, now } = this.#deps;
+    const live = controller.activeEnvironment();
+    if (live !== context.env) return { outcome: 'succeeded', detail: `the switch ${context.env} → ${live} was recorded before the restart`, data: { from: context.env, to: live } };
+    const serving = await controller.servingEnvironment(signal);
+    if (serving !== undefined && serving !== live) {
+      controller.adoptSwitch(serving, context, `found ${serving} serving after a restart interrupted the rollback`);
+      if (context.rule) this.#lastRollbackAt = now();
+      return { outcome: 'succeeded', detail: `the traffic layer already serves ${serving}: the interrupted switch ${live} → ${serving} had landed and is now recorded`, data: { from: live, to: serving } };
+    }
+    if (serving === live) {
+      const outcome = await this.fire(context, signal);
+      return outcome.outcome === 'succeeded' ? { ...outcome, detail: `completed after a restart interrupted it: ${outcome.detail}` } : outcome;
+    }
+    const target = controller.environments().find((env) => env !== live)!;
+    controller.alert({
+      status: 'firing',
+      key: alertKey(context.incident, 'rollback-interrupted'),
+      rule: 'rollback-interrupted',
+      severity: 'critical',
+      env: live,
+      summary: `Rollback ${live} → ${target} interrupted by a greenlight restart: state unknown`,
+      description: `${context.message}. greenlight restarted while switching traffic and this adapter cannot report where traffic goes, so it does not switch again. Check the traffic layer; if ${live} still serves, run greenlight rollback --reason "…".`,
+      labels: { judgement: 'interrupted', from: live, to: target },
+      figures: {},
+      startsAt: new Date(now()).toISOString(),
+      url: controller.stateUrl(),
+    });
+    return { outcome: 'failed', error: `interrupted by a restart while switching ${live} → ${target}; this traffic adapter cannot report where traffic goes, so the switch is not repeated: check the traffic layer, then greenlight rollback if ${live} still serves`, data: { from: live, to: target } };
+  }
 }

@@ -68,6 +68,11 @@ export const nginxTraffic: PluginDefinition<NginxTrafficConfig, TrafficAdapter> 
         queue = run.catch(() => undefined);
         return run;
       },
+      async current() {
+        const file = await readIfExists(config.upstreamFile);
+        const server = file && new RegExp(`upstream\\s+${config.upstreamName.replace(/\./g, '\\.')}\\s*\\{\\s*server\\s+([^;\\s]+)`).exec(file.text)?.[1];
+        return Object.entries(config.servers).find(([, address]) => address === server)?.[0];
+      },
     };
   },
 };

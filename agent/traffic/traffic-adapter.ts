@@ -27,6 +27,8 @@ export interface TrafficAdapter {
   readonly type: string;
   /** Switch live traffic to `request.to`. Resolves once done and verified; throws TrafficError otherwise. */
   switchTo(request: SwitchRequest, signal: AbortSignal): Promise<SwitchOutcome>;
+  /** The environment traffic goes to now, read from the traffic layer itself; undefined when it cannot tell. */
+  current?(signal: AbortSignal): Promise<string | undefined>;
   close?(): Promise<void>;
 }
 

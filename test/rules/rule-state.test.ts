@@ -51,4 +51,13 @@ describe('RuleState', () => {
     expect(state.state).toBe('inactive');
     expect(state.step(true, 5, 61_000)).toEqual([{ to: 'pending' }, { to: 'firing', incident: 2, heldForMs: 0 }]);
   });
+
+  it('holds a resumed incident firing while its windows refill after a restart, then resolves as usual', () => {
+    const state = new RuleState({ ...timing, forMs: 0, keepFiringForMs: 0 });
+    state.resumeFiring(4, -50_000, 0, 60_000);
+    expect(state.state).toBe('firing');
+    expect(state.step(false, 1, 1_000)).toEqual([]);
+    expect(state.step(false, 11, 59_999)).toEqual([]);
+    expect(state.step(false, 12, 60_000)).toEqual([{ to: 'resolved', incident: 4, firedForMs: 110_000 }]);
+  });
 });

@@ -1,0 +1,157 @@
+/**
+ * Actions a crash left in flight (recorded as started in the action journal, never finished) are
+ * settled when the agent starts again: re-checked against the world, then completed or reported
+ * failed, never repeated blindly. The store is seeded as a SIGKILL mid-action leaves it; the
+ * nginx adapter reads its real upstream file (its reload command only counts how often it ran).
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Agent } from '../../agent/agent.js';
+import { parseAgentConfig } from '../../agent/agent-config.js';
+import type { GreenlightEvent } from '../../agent/events.js';
+import { Store, type ActionRecord } from '../../agent/store.js';
+import { startSimulator, type Simulator } from '../../simulator/alphastack-simulator.js';
+import { waitUntil } from '../helpers/agent-harness.js';
+import { tempDir } from '../helpers/tools.js';
+
+describe('reconciling actions interrupted by a crash', () => {
+  let blue: Simulator;
+  let green: Simulator;
+
+  beforeAll(async () => {
+    [blue, green] = await Promise.all([startSimulator({ name: 'blue' }), startSimulator({ name: 'green' })]);
+  });
+  afterAll(async () => {
+    await Promise.all([blue.close(), green.close()]);
+  });
+
+  function seed(dataDir: string, interrupted: { action: string; type: string }): void {
+    const store = Store.open(dataDir);
+    const startedAt = Date.now() - 5_000;
+    store.set('activeEnvironment', 'blue');
+    store.set('incidents', { 'blue-down': { incident: 'blue-down#1', env: 'blue', severity: 'critical', message: 'blue is down', actor: 'rule:blue-down', startedAt } });
+    const record: ActionRecord = {
+      incident: 'blue-down#1',
+      action: interrupted.action,
+      type: interrupted.type,
+      state: 'started',
+      context: { rule: 'blue-down', incident: 'blue-down#1', env: 'blue', severity: 'critical', message: 'blue is down', actor: 'rule:blue-down', startedAt },
+      startedAt,
+    };
+    store.recordAction(record);
+    store.close();
+  }
+
+  async function boot(dataDir: string, upstream: string, marker: string): Promise<{ agent: Agent; events: GreenlightEvent[] }> {
+    const config = parseAgentConfig(`listen: 127.0.0.1:0
+dataDir: ${dataDir}
+environments: { blue: { url: ${blue.url} }, green: { url: ${green.url} } }
+probeDefaults: { every: 100ms, timeout: 500ms, jitter: 0 }
+traffic:
+  type: nginx
+  upstreamFile: ${upstream}
+  servers: { blue: "${new URL(blue.url).host}", green: "${new URL(green.url).host}" }
+  testCommand: [sh, -c, "true"]
+  reloadCommand: [sh, -c, "echo reload >> ${marker}"]
+actions:
+  rollback: { type: rollback }
+  hook: { type: command, command: [sh, -c, "echo hook >> ${marker}"] }
+rules:
+  - name: blue-down
+    severity: critical
+    env: blue
+    when: { all: [ { fact: consecutiveFailures, params: { probe: universe }, operator: greaterThanInclusive, value: 3 } ] }
+    actions: [rollback, hook]
+probes:
+  - { name: universe, path: /api/alphastack/universe, expect: { json: [ { path: $.universe, nonEmpty: true } ] } }
+`);
+    const agent = new Agent({ config, logger: pino({ level: 'silent' }, new Writable({ write: (_c, _e, done) => done() })) });
+    const events: GreenlightEvent[] = [];
+    agent.bus.subscribe((event) => events.push(event));
+    await agent.start();
+    return { agent, events };
+  }
+
+  function upstreamTo(file: string, host: string): void {
+    writeFileSync(file, `upstream alphastack {\n    server ${host};\n}\n`);
+  }
+
+  function runs(marker: string, what: string): number {
+    try {
+      return readFileSync(marker, 'utf8').split('\n').filter((line) => line === what).length;
+    } catch {
+      return 0;
+    }
+  }
+
+  it('records a switch that had landed in nginx before the crash, without switching again', async () => {
+    const dataDir = tempDir('greenlight-reconcile-');
+    const upstream = join(dataDir, 'upstream.conf');
+    const marker = join(dataDir, 'marker');
+    seed(dataDir, { action: 'rollback', type: 'rollback' });
+    upstreamTo(upstream, new URL(green.url).host);
+    const { agent, events } = await boot(dataDir, upstream, marker);
+    try {
+      await waitUntil(() => events.some((e) => e.type === 'action.succeeded' && e.data.reconciled === true), 'the reconciled rollback');
+      await agent.settled();
+      expect(agent.activeEnvironment).toBe('green');
+      expect(events.find((e) => e.type === 'traffic.switched')?.data).toMatchObject({ from: 'blue', to: 'green', adapter: 'nginx' });
+      expect(events.find((e) => e.type === 'action.succeeded')?.message).toContain('had landed');
+      expect(runs(marker, 'reload')).toBe(0);
+    } finally {
+      await agent.close();
+    }
+    // And the next start finds nothing left to settle.
+    const again = await boot(dataDir, upstream, marker);
+    try {
+      await waitUntil(() => again.agent.ready, 'readiness');
+      await again.agent.settled();
+      expect(again.events.filter((e) => e.type.startsWith('action.'))).toEqual([]);
+      expect(again.agent.activeEnvironment).toBe('green');
+    } finally {
+      await again.agent.close();
+    }
+  });
+
+  it('completes a switch that never reached nginx, judged as usual, exactly once', async () => {
+    const dataDir = tempDir('greenlight-reconcile-');
+    const upstream = join(dataDir, 'upstream.conf');
+    const marker = join(dataDir, 'marker');
+    seed(dataDir, { action: 'rollback', type: 'rollback' });
+    upstreamTo(upstream, new URL(blue.url).host);
+    const { agent, events } = await boot(dataDir, upstream, marker);
+    try {
+      await waitUntil(() => events.some((e) => e.type === 'action.succeeded' && e.data.reconciled === true), 'the reconciled rollback');
+      await agent.settled();
+      expect(agent.activeEnvironment).toBe('green');
+      expect(events.find((e) => e.type === 'action.succeeded')?.message).toContain('completed after a restart');
+      expect(readFileSync(upstream, 'utf8')).toContain(`server ${new URL(green.url).host};`);
+      expect(runs(marker, 'reload')).toBe(1);
+    } finally {
+      await agent.close();
+    }
+  });
+
+  it('reports an interrupted command failed and does not run it again', async () => {
+    const dataDir = tempDir('greenlight-reconcile-');
+    const upstream = join(dataDir, 'upstream.conf');
+    const marker = join(dataDir, 'marker');
+    seed(dataDir, { action: 'hook', type: 'command' });
+    upstreamTo(upstream, new URL(blue.url).host);
+    const { agent, events } = await boot(dataDir, upstream, marker);
+    try {
+      await waitUntil(() => events.some((e) => e.type === 'action.failed'), 'the reconciled command');
+      await agent.settled();
+      const failed = events.find((e) => e.type === 'action.failed')!;
+      expect(failed.data).toMatchObject({ action: 'hook', reconciled: true });
+      expect(failed.message).toContain('not repeated');
+      expect(runs(marker, 'hook')).toBe(0);
+      expect(agent.activeEnvironment).toBe('blue');
+    } finally {
+      await agent.close();
+    }
+  });
+});
