@@ -12,7 +12,8 @@
 import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import { Agent as UndiciAgent } from 'undici';
-import type { Config } from '../config/schema.js';
+import { ConfigError, formatConfigIssue } from '../config/errors.js';
+import type { Config, ProbeConfig } from '../config/schema.js';
 import { compileProbeTarget, probeEnvironments, runProbe, type ProbeTarget } from '../probes/http-probe.js';
 import { describeFailure, type ProbeResult } from '../probes/probe-result.js';
 import { ProbeSeries, type SeriesSnapshot } from '../probes/probe-series.js';
@@ -31,7 +32,8 @@ import { startHttpServer, type HttpServer } from './http-server.js';
 import { AgentMetrics } from './metrics.js';
 import { sleep, type PluginDeps } from './plugin.js';
 import { ACTIONS, ALERT_RECEIVERS, createPlugin, TRAFFIC_ADAPTERS } from './plugins.js';
-import { ProbeScheduler } from './probe-scheduler.js';
+import { ProbeScheduler, type ScheduledJob } from './probe-scheduler.js';
+import { reloadRoutes } from './reload-routes.js';
 import { rollbackRoutes } from './rollback-routes.js';
 import { Store, type ActionRecord } from './store.js';
 import type { SwitchOutcome, TrafficAdapter } from './traffic/traffic-adapter.js';
@@ -54,9 +56,19 @@ export interface AgentOptions {
   processMetrics?: boolean;
   /** Dispatcher for outbound calls (webhooks, receivers); default: the agent's own pool. */
   outbound?: import('undici').Dispatcher;
+  /** Reads the config again for a reload (SIGHUP, POST /api/v1/reload); throws ConfigError when invalid. */
+  reloadConfig?: () => Promise<Config>;
+  /** Where reloadConfig reads from, for events and logs. */
+  configSource?: string;
 }
 
 interface SeriesEntry {
+  /** `health@blue`: the scheduler's job key. */
+  key: string;
+  /** Everything the series and its target were built from: a reload keeps the series while this is equal. */
+  fingerprint: string;
+  /** An interval probe (readiness waits for its first result). */
+  interval: boolean;
   series: ProbeSeries;
   target: ProbeTarget;
   /** When the series went down, for probe.up's downForMs. */
@@ -80,8 +92,13 @@ export interface AgentState {
   series: SeriesSnapshot[];
 }
 
+/** What a reload did, or why it did nothing. */
+export type ReloadResult =
+  | { ok: true; probes: { added: string[]; removed: string[]; changed: string[]; kept: string[] }; rules: { added: string[]; removed: string[]; changed: string[] }; components: string[]; needsRestart: string[] }
+  | { ok: false; error: string; issues: string[] };
+
 export class Agent {
-  readonly config: Config;
+  #config: Config;
   readonly bus: EventBus;
   readonly metrics: AgentMetrics;
   readonly flags: FlagStore;
@@ -94,9 +111,14 @@ export class Agent {
   readonly #dryRun: boolean;
   readonly #dispatcher: UndiciAgent;
   readonly #scheduler: ProbeScheduler;
-  readonly #traffic: TrafficAdapter;
-  readonly #series: SeriesEntry[] = [];
+  #traffic: TrafficAdapter;
+  #series: SeriesEntry[] = [];
   readonly #seriesByEnv = new Map<string, ProbeSeries[]>();
+  readonly #outbound: import('undici').Dispatcher | undefined;
+  readonly #reloadConfig: (() => Promise<Config>) | undefined;
+  readonly #configSource: string;
+  /** Reloads run one at a time. */
+  #reloading: Promise<ReloadResult> | undefined;
   /** Ends in-flight probes at shutdown (every probe in flight listens to it). */
   readonly #shutdown = abortControllerForMany();
   /** The context of each rule's current incident, for its resolve step. */
@@ -111,12 +133,16 @@ export class Agent {
   #switching = false;
   #startedAt = 0;
   #pendingFirstResults: Set<SeriesEntry>;
+  #controllerInstance: Controller;
   /** Actions a crash interrupted, settled once the first probe round is in (judging needs health). */
   #interrupted: ActionRecord[] = [];
 
   constructor(options: AgentOptions) {
     const { config, logger } = options;
-    this.config = config;
+    this.#config = config;
+    this.#outbound = options.outbound;
+    this.#reloadConfig = options.reloadConfig;
+    this.#configSource = options.configSource ?? 'the config';
     this.#rootLogger = logger;
     this.#logger = logger.child({ component: 'agent' });
     this.#now = options.now ?? Date.now;
@@ -137,28 +163,12 @@ export class Agent {
     });
     this.metrics = new AgentMetrics({ now: this.#now, processMetrics: options.processMetrics ?? true });
     const environments = Object.keys(config.environments);
-
-    const ruleLines = watchedLines(config);
-    for (const probe of config.probes) {
-      const lines = new Map(Object.entries(probe.extract).map(([name, extraction]) => [name, [...extraction.lines]]));
-      for (const [name, watched] of ruleLines.get(probe.name) ?? []) lines.set(name, [...new Set([...(lines.get(name) ?? []), ...watched])]);
-      for (const env of probeEnvironments(config, probe)) {
-        const entry: SeriesEntry = { series: new ProbeSeries(probe.name, env, config.windows, lines, this.#now()), target: compileProbeTarget(config, probe, env), downSince: undefined };
-        this.#series.push(entry);
-        this.#seriesByEnv.set(env, [...(this.#seriesByEnv.get(env) ?? []), entry.series]);
-        this.metrics.addSeries(entry.series, config.windows);
-        this.#scheduler.add({
-          key: `${probe.name}@${env}`,
-          schedule: probe.cron !== undefined ? { cron: probe.cron, timezone: probe.timezone ?? config.timezone } : { every: probe.every ?? config.probeDefaults.every, jitter: config.probeDefaults.jitter },
-          run: () => this.#probe(entry),
-          onSkipped: () => this.#skipped(entry),
-        });
-      }
-    }
+    for (const entry of seriesEntries(config)) this.#addSeries(entry);
+    this.#indexSeries();
     // Readiness waits for the first round of the interval probes; a cron probe may not run for hours.
-    this.#pendingFirstResults = new Set(this.#series.filter((entry) => config.probes.find((p) => p.name === entry.series.probe)?.cron === undefined));
+    this.#pendingFirstResults = new Set(this.#series.filter((entry) => entry.interval));
 
-    const deps = (component: string): PluginDeps => ({ logger: logger.child({ component }), dispatcher: options.outbound ?? this.#dispatcher, now: this.#now, sleep });
+    const deps = (component: string) => this.#deps(component);
     this.#traffic = createPlugin(TRAFFIC_ADAPTERS, config.traffic, deps('traffic'));
     this.alerts = new AlertDispatcher({
       receivers: config.alerts.receivers.map((block) => createPlugin(ALERT_RECEIVERS, block, deps('alerts'))),
@@ -185,18 +195,14 @@ export class Agent {
     });
     this.rules = new RuleEvaluator(
       config.rules,
-      () => ({ activeEnvironment: this.#activeEnvironment, environments, now: this.#now(), series: (env) => this.#seriesByEnv.get(env) ?? [] }),
+      () => ({ activeEnvironment: this.#activeEnvironment, environments: Object.keys(this.#config.environments), now: this.#now(), series: (env) => this.#seriesByEnv.get(env) ?? [] }),
       (decision) => this.#decide(decision),
     );
     for (const rule of config.rules) this.metrics.setRuleState(rule.name, 'inactive');
 
-    const controller = this.#controller();
-    const actions = new Map<string, Action>();
-    const actionDeps = (name: string) => ({ ...deps('actions'), dryRun: this.#dryRun, controller, name });
-    for (const [name, block] of Object.entries(config.actions)) actions.set(name, createPlugin(ACTIONS, block, actionDeps(name)));
-    actions.set(MANUAL_ROLLBACK, rollbackAction.create({ type: 'rollback', cooldown: 0 }, actionDeps(MANUAL_ROLLBACK)));
+    this.#controllerInstance = this.#controller();
     this.actions = new ActionRunner({
-      actions,
+      actions: this.#createActions(config, new Map()),
       bus: this.bus,
       metrics: this.metrics,
       logger: logger.child({ component: 'actions' }),
@@ -204,6 +210,11 @@ export class Agent {
       now: this.#now,
       record: (record) => this.#journal?.recordAction(record),
     });
+  }
+
+  /** The config in force (a reload replaces it). */
+  get config(): Config {
+    return this.#config;
   }
 
   get activeEnvironment(): string {
@@ -236,7 +247,7 @@ export class Agent {
     this.metrics.setActiveEnvironment(this.#activeEnvironment, Object.keys(this.config.environments));
     this.#server = await startHttpServer({
       listen: this.config.listen,
-      routes: [...coreRoutes(this), ...rollbackRoutes(this), ...flagRoutes(this.flags, { activeEnvironment: () => this.#activeEnvironment })],
+      routes: [...coreRoutes(this), ...rollbackRoutes(this), ...reloadRoutes(this), ...flagRoutes(this.flags, { activeEnvironment: () => this.#activeEnvironment })],
       tokens: () => ({ admin: this.config.api.adminToken, rollback: this.config.api.rollbackToken }),
       logger: this.#rootLogger.child({ component: 'http' }),
     });
@@ -325,6 +336,153 @@ export class Agent {
       actor,
       startedAt: now,
     });
+  }
+
+  /**
+   * Re-read the config and apply it: close → load → start of what changed. An invalid config is
+   * refused with config.reload_failed and the running one stays. Probes whose config did not
+   * change keep their series (windows, consecutive counts) and schedules; rules keep their state;
+   * actions, the traffic adapter and receivers are rebuilt only when their block changed.
+   */
+  reload(trigger: string): Promise<ReloadResult> {
+    const run = (this.#reloading ?? Promise.resolve()).then(() => this.#reload(trigger));
+    this.#reloading = run.finally(() => {
+      if (this.#reloading === run) this.#reloading = undefined;
+    });
+    return run;
+  }
+
+  async #reload(trigger: string): Promise<ReloadResult> {
+    const source = this.#configSource;
+    const refuse = (error: string, issues: string[] = []): ReloadResult => {
+      this.bus.publish({ type: 'config.reload_failed', severity: 'warning', message: `reload (${trigger}) refused, the running config stays: ${error}`, data: { source, trigger, error, issues } });
+      return { ok: false, error, issues };
+    };
+    if (!this.#reloadConfig) return refuse('this agent was started without a config file to reload');
+    let next: Config;
+    try {
+      next = await this.#reloadConfig();
+      await new RuleEvaluator(next.rules, () => ({ activeEnvironment: this.#activeEnvironment, environments: Object.keys(next.environments), now: this.#now(), series: () => [] })).selfTest();
+    } catch (error) {
+      const issues = error instanceof ConfigError ? error.issues.map((issue) => formatConfigIssue(issue)) : [];
+      return refuse(issues.length > 0 ? `${source} is invalid (${issues.length} ${issues.length === 1 ? 'problem' : 'problems'})` : (error as Error).message, issues);
+    }
+    const previous = this.#config;
+    const environments = Object.keys(previous.environments);
+    if (JSON.stringify(Object.keys(next.environments).sort()) !== JSON.stringify([...environments].sort())) {
+      return refuse(`the environments changed (${environments.join(', ')} → ${Object.keys(next.environments).join(', ')}): environment names are the agent's identity (live environment, flags, incidents) and change only with a restart`);
+    }
+    if (this.#switching) return refuse('a traffic switch is in flight; reload again once it is done');
+
+    // Probes: keep the series whose fingerprint is unchanged, close the rest, start the new.
+    const specs = seriesEntries(next);
+    const wanted = new Map(specs.map((spec) => [spec.key, spec]));
+    const probes = { added: [] as string[], removed: [] as string[], changed: [] as string[], kept: [] as string[] };
+    for (const entry of [...this.#series]) {
+      const spec = wanted.get(entry.key);
+      if (spec?.fingerprint === entry.fingerprint) {
+        probes.kept.push(entry.key);
+        wanted.delete(entry.key);
+        continue;
+      }
+      (spec ? probes.changed : probes.removed).push(entry.key);
+      await this.#scheduler.remove(entry.key);
+      this.metrics.removeSeries(entry.series);
+      this.#pendingFirstResults.delete(entry);
+      this.#series = this.#series.filter((other) => other !== entry);
+    }
+    this.#config = next;
+    for (const spec of wanted.values()) {
+      if (!probes.changed.includes(spec.key)) probes.added.push(spec.key);
+      this.#addSeries(spec);
+    }
+    this.#indexSeries();
+
+    // Rules: state carried over by name; rules gone from the config end their incidents.
+    const rules = await this.rules.replaceRules(next.rules, this.#resumeHoldMs());
+    for (const name of rules.added) this.metrics.setRuleState(name, 'inactive');
+    for (const { config, state } of rules.removed) {
+      this.metrics.removeRule(config.name);
+      const context = this.#incidents.get(config.name);
+      this.#incidents.delete(config.name);
+      if (state.state === 'firing') {
+        this.bus.publish({ type: 'rule.resolved', severity: 'info', env: context?.env ?? null, rule: config.name, message: `${config.name} resolved: the rule was removed by a reload`, data: { severity: config.severity, incident: `${config.name}#${state.incident}`, firedForMs: this.#now() - (state.firingSince ?? this.#now()), figures: { env: context?.env ?? '', facts: [], samples: 0 }, labels: config.labels } });
+        if (context) this.actions.resolve(config.actions, context);
+      }
+    }
+    for (const [name, context] of this.#incidents) {
+      const rule = next.rules.find((r) => r.name === name);
+      if (rule) this.#incidents.set(name, { ...context, rule });
+    }
+    this.#persistIncidents();
+
+    // Plugins: rebuilt when their block changed; unchanged actions keep their instance (and cooldown).
+    const components: string[] = [];
+    const changed = (key: keyof Config) => JSON.stringify(previous[key]) !== JSON.stringify(next[key]);
+    if (changed('traffic')) {
+      const old = this.#traffic;
+      this.#traffic = createPlugin(TRAFFIC_ADAPTERS, next.traffic, this.#deps('traffic'));
+      await old.close?.();
+      components.push('traffic');
+    }
+    if (changed('alerts')) {
+      this.alerts.reconfigure({ receivers: next.alerts.receivers.map((block) => createPlugin(ALERT_RECEIVERS, block, this.#deps('alerts'))), repeatIntervalMs: next.alerts.repeatInterval });
+      components.push('alerts');
+    }
+    if (changed('actions')) {
+      const keep = new Map<string, Action>();
+      for (const [name, block] of Object.entries(next.actions)) {
+        const current = this.actions.actions.get(name);
+        if (current && JSON.stringify(previous.actions[name]) === JSON.stringify(block)) keep.set(name, current);
+      }
+      this.actions.replaceActions(this.#createActions(next, keep));
+      components.push('actions');
+    }
+    if (changed('api')) components.push('api');
+    const needsRestart = (['listen', 'dataDir', 'log', 'flags'] as const).filter((key) => changed(key));
+
+    const result: ReloadResult = { ok: true, probes, rules: { added: rules.added, removed: rules.removed.map((r) => r.config.name), changed: rules.changed }, components, needsRestart };
+    const summary = `${probes.added.length} probes added, ${probes.changed.length} changed, ${probes.removed.length} removed, ${probes.kept.length} kept with their windows; ${rules.added.length} rules added, ${rules.changed.length} changed, ${rules.removed.length} removed${components.length ? `; rebuilt ${components.join(', ')}` : ''}`;
+    this.bus.publish({
+      type: 'config.reloaded',
+      severity: 'info',
+      message: `config reloaded from ${source} (${trigger}): ${summary}${needsRestart.length ? `; ${needsRestart.join(', ')} changed but apply only after a restart` : ''}`,
+      data: { source, trigger, probes, rules: result.rules, components, needsRestart },
+    });
+    this.#track(this.rules.evaluateAll());
+    return result;
+  }
+
+  #addSeries(spec: SeriesSpec): void {
+    const entry: SeriesEntry = {
+      key: spec.key,
+      fingerprint: spec.fingerprint,
+      interval: spec.interval,
+      series: new ProbeSeries(spec.probe.name, spec.env, this.#config.windows, spec.lines, this.#now()),
+      target: compileProbeTarget(this.#config, spec.probe, spec.env),
+      downSince: undefined,
+    };
+    this.#series.push(entry);
+    this.metrics.addSeries(entry.series, this.#config.windows);
+    this.#scheduler.add({ key: spec.key, schedule: spec.schedule, run: () => this.#probe(entry), onSkipped: () => this.#skipped(entry) });
+  }
+
+  #indexSeries(): void {
+    this.#seriesByEnv.clear();
+    for (const { series } of this.#series) this.#seriesByEnv.set(series.env, [...(this.#seriesByEnv.get(series.env) ?? []), series]);
+  }
+
+  #deps(component: string): PluginDeps {
+    return { logger: this.#rootLogger.child({ component }), dispatcher: this.#outbound ?? this.#dispatcher, now: this.#now, sleep };
+  }
+
+  /** The configured actions plus the manual rollback; `keep` supplies instances to reuse by name. */
+  #createActions(config: Config, keep: ReadonlyMap<string, Action>): Map<string, Action> {
+    const actions = new Map<string, Action>();
+    const actionDeps = (name: string) => ({ ...this.#deps('actions'), dryRun: this.#dryRun, controller: this.#controllerInstance, name });
+    for (const [name, block] of Object.entries(config.actions)) actions.set(name, keep.get(name) ?? createPlugin(ACTIONS, block, actionDeps(name)));
+    actions.set(MANUAL_ROLLBACK, this.actions?.actions.get(MANUAL_ROLLBACK) ?? rollbackAction.create({ type: 'rollback', cooldown: 0 }, actionDeps(MANUAL_ROLLBACK)));
+    return actions;
   }
 
   async #probe(entry: SeriesEntry): Promise<void> {
@@ -532,6 +690,32 @@ export class Agent {
     const tracked = promise.catch((error: unknown) => this.#logger.error({ err: error }, 'bug: rule evaluation failed')).finally(() => this.#evaluations.delete(tracked));
     this.#evaluations.add(tracked);
   }
+}
+
+interface SeriesSpec {
+  key: string;
+  fingerprint: string;
+  interval: boolean;
+  probe: ProbeConfig;
+  env: string;
+  lines: Map<string, number[]>;
+  schedule: ScheduledJob['schedule'];
+}
+
+/** One series per probe and environment, with what it is built from (a reload compares fingerprints). */
+function seriesEntries(config: Config): SeriesSpec[] {
+  const ruleLines = watchedLines(config);
+  const specs: SeriesSpec[] = [];
+  for (const probe of config.probes) {
+    const lines = new Map(Object.entries(probe.extract).map(([name, extraction]) => [name, [...extraction.lines]]));
+    for (const [name, watched] of ruleLines.get(probe.name) ?? []) lines.set(name, [...new Set([...(lines.get(name) ?? []), ...watched])]);
+    for (const env of probeEnvironments(config, probe)) {
+      const schedule: ScheduledJob['schedule'] = probe.cron !== undefined ? { cron: probe.cron, timezone: probe.timezone ?? config.timezone } : { every: probe.every ?? config.probeDefaults.every, jitter: config.probeDefaults.jitter };
+      const fingerprint = JSON.stringify({ probe, environment: config.environments[env], defaults: config.probeDefaults, windows: config.windows, lines: [...lines], schedule });
+      specs.push({ key: `${probe.name}@${env}`, fingerprint, interval: probe.cron === undefined, probe, env, lines, schedule });
+    }
+  }
+  return specs;
 }
 
 /** An AbortController whose signal may have many listeners (one per probe in flight) without Node's leak warning. */

@@ -57,7 +57,7 @@ export type FlagRejectedEvent = EventBase<'flag.rejected', { actor: string; reas
 export type AlertSentEvent = EventBase<'alert.sent', { receiver: string; receiverType: string; status: 'firing' | 'resolved'; key: string; attempts: number; httpStatus: number | null }>;
 export type AlertFailedEvent = EventBase<'alert.failed', { receiver: string; receiverType: string; status: 'firing' | 'resolved'; key: string; attempts: number; error: string }>;
 
-export type ConfigReloadedEvent = EventBase<'config.reloaded', { source: string; trigger: string; probes: { added: string[]; removed: string[]; changed: string[]; kept: string[] }; rules: { added: string[]; removed: string[]; changed: string[] }; components: string[] }>;
+export type ConfigReloadedEvent = EventBase<'config.reloaded', { source: string; trigger: string; probes: { added: string[]; removed: string[]; changed: string[]; kept: string[] }; rules: { added: string[]; removed: string[]; changed: string[] }; components: string[]; needsRestart: string[] }>;
 export type ConfigReloadFailedEvent = EventBase<'config.reload_failed', { source: string; trigger: string; error: string; issues: string[] }>;
 
 export type JournalFailedEvent = EventBase<'journal.failed', { path: string; error: string }>;

@@ -39,6 +39,16 @@ export class ProbeScheduler {
     if (this.#running) this.#startJob(state);
   }
 
+  /** Stop a job's schedule and wait for its run in flight (a reload dropping a probe). */
+  async remove(key: string): Promise<void> {
+    const index = this.#jobs.findIndex((state) => state.job.key === key);
+    if (index < 0) return;
+    const [state] = this.#jobs.splice(index, 1);
+    clearTimeout(state!.timer);
+    await state!.task?.destroy();
+    await state!.inFlight;
+  }
+
   start(): void {
     this.#running = true;
     for (const state of this.#jobs) this.#startJob(state);
@@ -69,7 +79,7 @@ export class ProbeScheduler {
   }
 
   #onInterval(state: JobState): void {
-    if (!this.#running) return;
+    if (!this.#running || !this.#jobs.includes(state)) return;
     this.#tick(state);
     const { every, jitter } = state.job.schedule as { every: number; jitter: number };
     const offset = (this.#random() * 2 - 1) * jitter * every;

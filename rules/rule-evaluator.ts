@@ -161,46 +161,41 @@ export class RuleEvaluator {
   constructor(rules: readonly RuleConfig[], context: () => Context, onDecision: (decision: RuleDecision) => void = () => undefined) {
     this.#context = context;
     this.#onDecision = onDecision;
-    for (const config of rules) {
-      const engine = new Engine([], { allowUndefinedFacts: true });
-      for (const [name, operator] of Object.entries(CUSTOM_OPERATORS)) engine.addOperator(name, (fact: unknown, value: unknown) => operator.evaluate(fact, value));
-      for (const [name, fact] of Object.entries(FACTS)) {
-        engine.addFact(name, (params: Record<string, unknown>) => {
-          const run = this.#run!;
-          const key = `${name}\u0000${run.context.ruleEnv}\u0000${JSON.stringify(params)}`;
-          let computed = run.memo.get(key);
-          if (!computed) {
-            computed = fact.compute(run.context, params as FactParams);
-            run.memo.set(key, computed);
-          }
-          if (computed.samples !== undefined) run.samples = Math.min(run.samples, computed.samples);
-          return computed.value;
-        });
-      }
-      engine.addRule({ name: config.name, conditions: config.when as never, event: { type: config.name } });
-      const probes = new Set<string>();
-      const envs = new Set<string>();
-      let everyProbe = false;
-      walk(config.when, [], (leaf) => {
-        const params = (leaf.params ?? {}) as FactParams;
-        envs.add(params.env ?? config.env);
-        if (params.probe === undefined || params.probe === '*') everyProbe = true;
-        else for (const name of Array.isArray(params.probe) ? params.probe : [params.probe]) probes.add(name);
-      });
-      this.#rules.push({
-        config,
-        engine,
-        state: new RuleState({ forMs: config.for, keepFiringForMs: config.keepFiringFor, minSamples: config.minSamples, cooldownMs: config.cooldown }),
-        probes: everyProbe ? '*' : probes,
-        envs,
-      });
-    }
+    this.#rules.push(...rules.map((config) => this.#compile(config)));
     // Rules that read particular probes first: a sample most likely changes those.
     this.#rules.sort((a, b) => Number(a.probes === '*') - Number(b.probes === '*'));
   }
 
   get size(): number {
     return this.#rules.length;
+  }
+
+  /**
+   * Swap in a reloaded rule set between passes. A rule whose config is unchanged keeps its state
+   * (pending since, firing incident, cooldown); a changed rule that was firing goes on firing under
+   * its new condition without a new incident (its actions ran) and resolves as usual; rules gone
+   * from the config are returned with their last state, for the caller to resolve.
+   */
+  replaceRules(rules: readonly RuleConfig[], resumeHoldMs: number): Promise<{ added: string[]; removed: { config: RuleConfig; state: RuleState }[]; changed: string[] }> {
+    return this.#enqueue(async () => {
+      const old = new Map(this.#rules.map((rule) => [rule.config.name, rule]));
+      const added: string[] = [];
+      const changed: string[] = [];
+      const next = rules.map((config) => {
+        const previous = old.get(config.name);
+        old.delete(config.name);
+        if (!previous) added.push(config.name);
+        else if (JSON.stringify(previous.config) === JSON.stringify(config)) return previous;
+        else changed.push(config.name);
+        const compiled = this.#compile(config);
+        if (previous?.state.state === 'firing') compiled.state.resumeFiring(previous.state.incident, previous.state.firingSince!, this.#context().now, resumeHoldMs);
+        else if (previous) compiled.state.incident = previous.state.incident;
+        return compiled;
+      });
+      this.#rules.splice(0, this.#rules.length, ...next);
+      this.#rules.sort((a, b) => Number(a.probes === '*') - Number(b.probes === '*'));
+      return { added, changed, removed: [...old.values()].map(({ config, state }) => ({ config, state })) };
+    });
   }
 
   /** A new result of `probe` on `env`: resolves once the pass that evaluates it is done. */
@@ -259,6 +254,41 @@ export class RuleEvaluator {
       const since = state.state === 'firing' ? state.firingSince : state.state === 'pending' ? state.pendingSince : undefined;
       return { rule: config.name, severity: config.severity, state: state.state, since: since === undefined ? null : new Date(since).toISOString(), incident: state.incident };
     });
+  }
+
+  #compile(config: RuleConfig): CompiledRule {
+    const engine = new Engine([], { allowUndefinedFacts: true });
+    for (const [name, operator] of Object.entries(CUSTOM_OPERATORS)) engine.addOperator(name, (fact: unknown, value: unknown) => operator.evaluate(fact, value));
+    for (const [name, fact] of Object.entries(FACTS)) {
+      engine.addFact(name, (params: Record<string, unknown>) => {
+        const run = this.#run!;
+        const key = `${name}\u0000${run.context.ruleEnv}\u0000${JSON.stringify(params)}`;
+        let computed = run.memo.get(key);
+        if (!computed) {
+          computed = fact.compute(run.context, params as FactParams);
+          run.memo.set(key, computed);
+        }
+        if (computed.samples !== undefined) run.samples = Math.min(run.samples, computed.samples);
+        return computed.value;
+      });
+    }
+    engine.addRule({ name: config.name, conditions: config.when as never, event: { type: config.name } });
+    const probes = new Set<string>();
+    const envs = new Set<string>();
+    let everyProbe = false;
+    walk(config.when, [], (leaf) => {
+      const params = (leaf.params ?? {}) as FactParams;
+      envs.add(params.env ?? config.env);
+      if (params.probe === undefined || params.probe === '*') everyProbe = true;
+      else for (const name of Array.isArray(params.probe) ? params.probe : [params.probe]) probes.add(name);
+    });
+    return {
+      config,
+      engine,
+      state: new RuleState({ forMs: config.for, keepFiringForMs: config.keepFiringFor, minSamples: config.minSamples, cooldownMs: config.cooldown }),
+      probes: everyProbe ? '*' : probes,
+      envs,
+    };
   }
 
   async #evaluate(rules: readonly CompiledRule[], context: Context): Promise<void> {

@@ -13,7 +13,7 @@ import type { Action, ActionContext, ActionOutcome } from './action.js';
 const REMEMBERED = 10_000;
 
 export class ActionRunner {
-  readonly #actions: ReadonlyMap<string, Action>;
+  #actions: ReadonlyMap<string, Action>;
   readonly #bus: EventBus;
   readonly #metrics: AgentMetrics;
   readonly #logger: Logger;
@@ -33,6 +33,16 @@ export class ActionRunner {
     this.#dryRun = options.dryRun;
     this.#now = options.now;
     this.#record = options.record ?? (() => undefined);
+  }
+
+  /** The actions a reload configured; runs in flight finish with the instances they started with. */
+  replaceActions(actions: ReadonlyMap<string, Action>): void {
+    this.#actions = actions;
+  }
+
+  /** The action instances by name (a reload keeps those whose config did not change, with their cooldowns). */
+  get actions(): ReadonlyMap<string, Action> {
+    return this.#actions;
   }
 
   /** Start the named actions for a firing incident; returns at once. */

@@ -40,8 +40,8 @@ interface FiringEntry {
 
 /** Fans notices out to receivers by severity, repeats firing ones, and reports every delivery. */
 export class AlertDispatcher {
-  readonly #receivers: readonly AlertReceiver[];
-  readonly #repeatIntervalMs: number;
+  #receivers: readonly AlertReceiver[];
+  #repeatIntervalMs: number;
   readonly #now: () => number;
   readonly #logger: Logger;
   readonly #onDelivery: (delivery: AlertDelivery) => void;
@@ -57,6 +57,12 @@ export class AlertDispatcher {
     this.#now = options.now;
     this.#logger = options.logger;
     this.#onDelivery = options.onDelivery;
+  }
+
+  /** A reload's receivers and repeat interval; deliveries in flight finish on the old ones. */
+  reconfigure(options: Pick<AlertDispatcherOptions, 'receivers' | 'repeatIntervalMs'>): void {
+    this.#receivers = options.receivers;
+    this.#repeatIntervalMs = options.repeatIntervalMs;
   }
 
   /**

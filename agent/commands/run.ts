@@ -23,7 +23,7 @@ export async function runCommand(options: { configPath: string; dryRun: boolean 
     logger.fatal({ err: reason }, `bug: unhandled promise rejection, exiting: ${String((reason as Error)?.message ?? reason)}`);
     process.exit(70);
   });
-  const agent = new Agent({ config, logger, dryRun: options.dryRun });
+  const agent = new Agent({ config, logger, dryRun: options.dryRun, reloadConfig: () => loadAgentConfig(options.configPath, io.env), configSource: options.configPath });
   try {
     await agent.start();
   } catch (error) {
@@ -32,10 +32,14 @@ export async function runCommand(options: { configPath: string; dryRun: boolean 
     return 1;
   }
 
+  // SIGHUP re-reads the config; a bad file is refused (config.reload_failed) and the running one stays.
+  const onHangup = () => void agent.reload('SIGHUP');
+  process.on('SIGHUP', onHangup);
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
+  process.off('SIGHUP', onHangup);
   logger.info({ signal }, `received ${signal}, stopping`);
   const deadline = setTimeout(() => {
     logger.error(`stop took longer than ${STOP_DEADLINE_MS / 1_000}s; exiting anyway`);

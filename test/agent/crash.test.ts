@@ -9,26 +9,17 @@
  *   writes everything it held, losing nothing.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { GreenlightEvent } from '../../agent/events.js';
 import { startSimulator, type Simulator } from '../../simulator/alphastack-simulator.js';
 import { waitUntil } from '../helpers/agent-harness.js';
 import { startRecorder } from '../helpers/recorder.js';
-import { hasTool, tempDir, writeTempFile } from '../helpers/tools.js';
+import { freePort, hasTool, tempDir, writeTempFile } from '../helpers/tools.js';
 
 const BIN = new URL('../../bin/greenlight.js', import.meta.url).pathname;
 const ROOT = new URL('../..', import.meta.url).pathname;
 const ADMIN = 'admin-token-crash-test-0001';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 interface Running {
   child: ChildProcess;
