@@ -14,13 +14,14 @@ import type { Logger } from 'pino';
 import { Agent as UndiciAgent } from 'undici';
 import type { Config } from '../config/schema.js';
 import { compileProbeTarget, probeEnvironments, runProbe, type ProbeTarget } from '../probes/http-probe.js';
-import { describeFailure, type ProbeResult } from '../probes/probe-result.js';
+import { describeFailure, type Confirmation, type ConfirmationKind, type ProbeResult } from '../probes/probe-result.js';
 import { ProbeSeries, type SeriesSnapshot } from '../probes/probe-series.js';
 import { RuleEvaluator, watchedLines, type RuleDecision, type RuleStatus } from '../rules/rule-evaluator.js';
 import type { Action, ActionContext, Controller } from './actions/action.js';
 import { ActionRunner } from './actions/action-runner.js';
 import { rollbackAction } from './actions/rollback-action.js';
 import { AlertDispatcher } from './alerts/alert-dispatcher.js';
+import { confirmPolicy, nextConfirmation } from './confirmation.js';
 import { coreRoutes } from './core-routes.js';
 import { EventStream } from './event-stream.js';
 import { EventBus, type GreenlightEvent } from './events.js';
@@ -147,8 +148,10 @@ export class Agent {
         this.#scheduler.add({
           key: `${probe.name}@${env}`,
           schedule: probe.cron !== undefined ? { cron: probe.cron, timezone: probe.timezone ?? config.timezone } : { every: probe.every ?? config.probeDefaults.every, jitter: config.probeDefaults.jitter },
-          run: () => this.#probe(entry),
+          run: (confirmation) => this.#probe(entry, confirmation),
           onSkipped: () => this.#skipped(entry),
+          confirm: confirmPolicy(config, probe, env),
+          onCapped: () => this.metrics.recordConfirmationCapped(entry.series),
         });
       }
     }
@@ -312,10 +315,14 @@ export class Agent {
     });
   }
 
-  async #probe(entry: SeriesEntry): Promise<void> {
+  /** One probe; resolves to what it wants confirmed by a quick re-probe (the scheduler decides whether one runs). */
+  async #probe(entry: SeriesEntry, confirmation?: Confirmation): Promise<ConfirmationKind | undefined> {
     const result = await runProbe(entry.target, this.#dispatcher, this.#now, this.#shutdown.signal);
-    if (this.#shutdown.signal.aborted) return; // a probe cut short by shutdown says nothing about the target
+    if (this.#shutdown.signal.aborted) return undefined; // a probe cut short by shutdown says nothing about the target
+    if (confirmation) result.confirmation = confirmation;
+    const wasUp = entry.series.up;
     this.#record(entry, result);
+    return nextConfirmation(result, wasUp, entry.series.env === this.#activeEnvironment);
   }
 
   #record(entry: SeriesEntry, result: ProbeResult): void {
