@@ -40,7 +40,8 @@ const USAGE = `usage: node dist/bench/race.js [--trials N] [--traffic webhook,ng
   --traffic T    how greenlight switches, one or both: webhook (the webhook adapter to a local
                  recorder), nginx (real nginx in front of the pair: write, nginx -t, reload, verify).
                  Default both; nginx is left out with a message when it is not installed
-  --modes M      plain (no confirmation), confirm (count 2, spacing 100ms), or both (default)`;
+  --modes M      plain (no confirmation), confirm (count 2, spacing 100ms), or both (default)
+  --node-options O  extra node flags for the greenlight process (e.g. "--optimize-for-size")`;
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers
@@ -332,10 +333,10 @@ probes:
 `;
 }
 
-async function startGreenlight(dir: string, text: string, port: number): Promise<Greenlight> {
+async function startGreenlight(dir: string, text: string, port: number, nodeOptions: string[]): Promise<Greenlight> {
   const configFile = join(dir, 'greenlight.yaml');
   writeFileSync(configFile, text);
-  const program = startProgram('greenlight', process.execPath, [GREENLIGHT_BIN, 'run', '--config', configFile], dir);
+  const program = startProgram('greenlight', process.execPath, [...nodeOptions, GREENLIGHT_BIN, 'run', '--config', configFile], dir);
   const base = `http://127.0.0.1:${port}`;
   await waitReady('greenlight', `${base}/readyz`, program);
   const switched: Greenlight['switched'] = [];
@@ -400,7 +401,7 @@ interface ModeResult {
   extra: { probes: number; confirmations: number; capped: number };
 }
 
-async function runMode(mode: 'plain' | 'confirm', options: { trials: number; sims: Record<string, SimulatorProcess>; stack: PeerStack | undefined; recorder: Awaited<ReturnType<typeof startRecorder>>; traffic: 'nginx' | 'webhook' }): Promise<ModeResult> {
+async function runMode(mode: 'plain' | 'confirm', options: { trials: number; sims: Record<string, SimulatorProcess>; stack: PeerStack | undefined; recorder: Awaited<ReturnType<typeof startRecorder>>; traffic: 'nginx' | 'webhook'; nodeOptions: string[] }): Promise<ModeResult> {
   const { sims, stack, recorder } = options;
   section(`${mode === 'plain' ? 'Without confirmation' : 'With confirmation (count 2, spacing 100ms)'}: ${options.trials} trials at a 1 s interval, switch through ${options.traffic}`);
   const dir = mkdtempSync(join(tmpdir(), 'greenlight-race-'));
@@ -415,7 +416,7 @@ async function runMode(mode: 'plain' | 'confirm', options: { trials: number; sim
       traffic = front.adapterBlock({ blue: hostPort(sims.blue!), green: hostPort(sims.green!) });
     }
     const port = await freePort();
-    greenlight = await startGreenlight(dir, greenlightConfig({ port, dataDir: join(dir, 'data'), blue: sims.blue!.url, green: sims.green!.url, confirm: mode === 'confirm', traffic }), port);
+    greenlight = await startGreenlight(dir, greenlightConfig({ port, dataDir: join(dir, 'data'), blue: sims.blue!.url, green: sims.green!.url, confirm: mode === 'confirm', traffic }), port, options.nodeOptions);
     const gl = greenlight;
     const state = () => getJson<GreenlightState>(`${gl.base}/api/v1/state`);
     await sleep(3_000); // a few rounds: windows and the stack's series have data
@@ -537,7 +538,7 @@ function report(results: ModeResult[], hasStack: boolean): void {
 async function main(): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({ options: { trials: { type: 'string', default: '10' }, traffic: { type: 'string', default: 'webhook,nginx' }, modes: { type: 'string', default: 'plain,confirm' }, help: { type: 'boolean', short: 'h' } }, strict: true }));
+    ({ values } = parseArgs({ options: { trials: { type: 'string', default: '10' }, traffic: { type: 'string', default: 'webhook,nginx' }, modes: { type: 'string', default: 'plain,confirm' }, 'node-options': { type: 'string', default: '' }, help: { type: 'boolean', short: 'h' } }, strict: true }));
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
     return 2;
@@ -566,6 +567,8 @@ async function main(): Promise<number> {
   if (adapters.length < asked.length) log('nginx is not installed (apt-get install nginx): the nginx runs are skipped');
   if (adapters.length === 0) return 2;
 
+  const nodeOptions = values['node-options'].split(/\s+/).filter(Boolean);
+  if (nodeOptions.length > 0) log(`greenlight runs with node ${nodeOptions.join(' ')}`);
   log(`greenlight race: ${trials} trials per mode and adapter (${modes.join(', ')} × ${adapters.join(', ')})`);
   log(`machine: node ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   const missing = peersInstalled();
@@ -584,7 +587,7 @@ async function main(): Promise<number> {
     }
     const results: ModeResult[] = [];
     for (const traffic of adapters) {
-      for (const mode of modes as ('plain' | 'confirm')[]) results.push(await runMode(mode, { trials, sims, stack, recorder, traffic }));
+      for (const mode of modes as ('plain' | 'confirm')[]) results.push(await runMode(mode, { trials, sims, stack, recorder, traffic, nodeOptions }));
     }
     report(results, stack !== undefined);
     return 0;
