@@ -3,8 +3,8 @@
  * Prometheus alerting rule and an Alertmanager webhook — tuned as hard as it goes, both watching
  * the same live simulator, in the same run.
  *
- *   npm run bench:race                       # build, then 10 trials without and 10 with confirmation
- *   node dist/bench/race.js --trials 20 --traffic webhook
+ *   npm run bench:race                       # build; 10 trials × {no confirmation, confirmation} × {webhook, nginx}
+ *   node dist/bench/race.js --trials 20 --traffic webhook --modes confirm
  *
  * Per trial: a fault (every app request answers 500) is injected into the live simulator at a
  * random phase of the probe cycle; the stack's time is fault → Alertmanager's firing webhook at a
