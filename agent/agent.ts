@@ -15,13 +15,14 @@ import { Agent as UndiciAgent } from 'undici';
 import { ConfigError, formatConfigIssue } from '../config/errors.js';
 import type { Config, ProbeConfig } from '../config/schema.js';
 import { compileProbeTarget, probeEnvironments, runProbe, type ProbeTarget } from '../probes/http-probe.js';
-import { describeFailure, type ProbeResult } from '../probes/probe-result.js';
+import { describeFailure, type Confirmation, type ConfirmationKind, type ProbeResult } from '../probes/probe-result.js';
 import { ProbeSeries, type SeriesSnapshot } from '../probes/probe-series.js';
 import { RuleEvaluator, watchedLines, type RuleDecision, type RuleStatus } from '../rules/rule-evaluator.js';
 import type { Action, ActionContext, Controller } from './actions/action.js';
 import { ActionRunner } from './actions/action-runner.js';
 import { rollbackAction } from './actions/rollback-action.js';
 import { AlertDispatcher } from './alerts/alert-dispatcher.js';
+import { confirmPolicy, nextConfirmation } from './confirmation.js';
 import { coreRoutes } from './core-routes.js';
 import { EventStream } from './event-stream.js';
 import { EventBus, type GreenlightEvent } from './events.js';
@@ -464,7 +465,14 @@ export class Agent {
     };
     this.#series.push(entry);
     this.metrics.addSeries(entry.series, this.#config.windows);
-    this.#scheduler.add({ key: spec.key, schedule: spec.schedule, run: () => this.#probe(entry), onSkipped: () => this.#skipped(entry) });
+    this.#scheduler.add({
+      key: spec.key,
+      schedule: spec.schedule,
+      run: (confirmation) => this.#probe(entry, confirmation),
+      onSkipped: () => this.#skipped(entry),
+      confirm: confirmPolicy(this.#config, spec.probe, spec.env),
+      onCapped: () => this.metrics.recordConfirmationCapped(entry.series),
+    });
   }
 
   #indexSeries(): void {
@@ -485,10 +493,14 @@ export class Agent {
     return actions;
   }
 
-  async #probe(entry: SeriesEntry): Promise<void> {
+  /** One probe; resolves to what it wants confirmed by a quick re-probe (the scheduler decides whether one runs). */
+  async #probe(entry: SeriesEntry, confirmation?: Confirmation): Promise<ConfirmationKind | undefined> {
     const result = await runProbe(entry.target, this.#dispatcher, this.#now, this.#shutdown.signal);
-    if (this.#shutdown.signal.aborted) return; // a probe cut short by shutdown says nothing about the target
+    if (this.#shutdown.signal.aborted) return undefined; // a probe cut short by shutdown says nothing about the target
+    if (confirmation) result.confirmation = confirmation;
+    const wasUp = entry.series.up;
     this.#record(entry, result);
+    return nextConfirmation(result, wasUp, entry.series.env === this.#activeEnvironment);
   }
 
   #record(entry: SeriesEntry, result: ProbeResult): void {

@@ -30,6 +30,8 @@ const FAMILIES = {
   errorRatio: { name: 'greenlight_window_error_ratio', type: 'gauge', help: 'Failed / all probes in the sliding window (NaN while the window is empty).' },
   latency: { name: 'greenlight_window_latency_seconds', type: 'summary', help: 'Probe latency quantiles over the sliding window (NaN while the window is empty).' },
   consecutive: { name: 'greenlight_consecutive_failures', type: 'gauge', help: 'Failed probes in a row (0 after a success).' },
+  confirmations: { name: 'greenlight_confirmation_probes_total', type: 'counter', help: 'Confirmation probes: quick re-probes outside the schedule after a live probe failed or recovered (also counted in greenlight_probes_total).' },
+  capped: { name: 'greenlight_confirmation_capped_total', type: 'counter', help: 'Confirmation re-probes the per-environment rate cap (probeDefaults.confirm.maxPerSecond) withheld.' },
 } as const;
 
 /** One series' exposition state: its label text, built once, and its numbers. */
@@ -49,6 +51,9 @@ interface SeriesMetrics {
   durationCount: number;
   /** Count per result label, in first-seen order (ok first). */
   results: Map<string, number>;
+  /** Confirmation probes run and withheld by the rate cap; shown once a series has any. */
+  confirmations: number;
+  capped: number;
 }
 
 export interface MetricsOptions {
@@ -104,6 +109,8 @@ export class AgentMetrics {
       durationSum: 0,
       durationCount: 0,
       results: new Map([['ok', 0]]),
+      confirmations: 0,
+      capped: 0,
     });
   }
 
@@ -125,6 +132,13 @@ export class AgentMetrics {
     metrics.durationCount++;
     const label = result.ok ? 'ok' : result.reason!;
     metrics.results.set(label, (metrics.results.get(label) ?? 0) + 1);
+    if (result.confirmation) metrics.confirmations++;
+  }
+
+  /** A confirmation re-probe the rate cap withheld. */
+  recordConfirmationCapped(series: ProbeSeries): void {
+    const metrics = this.#series.get(series);
+    if (metrics) metrics.capped++;
   }
 
   recordSkipped(series: ProbeSeries): void {
@@ -226,6 +240,16 @@ export class AgentMetrics {
 
     header(FAMILIES.consecutive);
     for (const m of all) out.push(`greenlight_consecutive_failures{${m.labels}} ${m.series.consecutiveFailures}`);
+
+    // Only series that have confirmed (or been capped) appear: most never do, and at 1,000
+    // series two more lines each would be a noticeable share of the render.
+    const confirming = all.filter((m) => m.confirmations > 0 || m.capped > 0);
+    if (confirming.length > 0) {
+      header(FAMILIES.confirmations);
+      for (const m of confirming) out.push(`greenlight_confirmation_probes_total{${m.labels}} ${m.confirmations}`);
+      header(FAMILIES.capped);
+      for (const m of confirming) out.push(`greenlight_confirmation_capped_total{${m.labels}} ${m.capped}`);
+    }
     return out.join('\n');
   }
 }

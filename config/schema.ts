@@ -135,6 +135,24 @@ const Extraction = z.union([
   }),
 ]);
 
+/**
+ * Confirmation probing: after a scheduled probe of the live environment fails (or recovers), up
+ * to `count` quick re-probes `spacing` apart, each only while the results agree. The agent's
+ * scheduler runs them; README, "Confirmation probing".
+ */
+const ConfirmCount = z.int().min(0).max(10).meta({ description: 'Quick re-probes after a live probe fails or recovers, each only while the results agree (0: off).' });
+
+const ConfirmDefaults = z.strictObject({
+  count: ConfirmCount.default(0),
+  spacing: Duration.default(100).meta({ description: 'Time between the result that starts a confirmation and each re-probe. Default 100ms.' }),
+  maxPerSecond: z.int().min(1).max(100).default(5).meta({ description: 'Rate cap: at most this many re-probes per second against one environment, over all its probes. Default 5.' }),
+});
+
+const ProbeConfirm = z.strictObject({
+  count: ConfirmCount.optional(),
+  spacing: Duration.optional().meta({ description: 'Time between re-probes. Default: probeDefaults.confirm.spacing.' }),
+});
+
 const Probe = z
   .strictObject({
     name: Name.meta({ description: 'Used as the `probe` label: keep it short and stable.' }),
@@ -156,6 +174,7 @@ const Probe = z
     environments: z.array(z.string()).min(1).optional().meta({ description: 'Environments to probe. Default: all.' }),
     expect: Expect.prefault({}),
     extract: z.record(Name, Extraction).default({}).meta({ description: 'Numbers to read from the JSON body, such as memory and cpu percent.' }),
+    confirm: ProbeConfirm.optional().meta({ description: "Confirmation probing for this probe; what it leaves out comes from probeDefaults.confirm (the rate cap always does)." }),
   })
   .refine((p) => p.every === undefined || p.cron === undefined, { error: 'give either every or cron, not both', path: ['cron'] });
 
@@ -169,6 +188,7 @@ const ProbeDefaults = z.strictObject({
   timeout: Duration.default(2_000),
   maxBodyBytes: ByteSize.default(1_048_576),
   jitter: z.number().min(0).max(0.5).default(0.1).meta({ description: 'Fraction of the interval by which each tick is randomly moved, so probes do not fire in lockstep.' }),
+  confirm: ConfirmDefaults.prefault({}).meta({ description: "Confirmation probing of the live environment: quick re-probes after a failure or a recovery, so a streak is known in a fraction of the interval. Off (count 0) unless set here or on a probe." }),
 });
 
 export const Severity = z.enum(['warning', 'critical']);

@@ -11,6 +11,15 @@ export interface CheckResult {
   text: string;
 }
 
+/** What a confirmation run confirms: a failure (re-probes while they fail) or a recovery (while they succeed). */
+export type ConfirmationKind = 'failure' | 'recovery';
+
+/** Marks a confirmation probe: a quick re-probe outside the schedule, the `attempt`-th of its run (from 1). */
+export interface Confirmation {
+  of: ConfirmationKind;
+  attempt: number;
+}
+
 export interface ProbeResult {
   probe: string;
   env: string;
@@ -27,6 +36,12 @@ export interface ProbeResult {
   checks: CheckResult[];
   /** Numbers read from the body by the probe's `extract` paths. */
   extracted: Record<string, number>;
+  /**
+   * Set on a confirmation probe, absent on a scheduled one. Confirmation results count for the
+   * consecutive failures and successes, the up/down state and the latest values, but stay out of
+   * the sliding windows (error ratio, latency), which sample the schedule only.
+   */
+  confirmation?: Confirmation;
 }
 
 /** One line saying why a result failed, for logs, events and the check table. */

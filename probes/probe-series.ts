@@ -29,6 +29,8 @@ export interface SeriesSnapshot {
   consecutiveFailures: number;
   consecutiveSuccesses: number;
   skipped: number;
+  /** Confirmation probes recorded (they are not in the windows). */
+  confirmations: number;
   probesPerMinute: number;
   last: ProbeResult | undefined;
   windows: Record<string, WindowFigures>;
@@ -42,6 +44,8 @@ export class ProbeSeries {
   consecutiveFailures = 0;
   consecutiveSuccesses = 0;
   skipped = 0;
+  /** Confirmation probes recorded so far. */
+  confirmations = 0;
   up: boolean | undefined;
   last: ProbeResult | undefined;
   readonly extracted = new Map<string, ExtractedValue>();
@@ -57,9 +61,14 @@ export class ProbeSeries {
     this.#createdAt = now;
   }
 
-  /** Fold a result in; returns the state change it caused, if any. */
+  /**
+   * Fold a result in; returns the state change it caused, if any. A confirmation result moves the
+   * streaks and the state but not the windows: re-probing only after a failure would otherwise
+   * over-weight failures, and a mostly healthy target's error ratio would rise with every retry.
+   */
   record(result: ProbeResult): StateChange | undefined {
-    for (const window of this.windows) window.add(result.ok, result.durationMs, result.startedAt);
+    if (result.confirmation) this.confirmations++;
+    else for (const window of this.windows) window.add(result.ok, result.durationMs, result.startedAt);
     if (result.ok) {
       this.consecutiveSuccesses++;
       this.consecutiveFailures = 0;
@@ -109,6 +118,7 @@ export class ProbeSeries {
       consecutiveFailures: this.consecutiveFailures,
       consecutiveSuccesses: this.consecutiveSuccesses,
       skipped: this.skipped,
+      confirmations: this.confirmations,
       probesPerMinute: this.probesPerMinute(now),
       last: this.last,
       windows,

@@ -108,9 +108,27 @@ describe('AgentMetrics', () => {
     expect(body).toContain('env="blue"');
   });
 
+  it('counts confirmation re-probes and capped ones, only for series that have confirmed', async () => {
+    const { metrics, record, series } = setup();
+    record(0, { ok: false, reason: 'status' });
+    record(0, { ok: false, reason: 'status', confirmation: { of: 'failure', attempt: 1 } });
+    metrics.recordConfirmationCapped(series[0]!);
+    record(1, { ok: true });
+    const { body } = await metrics.render(false);
+    expect(body).toContain('greenlight_confirmation_probes_total{probe="health",env="blue"} 1\n');
+    expect(body).toContain('greenlight_confirmation_capped_total{probe="health",env="blue"} 1\n');
+    expect(body).not.toContain('greenlight_confirmation_probes_total{probe="health",env="green"}');
+    // A re-probe is a probe: in the probe counts, not in the window.
+    expect(body).toContain('greenlight_probes_total{probe="health",env="blue",result="status"} 2\n');
+    expect(body).toContain('greenlight_window_latency_seconds_count{probe="health",env="blue",window="1m"} 1\n');
+    expect((await setup().metrics.render(false)).body).not.toContain('greenlight_confirmation');
+  });
+
   it.skipIf(!hasTool('promtool'))('passes promtool check metrics', async () => {
-    const { metrics, record } = setup();
+    const { metrics, record, series } = setup();
     record(0, { ok: false, reason: 'assertion' });
+    record(0, { ok: false, reason: 'assertion', confirmation: { of: 'failure', attempt: 1 } });
+    metrics.recordConfirmationCapped(series[0]!);
     record(1, { ok: true });
     const check = promtoolCheckMetrics((await metrics.render(false)).body);
     expect(check.output).toBe('');

@@ -22,7 +22,7 @@ describe('parseConfig', () => {
     expect(config.timezone).toBe('America/New_York');
     expect(config.activeEnvironment).toBe('blue');
     expect(config.windows).toEqual([60_000, 300_000]);
-    expect(config.probeDefaults).toEqual({ every: 5_000, timeout: 2_000, maxBodyBytes: 1_048_576, jitter: 0.1 });
+    expect(config.probeDefaults).toEqual({ every: 5_000, timeout: 2_000, maxBodyBytes: 1_048_576, jitter: 0.1, confirm: { count: 0, spacing: 100, maxPerSecond: 5 } });
     expect(config.probes[0]!.method).toBe('GET');
     expect(config.probes[0]!.expect.status).toEqual([[200, 299]]);
   });

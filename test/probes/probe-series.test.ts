@@ -22,6 +22,22 @@ describe('ProbeSeries', () => {
     expect(series.consecutiveSuccesses).toBe(2);
   });
 
+  it('counts confirmation results for streaks and state, but keeps them out of the windows', () => {
+    const series = new ProbeSeries('health', 'blue', [60_000], lines, T0);
+    series.record(result(true, T0));
+    series.record(result(false, T0 + 1_000, {}, 900));
+    series.record({ ...result(false, T0 + 1_100, {}, 900), confirmation: { of: 'failure', attempt: 1 } });
+    series.record({ ...result(false, T0 + 1_200, {}, 900), confirmation: { of: 'failure', attempt: 2 } });
+    expect(series.consecutiveFailures).toBe(3);
+    expect(series.up).toBe(false);
+    expect(series.confirmations).toBe(2);
+    expect(series.last?.confirmation).toEqual({ of: 'failure', attempt: 2 });
+    // The window holds the two scheduled probes only: 1 of 2 failed, mean latency (20 + 900) / 2.
+    const figures = series.windows[0]!.figures(T0 + 2_000);
+    expect(figures).toMatchObject({ count: 2, failures: 1, errorRatio: 0.5, meanLatencyMs: 460 });
+    expect(series.snapshot(T0 + 2_000)).toMatchObject({ consecutiveFailures: 3, confirmations: 2 });
+  });
+
   it('reports state changes only', () => {
     const series = new ProbeSeries('health', 'blue', [60_000], lines, T0);
     expect(series.record(result(true, T0))).toEqual({ up: true, wasUp: undefined });
