@@ -27,6 +27,7 @@ import { EventBus, type GreenlightEvent } from './events.js';
 import { flagRoutes } from './flags/flag-routes.js';
 import { FlagStore } from './flags/flag-store.js';
 import { startHttpServer, type HttpServer } from './http-server.js';
+import { JournalRetention } from './journal-retention.js';
 import { AgentMetrics } from './metrics.js';
 import { sleep, type PluginDeps } from './plugin.js';
 import { ACTIONS, ALERT_RECEIVERS, createPlugin, TRAFFIC_ADAPTERS } from './plugins.js';
@@ -102,6 +103,7 @@ export class Agent {
   #server: HttpServer | undefined;
   #stream: EventStream | undefined;
   #store: Store | undefined;
+  #retention: JournalRetention | undefined;
   /** Events not yet in the journal: written together once per tick, in one transaction. */
   #unjournaled: GreenlightEvent[] = [];
   #journalFlush: NodeJS.Immediate | undefined;
@@ -220,6 +222,8 @@ export class Agent {
     this.#store = Store.open(this.config.dataDir);
     this.bus.resumeFrom(this.#store.lastEventId());
     this.#resume(this.#store);
+    this.#retention = new JournalRetention({ store: this.#store, ...this.config.journal.retention, now: this.#now, logger: this.#rootLogger.child({ component: 'journal' }) });
+    this.#retention.start();
     this.metrics.setActiveEnvironment(this.#activeEnvironment, Object.keys(this.config.environments));
     this.#server = await startHttpServer({
       listen: this.config.listen,
@@ -261,6 +265,7 @@ export class Agent {
     await this.#server?.close();
     await this.#dispatcher.destroy();
     this.#flushJournal();
+    this.#retention?.close();
     this.#store?.close();
   }
 
