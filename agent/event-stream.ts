@@ -10,7 +10,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { EventBus, GreenlightEvent } from './events.js';
-import { authorize, type Tokens } from './http-server.js';
+import { authorize, requestUrl, type Tokens } from './http-server.js';
 
 /** A client more than this far behind (bytes queued in its socket) is cut off: it never slows the agent or the others. */
 const MAX_BUFFERED_BYTES = 1 << 20;
@@ -64,10 +64,11 @@ export class EventStream {
   /** Take WebSocket upgrades of /api/v1/stream on `server`; other upgrades are refused. */
   attach(server: Server): void {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      const url = new URL(req.url ?? '/', 'http://localhost');
+      const url = requestUrl(req);
       const refuse = (status: number, message: string) => {
         socket.end(`HTTP/1.1 ${status} ${status === 404 ? 'Not Found' : status === 400 ? 'Bad Request' : 'Unauthorized'}\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n${JSON.stringify({ error: message })}`);
       };
+      if (!url) return refuse(400, 'the request target is not a valid path; use /api/v1/stream');
       if (url.pathname !== '/api/v1/stream') return refuse(404, `no WebSocket endpoint ${url.pathname}; use /api/v1/stream`);
       const filter = parseFilter(url.searchParams);
       if (typeof filter === 'string') return refuse(400, filter);
