@@ -12,8 +12,11 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { EventBus, GreenlightEvent } from './events.js';
 import { authorize, requestUrl, type Tokens } from './http-server.js';
 
-/** A client more than this far behind (bytes queued in its socket) is cut off: it never slows the agent or the others. */
-const MAX_BUFFERED_BYTES = 1 << 20;
+/**
+ * A client more than this far behind (bytes queued in its socket) is cut off: it never slows the
+ * agent or the others. What a client can hold in the agent's memory is this plus one event.
+ */
+export const MAX_BUFFERED_BYTES = 1 << 20;
 const HEARTBEAT_MS = 15_000;
 /** Close code for a consumer that stopped reading (4000-4999 are the application's). */
 export const CLOSE_TOO_SLOW = 4008;
@@ -84,6 +87,13 @@ export class EventStream {
 
   get clients(): number {
     return this.#wss.clients.size;
+  }
+
+  /** The most bytes any one client has queued in the agent right now (its socket's buffer and ws's). */
+  get maxQueuedBytes(): number {
+    let max = 0;
+    for (const client of this.#wss.clients) max = Math.max(max, client.bufferedAmount);
+    return max;
   }
 
   close(): void {
