@@ -44,6 +44,8 @@ export class EventStream {
   readonly #streamToken: () => string | undefined;
   readonly #logger: Logger;
   readonly #heartbeat: NodeJS.Timeout;
+  /** The last event serialized and its UTF-8 bytes: every client is sent one event before the next is published. */
+  #encoded: { event: GreenlightEvent; bytes: Buffer } | undefined;
 
   constructor(options: { bus: EventBus; history: (since: number) => GreenlightEvent[]; streamToken: () => string | undefined; logger: Logger }) {
     this.#bus = options.bus;
@@ -102,6 +104,12 @@ export class EventStream {
     this.#wss.close();
   }
 
+  /** Serialize an event once for all the clients it goes to, not once per client. */
+  #encode(event: GreenlightEvent): Buffer {
+    if (this.#encoded?.event !== event) this.#encoded = { event, bytes: Buffer.from(JSON.stringify(event)) };
+    return this.#encoded.bytes;
+  }
+
   #serve(client: WebSocket, filter: StreamFilter): void {
     (client as WebSocket & { isAlive?: boolean }).isAlive = true;
     client.on('pong', () => ((client as WebSocket & { isAlive?: boolean }).isAlive = true));
@@ -115,7 +123,7 @@ export class EventStream {
         client.close(CLOSE_TOO_SLOW, `too slow: reconnect with since=${lastSent}`);
         return;
       }
-      client.send(JSON.stringify(event));
+      client.send(this.#encode(event), { binary: false });
       lastSent = event.id;
     };
     const unsubscribe = this.#bus.subscribe((event) => {
