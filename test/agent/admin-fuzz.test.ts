@@ -16,7 +16,7 @@ import { pairConfig, waitUntil } from '../helpers/agent-harness.js';
 
 const ADMIN = 'fuzz-admin-token-0123456789';
 const ROLLBACK = 'fuzz-rollback-token-0123456789';
-const RUNS = Number(process.env.FUZZ_RUNS ?? 200);
+const RUNS = 200;
 
 let blue: Simulator;
 let green: Simulator;
