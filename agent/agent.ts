@@ -30,6 +30,7 @@ import { flagRoutes } from './flags/flag-routes.js';
 import { FlagStore } from './flags/flag-store.js';
 import { Journal, type EventQuery } from './journal.js';
 import { startHttpServer, type HttpServer } from './http-server.js';
+import { JournalRetention } from './journal-retention.js';
 import { AgentMetrics } from './metrics.js';
 import { sleep, type PluginDeps } from './plugin.js';
 import { ACTIONS, ALERT_RECEIVERS, createPlugin, TRAFFIC_ADAPTERS } from './plugins.js';
@@ -130,6 +131,7 @@ export class Agent {
   #stream: EventStream | undefined;
   #store: Store | undefined;
   #journal: Journal | undefined;
+  #retention: JournalRetention | undefined;
   #activeEnvironment: string;
   #switching = false;
   #startedAt = 0;
@@ -245,6 +247,8 @@ export class Agent {
     this.#journal = new Journal({ store: this.#store, bus: this.bus, logger: this.#rootLogger.child({ component: 'journal' }), now: this.#now });
     this.#resume(this.#store);
     this.#interrupted = this.#store.unfinishedActions();
+    this.#retention = new JournalRetention({ store: this.#store, ...this.config.journal.retention, now: this.#now, logger: this.#rootLogger.child({ component: 'journal' }) });
+    this.#retention.start();
     this.metrics.setActiveEnvironment(this.#activeEnvironment, Object.keys(this.config.environments));
     this.#server = await startHttpServer({
       listen: this.config.listen,
@@ -287,6 +291,7 @@ export class Agent {
     this.#stream?.close();
     await this.#server?.close();
     await this.#dispatcher.destroy();
+    this.#retention?.close();
     this.#journal?.close();
     this.#store?.close();
   }

@@ -10,10 +10,13 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { EventListener, GreenlightEvent } from './events.js';
-import { authorize, type Tokens } from './http-server.js';
+import { authorize, requestUrl, type Tokens } from './http-server.js';
 
-/** A client more than this far behind (bytes queued in its socket) is cut off: it never slows the agent or the others. */
-const MAX_BUFFERED_BYTES = 1 << 20;
+/**
+ * A client more than this far behind (bytes queued in its socket) is cut off: it never slows the
+ * agent or the others. What a client can hold in the agent's memory is this plus one event.
+ */
+export const MAX_BUFFERED_BYTES = 1 << 20;
 const HEARTBEAT_MS = 15_000;
 /** Close code for a consumer that stopped reading (4000-4999 are the application's). */
 export const CLOSE_TOO_SLOW = 4008;
@@ -41,6 +44,8 @@ export class EventStream {
   readonly #streamToken: () => string | undefined;
   readonly #logger: Logger;
   readonly #heartbeat: NodeJS.Timeout;
+  /** The last event serialized and its UTF-8 bytes: every client is sent one event before the next is published. */
+  #encoded: { event: GreenlightEvent; bytes: Buffer } | undefined;
 
   /**
    * `subscribe` delivers events once they are journaled (never before: a client must never hold an
@@ -68,10 +73,11 @@ export class EventStream {
   /** Take WebSocket upgrades of /api/v1/stream on `server`; other upgrades are refused. */
   attach(server: Server): void {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      const url = new URL(req.url ?? '/', 'http://localhost');
+      const url = requestUrl(req);
       const refuse = (status: number, message: string) => {
         socket.end(`HTTP/1.1 ${status} ${status === 404 ? 'Not Found' : status === 400 ? 'Bad Request' : 'Unauthorized'}\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n${JSON.stringify({ error: message })}`);
       };
+      if (!url) return refuse(400, 'the request target is not a valid path; use /api/v1/stream');
       if (url.pathname !== '/api/v1/stream') return refuse(404, `no WebSocket endpoint ${url.pathname}; use /api/v1/stream`);
       const filter = parseFilter(url.searchParams);
       if (typeof filter === 'string') return refuse(400, filter);
@@ -89,10 +95,23 @@ export class EventStream {
     return this.#wss.clients.size;
   }
 
+  /** The most bytes any one client has queued in the agent right now (its socket's buffer and ws's). */
+  get maxQueuedBytes(): number {
+    let max = 0;
+    for (const client of this.#wss.clients) max = Math.max(max, client.bufferedAmount);
+    return max;
+  }
+
   close(): void {
     clearInterval(this.#heartbeat);
     for (const client of this.#wss.clients) client.close(1001, 'greenlight stopping');
     this.#wss.close();
+  }
+
+  /** Serialize an event once for all the clients it goes to, not once per client. */
+  #encode(event: GreenlightEvent): Buffer {
+    if (this.#encoded?.event !== event) this.#encoded = { event, bytes: Buffer.from(JSON.stringify(event)) };
+    return this.#encoded.bytes;
   }
 
   #serve(client: WebSocket, filter: StreamFilter): void {
@@ -108,7 +127,7 @@ export class EventStream {
         client.close(CLOSE_TOO_SLOW, `too slow: reconnect with since=${lastSent}`);
         return;
       }
-      client.send(JSON.stringify(event));
+      client.send(this.#encode(event), { binary: false });
       lastSent = event.id;
     };
     const unsubscribe = this.#subscribe((event) => {

@@ -68,13 +68,23 @@ export interface HttpServer {
 }
 
 const MAX_BODY_BYTES = 64 * 1024;
+/**
+ * A body over the limit is still read, and dropped, up to this much, so that the 413 reaches a
+ * client that is still sending (a keep-alive connection stays usable); a larger one is cut off.
+ */
+const MAX_DRAIN_BYTES = 16 * MAX_BODY_BYTES;
 
 export async function startHttpServer(options: { listen: { host: string; port: number }; routes: readonly Route[]; tokens: () => Tokens; logger: Logger }): Promise<HttpServer> {
   const { logger } = options;
   const table = options.routes.map((route) => ({ route, pattern: compilePath(route.path) }));
 
   const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 30_000 }, (req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    const url = requestUrl(req);
+    if (!url) {
+      req.resume();
+      send(res, { status: 400, body: { error: 'the request target is not a valid path; send /path?query' } });
+      return;
+    }
     handle(req, res, url).catch((error: unknown) => {
       logger.error({ err: error, method: req.method, path: url.pathname }, 'request handler failed');
       if (!res.headersSent) send(res, { status: 500, body: { error: 'internal error; see the agent log' } });
@@ -187,27 +197,42 @@ function sameSecret(given: string, expected: string): boolean {
 }
 
 async function readJsonBody(req: IncomingMessage): Promise<{ value: unknown } | { status: 400 | 413 | 415; error: string }> {
-  const type = req.headers['content-type'];
-  if (type !== undefined && !/^application\/(.+\+)?json\b/i.test(type)) {
-    req.resume();
-    return { status: 415, error: `send the body as application/json, not ${type}` };
-  }
+  // The body is read before a wrong content type is refused: a client still uploading when the
+  // answer comes (undici's fetch) may otherwise never see it on a keep-alive connection.
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) {
-      req.resume();
-      return { status: 413, error: `body larger than ${MAX_BODY_BYTES} bytes` };
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      // Leaving the loop destroys the request and its connection: only done past MAX_DRAIN_BYTES.
+      if (size > MAX_DRAIN_BYTES) break;
+      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
     }
-    chunks.push(chunk);
+  } catch {
+    return { status: 400, error: 'the request body was cut off before its end' };
   }
+  if (size > MAX_BODY_BYTES) return { status: 413, error: `body larger than ${MAX_BODY_BYTES} bytes` };
+  const type = req.headers['content-type'];
+  if (type !== undefined && !/^application\/(.+\+)?json\b/i.test(type)) return { status: 415, error: `send the body as application/json, not ${type}` };
   const text = Buffer.concat(chunks).toString('utf8');
   if (text.trim() === '') return { value: {} };
   try {
     return { value: JSON.parse(text) };
   } catch (error) {
     return { status: 400, error: `body is not JSON: ${(error as Error).message}` };
+  }
+}
+
+/**
+ * The request's path and query. Node passes the request target through as sent, and an
+ * absolute-form or `//host` target can be no valid URL at all (`//[`): that must be a 400,
+ * never an exception thrown in the request listener, which would end the process.
+ */
+export function requestUrl(req: IncomingMessage): URL | undefined {
+  try {
+    return new URL(req.url ?? '/', 'http://localhost');
+  } catch {
+    return undefined;
   }
 }
 

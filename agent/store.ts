@@ -3,7 +3,8 @@
  * It holds what a restart must not lose: the event journal, the live environment, the flag sets
  * and the incidents that were firing, so a restarted agent neither forgets a switch nor repeats an action it
  * completed, and still sends the resolved notice. Writes are synchronous and small; each is one
- * transaction, committed before the caller goes on.
+ * transaction, committed before the caller goes on. The journal is bounded by age and size
+ * (`prune`, run by JournalRetention): the oldest events go first, and ids are never reused.
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -41,6 +42,35 @@ export interface ActionRecord {
   detail?: string;
 }
 
+
+/** What `prune` enforces, and how much it may do in one call. */
+export interface PruneOptions {
+  /** Events older than this (by their `time`) are deleted. */
+  maxAgeMs: number;
+  /** The database's used pages are brought under this many bytes by deleting the oldest events. */
+  maxBytes: number;
+  now: number;
+  /** At most this many rows per call, so one call never holds the event loop long (default: no limit). */
+  maxRows?: number;
+}
+
+export interface PruneResult {
+  /** Events deleted for their age, and for the size bound. */
+  byAge: number;
+  bySize: number;
+  /** Bytes in use afterwards (see `usedBytes`). */
+  bytes: number;
+  /** The oldest event still journaled, undefined when none is. */
+  firstId: number | undefined;
+  /** The row budget ran out before both bounds held: call again. */
+  more: boolean;
+}
+
+/** Rows deleted per transaction: small enough that the WAL stays small and a reader never waits long. */
+const PRUNE_CHUNK = 5_000;
+/** Where the highest pruned id is kept: ids go on after it even when every event has been pruned. */
+const PRUNED_THROUGH = 'journal.prunedThrough';
+
 export class Store {
   readonly path: string;
   readonly #db: Database.Database;
@@ -49,6 +79,7 @@ export class Store {
   readonly #delete: Database.Statement<[string]>;
   readonly #insertEvent: Database.Statement<[number, string, string, string, string | null, string | null, string | null, string, string]>;
   readonly #appendEvents: (events: readonly GreenlightEvent[]) => void;
+  readonly #deleteThrough: (id: number) => number;
 
   private constructor(path: string, db: Database.Database) {
     this.path = path;
@@ -89,6 +120,13 @@ export class Store {
       detail TEXT,
       PRIMARY KEY (incident, action)
     )`);
+    const deleteEvents = db.prepare<[number]>('DELETE FROM events WHERE id <= ?');
+    // The high-water mark is written in the same transaction as the delete: a crash leaves both or neither.
+    this.#deleteThrough = db.transaction((id: number) => {
+      const deleted = deleteEvents.run(id).changes;
+      this.#set.run(PRUNED_THROUGH, JSON.stringify(Math.max(id, this.get<number>(PRUNED_THROUGH) ?? 0)), Date.now());
+      return deleted;
+    });
   }
 
   /** Open (or create) `<dataDir>/greenlight.db`. Throws StoreError saying what to fix. */
@@ -127,9 +165,68 @@ export class Store {
     if (events.length > 0) this.#appendEvents(events);
   }
 
-  /** The highest event id journaled, 0 for none: ids go on from there after a restart. */
+  /**
+   * The highest event id ever journaled, 0 for none: ids go on from there after a restart. Not
+   * MAX(id) alone: retention may have deleted the newest events too (a quiet agent past maxAge).
+   */
   lastEventId(): number {
-    return (this.#db.prepare('SELECT MAX(id) AS id FROM events').get() as { id: number | null }).id ?? 0;
+    const max = (this.#db.prepare('SELECT MAX(id) AS id FROM events').get() as { id: number | null }).id ?? 0;
+    return Math.max(max, this.get<number>(PRUNED_THROUGH) ?? 0);
+  }
+
+  /**
+   * Bytes of the database in use: (page_count - freelist_count) x page_size. Two pragmas read
+   * from the header, O(1) however large the journal, unlike summing row lengths (a full scan);
+   * and it is what the disk holds, indexes, page overhead and the other tables included. Deleting
+   * the oldest rows empties whole leaf pages of the id-ordered table, which go to the freelist and
+   * are reused by later inserts: the file stays at about maxSize instead of growing.
+   */
+  usedBytes(): number {
+    const pages = this.#db.pragma('page_count', { simple: true }) as number;
+    const free = this.#db.pragma('freelist_count', { simple: true }) as number;
+    return (pages - free) * (this.#db.pragma('page_size', { simple: true }) as number);
+  }
+
+  /**
+   * Enforce the journal's bounds, oldest events first (by id, the order they happened in; a clock
+   * stepped back cannot make a newer event go first). Age: delete from the oldest up to the first
+   * event inside `maxAgeMs`. Size: while the database uses more than `maxBytes`, delete the oldest
+   * events, as many as the average row size says should free the excess, then measure again.
+   */
+  prune(options: PruneOptions): PruneResult {
+    let budget = options.maxRows ?? Number.POSITIVE_INFINITY;
+    const cutoff = new Date(options.now - options.maxAgeMs).toISOString();
+    const oldest = this.#db.prepare<[number], { id: number; time: string }>('SELECT id, time FROM events ORDER BY id LIMIT ?');
+    let byAge = 0;
+    while (budget > 0) {
+      const rows = oldest.all(Math.min(budget, PRUNE_CHUNK));
+      const inside = rows.findIndex((row) => row.time >= cutoff);
+      const expired = inside === -1 ? rows.length : inside;
+      if (expired === 0) break;
+      byAge += this.#deleteThrough(rows[expired - 1]!.id);
+      budget -= expired;
+      if (inside !== -1) break;
+    }
+
+    let bySize = 0;
+    const nth = this.#db.prepare<[number], { id: number }>('SELECT id FROM events ORDER BY id LIMIT 1 OFFSET ?');
+    const span = this.#db.prepare<[], { first: number | null; last: number | null }>('SELECT MIN(id) AS first, MAX(id) AS last FROM events');
+    let bytes = this.usedBytes();
+    while (bytes > options.maxBytes && budget > 0) {
+      const { first, last } = span.get()!;
+      if (first === null || last === null) break;
+      // Ids are dense but for the odd gap, so last - first + 1 is a cheap upper bound on the rows;
+      // it can only make the estimate per row smaller, so a step never deletes more than needed by much.
+      const perRow = bytes / (last - first + 1);
+      const step = Math.min(budget, PRUNE_CHUNK, Math.max(64, Math.ceil((bytes - options.maxBytes) / perRow)));
+      const through = nth.get(step - 1)?.id ?? last;
+      bySize += this.#deleteThrough(through);
+      budget -= step;
+      bytes = this.usedBytes();
+    }
+    const first = span.get()!.first ?? undefined;
+    const expiredLeft = first !== undefined && oldest.get(1)!.time < cutoff;
+    return { byAge, bySize, bytes, firstId: first, more: budget <= 0 && (bytes > options.maxBytes || expiredLeft) };
   }
 
   /** Journaled events after `since`, oldest first; `type` matches a type or a prefix (`probe`, `rule.firing`). */
@@ -156,6 +253,11 @@ export class Store {
   unfinishedActions(): ActionRecord[] {
     const rows = this.#db.prepare("SELECT * FROM actions WHERE state = 'started' ORDER BY started_at").all() as { incident: string; action: string; type: string; state: 'started'; context: string; started_at: number }[];
     return rows.map((row) => ({ incident: row.incident, action: row.action, type: row.type, state: row.state, context: JSON.parse(row.context) as StoredActionContext, startedAt: row.started_at }));
+  }
+
+  /** Move the WAL's pages into the database file and truncate the WAL (what the file then holds is the database). */
+  checkpoint(): void {
+    this.#db.pragma('wal_checkpoint(TRUNCATE)');
   }
 
   close(): void {

@@ -10,22 +10,26 @@
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { runFanout } from './fanout.js';
+import { runJournalBytes, runJournalIngest } from './journal.js';
 import { runMemory } from './memory.js';
 import { runMetricsRender } from './metrics-render.js';
 import { runProbeEngine } from './probe-engine.js';
 import { runRuleDecision } from './rule-decision.js';
 import { log, section, table, type SummaryRow } from './harness.js';
 
-const BENCHES = ['probe-engine', 'memory', 'metrics-render', 'rules'] as const;
+const BENCHES = ['probe-engine', 'memory', 'metrics-render', 'rules', 'journal-ingest', 'journal-bytes', 'fanout'] as const;
 type BenchName = (typeof BENCHES)[number];
 
-const USAGE = `usage: node dist/bench/run-all.js [--only ${BENCHES.join('|')}] [--soak SECONDS] [--series N] [--measure SECONDS]
-  --only NAME        run one bench (default: all, in the order above)
-  --soak SECONDS     memory growth run length after warm-up (default 600)
-  --series N         probe x environment series (default 1000)
-  --measure SECONDS  probe-engine measurement period per contender (default 20)`;
+const USAGE = `usage: node dist/bench/run-all.js [--only ${BENCHES.join('|')}] [--soak SECONDS] [--series N] [--measure SECONDS] [--events N] [--fanout-seconds SECONDS]
+  --only NAME               run one bench (default: all, in the order above)
+  --soak SECONDS            memory growth run length after warm-up (default 600)
+  --series N                probe x environment series (default 1000)
+  --measure SECONDS         probe-engine measurement period per contender (default 20)
+  --events N                events the journal benches write (default 100000)
+  --fanout-seconds SECONDS  fan-out measurement at 1,000 events/s; each step up takes half (default 5)`;
 
-function parse(): { only: BenchName | undefined; soak: number; series: number; measure: number } | undefined {
+function parse(): { only: BenchName | undefined; soak: number; series: number; measure: number; events: number; fanoutSeconds: number } | undefined {
   let values;
   try {
     ({ values } = parseArgs({
@@ -34,6 +38,8 @@ function parse(): { only: BenchName | undefined; soak: number; series: number; m
         soak: { type: 'string', default: '600' },
         series: { type: 'string', default: '1000' },
         measure: { type: 'string', default: '20' },
+        events: { type: 'string', default: '100000' },
+        'fanout-seconds': { type: 'string', default: '5' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -58,7 +64,11 @@ function parse(): { only: BenchName | undefined; soak: number; series: number; m
   if (!Number.isFinite(soak) || soak < 10) return fail(`--soak must be a number of seconds >= 10 (got "${values.soak}")`);
   if (!Number.isInteger(series) || series < 1 || series > 20_000) return fail(`--series must be an integer from 1 to 20000 (got "${values.series}")`);
   if (!Number.isFinite(measure) || measure < 2) return fail(`--measure must be a number of seconds >= 2 (got "${values.measure}")`);
-  return { only: values.only as BenchName | undefined, soak, series, measure };
+  const events = Number(values.events);
+  const fanoutSeconds = Number(values['fanout-seconds']);
+  if (!Number.isInteger(events) || events < 1_000 || events > 10_000_000) return fail(`--events must be an integer from 1000 to 10000000 (got "${values.events}")`);
+  if (!Number.isFinite(fanoutSeconds) || fanoutSeconds < 1) return fail(`--fanout-seconds must be a number of seconds >= 1 (got "${values['fanout-seconds']}")`);
+  return { only: values.only as BenchName | undefined, soak, series, measure, events, fanoutSeconds };
 }
 
 async function main(): Promise<number> {
@@ -82,7 +92,13 @@ async function main(): Promise<number> {
             ? await runMemory({ series: options.series, soakSeconds: options.soak })
             : name === 'metrics-render'
               ? await runMetricsRender({ series: options.series })
-              : { rows: await runRuleDecision({ series: options.series }) };
+              : name === 'journal-ingest'
+                ? runJournalIngest({ events: options.events })
+                : name === 'journal-bytes'
+                  ? runJournalBytes({ events: options.events })
+                  : name === 'fanout'
+                    ? await runFanout({ seconds: options.fanoutSeconds })
+                    : { rows: await runRuleDecision({ series: options.series }) };
       rows.push(...result.rows);
     } catch (error) {
       broken = true;

@@ -17,7 +17,7 @@ export const Duration = z
     error: (issue) => `${quote(issue.input)} is not a duration such as 500ms, 5s or 2m`,
   })
   .transform((text) => parseDuration(text)!)
-  .meta({ description: 'A duration: a number and a unit, ms, s, m or h (250ms, 5s, 2m, 1h).', pattern: '^(\\d+(\\.\\d+)?(ms|s|m|h)|\\$\\{[^}]+\\})$' });
+  .meta({ description: 'A duration: a number and a unit, ms, s, m, h or d (250ms, 5s, 2m, 1h, 30d).', pattern: '^(\\d+(\\.\\d+)?(ms|s|m|h|d)|\\$\\{[^}]+\\})$' });
 
 const ByteSize = z
   .union([z.int().positive(), z.string()], {
@@ -242,6 +242,17 @@ const Api = z.strictObject({
   streamToken: z.string().min(8, { error: 'is too short: use at least 8 characters (better 32 random ones)' }).optional().meta({ description: 'When set, the event stream needs it (Authorization: Bearer, or ?token=). Default: the stream is open, like /api/v1/events.' }),
 });
 
+/** How long and how large the event journal may grow: the oldest events are deleted first, by either bound. */
+const Journal = z.strictObject({
+  retention: z
+    .strictObject({
+      maxAge: Duration.default(90 * 86_400_000).meta({ description: 'Events older than this are deleted. Default 90d.' }),
+      maxSize: ByteSize.default(512 * 1_048_576).meta({ description: 'The state database is kept under this size by deleting the oldest events. Default 512MiB.' }),
+      every: Duration.default(600_000).meta({ description: 'How often the bounds are enforced (also once at start). Default 10m.' }),
+    })
+    .prefault({}),
+});
+
 const Flags = z.strictObject({
   readOnlyOnEmergency: z.boolean().default(false).meta({ description: 'Whether the emergency-rollback preset also turns READ_ONLY_MODE on.' }),
   initial: z.record(z.string(), z.record(z.string(), z.boolean())).default({}).meta({ description: 'Per environment, flag values to start from instead of the defaults.' }),
@@ -293,6 +304,7 @@ export function buildConfigSchema(plugins: PluginSchemas) {
     .strictObject({
       listen: Listen.default({ host: '127.0.0.1', port: 9464 }).meta({ description: 'host:port of the HTTP listener (metrics, health, API).' }),
       dataDir: z.string().min(1).default('./data'),
+      journal: Journal.prefault({}).meta({ description: 'Retention of the event journal in the state database.' }),
       timezone: Timezone.default('America/New_York').meta({ description: "The trading desk's clock: cron schedules and deploy windows use it." }),
       activeEnvironment: z.string().default('blue').meta({ description: 'The live environment when no state is stored.' }),
       environments: z.record(Name, Environment).meta({ description: 'Exactly two environments, usually blue and green.' }),

@@ -1,9 +1,9 @@
-/** Parsing of the human units used in the config: durations (250ms, 5s, 2m, 1h) and byte sizes (1MiB). */
+/** Parsing of the human units used in the config: durations (250ms, 5s, 2m, 1h, 30d) and byte sizes (1MiB). */
 
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
-const DURATION_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
+const DURATION_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** Milliseconds for `250ms`, `5s`, `2m`, `1h`; undefined for anything else. */
+/** Milliseconds for `250ms`, `5s`, `2m`, `1h`, `30d`; undefined for anything else. */
 export function parseDuration(text: string): number | undefined {
   const match = DURATION.exec(text.trim());
   if (!match) return undefined;
@@ -12,6 +12,7 @@ export function parseDuration(text: string): number | undefined {
 
 /** `1500` → `1.5s`: the shortest unit that keeps the figure readable. */
 export function formatDuration(ms: number): string {
+  if (ms >= 86_400_000 && ms % 86_400_000 === 0) return `${ms / 86_400_000}d`;
   if (ms >= 3_600_000 && ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
   if (ms >= 60_000 && ms % 60_000 === 0) return `${ms / 60_000}m`;
   if (ms >= 1_000) return `${Number((ms / 1_000).toFixed(3))}s`;

@@ -1,7 +1,10 @@
+import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { tailCommand } from '../../agent/commands/tail.js';
-import type { GreenlightEvent } from '../../agent/events.js';
+import { CLOSE_TOO_SLOW, EventStream, MAX_BUFFERED_BYTES } from '../../agent/event-stream.js';
+import { EventBus, type GreenlightEvent } from '../../agent/events.js';
+import { startHttpServer } from '../../agent/http-server.js';
 import { startPair, waitUntil, type Harness } from '../helpers/agent-harness.js';
 
 let harness: Harness | undefined;
@@ -80,4 +83,152 @@ describe('the event stream', () => {
     expect(lines[0]).toMatch(/^\d\d:\d\d:\d\d #\d+ info\s+flag\.changed\s+blue: /);
     expect(lines.every((line) => line.includes('flag.changed'))).toBe(true);
   });
+});
+
+/** Resolves with the close code and reason once `socket` is closed. */
+function closed(socket: WebSocket): Promise<{ code: number; reason: string }> {
+  return new Promise((resolve) => socket.once('close', (code, reason) => resolve({ code, reason: String(reason) })));
+}
+
+/** Lets the event loop turn, so sockets can drain between slices of a burst. */
+const turn = () => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * A client that stops reading first fills the kernel's socket buffers (a few MB on loopback);
+ * only then does the agent queue for it. Big events that only it asks for get it there quickly
+ * without pushing as many bytes through every other client.
+ */
+function publishFiller(bus: EventBus, count: number, bytes = 64 * 1024): void {
+  for (let i = 0; i < count; i++) {
+    bus.publish({ type: 'probe.down', severity: 'info', env: 'blue', probe: 'filler', message: 'x'.repeat(bytes), data: { reason: 'status', detail: 'filler', status: 500, durationMs: 1, consecutiveFailures: i + 1, active: false } });
+  }
+}
+
+describe('slow consumers', () => {
+  it('cuts off a client that stops reading once its queue passes the bound, and the agent never holds more than that for it', async () => {
+    const warnings: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(line) });
+    const bus = new EventBus({ now: Date.now, onListenerError: (error) => { throw error; } });
+    const journal: GreenlightEvent[] = [];
+    bus.subscribe((event) => journal.push(event));
+    const server = await startHttpServer({ listen: { host: '127.0.0.1', port: 0 }, routes: [], tokens: () => ({}), logger });
+    const stream = new EventStream({ subscribe: (listener) => bus.subscribe(listener), history: (since) => journal.filter((e) => e.id > since), streamToken: () => undefined, logger });
+    stream.attach(server.server);
+    const url = `ws://127.0.0.1:${server.address.port}/api/v1/stream`;
+    try {
+      const reader = new WebSocket(url);
+      const stalled = new WebSocket(url);
+      const read: number[] = [];
+      const stalledRead: number[] = [];
+      reader.on('message', (data) => read.push((JSON.parse(String(data)) as GreenlightEvent).id));
+      stalled.on('message', (data) => stalledRead.push((JSON.parse(String(data)) as GreenlightEvent).id));
+      await Promise.all([reader, stalled].map((socket) => new Promise((resolve) => socket.once('open', resolve))));
+      await waitUntil(() => stream.clients === 2, 'both clients on the server');
+      stalled.pause();
+      const stalledClosed = closed(stalled);
+
+      // 800 events of 16 KiB (12.5 MiB: well past the kernel's buffers and the bound), paced by
+      // the reader: each slice goes out once it has read the one before.
+      const size = 16 * 1024;
+      let peak = 0;
+      for (let slice = 0; slice < 40; slice++) {
+        for (let i = 0; i < 20; i++) bus.publish({ type: 'flag.changed', severity: 'info', env: 'blue', message: 'y'.repeat(size), data: { actor: 'test', reason: 'burst', changes: [] } });
+        peak = Math.max(peak, stream.maxQueuedBytes);
+        await waitUntil(() => read.length === journal.length, 'the reader to keep up');
+      }
+      expect(read).toEqual(journal.map((e) => e.id));
+      // The stalled client was cut off once, and the reader never was.
+      expect(warnings.filter((line) => line.includes('stream client too slow'))).toHaveLength(1);
+      expect(reader.readyState).toBe(WebSocket.OPEN);
+      // Server-side accounting: it got backed up, but never past the bound and one event.
+      const eventBytes = JSON.stringify(journal.at(-1)).length;
+      expect(peak).toBeGreaterThan(MAX_BUFFERED_BYTES / 2);
+      expect(peak).toBeLessThanOrEqual(MAX_BUFFERED_BYTES + eventBytes + 64);
+
+      // When it reads again it gets what was sent, then the close code with where to resume.
+      stalled.resume();
+      const { code, reason } = await stalledClosed;
+      expect(code).toBe(CLOSE_TOO_SLOW);
+      expect(stalledRead.length).toBeGreaterThan(0);
+      expect(stalledRead.length).toBeLessThan(800);
+      expect(reason).toBe(`too slow: reconnect with since=${stalledRead.at(-1)}`);
+      expect(stalledRead).toEqual(journal.slice(0, stalledRead.length).map((e) => e.id));
+      await waitUntil(() => stream.clients === 1, 'the stalled client to be gone');
+      reader.close();
+    } finally {
+      stream.close();
+      await server.close();
+    }
+  });
+
+  it('200 clients, one never reading: the other 199 get every event of a burst, the stalled one is cut off with 4008', async () => {
+    harness = await startPair({ every: '1s' });
+    const h = harness;
+    const readers = Array.from({ length: 199 }, () => connect(h, '?type=flag'));
+    const stalled = connect(h, '');
+    await Promise.all([...readers, stalled].map((client) => client.opened));
+    stalled.socket.pause();
+    const stalledClosed = closed(stalled.socket);
+    const firstId = h.agent.bus.lastId + 1;
+
+    // 600 flag changes for everyone, and 10 MiB of filler only the stalled client asked for.
+    for (let slice = 0; slice < 60; slice++) {
+      burst(h, 10, `slice ${slice}`);
+      publishFiller(h.agent.bus, 3);
+      await turn();
+    }
+    const expected = h.events.filter((e) => e.id >= firstId && e.type === 'flag.changed').map((e) => e.id);
+    expect(expected).toHaveLength(600);
+    await waitUntil(() => readers.every((r) => r.received.length >= 600), 'every reader to get the whole burst', 30_000);
+    for (const reader of readers) expect(reader.received.map((e) => e.id)).toEqual(expected);
+
+    // Only the stalled client was cut off.
+    expect(h.logs.filter((line) => line.includes('stream client too slow'))).toHaveLength(1);
+    stalled.socket.resume();
+    const { code, reason } = await stalledClosed;
+    expect(code).toBe(CLOSE_TOO_SLOW);
+    expect(reason).toBe(`too slow: reconnect with since=${stalled.received.at(-1)!.id}`);
+    // The agent is still serving: a fresh client gets the journal.
+    expect((await fetch(`${h.base}/healthz`)).status).toBe(200);
+    for (const reader of readers) reader.socket.close();
+  }, 60_000);
+
+  it('a client cut off mid-burst resumes with since=<last id it got> and gets every event exactly once', async () => {
+    harness = await startPair({ every: '1s' });
+    const h = harness;
+    const first = connect(h, '');
+    await first.opened;
+    first.socket.pause();
+    const cut = closed(first.socket);
+    const firstId = h.agent.bus.lastId + 1;
+    // Filler until the agent cuts the client off (it logs it), then only small events: a resume
+    // replays what it missed, and that must fit what a client may be behind by.
+    const cutOff = () => h.logs.some((line) => line.includes('stream client too slow'));
+    for (let slice = 0; slice < 100 && !cutOff(); slice++) {
+      burst(h, 10, `before ${slice}`);
+      publishFiller(h.agent.bus, 4);
+      await turn();
+    }
+    expect(cutOff()).toBe(true);
+    burst(h, 30, 'after the cut');
+    first.socket.resume();
+    expect((await cut).code).toBe(CLOSE_TOO_SLOW);
+    const last = first.received.at(-1)!.id;
+    expect(last).toBeLessThan(h.agent.bus.lastId);
+
+    // Resume while the burst goes on: replay and live overlap, and nothing is doubled or lost.
+    const second = connect(h, `?since=${last}`);
+    burst(h, 50, 'while connecting');
+    await second.opened;
+    for (let slice = 0; slice < 10; slice++) {
+      burst(h, 20, `after ${slice}`);
+      await turn();
+    }
+    const end = h.agent.bus.lastId;
+    await waitUntil(() => second.received.at(-1)?.id === end, 'the resumed client to catch up', 30_000);
+    const got = [...first.received, ...second.received].map((e) => e.id).filter((id) => id >= firstId);
+    expect(got).toEqual(h.events.filter((e) => e.id >= firstId).map((e) => e.id));
+    expect(new Set(got).size).toBe(got.length);
+    second.socket.close();
+  }, 60_000);
 });

@@ -25,6 +25,12 @@ describe('parseConfig', () => {
     expect(config.probeDefaults).toEqual({ every: 5_000, timeout: 2_000, maxBodyBytes: 1_048_576, jitter: 0.1, confirm: { count: 0, spacing: 100, maxPerSecond: 5 } });
     expect(config.probes[0]!.method).toBe('GET');
     expect(config.probes[0]!.expect.status).toEqual([[200, 299]]);
+    expect(config.journal.retention).toEqual({ maxAge: 90 * 86_400_000, maxSize: 512 * 1_048_576, every: 600_000 });
+  });
+
+  it('reads journal retention in days and sizes', () => {
+    const config = parseConfig(`journal:\n  retention: { maxAge: 30d, maxSize: 64MiB, every: 1m }\n${BASE}`);
+    expect(config.journal.retention).toEqual({ maxAge: 30 * 86_400_000, maxSize: 64 * 1_048_576, every: 60_000 });
   });
 
   it('returns a frozen value', () => {
@@ -53,6 +59,8 @@ describe('parseConfig', () => {
     ['a bad method', `${BASE}    method: FETCH\n`, 'probes[0].method: string "FETCH" is not one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS (line 9)'],
     ['no probes', BASE.slice(0, BASE.indexOf('probes:')), 'probes: is required (a list)'],
     ['YAML syntax', 'probes: [unclosed\n', 'YAML syntax: '],
+    ['a bad retention size', `journal:\n  retention:\n    maxSize: huge\n${BASE}`, 'journal.retention.maxSize: "huge" is not a size such as 65536, 512KiB or 1MiB (line 3)'],
+    ['a misspelt retention key', `journal:\n  retention:\n    maxAges: 30d\n${BASE}`, 'journal.retention.maxAges: unknown key; did you mean maxAge? (line 3)'],
   ])('reports %s with key path, what is expected and the line', (_name, text, expected) => {
     expect(issuesOf(text).join('\n')).toContain(expected);
   });

@@ -8,10 +8,11 @@ describe('parseDuration', () => {
     ['1.5s', 1_500],
     ['2m', 120_000],
     ['1h', 3_600_000],
+    ['30d', 2_592_000_000],
     [' 5s ', 5_000],
   ])('%s is %d ms', (text, ms) => expect(parseDuration(text)).toBe(ms));
 
-  it.each(['5x', '5', '', 's', '-5s', '5 s', '1d', '5S', '1m30s'])('%j is not a duration', (text) => expect(parseDuration(text)).toBeUndefined());
+  it.each(['5x', '5', '', 's', '-5s', '5 s', '1w', '5S', '1m30s'])('%j is not a duration', (text) => expect(parseDuration(text)).toBeUndefined());
 });
 
 describe('formatDuration', () => {
@@ -21,6 +22,7 @@ describe('formatDuration', () => {
     [60_000, '1m'],
     [300_000, '5m'],
     [3_600_000, '1h'],
+    [2_592_000_000, '30d'],
     [90_000, '90s'],
   ])('%d ms is %s', (ms, text) => expect(formatDuration(ms)).toBe(text));
 });
