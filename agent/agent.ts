@@ -259,7 +259,7 @@ export class Agent {
     const journal = this.#journal;
     this.#stream = new EventStream({
       subscribe: (listener) => journal.subscribe(listener),
-      history: (since) => journal.history(since),
+      history: (since, limit) => journal.events({ since, limit }),
       streamToken: () => this.config.api.streamToken,
       logger: this.#rootLogger.child({ component: 'stream' }),
     });

@@ -18,6 +18,10 @@ import { authorize, requestUrl, type Tokens } from './http-server.js';
  */
 export const MAX_BUFFERED_BYTES = 1 << 20;
 const HEARTBEAT_MS = 15_000;
+/** Events read from the journal at a time for a replay; sending pauses whenever the client is half a bound behind. */
+const REPLAY_PAGE = 500;
+/** A replaying client that reads nothing for this long is cut off like a slow consumer. */
+const REPLAY_STALL_MS = 30_000;
 /** Close code for a consumer that stopped reading (4000-4999 are the application's). */
 export const CLOSE_TOO_SLOW = 4008;
 
@@ -40,7 +44,7 @@ export function matches(event: GreenlightEvent, filter: StreamFilter): boolean {
 export class EventStream {
   readonly #wss = new WebSocketServer({ noServer: true, maxPayload: 4_096 });
   readonly #subscribe: (listener: EventListener) => () => void;
-  readonly #history: (since: number) => GreenlightEvent[];
+  readonly #history: (since: number, limit: number) => GreenlightEvent[];
   readonly #streamToken: () => string | undefined;
   readonly #logger: Logger;
   readonly #heartbeat: NodeJS.Timeout;
@@ -51,7 +55,7 @@ export class EventStream {
    * `subscribe` delivers events once they are journaled (never before: a client must never hold an
    * event the history lacks), `history` reads the journal after an id.
    */
-  constructor(options: { subscribe: (listener: EventListener) => () => void; history: (since: number) => GreenlightEvent[]; streamToken: () => string | undefined; logger: Logger }) {
+  constructor(options: { subscribe: (listener: EventListener) => () => void; history: (since: number, limit: number) => GreenlightEvent[]; streamToken: () => string | undefined; logger: Logger }) {
     this.#subscribe = options.subscribe;
     this.#history = options.history;
     this.#streamToken = options.streamToken;
@@ -137,13 +141,39 @@ export class EventStream {
     });
     client.on('close', unsubscribe);
     if (held) {
-      // Replay, then what arrived meanwhile: ids order everything, so nothing is sent twice.
-      for (const event of this.#history(filter.since!)) send(event);
-      const pending = held;
-      held = undefined;
-      for (const event of pending) send(event);
+      // Replay a page at a time, each once the client has taken the last (a long history must not
+      // trip the slow-consumer bound of a client that reads), then what arrived meanwhile: ids
+      // order everything, so nothing is sent twice.
+      void (async () => {
+        for (let from = filter.since!; client.readyState === client.OPEN; ) {
+          const page = this.#history(from, REPLAY_PAGE);
+          for (const event of page) {
+            if (client.bufferedAmount > MAX_BUFFERED_BYTES / 2 && !(await drained(client))) {
+              this.#logger.warn({ lastSent }, 'stream client stopped reading during its replay: disconnected');
+              client.close(CLOSE_TOO_SLOW, `too slow: reconnect with since=${lastSent}`);
+              return;
+            }
+            send(event);
+          }
+          if (page.length < REPLAY_PAGE) break;
+          from = page.at(-1)!.id;
+        }
+        const pending = held!;
+        held = undefined;
+        for (const event of pending) send(event);
+      })();
     }
   }
+}
+
+/** Resolves true once the client's queue is below half the bound, false if it stays above for REPLAY_STALL_MS. */
+async function drained(client: WebSocket): Promise<boolean> {
+  const until = Date.now() + REPLAY_STALL_MS;
+  while (client.bufferedAmount > MAX_BUFFERED_BYTES / 2) {
+    if (Date.now() > until || client.readyState !== client.OPEN) return false;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return true;
 }
 
 function parseFilter(params: URLSearchParams): StreamFilter | string {

@@ -106,17 +106,6 @@ export class Journal {
     return [...stored, ...held.slice(0, query.limit - stored.length)];
   }
 
-  /** Every journaled event after `since` (the stream's replay), read a page at a time. */
-  history(since: number): GreenlightEvent[] {
-    const all: GreenlightEvent[] = [];
-    for (let from = since; ; ) {
-      const page = this.events({ since: from, limit: 1_000 });
-      all.push(...page);
-      if (page.length < 1_000) return all;
-      from = page.at(-1)!.id;
-    }
-  }
-
   /** Write what was published so far, then hand it to the listeners. */
   flush(): void {
     if (this.#flush) clearImmediate(this.#flush);

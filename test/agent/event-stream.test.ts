@@ -112,7 +112,7 @@ describe('slow consumers', () => {
     const journal: GreenlightEvent[] = [];
     bus.subscribe((event) => journal.push(event));
     const server = await startHttpServer({ listen: { host: '127.0.0.1', port: 0 }, routes: [], tokens: () => ({}), logger });
-    const stream = new EventStream({ subscribe: (listener) => bus.subscribe(listener), history: (since) => journal.filter((e) => e.id > since), streamToken: () => undefined, logger });
+    const stream = new EventStream({ subscribe: (listener) => bus.subscribe(listener), history: (since, limit) => journal.filter((e) => e.id > since).slice(0, limit), streamToken: () => undefined, logger });
     stream.attach(server.server);
     const url = `ws://127.0.0.1:${server.address.port}/api/v1/stream`;
     try {
@@ -155,6 +155,35 @@ describe('slow consumers', () => {
       expect(stalledRead).toEqual(journal.slice(0, stalledRead.length).map((e) => e.id));
       await waitUntil(() => stream.clients === 1, 'the stalled client to be gone');
       reader.close();
+    } finally {
+      stream.close();
+      await server.close();
+    }
+  });
+
+  it('replays a history far beyond the bound to a client that reads, whole, then goes live (regression: long replays were cut off with 4008)', async () => {
+    const logger = pino({ level: 'silent' });
+    const bus = new EventBus({ now: Date.now, onListenerError: (error) => { throw error; } });
+    const journal: GreenlightEvent[] = [];
+    bus.subscribe((event) => journal.push(event));
+    // 6,000 events of 2 KiB: 12 MiB of history, twelve times the slow-consumer bound.
+    for (let i = 0; i < 6_000; i++) bus.publish({ type: 'flag.changed', severity: 'info', env: 'blue', message: 'z'.repeat(2_048), data: { actor: 'test', reason: 'history', changes: [] } });
+    const server = await startHttpServer({ listen: { host: '127.0.0.1', port: 0 }, routes: [], tokens: () => ({}), logger });
+    const stream = new EventStream({ subscribe: (listener) => bus.subscribe(listener), history: (since, limit) => journal.filter((e) => e.id > since).slice(0, limit), streamToken: () => undefined, logger });
+    stream.attach(server.server);
+    try {
+      const client = new WebSocket(`ws://127.0.0.1:${server.address.port}/api/v1/stream?since=0`);
+      const read: number[] = [];
+      client.on('message', (data) => read.push((JSON.parse(String(data)) as GreenlightEvent).id));
+      const ended = closed(client);
+      await new Promise((resolve) => client.once('open', resolve));
+      // Live events published while the replay is under way come after it, once each.
+      for (let i = 0; i < 50; i++) bus.publish({ type: 'flag.changed', severity: 'info', env: 'green', message: 'live', data: { actor: 'test', reason: 'live', changes: [] } });
+      await waitUntil(() => read.length >= 6_050, 'the whole history and the live events', 20_000);
+      expect(read).toEqual(journal.map((e) => e.id));
+      expect(client.readyState).toBe(WebSocket.OPEN);
+      client.close();
+      expect((await ended).code).not.toBe(CLOSE_TOO_SLOW);
     } finally {
       stream.close();
       await server.close();
