@@ -31,6 +31,8 @@ import { AgentMetrics } from './metrics.js';
 import { sleep, type PluginDeps } from './plugin.js';
 import { ACTIONS, ALERT_RECEIVERS, createPlugin, TRAFFIC_ADAPTERS } from './plugins.js';
 import { ProbeScheduler } from './probe-scheduler.js';
+import { promoteRoutes } from './promote/promote-routes.js';
+import { PromotionController } from './promote/promotion.js';
 import { rollbackRoutes } from './rollback-routes.js';
 import { Store } from './store.js';
 import type { SwitchOutcome, TrafficAdapter } from './traffic/traffic-adapter.js';
@@ -84,6 +86,9 @@ export class Agent {
   readonly rules: RuleEvaluator;
   readonly actions: ActionRunner;
   readonly alerts: AlertDispatcher;
+  /** What actions and promotions may do to the world. */
+  readonly controller: Controller;
+  readonly promotions: PromotionController;
   readonly #logger: Logger;
   readonly #rootLogger: Logger;
   readonly #now: () => number;
@@ -187,12 +192,13 @@ export class Agent {
     );
     for (const rule of config.rules) this.metrics.setRuleState(rule.name, 'inactive');
 
-    const controller = this.#controller();
+    const controller = (this.controller = this.#controller());
     const actions = new Map<string, Action>();
     const actionDeps = (name: string) => ({ ...deps('actions'), dryRun: this.#dryRun, controller, name });
     for (const [name, block] of Object.entries(config.actions)) actions.set(name, createPlugin(ACTIONS, block, actionDeps(name)));
     actions.set(MANUAL_ROLLBACK, rollbackAction.create({ type: 'rollback', cooldown: 0 }, actionDeps(MANUAL_ROLLBACK)));
     this.actions = new ActionRunner({ actions, bus: this.bus, metrics: this.metrics, logger: logger.child({ component: 'actions' }), dryRun: this.#dryRun, now: this.#now });
+    this.promotions = new PromotionController({ host: this, now: this.#now, sleep, logger: logger.child({ component: 'promote' }) });
   }
 
   get activeEnvironment(): string {
@@ -223,7 +229,7 @@ export class Agent {
     this.metrics.setActiveEnvironment(this.#activeEnvironment, Object.keys(this.config.environments));
     this.#server = await startHttpServer({
       listen: this.config.listen,
-      routes: [...coreRoutes(this), ...rollbackRoutes(this), ...flagRoutes(this.flags, { activeEnvironment: () => this.#activeEnvironment })],
+      routes: [...coreRoutes(this), ...rollbackRoutes(this), ...flagRoutes(this.flags, { activeEnvironment: () => this.#activeEnvironment }), ...promoteRoutes(this.promotions)],
       tokens: () => ({ admin: this.config.api.adminToken, rollback: this.config.api.rollbackToken }),
       logger: this.#rootLogger.child({ component: 'http' }),
     });
@@ -254,6 +260,7 @@ export class Agent {
     this.#shutdown.abort();
     await this.#scheduler.close();
     await Promise.allSettled([...this.#evaluations]);
+    await this.promotions.close();
     await this.actions.close();
     await this.alerts.close();
     await this.#traffic.close?.();
@@ -404,6 +411,7 @@ export class Agent {
       ruleHoldsOn: async (rule, env) => (await this.rules.holdsOn(rule, env))?.holds,
       switchTraffic: (to, context, signal) => this.#switchTraffic(to, context, signal),
       switching: () => this.#switching,
+      fastRevert: (env) => this.promotions.watching(env),
       alert: (notice) => this.alerts.notify(notice),
       applyFlagPreset: (preset, envs, actor, reason) => ({ changed: this.flags.applyPreset(preset, envs, { actor, reason }).length }),
       stateUrl: () => `${this.config.alerts.externalUrl ?? (this.#server ? `http://${formatHost(this.#server.address)}` : '')}/api/v1/state` || undefined,
