@@ -118,7 +118,7 @@ export async function runLoadTest(options: LoadTestOptions): Promise<LoadReport>
   };
 
   const start = performance.now();
-  const progressEvery = options.progressEveryMs ?? 1_000;
+  const progressEvery = options.progressEveryMs ?? Math.min(1_000, Math.max(100, options.durationMs / 4));
   let nextProgress = start + progressEvery;
   while (sent < total && !options.signal?.aborted) {
     const now = performance.now();
