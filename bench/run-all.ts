@@ -4,6 +4,8 @@
  *   npm run bench                                   # everything, 1,000 series, 10-minute soak
  *   node dist/bench/run-all.js --soak 60            # a quick memory soak
  *   node dist/bench/run-all.js --only probe-engine --series 100
+ *   node dist/bench/run-all.js --only promote --watch 10
+ *   node dist/bench/run-all.js --only loadtest --load-seconds 10
  *
  * Verdicts are printed, never enforced: the machine is small and noisy, so the exit code only
  * says whether the benches ran (0) or broke (1), or the arguments were wrong (2).
@@ -13,19 +15,22 @@ import { parseArgs } from 'node:util';
 import { runMemory } from './memory.js';
 import { runMetricsRender } from './metrics-render.js';
 import { runProbeEngine } from './probe-engine.js';
+import { runLoadtestBench, runPromote } from './promote.js';
 import { runRuleDecision } from './rule-decision.js';
 import { log, section, table, type SummaryRow } from './harness.js';
 
-const BENCHES = ['probe-engine', 'memory', 'metrics-render', 'rules'] as const;
+const BENCHES = ['probe-engine', 'memory', 'metrics-render', 'rules', 'promote', 'loadtest'] as const;
 type BenchName = (typeof BENCHES)[number];
 
 const USAGE = `usage: node dist/bench/run-all.js [--only ${BENCHES.join('|')}] [--soak SECONDS] [--series N] [--measure SECONDS]
   --only NAME        run one bench (default: all, in the order above)
   --soak SECONDS     memory growth run length after warm-up (default 600)
   --series N         probe x environment series (default 1000)
-  --measure SECONDS  probe-engine measurement period per contender (default 20)`;
+  --measure SECONDS  probe-engine measurement period per contender (default 20)
+  --watch SECONDS    promote: the watch period after the switch (default 10)
+  --load-seconds S   loadtest: seconds at each rate (default 10)`;
 
-function parse(): { only: BenchName | undefined; soak: number; series: number; measure: number } | undefined {
+function parse(): { only: BenchName | undefined; soak: number; series: number; measure: number; watch: number; loadSeconds: number } | undefined {
   let values;
   try {
     ({ values } = parseArgs({
@@ -34,6 +39,8 @@ function parse(): { only: BenchName | undefined; soak: number; series: number; m
         soak: { type: 'string', default: '600' },
         series: { type: 'string', default: '1000' },
         measure: { type: 'string', default: '20' },
+        watch: { type: 'string', default: '10' },
+        'load-seconds': { type: 'string', default: '10' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -58,7 +65,11 @@ function parse(): { only: BenchName | undefined; soak: number; series: number; m
   if (!Number.isFinite(soak) || soak < 10) return fail(`--soak must be a number of seconds >= 10 (got "${values.soak}")`);
   if (!Number.isInteger(series) || series < 1 || series > 20_000) return fail(`--series must be an integer from 1 to 20000 (got "${values.series}")`);
   if (!Number.isFinite(measure) || measure < 2) return fail(`--measure must be a number of seconds >= 2 (got "${values.measure}")`);
-  return { only: values.only as BenchName | undefined, soak, series, measure };
+  const watch = Number(values.watch);
+  const loadSeconds = Number(values['load-seconds']);
+  if (!Number.isFinite(watch) || watch < 1) return fail(`--watch must be a number of seconds >= 1 (got "${values.watch}")`);
+  if (!Number.isFinite(loadSeconds) || loadSeconds < 1) return fail(`--load-seconds must be a number of seconds >= 1 (got "${values['load-seconds']}")`);
+  return { only: values.only as BenchName | undefined, soak, series, measure, watch, loadSeconds };
 }
 
 async function main(): Promise<number> {
@@ -82,7 +93,11 @@ async function main(): Promise<number> {
             ? await runMemory({ series: options.series, soakSeconds: options.soak })
             : name === 'metrics-render'
               ? await runMetricsRender({ series: options.series })
-              : { rows: await runRuleDecision({ series: options.series }) };
+              : name === 'promote'
+                ? await runPromote({ watchSeconds: options.watch })
+                : name === 'loadtest'
+                  ? await runLoadtestBench({ seconds: options.loadSeconds })
+                  : { rows: await runRuleDecision({ series: options.series }) };
       rows.push(...result.rows);
     } catch (error) {
       broken = true;
