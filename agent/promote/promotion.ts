@@ -451,7 +451,7 @@ export class PromotionRun {
       timeoutMs: load.timeout,
       connections: load.connections,
       signal: this.#deps.signal,
-      onProgress: (p) => this.#progress('load', `${Math.round(p.elapsedMs / 1_000)}s: sent ${p.sent}, answered ${p.completed}, errors ${p.errors}, p95 ${p.recentP95Ms === null ? '-' : `${Math.round(p.recentP95Ms)}ms`}`),
+      onProgress: (p) => this.#progress('load', `${(p.elapsedMs / 1_000).toFixed(1)}s: sent ${p.sent}, answered ${p.completed}, errors ${p.errors}, p95 ${p.recentP95Ms === null ? '-' : `${Math.round(p.recentP95Ms)}ms`}`),
     });
     const verdict = judgeLoad(report, { maxP95Ms: load.maxP95, maxErrorRatio: load.maxErrorRatio });
     const figures = { rps: load.rps, p50Ms: round(report.p50Ms), p95Ms: round(report.p95Ms), p99Ms: round(report.p99Ms), errorRatio: report.errorRatio, sent: report.sent, errors: report.errors, achievedRps: round(report.achievedRps), maxP95Ms: load.maxP95, maxErrorRatio: load.maxErrorRatio };
