@@ -108,6 +108,7 @@ export class PromotionController {
   readonly #logger: Logger;
   readonly #shutdown = new AbortController();
   readonly #background = new Set<Promise<unknown>>();
+  readonly #unsubscribe: () => void;
   #current: PromotionRun | undefined;
   #sequence = 0;
 
@@ -116,7 +117,7 @@ export class PromotionController {
     this.#now = options.now;
     this.#sleep = options.sleep;
     this.#logger = options.logger;
-    options.host.bus.subscribe((event) => {
+    this.#unsubscribe = options.host.bus.subscribe((event) => {
       if (event.type !== 'traffic.switched' || !this.#host.config.promote.validateAfterRollback) return;
       // A promotion's own forward switch is not a rollback; everything else (rules, operators, a promotion's revert) is.
       if (String(event.data.incident ?? '').match(/^promote:[^:]+$/)) return;
@@ -184,6 +185,7 @@ export class PromotionController {
 
   /** Cancel a promotion in flight (the agent is stopping) and wait for it and any validation to end. */
   async close(): Promise<void> {
+    this.#unsubscribe();
     this.#shutdown.abort();
     await Promise.allSettled([...this.#background]);
   }
@@ -461,6 +463,9 @@ export class PromotionRun {
   async #switch(): Promise<StepOutcome> {
     const { host, now } = this.#deps;
     const request = this.#request;
+    const live = host.controller.activeEnvironment();
+    // A rollback during the gates may have moved traffic already: never switch from an environment that is not live.
+    if (live !== this.from) return { ok: false, detail: `${live} became live during the gates (was ${this.from}); not switching, promote again` };
     const message = `promotion ${this.id} by ${request.actor}${request.reason ? `: ${request.reason}` : ''}`;
     const outcome = await host.controller.switchTraffic(this.to, { rule: null, incident: `promote:${this.id}`, env: this.from, severity: 'info', message, figures: null, actor: request.actor, startedAt: now() }, this.#deps.signal);
     this.#switched = true;
