@@ -17,6 +17,7 @@
  */
 import type { Logger } from 'pino';
 import { Agent as UndiciAgent } from 'undici';
+import { GreenlightError } from '../../config/errors.js';
 import type { Config } from '../../config/schema.js';
 import { formatDuration } from '../../config/units.js';
 import { compileProbeTarget, probeEnvironments, runProbe } from '../../probes/http-probe.js';
@@ -74,13 +75,13 @@ export interface PromoteResult {
   steps: Omit<PromoteStepData, 'promotion'>[];
 }
 
-/** A request refused before it starts (unknown environment, already live, another in flight). */
-export class PromoteRefused extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
+/** A request refused before it starts (unknown environment, already live, another in flight); `status` is the HTTP answer. */
+export class PromoteRefused extends GreenlightError {
+  readonly status: number;
+
+  constructor(status: number, message: string) {
+    super('GL_ERR_PROMOTE_REFUSED', message);
+    this.status = status;
   }
 }
 

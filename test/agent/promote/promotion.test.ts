@@ -102,6 +102,11 @@ describe('greenlight promote (agent API)', () => {
     const window = s.events.filter((e) => e.type === 'promote.step' && e.data.step === 'window').at(-1)!;
     expect(window.data).toMatchObject({ ok: true, figures: { emergency: true, reason: 'hotfix: order book crash' } });
     expect(String((window.data as { detail?: string }).detail)).toContain('allowed as an emergency: hotfix: order book crash');
+
+    // Emergency rollbacks are never held by a window.
+    const rollback = await fetch(`${s.base}/api/v1/rollback`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify({ reason: 'back out the hotfix' }) });
+    expect(rollback.status).toBe(200);
+    expect(s.agent.activeEnvironment).toBe('blue');
   });
 
   it('an environment that degrades during the watch is rolled back by the rules at once, even right after another rollback (cooldowns waived)', async () => {
@@ -153,6 +158,16 @@ describe('greenlight promote (agent API)', () => {
     expect(lines.at(-1)).toMatchObject({ ok: false, failedStep: 'verify', switched: true, rolledBack: true, live: 'blue' });
     expect(String(lines.at(-1)!.reason)).toContain('$.status ("degraded") not in [healthy]');
     expect(kinds(s.events).slice(5, 11)).toEqual(['switched:blue>green', 'step:switch:ok', 'step:verify:fail', 'switched:green>blue', 'step:revert:ok', 'promote.failed']);
+  });
+
+  it('without wait, answers once the switch is verified; the watch goes on and ends in promote.succeeded', async () => {
+    const s = await start(`${FAST_GATES.replace('watch: 1s', 'watch: 2s')}deployWindows: { enabled: false }\n`);
+    const response = await fetch(`${s.base}/api/v1/promote`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify({ to: 'green', wait: false }) });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ ok: true, live: 'green', switched: true, detached: true });
+    expect(s.events.some((e) => e.type === 'promote.succeeded')).toBe(false);
+    await waitUntil(() => s.events.some((e) => e.type === 'promote.succeeded'), 'the watch to end');
+    expect(kinds(s.events).slice(-3)).toEqual(['step:verify:ok', 'step:watch:ok', 'promote.succeeded']);
   });
 
   it('refuses a second promotion while one is in flight, and a promotion to the live environment', async () => {
