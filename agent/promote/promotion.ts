@@ -379,17 +379,22 @@ export class PromotionRun {
 
   async #deploy(): Promise<StepOutcome> {
     const render = this.#config.render;
-    const api = new RenderApi(render, { dispatcher: new UndiciAgent({ connections: 2 }), sleep: this.#deps.sleep, logger: this.#deps.logger }, this.#deps.signal);
-    const serviceId = api.serviceOf(this.to);
-    const deploy = await deployAndFollow(api, serviceId, {
-      pollIntervalMs: render.pollInterval,
-      timeoutMs: render.deployTimeout,
-      now: this.#deps.now,
-      sleep: this.#deps.sleep,
-      signal: this.#deps.signal,
-      onStatus: ({ deploy: d, elapsedMs }) => this.#progress('deploy', `Render deploy ${d.id} of ${this.to} (${serviceId}): ${d.status} after ${Math.round(elapsedMs / 1_000)}s`, { deploy: d.id, status: d.status }),
-    });
-    return { ok: true, detail: `Render deploy ${deploy.id} of ${this.to} is live (${deploy.statuses.join(' → ')})`, figures: { service: serviceId, deploy: deploy.id, commit: deploy.commit, statuses: deploy.statuses } };
+    const dispatcher = new UndiciAgent({ connections: 2 });
+    try {
+      const api = new RenderApi(render, { dispatcher, sleep: this.#deps.sleep, logger: this.#deps.logger }, this.#deps.signal);
+      const serviceId = api.serviceOf(this.to);
+      const deploy = await deployAndFollow(api, serviceId, {
+        pollIntervalMs: render.pollInterval,
+        timeoutMs: render.deployTimeout,
+        now: this.#deps.now,
+        sleep: this.#deps.sleep,
+        signal: this.#deps.signal,
+        onStatus: ({ deploy: d, elapsedMs }) => this.#progress('deploy', `Render deploy ${d.id} of ${this.to} (${serviceId}): ${d.status} after ${Math.round(elapsedMs / 1_000)}s`, { deploy: d.id, status: d.status }),
+      });
+      return { ok: true, detail: `Render deploy ${deploy.id} of ${this.to} is live (${deploy.statuses.join(' → ')})`, figures: { service: serviceId, deploy: deploy.id, commit: deploy.commit, statuses: deploy.statuses } };
+    } finally {
+      await dispatcher.destroy();
+    }
   }
 
   async #preflight(): Promise<StepOutcome> {
