@@ -83,6 +83,15 @@ describe('greenlight promote (agent API)', () => {
     expect(s.agent.activeEnvironment).toBe('blue');
   });
 
+  it('a failing preflight command stops the promotion before any probe, naming the command and its output', async () => {
+    const s = await start(`${FAST_GATES.replace('promote:\n', 'promote:\n  preflight:\n    - { name: critical-files, command: [test, -d, /] }\n    - { name: clean-tree, command: [sh, -c, "echo M backend/app/main.py >&2; exit 3"] }\n')}deployWindows: { enabled: false }\n`);
+    const { lines } = await promote(s.base, { to: 'green' });
+    expect(lines.at(-1)).toMatchObject({ ok: false, failedStep: 'preflight', switched: false, live: 'blue' });
+    expect(String(lines.at(-1)!.reason)).toBe('clean-tree: exited 3 (M backend/app/main.py)');
+    expect(lines.some((l) => l.type === 'progress' && l.step === 'preflight' && String(l.message).includes('critical-files'))).toBe(true);
+    expect(kinds(s.events)).toEqual(['promote.started', 'step:window:ok', 'step:preflight:fail', 'promote.failed']);
+  });
+
   it('outside the deploy window it refuses, unless an emergency with a reason, which is recorded', async () => {
     const s = await start(`${FAST_GATES}${closedWindows()}`);
     const refused = await fetch(`${s.base}/api/v1/promote`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify({ to: 'green' }) });
