@@ -36,6 +36,8 @@ import { sleep, type PluginDeps } from './plugin.js';
 import { ACTIONS, ALERT_RECEIVERS, createPlugin, TRAFFIC_ADAPTERS } from './plugins.js';
 import { ProbeScheduler, type ScheduledJob } from './probe-scheduler.js';
 import { reloadRoutes } from './reload-routes.js';
+import { promoteRoutes } from './promote/promote-routes.js';
+import { PromotionController } from './promote/promotion.js';
 import { rollbackRoutes } from './rollback-routes.js';
 import { Store, type ActionRecord } from './store.js';
 import type { SwitchOutcome, TrafficAdapter } from './traffic/traffic-adapter.js';
@@ -107,6 +109,9 @@ export class Agent {
   readonly rules: RuleEvaluator;
   readonly actions: ActionRunner;
   readonly alerts: AlertDispatcher;
+  /** What actions and promotions may do to the world. */
+  readonly controller: Controller;
+  readonly promotions: PromotionController;
   readonly #logger: Logger;
   readonly #rootLogger: Logger;
   readonly #now: () => number;
@@ -136,7 +141,6 @@ export class Agent {
   #switching = false;
   #startedAt = 0;
   #pendingFirstResults: Set<SeriesEntry>;
-  #controllerInstance: Controller;
   /** Actions a crash interrupted, settled once the first probe round is in (judging needs health). */
   #interrupted: ActionRecord[] = [];
 
@@ -203,7 +207,7 @@ export class Agent {
     );
     for (const rule of config.rules) this.metrics.setRuleState(rule.name, 'inactive');
 
-    this.#controllerInstance = this.#controller();
+    this.controller = this.#controller();
     this.actions = new ActionRunner({
       actions: this.#createActions(config, new Map()),
       bus: this.bus,
@@ -213,6 +217,7 @@ export class Agent {
       now: this.#now,
       record: (record) => this.#journal?.recordAction(record),
     });
+    this.promotions = new PromotionController({ host: this, now: this.#now, sleep, logger: logger.child({ component: 'promote' }) });
   }
 
   /** The config in force (a reload replaces it). */
@@ -252,7 +257,7 @@ export class Agent {
     this.metrics.setActiveEnvironment(this.#activeEnvironment, Object.keys(this.config.environments));
     this.#server = await startHttpServer({
       listen: this.config.listen,
-      routes: [...coreRoutes(this), ...rollbackRoutes(this), ...reloadRoutes(this), ...flagRoutes(this.flags, { activeEnvironment: () => this.#activeEnvironment })],
+      routes: [...coreRoutes(this), ...rollbackRoutes(this), ...reloadRoutes(this), ...flagRoutes(this.flags, { activeEnvironment: () => this.#activeEnvironment }), ...promoteRoutes(this.promotions)],
       tokens: () => ({ admin: this.config.api.adminToken, rollback: this.config.api.rollbackToken }),
       logger: this.#rootLogger.child({ component: 'http' }),
     });
@@ -285,6 +290,7 @@ export class Agent {
     this.#shutdown.abort();
     await this.#scheduler.close();
     await Promise.allSettled([...this.#evaluations]);
+    await this.promotions.close();
     await this.actions.close();
     await this.alerts.close();
     await this.#traffic.close?.();
@@ -492,7 +498,7 @@ export class Agent {
   /** The configured actions plus the manual rollback; `keep` supplies instances to reuse by name. */
   #createActions(config: Config, keep: ReadonlyMap<string, Action>): Map<string, Action> {
     const actions = new Map<string, Action>();
-    const actionDeps = (name: string) => ({ ...this.#deps('actions'), dryRun: this.#dryRun, controller: this.#controllerInstance, name });
+    const actionDeps = (name: string) => ({ ...this.#deps('actions'), dryRun: this.#dryRun, controller: this.controller, name });
     for (const [name, block] of Object.entries(config.actions)) actions.set(name, keep.get(name) ?? createPlugin(ACTIONS, block, actionDeps(name)));
     actions.set(MANUAL_ROLLBACK, this.actions?.actions.get(MANUAL_ROLLBACK) ?? rollbackAction.create({ type: 'rollback', cooldown: 0 }, actionDeps(MANUAL_ROLLBACK)));
     return actions;
@@ -596,6 +602,7 @@ export class Agent {
       switching: () => this.#switching,
       servingEnvironment: async (signal) => this.#traffic.current?.(signal),
       adoptSwitch: (to, context, detail) => this.#recordSwitch(this.#activeEnvironment, to, context, { detail }),
+      fastRevert: (env) => this.promotions.watching(env),
       alert: (notice) => this.alerts.notify(notice),
       applyFlagPreset: (preset, envs, actor, reason) => ({ changed: this.flags.applyPreset(preset, envs, { actor, reason }).length }),
       stateUrl: () => `${this.config.alerts.externalUrl ?? (this.#server ? `http://${formatHost(this.#server.address)}` : '')}/api/v1/state` || undefined,

@@ -7,7 +7,10 @@ import { ConfigError, ConfigFileError, GreenlightError, UsageError } from '../co
 import { checkCommand } from './commands/check.js';
 import { demoCommand } from './commands/demo.js';
 import { FLAGS_OPTIONS, FLAGS_USAGE, flagsCommand } from './commands/flags.js';
-import { rollbackCommand } from './commands/rollback.js';
+import { envDiffCommand } from './commands/env-diff.js';
+import { loadtestCommand } from './commands/loadtest.js';
+import { PROMOTE_OPTIONS, PROMOTE_USAGE, promoteCommand } from './commands/promote.js';
+import { rollbackCommand, rollbackValidateCommand } from './commands/rollback.js';
 import { runCommand } from './commands/run.js';
 import { schemaCommand } from './commands/schema.js';
 import { tailCommand } from './commands/tail.js';
@@ -72,10 +75,44 @@ const COMMANDS: Record<string, Command> = {
     run: ({ values }, io) => tailCommand({ url: str(values.url), since: str(values.since), type: str(values.type), json: values.json === true }, io),
   },
   rollback: {
-    summary: 'emergency rollback through a running agent (exit 0 done, 1 refused/failed)',
-    usage: 'greenlight rollback --reason TEXT [--url U]',
-    options: { reason: { type: 'string', short: 'r' }, url: { type: 'string' } },
-    run: ({ values }, io) => rollbackCommand({ reason: str(values.reason), url: str(values.url) }, io),
+    summary: 'emergency rollback through a running agent (exit 0 done, 1 refused/failed); validate: check the live environment after one',
+    usage: 'greenlight rollback --reason TEXT [--url U] | greenlight rollback validate [--url U] [--json]',
+    options: { reason: { type: 'string', short: 'r' }, url: { type: 'string' }, json: { type: 'boolean' } },
+    allowPositionals: true,
+    run: ({ values, positionals }, io) => {
+      if (positionals[0] === 'validate' && positionals.length === 1) return rollbackValidateCommand({ url: str(values.url), json: values.json === true }, io);
+      if (positionals.length > 0) throw new UsageError(`rollback takes --reason TEXT, or the subcommand validate; not ${positionals.join(' ')}`);
+      return rollbackCommand({ reason: str(values.reason), url: str(values.url) }, io);
+    },
+  },
+  promote: {
+    summary: 'health-gated traffic switch through a running agent, steps streamed live (exit 0 switched and held, 1 gate failed)',
+    usage: PROMOTE_USAGE,
+    options: PROMOTE_OPTIONS,
+    run: ({ values }, io) => promoteCommand(values, io),
+  },
+  loadtest: {
+    summary: "paced load over an environment's probe paths: p50/p95/p99, error ratio, throughput (exit 0 within thresholds, 1 over)",
+    usage: 'greenlight loadtest --env NAME [--rps N] [--duration D] [--max-p95 D] [--max-error-ratio R] [--config F] [--json]',
+    options: { ...configOption, env: { type: 'string', short: 'e' }, rps: { type: 'string' }, duration: { type: 'string' }, 'max-p95': { type: 'string' }, 'max-error-ratio': { type: 'string' }, json: { type: 'boolean' } },
+    run: ({ values }, io) => {
+      const env = str(values.env);
+      if (!env) throw new UsageError('loadtest needs --env NAME, the environment to load (for example --env green)');
+      return loadtestCommand(
+        { configPath: str(values.config) ?? DEFAULT_CONFIG_PATH, env, rps: str(values.rps), duration: str(values.duration), maxP95: str(values['max-p95']), maxErrorRatio: str(values['max-error-ratio']), json: values.json === true },
+        io,
+      );
+    },
+  },
+  env: {
+    summary: "env diff: the Render services' environment variable names one has and the other lacks (exit 0 same, 1 drift)",
+    usage: 'greenlight env diff [--config F] [--json]',
+    options: { ...configOption, json: { type: 'boolean' } },
+    allowPositionals: true,
+    run: ({ values, positionals }, io) => {
+      if (positionals.length !== 1 || positionals[0] !== 'diff') throw new UsageError('usage: greenlight env diff [--config F] [--json]');
+      return envDiffCommand({ configPath: str(values.config) ?? DEFAULT_CONFIG_PATH, json: values.json === true }, io);
+    },
   },
   flags: {
     summary: 'feature flags through a running agent (exit 0 done, 1 refused/failed)',

@@ -63,6 +63,43 @@ export type ConfigReloadFailedEvent = EventBase<'config.reload_failed', { source
 export type JournalFailedEvent = EventBase<'journal.failed', { path: string; error: string }>;
 export type JournalRecoveredEvent = EventBase<'journal.recovered', { path: string; heldEvents: number; droppedEvents: number; downForMs: number }>;
 
+/** One step of a promotion as it ended: ✅ or ❌, how long it took and the figures that decided it. */
+export interface PromoteStepData {
+  promotion: string;
+  step: PromoteStepName;
+  ok: boolean;
+  durationMs: number;
+  detail: string;
+  figures: Record<string, unknown>;
+}
+export type PromoteStepName = 'window' | 'deploy' | 'preflight' | 'probes' | 'load' | 'switch' | 'verify' | 'watch' | 'revert';
+export interface PromoteRequestData {
+  promotion: string;
+  from: string;
+  to: string;
+  kind: 'feature' | 'major';
+  emergency: boolean;
+  reason: string | null;
+  actor: string;
+  deploy: boolean;
+  watchMs: number;
+}
+export type PromoteStartedEvent = EventBase<'promote.started', PromoteRequestData>;
+export type PromoteStepEvent = EventBase<'promote.step', PromoteStepData>;
+export type PromoteSucceededEvent = EventBase<'promote.succeeded', { promotion: string; from: string; to: string; durationMs: number; steps: Omit<PromoteStepData, 'promotion' | 'figures'>[] }>;
+export type PromoteFailedEvent = EventBase<
+  'promote.failed',
+  { promotion: string; from: string; to: string; durationMs: number; step: PromoteStepName; reason: string; switched: boolean; rolledBack: boolean; live: string; steps: Omit<PromoteStepData, 'promotion' | 'figures'>[] }
+>;
+
+/** One check of a rollback validation: `ALPHASTACK_PROTECTION on blue`, with what was observed. */
+export interface ValidationCheck {
+  name: 'health' | 'database' | 'protection' | 'safe-mode' | 'error-ratio';
+  ok: boolean;
+  detail: string;
+}
+export type RollbackValidatedEvent = EventBase<'rollback.validated', { ok: boolean; live: string; idle: string; trigger: string; checks: ValidationCheck[] }>;
+
 export type GreenlightEvent =
   | AgentStartedEvent
   | AgentStoppingEvent
@@ -83,7 +120,12 @@ export type GreenlightEvent =
   | ConfigReloadedEvent
   | ConfigReloadFailedEvent
   | JournalFailedEvent
-  | JournalRecoveredEvent;
+  | JournalRecoveredEvent
+  | PromoteStartedEvent
+  | PromoteStepEvent
+  | PromoteSucceededEvent
+  | PromoteFailedEvent
+  | RollbackValidatedEvent;
 export type EventType = GreenlightEvent['type'];
 
 /** What a publisher supplies; the bus adds id and time. */

@@ -32,6 +32,8 @@ export interface RouteResponse {
   body?: unknown;
   text?: string;
   headers?: Record<string, string>;
+  /** Written chunk by chunk as produced (NDJSON progress); the response ends when it does, or when the client leaves. */
+  stream?: AsyncIterable<string>;
 }
 
 export interface Route {
@@ -132,7 +134,8 @@ export async function startHttpServer(options: { listen: { host: string; port: n
     }
     try {
       const response = await route.handle({ params: match.params!, query: url.searchParams, body, headers: req.headers, role, actor: role ? `api:${role}` : 'api' });
-      send(res, response, req.method === 'HEAD');
+      if (response.stream) await sendStream(res, response);
+      else send(res, response, req.method === 'HEAD');
     } catch (error) {
       if (!(error instanceof HttpError)) throw error;
       send(res, { status: error.status, body: { error: error.message, ...error.details } });
@@ -266,4 +269,20 @@ function send(res: ServerResponse, response: RouteResponse, headOnly = false): v
     headers['content-type'] ??= 'application/json; charset=utf-8';
   }
   res.writeHead(response.status, headers).end(headOnly ? undefined : payload);
+}
+
+async function sendStream(res: ServerResponse, response: RouteResponse): Promise<void> {
+  res.writeHead(response.status, { 'cache-control': 'no-store', 'x-accel-buffering': 'no', ...response.headers });
+  const iterator = response.stream![Symbol.asyncIterator]();
+  let gone = false;
+  res.once('close', () => {
+    gone = true;
+    // Ends the producer's wait too: a generator's return() runs its finally (unsubscribes).
+    void iterator.return?.();
+  });
+  try {
+    for (let next = await iterator.next(); !next.done && !gone; next = await iterator.next()) res.write(next.value);
+  } finally {
+    if (!gone) res.end();
+  }
 }

@@ -4,6 +4,8 @@
  *   npm run bench                                   # everything, 1,000 series, 10-minute soak
  *   node dist/bench/run-all.js --soak 60            # a quick memory soak
  *   node dist/bench/run-all.js --only probe-engine --series 100
+ *   node dist/bench/run-all.js --only promote --watch 10
+ *   node dist/bench/run-all.js --only loadtest --load-seconds 10
  *
  * Verdicts are printed, never enforced: the machine is small and noisy, so the exit code only
  * says whether the benches ran (0) or broke (1), or the arguments were wrong (2).
@@ -15,21 +17,24 @@ import { runJournalBytes, runJournalIngest } from './journal.js';
 import { runMemory } from './memory.js';
 import { runMetricsRender } from './metrics-render.js';
 import { runProbeEngine } from './probe-engine.js';
+import { runLoadtestBench, runPromote } from './promote.js';
 import { runRuleDecision } from './rule-decision.js';
 import { log, section, table, type SummaryRow } from './harness.js';
 
-const BENCHES = ['probe-engine', 'memory', 'metrics-render', 'rules', 'journal-ingest', 'journal-bytes', 'fanout'] as const;
+const BENCHES = ['probe-engine', 'memory', 'metrics-render', 'rules', 'journal-ingest', 'journal-bytes', 'fanout', 'promote', 'loadtest'] as const;
 type BenchName = (typeof BENCHES)[number];
 
-const USAGE = `usage: node dist/bench/run-all.js [--only ${BENCHES.join('|')}] [--soak SECONDS] [--series N] [--measure SECONDS] [--events N] [--fanout-seconds SECONDS]
+const USAGE = `usage: node dist/bench/run-all.js [--only ${BENCHES.join('|')}] [--soak SECONDS] [--series N] [--measure SECONDS] [--events N] [--fanout-seconds SECONDS] [--watch SECONDS] [--load-seconds S]
   --only NAME               run one bench (default: all, in the order above)
   --soak SECONDS            memory growth run length after warm-up (default 600)
   --series N                probe x environment series (default 1000)
   --measure SECONDS         probe-engine measurement period per contender (default 20)
   --events N                events the journal benches write (default 100000)
-  --fanout-seconds SECONDS  fan-out measurement at 1,000 events/s; each step up takes half (default 5)`;
+  --fanout-seconds SECONDS  fan-out measurement at 1,000 events/s; each step up takes half (default 5)
+  --watch SECONDS           promote: the watch period after the switch (default 10)
+  --load-seconds S          loadtest: seconds at each rate (default 10)`;
 
-function parse(): { only: BenchName | undefined; soak: number; series: number; measure: number; events: number; fanoutSeconds: number } | undefined {
+function parse(): { only: BenchName | undefined; soak: number; series: number; measure: number; events: number; fanoutSeconds: number; watch: number; loadSeconds: number } | undefined {
   let values;
   try {
     ({ values } = parseArgs({
@@ -40,6 +45,8 @@ function parse(): { only: BenchName | undefined; soak: number; series: number; m
         measure: { type: 'string', default: '20' },
         events: { type: 'string', default: '100000' },
         'fanout-seconds': { type: 'string', default: '5' },
+        watch: { type: 'string', default: '10' },
+        'load-seconds': { type: 'string', default: '10' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -68,7 +75,11 @@ function parse(): { only: BenchName | undefined; soak: number; series: number; m
   const fanoutSeconds = Number(values['fanout-seconds']);
   if (!Number.isInteger(events) || events < 1_000 || events > 10_000_000) return fail(`--events must be an integer from 1000 to 10000000 (got "${values.events}")`);
   if (!Number.isFinite(fanoutSeconds) || fanoutSeconds < 1) return fail(`--fanout-seconds must be a number of seconds >= 1 (got "${values['fanout-seconds']}")`);
-  return { only: values.only as BenchName | undefined, soak, series, measure, events, fanoutSeconds };
+  const watch = Number(values.watch);
+  const loadSeconds = Number(values['load-seconds']);
+  if (!Number.isFinite(watch) || watch < 1) return fail(`--watch must be a number of seconds >= 1 (got "${values.watch}")`);
+  if (!Number.isFinite(loadSeconds) || loadSeconds < 1) return fail(`--load-seconds must be a number of seconds >= 1 (got "${values['load-seconds']}")`);
+  return { only: values.only as BenchName | undefined, soak, series, measure, events, fanoutSeconds, watch, loadSeconds };
 }
 
 async function main(): Promise<number> {
@@ -98,7 +109,11 @@ async function main(): Promise<number> {
                   ? runJournalBytes({ events: options.events })
                   : name === 'fanout'
                     ? await runFanout({ seconds: options.fanoutSeconds })
-                    : { rows: await runRuleDecision({ series: options.series }) };
+                    : name === 'promote'
+                      ? await runPromote({ watchSeconds: options.watch })
+                      : name === 'loadtest'
+                        ? await runLoadtestBench({ seconds: options.loadSeconds })
+                        : { rows: await runRuleDecision({ series: options.series }) };
       rows.push(...result.rows);
     } catch (error) {
       broken = true;

@@ -258,6 +258,84 @@ const Flags = z.strictObject({
   initial: z.record(z.string(), z.record(z.string(), z.boolean())).default({}).meta({ description: 'Per environment, flag values to start from instead of the defaults.' }),
 });
 
+const ClockTime = z
+  .string()
+  .regex(/^([01]\d|2[0-3]):[0-5]\d$|^24:00$/, { error: (issue) => `${quote(issue.input)} is not a time of day such as 16:00 (00:00 to 24:00)` })
+  .transform((text) => Number(text.slice(0, 2)) * 60 + Number(text.slice(3)));
+
+export const WEEKDAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
+
+const DeployWindow = z
+  .strictObject({
+    days: z.array(z.enum(WEEKDAYS)).min(1).meta({ description: 'Days of the week, in the windows\' time zone: mon, tue, wed, thu, fri, sat, sun.' }),
+    from: ClockTime.meta({ description: 'Opens at this local time (HH:MM).' }),
+    to: ClockTime.meta({ description: 'Closes at this local time (HH:MM, 24:00 for midnight); the window is [from, to).' }),
+  })
+  .refine((w) => w.to > w.from, { error: 'closes before it opens: to must be later than from on the same day (use 24:00 for midnight)', path: ['to'] });
+
+const DeployWindows = z.strictObject({
+  enabled: z.boolean().default(true).meta({ description: 'When false, promotion is allowed at any time.' }),
+  timezone: Timezone.optional().meta({ description: 'Time zone of the windows. Default: the top-level timezone (America/New_York).' }),
+  feature: z
+    .array(DeployWindow)
+    .prefault([{ days: ['mon', 'tue', 'wed', 'thu', 'fri'], from: '16:00', to: '18:00' }])
+    .meta({ description: 'When feature releases may be promoted. Default weekdays 16:00-18:00, after the market close.' }),
+  major: z
+    .array(DeployWindow)
+    .prefault([{ days: ['sat', 'sun'], from: '00:00', to: '24:00' }])
+    .meta({ description: 'When major updates (promote --major) may be promoted. Default all weekend.' }),
+});
+
+const PreflightCommand = z.strictObject({
+  name: Name.meta({ description: 'Shown in the step list: clean-tree, critical-files.' }),
+  command: z.array(z.string().min(1)).min(1).meta({ description: 'Program and arguments, run without a shell; exit 0 passes.' }),
+  timeout: Duration.default(30_000),
+  cwd: z.string().optional(),
+});
+
+const Promote = z.strictObject({
+  preflight: z.array(PreflightCommand).default([]).meta({ description: 'Commands that must exit 0 before anything else: a clean git tree, critical files present.' }),
+  requireProtection: z.boolean().default(true).meta({ description: "Refuse unless the target's ALPHASTACK_PROTECTION flag is on." }),
+  healthyRounds: z.int().min(1).max(100).default(3).meta({ description: "Rounds of all the target's probes that must pass in a row." }),
+  roundInterval: Duration.default(1_000).meta({ description: 'Pause between two probe rounds.' }),
+  load: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      rps: z.number().positive().max(100_000).default(20).meta({ description: 'Requests per second, paced (open model) over the probe paths.' }),
+      duration: Duration.default(10_000),
+      maxP95: Duration.default(2_000).meta({ description: 'The gate fails when the 95th percentile latency reaches this.' }),
+      maxErrorRatio: z.number().min(0).max(1).default(0.05).meta({ description: 'The gate fails when this share of requests fail or more.' }),
+      timeout: Duration.default(5_000).meta({ description: 'Deadline of one request.' }),
+      connections: z.int().min(1).max(1_024).default(32),
+    })
+    .prefault({}),
+  verifyRounds: z.int().min(1).max(20).default(2).meta({ description: "After the switch, rounds of the target's probes that must pass." }),
+  watch: Duration.default(300_000).meta({ description: 'After the switch, how long the critical rules watch the new environment; a rollback in that time fails the promotion.' }),
+  validateAfterRollback: z.boolean().default(true).meta({ description: 'Run the rollback validation after every rollback (a rollback.validated event).' }),
+  validation: z
+    .strictObject({
+      healthProbe: Name.default('health').meta({ description: 'The probe whose endpoint and body (database.connected) are checked.' }),
+      safeMode: z.enum(['idle', 'live', 'off']).default('idle').meta({ description: 'Whose flags must be in the emergency-rollback preset: the environment rolled away from (idle), the live one, or none (off).' }),
+      errorWindow: Duration.default(60_000).meta({ description: "The window whose error ratio must be back under maxErrorRatio on the live environment (one of `windows`)." }),
+      maxErrorRatio: z.number().min(0).max(1).default(0.05).meta({ description: 'The warning line.' }),
+      settle: Duration.default(2_000).meta({ description: 'Wait after the rollback before validating.' }),
+    })
+    .prefault({}),
+});
+
+const Render = z.strictObject({
+  apiKey: z.string().min(1).optional().meta({ description: 'Render API key: ${RENDER_API_KEY}. Without it deploys and env diff are off.' }),
+  services: z
+    .record(z.string(), z.string().regex(/^[A-Za-z0-9_-]+$/, { error: (issue) => `${quote(issue.input)} is not a Render service id such as srv-cu1h2k3l4m5n6o7p8q9r` }))
+    .default({})
+    .meta({ description: 'Per environment, its Render service id: ${RENDER_BLUE_SERVICE_ID}, ${RENDER_GREEN_SERVICE_ID}.' }),
+  baseUrl: HttpUrl.default('https://api.render.com/v1'),
+  timeout: Duration.default(10_000).meta({ description: 'Deadline of one API request.' }),
+  retries: z.int().min(0).max(10).default(4).meta({ description: 'Tries after the first fails (network error, 5xx, 429 after Retry-After / Ratelimit-Reset).' }),
+  deployTimeout: Duration.default(1_800_000).meta({ description: 'How long a deploy may take to go live.' }),
+  pollInterval: Duration.default(5_000).meta({ description: "How often the deploy's status is read." }),
+});
+
 /** Blocks of a plugin kind: a strict object with `type: z.literal(...)`, one per registered plugin. */
 export interface PluginSchemas {
   traffic: readonly z.ZodType[];
@@ -330,6 +408,9 @@ export function buildConfigSchema(plugins: PluginSchemas) {
       rules: z.array(Rule).default([]),
       ruleFiles: z.array(z.string().min(1)).default([]).meta({ description: 'More rules, from YAML files holding `rules: [...]`: paths relative to this file; * in the file name matches (rules/*.yaml).' }),
       probes: z.array(Probe).min(1),
+      promote: Promote.prefault({}).meta({ description: 'Health-gated promotion (greenlight promote): preflight, probe rounds, load check, watch period.' }),
+      deployWindows: DeployWindows.prefault({}).meta({ description: 'When promotions are allowed; outside, only with --emergency and a reason.' }),
+      render: Render.prefault({}).meta({ description: 'Render API access for deploys (promote --deploy) and env diff.' }),
     })
     .superRefine((config, ctx) => {
       const envNames = Object.keys(config.environments);
@@ -362,6 +443,14 @@ export function buildConfigSchema(plugins: PluginSchemas) {
       });
       for (const [env] of Object.entries(config.flags.initial)) {
         if (!envNames.includes(env)) ctx.addIssue({ code: 'custom', path: ['flags', 'initial', env], message: `${quote(env)} is not one of the environments (${envNames.join(', ')})` });
+      }
+      const healthProbe = config.promote.validation.healthProbe;
+      // The default names the stock probe; a config without it simply skips those checks.
+      if (healthProbe !== 'health' && !config.probes.some((p) => p.name === healthProbe)) {
+        ctx.addIssue({ code: 'custom', path: ['promote', 'validation', 'healthProbe'], message: `${quote(healthProbe)} is not a probe of this config` });
+      }
+      for (const env of Object.keys(config.render.services)) {
+        if (!envNames.includes(env)) ctx.addIssue({ code: 'custom', path: ['render', 'services', env], message: `${quote(env)} is not one of the environments (${envNames.join(', ')})` });
       }
       const windows = new Set<number>();
       config.windows.forEach((window, index) => {
@@ -401,6 +490,10 @@ export type ProbeConfig = Config['probes'][number];
 export type EnvironmentConfig = Config['environments'][string];
 export type JsonAssertionConfig = ProbeConfig['expect']['json'][number];
 export type HeaderAssertionConfig = ProbeConfig['expect']['headers'][number];
+export type PromoteConfig = Config['promote'];
+export type DeployWindowsConfig = Config['deployWindows'];
+export type DeployWindowConfig = DeployWindowsConfig['feature'][number];
+export type RenderConfig = Config['render'];
 
 function isTimezone(name: string): boolean {
   try {

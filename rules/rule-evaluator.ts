@@ -220,6 +220,14 @@ export class RuleEvaluator {
     return this.#enqueue(() => this.#evaluate(this.#rules, this.#context()));
   }
 
+  /**
+   * Let every rule fire again at once: a promotion's watch judges a new live environment, and a
+   * cooldown left by an incident on the old one must not hold back its rollback.
+   */
+  clearCooldowns(): void {
+    for (const rule of this.#rules) rule.state.clearCooldown();
+  }
+
   /** Whether `rule`'s condition holds when its facts read `env` instead (the rollback's judgement). No state changes. */
   holdsOn(ruleName: string, env: string): Promise<{ holds: boolean; figures: Figures } | undefined> {
     return this.#enqueue(async () => {

@@ -54,6 +54,11 @@ export class RuleState {
     this.lastHeldAt = now;
   }
 
+  /** Forget the cooldown (a promotion's watch starts on a new live environment). */
+  clearCooldown(): void {
+    this.cooldownUntil = 0;
+  }
+
   /** Advance with one evaluation; returns the transitions it caused, in order. */
   step(holds: boolean, samples: number, now: number): Transition[] {
     const out: Transition[] = [];

@@ -71,6 +71,11 @@ export interface Controller {
   alert(notice: AlertNotice): void;
   /** The flag store's emergency preset on one environment. */
   applyFlagPreset(preset: 'emergency-rollback', envs: string[], actor: string, reason: string): { changed: number };
+  /**
+   * Whether a promotion is watching `env` just after switching to it: a rollback away from it then
+   * skips its cooldown (the fast revert to the still-warm old environment).
+   */
+  fastRevert?(env: string): boolean;
   /** A link for people (the agent's state URL), when known. */
   stateUrl(): string | undefined;
 }

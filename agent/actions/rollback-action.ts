@@ -6,7 +6,8 @@
  * - Both environments failing at the same moment points at greenlight's own network or a
  *   shared dependency (the database), not at the release: hold, alert "inconclusive".
  * - Never switch to an environment whose own health probes are failing: alert critical instead.
- * - One switch at a time; after a rule-driven rollback, no other for `cooldown`.
+ * - One switch at a time; after a rule-driven rollback, no other for `cooldown`, except away
+ *   from an environment a promotion has just switched to and is watching (the fast revert).
  */
 import { z } from 'zod';
 import { Duration } from '../../config/schema.js';
@@ -47,7 +48,7 @@ class RollbackAction implements Action {
     if (controller.switching()) return { outcome: 'skipped', reason: 'a traffic switch is already in flight' };
     const manual = context.rule === null;
     const since = now() - this.#lastRollbackAt;
-    if (!manual && since < this.#config.cooldown) {
+    if (!manual && since < this.#config.cooldown && controller.fastRevert?.(live) !== true) {
       return { outcome: 'skipped', reason: `cooldown: the last rollback was ${formatDuration(Math.round(since))} ago (cooldown ${formatDuration(this.#config.cooldown)})` };
     }
 

@@ -42,6 +42,12 @@ export interface ApiClient {
   readonly displayUrl: string;
   /** Send `body` as JSON, resolve with the parsed 2xx answer, or throw ApiError. */
   call<T = unknown>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, options?: { auth?: ApiAuth; body?: unknown }): Promise<T>;
+  /**
+   * POST `body` asking for NDJSON, and hand each parsed line to `onLine` as it arrives (a
+   * promotion's progress); resolves when the agent ends the answer. No deadline between lines:
+   * the agent sends one at least every 10 s. Throws ApiError like `call`.
+   */
+  stream(path: string, options: { auth?: ApiAuth; body?: unknown; onLine: (line: unknown) => void }): Promise<void>;
 }
 
 /** Throws UsageError for a `--url` that is not an http(s) URL. */
@@ -85,6 +91,40 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
         return parsed as T;
       }
       throw new ApiError(`HTTP ${response.statusCode}: ${errorText(parsed, text, response.statusCode, auth)}`, response.statusCode, parsed ?? text);
+    },
+    async stream(path, call): Promise<void> {
+      const auth = call.auth ?? 'none';
+      const headers: Record<string, string> = { accept: 'application/x-ndjson', 'user-agent': 'greenlight-cli', 'content-type': 'application/json' };
+      if (auth !== 'none') headers.authorization = `Bearer ${tokenFor(auth, options.env)}`;
+      let response;
+      try {
+        response = await request(`${displayUrl}${path}`, { method: 'POST', headers, body: JSON.stringify(call.body ?? {}), headersTimeout: timeoutMs, bodyTimeout: 0 });
+      } catch (error) {
+        throw new ApiError(unreachable(error, displayUrl, timeoutMs), undefined, undefined, { cause: error });
+      }
+      if (response.statusCode < 200 || response.statusCode >= 300) {
+        const text = await readLimited(response.body).catch(() => '');
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          parsed = undefined;
+        }
+        throw new ApiError(`HTTP ${response.statusCode}: ${errorText(parsed, text, response.statusCode, auth)}`, response.statusCode, parsed ?? text);
+      }
+      let pending = '';
+      try {
+        for await (const chunk of response.body) {
+          pending += String(chunk);
+          for (let newline = pending.indexOf('\n'); newline >= 0; newline = pending.indexOf('\n')) {
+            const line = pending.slice(0, newline).trim();
+            pending = pending.slice(newline + 1);
+            if (line !== '') call.onLine(JSON.parse(line));
+          }
+        }
+      } catch (error) {
+        throw new ApiError(`agent at ${displayUrl} broke off its answer to POST ${path}: ${(error as Error).message}`, response.statusCode, undefined, { cause: error });
+      }
     },
   };
 }

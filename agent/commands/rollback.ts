@@ -32,3 +32,33 @@ export async function rollbackCommand(options: { reason: string | undefined; url
     return 1;
   }
 }
+
+interface ValidationAnswer {
+  ok: boolean;
+  live: string;
+  idle: string;
+  checks: { name: string; ok: boolean; detail: string }[];
+}
+
+/**
+ * `greenlight rollback validate [--url U] [--json]`: after a rollback, is the live environment
+ * serving safely? The agent runs the checks (health endpoint, database, ALPHASTACK_PROTECTION,
+ * safe-mode flags, error ratio), publishes `rollback.validated`, and this prints the report.
+ * Exit 0 all pass, 1 any fails or the agent cannot be reached.
+ */
+export async function rollbackValidateCommand(options: { url: string | undefined; json: boolean }, io: CommandIo): Promise<number> {
+  const client = createApiClient({ url: options.url, env: io.env });
+  try {
+    const report = await client.call<ValidationAnswer>('POST', '/api/v1/rollback/validate', { auth: 'rollback', body: {} });
+    if (options.json) io.out(JSON.stringify(report, null, 2));
+    else {
+      for (const check of report.checks) io.out(`${check.ok ? '✅' : '❌'} ${check.name.padEnd(11)} ${check.detail}`);
+      io.out(report.ok ? `\n✅ rollback validated: ${report.live} is live and safe` : `\n❌ rollback validation failed on ${report.live}: ${report.checks.filter((c) => !c.ok).map((c) => c.name).join(', ')}`);
+    }
+    return report.ok ? 0 : 1;
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    io.err(`❌ ${error.message}`);
+    return 1;
+  }
+}

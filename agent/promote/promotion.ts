@@ -1,0 +1,540 @@
+/**
+ * Health-gated promotion: move live traffic to the idle environment only after it has passed
+ * every gate, then watch it.
+ *
+ *   window → (deploy) → preflight → probes (N rounds in a row) → load → switch → verify → watch
+ *
+ * Each step ends as a `promote.step` event with ✅/❌, its duration and the figures that decided
+ * it. A gate that fails ends the promotion before the switch: traffic stays where it was. The
+ * switch goes through the agent's own switch path (the traffic adapter, `traffic.switched`, the
+ * stored live environment, metrics). A failed verification switches straight back. During the
+ * watch the critical rules and the rollback action do the reverting, as for any incident, with
+ * their cooldowns waived for the new environment so nothing holds the fast revert back; the
+ * promotion reports the rollback and fails.
+ *
+ * The controller also runs the rollback validation after every rollback (`rollback.validated`).
+ * It reads the agent's config at call time, never keeps it: the config may be reloaded.
+ */
+import type { Logger } from 'pino';
+import { Agent as UndiciAgent } from 'undici';
+import { GreenlightError } from '../../config/errors.js';
+import type { Config } from '../../config/schema.js';
+import { formatDuration } from '../../config/units.js';
+import { compileProbeTarget, probeEnvironments, runProbe } from '../../probes/http-probe.js';
+import { describeFailure } from '../../probes/probe-result.js';
+import type { SeriesSnapshot } from '../../probes/probe-series.js';
+import type { Controller } from '../actions/action.js';
+import type { EventBus, GreenlightEvent, PromoteStepData, PromoteStepName, RollbackValidatedEvent } from '../events.js';
+import { judgeLoad, runLoadTest, summarizeLoad } from '../load-test.js';
+import { runCommand, tailLines } from '../run-command.js';
+import { decideWindow, type ReleaseKind } from './deploy-window.js';
+import { deployAndFollow, RenderApi } from './render-api.js';
+import { validateRollback, type ValidationReport } from './rollback-validation.js';
+
+/** What the promotion uses of the agent. The Agent satisfies it. */
+export interface PromotionHost {
+  readonly config: Config;
+  readonly bus: EventBus;
+  readonly controller: Controller;
+  readonly flags: { get(env: string): Readonly<Record<string, boolean>> };
+  readonly rules: { clearCooldowns(): void };
+  state(): { series: SeriesSnapshot[] };
+}
+
+export interface PromoteRequest {
+  to: string;
+  emergency: boolean;
+  reason: string | null;
+  kind: ReleaseKind;
+  /** Trigger a Render deploy of the target's service first. */
+  deploy: boolean;
+  /** Overrides promote.watch. */
+  watchMs?: number | undefined;
+  actor: string;
+}
+
+/** A line of a promotion's progress, as streamed to the CLI (NDJSON): the promote.* events, progress, and the result. */
+export type PromoteLine =
+  | GreenlightEvent
+  | { type: 'progress'; step: PromoteStepName; message: string; data?: Record<string, unknown> }
+  | ({ type: 'result' } & PromoteResult);
+
+export interface PromoteResult {
+  ok: boolean;
+  promotion: string;
+  from: string;
+  to: string;
+  /** The live environment at the end. */
+  live: string;
+  switched: boolean;
+  rolledBack: boolean;
+  /** The step that failed, and why (with the figure). */
+  failedStep: PromoteStepName | null;
+  reason: string | null;
+  durationMs: number;
+  steps: Omit<PromoteStepData, 'promotion'>[];
+}
+
+/** A request refused before it starts (unknown environment, already live, another in flight); `status` is the HTTP answer. */
+export class PromoteRefused extends GreenlightError {
+  readonly status: number;
+
+  constructor(status: number, message: string) {
+    super('GL_ERR_PROMOTE_REFUSED', message);
+    this.status = status;
+  }
+}
+
+interface StepOutcome {
+  ok: boolean;
+  detail: string;
+  figures?: Record<string, unknown>;
+}
+
+const WATCH_PROGRESS_MS = 10_000;
+
+interface RunDeps {
+  host: PromotionHost;
+  now: () => number;
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  logger: Logger;
+  /** Aborted when the agent stops. */
+  signal: AbortSignal;
+}
+
+export class PromotionController {
+  readonly #host: PromotionHost;
+  readonly #now: () => number;
+  readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  readonly #logger: Logger;
+  readonly #shutdown = new AbortController();
+  readonly #background = new Set<Promise<unknown>>();
+  readonly #unsubscribe: () => void;
+  #current: PromotionRun | undefined;
+  #sequence = 0;
+
+  constructor(options: { host: PromotionHost; now: () => number; sleep: (ms: number, signal?: AbortSignal) => Promise<void>; logger: Logger }) {
+    this.#host = options.host;
+    this.#now = options.now;
+    this.#sleep = options.sleep;
+    this.#logger = options.logger;
+    this.#unsubscribe = options.host.bus.subscribe((event) => {
+      if (event.type !== 'traffic.switched' || !this.#host.config.promote.validateAfterRollback) return;
+      // A promotion's own forward switch is not a rollback; everything else (rules, operators, a promotion's revert) is.
+      if (String(event.data.incident ?? '').match(/^promote:[^:]+$/)) return;
+      this.#track(this.#validateAfter(event));
+    });
+  }
+
+  /** The promotion in flight, if any. */
+  get current(): PromotionRun | undefined {
+    return this.#current;
+  }
+
+  /** Whether a promotion is watching `env`: its rollbacks then skip cooldowns. */
+  watching(env: string): boolean {
+    return this.#current?.watchingEnv === env;
+  }
+
+  /** Start a promotion; throws PromoteRefused when it cannot start at all. */
+  start(request: PromoteRequest): PromotionRun {
+    const environments = this.#host.controller.environments();
+    if (!environments.includes(request.to)) throw new PromoteRefused(400, `${request.to} is not an environment (${environments.join(', ')})`);
+    const live = this.#host.controller.activeEnvironment();
+    if (request.to === live) throw new PromoteRefused(409, `${request.to} is already live: nothing to promote`);
+    if (this.#current) throw new PromoteRefused(409, `promotion ${this.#current.id} to ${this.#current.to} is in flight; wait for it to end`);
+    if (this.#host.controller.switching()) throw new PromoteRefused(409, 'a traffic switch is in flight; try again in a moment');
+    if (request.emergency && !request.reason?.trim()) throw new PromoteRefused(400, 'an emergency promotion needs a reason: it is recorded with the promotion');
+    const id = `${new Date(this.#now()).toISOString().replace(/[-:]/g, '').slice(0, 15)}-${++this.#sequence}`;
+    const run = new PromotionRun(id, live, request, { host: this.#host, now: this.#now, sleep: this.#sleep, logger: this.#logger, signal: this.#shutdown.signal });
+    this.#current = run;
+    const finished = run.done.finally(() => {
+      if (this.#current === run) this.#current = undefined;
+    });
+    this.#track(finished);
+    return run;
+  }
+
+  /** Validate now (greenlight rollback validate): publishes `rollback.validated` and returns the report. */
+  async validate(trigger: string): Promise<ValidationReport> {
+    const live = this.#host.controller.activeEnvironment();
+    const idle = this.#host.controller.environments().find((env) => env !== live)!;
+    const dispatcher = new UndiciAgent({ connections: 2 });
+    try {
+      const report = await validateRollback({
+        config: this.#host.config,
+        live,
+        idle,
+        flags: (env) => this.#host.flags.get(env),
+        series: this.#host.state().series,
+        dispatcher,
+        signal: this.#shutdown.signal,
+      });
+      const failed = report.checks.filter((c) => !c.ok);
+      this.#host.bus.publish<RollbackValidatedEvent>({
+        type: 'rollback.validated',
+        severity: report.ok ? 'info' : 'critical',
+        env: live,
+        message: report.ok ? `rollback validated: ${live} is live and safe (${report.checks.map((c) => c.name).join(', ')} pass)` : `rollback validation failed on ${live}: ${failed.map((c) => c.detail).join('; ')}`,
+        data: { ok: report.ok, live, idle, trigger, checks: report.checks },
+      });
+      return report;
+    } finally {
+      await dispatcher.destroy();
+    }
+  }
+
+  /** Cancel a promotion in flight (the agent is stopping) and wait for it and any validation to end. */
+  async close(): Promise<void> {
+    this.#unsubscribe();
+    this.#shutdown.abort();
+    await Promise.allSettled([...this.#background]);
+  }
+
+  async #validateAfter(event: GreenlightEvent): Promise<void> {
+    await this.#sleep(this.#host.config.promote.validation.settle, this.#shutdown.signal);
+    if (this.#shutdown.signal.aborted) return;
+    await this.validate(`traffic.switched #${event.id}`).catch((error: unknown) => this.#logger.error({ err: error }, `rollback validation failed to run: ${(error as Error).message}`));
+  }
+
+  #track(promise: Promise<unknown>): void {
+    const tracked = promise.catch(() => undefined).finally(() => this.#background.delete(tracked));
+    this.#background.add(tracked);
+  }
+}
+
+/** One promotion: its progress lines (kept, and told to listeners as they come) and its result. */
+export class PromotionRun {
+  readonly id: string;
+  readonly from: string;
+  readonly to: string;
+  readonly done: Promise<PromoteResult>;
+  /** Set while the watch runs. */
+  watchingEnv: string | undefined;
+  readonly lines: PromoteLine[] = [];
+  readonly #listeners = new Set<(line: PromoteLine) => void>();
+  readonly #request: PromoteRequest;
+  readonly #deps: RunDeps;
+  readonly #steps: Omit<PromoteStepData, 'promotion'>[] = [];
+  #switched = false;
+  #switchedAt = 0;
+
+  constructor(id: string, from: string, request: PromoteRequest, deps: RunDeps) {
+    this.id = id;
+    this.from = from;
+    this.to = request.to;
+    this.#request = request;
+    this.#deps = deps;
+    this.done = this.#run();
+  }
+
+  /** Hear every line from the start (those already emitted first); returns the unsubscribe. */
+  listen(listener: (line: PromoteLine) => void): () => void {
+    for (const line of this.lines) listener(line);
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Whether the switch has happened (a --no-wait caller may leave then). */
+  get switched(): boolean {
+    return this.#switched;
+  }
+
+  #emit(line: PromoteLine): void {
+    this.lines.push(line);
+    for (const listener of this.#listeners) listener(line);
+  }
+
+  #progress(step: PromoteStepName, message: string, data?: Record<string, unknown>): void {
+    this.#emit({ type: 'progress', step, message, ...(data ? { data } : {}) });
+  }
+
+  get #config(): Config {
+    return this.#deps.host.config;
+  }
+
+  async #run(): Promise<PromoteResult> {
+    const { host, now } = this.#deps;
+    const started = now();
+    const request = this.#request;
+    const watchMs = request.watchMs ?? this.#config.promote.watch;
+    const base = { promotion: this.id, from: this.from, to: this.to };
+    this.#emit(
+      host.bus.publish({
+        type: 'promote.started',
+        severity: 'info',
+        env: this.to,
+        message: `promotion ${this.id}: ${this.from} → ${this.to} (${request.kind}${request.emergency ? ', emergency' : ''}) by ${request.actor}${request.reason ? `: ${request.reason}` : ''}`,
+        data: { ...base, kind: request.kind, emergency: request.emergency, reason: request.reason, actor: request.actor, deploy: request.deploy, watchMs },
+      }),
+    );
+    const dispatcher = new UndiciAgent({ keepAliveTimeout: 10_000, connections: 8 });
+    let failure: { step: PromoteStepName; reason: string; rolledBack: boolean } | undefined;
+    try {
+      const gates: [PromoteStepName, () => Promise<StepOutcome>][] = [
+        ['window', async () => this.#window()],
+        ...(request.deploy ? ([['deploy', () => this.#deploy()]] as [PromoteStepName, () => Promise<StepOutcome>][]) : []),
+        ['preflight', () => this.#preflight()],
+        ['probes', () => this.#probeRounds(dispatcher, this.#config.promote.healthyRounds, 'probes')],
+        ...(this.#config.promote.load.enabled ? ([['load', () => this.#load()]] as [PromoteStepName, () => Promise<StepOutcome>][]) : []),
+        ['switch', () => this.#switch()],
+      ];
+      for (const [name, gate] of gates) {
+        const outcome = await this.#step(name, gate);
+        if (!outcome.ok) {
+          failure = { step: name, reason: outcome.detail, rolledBack: false };
+          break;
+        }
+      }
+      if (!failure) {
+        const verified = await this.#step('verify', () => this.#verify(dispatcher));
+        if (!verified.ok) {
+          const reverted = await this.#step('revert', () => this.#revert(verified.detail));
+          failure = { step: 'verify', reason: verified.detail, rolledBack: reverted.ok };
+        }
+      }
+      if (!failure) {
+        const watched = await this.#step('watch', () => this.#watch(watchMs));
+        if (!watched.ok) failure = { step: 'watch', reason: watched.detail, rolledBack: host.controller.activeEnvironment() !== this.to };
+      }
+    } finally {
+      this.watchingEnv = undefined;
+      await dispatcher.destroy();
+    }
+
+    const durationMs = now() - started;
+    const live = host.controller.activeEnvironment();
+    const steps = this.#steps.map(({ figures: _figures, ...rest }) => rest);
+    if (failure) {
+      this.#emit(
+        host.bus.publish({
+          type: 'promote.failed',
+          severity: this.#switched ? 'critical' : 'warning',
+          env: this.to,
+          message: `promotion ${this.id} to ${this.to} failed at ${failure.step}: ${failure.reason}; ${live} is live${failure.rolledBack ? ' (rolled back)' : ''}`,
+          data: { ...base, durationMs, step: failure.step, reason: failure.reason, switched: this.#switched, rolledBack: failure.rolledBack, live, steps },
+        }),
+      );
+    } else {
+      this.#emit(
+        host.bus.publish({
+          type: 'promote.succeeded',
+          severity: 'info',
+          env: this.to,
+          message: `promotion ${this.id}: ${this.to} is live and held through the ${formatDuration(watchMs)} watch`,
+          data: { ...base, durationMs, steps },
+        }),
+      );
+    }
+    const result: PromoteResult = {
+      ok: !failure,
+      ...base,
+      live,
+      switched: this.#switched,
+      rolledBack: failure?.rolledBack ?? false,
+      failedStep: failure?.step ?? null,
+      reason: failure?.reason ?? null,
+      durationMs,
+      steps: this.#steps,
+    };
+    this.#emit({ type: 'result', ...result });
+    return result;
+  }
+
+  async #step(step: PromoteStepName, gate: () => Promise<StepOutcome>): Promise<StepOutcome> {
+    const { host, now } = this.#deps;
+    const started = now();
+    let outcome: StepOutcome;
+    if (this.#deps.signal.aborted) outcome = { ok: false, detail: 'the agent is stopping' };
+    else {
+      try {
+        outcome = await gate();
+      } catch (error) {
+        outcome = { ok: false, detail: (error as Error).message };
+      }
+    }
+    const data: PromoteStepData = { promotion: this.id, step, ok: outcome.ok, durationMs: now() - started, detail: outcome.detail, figures: outcome.figures ?? {} };
+    const { promotion: _promotion, ...kept } = data;
+    this.#steps.push(kept);
+    this.#emit(
+      host.bus.publish({
+        type: 'promote.step',
+        severity: outcome.ok ? 'info' : this.#switched ? 'critical' : 'warning',
+        env: this.to,
+        message: `${outcome.ok ? '✅' : '❌'} ${step}: ${outcome.detail}`,
+        data,
+      }),
+    );
+    return outcome;
+  }
+
+  #window(): StepOutcome {
+    const request = this.#request;
+    const decision = decideWindow(this.#config.deployWindows, this.#config.timezone, request.kind, this.#deps.now());
+    const figures = { kind: decision.kind, localTime: decision.localTime, window: decision.window, nextOpen: decision.nextOpen, emergency: request.emergency, reason: request.reason };
+    if (decision.open) return { ok: true, detail: decision.detail, figures };
+    if (request.emergency) return { ok: true, detail: `${decision.detail}; allowed as an emergency: ${request.reason}`, figures };
+    return { ok: false, detail: `${decision.detail}. Outside a window only --emergency --reason TEXT promotes`, figures };
+  }
+
+  async #deploy(): Promise<StepOutcome> {
+    const render = this.#config.render;
+    const dispatcher = new UndiciAgent({ connections: 2 });
+    try {
+      const api = new RenderApi(render, { dispatcher, sleep: this.#deps.sleep, logger: this.#deps.logger }, this.#deps.signal);
+      const serviceId = api.serviceOf(this.to);
+      const deploy = await deployAndFollow(api, serviceId, {
+        pollIntervalMs: render.pollInterval,
+        timeoutMs: render.deployTimeout,
+        now: this.#deps.now,
+        sleep: this.#deps.sleep,
+        signal: this.#deps.signal,
+        onStatus: ({ deploy: d, elapsedMs }) => this.#progress('deploy', `Render deploy ${d.id} of ${this.to} (${serviceId}): ${d.status} after ${Math.round(elapsedMs / 1_000)}s`, { deploy: d.id, status: d.status }),
+      });
+      return { ok: true, detail: `Render deploy ${deploy.id} of ${this.to} is live (${deploy.statuses.join(' → ')})`, figures: { service: serviceId, deploy: deploy.id, commit: deploy.commit, statuses: deploy.statuses } };
+    } finally {
+      await dispatcher.destroy();
+    }
+  }
+
+  async #preflight(): Promise<StepOutcome> {
+    const promote = this.#config.promote;
+    const passed: string[] = [];
+    const figures: Record<string, unknown> = {};
+    if (promote.requireProtection) {
+      const on = this.#deps.host.flags.get(this.to).ALPHASTACK_PROTECTION === true;
+      figures.ALPHASTACK_PROTECTION = on;
+      if (!on) return { ok: false, detail: `ALPHASTACK_PROTECTION is off on ${this.to}`, figures };
+      passed.push('ALPHASTACK_PROTECTION on');
+    }
+    for (const check of promote.preflight) {
+      const result = await runCommand(check.command, {
+        timeoutMs: check.timeout,
+        signal: this.#deps.signal,
+        ...(check.cwd ? { cwd: check.cwd } : {}),
+        env: { GREENLIGHT_FROM: this.from, GREENLIGHT_TO: this.to, GREENLIGHT_PROMOTION: this.id },
+      });
+      figures[check.name] = { exitCode: result.code, durationMs: Math.round(result.durationMs) };
+      if (result.spawnError) return { ok: false, detail: `${check.name}: cannot start ${check.command[0]}: ${result.spawnError}`, figures };
+      if (result.timedOut) return { ok: false, detail: `${check.name}: did not finish within ${formatDuration(check.timeout)}`, figures };
+      if (result.code !== 0) {
+        const tail = tailLines(`${result.stderr}${result.stdout}`, 300);
+        return { ok: false, detail: `${check.name}: exited ${result.code ?? result.signal}${tail ? ` (${tail.replace(/\s+/g, ' ')})` : ''}`, figures };
+      }
+      passed.push(check.name);
+      this.#progress('preflight', `✔ ${check.name} (${Math.round(result.durationMs)}ms)`);
+    }
+    return { ok: true, detail: passed.length ? passed.join(', ') : 'nothing to check', figures };
+  }
+
+  async #probeRounds(dispatcher: UndiciAgent, rounds: number, step: 'probes' | 'verify'): Promise<StepOutcome> {
+    const config = this.#config;
+    const targets = config.probes.filter((probe) => probeEnvironments(config, probe).includes(this.to)).map((probe) => compileProbeTarget(config, probe, this.to));
+    let slowest = 0;
+    for (let round = 1; round <= rounds; round++) {
+      if (round > 1) await this.#deps.sleep(config.promote.roundInterval, this.#deps.signal);
+      const results = await Promise.all(targets.map((target) => runProbe(target, dispatcher, this.#deps.now, this.#deps.signal)));
+      const failed = results.filter((r) => !r.ok);
+      slowest = Math.max(slowest, ...results.map((r) => r.durationMs));
+      if (failed.length > 0) {
+        return {
+          ok: false,
+          detail: `round ${round} of ${rounds}: ${failed.map((r) => `${r.probe} ${describeFailure(r)}`).join('; ')}`,
+          figures: { round, rounds, failed: failed.map((r) => ({ probe: r.probe, reason: r.reason, status: r.status ?? null, detail: describeFailure(r) })) },
+        };
+      }
+      this.#progress(step, `round ${round}/${rounds}: ${results.length} probes pass (slowest ${Math.round(Math.max(...results.map((r) => r.durationMs)))}ms)`);
+    }
+    return { ok: true, detail: `${rounds} rounds of ${targets.length} probes passed in a row on ${this.to} (slowest ${Math.round(slowest)}ms)`, figures: { rounds, probes: targets.length, slowestMs: Math.round(slowest) } };
+  }
+
+  async #load(): Promise<StepOutcome> {
+    const config = this.#config;
+    const load = config.promote.load;
+    const targets = config.probes.filter((probe) => probeEnvironments(config, probe).includes(this.to)).map((probe) => compileProbeTarget(config, probe, this.to));
+    const report = await runLoadTest({
+      targets,
+      rps: load.rps,
+      durationMs: load.duration,
+      timeoutMs: load.timeout,
+      connections: load.connections,
+      signal: this.#deps.signal,
+      onProgress: (p) => this.#progress('load', `${(p.elapsedMs / 1_000).toFixed(1)}s: sent ${p.sent}, answered ${p.completed}, errors ${p.errors}, p95 ${p.recentP95Ms === null ? '-' : `${Math.round(p.recentP95Ms)}ms`}`),
+    });
+    const verdict = judgeLoad(report, { maxP95Ms: load.maxP95, maxErrorRatio: load.maxErrorRatio });
+    const figures = { rps: load.rps, p50Ms: round(report.p50Ms), p95Ms: round(report.p95Ms), p99Ms: round(report.p99Ms), errorRatio: report.errorRatio, sent: report.sent, errors: report.errors, achievedRps: round(report.achievedRps), maxP95Ms: load.maxP95, maxErrorRatio: load.maxErrorRatio };
+    return verdict.ok ? { ok: true, detail: summarizeLoad(report), figures } : { ok: false, detail: `${verdict.failures.join('; ')} (${summarizeLoad(report)})`, figures };
+  }
+
+  async #switch(): Promise<StepOutcome> {
+    const { host, now } = this.#deps;
+    const request = this.#request;
+    const live = host.controller.activeEnvironment();
+    // A rollback during the gates may have moved traffic already: never switch from an environment that is not live.
+    if (live !== this.from) return { ok: false, detail: `${live} became live during the gates (was ${this.from}); not switching, promote again` };
+    const message = `promotion ${this.id} by ${request.actor}${request.reason ? `: ${request.reason}` : ''}`;
+    const outcome = await host.controller.switchTraffic(this.to, { rule: null, incident: `promote:${this.id}`, env: this.from, severity: 'info', message, figures: null, actor: request.actor, startedAt: now() }, this.#deps.signal);
+    this.#switched = true;
+    this.#switchedAt = now();
+    // A rule that resolved a while ago (about the old live environment) must not sit out the watch in its cooldown.
+    host.rules.clearCooldowns();
+    this.watchingEnv = this.to;
+    return { ok: true, detail: `${this.from} → ${this.to}: ${outcome.detail}`, figures: { ...outcome.data } };
+  }
+
+  async #verify(dispatcher: UndiciAgent): Promise<StepOutcome> {
+    const live = this.#deps.host.controller.activeEnvironment();
+    if (live !== this.to) return { ok: false, detail: `${live} is live, not ${this.to}: something switched back already` };
+    return this.#probeRounds(dispatcher, this.#config.promote.verifyRounds, 'verify');
+  }
+
+  async #revert(why: string): Promise<StepOutcome> {
+    const { host, now } = this.#deps;
+    if (host.controller.activeEnvironment() !== this.to) return { ok: true, detail: `${host.controller.activeEnvironment()} is already live` };
+    const outcome = await host.controller.switchTraffic(
+      this.from,
+      { rule: null, incident: `promote:${this.id}:revert`, env: this.to, severity: 'critical', message: `promotion ${this.id}: verification failed (${why}), switching back`, figures: null, actor: this.#request.actor, startedAt: now() },
+      new AbortController().signal, // a revert is never cut short, not even by a stopping agent
+    );
+    return { ok: true, detail: `switched back ${this.to} → ${this.from}: ${outcome.detail}` };
+  }
+
+  /** Until the watch ends or traffic leaves the new environment (a rule's rollback, an operator). */
+  async #watch(watchMs: number): Promise<StepOutcome> {
+    const { host, now } = this.#deps;
+    const until = this.#switchedAt + watchMs;
+    let left: GreenlightEvent | undefined;
+    const firing: string[] = [];
+    const wake = new AbortController();
+    const unsubscribe = host.bus.subscribe((event) => {
+      if (event.type === 'rule.firing' && event.env === this.to) firing.push(event.rule ?? '?');
+      if (event.type === 'traffic.switched' && event.data.from === this.to && !left) {
+        left = event;
+        wake.abort();
+      }
+    });
+    try {
+      const signal = AbortSignal.any([wake.signal, this.#deps.signal]);
+      while (!left && !this.#deps.signal.aborted && now() < until) {
+        await this.#deps.sleep(Math.min(WATCH_PROGRESS_MS, until - now()), signal);
+        if (!left && now() < until) this.#progress('watch', `${formatDuration(Math.round((now() - this.#switchedAt) / 1_000) * 1_000)} of ${formatDuration(watchMs)}: ${this.to} live, ${firing.length ? `firing: ${firing.join(', ')}` : 'no critical rule firing'}`);
+      }
+    } finally {
+      unsubscribe();
+      this.watchingEnv = undefined;
+    }
+    if (left?.type === 'traffic.switched') {
+      return {
+        ok: false,
+        detail: `rolled back to ${left.data.to} after ${formatDuration(Math.max(0, Math.round((Date.parse(left.time) - this.#switchedAt) / 100) * 100))}: ${left.data.reason}`,
+        figures: { rolledBackTo: left.data.to, rule: left.rule, incident: left.data.incident, event: left.id },
+      };
+    }
+    if (this.#deps.signal.aborted) return { ok: false, detail: `the agent stopped ${formatDuration(Math.round((now() - this.#switchedAt) / 1_000) * 1_000)} into the watch; ${this.to} stays live` };
+    return { ok: true, detail: `${this.to} held for ${formatDuration(watchMs)} with no rollback${firing.length ? ` (rules fired: ${firing.join(', ')})` : ''}`, figures: { watchMs, firing } };
+  }
+}
+
+function round(value: number | null): number | null {
+  return value === null ? null : Math.round(value * 10) / 10;
+}

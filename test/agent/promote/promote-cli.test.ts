@@ -1,0 +1,124 @@
+/**
+ * The built CLI as a child process against an agent in this process: `greenlight promote`
+ * streams the steps and exits 1 naming the failing figure when a gate fails; `rollback validate`,
+ * `loadtest` and the untouched `rollback --reason`.
+ */
+import { spawn } from 'node:child_process';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Agent } from '../../../agent/agent.js';
+import { parseAgentConfig } from '../../../agent/agent-config.js';
+import type { GreenlightEvent } from '../../../agent/events.js';
+import { startSimulator, type Simulator } from '../../../simulator/alphastack-simulator.js';
+import { waitUntil } from '../../helpers/agent-harness.js';
+import { ADMIN, FAST_GATES, promoteConfig } from '../../helpers/promote.js';
+import { writeTempFile } from '../../helpers/tools.js';
+
+const BIN = new URL('../../../bin/greenlight.js', import.meta.url).pathname;
+const ROOT = new URL('../../..', import.meta.url).pathname;
+
+function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { PATH: process.env.PATH, ...env }, timeout: 60_000 });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk) => (stdout += chunk));
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
+}
+
+let blue: Simulator;
+let green: Simulator;
+let agent: Agent;
+let base: string;
+let configFile: string;
+const events: GreenlightEvent[] = [];
+
+beforeAll(async () => {
+  [blue, green] = await Promise.all([startSimulator({ name: 'blue' }), startSimulator({ name: 'green' })]);
+  const text = promoteConfig(blue.url, green.url, `${FAST_GATES.replace('maxP95: 2s', 'maxP95: 150ms')}deployWindows: { enabled: false }\n`);
+  configFile = writeTempFile('promote.yaml', text);
+  agent = new Agent({ config: parseAgentConfig(text), logger: pino({ level: 'silent' }, new Writable({ write: (_c, _e, done) => done() })), processMetrics: false });
+  agent.bus.subscribe((event) => events.push(event));
+  await agent.start();
+  await waitUntil(() => agent.ready, 'the first probe round');
+  base = `http://127.0.0.1:${agent.address!.port}`;
+});
+
+afterAll(async () => {
+  await agent?.close();
+  await Promise.all([blue?.close(), green?.close()]);
+});
+
+describe('greenlight promote (built CLI)', () => {
+  it('a slow green fails the load gate: exit 1 naming the figure, traffic never moves', async () => {
+    green.setFaults({ latencyMs: 300 });
+    try {
+      const run = await cli(['promote', '--to', 'green', '--url', base], { ADMIN_TOKEN: ADMIN });
+      expect(run.code).toBe(1);
+      expect(run.stdout).toMatch(/✅ window/);
+      expect(run.stdout).toMatch(/✅ probes .* 2 rounds of 2 probes passed in a row on green/);
+      expect(run.stdout).toMatch(/❌ load .* p95 latency 3\d\dms >= 150ms/);
+      expect(run.stdout).toMatch(/summary: ❌ not promoted: load failed: p95 latency 3\d\dms >= 150ms/);
+      expect(run.stdout).toContain('traffic never moved: blue is still live');
+      expect(run.stdout).not.toMatch(/switch/);
+      expect(events.some((e) => e.type === 'traffic.switched')).toBe(false);
+      expect(agent.activeEnvironment).toBe('blue');
+    } finally {
+      green.resetFaults();
+    }
+  }, 60_000);
+
+  it('needs ADMIN_TOKEN, and --reason with --emergency (exit 2)', async () => {
+    const noToken = await cli(['promote', '--to', 'green', '--url', base]);
+    expect(noToken.code).toBe(1);
+    expect(noToken.stderr).toContain('ADMIN_TOKEN');
+    const noReason = await cli(['promote', '--to', 'green', '--emergency', '--url', base], { ADMIN_TOKEN: ADMIN });
+    expect(noReason.code).toBe(2);
+    expect(noReason.stderr).toContain('--emergency needs --reason TEXT');
+  });
+
+  it('greenlight loadtest reports the quantiles and judges them (exit 0 within, 1 over)', async () => {
+    const ok = await cli(['loadtest', '--env', 'blue', '--rps', '50', '--duration', '1s', '--max-p95', '1s', '--config', configFile]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/p50 [\d.]+ms p95 [\d.]+ms p99 [\d.]+ms, errors 0\.0 % \(0 of 50\)/);
+    expect(ok.stdout).toContain('✅ blue: within p95 < 1.00s');
+    green.setFaults({ errorRatio: 0.5 });
+    try {
+      const bad = await cli(['loadtest', '--env', 'green', '--rps', '50', '--duration', '1s', '--json', '--config', configFile]);
+      expect(bad.code).toBe(1);
+      const report = JSON.parse(bad.stdout) as { ok: boolean; failures: string[]; report: { errorRatio: number; errorsByReason: Record<string, number> } };
+      expect(report.ok).toBe(false);
+      expect(report.failures.join()).toMatch(/error ratio \d+\.\d % >= 5\.0 %/);
+      expect(report.report.errorsByReason['status 500']).toBeGreaterThan(0);
+    } finally {
+      green.resetFaults();
+    }
+  });
+
+  it('then promotes the healthy green (exit 0), and rollback validate reports on blue after a rollback', async () => {
+    const run = await cli(['promote', '--to', 'green', '--url', base], { ADMIN_TOKEN: ADMIN });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/✅ switch .* blue → green/);
+    expect(run.stdout).toMatch(/✅ watch .* green held for 1s with no rollback/);
+    expect(run.stdout).toMatch(/summary: ✅ promoted blue → green/);
+
+    const rollback = await cli(['rollback', '--reason', 'test the validation', '--url', base], { ROLLBACK_TOKEN: ADMIN });
+    expect(rollback.code).toBe(0);
+    await waitUntil(() => events.some((e) => e.type === 'rollback.validated'), 'the automatic validation');
+    const auto = events.find((e) => e.type === 'rollback.validated')!;
+    // A manual rollback applies no flag preset: the idle green is not in safe mode, and the validation says so.
+    expect(auto.data).toMatchObject({ ok: false, live: 'blue', idle: 'green' });
+    const validate = await cli(['rollback', 'validate', '--url', base], { ROLLBACK_TOKEN: ADMIN });
+    expect(validate.code).toBe(1);
+    expect(validate.stdout).toMatch(/✅ health\s+\/api\/health on blue answered 200/);
+    expect(validate.stdout).toMatch(/✅ database\s+\$\.database\.connected on blue is true/);
+    expect(validate.stdout).toMatch(/✅ protection\s+ALPHASTACK_PROTECTION on blue is on/);
+    expect(validate.stdout).toMatch(/❌ safe-mode\s+green: FORCE_V2_FALLBACK off/);
+    expect(validate.stdout).toMatch(/✅ error-ratio/);
+    agent.flags.applyPreset('emergency-rollback', ['green'], { actor: 'test', reason: 'safe mode' });
+    const again = await cli(['rollback', 'validate', '--url', base], { ROLLBACK_TOKEN: ADMIN });
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('✅ rollback validated: blue is live and safe');
+  }, 60_000);
+});

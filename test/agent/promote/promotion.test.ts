@@ -1,0 +1,195 @@
+/**
+ * Promotion end to end in one process: two simulators, an agent on them (traffic `none`), and
+ * promotions asked over the HTTP API. Assertions are on event order and figures, never on time.
+ */
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Agent } from '../../../agent/agent.js';
+import { parseAgentConfig } from '../../../agent/agent-config.js';
+import type { GreenlightEvent } from '../../../agent/events.js';
+import { startSimulator, type Simulator } from '../../../simulator/alphastack-simulator.js';
+import { waitUntil } from '../../helpers/agent-harness.js';
+import { ADMIN, FAST_GATES, promoteConfig } from '../../helpers/promote.js';
+
+interface Started {
+  agent: Agent;
+  blue: Simulator;
+  green: Simulator;
+  events: GreenlightEvent[];
+  base: string;
+}
+
+const open: Started[] = [];
+afterEach(async () => {
+  for (const s of open.splice(0)) {
+    await s.agent.close();
+    await Promise.all([s.blue.close(), s.green.close()]);
+  }
+});
+
+async function start(extra: string): Promise<Started> {
+  const [blue, green] = await Promise.all([startSimulator({ name: 'blue' }), startSimulator({ name: 'green' })]);
+  const agent = new Agent({ config: parseAgentConfig(promoteConfig(blue.url, green.url, extra)), logger: pino({ level: 'silent' }, new Writable({ write: (_c, _e, done) => done() })), processMetrics: false });
+  const events: GreenlightEvent[] = [];
+  agent.bus.subscribe((event) => events.push(event));
+  await agent.start();
+  await waitUntil(() => agent.ready, 'the first probe round');
+  const started = { agent, blue, green, events, base: `http://127.0.0.1:${agent.address!.port}` };
+  open.push(started);
+  return started;
+}
+
+async function promote(base: string, body: Record<string, unknown>): Promise<{ status: number; lines: Record<string, unknown>[] }> {
+  const response = await fetch(`${base}/api/v1/promote`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json', accept: 'application/x-ndjson' }, body: JSON.stringify(body) });
+  const text = await response.text();
+  return { status: response.status, lines: text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>) };
+}
+
+const kinds = (events: GreenlightEvent[]) => events.filter((e) => e.type.startsWith('promote.') || e.type === 'traffic.switched' || e.type === 'rule.firing' || e.type === 'rollback.validated').map((e) => (e.type === 'promote.step' ? `step:${e.data.step}:${e.data.ok ? 'ok' : 'fail'}` : e.type === 'traffic.switched' ? `switched:${e.data.from}>${e.data.to}` : e.type));
+
+/** A deploy-window block that is closed now: every day but today (in New York) is allowed. */
+function closedWindows(): string {
+  const today = new Intl.DateTimeFormat('en-US', { timeZone: 'America/New_York', weekday: 'short' }).format(Date.now()).toLowerCase().slice(0, 3);
+  const others = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'].filter((d) => d !== today);
+  return `deployWindows:\n  feature: [ { days: [${others.join(', ')}], from: "00:00", to: "24:00" } ]\n`;
+}
+
+describe('greenlight promote (agent API)', () => {
+  it('promotes a healthy green through every gate, streaming each step, and the switch holds', async () => {
+    const s = await start(`${FAST_GATES}deployWindows: { enabled: false }\n`);
+    const { status, lines } = await promote(s.base, { to: 'green', reason: 'release 3.2.1' });
+    expect(status).toBe(200);
+    const result = lines.at(-1)!;
+    expect(result).toMatchObject({ type: 'result', ok: true, from: 'blue', to: 'green', live: 'green', switched: true, rolledBack: false });
+    expect(lines.filter((l) => l.type === 'progress').map((l) => l.step)).toEqual(expect.arrayContaining(['probes', 'load', 'verify']));
+    expect(s.agent.activeEnvironment).toBe('green');
+    expect(kinds(s.events)).toEqual(['promote.started', 'step:window:ok', 'step:preflight:ok', 'step:probes:ok', 'step:load:ok', 'switched:blue>green', 'step:switch:ok', 'step:verify:ok', 'step:watch:ok', 'promote.succeeded']);
+    const load = s.events.find((e) => e.type === 'promote.step' && e.data.step === 'load')!;
+    expect(load.data).toMatchObject({ figures: { rps: 20, errorRatio: 0, maxP95Ms: 2_000 } });
+    expect((load.data as unknown as { figures: { p95Ms: number } }).figures.p95Ms).toBeGreaterThan(0);
+    const preflight = s.events.find((e) => e.type === 'promote.step' && e.data.step === 'preflight')!;
+    expect(preflight.data).toMatchObject({ figures: { ALPHASTACK_PROTECTION: true } });
+  });
+
+  it('a green that fails a gate never takes traffic: the failing figure is named', async () => {
+    const s = await start(`${FAST_GATES}deployWindows: { enabled: false }\n`);
+    s.green.setFaults({ errorRatio: 1 });
+    const { lines } = await promote(s.base, { to: 'green' });
+    const result = lines.at(-1)!;
+    expect(result).toMatchObject({ ok: false, failedStep: 'probes', switched: false, live: 'blue' });
+    expect(String(result.reason)).toMatch(/round 1 of 2: health status: status 500/);
+    expect(s.events.some((e) => e.type === 'traffic.switched')).toBe(false);
+    expect(s.agent.activeEnvironment).toBe('blue');
+  });
+
+  it('a failing preflight command stops the promotion before any probe, naming the command and its output', async () => {
+    const s = await start(`${FAST_GATES.replace('promote:\n', 'promote:\n  preflight:\n    - { name: critical-files, command: [test, -d, /] }\n    - { name: clean-tree, command: [sh, -c, "echo M backend/app/main.py >&2; exit 3"] }\n')}deployWindows: { enabled: false }\n`);
+    const { lines } = await promote(s.base, { to: 'green' });
+    expect(lines.at(-1)).toMatchObject({ ok: false, failedStep: 'preflight', switched: false, live: 'blue' });
+    expect(String(lines.at(-1)!.reason)).toBe('clean-tree: exited 3 (M backend/app/main.py)');
+    expect(lines.some((l) => l.type === 'progress' && l.step === 'preflight' && String(l.message).includes('critical-files'))).toBe(true);
+    expect(kinds(s.events)).toEqual(['promote.started', 'step:window:ok', 'step:preflight:fail', 'promote.failed']);
+  });
+
+  it('outside the deploy window it refuses, unless an emergency with a reason, which is recorded', async () => {
+    const s = await start(`${FAST_GATES}${closedWindows()}`);
+    const refused = await fetch(`${s.base}/api/v1/promote`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify({ to: 'green' }) });
+    expect(refused.status).toBe(409);
+    const body = (await refused.json()) as { failedStep: string; reason: string };
+    expect(body.failedStep).toBe('window');
+    expect(body.reason).toMatch(/outside the feature release windows .* the next opens \w{3} \d{4}-\d{2}-\d{2} 00:00 America\/New_York/);
+    expect(s.agent.activeEnvironment).toBe('blue');
+
+    const noReason = await fetch(`${s.base}/api/v1/promote`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify({ to: 'green', emergency: true }) });
+    expect(noReason.status).toBe(400);
+
+    const { lines } = await promote(s.base, { to: 'green', emergency: true, reason: 'hotfix: order book crash' });
+    expect(lines.at(-1)).toMatchObject({ ok: true, live: 'green' });
+    const started = s.events.filter((e) => e.type === 'promote.started').at(-1)!;
+    expect(started.data).toMatchObject({ emergency: true, reason: 'hotfix: order book crash' });
+    const window = s.events.filter((e) => e.type === 'promote.step' && e.data.step === 'window').at(-1)!;
+    expect(window.data).toMatchObject({ ok: true, figures: { emergency: true, reason: 'hotfix: order book crash' } });
+    expect(String((window.data as { detail?: string }).detail)).toContain('allowed as an emergency: hotfix: order book crash');
+
+    // Emergency rollbacks are never held by a window.
+    const rollback = await fetch(`${s.base}/api/v1/rollback`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify({ reason: 'back out the hotfix' }) });
+    expect(rollback.status).toBe(200);
+    expect(s.agent.activeEnvironment).toBe('blue');
+  });
+
+  it('an environment that degrades during the watch is rolled back by the rules at once, even right after another rollback (cooldowns waived)', async () => {
+    const s = await start(`${FAST_GATES.replace('watch: 1s', 'watch: 30s')}deployWindows: { enabled: false }\n`);
+    // First an incident on blue: the rule fires and rolls back to green, leaving a 10-minute action cooldown and a 5-minute rule cooldown.
+    s.blue.setFaults({ errorRatio: 1 });
+    await waitUntil(() => s.agent.activeEnvironment === 'green', 'the first rollback');
+    s.blue.resetFaults();
+    await waitUntil(() => s.events.some((e) => e.type === 'rule.resolved') && s.events.some((e) => e.type === 'rollback.validated'), 'the incident to resolve and its rollback validated');
+    s.agent.flags.set(['blue'], { FORCE_V2_FALLBACK: false, ALPHASTACK_V3_ENABLED: true, ALPHASTACK_V3_DISABLED: false }, { actor: 'test', reason: 'mended' });
+    const before = s.events.length;
+
+    // Promote the mended blue; it degrades once it is live.
+    const unsubscribe = s.agent.bus.subscribe((event) => {
+      if (event.type === 'promote.step' && event.data.step === 'verify') s.blue.setFaults({ errorRatio: 1 });
+    });
+    const { lines } = await promote(s.base, { to: 'blue' });
+    unsubscribe();
+    const result = lines.at(-1)!;
+    expect(result).toMatchObject({ ok: false, failedStep: 'watch', switched: true, rolledBack: true, live: 'green' });
+    expect(String(result.reason)).toMatch(/rolled back to green after .*live-health-failing/);
+    await waitUntil(() => s.events.slice(before).some((e) => e.type === 'rollback.validated'), 'the rollback validation');
+    const order = kinds(s.events.slice(before));
+    expect(order.slice(0, order.indexOf('promote.failed') + 1)).toEqual([
+      'promote.started',
+      'step:window:ok',
+      'step:preflight:ok',
+      'step:probes:ok',
+      'step:load:ok',
+      'switched:green>blue',
+      'step:switch:ok',
+      'step:verify:ok',
+      'rule.firing',
+      'switched:blue>green',
+      'step:watch:fail',
+      'promote.failed',
+    ]);
+    expect(order.at(-1)).toBe('rollback.validated');
+    expect(s.events.slice(before).some((e) => e.type === 'action.skipped')).toBe(false);
+  }, 30_000);
+
+  it('a target that fails the post-switch verification is switched straight back', async () => {
+    const s = await start(`${FAST_GATES}deployWindows: { enabled: false }\n`);
+    const unsubscribe = s.agent.bus.subscribe((event) => {
+      if (event.type === 'promote.step' && event.data.step === 'switch') s.green.setFaults({ status: 'degraded' });
+    });
+    const { lines } = await promote(s.base, { to: 'green' });
+    unsubscribe();
+    expect(lines.at(-1)).toMatchObject({ ok: false, failedStep: 'verify', switched: true, rolledBack: true, live: 'blue' });
+    expect(String(lines.at(-1)!.reason)).toContain('$.status ("degraded") not in [healthy]');
+    expect(kinds(s.events).slice(5, 11)).toEqual(['switched:blue>green', 'step:switch:ok', 'step:verify:fail', 'switched:green>blue', 'step:revert:ok', 'promote.failed']);
+  });
+
+  it('without wait, answers once the switch is verified; the watch goes on and ends in promote.succeeded', async () => {
+    const s = await start(`${FAST_GATES.replace('watch: 1s', 'watch: 2s')}deployWindows: { enabled: false }\n`);
+    const response = await fetch(`${s.base}/api/v1/promote`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify({ to: 'green', wait: false }) });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ ok: true, live: 'green', switched: true, detached: true });
+    expect(s.events.some((e) => e.type === 'promote.succeeded')).toBe(false);
+    await waitUntil(() => s.events.some((e) => e.type === 'promote.succeeded'), 'the watch to end');
+    expect(kinds(s.events).slice(-3)).toEqual(['step:verify:ok', 'step:watch:ok', 'promote.succeeded']);
+  });
+
+  it('refuses a second promotion while one is in flight, and a promotion to the live environment', async () => {
+    const s = await start(`${FAST_GATES.replace('watch: 1s', 'watch: 5s')}deployWindows: { enabled: false }\n`);
+    const first = promote(s.base, { to: 'green' });
+    await waitUntil(() => s.events.some((e) => e.type === 'promote.started'), 'the first promotion');
+    const second = await fetch(`${s.base}/api/v1/promote`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify({ to: 'green' }) });
+    expect(second.status).toBe(409);
+    expect(await first).toMatchObject({ status: 200 });
+    const same = await fetch(`${s.base}/api/v1/promote`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify({ to: 'green' }) });
+    expect(same.status).toBe(409);
+    expect(await same.text()).toContain('green is already live');
+    const unauthorized = await fetch(`${s.base}/api/v1/promote`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ to: 'blue' }) });
+    expect(unauthorized.status).toBe(401);
+  });
+});
