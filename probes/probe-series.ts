@@ -35,6 +35,15 @@ export interface SeriesSnapshot {
   extracted: Record<string, { value: number; at: string; aboveForMs: Record<string, number> }>;
 }
 
+/** How many of the latest results a series keeps for sparklines ({@link ProbeSeries.recent}). */
+export const RECENT_SAMPLES = 60;
+
+/** The latest results of a series, oldest first: durations (ms, rounded to 0.1) and outcomes. */
+export interface RecentSamples {
+  durationMs: number[];
+  ok: boolean[];
+}
+
 export class ProbeSeries {
   readonly probe: string;
   readonly env: string;
@@ -47,6 +56,10 @@ export class ProbeSeries {
   readonly extracted = new Map<string, ExtractedValue>();
   readonly #lines: ReadonlyMap<string, readonly number[]>;
   readonly #createdAt: number;
+  /** A ring of the latest results (typed arrays: about 300 bytes a series, no allocation per probe). */
+  readonly #recentMs = new Float32Array(RECENT_SAMPLES);
+  readonly #recentOk = new Uint8Array(RECENT_SAMPLES);
+  #recentCount = 0;
 
   /** `lines`: per extracted value, the thresholds whose "above since" is tracked. */
   constructor(probe: string, env: string, windowsMs: readonly number[], lines: ReadonlyMap<string, readonly number[]>, now: number) {
@@ -69,6 +82,9 @@ export class ProbeSeries {
     }
     for (const name in result.extracted) this.#recordValue(name, result.extracted[name]!, result.startedAt);
     this.last = result;
+    const slot = this.#recentCount++ % RECENT_SAMPLES;
+    this.#recentMs[slot] = result.durationMs;
+    this.#recentOk[slot] = result.ok ? 1 : 0;
     if (this.up === result.ok) return undefined;
     const change = { up: result.ok, wasUp: this.up };
     this.up = result.ok;
@@ -114,6 +130,19 @@ export class ProbeSeries {
       windows,
       extracted,
     };
+  }
+
+  /** The latest `limit` results (at most {@link RECENT_SAMPLES}), oldest first; not part of {@link snapshot}, which stays lean. */
+  recent(limit = RECENT_SAMPLES): RecentSamples {
+    const count = Math.min(limit, this.#recentCount, RECENT_SAMPLES);
+    const durationMs: number[] = new Array<number>(count);
+    const ok: boolean[] = new Array<boolean>(count);
+    for (let i = 0; i < count; i++) {
+      const slot = (this.#recentCount - count + i) % RECENT_SAMPLES;
+      durationMs[i] = Math.round(this.#recentMs[slot]! * 10) / 10;
+      ok[i] = this.#recentOk[slot] === 1;
+    }
+    return { durationMs, ok };
   }
 
   #recordValue(name: string, value: number, at: number): void {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ProbeResult } from '../../probes/probe-result.js';
-import { ProbeSeries } from '../../probes/probe-series.js';
+import { ProbeSeries, RECENT_SAMPLES } from '../../probes/probe-series.js';
 
 const T0 = 1_800_000_000_000;
 
@@ -76,5 +76,20 @@ describe('ProbeSeries', () => {
       extracted: { memory_percent: { value: 91, aboveForMs: { '80': 1_000, '90': 1_000 } } },
     });
     expect(snapshot.last?.status).toBe(500);
+  });
+
+  it('keeps the latest results for sparklines, oldest first, bounded', () => {
+    const series = new ProbeSeries('health', 'blue', [60_000], lines, T0);
+    expect(series.recent()).toEqual({ durationMs: [], ok: [] });
+    series.record(result(true, T0, {}, 12.34));
+    series.record(result(false, T0 + 1, {}, 2_000));
+    expect(series.recent()).toEqual({ durationMs: [12.3, 2_000], ok: [true, false] });
+    for (let i = 0; i < RECENT_SAMPLES + 5; i++) series.record(result(i % 2 === 0, T0 + 2 + i, {}, i));
+    const all = series.recent();
+    expect(all.durationMs).toHaveLength(RECENT_SAMPLES);
+    expect(all.durationMs.at(-1)).toBe(RECENT_SAMPLES + 4);
+    expect(all.durationMs[0]).toBe(5);
+    expect(series.recent(3)).toEqual({ durationMs: [RECENT_SAMPLES + 2, RECENT_SAMPLES + 3, RECENT_SAMPLES + 4], ok: [true, false, true] });
+    expect(series.snapshot(T0 + 100)).not.toHaveProperty('recent');
   });
 });
