@@ -15,7 +15,7 @@ import { Agent as UndiciAgent } from 'undici';
 import type { Config } from '../config/schema.js';
 import { compileProbeTarget, probeEnvironments, runProbe, type ProbeTarget } from '../probes/http-probe.js';
 import { describeFailure, type ProbeResult } from '../probes/probe-result.js';
-import { ProbeSeries, type SeriesSnapshot } from '../probes/probe-series.js';
+import { ProbeSeries, type SeriesSnapshot, type SeriesSummary } from '../probes/probe-series.js';
 import { RuleEvaluator, watchedLines, type RuleDecision, type RuleStatus } from '../rules/rule-evaluator.js';
 import type { Action, ActionContext, Controller } from './actions/action.js';
 import { ActionRunner } from './actions/action-runner.js';
@@ -32,6 +32,7 @@ import { sleep, type PluginDeps } from './plugin.js';
 import { ACTIONS, ALERT_RECEIVERS, createPlugin, TRAFFIC_ADAPTERS } from './plugins.js';
 import { ProbeScheduler } from './probe-scheduler.js';
 import { rollbackRoutes } from './rollback-routes.js';
+import { statusPageRoutes } from './status-page-routes.js';
 import { Store } from './store.js';
 import type { SwitchOutcome, TrafficAdapter } from './traffic/traffic-adapter.js';
 import { VERSION } from './version.js';
@@ -223,7 +224,7 @@ export class Agent {
     this.metrics.setActiveEnvironment(this.#activeEnvironment, Object.keys(this.config.environments));
     this.#server = await startHttpServer({
       listen: this.config.listen,
-      routes: [...coreRoutes(this), ...rollbackRoutes(this), ...flagRoutes(this.flags, { activeEnvironment: () => this.#activeEnvironment })],
+      routes: [...coreRoutes(this), ...rollbackRoutes(this), ...flagRoutes(this.flags, { activeEnvironment: () => this.#activeEnvironment }), ...statusPageRoutes(this)],
       tokens: () => ({ admin: this.config.api.adminToken, rollback: this.config.api.rollbackToken }),
       logger: this.#rootLogger.child({ component: 'http' }),
     });
@@ -271,7 +272,8 @@ export class Agent {
     await this.alerts.idle();
   }
 
-  state(): AgentState {
+  /** `withSeries: false` leaves out the per-series snapshots (the bulk at 1,000 series) for callers that summarize them. */
+  state(withSeries = true): AgentState {
     const now = this.#now();
     const environments: AgentState['environments'] = {};
     for (const [name, env] of Object.entries(this.config.environments)) {
@@ -293,8 +295,14 @@ export class Agent {
       rules: this.rules.statuses(),
       flags: this.flags.all(),
       notices: this.config.notices,
-      series: this.#series.map((entry) => entry.series.snapshot(now)),
+      series: withSeries ? this.#series.map((entry) => entry.series.snapshot(now)) : [],
     };
+  }
+
+  /** Every series in its compact form with its latest `samples` results (the status page's GET /api/v1/overview). */
+  summaries(samples: number): SeriesSummary[] {
+    const now = this.#now();
+    return this.#series.map((entry) => entry.series.summary(now, samples));
   }
 
   /** An operator's emergency rollback: judged like a rule's (never onto a failing environment), without the cooldown. */

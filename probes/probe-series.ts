@@ -4,7 +4,7 @@
  * stayed above its configured lines. Rules read their facts from here.
  */
 import { formatDuration } from '../config/units.js';
-import type { ProbeResult } from './probe-result.js';
+import { describeFailure, type ProbeResult } from './probe-result.js';
 import { SlidingWindow, type WindowFigures } from './sliding-window.js';
 
 export interface ExtractedValue {
@@ -42,6 +42,23 @@ export const RECENT_SAMPLES = 60;
 export interface RecentSamples {
   durationMs: number[];
   ok: boolean[];
+}
+
+/** A series in a few hundred bytes: what a status page shows of it (GET /api/v1/overview). */
+export interface SeriesSummary {
+  probe: string;
+  env: string;
+  up: boolean | undefined;
+  consecutiveFailures: number;
+  /** The latest result's status code, when there was one. */
+  status: number | null;
+  /** Why the latest result failed (`assertion: $.universe ([]) is empty`); null when it passed. */
+  failure: string | null;
+  /** The shortest window's name and figures; null figures while it is empty. */
+  window: string;
+  errorRatio: number | null;
+  p95LatencyMs: number | null;
+  recent: RecentSamples;
 }
 
 export class ProbeSeries {
@@ -129,6 +146,25 @@ export class ProbeSeries {
       last: this.last,
       windows,
       extracted,
+    };
+  }
+
+  /** A compact view with the latest `samples` results, for pages that show every series at once. */
+  summary(now: number, samples: number): SeriesSummary {
+    const window = this.windows[0]!;
+    const figures = window.figures(now);
+    const last = this.last;
+    return {
+      probe: this.probe,
+      env: this.env,
+      up: this.up,
+      consecutiveFailures: this.consecutiveFailures,
+      status: last?.status ?? null,
+      failure: last && !last.ok ? describeFailure(last) : null,
+      window: formatDuration(window.windowMs),
+      errorRatio: figures.count === 0 ? null : figures.errorRatio,
+      p95LatencyMs: figures.p95LatencyMs === undefined ? null : Math.round(figures.p95LatencyMs * 10) / 10,
+      recent: this.recent(samples),
     };
   }
 
