@@ -166,6 +166,7 @@ export class Agent {
       onDelivery: (delivery) => {
         const data = { receiver: delivery.receiver.name, receiverType: delivery.receiver.type, status: delivery.notice.status, key: delivery.notice.key, attempts: delivery.attempts };
         const scope = { env: delivery.notice.env, rule: delivery.notice.rule };
+        this.metrics.countAlert(delivery.receiver.name, delivery.notice.status, delivery.ok ? 'sent' : 'failed');
         if (delivery.ok) {
           this.bus.publish({ type: 'alert.sent', severity: 'info', ...scope, message: `${delivery.notice.status} alert "${delivery.notice.summary}" delivered to ${delivery.receiver.type} receiver ${delivery.receiver.name}`, data: { ...data, httpStatus: delivery.httpStatus ?? null } });
         } else {
