@@ -5,9 +5,10 @@
  * HTTP API, with the example rules loaded and evaluated.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { parse } from 'yaml';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startPair, waitUntil, type Harness } from '../helpers/agent-harness.js';
 import { hasTool, tempDir } from '../helpers/tools.js';
@@ -55,6 +56,26 @@ describe.skipIf(!hasTool('promtool'))('the example Prometheus rules and config',
     const check = promtool('check', 'config', 'prometheus.yml');
     expect(check.output).toContain('is valid prometheus config file syntax');
     expect(check.status).toBe(0);
+  });
+});
+
+describe('the example alerting rules', () => {
+  it('name only metrics the agent serves', async () => {
+    const harness = await startPair();
+    try {
+      const exposition = await (await fetch(`${harness.base}/metrics`)).text();
+      const served = new Set([...exposition.matchAll(/^# TYPE (\S+)/gm)].map((m) => m[1]!));
+      const file = parse(readFileSync(join(DIR, 'greenlight-rules.yml'), 'utf8')) as { groups: { rules: { alert: string; expr: string }[] }[] };
+      const rules = file.groups.flatMap((group) => group.rules);
+      expect(rules.length).toBeGreaterThanOrEqual(8);
+      for (const rule of rules) {
+        const names = [...rule.expr.replace(/"[^"]*"/g, '""').matchAll(/\bgreenlight_\w+/g)].map((m) => m[0]);
+        if (!/\bup\b/.test(rule.expr)) expect(names.length, rule.alert).toBeGreaterThan(0);
+        for (const name of names) expect(served, `${rule.alert}: ${name}`).toContain(name);
+      }
+    } finally {
+      await harness.close();
+    }
   });
 });
 
