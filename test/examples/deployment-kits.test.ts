@@ -8,6 +8,8 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { Deployment } from 'kubernetes-models/apps/v1';
+import { ConfigMap, Service } from 'kubernetes-models/v1';
 import { parse, parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { parseAgentConfig } from '../../agent/agent-config.js';
@@ -198,6 +200,19 @@ describe('the Kubernetes sidecar manifest', () => {
         expect(ports, `${container.name}: probe port ${port}`).toContain(port);
       }
     }
+  });
+
+  it("matches the Kubernetes API's schemas (kubernetes-models: types, required fields, enums)", () => {
+    const models: Record<string, new (data: never) => { validate(): void }> = { Deployment, ConfigMap, Service };
+    for (const doc of documents) {
+      const Model = models[doc.kind];
+      expect(Model, `a model for ${doc.kind}`).toBeDefined();
+      expect(() => new Model!(doc as never).validate(), `${doc.kind} ${doc.metadata.name}`).not.toThrow();
+    }
+    // The check has teeth: a wrong type is caught.
+    const broken = structuredClone(byKind('Deployment')[0]!);
+    broken.spec.replicas = 'one';
+    expect(() => new Deployment(broken as never).validate()).toThrow(/replicas must be integer/);
   });
 
   it('runs greenlight with its health endpoints as probes and a config that validates', () => {
