@@ -10,7 +10,7 @@
 import { copyFileSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { STATUS_PAGE_CSP } from '../../agent/status-page-routes.js';
 import { startPair, waitUntil, type Harness } from '../helpers/agent-harness.js';
 import { hasTool, tempDir } from '../helpers/tools.js';
@@ -41,6 +41,36 @@ rules:
     keepFiringFor: 1s
     actions: [rollback]
 `;
+
+describe('the status page over HTTP', () => {
+  it('serves the page with its content types and a strict Content-Security-Policy', async () => {
+    const h = await startPair();
+    onTestFinished(() => h.close());
+    await waitUntil(() => h.agent.ready, 'the first probe round');
+    const page = await fetch(`${h.base}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(page.headers.get('content-security-policy')).toBe(STATUS_PAGE_CSP);
+    expect(STATUS_PAGE_CSP).not.toContain('unsafe');
+    expect(page.headers.get('x-content-type-options')).toBe('nosniff');
+    const html = await page.text();
+    expect(html).not.toMatch(/<script>|<style>| style=| on[a-z]+=/);
+    const etag = page.headers.get('etag')!;
+    expect((await fetch(`${h.base}/`, { headers: { 'if-none-match': etag } })).status).toBe(304);
+    const types = { '/status-page/app.js': 'text/javascript; charset=utf-8', '/status-page/app.css': 'text/css; charset=utf-8', '/status-page/icon.svg': 'image/svg+xml' };
+    for (const [path, type] of Object.entries(types)) {
+      const asset = await fetch(`${h.base}${path}`);
+      expect(asset.status, path).toBe(200);
+      expect(asset.headers.get('content-type'), path).toBe(type);
+    }
+    const overview = (await (await fetch(`${h.base}/api/v1/overview?samples=5`)).json()) as { activeEnvironment: string; series: { recent: { durationMs: number[] } }[]; locked: string[] };
+    expect(overview.activeEnvironment).toBe('blue');
+    expect(overview.locked).toEqual(['ALPHASTACK_PROTECTION']);
+    expect(overview.series).toHaveLength(4);
+    expect(overview.series.every((s) => s.recent.durationMs.length >= 1 && s.recent.durationMs.length <= 5)).toBe(true);
+    expect((await fetch(`${h.base}/api/v1/overview?samples=x`)).status).toBe(400);
+  });
+});
 
 const available = hasTool('chromium');
 
@@ -74,31 +104,6 @@ describe.skipIf(!available)('the status page (headless chromium)', () => {
     });
     return problems;
   }
-
-  it('serves the page with its content types and a strict Content-Security-Policy', async () => {
-    const page = await fetch(`${harness.base}/`);
-    expect(page.status).toBe(200);
-    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
-    expect(page.headers.get('content-security-policy')).toBe(STATUS_PAGE_CSP);
-    expect(STATUS_PAGE_CSP).not.toContain('unsafe');
-    expect(page.headers.get('x-content-type-options')).toBe('nosniff');
-    const html = await page.text();
-    expect(html).not.toMatch(/<script>|<style>| style=| on[a-z]+=/);
-    const etag = page.headers.get('etag')!;
-    expect((await fetch(`${harness.base}/`, { headers: { 'if-none-match': etag } })).status).toBe(304);
-    const types = { '/status-page/app.js': 'text/javascript; charset=utf-8', '/status-page/app.css': 'text/css; charset=utf-8', '/status-page/icon.svg': 'image/svg+xml' };
-    for (const [path, type] of Object.entries(types)) {
-      const asset = await fetch(`${harness.base}${path}`);
-      expect(asset.status, path).toBe(200);
-      expect(asset.headers.get('content-type'), path).toBe(type);
-    }
-    const overview = (await (await fetch(`${harness.base}/api/v1/overview?samples=5`)).json()) as { activeEnvironment: string; series: { recent: { durationMs: number[] } }[]; locked: string[] };
-    expect(overview.activeEnvironment).toBe('blue');
-    expect(overview.locked).toEqual(['ALPHASTACK_PROTECTION']);
-    expect(overview.series).toHaveLength(4);
-    expect(overview.series.every((s) => s.recent.durationMs.length >= 1 && s.recent.durationMs.length <= 5)).toBe(true);
-    expect((await fetch(`${harness.base}/api/v1/overview?samples=x`)).status).toBe(400);
-  });
 
   it('shows both environments, follows a rollback live, and its controls refuse without a valid token', async () => {
     const context = await browser.newContext({ viewport: { width: 1366, height: 900 } });
