@@ -19,8 +19,9 @@ const page = {
   socket: null,
   streamUp: false,
   token: '',
-  refreshTimer: null,
   pending: null,
+  rulesKey: '',
+  flagsKey: '',
 };
 
 function el(tag, attrs, ...children) {
@@ -156,8 +157,13 @@ function render() {
   $('dry-run').hidden = !overview.dryRun;
   document.title = `greenlight · ${overview.activeEnvironment} live`;
   renderEnvironments(overview);
-  renderRules(overview);
-  renderFlags(overview);
+  // Rules and flags change rarely: rebuild them only when they did (buttons keep focus and hover).
+  const rulesKey = JSON.stringify(overview.rules);
+  if (rulesKey !== page.rulesKey) renderRules(overview);
+  page.rulesKey = rulesKey;
+  const flagsKey = JSON.stringify([overview.flags, overview.activeEnvironment, page.token !== '']);
+  if (flagsKey !== page.flagsKey) renderFlags(overview);
+  page.flagsKey = flagsKey;
   const envFilter = $('filter-env');
   const envs = Object.keys(overview.environments);
   if (envFilter.options.length !== envs.length + 1) {
@@ -289,7 +295,7 @@ function setToken(value) {
   $('rollback').disabled = !usable;
   $('emergency-flags').disabled = !usable;
   $('controls-hint').textContent = usable ? 'Each control asks for confirmation and a reason.' : 'Enter a token to use the controls. Each asks for confirmation and a reason.';
-  if (page.overview) renderFlags(page.overview);
+  if (page.overview) render();
 }
 
 function say(text, kind) {
