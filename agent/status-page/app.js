@@ -257,6 +257,7 @@ function connectStream() {
   page.socket = socket;
   socket.addEventListener('open', () => {
     page.streamUp = true;
+    page.retries = 0;
     setConnection('live', 'live');
   });
   socket.addEventListener('message', (message) => {
@@ -270,7 +271,9 @@ function connectStream() {
     page.streamUp = false;
     page.socket = null;
     setConnection('polling', 'stream down: polling');
-    setTimeout(connectStream, RECONNECT_MS);
+    // Back off to 30 s when the stream keeps refusing (it may need an api.streamToken): the journal poll covers the gap.
+    page.retries = (page.retries ?? 0) + 1;
+    setTimeout(connectStream, Math.min(RECONNECT_MS * 2 ** (page.retries - 1), 30000));
   });
 }
 

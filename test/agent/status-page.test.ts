@@ -195,6 +195,20 @@ describe.skipIf(!available)('the status page (headless chromium)', () => {
     await context.close();
   }, 90_000);
 
+  it('falls back to the journal when the stream needs a token the page does not have', async () => {
+    const locked = await startPair({ extra: 'api:\n  streamToken: stream-token-the-page-lacks\n' });
+    onTestFinished(() => locked.close());
+    await waitUntil(() => locked.agent.ready, 'the first probe round');
+    const context = await browser.newContext({ viewport: { width: 1024, height: 768 } });
+    onTestFinished(() => context.close());
+    const page = await context.newPage();
+    await page.goto(`${locked.base}/`);
+    await page.locator('#connection[data-state="polling"]').waitFor(WAIT);
+    locked.agent.flags.set(['green'], { CIRCUIT_BREAKER: true }, { actor: 'test', reason: 'while the stream is closed to the page' });
+    await page.locator('#events li[data-type="flag.changed"]').waitFor(WAIT);
+    await page.locator('#flags button.flag-toggle.on[data-flag="CIRCUIT_BREAKER"][data-env="green"]').waitFor(WAIT);
+  }, 60_000);
+
   it('reads on a phone', async () => {
     const context = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
     const page = await context.newPage();
