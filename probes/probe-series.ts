@@ -38,10 +38,13 @@ export interface SeriesSnapshot {
 /** How many of the latest results a series keeps for sparklines ({@link ProbeSeries.recent}). */
 export const RECENT_SAMPLES = 60;
 
-/** The latest results of a series, oldest first: durations (ms, rounded to 0.1) and outcomes. */
+/**
+ * The latest results of a series, oldest first, compact enough to send for every series at once:
+ * durations in whole milliseconds, and the indices of the ones that failed.
+ */
 export interface RecentSamples {
   durationMs: number[];
-  ok: boolean[];
+  failed: number[];
 }
 
 /** A series in a few hundred bytes: what a status page shows of it (GET /api/v1/overview). */
@@ -162,7 +165,7 @@ export class ProbeSeries {
       status: last?.status ?? null,
       failure: last && !last.ok ? describeFailure(last) : null,
       window: formatDuration(window.windowMs),
-      errorRatio: figures.count === 0 ? null : figures.errorRatio,
+      errorRatio: figures.count === 0 ? null : Math.round(figures.errorRatio * 10_000) / 10_000,
       p95LatencyMs: figures.p95LatencyMs === undefined ? null : Math.round(figures.p95LatencyMs * 10) / 10,
       recent: this.recent(samples),
     };
@@ -172,13 +175,13 @@ export class ProbeSeries {
   recent(limit = RECENT_SAMPLES): RecentSamples {
     const count = Math.min(limit, this.#recentCount, RECENT_SAMPLES);
     const durationMs: number[] = new Array<number>(count);
-    const ok: boolean[] = new Array<boolean>(count);
+    const failed: number[] = [];
     for (let i = 0; i < count; i++) {
       const slot = (this.#recentCount - count + i) % RECENT_SAMPLES;
-      durationMs[i] = Math.round(this.#recentMs[slot]! * 10) / 10;
-      ok[i] = this.#recentOk[slot] === 1;
+      durationMs[i] = Math.round(this.#recentMs[slot]!);
+      if (this.#recentOk[slot] === 0) failed.push(i);
     }
-    return { durationMs, ok };
+    return { durationMs, failed };
   }
 
   #recordValue(name: string, value: number, at: number): void {

@@ -8,7 +8,7 @@ const POLL_MS = 2000;
 const RECONNECT_MS = 3000;
 const EVENTS_KEPT = 500;
 const EVENTS_REPLAYED = 100;
-const SAMPLES = 40;
+const SAMPLES = 30;
 const TOKEN_KEY = 'greenlight.token';
 
 const $ = (id) => document.getElementById(id);
@@ -67,9 +67,7 @@ function sparkline(recent) {
   const step = values.length > 1 ? width / (values.length - 1) : 0;
   const y = (v) => (height - 2 - (v / max) * (height - 4)).toFixed(1);
   chart.append(svg('polyline', { points: values.map((v, i) => `${(i * step).toFixed(1)},${y(v)}`).join(' '), class: 'spark-line' }));
-  values.forEach((v, i) => {
-    if (!recent.ok[i]) chart.append(svg('circle', { cx: (i * step).toFixed(1), cy: height - 2, r: 2, class: 'spark-fail' }));
-  });
+  for (const i of recent.failed) chart.append(svg('circle', { cx: (i * step).toFixed(1), cy: height - 2, r: 2, class: 'spark-fail' }));
   const title = svg('title', {});
   title.textContent = `latest ${ms(values.at(-1))}, max ${ms(max)} over ${values.length} probes`;
   chart.append(title);
