@@ -176,6 +176,16 @@ describe.skipIf(!available)('the status page (headless chromium)', () => {
     expect(await page.textContent('#events li[data-type="traffic.switched"]')).toContain('blue → green');
     expect(await page.evaluate('window.marker')).toBe('loaded once');
 
+    // A manual rollback back onto the failing blue is refused, and the page says so.
+    await page.fill('#token', ROLLBACK);
+    await page.click('#rollback');
+    await page.fill('#confirm-reason', 'browser test: back to blue?');
+    await page.click('#confirm-ok');
+    await page.locator('#message', { hasText: 'HTTP 409' }).waitFor(WAIT);
+    expect(await page.textContent('#message')).toContain('rollback refused');
+    expect(harness.agent.activeEnvironment).toBe('green');
+    await page.click('#forget');
+
     // Filters narrow the list without losing events.
     await page.selectOption('#filter-type', 'traffic');
     await waitUntil(async () => (await page.locator('#events li.event').count()) > 0 && (await page.locator('#events li.event:not([data-type^="traffic."])').count()) === 0, 'the type filter');
