@@ -23,6 +23,7 @@ COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY bin ./bin
+COPY agent/status-page ./agent/status-page
 COPY config/greenlight.yaml config/greenlight.schema.json ./config/
 USER greenlight
 VOLUME ["/var/lib/greenlight"]

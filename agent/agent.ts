@@ -16,7 +16,7 @@ import { ConfigError, formatConfigIssue } from '../config/errors.js';
 import type { Config, ProbeConfig } from '../config/schema.js';
 import { compileProbeTarget, probeEnvironments, runProbe, type ProbeTarget } from '../probes/http-probe.js';
 import { describeFailure, type Confirmation, type ConfirmationKind, type ProbeResult } from '../probes/probe-result.js';
-import { ProbeSeries, type SeriesSnapshot } from '../probes/probe-series.js';
+import { ProbeSeries, type SeriesSnapshot, type SeriesSummary } from '../probes/probe-series.js';
 import { RuleEvaluator, watchedLines, type RuleDecision, type RuleStatus } from '../rules/rule-evaluator.js';
 import type { Action, ActionContext, Controller } from './actions/action.js';
 import { ActionRunner } from './actions/action-runner.js';
@@ -39,6 +39,7 @@ import { reloadRoutes } from './reload-routes.js';
 import { promoteRoutes } from './promote/promote-routes.js';
 import { PromotionController } from './promote/promotion.js';
 import { rollbackRoutes } from './rollback-routes.js';
+import { statusPageRoutes } from './status-page-routes.js';
 import { Store, type ActionRecord } from './store.js';
 import type { SwitchOutcome, TrafficAdapter } from './traffic/traffic-adapter.js';
 import { VERSION } from './version.js';
@@ -185,6 +186,7 @@ export class Agent {
       onDelivery: (delivery) => {
         const data = { receiver: delivery.receiver.name, receiverType: delivery.receiver.type, status: delivery.notice.status, key: delivery.notice.key, attempts: delivery.attempts };
         const scope = { env: delivery.notice.env, rule: delivery.notice.rule };
+        this.metrics.countAlert(delivery.receiver.name, delivery.notice.status, delivery.ok ? 'sent' : 'failed');
         if (delivery.ok) {
           this.bus.publish({ type: 'alert.sent', severity: 'info', ...scope, message: `${delivery.notice.status} alert "${delivery.notice.summary}" delivered to ${delivery.receiver.type} receiver ${delivery.receiver.name}`, data: { ...data, httpStatus: delivery.httpStatus ?? null } });
         } else {
@@ -257,7 +259,7 @@ export class Agent {
     this.metrics.setActiveEnvironment(this.#activeEnvironment, Object.keys(this.config.environments));
     this.#server = await startHttpServer({
       listen: this.config.listen,
-      routes: [...coreRoutes(this), ...rollbackRoutes(this), ...reloadRoutes(this), ...flagRoutes(this.flags, { activeEnvironment: () => this.#activeEnvironment }), ...promoteRoutes(this.promotions)],
+      routes: [...coreRoutes(this), ...rollbackRoutes(this), ...reloadRoutes(this), ...flagRoutes(this.flags, { activeEnvironment: () => this.#activeEnvironment }), ...promoteRoutes(this.promotions), ...statusPageRoutes(this)],
       tokens: () => ({ admin: this.config.api.adminToken, rollback: this.config.api.rollbackToken }),
       logger: this.#rootLogger.child({ component: 'http' }),
     });
@@ -309,7 +311,8 @@ export class Agent {
     await this.alerts.idle();
   }
 
-  state(): AgentState {
+  /** `withSeries: false` leaves out the per-series snapshots (the bulk at 1,000 series) for callers that summarize them. */
+  state(withSeries = true): AgentState {
     const now = this.#now();
     const environments: AgentState['environments'] = {};
     for (const [name, env] of Object.entries(this.config.environments)) {
@@ -331,8 +334,14 @@ export class Agent {
       rules: this.rules.statuses(),
       flags: this.flags.all(),
       notices: this.config.notices,
-      series: this.#series.map((entry) => entry.series.snapshot(now)),
+      series: withSeries ? this.#series.map((entry) => entry.series.snapshot(now)) : [],
     };
+  }
+
+  /** Every series in its compact form with its latest `samples` results (the status page's GET /api/v1/overview). */
+  summaries(samples: number): SeriesSummary[] {
+    const now = this.#now();
+    return this.#series.map((entry) => entry.series.summary(now, samples));
   }
 
   /** An operator's emergency rollback: judged like a rule's (never onto a failing environment), without the cooldown. */

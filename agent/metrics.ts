@@ -69,6 +69,7 @@ export class AgentMetrics {
   readonly #ruleState: Gauge<'rule'>;
   readonly #actionsTotal: Counter<'action' | 'outcome'>;
   readonly #flagEnabled: Gauge<'flag' | 'env'>;
+  readonly #alertsTotal: Counter<'receiver' | 'status' | 'outcome'>;
   readonly #series = new Map<ProbeSeries, SeriesMetrics>();
   readonly #options: MetricsOptions;
   /** Serializes renders: an OpenMetrics render temporarily changes shared registry state. */
@@ -86,6 +87,12 @@ export class AgentMetrics {
       registers,
     });
     this.#flagEnabled = new Gauge({ name: 'greenlight_flag_enabled', help: 'Feature flags per environment: 1 on, 0 off.', labelNames: ['flag', 'env'], registers });
+    this.#alertsTotal = new Counter({
+      name: 'greenlight_alerts_total',
+      help: 'Alert deliveries per receiver by status (firing, resolved) and outcome (sent, failed).',
+      labelNames: ['receiver', 'status', 'outcome'],
+      registers,
+    });
     if (options.processMetrics) {
       collectDefaultMetrics({ register: this.#registry });
       // Gauges named *_total fail `promtool check metrics`; the same counts stay available
@@ -160,6 +167,11 @@ export class AgentMetrics {
 
   countAction(action: string, outcome: 'succeeded' | 'failed' | 'skipped' | 'dry_run'): void {
     this.#actionsTotal.inc({ action, outcome });
+  }
+
+  /** One delivery to a receiver (after its retries): the alert.sent / alert.failed events, counted. */
+  countAlert(receiver: string, status: 'firing' | 'resolved', outcome: 'sent' | 'failed'): void {
+    this.#alertsTotal.inc({ receiver, status, outcome });
   }
 
   setFlag(flag: string, env: string, enabled: boolean): void {

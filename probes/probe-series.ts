@@ -4,7 +4,7 @@
  * stayed above its configured lines. Rules read their facts from here.
  */
 import { formatDuration } from '../config/units.js';
-import type { ProbeResult } from './probe-result.js';
+import { describeFailure, type ProbeResult } from './probe-result.js';
 import { SlidingWindow, type WindowFigures } from './sliding-window.js';
 
 export interface ExtractedValue {
@@ -37,6 +37,35 @@ export interface SeriesSnapshot {
   extracted: Record<string, { value: number; at: string; aboveForMs: Record<string, number> }>;
 }
 
+/** How many of the latest results a series keeps for sparklines ({@link ProbeSeries.recent}). */
+export const RECENT_SAMPLES = 60;
+
+/**
+ * The latest results of a series, oldest first, compact enough to send for every series at once:
+ * durations in whole milliseconds, and the indices of the ones that failed.
+ */
+export interface RecentSamples {
+  durationMs: number[];
+  failed: number[];
+}
+
+/** A series in a few hundred bytes: what a status page shows of it (GET /api/v1/overview). */
+export interface SeriesSummary {
+  probe: string;
+  env: string;
+  up: boolean | undefined;
+  consecutiveFailures: number;
+  /** The latest result's status code, when there was one. */
+  status: number | null;
+  /** Why the latest result failed (`assertion: $.universe ([]) is empty`); null when it passed. */
+  failure: string | null;
+  /** The shortest window's name and figures; null figures while it is empty. */
+  window: string;
+  errorRatio: number | null;
+  p95LatencyMs: number | null;
+  recent: RecentSamples;
+}
+
 export class ProbeSeries {
   readonly probe: string;
   readonly env: string;
@@ -51,6 +80,10 @@ export class ProbeSeries {
   readonly extracted = new Map<string, ExtractedValue>();
   readonly #lines: ReadonlyMap<string, readonly number[]>;
   readonly #createdAt: number;
+  /** A ring of the latest results (typed arrays: about 300 bytes a series, no allocation per probe). */
+  readonly #recentMs = new Float32Array(RECENT_SAMPLES);
+  readonly #recentOk = new Uint8Array(RECENT_SAMPLES);
+  #recentCount = 0;
 
   /** `lines`: per extracted value, the thresholds whose "above since" is tracked. */
   constructor(probe: string, env: string, windowsMs: readonly number[], lines: ReadonlyMap<string, readonly number[]>, now: number) {
@@ -78,6 +111,9 @@ export class ProbeSeries {
     }
     for (const name in result.extracted) this.#recordValue(name, result.extracted[name]!, result.startedAt);
     this.last = result;
+    const slot = this.#recentCount++ % RECENT_SAMPLES;
+    this.#recentMs[slot] = result.durationMs;
+    this.#recentOk[slot] = result.ok ? 1 : 0;
     if (this.up === result.ok) return undefined;
     const change = { up: result.ok, wasUp: this.up };
     this.up = result.ok;
@@ -124,6 +160,38 @@ export class ProbeSeries {
       windows,
       extracted,
     };
+  }
+
+  /** A compact view with the latest `samples` results, for pages that show every series at once. */
+  summary(now: number, samples: number): SeriesSummary {
+    const window = this.windows[0]!;
+    const figures = window.figures(now);
+    const last = this.last;
+    return {
+      probe: this.probe,
+      env: this.env,
+      up: this.up,
+      consecutiveFailures: this.consecutiveFailures,
+      status: last?.status ?? null,
+      failure: last && !last.ok ? describeFailure(last) : null,
+      window: formatDuration(window.windowMs),
+      errorRatio: figures.count === 0 ? null : Math.round(figures.errorRatio * 10_000) / 10_000,
+      p95LatencyMs: figures.p95LatencyMs === undefined ? null : Math.round(figures.p95LatencyMs * 10) / 10,
+      recent: this.recent(samples),
+    };
+  }
+
+  /** The latest `limit` results (at most {@link RECENT_SAMPLES}), oldest first; not part of {@link snapshot}, which stays lean. */
+  recent(limit = RECENT_SAMPLES): RecentSamples {
+    const count = Math.min(limit, this.#recentCount, RECENT_SAMPLES);
+    const durationMs: number[] = new Array<number>(count);
+    const failed: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const slot = (this.#recentCount - count + i) % RECENT_SAMPLES;
+      durationMs[i] = Math.round(this.#recentMs[slot]!);
+      if (this.#recentOk[slot] === 0) failed.push(i);
+    }
+    return { durationMs, failed };
   }
 
   #recordValue(name: string, value: number, at: number): void {

@@ -124,8 +124,19 @@ describe('AgentMetrics', () => {
     expect((await setup().metrics.render(false)).body).not.toContain('greenlight_confirmation');
   });
 
+  it('counts alert deliveries per receiver, status and outcome', async () => {
+    const { metrics } = setup();
+    metrics.countAlert('oncall', 'firing', 'sent');
+    metrics.countAlert('oncall', 'firing', 'sent');
+    metrics.countAlert('oncall', 'resolved', 'failed');
+    const { body } = await metrics.render(false);
+    expect(body).toContain('greenlight_alerts_total{receiver="oncall",status="firing",outcome="sent"} 2');
+    expect(body).toContain('greenlight_alerts_total{receiver="oncall",status="resolved",outcome="failed"} 1');
+  });
+
   it.skipIf(!hasTool('promtool'))('passes promtool check metrics', async () => {
     const { metrics, record, series } = setup();
+    metrics.countAlert('oncall', 'firing', 'sent');
     record(0, { ok: false, reason: 'assertion' });
     record(0, { ok: false, reason: 'assertion', confirmation: { of: 'failure', attempt: 1 } });
     metrics.recordConfirmationCapped(series[0]!);

@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { Agent } from '../../agent/agent.js';
 import type { GreenlightEvent } from '../../agent/events.js';
-import { parseConfig } from '../../config/load-config.js';
+import { parseAgentConfig } from '../../agent/agent-config.js';
 import { startSimulator, type Simulator } from '../../simulator/alphastack-simulator.js';
 import { tempDir } from './tools.js';
 
@@ -54,7 +54,7 @@ export interface Harness {
 }
 
 /** Start two simulators and an agent on them; the caller closes it. */
-export async function startPair(options: { every?: string; timeout?: string } = {}): Promise<Harness> {
+export async function startPair(options: { every?: string; timeout?: string; extra?: string } = {}): Promise<Harness> {
   const blue = await startSimulator({ name: 'blue' });
   const green = await startSimulator({ name: 'green' });
   const logs: string[] = [];
@@ -64,7 +64,7 @@ export async function startPair(options: { every?: string; timeout?: string } = 
       done();
     },
   });
-  const agent = new Agent({ config: parseConfig(pairConfig(blue.url, green.url, options)), logger: pino({ level: 'debug' }, sink) });
+  const agent = new Agent({ config: parseAgentConfig(pairConfig(blue.url, green.url, options)), logger: pino({ level: 'debug' }, sink) });
   const events: GreenlightEvent[] = [];
   agent.bus.subscribe((event) => events.push(event));
   await agent.start();

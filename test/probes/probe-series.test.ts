@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ProbeResult } from '../../probes/probe-result.js';
-import { ProbeSeries } from '../../probes/probe-series.js';
+import { ProbeSeries, RECENT_SAMPLES } from '../../probes/probe-series.js';
 
 const T0 = 1_800_000_000_000;
 
@@ -92,5 +92,30 @@ describe('ProbeSeries', () => {
       extracted: { memory_percent: { value: 91, aboveForMs: { '80': 1_000, '90': 1_000 } } },
     });
     expect(snapshot.last?.status).toBe(500);
+  });
+
+  it('keeps the latest results for sparklines, oldest first, bounded', () => {
+    const series = new ProbeSeries('health', 'blue', [60_000], lines, T0);
+    expect(series.recent()).toEqual({ durationMs: [], failed: [] });
+    series.record(result(true, T0, {}, 12.6));
+    series.record(result(false, T0 + 1, {}, 2_000));
+    expect(series.recent()).toEqual({ durationMs: [13, 2_000], failed: [1] });
+    for (let i = 0; i < RECENT_SAMPLES + 5; i++) series.record(result(i % 2 === 0, T0 + 2 + i, {}, i));
+    const all = series.recent();
+    expect(all.durationMs).toHaveLength(RECENT_SAMPLES);
+    expect(all.durationMs.at(-1)).toBe(RECENT_SAMPLES + 4);
+    expect(all.durationMs[0]).toBe(5);
+    expect(all.failed).toEqual(all.durationMs.flatMap((ms, i) => (ms % 2 === 1 ? [i] : [])));
+    expect(series.recent(3)).toEqual({ durationMs: [RECENT_SAMPLES + 2, RECENT_SAMPLES + 3, RECENT_SAMPLES + 4], failed: [1] });
+    expect(series.snapshot(T0 + 100)).not.toHaveProperty('recent');
+  });
+
+  it('summarizes itself compactly for the status page', () => {
+    const series = new ProbeSeries('health', 'blue', [60_000, 300_000], lines, T0);
+    expect(series.summary(T0, 5)).toEqual({ probe: 'health', env: 'blue', up: undefined, consecutiveFailures: 0, status: null, failure: null, window: '1m', errorRatio: null, p95LatencyMs: null, recent: { durationMs: [], failed: [] } });
+    series.record(result(true, T0, {}, 20));
+    series.record(result(true, T0 + 1_000, {}, 20));
+    series.record(result(false, T0 + 2_000, {}, 40));
+    expect(series.summary(T0 + 2_000, 2)).toMatchObject({ up: false, consecutiveFailures: 1, status: 500, failure: 'status', window: '1m', errorRatio: 0.3333, recent: { durationMs: [20, 40], failed: [1] } });
   });
 });
