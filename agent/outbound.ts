@@ -62,6 +62,10 @@ export class OutboundError extends GreenlightError {
 export async function sendWithRetry(deps: Pick<PluginDeps, 'dispatcher' | 'sleep' | 'logger'>, request: OutboundRequest, policy: RetryPolicy, signal: AbortSignal): Promise<OutboundResponse> {
   const url = new URL(request.url);
   const headers: Record<string, string> = { 'user-agent': 'greenlight', ...request.headers };
+  // https://user:secret@host/hook: the credentials go as Basic auth (a request target cannot carry them).
+  if ((url.username || url.password) && !Object.keys(headers).some((name) => name.toLowerCase() === 'authorization')) {
+    headers.authorization = `Basic ${Buffer.from(`${safeDecode(url.username)}:${safeDecode(url.password)}`).toString('base64')}`;
+  }
   let body: string | undefined;
   if (request.json !== undefined) {
     body = JSON.stringify(request.json);
@@ -119,6 +123,7 @@ export async function sendWithRetry(deps: Pick<PluginDeps, 'dispatcher' | 'sleep
 export function secretsOfUrl(url: string): string[] {
   const parsed = new URL(url);
   const parts = [url, parsed.href, `${parsed.pathname}${parsed.search}`];
+  if (parsed.password) parts.push(parsed.password, safeDecode(parsed.password), Buffer.from(`${safeDecode(parsed.username)}:${safeDecode(parsed.password)}`).toString('base64'));
   for (const segment of parsed.pathname.split('/')) {
     if (segment.length >= 16) parts.push(segment, safeDecode(segment));
   }

@@ -88,6 +88,14 @@ describe('webhook traffic adapter', () => {
     expect(outcome).toEqual({ detail: 'traffic webhook accepted the switch to green: HTTP 200 after 1 attempt', data: { status: 200, attempts: 1 } });
   });
 
+  it('sends credentials in the URL as Basic auth, not in the request target (regression: they were dropped)', async () => {
+    const withCredentials = baseUrl.replace('http://', 'http://switcher:p%40ss-w0rd-9f2c@');
+    await adapter({ url: `${withCredentials}${SECRET_PATH}` }).switchTo(request, new AbortController().signal);
+    expect(received).toHaveLength(1);
+    expect(received[0]!.headers.authorization).toBe(`Basic ${Buffer.from('switcher:p@ss-w0rd-9f2c').toString('base64')}`);
+    expect(received[0]!.url).toBe(SECRET_PATH);
+  });
+
   it('retries a 500 and reports the attempts it took', async () => {
     script = [500, 503];
     sleeps.length = 0;
