@@ -12,8 +12,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { GreenlightEvent } from '../../agent/events.js';
-import { startSimulator, type Simulator } from '../../simulator/alphastack-simulator.js';
-import { waitUntil } from '../helpers/agent-harness.js';
+import { useSimulatorPair, waitUntil } from '../helpers/agent-harness.js';
 import { startRecorder } from '../helpers/recorder.js';
 import { freePort, hasTool, tempDir, writeTempFile } from '../helpers/tools.js';
 
@@ -27,7 +26,7 @@ interface Running {
   output: string[];
 }
 
-async function startAgent(configFile: string, port: number): Promise<Running> {
+async function startProcess(configFile: string, port: number): Promise<Running> {
   const child = spawn(process.execPath, [BIN, 'run', '--config', configFile], { cwd: ROOT, env: { PATH: process.env.PATH } });
   const output: string[] = [];
   child.stdout!.on('data', (chunk: Buffer) => output.push(String(chunk)));
@@ -77,16 +76,14 @@ function putFlag(base: string, value: boolean): Promise<Response> {
 }
 
 describe('a killed agent', () => {
-  let blue: Simulator;
-  let green: Simulator;
+  const pair = useSimulatorPair();
   let recorder: Awaited<ReturnType<typeof startRecorder>>;
 
   beforeAll(async () => {
-    [blue, green] = await Promise.all([startSimulator({ name: 'blue' }), startSimulator({ name: 'green' })]);
     recorder = await startRecorder();
   });
   afterAll(async () => {
-    await Promise.all([blue.close(), green.close(), recorder.close()]);
+    await recorder.close();
   });
 
   function config(dataDir: string, port: number): string {
@@ -94,7 +91,7 @@ describe('a killed agent', () => {
       'crash.yaml',
       `listen: 127.0.0.1:${port}
 dataDir: ${dataDir}
-environments: { blue: { url: ${blue.url} }, green: { url: ${green.url} } }
+environments: { blue: { url: ${pair.blue.url} }, green: { url: ${pair.green.url} } }
 probeDefaults: { every: 100ms, timeout: 500ms, jitter: 0 }
 api: { adminToken: ${ADMIN} }
 traffic: { type: webhook, url: ${recorder.url}/traffic, timeout: 60s, retries: 0 }
@@ -120,7 +117,7 @@ probes:
     const file = config(dataDir, port);
     const sent: GreenlightEvent[] = [];
     for (let round = 0; round < 3; round++) {
-      const agent = await startAgent(file, port);
+      const agent = await startProcess(file, port);
       const { received, socket } = follow(agent.base, sent.at(-1)?.id ?? 0);
       await new Promise((resolve) => socket.once('open', resolve));
       // A burst of flag changes, killed part-way at a moment that differs each round.
@@ -139,7 +136,7 @@ probes:
       sent.push(...received);
     }
 
-    const agent = await startAgent(file, port);
+    const agent = await startProcess(file, port);
     try {
       const journal = await history(agent.base);
       const ids = journal.map((e) => e.id);
@@ -163,10 +160,10 @@ probes:
     const file = config(dataDir, port);
     recorder.requests.length = 0;
     recorder.setResponder((path) => (path === '/traffic' ? 'hang' : 200));
-    blue.resetFaults();
-    const first = await startAgent(file, port);
+    pair.blue.resetFaults();
+    const first = await startProcess(file, port);
     try {
-      blue.setFaults({ emptyUniverse: true });
+      pair.blue.setFaults({ emptyUniverse: true });
       await waitUntil(() => recorder.requests.some((r) => r.path === '/traffic'), 'the rollback to reach the traffic webhook', 15_000);
       await kill9(first);
     } finally {
@@ -174,7 +171,7 @@ probes:
     }
     recorder.setResponder(() => 200);
 
-    const second = await startAgent(file, port);
+    const second = await startProcess(file, port);
     try {
       let journal: GreenlightEvent[] = [];
       await waitUntil(async () => (journal = await history(second.base)).some((e) => e.type === 'action.failed' && e.data.reconciled === true), 'the interrupted rollback to be reconciled', 15_000);
@@ -191,7 +188,7 @@ probes:
       expect(state.rules.find((r) => r.rule === 'universe-failing')?.state).toBe('firing');
     } finally {
       await stop(second);
-      blue.resetFaults();
+      pair.blue.resetFaults();
     }
   });
 
@@ -201,8 +198,8 @@ probes:
     const file = config(dataDir, port);
     recorder.requests.length = 0;
     recorder.setResponder(() => 200);
-    blue.resetFaults();
-    const agent = await startAgent(file, port);
+    pair.blue.resetFaults();
+    const agent = await startProcess(file, port);
     try {
       // Writes past 1 KiB now fail with EFBIG: SQLite sees an I/O error, as on a full disk.
       expect(spawnSync('prlimit', ['--pid', String(agent.child.pid), '--fsize=1024:unlimited']).status).toBe(0);
@@ -212,7 +209,7 @@ probes:
       expect(failed.severity).toBe('critical');
 
       // Still acting: a fault now is rolled back while nothing reaches the disk.
-      blue.setFaults({ emptyUniverse: true });
+      pair.blue.setFaults({ emptyUniverse: true });
       await waitUntil(async () => (await history(agent.base)).some((e) => e.type === 'traffic.switched'), 'the rollback during the outage', 15_000);
       expect(recorder.requests.filter((r) => r.path === '/traffic')).toHaveLength(1);
 
@@ -222,7 +219,7 @@ probes:
       await stop(agent);
 
       // After a clean stop, everything the agent published is on disk, in order, once.
-      const restarted = await startAgent(file, port);
+      const restarted = await startProcess(file, port);
       try {
         const stored = await history(restarted.base);
         const ids = stored.map((e) => e.id);
@@ -235,7 +232,7 @@ probes:
       }
     } finally {
       await stop(agent);
-      blue.resetFaults();
+      pair.blue.resetFaults();
     }
   });
 });

@@ -2,26 +2,15 @@
  * The agent enforces journal retention (agent/journal-retention.ts) from its start: a journal
  * left full of expired events is pruned in slices, and new ids go on after the pruned ones.
  */
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Agent } from '../../agent/agent.js';
+import { describe, expect, it } from 'vitest';
 import { parseAgentConfig } from '../../agent/agent-config.js';
 import type { GreenlightEvent } from '../../agent/events.js';
 import { Store } from '../../agent/store.js';
-import { startSimulator, type Simulator } from '../../simulator/alphastack-simulator.js';
-import { pairConfig, waitUntil } from '../helpers/agent-harness.js';
+import { pairConfig, startAgent, useSimulatorPair, waitUntil } from '../helpers/agent-harness.js';
 import { tempDir } from '../helpers/tools.js';
 
 describe('journal retention in the agent', () => {
-  let blue: Simulator;
-  let green: Simulator;
-  beforeAll(async () => {
-    [blue, green] = await Promise.all([startSimulator({ name: 'blue' }), startSimulator({ name: 'green' })]);
-  });
-  afterAll(async () => {
-    await Promise.all([blue.close(), green.close()]);
-  });
+  const pair = useSimulatorPair();
 
   it('prunes expired events at start, in slices, and goes on numbering after them', async () => {
     const dataDir = tempDir('greenlight-data-');
@@ -32,11 +21,8 @@ describe('journal retention in the agent', () => {
     old.appendEvents(batch);
     old.close();
 
-    const config = parseAgentConfig(pairConfig(blue.url, green.url, { extra: 'journal:\n  retention: { maxAge: 30d, every: 1h }\n' }).replace(/^dataDir: .*$/m, `dataDir: ${dataDir}`));
-    const agent = new Agent({ config, logger: pino({ level: 'silent' }, new Writable({ write: (_c, _e, done) => done() })) });
-    const events: GreenlightEvent[] = [];
-    agent.bus.subscribe((event) => events.push(event));
-    await agent.start();
+    const config = parseAgentConfig(pairConfig(pair.blue.url, pair.green.url, { extra: 'journal:\n  retention: { maxAge: 30d, every: 1h }\n' }).replace(/^dataDir: .*$/m, `dataDir: ${dataDir}`));
+    const { agent, events } = await startAgent(config);
     try {
       expect(events[0]).toMatchObject({ type: 'agent.started', id: 45_001 });
       const base = `http://127.0.0.1:${agent.address!.port}`;

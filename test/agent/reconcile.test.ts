@@ -6,27 +6,17 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Agent } from '../../agent/agent.js';
+import { describe, expect, it } from 'vitest';
+import type { Agent } from '../../agent/agent.js';
 import { parseAgentConfig } from '../../agent/agent-config.js';
 import type { GreenlightEvent } from '../../agent/events.js';
 import { Store, type ActionRecord } from '../../agent/store.js';
-import { startSimulator, type Simulator } from '../../simulator/alphastack-simulator.js';
-import { waitUntil } from '../helpers/agent-harness.js';
+import { startAgent, useSimulatorPair, waitUntil } from '../helpers/agent-harness.js';
 import { tempDir } from '../helpers/tools.js';
 
 describe('reconciling actions interrupted by a crash', () => {
-  let blue: Simulator;
-  let green: Simulator;
+  const pair = useSimulatorPair();
 
-  beforeAll(async () => {
-    [blue, green] = await Promise.all([startSimulator({ name: 'blue' }), startSimulator({ name: 'green' })]);
-  });
-  afterAll(async () => {
-    await Promise.all([blue.close(), green.close()]);
-  });
 
   function seed(dataDir: string, interrupted: { action: string; type: string }): void {
     const store = Store.open(dataDir);
@@ -48,12 +38,12 @@ describe('reconciling actions interrupted by a crash', () => {
   async function boot(dataDir: string, upstream: string, marker: string): Promise<{ agent: Agent; events: GreenlightEvent[] }> {
     const config = parseAgentConfig(`listen: 127.0.0.1:0
 dataDir: ${dataDir}
-environments: { blue: { url: ${blue.url} }, green: { url: ${green.url} } }
+environments: { blue: { url: ${pair.blue.url} }, green: { url: ${pair.green.url} } }
 probeDefaults: { every: 100ms, timeout: 500ms, jitter: 0 }
 traffic:
   type: nginx
   upstreamFile: ${upstream}
-  servers: { blue: "${new URL(blue.url).host}", green: "${new URL(green.url).host}" }
+  servers: { blue: "${new URL(pair.blue.url).host}", green: "${new URL(pair.green.url).host}" }
   testCommand: [sh, -c, "true"]
   reloadCommand: [sh, -c, "echo reload >> ${marker}"]
 actions:
@@ -68,10 +58,7 @@ rules:
 probes:
   - { name: universe, path: /api/alphastack/universe, expect: { json: [ { path: $.universe, nonEmpty: true } ] } }
 `);
-    const agent = new Agent({ config, logger: pino({ level: 'silent' }, new Writable({ write: (_c, _e, done) => done() })) });
-    const events: GreenlightEvent[] = [];
-    agent.bus.subscribe((event) => events.push(event));
-    await agent.start();
+    const { agent, events } = await startAgent(config);
     return { agent, events };
   }
 
@@ -92,7 +79,7 @@ probes:
     const upstream = join(dataDir, 'upstream.conf');
     const marker = join(dataDir, 'marker');
     seed(dataDir, { action: 'rollback', type: 'rollback' });
-    upstreamTo(upstream, new URL(green.url).host);
+    upstreamTo(upstream, new URL(pair.green.url).host);
     const { agent, events } = await boot(dataDir, upstream, marker);
     try {
       await waitUntil(() => events.some((e) => e.type === 'action.succeeded' && e.data.reconciled === true), 'the reconciled rollback');
@@ -121,14 +108,14 @@ probes:
     const upstream = join(dataDir, 'upstream.conf');
     const marker = join(dataDir, 'marker');
     seed(dataDir, { action: 'rollback', type: 'rollback' });
-    upstreamTo(upstream, new URL(blue.url).host);
+    upstreamTo(upstream, new URL(pair.blue.url).host);
     const { agent, events } = await boot(dataDir, upstream, marker);
     try {
       await waitUntil(() => events.some((e) => e.type === 'action.succeeded' && e.data.reconciled === true), 'the reconciled rollback');
       await agent.settled();
       expect(agent.activeEnvironment).toBe('green');
       expect(events.find((e) => e.type === 'action.succeeded')?.message).toContain('completed after a restart');
-      expect(readFileSync(upstream, 'utf8')).toContain(`server ${new URL(green.url).host};`);
+      expect(readFileSync(upstream, 'utf8')).toContain(`server ${new URL(pair.green.url).host};`);
       expect(runs(marker, 'reload')).toBe(1);
     } finally {
       await agent.close();
@@ -140,7 +127,7 @@ probes:
     const upstream = join(dataDir, 'upstream.conf');
     const marker = join(dataDir, 'marker');
     seed(dataDir, { action: 'hook', type: 'command' });
-    upstreamTo(upstream, new URL(blue.url).host);
+    upstreamTo(upstream, new URL(pair.blue.url).host);
     const { agent, events } = await boot(dataDir, upstream, marker);
     try {
       await waitUntil(() => events.some((e) => e.type === 'action.failed'), 'the reconciled command');

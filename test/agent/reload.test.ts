@@ -7,32 +7,24 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Agent } from '../../agent/agent.js';
 import { loadAgentConfig } from '../../agent/agent-config.js';
 import type { GreenlightEvent } from '../../agent/events.js';
-import { startSimulator, type Simulator } from '../../simulator/alphastack-simulator.js';
-import { waitUntil } from '../helpers/agent-harness.js';
+import { useSimulatorPair, waitUntil } from '../helpers/agent-harness.js';
 import { freePort, tempDir, writeTempFile } from '../helpers/tools.js';
 
 const ADMIN = 'admin-token-reload-0001';
 const ROLLBACK = 'rollback-token-reload-0001';
 
 describe('hot reload', () => {
-  let blue: Simulator;
-  let green: Simulator;
+  const pair = useSimulatorPair();
 
-  beforeAll(async () => {
-    [blue, green] = await Promise.all([startSimulator({ name: 'blue' }), startSimulator({ name: 'green' })]);
-  });
-  afterAll(async () => {
-    await Promise.all([blue.close(), green.close()]);
-  });
 
   function configText(options: { listen?: string; dataDir: string; probes: string; rules: string }): string {
     return `listen: ${options.listen ?? '127.0.0.1:0'}
 dataDir: ${options.dataDir}
-environments: { blue: { url: ${blue.url} }, green: { url: ${green.url} } }
+environments: { blue: { url: ${pair.blue.url} }, green: { url: ${pair.green.url} } }
 probeDefaults: { every: 50ms, timeout: 500ms, jitter: 0 }
 api: { adminToken: ${ADMIN}, rollbackToken: ${ROLLBACK} }
 actions:

@@ -3,35 +3,30 @@
  * flags are what they were, and a rule that was firing goes on firing without repeating its
  * actions — and still tells the receivers when it resolves.
  */
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Agent } from '../../agent/agent.js';
+import type { Agent } from '../../agent/agent.js';
 import { parseAgentConfig } from '../../agent/agent-config.js';
 import type { GreenlightEvent } from '../../agent/events.js';
-import { startSimulator, type Simulator } from '../../simulator/alphastack-simulator.js';
-import { waitUntil } from '../helpers/agent-harness.js';
+import { startAgent, useSimulatorPair, waitUntil } from '../helpers/agent-harness.js';
 import { startRecorder } from '../helpers/recorder.js';
 import { tempDir } from '../helpers/tools.js';
 
 describe('a restarted agent', () => {
-  let blue: Simulator;
-  let green: Simulator;
+  const pair = useSimulatorPair();
   let recorder: Awaited<ReturnType<typeof startRecorder>>;
   const dataDir = tempDir('greenlight-data-');
 
   beforeAll(async () => {
-    [blue, green] = await Promise.all([startSimulator({ name: 'blue' }), startSimulator({ name: 'green' })]);
     recorder = await startRecorder();
   });
   afterAll(async () => {
-    await Promise.all([blue.close(), green.close(), recorder.close()]);
+    await recorder.close();
   });
 
   async function boot(): Promise<{ agent: Agent; events: GreenlightEvent[] }> {
     const config = parseAgentConfig(`listen: 127.0.0.1:0
 dataDir: ${dataDir}
-environments: { blue: { url: ${blue.url} }, green: { url: ${green.url} } }
+environments: { blue: { url: ${pair.blue.url} }, green: { url: ${pair.green.url} } }
 probeDefaults: { every: 100ms, timeout: 500ms, jitter: 0 }
 traffic: { type: webhook, url: ${recorder.url}/traffic }
 alerts: { receivers: [ { type: webhook, name: recorder, url: ${recorder.url}/alerts } ] }
@@ -49,17 +44,14 @@ rules:
 probes:
   - { name: universe, path: /api/alphastack/universe, expect: { json: [ { path: $.universe, nonEmpty: true } ] } }
 `);
-    const agent = new Agent({ config, logger: pino({ level: 'silent' }, new Writable({ write: (_c, _e, done) => done() })) });
-    const events: GreenlightEvent[] = [];
-    agent.bus.subscribe((event) => events.push(event));
-    await agent.start();
+    const { agent, events } = await startAgent(config);
     return { agent, events };
   }
 
   it('keeps the live environment, the flags and the firing incident, and does not repeat the actions', async () => {
     // The rule reads blue explicitly, so it stays firing after the switch while blue is broken.
     const first = await boot();
-    blue.setFaults({ emptyUniverse: true });
+    pair.blue.setFaults({ emptyUniverse: true });
     await waitUntil(() => first.events.filter((e) => e.type === 'action.succeeded').length >= 3, 'the three actions');
     await first.agent.settled();
     expect(first.agent.activeEnvironment).toBe('green');
@@ -99,7 +91,7 @@ probes:
       expect(recorder.requests.filter((r) => r.path === '/traffic')).toHaveLength(trafficBefore);
 
       // Blue recovers: the incident from before the restart resolves, and the receivers hear it.
-      blue.resetFaults();
+      pair.blue.resetFaults();
       await waitUntil(() => second.events.some((e) => e.type === 'rule.resolved'), 'the rule to resolve');
       await waitUntil(() => recorder.requests.filter((r) => r.path === '/alerts').length > alertsBefore, 'the resolved notice');
       const resolved = recorder.requests.filter((r) => r.path === '/alerts').at(-1)!.body as { status: string; alerts: { labels: Record<string, string> }[] };

@@ -1,7 +1,9 @@
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { Agent } from '../../agent/agent.js';
+import { afterAll, beforeAll } from 'vitest';
+import { Agent, type AgentOptions } from '../../agent/agent.js';
 import type { GreenlightEvent } from '../../agent/events.js';
+import type { Config } from '../../config/schema.js';
 import { parseAgentConfig } from '../../agent/agent-config.js';
 import { startSimulator, type Simulator } from '../../simulator/alphastack-simulator.js';
 import { tempDir } from './tools.js';
@@ -90,4 +92,25 @@ export async function waitUntil(condition: () => boolean | Promise<boolean>, wha
     if (Date.now() > until) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
+}
+
+/** Two simulators for the file's tests: started before them, closed after. Read `pair.blue` inside a test. */
+export function useSimulatorPair(): { readonly blue: Simulator; readonly green: Simulator } {
+  const pair = {} as { blue: Simulator; green: Simulator };
+  beforeAll(async () => {
+    [pair.blue, pair.green] = await Promise.all([startSimulator({ name: 'blue' }), startSimulator({ name: 'green' })]);
+  });
+  afterAll(async () => {
+    await Promise.all([pair.blue.close(), pair.green.close()]);
+  });
+  return pair;
+}
+
+/** Start an agent on `config` with a silent logger, collecting its events from the first. */
+export async function startAgent(config: Config, options: Omit<AgentOptions, 'config' | 'logger'> = {}): Promise<{ agent: Agent; events: GreenlightEvent[] }> {
+  const agent = new Agent({ config, logger: pino({ level: 'silent' }), ...options });
+  const events: GreenlightEvent[] = [];
+  agent.bus.subscribe((event) => events.push(event));
+  await agent.start();
+  return { agent, events };
 }
