@@ -8,20 +8,9 @@ import { WebSocket } from 'ws';
 import { startSimulator, type Simulator } from '../../simulator/alphastack-simulator.js';
 import { pairConfig, waitUntil } from '../helpers/agent-harness.js';
 import { tempDir, writeTempFile } from '../helpers/tools.js';
+import { BIN, cli, ROOT } from '../helpers/cli.js';
 
-/** The built CLI (npm test builds first). */
-const BIN = new URL('../../bin/greenlight.js', import.meta.url).pathname;
-const ROOT = new URL('../..', import.meta.url).pathname;
 
-/** Run the CLI without blocking this process: the simulators it probes live here. */
-function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { PATH: process.env.PATH, ...env }, timeout: 20_000 });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk) => (stdout += chunk));
-  child.stderr.on('data', (chunk) => (stderr += chunk));
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
-}
 
 let blue: Simulator;
 let green: Simulator;

@@ -15,9 +15,8 @@ import type { GreenlightEvent } from '../../agent/events.js';
 import { useSimulatorPair, waitUntil } from '../helpers/agent-harness.js';
 import { startRecorder } from '../helpers/recorder.js';
 import { freePort, hasTool, tempDir, writeTempFile } from '../helpers/tools.js';
+import { BIN, ROOT } from '../helpers/cli.js';
 
-const BIN = new URL('../../bin/greenlight.js', import.meta.url).pathname;
-const ROOT = new URL('../..', import.meta.url).pathname;
 const ADMIN = 'admin-token-crash-test-0001';
 
 interface Running {

@@ -13,6 +13,7 @@ import { loadAgentConfig } from '../../agent/agent-config.js';
 import type { GreenlightEvent } from '../../agent/events.js';
 import { useSimulatorPair, waitUntil } from '../helpers/agent-harness.js';
 import { freePort, tempDir, writeTempFile } from '../helpers/tools.js';
+import { BIN } from '../helpers/cli.js';
 
 const ADMIN = 'admin-token-reload-0001';
 const ROLLBACK = 'rollback-token-reload-0001';
@@ -134,8 +135,7 @@ ${options.probes}
     const dataDir = tempDir('greenlight-reload-');
     const port = await freePort();
     const file = writeTempFile('reload.yaml', configText({ listen: `127.0.0.1:${port}`, dataDir, probes: [HEALTH, UNIVERSE].join('\n'), rules: rule('universe-3', 3) }));
-    const bin = new URL('../../bin/greenlight.js', import.meta.url).pathname;
-    const child = spawn(process.execPath, [bin, 'run', '--config', file], { env: { PATH: process.env.PATH }, stdio: 'ignore' });
+    const child = spawn(process.execPath, [BIN, 'run', '--config', file], { env: { PATH: process.env.PATH }, stdio: 'ignore' });
     const base = `http://127.0.0.1:${port}`;
     try {
       await waitUntil(async () => (await fetch(`${base}/readyz`).catch(() => undefined))?.status === 200, 'the agent to be ready', 15_000);

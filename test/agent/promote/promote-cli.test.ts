@@ -3,7 +3,6 @@
  * streams the steps and exits 1 naming the failing figure when a gate fails; `rollback validate`,
  * `loadtest` and the untouched `rollback --reason`.
  */
-import { spawn } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,18 +13,9 @@ import { startSimulator, type Simulator } from '../../../simulator/alphastack-si
 import { waitUntil } from '../../helpers/agent-harness.js';
 import { ADMIN, FAST_GATES, promoteConfig } from '../../helpers/promote.js';
 import { writeTempFile } from '../../helpers/tools.js';
+import { BIN, cli, ROOT } from '../../helpers/cli.js';
 
-const BIN = new URL('../../../bin/greenlight.js', import.meta.url).pathname;
-const ROOT = new URL('../../..', import.meta.url).pathname;
 
-function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { PATH: process.env.PATH, ...env }, timeout: 60_000 });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk) => (stdout += chunk));
-  child.stderr.on('data', (chunk) => (stderr += chunk));
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
-}
 
 let blue: Simulator;
 let green: Simulator;
@@ -54,7 +44,7 @@ describe('greenlight promote (built CLI)', () => {
   it('a slow green fails the load gate: exit 1 naming the figure, traffic never moves', async () => {
     green.setFaults({ latencyMs: 300 });
     try {
-      const run = await cli(['promote', '--to', 'green', '--url', base], { ADMIN_TOKEN: ADMIN });
+      const run = await cli(['promote', '--to', 'green', '--url', base], { ADMIN_TOKEN: ADMIN }, 60_000);
       expect(run.code).toBe(1);
       expect(run.stdout).toMatch(/✅ window/);
       expect(run.stdout).toMatch(/✅ probes .* 2 rounds of 2 probes passed in a row on green/);
@@ -70,22 +60,22 @@ describe('greenlight promote (built CLI)', () => {
   }, 60_000);
 
   it('needs ADMIN_TOKEN, and --reason with --emergency (exit 2)', async () => {
-    const noToken = await cli(['promote', '--to', 'green', '--url', base]);
+    const noToken = await cli(['promote', '--to', 'green', '--url', base], {}, 60_000);
     expect(noToken.code).toBe(1);
     expect(noToken.stderr).toContain('ADMIN_TOKEN');
-    const noReason = await cli(['promote', '--to', 'green', '--emergency', '--url', base], { ADMIN_TOKEN: ADMIN });
+    const noReason = await cli(['promote', '--to', 'green', '--emergency', '--url', base], { ADMIN_TOKEN: ADMIN }, 60_000);
     expect(noReason.code).toBe(2);
     expect(noReason.stderr).toContain('--emergency needs --reason TEXT');
   });
 
   it('greenlight loadtest reports the quantiles and judges them (exit 0 within, 1 over)', async () => {
-    const ok = await cli(['loadtest', '--env', 'blue', '--rps', '50', '--duration', '1s', '--max-p95', '1s', '--config', configFile]);
+    const ok = await cli(['loadtest', '--env', 'blue', '--rps', '50', '--duration', '1s', '--max-p95', '1s', '--config', configFile], {}, 60_000);
     expect(ok.code).toBe(0);
     expect(ok.stdout).toMatch(/p50 [\d.]+ms p95 [\d.]+ms p99 [\d.]+ms, errors 0\.0 % \(0 of 50\)/);
     expect(ok.stdout).toContain('✅ blue: within p95 < 1.00s');
     green.setFaults({ errorRatio: 0.5 });
     try {
-      const bad = await cli(['loadtest', '--env', 'green', '--rps', '50', '--duration', '1s', '--json', '--config', configFile]);
+      const bad = await cli(['loadtest', '--env', 'green', '--rps', '50', '--duration', '1s', '--json', '--config', configFile], {}, 60_000);
       expect(bad.code).toBe(1);
       const report = JSON.parse(bad.stdout) as { ok: boolean; failures: string[]; report: { errorRatio: number; errorsByReason: Record<string, number> } };
       expect(report.ok).toBe(false);
@@ -97,19 +87,19 @@ describe('greenlight promote (built CLI)', () => {
   });
 
   it('then promotes the healthy green (exit 0), and rollback validate reports on blue after a rollback', async () => {
-    const run = await cli(['promote', '--to', 'green', '--url', base], { ADMIN_TOKEN: ADMIN });
+    const run = await cli(['promote', '--to', 'green', '--url', base], { ADMIN_TOKEN: ADMIN }, 60_000);
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/✅ switch .* blue → green/);
     expect(run.stdout).toMatch(/✅ watch .* green held for 1s with no rollback/);
     expect(run.stdout).toMatch(/summary: ✅ promoted blue → green/);
 
-    const rollback = await cli(['rollback', '--reason', 'test the validation', '--url', base], { ROLLBACK_TOKEN: ADMIN });
+    const rollback = await cli(['rollback', '--reason', 'test the validation', '--url', base], { ROLLBACK_TOKEN: ADMIN }, 60_000);
     expect(rollback.code).toBe(0);
     await waitUntil(() => events.some((e) => e.type === 'rollback.validated'), 'the automatic validation');
     const auto = events.find((e) => e.type === 'rollback.validated')!;
     // A manual rollback applies no flag preset: the idle green is not in safe mode, and the validation says so.
     expect(auto.data).toMatchObject({ ok: false, live: 'blue', idle: 'green' });
-    const validate = await cli(['rollback', 'validate', '--url', base], { ROLLBACK_TOKEN: ADMIN });
+    const validate = await cli(['rollback', 'validate', '--url', base], { ROLLBACK_TOKEN: ADMIN }, 60_000);
     expect(validate.code).toBe(1);
     expect(validate.stdout).toMatch(/✅ health\s+\/api\/health on blue answered 200/);
     expect(validate.stdout).toMatch(/✅ database\s+\$\.database\.connected on blue is true/);
@@ -117,7 +107,7 @@ describe('greenlight promote (built CLI)', () => {
     expect(validate.stdout).toMatch(/❌ safe-mode\s+green: FORCE_V2_FALLBACK off/);
     expect(validate.stdout).toMatch(/✅ error-ratio/);
     agent.flags.applyPreset('emergency-rollback', ['green'], { actor: 'test', reason: 'safe mode' });
-    const again = await cli(['rollback', 'validate', '--url', base], { ROLLBACK_TOKEN: ADMIN });
+    const again = await cli(['rollback', 'validate', '--url', base], { ROLLBACK_TOKEN: ADMIN }, 60_000);
     expect(again.code).toBe(0);
     expect(again.stdout).toContain('✅ rollback validated: blue is live and safe');
   }, 60_000);

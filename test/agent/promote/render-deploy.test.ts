@@ -3,7 +3,6 @@
  * statuses from created to live (or build_failed), 429 answers with Ratelimit-Reset, env-var
  * listing by cursor pages. Values of environment variables must never come out.
  */
-import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
@@ -16,13 +15,12 @@ import { startSimulator, type Simulator } from '../../../simulator/alphastack-si
 import { waitUntil } from '../../helpers/agent-harness.js';
 import { ADMIN, FAST_GATES, promoteConfig } from '../../helpers/promote.js';
 import { writeTempFile } from '../../helpers/tools.js';
+import { BIN, cli, ROOT } from '../../helpers/cli.js';
 
 const KEY = 'rnd_FakeRenderKey0123456789abcdef';
 const BLUE = 'srv-blue0000000000000001';
 const GREEN = 'srv-green000000000000002';
 const SECRET_VALUE = 'postgres://user:hunter2-very-secret@db/alphastack';
-const BIN = new URL('../../../bin/greenlight.js', import.meta.url).pathname;
-const ROOT = new URL('../../..', import.meta.url).pathname;
 
 /** Render's deploy and env-var endpoints, as documented, with scripted statuses and 429s. */
 class FakeRender {
@@ -146,14 +144,6 @@ describe('promote --deploy (Render)', () => {
 });
 
 describe('greenlight env diff (built CLI)', () => {
-  function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { PATH: process.env.PATH }, timeout: 30_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
-  }
   const config = () => writeTempFile('render.yaml', promoteConfig('http://127.0.0.1:1', 'http://127.0.0.1:2', renderBlock()));
 
   it('names what one service has and the other lacks, over several pages, never a value (exit 1)', async () => {
