@@ -8,6 +8,7 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY agent ./agent
 COPY probes ./probes
+COPY rules ./rules
 COPY config ./config
 COPY simulator ./simulator
 RUN npm run build && npm prune --omit=dev

@@ -460,7 +460,7 @@ export class Agent {
       components.push('actions');
     }
     if (changed('api')) components.push('api');
-    const needsRestart = (['listen', 'dataDir', 'log', 'flags'] as const).filter((key) => changed(key));
+    const needsRestart = (['listen', 'dataDir', 'log', 'flags', 'journal'] as const).filter((key) => changed(key));
 
     const result: ReloadResult = { ok: true, probes, rules: { added: rules.added, removed: rules.removed.map((r) => r.config.name), changed: rules.changed }, components, needsRestart };
     const summary = `${probes.added.length} probes added, ${probes.changed.length} changed, ${probes.removed.length} removed, ${probes.kept.length} kept with their windows; ${rules.added.length} rules added, ${rules.changed.length} changed, ${rules.removed.length} removed${components.length ? `; rebuilt ${components.join(', ')}` : ''}`;
