@@ -2,8 +2,9 @@
  * The write path to the store: every event, and the state a restart must find (live
  * environment, flags, incidents), goes through here.
  *
- * - Events published in one tick are written together, in one transaction, before the next
- *   tick; only then are they handed to the journal's listeners (the WebSocket stream). So an
+ * - Events published in one tick (in a busy stretch: within a few milliseconds) are written
+ *   together, in one transaction; only then are they handed to the journal's listeners (the
+ *   WebSocket stream). So an
  *   event a client was sent is in the history, even if the process is killed right after.
  * - When a write fails (disk full, directory gone read-only), nothing is dropped: the events
  *   and state wait in memory, are retried every few seconds, and are still delivered live and
@@ -15,6 +16,12 @@ import type { Logger } from 'pino';
 import type { EventBus, EventListener, GreenlightEvent } from './events.js';
 import type { ActionRecord, Store } from './store.js';
 
+/**
+ * Commits at most this often: the events of a busy stretch share one transaction and one fsync
+ * (1,000 events a second, a tick each, would otherwise be 1,000 fsyncs blocking the loop), at
+ * the cost of at most this much delay before an event is streamed.
+ */
+const COMMIT_SPACING_MS = 5;
 /** How often a failed write is retried. */
 const RETRY_MS = 5_000;
 /** Events held in memory while the store cannot take them; the oldest go beyond this (and say so). */
@@ -38,7 +45,8 @@ export class Journal {
   #backlog: GreenlightEvent[] = [];
   /** Writes the store refused, the newest per key, replayed in order on recovery. */
   readonly #unsaved = new Map<string, () => void>();
-  #flush: NodeJS.Immediate | undefined;
+  #flush: { cancel(): void } | undefined;
+  #lastCommit = Number.NEGATIVE_INFINITY;
   #retry: NodeJS.Timeout | undefined;
   #failure: { since: number; error: string } | undefined;
   #dropped = 0;
@@ -51,7 +59,7 @@ export class Journal {
     this.#now = options.now;
     this.#unsubscribe = this.#bus.subscribe((event) => {
       this.#pending.push(event);
-      this.#flush ??= setImmediate(() => this.flush());
+      this.#flush ??= this.#scheduleFlush();
     });
   }
 
@@ -108,11 +116,12 @@ export class Journal {
 
   /** Write what was published so far, then hand it to the listeners. */
   flush(): void {
-    if (this.#flush) clearImmediate(this.#flush);
+    this.#flush?.cancel();
     this.#flush = undefined;
     if (this.#pending.length === 0) return;
     const batch = this.#pending;
     this.#pending = [];
+    this.#lastCommit = performance.now();
     if (this.#failure) this.#hold(batch);
     else {
       try {
@@ -139,6 +148,17 @@ export class Journal {
     this.flush();
     if (this.#failure) this.#tryRecover();
     clearTimeout(this.#retry);
+  }
+
+  /** At the end of this tick, or once COMMIT_SPACING_MS have passed since the last commit. */
+  #scheduleFlush(): { cancel(): void } {
+    const wait = this.#lastCommit + COMMIT_SPACING_MS - performance.now();
+    if (wait <= 0) {
+      const immediate = setImmediate(() => this.flush());
+      return { cancel: () => clearImmediate(immediate) };
+    }
+    const timer = setTimeout(() => this.flush(), wait);
+    return { cancel: () => clearTimeout(timer) };
   }
 
   #hold(batch: GreenlightEvent[]): void {

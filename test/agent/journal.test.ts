@@ -14,6 +14,7 @@ import { tempDir } from '../helpers/tools.js';
 
 class FlakyStore {
   full = false;
+  commits = 0;
   constructor(readonly real: Store) {}
   get path() {
     return this.real.path;
@@ -23,6 +24,7 @@ class FlakyStore {
   }
   appendEvents(events: readonly GreenlightEvent[]) {
     this.#check();
+    this.commits++;
     this.real.appendEvents(events);
   }
   set(key: string, value: unknown, now?: number) {
@@ -64,6 +66,22 @@ describe('journal', () => {
     await new Promise((resolve) => setImmediate(resolve));
     expect(delivered.map((e) => e.id)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
     expect(real.lastEventId()).toBe(50);
+    journal.close();
+    real.close();
+  });
+
+  it('spaces commits at least 5 ms apart, so a busy stretch of one-event ticks shares its fsyncs', async () => {
+    const { journal, delivered, publish, real, store } = setup();
+    const started = performance.now();
+    for (let tick = 0; tick < 200; tick++) {
+      publish(1);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const elapsed = performance.now() - started;
+    expect(delivered.map((e) => e.id)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+    expect(store.commits).toBeLessThanOrEqual(Math.floor(elapsed / 5) + 1);
+    expect(store.commits).toBeLessThan(200);
     journal.close();
     real.close();
   });
