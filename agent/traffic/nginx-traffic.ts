@@ -42,7 +42,7 @@ export const NginxTrafficSchema = z.strictObject({
 
 export type NginxTrafficConfig = z.output<typeof NginxTrafficSchema>;
 
-const VERIFY_INTERVAL_MS = 100;
+const VERIFY_INTERVAL_MS = 50;
 /**
  * Answers from the new environment needed in a row. Right after a reload the old workers still
  * accept connections for a moment next to the new ones, so one new answer proves little.
