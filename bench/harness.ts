@@ -20,6 +20,11 @@ export { sleep };
 export const DIST_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const SIMULATOR_SCRIPT = resolve(DIST_DIR, 'simulator/alphastack-simulator.js');
 export const AGENT_PROCESS_SCRIPT = resolve(DIST_DIR, 'bench/agent-process.js');
+/**
+ * The node flags greenlight's launchers set (bin/greenlight.js's shebang, the Dockerfile's
+ * NODE_OPTIONS, the systemd unit): benches run the agent as it ships, and its baselines alike.
+ */
+export const SHIPPED_NODE_FLAGS = ['--max-semi-space-size=2'];
 
 // ---------------------------------------------------------------------------------------------
 // Config generation
@@ -256,7 +261,7 @@ export interface WorkerHandle {
  * and talk to it over IPC, one request at a time.
  */
 export function forkWorker(args: string[], execArgv: string[] = []): WorkerHandle {
-  const child = track(fork(AGENT_PROCESS_SCRIPT, args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  const child = track(fork(AGENT_PROCESS_SCRIPT, args, { execArgv: [...SHIPPED_NODE_FLAGS, ...execArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
   let nextId = 1;
   const pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
   child.on('message', (message: { id: number; ok: boolean; result?: unknown; error?: string }) => {

@@ -28,7 +28,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { findNginx, startNginxFront, type NginxFront } from '../simulator/nginx-front.js';
-import { clockTicksPerSecond, DIST_DIR, fmt, freePort, log, quantile, section, sleep, sortedCopy, startSimulatorProcess, stopChild, table, track, type SimulatorProcess } from './harness.js';
+import { clockTicksPerSecond, DIST_DIR, fmt, freePort, log, quantile, section, sleep, SHIPPED_NODE_FLAGS, sortedCopy, startSimulatorProcess, stopChild, table, track, type SimulatorProcess } from './harness.js';
 
 const BLACKBOX = '/usr/bin/prometheus-blackbox-exporter';
 const PROMETHEUS = '/usr/bin/prometheus';
@@ -41,7 +41,7 @@ const USAGE = `usage: node dist/bench/race.js [--trials N] [--traffic webhook,ng
                  recorder), nginx (real nginx in front of the pair: write, nginx -t, reload, verify).
                  Default both; nginx is left out with a message when it is not installed
   --modes M      plain (no confirmation), confirm (count 2, spacing 100ms), or both (default)
-  --node-options O  extra node flags for the greenlight process (e.g. "--optimize-for-size")`;
+  --node-options O  node flags for the greenlight process, after the shipped --max-semi-space-size=2 (e.g. "--optimize-for-size")`;
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers
@@ -336,7 +336,7 @@ probes:
 async function startGreenlight(dir: string, text: string, port: number, nodeOptions: string[]): Promise<Greenlight> {
   const configFile = join(dir, 'greenlight.yaml');
   writeFileSync(configFile, text);
-  const program = startProgram('greenlight', process.execPath, [...nodeOptions, GREENLIGHT_BIN, 'run', '--config', configFile], dir);
+  const program = startProgram('greenlight', process.execPath, [...SHIPPED_NODE_FLAGS, ...nodeOptions, GREENLIGHT_BIN, 'run', '--config', configFile], dir);
   const base = `http://127.0.0.1:${port}`;
   await waitReady('greenlight', `${base}/readyz`, program);
   const switched: Greenlight['switched'] = [];

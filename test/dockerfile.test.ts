@@ -3,8 +3,11 @@
  * folder the build compiles must reach the build stage (regression: rules/ was missing, so
  * `docker build` failed at `npm run build`), and the runtime stage must ship the status page.
  */
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { SHIPPED_NODE_FLAGS } from '../bench/harness.js';
+import { BIN } from './helpers/cli.js';
 
 const read = (path: string) => readFileSync(new URL(`../${path}`, import.meta.url), 'utf8');
 
@@ -24,5 +27,23 @@ describe('Dockerfile', () => {
   it('ships the built code, the CLI, the default config and the status page in the runtime stage', () => {
     expect(runtime).toMatch(/COPY --from=build \/app\/dist \.\/dist/);
     for (const path of ['bin', 'agent/status-page', 'config/greenlight.yaml']) expect(runtime, path).toMatch(new RegExp(`^COPY (?!--from)[^\\n]*\\b${path}\\b`, 'm'));
+  });
+});
+
+describe('the shipped launchers', () => {
+  // The benches measure the agent with these flags (bench/harness.ts): every way greenlight ships must set them.
+  const flags = SHIPPED_NODE_FLAGS.join(' ');
+
+  it('set the node flags the benchmarks measure: image, systemd unit, npm start, the CLI itself', () => {
+    expect(read('Dockerfile').split(/^FROM .* AS runtime$/m)[1]).toMatch(new RegExp(`NODE_OPTIONS=${flags}\\b`));
+    expect(read('examples/systemd/greenlight.service')).toMatch(new RegExp(`^ExecStart=/usr/bin/node ${flags} \\S+greenlight\\.js run`, 'm'));
+    expect((JSON.parse(read('package.json')) as { scripts: { start: string } }).scripts.start).toBe(`node ${flags} bin/greenlight.js run`);
+    expect(read('bin/greenlight.js').split('\n')[0]).toBe(`#!/usr/bin/env -S node ${flags}`);
+  });
+
+  it('runs bin/greenlight.js directly through its shebang', () => {
+    const run = spawnSync(BIN, ['schema'], { encoding: 'utf8' });
+    expect(run.status).toBe(0);
+    expect(JSON.parse(run.stdout)).toHaveProperty('properties');
   });
 });
