@@ -23,6 +23,7 @@ import { formatDuration } from '../../config/units.js';
 import { compileProbeTarget, probeEnvironments, runProbe } from '../../probes/http-probe.js';
 import { describeFailure } from '../../probes/probe-result.js';
 import type { SeriesSnapshot } from '../../probes/probe-series.js';
+import type { RuleStatus } from '../../rules/rule-evaluator.js';
 import type { Controller } from '../actions/action.js';
 import type { EventBus, GreenlightEvent, PromoteStepData, PromoteStepName, RollbackValidatedEvent } from '../events.js';
 import { judgeLoad, runLoadTest, summarizeLoad } from '../load-test.js';
@@ -37,7 +38,7 @@ export interface PromotionHost {
   readonly bus: EventBus;
   readonly controller: Controller;
   readonly flags: { get(env: string): Readonly<Record<string, boolean>> };
-  readonly rules: { clearCooldowns(): void };
+  readonly rules: { clearCooldowns(): void; statuses(): RuleStatus[] };
   state(): { series: SeriesSnapshot[] };
 }
 
@@ -401,6 +402,14 @@ export class PromotionRun {
     const promote = this.#config.promote;
     const passed: string[] = [];
     const figures: Record<string, unknown> = {};
+    // A critical rule still firing cannot fire again when the target degrades in the watch, so
+    // the fast revert would never come: promoting in the middle of an incident is an emergency.
+    const firing = this.#deps.host.rules.statuses().filter((rule) => rule.state === 'firing' && rule.severity === 'critical').map((rule) => rule.rule);
+    figures.criticalFiring = firing;
+    if (firing.length > 0 && !this.#request.emergency) {
+      return { ok: false, detail: `critical rules are firing (${firing.join(', ')}): a rollback in the watch could not fire again for them; resolve the incident first, or promote with --emergency --reason`, figures };
+    }
+    if (firing.length > 0) passed.push(`critical rules firing (${firing.join(', ')}), allowed as an emergency`);
     if (promote.requireProtection) {
       const on = this.#deps.host.flags.get(this.to).ALPHASTACK_PROTECTION === true;
       figures.ALPHASTACK_PROTECTION = on;

@@ -92,6 +92,24 @@ describe('greenlight promote (agent API)', () => {
     expect(kinds(s.events)).toEqual(['promote.started', 'step:window:ok', 'step:preflight:fail', 'promote.failed']);
   });
 
+  it('refuses to promote while a critical rule is firing (the watch could not roll back), unless an emergency', async () => {
+    const s = await start(`${FAST_GATES}deployWindows: { enabled: false }\n`);
+    // Both sides failing: the rule fires on blue and its rollback is held, so it stays firing.
+    s.blue.setFaults({ errorRatio: 1 });
+    s.green.setFaults({ errorRatio: 1 });
+    await waitUntil(() => s.events.some((e) => e.type === 'action.skipped' && e.data.action === 'rollback'), 'the held rollback');
+    s.green.resetFaults();
+    const refused = await promote(s.base, { to: 'green' });
+    expect(refused.lines.at(-1)).toMatchObject({ ok: false, failedStep: 'preflight', switched: false, live: 'blue' });
+    expect(String(refused.lines.at(-1)!.reason)).toContain('critical rules are firing (live-health-failing)');
+    expect(s.events.some((e) => e.type === 'traffic.switched')).toBe(false);
+
+    const emergency = await promote(s.base, { to: 'green', emergency: true, reason: 'blue is down, green is fixed' });
+    const preflight = s.events.filter((e) => e.type === 'promote.step' && e.data.step === 'preflight').at(-1)!;
+    expect(preflight.data).toMatchObject({ ok: true, figures: { criticalFiring: ['live-health-failing'] } });
+    expect(emergency.lines.at(-1)).toMatchObject({ switched: true });
+  });
+
   it('outside the deploy window it refuses, unless an emergency with a reason, which is recorded', async () => {
     const s = await start(`${FAST_GATES}${closedWindows()}`);
     const refused = await fetch(`${s.base}/api/v1/promote`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify({ to: 'green' }) });
