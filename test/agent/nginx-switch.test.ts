@@ -5,7 +5,6 @@
  */
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { Pool } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../../agent/agent.js';
 import { parseAgentConfig } from '../../agent/agent-config.js';
@@ -13,21 +12,11 @@ import type { GreenlightEvent } from '../../agent/events.js';
 import { startSimulator, type Simulator } from '../../simulator/alphastack-simulator.js';
 import { findNginx, startNginxFront, type NginxFront } from '../../simulator/nginx-front.js';
 import { waitUntil } from '../helpers/agent-harness.js';
+import { startClientLoad, type ClientRequest } from '../helpers/client-load.js';
 import { tempDir } from '../helpers/tools.js';
 
 const HAS_NGINX = findNginx() !== undefined;
 if (!HAS_NGINX && process.env.CI) throw new Error('nginx is not installed; .ci/run must apt-get install nginx');
-
-interface ClientResult {
-  /** When the request was sent. */
-  at: number;
-  /** When its answer arrived. */
-  doneAt: number;
-  ok: boolean;
-  status: number | null;
-  env: string | null;
-  error: string | null;
-}
 
 describe.skipIf(!HAS_NGINX)('a rollback through real nginx under client load', () => {
   let blue: Simulator;
@@ -72,35 +61,10 @@ probes:
   });
 
   it('switches nginx to green; the clients see no error from the switch itself', async () => {
-    const client = new Pool(front.url, { connections: 8, keepAliveTimeout: 30_000 });
-    const results: ClientResult[] = [];
-    let running = true;
-    let resent = 0;
     // Eight clients, each a sequential keep-alive loop: about a few hundred requests a second, bounded by time below.
-    const loops = Array.from({ length: 8 }, async () => {
-      while (running) {
-        const at = performance.now();
-        // Like a browser, re-send an idempotent GET once when the server closed an idle
-        // keep-alive connection as the request went out: nginx's old workers close theirs on a
-        // reload, and that race is HTTP/1.1's, not the switch's. Counted, and bounded below.
-        for (let attempt = 1; ; attempt++) {
-          try {
-            const response = await client.request({ path: '/api/portfolio/positions', method: 'GET' });
-            const text = await response.body.text();
-            results.push({ at, doneAt: performance.now(), ok: response.statusCode === 200, status: response.statusCode, env: response.statusCode === 200 ? null : text.slice(0, 60), error: null });
-            break;
-          } catch (error) {
-            if (attempt === 1 && /other side closed|ECONNRESET|EPIPE|socket/i.test(`${(error as Error).message} ${(error as { code?: string }).code ?? ''}`)) {
-              resent++;
-              continue;
-            }
-            results.push({ at, doneAt: performance.now(), ok: false, status: null, env: null, error: (error as Error).message });
-            break;
-          }
-        }
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-    });
+    const load = startClientLoad(front.url, '/api/portfolio/positions');
+    const results = load.requests;
+    const ok = (r: ClientRequest) => r.status === 200;
     try {
       await new Promise((resolve) => setTimeout(resolve, 1_000));
       const faultAt = performance.now();
@@ -108,22 +72,21 @@ probes:
       await waitUntil(() => events.some((e) => e.event.type === 'traffic.switched'), 'the switch', 15_000);
       const switchedAt = events.find((e) => e.event.type === 'traffic.switched')!.at;
       await new Promise((resolve) => setTimeout(resolve, 1_500));
-      running = false;
-      await Promise.all(loops);
+      await load.stop();
 
       const startedAt = events.find((e) => e.event.type === 'action.started')!.at;
       expect(results.length).toBeGreaterThan(200);
       // At most one re-send per client connection (each closed once by the reload).
-      expect(resent).toBeLessThanOrEqual(8);
+      expect(load.resent()).toBeLessThanOrEqual(8);
       // Nothing broke at the transport level, before, during or after the switch.
       expect(results.filter((r) => r.error !== null)).toEqual([]);
       // Answered before the fault: no errors. (A request sent just before it may be answered after.)
-      expect(results.filter((r) => r.doneAt < faultAt && !r.ok)).toEqual([]);
+      expect(results.filter((r) => r.doneAt < faultAt && !ok(r))).toEqual([]);
       // nginx's old worker finishes the keep-alive connections it holds after the reload, so a
       // request or two may still reach blue just after the switch; past a second none may.
-      expect(results.filter((r) => r.at > switchedAt + 1_000 && !r.ok)).toEqual([]);
+      expect(results.filter((r) => r.at > switchedAt + 1_000 && !ok(r))).toEqual([]);
       // Every failure is blue's simulated 500: the fault's, never the switch's.
-      const failures = results.filter((r) => !r.ok);
+      const failures = results.filter((r) => !ok(r));
       expect(failures.length).toBeGreaterThan(0);
       expect(failures.every((r) => r.status === 500 && r.doneAt >= faultAt)).toBe(true);
       const late = failures.filter((r) => r.at > switchedAt).length;
@@ -134,10 +97,9 @@ probes:
       expect(switched.data).toMatchObject({ from: 'blue', to: 'green', adapter: 'nginx' });
       expect(String((switched.data as { detail: string }).detail)).toMatch(/verified/);
       // For the record: how long detection and the switch took.
-      console.info(`nginx switch: fault→action ${Math.round(startedAt - faultAt)} ms, fault→switched ${Math.round(switchedAt - faultAt)} ms, ${failures.length} of ${results.length} client requests failed (${late} just after the switch, from the old worker), ${resent} re-sent after a keep-alive close`);
+      console.info(`nginx switch: fault→action ${Math.round(startedAt - faultAt)} ms, fault→switched ${Math.round(switchedAt - faultAt)} ms, ${failures.length} of ${results.length} client requests failed (${late} just after the switch, from the old worker), ${load.resent()} re-sent after a keep-alive close`);
     } finally {
-      running = false;
-      await client.close();
+      await load.stop();
     }
   });
 });

@@ -5,7 +5,6 @@
  */
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { Pool } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../../../agent/agent.js';
 import { parseAgentConfig } from '../../../agent/agent-config.js';
@@ -13,6 +12,7 @@ import type { GreenlightEvent } from '../../../agent/events.js';
 import { startSimulator, type Simulator } from '../../../simulator/alphastack-simulator.js';
 import { findNginx, startNginxFront, type NginxFront } from '../../../simulator/nginx-front.js';
 import { waitUntil } from '../../helpers/agent-harness.js';
+import { startClientLoad } from '../../helpers/client-load.js';
 import { ADMIN, FAST_GATES, promoteConfig } from '../../helpers/promote.js';
 
 const HAS_NGINX = findNginx() !== undefined;
@@ -43,37 +43,8 @@ describe.skipIf(!HAS_NGINX)('a promotion through real nginx under client load', 
   });
 
   it('promotes green with zero failed client requests', async () => {
-    const client = new Pool(front.url, { connections: 8, keepAliveTimeout: 30_000 });
-    const failures: string[] = [];
-    const served: Record<string, number> = {};
-    let requests = 0;
-    let resent = 0;
-    let running = true;
-    const loops = Array.from({ length: 8 }, async () => {
-      while (running) {
-        // As in the rollback test: an idempotent GET is re-sent once when nginx's old worker closed an
-        // idle keep-alive connection as the request went out (HTTP/1.1's race on a reload). Counted and bounded.
-        for (let attempt = 1; ; attempt++) {
-          try {
-            const response = await client.request({ path: '/api/health', method: 'GET' });
-            const body = (await response.body.json()) as { environment?: string };
-            requests++;
-            if (response.statusCode !== 200) failures.push(`HTTP ${response.statusCode}`);
-            else served[body.environment ?? '?'] = (served[body.environment ?? '?'] ?? 0) + 1;
-            break;
-          } catch (error) {
-            if (attempt === 1 && /other side closed|ECONNRESET|EPIPE|socket/i.test(`${(error as Error).message} ${(error as { code?: string }).code ?? ''}`)) {
-              resent++;
-              continue;
-            }
-            requests++;
-            failures.push((error as Error).message);
-            break;
-          }
-        }
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-    });
+    // As in the rollback test: clients through nginx, re-sending an idempotent GET once on a keep-alive close (counted, bounded).
+    const load = startClientLoad(front.url, '/api/health');
     try {
       await new Promise((resolve) => setTimeout(resolve, 500));
       const response = await fetch(`http://127.0.0.1:${agent.address!.port}/api/v1/promote`, {
@@ -83,8 +54,15 @@ describe.skipIf(!HAS_NGINX)('a promotion through real nginx under client load', 
       });
       const result = (await response.json()) as { ok: boolean; live: string };
       await new Promise((resolve) => setTimeout(resolve, 500));
-      running = false;
-      await Promise.all(loops);
+      await load.stop();
+      const requests = load.requests.length;
+      const failures = load.requests.filter((r) => r.status !== 200).map((r) => r.error ?? `HTTP ${r.status}`);
+      const served: Record<string, number> = {};
+      for (const r of load.requests.filter((r) => r.status === 200)) {
+        const env = (JSON.parse(r.body) as { environment?: string }).environment ?? '?';
+        served[env] = (served[env] ?? 0) + 1;
+      }
+      const resent = load.resent();
 
       expect(response.status).toBe(200);
       expect(result).toMatchObject({ ok: true, live: 'green' });
@@ -98,8 +76,7 @@ describe.skipIf(!HAS_NGINX)('a promotion through real nginx under client load', 
       expect(((await (await fetch(`${front.url}/api/health`)).json()) as { environment: string }).environment).toBe('green');
       console.info(`promote through nginx: ${requests} client requests, 0 failed (${served.blue} on blue, ${served.green} on green), ${resent} re-sent after a keep-alive close`);
     } finally {
-      running = false;
-      await client.close();
+      await load.stop();
     }
   }, 60_000);
 });
