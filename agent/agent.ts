@@ -423,13 +423,13 @@ export class Agent {
     const rules = await this.rules.replaceRules(next.rules, this.#resumeHoldMs());
     for (const name of rules.added) this.metrics.setRuleState(name, 'inactive');
     for (const { config, state } of rules.removed) {
-      this.metrics.removeRule(config.name);
-      const context = this.#incidents.get(config.name);
-      this.#incidents.delete(config.name);
+      // A removed rule that was firing ends its incident the usual way: rule.resolved, resolved alerts.
       if (state.state === 'firing') {
-        this.bus.publish({ type: 'rule.resolved', severity: 'info', env: context?.env ?? null, rule: config.name, message: `${config.name} resolved: the rule was removed by a reload`, data: { severity: config.severity, incident: `${config.name}#${state.incident}`, firedForMs: this.#now() - (state.firingSince ?? this.#now()), figures: { env: context?.env ?? '', facts: [], samples: 0 }, labels: config.labels } });
-        if (context) this.actions.resolve(config.actions, context);
+        const env = this.#incidents.get(config.name)?.env ?? this.#activeEnvironment;
+        const firedForMs = this.#now() - (state.firingSince ?? this.#now());
+        this.#decide({ rule: config, transition: { to: 'resolved', incident: state.incident, firedForMs }, figures: { env, facts: [], samples: 0 }, message: 'the rule was removed by a reload' });
       }
+      this.metrics.removeRule(config.name);
     }
     for (const [name, context] of this.#incidents) {
       const rule = next.rules.find((r) => r.name === name);

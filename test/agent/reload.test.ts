@@ -131,6 +131,26 @@ ${options.probes}
     }
   });
 
+  it('resolves the incident of a firing rule the reload removes, as any resolution', async () => {
+    const dataDir = tempDir('greenlight-reload-');
+    const file = writeTempFile('reload.yaml', configText({ dataDir, probes: [HEALTH, UNIVERSE].join('\n'), rules: [rule('universe-3', 3), rule('universe-5', 5)].join('\n') }));
+    const { agent, events } = await boot(file);
+    try {
+      pair.blue.setFaults({ emptyUniverse: true });
+      await waitUntil(() => events.some((e) => e.type === 'rule.firing' && e.rule === 'universe-3'), 'universe-3 to fire');
+      writeFileSync(file, configText({ dataDir, probes: [HEALTH, UNIVERSE].join('\n'), rules: rule('universe-5', 5) }));
+      expect(await agent.reload('test')).toMatchObject({ ok: true, rules: { removed: ['universe-3'] } });
+      const resolved = events.find((e) => e.type === 'rule.resolved' && e.rule === 'universe-3')!;
+      expect(resolved.message).toBe('universe-3 resolved: the rule was removed by a reload');
+      expect(resolved.data).toMatchObject({ incident: 'universe-3#1' });
+      expect(agent.state().rules.map((r) => r.rule)).toEqual(['universe-5']);
+      expect((await agent.metrics.render(false)).body).not.toContain('rule="universe-3"');
+    } finally {
+      pair.blue.resetFaults();
+      await agent.close();
+    }
+  });
+
   it('reloads on SIGHUP in a running greenlight process', async () => {
     const dataDir = tempDir('greenlight-reload-');
     const port = await freePort();
