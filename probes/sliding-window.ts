@@ -68,6 +68,20 @@ export class SlidingWindow {
     }
   }
 
+  /**
+   * What the window has allocated: its buckets, and the counters they and the running totals
+   * hold. Fixed at construction; recording only ever writes into these typed arrays.
+   */
+  footprint(): { buckets: number; binsPerBucket: number; counters: number; bytes: number } {
+    const arrays = [this.#count, this.#failures, this.#latencySum, this.#bins, this.#totalBins];
+    return {
+      buckets: this.#buckets,
+      binsPerBucket: this.#bins.length / this.#buckets,
+      counters: arrays.reduce((sum, array) => sum + array.length, 0),
+      bytes: arrays.reduce((sum, array) => sum + array.byteLength, 0),
+    };
+  }
+
   /** Count, failures and latency sum as of `at`: the cheap part of the figures (no quantiles). */
   totals(at: number): { count: number; failures: number; latencySumMs: number } {
     this.#rotate(at);

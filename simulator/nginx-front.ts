@@ -26,7 +26,11 @@ export function findNginx(): string | undefined {
   return found.status === 0 && found.stdout.trim() !== '' ? found.stdout.trim() : undefined;
 }
 
-/** Start nginx proxying to `initial` (host:port); resolves once it answers. */
+/**
+ * Start nginx proxying to `initial` (host:port); resolves once it answers. nginx cannot listen on
+ * port 0 and say which port it got, so a port found free is handed to it; should another process
+ * take that port first, nginx exits with "Address already in use" and another port is tried.
+ */
 export async function startNginxFront(initial: string): Promise<NginxFront> {
   const nginx = findNginx();
   if (!nginx) throw new Error('nginx is not installed (apt-get install nginx)');
@@ -35,46 +39,66 @@ export async function startNginxFront(initial: string): Promise<NginxFront> {
   chmodSync(dir, 0o755);
   const conf = join(dir, 'nginx.conf');
   const upstreamFile = join(dir, 'upstream.conf');
-  const port = await freePort();
   writeFileSync(upstreamFile, `upstream alphastack {\n    server ${initial};\n    keepalive 16;\n}\n`);
-  writeFileSync(
-    conf,
-    [
-      'worker_processes 1;',
-      `error_log ${dir}/error.log notice;`,
-      `pid ${dir}/nginx.pid;`,
-      'events { worker_connections 1024; }',
-      'http {',
-      '  access_log off;',
-      `  client_body_temp_path ${dir}/client_body;`,
-      `  proxy_temp_path ${dir}/proxy;`,
-      `  fastcgi_temp_path ${dir}/fastcgi;`,
-      `  uwsgi_temp_path ${dir}/uwsgi;`,
-      `  scgi_temp_path ${dir}/scgi;`,
-      `  include ${upstreamFile};`,
-      '  server {',
-      `    listen 127.0.0.1:${port};`,
-      '    location / { proxy_pass http://alphastack; proxy_http_version 1.1; proxy_set_header Connection ""; }',
-      '  }',
-      '}',
-      '',
-    ].join('\n'),
-  );
   const base = [nginx, '-e', join(dir, 'error.log'), '-p', dir, '-c', conf];
-  const master: ChildProcess = spawn(base[0]!, [...base.slice(1), '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  master.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    writeFileSync(conf, nginxConf(dir, upstreamFile, port));
+    const master: ChildProcess = spawn(base[0]!, [...base.slice(1), '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    master.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const url = `http://127.0.0.1:${port}`;
+    const started = await answers(url, master);
+    if (!started) {
+      if (/Address already in use/.test(stderr) && attempt < 5) continue;
+      master.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error(`nginx did not start: ${stderr}`);
+    }
+    return front(port, url, upstreamFile, dir, base, master);
+  }
+}
+
+/** Whether nginx answers through `url` (its own Server header: not some other process on the port) before it exits or 5 s pass. */
+async function answers(url: string, master: ChildProcess): Promise<boolean> {
+  for (let i = 0; i <= 100; i++) {
+    if (master.exitCode !== null || master.signalCode !== null) return false;
     try {
       const response = await fetch(`${url}/api/health`);
       await response.arrayBuffer();
-      break;
+      if (/^nginx/.test(response.headers.get('server') ?? '')) return true;
     } catch {
-      if (master.exitCode !== null || i > 100) throw new Error(`nginx did not start: ${stderr}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      // not listening yet
     }
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
+  return false;
+}
+
+function nginxConf(dir: string, upstreamFile: string, port: number): string {
+  return [
+    'worker_processes 1;',
+    `error_log ${dir}/error.log notice;`,
+    `pid ${dir}/nginx.pid;`,
+    'events { worker_connections 1024; }',
+    'http {',
+    '  access_log off;',
+    `  client_body_temp_path ${dir}/client_body;`,
+    `  proxy_temp_path ${dir}/proxy;`,
+    `  fastcgi_temp_path ${dir}/fastcgi;`,
+    `  uwsgi_temp_path ${dir}/uwsgi;`,
+    `  scgi_temp_path ${dir}/scgi;`,
+    `  include ${upstreamFile};`,
+    '  server {',
+    `    listen 127.0.0.1:${port};`,
+    '    location / { proxy_pass http://alphastack; proxy_http_version 1.1; proxy_set_header Connection ""; }',
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+}
+
+function front(port: number, url: string, upstreamFile: string, dir: string, base: string[], master: ChildProcess): NginxFront {
   return {
     port,
     url,

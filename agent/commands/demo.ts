@@ -11,8 +11,6 @@ import type { GreenlightEvent } from '../events.js';
 import { createLogger } from '../logger.js';
 import { packageRoot } from '../package-root.js';
 
-
-
 /**
  * `greenlight demo`: blue and green AlphaStack simulators, an agent on the default config
  * (probing every second, stock rules) and a local alert receiver; a scripted fault on the live
@@ -26,15 +24,19 @@ export async function demoCommand(options: { keepRunning: boolean; stepMs?: numb
   // A fresh state directory: the demo always starts with blue live, whatever an earlier run switched.
   const dataDir = mkdtempSync(join(tmpdir(), 'greenlight-demo-'));
   const env = { ...io.env, GREENLIGHT_PROBE_INTERVAL: io.env.GREENLIGHT_PROBE_INTERVAL ?? '1s', ALERT_WEBHOOK_URL: receiver.url, GREENLIGHT_DATA_DIR: dataDir };
-  const config = await loadAgentConfig(join(packageRoot(), 'config', 'greenlight.yaml'), env);
+  const configFile = join(packageRoot(), 'config', 'greenlight.yaml');
   const sims: Simulator[] = [];
   let agent: Agent | undefined;
   try {
-    for (const name of Object.keys(config.environments)) {
-      const url = new URL(config.environments[name]!.url);
+    // The simulators listen where BLUE_URL and GREEN_URL say; port 0 takes any free port, and the
+    // agent's config is then read with the addresses they got.
+    const wanted = await loadAgentConfig(configFile, env);
+    for (const name of Object.keys(wanted.environments)) {
+      const url = new URL(wanted.environments[name]!.url);
       sims.push(await startSimulator({ name, host: url.hostname, port: Number(url.port) }));
     }
     const [blue, green] = sims as [Simulator, Simulator];
+    const config = await loadAgentConfig(configFile, { ...env, BLUE_URL: blue.url, GREEN_URL: green.url });
     agent = new Agent({ config, logger: createLogger({ level: 'fatal', format: config.log.format }) });
     const seen: GreenlightEvent[] = [];
     agent.bus.subscribe((event) => {
@@ -42,7 +44,8 @@ export async function demoCommand(options: { keepRunning: boolean; stepMs?: numb
       if (event.type !== 'probe.up' || options.keepRunning) io.out(narrate(event));
     });
     await agent.start();
-    const base = `http://${config.listen.host}:${config.listen.port}`;
+    const { host, port } = agent.address!;
+    const base = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
     io.out(
       [
         '',

@@ -8,32 +8,18 @@
  *   SQLite): it goes on probing and switching, raises journal.failed, and once the limit is lifted
  *   writes everything it held, losing nothing.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { GreenlightEvent } from '../../agent/events.js';
 import { useSimulatorPair, waitUntil } from '../helpers/agent-harness.js';
 import { startRecorder } from '../helpers/recorder.js';
-import { freePort, hasTool, tempDir, writeTempFile } from '../helpers/tools.js';
-import { BIN, ROOT } from '../helpers/cli.js';
+import { hasTool, tempDir, writeTempFile } from '../helpers/tools.js';
+import { startAgentProcess, stopProcess, type AgentProcess } from '../helpers/cli.js';
 
 const ADMIN = 'admin-token-crash-test-0001';
 
-interface Running {
-  child: ChildProcess;
-  base: string;
-  output: string[];
-}
-
-async function startProcess(configFile: string, port: number): Promise<Running> {
-  const child = spawn(process.execPath, [BIN, 'run', '--config', configFile], { cwd: ROOT, env: { PATH: process.env.PATH } });
-  const output: string[] = [];
-  child.stdout!.on('data', (chunk: Buffer) => output.push(String(chunk)));
-  child.stderr!.on('data', (chunk: Buffer) => output.push(String(chunk)));
-  const base = `http://127.0.0.1:${port}`;
-  await waitUntil(async () => (await fetch(`${base}/readyz`).catch(() => undefined))?.status === 200, `the agent on port ${port} to be ready`, 15_000);
-  return { child, base, output };
-}
+type Running = AgentProcess;
 
 async function kill9(running: Running): Promise<void> {
   const exited = new Promise((resolve) => running.child.once('exit', resolve));
@@ -42,10 +28,7 @@ async function kill9(running: Running): Promise<void> {
 }
 
 async function stop(running: Running): Promise<void> {
-  if (running.child.exitCode !== null || running.child.signalCode !== null) return;
-  const exited = new Promise((resolve) => running.child.once('exit', resolve));
-  running.child.kill('SIGTERM');
-  await exited;
+  await stopProcess(running.child);
 }
 
 async function history(base: string): Promise<GreenlightEvent[]> {
@@ -85,10 +68,10 @@ describe('a killed agent', () => {
     await recorder.close();
   });
 
-  function config(dataDir: string, port: number): string {
+  function config(dataDir: string): string {
     return writeTempFile(
       'crash.yaml',
-      `listen: 127.0.0.1:${port}
+      `listen: 127.0.0.1:0
 dataDir: ${dataDir}
 environments: { blue: { url: ${pair.blue.url} }, green: { url: ${pair.green.url} } }
 probeDefaults: { every: 100ms, timeout: 500ms, jitter: 0 }
@@ -112,11 +95,10 @@ probes:
 
   it('never reuses an id and never loses an event a client was sent, across repeated kill -9 during bursts', async () => {
     const dataDir = tempDir('greenlight-crash-');
-    const port = await freePort();
-    const file = config(dataDir, port);
+    const file = config(dataDir);
     const sent: GreenlightEvent[] = [];
     for (let round = 0; round < 3; round++) {
-      const agent = await startProcess(file, port);
+      const agent = await startAgentProcess(file);
       const { received, socket } = follow(agent.base, sent.at(-1)?.id ?? 0);
       await new Promise((resolve) => socket.once('open', resolve));
       // A burst of flag changes, killed part-way at a moment that differs each round.
@@ -135,7 +117,7 @@ probes:
       sent.push(...received);
     }
 
-    const agent = await startProcess(file, port);
+    const agent = await startAgentProcess(file);
     try {
       const journal = await history(agent.base);
       const ids = journal.map((e) => e.id);
@@ -155,12 +137,11 @@ probes:
 
   it('reconciles a rollback killed in flight: reported as interrupted and paged, never sent twice', async () => {
     const dataDir = tempDir('greenlight-crash-');
-    const port = await freePort();
-    const file = config(dataDir, port);
+    const file = config(dataDir);
     recorder.requests.length = 0;
     recorder.setResponder((path) => (path === '/traffic' ? 'hang' : 200));
     pair.blue.resetFaults();
-    const first = await startProcess(file, port);
+    const first = await startAgentProcess(file);
     try {
       pair.blue.setFaults({ emptyUniverse: true });
       await waitUntil(() => recorder.requests.some((r) => r.path === '/traffic'), 'the rollback to reach the traffic webhook', 15_000);
@@ -170,7 +151,7 @@ probes:
     }
     recorder.setResponder(() => 200);
 
-    const second = await startProcess(file, port);
+    const second = await startAgentProcess(file);
     try {
       let journal: GreenlightEvent[] = [];
       await waitUntil(async () => (journal = await history(second.base)).some((e) => e.type === 'action.failed' && e.data.reconciled === true), 'the interrupted rollback to be reconciled', 15_000);
@@ -193,12 +174,11 @@ probes:
 
   it.runIf(hasTool('prlimit'))('keeps probing and switching on a full disk, raises journal.failed, and writes what it held once space returns', async () => {
     const dataDir = tempDir('greenlight-crash-');
-    const port = await freePort();
-    const file = config(dataDir, port);
+    const file = config(dataDir);
     recorder.requests.length = 0;
     recorder.setResponder(() => 200);
     pair.blue.resetFaults();
-    const agent = await startProcess(file, port);
+    const agent = await startAgentProcess(file);
     try {
       // Writes past 1 KiB now fail with EFBIG: SQLite sees an I/O error, as on a full disk.
       expect(spawnSync('prlimit', ['--pid', String(agent.child.pid), '--fsize=1024:unlimited']).status).toBe(0);
@@ -218,7 +198,7 @@ probes:
       await stop(agent);
 
       // After a clean stop, everything the agent published is on disk, in order, once.
-      const restarted = await startProcess(file, port);
+      const restarted = await startAgentProcess(file);
       try {
         const stored = await history(restarted.base);
         const ids = stored.map((e) => e.id);

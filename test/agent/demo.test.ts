@@ -3,18 +3,21 @@ import { demoCommand } from '../../agent/commands/demo.js';
 
 describe('greenlight demo', () => {
   it('scripts a fault on the live environment: pending → firing → rollback → safe mode → alert delivered, then exits 0', async () => {
-    const base = 23_000 + Math.floor(Math.random() * 1_000) * 3;
     const out: string[] = [];
+    // Port 0 everywhere: the demo starts its simulators and agent on whatever ports are free.
     const env = {
-      BLUE_URL: `http://127.0.0.1:${base}`,
-      GREEN_URL: `http://127.0.0.1:${base + 1}`,
-      GREENLIGHT_LISTEN: `127.0.0.1:${base + 2}`,
+      BLUE_URL: 'http://127.0.0.1:0',
+      GREEN_URL: 'http://127.0.0.1:0',
+      GREENLIGHT_LISTEN: '127.0.0.1:0',
       GREENLIGHT_PROBE_INTERVAL: '250ms',
     };
     const code = await demoCommand({ keepRunning: false, stepMs: 500 }, { out: (text) => out.push(text), err: (text) => out.push(text), env });
     const text = out.join('\n');
     expect(code).toBe(0);
-    expect(text).toContain(`curl http://127.0.0.1:${base + 2}/metrics`);
+    const agentUrl = /greenlight agent:\s+(http:\/\/127\.0\.0\.1:(\d+))/.exec(text);
+    expect(Number(agentUrl?.[2])).toBeGreaterThan(0);
+    expect(text).toContain(`curl ${agentUrl![1]}/metrics`);
+    expect(text).toMatch(/AlphaStack simulators: blue http:\/\/127\.0\.0\.1:[1-9]\d* \(live\), green http:\/\/127\.0\.0\.1:[1-9]\d*/);
     const order = [
       /probe\.down\s+universe on blue \(live\) is failing: assertion: \$\.universe \(\[\]\) is empty/,
       /rule\.pending\s+live-universe-failing pending/,

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { nextConfirmation } from '../../agent/confirmation.js';
 import { ProbeScheduler, type ConfirmPolicy, type ScheduledJob } from '../../agent/probe-scheduler.js';
 import type { Confirmation } from '../../probes/probe-result.js';
+import { waitUntil } from '../helpers/agent-harness.js';
 
 let scheduler: ProbeScheduler | undefined;
 afterEach(async () => {
@@ -101,7 +102,9 @@ describe('ProbeScheduler', () => {
     scheduler = new ProbeScheduler({ onError: () => undefined });
     scheduler.add(job({ schedule: { cron: '* * * * * *', timezone: 'America/New_York' }, run: async () => void runs++ }));
     scheduler.start();
-    await new Promise((resolve) => setTimeout(resolve, 2_300));
+    // node-cron ticks on the wall clock's seconds: wait for two runs (on a loaded machine a tick
+    // can come late) rather than a fixed 2.3 s.
+    await waitUntil(() => runs >= 2, 'two runs of the every-second cron job');
     expect(runs).toBeGreaterThanOrEqual(2);
     await scheduler.close();
     const after = runs;

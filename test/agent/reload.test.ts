@@ -3,7 +3,6 @@
  * while the series of unchanged probes keep their windows and counts; an invalid one is refused
  * with config.reload_failed naming the problem, and the running config goes on.
  */
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
@@ -12,8 +11,8 @@ import { Agent } from '../../agent/agent.js';
 import { loadAgentConfig } from '../../agent/agent-config.js';
 import type { GreenlightEvent } from '../../agent/events.js';
 import { useSimulatorPair, waitUntil } from '../helpers/agent-harness.js';
-import { freePort, tempDir, writeTempFile } from '../helpers/tools.js';
-import { BIN } from '../helpers/cli.js';
+import { tempDir, writeTempFile } from '../helpers/tools.js';
+import { startAgentProcess, stopProcess } from '../helpers/cli.js';
 
 const ADMIN = 'admin-token-reload-0001';
 const ROLLBACK = 'rollback-token-reload-0001';
@@ -153,13 +152,11 @@ ${options.probes}
 
   it('reloads on SIGHUP in a running greenlight process', async () => {
     const dataDir = tempDir('greenlight-reload-');
-    const port = await freePort();
-    const file = writeTempFile('reload.yaml', configText({ listen: `127.0.0.1:${port}`, dataDir, probes: [HEALTH, UNIVERSE].join('\n'), rules: rule('universe-3', 3) }));
-    const child = spawn(process.execPath, [BIN, 'run', '--config', file], { env: { PATH: process.env.PATH }, stdio: 'ignore' });
-    const base = `http://127.0.0.1:${port}`;
+    const file = writeTempFile('reload.yaml', configText({ listen: '127.0.0.1:0', dataDir, probes: [HEALTH, UNIVERSE].join('\n'), rules: rule('universe-3', 3) }));
+    const agent = await startAgentProcess(file);
+    const { base, child } = agent;
     try {
-      await waitUntil(async () => (await fetch(`${base}/readyz`).catch(() => undefined))?.status === 200, 'the agent to be ready', 15_000);
-      writeFileSync(file, configText({ listen: `127.0.0.1:${port}`, dataDir, probes: [HEALTH, UNIVERSE, POSITIONS].join('\n'), rules: rule('universe-3', 3) }));
+      writeFileSync(file, configText({ listen: '127.0.0.1:0', dataDir, probes: [HEALTH, UNIVERSE, POSITIONS].join('\n'), rules: rule('universe-3', 3) }));
       child.kill('SIGHUP');
       await waitUntil(async () => {
         const { events } = (await (await fetch(`${base}/api/v1/events?type=config`)).json()) as { events: GreenlightEvent[] };
@@ -169,9 +166,8 @@ ${options.probes}
       expect(state.series.some((s) => s.probe === 'positions')).toBe(true);
       expect(child.exitCode).toBeNull();
     } finally {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
+      await stopProcess(child);
     }
   });
+
 });

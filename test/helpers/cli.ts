@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 
 /** The built CLI (npm test builds first) and the package root it runs from. */
 export const BIN = new URL('../../bin/greenlight.js', import.meta.url).pathname;
@@ -12,4 +12,57 @@ export function cli(args: string[], env: Record<string, string> = {}, timeoutMs 
   child.stdout.on('data', (chunk) => (stdout += chunk));
   child.stderr.on('data', (chunk) => (stderr += chunk));
   return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
+}
+
+/** A running `greenlight run` process and the address it took. */
+export interface AgentProcess {
+  child: ChildProcess;
+  /** `http://127.0.0.1:<port>`: the port the agent bound, read from its own log. */
+  base: string;
+  port: number;
+  /** Everything it wrote to stdout and stderr so far. */
+  output: string[];
+}
+
+/**
+ * Start the built CLI's `run` on a config whose listen address has port 0, and wait until it
+ * is ready. The port is the one the agent reports in its "listening on" log line: picking a
+ * "free" port first and handing it over races with every other process on the machine.
+ */
+export async function startAgentProcess(configFile: string, env: Record<string, string> = {}, timeoutMs = 15_000): Promise<AgentProcess> {
+  const child = spawn(process.execPath, [BIN, 'run', '--config', configFile], { cwd: ROOT, env: { PATH: process.env.PATH, ...env } });
+  const output: string[] = [];
+  let text = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    output.push(String(chunk));
+    text += String(chunk);
+  });
+  child.stderr!.on('data', (chunk: Buffer) => output.push(String(chunk)));
+  const deadline = Date.now() + timeoutMs;
+  let port: number | undefined;
+  for (;;) {
+    port ??= listeningPort(text);
+    if (port !== undefined && (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200) break;
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the agent exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${output.join('')}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`the agent was not ready within ${timeoutMs} ms:\n${output.join('')}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return { child, base: `http://127.0.0.1:${port}`, port, output };
+}
+
+/** The port in the agent's `listening on <host>:<port>` log line, once it has been written. */
+export function listeningPort(log: string): number | undefined {
+  const match = /"msg":"listening on [^"]*:(\d+)"/.exec(log);
+  return match ? Number(match[1]) : undefined;
+}
+
+/** SIGTERM (or `signal`) and wait for the process to exit; nothing to do if it already has. */
+export async function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill(signal);
+  await exited;
 }

@@ -542,24 +542,8 @@ describe('runProbe: body limits', () => {
     });
     const target = targetFor(server.url, 'path: /api/health\ntimeout: 20s\nmaxBodyBytes: 1MiB');
 
-    const before = process.memoryUsage();
-    let peakRss = before.rss;
-    let peakArrayBuffers = before.arrayBuffers;
-    const sampler = setInterval(() => {
-      const usage = process.memoryUsage();
-      peakRss = Math.max(peakRss, usage.rss);
-      peakArrayBuffers = Math.max(peakArrayBuffers, usage.arrayBuffers);
-    }, 5);
-    let result: ProbeResult;
-    try {
-      result = await runProbe(target, agent, now);
-      await closed;
-    } finally {
-      clearInterval(sampler);
-    }
-    const after = process.memoryUsage();
-    peakRss = Math.max(peakRss, after.rss);
-    peakArrayBuffers = Math.max(peakArrayBuffers, after.arrayBuffers);
+    const result = await runProbe(target, agent, now);
+    await closed;
 
     expectFailure(result, 'body_too_large');
     expect(result.status).toBe(200);
@@ -568,14 +552,13 @@ describe('runProbe: body limits', () => {
     expect(result.checks[1]!.ok).toBe(false);
     expect(result.checks[1]!.text).toMatch(/^body \(\d+ bytes or more\) larger than 1048576 bytes$/);
     const seen = Number(/^body \((\d+)/.exec(result.checks[1]!.text)![1]);
+    // What the reader took off the socket (and so all it can have held) is the limit plus one
+    // chunk: asserted on that count, not on RSS or array buffers, which move with the GC's timing.
     expect(seen).toBeGreaterThan(MiB);
     expect(seen).toBeLessThan(2 * MiB);
     // the connection was dropped, not drained: the server saw it close long before 50 MB
     expect(sentWhenClosed).toBeGreaterThan(0);
     expect(sentWhenClosed).toBeLessThan(TOTAL / 2);
-    // buffering the answer would add ~50 MB to both; streaming it costs ~1 MiB of buffers
-    expect(peakArrayBuffers - before.arrayBuffers).toBeLessThan(20 * MiB);
-    expect(peakRss - before.rss).toBeLessThan(40 * MiB);
   });
 
   it('body_too_large: a declared content-length above the limit fails without reading the body', async () => {

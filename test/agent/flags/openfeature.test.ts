@@ -1,7 +1,7 @@
 import { OFREPProvider } from '@openfeature/ofrep-provider';
 import { ErrorCode, OpenFeature } from '@openfeature/server-sdk';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { flagRoutes } from '../../../agent/flags/flag-routes.js';
 import { FlagStore } from '../../../agent/flags/flag-store.js';
 import { startHttpServer, type HttpServer } from '../../../agent/http-server.js';
@@ -21,6 +21,12 @@ beforeAll(async () => {
     logger: pino({ level: 'silent' }),
   });
   await OpenFeature.setProviderAndWait(new OFREPProvider({ baseUrl: `http://127.0.0.1:${server.address.port}` }));
+});
+
+// Each test starts from the same flags and live environment, whatever order they run in.
+beforeEach(() => {
+  active = 'blue';
+  store.set(['blue', 'green'], { READ_ONLY_MODE: false }, { actor: 'test', reason: 'reset between tests' });
 });
 
 afterAll(async () => {

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { dirname, join } from 'node:path';
 import { pino } from 'pino';
 import { Agent, Pool } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { sleep, type PluginDeps } from '../../../agent/plugin.js';
 import { NginxTrafficSchema, nginxTraffic } from '../../../agent/traffic/nginx-traffic.js';
 import { TrafficError, type SwitchRequest } from '../../../agent/traffic/traffic-adapter.js';
@@ -46,6 +46,13 @@ describe.skipIf(!NGINX)('nginx traffic adapter against a real nginx', () => {
     ({ upstreamFile, port } = front);
     dir = dirname(upstreamFile);
     client = new Pool(`http://127.0.0.1:${port}`, { connections: 16, keepAliveTimeout: 30_000 });
+  });
+
+  // Every test starts with nginx serving blue, whichever ran before it (vitest may shuffle them).
+  beforeEach(async () => {
+    if ((await answeringEnv()) === 'blue' && readFileSync(upstreamFile, 'utf8').includes(`server 127.0.0.1:${blue.port};`)) return;
+    const adapter = nginxTraffic.create(adapterBlock({ blue: `127.0.0.1:${blue.port}`, green: `127.0.0.1:${green.port}` }), deps);
+    await adapter.switchTo(request('green', 'blue'), new AbortController().signal);
   });
 
   afterAll(async () => {
@@ -143,6 +150,8 @@ describe.skipIf(!NGINX)('nginx traffic adapter against a real nginx', () => {
 
   it('switches back to blue', async () => {
     const adapter = nginxTraffic.create(adapterBlock({ blue: `127.0.0.1:${blue.port}`, green: `127.0.0.1:${green.port}` }), deps);
+    await adapter.switchTo(request('blue', 'green'), new AbortController().signal);
+    expect(await answeringEnv()).toBe('green');
     const outcome = await adapter.switchTo(request('green', 'blue'), new AbortController().signal);
     expect(outcome.detail).toMatch(/\(blue\), verified/);
     for (let i = 0; i < 10; i++) expect(await answeringEnv()).toBe('blue');
