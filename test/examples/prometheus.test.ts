@@ -6,27 +6,17 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startPair, waitUntil, type Harness } from '../helpers/agent-harness.js';
-import { hasTool, tempDir } from '../helpers/tools.js';
+import { freePort, hasTool, tempDir } from '../helpers/tools.js';
 
 const DIR = join(import.meta.dirname, '..', '..', 'examples', 'prometheus');
 
 function promtool(...args: string[]): { status: number | null; output: string } {
   const run = spawnSync('promtool', args, { cwd: DIR, encoding: 'utf8', timeout: 60_000 });
   return { status: run.status, output: `${run.stdout}${run.stderr}` };
-}
-
-/** A port free right now on 127.0.0.1 (Prometheus cannot listen on port 0 and say which it got). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** End a child: SIGTERM, then SIGKILL if it has not exited in 5 s. */
@@ -94,7 +84,6 @@ describe.skipIf(!hasTool('prometheus'))('a real Prometheus scraping the agent', 
     const h = harness;
     await waitUntil(() => h.agent.ready, 'the first probe round');
     const dir = tempDir('greenlight-prometheus-');
-    const port = await freePort();
     const target = `${h.agent.address!.host}:${h.agent.address!.port}`;
     writeFileSync(
       join(dir, 'prometheus.yml'),
@@ -109,10 +98,21 @@ scrape_configs:
       - targets: ['${target}']
 `,
     );
+    // Prometheus cannot listen on port 0 and say which port it got: it is handed one found free,
+    // and should another process take it first, Prometheus exits and the next one is tried.
     const output: string[] = [];
-    prometheus = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    prometheus.stdout!.on('data', (chunk: Buffer) => output.push(String(chunk)));
-    prometheus.stderr!.on('data', (chunk: Buffer) => output.push(String(chunk)));
+    let port = 0;
+    for (let attempt = 1; ; attempt++) {
+      port = await freePort();
+      output.length = 0;
+      const child = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      prometheus = child;
+      child.stdout!.on('data', (chunk: Buffer) => output.push(String(chunk)));
+      child.stderr!.on('data', (chunk: Buffer) => output.push(String(chunk)));
+      await waitUntil(async () => child.exitCode !== null || (await fetch(`http://127.0.0.1:${port}/-/ready`).catch(() => undefined))?.status === 200, 'Prometheus to be ready', 30_000);
+      if (child.exitCode === null) break;
+      if (!/address already in use/i.test(output.join('')) || attempt === 5) throw new Error(`prometheus exited with ${child.exitCode}: ${output.join('')}`);
+    }
     const api = `http://127.0.0.1:${port}/api/v1`;
 
     type Vector = { status: string; data: { result: { metric: Record<string, string>; value: [number, string] }[] } };
