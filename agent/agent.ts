@@ -44,7 +44,12 @@ import { Store, type ActionRecord } from './store.js';
 import type { SwitchOutcome, TrafficAdapter } from './traffic/traffic-adapter.js';
 import { VERSION } from './version.js';
 
-/** Probe rounds during which a resumed incident cannot resolve (see #resumeHoldMs). */
+/**
+ * Results every interval series must have recorded before a resumed incident may resolve: its
+ * windows start empty after a restart, and the stock critical rule counts more than 10
+ * consecutive failures. Counted in results, not time: a loaded machine or a hung target makes
+ * rounds slower than their interval.
+ */
 const RESUME_HOLD_ROUNDS = 12;
 
 /** The name under which operator-requested rollbacks run (not a config entry). */
@@ -144,6 +149,8 @@ export class Agent {
   #pendingFirstResults: Set<SeriesEntry>;
   /** Actions a crash interrupted, settled once the first probe round is in (judging needs health). */
   #interrupted: ActionRecord[] = [];
+  /** Resumed or reloaded firing rules cannot resolve until every interval series has RESUME_HOLD_ROUNDS results. */
+  #resumeHeld = false;
 
   constructor(options: AgentOptions) {
     const { config, logger } = options;
@@ -420,7 +427,8 @@ export class Agent {
     this.#indexSeries();
 
     // Rules: state carried over by name; rules gone from the config end their incidents.
-    const rules = await this.rules.replaceRules(next.rules, this.#resumeHoldMs());
+    const rules = await this.rules.replaceRules(next.rules);
+    this.#resumeHeld = true;
     for (const name of rules.added) this.metrics.setRuleState(name, 'inactive');
     for (const { config, state } of rules.removed) {
       // A removed rule that was firing ends its incident the usual way: rule.resolved, resolved alerts.
@@ -529,6 +537,10 @@ export class Agent {
     this.metrics.recordResult(series, result);
     if (this.#pendingFirstResults.delete(entry) && this.#pendingFirstResults.size === 0) this.#reconcileInterrupted();
     if (change) this.#publishStateChange(entry, result, change.up, change.wasUp);
+    if (this.#resumeHeld && this.#series.every((other) => !other.interval || other.series.results >= RESUME_HOLD_ROUNDS)) {
+      this.#resumeHeld = false;
+      this.rules.releaseResumeHolds();
+    }
     if (this.rules.size > 0) this.#track(this.rules.onSample(series.probe, series.env));
   }
 
@@ -677,22 +689,13 @@ export class Agent {
     for (const [rule, stored] of Object.entries(store.get<Record<string, StoredIncident>>('incidents') ?? {})) {
       const number = Number(stored.incident.split('#').pop());
       const config = this.config.rules.find((r) => r.name === rule);
-      if (!config || !this.rules.resumeFiring(rule, number, stored.startedAt, this.#resumeHoldMs())) continue;
+      if (!config || !this.rules.resumeFiring(rule, number, stored.startedAt)) continue;
+      this.#resumeHeld = true;
       this.metrics.setRuleState(rule, 'firing');
       this.#incidents.set(rule, { ...stored, rule: config, figures: null });
       this.#logger.warn({ rule, incident: stored.incident }, `${stored.incident} was firing before the restart: it goes on firing without repeating its actions`);
     }
     this.#persistIncidents();
-  }
-
-  /**
-   * How long a resumed incident cannot resolve: long enough for the windows to show again what
-   * made it fire — the stock critical rule counts more than 10 consecutive failures, so twelve
-   * rounds of the slowest interval probe.
-   */
-  #resumeHoldMs(): number {
-    const intervals = this.config.probes.filter((probe) => probe.cron === undefined).map((probe) => probe.every ?? this.config.probeDefaults.every);
-    return RESUME_HOLD_ROUNDS * Math.max(0, ...intervals);
   }
 
   #persistIncidents(): void {

@@ -120,6 +120,11 @@ export class ProbeSeries {
     return change;
   }
 
+  /** Results recorded since the series was created (confirmations included). */
+  get results(): number {
+    return this.#recentCount;
+  }
+
   /** A tick that found the previous probe still in flight. */
   recordSkipped(): void {
     this.skipped++;

@@ -176,7 +176,7 @@ export class RuleEvaluator {
    * its new condition without a new incident (its actions ran) and resolves as usual; rules gone
    * from the config are returned with their last state, for the caller to resolve.
    */
-  replaceRules(rules: readonly RuleConfig[], resumeHoldMs: number): Promise<{ added: string[]; removed: { config: RuleConfig; state: RuleState }[]; changed: string[] }> {
+  replaceRules(rules: readonly RuleConfig[]): Promise<{ added: string[]; removed: { config: RuleConfig; state: RuleState }[]; changed: string[] }> {
     return this.#enqueue(async () => {
       const old = new Map(this.#rules.map((rule) => [rule.config.name, rule]));
       const added: string[] = [];
@@ -188,7 +188,7 @@ export class RuleEvaluator {
         else if (JSON.stringify(previous.config) === JSON.stringify(config)) return previous;
         else changed.push(config.name);
         const compiled = this.#compile(config);
-        if (previous?.state.state === 'firing') compiled.state.resumeFiring(previous.state.incident, previous.state.firingSince!, this.#context().now, resumeHoldMs);
+        if (previous?.state.state === 'firing') compiled.state.resumeFiring(previous.state.incident, previous.state.firingSince!, this.#context().now);
         else if (previous) compiled.state.incident = previous.state.incident;
         return compiled;
       });
@@ -249,12 +249,20 @@ export class RuleEvaluator {
     }
   }
 
-  /** A rule that was firing before a restart goes on firing (no new incident, no actions) until it resolves. False when the rule no longer exists. */
-  resumeFiring(ruleName: string, incident: number, firingSince: number, holdMs = 0): boolean {
+  /**
+   * A rule that was firing before a restart goes on firing (no new incident, no actions), held
+   * until `releaseResumeHolds`, then resolves as usual. False when the rule no longer exists.
+   */
+  resumeFiring(ruleName: string, incident: number, firingSince: number): boolean {
     const rule = this.#rules.find((r) => r.config.name === ruleName);
     if (!rule) return false;
-    rule.state.resumeFiring(incident, firingSince, this.#context().now, holdMs);
+    rule.state.resumeFiring(incident, firingSince, this.#context().now);
     return true;
+  }
+
+  /** The series have refilled: resumed (and reloaded) firing rules may resolve from now on. */
+  releaseResumeHolds(): void {
+    for (const rule of this.#rules) rule.state.releaseResumeHold();
   }
 
   statuses(): RuleStatus[] {

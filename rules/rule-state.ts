@@ -32,8 +32,8 @@ export class RuleState {
   firingSince: number | undefined;
   lastHeldAt: number | undefined;
   cooldownUntil = 0;
-  /** A resumed incident does not resolve before this: its windows start empty after a restart. */
-  #resumedHoldUntil = 0;
+  /** A resumed incident does not resolve while this is set: its windows start empty after a restart. */
+  #resumeHeld = false;
   readonly #timing: RuleTiming;
 
   constructor(timing: RuleTiming) {
@@ -42,16 +42,22 @@ export class RuleState {
 
   /**
    * Resume a rule that was firing before a restart, without a new transition (its actions already
-   * ran). Its windows start empty, so for `holdMs` a condition that does not hold yet says nothing
-   * (ten consecutive failures take ten probes to see again): it cannot resolve before then.
+   * ran). Its windows start empty, so a condition that does not hold yet says nothing (ten
+   * consecutive failures take ten probes to see again): it cannot resolve until the caller, who
+   * knows how many results have come in since, calls `releaseResumeHold`.
    */
-  resumeFiring(incident: number, firingSince: number, now: number, holdMs = 0): void {
-    this.#resumedHoldUntil = now + holdMs;
+  resumeFiring(incident: number, firingSince: number, now: number): void {
+    this.#resumeHeld = true;
     this.state = 'firing';
     this.incident = incident;
     this.pendingSince = firingSince;
     this.firingSince = firingSince;
     this.lastHeldAt = now;
+  }
+
+  /** The windows hold enough fresh results again: a resumed incident may resolve from now on. */
+  releaseResumeHold(): void {
+    this.#resumeHeld = false;
   }
 
   /** Forget the cooldown (a promotion's watch starts on a new live environment). */
@@ -90,7 +96,7 @@ export class RuleState {
       this.lastHeldAt = now;
       return out;
     }
-    if (now >= this.#resumedHoldUntil && now - this.lastHeldAt! >= this.#timing.keepFiringForMs) {
+    if (!this.#resumeHeld && now - this.lastHeldAt! >= this.#timing.keepFiringForMs) {
       out.push({ to: 'resolved', incident: this.incident, firedForMs: now - this.firingSince! });
       this.state = 'inactive';
       this.pendingSince = undefined;

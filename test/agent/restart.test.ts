@@ -23,9 +23,9 @@ describe('a restarted agent', () => {
     await recorder.close();
   });
 
-  async function boot(): Promise<{ agent: Agent; events: GreenlightEvent[] }> {
+  async function boot(dir = dataDir, failures = 3): Promise<{ agent: Agent; events: GreenlightEvent[] }> {
     const config = parseAgentConfig(`listen: 127.0.0.1:0
-dataDir: ${dataDir}
+dataDir: ${dir}
 environments: { blue: { url: ${pair.blue.url} }, green: { url: ${pair.green.url} } }
 probeDefaults: { every: 100ms, timeout: 500ms, jitter: 0 }
 traffic: { type: webhook, url: ${recorder.url}/traffic }
@@ -38,7 +38,7 @@ rules:
   - name: universe-failing
     severity: critical
     env: blue
-    when: { all: [ { fact: consecutiveFailures, params: { probe: universe }, operator: greaterThanInclusive, value: 3 } ] }
+    when: { all: [ { fact: consecutiveFailures, params: { probe: universe }, operator: greaterThanInclusive, value: ${failures} } ] }
     keepFiringFor: 300ms
     actions: [rollback, safe-mode, page]
 probes:
@@ -110,4 +110,32 @@ probes:
       await third.agent.close();
     }
   });
+
+  it('does not resolve a resumed incident (and fire it again) while the rounds after the restart are slower than the interval', async () => {
+    const dir = tempDir('greenlight-data-');
+    const first = await boot(dir, 5);
+    try {
+      pair.blue.setFaults({ emptyUniverse: true });
+      await waitUntil(() => first.events.some((e) => e.type === 'rule.firing'), 'the rule to fire');
+      await first.agent.settled();
+    } finally {
+      await first.agent.close();
+    }
+    // After the restart blue hangs: each universe probe fails only at its 500 ms timeout, five
+    // times the interval. The hold used to be twelve intervals of time (1.2 s): three failures in,
+    // the rule (five in a row) read "not holding", resolved, and fired again at five, repeating
+    // its actions.
+    pair.blue.setFaults({ hang: true });
+    const second = await boot(dir, 5);
+    try {
+      const failures = () => second.agent.state().series.find((s) => s.probe === 'universe' && s.env === 'blue')!.consecutiveFailures;
+      await waitUntil(() => failures() >= 13, 'thirteen failed rounds of the universe probe on blue', 20_000);
+      await second.agent.settled();
+      expect(second.events.filter((e) => e.type.startsWith('rule.') || e.type.startsWith('action.'))).toEqual([]);
+      expect(second.agent.rules.statuses()).toEqual([expect.objectContaining({ rule: 'universe-failing', state: 'firing', incident: 1 })]);
+    } finally {
+      pair.blue.resetFaults();
+      await second.agent.close();
+    }
+  }, 40_000);
 });
