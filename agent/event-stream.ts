@@ -62,6 +62,9 @@ export class EventStream {
     this.#logger = options.logger;
     this.#heartbeat = setInterval(() => {
       for (const client of this.#wss.clients) {
+        // A client being closed (cut off as too slow) has ws's own closing timeout; terminating it
+        // here would drop the close frame, with its code and resume id, still queued for it.
+        if (client.readyState !== client.OPEN) continue;
         const alive = client as WebSocket & { isAlive?: boolean };
         if (alive.isAlive === false) {
           client.terminate();

@@ -133,7 +133,7 @@ probes:
     } finally {
       await stop(agent);
     }
-  });
+  }, 120_000);
 
   it('reconciles a rollback killed in flight: reported as interrupted and paged, never sent twice', async () => {
     const dataDir = tempDir('greenlight-crash-');
@@ -144,7 +144,7 @@ probes:
     const first = await startAgentProcess(file);
     try {
       pair.blue.setFaults({ emptyUniverse: true });
-      await waitUntil(() => recorder.requests.some((r) => r.path === '/traffic'), 'the rollback to reach the traffic webhook', 15_000);
+      await waitUntil(() => recorder.requests.some((r) => r.path === '/traffic'), 'the rollback to reach the traffic webhook', 30_000);
       await kill9(first);
     } finally {
       await stop(first);
@@ -154,7 +154,7 @@ probes:
     const second = await startAgentProcess(file);
     try {
       let journal: GreenlightEvent[] = [];
-      await waitUntil(async () => (journal = await history(second.base)).some((e) => e.type === 'action.failed' && e.data.reconciled === true), 'the interrupted rollback to be reconciled', 15_000);
+      await waitUntil(async () => (journal = await history(second.base)).some((e) => e.type === 'action.failed' && e.data.reconciled === true), 'the interrupted rollback to be reconciled', 30_000);
       const reconciled = journal.find((e) => e.type === 'action.failed' && e.data.reconciled === true)!;
       expect(reconciled.data).toMatchObject({ action: 'rollback', type: 'rollback', reconciled: true });
       expect(reconciled.message).toContain('not repeated');
@@ -170,7 +170,7 @@ probes:
       await stop(second);
       pair.blue.resetFaults();
     }
-  });
+  }, 120_000);
 
   it.runIf(hasTool('prlimit'))('keeps probing and switching on a full disk, raises journal.failed, and writes what it held once space returns', async () => {
     const dataDir = tempDir('greenlight-crash-');
@@ -189,11 +189,11 @@ probes:
 
       // Still acting: a fault now is rolled back while nothing reaches the disk.
       pair.blue.setFaults({ emptyUniverse: true });
-      await waitUntil(async () => (await history(agent.base)).some((e) => e.type === 'traffic.switched'), 'the rollback during the outage', 15_000);
+      await waitUntil(async () => (await history(agent.base)).some((e) => e.type === 'traffic.switched'), 'the rollback during the outage', 30_000);
       expect(recorder.requests.filter((r) => r.path === '/traffic')).toHaveLength(1);
 
       expect(spawnSync('prlimit', ['--pid', String(agent.child.pid), '--fsize=unlimited:unlimited']).status).toBe(0);
-      await waitUntil(async () => (await history(agent.base)).some((e) => e.type === 'journal.recovered'), 'journal.recovered', 20_000);
+      await waitUntil(async () => (await history(agent.base)).some((e) => e.type === 'journal.recovered'), 'journal.recovered', 30_000);
       const seen = await history(agent.base);
       await stop(agent);
 
@@ -213,5 +213,5 @@ probes:
       await stop(agent);
       pair.blue.resetFaults();
     }
-  });
+  }, 120_000);
 });

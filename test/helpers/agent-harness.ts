@@ -86,7 +86,7 @@ export async function startPair(options: { every?: string; timeout?: string; ext
 }
 
 /** Poll until `condition` holds, or fail after `timeoutMs` saying what was awaited. */
-export async function waitUntil(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+export async function waitUntil(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (!(await condition())) {
     if (Date.now() > until) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);

@@ -29,7 +29,7 @@ export interface AgentProcess {
  * is ready. The port is the one the agent reports in its "listening on" log line: picking a
  * "free" port first and handing it over races with every other process on the machine.
  */
-export async function startAgentProcess(configFile: string, env: Record<string, string> = {}, timeoutMs = 15_000): Promise<AgentProcess> {
+export async function startAgentProcess(configFile: string, env: Record<string, string> = {}, timeoutMs = 30_000): Promise<AgentProcess> {
   const child = spawn(process.execPath, [BIN, 'run', '--config', configFile], { cwd: ROOT, env: { PATH: process.env.PATH, ...env } });
   const output: string[] = [];
   let text = '';
