@@ -122,7 +122,7 @@ describe('greenlight run', () => {
   });
 
   it.each(['SIGTERM', 'SIGINT'] as const)('stops cleanly on %s within a few seconds, even with probes hanging', async (signal) => {
-    const file = writeTempFile('run.yaml', pairConfig(blue.url, 'http://127.0.0.1:1').replace('timeout: 500ms', 'timeout: 30s'));
+    const file = writeTempFile('run.yaml', pairConfig(blue.url, 'http://127.0.0.1:1', { timeout: '30s' }));
     blue.setFaults({ hang: true });
     const hangingBefore = blue.requestCount();
     const child = spawn(process.execPath, [BIN, 'run', '--config', file], { cwd: ROOT, env: { PATH: process.env.PATH } });

@@ -74,7 +74,7 @@ describe('a killed agent', () => {
       `listen: 127.0.0.1:0
 dataDir: ${dataDir}
 environments: { blue: { url: ${pair.blue.url} }, green: { url: ${pair.green.url} } }
-probeDefaults: { every: 100ms, timeout: 500ms, jitter: 0 }
+probeDefaults: { every: 100ms, timeout: 2s, jitter: 0 }
 api: { adminToken: ${ADMIN} }
 traffic: { type: webhook, url: ${recorder.url}/traffic, timeout: 60s, retries: 0 }
 alerts: { receivers: [ { type: webhook, name: recorder, url: ${recorder.url}/alerts } ] }

@@ -45,7 +45,7 @@ dataDir: ${tempDir('greenlight-data-')}
 environments:
   blue: { url: ${blue.url} }
   green: { url: ${green.url} }
-probeDefaults: { every: 100ms, timeout: 500ms, jitter: 0 }
+probeDefaults: { every: 100ms, timeout: 2s, jitter: 0 }
 api: { adminToken: ${ADMIN}, rollbackToken: ${ROLLBACK} }
 traffic: { type: webhook, url: ${recorder.url}/traffic, timeout: ${options.trafficTimeout ?? '2s'}, retries: 1 }
 alerts:

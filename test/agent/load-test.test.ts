@@ -29,7 +29,8 @@ describe('runLoadTest', () => {
     failEvery = 0;
     count = 0;
     const progress: number[] = [];
-    const report = await runLoadTest({ targets: [target()], rps: 200, durationMs: 500, timeoutMs: 1_000, onProgress: (p) => progress.push(p.sent) });
+    // A timeout far beyond any answer here, even on a loaded machine: this counts, it does not time.
+    const report = await runLoadTest({ targets: [target()], rps: 200, durationMs: 500, timeoutMs: 15_000, onProgress: (p) => progress.push(p.sent) });
     expect(report.sent).toBe(100);
     expect(report.completed).toBe(100);
     expect(count).toBe(100);
@@ -43,7 +44,8 @@ describe('runLoadTest', () => {
 
   it('counts failed statuses and timeouts as errors, by reason', async () => {
     failEvery = 0;
-    const report = await runLoadTest({ targets: [target(), target('/hang'), target('/fail')], rps: 150, durationMs: 200, timeoutMs: 200 });
+    // Only /hang may time out: the timeout leaves the others seconds to answer on a loaded machine.
+    const report = await runLoadTest({ targets: [target(), target('/hang'), target('/fail')], rps: 150, durationMs: 200, timeoutMs: 3_000 });
     expect(report.sent).toBe(30);
     expect(report.errorsByReason).toEqual({ timeout: 10, 'status 500': 10 });
     expect(report.errorRatio).toBeCloseTo(2 / 3);

@@ -39,7 +39,7 @@ describe('reconciling actions interrupted by a crash', () => {
     const config = parseAgentConfig(`listen: 127.0.0.1:0
 dataDir: ${dataDir}
 environments: { blue: { url: ${pair.blue.url} }, green: { url: ${pair.green.url} } }
-probeDefaults: { every: 100ms, timeout: 500ms, jitter: 0 }
+probeDefaults: { every: 100ms, timeout: 2s, jitter: 0 }
 traffic:
   type: nginx
   upstreamFile: ${upstream}

@@ -25,7 +25,7 @@ describe('hot reload', () => {
     return `listen: ${options.listen ?? '127.0.0.1:0'}
 dataDir: ${options.dataDir}
 environments: { blue: { url: ${pair.blue.url} }, green: { url: ${pair.green.url} } }
-probeDefaults: { every: 50ms, timeout: 500ms, jitter: 0 }
+probeDefaults: { every: 50ms, timeout: 2s, jitter: 0 }
 api: { adminToken: ${ADMIN}, rollbackToken: ${ROLLBACK} }
 actions:
   page: { type: alert }

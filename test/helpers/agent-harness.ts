@@ -19,7 +19,7 @@ environments:
     url: ${green}
 probeDefaults:
   every: ${options.every ?? '200ms'}
-  timeout: ${options.timeout ?? '500ms'}
+  timeout: ${options.timeout ?? '2s'}
   jitter: 0
 ${options.extra ?? ''}
 probes:
