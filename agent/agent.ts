@@ -13,6 +13,7 @@ import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import { Agent as UndiciAgent } from 'undici';
 import { ConfigError, formatConfigIssue } from '../config/errors.js';
+import { Redactor } from '../config/redactor.js';
 import type { Config, ProbeConfig } from '../config/schema.js';
 import { compileProbeTarget, probeEnvironments, runProbe, type ProbeTarget } from '../probes/http-probe.js';
 import { describeFailure, type Confirmation, type ConfirmationKind, type ProbeResult } from '../probes/probe-result.js';
@@ -65,6 +66,8 @@ export interface AgentOptions {
   reloadConfig?: () => Promise<Config>;
   /** Where reloadConfig reads from, for events and logs. */
   configSource?: string;
+  /** The redactor the logger shares (run-command builds one for both); default: one of the config's secrets. */
+  redactor?: Redactor;
 }
 
 interface SeriesEntry {
@@ -112,6 +115,12 @@ export class Agent {
   readonly alerts: AlertDispatcher;
   /** What actions and promotions may do to the world. */
   readonly controller: Controller;
+  /**
+   * Hides every secret of the config (and of every config reloaded since) in what comes in from
+   * outside: probe answers, outbound answers, program output, API request bodies; and, as a last
+   * net, in every event before it is journaled, streamed or logged.
+   */
+  readonly redactor: Redactor;
   readonly promotions: PromotionController;
   readonly #logger: Logger;
   readonly #rootLogger: Logger;
@@ -156,8 +165,11 @@ export class Agent {
     this.#now = options.now ?? Date.now;
     this.#dryRun = options.dryRun ?? false;
     this.#activeEnvironment = config.activeEnvironment;
+    this.redactor = options.redactor ?? new Redactor();
+    this.redactor.add(config.secrets);
     this.bus = new EventBus({
       now: this.#now,
+      redactor: this.redactor,
       onListenerError: (error, event) => this.#logger.error({ err: error, event: event.type }, 'an event subscriber failed'),
     });
     this.bus.subscribe((event) => logEvent(this.#logger, event));
@@ -261,6 +273,7 @@ export class Agent {
       listen: this.config.listen,
       routes: [...coreRoutes(this), ...rollbackRoutes(this), ...reloadRoutes(this), ...flagRoutes(this.flags, { activeEnvironment: () => this.#activeEnvironment }), ...promoteRoutes(this.promotions), ...statusPageRoutes(this)],
       tokens: () => ({ admin: this.config.api.adminToken, rollback: this.config.api.rollbackToken }),
+      redactor: this.redactor,
       logger: this.#rootLogger.child({ component: 'http' }),
     });
     const journal = this.#journal;
@@ -383,6 +396,8 @@ export class Agent {
     let next: Config;
     try {
       next = await this.#reloadConfig();
+      // Before anything of the new config runs: its secrets are hidden from the first answer on.
+      this.redactor.add(next.secrets);
       await new RuleEvaluator(next.rules, () => ({ activeEnvironment: this.#activeEnvironment, environments: Object.keys(next.environments), now: this.#now(), series: () => [] })).selfTest();
     } catch (error) {
       const issues = error instanceof ConfigError ? error.issues.map((issue) => formatConfigIssue(issue)) : [];
@@ -480,7 +495,7 @@ export class Agent {
       fingerprint: spec.fingerprint,
       interval: spec.interval,
       series: new ProbeSeries(spec.probe.name, spec.env, this.#config.windows, spec.lines, this.#now()),
-      target: compileProbeTarget(this.#config, spec.probe, spec.env),
+      target: compileProbeTarget(this.#config, spec.probe, spec.env, this.redactor),
       downSince: undefined,
     };
     this.#series.push(entry);
@@ -501,7 +516,7 @@ export class Agent {
   }
 
   #deps(component: string): PluginDeps {
-    return { logger: this.#rootLogger.child({ component }), dispatcher: this.#outbound ?? this.#dispatcher, now: this.#now, sleep };
+    return { logger: this.#rootLogger.child({ component }), dispatcher: this.#outbound ?? this.#dispatcher, now: this.#now, sleep, redactor: this.redactor };
   }
 
   /** The configured actions plus the manual rollback; `keep` supplies instances to reuse by name. */

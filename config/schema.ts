@@ -483,8 +483,11 @@ export interface CompiledPath {
   text: string;
   segments: PathSegment[];
 }
-/** A loaded config: the schema's value plus notices about blocks an unset variable turned off. */
-export type Config = z.output<typeof ConfigSchema> & { readonly notices: readonly string[] };
+/**
+ * A loaded config: the schema's value, notices about blocks an unset variable turned off, and
+ * every secret value it holds (config/redactor.ts): what the Redactor hides, never to be shown.
+ */
+export type Config = z.output<typeof ConfigSchema> & { readonly notices: readonly string[]; readonly secrets: readonly string[] };
 export type RuleConfig = Config['rules'][number];
 export type ProbeConfig = Config['probes'][number];
 export type EnvironmentConfig = Config['environments'][string];
