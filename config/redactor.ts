@@ -239,11 +239,9 @@ export class Redactor {
 function patternsOf(secret: string): string[] {
   const forms = new Set<string>([secret]);
   const json = JSON.stringify(secret).slice(1, -1);
-  for (const text of [secret, json]) {
-    forms.add(text);
-    forms.add(text.replaceAll('/', '\\/'));
-    forms.add(text.replace(/[<>&]/g, (c) => `\\u00${c.charCodeAt(0).toString(16)}`));
-  }
+  const slashes = (text: string) => text.replaceAll('/', '\\/');
+  const hex = (text: string) => text.replace(/[<>&]/g, (c) => `\\u00${c.charCodeAt(0).toString(16)}`);
+  for (const text of [secret, json]) for (const form of [text, slashes(text), hex(text), slashes(hex(text))]) forms.add(form);
   forms.add(JSON.stringify(json).slice(1, -1));
   const encoded = encodeURIComponent(secret);
   forms.add(encoded);
