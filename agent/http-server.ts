@@ -131,8 +131,7 @@ export async function startHttpServer(options: { listen: { host: string; port: n
       }
       const parsed = route.body.safeParse(options.redactor ? options.redactor.value(read.value) : read.value);
       if (!parsed.success) {
-        const problems = parsed.error.issues.map((issue) => `${issue.path.length ? `${formatKeyPath(issue.path as (string | number)[])}: ` : ''}${issue.message}`);
-        send(res, { status: 400, body: { error: `invalid body: ${problems.join('; ')}` } });
+        send(res, { status: 400, body: { error: invalidBody(parsed.error) } });
         return;
       }
       body = parsed.data;
@@ -177,6 +176,18 @@ export async function startHttpServer(options: { listen: { host: string; port: n
         setTimeout(() => server.closeAllConnections(), 1_000).unref();
       }),
   };
+}
+
+/** Problems an invalid-body answer lists, and how long each may be: a key may be 60 KB long. */
+const PROBLEMS_SHOWN = 5;
+const PROBLEM_LENGTH = 200;
+
+/** `invalid body: reason: …; set: …` for a zod error: the first problems, each cut short, never an echo of a huge key or value. */
+export function invalidBody(error: z.ZodError): string {
+  const cut = (text: string) => (text.length > PROBLEM_LENGTH ? `${text.slice(0, PROBLEM_LENGTH - 3)}...` : text);
+  const problems = error.issues.map((issue) => cut(`${issue.path.length ? `${formatKeyPath(issue.path as (string | number)[])}: ` : ''}${issue.message}`));
+  const more = problems.length > PROBLEMS_SHOWN ? `; and ${problems.length - PROBLEMS_SHOWN} more` : '';
+  return `invalid body: ${problems.slice(0, PROBLEMS_SHOWN).join('; ')}${more}`;
 }
 
 /**

@@ -37,6 +37,9 @@ const DEFINITIONS = new Map(FLAG_DEFINITIONS.map((definition) => [definition.nam
 /** Names of the flags no request may change. */
 export const LOCKED_FLAGS: readonly string[] = FLAG_DEFINITIONS.filter((definition) => definition.locked).map((definition) => definition.name);
 
+/** Problems a refusal lists; the rest are counted. */
+const PROBLEMS_LISTED = 5;
+
 export type PresetName = 'emergency-rollback';
 export const PRESET_NAMES: readonly PresetName[] = ['emergency-rollback'];
 
@@ -50,7 +53,7 @@ export interface FlagAuditEntry {
   env: string;
   flag: string;
   old: boolean;
-  /** The value asked for; a non-boolean attempt is kept as short JSON text. */
+  /** The value asked for; a non-boolean attempt is kept as short JSON text (at most 60 characters). */
   new: boolean | string;
   outcome: 'changed' | 'rejected';
 }
@@ -154,27 +157,42 @@ export class FlagStore {
    * that writes back the whole set it read is not refused.
    */
   set(envNames: readonly string[], changes: Readonly<Record<string, unknown>>, request: FlagRequest): FlagChange[] {
+    // Locked flags first: an attempt to unlock one is audited and paged on however malformed
+    // the rest of the request is (no reason, an unknown environment, a prototype key around it).
+    this.refuseLocked(envNames, lockedAttempts(changes), request);
     const envs = this.#checkRequest(envNames, request);
     const entries = Object.entries(changes);
     if (entries.length === 0) throw new FlagError(400, 'the request names no flags to set');
 
-    // Locked flags first: an attempt to unlock one is audited and paged on however malformed
-    // the rest of the request is.
-    const lockedAttempts = entries.filter(([flag, value]) => DEFINITIONS.get(flag)?.locked === true && envs.some((env) => this.#env(env).get(flag) !== value));
-    if (lockedAttempts.length > 0) {
-      for (const [flag, value] of lockedAttempts) this.#reject(envs, flag, value, request);
-      const flags = lockedAttempts.map(([flag]) => flag);
-      throw new FlagError(409, `${flags.map(lockedWhy).join('; ')}; nothing was changed`, { locked: flags });
-    }
-
     const problems: string[] = [];
     for (const [flag, value] of entries) {
-      if (!DEFINITIONS.has(flag)) problems.push(`${flag} is not a flag (known: ${FLAG_DEFINITIONS.map((definition) => definition.name).join(', ')})`);
-      else if (typeof value !== 'boolean') problems.push(`${flag} must be true or false, not ${describe(value)}`);
+      if (!DEFINITIONS.has(flag)) problems.push(`${shortText(flag)} is not a flag (known: ${FLAG_DEFINITIONS.map((definition) => definition.name).join(', ')})`);
+      else if (typeof value !== 'boolean') problems.push(`${flag} must be true or false, not ${preview(value)}`);
     }
-    if (problems.length > 0) throw new FlagError(400, `${problems.join('; ')}; nothing was changed`, { problems });
+    if (problems.length > 0) {
+      // A body may name thousands of keys: the answer lists the first few.
+      const shown = problems.slice(0, PROBLEMS_LISTED);
+      const more = problems.length > shown.length ? `; and ${problems.length - shown.length} more` : '';
+      throw new FlagError(400, `${shown.join('; ')}${more}; nothing was changed`, { problems: shown });
+    }
 
     return this.#apply(envs, entries as [string, boolean][], request, 'info', undefined);
+  }
+
+  /**
+   * Refuse a request that attempts locked flags (`attempts`, from lockedAttempts): each flag gets
+   * an audit entry per environment and a `flag.rejected` event, then FlagError 409. The request
+   * may be malformed in every other way: unknown environments stand for all of them, an empty
+   * reason is recorded as such. Does nothing when `attempts` is empty.
+   */
+  refuseLocked(envNames: readonly unknown[], attempts: readonly (readonly [string, unknown])[], request: FlagRequest): void {
+    if (attempts.length === 0) return;
+    const known = [...new Set(envNames.filter((env): env is string => typeof env === 'string' && this.#values.has(env)))];
+    const envs = known.length > 0 ? known : [...this.environments];
+    const reason = request.reason.trim() === '' ? '(no reason given)' : request.reason;
+    for (const [flag, value] of attempts) this.#reject(envs, flag, value, { actor: request.actor, reason });
+    const flags = attempts.map(([flag]) => flag);
+    throw new FlagError(409, `${flags.map(lockedWhy).join('; ')}; nothing was changed`, { locked: flags });
   }
 
   /**
@@ -183,7 +201,7 @@ export class FlagStore {
    * flags untouched. Returns what changed; a second application changes nothing and publishes nothing.
    */
   applyPreset(name: PresetName, envNames: readonly string[], request: FlagRequest): FlagChange[] {
-    if (!PRESET_NAMES.includes(name)) throw new FlagError(400, `${describe(name)} is not a preset: use ${PRESET_NAMES.join(', ')}`);
+    if (!PRESET_NAMES.includes(name)) throw new FlagError(400, `${preview(name)} is not a preset: use ${PRESET_NAMES.join(', ')}`);
     const envs = this.#checkRequest(envNames, request);
     return this.#apply(envs, Object.entries(this.#preset(name)), request, 'warning', name);
   }
@@ -258,7 +276,7 @@ export class FlagStore {
 
   #env(env: string): Map<string, boolean> {
     const values = this.#values.get(env);
-    if (values === undefined) throw new FlagError(400, `${describe(env)} is not an environment: use ${this.environments.join(', ')}`);
+    if (values === undefined) throw new FlagError(400, `${preview(env)} is not an environment: use ${this.environments.join(', ')}`);
     return values;
   }
 
@@ -304,7 +322,7 @@ export class FlagStore {
 
   #reject(envs: readonly string[], flag: string, attempted: unknown, request: FlagRequest): void {
     const time = new Date(this.#now()).toISOString();
-    const asked = typeof attempted === 'boolean' ? attempted : describe(attempted);
+    const asked = typeof attempted === 'boolean' ? attempted : preview(attempted);
     for (const env of envs) {
       this.#record({ time, actor: request.actor, reason: request.reason, env, flag, old: this.#env(env).get(flag)!, new: asked, outcome: 'rejected' });
     }
@@ -313,7 +331,7 @@ export class FlagStore {
       type: 'flag.rejected',
       severity: 'warning',
       env: envs.length === 1 ? envs[0] : null,
-      message: `refused ${request.actor}'s attempt to set locked ${flag} to ${describe(attempted)} on ${envs.join(' and ')} (${request.reason})`,
+      message: `refused ${request.actor}'s attempt to set locked ${flag} to ${preview(attempted)} on ${envs.join(' and ')} (${request.reason})`,
       data: { actor: request.actor, reason: request.reason, flag, env: envs.length === 1 ? envs[0]! : null, attempted: asked, why },
     });
   }
@@ -333,14 +351,14 @@ export function checkInitialFlags(initial: Readonly<Record<string, Readonly<Reco
   const issues: { path: (string | number)[]; message: string }[] = [];
   for (const [env, values] of Object.entries(initial)) {
     if (!environments.includes(env)) {
-      issues.push({ path: ['flags', 'initial', env], message: `${describe(env)} is not one of the environments (${environments.join(', ')})` });
+      issues.push({ path: ['flags', 'initial', env], message: `${preview(env)} is not one of the environments (${environments.join(', ')})` });
       continue;
     }
     for (const [flag, value] of Object.entries(values)) {
       const path = ['flags', 'initial', env, flag];
       const definition = DEFINITIONS.get(flag);
       if (definition === undefined) issues.push({ path, message: `unknown flag; use one of ${FLAG_DEFINITIONS.map((d) => d.name).join(', ')}` });
-      else if (typeof value !== 'boolean') issues.push({ path, message: `must be true or false, not ${describe(value)}` });
+      else if (typeof value !== 'boolean') issues.push({ path, message: `must be true or false, not ${preview(value)}` });
       else if (definition.locked && value !== definition.default) issues.push({ path, message: `is locked to ${definition.default}; remove it` });
     }
   }
@@ -352,13 +370,67 @@ function lockedWhy(flag: string): string {
   return `${flag} is locked and can never be changed (${description.charAt(0).toLowerCase()}${description.slice(1)})`;
 }
 
-/** Short JSON text of a value for messages: never the whole of a large body. */
-function describe(value: unknown): string {
-  let text: string;
-  try {
-    text = JSON.stringify(value) ?? String(value);
-  } catch {
-    text = String(value);
+/**
+ * The locked flags a request body names, with the value asked for each: a locked flag's name used
+ * as a key anywhere in it (in `set`, under `__proto__` or `constructor.prototype`, or where it does
+ * not belong), with any value but the flag's own. A request that says ALPHASTACK_PROTECTION: false
+ * in a shape the API does not take is still an attempt on it, and is refused as one. Each flag
+ * once, with the first value found. The walk is iterative: a body nested 30,000 deep is fine.
+ */
+export function lockedAttempts(body: unknown): [string, unknown][] {
+  const found = new Map<string, unknown>();
+  const stack: unknown[] = [body];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (node === null || typeof node !== 'object') continue;
+    for (const [key, value] of Object.entries(node)) {
+      const definition = DEFINITIONS.get(key);
+      if (definition?.locked && value !== definition.default && !found.has(key)) found.set(key, value);
+      if (value !== null && typeof value === 'object') stack.push(value);
+    }
   }
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+  return [...found];
+}
+
+/**
+ * Short JSON text of any value for messages and the audit trail: at most `max` characters,
+ * never the whole of a large body, and it never throws: values nested thousands deep (which
+ * JSON.stringify and String cannot print) are shown to a depth of 8, `[…]` beyond.
+ */
+export function preview(value: unknown, max = 60): string {
+  const budget = max + 1;
+  let out = '';
+  const visit = (item: unknown, depth: number): void => {
+    if (out.length > budget) return;
+    if (typeof item === 'string') {
+      out += JSON.stringify(item.length > budget ? item.slice(0, budget) : item);
+      return;
+    }
+    if (item === null || typeof item !== 'object') {
+      out += String(item);
+      return;
+    }
+    const list = Array.isArray(item);
+    if (depth >= 8) {
+      out += list ? '[…]' : '{…}';
+      return;
+    }
+    out += list ? '[' : '{';
+    let first = true;
+    for (const [key, child] of Object.entries(item)) {
+      if (out.length > budget) break;
+      if (!first) out += ',';
+      first = false;
+      if (!list) out += `${JSON.stringify(key.length > budget ? key.slice(0, budget) : key)}:`;
+      visit(child, depth + 1);
+    }
+    out += list ? ']' : '}';
+  };
+  visit(value, 0);
+  return out.length > max ? `${out.slice(0, max - 3)}...` : out;
+}
+
+/** A name from a request, as a message shows it: cut to 60 characters. */
+function shortText(text: string, max = 60): string {
+  return text.length > max ? `${text.slice(0, max - 3)}...` : text;
 }
