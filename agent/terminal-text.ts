@@ -30,6 +30,22 @@ export function escapeControls(text: string, keepLines = false): string {
   return text.replace(keepLines ? CONTROL_BUT_LINES : CONTROL, visible);
 }
 
+/** The only escape sequences greenlight prints itself: tail's severity colors and their reset. */
+const OWN_COLORS = /\u001b\[(?:0|3[136])m/y;
+
+/**
+ * What the CLI writes to a terminal: every control character escaped as in escapeControls (lines
+ * and tabs kept: tables and pretty JSON span lines) except greenlight's own four color
+ * sequences. JSON stays the same JSON (a raw control can only sit inside a string, where `\u0085`
+ * means the same).
+ */
+export function escapeForTerminal(text: string): string {
+  return text.replace(CONTROL_BUT_LINES, (char, offset: number) => {
+    OWN_COLORS.lastIndex = offset;
+    return char === '\u001b' && OWN_COLORS.test(text) ? char : visible(char);
+  });
+}
+
 /**
  * A JSON text (one log line, one event) made safe for a terminal while staying the same JSON:
  * JSON.stringify escapes C0 controls but leaves DEL, C1 controls and U+2028/U+2029 raw; they
