@@ -286,11 +286,14 @@ export class Agent {
     this.#stream.attach(this.#server.server);
     this.#scheduler.start();
     if (this.#pendingFirstResults.size === 0) this.#reconcileInterrupted();
+    const { adminToken, rollbackToken } = this.config.api;
+    const controls = adminToken !== undefined ? 'all' : rollbackToken !== undefined ? 'rollback only' : 'none';
+    const disabled = controls === 'none' ? '; CONTROLS DISABLED: no API token is set, so nobody can roll back or change flags through the API' : controls === 'rollback only' ? '; admin controls disabled: no ADMIN_TOKEN' : '';
     this.bus.publish({
       type: 'agent.started',
-      severity: 'info',
-      message: `greenlight ${VERSION} watching ${Object.keys(this.config.environments).join(' and ')} (${this.#activeEnvironment} live) with ${this.config.probes.length} probes and ${this.rules.size} rules on http://${formatHost(this.#server.address)}${this.#dryRun ? ' (dry run: actions are decided, not carried out)' : ''}`,
-      data: { version: VERSION, pid: process.pid, activeEnvironment: this.#activeEnvironment, probes: this.config.probes.length, series: this.#series.length, dryRun: this.#dryRun },
+      severity: controls === 'none' ? 'warning' : 'info',
+      message: `greenlight ${VERSION} watching ${Object.keys(this.config.environments).join(' and ')} (${this.#activeEnvironment} live) with ${this.config.probes.length} probes and ${this.rules.size} rules on http://${formatHost(this.#server.address)}${this.#dryRun ? ' (dry run: actions are decided, not carried out)' : ''}${disabled}`,
+      data: { version: VERSION, pid: process.pid, activeEnvironment: this.#activeEnvironment, probes: this.config.probes.length, series: this.#series.length, dryRun: this.#dryRun, controls },
     });
   }
 

@@ -20,7 +20,8 @@ interface EventBase<T extends string, D> {
   data: D;
 }
 
-export type AgentStartedEvent = EventBase<'agent.started', { version: string; pid: number; activeEnvironment: string; probes: number; series: number; dryRun: boolean }>;
+/** `controls`: which API controls the tokens allow: all (admin token), rollback only, or none. */
+export type AgentStartedEvent = EventBase<'agent.started', { version: string; pid: number; activeEnvironment: string; probes: number; series: number; dryRun: boolean; controls: 'all' | 'rollback only' | 'none' }>;
 export type AgentStoppingEvent = EventBase<'agent.stopping', { signal: string | null; uptimeSeconds: number }>;
 export type ProbeDownEvent = EventBase<'probe.down', { reason: string; detail: string; status: number | null; durationMs: number; consecutiveFailures: number; active: boolean }>;
 export type ProbeUpEvent = EventBase<'probe.up', { status: number | null; durationMs: number; downForMs: number | null; active: boolean }>;

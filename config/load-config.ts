@@ -4,7 +4,7 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, ConfigFileError, type ConfigIssue } from './errors.js';
 import { collectSecrets, isSecretKey } from './redactor.js';
@@ -50,7 +50,7 @@ export function parseConfig(text: string, env: Env = {}, options: ParseOptions =
   }
 
   const unset = new Map<string, string>();
-  const issues: ConfigIssue[] = [];
+  const issues: ConfigIssue[] = reservedKeys(doc, lineOf, '');
   const interpolated = new Set<string>();
   const raw = interpolate(doc.toJS() ?? {}, env, [], unset, interpolated);
 
@@ -77,6 +77,7 @@ export function parseConfig(text: string, env: Env = {}, options: ParseOptions =
   };
 
   const { notices, remap } = switchOff(raw as Record<string, unknown>, unset);
+  notices.push(...disabledControls(raw as Record<string, unknown>));
   const result = (options.schema ?? ConfigSchema).safeParse(raw, { reportInput: true });
   if (!result.success) {
     for (const issue of result.error.issues) {
@@ -112,6 +113,7 @@ function parseRuleFile(file: { source: string; text: string }, env: Env, issues:
     for (const error of doc.errors) issues.push({ path: `${file.source}`, message: `YAML syntax: ${error.message.split('\n')[0]}`, line: lineOf(error.pos[0]) });
     return undefined;
   }
+  issues.push(...reservedKeys(doc, lineOf, prefix));
   const unset = new Map<string, string>();
   const value = interpolate(doc.toJS() ?? {}, env, [], unset, interpolated) as Record<string, unknown>;
   for (const key of Object.keys(value)) {
@@ -176,6 +178,50 @@ function switchOff(raw: Record<string, unknown>, unset: Map<string, string>): { 
     return path;
   };
   return { notices, remap };
+}
+
+/** Keys that reach JavaScript object internals when a YAML mapping becomes an object. */
+const RESERVED_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/**
+ * Every `__proto__`, `constructor` or `prototype` key in the document, at any depth, as an issue
+ * with its line. Such a key in a mapping read into a record (headers, labels, a body) would set
+ * or shadow the object's prototype instead of being a key; no greenlight setting has that name.
+ */
+function reservedKeys(doc: Document, lineOf: (offset?: number) => number | undefined, prefix: string): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const stack: { node: unknown; path: KeyPath }[] = [{ node: doc.contents, path: [] }];
+  while (stack.length > 0) {
+    const { node, path } = stack.pop()!;
+    if (isMap(node)) {
+      for (const pair of node.items) {
+        if (!isPair(pair)) continue;
+        const key = isScalar(pair.key) ? String(pair.key.value) : undefined;
+        if (key === undefined) continue;
+        if (RESERVED_KEYS.has(key)) {
+          issues.push({ path: prefix + formatKeyPath([...path, key]), message: 'is not allowed as a key: __proto__, constructor and prototype are reserved names in greenlight configs; rename or remove it', line: lineOf((pair.key as Node).range?.[0]) });
+        }
+        stack.push({ node: pair.value, path: [...path, key] });
+      }
+    } else if (isSeq(node)) {
+      node.items.forEach((item, index) => stack.push({ node: item, path: [...path, index] }));
+    }
+  }
+  return issues;
+}
+
+/**
+ * What the API tokens leave switched off: without either token nobody can roll back, change
+ * flags, promote or reload through the API (those calls answer 401); without the admin token
+ * only the emergency path works. Said at start (a warning), by `validate` and in the state.
+ */
+function disabledControls(raw: Record<string, unknown>): string[] {
+  const api = (raw.api ?? {}) as { adminToken?: unknown; rollbackToken?: unknown };
+  if (api.adminToken !== undefined) return [];
+  if (api.rollbackToken === undefined) {
+    return ['controls disabled: api.adminToken and api.rollbackToken are not set (ADMIN_TOKEN, ROLLBACK_TOKEN with the default config), so nobody can roll back, change flags, promote or reload through the API: those calls answer 401. Rules still act on their own. Set the tokens to turn the controls on'];
+  }
+  return ['admin controls disabled: api.adminToken is not set (ADMIN_TOKEN with the default config), so flag changes, promotions, reloads and silences answer 401; the rollback token still rolls back and applies the emergency flags'];
 }
 
 /** Read and parse a config file, and the rule files it names. */

@@ -15,7 +15,10 @@ describe('the agent', () => {
   it('becomes ready after the first probe round and serves health, state and metrics', async () => {
     harness = await startPair();
     const h = harness;
-    expect(h.events[0]).toMatchObject({ id: 1, type: 'agent.started', severity: 'info', env: null, probe: null, rule: null, data: { activeEnvironment: 'blue', probes: 2, series: 4 } });
+    // No API token in this config: the start says so, loudly (regression: a silent start with every control off).
+    expect(h.events[0]).toMatchObject({ id: 1, type: 'agent.started', severity: 'warning', env: null, probe: null, rule: null, data: { activeEnvironment: 'blue', probes: 2, series: 4, controls: 'none' } });
+    expect(h.events[0]!.message).toContain('CONTROLS DISABLED');
+    expect(h.logs.some((line) => line.includes('"level":40') && line.includes('controls disabled: api.adminToken and api.rollbackToken are not set'))).toBe(true);
     await waitUntil(() => h.agent.ready, 'the first probe round');
 
     expect(await (await fetch(`${h.base}/healthz`)).json()).toEqual({ status: 'ok' });

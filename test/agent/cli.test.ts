@@ -28,6 +28,8 @@ describe('greenlight validate', () => {
     const run = await cli(['validate']);
     expect(run.code).toBe(0);
     expect(run.stdout).toContain('config/greenlight.yaml is valid: 4 probes on blue and green (blue live');
+    // No ADMIN_TOKEN or ROLLBACK_TOKEN in this environment: validate says what that switches off.
+    expect(run.stdout).toContain('note: controls disabled: api.adminToken and api.rollbackToken are not set');
   });
 
   it('exits 2 naming the key path and line of every problem', async () => {
