@@ -28,7 +28,7 @@ import { coreRoutes } from './core-routes.js';
 import { EventStream } from './event-stream.js';
 import { EventBus, type GreenlightEvent } from './events.js';
 import { flagRoutes } from './flags/flag-routes.js';
-import { FlagStore } from './flags/flag-store.js';
+import { FlagStore, type FlagAuditEntry, type FlagState } from './flags/flag-store.js';
 import { Journal, type EventQuery } from './journal.js';
 import { startHttpServer, type HttpServer } from './http-server.js';
 import { JournalRetention } from './journal-retention.js';
@@ -173,9 +173,6 @@ export class Agent {
       onListenerError: (error, event) => this.#logger.error({ err: error, event: event.type }, 'an event subscriber failed'),
     });
     this.bus.subscribe((event) => logEvent(this.#logger, event));
-    this.bus.subscribe((event) => {
-      if (event.type === 'flag.changed') this.#persist('flags', this.flags.snapshot());
-    });
     // One keep-alive pool for every probe: connection reuse is most of a probe's cost saving.
     this.#dispatcher = new UndiciAgent({ keepAliveTimeout: 30_000, connections: 8, pipelining: 1 });
     this.#scheduler = new ProbeScheduler({
@@ -213,6 +210,7 @@ export class Agent {
       now: this.#now,
       publish: (input) => this.bus.publish(input),
       onChange: (env, flag, value) => this.metrics.setFlag(flag, env, value),
+      persist: (state, audit) => this.#journal?.saveFlags(state, audit, this.flags.auditLimit),
     });
     this.rules = new RuleEvaluator(
       config.rules,
@@ -690,8 +688,14 @@ export class Agent {
       if (live !== this.#activeEnvironment) this.#logger.warn({ live }, `resuming with ${live} live, as stored in ${store.path} (activeEnvironment in the config only applies to a first start)`);
       this.#activeEnvironment = live;
     }
-    const flags = store.get<ReturnType<FlagStore['snapshot']>>('flags');
-    if (flags) this.flags.restore(flags);
+    // The audit trail has its own table; a database from before keeps it inside the flags state.
+    const flags = store.get<FlagState & { audit?: FlagAuditEntry[] }>('flags');
+    let audit = store.flagAudit(this.flags.auditLimit);
+    if (audit.length === 0 && flags?.audit?.length) {
+      audit = flags.audit.slice(-this.flags.auditLimit);
+      store.saveFlags({ values: flags.values, versions: flags.versions }, audit, this.flags.auditLimit);
+    }
+    if (flags) this.flags.restore({ values: flags.values, versions: flags.versions, audit });
     for (const [rule, stored] of Object.entries(store.get<Record<string, StoredIncident>>('incidents') ?? {})) {
       const number = Number(stored.incident.split('#').pop());
       const config = this.config.rules.find((r) => r.name === rule);

@@ -2,8 +2,9 @@
  * AlphaStack's feature flags, one boolean set per environment, with the rules that keep them
  * safe: locked flags never move, a request changes all it names or nothing, and every change
  * and every refused attempt on a locked flag leaves an audit entry and an event. No timers and
- * no IO: the agent persists through `snapshot()` / `restore()` and mirrors values into metrics
- * through `onChange`.
+ * no IO: the agent persists through the `persist` hook (the values, and only the audit entries
+ * that are new: the trail is appended to, never rewritten) and `restore()`, and mirrors values
+ * into metrics through `onChange`.
  */
 import { ConfigError, GreenlightError } from '../../config/errors.js';
 import { formatKeyPath } from '../../config/load-config.js';
@@ -64,10 +65,14 @@ export interface FlagRequest {
   reason: string;
 }
 
-/** Everything the store holds, as plain JSON, for the persistence hook. */
-export interface FlagSnapshot {
+/** The values and versions: what is saved whole on every change (small, whatever the trail's length). */
+export interface FlagState {
   values: Record<string, Record<string, boolean>>;
   versions: Record<string, number>;
+}
+
+/** Everything the store holds, as plain JSON: the state and the audit trail. */
+export interface FlagSnapshot extends FlagState {
   audit: FlagAuditEntry[];
 }
 
@@ -98,6 +103,12 @@ export interface FlagStoreOptions {
   onChange?: (env: string, flag: string, value: boolean) => void;
   /** Audit entries kept, oldest dropped first (default 1,000). */
   auditLimit?: number;
+  /**
+   * Called once per request that changed flags or was refused on a locked one, with the state
+   * after it and the audit entries it added, before the event is published: the agent saves the
+   * state and appends the entries to the database.
+   */
+  persist?: (state: FlagState, audit: readonly FlagAuditEntry[]) => void;
 }
 
 const DEFAULT_AUDIT_LIMIT = 1_000;
@@ -112,6 +123,9 @@ export class FlagStore {
   readonly #now: () => number;
   readonly #publish: (input: EventInput) => unknown;
   readonly #onChange: (env: string, flag: string, value: boolean) => void;
+  readonly #persist: (state: FlagState, audit: readonly FlagAuditEntry[]) => void;
+  /** Entries recorded by the request in progress, handed to `persist` when it ends. */
+  #unsaved: FlagAuditEntry[] = [];
 
   /** Throws ConfigError when `initial` names an unknown environment or flag, or unlocks a locked flag. */
   constructor(options: FlagStoreOptions) {
@@ -121,6 +135,7 @@ export class FlagStore {
     this.#now = options.now;
     this.#publish = options.publish;
     this.#onChange = options.onChange ?? (() => undefined);
+    this.#persist = options.persist ?? (() => undefined);
 
     const initial = options.initial ?? {};
     const issues = checkInitialFlags(initial, this.environments);
@@ -190,6 +205,12 @@ export class FlagStore {
     const known = [...new Set(envNames.filter((env): env is string => typeof env === 'string' && this.#values.has(env)))];
     const envs = known.length > 0 ? known : [...this.environments];
     const reason = request.reason.trim() === '' ? '(no reason given)' : request.reason;
+    const time = new Date(this.#now()).toISOString();
+    for (const [flag, value] of attempts) {
+      const asked = typeof value === 'boolean' ? value : preview(value);
+      for (const env of envs) this.#record({ time, actor: request.actor, reason, env, flag, old: this.#env(env).get(flag)!, new: asked, outcome: 'rejected' });
+    }
+    this.#save();
     for (const [flag, value] of attempts) this.#reject(envs, flag, value, { actor: request.actor, reason });
     const flags = attempts.map(([flag]) => flag);
     throw new FlagError(409, `${flags.map(lockedWhy).join('; ')}; nothing was changed`, { locked: flags });
@@ -228,13 +249,22 @@ export class FlagStore {
     return sum;
   }
 
-  /** Everything the store holds, as plain JSON: what the persistence hook writes. */
-  snapshot(): FlagSnapshot {
+  /** How many audit entries are kept: the bound of the saved trail too. */
+  get auditLimit(): number {
+    return this.#auditLimit;
+  }
+
+  /** The values and versions, as plain JSON: what `persist` saves on every change. */
+  state(): FlagState {
     return {
       values: Object.fromEntries(this.environments.map((env) => [env, { ...this.get(env) }])),
       versions: Object.fromEntries(this.#versions),
-      audit: this.audit(),
     };
+  }
+
+  /** Everything the store holds, as plain JSON. */
+  snapshot(): FlagSnapshot {
+    return { ...this.state(), audit: this.audit() };
   }
 
   /**
@@ -306,6 +336,7 @@ export class FlagStore {
     }
     const changedEnvs = [...new Set(changes.map((change) => change.env))];
     for (const env of changedEnvs) this.#versions.set(env, this.#versions.get(env)! + 1);
+    this.#save();
     for (const change of changes) this.#onChange(change.env, change.flag, change.new);
 
     const summary = changes.map((change) => `${change.flag} ${change.new ? 'on' : 'off'}`);
@@ -320,12 +351,9 @@ export class FlagStore {
     return changes;
   }
 
+  /** The `flag.rejected` event of one locked flag (its audit entries are already recorded). */
   #reject(envs: readonly string[], flag: string, attempted: unknown, request: FlagRequest): void {
-    const time = new Date(this.#now()).toISOString();
     const asked = typeof attempted === 'boolean' ? attempted : preview(attempted);
-    for (const env of envs) {
-      this.#record({ time, actor: request.actor, reason: request.reason, env, flag, old: this.#env(env).get(flag)!, new: asked, outcome: 'rejected' });
-    }
     const why = lockedWhy(flag);
     this.#publish({
       type: 'flag.rejected',
@@ -338,7 +366,15 @@ export class FlagStore {
 
   #record(entry: FlagAuditEntry): void {
     this.#audit.push(entry);
+    this.#unsaved.push(entry);
     if (this.#audit.length > this.#auditLimit) this.#audit.splice(0, this.#audit.length - this.#auditLimit);
+  }
+
+  /** Hand the state and the request's new audit entries to `persist`. */
+  #save(): void {
+    const entries = this.#unsaved;
+    this.#unsaved = [];
+    this.#persist(this.state(), entries);
   }
 }
 
