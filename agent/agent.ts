@@ -153,6 +153,8 @@ export class Agent {
   #pendingFirstResults: Set<SeriesEntry>;
   /** Actions a crash interrupted, settled once the first probe round is in (judging needs health). */
   #interrupted: ActionRecord[] = [];
+  /** Numbers manual rollbacks; set past the journal's last event id at start (see manualRollback). */
+  #manualSequence = 0;
 
   constructor(options: AgentOptions) {
     const { config, logger } = options;
@@ -261,6 +263,7 @@ export class Agent {
     await this.rules.selfTest();
     this.#store = Store.open(this.config.dataDir);
     this.bus.resumeFrom(this.#store.lastEventId());
+    this.#manualSequence = this.bus.lastId;
     this.#journal = new Journal({ store: this.#store, bus: this.bus, logger: this.#rootLogger.child({ component: 'journal' }), now: this.#now });
     this.#resume(this.#store);
     this.#interrupted = this.#store.unfinishedActions();
@@ -358,12 +361,17 @@ export class Agent {
     return this.#series.map((entry) => entry.series.summary(now, samples));
   }
 
-  /** An operator's emergency rollback: judged like a rule's (never onto a failing environment), without the cooldown. */
+  /**
+   * An operator's emergency rollback: judged like a rule's (never onto a failing environment),
+   * without the cooldown. Its incident, `manual-<ISO time>-<n>`, is unique even for two in one
+   * millisecond: n counts up from the journal's last event id at start, which only grows across
+   * restarts (every rollback publishes events), so not even a clock stepped back can repeat one.
+   */
   manualRollback(reason: string, actor: string) {
     const now = this.#now();
     return this.actions.run(MANUAL_ROLLBACK, {
       rule: null,
-      incident: `manual-${new Date(now).toISOString()}`,
+      incident: `manual-${new Date(now).toISOString()}-${++this.#manualSequence}`,
       env: this.#activeEnvironment,
       severity: 'critical',
       message: `manual rollback by ${actor}: ${reason}`,
