@@ -201,8 +201,9 @@ export class Redactor {
 
   /**
    * A copy of `value` with every string redacted, keys included; what is not a string, array or
-   * plain object is kept as is. Nesting deeper than `maxDepth` is cut (`[too deep]`): the values
-   * passed here are greenlight's own events and request bodies, never legitimately that deep.
+   * plain object is kept as is, and so is what is nested deeper than `maxDepth` (the recursion
+   * stays shallow): the values passed here are events and request bodies, and no route takes a
+   * text from that deep, nor shows more of a value than its first levels (flag-store `preview`).
    */
   value<T>(value: T, maxDepth = 64): T {
     if (this.#pattern === undefined) return value;
@@ -212,7 +213,7 @@ export class Redactor {
   #walk(value: unknown, depth: number): unknown {
     if (typeof value === 'string') return this.text(value);
     if (value === null || typeof value !== 'object') return value;
-    if (depth <= 0) return '[too deep]';
+    if (depth <= 0) return value;
     if (Array.isArray(value)) {
       let copy: unknown[] | undefined;
       value.forEach((item, index) => {

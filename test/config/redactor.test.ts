@@ -54,6 +54,10 @@ describe('Redactor', () => {
     expect(Object.keys(redacted)).toEqual(['reason', 'list', REDACTED, '__proto__']);
     const untouched = { a: 'fine' };
     expect(redactor.value(untouched)).toBe(untouched);
+    // A body nested thousands deep keeps its shape (a locked flag's name deep inside stays visible to the flag routes).
+    let deep: unknown = { ALPHASTACK_PROTECTION: false };
+    for (let i = 0; i < 5_000; i++) deep = [deep];
+    expect(redactor.value(deep)).toBe(deep);
   });
 
   it('add() hides more secrets later (a reload), keeping the earlier ones', () => {

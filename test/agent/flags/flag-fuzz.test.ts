@@ -13,6 +13,7 @@ import type { EventInput } from '../../../agent/events.js';
 import { flagRoutes } from '../../../agent/flags/flag-routes.js';
 import { FlagStore } from '../../../agent/flags/flag-store.js';
 import { startHttpServer, type HttpServer } from '../../../agent/http-server.js';
+import { Redactor } from '../../../config/redactor.js';
 
 const ADMIN = 'admin-token-fuzz-123';
 const ROLLBACK = 'rollback-token-fuzz-123';
@@ -31,6 +32,8 @@ beforeAll(async () => {
     listen: { host: '127.0.0.1', port: 0 },
     routes: flagRoutes(store, { activeEnvironment: () => 'blue' }),
     tokens: () => ({ admin: ADMIN, rollback: ROLLBACK }),
+    // As in the agent: request bodies are redacted as they come in.
+    redactor: new Redactor([ADMIN, ROLLBACK]),
     logger: pino({ level: 'silent' }),
   });
   base = `http://127.0.0.1:${server.address.port}`;
