@@ -189,10 +189,10 @@ export class Redactor {
    * not be recognised, and its first half would be shown.
    */
   excerpt(text: string, max: number): string {
-    let window = max + this.#longest;
+    let window = max + this.#longest + 1;
     let redacted = this.text(text.slice(0, window));
     // "[redacted]" may be shorter than what it replaced: read on until the cut is far enough away.
-    while (window < text.length && redacted.length < max + this.#longest) {
+    while (window < text.length && redacted.length <= max + this.#longest) {
       window *= 2;
       redacted = this.text(text.slice(0, window));
     }

@@ -41,6 +41,9 @@ describe('Redactor', () => {
       expect(excerpt.length).toBeLessThanOrEqual(80);
       for (let i = 0; i + 6 <= TOKEN.length; i++) expect(excerpt).not.toContain(TOKEN.slice(i, i + 6));
     }
+    // Without secrets it only cuts, and marks the cut.
+    expect(new Redactor().excerpt('x'.repeat(81), 80)).toBe(`${'x'.repeat(77)}...`);
+    expect(new Redactor().excerpt('x'.repeat(80), 80)).toBe('x'.repeat(80));
     // Many secrets shrink the text on redaction: what follows them must still be whole or absent.
     const many = Array.from({ length: 12 }, () => TOKEN).join(' ');
     expect(redactor.excerpt(many, 80)).not.toMatch(/tok-|5f2a/);
