@@ -113,6 +113,7 @@ probes:
     expect(config.secrets).not.toContain('5s');
     expect(config.secrets.some((secret) => secret.includes('events.pagerduty.com'))).toBe(false);
     expect(collectSecrets({ probes: [{ headers: { authorization: 'abc' } }] })).toEqual([]);
+    expect(collectSecrets({ rules: [{ labels: { 'auth-team': 'payments', owner: 'desk-ops' } }] })).toEqual([]);
   });
 
   it('reads the credential inside a Basic header', () => {
