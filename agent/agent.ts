@@ -13,6 +13,7 @@ import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import { Agent as UndiciAgent } from 'undici';
 import { ConfigError, formatConfigIssue } from '../config/errors.js';
+import { Redactor } from '../config/redactor.js';
 import type { Config, ProbeConfig } from '../config/schema.js';
 import { compileProbeTarget, probeEnvironments, runProbe, type ProbeTarget } from '../probes/http-probe.js';
 import { describeFailure, type Confirmation, type ConfirmationKind, type ProbeResult } from '../probes/probe-result.js';
@@ -27,7 +28,7 @@ import { coreRoutes } from './core-routes.js';
 import { EventStream } from './event-stream.js';
 import { EventBus, type GreenlightEvent } from './events.js';
 import { flagRoutes } from './flags/flag-routes.js';
-import { FlagStore } from './flags/flag-store.js';
+import { FlagStore, type FlagAuditEntry, type FlagState } from './flags/flag-store.js';
 import { Journal, type EventQuery } from './journal.js';
 import { startHttpServer, type HttpServer } from './http-server.js';
 import { JournalRetention } from './journal-retention.js';
@@ -70,6 +71,8 @@ export interface AgentOptions {
   reloadConfig?: () => Promise<Config>;
   /** Where reloadConfig reads from, for events and logs. */
   configSource?: string;
+  /** The redactor the logger shares (run-command builds one for both); default: one of the config's secrets. */
+  redactor?: Redactor;
 }
 
 interface SeriesEntry {
@@ -117,6 +120,12 @@ export class Agent {
   readonly alerts: AlertDispatcher;
   /** What actions and promotions may do to the world. */
   readonly controller: Controller;
+  /**
+   * Hides every secret of the config (and of every config reloaded since) in what comes in from
+   * outside: probe answers, outbound answers, program output, API request bodies; and, as a last
+   * net, in every event before it is journaled, streamed or logged.
+   */
+  readonly redactor: Redactor;
   readonly promotions: PromotionController;
   readonly #logger: Logger;
   readonly #rootLogger: Logger;
@@ -151,6 +160,8 @@ export class Agent {
   #interrupted: ActionRecord[] = [];
   /** Resumed or reloaded firing rules cannot resolve until every interval series has RESUME_HOLD_ROUNDS results. */
   #resumeHeld = false;
+  /** Numbers manual rollbacks; set past the journal's last event id at start (see manualRollback). */
+  #manualSequence = 0;
 
   constructor(options: AgentOptions) {
     const { config, logger } = options;
@@ -163,14 +174,14 @@ export class Agent {
     this.#now = options.now ?? Date.now;
     this.#dryRun = options.dryRun ?? false;
     this.#activeEnvironment = config.activeEnvironment;
+    this.redactor = options.redactor ?? new Redactor();
+    this.redactor.add(config.secrets);
     this.bus = new EventBus({
       now: this.#now,
+      redactor: this.redactor,
       onListenerError: (error, event) => this.#logger.error({ err: error, event: event.type }, 'an event subscriber failed'),
     });
     this.bus.subscribe((event) => logEvent(this.#logger, event));
-    this.bus.subscribe((event) => {
-      if (event.type === 'flag.changed') this.#persist('flags', this.flags.snapshot());
-    });
     // One keep-alive pool for every probe: connection reuse is most of a probe's cost saving.
     this.#dispatcher = new UndiciAgent({ keepAliveTimeout: 30_000, connections: 8, pipelining: 1 });
     this.#scheduler = new ProbeScheduler({
@@ -208,6 +219,7 @@ export class Agent {
       now: this.#now,
       publish: (input) => this.bus.publish(input),
       onChange: (env, flag, value) => this.metrics.setFlag(flag, env, value),
+      persist: (state, audit) => this.#journal?.saveFlags(state, audit, this.flags.auditLimit),
     });
     this.rules = new RuleEvaluator(
       config.rules,
@@ -258,6 +270,7 @@ export class Agent {
     await this.rules.selfTest();
     this.#store = Store.open(this.config.dataDir);
     this.bus.resumeFrom(this.#store.lastEventId());
+    this.#manualSequence = this.bus.lastId;
     this.#journal = new Journal({ store: this.#store, bus: this.bus, logger: this.#rootLogger.child({ component: 'journal' }), now: this.#now });
     this.#resume(this.#store);
     this.#interrupted = this.#store.unfinishedActions();
@@ -268,6 +281,7 @@ export class Agent {
       listen: this.config.listen,
       routes: [...coreRoutes(this), ...rollbackRoutes(this), ...reloadRoutes(this), ...flagRoutes(this.flags, { activeEnvironment: () => this.#activeEnvironment }), ...promoteRoutes(this.promotions), ...statusPageRoutes(this)],
       tokens: () => ({ admin: this.config.api.adminToken, rollback: this.config.api.rollbackToken }),
+      redactor: this.redactor,
       logger: this.#rootLogger.child({ component: 'http' }),
     });
     const journal = this.#journal;
@@ -280,11 +294,14 @@ export class Agent {
     this.#stream.attach(this.#server.server);
     this.#scheduler.start();
     if (this.#pendingFirstResults.size === 0) this.#reconcileInterrupted();
+    const { adminToken, rollbackToken } = this.config.api;
+    const controls = adminToken !== undefined ? 'all' : rollbackToken !== undefined ? 'rollback only' : 'none';
+    const disabled = controls === 'none' ? '; CONTROLS DISABLED: no API token is set, so nobody can roll back or change flags through the API' : controls === 'rollback only' ? '; admin controls disabled: no ADMIN_TOKEN' : '';
     this.bus.publish({
       type: 'agent.started',
-      severity: 'info',
-      message: `greenlight ${VERSION} watching ${Object.keys(this.config.environments).join(' and ')} (${this.#activeEnvironment} live) with ${this.config.probes.length} probes and ${this.rules.size} rules on http://${formatHost(this.#server.address)}${this.#dryRun ? ' (dry run: actions are decided, not carried out)' : ''}`,
-      data: { version: VERSION, pid: process.pid, activeEnvironment: this.#activeEnvironment, probes: this.config.probes.length, series: this.#series.length, dryRun: this.#dryRun },
+      severity: controls === 'none' ? 'warning' : 'info',
+      message: `greenlight ${VERSION} watching ${Object.keys(this.config.environments).join(' and ')} (${this.#activeEnvironment} live) with ${this.config.probes.length} probes and ${this.rules.size} rules on http://${formatHost(this.#server.address)}${this.#dryRun ? ' (dry run: actions are decided, not carried out)' : ''}${disabled}`,
+      data: { version: VERSION, pid: process.pid, activeEnvironment: this.#activeEnvironment, probes: this.config.probes.length, series: this.#series.length, dryRun: this.#dryRun, controls },
     });
   }
 
@@ -351,12 +368,17 @@ export class Agent {
     return this.#series.map((entry) => entry.series.summary(now, samples));
   }
 
-  /** An operator's emergency rollback: judged like a rule's (never onto a failing environment), without the cooldown. */
+  /**
+   * An operator's emergency rollback: judged like a rule's (never onto a failing environment),
+   * without the cooldown. Its incident, `manual-<ISO time>-<n>`, is unique even for two in one
+   * millisecond: n counts up from the journal's last event id at start, which only grows across
+   * restarts (every rollback publishes events), so not even a clock stepped back can repeat one.
+   */
   manualRollback(reason: string, actor: string) {
     const now = this.#now();
     return this.actions.run(MANUAL_ROLLBACK, {
       rule: null,
-      incident: `manual-${new Date(now).toISOString()}`,
+      incident: `manual-${new Date(now).toISOString()}-${++this.#manualSequence}`,
       env: this.#activeEnvironment,
       severity: 'critical',
       message: `manual rollback by ${actor}: ${reason}`,
@@ -390,6 +412,8 @@ export class Agent {
     let next: Config;
     try {
       next = await this.#reloadConfig();
+      // Before anything of the new config runs: its secrets are hidden from the first answer on.
+      this.redactor.add(next.secrets);
       await new RuleEvaluator(next.rules, () => ({ activeEnvironment: this.#activeEnvironment, environments: Object.keys(next.environments), now: this.#now(), series: () => [] })).selfTest();
     } catch (error) {
       const issues = error instanceof ConfigError ? error.issues.map((issue) => formatConfigIssue(issue)) : [];
@@ -488,7 +512,7 @@ export class Agent {
       fingerprint: spec.fingerprint,
       interval: spec.interval,
       series: new ProbeSeries(spec.probe.name, spec.env, this.#config.windows, spec.lines, this.#now()),
-      target: compileProbeTarget(this.#config, spec.probe, spec.env),
+      target: compileProbeTarget(this.#config, spec.probe, spec.env, this.redactor),
       downSince: undefined,
     };
     this.#series.push(entry);
@@ -509,7 +533,7 @@ export class Agent {
   }
 
   #deps(component: string): PluginDeps {
-    return { logger: this.#rootLogger.child({ component }), dispatcher: this.#outbound ?? this.#dispatcher, now: this.#now, sleep };
+    return { logger: this.#rootLogger.child({ component }), dispatcher: this.#outbound ?? this.#dispatcher, now: this.#now, sleep, redactor: this.redactor };
   }
 
   /** The configured actions plus the manual rollback; `keep` supplies instances to reuse by name. */
@@ -684,8 +708,14 @@ export class Agent {
       if (live !== this.#activeEnvironment) this.#logger.warn({ live }, `resuming with ${live} live, as stored in ${store.path} (activeEnvironment in the config only applies to a first start)`);
       this.#activeEnvironment = live;
     }
-    const flags = store.get<ReturnType<FlagStore['snapshot']>>('flags');
-    if (flags) this.flags.restore(flags);
+    // The audit trail has its own table; a database from before keeps it inside the flags state.
+    const flags = store.get<FlagState & { audit?: FlagAuditEntry[] }>('flags');
+    let audit = store.flagAudit(this.flags.auditLimit);
+    if (audit.length === 0 && flags?.audit?.length) {
+      audit = flags.audit.slice(-this.flags.auditLimit);
+      store.saveFlags({ values: flags.values, versions: flags.versions }, audit, this.flags.auditLimit);
+    }
+    if (flags) this.flags.restore({ values: flags.values, versions: flags.versions, audit });
     for (const [rule, stored] of Object.entries(store.get<Record<string, StoredIncident>>('incidents') ?? {})) {
       const number = Number(stored.incident.split('#').pop());
       const config = this.config.rules.find((r) => r.name === rule);

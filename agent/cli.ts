@@ -15,6 +15,7 @@ import { runCommand } from './commands/run.js';
 import { schemaCommand } from './commands/schema.js';
 import { tailCommand } from './commands/tail.js';
 import { validateCommand } from './commands/validate.js';
+import { escapeForTerminal } from './terminal-text.js';
 import { VERSION } from './version.js';
 
 export const DEFAULT_CONFIG_PATH = 'config/greenlight.yaml';
@@ -179,10 +180,11 @@ function str(value: string | boolean | undefined): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
+/** Standard output and error, with every control character a remote text may carry made visible (agent/terminal-text.ts). */
 function defaultIo(): CommandIo {
   return {
-    out: (text) => process.stdout.write(`${text}\n`),
-    err: (text) => process.stderr.write(`${text}\n`),
+    out: (text) => process.stdout.write(`${escapeForTerminal(text)}\n`),
+    err: (text) => process.stderr.write(`${escapeForTerminal(text)}\n`),
     env: process.env,
   };
 }

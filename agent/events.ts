@@ -3,6 +3,7 @@
  * published on an in-process bus. Logs, metrics, and later the journal and the WebSocket stream
  * are subscribers; publishers never know who listens.
  */
+import type { Redactor } from '../config/redactor.js';
 import type { Figures } from '../rules/rule-evaluator.js';
 
 export type Severity = 'info' | 'warning' | 'critical';
@@ -19,7 +20,8 @@ interface EventBase<T extends string, D> {
   data: D;
 }
 
-export type AgentStartedEvent = EventBase<'agent.started', { version: string; pid: number; activeEnvironment: string; probes: number; series: number; dryRun: boolean }>;
+/** `controls`: which API controls the tokens allow: all (admin token), rollback only, or none. */
+export type AgentStartedEvent = EventBase<'agent.started', { version: string; pid: number; activeEnvironment: string; probes: number; series: number; dryRun: boolean; controls: 'all' | 'rollback only' | 'none' }>;
 export type AgentStoppingEvent = EventBase<'agent.stopping', { signal: string | null; uptimeSeconds: number }>;
 export type ProbeDownEvent = EventBase<'probe.down', { reason: string; detail: string; status: number | null; durationMs: number; consecutiveFailures: number; active: boolean }>;
 export type ProbeUpEvent = EventBase<'probe.up', { status: number | null; durationMs: number; downForMs: number | null; active: boolean }>;
@@ -138,15 +140,19 @@ export type EventListener = (event: GreenlightEvent) => void;
 /**
  * Assigns ids and times and delivers each event synchronously to every subscriber, in
  * subscription order. A throwing subscriber is reported and never stops delivery to the rest.
+ * With a redactor, every event's message and data are redacted before any subscriber sees them:
+ * the journal, the stream and the log all get the same, safe event.
  */
 export class EventBus {
   readonly #listeners = new Set<EventListener>();
+  readonly #redactor: Redactor | undefined;
   readonly #now: () => number;
   readonly #onListenerError: (error: unknown, event: GreenlightEvent) => void;
   #lastId: number;
 
-  constructor(options: { now: () => number; lastId?: number; onListenerError: (error: unknown, event: GreenlightEvent) => void }) {
+  constructor(options: { now: () => number; lastId?: number; onListenerError: (error: unknown, event: GreenlightEvent) => void; redactor?: Redactor }) {
     this.#now = options.now;
+    this.#redactor = options.redactor;
     this.#lastId = options.lastId ?? 0;
     this.#onListenerError = options.onListenerError;
   }
@@ -174,8 +180,8 @@ export class EventBus {
       env: input.env ?? null,
       probe: input.probe ?? null,
       rule: input.rule ?? null,
-      message: input.message,
-      data: input.data,
+      message: this.#redactor ? this.#redactor.text(input.message) : input.message,
+      data: this.#redactor ? this.#redactor.value(input.data) : input.data,
     } as E;
     for (const listener of this.#listeners) {
       try {

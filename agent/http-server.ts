@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { formatKeyPath } from '../config/load-config.js';
+import type { Redactor } from '../config/redactor.js';
 
 /** admin: ADMIN_TOKEN only. rollback: the emergency path, ROLLBACK_TOKEN or ADMIN_TOKEN. */
 export type Auth = 'none' | 'admin' | 'rollback';
@@ -76,7 +77,11 @@ const MAX_BODY_BYTES = 64 * 1024;
  */
 const MAX_DRAIN_BYTES = 16 * MAX_BODY_BYTES;
 
-export async function startHttpServer(options: { listen: { host: string; port: number }; routes: readonly Route[]; tokens: () => Tokens; logger: Logger }): Promise<HttpServer> {
+/**
+ * `redactor` hides secrets in request bodies as they come in: a reason or comment that quotes a
+ * token is stored, echoed and audited without it.
+ */
+export async function startHttpServer(options: { listen: { host: string; port: number }; routes: readonly Route[]; tokens: () => Tokens; logger: Logger; redactor?: Redactor }): Promise<HttpServer> {
   const { logger } = options;
   const table = options.routes.map((route) => ({ route, pattern: compilePath(route.path) }));
 
@@ -124,10 +129,9 @@ export async function startHttpServer(options: { listen: { host: string; port: n
         send(res, { status: read.status, body: { error: read.error } });
         return;
       }
-      const parsed = route.body.safeParse(read.value);
+      const parsed = route.body.safeParse(options.redactor ? options.redactor.value(read.value) : read.value);
       if (!parsed.success) {
-        const problems = parsed.error.issues.map((issue) => `${issue.path.length ? `${formatKeyPath(issue.path as (string | number)[])}: ` : ''}${issue.message}`);
-        send(res, { status: 400, body: { error: `invalid body: ${problems.join('; ')}` } });
+        send(res, { status: 400, body: { error: invalidBody(parsed.error) } });
         return;
       }
       body = parsed.data;
@@ -172,6 +176,18 @@ export async function startHttpServer(options: { listen: { host: string; port: n
         setTimeout(() => server.closeAllConnections(), 1_000).unref();
       }),
   };
+}
+
+/** Problems an invalid-body answer lists, and how long each may be: a key may be 60 KB long. */
+const PROBLEMS_SHOWN = 5;
+const PROBLEM_LENGTH = 200;
+
+/** `invalid body: reason: …; set: …` for a zod error: the first problems, each cut short, never an echo of a huge key or value. */
+export function invalidBody(error: z.ZodError): string {
+  const cut = (text: string) => (text.length > PROBLEM_LENGTH ? `${text.slice(0, PROBLEM_LENGTH - 3)}...` : text);
+  const problems = error.issues.map((issue) => cut(`${issue.path.length ? `${formatKeyPath(issue.path as (string | number)[])}: ` : ''}${issue.message}`));
+  const more = problems.length > PROBLEMS_SHOWN ? `; and ${problems.length - PROBLEMS_SHOWN} more` : '';
+  return `invalid body: ${problems.slice(0, PROBLEMS_SHOWN).join('; ')}${more}`;
 }
 
 /**

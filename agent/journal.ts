@@ -14,6 +14,7 @@
  */
 import type { Logger } from 'pino';
 import type { EventBus, EventListener, GreenlightEvent } from './events.js';
+import type { FlagAuditEntry, FlagState } from './flags/flag-store.js';
 import type { ActionRecord, Store } from './store.js';
 
 /**
@@ -47,6 +48,8 @@ export class Journal {
   readonly #unsaved = new Map<string, () => void>();
   #flush: { cancel(): void } | undefined;
   #lastCommit = Number.NEGATIVE_INFINITY;
+  /** Numbers flag saves, so that each one's audit entries are kept while the store fails. */
+  #flagSaves = 0;
   #retry: NodeJS.Timeout | undefined;
   #failure: { since: number; error: string } | undefined;
   #dropped = 0;
@@ -78,6 +81,14 @@ export class Journal {
   save(key: string, value: unknown): void {
     const now = this.#now();
     this.#write(`state:${key}`, `saving ${key}`, () => this.#store.set(key, value, now));
+  }
+
+  /**
+   * Save the flag values and append the audit entries that came with them (one transaction),
+   * keeping the newest `keep`. While the store fails, every save is held, in order.
+   */
+  saveFlags(state: FlagState, audit: readonly FlagAuditEntry[], keep: number): void {
+    this.#write(`flags:${++this.#flagSaves}`, 'saving the flags', () => this.#store.saveFlags(state, audit, keep));
   }
 
   /** Record an action's start (before it acts) or its outcome in the action journal. */

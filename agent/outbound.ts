@@ -29,11 +29,6 @@ export interface OutboundRequest {
   /** Sent as JSON with content-type application/json. */
   json?: unknown;
   /**
-   * Texts replaced by `[redacted]` in every message and log line: a server may echo the request
-   * path (a webhook token) or body (a routing key) in its error page.
-   */
-  secrets?: readonly string[];
-  /**
    * Milliseconds to wait, read from a 429 answer's body when it has no usable Retry-After header
    * (Discord puts `retry_after` in the JSON body); undefined to fall back to the backoff.
    */
@@ -58,8 +53,13 @@ export class OutboundError extends GreenlightError {
   }
 }
 
-/** Send `request`, retrying per `policy`. Resolves with the first 2xx/3xx answer; throws OutboundError otherwise. */
-export async function sendWithRetry(deps: Pick<PluginDeps, 'dispatcher' | 'sleep' | 'logger'>, request: OutboundRequest, policy: RetryPolicy, signal: AbortSignal): Promise<OutboundResponse> {
+/**
+ * Send `request`, retrying per `policy`. Resolves with the first 2xx/3xx answer; throws
+ * OutboundError otherwise. What the server answers is redacted (`deps.redactor`) before it is put
+ * in any message: a server may echo the request path (a webhook token), a header or the body (a
+ * routing key) in its error page.
+ */
+export async function sendWithRetry(deps: Pick<PluginDeps, 'dispatcher' | 'sleep' | 'logger' | 'redactor'>, request: OutboundRequest, policy: RetryPolicy, signal: AbortSignal): Promise<OutboundResponse> {
   const url = new URL(request.url);
   const headers: Record<string, string> = { 'user-agent': 'greenlight', ...request.headers };
   // https://user:secret@host/hook: the credentials go as Basic auth (a request target cannot carry them).
@@ -93,7 +93,7 @@ export async function sendWithRetry(deps: Pick<PluginDeps, 'dispatcher' | 'sleep
       const text = await readLimited(response.body, 64 * 1024);
       lastStatus = response.statusCode;
       if (response.statusCode < 400) return { status: response.statusCode, attempts: attempt, body: text, headers: response.headers };
-      lastProblem = `HTTP ${response.statusCode}${text ? `: ${oneLine(conceal(text, request.secrets))}` : ''}`;
+      lastProblem = `HTTP ${response.statusCode}${text ? `: ${oneLine(deps.redactor.text(text))}` : ''}`;
       if (response.statusCode === 429) {
         const retryAfter = parseRetryAfter(response.headers['retry-after'], Date.now()) ?? parseRateLimitReset(response.headers['ratelimit-reset'], Date.now()) ?? request.retryAfterFromBody?.(text);
         if (retryAfter !== undefined) wait = Math.min(policy.maxBackoffMs, retryAfter);
@@ -102,7 +102,7 @@ export async function sendWithRetry(deps: Pick<PluginDeps, 'dispatcher' | 'sleep
       }
     } catch (error) {
       if (error instanceof OutboundError) throw error;
-      lastProblem = signal.aborted ? 'cancelled' : attemptSignal.aborted ? `no answer within ${policy.timeoutMs}ms` : conceal(describe(error), request.secrets);
+      lastProblem = signal.aborted ? 'cancelled' : attemptSignal.aborted ? `no answer within ${policy.timeoutMs}ms` : deps.redactor.text(describe(error));
       lastStatus = undefined;
     } finally {
       clearTimeout(timer);
@@ -113,22 +113,6 @@ export async function sendWithRetry(deps: Pick<PluginDeps, 'dispatcher' | 'sleep
     }
   }
   throw new OutboundError(`${request.label}: gave up after ${policy.attempts} attempts; last: ${lastProblem}`, policy.attempts, lastStatus);
-}
-
-/**
- * The parts of a webhook URL to hide: the URL itself, its path and query, and every long path
- * segment or query value, because a token may come back on its own (`Cannot POST /…/TOKEN`,
- * URL-decoded) or cut by a length limit.
- */
-export function secretsOfUrl(url: string): string[] {
-  const parsed = new URL(url);
-  const parts = [url, parsed.href, `${parsed.pathname}${parsed.search}`];
-  if (parsed.password) parts.push(parsed.password, safeDecode(parsed.password), Buffer.from(`${safeDecode(parsed.username)}:${safeDecode(parsed.password)}`).toString('base64'));
-  for (const segment of parsed.pathname.split('/')) {
-    if (segment.length >= 16) parts.push(segment, safeDecode(segment));
-  }
-  for (const value of parsed.searchParams.values()) if (value.length >= 8) parts.push(value, encodeURIComponent(value));
-  return [...new Set(parts)].filter((part) => part !== '' && part !== '/').sort((a, b) => b.length - a.length);
 }
 
 /** Milliseconds to wait for a Retry-After header (seconds or an HTTP date), undefined when absent or unreadable. */
@@ -164,12 +148,6 @@ async function readLimited(body: AsyncIterable<Buffer> & { destroy(): void; on(e
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');
-}
-
-function conceal(text: string, secrets: readonly string[] | undefined): string {
-  let result = text;
-  for (const secret of secrets ?? []) if (secret !== '') result = result.split(secret).join('[redacted]');
-  return result;
 }
 
 function oneLine(text: string): string {

@@ -8,6 +8,7 @@
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { z } from 'zod';
+import type { Redactor } from '../config/redactor.js';
 
 /** What a plugin may use. Nothing else: no globals, no process.env. */
 export interface PluginDeps {
@@ -17,6 +18,12 @@ export interface PluginDeps {
   now: () => number;
   /** Waits `ms` (backoff, polling) unless the signal aborts first; tests may speed it up. */
   sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /**
+   * The agent's redactor: hides the config's secrets in everything that comes back from outside
+   * (answers, error pages, program output). A plugin that holds a secret of its own adds it here
+   * when created, so it is hidden everywhere, not only in the plugin's own messages.
+   */
+  redactor: Redactor;
 }
 
 export interface PluginDefinition<Config extends { type: string }, Instance> {

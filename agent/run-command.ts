@@ -5,6 +5,7 @@
  * `sleep` or `curl` it started), not just its first process.
  */
 import { spawn } from 'node:child_process';
+import type { Redactor } from '../config/redactor.js';
 
 export interface RunCommandOptions {
   /** Variables for the child, on top of the parent's environment when `inheritEnv`. */
@@ -23,6 +24,11 @@ export interface RunCommandOptions {
   cwd?: string;
   /** Written to the child's stdin, which is then closed. Default: stdin is /dev/null. */
   input?: string;
+  /**
+   * Hides secrets in what the program printed (a script run with `set -x`, a curl error quoting
+   * its URL): plugins pass the agent's. stdout and stderr are redacted before anyone reads them.
+   */
+  redactor?: Redactor;
 }
 
 export interface RunCommandResult {
@@ -121,8 +127,8 @@ export function runCommand(argv: readonly string[], options: RunCommandOptions):
       resolve({
         code: how.code,
         signal: how.signal,
-        stdout: stdout.text(),
-        stderr: stderr.text(),
+        stdout: options.redactor ? options.redactor.text(stdout.text()) : stdout.text(),
+        stderr: options.redactor ? options.redactor.text(stderr.text()) : stderr.text(),
         timedOut,
         aborted,
         ...(spawnError === undefined ? {} : { spawnError }),

@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { GreenlightError } from '../config/errors.js';
 import type { GreenlightEvent, Severity } from './events.js';
+import type { FlagAuditEntry, FlagState } from './flags/flag-store.js';
 
 export class StoreError extends GreenlightError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -42,6 +43,17 @@ export interface ActionRecord {
   detail?: string;
 }
 
+
+interface AuditRow {
+  time: string;
+  actor: string;
+  reason: string;
+  env: string;
+  flag: string;
+  old: number;
+  new: string;
+  outcome: 'changed' | 'rejected';
+}
 
 /** What `prune` enforces, and how much it may do in one call. */
 export interface PruneOptions {
@@ -80,6 +92,8 @@ export class Store {
   readonly #insertEvent: Database.Statement<[number, string, string, string, string | null, string | null, string | null, string, string]>;
   readonly #appendEvents: (events: readonly GreenlightEvent[]) => void;
   readonly #deleteThrough: (id: number) => number;
+  readonly #saveFlags: (state: FlagState, audit: readonly FlagAuditEntry[], keep: number) => void;
+  readonly #readAudit: Database.Statement<[number], AuditRow>;
 
   private constructor(path: string, db: Database.Database) {
     this.path = path;
@@ -120,6 +134,28 @@ export class Store {
       detail TEXT,
       PRIMARY KEY (incident, action)
     )`);
+    // The flag audit trail: appended to, a row per entry, instead of rewritten whole with the
+    // flags on every change (a 1,000-entry trail made each change a 200 KB write).
+    db.exec(`CREATE TABLE IF NOT EXISTS flag_audit (
+      id INTEGER PRIMARY KEY,
+      time TEXT NOT NULL,
+      actor TEXT NOT NULL,
+      reason TEXT NOT NULL,
+      env TEXT NOT NULL,
+      flag TEXT NOT NULL,
+      old INTEGER NOT NULL,
+      new TEXT NOT NULL,
+      outcome TEXT NOT NULL
+    )`);
+    const insertAudit = db.prepare<[string, string, string, string, string, number, string, string]>('INSERT INTO flag_audit (time, actor, reason, env, flag, old, new, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+    const trimAudit = db.prepare<[number]>('DELETE FROM flag_audit WHERE id <= (SELECT MAX(id) FROM flag_audit) - ?');
+    // Values and the entries that changed them in one transaction: a crash keeps both or neither.
+    this.#saveFlags = db.transaction((state: FlagState, audit: readonly FlagAuditEntry[], keep: number) => {
+      this.#set.run('flags', JSON.stringify(state), Date.now());
+      for (const e of audit) insertAudit.run(e.time, e.actor, e.reason, e.env, e.flag, e.old ? 1 : 0, JSON.stringify(e.new), e.outcome);
+      if (audit.length > 0) trimAudit.run(keep);
+    });
+    this.#readAudit = db.prepare<[number], AuditRow>('SELECT * FROM (SELECT * FROM flag_audit ORDER BY id DESC LIMIT ?) ORDER BY id');
     const deleteEvents = db.prepare<[number]>('DELETE FROM events WHERE id <= ?');
     // The high-water mark is written in the same transaction as the delete: a crash leaves both or neither.
     this.#deleteThrough = db.transaction((id: number) => {
@@ -239,6 +275,19 @@ export class Store {
             .all(query.since, query.type, `${query.type.replace(/[\\%_]/g, (c) => `\\${c}`)}.%`, query.limit)
     ) as (Omit<GreenlightEvent, 'data'> & { data: string })[];
     return rows.map((row) => ({ ...row, data: JSON.parse(row.data) }) as GreenlightEvent);
+  }
+
+  /**
+   * Save the flag values (state key `flags`) and append the audit entries that came with them,
+   * keeping the newest `keep` entries.
+   */
+  saveFlags(state: FlagState, audit: readonly FlagAuditEntry[], keep: number): void {
+    this.#saveFlags(state, audit, keep);
+  }
+
+  /** The newest `limit` audit entries, oldest first. */
+  flagAudit(limit: number): FlagAuditEntry[] {
+    return this.#readAudit.all(limit).map((row) => ({ time: row.time, actor: row.actor, reason: row.reason, env: row.env, flag: row.flag, old: row.old === 1, new: JSON.parse(row.new) as boolean | string, outcome: row.outcome }));
   }
 
   /** Record an action's start or outcome; finished records older than a week are dropped. */

@@ -15,6 +15,7 @@ import { Agent } from '../agent/agent.js';
 import { parseAgentConfig } from '../agent/agent-config.js';
 import { runLoadTest } from '../agent/load-test.js';
 import type { PromoteResult } from '../agent/promote/promotion.js';
+import { Redactor } from '../config/redactor.js';
 import { compileProbeTarget } from '../probes/http-probe.js';
 import { APP_PATHS, cpuMicros, fmt, log, section, startSimulatorProcess, table, verdict, type SummaryRow } from './harness.js';
 
@@ -66,7 +67,8 @@ export async function runLoadtestBench(options: { seconds: number; rates?: numbe
 probes:
 ${APP_PATHS.map((path, i) => `  - { name: p${i}, path: ${path} }`).join('\n')}
 `);
-  const targets = config.probes.map((probe) => compileProbeTarget(config, probe, 'green'));
+  const redactor = Redactor.of(config);
+  const targets = config.probes.map((probe) => compileProbeTarget(config, probe, 'green', redactor));
   const rows: SummaryRow[] = [];
   const lines: string[][] = [];
   try {

@@ -6,6 +6,7 @@
  *   node dist/bench/run-all.js --only probe-engine --series 100
  *   node dist/bench/run-all.js --only promote --watch 10
  *   node dist/bench/run-all.js --only loadtest --load-seconds 10
+ *   node dist/bench/run-all.js --only flag-audit --flag-seconds 5
  *
  * Verdicts are printed, never enforced: the machine is small and noisy, so the exit code only
  * says whether the benches ran (0) or broke (1), or the arguments were wrong (2).
@@ -13,6 +14,7 @@
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { runFanout } from './fanout.js';
+import { runFlagAudit } from './flag-audit.js';
 import { runJournalBytes, runJournalIngest } from './journal.js';
 import { runMemory } from './memory.js';
 import { runMetricsRender } from './metrics-render.js';
@@ -21,10 +23,10 @@ import { runLoadtestBench, runPromote } from './promote.js';
 import { runRuleDecision } from './rule-decision.js';
 import { log, section, table, type SummaryRow } from './harness.js';
 
-const BENCHES = ['probe-engine', 'memory', 'metrics-render', 'rules', 'journal-ingest', 'journal-bytes', 'fanout', 'promote', 'loadtest'] as const;
+const BENCHES = ['probe-engine', 'memory', 'metrics-render', 'rules', 'journal-ingest', 'journal-bytes', 'flag-audit', 'fanout', 'promote', 'loadtest'] as const;
 type BenchName = (typeof BENCHES)[number];
 
-const USAGE = `usage: node dist/bench/run-all.js [--only ${BENCHES.join('|')}] [--soak SECONDS] [--series N] [--measure SECONDS] [--events N] [--fanout-seconds SECONDS] [--watch SECONDS] [--load-seconds S]
+const USAGE = `usage: node dist/bench/run-all.js [--only ${BENCHES.join('|')}] [--soak SECONDS] [--series N] [--measure SECONDS] [--events N] [--fanout-seconds SECONDS] [--watch SECONDS] [--load-seconds S] [--flag-seconds S]
   --only NAME               run one bench (default: all, in the order above)
   --soak SECONDS            memory growth run length after warm-up (default 600)
   --series N                probe x environment series (default 1000)
@@ -32,9 +34,10 @@ const USAGE = `usage: node dist/bench/run-all.js [--only ${BENCHES.join('|')}] [
   --events N                events the journal benches write (default 100000)
   --fanout-seconds SECONDS  fan-out measurement at 1,000 events/s; each step up takes half (default 5)
   --watch SECONDS           promote: the watch period after the switch (default 10)
-  --load-seconds S          loadtest: seconds at each rate (default 10)`;
+  --load-seconds S          loadtest: seconds at each rate (default 10)
+  --flag-seconds S          flag-audit: seconds of flag changes for each way of persisting them (default 5)`;
 
-function parse(): { only: BenchName | undefined; soak: number; series: number; measure: number; events: number; fanoutSeconds: number; watch: number; loadSeconds: number } | undefined {
+function parse(): { only: BenchName | undefined; soak: number; series: number; measure: number; events: number; fanoutSeconds: number; watch: number; loadSeconds: number; flagSeconds: number } | undefined {
   let values;
   try {
     ({ values } = parseArgs({
@@ -47,6 +50,7 @@ function parse(): { only: BenchName | undefined; soak: number; series: number; m
         'fanout-seconds': { type: 'string', default: '5' },
         watch: { type: 'string', default: '10' },
         'load-seconds': { type: 'string', default: '10' },
+        'flag-seconds': { type: 'string', default: '5' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -79,7 +83,9 @@ function parse(): { only: BenchName | undefined; soak: number; series: number; m
   const loadSeconds = Number(values['load-seconds']);
   if (!Number.isFinite(watch) || watch < 1) return fail(`--watch must be a number of seconds >= 1 (got "${values.watch}")`);
   if (!Number.isFinite(loadSeconds) || loadSeconds < 1) return fail(`--load-seconds must be a number of seconds >= 1 (got "${values['load-seconds']}")`);
-  return { only: values.only as BenchName | undefined, soak, series, measure, events, fanoutSeconds, watch, loadSeconds };
+  const flagSeconds = Number(values['flag-seconds']);
+  if (!Number.isFinite(flagSeconds) || flagSeconds < 1) return fail(`--flag-seconds must be a number of seconds >= 1 (got "${values['flag-seconds']}")`);
+  return { only: values.only as BenchName | undefined, soak, series, measure, events, fanoutSeconds, watch, loadSeconds, flagSeconds };
 }
 
 async function main(): Promise<number> {
@@ -107,13 +113,15 @@ async function main(): Promise<number> {
                 ? runJournalIngest({ events: options.events })
                 : name === 'journal-bytes'
                   ? runJournalBytes({ events: options.events })
-                  : name === 'fanout'
-                    ? await runFanout({ seconds: options.fanoutSeconds })
-                    : name === 'promote'
-                      ? await runPromote({ watchSeconds: options.watch })
-                      : name === 'loadtest'
-                        ? await runLoadtestBench({ seconds: options.loadSeconds })
-                        : { rows: await runRuleDecision({ series: options.series }) };
+                  : name === 'flag-audit'
+                    ? runFlagAudit({ seconds: options.flagSeconds })
+                    : name === 'fanout'
+                      ? await runFanout({ seconds: options.fanoutSeconds })
+                      : name === 'promote'
+                        ? await runPromote({ watchSeconds: options.watch })
+                        : name === 'loadtest'
+                          ? await runLoadtestBench({ seconds: options.loadSeconds })
+                          : { rows: await runRuleDecision({ series: options.series }) };
       rows.push(...result.rows);
     } catch (error) {
       broken = true;

@@ -4,9 +4,10 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, ConfigFileError, type ConfigIssue } from './errors.js';
+import { collectSecrets, isSecretKey } from './redactor.js';
 import { ConfigSchema, type Config } from './schema.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -49,17 +50,16 @@ export function parseConfig(text: string, env: Env = {}, options: ParseOptions =
   }
 
   const unset = new Map<string, string>();
-  const issues: ConfigIssue[] = [];
-  const raw = interpolate(doc.toJS() ?? {}, env, [], unset, (path, message) =>
-    issues.push({ path: formatKeyPath(path), message, line: locate(doc, path, lineOf) }),
-  );
+  const issues: ConfigIssue[] = reservedKeys(doc, lineOf, '');
+  const interpolated = new Set<string>();
+  const raw = interpolate(doc.toJS() ?? {}, env, [], unset, interpolated);
 
   // Rules from rule files join the config's; an issue in one is reported against its own file.
   const main: Located = { doc, lineOf, unset, prefix: '' };
   const origins: { file: Located; index: number }[] = [];
   const ownRules = Array.isArray((raw as { rules?: unknown }).rules) ? ((raw as { rules: unknown[] }).rules.length) : 0;
   for (const file of options.ruleFiles ?? []) {
-    const extra = parseRuleFile(file, env, issues);
+    const extra = parseRuleFile(file, env, issues, interpolated);
     if (!extra) continue;
     const target = ((raw as Record<string, unknown>).rules ??= []) as unknown[];
     if (!Array.isArray(target)) continue;
@@ -77,6 +77,7 @@ export function parseConfig(text: string, env: Env = {}, options: ParseOptions =
   };
 
   const { notices, remap } = switchOff(raw as Record<string, unknown>, unset);
+  notices.push(...disabledControls(raw as Record<string, unknown>));
   const result = (options.schema ?? ConfigSchema).safeParse(raw, { reportInput: true });
   if (!result.success) {
     for (const issue of result.error.issues) {
@@ -85,7 +86,7 @@ export function parseConfig(text: string, env: Env = {}, options: ParseOptions =
     }
   }
   if (issues.length > 0 || !result.success) throw new ConfigError(sortIssues(issues), source);
-  const config = { ...result.data, notices } as Config;
+  const config = { ...result.data, notices, secrets: collectSecrets(result.data, interpolated) } as Config;
   for (const issue of options.validate?.(config) ?? []) {
     const { where, path } = located(remap(issue.path));
     issues.push({ path: where.prefix + formatKeyPath(path), message: issue.message, line: locate(where.doc, path, where.lineOf) });
@@ -103,7 +104,7 @@ interface Located {
 }
 
 /** A rule file: `rules: [...]` and nothing else. Its problems go into `issues`, named by file. */
-function parseRuleFile(file: { source: string; text: string }, env: Env, issues: ConfigIssue[]): { rules: unknown[]; located: Located } | undefined {
+function parseRuleFile(file: { source: string; text: string }, env: Env, issues: ConfigIssue[], interpolated: Set<string>): { rules: unknown[]; located: Located } | undefined {
   const lineCounter = new LineCounter();
   const doc = parseDocument(file.text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const lineOf = (offset: number | undefined) => (offset === undefined ? undefined : lineCounter.linePos(offset).line);
@@ -112,8 +113,9 @@ function parseRuleFile(file: { source: string; text: string }, env: Env, issues:
     for (const error of doc.errors) issues.push({ path: `${file.source}`, message: `YAML syntax: ${error.message.split('\n')[0]}`, line: lineOf(error.pos[0]) });
     return undefined;
   }
+  issues.push(...reservedKeys(doc, lineOf, prefix));
   const unset = new Map<string, string>();
-  const value = interpolate(doc.toJS() ?? {}, env, [], unset, () => undefined) as Record<string, unknown>;
+  const value = interpolate(doc.toJS() ?? {}, env, [], unset, interpolated) as Record<string, unknown>;
   for (const key of Object.keys(value)) {
     if (key !== 'rules') issues.push({ path: `${prefix}${key}`, message: 'unknown key; a rule file holds only rules: [...]', line: locate(doc, [key], lineOf, true) });
   }
@@ -178,6 +180,50 @@ function switchOff(raw: Record<string, unknown>, unset: Map<string, string>): { 
   return { notices, remap };
 }
 
+/** Keys that reach JavaScript object internals when a YAML mapping becomes an object. */
+const RESERVED_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/**
+ * Every `__proto__`, `constructor` or `prototype` key in the document, at any depth, as an issue
+ * with its line. Such a key in a mapping read into a record (headers, labels, a body) would set
+ * or shadow the object's prototype instead of being a key; no greenlight setting has that name.
+ */
+function reservedKeys(doc: Document, lineOf: (offset?: number) => number | undefined, prefix: string): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const stack: { node: unknown; path: KeyPath }[] = [{ node: doc.contents, path: [] }];
+  while (stack.length > 0) {
+    const { node, path } = stack.pop()!;
+    if (isMap(node)) {
+      for (const pair of node.items) {
+        if (!isPair(pair)) continue;
+        const key = isScalar(pair.key) ? String(pair.key.value) : undefined;
+        if (key === undefined) continue;
+        if (RESERVED_KEYS.has(key)) {
+          issues.push({ path: prefix + formatKeyPath([...path, key]), message: 'is not allowed as a key: __proto__, constructor and prototype are reserved names in greenlight configs; rename or remove it', line: lineOf((pair.key as Node).range?.[0]) });
+        }
+        stack.push({ node: pair.value, path: [...path, key] });
+      }
+    } else if (isSeq(node)) {
+      node.items.forEach((item, index) => stack.push({ node: item, path: [...path, index] }));
+    }
+  }
+  return issues;
+}
+
+/**
+ * What the API tokens leave switched off: without either token nobody can roll back, change
+ * flags, promote or reload through the API (those calls answer 401); without the admin token
+ * only the emergency path works. Said at start (a warning), by `validate` and in the state.
+ */
+function disabledControls(raw: Record<string, unknown>): string[] {
+  const api = (raw.api ?? {}) as { adminToken?: unknown; rollbackToken?: unknown };
+  if (api.adminToken !== undefined) return [];
+  if (api.rollbackToken === undefined) {
+    return ['controls disabled: api.adminToken and api.rollbackToken are not set (ADMIN_TOKEN, ROLLBACK_TOKEN with the default config), so nobody can roll back, change flags, promote or reload through the API: those calls answer 401. Rules still act on their own. Set the tokens to turn the controls on'];
+  }
+  return ['admin controls disabled: api.adminToken is not set (ADMIN_TOKEN with the default config), so flag changes, promotions, reloads and silences answer 401; the rollback token still rolls back and applies the emergency flags'];
+}
+
 /** Read and parse a config file, and the rule files it names. */
 export async function loadConfigFile(path: string, env: Env = process.env, options: Omit<ParseOptions, 'source' | 'ruleFiles'> = {}): Promise<Config> {
   let text: string;
@@ -220,16 +266,18 @@ async function expandRuleFiles(base: string, pattern: string): Promise<string[]>
  * that is exactly one reference takes the YAML type of what it expands to, so `${PORT:-9464}` is
  * a number. A reference to an unset variable without a default removes the key: when the key is
  * optional that is what the user wants, and when it is required the schema says so and the
- * message names the variable (recorded in `unset`).
+ * message names the variable (recorded in `unset`). What a variable puts into a secret place
+ * (`secretPlace`) is recorded in `secrets`, for the redactor.
  */
-function interpolate(value: unknown, env: Env, path: KeyPath, unset: Map<string, string>, fail: (path: KeyPath, message: string) => void): unknown {
+function interpolate(value: unknown, env: Env, path: KeyPath, unset: Map<string, string>, secrets: Set<string>): unknown {
   if (typeof value === 'string') {
     let missing: string | undefined;
+    const substituted: string[] = [];
     const expanded = value.replace(VARIABLE, (match, name: string | undefined, fallback: string | undefined) => {
       if (match === '$$') return '$';
       const found = env[name!];
-      if (found !== undefined && found !== '') return found;
-      if (fallback !== undefined) return fallback;
+      if (found !== undefined && found !== '') return substituted.push(found), found;
+      if (fallback !== undefined) return substituted.push(fallback), fallback;
       missing ??= name;
       return '';
     });
@@ -237,21 +285,32 @@ function interpolate(value: unknown, env: Env, path: KeyPath, unset: Map<string,
       unset.set(formatKeyPath(path), missing);
       return undefined;
     }
+    if (substituted.length > 0 && secretPlace(path, value)) for (const text of [...substituted, expanded]) secrets.add(text);
     if (expanded !== value && /^\$\{[^}]*\}$/.test(value)) return typedScalar(expanded);
     return expanded;
   }
   if (Array.isArray(value)) {
-    return value.map((item, index) => interpolate(item, env, [...path, index], unset, fail));
+    return value.map((item, index) => interpolate(item, env, [...path, index], unset, secrets));
   }
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};
     for (const [key, item] of Object.entries(value)) {
-      const expanded = interpolate(item, env, [...path, key], unset, fail);
+      const expanded = interpolate(item, env, [...path, key], unset, secrets);
       if (expanded !== undefined) out[key] = expanded;
     }
     return out;
   }
   return value;
+}
+
+/**
+ * Whether what a variable puts into the string `raw` at `path` is a secret: a header value, a
+ * request body, the value of a key named like a secret, or a string that names one itself
+ * (`--token=${T}`, `/api?api_key=${K}`, `Authorization: Bearer ${T}` as a command argument).
+ */
+function secretPlace(path: KeyPath, raw: string): boolean {
+  const inHeaders = path.length >= 2 && path[path.length - 2] === 'headers';
+  return inHeaders || path.includes('body') || path.some((step) => typeof step === 'string' && isSecretKey(step)) || isSecretKey(raw.replace(VARIABLE, ''));
 }
 
 function typedScalar(text: string): unknown {

@@ -236,10 +236,30 @@ const Rule = z.strictObject({
   actions: z.array(Name).default([]).meta({ description: 'Names of entries of `actions` to run when the rule fires.' }),
 });
 
+/**
+ * A bearer token. `Authorization: Bearer <token>` carries one word of visible ASCII: a token with
+ * a space, a control character or a non-ASCII letter could never be sent whole, so it could
+ * never authenticate, and every call would answer 401 at the worst moment. Refused here instead,
+ * naming the key and where the bad character is (never the token itself).
+ */
+const Token = z
+  .string()
+  .superRefine((token, ctx) => {
+    if (token === '') return void ctx.addIssue({ code: 'custom', message: 'is empty: a token that can never authenticate; set it (32 random characters) or remove the key' });
+    const bad = /[^\x21-\x7e]/.exec(token);
+    if (bad) {
+      const char = bad[0];
+      const what = char === ' ' ? 'a space' : /[\u0000-\u001f\u007f-\u009f]/.test(char) ? `a control character (U+${char.charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()})` : `a non-ASCII character (${char})`;
+      return void ctx.addIssue({ code: 'custom', message: `has ${what} at position ${bad.index + 1}: a bearer token is one word of visible ASCII characters, so this one could never authenticate; use letters, digits and -._~+/ (openssl rand -hex 16)` });
+    }
+    if (token.length < 8) ctx.addIssue({ code: 'custom', message: 'is too short: use at least 8 characters (better 32 random ones)' });
+  })
+  .meta({ description: 'A bearer token: at least 8 visible ASCII characters, no spaces.', pattern: '^([!-~]{8,}|.*\\$\\{[^}]+\\}.*)$' });
+
 const Api = z.strictObject({
-  adminToken: z.string().min(8, { error: 'is too short: use at least 8 characters (better 32 random ones)' }).optional().meta({ description: 'Bearer token for every admin call. Take it from ${ADMIN_TOKEN}.' }),
-  rollbackToken: z.string().min(8, { error: 'is too short: use at least 8 characters (better 32 random ones)' }).optional().meta({ description: 'Bearer token for the emergency path only (rollback, emergency flags). Take it from ${ROLLBACK_TOKEN}.' }),
-  streamToken: z.string().min(8, { error: 'is too short: use at least 8 characters (better 32 random ones)' }).optional().meta({ description: 'When set, the event stream needs it (Authorization: Bearer, or ?token=). Default: the stream is open, like /api/v1/events.' }),
+  adminToken: Token.optional().meta({ description: 'Bearer token for every admin call. Take it from ${ADMIN_TOKEN}.' }),
+  rollbackToken: Token.optional().meta({ description: 'Bearer token for the emergency path only (rollback, emergency flags). Take it from ${ROLLBACK_TOKEN}.' }),
+  streamToken: Token.optional().meta({ description: 'When set, the event stream needs it (Authorization: Bearer, or ?token=). Default: the stream is open, like /api/v1/events.' }),
 });
 
 /** How long and how large the event journal may grow: the oldest events are deleted first, by either bound. */
@@ -483,8 +503,11 @@ export interface CompiledPath {
   text: string;
   segments: PathSegment[];
 }
-/** A loaded config: the schema's value plus notices about blocks an unset variable turned off. */
-export type Config = z.output<typeof ConfigSchema> & { readonly notices: readonly string[] };
+/**
+ * A loaded config: the schema's value, notices about blocks an unset variable turned off, and
+ * every secret value it holds (config/redactor.ts): what the Redactor hides, never to be shown.
+ */
+export type Config = z.output<typeof ConfigSchema> & { readonly notices: readonly string[]; readonly secrets: readonly string[] };
 export type RuleConfig = Config['rules'][number];
 export type ProbeConfig = Config['probes'][number];
 export type EnvironmentConfig = Config['environments'][string];

@@ -1,7 +1,10 @@
 /**
  * Expectations compiled from the config into functions that return a CheckResult naming the
  * value they observed, so a failure explains itself: `$.status ("degraded") not in [healthy, ok]`.
+ * An observed value is remote text: it is redacted (a target may echo the credentials it was
+ * sent) before it is cut to length, so no part of a secret is ever quoted.
  */
+import type { Redactor } from '../config/redactor.js';
 import type { HeaderAssertionConfig, JsonAssertionConfig, StatusRange } from '../config/schema.js';
 import { readJsonPath } from '../config/json-path.js';
 import type { CheckResult } from './probe-result.js';
@@ -14,15 +17,16 @@ export type HeaderCheck = (headers: Record<string, string | string[] | undefined
  * elements only: stringifying a whole 3 KB universe on every passing probe would be most of the
  * probe's CPU, to print 80 characters.
  */
-const show = (value: unknown): string => {
+function show(value: unknown, redactor: Redactor): string {
   if (value === undefined) return 'missing';
-  if (Array.isArray(value) && value.length > 3) return `${truncate(`[${value.slice(0, 3).map((item) => JSON.stringify(item)).join(',')},...]`, 60)} (${value.length} items)`;
-  return truncate(JSON.stringify(value) ?? String(value));
-};
+  if (Array.isArray(value) && value.length > 3) return `${escapeC1(redactor.excerpt(`[${value.slice(0, 3).map((item) => JSON.stringify(item)).join(',')},...]`, 60))} (${value.length} items)`;
+  return escapeC1(redactor.excerpt(JSON.stringify(value) ?? String(value), 80));
+}
 const list = (values: readonly unknown[]): string => `[${values.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))).join(', ')}]`;
 
-function truncate(text: string, max = 80): string {
-  return text.length > max ? `${text.slice(0, max - 3)}...` : text;
+/** JSON.stringify escapes C0 controls but not DEL and C1 (U+0080-U+009F, which terminals may obey): escape those too. */
+function escapeC1(text: string): string {
+  return text.replace(/[\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** `200`, `2xx` ranges → a check on the status code. */
@@ -34,8 +38,8 @@ export function compileStatusCheck(ranges: readonly StatusRange[]): (status: num
   };
 }
 
-/** Every operator on a JSON assertion becomes its own check. */
-export function compileJsonChecks(assertion: JsonAssertionConfig): BodyCheck[] {
+/** Every operator on a JSON assertion becomes its own check; `redactor` hides secrets in the values it quotes. */
+export function compileJsonChecks(assertion: JsonAssertionConfig, redactor: Redactor): BodyCheck[] {
   const { path } = assertion;
   const at = (body: unknown) => readJsonPath(body, path.segments);
   const checks: BodyCheck[] = [];
@@ -43,11 +47,11 @@ export function compileJsonChecks(assertion: JsonAssertionConfig): BodyCheck[] {
     checks.push((body) => {
       const value = at(body);
       const ok = test(value);
-      return { ok, text: `${path.text} (${show(value)}) ${ok ? pass : fail}` };
+      return { ok, text: `${path.text} (${show(value, redactor)}) ${ok ? pass : fail}` };
     });
 
-  if (assertion.equals !== undefined) add((v) => v === assertion.equals, `== ${show(assertion.equals)}`, `!= ${show(assertion.equals)}`);
-  if (assertion.notEquals !== undefined) add((v) => v !== assertion.notEquals, `!= ${show(assertion.notEquals)}`, `== ${show(assertion.notEquals)}`);
+  if (assertion.equals !== undefined) add((v) => v === assertion.equals, `== ${show(assertion.equals, redactor)}`, `!= ${show(assertion.equals, redactor)}`);
+  if (assertion.notEquals !== undefined) add((v) => v !== assertion.notEquals, `!= ${show(assertion.notEquals, redactor)}`, `== ${show(assertion.notEquals, redactor)}`);
   if (assertion.in !== undefined) {
     const allowed = assertion.in;
     add((v) => allowed.includes(v as never), `in ${list(allowed)}`, `not in ${list(allowed)}`);
@@ -81,7 +85,7 @@ export function compileJsonChecks(assertion: JsonAssertionConfig): BodyCheck[] {
   return checks;
 }
 
-export function compileHeaderChecks(assertion: HeaderAssertionConfig): HeaderCheck[] {
+export function compileHeaderChecks(assertion: HeaderAssertionConfig, redactor: Redactor): HeaderCheck[] {
   const checks: HeaderCheck[] = [];
   const read = (headers: Record<string, string | string[] | undefined>) => {
     const value = headers[assertion.name];
@@ -91,13 +95,13 @@ export function compileHeaderChecks(assertion: HeaderAssertionConfig): HeaderChe
     checks.push((headers) => {
       const value = read(headers);
       const ok = test(value);
-      return { ok, text: `header ${assertion.name} (${show(value)}) ${ok ? pass : fail}` };
+      return { ok, text: `header ${assertion.name} (${show(value, redactor)}) ${ok ? pass : fail}` };
     });
   if (assertion.exists !== undefined) {
     const want = assertion.exists;
     add((v) => (v !== undefined) === want, want ? 'exists' : 'is absent', want ? 'does not exist' : 'exists');
   }
-  if (assertion.equals !== undefined) add((v) => v === assertion.equals, `== ${show(assertion.equals)}`, `!= ${show(assertion.equals)}`);
+  if (assertion.equals !== undefined) add((v) => v === assertion.equals, `== ${show(assertion.equals, redactor)}`, `!= ${show(assertion.equals, redactor)}`);
   if (assertion.matches !== undefined) {
     const pattern = new RegExp(assertion.matches);
     add((v) => v !== undefined && pattern.test(v), `matches /${assertion.matches}/`, `does not match /${assertion.matches}/`);

@@ -4,6 +4,7 @@
  * ProbeResult; the only thing it throws for is a bug.
  */
 import type { Dispatcher } from 'undici';
+import type { Redactor } from '../config/redactor.js';
 import type { Config, ProbeConfig } from '../config/schema.js';
 import { compileHeaderChecks, compileJsonChecks, compileStatusCheck, asNumber, type BodyCheck, type HeaderCheck } from './checks.js';
 import { readJsonPath, type PathSegment } from '../config/json-path.js';
@@ -27,10 +28,15 @@ export interface ProbeTarget {
   readonly bodyChecks: readonly BodyCheck[];
   readonly headerChecks: readonly HeaderCheck[];
   readonly extract: readonly { name: string; segments: PathSegment[] }[];
+  /** Hides the config's secrets in everything the target answers that a result quotes. */
+  readonly redactor: Redactor;
 }
 
-/** Resolve a probe of the config against one of its environments. */
-export function compileProbeTarget(config: Config, probe: ProbeConfig, env: string): ProbeTarget {
+/**
+ * Resolve a probe of the config against one of its environments. `redactor` (the agent's, built
+ * from the config: Redactor.of(config)) hides secrets in what the result quotes of the answer.
+ */
+export function compileProbeTarget(config: Config, probe: ProbeConfig, env: string, redactor: Redactor): ProbeTarget {
   const environment = config.environments[env];
   if (!environment) throw new Error(`bug: probe ${probe.name} compiled for unknown environment ${env}`);
   const base = new URL(environment.url);
@@ -57,9 +63,10 @@ export function compileProbeTarget(config: Config, probe: ProbeConfig, env: stri
     maxBodyBytes: probe.maxBodyBytes ?? config.probeDefaults.maxBodyBytes,
     maxLatencyMs: probe.expect.maxLatency,
     checkStatus: compileStatusCheck(probe.expect.status),
-    bodyChecks: probe.expect.json.flatMap(compileJsonChecks),
-    headerChecks: probe.expect.headers.flatMap(compileHeaderChecks),
+    bodyChecks: probe.expect.json.flatMap((assertion) => compileJsonChecks(assertion, redactor)),
+    headerChecks: probe.expect.headers.flatMap((assertion) => compileHeaderChecks(assertion, redactor)),
     extract: Object.entries(probe.extract).map(([name, extraction]) => ({ name, segments: extraction.path.segments })),
+    redactor,
   };
 }
 
@@ -103,7 +110,7 @@ export async function runProbe(target: ProbeTarget, dispatcher: Dispatcher, now:
   } catch (error) {
     result.durationMs = performance.now() - start;
     result.reason = timedOut || signal?.aborted ? 'timeout' : classifyError(error);
-    result.error = timedOut ? `no complete answer within ${target.timeoutMs}ms` : signal?.aborted ? 'cancelled: agent stopping' : describeError(error);
+    result.error = timedOut ? `no complete answer within ${target.timeoutMs}ms` : signal?.aborted ? 'cancelled: agent stopping' : target.redactor.text(describeError(error));
   } finally {
     clearTimeout(timer);
     signal?.removeEventListener('abort', onShutdown);
@@ -170,10 +177,11 @@ function evaluate(target: ProbeTarget, result: ProbeResult, headers: Dispatcher.
   }
   if (target.bodyChecks.length > 0 || target.extract.length > 0) {
     let body: unknown;
+    const text = read.bytes.toString('utf8');
     try {
-      body = JSON.parse(read.bytes.toString('utf8'));
+      body = JSON.parse(text);
     } catch (error) {
-      checks.push({ ok: false, text: `body is not JSON: ${(error as Error).message} (${read.bytes.length} bytes)` });
+      checks.push({ ok: false, text: `body is not JSON: ${parseProblem(error)} (${read.bytes.length} bytes: ${JSON.stringify(target.redactor.excerpt(text, 60))})` });
       result.reason = reason === 'status' ? reason : 'invalid_json';
       return;
     }
@@ -222,6 +230,17 @@ function describeError(error: unknown): string {
     if (current.message && !parts.includes(current.message)) parts.push(current.message);
   }
   return parts.join(': ') || String(error);
+}
+
+/**
+ * JSON.parse's complaint without the piece of the body V8 quotes in it (`Unexpected token 'o',
+ * "tok-hunter"... is not valid JSON`): that piece is cut at a fixed length, so a secret in it
+ * could not be redacted whole. The caller quotes the start of the body itself, redacted.
+ */
+function parseProblem(error: unknown): string {
+  const message = (error as Error).message;
+  const quoted = message.indexOf(', "');
+  return quoted > 0 && message.endsWith('is not valid JSON') ? message.slice(0, quoted) : message;
 }
 
 function lowerKeys(headers: Readonly<Record<string, string>>): Record<string, string> {

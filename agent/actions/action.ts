@@ -15,7 +15,7 @@ import type { SwitchOutcome } from '../traffic/traffic-adapter.js';
 export interface ActionContext {
   /** The rule that fired; null for a manual request. */
   rule: RuleConfig | null;
-  /** `live-error-ratio-critical#3`, or `manual-<time>`: actions run once per incident. */
+  /** `live-error-ratio-critical#3`, or `manual-<ISO time>-<n>`: actions run once per incident. */
   incident: string;
   /** The environment the incident is about (the one that was live when the rule fired). */
   env: string;

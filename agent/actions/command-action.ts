@@ -28,6 +28,7 @@ export const commandAction: PluginDefinition<CommandConfig, Action> = {
       const result = await runCommand(argv, {
         timeoutMs: config.timeout,
         signal,
+        redactor: deps.redactor,
         ...(config.cwd ? { cwd: config.cwd } : {}),
         env: {
           GREENLIGHT_STATUS: status,

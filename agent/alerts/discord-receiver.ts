@@ -11,7 +11,7 @@ import type { PluginDefinition } from '../plugin.js';
 import type { AlertNotice, AlertReceiver } from './alert-receiver.js';
 import { figureLines, firedFor, labelLine, severityEmoji, statusEmoji, statusWord, subject, title, truncate } from './notice-format.js';
 import { deliverNotice, receiverLabel, receiverOptions } from './receiver-options.js';
-import { secretsOfUrl } from '../outbound.js';
+import { secretsOfUrl } from '../../config/redactor.js';
 
 /** The `discord` block: the common receiver keys and the webhook `url`. */
 export const DiscordReceiverSchema = z.strictObject({
@@ -42,13 +42,13 @@ export const discordReceiver: PluginDefinition<DiscordReceiverConfig, AlertRecei
   schema: DiscordReceiverSchema,
   create(config, deps) {
     const label = receiverLabel('discord', config.name);
-    const secrets = secretsOfUrl(config.url);
+    deps.redactor.add(secretsOfUrl(config.url));
     return {
       name: config.name,
       type: 'discord',
       severities: config.severities,
       send: (notice, signal) =>
-        deliverNotice(deps, config, { label, url: config.url, json: discordMessage(notice), secrets, retryAfterFromBody: discordRetryAfter }, signal),
+        deliverNotice(deps, config, { label, url: config.url, json: discordMessage(notice), retryAfterFromBody: discordRetryAfter }, signal),
     };
   },
 };

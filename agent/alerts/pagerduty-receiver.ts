@@ -12,7 +12,7 @@ import type { PluginDefinition } from '../plugin.js';
 import type { AlertNotice, AlertReceiver } from './alert-receiver.js';
 import { figureLines, firedFor, statusWord, subject, truncate } from './notice-format.js';
 import { deliverNotice, receiverLabel, receiverOptions } from './receiver-options.js';
-import { secretsOfUrl } from '../outbound.js';
+import { secretsOfUrl } from '../../config/redactor.js';
 
 /** The Events API v2 address, the default `url`. */
 export const PAGERDUTY_EVENTS_URL = 'https://events.pagerduty.com/v2/enqueue';
@@ -43,12 +43,12 @@ export const pagerDutyReceiver: PluginDefinition<PagerDutyReceiverConfig, AlertR
   schema: PagerDutyReceiverSchema,
   create(config, deps) {
     const label = receiverLabel('pagerduty', config.name);
-    const secrets = [config.routingKey, ...(config.url === PAGERDUTY_EVENTS_URL ? [] : secretsOfUrl(config.url))];
+    deps.redactor.add([config.routingKey, ...(config.url === PAGERDUTY_EVENTS_URL ? [] : secretsOfUrl(config.url))]);
     return {
       name: config.name,
       type: 'pagerduty',
       severities: config.severities,
-      send: (notice, signal) => deliverNotice(deps, config, { label, url: config.url, json: pagerDutyEvent(notice, config), secrets }, signal),
+      send: (notice, signal) => deliverNotice(deps, config, { label, url: config.url, json: pagerDutyEvent(notice, config) }, signal),
     };
   },
 };

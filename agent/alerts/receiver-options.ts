@@ -50,7 +50,7 @@ export function receiverLabel(type: string, name: string): string {
  * delivered, AlertError (with attempts) when rejected, given up on or cancelled.
  */
 export async function deliverNotice(
-  deps: Pick<PluginDeps, 'dispatcher' | 'sleep' | 'logger'>,
+  deps: Pick<PluginDeps, 'dispatcher' | 'sleep' | 'logger' | 'redactor'>,
   options: Pick<ReceiverOptions, 'timeout' | 'retries'>,
   request: OutboundRequest,
   signal: AbortSignal,

@@ -10,7 +10,7 @@ import type { PluginDefinition } from '../plugin.js';
 import type { AlertNotice, AlertReceiver } from './alert-receiver.js';
 import { figureLines, firedFor, headline, labelLine, severityEmoji, statusWord, title, truncate } from './notice-format.js';
 import { deliverNotice, receiverLabel, receiverOptions } from './receiver-options.js';
-import { secretsOfUrl } from '../outbound.js';
+import { secretsOfUrl } from '../../config/redactor.js';
 
 /** The `slack` block: the common receiver keys and the webhook `url`. */
 export const SlackReceiverSchema = z.strictObject({
@@ -32,12 +32,12 @@ export const slackReceiver: PluginDefinition<SlackReceiverConfig, AlertReceiver>
   schema: SlackReceiverSchema,
   create(config, deps) {
     const label = receiverLabel('slack', config.name);
-    const secrets = secretsOfUrl(config.url);
+    deps.redactor.add(secretsOfUrl(config.url));
     return {
       name: config.name,
       type: 'slack',
       severities: config.severities,
-      send: (notice, signal) => deliverNotice(deps, config, { label, url: config.url, json: slackMessage(notice), secrets }, signal),
+      send: (notice, signal) => deliverNotice(deps, config, { label, url: config.url, json: slackMessage(notice) }, signal),
     };
   },
 };

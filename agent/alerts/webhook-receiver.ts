@@ -12,7 +12,7 @@ import type { PluginDefinition } from '../plugin.js';
 import type { AlertNotice, AlertReceiver } from './alert-receiver.js';
 import { figureLines } from './notice-format.js';
 import { deliverNotice, receiverLabel, receiverOptions } from './receiver-options.js';
-import { secretsOfUrl } from '../outbound.js';
+import { secretsOfUrl } from '../../config/redactor.js';
 
 /** The `webhook` block: the common receiver keys and the `url` to POST to. */
 export const WebhookReceiverSchema = z.strictObject({
@@ -57,12 +57,12 @@ export const webhookReceiver: PluginDefinition<WebhookReceiverConfig, AlertRecei
   schema: WebhookReceiverSchema,
   create(config, deps) {
     const label = receiverLabel('webhook', config.name);
-    const secrets = secretsOfUrl(config.url);
+    deps.redactor.add(secretsOfUrl(config.url));
     return {
       name: config.name,
       type: 'webhook',
       severities: config.severities,
-      send: (notice, signal) => deliverNotice(deps, config, { label, url: config.url, json: alertmanagerPayload(notice, config.name, deps.now), secrets }, signal),
+      send: (notice, signal) => deliverNotice(deps, config, { label, url: config.url, json: alertmanagerPayload(notice, config.name, deps.now) }, signal),
     };
   },
 };

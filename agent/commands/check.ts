@@ -1,5 +1,6 @@
 import { Agent as UndiciAgent } from 'undici';
 import { UsageError } from '../../config/errors.js';
+import { Redactor } from '../../config/redactor.js';
 import { loadAgentConfig } from '../agent-config.js';
 import { compileProbeTarget, probeEnvironments, runProbe } from '../../probes/http-probe.js';
 import { describeFailure, type ProbeResult } from '../../probes/probe-result.js';
@@ -18,7 +19,8 @@ export async function checkCommand(options: { configPath: string; env: string; j
   const dispatcher = new UndiciAgent({ keepAliveTimeout: 5_000 });
   let results: ProbeResult[];
   try {
-    results = await Promise.all(probes.map((probe) => runProbe(compileProbeTarget(config, probe, options.env), dispatcher, Date.now)));
+    const redactor = Redactor.of(config);
+    results = await Promise.all(probes.map((probe) => runProbe(compileProbeTarget(config, probe, options.env, redactor), dispatcher, Date.now)));
   } finally {
     await dispatcher.close();
   }

@@ -1,6 +1,7 @@
 import { Agent as UndiciAgent } from 'undici';
 import { pino } from 'pino';
 import { UsageError } from '../../config/errors.js';
+import { Redactor } from '../../config/redactor.js';
 import { loadAgentConfig } from '../agent-config.js';
 import type { CommandIo } from '../cli.js';
 import { sleep } from '../plugin.js';
@@ -15,7 +16,7 @@ export async function envDiffCommand(options: { configPath: string; json: boolea
   const config = await loadAgentConfig(options.configPath, io.env);
   const envs = Object.keys(config.environments);
   const dispatcher = new UndiciAgent({ connections: 2 });
-  const api = new RenderApi(config.render, { dispatcher, sleep, logger: pino({ level: 'silent' }) }, new AbortController().signal);
+  const api = new RenderApi(config.render, { dispatcher, sleep, logger: pino({ level: 'silent' }), redactor: Redactor.of(config) }, new AbortController().signal);
   try {
     let services: string[];
     try {

@@ -1,4 +1,5 @@
 import { UsageError } from '../../config/errors.js';
+import { Redactor } from '../../config/redactor.js';
 import { parseDuration } from '../../config/units.js';
 import { compileProbeTarget, probeEnvironments } from '../../probes/http-probe.js';
 import { loadAgentConfig } from '../agent-config.js';
@@ -36,7 +37,8 @@ export async function loadtestCommand(options: LoadtestOptions, io: CommandIo): 
   const maxErrorRatio = options.maxErrorRatio === undefined ? defaults.maxErrorRatio : Number(options.maxErrorRatio);
   if (!(maxErrorRatio >= 0 && maxErrorRatio <= 1)) throw new UsageError(`--max-error-ratio must be a ratio from 0 to 1 such as 0.05, not ${options.maxErrorRatio}`);
 
-  const targets = config.probes.filter((probe) => probeEnvironments(config, probe).includes(options.env)).map((probe) => compileProbeTarget(config, probe, options.env));
+  const redactor = Redactor.of(config);
+  const targets = config.probes.filter((probe) => probeEnvironments(config, probe).includes(options.env)).map((probe) => compileProbeTarget(config, probe, options.env, redactor));
   const tty = options.tty ?? process.stderr.isTTY === true;
   if (!options.json) io.out(`loadtest ${options.env}: ${rps} req/s for ${formatMs(durationMs)} over ${targets.map((t) => t.path).join(', ')}`);
   let lastLine = 0;

@@ -1,3 +1,4 @@
+import { Redactor } from '../../config/redactor.js';
 import { loadAgentConfig } from '../agent-config.js';
 import { Agent } from '../agent.js';
 import type { CommandIo } from '../cli.js';
@@ -12,7 +13,9 @@ const STOP_DEADLINE_MS = 8_000;
  */
 export async function runCommand(options: { configPath: string; dryRun: boolean }, io: CommandIo): Promise<number> {
   const config = await loadAgentConfig(options.configPath, io.env);
-  const logger = createLogger(config.log);
+  // One redactor for the log and the agent: a reload adds the new config's secrets to both.
+  const redactor = Redactor.of(config);
+  const logger = createLogger({ ...config.log, redactor });
   // A bug that escapes every handler leaves state we cannot trust: say what it was, then exit
   // non-zero so the supervisor (systemd, Kubernetes, Docker) restarts a clean process.
   process.once('uncaughtException', (error) => {
@@ -23,7 +26,7 @@ export async function runCommand(options: { configPath: string; dryRun: boolean 
     logger.fatal({ err: reason }, `bug: unhandled promise rejection, exiting: ${String((reason as Error)?.message ?? reason)}`);
     process.exit(70);
   });
-  const agent = new Agent({ config, logger, dryRun: options.dryRun, reloadConfig: () => loadAgentConfig(options.configPath, io.env), configSource: options.configPath });
+  const agent = new Agent({ config, logger, redactor, dryRun: options.dryRun, reloadConfig: () => loadAgentConfig(options.configPath, io.env), configSource: options.configPath });
   try {
     await agent.start();
   } catch (error) {

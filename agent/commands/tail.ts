@@ -2,6 +2,7 @@ import { WebSocket } from 'ws';
 import { UsageError } from '../../config/errors.js';
 import type { CommandIo } from '../cli.js';
 import type { GreenlightEvent } from '../events.js';
+import { escapeControls } from '../terminal-text.js';
 import { DEFAULT_AGENT_URL } from './api-client.js';
 
 const COLORS: Record<string, string> = { info: '\u001b[36m', warning: '\u001b[33m', critical: '\u001b[31m' };
@@ -55,11 +56,15 @@ export async function tailCommand(
   return 0;
 }
 
-/** `12:03:04 #42 critical rule.firing blue live-error-ratio-critical: …` */
+/**
+ * `12:03:04 #42 critical rule.firing blue live-error-ratio-critical: …`: one line per event, with
+ * every control character in it written out (`\u001b[2J`, `\r`, `\n`), since the message quotes
+ * remote text (probe answers, reasons typed into the API); only then is the line colored.
+ */
 export function formatEvent(event: GreenlightEvent, color: boolean): string {
-  const time = event.time.slice(11, 19);
+  const time = String(event.time).slice(11, 19);
   const scope = [event.env, event.probe, event.rule].filter(Boolean).join(' ');
-  const severity = event.severity.padEnd(8);
-  const line = `${time} #${event.id} ${severity} ${event.type.padEnd(16)} ${scope ? `${scope}: ` : ''}${event.message}`;
+  const severity = String(event.severity).padEnd(8);
+  const line = escapeControls(`${time} #${event.id} ${severity} ${String(event.type).padEnd(16)} ${scope ? `${scope}: ` : ''}${event.message}`);
   return color ? `${COLORS[event.severity] ?? ''}${line}${RESET}` : line;
 }

@@ -11,8 +11,8 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { HttpError, type Route, type RouteResponse } from '../http-server.js';
-import { FlagError, LOCKED_FLAGS, type FlagStore } from './flag-store.js';
+import { HttpError, invalidBody, type Route, type RouteResponse } from '../http-server.js';
+import { FlagError, LOCKED_FLAGS, lockedAttempts, preview, type FlagStore } from './flag-store.js';
 
 export interface FlagRouteOptions {
   /** The live environment now; read per request, so a traffic switch is followed at once. */
@@ -29,7 +29,9 @@ export function flagRoutes(store: FlagStore, options: FlagRouteOptions): Route[]
   const envChoice = z.enum(choices, { error: `must be one of ${choices.join(', ')}` });
   const reason = z.string().trim().min(1, { error: 'must not be empty: it goes into the audit trail' }).max(MAX_REASON);
   const putBody = z.strictObject({
-    set: z.record(z.string(), z.unknown()),
+    // Not z.record: it copies into a new object, where a `__proto__` key becomes the prototype
+    // and vanishes from the keys. The parsed JSON object is taken as it is (own keys only).
+    set: z.custom<Record<string, unknown>>(isObject, { error: 'must be an object of flag names to true or false' }),
     reason,
     env: envChoice.optional(),
   });
@@ -39,6 +41,26 @@ export function flagRoutes(store: FlagStore, options: FlagRouteOptions): Route[]
     const chosen = env ?? fallback;
     if (chosen === 'all') return [...store.environments];
     return [chosen === 'live' ? options.activeEnvironment() : chosen];
+  };
+
+  /**
+   * Locked flags before anything else: a change request that names one (anywhere in its body,
+   * in whatever shape) is refused with 409 and audited, even when the rest of it is invalid.
+   * The environments are those it names if it names valid ones, else all of them.
+   */
+  const refuseLockedIn = (body: unknown, actor: string, fallback: 'all' | 'live'): void => {
+    const attempts = lockedAttempts(body);
+    if (attempts.length === 0) return;
+    const raw = isObject(body) ? body : {};
+    const env = envChoice.safeParse(raw.env);
+    const envs = resolve(env.success ? env.data : raw.env === undefined ? fallback : 'all', fallback);
+    const reason = typeof raw.reason === 'string' ? raw.reason.trim().slice(0, MAX_REASON) : '';
+    refusals(() => store.refuseLocked(envs, attempts, { actor, reason }));
+  };
+  const parse = <T>(schema: z.ZodType<T>, body: unknown): T => {
+    const parsed = schema.safeParse(body);
+    if (!parsed.success) throw new HttpError(400, invalidBody(parsed.error));
+    return parsed.data;
   };
 
   return [
@@ -55,9 +77,10 @@ export function flagRoutes(store: FlagStore, options: FlagRouteOptions): Route[]
       method: 'PUT',
       path: '/api/v1/flags',
       auth: 'admin',
-      body: putBody,
+      body: z.unknown(),
       handle: ({ body, actor }) => {
-        const request = body as z.infer<typeof putBody>;
+        refuseLockedIn(body, actor, 'all');
+        const request = parse(putBody, body);
         const envs = resolve(request.env, 'all');
         const changed = refusals(() => store.set(envs, request.set, { actor, reason: request.reason }));
         return { status: 200, body: { envs, changed, environments: store.all() } };
@@ -67,9 +90,10 @@ export function flagRoutes(store: FlagStore, options: FlagRouteOptions): Route[]
       method: 'POST',
       path: '/api/v1/flags/emergency-rollback',
       auth: 'rollback',
-      body: emergencyBody,
+      body: z.unknown(),
       handle: ({ body, actor }) => {
-        const request = body as z.infer<typeof emergencyBody>;
+        refuseLockedIn(body, actor, 'live');
+        const request = parse(emergencyBody, body);
         const envs = resolve(request.env, 'live');
         const changed = refusals(() => store.applyPreset('emergency-rollback', envs, { actor, reason: request.reason ?? 'emergency rollback through the API' }));
         return { status: 200, body: { preset: 'emergency-rollback', envs, changed, environments: store.all() } };
@@ -84,8 +108,8 @@ export function flagRoutes(store: FlagStore, options: FlagRouteOptions): Route[]
       handle: ({ params, body }) => {
         const key = params.key!;
         const target = evaluationTarget(body, store, options);
-        if ('errorCode' in target) return { status: 400, body: { key, ...target } };
-        if (!store.has(key)) return { status: 404, body: { key, errorCode: 'FLAG_NOT_FOUND', errorDetails: `no flag ${key}; the flags are ${Object.keys(store.get(target.env)).join(', ')}` } };
+        if ('errorCode' in target) return { status: 400, body: { key: shortKey(key), ...target } };
+        if (!store.has(key)) return { status: 404, body: { key: shortKey(key), errorCode: 'FLAG_NOT_FOUND', errorDetails: `no flag ${shortKey(key)}; the flags are ${Object.keys(store.get(target.env)).join(', ')}` } };
         return { status: 200, body: evaluate(store, key, target, options) };
       },
     },
@@ -120,7 +144,7 @@ function evaluationTarget(body: unknown, store: FlagStore, options: FlagRouteOpt
   const env = context.environment;
   if (env === undefined) return { env: options.activeEnvironment(), targeted: false };
   if (typeof env !== 'string' || !store.environments.includes(env)) {
-    return { errorCode: 'INVALID_CONTEXT', errorDetails: `context.environment must be one of ${store.environments.join(', ')}, or absent for the live one; got ${JSON.stringify(env)}` };
+    return { errorCode: 'INVALID_CONTEXT', errorDetails: `context.environment must be one of ${store.environments.join(', ')}, or absent for the live one; got ${preview(env)}` };
   }
   return { env, targeted: true };
 }
@@ -153,6 +177,11 @@ function refusals<T>(run: () => T): T {
     if (error instanceof FlagError) throw new HttpError(error.status, error.message, error.details);
     throw error;
   }
+}
+
+/** A flag key from the path as an answer repeats it: cut to 100 characters (a path may be kilobytes long). */
+function shortKey(key: string): string {
+  return key.length > 100 ? `${key.slice(0, 97)}...` : key;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

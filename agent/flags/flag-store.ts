@@ -2,8 +2,9 @@
  * AlphaStack's feature flags, one boolean set per environment, with the rules that keep them
  * safe: locked flags never move, a request changes all it names or nothing, and every change
  * and every refused attempt on a locked flag leaves an audit entry and an event. No timers and
- * no IO: the agent persists through `snapshot()` / `restore()` and mirrors values into metrics
- * through `onChange`.
+ * no IO: the agent persists through the `persist` hook (the values, and only the audit entries
+ * that are new: the trail is appended to, never rewritten) and `restore()`, and mirrors values
+ * into metrics through `onChange`.
  */
 import { ConfigError, GreenlightError } from '../../config/errors.js';
 import { formatKeyPath } from '../../config/load-config.js';
@@ -37,6 +38,9 @@ const DEFINITIONS = new Map(FLAG_DEFINITIONS.map((definition) => [definition.nam
 /** Names of the flags no request may change. */
 export const LOCKED_FLAGS: readonly string[] = FLAG_DEFINITIONS.filter((definition) => definition.locked).map((definition) => definition.name);
 
+/** Problems a refusal lists; the rest are counted. */
+const PROBLEMS_LISTED = 5;
+
 export type PresetName = 'emergency-rollback';
 export const PRESET_NAMES: readonly PresetName[] = ['emergency-rollback'];
 
@@ -50,7 +54,7 @@ export interface FlagAuditEntry {
   env: string;
   flag: string;
   old: boolean;
-  /** The value asked for; a non-boolean attempt is kept as short JSON text. */
+  /** The value asked for; a non-boolean attempt is kept as short JSON text (at most 60 characters). */
   new: boolean | string;
   outcome: 'changed' | 'rejected';
 }
@@ -61,10 +65,14 @@ export interface FlagRequest {
   reason: string;
 }
 
-/** Everything the store holds, as plain JSON, for the persistence hook. */
-export interface FlagSnapshot {
+/** The values and versions: what is saved whole on every change (small, whatever the trail's length). */
+export interface FlagState {
   values: Record<string, Record<string, boolean>>;
   versions: Record<string, number>;
+}
+
+/** Everything the store holds, as plain JSON: the state and the audit trail. */
+export interface FlagSnapshot extends FlagState {
   audit: FlagAuditEntry[];
 }
 
@@ -95,6 +103,12 @@ export interface FlagStoreOptions {
   onChange?: (env: string, flag: string, value: boolean) => void;
   /** Audit entries kept, oldest dropped first (default 1,000). */
   auditLimit?: number;
+  /**
+   * Called once per request that changed flags or was refused on a locked one, with the state
+   * after it and the audit entries it added, before the event is published: the agent saves the
+   * state and appends the entries to the database.
+   */
+  persist?: (state: FlagState, audit: readonly FlagAuditEntry[]) => void;
 }
 
 const DEFAULT_AUDIT_LIMIT = 1_000;
@@ -109,6 +123,9 @@ export class FlagStore {
   readonly #now: () => number;
   readonly #publish: (input: EventInput) => unknown;
   readonly #onChange: (env: string, flag: string, value: boolean) => void;
+  readonly #persist: (state: FlagState, audit: readonly FlagAuditEntry[]) => void;
+  /** Entries recorded by the request in progress, handed to `persist` when it ends. */
+  #unsaved: FlagAuditEntry[] = [];
 
   /** Throws ConfigError when `initial` names an unknown environment or flag, or unlocks a locked flag. */
   constructor(options: FlagStoreOptions) {
@@ -118,6 +135,7 @@ export class FlagStore {
     this.#now = options.now;
     this.#publish = options.publish;
     this.#onChange = options.onChange ?? (() => undefined);
+    this.#persist = options.persist ?? (() => undefined);
 
     const initial = options.initial ?? {};
     const issues = checkInitialFlags(initial, this.environments);
@@ -154,27 +172,48 @@ export class FlagStore {
    * that writes back the whole set it read is not refused.
    */
   set(envNames: readonly string[], changes: Readonly<Record<string, unknown>>, request: FlagRequest): FlagChange[] {
+    // Locked flags first: an attempt to unlock one is audited and paged on however malformed
+    // the rest of the request is (no reason, an unknown environment, a prototype key around it).
+    this.refuseLocked(envNames, lockedAttempts(changes), request);
     const envs = this.#checkRequest(envNames, request);
     const entries = Object.entries(changes);
     if (entries.length === 0) throw new FlagError(400, 'the request names no flags to set');
 
-    // Locked flags first: an attempt to unlock one is audited and paged on however malformed
-    // the rest of the request is.
-    const lockedAttempts = entries.filter(([flag, value]) => DEFINITIONS.get(flag)?.locked === true && envs.some((env) => this.#env(env).get(flag) !== value));
-    if (lockedAttempts.length > 0) {
-      for (const [flag, value] of lockedAttempts) this.#reject(envs, flag, value, request);
-      const flags = lockedAttempts.map(([flag]) => flag);
-      throw new FlagError(409, `${flags.map(lockedWhy).join('; ')}; nothing was changed`, { locked: flags });
-    }
-
     const problems: string[] = [];
     for (const [flag, value] of entries) {
-      if (!DEFINITIONS.has(flag)) problems.push(`${flag} is not a flag (known: ${FLAG_DEFINITIONS.map((definition) => definition.name).join(', ')})`);
-      else if (typeof value !== 'boolean') problems.push(`${flag} must be true or false, not ${describe(value)}`);
+      if (!DEFINITIONS.has(flag)) problems.push(`${shortText(flag)} is not a flag (known: ${FLAG_DEFINITIONS.map((definition) => definition.name).join(', ')})`);
+      else if (typeof value !== 'boolean') problems.push(`${flag} must be true or false, not ${preview(value)}`);
     }
-    if (problems.length > 0) throw new FlagError(400, `${problems.join('; ')}; nothing was changed`, { problems });
+    if (problems.length > 0) {
+      // A body may name thousands of keys: the answer lists the first few.
+      const shown = problems.slice(0, PROBLEMS_LISTED);
+      const more = problems.length > shown.length ? `; and ${problems.length - shown.length} more` : '';
+      throw new FlagError(400, `${shown.join('; ')}${more}; nothing was changed`, { problems: shown });
+    }
 
     return this.#apply(envs, entries as [string, boolean][], request, 'info', undefined);
+  }
+
+  /**
+   * Refuse a request that attempts locked flags (`attempts`, from lockedAttempts): each flag gets
+   * an audit entry per environment and a `flag.rejected` event, then FlagError 409. The request
+   * may be malformed in every other way: unknown environments stand for all of them, an empty
+   * reason is recorded as such. Does nothing when `attempts` is empty.
+   */
+  refuseLocked(envNames: readonly unknown[], attempts: readonly (readonly [string, unknown])[], request: FlagRequest): void {
+    if (attempts.length === 0) return;
+    const known = [...new Set(envNames.filter((env): env is string => typeof env === 'string' && this.#values.has(env)))];
+    const envs = known.length > 0 ? known : [...this.environments];
+    const reason = request.reason.trim() === '' ? '(no reason given)' : request.reason;
+    const time = new Date(this.#now()).toISOString();
+    for (const [flag, value] of attempts) {
+      const asked = typeof value === 'boolean' ? value : preview(value);
+      for (const env of envs) this.#record({ time, actor: request.actor, reason, env, flag, old: this.#env(env).get(flag)!, new: asked, outcome: 'rejected' });
+    }
+    this.#save();
+    for (const [flag, value] of attempts) this.#reject(envs, flag, value, { actor: request.actor, reason });
+    const flags = attempts.map(([flag]) => flag);
+    throw new FlagError(409, `${flags.map(lockedWhy).join('; ')}; nothing was changed`, { locked: flags });
   }
 
   /**
@@ -183,7 +222,7 @@ export class FlagStore {
    * flags untouched. Returns what changed; a second application changes nothing and publishes nothing.
    */
   applyPreset(name: PresetName, envNames: readonly string[], request: FlagRequest): FlagChange[] {
-    if (!PRESET_NAMES.includes(name)) throw new FlagError(400, `${describe(name)} is not a preset: use ${PRESET_NAMES.join(', ')}`);
+    if (!PRESET_NAMES.includes(name)) throw new FlagError(400, `${preview(name)} is not a preset: use ${PRESET_NAMES.join(', ')}`);
     const envs = this.#checkRequest(envNames, request);
     return this.#apply(envs, Object.entries(this.#preset(name)), request, 'warning', name);
   }
@@ -210,13 +249,22 @@ export class FlagStore {
     return sum;
   }
 
-  /** Everything the store holds, as plain JSON: what the persistence hook writes. */
-  snapshot(): FlagSnapshot {
+  /** How many audit entries are kept: the bound of the saved trail too. */
+  get auditLimit(): number {
+    return this.#auditLimit;
+  }
+
+  /** The values and versions, as plain JSON: what `persist` saves on every change. */
+  state(): FlagState {
     return {
       values: Object.fromEntries(this.environments.map((env) => [env, { ...this.get(env) }])),
       versions: Object.fromEntries(this.#versions),
-      audit: this.audit(),
     };
+  }
+
+  /** Everything the store holds, as plain JSON. */
+  snapshot(): FlagSnapshot {
+    return { ...this.state(), audit: this.audit() };
   }
 
   /**
@@ -258,7 +306,7 @@ export class FlagStore {
 
   #env(env: string): Map<string, boolean> {
     const values = this.#values.get(env);
-    if (values === undefined) throw new FlagError(400, `${describe(env)} is not an environment: use ${this.environments.join(', ')}`);
+    if (values === undefined) throw new FlagError(400, `${preview(env)} is not an environment: use ${this.environments.join(', ')}`);
     return values;
   }
 
@@ -288,6 +336,7 @@ export class FlagStore {
     }
     const changedEnvs = [...new Set(changes.map((change) => change.env))];
     for (const env of changedEnvs) this.#versions.set(env, this.#versions.get(env)! + 1);
+    this.#save();
     for (const change of changes) this.#onChange(change.env, change.flag, change.new);
 
     const summary = changes.map((change) => `${change.flag} ${change.new ? 'on' : 'off'}`);
@@ -302,25 +351,30 @@ export class FlagStore {
     return changes;
   }
 
+  /** The `flag.rejected` event of one locked flag (its audit entries are already recorded). */
   #reject(envs: readonly string[], flag: string, attempted: unknown, request: FlagRequest): void {
-    const time = new Date(this.#now()).toISOString();
-    const asked = typeof attempted === 'boolean' ? attempted : describe(attempted);
-    for (const env of envs) {
-      this.#record({ time, actor: request.actor, reason: request.reason, env, flag, old: this.#env(env).get(flag)!, new: asked, outcome: 'rejected' });
-    }
+    const asked = typeof attempted === 'boolean' ? attempted : preview(attempted);
     const why = lockedWhy(flag);
     this.#publish({
       type: 'flag.rejected',
       severity: 'warning',
       env: envs.length === 1 ? envs[0] : null,
-      message: `refused ${request.actor}'s attempt to set locked ${flag} to ${describe(attempted)} on ${envs.join(' and ')} (${request.reason})`,
+      message: `refused ${request.actor}'s attempt to set locked ${flag} to ${preview(attempted)} on ${envs.join(' and ')} (${request.reason})`,
       data: { actor: request.actor, reason: request.reason, flag, env: envs.length === 1 ? envs[0]! : null, attempted: asked, why },
     });
   }
 
   #record(entry: FlagAuditEntry): void {
     this.#audit.push(entry);
+    this.#unsaved.push(entry);
     if (this.#audit.length > this.#auditLimit) this.#audit.splice(0, this.#audit.length - this.#auditLimit);
+  }
+
+  /** Hand the state and the request's new audit entries to `persist`. */
+  #save(): void {
+    const entries = this.#unsaved;
+    this.#unsaved = [];
+    this.#persist(this.state(), entries);
   }
 }
 
@@ -333,14 +387,14 @@ export function checkInitialFlags(initial: Readonly<Record<string, Readonly<Reco
   const issues: { path: (string | number)[]; message: string }[] = [];
   for (const [env, values] of Object.entries(initial)) {
     if (!environments.includes(env)) {
-      issues.push({ path: ['flags', 'initial', env], message: `${describe(env)} is not one of the environments (${environments.join(', ')})` });
+      issues.push({ path: ['flags', 'initial', env], message: `${preview(env)} is not one of the environments (${environments.join(', ')})` });
       continue;
     }
     for (const [flag, value] of Object.entries(values)) {
       const path = ['flags', 'initial', env, flag];
       const definition = DEFINITIONS.get(flag);
       if (definition === undefined) issues.push({ path, message: `unknown flag; use one of ${FLAG_DEFINITIONS.map((d) => d.name).join(', ')}` });
-      else if (typeof value !== 'boolean') issues.push({ path, message: `must be true or false, not ${describe(value)}` });
+      else if (typeof value !== 'boolean') issues.push({ path, message: `must be true or false, not ${preview(value)}` });
       else if (definition.locked && value !== definition.default) issues.push({ path, message: `is locked to ${definition.default}; remove it` });
     }
   }
@@ -352,13 +406,67 @@ function lockedWhy(flag: string): string {
   return `${flag} is locked and can never be changed (${description.charAt(0).toLowerCase()}${description.slice(1)})`;
 }
 
-/** Short JSON text of a value for messages: never the whole of a large body. */
-function describe(value: unknown): string {
-  let text: string;
-  try {
-    text = JSON.stringify(value) ?? String(value);
-  } catch {
-    text = String(value);
+/**
+ * The locked flags a request body names, with the value asked for each: a locked flag's name used
+ * as a key anywhere in it (in `set`, under `__proto__` or `constructor.prototype`, or where it does
+ * not belong), with any value but the flag's own. A request that says ALPHASTACK_PROTECTION: false
+ * in a shape the API does not take is still an attempt on it, and is refused as one. Each flag
+ * once, with the first value found. The walk is iterative: a body nested 30,000 deep is fine.
+ */
+export function lockedAttempts(body: unknown): [string, unknown][] {
+  const found = new Map<string, unknown>();
+  const stack: unknown[] = [body];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (node === null || typeof node !== 'object') continue;
+    for (const [key, value] of Object.entries(node)) {
+      const definition = DEFINITIONS.get(key);
+      if (definition?.locked && value !== definition.default && !found.has(key)) found.set(key, value);
+      if (value !== null && typeof value === 'object') stack.push(value);
+    }
   }
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+  return [...found];
+}
+
+/**
+ * Short JSON text of any value for messages and the audit trail: at most `max` characters,
+ * never the whole of a large body, and it never throws: values nested thousands deep (which
+ * JSON.stringify and String cannot print) are shown to a depth of 8, `[…]` beyond.
+ */
+export function preview(value: unknown, max = 60): string {
+  const budget = max + 1;
+  let out = '';
+  const visit = (item: unknown, depth: number): void => {
+    if (out.length > budget) return;
+    if (typeof item === 'string') {
+      out += JSON.stringify(item.length > budget ? item.slice(0, budget) : item);
+      return;
+    }
+    if (item === null || typeof item !== 'object') {
+      out += String(item);
+      return;
+    }
+    const list = Array.isArray(item);
+    if (depth >= 8) {
+      out += list ? '[…]' : '{…}';
+      return;
+    }
+    out += list ? '[' : '{';
+    let first = true;
+    for (const [key, child] of Object.entries(item)) {
+      if (out.length > budget) break;
+      if (!first) out += ',';
+      first = false;
+      if (!list) out += `${JSON.stringify(key.length > budget ? key.slice(0, budget) : key)}:`;
+      visit(child, depth + 1);
+    }
+    out += list ? ']' : '}';
+  };
+  visit(value, 0);
+  return out.length > max ? `${out.slice(0, max - 3)}...` : out;
+}
+
+/** A name from a request, as a message shows it: cut to 60 characters. */
+function shortText(text: string, max = 60): string {
+  return text.length > max ? `${text.slice(0, max - 3)}...` : text;
 }

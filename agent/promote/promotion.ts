@@ -18,6 +18,7 @@
 import type { Logger } from 'pino';
 import { Agent as UndiciAgent } from 'undici';
 import { GreenlightError } from '../../config/errors.js';
+import type { Redactor } from '../../config/redactor.js';
 import type { Config } from '../../config/schema.js';
 import { formatDuration } from '../../config/units.js';
 import { compileProbeTarget, probeEnvironments, runProbe } from '../../probes/http-probe.js';
@@ -35,6 +36,8 @@ import { validateRollback, type ValidationReport } from './rollback-validation.j
 /** What the promotion uses of the agent. The Agent satisfies it. */
 export interface PromotionHost {
   readonly config: Config;
+  /** Hides the config's secrets in what the target answers. */
+  readonly redactor: Redactor;
   readonly bus: EventBus;
   readonly controller: Controller;
   readonly flags: { get(env: string): Readonly<Record<string, boolean>> };
@@ -164,6 +167,7 @@ export class PromotionController {
     try {
       const report = await validateRollback({
         config: this.#host.config,
+        redactor: this.#host.redactor,
         live,
         idle,
         flags: (env) => this.#host.flags.get(env),
@@ -382,7 +386,7 @@ export class PromotionRun {
     const render = this.#config.render;
     const dispatcher = new UndiciAgent({ connections: 2 });
     try {
-      const api = new RenderApi(render, { dispatcher, sleep: this.#deps.sleep, logger: this.#deps.logger }, this.#deps.signal);
+      const api = new RenderApi(render, { dispatcher, sleep: this.#deps.sleep, logger: this.#deps.logger, redactor: this.#deps.host.redactor }, this.#deps.signal);
       const serviceId = api.serviceOf(this.to);
       const deploy = await deployAndFollow(api, serviceId, {
         pollIntervalMs: render.pollInterval,
@@ -418,6 +422,7 @@ export class PromotionRun {
     }
     for (const check of promote.preflight) {
       const result = await runCommand(check.command, {
+        redactor: this.#deps.host.redactor,
         timeoutMs: check.timeout,
         signal: this.#deps.signal,
         ...(check.cwd ? { cwd: check.cwd } : {}),
@@ -438,7 +443,7 @@ export class PromotionRun {
 
   async #probeRounds(dispatcher: UndiciAgent, rounds: number, step: 'probes' | 'verify'): Promise<StepOutcome> {
     const config = this.#config;
-    const targets = config.probes.filter((probe) => probeEnvironments(config, probe).includes(this.to)).map((probe) => compileProbeTarget(config, probe, this.to));
+    const targets = config.probes.filter((probe) => probeEnvironments(config, probe).includes(this.to)).map((probe) => compileProbeTarget(config, probe, this.to, this.#deps.host.redactor));
     let slowest = 0;
     for (let round = 1; round <= rounds; round++) {
       if (round > 1) await this.#deps.sleep(config.promote.roundInterval, this.#deps.signal);
@@ -460,7 +465,7 @@ export class PromotionRun {
   async #load(): Promise<StepOutcome> {
     const config = this.#config;
     const load = config.promote.load;
-    const targets = config.probes.filter((probe) => probeEnvironments(config, probe).includes(this.to)).map((probe) => compileProbeTarget(config, probe, this.to));
+    const targets = config.probes.filter((probe) => probeEnvironments(config, probe).includes(this.to)).map((probe) => compileProbeTarget(config, probe, this.to, this.#deps.host.redactor));
     const report = await runLoadTest({
       targets,
       rps: load.rps,

@@ -36,13 +36,14 @@ export class RenderError extends GreenlightError {
 
 export class RenderApi {
   readonly #config: RenderConfig;
-  readonly #deps: Pick<PluginDeps, 'dispatcher' | 'sleep' | 'logger'>;
+  readonly #deps: Pick<PluginDeps, 'dispatcher' | 'sleep' | 'logger' | 'redactor'>;
   readonly #signal: AbortSignal;
 
-  constructor(config: RenderConfig, deps: Pick<PluginDeps, 'dispatcher' | 'sleep' | 'logger'>, signal: AbortSignal) {
+  constructor(config: RenderConfig, deps: Pick<PluginDeps, 'dispatcher' | 'sleep' | 'logger' | 'redactor'>, signal: AbortSignal) {
     this.#config = config;
     this.#deps = deps;
     this.#signal = signal;
+    if (config.apiKey) deps.redactor.add([config.apiKey]);
   }
 
   /** The service id of `env`; throws RenderError saying what to set when Render is not configured for it. */
@@ -102,7 +103,6 @@ export class RenderApi {
         method,
         headers: { authorization: `Bearer ${apiKey}`, accept: 'application/json' },
         json,
-        secrets: [apiKey],
       },
       { ...DEFAULT_RETRY, attempts: this.#config.retries + 1, timeoutMs: this.#config.timeout },
       this.#signal,

@@ -5,6 +5,7 @@
  * from, by default), and its error ratio is back under the warning line.
  */
 import type { Dispatcher } from 'undici';
+import type { Redactor } from '../../config/redactor.js';
 import type { Config } from '../../config/schema.js';
 import { compileProbeTarget } from '../../probes/http-probe.js';
 import type { SeriesSnapshot } from '../../probes/probe-series.js';
@@ -12,6 +13,8 @@ import type { ValidationCheck } from '../events.js';
 
 export interface ValidationInput {
   config: Config;
+  /** Hides the config's secrets in what the live environment answers. */
+  redactor: Redactor;
   live: string;
   idle: string;
   flags: (env: string) => Readonly<Record<string, boolean>>;
@@ -36,7 +39,7 @@ export async function validateRollback(input: ValidationInput): Promise<Validati
   if (!probe) {
     checks.push({ name: 'health', ok: false, detail: `no probe named ${settings.healthProbe} to find the health endpoint (promote.validation.healthProbe)` });
   } else {
-    const target = compileProbeTarget(config, probe, live);
+    const target = compileProbeTarget(config, probe, live, input.redactor);
     let body: unknown;
     try {
       const started = performance.now();
@@ -57,7 +60,7 @@ export async function validateRollback(input: ValidationInput): Promise<Validati
         body = undefined;
       }
     } catch (error) {
-      checks.push({ name: 'health', ok: false, detail: `${target.path} on ${live} did not answer: ${(error as Error).message}` });
+      checks.push({ name: 'health', ok: false, detail: `${target.path} on ${live} did not answer: ${input.redactor.text((error as Error).message)}` });
     }
     const connected = (body as { database?: { connected?: unknown } } | undefined)?.database?.connected;
     checks.push({ name: 'database', ok: connected === true, detail: `$.database.connected on ${live} is ${body === undefined ? 'unknown (no JSON body)' : JSON.stringify(connected ?? null)}` });

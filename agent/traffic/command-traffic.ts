@@ -28,7 +28,7 @@ export const commandTraffic: PluginDefinition<CommandTrafficConfig, TrafficAdapt
     return {
       type: 'command',
       async switchTo(request, signal) {
-        const result = await runCommand(config.command, { env: switchEnv(request), inheritEnv: config.inheritEnv, timeoutMs: config.timeout, signal });
+        const result = await runCommand(config.command, { env: switchEnv(request), inheritEnv: config.inheritEnv, timeoutMs: config.timeout, signal, redactor: deps.redactor });
         const took = formatDuration(result.durationMs);
         const stderr = tailLines(result.stderr);
         const output = stderr ? `; stderr:\n${stderr}` : '';

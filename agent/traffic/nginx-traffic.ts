@@ -86,12 +86,12 @@ async function switchUpstream(config: NginxTrafficConfig, deps: PluginDeps, log:
   const previous = await readIfExists(file);
   await writeAtomically(file, upstreamText(config.upstreamName, server, request, deps.now()));
 
-  const test = await runCommand(config.testCommand, { timeoutMs: config.commandTimeout, signal });
+  const test = await runCommand(config.testCommand, { timeoutMs: config.commandTimeout, signal, redactor: deps.redactor });
   if (test.code !== 0) {
     const restored = await restore(file, previous);
     throw new TrafficError(`nginx rejected the upstream for ${request.to} (${describeRun(config.testCommand, test, config.commandTimeout)}); ${restored}, and nginx was not reloaded`);
   }
-  const reload = await runCommand(config.reloadCommand, { timeoutMs: config.commandTimeout, signal });
+  const reload = await runCommand(config.reloadCommand, { timeoutMs: config.commandTimeout, signal, redactor: deps.redactor });
   if (reload.code !== 0) {
     const restored = await restore(file, previous);
     throw new TrafficError(`nginx reload failed (${describeRun(config.reloadCommand, reload, config.commandTimeout)}); ${restored}; check that nginx runs and that reloadCommand reaches it`);

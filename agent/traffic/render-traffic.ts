@@ -166,7 +166,9 @@ class RenderApi {
     private readonly deps: PluginDeps,
     private readonly policy: RetryPolicy,
     private readonly signal: AbortSignal,
-  ) {}
+  ) {
+    deps.redactor.add([this.config.apiKey]);
+  }
 
   call(method: 'GET' | 'POST' | 'DELETE', path: string, what: string, json?: unknown): Promise<OutboundResponse> {
     return sendWithRetry(
@@ -177,7 +179,6 @@ class RenderApi {
         method,
         headers: { authorization: `Bearer ${this.config.apiKey}`, accept: 'application/json' },
         json,
-        secrets: [this.config.apiKey],
       },
       this.policy,
       this.signal,

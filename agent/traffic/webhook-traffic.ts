@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Duration, HttpUrl } from '../../config/schema.js';
-import { secretsOfUrl } from '../outbound.js';
+import { secretsOfUrl } from '../../config/redactor.js';
 import { DEFAULT_RETRY, OutboundError, sendWithRetry } from '../outbound.js';
 import type { PluginDefinition } from '../plugin.js';
 import { TrafficError, type TrafficAdapter } from './traffic-adapter.js';
@@ -27,7 +27,7 @@ export const webhookTraffic: PluginDefinition<WebhookTrafficConfig, TrafficAdapt
       .filter(([name]) => /auth|token|key|secret|signature/i.test(name))
       .flatMap(([, value]) => [value, value.replace(/^\S+\s+/, '')])
       .filter((value) => value.length >= 8);
-    const secrets = [...secretsOfUrl(config.url), ...credentials];
+    deps.redactor.add([...secretsOfUrl(config.url), ...credentials]);
     const policy = { ...DEFAULT_RETRY, attempts: config.retries + 1, timeoutMs: config.timeout };
     return {
       type: 'webhook',
@@ -35,7 +35,7 @@ export const webhookTraffic: PluginDefinition<WebhookTrafficConfig, TrafficAdapt
         const body = { from: request.from, to: request.to, reason: request.reason, rule: request.rule, incident: request.incident, time: new Date(deps.now()).toISOString() };
         let response;
         try {
-          response = await sendWithRetry(deps, { label: LABEL, url: config.url, method: 'POST', headers: config.headers, json: body, secrets }, policy, signal);
+          response = await sendWithRetry(deps, { label: LABEL, url: config.url, method: 'POST', headers: config.headers, json: body }, policy, signal);
         } catch (error) {
           if (error instanceof OutboundError) throw new TrafficError(`${error.message}; traffic was not switched to ${request.to}`, { cause: error });
           throw error;

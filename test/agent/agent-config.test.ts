@@ -30,6 +30,7 @@ describe('the default config', () => {
       'alerts.receivers[1] (discord) is off because DISCORD_WEBHOOK_URL is not set',
       'alerts.receivers[2] (pagerduty) is off because PAGERDUTY_ROUTING_KEY is not set',
       'alerts.receivers[3] (webhook "alertmanager") is off because ALERT_WEBHOOK_URL is not set',
+      expect.stringMatching(/^controls disabled: api.adminToken and api.rollbackToken are not set \(ADMIN_TOKEN, ROLLBACK_TOKEN/),
     ]);
   });
 

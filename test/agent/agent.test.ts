@@ -1,7 +1,10 @@
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AgentState } from '../../agent/agent.js';
-import { hasTool, promtoolCheckMetrics } from '../helpers/tools.js';
-import { startPair, waitUntil, type Harness } from '../helpers/agent-harness.js';
+import { parseAgentConfig } from '../../agent/agent-config.js';
+import { hasTool, promtoolCheckMetrics, tempDir } from '../helpers/tools.js';
+import { pairConfig, startAgent, startPair, useSimulatorPair, waitUntil, type Harness } from '../helpers/agent-harness.js';
 
 let harness: Harness | undefined;
 afterEach(async () => {
@@ -15,7 +18,10 @@ describe('the agent', () => {
   it('becomes ready after the first probe round and serves health, state and metrics', async () => {
     harness = await startPair();
     const h = harness;
-    expect(h.events[0]).toMatchObject({ id: 1, type: 'agent.started', severity: 'info', env: null, probe: null, rule: null, data: { activeEnvironment: 'blue', probes: 2, series: 4 } });
+    // No API token in this config: the start says so, loudly (regression: a silent start with every control off).
+    expect(h.events[0]).toMatchObject({ id: 1, type: 'agent.started', severity: 'warning', env: null, probe: null, rule: null, data: { activeEnvironment: 'blue', probes: 2, series: 4, controls: 'none' } });
+    expect(h.events[0]!.message).toContain('CONTROLS DISABLED');
+    expect(h.logs.some((line) => line.includes('"level":40') && line.includes('controls disabled: api.adminToken and api.rollbackToken are not set'))).toBe(true);
     await waitUntil(() => h.agent.ready, 'the first probe round');
 
     expect(await (await fetch(`${h.base}/healthz`)).json()).toEqual({ status: 'ok' });
@@ -114,5 +120,35 @@ describe('the agent', () => {
     const ids = h.events.map((e) => e.id);
     expect(ids).toEqual([...ids].sort((a, b) => a - b));
     expect(new Set(ids).size).toBe(ids.length);
+  });
+});
+
+describe('manual rollbacks', () => {
+  const pair = useSimulatorPair();
+
+  it('get unique, readable incident ids even within one millisecond (regression: manual-<time> twice)', async () => {
+    // A clock that stands still: both rollbacks happen in the same millisecond.
+    const now = Date.parse('2026-03-14T12:00:00.000Z');
+    const dataDir = tempDir('greenlight-manual-');
+    const config = parseAgentConfig(pairConfig(pair.blue.url, pair.green.url).replace(/^dataDir: .*$/m, `dataDir: ${dataDir}`));
+    const { agent, events } = await startAgent(config, { now: () => now });
+    try {
+      await waitUntil(() => agent.ready, 'the first probe round');
+      expect((await agent.manualRollback('first', 'api:rollback')).outcome).toBe('succeeded');
+      expect((await agent.manualRollback('second', 'api:rollback')).outcome).toBe('succeeded');
+      const incidents = events.filter((e) => e.type === 'action.started').map((e) => (e.data as { incident: string }).incident);
+      expect(incidents).toHaveLength(2);
+      expect(new Set(incidents).size).toBe(2);
+      for (const incident of incidents) expect(incident).toMatch(/^manual-2026-03-14T12:00:00\.000Z-\d+$/);
+    } finally {
+      await agent.close();
+    }
+    // Both are in the action journal: the second did not overwrite the first.
+    const db = new Database(join(dataDir, 'greenlight.db'), { readonly: true });
+    try {
+      expect(db.prepare('SELECT incident FROM actions').all()).toHaveLength(2);
+    } finally {
+      db.close();
+    }
   });
 });

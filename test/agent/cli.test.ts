@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createConnection, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -28,6 +28,8 @@ describe('greenlight validate', () => {
     const run = await cli(['validate']);
     expect(run.code).toBe(0);
     expect(run.stdout).toContain('config/greenlight.yaml is valid: 4 probes on blue and green (blue live');
+    // No ADMIN_TOKEN or ROLLBACK_TOKEN in this environment: validate says what that switches off.
+    expect(run.stdout).toContain('note: controls disabled: api.adminToken and api.rollbackToken are not set');
   });
 
   it('exits 2 naming the key path and line of every problem', async () => {
@@ -307,13 +309,8 @@ rules:
       const database = ['greenlight.db', 'greenlight.db-wal'].map((name) => (existsSync(join(dataDir, name)) ? readFileSync(join(dataDir, name)).toString('latin1') : '')).join('\n');
       expect(database).toContain('universe-failing');
       const places = { 'the log': output, 'the stream': streamed.join('\n'), 'API answers': answers.join('\n'), 'the database': database };
-      const leaks: string[] = [];
-      for (const [name, secret] of Object.entries(SECRETS)) {
-        for (const form of new Set([secret, encodeURIComponent(secret), Buffer.from(secret).toString('base64').slice(0, 16)])) {
-          for (const [place, text] of Object.entries(places)) if (text.includes(form)) leaks.push(`${name} (${form}) in ${place}`);
-        }
-      }
-      expect(leaks).toEqual([]);
+      const basic = { blue: ['ops', SECRETS.blueUrlPassword], green: ['ops', SECRETS.greenUrlPassword] } as const;
+      expect(findLeaks(SECRETS, places, Object.values(basic))).toEqual([]);
       expect(answers.join('\n')).toContain('redacted@127.0.0.1');
     } finally {
       blue.resetFaults();
@@ -321,7 +318,153 @@ rules:
       await echo.close();
     }
   }, 60_000);
+
+  /**
+   * Probe targets that answer with what they were sent: the Authorization header (URL
+   * credentials as Basic, a Bearer token), the x-api-key and x-customer headers and the request
+   * target with its query, in JSON values the checks quote, in response headers, and in error
+   * pages that are not JSON; the secret sits where an 80-character cut would halve it.
+   */
+  async function startEchoTarget() {
+    const server = createServer((req, res) => {
+      const auth = req.headers.authorization ?? '';
+      const key = String(req.headers['x-api-key'] ?? '');
+      const customer = String(req.headers['x-customer'] ?? '');
+      const everything = `${auth} ${key} ${customer} ${req.url}`;
+      const path = new URL(req.url ?? '/', 'http://target').pathname;
+      const json = (status: number, body: unknown, headers: Record<string, string> = {}) => res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
+      if (path === '/api/health') return void json(200, { status: `${'x'.repeat(64)} ${auth}`, database: { connected: true }, sent: everything });
+      if (path === '/api/alphastack/universe') return void json(200, { universe: [{ symbol: key }], key: `you sent ${key} and ${customer}` }, { 'x-echo': key, 'x-echo-auth': auth });
+      if (path === '/api/discoveries') return void res.writeHead(502, { 'content-type': 'text/html' }).end(`${key} rejected: ${everything}`);
+      json(200, { url: req.url, echo: everything });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))) };
+  }
+
+  it('probe targets that echo headers and URL credentials never put them anywhere, also after a reload', async () => {
+    const ECHOED = {
+      blueUrlPassword: 'blue-echo-pw-5d1c8e2a9f',
+      greenUrlPassword: 'green-echo-pw-7b3e0a6d4c',
+      API_KEY: 'apikey-echoed-91c4e7a2b5d8',
+      API_TOKEN: 'bearer-echoed-3f6a9d2c8e1b',
+      CUSTOMER_CODE: 'cust-echoed-8e2b5f1a7c',
+      QUERY_KEY: 'query-echoed-4a7d1e9c3b',
+      ADMIN_TOKEN: 'adm-echoed-6c9f2b5e8a1d4',
+      ROTATED_KEY: 'rotated-literal-2d5a8c1f4e7b',
+      CUSTOMER_CODE_2: 'cust-after-reload-9e3c6a2f5b',
+    };
+    const target = await startEchoTarget();
+    const dataDir = tempDir('greenlight-echo-');
+    const env: Record<string, string> = {
+      PATH: process.env.PATH!,
+      BLUE_URL: target.url.replace('http://', `http://ops:${ECHOED.blueUrlPassword}@`),
+      GREEN_URL: target.url.replace('http://', `http://ops:${ECHOED.greenUrlPassword}@`),
+      API_KEY: ECHOED.API_KEY,
+      API_TOKEN: ECHOED.API_TOKEN,
+      CUSTOMER_CODE: ECHOED.CUSTOMER_CODE,
+      CUSTOMER_CODE_2: ECHOED.CUSTOMER_CODE_2,
+      QUERY_KEY: ECHOED.QUERY_KEY,
+      ADMIN_TOKEN: ECHOED.ADMIN_TOKEN,
+    };
+    const config = (universeHeaders: string) => `listen: 127.0.0.1:0
+dataDir: ${dataDir}
+log: { level: debug }
+environments:
+  blue: { url: "\${BLUE_URL}" }
+  green: { url: "\${GREEN_URL}", headers: { x-customer: "\${CUSTOMER_CODE}" } }
+probeDefaults: { every: 200ms, timeout: 1s, jitter: 0 }
+api: { adminToken: "\${ADMIN_TOKEN}" }
+probes:
+  - name: health
+    path: /api/health
+    expect: { json: [ { path: $.status, in: [healthy] } ] }
+  - name: universe
+    path: /api/alphastack/universe
+    headers: ${universeHeaders}
+    expect:
+      headers: [ { name: x-echo, equals: nothing }, { name: x-echo-auth, matches: "^$" } ]
+      json: [ { path: $.key, equals: x }, { path: $.universe, length: 0 } ]
+  - name: discoveries
+    path: /api/discoveries
+    headers: { authorization: "Bearer \${API_TOKEN}", x-api-key: "\${API_KEY}" }
+    expect: { json: [ { path: $.discoveries, exists: true } ] }
+  - name: positions
+    path: "/api/portfolio/positions?api_key=\${QUERY_KEY}"
+    expect: { json: [ { path: $.url, equals: "/" }, { path: $.echo, equals: "" } ] }
+`;
+    const file = writeTempFile('echo.yaml', config('{ x-api-key: "${API_KEY}" }'));
+    const child = spawn(process.execPath, [BIN, 'run', '--config', file], { cwd: ROOT, env });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    const answers: string[] = [];
+    const streamed: string[] = [];
+    try {
+      await waitUntil(() => /listening on 127\.0\.0\.1:\d+/.test(output), 'the agent to listen', 15_000);
+      const port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(output)![1]);
+      const base = `http://127.0.0.1:${port}`;
+      const stream = new WebSocket(`ws://127.0.0.1:${port}/api/v1/stream?since=0`);
+      stream.on('message', (data) => streamed.push(String(data)));
+      await new Promise((resolve, reject) => (stream.once('open', resolve), stream.once('error', reject)));
+      const downs = () => streamed.map((m) => JSON.parse(m) as { type: string; probe: string; env: string }).filter((e) => e.type === 'probe.down');
+      await waitUntil(() => downs().length >= 8, 'every probe on both environments to go down', 20_000);
+
+      // An operator pastes a secret into a reason: it is redacted as it comes in.
+      const put = await fetch(`${base}/api/v1/flags`, { method: 'PUT', headers: { authorization: `Bearer ${ECHOED.ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ set: { READ_ONLY_MODE: true }, reason: `rotating ${ECHOED.API_KEY} today` }) });
+      answers.push(await put.text());
+      expect(put.status).toBe(200);
+
+      // A reload brings a literal key (named like a secret) and a new variable into a header.
+      writeFileSync(file, config(`{ x-api-key: ${ECHOED.ROTATED_KEY}, x-customer: "\${CUSTOMER_CODE_2}" }`));
+      const before = downs().length;
+      child.kill('SIGHUP');
+      await waitUntil(() => streamed.some((m) => m.includes('"config.reloaded"')), 'the reload', 15_000);
+      await waitUntil(() => downs().slice(before).filter((e) => e.probe === 'universe').length >= 2, 'the reloaded universe probes to go down', 20_000);
+
+      for (const path of ['/api/v1/state', '/api/v1/overview', '/metrics', '/api/v1/flags']) answers.push(await (await fetch(`${base}${path}`)).text());
+      answers.push(await (await fetch(`${base}/api/v1/events?since=0&limit=1000`)).text());
+      stream.close();
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+
+      // The secrets were in play: the checks quoted what the target sent, redacted.
+      const state = answers.find((a) => a.includes('"series"'))!;
+      expect(state).toContain('[redacted]');
+      expect(output).toContain('rotating [redacted] today');
+      const database = ['greenlight.db', 'greenlight.db-wal'].map((name) => (existsSync(join(dataDir, name)) ? readFileSync(join(dataDir, name)).toString('latin1') : '')).join('\n');
+      expect(database).toContain('probe.down');
+      const places = { 'the log': output, 'the stream': streamed.join('\n'), 'API answers': answers.join('\n'), 'the database': database };
+      expect(findLeaks(ECHOED, places, [['ops', ECHOED.blueUrlPassword], ['ops', ECHOED.greenUrlPassword]])).toEqual([]);
+    } finally {
+      child.kill('SIGKILL');
+      await target.close();
+    }
+  }, 60_000);
 });
+
+/**
+ * Every place a secret shows, whole or in part: any 10 characters of it as is, URL-encoded or
+ * JSON-escaped, the start of its base64, and any 10 characters of the password's part of a
+ * Basic credential (`basic`: user and password pairs sent from URL credentials).
+ */
+function findLeaks(secrets: Readonly<Record<string, string>>, places: Readonly<Record<string, string>>, basic: readonly (readonly [string, string])[] = []): string[] {
+  const leaks = new Set<string>();
+  const windows = (text: string, from = 0) => Array.from({ length: Math.max(0, text.length - 9 - from) }, (_, i) => text.slice(from + i, from + i + 10));
+  const look = (name: string, form: string) => {
+    for (const [place, text] of Object.entries(places)) if (text.includes(form)) leaks.add(`${name} (${form}) in ${place}`);
+  };
+  for (const [name, secret] of Object.entries(secrets)) {
+    for (const form of new Set([secret, encodeURIComponent(secret), JSON.stringify(secret).slice(1, -1)])) for (const part of windows(form)) look(name, part);
+    look(name, Buffer.from(secret).toString('base64').slice(0, 16));
+  }
+  for (const [user, password] of basic) {
+    // From the first base64 group that holds only password bytes on.
+    const encoded = Buffer.from(`${user}:${password}`).toString('base64');
+    for (const part of windows(encoded, Math.ceil((user.length + 1) / 3) * 4)) look(`Basic ${user}:…`, part);
+  }
+  return [...leaks];
+}
 
 function isListening(port: number): Promise<boolean> {
   return new Promise((resolve) => {

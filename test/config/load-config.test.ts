@@ -65,6 +65,42 @@ describe('parseConfig', () => {
     expect(issuesOf(text).join('\n')).toContain(expected);
   });
 
+  it.each([
+    ['__proto__ in a header map', `${BASE}    headers:\n      __proto__: x\n`, 'probes[0].headers.__proto__: is not allowed as a key: __proto__, constructor and prototype are reserved names in greenlight configs; rename or remove it (line 10)'],
+    ['constructor in labels', `rules:\n  - name: r\n    severity: warning\n    when: { all: [ { fact: errorRatio, operator: greaterThan, value: 0.1 } ] }\n    labels: { constructor: x }\n${BASE}`, 'rules[0].labels.constructor: is not allowed as a key'],
+    ['prototype at the top', `prototype: 1\n${BASE}`, 'prototype: is not allowed as a key: __proto__, constructor and prototype are reserved names in greenlight configs; rename or remove it (line 1)'],
+    ['__proto__ deep in a body', `${BASE}    body: { a: [ { b: { __proto__: { admin: true } } } ] }\n`, 'probes[0].body.a[0].b.__proto__: is not allowed as a key'],
+  ])('refuses %s with its line (regression: prototype-named keys were taken, or silently dropped)', (_name, text, expected) => {
+    expect(issuesOf(text).join('\n')).toContain(expected);
+  });
+
+  it.each([
+    ['a space', 'adminToken: "adm token-0123456789"', 'api.adminToken: has a space at position 4'],
+    ['a tab', 'rollbackToken: "rbk\\ttoken-0123456789"', 'api.rollbackToken: has a control character (U+0009) at position 4'],
+    ['a control character', 'streamToken: "str\\u0007token-0123456789"', 'api.streamToken: has a control character (U+0007) at position 4'],
+    ['a non-ASCII letter', 'adminToken: "adm-töken-0123456789"', 'api.adminToken: has a non-ASCII character (ö) at position 6'],
+    ['only spaces', 'adminToken: "          "', 'api.adminToken: has a space at position 1'],
+    ['nothing', 'adminToken: ""', 'api.adminToken: is empty'],
+  ])('refuses a token with %s: it could never authenticate (regression: accepted, and every call answered 401)', (_name, line, expected) => {
+    const issues = issuesOf(`api:\n  ${line}\n${BASE}`).join('\n');
+    expect(issues).toContain(expected);
+    expect(issues).toContain('(line 2)');
+    expect(issues).not.toContain('0123456789');
+  });
+
+  it('refuses a token of spaces that comes from a variable, naming the key', () => {
+    expect(issuesOf(`api:\n  adminToken: \${ADMIN_TOKEN}\n${BASE}`, { ADMIN_TOKEN: '   token with spaces  ' }).join('\n')).toContain('api.adminToken: has a space at position 1');
+  });
+
+  it.each([
+    ['no token at all', '', ['controls disabled: api.adminToken and api.rollbackToken are not set']],
+    ['only the rollback token', 'api: { rollbackToken: rollback-token-0123 }\n', ['admin controls disabled: api.adminToken is not set']],
+    ['the admin token', 'api: { adminToken: admin-token-0123 }\n', []],
+  ])('with %s, says which controls are disabled in the notices', (_name, api, expected) => {
+    const notices = parseConfig(`${api}${BASE}`).notices;
+    expect(notices.filter((notice) => notice.includes('controls disabled')).map((notice) => notice.slice(0, expected[0]?.length ?? 0))).toEqual(expected);
+  });
+
   it('reports cross-reference problems once the structure is valid', () => {
     const text = `${BASE}  - name: health\n    path: /x\n    environments: [purple]\n  - name: three\n    path: /y\n`;
     expect(issuesOf(text)).toEqual([

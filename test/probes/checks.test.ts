@@ -3,6 +3,7 @@ import { parseConfig } from '../../config/load-config.js';
 import type { HeaderAssertionConfig, JsonAssertionConfig, ProbeConfig } from '../../config/schema.js';
 import { asNumber, compileHeaderChecks, compileJsonChecks, compileStatusCheck } from '../../probes/checks.js';
 import type { CheckResult } from '../../probes/probe-result.js';
+import { Redactor } from '../../config/redactor.js';
 
 /** A probe parsed from a config whose only probe has the given `expect` block (YAML, flow style allowed). */
 function probeWithExpect(expectYaml: string): ProbeConfig {
@@ -29,11 +30,11 @@ function headerAssertion(yaml: string): HeaderAssertionConfig {
 }
 
 function runJson(yaml: string, body: unknown): CheckResult[] {
-  return compileJsonChecks(jsonAssertion(yaml)).map((check) => check(body));
+  return compileJsonChecks(jsonAssertion(yaml), new Redactor()).map((check) => check(body));
 }
 
 function runHeaders(yaml: string, headers: Record<string, string | string[] | undefined>): CheckResult[] {
-  return compileHeaderChecks(headerAssertion(yaml)).map((check) => check(headers));
+  return compileHeaderChecks(headerAssertion(yaml), new Redactor()).map((check) => check(headers));
 }
 
 const pass = (text: string): CheckResult => ({ ok: true, text });
@@ -149,7 +150,7 @@ describe('compileJsonChecks', () => {
   });
 
   it('compiles once and can be evaluated against many bodies', () => {
-    const [check] = compileJsonChecks(jsonAssertion('{ path: $.status, in: [healthy, ok] }'));
+    const [check] = compileJsonChecks(jsonAssertion('{ path: $.status, in: [healthy, ok] }'), new Redactor());
     expect(check!({ status: 'ok' }).ok).toBe(true);
     expect(check!({ status: 'down' }).ok).toBe(false);
     expect(check!('not an object').text).toBe('$.status (missing) not in [healthy, ok]');
@@ -158,7 +159,7 @@ describe('compileJsonChecks', () => {
 
   it('accepts an assertion object built directly', () => {
     const assertion: JsonAssertionConfig = { path: { text: '$.a.b', segments: ['a', 'b'] }, lt: 10 };
-    expect(compileJsonChecks(assertion).map((check) => check({ a: { b: 3 } }))).toEqual([pass('$.a.b (3) < 10')]);
+    expect(compileJsonChecks(assertion, new Redactor()).map((check) => check({ a: { b: 3 } }))).toEqual([pass('$.a.b (3) < 10')]);
   });
 });
 

@@ -11,6 +11,7 @@ import { parseConfig } from '../../config/load-config.js';
 import type { Config } from '../../config/schema.js';
 import { classifyError, compileProbeTarget, runProbe, type ProbeTarget } from '../../probes/http-probe.js';
 import { REASON_CODES, type ProbeResult, type ReasonCode } from '../../probes/probe-result.js';
+import { Redactor } from '../../config/redactor.js';
 
 const NOW = 1_760_000_000_000;
 const now = () => NOW;
@@ -58,7 +59,7 @@ function configFor(url: string, probeYaml: string, options: ConfigOptions = {}):
 
 function targetFor(url: string, probeYaml: string, options: ConfigOptions = {}): ProbeTarget {
   const config = configFor(url, probeYaml, options);
-  return compileProbeTarget(config, config.probes[0]!, 'blue');
+  return compileProbeTarget(config, config.probes[0]!, 'blue', Redactor.of(config));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -336,7 +337,7 @@ describe('runProbe: status and assertion failures', () => {
       'a 500 with an HTML body and JSON assertions stays a status failure',
       'path: /error\nexpect:\n  status: [200]\n  json:\n    - path: $.status\n      equals: healthy',
       'status',
-      [{ ok: false, text: 'status 500 not in [200]' }, { ok: false, text: expect.stringMatching(/^body is not JSON: .* \(34 bytes\)$/) as unknown as string }],
+      [{ ok: false, text: 'status 500 not in [200]' }, { ok: false, text: expect.stringMatching(/^body is not JSON: .* \(34 bytes: "<html>Internal Server Error<\/html>"\)$/) as unknown as string }],
     ],
     [
       'a status failure wins over failing assertions',
@@ -649,7 +650,7 @@ describe('runProbe: invalid JSON', () => {
     expect(result.checks).toHaveLength(2);
     expect(result.checks[0]).toEqual({ ok: true, text: 'status 200 in [2xx]' });
     expect(result.checks[1]!.ok).toBe(false);
-    expect(result.checks[1]!.text).toMatch(/^body is not JSON: .+ \(15 bytes\)$/);
+    expect(result.checks[1]!.text).toMatch(/^body is not JSON: .+ \(15 bytes: ".+"\)$/);
     expect(result.extracted).toEqual({});
   });
 

@@ -7,11 +7,12 @@ import type { ActionContext, ActionDeps, Controller } from '../../../agent/actio
 import { commandAction } from '../../../agent/actions/command-action.js';
 import { sleep } from '../../../agent/plugin.js';
 import { tempDir } from '../../helpers/tools.js';
+import { Redactor } from '../../../config/redactor.js';
 
 const controller = { activeEnvironment: () => 'green' } as unknown as Controller;
 
 function deps(dryRun = false): ActionDeps {
-  return { logger: pino({ level: 'silent' }), dispatcher: new UndiciAgent(), now: Date.now, sleep, dryRun, controller, name: 'db-rollback' };
+  return { logger: pino({ level: 'silent' }), dispatcher: new UndiciAgent(), now: Date.now, sleep, redactor: new Redactor(), dryRun, controller, name: 'db-rollback' };
 }
 
 const context: ActionContext = {

@@ -11,6 +11,7 @@ import { afterEach, beforeEach } from 'vitest';
 import { Agent } from 'undici';
 import type { AlertNotice } from '../../../agent/alerts/alert-receiver.js';
 import type { PluginDeps } from '../../../agent/plugin.js';
+import { Redactor } from '../../../config/redactor.js';
 
 export interface ReceivedRequest {
   method: string;
@@ -177,6 +178,7 @@ export function testDeps(now = () => Date.parse('2025-03-14T03:00:00Z')): TestDe
     dispatcher: new Agent({ keepAliveTimeout: 10, connections: 4 }),
     now,
     sleep: async (ms) => void sleeps.push(ms),
+    redactor: new Redactor(),
     logLines,
     sleeps,
   };

@@ -5,12 +5,12 @@ import { AlertError, type AlertReceiver } from '../../../agent/alerts/alert-rece
 import { discordReceiver } from '../../../agent/alerts/discord-receiver.js';
 import { pagerDutyReceiver } from '../../../agent/alerts/pagerduty-receiver.js';
 import { retryPolicyOf } from '../../../agent/alerts/receiver-options.js';
-import { secretsOfUrl } from '../../../agent/outbound.js';
 import { slackReceiver } from '../../../agent/alerts/slack-receiver.js';
 import { webhookReceiver } from '../../../agent/alerts/webhook-receiver.js';
 import { ALERT_RECEIVERS, PLUGIN_SCHEMAS } from '../../../agent/plugins.js';
 import { ConfigError } from '../../../config/errors.js';
 import { parseConfig } from '../../../config/load-config.js';
+import { secretsOfUrl } from '../../../config/redactor.js';
 import { buildConfigSchema } from '../../../config/schema.js';
 import {
   alertmanagerService,
@@ -192,7 +192,7 @@ describe('receiver options', () => {
     expect(retryPolicyOf({ retries: 3, timeout: 5_000 })).toMatchObject({ attempts: 4, timeoutMs: 5_000 });
   });
 
-  it('lists the URL, its path and its long segments and query values as secrets, longest first', () => {
+  it('lists the URL, its path and its long segments and query values as secrets', () => {
     expect(secretsOfUrl('https://hooks.slack.com/services/T0/B0/abcdefghijklmnopqrstuvwx')).toEqual([
       'https://hooks.slack.com/services/T0/B0/abcdefghijklmnopqrstuvwx',
       '/services/T0/B0/abcdefghijklmnopqrstuvwx',

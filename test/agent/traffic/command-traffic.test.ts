@@ -7,10 +7,11 @@ import { sleep, type PluginDeps } from '../../../agent/plugin.js';
 import { CommandTrafficSchema, commandTraffic } from '../../../agent/traffic/command-traffic.js';
 import { TrafficError, type SwitchRequest } from '../../../agent/traffic/traffic-adapter.js';
 import { tempDir } from '../../helpers/tools.js';
+import { Redactor } from '../../../config/redactor.js';
 
 const dispatcher = new Agent();
 afterAll(() => dispatcher.close());
-const deps: PluginDeps = { logger: pino({ level: 'silent' }), dispatcher, now: () => Date.parse('2025-03-03T14:30:00Z'), sleep };
+const deps: PluginDeps = { logger: pino({ level: 'silent' }), dispatcher, now: () => Date.parse('2025-03-03T14:30:00Z'), sleep, redactor: new Redactor() };
 
 const request: SwitchRequest = {
   from: 'blue',

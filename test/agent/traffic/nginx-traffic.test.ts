@@ -9,6 +9,7 @@ import { TrafficError, type SwitchRequest } from '../../../agent/traffic/traffic
 import { startSimulator, type Simulator } from '../../../simulator/alphastack-simulator.js';
 import { findNginx, startNginxFront, type NginxFront } from '../../../simulator/nginx-front.js';
 import { tempDir } from '../../helpers/tools.js';
+import { Redactor } from '../../../config/redactor.js';
 
 const NGINX = findNginx();
 if (!NGINX && process.env.CI) throw new Error('nginx is not installed; .ci/run must apt-get install nginx');
@@ -19,7 +20,7 @@ function request(from: string, to: string): SwitchRequest {
 
 describe.skipIf(!NGINX)('nginx traffic adapter against a real nginx', () => {
   const dispatcher = new Agent();
-  const deps: PluginDeps = { logger: pino({ level: 'silent' }), dispatcher, now: Date.now, sleep };
+  const deps: PluginDeps = { logger: pino({ level: 'silent' }), dispatcher, now: Date.now, sleep, redactor: new Redactor() };
   let blue: Simulator;
   let green: Simulator;
   let front: NginxFront;
@@ -199,7 +200,7 @@ describe('nginx traffic adapter config', () => {
     const upstreamFile = join(dir, 'upstream.conf');
     writeFileSync(upstreamFile, 'upstream alphastack { server a:1; }\n');
     const config = NginxTrafficSchema.parse({ type: 'nginx', upstreamFile, servers: { blue: 'a:1', green: 'b:1' }, testCommand: ['/bin/false'] });
-    const adapter = nginxTraffic.create(config, { logger: pino({ level: 'silent' }), dispatcher: new Agent(), now: Date.now, sleep });
+    const adapter = nginxTraffic.create(config, { logger: pino({ level: 'silent' }), dispatcher: new Agent(), now: Date.now, sleep, redactor: new Redactor() });
     await expect(adapter.switchTo(request('blue', 'canary'), new AbortController().signal)).rejects.toThrow('nginx traffic has no address for "canary"');
     expect(readFileSync(upstreamFile, 'utf8')).toBe('upstream alphastack { server a:1; }\n');
     rmSync(dir, { recursive: true, force: true });
@@ -209,7 +210,7 @@ describe('nginx traffic adapter config', () => {
     const dir = tempDir('greenlight-nginx-');
     const upstreamFile = join(dir, 'upstream.conf');
     const config = NginxTrafficSchema.parse({ type: 'nginx', upstreamFile, servers: { blue: 'a:1', green: 'b:1' }, testCommand: ['/bin/sh', '-c', 'echo "emerg: no" >&2; exit 1'] });
-    const adapter = nginxTraffic.create(config, { logger: pino({ level: 'silent' }), dispatcher: new Agent(), now: Date.now, sleep });
+    const adapter = nginxTraffic.create(config, { logger: pino({ level: 'silent' }), dispatcher: new Agent(), now: Date.now, sleep, redactor: new Redactor() });
     await expect(adapter.switchTo(request('blue', 'green'), new AbortController().signal)).rejects.toThrow(/sh exited with code 1: emerg: no\); .* was put back as it was/);
     expect(readdirSync(dir)).toEqual([]);
     rmSync(dir, { recursive: true, force: true });

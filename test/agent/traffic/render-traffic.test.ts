@@ -6,6 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { PluginDeps } from '../../../agent/plugin.js';
 import { RenderTrafficSchema, renderTraffic } from '../../../agent/traffic/render-traffic.js';
 import { TrafficError, type SwitchRequest } from '../../../agent/traffic/traffic-adapter.js';
+import { Redactor } from '../../../config/redactor.js';
 
 const API_KEY = 'rnd_Gr33nl1ghtTestKey0123456789';
 const BLUE = 'srv-blue0000000000000001';
@@ -138,6 +139,7 @@ let clock = 0;
 let sleeps: number[] = [];
 const deps: PluginDeps = {
   logger: pino({ level: 'silent' }),
+  redactor: new Redactor(),
   dispatcher,
   now: () => clock,
   sleep: async (ms) => {

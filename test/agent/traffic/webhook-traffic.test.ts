@@ -6,6 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { PluginDeps } from '../../../agent/plugin.js';
 import { TrafficError, type SwitchRequest } from '../../../agent/traffic/traffic-adapter.js';
 import { WebhookTrafficSchema, webhookTraffic } from '../../../agent/traffic/webhook-traffic.js';
+import { Redactor } from '../../../config/redactor.js';
 
 const SECRET_PATH = '/hooks/switch/T0KEN-5ecret-a8f3e9c1d2b4';
 const NOW = Date.parse('2025-03-03T14:30:00Z');
@@ -55,6 +56,7 @@ const deps: PluginDeps = {
   dispatcher,
   now: () => NOW,
   sleep: async (ms) => void sleeps.push(ms),
+  redactor: new Redactor(),
 };
 
 const request: SwitchRequest = { from: 'blue', to: 'green', reason: 'rule universe-critical: universe probe failing', rule: 'universe-critical', incident: 'inc-42' };

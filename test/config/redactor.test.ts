@@ -1,0 +1,123 @@
+import { describe, expect, it } from 'vitest';
+import { parseAgentConfig } from '../../agent/agent-config.js';
+import { collectSecrets, Redactor, REDACTED } from '../../config/redactor.js';
+
+const TOKEN = 'tok-5f2a9c7e1b3d';
+
+describe('Redactor', () => {
+  const redactor = new Redactor([TOKEN, 'pass with spaces&/"', 'ops:s3cret-pass']);
+
+  it.each([
+    ['as is', `got ${TOKEN}!`],
+    ['URL-encoded', `got ${encodeURIComponent('pass with spaces&/"')}`],
+    ['URL-encoded, lower-case hex', `got ${encodeURIComponent('pass with spaces&/"').toLowerCase()}`],
+    ['form-encoded', 'got pass+with+spaces%26%2F%22'],
+    ['JSON-escaped', `got ${JSON.stringify('pass with spaces&/"')}`],
+    ['JSON-escaped twice', `got ${JSON.stringify(JSON.stringify('pass with spaces&/"'))}`],
+    ['JSON with \\/ and \\u0026', 'got pass with spaces\\u0026\\/\\"'],
+    ['HTML-escaped', 'got pass with spaces&amp;/&quot;'],
+    ['as a Basic credential', `Authorization: Basic ${Buffer.from('ops:s3cret-pass').toString('base64')}`],
+    ['inside base64 after a user name of any length', `Basic ${Buffer.from(`someone-else:${TOKEN}`).toString('base64')}`],
+    ['inside base64, one byte further', `Basic ${Buffer.from(`x:${TOKEN}`).toString('base64')}`],
+    ['inside url-safe base64', `cookie=${Buffer.from(`ab:${TOKEN}`).toString('base64url')}`],
+  ])('finds a secret %s', (_name, text) => {
+    const redacted = redactor.text(text);
+    expect(redacted).toContain(REDACTED);
+    expect(redacted).not.toMatch(/5f2a9c7e|spaces|s3cret|tok-5f/);
+    expect(redacted).not.toContain(Buffer.from(TOKEN).subarray(2, 8).toString('base64'));
+  });
+
+  it('leaves other text alone, and ignores values too short to be secrets', () => {
+    const short = new Redactor(['abc', '']);
+    expect(short.size).toBe(0);
+    expect(short.text('abc abc')).toBe('abc abc');
+    expect(redactor.text('status 500 not in [200]')).toBe('status 500 not in [200]');
+  });
+
+  it('cuts after redacting, so no part of a secret survives a cut (regression: a prefix of an echoed token showed)', () => {
+    for (let at = 0; at < 90; at++) {
+      const text = `${'x'.repeat(at)}${TOKEN}${'y'.repeat(100)}`;
+      const excerpt = redactor.excerpt(text, 80);
+      expect(excerpt.length).toBeLessThanOrEqual(80);
+      for (let i = 0; i + 6 <= TOKEN.length; i++) expect(excerpt).not.toContain(TOKEN.slice(i, i + 6));
+    }
+    // Without secrets it only cuts, and marks the cut.
+    expect(new Redactor().excerpt('x'.repeat(81), 80)).toBe(`${'x'.repeat(77)}...`);
+    expect(new Redactor().excerpt('x'.repeat(80), 80)).toBe('x'.repeat(80));
+    // Many secrets shrink the text on redaction: what follows them must still be whole or absent.
+    const many = Array.from({ length: 12 }, () => TOKEN).join(' ');
+    expect(redactor.excerpt(many, 80)).not.toMatch(/tok-|5f2a/);
+  });
+
+  it('redacts every string and key of a value, keeping __proto__ a plain key', () => {
+    const value = JSON.parse(`{"reason":"${TOKEN}","list":[1,"a ${TOKEN}"],"${TOKEN}":true,"__proto__":{"x":"${TOKEN}"}}`) as Record<string, unknown>;
+    const redacted = redactor.value(value);
+    expect(JSON.stringify(redacted)).not.toContain(TOKEN);
+    expect(Object.getPrototypeOf(redacted)).toBe(Object.prototype);
+    expect(Object.keys(redacted)).toEqual(['reason', 'list', REDACTED, '__proto__']);
+    const untouched = { a: 'fine' };
+    expect(redactor.value(untouched)).toBe(untouched);
+    // A body nested thousands deep keeps its shape (a locked flag's name deep inside stays visible to the flag routes).
+    let deep: unknown = { ALPHASTACK_PROTECTION: false };
+    for (let i = 0; i < 5_000; i++) deep = [deep];
+    expect(redactor.value(deep)).toBe(deep);
+  });
+
+  it('add() hides more secrets later (a reload), keeping the earlier ones', () => {
+    const later = new Redactor([TOKEN]);
+    later.add(['rotated-secret-value']);
+    expect(later.text(`${TOKEN} rotated-secret-value`)).toBe(`${REDACTED} ${REDACTED}`);
+  });
+});
+
+describe('collectSecrets', () => {
+  const env = {
+    API_TOKEN: 'bearer-value-1234',
+    CUSTOMER: 'customer-value-5678',
+    QUERY_KEY: 'query-value-9012',
+    ADMIN_TOKEN: 'admin-token-value-3456',
+    RENDER_API_KEY: 'rnd_render-key-7890',
+    PD_KEY: 'pd-routing-key-1234',
+    SLACK: 'http://127.0.0.1:9/services/T0/B0/slackwebhooktoken123',
+    EVERY: '5s',
+  };
+  const config = parseAgentConfig(
+    `environments:
+  blue: { url: "http://ops:url-password-1@127.0.0.1:1", headers: { x-customer: "\${CUSTOMER}", accept: application/json } }
+  green: { url: http://127.0.0.1:2, headers: { x-api-key: literal-key-value } }
+probeDefaults: { every: "\${EVERY}" }
+api: { adminToken: "\${ADMIN_TOKEN}" }
+alerts:
+  receivers:
+    - { type: slack, url: "\${SLACK}" }
+    - { type: pagerduty, routingKey: "\${PD_KEY}" }
+render: { apiKey: "\${RENDER_API_KEY}" }
+probes:
+  - name: health
+    path: "/api/health?api_key=\${QUERY_KEY}"
+    headers: { authorization: "Bearer \${API_TOKEN}", x-request-source: greenlight-probe }
+`,
+    env,
+  );
+
+  it('finds tokens, keys, webhook URLs, URL passwords and what variables put into headers and queries', () => {
+    const secrets = config.secrets;
+    for (const value of [env.API_TOKEN, `Bearer ${env.API_TOKEN}`, env.CUSTOMER, env.QUERY_KEY, env.ADMIN_TOKEN, env.RENDER_API_KEY, env.PD_KEY, env.SLACK, 'slackwebhooktoken123', 'url-password-1', 'literal-key-value']) {
+      expect(secrets).toContain(value);
+    }
+  });
+
+  it('leaves what is not secret: plain header values, other variables, the PagerDuty address', () => {
+    expect(config.secrets).not.toContain('application/json');
+    expect(config.secrets).not.toContain('greenlight-probe');
+    expect(config.secrets).not.toContain('5s');
+    expect(config.secrets.some((secret) => secret.includes('events.pagerduty.com'))).toBe(false);
+    expect(collectSecrets({ probes: [{ headers: { authorization: 'abc' } }] })).toEqual([]);
+    expect(collectSecrets({ rules: [{ labels: { 'auth-team': 'payments', owner: 'desk-ops' } }] })).toEqual([]);
+  });
+
+  it('reads the credential inside a Basic header', () => {
+    const basic = Buffer.from('deploy:basic-password-9').toString('base64');
+    expect(collectSecrets({ environments: { blue: { headers: { Authorization: `Basic ${basic}` } } } })).toEqual(expect.arrayContaining([`Basic ${basic}`, basic, 'deploy:basic-password-9', 'basic-password-9']));
+  });
+});
