@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../../agent/agent.js';
 import { parseAgentConfig } from '../../../agent/agent-config.js';
 import type { GreenlightEvent } from '../../../agent/events.js';
@@ -85,6 +85,11 @@ beforeAll(async () => {
   renderUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
 });
 afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+// Every test counts the calls it caused, whichever ran before it.
+beforeEach(() => {
+  fake.calls = [];
+  fake.limited.clear();
+});
 
 const renderBlock = () => `render: { apiKey: ${KEY}, services: { blue: ${BLUE}, green: ${GREEN} }, baseUrl: ${renderUrl}, pollInterval: 50ms }\n`;
 
@@ -109,17 +114,14 @@ describe('promote --deploy (Render)', () => {
     await agent?.close();
     await Promise.all([blue?.close(), green?.close()]);
   });
-  afterEach(() => {
-    fake.calls = [];
-    fake.limited.clear();
-  });
-
   async function promote(to: string): Promise<Record<string, unknown>[]> {
     const response = await fetch(`http://127.0.0.1:${agent.address!.port}/api/v1/promote`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json', accept: 'application/x-ndjson' }, body: JSON.stringify({ to, deploy: true }) });
     return (await response.text()).split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
   }
 
   it('deploys the idle service, follows it to live through a 429, then gates and promotes', async () => {
+    expect(agent.activeEnvironment).toBe('blue');
+    const stepsBefore = events.filter((e) => e.type === 'promote.step').length;
     fake.script = ['created', 'build_in_progress', 'update_in_progress', 'live'];
     fake.limited.set(`POST /v1/services/${GREEN}/deploys`, 1);
     const lines = await promote('green');
@@ -129,15 +131,19 @@ describe('promote --deploy (Render)', () => {
     // The 429 was waited out and the POST sent again; only green's service was deployed.
     expect(fake.calls.filter((c) => c === `POST /v1/services/${GREEN}/deploys`)).toHaveLength(2);
     expect(fake.calls.some((c) => c.includes(BLUE))).toBe(false);
-    const step = events.find((e) => e.type === 'promote.step' && e.data.step === 'deploy')!;
+    const steps = events.filter((e) => e.type === 'promote.step').slice(stepsBefore);
+    const step = steps.find((e) => e.type === 'promote.step' && e.data.step === 'deploy')!;
     expect(step.data).toMatchObject({ ok: true, figures: { service: GREEN, statuses: ['created', 'build_in_progress', 'update_in_progress', 'live'] } });
-    expect(events.filter((e) => e.type === 'promote.step').map((e) => (e.data as { step: string }).step)).toEqual(['window', 'deploy', 'preflight', 'probes', 'switch', 'verify', 'watch']);
+    expect(steps.map((e) => (e.data as { step: string }).step)).toEqual(['window', 'deploy', 'preflight', 'probes', 'switch', 'verify', 'watch']);
+    // Blue live again for whichever test runs next (a manual rollback: the gates are for promotions).
+    expect((await agent.manualRollback('test: back to blue', 'test')).outcome).toBe('succeeded');
   });
 
   it('a deploy that fails to build stops the promotion before any gate: traffic stays', async () => {
     fake.script = ['created', 'build_in_progress', 'build_failed'];
-    const lines = await promote('blue');
-    expect(lines.at(-1)).toMatchObject({ ok: false, failedStep: 'deploy', switched: false, live: 'green' });
+    const live = agent.activeEnvironment;
+    const lines = await promote(live === 'blue' ? 'green' : 'blue');
+    expect(lines.at(-1)).toMatchObject({ ok: false, failedStep: 'deploy', switched: false, live });
     expect(String(lines.at(-1)!.reason)).toMatch(/ended build_failed \(created → build_in_progress → build_failed\)/);
     expect(JSON.stringify(lines)).not.toContain(KEY);
   });
