@@ -40,6 +40,8 @@ import { promoteRoutes } from './promote/promote-routes.js';
 import { PromotionController } from './promote/promotion.js';
 import { rollbackRoutes } from './rollback-routes.js';
 import { statusPageRoutes } from './status-page-routes.js';
+import { createProbeDispatcher, readTlsTrust } from './tls-trust.js';
+import type { TlsObserver } from '../probes/tls.js';
 import { Store, type ActionRecord } from './store.js';
 import type { SwitchOutcome, TrafficAdapter } from './traffic/traffic-adapter.js';
 import { VERSION } from './version.js';
@@ -118,6 +120,8 @@ export class Agent {
   readonly #now: () => number;
   readonly #dryRun: boolean;
   readonly #dispatcher: UndiciAgent;
+  /** What the probes' TLS handshakes showed (the dispatcher connects through it). */
+  readonly #tls: TlsObserver;
   readonly #scheduler: ProbeScheduler;
   #traffic: TrafficAdapter;
   #series: SeriesEntry[] = [];
@@ -165,7 +169,7 @@ export class Agent {
       if (event.type === 'flag.changed') this.#persist('flags', this.flags.snapshot());
     });
     // One keep-alive pool for every probe: connection reuse is most of a probe's cost saving.
-    this.#dispatcher = new UndiciAgent({ keepAliveTimeout: 30_000, connections: 8, pipelining: 1 });
+    ({ dispatcher: this.#dispatcher, tls: this.#tls } = createProbeDispatcher(config, { keepAliveTimeout: 30_000, connections: 8, pipelining: 1 }, this.#now));
     this.#scheduler = new ProbeScheduler({
       onError: (job, error) => this.#logger.error({ err: error, job: job.key }, 'bug: a probe run threw instead of returning a result'),
     });
@@ -299,6 +303,7 @@ export class Agent {
     this.#stream?.close();
     await this.#server?.close();
     await this.#dispatcher.destroy();
+    this.#tls.close();
     this.#retention?.close();
     this.#journal?.close();
     this.#store?.close();
@@ -413,6 +418,7 @@ export class Agent {
       this.#series = this.#series.filter((other) => other !== entry);
     }
     this.#config = next;
+    if (JSON.stringify(previous.environments) !== JSON.stringify(next.environments)) this.#tls.setTrust(readTlsTrust(next));
     for (const spec of wanted.values()) {
       if (!probes.changed.includes(spec.key)) probes.added.push(spec.key);
       this.#addSeries(spec);
@@ -515,7 +521,7 @@ export class Agent {
 
   /** One probe; resolves to what it wants confirmed by a quick re-probe (the scheduler decides whether one runs). */
   async #probe(entry: SeriesEntry, confirmation?: Confirmation): Promise<ConfirmationKind | undefined> {
-    const result = await runProbe(entry.target, this.#dispatcher, this.#now, this.#shutdown.signal);
+    const result = await runProbe(entry.target, this.#dispatcher, this.#now, this.#shutdown.signal, this.#tls);
     if (this.#shutdown.signal.aborted) return undefined; // a probe cut short by shutdown says nothing about the target
     if (confirmation) result.confirmation = confirmation;
     const wasUp = entry.series.up;

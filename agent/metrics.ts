@@ -32,6 +32,8 @@ const FAMILIES = {
   consecutive: { name: 'greenlight_consecutive_failures', type: 'gauge', help: 'Failed probes in a row (0 after a success).' },
   confirmations: { name: 'greenlight_confirmation_probes_total', type: 'counter', help: 'Confirmation probes: quick re-probes outside the schedule after a live probe failed or recovered (also counted in greenlight_probes_total).' },
   capped: { name: 'greenlight_confirmation_capped_total', type: 'counter', help: 'Confirmation re-probes the per-environment rate cap (probeDefaults.confirm.maxPerSecond) withheld.' },
+  tlsExpiry: { name: 'greenlight_tls_cert_expiry_timestamp_seconds', type: 'gauge', help: 'Earliest expiry (Unix seconds) of the certificate chain an https target serves, as its latest TLS handshake showed it.' },
+  tlsVerified: { name: 'greenlight_tls_cert_verified', type: 'gauge', help: "Whether an https target's certificate chain verifies for its host name against the trusted CAs (1) or not (0)." },
 } as const;
 
 /** One series' exposition state: its label text, built once, and its numbers. */
@@ -252,6 +254,15 @@ export class AgentMetrics {
 
     header(FAMILIES.consecutive);
     for (const m of all) out.push(`greenlight_consecutive_failures{${m.labels}} ${m.series.consecutiveFailures}`);
+
+    // Only https series, once a handshake has shown their certificate.
+    const secured = all.filter((m) => m.series.tls !== undefined);
+    if (secured.length > 0) {
+      header(FAMILIES.tlsExpiry);
+      for (const m of secured) out.push(`greenlight_tls_cert_expiry_timestamp_seconds{${m.labels}} ${number(m.series.tls!.expiresAt / 1_000)}`);
+      header(FAMILIES.tlsVerified);
+      for (const m of secured) out.push(`greenlight_tls_cert_verified{${m.labels}} ${m.series.tls!.valid ? 1 : 0}`);
+    }
 
     // Only series that have confirmed (or been capped) appear: most never do, and at 1,000
     // series two more lines each would be a noticeable share of the render.

@@ -178,9 +178,18 @@ const Probe = z
   })
   .refine((p) => p.every === undefined || p.cron === undefined, { error: 'give either every or cron, not both', path: ['cron'] });
 
+const EnvironmentTls = z.strictObject({
+  ca: z
+    .string()
+    .min(1)
+    .optional()
+    .meta({ description: "A PEM file of CA certificates the environment's https certificate is verified against, in addition to the usual roots (a private CA). Relative paths are from the working directory." }),
+});
+
 const Environment = z.strictObject({
   url: HttpUrl.meta({ description: 'Base URL of the environment; probe paths are appended to it.' }),
   headers: z.record(z.string(), z.string()).default({}).meta({ description: 'Headers sent with every probe of this environment.' }),
+  tls: EnvironmentTls.optional().meta({ description: 'TLS settings of an https environment.' }),
 });
 
 const ProbeDefaults = z.strictObject({

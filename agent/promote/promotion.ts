@@ -28,6 +28,7 @@ import type { Controller } from '../actions/action.js';
 import type { EventBus, GreenlightEvent, PromoteStepData, PromoteStepName, RollbackValidatedEvent } from '../events.js';
 import { judgeLoad, runLoadTest, summarizeLoad } from '../load-test.js';
 import { runCommand, tailLines } from '../run-command.js';
+import { probeConnect } from '../tls-trust.js';
 import { decideWindow, type ReleaseKind } from './deploy-window.js';
 import { deployAndFollow, RenderApi } from './render-api.js';
 import { validateRollback, type ValidationReport } from './rollback-validation.js';
@@ -160,7 +161,7 @@ export class PromotionController {
   async validate(trigger: string): Promise<ValidationReport> {
     const live = this.#host.controller.activeEnvironment();
     const idle = this.#host.controller.environments().find((env) => env !== live)!;
-    const dispatcher = new UndiciAgent({ connections: 2 });
+    const dispatcher = new UndiciAgent({ connections: 2, connect: probeConnect(this.#host.config) });
     try {
       const report = await validateRollback({
         config: this.#host.config,
@@ -269,7 +270,7 @@ export class PromotionRun {
         data: { ...base, kind: request.kind, emergency: request.emergency, reason: request.reason, actor: request.actor, deploy: request.deploy, watchMs },
       }),
     );
-    const dispatcher = new UndiciAgent({ keepAliveTimeout: 10_000, connections: 8 });
+    const dispatcher = new UndiciAgent({ keepAliveTimeout: 10_000, connections: 8, connect: probeConnect(this.#config) });
     let failure: { step: PromoteStepName; reason: string; rolledBack: boolean } | undefined;
     try {
       const gates: [PromoteStepName, () => Promise<StepOutcome>][] = [
@@ -467,6 +468,7 @@ export class PromotionRun {
       durationMs: load.duration,
       timeoutMs: load.timeout,
       connections: load.connections,
+      connect: probeConnect(config),
       signal: this.#deps.signal,
       onProgress: (p) => this.#progress('load', `${(p.elapsedMs / 1_000).toFixed(1)}s: sent ${p.sent}, answered ${p.completed}, errors ${p.errors}, p95 ${p.recentP95Ms === null ? '-' : `${Math.round(p.recentP95Ms)}ms`}`),
     });
