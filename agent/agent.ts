@@ -17,7 +17,8 @@ import type { Config, ProbeConfig } from '../config/schema.js';
 import { compileProbeTarget, probeEnvironments, runProbe, type ProbeTarget } from '../probes/http-probe.js';
 import { describeFailure, type Confirmation, type ConfirmationKind, type ProbeResult } from '../probes/probe-result.js';
 import { ProbeSeries, type SeriesSnapshot, type SeriesSummary } from '../probes/probe-series.js';
-import { RuleEvaluator, watchedLines, type RuleDecision, type RuleStatus } from '../rules/rule-evaluator.js';
+import { RuleEvaluator, sloWindows, watchedLines, type RuleDecision, type RuleStatus } from '../rules/rule-evaluator.js';
+import { SloBook, sloDefinitions, sloStatus, type SloStatus } from '../probes/slo-window.js';
 import type { Action, ActionContext, Controller } from './actions/action.js';
 import { ActionRunner } from './actions/action-runner.js';
 import { rollbackAction } from './actions/rollback-action.js';
@@ -45,6 +46,9 @@ import type { TlsObserver } from '../probes/tls.js';
 import { Store, type ActionRecord } from './store.js';
 import type { SwitchOutcome, TrafficAdapter } from './traffic/traffic-adapter.js';
 import { VERSION } from './version.js';
+
+/** How often the SLO counts are written to the store (and at stop): a crash loses at most this much. */
+const SLO_SAVE_MS = 60_000;
 
 /** Probe rounds during which a resumed incident cannot resolve (see #resumeHoldMs). */
 const RESUME_HOLD_ROUNDS = 12;
@@ -96,6 +100,7 @@ export interface AgentState {
   rules: RuleStatus[];
   flags: Record<string, Readonly<Record<string, boolean>>>;
   notices: readonly string[];
+  slo: SloStatus[];
   series: SeriesSnapshot[];
 }
 
@@ -126,6 +131,9 @@ export class Agent {
   #traffic: TrafficAdapter;
   #series: SeriesEntry[] = [];
   readonly #seriesByEnv = new Map<string, ProbeSeries[]>();
+  /** The SLOs' long count windows (only the live environment's probes count). */
+  #slo: SloBook;
+  #sloSavedAt = 0;
   readonly #outbound: import('undici').Dispatcher | undefined;
   readonly #reloadConfig: (() => Promise<Config>) | undefined;
   readonly #configSource: string;
@@ -175,6 +183,8 @@ export class Agent {
     });
     this.metrics = new AgentMetrics({ now: this.#now, processMetrics: options.processMetrics ?? true });
     const environments = Object.keys(config.environments);
+    this.#slo = sloBookFor(config);
+    this.metrics.watchSlo(() => sloStatus(this.#slo, Object.keys(this.#config.environments), this.#now()));
     for (const entry of seriesEntries(config)) this.#addSeries(entry);
     this.#indexSeries();
     // Readiness waits for the first round of the interval probes; a cron probe may not run for hours.
@@ -208,7 +218,14 @@ export class Agent {
     });
     this.rules = new RuleEvaluator(
       config.rules,
-      () => ({ activeEnvironment: this.#activeEnvironment, environments: Object.keys(this.#config.environments), now: this.#now(), series: (env) => this.#seriesByEnv.get(env) ?? [] }),
+      () => ({
+        activeEnvironment: this.#activeEnvironment,
+        environments: Object.keys(this.#config.environments),
+        now: this.#now(),
+        series: (env) => this.#seriesByEnv.get(env) ?? [],
+        watching: this.promotions?.current?.watchingEnv,
+        slo: (name) => this.#slo.get(name),
+      }),
       (decision) => this.#decide(decision),
     );
     for (const rule of config.rules) this.metrics.setRuleState(rule.name, 'inactive');
@@ -304,6 +321,7 @@ export class Agent {
     await this.#server?.close();
     await this.#dispatcher.destroy();
     this.#tls.close();
+    this.#saveSlo(true);
     this.#retention?.close();
     this.#journal?.close();
     this.#store?.close();
@@ -339,6 +357,7 @@ export class Agent {
       rules: this.rules.statuses(),
       flags: this.flags.all(),
       notices: this.config.notices,
+      slo: sloStatus(this.#slo, Object.keys(this.config.environments), now),
       series: withSeries ? this.#series.map((entry) => entry.series.snapshot(now)) : [],
     };
   }
@@ -424,6 +443,11 @@ export class Agent {
       this.#addSeries(spec);
     }
     this.#indexSeries();
+
+    // SLOs: counts carried over where the SLO and window are unchanged.
+    const slo = sloBookFor(next);
+    slo.restore(this.#slo.save());
+    this.#slo = slo;
 
     // Rules: state carried over by name; rules gone from the config end their incidents.
     const rules = await this.rules.replaceRules(next.rules, this.#resumeHoldMs());
@@ -532,6 +556,8 @@ export class Agent {
   #record(entry: SeriesEntry, result: ProbeResult): void {
     const { series } = entry;
     const change = series.record(result);
+    this.#slo.record(result, series.env === this.#activeEnvironment);
+    this.#saveSlo(false);
     this.metrics.recordResult(series, result);
     if (this.#pendingFirstResults.delete(entry) && this.#pendingFirstResults.size === 0) this.#reconcileInterrupted();
     if (change) this.#publishStateChange(entry, result, change.up, change.wasUp);
@@ -680,6 +706,8 @@ export class Agent {
     }
     const flags = store.get<ReturnType<FlagStore['snapshot']>>('flags');
     if (flags) this.flags.restore(flags);
+    this.#slo.restore(store.get('slo'));
+    this.#sloSavedAt = this.#now();
     for (const [rule, stored] of Object.entries(store.get<Record<string, StoredIncident>>('incidents') ?? {})) {
       const number = Number(stored.incident.split('#').pop());
       const config = this.config.rules.find((r) => r.name === rule);
@@ -719,6 +747,14 @@ export class Agent {
     this.#journal?.save(key, value);
   }
 
+  /** The SLO counts to the store, at most every SLO_SAVE_MS unless `force` (at stop). */
+  #saveSlo(force: boolean): void {
+    const now = this.#now();
+    if (this.#slo.size === 0 || (!force && now - this.#sloSavedAt < SLO_SAVE_MS)) return;
+    this.#sloSavedAt = now;
+    this.#persist('slo', this.#slo.save());
+  }
+
   #skipped(entry: SeriesEntry): void {
     entry.series.recordSkipped();
     this.metrics.recordSkipped(entry.series);
@@ -755,6 +791,11 @@ function seriesEntries(config: Config): SeriesSpec[] {
     }
   }
   return specs;
+}
+
+/** The configured SLOs, each with its period and the windows the rules read. */
+function sloBookFor(config: Config): SloBook {
+  return new SloBook(sloDefinitions(config), Object.keys(config.environments), sloWindows(config));
 }
 
 /** An AbortController whose signal may have many listeners (one per probe in flight) without Node's leak warning. */

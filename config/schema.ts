@@ -241,8 +241,25 @@ const Rule = z.strictObject({
   minSamples: z.int().min(1).default(1).meta({ description: "Probes the rule's windows must hold before it may fire, so a quiet window never fires on one failure." }),
   cooldown: Duration.default(0).meta({ description: 'After resolving, the rule does not fire again (and its actions do not run) for this long.' }),
   labels: z.record(z.string(), z.string()).default({}),
+  repeatInterval: Duration.optional().meta({ description: "How often this rule's alert is sent again while it fires; 0s: never, one notification per incident (a certificate's days left). Default: alerts.repeatInterval." }),
   message: z.string().optional().meta({ description: 'Template: {{rule}}, {{env}}, {{severity}} and the figures, e.g. {{errorRatio}}.' }),
   actions: z.array(Name).default([]).meta({ description: 'Names of entries of `actions` to run when the rule fires.' }),
+});
+
+/**
+ * A service level objective over a set of probes: `objective` of them must be good over `period`.
+ * Rules read its burn rate over any window and the budget left (README, "SLOs").
+ */
+const Slo = z.strictObject({
+  description: z.string().optional(),
+  objective: z
+    .number({ error: (issue) => `${quote(issue.input)} is not an objective: a share of good probes above 0 and below 1, such as 0.995 for 99.5 %` })
+    .gt(0, { error: 'must be above 0: a share of good probes such as 0.995 for 99.5 %' })
+    .lt(1, { error: 'must be below 1: an objective of 100 % leaves no error budget to burn' })
+    .meta({ description: 'The share of probes that must be good, such as 0.995 (99.5 %).' }),
+  period: Duration.default(30 * 86_400_000).meta({ description: 'The period the error budget is for. Default 30d.' }),
+  probes: z.array(z.string()).min(1).optional().meta({ description: 'The probes it counts. Default: all.' }),
+  latency: Duration.optional().meta({ description: 'A probe that succeeds but takes longer than this counts as bad too.' }),
 });
 
 const Api = z.strictObject({
@@ -408,12 +425,13 @@ export function buildConfigSchema(plugins: PluginSchemas) {
       flags: Flags.prefault({}),
       alerts: z
         .strictObject({
-          repeatInterval: Duration.default(4 * 3_600_000).meta({ description: 'A firing alert is sent again this often until it resolves.' }),
+          repeatInterval: Duration.default(4 * 3_600_000).meta({ description: 'A firing alert is sent again this often until it resolves; 0s: never. A rule may set its own.' }),
           externalUrl: HttpUrl.optional().meta({ description: "This agent's URL as people reach it, for links in alerts." }),
           receivers: z.array(pluginUnion('receiver', plugins.receivers)).default([]),
         })
         .prefault({}),
       actions: z.record(Name, pluginUnion('action', plugins.actions)).default({}).meta({ description: 'Named actions that rules run when they fire.' }),
+      slo: z.record(Name, Slo).default({}).meta({ description: 'Service level objectives, by name: error budgets and burn rates for rules (README, "SLOs").' }),
       rules: z.array(Rule).default([]),
       ruleFiles: z.array(z.string().min(1)).default([]).meta({ description: 'More rules, from YAML files holding `rules: [...]`: paths relative to this file; * in the file name matches (rules/*.yaml).' }),
       probes: z.array(Probe).min(1),
@@ -461,6 +479,13 @@ export function buildConfigSchema(plugins: PluginSchemas) {
       for (const env of Object.keys(config.render.services)) {
         if (!envNames.includes(env)) ctx.addIssue({ code: 'custom', path: ['render', 'services', env], message: `${quote(env)} is not one of the environments (${envNames.join(', ')})` });
       }
+      for (const [name, slo] of Object.entries(config.slo)) {
+        slo.probes?.forEach((probe, index) => {
+          if (!config.probes.some((p) => p.name === probe)) {
+            ctx.addIssue({ code: 'custom', path: ['slo', name, 'probes', index], message: `${quote(probe)} is not a probe of this config; use one of ${config.probes.map((p) => p.name).join(', ')}` });
+          }
+        });
+      }
       const windows = new Set<number>();
       config.windows.forEach((window, index) => {
         if (windows.has(window)) ctx.addIssue({ code: 'custom', path: ['windows', index], message: 'is listed twice' });
@@ -503,6 +528,7 @@ export type PromoteConfig = Config['promote'];
 export type DeployWindowsConfig = Config['deployWindows'];
 export type DeployWindowConfig = DeployWindowsConfig['feature'][number];
 export type RenderConfig = Config['render'];
+export type SloConfig = Config['slo'][string];
 
 function isTimezone(name: string): boolean {
   try {
