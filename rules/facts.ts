@@ -36,6 +36,8 @@ export interface FactDefinition {
   compute(context: FactContext, params: FactParams): FactValue;
   /** It compares the environment with the other one: samples of either can change it. */
   compares?: boolean;
+  /** It counts no probes (its samples are undefined): minSamples does not apply to a rule of such facts alone. */
+  windowless?: boolean;
   /** Its `window` is a duration of its own (an SLO's), not one of the config's `windows`. */
   ownWindow?: boolean;
   /** Checks of its params against the config beyond their shape: param name → what is wrong. */
@@ -279,6 +281,7 @@ export const FACTS: Readonly<Record<string, FactDefinition>> = {
   activeEnvironment: {
     description: 'The name of the live environment.',
     params: z.strictObject({}),
+    windowless: true,
     compute: (context) => ({ value: context.activeEnvironment, samples: undefined }),
   },
   tlsDaysLeft: {
@@ -354,6 +357,7 @@ export const FACTS: Readonly<Record<string, FactDefinition>> = {
   promotionWatch: {
     description: 'Whether a promotion is watching the environment: from its switch to the end of its watch, while the environment it replaced is the baseline.',
     params: z.strictObject({ env: EnvParam }),
+    windowless: true,
     compute: (context, params) => ({ value: context.watching !== undefined && context.watching === resolveEnv(context, params.env ?? context.ruleEnv), samples: undefined }),
   },
   burnRate: {

@@ -324,14 +324,15 @@ export class RuleEvaluator {
   async #evaluate(rules: readonly CompiledRule[], context: Context): Promise<void> {
     const memo = new Map<string, FactValue>();
     for (const rule of rules) {
-      const { holds, figures } = await this.#check(rule, { ...context, ruleEnv: rule.config.env }, memo);
-      for (const transition of rule.state.step(holds, figures.samples, context.now)) {
+      const { holds, figures, windowless } = await this.#check(rule, { ...context, ruleEnv: rule.config.env }, memo);
+      // A rule whose facts count no probes (promotionWatch, activeEnvironment) has no samples to wait for.
+      for (const transition of rule.state.step(holds, windowless ? Number.POSITIVE_INFINITY : figures.samples, context.now)) {
         this.#onDecision({ rule: rule.config, transition, figures, message: renderMessage(rule.config, figures, transition) });
       }
     }
   }
 
-  async #check(rule: CompiledRule, context: FactContext, memo: Map<string, FactValue>): Promise<{ holds: boolean; figures: Figures }> {
+  async #check(rule: CompiledRule, context: FactContext, memo: Map<string, FactValue>): Promise<{ holds: boolean; figures: Figures; windowless: boolean }> {
     this.#run = { context, samples: Number.POSITIVE_INFINITY, memo };
     this.runs++;
     try {
@@ -339,8 +340,9 @@ export class RuleEvaluator {
       const outcome = result.results[0] ?? result.failureResults[0];
       const facts: FactFigure[] = [];
       if (outcome) collectFigures(outcome.conditions, facts);
+      const windowless = this.#run.samples === Number.POSITIVE_INFINITY && facts.every((figure) => FACTS[figure.fact]?.windowless === true);
       const samples = this.#run.samples === Number.POSITIVE_INFINITY ? 0 : this.#run.samples;
-      return { holds: result.results.length > 0, figures: { facts, samples, env: resolveEnv(context, context.ruleEnv) } };
+      return { holds: result.results.length > 0, figures: { facts, samples, env: resolveEnv(context, context.ruleEnv) }, windowless };
     } finally {
       this.#run = undefined;
     }

@@ -220,6 +220,9 @@ export class PromotionRun {
   readonly #steps: Omit<PromoteStepData, 'promotion'>[] = [];
   #switched = false;
   #switchedAt = 0;
+  /** Traffic leaving the new environment (a rule's rollback, an operator), heard from the switch on: it may come before the watch starts. */
+  #left: GreenlightEvent | undefined;
+  #stopHearingLeave: (() => void) | undefined;
 
   constructor(id: string, from: string, request: PromoteRequest, deps: RunDeps) {
     this.id = id;
@@ -301,6 +304,7 @@ export class PromotionRun {
       }
     } finally {
       this.watchingEnv = undefined;
+      this.#stopHearingLeave?.();
       await dispatcher.destroy();
     }
 
@@ -484,6 +488,9 @@ export class PromotionRun {
     // A rollback during the gates may have moved traffic already: never switch from an environment that is not live.
     if (live !== this.from) return { ok: false, detail: `${live} became live during the gates (was ${this.from}); not switching, promote again` };
     const message = `promotion ${this.id} by ${request.actor}${request.reason ? `: ${request.reason}` : ''}`;
+    this.#stopHearingLeave = host.bus.subscribe((event) => {
+      if (event.type === 'traffic.switched' && event.data.from === this.to) this.#left ??= event;
+    });
     const outcome = await host.controller.switchTraffic(this.to, { rule: null, incident: `promote:${this.id}`, env: this.from, severity: 'info', message, figures: null, actor: request.actor, startedAt: now() }, this.#deps.signal);
     this.#switched = true;
     this.#switchedAt = now();
@@ -514,7 +521,8 @@ export class PromotionRun {
   async #watch(watchMs: number): Promise<StepOutcome> {
     const { host, now } = this.#deps;
     const until = this.#switchedAt + watchMs;
-    let left: GreenlightEvent | undefined;
+    // A rollback during the verification already ended the watch.
+    let left: GreenlightEvent | undefined = this.#left;
     const firing: string[] = [];
     const wake = new AbortController();
     const unsubscribe = host.bus.subscribe((event) => {

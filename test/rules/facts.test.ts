@@ -173,4 +173,17 @@ describe('the evaluator counts samples only from facts that have a value', () =>
     await evaluator.onSample('health', 'blue');
     expect(fired).toEqual(['failing']);
   });
+
+  it('regression: a rule of facts that count no probes (promotionWatch) can fire; minSamples has nothing to wait for', async () => {
+    const config = parseConfig(
+      `environments: { blue: { url: "http://127.0.0.1:1" }, green: { url: "http://127.0.0.1:2" } }\nprobes: [ { name: health, path: / } ]\nrules:\n  - name: watched\n    severity: warning\n    when: { all: [ { fact: promotionWatch, operator: equal, value: true } ] }\n`,
+      {},
+    );
+    const fired: string[] = [];
+    const evaluator = new RuleEvaluator(config.rules, () => ({ activeEnvironment: 'green', environments: ['blue', 'green'], now: T0, series: () => [], watching: 'green' }), (d) => {
+      if (d.transition.to === 'firing') fired.push(d.rule.name);
+    });
+    await evaluator.evaluateAll();
+    expect(fired).toEqual(['watched']);
+  });
 });
