@@ -260,6 +260,7 @@ const Slo = z.strictObject({
   period: Duration.default(30 * 86_400_000).meta({ description: 'The period the error budget is for. Default 30d.' }),
   probes: z.array(z.string()).min(1).optional().meta({ description: 'The probes it counts. Default: all.' }),
   latency: Duration.optional().meta({ description: 'A probe that succeeds but takes longer than this counts as bad too.' }),
+  windows: z.array(Duration).default([]).meta({ description: 'Burn-rate windows to keep for the state and /metrics besides those rules read (their period is always kept).' }),
 });
 
 const Api = z.strictObject({
@@ -480,6 +481,9 @@ export function buildConfigSchema(plugins: PluginSchemas) {
         if (!envNames.includes(env)) ctx.addIssue({ code: 'custom', path: ['render', 'services', env], message: `${quote(env)} is not one of the environments (${envNames.join(', ')})` });
       }
       for (const [name, slo] of Object.entries(config.slo)) {
+        slo.windows.forEach((window, index) => {
+          if (window > slo.period) ctx.addIssue({ code: 'custom', path: ['slo', name, 'windows', index], message: `is longer than the period (${slo.period / 86_400_000} days)` });
+        });
         slo.probes?.forEach((probe, index) => {
           if (!config.probes.some((p) => p.name === probe)) {
             ctx.addIssue({ code: 'custom', path: ['slo', name, 'probes', index], message: `${quote(probe)} is not a probe of this config; use one of ${config.probes.map((p) => p.name).join(', ')}` });

@@ -128,11 +128,13 @@ export interface SloDefinition {
   probes: readonly string[] | undefined;
   /** A successful probe slower than this counts as bad too. */
   latencyMs: number | undefined;
+  /** Windows to keep besides those rules read and the period. */
+  windowsMs: readonly number[];
 }
 
 /** The config's SLOs as definitions. */
 export function sloDefinitions(config: Pick<Config, 'slo'>): SloDefinition[] {
-  return Object.entries(config.slo).map(([name, slo]) => ({ name, objective: slo.objective, periodMs: slo.period, probes: slo.probes, latencyMs: slo.latency }));
+  return Object.entries(config.slo).map(([name, slo]) => ({ name, objective: slo.objective, periodMs: slo.period, probes: slo.probes, latencyMs: slo.latency, windowsMs: slo.windows }));
 }
 
 /** Good/bad counts of a window (or the sum of several). */
@@ -157,7 +159,7 @@ export class SloTracker {
 
   constructor(definition: SloDefinition, environments: readonly string[], windowsMs: readonly number[]) {
     this.definition = definition;
-    const lengths = [...new Set([...windowsMs, definition.periodMs])].sort((a, b) => a - b);
+    const lengths = [...new Set([...windowsMs, ...definition.windowsMs, definition.periodMs])].sort((a, b) => a - b);
     for (const env of environments) this.#windows.set(env, new Map(lengths.map((ms) => [ms, new CountWindow(ms)])));
   }
 

@@ -10,7 +10,7 @@ const T0 = 1_800_000_000_000;
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 
-const availability: SloDefinition = { name: 'availability', objective: 0.995, periodMs: 30 * DAY, probes: undefined, latencyMs: undefined };
+const availability: SloDefinition = { name: 'availability', objective: 0.995, periodMs: 30 * DAY, probes: undefined, latencyMs: undefined, windowsMs: [] };
 
 function result(at: number, ok: boolean, extra: Partial<ProbeResult> = {}): ProbeResult {
   return { probe: 'health', env: 'blue', ok, durationMs: 10, startedAt: at, checks: [], extracted: {}, ...extra };
@@ -78,6 +78,10 @@ describe('SloTracker and SloBook', () => {
     const tracker = new SloTracker(availability, ['blue', 'green'], [HOUR, 5 * 60_000, HOUR]);
     expect(tracker.windowsMs).toEqual([5 * 60_000, HOUR, 30 * DAY]);
     expect(tracker.bytes).toBe(2 * 3 * 240);
+  });
+
+  it('keeps the windows its definition names as well', () => {
+    expect(new SloTracker({ ...availability, windowsMs: [6 * HOUR] }, ['blue'], [HOUR]).windowsMs).toEqual([HOUR, 6 * HOUR, 30 * DAY]);
   });
 
   it('a latency line makes a slow success bad', () => {
