@@ -437,7 +437,14 @@ export class Agent {
       this.#series = this.#series.filter((other) => other !== entry);
     }
     this.#config = next;
-    if (JSON.stringify(previous.environments) !== JSON.stringify(next.environments)) this.#tls.setTrust(readTlsTrust(next));
+    if (JSON.stringify(previous.environments) !== JSON.stringify(next.environments)) {
+      // Validated a moment ago; should a CA file vanish since, the previous trust stays.
+      try {
+        this.#tls.setTrust(readTlsTrust(next));
+      } catch (error) {
+        this.#logger.error({ err: error }, `the environments' CA files could not be read again after validation; probes keep the previous trust: ${(error as Error).message}`);
+      }
+    }
     for (const spec of wanted.values()) {
       if (!probes.changed.includes(spec.key)) probes.added.push(spec.key);
       this.#addSeries(spec);

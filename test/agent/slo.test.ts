@@ -108,4 +108,20 @@ describe('SLOs in the agent', () => {
       await agent.close();
     }
   });
+
+  it('a reload keeps the counts of the windows it did not change and adds the new ones', async () => {
+    const dataDir = tempDir('greenlight-slo-');
+    const text = configText(blue.url, green.url, dataDir);
+    const next = parseAgentConfig(text.replace('probes:\n', '  - name: burning-6h\n    severity: warning\n    when: { all: [ { fact: burnRate, params: { window: 6h }, operator: greaterThan, value: 6 } ] }\nprobes:\n'));
+    const { agent } = await startAgent(parseAgentConfig(text), { processMetrics: false, reloadConfig: async () => next });
+    try {
+      await waitUntil(() => blueOf(agent, 3_600_000).total >= 20, 'probes of blue');
+      const before = blueOf(agent, 3_600_000).total;
+      expect((await agent.reload('test')).ok).toBe(true);
+      expect(blueOf(agent, 3_600_000).total).toBeGreaterThanOrEqual(before);
+      expect(agent.state().slo[0]!.environments.blue!.map((w) => w.windowMs)).toEqual([3_600_000, 6 * 3_600_000, 30 * 86_400_000]);
+    } finally {
+      await agent.close();
+    }
+  });
 });
