@@ -1,7 +1,8 @@
 /**
  * The daemon. The data path reads straight through this file:
  *
- *   schedule (ProbeScheduler) → probe (runProbe) → result → window (ProbeSeries) → metrics,
+ *   schedule (ProbeScheduler) → probe (runProbe) → result → window (ProbeSeries; the SLO count
+ *   windows) → metrics,
  *   probe.up/down events → facts → rule state (RuleEvaluator) → rule.* events → actions
  *   (ActionRunner: rollback through the traffic adapter, flags, alerts) → action.* events
  *
