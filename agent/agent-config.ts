@@ -7,14 +7,15 @@ import { buildConfigSchema, type Config } from '../config/schema.js';
 import { checkRules } from '../rules/rule-evaluator.js';
 import { checkInitialFlags } from './flags/flag-store.js';
 import { PLUGIN_SCHEMAS } from './plugins.js';
+import { checkTlsFiles } from './tls-trust.js';
 
 export const AGENT_CONFIG_SCHEMA = buildConfigSchema(PLUGIN_SCHEMAS);
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-/** Checks beyond the schema: rules against the fact and operator catalog, initial flags against the flag list. */
+/** Checks beyond the schema: rules against the fact and operator catalog, initial flags against the flag list, CA files. */
 function validate(config: Config) {
-  return [...checkRules(config), ...checkInitialFlags(config.flags.initial, Object.keys(config.environments))];
+  return [...checkRules(config), ...checkInitialFlags(config.flags.initial, Object.keys(config.environments)), ...checkTlsFiles(config)];
 }
 
 export function parseAgentConfig(text: string, env: Env = {}, source?: string): Config {

@@ -1,7 +1,8 @@
 /**
  * The daemon. The data path reads straight through this file:
  *
- *   schedule (ProbeScheduler) → probe (runProbe) → result → window (ProbeSeries) → metrics,
+ *   schedule (ProbeScheduler) → probe (runProbe) → result → window (ProbeSeries; the SLO count
+ *   windows) → metrics,
  *   probe.up/down events → facts → rule state (RuleEvaluator) → rule.* events → actions
  *   (ActionRunner: rollback through the traffic adapter, flags, alerts) → action.* events
  *
@@ -18,7 +19,9 @@ import type { Config, ProbeConfig } from '../config/schema.js';
 import { compileProbeTarget, probeEnvironments, runProbe, type ProbeTarget } from '../probes/http-probe.js';
 import { describeFailure, type Confirmation, type ConfirmationKind, type ProbeResult } from '../probes/probe-result.js';
 import { ProbeSeries, type SeriesSnapshot, type SeriesSummary } from '../probes/probe-series.js';
-import { RuleEvaluator, watchedLines, type RuleDecision, type RuleStatus } from '../rules/rule-evaluator.js';
+import { SloBook, sloDefinitions, sloStatus, type SloStatus } from '../probes/slo-window.js';
+import type { TlsObserver } from '../probes/tls.js';
+import { RuleEvaluator, sloWindows, watchedLines, type RuleDecision, type RuleStatus } from '../rules/rule-evaluator.js';
 import type { Action, ActionContext, Controller } from './actions/action.js';
 import { ActionRunner } from './actions/action-runner.js';
 import { rollbackAction } from './actions/rollback-action.js';
@@ -41,9 +44,13 @@ import { promoteRoutes } from './promote/promote-routes.js';
 import { PromotionController } from './promote/promotion.js';
 import { rollbackRoutes } from './rollback-routes.js';
 import { statusPageRoutes } from './status-page-routes.js';
+import { createProbeDispatcher, readTlsTrust } from './tls-trust.js';
 import { Store, type ActionRecord } from './store.js';
 import type { SwitchOutcome, TrafficAdapter } from './traffic/traffic-adapter.js';
 import { VERSION } from './version.js';
+
+/** How often the SLO counts are written to the store (and at stop): a crash loses at most this much. */
+const SLO_SAVE_MS = 60_000;
 
 /**
  * Results every interval series must have recorded before a resumed incident may resolve: its
@@ -102,6 +109,7 @@ export interface AgentState {
   rules: RuleStatus[];
   flags: Record<string, Readonly<Record<string, boolean>>>;
   notices: readonly string[];
+  slo: SloStatus[];
   series: SeriesSnapshot[];
 }
 
@@ -132,10 +140,15 @@ export class Agent {
   readonly #now: () => number;
   readonly #dryRun: boolean;
   readonly #dispatcher: UndiciAgent;
+  /** What the probes' TLS handshakes showed (the dispatcher connects through it). */
+  readonly #tls: TlsObserver;
   readonly #scheduler: ProbeScheduler;
   #traffic: TrafficAdapter;
   #series: SeriesEntry[] = [];
   readonly #seriesByEnv = new Map<string, ProbeSeries[]>();
+  /** The SLOs' long count windows (only the live environment's probes count). */
+  #slo: SloBook;
+  #sloSavedAt = 0;
   readonly #outbound: import('undici').Dispatcher | undefined;
   readonly #reloadConfig: (() => Promise<Config>) | undefined;
   readonly #configSource: string;
@@ -183,12 +196,14 @@ export class Agent {
     });
     this.bus.subscribe((event) => logEvent(this.#logger, event));
     // One keep-alive pool for every probe: connection reuse is most of a probe's cost saving.
-    this.#dispatcher = new UndiciAgent({ keepAliveTimeout: 30_000, connections: 8, pipelining: 1 });
+    ({ dispatcher: this.#dispatcher, tls: this.#tls } = createProbeDispatcher(config, { keepAliveTimeout: 30_000, connections: 8, pipelining: 1 }, this.#now));
     this.#scheduler = new ProbeScheduler({
       onError: (job, error) => this.#logger.error({ err: error, job: job.key }, 'bug: a probe run threw instead of returning a result'),
     });
     this.metrics = new AgentMetrics({ now: this.#now, processMetrics: options.processMetrics ?? true });
     const environments = Object.keys(config.environments);
+    this.#slo = sloBookFor(config);
+    this.metrics.watchSlo(() => sloStatus(this.#slo, Object.keys(this.#config.environments), this.#now()));
     for (const entry of seriesEntries(config)) this.#addSeries(entry);
     this.#indexSeries();
     // Readiness waits for the first round of the interval probes; a cron probe may not run for hours.
@@ -223,7 +238,14 @@ export class Agent {
     });
     this.rules = new RuleEvaluator(
       config.rules,
-      () => ({ activeEnvironment: this.#activeEnvironment, environments: Object.keys(this.#config.environments), now: this.#now(), series: (env) => this.#seriesByEnv.get(env) ?? [] }),
+      () => ({
+        activeEnvironment: this.#activeEnvironment,
+        environments: Object.keys(this.#config.environments),
+        now: this.#now(),
+        series: (env) => this.#seriesByEnv.get(env) ?? [],
+        watching: this.promotions?.current?.watchingEnv,
+        slo: (name) => this.#slo.get(name),
+      }),
       (decision) => this.#decide(decision),
     );
     for (const rule of config.rules) this.metrics.setRuleState(rule.name, 'inactive');
@@ -323,6 +345,8 @@ export class Agent {
     this.#stream?.close();
     await this.#server?.close();
     await this.#dispatcher.destroy();
+    this.#tls.close();
+    this.#saveSlo(true);
     this.#retention?.close();
     this.#journal?.close();
     this.#store?.close();
@@ -358,6 +382,7 @@ export class Agent {
       rules: this.rules.statuses(),
       flags: this.flags.all(),
       notices: this.config.notices,
+      slo: sloStatus(this.#slo, Object.keys(this.config.environments), now),
       series: withSeries ? this.#series.map((entry) => entry.series.snapshot(now)) : [],
     };
   }
@@ -444,11 +469,24 @@ export class Agent {
       this.#series = this.#series.filter((other) => other !== entry);
     }
     this.#config = next;
+    if (JSON.stringify(previous.environments) !== JSON.stringify(next.environments)) {
+      // Validated a moment ago; should a CA file vanish since, the previous trust stays.
+      try {
+        this.#tls.setTrust(readTlsTrust(next));
+      } catch (error) {
+        this.#logger.error({ err: error }, `the environments' CA files could not be read again after validation; probes keep the previous trust: ${(error as Error).message}`);
+      }
+    }
     for (const spec of wanted.values()) {
       if (!probes.changed.includes(spec.key)) probes.added.push(spec.key);
       this.#addSeries(spec);
     }
     this.#indexSeries();
+
+    // SLOs: counts carried over where the SLO and window are unchanged.
+    const slo = sloBookFor(next);
+    slo.restore(this.#slo.save());
+    this.#slo = slo;
 
     // Rules: state carried over by name; rules gone from the config end their incidents.
     const rules = await this.rules.replaceRules(next.rules);
@@ -547,7 +585,7 @@ export class Agent {
 
   /** One probe; resolves to what it wants confirmed by a quick re-probe (the scheduler decides whether one runs). */
   async #probe(entry: SeriesEntry, confirmation?: Confirmation): Promise<ConfirmationKind | undefined> {
-    const result = await runProbe(entry.target, this.#dispatcher, this.#now, this.#shutdown.signal);
+    const result = await runProbe(entry.target, this.#dispatcher, this.#now, this.#shutdown.signal, this.#tls);
     if (this.#shutdown.signal.aborted) return undefined; // a probe cut short by shutdown says nothing about the target
     if (confirmation) result.confirmation = confirmation;
     const wasUp = entry.series.up;
@@ -558,6 +596,8 @@ export class Agent {
   #record(entry: SeriesEntry, result: ProbeResult): void {
     const { series } = entry;
     const change = series.record(result);
+    this.#slo.record(result, series.env === this.#activeEnvironment);
+    this.#saveSlo(false);
     this.metrics.recordResult(series, result);
     if (this.#pendingFirstResults.delete(entry) && this.#pendingFirstResults.size === 0) this.#reconcileInterrupted();
     if (change) this.#publishStateChange(entry, result, change.up, change.wasUp);
@@ -716,6 +756,8 @@ export class Agent {
       store.saveFlags({ values: flags.values, versions: flags.versions }, audit, this.flags.auditLimit);
     }
     if (flags) this.flags.restore({ values: flags.values, versions: flags.versions, audit });
+    this.#slo.restore(store.get('slo'));
+    this.#sloSavedAt = this.#now();
     for (const [rule, stored] of Object.entries(store.get<Record<string, StoredIncident>>('incidents') ?? {})) {
       const number = Number(stored.incident.split('#').pop());
       const config = this.config.rules.find((r) => r.name === rule);
@@ -744,6 +786,14 @@ export class Agent {
   /** Write through to the store; while it fails the journal keeps the value and retries. */
   #persist(key: string, value: unknown): void {
     this.#journal?.save(key, value);
+  }
+
+  /** The SLO counts to the store, at most every SLO_SAVE_MS unless `force` (at stop). */
+  #saveSlo(force: boolean): void {
+    const now = this.#now();
+    if (this.#slo.size === 0 || (!force && now - this.#sloSavedAt < SLO_SAVE_MS)) return;
+    this.#sloSavedAt = now;
+    this.#persist('slo', this.#slo.save());
   }
 
   #skipped(entry: SeriesEntry): void {
@@ -782,6 +832,11 @@ function seriesEntries(config: Config): SeriesSpec[] {
     }
   }
   return specs;
+}
+
+/** The configured SLOs, each with its period and the windows the rules read. */
+function sloBookFor(config: Config): SloBook {
+  return new SloBook(sloDefinitions(config), Object.keys(config.environments), sloWindows(config));
 }
 
 /** An AbortController whose signal may have many listeners (one per probe in flight) without Node's leak warning. */

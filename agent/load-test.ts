@@ -27,6 +27,8 @@ export interface LoadTestOptions {
   signal?: AbortSignal;
   /** Tests and benches may bring their own pool; default a fresh one, closed at the end. */
   dispatcher?: Dispatcher;
+  /** The `connect` option of the dispatcher made when none is given: the environments' CAs (agent/tls-trust.ts). */
+  connect?: UndiciAgent.Options['connect'];
 }
 
 export interface LoadProgress {
@@ -70,7 +72,7 @@ export interface LoadThresholds {
 export async function runLoadTest(options: LoadTestOptions): Promise<LoadReport> {
   if (options.targets.length === 0) throw new Error('bug: a load test needs at least one target');
   const own = options.dispatcher === undefined;
-  const dispatcher = options.dispatcher ?? new UndiciAgent({ connections: options.connections ?? 32, pipelining: 1, keepAliveTimeout: 10_000 });
+  const dispatcher = options.dispatcher ?? new UndiciAgent({ connections: options.connections ?? 32, pipelining: 1, keepAliveTimeout: 10_000, ...(options.connect ? { connect: options.connect } : {}) });
   const maxInFlight = options.maxInFlight ?? 10_000;
   const total = Math.max(1, Math.round((options.rps * options.durationMs) / 1_000));
   const intervalMs = 1_000 / options.rps;

@@ -13,6 +13,7 @@ import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { formatDuration } from '../config/units.js';
 import type { ProbeResult } from '../probes/probe-result.js';
 import type { ProbeSeries } from '../probes/probe-series.js';
+import type { SloStatus } from '../probes/slo-window.js';
 
 const QUANTILES = [
   ['0.5', 'p50LatencyMs'],
@@ -32,6 +33,10 @@ const FAMILIES = {
   consecutive: { name: 'greenlight_consecutive_failures', type: 'gauge', help: 'Failed probes in a row (0 after a success).' },
   confirmations: { name: 'greenlight_confirmation_probes_total', type: 'counter', help: 'Confirmation probes: quick re-probes outside the schedule after a live probe failed or recovered (also counted in greenlight_probes_total).' },
   capped: { name: 'greenlight_confirmation_capped_total', type: 'counter', help: 'Confirmation re-probes the per-environment rate cap (probeDefaults.confirm.maxPerSecond) withheld.' },
+  tlsExpiry: { name: 'greenlight_tls_cert_expiry_timestamp_seconds', type: 'gauge', help: 'Earliest expiry (Unix seconds) of the certificate chain an https target serves, as its latest TLS handshake showed it.' },
+  sloBurnRate: { name: 'greenlight_slo_burn_rate', type: 'gauge', help: "How fast an SLO's error budget burns over a window, on an environment while it was live: (bad / all) / (1 - objective) (NaN while the window is empty)." },
+  sloBudget: { name: 'greenlight_slo_budget_remaining_ratio', type: 'gauge', help: "The share of an SLO's error budget for its period not yet spent by the service (1 untouched, below 0 overspent; NaN before any probe)." },
+  tlsVerified: { name: 'greenlight_tls_cert_verified', type: 'gauge', help: "Whether an https target's certificate chain verifies for its host name against the trusted CAs (1) or not (0)." },
 } as const;
 
 /** One series' exposition state: its label text, built once, and its numbers. */
@@ -72,6 +77,7 @@ export class AgentMetrics {
   readonly #alertsTotal: Counter<'receiver' | 'status' | 'outcome'>;
   readonly #series = new Map<ProbeSeries, SeriesMetrics>();
   readonly #options: MetricsOptions;
+  #slo: () => SloStatus[] = () => [];
   /** Serializes renders: an OpenMetrics render temporarily changes shared registry state. */
   #rendering: Promise<unknown> = Promise.resolve();
 
@@ -99,6 +105,11 @@ export class AgentMetrics {
       // by type in nodejs_active_handles, nodejs_active_requests and nodejs_active_resources.
       for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.#registry.removeSingleMetric(name);
     }
+  }
+
+  /** Where the SLO figures come from, read at scrape time. */
+  watchSlo(source: () => SloStatus[]): void {
+    this.#slo = source;
   }
 
   /** Make a series known so it shows in /metrics before its first probe. */
@@ -252,6 +263,27 @@ export class AgentMetrics {
 
     header(FAMILIES.consecutive);
     for (const m of all) out.push(`greenlight_consecutive_failures{${m.labels}} ${m.series.consecutiveFailures}`);
+
+    // Only https series, once a handshake has shown their certificate.
+    const secured = all.filter((m) => m.series.tls !== undefined);
+    if (secured.length > 0) {
+      header(FAMILIES.tlsExpiry);
+      for (const m of secured) out.push(`greenlight_tls_cert_expiry_timestamp_seconds{${m.labels}} ${number(m.series.tls!.expiresAt / 1_000)}`);
+      header(FAMILIES.tlsVerified);
+      for (const m of secured) out.push(`greenlight_tls_cert_verified{${m.labels}} ${m.series.tls!.valid ? 1 : 0}`);
+    }
+
+    const slos = this.#slo();
+    if (slos.length > 0) {
+      header(FAMILIES.sloBurnRate);
+      for (const slo of slos) {
+        for (const [env, windows] of Object.entries(slo.environments)) {
+          for (const w of windows) out.push(`greenlight_slo_burn_rate{slo="${escapeLabel(slo.name)}",env="${escapeLabel(env)}",window="${formatDuration(w.windowMs)}"} ${w.burnRate === null ? 'NaN' : number(w.burnRate)}`);
+        }
+      }
+      header(FAMILIES.sloBudget);
+      for (const slo of slos) out.push(`greenlight_slo_budget_remaining_ratio{slo="${escapeLabel(slo.name)}"} ${slo.budgetRemaining === null ? 'NaN' : number(slo.budgetRemaining)}`);
+    }
 
     // Only series that have confirmed (or been capped) appear: most never do, and at 1,000
     // series two more lines each would be a noticeable share of the render.

@@ -2,7 +2,7 @@
  * A benchmark worker, forked by the benches (harness.ts forkWorker) so that what is measured
  * (CPU, RSS) is this process alone, not the bench harness nor the simulators.
  *
- *   node dist/bench/agent-process.js --mode agent|baseline --series N --blue URL --green URL
+ *   node dist/bench/agent-process.js --mode agent|baseline --series N --blue URL --green URL [--slo none|one|per-probe]
  *
  * Modes:
  *   agent     the real greenlight Agent with a generated config of N series at `--every` (1s)
@@ -40,6 +40,7 @@ const { values } = parseArgs({
     green: { type: 'string' },
     every: { type: 'string', default: '1s' },
     'tick-ms': { type: 'string' },
+    slo: { type: 'string', default: 'none' },
   },
   strict: true,
 });
@@ -51,7 +52,7 @@ const blueUrl = values.blue;
 const greenUrl = values.green;
 
 function agentEngine(): Engine {
-  const config = parseAgentConfig(buildConfigText({ series, blueUrl, greenUrl, every: values.every }), {});
+  const config = parseAgentConfig(buildConfigText({ series, blueUrl, greenUrl, every: values.every, slo: values.slo as 'none' | 'one' | 'per-probe' }), {});
   const agent = new Agent({ config, logger: pino({ level: 'silent' }) });
   let poll: NodeJS.Timeout | undefined;
   const seen = new Map<string, number>();

@@ -90,6 +90,12 @@ export interface BenchConfigOptions {
   greenUrl: string;
   every?: string;
   windows?: string;
+  /**
+   * SLOs (bench/slo-memory.ts): none (default); `one` over every probe; `per-probe`, one for each
+   * probe (the most count windows a config can ask for). Each keeps the stock rules' burn-rate
+   * windows (5m, 30m, 1h, 6h, 3d) and its 30-day period.
+   */
+  slo?: 'none' | 'one' | 'per-probe';
 }
 
 /**
@@ -122,12 +128,18 @@ export function buildConfigText(options: BenchConfigOptions): string {
     'probes:',
   ];
   let text = lines.join('\n') + '\n';
+  const names: string[] = [];
   for (let i = 0; i < probes; i++) {
     const kind = PROBE_KINDS[i % PROBE_KINDS.length]!;
-    text += `  - name: ${kind.kind}-${String(i).padStart(4, '0')}\n    path: ${kind.path}\n`;
+    const name = `${kind.kind}-${String(i).padStart(4, '0')}`;
+    names.push(name);
+    text += `  - name: ${name}\n    path: ${kind.path}\n`;
     if (i === probes - 1 && options.series % 2 === 1) text += '    environments: [blue]\n';
     text += kind.body;
   }
+  const windows = 'windows: [5m, 30m, 1h, 6h, 3d]';
+  if (options.slo === 'one') text += `slo:\n  availability: { objective: 0.995, period: 30d, ${windows} }\n`;
+  if (options.slo === 'per-probe') text += `slo:\n${names.map((name) => `  ${name}: { objective: 0.995, period: 30d, probes: [${name}], ${windows} }\n`).join('')}`;
   return text;
 }
 

@@ -21,9 +21,10 @@ import { runMetricsRender } from './metrics-render.js';
 import { runProbeEngine } from './probe-engine.js';
 import { runLoadtestBench, runPromote } from './promote.js';
 import { runRuleDecision } from './rule-decision.js';
+import { runSloMemory } from './slo-memory.js';
 import { log, section, table, type SummaryRow } from './harness.js';
 
-const BENCHES = ['probe-engine', 'memory', 'metrics-render', 'rules', 'journal-ingest', 'journal-bytes', 'flag-audit', 'fanout', 'promote', 'loadtest'] as const;
+const BENCHES = ['probe-engine', 'memory', 'slo-memory', 'metrics-render', 'rules', 'journal-ingest', 'journal-bytes', 'flag-audit', 'fanout', 'promote', 'loadtest'] as const;
 type BenchName = (typeof BENCHES)[number];
 
 const USAGE = `usage: node dist/bench/run-all.js [--only ${BENCHES.join('|')}] [--soak SECONDS] [--series N] [--measure SECONDS] [--events N] [--fanout-seconds SECONDS] [--watch SECONDS] [--load-seconds S] [--flag-seconds S]
@@ -107,6 +108,8 @@ async function main(): Promise<number> {
           ? await runProbeEngine({ series: options.series, measureSeconds: options.measure })
           : name === 'memory'
             ? await runMemory({ series: options.series, soakSeconds: options.soak })
+            : name === 'slo-memory'
+              ? await runSloMemory({ series: options.series })
             : name === 'metrics-render'
               ? await runMetricsRender({ series: options.series })
               : name === 'journal-ingest'

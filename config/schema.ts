@@ -178,9 +178,18 @@ const Probe = z
   })
   .refine((p) => p.every === undefined || p.cron === undefined, { error: 'give either every or cron, not both', path: ['cron'] });
 
+const EnvironmentTls = z.strictObject({
+  ca: z
+    .string()
+    .min(1)
+    .optional()
+    .meta({ description: "A PEM file of CA certificates the environment's https certificate is verified against, in addition to the usual roots (a private CA). Relative paths are from the working directory." }),
+});
+
 const Environment = z.strictObject({
   url: HttpUrl.meta({ description: 'Base URL of the environment; probe paths are appended to it.' }),
   headers: z.record(z.string(), z.string()).default({}).meta({ description: 'Headers sent with every probe of this environment.' }),
+  tls: EnvironmentTls.optional().meta({ description: 'TLS settings of an https environment.' }),
 });
 
 const ProbeDefaults = z.strictObject({
@@ -232,6 +241,7 @@ const Rule = z.strictObject({
   minSamples: z.int().min(1).default(1).meta({ description: "Probes the rule's windows must hold before it may fire, so a quiet window never fires on one failure." }),
   cooldown: Duration.default(0).meta({ description: 'After resolving, the rule does not fire again (and its actions do not run) for this long.' }),
   labels: z.record(z.string(), z.string()).default({}),
+  repeatInterval: Duration.optional().meta({ description: "How often this rule's alert is sent again while it fires; 0s: never, one notification per incident (a certificate's days left). Default: alerts.repeatInterval." }),
   message: z.string().optional().meta({ description: 'Template: {{rule}}, {{env}}, {{severity}} and the figures, e.g. {{errorRatio}}.' }),
   actions: z.array(Name).default([]).meta({ description: 'Names of entries of `actions` to run when the rule fires.' }),
 });
@@ -255,6 +265,23 @@ const Token = z
     if (token.length < 8) ctx.addIssue({ code: 'custom', message: 'is too short: use at least 8 characters (better 32 random ones)' });
   })
   .meta({ description: 'A bearer token: at least 8 visible ASCII characters, no spaces.', pattern: '^([!-~]{8,}|.*\\$\\{[^}]+\\}.*)$' });
+
+/**
+ * A service level objective over a set of probes: `objective` of them must be good over `period`.
+ * Rules read its burn rate over any window and the budget left (README, "SLOs").
+ */
+const Slo = z.strictObject({
+  description: z.string().optional(),
+  objective: z
+    .number({ error: (issue) => `${quote(issue.input)} is not an objective: a share of good probes above 0 and below 1, such as 0.995 for 99.5 %` })
+    .gt(0, { error: 'must be above 0: a share of good probes such as 0.995 for 99.5 %' })
+    .lt(1, { error: 'must be below 1: an objective of 100 % leaves no error budget to burn' })
+    .meta({ description: 'The share of probes that must be good, such as 0.995 (99.5 %).' }),
+  period: Duration.default(30 * 86_400_000).meta({ description: 'The period the error budget is for. Default 30d.' }),
+  probes: z.array(z.string()).min(1).optional().meta({ description: 'The probes it counts. Default: all.' }),
+  latency: Duration.optional().meta({ description: 'A probe that succeeds but takes longer than this counts as bad too.' }),
+  windows: z.array(Duration).default([]).meta({ description: 'Burn-rate windows to keep for the state and /metrics besides those rules read (their period is always kept).' }),
+});
 
 const Api = z.strictObject({
   adminToken: Token.optional().meta({ description: 'Bearer token for every admin call. Take it from ${ADMIN_TOKEN}.' }),
@@ -419,12 +446,13 @@ export function buildConfigSchema(plugins: PluginSchemas) {
       flags: Flags.prefault({}),
       alerts: z
         .strictObject({
-          repeatInterval: Duration.default(4 * 3_600_000).meta({ description: 'A firing alert is sent again this often until it resolves.' }),
+          repeatInterval: Duration.default(4 * 3_600_000).meta({ description: 'A firing alert is sent again this often until it resolves; 0s: never. A rule may set its own.' }),
           externalUrl: HttpUrl.optional().meta({ description: "This agent's URL as people reach it, for links in alerts." }),
           receivers: z.array(pluginUnion('receiver', plugins.receivers)).default([]),
         })
         .prefault({}),
       actions: z.record(Name, pluginUnion('action', plugins.actions)).default({}).meta({ description: 'Named actions that rules run when they fire.' }),
+      slo: z.record(Name, Slo).default({}).meta({ description: 'Service level objectives, by name: error budgets and burn rates for rules (README, "SLOs").' }),
       rules: z.array(Rule).default([]),
       ruleFiles: z.array(z.string().min(1)).default([]).meta({ description: 'More rules, from YAML files holding `rules: [...]`: paths relative to this file; * in the file name matches (rules/*.yaml).' }),
       probes: z.array(Probe).min(1),
@@ -472,6 +500,16 @@ export function buildConfigSchema(plugins: PluginSchemas) {
       for (const env of Object.keys(config.render.services)) {
         if (!envNames.includes(env)) ctx.addIssue({ code: 'custom', path: ['render', 'services', env], message: `${quote(env)} is not one of the environments (${envNames.join(', ')})` });
       }
+      for (const [name, slo] of Object.entries(config.slo)) {
+        slo.windows.forEach((window, index) => {
+          if (window > slo.period) ctx.addIssue({ code: 'custom', path: ['slo', name, 'windows', index], message: `is longer than the period (${slo.period / 86_400_000} days)` });
+        });
+        slo.probes?.forEach((probe, index) => {
+          if (!config.probes.some((p) => p.name === probe)) {
+            ctx.addIssue({ code: 'custom', path: ['slo', name, 'probes', index], message: `${quote(probe)} is not a probe of this config; use one of ${config.probes.map((p) => p.name).join(', ')}` });
+          }
+        });
+      }
       const windows = new Set<number>();
       config.windows.forEach((window, index) => {
         if (windows.has(window)) ctx.addIssue({ code: 'custom', path: ['windows', index], message: 'is listed twice' });
@@ -517,6 +555,7 @@ export type PromoteConfig = Config['promote'];
 export type DeployWindowsConfig = Config['deployWindows'];
 export type DeployWindowConfig = DeployWindowsConfig['feature'][number];
 export type RenderConfig = Config['render'];
+export type SloConfig = Config['slo'][string];
 
 function isTimezone(name: string): boolean {
   try {

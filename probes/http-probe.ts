@@ -9,6 +9,7 @@ import type { Config, ProbeConfig } from '../config/schema.js';
 import { compileHeaderChecks, compileJsonChecks, compileStatusCheck, asNumber, type BodyCheck, type HeaderCheck } from './checks.js';
 import { readJsonPath, type PathSegment } from '../config/json-path.js';
 import type { CheckResult, ProbeResult, ReasonCode } from './probe-result.js';
+import { probeTls, tlsHostOf, type TlsFacts } from './tls.js';
 
 const USER_AGENT = 'greenlight/0.1 (+blue/green guard)';
 
@@ -17,6 +18,8 @@ export interface ProbeTarget {
   readonly probe: string;
   readonly env: string;
   readonly origin: string;
+  /** For an https origin, its `host:port` key (the TLS observer's facts); undefined for http. */
+  readonly tlsHost: string | undefined;
   readonly path: string;
   readonly method: Dispatcher.HttpMethod;
   readonly headers: Record<string, string>;
@@ -55,6 +58,7 @@ export function compileProbeTarget(config: Config, probe: ProbeConfig, env: stri
     probe: probe.name,
     env,
     origin: base.origin,
+    tlsHost: tlsHostOf(base.origin),
     path: base.pathname.replace(/\/+$/, '') + probe.path,
     method: probe.method,
     headers,
@@ -75,11 +79,18 @@ export function probeEnvironments(config: Config, probe: ProbeConfig): string[] 
   return probe.environments ? [...probe.environments] : Object.keys(config.environments);
 }
 
+/** Where a probe finds the TLS facts of its target: the TlsObserver the dispatcher connects through. */
+export interface TlsFactSource {
+  facts(host: string): TlsFacts | undefined;
+}
+
 /**
  * Run one probe. `now` is the clock for startedAt; durations use the monotonic clock.
  * `signal` lets the agent end in-flight probes at shutdown (they then resolve as timeouts).
+ * `tls`, the observer `dispatcher` connects through, puts an https target's certificate facts on
+ * the result.
  */
-export async function runProbe(target: ProbeTarget, dispatcher: Dispatcher, now: () => number, signal?: AbortSignal): Promise<ProbeResult> {
+export async function runProbe(target: ProbeTarget, dispatcher: Dispatcher, now: () => number, signal?: AbortSignal, tls?: TlsFactSource): Promise<ProbeResult> {
   const startedAt = now();
   const start = performance.now();
   const controller = new AbortController();
@@ -115,6 +126,8 @@ export async function runProbe(target: ProbeTarget, dispatcher: Dispatcher, now:
     clearTimeout(timer);
     signal?.removeEventListener('abort', onShutdown);
   }
+  const facts = target.tlsHost === undefined ? undefined : tls?.facts(target.tlsHost);
+  if (facts) result.tls = probeTls(facts, startedAt);
   return result;
 }
 

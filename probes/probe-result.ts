@@ -1,4 +1,5 @@
 /** What one probe attempt produced. A timeout or a 500 is data here, never an exception. */
+import type { ProbeTls } from './tls.js';
 
 /** Why a probe failed: one code per failure, used as the `result` label of greenlight_probes_total. */
 export type ReasonCode = 'timeout' | 'refused' | 'dns' | 'tls' | 'reset' | 'status' | 'assertion' | 'body_too_large' | 'invalid_json';
@@ -42,6 +43,12 @@ export interface ProbeResult {
    * the sliding windows (error ratio, latency), which sample the schedule only.
    */
   confirmation?: Confirmation;
+  /**
+   * For an https target: its certificate chain as the latest handshake showed it (the earliest
+   * expiry, the days left as of this probe, whether it verifies). Present also when the probe
+   * failed with reason `tls`: a refused chain is read anyway.
+   */
+  tls?: ProbeTls;
 }
 
 /** One line saying why a result failed, for logs, events and the check table. */

@@ -6,6 +6,7 @@
 import { formatDuration } from '../config/units.js';
 import { describeFailure, type ProbeResult } from './probe-result.js';
 import { SlidingWindow, type WindowFigures } from './sliding-window.js';
+import { DAY_MS, type TlsFacts } from './tls.js';
 
 export interface ExtractedValue {
   value: number;
@@ -35,6 +36,21 @@ export interface SeriesSnapshot {
   last: ProbeResult | undefined;
   windows: Record<string, WindowFigures>;
   extracted: Record<string, { value: number; at: string; aboveForMs: Record<string, number> }>;
+  /** An https target's certificate as the latest handshake showed it; null for http or before the first. */
+  tls: SeriesTls | null;
+}
+
+/** A series' TLS facts as the state shows them. */
+export interface SeriesTls {
+  expiresAt: string;
+  /** Days left as of the snapshot; negative once expired. */
+  daysLeft: number;
+  valid: boolean;
+  error: string | null;
+  subject: string;
+  issuer: string;
+  expiring: string;
+  checkedAt: string;
 }
 
 /** How many of the latest results a series keeps for sparklines ({@link ProbeSeries.recent}). */
@@ -77,6 +93,11 @@ export class ProbeSeries {
   confirmations = 0;
   up: boolean | undefined;
   last: ProbeResult | undefined;
+  /**
+   * The certificate facts of the latest result that had some. Kept when a later probe fails
+   * without a handshake (refused, timeout): the certificate has not changed for that.
+   */
+  tls: TlsFacts | undefined;
   readonly extracted = new Map<string, ExtractedValue>();
   readonly #lines: ReadonlyMap<string, readonly number[]>;
   readonly #createdAt: number;
@@ -111,6 +132,7 @@ export class ProbeSeries {
     }
     for (const name in result.extracted) this.#recordValue(name, result.extracted[name]!, result.startedAt);
     this.last = result;
+    if (result.tls) this.tls = result.tls;
     const slot = this.#recentCount++ % RECENT_SAMPLES;
     this.#recentMs[slot] = result.durationMs;
     this.#recentOk[slot] = result.ok ? 1 : 0;
@@ -164,7 +186,13 @@ export class ProbeSeries {
       last: this.last,
       windows,
       extracted,
+      tls: this.tls ? tlsSnapshot(this.tls, now) : null,
     };
+  }
+
+  /** Days until the earliest certificate of the chain expires, as of `now`; undefined without TLS facts. */
+  tlsDaysLeft(now: number): number | undefined {
+    return this.tls === undefined ? undefined : (this.tls.expiresAt - now) / DAY_MS;
   }
 
   /** A compact view with the latest `samples` results, for pages that show every series at once. */
@@ -212,4 +240,17 @@ export class ProbeSeries {
       else threshold.since = undefined;
     }
   }
+}
+
+function tlsSnapshot(tls: TlsFacts, now: number): SeriesTls {
+  return {
+    expiresAt: new Date(tls.expiresAt).toISOString(),
+    daysLeft: Math.round(((tls.expiresAt - now) / DAY_MS) * 1_000) / 1_000,
+    valid: tls.valid,
+    error: tls.error ?? null,
+    subject: tls.subject,
+    issuer: tls.issuer,
+    expiring: tls.expiring,
+    checkedAt: new Date(tls.checkedAt).toISOString(),
+  };
 }

@@ -122,6 +122,16 @@ export class SlidingWindow {
     return { p50LatencyMs: found[0], p95LatencyMs: found[1], p99LatencyMs: found[2] };
   }
 
+  /**
+   * The window's latency histogram as of `at`: counts per bin (LATENCY_BINS of them, four per
+   * doubling from 0.5 ms), every probe in the window counted once. A view of the running totals,
+   * not a copy: read it before the next add.
+   */
+  histogram(at: number): ArrayLike<number> {
+    this.#rotate(at);
+    return this.#totalBins;
+  }
+
   /** Latency quantile in ms (interpolated within a histogram bin), undefined while empty. */
   quantile(q: number, at: number): number | undefined {
     this.#rotate(at);

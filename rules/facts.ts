@@ -5,7 +5,10 @@
  */
 import { z } from 'zod';
 import type { ProbeSeries } from '../probes/probe-series.js';
-import { formatDuration } from '../config/units.js';
+import type { SloTracker } from '../probes/slo-window.js';
+import type { Config } from '../config/schema.js';
+import { formatDuration, parseDuration } from '../config/units.js';
+import { latencyRegression } from './statistics.js';
 
 /** What facts read: the series of both environments, which one is live, and the time. */
 export interface FactContext {
@@ -15,6 +18,10 @@ export interface FactContext {
   environments: readonly string[];
   now: number;
   series(env: string): readonly ProbeSeries[];
+  /** The environment a promotion is watching (from its switch to the end of its watch), if any. */
+  watching?: string | undefined;
+  /** The SLO named so (with no name: the only one). */
+  slo?: (name: string | undefined) => SloTracker | undefined;
 }
 
 /** A fact's value and how many probes its windows held (for minSamples). */
@@ -27,6 +34,14 @@ export interface FactDefinition {
   description: string;
   params: z.ZodType<FactParams>;
   compute(context: FactContext, params: FactParams): FactValue;
+  /** It compares the environment with the other one: samples of either can change it. */
+  compares?: boolean;
+  /** It counts no probes (its samples are undefined): minSamples does not apply to a rule of such facts alone. */
+  windowless?: boolean;
+  /** Its `window` is a duration of its own (an SLO's), not one of the config's `windows`. */
+  ownWindow?: boolean;
+  /** Checks of its params against the config beyond their shape: param name → what is wrong. */
+  check?(params: FactParams, config: Config): { param: string; message: string }[];
 }
 
 export interface FactParams {
@@ -35,6 +50,10 @@ export interface FactParams {
   env?: string;
   name?: string;
   line?: number;
+  quantile?: number;
+  minSamples?: number;
+  slo?: string;
+  minCoverage?: number;
 }
 
 const ProbeParam = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional();
@@ -44,6 +63,17 @@ const WindowParam = z.string().optional();
 const windowed = z.strictObject({ probe: ProbeParam, window: WindowParam, env: EnvParam });
 const probeOnly = z.strictObject({ probe: ProbeParam, env: EnvParam });
 const extracted = z.strictObject({ probe: z.string().min(1), name: z.string().min(1), env: EnvParam });
+const MinSamplesParam = z.int().min(1).optional();
+const compared = z.strictObject({ probe: ProbeParam, window: WindowParam, env: EnvParam, minSamples: MinSamplesParam });
+const quantiled = z.strictObject({ probe: ProbeParam, window: WindowParam, env: EnvParam, minSamples: MinSamplesParam, quantile: z.number().gt(0).lt(1).optional() });
+const burn = z.strictObject({ slo: z.string().min(1).optional(), window: z.string(), env: EnvParam, minCoverage: z.number().min(0).max(1).optional() });
+
+/** The share of a burn-rate window that must have been observed before its rate says anything (a fact's `minCoverage` param). */
+export const BURN_MIN_COVERAGE = 0.5;
+const budget = z.strictObject({ slo: z.string().min(1).optional() });
+
+/** Probes each side must hold in the window before a comparison says anything (a fact's `minSamples` param). */
+export const COMPARISON_MIN_SAMPLES = 20;
 const heldAbove = z.strictObject({ probe: z.string().min(1), name: z.string().min(1), line: z.number(), env: EnvParam });
 
 /** The environment a fact reads: its own `env` param, else the rule's; `live`/`idle` resolved now. */
@@ -101,6 +131,55 @@ function max(a: number | undefined, b: number | undefined): number | undefined {
 }
 
 const seconds = (ms: number | undefined) => (ms === undefined ? undefined : ms / 1_000);
+
+/** The environment a comparison reads, and the other one: its baseline. */
+function sides(context: FactContext, params: FactParams): { env: string; baseline: string | undefined } {
+  const env = resolveEnv(context, params.env ?? context.ruleEnv);
+  return { env, baseline: context.environments.find((other) => other !== env) };
+}
+
+interface Pair {
+  series: ProbeSeries;
+  baseline: ProbeSeries;
+  window: number;
+}
+
+/**
+ * The selected probes present on both sides, each side holding at least `minSamples` probes in
+ * the window, and the fewest samples any compared side holds (0 when none is compared).
+ */
+function pairs(context: FactContext, params: FactParams): { pairs: Pair[]; samples: number } {
+  const { baseline } = sides(context, params);
+  if (baseline === undefined) return { pairs: [], samples: 0 };
+  const others = new Map(context.series(baseline).map((series) => [series.probe, series]));
+  const min = params.minSamples ?? COMPARISON_MIN_SAMPLES;
+  const out: Pair[] = [];
+  let samples = Number.POSITIVE_INFINITY;
+  for (const series of selected(context, params)) {
+    const other = others.get(series.probe);
+    if (!other) continue;
+    const window = windowIndex(series, params.window);
+    const count = Math.min(series.windows[window]!.totals(context.now).count, other.windows[window]!.totals(context.now).count);
+    if (count < min) continue;
+    out.push({ series, baseline: other, window });
+    samples = Math.min(samples, count);
+  }
+  return { pairs: out, samples: out.length === 0 ? 0 : samples };
+}
+
+function sloOf(context: FactContext, params: FactParams): SloTracker | undefined {
+  return context.slo?.(params.slo);
+}
+
+/** The SLO a rule names, or the only one; what is wrong otherwise. */
+function checkSlo(params: FactParams, config: Config): { param: string; message: string }[] {
+  const names = Object.keys(config.slo);
+  if (params.slo === undefined) {
+    if (names.length === 1) return [];
+    return [{ param: 'slo', message: names.length === 0 ? 'no SLO is configured: add one under slo' : `name the SLO: one of ${names.join(', ')}` }];
+  }
+  return names.includes(params.slo) ? [] : [{ param: 'slo', message: `${JSON.stringify(params.slo)} is not an SLO of this config${names.length ? `; use one of ${names.join(', ')}` : ': add it under slo'}` }];
+}
 
 /** Samples in the shortest window, for facts that are not about a window. */
 function recentSamples(context: FactContext, params: FactParams): number {
@@ -202,6 +281,114 @@ export const FACTS: Readonly<Record<string, FactDefinition>> = {
   activeEnvironment: {
     description: 'The name of the live environment.',
     params: z.strictObject({}),
+    windowless: true,
     compute: (context) => ({ value: context.activeEnvironment, samples: undefined }),
+  },
+  tlsDaysLeft: {
+    description: 'Days until the earliest certificate of an https target\'s chain expires (negative once expired): the fewest among the selected probes; undefined without https.',
+    params: probeOnly,
+    compute: (context, params) => {
+      let value: number | undefined;
+      for (const series of selected(context, params)) {
+        const days = series.tlsDaysLeft(context.now);
+        if (days !== undefined && (value === undefined || days < value)) value = days;
+      }
+      return { value, samples: recentSamples(context, params) };
+    },
+  },
+  tlsValid: {
+    description: 'Whether the certificate chain of every selected https target verifies for its host name; undefined without https.',
+    params: probeOnly,
+    compute: (context, params) => {
+      const facts = selected(context, params).flatMap((series) => (series.tls ? [series.tls] : []));
+      return { value: facts.length === 0 ? undefined : facts.every((tls) => tls.valid), samples: recentSamples(context, params) };
+    },
+  },
+  latencyRatio: {
+    description: 'The environment\'s latency at `quantile` (0.95) over the other environment\'s, same probe and window: the worst ratio among the selected probes with `minSamples` (20) probes on each side.',
+    params: quantiled,
+    compares: true,
+    compute: (context, params) => {
+      const { pairs: compared, samples } = pairs(context, params);
+      const q = params.quantile ?? 0.95;
+      let value: number | undefined;
+      for (const { series, baseline, window } of compared) {
+        const mine = series.windows[window]!.quantile(q, context.now);
+        const theirs = baseline.windows[window]!.quantile(q, context.now);
+        if (mine === undefined || theirs === undefined || !(theirs > 0)) continue;
+        value = value === undefined ? mine / theirs : Math.max(value, mine / theirs);
+      }
+      return { value, samples };
+    },
+  },
+  errorRatioDiff: {
+    description: 'The environment\'s error ratio minus the other environment\'s over the same window (pooled over the selected probes with `minSamples` (20) probes on each side): 0.05 is five points worse.',
+    params: compared,
+    compares: true,
+    compute: (context, params) => {
+      const { pairs: compared, samples } = pairs(context, params);
+      if (compared.length === 0) return { value: undefined, samples };
+      let mine = { count: 0, failures: 0 };
+      let theirs = { count: 0, failures: 0 };
+      for (const { series, baseline, window } of compared) {
+        const a = series.windows[window]!.totals(context.now);
+        const b = baseline.windows[window]!.totals(context.now);
+        mine = { count: mine.count + a.count, failures: mine.failures + a.failures };
+        theirs = { count: theirs.count + b.count, failures: theirs.failures + b.failures };
+      }
+      return { value: mine.failures / mine.count - theirs.failures / theirs.count, samples };
+    },
+  },
+  latencyRegressionP: {
+    description: 'p-value that the environment\'s latency is no worse than the other environment\'s over the same window: a rank test (Mann-Whitney) and a tail test (samples above the other\'s p99), combined; below 0.01 is significant at 1 %. Bonferroni over the selected probes with `minSamples` (20) probes on each side.',
+    params: compared,
+    compares: true,
+    compute: (context, params) => {
+      const { pairs: compared, samples } = pairs(context, params);
+      if (compared.length === 0) return { value: undefined, samples };
+      let smallest = 1;
+      for (const { series, baseline, window } of compared) {
+        const p = latencyRegression(series.windows[window]!.histogram(context.now), baseline.windows[window]!.histogram(context.now)).p;
+        smallest = Math.min(smallest, p);
+      }
+      return { value: Math.min(1, smallest * compared.length), samples };
+    },
+  },
+  promotionWatch: {
+    description: 'Whether a promotion is watching the environment: from its switch to the end of its watch, while the environment it replaced is the baseline.',
+    params: z.strictObject({ env: EnvParam }),
+    windowless: true,
+    compute: (context, params) => ({ value: context.watching !== undefined && context.watching === resolveEnv(context, params.env ?? context.ruleEnv), samples: undefined }),
+  },
+  burnRate: {
+    description: 'How fast an SLO\'s error budget burns over `window`, on the environment while it was live: (bad / all) / (1 − objective); 1 spends the budget exactly over the period. Undefined until `minCoverage` (0.5) of the window has been observed.',
+    params: burn,
+    ownWindow: true,
+    check: (params, config) => {
+      const issues = checkSlo(params, config);
+      const ms = parseDuration(params.window ?? '');
+      const slo = config.slo[params.slo ?? Object.keys(config.slo)[0] ?? ''];
+      if (ms === undefined || ms <= 0) issues.push({ param: 'window', message: `${JSON.stringify(params.window)} is not a duration such as 5m, 1h or 3d` });
+      else if (slo && ms > slo.period) issues.push({ param: 'window', message: `${params.window} is longer than the SLO's period (${formatDuration(slo.period)})` });
+      return issues;
+    },
+    compute: (context, params) => {
+      const slo = sloOf(context, params);
+      const ms = parseDuration(params.window ?? '');
+      const counts = slo && ms !== undefined ? slo.window(resolveEnv(context, params.env ?? context.ruleEnv), ms, context.now) : undefined;
+      // An hour's rate from five minutes of data is a five-minute rate: wait for the window to fill.
+      const covered = counts !== undefined && counts.coverage >= (params.minCoverage ?? BURN_MIN_COVERAGE);
+      return { value: covered && slo ? slo.burnRate(counts) : undefined, samples: counts?.total ?? 0 };
+    },
+  },
+  budgetRemaining: {
+    description: 'The share of an SLO\'s error budget for its period not yet spent, by the service (every environment\'s live time): 1 untouched, 0 spent, below 0 overspent.',
+    params: budget,
+    check: checkSlo,
+    compute: (context, params) => {
+      const slo = sloOf(context, params);
+      if (!slo) return { value: undefined, samples: 0 };
+      return { value: slo.budgetRemaining(context.now), samples: slo.period(context.now).total };
+    },
   },
 };

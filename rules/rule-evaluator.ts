@@ -5,7 +5,7 @@
  */
 import { Engine, type TopLevelConditionResult } from 'json-rules-engine';
 import type { Config, ConditionConfig, RuleConfig } from '../config/schema.js';
-import { formatDuration } from '../config/units.js';
+import { formatDuration, parseDuration } from '../config/units.js';
 import { FACTS, resolveEnv, type FactContext, type FactParams, type FactValue } from './facts.js';
 import { CUSTOM_OPERATORS, STOCK_OPERATORS } from './operators.js';
 import { RuleState, type RuleStateName, type Transition } from './rule-state.js';
@@ -83,7 +83,8 @@ export function checkRules(config: Config): { path: Path; message: string }[] {
           for (const name of names) {
             if (!probes.has(name)) issues.push({ path: [...path, 'params', 'probe'], message: `${JSON.stringify(name)} is not a probe; use one of ${[...probes.keys()].join(', ')} or *` });
           }
-          if (params.window !== undefined && !windows.includes(params.window)) {
+          for (const problem of fact.check?.(params, config) ?? []) issues.push({ path: [...path, 'params', problem.param], message: `${problem.message} (for fact ${leaf.fact})` });
+          if (params.window !== undefined && !fact.ownWindow && !windows.includes(params.window)) {
             issues.push({ path: [...path, 'params', 'window'], message: `${JSON.stringify(params.window)} is not one of the configured windows (${windows.join(', ')})` });
           }
           if (params.env !== undefined && !envSpecs.includes(params.env)) {
@@ -113,6 +114,24 @@ export function checkRules(config: Config): { path: Path; message: string }[] {
     }
   });
   return issues;
+}
+
+/** Per SLO, the window lengths (ms) rules read its burn rate over, so it keeps a count window for each. */
+export function sloWindows(config: Config): Map<string, number[]> {
+  const windows = new Map<string, number[]>();
+  const only = Object.keys(config.slo).length === 1 ? Object.keys(config.slo)[0] : undefined;
+  for (const rule of config.rules) {
+    walk(rule.when, [], (leaf) => {
+      if (leaf.fact !== 'burnRate') return;
+      const { slo = only, window } = (leaf.params ?? {}) as FactParams;
+      const ms = parseDuration(String(window));
+      if (slo === undefined || ms === undefined) return;
+      const list = windows.get(slo) ?? [];
+      if (!list.includes(ms)) list.push(ms);
+      windows.set(slo, list);
+    });
+  }
+  return windows;
 }
 
 /** Lines (per probe and extracted value) that rules watch with aboveFor, so the series track them. */
@@ -284,7 +303,8 @@ export class RuleEvaluator {
           computed = fact.compute(run.context, params as FactParams);
           run.memo.set(key, computed);
         }
-        if (computed.samples !== undefined) run.samples = Math.min(run.samples, computed.samples);
+        // A fact without a value holds no condition; its empty window must not hold back one that does (`any`).
+        if (computed.samples !== undefined && computed.value !== undefined) run.samples = Math.min(run.samples, computed.samples);
         return computed.value;
       });
     }
@@ -295,6 +315,8 @@ export class RuleEvaluator {
     walk(config.when, [], (leaf) => {
       const params = (leaf.params ?? {}) as FactParams;
       envs.add(params.env ?? config.env);
+      // A comparison reads the other environment too: a sample of either side can change it.
+      if (FACTS[leaf.fact]?.compares) envs.add('live').add('idle');
       if (params.probe === undefined || params.probe === '*') everyProbe = true;
       else for (const name of Array.isArray(params.probe) ? params.probe : [params.probe]) probes.add(name);
     });
@@ -310,14 +332,15 @@ export class RuleEvaluator {
   async #evaluate(rules: readonly CompiledRule[], context: Context): Promise<void> {
     const memo = new Map<string, FactValue>();
     for (const rule of rules) {
-      const { holds, figures } = await this.#check(rule, { ...context, ruleEnv: rule.config.env }, memo);
-      for (const transition of rule.state.step(holds, figures.samples, context.now)) {
+      const { holds, figures, windowless } = await this.#check(rule, { ...context, ruleEnv: rule.config.env }, memo);
+      // A rule whose facts count no probes (promotionWatch, activeEnvironment) has no samples to wait for.
+      for (const transition of rule.state.step(holds, windowless ? Number.POSITIVE_INFINITY : figures.samples, context.now)) {
         this.#onDecision({ rule: rule.config, transition, figures, message: renderMessage(rule.config, figures, transition) });
       }
     }
   }
 
-  async #check(rule: CompiledRule, context: FactContext, memo: Map<string, FactValue>): Promise<{ holds: boolean; figures: Figures }> {
+  async #check(rule: CompiledRule, context: FactContext, memo: Map<string, FactValue>): Promise<{ holds: boolean; figures: Figures; windowless: boolean }> {
     this.#run = { context, samples: Number.POSITIVE_INFINITY, memo };
     this.runs++;
     try {
@@ -325,8 +348,9 @@ export class RuleEvaluator {
       const outcome = result.results[0] ?? result.failureResults[0];
       const facts: FactFigure[] = [];
       if (outcome) collectFigures(outcome.conditions, facts);
+      const windowless = this.#run.samples === Number.POSITIVE_INFINITY && facts.every((figure) => FACTS[figure.fact]?.windowless === true);
       const samples = this.#run.samples === Number.POSITIVE_INFINITY ? 0 : this.#run.samples;
-      return { holds: result.results.length > 0, figures: { facts, samples, env: resolveEnv(context, context.ruleEnv) } };
+      return { holds: result.results.length > 0, figures: { facts, samples, env: resolveEnv(context, context.ruleEnv) }, windowless };
     } finally {
       this.#run = undefined;
     }
@@ -360,7 +384,11 @@ function collectFigures(condition: TopLevelConditionResult | Record<string, unkn
 /** A figure as a person reads it: ratios in %, latencies and durations in s, the rest as is. */
 export function formatFigure(fact: string, value: unknown): string {
   if (typeof value !== 'number') return value === undefined ? 'no data' : String(value);
-  if (fact === 'errorRatio') return `${(value * 100).toFixed(1)}%`;
+  if (fact === 'errorRatio' || fact === 'budgetRemaining') return `${(value * 100).toFixed(1)}%`;
+  if (fact === 'errorRatioDiff') return `${value >= 0 ? '+' : ''}${(value * 100).toFixed(1)} points`;
+  if (fact === 'latencyRatio' || fact === 'burnRate') return `${Number(value.toFixed(2))}x`;
+  if (fact === 'latencyRegressionP') return value !== 0 && value < 0.001 ? value.toExponential(1) : String(Number(value.toFixed(4)));
+  if (fact === 'tlsDaysLeft') return `${value.toFixed(1)} days`;
   if (/Latency$/.test(fact) || fact === 'aboveFor') return `${Number(value.toFixed(3))}s`;
   return String(Number(value.toFixed(3)));
 }

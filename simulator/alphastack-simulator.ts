@@ -4,7 +4,9 @@
  * Used by tests, benchmarks and `greenlight demo`, so the request path is kept cheap: bodies are
  * rendered at most once per second (or when faults change) and served from cached Buffers.
  */
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -43,12 +45,20 @@ export interface SimulatorOptions {
   faults?: Partial<SimulatorFaults>;
   /** Source of randomness for `errorRatio`, [0, 1) like Math.random (the default). */
   random?: () => number;
+  /** Serve HTTPS with this certificate (chain) and key, both PEM; default plain HTTP. */
+  tls?: SimulatorTls;
+}
+
+/** A certificate (PEM, the leaf first, then any intermediates) and its private key (PEM). */
+export interface SimulatorTls {
+  cert: string | Buffer;
+  key: string | Buffer;
 }
 
 /** A running simulator. */
 export interface Simulator {
   readonly name: string;
-  /** Base URL without a trailing slash, e.g. `http://127.0.0.1:8081`. */
+  /** Base URL without a trailing slash, e.g. `http://127.0.0.1:8081` (`https://` when serving TLS). */
   readonly url: string;
   readonly port: number;
   /** A copy of the current faults. */
@@ -59,6 +69,8 @@ export interface Simulator {
   resetFaults(): SimulatorFaults;
   /** App requests received (every path except `/__faults`, including hung and 404 ones). */
   requestCount(): number;
+  /** Serve another certificate from the next TLS handshake on (a renewal); throws on a plain-HTTP simulator. */
+  setCertificate(tls: SimulatorTls): void;
   /** Stops listening and destroys every open socket, hung ones included. Idempotent. */
   close(): Promise<void>;
 }
@@ -400,15 +412,18 @@ export function startSimulator(options: SimulatorOptions = {}): Promise<Simulato
     });
   };
 
-  const server = createServer((req, res) => {
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const url = req.url ?? '/';
     const queryAt = url.indexOf('?');
     const path = queryAt === -1 ? url : url.slice(0, queryAt);
     if (path === '/__faults') handleFaults(req, res);
     else handleApp(req, res, path);
-  });
+  };
+  const secure = options.tls ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, handle) : undefined;
+  const server = secure ?? createServer(handle);
 
-  server.on('connection', (socket) => {
+  // For https the raw TCP socket: destroying it ends the TLS connection too.
+  server.on('connection', (socket: Socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   });
@@ -442,12 +457,16 @@ export function startSimulator(options: SimulatorOptions = {}): Promise<Simulato
       const port = typeof address === 'object' && address !== null ? address.port : requestedPort;
       resolve({
         name,
-        url: `http://${hostForUrl(host)}:${port}`,
+        url: `${secure ? 'https' : 'http'}://${hostForUrl(host)}:${port}`,
         port,
         faults: () => ({ ...faults }),
         setFaults,
         resetFaults,
         requestCount: () => requests,
+        setCertificate: (tls) => {
+          if (!secure) throw new Error('this simulator serves plain HTTP: start it with tls to set a certificate');
+          secure.setSecureContext({ cert: tls.cert, key: tls.key });
+        },
         close,
       });
     };
@@ -457,11 +476,11 @@ export function startSimulator(options: SimulatorOptions = {}): Promise<Simulato
   });
 }
 
-const USAGE = 'usage: alphastack-simulator [--name blue] [--port 8081] [--host 127.0.0.1]';
+const USAGE = 'usage: alphastack-simulator [--name blue] [--port 8081] [--host 127.0.0.1] [--tls-cert cert.pem --tls-key key.pem]';
 
 /** Script entry point; returns the process exit code once the simulator has been stopped. */
 async function main(argv: string[]): Promise<number> {
-  let values: { name?: string; port?: string; host?: string; help?: boolean };
+  let values: { name?: string; port?: string; host?: string; 'tls-cert'?: string; 'tls-key'?: string; help?: boolean };
   try {
     ({ values } = parseArgs({
       args: argv,
@@ -469,6 +488,8 @@ async function main(argv: string[]): Promise<number> {
         name: { type: 'string' },
         port: { type: 'string' },
         host: { type: 'string' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -488,9 +509,15 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
 
+  if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) {
+    process.stderr.write(`--tls-cert and --tls-key go together\n${USAGE}\n`);
+    return 2;
+  }
+
   let simulator: Simulator;
   try {
-    simulator = await startSimulator({ name: values.name ?? 'alphastack', port, host: values.host ?? '127.0.0.1' });
+    const tls = values['tls-cert'] && values['tls-key'] ? { cert: readFileSync(values['tls-cert']), key: readFileSync(values['tls-key']) } : undefined;
+    simulator = await startSimulator({ name: values.name ?? 'alphastack', port, host: values.host ?? '127.0.0.1', ...(tls ? { tls } : {}) });
   } catch (error) {
     process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
     return 1;

@@ -26,6 +26,7 @@ export const alertAction: PluginDefinition<{ type: 'alert' }, Action> = {
       startsAt: new Date(context.startedAt).toISOString(),
       ...(status === 'resolved' ? { endsAt: new Date(now()).toISOString() } : {}),
       url: controller.stateUrl(),
+      ...(context.rule?.repeatInterval !== undefined ? { repeatIntervalMs: context.rule.repeatInterval } : {}),
     });
     return {
       name,

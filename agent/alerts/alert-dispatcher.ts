@@ -35,7 +35,8 @@ interface FiringEntry {
   notice: AlertNotice;
   /** Everyone who was sent this key while firing: they all get its resolution. */
   receivers: Set<AlertReceiver>;
-  timer: NodeJS.Timeout;
+  /** Repeats it; undefined when its repeat interval is 0 (sent once per incident). */
+  timer: NodeJS.Timeout | undefined;
 }
 
 /** Fans notices out to receivers by severity, repeats firing ones, and reports every delivery. */
@@ -100,12 +101,14 @@ export class AlertDispatcher {
     const receivers = this.#route(notice);
     const previous = this.#firing.get(notice.key);
     if (previous) clearInterval(previous.timer);
+    // A repeat interval of 0 means never again: one notification per incident.
+    const repeatMs = notice.repeatIntervalMs ?? this.#repeatIntervalMs;
     const entry: FiringEntry = {
       notice,
       receivers: new Set([...(previous?.receivers ?? []), ...receivers]),
-      timer: setInterval(() => this.#repeat(notice.key), this.#repeatIntervalMs),
+      timer: repeatMs > 0 ? setInterval(() => this.#repeat(notice.key), repeatMs) : undefined,
     };
-    entry.timer.unref();
+    entry.timer?.unref();
     this.#firing.set(notice.key, entry);
     for (const receiver of receivers) this.#deliver(receiver, notice, false);
   }

@@ -28,6 +28,8 @@ export interface AlertNotice {
   endsAt?: string;
   /** Where to look: the agent's state URL. */
   url?: string;
+  /** How often to send it again while it fires, instead of alerts.repeatInterval; 0: never. */
+  repeatIntervalMs?: number;
 }
 
 export interface AlertReceiver {

@@ -4,6 +4,7 @@ import { parseDuration } from '../../config/units.js';
 import { compileProbeTarget, probeEnvironments } from '../../probes/http-probe.js';
 import { loadAgentConfig } from '../agent-config.js';
 import type { CommandIo } from '../cli.js';
+import { probeConnect } from '../tls-trust.js';
 import { formatMs, judgeLoad, runLoadTest, summarizeLoad, type LoadProgress } from '../load-test.js';
 
 export interface LoadtestOptions {
@@ -48,6 +49,7 @@ export async function loadtestCommand(options: LoadtestOptions, io: CommandIo): 
     durationMs,
     timeoutMs: defaults.timeout,
     connections: defaults.connections,
+    connect: probeConnect(config),
     onProgress: options.json
       ? undefined
       : (progress) => {

@@ -29,6 +29,7 @@ import type { Controller } from '../actions/action.js';
 import type { EventBus, GreenlightEvent, PromoteStepData, PromoteStepName, RollbackValidatedEvent } from '../events.js';
 import { judgeLoad, runLoadTest, summarizeLoad } from '../load-test.js';
 import { runCommand, tailLines } from '../run-command.js';
+import { probeConnect } from '../tls-trust.js';
 import { decideWindow, type ReleaseKind } from './deploy-window.js';
 import { deployAndFollow, RenderApi } from './render-api.js';
 import { validateRollback, type ValidationReport } from './rollback-validation.js';
@@ -163,7 +164,7 @@ export class PromotionController {
   async validate(trigger: string): Promise<ValidationReport> {
     const live = this.#host.controller.activeEnvironment();
     const idle = this.#host.controller.environments().find((env) => env !== live)!;
-    const dispatcher = new UndiciAgent({ connections: 2 });
+    const dispatcher = new UndiciAgent({ connections: 2, connect: probeConnect(this.#host.config) });
     try {
       const report = await validateRollback({
         config: this.#host.config,
@@ -223,6 +224,9 @@ export class PromotionRun {
   readonly #steps: Omit<PromoteStepData, 'promotion'>[] = [];
   #switched = false;
   #switchedAt = 0;
+  /** Traffic leaving the new environment (a rule's rollback, an operator), heard from the switch on: it may come before the watch starts. */
+  #left: GreenlightEvent | undefined;
+  #stopHearingLeave: (() => void) | undefined;
 
   constructor(id: string, from: string, request: PromoteRequest, deps: RunDeps) {
     this.id = id;
@@ -273,7 +277,7 @@ export class PromotionRun {
         data: { ...base, kind: request.kind, emergency: request.emergency, reason: request.reason, actor: request.actor, deploy: request.deploy, watchMs },
       }),
     );
-    const dispatcher = new UndiciAgent({ keepAliveTimeout: 10_000, connections: 8 });
+    const dispatcher = new UndiciAgent({ keepAliveTimeout: 10_000, connections: 8, connect: probeConnect(this.#config) });
     let failure: { step: PromoteStepName; reason: string; rolledBack: boolean } | undefined;
     try {
       const gates: [PromoteStepName, () => Promise<StepOutcome>][] = [
@@ -304,6 +308,7 @@ export class PromotionRun {
       }
     } finally {
       this.watchingEnv = undefined;
+      this.#stopHearingLeave?.();
       await dispatcher.destroy();
     }
 
@@ -472,6 +477,7 @@ export class PromotionRun {
       durationMs: load.duration,
       timeoutMs: load.timeout,
       connections: load.connections,
+      connect: probeConnect(config),
       signal: this.#deps.signal,
       onProgress: (p) => this.#progress('load', `${(p.elapsedMs / 1_000).toFixed(1)}s: sent ${p.sent}, answered ${p.completed}, errors ${p.errors}, p95 ${p.recentP95Ms === null ? '-' : `${Math.round(p.recentP95Ms)}ms`}`),
     });
@@ -487,6 +493,9 @@ export class PromotionRun {
     // A rollback during the gates may have moved traffic already: never switch from an environment that is not live.
     if (live !== this.from) return { ok: false, detail: `${live} became live during the gates (was ${this.from}); not switching, promote again` };
     const message = `promotion ${this.id} by ${request.actor}${request.reason ? `: ${request.reason}` : ''}`;
+    this.#stopHearingLeave = host.bus.subscribe((event) => {
+      if (event.type === 'traffic.switched' && event.data.from === this.to) this.#left ??= event;
+    });
     const outcome = await host.controller.switchTraffic(this.to, { rule: null, incident: `promote:${this.id}`, env: this.from, severity: 'info', message, figures: null, actor: request.actor, startedAt: now() }, this.#deps.signal);
     this.#switched = true;
     this.#switchedAt = now();
@@ -517,7 +526,8 @@ export class PromotionRun {
   async #watch(watchMs: number): Promise<StepOutcome> {
     const { host, now } = this.#deps;
     const until = this.#switchedAt + watchMs;
-    let left: GreenlightEvent | undefined;
+    // A rollback during the verification already ended the watch.
+    let left: GreenlightEvent | undefined = this.#left;
     const firing: string[] = [];
     const wake = new AbortController();
     const unsubscribe = host.bus.subscribe((event) => {

@@ -3,6 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { AGENT_CONFIG_SCHEMA, parseAgentConfig } from '../../agent/agent-config.js';
 import { issuesOf as issuesOfConfig } from '../helpers/config-issues.js';
 import { configJsonSchema } from '../../config/json-schema.js';
+import { FACTS } from '../../rules/facts.js';
+import { RuleEvaluator } from '../../rules/rule-evaluator.js';
+import { writeTempFile } from '../helpers/tools.js';
 
 const DEFAULT_TEXT = readFileSync(new URL('../../config/greenlight.yaml', import.meta.url), 'utf8');
 
@@ -128,5 +131,49 @@ describe('rules and plugin blocks are checked before anything starts', () => {
   it('accepts a rule that reads another environment explicitly', () => {
     const config = parseAgentConfig(`${BASE}    env: idle\n    when: { any: [ { fact: probeUp, params: { env: green }, operator: equal, value: false }, { not: { fact: errorRatio, operator: lessThan, value: 0.5 } } ] }\n`);
     expect(config.rules[0]!.env).toBe('idle');
+  });
+});
+
+describe('the judgement facts (TLS, baseline, SLO) are checked like every other', () => {
+  const SLO = `slo:\n  availability:\n    objective: 0.995\n    period: 30d\n`;
+  const leaf = (fact: string, params: string, operator = 'greaterThan', value = '1') => `    when: { all: [ { fact: ${fact}, params: ${params}, operator: ${operator}, value: ${value} } ] }\n`;
+
+  it.each([
+    ['an unknown param of latencyRatio', leaf('latencyRatio', '{ quantil: 0.9 }'), '', 'rules[0].when.all[0].params: Unrecognized key: "quantil" (for fact latencyRatio)'],
+    ['a quantile of 1.5', leaf('latencyRatio', '{ quantile: 1.5 }'), '', 'rules[0].when.all[0].params.quantile'],
+    ['minSamples of 0', leaf('latencyRegressionP', '{ minSamples: 0 }', 'lessThan', '0.01'), '', 'rules[0].when.all[0].params.minSamples'],
+    ['an unknown window of errorRatioDiff', leaf('errorRatioDiff', '{ window: 10m }'), '', 'rules[0].when.all[0].params.window: "10m" is not one of the configured windows (1m, 5m)'],
+    ['a param of tlsDaysLeft it does not take', leaf('tlsDaysLeft', '{ window: 1m }', 'lessThan', '14'), '', 'rules[0].when.all[0].params: Unrecognized key: "window" (for fact tlsDaysLeft)'],
+    ['a burnRate without an SLO', leaf('burnRate', '{ window: 1h }'), '', 'rules[0].when.all[0].params.slo: no SLO is configured: add one under slo (for fact burnRate)'],
+    ['a burnRate of an unknown SLO', leaf('burnRate', '{ slo: latency, window: 1h }'), SLO, 'rules[0].when.all[0].params.slo: "latency" is not an SLO of this config; use one of availability (for fact burnRate)'],
+    ['a burnRate window that is no duration', leaf('burnRate', '{ window: hourly }'), SLO, 'rules[0].when.all[0].params.window: "hourly" is not a duration such as 5m, 1h or 3d (for fact burnRate)'],
+    ['a burnRate window longer than the period', leaf('burnRate', '{ window: 40d }'), SLO, "rules[0].when.all[0].params.window: 40d is longer than the SLO's period (30d) (for fact burnRate)"],
+    ['a burnRate without its window', leaf('burnRate', '{ slo: availability }'), SLO, 'rules[0].when.all[0].params.window'],
+    ['budgetRemaining not naming one of two SLOs', leaf('budgetRemaining', '{}', 'lessThan', '0.5'), `${SLO}  latency:\n    objective: 0.99\n`, 'rules[0].when.all[0].params.slo: name the SLO: one of availability, latency (for fact budgetRemaining)'],
+    ['an SLO over an unknown probe', leaf('budgetRemaining', '{}', 'lessThan', '0.5'), `slo:\n  availability:\n    objective: 0.995\n    probes: [helth]\n`, 'slo.availability.probes[0]: "helth" is not a probe of this config; use one of health'],
+    ['an objective of 1', leaf('budgetRemaining', '{}', 'lessThan', '0.5'), `slo:\n  availability:\n    objective: 1\n`, 'slo.availability.objective: must be below 1'],
+    ['an unknown SLO key', leaf('budgetRemaining', '{}', 'lessThan', '0.5'), `slo:\n  availability:\n    objective: 0.99\n    windw: 1h\n`, 'slo.availability.windw: unknown key'],
+  ])('reports %s with its key path and line', (_name, rule, extra, expected) => {
+    const issues = issuesOf(BASE + rule + extra);
+    expect(issues.join('\n')).toContain(expected);
+    expect(issues.join('\n')).toMatch(/\(line \d+\)/);
+  });
+
+  it('a CA file that cannot be read, or is no certificate, or sits on an http environment', () => {
+    const notPem = writeTempFile('not-a-ca.pem', 'hello\n');
+    const text = (url: string, ca: string) => BASE.replace('url: http://127.0.0.1:8081', `url: ${url}\n    tls:\n      ca: ${ca}`) + leaf('tlsDaysLeft', '{}', 'lessThan', '14');
+    expect(issuesOf(text('https://127.0.0.1:8443', '/nonexistent/ca.pem')).join('\n')).toMatch(/environments\.blue\.tls\.ca: cannot read "\/nonexistent\/ca.pem": ENOENT .*\(line 5\)/);
+    expect(issuesOf(text('https://127.0.0.1:8443', notPem)).join('\n')).toMatch(/environments\.blue\.tls\.ca: ".*not-a-ca.pem" holds no PEM certificate .*\(line 5\)/);
+    expect(issuesOf(text('http://127.0.0.1:8081', notPem)).join('\n')).toMatch(/environments\.blue\.tls\.ca: blue's url is not https:\/\//);
+  });
+
+  it('every fact runs on an empty snapshot (the self-test at start and reload)', async () => {
+    const rules = Object.keys(FACTS).map((fact, index) => {
+      const text = ({ value: '{ probe: health, name: memory_percent }', aboveFor: '{ probe: health, name: memory_percent, line: 90 }', burnRate: '{ window: 1h }' } as Record<string, string>)[fact] ?? '{}';
+      return `  - name: r${index}\n    severity: warning\n    when: { all: [ { fact: ${fact}, params: ${text}, operator: equal, value: 1 } ] }\n`;
+    });
+    const config = parseAgentConfig(BASE.replace(/rules:\n[\s\S]*$/, `rules:\n${rules.join('')}`) + SLO);
+    expect(config.rules).toHaveLength(Object.keys(FACTS).length);
+    await expect(new RuleEvaluator(config.rules, () => ({ activeEnvironment: 'blue', environments: ['blue', 'green'], now: Date.now(), series: () => [] })).selfTest()).resolves.toBeUndefined();
   });
 });

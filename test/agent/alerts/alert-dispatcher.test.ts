@@ -152,6 +152,41 @@ describe('AlertDispatcher', () => {
     expect(pager.sent).toHaveLength(4);
   });
 
+  it('a notice with its own repeat interval of 0 goes out once per incident: 21 simulated days, one delivery', async () => {
+    vi.useFakeTimers();
+    const pager = recorder('pager', ['critical']);
+    const { dispatcher: alerts } = dispatcher([pager], { repeatIntervalMs: 4 * 3_600_000 });
+    const once = { ...firingNotice(), key: 'greenlight/rule/tls-expiry-critical#1', repeatIntervalMs: 0 };
+    const repeated = { ...firingNotice(), key: 'greenlight/rule/other#1' };
+    alerts.notify(once);
+    alerts.notify(repeated);
+    await vi.advanceTimersByTimeAsync(21 * 86_400_000);
+    expect(pager.sent.filter((sent) => sent.key === once.key)).toHaveLength(1);
+    // The other notice follows alerts.repeatInterval: every 4 hours for 21 days.
+    expect(pager.sent.filter((sent) => sent.key === repeated.key)).toHaveLength(1 + 21 * 6);
+    alerts.notify(resolvedNotice(once));
+    await vi.advanceTimersByTimeAsync(1);
+    expect(pager.sent.filter((sent) => sent.key === once.key).map((sent) => sent.status)).toEqual(['firing', 'resolved']);
+  });
+
+  it('a notice with its own repeat interval repeats at that pace, not the dispatcher\'s', async () => {
+    vi.useFakeTimers();
+    const pager = recorder('pager', ['critical']);
+    const { dispatcher: alerts } = dispatcher([pager], { repeatIntervalMs: 3_600_000 });
+    alerts.notify({ ...firingNotice(), repeatIntervalMs: 600_000 });
+    await vi.advanceTimersByTimeAsync(3_600_000);
+    expect(pager.sent).toHaveLength(7);
+  });
+
+  it('alerts.repeatInterval 0s means never again, not a resend loop (regression: setInterval(…, 0))', async () => {
+    vi.useFakeTimers();
+    const pager = recorder('pager', ['critical']);
+    const { dispatcher: alerts } = dispatcher([pager], { repeatIntervalMs: 0 });
+    alerts.notify(firingNotice());
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(pager.sent).toHaveLength(1);
+  });
+
   it('repeats over HTTP with the same PagerDuty dedup_key, then resolves it', async () => {
     const pdServer = await server(pagerDutyService);
     const pd = pagerDutyReceiver.create(pagerDutyReceiver.schema.parse({ type: 'pagerduty', routingKey: ROUTING_KEY, url: `${pdServer.origin}/v2/enqueue` }), deps());
