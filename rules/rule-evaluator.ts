@@ -221,11 +221,16 @@ export class RuleEvaluator {
   }
 
   /**
-   * Let every rule fire again at once: a promotion's watch judges a new live environment, and a
-   * cooldown left by an incident on the old one must not hold back its rollback.
+   * Let every rule fire again at once: after a traffic switch the live environment is a new
+   * subject, and a cooldown left by an incident on the old one must not hold back its rollback.
    */
   clearCooldowns(): void {
     for (const rule of this.#rules) rule.state.clearCooldown();
+  }
+
+  /** Start `rule`'s cooldown on `env` now (its incident there acted and resolved). */
+  startCooldown(ruleName: string, env: string): void {
+    this.#rules.find((r) => r.config.name === ruleName)?.state.startCooldown(this.#context().now, env);
   }
 
   /** Whether `rule`'s condition holds when its facts read `env` instead (the rollback's judgement). No state changes. */
@@ -303,7 +308,7 @@ export class RuleEvaluator {
     const memo = new Map<string, FactValue>();
     for (const rule of rules) {
       const { holds, figures } = await this.#check(rule, { ...context, ruleEnv: rule.config.env }, memo);
-      for (const transition of rule.state.step(holds, figures.samples, context.now)) {
+      for (const transition of rule.state.step(holds, figures.samples, context.now, figures.env)) {
         this.#onDecision({ rule: rule.config, transition, figures, message: renderMessage(rule.config, figures, transition) });
       }
     }

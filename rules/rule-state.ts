@@ -5,7 +5,11 @@
  *   pending   the condition holds, but not yet for `for`, or on fewer than `minSamples` probes
  *   firing    it held for `for` on enough samples; stays firing until it has not held for
  *             `keepFiringFor`
- *   resolved  a firing rule stopped; it cannot go pending again until `cooldown` has passed
+ *   resolved  a firing rule stopped
+ *
+ * Cooldown: the caller starts it when an incident that acted resolves (startCooldown); until it
+ * ends the rule does not go pending again on the environment that incident was about. A rule
+ * judging another environment is not held back, and clearCooldown ends it at once.
  */
 
 export type RuleStateName = 'inactive' | 'pending' | 'firing';
@@ -32,6 +36,8 @@ export class RuleState {
   firingSince: number | undefined;
   lastHeldAt: number | undefined;
   cooldownUntil = 0;
+  /** The environment the cooldown is about (the incident's). */
+  cooldownEnv: string | undefined;
   /** A resumed incident does not resolve before this: its windows start empty after a restart. */
   #resumedHoldUntil = 0;
   readonly #timing: RuleTiming;
@@ -54,16 +60,23 @@ export class RuleState {
     this.lastHeldAt = now;
   }
 
-  /** Forget the cooldown (a promotion's watch starts on a new live environment). */
-  clearCooldown(): void {
-    this.cooldownUntil = 0;
+  /** Hold the rule back on `env` for its cooldown, from `now`. */
+  startCooldown(now: number, env: string): void {
+    this.cooldownUntil = now + this.#timing.cooldownMs;
+    this.cooldownEnv = env;
   }
 
-  /** Advance with one evaluation; returns the transitions it caused, in order. */
-  step(holds: boolean, samples: number, now: number): Transition[] {
+  /** Forget the cooldown (traffic moved: the live environment is a new subject). */
+  clearCooldown(): void {
+    this.cooldownUntil = 0;
+    this.cooldownEnv = undefined;
+  }
+
+  /** Advance with one evaluation of the rule on `env`; returns the transitions it caused, in order. */
+  step(holds: boolean, samples: number, now: number, env?: string): Transition[] {
     const out: Transition[] = [];
     if (this.state === 'inactive') {
-      if (!holds || now < this.cooldownUntil) return out;
+      if (!holds || (now < this.cooldownUntil && (env === undefined || env === this.cooldownEnv))) return out;
       this.state = 'pending';
       this.pendingSince = now;
       out.push({ to: 'pending' });
@@ -95,7 +108,6 @@ export class RuleState {
       this.state = 'inactive';
       this.pendingSince = undefined;
       this.firingSince = undefined;
-      this.cooldownUntil = now + this.#timing.cooldownMs;
     }
     return out;
   }

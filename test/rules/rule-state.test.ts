@@ -43,13 +43,33 @@ describe('RuleState', () => {
     expect(state.step(false, 5, 7_000)).toEqual([{ to: 'resolved', incident: 1, firedForMs: 7_000 }]);
   });
 
-  it('does not go pending again during the cooldown, and numbers incidents', () => {
+  it('starts no cooldown by itself when an incident resolves: the next one fires at once', () => {
     const state = new RuleState({ ...timing, forMs: 0, keepFiringForMs: 0 });
-    state.step(true, 5, 0);
-    state.step(false, 5, 1_000);
-    expect(state.step(true, 5, 30_000)).toEqual([]);
+    state.step(true, 5, 0, 'blue');
+    expect(state.step(false, 5, 1_000, 'blue')).toEqual([{ to: 'resolved', incident: 1, firedForMs: 1_000 }]);
+    expect(state.step(true, 5, 2_000, 'blue')).toEqual([{ to: 'pending' }, { to: 'firing', incident: 2, heldForMs: 0 }]);
+  });
+
+  it('does not go pending again on the cooldown\'s environment until it ends, and numbers incidents', () => {
+    const state = new RuleState({ ...timing, forMs: 0, keepFiringForMs: 0 });
+    state.step(true, 5, 0, 'blue');
+    state.step(false, 5, 1_000, 'blue');
+    state.startCooldown(1_000, 'blue');
+    expect(state.step(true, 5, 30_000, 'blue')).toEqual([]);
     expect(state.state).toBe('inactive');
-    expect(state.step(true, 5, 61_000)).toEqual([{ to: 'pending' }, { to: 'firing', incident: 2, heldForMs: 0 }]);
+    expect(state.step(true, 5, 61_000, 'blue')).toEqual([{ to: 'pending' }, { to: 'firing', incident: 2, heldForMs: 0 }]);
+  });
+
+  it('judging another environment, or after clearCooldown, the cooldown holds nothing back', () => {
+    const state = new RuleState({ ...timing, forMs: 0, keepFiringForMs: 0 });
+    state.step(true, 5, 0, 'blue');
+    state.step(false, 5, 1_000, 'blue');
+    state.startCooldown(1_000, 'blue');
+    expect(state.step(true, 5, 2_000, 'green')).toEqual([{ to: 'pending' }, { to: 'firing', incident: 2, heldForMs: 0 }]);
+    state.step(false, 5, 3_000, 'green');
+    state.startCooldown(3_000, 'green');
+    state.clearCooldown();
+    expect(state.step(true, 5, 4_000, 'green')).toEqual([{ to: 'pending' }, { to: 'firing', incident: 3, heldForMs: 0 }]);
   });
 
   it('holds a resumed incident firing while its windows refill after a restart, then resolves as usual', () => {

@@ -28,9 +28,9 @@ afterEach(async () => {
   }
 });
 
-async function start(extra: string): Promise<Started> {
+async function start(extra: string, edit: (text: string) => string = (text) => text): Promise<Started> {
   const [blue, green] = await Promise.all([startSimulator({ name: 'blue' }), startSimulator({ name: 'green' })]);
-  const agent = new Agent({ config: parseAgentConfig(promoteConfig(blue.url, green.url, extra)), logger: pino({ level: 'silent' }, new Writable({ write: (_c, _e, done) => done() })), processMetrics: false });
+  const agent = new Agent({ config: parseAgentConfig(edit(promoteConfig(blue.url, green.url, extra))), logger: pino({ level: 'silent' }, new Writable({ write: (_c, _e, done) => done() })), processMetrics: false });
   const events: GreenlightEvent[] = [];
   agent.bus.subscribe((event) => events.push(event));
   await agent.start();
@@ -93,20 +93,21 @@ describe('greenlight promote (agent API)', () => {
   });
 
   it('refuses to promote while a critical rule is firing (the watch could not roll back), unless an emergency', async () => {
-    const s = await start(`${FAST_GATES}deployWindows: { enabled: false }\n`);
-    // Both sides failing: the rule fires on blue and its rollback is held, so it stays firing.
-    s.blue.setFaults({ errorRatio: 1 });
-    s.green.setFaults({ errorRatio: 1 });
-    await waitUntil(() => s.events.some((e) => e.type === 'action.skipped' && e.data.action === 'rollback'), 'the held rollback');
-    s.green.resetFaults();
+    // A critical rule that pages and puts blue in safe mode but does not roll back: it stays firing
+    // while green is healthy (a rule's held rollback would be retried and switch by itself).
+    const s = await start(`${FAST_GATES}deployWindows: { enabled: false }\n`, (text) =>
+      text.replace('rules:\n', 'rules:\n  - name: live-universe-empty\n    severity: critical\n    when: { all: [ { fact: consecutiveFailures, params: { probe: universe }, operator: greaterThanInclusive, value: 3 } ] }\n    actions: [safe-mode]\n'),
+    );
+    s.blue.setFaults({ emptyUniverse: true });
+    await waitUntil(() => s.events.some((e) => e.type === 'rule.firing' && e.rule === 'live-universe-empty'), 'the critical rule to fire');
     const refused = await promote(s.base, { to: 'green' });
     expect(refused.lines.at(-1)).toMatchObject({ ok: false, failedStep: 'preflight', switched: false, live: 'blue' });
-    expect(String(refused.lines.at(-1)!.reason)).toContain('critical rules are firing (live-health-failing)');
+    expect(String(refused.lines.at(-1)!.reason)).toContain('critical rules are firing (live-universe-empty)');
     expect(s.events.some((e) => e.type === 'traffic.switched')).toBe(false);
 
     const emergency = await promote(s.base, { to: 'green', emergency: true, reason: 'blue is down, green is fixed' });
     const preflight = s.events.filter((e) => e.type === 'promote.step' && e.data.step === 'preflight').at(-1)!;
-    expect(preflight.data).toMatchObject({ ok: true, figures: { criticalFiring: ['live-health-failing'] } });
+    expect(preflight.data).toMatchObject({ ok: true, figures: { criticalFiring: ['live-universe-empty'] } });
     expect(emergency.lines.at(-1)).toMatchObject({ switched: true });
   });
 
