@@ -104,7 +104,8 @@ export interface AgentState {
   ready: boolean;
   dryRun: boolean;
   activeEnvironment: string;
-  traffic: { adapter: string; switching: boolean; lock: string | null };
+  /** `lock`: what holds the switch lock (a switch or a reload), `waiting`: how many switches and reloads wait for it. */
+  traffic: { adapter: string; switching: boolean; lock: string | null; waiting: number };
   environments: Record<string, { url: string; active: boolean; up: boolean | undefined; health: EnvironmentHealth; rolledBackFromAt: string | null }>;
   /** Actions open incidents are still owed (held or refused rollbacks), retried as soon as they would go ahead. */
   owed: { action: string; incident: string; since: string; attempts: number; reason: string; waiting: string | null }[];
@@ -365,7 +366,7 @@ export class Agent {
       ready: this.ready,
       dryRun: this.#dryRun,
       activeEnvironment: this.#activeEnvironment,
-      traffic: { adapter: this.#traffic.type, switching: this.#switchingNow(), lock: this.#lock.holder ?? null },
+      traffic: { adapter: this.#traffic.type, switching: this.#switchingNow(), lock: this.#lock.holder ?? null, waiting: this.#lock.waiting },
       environments,
       rules: this.rules.statuses(),
       flags: this.flags.all(),
@@ -570,8 +571,9 @@ export class Agent {
     const { series } = entry;
     const change = series.record(result);
     if (!result.ok && entry.interval) this.#failedAt.set(series.env, this.#now());
+    // A passing streak from the first result on is no recovery: it counts as healthy since ever.
     if (!result.ok) entry.upSince = undefined;
-    else entry.upSince ??= result.startedAt;
+    else entry.upSince ??= change?.wasUp === undefined && change?.up === true ? Number.NEGATIVE_INFINITY : result.startedAt;
     this.metrics.recordResult(series, result);
     if (this.#pendingFirstResults.delete(entry) && this.#pendingFirstResults.size === 0) this.#reconcileInterrupted();
     if (change) this.#publishStateChange(entry, result, change.up, change.wasUp);
@@ -700,15 +702,15 @@ export class Agent {
       asOf = entry.series.last === undefined || asOf === null ? null : Math.min(asOf, entry.series.last.startedAt);
       healthySince = Math.max(healthySince, entry.upSince ?? Number.POSITIVE_INFINITY);
     }
-    const healthy = failing.length === 0 && unknown.length === 0 && Number.isFinite(healthySince);
+    const healthy = failing.length === 0 && unknown.length === 0 && healthySince !== Number.POSITIVE_INFINITY;
     // A failed fresh verification counts as a failure too: passing time starts after it.
-    const passingSince = Math.max(healthySince, this.#failedAt.get(env) ?? Number.NEGATIVE_INFINITY);
+    const passingSince = Math.max(healthySince, this.#failedAt.get(env) ?? Number.NEGATIVE_INFINITY, this.#startedAt);
     return {
       healthy,
       failing,
       unknown,
       passingForMs: healthy ? Math.max(0, now - passingSince) : 0,
-      healthySince: healthy ? healthySince : null,
+      healthySince: healthy && Number.isFinite(healthySince) ? healthySince : null,
       asOf: asOf === Number.POSITIVE_INFINITY ? null : asOf,
     };
   }

@@ -67,7 +67,7 @@ export interface EnvironmentHealth {
   unknown: string[];
   /** How long every probe has passed without a failure in between (since the last failed one); 0 while not healthy. */
   passingForMs: number;
-  /** When the probe results that show it healthy began (the first passing result of the probe that recovered last); null while not healthy. */
+  /** When it recovered: the first passing result of the probe that recovered last. Null while not healthy, or when every probe has passed since its first result. */
   healthySince: number | null;
   /** Every probe's latest result started at this time or later (null while one has none): how fresh the picture is. */
   asOf: number | null;
