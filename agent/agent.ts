@@ -382,7 +382,7 @@ export class Agent {
     return this.#series.map((entry) => entry.series.summary(now, samples));
   }
 
-  /** An operator's emergency rollback: judged like a rule's (never onto a failing environment), without the cooldown. */
+  /** An operator's emergency rollback: judged like a rule's (never onto a failing or unverified environment), without the anti-flap wait; never owed. */
   manualRollback(reason: string, actor: string) {
     const now = this.#now();
     return this.actions.run(MANUAL_ROLLBACK, {
@@ -476,7 +476,7 @@ export class Agent {
     }
     this.#persistIncidents();
 
-    // Plugins: rebuilt when their block changed; unchanged actions keep their instance (and cooldown).
+    // Plugins: rebuilt when their block changed; unchanged actions keep their instance (and what it holds, such as a hold's alerts).
     const components: string[] = [];
     const changed = (key: keyof Config) => JSON.stringify(previous[key]) !== JSON.stringify(next[key]);
     if (changed('traffic')) {

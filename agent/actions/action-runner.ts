@@ -101,7 +101,7 @@ export class ActionRunner {
     this.#actions = actions;
   }
 
-  /** The action instances by name (a reload keeps those whose config did not change, with their cooldowns). */
+  /** The action instances by name (a reload keeps those whose config did not change, with their state). */
   get actions(): ReadonlyMap<string, Action> {
     return this.#actions;
   }
