@@ -840,7 +840,7 @@ export class Agent {
     for (const [rule, stored] of Object.entries(store.get<Record<string, StoredIncident>>('incidents') ?? {})) {
       const number = Number(stored.incident.split('#').pop());
       const config = this.config.rules.find((r) => r.name === rule);
-      if (!config || !this.rules.resumeFiring(rule, number, stored.startedAt, this.#resumeHoldMs())) continue;
+      if (!config || !this.rules.resumeFiring(rule, number, stored.startedAt, this.#resumeHoldMs(), stored.env)) continue;
       this.metrics.setRuleState(rule, 'firing');
       const { owed, ...kept } = stored;
       const context: ActionContext = { ...kept, rule: config, figures: null };

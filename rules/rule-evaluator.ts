@@ -188,7 +188,7 @@ export class RuleEvaluator {
         else if (JSON.stringify(previous.config) === JSON.stringify(config)) return previous;
         else changed.push(config.name);
         const compiled = this.#compile(config);
-        if (previous?.state.state === 'firing') compiled.state.resumeFiring(previous.state.incident, previous.state.firingSince!, this.#context().now, resumeHoldMs);
+        if (previous?.state.state === 'firing') compiled.state.resumeFiring(previous.state.incident, previous.state.firingSince!, this.#context().now, resumeHoldMs, previous.state.subjectEnv);
         else if (previous) compiled.state.incident = previous.state.incident;
         return compiled;
       });
@@ -254,11 +254,11 @@ export class RuleEvaluator {
     }
   }
 
-  /** A rule that was firing before a restart goes on firing (no new incident, no actions) until it resolves. False when the rule no longer exists. */
-  resumeFiring(ruleName: string, incident: number, firingSince: number, holdMs = 0): boolean {
+  /** A rule that was firing (about `env`) before a restart goes on firing (no new incident, no actions) until it resolves. False when the rule no longer exists. */
+  resumeFiring(ruleName: string, incident: number, firingSince: number, holdMs = 0, env?: string): boolean {
     const rule = this.#rules.find((r) => r.config.name === ruleName);
     if (!rule) return false;
-    rule.state.resumeFiring(incident, firingSince, this.#context().now, holdMs);
+    rule.state.resumeFiring(incident, firingSince, this.#context().now, holdMs, env);
     return true;
   }
 

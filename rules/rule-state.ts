@@ -7,6 +7,12 @@
  *             `keepFiringFor`
  *   resolved  a firing rule stopped
  *
+ * An episode (pending or firing) is about one environment: when the environment the rule judges
+ * changes (traffic switched, and the rule reads the live one), the episode ends — a pending one
+ * clears, a firing one resolves — and the new environment is judged from scratch. So a failure of
+ * the environment traffic moved to is a new incident with its own actions, never a continuation
+ * of the old one's.
+ *
  * Cooldown: the caller starts it when an incident that acted resolves (startCooldown); until it
  * ends the rule does not go pending again on the environment that incident was about. A rule
  * judging another environment is not held back, and clearCooldown ends it at once.
@@ -35,6 +41,8 @@ export class RuleState {
   pendingSince: number | undefined;
   firingSince: number | undefined;
   lastHeldAt: number | undefined;
+  /** The environment the current episode is about (undefined: not told, or inactive). */
+  subjectEnv: string | undefined;
   cooldownUntil = 0;
   /** The environment the cooldown is about (the incident's). */
   cooldownEnv: string | undefined;
@@ -51,8 +59,9 @@ export class RuleState {
    * ran). Its windows start empty, so for `holdMs` a condition that does not hold yet says nothing
    * (ten consecutive failures take ten probes to see again): it cannot resolve before then.
    */
-  resumeFiring(incident: number, firingSince: number, now: number, holdMs = 0): void {
+  resumeFiring(incident: number, firingSince: number, now: number, holdMs = 0, env?: string): void {
     this.#resumedHoldUntil = now + holdMs;
+    this.subjectEnv = env;
     this.state = 'firing';
     this.incident = incident;
     this.pendingSince = firingSince;
@@ -75,17 +84,21 @@ export class RuleState {
   /** Advance with one evaluation of the rule on `env`; returns the transitions it caused, in order. */
   step(holds: boolean, samples: number, now: number, env?: string): Transition[] {
     const out: Transition[] = [];
+    if (this.state !== 'inactive' && env !== undefined && this.subjectEnv !== undefined && env !== this.subjectEnv) {
+      out.push(this.state === 'firing' ? { to: 'resolved', incident: this.incident, firedForMs: now - this.firingSince! } : { to: 'cleared', pendingForMs: now - this.pendingSince! });
+      this.#end();
+    }
     if (this.state === 'inactive') {
       if (!holds || (now < this.cooldownUntil && (env === undefined || env === this.cooldownEnv))) return out;
       this.state = 'pending';
       this.pendingSince = now;
+      this.subjectEnv = env;
       out.push({ to: 'pending' });
     }
     if (this.state === 'pending') {
       if (!holds) {
         out.push({ to: 'cleared', pendingForMs: now - this.pendingSince! });
-        this.state = 'inactive';
-        this.pendingSince = undefined;
+        this.#end();
         return out;
       }
       const heldForMs = now - this.pendingSince!;
@@ -105,10 +118,16 @@ export class RuleState {
     }
     if (now >= this.#resumedHoldUntil && now - this.lastHeldAt! >= this.#timing.keepFiringForMs) {
       out.push({ to: 'resolved', incident: this.incident, firedForMs: now - this.firingSince! });
-      this.state = 'inactive';
-      this.pendingSince = undefined;
-      this.firingSince = undefined;
+      this.#end();
     }
     return out;
+  }
+
+  #end(): void {
+    this.state = 'inactive';
+    this.pendingSince = undefined;
+    this.firingSince = undefined;
+    this.subjectEnv = undefined;
+    this.#resumedHoldUntil = 0;
   }
 }

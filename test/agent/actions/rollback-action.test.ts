@@ -105,11 +105,17 @@ describe('a held rollback is owed, and retried', () => {
     expect(w.agent.state().rules.find((r) => r.rule === 'live-error-ratio-critical')!.state).toBe('firing');
     expect(w.switches()).toEqual([]);
 
-    // Blue alone fails now; the rule does not fire again (it never stopped), its owed rollback acts.
+    // Blue alone fails now; the rule does not fire again on blue (it never stopped), its owed rollback acts.
     w.faults.blue.down = true;
     await w.advanceUntil(() => w.switches().length > 0, 10_000, 'the owed rollback');
     expect(rollbacks(w.events, 'action.succeeded')[0]!.data).toMatchObject({ retryOf: 'live-error-ratio-critical#1', from: 'blue', to: 'green' });
-    expect(w.events.filter((e) => e.type === 'rule.firing')).toHaveLength(1);
+    const firing = w.events.filter((e) => e.type === 'rule.firing');
+    expect(firing[0]!).toMatchObject({ env: 'blue', data: { incident: 'live-error-ratio-critical#1' } });
+    // Green's window remembers the shared failure: on green the rule is a new incident, whose
+    // rollback onto the failing blue is held. One switch.
+    await w.advance(30_000);
+    expect(w.events.filter((e) => e.type === 'rule.firing').slice(1).every((e) => e.env === 'green')).toBe(true);
+    expect(w.switches()).toHaveLength(1);
   });
 });
 
@@ -186,6 +192,20 @@ describe('anti-flap judges the target, not a clock', () => {
     expect(switches.length).toBeGreaterThanOrEqual(1);
     expect(switches.length).toBeLessThanOrEqual(2);
     for (let i = 1; i < switches.length; i++) expect(w.at(switches[i]!) - w.at(switches[i - 1]!)).toBeGreaterThanOrEqual(600_000);
+  });
+
+  it('when the environment traffic just moved to fails within the old incident\'s keepFiringFor, that is a new incident, judged and paged', async () => {
+    const w = await start();
+    w.faults.blue.down = true;
+    await w.advanceUntil(() => w.switches().length === 1, 30_000, 'the rollback to green');
+    // Green cannot take the load: its discovery engine dies a moment after the switch.
+    w.faults.green.emptyUniverse = true;
+    await w.advanceUntil(() => w.events.some((e) => e.type === 'rule.firing' && e.env === 'green'), 10_000, 'an incident about green');
+    const firing = w.events.filter((e) => e.type === 'rule.firing' && e.rule === 'live-universe-failing');
+    expect(firing.map((e) => `${e.env}:${data(e).incident}`)).toEqual(['blue:live-universe-failing#1', 'green:live-universe-failing#2']);
+    await w.advanceUntil(() => rollbacks(w.events, 'action.skipped').some((e) => data(e).incident === 'live-universe-failing#2'), 10_000, 'its rollback to be judged');
+    // Blue still fails: held, never switched back onto it.
+    expect(w.switches()).toHaveLength(1);
   });
 
   it('an incident whose rollback was held starts no rule cooldown: the rule fires again on its next fault', async () => {
