@@ -55,12 +55,19 @@ const HEALTHY_BODY: Record<string, unknown> = {
  * Start the world: fake timers from T0, the agent on `config` (default: the stock config with its
  * variables pointing at the scripted pair), and `warmupMs` (default 5 s) of healthy probing done:
  * give it 5 minutes where the 5-minute windows should hold a normal history, as a running agent's do.
+ * `dataDir` and `startAt` start it again where an earlier world left off (a restart), `faults` as the
+ * environments are when it starts.
  */
-export async function startScriptedPair(options: { config?: string; env?: Record<string, string>; dataDir?: string; warmupMs?: number } = {}): Promise<ScriptedPair> {
-  vi.useFakeTimers({ now: T0, toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate', 'clearImmediate', 'Date'] });
+export async function startScriptedPair(
+  options: { config?: string; env?: Record<string, string>; dataDir?: string; warmupMs?: number; startAt?: number; faults?: Partial<Record<'blue' | 'green', Partial<EnvFaults>>> } = {},
+): Promise<ScriptedPair> {
+  vi.useFakeTimers({ now: options.startAt ?? T0, toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate', 'clearImmediate', 'Date'] });
   const mock = new MockAgent();
   mock.disableNetConnect();
-  const faults: ScriptedPair['faults'] = { blue: { down: false, emptyUniverse: false, hang: false }, green: { down: false, emptyUniverse: false, hang: false } };
+  const faults: ScriptedPair['faults'] = {
+    blue: { down: false, emptyUniverse: false, hang: false, ...options.faults?.blue },
+    green: { down: false, emptyUniverse: false, hang: false, ...options.faults?.green },
+  };
   for (const env of ['blue', 'green'] as const) {
     mock
       .get(`http://${env}.test`)

@@ -8,6 +8,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { GreenlightEvent } from '../../../agent/events.js';
 import { STOCK, startScriptedPair, type ScriptedPair } from '../../helpers/scripted-pair.js';
+import { tempDir } from '../../helpers/tools.js';
 
 const INTERVAL = 500;
 
@@ -115,6 +116,32 @@ describe('a held rollback is owed, and retried', () => {
     // rollback onto the failing blue is held. One switch.
     await w.advance(30_000);
     expect(w.events.filter((e) => e.type === 'rule.firing').slice(1).every((e) => e.env === 'green')).toBe(true);
+    expect(w.switches()).toHaveLength(1);
+  });
+});
+
+describe('an owed rollback survives a restart', () => {
+  it('is stored with its incident and retried after the restart once the judgement passes, as the retry of that incident', async () => {
+    const dataDir = tempDir('greenlight-owed-restart-');
+    const first = await startScriptedPair({ dataDir });
+    let stoppedAt: number;
+    try {
+      first.faults.green.down = true;
+      await first.advance(3_000);
+      first.faults.blue.emptyUniverse = true;
+      await first.advanceUntil(() => rollbacks(first.events, 'action.skipped').length > 0, 10_000, 'the held rollback');
+      expect(first.agent.state().owed).toEqual([expect.objectContaining({ incident: 'live-universe-failing#1' })]);
+      stoppedAt = first.now();
+    } finally {
+      await first.close();
+    }
+
+    // greenlight restarts; green has recovered meanwhile, blue still has no universe.
+    const w = await start({ dataDir, startAt: stoppedAt + 10_000, faults: { blue: { emptyUniverse: true } } });
+    await w.advanceUntil(() => w.switches().length > 0, 20_000, 'the owed rollback after the restart');
+    expect(rollbacks(w.events, 'action.succeeded')[0]!.data).toMatchObject({ retryOf: 'live-universe-failing#1', from: 'blue', to: 'green' });
+    // The incident went on firing across the restart: no second one, its actions not repeated.
+    expect(w.events.filter((e) => e.type === 'rule.firing')).toEqual([]);
     expect(w.switches()).toHaveLength(1);
   });
 });
