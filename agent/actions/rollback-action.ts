@@ -12,9 +12,10 @@
  *   same probes fail on both now, or the rule's condition holds on the target too — unless the
  *   live environment fails its probes now while the target has passed every one for `settle`
  *   (the target's windows then remember a shared failure that is over).
- * - The live environment's evidence must be newer than the target's recovery: when both come back
- *   from a shared failure, the target's recovery may be seen before the live one's (up to one
- *   probe interval); until every probe of the live environment has answered since, wait ("stale").
+ * - A rule's evidence about the live environment must be newer than the target's recovery: when
+ *   both come back from a shared failure, the target's recovery may be seen before the live one's
+ *   (up to one probe interval); until every probe of the live environment has answered since,
+ *   wait ("stale").
  * - Never switch to an environment whose own probes are failing, have no result or are overdue:
  *   alert critical instead ("target-unhealthy").
  * - Anti-flap judges the target, not a clock: for `cooldown` after a rollback moved traffic away
@@ -174,7 +175,7 @@ class RollbackAction implements Action {
       }
       return hold('target-unhealthy', `${target}'s own probes are ${describeUnhealthy(there)}`);
     }
-    if (there.healthySince !== null && (here.asOf === null || here.asOf < there.healthySince)) {
+    if (context.rule !== null && there.healthySince !== null && (here.asOf === null || here.asOf < there.healthySince)) {
       return { go: false, live, target, judgement: 'stale', why: `${target} recovered ${seconds(now() - there.healthySince)} ago, after some of ${live}'s latest results: waiting for every probe of ${live} to answer again (a failure both shared may be ending)`, data: {} };
     }
     if (holdsThere && !(here.failing.length > 0 && there.passingForMs >= this.#config.settle)) {
