@@ -724,7 +724,8 @@ export class Agent {
     const begin = performance.now();
     const deadline = this.config.switching.verifyTimeout;
     const entries = this.#series.filter((entry) => entry.interval && entry.series.env === env);
-    const results = await Promise.all(entries.map((entry) => runProbe({ ...entry.target, timeoutMs: Math.min(entry.target.timeoutMs, deadline) }, this.#dispatcher, this.#now, AbortSignal.any([signal, this.#shutdown.signal]))));
+    // The caller's signal (an action's, the promotion's) ends it at shutdown; a revert's never does.
+    const results = await Promise.all(entries.map((entry) => runProbe({ ...entry.target, timeoutMs: Math.min(entry.target.timeoutMs, deadline) }, this.#dispatcher, this.#now, signal)));
     const checks: VerificationCheck[] = results.map((result) => ({
       probe: result.probe,
       result: result.ok ? 'ok' : result.reason === 'timeout' ? 'unknown' : 'failed',
