@@ -59,9 +59,11 @@ const HEALTHY_BODY: Record<string, unknown> = {
  * environments are when it starts.
  */
 export async function startScriptedPair(
-  options: { config?: string; env?: Record<string, string>; dataDir?: string; warmupMs?: number; startAt?: number; faults?: Partial<Record<'blue' | 'green', Partial<EnvFaults>>> } = {},
+  options: { config?: string; env?: Record<string, string>; dataDir?: string; warmupMs?: number; startAt?: number; faults?: Partial<Record<'blue' | 'green', Partial<EnvFaults>>>; seed?: number } = {},
 ): Promise<ScriptedPair> {
   vi.useFakeTimers({ now: options.startAt ?? T0, toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate', 'clearImmediate', 'Date'] });
+  // The schedule's jitter and first phases come from Math.random: seeded, every run is the same world.
+  const random = vi.spyOn(Math, 'random').mockImplementation(seeded(options.seed ?? 17));
   const mock = new MockAgent();
   mock.disableNetConnect();
   const faults: ScriptedPair['faults'] = {
@@ -147,7 +149,20 @@ export async function startScriptedPair(
       await vi.advanceTimersByTimeAsync(10_000);
       await closing;
       await mock.close();
+      random.mockRestore();
       vi.useRealTimers();
     },
+  };
+}
+
+/** A small seeded generator (mulberry32), [0, 1) like Math.random. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
   };
 }

@@ -223,7 +223,7 @@ describe('anti-flap judges the target, not a clock', () => {
 
   it('when the environment traffic just moved to fails within the old incident\'s keepFiringFor, that is a new incident, judged and paged', async () => {
     const w = await start();
-    w.faults.blue.down = true;
+    w.faults.blue.emptyUniverse = true;
     await w.advanceUntil(() => w.switches().length === 1, 30_000, 'the rollback to green');
     // Green cannot take the load: its discovery engine dies a moment after the switch.
     w.faults.green.emptyUniverse = true;
