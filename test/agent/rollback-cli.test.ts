@@ -101,7 +101,7 @@ probes:
   it('the live one fails while the other is failing; the other recovers with the rule still firing: one switch, as the retry of that incident', async () => {
     const { agent: a, recorder: r } = await start();
     pair.green.setFaults({ errorRatio: 1 });
-    await waitUntil(async () => (await a.get<{ environments: { green: { up: boolean } } }>('/api/v1/state')).environments.green.up === false, 'green seen failing');
+    await waitUntil(async () => (await a.get<{ environments: { green: { health: { failing: string[] } } } }>('/api/v1/state')).environments.green.health.failing.includes('universe'), 'green seen failing, universe included');
     pair.blue.setFaults({ emptyUniverse: true });
     const held = await waitForEvents(a, 'the held rollback', (events) => rollbackEvents(events, 'action.skipped').length > 0);
     expect(rollbackEvents(held, 'action.skipped')[0]!.data).toMatchObject({ judgement: 'inconclusive', owed: true, incident: 'live-universe-failing#1' });
