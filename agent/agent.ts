@@ -22,13 +22,14 @@ import { ProbeSeries, type SeriesSnapshot, type SeriesSummary } from '../probes/
 import { SloBook, sloDefinitions, sloStatus, type SloStatus } from '../probes/slo-window.js';
 import type { TlsObserver } from '../probes/tls.js';
 import { RuleEvaluator, sloWindows, watchedLines, type RuleDecision, type RuleStatus } from '../rules/rule-evaluator.js';
-import type { Action, ActionContext, Controller } from './actions/action.js';
+import type { Action, ActionContext, Controller, EnvironmentHealth, SwitchPlan, SwitchResult, Verification, VerificationCheck } from './actions/action.js';
 import { ActionRunner } from './actions/action-runner.js';
 import { rollbackAction } from './actions/rollback-action.js';
 import { AlertDispatcher } from './alerts/alert-dispatcher.js';
 import { confirmPolicy, nextConfirmation } from './confirmation.js';
 import { coreRoutes } from './core-routes.js';
 import { EventStream } from './event-stream.js';
+import { Exclusive } from './exclusive.js';
 import { EventBus, type GreenlightEvent } from './events.js';
 import { flagRoutes } from './flags/flag-routes.js';
 import { FlagStore, type FlagAuditEntry, type FlagState } from './flags/flag-store.js';
@@ -74,6 +75,8 @@ export interface AgentOptions {
   processMetrics?: boolean;
   /** Dispatcher for outbound calls (webhooks, receivers); default: the agent's own pool. */
   outbound?: import('undici').Dispatcher;
+  /** Dispatcher for probes; default: the agent's own keep-alive pool (which it closes). Tests script targets with one. */
+  probeDispatcher?: import('undici').Dispatcher;
   /** Reads the config again for a reload (SIGHUP, POST /api/v1/reload); throws ConfigError when invalid. */
   reloadConfig?: () => Promise<Config>;
   /** Where reloadConfig reads from, for events and logs. */
@@ -93,10 +96,22 @@ interface SeriesEntry {
   target: ProbeTarget;
   /** When the series went down, for probe.up's downForMs. */
   downSince: number | undefined;
+  /** When its current run of passing results began (the start of the first one); undefined while its latest failed. */
+  upSince: number | undefined;
+  /** When its scheduled probe in flight started (overdue past switching.verifyTimeout: unknown, never up). */
+  inFlightSince: number | undefined;
+  /** Ends its probe in flight: at shutdown, or when a reload removes the series. */
+  readonly abort: AbortController;
 }
 
-/** What the store keeps of a firing incident, to resolve it after a restart. */
-type StoredIncident = Pick<ActionContext, 'incident' | 'env' | 'severity' | 'message' | 'actor' | 'startedAt'>;
+/** What the store keeps of a firing incident, to resolve it after a restart (and the actions still owed to it). */
+type StoredIncident = Pick<ActionContext, 'incident' | 'env' | 'severity' | 'message' | 'actor' | 'startedAt'> & { owed?: { action: string; since: number; reason: string }[] };
+
+/** What an open incident's actions did so far: its rule's cooldown starts only from one that acted. */
+interface IncidentEffects {
+  switched: boolean;
+  succeeded: boolean;
+}
 
 export interface AgentState {
   version: string;
@@ -104,8 +119,11 @@ export interface AgentState {
   ready: boolean;
   dryRun: boolean;
   activeEnvironment: string;
-  traffic: { adapter: string; switching: boolean };
-  environments: Record<string, { url: string; active: boolean; up: boolean | undefined }>;
+  /** `lock`: what holds the switch lock (a switch or a reload), `waiting`: how many switches and reloads wait for it. */
+  traffic: { adapter: string; switching: boolean; lock: string | null; waiting: number };
+  environments: Record<string, { url: string; active: boolean; up: boolean | undefined; health: EnvironmentHealth; rolledBackFromAt: string | null }>;
+  /** Actions open incidents are still owed (held or refused rollbacks), retried as soon as they would go ahead. */
+  owed: { action: string; incident: string; since: string; attempts: number; reason: string; waiting: string | null }[];
   rules: RuleStatus[];
   flags: Record<string, Readonly<Record<string, boolean>>>;
   notices: readonly string[];
@@ -139,8 +157,11 @@ export class Agent {
   readonly #rootLogger: Logger;
   readonly #now: () => number;
   readonly #dryRun: boolean;
-  readonly #dispatcher: UndiciAgent;
-  /** What the probes' TLS handshakes showed (the dispatcher connects through it). */
+  /** Every probe goes through this: the agent's own pool, unless a test scripts the targets. */
+  readonly #dispatcher: import('undici').Dispatcher;
+  /** The agent's own keep-alive pool (closed with it), used unless one was given. */
+  readonly #probePool: UndiciAgent;
+  /** What the probes' TLS handshakes showed (the agent's pool connects through it). */
   readonly #tls: TlsObserver;
   readonly #scheduler: ProbeScheduler;
   #traffic: TrafficAdapter;
@@ -152,12 +173,20 @@ export class Agent {
   readonly #outbound: import('undici').Dispatcher | undefined;
   readonly #reloadConfig: (() => Promise<Config>) | undefined;
   readonly #configSource: string;
-  /** Reloads run one at a time. */
-  #reloading: Promise<ReloadResult> | undefined;
+  /** Held by every switch (verification through record) and every reload (read through apply). */
+  readonly #lock = new Exclusive();
   /** Ends in-flight probes at shutdown (every probe in flight listens to it). */
   readonly #shutdown = abortControllerForMany();
   /** The context of each rule's current incident, for its resolve step. */
   readonly #incidents = new Map<string, ActionContext>();
+  /** What each open rule incident's actions did (for its rule's cooldown). */
+  readonly #effects = new Map<string, IncidentEffects>();
+  /** When a rollback last moved traffic away from each environment (the anti-flap's "recently"). */
+  readonly #rolledBackFrom = new Map<string, number>();
+  /** When each environment last failed a probe or a fresh verification. */
+  readonly #failedAt = new Map<string, number>();
+  /** Each environment's last failed fresh verification: its probes count as it found them until they report again. */
+  readonly #refuted = new Map<string, { at: number; failing: string[]; unknown: string[] }>();
   /** Rule evaluations in flight (they finish before close). */
   readonly #evaluations = new Set<Promise<unknown>>();
   #server: HttpServer | undefined;
@@ -166,7 +195,6 @@ export class Agent {
   #journal: Journal | undefined;
   #retention: JournalRetention | undefined;
   #activeEnvironment: string;
-  #switching = false;
   #startedAt = 0;
   #pendingFirstResults: Set<SeriesEntry>;
   /** Actions a crash interrupted, settled once the first probe round is in (judging needs health). */
@@ -195,8 +223,15 @@ export class Agent {
       onListenerError: (error, event) => this.#logger.error({ err: error, event: event.type }, 'an event subscriber failed'),
     });
     this.bus.subscribe((event) => logEvent(this.#logger, event));
+    this.bus.subscribe((event) => {
+      if (event.type === 'flag.changed') this.#persist('flags', this.flags.snapshot());
+      const effects = event.type === 'traffic.switched' || event.type === 'action.succeeded' ? this.#effects.get(String(event.data.incident)) : undefined;
+      if (effects && event.type === 'traffic.switched') effects.switched = true;
+      if (effects && event.type === 'action.succeeded' && !event.data.dryRun) effects.succeeded = true;
+    });
     // One keep-alive pool for every probe: connection reuse is most of a probe's cost saving.
-    ({ dispatcher: this.#dispatcher, tls: this.#tls } = createProbeDispatcher(config, { keepAliveTimeout: 30_000, connections: 8, pipelining: 1 }, this.#now));
+    ({ dispatcher: this.#probePool, tls: this.#tls } = createProbeDispatcher(config, { keepAliveTimeout: 30_000, connections: 8, pipelining: 1 }, this.#now));
+    this.#dispatcher = options.probeDispatcher ?? this.#probePool;
     this.#scheduler = new ProbeScheduler({
       onError: (job, error) => this.#logger.error({ err: error, job: job.key }, 'bug: a probe run threw instead of returning a result'),
     });
@@ -259,6 +294,8 @@ export class Agent {
       dryRun: this.#dryRun,
       now: this.#now,
       record: (record) => this.#journal?.recordAction(record),
+      isOpen: (incident) => [...this.#incidents.values()].some((context) => context.incident === incident),
+      onOwedChange: () => this.#persistIncidents(),
     });
     this.promotions = new PromotionController({ host: this, now: this.#now, sleep, logger: logger.child({ component: 'promote' }) });
   }
@@ -336,6 +373,7 @@ export class Agent {
       data: { signal, uptimeSeconds: Math.round((this.#now() - this.#startedAt) / 1_000) },
     });
     this.#shutdown.abort();
+    for (const entry of this.#series) entry.abort.abort();
     await this.#scheduler.close();
     await Promise.allSettled([...this.#evaluations]);
     await this.promotions.close();
@@ -344,7 +382,7 @@ export class Agent {
     await this.#traffic.close?.();
     this.#stream?.close();
     await this.#server?.close();
-    await this.#dispatcher.destroy();
+    await this.#probePool.destroy();
     this.#tls.close();
     this.#saveSlo(true);
     this.#retention?.close();
@@ -365,10 +403,13 @@ export class Agent {
     const environments: AgentState['environments'] = {};
     for (const [name, env] of Object.entries(this.config.environments)) {
       const known = (this.#seriesByEnv.get(name) ?? []).filter((series) => series.up !== undefined);
+      const left = this.#rolledBackFrom.get(name);
       environments[name] = {
         url: redactUrl(env.url),
         active: name === this.#activeEnvironment,
         up: known.length === 0 ? undefined : known.every((series) => series.up),
+        health: this.#health(name),
+        rolledBackFromAt: left === undefined ? null : new Date(left).toISOString(),
       };
     }
     return {
@@ -377,13 +418,14 @@ export class Agent {
       ready: this.ready,
       dryRun: this.#dryRun,
       activeEnvironment: this.#activeEnvironment,
-      traffic: { adapter: this.#traffic.type, switching: this.#switching },
+      traffic: { adapter: this.#traffic.type, switching: this.#switchingNow(), lock: this.#lock.holder ?? null, waiting: this.#lock.waiting },
       environments,
       rules: this.rules.statuses(),
       flags: this.flags.all(),
       notices: this.config.notices,
       slo: sloStatus(this.#slo, Object.keys(this.config.environments), now),
       series: withSeries ? this.#series.map((entry) => entry.series.snapshot(now)) : [],
+      owed: this.actions.owed().map((owed) => ({ ...owed, since: new Date(owed.since).toISOString() })),
     };
   }
 
@@ -394,10 +436,11 @@ export class Agent {
   }
 
   /**
-   * An operator's emergency rollback: judged like a rule's (never onto a failing environment),
-   * without the cooldown. Its incident, `manual-<ISO time>-<n>`, is unique even for two in one
-   * millisecond: n counts up from the journal's last event id at start, which only grows across
-   * restarts (every rollback publishes events), so not even a clock stepped back can repeat one.
+   * An operator's emergency rollback: judged like a rule's (never onto a failing or unverified
+   * environment), without the anti-flap wait; never owed. Its incident, `manual-<ISO time>-<n>`,
+   * is unique even for two in one millisecond: n counts up from the journal's last event id at
+   * start, which only grows across restarts (every rollback publishes events), so not even a
+   * clock stepped back can repeat one.
    */
   manualRollback(reason: string, actor: string) {
     const now = this.#now();
@@ -420,11 +463,11 @@ export class Agent {
    * actions, the traffic adapter and receivers are rebuilt only when their block changed.
    */
   reload(trigger: string): Promise<ReloadResult> {
-    const run = (this.#reloading ?? Promise.resolve()).then(() => this.#reload(trigger));
-    this.#reloading = run.finally(() => {
-      if (this.#reloading === run) this.#reloading = undefined;
-    });
-    return run;
+    // The whole reload holds the switch lock: a switch asked meanwhile waits for it (and a reload
+    // asked during a switch waits for the switch), so no switch ever runs on an adapter, a config
+    // or probe targets that a reload is replacing.
+    if (this.#lock.holder) this.#logger.info({ holder: this.#lock.holder }, `reload (${trigger}) waits for ${this.#lock.holder} to finish`);
+    return this.#lock.run(`reload (${trigger})`, () => this.#reload(trigger));
   }
 
   async #reload(trigger: string): Promise<ReloadResult> {
@@ -449,7 +492,6 @@ export class Agent {
     if (JSON.stringify(Object.keys(next.environments).sort()) !== JSON.stringify([...environments].sort())) {
       return refuse(`the environments changed (${environments.join(', ')} → ${Object.keys(next.environments).join(', ')}): environment names are the agent's identity (live environment, flags, incidents) and change only with a restart`);
     }
-    if (this.#switching) return refuse('a traffic switch is in flight; reload again once it is done');
 
     // Probes: keep the series whose fingerprint is unchanged, close the rest, start the new.
     const specs = seriesEntries(next);
@@ -463,6 +505,8 @@ export class Agent {
         continue;
       }
       (spec ? probes.changed : probes.removed).push(entry.key);
+      // Its probe in flight says nothing the new config asks about: end it rather than wait for its timeout.
+      entry.abort.abort();
       await this.#scheduler.remove(entry.key);
       this.metrics.removeSeries(entry.series);
       this.#pendingFirstResults.delete(entry);
@@ -507,7 +551,7 @@ export class Agent {
     }
     this.#persistIncidents();
 
-    // Plugins: rebuilt when their block changed; unchanged actions keep their instance (and cooldown).
+    // Plugins: rebuilt when their block changed; unchanged actions keep their instance (and what it holds, such as a hold's alerts).
     const components: string[] = [];
     const changed = (key: keyof Config) => JSON.stringify(previous[key]) !== JSON.stringify(next[key]);
     if (changed('traffic')) {
@@ -552,6 +596,9 @@ export class Agent {
       series: new ProbeSeries(spec.probe.name, spec.env, this.#config.windows, spec.lines, this.#now()),
       target: compileProbeTarget(this.#config, spec.probe, spec.env, this.redactor),
       downSince: undefined,
+      upSince: undefined,
+      inFlightSince: undefined,
+      abort: abortControllerForMany(),
     };
     this.#series.push(entry);
     this.metrics.addSeries(entry.series, this.#config.windows);
@@ -579,14 +626,16 @@ export class Agent {
     const actions = new Map<string, Action>();
     const actionDeps = (name: string) => ({ ...this.#deps('actions'), dryRun: this.#dryRun, controller: this.controller, name });
     for (const [name, block] of Object.entries(config.actions)) actions.set(name, keep.get(name) ?? createPlugin(ACTIONS, block, actionDeps(name)));
-    actions.set(MANUAL_ROLLBACK, this.actions?.actions.get(MANUAL_ROLLBACK) ?? rollbackAction.create({ type: 'rollback', cooldown: 0 }, actionDeps(MANUAL_ROLLBACK)));
+    actions.set(MANUAL_ROLLBACK, this.actions?.actions.get(MANUAL_ROLLBACK) ?? rollbackAction.create({ type: 'rollback', cooldown: 0, settle: 0 }, actionDeps(MANUAL_ROLLBACK)));
     return actions;
   }
 
   /** One probe; resolves to what it wants confirmed by a quick re-probe (the scheduler decides whether one runs). */
   async #probe(entry: SeriesEntry, confirmation?: Confirmation): Promise<ConfirmationKind | undefined> {
-    const result = await runProbe(entry.target, this.#dispatcher, this.#now, this.#shutdown.signal, this.#tls);
-    if (this.#shutdown.signal.aborted) return undefined; // a probe cut short by shutdown says nothing about the target
+    entry.inFlightSince = this.#now();
+    const result = await runProbe(entry.target, this.#dispatcher, this.#now, entry.abort.signal, this.#tls);
+    entry.inFlightSince = undefined;
+    if (entry.abort.signal.aborted) return undefined; // a probe cut short by shutdown or a reload says nothing about the target
     if (confirmation) result.confirmation = confirmation;
     const wasUp = entry.series.up;
     this.#record(entry, result);
@@ -598,6 +647,10 @@ export class Agent {
     const change = series.record(result);
     this.#slo.record(result, series.env === this.#activeEnvironment);
     this.#saveSlo(false);
+    if (!result.ok && entry.interval) this.#failedAt.set(series.env, this.#now());
+    // A passing streak from the first result on is no recovery: it counts as healthy since ever.
+    if (!result.ok) entry.upSince = undefined;
+    else entry.upSince ??= change?.wasUp === undefined && change?.up === true ? Number.NEGATIVE_INFINITY : result.startedAt;
     this.metrics.recordResult(series, result);
     if (this.#pendingFirstResults.delete(entry) && this.#pendingFirstResults.size === 0) this.#reconcileInterrupted();
     if (change) this.#publishStateChange(entry, result, change.up, change.wasUp);
@@ -605,7 +658,8 @@ export class Agent {
       this.#resumeHeld = false;
       this.rules.releaseResumeHolds();
     }
-    if (this.rules.size > 0) this.#track(this.rules.onSample(series.probe, series.env));
+    // After the pass this sample joins: an owed rollback may now go ahead (its target recovered, say).
+    if (this.rules.size > 0) this.#track(this.rules.onSample(series.probe, series.env).then(() => this.actions.retryOwed()));
   }
 
   #publishStateChange(entry: SeriesEntry, result: ProbeResult, up: boolean, wasUp: boolean | undefined): void {
@@ -655,6 +709,7 @@ export class Agent {
         this.bus.publish({ type: 'rule.firing', severity: rule.severity, ...scope, message: `${rule.name} firing: ${message}`, data: { ...common, incident, heldForMs: transition.heldForMs, actions: rule.actions } });
         const context: ActionContext = { rule, incident, env: figures.env, severity: rule.severity, message, figures, actor: `rule:${rule.name}`, startedAt: this.#now() };
         this.#incidents.set(rule.name, context);
+        this.#effects.set(incident, { switched: false, succeeded: false });
         this.#persistIncidents();
         this.actions.fire(rule.actions, context);
         break;
@@ -667,48 +722,150 @@ export class Agent {
         this.#incidents.delete(rule.name);
         this.#persistIncidents();
         if (context) this.actions.resolve(rule.actions, { ...context, figures });
+        this.#coolDown(rule, incident, context?.env ?? figures.env);
         break;
       }
     }
+  }
+
+  /**
+   * A rule's cooldown starts only from an incident that acted: one that switched traffic, or,
+   * for a rule without a rollback, one whose actions did something (not held, skipped or a dry
+   * run). It holds the rule back on that environment only, and any switch ends it.
+   */
+  #coolDown(rule: RuleDecision['rule'], incident: string, env: string): void {
+    const effects = this.#effects.get(incident);
+    this.#effects.delete(incident);
+    if (rule.cooldown === 0 || !effects) return;
+    const rollsBack = rule.actions.some((name) => this.config.actions[name]?.type === 'rollback');
+    const acted = rollsBack ? effects.switched : effects.succeeded;
+    if (acted) this.rules.startCooldown(rule.name, env);
+    else this.#logger.info({ rule: rule.name, incident }, `${incident} resolved without ${rollsBack ? 'a switch' : 'any action doing something'}: no cooldown for ${rule.name}`);
   }
 
   #controller(): Controller {
     return {
       activeEnvironment: () => this.#activeEnvironment,
       environments: () => Object.keys(this.config.environments),
-      health: (env) => {
-        const series = this.#seriesByEnv.get(env) ?? [];
-        const failing = series.filter((s) => s.up === false).map((s) => s.probe);
-        const unknown = series.filter((s) => s.up === undefined).map((s) => s.probe);
-        return { healthy: failing.length === 0 && unknown.length === 0, failing, unknown };
-      },
+      health: (env) => this.#health(env),
       ruleHoldsOn: async (rule, env) => (await this.rules.holdsOn(rule, env))?.holds,
-      switchTraffic: (to, context, signal) => this.#switchTraffic(to, context, signal),
-      switching: () => this.#switching,
+      switchTraffic: (plan, context, signal) => this.#switchTraffic(plan, context, signal),
+      switching: () => this.#switchingNow(),
+      rolledBackFromAt: (env) => this.#rolledBackFrom.get(env),
       servingEnvironment: async (signal) => this.#traffic.current?.(signal),
-      adoptSwitch: (to, context, detail) => this.#recordSwitch(this.#activeEnvironment, to, context, { detail }),
-      fastRevert: (env) => this.promotions.watching(env),
+      adoptSwitch: (to, context, detail) => this.#recordSwitch(this.#activeEnvironment, to, context, { detail }, 'rollback'),
       alert: (notice) => this.alerts.notify(notice),
       applyFlagPreset: (preset, envs, actor, reason) => ({ changed: this.flags.applyPreset(preset, envs, { actor, reason }).length }),
       stateUrl: () => `${this.config.alerts.externalUrl ?? (this.#server ? `http://${formatHost(this.#server.address)}` : '')}/api/v1/state` || undefined,
     };
   }
 
-  async #switchTraffic(to: string, context: ActionContext, signal: AbortSignal): Promise<SwitchOutcome> {
-    if (this.#switching) throw new Error('a traffic switch is already in flight');
-    this.#switching = true;
-    const from = this.#activeEnvironment;
-    try {
-      const outcome = await this.#traffic.switchTo({ from, to, reason: context.message, rule: context.rule?.name ?? null, incident: context.incident }, signal);
-      this.#recordSwitch(from, to, context, outcome);
-      return outcome;
-    } finally {
-      this.#switching = false;
-    }
+  #switchingNow(): boolean {
+    return this.#lock.holder?.startsWith('switch') === true;
   }
 
-  #recordSwitch(from: string, to: string, context: ActionContext, outcome: SwitchOutcome): void {
+  /** An environment's interval probes as last seen: a probe in flight past the verification deadline is unknown. */
+  #health(env: string): EnvironmentHealth {
+    const now = this.#now();
+    const deadline = this.config.switching.verifyTimeout;
+    const failing: string[] = [];
+    const unknown: string[] = [];
+    let asOf: number | null = Number.POSITIVE_INFINITY;
+    let healthySince = Number.NEGATIVE_INFINITY;
+    const refuted = this.#refuted.get(env);
+    for (const entry of this.#series) {
+      if (!entry.interval || entry.series.env !== env) continue;
+      const { probe } = entry.series;
+      // A failed fresh verification is newer than what the schedule last saw, until the schedule reports again.
+      const stale = refuted !== undefined && refuted.at > (entry.series.last?.startedAt ?? Number.NEGATIVE_INFINITY);
+      if (entry.series.up === false || (stale && refuted.failing.includes(probe))) failing.push(probe);
+      else if (entry.series.up === undefined || (stale && refuted.unknown.includes(probe)) || (entry.inFlightSince !== undefined && now - entry.inFlightSince > deadline)) unknown.push(probe);
+      asOf = entry.series.last === undefined || asOf === null ? null : Math.min(asOf, entry.series.last.startedAt);
+      healthySince = Math.max(healthySince, entry.upSince ?? Number.POSITIVE_INFINITY);
+    }
+    const healthy = failing.length === 0 && unknown.length === 0 && healthySince !== Number.POSITIVE_INFINITY;
+    // A failed fresh verification counts as a failure too: passing time starts after it.
+    const passingSince = Math.max(healthySince, this.#failedAt.get(env) ?? Number.NEGATIVE_INFINITY, this.#startedAt);
+    return {
+      healthy,
+      failing,
+      unknown,
+      passingForMs: healthy ? Math.max(0, now - passingSince) : 0,
+      healthySince: healthy && Number.isFinite(healthySince) ? healthySince : null,
+      asOf: asOf === Number.POSITIVE_INFINITY ? null : asOf,
+    };
+  }
+
+  /**
+   * The target's interval probes, run now through the same runProbe path with the verification
+   * deadline; a probe with no complete answer by then is unknown, and so is one whose scheduled run
+   * is overdue. Nothing is recorded in the series: their windows sample the schedule.
+   */
+  async #verify(env: string, signal: AbortSignal): Promise<Verification> {
+    const begin = performance.now();
+    const deadline = this.config.switching.verifyTimeout;
+    const entries = this.#series.filter((entry) => entry.interval && entry.series.env === env);
+    // The caller's signal (an action's, the promotion's) ends it at shutdown; a revert's never does.
+    const results = await Promise.all(entries.map((entry) => runProbe({ ...entry.target, timeoutMs: Math.min(entry.target.timeoutMs, deadline) }, this.#dispatcher, this.#now, signal, this.#tls)));
+    const checks: VerificationCheck[] = results.map((result) => ({
+      probe: result.probe,
+      result: result.ok ? 'ok' : result.reason === 'timeout' ? 'unknown' : 'failed',
+      detail: result.ok ? 'ok' : describeFailure(result),
+      durationMs: round(result.durationMs),
+    }));
+    const now = this.#now();
+    for (const entry of entries) {
+      const overdue = entry.inFlightSince === undefined ? 0 : now - entry.inFlightSince;
+      if (overdue > deadline) checks.push({ probe: entry.series.probe, result: 'unknown', detail: `its scheduled probe has not answered for ${(overdue / 1_000).toFixed(1)}s (over the ${deadline}ms verification deadline)`, durationMs: round(overdue) });
+    }
+    const bad = checks.filter((check) => check.result !== 'ok');
+    const ok = entries.length > 0 && bad.length === 0;
+    if (!ok) {
+      this.#failedAt.set(env, now);
+      // Its passing streak ends here too: healthy again only from the next passing scheduled result.
+      for (const entry of entries) if (bad.some((check) => check.probe === entry.series.probe)) entry.upSince = undefined;
+      this.#refuted.set(env, { at: now, failing: bad.filter((check) => check.result === 'failed').map((check) => check.probe), unknown: bad.filter((check) => check.result === 'unknown').map((check) => check.probe) });
+    }
+    const summary =
+      entries.length === 0
+        ? `${env} has no interval probe to verify it with`
+        : ok
+          ? `${checks.length} probes pass on ${env} (slowest ${Math.round(Math.max(...checks.map((check) => check.durationMs)))}ms)`
+          : bad.map((check) => `${check.probe} ${check.result === 'unknown' ? 'unknown' : 'failed'}: ${check.detail}`).join('; ');
+    return { env, ok, durationMs: round(performance.now() - begin), checks, summary };
+  }
+
+  /**
+   * Every switch, whoever asks: under the lock (after any reload or other switch in progress),
+   * check that `plan.from` is still live, verify `plan.to` now, switch through the adapter,
+   * record. What did not happen is a value; only a bug throws.
+   */
+  #switchTraffic(plan: SwitchPlan, context: ActionContext, signal: AbortSignal): Promise<SwitchResult> {
+    const holder = `switch ${plan.from} → ${plan.to} (${context.incident})`;
+    if (this.#lock.holder) this.#logger.info({ holder: this.#lock.holder, incident: context.incident }, `${holder} waits for ${this.#lock.holder} to finish`);
+    return this.#lock.run(holder, async (): Promise<SwitchResult> => {
+      const from = this.#activeEnvironment;
+      if (from !== plan.from) return { switched: false, why: 'not-live', reason: `${plan.from} is no longer live (${from} is): another switch came first, nothing to do` };
+      if (plan.to === from) return { switched: false, why: 'not-live', reason: `${plan.to} is already live` };
+      const verification = await this.#verify(plan.to, signal);
+      if (!verification.ok) {
+        this.#logger.warn({ incident: context.incident, to: plan.to, checks: verification.checks }, `switch ${from} → ${plan.to} refused: ${plan.to} failed its fresh verification: ${verification.summary}`);
+        return { switched: false, why: 'unverified', reason: `${plan.to} failed its fresh verification (${verification.summary})`, verification };
+      }
+      let outcome: SwitchOutcome;
+      try {
+        outcome = await this.#traffic.switchTo({ from, to: plan.to, reason: context.message, rule: context.rule?.name ?? null, incident: context.incident }, signal);
+      } catch (error) {
+        return { switched: false, why: 'adapter', reason: (error as Error).message ?? String(error), verification };
+      }
+      this.#recordSwitch(from, plan.to, context, outcome, plan.kind, verification);
+      return { switched: true, from, to: plan.to, detail: outcome.detail, data: outcome.data ?? {}, verification };
+    });
+  }
+
+  #recordSwitch(from: string, to: string, context: ActionContext, outcome: SwitchOutcome, kind: SwitchPlan['kind'], verification?: Verification): void {
     this.#activeEnvironment = to;
+    if (kind === 'rollback') this.#rolledBackFrom.set(from, this.#now());
     this.#persist('activeEnvironment', to);
     this.metrics.setActiveEnvironment(to, Object.keys(this.config.environments));
     this.bus.publish({
@@ -717,9 +874,21 @@ export class Agent {
       env: to,
       rule: context.rule?.name ?? null,
       message: `live traffic switched ${from} → ${to} (${this.#traffic.type}): ${context.message}`,
-      data: { from, to, adapter: this.#traffic.type, reason: context.message, incident: context.incident, detail: outcome.detail, dryRun: false },
+      data: {
+        from,
+        to,
+        adapter: this.#traffic.type,
+        reason: context.message,
+        incident: context.incident,
+        detail: outcome.detail,
+        dryRun: false,
+        kind,
+        verification: verification ? { durationMs: verification.durationMs, probes: verification.checks.length } : null,
+      },
     });
-    // Rules read the live environment: re-judge them all against the new one.
+    // The live environment is a new subject: no cooldown left by an incident elsewhere holds a rule back,
+    // and every rule is judged again against it.
+    this.rules.clearCooldowns();
     this.#track(this.rules.evaluateAll());
   }
 
@@ -761,19 +930,26 @@ export class Agent {
     for (const [rule, stored] of Object.entries(store.get<Record<string, StoredIncident>>('incidents') ?? {})) {
       const number = Number(stored.incident.split('#').pop());
       const config = this.config.rules.find((r) => r.name === rule);
-      if (!config || !this.rules.resumeFiring(rule, number, stored.startedAt)) continue;
+      if (!config || !this.rules.resumeFiring(rule, number, stored.startedAt, stored.env)) continue;
       this.#resumeHeld = true;
       this.metrics.setRuleState(rule, 'firing');
-      this.#incidents.set(rule, { ...stored, rule: config, figures: null });
-      this.#logger.warn({ rule, incident: stored.incident }, `${stored.incident} was firing before the restart: it goes on firing without repeating its actions`);
+      const { owed, ...kept } = stored;
+      const context: ActionContext = { ...kept, rule: config, figures: null };
+      this.#incidents.set(rule, context);
+      this.#effects.set(stored.incident, { switched: false, succeeded: false });
+      // What it was still owed stays owed: retried once it would go ahead, as before the restart.
+      for (const debt of owed ?? []) if (config.actions.includes(debt.action)) this.actions.owe(debt.action, context, debt.reason, debt.since);
+      this.#logger.warn({ rule, incident: stored.incident, owed: owed?.map((debt) => debt.action) }, `${stored.incident} was firing before the restart: it goes on firing without repeating its actions${owed?.length ? `; still owed: ${owed.map((debt) => debt.action).join(', ')}` : ''}`);
     }
     this.#persistIncidents();
   }
 
   #persistIncidents(): void {
     const incidents: Record<string, StoredIncident> = {};
+    const owed = this.actions?.owed() ?? [];
     for (const [rule, context] of this.#incidents) {
-      incidents[rule] = { incident: context.incident, env: context.env, severity: context.severity, message: context.message, actor: context.actor, startedAt: context.startedAt };
+      const debts = owed.filter((debt) => debt.incident === context.incident).map(({ action, since, reason }) => ({ action, since, reason }));
+      incidents[rule] = { incident: context.incident, env: context.env, severity: context.severity, message: context.message, actor: context.actor, startedAt: context.startedAt, ...(debts.length ? { owed: debts } : {}) };
     }
     this.#persist('incidents', incidents);
   }

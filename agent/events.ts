@@ -45,7 +45,22 @@ export type ActionSucceededEvent = EventBase<'action.succeeded', ActionEventData
 export type ActionFailedEvent = EventBase<'action.failed', ActionEventData & { durationMs: number; error: string }>;
 export type ActionSkippedEvent = EventBase<'action.skipped', ActionEventData & { reason: string }>;
 
-export type TrafficSwitchedEvent = EventBase<'traffic.switched', { from: string; to: string; adapter: string; reason: string; incident: string | null; detail: string; dryRun: boolean }>;
+export type TrafficSwitchedEvent = EventBase<
+  'traffic.switched',
+  {
+    from: string;
+    to: string;
+    adapter: string;
+    reason: string;
+    incident: string | null;
+    detail: string;
+    dryRun: boolean;
+    /** `rollback` (rules, operators, a promotion's revert, a restart) or a `promotion`'s forward switch. */
+    kind?: 'rollback' | 'promotion';
+    /** The target's fresh verification just before the switch: how long it took, over how many probes. */
+    verification?: { durationMs: number; probes: number } | null;
+  }
+>;
 
 export interface FlagChange {
   flag: string;

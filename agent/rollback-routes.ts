@@ -6,7 +6,11 @@ const RollbackBody = z.strictObject({
   reason: z.string().trim().min(1, { error: 'say why: a reason is required and is recorded with the rollback' }).max(500),
 });
 
-/** POST /api/v1/rollback: the operator's emergency rollback (ROLLBACK_TOKEN or ADMIN_TOKEN). */
+/**
+ * POST /api/v1/rollback: the operator's emergency rollback (ROLLBACK_TOKEN or ADMIN_TOKEN). 200
+ * switched; 409 held or refused (the target failing, unknown, or failing its fresh verification:
+ * the body says which check); 502 the traffic adapter failed.
+ */
 export function rollbackRoutes(agent: Agent): Route[] {
   return [
     {
@@ -23,6 +27,9 @@ export function rollbackRoutes(agent: Agent): Route[] {
           const dryRun = outcome.data?.wouldFire === true;
           return { status: dryRun ? 200 : 409, body: { ok: dryRun, dryRun, error: dryRun ? undefined : `rollback refused: ${outcome.reason}`, detail: outcome.reason, from } };
         }
+        // Refused at the last check (the target failed its fresh verification): a conflict with the
+        // world, like a held rollback; an adapter that failed is the traffic layer's error.
+        if (outcome.data?.refused) return { status: 409, body: { ok: false, error: `rollback ${outcome.error}`, detail: outcome.error, refused: outcome.data.refused, verification: outcome.data.verification, from } };
         return { status: 502, body: { ok: false, error: `rollback failed: ${outcome.error}`, from } };
       },
     },

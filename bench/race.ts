@@ -12,7 +12,8 @@
  * through nginx when installed — reload and verify — else the webhook adapter to the recorder).
  * Then the fault is cleared and both are left to recover before the next trial. Printed: every
  * trial, medians with min–max, the ratio, greenlight's RSS and CPU against the three peer
- * processes together, and how many extra probes confirmation spent.
+ * processes together, how many extra probes confirmation spent, and what the fresh verification
+ * of the target (issue 11: every switch probes its target again first) adds to fault → switch.
  *
  * The peer side needs Debian's prometheus-blackbox-exporter, prometheus and
  * prometheus-alertmanager; without them it is skipped with a message and greenlight runs alone.
@@ -277,7 +278,7 @@ async function stackQuiet(stack: PeerStack, env: string): Promise<boolean> {
 interface Greenlight {
   pid: number;
   base: string;
-  switched: { at: number; from: string; to: string }[];
+  switched: { at: number; from: string; to: string; verifyMs: number | undefined }[];
   /** rule.firing events: when greenlight knew (the switch follows). */
   fired: { at: number; env: string }[];
   close(): Promise<void>;
@@ -344,8 +345,8 @@ async function startGreenlight(dir: string, text: string, port: number, nodeOpti
   const socket = new WebSocket(`ws://127.0.0.1:${port}/api/v1/stream`);
   socket.on('message', (data) => {
     const at = performance.now();
-    const event = JSON.parse(String(data)) as { type: string; env: string; data: { from: string; to: string } };
-    if (event.type === 'traffic.switched') switched.push({ at, from: event.data.from, to: event.data.to });
+    const event = JSON.parse(String(data)) as { type: string; env: string; data: { from: string; to: string; verification?: { durationMs: number } | null } };
+    if (event.type === 'traffic.switched') switched.push({ at, from: event.data.from, to: event.data.to, verifyMs: event.data.verification?.durationMs });
     if (event.type === 'rule.firing') fired.push({ at, env: event.env });
   });
   await new Promise<void>((resolve, reject) => {
@@ -387,6 +388,8 @@ interface Trial {
   greenlightMs: number | undefined;
   /** Fault → rule.firing: the detection part of greenlightMs. */
   detectMs: number | undefined;
+  /** The target's fresh verification inside the switch (part of greenlightMs). */
+  verifyMs: number | undefined;
 }
 
 interface ModeResult {
@@ -438,11 +441,11 @@ async function runMode(mode: 'plain' | 'confirm', options: { trials: number; sim
       const glSeen = () => gl.switched.find((s) => s.at >= faultAt && s.from === live);
       const glFired = () => gl.fired.find((f) => f.at >= faultAt && f.env === live);
       await waitFor(() => glSeen() !== undefined && (stack === undefined || stackSeen() !== undefined), 20_000);
-      const trial: Trial = { env: live, phaseMs, stackMs: stack ? (stackSeen()?.at ?? NaN) - faultAt : undefined, greenlightMs: (glSeen()?.at ?? NaN) - faultAt, detectMs: (glFired()?.at ?? NaN) - faultAt };
+      const trial: Trial = { env: live, phaseMs, stackMs: stack ? (stackSeen()?.at ?? NaN) - faultAt : undefined, greenlightMs: (glSeen()?.at ?? NaN) - faultAt, detectMs: (glFired()?.at ?? NaN) - faultAt, verifyMs: glSeen()?.verifyMs };
       trials.push(trial);
       greenlightRss.push(rssOf(gl.pid));
       if (stack) peerRss.push(stack.pids.reduce((sum, pid) => sum + rssOf(pid), 0));
-      log(`trial ${String(i + 1).padStart(2)}: fault on ${live.padEnd(5)} phase ${fmt(phaseMs, 0).padStart(3)} ms  stack ${stack ? `${fmt(trial.stackMs! / 1_000, 2)} s` : 'skipped'}  greenlight ${fmt(trial.greenlightMs! / 1_000, 2)} s (knew at ${fmt(trial.detectMs! / 1_000, 2)} s)${stack ? `  ratio ${fmt(trial.greenlightMs! / trial.stackMs!, 2)}` : ''}`);
+      log(`trial ${String(i + 1).padStart(2)}: fault on ${live.padEnd(5)} phase ${fmt(phaseMs, 0).padStart(3)} ms  stack ${stack ? `${fmt(trial.stackMs! / 1_000, 2)} s` : 'skipped'}  greenlight ${fmt(trial.greenlightMs! / 1_000, 2)} s (knew at ${fmt(trial.detectMs! / 1_000, 2)} s, verified the target in ${trial.verifyMs === undefined ? '-' : `${fmt(trial.verifyMs, 1)} ms`})${stack ? `  ratio ${fmt(trial.greenlightMs! / trial.stackMs!, 2)}` : ''}`);
       await setFault(sim, undefined);
       // Recover: greenlight sees the old environment healthy again and no rule left firing; the stack has no alert left about it.
       const recovered = await waitFor(async () => {
@@ -490,6 +493,7 @@ function report(results: ModeResult[], hasStack: boolean): void {
   for (const r of results) {
     const gl = spread(r.trials.map((t) => t.greenlightMs ?? NaN));
     const detect = spread(r.trials.map((t) => t.detectMs ?? NaN));
+    const verify = spread(r.trials.map((t) => t.verifyMs ?? NaN));
     const st = spread(r.trials.map((t) => t.stackMs ?? NaN));
     const ratios = spread(r.trials.map((t) => (t.greenlightMs ?? NaN) / (t.stackMs ?? NaN)));
     const target = r.mode === 'plain' ? '<= 0.9x' : '<= 0.5x, < 1.5 s';
@@ -500,13 +504,14 @@ function report(results: ModeResult[], hasStack: boolean): void {
       `${gl.n}/${r.trials.length}`,
       `${seconds(gl.median)} (${seconds(gl.min)}–${seconds(gl.max)})`,
       seconds(detect.median),
+      verify.median === undefined ? '-' : `${fmt(verify.median, 1)} ms (max ${fmt(verify.max, 1)})`,
       hasStack ? `${seconds(st.median)} (${seconds(st.min)}–${seconds(st.max)})` : 'skipped',
       hasStack ? `${fmt(medianRatio, 2)}x (per trial ${fmt(ratios.min, 2)}–${fmt(ratios.max, 2)}x)` : '-',
       target,
       met,
     ]);
   }
-  log(table(['mode / switch', 'trials', 'greenlight fault→switch median (min–max)', 'of which detection', 'stack fault→webhook median (min–max)', 'ratio of medians', 'target', 'verdict'], rows));
+  log(table(['mode / switch', 'trials', 'greenlight fault→switch median (min–max)', 'of which detection', 'of which fresh verification', 'stack fault→webhook median (min–max)', 'ratio of medians', 'target', 'verdict'], rows));
 
   log('');
   const resources: string[][] = [];

@@ -239,7 +239,7 @@ const Rule = z.strictObject({
   for: Duration.default(0).meta({ description: 'How long the condition must hold before the rule fires.' }),
   keepFiringFor: Duration.default(0).meta({ description: 'How long a firing rule stays firing after its condition stops holding.' }),
   minSamples: z.int().min(1).default(1).meta({ description: "Probes the rule's windows must hold before it may fire, so a quiet window never fires on one failure." }),
-  cooldown: Duration.default(0).meta({ description: 'After resolving, the rule does not fire again (and its actions do not run) for this long.' }),
+  cooldown: Duration.default(0).meta({ description: "After an incident that acted resolves (it switched traffic; for a rule without a rollback, an action succeeded), the rule does not fire again about that environment for this long. A traffic switch ends every cooldown. Default 0s." }),
   labels: z.record(z.string(), z.string()).default({}),
   repeatInterval: Duration.optional().meta({ description: "How often this rule's alert is sent again while it fires; 0s: never, one notification per incident (a certificate's days left). Default: alerts.repeatInterval." }),
   message: z.string().optional().meta({ description: 'Template: {{rule}}, {{env}}, {{severity}} and the figures, e.g. {{errorRatio}}.' }),
@@ -298,6 +298,14 @@ const Journal = z.strictObject({
       every: Duration.default(600_000).meta({ description: 'How often the bounds are enforced (also once at start). Default 10m.' }),
     })
     .prefault({}),
+});
+
+/** What every traffic switch checks first, whoever asks for it (a rule, an operator, a promotion, a restart). */
+const Switching = z.strictObject({
+  verifyTimeout: Duration.default(1_000).meta({
+    description:
+      "Before any switch, every interval probe of the target runs again, now; each must pass within this deadline or the switch is refused (an answer still in flight is unknown, never up). A scheduled probe in flight for longer than this also makes its environment unknown. Default 1s.",
+  }),
 });
 
 const Flags = z.strictObject({
@@ -443,6 +451,7 @@ export function buildConfigSchema(plugins: PluginSchemas) {
         .prefault({}),
       api: Api.prefault({}),
       traffic: pluginUnion('traffic adapter', plugins.traffic).default({ type: 'none' }).meta({ description: 'How a rollback or promotion moves live traffic.' }),
+      switching: Switching.prefault({}).meta({ description: 'The fresh verification every traffic switch runs first.' }),
       flags: Flags.prefault({}),
       alerts: z
         .strictObject({

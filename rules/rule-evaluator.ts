@@ -207,7 +207,7 @@ export class RuleEvaluator {
         else if (JSON.stringify(previous.config) === JSON.stringify(config)) return previous;
         else changed.push(config.name);
         const compiled = this.#compile(config);
-        if (previous?.state.state === 'firing') compiled.state.resumeFiring(previous.state.incident, previous.state.firingSince!, this.#context().now);
+        if (previous?.state.state === 'firing') compiled.state.resumeFiring(previous.state.incident, previous.state.firingSince!, this.#context().now, previous.state.subjectEnv);
         else if (previous) compiled.state.incident = previous.state.incident;
         return compiled;
       });
@@ -240,11 +240,16 @@ export class RuleEvaluator {
   }
 
   /**
-   * Let every rule fire again at once: a promotion's watch judges a new live environment, and a
-   * cooldown left by an incident on the old one must not hold back its rollback.
+   * Let every rule fire again at once: after a traffic switch the live environment is a new
+   * subject, and a cooldown left by an incident on the old one must not hold back its rollback.
    */
   clearCooldowns(): void {
     for (const rule of this.#rules) rule.state.clearCooldown();
+  }
+
+  /** Start `rule`'s cooldown on `env` now (its incident there acted and resolved). */
+  startCooldown(ruleName: string, env: string): void {
+    this.#rules.find((r) => r.config.name === ruleName)?.state.startCooldown(this.#context().now, env);
   }
 
   /** Whether `rule`'s condition holds when its facts read `env` instead (the rollback's judgement). No state changes. */
@@ -269,13 +274,14 @@ export class RuleEvaluator {
   }
 
   /**
-   * A rule that was firing before a restart goes on firing (no new incident, no actions), held
-   * until `releaseResumeHolds`, then resolves as usual. False when the rule no longer exists.
+   * A rule that was firing (about `env`) before a restart goes on firing (no new incident, no
+   * actions), held until `releaseResumeHolds`, then resolves as usual. False when the rule no
+   * longer exists.
    */
-  resumeFiring(ruleName: string, incident: number, firingSince: number): boolean {
+  resumeFiring(ruleName: string, incident: number, firingSince: number, env?: string): boolean {
     const rule = this.#rules.find((r) => r.config.name === ruleName);
     if (!rule) return false;
-    rule.state.resumeFiring(incident, firingSince, this.#context().now);
+    rule.state.resumeFiring(incident, firingSince, this.#context().now, env);
     return true;
   }
 
@@ -334,7 +340,7 @@ export class RuleEvaluator {
     for (const rule of rules) {
       const { holds, figures, windowless } = await this.#check(rule, { ...context, ruleEnv: rule.config.env }, memo);
       // A rule whose facts count no probes (promotionWatch, activeEnvironment) has no samples to wait for.
-      for (const transition of rule.state.step(holds, windowless ? Number.POSITIVE_INFINITY : figures.samples, context.now)) {
+      for (const transition of rule.state.step(holds, windowless ? Number.POSITIVE_INFINITY : figures.samples, context.now, figures.env)) {
         this.#onDecision({ rule: rule.config, transition, figures, message: renderMessage(rule.config, figures, transition) });
       }
     }

@@ -5,7 +5,17 @@
  *   pending   the condition holds, but not yet for `for`, or on fewer than `minSamples` probes
  *   firing    it held for `for` on enough samples; stays firing until it has not held for
  *             `keepFiringFor`
- *   resolved  a firing rule stopped; it cannot go pending again until `cooldown` has passed
+ *   resolved  a firing rule stopped
+ *
+ * An episode (pending or firing) is about one environment: when the environment the rule judges
+ * changes (traffic switched, and the rule reads the live one), the episode ends — a pending one
+ * clears, a firing one resolves — and the new environment is judged from scratch. So a failure of
+ * the environment traffic moved to is a new incident with its own actions, never a continuation
+ * of the old one's.
+ *
+ * Cooldown: the caller starts it when an incident that acted resolves (startCooldown); until it
+ * ends the rule does not go pending again on the environment that incident was about. A rule
+ * judging another environment is not held back, and clearCooldown ends it at once.
  */
 
 export type RuleStateName = 'inactive' | 'pending' | 'firing';
@@ -31,7 +41,11 @@ export class RuleState {
   pendingSince: number | undefined;
   firingSince: number | undefined;
   lastHeldAt: number | undefined;
+  /** The environment the current episode is about (undefined: not told, or inactive). */
+  subjectEnv: string | undefined;
   cooldownUntil = 0;
+  /** The environment the cooldown is about (the incident's). */
+  cooldownEnv: string | undefined;
   /** A resumed incident does not resolve while this is set: its windows start empty after a restart. */
   #resumeHeld = false;
   readonly #timing: RuleTiming;
@@ -46,8 +60,9 @@ export class RuleState {
    * consecutive failures take ten probes to see again): it cannot resolve until the caller, who
    * knows how many results have come in since, calls `releaseResumeHold`.
    */
-  resumeFiring(incident: number, firingSince: number, now: number): void {
+  resumeFiring(incident: number, firingSince: number, now: number, env?: string): void {
     this.#resumeHeld = true;
+    this.subjectEnv = env;
     this.state = 'firing';
     this.incident = incident;
     this.pendingSince = firingSince;
@@ -60,25 +75,36 @@ export class RuleState {
     this.#resumeHeld = false;
   }
 
-  /** Forget the cooldown (a promotion's watch starts on a new live environment). */
-  clearCooldown(): void {
-    this.cooldownUntil = 0;
+  /** Hold the rule back on `env` for its cooldown, from `now`. */
+  startCooldown(now: number, env: string): void {
+    this.cooldownUntil = now + this.#timing.cooldownMs;
+    this.cooldownEnv = env;
   }
 
-  /** Advance with one evaluation; returns the transitions it caused, in order. */
-  step(holds: boolean, samples: number, now: number): Transition[] {
+  /** Forget the cooldown (traffic moved: the live environment is a new subject). */
+  clearCooldown(): void {
+    this.cooldownUntil = 0;
+    this.cooldownEnv = undefined;
+  }
+
+  /** Advance with one evaluation of the rule on `env`; returns the transitions it caused, in order. */
+  step(holds: boolean, samples: number, now: number, env?: string): Transition[] {
     const out: Transition[] = [];
+    if (this.state !== 'inactive' && env !== undefined && this.subjectEnv !== undefined && env !== this.subjectEnv) {
+      out.push(this.state === 'firing' ? { to: 'resolved', incident: this.incident, firedForMs: now - this.firingSince! } : { to: 'cleared', pendingForMs: now - this.pendingSince! });
+      this.#end();
+    }
     if (this.state === 'inactive') {
-      if (!holds || now < this.cooldownUntil) return out;
+      if (!holds || (now < this.cooldownUntil && (env === undefined || env === this.cooldownEnv))) return out;
       this.state = 'pending';
       this.pendingSince = now;
+      this.subjectEnv = env;
       out.push({ to: 'pending' });
     }
     if (this.state === 'pending') {
       if (!holds) {
         out.push({ to: 'cleared', pendingForMs: now - this.pendingSince! });
-        this.state = 'inactive';
-        this.pendingSince = undefined;
+        this.#end();
         return out;
       }
       const heldForMs = now - this.pendingSince!;
@@ -98,11 +124,16 @@ export class RuleState {
     }
     if (!this.#resumeHeld && now - this.lastHeldAt! >= this.#timing.keepFiringForMs) {
       out.push({ to: 'resolved', incident: this.incident, firedForMs: now - this.firingSince! });
-      this.state = 'inactive';
-      this.pendingSince = undefined;
-      this.firingSince = undefined;
-      this.cooldownUntil = now + this.#timing.cooldownMs;
+      this.#end();
     }
     return out;
+  }
+
+  #end(): void {
+    this.state = 'inactive';
+    this.pendingSince = undefined;
+    this.firingSince = undefined;
+    this.subjectEnv = undefined;
+    this.#resumeHeld = false;
   }
 }

@@ -2,6 +2,14 @@
  * Runs actions for incidents: each action at most once per incident, in the background (a slow
  * action never holds up rule evaluation or the other actions), with every outcome published as
  * action.* events and counted in greenlight_actions_total.
+ *
+ * Owed actions: an outcome marked `data.owed` (a rule's rollback held or refused for a reason
+ * that can pass) is kept, with its incident, while the incident is open. `retryOwed()` (the agent
+ * calls it after each evaluation pass) asks each owed action whether it would now go ahead
+ * (`ready`) and runs it again if so, as a retry of its incident: its action.* events carry
+ * `retryOf`, `attempt`, `owedSince` and `heldBecause`. A retry that is held or refused again
+ * stays owed and waits at least RETRY_BACKOFF_MS (doubling, up to RETRY_BACKOFF_MAX_MS) before the
+ * next; the first retry after a hold waits for nothing but `ready`.
  */
 import type { Logger } from 'pino';
 import type { EventBus } from '../events.js';
@@ -11,6 +19,37 @@ import type { Action, ActionContext, ActionOutcome } from './action.js';
 
 /** How many (incident, action) pairs to remember for the once-per-incident guarantee. */
 const REMEMBERED = 10_000;
+/** The pause after a retry that did not go through, doubled per attempt up to the maximum. */
+const RETRY_BACKOFF_MS = 1_000;
+const RETRY_BACKOFF_MAX_MS = 60_000;
+
+/** An action an open incident is still owed. */
+export interface OwedAction {
+  action: string;
+  incident: string;
+  /** When it was first held or refused. */
+  since: number;
+  /** Retries run so far. */
+  attempts: number;
+  /** Why it did not happen, the last time it was tried. */
+  reason: string;
+  /** Why it does not go ahead now, as of the last sweep (null before the first). */
+  waiting: string | null;
+}
+
+interface OwedEntry extends OwedAction {
+  context: ActionContext;
+  /** No retry before this (backoff after a retry that did not go through). */
+  nextAt: number;
+  running: boolean;
+}
+
+/** What a run is, when it retries an owed action. */
+interface Retry {
+  attempt: number;
+  owedSince: number;
+  heldBecause: string;
+}
 
 export class ActionRunner {
   #actions: ReadonlyMap<string, Action>;
@@ -23,9 +62,29 @@ export class ActionRunner {
   readonly #done = new Set<string>();
   readonly #inFlight = new Set<Promise<unknown>>();
   readonly #shutdown = new AbortController();
+  readonly #owed = new Map<string, OwedEntry>();
+  readonly #isOpen: (incident: string) => boolean;
+  readonly #onOwedChange: () => void;
+  /** A retry sweep is under way; `#sweepAgain` asks for one more after it. */
+  #sweeping = false;
+  #sweepAgain = false;
 
-  /** `record` writes the action journal: each action as started before it acts, then its outcome. */
-  constructor(options: { actions: ReadonlyMap<string, Action>; bus: EventBus; metrics: AgentMetrics; logger: Logger; dryRun: boolean; now: () => number; record?: (record: ActionRecord) => void }) {
+  /**
+   * `record` writes the action journal: each action as started before it acts, then its outcome.
+   * `isOpen` says whether an incident still fires (owed actions of closed ones are dropped);
+   * `onOwedChange` hears every change of what is owed (the agent stores it with the incidents).
+   */
+  constructor(options: {
+    actions: ReadonlyMap<string, Action>;
+    bus: EventBus;
+    metrics: AgentMetrics;
+    logger: Logger;
+    dryRun: boolean;
+    now: () => number;
+    record?: (record: ActionRecord) => void;
+    isOpen?: (incident: string) => boolean;
+    onOwedChange?: () => void;
+  }) {
     this.#actions = options.actions;
     this.#bus = options.bus;
     this.#metrics = options.metrics;
@@ -33,6 +92,8 @@ export class ActionRunner {
     this.#dryRun = options.dryRun;
     this.#now = options.now;
     this.#record = options.record ?? (() => undefined);
+    this.#isOpen = options.isOpen ?? (() => true);
+    this.#onOwedChange = options.onOwedChange ?? (() => undefined);
   }
 
   /** The actions a reload configured; runs in flight finish with the instances they started with. */
@@ -40,7 +101,7 @@ export class ActionRunner {
     this.#actions = actions;
   }
 
-  /** The action instances by name (a reload keeps those whose config did not change, with their cooldowns). */
+  /** The action instances by name (a reload keeps those whose config did not change, with their state). */
   get actions(): ReadonlyMap<string, Action> {
     return this.#actions;
   }
@@ -55,9 +116,10 @@ export class ActionRunner {
     }
   }
 
-  /** Tell the named actions their incident resolved (alerts send a resolved notice). */
+  /** Tell the named actions their incident resolved (alerts send a resolved notice); nothing is owed to it any more. */
   resolve(names: readonly string[], context: ActionContext): void {
     for (const name of names) {
+      this.#forgive(name, context.incident, 'its incident resolved');
       const action = this.#actions.get(name);
       if (!action?.resolve) continue;
       this.#track(
@@ -70,19 +132,124 @@ export class ActionRunner {
   }
 
   /** Run one action now and report its outcome (manual requests await this). */
-  async run(name: string, context: ActionContext): Promise<ActionOutcome> {
+  async run(name: string, context: ActionContext, retry?: Retry): Promise<ActionOutcome> {
     const action = this.#actions.get(name);
     if (!action) throw new Error(`bug: no action named ${name}`);
-    const base = { action: name, type: action.type, incident: context.incident, dryRun: this.#dryRun };
+    const base = { action: name, type: action.type, incident: context.incident, dryRun: this.#dryRun, ...(retry ? retryData(context.incident, retry) : {}) };
     const scope = { env: context.env, rule: context.rule?.name ?? null };
-    this.#bus.publish({ type: 'action.started', severity: 'info', ...scope, message: `${name} (${action.type}) started for ${context.incident}`, data: base });
+    const what = retry ? `retry ${retry.attempt} of the ${name} held for ${context.incident} (owed since ${new Date(retry.owedSince).toISOString()}: ${retry.heldBecause})` : `${name} (${action.type}) started for ${context.incident}`;
+    this.#bus.publish({ type: 'action.started', severity: 'info', ...scope, message: what, data: base });
     const started = this.#now();
     const record: ActionRecord = { incident: context.incident, action: name, type: action.type, state: 'started', context: storedContext(context), startedAt: started };
     if (!this.#dryRun) this.#record(record);
     const outcome = await this.#attempt(() => action.fire(context, this.#shutdown.signal));
-    if (!this.#dryRun) this.#record({ ...record, state: outcome.outcome, finishedAt: this.#now(), detail: outcome.outcome === 'succeeded' ? outcome.detail : outcome.outcome === 'skipped' ? outcome.reason : outcome.error });
+    if (!this.#dryRun) this.#record({ ...record, state: outcome.outcome, finishedAt: this.#now(), detail: describeOutcome(outcome) });
     this.#report(name, context, base, started, outcome);
+    this.#settle(name, context, outcome);
     return outcome;
+  }
+
+  /** Register an action as owed to an open incident (after a restart, from the stored incidents). */
+  owe(name: string, context: ActionContext, reason: string, since = this.#now()): void {
+    const key = owedKey(context.incident, name);
+    if (this.#owed.has(key)) return;
+    this.#owed.set(key, { action: name, incident: context.incident, context, since, attempts: 0, reason, waiting: null, nextAt: 0, running: false });
+    this.#onOwedChange();
+  }
+
+  /** What open incidents are still owed, oldest first. */
+  owed(): OwedAction[] {
+    return [...this.#owed.values()].map(({ action, incident, since, attempts, reason, waiting }) => ({ action, incident, since, attempts, reason, waiting }));
+  }
+
+  /**
+   * Retry the owed actions that would now go ahead. Returns at once; one sweep runs at a time,
+   * and a call during a sweep asks for one more sweep after it.
+   */
+  retryOwed(): void {
+    if (this.#owed.size === 0) return;
+    if (this.#sweeping) {
+      this.#sweepAgain = true;
+      return;
+    }
+    this.#sweeping = true;
+    this.#track(
+      (async () => {
+        try {
+          do {
+            this.#sweepAgain = false;
+            await this.#sweep();
+          } while (this.#sweepAgain && this.#owed.size > 0 && !this.#shutdown.signal.aborted);
+        } finally {
+          this.#sweeping = false;
+        }
+      })(),
+    );
+  }
+
+  async #sweep(): Promise<void> {
+    for (const [key, entry] of [...this.#owed]) {
+      if (this.#shutdown.signal.aborted) return;
+      if (this.#owed.get(key) !== entry || entry.running || this.#now() < entry.nextAt) continue;
+      if (!this.#isOpen(entry.incident)) {
+        this.#forgive(entry.action, entry.incident, 'its incident is no longer firing');
+        continue;
+      }
+      const action = this.#actions.get(entry.action);
+      if (!action?.ready) {
+        this.#forgive(entry.action, entry.incident, `no ${entry.action} action that can retry is configured any more`);
+        continue;
+      }
+      if (!(await this.#ready(action, entry))) continue;
+      if (this.#owed.get(key) !== entry || entry.running) continue;
+      entry.running = true;
+      entry.attempts++;
+      try {
+        await this.run(entry.action, entry.context, { attempt: entry.attempts, owedSince: entry.since, heldBecause: entry.reason });
+      } finally {
+        entry.running = false;
+      }
+    }
+  }
+
+  async #ready(action: Action, entry: OwedEntry): Promise<boolean> {
+    try {
+      const verdict = await action.ready!(entry.context);
+      entry.waiting = verdict.go ? null : verdict.why;
+      return verdict.go;
+    } catch (error) {
+      this.#logger.error({ err: error, action: entry.action, incident: entry.incident }, `bug: ${entry.action} could not judge whether its owed run may go ahead`);
+      return false;
+    }
+  }
+
+  /** After a run: an owed outcome keeps (or starts) the debt, anything else ends it. */
+  #settle(name: string, context: ActionContext, outcome: ActionOutcome): void {
+    const key = owedKey(context.incident, name);
+    const entry = this.#owed.get(key);
+    const owed = outcome.outcome !== 'succeeded' && outcome.data?.owed === true && context.rule !== null && this.#isOpen(context.incident);
+    if (!owed) {
+      if (entry) {
+        this.#owed.delete(key);
+        this.#onOwedChange();
+      }
+      return;
+    }
+    const reason = describeOutcome(outcome);
+    if (!entry) {
+      this.#owed.set(key, { action: name, incident: context.incident, context, since: this.#now(), attempts: 0, reason, waiting: null, nextAt: 0, running: false });
+      this.#logger.warn({ action: name, incident: context.incident }, `${name} for ${context.incident} is owed: it is retried while the incident fires, as soon as it would go ahead (${reason})`);
+    } else {
+      entry.reason = reason;
+      entry.nextAt = this.#now() + Math.min(RETRY_BACKOFF_MAX_MS, RETRY_BACKOFF_MS * 2 ** Math.max(0, entry.attempts - 1));
+    }
+    this.#onOwedChange();
+  }
+
+  #forgive(name: string, incident: string, why: string): void {
+    if (!this.#owed.delete(owedKey(incident, name))) return;
+    this.#logger.info({ action: name, incident }, `${name} for ${incident} is no longer owed: ${why}`);
+    this.#onOwedChange();
   }
 
   /**
@@ -102,9 +269,10 @@ export class ActionRunner {
         : action.reconcile
           ? await this.#attempt(() => action.reconcile!(context, this.#shutdown.signal))
           : { outcome: 'failed', error: `interrupted by a restart after it started; a ${record.type} action may not be safe to run twice, so it is not repeated: check what it does by hand` };
-      this.#logger.warn({ action: record.action, incident: record.incident, outcome: outcome.outcome }, `${record.action} for ${record.incident} was in flight when greenlight last stopped: ${outcome.outcome === 'succeeded' ? outcome.detail : outcome.outcome === 'skipped' ? outcome.reason : outcome.error}`);
-      this.#record({ ...record, state: outcome.outcome, finishedAt: this.#now(), detail: outcome.outcome === 'succeeded' ? outcome.detail : outcome.outcome === 'skipped' ? outcome.reason : outcome.error });
+      this.#logger.warn({ action: record.action, incident: record.incident, outcome: outcome.outcome }, `${record.action} for ${record.incident} was in flight when greenlight last stopped: ${describeOutcome(outcome)}`);
+      this.#record({ ...record, state: outcome.outcome, finishedAt: this.#now(), detail: describeOutcome(outcome) });
       this.#report(record.action, context, base, started, outcome);
+      this.#settle(record.action, context, outcome);
     }
   }
 
@@ -119,17 +287,18 @@ export class ActionRunner {
   #report(name: string, context: ActionContext, base: Record<string, unknown> & { action: string; type: string; incident: string; dryRun: boolean }, started: number, outcome: ActionOutcome): void {
     const scope = { env: context.env, rule: context.rule?.name ?? null };
     const durationMs = this.#now() - started;
+    const label = base.retryOf === undefined ? name : `${name} (retry ${String(base.attempt)} for ${context.incident})`;
     if (outcome.outcome === 'succeeded') {
       this.#metrics.countAction(name, 'succeeded');
-      this.#bus.publish({ type: 'action.succeeded', severity: 'info', ...scope, message: `${name}: ${outcome.detail}`, data: { ...base, ...outcome.data, durationMs, detail: outcome.detail } });
+      this.#bus.publish({ type: 'action.succeeded', severity: 'info', ...scope, message: `${label}: ${outcome.detail}`, data: { ...base, ...outcome.data, durationMs, detail: outcome.detail } });
     } else if (outcome.outcome === 'skipped') {
       const wouldFire = outcome.data?.wouldFire === true;
       this.#metrics.countAction(name, wouldFire ? 'dry_run' : 'skipped');
       const severity = outcome.data?.judgement ? 'critical' : 'info';
-      this.#bus.publish({ type: 'action.skipped', severity, ...scope, message: `${name} skipped: ${outcome.reason}`, data: { ...base, ...outcome.data, reason: outcome.reason } });
+      this.#bus.publish({ type: 'action.skipped', severity, ...scope, message: `${label} skipped: ${outcome.reason}`, data: { ...base, ...outcome.data, reason: outcome.reason } });
     } else {
       this.#metrics.countAction(name, 'failed');
-      this.#bus.publish({ type: 'action.failed', severity: context.severity === 'critical' ? 'critical' : 'warning', ...scope, message: `${name} failed: ${outcome.error}`, data: { ...base, ...outcome.data, durationMs, error: outcome.error } });
+      this.#bus.publish({ type: 'action.failed', severity: context.severity === 'critical' ? 'critical' : 'warning', ...scope, message: `${label} failed: ${outcome.error}`, data: { ...base, ...outcome.data, durationMs, error: outcome.error } });
     }
   }
 
@@ -153,6 +322,18 @@ export class ActionRunner {
     this.#done.add(key);
     if (this.#done.size > REMEMBERED) this.#done.delete(this.#done.values().next().value!);
   }
+}
+
+function describeOutcome(outcome: ActionOutcome): string {
+  return outcome.outcome === 'succeeded' ? outcome.detail : outcome.outcome === 'skipped' ? outcome.reason : outcome.error;
+}
+
+function owedKey(incident: string, name: string): string {
+  return `${incident}\u0000${name}`;
+}
+
+function retryData(incident: string, retry: Retry): Record<string, unknown> {
+  return { retryOf: incident, attempt: retry.attempt, owedSince: new Date(retry.owedSince).toISOString(), heldBecause: retry.heldBecause };
 }
 
 function storedContext(context: ActionContext): StoredActionContext {

@@ -9,7 +9,6 @@ import type { Figures } from '../../rules/rule-evaluator.js';
 import type { AlertNotice } from '../alerts/alert-receiver.js';
 import type { Severity } from '../events.js';
 import type { PluginDeps } from '../plugin.js';
-import type { SwitchOutcome } from '../traffic/traffic-adapter.js';
 
 /** Why an action runs: a rule's incident, or an operator's request. */
 export interface ActionContext {
@@ -36,8 +35,14 @@ export type ActionOutcome =
 export interface Action {
   readonly name: string;
   readonly type: string;
-  /** Run for a firing incident (or a manual request). Expected failures are outcomes, not throws. */
+  /**
+   * Run for a firing incident (or a manual request). Expected failures are outcomes, not throws.
+   * An outcome with `data.owed: true` (a rule's rollback held or refused for a reason that can
+   * pass) stays owed: the runner retries it while the incident fires, once `ready` says so.
+   */
   fire(context: ActionContext, signal: AbortSignal): Promise<ActionOutcome>;
+  /** Whether an owed run would now go ahead, or why not: the judgement without the act (no side effects). */
+  ready?(context: ActionContext): Promise<{ go: true } | { go: false; why: string }>;
   /** Run when the incident resolves, if the action has something to undo or announce. */
   resolve?(context: ActionContext, signal: AbortSignal): Promise<ActionOutcome | undefined>;
   /**
@@ -48,21 +53,77 @@ export interface Action {
   reconcile?(context: ActionContext, signal: AbortSignal): Promise<ActionOutcome>;
 }
 
+/**
+ * What greenlight knows now of an environment's own probes: its interval probes (a cron probe
+ * may not run for hours). A probe whose scheduled run has been in flight longer than
+ * `switching.verifyTimeout` is overdue: unknown, never up, whatever its last result said.
+ */
+export interface EnvironmentHealth {
+  /** Every interval probe has a result, its latest passed, and none is overdue. */
+  healthy: boolean;
+  /** Probes whose latest result failed. */
+  failing: string[];
+  /** Probes without a result yet, or overdue. */
+  unknown: string[];
+  /** How long every probe has passed without a failure in between (since the last failed one); 0 while not healthy. */
+  passingForMs: number;
+  /** When it recovered: the first passing result of the probe that recovered last. Null while not healthy, or when every probe has passed since its first result. */
+  healthySince: number | null;
+  /** Every probe's latest result started at this time or later (null while one has none): how fresh the picture is. */
+  asOf: number | null;
+}
+
+/** One probe of a fresh verification: `unknown` when no answer came within the deadline. */
+export interface VerificationCheck {
+  probe: string;
+  result: 'ok' | 'failed' | 'unknown';
+  /** `ok`, or why not: `timeout: no complete answer within 1000ms`, `status: 500 not in [200]`. */
+  detail: string;
+  durationMs: number;
+}
+
+/** The target's interval probes, run now, just before a switch. */
+export interface Verification {
+  env: string;
+  ok: boolean;
+  durationMs: number;
+  checks: VerificationCheck[];
+  /** One line: `4 probes pass on green (slowest 12ms)` or what failed. */
+  summary: string;
+}
+
+/** A switch to make: `rollback` (rules, operators, a promotion's revert, a restart) or a `promotion`'s forward switch. */
+export interface SwitchPlan {
+  /** The environment that must still be live when the switch gets the lock; otherwise nothing happens. */
+  from: string;
+  to: string;
+  kind: 'rollback' | 'promotion';
+}
+
+/** What a switch did: switched, or why not (as a value: these are expected). */
+export type SwitchResult =
+  | { switched: true; from: string; to: string; detail: string; data: Record<string, unknown>; verification: Verification }
+  | { switched: false; why: 'not-live'; reason: string }
+  | { switched: false; why: 'unverified' | 'adapter'; reason: string; verification: Verification };
+
 /** What actions may do to the world: the agent's control surface, nothing more. */
 export interface Controller {
   activeEnvironment(): string;
   environments(): readonly string[];
-  /**
-   * Health of an environment's own probes: healthy when every probe has results and its latest
-   * succeeded. `failing` names the probes that do not.
-   */
-  health(env: string): { healthy: boolean; failing: string[]; unknown: string[] };
+  /** An environment's own probes, as last seen (see EnvironmentHealth). */
+  health(env: string): EnvironmentHealth;
   /** Whether the rule's condition also holds on `env` (the "both failing" judgement). */
   ruleHoldsOn(rule: string, env: string): Promise<boolean | undefined>;
-  /** Move live traffic through the adapter and record the new live environment. Single flight. */
-  switchTraffic(to: string, context: ActionContext, signal: AbortSignal): Promise<SwitchOutcome>;
-  /** Whether a switch is in flight. */
+  /**
+   * Move live traffic, one switch at a time and never during a reload: under the agent's switch
+   * lock, check that `plan.from` is still live, verify `plan.to` with fresh probes, switch through
+   * the adapter and record the new live environment. Expected failures are results, not throws.
+   */
+  switchTraffic(plan: SwitchPlan, context: ActionContext, signal: AbortSignal): Promise<SwitchResult>;
+  /** Whether a switch holds the lock now. */
   switching(): boolean;
+  /** When a rollback last moved traffic away from `env` (undefined: never, since this agent started). */
+  rolledBackFromAt(env: string): number | undefined;
   /** The environment the traffic layer serves now, when the adapter can tell (nginx can, a webhook cannot). */
   servingEnvironment(signal: AbortSignal): Promise<string | undefined>;
   /** Record a switch found already done in the traffic layer (after a crash), without switching again. */
@@ -71,11 +132,6 @@ export interface Controller {
   alert(notice: AlertNotice): void;
   /** The flag store's emergency preset on one environment. */
   applyFlagPreset(preset: 'emergency-rollback', envs: string[], actor: string, reason: string): { changed: number };
-  /**
-   * Whether a promotion is watching `env` just after switching to it: a rollback away from it then
-   * skips its cooldown (the fast revert to the still-warm old environment).
-   */
-  fastRevert?(env: string): boolean;
   /** A link for people (the agent's state URL), when known. */
   stateUrl(): string | undefined;
 }

@@ -1,23 +1,51 @@
 /**
  * `rollback`: switch live traffic to the other environment, after judging that this helps.
  *
+ * Invariants, in the order they are judged:
  * - Only the environment that is live can be rolled away from: when the incident's environment
  *   is no longer live, someone already switched and there is nothing to do.
- * - Both environments failing at the same moment points at greenlight's own network or a
- *   shared dependency (the database), not at the release: hold, alert "inconclusive".
- * - Never switch to an environment whose own health probes are failing: alert critical instead.
- * - One switch at a time; after a rule-driven rollback, no other for `cooldown`, except away
- *   from an environment a promotion has just switched to and is watching (the fast revert).
+ * - A rule's rollback goes ahead only while its condition holds on the live environment now: an
+ *   incident that keeps firing (keepFiringFor, or resumed after a restart) over a recovered
+ *   environment waits ("recovered"), owed, and goes ahead if the condition comes back.
+ * - Both environments failing at the same moment points at greenlight's own network or a shared
+ *   dependency (the database), not at the release: hold, alert "inconclusive". Both failing: the
+ *   same probes fail on both now, or the rule's condition holds on the target too — unless the
+ *   live environment fails its probes now while the target has passed every one for `settle`
+ *   (the target's windows then remember a shared failure that is over).
+ * - A rule's evidence about the live environment must be newer than the target's recovery: when
+ *   both come back from a shared failure, the target's recovery may be seen before the live one's
+ *   (up to one probe interval); until every probe of the live environment has answered since,
+ *   wait ("stale").
+ * - Never switch to an environment whose own probes are failing, have no result or are overdue:
+ *   alert critical instead ("target-unhealthy").
+ * - Anti-flap judges the target, not a clock: for `cooldown` after a rollback moved traffic away
+ *   from an environment, a rule's rollback back onto it needs every one of its probes to have
+ *   passed for `settle` ("settling"). No timer holds a rollback onto an environment that has.
+ * - The switch verifies the target with fresh probes under the agent's switch lock
+ *   (Controller.switchTraffic); a refusal is a failed outcome naming the check, with a critical alert.
+ * - A rule's rollback that did not happen for a reason that can pass (inconclusive,
+ *   target-unhealthy, settling, unverified, the adapter failed) is owed (`data.owed`): the
+ *   ActionRunner retries it while the incident fires, when `ready` says the judgement passes.
+ * - An operator's rollback is judged the same way, without the anti-flap wait, and is never owed:
+ *   the answer says why it was refused.
+ * - Every alert a hold raised for an incident is resolved once its rollback switches or the
+ *   incident ends.
  */
 import { z } from 'zod';
 import { Duration } from '../../config/schema.js';
 import { formatDuration } from '../../config/units.js';
+import type { AlertNotice } from '../alerts/alert-receiver.js';
 import type { PluginDefinition } from '../plugin.js';
-import { alertKey, type Action, type ActionContext, type ActionDeps, type ActionOutcome } from './action.js';
+import { alertKey, type Action, type ActionContext, type ActionDeps, type ActionOutcome, type EnvironmentHealth, type Verification } from './action.js';
 
 const RollbackSchema = z.strictObject({
   type: z.literal('rollback'),
-  cooldown: Duration.default(600_000).meta({ description: 'After a rule-driven rollback, no other for this long (manual rollbacks are not held back).' }),
+  cooldown: Duration.default(600_000).meta({
+    description: "For this long after a rollback moved traffic away from an environment, a rule's rollback back onto it waits until that environment has passed every probe for `settle`. A clock alone never holds a rollback. Default 10m.",
+  }),
+  settle: Duration.default(30_000).meta({
+    description: 'How long an environment traffic was rolled away from must pass every probe before a rule may roll back onto it again (anti-flap); also how long a target must have passed to outweigh figures that remember a failure both shared. Default 30s.',
+  }),
 });
 type RollbackConfig = z.output<typeof RollbackSchema>;
 
@@ -27,12 +55,23 @@ export const rollbackAction: PluginDefinition<RollbackConfig, Action> = {
   create: (config, deps) => new RollbackAction(config, deps as ActionDeps),
 };
 
+type Judgement = 'inconclusive' | 'target-unhealthy' | 'settling';
+
+/** Held without an alert: nothing to page about. */
+type QuietHold = 'not-live' | 'recovered' | 'stale';
+
+/** Whether to switch now, and if not, why (the data goes into the action.skipped event). */
+type Verdict =
+  | { go: true; live: string; target: string }
+  | { go: false; live: string; target: string; judgement: Judgement | QuietHold; why: string; data: Record<string, unknown> };
+
 class RollbackAction implements Action {
   readonly type = 'rollback';
   readonly name: string;
   readonly #config: RollbackConfig;
   readonly #deps: ActionDeps;
-  #lastRollbackAt = Number.NEGATIVE_INFINITY;
+  /** Per open rule incident, the keys of the alerts its holds raised (resolved when it switches or ends). */
+  readonly #held = new Map<string, Map<string, AlertNotice>>();
 
   constructor(config: RollbackConfig, deps: ActionDeps) {
     this.#config = config;
@@ -40,57 +79,49 @@ class RollbackAction implements Action {
     this.name = deps.name;
   }
 
+  async ready(context: ActionContext): Promise<{ go: true } | { go: false; why: string }> {
+    const verdict = await this.#judge(context);
+    return verdict.go ? { go: true } : { go: false, why: `${verdict.judgement}: ${verdict.why}` };
+  }
+
   async fire(context: ActionContext, signal: AbortSignal): Promise<ActionOutcome> {
-    const { controller, now } = this.#deps;
-    const live = controller.activeEnvironment();
-    if (context.env !== live) return { outcome: 'skipped', reason: `${context.env} is no longer live (${live} is): nothing to roll back` };
-    const target = controller.environments().find((env) => env !== live)!;
-    if (controller.switching()) return { outcome: 'skipped', reason: 'a traffic switch is already in flight' };
-    const manual = context.rule === null;
-    const since = now() - this.#lastRollbackAt;
-    if (!manual && since < this.#config.cooldown && controller.fastRevert?.(live) !== true) {
-      return { outcome: 'skipped', reason: `cooldown: the last rollback was ${formatDuration(Math.round(since))} ago (cooldown ${formatDuration(this.#config.cooldown)})` };
+    const { controller } = this.#deps;
+    const owed = context.rule !== null;
+    const verdict = await this.#judge(context);
+    if (!verdict.go) {
+      if (verdict.judgement === 'not-live') return { outcome: 'skipped', reason: verdict.why };
+      if (verdict.judgement === 'recovered' || verdict.judgement === 'stale') return { outcome: 'skipped', reason: verdict.why, data: { from: verdict.live, to: verdict.target, [verdict.judgement]: true, owed } };
+      this.#alertHeld(context, verdict);
+      return { outcome: 'skipped', reason: `${verdict.judgement}: ${verdict.why}`, data: { judgement: verdict.judgement, from: verdict.live, to: verdict.target, ...verdict.data, owed } };
     }
-
-    const health = controller.health(target);
-    if (!health.healthy) {
-      // The same symptom on both sides at once (the rule holds there too, or the same probes
-      // fail there) points at something they share, not at the release.
-      const shared = health.failing.filter((probe) => controller.health(live).failing.includes(probe));
-      const holdsThere = context.rule ? await controller.ruleHoldsOn(context.rule.name, target) : false;
-      const both = holdsThere === true || shared.length > 0;
-      const evidence = holdsThere ? `${context.rule!.name} holds on ${target} too` : `${shared.join(', ')} failing on both`;
-      const why = both
-        ? `both environments are failing (${evidence}): suspect greenlight's own network or a shared dependency such as the database, not the release`
-        : `${target}'s own probes are ${health.failing.length ? `failing (${health.failing.join(', ')})` : `without results yet (${health.unknown.join(', ')})`}`;
-      const judgement = both ? 'inconclusive' : 'target-unhealthy';
-      controller.alert({
-        status: 'firing',
-        key: alertKey(context.incident, `rollback-${judgement}`),
-        rule: `rollback-${judgement}`,
-        severity: 'critical',
-        env: live,
-        summary: both ? `Rollback held: both ${live} and ${target} are failing (inconclusive)` : `Rollback refused: ${target} is not healthy, ${live} stays live`,
-        description: `${context.message}. greenlight did not switch: ${why}. Check the network between greenlight and both environments and shared dependencies; a person must decide.`,
-        labels: { judgement, from: live, to: target },
-        figures: { health: health, figures: context.figures },
-        startsAt: new Date(now()).toISOString(),
-        url: controller.stateUrl(),
-      });
-      return { outcome: 'skipped', reason: `${judgement}: ${why}`, data: { judgement, from: live, to: target, failing: health.failing } };
-    }
-
+    const { live, target } = verdict;
     if (this.#deps.dryRun) return { outcome: 'skipped', reason: `dry run: would switch ${live} → ${target}`, data: { from: live, to: target, wouldFire: true } };
-    const switched = await controller.switchTraffic(target, context, signal);
-    if (!manual) this.#lastRollbackAt = now();
-    return { outcome: 'succeeded', detail: `switched ${live} → ${target}: ${switched.detail}`, data: { from: live, to: target, ...switched.data } };
+
+    const result = await controller.switchTraffic({ from: live, to: target, kind: 'rollback' }, context, signal);
+    if (result.switched) {
+      this.#resolveHeld(context.incident);
+      return { outcome: 'succeeded', detail: `switched ${live} → ${target}: ${result.detail}`, data: { from: live, to: target, verifyMs: result.verification.durationMs, ...result.data } };
+    }
+    if (result.why === 'not-live') return { outcome: 'skipped', reason: result.reason };
+    if (result.why === 'unverified') {
+      this.#alertRefused(context, live, target, result.verification);
+      return { outcome: 'failed', error: `refused: ${result.reason}; ${live} stays live`, data: { refused: 'unverified', from: live, to: target, verification: result.verification, owed } };
+    }
+    return { outcome: 'failed', error: result.reason, data: { from: live, to: target, owed } };
+  }
+
+  /** The incident ended: nothing is owed any more, and the alerts its holds raised resolve. */
+  async resolve(context: ActionContext): Promise<ActionOutcome | undefined> {
+    const resolved = this.#resolveHeld(context.incident);
+    return resolved > 0 ? { outcome: 'succeeded', detail: `${resolved} rollback hold ${resolved === 1 ? 'alert' : 'alerts'} resolved` } : undefined;
   }
 
   /**
    * A crash came mid-rollback. The switch was recorded → done. The traffic layer already serves
    * the other side → record it. It still serves the incident's environment → the switch never
-   * happened: do it now, judged as usual. The adapter cannot tell (a webhook) → report failed
-   * and page: repeating a switch whose first attempt may have landed is for a person to decide.
+   * happened: do it now, judged and verified as usual. The adapter cannot tell (a webhook) →
+   * report failed and page: repeating a switch whose first attempt may have landed is for a
+   * person to decide.
    */
   async reconcile(context: ActionContext, signal: AbortSignal): Promise<ActionOutcome> {
     const { controller, now } = this.#deps;
@@ -99,7 +130,6 @@ class RollbackAction implements Action {
     const serving = await controller.servingEnvironment(signal);
     if (serving !== undefined && serving !== live) {
       controller.adoptSwitch(serving, context, `found ${serving} serving after a restart interrupted the rollback`);
-      if (context.rule) this.#lastRollbackAt = now();
       return { outcome: 'succeeded', detail: `the traffic layer already serves ${serving}: the interrupted switch ${live} → ${serving} had landed and is now recorded`, data: { from: live, to: serving } };
     }
     if (serving === live) {
@@ -122,4 +152,119 @@ class RollbackAction implements Action {
     });
     return { outcome: 'failed', error: `interrupted by a restart while switching ${live} → ${target}; this traffic adapter cannot report where traffic goes, so the switch is not repeated: check the traffic layer, then greenlight rollback if ${live} still serves`, data: { from: live, to: target } };
   }
+
+  /** The judgement, from what greenlight knows now; no side effects. */
+  async #judge(context: ActionContext): Promise<Verdict> {
+    const { controller, now } = this.#deps;
+    const live = controller.activeEnvironment();
+    const target = controller.environments().find((env) => env !== live)!;
+    if (context.env !== live) return { go: false, live, target, judgement: 'not-live', why: `${context.env} is no longer live (${live} is): nothing to roll back`, data: {} };
+    const there = controller.health(target);
+    const here = controller.health(live);
+    if (context.rule && (await controller.ruleHoldsOn(context.rule.name, live)) === false) {
+      return { go: false, live, target, judgement: 'recovered', why: `${context.rule.name} no longer holds on ${live} (the incident still fires): nothing to roll back unless it comes back`, data: {} };
+    }
+    const holdsThere = context.rule ? (await controller.ruleHoldsOn(context.rule.name, target)) === true : false;
+    const hold = (judgement: Judgement, why: string, data: Record<string, unknown> = {}): Verdict => ({ go: false, live, target, judgement, why, data: { failing: there.failing, unknown: there.unknown, ...data } });
+
+    if (!there.healthy) {
+      const shared = there.failing.filter((probe) => here.failing.includes(probe));
+      if (holdsThere || shared.length > 0) {
+        const evidence = holdsThere ? `${context.rule!.name} holds on ${target} too` : `${shared.join(', ')} failing on both`;
+        return hold('inconclusive', `both environments are failing (${evidence}): suspect greenlight's own network or a shared dependency such as the database, not the release`);
+      }
+      return hold('target-unhealthy', `${target}'s own probes are ${describeUnhealthy(there)}`);
+    }
+    if (context.rule !== null && there.healthySince !== null && (here.asOf === null || here.asOf < there.healthySince)) {
+      return { go: false, live, target, judgement: 'stale', why: `${target} recovered ${seconds(now() - there.healthySince)} ago, after some of ${live}'s latest results: waiting for every probe of ${live} to answer again (a failure both shared may be ending)`, data: {} };
+    }
+    if (holdsThere && !(here.failing.length > 0 && there.passingForMs >= this.#config.settle)) {
+      const now_ = here.failing.length > 0 ? `${target} has passed its probes for ${seconds(there.passingForMs)} of the ${formatDuration(this.#config.settle)} that outweigh it` : `${live} passes its probes now too`;
+      return hold('inconclusive', `both environments show it (${context.rule!.name} holds on ${target} too, and ${now_}): suspect a shared cause, not the release`);
+    }
+    if (context.rule !== null) {
+      const left = controller.rolledBackFromAt(target);
+      const since = left === undefined ? undefined : now() - left;
+      if (since !== undefined && since < this.#config.cooldown && there.passingForMs < this.#config.settle) {
+        return hold('settling', `traffic was rolled back away from ${target} ${seconds(since)} ago, and it has passed every probe for ${seconds(there.passingForMs)} of the ${formatDuration(this.#config.settle)} it needs before traffic returns (anti-flap)`, {
+          passingForMs: Math.round(there.passingForMs),
+          settleMs: this.#config.settle,
+        });
+      }
+    }
+    return { go: true, live, target };
+  }
+
+  #alertHeld(context: ActionContext, verdict: Extract<Verdict, { go: false }>): void {
+    const { live, target, judgement, why } = verdict;
+    const summaries: Record<string, string> = {
+      inconclusive: `Rollback held: both ${live} and ${target} are failing (inconclusive)`,
+      'target-unhealthy': `Rollback refused: ${target} is not healthy, ${live} stays live`,
+      settling: `Rollback waiting: ${target} failed recently and has not passed its probes for ${formatDuration(this.#config.settle)} yet, ${live} stays live`,
+    };
+    const advice =
+      judgement === 'settling'
+        ? `It switches by itself once ${target} has passed every probe for ${formatDuration(this.#config.settle)} and verifies healthy, if the incident still fires.`
+        : `Check the network between greenlight and both environments and shared dependencies; a person must decide. greenlight retries the rollback by itself if ${target} recovers while the incident fires.`;
+    this.#raise(context, {
+      status: 'firing',
+      key: alertKey(context.incident, `rollback-${judgement}`),
+      rule: `rollback-${judgement}`,
+      severity: judgement === 'settling' ? 'warning' : 'critical',
+      env: live,
+      summary: summaries[judgement]!,
+      description: `${context.message}. greenlight did not switch: ${why}. ${advice}`,
+      labels: { judgement, from: live, to: target },
+      figures: { health: this.#deps.controller.health(target), figures: context.figures },
+      startsAt: new Date(this.#deps.now()).toISOString(),
+      url: this.#deps.controller.stateUrl(),
+    });
+  }
+
+  #alertRefused(context: ActionContext, live: string, target: string, verification: Verification): void {
+    this.#raise(context, {
+      status: 'firing',
+      key: alertKey(context.incident, 'rollback-unverified'),
+      rule: 'rollback-unverified',
+      severity: 'critical',
+      env: live,
+      summary: `Rollback refused: ${target} failed its fresh verification, ${live} stays live`,
+      description: `${context.message}. Just before switching, greenlight probed ${target} again and it did not pass: ${verification.summary}. A person must decide; greenlight retries the rollback by itself if ${target} recovers while the incident fires.`,
+      labels: { judgement: 'unverified', from: live, to: target },
+      figures: { verification },
+      startsAt: new Date(this.#deps.now()).toISOString(),
+      url: this.#deps.controller.stateUrl(),
+    });
+  }
+
+  /** Send a hold's alert once per incident and purpose (a retry that holds again does not page again). */
+  #raise(context: ActionContext, notice: AlertNotice): void {
+    if (context.rule === null) {
+      this.#deps.controller.alert(notice);
+      return;
+    }
+    let raised = this.#held.get(context.incident);
+    if (!raised) this.#held.set(context.incident, (raised = new Map()));
+    if (raised.has(notice.key)) return;
+    raised.set(notice.key, notice);
+    this.#deps.controller.alert(notice);
+  }
+
+  #resolveHeld(incident: string): number {
+    const raised = this.#held.get(incident);
+    this.#held.delete(incident);
+    for (const notice of raised?.values() ?? []) this.#deps.controller.alert({ ...notice, status: 'resolved', endsAt: new Date(this.#deps.now()).toISOString() });
+    return raised?.size ?? 0;
+  }
+}
+
+function describeUnhealthy(health: EnvironmentHealth): string {
+  const parts: string[] = [];
+  if (health.failing.length > 0) parts.push(`failing (${health.failing.join(', ')})`);
+  if (health.unknown.length > 0) parts.push(`unknown: no result yet or overdue (${health.unknown.join(', ')})`);
+  return parts.join('; ') || 'without results';
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1_000).toFixed(1)}s`;
 }

@@ -75,7 +75,7 @@ export async function demoCommand(options: { keepRunning: boolean; stepMs?: numb
     }
     const flags = agent.flags.get('blue');
     io.out(`▶ live is now ${agent.activeEnvironment}; blue's flags are in safe mode (FORCE_V2_FALLBACK=${flags.FORCE_V2_FALLBACK}, ALPHASTACK_V3_ENABLED=${flags.ALPHASTACK_V3_ENABLED}, ALPHASTACK_PROTECTION=${flags.ALPHASTACK_PROTECTION})`);
-    io.out(`▶ fault cleared on blue; the rule now reads green (live) and resolves once it has been clear for its keepFiringFor (15 s)`);
+    io.out(`▶ fault cleared on blue; the rule now reads green (live): the incident was about blue, so it resolves as soon as it judges green healthy (a failure of green would be a new incident)`);
     blue.resetFaults();
     await waitFor(() => seen.some((e) => e.type === 'rule.resolved') && receiver.alerts.some((a) => a.status === 'resolved'), 40_000);
     await agent.settled();

@@ -6,11 +6,12 @@
  *
  * Each step ends as a `promote.step` event with ✅/❌, its duration and the figures that decided
  * it. A gate that fails ends the promotion before the switch: traffic stays where it was. The
- * switch goes through the agent's own switch path (the traffic adapter, `traffic.switched`, the
- * stored live environment, metrics). A failed verification switches straight back. During the
- * watch the critical rules and the rollback action do the reverting, as for any incident, with
- * their cooldowns waived for the new environment so nothing holds the fast revert back; the
- * promotion reports the rollback and fails.
+ * switch goes through the agent's own switch path (the switch lock, a fresh verification of the
+ * target, the traffic adapter, `traffic.switched`, the stored live environment, metrics). A failed
+ * verification switches straight back, verified the same way. During the watch the critical
+ * rules and the rollback action do the reverting, as for any incident: the promotion's switch
+ * ended every rule cooldown, and a promotion is no rollback, so nothing holds the revert to the
+ * old environment back; the promotion reports the rollback and fails.
  *
  * The controller also runs the rollback validation after every rollback (`rollback.validated`).
  * It reads the agent's config at call time, never keeps it: the config may be reloaded.
@@ -25,7 +26,7 @@ import { compileProbeTarget, probeEnvironments, runProbe } from '../../probes/ht
 import { describeFailure } from '../../probes/probe-result.js';
 import type { SeriesSnapshot } from '../../probes/probe-series.js';
 import type { RuleStatus } from '../../rules/rule-evaluator.js';
-import type { Controller } from '../actions/action.js';
+import { alertKey, type Controller } from '../actions/action.js';
 import type { EventBus, GreenlightEvent, PromoteStepData, PromoteStepName, RollbackValidatedEvent } from '../events.js';
 import { judgeLoad, runLoadTest, summarizeLoad } from '../load-test.js';
 import { runCommand, tailLines } from '../run-command.js';
@@ -42,7 +43,7 @@ export interface PromotionHost {
   readonly bus: EventBus;
   readonly controller: Controller;
   readonly flags: { get(env: string): Readonly<Record<string, boolean>> };
-  readonly rules: { clearCooldowns(): void; statuses(): RuleStatus[] };
+  readonly rules: { statuses(): RuleStatus[] };
   state(): { series: SeriesSnapshot[] };
 }
 
@@ -136,11 +137,6 @@ export class PromotionController {
     return this.#current;
   }
 
-  /** Whether a promotion is watching `env`: its rollbacks then skip cooldowns. */
-  watching(env: string): boolean {
-    return this.#current?.watchingEnv === env;
-  }
-
   /** Start a promotion; throws PromoteRefused when it cannot start at all. */
   start(request: PromoteRequest): PromotionRun {
     const environments = this.#host.controller.environments();
@@ -215,7 +211,7 @@ export class PromotionRun {
   readonly from: string;
   readonly to: string;
   readonly done: Promise<PromoteResult>;
-  /** Set while the watch runs. */
+  /** The environment this promotion switched to, from the switch until its watch ends (the promotionWatch fact). */
   watchingEnv: string | undefined;
   readonly lines: PromoteLine[] = [];
   readonly #listeners = new Set<(line: PromoteLine) => void>();
@@ -489,20 +485,22 @@ export class PromotionRun {
   async #switch(): Promise<StepOutcome> {
     const { host, now } = this.#deps;
     const request = this.#request;
-    const live = host.controller.activeEnvironment();
-    // A rollback during the gates may have moved traffic already: never switch from an environment that is not live.
-    if (live !== this.from) return { ok: false, detail: `${live} became live during the gates (was ${this.from}); not switching, promote again` };
     const message = `promotion ${this.id} by ${request.actor}${request.reason ? `: ${request.reason}` : ''}`;
+    // Heard from the switch on: a rollback that lands between the switch and the watch (during
+    // verification) is still the watch's to report.
     this.#stopHearingLeave = host.bus.subscribe((event) => {
       if (event.type === 'traffic.switched' && event.data.from === this.to) this.#left ??= event;
     });
-    const outcome = await host.controller.switchTraffic(this.to, { rule: null, incident: `promote:${this.id}`, env: this.from, severity: 'info', message, figures: null, actor: request.actor, startedAt: now() }, this.#deps.signal);
+    // A rollback during the gates may have moved traffic already: the switch then refuses (not-live).
+    const result = await host.controller.switchTraffic({ from: this.from, to: this.to, kind: 'promotion' }, { rule: null, incident: `promote:${this.id}`, env: this.from, severity: 'info', message, figures: null, actor: request.actor, startedAt: now() }, this.#deps.signal);
+    if (!result.switched) {
+      const figures = result.why === 'not-live' ? {} : { verification: result.verification };
+      return { ok: false, detail: result.why === 'not-live' ? `${result.reason}; not switching, promote again` : `switch refused: ${result.reason}`, figures };
+    }
     this.#switched = true;
     this.#switchedAt = now();
-    // A rule that resolved a while ago (about the old live environment) must not sit out the watch in its cooldown.
-    host.rules.clearCooldowns();
     this.watchingEnv = this.to;
-    return { ok: true, detail: `${this.from} → ${this.to}: ${outcome.detail}`, figures: { ...outcome.data } };
+    return { ok: true, detail: `${this.from} → ${this.to}: ${result.detail}`, figures: { ...result.data, verifyMs: result.verification.durationMs } };
   }
 
   async #verify(dispatcher: UndiciAgent): Promise<StepOutcome> {
@@ -514,12 +512,25 @@ export class PromotionRun {
   async #revert(why: string): Promise<StepOutcome> {
     const { host, now } = this.#deps;
     if (host.controller.activeEnvironment() !== this.to) return { ok: true, detail: `${host.controller.activeEnvironment()} is already live` };
-    const outcome = await host.controller.switchTraffic(
-      this.from,
-      { rule: null, incident: `promote:${this.id}:revert`, env: this.to, severity: 'critical', message: `promotion ${this.id}: verification failed (${why}), switching back`, figures: null, actor: this.#request.actor, startedAt: now() },
-      new AbortController().signal, // a revert is never cut short, not even by a stopping agent
-    );
-    return { ok: true, detail: `switched back ${this.to} → ${this.from}: ${outcome.detail}` };
+    const context = { rule: null, incident: `promote:${this.id}:revert`, env: this.to, severity: 'critical' as const, message: `promotion ${this.id}: verification failed (${why}), switching back`, figures: null, actor: this.#request.actor, startedAt: now() };
+    // A revert is never cut short, not even by a stopping agent; it is verified like any switch.
+    const result = await host.controller.switchTraffic({ from: this.to, to: this.from, kind: 'rollback' }, context, new AbortController().signal);
+    if (result.switched) return { ok: true, detail: `switched back ${this.to} → ${this.from}: ${result.detail}` };
+    if (result.why === 'not-live') return { ok: true, detail: `${host.controller.activeEnvironment()} is already live` };
+    host.controller.alert({
+      status: 'firing',
+      key: alertKey(context.incident, 'revert-refused'),
+      rule: 'promote-revert-refused',
+      severity: 'critical',
+      env: this.to,
+      summary: `Promotion ${this.id}: ${this.to} failed its verification and the switch back to ${this.from} was refused; ${this.to} stays live`,
+      description: `${context.message}. greenlight did not switch back: ${result.reason}. Both environments look unhealthy; a person must decide.`,
+      labels: { judgement: result.why, from: this.to, to: this.from },
+      figures: { verification: result.verification },
+      startsAt: new Date(now()).toISOString(),
+      url: host.controller.stateUrl(),
+    });
+    return { ok: false, detail: `switch back to ${this.from} refused: ${result.reason}; ${this.to} stays live`, figures: { verification: result.verification } };
   }
 
   /** Until the watch ends or traffic leaves the new environment (a rule's rollback, an operator). */

@@ -30,7 +30,7 @@ describe('the agent', () => {
 
     const state = (await (await fetch(`${h.base}/api/v1/state`)).json()) as AgentState;
     expect(state.activeEnvironment).toBe('blue');
-    expect(state.environments.blue).toEqual({ url: h.blue.url, active: true, up: true });
+    expect(state.environments.blue).toMatchObject({ url: h.blue.url, active: true, up: true, health: { healthy: true, failing: [], unknown: [] }, rolledBackFromAt: null });
     const health = state.series.find((s) => s.probe === 'health' && s.env === 'blue')!;
     expect(health.up).toBe(true);
     expect(health.windows['1m']!.count).toBeGreaterThan(0);

@@ -132,8 +132,10 @@ describe('a firing critical rule', () => {
     expect(flags).toMatchObject({ ALPHASTACK_PROTECTION: true, FORCE_V2_FALLBACK: true, ALPHASTACK_V3_DISABLED: true, ALPHASTACK_V3_ENABLED: false });
     expect(w.agent.flags.get('green')).toMatchObject({ FORCE_V2_FALLBACK: false, ALPHASTACK_V3_ENABLED: true });
 
+    // The incident is about blue: once green is live and judged healthy it resolves at once, so its
+    // resolved notice may follow the firing one already.
     const alerts = w.recorder.requests.filter((r) => r.path === '/alerts');
-    expect(alerts).toHaveLength(1);
+    expect(alerts.length).toBeGreaterThanOrEqual(1);
     expect(alerts[0]!.body).toMatchObject({ version: '4', status: 'firing', alerts: [{ status: 'firing', labels: { alertname: 'universe-failing', env: 'blue', severity: 'critical' } }] });
     expect(w.types()).toContain('alert.sent');
 
@@ -177,7 +179,7 @@ describe('a firing critical rule', () => {
     expect(alertRules).toContain('rollback-target-unhealthy');
   });
 
-  it('does not ping-pong between two flapping environments (once per incident, then cooldown)', async () => {
+  it('does not ping-pong between two flapping environments (one switch, then the anti-flap settle holds the way back)', async () => {
     const w = await start();
     // Both environments flap out of phase: each has its empty-universe spells while the other is fine.
     let phase = false;
@@ -197,7 +199,8 @@ describe('a firing critical rule', () => {
     expect(w.events.filter((e) => e.type === 'traffic.switched')).toHaveLength(1);
     expect(w.recorder.requests.filter((r) => r.path === '/traffic')).toHaveLength(1);
     const held = w.events.filter((e) => e.type === 'action.skipped' && e.data.action === 'rollback').map((e) => String((e.data as { reason: string }).reason));
-    expect(held.every((reason) => /^(cooldown|target-unhealthy|inconclusive)/.test(reason))).toBe(true);
+    expect(held.length).toBeGreaterThan(0);
+    expect(held.every((reason) => /^(settling|target-unhealthy|inconclusive)/.test(reason))).toBe(true);
   });
 
   it('keeps rolling back when the alert receiver fails, and reports the failed alert', async () => {

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { GreenlightEvent } from '../../agent/events.js';
 
 /** The built CLI (npm test builds first) and the package root it runs from. */
 export const BIN = new URL('../../bin/greenlight.js', import.meta.url).pathname;
@@ -14,14 +15,20 @@ export function cli(args: string[], env: Record<string, string> = {}, timeoutMs 
   return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
 }
 
-/** A running `greenlight run` process and the address it took. */
+/** `greenlight run` as a real process, and what a test reads of it. */
 export interface AgentProcess {
   child: ChildProcess;
   /** `http://127.0.0.1:<port>`: the port the agent bound, read from its own log. */
   base: string;
   port: number;
-  /** Everything it wrote to stdout and stderr so far. */
+  /** Everything it wrote to stdout and stderr so far, for failure messages. */
   output: string[];
+  /** Every event in its journal so far, oldest first (read through GET /api/v1/events). */
+  events(): Promise<GreenlightEvent[]>;
+  /** GET a JSON endpoint of it. */
+  get<T>(path: string): Promise<T>;
+  /** SIGTERM, and wait for it to exit. */
+  stop(): Promise<void>;
 }
 
 /**
@@ -45,12 +52,29 @@ export async function startAgentProcess(configFile: string, env: Record<string, 
     if (port !== undefined && (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200) break;
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the agent exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${output.join('')}`);
     if (Date.now() > deadline) {
-      child.kill('SIGKILL');
+      await stopProcess(child, 'SIGKILL');
       throw new Error(`the agent was not ready within ${timeoutMs} ms:\n${output.join('')}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  return { child, base: `http://127.0.0.1:${port}`, port, output };
+  const base = `http://127.0.0.1:${port}`;
+  const seen: GreenlightEvent[] = [];
+  return {
+    child,
+    base,
+    port,
+    output,
+    events: async () => {
+      for (;;) {
+        const since = seen.at(-1)?.id ?? 0;
+        const page = (await (await fetch(`${base}/api/v1/events?since=${since}&limit=1000`)).json()) as { events: GreenlightEvent[] };
+        seen.push(...page.events);
+        if (page.events.length < 1000) return [...seen];
+      }
+    },
+    get: async <T>(path: string) => (await (await fetch(`${base}${path}`)).json()) as T,
+    stop: () => stopProcess(child),
+  };
 }
 
 /** The port in the agent's `listening on <host>:<port>` log line, once it has been written. */

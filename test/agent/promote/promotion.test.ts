@@ -28,9 +28,9 @@ afterEach(async () => {
   }
 });
 
-async function start(extra: string): Promise<Started> {
+async function start(extra: string, edit: (text: string) => string = (text) => text): Promise<Started> {
   const [blue, green] = await Promise.all([startSimulator({ name: 'blue' }), startSimulator({ name: 'green' })]);
-  const agent = new Agent({ config: parseAgentConfig(promoteConfig(blue.url, green.url, extra)), logger: pino({ level: 'silent' }, new Writable({ write: (_c, _e, done) => done() })), processMetrics: false });
+  const agent = new Agent({ config: parseAgentConfig(edit(promoteConfig(blue.url, green.url, extra))), logger: pino({ level: 'silent' }, new Writable({ write: (_c, _e, done) => done() })), processMetrics: false });
   const events: GreenlightEvent[] = [];
   agent.bus.subscribe((event) => events.push(event));
   await agent.start();
@@ -93,20 +93,21 @@ describe('greenlight promote (agent API)', () => {
   });
 
   it('refuses to promote while a critical rule is firing (the watch could not roll back), unless an emergency', async () => {
-    const s = await start(`${FAST_GATES}deployWindows: { enabled: false }\n`);
-    // Both sides failing: the rule fires on blue and its rollback is held, so it stays firing.
-    s.blue.setFaults({ errorRatio: 1 });
-    s.green.setFaults({ errorRatio: 1 });
-    await waitUntil(() => s.events.some((e) => e.type === 'action.skipped' && e.data.action === 'rollback'), 'the held rollback');
-    s.green.resetFaults();
+    // A critical rule that pages and puts blue in safe mode but does not roll back: it stays firing
+    // while green is healthy (a rule's held rollback would be retried and switch by itself).
+    const s = await start(`${FAST_GATES}deployWindows: { enabled: false }\n`, (text) =>
+      text.replace('rules:\n', 'rules:\n  - name: live-universe-empty\n    severity: critical\n    when: { all: [ { fact: consecutiveFailures, params: { probe: universe }, operator: greaterThanInclusive, value: 3 } ] }\n    actions: [safe-mode]\n'),
+    );
+    s.blue.setFaults({ emptyUniverse: true });
+    await waitUntil(() => s.events.some((e) => e.type === 'rule.firing' && e.rule === 'live-universe-empty'), 'the critical rule to fire');
     const refused = await promote(s.base, { to: 'green' });
     expect(refused.lines.at(-1)).toMatchObject({ ok: false, failedStep: 'preflight', switched: false, live: 'blue' });
-    expect(String(refused.lines.at(-1)!.reason)).toContain('critical rules are firing (live-health-failing)');
+    expect(String(refused.lines.at(-1)!.reason)).toContain('critical rules are firing (live-universe-empty)');
     expect(s.events.some((e) => e.type === 'traffic.switched')).toBe(false);
 
     const emergency = await promote(s.base, { to: 'green', emergency: true, reason: 'blue is down, green is fixed' });
     const preflight = s.events.filter((e) => e.type === 'promote.step' && e.data.step === 'preflight').at(-1)!;
-    expect(preflight.data).toMatchObject({ ok: true, figures: { criticalFiring: ['live-health-failing'] } });
+    expect(preflight.data).toMatchObject({ ok: true, figures: { criticalFiring: ['live-universe-empty'] } });
     expect(emergency.lines.at(-1)).toMatchObject({ switched: true });
   });
 
@@ -136,7 +137,7 @@ describe('greenlight promote (agent API)', () => {
     expect(s.agent.activeEnvironment).toBe('blue');
   });
 
-  it('an environment that degrades during the watch is rolled back by the rules at once, even right after another rollback (cooldowns waived)', async () => {
+  it('an environment that degrades during the watch is rolled back by the rules at once, even right after another rollback (no cooldown or settle holds the way back)', async () => {
     const s = await start(`${FAST_GATES.replace('watch: 1s', 'watch: 30s')}deployWindows: { enabled: false }\n`);
     // First an incident on blue: the rule fires and rolls back to green, leaving a 10-minute action cooldown and a 5-minute rule cooldown.
     s.blue.setFaults({ errorRatio: 1 });
@@ -185,6 +186,38 @@ describe('greenlight promote (agent API)', () => {
     expect(lines.at(-1)).toMatchObject({ ok: false, failedStep: 'verify', switched: true, rolledBack: true, live: 'blue' });
     expect(String(lines.at(-1)!.reason)).toContain('$.status ("degraded") not in [healthy]');
     expect(kinds(s.events).slice(5, 11)).toEqual(['switched:blue>green', 'step:switch:ok', 'step:verify:fail', 'switched:green>blue', 'step:revert:ok', 'promote.failed']);
+  });
+
+  it('a target that stops answering after its gates is refused at the switch by the fresh verification: traffic never moves', async () => {
+    const s = await start(`${FAST_GATES}deployWindows: { enabled: false }\n`);
+    const unsubscribe = s.agent.bus.subscribe((event) => {
+      if (event.type === 'promote.step' && event.data.step === 'load') s.green.setFaults({ hang: true });
+    });
+    const { lines } = await promote(s.base, { to: 'green' });
+    unsubscribe();
+    expect(lines.at(-1)).toMatchObject({ ok: false, failedStep: 'switch', switched: false, live: 'blue' });
+    expect(String(lines.at(-1)!.reason)).toMatch(/switch refused: green failed its fresh verification \(.*unknown: timeout: no complete answer within 1000ms/);
+    expect(s.events.some((e) => e.type === 'traffic.switched')).toBe(false);
+    expect(s.agent.activeEnvironment).toBe('blue');
+  });
+
+  it('a revert onto an old environment that fails its fresh verification is refused and pages: nothing switches blind', async () => {
+    const s = await start(`${FAST_GATES}deployWindows: { enabled: false }\n`);
+    const unsubscribe = s.agent.bus.subscribe((event) => {
+      if (event.type === 'promote.step' && event.data.step === 'switch') {
+        s.green.setFaults({ status: 'degraded' });
+        s.blue.setFaults({ hang: true });
+      }
+    });
+    const { lines } = await promote(s.base, { to: 'green' });
+    unsubscribe();
+    expect(lines.at(-1)).toMatchObject({ ok: false, failedStep: 'verify', switched: true, rolledBack: false, live: 'green' });
+    const revert = s.events.find((e) => e.type === 'promote.step' && e.data.step === 'revert')!;
+    expect(revert).toMatchObject({ severity: 'critical', data: { ok: false } });
+    expect(revert.message).toMatch(/switch back to blue refused: blue failed its fresh verification/);
+    expect(s.events.filter((e) => e.type === 'traffic.switched')).toHaveLength(1);
+    expect(s.agent.activeEnvironment).toBe('green');
+    expect(s.agent.alerts.firing().map((notice) => notice.rule)).toContain('promote-revert-refused');
   });
 
   it('without wait, answers once the switch is verified; the watch goes on and ends in promote.succeeded', async () => {

@@ -1,0 +1,327 @@
+/**
+ * The rollback's judgement over whole incidents, on a simulated clock: the real agent on the stock
+ * config (probes every 500 ms, as the issue tried it), its targets scripted (500s, an empty
+ * universe, a hang). Held rollbacks are owed and retried, cooldowns start only from switches that
+ * happened, anti-flap judges the target, and no switch lands on an environment that has not just
+ * answered. Every bound is on simulated time, which the code alone decides.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { GreenlightEvent } from '../../../agent/events.js';
+import { STOCK, startScriptedPair, type ScriptedPair } from '../../helpers/scripted-pair.js';
+import { tempDir } from '../../helpers/tools.js';
+
+const INTERVAL = 500;
+
+let world: ScriptedPair | undefined;
+afterEach(async () => {
+  await world?.close();
+  world = undefined;
+});
+
+async function start(options?: Parameters<typeof startScriptedPair>[0]): Promise<ScriptedPair> {
+  world = await startScriptedPair(options);
+  return world;
+}
+
+const data = (event: GreenlightEvent) => event.data as Record<string, unknown>;
+const rollbacks = (events: GreenlightEvent[], type: GreenlightEvent['type']) => events.filter((e) => e.type === type && data(e).action === 'rollback');
+
+/** Simulated time from an empty universe on the live blue to the switch, on a clean pair: the usual detection time. */
+async function usualDetection(): Promise<number> {
+  const w = await startScriptedPair();
+  try {
+    const fault = w.now();
+    w.faults.blue.emptyUniverse = true;
+    await w.advanceUntil(() => w.switches().length > 0, 30_000, 'the switch on a clean pair');
+    return w.at(w.switches()[0]!) - fault;
+  } finally {
+    await w.close();
+  }
+}
+
+describe('a held rollback is owed, and retried', () => {
+  it('both fail, recover, then the live one fails: one switch, within the usual detection time', async () => {
+    const usual = await usualDetection();
+    const w = await start();
+    w.faults.blue.down = w.faults.green.down = true;
+    await w.advance(20_000);
+    expect(rollbacks(w.events, 'action.skipped').length).toBeGreaterThan(0);
+    expect(w.switches()).toEqual([]);
+    w.faults.blue.down = w.faults.green.down = false;
+    await w.advance(25_000);
+    expect(w.switches()).toEqual([]);
+
+    const fault = w.now();
+    w.faults.blue.emptyUniverse = true;
+    await w.advanceUntil(() => w.switches().length > 0, 30_000, 'the switch');
+    // The phase of the schedule against the fault differs by at most one interval.
+    expect(w.at(w.switches()[0]!) - fault).toBeLessThanOrEqual(usual + INTERVAL);
+    expect(w.switches()[0]!.data).toMatchObject({ from: 'blue', to: 'green' });
+    await w.advance(60_000);
+    expect(w.switches()).toHaveLength(1);
+    expect(w.trafficCalls).toHaveLength(1);
+  });
+
+  it('the live one fails while the other is failing; the other recovers with the rule still firing: one switch, at once, as the retry of that incident', async () => {
+    const w = await start({ warmupMs: 300_000 });
+    w.faults.green.down = true;
+    await w.advance(3_000);
+    w.faults.blue.emptyUniverse = true;
+    await w.advanceUntil(() => rollbacks(w.events, 'action.skipped').length > 0, 10_000, 'the held rollback');
+    const held = rollbacks(w.events, 'action.skipped')[0]!;
+    expect(held.data).toMatchObject({ judgement: 'inconclusive', owed: true, incident: 'live-universe-failing#1' });
+    expect(w.alertNames()).toContain('rollback-inconclusive');
+    await w.advance(20_000);
+    expect(w.switches()).toEqual([]);
+    // Held once, not again on every sample while nothing changed.
+    expect(rollbacks(w.events, 'action.started')).toHaveLength(1);
+    expect(w.agent.state().owed).toEqual([expect.objectContaining({ action: 'rollback', incident: 'live-universe-failing#1', attempts: 0, waiting: expect.stringMatching(/^inconclusive/) })]);
+
+    const recovered = w.now();
+    w.faults.green.down = false;
+    await w.advanceUntil(() => w.switches().length > 0, 10_000, 'the retried rollback');
+    // At once: green's first round after it recovered, then one fresh round of blue's probes to
+    // show blue still fails alone (two intervals, each up to 10 % longer with the stock jitter).
+    expect(w.at(w.switches()[0]!) - recovered).toBeLessThanOrEqual(2 * INTERVAL * 1.1);
+    const retry = rollbacks(w.events, 'action.started')[1]!;
+    expect(retry.data).toMatchObject({ retryOf: 'live-universe-failing#1', attempt: 1 });
+    expect(retry.message).toContain('retry 1 of the rollback held for live-universe-failing#1');
+    expect(rollbacks(w.events, 'action.succeeded')[0]!.data).toMatchObject({ retryOf: 'live-universe-failing#1', from: 'blue', to: 'green' });
+    // The hold's alert resolves with the switch.
+    await w.advance(1_000);
+    expect(w.alerts.some((body) => body.status === 'resolved' && body.alerts.some((a) => a.labels.alertname === 'rollback-inconclusive'))).toBe(true);
+    await w.advance(60_000);
+    expect(w.switches()).toHaveLength(1);
+    expect(w.agent.state().owed).toEqual([]);
+  });
+
+  it('a rule still firing from the both-failing period acts when the live one then fails alone', async () => {
+    // Only the error-ratio rule: it fires while both fail and stays firing (its 5-minute window) after they recover.
+    const w = await start({ config: onlyRules(['live-error-ratio-critical']) });
+    w.faults.blue.down = w.faults.green.down = true;
+    await w.advance(20_000);
+    expect(rollbacks(w.events, 'action.skipped').length).toBeGreaterThan(0);
+    w.faults.blue.down = w.faults.green.down = false;
+    await w.advance(40_000);
+    expect(w.agent.state().rules.find((r) => r.rule === 'live-error-ratio-critical')!.state).toBe('firing');
+    expect(w.switches()).toEqual([]);
+
+    // Blue alone fails now; the rule does not fire again on blue (it never stopped), its owed rollback acts.
+    w.faults.blue.down = true;
+    await w.advanceUntil(() => w.switches().length > 0, 10_000, 'the owed rollback');
+    expect(rollbacks(w.events, 'action.succeeded')[0]!.data).toMatchObject({ retryOf: 'live-error-ratio-critical#1', from: 'blue', to: 'green' });
+    const firing = w.events.filter((e) => e.type === 'rule.firing');
+    expect(firing[0]!).toMatchObject({ env: 'blue', data: { incident: 'live-error-ratio-critical#1' } });
+    // Green's window remembers the shared failure: on green the rule is a new incident, whose
+    // rollback onto the failing blue is held. One switch.
+    await w.advance(30_000);
+    expect(w.events.filter((e) => e.type === 'rule.firing').slice(1).every((e) => e.env === 'green')).toBe(true);
+    expect(w.switches()).toHaveLength(1);
+  });
+});
+
+describe('an owed rollback survives a restart', () => {
+  it('is stored with its incident and retried after the restart once the judgement passes, as the retry of that incident', async () => {
+    const dataDir = tempDir('greenlight-owed-restart-');
+    const first = await startScriptedPair({ dataDir });
+    let stoppedAt: number;
+    try {
+      first.faults.green.down = true;
+      await first.advance(3_000);
+      first.faults.blue.emptyUniverse = true;
+      await first.advanceUntil(() => rollbacks(first.events, 'action.skipped').length > 0, 10_000, 'the held rollback');
+      expect(first.agent.state().owed).toEqual([expect.objectContaining({ incident: 'live-universe-failing#1' })]);
+      stoppedAt = first.now();
+    } finally {
+      await first.close();
+    }
+
+    // greenlight restarts; green has recovered meanwhile, blue still has no universe.
+    const w = await start({ dataDir, startAt: stoppedAt + 10_000, faults: { blue: { emptyUniverse: true } } });
+    await w.advanceUntil(() => w.switches().length > 0, 20_000, 'the owed rollback after the restart');
+    expect(rollbacks(w.events, 'action.succeeded')[0]!.data).toMatchObject({ retryOf: 'live-universe-failing#1', from: 'blue', to: 'green' });
+    // The incident went on firing across the restart: no second one, its actions not repeated.
+    expect(w.events.filter((e) => e.type === 'rule.firing')).toEqual([]);
+    expect(w.switches()).toHaveLength(1);
+  });
+});
+
+describe('anti-flap judges the target, not a clock', () => {
+  it('rolled back to green, green fails 2 minutes later while blue has been healthy since: one switch back', async () => {
+    const w = await start();
+    w.faults.blue.emptyUniverse = true;
+    await w.advanceUntil(() => w.switches().length === 1, 10_000, 'the rollback to green');
+    w.faults.blue.emptyUniverse = false;
+    await w.advance(120_000);
+    const fault = w.now();
+    w.faults.green.emptyUniverse = true;
+    await w.advanceUntil(() => w.switches().length === 2, 10_000, 'the switch back to blue');
+    expect(w.switches()[1]!.data).toMatchObject({ from: 'green', to: 'blue' });
+    expect(w.at(w.switches()[1]!) - fault).toBeLessThanOrEqual(3 * INTERVAL);
+    await w.advance(60_000);
+    expect(w.switches()).toHaveLength(2);
+  });
+
+  it('the same with blue still failing: hold and alert, no switch; once blue has passed for settle (30 s), the owed rollback goes', async () => {
+    const w = await start({ warmupMs: 300_000 });
+    w.faults.blue.down = true;
+    await w.advanceUntil(() => w.switches().length === 1, 30_000, 'the rollback to green');
+    await w.advance(120_000);
+    const before = w.events.length;
+    w.faults.green.emptyUniverse = true;
+    await w.advanceUntil(() => rollbacks(w.events.slice(before), 'action.skipped').length > 0, 10_000, 'the held rollback');
+    const held = rollbacks(w.events.slice(before), 'action.skipped')[0]!;
+    expect(held.severity).toBe('critical');
+    expect(String(data(held).judgement)).toMatch(/^(inconclusive|target-unhealthy)$/);
+    await w.advance(2_000);
+    expect(w.alertNames().some((name) => name === 'rollback-inconclusive' || name === 'rollback-target-unhealthy')).toBe(true);
+    await w.advance(60_000);
+    expect(w.switches()).toHaveLength(1);
+
+    // Blue recovers; green still fails. Blue was rolled away from 3 minutes ago: it must pass its
+    // probes for settle (30 s) first — a wait bounded by the target's health, never a cooldown.
+    const recovered = w.now();
+    w.faults.blue.down = false;
+    await w.advance(10_000);
+    expect(w.agent.state().owed).toEqual([expect.objectContaining({ waiting: expect.stringMatching(/^settling: traffic was rolled back away from blue .* ago, and it has passed every probe for 9\.\ds of the 30s/) })]);
+    await w.advanceUntil(() => w.switches().length === 2, 60_000, 'the switch back once blue settled');
+    const waited = w.at(w.switches()[1]!) - recovered;
+    // Counted from blue's last failed probe, which came at most an interval before the fault was cleared.
+    expect(waited).toBeGreaterThanOrEqual(30_000 - INTERVAL);
+    expect(waited).toBeLessThanOrEqual(30_000 + 3 * INTERVAL);
+  });
+
+  it('a live environment failing 10 s out of every 30 s for 10 minutes moves traffic once (the documented number)', async () => {
+    const w = await start();
+    for (let cycle = 0; cycle < 20; cycle++) {
+      w.faults.blue.down = true;
+      await w.advance(10_000);
+      w.faults.blue.down = false;
+      await w.advance(20_000);
+    }
+    expect(w.switches()).toHaveLength(1);
+    expect(w.switches()[0]!.data).toMatchObject({ from: 'blue', to: 'green' });
+  });
+
+  it('two environments flapping out of phase for 10 minutes: at most one switch per rollback cooldown', async () => {
+    const w = await start();
+    for (let cycle = 0; cycle < 20; cycle++) {
+      w.faults.blue.down = true;
+      await w.advance(10_000);
+      w.faults.blue.down = false;
+      await w.advance(5_000);
+      w.faults.green.down = true;
+      await w.advance(10_000);
+      w.faults.green.down = false;
+      await w.advance(5_000);
+    }
+    const switches = w.switches();
+    expect(switches.length).toBeGreaterThanOrEqual(1);
+    expect(switches.length).toBeLessThanOrEqual(2);
+    for (let i = 1; i < switches.length; i++) expect(w.at(switches[i]!) - w.at(switches[i - 1]!)).toBeGreaterThanOrEqual(600_000);
+  });
+
+  it('when the environment traffic just moved to fails within the old incident\'s keepFiringFor, that is a new incident, judged and paged', async () => {
+    const w = await start();
+    w.faults.blue.emptyUniverse = true;
+    await w.advanceUntil(() => w.switches().length === 1, 30_000, 'the rollback to green');
+    // Green cannot take the load: its discovery engine dies a moment after the switch.
+    w.faults.green.emptyUniverse = true;
+    await w.advanceUntil(() => w.events.some((e) => e.type === 'rule.firing' && e.env === 'green'), 10_000, 'an incident about green');
+    const firing = w.events.filter((e) => e.type === 'rule.firing' && e.rule === 'live-universe-failing');
+    expect(firing.map((e) => `${e.env}:${data(e).incident}`)).toEqual(['blue:live-universe-failing#1', 'green:live-universe-failing#2']);
+    await w.advanceUntil(() => rollbacks(w.events, 'action.skipped').some((e) => data(e).incident === 'live-universe-failing#2'), 10_000, 'its rollback to be judged');
+    // Blue still fails: held, never switched back onto it.
+    expect(w.switches()).toHaveLength(1);
+  });
+
+  it('an incident whose rollback was held starts no rule cooldown: the rule fires again on its next fault', async () => {
+    const w = await start();
+    w.faults.blue.emptyUniverse = w.faults.green.emptyUniverse = true;
+    // Held by the judgement, or refused by the fresh verification when green's fault is not seen yet.
+    await w.advanceUntil(() => rollbacks(w.events, 'action.skipped').length + rollbacks(w.events, 'action.failed').length > 0, 10_000, 'the held rollback');
+    w.faults.blue.emptyUniverse = w.faults.green.emptyUniverse = false;
+    await w.advanceUntil(() => w.events.some((e) => e.type === 'rule.resolved' && e.rule === 'live-universe-failing'), 60_000, 'the incident to resolve');
+    w.faults.blue.emptyUniverse = true;
+    await w.advanceUntil(() => w.switches().length === 1, 10_000, 'the second incident to roll back');
+    expect(w.events.filter((e) => e.type === 'rule.firing' && e.rule === 'live-universe-failing').map((e) => data(e).incident)).toEqual(['live-universe-failing#1', 'live-universe-failing#2']);
+  });
+});
+
+describe('every switch verifies its target now', () => {
+  it('a target whose last completed probe passed but whose probe in flight is overdue is unknown', async () => {
+    const w = await start();
+    w.faults.green.hang = true;
+    await w.advance(1_600);
+    const green = w.agent.state().environments.green!;
+    expect(green.up).toBe(true); // every completed probe passed
+    expect(green.health.healthy).toBe(false);
+    expect(green.health.unknown.length).toBeGreaterThan(0);
+    expect(green.health.failing).toEqual([]);
+  });
+
+  it('a manual rollback onto a target that just hung is refused by the fresh verification: action.failed naming the check, a critical alert', async () => {
+    const w = await start();
+    await w.advanceUntil(() => w.agent.state().environments.green!.health.passingForMs > 0, 1_000, 'green known healthy');
+    w.faults.green.hang = true;
+    expect(w.agent.state().environments.green!.health.healthy).toBe(true); // as far as greenlight has seen
+    const asked = w.agent.manualRollback('blue looks wrong', 'api:rollback');
+    let outcome: Awaited<typeof asked> | undefined;
+    void asked.then((o) => (outcome = o));
+    await w.advanceUntil(() => outcome !== undefined, 5_000, 'the manual rollback to be answered');
+    expect(outcome).toMatchObject({ outcome: 'failed', data: { refused: 'unverified', from: 'blue', to: 'green' } });
+    const failed = w.events.find((e) => e.type === 'action.failed')!;
+    expect(failed.severity).toBe('critical');
+    expect(failed.message).toMatch(/green failed its fresh verification .*(health|universe) unknown: timeout: no complete answer within 1000ms/);
+    await w.advance(100);
+    expect(w.alertNames()).toContain('rollback-unverified');
+    expect(w.switches()).toEqual([]);
+    expect(w.trafficCalls).toEqual([]);
+    expect(w.agent.activeEnvironment).toBe('blue');
+  });
+
+  it('a manual rollback 2.5 s after the target hung is refused: its probes are overdue, unknown', async () => {
+    const w = await start();
+    w.faults.green.hang = true;
+    await w.advance(2_500);
+    const asked = w.agent.manualRollback('blue looks wrong', 'api:rollback');
+    let outcome: Awaited<typeof asked> | undefined;
+    void asked.then((o) => (outcome = o));
+    await w.advanceUntil(() => outcome !== undefined, 5_000, 'the manual rollback to be answered');
+    expect(outcome).toMatchObject({ outcome: 'skipped', data: { judgement: 'target-unhealthy' } });
+    expect(outcome!.outcome === 'skipped' && outcome!.reason).toMatch(/unknown: no result yet or overdue/);
+    await w.advance(100);
+    expect(w.alertNames()).toContain('rollback-target-unhealthy');
+    expect(w.switches()).toEqual([]);
+  });
+
+  it('a rule rollback onto a hung target is owed, and retried once the target answers again', async () => {
+    const w = await start();
+    w.faults.green.hang = true;
+    await w.advance(3_000);
+    w.faults.blue.emptyUniverse = true;
+    await w.advanceUntil(() => rollbacks(w.events, 'action.skipped').length > 0, 10_000, 'the held rollback');
+    expect(rollbacks(w.events, 'action.skipped')[0]!.data).toMatchObject({ owed: true });
+    await w.advance(30_000);
+    expect(w.switches()).toEqual([]);
+    w.faults.green.hang = false;
+    await w.advanceUntil(() => w.switches().length > 0, 20_000, 'the retried rollback');
+    expect(w.switches()).toHaveLength(1);
+    expect(rollbacks(w.events, 'action.succeeded')[0]!.data).toMatchObject({ retryOf: 'live-universe-failing#1', to: 'green' });
+    // Nothing was switched onto green while it hung.
+    const answeredAgain = w.events.filter((e) => e.type === 'probe.up' && e.env === 'green').at(-1);
+    if (answeredAgain) expect(w.at(w.switches()[0]!)).toBeGreaterThanOrEqual(w.at(answeredAgain));
+  });
+});
+
+/** The stock config with only the named rules left. */
+function onlyRules(keep: string[]): string {
+  const [head, rest] = [STOCK.slice(0, STOCK.indexOf('rules:\n')), STOCK.slice(STOCK.indexOf('rules:\n'))];
+  const end = rest.indexOf('\nprobes:\n');
+  const rulesBlock = rest.slice(0, end);
+  const kept = rulesBlock
+    .split(/\n(?=  - name: )/)
+    .filter((chunk, index) => index === 0 || keep.some((name) => chunk.startsWith(`  - name: ${name}\n`)))
+    .join('\n');
+  return `${head}${kept}${rest.slice(end)}`;
+}
