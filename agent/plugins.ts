@@ -21,6 +21,8 @@ import { renderTraffic } from './traffic/render-traffic.js';
 import type { TrafficAdapter } from './traffic/traffic-adapter.js';
 import { webhookTraffic } from './traffic/webhook-traffic.js';
 
+// A registry holds plugins of every config shape: each checks its own block with its schema.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyDefinition<T> = PluginDefinition<any, T>;
 
 export const TRAFFIC_ADAPTERS: readonly AnyDefinition<TrafficAdapter>[] = [

@@ -371,29 +371,45 @@ function expectedKeys(path: KeyPath): string[] {
   return schema ? objectKeys(schema) : [];
 }
 
+/** The parts of zod 4's internal schema definition that key-path lookups read. */
+interface ZodDef {
+  type: string;
+  innerType?: z.ZodType;
+  in?: z.ZodType;
+  schema?: z.ZodType;
+  options?: z.ZodType[];
+  shape?: Record<string, z.ZodType>;
+  element?: z.ZodType;
+  valueType?: z.ZodType;
+}
+
+function defOf(schema: z.ZodType | undefined): ZodDef | undefined {
+  return (schema as { _zod?: { def?: ZodDef } } | undefined)?._zod?.def;
+}
+
 function unwrap(schema: z.ZodType): z.ZodType {
-  let current: any = schema;
+  let current: z.ZodType | undefined = schema;
   for (let i = 0; i < 10 && current; i++) {
-    const def = current._zod?.def;
+    const def = defOf(current);
     if (!def) break;
     if (def.type === 'object' || def.type === 'array' || def.type === 'record') break;
-    current = def.innerType ?? def.in ?? def.schema ?? (def.type === 'union' ? def.options.find((o: any) => unwrap(o)._zod?.def?.type === 'object') : undefined);
+    current = def.innerType ?? def.in ?? def.schema ?? (def.type === 'union' ? def.options?.find((o) => defOf(unwrap(o))?.type === 'object') : undefined);
   }
-  return current;
+  return current ?? schema;
 }
 
 function childSchema(schema: z.ZodType, step: string | number): z.ZodType | undefined {
-  const def: any = (unwrap(schema) as any)?._zod?.def;
+  const def = defOf(unwrap(schema));
   if (!def) return undefined;
-  if (def.type === 'object') return def.shape[step];
+  if (def.type === 'object') return def.shape?.[step];
   if (def.type === 'array') return def.element;
   if (def.type === 'record') return def.valueType;
   return undefined;
 }
 
 function objectKeys(schema: z.ZodType): string[] {
-  const def: any = (unwrap(schema) as any)?._zod?.def;
-  return def?.type === 'object' ? Object.keys(def.shape) : [];
+  const def = defOf(unwrap(schema));
+  return def?.type === 'object' ? Object.keys(def.shape ?? {}) : [];
 }
 
 function suggestKey(key: string, known: string[]): string {

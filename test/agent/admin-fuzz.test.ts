@@ -49,7 +49,7 @@ async function send(method: string, path: string, body: Uint8Array | undefined, 
     const response = await fetch(`${base}${path}`, { method, headers, body, signal: AbortSignal.timeout(5_000) });
     return { status: response.status, text: await response.text() };
   } catch (error) {
-    throw new Error(`${method} ${path} with ${JSON.stringify(headers)} and ${body?.length ?? 'no'} bytes (${Buffer.from(body ?? []).subarray(0, 80).toString('latin1')}): ${(error as Error).message} ${(error as Error).cause ?? ''}`);
+    throw new Error(`${method} ${path} with ${JSON.stringify(headers)} and ${body?.length ?? 'no'} bytes (${Buffer.from(body ?? []).subarray(0, 80).toString('latin1')}): ${(error as Error).message} ${(error as Error).cause ?? ''}`, { cause: error });
   }
 }
 

@@ -47,7 +47,6 @@ describe('SLOs in the agent', () => {
     const dataDir = tempDir('greenlight-slo-');
     const config = parseAgentConfig(configText(blue.url, green.url, dataDir));
     const first = await startAgent(config, { processMetrics: false });
-    let saved: { total: number; bad: number };
     try {
       await waitUntil(() => blueOf(first.agent, 3_600_000).total >= 40, '40 probes of blue in the SLO');
       const state = first.agent.state().slo[0]!;
@@ -72,7 +71,7 @@ describe('SLOs in the agent', () => {
     const stored = store.get<Record<string, SloState>>('slo')!;
     store.close();
     const sum = (key: 'total' | 'bad') => stored.availability!.environments.blue!.find((w) => w.windowMs === 3_600_000)![key].reduce((a, b) => a + b, 0);
-    saved = { total: sum('total'), bad: sum('bad') };
+    const saved = { total: sum('total'), bad: sum('bad') };
     expect(saved.total).toBeGreaterThanOrEqual(40);
 
     const second = await startAgent(config, { processMetrics: false });

@@ -95,8 +95,9 @@ interface HttpServer {
   server: Server;
 }
 
-async function httpServer(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<HttpServer> {
-  const server = createServer(handler);
+async function httpServer(handler: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>): Promise<HttpServer> {
+  // A handler that throws ends its connection, so the probe sees a reset, not a hang.
+  const server = createServer((req, res) => void Promise.resolve(handler(req, res)).catch((error: Error) => res.destroy(error)));
   const port = await listen(server);
   return { port, url: `http://127.0.0.1:${port}`, server };
 }

@@ -203,7 +203,7 @@ describe('stock SLO rules (availability, 99.5 %), on a simulated clock', () => {
 
   it('failures of the idle environment do not burn the budget (a deployment there)', async () => {
     const { run, fired } = world({ interval: 30_000 });
-    await run(healthy, 5 * 60 * 60_000, undefined, (probe) => ({ ok: false, durationMs: 5 }));
+    await run(healthy, 5 * 60 * 60_000, undefined, () => ({ ok: false, durationMs: 5 }));
     expect(fired).toEqual([]);
   });
 });

@@ -48,7 +48,8 @@ export async function startFakeServer(service: Service): Promise<FakeServer> {
   const waiters: { count: number; resolve: () => void }[] = [];
   let hanging = 0;
 
-  const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
+  const server = createServer((req, res) => void handle(req, res).catch((error: Error) => res.destroy(error)));
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const text = Buffer.concat(chunks).toString('utf8');
@@ -73,7 +74,7 @@ export async function startFakeServer(service: Service): Promise<FakeServer> {
     const answer = fault ?? service(request);
     res.writeHead(answer.status, answer.headers ?? {});
     res.end(answer.body ?? '');
-  });
+  }
   server.on('connection', (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));

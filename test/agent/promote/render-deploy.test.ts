@@ -15,7 +15,7 @@ import { startSimulator, type Simulator } from '../../../simulator/alphastack-si
 import { waitUntil } from '../../helpers/agent-harness.js';
 import { ADMIN, FAST_GATES, promoteConfig } from '../../helpers/promote.js';
 import { writeTempFile } from '../../helpers/tools.js';
-import { BIN, cli, ROOT } from '../../helpers/cli.js';
+import { cli } from '../../helpers/cli.js';
 
 const KEY = 'rnd_FakeRenderKey0123456789abcdef';
 const BLUE = 'srv-blue0000000000000001';
