@@ -13,8 +13,15 @@
  *   sample          a WorkerSample (harness.ts): CPU, wall clock, probe counts, memory
  *   latency-start   start collecting probe durations (costs CPU: keep it out of CPU windows)
  *   latency-stop    stop collecting; replies a LatencySummary
+ *   lateness-start  start a timer chain beside the agent's (every 20 ms) that notes how late each
+ *                   of its callbacks runs: what a probe's start, or any other timer, waits
+ *   lateness-stop   stop; replies a LatencySummary of those latenesses
+ *   events          events published since start, by type (agent only)
  *   results         probe results since start by result code (agent: greenlight_probes_total)
  *   stop            close everything; the process then exits
+ *
+ * Agent options: --data-dir DIR (a prepared state database), --jitter J, --extra YAML (top-level
+ * config keys added to the generated config).
  */
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
@@ -25,6 +32,7 @@ import { APP_PATHS, buildConfigText, cpuMicros, startPacedLoop, summarizeLatency
 
 interface Engine {
   start(): Promise<Record<string, unknown>>;
+  events?(): Record<string, number>;
   counts(): Pick<WorkerSample, 'completed' | 'failed' | 'skipped' | 'ratePerSecond'>;
   latencyStart(): void;
   latencyStop(): LatencySummary;
@@ -40,6 +48,9 @@ const { values } = parseArgs({
     green: { type: 'string' },
     every: { type: 'string', default: '1s' },
     'tick-ms': { type: 'string' },
+    'data-dir': { type: 'string' },
+    jitter: { type: 'string' },
+    extra: { type: 'string' },
   },
   strict: true,
 });
@@ -51,8 +62,11 @@ const blueUrl = values.blue;
 const greenUrl = values.green;
 
 function agentEngine(): Engine {
-  const config = parseAgentConfig(buildConfigText({ series, blueUrl, greenUrl, every: values.every }), {});
+  const jitter = values.jitter === undefined ? undefined : Number(values.jitter);
+  const config = parseAgentConfig(buildConfigText({ series, blueUrl, greenUrl, every: values.every, jitter, dataDir: values['data-dir'], extra: values.extra }), {});
   const agent = new Agent({ config, logger: pino({ level: 'silent' }) });
+  const published: Record<string, number> = {};
+  agent.bus.subscribe((event) => (published[event.type] = (published[event.type] ?? 0) + 1));
   let poll: NodeJS.Timeout | undefined;
   const seen = new Map<string, number>();
   let durations: number[] = [];
@@ -97,6 +111,7 @@ function agentEngine(): Engine {
       collect();
       return summarizeLatency("each series' latest result, polled every 400 ms", durations);
     },
+    events: () => ({ ...published }),
     results: async () => {
       // A scrape costs CPU: ask for this only after the measurement.
       const { body } = await agent.metrics.render(false);
@@ -149,20 +164,45 @@ function baselineEngine(): Engine {
 const engine = values.mode === 'agent' ? agentEngine() : values.mode === 'baseline' ? baselineEngine() : undefined;
 if (!engine) throw new Error(`--mode must be agent or baseline (got ${values.mode})`);
 
+/** A timer chain every 20 ms on the agent's event loop: how late each callback runs (ms). */
+const CANARY_MS = 20;
+let canary: { timer: NodeJS.Timeout; lateness: number[] } | undefined;
+
+function startCanary(): void {
+  clearTimeout(canary?.timer);
+  const lateness: number[] = [];
+  let planned = performance.now() + CANARY_MS;
+  const tick = () => {
+    const now = performance.now();
+    lateness.push(now - planned);
+    planned = Math.max(planned + CANARY_MS, now + 1);
+    canary!.timer = setTimeout(tick, planned - now);
+  };
+  canary = { timer: setTimeout(tick, CANARY_MS), lateness };
+}
+
+function stopCanary(): LatencySummary {
+  clearTimeout(canary?.timer);
+  const summary = summarizeLatency(`a ${CANARY_MS} ms timer chain on the agent's event loop: how late each callback ran`, canary?.lateness ?? []);
+  canary = undefined;
+  return summary;
+}
+
 function sample(gc: boolean): WorkerSample {
   const cpuBeforeUs = cpuMicros();
   const wallBeforeMs = performance.now();
   const counts = engine!.counts();
   const memory = process.memoryUsage();
   let heapAfterGc: number | undefined;
+  let arrayBuffersAfterGc: number | undefined;
   const collect = (globalThis as { gc?: () => void }).gc;
   if (gc && collect) {
     collect();
-    heapAfterGc = process.memoryUsage().heapUsed;
+    ({ heapUsed: heapAfterGc, arrayBuffers: arrayBuffersAfterGc } = process.memoryUsage());
   }
   const wallAfterMs = performance.now();
   const cpuAfterUs = cpuMicros();
-  return { cpuBeforeUs, cpuAfterUs, wallBeforeMs, wallAfterMs, memory, heapAfterGc, ...counts };
+  return { cpuBeforeUs, cpuAfterUs, wallBeforeMs, wallAfterMs, memory, heapAfterGc, arrayBuffersAfterGc, ...counts };
 }
 
 async function handle(command: WorkerCommand): Promise<unknown> {
@@ -176,9 +216,18 @@ async function handle(command: WorkerCommand): Promise<unknown> {
       return {};
     case 'latency-stop':
       return engine!.latencyStop();
+    case 'lateness-start':
+      startCanary();
+      return {};
+    case 'lateness-stop':
+      return stopCanary();
+    case 'events':
+      if (!engine!.events) throw new Error('events are counted in agent mode only');
+      return engine!.events();
     case 'results':
       return engine!.results();
     case 'stop':
+      clearTimeout(canary?.timer);
       await engine!.stop();
       setImmediate(() => process.disconnect?.());
       return { stopped: true };

@@ -6,6 +6,7 @@
  *   node dist/bench/run-all.js --only probe-engine --series 100
  *   node dist/bench/run-all.js --only promote --watch 10
  *   node dist/bench/run-all.js --only loadtest --load-seconds 10
+ *   node dist/bench/run-all.js --only stream-load --stream-seconds 20
  *
  * Verdicts are printed, never enforced: the machine is small and noisy, so the exit code only
  * says whether the benches ran (0) or broke (1), or the arguments were wrong (2).
@@ -19,9 +20,10 @@ import { runMetricsRender } from './metrics-render.js';
 import { runProbeEngine } from './probe-engine.js';
 import { runLoadtestBench, runPromote } from './promote.js';
 import { runRuleDecision } from './rule-decision.js';
+import { runStreamLoad } from './stream-load.js';
 import { log, section, table, type SummaryRow } from './harness.js';
 
-const BENCHES = ['probe-engine', 'memory', 'metrics-render', 'rules', 'journal-ingest', 'journal-bytes', 'fanout', 'promote', 'loadtest'] as const;
+const BENCHES = ['probe-engine', 'memory', 'metrics-render', 'rules', 'journal-ingest', 'journal-bytes', 'fanout', 'stream-load', 'promote', 'loadtest'] as const;
 type BenchName = (typeof BENCHES)[number];
 
 const USAGE = `usage: node dist/bench/run-all.js [--only ${BENCHES.join('|')}] [--soak SECONDS] [--series N] [--measure SECONDS] [--events N] [--fanout-seconds SECONDS] [--watch SECONDS] [--load-seconds S]
@@ -32,9 +34,11 @@ const USAGE = `usage: node dist/bench/run-all.js [--only ${BENCHES.join('|')}] [
   --events N                events the journal benches write (default 100000)
   --fanout-seconds SECONDS  fan-out measurement at 1,000 events/s; each step up takes half (default 5)
   --watch SECONDS           promote: the watch period after the switch (default 10)
-  --load-seconds S          loadtest: seconds at each rate (default 10)`;
+  --load-seconds S          loadtest: seconds at each rate (default 10)
+  --stream-events N         stream-load: events in the journal replayed (default 300000)
+  --stream-seconds S        stream-load: seconds of each phase, idle and loaded (default 30)`;
 
-function parse(): { only: BenchName | undefined; soak: number; series: number; measure: number; events: number; fanoutSeconds: number; watch: number; loadSeconds: number } | undefined {
+function parse(): { only: BenchName | undefined; soak: number; series: number; measure: number; events: number; fanoutSeconds: number; watch: number; loadSeconds: number; streamEvents: number; streamSeconds: number } | undefined {
   let values;
   try {
     ({ values } = parseArgs({
@@ -47,6 +51,8 @@ function parse(): { only: BenchName | undefined; soak: number; series: number; m
         'fanout-seconds': { type: 'string', default: '5' },
         watch: { type: 'string', default: '10' },
         'load-seconds': { type: 'string', default: '10' },
+        'stream-events': { type: 'string', default: '300000' },
+        'stream-seconds': { type: 'string', default: '30' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -79,7 +85,11 @@ function parse(): { only: BenchName | undefined; soak: number; series: number; m
   const loadSeconds = Number(values['load-seconds']);
   if (!Number.isFinite(watch) || watch < 1) return fail(`--watch must be a number of seconds >= 1 (got "${values.watch}")`);
   if (!Number.isFinite(loadSeconds) || loadSeconds < 1) return fail(`--load-seconds must be a number of seconds >= 1 (got "${values['load-seconds']}")`);
-  return { only: values.only as BenchName | undefined, soak, series, measure, events, fanoutSeconds, watch, loadSeconds };
+  const streamEvents = Number(values['stream-events']);
+  const streamSeconds = Number(values['stream-seconds']);
+  if (!Number.isInteger(streamEvents) || streamEvents < 1_000 || streamEvents > 5_000_000) return fail(`--stream-events must be an integer from 1000 to 5000000 (got "${values['stream-events']}")`);
+  if (!Number.isInteger(streamSeconds) || streamSeconds < 5) return fail(`--stream-seconds must be a whole number of seconds >= 5 (got "${values['stream-seconds']}")`);
+  return { only: values.only as BenchName | undefined, soak, series, measure, events, fanoutSeconds, watch, loadSeconds, streamEvents, streamSeconds };
 }
 
 async function main(): Promise<number> {
@@ -109,11 +119,13 @@ async function main(): Promise<number> {
                   ? runJournalBytes({ events: options.events })
                   : name === 'fanout'
                     ? await runFanout({ seconds: options.fanoutSeconds })
-                    : name === 'promote'
-                      ? await runPromote({ watchSeconds: options.watch })
-                      : name === 'loadtest'
-                        ? await runLoadtestBench({ seconds: options.loadSeconds })
-                        : { rows: await runRuleDecision({ series: options.series }) };
+                    : name === 'stream-load'
+                      ? await runStreamLoad({ events: options.streamEvents, seconds: options.streamSeconds })
+                      : name === 'promote'
+                        ? await runPromote({ watchSeconds: options.watch })
+                        : name === 'loadtest'
+                          ? await runLoadtestBench({ seconds: options.loadSeconds })
+                          : { rows: await runRuleDecision({ series: options.series }) };
       rows.push(...result.rows);
     } catch (error) {
       broken = true;
