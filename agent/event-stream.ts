@@ -47,6 +47,15 @@ const REPLAY_STALL_MS = 30_000;
 export const CLOSE_TOO_SLOW = 4008;
 /** Refusals are logged at most this often, with how many there were. */
 const REFUSAL_LOG_MS = 60_000;
+/** A client closed with 4008 has this long to read what it was sent and the close frame; then its connection is dropped. */
+const CLOSE_GRACE_MS = 10_000;
+/**
+ * The one error every connection the stream drops is destroyed with. Destroying a socket that
+ * has writes queued fails each of them with the stream's error, or, without one, with a new
+ * Error apiece, stack trace and all: 500 stalled clients with a few hundred queued messages each
+ * held the event loop for a second.
+ */
+const DROPPED = new Error('stream client dropped');
 
 export interface StreamFilter {
   since: number | undefined;
@@ -118,7 +127,7 @@ export class EventStream {
     this.#heartbeat = setInterval(() => {
       for (const client of this.#clients.values()) {
         if (!client.alive) {
-          client.socket.terminate();
+          drop(client);
           continue;
         }
         client.alive = false;
@@ -190,7 +199,7 @@ export class EventStream {
     this.#clients.set(socket, client);
     this.#perAddress.set(address, (this.#perAddress.get(address) ?? 0) + 1);
     socket.on('pong', () => (client.alive = true));
-    socket.on('error', () => socket.terminate());
+    socket.on('error', () => drop(client));
     const unsubscribe = this.#subscribe((event) => {
       if (client.live && socket.readyState === socket.OPEN) this.#sendLive(client, event);
     });
@@ -204,7 +213,7 @@ export class EventStream {
     if (!client.live) {
       this.#replay(client).catch((error: unknown) => {
         this.#logger.error({ err: error }, 'bug: a stream replay failed; the client is disconnected');
-        socket.terminate();
+        drop(client);
       });
     }
   }
@@ -226,6 +235,7 @@ export class EventStream {
     const resume = Math.max(client.lastSent, client.position);
     this.#logger.warn({ lastSent: client.lastSent, resume, address: client.address }, why);
     client.socket.close(CLOSE_TOO_SLOW, `too slow: reconnect with since=${resume}`);
+    setTimeout(() => drop(client), CLOSE_GRACE_MS).unref();
   }
 
   /** The journal after `since`, a page per slice of the turn queue while the client keeps up, then live. */
@@ -284,6 +294,10 @@ export class EventStream {
       raw.on('close', onClose);
     });
   }
+}
+
+function drop(client: Client): void {
+  if (!client.raw.destroyed) client.raw.destroy(DROPPED);
 }
 
 /** Whether `origin` is the page's own agent: the same host and port as the request's Host. */

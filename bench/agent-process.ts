@@ -16,6 +16,9 @@
  *   lateness-start  start a timer chain beside the agent's (every 20 ms) that notes how late each
  *                   of its callbacks runs: what a probe's start, or any other timer, waits
  *   lateness-stop   stop; replies a LatencySummary of those latenesses
+ *   isolated-start  start a worker thread in this process with the same timer chain and a probe
+ *                   of `url` every 500 ms: what the probe path would see in a thread of its own
+ *   isolated-stop   stop it; replies { lateness, probes } LatencySummaries
  *   events          events published since start, by type (agent only)
  *   results         probe results since start by result code (agent: greenlight_probes_total)
  *   stop            close everything; the process then exits
@@ -24,6 +27,7 @@
  * config keys added to the generated config).
  */
 import { parseArgs } from 'node:util';
+import { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
 import { Agent as UndiciAgent } from 'undici';
 import { Agent } from '../agent/agent.js';
@@ -188,6 +192,55 @@ function stopCanary(): LatencySummary {
   return summary;
 }
 
+/**
+ * The other way to keep probing clear of client load: a thread of its own. This one runs the
+ * canary's timer chain and a bare probe (fetch, read the body) every 500 ms in a worker thread
+ * beside the agent, sharing its process and CPU but not its event loop.
+ */
+const ISOLATED = `
+const { parentPort, workerData } = require('node:worker_threads');
+const lateness = [];
+const durations = [];
+let planned = performance.now() + ${CANARY_MS};
+let timer = setTimeout(function tick() {
+  const now = performance.now();
+  lateness.push(now - planned);
+  planned = Math.max(planned + ${CANARY_MS}, now + 1);
+  timer = setTimeout(tick, planned - now);
+}, ${CANARY_MS});
+let due = performance.now() + 500;
+let warm = false; // the first fetch loads the HTTP client: not a probe's cost
+let probeTimer = setTimeout(async function probe() {
+  const started = performance.now();
+  try { await (await fetch(workerData.url)).text(); } catch {}
+  if (warm) durations.push(performance.now() - started);
+  warm = true;
+  due = Math.max(due + 500, performance.now());
+  probeTimer = setTimeout(probe, due - performance.now());
+}, 500);
+parentPort.once('message', () => {
+  clearTimeout(timer);
+  clearTimeout(probeTimer);
+  parentPort.postMessage({ lateness, durations });
+});
+`;
+let isolated: Worker | undefined;
+
+async function stopIsolated(): Promise<{ lateness: LatencySummary; probes: LatencySummary }> {
+  const worker = isolated;
+  isolated = undefined;
+  if (!worker) throw new Error('isolated-start first');
+  const result = await new Promise<{ lateness: number[]; durations: number[] }>((resolve) => {
+    worker.once('message', resolve);
+    worker.postMessage('stop');
+  });
+  await worker.terminate();
+  return {
+    lateness: summarizeLatency(`a ${CANARY_MS} ms timer chain in a worker thread of the agent's process`, result.lateness),
+    probes: summarizeLatency('a bare probe every 500 ms from that worker thread', result.durations),
+  };
+}
+
 function sample(gc: boolean): WorkerSample {
   const cpuBeforeUs = cpuMicros();
   const wallBeforeMs = performance.now();
@@ -221,6 +274,12 @@ async function handle(command: WorkerCommand): Promise<unknown> {
       return {};
     case 'lateness-stop':
       return stopCanary();
+    case 'isolated-start':
+      await isolated?.terminate();
+      isolated = new Worker(ISOLATED, { eval: true, workerData: { url: command.url } });
+      return {};
+    case 'isolated-stop':
+      return stopIsolated();
     case 'events':
       if (!engine!.events) throw new Error('events are counted in agent mode only');
       return engine!.events();
@@ -228,6 +287,7 @@ async function handle(command: WorkerCommand): Promise<unknown> {
       return engine!.results();
     case 'stop':
       clearTimeout(canary?.timer);
+      await isolated?.terminate();
       await engine!.stop();
       setImmediate(() => process.disconnect?.());
       return { stopped: true };

@@ -223,6 +223,8 @@ export type WorkerCommand =
   | { cmd: 'latency-stop' }
   | { cmd: 'lateness-start' }
   | { cmd: 'lateness-stop' }
+  | { cmd: 'isolated-start'; url: string }
+  | { cmd: 'isolated-stop' }
   | { cmd: 'events' }
   | { cmd: 'results' }
   | { cmd: 'stop' };

@@ -24,6 +24,10 @@
  * probes per phase (the targets are healthy throughout, so any is a false alarm); what the
  * readers received. Targets: lateness and /healthz p99 loaded within 2x of idle, RSS growth
  * < 128 MB, no probe.down.
+ *
+ * The other design, measured in the same run: a worker thread in the agent's process runs the
+ * same timer chain and a bare probe every 500 ms (bench/agent-process.ts, isolated-*), i.e. what
+ * the probe path would see on an event loop of its own, sharing the process and the CPU.
  */
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -57,6 +61,8 @@ interface ClientsReport {
 interface Phase {
   lateness: LatencySummary;
   probes: LatencySummary;
+  /** The same timer chain, and a bare probe, in a worker thread of the agent's process: the other design. */
+  isolated: { lateness: LatencySummary; probes: LatencySummary };
   healthz: LatencySummary;
   healthzFailed: number;
   rssMedian: number;
@@ -118,12 +124,13 @@ async function failedProbes(worker: WorkerHandle): Promise<number> {
 }
 
 /** Lateness, /healthz and RSS over `seconds`, and the probe.down events and failed probes in that time. */
-async function measurePhase(worker: WorkerHandle, base: string, seconds: number, onSecond?: (second: number) => Promise<void>): Promise<Phase> {
+async function measurePhase(worker: WorkerHandle, base: string, target: string, seconds: number, onSecond?: (second: number) => Promise<void>): Promise<Phase> {
   const downBefore = (await worker.call<Record<string, number>>({ cmd: 'events' }))['probe.down'] ?? 0;
   const failedBefore = await failedProbes(worker);
   const dispatcher = new UndiciAgent({ connections: 4 });
   await worker.call({ cmd: 'lateness-start' });
   await worker.call({ cmd: 'latency-start' });
+  await worker.call({ cmd: 'isolated-start', url: `${target}/api/health` });
   const loop = startPacedLoop({ rate: HEALTHZ_PER_SECOND, urls: [`${base}/healthz`], dispatcher, tickMs: 5 });
   const rss: number[] = [];
   let atMax: NodeJS.MemoryUsage | undefined;
@@ -140,11 +147,13 @@ async function measurePhase(worker: WorkerHandle, base: string, seconds: number,
   const afterGc = { heap: collected.heapAfterGc, arrayBuffers: collected.arrayBuffersAfterGc };
   const lateness = await worker.call<LatencySummary>({ cmd: 'lateness-stop' });
   const probes = await worker.call<LatencySummary>({ cmd: 'latency-stop' });
+  const isolated = await worker.call<Phase['isolated']>({ cmd: 'isolated-stop' });
   const probeDown = ((await worker.call<Record<string, number>>({ cmd: 'events' }))['probe.down'] ?? 0) - downBefore;
   const sorted = sortedCopy(rss);
   return {
     lateness,
     probes,
+    isolated,
     healthz: summarizeLatency('GET /healthz, every request', loop.latencies),
     healthzFailed: loop.failed,
     rssMedian: quantile(sorted, 0.5)!,
@@ -160,7 +169,7 @@ function describe(name: string, phase: Phase): string {
   const l = phase.lateness;
   const h = phase.healthz;
   const p = phase.probes;
-  return `${name}: timer lateness p50 ${fmt(l.p50Ms, 2)} ms, p99 ${fmt(l.p99Ms, 2)} ms, max ${fmt(l.maxMs, 1)} ms (${l.count} samples); probe duration p50 ${fmt(p.p50Ms, 2)} ms, p99 ${fmt(p.p99Ms, 2)} ms, max ${fmt(p.maxMs, 1)} ms (${p.count} probes); /healthz p50 ${fmt(h.p50Ms, 2)} ms, p99 ${fmt(h.p99Ms, 2)} ms, max ${fmt(h.maxMs, 1)} ms (${h.count} requests, ${phase.healthzFailed} failed); RSS median ${mb(phase.rssMedian)}, max ${mb(phase.rssMax)} (then heap ${mb(phase.atMax.heapUsed)} of ${mb(phase.atMax.heapTotal)}, array buffers ${mb(phase.atMax.arrayBuffers)}; held after a full GC at the phase's end: heap ${mb(phase.afterGc.heap)}, array buffers ${mb(phase.afterGc.arrayBuffers)}); ${phase.probeDown} probe.down, ${phase.failedProbes} failed probes`;
+  return `${name}: timer lateness p50 ${fmt(l.p50Ms, 2)} ms, p99 ${fmt(l.p99Ms, 2)} ms, max ${fmt(l.maxMs, 1)} ms (${l.count} samples); probe duration p50 ${fmt(p.p50Ms, 2)} ms, p99 ${fmt(p.p99Ms, 2)} ms, max ${fmt(p.maxMs, 1)} ms (${p.count} probes); in a worker thread: timer lateness p99 ${fmt(phase.isolated.lateness.p99Ms, 2)} ms, bare probe p99 ${fmt(phase.isolated.probes.p99Ms, 2)} ms; /healthz p50 ${fmt(h.p50Ms, 2)} ms, p99 ${fmt(h.p99Ms, 2)} ms, max ${fmt(h.maxMs, 1)} ms (${h.count} requests, ${phase.healthzFailed} failed); RSS median ${mb(phase.rssMedian)}, max ${mb(phase.rssMax)} (then heap ${mb(phase.atMax.heapUsed)} of ${mb(phase.atMax.heapTotal)}, array buffers ${mb(phase.atMax.arrayBuffers)}; held after a full GC at the phase's end: heap ${mb(phase.afterGc.heap)}, array buffers ${mb(phase.afterGc.arrayBuffers)}); ${phase.probeDown} probe.down, ${phase.failedProbes} failed probes`;
 }
 
 export async function runStreamLoad(options: StreamLoadOptions = {}): Promise<{ rows: SummaryRow[] }> {
@@ -188,7 +197,7 @@ export async function runStreamLoad(options: StreamLoadOptions = {}): Promise<{ 
       const base = `http://${started.address.host}:${started.address.port}`;
       await sleep(3_000);
 
-      const idle = await measurePhase(worker, base, seconds);
+      const idle = await measurePhase(worker, base, blue.url, seconds);
       log(describe('idle', idle));
 
       // The clients connect as the loaded phase starts: it measures the replays, not their aftermath.
@@ -198,7 +207,7 @@ export async function runStreamLoad(options: StreamLoadOptions = {}): Promise<{ 
         return opened;
       });
       let report: ClientsReport | undefined;
-      const loaded = await measurePhase(worker, base, seconds, async (second) => {
+      const loaded = await measurePhase(worker, base, blue.url, seconds, async (second) => {
         if (second % 10 !== 0) return;
         report = await clients.call<ClientsReport>({ cmd: 'report' });
         log(`  ${second} s: readers received ${report.received.toLocaleString('en-US')} events (${mb(report.bytes)}; the slowest ${report.minReceived.toLocaleString('en-US')})${Object.keys(report.closes).length ? `, closes ${JSON.stringify(report.closes)}` : ''}`);
@@ -221,6 +230,13 @@ export async function runStreamLoad(options: StreamLoadOptions = {}): Promise<{ 
           { bench: 'stream-load', figure: `/healthz p99, idle → ${load}`, target: '≤ 2x idle', measured: `${fmt(idle.healthz.p99Ms, 2)} → ${fmt(loaded.healthz.p99Ms, 2)} ms (${fmt(healthzRatio, 2)}x)`, verdict: verdict(healthzRatio === undefined ? undefined : healthzRatio <= 2) },
           { bench: 'stream-load', figure: 'agent RSS growth under that load', target: '< 128 MB', measured: `${mb(idle.rssMedian)} → ${mb(loaded.rssMax)} (+${mb(growth)})`, verdict: verdict(growth < 128 * 1_048_576) },
           { bench: 'stream-load', figure: 'probe.down on healthy targets under that load', target: '0', measured: `${loaded.probeDown} (idle ${idle.probeDown}); failed probes ${loaded.failedProbes} (idle ${idle.failedProbes})`, verdict: verdict(loaded.probeDown === 0 && idle.probeDown === 0) },
+          {
+            bench: 'stream-load',
+            figure: 'the other design: timer lateness p99 in a worker thread',
+            target: 'report',
+            measured: `${fmt(idle.isolated.lateness.p99Ms, 2)} → ${fmt(loaded.isolated.lateness.p99Ms, 2)} ms (${fmt(ratio(loaded.isolated.lateness.p99Ms, idle.isolated.lateness.p99Ms), 2)}x); bare probe p99 ${fmt(idle.isolated.probes.p99Ms, 2)} → ${fmt(loaded.isolated.probes.p99Ms, 2)} ms`,
+            verdict: 'info',
+          },
           { bench: 'stream-load', figure: `replay throughput to ${readers} readers`, target: 'report', measured: `${fmt(perSecond, 0)} events/s together (${report.received.toLocaleString('en-US')} in ${seconds} s, the slowest reader ${report.minReceived.toLocaleString('en-US')})`, verdict: 'info' },
         ],
       };
