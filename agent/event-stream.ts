@@ -7,10 +7,9 @@
  * No client can slow the agent or hold much of its memory:
  * - A replay reads the journal a page at a time (JournalPages: each event serialized once for
  *   every reader), one page per slice of the TurnQueue (one slice per turn of the event loop for
- *   all replays and history reads together, half the time at most), and only while the client
- *   keeps up: once REPLAY_QUEUE_BYTES are queued for it,
- *   the replay waits for its socket to drain, and a client that does not drain within
- *   REPLAY_STALL_MS is closed with 4008.
+ *   all replays and history reads together, a quarter of the time at most), and only while the
+ *   client keeps up: once REPLAY_QUEUE_BYTES are queued for it, the replay waits for its socket
+ *   to drain, and a client that does not drain within REPLAY_STALL_MS is closed with 4008.
  * - Live events arriving during a replay are not held for the client: every event is in the
  *   journal before any listener sees it, so the replay reads them there, and the client goes live
  *   in the same synchronous step in which a read finds the journal's end.
