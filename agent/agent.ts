@@ -269,10 +269,11 @@ export class Agent {
       routes: [...coreRoutes(this), ...rollbackRoutes(this), ...reloadRoutes(this), ...flagRoutes(this.flags, { activeEnvironment: () => this.#activeEnvironment }), ...promoteRoutes(this.promotions), ...statusPageRoutes(this)],
       tokens,
       allowedHosts: () => api().allowedHosts,
+      turns: this.#turns,
       logger: this.#rootLogger.child({ component: 'http' }),
     });
     const journal = this.#journal;
-    this.#pages = new JournalPages({ read: (since, limit) => journal.eventsJson({ since, limit }) });
+    this.#pages = new JournalPages({ read: (since, limit) => journal.eventsJson({ since, limit }), cacheable: () => !journal.failing });
     const stream = new EventStream({
       subscribe: (listener) => journal.subscribe(listener),
       pages: this.#pages,

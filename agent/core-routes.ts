@@ -10,6 +10,7 @@ export function coreRoutes(agent: Agent): Route[] {
       method: 'GET',
       path: '/metrics',
       auth: 'none',
+      bulk: true,
       handle: async ({ headers }) => {
         const openMetrics = (headers.accept ?? '').includes('application/openmetrics-text');
         const { contentType, body } = await agent.metrics.render(openMetrics);
@@ -26,7 +27,7 @@ export function coreRoutes(agent: Agent): Route[] {
         return { status: ready ? 200 : 503, body: { status: ready ? 'ready' : 'starting', checks: { config: 'loaded', store: 'open', firstProbeRound: ready ? 'done' : 'pending' } } };
       },
     },
-    { method: 'GET', path: '/api/v1/state', auth: 'none', handle: () => ({ status: 200, body: agent.state() }) },
+    { method: 'GET', path: '/api/v1/state', auth: 'none', bulk: true, handle: () => ({ status: 200, body: agent.state() }) },
     {
       method: 'GET',
       path: '/api/v1/events',

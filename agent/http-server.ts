@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { formatKeyPath } from '../config/load-config.js';
 import { parseHost } from '../config/schema.js';
+import type { TurnQueue } from './turn-queue.js';
 
 /**
  * admin: ADMIN_TOKEN only. rollback: the emergency path, ROLLBACK_TOKEN or ADMIN_TOKEN.
@@ -51,6 +52,12 @@ export interface Route {
   auth: Auth;
   /** Validates the JSON body; without it a body is not read. */
   body?: z.ZodType;
+  /**
+   * The handler's work grows with the agent (a render over every series): it runs as one slice
+   * of the turn queue, so that a flood of such requests takes turns with probing instead of
+   * holding the event loop for all of them at once.
+   */
+  bulk?: boolean;
   handle(request: RouteRequest): RouteResponse | Promise<RouteResponse>;
 }
 
@@ -97,6 +104,8 @@ export async function startHttpServer(options: {
   tokens: () => Tokens;
   /** api.allowedHosts, read at each request (a reload applies at once). */
   allowedHosts?: () => readonly string[];
+  /** Where `bulk` routes take their turns; without it they run at once. */
+  turns?: TurnQueue;
   logger: Logger;
 }): Promise<HttpServer> {
   const { logger } = options;
@@ -165,7 +174,9 @@ export async function startHttpServer(options: {
       body = parsed.data;
     }
     try {
-      const response = await route.handle({ params: match.params!, query: url.searchParams, body, headers: req.headers, role, actor: role ? `api:${role}` : 'api' });
+      const request: RouteRequest = { params: match.params!, query: url.searchParams, body, headers: req.headers, role, actor: role ? `api:${role}` : 'api' };
+      const response = route.bulk && options.turns ? await options.turns.run(() => route.handle(request)) : await route.handle(request);
+      if (response === undefined) throw new HttpError(503, 'greenlight is stopping');
       if (response.stream) await sendStream(res, response);
       else send(res, response, req.method === 'HEAD');
     } catch (error) {

@@ -36,13 +36,19 @@ export interface Page {
 
 export class JournalPages {
   readonly #read: (since: number, limit: number) => EventJson[];
+  readonly #cacheable: () => boolean;
   /** Full pages by their start, least recently used first. */
   readonly #cache = new Map<number, readonly EncodedEvent[]>();
   #reads = 0;
 
-  /** `read(since, limit)`: journaled events after `since`, oldest first, at most `limit`, as JSON. */
-  constructor(options: { read: (since: number, limit: number) => EventJson[] }) {
+  /**
+   * `read(since, limit)`: journaled events after `since`, oldest first, at most `limit`, as JSON.
+   * `cacheable()`: whether what was just read may be kept (not while the journal fails: a page
+   * read then may lack events the disk holds but could not give back).
+   */
+  constructor(options: { read: (since: number, limit: number) => EventJson[]; cacheable?: () => boolean }) {
     this.#read = options.read;
+    this.#cacheable = options.cacheable ?? (() => true);
   }
 
   /** Pages read from the journal so far (cache misses). */
@@ -60,7 +66,7 @@ export class JournalPages {
     } else {
       this.#reads++;
       page = encodePage(this.#read(start, PAGE_EVENTS));
-      if (page.length === PAGE_EVENTS) {
+      if (page.length === PAGE_EVENTS && this.#cacheable()) {
         this.#cache.set(start, page);
         if (this.#cache.size > CACHED_PAGES) this.#cache.delete(this.#cache.keys().next().value!);
       }

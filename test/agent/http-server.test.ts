@@ -4,9 +4,11 @@
  * Real requests to a real agent on 127.0.0.1, with the Host header set as a rebound page would.
  */
 import { request } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { connect as connectTcp, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { WebSocket } from 'ws';
 import { checkHost } from '../../agent/http-server.js';
+import { TurnQueue } from '../../agent/turn-queue.js';
 import { startPair, type Harness } from '../helpers/agent-harness.js';
 
 /** One request to 127.0.0.1:`port` with the given Host header; the status and the parsed body. */
@@ -149,5 +151,43 @@ describe('the event history and api.streamToken', () => {
     expect(await stream({ authorization: `Bearer ${STREAM}` })).toBe(101);
     expect(await stream({ authorization: `Bearer ${ADMIN}` })).toBe(101);
     expect(await stream({}, `?token=${STREAM}`)).toBe(101);
+  });
+});
+
+describe('bulk routes take turns', () => {
+  it('renders /metrics, /api/v1/state and /api/v1/overview as slices of the turn queue: one per turn of the event loop, however many requests come at once', async () => {
+    const harness = await startPair({ every: '1s' });
+    onTestFinished(() => harness.close());
+    const slices = vi.spyOn(TurnQueue.prototype, 'run');
+    onTestFinished(() => slices.mockRestore());
+    const renders = vi.spyOn(harness.agent.metrics, 'render');
+    const states = vi.spyOn(harness.agent, 'state');
+    // One call of either per request: /api/v1/overview reads state(false), then the summaries.
+    const work = () => renders.mock.calls.length + states.mock.calls.length;
+    const perTurn: number[] = [];
+    let seen = work();
+    let running = true;
+    const tick = () => {
+      if (!running) return;
+      perTurn.push(work() - seen);
+      seen = work();
+      setImmediate(tick);
+    };
+    setImmediate(tick);
+    // 60 requests on 60 open connections, written in one go: the agent finds them all at once.
+    const { port } = harness.agent.address!;
+    const sockets = await Promise.all(Array.from({ length: 60 }, () => new Promise<Socket>((resolve, reject) => { const socket = connectTcp(port, '127.0.0.1', () => resolve(socket)); socket.once('error', reject); })));
+    onTestFinished(() => sockets.forEach((socket) => socket.destroy()));
+    const paths = ['/metrics', '/api/v1/state', '/api/v1/overview'];
+    const answered = sockets.map((socket) => new Promise<string>((resolve) => { let text = ''; socket.on('data', (chunk: Buffer) => (text += chunk)); socket.on('end', () => resolve(text.slice(0, 12))); }));
+    sockets.forEach((socket, i) => socket.write(`GET ${paths[i % 3]} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`));
+    const answers = await Promise.all(answered);
+    running = false;
+    expect(answers.every((status) => status === 'HTTP/1.1 200')).toBe(true);
+    expect(work()).toBeGreaterThanOrEqual(60);
+    // Each was a slice of the agent's turn queue (one slice per turn, a share of the time)…
+    expect(slices.mock.calls.length).toBeGreaterThanOrEqual(60);
+    // …so no turn of the event loop did more than one of them.
+    expect(Math.max(...perTurn)).toBe(1);
   });
 });

@@ -47,6 +47,20 @@ describe('JournalPages', () => {
     expect(reads.length).toBe(3 + 20);
   });
 
+  it('keeps nothing read while the journal is failing (a page may then lack what the disk could not give back)', () => {
+    const events = range(1, 200).map((id) => event(id));
+    let reads = 0;
+    let failing = true;
+    const pages = new JournalPages({ read: (since, limit) => (reads++, events.filter((e) => e.id > since).slice(0, limit).map(eventJson)), cacheable: () => !failing });
+    pages.after(0);
+    pages.after(0);
+    expect(reads).toBe(2);
+    failing = false;
+    pages.after(0);
+    pages.after(0);
+    expect(reads).toBe(3);
+  });
+
   it('gets past gaps in the ids (a pruned journal) with one read a page', () => {
     const ids = [...range(5_000, 5_100), ...range(90_000, 90_050)];
     const { reads, pages } = journalOf(ids);
