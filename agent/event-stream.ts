@@ -99,7 +99,8 @@ interface Client {
 }
 
 export class EventStream {
-  readonly #wss = new WebSocketServer({ noServer: true, maxPayload: 4_096, clientTracking: false });
+  /** No permessage-deflate: replays write ready-made frames (#sendPage). */
+  readonly #wss = new WebSocketServer({ noServer: true, maxPayload: 4_096, clientTracking: false, perMessageDeflate: false });
   readonly #subscribe: (listener: EventListener) => () => void;
   readonly #pages: JournalPages;
   readonly #turns: TurnQueue;
@@ -258,22 +259,38 @@ export class EventStream {
     }
   }
 
-  /** Send a page's matching events until the client's queue reaches REPLAY_QUEUE_BYTES; true when the page is done. */
+  /**
+   * Send a page's matching events until the client's queue reaches REPLAY_QUEUE_BYTES; true when
+   * the page is done. Consecutive messages go out as one write of the page's framed bytes, under
+   * ws: ws writes every frame of its own (live events, pings, the close) whole and in order on the
+   * same socket, and this connection has no extension (no compression) that would change frames.
+   */
   #sendPage(client: Client, events: readonly EncodedEvent[]): boolean {
-    // One write to the kernel for the whole page instead of one per message.
-    client.raw.cork();
-    try {
-      for (const event of events) {
-        if (client.socket.bufferedAmount >= REPLAY_QUEUE_BYTES) return false;
-        client.position = event.id;
-        if (event.id <= client.lastSent || !matches(event, client.filter)) continue;
-        client.socket.send(event.bytes, { binary: false });
-        client.lastSent = event.id;
+    let run: { from: EncodedEvent; to: EncodedEvent } | undefined;
+    let queued = client.socket.bufferedAmount;
+    const flush = () => {
+      if (!run) return;
+      const { from, to } = run;
+      client.raw.write(Buffer.from(from.frame.buffer, from.frame.byteOffset, to.frame.byteOffset + to.frame.length - from.frame.byteOffset));
+      run = undefined;
+    };
+    for (const event of events) {
+      if (queued >= REPLAY_QUEUE_BYTES) {
+        flush();
+        return false;
       }
-      return true;
-    } finally {
-      client.raw.uncork();
+      client.position = event.id;
+      if (event.id <= client.lastSent || !matches(event, client.filter)) {
+        flush();
+        continue;
+      }
+      if (run) run.to = event;
+      else run = { from: event, to: event };
+      queued += event.frame.length;
+      client.lastSent = event.id;
     }
+    flush();
+    return true;
   }
 
   /** Resolves true once the client's socket has drained, false if it closes or stays full for REPLAY_STALL_MS. */

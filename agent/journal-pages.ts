@@ -1,8 +1,10 @@
 /**
  * The journal as its readers (stream replays, GET /api/v1/events) read it: in pages of at most
- * PAGE_EVENTS events, each event serialized once (by the store, straight from its columns), and
- * the recent pages kept for every reader. Twenty clients replaying the same history share one
- * read per page, and send the same bytes (a socket's queue holds references to them, not copies).
+ * PAGE_EVENTS events, each event serialized once (by the store, straight from its columns) and
+ * framed once as the WebSocket text message it is sent as, and the recent pages kept for every
+ * reader. Twenty clients replaying the same history share one read per page, and write the same
+ * bytes: a run of a page's messages is one write of one buffer to each client (a socket's queue
+ * holds a reference to it, not a copy), instead of two writes and their bookkeeping per message.
  *
  * A page starts at a multiple of PAGE_EVENTS: the page of position p holds the PAGE_EVENTS
  * events after p - p % PAGE_EVENTS, so readers at nearby positions land on the same page. A full
@@ -22,8 +24,13 @@ export const PAGE_EVENTS = 64;
  */
 const CACHED_PAGES = 16;
 
-/** A journaled event serialized once: its JSON in UTF-8, a view of its page's buffer. */
+/**
+ * A journaled event serialized once: `frame` is the WebSocket text message carrying it (RFC 6455:
+ * FIN, opcode 1, the length, unmasked as a server sends it), `bytes` its JSON in UTF-8; both are
+ * views of the page's one buffer, where the frames of consecutive events follow one another.
+ */
 export interface EncodedEvent extends Omit<EventJson, 'json'> {
+  readonly frame: Buffer;
   readonly bytes: Buffer;
 }
 
@@ -79,17 +86,43 @@ export class JournalPages {
 }
 
 /**
- * The page's JSON in one buffer, each event a view of it: one allocation outside the JS heap per
- * page, not one per event (a long replay goes through thousands of pages, and what is outside the
- * heap is only freed once V8 collects what points to it).
+ * The page's messages in one buffer, each event's frame and JSON views of it: one allocation
+ * outside the JS heap per page, not one per event (a long replay goes through thousands of pages,
+ * and what is outside the heap is only freed once V8 collects what points to it).
  */
 function encodePage(events: EventJson[]): EncodedEvent[] {
-  const joined = Buffer.from(events.map((event) => event.json).join(''));
+  const lengths = events.map((event) => Buffer.byteLength(event.json));
+  const page = Buffer.allocUnsafe(lengths.reduce((sum, length) => sum + frameHeaderLength(length) + length, 0));
   let offset = 0;
-  return events.map((event) => {
-    const bytes = joined.subarray(offset, (offset += Buffer.byteLength(event.json)));
-    return { id: event.id, type: event.type, severity: event.severity, env: event.env, probe: event.probe, bytes };
+  return events.map((event, i) => {
+    const length = lengths[i]!;
+    const start = offset;
+    offset = writeFrameHeader(page, offset, length);
+    const payload = offset;
+    offset += page.write(event.json, offset, 'utf8');
+    return { id: event.id, type: event.type, severity: event.severity, env: event.env, probe: event.probe, frame: page.subarray(start, offset), bytes: page.subarray(payload, offset) };
   });
+}
+
+function frameHeaderLength(payload: number): number {
+  return payload < 126 ? 2 : payload < 65_536 ? 4 : 10;
+}
+
+/** A final, unmasked text frame's header for `payload` bytes at `offset`; returns where the payload goes. */
+function writeFrameHeader(buffer: Buffer, offset: number, payload: number): number {
+  buffer[offset] = 0x81;
+  if (payload < 126) {
+    buffer[offset + 1] = payload;
+    return offset + 2;
+  }
+  if (payload < 65_536) {
+    buffer[offset + 1] = 126;
+    buffer.writeUInt16BE(payload, offset + 2);
+    return offset + 4;
+  }
+  buffer[offset + 1] = 127;
+  buffer.writeBigUInt64BE(BigInt(payload), offset + 2);
+  return offset + 10;
 }
 
 /** Whether an event's type is `filter` or starts with `filter.` (`probe` matches probe.down). */

@@ -31,7 +31,7 @@
  */
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { setPriority, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Agent as UndiciAgent } from 'undici';
 import { Store } from '../agent/store.js';
@@ -47,6 +47,11 @@ export interface StreamLoadOptions {
   stalled?: number;
   /** Seconds per phase (default 30). */
   seconds?: number;
+  /**
+   * The clients' process niceness (default 10): remote clients decode on their own machines; on
+   * this one their decoding would otherwise take a core from the agent and the bench.
+   */
+  clientsNice?: number;
 }
 
 interface ClientsReport {
@@ -94,8 +99,9 @@ function writeJournal(dataDir: string, count: number): void {
   }
 }
 
-function forkClients() {
+function forkClients(niceness: number) {
   const child = track(fork(resolve(DIST_DIR, 'bench/stream-load-clients.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  setPriority(child.pid!, niceness);
   let nextId = 1;
   const pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
   child.on('message', (message: { id: number; ok: boolean; result?: unknown; error?: string }) => {
@@ -191,7 +197,7 @@ export async function runStreamLoad(options: StreamLoadOptions = {}): Promise<{ 
     const admitted = readers + stalledCount + 16;
     const extra = `api:\n  stream:\n    maxClients: ${admitted}\n    maxClientsPerAddress: ${admitted}\n`;
     const worker = forkWorker(['--mode', 'agent', '--series', '8', '--blue', blue.url, '--green', green.url, '--every', `${EVERY_MS}ms`, '--jitter', '0', '--data-dir', dataDir, '--extra', extra], ['--expose-gc']);
-    const clients = forkClients();
+    const clients = forkClients(options.clientsNice ?? 10);
     try {
       const started = await worker.call<{ address: { host: string; port: number } }>({ cmd: 'start' });
       const base = `http://${started.address.host}:${started.address.port}`;
