@@ -358,6 +358,24 @@ describe('replays cannot slow the agent or fill its memory', () => {
     expect(s.turns.granted - granted).toBeLessThanOrEqual(1);
   }, 30_000);
 
+  it('replays every event byte for byte as the message JSON.stringify makes of it, whatever its size (the three frame-length forms)', async () => {
+    const logger = pino({ level: 'silent' });
+    const bus = new EventBus({ now: Date.now, onListenerError: (error) => { throw error; } });
+    const s = await startStream(bus, logger);
+    onTestFinished(() => s.close());
+    for (const size of [0, 10, 100, 125, 126, 1_000, 65_535, 70_000, 200_000]) publishHistory(bus, 1, size, `size ${size} é 漢 🚀`);
+    const expected = s.journal.map((event) => JSON.stringify(event));
+    const received: string[] = [];
+    const client = new WebSocket(`${s.url}?since=0&type=flag`);
+    onTestFinished(() => client.terminate());
+    client.on('message', (data, binary) => received.push(binary ? 'binary!' : String(data)));
+    await waitUntil(() => received.length === expected.length, 'every event');
+    bus.publish({ type: 'flag.changed', severity: 'info', env: 'blue', message: 'live', data: { actor: 'test', reason: 'live', changes: [] } });
+    await waitUntil(() => received.length === expected.length + 1, 'the live event after them');
+    expect(received.slice(0, -1)).toEqual(expected);
+    expect(JSON.parse(received.at(-1)!)).toMatchObject({ message: 'live' });
+  });
+
   it('sends at most one page of a replay per turn of the event loop, however many clients replay at once (regression: a replay wrote its pages of 500 back to back)', async () => {
     const logger = pino({ level: 'silent' });
     const bus = new EventBus({ now: Date.now, onListenerError: (error) => { throw error; } });
