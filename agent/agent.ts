@@ -34,6 +34,7 @@ import { EventBus, type GreenlightEvent } from './events.js';
 import { flagRoutes } from './flags/flag-routes.js';
 import { FlagStore, type FlagAuditEntry, type FlagState } from './flags/flag-store.js';
 import { Journal, type EventQuery } from './journal.js';
+import { JournalPages, readHistory, type EncodedEvent } from './journal-pages.js';
 import { startHttpServer, type HttpServer } from './http-server.js';
 import { JournalRetention } from './journal-retention.js';
 import { AgentMetrics } from './metrics.js';
@@ -47,6 +48,7 @@ import { rollbackRoutes } from './rollback-routes.js';
 import { statusPageRoutes } from './status-page-routes.js';
 import { createProbeDispatcher, readTlsTrust } from './tls-trust.js';
 import { Store, type ActionRecord } from './store.js';
+import { TurnQueue } from './turn-queue.js';
 import type { SwitchOutcome, TrafficAdapter } from './traffic/traffic-adapter.js';
 import { VERSION } from './version.js';
 
@@ -193,6 +195,9 @@ export class Agent {
   #stream: EventStream | undefined;
   #store: Store | undefined;
   #journal: Journal | undefined;
+  #pages: JournalPages | undefined;
+  /** Slices of bulk reading (stream replays, history pages): one per turn of the event loop. */
+  readonly #turns = new TurnQueue();
   #retention: JournalRetention | undefined;
   #activeEnvironment: string;
   #startedAt = 0;
@@ -336,21 +341,28 @@ export class Agent {
     this.#retention = new JournalRetention({ store: this.#store, ...this.config.journal.retention, now: this.#now, logger: this.#rootLogger.child({ component: 'journal' }) });
     this.#retention.start();
     this.metrics.setActiveEnvironment(this.#activeEnvironment, Object.keys(this.config.environments));
+    const api = () => this.config.api;
+    const tokens = () => ({ admin: api().adminToken, rollback: api().rollbackToken, stream: api().streamToken });
     this.#server = await startHttpServer({
       listen: this.config.listen,
       routes: [...coreRoutes(this), ...rollbackRoutes(this), ...reloadRoutes(this), ...flagRoutes(this.flags, { activeEnvironment: () => this.#activeEnvironment }), ...promoteRoutes(this.promotions), ...statusPageRoutes(this)],
-      tokens: () => ({ admin: this.config.api.adminToken, rollback: this.config.api.rollbackToken }),
+      tokens,
+      allowedHosts: () => api().allowedHosts,
+      turns: this.#turns,
       redactor: this.redactor,
       logger: this.#rootLogger.child({ component: 'http' }),
     });
     const journal = this.#journal;
-    this.#stream = new EventStream({
+    this.#pages = new JournalPages({ read: (since, limit) => journal.eventsJson({ since, limit }), cacheable: () => !journal.failing });
+    const stream = new EventStream({
       subscribe: (listener) => journal.subscribe(listener),
-      history: (since, limit) => journal.events({ since, limit }),
-      streamToken: () => this.config.api.streamToken,
+      pages: this.#pages,
+      turns: this.#turns,
+      policy: () => ({ tokens: tokens(), maxClients: api().stream.maxClients, maxClientsPerAddress: api().stream.maxClientsPerAddress, allowedOrigins: api().allowedOrigins }),
       logger: this.#rootLogger.child({ component: 'stream' }),
     });
-    this.#stream.attach(this.#server.server);
+    this.#stream = stream;
+    this.#server.onUpgrade((req, socket, head, url) => stream.upgrade(req, socket, head, url));
     this.#scheduler.start();
     if (this.#pendingFirstResults.size === 0) this.#reconcileInterrupted();
     const { adminToken, rollbackToken } = this.config.api;
@@ -380,6 +392,7 @@ export class Agent {
     await this.actions.close();
     await this.alerts.close();
     await this.#traffic.close?.();
+    this.#turns.close();
     this.#stream?.close();
     await this.#server?.close();
     await this.#probePool.destroy();
@@ -954,9 +967,12 @@ export class Agent {
     this.#persist('incidents', incidents);
   }
 
-  /** Journaled events after `since`, oldest first (GET /api/v1/events). */
-  events(query: EventQuery): GreenlightEvent[] {
-    return this.#journal?.events(query) ?? [];
+  /**
+   * GET /api/v1/events: journaled events after `since`, oldest first, serialized, read a page per
+   * turn of the event loop; undefined while starting or once stopping.
+   */
+  async history(query: EventQuery): Promise<{ events: EncodedEvent[]; next: number } | undefined> {
+    return this.#pages && readHistory(this.#pages, this.#turns, query);
   }
 
   /** Write through to the store; while it fails the journal keeps the value and retries. */

@@ -153,6 +153,23 @@ export type EventInput<E extends GreenlightEvent = GreenlightEvent> = E extends 
 export type EventListener = (event: GreenlightEvent) => void;
 
 /**
+ * An event as the journal hands it to readers that send it on (stream replays, GET
+ * /api/v1/events): its JSON — exactly JSON.stringify(event) — and the fields filters read.
+ */
+export interface EventJson {
+  readonly id: number;
+  readonly type: string;
+  readonly severity: string;
+  readonly env: string | null;
+  readonly probe: string | null;
+  readonly json: string;
+}
+
+export function eventJson(event: GreenlightEvent): EventJson {
+  return { id: event.id, type: event.type, severity: event.severity, env: event.env, probe: event.probe, json: JSON.stringify(event) };
+}
+
+/**
  * Assigns ids and times and delivers each event synchronously to every subscriber, in
  * subscription order. A throwing subscriber is reported and never stops delivery to the rest.
  * With a redactor, every event's message and data are redacted before any subscriber sees them:

@@ -1,20 +1,29 @@
 /**
  * The one HTTP listener. Routes are data: method, path, who may call it, the body schema, and
  * a handler returning a status and a JSON body. The server does the rest the same way for every
- * route: bearer-token roles (compared in constant time), size-limited JSON bodies validated with
- * zod (400 naming the field), 404/405 naming what exists, and never a secret in a message.
+ * route: the Host check against DNS rebinding (421), bearer-token roles (compared in constant
+ * time), size-limited JSON bodies validated with zod (400 naming the field), 404/405 naming what
+ * exists, and never a secret in a message. Protocol upgrades (the WebSocket stream) pass the same
+ * Host check before their handler sees them.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { isIP, type AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { formatKeyPath } from '../config/load-config.js';
 import type { Redactor } from '../config/redactor.js';
+import { parseHost } from '../config/schema.js';
+import type { TurnQueue } from './turn-queue.js';
 
-/** admin: ADMIN_TOKEN only. rollback: the emergency path, ROLLBACK_TOKEN or ADMIN_TOKEN. */
-export type Auth = 'none' | 'admin' | 'rollback';
-export type Role = 'admin' | 'rollback';
+/**
+ * admin: ADMIN_TOKEN only. rollback: the emergency path, ROLLBACK_TOKEN or ADMIN_TOKEN.
+ * history: the event journal (GET /api/v1/events, the stream): open unless api.streamToken is set,
+ * then that token or either of the other two.
+ */
+export type Auth = 'none' | 'admin' | 'rollback' | 'history';
+export type Role = 'admin' | 'rollback' | 'reader';
 
 export interface RouteRequest {
   params: Record<string, string>;
@@ -31,7 +40,7 @@ export interface RouteResponse {
   status: number;
   /** Sent as JSON unless `text` is given. */
   body?: unknown;
-  text?: string;
+  text?: string | Buffer;
   headers?: Record<string, string>;
   /** Written chunk by chunk as produced (NDJSON progress); the response ends when it does, or when the client leaves. */
   stream?: AsyncIterable<string>;
@@ -44,6 +53,12 @@ export interface Route {
   auth: Auth;
   /** Validates the JSON body; without it a body is not read. */
   body?: z.ZodType;
+  /**
+   * The handler's work grows with the agent (a render over every series): it runs as one slice
+   * of the turn queue, so that a flood of such requests takes turns with probing instead of
+   * holding the event loop for all of them at once.
+   */
+  bulk?: boolean;
   handle(request: RouteRequest): RouteResponse | Promise<RouteResponse>;
 }
 
@@ -61,12 +76,19 @@ export class HttpError extends Error {
 export interface Tokens {
   admin?: string | undefined;
   rollback?: string | undefined;
+  /** api.streamToken: when set, reading the event history needs it (or one of the others). */
+  stream?: string | undefined;
 }
+
+/** Takes a protocol upgrade that passed the Host check; `url` is its parsed request target. */
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) => void;
 
 export interface HttpServer {
   readonly address: { host: string; port: number };
-  /** The underlying server, for protocol upgrades (the WebSocket stream). */
+  /** The underlying server. */
   readonly server: import('node:http').Server;
+  /** Hand protocol upgrades (after the Host check) to `handler`; without one they are refused with 404. */
+  onUpgrade(handler: UpgradeHandler): void;
   close(): Promise<void>;
 }
 
@@ -81,11 +103,31 @@ const MAX_DRAIN_BYTES = 16 * MAX_BODY_BYTES;
  * `redactor` hides secrets in request bodies as they come in: a reason or comment that quotes a
  * token is stored, echoed and audited without it.
  */
-export async function startHttpServer(options: { listen: { host: string; port: number }; routes: readonly Route[]; tokens: () => Tokens; logger: Logger; redactor?: Redactor }): Promise<HttpServer> {
+export async function startHttpServer(options: {
+  listen: { host: string; port: number };
+  routes: readonly Route[];
+  tokens: () => Tokens;
+  /** api.allowedHosts, read at each request (a reload applies at once). */
+  allowedHosts?: () => readonly string[];
+  /** Where `bulk` routes take their turns; without it they run at once. */
+  turns?: TurnQueue;
+  logger: Logger;
+  redactor?: Redactor;
+}): Promise<HttpServer> {
   const { logger } = options;
   const table = options.routes.map((route) => ({ route, pattern: compilePath(route.path) }));
+  /** Set once listening: whether the listener is on a loopback address (see checkHost). */
+  let hostPolicy: { loopback: boolean; listen: string } | undefined;
+  const hostRefusal = (req: IncomingMessage) => (hostPolicy ? checkHost(req.headers.host, { ...hostPolicy, allowed: options.allowedHosts?.() ?? [] }) : undefined);
+  let upgrade: UpgradeHandler | undefined;
 
   const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 30_000 }, (req, res) => {
+    const refused = hostRefusal(req);
+    if (refused) {
+      req.resume();
+      send(res, { status: refused.status, body: { error: refused.error } });
+      return;
+    }
     const url = requestUrl(req);
     if (!url) {
       req.resume();
@@ -137,7 +179,9 @@ export async function startHttpServer(options: { listen: { host: string; port: n
       body = parsed.data;
     }
     try {
-      const response = await route.handle({ params: match.params!, query: url.searchParams, body, headers: req.headers, role, actor: role ? `api:${role}` : 'api' });
+      const request: RouteRequest = { params: match.params!, query: url.searchParams, body, headers: req.headers, role, actor: role ? `api:${role}` : 'api' };
+      const response = route.bulk && options.turns ? await options.turns.run(() => route.handle(request)) : await route.handle(request);
+      if (response === undefined) throw new HttpError(503, 'greenlight is stopping');
       if (response.stream) await sendStream(res, response);
       else send(res, response, req.method === 'HEAD');
     } catch (error) {
@@ -146,6 +190,14 @@ export async function startHttpServer(options: { listen: { host: string; port: n
     }
   }
 
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const refused = hostRefusal(req);
+    if (refused) return refuseUpgrade(socket, refused.status, refused.error);
+    const url = requestUrl(req);
+    if (!url) return refuseUpgrade(socket, 400, 'the request target is not a valid path; use /api/v1/stream');
+    if (!upgrade) return refuseUpgrade(socket, 404, `no WebSocket endpoint ${url.pathname}`);
+    upgrade(req, socket, head, url);
+  });
   server.on('clientError', (_error, socket) => socket.destroy());
   await new Promise<void>((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException) => {
@@ -163,11 +215,15 @@ export async function startHttpServer(options: { listen: { host: string; port: n
     });
   });
   const info = server.address() as AddressInfo;
+  hostPolicy = { loopback: isLoopback(info.address), listen: info.address };
   logger.info({ host: info.address, port: info.port }, `listening on ${info.address}:${info.port}`);
 
   return {
     address: { host: info.address, port: info.port },
     server,
+    onUpgrade: (handler) => {
+      upgrade = handler;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -193,20 +249,33 @@ export function invalidBody(error: z.ZodError): string {
 /**
  * Decide a caller's role from `Authorization: Bearer <token>`. Tokens are compared as SHA-256
  * digests with timingSafeEqual, so neither their content nor their length leaks through timing.
+ * `role: null` is an open route: the history while no api.streamToken is set.
  */
-export function authorize(header: string | undefined, needed: Exclude<Auth, 'none'>, tokens: Tokens): { role: Role } | { status: 401 | 403; error: string } {
+export function authorize(header: string | undefined, needed: Exclude<Auth, 'none'>, tokens: Tokens): { role: Role | null } | { status: 401 | 403; error: string } {
+  if (needed === 'history') {
+    if (tokens.stream === undefined) return { role: null };
+    const given = bearer(header);
+    if (given === undefined) return { status: 401, error: 'the event history needs a token (api.streamToken is set): send Authorization: Bearer <token>' };
+    if (tokens.admin !== undefined && sameSecret(given, tokens.admin)) return { role: 'admin' };
+    if (tokens.rollback !== undefined && sameSecret(given, tokens.rollback)) return { role: 'rollback' };
+    if (sameSecret(given, tokens.stream)) return { role: 'reader' };
+    return { status: 401, error: 'invalid token' };
+  }
   const configured = needed === 'admin' ? tokens.admin : (tokens.rollback ?? tokens.admin);
   if (configured === undefined && tokens.admin === undefined) {
     return { status: 401, error: `this endpoint is disabled: the agent has no ${needed === 'admin' ? 'ADMIN_TOKEN' : 'ROLLBACK_TOKEN or ADMIN_TOKEN'} set` };
   }
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
-  if (!match) return { status: 401, error: 'missing credentials: send Authorization: Bearer <token>' };
-  const given = match[1]!;
+  const given = bearer(header);
+  if (given === undefined) return { status: 401, error: 'missing credentials: send Authorization: Bearer <token>' };
   if (tokens.admin !== undefined && sameSecret(given, tokens.admin)) return { role: 'admin' };
   if (tokens.rollback !== undefined && sameSecret(given, tokens.rollback)) {
     return needed === 'rollback' ? { role: 'rollback' } : { status: 403, error: 'the rollback token may only roll back; this needs the admin token' };
   }
   return { status: 401, error: 'invalid token' };
+}
+
+function bearer(header: string | undefined): string | undefined {
+  return /^Bearer\s+(\S+)\s*$/i.exec(header ?? '')?.[1];
 }
 
 function sameSecret(given: string, expected: string): boolean {
@@ -255,6 +324,48 @@ export function requestUrl(req: IncomingMessage): URL | undefined {
   }
 }
 
+/**
+ * DNS rebinding guard. A web page can point a name it controls at 127.0.0.1 (or at an address
+ * inside the network) and then read greenlight as a same-origin site; what gives it away is the
+ * Host header, which carries the page's name. So:
+ *
+ * - A Host that is an IP address (v4 or [v6]), or `localhost`, is always answered: no DNS is
+ *   involved, so no page can have rebound it (Prometheus scraping a pod IP, a health check).
+ * - Any other name is answered when it is in `allowed` (api.allowedHosts: `name` for any port,
+ *   `name:port` for one).
+ * - Otherwise: listening on a loopback address, refused — nothing but this machine can reach the
+ *   agent, so only a rebound name can carry anything else; listening elsewhere, refused only when
+ *   the list is set (opt-in: behind a proxy or in a cluster, the names are the operator's).
+ *
+ * No Host at all (an HTTP/1.0 client) is answered: browsers always send one. Any port is taken
+ * with a loopback name, so that an SSH tunnel (`ssh -L 8000:127.0.0.1:9464`) still works.
+ */
+export function checkHost(header: string | undefined, policy: { loopback: boolean; listen: string; allowed: readonly string[] }): { status: 400 | 421; error: string } | undefined {
+  if (header === undefined || header === '') return undefined;
+  const host = parseHost(header);
+  if (!host) return { status: 400, error: `the Host header ${JSON.stringify(header.slice(0, 100))} is not a host name or address` };
+  if (host.name === 'localhost' || isIP(host.name.replace(/^\[|\]$/g, '')) !== 0) return undefined;
+  if (policy.allowed.some((entry) => entry === host.name || entry === `${host.name}:${host.port}`)) return undefined;
+  if (!policy.loopback && policy.allowed.length === 0) return undefined;
+  const where = policy.loopback
+    ? `it listens on ${policy.listen}, a loopback address, so it answers only to localhost and IP addresses`
+    : 'it answers only to IP addresses, localhost and the names in api.allowedHosts';
+  return { status: 421, error: `this agent does not answer to the name ${JSON.stringify(host.name)} (a guard against DNS rebinding): ${where}. To reach it by this name, add ${JSON.stringify(host.name)} to api.allowedHosts in the config` };
+}
+
+/** 127.0.0.0/8, ::1 and IPv4-mapped 127.x: the addresses only this machine can reach. */
+export function isLoopback(address: string): boolean {
+  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
+  return address === '::1' || (isIP(v4) === 4 && v4.startsWith('127.'));
+}
+
+/** Answer a protocol upgrade with an HTTP error and close the socket (nothing else is read from it). */
+export function refuseUpgrade(socket: Duplex, status: number, error: string, headers: Record<string, string> = {}): void {
+  const body = JSON.stringify({ error });
+  const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\n${extra}connection: close\r\n\r\n${body}`);
+}
+
 function compilePath(path: string): (pathname: string) => Record<string, string> | undefined {
   const parts = path.split('/');
   return (pathname) => {
@@ -278,7 +389,7 @@ function compilePath(path: string): (pathname: string) => Record<string, string>
 
 function send(res: ServerResponse, response: RouteResponse, headOnly = false): void {
   const headers: Record<string, string> = { 'cache-control': 'no-store', ...response.headers };
-  let payload = '';
+  let payload: string | Buffer = '';
   if (response.text !== undefined) payload = response.text;
   else if (response.body !== undefined) {
     payload = JSON.stringify(response.body);

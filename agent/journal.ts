@@ -13,7 +13,7 @@
  *   acting meanwhile.
  */
 import type { Logger } from 'pino';
-import type { EventBus, EventListener, GreenlightEvent } from './events.js';
+import { eventJson, type EventBus, type EventJson, type EventListener, type GreenlightEvent } from './events.js';
 import type { FlagAuditEntry, FlagState } from './flags/flag-store.js';
 import type { ActionRecord, Store } from './store.js';
 
@@ -112,17 +112,26 @@ export class Journal {
 
   /** Journaled events after `since`, oldest first, including those still waiting for the disk. */
   events(query: EventQuery): GreenlightEvent[] {
+    return this.#read(query, () => this.#store.events(query), (event) => event);
+  }
+
+  /** As `events`, as their JSON (for readers that send them on: the stream's replays, GET /api/v1/events); no type filter. */
+  eventsJson(query: { since: number; limit: number }): EventJson[] {
+    return this.#read(query, () => this.#store.eventsJson(query), eventJson);
+  }
+
+  #read<T extends { id: number }>(query: EventQuery, stored: () => T[], fromBacklog: (event: GreenlightEvent) => T): T[] {
     this.flush();
-    let stored: GreenlightEvent[] = [];
+    let found: T[] = [];
     try {
-      stored = this.#store.events(query);
+      found = stored();
     } catch (error) {
       this.#logger.error({ err: error }, `could not read the journal: ${(error as Error).message}`);
     }
-    if (stored.length >= query.limit || this.#backlog.length === 0) return stored;
-    const after = stored.at(-1)?.id ?? query.since;
+    if (found.length >= query.limit || this.#backlog.length === 0) return found;
+    const after = found.at(-1)?.id ?? query.since;
     const held = this.#backlog.filter((event) => event.id > after && (query.type === undefined || event.type === query.type || event.type.startsWith(`${query.type}.`)));
-    return [...stored, ...held.slice(0, query.limit - stored.length)];
+    return [...found, ...held.slice(0, query.limit - found.length).map(fromBacklog)];
   }
 
   /** Write what was published so far, then hand it to the listeners. */

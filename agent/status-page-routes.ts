@@ -74,6 +74,7 @@ export function statusPageRoutes(agent: Agent): Route[] {
     method: 'GET',
     path: '/api/v1/overview',
     auth: 'none',
+    bulk: true,
     handle: ({ query }) => {
       const text = query.get('samples');
       if (text !== null && !/^\d{1,2}$/.test(text)) throw new HttpError(400, `samples must be a whole number from 0 to ${MAX_SAMPLES}, not ${JSON.stringify(text)}`);

@@ -10,7 +10,7 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { GreenlightError } from '../config/errors.js';
-import type { GreenlightEvent, Severity } from './events.js';
+import type { EventJson, GreenlightEvent, Severity } from './events.js';
 import type { FlagAuditEntry, FlagState } from './flags/flag-store.js';
 
 export class StoreError extends GreenlightError {
@@ -91,6 +91,7 @@ export class Store {
   readonly #delete: Database.Statement<[string]>;
   readonly #insertEvent: Database.Statement<[number, string, string, string, string | null, string | null, string | null, string, string]>;
   readonly #appendEvents: (events: readonly GreenlightEvent[]) => void;
+  readonly #eventsJson: Database.Statement<[number, number], unknown[]>;
   readonly #deleteThrough: (id: number) => number;
   readonly #saveFlags: (state: FlagState, audit: readonly FlagAuditEntry[], keep: number) => void;
   readonly #readAudit: Database.Statement<[number], AuditRow>;
@@ -121,6 +122,15 @@ export class Store {
     this.#appendEvents = db.transaction((events: readonly GreenlightEvent[]) => {
       for (const e of events) this.#insertEvent.run(e.id, e.time, e.type, e.severity, e.env, e.probe, e.rule, e.message, JSON.stringify(e.data));
     });
+    // The event's JSON built by SQLite from the columns, in the order JSON.stringify gives an
+    // event (id, time, type, severity, env, probe, rule, message, data): `data` is stored as
+    // JSON.stringify wrote it, and json_quote escapes strings as JSON.stringify does. No object
+    // is built per event, which is most of what a long replay would cost and leave to collect.
+    this.#eventsJson = db
+      .prepare<[number, number], unknown[]>(
+        `SELECT id, type, severity, env, probe, '{"id":' || id || ',"time":' || json_quote(time) || ',"type":' || json_quote(type) || ',"severity":' || json_quote(severity) || ',"env":' || json_quote(env) || ',"probe":' || json_quote(probe) || ',"rule":' || json_quote(rule) || ',"message":' || json_quote(message) || ',"data":' || data || '}' FROM events WHERE id > ? ORDER BY id LIMIT ?`,
+      )
+      .raw();
     // The action journal: a row is written as `started` before an action touches the world and
     // updated with its outcome after, so a restart finds what a crash interrupted.
     db.exec(`CREATE TABLE IF NOT EXISTS actions (
@@ -288,6 +298,14 @@ export class Store {
   /** The newest `limit` audit entries, oldest first. */
   flagAudit(limit: number): FlagAuditEntry[] {
     return this.#readAudit.all(limit).map((row) => ({ time: row.time, actor: row.actor, reason: row.reason, env: row.env, flag: row.flag, old: row.old === 1, new: JSON.parse(row.new) as boolean | string, outcome: row.outcome }));
+  }
+
+  /** Journaled events after `since`, oldest first, at most `limit`, as their JSON (what the stream sends). */
+  eventsJson(query: { since: number; limit: number }): EventJson[] {
+    return this.#eventsJson.all(query.since, query.limit).map((row) => {
+      const [id, type, severity, env, probe, json] = row as [number, string, string, string | null, string | null, string];
+      return { id, type, severity, env, probe, json };
+    });
   }
 
   /** Record an action's start or outcome; finished records older than a week are dropped. */

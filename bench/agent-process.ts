@@ -13,10 +13,21 @@
  *   sample          a WorkerSample (harness.ts): CPU, wall clock, probe counts, memory
  *   latency-start   start collecting probe durations (costs CPU: keep it out of CPU windows)
  *   latency-stop    stop collecting; replies a LatencySummary
+ *   lateness-start  start a timer chain beside the agent's (every 20 ms) that notes how late each
+ *                   of its callbacks runs: what a probe's start, or any other timer, waits
+ *   lateness-stop   stop; replies a LatencySummary of those latenesses
+ *   isolated-start  start a worker thread in this process with the same timer chain and a probe
+ *                   of `url` every 500 ms: what the probe path would see in a thread of its own
+ *   isolated-stop   stop it; replies { lateness, probes } LatencySummaries
+ *   events          events published since start, by type (agent only)
  *   results         probe results since start by result code (agent: greenlight_probes_total)
  *   stop            close everything; the process then exits
+ *
+ * Agent options: --data-dir DIR (a prepared state database), --jitter J, --extra YAML (top-level
+ * config keys added to the generated config).
  */
 import { parseArgs } from 'node:util';
+import { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
 import { Agent as UndiciAgent } from 'undici';
 import { Agent } from '../agent/agent.js';
@@ -25,6 +36,7 @@ import { APP_PATHS, buildConfigText, cpuMicros, startPacedLoop, summarizeLatency
 
 interface Engine {
   start(): Promise<Record<string, unknown>>;
+  events?(): Record<string, number>;
   counts(): Pick<WorkerSample, 'completed' | 'failed' | 'skipped' | 'ratePerSecond'>;
   latencyStart(): void;
   latencyStop(): LatencySummary;
@@ -41,6 +53,9 @@ const { values } = parseArgs({
     every: { type: 'string', default: '1s' },
     'tick-ms': { type: 'string' },
     slo: { type: 'string', default: 'none' },
+    'data-dir': { type: 'string' },
+    jitter: { type: 'string' },
+    extra: { type: 'string' },
   },
   strict: true,
 });
@@ -52,8 +67,11 @@ const blueUrl = values.blue;
 const greenUrl = values.green;
 
 function agentEngine(): Engine {
-  const config = parseAgentConfig(buildConfigText({ series, blueUrl, greenUrl, every: values.every, slo: values.slo as 'none' | 'one' | 'per-probe' }), {});
+  const jitter = values.jitter === undefined ? undefined : Number(values.jitter);
+  const config = parseAgentConfig(buildConfigText({ series, blueUrl, greenUrl, every: values.every, jitter, dataDir: values['data-dir'], extra: values.extra, slo: values.slo as 'none' | 'one' | 'per-probe' }), {});
   const agent = new Agent({ config, logger: pino({ level: 'silent' }) });
+  const published: Record<string, number> = {};
+  agent.bus.subscribe((event) => (published[event.type] = (published[event.type] ?? 0) + 1));
   let poll: NodeJS.Timeout | undefined;
   const seen = new Map<string, number>();
   let durations: number[] = [];
@@ -98,6 +116,7 @@ function agentEngine(): Engine {
       collect();
       return summarizeLatency("each series' latest result, polled every 400 ms", durations);
     },
+    events: () => ({ ...published }),
     results: async () => {
       // A scrape costs CPU: ask for this only after the measurement.
       const { body } = await agent.metrics.render(false);
@@ -150,20 +169,94 @@ function baselineEngine(): Engine {
 const engine = values.mode === 'agent' ? agentEngine() : values.mode === 'baseline' ? baselineEngine() : undefined;
 if (!engine) throw new Error(`--mode must be agent or baseline (got ${values.mode})`);
 
+/** A timer chain every 20 ms on the agent's event loop: how late each callback runs (ms). */
+const CANARY_MS = 20;
+let canary: { timer: NodeJS.Timeout; lateness: number[] } | undefined;
+
+function startCanary(): void {
+  clearTimeout(canary?.timer);
+  const lateness: number[] = [];
+  let planned = performance.now() + CANARY_MS;
+  const tick = () => {
+    const now = performance.now();
+    lateness.push(now - planned);
+    planned = Math.max(planned + CANARY_MS, now + 1);
+    canary!.timer = setTimeout(tick, planned - now);
+  };
+  canary = { timer: setTimeout(tick, CANARY_MS), lateness };
+}
+
+function stopCanary(): LatencySummary {
+  clearTimeout(canary?.timer);
+  const summary = summarizeLatency(`a ${CANARY_MS} ms timer chain on the agent's event loop: how late each callback ran`, canary?.lateness ?? []);
+  canary = undefined;
+  return summary;
+}
+
+/**
+ * The other way to keep probing clear of client load: a thread of its own. This one runs the
+ * canary's timer chain and a bare probe (fetch, read the body) every 500 ms in a worker thread
+ * beside the agent, sharing its process and CPU but not its event loop.
+ */
+const ISOLATED = `
+const { parentPort, workerData } = require('node:worker_threads');
+const lateness = [];
+const durations = [];
+let planned = performance.now() + ${CANARY_MS};
+let timer = setTimeout(function tick() {
+  const now = performance.now();
+  lateness.push(now - planned);
+  planned = Math.max(planned + ${CANARY_MS}, now + 1);
+  timer = setTimeout(tick, planned - now);
+}, ${CANARY_MS});
+let due = performance.now() + 500;
+let warm = false; // the first fetch loads the HTTP client: not a probe's cost
+let probeTimer = setTimeout(async function probe() {
+  const started = performance.now();
+  try { await (await fetch(workerData.url)).text(); } catch {}
+  if (warm) durations.push(performance.now() - started);
+  warm = true;
+  due = Math.max(due + 500, performance.now());
+  probeTimer = setTimeout(probe, due - performance.now());
+}, 500);
+parentPort.once('message', () => {
+  clearTimeout(timer);
+  clearTimeout(probeTimer);
+  parentPort.postMessage({ lateness, durations });
+});
+`;
+let isolated: Worker | undefined;
+
+async function stopIsolated(): Promise<{ lateness: LatencySummary; probes: LatencySummary }> {
+  const worker = isolated;
+  isolated = undefined;
+  if (!worker) throw new Error('isolated-start first');
+  const result = await new Promise<{ lateness: number[]; durations: number[] }>((resolve) => {
+    worker.once('message', resolve);
+    worker.postMessage('stop');
+  });
+  await worker.terminate();
+  return {
+    lateness: summarizeLatency(`a ${CANARY_MS} ms timer chain in a worker thread of the agent's process`, result.lateness),
+    probes: summarizeLatency('a bare probe every 500 ms from that worker thread', result.durations),
+  };
+}
+
 function sample(gc: boolean): WorkerSample {
   const cpuBeforeUs = cpuMicros();
   const wallBeforeMs = performance.now();
   const counts = engine!.counts();
   const memory = process.memoryUsage();
   let heapAfterGc: number | undefined;
+  let arrayBuffersAfterGc: number | undefined;
   const collect = (globalThis as { gc?: () => void }).gc;
   if (gc && collect) {
     collect();
-    heapAfterGc = process.memoryUsage().heapUsed;
+    ({ heapUsed: heapAfterGc, arrayBuffers: arrayBuffersAfterGc } = process.memoryUsage());
   }
   const wallAfterMs = performance.now();
   const cpuAfterUs = cpuMicros();
-  return { cpuBeforeUs, cpuAfterUs, wallBeforeMs, wallAfterMs, memory, heapAfterGc, ...counts };
+  return { cpuBeforeUs, cpuAfterUs, wallBeforeMs, wallAfterMs, memory, heapAfterGc, arrayBuffersAfterGc, ...counts };
 }
 
 async function handle(command: WorkerCommand): Promise<unknown> {
@@ -177,9 +270,25 @@ async function handle(command: WorkerCommand): Promise<unknown> {
       return {};
     case 'latency-stop':
       return engine!.latencyStop();
+    case 'lateness-start':
+      startCanary();
+      return {};
+    case 'lateness-stop':
+      return stopCanary();
+    case 'isolated-start':
+      await isolated?.terminate();
+      isolated = new Worker(ISOLATED, { eval: true, workerData: { url: command.url } });
+      return {};
+    case 'isolated-stop':
+      return stopIsolated();
+    case 'events':
+      if (!engine!.events) throw new Error('events are counted in agent mode only');
+      return engine!.events();
     case 'results':
       return engine!.results();
     case 'stop':
+      clearTimeout(canary?.timer);
+      await isolated?.terminate();
       await engine!.stop();
       setImmediate(() => process.disconnect?.());
       return { stopped: true };

@@ -106,7 +106,10 @@ function benchEvent(sequence: number, sentAt: number) {
 
 async function startAgentTarget(): Promise<Target> {
   // Probes of closed ports every hour: the agent is idle but for what the bench publishes.
-  const text = buildConfigText({ series: 2, blueUrl: 'http://127.0.0.1:1', greenUrl: 'http://127.0.0.1:2', every: '1h' }).replace(/^dataDir: .*$/m, `dataDir: ${JSON.stringify(mkdtempSync(join(tmpdir(), 'greenlight-bench-fanout-')))}`);
+  // Every client comes from 127.0.0.1: past the default per-address limit of stream clients.
+  const extra = 'api:\n  stream:\n    maxClientsPerAddress: 1000\n    maxClients: 1000\n';
+  const dataDir = mkdtempSync(join(tmpdir(), 'greenlight-bench-fanout-'));
+  const text = buildConfigText({ series: 2, blueUrl: 'http://127.0.0.1:1', greenUrl: 'http://127.0.0.1:2', every: '1h', dataDir, extra });
   const agent = new Agent({ config: parseAgentConfig(text, {}), logger: pino({ level: 'silent' }) });
   await agent.start();
   const address = agent.address!;

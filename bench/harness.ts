@@ -96,6 +96,12 @@ export interface BenchConfigOptions {
    * windows (5m, 30m, 1h, 6h, 3d) and its 30-day period.
    */
   slo?: 'none' | 'one' | 'per-probe';
+  /** Default 0.1. */
+  jitter?: number;
+  /** Default: a fixed directory under the OS temp directory. */
+  dataDir?: string;
+  /** YAML inserted before `probes:` (top-level keys such as `api:`). */
+  extra?: string;
 }
 
 /**
@@ -108,7 +114,7 @@ export function buildConfigText(options: BenchConfigOptions): string {
   const lines: string[] = [
     'listen: 127.0.0.1:0',
     // Never the repository's ./data: the agent may keep state there.
-    `dataDir: ${JSON.stringify(join(tmpdir(), 'greenlight-bench-data'))}`,
+    `dataDir: ${JSON.stringify(options.dataDir ?? join(tmpdir(), 'greenlight-bench-data'))}`,
     'timezone: America/New_York',
     'activeEnvironment: blue',
     'environments:',
@@ -120,11 +126,12 @@ export function buildConfigText(options: BenchConfigOptions): string {
     `  every: ${options.every ?? '1s'}`,
     '  timeout: 2s',
     '  maxBodyBytes: 1MiB',
-    '  jitter: 0.1',
+    `  jitter: ${options.jitter ?? 0.1}`,
     `windows: ${options.windows ?? '[1m, 5m]'}`,
     'log:',
     '  level: warn',
     '  format: json',
+    ...(options.extra ? [options.extra.trimEnd()] : []),
     'probes:',
   ];
   let text = lines.join('\n') + '\n';
@@ -221,7 +228,18 @@ export function freePort(): Promise<number> {
 }
 
 /** The IPC messages the agent worker (bench/agent-process.ts) understands. */
-export type WorkerCommand = { cmd: 'start' } | { cmd: 'sample'; gc?: boolean } | { cmd: 'latency-start' } | { cmd: 'latency-stop' } | { cmd: 'results' } | { cmd: 'stop' };
+export type WorkerCommand =
+  | { cmd: 'start' }
+  | { cmd: 'sample'; gc?: boolean }
+  | { cmd: 'latency-start' }
+  | { cmd: 'latency-stop' }
+  | { cmd: 'lateness-start' }
+  | { cmd: 'lateness-stop' }
+  | { cmd: 'isolated-start'; url: string }
+  | { cmd: 'isolated-stop' }
+  | { cmd: 'events' }
+  | { cmd: 'results' }
+  | { cmd: 'stop' };
 
 /** What a worker reports for `sample`. CPU and wall times are taken just before and after counting. */
 export interface WorkerSample {
@@ -242,6 +260,8 @@ export interface WorkerSample {
   memory: NodeJS.MemoryUsage;
   /** heapUsed after a full GC, when asked (`gc: true`) and the worker runs with --expose-gc. */
   heapAfterGc: number | undefined;
+  /** arrayBuffers after that GC (Buffers, socket queues). */
+  arrayBuffersAfterGc?: number | undefined;
 }
 
 /** Probe (request) durations collected between `latency-start` and `latency-stop`. */

@@ -7,6 +7,7 @@
  *   node dist/bench/run-all.js --only promote --watch 10
  *   node dist/bench/run-all.js --only loadtest --load-seconds 10
  *   node dist/bench/run-all.js --only flag-audit --flag-seconds 5
+ *   node dist/bench/run-all.js --only stream-load --stream-seconds 20
  *
  * Verdicts are printed, never enforced: the machine is small and noisy, so the exit code only
  * says whether the benches ran (0) or broke (1), or the arguments were wrong (2).
@@ -22,12 +23,13 @@ import { runProbeEngine } from './probe-engine.js';
 import { runLoadtestBench, runPromote } from './promote.js';
 import { runRuleDecision } from './rule-decision.js';
 import { runSloMemory } from './slo-memory.js';
+import { runStreamLoad } from './stream-load.js';
 import { log, section, table, type SummaryRow } from './harness.js';
 
-const BENCHES = ['probe-engine', 'memory', 'slo-memory', 'metrics-render', 'rules', 'journal-ingest', 'journal-bytes', 'flag-audit', 'fanout', 'promote', 'loadtest'] as const;
+const BENCHES = ['probe-engine', 'memory', 'slo-memory', 'metrics-render', 'rules', 'journal-ingest', 'journal-bytes', 'flag-audit', 'fanout', 'stream-load', 'promote', 'loadtest'] as const;
 type BenchName = (typeof BENCHES)[number];
 
-const USAGE = `usage: node dist/bench/run-all.js [--only ${BENCHES.join('|')}] [--soak SECONDS] [--series N] [--measure SECONDS] [--events N] [--fanout-seconds SECONDS] [--watch SECONDS] [--load-seconds S] [--flag-seconds S]
+const USAGE = `usage: node dist/bench/run-all.js [--only ${BENCHES.join('|')}] [--soak SECONDS] [--series N] [--measure SECONDS] [--events N] [--fanout-seconds SECONDS] [--watch SECONDS] [--load-seconds S] [--flag-seconds S] [--stream-events N] [--stream-seconds S]
   --only NAME               run one bench (default: all, in the order above)
   --soak SECONDS            memory growth run length after warm-up (default 600)
   --series N                probe x environment series (default 1000)
@@ -36,9 +38,11 @@ const USAGE = `usage: node dist/bench/run-all.js [--only ${BENCHES.join('|')}] [
   --fanout-seconds SECONDS  fan-out measurement at 1,000 events/s; each step up takes half (default 5)
   --watch SECONDS           promote: the watch period after the switch (default 10)
   --load-seconds S          loadtest: seconds at each rate (default 10)
-  --flag-seconds S          flag-audit: seconds of flag changes for each way of persisting them (default 5)`;
+  --flag-seconds S          flag-audit: seconds of flag changes for each way of persisting them (default 5)
+  --stream-events N         stream-load: events in the journal replayed (default 300000)
+  --stream-seconds S        stream-load: seconds of each phase, idle and loaded (default 30)`;
 
-function parse(): { only: BenchName | undefined; soak: number; series: number; measure: number; events: number; fanoutSeconds: number; watch: number; loadSeconds: number; flagSeconds: number } | undefined {
+function parse(): { only: BenchName | undefined; soak: number; series: number; measure: number; events: number; fanoutSeconds: number; watch: number; loadSeconds: number; flagSeconds: number; streamEvents: number; streamSeconds: number } | undefined {
   let values;
   try {
     ({ values } = parseArgs({
@@ -52,6 +56,8 @@ function parse(): { only: BenchName | undefined; soak: number; series: number; m
         watch: { type: 'string', default: '10' },
         'load-seconds': { type: 'string', default: '10' },
         'flag-seconds': { type: 'string', default: '5' },
+        'stream-events': { type: 'string', default: '300000' },
+        'stream-seconds': { type: 'string', default: '30' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -84,10 +90,32 @@ function parse(): { only: BenchName | undefined; soak: number; series: number; m
   const loadSeconds = Number(values['load-seconds']);
   if (!Number.isFinite(watch) || watch < 1) return fail(`--watch must be a number of seconds >= 1 (got "${values.watch}")`);
   if (!Number.isFinite(loadSeconds) || loadSeconds < 1) return fail(`--load-seconds must be a number of seconds >= 1 (got "${values['load-seconds']}")`);
+  const streamEvents = Number(values['stream-events']);
+  const streamSeconds = Number(values['stream-seconds']);
+  if (!Number.isInteger(streamEvents) || streamEvents < 1_000 || streamEvents > 5_000_000) return fail(`--stream-events must be an integer from 1000 to 5000000 (got "${values['stream-events']}")`);
+  if (!Number.isInteger(streamSeconds) || streamSeconds < 5) return fail(`--stream-seconds must be a whole number of seconds >= 5 (got "${values['stream-seconds']}")`);
   const flagSeconds = Number(values['flag-seconds']);
   if (!Number.isFinite(flagSeconds) || flagSeconds < 1) return fail(`--flag-seconds must be a number of seconds >= 1 (got "${values['flag-seconds']}")`);
-  return { only: values.only as BenchName | undefined, soak, series, measure, events, fanoutSeconds, watch, loadSeconds, flagSeconds };
+  return { only: values.only as BenchName | undefined, soak, series, measure, events, fanoutSeconds, watch, loadSeconds, flagSeconds, streamEvents, streamSeconds };
 }
+
+type Options = NonNullable<ReturnType<typeof parse>>;
+
+/** Each bench by name, with the options it reads. */
+const RUNNERS: Record<BenchName, (options: Options) => Promise<{ rows: SummaryRow[] }> | { rows: SummaryRow[] }> = {
+  'probe-engine': (o) => runProbeEngine({ series: o.series, measureSeconds: o.measure }),
+  memory: (o) => runMemory({ series: o.series, soakSeconds: o.soak }),
+  'slo-memory': (o) => runSloMemory({ series: o.series }),
+  'metrics-render': (o) => runMetricsRender({ series: o.series }),
+  rules: async (o) => ({ rows: await runRuleDecision({ series: o.series }) }),
+  'journal-ingest': (o) => runJournalIngest({ events: o.events }),
+  'journal-bytes': (o) => runJournalBytes({ events: o.events }),
+  'flag-audit': (o) => runFlagAudit({ seconds: o.flagSeconds }),
+  fanout: (o) => runFanout({ seconds: o.fanoutSeconds }),
+  'stream-load': (o) => runStreamLoad({ events: o.streamEvents, seconds: o.streamSeconds }),
+  promote: (o) => runPromote({ watchSeconds: o.watch }),
+  loadtest: (o) => runLoadtestBench({ seconds: o.loadSeconds }),
+};
 
 async function main(): Promise<number> {
   const options = parse();
@@ -103,28 +131,7 @@ async function main(): Promise<number> {
   const started = performance.now();
   for (const name of selected) {
     try {
-      const result =
-        name === 'probe-engine'
-          ? await runProbeEngine({ series: options.series, measureSeconds: options.measure })
-          : name === 'memory'
-            ? await runMemory({ series: options.series, soakSeconds: options.soak })
-            : name === 'slo-memory'
-              ? await runSloMemory({ series: options.series })
-            : name === 'metrics-render'
-              ? await runMetricsRender({ series: options.series })
-              : name === 'journal-ingest'
-                ? runJournalIngest({ events: options.events })
-                : name === 'journal-bytes'
-                  ? runJournalBytes({ events: options.events })
-                  : name === 'flag-audit'
-                    ? runFlagAudit({ seconds: options.flagSeconds })
-                    : name === 'fanout'
-                      ? await runFanout({ seconds: options.fanoutSeconds })
-                      : name === 'promote'
-                        ? await runPromote({ watchSeconds: options.watch })
-                        : name === 'loadtest'
-                          ? await runLoadtestBench({ seconds: options.loadSeconds })
-                          : { rows: await runRuleDecision({ series: options.series }) };
+      const result = await RUNNERS[name](options);
       rows.push(...result.rows);
     } catch (error) {
       broken = true;

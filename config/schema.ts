@@ -283,10 +283,38 @@ const Slo = z.strictObject({
   windows: z.array(Duration).default([]).meta({ description: 'Burn-rate windows to keep for the state and /metrics besides those rules read (their period is always kept).' }),
 });
 
+/** An origin a browser sends (`https://dash.example.com`, `http://10.0.0.5:3000`): scheme, host and port only. */
+const AllowedOrigin = z
+  .string()
+  .refine((text) => originOf(text) !== undefined, {
+    error: (issue) => `${quote(issue.input)} is not an origin such as https://dash.example.com or http://10.0.0.5:3000 (scheme, host and port; no path)`,
+  })
+  .transform((text) => originOf(text)!);
+
+/** A name the agent answers to, with or without a port (`greenlight.internal`, `greenlight.internal:9464`). */
+const AllowedHost = z
+  .string()
+  .refine((text) => hostEntry(text) !== undefined, {
+    error: (issue) => `${quote(issue.input)} is not a host name such as greenlight.internal or greenlight.internal:9464`,
+  })
+  .transform((text) => hostEntry(text)!);
+
 const Api = z.strictObject({
   adminToken: Token.optional().meta({ description: 'Bearer token for every admin call. Take it from ${ADMIN_TOKEN}.' }),
   rollbackToken: Token.optional().meta({ description: 'Bearer token for the emergency path only (rollback, emergency flags). Take it from ${ROLLBACK_TOKEN}.' }),
-  streamToken: Token.optional().meta({ description: 'When set, the event stream needs it (Authorization: Bearer, or ?token=). Default: the stream is open, like /api/v1/events.' }),
+  streamToken: Token.optional().meta({ description: 'When set, reading the event history needs it — the stream (Authorization: Bearer, or ?token=) and GET /api/v1/events (Authorization: Bearer); the admin and rollback tokens work too. Default: both are open.' }),
+  stream: z
+    .strictObject({
+      maxClients: z.int().min(1, { error: 'must be at least 1' }).max(100_000, { error: 'must be at most 100000' }).default(256).meta({ description: 'Stream clients at once; one more is refused with 503 at the upgrade. Default 256.' }),
+      maxClientsPerAddress: z.int().min(1, { error: 'must be at least 1' }).max(100_000, { error: 'must be at most 100000' }).default(32).meta({ description: 'Stream clients at once from one remote address; one more is refused with 429. Behind a proxy every client has its address: raise it. Default 32.' }),
+    })
+    .prefault({})
+    .meta({ description: 'Limits of the WebSocket event stream.' }),
+  allowedOrigins: z.array(AllowedOrigin).default([]).meta({ description: "Origins besides the agent's own whose web pages may open the event stream (a WebSocket from any other page is refused with 403)." }),
+  allowedHosts: z
+    .array(AllowedHost)
+    .default([])
+    .meta({ description: 'Host names the agent answers to besides IP addresses and localhost (others get 421: a guard against DNS rebinding). Listening on a loopback address, only these; listening elsewhere, any name while the list is empty.' }),
 });
 
 /** How long and how large the event journal may grow: the oldest events are deleted first, by either bound. */
@@ -582,6 +610,36 @@ function isRegex(text: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** `https://Dash.example.com:443` → `https://dash.example.com`; undefined unless an http(s) origin alone (no path, query or credentials). */
+export function originOf(text: string): string | undefined {
+  try {
+    const url = new URL(text);
+    if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.username || url.password || url.search || url.hash) return undefined;
+    if (url.pathname !== '/' || /^[a-z]+:\/\/[^/]*\/./i.test(text)) return undefined;
+    return url.origin;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `Name:port`, `[v6]:port`, `name.` → lower-case name (IPv6 in brackets, no trailing dot) and port ('' when none or the default 80). */
+export function parseHost(text: string): { name: string; port: string } | undefined {
+  if (!/^[\w.~!$&'()*+,;=%:[\]-]+$/.test(text)) return undefined;
+  try {
+    const url = new URL(`http://${text}`);
+    if (url.username || url.password || url.pathname !== '/' || url.search || url.hash) return undefined;
+    return { name: url.hostname.replace(/\.$/, ''), port: url.port };
+  } catch {
+    return undefined;
+  }
+}
+
+/** An api.allowedHosts entry as the agent compares it: `name`, or `name:port`. */
+function hostEntry(text: string): string | undefined {
+  const host = parseHost(text);
+  return host && (host.port ? `${host.name}:${host.port}` : host.name);
 }
 
 /** `127.0.0.1:9464`, `:9464` (all interfaces), `[::1]:9464` */

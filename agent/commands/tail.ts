@@ -45,6 +45,21 @@ export async function tailCommand(
       });
       socket.on('close', (code, reason) => resolve(`closed (${code}${reason.length ? ` ${String(reason)}` : ''})`));
       socket.on('error', (error) => resolve(error.message));
+      // Refused at the upgrade (a limit, the Host or Origin check, a token): say what the agent said.
+      socket.on('unexpected-response', (_req, res) => {
+        let body = '';
+        res.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
+        res.on('end', () => {
+          let error = body.slice(0, 300);
+          try {
+            error = (JSON.parse(body) as { error?: string }).error ?? error;
+          } catch {
+            // not JSON: the text as it came
+          }
+          resolve(`refused (HTTP ${res.statusCode}): ${error}`);
+        });
+        res.on('error', () => resolve(`refused (HTTP ${res.statusCode})`));
+      });
     });
     const why = await Promise.race([ended, stop.then(() => 'stopped')]);
     socket.terminate();

@@ -18,6 +18,8 @@ const page = {
   lastId: 0,
   socket: null,
   streamUp: false,
+  /** The journal answered 401: api.streamToken is set and the page has no token it takes. */
+  historyLocked: false,
   token: '',
   pending: null,
   rulesKey: '',
@@ -177,7 +179,7 @@ async function refresh() {
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     page.overview = await response.json();
     render();
-    if (!page.streamUp) setConnection('polling', 'stream down: polling');
+    if (!page.streamUp) setPolling();
   } catch (error) {
     setConnection('down', `agent unreachable (${error.message})`);
   }
@@ -190,6 +192,11 @@ function refreshSoon() {
     page.pending = null;
     refresh();
   }, 150);
+}
+
+function setPolling() {
+  if (page.historyLocked) setConnection('locked', 'events need a token (api.streamToken): enter one below');
+  else setConnection('polling', 'stream down: polling');
 }
 
 function setConnection(state, text) {
@@ -268,19 +275,26 @@ function connectStream() {
   socket.addEventListener('close', () => {
     page.streamUp = false;
     page.socket = null;
-    setConnection('polling', 'stream down: polling');
+    setPolling();
     // Back off to 30 s when the stream keeps refusing (it may need an api.streamToken): the journal poll covers the gap.
     page.retries = (page.retries ?? 0) + 1;
     setTimeout(connectStream, Math.min(RECONNECT_MS * 2 ** (page.retries - 1), 30000));
   });
 }
 
-/** While the stream is down (or needs a token the page does not have), the journal fills in. */
+/**
+ * While the stream is down (or needs a token: a browser cannot send one on a WebSocket), the
+ * journal fills in, with the token typed below when there is one (api.streamToken, or the
+ * admin or rollback token, reads the history).
+ */
 async function pollEvents() {
   if (page.streamUp) return;
   try {
-    const response = await fetch(`/api/v1/events?since=${page.lastId}&limit=200`, { cache: 'no-store' });
+    const headers = page.token ? { authorization: `Bearer ${page.token}` } : {};
+    const response = await fetch(`/api/v1/events?since=${page.lastId}&limit=200`, { cache: 'no-store', headers });
+    page.historyLocked = response.status === 401;
     if (response.ok) addEvents((await response.json()).events);
+    setPolling();
   } catch {
     // the overview poll reports an unreachable agent
   }

@@ -20,7 +20,7 @@ describe('the default config', () => {
     expect(config.environments).toEqual({ blue: { url: 'http://127.0.0.1:8081', headers: {} }, green: { url: 'http://127.0.0.1:8082', headers: {} } });
     expect(config.probeDefaults.every).toBe(5_000);
     expect(config.probes.map((probe) => probe.path)).toEqual(['/api/health', '/api/alphastack/universe', '/api/discoveries', '/api/portfolio/positions']);
-    expect(config.api).toEqual({});
+    expect(config.api).toEqual({ stream: { maxClients: 256, maxClientsPerAddress: 32 }, allowedOrigins: [], allowedHosts: [] });
   });
 
   it('turns off the traffic webhook and every receiver whose variable is unset, saying which', () => {
@@ -57,7 +57,7 @@ describe('the default config', () => {
     expect(config.environments.blue!.url).toBe('https://blue.example');
     expect(config.activeEnvironment).toBe('green');
     expect(config.probeDefaults.every).toBe(2_000);
-    expect(config.api).toEqual({ adminToken: 'admin-token-0123456789', rollbackToken: 'rollback-token-0123456789' });
+    expect(config.api).toMatchObject({ adminToken: 'admin-token-0123456789', rollbackToken: 'rollback-token-0123456789' });
     expect(config.traffic).toMatchObject({ type: 'webhook', url: 'https://switch.example/hook' });
     expect(config.alerts.receivers.map((r) => r.type)).toEqual(['slack', 'pagerduty', 'webhook']);
     expect(config.alerts.receivers[1]).toMatchObject({ routingKey: 'R0UT1NGKEY', url: 'https://events.pagerduty.com/v2/enqueue' });

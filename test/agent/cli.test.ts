@@ -288,13 +288,14 @@ rules:
       expect(await call('PUT', '/api/v1/flags', SECRETS.ADMIN_TOKEN, { set: { ALPHASTACK_PROTECTION: false }, reason: `set by ${'someone'}` })).toBe(409);
       expect(await call('PUT', '/api/v1/flags', SECRETS.ADMIN_TOKEN, { set: { NO_SUCH_FLAG: true }, reason: 'x' })).toBe(400);
       expect(await call('POST', '/api/v1/flags/emergency-rollback', SECRETS.ADMIN_TOKEN.toUpperCase(), {})).toBe(401);
-      const unauthorized = new WebSocket(`ws://127.0.0.1:${port}/api/v1/stream?token=${SECRETS.ADMIN_TOKEN}`);
+      const unauthorized = new WebSocket(`ws://127.0.0.1:${port}/api/v1/stream?token=${SECRETS.STREAM_TOKEN}x`);
       answers.push(await new Promise<string>((resolve) => unauthorized.once('unexpected-response', (_req, res) => { let body = ''; res.on('data', (c) => (body += c)); res.on('end', () => resolve(`${res.statusCode} ${body}`)); })));
       expect(answers.at(-1)).toMatch(/^401 /);
 
       for (const path of ['/api/v1/state', '/metrics', '/api/v1/flags', '/readyz']) answers.push(await (await fetch(`${base}${path}`)).text());
       for (let since = 0; ; ) {
-        const page = (await (await fetch(`${base}/api/v1/events?since=${since}&limit=1000`)).json()) as { events: unknown[]; next: number };
+        // api.streamToken covers the history as well as the stream.
+        const page = (await (await fetch(`${base}/api/v1/events?since=${since}&limit=1000`, { headers: { authorization: `Bearer ${SECRETS.STREAM_TOKEN}` } })).json()) as { events: unknown[]; next: number };
         answers.push(JSON.stringify(page));
         if (page.events.length < 1_000) break;
         since = page.next;

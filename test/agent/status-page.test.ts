@@ -206,7 +206,7 @@ describe.skipIf(!available)('the status page (headless chromium)', () => {
     await context.close();
   }, 90_000);
 
-  it('falls back to the journal when the stream needs a token the page does not have', async () => {
+  it('says the events need a token when api.streamToken is set, and reads the journal with the token typed in', async () => {
     const locked = await startPair({ extra: 'api:\n  streamToken: stream-token-the-page-lacks\n' });
     onTestFinished(() => locked.close());
     await waitUntil(() => locked.agent.ready, 'the first probe round');
@@ -214,6 +214,10 @@ describe.skipIf(!available)('the status page (headless chromium)', () => {
     onTestFinished(() => context.close());
     const page = await context.newPage();
     await page.goto(`${locked.base}/`);
+    // A browser cannot send a token on a WebSocket, and the journal refuses the page without one.
+    await page.locator('#connection[data-state="locked"]').waitFor(WAIT);
+    expect(await page.locator('#events li.event').count()).toBe(0);
+    await page.fill('#token', 'stream-token-the-page-lacks');
     await page.locator('#connection[data-state="polling"]').waitFor(WAIT);
     locked.agent.flags.set(['green'], { CIRCUIT_BREAKER: true }, { actor: 'test', reason: 'while the stream is closed to the page' });
     await page.locator('#events li[data-type="flag.changed"]').waitFor(WAIT);

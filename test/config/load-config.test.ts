@@ -33,6 +33,13 @@ describe('parseConfig', () => {
     expect(config.journal.retention).toEqual({ maxAge: 30 * 86_400_000, maxSize: 64 * 1_048_576, every: 60_000 });
   });
 
+  it('writes allowed hosts and origins as the agent compares them', () => {
+    const config = parseConfig(`api:\n  allowedHosts: [GreenLight.Internal., "status.example.com:8443", "[::1]"]\n  allowedOrigins: ["https://Dash.Example.com:443/", "http://10.0.0.5:3000"]\n${BASE}`);
+    expect(config.api.allowedHosts).toEqual(['greenlight.internal', 'status.example.com:8443', '[::1]']);
+    expect(config.api.allowedOrigins).toEqual(['https://dash.example.com', 'http://10.0.0.5:3000']);
+    expect(parseConfig(BASE).api).toEqual({ stream: { maxClients: 256, maxClientsPerAddress: 32 }, allowedOrigins: [], allowedHosts: [] });
+  });
+
   it('returns a frozen value', () => {
     const config = parseConfig(BASE);
     expect(Object.isFrozen(config)).toBe(true);
@@ -61,6 +68,13 @@ describe('parseConfig', () => {
     ['YAML syntax', 'probes: [unclosed\n', 'YAML syntax: '],
     ['a bad retention size', `journal:\n  retention:\n    maxSize: huge\n${BASE}`, 'journal.retention.maxSize: "huge" is not a size such as 65536, 512KiB or 1MiB (line 3)'],
     ['a misspelt retention key', `journal:\n  retention:\n    maxAges: 30d\n${BASE}`, 'journal.retention.maxAges: unknown key; did you mean maxAge? (line 3)'],
+    ['no room for stream clients', `api:\n  stream:\n    maxClients: 0\n${BASE}`, 'api.stream.maxClients: must be at least 1 (line 3)'],
+    ['a fractional per-address limit', `api:\n  stream:\n    maxClientsPerAddress: 1.5\n${BASE}`, 'api.stream.maxClientsPerAddress: expected an integer, got number 1.5 (line 3)'],
+    ['a misspelt stream limit', `api:\n  stream:\n    maxClient: 3\n${BASE}`, 'api.stream.maxClient: unknown key; did you mean maxClients? (line 3)'],
+    ['an origin without a scheme', `api:\n  allowedOrigins: [dash.example.com]\n${BASE}`, 'api.allowedOrigins[0]: "dash.example.com" is not an origin such as https://dash.example.com or http://10.0.0.5:3000 (scheme, host and port; no path) (line 2)'],
+    ['an origin with a path', `api:\n  allowedOrigins: ["https://dash.example.com/grafana"]\n${BASE}`, 'api.allowedOrigins[0]: "https://dash.example.com/grafana" is not an origin'],
+    ['a URL for a host name', `api:\n  allowedHosts: ["https://greenlight.internal"]\n${BASE}`, 'api.allowedHosts[0]: "https://greenlight.internal" is not a host name such as greenlight.internal or greenlight.internal:9464 (line 2)'],
+    ['a host name with a bad port', `api:\n  allowedHosts: ["greenlight.internal:99999"]\n${BASE}`, 'api.allowedHosts[0]: "greenlight.internal:99999" is not a host name'],
   ])('reports %s with key path, what is expected and the line', (_name, text, expected) => {
     expect(issuesOf(text).join('\n')).toContain(expected);
   });

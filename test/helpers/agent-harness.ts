@@ -8,10 +8,19 @@ import { parseAgentConfig } from '../../agent/agent-config.js';
 import { startSimulator, type Simulator } from '../../simulator/alphastack-simulator.js';
 import { tempDir } from './tools.js';
 
+export interface PairOptions {
+  every?: string;
+  timeout?: string;
+  /** YAML added before `probes:` (top-level keys). */
+  extra?: string;
+  /** Default: a fresh temporary directory. */
+  dataDir?: string;
+}
+
 /** Two simulators and the default four AlphaStack probes against them, as config text. */
-export function pairConfig(blue: string, green: string, options: { every?: string; timeout?: string; extra?: string } = {}): string {
+export function pairConfig(blue: string, green: string, options: PairOptions = {}): string {
   return `listen: 127.0.0.1:0
-dataDir: ${tempDir('greenlight-data-')}
+dataDir: ${options.dataDir ?? tempDir('greenlight-data-')}
 environments:
   blue:
     url: ${blue}
@@ -56,7 +65,7 @@ export interface Harness {
 }
 
 /** Start two simulators and an agent on them; the caller closes it. */
-export async function startPair(options: { every?: string; timeout?: string; extra?: string } = {}): Promise<Harness> {
+export async function startPair(options: PairOptions = {}): Promise<Harness> {
   const blue = await startSimulator({ name: 'blue' });
   const green = await startSimulator({ name: 'green' });
   const logs: string[] = [];
