@@ -769,7 +769,10 @@ export class Agent {
       adoptSwitch: (to, context, detail) => this.#recordSwitch(this.#activeEnvironment, to, context, { detail }, 'rollback'),
       alert: (notice) => this.alerts.notify(notice),
       applyFlagPreset: (preset, envs, actor, reason) => ({ changed: this.flags.applyPreset(preset, envs, { actor, reason }).length }),
-      stateUrl: () => `${this.config.alerts.externalUrl ?? (this.#server ? `http://${formatHost(this.#server.address)}` : '')}/api/v1/state` || undefined,
+      stateUrl: () => {
+        const base = this.config.alerts.externalUrl ?? (this.#server ? `http://${formatHost(this.#server.address)}` : undefined);
+        return base === undefined ? undefined : `${base}/api/v1/state`;
+      },
     };
   }
 

@@ -18,7 +18,7 @@ import { tempDir } from '../helpers/tools.js';
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const EXAMPLES = join(ROOT, 'examples');
 
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- parsed YAML is checked field by field
+type Obj = Record<string, any>; // parsed YAML, checked field by field
 /** Merge keys (`<<: *anchor`) on: Compose applies them. */
 const load = (path: string): Obj => parse(readFileSync(join(EXAMPLES, path), 'utf8'), { merge: true }) as Obj;
 

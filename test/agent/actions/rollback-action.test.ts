@@ -320,7 +320,7 @@ function onlyRules(keep: string[]): string {
   const end = rest.indexOf('\nprobes:\n');
   const rulesBlock = rest.slice(0, end);
   const kept = rulesBlock
-    .split(/\n(?=  - name: )/)
+    .split(/\n(?= {2}- name: )/)
     .filter((chunk, index) => index === 0 || keep.some((name) => chunk.startsWith(`  - name: ${name}\n`)))
     .join('\n');
   return `${head}${kept}${rest.slice(end)}`;
