@@ -5,7 +5,7 @@
  * interval until their resolution arrives; each delivery's outcome goes to `onDelivery`.
  */
 import type { Logger } from 'pino';
-import { OutboundError } from '../outbound.js';
+import { OutboundError } from '../plugins/outbound.js';
 import { AlertError, type AlertNotice, type AlertReceiver } from './alert-receiver.js';
 
 /** How one delivery of one notice to one receiver went. */

@@ -5,8 +5,8 @@
  */
 import { z } from 'zod';
 import { Duration, Name, Severity } from '../../config/schema.js';
-import { DEFAULT_RETRY, OutboundError, sendWithRetry, type OutboundRequest, type RetryPolicy } from '../outbound.js';
-import type { PluginDeps } from '../plugin.js';
+import { DEFAULT_RETRY, OutboundError, sendWithRetry, type OutboundRequest, type RetryPolicy } from '../plugins/outbound.js';
+import type { PluginDeps } from '../plugins/plugin.js';
 import { AlertError } from './alert-receiver.js';
 
 /** A severity a receiver can take: warning or critical. */

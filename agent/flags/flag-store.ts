@@ -8,7 +8,7 @@
  */
 import { ConfigError, GreenlightError } from '../../config/errors.js';
 import { formatKeyPath } from '../../config/load-config.js';
-import type { EventInput, FlagChange } from '../events.js';
+import type { EventInput, FlagChange } from '../events/events.js';
 
 export type { FlagChange };
 

@@ -13,7 +13,7 @@
  */
 import { z } from 'zod';
 import { parseDuration } from '../../config/units.js';
-import { HttpError, type Route, type RouteResponse } from '../http-server.js';
+import { HttpError, type Route, type RouteResponse } from '../http/http-server.js';
 import { PromoteRefused, type PromoteLine, type PromoteResult, type PromotionController, type PromotionRun } from './promotion.js';
 
 const PromoteBody = z.strictObject({

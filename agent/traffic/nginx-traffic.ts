@@ -5,9 +5,9 @@ import { z } from 'zod';
 import { readJsonPath, type PathSegment } from '../../config/json-path.js';
 import { Duration, HttpUrl, JsonPath, Name } from '../../config/schema.js';
 import { formatDuration } from '../../config/units.js';
-import { OutboundError, sendWithRetry } from '../outbound.js';
-import type { PluginDefinition, PluginDeps } from '../plugin.js';
-import { runCommand, tailLines } from '../run-command.js';
+import { OutboundError, sendWithRetry } from '../plugins/outbound.js';
+import type { PluginDefinition, PluginDeps } from '../plugins/plugin.js';
+import { runCommand, tailLines } from '../plugins/run-command.js';
 import { TrafficError, type SwitchRequest, type SwitchOutcome, type TrafficAdapter } from './traffic-adapter.js';
 
 const quote = (value: unknown): string => JSON.stringify(value) ?? String(value);

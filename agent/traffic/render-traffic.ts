@@ -23,8 +23,8 @@
 import { z } from 'zod';
 import { Duration, HttpUrl } from '../../config/schema.js';
 import { formatDuration } from '../../config/units.js';
-import { DEFAULT_RETRY, OutboundError, sendWithRetry, type OutboundResponse, type RetryPolicy } from '../outbound.js';
-import type { PluginDefinition, PluginDeps } from '../plugin.js';
+import { DEFAULT_RETRY, OutboundError, sendWithRetry, type OutboundResponse, type RetryPolicy } from '../plugins/outbound.js';
+import type { PluginDefinition, PluginDeps } from '../plugins/plugin.js';
 import { TrafficError, type SwitchRequest, type SwitchOutcome, type TrafficAdapter } from './traffic-adapter.js';
 
 const quote = (value: unknown): string => JSON.stringify(value) ?? String(value);

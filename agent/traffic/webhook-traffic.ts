@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { Duration, HttpUrl } from '../../config/schema.js';
 import { secretsOfUrl } from '../../config/redactor.js';
-import { DEFAULT_RETRY, OutboundError, sendWithRetry } from '../outbound.js';
-import type { PluginDefinition } from '../plugin.js';
+import { DEFAULT_RETRY, OutboundError, sendWithRetry } from '../plugins/outbound.js';
+import type { PluginDefinition } from '../plugins/plugin.js';
 import { TrafficError, type TrafficAdapter } from './traffic-adapter.js';
 
 export const WebhookTrafficSchema = z.strictObject({

@@ -12,7 +12,7 @@ import { Deployment } from 'kubernetes-models/apps/v1';
 import { ConfigMap, Service } from 'kubernetes-models/v1';
 import { parse, parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { parseAgentConfig } from '../../agent/agent-config.js';
+import { parseAgentConfig } from '../../agent/reload/agent-config.js';
 import { tempDir } from '../helpers/tools.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');

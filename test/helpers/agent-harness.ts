@@ -2,9 +2,9 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll } from 'vitest';
 import { Agent, type AgentOptions } from '../../agent/agent.js';
-import type { GreenlightEvent } from '../../agent/events.js';
+import type { GreenlightEvent } from '../../agent/events/events.js';
 import type { Config } from '../../config/schema.js';
-import { parseAgentConfig } from '../../agent/agent-config.js';
+import { parseAgentConfig } from '../../agent/reload/agent-config.js';
 import { startSimulator, type Simulator } from '../../simulator/alphastack-simulator.js';
 import { tempDir } from './tools.js';
 

@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseAgentConfig } from '../../agent/agent-config.js';
+import { parseAgentConfig } from '../../agent/reload/agent-config.js';
 import type { ProbeResult } from '../../probes/probe-result.js';
 import { ProbeSeries } from '../../probes/probe-series.js';
 import { SloBook, sloDefinitions } from '../../probes/slo-window.js';

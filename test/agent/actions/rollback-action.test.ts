@@ -6,7 +6,7 @@
  * answered. Every bound is on simulated time, which the code alone decides.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { GreenlightEvent } from '../../../agent/events.js';
+import type { GreenlightEvent } from '../../../agent/events/events.js';
 import { STOCK, startScriptedPair, type ScriptedPair } from '../../helpers/scripted-pair.js';
 import { tempDir } from '../../helpers/tools.js';
 

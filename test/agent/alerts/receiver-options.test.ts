@@ -7,7 +7,7 @@ import { pagerDutyReceiver } from '../../../agent/alerts/pagerduty-receiver.js';
 import { retryPolicyOf } from '../../../agent/alerts/receiver-options.js';
 import { slackReceiver } from '../../../agent/alerts/slack-receiver.js';
 import { webhookReceiver } from '../../../agent/alerts/webhook-receiver.js';
-import { ALERT_RECEIVERS, PLUGIN_SCHEMAS } from '../../../agent/plugins.js';
+import { ALERT_RECEIVERS, PLUGIN_SCHEMAS } from '../../../agent/plugins/registry.js';
 import { ConfigError } from '../../../config/errors.js';
 import { parseConfig } from '../../../config/load-config.js';
 import { secretsOfUrl } from '../../../config/redactor.js';
