@@ -1,6 +1,12 @@
 import { z } from 'zod';
-import type { Agent } from '../agent.js';
 import type { Route } from '../http/http-server.js';
+import type { ActionOutcome } from './action.js';
+
+/** What the rollback route asks of the agent. */
+export interface RollbackHost {
+  readonly activeEnvironment: string;
+  manualRollback(reason: string, actor: string): Promise<ActionOutcome>;
+}
 
 const RollbackBody = z.strictObject({
   reason: z.string().trim().min(1, { error: 'say why: a reason is required and is recorded with the rollback' }).max(500),
@@ -11,7 +17,7 @@ const RollbackBody = z.strictObject({
  * switched; 409 held or refused (the target failing, unknown, or failing its fresh verification:
  * the body says which check); 502 the traffic adapter failed.
  */
-export function rollbackRoutes(agent: Agent): Route[] {
+export function rollbackRoutes(agent: RollbackHost): Route[] {
   return [
     {
       method: 'POST',

@@ -1,10 +1,22 @@
-import type { Agent } from '../agent.js';
+import type { EventQuery } from '../events/journal.js';
+import type { EncodedEvent } from '../events/journal-pages.js';
+import type { AgentMetrics } from '../telemetry/metrics.js';
 import { HttpError, type Route } from './http-server.js';
+import type { AgentState } from './state-view.js';
+
+/** What the core routes read. */
+export interface CoreSource {
+  readonly metrics: Pick<AgentMetrics, 'render'>;
+  ready(): boolean;
+  state(): AgentState;
+  /** Journaled events after `since`, serialized; undefined while starting or once stopping. */
+  history(query: EventQuery): Promise<{ events: EncodedEvent[]; next: number } | undefined>;
+}
 
 const COMMA = Buffer.from(',');
 
 /** /metrics, /healthz, /readyz, /api/v1/state (read-only, no token) and /api/v1/events (see api.streamToken). */
-export function coreRoutes(agent: Agent): Route[] {
+export function coreRoutes(agent: CoreSource): Route[] {
   return [
     {
       method: 'GET',
@@ -23,7 +35,7 @@ export function coreRoutes(agent: Agent): Route[] {
       path: '/readyz',
       auth: 'none',
       handle: () => {
-        const ready = agent.ready;
+        const ready = agent.ready();
         return { status: ready ? 200 : 503, body: { status: ready ? 'ready' : 'starting', checks: { config: 'loaded', store: 'open', firstProbeRound: ready ? 'done' : 'pending' } } };
       },
     },

@@ -1,11 +1,11 @@
-import type { Agent } from '../agent.js';
 import type { Route } from '../http/http-server.js';
+import type { ReloadResult } from './config-reloader.js';
 
 /**
  * POST /api/v1/reload (ADMIN_TOKEN): re-read the config file, as SIGHUP does. 200 with what
  * changed; 422 when the file is invalid (the running config stays), naming every problem.
  */
-export function reloadRoutes(agent: Agent): Route[] {
+export function reloadRoutes(agent: { reload(trigger: string): Promise<ReloadResult> }): Route[] {
   return [
     {
       method: 'POST',

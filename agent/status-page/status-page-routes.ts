@@ -10,7 +10,8 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Agent } from '../agent.js';
+import type { AgentState } from '../http/state-view.js';
+import type { SeriesSummary } from '../../probes/probe-series.js';
 import { LOCKED_FLAGS } from '../flags/flag-store.js';
 import { HttpError, type Route, type RouteResponse } from '../http/http-server.js';
 import { packageRoot } from '../package.js';
@@ -51,7 +52,15 @@ export function statusPageDir(): string {
   return join(packageRoot(), 'agent', 'status-page');
 }
 
-export function statusPageRoutes(agent: Agent): Route[] {
+/** What the page's overview reads. */
+export interface OverviewSource {
+  state(withSeries: false): AgentState;
+  summaries(samples: number): SeriesSummary[];
+  /** The newest event id, where the page's stream resumes. */
+  lastEventId(): number;
+}
+
+export function statusPageRoutes(agent: OverviewSource): Route[] {
   const dir = statusPageDir();
   const routes: Route[] = ASSETS.map(({ path, file, type }) => {
     let text: string;
@@ -80,7 +89,7 @@ export function statusPageRoutes(agent: Agent): Route[] {
       if (text !== null && !/^\d{1,2}$/.test(text)) throw new HttpError(400, `samples must be a whole number from 0 to ${MAX_SAMPLES}, not ${JSON.stringify(text)}`);
       const samples = text === null ? DEFAULT_SAMPLES : Math.min(Number(text), MAX_SAMPLES);
       const { series: _detail, ...state } = agent.state(false);
-      return { status: 200, body: { ...state, locked: LOCKED_FLAGS, lastEventId: agent.bus.lastId, series: agent.summaries(samples) } };
+      return { status: 200, body: { ...state, locked: LOCKED_FLAGS, lastEventId: agent.lastEventId(), series: agent.summaries(samples) } };
     },
   });
   return routes;

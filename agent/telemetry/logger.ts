@@ -1,6 +1,7 @@
 import { pino, type Logger, type DestinationStream } from 'pino';
 import pretty from 'pino-pretty';
 import type { Redactor } from '../../config/redactor.js';
+import type { GreenlightEvent } from '../events/events.js';
 import { escapeJsonControls } from './terminal-text.js';
 
 /**
@@ -46,4 +47,10 @@ export function createLogger(options: LoggerOptions): Logger {
   const base = { level: options.level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' }, base: { pid: process.pid }, hooks: { streamWrite } };
   if (usePretty) return pino(base, pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }));
   return pino(base, options.destination ?? pino.destination({ dest: 1, sync: false }));
+}
+
+/** Every event as a log line, at the level its severity says (the bus's first subscriber). */
+export function logEvent(logger: Logger, event: GreenlightEvent): void {
+  const level = event.severity === 'critical' ? 'error' : event.severity === 'warning' ? 'warn' : 'info';
+  logger[level]({ event: event.type, id: event.id, env: event.env ?? undefined, probe: event.probe ?? undefined, rule: event.rule ?? undefined }, event.message);
 }

@@ -8,6 +8,7 @@ import { connect as connectTcp, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { WebSocket } from 'ws';
 import { checkHost } from '../../../agent/http/http-server.js';
+import { StateView } from '../../../agent/http/state-view.js';
 import { TurnQueue } from '../../../agent/http/turn-queue.js';
 import { startPair, type Harness } from '../../helpers/agent-harness.js';
 
@@ -161,7 +162,8 @@ describe('bulk routes take turns', () => {
     const slices = vi.spyOn(TurnQueue.prototype, 'run');
     onTestFinished(() => slices.mockRestore());
     const renders = vi.spyOn(harness.agent.metrics, 'render');
-    const states = vi.spyOn(harness.agent, 'state');
+    const states = vi.spyOn(StateView.prototype, 'state');
+    onTestFinished(() => states.mockRestore());
     // One call of either per request: /api/v1/overview reads state(false), then the summaries.
     const work = () => renders.mock.calls.length + states.mock.calls.length;
     const perTurn: number[] = [];
