@@ -20,6 +20,20 @@ export interface RetryPolicy {
 
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, timeoutMs: 5_000, backoffMs: 500, maxBackoffMs: 30_000 };
 
+/** The retry policy of a config block: `retries` more tries after the first, each within `timeout`. */
+export function retryPolicyOf(block: { timeout: number; retries: number }): RetryPolicy {
+  return { ...DEFAULT_RETRY, attempts: block.retries + 1, timeoutMs: block.timeout };
+}
+
+/** An answer's body as JSON, or undefined when it is not JSON (the caller says what it expected). */
+export function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
 export interface OutboundRequest {
   /** Names the target in messages and logs: `slack receiver "desk"`. */
   label: string;

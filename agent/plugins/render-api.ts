@@ -1,25 +1,39 @@
 /**
- * The Render API calls of the deploy path and of `env diff` (api-docs.render.com; shapes as in
- * Render's OpenAPI schema):
- * - POST /services/{serviceId}/deploys `{clearCache: "do_not_clear"}` → 201 (or 202) a deploy
- *   `{id, status, trigger, commit, createdAt, updatedAt, finishedAt}`;
- * - GET  /services/{serviceId}/deploys/{deployId} → 200 a deploy;
- * - GET  /services/{serviceId}/deploys?limit=1 → `[{cursor, deploy}]` (when a 202 came without a body);
- * - GET  /services/{serviceId}/env-vars?limit=100&cursor=… → `[{cursor, envVar: {key, value}}]`.
+ * greenlight's one client of Render's public REST API (api-docs.render.com; shapes as in Render's
+ * OpenAPI schema, generated into github.com/render-oss/cli pkg/client/types_gen.go), for the
+ * `render` traffic adapter, the deploy path of `promote --deploy` and `env diff`:
+ * - custom domains: GET /services/{id}/custom-domains → `[{cursor, customDomain: {id, name,
+ *   domainType, redirectForName, verificationStatus, …}}]`; POST /services/{id}/custom-domains
+ *   `{name}` → 201; DELETE /services/{id}/custom-domains/{name} → 204; POST …/{name}/verify → 202;
+ *   GET …/{name} → a customDomain;
+ * - deploys: POST /services/{id}/deploys `{clearCache: "do_not_clear"}` → 201 (or 202) a deploy
+ *   `{id, status, commit, …}`; GET /services/{id}/deploys/{deployId}; GET …/deploys?limit=1 →
+ *   `[{cursor, deploy}]` (when a 202 came without a body);
+ * - env vars: GET /services/{id}/env-vars?limit=100&cursor=… → `[{cursor, envVar: {key, value}}]`.
  * Deploy statuses: created, queued, build_in_progress, update_in_progress,
  * pre_deploy_in_progress (in progress); live (done); build_failed, update_failed,
  * pre_deploy_failed, canceled, deactivated (ended without going live).
+ *
  * Every call goes through sendWithRetry: network errors and 5xx are retried with backoff, 429s
- * wait for Retry-After or Ratelimit-Reset. The key is kept out of every message; env-var values
- * are dropped as soon as they are parsed and never leave this file.
+ * wait for Retry-After or Ratelimit-Reset (Render documents 30 POST/DELETE and 400 GET a minute).
+ * Failures are RenderErrors naming the call; the key is in the redactor and never in a message;
+ * env-var values are dropped as soon as they are parsed and never leave this file.
  */
-import type { RenderConfig } from '../../config/schema.js';
-import { DEFAULT_RETRY, OutboundError, sendWithRetry, type OutboundResponse } from './outbound.js';
-import type { PluginDeps } from './plugin.js';
 import { GreenlightError } from '../../config/errors.js';
+import { OutboundError, parseJson, retryPolicyOf, sendWithRetry, type OutboundResponse } from './outbound.js';
+import type { PluginDeps } from './plugin.js';
 
 export const DEPLOY_IN_PROGRESS = ['created', 'queued', 'build_in_progress', 'update_in_progress', 'pre_deploy_in_progress'] as const;
 export const DEPLOY_FAILED = ['build_failed', 'update_failed', 'pre_deploy_failed', 'canceled', 'deactivated'] as const;
+
+/** What the client needs of a config block (`render:`, or a `render` traffic adapter's). */
+export interface RenderConnection {
+  apiKey?: string | undefined;
+  services: Readonly<Record<string, string>>;
+  baseUrl: string;
+  timeout: number;
+  retries: number;
+}
 
 export interface RenderDeploy {
   id: string;
@@ -27,48 +41,101 @@ export interface RenderDeploy {
   commit: string | null;
 }
 
-/** Render is not configured, or answered something that is not what its API documents. */
+export interface RenderCustomDomain {
+  id: string;
+  name: string;
+  redirectForName?: string;
+  verificationStatus?: string;
+}
+
+/** Render is not configured, refused a call, or answered something that is not what its API documents. */
 export class RenderError extends GreenlightError {
-  constructor(message: string, options?: { cause?: unknown }) {
+  /** The HTTP status of the answer that failed the call, when there was one. */
+  readonly status: number | undefined;
+
+  constructor(message: string, options?: { cause?: unknown; status?: number | undefined }) {
     super('GL_ERR_RENDER', message, options);
+    this.status = options?.status;
   }
 }
 
 export class RenderApi {
-  readonly #config: RenderConfig;
+  readonly #connection: RenderConnection;
   readonly #deps: Pick<PluginDeps, 'dispatcher' | 'sleep' | 'logger' | 'redactor'>;
   readonly #signal: AbortSignal;
 
-  constructor(config: RenderConfig, deps: Pick<PluginDeps, 'dispatcher' | 'sleep' | 'logger' | 'redactor'>, signal: AbortSignal) {
-    this.#config = config;
+  constructor(connection: RenderConnection, deps: Pick<PluginDeps, 'dispatcher' | 'sleep' | 'logger' | 'redactor'>, signal: AbortSignal) {
+    this.#connection = connection;
     this.#deps = deps;
     this.#signal = signal;
-    if (config.apiKey) deps.redactor.add([config.apiKey]);
+    if (connection.apiKey) deps.redactor.add([connection.apiKey]);
   }
 
   /** The service id of `env`; throws RenderError saying what to set when Render is not configured for it. */
   serviceOf(env: string): string {
-    if (!this.#config.apiKey) throw new RenderError('Render is not configured: set RENDER_API_KEY (render.apiKey in the config)');
-    const id = this.#config.services[env];
+    if (!this.#connection.apiKey) throw new RenderError('Render is not configured: set RENDER_API_KEY (render.apiKey in the config)');
+    const id = this.#connection.services[env];
     if (!id) throw new RenderError(`no Render service for ${env}: set RENDER_${env.toUpperCase()}_SERVICE_ID (render.services.${env} in the config)`);
     return id;
   }
 
+  /** One call; `what` names it in errors (`remove app.example.com from blue`). */
+  call(method: 'GET' | 'POST' | 'DELETE', path: string, what: string, json?: unknown): Promise<OutboundResponse> {
+    const { apiKey, baseUrl } = this.#connection;
+    if (!apiKey) return Promise.reject(new RenderError('Render is not configured: set RENDER_API_KEY (render.apiKey in the config)'));
+    const request = { label: `Render API (${what})`, url: `${baseUrl}${path}`, method, headers: { authorization: `Bearer ${apiKey}`, accept: 'application/json' }, json };
+    return sendWithRetry(this.#deps, request, retryPolicyOf(this.#connection), this.#signal).catch((error: unknown) => {
+      if (!(error instanceof OutboundError)) throw error;
+      const hint = error.status === 401 ? ' (Render refused the API key: check RENDER_API_KEY)' : '';
+      throw new RenderError(`${error.message}${hint}`, { cause: error, status: error.status });
+    });
+  }
+
+  async listDomains(serviceId: string, what: string): Promise<RenderCustomDomain[]> {
+    const response = await this.call('GET', `/services/${serviceId}/custom-domains?limit=100`, what);
+    const items = parseJson(response.body);
+    if (!Array.isArray(items)) throw new RenderError(`Render API (${what}) answered something other than a list of custom domains`);
+    return items.map((item) => parseDomain((item as { customDomain?: unknown })?.customDomain ?? item)).filter((d) => d !== undefined);
+  }
+
+  async readDomain(serviceId: string, name: string, what: string): Promise<RenderCustomDomain | undefined> {
+    const response = await this.call('GET', `/services/${serviceId}/custom-domains/${encodeURIComponent(name)}`, what);
+    return parseDomain(parseJson(response.body));
+  }
+
+  async addDomain(serviceId: string, name: string, what: string): Promise<void> {
+    await this.call('POST', `/services/${serviceId}/custom-domains`, what, { name });
+  }
+
+  async removeDomain(serviceId: string, name: string, what: string): Promise<void> {
+    try {
+      await this.call('DELETE', `/services/${serviceId}/custom-domains/${encodeURIComponent(name)}`, what);
+    } catch (error) {
+      // Already gone (a retried DELETE, or removed by hand): the goal is reached.
+      if (!(error instanceof RenderError && error.status === 404)) throw error;
+    }
+  }
+
+  /** Ask Render to check the domain's DNS now (it also checks on its own schedule). */
+  async verifyDomain(serviceId: string, name: string, what: string): Promise<void> {
+    await this.call('POST', `/services/${serviceId}/custom-domains/${encodeURIComponent(name)}/verify`, what);
+  }
+
   async triggerDeploy(serviceId: string): Promise<RenderDeploy> {
-    const response = await this.#call('POST', `/services/${serviceId}/deploys`, 'trigger a deploy', { clearCache: 'do_not_clear' });
-    const deploy = parseDeploy(safeJson(response.body));
+    const response = await this.call('POST', `/services/${serviceId}/deploys`, 'trigger a deploy', { clearCache: 'do_not_clear' });
+    const deploy = parseDeploy(parseJson(response.body));
     if (deploy) return deploy;
     // 202 Queued may come without a body: the newest deploy is the one just queued.
-    const latest = await this.#call('GET', `/services/${serviceId}/deploys?limit=1`, 'read the latest deploy');
-    const first = (safeJson(latest.body) as unknown[] | undefined)?.[0] as { deploy?: unknown } | undefined;
+    const latest = await this.call('GET', `/services/${serviceId}/deploys?limit=1`, 'read the latest deploy');
+    const first = (parseJson(latest.body) as unknown[] | undefined)?.[0] as { deploy?: unknown } | undefined;
     const found = parseDeploy(first?.deploy ?? first);
     if (!found) throw new RenderError(`Render accepted the deploy of ${serviceId} (HTTP ${response.status}) but lists no deploy for it`);
     return found;
   }
 
   async getDeploy(serviceId: string, deployId: string): Promise<RenderDeploy> {
-    const response = await this.#call('GET', `/services/${serviceId}/deploys/${encodeURIComponent(deployId)}`, `read deploy ${deployId}`);
-    const deploy = parseDeploy(safeJson(response.body));
+    const response = await this.call('GET', `/services/${serviceId}/deploys/${encodeURIComponent(deployId)}`, `read deploy ${deployId}`);
+    const deploy = parseDeploy(parseJson(response.body));
     if (!deploy) throw new RenderError(`Render answered the status of deploy ${deployId} with something other than a deploy`);
     return deploy;
   }
@@ -79,8 +146,8 @@ export class RenderApi {
     let cursor: string | undefined;
     for (let page = 0; page < 100; page++) {
       const query = `limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
-      const response = await this.#call('GET', `/services/${serviceId}/env-vars?${query}`, `list the environment variables of ${serviceId}`);
-      const items = safeJson(response.body);
+      const response = await this.call('GET', `/services/${serviceId}/env-vars?${query}`, `list the environment variables of ${serviceId}`);
+      const items = parseJson(response.body);
       if (!Array.isArray(items)) throw new RenderError(`Render answered the environment variables of ${serviceId} with something other than a list`);
       for (const item of items as { cursor?: unknown; envVar?: { key?: unknown } }[]) {
         if (typeof item?.envVar?.key === 'string') names.push(item.envVar.key);
@@ -90,27 +157,6 @@ export class RenderApi {
       cursor = last.cursor;
     }
     return [...new Set(names)].sort();
-  }
-
-  #call(method: 'GET' | 'POST', path: string, what: string, json?: unknown): Promise<OutboundResponse> {
-    const apiKey = this.#config.apiKey;
-    if (!apiKey) throw new RenderError('Render is not configured: set RENDER_API_KEY (render.apiKey in the config)');
-    return sendWithRetry(
-      this.#deps,
-      {
-        label: `Render API (${what})`,
-        url: `${this.#config.baseUrl}${path}`,
-        method,
-        headers: { authorization: `Bearer ${apiKey}`, accept: 'application/json' },
-        json,
-      },
-      { ...DEFAULT_RETRY, attempts: this.#config.retries + 1, timeoutMs: this.#config.timeout },
-      this.#signal,
-    ).catch((error: unknown) => {
-      if (error instanceof OutboundError && error.status === 401) throw new RenderError(`${error.message} (Render refused the API key: check RENDER_API_KEY)`, { cause: error });
-      if (error instanceof OutboundError) throw new RenderError(error.message, { cause: error });
-      throw error;
-    });
   }
 }
 
@@ -158,10 +204,14 @@ function parseDeploy(value: unknown): RenderDeploy | undefined {
   return { id: d.id, status: d.status, commit: typeof d.commit?.id === 'string' ? d.commit.id : null };
 }
 
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
+function parseDomain(value: unknown): RenderCustomDomain | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  const d = value as Record<string, unknown>;
+  if (typeof d.name !== 'string') return undefined;
+  return {
+    id: typeof d.id === 'string' ? d.id : d.name,
+    name: d.name,
+    ...(typeof d.redirectForName === 'string' && d.redirectForName !== '' ? { redirectForName: d.redirectForName } : {}),
+    ...(typeof d.verificationStatus === 'string' ? { verificationStatus: d.verificationStatus } : {}),
+  };
 }

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AlertError, type AlertReceiver } from '../../../agent/alerts/alert-receiver.js';
 import { discordReceiver } from '../../../agent/alerts/discord-receiver.js';
 import { pagerDutyReceiver } from '../../../agent/alerts/pagerduty-receiver.js';
-import { retryPolicyOf } from '../../../agent/alerts/receiver-options.js';
+import { retryPolicyOf } from '../../../agent/plugins/outbound.js';
 import { slackReceiver } from '../../../agent/alerts/slack-receiver.js';
 import { webhookReceiver } from '../../../agent/alerts/webhook-receiver.js';
 import { ALERT_RECEIVERS, PLUGIN_SCHEMAS } from '../../../agent/plugins/registry.js';
