@@ -3,7 +3,7 @@
  * bin/greenlight.js sets it. Usage mistakes exit 2 with a message that says what to type.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { ConfigError, ConfigFileError, GreenlightError, UsageError } from '../../config/errors.js';
+import { GreenlightError, UsageError } from '../../config/errors.js';
 import { checkCommand } from './commands/check.js';
 import { demoCommand } from './commands/demo.js';
 import { FLAGS_OPTIONS, FLAGS_USAGE, flagsCommand } from './commands/flags.js';
@@ -158,15 +158,10 @@ export async function main(argv: string[], io: CommandIo = defaultIo()): Promise
     }
     return await command.run(parsed as { values: Record<string, string | boolean | undefined>; positionals: string[] }, io);
   } catch (error) {
-    if (error instanceof ConfigError || error instanceof ConfigFileError || error instanceof UsageError) {
-      io.err(`greenlight ${name}: ${error.message}`);
-      return 2;
-    }
-    if (error instanceof GreenlightError) {
-      io.err(`greenlight ${name}: ${error.message}`);
-      return 1;
-    }
-    throw error;
+    // Each error's code says its exit code (config/errors.ts): 2 for bad config or usage, 1 otherwise.
+    if (!(error instanceof GreenlightError)) throw error;
+    io.err(`greenlight ${name}: ${error.message}`);
+    return error.exitCode;
   }
 }
 

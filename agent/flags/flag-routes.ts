@@ -174,7 +174,7 @@ function refusals<T>(run: () => T): T {
   try {
     return run();
   } catch (error) {
-    if (error instanceof FlagError) throw new HttpError(error.status, error.message, error.details);
+    if (error instanceof FlagError) throw new HttpError(error.status, error.message, error.details, error.code);
     throw error;
   }
 }

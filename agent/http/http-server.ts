@@ -12,6 +12,7 @@ import { isIP, type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
+import { codeOfStatus, GreenlightError, type ErrorCode } from '../../config/errors.js';
 import { formatKeyPath } from '../../config/load-config.js';
 import type { Redactor } from '../../config/redactor.js';
 import { parseHost } from '../../config/schema.js';
@@ -63,13 +64,19 @@ export interface Route {
 }
 
 /** Thrown by a handler for an expected refusal: the status and message go to the caller as is. */
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly details?: Record<string, unknown>,
-  ) {
-    super(message);
+/**
+ * Thrown by a handler for an expected refusal: the status, the message and the code go to the
+ * caller as `{"error": message, "code": code, ...details}`. The code defaults to the status's
+ * generic one (config/errors.ts).
+ */
+export class HttpError extends GreenlightError {
+  readonly status: number;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(status: number, message: string, details?: Record<string, unknown>, code: ErrorCode = codeOfStatus(status)) {
+    super(code, message);
+    this.status = status;
+    this.details = details;
   }
 }
 
@@ -186,7 +193,7 @@ export async function startHttpServer(options: {
       else send(res, response, req.method === 'HEAD');
     } catch (error) {
       if (!(error instanceof HttpError)) throw error;
-      send(res, { status: error.status, body: { error: error.message, ...error.details } });
+      send(res, { status: error.status, body: { error: error.message, code: error.code, ...error.details } });
     }
   }
 
@@ -361,7 +368,7 @@ export function isLoopback(address: string): boolean {
 
 /** Answer a protocol upgrade with an HTTP error and close the socket (nothing else is read from it). */
 export function refuseUpgrade(socket: Duplex, status: number, error: string, headers: Record<string, string> = {}): void {
-  const body = JSON.stringify({ error });
+  const body = JSON.stringify({ error, code: codeOfStatus(status) });
   const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
   socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\n${extra}connection: close\r\n\r\n${body}`);
 }
@@ -392,7 +399,7 @@ function send(res: ServerResponse, response: RouteResponse, headOnly = false): v
   let payload: string | Buffer = '';
   if (response.text !== undefined) payload = response.text;
   else if (response.body !== undefined) {
-    payload = JSON.stringify(response.body);
+    payload = JSON.stringify(withCode(response.status, response.body));
     headers['content-type'] ??= 'application/json; charset=utf-8';
   }
   res.writeHead(response.status, headers).end(headOnly ? undefined : payload);
@@ -412,4 +419,10 @@ async function sendStream(res: ServerResponse, response: RouteResponse): Promise
   } finally {
     if (!gone) res.end();
   }
+}
+
+/** Every error answer (status 400 and up, a body with `error`) carries a stable code: its own, or the status's generic one. */
+function withCode(status: number, body: unknown): unknown {
+  if (status < 400 || body === null || typeof body !== 'object' || Array.isArray(body) || !('error' in body) || 'code' in body) return body;
+  return { ...body, code: codeOfStatus(status) };
 }

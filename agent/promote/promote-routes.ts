@@ -50,7 +50,7 @@ export function promoteRoutes(promotions: PromotionController): Route[] {
             actor,
           });
         } catch (error) {
-          if (error instanceof PromoteRefused) throw new HttpError(error.status, error.message);
+          if (error instanceof PromoteRefused) throw new HttpError(error.status, error.message, undefined, error.code);
           throw error;
         }
         if ((headers.accept ?? '').includes('application/x-ndjson')) return { status: 200, headers: { 'content-type': 'application/x-ndjson; charset=utf-8' }, stream: streamLines(run, request.wait) };

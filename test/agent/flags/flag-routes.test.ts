@@ -104,7 +104,7 @@ describe('PUT /api/v1/flags', () => {
   it('refuses to unlock ALPHASTACK_PROTECTION with 409, a flag.rejected event and no change at all', async () => {
     const answer = await call('PUT', '/api/v1/flags', { token: ADMIN, body: { set: { READ_ONLY_MODE: true, ALPHASTACK_PROTECTION: false }, reason: 'speed things up', env: 'blue' } });
     expect(answer.status).toBe(409);
-    expect(answer.body).toEqual({ error: expect.stringContaining('ALPHASTACK_PROTECTION is locked and can never be changed'), locked: ['ALPHASTACK_PROTECTION'] });
+    expect(answer.body).toEqual({ error: expect.stringContaining('ALPHASTACK_PROTECTION is locked and can never be changed'), code: 'GL_ERR_FLAG_LOCKED', locked: ['ALPHASTACK_PROTECTION'] });
     expect(events).toEqual([
       expect.objectContaining({ type: 'flag.rejected', severity: 'warning', data: { actor: 'api:admin', reason: 'speed things up', flag: 'ALPHASTACK_PROTECTION', env: 'blue', attempted: false, why: expect.any(String) } }),
     ]);
