@@ -26,7 +26,7 @@ export class Persistence {
   static open(options: { config: Config; bus: EventBus; logger: Logger; now: () => number }): Persistence {
     const { config, bus, now } = options;
     const logger = options.logger.child({ component: 'journal' });
-    const store = Store.open(config.dataDir);
+    const store = Store.open(config.dataDir, now);
     bus.resumeFrom(store.lastEventId());
     const journal = new Journal({ store, bus, logger, now });
     const retention = new JournalRetention({ store, ...config.journal.retention, now, logger });

@@ -85,6 +85,7 @@ const PRUNED_THROUGH = 'journal.prunedThrough';
 
 export class Store {
   readonly path: string;
+  readonly #now: () => number;
   readonly #db: Database.Database;
   readonly #get: Database.Statement<[string], { value: string }>;
   readonly #set: Database.Statement<[string, string, number]>;
@@ -96,8 +97,9 @@ export class Store {
   readonly #saveFlags: (state: FlagState, audit: readonly FlagAuditEntry[], keep: number) => void;
   readonly #readAudit: Database.Statement<[number], AuditRow>;
 
-  private constructor(path: string, db: Database.Database) {
+  private constructor(path: string, db: Database.Database, now: () => number) {
     this.path = path;
+    this.#now = now;
     this.#db = db;
     db.exec(`CREATE TABLE IF NOT EXISTS state (
       key TEXT PRIMARY KEY,
@@ -161,7 +163,7 @@ export class Store {
     const trimAudit = db.prepare<[number]>('DELETE FROM flag_audit WHERE id <= (SELECT MAX(id) FROM flag_audit) - ?');
     // Values and the entries that changed them in one transaction: a crash keeps both or neither.
     this.#saveFlags = db.transaction((state: FlagState, audit: readonly FlagAuditEntry[], keep: number) => {
-      this.#set.run('flags', JSON.stringify(state), Date.now());
+      this.#set.run('flags', JSON.stringify(state), this.#now());
       for (const e of audit) insertAudit.run(e.time, e.actor, e.reason, e.env, e.flag, e.old ? 1 : 0, JSON.stringify(e.new), e.outcome);
       if (audit.length > 0) trimAudit.run(keep);
     });
@@ -170,13 +172,13 @@ export class Store {
     // The high-water mark is written in the same transaction as the delete: a crash leaves both or neither.
     this.#deleteThrough = db.transaction((id: number) => {
       const deleted = deleteEvents.run(id).changes;
-      this.#set.run(PRUNED_THROUGH, JSON.stringify(Math.max(id, this.get<number>(PRUNED_THROUGH) ?? 0)), Date.now());
+      this.#set.run(PRUNED_THROUGH, JSON.stringify(Math.max(id, this.get<number>(PRUNED_THROUGH) ?? 0)), this.#now());
       return deleted;
     });
   }
 
-  /** Open (or create) `<dataDir>/greenlight.db`. Throws StoreError saying what to fix. */
-  static open(dataDir: string): Store {
+  /** Open (or create) `<dataDir>/greenlight.db`; `now` stamps its writes. Throws StoreError saying what to fix. */
+  static open(dataDir: string, now: () => number = Date.now): Store {
     const dir = resolve(dataDir);
     const path = join(dir, 'greenlight.db');
     try {
@@ -185,7 +187,7 @@ export class Store {
       db.pragma('journal_mode = WAL');
       // FULL: a committed switch or incident survives a power cut, not just a crash.
       db.pragma('synchronous = FULL');
-      return new Store(path, db);
+      return new Store(path, db, now);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       const why = code === 'EACCES' || code === 'EROFS' || code === 'SQLITE_CANTOPEN' ? 'it is not writable by this user' : (error as Error).message;
@@ -198,7 +200,7 @@ export class Store {
     return row === undefined ? undefined : (JSON.parse(row.value) as T);
   }
 
-  set(key: string, value: unknown, now = Date.now()): void {
+  set(key: string, value: unknown, now = this.#now()): void {
     this.#set.run(key, JSON.stringify(value), now);
   }
 

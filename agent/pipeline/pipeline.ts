@@ -82,7 +82,7 @@ export class Pipeline {
     this.#dispatcher = options.dispatcher;
     this.#tls = options.tls;
     this.#logger = options.logger;
-    this.scheduler = new ProbeScheduler({ onError: (job, error) => this.#logger.error({ err: error, job: job.key }, 'bug: a probe run threw instead of returning a result') });
+    this.scheduler = new ProbeScheduler({ now, onError: (job, error) => this.#logger.error({ err: error, job: job.key }, 'bug: a probe run threw instead of returning a result') });
     const runner = { run: (entry: SeriesEntry, confirmation?: Confirmation) => this.#probe(entry, confirmation), skipped: (entry: SeriesEntry) => this.#skipped(entry) };
     this.series = new SeriesRegistry({ scheduler: this.scheduler, metrics, redactor: host.redactor, now, runner });
     this.series.add(config, seriesSpecs(config));

@@ -51,7 +51,7 @@ interface JobState {
   confirmTimer: NodeJS.Timeout | undefined;
   timer: NodeJS.Timeout | undefined;
   task: ScheduledTask | undefined;
-  /** Planned time of the next interval tick (ms, Date.now clock), so ticks do not drift. */
+  /** Planned time of the next interval tick (ms, the scheduler's clock), so ticks do not drift. */
   planned: number;
 }
 
@@ -61,11 +61,14 @@ type RateLog = number[];
 export class ProbeScheduler {
   readonly #jobs: JobState[] = [];
   readonly #random: () => number;
+  readonly #now: () => number;
   readonly #onError: (job: ScheduledJob, error: unknown) => void;
   readonly #rates = new Map<string, RateLog>();
   #running = false;
 
-  constructor(options: { random?: () => number; onError: (job: ScheduledJob, error: unknown) => void }) {
+  /** `now` plans the ticks (default Date.now, the clock timers run on); `random` draws the jitter. */
+  constructor(options: { random?: () => number; now?: () => number; onError: (job: ScheduledJob, error: unknown) => void }) {
+    this.#now = options.now ?? Date.now;
     this.#random = options.random ?? Math.random;
     this.#onError = options.onError;
   }
@@ -114,7 +117,7 @@ export class ProbeScheduler {
     // Spread first ticks over (at most) a second, so many series do not fire in one burst and
     // the first round still completes quickly.
     const firstDelay = this.#random() * Math.min(schedule.every, 1_000);
-    state.planned = Date.now() + firstDelay;
+    state.planned = this.#now() + firstDelay;
     state.timer = setTimeout(() => this.#onInterval(state), firstDelay);
   }
 
@@ -123,7 +126,7 @@ export class ProbeScheduler {
     this.#tick(state);
     const { every, jitter } = state.job.schedule as { every: number; jitter: number };
     const offset = (this.#random() * 2 - 1) * jitter * every;
-    const now = Date.now();
+    const now = this.#now();
     state.planned = Math.max(now, state.planned + every + offset);
     // After a long pause (a stopped process, a blocked loop) resume from now instead of catching up.
     if (state.planned - now > every * 2) state.planned = now + every;
@@ -173,7 +176,7 @@ export class ProbeScheduler {
     state.confirmTimer = setTimeout(() => {
       state.confirmTimer = undefined;
       if (!this.#running) return;
-      if (!this.#allow(policy, Date.now())) {
+      if (!this.#allow(policy, this.#now())) {
         state.job.onCapped?.();
         return;
       }
