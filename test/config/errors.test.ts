@@ -48,12 +48,8 @@ describe('the error catalogue', () => {
   it('puts a code in every JSON error answer of a running agent', async () => {
     const harness = await startPair({ extra: 'api: { adminToken: admin-token-errors-0001 }' });
     try {
-      const call = async (method: string, path: string, init: { token?: string; body?: string; type?: string } = {}) => {
-        const headers: Record<string, string> = { 'content-type': init.type ?? 'application/json' };
-        if (init.token) headers.authorization = `Bearer ${init.token}`;
-        const response = await fetch(`${harness.base}${path}`, { method, headers, body: init.body });
-        return { status: response.status, body: (await response.json()) as { error?: string; code?: string } };
-      };
+      const call = (method: string, path: string, init: { token?: string; body?: string; type?: string } = {}) =>
+        harness.api<{ error?: string; code?: string }>(method, path, { token: init.token, body: init.body, headers: { 'content-type': init.type ?? 'application/json' } });
       const answers = [
         [await call('GET', '/nope'), 404, 'GL_ERR_NOT_FOUND'],
         [await call('POST', '/metrics'), 405, 'GL_ERR_METHOD'],

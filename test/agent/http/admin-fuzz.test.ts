@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../../../agent/agent.js';
 import { parseAgentConfig } from '../../../agent/reload/agent-config.js';
 import { startSimulator, type Simulator } from '../../../simulator/alphastack-simulator.js';
-import { pairConfig, waitUntil } from '../../helpers/agent-harness.js';
+import { pairConfig, startAgent } from '../../helpers/agent-harness.js';
 
 const ADMIN = 'fuzz-admin-token-0123456789';
 const ROLLBACK = 'fuzz-rollback-token-0123456789';
@@ -27,11 +27,8 @@ const logs: string[] = [];
 beforeAll(async () => {
   [blue, green] = await Promise.all([startSimulator({ name: 'blue' }), startSimulator({ name: 'green' })]);
   const config = parseAgentConfig(pairConfig(blue.url, green.url, { every: '1s', extra: `api: { adminToken: ${ADMIN}, rollbackToken: ${ROLLBACK} }\n` }));
-  agent = new Agent({ config, logger: pino({ level: 'warn' }, new Writable({ write: (chunk, _e, done) => (logs.push(String(chunk)), done()) })) });
-  await agent.start();
-  base = `http://127.0.0.1:${agent.address!.port}`;
-  // Rollbacks are only judged once both environments have been probed.
-  await waitUntil(() => agent.ready, 'the first probe round');
+  // Rollbacks are only judged once both environments have been probed: ready.
+  ({ agent, base } = await startAgent(config, { logger: pino({ level: 'warn' }, new Writable({ write: (chunk, _e, done) => (logs.push(String(chunk)), done()) })), ready: true }));
 });
 afterAll(async () => {
   await agent.close();

@@ -4,18 +4,16 @@
  * against false rollbacks: a mostly healthy live environment with noise never trips a rule.
  */
 import { readFileSync } from 'node:fs';
-import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Agent } from '../../../agent/agent.js';
 import { parseAgentConfig } from '../../../agent/reload/agent-config.js';
 import { confirmPolicy, nextConfirmation } from '../../../agent/pipeline/confirmation.js';
-import type { GreenlightEvent } from '../../../agent/events/events.js';
 import { ProbeScheduler } from '../../../agent/pipeline/probe-scheduler.js';
 import type { Confirmation, ProbeResult } from '../../../probes/probe-result.js';
 import { ProbeSeries, type SeriesSnapshot } from '../../../probes/probe-series.js';
 import { RuleEvaluator, watchedLines } from '../../../rules/rule-evaluator.js';
 import { startSimulator, type Simulator } from '../../../simulator/alphastack-simulator.js';
-import { waitUntil } from '../../helpers/agent-harness.js';
+import { startAgent, waitUntil } from '../../helpers/agent-harness.js';
 import { tempDir } from '../../helpers/tools.js';
 
 const BASE = `listen: 127.0.0.1:0
@@ -97,15 +95,13 @@ rules:
 probes:
   - { name: health, path: /api/health, confirm: { count: 2 }, expect: { json: [ { path: $.status, in: [healthy] } ] } }
 `);
-    agent = new Agent({ config, logger: pino({ level: 'silent' }) });
-    const events: GreenlightEvent[] = [];
+    const started = await startAgent(config, { ready: true });
+    agent = started.agent;
+    const { events } = started;
     let atFiring: SeriesSnapshot | undefined;
     agent.bus.subscribe((event) => {
-      events.push(event);
       if (event.type === 'rule.firing') atFiring = agent!.state().series.find((s) => s.probe === 'health' && s.env === 'blue');
     });
-    await agent.start();
-    await waitUntil(() => agent!.ready, 'the first probe round');
     blue.setFaults({ errorRatio: 1 });
     await waitUntil(() => events.some((e) => e.type === 'traffic.switched'), 'the rollback', 10_000);
 

@@ -4,13 +4,11 @@
  * with config.reload_failed naming the problem, and the running config goes on.
  */
 import { writeFileSync } from 'node:fs';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { Agent } from '../../../agent/agent.js';
 import { loadAgentConfig } from '../../../agent/reload/agent-config.js';
 import type { GreenlightEvent } from '../../../agent/events/events.js';
-import { useSimulatorPair, waitUntil } from '../../helpers/agent-harness.js';
+import { useSimulatorPair, startAgent, waitUntil } from '../../helpers/agent-harness.js';
 import { tempDir, writeTempFile } from '../../helpers/tools.js';
 import { startAgentProcess, stopProcess } from '../../helpers/cli.js';
 
@@ -46,12 +44,7 @@ ${options.probes}
 
   async function boot(file: string) {
     const config = await loadAgentConfig(file, {});
-    const agent = new Agent({ config, logger: pino({ level: 'silent' }, new Writable({ write: (_c, _e, done) => done() })), reloadConfig: () => loadAgentConfig(file, {}), configSource: file });
-    const events: GreenlightEvent[] = [];
-    agent.bus.subscribe((event) => events.push(event));
-    await agent.start();
-    await waitUntil(() => agent.ready, 'the first probe round');
-    return { agent, events, base: `http://127.0.0.1:${agent.address!.port}` };
+    return startAgent(config, { reloadConfig: () => loadAgentConfig(file, {}), configSource: file, ready: true });
   }
 
   const series = (agent: Agent, key: string) => agent.state().series.find((s) => `${s.probe}@${s.env}` === key);

@@ -7,14 +7,10 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Agent } from '../../../agent/agent.js';
 import { parseAgentConfig } from '../../../agent/reload/agent-config.js';
-import type { GreenlightEvent } from '../../../agent/events/events.js';
 import type { Config } from '../../../config/schema.js';
-import { useSimulatorPair, waitUntil } from '../../helpers/agent-harness.js';
+import { useSimulatorPair, startAgent, waitUntil } from '../../helpers/agent-harness.js';
 import { tempDir } from '../../helpers/tools.js';
 
 /** A traffic receiver that records each switch and answers it when the test releases it (at once unless held). */
@@ -68,12 +64,8 @@ probes:
 
   async function boot(trafficUrl: string, reloadConfig: () => Promise<Config>) {
     const dataDir = tempDir('greenlight-lock-');
-    const agent = new Agent({ config: parseAgentConfig(configText(dataDir, trafficUrl)), logger: pino({ level: 'silent' }, new Writable({ write: (_c, _e, done) => done() })), reloadConfig, processMetrics: false });
-    const events: GreenlightEvent[] = [];
-    agent.bus.subscribe((event) => events.push(event));
-    await agent.start();
+    const { agent, events } = await startAgent(parseAgentConfig(configText(dataDir, trafficUrl)), { reloadConfig, processMetrics: false, ready: true });
     cleanup.push(() => agent.close());
-    await waitUntil(() => agent.ready, 'the first probe round');
     return { agent, events, dataDir };
   }
 
