@@ -68,3 +68,10 @@ describe('the error catalogue', () => {
     }
   });
 });
+
+describe('the README', () => {
+  it('lists every error code with its HTTP status and exit code', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    for (const [code, entry] of Object.entries(ERROR_CODES)) expect(readme, code).toContain(`| \`${code}\` | ${entry.http} | ${entry.exit} |`);
+  });
+});
