@@ -99,7 +99,11 @@ export class Agent {
     this.dryRun = options.dryRun ?? false;
     this.redactor = options.redactor ?? new Redactor();
     this.redactor.add(config.secrets);
-    this.bus = new EventBus({ now: this.now, redactor: this.redactor, onListenerError: (error, event) => this.#logger.error({ err: error, event: event.type }, 'an event subscriber failed') });
+    this.bus = new EventBus({
+      now: this.now,
+      redactor: this.redactor,
+      onListenerError: (error, event) => this.#logger.error({ err: error, event: event.type }, 'an event subscriber failed'),
+    });
     this.bus.subscribe((event) => logEvent(this.#logger, event));
     this.metrics = new AgentMetrics({ now: this.now, processMetrics: options.processMetrics ?? true });
     // One keep-alive pool for every probe: connection reuse is most of a probe's cost saving.
@@ -122,7 +126,13 @@ export class Agent {
       },
     });
     const onDelivery = publishDelivery(this.bus, this.metrics);
-    this.alerts = new AlertDispatcher({ receivers: this.plugins.receivers(config), repeatIntervalMs: config.alerts.repeatInterval, now: this.now, logger: logger.child({ component: 'alerts' }), onDelivery });
+    this.alerts = new AlertDispatcher({
+      receivers: this.plugins.receivers(config),
+      repeatIntervalMs: config.alerts.repeatInterval,
+      now: this.now,
+      logger: logger.child({ component: 'alerts' }),
+      onDelivery,
+    });
     this.flags = new FlagStore({
       environments: Object.keys(config.environments),
       initial: config.flags.initial,
@@ -132,7 +142,14 @@ export class Agent {
       onChange: (env, flag, value) => this.metrics.setFlag(flag, env, value),
       persist: (state, audit) => this.#persistence?.journal.saveFlags(state, audit, this.flags.auditLimit),
     });
-    this.controller = createController({ config: () => this.#config, traffic: this.traffic, rules: this.rules, alerts: this.alerts, flags: this.flags, ownUrl: () => this.#api?.url });
+    this.controller = createController({
+      config: () => this.#config,
+      traffic: this.traffic,
+      rules: this.rules,
+      alerts: this.alerts,
+      flags: this.flags,
+      ownUrl: () => this.#api?.url,
+    });
     this.actions = new ActionRunner({
       actions: this.plugins.actions(config, new Map(), this),
       bus: this.bus,
@@ -187,11 +204,30 @@ export class Agent {
     this.#resume(persistence);
     this.metrics.setActiveEnvironment(this.traffic.live, Object.keys(this.config.environments));
     const flagHost = { activeEnvironment: () => this.traffic.live };
-    const core = { metrics: this.metrics, ready: () => this.ready, state: () => this.state(), history: (query: EventQuery) => this.#api?.history(query) ?? Promise.resolve(undefined) };
-    const routes = [...coreRoutes(core), ...rollbackRoutes(this), ...reloadRoutes(this), ...flagRoutes(this.flags, flagHost), ...promoteRoutes(this.promotions), ...statusPageRoutes(this.#view)];
+    const core = {
+      metrics: this.metrics,
+      ready: () => this.ready,
+      state: () => this.state(),
+      history: (query: EventQuery) => this.#api?.history(query) ?? Promise.resolve(undefined),
+    };
+    const routes = [
+      ...coreRoutes(core),
+      ...rollbackRoutes(this),
+      ...reloadRoutes(this),
+      ...flagRoutes(this.flags, flagHost),
+      ...promoteRoutes(this.promotions),
+      ...statusPageRoutes(this.#view),
+    ];
     this.#api = await ApiServer.start({ config: () => this.#config, routes, journal: persistence.journal, redactor: this.redactor, logger: this.#rootLogger });
     this.pipeline.start();
-    announceStart(this.bus, { config: this.config, live: this.traffic.live, url: this.#api.url, rules: this.rules.size, series: this.pipeline.series.entries.length, dryRun: this.dryRun });
+    announceStart(this.bus, {
+      config: this.config,
+      live: this.traffic.live,
+      url: this.#api.url,
+      rules: this.rules.size,
+      series: this.pipeline.series.entries.length,
+      dryRun: this.dryRun,
+    });
   }
 
   /** Stop schedules, end probes and actions in flight, close the listener and the connection pools. */
@@ -229,7 +265,16 @@ export class Agent {
   manualRollback(reason: string, actor: string): Promise<ActionOutcome> {
     const now = this.now();
     const incident = `manual-${new Date(now).toISOString()}-${++this.#manualSequence}`;
-    return this.actions.run(MANUAL_ROLLBACK, { rule: null, incident, env: this.traffic.live, severity: 'critical', message: `manual rollback by ${actor}: ${reason}`, figures: null, actor, startedAt: now });
+    return this.actions.run(MANUAL_ROLLBACK, {
+      rule: null,
+      incident,
+      env: this.traffic.live,
+      severity: 'critical',
+      message: `manual rollback by ${actor}: ${reason}`,
+      figures: null,
+      actor,
+      startedAt: now,
+    });
   }
 
   /** Re-read the config and apply what changed (agent/reload/config-reloader.ts); an invalid file changes nothing. */

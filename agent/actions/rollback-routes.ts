@@ -33,11 +33,33 @@ export function rollbackRoutes(agent: RollbackHost): Route[] {
         if (outcome.outcome === 'skipped') {
           const dryRun = outcome.data?.wouldFire === true;
           if (dryRun) return { status: 200, body: { ok: true, dryRun, detail: outcome.reason, from } };
-          return { status: 409, body: { ok: false, dryRun, error: `rollback refused: ${outcome.reason}`, code: 'GL_ERR_ROLLBACK_REFUSED' satisfies ErrorCode, detail: outcome.reason, from } };
+          return {
+            status: 409,
+            body: {
+              ok: false,
+              dryRun,
+              error: `rollback refused: ${outcome.reason}`,
+              code: 'GL_ERR_ROLLBACK_REFUSED' satisfies ErrorCode,
+              detail: outcome.reason,
+              from,
+            },
+          };
         }
         // Refused at the last check (the target failed its fresh verification): a conflict with the
         // world, like a held rollback; an adapter that failed is the traffic layer's error.
-        if (outcome.data?.refused) return { status: 409, body: { ok: false, error: `rollback ${outcome.error}`, code: 'GL_ERR_ROLLBACK_REFUSED' satisfies ErrorCode, detail: outcome.error, refused: outcome.data.refused, verification: outcome.data.verification, from } };
+        if (outcome.data?.refused)
+          return {
+            status: 409,
+            body: {
+              ok: false,
+              error: `rollback ${outcome.error}`,
+              code: 'GL_ERR_ROLLBACK_REFUSED' satisfies ErrorCode,
+              detail: outcome.error,
+              refused: outcome.data.refused,
+              verification: outcome.data.verification,
+              from,
+            },
+          };
         return { status: 502, body: { ok: false, error: `rollback failed: ${outcome.error}`, code: 'GL_ERR_ROLLBACK_FAILED' satisfies ErrorCode, from } };
       },
     },

@@ -75,7 +75,10 @@ export class AlertDispatcher {
    */
   notify(notice: AlertNotice): void {
     if (this.#shutdown.signal.aborted) {
-      this.#logger.warn({ key: notice.key, rule: notice.rule, status: notice.status }, `alert ${notice.rule} (${notice.status}) dropped: the alert dispatcher is closed`);
+      this.#logger.warn(
+        { key: notice.key, rule: notice.rule, status: notice.status },
+        `alert ${notice.rule} (${notice.status}) dropped: the alert dispatcher is closed`,
+      );
       return;
     }
     if (notice.status === 'firing') this.#fire(notice);
@@ -135,7 +138,8 @@ export class AlertDispatcher {
 
   #route(notice: AlertNotice): AlertReceiver[] {
     const receivers = this.#receivers.filter((receiver) => receiver.severities.includes(notice.severity));
-    if (receivers.length === 0) this.#logger.debug({ key: notice.key, severity: notice.severity }, `no receiver takes ${notice.severity} alerts; ${notice.rule} not sent`);
+    if (receivers.length === 0)
+      this.#logger.debug({ key: notice.key, severity: notice.severity }, `no receiver takes ${notice.severity} alerts; ${notice.rule} not sent`);
     return receivers;
   }
 
@@ -145,7 +149,10 @@ export class AlertDispatcher {
     if (!lanes) this.#lanes.set(receiver, (lanes = new Map()));
     const previous = lanes.get(notice.key);
     if (isRepeat && previous) {
-      this.#logger.debug({ receiver: receiver.name, key: notice.key }, `repeat of ${notice.rule} to ${receiver.name} skipped: the previous delivery is still under way`);
+      this.#logger.debug(
+        { receiver: receiver.name, key: notice.key },
+        `repeat of ${notice.rule} to ${receiver.name} skipped: the previous delivery is still under way`,
+      );
       return;
     }
     const run = this.#run(receiver, notice, previous);
@@ -194,9 +201,21 @@ export function publishDelivery(bus: Pick<EventBus, 'publish'>, metrics: Pick<Ag
     const scope = { env: notice.env, rule: notice.rule };
     metrics.countAlert(receiver.name, notice.status, delivery.ok ? 'sent' : 'failed');
     if (delivery.ok) {
-      bus.publish({ type: 'alert.sent', severity: 'info', ...scope, message: `${notice.status} alert "${notice.summary}" delivered to ${receiver.type} receiver ${receiver.name}`, data: { ...data, httpStatus: delivery.httpStatus ?? null } });
+      bus.publish({
+        type: 'alert.sent',
+        severity: 'info',
+        ...scope,
+        message: `${notice.status} alert "${notice.summary}" delivered to ${receiver.type} receiver ${receiver.name}`,
+        data: { ...data, httpStatus: delivery.httpStatus ?? null },
+      });
     } else {
-      bus.publish({ type: 'alert.failed', severity: 'warning', ...scope, message: `${receiver.type} receiver ${receiver.name} did not take the alert: ${delivery.error}`, data: { ...data, error: delivery.error ?? 'unknown' } });
+      bus.publish({
+        type: 'alert.failed',
+        severity: 'warning',
+        ...scope,
+        message: `${receiver.type} receiver ${receiver.name} did not take the alert: ${delivery.error}`,
+        data: { ...data, error: delivery.error ?? 'unknown' },
+      });
     }
   };
 }

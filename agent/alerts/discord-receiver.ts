@@ -23,7 +23,10 @@ export const DiscordReceiverSchema = z.strictObject({
 export type DiscordReceiverConfig = z.output<typeof DiscordReceiverSchema>;
 
 /** Embed colours: red critical, orange warning, blue info, green resolved. */
-export const DISCORD_COLORS = { critical: 0xe01e1e, warning: 0xf2a900, info: 0x3b82f6, resolved: 0x2eb67d } as const satisfies Record<Severity | 'resolved', number>;
+export const DISCORD_COLORS = { critical: 0xe01e1e, warning: 0xf2a900, info: 0x3b82f6, resolved: 0x2eb67d } as const satisfies Record<
+  Severity | 'resolved',
+  number
+>;
 
 /**
  * Discord's limits: content 2000, title 256, description 4096, field value 1024, footer 2048,
@@ -80,7 +83,10 @@ export function discordMessage(notice: AlertNotice): Record<string, unknown> {
   };
   if (notice.url) embed.url = notice.url;
   return {
-    content: truncate(`${statusEmoji(notice)} **${statusWord(notice)}** · ${notice.severity.toUpperCase()} · ${escape(subject(notice))}: ${escape(notice.summary)}`, CONTENT_MAX),
+    content: truncate(
+      `${statusEmoji(notice)} **${statusWord(notice)}** · ${notice.severity.toUpperCase()} · ${escape(subject(notice))}: ${escape(notice.summary)}`,
+      CONTENT_MAX,
+    ),
     embeds: [embed],
     // Text from rules and environments must never ping @everyone or a role.
     allowed_mentions: { parse: [] },

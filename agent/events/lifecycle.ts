@@ -4,11 +4,19 @@ import { VERSION } from '../package.js';
 import type { EventBus } from './events.js';
 
 /** Publish agent.started; a warning when no API token is set (nobody can roll back or change flags through the API). */
-export function announceStart(bus: Pick<EventBus, 'publish'>, agent: { config: Config; live: string; url: string; rules: number; series: number; dryRun: boolean }): void {
+export function announceStart(
+  bus: Pick<EventBus, 'publish'>,
+  agent: { config: Config; live: string; url: string; rules: number; series: number; dryRun: boolean },
+): void {
   const { config, live, dryRun } = agent;
   const { adminToken, rollbackToken } = config.api;
   const controls = adminToken !== undefined ? 'all' : rollbackToken !== undefined ? 'rollback only' : 'none';
-  const disabled = controls === 'none' ? '; CONTROLS DISABLED: no API token is set, so nobody can roll back or change flags through the API' : controls === 'rollback only' ? '; admin controls disabled: no ADMIN_TOKEN' : '';
+  const disabled =
+    controls === 'none'
+      ? '; CONTROLS DISABLED: no API token is set, so nobody can roll back or change flags through the API'
+      : controls === 'rollback only'
+        ? '; admin controls disabled: no ADMIN_TOKEN'
+        : '';
   const watching = `${Object.keys(config.environments).join(' and ')} (${live} live) with ${config.probes.length} probes and ${agent.rules} rules`;
   bus.publish({
     type: 'agent.started',
@@ -20,5 +28,10 @@ export function announceStart(bus: Pick<EventBus, 'publish'>, agent: { config: C
 
 /** Publish agent.stopping, with the signal that asked (null when the agent was closed from code). */
 export function announceStop(bus: Pick<EventBus, 'publish'>, signal: string | null, uptimeMs: number): void {
-  bus.publish({ type: 'agent.stopping', severity: 'info', message: `greenlight stopping${signal ? ` on ${signal}` : ''}`, data: { signal, uptimeSeconds: Math.round(uptimeMs / 1_000) } });
+  bus.publish({
+    type: 'agent.stopping',
+    severity: 'info',
+    message: `greenlight stopping${signal ? ` on ${signal}` : ''}`,
+    data: { signal, uptimeSeconds: Math.round(uptimeMs / 1_000) },
+  });
 }

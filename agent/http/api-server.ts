@@ -32,10 +32,29 @@ export class ApiServer {
     const api = () => config().api;
     const tokens = () => ({ admin: api().adminToken, rollback: api().rollbackToken, stream: api().streamToken });
     const turns = new TurnQueue();
-    const server = await startHttpServer({ listen: config().listen, routes: options.routes, tokens, allowedHosts: () => api().allowedHosts, turns, redactor: options.redactor, logger: logger.child({ component: 'http' }) });
+    const server = await startHttpServer({
+      listen: config().listen,
+      routes: options.routes,
+      tokens,
+      allowedHosts: () => api().allowedHosts,
+      turns,
+      redactor: options.redactor,
+      logger: logger.child({ component: 'http' }),
+    });
     const pages = new JournalPages({ read: (since, limit) => journal.eventsJson({ since, limit }), cacheable: () => !journal.failing });
-    const policy = () => ({ tokens: tokens(), maxClients: api().stream.maxClients, maxClientsPerAddress: api().stream.maxClientsPerAddress, allowedOrigins: api().allowedOrigins });
-    const stream = new EventStream({ subscribe: (listener) => journal.subscribe(listener), pages, turns, policy, logger: logger.child({ component: 'stream' }) });
+    const policy = () => ({
+      tokens: tokens(),
+      maxClients: api().stream.maxClients,
+      maxClientsPerAddress: api().stream.maxClientsPerAddress,
+      allowedOrigins: api().allowedOrigins,
+    });
+    const stream = new EventStream({
+      subscribe: (listener) => journal.subscribe(listener),
+      pages,
+      turns,
+      policy,
+      logger: logger.child({ component: 'stream' }),
+    });
     server.onUpgrade((req, socket, head, url) => stream.upgrade(req, socket, head, url));
     return new ApiServer(server, stream, pages, turns);
   }

@@ -42,7 +42,11 @@ export interface StateSources {
   readonly dryRun: boolean;
   readonly bus: { readonly lastId: number };
   readonly traffic: Pick<TrafficControl, 'live' | 'adapter' | 'switching' | 'lock' | 'health' | 'rolledBackFromAt'>;
-  readonly pipeline: { readonly series: Pick<SeriesRegistry, 'entries' | 'of'>; readonly rules: { statuses(): RuleStatus[] }; readonly slo: Pick<SloKeeper, 'status'> };
+  readonly pipeline: {
+    readonly series: Pick<SeriesRegistry, 'entries' | 'of'>;
+    readonly rules: { statuses(): RuleStatus[] };
+    readonly slo: Pick<SloKeeper, 'status'>;
+  };
   readonly flags: Pick<FlagStore, 'all'>;
   readonly actions: Pick<ActionRunner, 'owed'>;
 }

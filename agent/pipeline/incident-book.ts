@@ -17,7 +17,9 @@ import type { ActionRunner } from '../actions/action-runner.js';
 import type { GreenlightEvent } from '../events/events.js';
 
 /** What the store keeps of a firing incident, to resolve it after a restart (and the actions still owed to it). */
-export type StoredIncident = Pick<ActionContext, 'incident' | 'env' | 'severity' | 'message' | 'actor' | 'startedAt'> & { owed?: { action: string; since: number; reason: string }[] };
+export type StoredIncident = Pick<ActionContext, 'incident' | 'env' | 'severity' | 'message' | 'actor' | 'startedAt'> & {
+  owed?: { action: string; since: number; reason: string }[];
+};
 
 /** What an open incident's actions did so far: its rule's cooldown starts only from one that acted. */
 interface IncidentEffects {
@@ -35,7 +37,12 @@ export class IncidentBook {
   /** What each open rule incident's actions did (for its rule's cooldown). */
   readonly #effects = new Map<string, IncidentEffects>();
 
-  constructor(options: { config: () => Config; actions: () => Pick<ActionRunner, 'owed' | 'owe'> | undefined; persist: (incidents: Record<string, StoredIncident>) => void; logger: Logger }) {
+  constructor(options: {
+    config: () => Config;
+    actions: () => Pick<ActionRunner, 'owed' | 'owe'> | undefined;
+    persist: (incidents: Record<string, StoredIncident>) => void;
+    logger: Logger;
+  }) {
     this.#config = options.config;
     this.#actions = options.actions;
     this.#persist = options.persist;
@@ -72,7 +79,11 @@ export class IncidentBook {
     if (rule.cooldown === 0 || !effects) return { context, coolDown: false };
     const rollsBack = rule.actions.some((name) => this.#config().actions[name]?.type === 'rollback');
     const acted = rollsBack ? effects.switched : effects.succeeded;
-    if (!acted) this.#logger.info({ rule: rule.name, incident }, `${incident} resolved without ${rollsBack ? 'a switch' : 'any action doing something'}: no cooldown for ${rule.name}`);
+    if (!acted)
+      this.#logger.info(
+        { rule: rule.name, incident },
+        `${incident} resolved without ${rollsBack ? 'a switch' : 'any action doing something'}: no cooldown for ${rule.name}`,
+      );
     return { context, coolDown: acted };
   }
 
@@ -109,7 +120,10 @@ export class IncidentBook {
       this.#effects.set(entry.incident, { switched: false, succeeded: false });
       // What it was still owed stays owed: retried once it would go ahead, as before the restart.
       for (const debt of owed ?? []) if (config.actions.includes(debt.action)) this.#actions()?.owe(debt.action, context, debt.reason, debt.since);
-      this.#logger.warn({ rule, incident: entry.incident, owed: owed?.map((debt) => debt.action) }, `${entry.incident} was firing before the restart: it goes on firing without repeating its actions${owed?.length ? `; still owed: ${owed.map((debt) => debt.action).join(', ')}` : ''}`);
+      this.#logger.warn(
+        { rule, incident: entry.incident, owed: owed?.map((debt) => debt.action) },
+        `${entry.incident} was firing before the restart: it goes on firing without repeating its actions${owed?.length ? `; still owed: ${owed.map((debt) => debt.action).join(', ')}` : ''}`,
+      );
     }
     this.save();
   }
@@ -120,7 +134,15 @@ export class IncidentBook {
     const owed = this.#actions()?.owed() ?? [];
     for (const [rule, context] of this.#open) {
       const debts = owed.filter((debt) => debt.incident === context.incident).map(({ action, since, reason }) => ({ action, since, reason }));
-      incidents[rule] = { incident: context.incident, env: context.env, severity: context.severity, message: context.message, actor: context.actor, startedAt: context.startedAt, ...(debts.length ? { owed: debts } : {}) };
+      incidents[rule] = {
+        incident: context.incident,
+        env: context.env,
+        severity: context.severity,
+        message: context.message,
+        actor: context.actor,
+        startedAt: context.startedAt,
+        ...(debts.length ? { owed: debts } : {}),
+      };
     }
     this.#persist(incidents);
   }

@@ -82,8 +82,14 @@ export class Pipeline {
     this.#dispatcher = options.dispatcher;
     this.#tls = options.tls;
     this.#logger = options.logger;
-    this.scheduler = new ProbeScheduler({ now, onError: (job, error) => this.#logger.error({ err: error, job: job.key }, 'bug: a probe run threw instead of returning a result') });
-    const runner = { run: (entry: SeriesEntry, confirmation?: Confirmation) => this.#probe(entry, confirmation), skipped: (entry: SeriesEntry) => this.#skipped(entry) };
+    this.scheduler = new ProbeScheduler({
+      now,
+      onError: (job, error) => this.#logger.error({ err: error, job: job.key }, 'bug: a probe run threw instead of returning a result'),
+    });
+    const runner = {
+      run: (entry: SeriesEntry, confirmation?: Confirmation) => this.#probe(entry, confirmation),
+      skipped: (entry: SeriesEntry) => this.#skipped(entry),
+    };
     this.series = new SeriesRegistry({ scheduler: this.scheduler, metrics, redactor: host.redactor, now, runner });
     this.series.add(config, seriesSpecs(config));
     this.series.awaitFirstRound();
@@ -99,7 +105,12 @@ export class Pipeline {
     });
     this.rules = new RuleEvaluator(config.rules, context, (decision) => this.decide(decision));
     for (const rule of config.rules) metrics.setRuleState(rule.name, 'inactive');
-    this.incidents = new IncidentBook({ config: () => host.config, actions: () => host.actions, persist: (incidents) => options.persist('incidents', incidents), logger: this.#logger });
+    this.incidents = new IncidentBook({
+      config: () => host.config,
+      actions: () => host.actions,
+      persist: (incidents) => options.persist('incidents', incidents),
+      logger: this.#logger,
+    });
     host.bus.subscribe((event) => this.incidents.note(event));
   }
 
@@ -183,7 +194,16 @@ export class Pipeline {
     const { actions, bus, metrics, now } = this.#host;
     const incident = publishTransition(bus, metrics, this.#logger, decision);
     if (transition.to === 'firing') {
-      const context: ActionContext = { rule, incident: incident!, env: figures.env, severity: rule.severity, message, figures, actor: `rule:${rule.name}`, startedAt: now() };
+      const context: ActionContext = {
+        rule,
+        incident: incident!,
+        env: figures.env,
+        severity: rule.severity,
+        message,
+        figures,
+        actor: `rule:${rule.name}`,
+        startedAt: now(),
+      };
       this.incidents.open(context);
       actions.fire(rule.actions, context);
     } else if (transition.to === 'resolved') {
@@ -198,7 +218,11 @@ export class Pipeline {
     const records = this.#interrupted;
     this.#interrupted = [];
     if (records.length === 0) return;
-    const contextOf = (stored: ActionRecord['context']) => ({ ...stored, rule: this.#host.config.rules.find((rule) => rule.name === stored.rule) ?? null, figures: null });
+    const contextOf = (stored: ActionRecord['context']) => ({
+      ...stored,
+      rule: this.#host.config.rules.find((rule) => rule.name === stored.rule) ?? null,
+      figures: null,
+    });
     this.#track(this.#host.actions.reconcile(records, contextOf));
   }
 
@@ -209,7 +233,9 @@ export class Pipeline {
   }
 
   #track(promise: Promise<unknown>): void {
-    const tracked = promise.catch((error: unknown) => this.#logger.error({ err: error }, 'bug: rule evaluation failed')).finally(() => this.#evaluations.delete(tracked));
+    const tracked = promise
+      .catch((error: unknown) => this.#logger.error({ err: error }, 'bug: rule evaluation failed'))
+      .finally(() => this.#evaluations.delete(tracked));
     this.#evaluations.add(tracked);
   }
 }

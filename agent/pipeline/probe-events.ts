@@ -7,7 +7,13 @@ import { describeFailure, type ProbeResult } from '../../probes/probe-result.js'
 import type { EventBus } from '../events/events.js';
 import type { SeriesEntry } from './series-registry.js';
 
-export function publishStateChange(bus: Pick<EventBus, 'publish'>, entry: SeriesEntry, result: ProbeResult, change: { up: boolean; wasUp: boolean | undefined }, active: boolean): void {
+export function publishStateChange(
+  bus: Pick<EventBus, 'publish'>,
+  entry: SeriesEntry,
+  result: ProbeResult,
+  change: { up: boolean; wasUp: boolean | undefined },
+  active: boolean,
+): void {
   const { series } = entry;
   if (!change.up) {
     entry.downSince = result.startedAt;
@@ -17,7 +23,14 @@ export function publishStateChange(bus: Pick<EventBus, 'publish'>, entry: Series
       env: series.env,
       probe: series.probe,
       message: `${series.probe} on ${series.env}${active ? ' (live)' : ''} is failing: ${describeFailure(result)}`,
-      data: { reason: result.reason!, detail: describeFailure(result), status: result.status ?? null, durationMs: round(result.durationMs), consecutiveFailures: series.consecutiveFailures, active },
+      data: {
+        reason: result.reason!,
+        detail: describeFailure(result),
+        status: result.status ?? null,
+        durationMs: round(result.durationMs),
+        consecutiveFailures: series.consecutiveFailures,
+        active,
+      },
     });
   } else if (change.wasUp === false) {
     const downForMs = entry.downSince === undefined ? null : result.startedAt - entry.downSince;

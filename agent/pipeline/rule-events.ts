@@ -8,7 +8,12 @@ import type { EventBus } from '../events/events.js';
 import type { AgentMetrics } from '../telemetry/metrics.js';
 
 /** Publish `decision`; returns the incident id (`rule#N`) of a firing or resolved one. */
-export function publishTransition(bus: Pick<EventBus, 'publish'>, metrics: Pick<AgentMetrics, 'setRuleState'>, logger: Logger, decision: RuleDecision): string | undefined {
+export function publishTransition(
+  bus: Pick<EventBus, 'publish'>,
+  metrics: Pick<AgentMetrics, 'setRuleState'>,
+  logger: Logger,
+  decision: RuleDecision,
+): string | undefined {
   const { rule, transition, figures, message } = decision;
   const scope = { env: figures.env, rule: rule.name };
   const common = { severity: rule.severity, figures, labels: rule.labels };
@@ -24,13 +29,25 @@ export function publishTransition(bus: Pick<EventBus, 'publish'>, metrics: Pick<
     case 'firing': {
       const incident = `${rule.name}#${transition.incident}`;
       metrics.setRuleState(rule.name, 'firing');
-      bus.publish({ type: 'rule.firing', severity: rule.severity, ...scope, message: `${rule.name} firing: ${message}`, data: { ...common, incident, heldForMs: transition.heldForMs, actions: rule.actions } });
+      bus.publish({
+        type: 'rule.firing',
+        severity: rule.severity,
+        ...scope,
+        message: `${rule.name} firing: ${message}`,
+        data: { ...common, incident, heldForMs: transition.heldForMs, actions: rule.actions },
+      });
       return incident;
     }
     case 'resolved': {
       const incident = `${rule.name}#${transition.incident}`;
       metrics.setRuleState(rule.name, 'inactive');
-      bus.publish({ type: 'rule.resolved', severity: 'info', ...scope, message: `${rule.name} resolved: ${message}`, data: { ...common, incident, firedForMs: transition.firedForMs } });
+      bus.publish({
+        type: 'rule.resolved',
+        severity: 'info',
+        ...scope,
+        message: `${rule.name} resolved: ${message}`,
+        data: { ...common, incident, firedForMs: transition.firedForMs },
+      });
       return incident;
     }
   }

@@ -66,8 +66,18 @@ export function seriesSpecs(config: Config): SeriesSpec[] {
     const lines = new Map(Object.entries(probe.extract).map(([name, extraction]) => [name, [...extraction.lines]]));
     for (const [name, watched] of ruleLines.get(probe.name) ?? []) lines.set(name, [...new Set([...(lines.get(name) ?? []), ...watched])]);
     for (const env of probeEnvironments(config, probe)) {
-      const schedule: ScheduledJob['schedule'] = probe.cron !== undefined ? { cron: probe.cron, timezone: probe.timezone ?? config.timezone } : { every: probe.every ?? config.probeDefaults.every, jitter: config.probeDefaults.jitter };
-      const fingerprint = JSON.stringify({ probe, environment: config.environments[env], defaults: config.probeDefaults, windows: config.windows, lines: [...lines], schedule });
+      const schedule: ScheduledJob['schedule'] =
+        probe.cron !== undefined
+          ? { cron: probe.cron, timezone: probe.timezone ?? config.timezone }
+          : { every: probe.every ?? config.probeDefaults.every, jitter: config.probeDefaults.jitter };
+      const fingerprint = JSON.stringify({
+        probe,
+        environment: config.environments[env],
+        defaults: config.probeDefaults,
+        windows: config.windows,
+        lines: [...lines],
+        schedule,
+      });
       specs.push({ key: `${probe.name}@${env}`, fingerprint, interval: probe.cron === undefined, probe, env, lines, schedule });
     }
   }

@@ -83,7 +83,13 @@ export class RenderApi {
   call(method: 'GET' | 'POST' | 'DELETE', path: string, what: string, json?: unknown): Promise<OutboundResponse> {
     const { apiKey, baseUrl } = this.#connection;
     if (!apiKey) return Promise.reject(new RenderError('Render is not configured: set RENDER_API_KEY (render.apiKey in the config)'));
-    const request = { label: `Render API (${what})`, url: `${baseUrl}${path}`, method, headers: { authorization: `Bearer ${apiKey}`, accept: 'application/json' }, json };
+    const request = {
+      label: `Render API (${what})`,
+      url: `${baseUrl}${path}`,
+      method,
+      headers: { authorization: `Bearer ${apiKey}`, accept: 'application/json' },
+      json,
+    };
     return sendWithRetry(this.#deps, request, retryPolicyOf(this.#connection), this.#signal).catch((error: unknown) => {
       if (!(error instanceof OutboundError)) throw error;
       const hint = error.status === 401 ? ' (Render refused the API key: check RENDER_API_KEY)' : '';
@@ -172,14 +178,24 @@ export interface DeployProgress {
 export async function deployAndFollow(
   api: RenderApi,
   serviceId: string,
-  options: { pollIntervalMs: number; timeoutMs: number; now: () => number; sleep: (ms: number, signal?: AbortSignal) => Promise<void>; signal: AbortSignal; onStatus: (progress: DeployProgress) => void },
+  options: {
+    pollIntervalMs: number;
+    timeoutMs: number;
+    now: () => number;
+    sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+    signal: AbortSignal;
+    onStatus: (progress: DeployProgress) => void;
+  },
 ): Promise<RenderDeploy & { elapsedMs: number; statuses: string[] }> {
   const started = options.now();
   let deploy = await api.triggerDeploy(serviceId);
   const statuses = [deploy.status];
   options.onStatus({ deploy, elapsedMs: 0 });
   while (!isDone(deploy.status)) {
-    if (options.now() - started >= options.timeoutMs) throw new RenderError(`deploy ${deploy.id} of ${serviceId} is still ${deploy.status} after ${Math.round(options.timeoutMs / 1_000)}s; see the Render Dashboard`);
+    if (options.now() - started >= options.timeoutMs)
+      throw new RenderError(
+        `deploy ${deploy.id} of ${serviceId} is still ${deploy.status} after ${Math.round(options.timeoutMs / 1_000)}s; see the Render Dashboard`,
+      );
     await options.sleep(options.pollIntervalMs, options.signal);
     if (options.signal.aborted) throw new RenderError(`following deploy ${deploy.id} was cancelled (it goes on at Render)`);
     const next = await api.getDeploy(serviceId, deploy.id);
@@ -189,7 +205,8 @@ export async function deployAndFollow(
     }
     deploy = next;
   }
-  if (deploy.status !== 'live') throw new RenderError(`deploy ${deploy.id} of ${serviceId} ended ${deploy.status} (${statuses.join(' → ')}); see its logs in the Render Dashboard`);
+  if (deploy.status !== 'live')
+    throw new RenderError(`deploy ${deploy.id} of ${serviceId} ended ${deploy.status} (${statuses.join(' → ')}); see its logs in the Render Dashboard`);
   return { ...deploy, elapsedMs: options.now() - started, statuses };
 }
 

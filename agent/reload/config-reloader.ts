@@ -141,7 +141,12 @@ export class ConfigReloader {
     const { series, slo, rules: evaluator, incidents } = t.pipeline;
     const source = this.#source;
     const refuse = (error: string, issues: string[] = []): ReloadResult => {
-      t.bus.publish({ type: 'config.reload_failed', severity: 'warning', message: `reload (${trigger}) refused, the running config stays: ${error}`, data: { source, trigger, error, issues } });
+      t.bus.publish({
+        type: 'config.reload_failed',
+        severity: 'warning',
+        message: `reload (${trigger}) refused, the running config stays: ${error}`,
+        data: { source, trigger, error, issues },
+      });
       return { ok: false, error, issues };
     };
     if (!this.#read) return refuse('this agent was started without a config file to reload');
@@ -150,10 +155,18 @@ export class ConfigReloader {
       next = await this.#read();
       // Before anything of the new config runs: its secrets are hidden from the first answer on.
       t.redactor.add(next.secrets);
-      await new RuleEvaluator(next.rules, () => ({ activeEnvironment: t.traffic.live, environments: Object.keys(next.environments), now: t.now(), series: () => [] })).selfTest();
+      await new RuleEvaluator(next.rules, () => ({
+        activeEnvironment: t.traffic.live,
+        environments: Object.keys(next.environments),
+        now: t.now(),
+        series: () => [],
+      })).selfTest();
     } catch (error) {
       const issues = error instanceof ConfigError ? error.issues.map((issue) => formatConfigIssue(issue)) : [];
-      return refuse(issues.length > 0 ? `${source} is invalid (${issues.length} ${issues.length === 1 ? 'problem' : 'problems'})` : (error as Error).message, issues);
+      return refuse(
+        issues.length > 0 ? `${source} is invalid (${issues.length} ${issues.length === 1 ? 'problem' : 'problems'})` : (error as Error).message,
+        issues,
+      );
     }
     const previous = t.config;
     const plan = planReload(previous, next, series.entries);
@@ -167,7 +180,10 @@ export class ConfigReloader {
       try {
         hooks.trust(next);
       } catch (error) {
-        this.#logger.error({ err: error }, `the environments' CA files could not be read again after validation; probes keep the previous trust: ${(error as Error).message}`);
+        this.#logger.error(
+          { err: error },
+          `the environments' CA files could not be read again after validation; probes keep the previous trust: ${(error as Error).message}`,
+        );
       }
     }
     series.add(next, plan.build);
@@ -182,7 +198,12 @@ export class ConfigReloader {
       if (state.state === 'firing') {
         const env = incidents.get(config.name)?.env ?? t.traffic.live;
         const firedForMs = t.now() - (state.firingSince ?? t.now());
-        t.pipeline.decide({ rule: config, transition: { to: 'resolved', incident: state.incident, firedForMs }, figures: { env, facts: [], samples: 0 }, message: 'the rule was removed by a reload' });
+        t.pipeline.decide({
+          rule: config,
+          transition: { to: 'resolved', incident: state.incident, firedForMs },
+          figures: { env, facts: [], samples: 0 },
+          message: 'the rule was removed by a reload',
+        });
       }
       t.metrics.removeRule(config.name);
     }
@@ -201,7 +222,13 @@ export class ConfigReloader {
     }
 
     const { probes, components, needsRestart } = plan;
-    const result: ReloadResult = { ok: true, probes, rules: { added: rules.added, removed: rules.removed.map((r) => r.config.name), changed: rules.changed }, components, needsRestart };
+    const result: ReloadResult = {
+      ok: true,
+      probes,
+      rules: { added: rules.added, removed: rules.removed.map((r) => r.config.name), changed: rules.changed },
+      components,
+      needsRestart,
+    };
     const summary = `${probes.added.length} probes added, ${probes.changed.length} changed, ${probes.removed.length} removed, ${probes.kept.length} kept with their windows; ${rules.added.length} rules added, ${rules.changed.length} changed, ${rules.removed.length} removed${components.length ? `; rebuilt ${components.join(', ')}` : ''}`;
     t.bus.publish({
       type: 'config.reloaded',
@@ -213,4 +240,3 @@ export class ConfigReloader {
     return result;
   }
 }
-

@@ -52,5 +52,8 @@ export function createLogger(options: LoggerOptions): Logger {
 /** Every event as a log line, at the level its severity says (the bus's first subscriber). */
 export function logEvent(logger: Logger, event: GreenlightEvent): void {
   const level = event.severity === 'critical' ? 'error' : event.severity === 'warning' ? 'warn' : 'info';
-  logger[level]({ event: event.type, id: event.id, env: event.env ?? undefined, probe: event.probe ?? undefined, rule: event.rule ?? undefined }, event.message);
+  logger[level](
+    { event: event.type, id: event.id, env: event.env ?? undefined, probe: event.probe ?? undefined, rule: event.rule ?? undefined },
+    event.message,
+  );
 }

@@ -10,14 +10,12 @@ import type { PluginDefinition, PluginDeps } from '../plugins/plugin.js';
 import { runCommand, tailLines } from '../plugins/run-command.js';
 import { TrafficError, type SwitchRequest, type SwitchOutcome, type TrafficAdapter } from './traffic-adapter.js';
 
-
 const Argv = z.array(z.string().min(1)).min(1, { error: 'needs a program and its arguments' });
 
 /** Goes verbatim into a `server` line, so nothing that could end the directive or open a block. */
 const ServerAddress = z.string().regex(/^[^\s;{}#'"\\]+$/, {
   error: (issue) => `${quote(issue.input)} is not a server address such as 127.0.0.1:8081, app-green:8080 or unix:/run/green.sock`,
 });
-
 
 export const NginxTrafficSchema = z.strictObject({
   type: z.literal('nginx'),
@@ -29,13 +27,24 @@ export const NginxTrafficSchema = z.strictObject({
     .meta({ description: 'Name of the upstream block, as proxy_pass uses it (proxy_pass http://alphastack;). Default alphastack.' }),
   servers: z
     .record(Name, ServerAddress)
-    .refine((servers) => Object.keys(servers).length >= 2, { error: 'needs an address per environment, e.g. {blue: "127.0.0.1:8081", green: "127.0.0.1:8082"}' })
+    .refine((servers) => Object.keys(servers).length >= 2, {
+      error: 'needs an address per environment, e.g. {blue: "127.0.0.1:8081", green: "127.0.0.1:8082"}',
+    })
     .meta({ description: 'Per environment, the address nginx proxies to when it is live.' }),
-  testCommand: Argv.default(['nginx', '-t']).meta({ description: 'Checks the configuration after the upstream file is written; on failure the previous file is put back. Default nginx -t.' }),
-  reloadCommand: Argv.default(['nginx', '-s', 'reload']).meta({ description: 'Makes nginx load the new upstream (gracefully: requests in flight finish). Default nginx -s reload.' }),
+  testCommand: Argv.default(['nginx', '-t']).meta({
+    description: 'Checks the configuration after the upstream file is written; on failure the previous file is put back. Default nginx -t.',
+  }),
+  reloadCommand: Argv.default(['nginx', '-s', 'reload']).meta({
+    description: 'Makes nginx load the new upstream (gracefully: requests in flight finish). Default nginx -s reload.',
+  }),
   commandTimeout: Duration.default(10_000).meta({ description: 'Deadline of the test and of the reload command. Default 10s.' }),
-  verifyUrl: HttpUrl.optional().meta({ description: "A URL through nginx whose JSON names the environment answering (AlphaStack's /api/health). Polled after the reload until it names the new one." }),
-  verifyJsonPath: JsonPath.default({ text: '$.environment', segments: ['environment'] }).meta({ description: 'Where verifyUrl names the environment. Default $.environment.' }),
+  verifyUrl: HttpUrl.optional().meta({
+    description:
+      "A URL through nginx whose JSON names the environment answering (AlphaStack's /api/health). Polled after the reload until it names the new one.",
+  }),
+  verifyJsonPath: JsonPath.default({ text: '$.environment', segments: ['environment'] }).meta({
+    description: 'Where verifyUrl names the environment. Default $.environment.',
+  }),
   verifyTimeout: Duration.default(5_000).meta({ description: 'How long verifyUrl may take to name the new environment. Default 5s.' }),
 });
 
@@ -71,10 +80,18 @@ export const nginxTraffic: PluginDefinition<NginxTrafficConfig, TrafficAdapter> 
   },
 };
 
-async function switchUpstream(config: NginxTrafficConfig, deps: PluginDeps, log: PluginDeps['logger'], request: SwitchRequest, signal: AbortSignal): Promise<SwitchOutcome> {
+async function switchUpstream(
+  config: NginxTrafficConfig,
+  deps: PluginDeps,
+  log: PluginDeps['logger'],
+  request: SwitchRequest,
+  signal: AbortSignal,
+): Promise<SwitchOutcome> {
   const server = config.servers[request.to];
   if (server === undefined) {
-    throw new TrafficError(`nginx traffic has no address for ${quote(request.to)}: add it under traffic.servers (known: ${Object.keys(config.servers).join(', ')})`);
+    throw new TrafficError(
+      `nginx traffic has no address for ${quote(request.to)}: add it under traffic.servers (known: ${Object.keys(config.servers).join(', ')})`,
+    );
   }
   const file = config.upstreamFile;
   const previous = await readIfExists(file);
@@ -83,12 +100,16 @@ async function switchUpstream(config: NginxTrafficConfig, deps: PluginDeps, log:
   const test = await runCommand(config.testCommand, { timeoutMs: config.commandTimeout, signal, redactor: deps.redactor });
   if (test.code !== 0) {
     const restored = await restore(file, previous);
-    throw new TrafficError(`nginx rejected the upstream for ${request.to} (${describeRun(config.testCommand, test, config.commandTimeout)}); ${restored}, and nginx was not reloaded`);
+    throw new TrafficError(
+      `nginx rejected the upstream for ${request.to} (${describeRun(config.testCommand, test, config.commandTimeout)}); ${restored}, and nginx was not reloaded`,
+    );
   }
   const reload = await runCommand(config.reloadCommand, { timeoutMs: config.commandTimeout, signal, redactor: deps.redactor });
   if (reload.code !== 0) {
     const restored = await restore(file, previous);
-    throw new TrafficError(`nginx reload failed (${describeRun(config.reloadCommand, reload, config.commandTimeout)}); ${restored}; check that nginx runs and that reloadCommand reaches it`);
+    throw new TrafficError(
+      `nginx reload failed (${describeRun(config.reloadCommand, reload, config.commandTimeout)}); ${restored}; check that nginx runs and that reloadCommand reaches it`,
+    );
   }
   log.info({ to: request.to, server }, `nginx reloaded with upstream ${config.upstreamName} → ${server} (${request.to})`);
 
@@ -155,15 +176,16 @@ function upstreamText(name: string, server: string, request: SwitchRequest, now:
 function describeRun(argv: readonly string[], result: Awaited<ReturnType<typeof runCommand>>, timeoutMs: number): string {
   const program = basename(argv[0]!);
   const output = tailLines(`${result.stderr}${result.stdout}`);
-  const how = result.spawnError !== undefined
-    ? `${program} could not be started: ${result.spawnError}`
-    : result.timedOut
-      ? `${program} did not finish within ${formatDuration(timeoutMs)}`
-      : result.aborted
-        ? `${program} was cancelled`
-        : result.code === null
-          ? `${program} was killed by ${result.signal}`
-          : `${program} exited with code ${result.code}`;
+  const how =
+    result.spawnError !== undefined
+      ? `${program} could not be started: ${result.spawnError}`
+      : result.timedOut
+        ? `${program} did not finish within ${formatDuration(timeoutMs)}`
+        : result.aborted
+          ? `${program} was cancelled`
+          : result.code === null
+            ? `${program} was killed by ${result.signal}`
+            : `${program} exited with code ${result.code}`;
   return output ? `${how}: ${output}` : how;
 }
 
@@ -199,7 +221,13 @@ async function writeAtomically(file: string, text: string, mode?: number): Promi
   try {
     const handle = await open(temporary, 'wx');
     try {
-      await handle.chmod(mode ?? (await stat(file).then((info) => info.mode & 0o777, () => 0o644)));
+      await handle.chmod(
+        mode ??
+          (await stat(file).then(
+            (info) => info.mode & 0o777,
+            () => 0o644,
+          )),
+      );
       await handle.writeFile(text);
       await handle.sync();
     } finally {
@@ -214,6 +242,8 @@ async function writeAtomically(file: string, text: string, mode?: number): Promi
     }
   } catch (error) {
     await unlink(temporary).catch(() => undefined);
-    throw new TrafficError(`cannot write the nginx upstream file ${file}: ${(error as Error).message}; check that greenlight may write to ${directory}`, { cause: error });
+    throw new TrafficError(`cannot write the nginx upstream file ${file}: ${(error as Error).message}; check that greenlight may write to ${directory}`, {
+      cause: error,
+    });
   }
 }

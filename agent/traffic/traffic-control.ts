@@ -91,7 +91,11 @@ export class TrafficControl {
   resume(store: { readonly path: string; get<T>(key: string): T | undefined }): void {
     const live = store.get<string>('activeEnvironment');
     if (live === undefined || !Object.hasOwn(this.#host.config.environments, live)) return;
-    if (live !== this.#live) this.#options.logger.warn({ live }, `resuming with ${live} live, as stored in ${store.path} (activeEnvironment in the config only applies to a first start)`);
+    if (live !== this.#live)
+      this.#options.logger.warn(
+        { live },
+        `resuming with ${live} live, as stored in ${store.path} (activeEnvironment in the config only applies to a first start)`,
+      );
     this.#live = live;
   }
 
@@ -139,7 +143,12 @@ export class TrafficControl {
       // A failed fresh verification is newer than what the schedule last saw, until the schedule reports again.
       const stale = refuted !== undefined && refuted.at > (entry.series.last?.startedAt ?? Number.NEGATIVE_INFINITY);
       if (entry.series.up === false || (stale && refuted.failing.includes(probe))) failing.push(probe);
-      else if (entry.series.up === undefined || (stale && refuted.unknown.includes(probe)) || (entry.inFlightSince !== undefined && now - entry.inFlightSince > deadline)) unknown.push(probe);
+      else if (
+        entry.series.up === undefined ||
+        (stale && refuted.unknown.includes(probe)) ||
+        (entry.inFlightSince !== undefined && now - entry.inFlightSince > deadline)
+      )
+        unknown.push(probe);
       asOf = entry.series.last === undefined || asOf === null ? null : Math.min(asOf, entry.series.last.startedAt);
       healthySince = Math.max(healthySince, entry.upSince ?? Number.POSITIVE_INFINITY);
     }
@@ -164,16 +173,23 @@ export class TrafficControl {
   switch(plan: SwitchPlan, context: ActionContext, signal: AbortSignal): Promise<SwitchResult> {
     return this.exclusive(`switch ${plan.from} → ${plan.to} (${context.incident})`, async (): Promise<SwitchResult> => {
       const from = this.#live;
-      if (from !== plan.from) return { switched: false, why: 'not-live', reason: `${plan.from} is no longer live (${from} is): another switch came first, nothing to do` };
+      if (from !== plan.from)
+        return { switched: false, why: 'not-live', reason: `${plan.from} is no longer live (${from} is): another switch came first, nothing to do` };
       if (plan.to === from) return { switched: false, why: 'not-live', reason: `${plan.to} is already live` };
       const verification = await this.#verify(plan.to, signal);
       if (!verification.ok) {
-        this.#options.logger.warn({ incident: context.incident, to: plan.to, checks: verification.checks }, `switch ${from} → ${plan.to} refused: ${plan.to} failed its fresh verification: ${verification.summary}`);
+        this.#options.logger.warn(
+          { incident: context.incident, to: plan.to, checks: verification.checks },
+          `switch ${from} → ${plan.to} refused: ${plan.to} failed its fresh verification: ${verification.summary}`,
+        );
         return { switched: false, why: 'unverified', reason: `${plan.to} failed its fresh verification (${verification.summary})`, verification };
       }
       let outcome: SwitchOutcome;
       try {
-        outcome = await this.#adapter.switchTo({ from, to: plan.to, reason: context.message, rule: context.rule?.name ?? null, incident: context.incident }, signal);
+        outcome = await this.#adapter.switchTo(
+          { from, to: plan.to, reason: context.message, rule: context.rule?.name ?? null, incident: context.incident },
+          signal,
+        );
       } catch (error) {
         return { switched: false, why: 'adapter', reason: (error as Error).message ?? String(error), verification };
       }
@@ -197,7 +213,9 @@ export class TrafficControl {
     const deadline = this.#host.config.switching.verifyTimeout;
     const entries = this.#options.series.intervalEntriesOf(env);
     // The caller's signal (an action's, the promotion's) ends it at shutdown; a revert's never does.
-    const results = await Promise.all(entries.map((entry) => this.#options.probe({ ...entry.target, timeoutMs: Math.min(entry.target.timeoutMs, deadline) }, signal)));
+    const results = await Promise.all(
+      entries.map((entry) => this.#options.probe({ ...entry.target, timeoutMs: Math.min(entry.target.timeoutMs, deadline) }, signal)),
+    );
     const checks: VerificationCheck[] = results.map((result) => ({
       probe: result.probe,
       result: result.ok ? 'ok' : result.reason === 'timeout' ? 'unknown' : 'failed',
@@ -207,7 +225,13 @@ export class TrafficControl {
     const now = this.#host.now();
     for (const entry of entries) {
       const overdue = entry.inFlightSince === undefined ? 0 : now - entry.inFlightSince;
-      if (overdue > deadline) checks.push({ probe: entry.series.probe, result: 'unknown', detail: `its scheduled probe has not answered for ${(overdue / 1_000).toFixed(1)}s (over the ${deadline}ms verification deadline)`, durationMs: round(overdue) });
+      if (overdue > deadline)
+        checks.push({
+          probe: entry.series.probe,
+          result: 'unknown',
+          detail: `its scheduled probe has not answered for ${(overdue / 1_000).toFixed(1)}s (over the ${deadline}ms verification deadline)`,
+          durationMs: round(overdue),
+        });
     }
     const bad = checks.filter((check) => check.result !== 'ok');
     const ok = entries.length > 0 && bad.length === 0;
@@ -215,7 +239,11 @@ export class TrafficControl {
       this.#failedAt.set(env, now);
       // Its passing streak ends here too: healthy again only from the next passing scheduled result.
       for (const entry of entries) if (bad.some((check) => check.probe === entry.series.probe)) entry.upSince = undefined;
-      this.#refuted.set(env, { at: now, failing: bad.filter((check) => check.result === 'failed').map((check) => check.probe), unknown: bad.filter((check) => check.result === 'unknown').map((check) => check.probe) });
+      this.#refuted.set(env, {
+        at: now,
+        failing: bad.filter((check) => check.result === 'failed').map((check) => check.probe),
+        unknown: bad.filter((check) => check.result === 'unknown').map((check) => check.probe),
+      });
     }
     const summary =
       entries.length === 0

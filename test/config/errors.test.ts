@@ -49,14 +49,25 @@ describe('the error catalogue', () => {
     const harness = await startPair({ extra: 'api: { adminToken: admin-token-errors-0001 }' });
     try {
       const call = (method: string, path: string, init: { token?: string; body?: string; type?: string } = {}) =>
-        harness.api<{ error?: string; code?: string }>(method, path, { token: init.token, body: init.body, headers: { 'content-type': init.type ?? 'application/json' } });
+        harness.api<{ error?: string; code?: string }>(method, path, {
+          token: init.token,
+          body: init.body,
+          headers: { 'content-type': init.type ?? 'application/json' },
+        });
       const answers = [
         [await call('GET', '/nope'), 404, 'GL_ERR_NOT_FOUND'],
         [await call('POST', '/metrics'), 405, 'GL_ERR_METHOD'],
         [await call('PUT', '/api/v1/flags', { body: '{}' }), 401, 'GL_ERR_UNAUTHORIZED'],
         [await call('PUT', '/api/v1/flags', { token: 'admin-token-errors-0001', body: '{"set":' }), 400, 'GL_ERR_BAD_REQUEST'],
         [await call('PUT', '/api/v1/flags', { token: 'admin-token-errors-0001', body: '{}', type: 'text/plain' }), 415, 'GL_ERR_MEDIA_TYPE'],
-        [await call('PUT', '/api/v1/flags', { token: 'admin-token-errors-0001', body: JSON.stringify({ set: { ALPHASTACK_PROTECTION: false }, reason: 'x' }) }), 409, 'GL_ERR_FLAG_LOCKED'],
+        [
+          await call('PUT', '/api/v1/flags', {
+            token: 'admin-token-errors-0001',
+            body: JSON.stringify({ set: { ALPHASTACK_PROTECTION: false }, reason: 'x' }),
+          }),
+          409,
+          'GL_ERR_FLAG_LOCKED',
+        ],
         [await call('GET', '/api/v1/events?limit=0'), 400, 'GL_ERR_BAD_REQUEST'],
       ] as const;
       for (const [answer, status, code] of answers) {

@@ -125,14 +125,22 @@ export interface ApiAnswer<T = any> {
 }
 
 /** Calls to a running agent's API: `api('PUT', '/api/v1/flags', { token: ADMIN, body: {...} })`. */
-export type ApiClient = <T = any>(method: string, path: string, options?: { token?: string | undefined; body?: unknown; headers?: Record<string, string> }) => Promise<ApiAnswer<T>>;
+export type ApiClient = <T = any>(
+  method: string,
+  path: string,
+  options?: { token?: string | undefined; body?: unknown; headers?: Record<string, string> },
+) => Promise<ApiAnswer<T>>;
 
 /** An API client of the agent at `base`: JSON bodies, `Authorization: Bearer` when a token is given. */
 export function apiClient(base: string): ApiClient {
   return async (method, path, options = {}) => {
     const headers: Record<string, string> = { ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}), ...options.headers };
     if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
-    const response = await fetch(`${base}${path}`, { method, headers, body: options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body) });
+    const response = await fetch(`${base}${path}`, {
+      method,
+      headers,
+      body: options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body),
+    });
     const text = await response.text();
     let body: unknown = text;
     try {
@@ -157,7 +165,10 @@ export interface StartedAgent {
  * Start an agent on `config` (its listen address with port 0), silent unless given a logger,
  * collecting its events from the first; with `ready`, wait for its first probe round too.
  */
-export async function startAgent(config: Config, options: Omit<AgentOptions, 'config' | 'logger'> & { ready?: boolean; logger?: AgentOptions['logger'] } = {}): Promise<StartedAgent> {
+export async function startAgent(
+  config: Config,
+  options: Omit<AgentOptions, 'config' | 'logger'> & { ready?: boolean; logger?: AgentOptions['logger'] } = {},
+): Promise<StartedAgent> {
   const { ready, logger = pino({ level: 'silent' }), ...agentOptions } = options;
   const agent = new Agent({ config, logger, ...agentOptions });
   const events: GreenlightEvent[] = [];
