@@ -206,14 +206,10 @@ const Probe = z
   .refine((p) => p.every === undefined || p.cron === undefined, { error: 'give either every or cron, not both', path: ['cron'] });
 
 const EnvironmentTls = z.strictObject({
-  ca: z
-    .string()
-    .min(1)
-    .optional()
-    .meta({
-      description:
-        "A PEM file of CA certificates the environment's https certificate is verified against, in addition to the usual roots (a private CA). Relative paths are from the working directory.",
-    }),
+  ca: z.string().min(1).optional().meta({
+    description:
+      "A PEM file of CA certificates the environment's https certificate is verified against, in addition to the usual roots (a private CA). Relative paths are from the working directory.",
+  }),
 });
 
 const Environment = z.strictObject({
@@ -376,15 +372,10 @@ const Api = z.strictObject({
         .max(100_000, { error: 'must be at most 100000' })
         .default(256)
         .meta({ description: 'Stream clients at once; one more is refused with 503 at the upgrade. Default 256.' }),
-      maxClientsPerAddress: z
-        .int()
-        .min(1, { error: 'must be at least 1' })
-        .max(100_000, { error: 'must be at most 100000' })
-        .default(32)
-        .meta({
-          description:
-            'Stream clients at once from one remote address; one more is refused with 429. Behind a proxy every client has its address: raise it. Default 32.',
-        }),
+      maxClientsPerAddress: z.int().min(1, { error: 'must be at least 1' }).max(100_000, { error: 'must be at most 100000' }).default(32).meta({
+        description:
+          'Stream clients at once from one remote address; one more is refused with 429. Behind a proxy every client has its address: raise it. Default 32.',
+      }),
     })
     .prefault({})
     .meta({ description: 'Limits of the WebSocket event stream.' }),
@@ -392,13 +383,10 @@ const Api = z.strictObject({
     .array(AllowedOrigin)
     .default([])
     .meta({ description: "Origins besides the agent's own whose web pages may open the event stream (a WebSocket from any other page is refused with 403)." }),
-  allowedHosts: z
-    .array(AllowedHost)
-    .default([])
-    .meta({
-      description:
-        'Host names the agent answers to besides IP addresses and localhost (others get 421: a guard against DNS rebinding). Listening on a loopback address, only these; listening elsewhere, any name while the list is empty.',
-    }),
+  allowedHosts: z.array(AllowedHost).default([]).meta({
+    description:
+      'Host names the agent answers to besides IP addresses and localhost (others get 421: a guard against DNS rebinding). Listening on a loopback address, only these; listening elsewhere, any name while the list is empty.',
+  }),
 });
 
 /** How long and how large the event journal may grow: the oldest events are deleted first, by either bound. */

@@ -302,18 +302,16 @@ export class Store {
 
   /** The newest `limit` audit entries, oldest first. */
   flagAudit(limit: number): FlagAuditEntry[] {
-    return this.#readAudit
-      .all(limit)
-      .map((row) => ({
-        time: row.time,
-        actor: row.actor,
-        reason: row.reason,
-        env: row.env,
-        flag: row.flag,
-        old: row.old === 1,
-        new: JSON.parse(row.new) as boolean | string,
-        outcome: row.outcome,
-      }));
+    return this.#readAudit.all(limit).map((row) => ({
+      time: row.time,
+      actor: row.actor,
+      reason: row.reason,
+      env: row.env,
+      flag: row.flag,
+      old: row.old === 1,
+      new: JSON.parse(row.new) as boolean | string,
+      outcome: row.outcome,
+    }));
   }
 
   /** Journaled events after `since`, oldest first, at most `limit`, as their JSON (what the stream sends). */
