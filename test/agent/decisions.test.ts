@@ -147,8 +147,9 @@ describe('a firing critical rule', () => {
     await waitUntil(() => w.types().includes('rule.resolved'), 'the rule to resolve on the new live environment');
     await waitUntil(() => w.recorder.requests.filter((r) => r.path === '/alerts').length >= 2, 'the resolved notice');
     expect(w.recorder.requests.filter((r) => r.path === '/alerts')[1]!.body).toMatchObject({ status: 'resolved' });
-    // Once per incident: one switch however long blue stays broken.
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Once per incident: one switch however long blue stays broken (judged over more probe rounds, not time).
+    const servedBefore = w.blue.requestCount();
+    await waitUntil(() => w.blue.requestCount() >= servedBefore + 6, 'more probe rounds on the broken blue');
     expect(w.recorder.requests.filter((r) => r.path === '/traffic')).toHaveLength(1);
   });
 
