@@ -42,6 +42,7 @@ import { sleep, type PluginDeps } from './plugin.js';
 import { ACTIONS, ALERT_RECEIVERS, createPlugin, TRAFFIC_ADAPTERS } from './plugins.js';
 import { ProbeScheduler, type ScheduledJob } from './probe-scheduler.js';
 import { reloadRoutes } from './reload-routes.js';
+import { Reports } from './reports/reports.js';
 import { promoteRoutes } from './promote/promote-routes.js';
 import { PromotionController } from './promote/promotion.js';
 import { rollbackRoutes } from './rollback-routes.js';
@@ -199,6 +200,8 @@ export class Agent {
   /** Slices of bulk reading (stream replays, history pages): one per turn of the event loop. */
   readonly #turns = new TurnQueue();
   #retention: JournalRetention | undefined;
+  /** Trend reports (issue 16): the rollups of every probe result, the report route, scheduled posts. */
+  #reports: Reports | undefined;
   #activeEnvironment: string;
   #startedAt = 0;
   #pendingFirstResults: Set<SeriesEntry>;
@@ -340,12 +343,14 @@ export class Agent {
     this.#interrupted = this.#store.unfinishedActions();
     this.#retention = new JournalRetention({ store: this.#store, ...this.config.journal.retention, now: this.#now, logger: this.#rootLogger.child({ component: 'journal' }) });
     this.#retention.start();
+    this.#reports = new Reports(this, { store: this.#store, turns: this.#turns, now: this.#now, logger: this.#rootLogger.child({ component: 'reports' }) });
+    this.#reports.start();
     this.metrics.setActiveEnvironment(this.#activeEnvironment, Object.keys(this.config.environments));
     const api = () => this.config.api;
     const tokens = () => ({ admin: api().adminToken, rollback: api().rollbackToken, stream: api().streamToken });
     this.#server = await startHttpServer({
       listen: this.config.listen,
-      routes: [...coreRoutes(this), ...rollbackRoutes(this), ...reloadRoutes(this), ...flagRoutes(this.flags, { activeEnvironment: () => this.#activeEnvironment }), ...promoteRoutes(this.promotions), ...statusPageRoutes(this)],
+      routes: [...coreRoutes(this), ...rollbackRoutes(this), ...reloadRoutes(this), ...flagRoutes(this.flags, { activeEnvironment: () => this.#activeEnvironment }), ...promoteRoutes(this.promotions), ...statusPageRoutes(this), ...this.#reports.routes()],
       tokens,
       allowedHosts: () => api().allowedHosts,
       turns: this.#turns,
@@ -398,6 +403,7 @@ export class Agent {
     await this.#probePool.destroy();
     this.#tls.close();
     this.#saveSlo(true);
+    await this.#reports?.close();
     this.#retention?.close();
     this.#journal?.close();
     this.#store?.close();
@@ -587,6 +593,10 @@ export class Agent {
       components.push('actions');
     }
     if (changed('api')) components.push('api');
+    if (changed('rollups') || changed('reports')) {
+      this.#reports?.reload(next);
+      components.push('reports');
+    }
     const needsRestart = (['listen', 'dataDir', 'log', 'flags', 'journal'] as const).filter((key) => changed(key));
 
     const result: ReloadResult = { ok: true, probes, rules: { added: rules.added, removed: rules.removed.map((r) => r.config.name), changed: rules.changed }, components, needsRestart };
@@ -665,6 +675,7 @@ export class Agent {
     if (!result.ok) entry.upSince = undefined;
     else entry.upSince ??= change?.wasUp === undefined && change?.up === true ? Number.NEGATIVE_INFINITY : result.startedAt;
     this.metrics.recordResult(series, result);
+    this.#reports?.record(series.probe, series.env, result);
     if (this.#pendingFirstResults.delete(entry) && this.#pendingFirstResults.size === 0) this.#reconcileInterrupted();
     if (change) this.#publishStateChange(entry, result, change.up, change.wasUp);
     if (this.#resumeHeld && this.#series.every((other) => !other.interval || other.series.results >= RESUME_HOLD_ROUNDS)) {

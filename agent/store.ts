@@ -6,7 +6,7 @@
  * transaction, committed before the caller goes on. The journal is bounded by age and size
  * (`prune`, run by JournalRetention): the oldest events go first, and ids are never reused.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { GreenlightError } from '../config/errors.js';
@@ -190,6 +190,20 @@ export class Store {
       const code = (error as NodeJS.ErrnoException).code;
       const why = code === 'EACCES' || code === 'EROFS' || code === 'SQLITE_CANTOPEN' ? 'it is not writable by this user' : (error as Error).message;
       throw new StoreError(`cannot open the state database ${path}: ${why}. Set GREENLIGHT_DATA_DIR (dataDir) to a writable directory.`, { cause: error });
+    }
+  }
+
+  /**
+   * Open an existing state database for reading only (`greenlight report --config`, beside a
+   * running agent: WAL lets both read). Throws StoreError when there is none.
+   */
+  static openReadOnly(dataDir: string): Store {
+    const path = join(resolve(dataDir), 'greenlight.db');
+    if (!existsSync(path)) throw new StoreError(`no state database at ${path}: has an agent run with this dataDir (GREENLIGHT_DATA_DIR)?`);
+    try {
+      return new Store(path, new Database(path, { readonly: true, fileMustExist: true }));
+    } catch (error) {
+      throw new StoreError(`cannot read the state database ${path}: ${(error as Error).message}`, { cause: error });
     }
   }
 
