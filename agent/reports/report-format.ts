@@ -13,6 +13,7 @@ export function percent(ratio: number | null | undefined, digits?: number): stri
 /** `4.2 ms`, `41 ms`, `1.23 s`, `–` for none. */
 export function latency(ms: number | null | undefined): string {
   if (ms === null || ms === undefined || !Number.isFinite(ms)) return '–';
+  if (ms === 0) return '0 ms';
   if (ms < 10) return `${ms.toFixed(1)} ms`;
   if (ms < 1_000) return `${Math.round(ms)} ms`;
   return `${(ms / 1_000).toFixed(2)} s`;

@@ -6,7 +6,7 @@
  */
 
 const WIDTH = 960;
-const LEFT = 56;
+const LEFT = 72;
 const RIGHT = 12;
 /** Room above the plot for the legend. */
 const TOP = 26;
@@ -141,7 +141,14 @@ export function timeline(options: { id: string; label: string; from: number; to:
     const cy = rowY(m.row) + rowHeight / 2;
     parts.push(`<path class="mark ${m.className}" d="M${cx.toFixed(1)},${(cy - 8).toFixed(1)} l7,8 l-7,8 l-7,-8 z"${dataAttributes(m.data)}><title>${escapeHtml(m.label)}</title></path>`);
   }
-  return svg(options.id, options.label, height, parts.join(''));
+  const legend = [
+    ['s-critical', 'critical incident'],
+    ['s-warning', 'warning incident'],
+  ]
+    .map(([className, text], i) => `<g transform="translate(${LEFT + i * 140},6)"><rect class="${className} swatch" width="10" height="10"/><text x="14" y="9">${text}</text></g>`)
+    .join('');
+  const rollbackKey = `<g transform="translate(${LEFT + 280},6)"><path class="s-rollback" d="M5,0 l5,5 l-5,5 l-5,-5 z"/><text x="14" y="9">rollback</text></g>`;
+  return svg(options.id, options.label, height, parts.join('') + legend + rollbackKey);
 }
 
 function dataAttributes(data: Record<string, string>): string {

@@ -132,7 +132,9 @@ describe('a report of an agent that has just started', () => {
 describe('what the rollups count', () => {
   it('scheduled results only: confirmation re-probes stay out, as they stay out of the windows', async () => {
     const [blue, green] = await Promise.all([startSimulator({ name: 'blue' }), startSimulator({ name: 'green' })]);
-    onTestFinished(() => Promise.all([blue.close(), green.close()]));
+    onTestFinished(async () => {
+      await Promise.all([blue.close(), green.close()]);
+    });
     const config = parseAgentConfig(`listen: 127.0.0.1:0
 dataDir: ${tempDir('greenlight-data-')}
 environments:
