@@ -13,6 +13,7 @@ import type { AlertReceiver } from '../alerts/alert-receiver.js';
 import type { EventInput } from '../events.js';
 import type { Report } from './report-builder.js';
 import { renderMarkdown } from './render-markdown.js';
+import { LocalClock } from './report-time.js';
 
 export interface ReportScheduleSpec {
   name: string;
@@ -36,7 +37,7 @@ export interface ReportDeliveryOptions {
 
 export class ReportDelivery {
   readonly #options: ReportDeliveryOptions;
-  #tasks: ScheduledTask[] = [];
+  #tasks = new Map<string, ScheduledTask>();
   readonly #running = new Map<string, Promise<void>>();
   readonly #shutdown = new AbortController();
 
@@ -50,13 +51,22 @@ export class ReportDelivery {
     for (const spec of specs) {
       const task = createTask(spec.cron, () => void this.deliver(spec), { timezone: spec.timezone, name: `report:${spec.name}` });
       void task.start();
-      this.#tasks.push(task);
+      this.#tasks.set(spec.name, task);
       for (const receiver of spec.receivers) {
         const off = this.#options.receiver(receiver) === undefined ? this.#options.switchedOff(receiver) : undefined;
         if (off) this.#options.logger.warn({ schedule: spec.name, receiver }, `report ${spec.name}: receiver ${receiver} is off because ${off} not set; the report is not posted there`);
       }
-      this.#options.logger.info({ schedule: spec.name, cron: spec.cron, timezone: spec.timezone, receivers: spec.receivers }, `report ${spec.name}: the last ${formatDuration(spec.sinceMs)} posted at "${spec.cron}" (${spec.timezone}) to ${spec.receivers.join(', ')}`);
+      const next = this.nextRun(spec.name);
+      this.#options.logger.info(
+        { schedule: spec.name, cron: spec.cron, timezone: spec.timezone, receivers: spec.receivers, next: next === undefined ? null : new Date(next).toISOString() },
+        `report ${spec.name}: the last ${formatDuration(spec.sinceMs)} posted at "${spec.cron}" (${spec.timezone}) to ${spec.receivers.join(', ')}${next === undefined ? '' : `; next ${new LocalClock(spec.timezone).stamp(next)} ${spec.timezone}`}`,
+      );
     }
+  }
+
+  /** When a schedule next posts (ms), undefined for none. */
+  nextRun(name: string): number | undefined {
+    return this.#tasks.get(name)?.getNextRun()?.getTime();
   }
 
   /** Build and post one schedule's report now; resolves when every receiver has been tried. */
@@ -117,7 +127,7 @@ export class ReportDelivery {
   }
 
   #stopTasks(): void {
-    for (const task of this.#tasks) void task.destroy();
-    this.#tasks = [];
+    for (const task of this.#tasks.values()) void task.destroy();
+    this.#tasks.clear();
   }
 }
