@@ -23,10 +23,11 @@ import { runProbeEngine } from './probe-engine.js';
 import { runLoadtestBench, runPromote } from './promote.js';
 import { runRuleDecision } from './rule-decision.js';
 import { runSloMemory } from './slo-memory.js';
+import { runReport } from './report.js';
 import { runStreamLoad } from './stream-load.js';
 import { log, section, table, type SummaryRow } from './harness.js';
 
-const BENCHES = ['probe-engine', 'memory', 'slo-memory', 'metrics-render', 'rules', 'journal-ingest', 'journal-bytes', 'flag-audit', 'fanout', 'stream-load', 'promote', 'loadtest'] as const;
+const BENCHES = ['probe-engine', 'memory', 'slo-memory', 'metrics-render', 'rules', 'journal-ingest', 'journal-bytes', 'flag-audit', 'fanout', 'stream-load', 'promote', 'loadtest', 'report'] as const;
 type BenchName = (typeof BENCHES)[number];
 
 const USAGE = `usage: node dist/bench/run-all.js [--only ${BENCHES.join('|')}] [--soak SECONDS] [--series N] [--measure SECONDS] [--events N] [--fanout-seconds SECONDS] [--watch SECONDS] [--load-seconds S] [--flag-seconds S] [--stream-events N] [--stream-seconds S]
@@ -115,6 +116,7 @@ const RUNNERS: Record<BenchName, (options: Options) => Promise<{ rows: SummaryRo
   'stream-load': (o) => runStreamLoad({ events: o.streamEvents, seconds: o.streamSeconds }),
   promote: (o) => runPromote({ watchSeconds: o.watch }),
   loadtest: (o) => runLoadtestBench({ seconds: o.loadSeconds }),
+  report: (o) => runReport({ series: o.series }),
 };
 
 async function main(): Promise<number> {

@@ -74,10 +74,68 @@ export function addEncodedBins(bins: Float64Array | Uint32Array, blob: Uint8Arra
   return total;
 }
 
-/** Two sparse histograms as one (what the rollup store's SQL functions compute). */
+/**
+ * Two sparse histograms as one (the rollup store's `bins_add`, run for every row a flush adds to
+ * its hour): both list their bins in ascending order, so they merge pair by pair into one buffer,
+ * with no dense array in between.
+ */
 export function mergeEncoded(a: Uint8Array | null | undefined, b: Uint8Array | null | undefined): Buffer {
-  const bins = new Float64Array(LATENCY_BINS);
-  if (a) addEncodedBins(bins, a);
-  if (b) addEncodedBins(bins, b);
-  return encodeBins(bins);
+  const left = a ?? EMPTY;
+  const right = b ?? EMPTY;
+  // Each bin of the result takes at most the bytes of both inputs' entries for it, plus one for a carry.
+  const out = Buffer.allocUnsafe(left.length + right.length + LATENCY_BINS);
+  let length = 0;
+  const l = { at: 0, bin: -1, count: 0 };
+  const r = { at: 0, bin: -1, count: 0 };
+  next(left, l);
+  next(right, r);
+  while (l.bin >= 0 || r.bin >= 0) {
+    let bin: number;
+    let count: number;
+    if (r.bin < 0 || (l.bin >= 0 && l.bin < r.bin)) {
+      bin = l.bin;
+      count = l.count;
+      next(left, l);
+    } else if (l.bin < 0 || r.bin < l.bin) {
+      bin = r.bin;
+      count = r.count;
+      next(right, r);
+    } else {
+      bin = l.bin;
+      count = l.count + r.count;
+      next(left, l);
+      next(right, r);
+    }
+    out[length++] = bin;
+    while (count >= 0x80) {
+      out[length++] = (count % 0x80) | 0x80;
+      count = Math.floor(count / 0x80);
+    }
+    out[length++] = count;
+  }
+  return out.subarray(0, length);
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** Read the next (bin, count) entry of `blob` into `cursor`; bin -1 at the end or at a malformed entry. */
+function next(blob: Uint8Array, cursor: { at: number; bin: number; count: number }): void {
+  if (cursor.at >= blob.length || blob[cursor.at]! >= LATENCY_BINS) {
+    cursor.bin = -1;
+    return;
+  }
+  cursor.bin = blob[cursor.at++]!;
+  let count = 0;
+  let scale = 1;
+  let byte: number;
+  do {
+    if (cursor.at >= blob.length) {
+      cursor.bin = -1;
+      return;
+    }
+    byte = blob[cursor.at++]!;
+    count += (byte & 0x7f) * scale;
+    scale *= 0x80;
+  } while (byte & 0x80);
+  cursor.count = count;
 }

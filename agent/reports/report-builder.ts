@@ -50,7 +50,7 @@ export interface ReportInput {
   activeEnvironment: string | null;
   /** Per environment and hour, the hours of the period (from the hour the period starts in). */
   envHours: readonly EnvHour[];
-  /** Per probe and environment, over the same hours. */
+  /** Probes and failures over the same hours of the probes that failed most (at least the `topProbes` first). */
   seriesTotals: readonly SeriesTotal[];
   /** Oldest first; may start before the period (a failure that began earlier decides time to detect). */
   events: readonly ReportEvent[];
@@ -268,7 +268,7 @@ export function buildReport(input: ReportInput): Report {
   const topFailingProbes = input.seriesTotals
     .filter((total) => total.failures > 0)
     .map((total) => ({ probe: total.probe, env: total.env, probes: total.count, failures: total.failures, errorRatio: total.failures / total.count }))
-    .sort((a, b) => b.failures - a.failures || b.errorRatio - a.errorRatio || a.probe.localeCompare(b.probe) || a.env.localeCompare(b.env))
+    .sort((a, b) => b.failures - a.failures || a.probe.localeCompare(b.probe) || a.env.localeCompare(b.env))
     .slice(0, input.topProbes ?? 5);
 
   const probes = Object.values(environments).reduce((sum, env) => sum + env.probes, 0);

@@ -13,10 +13,13 @@ import { HOUR_MS, type EnvHour, type RollupStore, type SeriesTotal } from './rol
 const LEAD_IN_MS = 86_400_000;
 /** Hours of rollups per slice: a day is a few milliseconds at a thousand series. */
 const HOURS_PER_SLICE = 24;
-const EVENTS_PER_PAGE = 1_000;
+/** Events per slice: a few milliseconds of reading. */
+const EVENTS_PER_PAGE = 2_000;
+const TOP_PROBES = 5;
+const PROBE_EVENTS = ['probe.down', 'probe.up'];
 
 /** The journal as the reader needs it. */
-export type ReportJournal = Pick<Store, 'events' | 'lastEventId'>;
+export type ReportJournal = Pick<Store, 'events' | 'eventRows' | 'lastEventId'>;
 
 export interface ReportSources {
   /** Undefined when no rollup database exists yet. */
@@ -34,6 +37,8 @@ export interface ReportRequest {
   activeEnvironment: string | null;
   slo: readonly SloInput[];
   quietMs?: number;
+  /** How many of the failing probes the report names (default 5). */
+  topProbes?: number;
 }
 
 /** Thrown when the agent stops while a report is being read. */
@@ -55,36 +60,43 @@ export async function readReportInput(sources: ReportSources, request: ReportReq
   const toHour = Math.floor(request.now / HOUR_MS) + 1;
 
   const envHours: EnvHour[] = [];
-  const totals = new Map<string, SeriesTotal>();
+  const seriesTotals: SeriesTotal[] = [];
   if (rollups) {
+    const failures = new Map<string, { probe: string; env: string; failures: number }>();
     for (let hour = fromHour; hour < toHour; hour += HOURS_PER_SLICE) {
       const end = Math.min(hour + HOURS_PER_SLICE, toHour);
-      const [rows, series] = await run(() => [rollups.envHours(hour, end), rollups.seriesTotals(hour, end)] as const);
+      const [rows, failing] = await run(() => [rollups.envHours(hour, end), rollups.failingSeries(hour, end)] as const);
       envHours.push(...rows);
-      for (const total of series) {
-        const key = `${total.probe}@${total.env}`;
-        const known = totals.get(key);
-        if (known) {
-          known.count += total.count;
-          known.failures += total.failures;
-        } else totals.set(key, { ...total });
+      for (const series of failing) {
+        const key = `${series.probe}@${series.env}`;
+        const known = failures.get(key);
+        if (known) known.failures += series.failures;
+        else failures.set(key, { ...series });
       }
     }
+    // Probe counts of the ones the report names only (most failures first; ties by name).
+    const top = [...failures.values()].sort(byFailures).slice(0, request.topProbes ?? TOP_PROBES);
+    const counts = new Map<string, number>();
+    for (let hour = fromHour; hour < toHour && top.length > 0; hour += HOURS_PER_SLICE) {
+      const end = Math.min(hour + HOURS_PER_SLICE, toHour);
+      for (const total of await run(() => rollups.seriesTotals(hour, end, top))) counts.set(`${total.probe}@${total.env}`, (counts.get(`${total.probe}@${total.env}`) ?? 0) + total.count);
+    }
+    for (const series of top) seriesTotals.push({ ...series, count: counts.get(`${series.probe}@${series.env}`) ?? 0 });
   }
 
   const start = await run(() => firstIdAtOrAfter(journal, new Date(from - LEAD_IN_MS).toISOString()));
   const until = new Date(request.now).toISOString();
   const events: ReportEvent[] = [];
-  for (const type of eventTypePrefixes()) {
-    let since = start;
-    for (;;) {
-      const page = await run(() => journal.events({ since, limit: EVENTS_PER_PAGE, type }));
-      for (const event of page) if (event.time <= until && (REPORT_EVENT_TYPES as readonly string[]).includes(event.type)) events.push(event as unknown as ReportEvent);
-      if (page.length < EVENTS_PER_PAGE || page.at(-1)!.time > until) break;
-      since = page.at(-1)!.id;
+  for (let since = start; ; ) {
+    // The builder reads a probe event's columns only: its data is left in the journal.
+    const page = await run(() => journal.eventRows({ since, limit: EVENTS_PER_PAGE, types: REPORT_EVENT_TYPES, withoutData: PROBE_EVENTS }));
+    for (const row of page) {
+      if (row.time > until) continue;
+      events.push({ id: row.id, time: row.time, type: row.type, severity: row.severity, env: row.env, probe: row.probe, rule: row.rule, data: row.data === '{}' ? {} : (JSON.parse(row.data) as Record<string, unknown>) });
     }
+    if (page.length < EVENTS_PER_PAGE || page.at(-1)!.time > until) break;
+    since = page.at(-1)!.id;
   }
-  events.sort((a, b) => a.id - b.id);
 
   const coverage = await run(() => ({
     rollupsFrom: rollups?.oldest(),
@@ -97,19 +109,18 @@ export async function readReportInput(sources: ReportSources, request: ReportReq
     environments: request.environments,
     activeEnvironment: request.activeEnvironment,
     envHours,
-    seriesTotals: [...totals.values()],
+    seriesTotals,
     events,
     slo: request.slo,
     coverage,
     ...(request.quietMs !== undefined ? { quietMs: request.quietMs } : {}),
+    ...(request.topProbes !== undefined ? { topProbes: request.topProbes } : {}),
   };
 }
 
-/** The journal queries that cover REPORT_EVENT_TYPES: a type or a prefix each. */
-function eventTypePrefixes(): string[] {
-  const prefixes = new Set<string>();
-  for (const type of REPORT_EVENT_TYPES) prefixes.add(type.startsWith('probe.') ? 'probe' : type.startsWith('promote.') ? 'promote' : type);
-  return [...prefixes];
+/** Most failures first, then by name: the order of the report's top failing probes. */
+export function byFailures(a: { probe: string; env: string; failures: number }, b: { probe: string; env: string; failures: number }): number {
+  return b.failures - a.failures || a.probe.localeCompare(b.probe) || a.env.localeCompare(b.env);
 }
 
 /**

@@ -1,8 +1,8 @@
 /**
  * Folds every scheduled probe result into its minute's rollup, in memory, and writes the minutes
  * that are over to the rollup store in one transaction per flush (every minute, at a report's
- * request and at stop): a thousand series make one write a minute, never one per probe. Once an
- * hour is over its minutes are compacted into the hour tables.
+ * request and at stop), which also adds them to their hours: a thousand series make one write a
+ * minute, never one per probe.
  *
  * The probe path pays a few map lookups and a bin increment per result; nothing is allocated per
  * probe but the minute's accumulator of each series, once a minute. A result counts in the minute
@@ -28,7 +28,7 @@ interface Accumulator {
 }
 
 export interface RollupWriterOptions {
-  store: RollupStore;
+  store: Pick<RollupStore, 'path' | 'writeMinutes'>;
   now: () => number;
   logger: Logger;
   /** How often completed minutes are written (default a minute). */
@@ -36,7 +36,7 @@ export interface RollupWriterOptions {
 }
 
 export class RollupWriter {
-  readonly #store: RollupStore;
+  readonly #store: Pick<RollupStore, 'path' | 'writeMinutes'>;
   readonly #now: () => number;
   readonly #logger: Logger;
   readonly #flushEveryMs: number;
@@ -85,28 +85,22 @@ export class RollupWriter {
 
   /**
    * Write the minutes that are over (with `all`, the one in progress too: a report wants every
-   * probe so far, and the rest of that minute adds to its row later), then compact the hours that
-   * are over. Failures are logged and retried at the next flush; nothing throws.
+   * probe so far, and the rest of that minute adds to its rows later). A failure is logged and
+   * retried at the next flush; nothing throws.
    */
   flush(options: { all?: boolean } = {}): void {
-    const now = this.#now();
-    const current = Math.floor(now / MINUTE_MS);
+    const current = Math.floor(this.#now() / MINUTE_MS);
     const due = [...this.#pending.keys()].filter((minute) => options.all === true || minute < current).sort((a, b) => a - b);
+    if (due.length === 0) return;
     const rows: MinuteRollup[] = [];
     for (const minute of due) {
       for (const acc of this.#pending.get(minute)!.values()) {
         rows.push({ minute, probe: acc.probe, env: acc.env, count: acc.count, failures: acc.failures, latencyMs: acc.latencyMs, bins: encodeBins(acc.bins) });
       }
     }
-    const currentHour = Math.floor(current / 60);
     try {
-      const touched = this.#store.writeMinutes(rows);
+      this.#store.writeMinutes(rows);
       for (const minute of due) this.#pending.delete(minute);
-      // Late minutes of an hour already compacted (written after an outage): compact it again.
-      const compacted = this.#store.compactedThrough();
-      for (const hour of touched) if (hour < compacted && hour < currentHour) this.#store.compact(hour);
-      for (const hour of this.#store.hoursToCompact(currentHour)) this.#store.compact(hour);
-      this.#store.markCompactedThrough(currentHour);
       if (this.#failing) this.#logger.info({ path: this.#store.path }, 'rollups: the rollup database takes writes again');
       this.#failing = false;
     } catch (error) {

@@ -122,7 +122,7 @@ describe('a 30-day report of the synthetic history', () => {
   });
 
   it('names the probes that failed most, and the SLO budget left', () => {
-    const expected = [...history.series.values()].filter((s) => s.failures > 0).sort((a, b) => b.failures - a.failures);
+    const expected = [...history.series.values()].filter((s) => s.failures > 0).sort((a, b) => b.failures - a.failures || a.probe.localeCompare(b.probe) || a.env.localeCompare(b.env));
     expect(r.topFailingProbes).toEqual(expected.slice(0, 5).map((s) => ({ probe: s.probe, env: s.env, probes: s.probes, failures: s.failures, errorRatio: s.failures / s.probes })));
     expect(r.slo).toEqual([{ name: 'availability', objective: 0.995, periodMs: 30 * DAY, budgetRemaining: 0.62 }]);
     const probes = [...history.series.values()].reduce((sum, s) => sum + s.probes, 0);

@@ -61,7 +61,7 @@ describe('the rollup writer', () => {
     expect([...histogram.bins]).toEqual([...expected.bins]);
   });
 
-  it('compacts an hour into series and environment rows once it is over, equal to the sum of its minutes', () => {
+  it('adds each minute to its hour as it writes it: the hour rows are current, a late minute adds to its hour', () => {
     const { store, clock, writer } = open();
     const hour = Math.floor(T0 / HOUR_MS);
     const expected = new LatencyHistogram();
@@ -73,24 +73,40 @@ describe('the rollup writer', () => {
       }
       clock.now = T0 + (minute + 1) * MINUTE_MS;
       writer.flush();
+      // Mid-hour, the hour's rows hold every minute written so far.
+      expect(store.envHours(hour, hour + 1)[0]!.count).toBe((minute + 1) * 2);
     }
-    expect(store.compactedThrough()).toBe(hour + 1);
     expect(store.counts()).toMatchObject({ minutes: 120, hours: 2, envHours: 1 });
     const [row] = store.envHours(hour, hour + 1);
     expect(row).toMatchObject({ env: 'blue', hour, count: 120, failures: 2 });
     const histogram = new LatencyHistogram();
     histogram.addEncoded(row!.bins);
+    expect([...histogram.bins]).toEqual([...expected.bins]);
     expect(histogram.quantile(0.95)).toBe(expected.quantile(0.95));
-    // A late minute of the compacted hour (written after an outage) compacts it again.
+    expect(store.seriesTotals(hour, hour + 1).map((t) => [t.probe, t.count, t.failures]).sort()).toEqual([
+      ['health', 60, 1],
+      ['universe', 60, 1],
+    ]);
+    // A late minute of that hour (written after an outage) adds to it.
     writer.record('health', 'blue', false, 5, T0 + 30 * MINUTE_MS + 30_000);
     writer.flush({ all: true });
     expect(store.envHours(hour, hour + 1)[0]).toMatchObject({ count: 121, failures: 3 });
+    expect(store.failingSeries(hour, hour + 1).sort((a, b) => a.probe.localeCompare(b.probe))).toEqual([
+      { probe: 'health', env: 'blue', failures: 2 },
+      { probe: 'universe', env: 'blue', failures: 1 },
+    ]);
   });
 
   it('holds minutes in memory while the database refuses writes, and writes them when it takes them again', () => {
     const { store, clock, writer } = open();
     const logs: string[] = [];
-    const failing = new RollupWriter({ store: { ...store, path: store.path, writeMinutes: () => { throw new Error('disk I/O error'); }, compactedThrough: () => 0, hoursToCompact: () => [], markCompactedThrough: () => undefined, compact: () => undefined } as unknown as RollupStore, now: () => clock.now, logger: pino({ level: 'warn' }, { write: (line: string) => logs.push(line) }) });
+    const broken = {
+      path: store.path,
+      writeMinutes: () => {
+        throw new Error('disk I/O error');
+      },
+    };
+    const failing = new RollupWriter({ store: broken, now: () => clock.now, logger: pino({ level: 'warn' }, { write: (line: string) => logs.push(line) }) });
     for (let minute = 0; minute < 15; minute++) failing.record('health', 'blue', true, 10, T0 + minute * MINUTE_MS);
     clock.now = T0 + 15 * MINUTE_MS;
     failing.flush();
