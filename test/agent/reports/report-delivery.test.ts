@@ -4,9 +4,12 @@
  * Slack, Discord and a webhook (each speaking its documented wire format), a failing receiver
  * recorded as report.failed.
  */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { parseAgentConfig } from '../../../agent/agent-config.js';
+import { Agent } from '../../../agent/agent.js';
+import { loadAgentConfig, parseAgentConfig } from '../../../agent/agent-config.js';
 import type { AlertReceiver } from '../../../agent/alerts/alert-receiver.js';
 import type { GreenlightEvent } from '../../../agent/events.js';
 import type { Report } from '../../../agent/reports/report-builder.js';
@@ -15,6 +18,7 @@ import { ReportDelivery } from '../../../agent/reports/report-delivery.js';
 import { startPair, waitUntil } from '../../helpers/agent-harness.js';
 import { startRecorder } from '../../helpers/recorder.js';
 import { writeSyntheticHistory } from '../../helpers/synthetic-history.js';
+import { tempDir } from '../../helpers/tools.js';
 
 const BASE = `listen: 127.0.0.1:0
 environments:
@@ -70,6 +74,16 @@ describe('a report schedule', () => {
     expect(parts).toMatchObject({ weekday: 'Mon', hour: '08', minute: '00' });
     expect(next).toBeGreaterThan(Date.now());
     expect(next - Date.now()).toBeLessThanOrEqual(7 * 86_400_000);
+  });
+
+  it('replaced by new schedules, the old ones stop', () => {
+    const delivery = new ReportDelivery({ build: () => Promise.reject(new Error('not now')), receiver: () => undefined, switchedOff: () => undefined, link: () => undefined, publish: () => undefined, logger: pino({ level: 'silent' }) });
+    onTestFinished(() => delivery.close());
+    delivery.schedule([{ name: 'a', cron: '0 8 * * 1', timezone: 'UTC', sinceMs: 86_400_000, receivers: ['slack'] }]);
+    expect(delivery.nextRun('a')).toBeDefined();
+    delivery.schedule([{ name: 'b', cron: '0 9 * * *', timezone: 'UTC', sinceMs: 86_400_000, receivers: ['slack'] }]);
+    expect(delivery.nextRun('a')).toBeUndefined();
+    expect(delivery.nextRun('b')).toBeDefined();
   });
 
   it('records a report it could not build as report.failed for each receiver, and posts nothing', async () => {
@@ -133,5 +147,37 @@ reports:
     expect(failed.data).toMatchObject({ schedule: 'weekly', receiver: 'broken', attempts: 1 });
     expect(String(failed.data.error)).toMatch(/400/);
     expect(failed.message).not.toContain(recorder.url);
+  });
+});
+
+describe('a reload', () => {
+  it('applies the new schedules: a report added by a reload is posted', async () => {
+    const recorder = await startRecorder();
+    onTestFinished(() => recorder.close());
+    const file = join(tempDir(), 'greenlight.yaml');
+    const text = (reports: string) => `listen: 127.0.0.1:0
+dataDir: ${tempDir('greenlight-data-')}
+environments:
+  blue: { url: "http://127.0.0.1:1" }
+  green: { url: "http://127.0.0.1:2" }
+probeDefaults: { every: 1s, timeout: 100ms }
+alerts:
+  receivers:
+    - { type: webhook, name: hook, url: "${recorder.url}/hook" }
+reports: ${reports}
+probes:
+  - { name: health, path: /api/health }
+`;
+    writeFileSync(file, text('[]'));
+    const agent = new Agent({ config: await loadAgentConfig(file, {}), logger: pino({ level: 'silent' }), reloadConfig: () => loadAgentConfig(file, {}), configSource: file });
+    const events: GreenlightEvent[] = [];
+    agent.bus.subscribe((event) => events.push(event));
+    await agent.start();
+    onTestFinished(() => agent.close());
+    writeFileSync(file, text('[{ name: often, cron: "* * * * * *", since: 1h, receivers: [hook] }]'));
+    const reloaded = await agent.reload('test');
+    expect(reloaded).toMatchObject({ ok: true, components: expect.arrayContaining(['reports']) });
+    await waitUntil(() => events.some((e) => e.type === 'report.sent'), 'a report from the schedule the reload added');
+    expect(recorder.requests.some((r) => r.path === '/hook')).toBe(true);
   });
 });
