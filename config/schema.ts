@@ -337,7 +337,7 @@ const Rollups = z.strictObject({
     .strictObject({
       maxAge: Duration.default(90 * 86_400_000).meta({ description: 'Hourly rollups older than this are deleted: the longest period a report can cover. Default 90d.' }),
       maxSize: ByteSize.default(256 * 1_048_576).meta({ description: 'The rollup database (rollups.db) is kept under this by deleting the oldest rollups. Default 256MiB (90 days of 1,000 series).' }),
-      minuteAge: Duration.refine((ms) => ms >= 2 * 3_600_000, { error: 'must be at least 2h: an hour is compacted from its minutes after it ends' })
+      minuteAge: Duration.refine((ms) => ms >= 2 * 3_600_000, { error: 'must be at least 2h: the last full hour stays readable minute by minute' })
         .default(86_400_000)
         .meta({ description: 'Per-minute rollups are kept this long; after that only the hourly ones. Default 1d.' }),
       every: Duration.default(600_000).meta({ description: 'How often the bounds are enforced (also once at start). Default 10m.' }),
