@@ -16,7 +16,12 @@ type Env = Readonly<Record<string, string | undefined>>;
 
 /** Checks beyond the schema: rules against the fact and operator catalog, initial flags against the flag list, CA files, report receivers. */
 function validate(config: Config) {
-  return [...checkRules(config), ...checkInitialFlags(config.flags.initial, Object.keys(config.environments)), ...checkTlsFiles(config), ...checkReports(config)];
+  return [
+    ...checkRules(config),
+    ...checkInitialFlags(config.flags.initial, Object.keys(config.environments)),
+    ...checkTlsFiles(config),
+    ...checkReports(config),
+  ];
 }
 
 export function parseAgentConfig(text: string, env: Env = {}, source?: string): Config {

@@ -55,7 +55,6 @@ export interface ActionRecord {
   detail?: string;
 }
 
-
 interface AuditRow {
   time: string;
   actor: string;
@@ -118,7 +117,9 @@ export class Store {
       updated_at INTEGER NOT NULL
     )`);
     this.#get = db.prepare('SELECT value FROM state WHERE key = ?');
-    this.#set = db.prepare('INSERT INTO state (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at');
+    this.#set = db.prepare(
+      'INSERT INTO state (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at',
+    );
     this.#delete = db.prepare('DELETE FROM state WHERE key = ?');
     db.exec(`CREATE TABLE IF NOT EXISTS events (
       id INTEGER PRIMARY KEY,
@@ -170,7 +171,9 @@ export class Store {
       new TEXT NOT NULL,
       outcome TEXT NOT NULL
     )`);
-    const insertAudit = db.prepare<[string, string, string, string, string, number, string, string]>('INSERT INTO flag_audit (time, actor, reason, env, flag, old, new, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+    const insertAudit = db.prepare<[string, string, string, string, string, number, string, string]>(
+      'INSERT INTO flag_audit (time, actor, reason, env, flag, old, new, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    );
     const trimAudit = db.prepare<[number]>('DELETE FROM flag_audit WHERE id <= (SELECT MAX(id) FROM flag_audit) - ?');
     // Values and the entries that changed them in one transaction: a crash keeps both or neither.
     this.#saveFlags = db.transaction((state: FlagState, audit: readonly FlagAuditEntry[], keep: number) => {
@@ -326,10 +329,21 @@ export class Store {
    * probe.down/up by the hundred thousand, for their times alone).
    */
   eventRows(query: { since: number; limit: number; types: readonly string[]; withoutData?: readonly string[] }): EventRow[] {
-    return this.#eventRows.all({ since: query.since, types: JSON.stringify(query.types), withoutData: JSON.stringify(query.withoutData ?? []), limit: query.limit }).map((row) => {
-      const [id, time, type, severity, env, probe, rule, data] = row as [number, string, string, Severity, string | null, string | null, string | null, string];
-      return { id, time, type, severity, env, probe, rule, data };
-    });
+    return this.#eventRows
+      .all({ since: query.since, types: JSON.stringify(query.types), withoutData: JSON.stringify(query.withoutData ?? []), limit: query.limit })
+      .map((row) => {
+        const [id, time, type, severity, env, probe, rule, data] = row as [
+          number,
+          string,
+          string,
+          Severity,
+          string | null,
+          string | null,
+          string | null,
+          string,
+        ];
+        return { id, time, type, severity, env, probe, rule, data };
+      });
   }
 
   /**
@@ -342,7 +356,16 @@ export class Store {
 
   /** The newest `limit` audit entries, oldest first. */
   flagAudit(limit: number): FlagAuditEntry[] {
-    return this.#readAudit.all(limit).map((row) => ({ time: row.time, actor: row.actor, reason: row.reason, env: row.env, flag: row.flag, old: row.old === 1, new: JSON.parse(row.new) as boolean | string, outcome: row.outcome }));
+    return this.#readAudit.all(limit).map((row) => ({
+      time: row.time,
+      actor: row.actor,
+      reason: row.reason,
+      env: row.env,
+      flag: row.flag,
+      old: row.old === 1,
+      new: JSON.parse(row.new) as boolean | string,
+      outcome: row.outcome,
+    }));
   }
 
   /** Journaled events after `since`, oldest first, at most `limit`, as their JSON (what the stream sends). */
@@ -356,15 +379,41 @@ export class Store {
   /** Record an action's start or outcome; finished records older than a week are dropped. */
   recordAction(record: ActionRecord): void {
     this.#db
-      .prepare('INSERT INTO actions (incident, action, type, state, context, started_at, finished_at, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(incident, action) DO UPDATE SET state = excluded.state, finished_at = excluded.finished_at, detail = excluded.detail')
-      .run(record.incident, record.action, record.type, record.state, JSON.stringify(record.context), record.startedAt, record.finishedAt ?? null, record.detail ?? null);
-    if (record.finishedAt !== undefined) this.#db.prepare("DELETE FROM actions WHERE state != 'started' AND finished_at < ?").run(record.finishedAt - ACTION_RECORDS_KEPT_MS);
+      .prepare(
+        'INSERT INTO actions (incident, action, type, state, context, started_at, finished_at, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(incident, action) DO UPDATE SET state = excluded.state, finished_at = excluded.finished_at, detail = excluded.detail',
+      )
+      .run(
+        record.incident,
+        record.action,
+        record.type,
+        record.state,
+        JSON.stringify(record.context),
+        record.startedAt,
+        record.finishedAt ?? null,
+        record.detail ?? null,
+      );
+    if (record.finishedAt !== undefined)
+      this.#db.prepare("DELETE FROM actions WHERE state != 'started' AND finished_at < ?").run(record.finishedAt - ACTION_RECORDS_KEPT_MS);
   }
 
   /** Actions recorded as started and never finished: a crash interrupted them. */
   unfinishedActions(): ActionRecord[] {
-    const rows = this.#db.prepare("SELECT * FROM actions WHERE state = 'started' ORDER BY started_at").all() as { incident: string; action: string; type: string; state: 'started'; context: string; started_at: number }[];
-    return rows.map((row) => ({ incident: row.incident, action: row.action, type: row.type, state: row.state, context: JSON.parse(row.context) as StoredActionContext, startedAt: row.started_at }));
+    const rows = this.#db.prepare("SELECT * FROM actions WHERE state = 'started' ORDER BY started_at").all() as {
+      incident: string;
+      action: string;
+      type: string;
+      state: 'started';
+      context: string;
+      started_at: number;
+    }[];
+    return rows.map((row) => ({
+      incident: row.incident,
+      action: row.action,
+      type: row.type,
+      state: row.state,
+      context: JSON.parse(row.context) as StoredActionContext,
+      startedAt: row.started_at,
+    }));
   }
 
   /** Move the WAL's pages into the database file and truncate the WAL (what the file then holds is the database). */

@@ -63,14 +63,32 @@ export function generate(dir: string, seriesCount: number, end: number): { minut
   // 29 days: one row per series and hour standing for its 60 minutes (the hour rows come out the same).
   const firstMinuteHour = (end - DAY_MS) / HOUR_MS;
   for (let hour = start / HOUR_MS; hour < firstMinuteHour; hour++) {
-    rollups.writeMinutes(names.map((name, i) => ({ minute: hour * 60, ...name, count: shapes[i]!.hourCount, failures: (hour + i) % 97 === 0 ? 3 : 0, latencyMs: shapes[i]!.hourCount * (15 + (i % 60)), bins: shapes[i]!.hour })));
+    rollups.writeMinutes(
+      names.map((name, i) => ({
+        minute: hour * 60,
+        ...name,
+        count: shapes[i]!.hourCount,
+        failures: (hour + i) % 97 === 0 ? 3 : 0,
+        latencyMs: shapes[i]!.hourCount * (15 + (i % 60)),
+        bins: shapes[i]!.hour,
+      })),
+    );
     if (hour % 24 === 0) rollups.prune({ now: (hour + 1) * HOUR_MS, maxAgeMs: 90 * DAY_MS, minuteAgeMs: 2 * HOUR_MS, maxBytes: Number.MAX_SAFE_INTEGER });
   }
   rollups.prune({ now: end, maxAgeMs: 90 * DAY_MS, minuteAgeMs: DAY_MS, maxBytes: Number.MAX_SAFE_INTEGER });
   // The last day as the writer writes it: a transaction of 1,000 rows a minute (and their hours).
   const began = performance.now();
   for (let minute = (end - DAY_MS) / MINUTE_MS; minute < end / MINUTE_MS; minute++) {
-    rollups.writeMinutes(names.map((name, i) => ({ minute, ...name, count: 60, failures: (minute + i) % 4_999 === 0 ? 1 : 0, latencyMs: 60 * (15 + (i % 60)), bins: shapes[i]!.minutes[minute % 4]! })));
+    rollups.writeMinutes(
+      names.map((name, i) => ({
+        minute,
+        ...name,
+        count: 60,
+        failures: (minute + i) % 4_999 === 0 ? 1 : 0,
+        latencyMs: 60 * (15 + (i % 60)),
+        bins: shapes[i]!.minutes[minute % 4]!,
+      })),
+    );
   }
   const minutesMs = performance.now() - began;
   rollups.checkpoint();
@@ -80,20 +98,56 @@ export function generate(dir: string, seriesCount: number, end: number): { minut
   const store = Store.open(dir);
   const events: GreenlightEvent[] = [];
   let id = 0;
-  const push = (at: number, type: string, fields: Partial<GreenlightEvent>, data: Record<string, unknown>) => events.push({ id: ++id, time: new Date(at).toISOString(), type, severity: 'info', env: null, probe: null, rule: null, message: type, data, ...fields } as unknown as GreenlightEvent);
+  const push = (at: number, type: string, fields: Partial<GreenlightEvent>, data: Record<string, unknown>) =>
+    events.push({
+      id: ++id,
+      time: new Date(at).toISOString(),
+      type,
+      severity: 'info',
+      env: null,
+      probe: null,
+      rule: null,
+      message: type,
+      data,
+      ...fields,
+    } as unknown as GreenlightEvent);
   for (let day = 0; day < DAYS; day++) {
     for (let flap = 0; flap < 3; flap++) {
       for (let i = 0; i < seriesCount; i++) {
         const at = start + day * DAY_MS + ((i * 7_919 + flap * 28_800_000) % DAY_MS);
-        push(at, 'probe.down', { ...seriesName(i) }, { reason: 'timeout', detail: 'no answer within 8000ms', status: null, durationMs: 8_000, consecutiveFailures: 1, active: i % 2 === 0 });
+        push(
+          at,
+          'probe.down',
+          { ...seriesName(i) },
+          { reason: 'timeout', detail: 'no answer within 8000ms', status: null, durationMs: 8_000, consecutiveFailures: 1, active: i % 2 === 0 },
+        );
         push(at + 30_000, 'probe.up', { ...seriesName(i) }, { status: 200, durationMs: 20, downForMs: 30_000, active: i % 2 === 0 });
       }
     }
     const t = start + day * DAY_MS + 12 * HOUR_MS;
     push(t, 'probe.down', { env: 'blue', probe: 'probe-0000' }, {});
-    push(t + 2_000, 'rule.firing', { env: 'blue', rule: 'live-universe-failing' }, { severity: 'critical', incident: `live-universe-failing#${day + 1}`, figures: { facts: [{ fact: 'consecutiveFailures', params: { probe: 'probe-0000' } }], env: 'blue', samples: 3 } });
-    push(t + 2_300, 'traffic.switched', { env: 'green', rule: 'live-universe-failing' }, { from: 'blue', to: 'green', kind: 'rollback', incident: `live-universe-failing#${day + 1}`, reason: 'bench' });
-    push(t + 300_000, 'rule.resolved', { env: 'blue', rule: 'live-universe-failing' }, { severity: 'critical', incident: `live-universe-failing#${day + 1}`, firedForMs: 298_000 });
+    push(
+      t + 2_000,
+      'rule.firing',
+      { env: 'blue', rule: 'live-universe-failing' },
+      {
+        severity: 'critical',
+        incident: `live-universe-failing#${day + 1}`,
+        figures: { facts: [{ fact: 'consecutiveFailures', params: { probe: 'probe-0000' } }], env: 'blue', samples: 3 },
+      },
+    );
+    push(
+      t + 2_300,
+      'traffic.switched',
+      { env: 'green', rule: 'live-universe-failing' },
+      { from: 'blue', to: 'green', kind: 'rollback', incident: `live-universe-failing#${day + 1}`, reason: 'bench' },
+    );
+    push(
+      t + 300_000,
+      'rule.resolved',
+      { env: 'blue', rule: 'live-universe-failing' },
+      { severity: 'critical', incident: `live-universe-failing#${day + 1}`, firedForMs: 298_000 },
+    );
     if (day % 3 === 0) {
       push(t + 3_600_000, 'promote.started', { env: 'blue' }, { promotion: `P${day}`, from: 'green', to: 'blue', kind: 'feature', emergency: false });
       push(t + 3_900_000, 'promote.succeeded', { env: 'blue' }, { promotion: `P${day}`, from: 'green', to: 'blue' });
@@ -140,7 +194,9 @@ export async function runReport(options: { series?: number; runs?: number } = {}
     const end = Math.floor(Date.now() / HOUR_MS) * HOUR_MS;
     const generated = performance.now();
     const { minutesMs } = generate(dir, seriesCount, end);
-    log(`generated in ${fmt((performance.now() - generated) / 1_000, 1)} s (the last day's ${(24 * 60).toLocaleString('en-US')} minutes of ${seriesCount} rows written as the writer writes them: ${fmt(minutesMs / 1_440, 2)} ms a minute)`);
+    log(
+      `generated in ${fmt((performance.now() - generated) / 1_000, 1)} s (the last day's ${(24 * 60).toLocaleString('en-US')} minutes of ${seriesCount} rows written as the writer writes them: ${fmt(minutesMs / 1_440, 2)} ms a minute)`,
+    );
 
     const rollups = RollupStore.open(dir);
     const counts = rollups.counts();
@@ -169,7 +225,9 @@ export async function runReport(options: { series?: number; runs?: number } = {}
       },
       result: (histogram: LatencyHistogram) => histogram.encode(),
     });
-    const perMinute = raw.prepare('SELECT s.env, m.minute / 60 AS hour, SUM(m.count), SUM(m.failures), bins_sum(m.bins) FROM minutes m JOIN series s ON s.id = m.series WHERE m.minute >= ? AND m.minute < ? GROUP BY s.env, m.minute / 60');
+    const perMinute = raw.prepare(
+      'SELECT s.env, m.minute / 60 AS hour, SUM(m.count), SUM(m.failures), bins_sum(m.bins) FROM minutes m JOIN series s ON s.id = m.series WHERE m.minute >= ? AND m.minute < ? GROUP BY s.env, m.minute / 60',
+    );
     const baseline: number[] = [];
     for (let run = 0; run < runs; run++) {
       const began = performance.now();
@@ -177,7 +235,12 @@ export async function runReport(options: { series?: number; runs?: number } = {}
       baseline.push(performance.now() - began);
     }
     // Bytes per table (SQLite's dbstat: pages of each table, its primary key included).
-    const tables = new Map((raw.prepare('SELECT name, SUM(pgsize) AS bytes FROM dbstat GROUP BY name').all() as { name: string; bytes: number }[]).map((row) => [row.name, row.bytes]));
+    const tables = new Map(
+      (raw.prepare('SELECT name, SUM(pgsize) AS bytes FROM dbstat GROUP BY name').all() as { name: string; bytes: number }[]).map((row) => [
+        row.name,
+        row.bytes,
+      ]),
+    );
     raw.close();
     const hourBytes = (tables.get('hours') ?? 0) + (tables.get('env_hours') ?? 0);
     const minuteBytes = tables.get('minutes') ?? 0;
@@ -196,19 +259,55 @@ export async function runReport(options: { series?: number; runs?: number } = {}
       sliced.push((await timeReport(dir, end, true)).ms);
     }
     const seriesDays = seriesCount * DAYS;
-    log(`rollup rows: ${counts.hours.toLocaleString('en-US')} hourly (series), ${counts.envHours.toLocaleString('en-US')} hourly (environment), ${counts.minutes.toLocaleString('en-US')} per-minute (the last day)`);
-    log(`rollups.db: ${mb(used)} used, ${mb(file)} on disk after a checkpoint; the hour tables ${mb(hourBytes)} (${fmt(hourBytes / seriesDays, 0)} bytes per series and day, ${fmt(hourBytes / (seriesDays * 24), 1)} per hour row), the last day's minutes ${mb(minuteBytes)} (${fmt(minuteBytes / (seriesCount * 1_440), 1)} per minute row); journal ${mb(journal)}`);
-    log(`at the defaults (90 days of hours, a day of minutes) that is about ${mb(hourBytes * 3 + minuteBytes)} for ${seriesCount} series: rollups.retention.maxSize (256 MiB) holds it`);
-    log(`report over ${DAYS} days, straight through (report --config): median ${fmt(median(direct), 0)} ms (runs: ${direct.map((v) => fmt(v, 0)).join(', ')}; the first, cold, ${fmt(cold.ms, 0)} ms); ${shape.days} days per environment, ${shape.probes.toLocaleString('en-US')} probes`);
+    log(
+      `rollup rows: ${counts.hours.toLocaleString('en-US')} hourly (series), ${counts.envHours.toLocaleString('en-US')} hourly (environment), ${counts.minutes.toLocaleString('en-US')} per-minute (the last day)`,
+    );
+    log(
+      `rollups.db: ${mb(used)} used, ${mb(file)} on disk after a checkpoint; the hour tables ${mb(hourBytes)} (${fmt(hourBytes / seriesDays, 0)} bytes per series and day, ${fmt(hourBytes / (seriesDays * 24), 1)} per hour row), the last day's minutes ${mb(minuteBytes)} (${fmt(minuteBytes / (seriesCount * 1_440), 1)} per minute row); journal ${mb(journal)}`,
+    );
+    log(
+      `at the defaults (90 days of hours, a day of minutes) that is about ${mb(hourBytes * 3 + minuteBytes)} for ${seriesCount} series: rollups.retention.maxSize (256 MiB) holds it`,
+    );
+    log(
+      `report over ${DAYS} days, straight through (report --config): median ${fmt(median(direct), 0)} ms (runs: ${direct.map((v) => fmt(v, 0)).join(', ')}; the first, cold, ${fmt(cold.ms, 0)} ms); ${shape.days} days per environment, ${shape.probes.toLocaleString('en-US')} probes`,
+    );
     log(`report over ${DAYS} days through the agent's TurnQueue (GET /api/v1/report, a quarter of the time at most): median ${fmt(median(sliced), 0)} ms`);
-    log(`baseline: ONE day's environment figures from its per-minute rows: median ${fmt(median(baseline), 0)} ms, ${fmt(median(baseline) / median(direct), 2)}x the whole 30-day report from the hourly rows`);
-    log(`the writer on the probe loop: a minute of ${seriesCount} rows, added to their hours too, ${fmt(median(flushes), 1)} ms a flush (median of ${runs}; the longest ${fmt(Math.max(...flushes), 1)} ms)`);
+    log(
+      `baseline: ONE day's environment figures from its per-minute rows: median ${fmt(median(baseline), 0)} ms, ${fmt(median(baseline) / median(direct), 2)}x the whole 30-day report from the hourly rows`,
+    );
+    log(
+      `the writer on the probe loop: a minute of ${seriesCount} rows, added to their hours too, ${fmt(median(flushes), 1)} ms a flush (median of ${runs}; the longest ${fmt(Math.max(...flushes), 1)} ms)`,
+    );
     return {
       rows: [
-        { bench: 'report', figure: `report over ${DAYS} d x ${seriesCount} series (read + build)`, target: '< 2 s', measured: `${fmt(median(direct) / 1_000, 2)} s straight through; ${fmt(median(sliced) / 1_000, 2)} s through the agent's turn queue`, verdict: median(direct) < 2_000 ? 'ok' : 'MISS' },
-        { bench: 'report', figure: 'baseline: 1 day from per-minute rows', target: 'report', measured: `${fmt(median(baseline), 0)} ms (${fmt(median(baseline) / median(direct), 2)}x the 30-day report from hours)`, verdict: 'info' },
-        { bench: 'report', figure: `rollups.db, ${DAYS} d x ${seriesCount} series + last day's minutes`, target: 'report', measured: `${mb(used)}: hours ${mb(hourBytes)} (${fmt(hourBytes / seriesDays, 0)} B per series-day), minutes ${mb(minuteBytes)}; 90 d ≈ ${mb(hourBytes * 3 + minuteBytes)}`, verdict: 'info' },
-        { bench: 'report', figure: 'writer on the probe loop: a minute flushed', target: 'report', measured: `${fmt(median(flushes), 1)} ms at ${seriesCount} series (longest ${fmt(Math.max(...flushes), 1)} ms), once a minute`, verdict: 'info' },
+        {
+          bench: 'report',
+          figure: `report over ${DAYS} d x ${seriesCount} series (read + build)`,
+          target: '< 2 s',
+          measured: `${fmt(median(direct) / 1_000, 2)} s straight through; ${fmt(median(sliced) / 1_000, 2)} s through the agent's turn queue`,
+          verdict: median(direct) < 2_000 ? 'ok' : 'MISS',
+        },
+        {
+          bench: 'report',
+          figure: 'baseline: 1 day from per-minute rows',
+          target: 'report',
+          measured: `${fmt(median(baseline), 0)} ms (${fmt(median(baseline) / median(direct), 2)}x the 30-day report from hours)`,
+          verdict: 'info',
+        },
+        {
+          bench: 'report',
+          figure: `rollups.db, ${DAYS} d x ${seriesCount} series + last day's minutes`,
+          target: 'report',
+          measured: `${mb(used)}: hours ${mb(hourBytes)} (${fmt(hourBytes / seriesDays, 0)} B per series-day), minutes ${mb(minuteBytes)}; 90 d ≈ ${mb(hourBytes * 3 + minuteBytes)}`,
+          verdict: 'info',
+        },
+        {
+          bench: 'report',
+          figure: 'writer on the probe loop: a minute flushed',
+          target: 'report',
+          measured: `${fmt(median(flushes), 1)} ms at ${seriesCount} series (longest ${fmt(Math.max(...flushes), 1)} ms), once a minute`,
+          verdict: 'info',
+        },
       ],
     };
   } finally {

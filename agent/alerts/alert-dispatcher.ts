@@ -78,7 +78,10 @@ export class AlertDispatcher {
    */
   notify(notice: AlertNotice): void {
     if (this.#shutdown.signal.aborted) {
-      this.#logger.warn({ key: notice.key, rule: notice.rule, status: notice.status }, `alert ${notice.rule} (${notice.status}) dropped: the alert dispatcher is closed`);
+      this.#logger.warn(
+        { key: notice.key, rule: notice.rule, status: notice.status },
+        `alert ${notice.rule} (${notice.status}) dropped: the alert dispatcher is closed`,
+      );
       return;
     }
     if (notice.status === 'firing') this.#fire(notice);
@@ -138,7 +141,8 @@ export class AlertDispatcher {
 
   #route(notice: AlertNotice): AlertReceiver[] {
     const receivers = this.#receivers.filter((receiver) => receiver.severities.includes(notice.severity));
-    if (receivers.length === 0) this.#logger.debug({ key: notice.key, severity: notice.severity }, `no receiver takes ${notice.severity} alerts; ${notice.rule} not sent`);
+    if (receivers.length === 0)
+      this.#logger.debug({ key: notice.key, severity: notice.severity }, `no receiver takes ${notice.severity} alerts; ${notice.rule} not sent`);
     return receivers;
   }
 
@@ -148,7 +152,10 @@ export class AlertDispatcher {
     if (!lanes) this.#lanes.set(receiver, (lanes = new Map()));
     const previous = lanes.get(notice.key);
     if (isRepeat && previous) {
-      this.#logger.debug({ receiver: receiver.name, key: notice.key }, `repeat of ${notice.rule} to ${receiver.name} skipped: the previous delivery is still under way`);
+      this.#logger.debug(
+        { receiver: receiver.name, key: notice.key },
+        `repeat of ${notice.rule} to ${receiver.name} skipped: the previous delivery is still under way`,
+      );
       return;
     }
     const run = this.#run(receiver, notice, previous);

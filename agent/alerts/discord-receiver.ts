@@ -24,7 +24,10 @@ export const DiscordReceiverSchema = z.strictObject({
 export type DiscordReceiverConfig = z.output<typeof DiscordReceiverSchema>;
 
 /** Embed colours: red critical, orange warning, blue info, green resolved. */
-export const DISCORD_COLORS = { critical: 0xe01e1e, warning: 0xf2a900, info: 0x3b82f6, resolved: 0x2eb67d } as const satisfies Record<Severity | 'resolved', number>;
+export const DISCORD_COLORS = { critical: 0xe01e1e, warning: 0xf2a900, info: 0x3b82f6, resolved: 0x2eb67d } as const satisfies Record<
+  Severity | 'resolved',
+  number
+>;
 
 /**
  * Discord's limits: content 2000, title 256, description 4096, field value 1024, footer 2048,
@@ -52,7 +55,14 @@ export const discordReceiver: PluginDefinition<DiscordReceiverConfig, AlertRecei
         deliverNotice(deps, config, { label, url: config.url, json: discordMessage(notice), retryAfterFromBody: discordRetryAfter }, signal),
       // A report: Markdown as is, in messages of at most 2,000 characters, mentions disabled.
       post: (message, signal) =>
-        deliverParts(splitMessage(message.markdown, CONTENT_MAX), (content) => deliverNotice(deps, config, { label, url: config.url, json: { content, allowed_mentions: { parse: [] } }, retryAfterFromBody: discordRetryAfter }, signal)),
+        deliverParts(splitMessage(message.markdown, CONTENT_MAX), (content) =>
+          deliverNotice(
+            deps,
+            config,
+            { label, url: config.url, json: { content, allowed_mentions: { parse: [] } }, retryAfterFromBody: discordRetryAfter },
+            signal,
+          ),
+        ),
     };
   },
 };
@@ -84,7 +94,10 @@ export function discordMessage(notice: AlertNotice): Record<string, unknown> {
   };
   if (notice.url) embed.url = notice.url;
   return {
-    content: truncate(`${statusEmoji(notice)} **${statusWord(notice)}** · ${notice.severity.toUpperCase()} · ${escape(subject(notice))}: ${escape(notice.summary)}`, CONTENT_MAX),
+    content: truncate(
+      `${statusEmoji(notice)} **${statusWord(notice)}** · ${notice.severity.toUpperCase()} · ${escape(subject(notice))}: ${escape(notice.summary)}`,
+      CONTENT_MAX,
+    ),
     embeds: [embed],
     // Text from rules and environments must never ping @everyone or a role.
     allowed_mentions: { parse: [] },

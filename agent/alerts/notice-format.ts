@@ -48,7 +48,12 @@ export function firedFor(notice: AlertNotice): string | undefined {
 /** `2h 3m`, `12m 5s`, `42s`, `350ms`: the largest unit and the next one when it is not zero. */
 export function humanDuration(ms: number): string {
   if (ms < 1_000) return `${Math.round(ms)}ms`;
-  const units: [string, number][] = [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1_000]];
+  const units: [string, number][] = [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1_000],
+  ];
   const first = units.findIndex(([, size]) => ms >= size);
   const [bigUnit, bigSize] = units[first]!;
   const big = Math.floor(ms / bigSize);

@@ -42,7 +42,10 @@ export const slackReceiver: PluginDefinition<SlackReceiverConfig, AlertReceiver>
       severities: config.severities,
       send: (notice, signal) => deliverNotice(deps, config, { label, url: config.url, json: slackMessage(notice) }, signal),
       // A report: mrkdwn text, cut under Slack's recommended 4,000 characters a message.
-      post: (message, signal) => deliverParts(splitMessage(slackMrkdwn(message.markdown), SLACK_TEXT_MAX), (text) => deliverNotice(deps, config, { label, url: config.url, json: { text } }, signal)),
+      post: (message, signal) =>
+        deliverParts(splitMessage(slackMrkdwn(message.markdown), SLACK_TEXT_MAX), (text) =>
+          deliverNotice(deps, config, { label, url: config.url, json: { text } }, signal),
+        ),
     };
   },
 };

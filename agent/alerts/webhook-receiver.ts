@@ -65,7 +65,8 @@ export const webhookReceiver: PluginDefinition<WebhookReceiverConfig, AlertRecei
       severities: config.severities,
       send: (notice, signal) => deliverNotice(deps, config, { label, url: config.url, json: alertmanagerPayload(notice, config.name, deps.now) }, signal),
       // A report: one JSON body with the Markdown and the report itself (not Alertmanager's shape).
-      post: (message, signal) => deliverParts([message], (whole) => deliverNotice(deps, config, { label, url: config.url, json: webhookTextBody(whole) }, signal)),
+      post: (message, signal) =>
+        deliverParts([message], (whole) => deliverNotice(deps, config, { label, url: config.url, json: webhookTextBody(whole) }, signal)),
     };
   },
 };

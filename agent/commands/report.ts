@@ -37,7 +37,8 @@ export async function reportCommand(options: ReportCommandOptions, io: CommandIo
   if ('error' in since) throw new UsageError(`--${since.error}`);
   const format = parseFormat(options.format ?? 'md');
   if ('error' in format) throw new UsageError(`--${format.error}`);
-  if (options.url !== undefined && options.configPath !== undefined) throw new UsageError('give --url (ask a running agent) or --config (read its databases), not both');
+  if (options.url !== undefined && options.configPath !== undefined)
+    throw new UsageError('give --url (ask a running agent) or --config (read its databases), not both');
 
   let report: Report;
   if (options.configPath !== undefined) {

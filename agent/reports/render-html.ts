@@ -122,11 +122,41 @@ function cards(report: Report): string {
   const d = report.deployments;
   const s = report.summary;
   const items = [
-    card('deployments.successRate', rate(d.successRate), 'deployment success', `${d.total} ended: ${d.succeeded} ok, ${d.failed} failed, ${d.rolledBack} rolled back`, d.successRate, d.successRate === null ? '' : d.successRate >= 0.9 ? 'good' : d.successRate >= 0.7 ? 'warn' : 'bad'),
-    card('rollbacks.count', String(s.rollbacks.count), 'rollbacks', s.rollbacks.count ? `median detect ${humanDuration(s.rollbacks.medianDetectMs)}, switch ${humanDuration(s.rollbacks.medianSwitchMs)}` : 'none', s.rollbacks.count, s.rollbacks.count ? 'warn' : 'good'),
-    card('incidents.total', String(s.incidents.total), 'incidents', s.incidents.total ? `${s.incidents.critical} critical, ${s.incidents.open} open, median resolve ${humanDuration(s.incidents.medianResolveMs)}` : 'none', s.incidents.total, s.incidents.open ? 'bad' : ''),
+    card(
+      'deployments.successRate',
+      rate(d.successRate),
+      'deployment success',
+      `${d.total} ended: ${d.succeeded} ok, ${d.failed} failed, ${d.rolledBack} rolled back`,
+      d.successRate,
+      d.successRate === null ? '' : d.successRate >= 0.9 ? 'good' : d.successRate >= 0.7 ? 'warn' : 'bad',
+    ),
+    card(
+      'rollbacks.count',
+      String(s.rollbacks.count),
+      'rollbacks',
+      s.rollbacks.count ? `median detect ${humanDuration(s.rollbacks.medianDetectMs)}, switch ${humanDuration(s.rollbacks.medianSwitchMs)}` : 'none',
+      s.rollbacks.count,
+      s.rollbacks.count ? 'warn' : 'good',
+    ),
+    card(
+      'incidents.total',
+      String(s.incidents.total),
+      'incidents',
+      s.incidents.total ? `${s.incidents.critical} critical, ${s.incidents.open} open, median resolve ${humanDuration(s.incidents.medianResolveMs)}` : 'none',
+      s.incidents.total,
+      s.incidents.open ? 'bad' : '',
+    ),
     card('summary.errorRatio', percent(s.errorRatio), 'probes failed', `${count(s.failures)} of ${count(s.probes)}`, s.errorRatio),
-    ...report.slo.map((slo) => card(`slo.${slo.name}.budgetRemaining`, slo.budgetRemaining === null ? '–' : percent(slo.budgetRemaining, 0), `SLO ${slo.name}: budget left`, `${percent(slo.objective, 1)} over ${humanDuration(slo.periodMs)}`, slo.budgetRemaining, slo.budgetRemaining === null ? '' : slo.budgetRemaining > 0.5 ? 'good' : slo.budgetRemaining > 0 ? 'warn' : 'bad')),
+    ...report.slo.map((slo) =>
+      card(
+        `slo.${slo.name}.budgetRemaining`,
+        slo.budgetRemaining === null ? '–' : percent(slo.budgetRemaining, 0),
+        `SLO ${slo.name}: budget left`,
+        `${percent(slo.objective, 1)} over ${humanDuration(slo.periodMs)}`,
+        slo.budgetRemaining,
+        slo.budgetRemaining === null ? '' : slo.budgetRemaining > 0.5 ? 'good' : slo.budgetRemaining > 0 ? 'warn' : 'bad',
+      ),
+    ),
   ];
   return `<section aria-labelledby="summary-title"><h2 id="summary-title">Summary</h2><div class="cards">${items.join('')}</div></section>`;
 }
@@ -134,7 +164,9 @@ function cards(report: Report): string {
 function performance(report: Report): string {
   const parts: string[] = ['<section aria-labelledby="perf-title"><h2 id="perf-title">Daily performance</h2>'];
   for (const [env, figures] of Object.entries(report.environments)) {
-    parts.push(`<h3 data-env="${escapeHtml(env)}">${escapeHtml(env)}${env === report.activeEnvironment ? ' (live)' : ''}: ${count(figures.probes)} probes, ${percent(figures.errorRatio)} failed, p95 ${latency(figures.p95Ms)}</h3>`);
+    parts.push(
+      `<h3 data-env="${escapeHtml(env)}">${escapeHtml(env)}${env === report.activeEnvironment ? ' (live)' : ''}: ${count(figures.probes)} probes, ${percent(figures.errorRatio)} failed, p95 ${latency(figures.p95Ms)}</h3>`,
+    );
     if (figures.days.length === 0) {
       parts.push('<p class="empty">No probe figures in this period.</p>');
       continue;
@@ -154,13 +186,26 @@ function performance(report: Report): string {
       }),
     );
     parts.push('</div><p class="chart-title">Failed probes per day</p><div class="chart-wrap">');
-    parts.push(barChart({ id: `errors-${env}`, label: `${env}: daily share of failed probes`, categories: dates, values: figures.days.map((day) => day.errorRatio), className: 's-errors', format: (v) => percent(v), height: 150, minMax: 0.001 }));
+    parts.push(
+      barChart({
+        id: `errors-${env}`,
+        label: `${env}: daily share of failed probes`,
+        categories: dates,
+        values: figures.days.map((day) => day.errorRatio),
+        className: 's-errors',
+        format: (v) => percent(v),
+        height: 150,
+        minMax: 0.001,
+      }),
+    );
     parts.push('</div>');
     const rows = figures.days.map(
       (day) =>
         `<tr data-env="${escapeHtml(env)}" data-date="${day.date}" data-probes="${day.probes}" data-failures="${day.failures}" data-error-ratio="${day.errorRatio}" data-p50="${day.p50Ms}" data-p95="${day.p95Ms}"><td>${day.date}</td><td class="num">${count(day.probes)}</td><td class="num">${count(day.failures)}</td><td class="num">${percent(day.errorRatio)}</td><td class="num">${latency(day.p50Ms)}</td><td class="num">${latency(day.p95Ms)}</td><td class="num">${latency(day.p99Ms)}</td></tr>`,
     );
-    parts.push(`<details><summary>${figures.days.length} ${figures.days.length === 1 ? 'day' : 'days'} in figures</summary><div class="scroll"><table class="days" data-env="${escapeHtml(env)}"><thead><tr><th>date</th><th class="num">probes</th><th class="num">failed</th><th class="num">error ratio</th><th class="num">p50</th><th class="num">p95</th><th class="num">p99</th></tr></thead><tbody>${rows.join('')}</tbody></table></div></details>`);
+    parts.push(
+      `<details><summary>${figures.days.length} ${figures.days.length === 1 ? 'day' : 'days'} in figures</summary><div class="scroll"><table class="days" data-env="${escapeHtml(env)}"><thead><tr><th>date</th><th class="num">probes</th><th class="num">failed</th><th class="num">error ratio</th><th class="num">p50</th><th class="num">p95</th><th class="num">p99</th></tr></thead><tbody>${rows.join('')}</tbody></table></div></details>`,
+    );
   }
   parts.push('</section>');
   return parts.join('\n');
@@ -186,7 +231,10 @@ function deployments(report: Report, clock: LocalClock): string {
   const notOk = d.promotions.filter((p) => p.outcome !== 'succeeded');
   const list = notOk.length
     ? `<h3>Promotions that did not succeed</h3><div class="scroll"><table class="promotions"><thead><tr><th>started</th><th>promotion</th><th>outcome</th><th>step</th><th>why</th></tr></thead><tbody>${notOk
-        .map((p) => `<tr data-promotion="${escapeHtml(p.id)}" data-outcome="${p.outcome}"><td>${escapeHtml(clock.short(Date.parse(p.startedAt)))}</td><td>${escapeHtml(`${p.from} → ${p.to} (${p.id})`)}</td><td>${p.outcome === 'rolledBack' ? 'rolled back' : p.outcome}</td><td>${escapeHtml(p.step ?? '')}</td><td class="text">${escapeHtml(p.reason ?? '')}</td></tr>`)
+        .map(
+          (p) =>
+            `<tr data-promotion="${escapeHtml(p.id)}" data-outcome="${p.outcome}"><td>${escapeHtml(clock.short(Date.parse(p.startedAt)))}</td><td>${escapeHtml(`${p.from} → ${p.to} (${p.id})`)}</td><td>${p.outcome === 'rolledBack' ? 'rolled back' : p.outcome}</td><td>${escapeHtml(p.step ?? '')}</td><td class="text">${escapeHtml(p.reason ?? '')}</td></tr>`,
+        )
         .join('')}</tbody></table></div>`
     : '';
   return `<section aria-labelledby="deploy-title"><h2 id="deploy-title">Deployments per week</h2><div class="chart-wrap">${chart}</div><div class="scroll"><table class="weeks"><thead><tr><th>week</th><th>from</th><th class="num">total</th><th class="num">ok</th><th class="num">failed</th><th class="num">rolled back</th><th class="num">success</th></tr></thead><tbody>${rows.join('')}</tbody></table></div>${list}</section>`;
@@ -217,7 +265,8 @@ function rollbacksAndIncidents(report: Report, clock: LocalClock, from: number, 
     if (date !== previous) ticks.push({ at: hour, label: date.slice(5) });
     previous = date;
   }
-  if (ticks.length === 0 || datesBetween(clock.date(from), clock.date(to)).length > 120) ticks.splice(0, ticks.length, { at: from, label: clock.date(from).slice(5) }, { at: to, label: clock.date(to).slice(5) });
+  if (ticks.length === 0 || datesBetween(clock.date(from), clock.date(to)).length > 120)
+    ticks.splice(0, ticks.length, { at: from, label: clock.date(from).slice(5) }, { at: to, label: clock.date(to).slice(5) });
   const chart = timeline({ id: 'timeline', label: 'incidents per environment and rollbacks over the period', from, to, rows, spans, marks, ticks });
   const rollbackRows = report.rollbacks.map(
     (r) =>
@@ -233,7 +282,11 @@ function rollbacksAndIncidents(report: Report, clock: LocalClock, from: number, 
 }
 
 function topProbes(report: Report): string {
-  if (report.topFailingProbes.length === 0) return '<section aria-labelledby="probes-title"><h2 id="probes-title">Top failing probes</h2><p class="empty">No probe failed in this period.</p></section>';
-  const rows = report.topFailingProbes.map((p) => `<tr data-probe="${escapeHtml(p.probe)}" data-env="${escapeHtml(p.env)}" data-failures="${p.failures}"><td>${escapeHtml(p.probe)}</td><td>${escapeHtml(p.env)}</td><td class="num">${count(p.failures)}</td><td class="num">${count(p.probes)}</td><td class="num">${percent(p.errorRatio)}</td></tr>`);
+  if (report.topFailingProbes.length === 0)
+    return '<section aria-labelledby="probes-title"><h2 id="probes-title">Top failing probes</h2><p class="empty">No probe failed in this period.</p></section>';
+  const rows = report.topFailingProbes.map(
+    (p) =>
+      `<tr data-probe="${escapeHtml(p.probe)}" data-env="${escapeHtml(p.env)}" data-failures="${p.failures}"><td>${escapeHtml(p.probe)}</td><td>${escapeHtml(p.env)}</td><td class="num">${count(p.failures)}</td><td class="num">${count(p.probes)}</td><td class="num">${percent(p.errorRatio)}</td></tr>`,
+  );
   return `<section aria-labelledby="probes-title"><h2 id="probes-title">Top failing probes</h2><div class="scroll"><table class="probes"><thead><tr><th>probe</th><th>env</th><th class="num">failed</th><th class="num">probes</th><th class="num">error ratio</th></tr></thead><tbody>${rows.join('')}</tbody></table></div></section>`;
 }

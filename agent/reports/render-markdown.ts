@@ -19,7 +19,9 @@ export function renderMarkdown(report: Report, options: MarkdownOptions = {}): s
   const at = (iso: string) => clock.short(Date.parse(iso));
   const lines: string[] = [];
   lines.push(`## greenlight report: the last ${report.period.since}`);
-  lines.push(`${clock.stamp(Date.parse(report.period.from))} → ${clock.stamp(Date.parse(report.period.to))} ${report.period.timezone}${report.activeEnvironment ? ` · live: **${report.activeEnvironment}**` : ''}`);
+  lines.push(
+    `${clock.stamp(Date.parse(report.period.from))} → ${clock.stamp(Date.parse(report.period.to))} ${report.period.timezone}${report.activeEnvironment ? ` · live: **${report.activeEnvironment}**` : ''}`,
+  );
   lines.push('');
 
   const d = report.deployments;
@@ -27,21 +29,30 @@ export function renderMarkdown(report: Report, options: MarkdownOptions = {}): s
   lines.push(
     `- **Deployments:** ${d.total === 0 ? 'no promotion ended' : `${d.total} ${d.total === 1 ? 'promotion' : 'promotions'}: ${d.succeeded} succeeded, ${d.failed} failed, ${d.rolledBack} rolled back: **${rate(d.successRate)} success**`}${d.unfinished ? ` (${d.unfinished} unfinished)` : ''}`,
   );
-  lines.push(`- **Rollbacks:** ${s.rollbacks.count}${s.rollbacks.count ? `; median time to detect ${humanDuration(s.rollbacks.medianDetectMs)}, to switch ${humanDuration(s.rollbacks.medianSwitchMs)}` : ''}`);
+  lines.push(
+    `- **Rollbacks:** ${s.rollbacks.count}${s.rollbacks.count ? `; median time to detect ${humanDuration(s.rollbacks.medianDetectMs)}, to switch ${humanDuration(s.rollbacks.medianSwitchMs)}` : ''}`,
+  );
   lines.push(
     `- **Incidents:** ${s.incidents.total}${s.incidents.total ? ` (${s.incidents.critical} critical, ${s.incidents.warning} warning), ${s.incidents.open} open; median time to resolve ${humanDuration(s.incidents.medianResolveMs)}` : ''}`,
   );
   lines.push(`- **Probes:** ${count(s.probes)}${s.probes ? `, ${percent(s.errorRatio)} failed` : ''}`);
   for (const slo of report.slo) {
-    lines.push(`- **SLO ${slo.name}** (${percent(slo.objective, objectiveDigits(slo.objective))} over ${humanDays(slo.periodMs)}): ${slo.budgetRemaining === null ? 'no probes counted yet' : `${percent(Math.max(slo.budgetRemaining, -9.99), 0)} of the error budget left${slo.budgetRemaining < 0 ? ' (overspent)' : ''}`}`);
+    lines.push(
+      `- **SLO ${slo.name}** (${percent(slo.objective, objectiveDigits(slo.objective))} over ${humanDays(slo.periodMs)}): ${slo.budgetRemaining === null ? 'no probes counted yet' : `${percent(Math.max(slo.budgetRemaining, -9.99), 0)} of the error budget left${slo.budgetRemaining < 0 ? ' (overspent)' : ''}`}`,
+    );
   }
 
   lines.push('', '### Daily performance');
   const dayRows: string[][] = [];
   for (const [env, figures] of Object.entries(report.environments)) {
-    for (const day of figures.days) dayRows.push([env, `${weekday(day.date)} ${day.date}`, count(day.probes), percent(day.errorRatio), latency(day.p50Ms), latency(day.p95Ms)]);
+    for (const day of figures.days)
+      dayRows.push([env, `${weekday(day.date)} ${day.date}`, count(day.probes), percent(day.errorRatio), latency(day.p50Ms), latency(day.p95Ms)]);
   }
-  lines.push(dayRows.length === 0 ? 'No probe figures in this period.' : codeTable(['env', 'date', 'probes', 'failed', 'p50', 'p95'], dayRows, [false, false, true, true, true, true]));
+  lines.push(
+    dayRows.length === 0
+      ? 'No probe figures in this period.'
+      : codeTable(['env', 'date', 'probes', 'failed', 'p50', 'p95'], dayRows, [false, false, true, true, true, true]),
+  );
 
   lines.push('', '### Deployments per week');
   lines.push(
@@ -52,12 +63,16 @@ export function renderMarkdown(report: Report, options: MarkdownOptions = {}): s
     ),
   );
   const notOk = d.promotions.filter((p) => p.outcome !== 'succeeded');
-  for (const p of notOk) lines.push(`- ${p.outcome === 'rolledBack' ? '↩️' : p.outcome === 'failed' ? '❌' : '⏳'} ${at(p.startedAt)} ${p.from} → ${p.to} (${p.id}): ${p.outcome === 'unfinished' ? 'unfinished' : `${p.outcome === 'rolledBack' ? 'rolled back' : 'failed'} at ${p.step}: ${quote(p.reason ?? '')}`}`);
+  for (const p of notOk)
+    lines.push(
+      `- ${p.outcome === 'rolledBack' ? '↩️' : p.outcome === 'failed' ? '❌' : '⏳'} ${at(p.startedAt)} ${p.from} → ${p.to} (${p.id}): ${p.outcome === 'unfinished' ? 'unfinished' : `${p.outcome === 'rolledBack' ? 'rolled back' : 'failed'} at ${p.step}: ${quote(p.reason ?? '')}`}`,
+    );
 
   lines.push('', '### Rollbacks');
   if (report.rollbacks.length === 0) lines.push('None.');
   for (const r of report.rollbacks) {
-    const by = r.trigger === 'rule' ? `\`${r.rule ?? r.incident}\`` : r.trigger === 'manual' ? `an operator: ${quote(r.reason)}` : `promotion ${r.promotion}'s revert`;
+    const by =
+      r.trigger === 'rule' ? `\`${r.rule ?? r.incident}\`` : r.trigger === 'manual' ? `an operator: ${quote(r.reason)}` : `promotion ${r.promotion}'s revert`;
     const times = r.trigger === 'rule' ? `: detected in ${humanDuration(r.detectMs)}, switched in ${humanDuration(r.switchMs)}` : '';
     lines.push(`- ${at(r.at)} **${r.from} → ${r.to}** by ${by}${times}${r.promotion && r.trigger === 'rule' ? ` (in promotion ${r.promotion}'s watch)` : ''}`);
   }
@@ -66,12 +81,15 @@ export function renderMarkdown(report: Report, options: MarkdownOptions = {}): s
   if (report.incidents.length === 0) lines.push('None.');
   for (const i of report.incidents) {
     const state = i.state === 'resolved' ? `resolved after ${humanDuration(i.durationMs)}` : 'still firing';
-    lines.push(`- ${i.severity === 'critical' ? '🔴' : '🟠'} ${at(i.startedAt)} \`${i.id}\`${i.env ? ` on ${i.env}` : ''}: ${state}${i.rolledBack ? ', rolled back' : ''}`);
+    lines.push(
+      `- ${i.severity === 'critical' ? '🔴' : '🟠'} ${at(i.startedAt)} \`${i.id}\`${i.env ? ` on ${i.env}` : ''}: ${state}${i.rolledBack ? ', rolled back' : ''}`,
+    );
   }
 
   if (report.topFailingProbes.length > 0) {
     lines.push('', '### Top failing probes');
-    for (const p of report.topFailingProbes) lines.push(`- \`${p.probe}\` on ${p.env}: ${count(p.failures)} of ${count(p.probes)} failed (${percent(p.errorRatio)})`);
+    for (const p of report.topFailingProbes)
+      lines.push(`- \`${p.probe}\` on ${p.env}: ${count(p.failures)} of ${count(p.probes)} failed (${percent(p.errorRatio)})`);
   }
   if (options.link) lines.push('', `Full report with charts: ${options.link}`);
   return `${lines.join('\n')}\n`;
@@ -81,7 +99,11 @@ export function renderMarkdown(report: Report, options: MarkdownOptions = {}): s
 function codeTable(header: string[], rows: string[][], right: boolean[]): string {
   const all = [header, ...rows];
   const widths = header.map((_, column) => Math.max(...all.map((row) => row[column]!.length)));
-  const line = (row: string[]) => row.map((cell, column) => (right[column] ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!))).join('  ').trimEnd();
+  const line = (row: string[]) =>
+    row
+      .map((cell, column) => (right[column] ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!)))
+      .join('  ')
+      .trimEnd();
   return ['```', ...all.map(line), '```'].join('\n');
 }
 

@@ -33,7 +33,17 @@ export interface ReportEvent {
 }
 
 /** The event types a report reads (and the reader fetches). */
-export const REPORT_EVENT_TYPES = ['probe.down', 'probe.up', 'rule.firing', 'rule.resolved', 'traffic.switched', 'promote.started', 'promote.step', 'promote.succeeded', 'promote.failed'] as const;
+export const REPORT_EVENT_TYPES = [
+  'probe.down',
+  'probe.up',
+  'rule.firing',
+  'rule.resolved',
+  'traffic.switched',
+  'promote.started',
+  'promote.step',
+  'promote.succeeded',
+  'promote.failed',
+] as const;
 
 export interface SloInput {
   name: string;
@@ -287,7 +297,11 @@ export function buildReport(input: ReportInput): Report {
       probes,
       failures: failed,
       errorRatio: probes === 0 ? null : failed / probes,
-      rollbacks: { count: rollbacks.length, medianDetectMs: median(rollbacks.map((r) => r.detectMs)), medianSwitchMs: median(rollbacks.map((r) => r.switchMs)) },
+      rollbacks: {
+        count: rollbacks.length,
+        medianDetectMs: median(rollbacks.map((r) => r.detectMs)),
+        medianSwitchMs: median(rollbacks.map((r) => r.switchMs)),
+      },
       incidents: {
         total: incidents.length,
         critical: incidents.filter((i) => i.severity === 'critical').length,
@@ -372,7 +386,8 @@ function environmentFigures(input: ReportInput, clock: LocalClock): Record<strin
 function deploymentFigures(input: ReportInput, clock: LocalClock, inPeriod: (event: ReportEvent) => boolean): DeploymentsReport {
   const ends = new Map<string, ReportEvent>();
   for (const event of input.events) {
-    if ((event.type === 'promote.succeeded' || event.type === 'promote.failed') && typeof event.data.promotion === 'string') ends.set(event.data.promotion, event);
+    if ((event.type === 'promote.succeeded' || event.type === 'promote.failed') && typeof event.data.promotion === 'string')
+      ends.set(event.data.promotion, event);
   }
   const promotions: PromotionEntry[] = [];
   for (const event of input.events) {

@@ -37,16 +37,23 @@ export function checkReports(config: Config): Issue[] {
   const names = new Map<string, number>();
   config.reports.forEach((schedule, index) => {
     const name = scheduleName(config, index);
-    if (names.has(name)) issues.push({ path: ['reports', index, 'name'], message: `"${name}" is already the name of reports[${names.get(name)}]; schedule names must be unique` });
+    if (names.has(name))
+      issues.push({ path: ['reports', index, 'name'], message: `"${name}" is already the name of reports[${names.get(name)}]; schedule names must be unique` });
     names.set(name, index);
     schedule.receivers.forEach((receiver, receiverIndex) => {
       const type = receivers.get(receiver) ?? off.get(receiver)?.type;
       const path = ['reports', index, 'receivers', receiverIndex];
       if (type === undefined) {
         const known = [...receivers.keys()];
-        issues.push({ path, message: `"${receiver}" is not a receiver of alerts.receivers; ${known.length ? `use one of ${known.join(', ')}` : 'define it under alerts.receivers first'}` });
+        issues.push({
+          path,
+          message: `"${receiver}" is not a receiver of alerts.receivers; ${known.length ? `use one of ${known.join(', ')}` : 'define it under alerts.receivers first'}`,
+        });
       } else if (!REPORT_RECEIVER_TYPES.includes(type)) {
-        issues.push({ path, message: `"${receiver}" is a ${type} receiver, which takes alerts only; post reports to a ${REPORT_RECEIVER_TYPES.join(', ')} receiver` });
+        issues.push({
+          path,
+          message: `"${receiver}" is a ${type} receiver, which takes alerts only; post reports to a ${REPORT_RECEIVER_TYPES.join(', ')} receiver`,
+        });
       }
     });
   });

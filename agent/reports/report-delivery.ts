@@ -54,11 +54,21 @@ export class ReportDelivery {
       this.#tasks.set(spec.name, task);
       for (const receiver of spec.receivers) {
         const off = this.#options.receiver(receiver) === undefined ? this.#options.switchedOff(receiver) : undefined;
-        if (off) this.#options.logger.warn({ schedule: spec.name, receiver }, `report ${spec.name}: receiver ${receiver} is off because ${off} not set; the report is not posted there`);
+        if (off)
+          this.#options.logger.warn(
+            { schedule: spec.name, receiver },
+            `report ${spec.name}: receiver ${receiver} is off because ${off} not set; the report is not posted there`,
+          );
       }
       const next = this.nextRun(spec.name);
       this.#options.logger.info(
-        { schedule: spec.name, cron: spec.cron, timezone: spec.timezone, receivers: spec.receivers, next: next === undefined ? null : new Date(next).toISOString() },
+        {
+          schedule: spec.name,
+          cron: spec.cron,
+          timezone: spec.timezone,
+          receivers: spec.receivers,
+          next: next === undefined ? null : new Date(next).toISOString(),
+        },
         `report ${spec.name}: the last ${formatDuration(spec.sinceMs)} posted at "${spec.cron}" (${spec.timezone}) to ${spec.receivers.join(', ')}${next === undefined ? '' : `; next ${new LocalClock(spec.timezone).stamp(next)} ${spec.timezone}`}`,
       );
     }
@@ -97,7 +107,19 @@ export class ReportDelivery {
       if (this.#shutdown.signal.aborted) return;
       logger.error({ err: error, schedule: spec.name }, `report ${spec.name}: could not build the report: ${(error as Error).message}`);
       for (const receiver of spec.receivers) {
-        publish({ type: 'report.failed', severity: 'warning', message: `report ${spec.name} not sent to ${receiver}: the report could not be built: ${(error as Error).message}`, data: { schedule: spec.name, receiver, receiverType: this.#options.receiver(receiver)?.type ?? 'unknown', since, attempts: 0, error: (error as Error).message } });
+        publish({
+          type: 'report.failed',
+          severity: 'warning',
+          message: `report ${spec.name} not sent to ${receiver}: the report could not be built: ${(error as Error).message}`,
+          data: {
+            schedule: spec.name,
+            receiver,
+            receiverType: this.#options.receiver(receiver)?.type ?? 'unknown',
+            since,
+            attempts: 0,
+            error: (error as Error).message,
+          },
+        });
       }
       return;
     }
@@ -112,15 +134,30 @@ export class ReportDelivery {
         }
         const data = { schedule: spec.name, receiver: name, receiverType: receiver.type, since };
         if (!receiver.post) {
-          publish({ type: 'report.failed', severity: 'warning', message: `report ${spec.name} not sent: ${receiver.type} receiver ${name} takes alerts only`, data: { ...data, attempts: 0, error: `${receiver.type} receivers take alerts only` } });
+          publish({
+            type: 'report.failed',
+            severity: 'warning',
+            message: `report ${spec.name} not sent: ${receiver.type} receiver ${name} takes alerts only`,
+            data: { ...data, attempts: 0, error: `${receiver.type} receivers take alerts only` },
+          });
           return;
         }
         try {
           const result = await receiver.post({ title, markdown, data: report }, this.#shutdown.signal);
-          publish({ type: 'report.sent', severity: 'info', message: `report ${spec.name} (the last ${since}) posted to ${receiver.type} receiver ${name}${result.parts > 1 ? ` in ${result.parts} messages` : ''}`, data: { ...data, attempts: result.attempts, parts: result.parts, httpStatus: result.status ?? null } });
+          publish({
+            type: 'report.sent',
+            severity: 'info',
+            message: `report ${spec.name} (the last ${since}) posted to ${receiver.type} receiver ${name}${result.parts > 1 ? ` in ${result.parts} messages` : ''}`,
+            data: { ...data, attempts: result.attempts, parts: result.parts, httpStatus: result.status ?? null },
+          });
         } catch (error) {
           const attempts = (error as { attempts?: number }).attempts ?? 0;
-          publish({ type: 'report.failed', severity: 'warning', message: `report ${spec.name} not delivered to ${receiver.type} receiver ${name}: ${(error as Error).message}`, data: { ...data, attempts, error: (error as Error).message } });
+          publish({
+            type: 'report.failed',
+            severity: 'warning',
+            message: `report ${spec.name} not delivered to ${receiver.type} receiver ${name}: ${(error as Error).message}`,
+            data: { ...data, attempts, error: (error as Error).message },
+          });
         }
       }),
     );

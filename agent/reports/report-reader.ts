@@ -79,7 +79,8 @@ export async function readReportInput(sources: ReportSources, request: ReportReq
     const counts = new Map<string, number>();
     for (let hour = fromHour; hour < toHour && top.length > 0; hour += HOURS_PER_SLICE) {
       const end = Math.min(hour + HOURS_PER_SLICE, toHour);
-      for (const total of await run(() => rollups.seriesTotals(hour, end, top))) counts.set(`${total.probe}@${total.env}`, (counts.get(`${total.probe}@${total.env}`) ?? 0) + total.count);
+      for (const total of await run(() => rollups.seriesTotals(hour, end, top)))
+        counts.set(`${total.probe}@${total.env}`, (counts.get(`${total.probe}@${total.env}`) ?? 0) + total.count);
     }
     for (const series of top) seriesTotals.push({ ...series, count: counts.get(`${series.probe}@${series.env}`) ?? 0 });
   }
@@ -87,12 +88,21 @@ export async function readReportInput(sources: ReportSources, request: ReportReq
   const start = await run(() => firstIdAtOrAfter(journal, new Date(from - LEAD_IN_MS).toISOString()));
   const until = new Date(request.now).toISOString();
   const events: ReportEvent[] = [];
-  for (let since = start; ; ) {
+  for (let since = start; ;) {
     // The builder reads a probe event's columns only: its data is left in the journal.
     const page = await run(() => journal.eventRows({ since, limit: EVENTS_PER_PAGE, types: REPORT_EVENT_TYPES, withoutData: PROBE_EVENTS }));
     for (const row of page) {
       if (row.time > until) continue;
-      events.push({ id: row.id, time: row.time, type: row.type, severity: row.severity, env: row.env, probe: row.probe, rule: row.rule, data: row.data === '{}' ? {} : (JSON.parse(row.data) as Record<string, unknown>) });
+      events.push({
+        id: row.id,
+        time: row.time,
+        type: row.type,
+        severity: row.severity,
+        env: row.env,
+        probe: row.probe,
+        rule: row.rule,
+        data: row.data === '{}' ? {} : (JSON.parse(row.data) as Record<string, unknown>),
+      });
     }
     if (page.length < EVENTS_PER_PAGE || page.at(-1)!.time > until) break;
     since = page.at(-1)!.id;

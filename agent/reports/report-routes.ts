@@ -23,7 +23,9 @@ export interface ReportProvider {
 
 /** `format` as given, or a message naming what is wrong. */
 export function parseFormat(text: string): { format: ReportFormat } | { error: string } {
-  return (REPORT_FORMATS as readonly string[]).includes(text) ? { format: text as ReportFormat } : { error: `format must be ${REPORT_FORMATS.join(', ')}, not ${JSON.stringify(text.slice(0, 40))}` };
+  return (REPORT_FORMATS as readonly string[]).includes(text)
+    ? { format: text as ReportFormat }
+    : { error: `format must be ${REPORT_FORMATS.join(', ')}, not ${JSON.stringify(text.slice(0, 40))}` };
 }
 
 export function reportRoutes(provider: ReportProvider): Route[] {
@@ -52,7 +54,13 @@ export function reportRoutes(provider: ReportProvider): Route[] {
           return {
             status: 200,
             text: renderHtml(report, { links: true }),
-            headers: { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': REPORT_PAGE_CSP, 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer', 'x-frame-options': 'DENY' },
+            headers: {
+              'content-type': 'text/html; charset=utf-8',
+              'content-security-policy': REPORT_PAGE_CSP,
+              'x-content-type-options': 'nosniff',
+              'referrer-policy': 'no-referrer',
+              'x-frame-options': 'DENY',
+            },
           };
         }
         return { status: 200, body: report };

@@ -13,7 +13,8 @@ export const DEFAULT_SINCE = '7d';
 export function parseSince(text: string): { ms: number } | { error: string } {
   const ms = parseDuration(text);
   if (ms === undefined || !Number.isFinite(ms)) return { error: `since must be a duration such as 24h, 7d or 30d, not ${JSON.stringify(text.slice(0, 40))}` };
-  if (ms < MIN_SINCE_MS || ms > MAX_SINCE_MS) return { error: `since must be from ${formatDuration(MIN_SINCE_MS)} to ${formatDuration(MAX_SINCE_MS)}, not ${JSON.stringify(text.slice(0, 40))}` };
+  if (ms < MIN_SINCE_MS || ms > MAX_SINCE_MS)
+    return { error: `since must be from ${formatDuration(MIN_SINCE_MS)} to ${formatDuration(MAX_SINCE_MS)}, not ${JSON.stringify(text.slice(0, 40))}` };
   return { ms };
 }
 
@@ -25,7 +26,16 @@ export class LocalClock {
 
   constructor(timezone: string) {
     this.timezone = timezone;
-    this.#parts = new Intl.DateTimeFormat('en-US', { timeZone: timezone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', weekday: 'short', hourCycle: 'h23' });
+    this.#parts = new Intl.DateTimeFormat('en-US', {
+      timeZone: timezone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      weekday: 'short',
+      hourCycle: 'h23',
+    });
   }
 
   /** `2026-11-23` */

@@ -102,7 +102,15 @@ export class Reports {
     try {
       const input = await readReportInput(
         { rollups: this.#rollups, journal: this.#options.store, slice: (work) => this.#options.turns.run(work) },
-        { now: this.#options.now(), sinceMs, timezone: timezone ?? config.timezone, environments: Object.keys(config.environments), activeEnvironment, slo, quietMs: Math.max(...config.windows) },
+        {
+          now: this.#options.now(),
+          sinceMs,
+          timezone: timezone ?? config.timezone,
+          environments: Object.keys(config.environments),
+          activeEnvironment,
+          slo,
+          quietMs: Math.max(...config.windows),
+        },
       );
       return buildReport(input);
     } catch (error) {
@@ -143,7 +151,13 @@ export class Reports {
 }
 
 function schedules(config: Config): ReportScheduleSpec[] {
-  return config.reports.map((schedule, index) => ({ name: scheduleName(config, index), cron: schedule.cron, timezone: schedule.timezone ?? config.timezone, sinceMs: schedule.since, receivers: schedule.receivers }));
+  return config.reports.map((schedule, index) => ({
+    name: scheduleName(config, index),
+    cron: schedule.cron,
+    timezone: schedule.timezone ?? config.timezone,
+    sinceMs: schedule.since,
+    receivers: schedule.receivers,
+  }));
 }
 
 function formatHost(address: { host: string; port: number }): string {

@@ -54,9 +54,16 @@ export class RollupRetention {
           return;
         }
         if (totals.minutes + totals.hours + totals.bySize > 0) {
-          logger.info({ ...totals, bytes: result.bytes }, `rollup retention: deleted ${totals.minutes} minute rows past minuteAge, ${totals.hours} hour rows past maxAge and ${totals.bySize} rows for the size bound`);
+          logger.info(
+            { ...totals, bytes: result.bytes },
+            `rollup retention: deleted ${totals.minutes} minute rows past minuteAge, ${totals.hours} hour rows past maxAge and ${totals.bySize} rows for the size bound`,
+          );
         }
-        if (totals.bySize > 0) logger.warn({ bytes: result.bytes, maxSize }, 'rollup retention: the rollups reached rollups.retention.maxSize, so the oldest were deleted before maxAge; reports now cover less history (raise maxSize to keep it)');
+        if (totals.bySize > 0)
+          logger.warn(
+            { bytes: result.bytes, maxSize },
+            'rollup retention: the rollups reached rollups.retention.maxSize, so the oldest were deleted before maxAge; reports now cover less history (raise maxSize to keep it)',
+          );
       } catch (error) {
         logger.error({ err: error }, `rollup retention failed: ${(error as Error).message}; retrying at the next round`);
       }

@@ -110,7 +110,8 @@ export class RollupStore {
         CREATE TABLE IF NOT EXISTS hours (hour INTEGER NOT NULL, series INTEGER NOT NULL, count INTEGER NOT NULL, failures INTEGER NOT NULL, latency_ms INTEGER NOT NULL, bins BLOB NOT NULL, PRIMARY KEY (hour, series)) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS env_hours (hour INTEGER NOT NULL, env TEXT NOT NULL, count INTEGER NOT NULL, failures INTEGER NOT NULL, latency_ms INTEGER NOT NULL, bins BLOB NOT NULL, PRIMARY KEY (hour, env)) WITHOUT ROWID;`);
     }
-    for (const row of db.prepare('SELECT id, probe, env FROM series').all() as { id: number; probe: string; env: string }[]) this.#remember(row.id, row.probe, row.env);
+    for (const row of db.prepare('SELECT id, probe, env FROM series').all() as { id: number; probe: string; env: string }[])
+      this.#remember(row.id, row.probe, row.env);
 
     if (readonly) {
       this.#write = () => {
@@ -122,10 +123,17 @@ export class RollupStore {
     const seriesId = db.prepare<[string, string], { id: number }>('SELECT id FROM series WHERE probe = ? AND env = ?');
     // A row written twice adds up (counts and histograms are sums): the minute in progress that a
     // report flushes and the rest of it later, every minute of an hour into the hour's row.
-    const sums = 'count = count + excluded.count, failures = failures + excluded.failures, latency_ms = latency_ms + excluded.latency_ms, bins = bins_add(bins, excluded.bins)';
-    const upsertMinute = db.prepare<[number, number, number, number, number, Uint8Array]>(`INSERT INTO minutes (minute, series, count, failures, latency_ms, bins) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (minute, series) DO UPDATE SET ${sums}`);
-    const upsertHour = db.prepare<[number, number, number, number, number, Uint8Array]>(`INSERT INTO hours (hour, series, count, failures, latency_ms, bins) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (hour, series) DO UPDATE SET ${sums}`);
-    const upsertEnvHour = db.prepare<[number, string, number, number, number, Uint8Array]>(`INSERT INTO env_hours (hour, env, count, failures, latency_ms, bins) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (hour, env) DO UPDATE SET ${sums}`);
+    const sums =
+      'count = count + excluded.count, failures = failures + excluded.failures, latency_ms = latency_ms + excluded.latency_ms, bins = bins_add(bins, excluded.bins)';
+    const upsertMinute = db.prepare<[number, number, number, number, number, Uint8Array]>(
+      `INSERT INTO minutes (minute, series, count, failures, latency_ms, bins) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (minute, series) DO UPDATE SET ${sums}`,
+    );
+    const upsertHour = db.prepare<[number, number, number, number, number, Uint8Array]>(
+      `INSERT INTO hours (hour, series, count, failures, latency_ms, bins) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (hour, series) DO UPDATE SET ${sums}`,
+    );
+    const upsertEnvHour = db.prepare<[number, string, number, number, number, Uint8Array]>(
+      `INSERT INTO env_hours (hour, env, count, failures, latency_ms, bins) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (hour, env) DO UPDATE SET ${sums}`,
+    );
     this.#write = db.transaction((rows: readonly MinuteRollup[]) => {
       // Each row goes to its minute, its hour and its environment's hour. A flush holds one minute
       // per series, as a rule: its hour row takes the minute's figures as they are; rows that
@@ -190,7 +198,9 @@ export class RollupStore {
   /** Each environment's probes per hour, for the hours in [fromHour, toHour). */
   envHours(fromHour: number, toHour: number): EnvHour[] {
     return this.#db
-      .prepare<[number, number], Row & { env: string; hour: number }>('SELECT env, hour, count, failures, latency_ms, bins FROM env_hours WHERE hour >= ? AND hour < ? ORDER BY hour, env')
+      .prepare<[number, number], Row & { env: string; hour: number }>(
+        'SELECT env, hour, count, failures, latency_ms, bins FROM env_hours WHERE hour >= ? AND hour < ? ORDER BY hour, env',
+      )
       .all(fromHour, toHour)
       .map((row) => ({ env: row.env, hour: row.hour, count: row.count, failures: row.failures, latencyMs: row.latency_ms, bins: row.bins }));
   }
@@ -201,7 +211,11 @@ export class RollupStore {
    * report over 1,000 series reads 720,000 hour rows).
    */
   failingSeries(fromHour: number, toHour: number): { probe: string; env: string; failures: number }[] {
-    const rows = this.#db.prepare<[number, number], { series: number; failures: number }>('SELECT series, SUM(failures) AS failures FROM hours WHERE hour >= ? AND hour < ? AND failures > 0 GROUP BY series').all(fromHour, toHour);
+    const rows = this.#db
+      .prepare<[number, number], { series: number; failures: number }>(
+        'SELECT series, SUM(failures) AS failures FROM hours WHERE hour >= ? AND hour < ? AND failures > 0 GROUP BY series',
+      )
+      .all(fromHour, toHour);
     return rows.flatMap((row) => {
       const name = this.#seriesNames.get(row.series) ?? this.#lookup(row.series);
       return name ? [{ ...name, failures: row.failures }] : [];
@@ -213,8 +227,14 @@ export class RollupStore {
     const ids = only?.map((s) => this.#seriesIds.get(seriesKey(s.probe, s.env))).filter((id): id is number => id !== undefined);
     const rows = (
       ids
-        ? this.#db.prepare('SELECT series, SUM(count) AS count, SUM(failures) AS failures FROM hours WHERE hour >= ? AND hour < ? AND series IN (SELECT value FROM json_each(?)) GROUP BY series').all(fromHour, toHour, JSON.stringify(ids))
-        : this.#db.prepare('SELECT series, SUM(count) AS count, SUM(failures) AS failures FROM hours WHERE hour >= ? AND hour < ? GROUP BY series').all(fromHour, toHour)
+        ? this.#db
+            .prepare(
+              'SELECT series, SUM(count) AS count, SUM(failures) AS failures FROM hours WHERE hour >= ? AND hour < ? AND series IN (SELECT value FROM json_each(?)) GROUP BY series',
+            )
+            .all(fromHour, toHour, JSON.stringify(ids))
+        : this.#db
+            .prepare('SELECT series, SUM(count) AS count, SUM(failures) AS failures FROM hours WHERE hour >= ? AND hour < ? GROUP BY series')
+            .all(fromHour, toHour)
     ) as { series: number; count: number; failures: number }[];
     return rows.flatMap((row) => {
       const name = this.#seriesNames.get(row.series) ?? this.#lookup(row.series);
@@ -301,7 +321,8 @@ export class RollupStore {
       bytes = this.usedBytes();
     }
     const over = bytes > options.maxBytes;
-    const expiredLeft = (oldestMinute.get()!.minute ?? Number.POSITIVE_INFINITY) < minuteCutoff || (oldestHour.get()!.hour ?? Number.POSITIVE_INFINITY) < hourCutoff;
+    const expiredLeft =
+      (oldestMinute.get()!.minute ?? Number.POSITIVE_INFINITY) < minuteCutoff || (oldestHour.get()!.hour ?? Number.POSITIVE_INFINITY) < hourCutoff;
     return { minutes, hours, bySize, bytes, more: budget <= 0 && (over || expiredLeft) };
   }
 

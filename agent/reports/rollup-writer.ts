@@ -104,7 +104,11 @@ export class RollupWriter {
       if (this.#failing) this.#logger.info({ path: this.#store.path }, 'rollups: the rollup database takes writes again');
       this.#failing = false;
     } catch (error) {
-      if (!this.#failing) this.#logger.error({ err: error, path: this.#store.path }, `rollups: cannot write to ${this.#store.path}: ${(error as Error).message}; holding up to ${MAX_PENDING_MINUTES} minutes in memory and retrying every flush`);
+      if (!this.#failing)
+        this.#logger.error(
+          { err: error, path: this.#store.path },
+          `rollups: cannot write to ${this.#store.path}: ${(error as Error).message}; holding up to ${MAX_PENDING_MINUTES} minutes in memory and retrying every flush`,
+        );
       this.#failing = true;
       const minutes = [...this.#pending.keys()].sort((a, b) => a - b);
       for (const minute of minutes.slice(0, Math.max(0, minutes.length - MAX_PENDING_MINUTES))) {

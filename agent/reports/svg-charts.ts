@@ -25,7 +25,14 @@ export function escapeHtml(text: string): string {
 }
 
 /** One line per series over categorical x values (dates); gaps where a value is null. */
-export function lineChart(options: { id: string; label: string; categories: readonly string[]; series: readonly LineSeries[]; format: (v: number) => string; height?: number }): string {
+export function lineChart(options: {
+  id: string;
+  label: string;
+  categories: readonly string[];
+  series: readonly LineSeries[];
+  format: (v: number) => string;
+  height?: number;
+}): string {
   const height = options.height ?? 200;
   const values = options.series.flatMap((s) => s.values.filter((v): v is number => v !== null));
   const max = niceMax(Math.max(0, ...values));
@@ -52,12 +59,26 @@ export function lineChart(options: { id: string; label: string; categories: read
       );
     });
   }
-  const legend = options.series.map((s, i) => `<g transform="translate(${LEFT + i * 90},6)"><rect class="${s.className} swatch" width="10" height="10"/><text x="14" y="9">${escapeHtml(s.name)}</text></g>`).join('');
+  const legend = options.series
+    .map(
+      (s, i) =>
+        `<g transform="translate(${LEFT + i * 90},6)"><rect class="${s.className} swatch" width="10" height="10"/><text x="14" y="9">${escapeHtml(s.name)}</text></g>`,
+    )
+    .join('');
   return svg(options.id, options.label, height, `${frame.grid}${marks.join('')}${legend}`);
 }
 
 /** One bar per category. */
-export function barChart(options: { id: string; label: string; categories: readonly string[]; values: readonly number[]; className: string; format: (v: number) => string; height?: number; minMax?: number }): string {
+export function barChart(options: {
+  id: string;
+  label: string;
+  categories: readonly string[];
+  values: readonly number[];
+  className: string;
+  format: (v: number) => string;
+  height?: number;
+  minMax?: number;
+}): string {
   const height = options.height ?? 160;
   const max = niceMax(Math.max(options.minMax ?? 0, ...options.values));
   const frame = axes(options.categories, max, height, options.format);
@@ -73,7 +94,13 @@ export function barChart(options: { id: string; label: string; categories: reado
 }
 
 /** Stacked bars per category (deployments per week: succeeded, failed, rolled back). */
-export function stackedBarChart(options: { id: string; label: string; categories: readonly string[]; stacks: readonly { name: string; className: string; values: readonly number[] }[]; height?: number }): string {
+export function stackedBarChart(options: {
+  id: string;
+  label: string;
+  categories: readonly string[];
+  stacks: readonly { name: string; className: string; values: readonly number[] }[];
+  height?: number;
+}): string {
   const height = options.height ?? 180;
   const totals = options.categories.map((_, i) => options.stacks.reduce((sum, s) => sum + s.values[i]!, 0));
   const max = niceMax(Math.max(1, ...totals), true);
@@ -89,10 +116,17 @@ export function stackedBarChart(options: { id: string; label: string; categories
       if (value === 0) continue;
       const h = (plot * value) / max;
       base -= h;
-      marks.push(`<rect class="bar ${stack.className}" x="${(frame.x(i) - bar / 2).toFixed(1)}" y="${base.toFixed(1)}" width="${bar.toFixed(1)}" height="${h.toFixed(1)}" data-week="${escapeHtml(category)}" data-stack="${escapeHtml(stack.name)}" data-value="${value}"><title>${escapeHtml(`${category}: ${value} ${stack.name}`)}</title></rect>`);
+      marks.push(
+        `<rect class="bar ${stack.className}" x="${(frame.x(i) - bar / 2).toFixed(1)}" y="${base.toFixed(1)}" width="${bar.toFixed(1)}" height="${h.toFixed(1)}" data-week="${escapeHtml(category)}" data-stack="${escapeHtml(stack.name)}" data-value="${value}"><title>${escapeHtml(`${category}: ${value} ${stack.name}`)}</title></rect>`,
+      );
     }
   });
-  const legend = options.stacks.map((s, i) => `<g transform="translate(${LEFT + i * 110},6)"><rect class="${s.className} swatch" width="10" height="10"/><text x="14" y="9">${escapeHtml(s.name)}</text></g>`).join('');
+  const legend = options.stacks
+    .map(
+      (s, i) =>
+        `<g transform="translate(${LEFT + i * 110},6)"><rect class="${s.className} swatch" width="10" height="10"/><text x="14" y="9">${escapeHtml(s.name)}</text></g>`,
+    )
+    .join('');
   return svg(options.id, options.label, height, `${frame.grid}${marks.join('')}${legend}`);
 }
 
@@ -114,7 +148,16 @@ export interface TimelineMark {
 }
 
 /** A time axis over [from, to] with a row per name: spans (incidents) and marks (rollbacks). */
-export function timeline(options: { id: string; label: string; from: number; to: number; rows: readonly string[]; spans: readonly TimelineSpan[]; marks: readonly TimelineMark[]; ticks: readonly { at: number; label: string }[] }): string {
+export function timeline(options: {
+  id: string;
+  label: string;
+  from: number;
+  to: number;
+  rows: readonly string[];
+  spans: readonly TimelineSpan[];
+  marks: readonly TimelineMark[];
+  ticks: readonly { at: number; label: string }[];
+}): string {
   const rowHeight = 26;
   const height = TOP + options.rows.length * rowHeight + BOTTOM;
   const span = Math.max(1, options.to - options.from);
@@ -123,29 +166,39 @@ export function timeline(options: { id: string; label: string; from: number; to:
   const parts: string[] = [];
   options.rows.forEach((row, i) => {
     const y = TOP + i * rowHeight;
-    parts.push(`<line class="grid" x1="${LEFT}" x2="${WIDTH - RIGHT}" y1="${y + rowHeight / 2}" y2="${y + rowHeight / 2}"/><text class="axis" x="${LEFT - 6}" y="${y + rowHeight / 2 + 4}" text-anchor="end">${escapeHtml(row)}</text>`);
+    parts.push(
+      `<line class="grid" x1="${LEFT}" x2="${WIDTH - RIGHT}" y1="${y + rowHeight / 2}" y2="${y + rowHeight / 2}"/><text class="axis" x="${LEFT - 6}" y="${y + rowHeight / 2 + 4}" text-anchor="end">${escapeHtml(row)}</text>`,
+    );
   });
   const every = Math.max(1, Math.ceil(options.ticks.length / 10));
   options.ticks.forEach((tick, i) => {
     const tx = x(tick.at);
     parts.push(`<line class="grid" x1="${tx.toFixed(1)}" x2="${tx.toFixed(1)}" y1="${TOP}" y2="${height - BOTTOM}"/>`);
-    if (i % every === 0) parts.push(`<text class="axis" x="${tx.toFixed(1)}" y="${height - BOTTOM + 16}" text-anchor="middle">${escapeHtml(tick.label)}</text>`);
+    if (i % every === 0)
+      parts.push(`<text class="axis" x="${tx.toFixed(1)}" y="${height - BOTTOM + 16}" text-anchor="middle">${escapeHtml(tick.label)}</text>`);
   });
   for (const s of options.spans) {
     const y = rowY(s.row) + 7;
     const x1 = x(s.start);
-    parts.push(`<rect class="span ${s.className}" x="${x1.toFixed(1)}" y="${y}" width="${Math.max(3, x(s.end) - x1).toFixed(1)}" height="12" rx="2"${dataAttributes(s.data)}><title>${escapeHtml(s.label)}</title></rect>`);
+    parts.push(
+      `<rect class="span ${s.className}" x="${x1.toFixed(1)}" y="${y}" width="${Math.max(3, x(s.end) - x1).toFixed(1)}" height="12" rx="2"${dataAttributes(s.data)}><title>${escapeHtml(s.label)}</title></rect>`,
+    );
   }
   for (const m of options.marks) {
     const cx = x(m.at);
     const cy = rowY(m.row) + rowHeight / 2;
-    parts.push(`<path class="mark ${m.className}" d="M${cx.toFixed(1)},${(cy - 8).toFixed(1)} l7,8 l-7,8 l-7,-8 z"${dataAttributes(m.data)}><title>${escapeHtml(m.label)}</title></path>`);
+    parts.push(
+      `<path class="mark ${m.className}" d="M${cx.toFixed(1)},${(cy - 8).toFixed(1)} l7,8 l-7,8 l-7,-8 z"${dataAttributes(m.data)}><title>${escapeHtml(m.label)}</title></path>`,
+    );
   }
   const legend = [
     ['s-critical', 'critical incident'],
     ['s-warning', 'warning incident'],
   ]
-    .map(([className, text], i) => `<g transform="translate(${LEFT + i * 140},6)"><rect class="${className} swatch" width="10" height="10"/><text x="14" y="9">${text}</text></g>`)
+    .map(
+      ([className, text], i) =>
+        `<g transform="translate(${LEFT + i * 140},6)"><rect class="${className} swatch" width="10" height="10"/><text x="14" y="9">${text}</text></g>`,
+    )
     .join('');
   const rollbackKey = `<g transform="translate(${LEFT + 280},6)"><path class="s-rollback" d="M5,0 l5,5 l-5,5 l-5,-5 z"/><text x="14" y="9">rollback</text></g>`;
   return svg(options.id, options.label, height, parts.join('') + legend + rollbackKey);
@@ -170,11 +223,14 @@ function axes(categories: readonly string[], max: number, height: number, format
   for (let step = 0; step <= 4; step++) {
     const value = (max * step) / 4;
     const y = TOP + plot * (1 - step / 4);
-    parts.push(`<line class="grid" x1="${LEFT}" x2="${WIDTH - RIGHT}" y1="${y.toFixed(1)}" y2="${y.toFixed(1)}"/><text class="axis" x="${LEFT - 6}" y="${(y + 4).toFixed(1)}" text-anchor="end">${escapeHtml(format(value))}</text>`);
+    parts.push(
+      `<line class="grid" x1="${LEFT}" x2="${WIDTH - RIGHT}" y1="${y.toFixed(1)}" y2="${y.toFixed(1)}"/><text class="axis" x="${LEFT - 6}" y="${(y + 4).toFixed(1)}" text-anchor="end">${escapeHtml(format(value))}</text>`,
+    );
   }
   const every = Math.max(1, Math.ceil(categories.length / 10));
   categories.forEach((category, i) => {
-    if (i % every === 0 || i === categories.length - 1) parts.push(`<text class="axis" x="${x(i).toFixed(1)}" y="${height - BOTTOM + 16}" text-anchor="middle">${escapeHtml(shortLabel(category))}</text>`);
+    if (i % every === 0 || i === categories.length - 1)
+      parts.push(`<text class="axis" x="${x(i).toFixed(1)}" y="${height - BOTTOM + 16}" text-anchor="middle">${escapeHtml(shortLabel(category))}</text>`);
   });
   return { grid: parts.join(''), x };
 }
@@ -192,5 +248,5 @@ function niceMax(value: number, integer = false): number {
   // Counts get four whole steps.
   if (integer) return Math.max(4, Math.ceil(value / 4) * 4);
   const power = 10 ** Math.floor(Math.log10(value));
-  return ([1, 2, 2.5, 5, 10].map((step) => step * power).find((candidate) => candidate >= value) ?? 10 * power);
+  return [1, 2, 2.5, 5, 10].map((step) => step * power).find((candidate) => candidate >= value) ?? 10 * power;
 }

@@ -154,23 +154,58 @@ export function writeSyntheticHistory(options: { end?: number; dataDir?: string 
   let live = 'blue';
   const other = (env: string) => (env === 'blue' ? 'green' : 'blue');
 
-  const figures = (env: string, probe: string | string[] | undefined, fact = 'consecutiveFailures') => ({ facts: [{ fact, params: probe === undefined ? {} : { probe }, operator: 'greaterThan', value: 1, observed: 2, result: true }], samples: 20, env });
+  const figures = (env: string, probe: string | string[] | undefined, fact = 'consecutiveFailures') => ({
+    facts: [{ fact, params: probe === undefined ? {} : { probe }, operator: 'greaterThan', value: 1, observed: 2, result: true }],
+    samples: 20,
+    env,
+  });
   const firing = (at: number, rule: string, incident: string, env: string, severity: 'warning' | 'critical', facts: ReturnType<typeof figures>) =>
-    event(at, { type: 'rule.firing', severity, env, rule, data: { severity, incident, heldForMs: 0, figures: facts, labels: {}, actions: severity === 'critical' ? ['rollback'] : [] } });
+    event(at, {
+      type: 'rule.firing',
+      severity,
+      env,
+      rule,
+      data: { severity, incident, heldForMs: 0, figures: facts, labels: {}, actions: severity === 'critical' ? ['rollback'] : [] },
+    });
   const resolved = (at: number, rule: string, incident: string, env: string, severity: 'warning' | 'critical', firedForMs: number) =>
     event(at, { type: 'rule.resolved', severity: 'info', env, rule, data: { severity, incident, firedForMs, figures: figures(env, undefined), labels: {} } });
   const switched = (at: number, from: string, to: string, kind: 'rollback' | 'promotion', incident: string, rule: string | null, reason: string) => {
-    event(at, { type: 'traffic.switched', severity: 'warning', env: to, rule, data: { from, to, adapter: 'none', reason, incident, detail: 'recorded', dryRun: false, kind, verification: { durationMs: 12, probes: 2 } } });
+    event(at, {
+      type: 'traffic.switched',
+      severity: 'warning',
+      env: to,
+      rule,
+      data: { from, to, adapter: 'none', reason, incident, detail: 'recorded', dryRun: false, kind, verification: { durationMs: 12, probes: 2 } },
+    });
     live = to;
     return drafts.length - 1;
   };
-  const down = (at: number, probe: string, env: string) => event(at, { type: 'probe.down', severity: 'warning', env, probe, data: { reason: 'assertion', detail: 'synthetic', status: 200, durationMs: 20, consecutiveFailures: 1, active: env === live } });
-  const up = (at: number, probe: string, env: string) => event(at, { type: 'probe.up', severity: 'info', env, probe, data: { status: 200, durationMs: 20, downForMs: null, active: env === live } });
+  const down = (at: number, probe: string, env: string) =>
+    event(at, {
+      type: 'probe.down',
+      severity: 'warning',
+      env,
+      probe,
+      data: { reason: 'assertion', detail: 'synthetic', status: 200, durationMs: 20, consecutiveFailures: 1, active: env === live },
+    });
+  const up = (at: number, probe: string, env: string) =>
+    event(at, { type: 'probe.up', severity: 'info', env, probe, data: { status: 200, durationMs: 20, downForMs: null, active: env === live } });
 
   // Promotions, in time order with the incidents (the live environment follows them).
   const promotions: ExpectedPromotion[] = [];
   const promotionDays = [1, 3, 8, 10, 15, 17, 22, 24, 26, 29];
-  const plan: Record<number, ExpectedPromotion['outcome'] | 'unfinished'> = { 1: 'succeeded', 3: 'succeeded', 8: 'failed', 10: 'succeeded', 15: 'succeeded', 17: 'failed', 22: 'rolledBack', 24: 'succeeded', 26: 'rolledBack', 29: 'unfinished' };
+  const plan: Record<number, ExpectedPromotion['outcome'] | 'unfinished'> = {
+    1: 'succeeded',
+    3: 'succeeded',
+    8: 'failed',
+    10: 'succeeded',
+    15: 'succeeded',
+    17: 'failed',
+    22: 'rolledBack',
+    24: 'succeeded',
+    26: 'rolledBack',
+    29: 'unfinished',
+  };
   const scripted: { at: number; run: () => void }[] = [];
 
   // Day 5: universe on blue (live) fails; the stock universe rule fires and rolls back.
@@ -185,8 +220,24 @@ export function writeSyntheticHistory(options: { end?: number; dataDir?: string 
       switched(t + 2_750, from, other(from), 'rollback', 'live-universe-failing#1', 'live-universe-failing', 'universe failing');
       up(t + 10 * MINUTE, 'universe', from);
       resolved(t + 2_400 + 597_600, 'live-universe-failing', 'live-universe-failing#1', from, 'critical', 597_600);
-      rollbacks.push({ at: new Date(t + 2_750).toISOString(), from, to: other(from), rule: 'live-universe-failing', trigger: 'rule', detectMs: 2_400, switchMs: 350, promotion: null });
-      incidents.push({ id: 'live-universe-failing#1', severity: 'critical', env: from, startedAt: new Date(t + 2_400).toISOString(), durationMs: 597_600, rolledBack: true });
+      rollbacks.push({
+        at: new Date(t + 2_750).toISOString(),
+        from,
+        to: other(from),
+        rule: 'live-universe-failing',
+        trigger: 'rule',
+        detectMs: 2_400,
+        switchMs: 350,
+        promotion: null,
+      });
+      incidents.push({
+        id: 'live-universe-failing#1',
+        severity: 'critical',
+        env: from,
+        startedAt: new Date(t + 2_400).toISOString(),
+        durationMs: 597_600,
+        rolledBack: true,
+      });
     },
   });
   // Day 12: health flaps on the live environment; the error-ratio rule (health only) fires.
@@ -211,8 +262,24 @@ export function writeSyntheticHistory(options: { end?: number; dataDir?: string 
       switched(fired + 1_200, env, other(env), 'rollback', 'live-error-ratio-critical#1', 'live-error-ratio-critical', 'error ratio');
       up(t0 + 23 * MINUTE, 'health', env);
       resolved(fired + 15 * MINUTE, 'live-error-ratio-critical', 'live-error-ratio-critical#1', env, 'critical', 15 * MINUTE);
-      rollbacks.push({ at: new Date(fired + 1_200).toISOString(), from: env, to: other(env), rule: 'live-error-ratio-critical', trigger: 'rule', detectMs: 8 * MINUTE, switchMs: 1_200, promotion: null });
-      incidents.push({ id: 'live-error-ratio-critical#1', severity: 'critical', env, startedAt: new Date(fired).toISOString(), durationMs: 15 * MINUTE, rolledBack: true });
+      rollbacks.push({
+        at: new Date(fired + 1_200).toISOString(),
+        from: env,
+        to: other(env),
+        rule: 'live-error-ratio-critical',
+        trigger: 'rule',
+        detectMs: 8 * MINUTE,
+        switchMs: 1_200,
+        promotion: null,
+      });
+      incidents.push({
+        id: 'live-error-ratio-critical#1',
+        severity: 'critical',
+        env,
+        startedAt: new Date(fired).toISOString(),
+        durationMs: 15 * MINUTE,
+        rolledBack: true,
+      });
     },
   });
   // Day 15, 03:00: a latency warning for three minutes, nothing done.
@@ -222,7 +289,14 @@ export function writeSyntheticHistory(options: { end?: number; dataDir?: string 
       const t = start + 15 * DAY + 3 * HOUR + 30_000;
       firing(t, 'live-latency-warning', 'live-latency-warning#1', live, 'warning', figures(live, undefined, 'meanLatency'));
       resolved(t + 3 * MINUTE, 'live-latency-warning', 'live-latency-warning#1', live, 'warning', 3 * MINUTE);
-      incidents.push({ id: 'live-latency-warning#1', severity: 'warning', env: live, startedAt: new Date(t).toISOString(), durationMs: 3 * MINUTE, rolledBack: false });
+      incidents.push({
+        id: 'live-latency-warning#1',
+        severity: 'warning',
+        env: live,
+        startedAt: new Date(t).toISOString(),
+        durationMs: 3 * MINUTE,
+        rolledBack: false,
+      });
     },
   });
   // Day 20, 11:00: an operator rolls back.
@@ -244,35 +318,136 @@ export function writeSyntheticHistory(options: { end?: number; dataDir?: string 
         const from = live;
         const to = other(from);
         const outcome = plan[day]!;
-        event(at, { type: 'promote.started', severity: 'info', env: to, data: { promotion: id, from, to, kind: 'feature', emergency: false, reason: null, actor: 'api:admin', deploy: false, watchMs: 300_000 } });
-        const step = (t: number, name: string, ok: boolean, extra: Record<string, unknown> = {}) => event(t, { type: 'promote.step', severity: ok ? 'info' : 'warning', env: to, data: { promotion: id, step: name, ok, durationMs: 1_000, detail: ok ? 'ok' : `${name} failed`, figures: extra } });
+        event(at, {
+          type: 'promote.started',
+          severity: 'info',
+          env: to,
+          data: { promotion: id, from, to, kind: 'feature', emergency: false, reason: null, actor: 'api:admin', deploy: false, watchMs: 300_000 },
+        });
+        const step = (t: number, name: string, ok: boolean, extra: Record<string, unknown> = {}) =>
+          event(t, {
+            type: 'promote.step',
+            severity: ok ? 'info' : 'warning',
+            env: to,
+            data: { promotion: id, step: name, ok, durationMs: 1_000, detail: ok ? 'ok' : `${name} failed`, figures: extra },
+          });
         step(at + 1_000, 'window', true);
         let failedStep: string | null = null;
         if (outcome === 'failed') {
           failedStep = day === 8 ? 'load' : 'probes';
           step(at + 12_000, failedStep, false);
-          event(at + 12_001, { type: 'promote.failed', severity: 'warning', env: to, data: { promotion: id, from, to, durationMs: 12_001, step: failedStep, reason: `${failedStep} failed: p95 latency 2.41s >= 2.00s`, switched: false, rolledBack: false, live: from, steps: [] } });
+          event(at + 12_001, {
+            type: 'promote.failed',
+            severity: 'warning',
+            env: to,
+            data: {
+              promotion: id,
+              from,
+              to,
+              durationMs: 12_001,
+              step: failedStep,
+              reason: `${failedStep} failed: p95 latency 2.41s >= 2.00s`,
+              switched: false,
+              rolledBack: false,
+              live: from,
+              steps: [],
+            },
+          });
         } else if (outcome !== 'unfinished') {
           switched(at + 13_000, from, to, 'promotion', `promote:${id}`, null, `promotion ${id}`);
           if (outcome === 'succeeded') {
-            event(at + 5 * MINUTE + 13_000, { type: 'promote.succeeded', severity: 'info', env: to, data: { promotion: id, from, to, durationMs: 313_000, steps: [] } });
+            event(at + 5 * MINUTE + 13_000, {
+              type: 'promote.succeeded',
+              severity: 'info',
+              env: to,
+              data: { promotion: id, from, to, durationMs: 313_000, steps: [] },
+            });
           } else if (day === 22) {
             failedStep = 'verify';
             step(at + 15_000, 'verify', false);
             switched(at + 15_500, to, from, 'rollback', `promote:${id}:revert`, null, `promotion ${id}: verification failed`);
-            event(at + 15_600, { type: 'promote.failed', severity: 'critical', env: to, data: { promotion: id, from, to, durationMs: 15_600, step: 'verify', reason: 'verify failed', switched: true, rolledBack: true, live: from, steps: [] } });
-            rollbacks.push({ at: new Date(at + 15_500).toISOString(), from: to, to: from, rule: null, trigger: 'promotion', detectMs: null, switchMs: null, promotion: id });
+            event(at + 15_600, {
+              type: 'promote.failed',
+              severity: 'critical',
+              env: to,
+              data: {
+                promotion: id,
+                from,
+                to,
+                durationMs: 15_600,
+                step: 'verify',
+                reason: 'verify failed',
+                switched: true,
+                rolledBack: true,
+                live: from,
+                steps: [],
+              },
+            });
+            rollbacks.push({
+              at: new Date(at + 15_500).toISOString(),
+              from: to,
+              to: from,
+              rule: null,
+              trigger: 'promotion',
+              detectMs: null,
+              switchMs: null,
+              promotion: id,
+            });
           } else {
             failedStep = 'watch';
             const fired = at + 13_000 + MINUTE;
             firing(fired, 'live-latency-critical', 'live-latency-critical#1', to, 'critical', figures(to, undefined, 'meanLatency'));
             // The watch step names the switch's event id (mapped from its draft index once ids are given).
             const switchDraft = switched(fired + 500, to, from, 'rollback', 'live-latency-critical#1', 'live-latency-critical', 'mean latency 6s');
-            event(fired + 600, { type: 'promote.step', severity: 'critical', env: to, data: { promotion: id, step: 'watch', ok: false, durationMs: 60_000, detail: 'rolled back', figures: { rolledBackTo: from, rule: 'live-latency-critical', incident: 'live-latency-critical#1', eventIndex: switchDraft } } });
-            event(fired + 700, { type: 'promote.failed', severity: 'critical', env: to, data: { promotion: id, from, to, durationMs: 61_000, step: 'watch', reason: 'rolled back', switched: true, rolledBack: true, live: from, steps: [] } });
+            event(fired + 600, {
+              type: 'promote.step',
+              severity: 'critical',
+              env: to,
+              data: {
+                promotion: id,
+                step: 'watch',
+                ok: false,
+                durationMs: 60_000,
+                detail: 'rolled back',
+                figures: { rolledBackTo: from, rule: 'live-latency-critical', incident: 'live-latency-critical#1', eventIndex: switchDraft },
+              },
+            });
+            event(fired + 700, {
+              type: 'promote.failed',
+              severity: 'critical',
+              env: to,
+              data: {
+                promotion: id,
+                from,
+                to,
+                durationMs: 61_000,
+                step: 'watch',
+                reason: 'rolled back',
+                switched: true,
+                rolledBack: true,
+                live: from,
+                steps: [],
+              },
+            });
             resolved(fired + 30_000, 'live-latency-critical', 'live-latency-critical#1', to, 'critical', 30_000);
-            rollbacks.push({ at: new Date(fired + 500).toISOString(), from: to, to: from, rule: 'live-latency-critical', trigger: 'rule', detectMs: null, switchMs: 500, promotion: id });
-            incidents.push({ id: 'live-latency-critical#1', severity: 'critical', env: to, startedAt: new Date(fired).toISOString(), durationMs: 30_000, rolledBack: true });
+            rollbacks.push({
+              at: new Date(fired + 500).toISOString(),
+              from: to,
+              to: from,
+              rule: 'live-latency-critical',
+              trigger: 'rule',
+              detectMs: null,
+              switchMs: 500,
+              promotion: id,
+            });
+            incidents.push({
+              id: 'live-latency-critical#1',
+              severity: 'critical',
+              env: to,
+              startedAt: new Date(fired).toISOString(),
+              durationMs: 30_000,
+              rolledBack: true,
+            });
           }
         }
         promotions.push({ id, startedAt: at, outcome: outcome === 'unfinished' ? 'unfinished' : outcome, step: failedStep });
@@ -284,7 +459,14 @@ export function writeSyntheticHistory(options: { end?: number; dataDir?: string 
     at: end - 2 * HOUR,
     run: () => {
       firing(end - 2 * HOUR, 'slo-slow-burn', 'slo-slow-burn#1', live, 'warning', figures(live, undefined, 'burnRate'));
-      incidents.push({ id: 'slo-slow-burn#1', severity: 'warning', env: live, startedAt: new Date(end - 2 * HOUR).toISOString(), durationMs: null, rolledBack: false });
+      incidents.push({
+        id: 'slo-slow-burn#1',
+        severity: 'warning',
+        env: live,
+        startedAt: new Date(end - 2 * HOUR).toISOString(),
+        durationMs: null,
+        rolledBack: false,
+      });
     },
   });
   for (const step of scripted.sort((a, b) => a.at - b.at)) step.run();

@@ -75,7 +75,9 @@ describe('a held rollback is owed, and retried', () => {
     expect(w.switches()).toEqual([]);
     // Held once, not again on every sample while nothing changed.
     expect(rollbacks(w.events, 'action.started')).toHaveLength(1);
-    expect(w.agent.state().owed).toEqual([expect.objectContaining({ action: 'rollback', incident: 'live-universe-failing#1', attempts: 0, waiting: expect.stringMatching(/^inconclusive/) })]);
+    expect(w.agent.state().owed).toEqual([
+      expect.objectContaining({ action: 'rollback', incident: 'live-universe-failing#1', attempts: 0, waiting: expect.stringMatching(/^inconclusive/) }),
+    ]);
 
     const recovered = w.now();
     w.faults.green.down = false;
@@ -115,7 +117,12 @@ describe('a held rollback is owed, and retried', () => {
     // Green's window remembers the shared failure: on green the rule is a new incident, whose
     // rollback onto the failing blue is held. One switch.
     await w.advance(30_000);
-    expect(w.events.filter((e) => e.type === 'rule.firing').slice(1).every((e) => e.env === 'green')).toBe(true);
+    expect(
+      w.events
+        .filter((e) => e.type === 'rule.firing')
+        .slice(1)
+        .every((e) => e.env === 'green'),
+    ).toBe(true);
     expect(w.switches()).toHaveLength(1);
   });
 });
@@ -183,7 +190,11 @@ describe('anti-flap judges the target, not a clock', () => {
     const recovered = w.now();
     w.faults.blue.down = false;
     await w.advance(10_000);
-    expect(w.agent.state().owed).toEqual([expect.objectContaining({ waiting: expect.stringMatching(/^settling: traffic was rolled back away from blue .* ago, and it has passed every probe for 9\.\ds of the 30s/) })]);
+    expect(w.agent.state().owed).toEqual([
+      expect.objectContaining({
+        waiting: expect.stringMatching(/^settling: traffic was rolled back away from blue .* ago, and it has passed every probe for 9\.\ds of the 30s/),
+      }),
+    ]);
     await w.advanceUntil(() => w.switches().length === 2, 60_000, 'the switch back once blue settled');
     const waited = w.at(w.switches()[1]!) - recovered;
     // Counted from blue's last failed probe, which came at most an interval before the fault was cleared.
@@ -221,7 +232,7 @@ describe('anti-flap judges the target, not a clock', () => {
     for (let i = 1; i < switches.length; i++) expect(w.at(switches[i]!) - w.at(switches[i - 1]!)).toBeGreaterThanOrEqual(600_000);
   });
 
-  it('when the environment traffic just moved to fails within the old incident\'s keepFiringFor, that is a new incident, judged and paged', async () => {
+  it("when the environment traffic just moved to fails within the old incident's keepFiringFor, that is a new incident, judged and paged", async () => {
     const w = await start();
     w.faults.blue.emptyUniverse = true;
     await w.advanceUntil(() => w.switches().length === 1, 30_000, 'the rollback to green');
@@ -230,7 +241,11 @@ describe('anti-flap judges the target, not a clock', () => {
     await w.advanceUntil(() => w.events.some((e) => e.type === 'rule.firing' && e.env === 'green'), 10_000, 'an incident about green');
     const firing = w.events.filter((e) => e.type === 'rule.firing' && e.rule === 'live-universe-failing');
     expect(firing.map((e) => `${e.env}:${data(e).incident}`)).toEqual(['blue:live-universe-failing#1', 'green:live-universe-failing#2']);
-    await w.advanceUntil(() => rollbacks(w.events, 'action.skipped').some((e) => data(e).incident === 'live-universe-failing#2'), 10_000, 'its rollback to be judged');
+    await w.advanceUntil(
+      () => rollbacks(w.events, 'action.skipped').some((e) => data(e).incident === 'live-universe-failing#2'),
+      10_000,
+      'its rollback to be judged',
+    );
     // Blue still fails: held, never switched back onto it.
     expect(w.switches()).toHaveLength(1);
   });
@@ -244,7 +259,10 @@ describe('anti-flap judges the target, not a clock', () => {
     await w.advanceUntil(() => w.events.some((e) => e.type === 'rule.resolved' && e.rule === 'live-universe-failing'), 60_000, 'the incident to resolve');
     w.faults.blue.emptyUniverse = true;
     await w.advanceUntil(() => w.switches().length === 1, 10_000, 'the second incident to roll back');
-    expect(w.events.filter((e) => e.type === 'rule.firing' && e.rule === 'live-universe-failing').map((e) => data(e).incident)).toEqual(['live-universe-failing#1', 'live-universe-failing#2']);
+    expect(w.events.filter((e) => e.type === 'rule.firing' && e.rule === 'live-universe-failing').map((e) => data(e).incident)).toEqual([
+      'live-universe-failing#1',
+      'live-universe-failing#2',
+    ]);
   });
 });
 

@@ -22,7 +22,18 @@ async function report(sinceMs: number, now = history.end): Promise<Report> {
   const store = Store.openReadOnly(history.dataDir);
   const rollups = RollupStore.openReadOnly(history.dataDir);
   try {
-    const input = await readReportInput({ rollups, journal: store, slice: (work) => Promise.resolve(work()) }, { now, sinceMs, timezone: history.timezone, environments: ['blue', 'green'], activeEnvironment: history.live, slo: [{ name: 'availability', objective: 0.995, periodMs: 30 * DAY, budgetRemaining: 0.62 }], quietMs: 300_000 });
+    const input = await readReportInput(
+      { rollups, journal: store, slice: (work) => Promise.resolve(work()) },
+      {
+        now,
+        sinceMs,
+        timezone: history.timezone,
+        environments: ['blue', 'green'],
+        activeEnvironment: history.live,
+        slo: [{ name: 'availability', objective: 0.995, periodMs: 30 * DAY, budgetRemaining: 0.62 }],
+        quietMs: 300_000,
+      },
+    );
     return buildReport(input);
   } finally {
     rollups?.close();
@@ -47,7 +58,12 @@ describe('a 30-day report of the synthetic history', () => {
   });
 
   it('covers the period in the desk time zone', () => {
-    expect(r.period).toEqual({ since: '30d', from: new Date(history.start).toISOString(), to: new Date(history.end).toISOString(), timezone: 'America/New_York' });
+    expect(r.period).toEqual({
+      since: '30d',
+      from: new Date(history.start).toISOString(),
+      to: new Date(history.end).toISOString(),
+      timezone: 'America/New_York',
+    });
     expect(r.activeEnvironment).toBe(history.live);
     expect(r.coverage.rollupsFrom).toBe(new Date(history.start).toISOString());
   });
@@ -58,7 +74,11 @@ describe('a 30-day report of the synthetic history', () => {
       expect(r.environments[env]!.days.map((day) => day.date)).toEqual(expected.map(([date]) => date));
       for (const [date, day] of expected) {
         const got = r.environments[env]!.days.find((d) => d.date === date)!;
-        expect({ probes: got.probes, failures: got.failures, errorRatio: got.errorRatio }, `${env} ${date}`).toEqual({ probes: day.probes, failures: day.failures, errorRatio: day.failures / day.probes });
+        expect({ probes: got.probes, failures: got.failures, errorRatio: got.errorRatio }, `${env} ${date}`).toEqual({
+          probes: day.probes,
+          failures: day.failures,
+          errorRatio: day.failures / day.probes,
+        });
       }
     }
     // The day daylight saving time ended in New York (Sun 2026-11-01) has 25 hours of probes.
@@ -71,7 +91,10 @@ describe('a 30-day report of the synthetic history', () => {
         const got = r.environments[env]!.days.find((d) => d.date === date)!;
         expect(got.p50Ms, `${env} ${date} p50`).toBe(Math.round(day.histogram.quantile(0.5)! * 10) / 10);
         expect(got.p95Ms, `${env} ${date} p95`).toBe(Math.round(day.histogram.quantile(0.95)! * 10) / 10);
-        for (const [q, value] of [[0.5, got.p50Ms], [0.95, got.p95Ms]] as const) {
+        for (const [q, value] of [
+          [0.5, got.p50Ms],
+          [0.95, got.p95Ms],
+        ] as const) {
           const truth = trueQuantile(day.latencies, q);
           expect(value / truth, `${env} ${date} q${q}: ${value} vs ${truth}`).toBeGreaterThan(1 / BIN_RATIO);
           expect(value / truth, `${env} ${date} q${q}: ${value} vs ${truth}`).toBeLessThan(BIN_RATIO);
@@ -91,7 +114,14 @@ describe('a 30-day report of the synthetic history', () => {
   it('counts promotions by outcome, per ISO week of their local start date', () => {
     const ended = history.promotions.filter((p) => p.outcome !== 'unfinished');
     const count = (outcome: string) => history.promotions.filter((p) => p.outcome === outcome).length;
-    expect(r.deployments).toMatchObject({ total: ended.length, succeeded: count('succeeded'), failed: count('failed'), rolledBack: count('rolledBack'), unfinished: count('unfinished'), successRate: count('succeeded') / ended.length });
+    expect(r.deployments).toMatchObject({
+      total: ended.length,
+      succeeded: count('succeeded'),
+      failed: count('failed'),
+      rolledBack: count('rolledBack'),
+      unfinished: count('unfinished'),
+      successRate: count('succeeded') / ended.length,
+    });
     expect(r.deployments).toMatchObject({ total: 9, succeeded: 5, failed: 2, rolledBack: 2, unfinished: 1 });
     // Every week of the period, those without promotions included.
     const weeks = [...new Set(Array.from({ length: 31 }, (_, i) => isoWeekOf(localDate(Math.min(history.start + i * DAY, history.end)))))];
@@ -99,13 +129,25 @@ describe('a 30-day report of the synthetic history', () => {
     for (const week of r.deployments.weeks) {
       const inWeek = ended.filter((p) => isoWeekOf(localDate(p.startedAt)) === week.week);
       const succeeded = inWeek.filter((p) => p.outcome === 'succeeded').length;
-      expect(week, week.week).toMatchObject({ total: inWeek.length, succeeded, failed: inWeek.filter((p) => p.outcome === 'failed').length, rolledBack: inWeek.filter((p) => p.outcome === 'rolledBack').length, successRate: inWeek.length ? succeeded / inWeek.length : null });
+      expect(week, week.week).toMatchObject({
+        total: inWeek.length,
+        succeeded,
+        failed: inWeek.filter((p) => p.outcome === 'failed').length,
+        rolledBack: inWeek.filter((p) => p.outcome === 'rolledBack').length,
+        successRate: inWeek.length ? succeeded / inWeek.length : null,
+      });
     }
-    for (const promotion of history.promotions) expect(r.deployments.promotions.find((p) => p.id === promotion.id), promotion.id).toMatchObject({ outcome: promotion.outcome, step: promotion.step });
+    for (const promotion of history.promotions)
+      expect(
+        r.deployments.promotions.find((p) => p.id === promotion.id),
+        promotion.id,
+      ).toMatchObject({ outcome: promotion.outcome, step: promotion.step });
   });
 
   it('lists every rollback with its rule and its times to detect (first failed probe → firing) and to switch (firing → switch)', () => {
-    expect(r.rollbacks.map(({ at, from, to, rule, trigger, detectMs, switchMs, promotion }) => ({ at, from, to, rule, trigger, detectMs, switchMs, promotion }))).toEqual(history.rollbacks);
+    expect(
+      r.rollbacks.map(({ at, from, to, rule, trigger, detectMs, switchMs, promotion }) => ({ at, from, to, rule, trigger, detectMs, switchMs, promotion })),
+    ).toEqual(history.rollbacks);
     // The flapping health probe started the error-ratio incident 8 minutes before it fired; the
     // universe failure 2 minutes earlier is not one of the rule's probes and does not count.
     expect(r.rollbacks.find((x) => x.rule === 'live-error-ratio-critical')!.detectMs).toBe(8 * 60_000);
@@ -115,15 +157,21 @@ describe('a 30-day report of the synthetic history', () => {
   });
 
   it('lists incidents with their time to resolve, and the one still firing', () => {
-    expect(r.incidents.map(({ id, severity, env, startedAt, durationMs, rolledBack }) => ({ id, severity, env, startedAt, durationMs, rolledBack }))).toEqual(history.incidents);
+    expect(r.incidents.map(({ id, severity, env, startedAt, durationMs, rolledBack }) => ({ id, severity, env, startedAt, durationMs, rolledBack }))).toEqual(
+      history.incidents,
+    );
     expect(r.incidents.find((i) => i.id === 'slo-slow-burn#1')).toMatchObject({ state: 'firing', resolvedAt: null, durationMs: null });
     const resolved = history.incidents.filter((i) => i.durationMs !== null).map((i) => i.durationMs!);
     expect(r.summary.incidents).toEqual({ total: 5, critical: 3, warning: 2, open: 1, medianResolveMs: median(resolved) });
   });
 
   it('names the probes that failed most, and the SLO budget left', () => {
-    const expected = [...history.series.values()].filter((s) => s.failures > 0).sort((a, b) => b.failures - a.failures || a.probe.localeCompare(b.probe) || a.env.localeCompare(b.env));
-    expect(r.topFailingProbes).toEqual(expected.slice(0, 5).map((s) => ({ probe: s.probe, env: s.env, probes: s.probes, failures: s.failures, errorRatio: s.failures / s.probes })));
+    const expected = [...history.series.values()]
+      .filter((s) => s.failures > 0)
+      .sort((a, b) => b.failures - a.failures || a.probe.localeCompare(b.probe) || a.env.localeCompare(b.env));
+    expect(r.topFailingProbes).toEqual(
+      expected.slice(0, 5).map((s) => ({ probe: s.probe, env: s.env, probes: s.probes, failures: s.failures, errorRatio: s.failures / s.probes })),
+    );
     expect(r.slo).toEqual([{ name: 'availability', objective: 0.995, periodMs: 30 * DAY, budgetRemaining: 0.62 }]);
     const probes = [...history.series.values()].reduce((sum, s) => sum + s.probes, 0);
     const failures = [...history.series.values()].reduce((sum, s) => sum + s.failures, 0);
@@ -147,14 +195,59 @@ describe('a shorter period of the same history', () => {
 describe('time to detect', () => {
   const at = (offset: number) => new Date(Date.UTC(2026, 0, 5, 12) + offset).toISOString();
   let id = 0;
-  const ev = (offset: number, type: string, fields: Partial<ReportEvent>): ReportEvent => ({ id: ++id, time: at(offset), type, severity: 'info', env: 'blue', probe: null, rule: null, data: {}, ...fields });
-  const firing = (offset: number, probes: unknown) => ev(offset, 'rule.firing', { rule: 'r', data: { incident: 'r#1', severity: 'critical', figures: { facts: [{ fact: 'errorRatio', params: probes === undefined ? {} : { probe: probes } }], env: 'blue', samples: 10 } } });
-  const build = (events: ReportEvent[]) => buildReport({ now: Date.UTC(2026, 0, 6), sinceMs: 2 * DAY, timezone: 'UTC', environments: ['blue', 'green'], activeEnvironment: 'blue', envHours: [], seriesTotals: [], events, slo: [], coverage: { rollupsFrom: undefined, eventsFrom: undefined }, quietMs: 300_000 } satisfies ReportInput);
+  const ev = (offset: number, type: string, fields: Partial<ReportEvent>): ReportEvent => ({
+    id: ++id,
+    time: at(offset),
+    type,
+    severity: 'info',
+    env: 'blue',
+    probe: null,
+    rule: null,
+    data: {},
+    ...fields,
+  });
+  const firing = (offset: number, probes: unknown) =>
+    ev(offset, 'rule.firing', {
+      rule: 'r',
+      data: {
+        incident: 'r#1',
+        severity: 'critical',
+        figures: { facts: [{ fact: 'errorRatio', params: probes === undefined ? {} : { probe: probes } }], env: 'blue', samples: 10 },
+      },
+    });
+  const build = (events: ReportEvent[]) =>
+    buildReport({
+      now: Date.UTC(2026, 0, 6),
+      sinceMs: 2 * DAY,
+      timezone: 'UTC',
+      environments: ['blue', 'green'],
+      activeEnvironment: 'blue',
+      envHours: [],
+      seriesTotals: [],
+      events,
+      slo: [],
+      coverage: { rollupsFrom: undefined, eventsFrom: undefined },
+      quietMs: 300_000,
+    } satisfies ReportInput);
 
   it.each([
     ['a probe still down at the firing', [ev(0, 'probe.down', { probe: 'health' }), firing(3_000, ['health'])], 3_000],
-    ['a stretch of failures less than quietMs apart', [ev(0, 'probe.down', { probe: 'health' }), ev(10_000, 'probe.up', { probe: 'health' }), ev(200_000, 'probe.down', { probe: 'health' }), ev(210_000, 'probe.up', { probe: 'health' }), firing(400_000, ['health'])], 400_000],
-    ['a failure that ended longer than quietMs before', [ev(0, 'probe.down', { probe: 'health' }), ev(10_000, 'probe.up', { probe: 'health' }), firing(400_000, ['health'])], null],
+    [
+      'a stretch of failures less than quietMs apart',
+      [
+        ev(0, 'probe.down', { probe: 'health' }),
+        ev(10_000, 'probe.up', { probe: 'health' }),
+        ev(200_000, 'probe.down', { probe: 'health' }),
+        ev(210_000, 'probe.up', { probe: 'health' }),
+        firing(400_000, ['health']),
+      ],
+      400_000,
+    ],
+    [
+      'a failure that ended longer than quietMs before',
+      [ev(0, 'probe.down', { probe: 'health' }), ev(10_000, 'probe.up', { probe: 'health' }), firing(400_000, ['health'])],
+      null,
+    ],
     ['a failure of a probe the rule does not read', [ev(0, 'probe.down', { probe: 'universe' }), firing(3_000, ['health'])], null],
     ['any probe, for a rule over *', [ev(0, 'probe.down', { probe: 'universe' }), firing(3_000, '*')], 3_000],
     ['any probe, for a fact without a probe param', [ev(0, 'probe.down', { probe: 'universe' }), firing(3_000, undefined)], 3_000],

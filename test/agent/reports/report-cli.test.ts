@@ -54,11 +54,14 @@ describe('greenlight report --config (the databases, no agent)', () => {
       for (const [date, day] of history.days[env]!) {
         const got = report.environments[env]!.days.find((d) => d.date === date);
         // The first day may start before the period (the CLI's clock runs on from the history's end).
-        if (got && date !== localDate(history.start)) expect({ date, probes: got.probes, failures: got.failures }).toEqual({ date, probes: day.probes, failures: day.failures });
+        if (got && date !== localDate(history.start))
+          expect({ date, probes: got.probes, failures: got.failures }).toEqual({ date, probes: day.probes, failures: day.failures });
       }
     }
     expect(report.deployments).toMatchObject({ total: 9, succeeded: 5, failed: 2, rolledBack: 2, unfinished: 1 });
-    expect(report.rollbacks.map(({ at, from, to, rule, detectMs, switchMs }) => ({ at, from, to, rule, detectMs, switchMs }))).toEqual(history.rollbacks.map(({ at, from, to, rule, detectMs, switchMs }) => ({ at, from, to, rule, detectMs, switchMs })));
+    expect(report.rollbacks.map(({ at, from, to, rule, detectMs, switchMs }) => ({ at, from, to, rule, detectMs, switchMs }))).toEqual(
+      history.rollbacks.map(({ at, from, to, rule, detectMs, switchMs }) => ({ at, from, to, rule, detectMs, switchMs })),
+    );
     expect(report.incidents.map((i) => [i.id, i.durationMs])).toEqual(history.incidents.map((i) => [i.id, i.durationMs]));
     expect(report.activeEnvironment).toBe(history.live);
     // The SLO is the config's; no counts were saved, so no budget figure yet.
@@ -84,7 +87,8 @@ describe('greenlight report --config (the databases, no agent)', () => {
     const book = new SloBook(sloDefinitions(config), ['blue', 'green'], sloWindows(config));
     const now = Date.now();
     // 4 bad of 1,000 against a 0.5 % budget: 80 % of it spent.
-    for (let i = 0; i < 1_000; i++) book.record({ probe: 'health', env: 'blue', ok: i % 250 !== 0, durationMs: 5, startedAt: now - 1_000 + i, checks: [], extracted: {} }, true);
+    for (let i = 0; i < 1_000; i++)
+      book.record({ probe: 'health', env: 'blue', ok: i % 250 !== 0, durationMs: 5, startedAt: now - 1_000 + i, checks: [], extracted: {} }, true);
     const store = Store.open(dataDir);
     store.set('slo', book.save());
     store.close();

@@ -42,21 +42,38 @@ describe('the reports config', () => {
   });
 
   it('takes a weekly schedule, Monday 08:00 New York time, posting to a receiver that is on and one that is off', () => {
-    const config = parseAgentConfig(`${BASE}${RECEIVERS}reports:\n  - { name: weekly, cron: "0 8 * * 1", timezone: America/New_York, since: 7d, receivers: [slack, discord] }\n`, {});
-    expect(config.reports).toEqual([{ name: 'weekly', cron: '0 8 * * 1', timezone: 'America/New_York', since: 7 * 86_400_000, receivers: ['slack', 'discord'] }]);
+    const config = parseAgentConfig(
+      `${BASE}${RECEIVERS}reports:\n  - { name: weekly, cron: "0 8 * * 1", timezone: America/New_York, since: 7d, receivers: [slack, discord] }\n`,
+      {},
+    );
+    expect(config.reports).toEqual([
+      { name: 'weekly', cron: '0 8 * * 1', timezone: 'America/New_York', since: 7 * 86_400_000, receivers: ['slack', 'discord'] },
+    ]);
     // discord's variable is unset: it is off, which is a notice at start, not an error.
     expect(receiversSwitchedOff(config).get('discord')).toEqual({ type: 'discord', variables: 'DISCORD_WEBHOOK_URL' });
   });
 
   it.each([
-    ['reports:\n  - { cron: "0 8 * * 1", receivers: [pager] }\n', 'reports[0].receivers[0]: "pager" is not a receiver of alerts.receivers; use one of slack, pagerduty (line'],
-    ['reports:\n  - { cron: "0 8 * * 1", receivers: [pagerduty] }\n', 'reports[0].receivers[0]: "pagerduty" is a pagerduty receiver, which takes alerts only; post reports to a slack, discord, webhook receiver'],
-    ['reports:\n  - { cron: "every monday", receivers: [slack] }\n', 'reports[0].cron: "every monday" is not a cron expression such as "0 8 * * 1" (Mondays 08:00)'],
+    [
+      'reports:\n  - { cron: "0 8 * * 1", receivers: [pager] }\n',
+      'reports[0].receivers[0]: "pager" is not a receiver of alerts.receivers; use one of slack, pagerduty (line',
+    ],
+    [
+      'reports:\n  - { cron: "0 8 * * 1", receivers: [pagerduty] }\n',
+      'reports[0].receivers[0]: "pagerduty" is a pagerduty receiver, which takes alerts only; post reports to a slack, discord, webhook receiver',
+    ],
+    [
+      'reports:\n  - { cron: "every monday", receivers: [slack] }\n',
+      'reports[0].cron: "every monday" is not a cron expression such as "0 8 * * 1" (Mondays 08:00)',
+    ],
     ['reports:\n  - { cron: "0 8 * * 1", timezone: Mars/Olympus, receivers: [slack] }\n', 'reports[0].timezone: "Mars/Olympus" is not an IANA time zone'],
     ['reports:\n  - { cron: "0 8 * * 1", since: 0d, receivers: [slack] }\n', 'reports[0].since: must be from 1m to 400d'],
     ['reports:\n  - { cron: "0 8 * * 1", receivers: [] }\n', 'reports[0].receivers: needs at least one receiver name from alerts.receivers'],
     ['reports:\n  - { cron: "0 8 * * 1", receivers: [slack], channel: ops }\n', 'reports[0].channel: unknown key'],
-    ['reports:\n  - { name: weekly, cron: "0 8 * * 1", receivers: [slack] }\n  - { name: weekly, cron: "0 9 * * 1", receivers: [slack] }\n', 'reports[1].name: "weekly" is already the name of reports[0]'],
+    [
+      'reports:\n  - { name: weekly, cron: "0 8 * * 1", receivers: [slack] }\n  - { name: weekly, cron: "0 9 * * 1", receivers: [slack] }\n',
+      'reports[1].name: "weekly" is already the name of reports[0]',
+    ],
     ['rollups: { retention: { minuteAge: 1h } }\n', 'rollups.retention.minuteAge: must be at least 2h'],
     ['rollups: { retention: { maxSize: lots } }\n', 'rollups.retention.maxSize: "lots" is not a size'],
   ])('refuses %j naming the key', (yaml, message) => {
@@ -66,18 +83,36 @@ describe('the reports config', () => {
 
 describe('a report schedule', () => {
   it('next posts on a Monday at 08:00 in its time zone', async () => {
-    const delivery = new ReportDelivery({ build: () => Promise.reject(new Error('not now')), receiver: () => undefined, switchedOff: () => undefined, link: () => undefined, publish: () => undefined, logger: pino({ level: 'silent' }) });
+    const delivery = new ReportDelivery({
+      build: () => Promise.reject(new Error('not now')),
+      receiver: () => undefined,
+      switchedOff: () => undefined,
+      link: () => undefined,
+      publish: () => undefined,
+      logger: pino({ level: 'silent' }),
+    });
     onTestFinished(() => delivery.close());
     delivery.schedule([{ name: 'weekly', cron: '0 8 * * 1', timezone: 'America/New_York', sinceMs: 7 * 86_400_000, receivers: ['slack'] }]);
     const next = delivery.nextRun('weekly')!;
-    const parts = Object.fromEntries(new Intl.DateTimeFormat('en-US', { timeZone: 'America/New_York', weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).formatToParts(next).map((p) => [p.type, p.value]));
+    const parts = Object.fromEntries(
+      new Intl.DateTimeFormat('en-US', { timeZone: 'America/New_York', weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' })
+        .formatToParts(next)
+        .map((p) => [p.type, p.value]),
+    );
     expect(parts).toMatchObject({ weekday: 'Mon', hour: '08', minute: '00' });
     expect(next).toBeGreaterThan(Date.now());
     expect(next - Date.now()).toBeLessThanOrEqual(7 * 86_400_000);
   });
 
   it('replaced by new schedules, the old ones stop', () => {
-    const delivery = new ReportDelivery({ build: () => Promise.reject(new Error('not now')), receiver: () => undefined, switchedOff: () => undefined, link: () => undefined, publish: () => undefined, logger: pino({ level: 'silent' }) });
+    const delivery = new ReportDelivery({
+      build: () => Promise.reject(new Error('not now')),
+      receiver: () => undefined,
+      switchedOff: () => undefined,
+      link: () => undefined,
+      publish: () => undefined,
+      logger: pino({ level: 'silent' }),
+    });
     onTestFinished(() => delivery.close());
     delivery.schedule([{ name: 'a', cron: '0 8 * * 1', timezone: 'UTC', sinceMs: 86_400_000, receivers: ['slack'] }]);
     expect(delivery.nextRun('a')).toBeDefined();
@@ -89,8 +124,21 @@ describe('a report schedule', () => {
   it('records a report it could not build as report.failed for each receiver, and posts nothing', async () => {
     const events: { type: string; data: unknown }[] = [];
     const posted: string[] = [];
-    const receiver = { name: 'slack', type: 'slack', severities: [], send: () => Promise.resolve({ attempts: 1 }), post: (m: { markdown: string }) => (posted.push(m.markdown), Promise.resolve({ attempts: 1, parts: 1 })) } as unknown as AlertReceiver;
-    const delivery = new ReportDelivery({ build: () => Promise.reject(new Error('the journal is unreadable')), receiver: () => receiver, switchedOff: () => undefined, link: () => undefined, publish: (e) => events.push(e), logger: pino({ level: 'silent' }) });
+    const receiver = {
+      name: 'slack',
+      type: 'slack',
+      severities: [],
+      send: () => Promise.resolve({ attempts: 1 }),
+      post: (m: { markdown: string }) => (posted.push(m.markdown), Promise.resolve({ attempts: 1, parts: 1 })),
+    } as unknown as AlertReceiver;
+    const delivery = new ReportDelivery({
+      build: () => Promise.reject(new Error('the journal is unreadable')),
+      receiver: () => receiver,
+      switchedOff: () => undefined,
+      link: () => undefined,
+      publish: (e) => events.push(e),
+      logger: pino({ level: 'silent' }),
+    });
     await delivery.deliver({ name: 'weekly', cron: '0 8 * * 1', timezone: 'UTC', sinceMs: 86_400_000, receivers: ['slack'] });
     expect(posted).toEqual([]);
     expect(events).toMatchObject([{ type: 'report.failed', data: { schedule: 'weekly', receiver: 'slack', error: 'the journal is unreadable' } }]);
@@ -113,11 +161,19 @@ reports:
 `;
     const h = await startPair({ dataDir: writeSyntheticHistory().dataDir, extra, every: '1s' });
     onTestFinished(() => h.close());
-    const delivered = (type: string, receiver: string) => h.events.find((e) => e.type === type && (e.data as { receiver?: string }).receiver === receiver) as (GreenlightEvent & { data: Record<string, unknown> }) | undefined;
-    await waitUntil(() => ['slack', 'discord', 'hook'].every((r) => delivered('report.sent', r)) && delivered('report.failed', 'broken') !== undefined, 'the first scheduled report at every receiver');
+    const delivered = (type: string, receiver: string) =>
+      h.events.find((e) => e.type === type && (e.data as { receiver?: string }).receiver === receiver) as
+        (GreenlightEvent & { data: Record<string, unknown> }) | undefined;
+    await waitUntil(
+      () => ['slack', 'discord', 'hook'].every((r) => delivered('report.sent', r)) && delivered('report.failed', 'broken') !== undefined,
+      'the first scheduled report at every receiver',
+    );
 
     const slackParts = delivered('report.sent', 'slack')!.data.parts as number;
-    const slackMessages = recorder.requests.filter((r) => r.path === '/slack').slice(0, slackParts).map((r) => (r.body as { text: string }).text);
+    const slackMessages = recorder.requests
+      .filter((r) => r.path === '/slack')
+      .slice(0, slackParts)
+      .map((r) => (r.body as { text: string }).text);
     for (const text of slackMessages) expect(text.length).toBeLessThanOrEqual(3_900);
     const slack = { text: slackMessages.join('\n') };
     expect(slack.text.split('\n')[0]).toBe('*greenlight report: the last 30d*');
@@ -128,7 +184,10 @@ reports:
     const discordEvent = delivered('report.sent', 'discord')!;
     const parts = discordEvent.data.parts as number;
     expect(parts).toBeGreaterThan(1);
-    const discord = recorder.requests.filter((r) => r.path === '/discord').slice(0, parts).map((r) => r.body as { content: string; allowed_mentions: unknown });
+    const discord = recorder.requests
+      .filter((r) => r.path === '/discord')
+      .slice(0, parts)
+      .map((r) => r.body as { content: string; allowed_mentions: unknown });
     for (const message of discord) {
       expect(message.content.length).toBeLessThanOrEqual(2_000);
       expect(message.allowed_mentions).toEqual({ parse: [] });
@@ -141,7 +200,14 @@ reports:
     expect(hook.text).toMatch(/^## greenlight report: the last 30d\n/);
     expect(hook.data.deployments).toMatchObject({ total: 9, succeeded: 5 });
 
-    expect(delivered('report.sent', 'slack')!.data).toMatchObject({ schedule: 'weekly', receiverType: 'slack', since: '30d', attempts: slackParts, parts: slackParts, httpStatus: 200 });
+    expect(delivered('report.sent', 'slack')!.data).toMatchObject({
+      schedule: 'weekly',
+      receiverType: 'slack',
+      since: '30d',
+      attempts: slackParts,
+      parts: slackParts,
+      httpStatus: 200,
+    });
     const failed = delivered('report.failed', 'broken')!;
     expect(failed.severity).toBe('warning');
     expect(failed.data).toMatchObject({ schedule: 'weekly', receiver: 'broken', attempts: 1 });
@@ -169,7 +235,12 @@ probes:
   - { name: health, path: /api/health }
 `;
     writeFileSync(file, text('[]'));
-    const agent = new Agent({ config: await loadAgentConfig(file, {}), logger: pino({ level: 'silent' }), reloadConfig: () => loadAgentConfig(file, {}), configSource: file });
+    const agent = new Agent({
+      config: await loadAgentConfig(file, {}),
+      logger: pino({ level: 'silent' }),
+      reloadConfig: () => loadAgentConfig(file, {}),
+      configSource: file,
+    });
     const events: GreenlightEvent[] = [];
     agent.bus.subscribe((event) => events.push(event));
     await agent.start();

@@ -17,7 +17,16 @@ import { localDate, writeSyntheticHistory } from '../../helpers/synthetic-histor
 import { hasTool, tempDir } from '../../helpers/tools.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 const WAIT = { timeout: 20_000 };
 const available = hasTool('chromium');
 
@@ -72,16 +81,40 @@ describe.skipIf(!available)('the HTML report (headless chromium)', () => {
     const today = localDate(Date.now());
     for (const env of ['blue', 'green']) {
       const days = json.environments[env]!.days;
-      const points = await page.locator(`svg#latency-${env} circle[data-series="p95"]`).evaluateAll((nodes) => nodes.map((n) => ({ date: n.getAttribute('data-date'), value: Number(n.getAttribute('data-value')) })));
+      const points = await page
+        .locator(`svg#latency-${env} circle[data-series="p95"]`)
+        .evaluateAll((nodes) => nodes.map((n) => ({ date: n.getAttribute('data-date'), value: Number(n.getAttribute('data-value')) })));
       expect(points.map((p) => p.date)).toEqual(days.map((d) => d.date));
       expect(await page.locator(`svg#errors-${env} rect.bar`).count()).toBe(days.length);
       // Each past day's row: its figures, as data and as text (today's go on changing while the agent probes).
-      const rows = await page.locator(`table.days[data-env="${env}"] tbody tr`).evaluateAll((nodes) => nodes.map((n) => ({ date: n.getAttribute('data-date')!, probes: Number(n.getAttribute('data-probes')), p50: Number(n.getAttribute('data-p50')), p95: Number(n.getAttribute('data-p95')), errorRatio: Number(n.getAttribute('data-error-ratio')), cells: [...n.querySelectorAll('td')].map((td) => td.textContent) })));
+      const rows = await page.locator(`table.days[data-env="${env}"] tbody tr`).evaluateAll((nodes) =>
+        nodes.map((n) => ({
+          date: n.getAttribute('data-date')!,
+          probes: Number(n.getAttribute('data-probes')),
+          p50: Number(n.getAttribute('data-p50')),
+          p95: Number(n.getAttribute('data-p95')),
+          errorRatio: Number(n.getAttribute('data-error-ratio')),
+          cells: [...n.querySelectorAll('td')].map((td) => td.textContent),
+        })),
+      );
       expect(rows).toHaveLength(days.length);
       for (const day of days.filter((d) => d.date < today)) {
         const row = rows.find((r) => r.date === day.date)!;
-        expect({ probes: row.probes, p50: row.p50, p95: row.p95, errorRatio: row.errorRatio }, `${env} ${day.date}`).toEqual({ probes: day.probes, p50: day.p50Ms, p95: day.p95Ms, errorRatio: day.errorRatio });
-        expect(row.cells, `${env} ${day.date}`).toEqual([day.date, day.probes.toLocaleString('en-US'), day.failures.toLocaleString('en-US'), percent(day.errorRatio), latency(day.p50Ms), latency(day.p95Ms), latency(day.p99Ms)]);
+        expect({ probes: row.probes, p50: row.p50, p95: row.p95, errorRatio: row.errorRatio }, `${env} ${day.date}`).toEqual({
+          probes: day.probes,
+          p50: day.p50Ms,
+          p95: day.p95Ms,
+          errorRatio: day.errorRatio,
+        });
+        expect(row.cells, `${env} ${day.date}`).toEqual([
+          day.date,
+          day.probes.toLocaleString('en-US'),
+          day.failures.toLocaleString('en-US'),
+          percent(day.errorRatio),
+          latency(day.p50Ms),
+          latency(day.p95Ms),
+          latency(day.p99Ms),
+        ]);
         expect(points.find((p) => p.date === day.date)!.value).toBe(day.p95Ms);
       }
     }
@@ -90,7 +123,11 @@ describe.skipIf(!available)('the HTML report (headless chromium)', () => {
       const row = page.locator(`table.weeks tr[data-week="${week.week}"]`);
       expect(await row.getAttribute('data-total')).toBe(String(week.total));
       expect(await row.getAttribute('data-rolled-back')).toBe(String(week.rolledBack));
-      for (const [stack, value] of [['succeeded', week.succeeded], ['failed', week.failed], ['rolled back', week.rolledBack]] as const) {
+      for (const [stack, value] of [
+        ['succeeded', week.succeeded],
+        ['failed', week.failed],
+        ['rolled back', week.rolledBack],
+      ] as const) {
         const bar = page.locator(`svg#deployments rect[data-week="${week.week}"][data-stack="${stack}"]`);
         expect(value === 0 ? await bar.count() : Number(await bar.getAttribute('data-value')), `${week.week} ${stack}`).toBe(value === 0 ? 0 : value);
       }
@@ -100,8 +137,14 @@ describe.skipIf(!available)('the HTML report (headless chromium)', () => {
     expect(await card.locator('.value').textContent()).toBe(rate(json.deployments.successRate));
     // Rollbacks: a marker each on the timeline, a row each with its times.
     expect(await page.locator('svg#timeline path.mark.s-rollback').count()).toBe(json.rollbacks.length);
-    const rollbackRows = await page.locator('table.rollbacks tbody tr').evaluateAll((nodes) => nodes.map((n) => ({ at: n.getAttribute('data-at'), detect: n.getAttribute('data-detect-ms'), switch: n.getAttribute('data-switch-ms') })));
-    expect(rollbackRows).toEqual(json.rollbacks.map((r) => ({ at: r.at, detect: r.detectMs === null ? '' : String(r.detectMs), switch: r.switchMs === null ? '' : String(r.switchMs) })));
+    const rollbackRows = await page
+      .locator('table.rollbacks tbody tr')
+      .evaluateAll((nodes) =>
+        nodes.map((n) => ({ at: n.getAttribute('data-at'), detect: n.getAttribute('data-detect-ms'), switch: n.getAttribute('data-switch-ms') })),
+      );
+    expect(rollbackRows).toEqual(
+      json.rollbacks.map((r) => ({ at: r.at, detect: r.detectMs === null ? '' : String(r.detectMs), switch: r.switchMs === null ? '' : String(r.switchMs) })),
+    );
     expect(await page.locator('svg#timeline rect.span').count()).toBe(json.incidents.length);
     expect(await page.locator('table.incidents tbody tr').count()).toBe(json.incidents.length);
 

@@ -16,7 +16,17 @@ beforeAll(async () => {
   const history = writeSyntheticHistory({ end: Date.UTC(2026, 10, 30, 13) });
   const store = Store.openReadOnly(history.dataDir);
   const rollups = RollupStore.openReadOnly(history.dataDir);
-  const input = await readReportInput({ rollups, journal: store, slice: (work) => Promise.resolve(work()) }, { now: history.end, sinceMs: 30 * DAY, timezone: history.timezone, environments: ['blue', 'green'], activeEnvironment: history.live, slo: [{ name: 'availability', objective: 0.995, periodMs: 30 * DAY, budgetRemaining: 0.62 }] });
+  const input = await readReportInput(
+    { rollups, journal: store, slice: (work) => Promise.resolve(work()) },
+    {
+      now: history.end,
+      sinceMs: 30 * DAY,
+      timezone: history.timezone,
+      environments: ['blue', 'green'],
+      activeEnvironment: history.live,
+      slo: [{ name: 'availability', objective: 0.995, periodMs: 30 * DAY, budgetRemaining: 0.62 }],
+    },
+  );
   report = buildReport(input);
   rollups?.close();
   store.close();
@@ -46,7 +56,10 @@ describe('the Markdown report', () => {
   });
 
   it('puts free text in inline code on one line, so it can neither format nor mention', () => {
-    const hostile = { ...report, rollbacks: [{ ...report.rollbacks.find((r) => r.trigger === 'manual')!, reason: 'line one\n## heading <!channel> @here `tick` **bold**' }] };
+    const hostile = {
+      ...report,
+      rollbacks: [{ ...report.rollbacks.find((r) => r.trigger === 'manual')!, reason: 'line one\n## heading <!channel> @here `tick` **bold**' }],
+    };
     const md = renderMarkdown(hostile);
     expect(md).toContain("by an operator: `line one ## heading <!channel> @here 'tick' **bold**`");
     expect(slackMrkdwn(md)).toContain('&lt;!channel&gt;');

@@ -49,13 +49,22 @@ describe('GET /api/v1/report', () => {
     for (const env of ['blue', 'green']) {
       expect(report.environments[env]!.days.length).toBeGreaterThanOrEqual(30);
       for (const day of report.environments[env]!.days) {
-        expect(day).toMatchObject({ date: expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/), p50Ms: expect.any(Number), p95Ms: expect.any(Number), errorRatio: expect.any(Number), probes: expect.any(Number) });
+        expect(day).toMatchObject({
+          date: expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/),
+          p50Ms: expect.any(Number),
+          p95Ms: expect.any(Number),
+          errorRatio: expect.any(Number),
+          probes: expect.any(Number),
+        });
       }
     }
     expect(report.deployments).toMatchObject({ total: 9, succeeded: 5, failed: 2, rolledBack: 2, successRate: 5 / 9 });
     expect(report.rollbacks).toHaveLength(5);
-    for (const rollback of report.rollbacks) expect(Object.keys(rollback)).toEqual(expect.arrayContaining(['at', 'from', 'to', 'rule', 'detectMs', 'switchMs']));
-    expect(report.rollbacks.map(({ at, detectMs, switchMs }) => ({ at, detectMs, switchMs }))).toEqual(history.rollbacks.map(({ at, detectMs, switchMs }) => ({ at, detectMs, switchMs })));
+    for (const rollback of report.rollbacks)
+      expect(Object.keys(rollback)).toEqual(expect.arrayContaining(['at', 'from', 'to', 'rule', 'detectMs', 'switchMs']));
+    expect(report.rollbacks.map(({ at, detectMs, switchMs }) => ({ at, detectMs, switchMs }))).toEqual(
+      history.rollbacks.map(({ at, detectMs, switchMs }) => ({ at, detectMs, switchMs })),
+    );
     expect(report.incidents.map((i) => i.id)).toEqual(history.incidents.map((i) => i.id));
     // Past days are the history's; the agent's own probes land in today's.
     const today = localDate(Date.now());
@@ -153,7 +162,10 @@ probes:
     await fetch(`${blue.url}/__faults`, { method: 'POST', body: JSON.stringify({ emptyUniverse: true }) });
     const metric = async (name: string) => {
       const text = await (await fetch(`${base}/metrics`)).text();
-      return text.split('\n').filter((line) => line.startsWith(`${name}{`) && line.includes('env="blue"') && !line.includes('result="skipped"')).reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
+      return text
+        .split('\n')
+        .filter((line) => line.startsWith(`${name}{`) && line.includes('env="blue"') && !line.includes('result="skipped"'))
+        .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
     };
     await waitUntil(async () => (await metric('greenlight_confirmation_probes_total')) >= 2, 'confirmation probes of blue');
     await fetch(`${blue.url}/__faults`, { method: 'DELETE' });

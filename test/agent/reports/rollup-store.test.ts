@@ -83,7 +83,12 @@ describe('the rollup writer', () => {
     histogram.addEncoded(row!.bins);
     expect([...histogram.bins]).toEqual([...expected.bins]);
     expect(histogram.quantile(0.95)).toBe(expected.quantile(0.95));
-    expect(store.seriesTotals(hour, hour + 1).map((t) => [t.probe, t.count, t.failures]).sort()).toEqual([
+    expect(
+      store
+        .seriesTotals(hour, hour + 1)
+        .map((t) => [t.probe, t.count, t.failures])
+        .sort(),
+    ).toEqual([
       ['health', 60, 1],
       ['universe', 60, 1],
     ]);
@@ -161,7 +166,15 @@ describe('rollup retention', () => {
     const { store, clock, writer } = open();
     fill(store, writer, clock, 3, 200);
     const logs: string[] = [];
-    const retention = new RollupRetention({ store, maxAge: HOUR_MS, maxSize: 1 << 30, minuteAge: 2 * HOUR_MS, every: 3_600_000, now: () => T0 + 3 * HOUR_MS, logger: pino({ level: 'info' }, { write: (line: string) => logs.push(line) }) });
+    const retention = new RollupRetention({
+      store,
+      maxAge: HOUR_MS,
+      maxSize: 1 << 30,
+      minuteAge: 2 * HOUR_MS,
+      every: 3_600_000,
+      now: () => T0 + 3 * HOUR_MS,
+      logger: pino({ level: 'info' }, { write: (line: string) => logs.push(line) }),
+    });
     onTestFinished(() => retention.close());
     retention.start();
     await expect.poll(() => logs.some((line) => line.includes('rollup retention: deleted')), { timeout: 10_000 }).toBe(true);
@@ -174,11 +187,15 @@ describe('the rollup database read-only', () => {
     const dir = tempDir('greenlight-rollups-');
     expect(RollupStore.openReadOnly(dir)).toBeUndefined();
     const writable = RollupStore.open(dir);
-    writable.writeMinutes([{ minute: Math.floor(T0 / MINUTE_MS), probe: 'health', env: 'blue', count: 1, failures: 0, latencyMs: 5, bins: new LatencyHistogram().encode() }]);
+    writable.writeMinutes([
+      { minute: Math.floor(T0 / MINUTE_MS), probe: 'health', env: 'blue', count: 1, failures: 0, latencyMs: 5, bins: new LatencyHistogram().encode() },
+    ]);
     const readonly = RollupStore.openReadOnly(dir)!;
     onTestFinished(() => (readonly.close(), writable.close()));
     expect(readonly.counts().minutes).toBe(1);
-    expect(() => readonly.writeMinutes([{ minute: 1, probe: 'x', env: 'blue', count: 1, failures: 0, latencyMs: 1, bins: Buffer.alloc(0) }])).toThrow(/read-only/);
+    expect(() => readonly.writeMinutes([{ minute: 1, probe: 'x', env: 'blue', count: 1, failures: 0, latencyMs: 1, bins: Buffer.alloc(0) }])).toThrow(
+      /read-only/,
+    );
   });
 
   it('says what to fix when the data directory is not writable', () => {
