@@ -3,7 +3,7 @@
  * changes, rule transitions with their figures, actions, alerts, flag changes, switches), with
  * the message and data sizes the agent writes. Deterministic: event `id` is always the same.
  */
-import type { GreenlightEvent } from '../agent/events.js';
+import type { GreenlightEvent } from '../agent/events/events.js';
 
 const PROBES = ['health', 'universe', 'discoveries', 'positions'];
 const ENVS = ['blue', 'green'];

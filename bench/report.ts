@@ -21,13 +21,13 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import type { GreenlightEvent } from '../agent/events.js';
+import type { GreenlightEvent } from '../agent/events/events.js';
 import { LatencyHistogram } from '../agent/reports/latency-sketch.js';
 import { buildReport } from '../agent/reports/report-builder.js';
 import { readReportInput } from '../agent/reports/report-reader.js';
 import { HOUR_MS, MINUTE_MS, RollupStore } from '../agent/reports/rollup-store.js';
-import { Store } from '../agent/store.js';
-import { TurnQueue } from '../agent/turn-queue.js';
+import { Store } from '../agent/events/store.js';
+import { TurnQueue } from '../agent/http/turn-queue.js';
 import { fmt, log, mb, section, type SummaryRow } from './harness.js';
 
 const DAY_MS = 86_400_000;

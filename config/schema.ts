@@ -6,9 +6,7 @@
 import { validate as isValidCron } from 'node-cron';
 import { z } from 'zod';
 import { parseJsonPath, type PathSegment } from './json-path.js';
-import { parseByteSize, parseDuration } from './units.js';
-
-const quote = (value: unknown): string => JSON.stringify(value) ?? String(value);
+import { parseByteSize, parseDuration, quote } from './units.js';
 
 /** A duration such as 250ms, 5s, 2m or 1h, as milliseconds. */
 export const Duration = z

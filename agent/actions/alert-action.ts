@@ -1,7 +1,7 @@
 /** `alert`: page people through the receivers routed by the rule's severity; a resolved notice when the incident ends. */
 import { z } from 'zod';
 import type { AlertNotice } from '../alerts/alert-receiver.js';
-import type { PluginDefinition } from '../plugin.js';
+import type { PluginDefinition } from '../plugins/plugin.js';
 import { alertKey, type Action, type ActionContext, type ActionDeps, type ActionOutcome } from './action.js';
 
 const AlertSchema = z.strictObject({ type: z.literal('alert') });

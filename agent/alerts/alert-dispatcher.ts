@@ -5,7 +5,9 @@
  * interval until their resolution arrives; each delivery's outcome goes to `onDelivery`.
  */
 import type { Logger } from 'pino';
-import { OutboundError } from '../outbound.js';
+import type { EventBus } from '../events/events.js';
+import { OutboundError } from '../plugins/outbound.js';
+import type { AgentMetrics } from '../telemetry/metrics.js';
 import { AlertError, type AlertNotice, type AlertReceiver } from './alert-receiver.js';
 
 /** How one delivery of one notice to one receiver went. */
@@ -191,4 +193,34 @@ function failureOf(error: unknown): { attempts: number; httpStatus?: number; err
   const attempts = error instanceof AlertError || error instanceof OutboundError ? error.attempts : 0;
   const message = error instanceof Error ? error.message : String(error);
   return { attempts, error: message, ...(status === undefined ? {} : { httpStatus: status }) };
+}
+
+/**
+ * What a delivery becomes for everyone else: an `alert.sent` or `alert.failed` event and the
+ * greenlight_alerts_total count (the dispatcher's `onDelivery`).
+ */
+export function publishDelivery(bus: Pick<EventBus, 'publish'>, metrics: Pick<AgentMetrics, 'countAlert'>): (delivery: AlertDelivery) => void {
+  return (delivery) => {
+    const { receiver, notice } = delivery;
+    const data = { receiver: receiver.name, receiverType: receiver.type, status: notice.status, key: notice.key, attempts: delivery.attempts };
+    const scope = { env: notice.env, rule: notice.rule };
+    metrics.countAlert(receiver.name, notice.status, delivery.ok ? 'sent' : 'failed');
+    if (delivery.ok) {
+      bus.publish({
+        type: 'alert.sent',
+        severity: 'info',
+        ...scope,
+        message: `${notice.status} alert "${notice.summary}" delivered to ${receiver.type} receiver ${receiver.name}`,
+        data: { ...data, httpStatus: delivery.httpStatus ?? null },
+      });
+    } else {
+      bus.publish({
+        type: 'alert.failed',
+        severity: 'warning',
+        ...scope,
+        message: `${receiver.type} receiver ${receiver.name} did not take the alert: ${delivery.error}`,
+        data: { ...data, error: delivery.error ?? 'unknown' },
+      });
+    }
+  };
 }

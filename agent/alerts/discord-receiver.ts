@@ -6,8 +6,8 @@
  */
 import { z } from 'zod';
 import { HttpUrl } from '../../config/schema.js';
-import type { Severity } from '../events.js';
-import type { PluginDefinition } from '../plugin.js';
+import type { Severity } from '../events/events.js';
+import type { PluginDefinition } from '../plugins/plugin.js';
 import type { AlertNotice, AlertReceiver } from './alert-receiver.js';
 import { figureLines, firedFor, labelLine, severityEmoji, statusEmoji, statusWord, subject, title, truncate } from './notice-format.js';
 import { deliverNotice, deliverParts, receiverLabel, receiverOptions } from './receiver-options.js';

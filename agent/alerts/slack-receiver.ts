@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { HttpUrl } from '../../config/schema.js';
-import type { PluginDefinition } from '../plugin.js';
+import type { PluginDefinition } from '../plugins/plugin.js';
 import type { AlertNotice, AlertReceiver } from './alert-receiver.js';
 import { figureLines, firedFor, headline, labelLine, severityEmoji, statusWord, title, truncate } from './notice-format.js';
 import { deliverNotice, deliverParts, receiverLabel, receiverOptions } from './receiver-options.js';

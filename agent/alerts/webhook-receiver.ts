@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { HttpUrl } from '../../config/schema.js';
-import type { PluginDefinition } from '../plugin.js';
+import type { PluginDefinition } from '../plugins/plugin.js';
 import type { AlertNotice, AlertReceiver } from './alert-receiver.js';
 import { figureLines } from './notice-format.js';
 import { deliverNotice, deliverParts, receiverLabel, receiverOptions } from './receiver-options.js';

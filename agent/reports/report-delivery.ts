@@ -10,7 +10,7 @@ import { createTask, type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
 import { formatDuration } from '../../config/units.js';
 import type { AlertReceiver } from '../alerts/alert-receiver.js';
-import type { EventInput } from '../events.js';
+import type { EventInput } from '../events/events.js';
 import type { Report } from './report-builder.js';
 import { renderMarkdown } from './render-markdown.js';
 import { LocalClock } from './report-time.js';

@@ -5,7 +5,7 @@
  * series is a hundred short slices between which probes run, never one long stall. The CLI
  * (`report --config`) reads the same way, straight through.
  */
-import type { Store } from '../store.js';
+import type { Store } from '../events/store.js';
 import { REPORT_EVENT_TYPES, type ReportEvent, type ReportInput, type SloInput } from './report-builder.js';
 import { HOUR_MS, type EnvHour, type RollupStore, type SeriesTotal } from './rollup-store.js';
 

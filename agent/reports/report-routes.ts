@@ -4,7 +4,7 @@
  * person (the status page links to it), served with a CSP that allows its own inline stylesheet
  * and nothing else. A bad `since` or `format` is a 400 naming it.
  */
-import { HttpError, type Route, type RouteResponse } from '../http-server.js';
+import { HttpError, type Route, type RouteResponse } from '../http/http-server.js';
 import type { Report } from './report-builder.js';
 import { REPORT_PAGE_CSP, renderHtml } from './render-html.js';
 import { renderMarkdown } from './render-markdown.js';

@@ -13,10 +13,9 @@ import type { Config } from '../../config/schema.js';
 import type { ProbeResult } from '../../probes/probe-result.js';
 import type { SloStatus } from '../../probes/slo-window.js';
 import type { AlertReceiver } from '../alerts/alert-receiver.js';
-import type { EventInput } from '../events.js';
-import type { Route } from '../http-server.js';
-import type { Store } from '../store.js';
-import type { TurnQueue } from '../turn-queue.js';
+import type { EventInput } from '../events/events.js';
+import type { Store } from '../events/store.js';
+import type { Route } from '../http/http-server.js';
 import { buildReport, type Report } from './report-builder.js';
 import { receiversSwitchedOff, scheduleName } from './report-config.js';
 import { ReportDelivery, type ReportScheduleSpec } from './report-delivery.js';
@@ -40,8 +39,8 @@ export interface ReportsHost {
 export interface ReportsOptions {
   /** The state store: the journal a report reads its events from. */
   store: Store;
-  /** Where reading slices take their turns (the agent's TurnQueue). */
-  turns: TurnQueue;
+  /** Runs one slice of reading in its turn of the event loop (the API server's TurnQueue); undefined once stopping. */
+  slice: <T>(work: () => T) => Promise<T | undefined>;
   now: () => number;
   logger: Logger;
 }
@@ -101,7 +100,7 @@ export class Reports {
     const { slo } = this.#host.state(false);
     try {
       const input = await readReportInput(
-        { rollups: this.#rollups, journal: this.#options.store, slice: (work) => this.#options.turns.run(work) },
+        { rollups: this.#rollups, journal: this.#options.store, slice: this.#options.slice },
         {
           now: this.#options.now(),
           sinceMs,

@@ -23,7 +23,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { LATENCY_BINS } from '../../probes/sliding-window.js';
-import { StoreError } from '../store.js';
+import { StoreError } from '../events/store.js';
 import { addEncodedBins, encodeBins, mergeEncoded } from './latency-sketch.js';
 
 export const MINUTE_MS = 60_000;

@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AgentState } from '../../agent/agent.js';
-import { parseAgentConfig } from '../../agent/agent-config.js';
+import type { AgentState } from '../../agent/http/state-view.js';
+import { parseAgentConfig } from '../../agent/reload/agent-config.js';
 import { hasTool, promtoolCheckMetrics, tempDir } from '../helpers/tools.js';
 import { pairConfig, startAgent, startPair, useSimulatorPair, waitUntil, type Harness } from '../helpers/agent-harness.js';
 

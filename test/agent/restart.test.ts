@@ -1,12 +1,12 @@
 /**
- * A restart picks up where the last run left off (agent/store.ts): the live environment and the
+ * A restart picks up where the last run left off (agent/events/store.ts): the live environment and the
  * flags are what they were, and a rule that was firing goes on firing without repeating its
  * actions — and still tells the receivers when it resolves.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Agent } from '../../agent/agent.js';
-import { parseAgentConfig } from '../../agent/agent-config.js';
-import type { GreenlightEvent } from '../../agent/events.js';
+import { parseAgentConfig } from '../../agent/reload/agent-config.js';
+import type { GreenlightEvent } from '../../agent/events/events.js';
 import { startAgent, useSimulatorPair, waitUntil } from '../helpers/agent-harness.js';
 import { startRecorder } from '../helpers/recorder.js';
 import { tempDir } from '../helpers/tools.js';

@@ -27,11 +27,11 @@ import { tmpdir } from 'node:os';
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import type { GreenlightEvent } from '../../agent/events.js';
+import type { GreenlightEvent } from '../../agent/events/events.js';
 import { LatencyHistogram } from '../../agent/reports/latency-sketch.js';
 import { RollupStore } from '../../agent/reports/rollup-store.js';
 import { RollupWriter } from '../../agent/reports/rollup-writer.js';
-import { Store } from '../../agent/store.js';
+import { Store } from '../../agent/events/store.js';
 
 const MINUTE = 60_000;
 const HOUR = 3_600_000;

@@ -5,7 +5,7 @@ import { Agent as UndiciAgent } from 'undici';
 import { describe, expect, it } from 'vitest';
 import type { ActionContext, ActionDeps, Controller } from '../../../agent/actions/action.js';
 import { commandAction } from '../../../agent/actions/command-action.js';
-import { sleep } from '../../../agent/plugin.js';
+import { sleep } from '../../../agent/plugins/plugin.js';
 import { tempDir } from '../../helpers/tools.js';
 import { Redactor } from '../../../config/redactor.js';
 

@@ -7,7 +7,7 @@ import { buildReport, type Report, type ReportEvent, type ReportInput } from '..
 import { readReportInput } from '../../../agent/reports/report-reader.js';
 import { isoWeek, parseSince } from '../../../agent/reports/report-time.js';
 import { RollupStore } from '../../../agent/reports/rollup-store.js';
-import { Store } from '../../../agent/store.js';
+import { Store } from '../../../agent/events/store.js';
 import { isoWeekOf, localDate, trueQuantile, writeSyntheticHistory, type SyntheticHistory } from '../../helpers/synthetic-history.js';
 
 const DAY = 86_400_000;

@@ -6,9 +6,9 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadAgentConfig } from '../../../agent/agent-config.js';
+import { loadAgentConfig } from '../../../agent/reload/agent-config.js';
 import type { Report } from '../../../agent/reports/report-builder.js';
-import { Store } from '../../../agent/store.js';
+import { Store } from '../../../agent/events/store.js';
 import { SloBook, sloDefinitions } from '../../../probes/slo-window.js';
 import { sloWindows } from '../../../rules/rule-evaluator.js';
 import { startPair, waitUntil, type Harness } from '../../helpers/agent-harness.js';

@@ -6,7 +6,7 @@ import { readReportInput } from '../../../agent/reports/report-reader.js';
 import { REPORT_PAGE_CSP, REPORT_PAGE_STYLE, renderHtml } from '../../../agent/reports/render-html.js';
 import { renderMarkdown } from '../../../agent/reports/render-markdown.js';
 import { RollupStore } from '../../../agent/reports/rollup-store.js';
-import { Store } from '../../../agent/store.js';
+import { Store } from '../../../agent/events/store.js';
 import { writeSyntheticHistory } from '../../helpers/synthetic-history.js';
 
 const DAY = 86_400_000;

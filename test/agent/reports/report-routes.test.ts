@@ -4,7 +4,7 @@
  * 400s for bad input.
  */
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { parseAgentConfig } from '../../../agent/agent-config.js';
+import { parseAgentConfig } from '../../../agent/reload/agent-config.js';
 import { startSimulator } from '../../../simulator/alphastack-simulator.js';
 import { tempDir } from '../../helpers/tools.js';
 import type { Report } from '../../../agent/reports/report-builder.js';

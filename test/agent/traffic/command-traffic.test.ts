@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { Agent } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
-import { sleep, type PluginDeps } from '../../../agent/plugin.js';
+import { sleep, type PluginDeps } from '../../../agent/plugins/plugin.js';
 import { CommandTrafficSchema, commandTraffic } from '../../../agent/traffic/command-traffic.js';
 import { TrafficError, type SwitchRequest } from '../../../agent/traffic/traffic-adapter.js';
 import { tempDir } from '../../helpers/tools.js';
