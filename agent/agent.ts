@@ -33,6 +33,7 @@ import { promoteRoutes } from './promote/promote-routes.js';
 import { PromotionController } from './promote/promotion.js';
 import { ConfigReloader, type ReloadResult } from './reload/config-reloader.js';
 import { reloadRoutes } from './reload/reload-routes.js';
+import { Reports } from './reports/reports.js';
 import { statusPageRoutes } from './status-page/status-page-routes.js';
 import { logEvent } from './telemetry/logger.js';
 import { AgentMetrics } from './telemetry/metrics.js';
@@ -86,6 +87,8 @@ export class Agent {
   readonly #reloader: ConfigReloader;
   #api: ApiServer | undefined;
   #persistence: Persistence | undefined;
+  /** Trend reports (issue 16): the rollups of every probe result, the report route, scheduled posts; opened with the store. */
+  #reports: Reports | undefined;
   #startedAt = 0;
   /** Numbers manual rollbacks; set past the journal's last event id at start (see manualRollback). */
   #manualSequence = 0;
@@ -195,6 +198,11 @@ export class Agent {
     return this.#api?.address;
   }
 
+  /** Where every scheduled probe result is rolled up for reports, once the store is open. */
+  get reports(): Reports | undefined {
+    return this.#reports;
+  }
+
   async start(): Promise<void> {
     this.#startedAt = this.now();
     for (const notice of this.config.notices) this.#logger.warn(notice);
@@ -202,6 +210,13 @@ export class Agent {
     const persistence = (this.#persistence = Persistence.open({ config: this.#config, bus: this.bus, logger: this.#rootLogger, now: this.now }));
     this.#manualSequence = this.bus.lastId;
     this.#resume(persistence);
+    const reports = (this.#reports = new Reports(this, {
+      store: persistence.store,
+      slice: (work) => this.#api?.turn(work) ?? Promise.resolve(undefined),
+      now: this.now,
+      logger: this.#rootLogger.child({ component: 'reports' }),
+    }));
+    reports.start();
     this.metrics.setActiveEnvironment(this.traffic.live, Object.keys(this.config.environments));
     const flagHost = { activeEnvironment: () => this.traffic.live };
     const core = {
@@ -217,6 +232,7 @@ export class Agent {
       ...flagRoutes(this.flags, flagHost),
       ...promoteRoutes(this.promotions),
       ...statusPageRoutes(this.#view),
+      ...reports.routes(),
     ];
     this.#api = await ApiServer.start({ config: () => this.#config, routes, journal: persistence.journal, redactor: this.redactor, logger: this.#rootLogger });
     this.pipeline.start();
@@ -241,6 +257,7 @@ export class Agent {
     await this.#api?.close();
     await this.#probePool.dispatcher.destroy();
     this.#probePool.tls.close();
+    await this.#reports?.close();
     this.#persistence?.close();
   }
 

@@ -23,6 +23,7 @@ import { runProbeEngine } from './probe-engine.js';
 import { runLoadtestBench, runPromote } from './promote.js';
 import { runRuleDecision } from './rule-decision.js';
 import { runSloMemory } from './slo-memory.js';
+import { runReport } from './report.js';
 import { runStreamLoad } from './stream-load.js';
 import { log, section, table, type SummaryRow } from './harness.js';
 
@@ -39,6 +40,7 @@ const BENCHES = [
   'stream-load',
   'promote',
   'loadtest',
+  'report',
 ] as const;
 type BenchName = (typeof BENCHES)[number];
 
@@ -159,6 +161,7 @@ const RUNNERS: Record<BenchName, (options: Options) => Promise<{ rows: SummaryRo
   'stream-load': (o) => runStreamLoad({ events: o.streamEvents, seconds: o.streamSeconds }),
   promote: (o) => runPromote({ watchSeconds: o.watch }),
   loadtest: (o) => runLoadtestBench({ seconds: o.loadSeconds }),
+  report: (o) => runReport({ series: o.series }),
 };
 
 async function main(): Promise<number> {

@@ -402,6 +402,44 @@ const Journal = z.strictObject({
     .prefault({}),
 });
 
+/**
+ * The rollups behind reports (issue 16): their own retention, in their own file (rollups.db) so
+ * that the journal's bounds and theirs never trade against each other.
+ */
+const Rollups = z.strictObject({
+  retention: z
+    .strictObject({
+      maxAge: Duration.default(90 * 86_400_000).meta({
+        description: 'Hourly rollups older than this are deleted: the longest period a report can cover. Default 90d.',
+      }),
+      maxSize: ByteSize.default(256 * 1_048_576).meta({
+        description: 'The rollup database (rollups.db) is kept under this by deleting the oldest rollups. Default 256MiB (90 days of 1,000 series).',
+      }),
+      minuteAge: Duration.refine((ms) => ms >= 2 * 3_600_000, { error: 'must be at least 2h: the last full hour stays readable minute by minute' })
+        .default(86_400_000)
+        .meta({ description: 'Per-minute rollups are kept this long; after that only the hourly ones. Default 1d.' }),
+      every: Duration.default(600_000).meta({ description: 'How often the bounds are enforced (also once at start). Default 10m.' }),
+    })
+    .prefault({}),
+});
+
+/** A scheduled report: the Markdown summary posted to receivers of alerts.receivers. */
+const ReportSchedule = z.strictObject({
+  name: Name.optional().meta({ description: 'Names the schedule in events and logs. Default: report-<index>.' }),
+  cron: z
+    .string()
+    .refine((expr) => isValidCron(expr), { error: (issue) => `${quote(issue.input)} is not a cron expression such as "0 8 * * 1" (Mondays 08:00)` })
+    .meta({ description: 'When to send it: a cron expression (optional seconds field), in `timezone`.' }),
+  timezone: Timezone.optional().meta({ description: "Time zone of `cron` and of the report's dates. Default: the top-level timezone." }),
+  since: Duration.refine((ms) => ms >= 60_000 && ms <= 400 * 86_400_000, { error: 'must be from 1m to 400d' })
+    .default(7 * 86_400_000)
+    .meta({ description: 'The period the report covers, up to the moment it is sent. Default 7d.' }),
+  receivers: z
+    .array(Name)
+    .min(1, { error: 'needs at least one receiver name from alerts.receivers' })
+    .meta({ description: 'Names of alerts.receivers to post it to (slack, discord or webhook receivers).' }),
+});
+
 /** What every traffic switch checks first, whoever asks for it (a rule, an operator, a promotion, a restart). */
 const Switching = z.strictObject({
   verifyTimeout: Duration.default(1_000).meta({
@@ -598,6 +636,8 @@ export function buildConfigSchema(plugins: PluginSchemas) {
       promote: Promote.prefault({}).meta({ description: 'Health-gated promotion (greenlight promote): preflight, probe rounds, load check, watch period.' }),
       deployWindows: DeployWindows.prefault({}).meta({ description: 'When promotions are allowed; outside, only with --emergency and a reason.' }),
       render: Render.prefault({}).meta({ description: 'Render API access for deploys (promote --deploy) and env diff.' }),
+      rollups: Rollups.prefault({}).meta({ description: 'Per-minute and hourly rollups of every probe result, for reports: their retention.' }),
+      reports: z.array(ReportSchedule).default([]).meta({ description: 'Scheduled reports: the Markdown summary posted to receivers (README, "Reports").' }),
     })
     .superRefine((config, ctx) => {
       const envNames = Object.keys(config.environments);

@@ -135,20 +135,7 @@ export class SlidingWindow {
   /** Latency quantile in ms (interpolated within a histogram bin), undefined while empty. */
   quantile(q: number, at: number): number | undefined {
     this.#rotate(at);
-    if (this.#totalCount === 0) return undefined;
-    const rank = q * this.#totalCount;
-    let seen = 0;
-    for (let bin = 0; bin < LATENCY_BINS; bin++) {
-      const inBin = this.#totalBins[bin]!;
-      if (inBin === 0) continue;
-      if (seen + inBin >= rank) {
-        const low = bin === 0 ? 0 : binLowerBound(bin);
-        const high = binLowerBound(bin + 1);
-        return low + (high - low) * Math.max(0, Math.min(1, (rank - seen) / inBin));
-      }
-      seen += inBin;
-    }
-    return binLowerBound(LATENCY_BINS);
+    return quantileOfBins(this.#totalBins, this.#totalCount, q);
   }
 
   /** Expire the buckets that left the window by `at`; returns the epoch of `at`. */
@@ -186,11 +173,35 @@ function slotOf(epoch: number, buckets: number): number {
   return ((epoch % buckets) + buckets) % buckets;
 }
 
-function binOf(latencyMs: number): number {
+/**
+ * The `q` quantile in ms of a latency histogram with this module's bins (`total` samples in
+ * `bins`), interpolated within its bin; undefined for an empty one. Histograms of many windows,
+ * minutes or hours add bin by bin, so this reads merged ones too (the report's rollups).
+ */
+export function quantileOfBins(bins: ArrayLike<number>, total: number, q: number): number | undefined {
+  if (total === 0) return undefined;
+  const rank = q * total;
+  let seen = 0;
+  for (let bin = 0; bin < LATENCY_BINS; bin++) {
+    const inBin = bins[bin]!;
+    if (inBin === 0) continue;
+    if (seen + inBin >= rank) {
+      const low = bin === 0 ? 0 : binLowerBound(bin);
+      const high = binLowerBound(bin + 1);
+      return low + (high - low) * Math.max(0, Math.min(1, (rank - seen) / inBin));
+    }
+    seen += inBin;
+  }
+  return binLowerBound(LATENCY_BINS);
+}
+
+/** The histogram bin of a latency: 4 per doubling from 0.5 ms, the first and last open-ended. */
+export function binOf(latencyMs: number): number {
   if (!(latencyMs > MIN_LATENCY_MS)) return 0;
   return Math.min(LATENCY_BINS - 1, Math.floor(Math.log2(latencyMs / MIN_LATENCY_MS) * BINS_PER_DOUBLING));
 }
 
-function binLowerBound(bin: number): number {
+/** The lowest latency (ms) bin `bin` holds. */
+export function binLowerBound(bin: number): number {
   return MIN_LATENCY_MS * 2 ** (bin / BINS_PER_DOUBLING);
 }

@@ -68,6 +68,11 @@ export class AlertDispatcher {
     this.#repeatIntervalMs = options.repeatIntervalMs;
   }
 
+  /** The receiver of this name in force now (a scheduled report posts through it). */
+  receiver(name: string): AlertReceiver | undefined {
+    return this.#receivers.find((receiver) => receiver.name === name);
+  }
+
   /**
    * Hands `notice` to every receiver that takes its severity (a resolution: to those that got
    * it firing) and returns at once; delivery happens in the background. A firing notice for a

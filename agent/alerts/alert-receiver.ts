@@ -32,12 +32,27 @@ export interface AlertNotice {
   repeatIntervalMs?: number;
 }
 
+/** A message that is no alert: a scheduled report's summary (issue 16). */
+export interface TextMessage {
+  /** One line saying what it is. */
+  title: string;
+  /** The text, as Markdown; a receiver adapts it to its app (text-message.ts). */
+  markdown: string;
+  /** The structured form, for receivers that post JSON (the report itself). */
+  data?: unknown;
+}
+
 export interface AlertReceiver {
   readonly name: string;
   readonly type: string;
   /** Severities this receiver takes. */
   readonly severities: readonly Severity[];
   send(notice: AlertNotice, signal: AbortSignal): Promise<{ attempts: number; status?: number }>;
+  /**
+   * Post a text message, in as many messages as the app needs (`parts`); absent on receivers that
+   * take alerts only (pagerduty). Throws AlertError when it gave up, as `send` does.
+   */
+  post?(message: TextMessage, signal: AbortSignal): Promise<{ attempts: number; status?: number; parts: number }>;
 }
 
 export class AlertError extends GreenlightError {

@@ -10,7 +10,8 @@ import type { Severity } from '../events/events.js';
 import type { PluginDefinition } from '../plugins/plugin.js';
 import type { AlertNotice, AlertReceiver } from './alert-receiver.js';
 import { figureLines, firedFor, labelLine, severityEmoji, statusEmoji, statusWord, subject, title, truncate } from './notice-format.js';
-import { deliverNotice, receiverLabel, receiverOptions } from './receiver-options.js';
+import { deliverNotice, deliverParts, receiverLabel, receiverOptions } from './receiver-options.js';
+import { splitMessage } from './text-message.js';
 import { secretsOfUrl } from '../../config/redactor.js';
 
 /** The `discord` block: the common receiver keys and the webhook `url`. */
@@ -52,6 +53,16 @@ export const discordReceiver: PluginDefinition<DiscordReceiverConfig, AlertRecei
       severities: config.severities,
       send: (notice, signal) =>
         deliverNotice(deps, config, { label, url: config.url, json: discordMessage(notice), retryAfterFromBody: discordRetryAfter }, signal),
+      // A report: Markdown as is, in messages of at most 2,000 characters, mentions disabled.
+      post: (message, signal) =>
+        deliverParts(splitMessage(message.markdown, CONTENT_MAX), (content) =>
+          deliverNotice(
+            deps,
+            config,
+            { label, url: config.url, json: { content, allowed_mentions: { parse: [] } }, retryAfterFromBody: discordRetryAfter },
+            signal,
+          ),
+        ),
     };
   },
 };

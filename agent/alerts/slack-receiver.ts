@@ -9,7 +9,8 @@ import { HttpUrl } from '../../config/schema.js';
 import type { PluginDefinition } from '../plugins/plugin.js';
 import type { AlertNotice, AlertReceiver } from './alert-receiver.js';
 import { figureLines, firedFor, headline, labelLine, severityEmoji, statusWord, title, truncate } from './notice-format.js';
-import { deliverNotice, receiverLabel, receiverOptions } from './receiver-options.js';
+import { deliverNotice, deliverParts, receiverLabel, receiverOptions } from './receiver-options.js';
+import { slackMrkdwn, splitMessage } from './text-message.js';
 import { secretsOfUrl } from '../../config/redactor.js';
 
 /** The `slack` block: the common receiver keys and the webhook `url`. */
@@ -25,6 +26,8 @@ export type SlackReceiverConfig = z.output<typeof SlackReceiverSchema>;
 const HEADER_MAX = 150;
 const SECTION_MAX = 3_000;
 const FIELD_MAX = 2_000;
+/** A text message's length above which Slack advises splitting it. */
+const SLACK_TEXT_MAX = 3_900;
 
 /** Posts each notice to a Slack channel through an incoming webhook. */
 export const slackReceiver: PluginDefinition<SlackReceiverConfig, AlertReceiver> = {
@@ -38,6 +41,11 @@ export const slackReceiver: PluginDefinition<SlackReceiverConfig, AlertReceiver>
       type: 'slack',
       severities: config.severities,
       send: (notice, signal) => deliverNotice(deps, config, { label, url: config.url, json: slackMessage(notice) }, signal),
+      // A report: mrkdwn text, cut under Slack's recommended 4,000 characters a message.
+      post: (message, signal) =>
+        deliverParts(splitMessage(slackMrkdwn(message.markdown), SLACK_TEXT_MAX), (text) =>
+          deliverNotice(deps, config, { label, url: config.url, json: { text } }, signal),
+        ),
     };
   },
 };

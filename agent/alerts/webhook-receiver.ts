@@ -11,7 +11,8 @@ import { HttpUrl } from '../../config/schema.js';
 import type { PluginDefinition } from '../plugins/plugin.js';
 import type { AlertNotice, AlertReceiver } from './alert-receiver.js';
 import { figureLines } from './notice-format.js';
-import { deliverNotice, receiverLabel, receiverOptions } from './receiver-options.js';
+import { deliverNotice, deliverParts, receiverLabel, receiverOptions } from './receiver-options.js';
+import { webhookTextBody } from './text-message.js';
 import { secretsOfUrl } from '../../config/redactor.js';
 
 /** The `webhook` block: the common receiver keys and the `url` to POST to. */
@@ -63,6 +64,9 @@ export const webhookReceiver: PluginDefinition<WebhookReceiverConfig, AlertRecei
       type: 'webhook',
       severities: config.severities,
       send: (notice, signal) => deliverNotice(deps, config, { label, url: config.url, json: alertmanagerPayload(notice, config.name, deps.now) }, signal),
+      // A report: one JSON body with the Markdown and the report itself (not Alertmanager's shape).
+      post: (message, signal) =>
+        deliverParts([message], (whole) => deliverNotice(deps, config, { label, url: config.url, json: webhookTextBody(whole) }, signal)),
     };
   },
 };

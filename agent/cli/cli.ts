@@ -10,6 +10,7 @@ import { FLAGS_OPTIONS, FLAGS_USAGE, flagsCommand } from './commands/flags.js';
 import { envDiffCommand } from './commands/env-diff.js';
 import { loadtestCommand } from './commands/loadtest.js';
 import { PROMOTE_OPTIONS, PROMOTE_USAGE, promoteCommand } from './commands/promote.js';
+import { REPORT_USAGE, reportCommand } from './commands/report.js';
 import { rollbackCommand, rollbackValidateCommand } from './commands/rollback.js';
 import { runCommand } from './commands/run.js';
 import { schemaCommand } from './commands/schema.js';
@@ -137,6 +138,12 @@ const COMMANDS: Record<string, Command> = {
     options: FLAGS_OPTIONS,
     allowPositionals: true,
     run: (args, io) => flagsCommand(args, io),
+  },
+  report: {
+    summary: 'trend report: daily performance, deployments per week, rollbacks, incidents (from a running agent, or its databases with --config)',
+    usage: REPORT_USAGE,
+    options: { ...configOption, url: { type: 'string' }, since: { type: 'string' }, format: { type: 'string', short: 'f' } },
+    run: ({ values }, io) => reportCommand({ since: str(values.since), format: str(values.format), url: str(values.url), configPath: str(values.config) }, io),
   },
   demo: {
     summary: 'simulated blue+green AlphaStack pair and an agent, with a scripted fault',

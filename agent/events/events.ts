@@ -165,6 +165,17 @@ export interface ValidationCheck {
 }
 export type RollbackValidatedEvent = EventBase<'rollback.validated', { ok: boolean; live: string; idle: string; trigger: string; checks: ValidationCheck[] }>;
 
+/** A scheduled report posted to a receiver (issue 16), or not. */
+export interface ReportDeliveryData {
+  schedule: string;
+  receiver: string;
+  receiverType: string;
+  since: string;
+  attempts: number;
+}
+export type ReportSentEvent = EventBase<'report.sent', ReportDeliveryData & { parts: number; httpStatus: number | null }>;
+export type ReportFailedEvent = EventBase<'report.failed', ReportDeliveryData & { error: string }>;
+
 export type GreenlightEvent =
   | AgentStartedEvent
   | AgentStoppingEvent
@@ -190,7 +201,9 @@ export type GreenlightEvent =
   | PromoteStepEvent
   | PromoteSucceededEvent
   | PromoteFailedEvent
-  | RollbackValidatedEvent;
+  | RollbackValidatedEvent
+  | ReportSentEvent
+  | ReportFailedEvent;
 export type EventType = GreenlightEvent['type'];
 
 /** What a publisher supplies; the bus adds id and time. */

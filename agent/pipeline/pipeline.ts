@@ -2,8 +2,8 @@
  * The data path, top to bottom:
  *
  *   schedule (ProbeScheduler) → #probe (runProbe through the probe pool) → #record: the result
- *   goes into its series' windows and the SLO counts, metrics, traffic control's health, and
- *   probe.up/down on a change → the rules it can change are evaluated (RuleEvaluator: facts →
+ *   goes into its series' windows and the SLO counts, metrics, traffic control's health, the
+ *   reports' rollups, and probe.up/down on a change → the rules it can change are evaluated (RuleEvaluator: facts →
  *   rule state) → #decide: rule.* events, the incident book, and the actions (ActionRunner:
  *   rollback through traffic control, flags, alerts) → action.* events
  *
@@ -57,6 +57,8 @@ export interface PipelineHost {
   readonly actions: ActionRunner;
   /** The promotion in flight and the environment its watch judges (the promotionWatch fact). */
   readonly promotions: { current?: { watchingEnv: string | undefined } | undefined } | undefined;
+  /** The reports' rollups (agent/reports), once the store is open: every result is counted there. */
+  readonly reports: { record(probe: string, env: string, result: ProbeResult): void } | undefined;
 }
 
 export class Pipeline {
@@ -178,6 +180,7 @@ export class Pipeline {
     this.slo.record(result, live);
     this.#host.traffic.noteResult(entry, result, change);
     this.#host.metrics.recordResult(series, result);
+    this.#host.reports?.record(series.probe, series.env, result);
     if (this.series.noteResult(entry)) this.#reconcileInterrupted();
     if (change) publishStateChange(this.#host.bus, entry, result, change, live);
     if (this.#resumeHeld && this.series.allHaveResults(RESUME_HOLD_ROUNDS)) {

@@ -50,7 +50,7 @@ export interface ReloadPlan {
   /** Series to build (added or changed). */
   build: SeriesSpec[];
   /** Plugin blocks and sections that changed and apply now. */
-  components: ('traffic' | 'alerts' | 'actions' | 'api')[];
+  components: ('traffic' | 'alerts' | 'actions' | 'api' | 'reports')[];
   environmentsChanged: boolean;
   /** Sections that changed but apply only after a restart. */
   needsRestart: string[];
@@ -83,7 +83,10 @@ export function planReload(previous: Config, next: Config, running: readonly { k
     probes,
     drop,
     build: [...wanted.values()],
-    components: (['traffic', 'alerts', 'actions', 'api'] as const).filter((key) => changed(key)),
+    components: [
+      ...(['traffic', 'alerts', 'actions', 'api'] as const).filter((key) => changed(key)),
+      ...(changed('rollups') || changed('reports') ? (['reports'] as const) : []),
+    ],
     environmentsChanged: changed('environments'),
     needsRestart: (['listen', 'dataDir', 'log', 'flags', 'journal'] as const).filter((key) => changed(key)),
   };
@@ -97,6 +100,8 @@ export interface ReloadTargets {
   readonly traffic: TrafficControl;
   readonly actions: ActionRunner;
   readonly alerts: AlertDispatcher;
+  /** Report schedules and the rollups' retention (agent/reports), once the store is open. */
+  readonly reports: { reload(next: Config): void } | undefined;
   /** The data path: its series, SLO counts, rules and incidents change; a removed firing rule resolves through its `decide`. */
   readonly pipeline: Pick<Pipeline, 'series' | 'slo' | 'rules' | 'incidents' | 'decide' | 'holdResumed' | 'evaluateAll'>;
   readonly config: Config;
@@ -212,6 +217,7 @@ export class ConfigReloader {
     // Plugins: rebuilt when their block changed; unchanged actions keep their instance (and what it holds, such as a hold's alerts).
     if (plan.components.includes('traffic')) await t.traffic.replaceAdapter(t.plugins.traffic(next));
     if (plan.components.includes('alerts')) t.alerts.reconfigure({ receivers: t.plugins.receivers(next), repeatIntervalMs: next.alerts.repeatInterval });
+    if (plan.components.includes('reports')) t.reports?.reload(next);
     if (plan.components.includes('actions')) {
       const keep = new Map<string, Action>();
       for (const [name, current] of t.actions.actions) {
