@@ -8,12 +8,17 @@ interface RollbackAnswer {
   to?: string;
   detail?: string;
   dryRun?: boolean;
+  /** The steps after the switch (switching.steps), and the one that failed. */
+  steps?: { name: string; ok: boolean; durationMs: number; detail: string }[];
+  failedStep?: { name: string; reason: string } | null;
 }
 
 /**
  * `greenlight rollback --reason TEXT [--url U]`: the emergency rollback through a running agent,
  * with ROLLBACK_TOKEN (or ADMIN_TOKEN). The agent judges it like a rule's: it never switches onto
- * an environment whose own probes fail. Exit 0 switched, 1 refused or failed.
+ * an environment whose own probes fail. Exit 0 switched, 1 refused or failed — also when traffic
+ * switched but a step after the switch (CDN purge, public TLS, verify URL) failed: the rollback
+ * stands (greenlight never switches again), and a person has to finish what the step did not.
  */
 export async function rollbackCommand(options: { reason: string | undefined; url: string | undefined }, io: CommandIo): Promise<number> {
   if (!options.reason?.trim())
@@ -26,6 +31,12 @@ export async function rollbackCommand(options: { reason: string | undefined; url
       return 0;
     }
     io.out(`✅ rolled back ${answer.from} → ${answer.to}: ${answer.detail}`);
+    for (const step of answer.steps ?? [])
+      io.out(`   ${step.ok ? '✅' : '❌'} ${step.name.padEnd(8)} ${(step.durationMs / 1_000).toFixed(1)}s  ${step.detail}`);
+    if (answer.failedStep) {
+      io.err(`❌ after the switch, ${answer.failedStep.name} failed: ${answer.failedStep.reason}; ${answer.to} stays live (no second switch)`);
+      return 1;
+    }
     return 0;
   } catch (error) {
     if (!(error instanceof ApiError)) throw error;
