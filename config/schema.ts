@@ -427,13 +427,9 @@ function switchStep(cdn: z.ZodType<PluginBlock>) {
         description: 'The public address (https://dashboard.desk.example): its certificate chain must verify for the host and expire later than `margin`.',
       }),
       margin: Duration.default(7 * 86_400_000).meta({ description: 'The step fails when the chain expires sooner than this. Default 7d.' }),
-      ca: z
-        .string()
-        .min(1)
-        .optional()
-        .meta({
-          description: "A PEM file of CAs trusted besides Node's (and NODE_EXTRA_CA_CERTS), for a private CA; relative paths are from the working directory.",
-        }),
+      ca: z.string().min(1).optional().meta({
+        description: "A PEM file of CAs trusted besides Node's (and NODE_EXTRA_CA_CERTS), for a private CA; relative paths are from the working directory.",
+      }),
     }),
     z.strictObject({
       step: z.literal('verify'),
@@ -465,7 +461,11 @@ function switchStep(cdn: z.ZodType<PluginBlock>) {
         if (!result.success) for (const issue of result.error.issues) ctx.addIssue(issue as never);
       }),
     )
-    .transform((value) => steps[kinds.indexOf(value.step)]!.parse(value))
+    .transform((value) => {
+      // Only reached with the issues above already reported (refinements do not abort): never throw here.
+      const result = steps[kinds.indexOf(value.step)]?.safeParse(value);
+      return (result?.success ? result.data : value) as z.output<(typeof steps)[number]>;
+    })
     .meta({ description: 'A step after every switch: cdn, tls or verify.', anyOf: steps.map((schema) => pluginJsonSchema(schema)) });
 }
 
@@ -651,11 +651,9 @@ export function buildConfigSchema(plugins: PluginSchemas) {
       traffic: pluginUnion('traffic adapter', plugins.traffic)
         .default({ type: 'none' })
         .meta({ description: 'How a rollback or promotion moves live traffic.' }),
-      switching: switchingSchema(pluginUnion('CDN', plugins.cdn))
-        .prefault({})
-        .meta({
-          description: 'The fresh verification every traffic switch runs first, and the steps it runs after (CDN purge, public TLS, public verify URL).',
-        }),
+      switching: switchingSchema(pluginUnion('CDN', plugins.cdn)).prefault({}).meta({
+        description: 'The fresh verification every traffic switch runs first, and the steps it runs after (CDN purge, public TLS, public verify URL).',
+      }),
       flags: Flags.prefault({}),
       alerts: z
         .strictObject({

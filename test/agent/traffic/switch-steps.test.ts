@@ -19,6 +19,7 @@ import { SwitchSteps, type SwitchStepRequest } from '../../../agent/traffic/swit
 import { Redactor } from '../../../config/redactor.js';
 import { makeCa, type TestCa, type TestCert } from '../../helpers/certs.js';
 import { startFakeCloudflare, type FakeCloudflare } from '../../helpers/fake-cloudflare.js';
+import { issuesOf } from '../../helpers/config-issues.js';
 import { hasTool } from '../../helpers/tools.js';
 
 const DAY = 86_400_000;
@@ -249,5 +250,41 @@ describe.skipIf(!hasTool('openssl'))('the switch phase', () => {
     const everything = JSON.stringify({ events, alerts, report });
     expect(everything).toContain('[redacted]');
     expect(everything).not.toContain(TOKEN);
+  });
+});
+
+describe('switching.steps in the config', () => {
+  it.each([
+    ['an unknown step', '    - { step: purge }', 'switching.steps[0].step: "purge" is not a step after a switch: use one of cdn, tls, verify (line 5)'],
+    [
+      'an unknown CDN',
+      '    - { step: cdn, purge: { type: fastly } }',
+      'switching.steps[0].purge.type: "fastly" is not a CDN type: use one of cloudflare, webhook, command (line 5)',
+    ],
+    [
+      'a zone that is no zone id',
+      `    - { step: cdn, purge: { type: cloudflare, zoneId: desk.example, apiToken: t0k3n-value } }`,
+      'switching.steps[0].purge.zoneId: is not a Cloudflare zone id',
+    ],
+    ['tls over http', '    - { step: tls, url: "http://dash.desk.example" }', 'switching.steps[0].url: is not an https:// URL'],
+    [
+      'a CA file that is not there',
+      '    - { step: tls, url: "https://dash.desk.example", ca: /nonexistent/ca.pem }',
+      'switching.steps[0].ca: cannot read "/nonexistent/ca.pem": ENOENT',
+    ],
+    [
+      'two steps of one name',
+      '    - { step: verify, url: "https://a.example/h" }\n    - { step: verify, url: "https://b.example/h" }',
+      'switching.steps[1].name: "verify" is already the name of switching.steps[0]',
+    ],
+    ['an unknown key', '    - { step: verify, url: "https://a.example/h", every: 1s }', 'switching.steps[0].every: unknown key'],
+  ])('%s is an error with its key path and line', (_what, steps, expected) => {
+    const text = `environments: { blue: { url: "http://127.0.0.1:1" }, green: { url: "http://127.0.0.1:2" } }
+probes: [ { name: health, path: /api/health } ]
+switching:
+  steps:
+${steps}
+`;
+    expect(issuesOf(parseAgentConfig, text).join('\n')).toContain(expected);
   });
 });
