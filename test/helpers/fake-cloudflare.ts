@@ -19,8 +19,8 @@ export interface PurgeCall {
   body: unknown;
 }
 
-/** What to answer: success, a documented failure (HTTP status and Cloudflare error), no answer at all, or `success: false` with HTTP 200. */
-export type PurgeAnswer = 'ok' | 'hang' | { status: number; code: number; message: string };
+/** What to answer: success, success after a delay, a documented failure (HTTP status and Cloudflare error; `success: false` with HTTP 200 too), or no answer at all. */
+export type PurgeAnswer = 'ok' | 'hang' | { delayMs: number } | { status: number; code: number; message: string };
 
 export interface FakeCloudflare {
   /** The `baseUrl` to configure: `http://127.0.0.1:<port>/client/v4`. */
@@ -60,6 +60,7 @@ export async function startFakeCloudflare(token: string): Promise<FakeCloudflare
       const answer = answers.shift() ?? 'ok';
       if (answer === 'hang') return;
       if (answer === 'ok') return send(200, true, [], { id: zone });
+      if ('delayMs' in answer) return void setTimeout(() => send(200, true, [], { id: zone }), answer.delayMs);
       return send(answer.status, false, [{ code: answer.code, message: answer.message }]);
     });
   });

@@ -2,6 +2,9 @@ import { UsageError } from '../../../config/errors.js';
 import type { CommandIo } from '../cli.js';
 import { ApiError, createApiClient } from './api-client.js';
 
+/** How long `greenlight rollback` waits for the answer: the switch and its steps (switching.steps). */
+const ROLLBACK_ANSWER_TIMEOUT_MS = 5 * 60_000;
+
 interface RollbackAnswer {
   ok: boolean;
   from: string;
@@ -23,7 +26,9 @@ interface RollbackAnswer {
 export async function rollbackCommand(options: { reason: string | undefined; url: string | undefined }, io: CommandIo): Promise<number> {
   if (!options.reason?.trim())
     throw new UsageError('rollback needs --reason TEXT: it is recorded with the rollback (for example --reason "checkout errors after 3.2.1")');
-  const client = createApiClient({ url: options.url, env: io.env });
+  // The agent answers once the switch and the steps after it are done (a CDN purge, a verify URL:
+  // each bounded by its own timeout), which may take longer than an ordinary call.
+  const client = createApiClient({ url: options.url, env: io.env, timeoutMs: ROLLBACK_ANSWER_TIMEOUT_MS });
   try {
     const answer = await client.call<RollbackAnswer>('POST', '/api/v1/rollback', { auth: 'rollback', body: { reason: options.reason } });
     if (answer.dryRun) {

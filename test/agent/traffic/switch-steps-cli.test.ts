@@ -29,7 +29,7 @@ describe('the switch phase through the built CLI', () => {
     recorder = await startRecorder();
     const steps = `switching:
   steps:
-    - { step: cdn, timeout: 5s, purge: { type: cloudflare, zoneId: ${ZONE}, apiToken: "\${CLOUDFLARE_API_TOKEN}", baseUrl: "${cloudflare.baseUrl}", retries: 0 } }
+    - { step: cdn, timeout: 20s, purge: { type: cloudflare, zoneId: ${ZONE}, apiToken: "\${CLOUDFLARE_API_TOKEN}", baseUrl: "${cloudflare.baseUrl}", retries: 0, timeout: 15s } }
 alerts:
   receivers:
     - { type: webhook, name: recorder, url: ${recorder.url}/alerts, retries: 0, timeout: 2s }
@@ -140,5 +140,19 @@ deployWindows: { enabled: false }
     const state = await (await fetch(`${agent.base}/api/v1/state`)).text();
     const journal = JSON.stringify(await agent.events());
     for (const text of [state, journal, agent.output.join(''), run.stdout, run.stderr, JSON.stringify(recorder.requests)]) expect(text).not.toContain(TOKEN);
+  }, 60_000);
+
+  it('greenlight rollback waits for a purge that takes longer than an ordinary API call (10 s)', async () => {
+    await waitUntil(
+      async () => (await agent.get<{ environments: Record<string, { health: { healthy: boolean } }> }>('/api/v1/state')).environments.green!.health.healthy,
+      'green healthy',
+      30_000,
+    );
+    cloudflare.script({ delayMs: 11_000 });
+    const run = await cli(['rollback', '--reason', 'slow CDN, still purged', '--url', agent.base], { ROLLBACK_TOKEN: ADMIN }, 60_000);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('✅ rolled back blue → green');
+    expect(run.stdout).toMatch(/ {3}✅ cdn .*cloudflare purged everything/);
   }, 60_000);
 });
