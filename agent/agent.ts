@@ -37,6 +37,7 @@ import { Reports } from './reports/reports.js';
 import { statusPageRoutes } from './status-page/status-page-routes.js';
 import { logEvent } from './telemetry/logger.js';
 import { AgentMetrics } from './telemetry/metrics.js';
+import { SwitchSteps } from './traffic/switch-steps.js';
 import { TrafficControl } from './traffic/traffic-control.js';
 
 export interface AgentOptions {
@@ -127,6 +128,15 @@ export class Agent {
         this.rules.clearCooldowns();
         this.pipeline.evaluateAll();
       },
+      steps: new SwitchSteps({
+        bus: this.bus,
+        steps: () => this.plugins.switchSteps(this.#config),
+        alert: (notice) => this.alerts.notify(notice),
+        stateUrl: () => this.controller.stateUrl(),
+        now: this.now,
+        logger: logger.child({ component: 'switch' }),
+        redact: (text) => this.redactor.text(text),
+      }),
     });
     const onDelivery = publishDelivery(this.bus, this.metrics);
     this.alerts = new AlertDispatcher({

@@ -40,6 +40,12 @@ export const ERROR_CODES = {
   GL_ERR_ROLLBACK_FAILED: { http: 502, exit: 1, meaning: 'the traffic adapter failed to switch' },
   GL_ERR_PROMOTE_REFUSED: { http: 409, exit: 1, meaning: 'a promotion refused before it started (closed window, unknown or live target, another in flight)' },
   GL_ERR_TRAFFIC: { http: 502, exit: 1, meaning: 'a traffic switch did not happen or could not be verified' },
+  GL_ERR_SWITCH_STEP: {
+    http: 502,
+    exit: 1,
+    meaning:
+      'a step after a traffic switch failed (CDN purge, public TLS check, public verify URL): traffic stays switched, the switch.step_failed event says why',
+  },
   GL_ERR_ALERT: { http: 502, exit: 1, meaning: 'an alert receiver did not take a notice' },
   GL_ERR_OUTBOUND: { http: 502, exit: 1, meaning: 'an outbound HTTP call failed after its retries' },
   GL_ERR_RENDER: { http: 502, exit: 1, meaning: 'Render is not configured, refused a call, or answered what its API does not document' },

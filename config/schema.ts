@@ -440,13 +440,86 @@ const ReportSchedule = z.strictObject({
     .meta({ description: 'Names of alerts.receivers to post it to (slack, discord or webhook receivers).' }),
 });
 
-/** What every traffic switch checks first, whoever asks for it (a rule, an operator, a promotion, a restart). */
-const Switching = z.strictObject({
-  verifyTimeout: Duration.default(1_000).meta({
-    description:
-      'Before any switch, every interval probe of the target runs again, now; each must pass within this deadline or the switch is refused (an answer still in flight is unknown, never up). A scheduled probe in flight for longer than this also makes its environment unknown. Default 1s.',
-  }),
-});
+/** What every step after a switch has: a name for events and output, and a deadline. */
+function stepBase(kind: string, timeout: number, timeoutText: string) {
+  return {
+    name: Name.optional().meta({ description: `Shown in events and the promote output. Default: ${kind} (name a second ${kind} step to tell them apart).` }),
+    timeout: Duration.default(timeout).meta({ description: `The step fails when it has not finished within this. Default ${timeoutText}.` }),
+  };
+}
+
+/** The steps after every switch (the switch phase), in the order listed. */
+function switchStep(cdn: z.ZodType<PluginBlock>) {
+  const steps = [
+    z.strictObject({
+      step: z.literal('cdn'),
+      ...stepBase('cdn', 30_000, '30s'),
+      purge: cdn,
+    }),
+    z.strictObject({
+      step: z.literal('tls'),
+      ...stepBase('tls', 10_000, '10s'),
+      url: HttpUrl.refine((url) => url.startsWith('https:'), {
+        error: 'is not an https:// URL: the tls step checks the certificate the public address serves',
+      }).meta({
+        description: 'The public address (https://dashboard.desk.example): its certificate chain must verify for the host and expire later than `margin`.',
+      }),
+      margin: Duration.default(7 * 86_400_000).meta({ description: 'The step fails when the chain expires sooner than this. Default 7d.' }),
+      ca: z.string().min(1).optional().meta({
+        description: "A PEM file of CAs trusted besides Node's (and NODE_EXTRA_CA_CERTS), for a private CA; relative paths are from the working directory.",
+      }),
+    }),
+    z.strictObject({
+      step: z.literal('verify'),
+      ...stepBase('verify', 60_000, '60s'),
+      url: HttpUrl.meta({ description: "A public URL through the CDN whose JSON names the environment answering (AlphaStack's /api/health)." }),
+      jsonPath: JsonPath.default({ text: '$.environment', segments: ['environment'] }).meta({
+        description: 'Where the answer names the environment. Default $.environment.',
+      }),
+      streak: z
+        .int()
+        .min(1)
+        .max(20)
+        .default(3)
+        .meta({ description: 'Answers in a row, each on a new connection, that must name the new environment. Default 3.' }),
+      interval: Duration.default(1_000).meta({ description: 'Pause between two polls. Default 1s.' }),
+    }),
+  ];
+  const kinds = ['cdn', 'tls', 'verify'];
+  return z
+    .looseObject({ step: z.string({ error: `needs a step: one of ${kinds.join(', ')}` }) })
+    .pipe(
+      z.custom<z.output<(typeof steps)[number]>>().superRefine((value, ctx) => {
+        const schema = steps[kinds.indexOf(value.step)];
+        if (!schema) {
+          ctx.addIssue({ code: 'custom', path: ['step'], message: `${quote(value.step)} is not a step after a switch: use one of ${kinds.join(', ')}` });
+          return;
+        }
+        const result = schema.safeParse(value, { reportInput: true });
+        if (!result.success) for (const issue of result.error.issues) ctx.addIssue(issue as never);
+      }),
+    )
+    .transform((value) => {
+      // Only reached with the issues above already reported (refinements do not abort): never throw here.
+      const result = steps[kinds.indexOf(value.step)]?.safeParse(value);
+      return (result?.success ? result.data : value) as z.output<(typeof steps)[number]>;
+    })
+    .meta({ description: 'A step after every switch: cdn, tls or verify.', anyOf: steps.map((schema) => pluginJsonSchema(schema)) });
+}
+
+/** What every traffic switch checks first and does after, whoever asks for it (a rule, an operator, a promotion, a restart). */
+function switchingSchema(cdn: z.ZodType<PluginBlock>) {
+  return z.strictObject({
+    verifyTimeout: Duration.default(1_000).meta({
+      description:
+        'Before any switch, every interval probe of the target runs again, now; each must pass within this deadline or the switch is refused (an answer still in flight is unknown, never up). A scheduled probe in flight for longer than this also makes its environment unknown. Default 1s.',
+    }),
+    steps: z.array(switchStep(cdn)).max(20).default([]).meta({
+      description:
+        'Run after every switch (promotion, revert, rule and manual rollback), in this order: cdn (purge the cache), tls (the public certificate), verify (a public URL names the new environment). A failed step fails a promotion (it switches back); after a rollback it alerts (critical) and never switches again.',
+    }),
+  });
+}
 
 const Flags = z.strictObject({
   readOnlyOnEmergency: z.boolean().default(false).meta({ description: 'Whether the emergency-rollback preset also turns READ_ONLY_MODE on.' }),
@@ -557,6 +630,8 @@ export interface PluginSchemas {
   traffic: readonly z.ZodType[];
   receivers: readonly z.ZodType[];
   actions: readonly z.ZodType[];
+  /** CDN purgers, for the `cdn` step after a switch. */
+  cdn: readonly z.ZodType[];
 }
 
 /** A plugin's validated config block; its own schema gives it a precise type. */
@@ -614,7 +689,9 @@ export function buildConfigSchema(plugins: PluginSchemas) {
       traffic: pluginUnion('traffic adapter', plugins.traffic)
         .default({ type: 'none' })
         .meta({ description: 'How a rollback or promotion moves live traffic.' }),
-      switching: Switching.prefault({}).meta({ description: 'The fresh verification every traffic switch runs first.' }),
+      switching: switchingSchema(pluginUnion('CDN', plugins.cdn)).prefault({}).meta({
+        description: 'The fresh verification every traffic switch runs first, and the steps it runs after (CDN purge, public TLS, public verify URL).',
+      }),
       flags: Flags.prefault({}),
       alerts: z
         .strictObject({
@@ -658,6 +735,12 @@ export function buildConfigSchema(plugins: PluginSchemas) {
       uniqueNames(config.probes, 'probes', 'probe', ctx);
       uniqueNames(config.rules, 'rules', 'rule', ctx);
       uniqueNames(config.alerts.receivers as { name?: unknown }[], 'alerts.receivers', 'receiver', ctx);
+      uniqueNames(
+        config.switching.steps.map((step) => ({ name: step.name ?? step.step })),
+        'switching.steps',
+        'step',
+        ctx,
+      );
       config.probes.forEach((probe, index) => {
         probe.environments?.forEach((env, envIndex) => {
           if (!envNames.includes(env)) {
@@ -744,7 +827,7 @@ function uniqueNames(items: readonly { name?: unknown }[], path: string, what: s
 export const NoneTrafficSchema = z.strictObject({ type: z.literal('none') });
 
 /** The schema with no plugins but `none` traffic: enough for configs without alerts or actions. */
-export const ConfigSchema = buildConfigSchema({ traffic: [NoneTrafficSchema], receivers: [], actions: [] });
+export const ConfigSchema = buildConfigSchema({ traffic: [NoneTrafficSchema], receivers: [], actions: [], cdn: [] });
 
 export type StatusRange = [low: number, high: number];
 export interface CompiledPath {
@@ -766,6 +849,7 @@ export type DeployWindowsConfig = Config['deployWindows'];
 export type DeployWindowConfig = DeployWindowsConfig['feature'][number];
 export type RenderConfig = Config['render'];
 export type SloConfig = Config['slo'][string];
+export type SwitchStepConfig = Config['switching']['steps'][number];
 
 function isTimezone(name: string): boolean {
   try {

@@ -77,6 +77,39 @@ export type TrafficSwitchedEvent = EventBase<
   }
 >;
 
+/** One step after a switch (switching.steps), as it starts. */
+export interface SwitchStepData {
+  /** The step's name (its kind unless named). */
+  step: string;
+  kind: 'cdn' | 'tls' | 'verify';
+  /** Its place in the phase: step 2 of 3. */
+  index: number;
+  of: number;
+  from: string;
+  to: string;
+  /** The switch it follows: a promotion's forward switch, or a rollback (a rule's, an operator's, a promotion's revert). */
+  switch: 'promotion' | 'rollback';
+  incident: string;
+  timeoutMs: number;
+}
+export type SwitchStepStartedEvent = EventBase<'switch.step_started', SwitchStepData>;
+export type SwitchStepSucceededEvent = EventBase<
+  'switch.step_succeeded',
+  SwitchStepData & { durationMs: number; detail: string; figures: Record<string, unknown> }
+>;
+export type SwitchStepFailedEvent = EventBase<
+  'switch.step_failed',
+  SwitchStepData & {
+    durationMs: number;
+    reason: string;
+    /** It did not finish within its timeout. */
+    timedOut: boolean;
+    figures: Record<string, unknown>;
+    /** The steps after it, not run. */
+    skipped: string[];
+  }
+>;
+
 export interface FlagChange {
   flag: string;
   env: string;
@@ -189,6 +222,9 @@ export type GreenlightEvent =
   | ActionFailedEvent
   | ActionSkippedEvent
   | TrafficSwitchedEvent
+  | SwitchStepStartedEvent
+  | SwitchStepSucceededEvent
+  | SwitchStepFailedEvent
   | FlagChangedEvent
   | FlagRejectedEvent
   | AlertSentEvent

@@ -23,10 +23,15 @@ export function readTlsTrust(config: Config, env: Env = process.env): Map<string
   for (const environment of Object.values(config.environments)) {
     const host = tlsHostOf(environment.url);
     if (!environment.tls?.ca || host === undefined) continue;
-    defaults ??= [...rootCertificates, ...readExtraCerts(env)];
+    defaults ??= defaultTrust(env);
     trust.set(host, [...(trust.get(host) ?? defaults), readFileSync(environment.tls.ca, 'utf8')]);
   }
   return trust;
+}
+
+/** What Node trusts by default: its bundled roots and NODE_EXTRA_CA_CERTS (a `ca` list replaces the store, so it is rebuilt). */
+export function defaultTrust(env: Env = process.env): string[] {
+  return [...rootCertificates, ...readExtraCerts(env)];
 }
 
 function readExtraCerts(env: Env): string[] {
@@ -42,6 +47,11 @@ function readExtraCerts(env: Env): string[] {
 /** Config problems with the CA files: unreadable, or holding no certificate. */
 export function checkTlsFiles(config: Config): { path: (string | number)[]; message: string }[] {
   const issues: { path: (string | number)[]; message: string }[] = [];
+  config.switching.steps.forEach((step, index) => {
+    if (step.step !== 'tls' || step.ca === undefined) return;
+    const problem = pemProblem(step.ca);
+    if (problem) issues.push({ path: ['switching', 'steps', index, 'ca'], message: problem });
+  });
   for (const [name, environment] of Object.entries(config.environments)) {
     const ca = environment.tls?.ca;
     if (ca === undefined) continue;
@@ -50,24 +60,27 @@ export function checkTlsFiles(config: Config): { path: (string | number)[]; mess
       issues.push({ path, message: `${name}'s url is not https://, so a CA bundle has nothing to verify; remove tls.ca or use an https URL` });
       continue;
     }
-    let text: string;
-    try {
-      text = readFileSync(ca, 'utf8');
-    } catch (error) {
-      issues.push({
-        path,
-        message: `cannot read ${JSON.stringify(ca)}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message} (relative paths are from the working directory)`,
-      });
-      continue;
-    }
-    try {
-      if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no PEM certificate');
-      new X509Certificate(text);
-    } catch {
-      issues.push({ path, message: `${JSON.stringify(ca)} holds no PEM certificate (-----BEGIN CERTIFICATE-----)` });
-    }
+    const problem = pemProblem(ca);
+    if (problem) issues.push({ path, message: problem });
   }
   return issues;
+}
+
+/** Why a CA file cannot be used (unreadable, no PEM certificate), or undefined. */
+function pemProblem(file: string): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    return `cannot read ${JSON.stringify(file)}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message} (relative paths are from the working directory)`;
+  }
+  try {
+    if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no PEM certificate');
+    new X509Certificate(text);
+    return undefined;
+  } catch {
+    return `${JSON.stringify(file)} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`;
+  }
 }
 
 /**
