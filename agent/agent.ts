@@ -25,7 +25,10 @@ import { RuleEvaluator, sloWindows, watchedLines, type RuleDecision, type RuleSt
 import type { Action, ActionContext, Controller, EnvironmentHealth, SwitchPlan, SwitchResult, Verification, VerificationCheck } from './actions/action.js';
 import { ActionRunner } from './actions/action-runner.js';
 import { rollbackAction } from './actions/rollback-action.js';
-import { AlertDispatcher } from './alerts/alert-dispatcher.js';
+import type { AlertDispatcher } from './alerts/alert-dispatcher.js';
+import { AlertLifecycle } from './alerts/alert-lifecycle.js';
+import { alertRoutes } from './alerts/alert-routes.js';
+import { journaledLifecycleStore } from './alerts/lifecycle-store.js';
 import { confirmPolicy, nextConfirmation } from './confirmation.js';
 import { coreRoutes } from './core-routes.js';
 import { EventStream } from './event-stream.js';
@@ -146,6 +149,8 @@ export class Agent {
   readonly rules: RuleEvaluator;
   readonly actions: ActionRunner;
   readonly alerts: AlertDispatcher;
+  /** Grouping, silences, maintenance, inhibition, escalation and acknowledgement in front of the receivers (alerts is its dispatcher). */
+  readonly alertLifecycle: AlertLifecycle;
   /** What actions and promotions may do to the world. */
   readonly controller: Controller;
   /**
@@ -251,22 +256,33 @@ export class Agent {
 
     const deps = (component: string) => this.#deps(component);
     this.#traffic = createPlugin(TRAFFIC_ADAPTERS, config.traffic, deps('traffic'));
-    this.alerts = new AlertDispatcher({
+    // The alert lifecycle owns the dispatcher: notices go through silences, maintenance,
+    // inhibition, escalation and grouping (agent/alerts/alert-lifecycle.ts).
+    this.alertLifecycle = new AlertLifecycle({
+      config: () => this.#config,
       receivers: config.alerts.receivers.map((block) => createPlugin(ALERT_RECEIVERS, block, deps('alerts'))),
-      repeatIntervalMs: config.alerts.repeatInterval,
+      bus: this.bus,
+      metrics: this.metrics,
       now: this.#now,
       logger: logger.child({ component: 'alerts' }),
+      activeEnvironment: () => this.#activeEnvironment,
       onDelivery: (delivery) => {
-        const data = { receiver: delivery.receiver.name, receiverType: delivery.receiver.type, status: delivery.notice.status, key: delivery.notice.key, attempts: delivery.attempts };
-        const scope = { env: delivery.notice.env, rule: delivery.notice.rule };
-        this.metrics.countAlert(delivery.receiver.name, delivery.notice.status, delivery.ok ? 'sent' : 'failed');
+        const { group } = delivery;
+        const rules = [...new Set(group.alerts.map((alert) => alert.rule))];
+        const incidents = [...new Set(group.alerts.flatMap((alert) => (alert.incident ? [alert.incident] : [])))];
+        const data = { receiver: delivery.receiver.name, receiverType: delivery.receiver.type, status: group.status, key: group.key, attempts: delivery.attempts, kind: delivery.kind, alerts: group.alerts.length, rules, incidents, escalationLevel: group.escalation?.level ?? null };
+        const scope = { env: group.labels.env || delivery.notice.env, rule: rules.length === 1 ? rules[0]! : null };
+        const what = delivery.kind === 'acknowledge' ? 'acknowledgement' : `${group.escalation ? `escalation (level ${group.escalation.level}) ` : ''}${group.status} alert`;
+        const about = group.alerts.length === 1 ? `"${delivery.notice.summary}"` : `of ${group.alerts.length} alerts (${rules.join(', ')})`;
+        this.metrics.countAlert(delivery.receiver.name, group.status, delivery.ok ? 'sent' : 'failed');
         if (delivery.ok) {
-          this.bus.publish({ type: 'alert.sent', severity: 'info', ...scope, message: `${delivery.notice.status} alert "${delivery.notice.summary}" delivered to ${delivery.receiver.type} receiver ${delivery.receiver.name}`, data: { ...data, httpStatus: delivery.httpStatus ?? null } });
+          this.bus.publish({ type: 'alert.sent', severity: 'info', ...scope, message: `${what} ${about} delivered to ${delivery.receiver.type} receiver ${delivery.receiver.name}`, data: { ...data, httpStatus: delivery.httpStatus ?? null } });
         } else {
-          this.bus.publish({ type: 'alert.failed', severity: 'warning', ...scope, message: `${delivery.receiver.type} receiver ${delivery.receiver.name} did not take the alert: ${delivery.error}`, data: { ...data, error: delivery.error ?? 'unknown' } });
+          this.bus.publish({ type: 'alert.failed', severity: 'warning', ...scope, message: `${delivery.receiver.type} receiver ${delivery.receiver.name} did not take the ${what} ${about}: ${delivery.error}`, data: { ...data, error: delivery.error ?? 'unknown' } });
         }
       },
     });
+    this.alerts = this.alertLifecycle.dispatcher;
     this.flags = new FlagStore({
       environments,
       initial: config.flags.initial,
@@ -337,6 +353,8 @@ export class Agent {
     this.#manualSequence = this.bus.lastId;
     this.#journal = new Journal({ store: this.#store, bus: this.bus, logger: this.#rootLogger.child({ component: 'journal' }), now: this.#now });
     this.#resume(this.#store);
+    // Silences, windows, incidents and their escalation, settled against the incidents resumed above.
+    this.alertLifecycle.start(journaledLifecycleStore(this.#store, this.#journal), [...this.#incidents.values()].map((context) => ({ incident: context.incident, rule: context.rule?.name ?? context.actor, env: context.env, severity: context.severity === 'critical' ? 'critical' : 'warning', startedAt: context.startedAt })));
     this.#interrupted = this.#store.unfinishedActions();
     this.#retention = new JournalRetention({ store: this.#store, ...this.config.journal.retention, now: this.#now, logger: this.#rootLogger.child({ component: 'journal' }) });
     this.#retention.start();
@@ -345,7 +363,7 @@ export class Agent {
     const tokens = () => ({ admin: api().adminToken, rollback: api().rollbackToken, stream: api().streamToken });
     this.#server = await startHttpServer({
       listen: this.config.listen,
-      routes: [...coreRoutes(this), ...rollbackRoutes(this), ...reloadRoutes(this), ...flagRoutes(this.flags, { activeEnvironment: () => this.#activeEnvironment }), ...promoteRoutes(this.promotions), ...statusPageRoutes(this)],
+      routes: [...coreRoutes(this), ...rollbackRoutes(this), ...reloadRoutes(this), ...flagRoutes(this.flags, { activeEnvironment: () => this.#activeEnvironment }), ...promoteRoutes(this.promotions), ...statusPageRoutes(this), ...alertRoutes(this.alertLifecycle, { environments: () => Object.keys(this.config.environments) })],
       tokens,
       allowedHosts: () => api().allowedHosts,
       turns: this.#turns,
@@ -390,7 +408,7 @@ export class Agent {
     await Promise.allSettled([...this.#evaluations]);
     await this.promotions.close();
     await this.actions.close();
-    await this.alerts.close();
+    await this.alertLifecycle.close();
     await this.#traffic.close?.();
     this.#turns.close();
     this.#stream?.close();
@@ -574,7 +592,7 @@ export class Agent {
       components.push('traffic');
     }
     if (changed('alerts')) {
-      this.alerts.reconfigure({ receivers: next.alerts.receivers.map((block) => createPlugin(ALERT_RECEIVERS, block, this.#deps('alerts'))), repeatIntervalMs: next.alerts.repeatInterval });
+      this.alertLifecycle.reconfigure(next.alerts.receivers.map((block) => createPlugin(ALERT_RECEIVERS, block, this.#deps('alerts'))));
       components.push('alerts');
     }
     if (changed('actions')) {

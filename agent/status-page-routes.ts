@@ -80,7 +80,8 @@ export function statusPageRoutes(agent: Agent): Route[] {
       if (text !== null && !/^\d{1,2}$/.test(text)) throw new HttpError(400, `samples must be a whole number from 0 to ${MAX_SAMPLES}, not ${JSON.stringify(text)}`);
       const samples = text === null ? DEFAULT_SAMPLES : Math.min(Number(text), MAX_SAMPLES);
       const { series: _detail, ...state } = agent.state(false);
-      return { status: 200, body: { ...state, locked: LOCKED_FLAGS, lastEventId: agent.bus.lastId, series: agent.summaries(samples) } };
+      // `alerts`: incidents, silences, maintenance windows and muted alerts (the page's Alerts section).
+      return { status: 200, body: { ...state, locked: LOCKED_FLAGS, lastEventId: agent.bus.lastId, series: agent.summaries(samples), alerts: agent.alertLifecycle.overview() } };
     },
   });
   return routes;
