@@ -367,10 +367,11 @@ export class AlertDispatcher {
   }
 
   /** What the group would say now, and whether that is news. */
-  #content(group: Group): { firing: AlertEntry[]; resolved: AlertEntry[]; mutedSent: number; news: boolean } {
+  #content(group: Group): { firing: AlertEntry[]; resolved: AlertEntry[]; unseen: string[]; mutedSent: number; news: boolean } {
     const firingAll = [...this.#alerts.values()].filter((entry) => entry.firing);
     const firing: AlertEntry[] = [];
     const resolved: AlertEntry[] = [];
+    const unseen: string[] = [];
     let mutedSent = 0;
     // While a delivery is in flight, what it carries is not yet in `sent`: nothing is dropped until it ends.
     const settled = group.running === undefined;
@@ -385,7 +386,12 @@ export class AlertDispatcher {
       }
       if (!entry.firing) {
         if (group.sent.has(key)) resolved.push(entry);
-        else if (settled) group.members.delete(key);
+        // Fired and resolved before this receiver heard of it (a rollback that ended its incident at
+        // once): it is still told, once, as resolved — a page is never lost — unless it was muted.
+        else if (!this.#policy.muted(entry, firingAll)) {
+          resolved.push(entry);
+          unseen.push(entry.key);
+        } else if (settled) group.members.delete(key);
         continue;
       }
       const reason = this.#policy.muted(entry, firingAll);
@@ -398,7 +404,7 @@ export class AlertDispatcher {
     }
     firing.sort((a, b) => RANK[b.notice.severity] - RANK[a.notice.severity] || a.since - b.since);
     const news = firing.some((entry) => !group.sent.has(entry.key)) || resolved.length > 0;
-    return { firing, resolved, mutedSent, news };
+    return { firing, resolved, unseen, mutedSent, news };
   }
 
   #reportMute(entry: AlertEntry, reason: MuteReason | undefined): void {
@@ -464,7 +470,7 @@ export class AlertDispatcher {
       return;
     }
     const now = this.#now();
-    const { firing, resolved, mutedSent, news } = this.#content(group);
+    const { firing, resolved, unseen, mutedSent, news } = this.#content(group);
     const repeatAt = this.#repeatAt(group, firing);
     const escalation = group.escalation && firing.length > 0 ? group.escalation : undefined;
     const repeat = !news && !escalation && repeatAt !== undefined && repeatAt <= now;
@@ -480,6 +486,7 @@ export class AlertDispatcher {
       status: firing.length > 0 || mutedSent > 0 ? 'firing' : 'resolved',
       alerts: [...firing, ...resolved].map((entry) => this.#policy.decorate(entry.notice)),
       repeat,
+      ...(unseen.length > 0 ? { unseen } : {}),
       ...(escalation ? { escalation: { level: escalation.level, incidents: [...escalation.incidents] } } : {}),
     };
     const run = this.#deliver(group, notice, 'notify').then((ok) => {

@@ -57,6 +57,12 @@ export interface AlertGroupNotice {
   escalation?: { level: number; incidents: string[] };
   /** Nothing changed since the last notification: a reminder (the repeat interval came round). */
   repeat: boolean;
+  /**
+   * Keys of resolved alerts in it that this receiver never heard fire (they fired and resolved
+   * within the group's wait: a rollback ends its incident at once). PagerDuty triggers before it
+   * resolves them, so the page is not lost.
+   */
+  unseen?: string[];
 }
 
 export interface AlertReceiver {

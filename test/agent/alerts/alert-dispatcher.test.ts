@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AlertDispatcher, type AlertDelivery } from '../../../agent/alerts/alert-dispatcher.js';
-import { AlertError, type AlertNotice, type AlertReceiver } from '../../../agent/alerts/alert-receiver.js';
+import { AlertError, type AlertGroupNotice, type AlertNotice, type AlertReceiver } from '../../../agent/alerts/alert-receiver.js';
 import { pagerDutyReceiver } from '../../../agent/alerts/pagerduty-receiver.js';
 import { slackReceiver } from '../../../agent/alerts/slack-receiver.js';
 import { webhookReceiver } from '../../../agent/alerts/webhook-receiver.js';
@@ -57,6 +57,7 @@ function dispatcher(receivers: AlertReceiver[], options: { repeatIntervalMs?: nu
 
 interface Recorder extends AlertReceiver {
   sent: AlertNotice[];
+  sendGroup?: AlertReceiver['sendGroup'];
 }
 
 /** A receiver that records what it was given and answers with `answer` (default: delivered at once). */
@@ -231,14 +232,24 @@ describe('AlertDispatcher', () => {
     expect(chat.sent).toEqual([]);
   });
 
-  it('an alert that fires and resolves before its first notification is never sent', async () => {
+  it('an alert that fires and resolves before its first notification is still told, once, as resolved (unseen)', async () => {
     const pager = recorder('pager', ['critical']);
-    const { dispatcher: alerts } = dispatcher([pager]);
+    const grouped = recorder('grouped', ['critical']);
+    const groups: AlertGroupNotice[] = [];
+    grouped.sendGroup = async (group) => {
+      groups.push(group);
+      return { attempts: 1, status: 200 };
+    };
+    const { dispatcher: alerts } = dispatcher([pager, grouped]);
     alerts.notify(firingNotice());
     alerts.notify(resolvedNotice(firingNotice()));
     await alerts.idle();
-    expect(pager.sent).toEqual([]);
+    expect(pager.sent.map((sent) => sent.status)).toEqual(['resolved']);
+    expect(groups).toMatchObject([{ status: 'resolved', unseen: [firingNotice().key], alerts: [{ status: 'resolved' }] }]);
     expect(alerts.firing()).toEqual([]);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await alerts.idle();
+    expect(pager.sent).toHaveLength(1);
   });
 
   it('dates a resolution without endsAt by its clock', async () => {
