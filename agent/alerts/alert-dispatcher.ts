@@ -18,8 +18,8 @@
  *   inhibition) and which receivers an alert may reach (escalation). A muted alert is left out;
  *   one whose firing notice a receiver got still has its resolution sent there, muted or not.
  * - Per receiver and group, a delivery waits for the previous one: a resolution never overtakes
- *   its trigger. A notification a receiver did not take is tried again (at the next interval,
- *   at least a minute later) while it still matters.
+ *   its trigger. A notification a receiver did not take is tried again 10 s later, doubling up
+ *   to 10 minutes while it keeps failing, for as long as it still matters.
  *
  * Without `grouping` every alert is its own group, sent at once.
  */
@@ -107,8 +107,13 @@ export interface AlertDispatcherOptions {
   persistence?: AlertPersistence;
 }
 
-/** A notification a receiver did not take is tried again no sooner than this. */
-export const FAILED_RETRY_MS = 60_000;
+/**
+ * A notification a receiver did not take (after its own retries) is tried again this long after,
+ * doubling with each failure in a row up to FAILED_RETRY_MAX_MS: a dead webhook is not hammered,
+ * a page is not given up.
+ */
+export const FAILED_RETRY_MS = 10_000;
+export const FAILED_RETRY_MAX_MS = 600_000;
 
 const UNGROUPED: GroupingOptions = { by: ['...'], waitMs: 0, intervalMs: 0 };
 const OPEN_POLICY: NotificationPolicy = { muted: () => undefined, receivers: () => 'all', decorate: (notice) => notice };
@@ -137,8 +142,9 @@ interface Group {
   escalation: { level: number; incidents: Set<string> } | undefined;
   /** PagerDuty was told every firing alert of it is acknowledged. */
   acknowledged: boolean;
-  /** After a failed delivery, no retry before this. */
+  /** After a failed delivery, no retry before this; `failures` in a row so far. */
   retryAt: number | undefined;
+  failures: number;
   timer: NodeJS.Timeout | undefined;
   dueAt: number | undefined;
   running: Promise<void> | undefined;
@@ -331,7 +337,7 @@ export class AlertDispatcher {
     const groups = this.#groupsOf(receiver);
     let group = groups.get(key);
     if (!group) {
-      group = { receiver, key, labels, members: new Set(), sent: new Map(), createdAt: this.#now(), lastFlushAt: undefined, urgentAt: undefined, escalation: undefined, acknowledged: false, retryAt: undefined, timer: undefined, dueAt: undefined, running: undefined };
+      group = { receiver, key, labels, members: new Set(), sent: new Map(), createdAt: this.#now(), lastFlushAt: undefined, urgentAt: undefined, escalation: undefined, acknowledged: false, retryAt: undefined, failures: 0, timer: undefined, dueAt: undefined, running: undefined };
       groups.set(key, group);
     }
     return group;
@@ -494,6 +500,7 @@ export class AlertDispatcher {
         const at = this.#now();
         group.lastFlushAt = at;
         group.retryAt = undefined;
+        group.failures = 0;
         group.urgentAt = undefined;
         if (firing.some((entry) => !group.sent.has(entry.key))) group.acknowledged = false;
         for (const entry of firing) group.sent.set(entry.key, at);
@@ -504,7 +511,8 @@ export class AlertDispatcher {
         for (const entry of [...firing, ...resolved]) this.#save(this.#alerts.get(entry.key) ?? entry);
         this.#forgetDone(resolved);
       } else {
-        group.retryAt = this.#now() + Math.max(this.#grouping.intervalMs, FAILED_RETRY_MS);
+        group.failures++;
+        group.retryAt = this.#now() + Math.min(FAILED_RETRY_MS * 2 ** (group.failures - 1), FAILED_RETRY_MAX_MS);
         if (escalation) group.escalation = escalation;
       }
     });

@@ -112,7 +112,12 @@ export class EscalationBook {
   list(): IncidentRecord[] {
     const all = [...this.#incidents.values()];
     const open = all.filter((record) => record.state !== 'resolved').sort((a, b) => a.startedAt.localeCompare(b.startedAt));
-    const resolved = all.filter((record) => record.state === 'resolved').sort((a, b) => (b.resolvedAt ?? '').localeCompare(a.resolvedAt ?? ''));
+    // Newest first; of those resolved at the same moment, the one resolved last (insertion order) first.
+    const resolved = all
+      .map((record, index) => ({ record, index }))
+      .filter(({ record }) => record.state === 'resolved')
+      .sort((a, b) => (b.record.resolvedAt ?? '').localeCompare(a.record.resolvedAt ?? '') || b.index - a.index)
+      .map(({ record }) => record);
     return [...open, ...resolved];
   }
 

@@ -107,8 +107,8 @@ export class SilenceBook {
     }
     const startsAt = input.startsAt === undefined ? now : Date.parse(input.startsAt);
     const endsAt = Date.parse(input.endsAt);
-    if (!(endsAt > startsAt)) throw new SilenceError(400, `endsAt (${input.endsAt}) must be later than startsAt (${new Date(startsAt).toISOString()})`);
     if (!(endsAt > now)) throw new SilenceError(400, `endsAt (${input.endsAt}) is already past: a silence must end in the future`);
+    if (!(endsAt > startsAt)) throw new SilenceError(400, `endsAt (${input.endsAt}) must be later than startsAt (${new Date(startsAt).toISOString()})`);
     const open = [...this.#silences.values()].filter(({ silence }) => silenceState(silence, now) !== 'expired').length;
     if (open >= MAX_SILENCES) throw new SilenceError(409, `there are already ${MAX_SILENCES} silences pending or active: expire some (greenlight silence list; greenlight silence expire ID) before adding more`);
     const stamp = new Date(now).toISOString();
