@@ -272,7 +272,10 @@ export class AlertDispatcher {
       group.escalation ??= { level, incidents: new Set() };
       group.escalation.level = Math.max(group.escalation.level, level);
       group.escalation.incidents.add(incident);
-      this.#schedule(group);
+      // Now, not a timer's turn later: an escalation is already late by design.
+      clearTimeout(group.timer);
+      if (group.running) this.#schedule(group);
+      else this.#flush(group);
     }
     return touched.size;
   }
