@@ -610,6 +610,17 @@ export function buildConfigSchema(plugins: PluginSchemas) {
       // The alert lifecycle's names and environments (README, "Alert lifecycle").
       uniqueNames(config.alerts.escalation, 'alerts.escalation', 'policy', ctx);
       uniqueNames(config.alerts.maintenance, 'alerts.maintenance', 'maintenance window', ctx);
+      // A level naming no receiver would page nobody at 3 a.m.: every name must be a receiver's (or "*").
+      const receiverNames = (config.alerts.receivers as { name?: unknown }[]).map((receiver) => String(receiver.name));
+      config.alerts.escalation.forEach((policy, index) => {
+        policy.levels.forEach((level, levelIndex) => {
+          level.receivers.forEach((name, nameIndex) => {
+            if (name !== '*' && !receiverNames.includes(name)) {
+              ctx.addIssue({ code: 'custom', path: ['alerts', 'escalation', index, 'levels', levelIndex, 'receivers', nameIndex], message: `${quote(name)} is not one of alerts.receivers (${receiverNames.length > 0 ? receiverNames.join(', ') : 'none configured'}); use a receiver's name or "*"` });
+            }
+          });
+        });
+      });
       config.alerts.maintenance.forEach((window, index) => {
         if (!envNames.includes(window.env)) ctx.addIssue({ code: 'custom', path: ['alerts', 'maintenance', index, 'env'], message: `${quote(window.env)} is not one of the environments (${envNames.join(', ')})` });
       });

@@ -40,7 +40,7 @@ describe('the alert lifecycle, end to end', () => {
     return agent;
   }
 
-  const of = (events: GreenlightEvent[], type: GreenlightEvent['type']) => events.filter((event) => event.type === type);
+  const of = <T extends GreenlightEvent['type']>(events: GreenlightEvent[], type: T) => events.filter((event): event is Extract<GreenlightEvent, { type: T }> => event.type === type);
 
   it('both environments failing: at most two notifications per receiver in the first minute (the stock config)', async () => {
     const f = await fakes();

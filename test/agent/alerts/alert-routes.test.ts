@@ -60,7 +60,7 @@ const silence = (overrides: Record<string, unknown> = {}) => ({
   comment: 'known issue, fix deploying',
   ...overrides,
 });
-const of = (type: GreenlightEvent['type']) => h.events.filter((event) => event.type === type);
+const of = <T extends GreenlightEvent['type']>(type: T) => h.events.filter((event): event is Extract<GreenlightEvent, { type: T }> => event.type === type);
 
 describe('silences API', () => {
   it('POST needs the admin token: 401 without, 403 with the rollback token', async () => {
