@@ -110,7 +110,9 @@ interface SeriesEntry {
 }
 
 /** What the store keeps of a firing incident, to resolve it after a restart (and the actions still owed to it). */
-type StoredIncident = Pick<ActionContext, 'incident' | 'env' | 'severity' | 'message' | 'actor' | 'startedAt'> & { owed?: { action: string; since: number; reason: string }[] };
+type StoredIncident = Pick<ActionContext, 'incident' | 'env' | 'severity' | 'message' | 'actor' | 'startedAt'> & {
+  owed?: { action: string; since: number; reason: string }[];
+};
 
 /** What an open incident's actions did so far: its rule's cooldown starts only from one that acted. */
 interface IncidentEffects {
@@ -138,7 +140,13 @@ export interface AgentState {
 
 /** What a reload did, or why it did nothing. */
 export type ReloadResult =
-  | { ok: true; probes: { added: string[]; removed: string[]; changed: string[]; kept: string[] }; rules: { added: string[]; removed: string[]; changed: string[] }; components: string[]; needsRestart: string[] }
+  | {
+      ok: true;
+      probes: { added: string[]; removed: string[]; changed: string[]; kept: string[] };
+      rules: { added: string[]; removed: string[]; changed: string[] };
+      components: string[];
+      needsRestart: string[];
+    }
   | { ok: false; error: string; issues: string[] };
 
 export class Agent {
@@ -270,15 +278,41 @@ export class Agent {
         const { group } = delivery;
         const rules = [...new Set(group.alerts.map((alert) => alert.rule))];
         const incidents = [...new Set(group.alerts.flatMap((alert) => (alert.incident ? [alert.incident] : [])))];
-        const data = { receiver: delivery.receiver.name, receiverType: delivery.receiver.type, status: group.status, key: group.key, attempts: delivery.attempts, kind: delivery.kind, alerts: group.alerts.length, rules, incidents, escalationLevel: group.escalation?.level ?? null };
+        const data = {
+          receiver: delivery.receiver.name,
+          receiverType: delivery.receiver.type,
+          status: group.status,
+          key: group.key,
+          attempts: delivery.attempts,
+          kind: delivery.kind,
+          alerts: group.alerts.length,
+          rules,
+          incidents,
+          escalationLevel: group.escalation?.level ?? null,
+        };
         const scope = { env: group.labels.env || delivery.notice.env, rule: rules.length === 1 ? rules[0]! : null };
-        const what = delivery.kind === 'acknowledge' ? 'acknowledgement' : `${group.escalation ? `escalation (level ${group.escalation.level}) ` : ''}${group.status} alert`;
+        const what =
+          delivery.kind === 'acknowledge'
+            ? 'acknowledgement'
+            : `${group.escalation ? `escalation (level ${group.escalation.level}) ` : ''}${group.status} alert`;
         const about = group.alerts.length === 1 ? `"${delivery.notice.summary}"` : `of ${group.alerts.length} alerts (${rules.join(', ')})`;
         this.metrics.countAlert(delivery.receiver.name, group.status, delivery.ok ? 'sent' : 'failed');
         if (delivery.ok) {
-          this.bus.publish({ type: 'alert.sent', severity: 'info', ...scope, message: `${what} ${about} delivered to ${delivery.receiver.type} receiver ${delivery.receiver.name}`, data: { ...data, httpStatus: delivery.httpStatus ?? null } });
+          this.bus.publish({
+            type: 'alert.sent',
+            severity: 'info',
+            ...scope,
+            message: `${what} ${about} delivered to ${delivery.receiver.type} receiver ${delivery.receiver.name}`,
+            data: { ...data, httpStatus: delivery.httpStatus ?? null },
+          });
         } else {
-          this.bus.publish({ type: 'alert.failed', severity: 'warning', ...scope, message: `${delivery.receiver.type} receiver ${delivery.receiver.name} did not take the ${what} ${about}: ${delivery.error}`, data: { ...data, error: delivery.error ?? 'unknown' } });
+          this.bus.publish({
+            type: 'alert.failed',
+            severity: 'warning',
+            ...scope,
+            message: `${delivery.receiver.type} receiver ${delivery.receiver.name} did not take the ${what} ${about}: ${delivery.error}`,
+            data: { ...data, error: delivery.error ?? 'unknown' },
+          });
         }
       },
     });
@@ -354,16 +388,38 @@ export class Agent {
     this.#journal = new Journal({ store: this.#store, bus: this.bus, logger: this.#rootLogger.child({ component: 'journal' }), now: this.#now });
     this.#resume(this.#store);
     // Silences, windows, incidents and their escalation, settled against the incidents resumed above.
-    this.alertLifecycle.start(journaledLifecycleStore(this.#store, this.#journal), [...this.#incidents.values()].map((context) => ({ incident: context.incident, rule: context.rule?.name ?? context.actor, env: context.env, severity: context.severity === 'critical' ? 'critical' : 'warning', startedAt: context.startedAt })));
+    this.alertLifecycle.start(
+      journaledLifecycleStore(this.#store, this.#journal),
+      [...this.#incidents.values()].map((context) => ({
+        incident: context.incident,
+        rule: context.rule?.name ?? context.actor,
+        env: context.env,
+        severity: context.severity === 'critical' ? 'critical' : 'warning',
+        startedAt: context.startedAt,
+      })),
+    );
     this.#interrupted = this.#store.unfinishedActions();
-    this.#retention = new JournalRetention({ store: this.#store, ...this.config.journal.retention, now: this.#now, logger: this.#rootLogger.child({ component: 'journal' }) });
+    this.#retention = new JournalRetention({
+      store: this.#store,
+      ...this.config.journal.retention,
+      now: this.#now,
+      logger: this.#rootLogger.child({ component: 'journal' }),
+    });
     this.#retention.start();
     this.metrics.setActiveEnvironment(this.#activeEnvironment, Object.keys(this.config.environments));
     const api = () => this.config.api;
     const tokens = () => ({ admin: api().adminToken, rollback: api().rollbackToken, stream: api().streamToken });
     this.#server = await startHttpServer({
       listen: this.config.listen,
-      routes: [...coreRoutes(this), ...rollbackRoutes(this), ...reloadRoutes(this), ...flagRoutes(this.flags, { activeEnvironment: () => this.#activeEnvironment }), ...promoteRoutes(this.promotions), ...statusPageRoutes(this), ...alertRoutes(this.alertLifecycle, { environments: () => Object.keys(this.config.environments) })],
+      routes: [
+        ...coreRoutes(this),
+        ...rollbackRoutes(this),
+        ...reloadRoutes(this),
+        ...flagRoutes(this.flags, { activeEnvironment: () => this.#activeEnvironment }),
+        ...promoteRoutes(this.promotions),
+        ...statusPageRoutes(this),
+        ...alertRoutes(this.alertLifecycle, { environments: () => Object.keys(this.config.environments) }),
+      ],
       tokens,
       allowedHosts: () => api().allowedHosts,
       turns: this.#turns,
@@ -376,7 +432,12 @@ export class Agent {
       subscribe: (listener) => journal.subscribe(listener),
       pages: this.#pages,
       turns: this.#turns,
-      policy: () => ({ tokens: tokens(), maxClients: api().stream.maxClients, maxClientsPerAddress: api().stream.maxClientsPerAddress, allowedOrigins: api().allowedOrigins }),
+      policy: () => ({
+        tokens: tokens(),
+        maxClients: api().stream.maxClients,
+        maxClientsPerAddress: api().stream.maxClientsPerAddress,
+        allowedOrigins: api().allowedOrigins,
+      }),
       logger: this.#rootLogger.child({ component: 'stream' }),
     });
     this.#stream = stream;
@@ -385,12 +446,25 @@ export class Agent {
     if (this.#pendingFirstResults.size === 0) this.#reconcileInterrupted();
     const { adminToken, rollbackToken } = this.config.api;
     const controls = adminToken !== undefined ? 'all' : rollbackToken !== undefined ? 'rollback only' : 'none';
-    const disabled = controls === 'none' ? '; CONTROLS DISABLED: no API token is set, so nobody can roll back or change flags through the API' : controls === 'rollback only' ? '; admin controls disabled: no ADMIN_TOKEN' : '';
+    const disabled =
+      controls === 'none'
+        ? '; CONTROLS DISABLED: no API token is set, so nobody can roll back or change flags through the API'
+        : controls === 'rollback only'
+          ? '; admin controls disabled: no ADMIN_TOKEN'
+          : '';
     this.bus.publish({
       type: 'agent.started',
       severity: controls === 'none' ? 'warning' : 'info',
       message: `greenlight ${VERSION} watching ${Object.keys(this.config.environments).join(' and ')} (${this.#activeEnvironment} live) with ${this.config.probes.length} probes and ${this.rules.size} rules on http://${formatHost(this.#server.address)}${this.#dryRun ? ' (dry run: actions are decided, not carried out)' : ''}${disabled}`,
-      data: { version: VERSION, pid: process.pid, activeEnvironment: this.#activeEnvironment, probes: this.config.probes.length, series: this.#series.length, dryRun: this.#dryRun, controls },
+      data: {
+        version: VERSION,
+        pid: process.pid,
+        activeEnvironment: this.#activeEnvironment,
+        probes: this.config.probes.length,
+        series: this.#series.length,
+        dryRun: this.#dryRun,
+        controls,
+      },
     });
   }
 
@@ -504,7 +578,12 @@ export class Agent {
   async #reload(trigger: string): Promise<ReloadResult> {
     const source = this.#configSource;
     const refuse = (error: string, issues: string[] = []): ReloadResult => {
-      this.bus.publish({ type: 'config.reload_failed', severity: 'warning', message: `reload (${trigger}) refused, the running config stays: ${error}`, data: { source, trigger, error, issues } });
+      this.bus.publish({
+        type: 'config.reload_failed',
+        severity: 'warning',
+        message: `reload (${trigger}) refused, the running config stays: ${error}`,
+        data: { source, trigger, error, issues },
+      });
       return { ok: false, error, issues };
     };
     if (!this.#reloadConfig) return refuse('this agent was started without a config file to reload');
@@ -513,15 +592,25 @@ export class Agent {
       next = await this.#reloadConfig();
       // Before anything of the new config runs: its secrets are hidden from the first answer on.
       this.redactor.add(next.secrets);
-      await new RuleEvaluator(next.rules, () => ({ activeEnvironment: this.#activeEnvironment, environments: Object.keys(next.environments), now: this.#now(), series: () => [] })).selfTest();
+      await new RuleEvaluator(next.rules, () => ({
+        activeEnvironment: this.#activeEnvironment,
+        environments: Object.keys(next.environments),
+        now: this.#now(),
+        series: () => [],
+      })).selfTest();
     } catch (error) {
       const issues = error instanceof ConfigError ? error.issues.map((issue) => formatConfigIssue(issue)) : [];
-      return refuse(issues.length > 0 ? `${source} is invalid (${issues.length} ${issues.length === 1 ? 'problem' : 'problems'})` : (error as Error).message, issues);
+      return refuse(
+        issues.length > 0 ? `${source} is invalid (${issues.length} ${issues.length === 1 ? 'problem' : 'problems'})` : (error as Error).message,
+        issues,
+      );
     }
     const previous = this.#config;
     const environments = Object.keys(previous.environments);
     if (JSON.stringify(Object.keys(next.environments).sort()) !== JSON.stringify([...environments].sort())) {
-      return refuse(`the environments changed (${environments.join(', ')} → ${Object.keys(next.environments).join(', ')}): environment names are the agent's identity (live environment, flags, incidents) and change only with a restart`);
+      return refuse(
+        `the environments changed (${environments.join(', ')} → ${Object.keys(next.environments).join(', ')}): environment names are the agent's identity (live environment, flags, incidents) and change only with a restart`,
+      );
     }
 
     // Probes: keep the series whose fingerprint is unchanged, close the rest, start the new.
@@ -549,7 +638,10 @@ export class Agent {
       try {
         this.#tls.setTrust(readTlsTrust(next));
       } catch (error) {
-        this.#logger.error({ err: error }, `the environments' CA files could not be read again after validation; probes keep the previous trust: ${(error as Error).message}`);
+        this.#logger.error(
+          { err: error },
+          `the environments' CA files could not be read again after validation; probes keep the previous trust: ${(error as Error).message}`,
+        );
       }
     }
     for (const spec of wanted.values()) {
@@ -572,7 +664,12 @@ export class Agent {
       if (state.state === 'firing') {
         const env = this.#incidents.get(config.name)?.env ?? this.#activeEnvironment;
         const firedForMs = this.#now() - (state.firingSince ?? this.#now());
-        this.#decide({ rule: config, transition: { to: 'resolved', incident: state.incident, firedForMs }, figures: { env, facts: [], samples: 0 }, message: 'the rule was removed by a reload' });
+        this.#decide({
+          rule: config,
+          transition: { to: 'resolved', incident: state.incident, firedForMs },
+          figures: { env, facts: [], samples: 0 },
+          message: 'the rule was removed by a reload',
+        });
       }
       this.metrics.removeRule(config.name);
     }
@@ -607,7 +704,13 @@ export class Agent {
     if (changed('api')) components.push('api');
     const needsRestart = (['listen', 'dataDir', 'log', 'flags', 'journal'] as const).filter((key) => changed(key));
 
-    const result: ReloadResult = { ok: true, probes, rules: { added: rules.added, removed: rules.removed.map((r) => r.config.name), changed: rules.changed }, components, needsRestart };
+    const result: ReloadResult = {
+      ok: true,
+      probes,
+      rules: { added: rules.added, removed: rules.removed.map((r) => r.config.name), changed: rules.changed },
+      components,
+      needsRestart,
+    };
     const summary = `${probes.added.length} probes added, ${probes.changed.length} changed, ${probes.removed.length} removed, ${probes.kept.length} kept with their windows; ${rules.added.length} rules added, ${rules.changed.length} changed, ${rules.removed.length} removed${components.length ? `; rebuilt ${components.join(', ')}` : ''}`;
     this.bus.publish({
       type: 'config.reloaded',
@@ -657,7 +760,10 @@ export class Agent {
     const actions = new Map<string, Action>();
     const actionDeps = (name: string) => ({ ...this.#deps('actions'), dryRun: this.#dryRun, controller: this.controller, name });
     for (const [name, block] of Object.entries(config.actions)) actions.set(name, keep.get(name) ?? createPlugin(ACTIONS, block, actionDeps(name)));
-    actions.set(MANUAL_ROLLBACK, this.actions?.actions.get(MANUAL_ROLLBACK) ?? rollbackAction.create({ type: 'rollback', cooldown: 0, settle: 0 }, actionDeps(MANUAL_ROLLBACK)));
+    actions.set(
+      MANUAL_ROLLBACK,
+      this.actions?.actions.get(MANUAL_ROLLBACK) ?? rollbackAction.create({ type: 'rollback', cooldown: 0, settle: 0 }, actionDeps(MANUAL_ROLLBACK)),
+    );
     return actions;
   }
 
@@ -704,7 +810,14 @@ export class Agent {
         env: series.env,
         probe: series.probe,
         message: `${series.probe} on ${series.env}${active ? ' (live)' : ''} is failing: ${describeFailure(result)}`,
-        data: { reason: result.reason!, detail: describeFailure(result), status: result.status ?? null, durationMs: round(result.durationMs), consecutiveFailures: series.consecutiveFailures, active },
+        data: {
+          reason: result.reason!,
+          detail: describeFailure(result),
+          status: result.status ?? null,
+          durationMs: round(result.durationMs),
+          consecutiveFailures: series.consecutiveFailures,
+          active,
+        },
       });
     } else if (wasUp === false) {
       const downForMs = entry.downSince === undefined ? null : result.startedAt - entry.downSince;
@@ -737,8 +850,23 @@ export class Agent {
       case 'firing': {
         const incident = `${rule.name}#${transition.incident}`;
         this.metrics.setRuleState(rule.name, 'firing');
-        this.bus.publish({ type: 'rule.firing', severity: rule.severity, ...scope, message: `${rule.name} firing: ${message}`, data: { ...common, incident, heldForMs: transition.heldForMs, actions: rule.actions } });
-        const context: ActionContext = { rule, incident, env: figures.env, severity: rule.severity, message, figures, actor: `rule:${rule.name}`, startedAt: this.#now() };
+        this.bus.publish({
+          type: 'rule.firing',
+          severity: rule.severity,
+          ...scope,
+          message: `${rule.name} firing: ${message}`,
+          data: { ...common, incident, heldForMs: transition.heldForMs, actions: rule.actions },
+        });
+        const context: ActionContext = {
+          rule,
+          incident,
+          env: figures.env,
+          severity: rule.severity,
+          message,
+          figures,
+          actor: `rule:${rule.name}`,
+          startedAt: this.#now(),
+        };
         this.#incidents.set(rule.name, context);
         this.#effects.set(incident, { switched: false, succeeded: false });
         this.#persistIncidents();
@@ -748,7 +876,13 @@ export class Agent {
       case 'resolved': {
         const incident = `${rule.name}#${transition.incident}`;
         this.metrics.setRuleState(rule.name, 'inactive');
-        this.bus.publish({ type: 'rule.resolved', severity: 'info', ...scope, message: `${rule.name} resolved: ${message}`, data: { ...common, incident, firedForMs: transition.firedForMs } });
+        this.bus.publish({
+          type: 'rule.resolved',
+          severity: 'info',
+          ...scope,
+          message: `${rule.name} resolved: ${message}`,
+          data: { ...common, incident, firedForMs: transition.firedForMs },
+        });
         const context = this.#incidents.get(rule.name);
         this.#incidents.delete(rule.name);
         this.#persistIncidents();
@@ -771,7 +905,11 @@ export class Agent {
     const rollsBack = rule.actions.some((name) => this.config.actions[name]?.type === 'rollback');
     const acted = rollsBack ? effects.switched : effects.succeeded;
     if (acted) this.rules.startCooldown(rule.name, env);
-    else this.#logger.info({ rule: rule.name, incident }, `${incident} resolved without ${rollsBack ? 'a switch' : 'any action doing something'}: no cooldown for ${rule.name}`);
+    else
+      this.#logger.info(
+        { rule: rule.name, incident },
+        `${incident} resolved without ${rollsBack ? 'a switch' : 'any action doing something'}: no cooldown for ${rule.name}`,
+      );
   }
 
   #controller(): Controller {
@@ -810,7 +948,12 @@ export class Agent {
       // A failed fresh verification is newer than what the schedule last saw, until the schedule reports again.
       const stale = refuted !== undefined && refuted.at > (entry.series.last?.startedAt ?? Number.NEGATIVE_INFINITY);
       if (entry.series.up === false || (stale && refuted.failing.includes(probe))) failing.push(probe);
-      else if (entry.series.up === undefined || (stale && refuted.unknown.includes(probe)) || (entry.inFlightSince !== undefined && now - entry.inFlightSince > deadline)) unknown.push(probe);
+      else if (
+        entry.series.up === undefined ||
+        (stale && refuted.unknown.includes(probe)) ||
+        (entry.inFlightSince !== undefined && now - entry.inFlightSince > deadline)
+      )
+        unknown.push(probe);
       asOf = entry.series.last === undefined || asOf === null ? null : Math.min(asOf, entry.series.last.startedAt);
       healthySince = Math.max(healthySince, entry.upSince ?? Number.POSITIVE_INFINITY);
     }
@@ -837,7 +980,11 @@ export class Agent {
     const deadline = this.config.switching.verifyTimeout;
     const entries = this.#series.filter((entry) => entry.interval && entry.series.env === env);
     // The caller's signal (an action's, the promotion's) ends it at shutdown; a revert's never does.
-    const results = await Promise.all(entries.map((entry) => runProbe({ ...entry.target, timeoutMs: Math.min(entry.target.timeoutMs, deadline) }, this.#dispatcher, this.#now, signal, this.#tls)));
+    const results = await Promise.all(
+      entries.map((entry) =>
+        runProbe({ ...entry.target, timeoutMs: Math.min(entry.target.timeoutMs, deadline) }, this.#dispatcher, this.#now, signal, this.#tls),
+      ),
+    );
     const checks: VerificationCheck[] = results.map((result) => ({
       probe: result.probe,
       result: result.ok ? 'ok' : result.reason === 'timeout' ? 'unknown' : 'failed',
@@ -847,7 +994,13 @@ export class Agent {
     const now = this.#now();
     for (const entry of entries) {
       const overdue = entry.inFlightSince === undefined ? 0 : now - entry.inFlightSince;
-      if (overdue > deadline) checks.push({ probe: entry.series.probe, result: 'unknown', detail: `its scheduled probe has not answered for ${(overdue / 1_000).toFixed(1)}s (over the ${deadline}ms verification deadline)`, durationMs: round(overdue) });
+      if (overdue > deadline)
+        checks.push({
+          probe: entry.series.probe,
+          result: 'unknown',
+          detail: `its scheduled probe has not answered for ${(overdue / 1_000).toFixed(1)}s (over the ${deadline}ms verification deadline)`,
+          durationMs: round(overdue),
+        });
     }
     const bad = checks.filter((check) => check.result !== 'ok');
     const ok = entries.length > 0 && bad.length === 0;
@@ -855,7 +1008,11 @@ export class Agent {
       this.#failedAt.set(env, now);
       // Its passing streak ends here too: healthy again only from the next passing scheduled result.
       for (const entry of entries) if (bad.some((check) => check.probe === entry.series.probe)) entry.upSince = undefined;
-      this.#refuted.set(env, { at: now, failing: bad.filter((check) => check.result === 'failed').map((check) => check.probe), unknown: bad.filter((check) => check.result === 'unknown').map((check) => check.probe) });
+      this.#refuted.set(env, {
+        at: now,
+        failing: bad.filter((check) => check.result === 'failed').map((check) => check.probe),
+        unknown: bad.filter((check) => check.result === 'unknown').map((check) => check.probe),
+      });
     }
     const summary =
       entries.length === 0
@@ -876,16 +1033,23 @@ export class Agent {
     if (this.#lock.holder) this.#logger.info({ holder: this.#lock.holder, incident: context.incident }, `${holder} waits for ${this.#lock.holder} to finish`);
     return this.#lock.run(holder, async (): Promise<SwitchResult> => {
       const from = this.#activeEnvironment;
-      if (from !== plan.from) return { switched: false, why: 'not-live', reason: `${plan.from} is no longer live (${from} is): another switch came first, nothing to do` };
+      if (from !== plan.from)
+        return { switched: false, why: 'not-live', reason: `${plan.from} is no longer live (${from} is): another switch came first, nothing to do` };
       if (plan.to === from) return { switched: false, why: 'not-live', reason: `${plan.to} is already live` };
       const verification = await this.#verify(plan.to, signal);
       if (!verification.ok) {
-        this.#logger.warn({ incident: context.incident, to: plan.to, checks: verification.checks }, `switch ${from} → ${plan.to} refused: ${plan.to} failed its fresh verification: ${verification.summary}`);
+        this.#logger.warn(
+          { incident: context.incident, to: plan.to, checks: verification.checks },
+          `switch ${from} → ${plan.to} refused: ${plan.to} failed its fresh verification: ${verification.summary}`,
+        );
         return { switched: false, why: 'unverified', reason: `${plan.to} failed its fresh verification (${verification.summary})`, verification };
       }
       let outcome: SwitchOutcome;
       try {
-        outcome = await this.#traffic.switchTo({ from, to: plan.to, reason: context.message, rule: context.rule?.name ?? null, incident: context.incident }, signal);
+        outcome = await this.#traffic.switchTo(
+          { from, to: plan.to, reason: context.message, rule: context.rule?.name ?? null, incident: context.incident },
+          signal,
+        );
       } catch (error) {
         return { switched: false, why: 'adapter', reason: (error as Error).message ?? String(error), verification };
       }
@@ -945,7 +1109,8 @@ export class Agent {
     const environments = Object.keys(this.config.environments);
     const live = store.get<string>('activeEnvironment');
     if (live !== undefined && environments.includes(live)) {
-      if (live !== this.#activeEnvironment) this.#logger.warn({ live }, `resuming with ${live} live, as stored in ${store.path} (activeEnvironment in the config only applies to a first start)`);
+      if (live !== this.#activeEnvironment)
+        this.#logger.warn({ live }, `resuming with ${live} live, as stored in ${store.path} (activeEnvironment in the config only applies to a first start)`);
       this.#activeEnvironment = live;
     }
     // The audit trail has its own table; a database from before keeps it inside the flags state.
@@ -970,7 +1135,10 @@ export class Agent {
       this.#effects.set(stored.incident, { switched: false, succeeded: false });
       // What it was still owed stays owed: retried once it would go ahead, as before the restart.
       for (const debt of owed ?? []) if (config.actions.includes(debt.action)) this.actions.owe(debt.action, context, debt.reason, debt.since);
-      this.#logger.warn({ rule, incident: stored.incident, owed: owed?.map((debt) => debt.action) }, `${stored.incident} was firing before the restart: it goes on firing without repeating its actions${owed?.length ? `; still owed: ${owed.map((debt) => debt.action).join(', ')}` : ''}`);
+      this.#logger.warn(
+        { rule, incident: stored.incident, owed: owed?.map((debt) => debt.action) },
+        `${stored.incident} was firing before the restart: it goes on firing without repeating its actions${owed?.length ? `; still owed: ${owed.map((debt) => debt.action).join(', ')}` : ''}`,
+      );
     }
     this.#persistIncidents();
   }
@@ -980,7 +1148,15 @@ export class Agent {
     const owed = this.actions?.owed() ?? [];
     for (const [rule, context] of this.#incidents) {
       const debts = owed.filter((debt) => debt.incident === context.incident).map(({ action, since, reason }) => ({ action, since, reason }));
-      incidents[rule] = { incident: context.incident, env: context.env, severity: context.severity, message: context.message, actor: context.actor, startedAt: context.startedAt, ...(debts.length ? { owed: debts } : {}) };
+      incidents[rule] = {
+        incident: context.incident,
+        env: context.env,
+        severity: context.severity,
+        message: context.message,
+        actor: context.actor,
+        startedAt: context.startedAt,
+        ...(debts.length ? { owed: debts } : {}),
+      };
     }
     this.#persist('incidents', incidents);
   }
@@ -1013,7 +1189,9 @@ export class Agent {
   }
 
   #track(promise: Promise<unknown>): void {
-    const tracked = promise.catch((error: unknown) => this.#logger.error({ err: error }, 'bug: rule evaluation failed')).finally(() => this.#evaluations.delete(tracked));
+    const tracked = promise
+      .catch((error: unknown) => this.#logger.error({ err: error }, 'bug: rule evaluation failed'))
+      .finally(() => this.#evaluations.delete(tracked));
     this.#evaluations.add(tracked);
   }
 }
@@ -1036,8 +1214,18 @@ function seriesEntries(config: Config): SeriesSpec[] {
     const lines = new Map(Object.entries(probe.extract).map(([name, extraction]) => [name, [...extraction.lines]]));
     for (const [name, watched] of ruleLines.get(probe.name) ?? []) lines.set(name, [...new Set([...(lines.get(name) ?? []), ...watched])]);
     for (const env of probeEnvironments(config, probe)) {
-      const schedule: ScheduledJob['schedule'] = probe.cron !== undefined ? { cron: probe.cron, timezone: probe.timezone ?? config.timezone } : { every: probe.every ?? config.probeDefaults.every, jitter: config.probeDefaults.jitter };
-      const fingerprint = JSON.stringify({ probe, environment: config.environments[env], defaults: config.probeDefaults, windows: config.windows, lines: [...lines], schedule });
+      const schedule: ScheduledJob['schedule'] =
+        probe.cron !== undefined
+          ? { cron: probe.cron, timezone: probe.timezone ?? config.timezone }
+          : { every: probe.every ?? config.probeDefaults.every, jitter: config.probeDefaults.jitter };
+      const fingerprint = JSON.stringify({
+        probe,
+        environment: config.environments[env],
+        defaults: config.probeDefaults,
+        windows: config.windows,
+        lines: [...lines],
+        schedule,
+      });
       specs.push({ key: `${probe.name}@${env}`, fingerprint, interval: probe.cron === undefined, probe, env, lines, schedule });
     }
   }
@@ -1058,7 +1246,10 @@ function abortControllerForMany(): AbortController {
 
 function logEvent(logger: Logger, event: GreenlightEvent): void {
   const level = event.severity === 'critical' ? 'error' : event.severity === 'warning' ? 'warn' : 'info';
-  logger[level]({ event: event.type, id: event.id, env: event.env ?? undefined, probe: event.probe ?? undefined, rule: event.rule ?? undefined }, event.message);
+  logger[level](
+    { event: event.type, id: event.id, env: event.env ?? undefined, probe: event.probe ?? undefined, rule: event.rule ?? undefined },
+    event.message,
+  );
 }
 
 function round(ms: number): number {

@@ -98,12 +98,28 @@ const COMMANDS: Record<string, Command> = {
   loadtest: {
     summary: "paced load over an environment's probe paths: p50/p95/p99, error ratio, throughput (exit 0 within thresholds, 1 over)",
     usage: 'greenlight loadtest --env NAME [--rps N] [--duration D] [--max-p95 D] [--max-error-ratio R] [--config F] [--json]',
-    options: { ...configOption, env: { type: 'string', short: 'e' }, rps: { type: 'string' }, duration: { type: 'string' }, 'max-p95': { type: 'string' }, 'max-error-ratio': { type: 'string' }, json: { type: 'boolean' } },
+    options: {
+      ...configOption,
+      env: { type: 'string', short: 'e' },
+      rps: { type: 'string' },
+      duration: { type: 'string' },
+      'max-p95': { type: 'string' },
+      'max-error-ratio': { type: 'string' },
+      json: { type: 'boolean' },
+    },
     run: ({ values }, io) => {
       const env = str(values.env);
       if (!env) throw new UsageError('loadtest needs --env NAME, the environment to load (for example --env green)');
       return loadtestCommand(
-        { configPath: str(values.config) ?? DEFAULT_CONFIG_PATH, env, rps: str(values.rps), duration: str(values.duration), maxP95: str(values['max-p95']), maxErrorRatio: str(values['max-error-ratio']), json: values.json === true },
+        {
+          configPath: str(values.config) ?? DEFAULT_CONFIG_PATH,
+          env,
+          rps: str(values.rps),
+          duration: str(values.duration),
+          maxP95: str(values['max-p95']),
+          maxErrorRatio: str(values['max-error-ratio']),
+          json: values.json === true,
+        },
         io,
       );
     },
@@ -134,7 +150,7 @@ const COMMANDS: Record<string, Command> = {
     run: (args, io) => silenceCommand(args, io),
   },
   ack: {
-    summary: "acknowledge an incident: its escalation stops (exit 0 done, 1 refused/failed)",
+    summary: 'acknowledge an incident: its escalation stops (exit 0 done, 1 refused/failed)',
     usage: ACK_USAGE,
     options: ACK_OPTIONS,
     allowPositionals: true,

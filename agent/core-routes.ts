@@ -24,7 +24,10 @@ export function coreRoutes(agent: Agent): Route[] {
       auth: 'none',
       handle: () => {
         const ready = agent.ready;
-        return { status: ready ? 200 : 503, body: { status: ready ? 'ready' : 'starting', checks: { config: 'loaded', store: 'open', firstProbeRound: ready ? 'done' : 'pending' } } };
+        return {
+          status: ready ? 200 : 503,
+          body: { status: ready ? 'ready' : 'starting', checks: { config: 'loaded', store: 'open', firstProbeRound: ready ? 'done' : 'pending' } },
+        };
       },
     },
     { method: 'GET', path: '/api/v1/state', auth: 'none', bulk: true, handle: () => ({ status: 200, body: agent.state() }) },
@@ -37,7 +40,8 @@ export function coreRoutes(agent: Agent): Route[] {
         const limit = integer(query.get('limit'), 100, 'limit');
         if (limit < 1 || limit > 1_000) throw new HttpError(400, `limit must be from 1 to 1000, not ${limit}`);
         const type = query.get('type') ?? undefined;
-        if (type !== undefined && !/^[a-z]+(\.[a-z_]+)?$/.test(type)) throw new HttpError(400, `type ${JSON.stringify(type)} is not an event type or prefix such as probe, rule.firing`);
+        if (type !== undefined && !/^[a-z]+(\.[a-z_]+)?$/.test(type))
+          throw new HttpError(400, `type ${JSON.stringify(type)} is not an event type or prefix such as probe, rule.firing`);
         const history = await agent.history({ since, limit, type });
         if (!history) throw new HttpError(503, 'greenlight is starting or stopping: try again');
         // The events are already JSON (serialized once for every reader): joined, not re-encoded.

@@ -118,7 +118,13 @@ export class EventStream {
    * event the history lacks); `pages` reads the journal; `turns` paces replays against everything
    * else the agent does.
    */
-  constructor(options: { subscribe: (listener: EventListener) => () => void; pages: JournalPages; turns: TurnQueue; policy: () => StreamPolicy; logger: Logger }) {
+  constructor(options: {
+    subscribe: (listener: EventListener) => () => void;
+    pages: JournalPages;
+    turns: TurnQueue;
+    policy: () => StreamPolicy;
+    logger: Logger;
+  }) {
     this.#subscribe = options.subscribe;
     this.#pages = options.pages;
     this.#turns = options.turns;
@@ -146,7 +152,11 @@ export class EventStream {
     const policy = this.#policy();
     const origin = req.headers.origin;
     if (origin !== undefined && !sameOrigin(origin, req.headers.host) && !policy.allowedOrigins.includes(originOf(origin) ?? '')) {
-      return this.#refuse(socket, 403, `a page from ${JSON.stringify(origin.slice(0, 200))} may not open the stream: only the agent's own pages and the origins in api.allowedOrigins may`);
+      return this.#refuse(
+        socket,
+        403,
+        `a page from ${JSON.stringify(origin.slice(0, 200))} may not open the stream: only the agent's own pages and the origins in api.allowedOrigins may`,
+      );
     }
     const filter = parseFilter(url.searchParams);
     if (typeof filter === 'string') return refuseUpgrade(socket, 400, filter);
@@ -155,11 +165,18 @@ export class EventStream {
     if ('status' in decision) return refuseUpgrade(socket, 401, `the stream needs a token: ${decision.error}`);
     const address = remoteAddress(req);
     if (this.#clients.size >= policy.maxClients) {
-      return this.#refuse(socket, 503, `the stream has its ${policy.maxClients} clients (api.stream.maxClients): try again later, or read GET /api/v1/events`, { 'retry-after': '10' });
+      return this.#refuse(socket, 503, `the stream has its ${policy.maxClients} clients (api.stream.maxClients): try again later, or read GET /api/v1/events`, {
+        'retry-after': '10',
+      });
     }
     const fromAddress = this.#perAddress.get(address) ?? 0;
     if (fromAddress >= policy.maxClientsPerAddress) {
-      return this.#refuse(socket, 429, `${address} already has ${fromAddress} stream clients (api.stream.maxClientsPerAddress): close one, or raise the limit when many people share this address (a proxy)`, { 'retry-after': '10' });
+      return this.#refuse(
+        socket,
+        429,
+        `${address} already has ${fromAddress} stream clients (api.stream.maxClientsPerAddress): close one, or raise the limit when many people share this address (a proxy)`,
+        { 'retry-after': '10' },
+      );
     }
     this.#wss.handleUpgrade(req, socket, head, (client) => this.#serve(client, socket, filter, address));
   }
@@ -187,7 +204,10 @@ export class EventStream {
     this.#refusals.count++;
     const now = performance.now();
     if (now - this.#refusals.loggedAt < REFUSAL_LOG_MS) return;
-    this.#logger.warn({ status, refused: this.#refusals.count }, `stream client refused (${status}): ${error}${this.#refusals.count > 1 ? ` (${this.#refusals.count} refusals since the last such line)` : ''}`);
+    this.#logger.warn(
+      { status, refused: this.#refusals.count },
+      `stream client refused (${status}): ${error}${this.#refusals.count > 1 ? ` (${this.#refusals.count} refusals since the last such line)` : ''}`,
+    );
     this.#refusals = { count: 0, loggedAt: now };
   }
 
@@ -344,6 +364,13 @@ function parseFilter(params: URLSearchParams): StreamFilter | string {
   const since = params.get('since');
   if (since !== null && !/^\d{1,15}$/.test(since)) return `since must be a whole number, not ${JSON.stringify(since)}`;
   const severity = params.get('severity') ?? undefined;
-  if (severity !== undefined && !['info', 'warning', 'critical'].includes(severity)) return `severity must be info, warning or critical, not ${JSON.stringify(severity)}`;
-  return { since: since === null ? undefined : Number(since), type: params.get('type') ?? undefined, env: params.get('env') ?? undefined, severity, probe: params.get('probe') ?? undefined };
+  if (severity !== undefined && !['info', 'warning', 'critical'].includes(severity))
+    return `severity must be info, warning or critical, not ${JSON.stringify(severity)}`;
+  return {
+    since: since === null ? undefined : Number(since),
+    type: params.get('type') ?? undefined,
+    env: params.get('env') ?? undefined,
+    severity,
+    probe: params.get('probe') ?? undefined,
+  };
 }

@@ -22,17 +22,32 @@ interface EventBase<T extends string, D> {
 }
 
 /** `controls`: which API controls the tokens allow: all (admin token), rollback only, or none. */
-export type AgentStartedEvent = EventBase<'agent.started', { version: string; pid: number; activeEnvironment: string; probes: number; series: number; dryRun: boolean; controls: 'all' | 'rollback only' | 'none' }>;
+export type AgentStartedEvent = EventBase<
+  'agent.started',
+  { version: string; pid: number; activeEnvironment: string; probes: number; series: number; dryRun: boolean; controls: 'all' | 'rollback only' | 'none' }
+>;
 export type AgentStoppingEvent = EventBase<'agent.stopping', { signal: string | null; uptimeSeconds: number }>;
-export type ProbeDownEvent = EventBase<'probe.down', { reason: string; detail: string; status: number | null; durationMs: number; consecutiveFailures: number; active: boolean }>;
+export type ProbeDownEvent = EventBase<
+  'probe.down',
+  { reason: string; detail: string; status: number | null; durationMs: number; consecutiveFailures: number; active: boolean }
+>;
 export type ProbeUpEvent = EventBase<'probe.up', { status: number | null; durationMs: number; downForMs: number | null; active: boolean }>;
 
 /** The figures that decided a rule's state: each fact with its params and value, and the sample count. */
 export type RuleFigures = Figures;
 
-export type RulePendingEvent = EventBase<'rule.pending', { severity: 'warning' | 'critical'; for: number; figures: RuleFigures; labels: Record<string, string> }>;
-export type RuleFiringEvent = EventBase<'rule.firing', { severity: 'warning' | 'critical'; incident: string; heldForMs: number; figures: RuleFigures; labels: Record<string, string>; actions: string[] }>;
-export type RuleResolvedEvent = EventBase<'rule.resolved', { severity: 'warning' | 'critical'; incident: string; firedForMs: number; figures: RuleFigures; labels: Record<string, string> }>;
+export type RulePendingEvent = EventBase<
+  'rule.pending',
+  { severity: 'warning' | 'critical'; for: number; figures: RuleFigures; labels: Record<string, string> }
+>;
+export type RuleFiringEvent = EventBase<
+  'rule.firing',
+  { severity: 'warning' | 'critical'; incident: string; heldForMs: number; figures: RuleFigures; labels: Record<string, string>; actions: string[] }
+>;
+export type RuleResolvedEvent = EventBase<
+  'rule.resolved',
+  { severity: 'warning' | 'critical'; incident: string; firedForMs: number; figures: RuleFigures; labels: Record<string, string> }
+>;
 
 export interface ActionEventData {
   action: string;
@@ -70,10 +85,19 @@ export interface FlagChange {
   new: boolean;
 }
 export type FlagChangedEvent = EventBase<'flag.changed', { actor: string; reason: string; changes: FlagChange[] }>;
-export type FlagRejectedEvent = EventBase<'flag.rejected', { actor: string; reason: string; flag: string; env: string | null; attempted: unknown; why: string }>;
+export type FlagRejectedEvent = EventBase<
+  'flag.rejected',
+  { actor: string; reason: string; flag: string; env: string | null; attempted: unknown; why: string }
+>;
 
-export type AlertSentEvent = EventBase<'alert.sent', { receiver: string; receiverType: string; status: 'firing' | 'resolved'; key: string; attempts: number; httpStatus: number | null }>;
-export type AlertFailedEvent = EventBase<'alert.failed', { receiver: string; receiverType: string; status: 'firing' | 'resolved'; key: string; attempts: number; error: string }>;
+export type AlertSentEvent = EventBase<
+  'alert.sent',
+  { receiver: string; receiverType: string; status: 'firing' | 'resolved'; key: string; attempts: number; httpStatus: number | null }
+>;
+export type AlertFailedEvent = EventBase<
+  'alert.failed',
+  { receiver: string; receiverType: string; status: 'firing' | 'resolved'; key: string; attempts: number; error: string }
+>;
 
 /** The alert lifecycle (README, "Alert lifecycle"): silences, maintenance, escalation, acknowledgement, muted alerts. */
 export interface SilenceEventData {
@@ -102,17 +126,46 @@ export interface MaintenanceEventData {
 export type MaintenanceStartedEvent = EventBase<'maintenance.started', MaintenanceEventData & { resumed: boolean }>;
 /** `endedBy` null: it reached its end; otherwise who stopped it (or replaced it with another). */
 export type MaintenanceEndedEvent = EventBase<'maintenance.ended', MaintenanceEventData & { endedBy: string | null }>;
-export type IncidentAcknowledgedEvent = EventBase<'incident.acknowledged', { incident: string; by: string; comment: string | null; actor: string; level: number; policy: string | null }>;
+export type IncidentAcknowledgedEvent = EventBase<
+  'incident.acknowledged',
+  { incident: string; by: string; comment: string | null; actor: string; level: number; policy: string | null }
+>;
 export type IncidentEscalatedEvent = EventBase<
   'incident.escalated',
-  { incident: string; level: number; kind: 'level' | 'repeat' | 'retrigger'; policy: string | null; receivers: string[] | 'all'; notifications: number; nextEscalationAt: string | null }
+  {
+    incident: string;
+    level: number;
+    kind: 'level' | 'repeat' | 'retrigger';
+    policy: string | null;
+    receivers: string[] | 'all';
+    notifications: number;
+    nextEscalationAt: string | null;
+  }
 >;
 export type AlertMutedEvent = EventBase<
   'alert.muted',
-  { key: string; incident: string | null; by: 'silence' | 'maintenance' | 'inhibition'; silences?: string[]; windows?: string[]; inhibitRule?: string; source?: string }
+  {
+    key: string;
+    incident: string | null;
+    by: 'silence' | 'maintenance' | 'inhibition';
+    silences?: string[];
+    windows?: string[];
+    inhibitRule?: string;
+    source?: string;
+  }
 >;
 
-export type ConfigReloadedEvent = EventBase<'config.reloaded', { source: string; trigger: string; probes: { added: string[]; removed: string[]; changed: string[]; kept: string[] }; rules: { added: string[]; removed: string[]; changed: string[] }; components: string[]; needsRestart: string[] }>;
+export type ConfigReloadedEvent = EventBase<
+  'config.reloaded',
+  {
+    source: string;
+    trigger: string;
+    probes: { added: string[]; removed: string[]; changed: string[]; kept: string[] };
+    rules: { added: string[]; removed: string[]; changed: string[] };
+    components: string[];
+    needsRestart: string[];
+  }
+>;
 export type ConfigReloadFailedEvent = EventBase<'config.reload_failed', { source: string; trigger: string; error: string; issues: string[] }>;
 
 export type JournalFailedEvent = EventBase<'journal.failed', { path: string; error: string }>;
@@ -141,10 +194,24 @@ export interface PromoteRequestData {
 }
 export type PromoteStartedEvent = EventBase<'promote.started', PromoteRequestData>;
 export type PromoteStepEvent = EventBase<'promote.step', PromoteStepData>;
-export type PromoteSucceededEvent = EventBase<'promote.succeeded', { promotion: string; from: string; to: string; durationMs: number; steps: Omit<PromoteStepData, 'promotion' | 'figures'>[] }>;
+export type PromoteSucceededEvent = EventBase<
+  'promote.succeeded',
+  { promotion: string; from: string; to: string; durationMs: number; steps: Omit<PromoteStepData, 'promotion' | 'figures'>[] }
+>;
 export type PromoteFailedEvent = EventBase<
   'promote.failed',
-  { promotion: string; from: string; to: string; durationMs: number; step: PromoteStepName; reason: string; switched: boolean; rolledBack: boolean; live: string; steps: Omit<PromoteStepData, 'promotion' | 'figures'>[] }
+  {
+    promotion: string;
+    from: string;
+    to: string;
+    durationMs: number;
+    step: PromoteStepName;
+    reason: string;
+    switched: boolean;
+    rolledBack: boolean;
+    live: string;
+    steps: Omit<PromoteStepData, 'promotion' | 'figures'>[];
+  }
 >;
 
 /** One check of a rollback validation: `ALPHASTACK_PROTECTION on blue`, with what was observed. */

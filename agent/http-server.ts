@@ -118,7 +118,8 @@ export async function startHttpServer(options: {
   const table = options.routes.map((route) => ({ route, pattern: compilePath(route.path) }));
   /** Set once listening: whether the listener is on a loopback address (see checkHost). */
   let hostPolicy: { loopback: boolean; listen: string } | undefined;
-  const hostRefusal = (req: IncomingMessage) => (hostPolicy ? checkHost(req.headers.host, { ...hostPolicy, allowed: options.allowedHosts?.() ?? [] }) : undefined);
+  const hostRefusal = (req: IncomingMessage) =>
+    hostPolicy ? checkHost(req.headers.host, { ...hostPolicy, allowed: options.allowedHosts?.() ?? [] }) : undefined;
   let upgrade: UpgradeHandler | undefined;
 
   const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 30_000 }, (req, res) => {
@@ -144,7 +145,10 @@ export async function startHttpServer(options: {
   async function handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const matches = table.map(({ route, pattern }) => ({ route, params: pattern(url.pathname) })).filter((m) => m.params !== undefined);
     if (matches.length === 0) {
-      send(res, { status: 404, body: { error: `no route ${req.method} ${url.pathname}; routes: ${options.routes.map((r) => `${r.method} ${r.path}`).join(', ')}` } });
+      send(res, {
+        status: 404,
+        body: { error: `no route ${req.method} ${url.pathname}; routes: ${options.routes.map((r) => `${r.method} ${r.path}`).join(', ')}` },
+      });
       return;
     }
     const method = req.method === 'HEAD' ? 'GET' : req.method;
@@ -251,7 +255,11 @@ export function invalidBody(error: z.ZodError): string {
  * digests with timingSafeEqual, so neither their content nor their length leaks through timing.
  * `role: null` is an open route: the history while no api.streamToken is set.
  */
-export function authorize(header: string | undefined, needed: Exclude<Auth, 'none'>, tokens: Tokens): { role: Role | null } | { status: 401 | 403; error: string } {
+export function authorize(
+  header: string | undefined,
+  needed: Exclude<Auth, 'none'>,
+  tokens: Tokens,
+): { role: Role | null } | { status: 401 | 403; error: string } {
   if (needed === 'history') {
     if (tokens.stream === undefined) return { role: null };
     const given = bearer(header);
@@ -340,7 +348,10 @@ export function requestUrl(req: IncomingMessage): URL | undefined {
  * No Host at all (an HTTP/1.0 client) is answered: browsers always send one. Any port is taken
  * with a loopback name, so that an SSH tunnel (`ssh -L 8000:127.0.0.1:9464`) still works.
  */
-export function checkHost(header: string | undefined, policy: { loopback: boolean; listen: string; allowed: readonly string[] }): { status: 400 | 421; error: string } | undefined {
+export function checkHost(
+  header: string | undefined,
+  policy: { loopback: boolean; listen: string; allowed: readonly string[] },
+): { status: 400 | 421; error: string } | undefined {
   if (header === undefined || header === '') return undefined;
   const host = parseHost(header);
   if (!host) return { status: 400, error: `the Host header ${JSON.stringify(header.slice(0, 100))} is not a host name or address` };
@@ -350,7 +361,10 @@ export function checkHost(header: string | undefined, policy: { loopback: boolea
   const where = policy.loopback
     ? `it listens on ${policy.listen}, a loopback address, so it answers only to localhost and IP addresses`
     : 'it answers only to IP addresses, localhost and the names in api.allowedHosts';
-  return { status: 421, error: `this agent does not answer to the name ${JSON.stringify(host.name)} (a guard against DNS rebinding): ${where}. To reach it by this name, add ${JSON.stringify(host.name)} to api.allowedHosts in the config` };
+  return {
+    status: 421,
+    error: `this agent does not answer to the name ${JSON.stringify(host.name)} (a guard against DNS rebinding): ${where}. To reach it by this name, add ${JSON.stringify(host.name)} to api.allowedHosts in the config`,
+  };
 }
 
 /** 127.0.0.0/8, ::1 and IPv4-mapped 127.x: the addresses only this machine can reach. */
@@ -362,8 +376,12 @@ export function isLoopback(address: string): boolean {
 /** Answer a protocol upgrade with an HTTP error and close the socket (nothing else is read from it). */
 export function refuseUpgrade(socket: Duplex, status: number, error: string, headers: Record<string, string> = {}): void {
   const body = JSON.stringify({ error });
-  const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
-  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\n${extra}connection: close\r\n\r\n${body}`);
+  const extra = Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\n${extra}connection: close\r\n\r\n${body}`,
+  );
 }
 
 function compilePath(path: string): (pathname: string) => Record<string, string> | undefined {

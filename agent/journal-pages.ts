@@ -100,7 +100,15 @@ function encodePage(events: EventJson[]): EncodedEvent[] {
     offset = writeFrameHeader(page, offset, length);
     const payload = offset;
     offset += page.write(event.json, offset, 'utf8');
-    return { id: event.id, type: event.type, severity: event.severity, env: event.env, probe: event.probe, frame: page.subarray(start, offset), bytes: page.subarray(payload, offset) };
+    return {
+      id: event.id,
+      type: event.type,
+      severity: event.severity,
+      env: event.env,
+      probe: event.probe,
+      frame: page.subarray(start, offset),
+      bytes: page.subarray(payload, offset),
+    };
   });
 }
 
@@ -136,7 +144,11 @@ export function isOfType(type: string, filter: string | undefined): boolean {
  * journal's end came first, the last event looked at (none of the type lies between). Undefined
  * once the turns are closed (the agent is stopping).
  */
-export async function readHistory(pages: JournalPages, turns: TurnQueue, query: { since: number; limit: number; type?: string | undefined }): Promise<{ events: EncodedEvent[]; next: number } | undefined> {
+export async function readHistory(
+  pages: JournalPages,
+  turns: TurnQueue,
+  query: { since: number; limit: number; type?: string | undefined },
+): Promise<{ events: EncodedEvent[]; next: number } | undefined> {
   const events: EncodedEvent[] = [];
   let position = query.since;
   for (;;) {

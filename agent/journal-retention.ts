@@ -53,7 +53,10 @@ export class JournalRetention {
           return;
         }
         if (totals.byAge + totals.bySize > 0) {
-          logger.info({ ...totals, bytes: result.bytes, firstId: result.firstId ?? null }, `journal retention: deleted ${totals.byAge} events older than the maximum age and ${totals.bySize} for the size bound`);
+          logger.info(
+            { ...totals, bytes: result.bytes, firstId: result.firstId ?? null },
+            `journal retention: deleted ${totals.byAge} events older than the maximum age and ${totals.bySize} for the size bound`,
+          );
         }
       } catch (error) {
         // A failing disk must not stop greenlight: the next round tries again.

@@ -120,7 +120,11 @@ export class Journal {
 
   /** Journaled events after `since`, oldest first, including those still waiting for the disk. */
   events(query: EventQuery): GreenlightEvent[] {
-    return this.#read(query, () => this.#store.events(query), (event) => event);
+    return this.#read(
+      query,
+      () => this.#store.events(query),
+      (event) => event,
+    );
   }
 
   /** As `events`, as their JSON (for readers that send them on: the stream's replays, GET /api/v1/events); no type filter. */
@@ -138,7 +142,9 @@ export class Journal {
     }
     if (found.length >= query.limit || this.#backlog.length === 0) return found;
     const after = found.at(-1)?.id ?? query.since;
-    const held = this.#backlog.filter((event) => event.id > after && (query.type === undefined || event.type === query.type || event.type.startsWith(`${query.type}.`)));
+    const held = this.#backlog.filter(
+      (event) => event.id > after && (query.type === undefined || event.type === query.type || event.type.startsWith(`${query.type}.`)),
+    );
     return [...found, ...held.slice(0, query.limit - found.length).map(fromBacklog)];
   }
 
@@ -202,7 +208,10 @@ export class Journal {
     if (this.#failure) return;
     const message = (error as Error).message ?? String(error);
     this.#failure = { since: this.#now(), error: message };
-    this.#logger.error({ err: error, path: this.#store.path }, `the store at ${this.#store.path} refused a write while ${doing}: ${message}. greenlight keeps probing and acting and holds events and state in memory; free space or fix permissions and it writes them on its own`);
+    this.#logger.error(
+      { err: error, path: this.#store.path },
+      `the store at ${this.#store.path} refused a write while ${doing}: ${message}. greenlight keeps probing and acting and holds events and state in memory; free space or fix permissions and it writes them on its own`,
+    );
     // Published after the failure is recorded, so this event joins the backlog instead of failing again.
     this.#bus.publish({
       type: 'journal.failed',
@@ -234,7 +243,10 @@ export class Journal {
       // Some pages may have been written: keep only what is not yet on disk.
       const written = this.#store.lastEventId();
       this.#backlog = this.#backlog.filter((event) => event.id > written);
-      this.#logger.warn({ err: error, held: this.#backlog.length }, `the store still refuses writes: ${(error as Error).message}; retrying in ${RETRY_MS / 1_000}s`);
+      this.#logger.warn(
+        { err: error, held: this.#backlog.length },
+        `the store still refuses writes: ${(error as Error).message}; retrying in ${RETRY_MS / 1_000}s`,
+      );
       return false;
     }
     const failure = this.#failure!;
@@ -244,7 +256,10 @@ export class Journal {
     this.#dropped = 0;
     this.#failure = undefined;
     const downMs = this.#now() - failure.since;
-    this.#logger.warn({ held, dropped, downMs }, `the store takes writes again: ${held} held events written${dropped ? `, ${dropped} oldest lost past the ${MAX_BACKLOG}-event memory limit` : ''}`);
+    this.#logger.warn(
+      { held, dropped, downMs },
+      `the store takes writes again: ${held} held events written${dropped ? `, ${dropped} oldest lost past the ${MAX_BACKLOG}-event memory limit` : ''}`,
+    );
     this.#bus.publish({
       type: 'journal.recovered',
       severity: 'info',

@@ -72,7 +72,14 @@ export interface LoadThresholds {
 export async function runLoadTest(options: LoadTestOptions): Promise<LoadReport> {
   if (options.targets.length === 0) throw new Error('bug: a load test needs at least one target');
   const own = options.dispatcher === undefined;
-  const dispatcher = options.dispatcher ?? new UndiciAgent({ connections: options.connections ?? 32, pipelining: 1, keepAliveTimeout: 10_000, ...(options.connect ? { connect: options.connect } : {}) });
+  const dispatcher =
+    options.dispatcher ??
+    new UndiciAgent({
+      connections: options.connections ?? 32,
+      pipelining: 1,
+      keepAliveTimeout: 10_000,
+      ...(options.connect ? { connect: options.connect } : {}),
+    });
   const maxInFlight = options.maxInFlight ?? 10_000;
   const total = Math.max(1, Math.round((options.rps * options.durationMs) / 1_000));
   const intervalMs = 1_000 / options.rps;
@@ -102,7 +109,14 @@ export async function runLoadTest(options: LoadTestOptions): Promise<LoadReport>
     inFlight++;
     const started = performance.now();
     const work = dispatcher
-      .request({ origin: target.origin, path: target.path, method: target.method, headers: target.headers, body: target.body, signal: AbortSignal.timeout(options.timeoutMs) })
+      .request({
+        origin: target.origin,
+        path: target.path,
+        method: target.method,
+        headers: target.headers,
+        body: target.body,
+        signal: AbortSignal.timeout(options.timeoutMs),
+      })
       .then(async (response) => {
         await response.body.dump({ limit: 1024 * 1024 });
         const ms = performance.now() - started;
@@ -130,7 +144,17 @@ export async function runLoadTest(options: LoadTestOptions): Promise<LoadReport>
     while (sent < due) send(sent++);
     if (options.onProgress && now >= nextProgress) {
       nextProgress += progressEvery;
-      options.onProgress({ elapsedMs: now - start, sent, completed, errors, inFlight, recentP95Ms: quantile(recent.sort((a, b) => a - b), 0.95) });
+      options.onProgress({
+        elapsedMs: now - start,
+        sent,
+        completed,
+        errors,
+        inFlight,
+        recentP95Ms: quantile(
+          recent.sort((a, b) => a - b),
+          0.95,
+        ),
+      });
       recent.length = 0;
     }
     if (sent >= total) break;
@@ -166,7 +190,9 @@ export function judgeLoad(report: LoadReport, thresholds: LoadThresholds): { ok:
   if (report.p95Ms === null) failures.push('p95 latency unknown: no request succeeded');
   else if (report.p95Ms >= thresholds.maxP95Ms) failures.push(`p95 latency ${formatMs(report.p95Ms)} >= ${formatMs(thresholds.maxP95Ms)}`);
   if (report.errorRatio >= thresholds.maxErrorRatio && report.sent > 0) {
-    failures.push(`error ratio ${percent(report.errorRatio)} >= ${percent(thresholds.maxErrorRatio)} (${report.errors} of ${report.sent}${topReasons(report)})`);
+    failures.push(
+      `error ratio ${percent(report.errorRatio)} >= ${percent(thresholds.maxErrorRatio)} (${report.errors} of ${report.sent}${topReasons(report)})`,
+    );
   }
   return { ok: failures.length === 0, failures };
 }
@@ -186,7 +212,9 @@ function percent(ratio: number): string {
 }
 
 function topReasons(report: LoadReport): string {
-  const top = Object.entries(report.errorsByReason).sort((a, b) => b[1] - a[1]).slice(0, 3);
+  const top = Object.entries(report.errorsByReason)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 3);
   return top.length === 0 ? '' : `: ${top.map(([reason, count]) => `${count}× ${reason}`).join(', ')}`;
 }
 

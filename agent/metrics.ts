@@ -29,14 +29,42 @@ const FAMILIES = {
   duration: { name: 'greenlight_probe_duration_seconds', type: 'histogram', help: 'Duration of probes, from request to the end of the body or the failure.' },
   probes: { name: 'greenlight_probes_total', type: 'counter', help: 'Probes by result: ok, skipped (previous still in flight), or the failure reason code.' },
   errorRatio: { name: 'greenlight_window_error_ratio', type: 'gauge', help: 'Failed / all probes in the sliding window (NaN while the window is empty).' },
-  latency: { name: 'greenlight_window_latency_seconds', type: 'summary', help: 'Probe latency quantiles over the sliding window (NaN while the window is empty).' },
+  latency: {
+    name: 'greenlight_window_latency_seconds',
+    type: 'summary',
+    help: 'Probe latency quantiles over the sliding window (NaN while the window is empty).',
+  },
   consecutive: { name: 'greenlight_consecutive_failures', type: 'gauge', help: 'Failed probes in a row (0 after a success).' },
-  confirmations: { name: 'greenlight_confirmation_probes_total', type: 'counter', help: 'Confirmation probes: quick re-probes outside the schedule after a live probe failed or recovered (also counted in greenlight_probes_total).' },
-  capped: { name: 'greenlight_confirmation_capped_total', type: 'counter', help: 'Confirmation re-probes the per-environment rate cap (probeDefaults.confirm.maxPerSecond) withheld.' },
-  tlsExpiry: { name: 'greenlight_tls_cert_expiry_timestamp_seconds', type: 'gauge', help: 'Earliest expiry (Unix seconds) of the certificate chain an https target serves, as its latest TLS handshake showed it.' },
-  sloBurnRate: { name: 'greenlight_slo_burn_rate', type: 'gauge', help: "How fast an SLO's error budget burns over a window, on an environment while it was live: (bad / all) / (1 - objective) (NaN while the window is empty)." },
-  sloBudget: { name: 'greenlight_slo_budget_remaining_ratio', type: 'gauge', help: "The share of an SLO's error budget for its period not yet spent by the service (1 untouched, below 0 overspent; NaN before any probe)." },
-  tlsVerified: { name: 'greenlight_tls_cert_verified', type: 'gauge', help: "Whether an https target's certificate chain verifies for its host name against the trusted CAs (1) or not (0)." },
+  confirmations: {
+    name: 'greenlight_confirmation_probes_total',
+    type: 'counter',
+    help: 'Confirmation probes: quick re-probes outside the schedule after a live probe failed or recovered (also counted in greenlight_probes_total).',
+  },
+  capped: {
+    name: 'greenlight_confirmation_capped_total',
+    type: 'counter',
+    help: 'Confirmation re-probes the per-environment rate cap (probeDefaults.confirm.maxPerSecond) withheld.',
+  },
+  tlsExpiry: {
+    name: 'greenlight_tls_cert_expiry_timestamp_seconds',
+    type: 'gauge',
+    help: 'Earliest expiry (Unix seconds) of the certificate chain an https target serves, as its latest TLS handshake showed it.',
+  },
+  sloBurnRate: {
+    name: 'greenlight_slo_burn_rate',
+    type: 'gauge',
+    help: "How fast an SLO's error budget burns over a window, on an environment while it was live: (bad / all) / (1 - objective) (NaN while the window is empty).",
+  },
+  sloBudget: {
+    name: 'greenlight_slo_budget_remaining_ratio',
+    type: 'gauge',
+    help: "The share of an SLO's error budget for its period not yet spent by the service (1 untouched, below 0 overspent; NaN before any probe).",
+  },
+  tlsVerified: {
+    name: 'greenlight_tls_cert_verified',
+    type: 'gauge',
+    help: "Whether an https target's certificate chain verifies for its host name against the trusted CAs (1) or not (0).",
+  },
 } as const;
 
 /** One series' exposition state: its label text, built once, and its numbers. */
@@ -87,15 +115,30 @@ export class AgentMetrics {
   constructor(options: MetricsOptions) {
     this.#options = options;
     const registers = [this.#registry];
-    this.#activeEnvironment = new Gauge({ name: 'greenlight_active_environment', help: 'The live environment: 1 for the live one, 0 for the other.', labelNames: ['env'], registers });
-    this.#ruleState = new Gauge({ name: 'greenlight_rule_state', help: 'State of each rule: 0 inactive, 1 pending, 2 firing.', labelNames: ['rule'], registers });
+    this.#activeEnvironment = new Gauge({
+      name: 'greenlight_active_environment',
+      help: 'The live environment: 1 for the live one, 0 for the other.',
+      labelNames: ['env'],
+      registers,
+    });
+    this.#ruleState = new Gauge({
+      name: 'greenlight_rule_state',
+      help: 'State of each rule: 0 inactive, 1 pending, 2 firing.',
+      labelNames: ['rule'],
+      registers,
+    });
     this.#actionsTotal = new Counter({
       name: 'greenlight_actions_total',
       help: 'Actions by outcome: succeeded, failed, skipped, dry_run.',
       labelNames: ['action', 'outcome'],
       registers,
     });
-    this.#flagEnabled = new Gauge({ name: 'greenlight_flag_enabled', help: 'Feature flags per environment: 1 on, 0 off.', labelNames: ['flag', 'env'], registers });
+    this.#flagEnabled = new Gauge({
+      name: 'greenlight_flag_enabled',
+      help: 'Feature flags per environment: 1 on, 0 off.',
+      labelNames: ['flag', 'env'],
+      registers,
+    });
     this.#alertsTotal = new Counter({
       name: 'greenlight_alerts_total',
       help: 'Alert deliveries per receiver by status (firing, resolved) and outcome (sent, failed).',
@@ -103,14 +146,25 @@ export class AgentMetrics {
       registers,
     });
     // The alert lifecycle (README, "Alert lifecycle").
-    this.#maintenance = new Gauge({ name: 'greenlight_maintenance', help: 'Whether a maintenance window is open on the environment: 1 open, 0 not (it mutes notifications only while the environment is idle).', labelNames: ['env'], registers });
+    this.#maintenance = new Gauge({
+      name: 'greenlight_maintenance',
+      help: 'Whether a maintenance window is open on the environment: 1 open, 0 not (it mutes notifications only while the environment is idle).',
+      labelNames: ['env'],
+      registers,
+    });
     this.#silences = new Gauge({ name: 'greenlight_silences', help: 'Silences by state: pending, active.', labelNames: ['state'], registers });
-    this.#incidents = new Gauge({ name: 'greenlight_incidents', help: 'Open incidents by state: firing (unacknowledged), acknowledged.', labelNames: ['state'], registers });
+    this.#incidents = new Gauge({
+      name: 'greenlight_incidents',
+      help: 'Open incidents by state: firing (unacknowledged), acknowledged.',
+      labelNames: ['state'],
+      registers,
+    });
     if (options.processMetrics) {
       collectDefaultMetrics({ register: this.#registry });
       // Gauges named *_total fail `promtool check metrics`; the same counts stay available
       // by type in nodejs_active_handles, nodejs_active_requests and nodejs_active_resources.
-      for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.#registry.removeSingleMetric(name);
+      for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'])
+        this.#registry.removeSingleMetric(name);
     }
   }
 
@@ -266,7 +320,11 @@ export class AgentMetrics {
 
     const windows = all.map((m) => m.series.windows.map((window) => window.figures(now)));
     header(FAMILIES.errorRatio);
-    all.forEach((m, i) => windows[i]!.forEach((figures, w) => out.push(`greenlight_window_error_ratio{${m.windowLabels[w]}} ${figures.count === 0 ? 'NaN' : number(figures.errorRatio)}`)));
+    all.forEach((m, i) =>
+      windows[i]!.forEach((figures, w) =>
+        out.push(`greenlight_window_error_ratio{${m.windowLabels[w]}} ${figures.count === 0 ? 'NaN' : number(figures.errorRatio)}`),
+      ),
+    );
 
     header(FAMILIES.latency);
     all.forEach((m, i) =>
@@ -299,11 +357,15 @@ export class AgentMetrics {
       header(FAMILIES.sloBurnRate);
       for (const slo of slos) {
         for (const [env, windows] of Object.entries(slo.environments)) {
-          for (const w of windows) out.push(`greenlight_slo_burn_rate{slo="${escapeLabel(slo.name)}",env="${escapeLabel(env)}",window="${formatDuration(w.windowMs)}"} ${w.burnRate === null ? 'NaN' : number(w.burnRate)}`);
+          for (const w of windows)
+            out.push(
+              `greenlight_slo_burn_rate{slo="${escapeLabel(slo.name)}",env="${escapeLabel(env)}",window="${formatDuration(w.windowMs)}"} ${w.burnRate === null ? 'NaN' : number(w.burnRate)}`,
+            );
         }
       }
       header(FAMILIES.sloBudget);
-      for (const slo of slos) out.push(`greenlight_slo_budget_remaining_ratio{slo="${escapeLabel(slo.name)}"} ${slo.budgetRemaining === null ? 'NaN' : number(slo.budgetRemaining)}`);
+      for (const slo of slos)
+        out.push(`greenlight_slo_budget_remaining_ratio{slo="${escapeLabel(slo.name)}"} ${slo.budgetRemaining === null ? 'NaN' : number(slo.budgetRemaining)}`);
     }
 
     // Only series that have confirmed (or been capped) appear: most never do, and at 1,000

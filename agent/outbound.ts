@@ -59,7 +59,12 @@ export class OutboundError extends GreenlightError {
  * in any message: a server may echo the request path (a webhook token), a header or the body (a
  * routing key) in its error page.
  */
-export async function sendWithRetry(deps: Pick<PluginDeps, 'dispatcher' | 'sleep' | 'logger' | 'redactor'>, request: OutboundRequest, policy: RetryPolicy, signal: AbortSignal): Promise<OutboundResponse> {
+export async function sendWithRetry(
+  deps: Pick<PluginDeps, 'dispatcher' | 'sleep' | 'logger' | 'redactor'>,
+  request: OutboundRequest,
+  policy: RetryPolicy,
+  signal: AbortSignal,
+): Promise<OutboundResponse> {
   const url = new URL(request.url);
   const headers: Record<string, string> = { 'user-agent': 'greenlight', ...request.headers };
   // https://user:secret@host/hook: the credentials go as Basic auth (a request target cannot carry them).
@@ -95,7 +100,10 @@ export async function sendWithRetry(deps: Pick<PluginDeps, 'dispatcher' | 'sleep
       if (response.statusCode < 400) return { status: response.statusCode, attempts: attempt, body: text, headers: response.headers };
       lastProblem = `HTTP ${response.statusCode}${text ? `: ${oneLine(deps.redactor.text(text))}` : ''}`;
       if (response.statusCode === 429) {
-        const retryAfter = parseRetryAfter(response.headers['retry-after'], Date.now()) ?? parseRateLimitReset(response.headers['ratelimit-reset'], Date.now()) ?? request.retryAfterFromBody?.(text);
+        const retryAfter =
+          parseRetryAfter(response.headers['retry-after'], Date.now()) ??
+          parseRateLimitReset(response.headers['ratelimit-reset'], Date.now()) ??
+          request.retryAfterFromBody?.(text);
         if (retryAfter !== undefined) wait = Math.min(policy.maxBackoffMs, retryAfter);
       } else if (response.statusCode < 500 && response.statusCode !== 408) {
         throw new OutboundError(`${request.label}: rejected with ${lastProblem}; not retried, fix the request or its credentials`, attempt, lastStatus);
@@ -108,7 +116,10 @@ export async function sendWithRetry(deps: Pick<PluginDeps, 'dispatcher' | 'sleep
       clearTimeout(timer);
     }
     if (attempt < policy.attempts) {
-      deps.logger.warn({ target: request.label, attempt, problem: lastProblem, retryInMs: Math.round(wait) }, `${request.label}: attempt ${attempt} failed (${lastProblem}); retrying`);
+      deps.logger.warn(
+        { target: request.label, attempt, problem: lastProblem, retryInMs: Math.round(wait) },
+        `${request.label}: attempt ${attempt} failed (${lastProblem}); retrying`,
+      );
       await deps.sleep(wait, signal);
     }
   }
@@ -135,7 +146,10 @@ export function parseRateLimitReset(value: string | string[] | undefined, now: n
   return seconds > 1e9 ? Math.max(0, seconds * 1_000 - now) : seconds * 1_000;
 }
 
-async function readLimited(body: AsyncIterable<Buffer> & { destroy(): void; on(event: 'error', listener: () => void): unknown }, limit: number): Promise<string> {
+async function readLimited(
+  body: AsyncIterable<Buffer> & { destroy(): void; on(event: 'error', listener: () => void): unknown },
+  limit: number,
+): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {

@@ -25,27 +25,11 @@ import { webhookTraffic } from './traffic/webhook-traffic.js';
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyDefinition<T> = PluginDefinition<any, T>;
 
-export const TRAFFIC_ADAPTERS: readonly AnyDefinition<TrafficAdapter>[] = [
-  noneTraffic,
-  webhookTraffic,
-  commandTraffic,
-  nginxTraffic,
-  renderTraffic,
-];
+export const TRAFFIC_ADAPTERS: readonly AnyDefinition<TrafficAdapter>[] = [noneTraffic, webhookTraffic, commandTraffic, nginxTraffic, renderTraffic];
 
-export const ALERT_RECEIVERS: readonly AnyDefinition<AlertReceiver>[] = [
-  slackReceiver,
-  discordReceiver,
-  pagerDutyReceiver,
-  webhookReceiver,
-];
+export const ALERT_RECEIVERS: readonly AnyDefinition<AlertReceiver>[] = [slackReceiver, discordReceiver, pagerDutyReceiver, webhookReceiver];
 
-export const ACTIONS: readonly AnyDefinition<Action>[] = [
-  rollbackAction,
-  flagsAction,
-  alertAction,
-  commandAction,
-];
+export const ACTIONS: readonly AnyDefinition<Action>[] = [rollbackAction, flagsAction, alertAction, commandAction];
 
 export const PLUGIN_SCHEMAS: PluginSchemas = {
   traffic: TRAFFIC_ADAPTERS.map((plugin) => plugin.schema),

@@ -71,7 +71,16 @@ export class ProbeScheduler {
   }
 
   add(job: ScheduledJob): void {
-    const state: JobState = { job, inFlight: undefined, inFlightConfirming: false, owed: false, confirmTimer: undefined, timer: undefined, task: undefined, planned: 0 };
+    const state: JobState = {
+      job,
+      inFlight: undefined,
+      inFlightConfirming: false,
+      owed: false,
+      confirmTimer: undefined,
+      timer: undefined,
+      task: undefined,
+      planned: 0,
+    };
     this.#jobs.push(state);
     if (this.#running) this.#startJob(state);
   }

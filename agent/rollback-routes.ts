@@ -25,11 +25,25 @@ export function rollbackRoutes(agent: Agent): Route[] {
         if (outcome.outcome === 'succeeded') return { status: 200, body: { ok: true, from, to: agent.activeEnvironment, detail: outcome.detail } };
         if (outcome.outcome === 'skipped') {
           const dryRun = outcome.data?.wouldFire === true;
-          return { status: dryRun ? 200 : 409, body: { ok: dryRun, dryRun, error: dryRun ? undefined : `rollback refused: ${outcome.reason}`, detail: outcome.reason, from } };
+          return {
+            status: dryRun ? 200 : 409,
+            body: { ok: dryRun, dryRun, error: dryRun ? undefined : `rollback refused: ${outcome.reason}`, detail: outcome.reason, from },
+          };
         }
         // Refused at the last check (the target failed its fresh verification): a conflict with the
         // world, like a held rollback; an adapter that failed is the traffic layer's error.
-        if (outcome.data?.refused) return { status: 409, body: { ok: false, error: `rollback ${outcome.error}`, detail: outcome.error, refused: outcome.data.refused, verification: outcome.data.verification, from } };
+        if (outcome.data?.refused)
+          return {
+            status: 409,
+            body: {
+              ok: false,
+              error: `rollback ${outcome.error}`,
+              detail: outcome.error,
+              refused: outcome.data.refused,
+              verification: outcome.data.verification,
+              from,
+            },
+          };
         return { status: 502, body: { ok: false, error: `rollback failed: ${outcome.error}`, from } };
       },
     },

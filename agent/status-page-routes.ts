@@ -58,7 +58,9 @@ export function statusPageRoutes(agent: Agent): Route[] {
     try {
       text = readFileSync(join(dir, file), 'utf8');
     } catch (error) {
-      throw new Error(`the status page's ${file} is missing from ${dir}: the package is incomplete (package.json "files" must list agent/status-page)`, { cause: error });
+      throw new Error(`the status page's ${file} is missing from ${dir}: the package is incomplete (package.json "files" must list agent/status-page)`, {
+        cause: error,
+      });
     }
     const etag = `"${createHash('sha256').update(text).digest('base64url').slice(0, 22)}"`;
     const headers: Record<string, string> = { 'content-type': type, 'cache-control': 'no-cache', etag, ...SECURITY_HEADERS };
@@ -77,11 +79,15 @@ export function statusPageRoutes(agent: Agent): Route[] {
     bulk: true,
     handle: ({ query }) => {
       const text = query.get('samples');
-      if (text !== null && !/^\d{1,2}$/.test(text)) throw new HttpError(400, `samples must be a whole number from 0 to ${MAX_SAMPLES}, not ${JSON.stringify(text)}`);
+      if (text !== null && !/^\d{1,2}$/.test(text))
+        throw new HttpError(400, `samples must be a whole number from 0 to ${MAX_SAMPLES}, not ${JSON.stringify(text)}`);
       const samples = text === null ? DEFAULT_SAMPLES : Math.min(Number(text), MAX_SAMPLES);
       const { series: _detail, ...state } = agent.state(false);
       // `alerts`: incidents, silences, maintenance windows and muted alerts (the page's Alerts section).
-      return { status: 200, body: { ...state, locked: LOCKED_FLAGS, lastEventId: agent.bus.lastId, series: agent.summaries(samples), alerts: agent.alertLifecycle.overview() } };
+      return {
+        status: 200,
+        body: { ...state, locked: LOCKED_FLAGS, lastEventId: agent.bus.lastId, series: agent.summaries(samples), alerts: agent.alertLifecycle.overview() },
+      };
     },
   });
   return routes;

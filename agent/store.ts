@@ -43,7 +43,6 @@ export interface ActionRecord {
   detail?: string;
 }
 
-
 interface AuditRow {
   time: string;
   actor: string;
@@ -113,7 +112,9 @@ export class Store {
       updated_at INTEGER NOT NULL
     )`);
     this.#get = db.prepare('SELECT value FROM state WHERE key = ?');
-    this.#set = db.prepare('INSERT INTO state (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at');
+    this.#set = db.prepare(
+      'INSERT INTO state (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at',
+    );
     this.#delete = db.prepare('DELETE FROM state WHERE key = ?');
     db.exec(`CREATE TABLE IF NOT EXISTS events (
       id INTEGER PRIMARY KEY,
@@ -165,7 +166,9 @@ export class Store {
       new TEXT NOT NULL,
       outcome TEXT NOT NULL
     )`);
-    const insertAudit = db.prepare<[string, string, string, string, string, number, string, string]>('INSERT INTO flag_audit (time, actor, reason, env, flag, old, new, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+    const insertAudit = db.prepare<[string, string, string, string, string, number, string, string]>(
+      'INSERT INTO flag_audit (time, actor, reason, env, flag, old, new, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    );
     const trimAudit = db.prepare<[number]>('DELETE FROM flag_audit WHERE id <= (SELECT MAX(id) FROM flag_audit) - ?');
     // Values and the entries that changed them in one transaction: a crash keeps both or neither.
     this.#saveFlags = db.transaction((state: FlagState, audit: readonly FlagAuditEntry[], keep: number) => {
@@ -175,7 +178,8 @@ export class Store {
     });
     this.#readAudit = db.prepare<[number], AuditRow>('SELECT * FROM (SELECT * FROM flag_audit ORDER BY id DESC LIMIT ?) ORDER BY id');
     // The alert lifecycle (issue 14): a record per row, written as each changes.
-    for (const table of ALERT_LIFECYCLE_TABLES) db.exec(`CREATE TABLE IF NOT EXISTS ${table} (id TEXT PRIMARY KEY, record TEXT NOT NULL, updated_at INTEGER NOT NULL)`);
+    for (const table of ALERT_LIFECYCLE_TABLES)
+      db.exec(`CREATE TABLE IF NOT EXISTS ${table} (id TEXT PRIMARY KEY, record TEXT NOT NULL, updated_at INTEGER NOT NULL)`);
     const deleteEvents = db.prepare<[number]>('DELETE FROM events WHERE id <= ?');
     // The high-water mark is written in the same transaction as the delete: a crash leaves both or neither.
     this.#deleteThrough = db.transaction((id: number) => {
@@ -307,7 +311,18 @@ export class Store {
 
   /** The newest `limit` audit entries, oldest first. */
   flagAudit(limit: number): FlagAuditEntry[] {
-    return this.#readAudit.all(limit).map((row) => ({ time: row.time, actor: row.actor, reason: row.reason, env: row.env, flag: row.flag, old: row.old === 1, new: JSON.parse(row.new) as boolean | string, outcome: row.outcome }));
+    return this.#readAudit
+      .all(limit)
+      .map((row) => ({
+        time: row.time,
+        actor: row.actor,
+        reason: row.reason,
+        env: row.env,
+        flag: row.flag,
+        old: row.old === 1,
+        new: JSON.parse(row.new) as boolean | string,
+        outcome: row.outcome,
+      }));
   }
 
   /** Journaled events after `since`, oldest first, at most `limit`, as their JSON (what the stream sends). */
@@ -321,25 +336,57 @@ export class Store {
   /** Record an action's start or outcome; finished records older than a week are dropped. */
   recordAction(record: ActionRecord): void {
     this.#db
-      .prepare('INSERT INTO actions (incident, action, type, state, context, started_at, finished_at, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(incident, action) DO UPDATE SET state = excluded.state, finished_at = excluded.finished_at, detail = excluded.detail')
-      .run(record.incident, record.action, record.type, record.state, JSON.stringify(record.context), record.startedAt, record.finishedAt ?? null, record.detail ?? null);
-    if (record.finishedAt !== undefined) this.#db.prepare("DELETE FROM actions WHERE state != 'started' AND finished_at < ?").run(record.finishedAt - ACTION_RECORDS_KEPT_MS);
+      .prepare(
+        'INSERT INTO actions (incident, action, type, state, context, started_at, finished_at, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(incident, action) DO UPDATE SET state = excluded.state, finished_at = excluded.finished_at, detail = excluded.detail',
+      )
+      .run(
+        record.incident,
+        record.action,
+        record.type,
+        record.state,
+        JSON.stringify(record.context),
+        record.startedAt,
+        record.finishedAt ?? null,
+        record.detail ?? null,
+      );
+    if (record.finishedAt !== undefined)
+      this.#db.prepare("DELETE FROM actions WHERE state != 'started' AND finished_at < ?").run(record.finishedAt - ACTION_RECORDS_KEPT_MS);
   }
 
   /** Actions recorded as started and never finished: a crash interrupted them. */
   unfinishedActions(): ActionRecord[] {
-    const rows = this.#db.prepare("SELECT * FROM actions WHERE state = 'started' ORDER BY started_at").all() as { incident: string; action: string; type: string; state: 'started'; context: string; started_at: number }[];
-    return rows.map((row) => ({ incident: row.incident, action: row.action, type: row.type, state: row.state, context: JSON.parse(row.context) as StoredActionContext, startedAt: row.started_at }));
+    const rows = this.#db.prepare("SELECT * FROM actions WHERE state = 'started' ORDER BY started_at").all() as {
+      incident: string;
+      action: string;
+      type: string;
+      state: 'started';
+      context: string;
+      started_at: number;
+    }[];
+    return rows.map((row) => ({
+      incident: row.incident,
+      action: row.action,
+      type: row.type,
+      state: row.state,
+      context: JSON.parse(row.context) as StoredActionContext,
+      startedAt: row.started_at,
+    }));
   }
 
   /** Every record of an alert lifecycle table. */
   alertLifecycleRecords<T>(table: AlertLifecycleTable): T[] {
-    return (this.#db.prepare(`SELECT record FROM ${lifecycleTable(table)} ORDER BY updated_at, id`).all() as { record: string }[]).map((row) => JSON.parse(row.record) as T);
+    return (this.#db.prepare(`SELECT record FROM ${lifecycleTable(table)} ORDER BY updated_at, id`).all() as { record: string }[]).map(
+      (row) => JSON.parse(row.record) as T,
+    );
   }
 
   /** Insert or replace one record of an alert lifecycle table. */
   saveAlertLifecycleRecord(table: AlertLifecycleTable, id: string, record: unknown): void {
-    this.#db.prepare(`INSERT INTO ${lifecycleTable(table)} (id, record, updated_at) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET record = excluded.record, updated_at = excluded.updated_at`).run(id, JSON.stringify(record), Date.now());
+    this.#db
+      .prepare(
+        `INSERT INTO ${lifecycleTable(table)} (id, record, updated_at) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET record = excluded.record, updated_at = excluded.updated_at`,
+      )
+      .run(id, JSON.stringify(record), Date.now());
   }
 
   deleteAlertLifecycleRecord(table: AlertLifecycleTable, id: string): void {

@@ -54,10 +54,13 @@ export function escapeForTerminal(text: string): string {
  * newlines and tabs stay, for stack traces.
  */
 export function escapeJsonControls(json: string, forDisplay = false): string {
-  return json.replace(/\\(?:u00[01][0-9a-fA-F]|u007[fF]|u00[89][0-9a-fA-F]|[bfnrt"\\/]|u[0-9a-fA-F]{4})|[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (match) => {
-    if (match.length === 1) return `${forDisplay ? '\\\\' : '\\'}u${match.charCodeAt(0).toString(16).padStart(4, '0')}`;
-    if (!forDisplay) return match;
-    const char = JSON.parse(`"${match}"`) as string;
-    return char === '\n' || char === '\t' || !IS_CONTROL.test(char) ? match : `\\${escapeControls(char)}`;
-  });
+  return json.replace(
+    /\\(?:u00[01][0-9a-fA-F]|u007[fF]|u00[89][0-9a-fA-F]|[bfnrt"\\/]|u[0-9a-fA-F]{4})|[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g,
+    (match) => {
+      if (match.length === 1) return `${forDisplay ? '\\\\' : '\\'}u${match.charCodeAt(0).toString(16).padStart(4, '0')}`;
+      if (!forDisplay) return match;
+      const char = JSON.parse(`"${match}"`) as string;
+      return char === '\n' || char === '\t' || !IS_CONTROL.test(char) ? match : `\\${escapeControls(char)}`;
+    },
+  );
 }

@@ -54,7 +54,10 @@ export function checkTlsFiles(config: Config): { path: (string | number)[]; mess
     try {
       text = readFileSync(ca, 'utf8');
     } catch (error) {
-      issues.push({ path, message: `cannot read ${JSON.stringify(ca)}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message} (relative paths are from the working directory)` });
+      issues.push({
+        path,
+        message: `cannot read ${JSON.stringify(ca)}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message} (relative paths are from the working directory)`,
+      });
       continue;
     }
     try {
@@ -71,7 +74,11 @@ export function checkTlsFiles(config: Config): { path: (string | number)[]; mess
  * An undici Agent for requests to the environments, connecting through a TlsObserver that trusts
  * each environment's CAs and reads every handshake's certificate chain.
  */
-export function createProbeDispatcher(config: Config, options: UndiciAgent.Options = {}, now: () => number = Date.now): { dispatcher: UndiciAgent; tls: TlsObserver } {
+export function createProbeDispatcher(
+  config: Config,
+  options: UndiciAgent.Options = {},
+  now: () => number = Date.now,
+): { dispatcher: UndiciAgent; tls: TlsObserver } {
   const tls = new TlsObserver({ now, trust: readTlsTrust(config) });
   return { dispatcher: new UndiciAgent({ ...options, connect: tls.connect }), tls };
 }

@@ -32,7 +32,17 @@ import { pino } from 'pino';
 import { Agent as UndiciAgent } from 'undici';
 import { Agent } from '../agent/agent.js';
 import { parseAgentConfig } from '../agent/agent-config.js';
-import { APP_PATHS, buildConfigText, cpuMicros, startPacedLoop, summarizeLatency, type LatencySummary, type PacedLoop, type WorkerCommand, type WorkerSample } from './harness.js';
+import {
+  APP_PATHS,
+  buildConfigText,
+  cpuMicros,
+  startPacedLoop,
+  summarizeLatency,
+  type LatencySummary,
+  type PacedLoop,
+  type WorkerCommand,
+  type WorkerSample,
+} from './harness.js';
 
 interface Engine {
   start(): Promise<Record<string, unknown>>;
@@ -68,7 +78,19 @@ const greenUrl = values.green;
 
 function agentEngine(): Engine {
   const jitter = values.jitter === undefined ? undefined : Number(values.jitter);
-  const config = parseAgentConfig(buildConfigText({ series, blueUrl, greenUrl, every: values.every, jitter, dataDir: values['data-dir'], extra: values.extra, slo: values.slo as 'none' | 'one' | 'per-probe' }), {});
+  const config = parseAgentConfig(
+    buildConfigText({
+      series,
+      blueUrl,
+      greenUrl,
+      every: values.every,
+      jitter,
+      dataDir: values['data-dir'],
+      extra: values.extra,
+      slo: values.slo as 'none' | 'one' | 'per-probe',
+    }),
+    {},
+  );
   const agent = new Agent({ config, logger: pino({ level: 'silent' }) });
   const published: Record<string, number> = {};
   agent.bus.subscribe((event) => (published[event.type] = (published[event.type] ?? 0) + 1));

@@ -54,21 +54,40 @@ export async function runAlertStorm(options: { trials: number }): Promise<{ rows
       ]),
     ),
   );
-  log(`alerts in the storm: ${after.fired} firing episodes (${after.warnings} with a warning beside the critical); after: ${after.muted} alert.muted events (inhibition)`);
+  log(
+    `alerts in the storm: ${after.fired} firing episodes (${after.warnings} with a warning beside the critical); after: ${after.muted} alert.muted events (inhibition)`,
+  );
 
   section(`alert-storm: fault → first page, real agent on the stock config, probes every 1 s (${options.trials} trials each)`);
   const pageBefore = await firstPage(options.trials, UNGROUPED);
   const pageAfter = await firstPage(options.trials, '');
   const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-  const row = (name: string, values: number[]) => [name, `${fmt(median(values) / 1_000, 2)} s`, `${fmt(Math.min(...values) / 1_000, 2)} s`, `${fmt(Math.max(...values) / 1_000, 2)} s`];
+  const row = (name: string, values: number[]) => [
+    name,
+    `${fmt(median(values) / 1_000, 2)} s`,
+    `${fmt(Math.min(...values) / 1_000, 2)} s`,
+    `${fmt(Math.max(...values) / 1_000, 2)} s`,
+  ];
   log(
     table(
       ['', 'median', 'min', 'max'],
       [
-        row('fault → first page, without grouping', pageBefore.map((t) => t.faultToPage)),
-        row('fault → first page, grouping on (wait 5 s)', pageAfter.map((t) => t.faultToPage)),
-        row('rule.firing → first page, without grouping', pageBefore.map((t) => t.firingToPage)),
-        row('rule.firing → first page, grouping on', pageAfter.map((t) => t.firingToPage)),
+        row(
+          'fault → first page, without grouping',
+          pageBefore.map((t) => t.faultToPage),
+        ),
+        row(
+          'fault → first page, grouping on (wait 5 s)',
+          pageAfter.map((t) => t.faultToPage),
+        ),
+        row(
+          'rule.firing → first page, without grouping',
+          pageBefore.map((t) => t.firingToPage),
+        ),
+        row(
+          'rule.firing → first page, grouping on',
+          pageAfter.map((t) => t.firingToPage),
+        ),
       ],
     ),
   );
@@ -84,7 +103,13 @@ export async function runAlertStorm(options: { trials: number }): Promise<{ rows
         measured: `${fmt(before.perReceiver[name]! / 5, 1)} → ${fmt(after.perReceiver[name]! / 5, 1)} (${fmt(before.perReceiver[name]! / after.perReceiver[name]!, 1)}x fewer)`,
         verdict: 'info' as const,
       })),
-      { bench: 'alert-storm', figure: 'busiest minute, any receiver, before → after', target: 'report', measured: `${busiest(before.minutes)} → ${busiest(after.minutes)}`, verdict: 'info' },
+      {
+        bench: 'alert-storm',
+        figure: 'busiest minute, any receiver, before → after',
+        target: 'report',
+        measured: `${busiest(before.minutes)} → ${busiest(after.minutes)}`,
+        verdict: 'info',
+      },
       {
         bench: 'alert-storm',
         figure: 'fault → first page, median, before → after',
@@ -93,7 +118,13 @@ export async function runAlertStorm(options: { trials: number }): Promise<{ rows
         verdict: 'info',
       },
       // 250 ms of slack for the delivery itself (an HTTP POST on a loaded 2-core machine).
-      { bench: 'alert-storm', figure: 'rule.firing → first page with grouping, worst trial', target: '≤ group wait (5 s)', measured: `${fmt(held / 1_000, 2)} s`, verdict: held <= 5_000 + 250 ? 'ok' : 'MISS' },
+      {
+        bench: 'alert-storm',
+        figure: 'rule.firing → first page with grouping, worst trial',
+        target: '≤ group wait (5 s)',
+        measured: `${fmt(held / 1_000, 2)} s`,
+        verdict: held <= 5_000 + 250 ? 'ok' : 'MISS',
+      },
     ],
   };
 }
@@ -109,7 +140,16 @@ function counter(name: string, severities: AlertReceiver['severities'], now: () 
 }
 
 /** One 5-minute storm through the lifecycle configured by `alerts` (YAML lines under `alerts:`). */
-async function storm(alerts: string): Promise<{ perReceiver: Record<string, number>; minutes: Record<string, number[]>; alerts: Record<string, number>; fired: number; warnings: number; muted: number }> {
+async function storm(
+  alerts: string,
+): Promise<{
+  perReceiver: Record<string, number>;
+  minutes: Record<string, number[]>;
+  alerts: Record<string, number>;
+  fired: number;
+  warnings: number;
+  muted: number;
+}> {
   const clock = new VirtualClock(T0);
   const restore = clock.install();
   try {
@@ -119,11 +159,30 @@ probes:
 ${probes.map((name) => `  - { name: ${name}, path: /${name} }`).join('\n')}
 ${alerts === '' ? '' : `alerts:\n${alerts}`}`);
     const now = () => clock.now;
-    const receivers = [counter('slack', ['warning', 'critical'], now), counter('discord', ['warning', 'critical'], now), counter('pagerduty', ['critical'], now), counter('webhook', ['warning', 'critical'], now)];
-    const bus = new EventBus({ now, onListenerError: (error) => { throw error; } });
+    const receivers = [
+      counter('slack', ['warning', 'critical'], now),
+      counter('discord', ['warning', 'critical'], now),
+      counter('pagerduty', ['critical'], now),
+      counter('webhook', ['warning', 'critical'], now),
+    ];
+    const bus = new EventBus({
+      now,
+      onListenerError: (error) => {
+        throw error;
+      },
+    });
     let muted = 0;
     bus.subscribe((event) => void (event.type === 'alert.muted' && muted++));
-    const lifecycle = new AlertLifecycle({ config: () => config, receivers, bus, metrics: new AgentMetrics({ now, processMetrics: false }), logger: pino({ level: 'silent' }), now, activeEnvironment: () => 'blue', onDelivery: () => undefined });
+    const lifecycle = new AlertLifecycle({
+      config: () => config,
+      receivers,
+      bus,
+      metrics: new AgentMetrics({ now, processMetrics: false }),
+      logger: pino({ level: 'silent' }),
+      now,
+      activeEnvironment: () => 'blue',
+      onDelivery: () => undefined,
+    });
     lifecycle.start(memoryLifecycleStore(), []);
     const alertsPerReceiver: Record<string, number> = Object.fromEntries(receivers.map((r) => [r.name, 0]));
     // The flapping, seeded: each probe × environment alternates down and up spells of 5 to 30 s.
@@ -156,8 +215,34 @@ ${alerts === '' ? '' : `alerts:\n${alerts}`}`);
           if (severity === 'warning') warnings++;
           const rule = `${change.probe}-${severity === 'critical' ? 'down' : 'slow'}-${change.env}`;
           const incident = `${rule}#${n}`;
-          bus.publish({ type: 'rule.firing', severity, env: change.env, rule, message: `${rule} firing`, data: { severity, incident, heldForMs: 0, figures: { facts: [], samples: 10, env: change.env }, labels: { probe: change.probe }, actions: ['page'] } });
-          const notice: AlertNotice = { status: 'firing', key: `greenlight/rule/${incident}`, rule, severity, env: change.env, summary: `${change.probe} failing on ${change.env}`, description: 'storm', labels: { probe: change.probe }, figures: {}, startsAt: new Date(clock.now).toISOString(), incident };
+          bus.publish({
+            type: 'rule.firing',
+            severity,
+            env: change.env,
+            rule,
+            message: `${rule} firing`,
+            data: {
+              severity,
+              incident,
+              heldForMs: 0,
+              figures: { facts: [], samples: 10, env: change.env },
+              labels: { probe: change.probe },
+              actions: ['page'],
+            },
+          });
+          const notice: AlertNotice = {
+            status: 'firing',
+            key: `greenlight/rule/${incident}`,
+            rule,
+            severity,
+            env: change.env,
+            summary: `${change.probe} failing on ${change.env}`,
+            description: 'storm',
+            labels: { probe: change.probe },
+            figures: {},
+            startsAt: new Date(clock.now).toISOString(),
+            incident,
+          };
           notices.push(notice);
           for (const receiver of receivers) if (receiver.severities.includes(severity)) alertsPerReceiver[receiver.name]!++;
           lifecycle.notify(notice);
@@ -165,7 +250,20 @@ ${alerts === '' ? '' : `alerts:\n${alerts}`}`);
         episode.set(id, { n, notices });
       } else {
         for (const notice of episode.get(id)?.notices ?? []) {
-          bus.publish({ type: 'rule.resolved', severity: 'info', env: change.env, rule: notice.rule, message: `${notice.rule} resolved`, data: { severity: notice.severity as 'warning' | 'critical', incident: notice.incident!, firedForMs: 0, figures: { facts: [], samples: 10, env: change.env }, labels: {} } });
+          bus.publish({
+            type: 'rule.resolved',
+            severity: 'info',
+            env: change.env,
+            rule: notice.rule,
+            message: `${notice.rule} resolved`,
+            data: {
+              severity: notice.severity as 'warning' | 'critical',
+              incident: notice.incident!,
+              firedForMs: 0,
+              figures: { facts: [], samples: 10, env: change.env },
+              labels: {},
+            },
+          });
           lifecycle.notify({ ...notice, status: 'resolved', endsAt: new Date(clock.now).toISOString() });
         }
         episode.set(id, { n: episode.get(id)?.n ?? 0, notices: [] });
@@ -257,7 +355,20 @@ class VirtualClock {
     globalThis.setTimeout = ((fn: () => void, ms = 0) => {
       const id = ++this.#seq;
       timers.set(id, { at: this.now + Math.max(1, ms), seq: id, run: fn });
-      return { id, unref() { return this; }, ref() { return this; }, hasRef: () => false, refresh() { return this; }, [Symbol.toPrimitive]: () => id } as unknown as NodeJS.Timeout;
+      return {
+        id,
+        unref() {
+          return this;
+        },
+        ref() {
+          return this;
+        },
+        hasRef: () => false,
+        refresh() {
+          return this;
+        },
+        [Symbol.toPrimitive]: () => id,
+      } as unknown as NodeJS.Timeout;
     }) as typeof setTimeout;
     globalThis.clearTimeout = ((handle?: { id?: number }) => {
       if (handle && typeof handle === 'object' && handle.id !== undefined) timers.delete(handle.id);

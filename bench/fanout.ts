@@ -176,14 +176,18 @@ async function measure(target: Target, clients: ReturnType<typeof forkClients>, 
   const cpuUs = cpuMicros() - cpuBefore;
   await clients.call({ cmd: 'close' });
   const expected = published * count;
-  const cutOff = Object.entries(report.closes).filter(([code]) => code !== '1000' && code !== '1005').reduce((sum, [, n]) => sum + n, 0);
+  const cutOff = Object.entries(report.closes)
+    .filter(([code]) => code !== '1000' && code !== '1005')
+    .reduce((sum, [, n]) => sum + n, 0);
   const ok = report.received === expected && cutOff === 0 && (report.latency.p99Ms ?? Infinity) <= P99_LIMIT_MS;
   return { ...report, rate, published, expected, cpuUsPerMessage: report.received > 0 ? cpuUs / report.received : 0, ok };
 }
 
 function describe(m: Measurement): string {
   const lost = m.expected - m.received;
-  const closes = Object.entries(m.closes).map(([code, n]) => `${n}x ${code}`).join(', ');
+  const closes = Object.entries(m.closes)
+    .map(([code, n]) => `${n}x ${code}`)
+    .join(', ');
   return `${fmt(m.rate, 0)} events/s (${fmt(m.rate * 100, 0)} msg/s): p50 ${fmt(m.latency.p50Ms, 2)} ms, p99 ${fmt(m.latency.p99Ms, 2)} ms, max ${fmt(m.latency.maxMs, 1)} ms; ${lost === 0 ? 'none lost' : `${lost.toLocaleString('en-US')} of ${m.expected.toLocaleString('en-US')} lost`}${closes ? `; closed: ${closes}` : ''}; server CPU ${fmt(m.cpuUsPerMessage, 2)} µs/message`;
 }
 
@@ -223,10 +227,24 @@ export async function runFanout(options: FanoutOptions = {}): Promise<{ rows: Su
   const agent = headline['greenlight EventStream']!;
   const bare = headline['bare ws broadcast']!;
   const ratio = agent.latency.p99Ms !== undefined && bare.latency.p99Ms ? agent.latency.p99Ms / bare.latency.p99Ms : undefined;
-  log(`p99 at ${fmt(rate, 0)} events/s: greenlight ${fmt(agent.latency.p99Ms, 2)} ms vs bare ws ${fmt(bare.latency.p99Ms, 2)} ms (${fmt(ratio, 2)}x); server CPU per message ${fmt(agent.cpuUsPerMessage, 2)} vs ${fmt(bare.cpuUsPerMessage, 2)} µs`);
-  rows.push({ bench: 'fanout', figure: `p99 delivery, ${fmt(rate, 0)} events/s to ${count} clients`, target: `< ${P99_LIMIT_MS} ms`, measured: `${fmt(agent.latency.p99Ms, 2)} ms (bare ws ${fmt(bare.latency.p99Ms, 2)} ms)${agent.received === agent.expected ? '' : `, ${agent.expected - agent.received} lost`}`, verdict: verdict(agent.ok) });
+  log(
+    `p99 at ${fmt(rate, 0)} events/s: greenlight ${fmt(agent.latency.p99Ms, 2)} ms vs bare ws ${fmt(bare.latency.p99Ms, 2)} ms (${fmt(ratio, 2)}x); server CPU per message ${fmt(agent.cpuUsPerMessage, 2)} vs ${fmt(bare.cpuUsPerMessage, 2)} µs`,
+  );
+  rows.push({
+    bench: 'fanout',
+    figure: `p99 delivery, ${fmt(rate, 0)} events/s to ${count} clients`,
+    target: `< ${P99_LIMIT_MS} ms`,
+    measured: `${fmt(agent.latency.p99Ms, 2)} ms (bare ws ${fmt(bare.latency.p99Ms, 2)} ms)${agent.received === agent.expected ? '' : `, ${agent.expected - agent.received} lost`}`,
+    verdict: verdict(agent.ok),
+  });
   for (const [name, m] of Object.entries(highest)) {
-    rows.push({ bench: 'fanout', figure: `highest rate sustained: ${name}`, target: 'report', measured: m ? `${fmt(m.rate, 0)} events/s = ${fmt(m.rate * count, 0)} msg/s (p99 ${fmt(m.latency.p99Ms, 1)} ms)` : 'not even the first rate', verdict: 'info' });
+    rows.push({
+      bench: 'fanout',
+      figure: `highest rate sustained: ${name}`,
+      target: 'report',
+      measured: m ? `${fmt(m.rate, 0)} events/s = ${fmt(m.rate * count, 0)} msg/s (p99 ${fmt(m.latency.p99Ms, 1)} ms)` : 'not even the first rate',
+      verdict: 'info',
+    });
   }
   return { rows };
 }

@@ -72,13 +72,29 @@ export function runFlagAudit(options: { seconds?: number } = {}): { rows: Summar
   const seconds = options.seconds ?? 5;
   section(`flag-audit: flag changes per second with a ${TRAIL.toLocaleString('en-US')}-entry audit trail, SQLite WAL, synchronous=FULL, ${seconds} s each`);
   const before = measure('snapshot', seconds);
-  log(`before, the whole snapshot rewritten per change: ${fmt(before.perSecond, 0)} changes/s (${before.changes.toLocaleString('en-US')} in ${seconds} s), ${fmt(before.bytesPerChange / 1_024, 1)} KiB written per change`);
+  log(
+    `before, the whole snapshot rewritten per change: ${fmt(before.perSecond, 0)} changes/s (${before.changes.toLocaleString('en-US')} in ${seconds} s), ${fmt(before.bytesPerChange / 1_024, 1)} KiB written per change`,
+  );
   const now = measure('append', seconds);
-  log(`now, values saved and audit entries appended:   ${fmt(now.perSecond, 0)} changes/s (${now.changes.toLocaleString('en-US')} in ${seconds} s), ${fmt(now.bytesPerChange / 1_024, 2)} KiB written per change: ${fmt(now.perSecond / before.perSecond, 1)}x`);
+  log(
+    `now, values saved and audit entries appended:   ${fmt(now.perSecond, 0)} changes/s (${now.changes.toLocaleString('en-US')} in ${seconds} s), ${fmt(now.bytesPerChange / 1_024, 2)} KiB written per change: ${fmt(now.perSecond / before.perSecond, 1)}x`,
+  );
   return {
     rows: [
-      { bench: 'flag-audit', figure: 'flag changes/s, audit appended (now)', target: '> before', measured: `${fmt(now.perSecond, 0)}/s: ${fmt(now.perSecond / before.perSecond, 1)}x the full snapshot`, verdict: now.perSecond > before.perSecond ? 'ok' : 'MISS' },
-      { bench: 'flag-audit', figure: 'flag changes/s, full snapshot per change (before)', target: 'report', measured: `${fmt(before.perSecond, 0)}/s`, verdict: 'info' },
+      {
+        bench: 'flag-audit',
+        figure: 'flag changes/s, audit appended (now)',
+        target: '> before',
+        measured: `${fmt(now.perSecond, 0)}/s: ${fmt(now.perSecond / before.perSecond, 1)}x the full snapshot`,
+        verdict: now.perSecond > before.perSecond ? 'ok' : 'MISS',
+      },
+      {
+        bench: 'flag-audit',
+        figure: 'flag changes/s, full snapshot per change (before)',
+        target: 'report',
+        measured: `${fmt(before.perSecond, 0)}/s`,
+        verdict: 'info',
+      },
     ],
   };
 }

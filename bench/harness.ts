@@ -146,7 +146,8 @@ export function buildConfigText(options: BenchConfigOptions): string {
   }
   const windows = 'windows: [5m, 30m, 1h, 6h, 3d]';
   if (options.slo === 'one') text += `slo:\n  availability: { objective: 0.995, period: 30d, ${windows} }\n`;
-  if (options.slo === 'per-probe') text += `slo:\n${names.map((name) => `  ${name}: { objective: 0.995, period: 30d, probes: [${name}], ${windows} }\n`).join('')}`;
+  if (options.slo === 'per-probe')
+    text += `slo:\n${names.map((name) => `  ${name}: { objective: 0.995, period: 30d, probes: [${name}], ${windows} }\n`).join('')}`;
   return text;
 }
 
@@ -191,7 +192,9 @@ export interface SimulatorProcess {
 
 /** `node dist/simulator/alphastack-simulator.js --name NAME --port 0`, in its own process. */
 export async function startSimulatorProcess(name: string): Promise<SimulatorProcess> {
-  const child = track(spawn(process.execPath, [SIMULATOR_SCRIPT, '--name', name, '--port', '0', '--host', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'inherit'] }));
+  const child = track(
+    spawn(process.execPath, [SIMULATOR_SCRIPT, '--name', name, '--port', '0', '--host', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'inherit'] }),
+  );
   const url = await new Promise<string>((resolve, reject) => {
     let seen = '';
     const timer = setTimeout(() => fail(new Error(`simulator ${name} did not start within 10s; output: ${seen}`)), 10_000);
@@ -508,7 +511,11 @@ export function pct(fraction: number | undefined, digits = 1): string {
 /** A plain-text table with a header line. */
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
-  const line = (cells: readonly string[]) => cells.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((cell, i) => cell.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 

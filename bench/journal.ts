@@ -84,10 +84,24 @@ export function runJournalIngest(options: JournalOptions = {}): { rows: SummaryR
   log(`baseline, one commit per event: ${fmt(baseline.perSecond, 0)} events/s (${baseline.events.toLocaleString('en-US')} in ${fmt(baseline.seconds, 2)} s)`);
   for (const batch of [100, 1_000]) {
     const result = withStore((store) => ingest(store, count, batch, 60));
-    log(`batches of ${batch.toLocaleString('en-US')} per transaction: ${fmt(result.perSecond, 0)} events/s (${result.events.toLocaleString('en-US')} in ${fmt(result.seconds, 2)} s), ${fmt(result.perSecond / baseline.perSecond, 1)}x the baseline`);
-    rows.push({ bench: 'journal-ingest', figure: `events/s, batches of ${batch.toLocaleString('en-US')} (FULL sync, WAL)`, target: batch === 1_000 ? '>= 20,000/s' : 'report', measured: `${fmt(result.perSecond, 0)}/s: ${fmt(result.perSecond / baseline.perSecond, 1)}x one commit per event`, verdict: batch === 1_000 ? verdict(result.perSecond >= 20_000) : 'info' });
+    log(
+      `batches of ${batch.toLocaleString('en-US')} per transaction: ${fmt(result.perSecond, 0)} events/s (${result.events.toLocaleString('en-US')} in ${fmt(result.seconds, 2)} s), ${fmt(result.perSecond / baseline.perSecond, 1)}x the baseline`,
+    );
+    rows.push({
+      bench: 'journal-ingest',
+      figure: `events/s, batches of ${batch.toLocaleString('en-US')} (FULL sync, WAL)`,
+      target: batch === 1_000 ? '>= 20,000/s' : 'report',
+      measured: `${fmt(result.perSecond, 0)}/s: ${fmt(result.perSecond / baseline.perSecond, 1)}x one commit per event`,
+      verdict: batch === 1_000 ? verdict(result.perSecond >= 20_000) : 'info',
+    });
   }
-  rows.push({ bench: 'journal-ingest', figure: 'baseline: one commit per event', target: 'report', measured: `${fmt(baseline.perSecond, 0)}/s`, verdict: 'info' });
+  rows.push({
+    bench: 'journal-ingest',
+    figure: 'baseline: one commit per event',
+    target: 'report',
+    measured: `${fmt(baseline.perSecond, 0)}/s`,
+    verdict: 'info',
+  });
   return { rows };
 }
 
@@ -110,9 +124,21 @@ export function runJournalBytes(options: JournalOptions = {}): { rows: SummaryRo
     return { bytes: statSync(join(dir, 'greenlight.db')).size, used: store.usedBytes(), json };
   });
   const perEvent = bytes / count;
-  log(`file ${fmt(bytes / 1_048_576, 1)} MiB for ${count.toLocaleString('en-US')} events: ${fmt(perEvent, 0)} bytes/event (pages in use: ${fmt(used / count, 0)}; the events as JSON: ${fmt(json / count, 0)} bytes each)`);
-  log(`per million events: ${fmt((perEvent * 1_000_000) / 1_048_576, 0)} MiB; the default maxSize (512 MiB) holds about ${fmt((512 * 1_048_576) / perEvent / 1_000_000, 2)} million`);
+  log(
+    `file ${fmt(bytes / 1_048_576, 1)} MiB for ${count.toLocaleString('en-US')} events: ${fmt(perEvent, 0)} bytes/event (pages in use: ${fmt(used / count, 0)}; the events as JSON: ${fmt(json / count, 0)} bytes each)`,
+  );
+  log(
+    `per million events: ${fmt((perEvent * 1_000_000) / 1_048_576, 0)} MiB; the default maxSize (512 MiB) holds about ${fmt((512 * 1_048_576) / perEvent / 1_000_000, 2)} million`,
+  );
   return {
-    rows: [{ bench: 'journal-bytes', figure: 'journal bytes per million events', target: 'report', measured: `${fmt((perEvent * 1_000_000) / 1_048_576, 0)} MiB (${fmt(perEvent, 0)} B/event; JSON ${fmt(json / count, 0)} B)`, verdict: 'info' }],
+    rows: [
+      {
+        bench: 'journal-bytes',
+        figure: 'journal bytes per million events',
+        target: 'report',
+        measured: `${fmt((perEvent * 1_000_000) / 1_048_576, 0)} MiB (${fmt(perEvent, 0)} B/event; JSON ${fmt(json / count, 0)} B)`,
+        verdict: 'info',
+      },
+    ],
   };
 }

@@ -6,7 +6,22 @@
  * (bench/agent-process.ts, with --expose-gc) so the bench harness does not pollute the figures;
  * the simulators run in their own processes.
  */
-import { fmt, forkWorker, log, mb, pct, quantile, section, sleep, sortedCopy, startSimulatorProcess, verdict, type SimulatorProcess, type SummaryRow, type WorkerSample } from './harness.js';
+import {
+  fmt,
+  forkWorker,
+  log,
+  mb,
+  pct,
+  quantile,
+  section,
+  sleep,
+  sortedCopy,
+  startSimulatorProcess,
+  verdict,
+  type SimulatorProcess,
+  type SummaryRow,
+  type WorkerSample,
+} from './harness.js';
 
 export interface MemoryOptions {
   series: number;
@@ -101,21 +116,56 @@ export async function runMemory(options: MemoryOptions): Promise<MemoryResult> {
       const third = Math.max(1, Math.floor(samples.length / 3));
       const medianRss = (part: MemorySample[]) => quantile(sortedCopy(part.map((s) => s.rss)), 0.5)!;
       const trend = (medianRss(samples.slice(-third)) - medianRss(samples.slice(0, third))) / medianRss(samples.slice(0, third));
-      const heapGrowth = first.heapAfterGc !== undefined && last.heapAfterGc !== undefined ? (last.heapAfterGc - first.heapAfterGc) / first.heapAfterGc : undefined;
+      const heapGrowth =
+        first.heapAfterGc !== undefined && last.heapAfterGc !== undefined ? (last.heapAfterGc - first.heapAfterGc) / first.heapAfterGc : undefined;
       log(`RSS samples (MB, every ${interval} s): ${samples.map((s) => fmt(s.rss / 1_048_576, 1)).join(' ')}`);
       log(`heap used samples (MB): ${samples.map((s) => fmt(s.heapUsed / 1_048_576, 1)).join(' ')}`);
-      log(`RSS ${mb(rssFirst)} -> ${mb(rssLast)} (max ${mb(rssMax)}): ${growth >= 0 ? '+' : ''}${pct(growth, 1)} over ${fmt(samples[samples.length - 1]!.t, 0)} s`);
+      log(
+        `RSS ${mb(rssFirst)} -> ${mb(rssLast)} (max ${mb(rssMax)}): ${growth >= 0 ? '+' : ''}${pct(growth, 1)} over ${fmt(samples[samples.length - 1]!.t, 0)} s`,
+      );
       log(`RSS trend (median of the last third of the samples vs the first third): ${trend >= 0 ? '+' : ''}${pct(trend, 1)}`);
-      log(`heap after GC ${mb(first.heapAfterGc)} -> ${mb(last.heapAfterGc)}${heapGrowth === undefined ? '' : ` (${heapGrowth >= 0 ? '+' : ''}${pct(heapGrowth, 1)})`}`);
+      log(
+        `heap after GC ${mb(first.heapAfterGc)} -> ${mb(last.heapAfterGc)}${heapGrowth === undefined ? '' : ` (${heapGrowth >= 0 ? '+' : ''}${pct(heapGrowth, 1)})`}`,
+      );
       log(`at the end: ${breakdown(last)}`);
 
       const rssEarly = medianRss(samples.slice(0, third));
       const rows: SummaryRow[] = [
-        { bench: 'memory', figure: `RSS after ${warmup} s warm-up (median, first third)`, target: '< 150 MB', measured: `${mb(rssEarly)} (first sample ${mb(rssFirst)})`, verdict: verdict(rssEarly < 150 * 1_048_576) },
-        { bench: 'memory', figure: `RSS growth over ${fmt(samples[samples.length - 1]!.t, 0)} s (medians, last vs first third)`, target: 'within 5%', measured: `${trend >= 0 ? '+' : ''}${pct(trend, 1)}`, verdict: verdict(Math.abs(trend) <= 0.05) },
-        { bench: 'memory', figure: 'RSS first -> last sample (GC-phase noise)', target: '(info)', measured: `${growth >= 0 ? '+' : ''}${pct(growth, 1)} (${mb(rssFirst)} -> ${mb(rssLast)}, max ${mb(rssMax)})`, verdict: 'info' },
-        { bench: 'memory', figure: 'heap after GC, first -> last', target: '(leak signal)', measured: `${mb(first.heapAfterGc)} -> ${mb(last.heapAfterGc)}${heapGrowth === undefined ? '' : ` (${heapGrowth >= 0 ? '+' : ''}${pct(heapGrowth, 1)})`}`, verdict: 'info' },
-        { bench: 'memory', figure: 'probe rate during soak (1m windows)', target: `~${series}/s`, measured: `${fmt(last.ratePerSecond, 0)}/s`, verdict: 'info' },
+        {
+          bench: 'memory',
+          figure: `RSS after ${warmup} s warm-up (median, first third)`,
+          target: '< 150 MB',
+          measured: `${mb(rssEarly)} (first sample ${mb(rssFirst)})`,
+          verdict: verdict(rssEarly < 150 * 1_048_576),
+        },
+        {
+          bench: 'memory',
+          figure: `RSS growth over ${fmt(samples[samples.length - 1]!.t, 0)} s (medians, last vs first third)`,
+          target: 'within 5%',
+          measured: `${trend >= 0 ? '+' : ''}${pct(trend, 1)}`,
+          verdict: verdict(Math.abs(trend) <= 0.05),
+        },
+        {
+          bench: 'memory',
+          figure: 'RSS first -> last sample (GC-phase noise)',
+          target: '(info)',
+          measured: `${growth >= 0 ? '+' : ''}${pct(growth, 1)} (${mb(rssFirst)} -> ${mb(rssLast)}, max ${mb(rssMax)})`,
+          verdict: 'info',
+        },
+        {
+          bench: 'memory',
+          figure: 'heap after GC, first -> last',
+          target: '(leak signal)',
+          measured: `${mb(first.heapAfterGc)} -> ${mb(last.heapAfterGc)}${heapGrowth === undefined ? '' : ` (${heapGrowth >= 0 ? '+' : ''}${pct(heapGrowth, 1)})`}`,
+          verdict: 'info',
+        },
+        {
+          bench: 'memory',
+          figure: 'probe rate during soak (1m windows)',
+          target: `~${series}/s`,
+          measured: `${fmt(last.ratePerSecond, 0)}/s`,
+          verdict: 'info',
+        },
       ];
       return {
         name: 'memory',

@@ -9,7 +9,20 @@
 import { pino } from 'pino';
 import { Agent } from '../agent/agent.js';
 import { parseAgentConfig } from '../agent/agent-config.js';
-import { buildConfigText, cpuMicros, fmt, log, quantile, section, sleep, sortedCopy, startSimulatorProcess, verdict, type SimulatorProcess, type SummaryRow } from './harness.js';
+import {
+  buildConfigText,
+  cpuMicros,
+  fmt,
+  log,
+  quantile,
+  section,
+  sleep,
+  sortedCopy,
+  startSimulatorProcess,
+  verdict,
+  type SimulatorProcess,
+  type SummaryRow,
+} from './harness.js';
 
 export interface MetricsRenderOptions {
   series: number;
@@ -91,11 +104,35 @@ export async function runMetricsRender(options: MetricsRenderOptions): Promise<M
     }
 
     const rows: SummaryRow[] = [
-      { bench: 'metrics-render', figure: 'render(false) median / p95', target: 'median < 25 ms', measured: `${fmt(prometheus.medianMs, 1)} / ${fmt(prometheus.p95Ms, 1)} ms`, verdict: verdict(prometheus.medianMs < 25) },
-      { bench: 'metrics-render', figure: 'render(true) OpenMetrics median / p95', target: 'median < 25 ms', measured: `${fmt(openMetrics.medianMs, 1)} / ${fmt(openMetrics.p95Ms, 1)} ms`, verdict: verdict(openMetrics.medianMs < 25) },
+      {
+        bench: 'metrics-render',
+        figure: 'render(false) median / p95',
+        target: 'median < 25 ms',
+        measured: `${fmt(prometheus.medianMs, 1)} / ${fmt(prometheus.p95Ms, 1)} ms`,
+        verdict: verdict(prometheus.medianMs < 25),
+      },
+      {
+        bench: 'metrics-render',
+        figure: 'render(true) OpenMetrics median / p95',
+        target: 'median < 25 ms',
+        measured: `${fmt(openMetrics.medianMs, 1)} / ${fmt(openMetrics.p95Ms, 1)} ms`,
+        verdict: verdict(openMetrics.medianMs < 25),
+      },
       { bench: 'metrics-render', figure: 'render(false) while probing, median', target: '-', measured: `${fmt(whileProbingMedianMs, 1)} ms`, verdict: 'info' },
-      { bench: 'metrics-render', figure: 'exposition size', target: '-', measured: `${fmt(prometheus.bytes / 1024, 0)} KiB, ${prometheus.lines} lines`, verdict: 'info' },
-      { bench: 'metrics-render', figure: 'counter names after OpenMetrics', target: 'restored', measured: namesRestored ? 'restored' : 'NOT restored', verdict: verdict(namesRestored) },
+      {
+        bench: 'metrics-render',
+        figure: 'exposition size',
+        target: '-',
+        measured: `${fmt(prometheus.bytes / 1024, 0)} KiB, ${prometheus.lines} lines`,
+        verdict: 'info',
+      },
+      {
+        bench: 'metrics-render',
+        figure: 'counter names after OpenMetrics',
+        target: 'restored',
+        measured: namesRestored ? 'restored' : 'NOT restored',
+        verdict: verdict(namesRestored),
+      },
     ];
     return { name: 'metrics-render', series, prometheus, openMetrics, whileProbingMedianMs, rows };
   } finally {

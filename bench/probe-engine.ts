@@ -110,7 +110,9 @@ export async function runProbeEngine(options: ProbeEngineOptions): Promise<Probe
       blackbox = await measureBlackbox(bin, [blue, green], series, Math.min(warmup, 3), measure);
       printFigures(blackbox);
       if (blackbox.rate < 0.95 * blackbox.intendedRate) {
-        log(`  note: blackbox_exporter kept up with ${pct(blackbox.rate / blackbox.intendedRate, 0)} of the intended rate on this machine (it opens a new connection per probe); its CPU per probe is over the probes it completed`);
+        log(
+          `  note: blackbox_exporter kept up with ${pct(blackbox.rate / blackbox.intendedRate, 0)} of the intended rate on this machine (it opens a new connection per probe); its CPU per probe is over the probes it completed`,
+        );
       }
     }
 
@@ -124,11 +126,29 @@ export async function runProbeEngine(options: ProbeEngineOptions): Promise<Probe
     const rateText = (f: EngineFigures) => `${fmt(f.rate, 0)}/s of ${fmt(f.intendedRate, 0)}/s (${pct(f.rate / f.intendedRate, 0)})`;
     const latencyText = (l: LatencySummary | undefined) => (l ? `${fmt(l.p50Ms, 2)} / ${fmt(l.p99Ms, 2)} ms` : '-');
     const rows: SummaryRow[] = [
-      { bench: 'probe-engine', figure: 'greenlight CPU per probe', target: '-', measured: `${fmt(greenlight.usPerProbe, 0)} µs (${fmt(greenlight.cores, 2)} cores)`, verdict: 'info' },
-      { bench: 'probe-engine', figure: 'undici loop CPU per request', target: '-', measured: `${fmt(baseline.usPerProbe, 0)} µs (${fmt(baseline.cores, 2)} cores)`, verdict: 'info' },
+      {
+        bench: 'probe-engine',
+        figure: 'greenlight CPU per probe',
+        target: '-',
+        measured: `${fmt(greenlight.usPerProbe, 0)} µs (${fmt(greenlight.cores, 2)} cores)`,
+        verdict: 'info',
+      },
+      {
+        bench: 'probe-engine',
+        figure: 'undici loop CPU per request',
+        target: '-',
+        measured: `${fmt(baseline.usPerProbe, 0)} µs (${fmt(baseline.cores, 2)} cores)`,
+        verdict: 'info',
+      },
       { bench: 'probe-engine', figure: 'greenlight / undici loop CPU', target: '<= 1.5x', measured: `${fmt(ratio, 2)}x`, verdict: verdict(ratio <= 1.5) },
       blackbox
-        ? { bench: 'probe-engine', figure: 'blackbox_exporter CPU per probe', target: '-', measured: `${fmt(blackbox.usPerProbe, 0)} µs (${fmt(blackbox.cores, 2)} cores)`, verdict: 'info' }
+        ? {
+            bench: 'probe-engine',
+            figure: 'blackbox_exporter CPU per probe',
+            target: '-',
+            measured: `${fmt(blackbox.usPerProbe, 0)} µs (${fmt(blackbox.cores, 2)} cores)`,
+            verdict: 'info',
+          }
         : { bench: 'probe-engine', figure: 'blackbox_exporter CPU per probe', target: '-', measured: 'not installed', verdict: 'n/a' },
       {
         bench: 'probe-engine',
@@ -137,9 +157,17 @@ export async function runProbeEngine(options: ProbeEngineOptions): Promise<Probe
         measured: vsBlackbox === undefined ? 'skipped' : fmt(vsBlackbox, 3),
         verdict: vsBlackbox === undefined ? 'n/a' : verdict(vsBlackbox <= 0.2),
       },
-      { bench: 'probe-engine', figure: 'greenlight achieved probe rate', target: '>= 95% of intended', measured: rateText(greenlight), verdict: verdict(rateOk(greenlight)) },
+      {
+        bench: 'probe-engine',
+        figure: 'greenlight achieved probe rate',
+        target: '>= 95% of intended',
+        measured: rateText(greenlight),
+        verdict: verdict(rateOk(greenlight)),
+      },
       { bench: 'probe-engine', figure: 'undici loop achieved rate', target: '(baseline)', measured: rateText(baseline), verdict: 'info' },
-      ...(blackbox ? [{ bench: 'probe-engine', figure: 'blackbox achieved rate', target: '(baseline)', measured: rateText(blackbox), verdict: 'info' as const }] : []),
+      ...(blackbox
+        ? [{ bench: 'probe-engine', figure: 'blackbox achieved rate', target: '(baseline)', measured: rateText(blackbox), verdict: 'info' as const }]
+        : []),
       { bench: 'probe-engine', figure: 'greenlight probe p50 / p99', target: '-', measured: latencyText(greenlight.latency), verdict: 'info' },
       { bench: 'probe-engine', figure: 'undici loop request p50 / p99', target: '(baseline)', measured: latencyText(baseline.latency), verdict: 'info' },
       {
@@ -207,8 +235,16 @@ function printFigures(f: EngineFigures): void {
     `  ${f.label}: ${f.probes} probes in ${fmt(f.seconds, 1)} s = ${fmt(f.rate, 0)}/s (intended ${f.intendedRate}/s), ` +
       `failed ${f.failed}, skipped ${f.skipped}; CPU ${fmt(f.cpuUs / 1e6, 2)} s = ${fmt(f.cores, 2)} cores = ${fmt(f.usPerProbe, 1)} µs per probe`,
   );
-  if (f.results) log(`  results since start (warm-up included): ${Object.entries(f.results).map(([code, n]) => `${code} ${n}`).join(', ')}`);
-  if (f.latency) log(`  duration p50 ${fmt(f.latency.p50Ms, 2)} ms, p99 ${fmt(f.latency.p99Ms, 2)} ms, max ${fmt(f.latency.maxMs, 1)} ms over ${f.latency.count} probes (${f.latency.source})`);
+  if (f.results)
+    log(
+      `  results since start (warm-up included): ${Object.entries(f.results)
+        .map(([code, n]) => `${code} ${n}`)
+        .join(', ')}`,
+    );
+  if (f.latency)
+    log(
+      `  duration p50 ${fmt(f.latency.p50Ms, 2)} ms, p99 ${fmt(f.latency.p99Ms, 2)} ms, max ${fmt(f.latency.maxMs, 1)} ms over ${f.latency.count} probes (${f.latency.source})`,
+    );
 }
 
 function findBlackbox(): string | undefined {
@@ -241,7 +277,9 @@ async function measureBlackbox(bin: string, sims: SimulatorProcess[], rate: numb
   const configPath = join(dir, 'blackbox.yml');
   await writeFile(configPath, BLACKBOX_CONFIG);
   const port = await freePort();
-  const child = track(spawn(bin, [`--config.file=${configPath}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=error'], { stdio: ['ignore', 'ignore', 'inherit'] }));
+  const child = track(
+    spawn(bin, [`--config.file=${configPath}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=error'], { stdio: ['ignore', 'ignore', 'inherit'] }),
+  );
   const dispatcher = new UndiciAgent({ keepAliveTimeout: 30_000 });
   const base = `http://127.0.0.1:${port}`;
   try {

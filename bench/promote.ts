@@ -48,11 +48,31 @@ ${probes}
     });
     const result = (await response.json()) as PromoteResult;
     const wall = performance.now() - started;
-    log(table(['step', 'ok', 'seconds', 'detail'], result.steps.map((s) => [s.step, s.ok ? '✅' : '❌', (s.durationMs / 1_000).toFixed(3), s.detail.slice(0, 110)])));
+    log(
+      table(
+        ['step', 'ok', 'seconds', 'detail'],
+        result.steps.map((s) => [s.step, s.ok ? '✅' : '❌', (s.durationMs / 1_000).toFixed(3), s.detail.slice(0, 110)]),
+      ),
+    );
     const gates = result.steps.filter((s) => s.step !== 'watch').reduce((sum, s) => sum + s.durationMs, 0);
-    log(`\n${result.ok ? 'promoted' : `NOT promoted (${result.failedStep}: ${result.reason})`} in ${(wall / 1_000).toFixed(2)} s wall, of which gates+switch+verify ${(gates / 1_000).toFixed(2)} s and the watch ${options.watchSeconds} s`);
-    for (const s of result.steps) rows.push({ bench: 'promote', figure: `step ${s.step}`, target: 'report', measured: `${(s.durationMs / 1_000).toFixed(2)} s`, verdict: s.ok ? 'info' : 'MISS' });
-    rows.push({ bench: 'promote', figure: 'full promote before the watch (default gates)', target: 'report', measured: `${(gates / 1_000).toFixed(2)} s`, verdict: verdict(result.ok) === 'ok' ? 'info' : 'MISS' });
+    log(
+      `\n${result.ok ? 'promoted' : `NOT promoted (${result.failedStep}: ${result.reason})`} in ${(wall / 1_000).toFixed(2)} s wall, of which gates+switch+verify ${(gates / 1_000).toFixed(2)} s and the watch ${options.watchSeconds} s`,
+    );
+    for (const s of result.steps)
+      rows.push({
+        bench: 'promote',
+        figure: `step ${s.step}`,
+        target: 'report',
+        measured: `${(s.durationMs / 1_000).toFixed(2)} s`,
+        verdict: s.ok ? 'info' : 'MISS',
+      });
+    rows.push({
+      bench: 'promote',
+      figure: 'full promote before the watch (default gates)',
+      target: 'report',
+      measured: `${(gates / 1_000).toFixed(2)} s`,
+      verdict: verdict(result.ok) === 'ok' ? 'info' : 'MISS',
+    });
   } finally {
     await agent.close();
     await Promise.all([blue.stop(), green.stop()]);
@@ -77,8 +97,25 @@ ${APP_PATHS.map((path, i) => `  - { name: p${i}, path: ${path} }`).join('\n')}
       const report = await runLoadTest({ targets, rps, durationMs: options.seconds * 1_000, timeoutMs: 5_000, connections: 64 });
       const cpuPerRequest = (cpuMicros() - cpuBefore) / Math.max(1, report.sent);
       const ratio = report.achievedRps / rps;
-      lines.push([String(rps), fmt(report.achievedRps), `${(ratio * 100).toFixed(1)} %`, fmt(report.throughputRps), fmt(report.p50Ms ?? undefined, 2), fmt(report.p95Ms ?? undefined, 2), fmt(report.p99Ms ?? undefined, 2), `${(report.errorRatio * 100).toFixed(2)} %`, fmt(report.maxLagMs), fmt(cpuPerRequest, 0)]);
-      rows.push({ bench: 'loadtest', figure: `achieved rate at ${rps.toLocaleString('en-US')}/s requested`, target: '≥ 99 %', measured: `${fmt(report.achievedRps)}/s (${(ratio * 100).toFixed(1)} %), p95 ${fmt(report.p95Ms ?? undefined, 2)} ms, errors ${(report.errorRatio * 100).toFixed(2)} %`, verdict: verdict(ratio >= 0.99 && report.errorRatio === 0) });
+      lines.push([
+        String(rps),
+        fmt(report.achievedRps),
+        `${(ratio * 100).toFixed(1)} %`,
+        fmt(report.throughputRps),
+        fmt(report.p50Ms ?? undefined, 2),
+        fmt(report.p95Ms ?? undefined, 2),
+        fmt(report.p99Ms ?? undefined, 2),
+        `${(report.errorRatio * 100).toFixed(2)} %`,
+        fmt(report.maxLagMs),
+        fmt(cpuPerRequest, 0),
+      ]);
+      rows.push({
+        bench: 'loadtest',
+        figure: `achieved rate at ${rps.toLocaleString('en-US')}/s requested`,
+        target: '≥ 99 %',
+        measured: `${fmt(report.achievedRps)}/s (${(ratio * 100).toFixed(1)} %), p95 ${fmt(report.p95Ms ?? undefined, 2)} ms, errors ${(report.errorRatio * 100).toFixed(2)} %`,
+        verdict: verdict(ratio >= 0.99 && report.errorRatio === 0),
+      });
     }
     log(table(['requested/s', 'sent/s', 'achieved', 'answered ok/s', 'p50 ms', 'p95 ms', 'p99 ms', 'errors', 'max lag ms', 'CPU µs/req'], lines));
   } finally {

@@ -29,7 +29,23 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { findNginx, startNginxFront, type NginxFront } from '../simulator/nginx-front.js';
-import { clockTicksPerSecond, DIST_DIR, fmt, freePort, log, quantile, section, sleep, SHIPPED_NODE_FLAGS, sortedCopy, startSimulatorProcess, stopChild, table, track, type SimulatorProcess } from './harness.js';
+import {
+  clockTicksPerSecond,
+  DIST_DIR,
+  fmt,
+  freePort,
+  log,
+  quantile,
+  section,
+  sleep,
+  SHIPPED_NODE_FLAGS,
+  sortedCopy,
+  startSimulatorProcess,
+  stopChild,
+  table,
+  track,
+  type SimulatorProcess,
+} from './harness.js';
 
 const BLACKBOX = '/usr/bin/prometheus-blackbox-exporter';
 const PROMETHEUS = '/usr/bin/prometheus';
@@ -106,16 +122,20 @@ function startProgram(name: string, file: string, args: string[], cwd: string): 
 }
 
 async function waitReady(name: string, url: string, program: { child: ChildProcess; output: () => string }): Promise<void> {
-  const ok = await waitFor(async () => {
-    if (program.child.exitCode !== null) throw new Error(`${name} exited with ${program.child.exitCode}: ${program.output()}`);
-    try {
-      const response = await fetch(url, { signal: AbortSignal.timeout(1_000) });
-      await response.arrayBuffer();
-      return response.ok;
-    } catch {
-      return false;
-    }
-  }, 30_000, 100);
+  const ok = await waitFor(
+    async () => {
+      if (program.child.exitCode !== null) throw new Error(`${name} exited with ${program.child.exitCode}: ${program.output()}`);
+      try {
+        const response = await fetch(url, { signal: AbortSignal.timeout(1_000) });
+        await response.arrayBuffer();
+        return response.ok;
+      } catch {
+        return false;
+      }
+    },
+    30_000,
+    100,
+  );
   if (!ok) throw new Error(`${name} did not answer ${url} within 30 s: ${program.output()}`);
 }
 
@@ -240,17 +260,23 @@ receivers:
 `,
   );
   const bb = startProgram('blackbox_exporter', BLACKBOX, [`--config.file=${join(dir, 'blackbox.yml')}`, `--web.listen-address=127.0.0.1:${bbPort}`], dir);
-  const am = startProgram('alertmanager', ALERTMANAGER, [
-    `--config.file=${join(dir, 'alertmanager.yml')}`,
-    `--storage.path=${join(dir, 'am-data')}`,
-    `--web.listen-address=127.0.0.1:${amPort}`,
-    '--cluster.listen-address=',
-  ], dir);
-  const prom = startProgram('prometheus', PROMETHEUS, [
-    `--config.file=${join(dir, 'prometheus.yml')}`,
-    `--storage.tsdb.path=${join(dir, 'prom-data')}`,
-    `--web.listen-address=127.0.0.1:${promPort}`,
-  ], dir);
+  const am = startProgram(
+    'alertmanager',
+    ALERTMANAGER,
+    [
+      `--config.file=${join(dir, 'alertmanager.yml')}`,
+      `--storage.path=${join(dir, 'am-data')}`,
+      `--web.listen-address=127.0.0.1:${amPort}`,
+      '--cluster.listen-address=',
+    ],
+    dir,
+  );
+  const prom = startProgram(
+    'prometheus',
+    PROMETHEUS,
+    [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'prom-data')}`, `--web.listen-address=127.0.0.1:${promPort}`],
+    dir,
+  );
   await waitReady('blackbox_exporter', `http://127.0.0.1:${bbPort}/metrics`, bb);
   await waitReady('alertmanager', `http://127.0.0.1:${amPort}/-/ready`, am);
   await waitReady('prometheus', `http://127.0.0.1:${promPort}/-/ready`, prom);
@@ -375,7 +401,13 @@ interface GreenlightState {
 async function counterSums(base: string): Promise<{ probes: number; confirmations: number; capped: number }> {
   const text = await (await fetch(`${base}/metrics`)).text();
   const sum = (name: string) => [...text.matchAll(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'gm'))].reduce((total, match) => total + Number(match[1]), 0);
-  return { probes: sum('greenlight_probes_total') - [...text.matchAll(/^greenlight_probes_total\{[^}]*result="skipped"[^}]*\} (\S+)$/gm)].reduce((t, m) => t + Number(m[1]), 0), confirmations: sum('greenlight_confirmation_probes_total'), capped: sum('greenlight_confirmation_capped_total') };
+  return {
+    probes:
+      sum('greenlight_probes_total') -
+      [...text.matchAll(/^greenlight_probes_total\{[^}]*result="skipped"[^}]*\} (\S+)$/gm)].reduce((t, m) => t + Number(m[1]), 0),
+    confirmations: sum('greenlight_confirmation_probes_total'),
+    capped: sum('greenlight_confirmation_capped_total'),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -404,9 +436,21 @@ interface ModeResult {
   extra: { probes: number; confirmations: number; capped: number };
 }
 
-async function runMode(mode: 'plain' | 'confirm', options: { trials: number; sims: Record<string, SimulatorProcess>; stack: PeerStack | undefined; recorder: Awaited<ReturnType<typeof startRecorder>>; traffic: 'nginx' | 'webhook'; nodeOptions: string[] }): Promise<ModeResult> {
+async function runMode(
+  mode: 'plain' | 'confirm',
+  options: {
+    trials: number;
+    sims: Record<string, SimulatorProcess>;
+    stack: PeerStack | undefined;
+    recorder: Awaited<ReturnType<typeof startRecorder>>;
+    traffic: 'nginx' | 'webhook';
+    nodeOptions: string[];
+  },
+): Promise<ModeResult> {
   const { sims, stack, recorder } = options;
-  section(`${mode === 'plain' ? 'Without confirmation' : 'With confirmation (count 2, spacing 100ms)'}: ${options.trials} trials at a 1 s interval, switch through ${options.traffic}`);
+  section(
+    `${mode === 'plain' ? 'Without confirmation' : 'With confirmation (count 2, spacing 100ms)'}: ${options.trials} trials at a 1 s interval, switch through ${options.traffic}`,
+  );
   const dir = mkdtempSync(join(tmpdir(), 'greenlight-race-'));
   let front: NginxFront | undefined;
   let greenlight: Greenlight | undefined;
@@ -419,7 +463,12 @@ async function runMode(mode: 'plain' | 'confirm', options: { trials: number; sim
       traffic = front.adapterBlock({ blue: hostPort(sims.blue!), green: hostPort(sims.green!) });
     }
     const port = await freePort();
-    greenlight = await startGreenlight(dir, greenlightConfig({ port, dataDir: join(dir, 'data'), blue: sims.blue!.url, green: sims.green!.url, confirm: mode === 'confirm', traffic }), port, options.nodeOptions);
+    greenlight = await startGreenlight(
+      dir,
+      greenlightConfig({ port, dataDir: join(dir, 'data'), blue: sims.blue!.url, green: sims.green!.url, confirm: mode === 'confirm', traffic }),
+      port,
+      options.nodeOptions,
+    );
     const gl = greenlight;
     const state = () => getJson<GreenlightState>(`${gl.base}/api/v1/state`);
     await sleep(3_000); // a few rounds: windows and the stack's series have data
@@ -437,22 +486,43 @@ async function runMode(mode: 'plain' | 'confirm', options: { trials: number; sim
       await sleep(1_000 + phaseMs);
       const faultAt = performance.now();
       await setFault(sim, { errorRatio: 1 });
-      const stackSeen = () => recorder.arrivals.find((a) => a.at >= faultAt && a.path === '/alertmanager' && (a.body as { status?: string; alerts?: { labels: Record<string, string>; status: string }[] })?.alerts?.some((alert) => alert.status === 'firing' && alert.labels.env === live));
+      const stackSeen = () =>
+        recorder.arrivals.find(
+          (a) =>
+            a.at >= faultAt &&
+            a.path === '/alertmanager' &&
+            (a.body as { status?: string; alerts?: { labels: Record<string, string>; status: string }[] })?.alerts?.some(
+              (alert) => alert.status === 'firing' && alert.labels.env === live,
+            ),
+        );
       const glSeen = () => gl.switched.find((s) => s.at >= faultAt && s.from === live);
       const glFired = () => gl.fired.find((f) => f.at >= faultAt && f.env === live);
       await waitFor(() => glSeen() !== undefined && (stack === undefined || stackSeen() !== undefined), 20_000);
-      const trial: Trial = { env: live, phaseMs, stackMs: stack ? (stackSeen()?.at ?? NaN) - faultAt : undefined, greenlightMs: (glSeen()?.at ?? NaN) - faultAt, detectMs: (glFired()?.at ?? NaN) - faultAt, verifyMs: glSeen()?.verifyMs };
+      const trial: Trial = {
+        env: live,
+        phaseMs,
+        stackMs: stack ? (stackSeen()?.at ?? NaN) - faultAt : undefined,
+        greenlightMs: (glSeen()?.at ?? NaN) - faultAt,
+        detectMs: (glFired()?.at ?? NaN) - faultAt,
+        verifyMs: glSeen()?.verifyMs,
+      };
       trials.push(trial);
       greenlightRss.push(rssOf(gl.pid));
       if (stack) peerRss.push(stack.pids.reduce((sum, pid) => sum + rssOf(pid), 0));
-      log(`trial ${String(i + 1).padStart(2)}: fault on ${live.padEnd(5)} phase ${fmt(phaseMs, 0).padStart(3)} ms  stack ${stack ? `${fmt(trial.stackMs! / 1_000, 2)} s` : 'skipped'}  greenlight ${fmt(trial.greenlightMs! / 1_000, 2)} s (knew at ${fmt(trial.detectMs! / 1_000, 2)} s, verified the target in ${trial.verifyMs === undefined ? '-' : `${fmt(trial.verifyMs, 1)} ms`})${stack ? `  ratio ${fmt(trial.greenlightMs! / trial.stackMs!, 2)}` : ''}`);
+      log(
+        `trial ${String(i + 1).padStart(2)}: fault on ${live.padEnd(5)} phase ${fmt(phaseMs, 0).padStart(3)} ms  stack ${stack ? `${fmt(trial.stackMs! / 1_000, 2)} s` : 'skipped'}  greenlight ${fmt(trial.greenlightMs! / 1_000, 2)} s (knew at ${fmt(trial.detectMs! / 1_000, 2)} s, verified the target in ${trial.verifyMs === undefined ? '-' : `${fmt(trial.verifyMs, 1)} ms`})${stack ? `  ratio ${fmt(trial.greenlightMs! / trial.stackMs!, 2)}` : ''}`,
+      );
       await setFault(sim, undefined);
       // Recover: greenlight sees the old environment healthy again and no rule left firing; the stack has no alert left about it.
-      const recovered = await waitFor(async () => {
-        const s = await state();
-        if (!s || s.environments[live]?.up !== true || s.rules.some((r) => r.state !== 'inactive')) return false;
-        return stack === undefined || (await stackQuiet(stack, live));
-      }, 30_000, 200);
+      const recovered = await waitFor(
+        async () => {
+          const s = await state();
+          if (!s || s.environments[live]?.up !== true || s.rules.some((r) => r.state !== 'inactive')) return false;
+          return stack === undefined || (await stackQuiet(stack, live));
+        },
+        30_000,
+        200,
+      );
       if (!recovered) log(`  (trial ${i + 1}: not fully recovered after 30 s; going on)`);
     }
     const after = await counterSums(gl.base);
@@ -511,7 +581,22 @@ function report(results: ModeResult[], hasStack: boolean): void {
       met,
     ]);
   }
-  log(table(['mode / switch', 'trials', 'greenlight fault→switch median (min–max)', 'of which detection', 'of which fresh verification', 'stack fault→webhook median (min–max)', 'ratio of medians', 'target', 'verdict'], rows));
+  log(
+    table(
+      [
+        'mode / switch',
+        'trials',
+        'greenlight fault→switch median (min–max)',
+        'of which detection',
+        'of which fresh verification',
+        'stack fault→webhook median (min–max)',
+        'ratio of medians',
+        'target',
+        'verdict',
+      ],
+      rows,
+    ),
+  );
 
   log('');
   const resources: string[][] = [];
@@ -527,12 +612,19 @@ function report(results: ModeResult[], hasStack: boolean): void {
       hasStack && glRss.median !== undefined && peerRss.median !== undefined ? (glRss.median < peerRss.median ? 'ok' : 'MISS') : 'n/a',
     ]);
   }
-  log(table(['mode / switch', 'greenlight RSS median', 'peers RSS together (bb+prom+am)', 'greenlight CPU (of a core)', 'peers CPU together', 'RSS below peers'], resources));
+  log(
+    table(
+      ['mode / switch', 'greenlight RSS median', 'peers RSS together (bb+prom+am)', 'greenlight CPU (of a core)', 'peers CPU together', 'RSS below peers'],
+      resources,
+    ),
+  );
 
   log('');
   for (const r of results) {
     const { probes, confirmations, capped } = r.extra;
-    log(`${r.mode} / ${r.traffic}: ${probes} probes during the trials, of which ${confirmations} confirmation re-probes (${fmt((confirmations / Math.max(1, probes)) * 100, 1)} %, ${fmt(confirmations / Math.max(1, r.trials.length), 1)} per trial); ${capped} withheld by the rate cap`);
+    log(
+      `${r.mode} / ${r.traffic}: ${probes} probes during the trials, of which ${confirmations} confirmation re-probes (${fmt((confirmations / Math.max(1, probes)) * 100, 1)} %, ${fmt(confirmations / Math.max(1, r.trials.length), 1)} per trial); ${capped} withheld by the rate cap`,
+    );
   }
   log('\nRSS from /proc/PID/status VmRSS, sampled after each trial; CPU from /proc/PID/stat utime+stime over the trials, as a share of one core.');
   log('Figures are wall-clock times on this machine: compare within the run, not across machines.');
@@ -543,7 +635,16 @@ function report(results: ModeResult[], hasStack: boolean): void {
 async function main(): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({ options: { trials: { type: 'string', default: '10' }, traffic: { type: 'string', default: 'webhook,nginx' }, modes: { type: 'string', default: 'plain,confirm' }, 'node-options': { type: 'string', default: '' }, help: { type: 'boolean', short: 'h' } }, strict: true }));
+    ({ values } = parseArgs({
+      options: {
+        trials: { type: 'string', default: '10' },
+        traffic: { type: 'string', default: 'webhook,nginx' },
+        modes: { type: 'string', default: 'plain,confirm' },
+        'node-options': { type: 'string', default: '' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }));
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
     return 2;
@@ -575,9 +676,17 @@ async function main(): Promise<number> {
   const nodeOptions = values['node-options'].split(/\s+/).filter(Boolean);
   if (nodeOptions.length > 0) log(`greenlight runs with node ${nodeOptions.join(' ')}`);
   log(`greenlight race: ${trials} trials per mode and adapter (${modes.join(', ')} × ${adapters.join(', ')})`);
-  log(`machine: node ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  log(
+    `machine: node ${process.version}, ${os.cpus().length} CPUs, load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
   const missing = peersInstalled();
-  if (missing.length > 0) log(`peer stack skipped: ${missing.join(', ')} not installed (apt-get install prometheus-blackbox-exporter prometheus prometheus-alertmanager); greenlight runs alone`);
+  if (missing.length > 0)
+    log(
+      `peer stack skipped: ${missing.join(', ')} not installed (apt-get install prometheus-blackbox-exporter prometheus prometheus-alertmanager); greenlight runs alone`,
+    );
 
   const dir = mkdtempSync(join(tmpdir(), 'greenlight-race-stack-'));
   const recorder = await startRecorder();

@@ -35,12 +35,18 @@ async function waitFor(condition: () => boolean, timeoutMs: number): Promise<boo
 function manyRules(probes: number): string {
   const rules: string[] = [];
   for (let i = 0; i < 100; i++) {
-    rules.push(`  - { name: all-${i}, severity: warning, when: { all: [ { fact: errorRatio, params: { window: 1m }, operator: greaterThan, value: 0.99 } ] }, minSamples: 1000000 }`);
+    rules.push(
+      `  - { name: all-${i}, severity: warning, when: { all: [ { fact: errorRatio, params: { window: 1m }, operator: greaterThan, value: 0.99 } ] }, minSamples: 1000000 }`,
+    );
   }
   for (let i = 0; i < 99; i++) {
-    rules.push(`  - { name: one-${i}, severity: warning, when: { all: [ { fact: p95Latency, params: { probe: p${1 + (i % (probes - 1))} }, operator: greaterThan, value: 30 } ] } }`);
+    rules.push(
+      `  - { name: one-${i}, severity: warning, when: { all: [ { fact: p95Latency, params: { probe: p${1 + (i % (probes - 1))} }, operator: greaterThan, value: 30 } ] } }`,
+    );
   }
-  rules.push('  - { name: target, severity: critical, when: { all: [ { fact: consecutiveFailures, params: { probe: p0 }, operator: greaterThanInclusive, value: 1 } ] }, actions: [mark] }');
+  rules.push(
+    '  - { name: target, severity: critical, when: { all: [ { fact: consecutiveFailures, params: { probe: p0 }, operator: greaterThanInclusive, value: 1 } ] }, actions: [mark] }',
+  );
   return rules.join('\n');
 }
 
@@ -94,8 +100,22 @@ async function decisionLatency(trials: number): Promise<{ rows: SummaryRow[]; p5
   const sorted = sortedCopy(latencies);
   const p50 = quantile(sorted, 0.5);
   const p99 = quantile(sorted, 0.99);
-  log(`${latencies.length} trials (${trials} asked): p50 ${fmt(p50, 2)} ms, p99 ${fmt(p99, 2)} ms, max ${fmt(sorted[sorted.length - 1], 2)} ms; ${runsPerSample} engine runs in all`);
-  return { rows: [{ bench: 'rules', figure: 'decision latency p99 (200 rules)', target: '< 5 ms', measured: `${fmt(p99, 2)} ms`, verdict: verdict(p99 === undefined ? undefined : p99 < 5) }], p50, p99 };
+  log(
+    `${latencies.length} trials (${trials} asked): p50 ${fmt(p50, 2)} ms, p99 ${fmt(p99, 2)} ms, max ${fmt(sorted[sorted.length - 1], 2)} ms; ${runsPerSample} engine runs in all`,
+  );
+  return {
+    rows: [
+      {
+        bench: 'rules',
+        figure: 'decision latency p99 (200 rules)',
+        target: '< 5 ms',
+        measured: `${fmt(p99, 2)} ms`,
+        verdict: verdict(p99 === undefined ? undefined : p99 < 5),
+      },
+    ],
+    p50,
+    p99,
+  };
 }
 
 async function evaluationRate(series: number, seconds: number): Promise<SummaryRow[]> {
@@ -183,8 +203,18 @@ probes:
   await Promise.all([blue.close(), green.close()]);
   const sorted = sortedCopy(times);
   const median = quantile(sorted, 0.5);
-  log(`median ${fmt((median ?? NaN) / 1_000, 2)} s, min ${fmt((sorted[0] ?? NaN) / 1_000, 2)} s, max ${fmt((sorted[sorted.length - 1] ?? NaN) / 1_000, 2)} s over ${times.length} trials (Flagger: interval × threshold, typically 2 minutes)`);
-  return [{ bench: 'rules', figure: `fault → switch via nginx (median of ${times.length})`, target: '< 4 s', measured: `${fmt((median ?? NaN) / 1_000, 2)} s`, verdict: verdict(median === undefined ? undefined : median < 4_000) }];
+  log(
+    `median ${fmt((median ?? NaN) / 1_000, 2)} s, min ${fmt((sorted[0] ?? NaN) / 1_000, 2)} s, max ${fmt((sorted[sorted.length - 1] ?? NaN) / 1_000, 2)} s over ${times.length} trials (Flagger: interval × threshold, typically 2 minutes)`,
+  );
+  return [
+    {
+      bench: 'rules',
+      figure: `fault → switch via nginx (median of ${times.length})`,
+      target: '< 4 s',
+      measured: `${fmt((median ?? NaN) / 1_000, 2)} s`,
+      verdict: verdict(median === undefined ? undefined : median < 4_000),
+    },
+  ];
 }
 
 export async function runRuleDecision(options: { series: number; trials?: number }): Promise<SummaryRow[]> {

@@ -28,7 +28,21 @@ import { runSloMemory } from './slo-memory.js';
 import { runStreamLoad } from './stream-load.js';
 import { log, section, table, type SummaryRow } from './harness.js';
 
-const BENCHES = ['probe-engine', 'memory', 'slo-memory', 'metrics-render', 'rules', 'journal-ingest', 'journal-bytes', 'flag-audit', 'fanout', 'stream-load', 'promote', 'loadtest', 'alert-storm'] as const;
+const BENCHES = [
+  'probe-engine',
+  'memory',
+  'slo-memory',
+  'metrics-render',
+  'rules',
+  'journal-ingest',
+  'journal-bytes',
+  'flag-audit',
+  'fanout',
+  'stream-load',
+  'promote',
+  'loadtest',
+  'alert-storm',
+] as const;
 type BenchName = (typeof BENCHES)[number];
 
 const USAGE = `usage: node dist/bench/run-all.js [--only ${BENCHES.join('|')}] [--soak SECONDS] [--series N] [--measure SECONDS] [--events N] [--fanout-seconds SECONDS] [--watch SECONDS] [--load-seconds S] [--flag-seconds S] [--stream-events N] [--stream-seconds S] [--page-trials N]
@@ -45,7 +59,22 @@ const USAGE = `usage: node dist/bench/run-all.js [--only ${BENCHES.join('|')}] [
   --stream-seconds S        stream-load: seconds of each phase, idle and loaded (default 30)
   --page-trials N           alert-storm: fault → first page trials with and without grouping (default 5)`;
 
-function parse(): { only: BenchName | undefined; soak: number; series: number; measure: number; events: number; fanoutSeconds: number; watch: number; loadSeconds: number; flagSeconds: number; streamEvents: number; streamSeconds: number; pageTrials: number } | undefined {
+function parse():
+  | {
+      only: BenchName | undefined;
+      soak: number;
+      series: number;
+      measure: number;
+      events: number;
+      fanoutSeconds: number;
+      watch: number;
+      loadSeconds: number;
+      flagSeconds: number;
+      streamEvents: number;
+      streamSeconds: number;
+      pageTrials: number;
+    }
+  | undefined {
   let values;
   try {
     ({ values } = parseArgs({
@@ -79,7 +108,8 @@ function parse(): { only: BenchName | undefined; soak: number; series: number; m
     process.stderr.write(`${message}\n${USAGE}\n`);
     return undefined;
   };
-  if (values.only !== undefined && !(BENCHES as readonly string[]).includes(values.only)) return fail(`--only must be one of ${BENCHES.join(', ')} (got "${values.only}")`);
+  if (values.only !== undefined && !(BENCHES as readonly string[]).includes(values.only))
+    return fail(`--only must be one of ${BENCHES.join(', ')} (got "${values.only}")`);
   const soak = Number(values.soak);
   const series = Number(values.series);
   const measure = Number(values.measure);
@@ -88,21 +118,39 @@ function parse(): { only: BenchName | undefined; soak: number; series: number; m
   if (!Number.isFinite(measure) || measure < 2) return fail(`--measure must be a number of seconds >= 2 (got "${values.measure}")`);
   const events = Number(values.events);
   const fanoutSeconds = Number(values['fanout-seconds']);
-  if (!Number.isInteger(events) || events < 1_000 || events > 10_000_000) return fail(`--events must be an integer from 1000 to 10000000 (got "${values.events}")`);
-  if (!Number.isFinite(fanoutSeconds) || fanoutSeconds < 1) return fail(`--fanout-seconds must be a number of seconds >= 1 (got "${values['fanout-seconds']}")`);
+  if (!Number.isInteger(events) || events < 1_000 || events > 10_000_000)
+    return fail(`--events must be an integer from 1000 to 10000000 (got "${values.events}")`);
+  if (!Number.isFinite(fanoutSeconds) || fanoutSeconds < 1)
+    return fail(`--fanout-seconds must be a number of seconds >= 1 (got "${values['fanout-seconds']}")`);
   const watch = Number(values.watch);
   const loadSeconds = Number(values['load-seconds']);
   if (!Number.isFinite(watch) || watch < 1) return fail(`--watch must be a number of seconds >= 1 (got "${values.watch}")`);
   if (!Number.isFinite(loadSeconds) || loadSeconds < 1) return fail(`--load-seconds must be a number of seconds >= 1 (got "${values['load-seconds']}")`);
   const streamEvents = Number(values['stream-events']);
   const streamSeconds = Number(values['stream-seconds']);
-  if (!Number.isInteger(streamEvents) || streamEvents < 1_000 || streamEvents > 5_000_000) return fail(`--stream-events must be an integer from 1000 to 5000000 (got "${values['stream-events']}")`);
-  if (!Number.isInteger(streamSeconds) || streamSeconds < 5) return fail(`--stream-seconds must be a whole number of seconds >= 5 (got "${values['stream-seconds']}")`);
+  if (!Number.isInteger(streamEvents) || streamEvents < 1_000 || streamEvents > 5_000_000)
+    return fail(`--stream-events must be an integer from 1000 to 5000000 (got "${values['stream-events']}")`);
+  if (!Number.isInteger(streamSeconds) || streamSeconds < 5)
+    return fail(`--stream-seconds must be a whole number of seconds >= 5 (got "${values['stream-seconds']}")`);
   const flagSeconds = Number(values['flag-seconds']);
   if (!Number.isFinite(flagSeconds) || flagSeconds < 1) return fail(`--flag-seconds must be a number of seconds >= 1 (got "${values['flag-seconds']}")`);
   const pageTrials = Number(values['page-trials']);
-  if (!Number.isInteger(pageTrials) || pageTrials < 1 || pageTrials > 50) return fail(`--page-trials must be an integer from 1 to 50 (got "${values['page-trials']}")`);
-  return { only: values.only as BenchName | undefined, soak, series, measure, events, fanoutSeconds, watch, loadSeconds, flagSeconds, streamEvents, streamSeconds, pageTrials };
+  if (!Number.isInteger(pageTrials) || pageTrials < 1 || pageTrials > 50)
+    return fail(`--page-trials must be an integer from 1 to 50 (got "${values['page-trials']}")`);
+  return {
+    only: values.only as BenchName | undefined,
+    soak,
+    series,
+    measure,
+    events,
+    fanoutSeconds,
+    watch,
+    loadSeconds,
+    flagSeconds,
+    streamEvents,
+    streamSeconds,
+    pageTrials,
+  };
 }
 
 type Options = NonNullable<ReturnType<typeof parse>>;
@@ -130,7 +178,12 @@ async function main(): Promise<number> {
   const selected = options.only ? [options.only] : [...BENCHES];
   log(`greenlight benchmarks: ${selected.join(', ')}`);
   log(`settings: --series ${options.series} --soak ${options.soak} s --measure ${options.measure} s${options.only ? ` --only ${options.only}` : ''}`);
-  log(`machine: node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}), load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  log(
+    `machine: node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}), load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
   log('figures are CPU and wall-clock times on this machine: compare ratios, not absolute numbers, across machines');
 
   const rows: SummaryRow[] = [];
@@ -143,12 +196,23 @@ async function main(): Promise<number> {
     } catch (error) {
       broken = true;
       log(`\n${name} FAILED: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-      rows.push({ bench: name, figure: '(bench failed)', target: '-', measured: error instanceof Error ? error.message.split('\n')[0]! : String(error), verdict: 'MISS' });
+      rows.push({
+        bench: name,
+        figure: '(bench failed)',
+        target: '-',
+        measured: error instanceof Error ? error.message.split('\n')[0]! : String(error),
+        verdict: 'MISS',
+      });
     }
   }
 
   section(`summary (${options.series} series, soak ${options.soak} s, ${((performance.now() - started) / 1_000).toFixed(0)} s in all)`);
-  log(table(['bench', 'figure', 'target', 'measured', 'verdict'], rows.map((r) => [r.bench, r.figure, r.target, r.measured, r.verdict])));
+  log(
+    table(
+      ['bench', 'figure', 'target', 'measured', 'verdict'],
+      rows.map((r) => [r.bench, r.figure, r.target, r.measured, r.verdict]),
+    ),
+  );
   const misses = rows.filter((r) => r.verdict === 'MISS').length;
   log(`\n${misses === 0 ? 'all targets met' : `${misses} target(s) missed`} (verdicts are informational; wall-clock figures are never asserted)`);
   return broken ? 1 : 0;

@@ -48,7 +48,13 @@ export async function runSloMemory(options: SloMemoryOptions): Promise<{ rows: S
   log(
     table(
       ['config', 'sliding windows', 'SLO count windows', 'SLO x env', 'SLO / sliding'],
-      VARIANTS.map((v) => [LABEL[v], mb(bytes[v].windows), `${fmt(bytes[v].slo / 1_024, 1)} KiB`, String(bytes[v].trackers), `${((bytes[v].slo / bytes[v].windows) * 100).toFixed(2)} %`]),
+      VARIANTS.map((v) => [
+        LABEL[v],
+        mb(bytes[v].windows),
+        `${fmt(bytes[v].slo / 1_024, 1)} KiB`,
+        String(bytes[v].trackers),
+        `${((bytes[v].slo / bytes[v].windows) * 100).toFixed(2)} %`,
+      ]),
     ),
   );
 
@@ -69,7 +75,9 @@ export async function runSloMemory(options: SloMemoryOptions): Promise<{ rows: S
         }
         const median = (values: number[]) => values.sort((a, b) => a - b)[1]!;
         rss[variant] = { rss: median(samples.map((x) => x.memory.rss)), heap: median(samples.map((x) => x.heapAfterGc ?? 0)) };
-        log(`${LABEL[variant]}: RSS ${mb(rss[variant]!.rss)}, heap after GC ${mb(rss[variant]!.heap)} (medians of 3), ${fmt(samples.at(-1)!.ratePerSecond, 0)} probes/s`);
+        log(
+          `${LABEL[variant]}: RSS ${mb(rss[variant]!.rss)}, heap after GC ${mb(rss[variant]!.heap)} (medians of 3), ${fmt(samples.at(-1)!.ratePerSecond, 0)} probes/s`,
+        );
       } finally {
         await worker.stop();
       }
@@ -84,25 +92,27 @@ export async function runSloMemory(options: SloMemoryOptions): Promise<{ rows: S
     return base === undefined || value === undefined ? '-' : `${value - base >= 0 ? '+' : ''}${fmt((value - base) / 1_048_576, 1)} MB`;
   };
   const rows: SummaryRow[] = [
-    { bench: 'slo-memory', figure: `structure bytes, ${series} series: sliding windows (no SLO)`, target: 'report', measured: mb(bytes.none.windows), verdict: 'info' },
-    ...(['one', 'per-probe'] as const).map(
-      (v): SummaryRow => ({
-        bench: 'slo-memory',
-        figure: `+ SLO count windows, ${LABEL[v]} (${bytes[v].trackers} SLO x env, 6 windows)`,
-        target: 'report',
-        measured: `${fmt(bytes[v].slo / 1_024, 1)} KiB (${((bytes[v].slo / bytes[v].windows) * 100).toFixed(2)} % of the sliding windows)`,
-        verdict: 'info',
-      }),
-    ),
-    ...VARIANTS.map(
-      (v): SummaryRow => ({
-        bench: 'slo-memory',
-        figure: `RSS / heap after GC, ${LABEL[v]}`,
-        target: v === 'none' ? 'baseline' : 'report',
-        measured: `${mb(rss[v]?.rss)} (${delta(v, 'rss')}) / ${mb(rss[v]?.heap)} (${delta(v, 'heap')})`,
-        verdict: 'info',
-      }),
-    ),
+    {
+      bench: 'slo-memory',
+      figure: `structure bytes, ${series} series: sliding windows (no SLO)`,
+      target: 'report',
+      measured: mb(bytes.none.windows),
+      verdict: 'info',
+    },
+    ...(['one', 'per-probe'] as const).map((v): SummaryRow => ({
+      bench: 'slo-memory',
+      figure: `+ SLO count windows, ${LABEL[v]} (${bytes[v].trackers} SLO x env, 6 windows)`,
+      target: 'report',
+      measured: `${fmt(bytes[v].slo / 1_024, 1)} KiB (${((bytes[v].slo / bytes[v].windows) * 100).toFixed(2)} % of the sliding windows)`,
+      verdict: 'info',
+    })),
+    ...VARIANTS.map((v): SummaryRow => ({
+      bench: 'slo-memory',
+      figure: `RSS / heap after GC, ${LABEL[v]}`,
+      target: v === 'none' ? 'baseline' : 'report',
+      measured: `${mb(rss[v]?.rss)} (${delta(v, 'rss')}) / ${mb(rss[v]?.heap)} (${delta(v, 'heap')})`,
+      verdict: 'info',
+    })),
   ];
   return { rows };
 }

@@ -36,7 +36,27 @@ import { join, resolve } from 'node:path';
 import { Agent as UndiciAgent } from 'undici';
 import { Store } from '../agent/store.js';
 import { realisticEvent } from './journal-events.js';
-import { DIST_DIR, fmt, forkWorker, log, mb, quantile, section, sleep, sortedCopy, startPacedLoop, startSimulatorProcess, stopChild, summarizeLatency, track, verdict, type LatencySummary, type SimulatorProcess, type SummaryRow, type WorkerHandle } from './harness.js';
+import {
+  DIST_DIR,
+  fmt,
+  forkWorker,
+  log,
+  mb,
+  quantile,
+  section,
+  sleep,
+  sortedCopy,
+  startPacedLoop,
+  startSimulatorProcess,
+  stopChild,
+  summarizeLatency,
+  track,
+  verdict,
+  type LatencySummary,
+  type SimulatorProcess,
+  type SummaryRow,
+  type WorkerHandle,
+} from './harness.js';
 
 export interface StreamLoadOptions {
   /** Events in the journal (default 300,000). */
@@ -183,7 +203,9 @@ export async function runStreamLoad(options: StreamLoadOptions = {}): Promise<{ 
   const readers = options.readers ?? 20;
   const stalledCount = options.stalled ?? 500;
   const seconds = options.seconds ?? 30;
-  section(`stream load: ${events.toLocaleString('en-US')}-event journal, ${readers} clients replaying since=0, ${stalledCount} sockets that never read; ${seconds} s per phase`);
+  section(
+    `stream load: ${events.toLocaleString('en-US')}-event journal, ${readers} clients replaying since=0, ${stalledCount} sockets that never read; ${seconds} s per phase`,
+  );
 
   const dataDir = mkdtempSync(join(tmpdir(), 'greenlight-bench-stream-'));
   const sims = await Promise.all([startSimulatorProcess('blue'), startSimulatorProcess('green')]);
@@ -196,7 +218,27 @@ export async function runStreamLoad(options: StreamLoadOptions = {}): Promise<{ 
     // admitted and what is measured is what each one may hold, not the refusals.
     const admitted = readers + stalledCount + 16;
     const extra = `api:\n  stream:\n    maxClients: ${admitted}\n    maxClientsPerAddress: ${admitted}\n`;
-    const worker = forkWorker(['--mode', 'agent', '--series', '8', '--blue', blue.url, '--green', green.url, '--every', `${EVERY_MS}ms`, '--jitter', '0', '--data-dir', dataDir, '--extra', extra], ['--expose-gc']);
+    const worker = forkWorker(
+      [
+        '--mode',
+        'agent',
+        '--series',
+        '8',
+        '--blue',
+        blue.url,
+        '--green',
+        green.url,
+        '--every',
+        `${EVERY_MS}ms`,
+        '--jitter',
+        '0',
+        '--data-dir',
+        dataDir,
+        '--extra',
+        extra,
+      ],
+      ['--expose-gc'],
+    );
     const clients = forkClients(options.clientsNice ?? 10);
     try {
       const started = await worker.call<{ address: { host: string; port: number } }>({ cmd: 'start' });
@@ -208,15 +250,21 @@ export async function runStreamLoad(options: StreamLoadOptions = {}): Promise<{ 
 
       // The clients connect as the loaded phase starts: it measures the replays, not their aftermath.
       const connected = performance.now();
-      const connecting = clients.call<ClientsReport>({ cmd: 'connect', url: `${base.replace('http', 'ws')}/api/v1/stream`, readers, stalled: stalledCount, since: 0 }).then((opened) => {
-        log(`  clients: ${opened.upgraded} of ${stalledCount} stalled sockets upgraded${Object.keys(opened.refused).length ? `, refused ${JSON.stringify(opened.refused)}` : ''}; all ${stalledCount + readers} answered in ${fmt((performance.now() - connected) / 1_000, 1)} s`);
-        return opened;
-      });
+      const connecting = clients
+        .call<ClientsReport>({ cmd: 'connect', url: `${base.replace('http', 'ws')}/api/v1/stream`, readers, stalled: stalledCount, since: 0 })
+        .then((opened) => {
+          log(
+            `  clients: ${opened.upgraded} of ${stalledCount} stalled sockets upgraded${Object.keys(opened.refused).length ? `, refused ${JSON.stringify(opened.refused)}` : ''}; all ${stalledCount + readers} answered in ${fmt((performance.now() - connected) / 1_000, 1)} s`,
+          );
+          return opened;
+        });
       let report: ClientsReport | undefined;
       const loaded = await measurePhase(worker, base, blue.url, seconds, async (second) => {
         if (second % 10 !== 0) return;
         report = await clients.call<ClientsReport>({ cmd: 'report' });
-        log(`  ${second} s: readers received ${report.received.toLocaleString('en-US')} events (${mb(report.bytes)}; the slowest ${report.minReceived.toLocaleString('en-US')})${Object.keys(report.closes).length ? `, closes ${JSON.stringify(report.closes)}` : ''}`);
+        log(
+          `  ${second} s: readers received ${report.received.toLocaleString('en-US')} events (${mb(report.bytes)}; the slowest ${report.minReceived.toLocaleString('en-US')})${Object.keys(report.closes).length ? `, closes ${JSON.stringify(report.closes)}` : ''}`,
+        );
       });
       log(describe('loaded', loaded));
       report = await clients.call<ClientsReport>({ cmd: 'report' });
@@ -228,14 +276,40 @@ export async function runStreamLoad(options: StreamLoadOptions = {}): Promise<{ 
       const healthzRatio = ratio(loaded.healthz.p99Ms, idle.healthz.p99Ms);
       const growth = loaded.rssMax - idle.rssMedian;
       const perSecond = report.received / seconds;
-      log(`timer lateness p99 ${fmt(idle.lateness.p99Ms, 2)} → ${fmt(loaded.lateness.p99Ms, 2)} ms (${fmt(latenessRatio, 2)}x); /healthz p99 ${fmt(idle.healthz.p99Ms, 2)} → ${fmt(loaded.healthz.p99Ms, 2)} ms (${fmt(healthzRatio, 2)}x); RSS ${mb(idle.rssMedian)} → ${mb(loaded.rssMax)} (+${mb(growth)}); replay ${fmt(perSecond, 0)} events/s to ${readers} readers together`);
+      log(
+        `timer lateness p99 ${fmt(idle.lateness.p99Ms, 2)} → ${fmt(loaded.lateness.p99Ms, 2)} ms (${fmt(latenessRatio, 2)}x); /healthz p99 ${fmt(idle.healthz.p99Ms, 2)} → ${fmt(loaded.healthz.p99Ms, 2)} ms (${fmt(healthzRatio, 2)}x); RSS ${mb(idle.rssMedian)} → ${mb(loaded.rssMax)} (+${mb(growth)}); replay ${fmt(perSecond, 0)} events/s to ${readers} readers together`,
+      );
       const load = `${readers} replaying + ${stalledCount} stalled`;
       return {
         rows: [
-          { bench: 'stream-load', figure: `probe (timer) lateness p99, idle → ${load}`, target: '≤ 2x idle', measured: `${fmt(idle.lateness.p99Ms, 2)} → ${fmt(loaded.lateness.p99Ms, 2)} ms (${fmt(latenessRatio, 2)}x)`, verdict: verdict(latenessRatio === undefined ? undefined : latenessRatio <= 2) },
-          { bench: 'stream-load', figure: `/healthz p99, idle → ${load}`, target: '≤ 2x idle', measured: `${fmt(idle.healthz.p99Ms, 2)} → ${fmt(loaded.healthz.p99Ms, 2)} ms (${fmt(healthzRatio, 2)}x)`, verdict: verdict(healthzRatio === undefined ? undefined : healthzRatio <= 2) },
-          { bench: 'stream-load', figure: 'agent RSS growth under that load', target: '< 128 MB', measured: `${mb(idle.rssMedian)} → ${mb(loaded.rssMax)} (+${mb(growth)})`, verdict: verdict(growth < 128 * 1_048_576) },
-          { bench: 'stream-load', figure: 'probe.down on healthy targets under that load', target: '0', measured: `${loaded.probeDown} (idle ${idle.probeDown}); failed probes ${loaded.failedProbes} (idle ${idle.failedProbes})`, verdict: verdict(loaded.probeDown === 0 && idle.probeDown === 0) },
+          {
+            bench: 'stream-load',
+            figure: `probe (timer) lateness p99, idle → ${load}`,
+            target: '≤ 2x idle',
+            measured: `${fmt(idle.lateness.p99Ms, 2)} → ${fmt(loaded.lateness.p99Ms, 2)} ms (${fmt(latenessRatio, 2)}x)`,
+            verdict: verdict(latenessRatio === undefined ? undefined : latenessRatio <= 2),
+          },
+          {
+            bench: 'stream-load',
+            figure: `/healthz p99, idle → ${load}`,
+            target: '≤ 2x idle',
+            measured: `${fmt(idle.healthz.p99Ms, 2)} → ${fmt(loaded.healthz.p99Ms, 2)} ms (${fmt(healthzRatio, 2)}x)`,
+            verdict: verdict(healthzRatio === undefined ? undefined : healthzRatio <= 2),
+          },
+          {
+            bench: 'stream-load',
+            figure: 'agent RSS growth under that load',
+            target: '< 128 MB',
+            measured: `${mb(idle.rssMedian)} → ${mb(loaded.rssMax)} (+${mb(growth)})`,
+            verdict: verdict(growth < 128 * 1_048_576),
+          },
+          {
+            bench: 'stream-load',
+            figure: 'probe.down on healthy targets under that load',
+            target: '0',
+            measured: `${loaded.probeDown} (idle ${idle.probeDown}); failed probes ${loaded.failedProbes} (idle ${idle.failedProbes})`,
+            verdict: verdict(loaded.probeDown === 0 && idle.probeDown === 0),
+          },
           {
             bench: 'stream-load',
             figure: 'the other design: timer lateness p99 in a worker thread',
@@ -243,7 +317,13 @@ export async function runStreamLoad(options: StreamLoadOptions = {}): Promise<{ 
             measured: `${fmt(idle.isolated.lateness.p99Ms, 2)} → ${fmt(loaded.isolated.lateness.p99Ms, 2)} ms (${fmt(ratio(loaded.isolated.lateness.p99Ms, idle.isolated.lateness.p99Ms), 2)}x); bare probe p99 ${fmt(idle.isolated.probes.p99Ms, 2)} → ${fmt(loaded.isolated.probes.p99Ms, 2)} ms`,
             verdict: 'info',
           },
-          { bench: 'stream-load', figure: `replay throughput to ${readers} readers`, target: 'report', measured: `${fmt(perSecond, 0)} events/s together (${report.received.toLocaleString('en-US')} in ${seconds} s, the slowest reader ${report.minReceived.toLocaleString('en-US')})`, verdict: 'info' },
+          {
+            bench: 'stream-load',
+            figure: `replay throughput to ${readers} readers`,
+            target: 'report',
+            measured: `${fmt(perSecond, 0)} events/s together (${report.received.toLocaleString('en-US')} in ${seconds} s, the slowest reader ${report.minReceived.toLocaleString('en-US')})`,
+            verdict: 'info',
+          },
         ],
       };
     } finally {

@@ -29,10 +29,7 @@ export class ConfigError extends GreenlightError {
   constructor(issues: readonly ConfigIssue[], source?: string) {
     const where = source ? `${source}: ` : '';
     const lines = issues.map((issue) => `  - ${formatConfigIssue(issue)}`);
-    super(
-      'GL_ERR_CONFIG',
-      `${where}invalid configuration (${issues.length} ${issues.length === 1 ? 'problem' : 'problems'}):\n${lines.join('\n')}`,
-    );
+    super('GL_ERR_CONFIG', `${where}invalid configuration (${issues.length} ${issues.length === 1 ? 'problem' : 'problems'}):\n${lines.join('\n')}`);
     this.issues = issues;
   }
 }

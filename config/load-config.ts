@@ -57,7 +57,7 @@ export function parseConfig(text: string, env: Env = {}, options: ParseOptions =
   // Rules from rule files join the config's; an issue in one is reported against its own file.
   const main: Located = { doc, lineOf, unset, prefix: '' };
   const origins: { file: Located; index: number }[] = [];
-  const ownRules = Array.isArray((raw as { rules?: unknown }).rules) ? ((raw as { rules: unknown[] }).rules.length) : 0;
+  const ownRules = Array.isArray((raw as { rules?: unknown }).rules) ? (raw as { rules: unknown[] }).rules.length : 0;
   for (const file of options.ruleFiles ?? []) {
     const extra = parseRuleFile(file, env, issues, interpolated);
     if (!extra) continue;
@@ -82,7 +82,8 @@ export function parseConfig(text: string, env: Env = {}, options: ParseOptions =
   if (!result.success) {
     for (const issue of result.error.issues) {
       const { where, path } = located(remap(issue.path as KeyPath));
-      for (const described of describeIssue({ ...issue, path } as z.core.$ZodIssue, where.doc, where.unset, where.lineOf)) issues.push({ ...described, path: where.prefix + described.path });
+      for (const described of describeIssue({ ...issue, path } as z.core.$ZodIssue, where.doc, where.unset, where.lineOf))
+        issues.push({ ...described, path: where.prefix + described.path });
     }
   }
   if (issues.length > 0 || !result.success) throw new ConfigError(sortIssues(issues), source);
@@ -104,20 +105,27 @@ interface Located {
 }
 
 /** A rule file: `rules: [...]` and nothing else. Its problems go into `issues`, named by file. */
-function parseRuleFile(file: { source: string; text: string }, env: Env, issues: ConfigIssue[], interpolated: Set<string>): { rules: unknown[]; located: Located } | undefined {
+function parseRuleFile(
+  file: { source: string; text: string },
+  env: Env,
+  issues: ConfigIssue[],
+  interpolated: Set<string>,
+): { rules: unknown[]; located: Located } | undefined {
   const lineCounter = new LineCounter();
   const doc = parseDocument(file.text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const lineOf = (offset: number | undefined) => (offset === undefined ? undefined : lineCounter.linePos(offset).line);
   const prefix = `${file.source}: `;
   if (doc.errors.length > 0) {
-    for (const error of doc.errors) issues.push({ path: `${file.source}`, message: `YAML syntax: ${error.message.split('\n')[0]}`, line: lineOf(error.pos[0]) });
+    for (const error of doc.errors)
+      issues.push({ path: `${file.source}`, message: `YAML syntax: ${error.message.split('\n')[0]}`, line: lineOf(error.pos[0]) });
     return undefined;
   }
   issues.push(...reservedKeys(doc, lineOf, prefix));
   const unset = new Map<string, string>();
   const value = interpolate(doc.toJS() ?? {}, env, [], unset, interpolated) as Record<string, unknown>;
   for (const key of Object.keys(value)) {
-    if (key !== 'rules') issues.push({ path: `${prefix}${key}`, message: 'unknown key; a rule file holds only rules: [...]', line: locate(doc, [key], lineOf, true) });
+    if (key !== 'rules')
+      issues.push({ path: `${prefix}${key}`, message: 'unknown key; a rule file holds only rules: [...]', line: locate(doc, [key], lineOf, true) });
   }
   if (!Array.isArray(value.rules)) {
     issues.push({ path: `${prefix}rules`, message: 'is required (a list of rules)', line: locate(doc, [], lineOf) });
@@ -136,17 +144,21 @@ function switchOff(raw: Record<string, unknown>, unset: Map<string, string>): { 
   const notices: string[] = [];
   const shifts: { prefix: KeyPath; original: number[] }[] = [];
   for (const block of SWITCHABLE) {
-    const parent = block.path.slice(0, -1).reduce<unknown>((node, key) => (node as Record<string, unknown> | undefined)?.[key as string], raw) as Record<string, unknown> | undefined;
+    const parent = block.path.slice(0, -1).reduce<unknown>((node, key) => (node as Record<string, unknown> | undefined)?.[key as string], raw) as
+      Record<string, unknown> | undefined;
     const key = block.path.at(-1) as string;
     const value = parent?.[key];
     if (value === undefined) continue;
-    const variablesUnder = (prefix: string) => [...unset].filter(([path]) => path === prefix || path.startsWith(`${prefix}.`) || path.startsWith(`${prefix}[`)).map(([, variable]) => variable);
+    const variablesUnder = (prefix: string) =>
+      [...unset].filter(([path]) => path === prefix || path.startsWith(`${prefix}.`) || path.startsWith(`${prefix}[`)).map(([, variable]) => variable);
     const where = formatKeyPath(block.path);
     if (!block.list) {
       const variables = variablesUnder(where);
       if (variables.length > 0) {
         const type = (value as { type?: unknown }).type;
-        notices.push(`${where} (${String(type)}) is off because ${variables.join(', ')} ${variables.length === 1 ? 'is' : 'are'} not set; using ${JSON.stringify(block.off)}`);
+        notices.push(
+          `${where} (${String(type)}) is off because ${variables.join(', ')} ${variables.length === 1 ? 'is' : 'are'} not set; using ${JSON.stringify(block.off)}`,
+        );
         parent![key] = block.off;
         for (const path of [...unset.keys()]) if (path.startsWith(where)) unset.delete(path);
       }
@@ -163,7 +175,9 @@ function switchOff(raw: Record<string, unknown>, unset: Map<string, string>): { 
         return;
       }
       const { type, name } = (item ?? {}) as { type?: unknown; name?: unknown };
-      notices.push(`${where}[${index}] (${String(type)}${name ? ` "${String(name)}"` : ''}) is off because ${variables.join(', ')} ${variables.length === 1 ? 'is' : 'are'} not set`);
+      notices.push(
+        `${where}[${index}] (${String(type)}${name ? ` "${String(name)}"` : ''}) is off because ${variables.join(', ')} ${variables.length === 1 ? 'is' : 'are'} not set`,
+      );
       for (const path of [...unset.keys()]) if (path.startsWith(`${where}[${index}]`)) unset.delete(path);
     });
     parent![key] = kept;
@@ -199,7 +213,11 @@ function reservedKeys(doc: Document, lineOf: (offset?: number) => number | undef
         const key = isScalar(pair.key) ? String(pair.key.value) : undefined;
         if (key === undefined) continue;
         if (RESERVED_KEYS.has(key)) {
-          issues.push({ path: prefix + formatKeyPath([...path, key]), message: 'is not allowed as a key: __proto__, constructor and prototype are reserved names in greenlight configs; rename or remove it', line: lineOf((pair.key as Node).range?.[0]) });
+          issues.push({
+            path: prefix + formatKeyPath([...path, key]),
+            message: 'is not allowed as a key: __proto__, constructor and prototype are reserved names in greenlight configs; rename or remove it',
+            line: lineOf((pair.key as Node).range?.[0]),
+          });
         }
         stack.push({ node: pair.value, path: [...path, key] });
       }
@@ -219,9 +237,13 @@ function disabledControls(raw: Record<string, unknown>): string[] {
   const api = (raw.api ?? {}) as { adminToken?: unknown; rollbackToken?: unknown };
   if (api.adminToken !== undefined) return [];
   if (api.rollbackToken === undefined) {
-    return ['controls disabled: api.adminToken and api.rollbackToken are not set (ADMIN_TOKEN, ROLLBACK_TOKEN with the default config), so nobody can roll back, change flags, promote or reload through the API: those calls answer 401. Rules still act on their own. Set the tokens to turn the controls on'];
+    return [
+      'controls disabled: api.adminToken and api.rollbackToken are not set (ADMIN_TOKEN, ROLLBACK_TOKEN with the default config), so nobody can roll back, change flags, promote or reload through the API: those calls answer 401. Rules still act on their own. Set the tokens to turn the controls on',
+    ];
   }
-  return ['admin controls disabled: api.adminToken is not set (ADMIN_TOKEN with the default config), so flag changes, promotions, reloads and silences answer 401; the rollback token still rolls back and applies the emergency flags'];
+  return [
+    'admin controls disabled: api.adminToken is not set (ADMIN_TOKEN with the default config), so flag changes, promotions, reloads and silences answer 401; the rollback token still rolls back and applies the emergency flags',
+  ];
 }
 
 /** Read and parse a config file, and the rule files it names. */
@@ -238,7 +260,11 @@ export async function loadConfigFile(path: string, env: Env = process.env, optio
     for (const [index, pattern] of patterns.entries()) {
       if (typeof pattern !== 'string') continue;
       const files = await expandRuleFiles(dirname(path), pattern);
-      if (files.length === 0) throw new ConfigError([{ path: `ruleFiles[${index}]`, message: `${JSON.stringify(pattern)} matches no file (paths are relative to ${dirname(path)})` }], path);
+      if (files.length === 0)
+        throw new ConfigError(
+          [{ path: `ruleFiles[${index}]`, message: `${JSON.stringify(pattern)} matches no file (paths are relative to ${dirname(path)})` }],
+          path,
+        );
       for (const file of files) {
         try {
           ruleFiles.push({ source: relative(dirname(path), file) || file, text: await readFile(file, 'utf8') });
@@ -256,9 +282,17 @@ async function expandRuleFiles(base: string, pattern: string): Promise<string[]>
   const full = resolve(base, pattern);
   const name = basename(full);
   if (!name.includes('*')) return (await readdir(dirname(full)).catch(() => [] as string[])).includes(name) ? [full] : [];
-  const matcher = new RegExp(`^${name.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+  const matcher = new RegExp(
+    `^${name
+      .split('*')
+      .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+  );
   const entries = await readdir(dirname(full)).catch(() => [] as string[]);
-  return entries.filter((entry) => matcher.test(entry)).sort().map((entry) => join(dirname(full), entry));
+  return entries
+    .filter((entry) => matcher.test(entry))
+    .sort()
+    .map((entry) => join(dirname(full), entry));
 }
 
 /**
@@ -276,8 +310,8 @@ function interpolate(value: unknown, env: Env, path: KeyPath, unset: Map<string,
     const expanded = value.replace(VARIABLE, (match, name: string | undefined, fallback: string | undefined) => {
       if (match === '$$') return '$';
       const found = env[name!];
-      if (found !== undefined && found !== '') return substituted.push(found), found;
-      if (fallback !== undefined) return substituted.push(fallback), fallback;
+      if (found !== undefined && found !== '') return (substituted.push(found), found);
+      if (fallback !== undefined) return (substituted.push(fallback), fallback);
       missing ??= name;
       return '';
     });
@@ -332,7 +366,13 @@ function describeIssue(issue: z.core.$ZodIssue, doc: Document, unset: Map<string
   const where = formatKeyPath(path);
   const variable = unset.get(where);
   if (variable !== undefined) {
-    return [{ path: where, message: `environment variable ${variable} is not set; set it, or give a default with \${${variable}:-value}`, line: locate(doc, path, lineOf) }];
+    return [
+      {
+        path: where,
+        message: `environment variable ${variable} is not set; set it, or give a default with \${${variable}:-value}`,
+        line: locate(doc, path, lineOf),
+      },
+    ];
   }
   return [{ path: where, message: friendlyMessage(issue, doc, path), line: locate(doc, path, lineOf) }];
 }
@@ -351,7 +391,15 @@ function friendlyMessage(issue: z.core.$ZodIssue, doc: Document, path: KeyPath):
 }
 
 function article(expected: string): string {
-  const names: Record<string, string> = { object: 'a mapping', array: 'a list', string: 'a string', number: 'a number', int: 'an integer', boolean: 'true or false', record: 'a mapping' };
+  const names: Record<string, string> = {
+    object: 'a mapping',
+    array: 'a list',
+    string: 'a string',
+    number: 'a number',
+    int: 'an integer',
+    boolean: 'true or false',
+    record: 'a mapping',
+  };
   return names[expected] ?? expected;
 }
 

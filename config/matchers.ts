@@ -23,9 +23,11 @@ export const MAX_MATCHER_PATTERN = 256;
 
 /** What is wrong with a matcher, or undefined when it is usable. */
 export function matcherProblem(matcher: LabelMatcher): string | undefined {
-  if (!LABEL_NAME.test(matcher.name)) return `${JSON.stringify(matcher.name.slice(0, 60))} is not a label name (letters, digits and _, not starting with a digit)`;
+  if (!LABEL_NAME.test(matcher.name))
+    return `${JSON.stringify(matcher.name.slice(0, 60))} is not a label name (letters, digits and _, not starting with a digit)`;
   if (!matcher.isRegex) return undefined;
-  if (matcher.value.length > MAX_MATCHER_PATTERN) return `the regular expression of ${matcher.name} is ${matcher.value.length} characters long; at most ${MAX_MATCHER_PATTERN}`;
+  if (matcher.value.length > MAX_MATCHER_PATTERN)
+    return `the regular expression of ${matcher.name} is ${matcher.value.length} characters long; at most ${MAX_MATCHER_PATTERN}`;
   try {
     new RegExp(`^(?:${matcher.value})$`);
     return undefined;

@@ -32,7 +32,8 @@ export const MIN_SECRET_LENGTH = 6;
 export const REDACTED = '[redacted]';
 
 /** Keys whose value is a secret, wherever they are. */
-const SECRET_KEY = /token|secret|passw(or)?d|passphrase|api[-_]?key|routing[-_]?key|private[-_]?key|access[-_]?key|credential|authorization|cookie|signature|session[-_]?id/i;
+const SECRET_KEY =
+  /token|secret|passw(or)?d|passphrase|api[-_]?key|routing[-_]?key|private[-_]?key|access[-_]?key|credential|authorization|cookie|signature|session[-_]?id/i;
 
 /** Header names that carry credentials. */
 const SECRET_HEADER = /auth|token|secret|key|cookie|signature|session|passw(or)?d|credential/i;

@@ -18,7 +18,10 @@ export const Duration = z
     error: (issue) => `${quote(issue.input)} is not a duration such as 500ms, 5s or 2m`,
   })
   .transform((text) => parseDuration(text)!)
-  .meta({ description: 'A duration: a number and a unit, ms, s, m, h or d (250ms, 5s, 2m, 1h, 30d).', pattern: '^(\\d+(\\.\\d+)?(ms|s|m|h|d)|\\$\\{[^}]+\\})$' });
+  .meta({
+    description: 'A duration: a number and a unit, ms, s, m, h or d (250ms, 5s, 2m, 1h, 30d).',
+    pattern: '^(\\d+(\\.\\d+)?(ms|s|m|h|d)|\\$\\{[^}]+\\})$',
+  });
 
 const ByteSize = z
   .union([z.int().positive(), z.string()], {
@@ -47,11 +50,9 @@ const RegexText = z.string().refine(isRegex, {
   error: (issue) => `${quote(issue.input)} is not a valid regular expression`,
 });
 
-export const Name = z
-  .string()
-  .regex(/^[a-z][a-z0-9_-]{0,62}$/, {
-    error: (issue) => `${quote(issue.input)} is not a name: use lower-case letters, digits, - and _, starting with a letter`,
-  });
+export const Name = z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/, {
+  error: (issue) => `${quote(issue.input)} is not a name: use lower-case letters, digits, - and _, starting with a letter`,
+});
 
 const Listen = z
   .string()
@@ -66,9 +67,17 @@ export const HttpUrl = z
 
 /** Status codes: 200, "2xx", "200-299". */
 const StatusSpec = z
-  .union([z.int().min(100).max(599), z.string().regex(/^([1-5]xx|\d{3}-\d{3})$/, { error: (issue) => `${quote(issue.input)} is not a status code, a class such as 2xx, or a range such as 200-299` })], {
-    error: (issue) => `${quote(issue.input)} is not a status code, a class such as 2xx, or a range such as 200-299`,
-  })
+  .union(
+    [
+      z.int().min(100).max(599),
+      z
+        .string()
+        .regex(/^([1-5]xx|\d{3}-\d{3})$/, { error: (issue) => `${quote(issue.input)} is not a status code, a class such as 2xx, or a range such as 200-299` }),
+    ],
+    {
+      error: (issue) => `${quote(issue.input)} is not a status code, a class such as 2xx, or a range such as 200-299`,
+    },
+  )
   .transform((spec): StatusRange => {
     if (typeof spec === 'number') return [spec, spec];
     if (spec.endsWith('xx')) {
@@ -112,7 +121,10 @@ export const JSON_OPERATORS = ['equals', 'notEquals', 'in', 'exists', 'nonEmpty'
 
 const HeaderAssertion = z
   .strictObject({
-    name: z.string().min(1).transform((name) => name.toLowerCase()),
+    name: z
+      .string()
+      .min(1)
+      .transform((name) => name.toLowerCase()),
     equals: z.string().optional(),
     matches: RegexText.optional(),
     exists: z.boolean().optional(),
@@ -122,7 +134,11 @@ const HeaderAssertion = z
   });
 
 const Expect = z.strictObject({
-  status: z.array(StatusSpec).min(1).default([[200, 299]]).meta({ description: 'Accepted status codes: 200, "2xx" or "200-299". Default 2xx.' }),
+  status: z
+    .array(StatusSpec)
+    .min(1)
+    .default([[200, 299]])
+    .meta({ description: 'Accepted status codes: 200, "2xx" or "200-299". Default 2xx.' }),
   maxLatency: Duration.optional().meta({ description: 'The probe fails when the full response takes longer than this.' }),
   json: z.array(JsonAssertion).default([]).meta({ description: 'Assertions on the JSON body.' }),
   headers: z.array(HeaderAssertion).default([]).meta({ description: 'Assertions on response headers.' }),
@@ -141,12 +157,21 @@ const Extraction = z.union([
  * to `count` quick re-probes `spacing` apart, each only while the results agree. The agent's
  * scheduler runs them; README, "Confirmation probing".
  */
-const ConfirmCount = z.int().min(0).max(10).meta({ description: 'Quick re-probes after a live probe fails or recovers, each only while the results agree (0: off).' });
+const ConfirmCount = z
+  .int()
+  .min(0)
+  .max(10)
+  .meta({ description: 'Quick re-probes after a live probe fails or recovers, each only while the results agree (0: off).' });
 
 const ConfirmDefaults = z.strictObject({
   count: ConfirmCount.default(0),
   spacing: Duration.default(100).meta({ description: 'Time between the result that starts a confirmation and each re-probe. Default 100ms.' }),
-  maxPerSecond: z.int().min(1).max(100).default(5).meta({ description: 'Rate cap: at most this many re-probes per second against one environment, over all its probes. Default 5.' }),
+  maxPerSecond: z
+    .int()
+    .min(1)
+    .max(100)
+    .default(5)
+    .meta({ description: 'Rate cap: at most this many re-probes per second against one environment, over all its probes. Default 5.' }),
 });
 
 const ProbeConfirm = z.strictObject({
@@ -161,7 +186,9 @@ const Probe = z
     method: z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']).default('GET'),
     path: z.string().startsWith('/', { error: (issue) => `${quote(issue.input)} is not a path: it must start with /` }),
     headers: z.record(z.string(), z.string()).default({}).meta({ description: 'Request headers; take secrets from the environment with ${VAR}.' }),
-    body: z.union([z.string(), z.record(z.string(), z.unknown()), z.array(z.unknown())]).optional()
+    body: z
+      .union([z.string(), z.record(z.string(), z.unknown()), z.array(z.unknown())])
+      .optional()
       .meta({ description: 'Request body: a string as is, or YAML mapping/list sent as JSON.' }),
     every: Duration.optional().meta({ description: 'Interval between probes (jittered). Default: probeDefaults.every.' }),
     cron: z
@@ -175,7 +202,9 @@ const Probe = z
     environments: z.array(z.string()).min(1).optional().meta({ description: 'Environments to probe. Default: all.' }),
     expect: Expect.prefault({}),
     extract: z.record(Name, Extraction).default({}).meta({ description: 'Numbers to read from the JSON body, such as memory and cpu percent.' }),
-    confirm: ProbeConfirm.optional().meta({ description: "Confirmation probing for this probe; what it leaves out comes from probeDefaults.confirm (the rate cap always does)." }),
+    confirm: ProbeConfirm.optional().meta({
+      description: 'Confirmation probing for this probe; what it leaves out comes from probeDefaults.confirm (the rate cap always does).',
+    }),
   })
   .refine((p) => p.every === undefined || p.cron === undefined, { error: 'give either every or cron, not both', path: ['cron'] });
 
@@ -184,7 +213,10 @@ const EnvironmentTls = z.strictObject({
     .string()
     .min(1)
     .optional()
-    .meta({ description: "A PEM file of CA certificates the environment's https certificate is verified against, in addition to the usual roots (a private CA). Relative paths are from the working directory." }),
+    .meta({
+      description:
+        "A PEM file of CA certificates the environment's https certificate is verified against, in addition to the usual roots (a private CA). Relative paths are from the working directory.",
+    }),
 });
 
 const Environment = z.strictObject({
@@ -197,8 +229,16 @@ const ProbeDefaults = z.strictObject({
   every: Duration.default(5_000),
   timeout: Duration.default(2_000),
   maxBodyBytes: ByteSize.default(1_048_576),
-  jitter: z.number().min(0).max(0.5).default(0.1).meta({ description: 'Fraction of the interval by which each tick is randomly moved, so probes do not fire in lockstep.' }),
-  confirm: ConfirmDefaults.prefault({}).meta({ description: "Confirmation probing of the live environment: quick re-probes after a failure or a recovery, so a streak is known in a fraction of the interval. Off (count 0) unless set here or on a probe." }),
+  jitter: z
+    .number()
+    .min(0)
+    .max(0.5)
+    .default(0.1)
+    .meta({ description: 'Fraction of the interval by which each tick is randomly moved, so probes do not fire in lockstep.' }),
+  confirm: ConfirmDefaults.prefault({}).meta({
+    description:
+      'Confirmation probing of the live environment: quick re-probes after a failure or a recovery, so a streak is known in a fraction of the interval. Off (count 0) unless set here or on a probe.',
+  }),
 });
 
 export const Severity = z.enum(['warning', 'critical']);
@@ -239,10 +279,20 @@ const Rule = z.strictObject({
   when: Condition.meta({ description: 'json-rules-engine conditions over the facts (README, "Rules").' }),
   for: Duration.default(0).meta({ description: 'How long the condition must hold before the rule fires.' }),
   keepFiringFor: Duration.default(0).meta({ description: 'How long a firing rule stays firing after its condition stops holding.' }),
-  minSamples: z.int().min(1).default(1).meta({ description: "Probes the rule's windows must hold before it may fire, so a quiet window never fires on one failure." }),
-  cooldown: Duration.default(0).meta({ description: "After an incident that acted resolves (it switched traffic; for a rule without a rollback, an action succeeded), the rule does not fire again about that environment for this long. A traffic switch ends every cooldown. Default 0s." }),
+  minSamples: z
+    .int()
+    .min(1)
+    .default(1)
+    .meta({ description: "Probes the rule's windows must hold before it may fire, so a quiet window never fires on one failure." }),
+  cooldown: Duration.default(0).meta({
+    description:
+      'After an incident that acted resolves (it switched traffic; for a rule without a rollback, an action succeeded), the rule does not fire again about that environment for this long. A traffic switch ends every cooldown. Default 0s.',
+  }),
   labels: z.record(z.string(), z.string()).default({}),
-  repeatInterval: Duration.optional().meta({ description: "How often this rule's alert is sent again while it fires; 0s: never, one notification per incident (a certificate's days left). Default: alerts.repeatInterval." }),
+  repeatInterval: Duration.optional().meta({
+    description:
+      "How often this rule's alert is sent again while it fires; 0s: never, one notification per incident (a certificate's days left). Default: alerts.repeatInterval.",
+  }),
   message: z.string().optional().meta({ description: 'Template: {{rule}}, {{env}}, {{severity}} and the figures, e.g. {{errorRatio}}.' }),
   actions: z.array(Name).default([]).meta({ description: 'Names of entries of `actions` to run when the rule fires.' }),
 });
@@ -256,12 +306,21 @@ const Rule = z.strictObject({
 const Token = z
   .string()
   .superRefine((token, ctx) => {
-    if (token === '') return void ctx.addIssue({ code: 'custom', message: 'is empty: a token that can never authenticate; set it (32 random characters) or remove the key' });
+    if (token === '')
+      return void ctx.addIssue({ code: 'custom', message: 'is empty: a token that can never authenticate; set it (32 random characters) or remove the key' });
     const bad = /[^\x21-\x7e]/.exec(token);
     if (bad) {
       const char = bad[0];
-      const what = char === ' ' ? 'a space' : /[\u0000-\u001f\u007f-\u009f]/.test(char) ? `a control character (U+${char.charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()})` : `a non-ASCII character (${char})`;
-      return void ctx.addIssue({ code: 'custom', message: `has ${what} at position ${bad.index + 1}: a bearer token is one word of visible ASCII characters, so this one could never authenticate; use letters, digits and -._~+/ (openssl rand -hex 16)` });
+      const what =
+        char === ' '
+          ? 'a space'
+          : /[\u0000-\u001f\u007f-\u009f]/.test(char)
+            ? `a control character (U+${char.charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()})`
+            : `a non-ASCII character (${char})`;
+      return void ctx.addIssue({
+        code: 'custom',
+        message: `has ${what} at position ${bad.index + 1}: a bearer token is one word of visible ASCII characters, so this one could never authenticate; use letters, digits and -._~+/ (openssl rand -hex 16)`,
+      });
     }
     if (token.length < 8) ctx.addIssue({ code: 'custom', message: 'is too short: use at least 8 characters (better 32 random ones)' });
   })
@@ -281,7 +340,10 @@ const Slo = z.strictObject({
   period: Duration.default(30 * 86_400_000).meta({ description: 'The period the error budget is for. Default 30d.' }),
   probes: z.array(z.string()).min(1).optional().meta({ description: 'The probes it counts. Default: all.' }),
   latency: Duration.optional().meta({ description: 'A probe that succeeds but takes longer than this counts as bad too.' }),
-  windows: z.array(Duration).default([]).meta({ description: 'Burn-rate windows to keep for the state and /metrics besides those rules read (their period is always kept).' }),
+  windows: z
+    .array(Duration)
+    .default([])
+    .meta({ description: 'Burn-rate windows to keep for the state and /metrics besides those rules read (their period is always kept).' }),
 });
 
 /** An origin a browser sends (`https://dash.example.com`, `http://10.0.0.5:3000`): scheme, host and port only. */
@@ -302,20 +364,44 @@ const AllowedHost = z
 
 const Api = z.strictObject({
   adminToken: Token.optional().meta({ description: 'Bearer token for every admin call. Take it from ${ADMIN_TOKEN}.' }),
-  rollbackToken: Token.optional().meta({ description: 'Bearer token for the emergency path only (rollback, emergency flags). Take it from ${ROLLBACK_TOKEN}.' }),
-  streamToken: Token.optional().meta({ description: 'When set, reading the event history needs it — the stream (Authorization: Bearer, or ?token=) and GET /api/v1/events (Authorization: Bearer); the admin and rollback tokens work too. Default: both are open.' }),
+  rollbackToken: Token.optional().meta({
+    description: 'Bearer token for the emergency path only (rollback, emergency flags). Take it from ${ROLLBACK_TOKEN}.',
+  }),
+  streamToken: Token.optional().meta({
+    description:
+      'When set, reading the event history needs it — the stream (Authorization: Bearer, or ?token=) and GET /api/v1/events (Authorization: Bearer); the admin and rollback tokens work too. Default: both are open.',
+  }),
   stream: z
     .strictObject({
-      maxClients: z.int().min(1, { error: 'must be at least 1' }).max(100_000, { error: 'must be at most 100000' }).default(256).meta({ description: 'Stream clients at once; one more is refused with 503 at the upgrade. Default 256.' }),
-      maxClientsPerAddress: z.int().min(1, { error: 'must be at least 1' }).max(100_000, { error: 'must be at most 100000' }).default(32).meta({ description: 'Stream clients at once from one remote address; one more is refused with 429. Behind a proxy every client has its address: raise it. Default 32.' }),
+      maxClients: z
+        .int()
+        .min(1, { error: 'must be at least 1' })
+        .max(100_000, { error: 'must be at most 100000' })
+        .default(256)
+        .meta({ description: 'Stream clients at once; one more is refused with 503 at the upgrade. Default 256.' }),
+      maxClientsPerAddress: z
+        .int()
+        .min(1, { error: 'must be at least 1' })
+        .max(100_000, { error: 'must be at most 100000' })
+        .default(32)
+        .meta({
+          description:
+            'Stream clients at once from one remote address; one more is refused with 429. Behind a proxy every client has its address: raise it. Default 32.',
+        }),
     })
     .prefault({})
     .meta({ description: 'Limits of the WebSocket event stream.' }),
-  allowedOrigins: z.array(AllowedOrigin).default([]).meta({ description: "Origins besides the agent's own whose web pages may open the event stream (a WebSocket from any other page is refused with 403)." }),
+  allowedOrigins: z
+    .array(AllowedOrigin)
+    .default([])
+    .meta({ description: "Origins besides the agent's own whose web pages may open the event stream (a WebSocket from any other page is refused with 403)." }),
   allowedHosts: z
     .array(AllowedHost)
     .default([])
-    .meta({ description: 'Host names the agent answers to besides IP addresses and localhost (others get 421: a guard against DNS rebinding). Listening on a loopback address, only these; listening elsewhere, any name while the list is empty.' }),
+    .meta({
+      description:
+        'Host names the agent answers to besides IP addresses and localhost (others get 421: a guard against DNS rebinding). Listening on a loopback address, only these; listening elsewhere, any name while the list is empty.',
+    }),
 });
 
 /** How long and how large the event journal may grow: the oldest events are deleted first, by either bound. */
@@ -323,7 +409,9 @@ const Journal = z.strictObject({
   retention: z
     .strictObject({
       maxAge: Duration.default(90 * 86_400_000).meta({ description: 'Events older than this are deleted. Default 90d.' }),
-      maxSize: ByteSize.default(512 * 1_048_576).meta({ description: 'The state database is kept under this size by deleting the oldest events. Default 512MiB.' }),
+      maxSize: ByteSize.default(512 * 1_048_576).meta({
+        description: 'The state database is kept under this size by deleting the oldest events. Default 512MiB.',
+      }),
       every: Duration.default(600_000).meta({ description: 'How often the bounds are enforced (also once at start). Default 10m.' }),
     })
     .prefault({}),
@@ -333,13 +421,16 @@ const Journal = z.strictObject({
 const Switching = z.strictObject({
   verifyTimeout: Duration.default(1_000).meta({
     description:
-      "Before any switch, every interval probe of the target runs again, now; each must pass within this deadline or the switch is refused (an answer still in flight is unknown, never up). A scheduled probe in flight for longer than this also makes its environment unknown. Default 1s.",
+      'Before any switch, every interval probe of the target runs again, now; each must pass within this deadline or the switch is refused (an answer still in flight is unknown, never up). A scheduled probe in flight for longer than this also makes its environment unknown. Default 1s.',
   }),
 });
 
 const Flags = z.strictObject({
   readOnlyOnEmergency: z.boolean().default(false).meta({ description: 'Whether the emergency-rollback preset also turns READ_ONLY_MODE on.' }),
-  initial: z.record(z.string(), z.record(z.string(), z.boolean())).default({}).meta({ description: 'Per environment, flag values to start from instead of the defaults.' }),
+  initial: z
+    .record(z.string(), z.record(z.string(), z.boolean()))
+    .default({})
+    .meta({ description: 'Per environment, flag values to start from instead of the defaults.' }),
 });
 
 const ClockTime = z
@@ -351,7 +442,7 @@ export const WEEKDAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as con
 
 const DeployWindow = z
   .strictObject({
-    days: z.array(z.enum(WEEKDAYS)).min(1).meta({ description: 'Days of the week, in the windows\' time zone: mon, tue, wed, thu, fri, sat, sun.' }),
+    days: z.array(z.enum(WEEKDAYS)).min(1).meta({ description: "Days of the week, in the windows' time zone: mon, tue, wed, thu, fri, sat, sun." }),
     from: ClockTime.meta({ description: 'Opens at this local time (HH:MM).' }),
     to: ClockTime.meta({ description: 'Closes at this local time (HH:MM, 24:00 for midnight); the window is [from, to).' }),
   })
@@ -378,7 +469,10 @@ const PreflightCommand = z.strictObject({
 });
 
 const Promote = z.strictObject({
-  preflight: z.array(PreflightCommand).default([]).meta({ description: 'Commands that must exit 0 before anything else: a clean git tree, critical files present.' }),
+  preflight: z
+    .array(PreflightCommand)
+    .default([])
+    .meta({ description: 'Commands that must exit 0 before anything else: a clean git tree, critical files present.' }),
   requireProtection: z.boolean().default(true).meta({ description: "Refuse unless the target's ALPHASTACK_PROTECTION flag is on." }),
   healthyRounds: z.int().min(1).max(100).default(3).meta({ description: "Rounds of all the target's probes that must pass in a row." }),
   roundInterval: Duration.default(1_000).meta({ description: 'Pause between two probe rounds.' }),
@@ -394,13 +488,20 @@ const Promote = z.strictObject({
     })
     .prefault({}),
   verifyRounds: z.int().min(1).max(20).default(2).meta({ description: "After the switch, rounds of the target's probes that must pass." }),
-  watch: Duration.default(300_000).meta({ description: 'After the switch, how long the critical rules watch the new environment; a rollback in that time fails the promotion.' }),
+  watch: Duration.default(300_000).meta({
+    description: 'After the switch, how long the critical rules watch the new environment; a rollback in that time fails the promotion.',
+  }),
   validateAfterRollback: z.boolean().default(true).meta({ description: 'Run the rollback validation after every rollback (a rollback.validated event).' }),
   validation: z
     .strictObject({
       healthProbe: Name.default('health').meta({ description: 'The probe whose endpoint and body (database.connected) are checked.' }),
-      safeMode: z.enum(['idle', 'live', 'off']).default('idle').meta({ description: 'Whose flags must be in the emergency-rollback preset: the environment rolled away from (idle), the live one, or none (off).' }),
-      errorWindow: Duration.default(60_000).meta({ description: "The window whose error ratio must be back under maxErrorRatio on the live environment (one of `windows`)." }),
+      safeMode: z
+        .enum(['idle', 'live', 'off'])
+        .default('idle')
+        .meta({ description: 'Whose flags must be in the emergency-rollback preset: the environment rolled away from (idle), the live one, or none (off).' }),
+      errorWindow: Duration.default(60_000).meta({
+        description: 'The window whose error ratio must be back under maxErrorRatio on the live environment (one of `windows`).',
+      }),
       maxErrorRatio: z.number().min(0).max(1).default(0.05).meta({ description: 'The warning line.' }),
       settle: Duration.default(2_000).meta({ description: 'Wait after the rollback before validating.' }),
     })
@@ -410,26 +511,35 @@ const Promote = z.strictObject({
 const Render = z.strictObject({
   apiKey: z.string().min(1).optional().meta({ description: 'Render API key: ${RENDER_API_KEY}. Without it deploys and env diff are off.' }),
   services: z
-    .record(z.string(), z.string().regex(/^[A-Za-z0-9_-]+$/, { error: (issue) => `${quote(issue.input)} is not a Render service id such as srv-cu1h2k3l4m5n6o7p8q9r` }))
+    .record(
+      z.string(),
+      z.string().regex(/^[A-Za-z0-9_-]+$/, { error: (issue) => `${quote(issue.input)} is not a Render service id such as srv-cu1h2k3l4m5n6o7p8q9r` }),
+    )
     .default({})
     .meta({ description: 'Per environment, its Render service id: ${RENDER_BLUE_SERVICE_ID}, ${RENDER_GREEN_SERVICE_ID}.' }),
   baseUrl: HttpUrl.default('https://api.render.com/v1'),
   timeout: Duration.default(10_000).meta({ description: 'Deadline of one API request.' }),
-  retries: z.int().min(0).max(10).default(4).meta({ description: 'Tries after the first fails (network error, 5xx, 429 after Retry-After / Ratelimit-Reset).' }),
+  retries: z
+    .int()
+    .min(0)
+    .max(10)
+    .default(4)
+    .meta({ description: 'Tries after the first fails (network error, 5xx, 429 after Retry-After / Ratelimit-Reset).' }),
   deployTimeout: Duration.default(1_800_000).meta({ description: 'How long a deploy may take to go live.' }),
   pollInterval: Duration.default(5_000).meta({ description: "How often the deploy's status is read." }),
 });
 
 // --- The alert lifecycle (README, "Alert lifecycle"): grouping, inhibition, escalation, maintenance.
 
-const LabelName = z.string().regex(LABEL_NAME, { error: (issue) => `${quote(issue.input)} is not a label name (letters, digits and _, not starting with a digit)` });
+const LabelName = z
+  .string()
+  .regex(LABEL_NAME, { error: (issue) => `${quote(issue.input)} is not a label name (letters, digits and _, not starting with a digit)` });
 
 /** `name=value`, `name!=value`, `name=~regex`, `name!~regex`, or `{name, value, isRegex, isEqual}` as the silences API takes it. */
 const Matcher = z
-  .union([
-    z.string(),
-    z.strictObject({ name: z.string(), value: z.string(), isRegex: z.boolean().default(false), isEqual: z.boolean().default(true) }),
-  ], { error: 'is not a matcher: write name=value, name!=value, name=~regex or name!~regex, or {name, value, isRegex, isEqual}' })
+  .union([z.string(), z.strictObject({ name: z.string(), value: z.string(), isRegex: z.boolean().default(false), isEqual: z.boolean().default(true) })], {
+    error: 'is not a matcher: write name=value, name!=value, name=~regex or name!~regex, or {name, value, isRegex, isEqual}',
+  })
   .transform((spec, ctx): LabelMatcher => {
     const parsed = typeof spec === 'string' ? parseMatcher(spec) : spec;
     const problem = 'error' in parsed ? parsed.error : matcherProblem(parsed);
@@ -447,9 +557,17 @@ const AlertGroup = z.strictObject({
   by: z
     .array(z.union([LabelName, z.literal('...')]))
     .default(['env'])
-    .meta({ description: 'Labels whose values make a group: alerts that agree on them go out together. ["..."]: every alert on its own; []: one group per receiver. Default [env].' }),
-  wait: Duration.default(5_000).meta({ description: "A new group's first notification waits this long for the alerts that come with the first one; also the longest a critical new to its group waits. Default 5s." }),
-  interval: Duration.default(60_000).meta({ description: 'After a group was notified, its next change (an alert added or resolved) goes out this long after, at the soonest. Default 1m.' }),
+    .meta({
+      description:
+        'Labels whose values make a group: alerts that agree on them go out together. ["..."]: every alert on its own; []: one group per receiver. Default [env].',
+    }),
+  wait: Duration.default(5_000).meta({
+    description:
+      "A new group's first notification waits this long for the alerts that come with the first one; also the longest a critical new to its group waits. Default 5s.",
+  }),
+  interval: Duration.default(60_000).meta({
+    description: 'After a group was notified, its next change (an alert added or resolved) goes out this long after, at the soonest. Default 1m.',
+  }),
 });
 
 const InhibitRule = z.strictObject({
@@ -467,7 +585,7 @@ export const STOCK_INHIBITIONS = [
 ];
 
 const EscalationLevel = z.strictObject({
-  after: Duration.meta({ description: "How long after the incident started this level is reached (while it is unacknowledged)." }),
+  after: Duration.meta({ description: 'How long after the incident started this level is reached (while it is unacknowledged).' }),
   receivers: z
     .array(z.string().min(1))
     .min(1)
@@ -478,14 +596,30 @@ const EscalationLevel = z.strictObject({
 const EscalationPolicy = z
   .strictObject({
     name: Name.meta({ description: 'Names the policy in the incidents API and events.' }),
-    matchers: z.array(Matcher).default([]).meta({ description: 'Which incidents it takes, by the labels of their rule\'s alert (rule, severity, env, probe and the rule\'s labels). The first policy that matches wins. Default: every incident.' }),
+    matchers: z
+      .array(Matcher)
+      .default([])
+      .meta({
+        description:
+          "Which incidents it takes, by the labels of their rule's alert (rule, severity, env, probe and the rule's labels). The first policy that matches wins. Default: every incident.",
+      }),
     levels: z.array(EscalationLevel).min(1, { error: 'needs at least one level' }),
-    repeat: Duration.default(0).meta({ description: 'After the last level, notify its receivers again this often while the incident is unacknowledged; 0s: never. Default 0s.' }),
-    acknowledgeTimeout: Duration.default(0).meta({ description: 'An acknowledged incident still firing this long after its acknowledgement is unacknowledged again and notified at its level (PagerDuty\'s acknowledgement timeout); 0s: never. Default 0s.' }),
+    repeat: Duration.default(0).meta({
+      description: 'After the last level, notify its receivers again this often while the incident is unacknowledged; 0s: never. Default 0s.',
+    }),
+    acknowledgeTimeout: Duration.default(0).meta({
+      description:
+        "An acknowledged incident still firing this long after its acknowledgement is unacknowledged again and notified at its level (PagerDuty's acknowledgement timeout); 0s: never. Default 0s.",
+    }),
   })
   .superRefine((policy, ctx) => {
     policy.levels.forEach((level, index) => {
-      if (index > 0 && level.after <= policy.levels[index - 1]!.after) ctx.addIssue({ code: 'custom', path: ['levels', index, 'after'], message: `must be later than level ${index}'s (levels are in order: ${index + 1} after ${index})` });
+      if (index > 0 && level.after <= policy.levels[index - 1]!.after)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['levels', index, 'after'],
+          message: `must be later than level ${index}'s (levels are in order: ${index + 1} after ${index})`,
+        });
     });
   });
 
@@ -503,16 +637,21 @@ export const STOCK_ESCALATION = [
   },
 ];
 
-const MaintenanceWindow = z
-  .strictObject({
-    name: Name.meta({ description: 'Names the window in events, the state and the status page.' }),
-    env: z.string().meta({ description: 'The environment whose notifications it mutes.' }),
-    days: z.array(z.enum(WEEKDAYS)).min(1).default([...WEEKDAYS]).meta({ description: "Days it starts on, in its time zone: mon … sun. Default every day." }),
-    start: ClockTime.meta({ description: 'Local time it starts (HH:MM).' }),
-    duration: Duration.refine((ms) => ms > 0 && ms <= 7 * 86_400_000, { error: 'must be more than 0 and at most 7d' }).meta({ description: 'How long it lasts.' }),
-    timezone: Timezone.optional().meta({ description: 'Time zone of `start` and `days`. Default: the top-level timezone.' }),
-    reason: z.string().min(1).meta({ description: 'Why: shown in events, the state and the status page.' }),
-  });
+const MaintenanceWindow = z.strictObject({
+  name: Name.meta({ description: 'Names the window in events, the state and the status page.' }),
+  env: z.string().meta({ description: 'The environment whose notifications it mutes.' }),
+  days: z
+    .array(z.enum(WEEKDAYS))
+    .min(1)
+    .default([...WEEKDAYS])
+    .meta({ description: 'Days it starts on, in its time zone: mon … sun. Default every day.' }),
+  start: ClockTime.meta({ description: 'Local time it starts (HH:MM).' }),
+  duration: Duration.refine((ms) => ms > 0 && ms <= 7 * 86_400_000, { error: 'must be more than 0 and at most 7d' }).meta({
+    description: 'How long it lasts.',
+  }),
+  timezone: Timezone.optional().meta({ description: 'Time zone of `start` and `days`. Default: the top-level timezone.' }),
+  reason: z.string().min(1).meta({ description: 'Why: shown in events, the state and the status page.' }),
+});
 
 /** Blocks of a plugin kind: a strict object with `type: z.literal(...)`, one per registered plugin. */
 export interface PluginSchemas {
@@ -573,24 +712,44 @@ export function buildConfigSchema(plugins: PluginSchemas) {
         })
         .prefault({}),
       api: Api.prefault({}),
-      traffic: pluginUnion('traffic adapter', plugins.traffic).default({ type: 'none' }).meta({ description: 'How a rollback or promotion moves live traffic.' }),
+      traffic: pluginUnion('traffic adapter', plugins.traffic)
+        .default({ type: 'none' })
+        .meta({ description: 'How a rollback or promotion moves live traffic.' }),
       switching: Switching.prefault({}).meta({ description: 'The fresh verification every traffic switch runs first.' }),
       flags: Flags.prefault({}),
       alerts: z
         .strictObject({
-          repeatInterval: Duration.default(4 * 3_600_000).meta({ description: 'A firing alert is sent again this often until it resolves; 0s: never. A rule may set its own.' }),
+          repeatInterval: Duration.default(4 * 3_600_000).meta({
+            description: 'A firing alert is sent again this often until it resolves; 0s: never. A rule may set its own.',
+          }),
           externalUrl: HttpUrl.optional().meta({ description: "This agent's URL as people reach it, for links in alerts." }),
           receivers: z.array(pluginUnion('receiver', plugins.receivers)).default([]),
           group: AlertGroup.prefault({}).meta({ description: 'How alerts are grouped into notifications (README, "Alert lifecycle").' }),
-          inhibit: z.array(InhibitRule).prefault(STOCK_INHIBITIONS).meta({ description: 'Inhibition rules: a firing source alert mutes the notifications of matching target alerts. Default: the stock ones; [] for none.' }),
-          escalation: z.array(EscalationPolicy).prefault(STOCK_ESCALATION).meta({ description: 'Escalation policies, the first whose matchers take an incident applies. Default: the seed\'s matrix for criticals; [] for none.' }),
-          maintenance: z.array(MaintenanceWindow).default([]).meta({ description: "Recurring maintenance windows: the environment's notifications are muted while one is open and the environment is idle." }),
+          inhibit: z
+            .array(InhibitRule)
+            .prefault(STOCK_INHIBITIONS)
+            .meta({
+              description: 'Inhibition rules: a firing source alert mutes the notifications of matching target alerts. Default: the stock ones; [] for none.',
+            }),
+          escalation: z
+            .array(EscalationPolicy)
+            .prefault(STOCK_ESCALATION)
+            .meta({
+              description: "Escalation policies, the first whose matchers take an incident applies. Default: the seed's matrix for criticals; [] for none.",
+            }),
+          maintenance: z
+            .array(MaintenanceWindow)
+            .default([])
+            .meta({ description: "Recurring maintenance windows: the environment's notifications are muted while one is open and the environment is idle." }),
         })
         .prefault({}),
       actions: z.record(Name, pluginUnion('action', plugins.actions)).default({}).meta({ description: 'Named actions that rules run when they fire.' }),
       slo: z.record(Name, Slo).default({}).meta({ description: 'Service level objectives, by name: error budgets and burn rates for rules (README, "SLOs").' }),
       rules: z.array(Rule).default([]),
-      ruleFiles: z.array(z.string().min(1)).default([]).meta({ description: 'More rules, from YAML files holding `rules: [...]`: paths relative to this file; * in the file name matches (rules/*.yaml).' }),
+      ruleFiles: z
+        .array(z.string().min(1))
+        .default([])
+        .meta({ description: 'More rules, from YAML files holding `rules: [...]`: paths relative to this file; * in the file name matches (rules/*.yaml).' }),
       probes: z.array(Probe).min(1),
       promote: Promote.prefault({}).meta({ description: 'Health-gated promotion (greenlight promote): preflight, probe rounds, load check, watch period.' }),
       deployWindows: DeployWindows.prefault({}).meta({ description: 'When promotions are allowed; outside, only with --emergency and a reason.' }),
@@ -599,10 +758,18 @@ export function buildConfigSchema(plugins: PluginSchemas) {
     .superRefine((config, ctx) => {
       const envNames = Object.keys(config.environments);
       if (envNames.length !== 2) {
-        ctx.addIssue({ code: 'custom', path: ['environments'], message: `needs exactly two environments (blue and green), found ${envNames.length}: ${envNames.join(', ') || 'none'}` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['environments'],
+          message: `needs exactly two environments (blue and green), found ${envNames.length}: ${envNames.join(', ') || 'none'}`,
+        });
       }
       if (!envNames.includes(config.activeEnvironment)) {
-        ctx.addIssue({ code: 'custom', path: ['activeEnvironment'], message: `${quote(config.activeEnvironment)} is not one of the environments (${envNames.join(', ')})` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['activeEnvironment'],
+          message: `${quote(config.activeEnvironment)} is not one of the environments (${envNames.join(', ')})`,
+        });
       }
       uniqueNames(config.probes, 'probes', 'probe', ctx);
       uniqueNames(config.rules, 'rules', 'rule', ctx);
@@ -616,34 +783,56 @@ export function buildConfigSchema(plugins: PluginSchemas) {
         policy.levels.forEach((level, levelIndex) => {
           level.receivers.forEach((name, nameIndex) => {
             if (name !== '*' && !receiverNames.includes(name)) {
-              ctx.addIssue({ code: 'custom', path: ['alerts', 'escalation', index, 'levels', levelIndex, 'receivers', nameIndex], message: `${quote(name)} is not one of alerts.receivers (${receiverNames.length > 0 ? receiverNames.join(', ') : 'none configured'}); use a receiver's name or "*"` });
+              ctx.addIssue({
+                code: 'custom',
+                path: ['alerts', 'escalation', index, 'levels', levelIndex, 'receivers', nameIndex],
+                message: `${quote(name)} is not one of alerts.receivers (${receiverNames.length > 0 ? receiverNames.join(', ') : 'none configured'}); use a receiver's name or "*"`,
+              });
             }
           });
         });
       });
       config.alerts.maintenance.forEach((window, index) => {
-        if (!envNames.includes(window.env)) ctx.addIssue({ code: 'custom', path: ['alerts', 'maintenance', index, 'env'], message: `${quote(window.env)} is not one of the environments (${envNames.join(', ')})` });
+        if (!envNames.includes(window.env))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['alerts', 'maintenance', index, 'env'],
+            message: `${quote(window.env)} is not one of the environments (${envNames.join(', ')})`,
+          });
       });
       config.probes.forEach((probe, index) => {
         probe.environments?.forEach((env, envIndex) => {
           if (!envNames.includes(env)) {
-            ctx.addIssue({ code: 'custom', path: ['probes', index, 'environments', envIndex], message: `${quote(env)} is not one of the environments (${envNames.join(', ')})` });
+            ctx.addIssue({
+              code: 'custom',
+              path: ['probes', index, 'environments', envIndex],
+              message: `${quote(env)} is not one of the environments (${envNames.join(', ')})`,
+            });
           }
         });
       });
       config.rules.forEach((rule, index) => {
         if (rule.env !== 'live' && rule.env !== 'idle' && !envNames.includes(rule.env)) {
-          ctx.addIssue({ code: 'custom', path: ['rules', index, 'env'], message: `${quote(rule.env)} is not live, idle or one of the environments (${envNames.join(', ')})` });
+          ctx.addIssue({
+            code: 'custom',
+            path: ['rules', index, 'env'],
+            message: `${quote(rule.env)} is not live, idle or one of the environments (${envNames.join(', ')})`,
+          });
         }
         rule.actions.forEach((action, actionIndex) => {
           if (!(action in config.actions)) {
             const known = Object.keys(config.actions);
-            ctx.addIssue({ code: 'custom', path: ['rules', index, 'actions', actionIndex], message: `${quote(action)} is not an action of this config; ${known.length ? `define it under actions or use one of ${known.join(', ')}` : 'define it under actions'}` });
+            ctx.addIssue({
+              code: 'custom',
+              path: ['rules', index, 'actions', actionIndex],
+              message: `${quote(action)} is not an action of this config; ${known.length ? `define it under actions or use one of ${known.join(', ')}` : 'define it under actions'}`,
+            });
           }
         });
       });
       for (const [env] of Object.entries(config.flags.initial)) {
-        if (!envNames.includes(env)) ctx.addIssue({ code: 'custom', path: ['flags', 'initial', env], message: `${quote(env)} is not one of the environments (${envNames.join(', ')})` });
+        if (!envNames.includes(env))
+          ctx.addIssue({ code: 'custom', path: ['flags', 'initial', env], message: `${quote(env)} is not one of the environments (${envNames.join(', ')})` });
       }
       const healthProbe = config.promote.validation.healthProbe;
       // The default names the stock probe; a config without it simply skips those checks.
@@ -651,15 +840,21 @@ export function buildConfigSchema(plugins: PluginSchemas) {
         ctx.addIssue({ code: 'custom', path: ['promote', 'validation', 'healthProbe'], message: `${quote(healthProbe)} is not a probe of this config` });
       }
       for (const env of Object.keys(config.render.services)) {
-        if (!envNames.includes(env)) ctx.addIssue({ code: 'custom', path: ['render', 'services', env], message: `${quote(env)} is not one of the environments (${envNames.join(', ')})` });
+        if (!envNames.includes(env))
+          ctx.addIssue({ code: 'custom', path: ['render', 'services', env], message: `${quote(env)} is not one of the environments (${envNames.join(', ')})` });
       }
       for (const [name, slo] of Object.entries(config.slo)) {
         slo.windows.forEach((window, index) => {
-          if (window > slo.period) ctx.addIssue({ code: 'custom', path: ['slo', name, 'windows', index], message: `is longer than the period (${slo.period / 86_400_000} days)` });
+          if (window > slo.period)
+            ctx.addIssue({ code: 'custom', path: ['slo', name, 'windows', index], message: `is longer than the period (${slo.period / 86_400_000} days)` });
         });
         slo.probes?.forEach((probe, index) => {
           if (!config.probes.some((p) => p.name === probe)) {
-            ctx.addIssue({ code: 'custom', path: ['slo', name, 'probes', index], message: `${quote(probe)} is not a probe of this config; use one of ${config.probes.map((p) => p.name).join(', ')}` });
+            ctx.addIssue({
+              code: 'custom',
+              path: ['slo', name, 'probes', index],
+              message: `${quote(probe)} is not a probe of this config; use one of ${config.probes.map((p) => p.name).join(', ')}`,
+            });
           }
         });
       }
@@ -676,7 +871,11 @@ function uniqueNames(items: readonly { name?: unknown }[], path: string, what: s
   items.forEach((item, index) => {
     const first = seen.get(item.name);
     if (first !== undefined) {
-      ctx.addIssue({ code: 'custom', path: [...path.split('.'), index, 'name'], message: `${quote(item.name)} is already the name of ${path}[${first}]; ${what} names must be unique` });
+      ctx.addIssue({
+        code: 'custom',
+        path: [...path.split('.'), index, 'name'],
+        message: `${quote(item.name)} is already the name of ${path}[${first}]; ${what} names must be unique`,
+      });
     } else {
       seen.set(item.name, index);
     }

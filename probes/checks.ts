@@ -19,7 +19,16 @@ export type HeaderCheck = (headers: Record<string, string | string[] | undefined
  */
 function show(value: unknown, redactor: Redactor): string {
   if (value === undefined) return 'missing';
-  if (Array.isArray(value) && value.length > 3) return `${escapeC1(redactor.excerpt(`[${value.slice(0, 3).map((item) => JSON.stringify(item)).join(',')},...]`, 60))} (${value.length} items)`;
+  if (Array.isArray(value) && value.length > 3)
+    return `${escapeC1(
+      redactor.excerpt(
+        `[${value
+          .slice(0, 3)
+          .map((item) => JSON.stringify(item))
+          .join(',')},...]`,
+        60,
+      ),
+    )} (${value.length} items)`;
   return escapeC1(redactor.excerpt(JSON.stringify(value) ?? String(value), 80));
 }
 const list = (values: readonly unknown[]): string => `[${values.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))).join(', ')}]`;
@@ -31,7 +40,9 @@ function escapeC1(text: string): string {
 
 /** `200`, `2xx` ranges → a check on the status code. */
 export function compileStatusCheck(ranges: readonly StatusRange[]): (status: number) => CheckResult {
-  const expected = ranges.map(([low, high]) => (low === high ? String(low) : low % 100 === 0 && high === low + 99 ? `${low / 100}xx` : `${low}-${high}`)).join(', ');
+  const expected = ranges
+    .map(([low, high]) => (low === high ? String(low) : low % 100 === 0 && high === low + 99 ? `${low / 100}xx` : `${low}-${high}`))
+    .join(', ');
   return (status) => {
     const ok = ranges.some(([low, high]) => status >= low && status <= high);
     return { ok, text: `status ${status} ${ok ? 'in' : 'not in'} [${expected}]` };
@@ -51,7 +62,8 @@ export function compileJsonChecks(assertion: JsonAssertionConfig, redactor: Reda
     });
 
   if (assertion.equals !== undefined) add((v) => v === assertion.equals, `== ${show(assertion.equals, redactor)}`, `!= ${show(assertion.equals, redactor)}`);
-  if (assertion.notEquals !== undefined) add((v) => v !== assertion.notEquals, `!= ${show(assertion.notEquals, redactor)}`, `== ${show(assertion.notEquals, redactor)}`);
+  if (assertion.notEquals !== undefined)
+    add((v) => v !== assertion.notEquals, `!= ${show(assertion.notEquals, redactor)}`, `== ${show(assertion.notEquals, redactor)}`);
   if (assertion.in !== undefined) {
     const allowed = assertion.in;
     add((v) => allowed.includes(v as never), `in ${list(allowed)}`, `not in ${list(allowed)}`);
@@ -74,7 +86,10 @@ export function compileJsonChecks(assertion: JsonAssertionConfig, redactor: Reda
       const value = at(body);
       const length = lengthOf(value);
       const failed = Object.entries(spec).find(([op, limit]) => limit !== undefined && !compare(op as ComparisonOp, length, limit));
-      const wanted = Object.entries(spec).filter(([, l]) => l !== undefined).map(([op, l]) => `${SYMBOL[op as ComparisonOp]} ${l}`).join(' and ');
+      const wanted = Object.entries(spec)
+        .filter(([, l]) => l !== undefined)
+        .map(([op, l]) => `${SYMBOL[op as ComparisonOp]} ${l}`)
+        .join(' and ');
       return { ok: !failed, text: `length of ${path.text} (${length ?? 'not a list or string'}) ${failed ? 'not ' : ''}${wanted}` };
     });
   }

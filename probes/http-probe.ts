@@ -90,7 +90,13 @@ export interface TlsFactSource {
  * `tls`, the observer `dispatcher` connects through, puts an https target's certificate facts on
  * the result.
  */
-export async function runProbe(target: ProbeTarget, dispatcher: Dispatcher, now: () => number, signal?: AbortSignal, tls?: TlsFactSource): Promise<ProbeResult> {
+export async function runProbe(
+  target: ProbeTarget,
+  dispatcher: Dispatcher,
+  now: () => number,
+  signal?: AbortSignal,
+  tls?: TlsFactSource,
+): Promise<ProbeResult> {
   const startedAt = now();
   const start = performance.now();
   const controller = new AbortController();
@@ -121,7 +127,11 @@ export async function runProbe(target: ProbeTarget, dispatcher: Dispatcher, now:
   } catch (error) {
     result.durationMs = performance.now() - start;
     result.reason = timedOut || signal?.aborted ? 'timeout' : classifyError(error);
-    result.error = timedOut ? `no complete answer within ${target.timeoutMs}ms` : signal?.aborted ? 'cancelled: agent stopping' : target.redactor.text(describeError(error));
+    result.error = timedOut
+      ? `no complete answer within ${target.timeoutMs}ms`
+      : signal?.aborted
+        ? 'cancelled: agent stopping'
+        : target.redactor.text(describeError(error));
   } finally {
     clearTimeout(timer);
     signal?.removeEventListener('abort', onShutdown);
@@ -194,7 +204,10 @@ function evaluate(target: ProbeTarget, result: ProbeResult, headers: Dispatcher.
     try {
       body = JSON.parse(text);
     } catch (error) {
-      checks.push({ ok: false, text: `body is not JSON: ${parseProblem(error)} (${read.bytes.length} bytes: ${JSON.stringify(target.redactor.excerpt(text, 60))})` });
+      checks.push({
+        ok: false,
+        text: `body is not JSON: ${parseProblem(error)} (${read.bytes.length} bytes: ${JSON.stringify(target.redactor.excerpt(text, 60))})`,
+      });
       result.reason = reason === 'status' ? reason : 'invalid_json';
       return;
     }
@@ -227,7 +240,11 @@ const TLS_CODES = new Set([
 
 /** Map a transport error (undici's or the socket's, possibly wrapped in `cause`) to a reason code. */
 export function classifyError(error: unknown): ReasonCode {
-  for (let current = error as { code?: unknown; cause?: unknown } | undefined, depth = 0; current && depth < 5; current = current.cause as typeof current, depth++) {
+  for (
+    let current = error as { code?: unknown; cause?: unknown } | undefined, depth = 0;
+    current && depth < 5;
+    current = current.cause as typeof current, depth++
+  ) {
     const code = typeof current.code === 'string' ? current.code : '';
     if (TIMEOUT_CODES.has(code)) return 'timeout';
     if (REFUSED_CODES.has(code)) return 'refused';
@@ -239,7 +256,11 @@ export function classifyError(error: unknown): ReasonCode {
 
 function describeError(error: unknown): string {
   const parts: string[] = [];
-  for (let current = error as { message?: string; cause?: unknown } | undefined, depth = 0; current && depth < 3; current = current.cause as typeof current, depth++) {
+  for (
+    let current = error as { message?: string; cause?: unknown } | undefined, depth = 0;
+    current && depth < 3;
+    current = current.cause as typeof current, depth++
+  ) {
     if (current.message && !parts.includes(current.message)) parts.push(current.message);
   }
   return parts.join(': ') || String(error);

@@ -81,7 +81,15 @@ export class CountWindow {
 
   /** Put back what `save` returned (the same window length); buckets that left the window since are dropped at the next read. */
   restore(state: CountWindowState): void {
-    if (state.windowMs !== this.windowMs || !Number.isSafeInteger(state.head) || !Array.isArray(state.total) || !Array.isArray(state.bad) || state.total.length !== BUCKETS || state.bad.length !== BUCKETS) return;
+    if (
+      state.windowMs !== this.windowMs ||
+      !Number.isSafeInteger(state.head) ||
+      !Array.isArray(state.total) ||
+      !Array.isArray(state.bad) ||
+      state.total.length !== BUCKETS ||
+      state.bad.length !== BUCKETS
+    )
+      return;
     this.#total.fill(0);
     this.#bad.fill(0);
     this.#totalSum = 0;
@@ -134,7 +142,14 @@ export interface SloDefinition {
 
 /** The config's SLOs as definitions. */
 export function sloDefinitions(config: Pick<Config, 'slo'>): SloDefinition[] {
-  return Object.entries(config.slo).map(([name, slo]) => ({ name, objective: slo.objective, periodMs: slo.period, probes: slo.probes, latencyMs: slo.latency, windowsMs: slo.windows }));
+  return Object.entries(config.slo).map(([name, slo]) => ({
+    name,
+    objective: slo.objective,
+    periodMs: slo.period,
+    probes: slo.probes,
+    latencyMs: slo.latency,
+    windowsMs: slo.windows,
+  }));
 }
 
 /** Good/bad counts of a window (or the sum of several). */
@@ -245,7 +260,9 @@ export class SloBook {
   readonly #trackers: Map<string, SloTracker>;
 
   constructor(definitions: readonly SloDefinition[], environments: readonly string[], windowsBySlo: ReadonlyMap<string, readonly number[]>) {
-    this.#trackers = new Map(definitions.map((definition) => [definition.name, new SloTracker(definition, environments, windowsBySlo.get(definition.name) ?? [])]));
+    this.#trackers = new Map(
+      definitions.map((definition) => [definition.name, new SloTracker(definition, environments, windowsBySlo.get(definition.name) ?? [])]),
+    );
   }
 
   get size(): number {

@@ -101,7 +101,11 @@ function commonName(name: DetailedPeerCertificate['subject'] | undefined): strin
 
 /** Errors that mean "the handshake happened but the chain was refused": their chain is still worth reading. */
 function isVerificationError(error: unknown): boolean {
-  for (let current = error as { code?: unknown; cause?: unknown } | undefined, depth = 0; current && depth < 5; current = current.cause as typeof current, depth++) {
+  for (
+    let current = error as { code?: unknown; cause?: unknown } | undefined, depth = 0;
+    current && depth < 5;
+    current = current.cause as typeof current, depth++
+  ) {
     const code = typeof current.code === 'string' ? current.code : '';
     if (/^(CERT_|ERR_TLS_CERT|DEPTH_ZERO_SELF_SIGNED|SELF_SIGNED_CERT|UNABLE_TO_(GET|VERIFY|DECRYPT)|INVALID_CA|HOSTNAME_MISMATCH)/.test(code)) return true;
   }
@@ -153,7 +157,8 @@ export class TlsObserver {
   readonly connect: buildConnector.connector = (options, callback) => {
     const key = tlsHostKey(options.hostname, options.port);
     const https = options.protocol === 'https:';
-    if (https) this.#endpoints.set(key, { hostname: stripBrackets(options.hostname), port: Number(options.port || 443), servername: options.servername || undefined });
+    if (https)
+      this.#endpoints.set(key, { hostname: stripBrackets(options.hostname), port: Number(options.port || 443), servername: options.servername || undefined });
     this.#connectorFor(key)(options, (error, socket) => {
       if (!https) return error ? callback(error, null) : callback(null, socket!);
       if (!error) {

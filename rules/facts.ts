@@ -65,7 +65,13 @@ const probeOnly = z.strictObject({ probe: ProbeParam, env: EnvParam });
 const extracted = z.strictObject({ probe: z.string().min(1), name: z.string().min(1), env: EnvParam });
 const MinSamplesParam = z.int().min(1).optional();
 const compared = z.strictObject({ probe: ProbeParam, window: WindowParam, env: EnvParam, minSamples: MinSamplesParam });
-const quantiled = z.strictObject({ probe: ProbeParam, window: WindowParam, env: EnvParam, minSamples: MinSamplesParam, quantile: z.number().gt(0).lt(1).optional() });
+const quantiled = z.strictObject({
+  probe: ProbeParam,
+  window: WindowParam,
+  env: EnvParam,
+  minSamples: MinSamplesParam,
+  quantile: z.number().gt(0).lt(1).optional(),
+});
 const burn = z.strictObject({ slo: z.string().min(1).optional(), window: z.string(), env: EnvParam, minCoverage: z.number().min(0).max(1).optional() });
 
 /** The share of a burn-rate window that must have been observed before its rate says anything (a fact's `minCoverage` param). */
@@ -178,7 +184,14 @@ function checkSlo(params: FactParams, config: Config): { param: string; message:
     if (names.length === 1) return [];
     return [{ param: 'slo', message: names.length === 0 ? 'no SLO is configured: add one under slo' : `name the SLO: one of ${names.join(', ')}` }];
   }
-  return names.includes(params.slo) ? [] : [{ param: 'slo', message: `${JSON.stringify(params.slo)} is not an SLO of this config${names.length ? `; use one of ${names.join(', ')}` : ': add it under slo'}` }];
+  return names.includes(params.slo)
+    ? []
+    : [
+        {
+          param: 'slo',
+          message: `${JSON.stringify(params.slo)} is not an SLO of this config${names.length ? `; use one of ${names.join(', ')}` : ': add it under slo'}`,
+        },
+      ];
 }
 
 /** Samples in the shortest window, for facts that are not about a window. */
@@ -285,7 +298,8 @@ export const FACTS: Readonly<Record<string, FactDefinition>> = {
     compute: (context) => ({ value: context.activeEnvironment, samples: undefined }),
   },
   tlsDaysLeft: {
-    description: 'Days until the earliest certificate of an https target\'s chain expires (negative once expired): the fewest among the selected probes; undefined without https.',
+    description:
+      "Days until the earliest certificate of an https target's chain expires (negative once expired): the fewest among the selected probes; undefined without https.",
     params: probeOnly,
     compute: (context, params) => {
       let value: number | undefined;
@@ -305,7 +319,8 @@ export const FACTS: Readonly<Record<string, FactDefinition>> = {
     },
   },
   latencyRatio: {
-    description: 'The environment\'s latency at `quantile` (0.95) over the other environment\'s, same probe and window: the worst ratio among the selected probes with `minSamples` (20) probes on each side.',
+    description:
+      "The environment's latency at `quantile` (0.95) over the other environment's, same probe and window: the worst ratio among the selected probes with `minSamples` (20) probes on each side.",
     params: quantiled,
     compares: true,
     compute: (context, params) => {
@@ -322,7 +337,8 @@ export const FACTS: Readonly<Record<string, FactDefinition>> = {
     },
   },
   errorRatioDiff: {
-    description: 'The environment\'s error ratio minus the other environment\'s over the same window (pooled over the selected probes with `minSamples` (20) probes on each side): 0.05 is five points worse.',
+    description:
+      "The environment's error ratio minus the other environment's over the same window (pooled over the selected probes with `minSamples` (20) probes on each side): 0.05 is five points worse.",
     params: compared,
     compares: true,
     compute: (context, params) => {
@@ -340,7 +356,8 @@ export const FACTS: Readonly<Record<string, FactDefinition>> = {
     },
   },
   latencyRegressionP: {
-    description: 'p-value that the environment\'s latency is no worse than the other environment\'s over the same window: a rank test (Mann-Whitney) and a tail test (samples above the other\'s p99), combined; below 0.01 is significant at 1 %. Bonferroni over the selected probes with `minSamples` (20) probes on each side.',
+    description:
+      "p-value that the environment's latency is no worse than the other environment's over the same window: a rank test (Mann-Whitney) and a tail test (samples above the other's p99), combined; below 0.01 is significant at 1 %. Bonferroni over the selected probes with `minSamples` (20) probes on each side.",
     params: compared,
     compares: true,
     compute: (context, params) => {
@@ -358,10 +375,14 @@ export const FACTS: Readonly<Record<string, FactDefinition>> = {
     description: 'Whether a promotion is watching the environment: from its switch to the end of its watch, while the environment it replaced is the baseline.',
     params: z.strictObject({ env: EnvParam }),
     windowless: true,
-    compute: (context, params) => ({ value: context.watching !== undefined && context.watching === resolveEnv(context, params.env ?? context.ruleEnv), samples: undefined }),
+    compute: (context, params) => ({
+      value: context.watching !== undefined && context.watching === resolveEnv(context, params.env ?? context.ruleEnv),
+      samples: undefined,
+    }),
   },
   burnRate: {
-    description: 'How fast an SLO\'s error budget burns over `window`, on the environment while it was live: (bad / all) / (1 − objective); 1 spends the budget exactly over the period. Undefined until `minCoverage` (0.5) of the window has been observed.',
+    description:
+      "How fast an SLO's error budget burns over `window`, on the environment while it was live: (bad / all) / (1 − objective); 1 spends the budget exactly over the period. Undefined until `minCoverage` (0.5) of the window has been observed.",
     params: burn,
     ownWindow: true,
     check: (params, config) => {
@@ -369,7 +390,8 @@ export const FACTS: Readonly<Record<string, FactDefinition>> = {
       const ms = parseDuration(params.window ?? '');
       const slo = config.slo[params.slo ?? Object.keys(config.slo)[0] ?? ''];
       if (ms === undefined || ms <= 0) issues.push({ param: 'window', message: `${JSON.stringify(params.window)} is not a duration such as 5m, 1h or 3d` });
-      else if (slo && ms > slo.period) issues.push({ param: 'window', message: `${params.window} is longer than the SLO's period (${formatDuration(slo.period)})` });
+      else if (slo && ms > slo.period)
+        issues.push({ param: 'window', message: `${params.window} is longer than the SLO's period (${formatDuration(slo.period)})` });
       return issues;
     },
     compute: (context, params) => {
@@ -382,7 +404,8 @@ export const FACTS: Readonly<Record<string, FactDefinition>> = {
     },
   },
   budgetRemaining: {
-    description: 'The share of an SLO\'s error budget for its period not yet spent, by the service (every environment\'s live time): 1 untouched, 0 spent, below 0 overspent.',
+    description:
+      "The share of an SLO's error budget for its period not yet spent, by the service (every environment's live time): 1 untouched, 0 spent, below 0 overspent.",
     params: budget,
     check: checkSlo,
     compute: (context, params) => {

@@ -5,7 +5,18 @@
  */
 import { parseDuration } from '../config/units.js';
 
-export const STOCK_OPERATORS = ['equal', 'notEqual', 'lessThan', 'lessThanInclusive', 'greaterThan', 'greaterThanInclusive', 'in', 'notIn', 'contains', 'doesNotContain'] as const;
+export const STOCK_OPERATORS = [
+  'equal',
+  'notEqual',
+  'lessThan',
+  'lessThanInclusive',
+  'greaterThan',
+  'greaterThanInclusive',
+  'in',
+  'notIn',
+  'contains',
+  'doesNotContain',
+] as const;
 
 /** Seconds in a rule value: a number of seconds, or a duration text such as 90s or 2m. */
 export function durationSeconds(value: unknown): number | undefined {
@@ -45,6 +56,7 @@ export const CUSTOM_OPERATORS: Readonly<Record<string, CustomOperator>> = {
   outside: {
     description: 'A number fact lies outside [low, high].',
     evaluate: (fact, value) => isNumber(fact) && Array.isArray(value) && (fact < (value[0] as number) || fact > (value[1] as number)),
-    checkValue: (value) => (Array.isArray(value) && value.length === 2 && value.every(isNumber) ? undefined : `${JSON.stringify(value)} is not a [low, high] pair of numbers`),
+    checkValue: (value) =>
+      Array.isArray(value) && value.length === 2 && value.every(isNumber) ? undefined : `${JSON.stringify(value)} is not a [low, high] pair of numbers`,
   },
 };

@@ -81,18 +81,37 @@ export function checkRules(config: Config): { path: Path; message: string }[] {
           const params = parsed.data;
           const names = params.probe === undefined || params.probe === '*' ? [] : Array.isArray(params.probe) ? params.probe : [params.probe];
           for (const name of names) {
-            if (!probes.has(name)) issues.push({ path: [...path, 'params', 'probe'], message: `${JSON.stringify(name)} is not a probe; use one of ${[...probes.keys()].join(', ')} or *` });
+            if (!probes.has(name))
+              issues.push({
+                path: [...path, 'params', 'probe'],
+                message: `${JSON.stringify(name)} is not a probe; use one of ${[...probes.keys()].join(', ')} or *`,
+              });
           }
-          for (const problem of fact.check?.(params, config) ?? []) issues.push({ path: [...path, 'params', problem.param], message: `${problem.message} (for fact ${leaf.fact})` });
+          for (const problem of fact.check?.(params, config) ?? [])
+            issues.push({ path: [...path, 'params', problem.param], message: `${problem.message} (for fact ${leaf.fact})` });
           if (params.window !== undefined && !fact.ownWindow && !windows.includes(params.window)) {
-            issues.push({ path: [...path, 'params', 'window'], message: `${JSON.stringify(params.window)} is not one of the configured windows (${windows.join(', ')})` });
+            issues.push({
+              path: [...path, 'params', 'window'],
+              message: `${JSON.stringify(params.window)} is not one of the configured windows (${windows.join(', ')})`,
+            });
           }
           if (params.env !== undefined && !envSpecs.includes(params.env)) {
-            issues.push({ path: [...path, 'params', 'env'], message: `${JSON.stringify(params.env)} is not live, idle or an environment (${envSpecs.slice(2).join(', ')})` });
+            issues.push({
+              path: [...path, 'params', 'env'],
+              message: `${JSON.stringify(params.env)} is not live, idle or an environment (${envSpecs.slice(2).join(', ')})`,
+            });
           }
-          if (params.name !== undefined && typeof params.probe === 'string' && probes.has(params.probe) && !(params.name in probes.get(params.probe)!.extract)) {
+          if (
+            params.name !== undefined &&
+            typeof params.probe === 'string' &&
+            probes.has(params.probe) &&
+            !(params.name in probes.get(params.probe)!.extract)
+          ) {
             const known = Object.keys(probes.get(params.probe)!.extract);
-            issues.push({ path: [...path, 'params', 'name'], message: `probe ${params.probe} extracts no ${JSON.stringify(params.name)}${known.length ? `; it extracts ${known.join(', ')}` : '; add it under the probe\'s extract'}` });
+            issues.push({
+              path: [...path, 'params', 'name'],
+              message: `probe ${params.probe} extracts no ${JSON.stringify(params.name)}${known.length ? `; it extracts ${known.join(', ')}` : "; add it under the probe's extract"}`,
+            });
           }
         }
       }
@@ -207,7 +226,8 @@ export class RuleEvaluator {
         else if (JSON.stringify(previous.config) === JSON.stringify(config)) return previous;
         else changed.push(config.name);
         const compiled = this.#compile(config);
-        if (previous?.state.state === 'firing') compiled.state.resumeFiring(previous.state.incident, previous.state.firingSince!, this.#context().now, previous.state.subjectEnv);
+        if (previous?.state.state === 'firing')
+          compiled.state.resumeFiring(previous.state.incident, previous.state.firingSince!, this.#context().now, previous.state.subjectEnv);
         else if (previous) compiled.state.incident = previous.state.incident;
         return compiled;
       });
@@ -226,8 +246,8 @@ export class RuleEvaluator {
       const dirty = [...this.#dirty.values()];
       this.#dirty.clear();
       const context = this.#context();
-      const affected = this.#rules.filter(
-        (rule) => [...rule.envs].some((spec) => dirty.some((d) => resolveEnv(context, spec) === d.env && (rule.probes === '*' || rule.probes.has(d.probe)))),
+      const affected = this.#rules.filter((rule) =>
+        [...rule.envs].some((spec) => dirty.some((d) => resolveEnv(context, spec) === d.env && (rule.probes === '*' || rule.probes.has(d.probe)))),
       );
       await this.#evaluate(affected, context);
     });
@@ -293,13 +313,20 @@ export class RuleEvaluator {
   statuses(): RuleStatus[] {
     return this.#rules.map(({ config, state }) => {
       const since = state.state === 'firing' ? state.firingSince : state.state === 'pending' ? state.pendingSince : undefined;
-      return { rule: config.name, severity: config.severity, state: state.state, since: since === undefined ? null : new Date(since).toISOString(), incident: state.incident };
+      return {
+        rule: config.name,
+        severity: config.severity,
+        state: state.state,
+        since: since === undefined ? null : new Date(since).toISOString(),
+        incident: state.incident,
+      };
     });
   }
 
   #compile(config: RuleConfig): CompiledRule {
     const engine = new Engine([], { allowUndefinedFacts: true });
-    for (const [name, operator] of Object.entries(CUSTOM_OPERATORS)) engine.addOperator(name, (fact: unknown, value: unknown) => operator.evaluate(fact, value));
+    for (const [name, operator] of Object.entries(CUSTOM_OPERATORS))
+      engine.addOperator(name, (fact: unknown, value: unknown) => operator.evaluate(fact, value));
     for (const [name, fact] of Object.entries(FACTS)) {
       engine.addFact(name, (params: Record<string, unknown>) => {
         const run = this.#run!;
@@ -383,7 +410,14 @@ function collectFigures(condition: TopLevelConditionResult | Record<string, unkn
   }
   if (node.not) collectFigures(node.not as Record<string, unknown>, out);
   if (typeof node.fact === 'string') {
-    out.push({ fact: node.fact, params: (node.params as Record<string, unknown>) ?? {}, operator: String(node.operator), value: node.value, observed: node.factResult, result: node.result === true });
+    out.push({
+      fact: node.fact,
+      params: (node.params as Record<string, unknown>) ?? {},
+      operator: String(node.operator),
+      value: node.value,
+      observed: node.factResult,
+      result: node.result === true,
+    });
   }
 }
 

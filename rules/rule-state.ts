@@ -91,7 +91,11 @@ export class RuleState {
   step(holds: boolean, samples: number, now: number, env?: string): Transition[] {
     const out: Transition[] = [];
     if (this.state !== 'inactive' && env !== undefined && this.subjectEnv !== undefined && env !== this.subjectEnv) {
-      out.push(this.state === 'firing' ? { to: 'resolved', incident: this.incident, firedForMs: now - this.firingSince! } : { to: 'cleared', pendingForMs: now - this.pendingSince! });
+      out.push(
+        this.state === 'firing'
+          ? { to: 'resolved', incident: this.incident, firedForMs: now - this.firingSince! }
+          : { to: 'cleared', pendingForMs: now - this.pendingSince! },
+      );
       this.#end();
     }
     if (this.state === 'inactive') {

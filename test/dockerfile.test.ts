@@ -14,7 +14,10 @@ const read = (path: string) => readFileSync(new URL(`../${path}`, import.meta.ur
 describe('Dockerfile', () => {
   const dockerfile = read('Dockerfile');
   const [build, runtime] = dockerfile.split(/^FROM .* AS runtime$/m);
-  const ignored = read('.dockerignore').split('\n').map((line) => line.trim()).filter(Boolean);
+  const ignored = read('.dockerignore')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
   const include = (JSON.parse(read('tsconfig.build.json')) as { include: string[] }).include;
   const copied = (stage: string) => [...stage!.matchAll(/^COPY (?!--from)(\S+)/gm)].map((m) => m[1]);
 
@@ -26,7 +29,8 @@ describe('Dockerfile', () => {
 
   it('ships the built code, the CLI, the default config and the status page in the runtime stage', () => {
     expect(runtime).toMatch(/COPY --from=build \/app\/dist \.\/dist/);
-    for (const path of ['bin', 'agent/status-page', 'config/greenlight.yaml']) expect(runtime, path).toMatch(new RegExp(`^COPY (?!--from)[^\\n]*\\b${path}\\b`, 'm'));
+    for (const path of ['bin', 'agent/status-page', 'config/greenlight.yaml'])
+      expect(runtime, path).toMatch(new RegExp(`^COPY (?!--from)[^\\n]*\\b${path}\\b`, 'm'));
   });
 });
 

@@ -124,7 +124,9 @@ export class ActionRunner {
       if (!action?.resolve) continue;
       this.#track(
         action.resolve(context, this.#shutdown.signal).then(
-          (outcome) => outcome && this.#logger.info({ action: name, incident: context.incident }, outcome.outcome === 'succeeded' ? outcome.detail : 'resolve step did nothing'),
+          (outcome) =>
+            outcome &&
+            this.#logger.info({ action: name, incident: context.incident }, outcome.outcome === 'succeeded' ? outcome.detail : 'resolve step did nothing'),
           (error: unknown) => this.#logger.error({ err: error, action: name, incident: context.incident }, `action ${name} failed while resolving`),
         ),
       );
@@ -137,10 +139,19 @@ export class ActionRunner {
     if (!action) throw new Error(`bug: no action named ${name}`);
     const base = { action: name, type: action.type, incident: context.incident, dryRun: this.#dryRun, ...(retry ? retryData(context.incident, retry) : {}) };
     const scope = { env: context.env, rule: context.rule?.name ?? null };
-    const what = retry ? `retry ${retry.attempt} of the ${name} held for ${context.incident} (owed since ${new Date(retry.owedSince).toISOString()}: ${retry.heldBecause})` : `${name} (${action.type}) started for ${context.incident}`;
+    const what = retry
+      ? `retry ${retry.attempt} of the ${name} held for ${context.incident} (owed since ${new Date(retry.owedSince).toISOString()}: ${retry.heldBecause})`
+      : `${name} (${action.type}) started for ${context.incident}`;
     this.#bus.publish({ type: 'action.started', severity: 'info', ...scope, message: what, data: base });
     const started = this.#now();
-    const record: ActionRecord = { incident: context.incident, action: name, type: action.type, state: 'started', context: storedContext(context), startedAt: started };
+    const record: ActionRecord = {
+      incident: context.incident,
+      action: name,
+      type: action.type,
+      state: 'started',
+      context: storedContext(context),
+      startedAt: started,
+    };
     if (!this.#dryRun) this.#record(record);
     const outcome = await this.#attempt(() => action.fire(context, this.#shutdown.signal));
     if (!this.#dryRun) this.#record({ ...record, state: outcome.outcome, finishedAt: this.#now(), detail: describeOutcome(outcome) });
@@ -218,7 +229,10 @@ export class ActionRunner {
       entry.waiting = verdict.go ? null : verdict.why;
       return verdict.go;
     } catch (error) {
-      this.#logger.error({ err: error, action: entry.action, incident: entry.incident }, `bug: ${entry.action} could not judge whether its owed run may go ahead`);
+      this.#logger.error(
+        { err: error, action: entry.action, incident: entry.incident },
+        `bug: ${entry.action} could not judge whether its owed run may go ahead`,
+      );
       return false;
     }
   }
@@ -237,8 +251,21 @@ export class ActionRunner {
     }
     const reason = describeOutcome(outcome);
     if (!entry) {
-      this.#owed.set(key, { action: name, incident: context.incident, context, since: this.#now(), attempts: 0, reason, waiting: null, nextAt: 0, running: false });
-      this.#logger.warn({ action: name, incident: context.incident }, `${name} for ${context.incident} is owed: it is retried while the incident fires, as soon as it would go ahead (${reason})`);
+      this.#owed.set(key, {
+        action: name,
+        incident: context.incident,
+        context,
+        since: this.#now(),
+        attempts: 0,
+        reason,
+        waiting: null,
+        nextAt: 0,
+        running: false,
+      });
+      this.#logger.warn(
+        { action: name, incident: context.incident },
+        `${name} for ${context.incident} is owed: it is retried while the incident fires, as soon as it would go ahead (${reason})`,
+      );
     } else {
       entry.reason = reason;
       entry.nextAt = this.#now() + Math.min(RETRY_BACKOFF_MAX_MS, RETRY_BACKOFF_MS * 2 ** Math.max(0, entry.attempts - 1));
@@ -268,8 +295,14 @@ export class ActionRunner {
         ? { outcome: 'failed', error: `interrupted by a restart, and no action named ${record.action} is configured any more: not run again` }
         : action.reconcile
           ? await this.#attempt(() => action.reconcile!(context, this.#shutdown.signal))
-          : { outcome: 'failed', error: `interrupted by a restart after it started; a ${record.type} action may not be safe to run twice, so it is not repeated: check what it does by hand` };
-      this.#logger.warn({ action: record.action, incident: record.incident, outcome: outcome.outcome }, `${record.action} for ${record.incident} was in flight when greenlight last stopped: ${describeOutcome(outcome)}`);
+          : {
+              outcome: 'failed',
+              error: `interrupted by a restart after it started; a ${record.type} action may not be safe to run twice, so it is not repeated: check what it does by hand`,
+            };
+      this.#logger.warn(
+        { action: record.action, incident: record.incident, outcome: outcome.outcome },
+        `${record.action} for ${record.incident} was in flight when greenlight last stopped: ${describeOutcome(outcome)}`,
+      );
       this.#record({ ...record, state: outcome.outcome, finishedAt: this.#now(), detail: describeOutcome(outcome) });
       this.#report(record.action, context, base, started, outcome);
       this.#settle(record.action, context, outcome);
@@ -284,21 +317,45 @@ export class ActionRunner {
     }
   }
 
-  #report(name: string, context: ActionContext, base: Record<string, unknown> & { action: string; type: string; incident: string; dryRun: boolean }, started: number, outcome: ActionOutcome): void {
+  #report(
+    name: string,
+    context: ActionContext,
+    base: Record<string, unknown> & { action: string; type: string; incident: string; dryRun: boolean },
+    started: number,
+    outcome: ActionOutcome,
+  ): void {
     const scope = { env: context.env, rule: context.rule?.name ?? null };
     const durationMs = this.#now() - started;
     const label = base.retryOf === undefined ? name : `${name} (retry ${String(base.attempt)} for ${context.incident})`;
     if (outcome.outcome === 'succeeded') {
       this.#metrics.countAction(name, 'succeeded');
-      this.#bus.publish({ type: 'action.succeeded', severity: 'info', ...scope, message: `${label}: ${outcome.detail}`, data: { ...base, ...outcome.data, durationMs, detail: outcome.detail } });
+      this.#bus.publish({
+        type: 'action.succeeded',
+        severity: 'info',
+        ...scope,
+        message: `${label}: ${outcome.detail}`,
+        data: { ...base, ...outcome.data, durationMs, detail: outcome.detail },
+      });
     } else if (outcome.outcome === 'skipped') {
       const wouldFire = outcome.data?.wouldFire === true;
       this.#metrics.countAction(name, wouldFire ? 'dry_run' : 'skipped');
       const severity = outcome.data?.judgement ? 'critical' : 'info';
-      this.#bus.publish({ type: 'action.skipped', severity, ...scope, message: `${label} skipped: ${outcome.reason}`, data: { ...base, ...outcome.data, reason: outcome.reason } });
+      this.#bus.publish({
+        type: 'action.skipped',
+        severity,
+        ...scope,
+        message: `${label} skipped: ${outcome.reason}`,
+        data: { ...base, ...outcome.data, reason: outcome.reason },
+      });
     } else {
       this.#metrics.countAction(name, 'failed');
-      this.#bus.publish({ type: 'action.failed', severity: context.severity === 'critical' ? 'critical' : 'warning', ...scope, message: `${label} failed: ${outcome.error}`, data: { ...base, ...outcome.data, durationMs, error: outcome.error } });
+      this.#bus.publish({
+        type: 'action.failed',
+        severity: context.severity === 'critical' ? 'critical' : 'warning',
+        ...scope,
+        message: `${label} failed: ${outcome.error}`,
+        data: { ...base, ...outcome.data, durationMs, error: outcome.error },
+      });
     }
   }
 
@@ -314,7 +371,9 @@ export class ActionRunner {
   }
 
   #track(promise: Promise<unknown>): void {
-    const tracked = promise.catch((error: unknown) => this.#logger.error({ err: error }, 'bug: an action run threw')).finally(() => this.#inFlight.delete(tracked));
+    const tracked = promise
+      .catch((error: unknown) => this.#logger.error({ err: error }, 'bug: an action run threw'))
+      .finally(() => this.#inFlight.delete(tracked));
     this.#inFlight.add(tracked);
   }
 
@@ -337,5 +396,13 @@ function retryData(incident: string, retry: Retry): Record<string, unknown> {
 }
 
 function storedContext(context: ActionContext): StoredActionContext {
-  return { rule: context.rule?.name ?? null, incident: context.incident, env: context.env, severity: context.severity, message: context.message, actor: context.actor, startedAt: context.startedAt };
+  return {
+    rule: context.rule?.name ?? null,
+    incident: context.incident,
+    env: context.env,
+    severity: context.severity,
+    message: context.message,
+    actor: context.actor,
+    startedAt: context.startedAt,
+  };
 }

@@ -13,7 +13,11 @@ const CommandSchema = z.strictObject({
   type: z.literal('command'),
   command: z.array(z.string().min(1)).min(1).meta({ description: 'Program and arguments, run without a shell: ["./scripts/db-rollback.sh", "--yes"].' }),
   timeout: Duration.default(60_000),
-  onResolve: z.array(z.string().min(1)).min(1).optional().meta({ description: 'A program to run when the incident resolves (same variables, GREENLIGHT_STATUS=resolved).' }),
+  onResolve: z
+    .array(z.string().min(1))
+    .min(1)
+    .optional()
+    .meta({ description: 'A program to run when the incident resolves (same variables, GREENLIGHT_STATUS=resolved).' }),
   cwd: z.string().optional(),
 });
 type CommandConfig = z.output<typeof CommandSchema>;

@@ -34,9 +34,18 @@ export const flagsAction: PluginDefinition<FlagsConfig, Action> = {
     };
     const fire = async (context: ActionContext): Promise<ActionOutcome> => {
       const envs = targets(context);
-      if (dryRun) return { outcome: 'skipped', reason: `dry run: would apply ${config.preset} to ${envs.join(', ')}`, data: { preset: config.preset, envs, wouldFire: true } };
+      if (dryRun)
+        return {
+          outcome: 'skipped',
+          reason: `dry run: would apply ${config.preset} to ${envs.join(', ')}`,
+          data: { preset: config.preset, envs, wouldFire: true },
+        };
       const { changed } = controller.applyFlagPreset(config.preset, envs, context.actor, context.message || `incident ${context.incident}`);
-      return { outcome: 'succeeded', detail: `${config.preset} applied to ${envs.join(', ')} (${changed} flags changed)`, data: { preset: config.preset, envs, changed } };
+      return {
+        outcome: 'succeeded',
+        detail: `${config.preset} applied to ${envs.join(', ')} (${changed} flags changed)`,
+        data: { preset: config.preset, envs, changed },
+      };
     };
     // A preset sets flags to fixed values: applying it again after a crash completes it (0 changes if it had landed).
     return { name, type: 'flags', fire, reconcile: fire };

@@ -41,10 +41,12 @@ import { alertKey, type Action, type ActionContext, type ActionDeps, type Action
 const RollbackSchema = z.strictObject({
   type: z.literal('rollback'),
   cooldown: Duration.default(600_000).meta({
-    description: "For this long after a rollback moved traffic away from an environment, a rule's rollback back onto it waits until that environment has passed every probe for `settle`. A clock alone never holds a rollback. Default 10m.",
+    description:
+      "For this long after a rollback moved traffic away from an environment, a rule's rollback back onto it waits until that environment has passed every probe for `settle`. A clock alone never holds a rollback. Default 10m.",
   }),
   settle: Duration.default(30_000).meta({
-    description: 'How long an environment traffic was rolled away from must pass every probe before a rule may roll back onto it again (anti-flap); also how long a target must have passed to outweigh figures that remember a failure both shared. Default 30s.',
+    description:
+      'How long an environment traffic was rolled away from must pass every probe before a rule may roll back onto it again (anti-flap); also how long a target must have passed to outweigh figures that remember a failure both shared. Default 30s.',
   }),
 });
 type RollbackConfig = z.output<typeof RollbackSchema>;
@@ -90,22 +92,36 @@ class RollbackAction implements Action {
     const verdict = await this.#judge(context);
     if (!verdict.go) {
       if (verdict.judgement === 'not-live') return { outcome: 'skipped', reason: verdict.why };
-      if (verdict.judgement === 'recovered' || verdict.judgement === 'stale') return { outcome: 'skipped', reason: verdict.why, data: { from: verdict.live, to: verdict.target, [verdict.judgement]: true, owed } };
+      if (verdict.judgement === 'recovered' || verdict.judgement === 'stale')
+        return { outcome: 'skipped', reason: verdict.why, data: { from: verdict.live, to: verdict.target, [verdict.judgement]: true, owed } };
       this.#alertHeld(context, verdict);
-      return { outcome: 'skipped', reason: `${verdict.judgement}: ${verdict.why}`, data: { judgement: verdict.judgement, from: verdict.live, to: verdict.target, ...verdict.data, owed } };
+      return {
+        outcome: 'skipped',
+        reason: `${verdict.judgement}: ${verdict.why}`,
+        data: { judgement: verdict.judgement, from: verdict.live, to: verdict.target, ...verdict.data, owed },
+      };
     }
     const { live, target } = verdict;
-    if (this.#deps.dryRun) return { outcome: 'skipped', reason: `dry run: would switch ${live} → ${target}`, data: { from: live, to: target, wouldFire: true } };
+    if (this.#deps.dryRun)
+      return { outcome: 'skipped', reason: `dry run: would switch ${live} → ${target}`, data: { from: live, to: target, wouldFire: true } };
 
     const result = await controller.switchTraffic({ from: live, to: target, kind: 'rollback' }, context, signal);
     if (result.switched) {
       this.#resolveHeld(context.incident);
-      return { outcome: 'succeeded', detail: `switched ${live} → ${target}: ${result.detail}`, data: { from: live, to: target, verifyMs: result.verification.durationMs, ...result.data } };
+      return {
+        outcome: 'succeeded',
+        detail: `switched ${live} → ${target}: ${result.detail}`,
+        data: { from: live, to: target, verifyMs: result.verification.durationMs, ...result.data },
+      };
     }
     if (result.why === 'not-live') return { outcome: 'skipped', reason: result.reason };
     if (result.why === 'unverified') {
       this.#alertRefused(context, live, target, result.verification);
-      return { outcome: 'failed', error: `refused: ${result.reason}; ${live} stays live`, data: { refused: 'unverified', from: live, to: target, verification: result.verification, owed } };
+      return {
+        outcome: 'failed',
+        error: `refused: ${result.reason}; ${live} stays live`,
+        data: { refused: 'unverified', from: live, to: target, verification: result.verification, owed },
+      };
     }
     return { outcome: 'failed', error: result.reason, data: { from: live, to: target, owed } };
   }
@@ -126,11 +142,16 @@ class RollbackAction implements Action {
   async reconcile(context: ActionContext, signal: AbortSignal): Promise<ActionOutcome> {
     const { controller, now } = this.#deps;
     const live = controller.activeEnvironment();
-    if (live !== context.env) return { outcome: 'succeeded', detail: `the switch ${context.env} → ${live} was recorded before the restart`, data: { from: context.env, to: live } };
+    if (live !== context.env)
+      return { outcome: 'succeeded', detail: `the switch ${context.env} → ${live} was recorded before the restart`, data: { from: context.env, to: live } };
     const serving = await controller.servingEnvironment(signal);
     if (serving !== undefined && serving !== live) {
       controller.adoptSwitch(serving, context, `found ${serving} serving after a restart interrupted the rollback`);
-      return { outcome: 'succeeded', detail: `the traffic layer already serves ${serving}: the interrupted switch ${live} → ${serving} had landed and is now recorded`, data: { from: live, to: serving } };
+      return {
+        outcome: 'succeeded',
+        detail: `the traffic layer already serves ${serving}: the interrupted switch ${live} → ${serving} had landed and is now recorded`,
+        data: { from: live, to: serving },
+      };
     }
     if (serving === live) {
       const outcome = await this.fire(context, signal);
@@ -150,7 +171,11 @@ class RollbackAction implements Action {
       startsAt: new Date(now()).toISOString(),
       url: controller.stateUrl(),
     });
-    return { outcome: 'failed', error: `interrupted by a restart while switching ${live} → ${target}; this traffic adapter cannot report where traffic goes, so the switch is not repeated: check the traffic layer, then greenlight rollback if ${live} still serves`, data: { from: live, to: target } };
+    return {
+      outcome: 'failed',
+      error: `interrupted by a restart while switching ${live} → ${target}; this traffic adapter cannot report where traffic goes, so the switch is not repeated: check the traffic layer, then greenlight rollback if ${live} still serves`,
+      data: { from: live, to: target },
+    };
   }
 
   /** The judgement, from what greenlight knows now; no side effects. */
@@ -158,38 +183,73 @@ class RollbackAction implements Action {
     const { controller, now } = this.#deps;
     const live = controller.activeEnvironment();
     const target = controller.environments().find((env) => env !== live)!;
-    if (context.env !== live) return { go: false, live, target, judgement: 'not-live', why: `${context.env} is no longer live (${live} is): nothing to roll back`, data: {} };
+    if (context.env !== live)
+      return { go: false, live, target, judgement: 'not-live', why: `${context.env} is no longer live (${live} is): nothing to roll back`, data: {} };
     const there = controller.health(target);
     const here = controller.health(live);
     if (context.rule && (await controller.ruleHoldsOn(context.rule.name, live)) === false) {
-      return { go: false, live, target, judgement: 'recovered', why: `${context.rule.name} no longer holds on ${live} (the incident still fires): nothing to roll back unless it comes back`, data: {} };
+      return {
+        go: false,
+        live,
+        target,
+        judgement: 'recovered',
+        why: `${context.rule.name} no longer holds on ${live} (the incident still fires): nothing to roll back unless it comes back`,
+        data: {},
+      };
     }
     const holdsThere = context.rule ? (await controller.ruleHoldsOn(context.rule.name, target)) === true : false;
-    const hold = (judgement: Judgement, why: string, data: Record<string, unknown> = {}): Verdict => ({ go: false, live, target, judgement, why, data: { failing: there.failing, unknown: there.unknown, ...data } });
+    const hold = (judgement: Judgement, why: string, data: Record<string, unknown> = {}): Verdict => ({
+      go: false,
+      live,
+      target,
+      judgement,
+      why,
+      data: { failing: there.failing, unknown: there.unknown, ...data },
+    });
 
     if (!there.healthy) {
       const shared = there.failing.filter((probe) => here.failing.includes(probe));
       if (holdsThere || shared.length > 0) {
         const evidence = holdsThere ? `${context.rule!.name} holds on ${target} too` : `${shared.join(', ')} failing on both`;
-        return hold('inconclusive', `both environments are failing (${evidence}): suspect greenlight's own network or a shared dependency such as the database, not the release`);
+        return hold(
+          'inconclusive',
+          `both environments are failing (${evidence}): suspect greenlight's own network or a shared dependency such as the database, not the release`,
+        );
       }
       return hold('target-unhealthy', `${target}'s own probes are ${describeUnhealthy(there)}`);
     }
     if (context.rule !== null && there.healthySince !== null && (here.asOf === null || here.asOf < there.healthySince)) {
-      return { go: false, live, target, judgement: 'stale', why: `${target} recovered ${seconds(now() - there.healthySince)} ago, after some of ${live}'s latest results: waiting for every probe of ${live} to answer again (a failure both shared may be ending)`, data: {} };
+      return {
+        go: false,
+        live,
+        target,
+        judgement: 'stale',
+        why: `${target} recovered ${seconds(now() - there.healthySince)} ago, after some of ${live}'s latest results: waiting for every probe of ${live} to answer again (a failure both shared may be ending)`,
+        data: {},
+      };
     }
     if (holdsThere && !(here.failing.length > 0 && there.passingForMs >= this.#config.settle)) {
-      const now_ = here.failing.length > 0 ? `${target} has passed its probes for ${seconds(there.passingForMs)} of the ${formatDuration(this.#config.settle)} that outweigh it` : `${live} passes its probes now too`;
-      return hold('inconclusive', `both environments show it (${context.rule!.name} holds on ${target} too, and ${now_}): suspect a shared cause, not the release`);
+      const now_ =
+        here.failing.length > 0
+          ? `${target} has passed its probes for ${seconds(there.passingForMs)} of the ${formatDuration(this.#config.settle)} that outweigh it`
+          : `${live} passes its probes now too`;
+      return hold(
+        'inconclusive',
+        `both environments show it (${context.rule!.name} holds on ${target} too, and ${now_}): suspect a shared cause, not the release`,
+      );
     }
     if (context.rule !== null) {
       const left = controller.rolledBackFromAt(target);
       const since = left === undefined ? undefined : now() - left;
       if (since !== undefined && since < this.#config.cooldown && there.passingForMs < this.#config.settle) {
-        return hold('settling', `traffic was rolled back away from ${target} ${seconds(since)} ago, and it has passed every probe for ${seconds(there.passingForMs)} of the ${formatDuration(this.#config.settle)} it needs before traffic returns (anti-flap)`, {
-          passingForMs: Math.round(there.passingForMs),
-          settleMs: this.#config.settle,
-        });
+        return hold(
+          'settling',
+          `traffic was rolled back away from ${target} ${seconds(since)} ago, and it has passed every probe for ${seconds(there.passingForMs)} of the ${formatDuration(this.#config.settle)} it needs before traffic returns (anti-flap)`,
+          {
+            passingForMs: Math.round(there.passingForMs),
+            settleMs: this.#config.settle,
+          },
+        );
       }
     }
     return { go: true, live, target };
@@ -255,7 +315,8 @@ class RollbackAction implements Action {
   #resolveHeld(incident: string): number {
     const raised = this.#held.get(incident);
     this.#held.delete(incident);
-    for (const notice of raised?.values() ?? []) this.#deps.controller.alert({ ...notice, status: 'resolved', endsAt: new Date(this.#deps.now()).toISOString() });
+    for (const notice of raised?.values() ?? [])
+      this.#deps.controller.alert({ ...notice, status: 'resolved', endsAt: new Date(this.#deps.now()).toISOString() });
     return raised?.size ?? 0;
   }
 }

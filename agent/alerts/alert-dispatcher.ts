@@ -62,10 +62,7 @@ export interface ActiveAlert {
 }
 
 /** Why an alert is muted now. */
-export type MuteReason =
-  | { by: 'silence'; silences: string[] }
-  | { by: 'maintenance'; windows: string[] }
-  | { by: 'inhibition'; rule: string; source: string };
+export type MuteReason = { by: 'silence'; silences: string[] } | { by: 'maintenance'; windows: string[] } | { by: 'inhibition'; rule: string; source: string };
 
 /** What the alert lifecycle decides for the dispatcher; the default decides nothing. */
 export interface NotificationPolicy {
@@ -205,13 +202,18 @@ export class AlertDispatcher {
    */
   notify(notice: AlertNotice): void {
     if (this.#shutdown.signal.aborted) {
-      this.#logger.warn({ key: notice.key, rule: notice.rule, status: notice.status }, `alert ${notice.rule} (${notice.status}) dropped: the alert dispatcher is closed`);
+      this.#logger.warn(
+        { key: notice.key, rule: notice.rule, status: notice.status },
+        `alert ${notice.rule} (${notice.status}) dropped: the alert dispatcher is closed`,
+      );
       return;
     }
     const now = this.#now();
     const known = this.#alerts.get(notice.key);
     if (notice.status === 'firing') {
-      const entry: AlertEntry = known?.firing ? { ...known, notice, labels: alertLabels(notice) } : { key: notice.key, notice, labels: alertLabels(notice), firing: true, since: now, mutedAs: known?.mutedAs ?? '' };
+      const entry: AlertEntry = known?.firing
+        ? { ...known, notice, labels: alertLabels(notice) }
+        : { key: notice.key, notice, labels: alertLabels(notice), firing: true, since: now, mutedAs: known?.mutedAs ?? '' };
       this.#alerts.set(notice.key, entry);
       this.#route(entry, true);
       this.#save(entry);
@@ -289,7 +291,14 @@ export class AlertDispatcher {
   restore(stored: readonly StoredAlert[]): void {
     const byName = new Map(this.#receivers.map((receiver) => [receiver.name, receiver]));
     for (const item of stored) {
-      const entry: AlertEntry = { key: item.notice.key, notice: item.notice, labels: alertLabels(item.notice), firing: item.firing, since: Date.parse(item.notice.startsAt) || this.#now(), mutedAs: '' };
+      const entry: AlertEntry = {
+        key: item.notice.key,
+        notice: item.notice,
+        labels: alertLabels(item.notice),
+        firing: item.firing,
+        since: Date.parse(item.notice.startsAt) || this.#now(),
+        mutedAs: '',
+      };
       this.#alerts.set(entry.key, entry);
       for (const [name, at] of Object.entries(item.sent)) {
         const receiver = byName.get(name);
@@ -340,7 +349,23 @@ export class AlertDispatcher {
     const groups = this.#groupsOf(receiver);
     let group = groups.get(key);
     if (!group) {
-      group = { receiver, key, labels, members: new Set(), sent: new Map(), createdAt: this.#now(), lastFlushAt: undefined, urgentAt: undefined, escalation: undefined, acknowledged: false, retryAt: undefined, failures: 0, timer: undefined, dueAt: undefined, running: undefined };
+      group = {
+        receiver,
+        key,
+        labels,
+        members: new Set(),
+        sent: new Map(),
+        createdAt: this.#now(),
+        lastFlushAt: undefined,
+        urgentAt: undefined,
+        escalation: undefined,
+        acknowledged: false,
+        retryAt: undefined,
+        failures: 0,
+        timer: undefined,
+        dueAt: undefined,
+        running: undefined,
+      };
       groups.set(key, group);
     }
     return group;
@@ -352,19 +377,31 @@ export class AlertDispatcher {
     if (by.includes('...')) return { key: entry.key, labels: { ...entry.labels } };
     const labels: Record<string, string> = {};
     for (const name of by) labels[name] = Object.hasOwn(entry.labels, name) ? entry.labels[name]! : '';
-    return { key: `{}:{${Object.entries(labels).map(([name, value]) => `${name}=${JSON.stringify(value)}`).join(',')}}`, labels };
+    return {
+      key: `{}:{${Object.entries(labels)
+        .map(([name, value]) => `${name}=${JSON.stringify(value)}`)
+        .join(',')}}`,
+      labels,
+    };
   }
 
   /** Add a firing alert to the group of every receiver it may reach now. */
   #route(entry: AlertEntry, announce: boolean): void {
     const allowed = this.#policy.receivers(entry.notice);
-    const receivers = this.#receivers.filter((receiver) => receiver.severities.includes(entry.notice.severity) && (allowed === 'all' || allowed.has(receiver.name)));
+    const receivers = this.#receivers.filter(
+      (receiver) => receiver.severities.includes(entry.notice.severity) && (allowed === 'all' || allowed.has(receiver.name)),
+    );
     if (announce && receivers.length === 0) this.#logRouting(entry.notice);
     for (const receiver of receivers) {
       const group = this.#group(receiver, entry);
       const fresh = !group.members.has(entry.key) && !group.sent.has(entry.key);
       group.members.add(entry.key);
-      if (fresh && entry.notice.severity === 'critical' && group.urgentAt === undefined && ![...group.sent.keys()].some((key) => this.#alerts.get(key)?.notice.severity === 'critical')) {
+      if (
+        fresh &&
+        entry.notice.severity === 'critical' &&
+        group.urgentAt === undefined &&
+        ![...group.sent.keys()].some((key) => this.#alerts.get(key)?.notice.severity === 'critical')
+      ) {
         group.urgentAt = this.#now() + this.#grouping.waitMs;
       }
     }
@@ -475,7 +512,10 @@ export class AlertDispatcher {
     if (this.#shutdown.signal.aborted) return;
     if (group.running) {
       // Looked at again when that delivery ends (#track): a repeat due meanwhile is not stacked up behind it.
-      this.#logger.debug({ receiver: group.receiver.name, group: group.key }, `notification of ${group.key} to ${group.receiver.name} skipped: the previous delivery is still under way`);
+      this.#logger.debug(
+        { receiver: group.receiver.name, group: group.key },
+        `notification of ${group.key} to ${group.receiver.name} skipped: the previous delivery is still under way`,
+      );
       return;
     }
     const now = this.#now();
@@ -528,7 +568,13 @@ export class AlertDispatcher {
     const told = [...group.sent.keys()].map((key) => this.#alerts.get(key)).filter((entry): entry is AlertEntry => entry?.firing === true);
     if (told.length === 0 || told.some((entry) => this.#policy.decorate(entry.notice).acknowledgedBy === undefined)) return;
     group.acknowledged = true;
-    const notice: AlertGroupNotice = { key: group.key, labels: { ...group.labels }, status: 'firing', alerts: told.map((entry) => this.#policy.decorate(entry.notice)), repeat: false };
+    const notice: AlertGroupNotice = {
+      key: group.key,
+      labels: { ...group.labels },
+      status: 'firing',
+      alerts: told.map((entry) => this.#policy.decorate(entry.notice)),
+      repeat: false,
+    };
     const run = this.#deliver(group, notice, 'acknowledge').then((ok) => {
       if (!ok) group.acknowledged = false;
     });
@@ -562,10 +608,11 @@ export class AlertDispatcher {
   #save(entry: AlertEntry): void {
     if (!this.#persistence || entry.notice.incident === undefined) return;
     const sent: Record<string, number> = {};
-    for (const [receiver, groups] of this.#groups) for (const group of groups.values()) {
-      const at = group.sent.get(entry.key);
-      if (at !== undefined) sent[receiver.name] = at;
-    }
+    for (const [receiver, groups] of this.#groups)
+      for (const group of groups.values()) {
+        const at = group.sent.get(entry.key);
+        if (at !== undefined) sent[receiver.name] = at;
+      }
     this.#persistence.save({ notice: entry.notice, firing: entry.firing, sent });
   }
 
@@ -578,7 +625,15 @@ export class AlertDispatcher {
     const first = notice.alerts[0]!;
     try {
       const result = await this.#send(receiver, notice, kind);
-      delivery = { receiver, notice: first, group: notice, kind, ok: true, attempts: result.attempts, ...(result.status === undefined ? {} : { httpStatus: result.status }) };
+      delivery = {
+        receiver,
+        notice: first,
+        group: notice,
+        kind,
+        ok: true,
+        attempts: result.attempts,
+        ...(result.status === undefined ? {} : { httpStatus: result.status }),
+      };
     } catch (error) {
       delivery = { receiver, notice: first, group: notice, kind, ok: false, ...failureOf(error) };
     }

@@ -98,8 +98,16 @@ export class AlertLifecycle {
     this.#activeEnvironment = options.activeEnvironment;
     this.#lastTick = options.now();
     this.#inhibitor = new Inhibitor(config.alerts.inhibit);
-    this.silences = new SilenceBook({ now: this.#now, save: (silence) => this.#store.silences.save(silence.id, silence), remove: (id) => this.#store.silences.remove(id) });
-    this.maintenance = new MaintenanceBook({ now: this.#now, save: (record) => this.#store.maintenance.save(record.id, record), remove: (id) => this.#store.maintenance.remove(id) });
+    this.silences = new SilenceBook({
+      now: this.#now,
+      save: (silence) => this.#store.silences.save(silence.id, silence),
+      remove: (id) => this.#store.silences.remove(id),
+    });
+    this.maintenance = new MaintenanceBook({
+      now: this.#now,
+      save: (record) => this.#store.maintenance.save(record.id, record),
+      remove: (id) => this.#store.maintenance.remove(id),
+    });
     this.maintenance.configure(config.alerts.maintenance, config.timezone);
     this.incidents = new EscalationBook({
       now: this.#now,
@@ -133,11 +141,20 @@ export class AlertLifecycle {
     this.silences.prune();
     this.maintenance.prune();
     const openIds = new Set(open.map((incident) => incident.incident));
-    for (const incident of open) this.incidents.open({ id: incident.incident, rule: incident.rule, env: incident.env, severity: incident.severity, labels: this.#incidentLabels(incident.rule, incident.severity, incident.env), startedAt: incident.startedAt });
+    for (const incident of open)
+      this.incidents.open({
+        id: incident.incident,
+        rule: incident.rule,
+        env: incident.env,
+        severity: incident.severity,
+        labels: this.#incidentLabels(incident.rule, incident.severity, incident.env),
+        startedAt: incident.startedAt,
+      });
     for (const id of this.incidents.openIds()) if (!openIds.has(id)) this.incidents.resolve(id);
     this.dispatcher.restore(store.alerts.all());
     for (const notice of this.dispatcher.firing()) {
-      if (notice.incident !== undefined && !openIds.has(notice.incident)) this.dispatcher.notify({ ...notice, status: 'resolved', endsAt: new Date(this.#now()).toISOString() });
+      if (notice.incident !== undefined && !openIds.has(notice.incident))
+        this.dispatcher.notify({ ...notice, status: 'resolved', endsAt: new Date(this.#now()).toISOString() });
     }
     this.#lastTick = this.#now();
     for (const window of this.maintenance.open()) {
@@ -318,7 +335,11 @@ export class AlertLifecycle {
         key: alert.key,
         incident: alert.notice.incident ?? null,
         by: reason.by,
-        ...(reason.by === 'silence' ? { silences: reason.silences } : reason.by === 'maintenance' ? { windows: reason.windows } : { inhibitRule: reason.rule, source: reason.source }),
+        ...(reason.by === 'silence'
+          ? { silences: reason.silences }
+          : reason.by === 'maintenance'
+            ? { windows: reason.windows }
+            : { inhibitRule: reason.rule, source: reason.source }),
       },
     });
   }
@@ -328,7 +349,14 @@ export class AlertLifecycle {
     if (this.#closed) return;
     if (event.type === 'rule.firing' && event.rule !== null) {
       const env = event.env ?? this.#activeEnvironment();
-      this.incidents.open({ id: event.data.incident, rule: event.rule, env, severity: event.data.severity, labels: this.#incidentLabels(event.rule, event.data.severity, env, event.data.labels), startedAt: Date.parse(event.time) });
+      this.incidents.open({
+        id: event.data.incident,
+        rule: event.rule,
+        env,
+        severity: event.data.severity,
+        labels: this.#incidentLabels(event.rule, event.data.severity, env, event.data.labels),
+        startedAt: Date.parse(event.time),
+      });
       this.#tick();
     } else if (event.type === 'rule.resolved') {
       this.incidents.resolve(event.data.incident);
@@ -386,14 +414,27 @@ export class AlertLifecycle {
       const { incident, level, receivers, kind } = escalation;
       const notifications = this.dispatcher.escalate(incident.id, level, receivers);
       const to = receivers === 'all' ? 'every receiver' : receivers.join(', ');
-      const what = kind === 'retrigger' ? `acknowledgement timed out: notifying level ${level} again` : kind === 'repeat' ? `still not acknowledged: notifying level ${level} again (repeat ${incident.repeats})` : `escalated to level ${level}: not acknowledged since ${incident.startedAt}`;
+      const what =
+        kind === 'retrigger'
+          ? `acknowledgement timed out: notifying level ${level} again`
+          : kind === 'repeat'
+            ? `still not acknowledged: notifying level ${level} again (repeat ${incident.repeats})`
+            : `escalated to level ${level}: not acknowledged since ${incident.startedAt}`;
       this.#bus.publish({
         type: 'incident.escalated',
         severity: incident.severity,
         env: incident.env,
         rule: incident.rule,
         message: `${incident.id} ${what}; ${notifications > 0 ? `notifying ${to}` : 'nothing to notify (its alerts are muted, or none is firing)'}`,
-        data: { incident: incident.id, level, kind, policy: incident.policy, receivers: receivers === 'all' ? 'all' : [...receivers], notifications, nextEscalationAt: incident.nextEscalationAt },
+        data: {
+          incident: incident.id,
+          level,
+          kind,
+          policy: incident.policy,
+          receivers: receivers === 'all' ? 'all' : [...receivers],
+          notifications,
+          nextEscalationAt: incident.nextEscalationAt,
+        },
       });
     }
     if (changed) this.dispatcher.recheck();
@@ -411,21 +452,46 @@ export class AlertLifecycle {
     for (const env of environments) this.#metrics.setMaintenance(env, this.maintenance.open(env).length > 0);
     this.#metrics.setSilences(this.silences.counts());
     const incidents = this.incidents.list();
-    this.#metrics.setIncidents({ firing: incidents.filter((i) => i.state === 'firing').length, acknowledged: incidents.filter((i) => i.state === 'acknowledged').length });
+    this.#metrics.setIncidents({
+      firing: incidents.filter((i) => i.state === 'firing').length,
+      acknowledged: incidents.filter((i) => i.state === 'acknowledged').length,
+    });
   }
 
   #publishWindow(type: 'maintenance.started', window: MaintenanceView, extra: { resumed: boolean }): void;
   #publishWindow(type: 'maintenance.ended', window: MaintenanceView, extra: { endedBy: string | null }): void;
   #publishWindow(type: 'maintenance.started' | 'maintenance.ended', window: MaintenanceView, extra: { resumed: boolean } | { endedBy: string | null }): void {
     const muting = window.env !== this.#activeEnvironment();
-    const data: MaintenanceEventData = { window: window.id, name: window.name, kind: window.kind, env: window.env, startsAt: window.startsAt, endsAt: window.endsAt, reason: window.reason, createdBy: window.createdBy, muting };
+    const data: MaintenanceEventData = {
+      window: window.id,
+      name: window.name,
+      kind: window.kind,
+      env: window.env,
+      startsAt: window.startsAt,
+      endsAt: window.endsAt,
+      reason: window.reason,
+      createdBy: window.createdBy,
+      muting,
+    };
     const label = window.name ? `maintenance window ${window.name}` : 'maintenance';
     if (type === 'maintenance.started') {
       const mutes = muting ? `notifications about ${window.env} are muted until ${window.endsAt}` : `${window.env} is live, so nothing is muted while it is`;
-      this.#bus.publish({ type, severity: 'info', env: window.env, message: `${label} on ${window.env} started${'resumed' in extra && extra.resumed ? ' (open when greenlight started)' : ''}: ${window.reason}; ${mutes}; probing and actions go on`, data: { ...data, resumed: 'resumed' in extra && extra.resumed } });
+      this.#bus.publish({
+        type,
+        severity: 'info',
+        env: window.env,
+        message: `${label} on ${window.env} started${'resumed' in extra && extra.resumed ? ' (open when greenlight started)' : ''}: ${window.reason}; ${mutes}; probing and actions go on`,
+        data: { ...data, resumed: 'resumed' in extra && extra.resumed },
+      });
     } else {
       const endedBy = 'endedBy' in extra ? extra.endedBy : null;
-      this.#bus.publish({ type, severity: 'info', env: window.env, message: `${label} on ${window.env} ended${endedBy ? ` (stopped by ${endedBy})` : ''}: notifications about ${window.env} go out again`, data: { ...data, endedBy } });
+      this.#bus.publish({
+        type,
+        severity: 'info',
+        env: window.env,
+        message: `${label} on ${window.env} ended${endedBy ? ` (stopped by ${endedBy})` : ''}: notifications about ${window.env} go out again`,
+        data: { ...data, endedBy },
+      });
     }
   }
 
@@ -434,7 +500,11 @@ export class AlertLifecycle {
     for (const policy of this.#config().alerts.escalation) {
       policy.levels.forEach((level, index) => {
         for (const name of level.receivers) {
-          if (name !== '*' && !names.has(name)) this.#logger.warn({ policy: policy.name, level: index + 1, receiver: name }, `escalation policy ${policy.name} level ${index + 1} names receiver ${name}, which is not configured or is off: that level notifies the others only`);
+          if (name !== '*' && !names.has(name))
+            this.#logger.warn(
+              { policy: policy.name, level: index + 1, receiver: name },
+              `escalation policy ${policy.name} level ${index + 1} names receiver ${name}, which is not configured or is off: that level notifies the others only`,
+            );
         }
       });
     }
@@ -450,5 +520,12 @@ function candidate(alert: ActiveAlert) {
 }
 
 function silenceData(silence: Silence) {
-  return { silenceID: silence.id, matchers: silence.matchers, startsAt: silence.startsAt, endsAt: silence.endsAt, createdBy: silence.createdBy, comment: silence.comment };
+  return {
+    silenceID: silence.id,
+    matchers: silence.matchers,
+    startsAt: silence.startsAt,
+    endsAt: silence.endsAt,
+    createdBy: silence.createdBy,
+    comment: silence.comment,
+  };
 }

@@ -23,7 +23,9 @@ import { SilenceError } from './silences.js';
 const MAX_MATCHERS = 32;
 const MAX_TEXT = 1_000;
 
-const Iso = z.string().refine((text) => /^\d{4}-\d{2}-\d{2}T/.test(text) && Number.isFinite(Date.parse(text)), { error: 'must be an ISO-8601 time such as 2026-03-14T17:00:00Z' });
+const Iso = z
+  .string()
+  .refine((text) => /^\d{4}-\d{2}-\d{2}T/.test(text) && Number.isFinite(Date.parse(text)), { error: 'must be an ISO-8601 time such as 2026-03-14T17:00:00Z' });
 const Person = z.string().trim().min(1, { error: 'must name who (it goes into the record)' }).max(200);
 const Text = z.string().trim().min(1, { error: 'must not be empty: it goes into the record' }).max(MAX_TEXT);
 
@@ -50,12 +52,17 @@ const AckBody = z.strictObject({ incident: z.string().min(1).max(300), by: Perso
 const MaintenanceBody = z
   .strictObject({
     env: z.string().min(1).max(100),
-    for: z.string().refine((text) => (parseDuration(text) ?? 0) > 0, { error: 'must be a duration such as 30m or 2h' }).optional(),
+    for: z
+      .string()
+      .refine((text) => (parseDuration(text) ?? 0) > 0, { error: 'must be a duration such as 30m or 2h' })
+      .optional(),
     until: Iso.optional(),
     reason: Text,
     by: Person,
   })
-  .refine((body) => (body.for === undefined) !== (body.until === undefined), { error: 'give either for (a duration such as 2h) or until (an ISO-8601 time), not both or neither' });
+  .refine((body) => (body.for === undefined) !== (body.until === undefined), {
+    error: 'give either for (a duration such as 2h) or until (an ISO-8601 time), not both or neither',
+  });
 
 /** An incident as GET /api/v1/incidents shows it: the contract's fields first. */
 export function incidentView(record: IncidentRecord) {
@@ -96,7 +103,8 @@ export function alertRoutes(lifecycle: AlertLifecycle, options: { environments: 
       auth: 'none',
       handle: ({ query }) => {
         const state = query.get('state');
-        if (state !== null && !['pending', 'active', 'expired'].includes(state)) throw new HttpError(400, `state must be pending, active or expired, not ${JSON.stringify(state.slice(0, 40))}`);
+        if (state !== null && !['pending', 'active', 'expired'].includes(state))
+          throw new HttpError(400, `state must be pending, active or expired, not ${JSON.stringify(state.slice(0, 40))}`);
         const silences = lifecycle.silences.list().filter((silence) => state === null || silence.status.state === state);
         return { status: 200, body: { silences } };
       },
@@ -118,7 +126,10 @@ export function alertRoutes(lifecycle: AlertLifecycle, options: { environments: 
       auth: 'admin',
       handle: ({ params, query, actor }) => {
         const { silence, already } = refusals(() => lifecycle.expireSilence(params.id!, by(query, actor), actor));
-        return { status: 200, body: { silenceID: silence.id, status: { state: 'expired' }, endsAt: silence.endsAt, ...(already ? { alreadyExpired: true } : {}) } };
+        return {
+          status: 200,
+          body: { silenceID: silence.id, status: { state: 'expired' }, endsAt: silence.endsAt, ...(already ? { alreadyExpired: true } : {}) },
+        };
       },
     },
     {
@@ -127,8 +138,11 @@ export function alertRoutes(lifecycle: AlertLifecycle, options: { environments: 
       auth: 'none',
       handle: ({ query }) => {
         const state = query.get('state');
-        if (state !== null && !['firing', 'acknowledged', 'resolved', 'open'].includes(state)) throw new HttpError(400, `state must be firing, acknowledged, resolved or open, not ${JSON.stringify(state.slice(0, 40))}`);
-        const incidents = lifecycle.incidents.list().filter((record) => state === null || record.state === state || (state === 'open' && record.state !== 'resolved'));
+        if (state !== null && !['firing', 'acknowledged', 'resolved', 'open'].includes(state))
+          throw new HttpError(400, `state must be firing, acknowledged, resolved or open, not ${JSON.stringify(state.slice(0, 40))}`);
+        const incidents = lifecycle.incidents
+          .list()
+          .filter((record) => state === null || record.state === state || (state === 'open' && record.state !== 'resolved'));
         return { status: 200, body: { incidents: incidents.map(incidentView) } };
       },
     },
@@ -149,7 +163,9 @@ export function alertRoutes(lifecycle: AlertLifecycle, options: { environments: 
       auth: 'none',
       handle: () => {
         const { maintenance } = lifecycle.overview();
-        const environments = Object.fromEntries(options.environments().map((env) => [env, { open: maintenance.open.some((window) => window.env === env), muting: lifecycle.muting(env) }]));
+        const environments = Object.fromEntries(
+          options.environments().map((env) => [env, { open: maintenance.open.some((window) => window.env === env), muting: lifecycle.muting(env) }]),
+        );
         return { status: 200, body: { environments, open: maintenance.open, upcoming: maintenance.upcoming } };
       },
     },
@@ -161,7 +177,8 @@ export function alertRoutes(lifecycle: AlertLifecycle, options: { environments: 
       handle: ({ body }) => {
         const request = parse(MaintenanceBody, body);
         const environments = options.environments();
-        if (!environments.includes(request.env)) throw new HttpError(400, `env must be one of ${environments.join(', ')}, not ${JSON.stringify(request.env.slice(0, 60))}`);
+        if (!environments.includes(request.env))
+          throw new HttpError(400, `env must be one of ${environments.join(', ')}, not ${JSON.stringify(request.env.slice(0, 60))}`);
         const endsAt = request.until !== undefined ? Date.parse(request.until) : lifecycle.now() + parseDuration(request.for!)!;
         const window = refusals(() => lifecycle.startMaintenance({ env: request.env, endsAt, reason: request.reason, by: request.by }));
         return { status: 201, body: { window: { ...window, muting: lifecycle.muting(window.env) }, maxDuration: formatDuration(MAX_WINDOW_MS) } };
@@ -173,7 +190,8 @@ export function alertRoutes(lifecycle: AlertLifecycle, options: { environments: 
       auth: 'admin',
       handle: ({ params, query, actor }) => {
         const env = params.env!;
-        if (!options.environments().includes(env)) throw new HttpError(400, `env must be one of ${options.environments().join(', ')}, not ${JSON.stringify(env.slice(0, 60))}`);
+        if (!options.environments().includes(env))
+          throw new HttpError(400, `env must be one of ${options.environments().join(', ')}, not ${JSON.stringify(env.slice(0, 60))}`);
         const ended = lifecycle.stopMaintenance(env, by(query, actor));
         if (ended.length === 0) throw new HttpError(404, `no maintenance window is open on ${env}`);
         return { status: 200, body: { ended } };

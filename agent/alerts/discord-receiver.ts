@@ -10,7 +10,22 @@ import { HttpUrl } from '../../config/schema.js';
 import type { Severity } from '../events.js';
 import type { PluginDefinition } from '../plugin.js';
 import type { AlertGroupNotice, AlertNotice, AlertReceiver } from './alert-receiver.js';
-import { ackHint, figureLines, firedFor, groupHeadline, groupSeverity, groupTitle, labelLine, lifecycleLine, severityEmoji, statusEmoji, statusWord, subject, title, truncate } from './notice-format.js';
+import {
+  ackHint,
+  figureLines,
+  firedFor,
+  groupHeadline,
+  groupSeverity,
+  groupTitle,
+  labelLine,
+  lifecycleLine,
+  severityEmoji,
+  statusEmoji,
+  statusWord,
+  subject,
+  title,
+  truncate,
+} from './notice-format.js';
 import { deliverNotice, receiverLabel, receiverOptions } from './receiver-options.js';
 import { secretsOfUrl } from '../../config/redactor.js';
 
@@ -24,7 +39,10 @@ export const DiscordReceiverSchema = z.strictObject({
 export type DiscordReceiverConfig = z.output<typeof DiscordReceiverSchema>;
 
 /** Embed colours: red critical, orange warning, blue info, green resolved. */
-export const DISCORD_COLORS = { critical: 0xe01e1e, warning: 0xf2a900, info: 0x3b82f6, resolved: 0x2eb67d } as const satisfies Record<Severity | 'resolved', number>;
+export const DISCORD_COLORS = { critical: 0xe01e1e, warning: 0xf2a900, info: 0x3b82f6, resolved: 0x2eb67d } as const satisfies Record<
+  Severity | 'resolved',
+  number
+>;
 
 /**
  * Discord's limits: content 2000, title 256, description 4096, field value 1024, footer 2048,
@@ -83,7 +101,10 @@ export function discordMessage(notice: AlertNotice): Record<string, unknown> {
   };
   if (notice.url) embed.url = notice.url;
   return {
-    content: truncate(`${statusEmoji(notice)} **${statusWord(notice)}** · ${notice.severity.toUpperCase()} · ${escape(subject(notice))}: ${escape(notice.summary)}`, CONTENT_MAX),
+    content: truncate(
+      `${statusEmoji(notice)} **${statusWord(notice)}** · ${notice.severity.toUpperCase()} · ${escape(subject(notice))}: ${escape(notice.summary)}`,
+      CONTENT_MAX,
+    ),
     embeds: [embed],
     // Text from rules and environments must never ping @everyone or a role.
     allowed_mentions: { parse: [] },
@@ -120,9 +141,14 @@ export function discordGroupMessage(group: AlertGroupNotice): Record<string, unk
   const fields = group.alerts.slice(0, GROUP_FIELDS).map((alert) => {
     const line = lifecycleLine(alert);
     const value = [escape(alert.summary), ...figureLines(alert.figures).map((figure) => `• ${escape(figure)}`), ...(line ? [escape(line)] : [])].join('\n');
-    return { name: truncate(`${statusEmoji(alert)} ${alert.rule} · ${statusWord(alert)}`, GROUP_FIELD_NAME_MAX), value: truncate(value, GROUP_FIELD_MAX) || '-', inline: false };
+    return {
+      name: truncate(`${statusEmoji(alert)} ${alert.rule} · ${statusWord(alert)}`, GROUP_FIELD_NAME_MAX),
+      value: truncate(value, GROUP_FIELD_MAX) || '-',
+      inline: false,
+    };
   });
-  if (group.alerts.length > GROUP_FIELDS) fields.push({ name: 'More', value: `and ${group.alerts.length - GROUP_FIELDS} more alerts (see greenlight's state)`, inline: false });
+  if (group.alerts.length > GROUP_FIELDS)
+    fields.push({ name: 'More', value: `and ${group.alerts.length - GROUP_FIELDS} more alerts (see greenlight's state)`, inline: false });
   const url = group.alerts.find((alert) => alert.url)?.url;
   const embed: Record<string, unknown> = {
     title: truncate(groupTitle(group), TITLE_MAX),

@@ -83,7 +83,12 @@ export class EscalationBook {
   #policies: Policy[] = [];
   readonly #incidents = new Map<string, IncidentRecord>();
 
-  constructor(options: { now: () => number; policies: readonly EscalationPolicyConfig[]; save: (record: IncidentRecord) => void; remove: (id: string) => void }) {
+  constructor(options: {
+    now: () => number;
+    policies: readonly EscalationPolicyConfig[];
+    save: (record: IncidentRecord) => void;
+    remove: (id: string) => void;
+  }) {
     this.#now = options.now;
     this.#save = options.save;
     this.#remove = options.remove;
@@ -218,7 +223,8 @@ export class EscalationBook {
   /** Acknowledge an open incident: its escalation stops. `already`: it was acknowledged before (the first acknowledgement stays). */
   acknowledge(id: string, by: string, comment: string | null): { incident: IncidentRecord; already: boolean } {
     const record = this.#incidents.get(id);
-    if (!record) throw new IncidentError(404, `no incident ${JSON.stringify(id.slice(0, 100))}; GET /api/v1/incidents (greenlight ack with no argument) lists them`);
+    if (!record)
+      throw new IncidentError(404, `no incident ${JSON.stringify(id.slice(0, 100))}; GET /api/v1/incidents (greenlight ack with no argument) lists them`);
     if (record.state === 'resolved') throw new IncidentError(409, `${record.id} resolved at ${record.resolvedAt}: there is nothing left to acknowledge`);
     if (record.state === 'acknowledged') return { incident: record, already: true };
     const now = this.#now();
@@ -252,7 +258,9 @@ export class EscalationBook {
     const policy = this.#policy(record);
     if (!policy || record.state === 'resolved') return null;
     if (record.state === 'acknowledged') {
-      return policy.acknowledgeTimeout > 0 && record.acknowledgedAt !== null ? new Date(Date.parse(record.acknowledgedAt) + policy.acknowledgeTimeout).toISOString() : null;
+      return policy.acknowledgeTimeout > 0 && record.acknowledgedAt !== null
+        ? new Date(Date.parse(record.acknowledgedAt) + policy.acknowledgeTimeout).toISOString()
+        : null;
     }
     const level = record.escalationLevel;
     if (level === 0) return new Date(Date.parse(record.startedAt) + policy.levels[0]!.after).toISOString();

@@ -71,7 +71,12 @@ export class Inhibitor {
 }
 
 function compile(rules: readonly InhibitRuleConfig[]): CompiledRule[] {
-  return rules.map((rule, index) => ({ name: rule.name ?? `inhibit[${index}]`, source: compileMatchers(rule.sourceMatchers), target: compileMatchers(rule.targetMatchers), equal: rule.equal }));
+  return rules.map((rule, index) => ({
+    name: rule.name ?? `inhibit[${index}]`,
+    source: compileMatchers(rule.sourceMatchers),
+    target: compileMatchers(rule.targetMatchers),
+    equal: rule.equal,
+  }));
 }
 
 function label(labels: Readonly<Record<string, string>>, name: string): string {

@@ -102,10 +102,12 @@ export class MaintenanceBook {
     const now = this.#now();
     const views: MaintenanceView[] = [];
     for (const record of this.#records.values()) {
-      if (record.kind === 'ad-hoc' && (env === undefined || record.env === env) && Date.parse(record.startsAt) <= now && now < Date.parse(record.endsAt)) views.push(adHocView(record));
+      if (record.kind === 'ad-hoc' && (env === undefined || record.env === env) && Date.parse(record.startsAt) <= now && now < Date.parse(record.endsAt))
+        views.push(adHocView(record));
     }
     for (const occurrence of this.#occurrences(now)) {
-      if (occurrence.start <= now && now < occurrence.end && (env === undefined || occurrence.window.env === env) && !this.#cut(occurrence)) views.push(recurringView(occurrence));
+      if (occurrence.start <= now && now < occurrence.end && (env === undefined || occurrence.window.env === env) && !this.#cut(occurrence))
+        views.push(recurringView(occurrence));
     }
     return views.sort((a, b) => a.startsAt.localeCompare(b.startsAt));
   }
@@ -126,8 +128,14 @@ export class MaintenanceBook {
   start(request: { env: string; endsAt: number; reason: string; by: string }): { window: MaintenanceView; replaced: MaintenanceView | undefined } {
     const now = this.#now();
     if (!(request.endsAt > now)) throw new MaintenanceError(400, 'the window must end in the future');
-    if (request.endsAt - now > MAX_WINDOW_MS) throw new MaintenanceError(400, `a maintenance window lasts at most 7d (a forgotten one would mute ${request.env} for as long); start another when it ends, or configure a recurring one under alerts.maintenance`);
-    const previous = [...this.#records.values()].find((record) => record.kind === 'ad-hoc' && record.env === request.env && Date.parse(record.startsAt) <= now && now < Date.parse(record.endsAt));
+    if (request.endsAt - now > MAX_WINDOW_MS)
+      throw new MaintenanceError(
+        400,
+        `a maintenance window lasts at most 7d (a forgotten one would mute ${request.env} for as long); start another when it ends, or configure a recurring one under alerts.maintenance`,
+      );
+    const previous = [...this.#records.values()].find(
+      (record) => record.kind === 'ad-hoc' && record.env === request.env && Date.parse(record.startsAt) <= now && now < Date.parse(record.endsAt),
+    );
     let replaced: MaintenanceView | undefined;
     if (previous) {
       const ended = { ...previous, endsAt: new Date(now).toISOString(), endedBy: `${request.by} (replaced)` };
@@ -135,7 +143,15 @@ export class MaintenanceBook {
       this.#save(ended);
       replaced = adHocView(previous);
     }
-    const record: MaintenanceRecord = { id: randomUUID(), kind: 'ad-hoc', env: request.env, startsAt: new Date(now).toISOString(), endsAt: new Date(request.endsAt).toISOString(), reason: request.reason, createdBy: request.by };
+    const record: MaintenanceRecord = {
+      id: randomUUID(),
+      kind: 'ad-hoc',
+      env: request.env,
+      startsAt: new Date(now).toISOString(),
+      endsAt: new Date(request.endsAt).toISOString(),
+      reason: request.reason,
+      createdBy: request.by,
+    };
     this.#records.set(record.id, record);
     this.#save(record);
     return { window: adHocView(record), replaced };
@@ -214,16 +230,35 @@ export class MaintenanceBook {
 
   #cut(occurrence: Occurrence): boolean {
     const start = new Date(occurrence.start).toISOString();
-    for (const record of this.#records.values()) if (record.kind === 'cut' && record.window === occurrence.window.name && record.startsAt === start) return true;
+    for (const record of this.#records.values())
+      if (record.kind === 'cut' && record.window === occurrence.window.name && record.startsAt === start) return true;
     return false;
   }
 }
 
 function adHocView(record: MaintenanceRecord): MaintenanceView {
-  return { id: record.id, name: null, kind: 'ad-hoc', env: record.env, startsAt: record.startsAt, endsAt: record.endsAt, reason: record.reason, createdBy: record.createdBy };
+  return {
+    id: record.id,
+    name: null,
+    kind: 'ad-hoc',
+    env: record.env,
+    startsAt: record.startsAt,
+    endsAt: record.endsAt,
+    reason: record.reason,
+    createdBy: record.createdBy,
+  };
 }
 
 function recurringView(occurrence: Occurrence): MaintenanceView {
   const start = new Date(occurrence.start).toISOString();
-  return { id: `${occurrence.window.name}@${start}`, name: occurrence.window.name, kind: 'recurring', env: occurrence.window.env, startsAt: start, endsAt: new Date(occurrence.end).toISOString(), reason: occurrence.window.reason, createdBy: null };
+  return {
+    id: `${occurrence.window.name}@${start}`,
+    name: occurrence.window.name,
+    kind: 'recurring',
+    env: occurrence.window.env,
+    startsAt: start,
+    endsAt: new Date(occurrence.end).toISOString(),
+    reason: occurrence.window.reason,
+    createdBy: null,
+  };
 }

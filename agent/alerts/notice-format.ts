@@ -48,7 +48,12 @@ export function firedFor(notice: AlertNotice): string | undefined {
 /** `2h 3m`, `12m 5s`, `42s`, `350ms`: the largest unit and the next one when it is not zero. */
 export function humanDuration(ms: number): string {
   if (ms < 1_000) return `${Math.round(ms)}ms`;
-  const units: [string, number][] = [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1_000]];
+  const units: [string, number][] = [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1_000],
+  ];
   const first = units.findIndex(([, size]) => ms >= size);
   const [bigUnit, bigSize] = units[first]!;
   const big = Math.floor(ms / bigSize);
@@ -163,7 +168,8 @@ export function groupHeadline(group: AlertGroupNotice): string {
   const firing = group.alerts.filter((alert) => alert.status === 'firing');
   const resolved = group.alerts.length - firing.length;
   const rules = [...new Set(firing.map((alert) => alert.rule))];
-  const list = rules.length > 0 ? `: ${rules.slice(0, 5).join(', ')}${rules.length > 5 ? ', …' : ''}` : group.alerts.length === 1 ? `: ${group.alerts[0]!.summary}` : '';
+  const list =
+    rules.length > 0 ? `: ${rules.slice(0, 5).join(', ')}${rules.length > 5 ? ', …' : ''}` : group.alerts.length === 1 ? `: ${group.alerts[0]!.summary}` : '';
   const ended = resolved > 0 && firing.length > 0 ? ` (${resolved} resolved)` : '';
   return `${statusEmoji({ status: group.status, severity: groupSeverity(group) })} [${groupStatusWord(group)} · ${groupSeverity(group).toUpperCase()}] ${groupSubject(group)}${list}${ended}`;
 }
@@ -179,6 +185,8 @@ export function lifecycleLine(notice: AlertNotice): string | undefined {
 
 /** What to type to acknowledge the group's unacknowledged incidents, when any. */
 export function ackHint(group: AlertGroupNotice): string | undefined {
-  const incidents = [...new Set(group.alerts.filter((alert) => alert.status === 'firing' && alert.incident && !alert.acknowledgedBy).map((alert) => alert.incident!))];
+  const incidents = [
+    ...new Set(group.alerts.filter((alert) => alert.status === 'firing' && alert.incident && !alert.acknowledgedBy).map((alert) => alert.incident!)),
+  ];
   return incidents.length > 0 ? `to acknowledge: ${incidents.map((incident) => `greenlight ack ${incident}`).join('; ')}` : undefined;
 }

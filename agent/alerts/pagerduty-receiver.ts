@@ -57,13 +57,24 @@ export const pagerDutyReceiver: PluginDefinition<PagerDutyReceiverConfig, AlertR
         // Alerts that fired and resolved before PagerDuty heard of them: trigger, then resolve, so the page is not lost.
         if (group.status === 'resolved' && (group.unseen?.length ?? 0) > 0) {
           const fired = group.alerts.filter((alert) => group.unseen!.includes(alert.key)).map((alert) => ({ ...alert, status: 'firing' as const }));
-          const first = await deliverNotice(deps, config, { label, url: config.url, json: pagerDutyGroupEvent({ ...group, status: 'firing', alerts: fired }, config) }, signal);
+          const first = await deliverNotice(
+            deps,
+            config,
+            { label, url: config.url, json: pagerDutyGroupEvent({ ...group, status: 'firing', alerts: fired }, config) },
+            signal,
+          );
           const then = await deliverNotice(deps, config, { label, url: config.url, json: pagerDutyGroupEvent(group, config) }, signal);
           return { attempts: first.attempts + then.attempts, status: then.status };
         }
         return deliverNotice(deps, config, { label, url: config.url, json: pagerDutyGroupEvent(group, config) }, signal);
       },
-      acknowledge: (group, signal) => deliverNotice(deps, config, { label, url: config.url, json: { routing_key: config.routingKey, event_action: 'acknowledge', dedup_key: dedupKeyOf(group.key) } }, signal),
+      acknowledge: (group, signal) =>
+        deliverNotice(
+          deps,
+          config,
+          { label, url: config.url, json: { routing_key: config.routingKey, event_action: 'acknowledge', dedup_key: dedupKeyOf(group.key) } },
+          signal,
+        ),
     };
   },
 };

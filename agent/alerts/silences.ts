@@ -103,14 +103,21 @@ export class SilenceBook {
     const first = problems.find((problem) => problem !== undefined);
     if (first) throw new SilenceError(400, first);
     if (input.matchers.every(matchesEmpty)) {
-      throw new SilenceError(400, 'every matcher also matches an alert without its label, so this silence would mute every alert: add one that needs a value, such as rule="live-universe-failing" or env="green"');
+      throw new SilenceError(
+        400,
+        'every matcher also matches an alert without its label, so this silence would mute every alert: add one that needs a value, such as rule="live-universe-failing" or env="green"',
+      );
     }
     const startsAt = input.startsAt === undefined ? now : Date.parse(input.startsAt);
     const endsAt = Date.parse(input.endsAt);
     if (!(endsAt > now)) throw new SilenceError(400, `endsAt (${input.endsAt}) is already past: a silence must end in the future`);
     if (!(endsAt > startsAt)) throw new SilenceError(400, `endsAt (${input.endsAt}) must be later than startsAt (${new Date(startsAt).toISOString()})`);
     const open = [...this.#silences.values()].filter(({ silence }) => silenceState(silence, now) !== 'expired').length;
-    if (open >= MAX_SILENCES) throw new SilenceError(409, `there are already ${MAX_SILENCES} silences pending or active: expire some (greenlight silence list; greenlight silence expire ID) before adding more`);
+    if (open >= MAX_SILENCES)
+      throw new SilenceError(
+        409,
+        `there are already ${MAX_SILENCES} silences pending or active: expire some (greenlight silence list; greenlight silence expire ID) before adding more`,
+      );
     const stamp = new Date(now).toISOString();
     const silence: Silence = {
       id: randomUUID(),

@@ -9,7 +9,21 @@ import { z } from 'zod';
 import { HttpUrl } from '../../config/schema.js';
 import type { PluginDefinition } from '../plugin.js';
 import type { AlertGroupNotice, AlertNotice, AlertReceiver } from './alert-receiver.js';
-import { ackHint, figureLines, firedFor, groupHeadline, groupTitle, headline, labelLine, lifecycleLine, severityEmoji, statusEmoji, statusWord, title, truncate } from './notice-format.js';
+import {
+  ackHint,
+  figureLines,
+  firedFor,
+  groupHeadline,
+  groupTitle,
+  headline,
+  labelLine,
+  lifecycleLine,
+  severityEmoji,
+  statusEmoji,
+  statusWord,
+  title,
+  truncate,
+} from './notice-format.js';
 import { deliverNotice, receiverLabel, receiverOptions } from './receiver-options.js';
 import { secretsOfUrl } from '../../config/redactor.js';
 

@@ -64,14 +64,19 @@ export const webhookReceiver: PluginDefinition<WebhookReceiverConfig, AlertRecei
       type: 'webhook',
       severities: config.severities,
       send: (notice, signal) => deliverNotice(deps, config, { label, url: config.url, json: alertmanagerPayload(notice, config.name, deps.now) }, signal),
-      sendGroup: (group, signal) => deliverNotice(deps, config, { label, url: config.url, json: alertmanagerGroupPayload(group, config.name, deps.now) }, signal),
+      sendGroup: (group, signal) =>
+        deliverNotice(deps, config, { label, url: config.url, json: alertmanagerGroupPayload(group, config.name, deps.now) }, signal),
     };
   },
 };
 
 /** The version 4 body for one notice, addressed as coming from `receiver`; `now` dates a resolution that carries no endsAt. */
 export function alertmanagerPayload(notice: AlertNotice, receiver: string, now: () => number): AlertmanagerPayload {
-  return alertmanagerGroupPayload({ key: `{}:{alertname=${JSON.stringify(notice.rule)}}`, labels: { alertname: notice.rule }, status: notice.status, alerts: [notice], repeat: false }, receiver, now);
+  return alertmanagerGroupPayload(
+    { key: `{}:{alertname=${JSON.stringify(notice.rule)}}`, labels: { alertname: notice.rule }, status: notice.status, alerts: [notice], repeat: false },
+    receiver,
+    now,
+  );
 }
 
 /** The version 4 body for a group: one entry in `alerts` per alert, the labels and annotations they share as common ones. */

@@ -35,15 +35,23 @@ export async function ackCommand({ values, positionals }: Args, io: CommandIo): 
     if (positionals.length !== 1) {
       const open = await client.call<{ incidents: IncidentView[] }>('GET', '/api/v1/incidents?state=open').catch(() => undefined);
       const list = open && open.incidents.length > 0 ? `\nopen incidents:\n${incidentTable(open.incidents)}` : '';
-      throw new UsageError(`${positionals.length === 0 ? 'say which incident' : 'one incident at a time'}, such as greenlight ack live-universe-failing#3${list}`);
+      throw new UsageError(
+        `${positionals.length === 0 ? 'say which incident' : 'one incident at a time'}, such as greenlight ack live-universe-failing#3${list}`,
+      );
     }
     const by = str(values.by)?.trim() || io.env.USER || io.env.USERNAME;
     if (!by) throw new UsageError('say who you are with --by NAME (USER is not set)');
     const comment = str(values.comment);
-    const answer = await client.call<{ incident: IncidentView; alreadyAcknowledged?: boolean }>('POST', '/api/v1/incidents/ack', { auth: 'rollback', body: { incident: positionals[0], by, ...(comment === undefined ? {} : { comment }) } });
+    const answer = await client.call<{ incident: IncidentView; alreadyAcknowledged?: boolean }>('POST', '/api/v1/incidents/ack', {
+      auth: 'rollback',
+      body: { incident: positionals[0], by, ...(comment === undefined ? {} : { comment }) },
+    });
     if (values.json === true) io.out(JSON.stringify(answer, null, 2));
     else if (answer.alreadyAcknowledged) io.out(`${answer.incident.id} was already acknowledged by ${answer.incident.acknowledgedBy}`);
-    else io.out(`✅ ${answer.incident.id} acknowledged by ${by}: escalation stops at level ${answer.incident.escalationLevel} (its alerts still resolve as usual)`);
+    else
+      io.out(
+        `✅ ${answer.incident.id} acknowledged by ${by}: escalation stops at level ${answer.incident.escalationLevel} (its alerts still resolve as usual)`,
+      );
     return 0;
   } catch (error) {
     if (error instanceof UsageError) {
@@ -77,7 +85,16 @@ export async function incidentsCommand({ values, positionals }: Args, io: Comman
 function incidentTable(incidents: readonly IncidentView[]): string {
   const rows = [
     ['INCIDENT', 'STATE', 'SEVERITY', 'ENV', 'STARTED', 'LEVEL', 'NEXT', 'ACKNOWLEDGED BY'],
-    ...incidents.map((i) => [i.id, i.state, i.severity, i.env, i.startedAt, i.policy === null ? '-' : String(i.escalationLevel), i.nextEscalationAt ?? '-', i.acknowledgedBy ?? '-']),
+    ...incidents.map((i) => [
+      i.id,
+      i.state,
+      i.severity,
+      i.env,
+      i.startedAt,
+      i.policy === null ? '-' : String(i.escalationLevel),
+      i.nextEscalationAt ?? '-',
+      i.acknowledgedBy ?? '-',
+    ]),
   ];
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
   return rows.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]!))).join('  ')).join('\n');

@@ -78,7 +78,9 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
       try {
         text = await readLimited(response.body);
       } catch (error) {
-        throw new ApiError(`agent at ${displayUrl} broke off its answer to ${method} ${path}: ${(error as Error).message}`, response.statusCode, undefined, { cause: error });
+        throw new ApiError(`agent at ${displayUrl} broke off its answer to ${method} ${path}: ${(error as Error).message}`, response.statusCode, undefined, {
+          cause: error,
+        });
       }
       let parsed: unknown;
       try {
@@ -87,7 +89,12 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
         parsed = undefined;
       }
       if (response.statusCode >= 200 && response.statusCode < 300) {
-        if (parsed === undefined && text !== '') throw new ApiError(`agent at ${displayUrl} answered ${method} ${path} with something other than JSON: is --url a greenlight agent?`, response.statusCode, text);
+        if (parsed === undefined && text !== '')
+          throw new ApiError(
+            `agent at ${displayUrl} answered ${method} ${path} with something other than JSON: is --url a greenlight agent?`,
+            response.statusCode,
+            text,
+          );
         return parsed as T;
       }
       throw new ApiError(`HTTP ${response.statusCode}: ${errorText(parsed, text, response.statusCode, auth)}`, response.statusCode, parsed ?? text);
@@ -98,7 +105,13 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
       if (auth !== 'none') headers.authorization = `Bearer ${tokenFor(auth, options.env)}`;
       let response;
       try {
-        response = await request(`${displayUrl}${path}`, { method: 'POST', headers, body: JSON.stringify(call.body ?? {}), headersTimeout: timeoutMs, bodyTimeout: 0 });
+        response = await request(`${displayUrl}${path}`, {
+          method: 'POST',
+          headers,
+          body: JSON.stringify(call.body ?? {}),
+          headersTimeout: timeoutMs,
+          bodyTimeout: 0,
+        });
       } catch (error) {
         throw new ApiError(unreachable(error, displayUrl, timeoutMs), undefined, undefined, { cause: error });
       }
@@ -123,7 +136,9 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
           }
         }
       } catch (error) {
-        throw new ApiError(`agent at ${displayUrl} broke off its answer to POST ${path}: ${(error as Error).message}`, response.statusCode, undefined, { cause: error });
+        throw new ApiError(`agent at ${displayUrl} broke off its answer to POST ${path}: ${(error as Error).message}`, response.statusCode, undefined, {
+          cause: error,
+        });
       }
     },
   };
@@ -155,12 +170,16 @@ function unreachable(error: unknown, url: string, timeoutMs: number): string {
   const name = (error as Error)?.name;
   if (code === 'ECONNREFUSED') return `agent at ${url} refused the connection: is greenlight running? (--url)`;
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `agent at ${url}: the host name does not resolve (--url)`;
-  if (name === 'TimeoutError' || name === 'AbortError' || code === 'UND_ERR_HEADERS_TIMEOUT') return `agent at ${url} did not answer within ${timeoutMs / 1_000}s (--url)`;
+  if (name === 'TimeoutError' || name === 'AbortError' || code === 'UND_ERR_HEADERS_TIMEOUT')
+    return `agent at ${url} did not answer within ${timeoutMs / 1_000}s (--url)`;
   return `cannot reach the agent at ${url}: ${(error as Error)?.message ?? String(error)} (--url)`;
 }
 
 function errorText(parsed: unknown, text: string, status: number, auth: ApiAuth): string {
-  const message = typeof parsed === 'object' && parsed !== null && typeof (parsed as { error?: unknown }).error === 'string' ? (parsed as { error: string }).error : text.trim().slice(0, 200) || 'no message';
+  const message =
+    typeof parsed === 'object' && parsed !== null && typeof (parsed as { error?: unknown }).error === 'string'
+      ? (parsed as { error: string }).error
+      : text.trim().slice(0, 200) || 'no message';
   if (status === 401 && auth !== 'none') return `${message} (check ${auth === 'admin' ? 'ADMIN_TOKEN' : 'ROLLBACK_TOKEN'})`;
   return message;
 }

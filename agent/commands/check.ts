@@ -20,7 +20,9 @@ export async function checkCommand(options: { configPath: string; env: string; j
   let results: ProbeResult[];
   try {
     const redactor = Redactor.of(config);
-    results = await Promise.all(probes.map((probe) => runProbe(compileProbeTarget(config, probe, options.env, redactor), dispatcher, Date.now, undefined, tls)));
+    results = await Promise.all(
+      probes.map((probe) => runProbe(compileProbeTarget(config, probe, options.env, redactor), dispatcher, Date.now, undefined, tls)),
+    );
   } finally {
     await dispatcher.close();
     tls.close();

@@ -67,15 +67,25 @@ export async function demoCommand(options: { keepRunning: boolean; stepMs?: numb
     await sleep(step);
     io.out(`▶ fault: blue (live) loses its discovery engine: /api/alphastack/universe answers an empty universe`);
     blue.setFaults({ emptyUniverse: true });
-    const switched = await waitFor(() => seen.some((e) => e.type === 'traffic.switched') && receiver.alerts.length > 0 && seen.some((e) => e.type === 'action.succeeded' && e.data.action === 'safe-mode'), 30_000);
+    const switched = await waitFor(
+      () =>
+        seen.some((e) => e.type === 'traffic.switched') &&
+        receiver.alerts.length > 0 &&
+        seen.some((e) => e.type === 'action.succeeded' && e.data.action === 'safe-mode'),
+      30_000,
+    );
     await agent.settled();
     if (!switched) {
       io.err('❌ the scripted fault did not lead to a rollback within 30 s; see the events above');
       return 1;
     }
     const flags = agent.flags.get('blue');
-    io.out(`▶ live is now ${agent.activeEnvironment}; blue's flags are in safe mode (FORCE_V2_FALLBACK=${flags.FORCE_V2_FALLBACK}, ALPHASTACK_V3_ENABLED=${flags.ALPHASTACK_V3_ENABLED}, ALPHASTACK_PROTECTION=${flags.ALPHASTACK_PROTECTION})`);
-    io.out(`▶ fault cleared on blue; the rule now reads green (live): the incident was about blue, so it resolves as soon as it judges green healthy (a failure of green would be a new incident)`);
+    io.out(
+      `▶ live is now ${agent.activeEnvironment}; blue's flags are in safe mode (FORCE_V2_FALLBACK=${flags.FORCE_V2_FALLBACK}, ALPHASTACK_V3_ENABLED=${flags.ALPHASTACK_V3_ENABLED}, ALPHASTACK_PROTECTION=${flags.ALPHASTACK_PROTECTION})`,
+    );
+    io.out(
+      `▶ fault cleared on blue; the rule now reads green (live): the incident was about blue, so it resolves as soon as it judges green healthy (a failure of green would be a new incident)`,
+    );
     blue.resetFaults();
     await waitFor(() => seen.some((e) => e.type === 'rule.resolved') && receiver.alerts.some((a) => a.status === 'resolved'), 40_000);
     await agent.settled();

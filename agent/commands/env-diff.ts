@@ -16,7 +16,11 @@ export async function envDiffCommand(options: { configPath: string; json: boolea
   const config = await loadAgentConfig(options.configPath, io.env);
   const envs = Object.keys(config.environments);
   const dispatcher = new UndiciAgent({ connections: 2 });
-  const api = new RenderApi(config.render, { dispatcher, sleep, logger: pino({ level: 'silent' }), redactor: Redactor.of(config) }, new AbortController().signal);
+  const api = new RenderApi(
+    config.render,
+    { dispatcher, sleep, logger: pino({ level: 'silent' }), redactor: Redactor.of(config) },
+    new AbortController().signal,
+  );
   try {
     let services: string[];
     try {
@@ -31,7 +35,20 @@ export async function envDiffCommand(options: { configPath: string; json: boolea
     const onlyB = [...b].filter((n) => !a.has(n));
     const same = onlyA.length === 0 && onlyB.length === 0;
     if (options.json) {
-      io.out(JSON.stringify({ same, environments: { [envs[0]!]: { service: services[0], count: a.size, only: onlyA }, [envs[1]!]: { service: services[1], count: b.size, only: onlyB } }, shared: [...a].filter((n) => b.has(n)).length }, null, 2));
+      io.out(
+        JSON.stringify(
+          {
+            same,
+            environments: {
+              [envs[0]!]: { service: services[0], count: a.size, only: onlyA },
+              [envs[1]!]: { service: services[1], count: b.size, only: onlyB },
+            },
+            shared: [...a].filter((n) => b.has(n)).length,
+          },
+          null,
+          2,
+        ),
+      );
     } else if (same) {
       io.out(`✅ ${envs[0]} (${services[0]}) and ${envs[1]} (${services[1]}) have the same ${a.size} environment variable names`);
     } else {

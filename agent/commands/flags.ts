@@ -66,7 +66,9 @@ async function runFlags(args: { values: Record<string, string | boolean | undefi
       const view = await client.call<FlagsView>('GET', '/api/v1/flags');
       const shown = env === undefined || env === 'all' ? Object.keys(view.environments) : [env === 'live' ? view.activeEnvironment : env];
       if (!shown.every((name) => name in view.environments)) {
-        throw new ApiError(`${JSON.stringify(env)} is not an environment of the agent at ${client.displayUrl}: use ${[...Object.keys(view.environments), 'live', 'all'].join(', ')}`);
+        throw new ApiError(
+          `${JSON.stringify(env)} is not an environment of the agent at ${client.displayUrl}: use ${[...Object.keys(view.environments), 'live', 'all'].join(', ')}`,
+        );
       }
       if (json) io.out(JSON.stringify(view, null, 2));
       else io.out(formatTable(view, shown));

@@ -30,16 +30,20 @@ export async function loadtestCommand(options: LoadtestOptions, io: CommandIo): 
   if (!envs.includes(options.env)) throw new UsageError(`--env ${options.env} is not an environment of ${options.configPath}; choose ${envs.join(' or ')}`);
   const defaults = config.promote.load;
   const rps = options.rps === undefined ? defaults.rps : Number(options.rps);
-  if (!Number.isFinite(rps) || rps <= 0 || rps > 100_000) throw new UsageError(`--rps must be a number of requests per second from 1 to 100000, not ${options.rps}`);
+  if (!Number.isFinite(rps) || rps <= 0 || rps > 100_000)
+    throw new UsageError(`--rps must be a number of requests per second from 1 to 100000, not ${options.rps}`);
   const durationMs = options.duration === undefined ? defaults.duration : parseDuration(options.duration);
   if (durationMs === undefined || durationMs <= 0) throw new UsageError(`--duration must be a duration such as 30s or 2m, not ${options.duration}`);
   const maxP95Ms = options.maxP95 === undefined ? defaults.maxP95 : parseDuration(options.maxP95);
   if (maxP95Ms === undefined) throw new UsageError(`--max-p95 must be a duration such as 2s, not ${options.maxP95}`);
   const maxErrorRatio = options.maxErrorRatio === undefined ? defaults.maxErrorRatio : Number(options.maxErrorRatio);
-  if (!(maxErrorRatio >= 0 && maxErrorRatio <= 1)) throw new UsageError(`--max-error-ratio must be a ratio from 0 to 1 such as 0.05, not ${options.maxErrorRatio}`);
+  if (!(maxErrorRatio >= 0 && maxErrorRatio <= 1))
+    throw new UsageError(`--max-error-ratio must be a ratio from 0 to 1 such as 0.05, not ${options.maxErrorRatio}`);
 
   const redactor = Redactor.of(config);
-  const targets = config.probes.filter((probe) => probeEnvironments(config, probe).includes(options.env)).map((probe) => compileProbeTarget(config, probe, options.env, redactor));
+  const targets = config.probes
+    .filter((probe) => probeEnvironments(config, probe).includes(options.env))
+    .map((probe) => compileProbeTarget(config, probe, options.env, redactor));
   const tty = options.tty ?? process.stderr.isTTY === true;
   if (!options.json) io.out(`loadtest ${options.env}: ${rps} req/s for ${formatMs(durationMs)} over ${targets.map((t) => t.path).join(', ')}`);
   let lastLine = 0;
@@ -67,7 +71,11 @@ export async function loadtestCommand(options: LoadtestOptions, io: CommandIo): 
     io.out(JSON.stringify({ env: options.env, ok: verdict.ok, failures: verdict.failures, thresholds: { maxP95Ms, maxErrorRatio }, report }, null, 2));
   } else {
     io.out(summarizeLoad(report));
-    io.out(verdict.ok ? `✅ ${options.env}: within p95 < ${formatMs(maxP95Ms)} and error ratio < ${(maxErrorRatio * 100).toFixed(1)} %` : `❌ ${options.env}: ${verdict.failures.join('; ')}`);
+    io.out(
+      verdict.ok
+        ? `✅ ${options.env}: within p95 < ${formatMs(maxP95Ms)} and error ratio < ${(maxErrorRatio * 100).toFixed(1)} %`
+        : `❌ ${options.env}: ${verdict.failures.join('; ')}`,
+    );
   }
   return verdict.ok ? 0 : 1;
 }

@@ -67,33 +67,56 @@ async function runMaintenance({ values, positionals }: Args, io: CommandIo): Pro
       const forText = str(values.for);
       const until = str(values.until);
       if ((forText === undefined) === (until === undefined)) throw new UsageError('give --for D (such as 2h) or --until TIME (ISO-8601), one of them');
-      if (forText !== undefined && !((parseDuration(forText) ?? 0) > 0)) throw new UsageError(`--for ${JSON.stringify(forText)} is not a duration such as 30m or 2h`);
+      if (forText !== undefined && !((parseDuration(forText) ?? 0) > 0))
+        throw new UsageError(`--for ${JSON.stringify(forText)} is not a duration such as 30m or 2h`);
       const by = byOf(values, io);
-      const answer = await client().call<{ window: WindowView }>('POST', '/api/v1/maintenance', { auth: 'admin', body: { env, ...(forText === undefined ? { until } : { for: forText }), reason, by } });
+      const answer = await client().call<{ window: WindowView }>('POST', '/api/v1/maintenance', {
+        auth: 'admin',
+        body: { env, ...(forText === undefined ? { until } : { for: forText }), reason, by },
+      });
       const { window } = answer;
       if (values.json === true) io.out(JSON.stringify(answer, null, 2));
       else {
         io.out(`🛠  maintenance on ${window.env} until ${window.endsAt}: ${window.reason}`);
-        io.out(window.muting ? `   notifications about ${window.env} are muted; probing, rollbacks and flags go on` : `   ${window.env} is live: nothing is muted while it is (a window never weakens the live environment's protection)`);
+        io.out(
+          window.muting
+            ? `   notifications about ${window.env} are muted; probing, rollbacks and flags go on`
+            : `   ${window.env} is live: nothing is muted while it is (a window never weakens the live environment's protection)`,
+        );
       }
       return 0;
     }
     case 'stop': {
       if (!env) throw new UsageError('stop needs --env NAME');
       const by = byOf(values, io);
-      const answer = await client().call<{ ended: WindowView[] }>('DELETE', `/api/v1/maintenance/${encodeURIComponent(env)}?by=${encodeURIComponent(by)}`, { auth: 'admin' });
+      const answer = await client().call<{ ended: WindowView[] }>('DELETE', `/api/v1/maintenance/${encodeURIComponent(env)}?by=${encodeURIComponent(by)}`, {
+        auth: 'admin',
+      });
       if (values.json === true) io.out(JSON.stringify(answer, null, 2));
-      else for (const window of answer.ended) io.out(`🔔 ${window.kind === 'recurring' ? `maintenance window ${window.name}` : 'maintenance'} on ${window.env} stopped: its notifications go out again`);
+      else
+        for (const window of answer.ended)
+          io.out(
+            `🔔 ${window.kind === 'recurring' ? `maintenance window ${window.name}` : 'maintenance'} on ${window.env} stopped: its notifications go out again`,
+          );
       return 0;
     }
     case 'list': {
-      const view = await client().call<{ environments: Record<string, { open: boolean; muting: boolean }>; open: WindowView[]; upcoming: WindowView[] }>('GET', '/api/v1/maintenance');
+      const view = await client().call<{ environments: Record<string, { open: boolean; muting: boolean }>; open: WindowView[]; upcoming: WindowView[] }>(
+        'GET',
+        '/api/v1/maintenance',
+      );
       if (values.json === true) {
         io.out(JSON.stringify(view, null, 2));
         return 0;
       }
-      for (const [name, state] of Object.entries(view.environments)) io.out(`${name}: ${state.open ? (state.muting ? 'in maintenance (notifications muted)' : 'in maintenance, but live: nothing muted') : 'no maintenance'}`);
-      for (const window of view.open) io.out(`  open      ${window.env}  ${window.startsAt} → ${window.endsAt}  ${window.name ?? 'ad-hoc'}  ${window.reason}${window.createdBy ? ` (by ${window.createdBy})` : ''}`);
+      for (const [name, state] of Object.entries(view.environments))
+        io.out(
+          `${name}: ${state.open ? (state.muting ? 'in maintenance (notifications muted)' : 'in maintenance, but live: nothing muted') : 'no maintenance'}`,
+        );
+      for (const window of view.open)
+        io.out(
+          `  open      ${window.env}  ${window.startsAt} → ${window.endsAt}  ${window.name ?? 'ad-hoc'}  ${window.reason}${window.createdBy ? ` (by ${window.createdBy})` : ''}`,
+        );
       for (const window of view.upcoming) io.out(`  upcoming  ${window.env}  ${window.startsAt} → ${window.endsAt}  ${window.name}  ${window.reason}`);
       return 0;
     }

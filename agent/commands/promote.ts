@@ -31,18 +31,28 @@ export async function promoteCommand(values: Record<string, string | boolean | u
   if (!to) throw new UsageError(`promote needs --to NAME, the environment to make live (for example --to green)\nusage: ${PROMOTE_USAGE}`);
   const reason = typeof values.reason === 'string' ? values.reason.trim() : undefined;
   const emergency = values.emergency === true;
-  if (emergency && !reason) throw new UsageError('--emergency needs --reason TEXT: it is recorded with the promotion (for example --reason "hotfix for the order book")');
+  if (emergency && !reason)
+    throw new UsageError('--emergency needs --reason TEXT: it is recorded with the promotion (for example --reason "hotfix for the order book")');
   const watch = typeof values.watch === 'string' ? values.watch : undefined;
   if (watch !== undefined && parseDuration(watch) === undefined) throw new UsageError(`--watch must be a duration such as 30s or 5m, not ${watch}`);
   const json = values.json === true;
-  const body = { to, emergency, ...(reason ? { reason } : {}), kind: values.major === true ? 'major' : 'feature', deploy: values.deploy === true, ...(watch ? { watch } : {}), wait: values['no-wait'] !== true };
+  const body = {
+    to,
+    emergency,
+    ...(reason ? { reason } : {}),
+    kind: values.major === true ? 'major' : 'feature',
+    deploy: values.deploy === true,
+    ...(watch ? { watch } : {}),
+    wait: values['no-wait'] !== true,
+  };
 
   const client = createApiClient({ url: typeof values.url === 'string' ? values.url : undefined, env: io.env });
   let result: PromoteResult | undefined;
   let detached = false;
   let last: string | undefined;
   try {
-    if (!json) io.out(`promote → ${to} (${body.kind}${emergency ? ', emergency' : ''}${body.deploy ? ', Render deploy first' : ''}) through ${client.displayUrl}`);
+    if (!json)
+      io.out(`promote → ${to} (${body.kind}${emergency ? ', emergency' : ''}${body.deploy ? ', Render deploy first' : ''}) through ${client.displayUrl}`);
     await client.stream('/api/v1/promote', {
       auth: 'admin',
       body,
@@ -94,7 +104,11 @@ function formatLine(line: PromoteLine): string | undefined {
 export function summarize(result: PromoteResult): string {
   const steps = result.steps.map((s) => `${s.ok ? '✅' : '❌'} ${s.step} ${seconds(s.durationMs)}`).join(' · ');
   if (result.ok) return `summary: ✅ promoted ${result.from} → ${result.to} in ${seconds(result.durationMs)}; ${result.to} is live\n         ${steps}`;
-  const where = result.rolledBack ? `rolled back: ${result.live} is live` : result.switched ? `${result.live} is live` : `traffic never moved: ${result.live} is still live`;
+  const where = result.rolledBack
+    ? `rolled back: ${result.live} is live`
+    : result.switched
+      ? `${result.live} is live`
+      : `traffic never moved: ${result.live} is still live`;
   return `summary: ❌ not promoted: ${result.failedStep} failed: ${result.reason}\n         ${where}\n         ${steps}`;
 }
 

@@ -16,7 +16,8 @@ interface RollbackAnswer {
  * an environment whose own probes fail. Exit 0 switched, 1 refused or failed.
  */
 export async function rollbackCommand(options: { reason: string | undefined; url: string | undefined }, io: CommandIo): Promise<number> {
-  if (!options.reason?.trim()) throw new UsageError('rollback needs --reason TEXT: it is recorded with the rollback (for example --reason "checkout errors after 3.2.1")');
+  if (!options.reason?.trim())
+    throw new UsageError('rollback needs --reason TEXT: it is recorded with the rollback (for example --reason "checkout errors after 3.2.1")');
   const client = createApiClient({ url: options.url, env: io.env });
   try {
     const answer = await client.call<RollbackAnswer>('POST', '/api/v1/rollback', { auth: 'rollback', body: { reason: options.reason } });
@@ -53,7 +54,14 @@ export async function rollbackValidateCommand(options: { url: string | undefined
     if (options.json) io.out(JSON.stringify(report, null, 2));
     else {
       for (const check of report.checks) io.out(`${check.ok ? '✅' : '❌'} ${check.name.padEnd(11)} ${check.detail}`);
-      io.out(report.ok ? `\n✅ rollback validated: ${report.live} is live and safe` : `\n❌ rollback validation failed on ${report.live}: ${report.checks.filter((c) => !c.ok).map((c) => c.name).join(', ')}`);
+      io.out(
+        report.ok
+          ? `\n✅ rollback validated: ${report.live} is live and safe`
+          : `\n❌ rollback validation failed on ${report.live}: ${report.checks
+              .filter((c) => !c.ok)
+              .map((c) => c.name)
+              .join(', ')}`,
+      );
     }
     return report.ok ? 0 : 1;
   } catch (error) {

@@ -26,7 +26,14 @@ export async function runCommand(options: { configPath: string; dryRun: boolean 
     logger.fatal({ err: reason }, `bug: unhandled promise rejection, exiting: ${String((reason as Error)?.message ?? reason)}`);
     process.exit(70);
   });
-  const agent = new Agent({ config, logger, redactor, dryRun: options.dryRun, reloadConfig: () => loadAgentConfig(options.configPath, io.env), configSource: options.configPath });
+  const agent = new Agent({
+    config,
+    logger,
+    redactor,
+    dryRun: options.dryRun,
+    reloadConfig: () => loadAgentConfig(options.configPath, io.env),
+    configSource: options.configPath,
+  });
   try {
     await agent.start();
   } catch (error) {

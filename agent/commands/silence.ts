@@ -86,10 +86,19 @@ async function runSilence({ values, positionals }: Args, io: CommandIo): Promise
         if (duration === undefined || duration <= 0) throw new UsageError(`--duration ${JSON.stringify(text)} is not a duration such as 30m or 2h`);
         endsAt = startsAt + duration;
       }
-      const body = { matchers, ...(start === undefined ? {} : { startsAt: new Date(startsAt).toISOString() }), endsAt: new Date(endsAt).toISOString(), createdBy: author, comment };
+      const body = {
+        matchers,
+        ...(start === undefined ? {} : { startsAt: new Date(startsAt).toISOString() }),
+        endsAt: new Date(endsAt).toISOString(),
+        createdBy: author,
+        comment,
+      };
       const answer = await client().call<{ silenceID: string }>('POST', '/api/v1/silences', { auth: 'admin', body });
       if (json) io.out(JSON.stringify({ silenceID: answer.silenceID, ...body }, null, 2));
-      else io.out(`🔕 silence ${answer.silenceID} by ${author} until ${body.endsAt} (${formatDuration(endsAt - Math.max(now, startsAt))}): ${matchers.map(formatMatcher).join(', ')}\n   notifications only: rollbacks and flag actions still happen; end it early with greenlight silence expire ${answer.silenceID}`);
+      else
+        io.out(
+          `🔕 silence ${answer.silenceID} by ${author} until ${body.endsAt} (${formatDuration(endsAt - Math.max(now, startsAt))}): ${matchers.map(formatMatcher).join(', ')}\n   notifications only: rollbacks and flag actions still happen; end it early with greenlight silence expire ${answer.silenceID}`,
+        );
       return 0;
     }
     case 'list': {
@@ -106,7 +115,11 @@ async function runSilence({ values, positionals }: Args, io: CommandIo): Promise
       let failed = 0;
       for (const id of rest) {
         try {
-          const answer = await client().call<{ silenceID: string; alreadyExpired?: boolean }>('DELETE', `/api/v1/silences/${encodeURIComponent(id)}?by=${encodeURIComponent(author)}`, { auth: 'admin' });
+          const answer = await client().call<{ silenceID: string; alreadyExpired?: boolean }>(
+            'DELETE',
+            `/api/v1/silences/${encodeURIComponent(id)}?by=${encodeURIComponent(author)}`,
+            { auth: 'admin' },
+          );
           io.out(answer.alreadyExpired ? `silence ${id} had already ended` : `🔔 silence ${id} expired: its alerts are notified again`);
         } catch (error) {
           if (!(error instanceof ApiError)) throw error;
@@ -124,7 +137,10 @@ async function runSilence({ values, positionals }: Args, io: CommandIo): Promise
 }
 
 function silenceTable(silences: readonly SilenceView[]): string {
-  const rows = [['ID', 'STATE', 'MATCHERS', 'ENDS', 'CREATED BY', 'COMMENT'], ...silences.map((s) => [s.id, s.status.state, s.matchers.map(formatMatcher).join(', '), s.endsAt, s.createdBy, s.comment])];
+  const rows = [
+    ['ID', 'STATE', 'MATCHERS', 'ENDS', 'CREATED BY', 'COMMENT'],
+    ...silences.map((s) => [s.id, s.status.state, s.matchers.map(formatMatcher).join(', '), s.endsAt, s.createdBy, s.comment]),
+  ];
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
   return rows.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]!))).join('  ')).join('\n');
 }
@@ -138,7 +154,8 @@ function authorOf(values: Args['values'], io: CommandIo): string {
 
 function isoTime(text: string, option: string): number {
   const at = Date.parse(text);
-  if (!/^\d{4}-\d{2}-\d{2}T/.test(text) || !Number.isFinite(at)) throw new UsageError(`${option} ${JSON.stringify(text)} is not an ISO-8601 time such as 2026-03-14T17:00:00Z`);
+  if (!/^\d{4}-\d{2}-\d{2}T/.test(text) || !Number.isFinite(at))
+    throw new UsageError(`${option} ${JSON.stringify(text)} is not an ISO-8601 time such as 2026-03-14T17:00:00Z`);
   return at;
 }
 

@@ -19,7 +19,8 @@ export async function tailCommand(
   io: CommandIo,
 ): Promise<number> {
   const base = new URL(options.url ?? DEFAULT_AGENT_URL);
-  if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new UsageError(`--url ${options.url} is not an http:// or https:// address of a greenlight agent`);
+  if (base.protocol !== 'http:' && base.protocol !== 'https:')
+    throw new UsageError(`--url ${options.url} is not an http:// or https:// address of a greenlight agent`);
   if (options.since !== undefined && !/^\d+$/.test(options.since)) throw new UsageError(`--since must be an event id (a whole number), not ${options.since}`);
   let since = options.since === undefined ? undefined : Number(options.since);
   const color = options.color ?? process.stdout.isTTY === true;

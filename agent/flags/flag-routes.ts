@@ -95,7 +95,9 @@ export function flagRoutes(store: FlagStore, options: FlagRouteOptions): Route[]
         refuseLockedIn(body, actor, 'live');
         const request = parse(emergencyBody, body);
         const envs = resolve(request.env, 'live');
-        const changed = refusals(() => store.applyPreset('emergency-rollback', envs, { actor, reason: request.reason ?? 'emergency rollback through the API' }));
+        const changed = refusals(() =>
+          store.applyPreset('emergency-rollback', envs, { actor, reason: request.reason ?? 'emergency rollback through the API' }),
+        );
         return { status: 200, body: { preset: 'emergency-rollback', envs, changed, environments: store.all() } };
       },
     },
@@ -109,7 +111,15 @@ export function flagRoutes(store: FlagStore, options: FlagRouteOptions): Route[]
         const key = params.key!;
         const target = evaluationTarget(body, store, options);
         if ('errorCode' in target) return { status: 400, body: { key: shortKey(key), ...target } };
-        if (!store.has(key)) return { status: 404, body: { key: shortKey(key), errorCode: 'FLAG_NOT_FOUND', errorDetails: `no flag ${shortKey(key)}; the flags are ${Object.keys(store.get(target.env)).join(', ')}` } };
+        if (!store.has(key))
+          return {
+            status: 404,
+            body: {
+              key: shortKey(key),
+              errorCode: 'FLAG_NOT_FOUND',
+              errorDetails: `no flag ${shortKey(key)}; the flags are ${Object.keys(store.get(target.env)).join(', ')}`,
+            },
+          };
         return { status: 200, body: evaluate(store, key, target, options) };
       },
     },
@@ -136,7 +146,11 @@ interface Target {
   targeted: boolean;
 }
 
-function evaluationTarget(body: unknown, store: FlagStore, options: FlagRouteOptions): Target | { errorCode: 'PARSE_ERROR' | 'INVALID_CONTEXT'; errorDetails: string } {
+function evaluationTarget(
+  body: unknown,
+  store: FlagStore,
+  options: FlagRouteOptions,
+): Target | { errorCode: 'PARSE_ERROR' | 'INVALID_CONTEXT'; errorDetails: string } {
   if (!isObject(body)) return { errorCode: 'PARSE_ERROR', errorDetails: 'the request body must be a JSON object such as {"context":{}}' };
   const context = body.context;
   if (context === undefined || context === null) return { env: options.activeEnvironment(), targeted: false };
@@ -144,7 +158,10 @@ function evaluationTarget(body: unknown, store: FlagStore, options: FlagRouteOpt
   const env = context.environment;
   if (env === undefined) return { env: options.activeEnvironment(), targeted: false };
   if (typeof env !== 'string' || !store.environments.includes(env)) {
-    return { errorCode: 'INVALID_CONTEXT', errorDetails: `context.environment must be one of ${store.environments.join(', ')}, or absent for the live one; got ${preview(env)}` };
+    return {
+      errorCode: 'INVALID_CONTEXT',
+      errorDetails: `context.environment must be one of ${store.environments.join(', ')}, or absent for the live one; got ${preview(env)}`,
+    };
   }
   return { env, targeted: true };
 }

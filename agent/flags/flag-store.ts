@@ -181,7 +181,8 @@ export class FlagStore {
 
     const problems: string[] = [];
     for (const [flag, value] of entries) {
-      if (!DEFINITIONS.has(flag)) problems.push(`${shortText(flag)} is not a flag (known: ${FLAG_DEFINITIONS.map((definition) => definition.name).join(', ')})`);
+      if (!DEFINITIONS.has(flag))
+        problems.push(`${shortText(flag)} is not a flag (known: ${FLAG_DEFINITIONS.map((definition) => definition.name).join(', ')})`);
       else if (typeof value !== 'boolean') problems.push(`${flag} must be true or false, not ${preview(value)}`);
     }
     if (problems.length > 0) {
@@ -318,7 +319,13 @@ export class FlagStore {
     return [...new Set(envs)];
   }
 
-  #apply(envs: readonly string[], entries: readonly [string, boolean][], request: FlagRequest, severity: 'info' | 'warning', preset: PresetName | undefined): FlagChange[] {
+  #apply(
+    envs: readonly string[],
+    entries: readonly [string, boolean][],
+    request: FlagRequest,
+    severity: 'info' | 'warning',
+    preset: PresetName | undefined,
+  ): FlagChange[] {
     const changes: FlagChange[] = [];
     for (const env of envs) {
       const values = this.#values.get(env)!;
@@ -332,7 +339,16 @@ export class FlagStore {
     const time = new Date(this.#now()).toISOString();
     for (const change of changes) {
       this.#values.get(change.env)!.set(change.flag, change.new);
-      this.#record({ time, actor: request.actor, reason: request.reason, env: change.env, flag: change.flag, old: change.old, new: change.new, outcome: 'changed' });
+      this.#record({
+        time,
+        actor: request.actor,
+        reason: request.reason,
+        env: change.env,
+        flag: change.flag,
+        old: change.old,
+        new: change.new,
+        outcome: 'changed',
+      });
     }
     const changedEnvs = [...new Set(changes.map((change) => change.env))];
     for (const env of changedEnvs) this.#versions.set(env, this.#versions.get(env)! + 1);
@@ -383,7 +399,10 @@ export class FlagStore {
  * flag set off its value), each at its key path: the shape of parseConfig's `validate` hook, so
  * `greenlight validate` reports them with their lines.
  */
-export function checkInitialFlags(initial: Readonly<Record<string, Readonly<Record<string, unknown>>>>, environments: readonly string[]): { path: (string | number)[]; message: string }[] {
+export function checkInitialFlags(
+  initial: Readonly<Record<string, Readonly<Record<string, unknown>>>>,
+  environments: readonly string[],
+): { path: (string | number)[]; message: string }[] {
   const issues: { path: (string | number)[]; message: string }[] = [];
   for (const [env, values] of Object.entries(initial)) {
     if (!environments.includes(env)) {

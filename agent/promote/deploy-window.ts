@@ -38,7 +38,16 @@ const formatters = new Map<string, Intl.DateTimeFormat>();
 export function localTimeOf(instant: number, timezone: string): LocalTime {
   let formatter = formatters.get(timezone);
   if (!formatter) {
-    formatter = new Intl.DateTimeFormat('en-US', { timeZone: timezone, hourCycle: 'h23', weekday: 'short', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit' });
+    formatter = new Intl.DateTimeFormat('en-US', {
+      timeZone: timezone,
+      hourCycle: 'h23',
+      weekday: 'short',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+    });
     formatters.set(timezone, formatter);
   }
   const parts = Object.fromEntries(formatter.formatToParts(instant).map((part) => [part.type, part.value]));
@@ -92,11 +101,29 @@ export function decideWindow(config: DeployWindowsConfig, fallbackTimezone: stri
   const local = localTimeOf(now, timezone);
   const localTime = `${formatLocal(local)} ${timezone}`;
   if (!config.enabled) {
-    return { open: true, kind, timezone, localTime, window: null, nextOpen: null, nextOpenLocal: null, detail: 'deploy windows are disabled (deployWindows.enabled: false)' };
+    return {
+      open: true,
+      kind,
+      timezone,
+      localTime,
+      window: null,
+      nextOpen: null,
+      nextOpenLocal: null,
+      detail: 'deploy windows are disabled (deployWindows.enabled: false)',
+    };
   }
   const current = windows.find((w) => w.days.includes(WEEKDAYS[local.weekday]!) && local.minutes >= w.from && local.minutes < w.to);
   if (current) {
-    return { open: true, kind, timezone, localTime, window: describeWindow(current), nextOpen: null, nextOpenLocal: null, detail: `${kind} window ${describeWindow(current)} is open (${localTime})` };
+    return {
+      open: true,
+      kind,
+      timezone,
+      localTime,
+      window: describeWindow(current),
+      nextOpen: null,
+      nextOpenLocal: null,
+      detail: `${kind} window ${describeWindow(current)} is open (${localTime})`,
+    };
   }
   const next = nextOpening(windows, timezone, now);
   const list = windows.map(describeWindow).join(', ') || 'none configured';

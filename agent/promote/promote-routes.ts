@@ -54,7 +54,8 @@ export function promoteRoutes(promotions: PromotionController): Route[] {
           if (error instanceof PromoteRefused) throw new HttpError(error.status, error.message);
           throw error;
         }
-        if ((headers.accept ?? '').includes('application/x-ndjson')) return { status: 200, headers: { 'content-type': 'application/x-ndjson; charset=utf-8' }, stream: streamLines(run, request.wait) };
+        if ((headers.accept ?? '').includes('application/x-ndjson'))
+          return { status: 200, headers: { 'content-type': 'application/x-ndjson; charset=utf-8' }, stream: streamLines(run, request.wait) };
         const result = request.wait ? await run.done : await untilSwitched(run);
         return answer(result, run);
       },
@@ -101,7 +102,20 @@ function untilSwitched(run: PromotionRun): Promise<PromoteResult & { detached?: 
     const unsubscribe = run.listen((line) => {
       if (line.type === 'result') resolve(line);
       else if (line.type === 'promote.step' && line.data.step === 'verify' && line.data.ok) {
-        resolve({ ok: true, promotion: run.id, from: run.from, to: run.to, live: run.to, switched: true, rolledBack: false, failedStep: null, reason: null, durationMs: 0, steps: [], detached: true });
+        resolve({
+          ok: true,
+          promotion: run.id,
+          from: run.from,
+          to: run.to,
+          live: run.to,
+          switched: true,
+          rolledBack: false,
+          failedStep: null,
+          reason: null,
+          durationMs: 0,
+          steps: [],
+          detached: true,
+        });
       } else return;
       queueMicrotask(() => unsubscribe());
     });
@@ -109,7 +123,10 @@ function untilSwitched(run: PromotionRun): Promise<PromoteResult & { detached?: 
 }
 
 function answer(result: PromoteResult, run: PromotionRun): RouteResponse {
-  const body = { ...result, steps: result.steps.length ? result.steps : run.lines.filter((l) => l.type === 'promote.step').map((l) => (l as { data: unknown }).data) };
+  const body = {
+    ...result,
+    steps: result.steps.length ? result.steps : run.lines.filter((l) => l.type === 'promote.step').map((l) => (l as { data: unknown }).data),
+  };
   if (result.ok) return { status: 200, body };
   const status = result.failedStep === 'window' ? 409 : result.switched || result.failedStep === 'switch' ? 502 : 422;
   return { status, body: { ...body, error: `promotion to ${result.to} failed at ${result.failedStep}: ${result.reason}` } };

@@ -61,9 +61,7 @@ export interface PromoteRequest {
 
 /** A line of a promotion's progress, as streamed to the CLI (NDJSON): the promote.* events, progress, and the result. */
 export type PromoteLine =
-  | GreenlightEvent
-  | { type: 'progress'; step: PromoteStepName; message: string; data?: Record<string, unknown> }
-  | ({ type: 'result' } & PromoteResult);
+  GreenlightEvent | { type: 'progress'; step: PromoteStepName; message: string; data?: Record<string, unknown> } | ({ type: 'result' } & PromoteResult);
 
 export interface PromoteResult {
   ok: boolean;
@@ -147,7 +145,13 @@ export class PromotionController {
     if (this.#host.controller.switching()) throw new PromoteRefused(409, 'a traffic switch is in flight; try again in a moment');
     if (request.emergency && !request.reason?.trim()) throw new PromoteRefused(400, 'an emergency promotion needs a reason: it is recorded with the promotion');
     const id = `${new Date(this.#now()).toISOString().replace(/[-:]/g, '').slice(0, 15)}-${++this.#sequence}`;
-    const run = new PromotionRun(id, live, request, { host: this.#host, now: this.#now, sleep: this.#sleep, logger: this.#logger, signal: this.#shutdown.signal });
+    const run = new PromotionRun(id, live, request, {
+      host: this.#host,
+      now: this.#now,
+      sleep: this.#sleep,
+      logger: this.#logger,
+      signal: this.#shutdown.signal,
+    });
     this.#current = run;
     const finished = run.done.finally(() => {
       if (this.#current === run) this.#current = undefined;
@@ -177,7 +181,9 @@ export class PromotionController {
         type: 'rollback.validated',
         severity: report.ok ? 'info' : 'critical',
         env: live,
-        message: report.ok ? `rollback validated: ${live} is live and safe (${report.checks.map((c) => c.name).join(', ')} pass)` : `rollback validation failed on ${live}: ${failed.map((c) => c.detail).join('; ')}`,
+        message: report.ok
+          ? `rollback validated: ${live} is live and safe (${report.checks.map((c) => c.name).join(', ')} pass)`
+          : `rollback validation failed on ${live}: ${failed.map((c) => c.detail).join('; ')}`,
         data: { ok: report.ok, live, idle, trigger, checks: report.checks },
       });
       return report;
@@ -196,7 +202,9 @@ export class PromotionController {
   async #validateAfter(event: GreenlightEvent): Promise<void> {
     await this.#sleep(this.#host.config.promote.validation.settle, this.#shutdown.signal);
     if (this.#shutdown.signal.aborted) return;
-    await this.validate(`traffic.switched #${event.id}`).catch((error: unknown) => this.#logger.error({ err: error }, `rollback validation failed to run: ${(error as Error).message}`));
+    await this.validate(`traffic.switched #${event.id}`).catch((error: unknown) =>
+      this.#logger.error({ err: error }, `rollback validation failed to run: ${(error as Error).message}`),
+    );
   }
 
   #track(promise: Promise<unknown>): void {
@@ -359,7 +367,14 @@ export class PromotionRun {
         outcome = { ok: false, detail: (error as Error).message };
       }
     }
-    const data: PromoteStepData = { promotion: this.id, step, ok: outcome.ok, durationMs: now() - started, detail: outcome.detail, figures: outcome.figures ?? {} };
+    const data: PromoteStepData = {
+      promotion: this.id,
+      step,
+      ok: outcome.ok,
+      durationMs: now() - started,
+      detail: outcome.detail,
+      figures: outcome.figures ?? {},
+    };
     const { promotion: _promotion, ...kept } = data;
     this.#steps.push(kept);
     this.#emit(
@@ -377,7 +392,14 @@ export class PromotionRun {
   #window(): StepOutcome {
     const request = this.#request;
     const decision = decideWindow(this.#config.deployWindows, this.#config.timezone, request.kind, this.#deps.now());
-    const figures = { kind: decision.kind, localTime: decision.localTime, window: decision.window, nextOpen: decision.nextOpen, emergency: request.emergency, reason: request.reason };
+    const figures = {
+      kind: decision.kind,
+      localTime: decision.localTime,
+      window: decision.window,
+      nextOpen: decision.nextOpen,
+      emergency: request.emergency,
+      reason: request.reason,
+    };
     if (decision.open) return { ok: true, detail: decision.detail, figures };
     if (request.emergency) return { ok: true, detail: `${decision.detail}; allowed as an emergency: ${request.reason}`, figures };
     return { ok: false, detail: `${decision.detail}. Outside a window only --emergency --reason TEXT promotes`, figures };
@@ -387,7 +409,11 @@ export class PromotionRun {
     const render = this.#config.render;
     const dispatcher = new UndiciAgent({ connections: 2 });
     try {
-      const api = new RenderApi(render, { dispatcher, sleep: this.#deps.sleep, logger: this.#deps.logger, redactor: this.#deps.host.redactor }, this.#deps.signal);
+      const api = new RenderApi(
+        render,
+        { dispatcher, sleep: this.#deps.sleep, logger: this.#deps.logger, redactor: this.#deps.host.redactor },
+        this.#deps.signal,
+      );
       const serviceId = api.serviceOf(this.to);
       const deploy = await deployAndFollow(api, serviceId, {
         pollIntervalMs: render.pollInterval,
@@ -395,9 +421,17 @@ export class PromotionRun {
         now: this.#deps.now,
         sleep: this.#deps.sleep,
         signal: this.#deps.signal,
-        onStatus: ({ deploy: d, elapsedMs }) => this.#progress('deploy', `Render deploy ${d.id} of ${this.to} (${serviceId}): ${d.status} after ${Math.round(elapsedMs / 1_000)}s`, { deploy: d.id, status: d.status }),
+        onStatus: ({ deploy: d, elapsedMs }) =>
+          this.#progress('deploy', `Render deploy ${d.id} of ${this.to} (${serviceId}): ${d.status} after ${Math.round(elapsedMs / 1_000)}s`, {
+            deploy: d.id,
+            status: d.status,
+          }),
       });
-      return { ok: true, detail: `Render deploy ${deploy.id} of ${this.to} is live (${deploy.statuses.join(' → ')})`, figures: { service: serviceId, deploy: deploy.id, commit: deploy.commit, statuses: deploy.statuses } };
+      return {
+        ok: true,
+        detail: `Render deploy ${deploy.id} of ${this.to} is live (${deploy.statuses.join(' → ')})`,
+        figures: { service: serviceId, deploy: deploy.id, commit: deploy.commit, statuses: deploy.statuses },
+      };
     } finally {
       await dispatcher.destroy();
     }
@@ -409,10 +443,17 @@ export class PromotionRun {
     const figures: Record<string, unknown> = {};
     // A critical rule still firing cannot fire again when the target degrades in the watch, so
     // the fast revert would never come: promoting in the middle of an incident is an emergency.
-    const firing = this.#deps.host.rules.statuses().filter((rule) => rule.state === 'firing' && rule.severity === 'critical').map((rule) => rule.rule);
+    const firing = this.#deps.host.rules
+      .statuses()
+      .filter((rule) => rule.state === 'firing' && rule.severity === 'critical')
+      .map((rule) => rule.rule);
     figures.criticalFiring = firing;
     if (firing.length > 0 && !this.#request.emergency) {
-      return { ok: false, detail: `critical rules are firing (${firing.join(', ')}): a rollback in the watch could not fire again for them; resolve the incident first, or promote with --emergency --reason`, figures };
+      return {
+        ok: false,
+        detail: `critical rules are firing (${firing.join(', ')}): a rollback in the watch could not fire again for them; resolve the incident first, or promote with --emergency --reason`,
+        figures,
+      };
     }
     if (firing.length > 0) passed.push(`critical rules firing (${firing.join(', ')}), allowed as an emergency`);
     if (promote.requireProtection) {
@@ -444,7 +485,9 @@ export class PromotionRun {
 
   async #probeRounds(dispatcher: UndiciAgent, rounds: number, step: 'probes' | 'verify'): Promise<StepOutcome> {
     const config = this.#config;
-    const targets = config.probes.filter((probe) => probeEnvironments(config, probe).includes(this.to)).map((probe) => compileProbeTarget(config, probe, this.to, this.#deps.host.redactor));
+    const targets = config.probes
+      .filter((probe) => probeEnvironments(config, probe).includes(this.to))
+      .map((probe) => compileProbeTarget(config, probe, this.to, this.#deps.host.redactor));
     let slowest = 0;
     for (let round = 1; round <= rounds; round++) {
       if (round > 1) await this.#deps.sleep(config.promote.roundInterval, this.#deps.signal);
@@ -460,13 +503,19 @@ export class PromotionRun {
       }
       this.#progress(step, `round ${round}/${rounds}: ${results.length} probes pass (slowest ${Math.round(Math.max(...results.map((r) => r.durationMs)))}ms)`);
     }
-    return { ok: true, detail: `${rounds} rounds of ${targets.length} probes passed in a row on ${this.to} (slowest ${Math.round(slowest)}ms)`, figures: { rounds, probes: targets.length, slowestMs: Math.round(slowest) } };
+    return {
+      ok: true,
+      detail: `${rounds} rounds of ${targets.length} probes passed in a row on ${this.to} (slowest ${Math.round(slowest)}ms)`,
+      figures: { rounds, probes: targets.length, slowestMs: Math.round(slowest) },
+    };
   }
 
   async #load(): Promise<StepOutcome> {
     const config = this.#config;
     const load = config.promote.load;
-    const targets = config.probes.filter((probe) => probeEnvironments(config, probe).includes(this.to)).map((probe) => compileProbeTarget(config, probe, this.to, this.#deps.host.redactor));
+    const targets = config.probes
+      .filter((probe) => probeEnvironments(config, probe).includes(this.to))
+      .map((probe) => compileProbeTarget(config, probe, this.to, this.#deps.host.redactor));
     const report = await runLoadTest({
       targets,
       rps: load.rps,
@@ -475,11 +524,28 @@ export class PromotionRun {
       connections: load.connections,
       connect: probeConnect(config),
       signal: this.#deps.signal,
-      onProgress: (p) => this.#progress('load', `${(p.elapsedMs / 1_000).toFixed(1)}s: sent ${p.sent}, answered ${p.completed}, errors ${p.errors}, p95 ${p.recentP95Ms === null ? '-' : `${Math.round(p.recentP95Ms)}ms`}`),
+      onProgress: (p) =>
+        this.#progress(
+          'load',
+          `${(p.elapsedMs / 1_000).toFixed(1)}s: sent ${p.sent}, answered ${p.completed}, errors ${p.errors}, p95 ${p.recentP95Ms === null ? '-' : `${Math.round(p.recentP95Ms)}ms`}`,
+        ),
     });
     const verdict = judgeLoad(report, { maxP95Ms: load.maxP95, maxErrorRatio: load.maxErrorRatio });
-    const figures = { rps: load.rps, p50Ms: round(report.p50Ms), p95Ms: round(report.p95Ms), p99Ms: round(report.p99Ms), errorRatio: report.errorRatio, sent: report.sent, errors: report.errors, achievedRps: round(report.achievedRps), maxP95Ms: load.maxP95, maxErrorRatio: load.maxErrorRatio };
-    return verdict.ok ? { ok: true, detail: summarizeLoad(report), figures } : { ok: false, detail: `${verdict.failures.join('; ')} (${summarizeLoad(report)})`, figures };
+    const figures = {
+      rps: load.rps,
+      p50Ms: round(report.p50Ms),
+      p95Ms: round(report.p95Ms),
+      p99Ms: round(report.p99Ms),
+      errorRatio: report.errorRatio,
+      sent: report.sent,
+      errors: report.errors,
+      achievedRps: round(report.achievedRps),
+      maxP95Ms: load.maxP95,
+      maxErrorRatio: load.maxErrorRatio,
+    };
+    return verdict.ok
+      ? { ok: true, detail: summarizeLoad(report), figures }
+      : { ok: false, detail: `${verdict.failures.join('; ')} (${summarizeLoad(report)})`, figures };
   }
 
   async #switch(): Promise<StepOutcome> {
@@ -492,7 +558,11 @@ export class PromotionRun {
       if (event.type === 'traffic.switched' && event.data.from === this.to) this.#left ??= event;
     });
     // A rollback during the gates may have moved traffic already: the switch then refuses (not-live).
-    const result = await host.controller.switchTraffic({ from: this.from, to: this.to, kind: 'promotion' }, { rule: null, incident: `promote:${this.id}`, env: this.from, severity: 'info', message, figures: null, actor: request.actor, startedAt: now() }, this.#deps.signal);
+    const result = await host.controller.switchTraffic(
+      { from: this.from, to: this.to, kind: 'promotion' },
+      { rule: null, incident: `promote:${this.id}`, env: this.from, severity: 'info', message, figures: null, actor: request.actor, startedAt: now() },
+      this.#deps.signal,
+    );
     if (!result.switched) {
       const figures = result.why === 'not-live' ? {} : { verification: result.verification };
       return { ok: false, detail: result.why === 'not-live' ? `${result.reason}; not switching, promote again` : `switch refused: ${result.reason}`, figures };
@@ -512,7 +582,16 @@ export class PromotionRun {
   async #revert(why: string): Promise<StepOutcome> {
     const { host, now } = this.#deps;
     if (host.controller.activeEnvironment() !== this.to) return { ok: true, detail: `${host.controller.activeEnvironment()} is already live` };
-    const context = { rule: null, incident: `promote:${this.id}:revert`, env: this.to, severity: 'critical' as const, message: `promotion ${this.id}: verification failed (${why}), switching back`, figures: null, actor: this.#request.actor, startedAt: now() };
+    const context = {
+      rule: null,
+      incident: `promote:${this.id}:revert`,
+      env: this.to,
+      severity: 'critical' as const,
+      message: `promotion ${this.id}: verification failed (${why}), switching back`,
+      figures: null,
+      actor: this.#request.actor,
+      startedAt: now(),
+    };
     // A revert is never cut short, not even by a stopping agent; it is verified like any switch.
     const result = await host.controller.switchTraffic({ from: this.to, to: this.from, kind: 'rollback' }, context, new AbortController().signal);
     if (result.switched) return { ok: true, detail: `switched back ${this.to} → ${this.from}: ${result.detail}` };
@@ -530,7 +609,11 @@ export class PromotionRun {
       startsAt: new Date(now()).toISOString(),
       url: host.controller.stateUrl(),
     });
-    return { ok: false, detail: `switch back to ${this.from} refused: ${result.reason}; ${this.to} stays live`, figures: { verification: result.verification } };
+    return {
+      ok: false,
+      detail: `switch back to ${this.from} refused: ${result.reason}; ${this.to} stays live`,
+      figures: { verification: result.verification },
+    };
   }
 
   /** Until the watch ends or traffic leaves the new environment (a rule's rollback, an operator). */
@@ -552,7 +635,11 @@ export class PromotionRun {
       const signal = AbortSignal.any([wake.signal, this.#deps.signal]);
       while (!left && !this.#deps.signal.aborted && now() < until) {
         await this.#deps.sleep(Math.min(WATCH_PROGRESS_MS, until - now()), signal);
-        if (!left && now() < until) this.#progress('watch', `${formatDuration(Math.round((now() - this.#switchedAt) / 1_000) * 1_000)} of ${formatDuration(watchMs)}: ${this.to} live, ${firing.length ? `firing: ${firing.join(', ')}` : 'no critical rule firing'}`);
+        if (!left && now() < until)
+          this.#progress(
+            'watch',
+            `${formatDuration(Math.round((now() - this.#switchedAt) / 1_000) * 1_000)} of ${formatDuration(watchMs)}: ${this.to} live, ${firing.length ? `firing: ${firing.join(', ')}` : 'no critical rule firing'}`,
+          );
       }
     } finally {
       unsubscribe();
@@ -565,8 +652,16 @@ export class PromotionRun {
         figures: { rolledBackTo: left.data.to, rule: left.rule, incident: left.data.incident, event: left.id },
       };
     }
-    if (this.#deps.signal.aborted) return { ok: false, detail: `the agent stopped ${formatDuration(Math.round((now() - this.#switchedAt) / 1_000) * 1_000)} into the watch; ${this.to} stays live` };
-    return { ok: true, detail: `${this.to} held for ${formatDuration(watchMs)} with no rollback${firing.length ? ` (rules fired: ${firing.join(', ')})` : ''}`, figures: { watchMs, firing } };
+    if (this.#deps.signal.aborted)
+      return {
+        ok: false,
+        detail: `the agent stopped ${formatDuration(Math.round((now() - this.#switchedAt) / 1_000) * 1_000)} into the watch; ${this.to} stays live`,
+      };
+    return {
+      ok: true,
+      detail: `${this.to} held for ${formatDuration(watchMs)} with no rollback${firing.length ? ` (rules fired: ${firing.join(', ')})` : ''}`,
+      figures: { watchMs, firing },
+    };
   }
 }
 

@@ -107,7 +107,8 @@ export class RenderApi {
       { ...DEFAULT_RETRY, attempts: this.#config.retries + 1, timeoutMs: this.#config.timeout },
       this.#signal,
     ).catch((error: unknown) => {
-      if (error instanceof OutboundError && error.status === 401) throw new RenderError(`${error.message} (Render refused the API key: check RENDER_API_KEY)`, { cause: error });
+      if (error instanceof OutboundError && error.status === 401)
+        throw new RenderError(`${error.message} (Render refused the API key: check RENDER_API_KEY)`, { cause: error });
       if (error instanceof OutboundError) throw new RenderError(error.message, { cause: error });
       throw error;
     });
@@ -126,14 +127,24 @@ export interface DeployProgress {
 export async function deployAndFollow(
   api: RenderApi,
   serviceId: string,
-  options: { pollIntervalMs: number; timeoutMs: number; now: () => number; sleep: (ms: number, signal?: AbortSignal) => Promise<void>; signal: AbortSignal; onStatus: (progress: DeployProgress) => void },
+  options: {
+    pollIntervalMs: number;
+    timeoutMs: number;
+    now: () => number;
+    sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+    signal: AbortSignal;
+    onStatus: (progress: DeployProgress) => void;
+  },
 ): Promise<RenderDeploy & { elapsedMs: number; statuses: string[] }> {
   const started = options.now();
   let deploy = await api.triggerDeploy(serviceId);
   const statuses = [deploy.status];
   options.onStatus({ deploy, elapsedMs: 0 });
   while (!isDone(deploy.status)) {
-    if (options.now() - started >= options.timeoutMs) throw new RenderError(`deploy ${deploy.id} of ${serviceId} is still ${deploy.status} after ${Math.round(options.timeoutMs / 1_000)}s; see the Render Dashboard`);
+    if (options.now() - started >= options.timeoutMs)
+      throw new RenderError(
+        `deploy ${deploy.id} of ${serviceId} is still ${deploy.status} after ${Math.round(options.timeoutMs / 1_000)}s; see the Render Dashboard`,
+      );
     await options.sleep(options.pollIntervalMs, options.signal);
     if (options.signal.aborted) throw new RenderError(`following deploy ${deploy.id} was cancelled (it goes on at Render)`);
     const next = await api.getDeploy(serviceId, deploy.id);
@@ -143,7 +154,8 @@ export async function deployAndFollow(
     }
     deploy = next;
   }
-  if (deploy.status !== 'live') throw new RenderError(`deploy ${deploy.id} of ${serviceId} ended ${deploy.status} (${statuses.join(' → ')}); see its logs in the Render Dashboard`);
+  if (deploy.status !== 'live')
+    throw new RenderError(`deploy ${deploy.id} of ${serviceId} ended ${deploy.status} (${statuses.join(' → ')}); see its logs in the Render Dashboard`);
   return { ...deploy, elapsedMs: options.now() - started, statuses };
 }
 

@@ -63,7 +63,11 @@ export async function validateRollback(input: ValidationInput): Promise<Validati
       checks.push({ name: 'health', ok: false, detail: `${target.path} on ${live} did not answer: ${input.redactor.text((error as Error).message)}` });
     }
     const connected = (body as { database?: { connected?: unknown } } | undefined)?.database?.connected;
-    checks.push({ name: 'database', ok: connected === true, detail: `$.database.connected on ${live} is ${body === undefined ? 'unknown (no JSON body)' : JSON.stringify(connected ?? null)}` });
+    checks.push({
+      name: 'database',
+      ok: connected === true,
+      detail: `$.database.connected on ${live} is ${body === undefined ? 'unknown (no JSON body)' : JSON.stringify(connected ?? null)}`,
+    });
   }
 
   const protection = input.flags(live).ALPHASTACK_PROTECTION;

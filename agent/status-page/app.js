@@ -86,7 +86,12 @@ function renderEnvironments(overview) {
     const card = el(
       'article',
       { class: `env${env.active ? ' live' : ''}${failing > 0 ? ' failing' : ''}`, 'data-env': name, 'data-live': env.active ? 'true' : 'false' },
-      el('header', {}, el('h3', { text: name }), env.active ? el('span', { class: 'badge live-badge', text: 'LIVE' }) : el('span', { class: 'badge idle-badge', text: 'idle' })),
+      el(
+        'header',
+        {},
+        el('h3', { text: name }),
+        env.active ? el('span', { class: 'badge live-badge', text: 'LIVE' }) : el('span', { class: 'badge idle-badge', text: 'idle' }),
+      ),
       el('p', { class: 'url', text: env.url }),
       el('p', { class: `health ${failing > 0 ? 'bad' : env.up ? 'good' : ''}`, text: health }),
     );
@@ -179,17 +184,36 @@ function renderAlerts(overview) {
 function renderFlags(overview) {
   const table = $('flags');
   const envs = Object.keys(overview.flags);
-  table.tHead.replaceChildren(el('tr', {}, el('th', { text: 'flag' }), ...envs.map((env) => el('th', { text: env === overview.activeEnvironment ? `${env} (live)` : env }))));
+  table.tHead.replaceChildren(
+    el('tr', {}, el('th', { text: 'flag' }), ...envs.map((env) => el('th', { text: env === overview.activeEnvironment ? `${env} (live)` : env }))),
+  );
   const names = [...new Set(envs.flatMap((env) => Object.keys(overview.flags[env])))];
   const rows = names.map((flag) => {
     const locked = overview.locked.includes(flag);
     return el(
       'tr',
       { 'data-flag': flag, class: locked ? 'locked' : '' },
-      el('th', { scope: 'row' }, el('span', { text: flag }), locked ? el('span', { class: 'lock', title: 'locked: can never be changed', text: 'locked' }) : null),
+      el(
+        'th',
+        { scope: 'row' },
+        el('span', { text: flag }),
+        locked ? el('span', { class: 'lock', title: 'locked: can never be changed', text: 'locked' }) : null,
+      ),
       ...envs.map((env) => {
         const on = overview.flags[env][flag] === true;
-        const button = el('button', { type: 'button', class: `flag-toggle ${on ? 'on' : 'off'}`, 'data-flag': flag, 'data-env': env, 'data-value': String(!on), disabled: locked || !page.token, title: locked ? 'locked' : `turn ${on ? 'off' : 'on'} in ${env}` }, on ? 'on' : 'off');
+        const button = el(
+          'button',
+          {
+            type: 'button',
+            class: `flag-toggle ${on ? 'on' : 'off'}`,
+            'data-flag': flag,
+            'data-env': env,
+            'data-value': String(!on),
+            disabled: locked || !page.token,
+            title: locked ? 'locked' : `turn ${on ? 'off' : 'on'} in ${env}`,
+          },
+          on ? 'on' : 'off',
+        );
         return el('td', {}, button);
       }),
     );
@@ -283,7 +307,10 @@ function eventItem(event) {
 
 function renderEvents() {
   const f = filters();
-  const shown = page.events.filter((event) => passes(event, f)).slice(-200).reverse();
+  const shown = page.events
+    .filter((event) => passes(event, f))
+    .slice(-200)
+    .reverse();
   $('events').replaceChildren(...(shown.length ? shown.map(eventItem) : [el('li', { class: 'hint', text: 'no events match' })]));
 }
 
@@ -361,7 +388,9 @@ function setToken(value) {
   const usable = page.token !== '';
   $('rollback').disabled = !usable;
   $('emergency-flags').disabled = !usable;
-  $('controls-hint').textContent = usable ? 'Each control asks for confirmation and a reason.' : 'Enter a token to use the controls. Each asks for confirmation and a reason.';
+  $('controls-hint').textContent = usable
+    ? 'Each control asks for confirmation and a reason.'
+    : 'Enter a token to use the controls. Each asks for confirmation and a reason.';
   if (page.overview) render();
 }
 
@@ -436,7 +465,11 @@ async function control(title, text, run) {
   try {
     const { status, payload } = await run(reason);
     if (status >= 200 && status < 300 && payload.ok !== false) say(`✅ ${describe(payload)}`, 'ok');
-    else say(`❌ HTTP ${status}${status === 401 ? ' (unauthorized)' : status === 403 ? ' (forbidden)' : ''}: ${payload.error ?? payload.detail ?? 'refused'}`, 'error');
+    else
+      say(
+        `❌ HTTP ${status}${status === 401 ? ' (unauthorized)' : status === 403 ? ' (forbidden)' : ''}: ${payload.error ?? payload.detail ?? 'refused'}`,
+        'error',
+      );
   } catch (error) {
     say(`❌ ${error.message}`, 'error');
   }
@@ -463,17 +496,23 @@ function wire() {
   $('rollback').addEventListener('click', () => {
     const live = page.overview?.activeEnvironment ?? 'the live environment';
     const other = page.overview ? Object.keys(page.overview.environments).find((env) => env !== live) : 'the other one';
-    control('Roll back?', `Switch live traffic from ${live} to ${other}. greenlight refuses if ${other}'s own probes are failing.`, (reason) => call('POST', '/api/v1/rollback', { reason }));
+    control('Roll back?', `Switch live traffic from ${live} to ${other}. greenlight refuses if ${other}'s own probes are failing.`, (reason) =>
+      call('POST', '/api/v1/rollback', { reason }),
+    );
   });
   $('emergency-flags').addEventListener('click', () => {
     const live = page.overview?.activeEnvironment ?? 'the live environment';
-    control('Emergency flags?', `Apply the emergency-rollback flag preset to ${live} (V3 off, V2 fallback on).`, (reason) => call('POST', '/api/v1/flags/emergency-rollback', { reason }));
+    control('Emergency flags?', `Apply the emergency-rollback flag preset to ${live} (V3 off, V2 fallback on).`, (reason) =>
+      call('POST', '/api/v1/flags/emergency-rollback', { reason }),
+    );
   });
   $('flags').addEventListener('click', (event) => {
     const button = event.target.closest('button.flag-toggle');
     if (!button) return;
     const { flag, env, value } = button.dataset;
-    control(`Turn ${flag} ${value === 'true' ? 'on' : 'off'}?`, `Set ${flag}=${value} in ${env} (needs the admin token).`, (reason) => call('PUT', '/api/v1/flags', { set: { [flag]: value === 'true' }, env, reason }));
+    control(`Turn ${flag} ${value === 'true' ? 'on' : 'off'}?`, `Set ${flag}=${value} in ${env} (needs the admin token).`, (reason) =>
+      call('PUT', '/api/v1/flags', { set: { [flag]: value === 'true' }, env, reason }),
+    );
   });
   for (const id of ['filter-type', 'filter-env', 'filter-severity']) $(id).addEventListener('change', renderEvents);
   const remembered = sessionStorage.getItem(TOKEN_KEY);

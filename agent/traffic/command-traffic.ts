@@ -11,7 +11,10 @@ export const CommandTrafficSchema = z.strictObject({
   command: z
     .array(z.string().min(1, { error: 'is empty: every argument needs at least one character' }))
     .min(1, { error: 'needs the program to run and its arguments, e.g. ["/usr/local/bin/switch-traffic", "--fast"]' })
-    .meta({ description: 'Program and arguments, run without a shell. It gets GREENLIGHT_FROM, GREENLIGHT_TO, GREENLIGHT_REASON, GREENLIGHT_RULE and GREENLIGHT_INCIDENT; exit 0 means switched.' }),
+    .meta({
+      description:
+        'Program and arguments, run without a shell. It gets GREENLIGHT_FROM, GREENLIGHT_TO, GREENLIGHT_REASON, GREENLIGHT_RULE and GREENLIGHT_INCIDENT; exit 0 means switched.',
+    }),
   timeout: Duration.default(30_000).meta({ description: 'The program and everything it started are killed after this long. Default 30s.' }),
   inheritEnv: z.boolean().default(true).meta({ description: "Whether the program also gets greenlight's own environment (PATH, HOME …). Default true." }),
 });
@@ -28,7 +31,13 @@ export const commandTraffic: PluginDefinition<CommandTrafficConfig, TrafficAdapt
     return {
       type: 'command',
       async switchTo(request, signal) {
-        const result = await runCommand(config.command, { env: switchEnv(request), inheritEnv: config.inheritEnv, timeoutMs: config.timeout, signal, redactor: deps.redactor });
+        const result = await runCommand(config.command, {
+          env: switchEnv(request),
+          inheritEnv: config.inheritEnv,
+          timeoutMs: config.timeout,
+          signal,
+          redactor: deps.redactor,
+        });
         const took = formatDuration(result.durationMs);
         const stderr = tailLines(result.stderr);
         const output = stderr ? `; stderr:\n${stderr}` : '';
@@ -37,7 +46,9 @@ export const commandTraffic: PluginDefinition<CommandTrafficConfig, TrafficAdapt
         }
         if (result.aborted) throw new TrafficError(`traffic command ${program} was cancelled after ${took} and killed${output}`);
         if (result.timedOut) {
-          throw new TrafficError(`traffic command ${program} did not finish within ${formatDuration(config.timeout)} and was killed; traffic may be half switched, check it by hand${output}`);
+          throw new TrafficError(
+            `traffic command ${program} did not finish within ${formatDuration(config.timeout)} and was killed; traffic may be half switched, check it by hand${output}`,
+          );
         }
         if (result.code !== 0) {
           const how = result.code === null ? `was killed by ${result.signal}` : `exited with code ${result.code}`;

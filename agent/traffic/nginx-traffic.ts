@@ -19,7 +19,6 @@ const ServerAddress = z.string().regex(/^[^\s;{}#'"\\]+$/, {
   error: (issue) => `${quote(issue.input)} is not a server address such as 127.0.0.1:8081, app-green:8080 or unix:/run/green.sock`,
 });
 
-
 export const NginxTrafficSchema = z.strictObject({
   type: z.literal('nginx'),
   upstreamFile: z.string().min(1).meta({ description: 'The file nginx includes that holds the upstream block; greenlight rewrites it on every switch.' }),
@@ -30,13 +29,24 @@ export const NginxTrafficSchema = z.strictObject({
     .meta({ description: 'Name of the upstream block, as proxy_pass uses it (proxy_pass http://alphastack;). Default alphastack.' }),
   servers: z
     .record(Name, ServerAddress)
-    .refine((servers) => Object.keys(servers).length >= 2, { error: 'needs an address per environment, e.g. {blue: "127.0.0.1:8081", green: "127.0.0.1:8082"}' })
+    .refine((servers) => Object.keys(servers).length >= 2, {
+      error: 'needs an address per environment, e.g. {blue: "127.0.0.1:8081", green: "127.0.0.1:8082"}',
+    })
     .meta({ description: 'Per environment, the address nginx proxies to when it is live.' }),
-  testCommand: Argv.default(['nginx', '-t']).meta({ description: 'Checks the configuration after the upstream file is written; on failure the previous file is put back. Default nginx -t.' }),
-  reloadCommand: Argv.default(['nginx', '-s', 'reload']).meta({ description: 'Makes nginx load the new upstream (gracefully: requests in flight finish). Default nginx -s reload.' }),
+  testCommand: Argv.default(['nginx', '-t']).meta({
+    description: 'Checks the configuration after the upstream file is written; on failure the previous file is put back. Default nginx -t.',
+  }),
+  reloadCommand: Argv.default(['nginx', '-s', 'reload']).meta({
+    description: 'Makes nginx load the new upstream (gracefully: requests in flight finish). Default nginx -s reload.',
+  }),
   commandTimeout: Duration.default(10_000).meta({ description: 'Deadline of the test and of the reload command. Default 10s.' }),
-  verifyUrl: HttpUrl.optional().meta({ description: "A URL through nginx whose JSON names the environment answering (AlphaStack's /api/health). Polled after the reload until it names the new one." }),
-  verifyJsonPath: JsonPath.default({ text: '$.environment', segments: ['environment'] }).meta({ description: 'Where verifyUrl names the environment. Default $.environment.' }),
+  verifyUrl: HttpUrl.optional().meta({
+    description:
+      "A URL through nginx whose JSON names the environment answering (AlphaStack's /api/health). Polled after the reload until it names the new one.",
+  }),
+  verifyJsonPath: JsonPath.default({ text: '$.environment', segments: ['environment'] }).meta({
+    description: 'Where verifyUrl names the environment. Default $.environment.',
+  }),
   verifyTimeout: Duration.default(5_000).meta({ description: 'How long verifyUrl may take to name the new environment. Default 5s.' }),
 });
 
@@ -77,10 +87,18 @@ export const nginxTraffic: PluginDefinition<NginxTrafficConfig, TrafficAdapter> 
   },
 };
 
-async function switchUpstream(config: NginxTrafficConfig, deps: PluginDeps, log: PluginDeps['logger'], request: SwitchRequest, signal: AbortSignal): Promise<SwitchOutcome> {
+async function switchUpstream(
+  config: NginxTrafficConfig,
+  deps: PluginDeps,
+  log: PluginDeps['logger'],
+  request: SwitchRequest,
+  signal: AbortSignal,
+): Promise<SwitchOutcome> {
   const server = config.servers[request.to];
   if (server === undefined) {
-    throw new TrafficError(`nginx traffic has no address for ${quote(request.to)}: add it under traffic.servers (known: ${Object.keys(config.servers).join(', ')})`);
+    throw new TrafficError(
+      `nginx traffic has no address for ${quote(request.to)}: add it under traffic.servers (known: ${Object.keys(config.servers).join(', ')})`,
+    );
   }
   const file = config.upstreamFile;
   const previous = await readIfExists(file);
@@ -89,12 +107,16 @@ async function switchUpstream(config: NginxTrafficConfig, deps: PluginDeps, log:
   const test = await runCommand(config.testCommand, { timeoutMs: config.commandTimeout, signal, redactor: deps.redactor });
   if (test.code !== 0) {
     const restored = await restore(file, previous);
-    throw new TrafficError(`nginx rejected the upstream for ${request.to} (${describeRun(config.testCommand, test, config.commandTimeout)}); ${restored}, and nginx was not reloaded`);
+    throw new TrafficError(
+      `nginx rejected the upstream for ${request.to} (${describeRun(config.testCommand, test, config.commandTimeout)}); ${restored}, and nginx was not reloaded`,
+    );
   }
   const reload = await runCommand(config.reloadCommand, { timeoutMs: config.commandTimeout, signal, redactor: deps.redactor });
   if (reload.code !== 0) {
     const restored = await restore(file, previous);
-    throw new TrafficError(`nginx reload failed (${describeRun(config.reloadCommand, reload, config.commandTimeout)}); ${restored}; check that nginx runs and that reloadCommand reaches it`);
+    throw new TrafficError(
+      `nginx reload failed (${describeRun(config.reloadCommand, reload, config.commandTimeout)}); ${restored}; check that nginx runs and that reloadCommand reaches it`,
+    );
   }
   log.info({ to: request.to, server }, `nginx reloaded with upstream ${config.upstreamName} → ${server} (${request.to})`);
 
@@ -161,15 +183,16 @@ function upstreamText(name: string, server: string, request: SwitchRequest, now:
 function describeRun(argv: readonly string[], result: Awaited<ReturnType<typeof runCommand>>, timeoutMs: number): string {
   const program = basename(argv[0]!);
   const output = tailLines(`${result.stderr}${result.stdout}`);
-  const how = result.spawnError !== undefined
-    ? `${program} could not be started: ${result.spawnError}`
-    : result.timedOut
-      ? `${program} did not finish within ${formatDuration(timeoutMs)}`
-      : result.aborted
-        ? `${program} was cancelled`
-        : result.code === null
-          ? `${program} was killed by ${result.signal}`
-          : `${program} exited with code ${result.code}`;
+  const how =
+    result.spawnError !== undefined
+      ? `${program} could not be started: ${result.spawnError}`
+      : result.timedOut
+        ? `${program} did not finish within ${formatDuration(timeoutMs)}`
+        : result.aborted
+          ? `${program} was cancelled`
+          : result.code === null
+            ? `${program} was killed by ${result.signal}`
+            : `${program} exited with code ${result.code}`;
   return output ? `${how}: ${output}` : how;
 }
 
@@ -205,7 +228,13 @@ async function writeAtomically(file: string, text: string, mode?: number): Promi
   try {
     const handle = await open(temporary, 'wx');
     try {
-      await handle.chmod(mode ?? (await stat(file).then((info) => info.mode & 0o777, () => 0o644)));
+      await handle.chmod(
+        mode ??
+          (await stat(file).then(
+            (info) => info.mode & 0o777,
+            () => 0o644,
+          )),
+      );
       await handle.writeFile(text);
       await handle.sync();
     } finally {
@@ -220,6 +249,8 @@ async function writeAtomically(file: string, text: string, mode?: number): Promi
     }
   } catch (error) {
     await unlink(temporary).catch(() => undefined);
-    throw new TrafficError(`cannot write the nginx upstream file ${file}: ${(error as Error).message}; check that greenlight may write to ${directory}`, { cause: error });
+    throw new TrafficError(`cannot write the nginx upstream file ${file}: ${(error as Error).message}; check that greenlight may write to ${directory}`, {
+      cause: error,
+    });
   }
 }

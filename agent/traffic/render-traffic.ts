@@ -31,20 +31,30 @@ const quote = (value: unknown): string => JSON.stringify(value) ?? String(value)
 
 export const RenderTrafficSchema = z.strictObject({
   type: z.literal('render'),
-  apiKey: z.string().min(1, { error: 'is empty: set RENDER_API_KEY to a key from the Render Dashboard (Account Settings → API Keys)' }).meta({ description: 'Render API key. A secret: take it from ${RENDER_API_KEY}.' }),
+  apiKey: z
+    .string()
+    .min(1, { error: 'is empty: set RENDER_API_KEY to a key from the Render Dashboard (Account Settings → API Keys)' })
+    .meta({ description: 'Render API key. A secret: take it from ${RENDER_API_KEY}.' }),
   services: z
-    .record(z.string(), z.string().regex(/^[A-Za-z0-9_-]+$/, { error: (issue) => `${quote(issue.input)} is not a Render service id such as srv-cu1h2k3l4m5n6o7p8q9r` }))
+    .record(
+      z.string(),
+      z.string().regex(/^[A-Za-z0-9_-]+$/, { error: (issue) => `${quote(issue.input)} is not a Render service id such as srv-cu1h2k3l4m5n6o7p8q9r` }),
+    )
     .refine((services) => Object.keys(services).length >= 2, { error: 'needs a Render service id per environment, e.g. {blue: srv-…, green: srv-…}' })
     .meta({ description: 'Per environment, the id of its Render web service (srv-…): ${RENDER_BLUE_SERVICE_ID}, ${RENDER_GREEN_SERVICE_ID}.' }),
   domain: z
     .string()
-    .regex(/^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i, { error: (issue) => `${quote(issue.input)} is not a domain name such as app.example.com` })
+    .regex(/^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i, {
+      error: (issue) => `${quote(issue.input)} is not a domain name such as app.example.com`,
+    })
     .transform((name) => name.toLowerCase())
     .meta({ description: 'The custom domain users reach; it is moved to the live service on every switch.' }),
   baseUrl: HttpUrl.default('https://api.render.com/v1').meta({ description: 'Render API base URL. Default https://api.render.com/v1.' }),
   timeout: Duration.default(10_000).meta({ description: 'Deadline of one API request. Default 10s.' }),
   retries: z.int().min(0).max(10).default(3).meta({ description: 'Tries after the first one fails (network error, 5xx, 429). Default 3.' }),
-  verifyTimeout: Duration.default(60_000).meta({ description: "How long Render may take to verify the domain's DNS on the new service; 0s: do not wait. Default 1m." }),
+  verifyTimeout: Duration.default(60_000).meta({
+    description: "How long Render may take to verify the domain's DNS on the new service; 0s: do not wait. Default 1m.",
+  }),
 });
 
 export type RenderTrafficConfig = z.output<typeof RenderTrafficSchema>;
@@ -78,18 +88,29 @@ export const renderTraffic: PluginDefinition<RenderTrafficConfig, TrafficAdapter
   },
 };
 
-async function moveDomain(config: RenderTrafficConfig, deps: PluginDeps, log: PluginDeps['logger'], api: RenderApi, request: SwitchRequest, signal: AbortSignal): Promise<SwitchOutcome> {
+async function moveDomain(
+  config: RenderTrafficConfig,
+  deps: PluginDeps,
+  log: PluginDeps['logger'],
+  api: RenderApi,
+  request: SwitchRequest,
+  signal: AbortSignal,
+): Promise<SwitchOutcome> {
   const fromId = config.services[request.from];
   const toId = config.services[request.to];
   const known = Object.keys(config.services).join(', ');
   if (toId === undefined) throw new TrafficError(`render traffic has no service id for ${quote(request.to)}: add it under traffic.services (known: ${known})`);
-  if (fromId === toId) throw new TrafficError(`render traffic: ${request.from} and ${request.to} have the same service id; give each environment its own service`);
+  if (fromId === toId)
+    throw new TrafficError(`render traffic: ${request.from} and ${request.to} have the same service id; give each environment its own service`);
   const domain = config.domain;
   let state = 'nothing was changed';
   try {
     const onTarget = (await api.listDomains(toId, `list custom domains of ${request.to}`)).some((d) => d.name === domain);
     // The www/root companion Render added with the domain redirects to it; it moves along, and goes first.
-    const onSource = fromId === undefined ? [] : (await api.listDomains(fromId, `list custom domains of ${request.from}`)).filter((d) => d.name === domain || d.redirectForName === domain);
+    const onSource =
+      fromId === undefined
+        ? []
+        : (await api.listDomains(fromId, `list custom domains of ${request.from}`)).filter((d) => d.name === domain || d.redirectForName === domain);
     onSource.sort((a, b) => Number(a.name === domain) - Number(b.name === domain));
     for (const found of onSource) {
       await api.removeDomain(fromId!, found.name, `remove ${found.name} from ${request.from}`);
@@ -118,7 +139,10 @@ async function addDomain(api: RenderApi, serviceId: string, domain: string, requ
   } catch (error) {
     if (!(error instanceof OutboundError)) throw error;
     // A retried POST whose first try got through fails as a duplicate: look before giving up.
-    const landed = await api.listDomains(serviceId, `list custom domains of ${request.to}`).then((list) => list.some((d) => d.name === domain), () => false);
+    const landed = await api.listDomains(serviceId, `list custom domains of ${request.to}`).then(
+      (list) => list.some((d) => d.name === domain),
+      () => false,
+    );
     if (landed) return;
     const putBack = previousId === undefined ? '' : await reattach(api, previousId, domain, request.from);
     throw new TrafficError(`${error.message}; ${domain} was not moved to ${request.to}${putBack}`, { cause: error });
@@ -136,7 +160,15 @@ async function reattach(api: RenderApi, serviceId: string, domain: string, env: 
 }
 
 /** Asks Render to check DNS for the domain on its new service and waits until it is verified; returns the last status. */
-async function awaitVerified(config: RenderTrafficConfig, deps: PluginDeps, log: PluginDeps['logger'], api: RenderApi, serviceId: string, env: string, signal: AbortSignal): Promise<string> {
+async function awaitVerified(
+  config: RenderTrafficConfig,
+  deps: PluginDeps,
+  log: PluginDeps['logger'],
+  api: RenderApi,
+  serviceId: string,
+  env: string,
+  signal: AbortSignal,
+): Promise<string> {
   const path = `/services/${serviceId}/custom-domains/${encodeURIComponent(config.domain)}`;
   // Render also checks on its own schedule: a refused trigger only makes the wait longer.
   await api.call('POST', `${path}/verify`, `verify ${config.domain} on ${env}`).catch((error: unknown) => {

@@ -7,7 +7,9 @@ import { TrafficError, type TrafficAdapter } from './traffic-adapter.js';
 
 export const WebhookTrafficSchema = z.strictObject({
   type: z.literal('webhook'),
-  url: HttpUrl.meta({ description: 'Receives a POST {from, to, reason, rule, incident, time} per switch; any 2xx means switched. A secret: take it from ${TRAFFIC_WEBHOOK_URL}.' }),
+  url: HttpUrl.meta({
+    description: 'Receives a POST {from, to, reason, rule, incident, time} per switch; any 2xx means switched. A secret: take it from ${TRAFFIC_WEBHOOK_URL}.',
+  }),
   headers: z.record(z.string(), z.string()).default({}).meta({ description: 'Extra request headers (an Authorization token from ${VAR}).' }),
   timeout: Duration.default(5_000).meta({ description: 'Deadline of one attempt. Default 5s.' }),
   retries: z.int().min(0).max(10).default(3).meta({ description: 'Tries after the first one fails (network error, 5xx, 429). Default 3.' }),
@@ -32,7 +34,14 @@ export const webhookTraffic: PluginDefinition<WebhookTrafficConfig, TrafficAdapt
     return {
       type: 'webhook',
       async switchTo(request, signal) {
-        const body = { from: request.from, to: request.to, reason: request.reason, rule: request.rule, incident: request.incident, time: new Date(deps.now()).toISOString() };
+        const body = {
+          from: request.from,
+          to: request.to,
+          reason: request.reason,
+          rule: request.rule,
+          incident: request.incident,
+          time: new Date(deps.now()).toISOString(),
+        };
         let response;
         try {
           response = await sendWithRetry(deps, { label: LABEL, url: config.url, method: 'POST', headers: config.headers, json: body }, policy, signal);

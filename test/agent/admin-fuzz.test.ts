@@ -49,7 +49,12 @@ async function send(method: string, path: string, body: Uint8Array | undefined, 
     const response = await fetch(`${base}${path}`, { method, headers, body, signal: AbortSignal.timeout(5_000) });
     return { status: response.status, text: await response.text() };
   } catch (error) {
-    throw new Error(`${method} ${path} with ${JSON.stringify(headers)} and ${body?.length ?? 'no'} bytes (${Buffer.from(body ?? []).subarray(0, 80).toString('latin1')}): ${(error as Error).message} ${(error as Error).cause ?? ''}`, { cause: error });
+    throw new Error(
+      `${method} ${path} with ${JSON.stringify(headers)} and ${body?.length ?? 'no'} bytes (${Buffer.from(body ?? [])
+        .subarray(0, 80)
+        .toString('latin1')}): ${(error as Error).message} ${(error as Error).cause ?? ''}`,
+      { cause: error },
+    );
   }
 }
 
@@ -71,7 +76,20 @@ function judge(answer: Answer, what: string): void {
 const utf8 = (text: string) => new TextEncoder().encode(text);
 
 /** Keys a flag map may be fuzzed with: real flags, the locked one, and prototype names. */
-const flagKey = fc.oneof(fc.constantFrom('READ_ONLY_MODE', 'CIRCUIT_BREAKER', 'ALPHASTACK_PROTECTION', 'FORCE_V2_FALLBACK', '__proto__', 'constructor', 'toString', 'hasOwnProperty', ''), fc.string({ maxLength: 40 }));
+const flagKey = fc.oneof(
+  fc.constantFrom(
+    'READ_ONLY_MODE',
+    'CIRCUIT_BREAKER',
+    'ALPHASTACK_PROTECTION',
+    'FORCE_V2_FALLBACK',
+    '__proto__',
+    'constructor',
+    'toString',
+    'hasOwnProperty',
+    '',
+  ),
+  fc.string({ maxLength: 40 }),
+);
 const hugeString = fc.integer({ min: 1_000, max: 100_000 }).map((n) => 'x'.repeat(n));
 const anyValue = fc.oneof(fc.jsonValue(), hugeString, fc.constant(null), fc.boolean(), fc.double(), fc.string({ maxLength: 600 }));
 
@@ -81,14 +99,41 @@ function bodies(shaped: fc.Arbitrary<unknown>): fc.Arbitrary<{ bytes: Uint8Array
     { weight: 4, arbitrary: shaped.map((value) => ({ bytes: utf8(JSON.stringify(value) ?? 'null'), json: true })) },
     { weight: 2, arbitrary: fc.jsonValue().map((value) => ({ bytes: utf8(JSON.stringify(value) ?? 'null'), json: true })) },
     { weight: 1, arbitrary: fc.uint8Array({ maxLength: 2_000 }).map((bytes) => ({ bytes, json: false })) },
-    { weight: 1, arbitrary: fc.constantFrom('{', '{"reason":', '\u0000', '[1,2', '{"set":{"READ_ONLY_MODE":true},"reason":"x"', 'null', '"just a string"', '1e999', '{"__proto__":{"admin":true}}').map((text) => ({ bytes: utf8(text), json: false })) },
+    {
+      weight: 1,
+      arbitrary: fc
+        .constantFrom(
+          '{',
+          '{"reason":',
+          '\u0000',
+          '[1,2',
+          '{"set":{"READ_ONLY_MODE":true},"reason":"x"',
+          'null',
+          '"just a string"',
+          '1e999',
+          '{"__proto__":{"admin":true}}',
+        )
+        .map((text) => ({ bytes: utf8(text), json: false })),
+    },
     { weight: 1, arbitrary: fc.constant({ bytes: undefined, json: false }) },
     { weight: 1, arbitrary: fc.integer({ min: 60_000, max: 200_000 }).map((n) => ({ bytes: utf8(JSON.stringify({ reason: 'r'.repeat(n) })), json: true })) },
   );
 }
 
 const contentType = fc.option(
-  fc.constantFrom('application/json', 'application/json; charset=utf-8', 'application/merge-patch+json', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/jsonx', 'application/', '*/*', 'APPLICATION/JSON', 'application/json; charset=latin1'),
+  fc.constantFrom(
+    'application/json',
+    'application/json; charset=utf-8',
+    'application/merge-patch+json',
+    'text/plain',
+    'application/x-www-form-urlencoded',
+    'multipart/form-data; boundary=x',
+    'application/jsonx',
+    'application/',
+    '*/*',
+    'APPLICATION/JSON',
+    'application/json; charset=latin1',
+  ),
   { nil: undefined },
 );
 
@@ -96,8 +141,25 @@ const contentType = fc.option(
 const authorization = (right: string) =>
   fc.oneof(
     { weight: 6, arbitrary: fc.constant(`Bearer ${right}`) },
-    { weight: 1, arbitrary: fc.constantFrom(undefined, 'Bearer', 'Bearer ', `bearer ${ROLLBACK}`, `Basic ${Buffer.from(`x:${ADMIN}`).toString('base64')}`, `Bearer ${ADMIN} extra`, `Bearer ${'a'.repeat(10_000)}`) },
-    { weight: 1, arbitrary: fc.string({ maxLength: 100 }).filter((s) => /^[\x20-\x7e]*$/.test(s)).map((s) => `Bearer ${s}`) },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom(
+        undefined,
+        'Bearer',
+        'Bearer ',
+        `bearer ${ROLLBACK}`,
+        `Basic ${Buffer.from(`x:${ADMIN}`).toString('base64')}`,
+        `Bearer ${ADMIN} extra`,
+        `Bearer ${'a'.repeat(10_000)}`,
+      ),
+    },
+    {
+      weight: 1,
+      arbitrary: fc
+        .string({ maxLength: 100 })
+        .filter((s) => /^[\x20-\x7e]*$/.test(s))
+        .map((s) => `Bearer ${s}`),
+    },
   );
 
 function headersOf(type: string | undefined, auth: string | undefined): Record<string, string> {
@@ -120,7 +182,14 @@ const routes: { name: string; method: string; path: fc.Arbitrary<string>; token:
     method: 'PUT',
     path: fc.constant('/api/v1/flags'),
     token: ADMIN,
-    shaped: fc.record({ set: fc.oneof(fc.dictionary(flagKey, anyValue, { maxKeys: 5 }), anyValue), reason: anyValue, env: fc.oneof(fc.constantFrom('blue', 'green', 'live', 'all', '__proto__'), anyValue) }, { requiredKeys: [] }),
+    shaped: fc.record(
+      {
+        set: fc.oneof(fc.dictionary(flagKey, anyValue, { maxKeys: 5 }), anyValue),
+        reason: anyValue,
+        env: fc.oneof(fc.constantFrom('blue', 'green', 'live', 'all', '__proto__'), anyValue),
+      },
+      { requiredKeys: [] },
+    ),
   },
   {
     name: 'POST /api/v1/flags/emergency-rollback',
@@ -132,33 +201,60 @@ const routes: { name: string; method: string; path: fc.Arbitrary<string>; token:
   {
     name: 'POST /ofrep/v1/evaluate/flags/{key}',
     method: 'POST',
-    path: fc.oneof(flagKey, fc.constantFrom('%zz', '%00', '..', '%2F', 'a%20b')).map((key) => `/ofrep/v1/evaluate/flags/${/^%|\.\./.test(key) ? key : encodeURIComponent(key)}`),
+    path: fc
+      .oneof(flagKey, fc.constantFrom('%zz', '%00', '..', '%2F', 'a%20b'))
+      .map((key) => `/ofrep/v1/evaluate/flags/${/^%|\.\./.test(key) ? key : encodeURIComponent(key)}`),
     token: undefined,
-    shaped: fc.record({ context: fc.oneof(fc.record({ environment: fc.oneof(fc.constantFrom('blue', 'green', '__proto__', 'constructor'), anyValue), targetingKey: anyValue }, { requiredKeys: [] }), anyValue) }, { requiredKeys: [] }),
+    shaped: fc.record(
+      {
+        context: fc.oneof(
+          fc.record(
+            { environment: fc.oneof(fc.constantFrom('blue', 'green', '__proto__', 'constructor'), anyValue), targetingKey: anyValue },
+            { requiredKeys: [] },
+          ),
+          anyValue,
+        ),
+      },
+      { requiredKeys: [] },
+    ),
   },
   {
     name: 'POST /ofrep/v1/evaluate/flags',
     method: 'POST',
     path: fc.constant('/ofrep/v1/evaluate/flags'),
     token: undefined,
-    shaped: fc.record({ context: fc.oneof(fc.record({ environment: fc.oneof(fc.constantFrom('blue', 'green', 'hasOwnProperty'), anyValue) }, { requiredKeys: [] }), anyValue) }, { requiredKeys: [] }),
+    shaped: fc.record(
+      { context: fc.oneof(fc.record({ environment: fc.oneof(fc.constantFrom('blue', 'green', 'hasOwnProperty'), anyValue) }, { requiredKeys: [] }), anyValue) },
+      { requiredKeys: [] },
+    ),
   },
 ];
 
 describe('the admin API under fuzzing', () => {
   it.each(routes)('$name: never a 5xx, a JSON message with every 4xx', async (route) => {
     await fc.assert(
-      fc.asyncProperty(route.path, bodies(route.shaped), contentType, route.token ? authorization(route.token) : fc.constant(undefined), async (path, body, type, auth) => {
-        const answer = await send(route.method, path, body.bytes, headersOf(type ?? (body.json ? 'application/json' : undefined), auth));
-        judge(answer, `${route.name} ${path}`);
-      }),
+      fc.asyncProperty(
+        route.path,
+        bodies(route.shaped),
+        contentType,
+        route.token ? authorization(route.token) : fc.constant(undefined),
+        async (path, body, type, auth) => {
+          const answer = await send(route.method, path, body.bytes, headersOf(type ?? (body.json ? 'application/json' : undefined), auth));
+          judge(answer, `${route.name} ${path}`);
+        },
+      ),
       { numRuns: RUNS },
     );
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
   });
 
   it('GET /api/v1/events: any query gives 200 or a 400 that says why', async () => {
-    const value = fc.oneof(fc.string({ maxLength: 30 }), fc.integer().map(String), fc.double().map(String), fc.constantFrom('', '0', '-1', '1000', '1001', '1e3', '0x10', '99999999999999999999', 'probe', 'rule.firing', "probe' OR 1=1 --", '%', '_', 'probe.%'));
+    const value = fc.oneof(
+      fc.string({ maxLength: 30 }),
+      fc.integer().map(String),
+      fc.double().map(String),
+      fc.constantFrom('', '0', '-1', '1000', '1001', '1e3', '0x10', '99999999999999999999', 'probe', 'rule.firing', "probe' OR 1=1 --", '%', '_', 'probe.%'),
+    );
     const query = fc.dictionary(fc.constantFrom('since', 'limit', 'type', 'other', 'since[]'), value, { maxKeys: 4 });
     await fc.assert(
       fc.asyncProperty(query, async (params) => {
@@ -187,13 +283,29 @@ describe('the admin API under fuzzing', () => {
 
   it('raw request targets: never a 5xx, never a crash (regression: `GET //[` threw in the request listener)', async () => {
     const target = fc.oneof(
-      fc.constantFrom('//[', 'http://[', 'https://[::1/', 'http://a:99999/', 'http://%zz/', '//[/api/v1/stream', '/api/v1/stream?since=%zz', '/%', '/api/v1/events?%', '*'),
+      fc.constantFrom(
+        '//[',
+        'http://[',
+        'https://[::1/',
+        'http://a:99999/',
+        'http://%zz/',
+        '//[/api/v1/stream',
+        '/api/v1/stream?since=%zz',
+        '/%',
+        '/api/v1/events?%',
+        '*',
+      ),
       fc.string({ minLength: 1, maxLength: 60 }).filter((s) => /^[\x21-\x7e]+$/.test(s)),
-      fc.string({ maxLength: 60 }).filter((s) => /^[\x21-\x7e]*$/.test(s)).map((s) => `/${s}`),
+      fc
+        .string({ maxLength: 60 })
+        .filter((s) => /^[\x21-\x7e]*$/.test(s))
+        .map((s) => `/${s}`),
     );
     await fc.assert(
       fc.asyncProperty(target, fc.constantFrom('GET', 'POST', 'PUT', 'HEAD', 'DELETE'), fc.boolean(), async (path, method, upgrade) => {
-        const headers = upgrade ? 'connection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n' : 'connection: close\r\n';
+        const headers = upgrade
+          ? 'connection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n'
+          : 'connection: close\r\n';
         const status = await rawRequest(`${method} ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\n${headers}content-length: 0\r\n\r\n`);
         if (status !== undefined && status >= 500) throw new Error(`${method} ${path}${upgrade ? ' (upgrade)' : ''}: HTTP ${status}`);
       }),

@@ -19,9 +19,19 @@ describe('the agent', () => {
     harness = await startPair();
     const h = harness;
     // No API token in this config: the start says so, loudly (regression: a silent start with every control off).
-    expect(h.events[0]).toMatchObject({ id: 1, type: 'agent.started', severity: 'warning', env: null, probe: null, rule: null, data: { activeEnvironment: 'blue', probes: 2, series: 4, controls: 'none' } });
+    expect(h.events[0]).toMatchObject({
+      id: 1,
+      type: 'agent.started',
+      severity: 'warning',
+      env: null,
+      probe: null,
+      rule: null,
+      data: { activeEnvironment: 'blue', probes: 2, series: 4, controls: 'none' },
+    });
     expect(h.events[0]!.message).toContain('CONTROLS DISABLED');
-    expect(h.logs.some((line) => line.includes('"level":40') && line.includes('controls disabled: api.adminToken and api.rollbackToken are not set'))).toBe(true);
+    expect(h.logs.some((line) => line.includes('"level":40') && line.includes('controls disabled: api.adminToken and api.rollbackToken are not set'))).toBe(
+      true,
+    );
     await waitUntil(() => h.agent.ready, 'the first probe round');
 
     expect(await (await fetch(`${h.base}/healthz`)).json()).toEqual({ status: 'ok' });
@@ -30,7 +40,13 @@ describe('the agent', () => {
 
     const state = (await (await fetch(`${h.base}/api/v1/state`)).json()) as AgentState;
     expect(state.activeEnvironment).toBe('blue');
-    expect(state.environments.blue).toMatchObject({ url: h.blue.url, active: true, up: true, health: { healthy: true, failing: [], unknown: [] }, rolledBackFromAt: null });
+    expect(state.environments.blue).toMatchObject({
+      url: h.blue.url,
+      active: true,
+      up: true,
+      health: { healthy: true, failing: [], unknown: [] },
+      rolledBackFromAt: null,
+    });
     const health = state.series.find((s) => s.probe === 'health' && s.env === 'blue')!;
     expect(health.up).toBe(true);
     expect(health.windows['1m']!.count).toBeGreaterThan(0);

@@ -10,8 +10,6 @@ import { pairConfig, waitUntil } from '../helpers/agent-harness.js';
 import { tempDir, writeTempFile } from '../helpers/tools.js';
 import { BIN, cli, listeningPort, ROOT } from '../helpers/cli.js';
 
-
-
 let blue: Simulator;
 let green: Simulator;
 beforeAll(async () => {
@@ -33,7 +31,12 @@ describe('greenlight validate', () => {
   });
 
   it('exits 2 naming the key path and line of every problem', async () => {
-    const file = writeTempFile('bad.yaml', pairConfig('http://127.0.0.1:1', 'http://127.0.0.1:2').replace('every: 200ms', 'every: 5x').replace('    path: /api/health', '    path: /api/health\n    evry: 5s'));
+    const file = writeTempFile(
+      'bad.yaml',
+      pairConfig('http://127.0.0.1:1', 'http://127.0.0.1:2')
+        .replace('every: 200ms', 'every: 5x')
+        .replace('    path: /api/health', '    path: /api/health\n    evry: 5s'),
+    );
     const run = await cli(['validate', file]);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('invalid configuration (2 problems)');
@@ -123,34 +126,38 @@ describe('greenlight run', () => {
     expect(run.stdout + run.stderr).toContain('Set GREENLIGHT_DATA_DIR (dataDir) to a writable directory');
   });
 
-  it.each(['SIGTERM', 'SIGINT'] as const)('stops cleanly on %s within a few seconds, even with probes hanging', async (signal) => {
-    const file = writeTempFile('run.yaml', pairConfig(blue.url, 'http://127.0.0.1:1', { timeout: '30s' }));
-    blue.setFaults({ hang: true });
-    const hangingBefore = blue.requestCount();
-    const child = spawn(process.execPath, [BIN, 'run', '--config', file], { cwd: ROOT, env: { PATH: process.env.PATH } });
-    let output = '';
-    child.stdout.on('data', (chunk) => (output += chunk));
-    child.stderr.on('data', (chunk) => (output += chunk));
-    try {
-      await waitUntil(() => output.includes('agent.started'), 'the agent to start');
-      const port = listeningPort(output)!;
-      // Stop while probes hang on blue (they would only end at their 30 s timeout).
-      await waitUntil(() => blue.requestCount() > hangingBefore, 'a probe to hang on blue');
-      const stoppedAt = Date.now();
-      child.kill(signal);
-      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-      expect(code).toBe(0);
-      // It did not wait for the hanging probes: far sooner than their 30 s timeout (a bound with
-      // room for a loaded machine, not a speed target).
-      expect(Date.now() - stoppedAt).toBeLessThan(15_000);
-      expect(output).toContain(`received ${signal}, stopping`);
-      expect(output).toContain('"msg":"stopped"');
-      expect(await isListening(port)).toBe(false);
-    } finally {
-      blue.resetFaults();
-      child.kill('SIGKILL');
-    }
-  }, 60_000);
+  it.each(['SIGTERM', 'SIGINT'] as const)(
+    'stops cleanly on %s within a few seconds, even with probes hanging',
+    async (signal) => {
+      const file = writeTempFile('run.yaml', pairConfig(blue.url, 'http://127.0.0.1:1', { timeout: '30s' }));
+      blue.setFaults({ hang: true });
+      const hangingBefore = blue.requestCount();
+      const child = spawn(process.execPath, [BIN, 'run', '--config', file], { cwd: ROOT, env: { PATH: process.env.PATH } });
+      let output = '';
+      child.stdout.on('data', (chunk) => (output += chunk));
+      child.stderr.on('data', (chunk) => (output += chunk));
+      try {
+        await waitUntil(() => output.includes('agent.started'), 'the agent to start');
+        const port = listeningPort(output)!;
+        // Stop while probes hang on blue (they would only end at their 30 s timeout).
+        await waitUntil(() => blue.requestCount() > hangingBefore, 'a probe to hang on blue');
+        const stoppedAt = Date.now();
+        child.kill(signal);
+        const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+        expect(code).toBe(0);
+        // It did not wait for the hanging probes: far sooner than their 30 s timeout (a bound with
+        // room for a loaded machine, not a speed target).
+        expect(Date.now() - stoppedAt).toBeLessThan(15_000);
+        expect(output).toContain(`received ${signal}, stopping`);
+        expect(output).toContain('"msg":"stopped"');
+        expect(await isListening(port)).toBe(false);
+      } finally {
+        blue.resetFaults();
+        child.kill('SIGKILL');
+      }
+    },
+    60_000,
+  );
 });
 
 describe('secrets', () => {
@@ -188,12 +195,21 @@ describe('secrets', () => {
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
       req.on('end', () => {
         // Secrets first: error messages keep only the start of a body.
-        const echo = JSON.stringify({ authorization: req.headers.authorization ?? null, url: req.url, body: Buffer.concat(chunks).toString('utf8').replace(/^.*?"routing_key":/, '"routing_key":'), headers: req.headers });
+        const echo = JSON.stringify({
+          authorization: req.headers.authorization ?? null,
+          url: req.url,
+          body: Buffer.concat(chunks)
+            .toString('utf8')
+            .replace(/^.*?"routing_key":/, '"routing_key":'),
+          headers: req.headers,
+        });
         received.push(req.url ?? '');
-        if (req.url?.startsWith('/render')) return void res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ message: `unauthorized: ${echo}` }));
+        if (req.url?.startsWith('/render'))
+          return void res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ message: `unauthorized: ${echo}` }));
         if (state.failing) return void res.writeHead(500, { 'content-type': 'text/plain' }).end(`internal error handling ${echo}`);
         if (req.url?.startsWith('/discord')) return void res.writeHead(204).end();
-        if (req.url?.startsWith('/pd')) return void res.writeHead(202, { 'content-type': 'application/json' }).end('{"status":"success","message":"Event processed","dedup_key":"k"}');
+        if (req.url?.startsWith('/pd'))
+          return void res.writeHead(202, { 'content-type': 'application/json' }).end('{"status":"success","message":"Event processed","dedup_key":"k"}');
         res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
       });
     });
@@ -202,31 +218,33 @@ describe('secrets', () => {
     return { origin, received, state, close: () => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))) };
   }
 
-  it.each(['webhook', 'render'] as const)('never show in logs, events, the stream, the API, metrics or the database (%s traffic, receivers failing then delivering)', async (traffic) => {
-    const echo = await startEchoServices();
-    const dataDir = tempDir('greenlight-secrets-');
-    const env: Record<string, string> = {
-      PATH: process.env.PATH!,
-      ADMIN_TOKEN: SECRETS.ADMIN_TOKEN,
-      ROLLBACK_TOKEN: SECRETS.ROLLBACK_TOKEN,
-      STREAM_TOKEN: SECRETS.STREAM_TOKEN,
-      API_TOKEN: SECRETS.API_TOKEN,
-      BLUE_URL: blue.url.replace('http://', `http://ops:${SECRETS.blueUrlPassword}@`),
-      GREEN_URL: green.url.replace('http://', `http://ops:${SECRETS.greenUrlPassword}@`),
-      SLACK_WEBHOOK_URL: `http://${echo.origin}/slack/services/T0123ABCD/B0123ABCD/${SECRETS.slackPath}`,
-      DISCORD_WEBHOOK_URL: `http://${echo.origin}/discord/api/webhooks/112233445566778899/${SECRETS.discordPath}`,
-      PAGERDUTY_ROUTING_KEY: SECRETS.PAGERDUTY_ROUTING_KEY,
-      PAGERDUTY_URL: `http://${echo.origin}/pd/v2/enqueue`,
-      ALERT_WEBHOOK_URL: `http://alertmanager:${SECRETS.alertUrlPassword}@${echo.origin}/am/hook?token=${SECRETS.alertQueryToken}`,
-      TRAFFIC_WEBHOOK_URL: `http://switch:${SECRETS.trafficUrlPassword}@${echo.origin}/traffic/${SECRETS.trafficPath}`,
-      RENDER_API_KEY: SECRETS.RENDER_API_KEY,
-    };
-    const trafficBlock =
-      traffic === 'webhook'
-        ? 'traffic: { type: webhook, url: "${TRAFFIC_WEBHOOK_URL}", retries: 0 }'
-        : `traffic: { type: render, apiKey: "\${RENDER_API_KEY}", services: { blue: srv-blue1, green: srv-green1 }, domain: app.example.com, baseUrl: "http://${echo.origin}/render", retries: 0, verifyTimeout: 0s }`;
-    const text = pairConfig('${BLUE_URL}', '${GREEN_URL}', {
-      extra: `api: { adminToken: "\${ADMIN_TOKEN}", rollbackToken: "\${ROLLBACK_TOKEN}", streamToken: "\${STREAM_TOKEN}" }
+  it.each(['webhook', 'render'] as const)(
+    'never show in logs, events, the stream, the API, metrics or the database (%s traffic, receivers failing then delivering)',
+    async (traffic) => {
+      const echo = await startEchoServices();
+      const dataDir = tempDir('greenlight-secrets-');
+      const env: Record<string, string> = {
+        PATH: process.env.PATH!,
+        ADMIN_TOKEN: SECRETS.ADMIN_TOKEN,
+        ROLLBACK_TOKEN: SECRETS.ROLLBACK_TOKEN,
+        STREAM_TOKEN: SECRETS.STREAM_TOKEN,
+        API_TOKEN: SECRETS.API_TOKEN,
+        BLUE_URL: blue.url.replace('http://', `http://ops:${SECRETS.blueUrlPassword}@`),
+        GREEN_URL: green.url.replace('http://', `http://ops:${SECRETS.greenUrlPassword}@`),
+        SLACK_WEBHOOK_URL: `http://${echo.origin}/slack/services/T0123ABCD/B0123ABCD/${SECRETS.slackPath}`,
+        DISCORD_WEBHOOK_URL: `http://${echo.origin}/discord/api/webhooks/112233445566778899/${SECRETS.discordPath}`,
+        PAGERDUTY_ROUTING_KEY: SECRETS.PAGERDUTY_ROUTING_KEY,
+        PAGERDUTY_URL: `http://${echo.origin}/pd/v2/enqueue`,
+        ALERT_WEBHOOK_URL: `http://alertmanager:${SECRETS.alertUrlPassword}@${echo.origin}/am/hook?token=${SECRETS.alertQueryToken}`,
+        TRAFFIC_WEBHOOK_URL: `http://switch:${SECRETS.trafficUrlPassword}@${echo.origin}/traffic/${SECRETS.trafficPath}`,
+        RENDER_API_KEY: SECRETS.RENDER_API_KEY,
+      };
+      const trafficBlock =
+        traffic === 'webhook'
+          ? 'traffic: { type: webhook, url: "${TRAFFIC_WEBHOOK_URL}", retries: 0 }'
+          : `traffic: { type: render, apiKey: "\${RENDER_API_KEY}", services: { blue: srv-blue1, green: srv-green1 }, domain: app.example.com, baseUrl: "http://${echo.origin}/render", retries: 0, verifyTimeout: 0s }`;
+      const text = pairConfig('${BLUE_URL}', '${GREEN_URL}', {
+        extra: `api: { adminToken: "\${ADMIN_TOKEN}", rollbackToken: "\${ROLLBACK_TOKEN}", streamToken: "\${STREAM_TOKEN}" }
 ${trafficBlock}
 alerts:
   receivers:
@@ -246,79 +264,97 @@ rules:
     keepFiringFor: 300ms
     actions: [rollback, safe-mode, page]
 `,
-    })
-      .replace(/^dataDir: .*$/m, `dataDir: ${dataDir}`)
-      .replace('    path: /api/health\n', '    path: /api/health\n    headers:\n      authorization: Bearer ${API_TOKEN}\n');
-    const child = spawn(process.execPath, [BIN, 'run', '--config', writeTempFile('secret.yaml', text)], { cwd: ROOT, env });
-    let output = '';
-    child.stdout.on('data', (chunk) => (output += chunk));
-    child.stderr.on('data', (chunk) => (output += chunk));
-    const answers: string[] = [];
-    const streamed: string[] = [];
-    try {
-      await waitUntil(() => output.includes('agent.started'), 'the agent to start', 15_000);
-      const port = listeningPort(output)!;
-      const base = `http://127.0.0.1:${port}`;
-      await waitUntil(async () => (await fetch(`${base}/readyz`)).status === 200, 'the first probe round');
-      const stream = new WebSocket(`ws://127.0.0.1:${port}/api/v1/stream?since=0`, { headers: { authorization: `Bearer ${SECRETS.STREAM_TOKEN}` } });
-      stream.on('message', (data) => streamed.push(String(data)));
-      await new Promise((resolve, reject) => (stream.once('open', resolve), stream.once('error', reject)));
-      const types = () => streamed.map((message) => (JSON.parse(message) as { type: string }).type);
+      })
+        .replace(/^dataDir: .*$/m, `dataDir: ${dataDir}`)
+        .replace('    path: /api/health\n', '    path: /api/health\n    headers:\n      authorization: Bearer ${API_TOKEN}\n');
+      const child = spawn(process.execPath, [BIN, 'run', '--config', writeTempFile('secret.yaml', text)], { cwd: ROOT, env });
+      let output = '';
+      child.stdout.on('data', (chunk) => (output += chunk));
+      child.stderr.on('data', (chunk) => (output += chunk));
+      const answers: string[] = [];
+      const streamed: string[] = [];
+      try {
+        await waitUntil(() => output.includes('agent.started'), 'the agent to start', 15_000);
+        const port = listeningPort(output)!;
+        const base = `http://127.0.0.1:${port}`;
+        await waitUntil(async () => (await fetch(`${base}/readyz`)).status === 200, 'the first probe round');
+        const stream = new WebSocket(`ws://127.0.0.1:${port}/api/v1/stream?since=0`, { headers: { authorization: `Bearer ${SECRETS.STREAM_TOKEN}` } });
+        stream.on('message', (data) => streamed.push(String(data)));
+        await new Promise((resolve, reject) => (stream.once('open', resolve), stream.once('error', reject)));
+        const types = () => streamed.map((message) => (JSON.parse(message) as { type: string }).type);
 
-      // The incident: receivers fail (echoing what they got), the rollback fails (render) or not.
-      blue.setFaults({ emptyUniverse: true });
-      await waitUntil(() => types().filter((t) => t === 'alert.failed').length >= 4, 'every receiver to fail', 20_000);
-      await waitUntil(() => types().includes('action.failed'), 'the rollback to fail', 20_000);
-      // Then they recover, and the resolved notices are delivered.
-      echo.state.failing = false;
-      blue.resetFaults();
-      await waitUntil(() => types().filter((t) => t === 'alert.sent').length >= 4, 'every receiver to deliver', 20_000);
+        // The incident: receivers fail (echoing what they got), the rollback fails (render) or not.
+        blue.setFaults({ emptyUniverse: true });
+        await waitUntil(() => types().filter((t) => t === 'alert.failed').length >= 4, 'every receiver to fail', 20_000);
+        await waitUntil(() => types().includes('action.failed'), 'the rollback to fail', 20_000);
+        // Then they recover, and the resolved notices are delivered.
+        echo.state.failing = false;
+        blue.resetFaults();
+        await waitUntil(() => types().filter((t) => t === 'alert.sent').length >= 4, 'every receiver to deliver', 20_000);
 
-      // Bad tokens, wrong roles, near misses and the stream without its token.
-      const call = async (method: string, path: string, token: string | undefined, body?: unknown) => {
-        const response = await fetch(`${base}${path}`, { method, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-        const answer = await response.text();
-        answers.push(answer);
-        return response.status;
-      };
-      expect(await call('POST', '/api/v1/rollback', `${SECRETS.ROLLBACK_TOKEN}x`, { reason: 'x' })).toBe(401);
-      expect(await call('POST', '/api/v1/rollback', SECRETS.ROLLBACK_TOKEN.slice(0, -1), { reason: 'x' })).toBe(401);
-      expect(await call('PUT', '/api/v1/flags', SECRETS.ROLLBACK_TOKEN, { set: { READ_ONLY_MODE: true }, reason: 'x' })).toBe(403);
-      expect(await call('PUT', '/api/v1/flags', SECRETS.STREAM_TOKEN, { set: { READ_ONLY_MODE: true }, reason: 'x' })).toBe(401);
-      expect(await call('PUT', '/api/v1/flags', SECRETS.ADMIN_TOKEN, { set: { ALPHASTACK_PROTECTION: false }, reason: `set by ${'someone'}` })).toBe(409);
-      expect(await call('PUT', '/api/v1/flags', SECRETS.ADMIN_TOKEN, { set: { NO_SUCH_FLAG: true }, reason: 'x' })).toBe(400);
-      expect(await call('POST', '/api/v1/flags/emergency-rollback', SECRETS.ADMIN_TOKEN.toUpperCase(), {})).toBe(401);
-      const unauthorized = new WebSocket(`ws://127.0.0.1:${port}/api/v1/stream?token=${SECRETS.STREAM_TOKEN}x`);
-      answers.push(await new Promise<string>((resolve) => unauthorized.once('unexpected-response', (_req, res) => { let body = ''; res.on('data', (c) => (body += c)); res.on('end', () => resolve(`${res.statusCode} ${body}`)); })));
-      expect(answers.at(-1)).toMatch(/^401 /);
+        // Bad tokens, wrong roles, near misses and the stream without its token.
+        const call = async (method: string, path: string, token: string | undefined, body?: unknown) => {
+          const response = await fetch(`${base}${path}`, {
+            method,
+            headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), 'content-type': 'application/json' },
+            body: body === undefined ? undefined : JSON.stringify(body),
+          });
+          const answer = await response.text();
+          answers.push(answer);
+          return response.status;
+        };
+        expect(await call('POST', '/api/v1/rollback', `${SECRETS.ROLLBACK_TOKEN}x`, { reason: 'x' })).toBe(401);
+        expect(await call('POST', '/api/v1/rollback', SECRETS.ROLLBACK_TOKEN.slice(0, -1), { reason: 'x' })).toBe(401);
+        expect(await call('PUT', '/api/v1/flags', SECRETS.ROLLBACK_TOKEN, { set: { READ_ONLY_MODE: true }, reason: 'x' })).toBe(403);
+        expect(await call('PUT', '/api/v1/flags', SECRETS.STREAM_TOKEN, { set: { READ_ONLY_MODE: true }, reason: 'x' })).toBe(401);
+        expect(await call('PUT', '/api/v1/flags', SECRETS.ADMIN_TOKEN, { set: { ALPHASTACK_PROTECTION: false }, reason: `set by ${'someone'}` })).toBe(409);
+        expect(await call('PUT', '/api/v1/flags', SECRETS.ADMIN_TOKEN, { set: { NO_SUCH_FLAG: true }, reason: 'x' })).toBe(400);
+        expect(await call('POST', '/api/v1/flags/emergency-rollback', SECRETS.ADMIN_TOKEN.toUpperCase(), {})).toBe(401);
+        const unauthorized = new WebSocket(`ws://127.0.0.1:${port}/api/v1/stream?token=${SECRETS.STREAM_TOKEN}x`);
+        answers.push(
+          await new Promise<string>((resolve) =>
+            unauthorized.once('unexpected-response', (_req, res) => {
+              let body = '';
+              res.on('data', (c) => (body += c));
+              res.on('end', () => resolve(`${res.statusCode} ${body}`));
+            }),
+          ),
+        );
+        expect(answers.at(-1)).toMatch(/^401 /);
 
-      for (const path of ['/api/v1/state', '/metrics', '/api/v1/flags', '/readyz']) answers.push(await (await fetch(`${base}${path}`)).text());
-      for (let since = 0; ; ) {
-        // api.streamToken covers the history as well as the stream.
-        const page = (await (await fetch(`${base}/api/v1/events?since=${since}&limit=1000`, { headers: { authorization: `Bearer ${SECRETS.STREAM_TOKEN}` } })).json()) as { events: unknown[]; next: number };
-        answers.push(JSON.stringify(page));
-        if (page.events.length < 1_000) break;
-        since = page.next;
+        for (const path of ['/api/v1/state', '/metrics', '/api/v1/flags', '/readyz']) answers.push(await (await fetch(`${base}${path}`)).text());
+        for (let since = 0; ;) {
+          // api.streamToken covers the history as well as the stream.
+          const page = (await (
+            await fetch(`${base}/api/v1/events?since=${since}&limit=1000`, { headers: { authorization: `Bearer ${SECRETS.STREAM_TOKEN}` } })
+          ).json()) as { events: unknown[]; next: number };
+          answers.push(JSON.stringify(page));
+          if (page.events.length < 1_000) break;
+          since = page.next;
+        }
+        stream.close();
+        child.kill('SIGTERM');
+        await new Promise((resolve) => child.once('exit', resolve));
+
+        // The services did get the secrets (so they were in play), and the echoes were noticed.
+        expect(echo.received.some((url) => url.includes(SECRETS.slackPath))).toBe(true);
+        expect(types()).toEqual(expect.arrayContaining(['rule.firing', 'action.failed', 'alert.failed', 'alert.sent', 'flag.changed', 'flag.rejected']));
+        const database = ['greenlight.db', 'greenlight.db-wal']
+          .map((name) => (existsSync(join(dataDir, name)) ? readFileSync(join(dataDir, name)).toString('latin1') : ''))
+          .join('\n');
+        expect(database).toContain('universe-failing');
+        const places = { 'the log': output, 'the stream': streamed.join('\n'), 'API answers': answers.join('\n'), 'the database': database };
+        const basic = { blue: ['ops', SECRETS.blueUrlPassword], green: ['ops', SECRETS.greenUrlPassword] } as const;
+        expect(findLeaks(SECRETS, places, Object.values(basic))).toEqual([]);
+        expect(answers.join('\n')).toContain('redacted@127.0.0.1');
+      } finally {
+        blue.resetFaults();
+        child.kill('SIGKILL');
+        await echo.close();
       }
-      stream.close();
-      child.kill('SIGTERM');
-      await new Promise((resolve) => child.once('exit', resolve));
-
-      // The services did get the secrets (so they were in play), and the echoes were noticed.
-      expect(echo.received.some((url) => url.includes(SECRETS.slackPath))).toBe(true);
-      expect(types()).toEqual(expect.arrayContaining(['rule.firing', 'action.failed', 'alert.failed', 'alert.sent', 'flag.changed', 'flag.rejected']));
-      const database = ['greenlight.db', 'greenlight.db-wal'].map((name) => (existsSync(join(dataDir, name)) ? readFileSync(join(dataDir, name)).toString('latin1') : '')).join('\n');
-      expect(database).toContain('universe-failing');
-      const places = { 'the log': output, 'the stream': streamed.join('\n'), 'API answers': answers.join('\n'), 'the database': database };
-      const basic = { blue: ['ops', SECRETS.blueUrlPassword], green: ['ops', SECRETS.greenUrlPassword] } as const;
-      expect(findLeaks(SECRETS, places, Object.values(basic))).toEqual([]);
-      expect(answers.join('\n')).toContain('redacted@127.0.0.1');
-    } finally {
-      blue.resetFaults();
-      child.kill('SIGKILL');
-      await echo.close();
-    }
-  }, 60_000);
+    },
+    60_000,
+  );
 
   /**
    * Probe targets that answer with what they were sent: the Authorization header (URL
@@ -333,14 +369,19 @@ rules:
       const customer = String(req.headers['x-customer'] ?? '');
       const everything = `${auth} ${key} ${customer} ${req.url}`;
       const path = new URL(req.url ?? '/', 'http://target').pathname;
-      const json = (status: number, body: unknown, headers: Record<string, string> = {}) => res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
+      const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
+        res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
       if (path === '/api/health') return void json(200, { status: `${'x'.repeat(64)} ${auth}`, database: { connected: true }, sent: everything });
-      if (path === '/api/alphastack/universe') return void json(200, { universe: [{ symbol: key }], key: `you sent ${key} and ${customer}` }, { 'x-echo': key, 'x-echo-auth': auth });
+      if (path === '/api/alphastack/universe')
+        return void json(200, { universe: [{ symbol: key }], key: `you sent ${key} and ${customer}` }, { 'x-echo': key, 'x-echo-auth': auth });
       if (path === '/api/discoveries') return void res.writeHead(502, { 'content-type': 'text/html' }).end(`${key} rejected: ${everything}`);
       json(200, { url: req.url, echo: everything });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))) };
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      close: () => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))),
+    };
   }
 
   it('probe targets that echo headers and URL credentials never put them anywhere, also after a reload', async () => {
@@ -412,7 +453,11 @@ probes:
       await waitUntil(() => downs().length >= 8, 'every probe on both environments to go down', 20_000);
 
       // An operator pastes a secret into a reason: it is redacted as it comes in.
-      const put = await fetch(`${base}/api/v1/flags`, { method: 'PUT', headers: { authorization: `Bearer ${ECHOED.ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ set: { READ_ONLY_MODE: true }, reason: `rotating ${ECHOED.API_KEY} today` }) });
+      const put = await fetch(`${base}/api/v1/flags`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${ECHOED.ADMIN_TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ set: { READ_ONLY_MODE: true }, reason: `rotating ${ECHOED.API_KEY} today` }),
+      });
       answers.push(await put.text());
       expect(put.status).toBe(200);
 
@@ -421,7 +466,14 @@ probes:
       const before = downs().length;
       child.kill('SIGHUP');
       await waitUntil(() => streamed.some((m) => m.includes('"config.reloaded"')), 'the reload', 15_000);
-      await waitUntil(() => downs().slice(before).filter((e) => e.probe === 'universe').length >= 2, 'the reloaded universe probes to go down', 20_000);
+      await waitUntil(
+        () =>
+          downs()
+            .slice(before)
+            .filter((e) => e.probe === 'universe').length >= 2,
+        'the reloaded universe probes to go down',
+        20_000,
+      );
 
       for (const path of ['/api/v1/state', '/api/v1/overview', '/metrics', '/api/v1/flags']) answers.push(await (await fetch(`${base}${path}`)).text());
       answers.push(await (await fetch(`${base}/api/v1/events?since=0&limit=1000`)).text());
@@ -433,10 +485,17 @@ probes:
       const state = answers.find((a) => a.includes('"series"'))!;
       expect(state).toContain('[redacted]');
       expect(output).toContain('rotating [redacted] today');
-      const database = ['greenlight.db', 'greenlight.db-wal'].map((name) => (existsSync(join(dataDir, name)) ? readFileSync(join(dataDir, name)).toString('latin1') : '')).join('\n');
+      const database = ['greenlight.db', 'greenlight.db-wal']
+        .map((name) => (existsSync(join(dataDir, name)) ? readFileSync(join(dataDir, name)).toString('latin1') : ''))
+        .join('\n');
       expect(database).toContain('probe.down');
       const places = { 'the log': output, 'the stream': streamed.join('\n'), 'API answers': answers.join('\n'), 'the database': database };
-      expect(findLeaks(ECHOED, places, [['ops', ECHOED.blueUrlPassword], ['ops', ECHOED.greenUrlPassword]])).toEqual([]);
+      expect(
+        findLeaks(ECHOED, places, [
+          ['ops', ECHOED.blueUrlPassword],
+          ['ops', ECHOED.greenUrlPassword],
+        ]),
+      ).toEqual([]);
     } finally {
       child.kill('SIGKILL');
       await target.close();
@@ -449,7 +508,11 @@ probes:
  * JSON-escaped, the start of its base64, and any 10 characters of the password's part of a
  * Basic credential (`basic`: user and password pairs sent from URL credentials).
  */
-function findLeaks(secrets: Readonly<Record<string, string>>, places: Readonly<Record<string, string>>, basic: readonly (readonly [string, string])[] = []): string[] {
+function findLeaks(
+  secrets: Readonly<Record<string, string>>,
+  places: Readonly<Record<string, string>>,
+  basic: readonly (readonly [string, string])[] = [],
+): string[] {
   const leaks = new Set<string>();
   const windows = (text: string, from = 0) => Array.from({ length: Math.max(0, text.length - 9 - from) }, (_, i) => text.slice(from + i, from + i + 10));
   const look = (name: string, form: string) => {

@@ -28,8 +28,18 @@ describe('confirmPolicy', () => {
   const CASES: { name: string; defaults: string; probe: string; policy: ReturnType<typeof confirmPolicy> }[] = [
     { name: 'off by default', defaults: '', probe: '', policy: undefined },
     { name: 'from probeDefaults', defaults: 'confirm: { count: 2 }', probe: '', policy: { count: 2, spacingMs: 100, maxPerSecond: 5, group: 'blue' } },
-    { name: 'a probe turns it on', defaults: 'confirm: { spacing: 50ms, maxPerSecond: 3 }', probe: 'confirm: { count: 3 }', policy: { count: 3, spacingMs: 50, maxPerSecond: 3, group: 'blue' } },
-    { name: 'a probe sets its own spacing', defaults: 'confirm: { count: 2 }', probe: 'confirm: { spacing: 250ms }', policy: { count: 2, spacingMs: 250, maxPerSecond: 5, group: 'blue' } },
+    {
+      name: 'a probe turns it on',
+      defaults: 'confirm: { spacing: 50ms, maxPerSecond: 3 }',
+      probe: 'confirm: { count: 3 }',
+      policy: { count: 3, spacingMs: 50, maxPerSecond: 3, group: 'blue' },
+    },
+    {
+      name: 'a probe sets its own spacing',
+      defaults: 'confirm: { count: 2 }',
+      probe: 'confirm: { spacing: 250ms }',
+      policy: { count: 2, spacingMs: 250, maxPerSecond: 5, group: 'blue' },
+    },
     { name: 'a probe turns it off', defaults: 'confirm: { count: 2 }', probe: 'confirm: { count: 0 }', policy: undefined },
   ];
   it.each(CASES)('$name', ({ defaults, probe, policy }) => {
@@ -49,12 +59,23 @@ describe('confirmPolicy', () => {
   });
 
   it('keeps the rate cap in probeDefaults: a probe cannot raise it', () => {
-    expect(() => parseAgentConfig(`${BASE}probes:\n  - { name: health, path: /api/health, confirm: { maxPerSecond: 50 } }\n`)).toThrow('probes[0].confirm.maxPerSecond');
+    expect(() => parseAgentConfig(`${BASE}probes:\n  - { name: health, path: /api/health, confirm: { maxPerSecond: 50 } }\n`)).toThrow(
+      'probes[0].confirm.maxPerSecond',
+    );
   });
 });
 
 describe('nextConfirmation', () => {
-  const result = (ok: boolean, confirmation?: Confirmation): ProbeResult => ({ probe: 'health', env: 'blue', ok, durationMs: 1, startedAt: 0, checks: [], extracted: {}, ...(confirmation ? { confirmation } : {}) });
+  const result = (ok: boolean, confirmation?: Confirmation): ProbeResult => ({
+    probe: 'health',
+    env: 'blue',
+    ok,
+    durationMs: 1,
+    startedAt: 0,
+    checks: [],
+    extracted: {},
+    ...(confirmation ? { confirmation } : {}),
+  });
   const CASES: [string, ProbeResult, boolean | undefined, boolean, ReturnType<typeof nextConfirmation>][] = [
     ['a scheduled failure after success starts a failure run', result(false), true, true, 'failure'],
     ['a failing first result starts one', result(false), undefined, true, 'failure'],
@@ -164,7 +185,12 @@ describe('false-rollback guard', () => {
     const start = Date.now();
     let probes = 0;
     let capped = 0;
-    const scheduler = new ProbeScheduler({ random, onError: (_job, error) => { throw error; } });
+    const scheduler = new ProbeScheduler({
+      random,
+      onError: (_job, error) => {
+        throw error;
+      },
+    });
     config.probes.forEach((probe, index) => {
       const s = series[index]!;
       scheduler.add({
@@ -181,7 +207,13 @@ describe('false-rollback guard', () => {
           const ok = random() >= 0.02;
           await new Promise((resolve) => setTimeout(resolve, durationMs));
           const result: ProbeResult = {
-            probe: probe.name, env: 'blue', ok, durationMs, startedAt, checks: [], status: ok ? 200 : 500,
+            probe: probe.name,
+            env: 'blue',
+            ok,
+            durationMs,
+            startedAt,
+            checks: [],
+            status: ok ? 200 : 500,
             extracted: probe.name === 'health' ? { memory_percent: 41.5 } : {},
             ...(ok ? {} : { reason: 'status' as const }),
             ...(confirmation ? { confirmation } : {}),

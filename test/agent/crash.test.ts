@@ -33,7 +33,7 @@ async function stop(running: Running): Promise<void> {
 
 async function history(base: string): Promise<GreenlightEvent[]> {
   const all: GreenlightEvent[] = [];
-  for (let since = 0; ; ) {
+  for (let since = 0; ;) {
     const page = (await (await fetch(`${base}/api/v1/events?since=${since}&limit=1000`)).json()) as { events: GreenlightEvent[]; next: number };
     all.push(...page.events);
     if (page.events.length < 1000) return all;
@@ -154,11 +154,18 @@ probes:
     const second = await startAgentProcess(file);
     try {
       let journal: GreenlightEvent[] = [];
-      await waitUntil(async () => (journal = await history(second.base)).some((e) => e.type === 'action.failed' && e.data.reconciled === true), 'the interrupted rollback to be reconciled', 30_000);
+      await waitUntil(
+        async () => (journal = await history(second.base)).some((e) => e.type === 'action.failed' && e.data.reconciled === true),
+        'the interrupted rollback to be reconciled',
+        30_000,
+      );
       const reconciled = journal.find((e) => e.type === 'action.failed' && e.data.reconciled === true)!;
       expect(reconciled.data).toMatchObject({ action: 'rollback', type: 'rollback', reconciled: true });
       expect(reconciled.message).toContain('not repeated');
-      await waitUntil(() => recorder.requests.some((r) => r.path === '/alerts' && JSON.stringify(r.body).includes('rollback-interrupted')), 'the page about the interrupted rollback');
+      await waitUntil(
+        () => recorder.requests.some((r) => r.path === '/alerts' && JSON.stringify(r.body).includes('rollback-interrupted')),
+        'the page about the interrupted rollback',
+      );
       // The actions that had finished before the kill ran once; the rollback was sent once.
       const afterRestart = journal.slice(journal.findLastIndex((e) => e.type === 'agent.started'));
       expect(afterRestart.filter((e) => e.type === 'action.started')).toEqual([]);
@@ -172,46 +179,50 @@ probes:
     }
   }, 120_000);
 
-  it.runIf(hasTool('prlimit'))('keeps probing and switching on a full disk, raises journal.failed, and writes what it held once space returns', async () => {
-    const dataDir = tempDir('greenlight-crash-');
-    const file = config(dataDir);
-    recorder.requests.length = 0;
-    recorder.setResponder(() => 200);
-    pair.blue.resetFaults();
-    const agent = await startAgentProcess(file);
-    try {
-      // Writes past 1 KiB now fail with EFBIG: SQLite sees an I/O error, as on a full disk.
-      expect(spawnSync('prlimit', ['--pid', String(agent.child.pid), '--fsize=1024:unlimited']).status).toBe(0);
-      await putFlag(agent.base, true);
-      await waitUntil(async () => (await history(agent.base)).some((e) => e.type === 'journal.failed'), 'journal.failed');
-      const failed = (await history(agent.base)).find((e) => e.type === 'journal.failed')!;
-      expect(failed.severity).toBe('critical');
-
-      // Still acting: a fault now is rolled back while nothing reaches the disk.
-      pair.blue.setFaults({ emptyUniverse: true });
-      await waitUntil(async () => (await history(agent.base)).some((e) => e.type === 'traffic.switched'), 'the rollback during the outage', 30_000);
-      expect(recorder.requests.filter((r) => r.path === '/traffic')).toHaveLength(1);
-
-      expect(spawnSync('prlimit', ['--pid', String(agent.child.pid), '--fsize=unlimited:unlimited']).status).toBe(0);
-      await waitUntil(async () => (await history(agent.base)).some((e) => e.type === 'journal.recovered'), 'journal.recovered', 30_000);
-      const seen = await history(agent.base);
-      await stop(agent);
-
-      // After a clean stop, everything the agent published is on disk, in order, once.
-      const restarted = await startAgentProcess(file);
-      try {
-        const stored = await history(restarted.base);
-        const ids = stored.map((e) => e.id);
-        expect(new Set(ids).size).toBe(ids.length);
-        for (const event of seen) expect(stored.find((e) => e.id === event.id)?.type).toBe(event.type);
-        const state = (await (await fetch(`${restarted.base}/api/v1/state`)).json()) as { activeEnvironment: string };
-        expect(state.activeEnvironment).toBe('green');
-      } finally {
-        await stop(restarted);
-      }
-    } finally {
-      await stop(agent);
+  it.runIf(hasTool('prlimit'))(
+    'keeps probing and switching on a full disk, raises journal.failed, and writes what it held once space returns',
+    async () => {
+      const dataDir = tempDir('greenlight-crash-');
+      const file = config(dataDir);
+      recorder.requests.length = 0;
+      recorder.setResponder(() => 200);
       pair.blue.resetFaults();
-    }
-  }, 120_000);
+      const agent = await startAgentProcess(file);
+      try {
+        // Writes past 1 KiB now fail with EFBIG: SQLite sees an I/O error, as on a full disk.
+        expect(spawnSync('prlimit', ['--pid', String(agent.child.pid), '--fsize=1024:unlimited']).status).toBe(0);
+        await putFlag(agent.base, true);
+        await waitUntil(async () => (await history(agent.base)).some((e) => e.type === 'journal.failed'), 'journal.failed');
+        const failed = (await history(agent.base)).find((e) => e.type === 'journal.failed')!;
+        expect(failed.severity).toBe('critical');
+
+        // Still acting: a fault now is rolled back while nothing reaches the disk.
+        pair.blue.setFaults({ emptyUniverse: true });
+        await waitUntil(async () => (await history(agent.base)).some((e) => e.type === 'traffic.switched'), 'the rollback during the outage', 30_000);
+        expect(recorder.requests.filter((r) => r.path === '/traffic')).toHaveLength(1);
+
+        expect(spawnSync('prlimit', ['--pid', String(agent.child.pid), '--fsize=unlimited:unlimited']).status).toBe(0);
+        await waitUntil(async () => (await history(agent.base)).some((e) => e.type === 'journal.recovered'), 'journal.recovered', 30_000);
+        const seen = await history(agent.base);
+        await stop(agent);
+
+        // After a clean stop, everything the agent published is on disk, in order, once.
+        const restarted = await startAgentProcess(file);
+        try {
+          const stored = await history(restarted.base);
+          const ids = stored.map((e) => e.id);
+          expect(new Set(ids).size).toBe(ids.length);
+          for (const event of seen) expect(stored.find((e) => e.id === event.id)?.type).toBe(event.type);
+          const state = (await (await fetch(`${restarted.base}/api/v1/state`)).json()) as { activeEnvironment: string };
+          expect(state.activeEnvironment).toBe('green');
+        } finally {
+          await stop(restarted);
+        }
+      } finally {
+        await stop(agent);
+        pair.blue.resetFaults();
+      }
+    },
+    120_000,
+  );
 });

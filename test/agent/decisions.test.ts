@@ -72,7 +72,11 @@ probes:
     path: /api/alphastack/universe
     expect: { json: [ { path: $.universe, nonEmpty: true } ] }
 `;
-  const agent = new Agent({ config: parseAgentConfig(text), logger: pino({ level: 'silent' }, new Writable({ write: (_c, _e, done) => done() })), dryRun: options.dryRun });
+  const agent = new Agent({
+    config: parseAgentConfig(text),
+    logger: pino({ level: 'silent' }, new Writable({ write: (_c, _e, done) => done() })),
+    dryRun: options.dryRun,
+  });
   const events: GreenlightEvent[] = [];
   agent.bus.subscribe((event) => events.push(event));
   await agent.start();
@@ -111,13 +115,28 @@ describe('a firing critical rule', () => {
     expect(rollback).toBeGreaterThan(switched);
 
     const firingEvent = w.events[firing]!;
-    expect(firingEvent).toMatchObject({ severity: 'critical', env: 'blue', rule: 'universe-failing', data: { incident: 'universe-failing#1', actions: ['rollback', 'safe-mode', 'page'] } });
+    expect(firingEvent).toMatchObject({
+      severity: 'critical',
+      env: 'blue',
+      rule: 'universe-failing',
+      data: { incident: 'universe-failing#1', actions: ['rollback', 'safe-mode', 'page'] },
+    });
     const figures = (firingEvent.data as { figures: { facts: { fact: string; observed: unknown }[]; env: string } }).figures;
     expect(figures.env).toBe('blue');
-    expect(figures.facts[0]).toMatchObject({ fact: 'consecutiveFailures', params: { probe: 'universe' }, operator: 'greaterThanInclusive', value: 3, result: true });
+    expect(figures.facts[0]).toMatchObject({
+      fact: 'consecutiveFailures',
+      params: { probe: 'universe' },
+      operator: 'greaterThanInclusive',
+      value: 3,
+      result: true,
+    });
     expect(figures.facts[0]!.observed).toBeGreaterThanOrEqual(3);
 
-    expect(w.events[switched]).toMatchObject({ severity: 'warning', env: 'green', data: { from: 'blue', to: 'green', adapter: 'webhook', incident: 'universe-failing#1' } });
+    expect(w.events[switched]).toMatchObject({
+      severity: 'warning',
+      env: 'green',
+      data: { from: 'blue', to: 'green', adapter: 'webhook', incident: 'universe-failing#1' },
+    });
     const traffic = w.recorder.requests.filter((r) => r.path === '/traffic');
     expect(traffic).toHaveLength(1);
     expect(traffic[0]!.body).toMatchObject({ from: 'blue', to: 'green', rule: 'universe-failing', incident: 'universe-failing#1' });
@@ -138,8 +157,14 @@ describe('a firing critical rule', () => {
     await waitUntil(() => w.types().includes('rule.resolved'), 'the rule to resolve on the new live environment');
     await waitUntil(() => w.recorder.requests.some((r) => r.path === '/alerts'), 'the notification');
     const alerts = w.recorder.requests.filter((r) => r.path === '/alerts');
-    expect(alerts[0]!.body).toMatchObject({ version: '4', alerts: [{ labels: { alertname: 'universe-failing', rule: 'universe-failing', env: 'blue', severity: 'critical', probe: 'universe' } }] });
-    await waitUntil(() => w.recorder.requests.filter((r) => r.path === '/alerts').some((r) => (r.body as { status: string }).status === 'resolved'), 'the resolved notice');
+    expect(alerts[0]!.body).toMatchObject({
+      version: '4',
+      alerts: [{ labels: { alertname: 'universe-failing', rule: 'universe-failing', env: 'blue', severity: 'critical', probe: 'universe' } }],
+    });
+    await waitUntil(
+      () => w.recorder.requests.filter((r) => r.path === '/alerts').some((r) => (r.body as { status: string }).status === 'resolved'),
+      'the resolved notice',
+    );
     expect(w.types()).toContain('alert.sent');
     // Once per incident: one switch however long blue stays broken.
     await new Promise((resolve) => setTimeout(resolve, 500));
@@ -158,7 +183,10 @@ describe('a firing critical rule', () => {
     expect(w.agent.activeEnvironment).toBe('blue');
     expect(w.types()).not.toContain('traffic.switched');
     expect(w.recorder.requests.filter((r) => r.path === '/traffic')).toEqual([]);
-    const names = () => w.recorder.requests.filter((r) => r.path === '/alerts').flatMap((r) => (r.body as { alerts: { labels: Record<string, string> }[] }).alerts.map((a) => a.labels.alertname));
+    const names = () =>
+      w.recorder.requests
+        .filter((r) => r.path === '/alerts')
+        .flatMap((r) => (r.body as { alerts: { labels: Record<string, string> }[] }).alerts.map((a) => a.labels.alertname));
     await waitUntil(() => names().includes('rollback-inconclusive'), 'the inconclusive alert');
     // One notification: the rule's own alert is muted by the stock inhibition (both failing mutes the environment's alerts).
     expect(names()).toEqual(['rollback-inconclusive']);
@@ -175,7 +203,10 @@ describe('a firing critical rule', () => {
     expect(skipped).toMatchObject({ severity: 'critical', data: { judgement: 'target-unhealthy', failing: ['health'] } });
     expect(w.agent.activeEnvironment).toBe('blue');
     expect(w.recorder.requests.filter((r) => r.path === '/traffic')).toEqual([]);
-    const alertRules = () => w.recorder.requests.filter((r) => r.path === '/alerts').flatMap((r) => (r.body as { alerts: { labels: Record<string, string> }[] }).alerts.map((a) => a.labels.alertname));
+    const alertRules = () =>
+      w.recorder.requests
+        .filter((r) => r.path === '/alerts')
+        .flatMap((r) => (r.body as { alerts: { labels: Record<string, string> }[] }).alerts.map((a) => a.labels.alertname));
     await waitUntil(() => alertRules().includes('rollback-target-unhealthy'), 'the target-unhealthy alert');
     // Grouped: the rule's alert and the hold's in one notification.
     expect(w.recorder.requests.filter((r) => r.path === '/alerts')).toHaveLength(1);
@@ -193,7 +224,11 @@ describe('a firing critical rule', () => {
     }, 600);
     try {
       await waitUntil(() => w.types().includes('traffic.switched'), 'the first switch');
-      await waitUntil(() => w.events.filter((e) => e.type === 'action.skipped' && e.data.action === 'rollback').length >= 1, 'a second rollback to be held back', 15_000);
+      await waitUntil(
+        () => w.events.filter((e) => e.type === 'action.skipped' && e.data.action === 'rollback').length >= 1,
+        'a second rollback to be held back',
+        15_000,
+      );
       await new Promise((resolve) => setTimeout(resolve, 1_500));
     } finally {
       clearInterval(flapper);
@@ -239,7 +274,11 @@ describe('a firing critical rule', () => {
     await w.agent.settled();
     const skipped = w.events.filter((e) => e.type === 'action.skipped');
     expect(skipped.map((e) => e.message)).toEqual(
-      expect.arrayContaining([expect.stringContaining('dry run: would switch blue → green'), expect.stringContaining('dry run: would apply emergency-rollback to blue'), expect.stringContaining('dry run: would send a critical alert')]),
+      expect.arrayContaining([
+        expect.stringContaining('dry run: would switch blue → green'),
+        expect.stringContaining('dry run: would apply emergency-rollback to blue'),
+        expect.stringContaining('dry run: would send a critical alert'),
+      ]),
     );
     expect(skipped.every((e) => e.data.dryRun === true)).toBe(true);
     expect(w.agent.activeEnvironment).toBe('blue');

@@ -76,7 +76,11 @@ describe('the event stream', () => {
     harness = await startPair();
     await expect(connect(harness, '?since=soon').opened).rejects.toThrow('HTTP 400');
     const other = new WebSocket(`${harness.base.replace('http', 'ws')}/api/v1/other`);
-    await expect(new Promise((resolve, reject) => (other.once('open', resolve), other.once('unexpected-response', (_q, res) => reject(new Error(`HTTP ${res.statusCode}`)))))).rejects.toThrow('HTTP 404');
+    await expect(
+      new Promise(
+        (resolve, reject) => (other.once('open', resolve), other.once('unexpected-response', (_q, res) => reject(new Error(`HTTP ${res.statusCode}`)))),
+      ),
+    ).rejects.toThrow('HTTP 404');
   });
 
   it('feeds greenlight tail: one line per event, and --json for the raw events', async () => {
@@ -86,7 +90,10 @@ describe('the event stream', () => {
     const lines: string[] = [];
     let stop!: () => void;
     const stopped = new Promise<void>((resolve) => (stop = resolve));
-    const done = tailCommand({ url: h.base, since: '0', type: 'flag', json: false, color: false, stop: stopped }, { out: (t) => lines.push(t), err: () => undefined, env: {} });
+    const done = tailCommand(
+      { url: h.base, since: '0', type: 'flag', json: false, color: false, stop: stopped },
+      { out: (t) => lines.push(t), err: () => undefined, env: {} },
+    );
     burst(h, 3, 'tail');
     await waitUntil(() => lines.length >= 3, 'three lines');
     stop();
@@ -104,9 +111,21 @@ async function startStream(bus: EventBus, logger: Logger, policy: Partial<Stream
   const journal: GreenlightEvent[] = [];
   bus.subscribe((event) => journal.push(event));
   const server = await startHttpServer({ listen: { host: '127.0.0.1', port: 0 }, routes: [], tokens: () => ({}), logger });
-  const pages = new JournalPages({ read: (since, limit) => journal.filter((e) => e.id > since).slice(0, limit).map(eventJson) });
+  const pages = new JournalPages({
+    read: (since, limit) =>
+      journal
+        .filter((e) => e.id > since)
+        .slice(0, limit)
+        .map(eventJson),
+  });
   const turns = new TurnQueue();
-  const stream = new EventStream({ subscribe: (listener) => bus.subscribe(listener), pages, turns, policy: () => ({ tokens: {}, maxClients: 1_000, maxClientsPerAddress: 1_000, allowedOrigins: [], ...policy }), logger });
+  const stream = new EventStream({
+    subscribe: (listener) => bus.subscribe(listener),
+    pages,
+    turns,
+    policy: () => ({ tokens: {}, maxClients: 1_000, maxClientsPerAddress: 1_000, allowedOrigins: [], ...policy }),
+    logger,
+  });
   server.onUpgrade((req, socket, head, url) => stream.upgrade(req, socket, head, url));
   return {
     journal,
@@ -137,7 +156,14 @@ const turn = () => new Promise((resolve) => setImmediate(resolve));
  */
 function publishFiller(bus: EventBus, count: number, bytes = 64 * 1024): void {
   for (let i = 0; i < count; i++) {
-    bus.publish({ type: 'probe.down', severity: 'info', env: 'blue', probe: 'filler', message: 'x'.repeat(bytes), data: { reason: 'status', detail: 'filler', status: 500, durationMs: 1, consecutiveFailures: i + 1, active: false } });
+    bus.publish({
+      type: 'probe.down',
+      severity: 'info',
+      env: 'blue',
+      probe: 'filler',
+      message: 'x'.repeat(bytes),
+      data: { reason: 'status', detail: 'filler', status: 500, durationMs: 1, consecutiveFailures: i + 1, active: false },
+    });
   }
 }
 
@@ -145,7 +171,12 @@ describe('slow consumers', () => {
   it('cuts off a client that stops reading once its queue passes the bound, and the agent never holds more than that for it', async () => {
     const warnings: string[] = [];
     const logger = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(line) });
-    const bus = new EventBus({ now: Date.now, onListenerError: (error) => { throw error; } });
+    const bus = new EventBus({
+      now: Date.now,
+      onListenerError: (error) => {
+        throw error;
+      },
+    });
     const { journal, stream, url, close } = await startStream(bus, logger);
     try {
       const reader = new WebSocket(url);
@@ -164,7 +195,14 @@ describe('slow consumers', () => {
       const size = 16 * 1024;
       let peak = 0;
       for (let slice = 0; slice < 40; slice++) {
-        for (let i = 0; i < 20; i++) bus.publish({ type: 'flag.changed', severity: 'info', env: 'blue', message: 'y'.repeat(size), data: { actor: 'test', reason: 'burst', changes: [] } });
+        for (let i = 0; i < 20; i++)
+          bus.publish({
+            type: 'flag.changed',
+            severity: 'info',
+            env: 'blue',
+            message: 'y'.repeat(size),
+            data: { actor: 'test', reason: 'burst', changes: [] },
+          });
         peak = Math.max(peak, stream.maxQueuedBytes);
         await waitUntil(() => read.length === journal.length, 'the reader to keep up');
       }
@@ -194,10 +232,16 @@ describe('slow consumers', () => {
 
   it('replays a history far beyond the bound to a client that reads, whole, then goes live (regression: long replays were cut off with 4008)', async () => {
     const logger = pino({ level: 'silent' });
-    const bus = new EventBus({ now: Date.now, onListenerError: (error) => { throw error; } });
+    const bus = new EventBus({
+      now: Date.now,
+      onListenerError: (error) => {
+        throw error;
+      },
+    });
     const { journal, url, close } = await startStream(bus, logger);
     // 6,000 events of 2 KiB: 12 MiB of history, far beyond the slow-consumer bound.
-    for (let i = 0; i < 6_000; i++) bus.publish({ type: 'flag.changed', severity: 'info', env: 'blue', message: 'z'.repeat(2_048), data: { actor: 'test', reason: 'history', changes: [] } });
+    for (let i = 0; i < 6_000; i++)
+      bus.publish({ type: 'flag.changed', severity: 'info', env: 'blue', message: 'z'.repeat(2_048), data: { actor: 'test', reason: 'history', changes: [] } });
     try {
       const client = new WebSocket(`${url}?since=0`);
       const read: number[] = [];
@@ -205,7 +249,8 @@ describe('slow consumers', () => {
       const ended = closed(client);
       await new Promise((resolve) => client.once('open', resolve));
       // Live events published while the replay is under way come after it, once each.
-      for (let i = 0; i < 50; i++) bus.publish({ type: 'flag.changed', severity: 'info', env: 'green', message: 'live', data: { actor: 'test', reason: 'live', changes: [] } });
+      for (let i = 0; i < 50; i++)
+        bus.publish({ type: 'flag.changed', severity: 'info', env: 'green', message: 'live', data: { actor: 'test', reason: 'live', changes: [] } });
       await waitUntil(() => read.length >= 6_050, 'the whole history and the live events', 20_000);
       expect(read).toEqual(journal.map((e) => e.id));
       expect(client.readyState).toBe(WebSocket.OPEN);
@@ -299,13 +344,16 @@ async function neverReading(url: string): Promise<Socket> {
   const socket = connectTcp({ host: target.hostname, port: Number(target.port) });
   onTestFinished(() => void socket.destroy());
   await new Promise((resolve) => socket.once('connect', resolve));
-  socket.write(`GET ${target.pathname}${target.search} HTTP/1.1\r\nHost: ${target.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+  socket.write(
+    `GET ${target.pathname}${target.search} HTTP/1.1\r\nHost: ${target.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+  );
   return socket;
 }
 
 /** Publish `count` flag.changed events of about `bytes` each. */
 function publishHistory(bus: EventBus, count: number, bytes: number, reason = 'history'): void {
-  for (let i = 0; i < count; i++) bus.publish({ type: 'flag.changed', severity: 'info', env: 'blue', message: 'h'.repeat(bytes), data: { actor: 'test', reason, changes: [] } });
+  for (let i = 0; i < count; i++)
+    bus.publish({ type: 'flag.changed', severity: 'info', env: 'blue', message: 'h'.repeat(bytes), data: { actor: 'test', reason, changes: [] } });
 }
 
 /**
@@ -339,7 +387,12 @@ function everyTurn(sample: () => void): { stop(): void } {
 describe('replays cannot slow the agent or fill its memory', () => {
   it('a client that never reads during a replay holds at most REPLAY_QUEUE_BYTES and one event in the agent, live events included (regression: it held 512 KiB, a page of 500 events and every live event)', async () => {
     const logger = pino({ level: 'silent' });
-    const bus = new EventBus({ now: Date.now, onListenerError: (error) => { throw error; } });
+    const bus = new EventBus({
+      now: Date.now,
+      onListenerError: (error) => {
+        throw error;
+      },
+    });
     const s = await startStream(bus, logger);
     onTestFinished(() => s.close());
     // 6,000 events of 2 KiB: 12 MiB, far more than the kernel's socket buffers take.
@@ -364,7 +417,12 @@ describe('replays cannot slow the agent or fill its memory', () => {
 
   it('replays every event byte for byte as the message JSON.stringify makes of it, whatever its size (the three frame-length forms)', async () => {
     const logger = pino({ level: 'silent' });
-    const bus = new EventBus({ now: Date.now, onListenerError: (error) => { throw error; } });
+    const bus = new EventBus({
+      now: Date.now,
+      onListenerError: (error) => {
+        throw error;
+      },
+    });
     const s = await startStream(bus, logger);
     onTestFinished(() => s.close());
     for (const size of [0, 10, 100, 125, 126, 1_000, 65_535, 70_000, 200_000]) publishHistory(bus, 1, size, `size ${size} é 漢 🚀`);
@@ -382,7 +440,12 @@ describe('replays cannot slow the agent or fill its memory', () => {
 
   it('sends at most one page of a replay per turn of the event loop, however many clients replay at once (regression: a replay wrote its pages of 500 back to back)', async () => {
     const logger = pino({ level: 'silent' });
-    const bus = new EventBus({ now: Date.now, onListenerError: (error) => { throw error; } });
+    const bus = new EventBus({
+      now: Date.now,
+      onListenerError: (error) => {
+        throw error;
+      },
+    });
     const s = await startStream(bus, logger);
     onTestFinished(() => s.close());
     publishHistory(bus, 3_000, 200);
@@ -423,7 +486,23 @@ describe('replays cannot slow the agent or fill its memory', () => {
     const store = Store.open(dataDir);
     const time = Date.now() - 60_000;
     for (let id = 1; id <= 60_000; id += 5_000) {
-      store.appendEvents(Array.from({ length: 5_000 }, (_, i) => ({ id: id + i, time: new Date(time + id + i).toISOString(), type: 'flag.changed', severity: 'info', env: 'blue', probe: null, rule: null, message: `history ${id + i} ${'m'.repeat(300)}`, data: { actor: 'test', reason: 'history', changes: [] } }) as GreenlightEvent));
+      store.appendEvents(
+        Array.from(
+          { length: 5_000 },
+          (_, i) =>
+            ({
+              id: id + i,
+              time: new Date(time + id + i).toISOString(),
+              type: 'flag.changed',
+              severity: 'info',
+              env: 'blue',
+              probe: null,
+              rule: null,
+              message: `history ${id + i} ${'m'.repeat(300)}`,
+              data: { actor: 'test', reason: 'history', changes: [] },
+            }) as GreenlightEvent,
+        ),
+      );
     }
     store.close();
     harness = await startPair({ dataDir, every: '100ms', timeout: '500ms', extra: 'api:\n  stream:\n    maxClientsPerAddress: 10\n' });
@@ -431,13 +510,18 @@ describe('replays cannot slow the agent or fill its memory', () => {
     await waitUntil(() => h.agent.ready, 'the first probe round');
     const before = h.agent.state().series.map((series) => series.windows);
     // Five readers in their own process, reading as fast as they can: what blocked the loop for seconds.
-    const readers = spawn(process.execPath, ['--input-type=module', '-e', READERS, `${h.base.replace('http', 'ws')}/api/v1/stream?since=0`, '5'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    const readers = spawn(process.execPath, ['--input-type=module', '-e', READERS, `${h.base.replace('http', 'ws')}/api/v1/stream?since=0`, '5'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     onTestFinished(() => void readers.kill('SIGKILL'));
     let least = 0;
     readers.stdout.on('data', (chunk: Buffer) => (least = Number(String(chunk).trim().split('\n').at(-1))));
     await waitUntil(() => least >= 60_000, 'every reader to get the whole journal', 60_000);
     expect(h.events.filter((event) => event.type === 'probe.down')).toEqual([]);
-    const failures = h.agent.state().series.reduce((sum, series) => sum + Object.values(series.windows).reduce((max, window) => Math.max(max, window.failures), 0), 0);
+    const failures = h.agent
+      .state()
+      .series.reduce((sum, series) => sum + Object.values(series.windows).reduce((max, window) => Math.max(max, window.failures), 0), 0);
     expect(failures).toBe(0);
     expect(before.length).toBeGreaterThan(0);
   }, 90_000);
@@ -496,11 +580,16 @@ describe('greenlight tail when refused', () => {
     const errors: string[] = [];
     let stop!: () => void;
     const stopped = new Promise<void>((resolve) => (stop = resolve));
-    const done = tailCommand({ url: h.base, since: undefined, type: undefined, json: false, color: false, stop: stopped }, { out: () => undefined, err: (t) => errors.push(t), env: {} });
+    const done = tailCommand(
+      { url: h.base, since: undefined, type: undefined, json: false, color: false, stop: stopped },
+      { out: () => undefined, err: (t) => errors.push(t), env: {} },
+    );
     await waitUntil(() => errors.length >= 2, 'two refusals');
     stop();
     expect(await done).toBe(0);
-    expect(errors[0]).toMatch(/^stream refused \(HTTP 429\): 127\.0\.0\.1 already has 1 stream clients \(api\.stream\.maxClientsPerAddress\).*; reconnecting in/);
+    expect(errors[0]).toMatch(
+      /^stream refused \(HTTP 429\): 127\.0\.0\.1 already has 1 stream clients \(api\.stream\.maxClientsPerAddress\).*; reconnecting in/,
+    );
   });
 });
 
@@ -513,7 +602,13 @@ describe('the stream and browsers', () => {
     expect((await tryStream(url, { origin: `http://127.0.0.1:${port}` })).status).toBe(101);
     expect((await tryStream(`ws://localhost:${port}/api/v1/stream`, { origin: `http://localhost:${port}` })).status).toBe(101);
     expect((await tryStream(url, { origin: 'https://dash.example.com' })).status).toBe(101);
-    for (const origin of ['https://evil.example', `http://127.0.0.1:${port + 1}`, `http://localhost:${port}`, 'null', 'https://dash.example.com.evil.example']) {
+    for (const origin of [
+      'https://evil.example',
+      `http://127.0.0.1:${port + 1}`,
+      `http://localhost:${port}`,
+      'null',
+      'https://dash.example.com.evil.example',
+    ]) {
       const refused = await tryStream(url, { origin });
       expect(refused, origin).toMatchObject({ status: 403 });
       expect(refused.error).toContain('api.allowedOrigins');

@@ -176,10 +176,26 @@ describe('bulk routes take turns', () => {
     setImmediate(tick);
     // 60 requests on 60 open connections, written in one go: the agent finds them all at once.
     const { port } = harness.agent.address!;
-    const sockets = await Promise.all(Array.from({ length: 60 }, () => new Promise<Socket>((resolve, reject) => { const socket = connectTcp(port, '127.0.0.1', () => resolve(socket)); socket.once('error', reject); })));
+    const sockets = await Promise.all(
+      Array.from(
+        { length: 60 },
+        () =>
+          new Promise<Socket>((resolve, reject) => {
+            const socket = connectTcp(port, '127.0.0.1', () => resolve(socket));
+            socket.once('error', reject);
+          }),
+      ),
+    );
     onTestFinished(() => sockets.forEach((socket) => socket.destroy()));
     const paths = ['/metrics', '/api/v1/state', '/api/v1/overview'];
-    const answered = sockets.map((socket) => new Promise<string>((resolve) => { let text = ''; socket.on('data', (chunk: Buffer) => (text += chunk)); socket.on('end', () => resolve(text.slice(0, 12))); }));
+    const answered = sockets.map(
+      (socket) =>
+        new Promise<string>((resolve) => {
+          let text = '';
+          socket.on('data', (chunk: Buffer) => (text += chunk));
+          socket.on('end', () => resolve(text.slice(0, 12)));
+        }),
+    );
     sockets.forEach((socket, i) => socket.write(`GET ${paths[i % 3]} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`));
     const answers = await Promise.all(answered);
     running = false;

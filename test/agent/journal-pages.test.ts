@@ -4,7 +4,17 @@ import { JournalPages, PAGE_EVENTS, readHistory } from '../../agent/journal-page
 import { TurnQueue } from '../../agent/turn-queue.js';
 
 function event(id: number, type = 'flag.changed'): GreenlightEvent {
-  return { id, time: new Date(1_700_000_000_000 + id).toISOString(), type, severity: 'info', env: 'blue', probe: null, rule: null, message: `event ${id}`, data: { actor: 'test', reason: 'pages', changes: [] } } as GreenlightEvent;
+  return {
+    id,
+    time: new Date(1_700_000_000_000 + id).toISOString(),
+    type,
+    severity: 'info',
+    env: 'blue',
+    probe: null,
+    rule: null,
+    message: `event ${id}`,
+    data: { actor: 'test', reason: 'pages', changes: [] },
+  } as GreenlightEvent;
 }
 
 /** A journal of `ids`, read as the agent reads it, counting reads. */
@@ -13,7 +23,10 @@ function journalOf(ids: number[], type?: (id: number) => string) {
   const reads: { since: number; limit: number }[] = [];
   const read = (since: number, limit: number): EventJson[] => {
     reads.push({ since, limit });
-    return events.filter((e) => e.id > since).slice(0, limit).map(eventJson);
+    return events
+      .filter((e) => e.id > since)
+      .slice(0, limit)
+      .map(eventJson);
   };
   return { events, reads, pages: new JournalPages({ read }) };
 }
@@ -37,7 +50,7 @@ describe('JournalPages', () => {
   it('reads each full page once for every reader, and the unfinished last page afresh', () => {
     const { reads, pages } = journalOf(range(1, 3 * PAGE_EVENTS + 10));
     for (let reader = 0; reader < 20; reader++) {
-      for (let position = 0, end = false; !end; ) {
+      for (let position = 0, end = false; !end;) {
         const page = pages.after(position);
         position = page.events.at(-1)?.id ?? position;
         end = page.end;
@@ -51,7 +64,16 @@ describe('JournalPages', () => {
     const events = range(1, 200).map((id) => event(id));
     let reads = 0;
     let failing = true;
-    const pages = new JournalPages({ read: (since, limit) => (reads++, events.filter((e) => e.id > since).slice(0, limit).map(eventJson)), cacheable: () => !failing });
+    const pages = new JournalPages({
+      read: (since, limit) => (
+        reads++,
+        events
+          .filter((e) => e.id > since)
+          .slice(0, limit)
+          .map(eventJson)
+      ),
+      cacheable: () => !failing,
+    });
     pages.after(0);
     pages.after(0);
     expect(reads).toBe(2);
@@ -65,7 +87,7 @@ describe('JournalPages', () => {
     const ids = [...range(5_000, 5_100), ...range(90_000, 90_050)];
     const { reads, pages } = journalOf(ids);
     const seen: number[] = [];
-    for (let position = 0, end = false; !end; ) {
+    for (let position = 0, end = false; !end;) {
       const page = pages.after(position);
       seen.push(...page.events.map((e) => e.id));
       position = page.events.at(-1)?.id ?? position;

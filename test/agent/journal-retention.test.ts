@@ -17,11 +17,27 @@ describe('journal retention in the agent', () => {
     const old = Store.open(dataDir);
     const time = new Date(Date.now() - 40 * 86_400_000).toISOString();
     const batch: GreenlightEvent[] = [];
-    for (let id = 1; id <= 45_000; id++) batch.push({ id, time, type: 'agent.stopping', severity: 'info', env: null, probe: null, rule: null, message: 'old', data: { signal: null, uptimeSeconds: 1 } });
+    for (let id = 1; id <= 45_000; id++)
+      batch.push({
+        id,
+        time,
+        type: 'agent.stopping',
+        severity: 'info',
+        env: null,
+        probe: null,
+        rule: null,
+        message: 'old',
+        data: { signal: null, uptimeSeconds: 1 },
+      });
     old.appendEvents(batch);
     old.close();
 
-    const config = parseAgentConfig(pairConfig(pair.blue.url, pair.green.url, { extra: 'journal:\n  retention: { maxAge: 30d, every: 1h }\n' }).replace(/^dataDir: .*$/m, `dataDir: ${dataDir}`));
+    const config = parseAgentConfig(
+      pairConfig(pair.blue.url, pair.green.url, { extra: 'journal:\n  retention: { maxAge: 30d, every: 1h }\n' }).replace(
+        /^dataDir: .*$/m,
+        `dataDir: ${dataDir}`,
+      ),
+    );
     const { agent, events } = await startAgent(config);
     try {
       expect(events[0]).toMatchObject({ type: 'agent.started', id: 45_001 });

@@ -42,7 +42,12 @@ class FlakyStore {
 function setup() {
   const real = Store.open(tempDir('greenlight-journal-'));
   const store = new FlakyStore(real);
-  const bus = new EventBus({ now: Date.now, onListenerError: (error) => { throw error; } });
+  const bus = new EventBus({
+    now: Date.now,
+    onListenerError: (error) => {
+      throw error;
+    },
+  });
   const journal = new Journal({ store: store as unknown as Store, bus, logger: pino({ level: 'silent' }), now: Date.now });
   const delivered: GreenlightEvent[] = [];
   journal.subscribe((event) => {

@@ -22,7 +22,15 @@ afterAll(() => {
   return new Promise<void>((resolve) => server.close(() => resolve()));
 });
 
-const target = (path = '/ok') => ({ probe: 'p', origin, path, method: 'GET' as const, headers: {}, body: undefined, checkStatus: (status: number) => ({ ok: status >= 200 && status < 300, text: `status ${status}` }) });
+const target = (path = '/ok') => ({
+  probe: 'p',
+  origin,
+  path,
+  method: 'GET' as const,
+  headers: {},
+  body: undefined,
+  checkStatus: (status: number) => ({ ok: status >= 200 && status < 300, text: `status ${status}` }),
+});
 
 describe('runLoadTest', () => {
   it('sends exactly rps × duration requests, open-model, and measures them', async () => {
@@ -54,12 +62,35 @@ describe('runLoadTest', () => {
 });
 
 describe('judgeLoad', () => {
-  const base: LoadReport = { requestedRps: 10, durationMs: 1_000, sent: 100, completed: 100, errors: 0, errorRatio: 0, achievedRps: 10, throughputRps: 10, p50Ms: 10, p95Ms: 100, p99Ms: 200, maxMs: 300, maxLagMs: 1, errorsByReason: {} };
+  const base: LoadReport = {
+    requestedRps: 10,
+    durationMs: 1_000,
+    sent: 100,
+    completed: 100,
+    errors: 0,
+    errorRatio: 0,
+    achievedRps: 10,
+    throughputRps: 10,
+    p50Ms: 10,
+    p95Ms: 100,
+    p99Ms: 200,
+    maxMs: 300,
+    maxLagMs: 1,
+    errorsByReason: {},
+  };
   it.each([
     ['within both', {}, []],
     ['p95 at the line fails', { p95Ms: 2_000 }, ['p95 latency 2.00s >= 2.00s']],
-    ['error ratio at the line fails, naming the reasons', { errors: 5, errorRatio: 0.05, errorsByReason: { 'status 502': 5 } }, ['error ratio 5.0 % >= 5.0 % (5 of 100: 5× status 502)']],
-    ['no success at all', { p95Ms: null, errors: 100, errorRatio: 1, errorsByReason: { ECONNREFUSED: 100 } }, ['p95 latency unknown: no request succeeded', 'error ratio 100.0 % >= 5.0 % (100 of 100: 100× ECONNREFUSED)']],
+    [
+      'error ratio at the line fails, naming the reasons',
+      { errors: 5, errorRatio: 0.05, errorsByReason: { 'status 502': 5 } },
+      ['error ratio 5.0 % >= 5.0 % (5 of 100: 5× status 502)'],
+    ],
+    [
+      'no success at all',
+      { p95Ms: null, errors: 100, errorRatio: 1, errorsByReason: { ECONNREFUSED: 100 } },
+      ['p95 latency unknown: no request succeeded', 'error ratio 100.0 % >= 5.0 % (100 of 100: 100× ECONNREFUSED)'],
+    ],
   ] as const)('%s', (_what, patch, failures) => {
     expect(judgeLoad({ ...base, ...patch } as LoadReport, { maxP95Ms: 2_000, maxErrorRatio: 0.05 }).failures).toEqual(failures);
   });

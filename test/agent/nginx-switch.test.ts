@@ -97,7 +97,9 @@ probes:
       expect(switched.data).toMatchObject({ from: 'blue', to: 'green', adapter: 'nginx' });
       expect(String((switched.data as { detail: string }).detail)).toMatch(/verified/);
       // For the record: how long detection and the switch took.
-      console.info(`nginx switch: fault→action ${Math.round(startedAt - faultAt)} ms, fault→switched ${Math.round(switchedAt - faultAt)} ms, ${failures.length} of ${results.length} client requests failed (${late} just after the switch, from the old worker), ${load.resent()} re-sent after a keep-alive close`);
+      console.info(
+        `nginx switch: fault→action ${Math.round(startedAt - faultAt)} ms, fault→switched ${Math.round(switchedAt - faultAt)} ms, ${failures.length} of ${results.length} client requests failed (${late} just after the switch, from the old worker), ${load.resent()} re-sent after a keep-alive close`,
+      );
     } finally {
       await load.stop();
     }

@@ -74,7 +74,14 @@ describe('ProbeScheduler', () => {
     const errors: unknown[] = [];
     let runs = 0;
     scheduler = new ProbeScheduler({ random: () => 0, onError: (_job, error) => errors.push(error) });
-    scheduler.add(job({ run: async () => { runs++; throw new Error('boom'); } }));
+    scheduler.add(
+      job({
+        run: async () => {
+          runs++;
+          throw new Error('boom');
+        },
+      }),
+    );
     scheduler.start();
     await vi.advanceTimersByTimeAsync(2_500);
     expect(runs).toBe(3);
@@ -86,7 +93,19 @@ describe('ProbeScheduler', () => {
     let runs = 0;
     let ended = false;
     scheduler = new ProbeScheduler({ random: () => 0, onError: () => undefined });
-    scheduler.add(job({ run: () => { runs++; return new Promise<void>((resolve) => setTimeout(() => { ended = true; resolve(); }, 300)); } }));
+    scheduler.add(
+      job({
+        run: () => {
+          runs++;
+          return new Promise<void>((resolve) =>
+            setTimeout(() => {
+              ended = true;
+              resolve();
+            }, 300),
+          );
+        },
+      }),
+    );
     scheduler.start();
     await vi.advanceTimersByTimeAsync(100);
     const closing = scheduler.close();
@@ -126,7 +145,14 @@ describe('ProbeScheduler confirmation re-runs', () => {
     confirmation: Confirmation | undefined;
   }
 
-  function scriptedJob(key: string, script: boolean[], policy: ConfirmPolicy | undefined, runs: Run[], start: number, overrides: Partial<ScheduledJob> = {}): ScheduledJob {
+  function scriptedJob(
+    key: string,
+    script: boolean[],
+    policy: ConfirmPolicy | undefined,
+    runs: Run[],
+    start: number,
+    overrides: Partial<ScheduledJob> = {},
+  ): ScheduledJob {
     let up: boolean | undefined;
     let n = 0;
     return job({
@@ -136,7 +162,16 @@ describe('ProbeScheduler confirmation re-runs', () => {
       run: async (confirmation) => {
         const ok = script[Math.min(n++, script.length - 1)]!;
         runs.push({ at: Date.now() - start, ok, confirmation });
-        const result = { probe: key, env: 'blue', ok, durationMs: 1, startedAt: Date.now(), checks: [], extracted: {}, ...(confirmation ? { confirmation } : {}) };
+        const result = {
+          probe: key,
+          env: 'blue',
+          ok,
+          durationMs: 1,
+          startedAt: Date.now(),
+          checks: [],
+          extracted: {},
+          ...(confirmation ? { confirmation } : {}),
+        };
         const wasUp = up;
         up = ok;
         return nextConfirmation(result, wasUp, true);

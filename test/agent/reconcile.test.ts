@@ -17,12 +17,13 @@ import { tempDir } from '../helpers/tools.js';
 describe('reconciling actions interrupted by a crash', () => {
   const pair = useSimulatorPair();
 
-
   function seed(dataDir: string, interrupted: { action: string; type: string }): void {
     const store = Store.open(dataDir);
     const startedAt = Date.now() - 5_000;
     store.set('activeEnvironment', 'blue');
-    store.set('incidents', { 'blue-down': { incident: 'blue-down#1', env: 'blue', severity: 'critical', message: 'blue is down', actor: 'rule:blue-down', startedAt } });
+    store.set('incidents', {
+      'blue-down': { incident: 'blue-down#1', env: 'blue', severity: 'critical', message: 'blue is down', actor: 'rule:blue-down', startedAt },
+    });
     const record: ActionRecord = {
       incident: 'blue-down#1',
       action: interrupted.action,
@@ -68,7 +69,9 @@ probes:
 
   function runs(marker: string, what: string): number {
     try {
-      return readFileSync(marker, 'utf8').split('\n').filter((line) => line === what).length;
+      return readFileSync(marker, 'utf8')
+        .split('\n')
+        .filter((line) => line === what).length;
     } catch {
       return 0;
     }
@@ -117,7 +120,9 @@ probes:
       await waitUntil(() => events.some((e) => e.type === 'action.succeeded' && e.data.action === 'rollback'), 'the reconciled rollback');
       await agent.settled();
       expect(agent.activeEnvironment).toBe('green');
-      const reconciled = events.find((e) => e.type.startsWith('action.') && e.type !== 'action.started' && (e.data as Record<string, unknown>).reconciled === true)!;
+      const reconciled = events.find(
+        (e) => e.type.startsWith('action.') && e.type !== 'action.started' && (e.data as Record<string, unknown>).reconciled === true,
+      )!;
       expect(reconciled).toBeDefined();
       const succeeded = events.find((e) => e.type === 'action.succeeded')!;
       expect(succeeded.message).toMatch(/switched blue → green/);

@@ -20,7 +20,6 @@ const ROLLBACK = 'rollback-token-reload-0001';
 describe('hot reload', () => {
   const pair = useSimulatorPair();
 
-
   function configText(options: { listen?: string; dataDir: string; probes: string; rules: string }): string {
     return `listen: ${options.listen ?? '127.0.0.1:0'}
 dataDir: ${options.dataDir}
@@ -46,7 +45,12 @@ ${options.probes}
 
   async function boot(file: string) {
     const config = await loadAgentConfig(file, {});
-    const agent = new Agent({ config, logger: pino({ level: 'silent' }, new Writable({ write: (_c, _e, done) => done() })), reloadConfig: () => loadAgentConfig(file, {}), configSource: file });
+    const agent = new Agent({
+      config,
+      logger: pino({ level: 'silent' }, new Writable({ write: (_c, _e, done) => done() })),
+      reloadConfig: () => loadAgentConfig(file, {}),
+      configSource: file,
+    });
     const events: GreenlightEvent[] = [];
     agent.bus.subscribe((event) => events.push(event));
     await agent.start();
@@ -58,7 +62,10 @@ ${options.probes}
 
   it('swaps probes and rules, keeping the windows of the probes that did not change', async () => {
     const dataDir = tempDir('greenlight-reload-');
-    const file = writeTempFile('reload.yaml', configText({ dataDir, probes: [HEALTH, UNIVERSE].join('\n'), rules: [rule('universe-3', 3), rule('universe-5', 5)].join('\n') }));
+    const file = writeTempFile(
+      'reload.yaml',
+      configText({ dataDir, probes: [HEALTH, UNIVERSE].join('\n'), rules: [rule('universe-3', 3), rule('universe-5', 5)].join('\n') }),
+    );
     const { agent, events } = await boot(file);
     try {
       const healthBefore = agent.state().series.find((s) => s.probe === 'health' && s.env === 'blue')!;
@@ -67,18 +74,35 @@ ${options.probes}
       expect(healthBefore).toBeDefined();
 
       // universe changes its expectations, positions is new; universe-3 stays, universe-5 changes, universe-9 is new.
-      writeFileSync(file, configText({ dataDir, probes: [HEALTH, UNIVERSE.replace('/api/alphastack/universe,', '/api/alphastack/universe, timeout: 400ms,'), POSITIONS].join('\n'), rules: [rule('universe-3', 3), rule('universe-5', 6), rule('universe-9', 9)].join('\n') }));
+      writeFileSync(
+        file,
+        configText({
+          dataDir,
+          probes: [HEALTH, UNIVERSE.replace('/api/alphastack/universe,', '/api/alphastack/universe, timeout: 400ms,'), POSITIONS].join('\n'),
+          rules: [rule('universe-3', 3), rule('universe-5', 6), rule('universe-9', 9)].join('\n'),
+        }),
+      );
       const result = await agent.reload('test');
       expect(result).toMatchObject({
         ok: true,
-        probes: { kept: ['health@blue', 'health@green'], changed: ['universe@blue', 'universe@green'], added: ['positions@blue', 'positions@green'], removed: [] },
+        probes: {
+          kept: ['health@blue', 'health@green'],
+          changed: ['universe@blue', 'universe@green'],
+          added: ['positions@blue', 'positions@green'],
+          removed: [],
+        },
         rules: { added: ['universe-9'], changed: ['universe-5'], removed: [] },
       });
       // The kept series goes on counting where it was; the changed one starts afresh.
       expect(series(agent, 'health@blue')!.consecutiveSuccesses).toBeGreaterThanOrEqual(keptCount);
       expect(series(agent, 'universe@blue')!.consecutiveSuccesses).toBeLessThan(keptCount);
       await waitUntil(() => (series(agent, 'positions@green')?.consecutiveSuccesses ?? 0) > 0, 'the new probe to run');
-      expect(agent.state().rules.map((r) => r.rule).sort()).toEqual(['universe-3', 'universe-5', 'universe-9']);
+      expect(
+        agent
+          .state()
+          .rules.map((r) => r.rule)
+          .sort(),
+      ).toEqual(['universe-3', 'universe-5', 'universe-9']);
       const reloaded = events.find((e) => e.type === 'config.reloaded')!;
       expect(reloaded.message).toContain('2 probes added, 2 changed, 0 removed, 2 kept');
 
@@ -98,7 +122,14 @@ ${options.probes}
     const file = writeTempFile('reload.yaml', configText({ dataDir, probes: [HEALTH, UNIVERSE].join('\n'), rules: rule('universe-3', 3) }));
     const { agent, events, base } = await boot(file);
     try {
-      writeFileSync(file, configText({ dataDir, probes: [HEALTH, UNIVERSE.replace('/api/alphastack/universe', '/api/alphastack/universe, every: soon')].join('\n'), rules: rule('universe-3', 3) }));
+      writeFileSync(
+        file,
+        configText({
+          dataDir,
+          probes: [HEALTH, UNIVERSE.replace('/api/alphastack/universe', '/api/alphastack/universe, every: soon')].join('\n'),
+          rules: rule('universe-3', 3),
+        }),
+      );
       const result = await agent.reload('test');
       expect(result.ok).toBe(false);
       const failed = events.find((e) => e.type === 'config.reload_failed')!;
@@ -109,7 +140,10 @@ ${options.probes}
       expect(agent.config.probes.map((p) => p.name)).toEqual(['health', 'universe']);
 
       // A rule naming an unknown fact is refused too (checked before anything changes).
-      writeFileSync(file, configText({ dataDir, probes: [HEALTH, UNIVERSE].join('\n'), rules: rule('universe-3', 3).replace('consecutiveFailures', 'consecutiveFailurez') }));
+      writeFileSync(
+        file,
+        configText({ dataDir, probes: [HEALTH, UNIVERSE].join('\n'), rules: rule('universe-3', 3).replace('consecutiveFailures', 'consecutiveFailurez') }),
+      );
       expect((await agent.reload('test')).ok).toBe(false);
       expect(agent.state().rules.map((r) => r.rule)).toEqual(['universe-3']);
 
@@ -123,7 +157,11 @@ ${options.probes}
       writeFileSync(file, configText({ dataDir, probes: [HEALTH, UNIVERSE].join('\n'), rules: rule('universe-3', 4) }));
       const good = await post(ADMIN);
       expect(good.status).toBe(200);
-      expect(await good.json()).toMatchObject({ ok: true, rules: { changed: ['universe-3'] }, probes: { kept: ['health@blue', 'health@green', 'universe@blue', 'universe@green'] } });
+      expect(await good.json()).toMatchObject({
+        ok: true,
+        rules: { changed: ['universe-3'] },
+        probes: { kept: ['health@blue', 'health@green', 'universe@blue', 'universe@green'] },
+      });
       expect(events.filter((e) => e.type === 'config.reloaded').at(-1)!.data).toMatchObject({ trigger: 'api:admin' });
     } finally {
       await agent.close();
@@ -132,7 +170,10 @@ ${options.probes}
 
   it('resolves the incident of a firing rule the reload removes, as any resolution', async () => {
     const dataDir = tempDir('greenlight-reload-');
-    const file = writeTempFile('reload.yaml', configText({ dataDir, probes: [HEALTH, UNIVERSE].join('\n'), rules: [rule('universe-3', 3), rule('universe-5', 5)].join('\n') }));
+    const file = writeTempFile(
+      'reload.yaml',
+      configText({ dataDir, probes: [HEALTH, UNIVERSE].join('\n'), rules: [rule('universe-3', 3), rule('universe-5', 5)].join('\n') }),
+    );
     const { agent, events } = await boot(file);
     try {
       pair.blue.setFaults({ emptyUniverse: true });
@@ -152,7 +193,10 @@ ${options.probes}
 
   it('reloads on SIGHUP in a running greenlight process', async () => {
     const dataDir = tempDir('greenlight-reload-');
-    const file = writeTempFile('reload.yaml', configText({ listen: '127.0.0.1:0', dataDir, probes: [HEALTH, UNIVERSE].join('\n'), rules: rule('universe-3', 3) }));
+    const file = writeTempFile(
+      'reload.yaml',
+      configText({ listen: '127.0.0.1:0', dataDir, probes: [HEALTH, UNIVERSE].join('\n'), rules: rule('universe-3', 3) }),
+    );
     const agent = await startAgentProcess(file);
     const { base, child } = agent;
     try {
@@ -169,5 +213,4 @@ ${options.probes}
       await stopProcess(child);
     }
   });
-
 });

@@ -71,10 +71,20 @@ probes:
 
   const of = (events: GreenlightEvent[], type: GreenlightEvent['type']) => events.filter((e) => e.type === type);
   /** action.* events of rollbacks: the rules' (action `rollback`) and the operator's (`manual-rollback`). */
-  const rollbackEvents = (events: GreenlightEvent[], type: GreenlightEvent['type']) => of(events, type).filter((e) => (e.data as Record<string, unknown>).type === 'rollback');
-  const traffic = (r: NonNullable<typeof recorder>) => r.requests.filter((q) => q.path === '/traffic').map((q) => q.body as { from: string; to: string; incident: string });
-  const alertNames = (r: NonNullable<typeof recorder>) => r.requests.filter((q) => q.path === '/alerts').flatMap((q) => (q.body as { alerts: { labels: Record<string, string> }[] }).alerts.map((a) => a.labels.alertname));
-  async function waitForEvents(a: AgentProcess, what: string, condition: (events: GreenlightEvent[]) => boolean, timeoutMs = 20_000): Promise<GreenlightEvent[]> {
+  const rollbackEvents = (events: GreenlightEvent[], type: GreenlightEvent['type']) =>
+    of(events, type).filter((e) => (e.data as Record<string, unknown>).type === 'rollback');
+  const traffic = (r: NonNullable<typeof recorder>) =>
+    r.requests.filter((q) => q.path === '/traffic').map((q) => q.body as { from: string; to: string; incident: string });
+  const alertNames = (r: NonNullable<typeof recorder>) =>
+    r.requests
+      .filter((q) => q.path === '/alerts')
+      .flatMap((q) => (q.body as { alerts: { labels: Record<string, string> }[] }).alerts.map((a) => a.labels.alertname));
+  async function waitForEvents(
+    a: AgentProcess,
+    what: string,
+    condition: (events: GreenlightEvent[]) => boolean,
+    timeoutMs = 20_000,
+  ): Promise<GreenlightEvent[]> {
     let events: GreenlightEvent[] = [];
     await waitUntil(async () => condition((events = await a.events())), what, timeoutMs);
     return events;
@@ -85,7 +95,11 @@ probes:
     const { agent: a, recorder: r } = await start();
     pair.blue.setFaults({ errorRatio: 1 });
     pair.green.setFaults({ errorRatio: 1 });
-    await waitForEvents(a, 'the held rollback', (events) => rollbackEvents(events, 'action.skipped').length + rollbackEvents(events, 'action.failed').length > 0);
+    await waitForEvents(
+      a,
+      'the held rollback',
+      (events) => rollbackEvents(events, 'action.skipped').length + rollbackEvents(events, 'action.failed').length > 0,
+    );
     pair.blue.resetFaults();
     pair.green.resetFaults();
     await waitForEvents(a, 'every incident to resolve', (events) => of(events, 'rule.resolved').length >= of(events, 'rule.firing').length);
@@ -94,17 +108,28 @@ probes:
     pair.blue.setFaults({ emptyUniverse: true });
     const events = await waitForEvents(a, 'the switch', (all) => of(all, 'traffic.switched').length > 0);
     expect(traffic(r)).toEqual([expect.objectContaining({ from: 'blue', to: 'green', incident: 'live-universe-failing#2' })]);
-    expect(of(events, 'rule.firing').filter((e) => e.rule === 'live-universe-failing').map((e) => (e.data as { incident: string }).incident)).toEqual(['live-universe-failing#1', 'live-universe-failing#2']);
+    expect(
+      of(events, 'rule.firing')
+        .filter((e) => e.rule === 'live-universe-failing')
+        .map((e) => (e.data as { incident: string }).incident),
+    ).toEqual(['live-universe-failing#1', 'live-universe-failing#2']);
   });
 
   it('the live one fails while the other is failing; the other recovers with the rule still firing: one switch, as the retry of that incident', async () => {
     const { agent: a, recorder: r } = await start();
     pair.green.setFaults({ errorRatio: 1 });
-    await waitUntil(async () => (await a.get<{ environments: { green: { health: { failing: string[] } } } }>('/api/v1/state')).environments.green.health.failing.includes('universe'), 'green seen failing, universe included');
+    await waitUntil(
+      async () =>
+        (await a.get<{ environments: { green: { health: { failing: string[] } } } }>('/api/v1/state')).environments.green.health.failing.includes('universe'),
+      'green seen failing, universe included',
+    );
     pair.blue.setFaults({ emptyUniverse: true });
     const held = await waitForEvents(a, 'the held rollback', (events) => rollbackEvents(events, 'action.skipped').length > 0);
     expect(rollbackEvents(held, 'action.skipped')[0]!.data).toMatchObject({ judgement: 'inconclusive', owed: true, incident: 'live-universe-failing#1' });
-    await waitUntil(async () => (await owed(a)).some((debt) => debt.incident === 'live-universe-failing#1' && debt.waiting !== null), 'a retry to be considered and held');
+    await waitUntil(
+      async () => (await owed(a)).some((debt) => debt.incident === 'live-universe-failing#1' && debt.waiting !== null),
+      'a retry to be considered and held',
+    );
     expect(traffic(r)).toEqual([]);
 
     pair.green.resetFaults();
@@ -121,7 +146,12 @@ probes:
     await waitForEvents(a, 'the rollback to green', (events) => of(events, 'traffic.switched').length === 1);
     pair.blue.resetFaults();
     // Blue passes its probes for longer than settle (3 s).
-    await waitUntil(async () => (await a.get<{ environments: { blue: { health: { passingForMs: number } } } }>('/api/v1/state')).environments.blue.health.passingForMs > 4_000, 'blue to pass for more than settle', 20_000);
+    await waitUntil(
+      async () =>
+        (await a.get<{ environments: { blue: { health: { passingForMs: number } } } }>('/api/v1/state')).environments.blue.health.passingForMs > 4_000,
+      'blue to pass for more than settle',
+      20_000,
+    );
     pair.green.setFaults({ emptyUniverse: true });
     await waitForEvents(a, 'the switch back', (events) => of(events, 'traffic.switched').length === 2);
     expect(traffic(r).map((t) => `${t.from}>${t.to}`)).toEqual(['blue>green', 'green>blue']);
@@ -138,7 +168,10 @@ probes:
     expect(String((held.data as Record<string, unknown>).judgement)).toMatch(/^(inconclusive|target-unhealthy)$/);
     await waitUntil(() => alertNames(r).some((name) => name === 'rollback-inconclusive' || name === 'rollback-target-unhealthy'), 'the hold alert');
     // Retries are considered and held while blue fails.
-    await waitUntil(async () => (await owed(a)).some((debt) => debt.incident === (held.data as Record<string, unknown>).incident && debt.waiting !== null), 'a retry to be considered and held');
+    await waitUntil(
+      async () => (await owed(a)).some((debt) => debt.incident === (held.data as Record<string, unknown>).incident && debt.waiting !== null),
+      'a retry to be considered and held',
+    );
     expect(traffic(r)).toHaveLength(1);
   });
 
@@ -160,18 +193,31 @@ probes:
     const run = await cli(['rollback', '--reason', 'blue looks wrong', '--url', a.base], { ROLLBACK_TOKEN: ROLLBACK });
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/rollback refused: .*green/);
-    const answer = await fetch(`${a.base}/api/v1/rollback`, { method: 'POST', headers: { authorization: `Bearer ${ROLLBACK}`, 'content-type': 'application/json' }, body: JSON.stringify({ reason: 'again' }) });
+    const answer = await fetch(`${a.base}/api/v1/rollback`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ROLLBACK}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ reason: 'again' }),
+    });
     expect(answer.status).toBe(409);
     expect(((await answer.json()) as { error: string }).error).toMatch(/green/);
-    const refusals = await waitForEvents(a, 'the refusal events', (events) => rollbackEvents(events, 'action.failed').length + rollbackEvents(events, 'action.skipped').length >= 2);
+    const refusals = await waitForEvents(
+      a,
+      'the refusal events',
+      (events) => rollbackEvents(events, 'action.failed').length + rollbackEvents(events, 'action.skipped').length >= 2,
+    );
     const named = [...rollbackEvents(refusals, 'action.failed'), ...rollbackEvents(refusals, 'action.skipped')].map((e) => e.message);
     // Named by the check: the fresh probe's timeout, or the scheduled probes overdue (unknown) or timed out.
     expect(named.every((message) => /timeout: no complete answer|unknown|failing \(/.test(message))).toBe(true);
     await waitUntil(() => alertNames(r).some((name) => name === 'rollback-unverified' || name === 'rollback-target-unhealthy'), 'the refusal alert');
 
     pair.blue.setFaults({ emptyUniverse: true });
-    await waitForEvents(a, 'the rule rollback to be held', (events) => rollbackEvents(events, 'action.started').some((e) => e.rule === 'live-universe-failing'));
-    await waitUntil(async () => (await owed(a)).some((debt) => debt.incident === 'live-universe-failing#1' && debt.waiting !== null), 'a retry to be considered and held');
+    await waitForEvents(a, 'the rule rollback to be held', (events) =>
+      rollbackEvents(events, 'action.started').some((e) => e.rule === 'live-universe-failing'),
+    );
+    await waitUntil(
+      async () => (await owed(a)).some((debt) => debt.incident === 'live-universe-failing#1' && debt.waiting !== null),
+      'a retry to be considered and held',
+    );
     expect(traffic(r)).toEqual([]);
     pair.green.resetFaults();
     const events = await waitForEvents(a, 'the retried rollback', (all) => of(all, 'traffic.switched').length > 0);

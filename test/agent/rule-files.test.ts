@@ -37,7 +37,8 @@ async function issuesOf(path: string): Promise<string[]> {
 describe('ruleFiles', () => {
   it('adds the rules of every matching file, in file name order, after the config’s own', async () => {
     const path = setup({
-      'b.yaml': 'rules:\n  - { name: from-b, severity: critical, when: { all: [ { fact: consecutiveFailures, operator: greaterThan, value: 3 } ] }, actions: [page] }\n',
+      'b.yaml':
+        'rules:\n  - { name: from-b, severity: critical, when: { all: [ { fact: consecutiveFailures, operator: greaterThan, value: 3 } ] }, actions: [page] }\n',
       'a.yaml': 'rules:\n  - { name: from-a, severity: warning, for: 30s, when: { all: [ { fact: probeUp, operator: equal, value: false } ] } }\n',
       'notes.txt': 'not a rule file',
     });
@@ -48,20 +49,25 @@ describe('ruleFiles', () => {
 
   it('reports a problem in a rule file with that file, the key path inside it and its line', async () => {
     const path = setup({
-      'a.yaml': 'rules:\n  - name: ok-rule\n    severity: warning\n    when: { all: [ { fact: errorRatio, operator: greaterThan, value: 0.1 } ] }\n  - name: bad-rule\n    severity: fatal\n    when: { all: [ { fact: errorRate, operator: greaterThan, value: 0.1 } ] }\n',
+      'a.yaml':
+        'rules:\n  - name: ok-rule\n    severity: warning\n    when: { all: [ { fact: errorRatio, operator: greaterThan, value: 0.1 } ] }\n  - name: bad-rule\n    severity: fatal\n    when: { all: [ { fact: errorRate, operator: greaterThan, value: 0.1 } ] }\n',
     });
     const issues = await issuesOf(path);
     expect(issues).toContain('rules/a.yaml: rules[1].severity: string "fatal" is not one of warning, critical (line 6)');
   });
 
   it('checks the facts of a rule file’s rules against the catalog, naming the file', async () => {
-    const path = setup({ 'a.yaml': 'rules:\n  - name: bad-fact\n    severity: warning\n    when: { all: [ { fact: errorRate, operator: greaterThan, value: 0.1 } ] }\n' });
+    const path = setup({
+      'a.yaml': 'rules:\n  - name: bad-fact\n    severity: warning\n    when: { all: [ { fact: errorRate, operator: greaterThan, value: 0.1 } ] }\n',
+    });
     const issues = await issuesOf(path);
     expect(issues.join('\n')).toMatch(/^rules\/a\.yaml: rules\[0\]\.when\.all\[0\]\.fact: "errorRate" is not a fact; .* \(line 4\)$/m);
   });
 
   it('refuses other keys in a rule file, and a pattern that matches nothing', async () => {
-    expect(await issuesOf(setup({ 'a.yaml': 'rules: []\nprobes: []\n' }))).toEqual(['rules/a.yaml: probes: unknown key; a rule file holds only rules: [...] (line 2)']);
+    expect(await issuesOf(setup({ 'a.yaml': 'rules: []\nprobes: []\n' }))).toEqual([
+      'rules/a.yaml: probes: unknown key; a rule file holds only rules: [...] (line 2)',
+    ]);
     const dir = tempDir();
     writeFileSync(join(dir, 'greenlight.yaml'), MAIN);
     const issues = await issuesOf(join(dir, 'greenlight.yaml'));
@@ -69,7 +75,8 @@ describe('ruleFiles', () => {
   });
 
   it('refuses a rule name used twice across files', async () => {
-    const rule = (name: string) => `rules:\n  - { name: ${name}, severity: warning, when: { all: [ { fact: errorRatio, operator: greaterThan, value: 0.1 } ] } }\n`;
+    const rule = (name: string) =>
+      `rules:\n  - { name: ${name}, severity: warning, when: { all: [ { fact: errorRatio, operator: greaterThan, value: 0.1 } ] } }\n`;
     const issues = await issuesOf(setup({ 'a.yaml': rule('twice'), 'b.yaml': rule('twice') }));
     expect(issues.join('\n')).toContain('rules/b.yaml: rules[0].name: "twice" is already the name of rules[1]; rule names must be unique');
   });

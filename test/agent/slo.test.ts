@@ -37,7 +37,10 @@ describe('SLOs in the agent', () => {
   let green: Simulator;
   beforeAll(async () => {
     // Blue (live) fails half its probes; green (idle) fails all of them and must not count.
-    [blue, green] = await Promise.all([startSimulator({ name: 'blue', faults: { errorRatio: 0.5 } }), startSimulator({ name: 'green', faults: { errorRatio: 1 } })]);
+    [blue, green] = await Promise.all([
+      startSimulator({ name: 'blue', faults: { errorRatio: 0.5 } }),
+      startSimulator({ name: 'green', faults: { errorRatio: 1 } }),
+    ]);
   });
   afterAll(async () => {
     await Promise.all([blue.close(), green.close()]);
@@ -102,7 +105,11 @@ describe('SLOs in the agent', () => {
       expect(read()).toBeUndefined();
       clock += 61_000;
       await waitUntil(() => read() !== undefined, 'the periodic save');
-      expect(read()!.availability!.environments.blue!.find((w) => w.windowMs === 3_600_000)!.total.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(10);
+      expect(
+        read()!
+          .availability!.environments.blue!.find((w) => w.windowMs === 3_600_000)!
+          .total.reduce((a, b) => a + b, 0),
+      ).toBeGreaterThanOrEqual(10);
     } finally {
       await agent.close();
     }
@@ -111,7 +118,12 @@ describe('SLOs in the agent', () => {
   it('a reload keeps the counts of the windows it did not change and adds the new ones', async () => {
     const dataDir = tempDir('greenlight-slo-');
     const text = configText(blue.url, green.url, dataDir);
-    const next = parseAgentConfig(text.replace('probes:\n', '  - name: burning-6h\n    severity: warning\n    when: { all: [ { fact: burnRate, params: { window: 6h }, operator: greaterThan, value: 6 } ] }\nprobes:\n'));
+    const next = parseAgentConfig(
+      text.replace(
+        'probes:\n',
+        '  - name: burning-6h\n    severity: warning\n    when: { all: [ { fact: burnRate, params: { window: 6h }, operator: greaterThan, value: 6 } ] }\nprobes:\n',
+      ),
+    );
     const { agent } = await startAgent(parseAgentConfig(text), { processMetrics: false, reloadConfig: async () => next });
     try {
       await waitUntil(() => blueOf(agent, 3_600_000).total >= 20, 'probes of blue');

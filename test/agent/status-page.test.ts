@@ -16,7 +16,16 @@ import { startPair, waitUntil, type Harness } from '../helpers/agent-harness.js'
 import { hasTool, tempDir } from '../helpers/tools.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 const ADMIN = 'admin-token-for-the-page';
 const ROLLBACK = 'rollback-token-for-the-page';
 /** Bounds for waiting on the page; generous because the machine is shared. Not assertions about speed. */
@@ -57,13 +66,21 @@ describe('the status page over HTTP', () => {
     expect(html).not.toMatch(/<script>|<style>| style=| on[a-z]+=/);
     const etag = page.headers.get('etag')!;
     expect((await fetch(`${h.base}/`, { headers: { 'if-none-match': etag } })).status).toBe(304);
-    const types = { '/status-page/app.js': 'text/javascript; charset=utf-8', '/status-page/app.css': 'text/css; charset=utf-8', '/status-page/icon.svg': 'image/svg+xml' };
+    const types = {
+      '/status-page/app.js': 'text/javascript; charset=utf-8',
+      '/status-page/app.css': 'text/css; charset=utf-8',
+      '/status-page/icon.svg': 'image/svg+xml',
+    };
     for (const [path, type] of Object.entries(types)) {
       const asset = await fetch(`${h.base}${path}`);
       expect(asset.status, path).toBe(200);
       expect(asset.headers.get('content-type'), path).toBe(type);
     }
-    const overview = (await (await fetch(`${h.base}/api/v1/overview?samples=5`)).json()) as { activeEnvironment: string; series: { recent: { durationMs: number[] } }[]; locked: string[] };
+    const overview = (await (await fetch(`${h.base}/api/v1/overview?samples=5`)).json()) as {
+      activeEnvironment: string;
+      series: { recent: { durationMs: number[] } }[];
+      locked: string[];
+    };
     expect(overview.activeEnvironment).toBe('blue');
     expect(overview.locked).toEqual(['ALPHASTACK_PROTECTION']);
     expect(overview.series).toHaveLength(4);
@@ -117,7 +134,8 @@ describe.skipIf(!available)('the status page (headless chromium)', () => {
     await page.locator('.env[data-env="blue"][data-live="true"]').waitFor(WAIT);
     await page.locator('.env[data-env="green"][data-live="false"]').waitFor(WAIT);
     for (const env of ['blue', 'green']) {
-      for (const probe of ['health', 'universe']) await page.locator(`.env[data-env="${env}"] .probe[data-probe="${probe}"][data-state="up"] svg.spark polyline`).waitFor(WAIT);
+      for (const probe of ['health', 'universe'])
+        await page.locator(`.env[data-env="${env}"] .probe[data-probe="${probe}"][data-state="up"] svg.spark polyline`).waitFor(WAIT);
     }
     await page.locator('#connection[data-state="live"]').waitFor(WAIT);
     await page.locator('#rules tr[data-rule="live-universe-failing"] .state.inactive').waitFor(WAIT);
@@ -173,7 +191,8 @@ describe.skipIf(!available)('the status page (headless chromium)', () => {
     await page.locator('#live-env', { hasText: 'green' }).waitFor(WAIT);
     await page.locator('.env[data-env="green"][data-live="true"]').waitFor(WAIT);
     await page.locator('.env[data-env="blue"] .probe[data-probe="universe"][data-state="down"]').waitFor(WAIT);
-    for (const type of ['probe.down', 'rule.firing', 'action.succeeded', 'traffic.switched']) await page.locator(`#events li[data-type="${type}"]`).first().waitFor(WAIT);
+    for (const type of ['probe.down', 'rule.firing', 'action.succeeded', 'traffic.switched'])
+      await page.locator(`#events li[data-type="${type}"]`).first().waitFor(WAIT);
     expect(await page.textContent('#events li[data-type="traffic.switched"]')).toContain('blue → green');
     expect(await page.evaluate('window.marker')).toBe('loaded once');
 
@@ -189,7 +208,10 @@ describe.skipIf(!available)('the status page (headless chromium)', () => {
 
     // Filters narrow the list without losing events.
     await page.selectOption('#filter-type', 'traffic');
-    await waitUntil(async () => (await page.locator('#events li.event').count()) > 0 && (await page.locator('#events li.event:not([data-type^="traffic."])').count()) === 0, 'the type filter');
+    await waitUntil(
+      async () => (await page.locator('#events li.event').count()) > 0 && (await page.locator('#events li.event:not([data-type^="traffic."])').count()) === 0,
+      'the type filter',
+    );
     await page.selectOption('#filter-type', '');
     await page.selectOption('#filter-severity', 'critical');
     await waitUntil(async () => (await page.locator('#events li.event:not(.critical)').count()) === 0, 'the severity filter');
@@ -214,10 +236,20 @@ describe.skipIf(!available)('the status page (headless chromium)', () => {
     await page.goto(`${harness.base}/`);
     await page.locator('#incidents tbody tr').first().waitFor(WAIT);
     await page.locator('#silences td.hint', { hasText: 'no silences' }).waitFor(WAIT);
-    const post = (path: string, body: unknown) => fetch(`${harness.base}${path}`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const post = (path: string, body: unknown) =>
+      fetch(`${harness.base}${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
     expect((await post('/api/v1/maintenance', { env: 'blue', for: '2h', reason: 'db upgrade', by: 'alice' })).status).toBe(201);
     const endsAt = new Date(Date.now() + 3_600_000).toISOString();
-    const silence = await post('/api/v1/silences', { matchers: [{ name: 'rule', value: 'live-universe-failing', isRegex: false, isEqual: true }], endsAt, createdBy: 'bob', comment: 'known flake' });
+    const silence = await post('/api/v1/silences', {
+      matchers: [{ name: 'rule', value: 'live-universe-failing', isRegex: false, isEqual: true }],
+      endsAt,
+      createdBy: 'bob',
+      comment: 'known flake',
+    });
     expect(silence.status).toBe(201);
     const { silenceID } = (await silence.json()) as { silenceID: string };
     await page.locator('#maintenance [data-maintenance="blue"]', { hasText: 'db upgrade' }).waitFor(WAIT);

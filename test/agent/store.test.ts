@@ -152,22 +152,35 @@ describe('the journal as JSON (what replays and GET /api/v1/events send)', () =>
   it('builds each event exactly as JSON.stringify writes the event that was published, whatever its text holds', () => {
     const store = Store.open(tempDir('greenlight-store-'));
     open.push(store);
-    const texts = ['plain', 'quote " back \\ slash /', 'control \u0000\u0001\u0007\b\t\n\u000b\f\r\u001b\u001f', 'del \u007f \u0080 \u009f', 'unicode é 漢字 🚀 \u2028 \u2029', '<script>&amp;</script>', ''];
-    const published: GreenlightEvent[] = texts.map((text, i) => ({
-      id: i + 1,
-      time: new Date(NOW + i).toISOString(),
-      type: i % 2 ? 'probe.down' : 'rule.firing',
-      severity: i % 2 ? 'warning' : 'critical',
-      env: i % 3 ? 'blue' : null,
-      probe: i % 2 ? `probe ${text}` : null,
-      rule: i % 2 ? null : `rule ${text}`,
-      message: text,
-      data: { detail: text, nested: { list: [1, 2.5, -3e-7, true, null, text] }, empty: {} },
-    }) as unknown as GreenlightEvent);
+    const texts = [
+      'plain',
+      'quote " back \\ slash /',
+      'control \u0000\u0001\u0007\b\t\n\u000b\f\r\u001b\u001f',
+      'del \u007f \u0080 \u009f',
+      'unicode é 漢字 🚀 \u2028 \u2029',
+      '<script>&amp;</script>',
+      '',
+    ];
+    const published: GreenlightEvent[] = texts.map(
+      (text, i) =>
+        ({
+          id: i + 1,
+          time: new Date(NOW + i).toISOString(),
+          type: i % 2 ? 'probe.down' : 'rule.firing',
+          severity: i % 2 ? 'warning' : 'critical',
+          env: i % 3 ? 'blue' : null,
+          probe: i % 2 ? `probe ${text}` : null,
+          rule: i % 2 ? null : `rule ${text}`,
+          message: text,
+          data: { detail: text, nested: { list: [1, 2.5, -3e-7, true, null, text] }, empty: {} },
+        }) as unknown as GreenlightEvent,
+    );
     store.appendEvents(published);
     const json = store.eventsJson({ since: 0, limit: 100 });
     expect(json.map((row) => row.json)).toEqual(published.map((e) => JSON.stringify(e)));
-    expect(json.map(({ id, type, severity, env, probe }) => ({ id, type, severity, env, probe }))).toEqual(published.map(({ id, type, severity, env, probe }) => ({ id, type, severity, env, probe })));
+    expect(json.map(({ id, type, severity, env, probe }) => ({ id, type, severity, env, probe }))).toEqual(
+      published.map(({ id, type, severity, env, probe }) => ({ id, type, severity, env, probe })),
+    );
     expect(store.eventsJson({ since: 3, limit: 2 }).map((row) => row.id)).toEqual([4, 5]);
   });
 });

@@ -68,7 +68,12 @@ probes:
 
   async function boot(trafficUrl: string, reloadConfig: () => Promise<Config>) {
     const dataDir = tempDir('greenlight-lock-');
-    const agent = new Agent({ config: parseAgentConfig(configText(dataDir, trafficUrl)), logger: pino({ level: 'silent' }, new Writable({ write: (_c, _e, done) => done() })), reloadConfig, processMetrics: false });
+    const agent = new Agent({
+      config: parseAgentConfig(configText(dataDir, trafficUrl)),
+      logger: pino({ level: 'silent' }, new Writable({ write: (_c, _e, done) => done() })),
+      reloadConfig,
+      processMetrics: false,
+    });
     const events: GreenlightEvent[] = [];
     agent.bus.subscribe((event) => events.push(event));
     await agent.start();

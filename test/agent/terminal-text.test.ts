@@ -24,8 +24,10 @@ describe('escaping control characters', () => {
     expect(escapeControls('a\nb\tc', true)).toBe('a\nb\tc');
   });
 
-  it('escapeForTerminal keeps only greenlight\'s own colors', () => {
-    expect(escapeForTerminal(`\u001b[31mred\u001b[0m ${HOSTILE}\n\u001b[2J\u001b[31;1m`)).toBe(`\u001b[31mred\u001b[0m ${escapeControls(HOSTILE)}\n\\u001b[2J\\u001b[31;1m`);
+  it("escapeForTerminal keeps only greenlight's own colors", () => {
+    expect(escapeForTerminal(`\u001b[31mred\u001b[0m ${HOSTILE}\n\u001b[2J\u001b[31;1m`)).toBe(
+      `\u001b[31mred\u001b[0m ${escapeControls(HOSTILE)}\n\\u001b[2J\\u001b[31;1m`,
+    );
   });
 
   it('escapeJsonControls keeps the JSON and its value, and for display makes controls visible after parsing', () => {
@@ -42,7 +44,17 @@ describe('escaping control characters', () => {
   });
 
   it('tail prints one line per event with the controls written out, colored or not', () => {
-    const event = { id: 7, time: '2026-03-14T12:00:00.000Z', type: 'flag.changed', severity: 'warning', env: 'blue\u001b[2J', probe: null, rule: null, message: `reason: ${HOSTILE}\nsecond line`, data: {} } as unknown as GreenlightEvent;
+    const event = {
+      id: 7,
+      time: '2026-03-14T12:00:00.000Z',
+      type: 'flag.changed',
+      severity: 'warning',
+      env: 'blue\u001b[2J',
+      probe: null,
+      rule: null,
+      message: `reason: ${HOSTILE}\nsecond line`,
+      data: {},
+    } as unknown as GreenlightEvent;
     for (const color of [false, true]) {
       const line = formatEvent(event, color).replace(/^\u001b\[33m|\u001b\[0m$/g, '');
       expect(line).not.toMatch(RAW_CONTROL);
@@ -53,7 +65,11 @@ describe('escaping control characters', () => {
 
   it('JSON log lines carry no raw C1 or DEL (JSON.stringify leaves them)', () => {
     const lines: string[] = [];
-    const logger = createLogger({ level: 'info', format: 'json', destination: new Writable({ write: (chunk, _e, done) => (lines.push(String(chunk)), done()) }) as never });
+    const logger = createLogger({
+      level: 'info',
+      format: 'json',
+      destination: new Writable({ write: (chunk, _e, done) => (lines.push(String(chunk)), done()) }) as never,
+    });
     logger.warn({ reason: HOSTILE }, `rollback: ${HOSTILE}`);
     expect(lines[0]).not.toMatch(RAW_CONTROL);
     expect(JSON.parse(lines[0]!)).toMatchObject({ reason: HOSTILE, msg: `rollback: ${HOSTILE}` });
@@ -65,9 +81,14 @@ describe('control characters from a probe body and a rollback reason', () => {
   let target: { url: string; close(): Promise<void> };
   beforeAll(async () => {
     green = await startSimulator({ name: 'green' });
-    const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: HOSTILE, database: { connected: true } })));
+    const server = createServer((_req, res) =>
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: HOSTILE, database: { connected: true } })),
+    );
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    target = { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise((resolve) => (server.closeAllConnections(), server.close(() => resolve()))) };
+    target = {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      close: () => new Promise((resolve) => (server.closeAllConnections(), server.close(() => resolve()))),
+    };
   });
   afterAll(async () => {
     await green.close();
@@ -103,11 +124,18 @@ probes:
       let printed = '';
       tail = spawn(process.execPath, [BIN, 'tail', '--url', base, '--since', '0'], { cwd: ROOT, env: { PATH: process.env.PATH } });
       tail.stdout!.on('data', (chunk) => (printed += chunk));
-      const rollback = await fetch(`${base}/api/v1/rollback`, { method: 'POST', headers: { authorization: 'Bearer rollback-token-controls', 'content-type': 'application/json' }, body: JSON.stringify({ reason: HOSTILE }) });
+      const rollback = await fetch(`${base}/api/v1/rollback`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer rollback-token-controls', 'content-type': 'application/json' },
+        body: JSON.stringify({ reason: HOSTILE }),
+      });
       expect(rollback.status).toBe(200);
       await waitUntil(() => printed.includes('traffic.switched') && printed.includes('probe.down'), 'tail to print the probe failure and the switch', 15_000);
 
-      for (const [name, text] of [['tail', printed], ['the pretty log', log.replace(/\u001b\[[0-9;]*m/g, '')]] as const) {
+      for (const [name, text] of [
+        ['tail', printed],
+        ['the pretty log', log.replace(/\u001b\[[0-9;]*m/g, '')],
+      ] as const) {
         const raw = [...text].filter((char) => RAW_CONTROL.test(char)).map((char) => `U+${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
         expect({ name, raw: [...new Set(raw)] }).toEqual({ name, raw: [] });
         expect(text).toContain('bad\\u001b[2J\\u0007\\rfake line\\u009b2J');

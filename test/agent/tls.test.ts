@@ -35,7 +35,7 @@ describe.skipIf(!HAS_OPENSSL)('TLS in the agent and the CLI', () => {
     await Promise.all([blue?.close(), green?.close()]);
   });
 
-  it('probes through each environment\'s CA, exports the expiry, and a TLS rule fires on the expired certificate', async () => {
+  it("probes through each environment's CA, exports the expiry, and a TLS rule fires on the expired certificate", async () => {
     const config = parseAgentConfig(`listen: 127.0.0.1:0
 dataDir: ${tempDir('greenlight-tls-')}
 environments:
@@ -84,7 +84,10 @@ probes:
   const checkConfig = (withCa: boolean) => {
     const dir = tempDir('greenlight-tls-cli-');
     const path = join(dir, 'greenlight.yaml');
-    writeFileSync(path, `environments:\n  blue: { url: "${blue.url}"${withCa ? `, tls: { ca: "${ca.certPath}" }` : ''} }\n  green: { url: "${green.url}" }\nprobes:\n  - { name: health, path: /api/health, timeout: 5s }\n`);
+    writeFileSync(
+      path,
+      `environments:\n  blue: { url: "${blue.url}"${withCa ? `, tls: { ca: "${ca.certPath}" }` : ''} }\n  green: { url: "${green.url}" }\nprobes:\n  - { name: health, path: /api/health, timeout: 5s }\n`,
+    );
     return path;
   };
 
@@ -112,7 +115,10 @@ probes:
     // And the reverse: blue's bundle names the other CA, NODE_EXTRA_CA_CERTS the one that signed blue.
     const dir = tempDir('greenlight-tls-cli-');
     const path = join(dir, 'greenlight.yaml');
-    writeFileSync(path, `environments:\n  blue: { url: "${blue.url}", tls: { ca: "${other.certPath}" } }\n  green: { url: "${green.url}" }\nprobes:\n  - { name: health, path: /api/health, timeout: 5s }\n`);
+    writeFileSync(
+      path,
+      `environments:\n  blue: { url: "${blue.url}", tls: { ca: "${other.certPath}" } }\n  green: { url: "${green.url}" }\nprobes:\n  - { name: health, path: /api/health, timeout: 5s }\n`,
+    );
     const both = await cli(['check', '--env', 'blue', '--json', '--config', path], { NODE_EXTRA_CA_CERTS: ca.certPath });
     expect(both.code).toBe(0);
     expect(JSON.parse(both.stdout).results[0].tls).toMatchObject({ valid: true });

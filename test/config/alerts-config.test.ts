@@ -38,12 +38,36 @@ describe('alerts config: the lifecycle', () => {
   it.each([
     ['a bad group label', '  group: { by: ["env-name"] }\n', 'alerts.group.by[0]: "env-name" is not a label name'],
     ['a bad matcher', '  inhibit: [ { sourceMatchers: ["severity"], targetMatchers: ["severity=warning"] } ]\n', 'alerts.inhibit[0].sourceMatchers[0]'],
-    ['an inhibition without targets', '  inhibit: [ { sourceMatchers: ["severity=critical"], targetMatchers: [] } ]\n', 'alerts.inhibit[0].targetMatchers: needs at least one matcher'],
-    ['levels out of order', '  escalation: [ { name: p, levels: [ { after: 5m }, { after: 1m } ] } ]\n', "alerts.escalation[0].levels[1].after: must be later than level 1's"],
-    ['a level naming no receiver', '  escalation: [ { name: p, levels: [ { after: 0s, receivers: [pager] } ] } ]\n', 'alerts.escalation[0].levels[0].receivers[0]: "pager" is not one of alerts.receivers (oncall); use a receiver\'s name or "*" (line 9)'],
-    ['two policies of one name', '  escalation: [ { name: p, levels: [ { after: 0s } ] }, { name: p, levels: [ { after: 0s } ] } ]\n', 'alerts.escalation[1].name: "p" is already the name of alerts.escalation[0]'],
-    ['a window on no environment', '  maintenance: [ { name: w, env: red, start: "02:00", duration: 1h, reason: r } ]\n', 'alerts.maintenance[0].env: "red" is not one of the environments (blue, green)'],
-    ['a window too long', '  maintenance: [ { name: w, env: green, start: "02:00", duration: 8d, reason: r } ]\n', 'alerts.maintenance[0].duration: must be more than 0 and at most 7d'],
+    [
+      'an inhibition without targets',
+      '  inhibit: [ { sourceMatchers: ["severity=critical"], targetMatchers: [] } ]\n',
+      'alerts.inhibit[0].targetMatchers: needs at least one matcher',
+    ],
+    [
+      'levels out of order',
+      '  escalation: [ { name: p, levels: [ { after: 5m }, { after: 1m } ] } ]\n',
+      "alerts.escalation[0].levels[1].after: must be later than level 1's",
+    ],
+    [
+      'a level naming no receiver',
+      '  escalation: [ { name: p, levels: [ { after: 0s, receivers: [pager] } ] } ]\n',
+      'alerts.escalation[0].levels[0].receivers[0]: "pager" is not one of alerts.receivers (oncall); use a receiver\'s name or "*" (line 9)',
+    ],
+    [
+      'two policies of one name',
+      '  escalation: [ { name: p, levels: [ { after: 0s } ] }, { name: p, levels: [ { after: 0s } ] } ]\n',
+      'alerts.escalation[1].name: "p" is already the name of alerts.escalation[0]',
+    ],
+    [
+      'a window on no environment',
+      '  maintenance: [ { name: w, env: red, start: "02:00", duration: 1h, reason: r } ]\n',
+      'alerts.maintenance[0].env: "red" is not one of the environments (blue, green)',
+    ],
+    [
+      'a window too long',
+      '  maintenance: [ { name: w, env: green, start: "02:00", duration: 8d, reason: r } ]\n',
+      'alerts.maintenance[0].duration: must be more than 0 and at most 7d',
+    ],
     ['a window without a reason', '  maintenance: [ { name: w, env: green, start: "02:00", duration: 1h } ]\n', 'alerts.maintenance[0].reason'],
     ['a misspelt key', '  grup: { wait: 5s }\n', 'alerts.grup: unknown key; did you mean group?'],
   ])('reports %s with its key path', (_name, lines, expected) => {

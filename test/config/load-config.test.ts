@@ -22,7 +22,13 @@ describe('parseConfig', () => {
     expect(config.timezone).toBe('America/New_York');
     expect(config.activeEnvironment).toBe('blue');
     expect(config.windows).toEqual([60_000, 300_000]);
-    expect(config.probeDefaults).toEqual({ every: 5_000, timeout: 2_000, maxBodyBytes: 1_048_576, jitter: 0.1, confirm: { count: 0, spacing: 100, maxPerSecond: 5 } });
+    expect(config.probeDefaults).toEqual({
+      every: 5_000,
+      timeout: 2_000,
+      maxBodyBytes: 1_048_576,
+      jitter: 0.1,
+      confirm: { count: 0, spacing: 100, maxPerSecond: 5 },
+    });
     expect(config.probes[0]!.method).toBe('GET');
     expect(config.probes[0]!.expect.status).toEqual([[200, 299]]);
     expect(config.journal.retention).toEqual({ maxAge: 90 * 86_400_000, maxSize: 512 * 1_048_576, every: 600_000 });
@@ -34,7 +40,9 @@ describe('parseConfig', () => {
   });
 
   it('writes allowed hosts and origins as the agent compares them', () => {
-    const config = parseConfig(`api:\n  allowedHosts: [GreenLight.Internal., "status.example.com:8443", "[::1]"]\n  allowedOrigins: ["https://Dash.Example.com:443/", "http://10.0.0.5:3000"]\n${BASE}`);
+    const config = parseConfig(
+      `api:\n  allowedHosts: [GreenLight.Internal., "status.example.com:8443", "[::1]"]\n  allowedOrigins: ["https://Dash.Example.com:443/", "http://10.0.0.5:3000"]\n${BASE}`,
+    );
     expect(config.api.allowedHosts).toEqual(['greenlight.internal', 'status.example.com:8443', '[::1]']);
     expect(config.api.allowedOrigins).toEqual(['https://dash.example.com', 'http://10.0.0.5:3000']);
     expect(parseConfig(BASE).api).toEqual({ stream: { maxClients: 256, maxClientsPerAddress: 32 }, allowedOrigins: [], allowedHosts: [] });
@@ -51,39 +59,103 @@ describe('parseConfig', () => {
     ['a misspelt key', `${BASE}    evry: 5s\n`, 'probes[0].evry: unknown key; did you mean every? (line 9)'],
     ['an unknown top-level key', `${BASE}listn: 1\n`, 'listn: unknown key; did you mean listen? (line 9)'],
     ['a path without /', BASE.replace('/api/health', 'api/health'), 'probes[0].path: "api/health" is not a path: it must start with / (line 8)'],
-    ['a bad status', `${BASE}    expect:\n      status: [200, abc]\n`, 'probes[0].expect.status[1]: "abc" is not a status code, a class such as 2xx, or a range such as 200-299 (line 10)'],
-    ['a bad JSON path', `${BASE}    expect:\n      json:\n        - path: status\n          equals: ok\n`, 'probes[0].expect.json[0].path: "status" is not a JSON path such as $.status, $.database.connected or $.universe[0].symbol (line 11)'],
-    ['an assertion without operator', `${BASE}    expect:\n      json:\n        - path: $.status\n`, 'probes[0].expect.json[0]: names no operator: add one of equals, notEquals, in, exists, nonEmpty, gt, gte, lt, lte, length, matches (line 11)'],
-    ['a bad regex', `${BASE}    expect:\n      json:\n        - path: $.status\n          matches: "(("\n`, 'probes[0].expect.json[0].matches: "((" is not a valid regular expression (line 12)'],
-    ['a bad cron', `${BASE}    cron: "every day"\n`, 'probes[0].cron: "every day" is not a cron expression such as "*/10 * * * * *" or "0 9-16 * * 1-5" (line 9)'],
+    [
+      'a bad status',
+      `${BASE}    expect:\n      status: [200, abc]\n`,
+      'probes[0].expect.status[1]: "abc" is not a status code, a class such as 2xx, or a range such as 200-299 (line 10)',
+    ],
+    [
+      'a bad JSON path',
+      `${BASE}    expect:\n      json:\n        - path: status\n          equals: ok\n`,
+      'probes[0].expect.json[0].path: "status" is not a JSON path such as $.status, $.database.connected or $.universe[0].symbol (line 11)',
+    ],
+    [
+      'an assertion without operator',
+      `${BASE}    expect:\n      json:\n        - path: $.status\n`,
+      'probes[0].expect.json[0]: names no operator: add one of equals, notEquals, in, exists, nonEmpty, gt, gte, lt, lte, length, matches (line 11)',
+    ],
+    [
+      'a bad regex',
+      `${BASE}    expect:\n      json:\n        - path: $.status\n          matches: "(("\n`,
+      'probes[0].expect.json[0].matches: "((" is not a valid regular expression (line 12)',
+    ],
+    [
+      'a bad cron',
+      `${BASE}    cron: "every day"\n`,
+      'probes[0].cron: "every day" is not a cron expression such as "*/10 * * * * *" or "0 9-16 * * 1-5" (line 9)',
+    ],
     ['every and cron together', `${BASE}    every: 5s\n    cron: "* * * * *"\n`, 'probes[0].cron: give either every or cron, not both (line 10)'],
     ['a bad time zone', `timezone: Mars/Olympus\n${BASE}`, 'timezone: "Mars/Olympus" is not an IANA time zone such as America/New_York (line 1)'],
     ['a bad listen address', `listen: localhost\n${BASE}`, 'listen: "localhost" is not a listen address such as 127.0.0.1:9464, :9464 or [::1]:9464 (line 1)'],
     ['a non-http url', BASE.replace('http://127.0.0.1:8081', 'ftp://x'), 'environments.blue.url: "ftp://x" is not an http:// or https:// URL (line 3)'],
-    ['an unknown active environment', `activeEnvironment: purple\n${BASE}`, 'activeEnvironment: "purple" is not one of the environments (blue, green) (line 1)'],
+    [
+      'an unknown active environment',
+      `activeEnvironment: purple\n${BASE}`,
+      'activeEnvironment: "purple" is not one of the environments (blue, green) (line 1)',
+    ],
     ['a wrong type', `windows: 5m\n${BASE}`, 'windows: expected a list, got string "5m" (line 1)'],
     ['a bad size', `${BASE}    maxBodyBytes: lots\n`, 'probes[0].maxBodyBytes: "lots" is not a size such as 65536, 512KiB or 1MiB (line 9)'],
     ['a bad method', `${BASE}    method: FETCH\n`, 'probes[0].method: string "FETCH" is not one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS (line 9)'],
     ['no probes', BASE.slice(0, BASE.indexOf('probes:')), 'probes: is required (a list)'],
     ['YAML syntax', 'probes: [unclosed\n', 'YAML syntax: '],
-    ['a bad retention size', `journal:\n  retention:\n    maxSize: huge\n${BASE}`, 'journal.retention.maxSize: "huge" is not a size such as 65536, 512KiB or 1MiB (line 3)'],
+    [
+      'a bad retention size',
+      `journal:\n  retention:\n    maxSize: huge\n${BASE}`,
+      'journal.retention.maxSize: "huge" is not a size such as 65536, 512KiB or 1MiB (line 3)',
+    ],
     ['a misspelt retention key', `journal:\n  retention:\n    maxAges: 30d\n${BASE}`, 'journal.retention.maxAges: unknown key; did you mean maxAge? (line 3)'],
     ['no room for stream clients', `api:\n  stream:\n    maxClients: 0\n${BASE}`, 'api.stream.maxClients: must be at least 1 (line 3)'],
-    ['a fractional per-address limit', `api:\n  stream:\n    maxClientsPerAddress: 1.5\n${BASE}`, 'api.stream.maxClientsPerAddress: expected an integer, got number 1.5 (line 3)'],
+    [
+      'a fractional per-address limit',
+      `api:\n  stream:\n    maxClientsPerAddress: 1.5\n${BASE}`,
+      'api.stream.maxClientsPerAddress: expected an integer, got number 1.5 (line 3)',
+    ],
     ['a misspelt stream limit', `api:\n  stream:\n    maxClient: 3\n${BASE}`, 'api.stream.maxClient: unknown key; did you mean maxClients? (line 3)'],
-    ['an origin without a scheme', `api:\n  allowedOrigins: [dash.example.com]\n${BASE}`, 'api.allowedOrigins[0]: "dash.example.com" is not an origin such as https://dash.example.com or http://10.0.0.5:3000 (scheme, host and port; no path) (line 2)'],
-    ['an origin with a path', `api:\n  allowedOrigins: ["https://dash.example.com/grafana"]\n${BASE}`, 'api.allowedOrigins[0]: "https://dash.example.com/grafana" is not an origin'],
-    ['a URL for a host name', `api:\n  allowedHosts: ["https://greenlight.internal"]\n${BASE}`, 'api.allowedHosts[0]: "https://greenlight.internal" is not a host name such as greenlight.internal or greenlight.internal:9464 (line 2)'],
-    ['a host name with a bad port', `api:\n  allowedHosts: ["greenlight.internal:99999"]\n${BASE}`, 'api.allowedHosts[0]: "greenlight.internal:99999" is not a host name'],
+    [
+      'an origin without a scheme',
+      `api:\n  allowedOrigins: [dash.example.com]\n${BASE}`,
+      'api.allowedOrigins[0]: "dash.example.com" is not an origin such as https://dash.example.com or http://10.0.0.5:3000 (scheme, host and port; no path) (line 2)',
+    ],
+    [
+      'an origin with a path',
+      `api:\n  allowedOrigins: ["https://dash.example.com/grafana"]\n${BASE}`,
+      'api.allowedOrigins[0]: "https://dash.example.com/grafana" is not an origin',
+    ],
+    [
+      'a URL for a host name',
+      `api:\n  allowedHosts: ["https://greenlight.internal"]\n${BASE}`,
+      'api.allowedHosts[0]: "https://greenlight.internal" is not a host name such as greenlight.internal or greenlight.internal:9464 (line 2)',
+    ],
+    [
+      'a host name with a bad port',
+      `api:\n  allowedHosts: ["greenlight.internal:99999"]\n${BASE}`,
+      'api.allowedHosts[0]: "greenlight.internal:99999" is not a host name',
+    ],
   ])('reports %s with key path, what is expected and the line', (_name, text, expected) => {
     expect(issuesOf(text).join('\n')).toContain(expected);
   });
 
   it.each([
-    ['__proto__ in a header map', `${BASE}    headers:\n      __proto__: x\n`, 'probes[0].headers.__proto__: is not allowed as a key: __proto__, constructor and prototype are reserved names in greenlight configs; rename or remove it (line 10)'],
-    ['constructor in labels', `rules:\n  - name: r\n    severity: warning\n    when: { all: [ { fact: errorRatio, operator: greaterThan, value: 0.1 } ] }\n    labels: { constructor: x }\n${BASE}`, 'rules[0].labels.constructor: is not allowed as a key'],
-    ['prototype at the top', `prototype: 1\n${BASE}`, 'prototype: is not allowed as a key: __proto__, constructor and prototype are reserved names in greenlight configs; rename or remove it (line 1)'],
-    ['__proto__ deep in a body', `${BASE}    body: { a: [ { b: { __proto__: { admin: true } } } ] }\n`, 'probes[0].body.a[0].b.__proto__: is not allowed as a key'],
+    [
+      '__proto__ in a header map',
+      `${BASE}    headers:\n      __proto__: x\n`,
+      'probes[0].headers.__proto__: is not allowed as a key: __proto__, constructor and prototype are reserved names in greenlight configs; rename or remove it (line 10)',
+    ],
+    [
+      'constructor in labels',
+      `rules:\n  - name: r\n    severity: warning\n    when: { all: [ { fact: errorRatio, operator: greaterThan, value: 0.1 } ] }\n    labels: { constructor: x }\n${BASE}`,
+      'rules[0].labels.constructor: is not allowed as a key',
+    ],
+    [
+      'prototype at the top',
+      `prototype: 1\n${BASE}`,
+      'prototype: is not allowed as a key: __proto__, constructor and prototype are reserved names in greenlight configs; rename or remove it (line 1)',
+    ],
+    [
+      '__proto__ deep in a body',
+      `${BASE}    body: { a: [ { b: { __proto__: { admin: true } } } ] }\n`,
+      'probes[0].body.a[0].b.__proto__: is not allowed as a key',
+    ],
   ])('refuses %s with its line (regression: prototype-named keys were taken, or silently dropped)', (_name, text, expected) => {
     expect(issuesOf(text).join('\n')).toContain(expected);
   });
@@ -103,7 +175,9 @@ describe('parseConfig', () => {
   });
 
   it('refuses a token of spaces that comes from a variable, naming the key', () => {
-    expect(issuesOf(`api:\n  adminToken: \${ADMIN_TOKEN}\n${BASE}`, { ADMIN_TOKEN: '   token with spaces  ' }).join('\n')).toContain('api.adminToken: has a space at position 1');
+    expect(issuesOf(`api:\n  adminToken: \${ADMIN_TOKEN}\n${BASE}`, { ADMIN_TOKEN: '   token with spaces  ' }).join('\n')).toContain(
+      'api.adminToken: has a space at position 1',
+    );
   });
 
   it.each([
@@ -121,7 +195,9 @@ describe('parseConfig', () => {
       'probes[1].name: "health" is already the name of probes[0]; probe names must be unique (line 9)',
       'probes[1].environments[0]: "purple" is not one of the environments (blue, green) (line 11)',
     ]);
-    expect(issuesOf(BASE.replace('  green:\n    url: http://127.0.0.1:8082\n', ''))[0]).toBe('environments: needs exactly two environments (blue and green), found 1: blue (line 2)');
+    expect(issuesOf(BASE.replace('  green:\n    url: http://127.0.0.1:8082\n', ''))[0]).toBe(
+      'environments: needs exactly two environments (blue and green), found 1: blue (line 2)',
+    );
   });
 
   it('reports every problem at once, in line order', () => {
@@ -171,7 +247,9 @@ probes:
   });
 
   it('names an unset variable that a required key needs', () => {
-    expect(issuesOf(text)).toEqual(['environments.blue.url: environment variable BLUE_URL is not set; set it, or give a default with ${BLUE_URL:-value} (line 4)']);
+    expect(issuesOf(text)).toEqual([
+      'environments.blue.url: environment variable BLUE_URL is not set; set it, or give a default with ${BLUE_URL:-value} (line 4)',
+    ]);
   });
 
   it('drops an optional key whose variable is unset', () => {

@@ -102,7 +102,19 @@ probes:
 
   it('finds tokens, keys, webhook URLs, URL passwords and what variables put into headers and queries', () => {
     const secrets = config.secrets;
-    for (const value of [env.API_TOKEN, `Bearer ${env.API_TOKEN}`, env.CUSTOMER, env.QUERY_KEY, env.ADMIN_TOKEN, env.RENDER_API_KEY, env.PD_KEY, env.SLACK, 'slackwebhooktoken123', 'url-password-1', 'literal-key-value']) {
+    for (const value of [
+      env.API_TOKEN,
+      `Bearer ${env.API_TOKEN}`,
+      env.CUSTOMER,
+      env.QUERY_KEY,
+      env.ADMIN_TOKEN,
+      env.RENDER_API_KEY,
+      env.PD_KEY,
+      env.SLACK,
+      'slackwebhooktoken123',
+      'url-password-1',
+      'literal-key-value',
+    ]) {
       expect(secrets).toContain(value);
     }
   });
@@ -118,6 +130,8 @@ probes:
 
   it('reads the credential inside a Basic header', () => {
     const basic = Buffer.from('deploy:basic-password-9').toString('base64');
-    expect(collectSecrets({ environments: { blue: { headers: { Authorization: `Basic ${basic}` } } } })).toEqual(expect.arrayContaining([`Basic ${basic}`, basic, 'deploy:basic-password-9', 'basic-password-9']));
+    expect(collectSecrets({ environments: { blue: { headers: { Authorization: `Basic ${basic}` } } } })).toEqual(
+      expect.arrayContaining([`Basic ${basic}`, basic, 'deploy:basic-password-9', 'basic-password-9']),
+    );
   });
 });

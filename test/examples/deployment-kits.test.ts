@@ -38,9 +38,23 @@ const CLI: Record<string, { subcommands?: string[]; options: string[] }> = {
 
 /** The environment variables of CONTRACT.md's default config, plus what the Docker image and systemd set. */
 const CONTRACT_VARIABLES = new Set([
-  'GREENLIGHT_LISTEN', 'GREENLIGHT_DATA_DIR', 'BLUE_URL', 'GREEN_URL', 'GREENLIGHT_ACTIVE', 'GREENLIGHT_PROBE_INTERVAL', 'ADMIN_TOKEN', 'ROLLBACK_TOKEN',
-  'TRAFFIC_WEBHOOK_URL', 'SLACK_WEBHOOK_URL', 'DISCORD_WEBHOOK_URL', 'PAGERDUTY_ROUTING_KEY', 'PAGERDUTY_URL', 'ALERT_WEBHOOK_URL', 'RENDER_API_KEY',
-  'RENDER_BLUE_SERVICE_ID', 'RENDER_GREEN_SERVICE_ID',
+  'GREENLIGHT_LISTEN',
+  'GREENLIGHT_DATA_DIR',
+  'BLUE_URL',
+  'GREEN_URL',
+  'GREENLIGHT_ACTIVE',
+  'GREENLIGHT_PROBE_INTERVAL',
+  'ADMIN_TOKEN',
+  'ROLLBACK_TOKEN',
+  'TRAFFIC_WEBHOOK_URL',
+  'SLACK_WEBHOOK_URL',
+  'DISCORD_WEBHOOK_URL',
+  'PAGERDUTY_ROUTING_KEY',
+  'PAGERDUTY_URL',
+  'ALERT_WEBHOOK_URL',
+  'RENDER_API_KEY',
+  'RENDER_BLUE_SERVICE_ID',
+  'RENDER_GREEN_SERVICE_ID',
 ]);
 
 /** Problems with a greenlight invocation (`args` after the program), judged against CONTRACT.md. */
@@ -49,7 +63,8 @@ function cliProblems(args: string[]): string[] {
   const spec = command === undefined ? undefined : CLI[command];
   if (!spec) return [`unknown command ${JSON.stringify(command)} in greenlight ${args.join(' ')}`];
   const problems: string[] = [];
-  if (spec.subcommands && !spec.subcommands.includes(rest[0] ?? '')) problems.push(`greenlight ${command} needs one of ${spec.subcommands.join('|')}, not ${rest[0]}`);
+  if (spec.subcommands && !spec.subcommands.includes(rest[0] ?? ''))
+    problems.push(`greenlight ${command} needs one of ${spec.subcommands.join('|')}, not ${rest[0]}`);
   for (const option of rest.filter((arg) => arg.startsWith('--'))) {
     if (!spec.options.includes(option.split('=')[0]!)) problems.push(`greenlight ${command}: ${option} is not one of its options (${spec.options.join(', ')})`);
   }
@@ -60,7 +75,12 @@ function cliProblems(args: string[]): string[] {
 function invocationsIn(script: string): string[][] {
   const found: string[][] = [];
   for (const match of script.matchAll(/(?:^|[\s;&|(])greenlight[ \t]+([^\n;&|)]*)/g)) {
-    found.push(match[1]!.trim().split(/\s+/).map((word) => word.replace(/^["']|["']$/g, '')));
+    found.push(
+      match[1]!
+        .trim()
+        .split(/\s+/)
+        .map((word) => word.replace(/^["']|["']$/g, '')),
+    );
   }
   return found;
 }
@@ -224,7 +244,8 @@ describe('the Kubernetes sidecar manifest', () => {
     expect(greenlight.ports[0].containerPort).toBe(9464);
     const env: Record<string, string> = {};
     // Secrets stand in as plausible values: a URL for *_URL, a token otherwise.
-    for (const variable of greenlight.env as Obj[]) env[variable.name] = variable.value ?? (variable.name.endsWith('_URL') ? 'https://hooks.example.invalid/secret' : 'a-secret-from-the-cluster');
+    for (const variable of greenlight.env as Obj[])
+      env[variable.name] = variable.value ?? (variable.name.endsWith('_URL') ? 'https://hooks.example.invalid/secret' : 'a-secret-from-the-cluster');
     const configMap = byKind('ConfigMap').find((doc) => doc.metadata.name === 'greenlight-config')!;
     const config = parseAgentConfig(configMap.data['greenlight.yaml'], env);
     expect(config.listen).toEqual({ host: '0.0.0.0', port: 9464 });

@@ -94,7 +94,10 @@ describe('the Grafana dashboard', () => {
     }
     const ids = allPanels(dashboard.panels).map((p) => p.id);
     expect(new Set(ids).size).toBe(ids.length);
-    const provider = parse(readFileSync(join(ROOT, 'examples', 'grafana', 'provisioning', 'dashboards', 'greenlight.yml'), 'utf8')) as { apiVersion: number; providers: { type: string; options: { path: string } }[] };
+    const provider = parse(readFileSync(join(ROOT, 'examples', 'grafana', 'provisioning', 'dashboards', 'greenlight.yml'), 'utf8')) as {
+      apiVersion: number;
+      providers: { type: string; options: { path: string } }[];
+    };
     expect(provider.providers[0]).toMatchObject({ type: 'file' });
   });
 

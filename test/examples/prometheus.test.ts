@@ -105,11 +105,24 @@ scrape_configs:
     for (let attempt = 1; ; attempt++) {
       port = await freePort();
       output.length = 0;
-      const child = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(
+        'prometheus',
+        [
+          `--config.file=${join(dir, 'prometheus.yml')}`,
+          `--storage.tsdb.path=${join(dir, 'data')}`,
+          `--web.listen-address=127.0.0.1:${port}`,
+          '--log.level=warn',
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
       prometheus = child;
       child.stdout!.on('data', (chunk: Buffer) => output.push(String(chunk)));
       child.stderr!.on('data', (chunk: Buffer) => output.push(String(chunk)));
-      await waitUntil(async () => child.exitCode !== null || (await fetch(`http://127.0.0.1:${port}/-/ready`).catch(() => undefined))?.status === 200, 'Prometheus to be ready', 30_000);
+      await waitUntil(
+        async () => child.exitCode !== null || (await fetch(`http://127.0.0.1:${port}/-/ready`).catch(() => undefined))?.status === 200,
+        'Prometheus to be ready',
+        30_000,
+      );
       if (child.exitCode === null) break;
       if (!/address already in use/i.test(output.join('')) || attempt === 5) throw new Error(`prometheus exited with ${child.exitCode}: ${output.join('')}`);
     }

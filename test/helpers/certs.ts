@@ -45,7 +45,26 @@ function read(dir: string, name: string): TestCert {
 /** A CA valid for `days` (default 30) that can issue leaves. */
 export function makeCa(name = 'greenlight test CA', days = 30): TestCa {
   const dir = tempDir('greenlight-ca-');
-  openssl(['req', '-x509', ...KEY, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', String(days), '-subj', `/CN=${name}`, '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], dir);
+  openssl(
+    [
+      'req',
+      '-x509',
+      ...KEY,
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.pem',
+      '-days',
+      String(days),
+      '-subj',
+      `/CN=${name}`,
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ],
+    dir,
+  );
   mkdirSync(join(dir, 'db'));
   writeFileSync(join(dir, 'db', 'index.txt'), '');
   writeFileSync(join(dir, 'db', 'serial'), '1000\n');
@@ -59,7 +78,28 @@ export function makeCa(name = 'greenlight test CA', days = 30): TestCa {
         `[ca]\ndefault_ca = test\n[test]\ndir = .\ndatabase = db/index.txt\nserial = db/serial\nnew_certs_dir = db\ndefault_md = sha256\npolicy = any\nunique_subject = no\nx509_extensions = leaf\n[any]\ncommonName = supplied\n[leaf]\nbasicConstraints = CA:FALSE\nsubjectAltName = ${subjectAltName(hosts)}\n`,
       );
       openssl(['req', ...KEY, '-keyout', `${leaf}.key`, '-out', `${leaf}.csr`, '-subj', `/CN=${cn ?? hosts[0]}`], dir);
-      openssl(['ca', '-batch', '-config', `${leaf}.cnf`, '-cert', 'ca.pem', '-keyfile', 'ca.key', '-in', `${leaf}.csr`, '-out', `${leaf}.pem`, '-startdate', caTime(notBefore), '-enddate', caTime(notAfter), '-notext'], dir);
+      openssl(
+        [
+          'ca',
+          '-batch',
+          '-config',
+          `${leaf}.cnf`,
+          '-cert',
+          'ca.pem',
+          '-keyfile',
+          'ca.key',
+          '-in',
+          `${leaf}.csr`,
+          '-out',
+          `${leaf}.pem`,
+          '-startdate',
+          caTime(notBefore),
+          '-enddate',
+          caTime(notAfter),
+          '-notext',
+        ],
+        dir,
+      );
       return read(dir, leaf);
     },
   };
@@ -68,6 +108,23 @@ export function makeCa(name = 'greenlight test CA', days = 30): TestCa {
 /** A self-signed certificate for `hosts`, valid for `days`. */
 export function makeSelfSigned(hosts: string[], days = 1): TestCert {
   const dir = tempDir('greenlight-self-');
-  openssl(['req', '-x509', ...KEY, '-keyout', 'self.key', '-out', 'self.pem', '-days', String(days), '-subj', `/CN=${hosts[0]}`, '-addext', `subjectAltName=${subjectAltName(hosts)}`], dir);
+  openssl(
+    [
+      'req',
+      '-x509',
+      ...KEY,
+      '-keyout',
+      'self.key',
+      '-out',
+      'self.pem',
+      '-days',
+      String(days),
+      '-subj',
+      `/CN=${hosts[0]}`,
+      '-addext',
+      `subjectAltName=${subjectAltName(hosts)}`,
+    ],
+    dir,
+  );
   return read(dir, 'self');
 }

@@ -50,7 +50,8 @@ export async function startAgentProcess(configFile: string, env: Record<string, 
   for (;;) {
     port ??= listeningPort(text);
     if (port !== undefined && (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200) break;
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the agent exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${output.join('')}`);
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`the agent exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${output.join('')}`);
     if (Date.now() > deadline) {
       await stopProcess(child, 'SIGKILL');
       throw new Error(`the agent was not ready within ${timeoutMs} ms:\n${output.join('')}`);

@@ -40,4 +40,3 @@ export const FAST_GATES = `promote:
   watch: 1s
   validation: { settle: 100ms }
 `;
-

@@ -11,7 +11,9 @@ export interface Recorded {
  * A local HTTP server that records every request and answers what `respond` says (default 200).
  * Stands in for the traffic webhook and alert receivers.
  */
-export async function startRecorder(respond: (path: string) => number | 'hang' = () => 200): Promise<{ url: string; requests: Recorded[]; setResponder: (r: typeof respond) => void; close: () => Promise<void> }> {
+export async function startRecorder(
+  respond: (path: string) => number | 'hang' = () => 200,
+): Promise<{ url: string; requests: Recorded[]; setResponder: (r: typeof respond) => void; close: () => Promise<void> }> {
   const requests: Recorded[] = [];
   let responder = respond;
   const server: Server = createServer((req, res) => {

@@ -59,9 +59,20 @@ const HEALTHY_BODY: Record<string, unknown> = {
  * environments are when it starts.
  */
 export async function startScriptedPair(
-  options: { config?: string; env?: Record<string, string>; dataDir?: string; warmupMs?: number; startAt?: number; faults?: Partial<Record<'blue' | 'green', Partial<EnvFaults>>>; seed?: number } = {},
+  options: {
+    config?: string;
+    env?: Record<string, string>;
+    dataDir?: string;
+    warmupMs?: number;
+    startAt?: number;
+    faults?: Partial<Record<'blue' | 'green', Partial<EnvFaults>>>;
+    seed?: number;
+  } = {},
 ): Promise<ScriptedPair> {
-  vi.useFakeTimers({ now: options.startAt ?? T0, toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate', 'clearImmediate', 'Date'] });
+  vi.useFakeTimers({
+    now: options.startAt ?? T0,
+    toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate', 'clearImmediate', 'Date'],
+  });
   // The schedule's jitter and first phases come from Math.random: seeded, every run is the same world.
   const random = vi.spyOn(Math, 'random').mockImplementation(seeded(options.seed ?? 17));
   const mock = new MockAgent();

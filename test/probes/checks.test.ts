@@ -119,8 +119,16 @@ describe('compileJsonChecks', () => {
     ["{ path: $.version, matches: '^\\d+$' }", { version: 123 }, [fail('$.version (123) does not match /^\\d+$/')]],
     ["{ path: $.version, matches: '^\\d+$' }", {}, [fail('$.version (missing) does not match /^\\d+$/')]],
     // paths with indexes and quoted names
-    ['{ path: "$.universe[0].symbol", equals: AAPL }', { universe: [{ symbol: 'AAPL' }, { symbol: 'MSFT' }] }, [pass('$.universe[0].symbol ("AAPL") == "AAPL"')]],
-    ['{ path: "$.universe[-1].symbol", equals: AAPL }', { universe: [{ symbol: 'AAPL' }, { symbol: 'MSFT' }] }, [fail('$.universe[-1].symbol ("MSFT") != "AAPL"')]],
+    [
+      '{ path: "$.universe[0].symbol", equals: AAPL }',
+      { universe: [{ symbol: 'AAPL' }, { symbol: 'MSFT' }] },
+      [pass('$.universe[0].symbol ("AAPL") == "AAPL"')],
+    ],
+    [
+      '{ path: "$.universe[-1].symbol", equals: AAPL }',
+      { universe: [{ symbol: 'AAPL' }, { symbol: 'MSFT' }] },
+      [fail('$.universe[-1].symbol ("MSFT") != "AAPL"')],
+    ],
     ['{ path: "$.universe[5].symbol", exists: false }', { universe: [] }, [pass('$.universe[5].symbol (missing) is absent')]],
     [`{ path: "$['risk level']", equals: low }`, { 'risk level': 'low' }, [pass(`$['risk level'] ("low") == "low"`)]],
     ['{ path: $.status.code, exists: true }', { status: 'healthy' }, [fail('$.status.code (missing) does not exist')]],
@@ -128,7 +136,12 @@ describe('compileJsonChecks', () => {
     [
       '{ path: $.status, matches: "^h", exists: true, in: [healthy], equals: healthy }',
       { status: 'healthy' },
-      [pass('$.status ("healthy") == "healthy"'), pass('$.status ("healthy") in [healthy]'), pass('$.status ("healthy") exists'), pass('$.status ("healthy") matches /^h/')],
+      [
+        pass('$.status ("healthy") == "healthy"'),
+        pass('$.status ("healthy") in [healthy]'),
+        pass('$.status ("healthy") exists'),
+        pass('$.status ("healthy") matches /^h/'),
+      ],
     ],
   ];
 
@@ -170,8 +183,16 @@ describe('compileHeaderChecks', () => {
     ['{ name: X-Version, equals: "1.2.3" }', { 'x-version': '1.2.4' }, [fail('header x-version ("1.2.4") != "1.2.3"')]],
     ['{ name: X-Version, equals: "1.2.3" }', {}, [fail('header x-version (missing) != "1.2.3"')]],
     // matches
-    ["{ name: content-type, matches: '^application/json' }", { 'content-type': 'application/json; charset=utf-8' }, [pass('header content-type ("application/json; charset=utf-8") matches /^application/json/')]],
-    ["{ name: content-type, matches: '^application/json' }", { 'content-type': 'text/html' }, [fail('header content-type ("text/html") does not match /^application/json/')]],
+    [
+      "{ name: content-type, matches: '^application/json' }",
+      { 'content-type': 'application/json; charset=utf-8' },
+      [pass('header content-type ("application/json; charset=utf-8") matches /^application/json/')],
+    ],
+    [
+      "{ name: content-type, matches: '^application/json' }",
+      { 'content-type': 'text/html' },
+      [fail('header content-type ("text/html") does not match /^application/json/')],
+    ],
     ["{ name: content-type, matches: '^application/json' }", {}, [fail('header content-type (missing) does not match /^application/json/')]],
     ["{ name: set-cookie, matches: 'b=2' }", { 'set-cookie': ['a=1', 'b=2'] }, [pass('header set-cookie ("a=1, b=2") matches /b=2/')]],
     // exists

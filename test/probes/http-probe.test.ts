@@ -21,7 +21,10 @@ const MiB = 1_048_576;
 // Config helpers: every target is compiled from YAML text through parseConfig, as the agent does.
 
 function dedent(text: string): string {
-  const lines = text.replace(/^\s*\n/, '').replace(/\s+$/, '').split('\n');
+  const lines = text
+    .replace(/^\s*\n/, '')
+    .replace(/\s+$/, '')
+    .split('\n');
   const margin = Math.min(...lines.filter((line) => line.trim() !== '').map((line) => /^ */.exec(line)![0].length));
   return lines.map((line) => line.slice(margin)).join('\n');
 }
@@ -322,29 +325,25 @@ describe('runProbe: status and assertion failures', () => {
 
   // [name, probe YAML, expected reason, expected checks (all of them, in order)]
   const cases: [string, string, ReasonCode, { ok: boolean; text: string }[]][] = [
-    [
-      'a 500 against status [200]',
-      'path: /error\nexpect:\n  status: [200]',
-      'status',
-      [{ ok: false, text: 'status 500 not in [200]' }],
-    ],
-    [
-      'a 503 against the default 2xx',
-      'path: /unavailable',
-      'status',
-      [{ ok: false, text: 'status 503 not in [2xx]' }],
-    ],
+    ['a 500 against status [200]', 'path: /error\nexpect:\n  status: [200]', 'status', [{ ok: false, text: 'status 500 not in [200]' }]],
+    ['a 503 against the default 2xx', 'path: /unavailable', 'status', [{ ok: false, text: 'status 503 not in [2xx]' }]],
     [
       'a 500 with an HTML body and JSON assertions stays a status failure',
       'path: /error\nexpect:\n  status: [200]\n  json:\n    - path: $.status\n      equals: healthy',
       'status',
-      [{ ok: false, text: 'status 500 not in [200]' }, { ok: false, text: expect.stringMatching(/^body is not JSON: .* \(34 bytes: "<html>Internal Server Error<\/html>"\)$/) as unknown as string }],
+      [
+        { ok: false, text: 'status 500 not in [200]' },
+        { ok: false, text: expect.stringMatching(/^body is not JSON: .* \(34 bytes: "<html>Internal Server Error<\/html>"\)$/) as unknown as string },
+      ],
     ],
     [
       'a status failure wins over failing assertions',
       'path: /unavailable\nexpect:\n  status: [200]\n  json:\n    - path: $.status\n      in: [healthy, ok]',
       'status',
-      [{ ok: false, text: 'status 503 not in [200]' }, { ok: false, text: '$.status ("down") not in [healthy, ok]' }],
+      [
+        { ok: false, text: 'status 503 not in [200]' },
+        { ok: false, text: '$.status ("down") not in [healthy, ok]' },
+      ],
     ],
     [
       'in: a degraded status',
@@ -360,7 +359,10 @@ describe('runProbe: status and assertion failures', () => {
       'nonEmpty on []',
       'path: /empty-universe\nexpect:\n  json:\n    - path: $.universe\n      nonEmpty: true',
       'assertion',
-      [{ ok: true, text: 'status 200 in [2xx]' }, { ok: false, text: '$.universe ([]) is empty' }],
+      [
+        { ok: true, text: 'status 200 in [2xx]' },
+        { ok: false, text: '$.universe ([]) is empty' },
+      ],
     ],
     [
       'gt / lt on a number and a numeric string',
@@ -388,19 +390,28 @@ describe('runProbe: status and assertion failures', () => {
       'matches a regex',
       "path: /metrics\nexpect:\n  json:\n    - path: $.version\n      matches: '^\\d+\\.\\d+\\.\\d+$'",
       'assertion',
-      [{ ok: true, text: 'status 200 in [2xx]' }, { ok: false, text: '$.version ("v3.4.1") does not match /^\\d+\\.\\d+\\.\\d+$/' }],
+      [
+        { ok: true, text: 'status 200 in [2xx]' },
+        { ok: false, text: '$.version ("v3.4.1") does not match /^\\d+\\.\\d+\\.\\d+$/' },
+      ],
     ],
     [
       'exists: false on a present key',
       'path: /metrics\nexpect:\n  json:\n    - path: $.error\n      exists: false',
       'assertion',
-      [{ ok: true, text: 'status 200 in [2xx]' }, { ok: false, text: '$.error ("boom") exists' }],
+      [
+        { ok: true, text: 'status 200 in [2xx]' },
+        { ok: false, text: '$.error ("boom") exists' },
+      ],
     ],
     [
       'header equals',
       'path: /headers\nexpect:\n  headers:\n    - name: X-Version\n      equals: "3.4.1"',
       'assertion',
-      [{ ok: true, text: 'status 200 in [2xx]' }, { ok: false, text: 'header x-version ("3.4.0") != "3.4.1"' }],
+      [
+        { ok: true, text: 'status 200 in [2xx]' },
+        { ok: false, text: 'header x-version ("3.4.0") != "3.4.1"' },
+      ],
     ],
     [
       'header matches (a repeated header is joined)',
@@ -416,7 +427,10 @@ describe('runProbe: status and assertion failures', () => {
       'header exists',
       'path: /headers\nexpect:\n  headers:\n    - name: x-request-id\n      exists: true',
       'assertion',
-      [{ ok: true, text: 'status 200 in [2xx]' }, { ok: false, text: 'header x-request-id (missing) does not exist' }],
+      [
+        { ok: true, text: 'status 200 in [2xx]' },
+        { ok: false, text: 'header x-request-id (missing) does not exist' },
+      ],
     ],
   ];
 

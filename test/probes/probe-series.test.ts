@@ -112,10 +112,29 @@ describe('ProbeSeries', () => {
 
   it('summarizes itself compactly for the status page', () => {
     const series = new ProbeSeries('health', 'blue', [60_000, 300_000], lines, T0);
-    expect(series.summary(T0, 5)).toEqual({ probe: 'health', env: 'blue', up: undefined, consecutiveFailures: 0, status: null, failure: null, window: '1m', errorRatio: null, p95LatencyMs: null, recent: { durationMs: [], failed: [] } });
+    expect(series.summary(T0, 5)).toEqual({
+      probe: 'health',
+      env: 'blue',
+      up: undefined,
+      consecutiveFailures: 0,
+      status: null,
+      failure: null,
+      window: '1m',
+      errorRatio: null,
+      p95LatencyMs: null,
+      recent: { durationMs: [], failed: [] },
+    });
     series.record(result(true, T0, {}, 20));
     series.record(result(true, T0 + 1_000, {}, 20));
     series.record(result(false, T0 + 2_000, {}, 40));
-    expect(series.summary(T0 + 2_000, 2)).toMatchObject({ up: false, consecutiveFailures: 1, status: 500, failure: 'status', window: '1m', errorRatio: 0.3333, recent: { durationMs: [20, 40], failed: [1] } });
+    expect(series.summary(T0 + 2_000, 2)).toMatchObject({
+      up: false,
+      consecutiveFailures: 1,
+      status: 500,
+      failure: 'status',
+      window: '1m',
+      errorRatio: 0.3333,
+      recent: { durationMs: [20, 40], failed: [1] },
+    });
   });
 });

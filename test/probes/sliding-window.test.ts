@@ -6,7 +6,16 @@ const T0 = 1_800_000_000_000; // a round clock value, so bucket boundaries are p
 describe('SlidingWindow', () => {
   it('is empty before any sample', () => {
     const window = new SlidingWindow(60_000);
-    expect(window.figures(T0)).toEqual({ windowMs: 60_000, count: 0, failures: 0, errorRatio: 0, meanLatencyMs: undefined, p50LatencyMs: undefined, p95LatencyMs: undefined, p99LatencyMs: undefined });
+    expect(window.figures(T0)).toEqual({
+      windowMs: 60_000,
+      count: 0,
+      failures: 0,
+      errorRatio: 0,
+      meanLatencyMs: undefined,
+      p50LatencyMs: undefined,
+      p95LatencyMs: undefined,
+      p99LatencyMs: undefined,
+    });
   });
 
   it('counts samples, failures, error ratio and mean latency', () => {
@@ -74,7 +83,12 @@ describe('SlidingWindow', () => {
     const window = new SlidingWindow(60_000, 30);
     const allocated = window.footprint();
     // 30 buckets × (count, failures, latency sum, 68 bins) + 68 running bins.
-    expect(allocated).toEqual({ buckets: 30, binsPerBucket: LATENCY_BINS, counters: 30 * (3 + LATENCY_BINS) + LATENCY_BINS, bytes: 30 * (4 + 4 + 8 + 4 * LATENCY_BINS) + 4 * LATENCY_BINS });
+    expect(allocated).toEqual({
+      buckets: 30,
+      binsPerBucket: LATENCY_BINS,
+      counters: 30 * (3 + LATENCY_BINS) + LATENCY_BINS,
+      bytes: 30 * (4 + 4 + 8 + 4 * LATENCY_BINS) + 4 * LATENCY_BINS,
+    });
     for (let i = 0; i < 200_000; i++) window.add(i % 7 !== 0, (i % 500) + 1, T0 + i);
     const figures = window.figures(T0 + 200_000);
     // It kept counting in the same arrays: at T0 + 200 s a new 2 s bucket has just begun, so the

@@ -18,7 +18,10 @@ const DAY = 86_400_000;
 const HAS_OPENSSL = hasTool('openssl');
 
 function targetFor(url: string) {
-  const config = parseConfig(`environments:\n  blue: { url: "${url}" }\n  green: { url: "http://127.0.0.1:9" }\nprobes:\n  - { name: health, path: /api/health, timeout: 5s }\n`, {});
+  const config = parseConfig(
+    `environments:\n  blue: { url: "${url}" }\n  green: { url: "http://127.0.0.1:9" }\nprobes:\n  - { name: health, path: /api/health, timeout: 5s }\n`,
+    {},
+  );
   return compileProbeTarget(config, config.probes[0]!, 'blue', Redactor.of(config));
 }
 

@@ -29,7 +29,14 @@ function feed(s: ProbeSeries, n: number, latency: (i: number) => number, fails: 
 }
 
 function context(blue: ProbeSeries[], green: ProbeSeries[], extra: Partial<FactContext> = {}): FactContext {
-  return { ruleEnv: 'live', activeEnvironment: 'green', environments: ['blue', 'green'], now: T0 + 120_000, series: (env) => (env === 'blue' ? blue : green), ...extra };
+  return {
+    ruleEnv: 'live',
+    activeEnvironment: 'green',
+    environments: ['blue', 'green'],
+    now: T0 + 120_000,
+    series: (env) => (env === 'blue' ? blue : green),
+    ...extra,
+  };
 }
 
 const fact = (name: string, ctx: FactContext, params: FactParams = {}) => FACTS[name]!.compute(ctx, params);
@@ -57,7 +64,8 @@ describe('comparison facts: the live environment against the other', () => {
     feed(blue, 100, around(40));
     feed(green, 15, around(120));
     const ctx = context([blue], [green]);
-    for (const name of ['latencyRatio', 'errorRatioDiff', 'latencyRegressionP']) expect(fact(name, ctx, { window: '5m' })).toEqual({ value: undefined, samples: 0 });
+    for (const name of ['latencyRatio', 'errorRatioDiff', 'latencyRegressionP'])
+      expect(fact(name, ctx, { window: '5m' })).toEqual({ value: undefined, samples: 0 });
     expect(fact('latencyRatio', ctx, { window: '5m', minSamples: 10 }).value).toBeGreaterThan(2);
     expect(fact('latencyRatio', ctx, { window: '5m', minSamples: 10 }).samples).toBe(15);
   });
@@ -92,9 +100,13 @@ describe('comparison facts: the live environment against the other', () => {
     feed(green, 100, around(120));
     feed(blue, 99, around(40));
     const fired: string[] = [];
-    const evaluator = new RuleEvaluator(config.rules, () => ({ activeEnvironment: 'green', environments: ['blue', 'green'], now: T0 + 120_000, series: (env) => (env === 'blue' ? [blue] : [green]) }), (d) => {
-      if (d.transition.to === 'firing') fired.push(d.rule.name);
-    });
+    const evaluator = new RuleEvaluator(
+      config.rules,
+      () => ({ activeEnvironment: 'green', environments: ['blue', 'green'], now: T0 + 120_000, series: (env) => (env === 'blue' ? [blue] : [green]) }),
+      (d) => {
+        if (d.transition.to === 'firing') fired.push(d.rule.name);
+      },
+    );
     // The sample that completes the comparison is the idle environment's.
     await evaluator.onSample('health', 'blue');
     expect(fired).toEqual(['slower']);
@@ -105,7 +117,16 @@ describe('tlsDaysLeft and tlsValid', () => {
   it('days left as of now, the fewest among the probes; kept when a later probe has no handshake', () => {
     const a = series('green', 'a');
     const b = series('green', 'b');
-    const tls = (days: number, valid = true) => ({ expiresAt: T0 + days * 86_400_000, expiring: 'x', subject: 'x', issuer: 'ca', chainLength: 2, valid, checkedAt: T0, daysLeft: days });
+    const tls = (days: number, valid = true) => ({
+      expiresAt: T0 + days * 86_400_000,
+      expiring: 'x',
+      subject: 'x',
+      issuer: 'ca',
+      chainLength: 2,
+      valid,
+      checkedAt: T0,
+      daysLeft: days,
+    });
     a.record(result(a, T0, true, 10, { tls: tls(30) }));
     b.record(result(b, T0, false, 10, { tls: tls(10, false) }));
     b.record(result(b, T0 + 1_000, false, 1)); // refused: no TLS facts on the result
@@ -165,11 +186,20 @@ describe('the evaluator counts samples only from facts that have a value', () =>
       {},
     );
     const blue = series('blue');
-    feed(blue, 10, () => 5, () => true);
+    feed(
+      blue,
+      10,
+      () => 5,
+      () => true,
+    );
     const fired: string[] = [];
-    const evaluator = new RuleEvaluator(config.rules, () => ({ activeEnvironment: 'blue', environments: ['blue', 'green'], now: T0 + 10_000, series: (env) => (env === 'blue' ? [blue] : []) }), (d) => {
-      if (d.transition.to === 'firing') fired.push(d.rule.name);
-    });
+    const evaluator = new RuleEvaluator(
+      config.rules,
+      () => ({ activeEnvironment: 'blue', environments: ['blue', 'green'], now: T0 + 10_000, series: (env) => (env === 'blue' ? [blue] : []) }),
+      (d) => {
+        if (d.transition.to === 'firing') fired.push(d.rule.name);
+      },
+    );
     await evaluator.onSample('health', 'blue');
     expect(fired).toEqual(['failing']);
   });
@@ -180,9 +210,13 @@ describe('the evaluator counts samples only from facts that have a value', () =>
       {},
     );
     const fired: string[] = [];
-    const evaluator = new RuleEvaluator(config.rules, () => ({ activeEnvironment: 'green', environments: ['blue', 'green'], now: T0, series: () => [], watching: 'green' }), (d) => {
-      if (d.transition.to === 'firing') fired.push(d.rule.name);
-    });
+    const evaluator = new RuleEvaluator(
+      config.rules,
+      () => ({ activeEnvironment: 'green', environments: ['blue', 'green'], now: T0, series: () => [], watching: 'green' }),
+      (d) => {
+        if (d.transition.to === 'firing') fired.push(d.rule.name);
+      },
+    );
     await evaluator.evaluateAll();
     expect(fired).toEqual(['watched']);
   });

@@ -50,7 +50,7 @@ describe('RuleState', () => {
     expect(state.step(true, 5, 2_000, 'blue')).toEqual([{ to: 'pending' }, { to: 'firing', incident: 2, heldForMs: 0 }]);
   });
 
-  it('does not go pending again on the cooldown\'s environment until it ends, and numbers incidents', () => {
+  it("does not go pending again on the cooldown's environment until it ends, and numbers incidents", () => {
     const state = new RuleState({ ...timing, forMs: 0, keepFiringForMs: 0 });
     state.step(true, 5, 0, 'blue');
     state.step(false, 5, 1_000, 'blue');
@@ -76,7 +76,11 @@ describe('RuleState', () => {
     const state = new RuleState({ ...timing, forMs: 0, keepFiringForMs: 60_000 });
     expect(state.step(true, 5, 0, 'blue')).toEqual([{ to: 'pending' }, { to: 'firing', incident: 1, heldForMs: 0 }]);
     // Traffic moved to green, which fails too, within blue's keepFiringFor: a new incident about green.
-    expect(state.step(true, 5, 1_000, 'green')).toEqual([{ to: 'resolved', incident: 1, firedForMs: 1_000 }, { to: 'pending' }, { to: 'firing', incident: 2, heldForMs: 0 }]);
+    expect(state.step(true, 5, 1_000, 'green')).toEqual([
+      { to: 'resolved', incident: 1, firedForMs: 1_000 },
+      { to: 'pending' },
+      { to: 'firing', incident: 2, heldForMs: 0 },
+    ]);
     // Green is fine: blue's incident ends at once rather than keep firing over green.
     const other = new RuleState({ ...timing, forMs: 0, keepFiringForMs: 60_000 });
     other.step(true, 5, 0, 'blue');

@@ -25,18 +25,38 @@ type Fault = (probe: string, n: number, now: number) => Outcome;
 const healthy: Fault = (probe) => ({ ok: true, durationMs: 12, extracted: probe === 'health' ? { memory_percent: 41.5 } : ({} as Record<string, number>) });
 const PROBES = config.probes.map((probe) => probe.name);
 /** Evenly spread failures at `ratio`: the k-th probe (counted over rounds and probes) fails when the running count of failures steps up. */
-const failingAt = (ratio: number): Fault => (probe, n, now) => {
-  const k = n * PROBES.length + PROBES.indexOf(probe);
-  return { ...healthy(probe, n, now), ok: Math.floor((k + 1) * ratio) === Math.floor(k * ratio) };
-};
-const slow = (ms: number): Fault => (probe, n, now) => ({ ...healthy(probe, n, now), durationMs: ms });
-const memory = (percent: number): Fault => (probe, n, now) => ({ ...healthy(probe, n, now), extracted: probe === 'health' ? { memory_percent: percent } : ({} as Record<string, number>) });
-const down = (which: string): Fault => (probe, n, now) => (probe === which ? { ok: false, durationMs: 5 } : healthy(probe, n, now));
+const failingAt =
+  (ratio: number): Fault =>
+  (probe, n, now) => {
+    const k = n * PROBES.length + PROBES.indexOf(probe);
+    return { ...healthy(probe, n, now), ok: Math.floor((k + 1) * ratio) === Math.floor(k * ratio) };
+  };
+const slow =
+  (ms: number): Fault =>
+  (probe, n, now) => ({ ...healthy(probe, n, now), durationMs: ms });
+const memory =
+  (percent: number): Fault =>
+  (probe, n, now) => ({ ...healthy(probe, n, now), extracted: probe === 'health' ? { memory_percent: percent } : ({} as Record<string, number>) });
+const down =
+  (which: string): Fault =>
+  (probe, n, now) =>
+    probe === which ? { ok: false, durationMs: 5 } : healthy(probe, n, now);
 /** An https target whose certificate expires at `expiresAt`. */
-const certificate = (expiresAt: (now: number) => number): Fault => (probe, n, now) => ({
-  ...healthy(probe, n, now),
-  tls: { expiresAt: expiresAt(now), expiring: 'alphastack.example', subject: 'alphastack.example', issuer: 'R11', chainLength: 2, valid: true, checkedAt: now, daysLeft: (expiresAt(now) - now) / DAY },
-});
+const certificate =
+  (expiresAt: (now: number) => number): Fault =>
+  (probe, n, now) => ({
+    ...healthy(probe, n, now),
+    tls: {
+      expiresAt: expiresAt(now),
+      expiring: 'alphastack.example',
+      subject: 'alphastack.example',
+      issuer: 'R11',
+      chainLength: 2,
+      valid: true,
+      checkedAt: now,
+      daysLeft: (expiresAt(now) - now) / DAY,
+    },
+  });
 const expiringIn = (days: number): Fault => certificate((now) => now + days * DAY);
 const renewed = expiringIn(90);
 
@@ -60,7 +80,14 @@ function world(options: { interval?: number } = {}) {
   const resolved: string[] = [];
   const evaluator = new RuleEvaluator(
     config.rules,
-    () => ({ activeEnvironment: 'blue', environments: ENVS, now, series: (env) => series.get(env) ?? [], watching: state.watching, slo: (name) => slo.get(name) }),
+    () => ({
+      activeEnvironment: 'blue',
+      environments: ENVS,
+      now,
+      series: (env) => series.get(env) ?? [],
+      watching: state.watching,
+      slo: (name) => slo.get(name),
+    }),
     (decision) => {
       if (decision.transition.to === 'firing') fired.push(decision.rule.name);
       if (decision.transition.to === 'resolved') resolved.push(decision.rule.name);
@@ -72,7 +99,16 @@ function world(options: { interval?: number } = {}) {
       for (const env of ENVS) {
         for (const s of series.get(env)!) {
           const outcome = (env === 'blue' ? fault : idle)(s.probe, n, now);
-          const result: ProbeResult = { probe: s.probe, env, status: outcome.ok ? 200 : 500, reason: outcome.ok ? undefined : 'status', checks: [], startedAt: now, extracted: {}, ...outcome };
+          const result: ProbeResult = {
+            probe: s.probe,
+            env,
+            status: outcome.ok ? 200 : 500,
+            reason: outcome.ok ? undefined : 'status',
+            checks: [],
+            startedAt: now,
+            extracted: {},
+            ...outcome,
+          };
           s.record(result);
           slo.record(result, env === 'blue');
           await evaluator.onSample(s.probe, env);
@@ -209,7 +245,9 @@ describe('stock SLO rules (availability, 99.5 %), on a simulated clock', () => {
 });
 
 describe('stock rule watch-latency-regression', () => {
-  const latency = (ms: number): Fault => (probe, n, now) => ({ ...healthy(probe, n, now), durationMs: ms * (0.8 + 0.4 * ((n * 7919) % 101) / 101) });
+  const latency =
+    (ms: number): Fault =>
+    (probe, n, now) => ({ ...healthy(probe, n, now), durationMs: ms * (0.8 + (0.4 * ((n * 7919) % 101)) / 101) });
 
   it('fires during a promotion watch when the live environment is 3x slower than the other, under every fixed line', async () => {
     const { run, fired, state } = world();

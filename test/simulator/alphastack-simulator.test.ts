@@ -2,12 +2,7 @@ import { spawn } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  DEFAULT_FAULTS,
-  startSimulator,
-  type Simulator,
-  type SimulatorOptions,
-} from '../../simulator/alphastack-simulator.js';
+import { DEFAULT_FAULTS, startSimulator, type Simulator, type SimulatorOptions } from '../../simulator/alphastack-simulator.js';
 
 const started: Simulator[] = [];
 
@@ -410,9 +405,7 @@ describe('script mode', () => {
     const proc = run(['--name', 'green', '--port', '0']);
     const deadline = Date.now() + 15_000;
     while (!proc.out().includes('\n') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    const match = /^alphastack simulator "green" listening on (http:\/\/127\.0\.0\.1:\d+) \(faults: POST \/__faults\)\n$/.exec(
-      proc.out(),
-    );
+    const match = /^alphastack simulator "green" listening on (http:\/\/127\.0\.0\.1:\d+) \(faults: POST \/__faults\)\n$/.exec(proc.out());
     expect(match, proc.out() + proc.err()).not.toBeNull();
     const res = await fetch(`${match![1]}/api/health`);
     expect(((await res.json()) as { environment: string }).environment).toBe('green');

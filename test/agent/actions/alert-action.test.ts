@@ -21,10 +21,26 @@ rules:
 async function noticeOf(ruleName: string): Promise<AlertNotice> {
   const sent: AlertNotice[] = [];
   const controller = { alert: (notice: AlertNotice) => sent.push(notice), stateUrl: () => undefined } as unknown as Controller;
-  const deps = { logger: pino({ level: 'silent' }), now: Date.now, sleep: async () => undefined, dryRun: false, controller, name: 'page' } as unknown as ActionDeps;
+  const deps = {
+    logger: pino({ level: 'silent' }),
+    now: Date.now,
+    sleep: async () => undefined,
+    dryRun: false,
+    controller,
+    name: 'page',
+  } as unknown as ActionDeps;
   const action = alertAction.create({ type: 'alert' }, deps);
   const rule = config.rules.find((r) => r.name === ruleName)!;
-  const context: ActionContext = { rule, incident: `${rule.name}#1`, env: 'blue', severity: 'warning', message: 'm', figures: null, actor: `rule:${rule.name}`, startedAt: Date.now() };
+  const context: ActionContext = {
+    rule,
+    incident: `${rule.name}#1`,
+    env: 'blue',
+    severity: 'warning',
+    message: 'm',
+    figures: null,
+    actor: `rule:${rule.name}`,
+    startedAt: Date.now(),
+  };
   await action.fire(context, new AbortController().signal);
   return sent[0]!;
 }

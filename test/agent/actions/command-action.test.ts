@@ -12,7 +12,16 @@ import { Redactor } from '../../../config/redactor.js';
 const controller = { activeEnvironment: () => 'green' } as unknown as Controller;
 
 function deps(dryRun = false): ActionDeps {
-  return { logger: pino({ level: 'silent' }), dispatcher: new UndiciAgent(), now: Date.now, sleep, redactor: new Redactor(), dryRun, controller, name: 'db-rollback' };
+  return {
+    logger: pino({ level: 'silent' }),
+    dispatcher: new UndiciAgent(),
+    now: Date.now,
+    sleep,
+    redactor: new Redactor(),
+    dryRun,
+    controller,
+    name: 'db-rollback',
+  };
 }
 
 const context: ActionContext = {

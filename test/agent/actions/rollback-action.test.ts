@@ -76,7 +76,9 @@ describe('a held rollback is owed, and retried', () => {
     expect(w.switches()).toEqual([]);
     // Held once, not again on every sample while nothing changed.
     expect(rollbacks(w.events, 'action.started')).toHaveLength(1);
-    expect(w.agent.state().owed).toEqual([expect.objectContaining({ action: 'rollback', incident: 'live-universe-failing#1', attempts: 0, waiting: expect.stringMatching(/^inconclusive/) })]);
+    expect(w.agent.state().owed).toEqual([
+      expect.objectContaining({ action: 'rollback', incident: 'live-universe-failing#1', attempts: 0, waiting: expect.stringMatching(/^inconclusive/) }),
+    ]);
 
     const recovered = w.now();
     w.faults.green.down = false;
@@ -89,7 +91,11 @@ describe('a held rollback is owed, and retried', () => {
     expect(retry.message).toContain('retry 1 of the rollback held for live-universe-failing#1');
     expect(rollbacks(w.events, 'action.succeeded')[0]!.data).toMatchObject({ retryOf: 'live-universe-failing#1', from: 'blue', to: 'green' });
     // The hold's alert resolves with the switch: its receivers hear it within the group interval (1 m).
-    await w.advanceUntil(() => w.alerts.some((body) => body.alerts.some((a) => a.status === 'resolved' && a.labels.alertname === 'rollback-inconclusive')), 60_000, 'the resolved inconclusive alert');
+    await w.advanceUntil(
+      () => w.alerts.some((body) => body.alerts.some((a) => a.status === 'resolved' && a.labels.alertname === 'rollback-inconclusive')),
+      60_000,
+      'the resolved inconclusive alert',
+    );
     await w.advance(60_000);
     expect(w.switches()).toHaveLength(1);
     expect(w.agent.state().owed).toEqual([]);
@@ -115,7 +121,12 @@ describe('a held rollback is owed, and retried', () => {
     // Green's window remembers the shared failure: on green the rule is a new incident, whose
     // rollback onto the failing blue is held. One switch.
     await w.advance(30_000);
-    expect(w.events.filter((e) => e.type === 'rule.firing').slice(1).every((e) => e.env === 'green')).toBe(true);
+    expect(
+      w.events
+        .filter((e) => e.type === 'rule.firing')
+        .slice(1)
+        .every((e) => e.env === 'green'),
+    ).toBe(true);
     expect(w.switches()).toHaveLength(1);
   });
 });
@@ -173,7 +184,11 @@ describe('anti-flap judges the target, not a clock', () => {
     const held = rollbacks(w.events.slice(before), 'action.skipped')[0]!;
     expect(held.severity).toBe('critical');
     expect(String(data(held).judgement)).toMatch(/^(inconclusive|target-unhealthy)$/);
-    await w.advanceUntil(() => w.alertNames().some((name) => name === 'rollback-inconclusive' || name === 'rollback-target-unhealthy'), 5_000, 'the hold alert');
+    await w.advanceUntil(
+      () => w.alertNames().some((name) => name === 'rollback-inconclusive' || name === 'rollback-target-unhealthy'),
+      5_000,
+      'the hold alert',
+    );
     await w.advance(60_000);
     expect(w.switches()).toHaveLength(1);
 
@@ -182,7 +197,11 @@ describe('anti-flap judges the target, not a clock', () => {
     const recovered = w.now();
     w.faults.blue.down = false;
     await w.advance(10_000);
-    expect(w.agent.state().owed).toEqual([expect.objectContaining({ waiting: expect.stringMatching(/^settling: traffic was rolled back away from blue .* ago, and it has passed every probe for 9\.\ds of the 30s/) })]);
+    expect(w.agent.state().owed).toEqual([
+      expect.objectContaining({
+        waiting: expect.stringMatching(/^settling: traffic was rolled back away from blue .* ago, and it has passed every probe for 9\.\ds of the 30s/),
+      }),
+    ]);
     await w.advanceUntil(() => w.switches().length === 2, 60_000, 'the switch back once blue settled');
     const waited = w.at(w.switches()[1]!) - recovered;
     // Counted from blue's last failed probe, which came at most an interval before the fault was cleared.
@@ -220,7 +239,7 @@ describe('anti-flap judges the target, not a clock', () => {
     for (let i = 1; i < switches.length; i++) expect(w.at(switches[i]!) - w.at(switches[i - 1]!)).toBeGreaterThanOrEqual(600_000);
   });
 
-  it('when the environment traffic just moved to fails within the old incident\'s keepFiringFor, that is a new incident, judged and paged', async () => {
+  it("when the environment traffic just moved to fails within the old incident's keepFiringFor, that is a new incident, judged and paged", async () => {
     const w = await start();
     w.faults.blue.emptyUniverse = true;
     await w.advanceUntil(() => w.switches().length === 1, 30_000, 'the rollback to green');
@@ -229,7 +248,11 @@ describe('anti-flap judges the target, not a clock', () => {
     await w.advanceUntil(() => w.events.some((e) => e.type === 'rule.firing' && e.env === 'green'), 10_000, 'an incident about green');
     const firing = w.events.filter((e) => e.type === 'rule.firing' && e.rule === 'live-universe-failing');
     expect(firing.map((e) => `${e.env}:${data(e).incident}`)).toEqual(['blue:live-universe-failing#1', 'green:live-universe-failing#2']);
-    await w.advanceUntil(() => rollbacks(w.events, 'action.skipped').some((e) => data(e).incident === 'live-universe-failing#2'), 10_000, 'its rollback to be judged');
+    await w.advanceUntil(
+      () => rollbacks(w.events, 'action.skipped').some((e) => data(e).incident === 'live-universe-failing#2'),
+      10_000,
+      'its rollback to be judged',
+    );
     // Blue still fails: held, never switched back onto it.
     expect(w.switches()).toHaveLength(1);
   });
@@ -243,7 +266,10 @@ describe('anti-flap judges the target, not a clock', () => {
     await w.advanceUntil(() => w.events.some((e) => e.type === 'rule.resolved' && e.rule === 'live-universe-failing'), 60_000, 'the incident to resolve');
     w.faults.blue.emptyUniverse = true;
     await w.advanceUntil(() => w.switches().length === 1, 10_000, 'the second incident to roll back');
-    expect(w.events.filter((e) => e.type === 'rule.firing' && e.rule === 'live-universe-failing').map((e) => data(e).incident)).toEqual(['live-universe-failing#1', 'live-universe-failing#2']);
+    expect(w.events.filter((e) => e.type === 'rule.firing' && e.rule === 'live-universe-failing').map((e) => data(e).incident)).toEqual([
+      'live-universe-failing#1',
+      'live-universe-failing#2',
+    ]);
   });
 });
 

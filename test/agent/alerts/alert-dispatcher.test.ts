@@ -61,7 +61,11 @@ interface Recorder extends AlertReceiver {
 }
 
 /** A receiver that records what it was given and answers with `answer` (default: delivered at once). */
-function recorder(name: string, severities: Severity[], answer?: (notice: AlertNotice, signal: AbortSignal) => Promise<{ attempts: number; status?: number }>): Recorder {
+function recorder(
+  name: string,
+  severities: Severity[],
+  answer?: (notice: AlertNotice, signal: AbortSignal) => Promise<{ attempts: number; status?: number }>,
+): Recorder {
   const sent: AlertNotice[] = [];
   return {
     name,
@@ -77,7 +81,9 @@ function recorder(name: string, severities: Severity[], answer?: (notice: AlertN
 
 /** An answer that waits until the signal aborts, then fails like a cancelled delivery. */
 const untilAborted = (_notice: AlertNotice, signal: AbortSignal) =>
-  new Promise<never>((_resolve, reject) => signal.addEventListener('abort', () => reject(new AlertError('test receiver: cancelled after 1 attempts', 1)), { once: true }));
+  new Promise<never>((_resolve, reject) =>
+    signal.addEventListener('abort', () => reject(new AlertError('test receiver: cancelled after 1 attempts', 1)), { once: true }),
+  );
 
 describe('AlertDispatcher', () => {
   it('returns from notify at once; a fast receiver gets the notice while a hanging one still hangs, which then times out as a failure', async () => {
@@ -86,7 +92,10 @@ describe('AlertDispatcher', () => {
     stuck.script('hang');
     const d = deps();
     const slack = slackReceiver.create(slackReceiver.schema.parse({ type: 'slack', name: 'desk', url: `${fast.origin}/services/T0/B0/${SLACK_TOKEN}` }), d);
-    const hook = webhookReceiver.create(webhookReceiver.schema.parse({ type: 'webhook', name: 'router', url: `${stuck.origin}/hook`, timeout: '300ms', retries: 0 }), d);
+    const hook = webhookReceiver.create(
+      webhookReceiver.schema.parse({ type: 'webhook', name: 'router', url: `${stuck.origin}/hook`, timeout: '300ms', retries: 0 }),
+      d,
+    );
     // The hanging receiver is listed first: it must not hold up the one after it.
     const { dispatcher: alerts, deliveries } = dispatcher([hook, slack]);
 
@@ -103,7 +112,12 @@ describe('AlertDispatcher', () => {
 
     await alerts.idle();
     expect(deliveries).toHaveLength(2);
-    expect(deliveries[1]).toMatchObject({ receiver: hook, ok: false, attempts: 1, error: 'webhook receiver "router": gave up after 1 attempts; last: no answer within 300ms' });
+    expect(deliveries[1]).toMatchObject({
+      receiver: hook,
+      ok: false,
+      attempts: 1,
+      error: 'webhook receiver "router": gave up after 1 attempts; last: no answer within 300ms',
+    });
     expect(deliveries[1]!.notice.key).toBe(firingNotice().key);
   });
 
@@ -112,7 +126,10 @@ describe('AlertDispatcher', () => {
     const pdServer = await server(pagerDutyService);
     const d = deps();
     const slack = slackReceiver.create(slackReceiver.schema.parse({ type: 'slack', url: `${slackServer.origin}/services/T0/B0/${SLACK_TOKEN}` }), d);
-    const pd = pagerDutyReceiver.create(pagerDutyReceiver.schema.parse({ type: 'pagerduty', routingKey: ROUTING_KEY, url: `${pdServer.origin}/v2/enqueue` }), d);
+    const pd = pagerDutyReceiver.create(
+      pagerDutyReceiver.schema.parse({ type: 'pagerduty', routingKey: ROUTING_KEY, url: `${pdServer.origin}/v2/enqueue` }),
+      d,
+    );
     expect(pd.severities).toEqual(['critical']);
     const { dispatcher: alerts, deliveries } = dispatcher([slack, pd]);
 
@@ -127,7 +144,10 @@ describe('AlertDispatcher', () => {
     expect(slackServer.received).toHaveLength(2);
     expect(pdServer.received).toHaveLength(1);
     expect(deliveries.slice(1).map((delivery) => [delivery.receiver.name, delivery.ok, delivery.httpStatus])).toEqual(
-      expect.arrayContaining([['slack', true, 200], ['pagerduty', true, 202]]),
+      expect.arrayContaining([
+        ['slack', true, 200],
+        ['pagerduty', true, 202],
+      ]),
     );
   });
 
@@ -171,7 +191,7 @@ describe('AlertDispatcher', () => {
     expect(pager.sent.filter((sent) => sent.key === once.key).map((sent) => sent.status)).toEqual(['firing', 'resolved']);
   });
 
-  it('a notice with its own repeat interval repeats at that pace, not the dispatcher\'s', async () => {
+  it("a notice with its own repeat interval repeats at that pace, not the dispatcher's", async () => {
     vi.useFakeTimers();
     const pager = recorder('pager', ['critical']);
     const { dispatcher: alerts } = dispatcher([pager], { repeatIntervalMs: 3_600_000 });
@@ -191,7 +211,10 @@ describe('AlertDispatcher', () => {
 
   it('repeats over HTTP with the same PagerDuty dedup_key, then resolves it', async () => {
     const pdServer = await server(pagerDutyService);
-    const pd = pagerDutyReceiver.create(pagerDutyReceiver.schema.parse({ type: 'pagerduty', routingKey: ROUTING_KEY, url: `${pdServer.origin}/v2/enqueue` }), deps());
+    const pd = pagerDutyReceiver.create(
+      pagerDutyReceiver.schema.parse({ type: 'pagerduty', routingKey: ROUTING_KEY, url: `${pdServer.origin}/v2/enqueue` }),
+      deps(),
+    );
     const { dispatcher: alerts, deliveries } = dispatcher([pd], { repeatIntervalMs: 40 });
 
     alerts.notify(firingNotice());
@@ -305,19 +328,40 @@ describe('AlertDispatcher', () => {
     const slackServer = await server(slackService);
     const pdServer = await server(pagerDutyService);
     const d = deps();
-    const slack = slackReceiver.create(slackReceiver.schema.parse({ type: 'slack', name: 'desk', url: `${slackServer.origin}/services/T0/B0/${SLACK_TOKEN}`, retries: 1 }), d);
-    const pd = pagerDutyReceiver.create(pagerDutyReceiver.schema.parse({ type: 'pagerduty', name: 'oncall', routingKey: ROUTING_KEY, url: `${pdServer.origin}/v2/enqueue` }), d);
-    slackServer.script({ status: 500, body: `Cannot POST /services/T0/B0/${SLACK_TOKEN}` }, { status: 404, body: `Cannot POST /services/T0/B0/${SLACK_TOKEN}` });
+    const slack = slackReceiver.create(
+      slackReceiver.schema.parse({ type: 'slack', name: 'desk', url: `${slackServer.origin}/services/T0/B0/${SLACK_TOKEN}`, retries: 1 }),
+      d,
+    );
+    const pd = pagerDutyReceiver.create(
+      pagerDutyReceiver.schema.parse({ type: 'pagerduty', name: 'oncall', routingKey: ROUTING_KEY, url: `${pdServer.origin}/v2/enqueue` }),
+      d,
+    );
+    slackServer.script(
+      { status: 500, body: `Cannot POST /services/T0/B0/${SLACK_TOKEN}` },
+      { status: 404, body: `Cannot POST /services/T0/B0/${SLACK_TOKEN}` },
+    );
     pdServer.script({ status: 400, body: JSON.stringify({ status: 'invalid event', errors: [`routing key ${ROUTING_KEY} unknown`] }) });
     const { dispatcher: alerts, deliveries, logLines } = dispatcher([slack, pd]);
 
     alerts.notify(firingNotice());
     await alerts.idle();
     const byName = Object.fromEntries(deliveries.map((delivery) => [delivery.receiver.name, delivery]));
-    expect(byName.desk).toMatchObject({ ok: false, attempts: 2, httpStatus: 404, error: 'slack receiver "desk": rejected with HTTP 404: Cannot POST [redacted]; not retried, fix the request or its credentials' });
-    expect(byName.oncall).toMatchObject({ ok: false, attempts: 1, httpStatus: 400, error: expect.stringContaining('pagerduty receiver "oncall": rejected with HTTP 400') });
+    expect(byName.desk).toMatchObject({
+      ok: false,
+      attempts: 2,
+      httpStatus: 404,
+      error: 'slack receiver "desk": rejected with HTTP 404: Cannot POST [redacted]; not retried, fix the request or its credentials',
+    });
+    expect(byName.oncall).toMatchObject({
+      ok: false,
+      attempts: 1,
+      httpStatus: 400,
+      error: expect.stringContaining('pagerduty receiver "oncall": rejected with HTTP 400'),
+    });
 
-    const everything = [JSON.stringify(deliveries.map(({ receiver, ...rest }) => ({ receiver: receiver.name, ...rest }))), ...logLines, ...d.logLines].join('\n');
+    const everything = [JSON.stringify(deliveries.map(({ receiver, ...rest }) => ({ receiver: receiver.name, ...rest }))), ...logLines, ...d.logLines].join(
+      '\n',
+    );
     expect(d.logLines.length).toBeGreaterThan(0);
     expect(everything).not.toContain(SLACK_TOKEN);
     expect(everything).not.toContain(ROUTING_KEY);

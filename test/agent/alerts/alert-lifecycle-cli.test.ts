@@ -29,7 +29,12 @@ describe('the alert lifecycle, end to end', () => {
   });
 
   async function fakes(): Promise<Record<'slack' | 'discord' | 'pagerduty' | 'webhook', FakeServer>> {
-    const made = { slack: await startFakeServer(slackService), discord: await startFakeServer(discordService), pagerduty: await startFakeServer(pagerDutyService), webhook: await startFakeServer(alertmanagerService) };
+    const made = {
+      slack: await startFakeServer(slackService),
+      discord: await startFakeServer(discordService),
+      pagerduty: await startFakeServer(pagerDutyService),
+      webhook: await startFakeServer(alertmanagerService),
+    };
     cleanups.push(async () => void (await Promise.all(Object.values(made).map((server) => server.close()))));
     return made;
   }
@@ -40,7 +45,8 @@ describe('the alert lifecycle, end to end', () => {
     return agent;
   }
 
-  const of = <T extends GreenlightEvent['type']>(events: GreenlightEvent[], type: T) => events.filter((event): event is Extract<GreenlightEvent, { type: T }> => event.type === type);
+  const of = <T extends GreenlightEvent['type']>(events: GreenlightEvent[], type: T) =>
+    events.filter((event): event is Extract<GreenlightEvent, { type: T }> => event.type === type);
 
   it('both environments failing: at most two notifications per receiver in the first minute (the stock config)', async () => {
     const f = await fakes();
@@ -64,7 +70,9 @@ describe('the alert lifecycle, end to end', () => {
     const counts = Object.fromEntries(Object.entries(f).map(([name, server]) => [name, server.received.length]));
     const events = await agent.events();
     // Several alerts fired (rules and the holds' "inconclusive")…
-    const keys = new Set(f.webhook.received.flatMap((request) => (request.body as { alerts: { fingerprint: string }[] }).alerts.map((alert) => alert.fingerprint)));
+    const keys = new Set(
+      f.webhook.received.flatMap((request) => (request.body as { alerts: { fingerprint: string }[] }).alerts.map((alert) => alert.fingerprint)),
+    );
     expect(of(events, 'rule.firing').length + of(events, 'action.skipped').length).toBeGreaterThanOrEqual(4);
     // …and each receiver heard them in at most two notifications.
     for (const [name, count] of Object.entries(counts)) {
@@ -72,13 +80,15 @@ describe('the alert lifecycle, end to end', () => {
       expect(count, `${name} got ${count} notifications`).toBeLessThanOrEqual(2);
     }
     // The holds' alert mutes the per-environment ones (the stock inhibition): what went out is about both failing.
-    const sent = f.webhook.received.flatMap((request) => (request.body as { alerts: { labels: Record<string, string> }[] }).alerts.map((alert) => alert.labels.alertname));
+    const sent = f.webhook.received.flatMap((request) =>
+      (request.body as { alerts: { labels: Record<string, string> }[] }).alerts.map((alert) => alert.labels.alertname),
+    );
     expect(sent).toContain('rollback-inconclusive');
     expect(keys.size).toBeGreaterThanOrEqual(1);
     expect(agent.child.exitCode).toBeNull();
   }, 120_000);
 
-  it('a silence mutes a rule\'s notices while its rollback still happens', async () => {
+  it("a silence mutes a rule's notices while its rollback still happens", async () => {
     const f = await fakes();
     const traffic = await startRecorder();
     cleanups.push(() => traffic.close());
@@ -112,7 +122,10 @@ probes:
     );
     const agent = await run(file);
     const env = { ADMIN_TOKEN: ADMIN, USER: 'alice' };
-    const added = await cli(['silence', 'add', 'rule=live-universe-failing', '--comment', 'blue is being rebuilt', '--duration', '1h', '--url', agent.base], env);
+    const added = await cli(
+      ['silence', 'add', 'rule=live-universe-failing', '--comment', 'blue is being rebuilt', '--duration', '1h', '--url', agent.base],
+      env,
+    );
     expect(added.stderr).toBe('');
     expect(added.code).toBe(0);
     const id = /silence ([0-9a-f-]{36})/.exec(added.stdout)![1]!;
@@ -175,11 +188,16 @@ probes:
     );
   }
 
-  const levelsSent = (webhook: FakeServer) => webhook.received.map((request) => Number((request.body as { alerts: { annotations: { escalation_level?: string } }[] }).alerts[0]!.annotations.escalation_level));
+  const levelsSent = (webhook: FakeServer) =>
+    webhook.received.map((request) =>
+      Number((request.body as { alerts: { annotations: { escalation_level?: string } }[] }).alerts[0]!.annotations.escalation_level),
+    );
 
   it('an unacknowledged critical reaches level 2 after its delay and stops at acknowledgement', async () => {
     const f = await fakes();
-    const agent = await run(pageOnlyConfig('[ { after: 0s }, { after: 3s }, { after: 15s } ]', f.webhook, f.pagerduty, tempDir('greenlight-lifecycle-escalate-')));
+    const agent = await run(
+      pageOnlyConfig('[ { after: 0s }, { after: 3s }, { after: 15s } ]', f.webhook, f.pagerduty, tempDir('greenlight-lifecycle-escalate-')),
+    );
     pair.blue.setFaults({ emptyUniverse: true });
     await waitUntil(() => f.webhook.received.length >= 1, 'the first page');
     expect(levelsSent(f.webhook)).toEqual([1]);
@@ -191,14 +209,19 @@ probes:
     const acked = await cli(['ack', 'universe-down#1', '--comment', 'on it', '--url', agent.base], { ROLLBACK_TOKEN: ROLLBACK, USER: 'alice' });
     expect(acked.stderr).toBe('');
     expect(acked.stdout).toContain('universe-down#1 acknowledged by alice: escalation stops at level 2');
-    await waitUntil(() => f.pagerduty.received.some((request) => (request.body as { event_action: string }).event_action === 'acknowledge'), 'PagerDuty to hear acknowledge');
+    await waitUntil(
+      () => f.pagerduty.received.some((request) => (request.body as { event_action: string }).event_action === 'acknowledge'),
+      'PagerDuty to hear acknowledge',
+    );
     // Level 3 was due 15 s after the start: wait past it, nothing more.
     const events = await agent.events();
     const started = Date.parse(of(events, 'rule.firing')[0]!.time);
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, started + 17_000 - Date.now())));
     expect(levelsSent(f.webhook)).toEqual([1, 2]);
     expect(of(await agent.events(), 'incident.escalated').map((event) => event.data.level)).toEqual([2]);
-    expect((await cli(['ack', 'universe-down#1', '--url', agent.base], { ROLLBACK_TOKEN: ROLLBACK, USER: 'bob' })).stdout).toContain('already acknowledged by alice');
+    expect((await cli(['ack', 'universe-down#1', '--url', agent.base], { ROLLBACK_TOKEN: ROLLBACK, USER: 'bob' })).stdout).toContain(
+      'already acknowledged by alice',
+    );
     expect((await cli(['ack', 'nope#1', '--url', agent.base], { ROLLBACK_TOKEN: ROLLBACK, USER: 'bob' })).code).toBe(1);
     expect((await cli(['ack', '--url', agent.base], { ROLLBACK_TOKEN: ROLLBACK })).code).toBe(2);
   }, 60_000);

@@ -54,8 +54,15 @@ afterEach(async () => {
 const SERVICES: Record<string, Service> = { slack: slackService, discord: discordService, pagerduty: pagerDutyService, alertmanager: alertmanagerService };
 
 /** The lifecycle as the agent builds it, on `alerts` YAML (receivers appended), with a store that may outlive it. */
-async function start(alerts = '', options: { store?: LifecycleStore; open?: Parameters<AlertLifecycle['start']>[1]; fakeTimers?: boolean; startAt?: number } = {}): Promise<World> {
-  if (options.fakeTimers !== false) vi.useFakeTimers({ now: options.startAt ?? T0, toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate', 'clearImmediate', 'Date'] });
+async function start(
+  alerts = '',
+  options: { store?: LifecycleStore; open?: Parameters<AlertLifecycle['start']>[1]; fakeTimers?: boolean; startAt?: number } = {},
+): Promise<World> {
+  if (options.fakeTimers !== false)
+    vi.useFakeTimers({
+      now: options.startAt ?? T0,
+      toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate', 'clearImmediate', 'Date'],
+    });
   const config = parseAgentConfig(`environments:
   blue: { url: http://blue.test }
   green: { url: http://green.test }
@@ -85,13 +92,27 @@ ${alerts}
   const logger = pino({ level: 'silent' });
   const deps = { logger, dispatcher: mock, now: () => Date.now(), sleep: async () => undefined, redactor: new Redactor() };
   const receivers = config.alerts.receivers.map((block) => createPlugin<AlertReceiver, typeof deps>(ALERT_RECEIVERS, block, deps));
-  const bus = new EventBus({ now: () => Date.now(), onListenerError: (error) => { throw error; } });
+  const bus = new EventBus({
+    now: () => Date.now(),
+    onListenerError: (error) => {
+      throw error;
+    },
+  });
   const events: GreenlightEvent[] = [];
   bus.subscribe((event) => events.push(event));
   const metrics = new AgentMetrics({ now: () => Date.now(), processMetrics: false });
   const deliveries: AlertDelivery[] = [];
   const live = { env: 'blue' };
-  const lifecycle = new AlertLifecycle({ config: () => config, receivers, bus, metrics, logger, now: () => Date.now(), activeEnvironment: () => live.env, onDelivery: (delivery) => void deliveries.push(delivery) });
+  const lifecycle = new AlertLifecycle({
+    config: () => config,
+    receivers,
+    bus,
+    metrics,
+    logger,
+    now: () => Date.now(),
+    activeEnvironment: () => live.env,
+    onDelivery: (delivery) => void deliveries.push(delivery),
+  });
   lifecycle.start(options.store ?? memoryLifecycleStore(), options.open ?? []);
   const world: World = {
     lifecycle,
@@ -103,12 +124,26 @@ ${alerts}
     to: (service) => received.filter((r) => r.service === service),
     fire: (rule, n, severity, env = 'blue', labels = {}) => {
       const incident = `${rule}#${n}`;
-      bus.publish({ type: 'rule.firing', severity, env, rule, message: `${rule} firing`, data: { severity, incident, heldForMs: 0, figures: { facts: [], samples: 0, env }, labels, actions: ['page'] } });
+      bus.publish({
+        type: 'rule.firing',
+        severity,
+        env,
+        rule,
+        message: `${rule} firing`,
+        data: { severity, incident, heldForMs: 0, figures: { facts: [], samples: 0, env }, labels, actions: ['page'] },
+      });
       return incident;
     },
     resolveIncident: (incident) => {
       const rule = incident.split('#')[0]!;
-      bus.publish({ type: 'rule.resolved', severity: 'info', env: 'blue', rule, message: `${rule} resolved`, data: { severity: 'critical', incident, firedForMs: 0, figures: { facts: [], samples: 0, env: 'blue' }, labels: {} } });
+      bus.publish({
+        type: 'rule.resolved',
+        severity: 'info',
+        env: 'blue',
+        rule,
+        message: `${rule} resolved`,
+        data: { severity: 'critical', incident, firedForMs: 0, figures: { facts: [], samples: 0, env: 'blue' }, labels: {} },
+      });
     },
     advance: async (ms) => {
       await vi.advanceTimersByTimeAsync(ms);
@@ -146,7 +181,11 @@ const alertNames = (body: any): string[] => body.alerts.map((alert: any) => `${a
 describe('grouping', () => {
   it('alerts of one environment that start within the wait go out as one notification per receiver, each rendering the group', async () => {
     const w = await start();
-    for (const [rule, severity] of [['live-universe-failing', 'critical'], ['live-consecutive-failures', 'critical'], ['live-latency-warning', 'warning']] as const) {
+    for (const [rule, severity] of [
+      ['live-universe-failing', 'critical'],
+      ['live-consecutive-failures', 'critical'],
+      ['live-latency-warning', 'warning'],
+    ] as const) {
       w.fire(rule, 1, severity);
       w.lifecycle.notify(notice(rule, severity));
       await w.advance(1_000);
@@ -168,7 +207,9 @@ describe('grouping', () => {
     expect(pd[0]!.body).toMatchObject({ event_action: 'trigger', dedup_key: '{}:{env="blue"}', payload: { severity: 'critical' } });
     expect(pd[0]!.body.payload.custom_details.alerts).toHaveLength(2);
     expect(w.to('discord')[0]!.body.embeds[0].fields).toHaveLength(2);
-    expect(w.events.filter((e) => e.type === 'alert.muted')).toEqual([expect.objectContaining({ rule: 'live-latency-warning', data: expect.objectContaining({ by: 'inhibition', inhibitRule: 'critical-mutes-warnings' }) })]);
+    expect(w.events.filter((e) => e.type === 'alert.muted')).toEqual([
+      expect.objectContaining({ rule: 'live-latency-warning', data: expect.objectContaining({ by: 'inhibition', inhibitRule: 'critical-mutes-warnings' }) }),
+    ]);
   });
 
   it('later changes go out at the group interval, not one message per rule; a resolution too', async () => {
@@ -226,14 +267,22 @@ describe('grouping', () => {
 });
 
 describe('silences', () => {
-  it('mute a rule\'s notices only while active; the resolution of one delivered before still goes out', async () => {
+  it("mute a rule's notices only while active; the resolution of one delivered before still goes out", async () => {
     const w = await start();
     const a = notice('rule-a', 'critical');
     w.fire('rule-a', 1, 'critical');
     w.lifecycle.notify(a);
     await w.advance(5_000);
     expect(w.to('alertmanager')).toHaveLength(1);
-    w.lifecycle.createSilence({ matchers: [{ name: 'rule', value: 'rule-.*', isRegex: true, isEqual: true }], endsAt: new Date(Date.now() + 30 * MIN).toISOString(), createdBy: 'alice', comment: 'known issue' }, 'api:admin');
+    w.lifecycle.createSilence(
+      {
+        matchers: [{ name: 'rule', value: 'rule-.*', isRegex: true, isEqual: true }],
+        endsAt: new Date(Date.now() + 30 * MIN).toISOString(),
+        createdBy: 'alice',
+        comment: 'known issue',
+      },
+      'api:admin',
+    );
     const b = notice('rule-b', 'critical', { incident: 'rule-b#1', key: 'greenlight/rule/rule-b#1' });
     w.fire('rule-b', 1, 'critical');
     w.lifecycle.notify(b);
@@ -245,11 +294,18 @@ describe('silences', () => {
     // …but its resolution goes out (Alertmanager's issue 226).
     expect(w.to('alertmanager').map((r) => alertNames(r.body))).toEqual([['rule-a:firing'], ['rule-a:resolved']]);
     expect(w.events.filter((e) => e.type === 'alert.muted').map((e) => e.rule)).toEqual(expect.arrayContaining(['rule-a', 'rule-b']));
-    expect(w.events.find((e) => e.type === 'silence.created')).toMatchObject({ data: { createdBy: 'alice', comment: 'known issue', state: 'active', actor: 'api:admin' } });
+    expect(w.events.find((e) => e.type === 'silence.created')).toMatchObject({
+      data: { createdBy: 'alice', comment: 'known issue', state: 'active', actor: 'api:admin' },
+    });
     // At its end, the silenced alert still firing is told.
     await w.advance(30 * MIN);
     expect(w.events.find((e) => e.type === 'silence.expired')).toMatchObject({ data: { expiredBy: null } });
-    expect(w.to('alertmanager').map((r) => alertNames(r.body)).at(-1)).toEqual(['rule-b:firing']);
+    expect(
+      w
+        .to('alertmanager')
+        .map((r) => alertNames(r.body))
+        .at(-1),
+    ).toEqual(['rule-b:firing']);
   });
 });
 
@@ -265,7 +321,10 @@ describe('maintenance', () => {
     w.lifecycle.notify(notice('blue-rule', 'critical', { incident: 'blue-rule#1', key: 'greenlight/rule/blue-rule#1' }));
     await w.advance(10_000);
     expect(w.to('alertmanager').flatMap((r) => alertNames(r.body))).toEqual(['blue-rule:firing']);
-    expect(w.events.find((e) => e.type === 'maintenance.started')).toMatchObject({ env: 'green', data: { muting: true, reason: 'db upgrade', createdBy: 'alice' } });
+    expect(w.events.find((e) => e.type === 'maintenance.started')).toMatchObject({
+      env: 'green',
+      data: { muting: true, reason: 'db upgrade', createdBy: 'alice' },
+    });
     // Traffic moves to green: the window no longer mutes it.
     w.live.env = 'green';
     w.lifecycle.dispatcher.recheck();
@@ -322,7 +381,11 @@ describe('escalation and acknowledgement', () => {
     vi.useRealTimers();
 
     // Down from minute 6 to minute 10; the agent resumes the incident as firing.
-    const second = await start('', { store, startAt: T0 + 10 * MIN, open: [{ incident, rule: 'live-universe-failing', env: 'blue', severity: 'critical', startedAt: T0 }] });
+    const second = await start('', {
+      store,
+      startAt: T0 + 10 * MIN,
+      open: [{ incident, rule: 'live-universe-failing', env: 'blue', severity: 'critical', startedAt: T0 }],
+    });
     await second.advance(MIN);
     expect(second.received).toEqual([]);
     expect(second.lifecycle.incidents.get(incident)!.escalationLevel).toBe(2);

@@ -44,7 +44,10 @@ afterAll(async () => {
 async function call(method: string, path: string, options: { token?: string; body?: unknown } = {}): Promise<{ status: number; body: any }> {
   const response = await fetch(`${h.base}${path}`, {
     method,
-    headers: { ...(options.body === undefined ? {} : { 'content-type': 'application/json' }), ...(options.token ? { authorization: `Bearer ${options.token}` } : {}) },
+    headers: {
+      ...(options.body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+    },
     body: options.body === undefined ? undefined : JSON.stringify(options.body),
   });
   const text = await response.text();
@@ -90,7 +93,13 @@ describe('silences API', () => {
     const listed = await call('GET', '/api/v1/silences');
     expect(listed.status).toBe(200);
     expect(listed.body.silences).toContainEqual(
-      expect.objectContaining({ id, matchers: [{ name: 'rule', value: 'other-rule', isRegex: false, isEqual: true }], createdBy: 'alice', comment: 'known issue, fix deploying', status: { state: 'active' } }),
+      expect.objectContaining({
+        id,
+        matchers: [{ name: 'rule', value: 'other-rule', isRegex: false, isEqual: true }],
+        createdBy: 'alice',
+        comment: 'known issue, fix deploying',
+        status: { state: 'active' },
+      }),
     );
     expect((await call('DELETE', `/api/v1/silences/${id}`)).status).toBe(401);
     expect((await call('DELETE', '/api/v1/silences/no-such-silence', { token: ADMIN })).status).toBe(404);
@@ -104,25 +113,48 @@ describe('silences API', () => {
 });
 
 describe('incidents API', () => {
-  it('lists an incident with the contract\'s fields, and acknowledges it (rollback or admin token)', async () => {
+  it("lists an incident with the contract's fields, and acknowledges it (rollback or admin token)", async () => {
     h.blue.setFaults({ emptyUniverse: true });
     await waitUntil(async () => (await call('GET', '/api/v1/incidents')).body.incidents.length > 0, 'the incident');
     const [incident] = (await call('GET', '/api/v1/incidents')).body.incidents;
-    expect(incident).toMatchObject({ id: 'universe-failing#1', rule: 'universe-failing', env: 'blue', severity: 'critical', state: 'firing', escalationLevel: 1, acknowledgedBy: null, policy: 'critical' });
+    expect(incident).toMatchObject({
+      id: 'universe-failing#1',
+      rule: 'universe-failing',
+      env: 'blue',
+      severity: 'critical',
+      state: 'firing',
+      escalationLevel: 1,
+      acknowledgedBy: null,
+      policy: 'critical',
+    });
     expect(Date.parse(incident.startedAt)).toBeGreaterThan(0);
     expect(incident.labels).toMatchObject({ rule: 'universe-failing', severity: 'critical', env: 'blue', probe: 'universe', team: 'desk' });
     // The page went out grouped, with the contract's labels.
     await waitUntil(() => recorder.requests.length > 0, 'the page');
-    expect((recorder.requests[0]!.body as any).alerts[0].labels).toMatchObject({ rule: 'universe-failing', severity: 'critical', env: 'blue', probe: 'universe', team: 'desk' });
+    expect((recorder.requests[0]!.body as any).alerts[0].labels).toMatchObject({
+      rule: 'universe-failing',
+      severity: 'critical',
+      env: 'blue',
+      probe: 'universe',
+      team: 'desk',
+    });
 
     const ack = { incident: 'universe-failing#1', by: 'alice', comment: 'on it' };
     expect((await call('POST', '/api/v1/incidents/ack', { body: ack })).status).toBe(401);
     expect((await call('POST', '/api/v1/incidents/ack', { token: ROLLBACK, body: { ...ack, by: '' } })).status).toBe(400);
     expect((await call('POST', '/api/v1/incidents/ack', { token: ROLLBACK, body: { ...ack, incident: 'nope#1' } })).status).toBe(404);
     const answer = await call('POST', '/api/v1/incidents/ack', { token: ROLLBACK, body: ack });
-    expect(answer).toMatchObject({ status: 200, body: { incident: { id: 'universe-failing#1', state: 'acknowledged', acknowledgedBy: 'alice', comment: 'on it' } } });
-    expect((await call('POST', '/api/v1/incidents/ack', { token: ADMIN, body: { ...ack, by: 'bob' } })).body).toMatchObject({ alreadyAcknowledged: true, incident: { acknowledgedBy: 'alice' } });
-    expect(of('incident.acknowledged')).toEqual([expect.objectContaining({ data: expect.objectContaining({ incident: 'universe-failing#1', by: 'alice', actor: 'api:rollback' }) })]);
+    expect(answer).toMatchObject({
+      status: 200,
+      body: { incident: { id: 'universe-failing#1', state: 'acknowledged', acknowledgedBy: 'alice', comment: 'on it' } },
+    });
+    expect((await call('POST', '/api/v1/incidents/ack', { token: ADMIN, body: { ...ack, by: 'bob' } })).body).toMatchObject({
+      alreadyAcknowledged: true,
+      incident: { acknowledgedBy: 'alice' },
+    });
+    expect(of('incident.acknowledged')).toEqual([
+      expect.objectContaining({ data: expect.objectContaining({ incident: 'universe-failing#1', by: 'alice', actor: 'api:rollback' }) }),
+    ]);
 
     h.blue.resetFaults();
     await waitUntil(async () => (await call('GET', '/api/v1/incidents')).body.incidents[0].state === 'resolved', 'the incident to resolve');
@@ -139,7 +171,9 @@ describe('maintenance API', () => {
     expect((await call('POST', '/api/v1/maintenance', { token: ADMIN, body: { ...body, for: undefined } })).status).toBe(400);
     const started = await call('POST', '/api/v1/maintenance', { token: ADMIN, body });
     expect(started).toMatchObject({ status: 201, body: { window: { env: 'green', kind: 'ad-hoc', reason: 'db upgrade', createdBy: 'alice', muting: true } } });
-    expect((await call('GET', '/api/v1/maintenance')).body).toMatchObject({ environments: { green: { open: true, muting: true }, blue: { open: false, muting: false } } });
+    expect((await call('GET', '/api/v1/maintenance')).body).toMatchObject({
+      environments: { green: { open: true, muting: true }, blue: { open: false, muting: false } },
+    });
     expect(await (await fetch(`${h.base}/metrics`)).text()).toContain('greenlight_maintenance{env="green"} 1');
     const overview = await call('GET', '/api/v1/overview');
     expect(overview.body.alerts.maintenance.open).toEqual([expect.objectContaining({ env: 'green', muting: true })]);

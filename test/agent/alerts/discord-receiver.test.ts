@@ -8,7 +8,10 @@ const fake = useFakeService(discordService);
 
 const signal = () => new AbortController().signal;
 const create = (block: Record<string, unknown> = {}) =>
-  discordReceiver.create(DiscordReceiverSchema.parse({ type: 'discord', name: 'ops', url: `${fake.server.origin}/api/webhooks/1234567890123456789/${TOKEN}`, ...block }), fake.deps);
+  discordReceiver.create(
+    DiscordReceiverSchema.parse({ type: 'discord', name: 'ops', url: `${fake.server.origin}/api/webhooks/1234567890123456789/${TOKEN}`, ...block }),
+    fake.deps,
+  );
 
 describe('discord receiver config', () => {
   it('fills the defaults', () => {
@@ -90,7 +93,11 @@ describe('discord receiver', () => {
   });
 
   it('waits for retry_after from the 429 body when the Retry-After header is missing', async () => {
-    fake.server.script({ status: 429, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ message: 'You are being rate limited.', retry_after: 1.5, global: false }) });
+    fake.server.script({
+      status: 429,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ message: 'You are being rate limited.', retry_after: 1.5, global: false }),
+    });
     expect(await create().send(firingNotice(), signal())).toEqual({ attempts: 2, status: 204 });
     expect(fake.deps.sleeps).toEqual([1_500]);
   });
@@ -108,8 +115,14 @@ describe('discord receiver', () => {
   });
 
   it('does not retry a 400 and hides the webhook token', async () => {
-    fake.server.script({ status: 400, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code: 50035, message: `Invalid Form Body for webhook ${TOKEN}` }) });
-    const error: unknown = await create().send(firingNotice(), signal()).catch((e: unknown) => e);
+    fake.server.script({
+      status: 400,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ code: 50035, message: `Invalid Form Body for webhook ${TOKEN}` }),
+    });
+    const error: unknown = await create()
+      .send(firingNotice(), signal())
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(AlertError);
     expect(error).toMatchObject({ attempts: 1, message: expect.stringContaining('discord receiver "ops": rejected with HTTP 400') });
     expect((error as Error).message).not.toContain(TOKEN);

@@ -79,9 +79,7 @@ describe('EscalationBook', () => {
       [25, 'repeat', 2],
     ]);
     b.incidents.acknowledge('live-universe-failing#1', 'alice', null);
-    expect(walk(b, T0 + 26 * MIN, T0 + 50 * MIN).map((e) => [e.at / MIN, e.kind, e.level])).toEqual([
-      [46, 'retrigger', 2],
-    ]);
+    expect(walk(b, T0 + 26 * MIN, T0 + 50 * MIN).map((e) => [e.at / MIN, e.kind, e.level])).toEqual([[46, 'retrigger', 2]]);
     expect(b.incidents.get('live-universe-failing#1')).toMatchObject({ state: 'firing', acknowledgedBy: null });
   });
 

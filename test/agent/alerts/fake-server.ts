@@ -107,7 +107,8 @@ export const slackService: Service = ({ method, headers, body }) => {
     for (const block of body.blocks) {
       if (block.type === 'header' && (block.text?.type !== 'plain_text' || block.text.text.length > 150)) return text(400, 'invalid_blocks');
       if (block.type === 'section' && block.text && block.text.text.length > 3_000) return text(400, 'invalid_blocks');
-      if (block.type === 'section' && block.fields && (block.fields.length > 10 || block.fields.some((field: { text: string }) => field.text.length > 2_000))) return text(400, 'invalid_blocks');
+      if (block.type === 'section' && block.fields && (block.fields.length > 10 || block.fields.some((field: { text: string }) => field.text.length > 2_000)))
+        return text(400, 'invalid_blocks');
     }
   }
   return text(200, 'ok');
@@ -122,7 +123,11 @@ export const discordService: Service = ({ method, body }) => {
   for (const embed of body.embeds ?? []) {
     if ((embed.title ?? '').length > 256 || (embed.description ?? '').length > 4_096) return invalid;
     if (embed.color !== undefined && (!Number.isInteger(embed.color) || embed.color < 0 || embed.color > 0xffffff)) return invalid;
-    if ((embed.fields ?? []).length > 25 || (embed.fields ?? []).some((f: { name: string; value: string }) => f.name.length > 256 || f.value.length > 1_024 || f.value === '')) return invalid;
+    if (
+      (embed.fields ?? []).length > 25 ||
+      (embed.fields ?? []).some((f: { name: string; value: string }) => f.name.length > 256 || f.value.length > 1_024 || f.value === '')
+    )
+      return invalid;
     if (embed.timestamp !== undefined && Number.isNaN(Date.parse(embed.timestamp))) return invalid;
     const fieldText = (embed.fields ?? []).reduce((sum: number, f: { name: string; value: string }) => sum + f.name.length + f.value.length, 0);
     if ((embed.title ?? '').length + (embed.description ?? '').length + fieldText + (embed.footer?.text ?? '').length > 6_000) return invalid;
@@ -133,7 +138,8 @@ export const discordService: Service = ({ method, body }) => {
 /** PagerDuty Events API v2: 202 `{status, message, dedup_key}`, or 400 `invalid event` naming what is wrong. */
 export const pagerDutyService: Service = ({ method, body }) => {
   const errors: string[] = [];
-  if (method !== 'POST' || typeof body !== 'object' || body === null) return json(400, { status: 'invalid event', message: 'Event object is invalid', errors: ['not JSON'] });
+  if (method !== 'POST' || typeof body !== 'object' || body === null)
+    return json(400, { status: 'invalid event', message: 'Event object is invalid', errors: ['not JSON'] });
   if (typeof body.routing_key !== 'string' || body.routing_key.length !== 32) errors.push("Length of 'routing_key' is incorrect (should be 32 characters)");
   if (!['trigger', 'acknowledge', 'resolve'].includes(body.event_action)) errors.push("'event_action' is invalid");
   if (body.dedup_key !== undefined && (typeof body.dedup_key !== 'string' || body.dedup_key.length > 255)) errors.push("'dedup_key' is invalid");

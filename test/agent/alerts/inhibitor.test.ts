@@ -5,7 +5,11 @@ import { readFileSync } from 'node:fs';
 
 const STOCK = parseAgentConfig(readFileSync(new URL('../../../config/greenlight.yaml', import.meta.url), 'utf8'), {}).alerts.inhibit;
 
-const alert = (key: string, severity: 'warning' | 'critical', labels: Record<string, string>): InhibitionCandidate => ({ key, severity, labels: { rule: key, severity, ...labels } });
+const alert = (key: string, severity: 'warning' | 'critical', labels: Record<string, string>): InhibitionCandidate => ({
+  key,
+  severity,
+  labels: { rule: key, severity, ...labels },
+});
 
 describe('the stock inhibitions', () => {
   const inhibitor = new Inhibitor(STOCK);
@@ -47,14 +51,21 @@ describe('the stock inhibitions', () => {
 
 describe('configured inhibitions', () => {
   it('needs the equal labels to agree, both absent counting as equal', () => {
-    const inhibitor = new Inhibitor([{ name: 'db', sourceMatchers: [{ name: 'rule', value: 'db-down', isRegex: false, isEqual: true }], targetMatchers: [{ name: 'team', value: 'desk', isRegex: false, isEqual: true }], equal: ['env', 'zone'] }]);
+    const inhibitor = new Inhibitor([
+      {
+        name: 'db',
+        sourceMatchers: [{ name: 'rule', value: 'db-down', isRegex: false, isEqual: true }],
+        targetMatchers: [{ name: 'team', value: 'desk', isRegex: false, isEqual: true }],
+        equal: ['env', 'zone'],
+      },
+    ]);
     const source = alert('db-down', 'critical', { env: 'blue' });
     expect(inhibitor.inhibitedBy(alert('a', 'critical', { env: 'blue', team: 'desk' }), [source])?.rule).toBe('db');
     expect(inhibitor.inhibitedBy(alert('a', 'critical', { env: 'blue', team: 'desk', zone: 'x' }), [source])).toBeUndefined();
     expect(inhibitor.inhibitedBy(alert('a', 'critical', { env: 'green', team: 'desk' }), [source])).toBeUndefined();
   });
 
-  it('two alerts matching both sides do not mute each other (Alertmanager\'s rule)', () => {
+  it("two alerts matching both sides do not mute each other (Alertmanager's rule)", () => {
     const any = [{ name: 'severity', value: 'critical', isRegex: false, isEqual: true }];
     const inhibitor = new Inhibitor([{ sourceMatchers: any, targetMatchers: any, equal: ['env'] }]);
     const a = alert('a', 'critical', { env: 'blue' });

@@ -13,13 +13,23 @@ function book(windows: MaintenanceWindowConfig[] = [], start = FRIDAY_3PM) {
   return { maintenance, saved, set: (at: number) => (now = at), advance: (ms: number) => (now += ms) };
 }
 
-const weekly = (overrides: Partial<MaintenanceWindowConfig> = {}): MaintenanceWindowConfig => ({ name: 'patching', env: 'green', days: ['fri'], start: 16 * 60, duration: 2 * 3_600_000, reason: 'weekly patching', ...overrides });
+const weekly = (overrides: Partial<MaintenanceWindowConfig> = {}): MaintenanceWindowConfig => ({
+  name: 'patching',
+  env: 'green',
+  days: ['fri'],
+  start: 16 * 60,
+  duration: 2 * 3_600_000,
+  reason: 'weekly patching',
+  ...overrides,
+});
 
 describe('MaintenanceBook', () => {
   it('a recurring window opens on its days at its local time, for its duration', () => {
     const b = book([weekly()]);
     expect(b.maintenance.open()).toEqual([]);
-    expect(b.maintenance.upcoming()).toMatchObject([{ name: 'patching', env: 'green', startsAt: '2026-03-13T20:00:00.000Z', endsAt: '2026-03-13T22:00:00.000Z' }]);
+    expect(b.maintenance.upcoming()).toMatchObject([
+      { name: 'patching', env: 'green', startsAt: '2026-03-13T20:00:00.000Z', endsAt: '2026-03-13T22:00:00.000Z' },
+    ]);
     expect(b.maintenance.nextChange()).toBe(Date.parse('2026-03-13T20:00:00Z'));
     b.set(Date.parse('2026-03-13T20:00:00Z'));
     expect(b.maintenance.open('green')).toMatchObject([{ kind: 'recurring', name: 'patching', reason: 'weekly patching' }]);

@@ -17,7 +17,10 @@ describe('notice format', () => {
   });
 
   it.each([
-    [{ facts: [{ fact: 'errorRatio', params: { window: '5m' }, operator: 'greaterThan', value: 0.1, observed: 0.4213, result: true }] }, ['errorRatio(window=5m): 0.4213 (> 0.1)']],
+    [
+      { facts: [{ fact: 'errorRatio', params: { window: '5m' }, operator: 'greaterThan', value: 0.1, observed: 0.4213, result: true }] },
+      ['errorRatio(window=5m): 0.4213 (> 0.1)'],
+    ],
     [{ facts: [{ fact: 'consecutiveFailures', operator: 'greaterThanInclusive', value: 11, observed: 12 }] }, ['consecutiveFailures: 12 (≥ 11)']],
     [{ facts: [{ fact: 'universeSize', operator: 'lessThan', value: 1, observed: 0 }] }, ['universeSize: 0 (< 1)']],
     [{ facts: [{ fact: 'status', operator: 'in', value: ['down'], observed: 'down' }] }, ['status: down (in ["down"])']],

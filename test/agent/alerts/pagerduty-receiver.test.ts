@@ -8,7 +8,10 @@ const fake = useFakeService(pagerDutyService);
 
 const signal = () => new AbortController().signal;
 const create = (block: Record<string, unknown> = {}) =>
-  pagerDutyReceiver.create(PagerDutyReceiverSchema.parse({ type: 'pagerduty', routingKey: ROUTING_KEY, url: `${fake.server.origin}/v2/enqueue`, ...block }), fake.deps);
+  pagerDutyReceiver.create(
+    PagerDutyReceiverSchema.parse({ type: 'pagerduty', routingKey: ROUTING_KEY, url: `${fake.server.origin}/v2/enqueue`, ...block }),
+    fake.deps,
+  );
 
 describe('pagerduty receiver config', () => {
   it('fills the defaults: critical only, the Events API v2 address, source greenlight', () => {
@@ -113,8 +116,14 @@ describe('pagerduty receiver', () => {
   });
 
   it('does not retry an invalid event and never shows the routing key', async () => {
-    fake.server.script({ status: 400, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ status: 'invalid event', message: `Event object is invalid: unknown routing key ${ROUTING_KEY}` }) });
-    const error: unknown = await create({ name: 'oncall' }).send(firingNotice(), signal()).catch((e: unknown) => e);
+    fake.server.script({
+      status: 400,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ status: 'invalid event', message: `Event object is invalid: unknown routing key ${ROUTING_KEY}` }),
+    });
+    const error: unknown = await create({ name: 'oncall' })
+      .send(firingNotice(), signal())
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(AlertError);
     expect(error).toMatchObject({ attempts: 1, message: expect.stringContaining('pagerduty receiver "oncall": rejected with HTTP 400') });
     expect((error as Error).message).toContain('[redacted]');

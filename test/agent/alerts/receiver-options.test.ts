@@ -47,7 +47,8 @@ const CASES: Case[] = [
     service: slackService,
     secret: SLACK_TOKEN,
     path: `/services/T0/B0/${SLACK_TOKEN}`,
-    build: (origin, deps, block) => slackReceiver.create(slackReceiver.schema.parse({ type: 'slack', name: 'desk', url: `${origin}/services/T0/B0/${SLACK_TOKEN}`, ...block }), deps),
+    build: (origin, deps, block) =>
+      slackReceiver.create(slackReceiver.schema.parse({ type: 'slack', name: 'desk', url: `${origin}/services/T0/B0/${SLACK_TOKEN}`, ...block }), deps),
     okStatus: 200,
   },
   {
@@ -56,7 +57,10 @@ const CASES: Case[] = [
     secret: DISCORD_TOKEN,
     path: `/api/webhooks/1234567890123456789/${DISCORD_TOKEN}`,
     build: (origin, deps, block) =>
-      discordReceiver.create(discordReceiver.schema.parse({ type: 'discord', name: 'desk', url: `${origin}/api/webhooks/1234567890123456789/${DISCORD_TOKEN}`, ...block }), deps),
+      discordReceiver.create(
+        discordReceiver.schema.parse({ type: 'discord', name: 'desk', url: `${origin}/api/webhooks/1234567890123456789/${DISCORD_TOKEN}`, ...block }),
+        deps,
+      ),
     okStatus: 204,
   },
   {
@@ -64,7 +68,11 @@ const CASES: Case[] = [
     service: pagerDutyService,
     secret: ROUTING_KEY,
     path: '/v2/enqueue',
-    build: (origin, deps, block) => pagerDutyReceiver.create(pagerDutyReceiver.schema.parse({ type: 'pagerduty', name: 'desk', routingKey: ROUTING_KEY, url: `${origin}/v2/enqueue`, ...block }), deps),
+    build: (origin, deps, block) =>
+      pagerDutyReceiver.create(
+        pagerDutyReceiver.schema.parse({ type: 'pagerduty', name: 'desk', routingKey: ROUTING_KEY, url: `${origin}/v2/enqueue`, ...block }),
+        deps,
+      ),
     okStatus: 202,
   },
   {
@@ -72,7 +80,8 @@ const CASES: Case[] = [
     service: alertmanagerService,
     secret: HOOK_TOKEN,
     path: `/hooks/${HOOK_TOKEN}`,
-    build: (origin, deps, block) => webhookReceiver.create(webhookReceiver.schema.parse({ type: 'webhook', name: 'desk', url: `${origin}/hooks/${HOOK_TOKEN}`, ...block }), deps),
+    build: (origin, deps, block) =>
+      webhookReceiver.create(webhookReceiver.schema.parse({ type: 'webhook', name: 'desk', url: `${origin}/hooks/${HOOK_TOKEN}`, ...block }), deps),
     okStatus: 200,
   },
 ];
@@ -93,7 +102,11 @@ async function setUp(c: Case, block: Record<string, unknown> = {}) {
 }
 
 const signal = () => new AbortController().signal;
-const failure = (promise: Promise<unknown>) => promise.then(() => expect.fail('expected AlertError'), (error: unknown) => error as AlertError);
+const failure = (promise: Promise<unknown>) =>
+  promise.then(
+    () => expect.fail('expected AlertError'),
+    (error: unknown) => error as AlertError,
+  );
 
 describe.each(CASES)('$type receiver delivery', (c) => {
   it('retries a 500 and delivers on the second attempt', async () => {

@@ -16,7 +16,13 @@ const iso = (ms: number) => new Date(ms).toISOString();
 describe('SilenceBook', () => {
   it('a silence is pending, then active, then expired, and mutes only while active and only what it matches', () => {
     const b = book();
-    const silence = b.silences.create({ matchers: [rule('live-universe-failing')], startsAt: iso(T0 + 60_000), endsAt: iso(T0 + 120_000), createdBy: 'alice', comment: 'deploying' });
+    const silence = b.silences.create({
+      matchers: [rule('live-universe-failing')],
+      startsAt: iso(T0 + 60_000),
+      endsAt: iso(T0 + 120_000),
+      createdBy: 'alice',
+      comment: 'deploying',
+    });
     const labels = { rule: 'live-universe-failing', env: 'blue' };
     expect(b.silences.list()[0]!.status.state).toBe('pending');
     expect(b.silences.mutedBy(labels)).toEqual([]);

@@ -40,7 +40,10 @@ describe('slack receiver config', () => {
 
 describe('slack receiver', () => {
   it('posts text and blocks that show severity, status, rule, environment, summary, figures, what was done and the link', async () => {
-    const receiver = slackReceiver.create(SlackReceiverSchema.parse({ type: 'slack', name: 'desk', url: `${fake.server.origin}/services/T0/B0/${TOKEN}` }), fake.deps);
+    const receiver = slackReceiver.create(
+      SlackReceiverSchema.parse({ type: 'slack', name: 'desk', url: `${fake.server.origin}/services/T0/B0/${TOKEN}` }),
+      fake.deps,
+    );
     expect(await receiver.send(firingNotice(), signal())).toEqual({ attempts: 1, status: 200 });
     expect(fake.server.received).toHaveLength(1);
     const request = fake.server.received[0]!;
@@ -78,7 +81,12 @@ describe('slack receiver', () => {
     const message = slackMessage(resolvedNotice(firingNotice()));
     expect(message.text).toBe('✅ [RESOLVED · CRITICAL] error-ratio-critical on blue: error ratio back to 0.5% on green (live)');
     expect(message.blocks[0]).toEqual({ type: 'header', text: { type: 'plain_text', text: '✅ RESOLVED: error-ratio-critical on blue', emoji: true } });
-    expect(message.blocks[2]).toMatchObject({ fields: expect.arrayContaining([{ type: 'mrkdwn', text: '*Status*\nRESOLVED' }, { type: 'mrkdwn', text: '*Firing for*\n12m 30s' }]) });
+    expect(message.blocks[2]).toMatchObject({
+      fields: expect.arrayContaining([
+        { type: 'mrkdwn', text: '*Status*\nRESOLVED' },
+        { type: 'mrkdwn', text: '*Firing for*\n12m 30s' },
+      ]),
+    });
     expect(JSON.stringify(message.blocks.at(-1))).toContain('resolved 2025-03-14T03:07:30.000Z');
   });
 

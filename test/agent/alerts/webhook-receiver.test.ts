@@ -6,7 +6,10 @@ const fake = useFakeService(alertmanagerService);
 
 const signal = () => new AbortController().signal;
 const create = (block: Record<string, unknown> = {}) =>
-  webhookReceiver.create(WebhookReceiverSchema.parse({ type: 'webhook', name: 'router', url: `${fake.server.origin}/hooks/greenlight?token=s3cr3tQueryToken`, ...block }), fake.deps);
+  webhookReceiver.create(
+    WebhookReceiverSchema.parse({ type: 'webhook', name: 'router', url: `${fake.server.origin}/hooks/greenlight?token=s3cr3tQueryToken`, ...block }),
+    fake.deps,
+  );
 
 describe('webhook receiver config', () => {
   it('fills the defaults: every severity', () => {
@@ -93,7 +96,11 @@ describe('webhook receiver (Alertmanager format)', () => {
   });
 
   it('keeps alertname, rule, severity and env even when the rule labels name them', () => {
-    const payload = alertmanagerPayload(firingNotice({ labels: { alertname: 'spoof', rule: 'spoof', severity: 'none', env: 'spoof', team: 'desk' }, env: null, url: undefined }), 'router', Date.now);
+    const payload = alertmanagerPayload(
+      firingNotice({ labels: { alertname: 'spoof', rule: 'spoof', severity: 'none', env: 'spoof', team: 'desk' }, env: null, url: undefined }),
+      'router',
+      Date.now,
+    );
     expect(payload.alerts[0]!.labels).toEqual({ alertname: 'error-ratio-critical', rule: 'error-ratio-critical', severity: 'critical', team: 'desk' });
     expect(payload.externalURL).toBe('');
     expect(payload.alerts[0]!.generatorURL).toBe('');

@@ -34,7 +34,12 @@ afterEach(() => server.close());
 async function flags(args: string[], env: Record<string, string> = { ADMIN_TOKEN: ADMIN, USER: 'ops' }) {
   const out: string[] = [];
   const err: string[] = [];
-  const parsed = parseArgs({ args: [...args, ...(args.includes('--url') ? [] : ['--url', url])], options: FLAGS_OPTIONS, allowPositionals: true, strict: true });
+  const parsed = parseArgs({
+    args: [...args, ...(args.includes('--url') ? [] : ['--url', url])],
+    options: FLAGS_OPTIONS,
+    allowPositionals: true,
+    strict: true,
+  });
   const code = await flagsCommand(parsed, { out: (text) => out.push(text), err: (text) => err.push(text), env });
   return { code, stdout: out.join('\n'), stderr: err.join('\n') };
 }
@@ -83,7 +88,9 @@ describe('greenlight flags set', () => {
   it('exits 1 with the agent message when the flag is locked', async () => {
     const run = await flags(['set', 'ALPHASTACK_PROTECTION=off', '--reason', 'speed']);
     expect(run.code).toBe(1);
-    expect(run.stderr).toBe('greenlight flags: HTTP 409: ALPHASTACK_PROTECTION is locked and can never be changed (keeps the AlphaStack discovery engine running); nothing was changed');
+    expect(run.stderr).toBe(
+      'greenlight flags: HTTP 409: ALPHASTACK_PROTECTION is locked and can never be changed (keeps the AlphaStack discovery engine running); nothing was changed',
+    );
     expect(store.get('blue').ALPHASTACK_PROTECTION).toBe(true);
     expect(events.map((event) => event.type)).toEqual(['flag.rejected']);
   });

@@ -29,7 +29,11 @@ probes:
     );
 
   const put = (base: string, set: Record<string, unknown>, reason: string) =>
-    fetch(`${base}/api/v1/flags`, { method: 'PUT', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify({ set, reason, env: 'blue' }) });
+    fetch(`${base}/api/v1/flags`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ set, reason, env: 'blue' }),
+    });
 
   it('appends each change to its own table instead of rewriting the whole trail (regression: a 1,000-entry snapshot per change)', async () => {
     const dataDir = tempDir('greenlight-audit-');
@@ -63,7 +67,10 @@ probes:
 
     const second = await boot(dataDir);
     try {
-      const answer = (await (await fetch(`http://127.0.0.1:${second.agent.address!.port}/api/v1/flags`)).json()) as { audit: { reason: string; outcome: string }[]; environments: { blue: Record<string, boolean> } };
+      const answer = (await (await fetch(`http://127.0.0.1:${second.agent.address!.port}/api/v1/flags`)).json()) as {
+        audit: { reason: string; outcome: string }[];
+        environments: { blue: Record<string, boolean> };
+      };
       expect(answer.environments.blue.READ_ONLY_MODE).toBe(true);
       expect(answer.audit.map((entry) => [entry.reason, entry.outcome])).toEqual([
         ['maintenance', 'changed'],
@@ -77,12 +84,24 @@ probes:
   it('takes over the trail of a database written before the table existed', async () => {
     const dataDir = tempDir('greenlight-audit-');
     const legacy = Store.open(dataDir);
-    const entry = { time: '2026-03-14T12:00:00.000Z', actor: 'api:admin', reason: 'from before', env: 'blue', flag: 'READ_ONLY_MODE', old: false, new: true, outcome: 'changed' };
+    const entry = {
+      time: '2026-03-14T12:00:00.000Z',
+      actor: 'api:admin',
+      reason: 'from before',
+      env: 'blue',
+      flag: 'READ_ONLY_MODE',
+      old: false,
+      new: true,
+      outcome: 'changed',
+    };
     legacy.set('flags', { values: { blue: { READ_ONLY_MODE: true } }, versions: { blue: 1 }, audit: [entry] });
     legacy.close();
     const { agent } = await boot(dataDir);
     try {
-      const answer = (await (await fetch(`http://127.0.0.1:${agent.address!.port}/api/v1/flags`)).json()) as { audit: unknown[]; environments: { blue: Record<string, boolean> } };
+      const answer = (await (await fetch(`http://127.0.0.1:${agent.address!.port}/api/v1/flags`)).json()) as {
+        audit: unknown[];
+        environments: { blue: Record<string, boolean> };
+      };
       expect(answer.environments.blue.READ_ONLY_MODE).toBe(true);
       expect(answer.audit).toEqual([entry]);
     } finally {
@@ -98,7 +117,16 @@ probes:
     const dataDir = tempDir('greenlight-audit-');
     const store = Store.open(dataDir);
     try {
-      const entry = (i: number) => ({ time: new Date(i * 1_000).toISOString(), actor: 'api:admin', reason: `change ${i}`, env: 'blue', flag: 'READ_ONLY_MODE', old: false, new: true, outcome: 'changed' as const });
+      const entry = (i: number) => ({
+        time: new Date(i * 1_000).toISOString(),
+        actor: 'api:admin',
+        reason: `change ${i}`,
+        env: 'blue',
+        flag: 'READ_ONLY_MODE',
+        old: false,
+        new: true,
+        outcome: 'changed' as const,
+      });
       for (let i = 0; i < 25; i++) store.saveFlags({ values: {}, versions: {} }, [entry(i), entry(i + 1_000)], 10);
       const audit = store.flagAudit(10);
       expect(audit).toHaveLength(10);

@@ -74,19 +74,32 @@ const valueText: fc.Arbitrary<string> = fc.letrec<{ value: string }>((tie) => ({
   value: fc.oneof(
     { weight: 3, arbitrary: fc.jsonValue({ maxDepth: 3 }).map((value) => JSON.stringify(value) ?? 'null') },
     { weight: 2, arbitrary: fc.boolean().map(String) },
-    { weight: 2, arbitrary: fc.tuple(fc.integer({ min: 100, max: 6_000 }), fc.constantFrom('true', 'false', '"x"', '{}')).map(([depth, inner]) => nested(depth, inner, '[', ']')) },
-    { weight: 1, arbitrary: fc.tuple(fc.integer({ min: 100, max: 4_000 }), fc.constantFrom('false', '1')).map(([depth, inner]) => nested(depth, inner, '{"a":', '}')) },
+    {
+      weight: 2,
+      arbitrary: fc
+        .tuple(fc.integer({ min: 100, max: 6_000 }), fc.constantFrom('true', 'false', '"x"', '{}'))
+        .map(([depth, inner]) => nested(depth, inner, '[', ']')),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.tuple(fc.integer({ min: 100, max: 4_000 }), fc.constantFrom('false', '1')).map(([depth, inner]) => nested(depth, inner, '{"a":', '}')),
+    },
     { weight: 1, arbitrary: fc.integer({ min: 1_000, max: 50_000 }).map((n) => JSON.stringify('x'.repeat(n))) },
-    { weight: 1, arbitrary: fc.tuple(fc.constantFrom('__proto__', 'constructor', 'prototype'), tie('value')).map(([key, value]) => `{${JSON.stringify(key)}:${value}}`) },
+    {
+      weight: 1,
+      arbitrary: fc.tuple(fc.constantFrom('__proto__', 'constructor', 'prototype'), tie('value')).map(([key, value]) => `{${JSON.stringify(key)}:${value}}`),
+    },
     { weight: 1, arbitrary: fc.tuple(tie('value'), tie('value')).map(([a, b]) => `{"constructor":{"prototype":{"${LOCKED}":${a},"READ_ONLY_MODE":${b}}}}`) },
   ),
 })).value;
 
-const keyText = fc.oneof(
-  fc.constantFrom(LOCKED, 'READ_ONLY_MODE', 'CIRCUIT_BREAKER', '__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', ''),
-  fc.string({ maxLength: 20 }),
-  fc.integer({ min: 1_000, max: 30_000 }).map((n) => 'K'.repeat(n)),
-).map((key) => JSON.stringify(key));
+const keyText = fc
+  .oneof(
+    fc.constantFrom(LOCKED, 'READ_ONLY_MODE', 'CIRCUIT_BREAKER', '__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', ''),
+    fc.string({ maxLength: 20 }),
+    fc.integer({ min: 1_000, max: 30_000 }).map((n) => 'K'.repeat(n)),
+  )
+  .map((key) => JSON.stringify(key));
 
 const objectText = (entries: fc.Arbitrary<[string, string][]>) => entries.map((pairs) => `{${pairs.map(([key, value]) => `${key}:${value}`).join(',')}}`);
 
@@ -101,7 +114,10 @@ const changeBody = fc
     },
     { requiredKeys: ['extra'] },
   )
-  .map(({ extra, ...known }) => `{${[...Object.entries(known).map(([key, value]) => `${JSON.stringify(key)}:${value}`), ...extra.map(([key, value]) => `${key}:${value}`)].join(',')}}`);
+  .map(
+    ({ extra, ...known }) =>
+      `{${[...Object.entries(known).map(([key, value]) => `${JSON.stringify(key)}:${value}`), ...extra.map(([key, value]) => `${key}:${value}`)].join(',')}}`,
+  );
 
 /** An OFREP body: `context` of any shape, its `environment` too. */
 const evaluateBody = fc.oneof(
@@ -112,7 +128,8 @@ const evaluateBody = fc.oneof(
 
 function judge(answer: { status: number; text: string }, what: string): void {
   if (answer.status >= 500) throw new Error(`${what}: HTTP ${answer.status} ${answer.text.slice(0, 300)}`);
-  if (answer.text.length > MAX_ANSWER) throw new Error(`${what}: HTTP ${answer.status} answered ${answer.text.length} characters: ${answer.text.slice(0, 200)}…`);
+  if (answer.text.length > MAX_ANSWER)
+    throw new Error(`${what}: HTTP ${answer.status} answered ${answer.text.length} characters: ${answer.text.slice(0, 200)}…`);
   if (answer.status >= 400) {
     const body = JSON.parse(answer.text) as { error?: unknown; errorDetails?: unknown };
     const message = body.error ?? body.errorDetails;
@@ -127,7 +144,10 @@ describe('locked flags: every attempt is audited, nothing answers 500', () => {
     expect(answer.status).toBe(409);
     expect(answer.text.length).toBeLessThan(MAX_ANSWER);
     const entries = store.audit().slice(audited);
-    expect(entries).toEqual([expect.objectContaining({ flag: LOCKED, outcome: 'rejected', env: 'blue', new: expect.stringMatching(/^\[\[\[/) }), expect.objectContaining({ flag: LOCKED, env: 'green' })]);
+    expect(entries).toEqual([
+      expect.objectContaining({ flag: LOCKED, outcome: 'rejected', env: 'blue', new: expect.stringMatching(/^\[\[\[/) }),
+      expect.objectContaining({ flag: LOCKED, env: 'green' }),
+    ]);
     expect((entries[0]!.new as string).length).toBeLessThanOrEqual(60);
     expect(events.at(-1)).toMatchObject({ type: 'flag.rejected', data: { flag: LOCKED } });
   });
@@ -213,12 +233,15 @@ describe('locked flags: every attempt is audited, nothing answers 500', () => {
     );
   });
 
-  it.each(['/ofrep/v1/evaluate/flags', `/ofrep/v1/evaluate/flags/${LOCKED}`, '/ofrep/v1/evaluate/flags/__proto__'])('POST %s under fuzzing: never a 5xx, never a long answer', async (path) => {
-    await fc.assert(
-      fc.asyncProperty(evaluateBody, async (text) => {
-        judge(await send('POST', path, text, undefined), `POST ${path} ${text.slice(0, 200)}`);
-      }),
-      { numRuns: 100 },
-    );
-  });
+  it.each(['/ofrep/v1/evaluate/flags', `/ofrep/v1/evaluate/flags/${LOCKED}`, '/ofrep/v1/evaluate/flags/__proto__'])(
+    'POST %s under fuzzing: never a 5xx, never a long answer',
+    async (path) => {
+      await fc.assert(
+        fc.asyncProperty(evaluateBody, async (text) => {
+          judge(await send('POST', path, text, undefined), `POST ${path} ${text.slice(0, 200)}`);
+        }),
+        { numRuns: 100 },
+      );
+    },
+  );
 });

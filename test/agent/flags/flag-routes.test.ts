@@ -32,7 +32,11 @@ async function call(method: string, path: string, options: { token?: string; bod
   const headers: Record<string, string> = { ...options.headers };
   if (options.token) headers.authorization = `Bearer ${options.token}`;
   if (options.body !== undefined) headers['content-type'] = 'application/json';
-  const response = await fetch(`${base}${path}`, { method, headers, body: options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body) });
+  const response = await fetch(`${base}${path}`, {
+    method,
+    headers,
+    body: options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body),
+  });
   const text = await response.text();
   return { status: response.status, headers: response.headers, text, body: text === '' ? undefined : JSON.parse(text) };
 }
@@ -42,8 +46,14 @@ describe('GET /api/v1/flags', () => {
     store.set(['green'], { READ_ONLY_MODE: true }, { actor: 'api:admin', reason: 'maintenance' });
     const { status, body } = await call('GET', '/api/v1/flags');
     expect(status).toBe(200);
-    expect(body).toMatchObject({ activeEnvironment: 'blue', locked: ['ALPHASTACK_PROTECTION'], environments: { blue: { READ_ONLY_MODE: false, ALPHASTACK_PROTECTION: true }, green: { READ_ONLY_MODE: true } } });
-    expect(body.audit).toEqual([expect.objectContaining({ env: 'green', flag: 'READ_ONLY_MODE', old: false, new: true, outcome: 'changed', actor: 'api:admin', reason: 'maintenance' })]);
+    expect(body).toMatchObject({
+      activeEnvironment: 'blue',
+      locked: ['ALPHASTACK_PROTECTION'],
+      environments: { blue: { READ_ONLY_MODE: false, ALPHASTACK_PROTECTION: true }, green: { READ_ONLY_MODE: true } },
+    });
+    expect(body.audit).toEqual([
+      expect.objectContaining({ env: 'green', flag: 'READ_ONLY_MODE', old: false, new: true, outcome: 'changed', actor: 'api:admin', reason: 'maintenance' }),
+    ]);
   });
 });
 
@@ -59,7 +69,9 @@ describe('PUT /api/v1/flags', () => {
       { flag: 'READ_ONLY_MODE', env: 'green', old: false, new: true },
     ]);
     expect(store.get('blue').READ_ONLY_MODE).toBe(true);
-    expect(events).toEqual([expect.objectContaining({ type: 'flag.changed', data: expect.objectContaining({ actor: 'api:admin', reason: 'maintenance window' }) })]);
+    expect(events).toEqual([
+      expect.objectContaining({ type: 'flag.changed', data: expect.objectContaining({ actor: 'api:admin', reason: 'maintenance window' }) }),
+    ]);
   });
 
   it.each([
@@ -102,11 +114,21 @@ describe('PUT /api/v1/flags', () => {
   });
 
   it('refuses to unlock ALPHASTACK_PROTECTION with 409, a flag.rejected event and no change at all', async () => {
-    const answer = await call('PUT', '/api/v1/flags', { token: ADMIN, body: { set: { READ_ONLY_MODE: true, ALPHASTACK_PROTECTION: false }, reason: 'speed things up', env: 'blue' } });
+    const answer = await call('PUT', '/api/v1/flags', {
+      token: ADMIN,
+      body: { set: { READ_ONLY_MODE: true, ALPHASTACK_PROTECTION: false }, reason: 'speed things up', env: 'blue' },
+    });
     expect(answer.status).toBe(409);
-    expect(answer.body).toEqual({ error: expect.stringContaining('ALPHASTACK_PROTECTION is locked and can never be changed'), locked: ['ALPHASTACK_PROTECTION'] });
+    expect(answer.body).toEqual({
+      error: expect.stringContaining('ALPHASTACK_PROTECTION is locked and can never be changed'),
+      locked: ['ALPHASTACK_PROTECTION'],
+    });
     expect(events).toEqual([
-      expect.objectContaining({ type: 'flag.rejected', severity: 'warning', data: { actor: 'api:admin', reason: 'speed things up', flag: 'ALPHASTACK_PROTECTION', env: 'blue', attempted: false, why: expect.any(String) } }),
+      expect.objectContaining({
+        type: 'flag.rejected',
+        severity: 'warning',
+        data: { actor: 'api:admin', reason: 'speed things up', flag: 'ALPHASTACK_PROTECTION', env: 'blue', attempted: false, why: expect.any(String) },
+      }),
     ]);
     expect(store.get('blue')).toMatchObject({ ALPHASTACK_PROTECTION: true, READ_ONLY_MODE: false });
     const { body } = await call('GET', '/api/v1/flags');
@@ -120,9 +142,17 @@ describe('POST /api/v1/flags/emergency-rollback', () => {
     const answer = await call('POST', '/api/v1/flags/emergency-rollback', { token: ROLLBACK, body: { reason: 'V3 is melting' } });
     expect(answer.status).toBe(200);
     expect(answer.body).toMatchObject({ preset: 'emergency-rollback', envs: ['green'] });
-    expect(store.get('green')).toMatchObject({ FORCE_V2_FALLBACK: true, ALPHASTACK_V3_DISABLED: true, ALPHASTACK_V3_ENABLED: false, READ_ONLY_MODE: true, ALPHASTACK_PROTECTION: true });
+    expect(store.get('green')).toMatchObject({
+      FORCE_V2_FALLBACK: true,
+      ALPHASTACK_V3_DISABLED: true,
+      ALPHASTACK_V3_ENABLED: false,
+      READ_ONLY_MODE: true,
+      ALPHASTACK_PROTECTION: true,
+    });
     expect(store.get('blue').FORCE_V2_FALLBACK).toBe(false);
-    expect(events).toEqual([expect.objectContaining({ type: 'flag.changed', severity: 'warning', data: expect.objectContaining({ actor: 'api:rollback', reason: 'V3 is melting' }) })]);
+    expect(events).toEqual([
+      expect.objectContaining({ type: 'flag.changed', severity: 'warning', data: expect.objectContaining({ actor: 'api:rollback', reason: 'V3 is melting' }) }),
+    ]);
   });
 
   it('takes the admin token too, an empty body, and env all', async () => {
@@ -139,19 +169,32 @@ describe('POST /api/v1/flags/emergency-rollback', () => {
 });
 
 describe('OFREP', () => {
-  const ofrep = (key: string | undefined, body: unknown, headers?: Record<string, string>) => call('POST', key === undefined ? '/ofrep/v1/evaluate/flags' : `/ofrep/v1/evaluate/flags/${key}`, { body, headers });
+  const ofrep = (key: string | undefined, body: unknown, headers?: Record<string, string>) =>
+    call('POST', key === undefined ? '/ofrep/v1/evaluate/flags' : `/ofrep/v1/evaluate/flags/${key}`, { body, headers });
 
   it('evaluates one flag of the live environment as STATIC', async () => {
     const { status, body, headers } = await ofrep('ALPHASTACK_PROTECTION', { context: { targetingKey: 'user-1' } });
     expect(status).toBe(200);
     expect(headers.get('content-type')).toMatch(/^application\/json/);
-    expect(body).toEqual({ key: 'ALPHASTACK_PROTECTION', value: true, reason: 'STATIC', variant: 'on', metadata: { environment: 'blue', live: true, locked: true } });
+    expect(body).toEqual({
+      key: 'ALPHASTACK_PROTECTION',
+      value: true,
+      reason: 'STATIC',
+      variant: 'on',
+      metadata: { environment: 'blue', live: true, locked: true },
+    });
   });
 
   it('evaluates the environment the context names as TARGETING_MATCH', async () => {
     store.set(['green'], { V3_API_CACHING: false }, { actor: 'test', reason: 'test' });
     const { body } = await ofrep('V3_API_CACHING', { context: { environment: 'green' } });
-    expect(body).toEqual({ key: 'V3_API_CACHING', value: false, reason: 'TARGETING_MATCH', variant: 'off', metadata: { environment: 'green', live: false, locked: false } });
+    expect(body).toEqual({
+      key: 'V3_API_CACHING',
+      value: false,
+      reason: 'TARGETING_MATCH',
+      variant: 'off',
+      metadata: { environment: 'green', live: false, locked: false },
+    });
   });
 
   it('follows the live environment as it changes', async () => {
@@ -185,7 +228,13 @@ describe('OFREP', () => {
     const first = await ofrep(undefined, { context: {} });
     expect(first.status).toBe(200);
     expect(first.body.flags).toHaveLength(9);
-    expect(first.body.flags[0]).toEqual({ key: 'ALPHASTACK_PROTECTION', value: true, reason: 'STATIC', variant: 'on', metadata: { environment: 'blue', live: true, locked: true } });
+    expect(first.body.flags[0]).toEqual({
+      key: 'ALPHASTACK_PROTECTION',
+      value: true,
+      reason: 'STATIC',
+      variant: 'on',
+      metadata: { environment: 'blue', live: true, locked: true },
+    });
     const etag = first.headers.get('etag')!;
     expect(etag).toMatch(/^"[\w-]+"$/);
 

@@ -88,7 +88,9 @@ probes:
 `;
     const validate = (config: ReturnType<typeof parseConfig>) => checkInitialFlags(config.flags.initial, Object.keys(config.environments));
     expect(() => parseConfig(text, {}, { validate })).toThrow('flags.initial.green.ALPHASTACK_PROTECTION: is locked to true; remove it (line 9)');
-    expect(() => parseConfig(text, {}, { validate })).toThrow('flags.initial.green.READ_ONLY_MOD: unknown flag; use one of ALPHASTACK_PROTECTION, READ_ONLY_MODE');
+    expect(() => parseConfig(text, {}, { validate })).toThrow(
+      'flags.initial.green.READ_ONLY_MOD: unknown flag; use one of ALPHASTACK_PROTECTION, READ_ONLY_MODE',
+    );
   });
 
   it('changes one environment without touching the other, and reports the change once', () => {
@@ -146,7 +148,15 @@ probes:
       });
       const audit = store.audit();
       expect(audit).toHaveLength(envs.length);
-      expect(audit[0]).toMatchObject({ actor: 'api:admin', reason: 'disable the engine', env: envs[0], flag: 'ALPHASTACK_PROTECTION', old: true, outcome: 'rejected', time: new Date(T0).toISOString() });
+      expect(audit[0]).toMatchObject({
+        actor: 'api:admin',
+        reason: 'disable the engine',
+        env: envs[0],
+        flag: 'ALPHASTACK_PROTECTION',
+        old: true,
+        outcome: 'rejected',
+        time: new Date(T0).toISOString(),
+      });
     });
 
     it('accepts the value it already has as a no-op, so a read-modify-write client is not refused', () => {
@@ -216,7 +226,12 @@ probes:
       expect(store.get('green')).toEqual(DEFAULTS);
       expect(changed).toHaveLength(readOnly ? 7 : 6);
       expect(events).toHaveLength(1);
-      expect(events[0]).toMatchObject({ type: 'flag.changed', severity: 'warning', env: 'blue', data: { actor: 'rule:universe-down', reason: 'universe empty', changes: changed } });
+      expect(events[0]).toMatchObject({
+        type: 'flag.changed',
+        severity: 'warning',
+        env: 'blue',
+        data: { actor: 'rule:universe-down', reason: 'universe empty', changes: changed },
+      });
       expect(events[0]!.message).toMatch(/^emergency-rollback preset applied to blue by rule:universe-down: /);
     });
 
@@ -249,7 +264,16 @@ probes:
       () => store.set(['green'], { ALPHASTACK_PROTECTION: false }, ADMIN),
       () => store.set(['blue'], { ALPHASTACK_PROTECTION: 0 }, ADMIN),
       () => store.restore({ values: { blue: { ALPHASTACK_PROTECTION: false }, green: { ALPHASTACK_PROTECTION: false } }, versions: {}, audit: [] }),
-      () => store.set(['blue'], Object.fromEntries(Object.keys(DEFAULTS).filter((flag) => flag !== 'ALPHASTACK_PROTECTION').map((flag) => [flag, false])), ADMIN),
+      () =>
+        store.set(
+          ['blue'],
+          Object.fromEntries(
+            Object.keys(DEFAULTS)
+              .filter((flag) => flag !== 'ALPHASTACK_PROTECTION')
+              .map((flag) => [flag, false]),
+          ),
+          ADMIN,
+        ),
     ];
     for (const attempt of attempts) {
       try {
@@ -271,7 +295,16 @@ probes:
     const audit = store.audit();
     expect(audit).toHaveLength(5);
     expect(audit.map((entry) => entry.reason)).toEqual(['change 3', 'change 4', 'change 5', 'change 6', 'change 7']);
-    expect(audit.at(-1)).toEqual({ time: new Date(T0 + 8_000).toISOString(), actor: 'api:admin', reason: 'change 7', env: 'blue', flag: 'READ_ONLY_MODE', old: true, new: false, outcome: 'changed' });
+    expect(audit.at(-1)).toEqual({
+      time: new Date(T0 + 8_000).toISOString(),
+      actor: 'api:admin',
+      reason: 'change 7',
+      env: 'blue',
+      flag: 'READ_ONLY_MODE',
+      old: true,
+      new: false,
+      outcome: 'changed',
+    });
     expect(store.audit(2).map((entry) => entry.reason)).toEqual(['change 6', 'change 7']);
   });
 

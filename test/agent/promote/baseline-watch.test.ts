@@ -53,14 +53,22 @@ function filled(agent: Agent, n: number): boolean {
 
 describe('the idle environment as a live baseline during a promotion watch', () => {
   it('green 3x slower than blue, under every fixed threshold, is rolled back in the watch by watch-latency-regression', async () => {
-    const [blue, green] = await Promise.all([startSimulator({ name: 'blue', faults: { latencyMs: 40 } }), startSimulator({ name: 'green', faults: { latencyMs: 120 } })]);
+    const [blue, green] = await Promise.all([
+      startSimulator({ name: 'blue', faults: { latencyMs: 40 } }),
+      startSimulator({ name: 'green', faults: { latencyMs: 120 } }),
+    ]);
     cleanups.push(() => Promise.all([blue.close(), green.close()]));
     const { agent, events, base } = await start(blue, green);
     await waitUntil(() => filled(agent, 60), '60 probes of every series in the 5m window', 30_000);
 
     // Outside a watch the difference judges nothing: green is idle and nobody is promoting it.
     expect(events.filter((e) => e.type === 'rule.firing')).toEqual([]);
-    const green95 = Math.max(...agent.state().series.filter((s) => s.env === 'green').map((s) => s.windows['5m']!.p95LatencyMs!));
+    const green95 = Math.max(
+      ...agent
+        .state()
+        .series.filter((s) => s.env === 'green')
+        .map((s) => s.windows['5m']!.p95LatencyMs!),
+    );
     expect(green95).toBeLessThan(2_000); // under every fixed line
 
     const response = await fetch(`${base}/api/v1/promote`, {
@@ -92,11 +100,19 @@ describe('a rollback between the switch and the watch', () => {
     cleanups.push(() => Promise.all([blue.close(), green.close()]));
     // A rule that rolls back as soon as a promotion watches: it fires while the slow verification
     // (three rounds of 200 ms answers, 300 ms apart) is still running.
-    const text = promoteConfig(blue.url, green.url, 'promote: { healthyRounds: 1, load: { enabled: false }, verifyRounds: 3, roundInterval: 300ms, watch: 20s, validation: { settle: 100ms } }\ndeployWindows: { enabled: false }\n').replace(
+    const text = promoteConfig(
+      blue.url,
+      green.url,
+      'promote: { healthyRounds: 1, load: { enabled: false }, verifyRounds: 3, roundInterval: 300ms, watch: 20s, validation: { settle: 100ms } }\ndeployWindows: { enabled: false }\n',
+    ).replace(
       'rules:\n',
       'rules:\n  - name: no-promotions\n    severity: critical\n    when: { all: [ { fact: promotionWatch, operator: equal, value: true } ] }\n    actions: [rollback]\n',
     );
-    const agent = new Agent({ config: parseAgentConfig(text), logger: pino({ level: 'silent' }, new Writable({ write: (_c, _e, done) => done() })), processMetrics: false });
+    const agent = new Agent({
+      config: parseAgentConfig(text),
+      logger: pino({ level: 'silent' }, new Writable({ write: (_c, _e, done) => done() })),
+      processMetrics: false,
+    });
     const events: GreenlightEvent[] = [];
     agent.bus.subscribe((event) => events.push(event));
     await agent.start();

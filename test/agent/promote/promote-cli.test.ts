@@ -15,8 +15,6 @@ import { ADMIN, FAST_GATES, promoteConfig } from '../../helpers/promote.js';
 import { writeTempFile } from '../../helpers/tools.js';
 import { cli } from '../../helpers/cli.js';
 
-
-
 let blue: Simulator;
 let green: Simulator;
 let agent: Agent;
@@ -28,7 +26,11 @@ beforeAll(async () => {
   [blue, green] = await Promise.all([startSimulator({ name: 'blue' }), startSimulator({ name: 'green' })]);
   const text = promoteConfig(blue.url, green.url, `${FAST_GATES.replace('maxP95: 2s', 'maxP95: 150ms')}deployWindows: { enabled: false }\n`);
   configFile = writeTempFile('promote.yaml', text);
-  agent = new Agent({ config: parseAgentConfig(text), logger: pino({ level: 'silent' }, new Writable({ write: (_c, _e, done) => done() })), processMetrics: false });
+  agent = new Agent({
+    config: parseAgentConfig(text),
+    logger: pino({ level: 'silent' }, new Writable({ write: (_c, _e, done) => done() })),
+    processMetrics: false,
+  });
   agent.bus.subscribe((event) => events.push(event));
   await agent.start();
   await waitUntil(() => agent.ready, 'the first probe round');

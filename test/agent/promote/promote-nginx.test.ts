@@ -29,7 +29,14 @@ describe.skipIf(!HAS_NGINX)('a promotion through real nginx under client load', 
     [blue, green] = await Promise.all([startSimulator({ name: 'blue' }), startSimulator({ name: 'green' })]);
     front = await startNginxFront(`127.0.0.1:${blue.port}`);
     const traffic = front.adapterBlock({ blue: `127.0.0.1:${blue.port}`, green: `127.0.0.1:${green.port}` });
-    const config = parseAgentConfig(promoteConfig(blue.url, green.url, `${FAST_GATES.replace('watch: 1s', 'watch: 2s')}deployWindows: { enabled: false }\n`, `traffic: ${JSON.stringify(traffic)}`));
+    const config = parseAgentConfig(
+      promoteConfig(
+        blue.url,
+        green.url,
+        `${FAST_GATES.replace('watch: 1s', 'watch: 2s')}deployWindows: { enabled: false }\n`,
+        `traffic: ${JSON.stringify(traffic)}`,
+      ),
+    );
     agent = new Agent({ config, logger: pino({ level: 'silent' }, new Writable({ write: (_c, _e, done) => done() })), processMetrics: false });
     agent.bus.subscribe((event) => events.push(event));
     await agent.start();
@@ -74,7 +81,9 @@ describe.skipIf(!HAS_NGINX)('a promotion through real nginx under client load', 
       const switched = events.find((e) => e.type === 'traffic.switched')!;
       expect(switched.data).toMatchObject({ from: 'blue', to: 'green', adapter: 'nginx' });
       expect(((await (await fetch(`${front.url}/api/health`)).json()) as { environment: string }).environment).toBe('green');
-      console.info(`promote through nginx: ${requests} client requests, 0 failed (${served.blue} on blue, ${served.green} on green), ${resent} re-sent after a keep-alive close`);
+      console.info(
+        `promote through nginx: ${requests} client requests, 0 failed (${served.blue} on blue, ${served.green} on green), ${resent} re-sent after a keep-alive close`,
+      );
     } finally {
       await load.stop();
     }

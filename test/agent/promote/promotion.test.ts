@@ -30,7 +30,11 @@ afterEach(async () => {
 
 async function start(extra: string, edit: (text: string) => string = (text) => text): Promise<Started> {
   const [blue, green] = await Promise.all([startSimulator({ name: 'blue' }), startSimulator({ name: 'green' })]);
-  const agent = new Agent({ config: parseAgentConfig(edit(promoteConfig(blue.url, green.url, extra))), logger: pino({ level: 'silent' }, new Writable({ write: (_c, _e, done) => done() })), processMetrics: false });
+  const agent = new Agent({
+    config: parseAgentConfig(edit(promoteConfig(blue.url, green.url, extra))),
+    logger: pino({ level: 'silent' }, new Writable({ write: (_c, _e, done) => done() })),
+    processMetrics: false,
+  });
   const events: GreenlightEvent[] = [];
   agent.bus.subscribe((event) => events.push(event));
   await agent.start();
@@ -41,12 +45,31 @@ async function start(extra: string, edit: (text: string) => string = (text) => t
 }
 
 async function promote(base: string, body: Record<string, unknown>): Promise<{ status: number; lines: Record<string, unknown>[] }> {
-  const response = await fetch(`${base}/api/v1/promote`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json', accept: 'application/x-ndjson' }, body: JSON.stringify(body) });
+  const response = await fetch(`${base}/api/v1/promote`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json', accept: 'application/x-ndjson' },
+    body: JSON.stringify(body),
+  });
   const text = await response.text();
-  return { status: response.status, lines: text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>) };
+  return {
+    status: response.status,
+    lines: text
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as Record<string, unknown>),
+  };
 }
 
-const kinds = (events: GreenlightEvent[]) => events.filter((e) => e.type.startsWith('promote.') || e.type === 'traffic.switched' || e.type === 'rule.firing' || e.type === 'rollback.validated').map((e) => (e.type === 'promote.step' ? `step:${e.data.step}:${e.data.ok ? 'ok' : 'fail'}` : e.type === 'traffic.switched' ? `switched:${e.data.from}>${e.data.to}` : e.type));
+const kinds = (events: GreenlightEvent[]) =>
+  events
+    .filter((e) => e.type.startsWith('promote.') || e.type === 'traffic.switched' || e.type === 'rule.firing' || e.type === 'rollback.validated')
+    .map((e) =>
+      e.type === 'promote.step'
+        ? `step:${e.data.step}:${e.data.ok ? 'ok' : 'fail'}`
+        : e.type === 'traffic.switched'
+          ? `switched:${e.data.from}>${e.data.to}`
+          : e.type,
+    );
 
 /** A deploy-window block that is closed now: every day but today (in New York) is allowed. */
 function closedWindows(): string {
@@ -64,7 +87,18 @@ describe('greenlight promote (agent API)', () => {
     expect(result).toMatchObject({ type: 'result', ok: true, from: 'blue', to: 'green', live: 'green', switched: true, rolledBack: false });
     expect(lines.filter((l) => l.type === 'progress').map((l) => l.step)).toEqual(expect.arrayContaining(['probes', 'load', 'verify']));
     expect(s.agent.activeEnvironment).toBe('green');
-    expect(kinds(s.events)).toEqual(['promote.started', 'step:window:ok', 'step:preflight:ok', 'step:probes:ok', 'step:load:ok', 'switched:blue>green', 'step:switch:ok', 'step:verify:ok', 'step:watch:ok', 'promote.succeeded']);
+    expect(kinds(s.events)).toEqual([
+      'promote.started',
+      'step:window:ok',
+      'step:preflight:ok',
+      'step:probes:ok',
+      'step:load:ok',
+      'switched:blue>green',
+      'step:switch:ok',
+      'step:verify:ok',
+      'step:watch:ok',
+      'promote.succeeded',
+    ]);
     const load = s.events.find((e) => e.type === 'promote.step' && e.data.step === 'load')!;
     expect(load.data).toMatchObject({ figures: { rps: 20, errorRatio: 0, maxP95Ms: 2_000 } });
     expect((load.data as unknown as { figures: { p95Ms: number } }).figures.p95Ms).toBeGreaterThan(0);
@@ -84,7 +118,9 @@ describe('greenlight promote (agent API)', () => {
   });
 
   it('a failing preflight command stops the promotion before any probe, naming the command and its output', async () => {
-    const s = await start(`${FAST_GATES.replace('promote:\n', 'promote:\n  preflight:\n    - { name: critical-files, command: [test, -d, /] }\n    - { name: clean-tree, command: [sh, -c, "echo M backend/app/main.py >&2; exit 3"] }\n')}deployWindows: { enabled: false }\n`);
+    const s = await start(
+      `${FAST_GATES.replace('promote:\n', 'promote:\n  preflight:\n    - { name: critical-files, command: [test, -d, /] }\n    - { name: clean-tree, command: [sh, -c, "echo M backend/app/main.py >&2; exit 3"] }\n')}deployWindows: { enabled: false }\n`,
+    );
     const { lines } = await promote(s.base, { to: 'green' });
     expect(lines.at(-1)).toMatchObject({ ok: false, failedStep: 'preflight', switched: false, live: 'blue' });
     expect(String(lines.at(-1)!.reason)).toBe('clean-tree: exited 3 (M backend/app/main.py)');
@@ -96,7 +132,10 @@ describe('greenlight promote (agent API)', () => {
     // A critical rule that pages and puts blue in safe mode but does not roll back: it stays firing
     // while green is healthy (a rule's held rollback would be retried and switch by itself).
     const s = await start(`${FAST_GATES}deployWindows: { enabled: false }\n`, (text) =>
-      text.replace('rules:\n', 'rules:\n  - name: live-universe-empty\n    severity: critical\n    when: { all: [ { fact: consecutiveFailures, params: { probe: universe }, operator: greaterThanInclusive, value: 3 } ] }\n    actions: [safe-mode]\n'),
+      text.replace(
+        'rules:\n',
+        'rules:\n  - name: live-universe-empty\n    severity: critical\n    when: { all: [ { fact: consecutiveFailures, params: { probe: universe }, operator: greaterThanInclusive, value: 3 } ] }\n    actions: [safe-mode]\n',
+      ),
     );
     s.blue.setFaults({ emptyUniverse: true });
     await waitUntil(() => s.events.some((e) => e.type === 'rule.firing' && e.rule === 'live-universe-empty'), 'the critical rule to fire');
@@ -113,14 +152,22 @@ describe('greenlight promote (agent API)', () => {
 
   it('outside the deploy window it refuses, unless an emergency with a reason, which is recorded', async () => {
     const s = await start(`${FAST_GATES}${closedWindows()}`);
-    const refused = await fetch(`${s.base}/api/v1/promote`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify({ to: 'green' }) });
+    const refused = await fetch(`${s.base}/api/v1/promote`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ to: 'green' }),
+    });
     expect(refused.status).toBe(409);
     const body = (await refused.json()) as { failedStep: string; reason: string };
     expect(body.failedStep).toBe('window');
     expect(body.reason).toMatch(/outside the feature release windows .* the next opens \w{3} \d{4}-\d{2}-\d{2} 00:00 America\/New_York/);
     expect(s.agent.activeEnvironment).toBe('blue');
 
-    const noReason = await fetch(`${s.base}/api/v1/promote`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify({ to: 'green', emergency: true }) });
+    const noReason = await fetch(`${s.base}/api/v1/promote`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ to: 'green', emergency: true }),
+    });
     expect(noReason.status).toBe(400);
 
     const { lines } = await promote(s.base, { to: 'green', emergency: true, reason: 'hotfix: order book crash' });
@@ -132,7 +179,11 @@ describe('greenlight promote (agent API)', () => {
     expect(String((window.data as { detail?: string }).detail)).toContain('allowed as an emergency: hotfix: order book crash');
 
     // Emergency rollbacks are never held by a window.
-    const rollback = await fetch(`${s.base}/api/v1/rollback`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify({ reason: 'back out the hotfix' }) });
+    const rollback = await fetch(`${s.base}/api/v1/rollback`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ reason: 'back out the hotfix' }),
+    });
     expect(rollback.status).toBe(200);
     expect(s.agent.activeEnvironment).toBe('blue');
   });
@@ -143,7 +194,10 @@ describe('greenlight promote (agent API)', () => {
     s.blue.setFaults({ errorRatio: 1 });
     await waitUntil(() => s.agent.activeEnvironment === 'green', 'the first rollback');
     s.blue.resetFaults();
-    await waitUntil(() => s.events.some((e) => e.type === 'rule.resolved') && s.events.some((e) => e.type === 'rollback.validated'), 'the incident to resolve and its rollback validated');
+    await waitUntil(
+      () => s.events.some((e) => e.type === 'rule.resolved') && s.events.some((e) => e.type === 'rollback.validated'),
+      'the incident to resolve and its rollback validated',
+    );
     s.agent.flags.set(['blue'], { FORCE_V2_FALLBACK: false, ALPHASTACK_V3_ENABLED: true, ALPHASTACK_V3_DISABLED: false }, { actor: 'test', reason: 'mended' });
     const before = s.events.length;
 
@@ -185,7 +239,14 @@ describe('greenlight promote (agent API)', () => {
     unsubscribe();
     expect(lines.at(-1)).toMatchObject({ ok: false, failedStep: 'verify', switched: true, rolledBack: true, live: 'blue' });
     expect(String(lines.at(-1)!.reason)).toContain('$.status ("degraded") not in [healthy]');
-    expect(kinds(s.events).slice(5, 11)).toEqual(['switched:blue>green', 'step:switch:ok', 'step:verify:fail', 'switched:green>blue', 'step:revert:ok', 'promote.failed']);
+    expect(kinds(s.events).slice(5, 11)).toEqual([
+      'switched:blue>green',
+      'step:switch:ok',
+      'step:verify:fail',
+      'switched:green>blue',
+      'step:revert:ok',
+      'promote.failed',
+    ]);
   });
 
   it('a target that stops answering after its gates is refused at the switch by the fresh verification: traffic never moves', async () => {
@@ -222,7 +283,11 @@ describe('greenlight promote (agent API)', () => {
 
   it('without wait, answers once the switch is verified; the watch goes on and ends in promote.succeeded', async () => {
     const s = await start(`${FAST_GATES.replace('watch: 1s', 'watch: 2s')}deployWindows: { enabled: false }\n`);
-    const response = await fetch(`${s.base}/api/v1/promote`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify({ to: 'green', wait: false }) });
+    const response = await fetch(`${s.base}/api/v1/promote`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ to: 'green', wait: false }),
+    });
     expect(response.status).toBe(200);
     expect(await response.json()).toMatchObject({ ok: true, live: 'green', switched: true, detached: true });
     expect(s.events.some((e) => e.type === 'promote.succeeded')).toBe(false);
@@ -234,13 +299,25 @@ describe('greenlight promote (agent API)', () => {
     const s = await start(`${FAST_GATES.replace('watch: 1s', 'watch: 5s')}deployWindows: { enabled: false }\n`);
     const first = promote(s.base, { to: 'green' });
     await waitUntil(() => s.events.some((e) => e.type === 'promote.started'), 'the first promotion');
-    const second = await fetch(`${s.base}/api/v1/promote`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify({ to: 'green' }) });
+    const second = await fetch(`${s.base}/api/v1/promote`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ to: 'green' }),
+    });
     expect(second.status).toBe(409);
     expect(await first).toMatchObject({ status: 200 });
-    const same = await fetch(`${s.base}/api/v1/promote`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify({ to: 'green' }) });
+    const same = await fetch(`${s.base}/api/v1/promote`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ to: 'green' }),
+    });
     expect(same.status).toBe(409);
     expect(await same.text()).toContain('green is already live');
-    const unauthorized = await fetch(`${s.base}/api/v1/promote`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ to: 'blue' }) });
+    const unauthorized = await fetch(`${s.base}/api/v1/promote`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ to: 'blue' }),
+    });
     expect(unauthorized.status).toBe(401);
   });
 });

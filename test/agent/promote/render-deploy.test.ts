@@ -39,7 +39,11 @@ class FakeRender {
     const limit = this.limited.get(key) ?? 0;
     if (limit > 0) {
       this.limited.set(key, limit - 1);
-      return { status: 429, headers: { 'ratelimit-limit': '30', 'ratelimit-remaining': '0', 'ratelimit-reset': '1' }, body: { id: 'rate_limited', message: 'rate limit exceeded' } };
+      return {
+        status: 429,
+        headers: { 'ratelimit-limit': '30', 'ratelimit-remaining': '0', 'ratelimit-reset': '1' },
+        body: { id: 'rate_limited', message: 'rate limit exceeded' },
+      };
     }
     let match = /^\/v1\/services\/([^/]+)\/deploys$/.exec(url.pathname);
     if (match && method === 'POST') {
@@ -67,7 +71,15 @@ class FakeRender {
 }
 
 function deploy(id: string, status: string) {
-  return { id, status, trigger: 'api', commit: { id: 'a1b2c3d4e5f6', message: 'release 3.2.1', createdAt: '2026-11-27T21:00:00Z' }, createdAt: '2026-11-27T21:01:00Z', updatedAt: '2026-11-27T21:01:00Z', finishedAt: null };
+  return {
+    id,
+    status,
+    trigger: 'api',
+    commit: { id: 'a1b2c3d4e5f6', message: 'release 3.2.1', createdAt: '2026-11-27T21:00:00Z' },
+    createdAt: '2026-11-27T21:01:00Z',
+    updatedAt: '2026-11-27T21:01:00Z',
+    finishedAt: null,
+  };
 }
 
 const fake = new FakeRender();
@@ -78,7 +90,9 @@ beforeAll(async () => {
     req.resume();
     req.on('end', () => {
       const answer = fake.handle(req.method!, new URL(req.url!, 'http://render.test'), req.headers.authorization);
-      res.writeHead(answer.status, { 'content-type': 'application/json; charset=utf-8', ...answer.headers }).end(answer.body === undefined ? undefined : JSON.stringify(answer.body));
+      res
+        .writeHead(answer.status, { 'content-type': 'application/json; charset=utf-8', ...answer.headers })
+        .end(answer.body === undefined ? undefined : JSON.stringify(answer.body));
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -102,7 +116,13 @@ describe('promote --deploy (Render)', () => {
   beforeAll(async () => {
     [blue, green] = await Promise.all([startSimulator({ name: 'blue' }), startSimulator({ name: 'green' })]);
     agent = new Agent({
-      config: parseAgentConfig(promoteConfig(blue.url, green.url, `${FAST_GATES.replace('watch: 1s', 'watch: 200ms').replace('load: { rps: 20, duration: 1s, maxP95: 2s }', 'load: { enabled: false }')}deployWindows: { enabled: false }\n${renderBlock()}`)),
+      config: parseAgentConfig(
+        promoteConfig(
+          blue.url,
+          green.url,
+          `${FAST_GATES.replace('watch: 1s', 'watch: 200ms').replace('load: { rps: 20, duration: 1s, maxP95: 2s }', 'load: { enabled: false }')}deployWindows: { enabled: false }\n${renderBlock()}`,
+        ),
+      ),
       logger: pino({ level: 'silent' }, new Writable({ write: (_c, _e, done) => done() })),
       processMetrics: false,
     });
@@ -115,8 +135,15 @@ describe('promote --deploy (Render)', () => {
     await Promise.all([blue?.close(), green?.close()]);
   });
   async function promote(to: string): Promise<Record<string, unknown>[]> {
-    const response = await fetch(`http://127.0.0.1:${agent.address!.port}/api/v1/promote`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json', accept: 'application/x-ndjson' }, body: JSON.stringify({ to, deploy: true }) });
-    return (await response.text()).split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
+    const response = await fetch(`http://127.0.0.1:${agent.address!.port}/api/v1/promote`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json', accept: 'application/x-ndjson' },
+      body: JSON.stringify({ to, deploy: true }),
+    });
+    return (await response.text())
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
   }
 
   it('deploys the idle service, follows it to live through a 429, then gates and promotes', async () => {
@@ -154,7 +181,10 @@ describe('greenlight env diff (built CLI)', () => {
 
   it('names what one service has and the other lacks, over several pages, never a value (exit 1)', async () => {
     const shared = Object.fromEntries(Array.from({ length: 130 }, (_, i) => [`SHARED_${String(i).padStart(3, '0')}`, `value-${i}`]));
-    fake.envVars = { [BLUE]: { ...shared, DATABASE_URL: SECRET_VALUE, LEGACY_FLAG: 'x' }, [GREEN]: { ...shared, DATABASE_URL: SECRET_VALUE, NEW_CACHE_URL: SECRET_VALUE } };
+    fake.envVars = {
+      [BLUE]: { ...shared, DATABASE_URL: SECRET_VALUE, LEGACY_FLAG: 'x' },
+      [GREEN]: { ...shared, DATABASE_URL: SECRET_VALUE, NEW_CACHE_URL: SECRET_VALUE },
+    };
     fake.limited.set(`GET /v1/services/${GREEN}/env-vars`, 1);
     const run = await cli(['env', 'diff', '--config', config()]);
     expect(run.code).toBe(1);

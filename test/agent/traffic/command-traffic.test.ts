@@ -76,7 +76,9 @@ describe('command traffic adapter', () => {
 
   it('throws TrafficError with the exit code and the tail of stderr on a non-zero exit', async () => {
     const { path } = script(`i=0\nwhile [ $i -lt 400 ]; do echo "noise line $i" >&2; i=$((i+1)); done\necho "lb api: 403 forbidden" >&2\nexit 7`);
-    const error = await adapter({ command: [path] }).switchTo(request, new AbortController().signal).catch((e: unknown) => e);
+    const error = await adapter({ command: [path] })
+      .switchTo(request, new AbortController().signal)
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TrafficError);
     const message = (error as TrafficError).message;
     expect(message).toMatch(/^traffic command switch\.sh exited with code 7 after /);
@@ -88,7 +90,9 @@ describe('command traffic adapter', () => {
   it('kills the program and what it started at the timeout, and says so', async () => {
     const { path, dir } = script(`echo $$ > "$1/script.pid"\nsleep 30 &\necho $! > "$1/sleep.pid"\nwait`);
     const started = Date.now();
-    const error = await adapter({ command: [path, dir], timeout: '300ms' }).switchTo(request, new AbortController().signal).catch((e: unknown) => e);
+    const error = await adapter({ command: [path, dir], timeout: '300ms' })
+      .switchTo(request, new AbortController().signal)
+      .catch((e: unknown) => e);
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(error).toBeInstanceOf(TrafficError);
     expect((error as Error).message).toMatch(/did not finish within 300ms and was killed/);
@@ -100,7 +104,9 @@ describe('command traffic adapter', () => {
   });
 
   it('says when the program cannot be started', async () => {
-    const error = await adapter({ command: ['/nonexistent/switch-traffic'] }).switchTo(request, new AbortController().signal).catch((e: unknown) => e);
+    const error = await adapter({ command: ['/nonexistent/switch-traffic'] })
+      .switchTo(request, new AbortController().signal)
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TrafficError);
     expect((error as Error).message).toMatch(/could not be started \(ENOENT/);
   });

@@ -134,7 +134,9 @@ describe.skipIf(!NGINX)('nginx traffic adapter against a real nginx', () => {
     await load;
 
     const sent = failures.length + answers.length;
-    console.log(`nginx switch under load: ${sent} requests, ${failures.length} failed, ${resent.length} re-sent after a keep-alive close (${resent.join('; ') || 'none'}), switch took ${switchDone - switchedAt}ms`);
+    console.log(
+      `nginx switch under load: ${sent} requests, ${failures.length} failed, ${resent.length} re-sent after a keep-alive close (${resent.join('; ') || 'none'}), switch took ${switchDone - switchedAt}ms`,
+    );
     expect(failures).toEqual([]);
     expect(sent).toBeGreaterThanOrEqual(700);
     // At most one lost race per kept-alive connection and reload.
@@ -142,7 +144,9 @@ describe.skipIf(!NGINX)('nginx traffic adapter against a real nginx', () => {
     expect(answers.filter((a) => a.at < switchedAt).every((a) => a.env === 'blue')).toBe(true);
     expect(answers.filter((a) => a.at > switchDone).every((a) => a.env === 'green')).toBe(true);
     expect(answers.filter((a) => a.env === 'green').length).toBeGreaterThan(300);
-    expect(outcome.detail).toBe(`nginx upstream alphastack now 127.0.0.1:${green.port} (green), verified: $.environment is "green" through nginx 3 times in a row`);
+    expect(outcome.detail).toBe(
+      `nginx upstream alphastack now 127.0.0.1:${green.port} (green), verified: $.environment is "green" through nginx 3 times in a row`,
+    );
     expect(outcome.data).toMatchObject({ upstream: 'alphastack', server: `127.0.0.1:${green.port}`, verified: true });
     expect(readFileSync(upstreamFile, 'utf8')).toMatch(new RegExp(`^upstream alphastack \\{\\n    server 127\\.0\\.0\\.1:${green.port};\\n\\}$`, 'm'));
     expect(statSync(upstreamFile).mode & 0o777).toBe(mode);
@@ -163,7 +167,9 @@ describe.skipIf(!NGINX)('nginx traffic adapter against a real nginx', () => {
     const adapter = nginxTraffic.create({ ...block, reloadCommand: ['/bin/true'], verifyTimeout: 400 }, deps);
     const error = await adapter.switchTo(request('blue', 'green'), new AbortController().signal).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TrafficError);
-    expect((error as Error).message).toMatch(/^nginx was reloaded for green but verifyUrl did not report it 3 times in a row within 400ms \(last: \$\.environment is "blue"\)/);
+    expect((error as Error).message).toMatch(
+      /^nginx was reloaded for green but verifyUrl did not report it 3 times in a row within 400ms \(last: \$\.environment is "blue"\)/,
+    );
     // Put nginx's file back in line with what it serves.
     await nginxTraffic.create(block, deps).switchTo(request('green', 'blue'), new AbortController().signal);
   });
@@ -209,9 +215,16 @@ describe('nginx traffic adapter config', () => {
   it('removes a new upstream file again when there was none before and the test fails', async () => {
     const dir = tempDir('greenlight-nginx-');
     const upstreamFile = join(dir, 'upstream.conf');
-    const config = NginxTrafficSchema.parse({ type: 'nginx', upstreamFile, servers: { blue: 'a:1', green: 'b:1' }, testCommand: ['/bin/sh', '-c', 'echo "emerg: no" >&2; exit 1'] });
+    const config = NginxTrafficSchema.parse({
+      type: 'nginx',
+      upstreamFile,
+      servers: { blue: 'a:1', green: 'b:1' },
+      testCommand: ['/bin/sh', '-c', 'echo "emerg: no" >&2; exit 1'],
+    });
     const adapter = nginxTraffic.create(config, { logger: pino({ level: 'silent' }), dispatcher: new Agent(), now: Date.now, sleep, redactor: new Redactor() });
-    await expect(adapter.switchTo(request('blue', 'green'), new AbortController().signal)).rejects.toThrow(/sh exited with code 1: emerg: no\); .* was put back as it was/);
+    await expect(adapter.switchTo(request('blue', 'green'), new AbortController().signal)).rejects.toThrow(
+      /sh exited with code 1: emerg: no\); .* was put back as it was/,
+    );
     expect(readdirSync(dir)).toEqual([]);
     rmSync(dir, { recursive: true, force: true });
   });

@@ -41,7 +41,10 @@ class FakeRender {
 
   reset(): void {
     this.calls.length = 0;
-    this.domains = new Map([[BLUE, []], [GREEN, []]]);
+    this.domains = new Map([
+      [BLUE, []],
+      [GREEN, []],
+    ]);
     this.inject.clear();
     this.verifyAfterReads = 1;
     this.reads = 0;
@@ -74,10 +77,17 @@ class FakeRender {
     const key = `${req.method} ${url.pathname}`;
     this.calls.push(key);
     const send = (status: number, payload?: unknown, headers: Record<string, string> = {}) => {
-      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'ratelimit-limit': '30', 'ratelimit-remaining': '29', 'ratelimit-reset': '45', ...headers });
+      res.writeHead(status, {
+        'content-type': 'application/json; charset=utf-8',
+        'ratelimit-limit': '30',
+        'ratelimit-remaining': '29',
+        'ratelimit-reset': '45',
+        ...headers,
+      });
       res.end(payload === undefined ? undefined : JSON.stringify(payload));
     };
-    if (req.headers.authorization !== `Bearer ${API_KEY}`) return send(401, { id: 'unauthorized', message: 'Authorization information is missing or invalid.' });
+    if (req.headers.authorization !== `Bearer ${API_KEY}`)
+      return send(401, { id: 'unauthorized', message: 'Authorization information is missing or invalid.' });
     const injected = this.inject.get(key)?.shift();
     if (injected) return send(injected.status, injected.body ?? { id: 'injected', message: `injected ${injected.status}` }, injected.headers);
 
@@ -90,7 +100,10 @@ class FakeRender {
 
     if (name === undefined && req.method === 'GET') {
       const names = url.searchParams.getAll('name');
-      return send(200, list.filter((d) => names.length === 0 || names.includes(d.name)).map((customDomain) => ({ cursor: customDomain.id, customDomain })));
+      return send(
+        200,
+        list.filter((d) => names.length === 0 || names.includes(d.name)).map((customDomain) => ({ cursor: customDomain.id, customDomain })),
+      );
     }
     if (name === undefined && req.method === 'POST') {
       const requested = (JSON.parse(body) as { name?: string }).name;
@@ -154,7 +167,13 @@ beforeEach(() => {
   sleeps = [];
 });
 
-const toGreen: SwitchRequest = { from: 'blue', to: 'green', reason: 'rule live-latency-critical: mean latency 6.2s > 5s', rule: 'live-latency-critical', incident: 'inc-7' };
+const toGreen: SwitchRequest = {
+  from: 'blue',
+  to: 'green',
+  reason: 'rule live-latency-critical: mean latency 6.2s > 5s',
+  rule: 'live-latency-critical',
+  incident: 'inc-7',
+};
 
 function adapter(block: Record<string, unknown> = {}) {
   const config = RenderTrafficSchema.parse({ type: 'render', apiKey: API_KEY, services: { blue: BLUE, green: GREEN }, domain: DOMAIN, baseUrl, ...block });
@@ -191,7 +210,9 @@ describe('render traffic adapter', () => {
 
   it('waits as a 429 Retry-After asks, then goes on', async () => {
     fake.attach(BLUE, DOMAIN);
-    fake.inject.set(`DELETE /v1/services/${BLUE}/custom-domains/${DOMAIN}`, [{ status: 429, headers: { 'retry-after': '3', 'ratelimit-remaining': '0' }, body: { id: 'rate_limited', message: 'rate limit exceeded' } }]);
+    fake.inject.set(`DELETE /v1/services/${BLUE}/custom-domains/${DOMAIN}`, [
+      { status: 429, headers: { 'retry-after': '3', 'ratelimit-remaining': '0' }, body: { id: 'rate_limited', message: 'rate limit exceeded' } },
+    ]);
     await adapter().switchTo(toGreen, new AbortController().signal);
     expect(fake.calls.slice(2, 5)).toEqual([
       `DELETE /v1/services/${BLUE}/custom-domains/${DOMAIN}`,
@@ -215,7 +236,9 @@ describe('render traffic adapter', () => {
 
   it('keeps the key out of an error page that echoes it', async () => {
     fake.attach(BLUE, DOMAIN);
-    fake.inject.set(`GET /v1/services/${GREEN}/custom-domains`, [{ status: 400, body: { id: 'bad_request', message: `bad header Authorization: Bearer ${API_KEY}` } }]);
+    fake.inject.set(`GET /v1/services/${GREEN}/custom-domains`, [
+      { status: 400, body: { id: 'bad_request', message: `bad header Authorization: Bearer ${API_KEY}` } },
+    ]);
     const error = await failure(adapter().switchTo(toGreen, new AbortController().signal));
     expect(error.message).toContain('Bearer [redacted]');
   });
@@ -277,7 +300,9 @@ describe('render traffic adapter', () => {
     fake.attach(BLUE, DOMAIN);
     fake.verifyAfterReads = Number.POSITIVE_INFINITY;
     const error = await failure(adapter({ verifyTimeout: '10s' }).switchTo(toGreen, new AbortController().signal));
-    expect(error.message).toBe(`${DOMAIN} is attached to green but Render has not verified it within 10s (status unverified); check the domain's DNS records in the Render Dashboard`);
+    expect(error.message).toBe(
+      `${DOMAIN} is attached to green but Render has not verified it within 10s (status unverified); check the domain's DNS records in the Render Dashboard`,
+    );
     expect(sleeps.reduce((a, b) => a + b, 0)).toBe(10_000);
     expect(fake.where(DOMAIN)).toEqual([GREEN]);
   });

@@ -59,7 +59,13 @@ const deps: PluginDeps = {
   redactor: new Redactor(),
 };
 
-const request: SwitchRequest = { from: 'blue', to: 'green', reason: 'rule universe-critical: universe probe failing', rule: 'universe-critical', incident: 'inc-42' };
+const request: SwitchRequest = {
+  from: 'blue',
+  to: 'green',
+  reason: 'rule universe-critical: universe probe failing',
+  rule: 'universe-critical',
+  incident: 'inc-42',
+};
 
 function adapter(block: Record<string, unknown> = {}) {
   return webhookTraffic.create(WebhookTrafficSchema.parse({ type: 'webhook', url: `${baseUrl}${SECRET_PATH}`, ...block }), deps);
