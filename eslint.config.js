@@ -21,7 +21,14 @@ export default tseslint.config(
       'no-duplicate-imports': ['error', { includeExports: true }],
       // greenlight escapes control characters from remote text on purpose: the patterns name them.
       'no-control-regex': 'off',
+      // A variable set once, later than a closure that reads it (a listener's address, known once bound).
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
     },
+  },
+  {
+    // The CLI launcher is plain JavaScript for Node.
+    files: ['bin/*.js'],
+    languageOptions: { globals: { process: 'readonly' } },
   },
   {
     // Tests read wire formats (JSON bodies of fakes and simulators) loosely on purpose.

@@ -31,7 +31,7 @@ import { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
 import { Agent as UndiciAgent } from 'undici';
 import { Agent } from '../agent/agent.js';
-import { parseAgentConfig } from '../agent/agent-config.js';
+import { parseAgentConfig } from '../agent/reload/agent-config.js';
 import {
   APP_PATHS,
   buildConfigText,

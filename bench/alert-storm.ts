@@ -22,12 +22,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { Agent } from '../agent/agent.js';
-import { parseAgentConfig } from '../agent/agent-config.js';
+import { parseAgentConfig } from '../agent/reload/agent-config.js';
 import { AlertLifecycle } from '../agent/alerts/alert-lifecycle.js';
 import type { AlertGroupNotice, AlertNotice, AlertReceiver } from '../agent/alerts/alert-receiver.js';
 import { memoryLifecycleStore } from '../agent/alerts/lifecycle-store.js';
-import { EventBus } from '../agent/events.js';
-import { AgentMetrics } from '../agent/metrics.js';
+import { EventBus } from '../agent/events/events.js';
+import { AgentMetrics } from '../agent/telemetry/metrics.js';
 import { startSimulator } from '../simulator/alphastack-simulator.js';
 import { DIST_DIR, fmt, log, section, table, type SummaryRow } from './harness.js';
 
@@ -140,9 +140,7 @@ function counter(name: string, severities: AlertReceiver['severities'], now: () 
 }
 
 /** One 5-minute storm through the lifecycle configured by `alerts` (YAML lines under `alerts:`). */
-async function storm(
-  alerts: string,
-): Promise<{
+async function storm(alerts: string): Promise<{
   perReceiver: Record<string, number>;
   minutes: Record<string, number[]>;
   alerts: Record<string, number>;

@@ -22,8 +22,8 @@ import { join, resolve } from 'node:path';
 import { pino } from 'pino';
 import { WebSocketServer } from 'ws';
 import { Agent } from '../agent/agent.js';
-import { parseAgentConfig } from '../agent/agent-config.js';
-import type { ProbeDownEvent } from '../agent/events.js';
+import { parseAgentConfig } from '../agent/reload/agent-config.js';
+import type { ProbeDownEvent } from '../agent/events/events.js';
 import { buildConfigText, cpuMicros, DIST_DIR, fmt, log, section, sleep, stopChild, track, verdict, type SummaryRow } from './harness.js';
 
 export interface FanoutOptions {

@@ -15,7 +15,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FlagStore } from '../agent/flags/flag-store.js';
-import { Store } from '../agent/store.js';
+import { Store } from '../agent/events/store.js';
 import { fmt, log, section, type SummaryRow } from './harness.js';
 
 const TRAIL = 1_000;

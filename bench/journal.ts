@@ -1,5 +1,5 @@
 /**
- * The event journal (agent/store.ts) on a real SQLite file in the OS temp directory, opened
+ * The event journal (agent/events/store.ts) on a real SQLite file in the OS temp directory, opened
  * exactly as the agent opens it (Store.open: WAL, synchronous=FULL).
  *
  * journal-ingest: events per second written durably through Store.appendEvents, a batch per
@@ -19,8 +19,8 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import type { GreenlightEvent } from '../agent/events.js';
-import { Store } from '../agent/store.js';
+import type { GreenlightEvent } from '../agent/events/events.js';
+import { Store } from '../agent/events/store.js';
 import { fmt, log, section, verdict, type SummaryRow } from './harness.js';
 import { realisticEvent } from './journal-events.js';
 

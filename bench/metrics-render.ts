@@ -8,7 +8,7 @@
  */
 import { pino } from 'pino';
 import { Agent } from '../agent/agent.js';
-import { parseAgentConfig } from '../agent/agent-config.js';
+import { parseAgentConfig } from '../agent/reload/agent-config.js';
 import {
   buildConfigText,
   cpuMicros,

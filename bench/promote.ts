@@ -12,8 +12,8 @@
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { Agent } from '../agent/agent.js';
-import { parseAgentConfig } from '../agent/agent-config.js';
-import { runLoadTest } from '../agent/load-test.js';
+import { parseAgentConfig } from '../agent/reload/agent-config.js';
+import { runLoadTest } from '../agent/promote/load-test.js';
 import type { PromoteResult } from '../agent/promote/promotion.js';
 import { Redactor } from '../config/redactor.js';
 import { compileProbeTarget } from '../probes/http-probe.js';

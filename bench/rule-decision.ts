@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { Agent } from '../agent/agent.js';
-import { parseAgentConfig } from '../agent/agent-config.js';
+import { parseAgentConfig } from '../agent/reload/agent-config.js';
 import { startSimulator } from '../simulator/alphastack-simulator.js';
 import { findNginx, startNginxFront } from '../simulator/nginx-front.js';
 import { fmt, log, section, sortedCopy, quantile, table, verdict, type SummaryRow } from './harness.js';

@@ -9,7 +9,7 @@
  * - RSS and heap after a full GC of the real agent in a forked worker probing two simulators at
  *   1 s, after a warm-up, for the three configs in turn (same machine, same run).
  */
-import { parseAgentConfig } from '../agent/agent-config.js';
+import { parseAgentConfig } from '../agent/reload/agent-config.js';
 import { ProbeSeries } from '../probes/probe-series.js';
 import { SloBook, sloDefinitions } from '../probes/slo-window.js';
 import { sloWindows } from '../rules/rule-evaluator.js';

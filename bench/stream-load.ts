@@ -34,7 +34,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { setPriority, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Agent as UndiciAgent } from 'undici';
-import { Store } from '../agent/store.js';
+import { Store } from '../agent/events/store.js';
 import { realisticEvent } from './journal-events.js';
 import {
   DIST_DIR,

@@ -18,7 +18,7 @@ const VARIABLE = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 export interface ParseOptions {
   /** Names the file in messages. */
   source?: string;
-  /** The schema with the agent's plugins (agent/plugins.ts); default: no plugins. */
+  /** The schema with the agent's plugins (agent/plugins/registry.ts); default: no plugins. */
   schema?: typeof ConfigSchema;
   /**
    * Checks that need more than the schema (the rules compiler: facts and operators exist).

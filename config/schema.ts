@@ -7,9 +7,7 @@ import { validate as isValidCron } from 'node-cron';
 import { z } from 'zod';
 import { parseJsonPath, type PathSegment } from './json-path.js';
 import { LABEL_NAME, matcherProblem, parseMatcher, type LabelMatcher } from './matchers.js';
-import { parseByteSize, parseDuration } from './units.js';
-
-const quote = (value: unknown): string => JSON.stringify(value) ?? String(value);
+import { parseByteSize, parseDuration, quote } from './units.js';
 
 /** A duration such as 250ms, 5s, 2m or 1h, as milliseconds. */
 export const Duration = z
@@ -209,14 +207,10 @@ const Probe = z
   .refine((p) => p.every === undefined || p.cron === undefined, { error: 'give either every or cron, not both', path: ['cron'] });
 
 const EnvironmentTls = z.strictObject({
-  ca: z
-    .string()
-    .min(1)
-    .optional()
-    .meta({
-      description:
-        "A PEM file of CA certificates the environment's https certificate is verified against, in addition to the usual roots (a private CA). Relative paths are from the working directory.",
-    }),
+  ca: z.string().min(1).optional().meta({
+    description:
+      "A PEM file of CA certificates the environment's https certificate is verified against, in addition to the usual roots (a private CA). Relative paths are from the working directory.",
+  }),
 });
 
 const Environment = z.strictObject({
@@ -379,15 +373,10 @@ const Api = z.strictObject({
         .max(100_000, { error: 'must be at most 100000' })
         .default(256)
         .meta({ description: 'Stream clients at once; one more is refused with 503 at the upgrade. Default 256.' }),
-      maxClientsPerAddress: z
-        .int()
-        .min(1, { error: 'must be at least 1' })
-        .max(100_000, { error: 'must be at most 100000' })
-        .default(32)
-        .meta({
-          description:
-            'Stream clients at once from one remote address; one more is refused with 429. Behind a proxy every client has its address: raise it. Default 32.',
-        }),
+      maxClientsPerAddress: z.int().min(1, { error: 'must be at least 1' }).max(100_000, { error: 'must be at most 100000' }).default(32).meta({
+        description:
+          'Stream clients at once from one remote address; one more is refused with 429. Behind a proxy every client has its address: raise it. Default 32.',
+      }),
     })
     .prefault({})
     .meta({ description: 'Limits of the WebSocket event stream.' }),
@@ -395,13 +384,10 @@ const Api = z.strictObject({
     .array(AllowedOrigin)
     .default([])
     .meta({ description: "Origins besides the agent's own whose web pages may open the event stream (a WebSocket from any other page is refused with 403)." }),
-  allowedHosts: z
-    .array(AllowedHost)
-    .default([])
-    .meta({
-      description:
-        'Host names the agent answers to besides IP addresses and localhost (others get 421: a guard against DNS rebinding). Listening on a loopback address, only these; listening elsewhere, any name while the list is empty.',
-    }),
+  allowedHosts: z.array(AllowedHost).default([]).meta({
+    description:
+      'Host names the agent answers to besides IP addresses and localhost (others get 421: a guard against DNS rebinding). Listening on a loopback address, only these; listening elsewhere, any name while the list is empty.',
+  }),
 });
 
 /** How long and how large the event journal may grow: the oldest events are deleted first, by either bound. */
@@ -596,13 +582,10 @@ const EscalationLevel = z.strictObject({
 const EscalationPolicy = z
   .strictObject({
     name: Name.meta({ description: 'Names the policy in the incidents API and events.' }),
-    matchers: z
-      .array(Matcher)
-      .default([])
-      .meta({
-        description:
-          "Which incidents it takes, by the labels of their rule's alert (rule, severity, env, probe and the rule's labels). The first policy that matches wins. Default: every incident.",
-      }),
+    matchers: z.array(Matcher).default([]).meta({
+      description:
+        "Which incidents it takes, by the labels of their rule's alert (rule, severity, env, probe and the rule's labels). The first policy that matches wins. Default: every incident.",
+    }),
     levels: z.array(EscalationLevel).min(1, { error: 'needs at least one level' }),
     repeat: Duration.default(0).meta({
       description: 'After the last level, notify its receivers again this often while the incident is unacknowledged; 0s: never. Default 0s.',
@@ -725,18 +708,12 @@ export function buildConfigSchema(plugins: PluginSchemas) {
           externalUrl: HttpUrl.optional().meta({ description: "This agent's URL as people reach it, for links in alerts." }),
           receivers: z.array(pluginUnion('receiver', plugins.receivers)).default([]),
           group: AlertGroup.prefault({}).meta({ description: 'How alerts are grouped into notifications (README, "Alert lifecycle").' }),
-          inhibit: z
-            .array(InhibitRule)
-            .prefault(STOCK_INHIBITIONS)
-            .meta({
-              description: 'Inhibition rules: a firing source alert mutes the notifications of matching target alerts. Default: the stock ones; [] for none.',
-            }),
-          escalation: z
-            .array(EscalationPolicy)
-            .prefault(STOCK_ESCALATION)
-            .meta({
-              description: "Escalation policies, the first whose matchers take an incident applies. Default: the seed's matrix for criticals; [] for none.",
-            }),
+          inhibit: z.array(InhibitRule).prefault(STOCK_INHIBITIONS).meta({
+            description: 'Inhibition rules: a firing source alert mutes the notifications of matching target alerts. Default: the stock ones; [] for none.',
+          }),
+          escalation: z.array(EscalationPolicy).prefault(STOCK_ESCALATION).meta({
+            description: "Escalation policies, the first whose matchers take an incident applies. Default: the seed's matrix for criticals; [] for none.",
+          }),
           maintenance: z
             .array(MaintenanceWindow)
             .default([])

@@ -36,3 +36,8 @@ export function parseByteSize(text: string): number | undefined {
   if (!match) return undefined;
   return Math.floor(Number(match[1]) * SIZE_BYTES[match[2] ?? 'B']!);
 }
+
+/** A value as a config message quotes it: JSON where it has a JSON form (`"5x"`, `42`), else as text. */
+export function quote(value: unknown): string {
+  return JSON.stringify(value) ?? String(value);
+}

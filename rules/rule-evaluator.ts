@@ -283,7 +283,7 @@ export class RuleEvaluator {
 
   /** Run every rule once with no data: a rule that throws here is broken. Throws naming the rule. */
   async selfTest(): Promise<void> {
-    const empty: FactContext = { ruleEnv: 'live', activeEnvironment: 'blue', environments: ['blue', 'green'], now: Date.now(), series: () => [] };
+    const empty: FactContext = { ruleEnv: 'live', activeEnvironment: 'blue', environments: ['blue', 'green'], now: this.#context().now, series: () => [] };
     for (const rule of this.#rules) {
       try {
         await this.#check(rule, empty, new Map());

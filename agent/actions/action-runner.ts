@@ -12,9 +12,9 @@
  * next; the first retry after a hold waits for nothing but `ready`.
  */
 import type { Logger } from 'pino';
-import type { EventBus } from '../events.js';
-import type { AgentMetrics } from '../metrics.js';
-import type { ActionRecord, StoredActionContext } from '../store.js';
+import type { EventBus } from '../events/events.js';
+import type { AgentMetrics } from '../telemetry/metrics.js';
+import type { ActionRecord, StoredActionContext } from '../events/store.js';
 import type { Action, ActionContext, ActionOutcome } from './action.js';
 
 /** How many (incident, action) pairs to remember for the once-per-incident guarantee. */

@@ -1,14 +1,14 @@
 /**
  * Actions: what a firing rule (or an operator) makes greenlight do. Each is a plugin
- * (`{type, schema, create}` in agent/plugins.ts) producing an Action; the ActionRunner runs
+ * (`{type, schema, create}` in agent/plugins/registry.ts) producing an Action; the ActionRunner runs
  * them once per incident, off the evaluation path, and records every outcome as events and
  * metrics. In a dry run every action decides as usual and reports what it would have done.
  */
 import type { RuleConfig } from '../../config/schema.js';
 import type { Figures } from '../../rules/rule-evaluator.js';
 import type { AlertNotice } from '../alerts/alert-receiver.js';
-import type { Severity } from '../events.js';
-import type { PluginDeps } from '../plugin.js';
+import type { Severity } from '../events/events.js';
+import type { PluginDeps } from '../plugins/plugin.js';
 
 /** Why an action runs: a rule's incident, or an operator's request. */
 export interface ActionContext {

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { ruleProbe } from '../alerts/alert-labels.js';
 import type { AlertNotice } from '../alerts/alert-receiver.js';
-import type { PluginDefinition } from '../plugin.js';
+import type { PluginDefinition } from '../plugins/plugin.js';
 import { alertKey, type Action, type ActionContext, type ActionDeps, type ActionOutcome } from './action.js';
 
 const AlertSchema = z.strictObject({ type: z.literal('alert') });

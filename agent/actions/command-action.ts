@@ -5,8 +5,8 @@
 import { z } from 'zod';
 import { Duration } from '../../config/schema.js';
 import { formatDuration } from '../../config/units.js';
-import type { PluginDefinition } from '../plugin.js';
-import { runCommand, tailLines } from '../run-command.js';
+import type { PluginDefinition } from '../plugins/plugin.js';
+import { runCommand, tailLines } from '../plugins/run-command.js';
 import type { Action, ActionContext, ActionDeps, ActionOutcome } from './action.js';
 
 const CommandSchema = z.strictObject({

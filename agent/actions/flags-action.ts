@@ -1,6 +1,6 @@
 /** `flags`: put an environment's feature flags into a preset (emergency-rollback: V3 off, V2 fallback on). */
 import { z } from 'zod';
-import type { PluginDefinition } from '../plugin.js';
+import type { PluginDefinition } from '../plugins/plugin.js';
 import type { Action, ActionContext, ActionDeps, ActionOutcome } from './action.js';
 
 const FlagsSchema = z.strictObject({

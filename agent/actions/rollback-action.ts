@@ -35,7 +35,7 @@ import { z } from 'zod';
 import { Duration } from '../../config/schema.js';
 import { formatDuration } from '../../config/units.js';
 import type { AlertNotice } from '../alerts/alert-receiver.js';
-import type { PluginDefinition } from '../plugin.js';
+import type { PluginDefinition } from '../plugins/plugin.js';
 import { alertKey, type Action, type ActionContext, type ActionDeps, type ActionOutcome, type EnvironmentHealth, type Verification } from './action.js';
 
 const RollbackSchema = z.strictObject({

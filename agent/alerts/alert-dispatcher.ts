@@ -24,7 +24,9 @@
  * Without `grouping` every alert is its own group, sent at once.
  */
 import type { Logger } from 'pino';
-import { OutboundError } from '../outbound.js';
+import type { EventBus } from '../events/events.js';
+import { OutboundError } from '../plugins/outbound.js';
+import type { AgentMetrics } from '../telemetry/metrics.js';
 import { alertLabels } from './alert-labels.js';
 import { AlertError, type AlertGroupNotice, type AlertNotice, type AlertReceiver } from './alert-receiver.js';
 
@@ -667,4 +669,51 @@ function failureOf(error: unknown): { attempts: number; httpStatus?: number; err
   const attempts = error instanceof AlertError || error instanceof OutboundError ? error.attempts : 0;
   const message = error instanceof Error ? error.message : String(error);
   return { attempts, error: message, ...(status === undefined ? {} : { httpStatus: status }) };
+}
+
+/**
+ * What a delivery becomes for everyone else: an `alert.sent` or `alert.failed` event and the
+ * greenlight_alerts_total count (the dispatcher's `onDelivery`). A grouped notification names its
+ * rules and incidents; an escalation its level.
+ */
+export function publishDelivery(bus: Pick<EventBus, 'publish'>, metrics: Pick<AgentMetrics, 'countAlert'>): (delivery: AlertDelivery) => void {
+  return (delivery) => {
+    const { receiver, notice, group } = delivery;
+    const rules = [...new Set(group.alerts.map((alert) => alert.rule))];
+    const incidents = [...new Set(group.alerts.flatMap((alert) => (alert.incident ? [alert.incident] : [])))];
+    const data = {
+      receiver: receiver.name,
+      receiverType: receiver.type,
+      status: group.status,
+      key: group.key,
+      attempts: delivery.attempts,
+      kind: delivery.kind,
+      alerts: group.alerts.length,
+      rules,
+      incidents,
+      escalationLevel: group.escalation?.level ?? null,
+    };
+    const scope = { env: group.labels.env || notice.env, rule: rules.length === 1 ? rules[0]! : null };
+    const what =
+      delivery.kind === 'acknowledge' ? 'acknowledgement' : `${group.escalation ? `escalation (level ${group.escalation.level}) ` : ''}${group.status} alert`;
+    const about = group.alerts.length === 1 ? `"${notice.summary}"` : `of ${group.alerts.length} alerts (${rules.join(', ')})`;
+    metrics.countAlert(receiver.name, group.status, delivery.ok ? 'sent' : 'failed');
+    if (delivery.ok) {
+      bus.publish({
+        type: 'alert.sent',
+        severity: 'info',
+        ...scope,
+        message: `${what} ${about} delivered to ${receiver.type} receiver ${receiver.name}`,
+        data: { ...data, httpStatus: delivery.httpStatus ?? null },
+      });
+    } else {
+      bus.publish({
+        type: 'alert.failed',
+        severity: 'warning',
+        ...scope,
+        message: `${receiver.type} receiver ${receiver.name} did not take the ${what} ${about}: ${delivery.error}`,
+        data: { ...data, error: delivery.error ?? 'unknown' },
+      });
+    }
+  };
 }

@@ -20,8 +20,8 @@
  */
 import type { Logger } from 'pino';
 import type { Config } from '../../config/schema.js';
-import type { EventBus, GreenlightEvent, MaintenanceEventData, Severity } from '../events.js';
-import type { AgentMetrics } from '../metrics.js';
+import type { EventBus, GreenlightEvent, MaintenanceEventData, Severity } from '../events/events.js';
+import type { AgentMetrics } from '../telemetry/metrics.js';
 import { AlertDispatcher, type ActiveAlert, type AlertDelivery, type MuteReason, type NotificationPolicy } from './alert-dispatcher.js';
 import { alertLabels, ruleProbe } from './alert-labels.js';
 import type { AlertNotice, AlertReceiver } from './alert-receiver.js';

@@ -4,7 +4,7 @@
  * Retry-After); it resolves when delivered and throws AlertError when it gave up.
  */
 import { GreenlightError } from '../../config/errors.js';
-import type { Severity } from '../events.js';
+import type { Severity } from '../events/events.js';
 
 export interface AlertNotice {
   status: 'firing' | 'resolved';

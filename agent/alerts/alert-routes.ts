@@ -14,7 +14,7 @@
  */
 import { z } from 'zod';
 import { formatDuration, parseDuration } from '../../config/units.js';
-import { HttpError, invalidBody, type Route } from '../http-server.js';
+import { HttpError, invalidBody, type Route } from '../http/http-server.js';
 import type { AlertLifecycle } from './alert-lifecycle.js';
 import { IncidentError, type IncidentRecord } from './escalation.js';
 import { MaintenanceError, MAX_WINDOW_MS } from './maintenance.js';
@@ -205,7 +205,8 @@ function refusals<T>(run: () => T): T {
   try {
     return run();
   } catch (error) {
-    if (error instanceof SilenceError || error instanceof IncidentError || error instanceof MaintenanceError) throw new HttpError(error.status, error.message);
+    if (error instanceof SilenceError || error instanceof IncidentError || error instanceof MaintenanceError)
+      throw new HttpError(error.status, error.message, undefined, error.code);
     throw error;
   }
 }

@@ -7,8 +7,8 @@
  */
 import { z } from 'zod';
 import { HttpUrl } from '../../config/schema.js';
-import type { Severity } from '../events.js';
-import type { PluginDefinition } from '../plugin.js';
+import type { Severity } from '../events/events.js';
+import type { PluginDefinition } from '../plugins/plugin.js';
 import type { AlertGroupNotice, AlertNotice, AlertReceiver } from './alert-receiver.js';
 import {
   ackHint,

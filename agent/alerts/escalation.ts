@@ -13,6 +13,7 @@
  * - A level is recorded (persisted) before its notification is handed over: a crash right after
  *   loses at most that one notification, and never sends it again.
  */
+import { codeOfStatus, GreenlightError } from '../../config/errors.js';
 import type { EscalationPolicyConfig } from '../../config/schema.js';
 import { compileMatchers, type LabelTest } from '../../config/matchers.js';
 
@@ -62,12 +63,12 @@ export interface Escalation {
 }
 
 /** A refusal of an acknowledgement: its HTTP status and what to do. */
-export class IncidentError extends Error {
+export class IncidentError extends GreenlightError {
   constructor(
     readonly status: 404 | 409,
     message: string,
   ) {
-    super(message);
+    super(codeOfStatus(status), message);
   }
 }
 

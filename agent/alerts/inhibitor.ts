@@ -14,7 +14,7 @@
  */
 import type { InhibitRuleConfig } from '../../config/schema.js';
 import { compileMatchers, type LabelTest } from '../../config/matchers.js';
-import type { Severity } from '../events.js';
+import type { Severity } from '../events/events.js';
 
 /** What inhibition reads of an alert. */
 export interface InhibitionCandidate {

@@ -5,8 +5,8 @@
  * so a failing disk holds them in memory and writes them on recovery, as it does all state.
  * (A cluster's store implements the same interface.)
  */
-import type { Journal } from '../journal.js';
-import type { AlertLifecycleTable, Store } from '../store.js';
+import type { Journal } from '../events/journal.js';
+import type { AlertLifecycleTable, Store } from '../events/store.js';
 import type { StoredAlert } from './alert-dispatcher.js';
 import type { IncidentRecord } from './escalation.js';
 import type { MaintenanceRecord } from './maintenance.js';

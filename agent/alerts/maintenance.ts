@@ -17,6 +17,7 @@
  * recurring occurrence open now (the next occurrence opens as scheduled).
  */
 import { randomUUID } from 'node:crypto';
+import { codeOfStatus, GreenlightError } from '../../config/errors.js';
 import { WEEKDAYS, type MaintenanceWindowConfig } from '../../config/schema.js';
 import { instantOf, localTimeOf } from '../promote/deploy-window.js';
 
@@ -58,12 +59,12 @@ export interface MaintenanceView {
 }
 
 /** A window request that cannot be honoured. */
-export class MaintenanceError extends Error {
+export class MaintenanceError extends GreenlightError {
   constructor(
     readonly status: 400 | 404 | 409,
     message: string,
   ) {
-    super(message);
+    super(codeOfStatus(status), message);
   }
 }
 

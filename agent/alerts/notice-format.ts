@@ -3,7 +3,7 @@
  * a person the same thing: severity and status first, then rule, environment, summary, the
  * deciding figures, what greenlight did, and where to look.
  */
-import type { Severity } from '../events.js';
+import type { Severity } from '../events/events.js';
 import type { AlertGroupNotice, AlertNotice } from './alert-receiver.js';
 
 /** `FIRING` or `RESOLVED`. */

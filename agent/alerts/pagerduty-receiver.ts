@@ -11,8 +11,8 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { HttpUrl } from '../../config/schema.js';
-import type { Severity } from '../events.js';
-import type { PluginDefinition } from '../plugin.js';
+import type { Severity } from '../events/events.js';
+import type { PluginDefinition } from '../plugins/plugin.js';
 import type { AlertGroupNotice, AlertNotice, AlertReceiver } from './alert-receiver.js';
 import { figureLines, firedFor, groupSeverity, groupStatusWord, groupSubject, lifecycleLine, statusWord, subject, truncate } from './notice-format.js';
 import { deliverNotice, receiverLabel, receiverOptions } from './receiver-options.js';

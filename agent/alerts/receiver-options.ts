@@ -5,8 +5,8 @@
  */
 import { z } from 'zod';
 import { Duration, Name, Severity } from '../../config/schema.js';
-import { DEFAULT_RETRY, OutboundError, sendWithRetry, type OutboundRequest, type RetryPolicy } from '../outbound.js';
-import type { PluginDeps } from '../plugin.js';
+import { OutboundError, retryPolicyOf, sendWithRetry, type OutboundRequest } from '../plugins/outbound.js';
+import type { PluginDeps } from '../plugins/plugin.js';
 import { AlertError } from './alert-receiver.js';
 
 /** A severity a receiver can take: warning or critical. */
@@ -33,11 +33,6 @@ export interface ReceiverOptions {
   severities: ReceiverSeverity[];
   timeout: number;
   retries: number;
-}
-
-/** The retry policy of a receiver block: `retries` more tries after the first, each within `timeout`. */
-export function retryPolicyOf(options: Pick<ReceiverOptions, 'timeout' | 'retries'>): RetryPolicy {
-  return { ...DEFAULT_RETRY, attempts: options.retries + 1, timeoutMs: options.timeout };
 }
 
 /** `slack receiver "desk"`: how messages and logs name a receiver, never by its URL. */

@@ -12,7 +12,7 @@
  *   for SILENCE_RETENTION_MS after its end (then it is pruned).
  */
 import { randomUUID } from 'node:crypto';
-import { GreenlightError } from '../../config/errors.js';
+import { codeOfStatus, GreenlightError } from '../../config/errors.js';
 import { compileMatchers, formatMatcher, matcherProblem, matchesEmpty, type LabelMatcher, type LabelTest } from '../../config/matchers.js';
 
 /** Expired silences are kept this long after their end, for the record (Alertmanager keeps 5 days). */
@@ -57,7 +57,7 @@ export class SilenceError extends GreenlightError {
     readonly status: 400 | 404 | 409,
     message: string,
   ) {
-    super('GL_ERR_SILENCE', message);
+    super(codeOfStatus(status), message);
   }
 }
 

@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { HttpUrl } from '../../config/schema.js';
-import type { PluginDefinition } from '../plugin.js';
+import type { PluginDefinition } from '../plugins/plugin.js';
 import type { AlertGroupNotice, AlertNotice, AlertReceiver } from './alert-receiver.js';
 import {
   ackHint,

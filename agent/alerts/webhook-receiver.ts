@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { HttpUrl } from '../../config/schema.js';
-import type { PluginDefinition } from '../plugin.js';
+import type { PluginDefinition } from '../plugins/plugin.js';
 import type { AlertGroupNotice, AlertNotice, AlertReceiver } from './alert-receiver.js';
 import { figureLines } from './notice-format.js';
 import { deliverNotice, receiverLabel, receiverOptions } from './receiver-options.js';

@@ -11,7 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { HttpError, invalidBody, type Route, type RouteResponse } from '../http-server.js';
+import { HttpError, invalidBody, type Route, type RouteResponse } from '../http/http-server.js';
 import { FlagError, LOCKED_FLAGS, lockedAttempts, preview, type FlagStore } from './flag-store.js';
 
 export interface FlagRouteOptions {
@@ -191,7 +191,7 @@ function refusals<T>(run: () => T): T {
   try {
     return run();
   } catch (error) {
-    if (error instanceof FlagError) throw new HttpError(error.status, error.message, error.details);
+    if (error instanceof FlagError) throw new HttpError(error.status, error.message, error.details, error.code);
     throw error;
   }
 }

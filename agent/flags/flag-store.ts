@@ -8,7 +8,7 @@
  */
 import { ConfigError, GreenlightError } from '../../config/errors.js';
 import { formatKeyPath } from '../../config/load-config.js';
-import type { EventInput, FlagChange } from '../events.js';
+import type { EventInput, FlagChange } from '../events/events.js';
 
 export type { FlagChange };
 
@@ -488,4 +488,26 @@ export function preview(value: unknown, max = 60): string {
 /** A name from a request, as a message shows it: cut to 60 characters. */
 function shortText(text: string, max = 60): string {
   return text.length > max ? `${text.slice(0, max - 3)}...` : text;
+}
+
+/** What resuming the flags reads and writes of the state store. */
+export interface FlagPersistence {
+  get<T>(key: string): T | undefined;
+  flagAudit(limit: number): FlagAuditEntry[];
+  saveFlags(state: FlagState, audit: readonly FlagAuditEntry[], keep: number): void;
+}
+
+/**
+ * Give `flags` back what the store kept: the values (state key `flags`) and the audit trail (its
+ * own table). A database from before that table keeps the trail inside the flags state: it is
+ * moved over once.
+ */
+export function resumeFlags(flags: FlagStore, store: FlagPersistence): void {
+  const saved = store.get<FlagState & { audit?: FlagAuditEntry[] }>('flags');
+  let audit = store.flagAudit(flags.auditLimit);
+  if (audit.length === 0 && saved?.audit?.length) {
+    audit = saved.audit.slice(-flags.auditLimit);
+    store.saveFlags({ values: saved.values, versions: saved.versions }, audit, flags.auditLimit);
+  }
+  if (saved) flags.restore({ values: saved.values, versions: saved.versions, audit });
 }

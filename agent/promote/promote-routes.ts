@@ -13,8 +13,7 @@
  */
 import { z } from 'zod';
 import { parseDuration } from '../../config/units.js';
-import type { Route, RouteResponse } from '../http-server.js';
-import { HttpError } from '../http-server.js';
+import { HttpError, type Route, type RouteResponse } from '../http/http-server.js';
 import { PromoteRefused, type PromoteLine, type PromoteResult, type PromotionController, type PromotionRun } from './promotion.js';
 
 const PromoteBody = z.strictObject({
@@ -51,7 +50,7 @@ export function promoteRoutes(promotions: PromotionController): Route[] {
             actor,
           });
         } catch (error) {
-          if (error instanceof PromoteRefused) throw new HttpError(error.status, error.message);
+          if (error instanceof PromoteRefused) throw new HttpError(error.status, error.message, undefined, error.code);
           throw error;
         }
         if ((headers.accept ?? '').includes('application/x-ndjson'))

@@ -27,12 +27,12 @@ import { describeFailure } from '../../probes/probe-result.js';
 import type { SeriesSnapshot } from '../../probes/probe-series.js';
 import type { RuleStatus } from '../../rules/rule-evaluator.js';
 import { alertKey, type Controller } from '../actions/action.js';
-import type { EventBus, GreenlightEvent, PromoteStepData, PromoteStepName, RollbackValidatedEvent } from '../events.js';
-import { judgeLoad, runLoadTest, summarizeLoad } from '../load-test.js';
-import { runCommand, tailLines } from '../run-command.js';
-import { probeConnect } from '../tls-trust.js';
+import type { EventBus, GreenlightEvent, PromoteStepData, PromoteStepName, RollbackValidatedEvent } from '../events/events.js';
+import { judgeLoad, runLoadTest, summarizeLoad } from './load-test.js';
+import { runCommand, tailLines } from '../plugins/run-command.js';
+import { probeConnect } from '../pipeline/tls-trust.js';
 import { decideWindow, type ReleaseKind } from './deploy-window.js';
-import { deployAndFollow, RenderApi } from './render-api.js';
+import { deployAndFollow, RenderApi } from '../plugins/render-api.js';
 import { validateRollback, type ValidationReport } from './rollback-validation.js';
 
 /** What the promotion uses of the agent. The Agent satisfies it. */

@@ -9,7 +9,7 @@ import type { Redactor } from '../../config/redactor.js';
 import type { Config } from '../../config/schema.js';
 import { compileProbeTarget } from '../../probes/http-probe.js';
 import type { SeriesSnapshot } from '../../probes/probe-series.js';
-import type { ValidationCheck } from '../events.js';
+import type { ValidationCheck } from '../events/events.js';
 
 export interface ValidationInput {
   config: Config;

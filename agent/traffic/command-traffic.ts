@@ -2,8 +2,8 @@ import { basename } from 'node:path';
 import { z } from 'zod';
 import { Duration } from '../../config/schema.js';
 import { formatDuration } from '../../config/units.js';
-import type { PluginDefinition } from '../plugin.js';
-import { runCommand, tailLines } from '../run-command.js';
+import type { PluginDefinition } from '../plugins/plugin.js';
+import { runCommand, tailLines } from '../plugins/run-command.js';
 import { TrafficError, type SwitchRequest, type TrafficAdapter } from './traffic-adapter.js';
 
 export const CommandTrafficSchema = z.strictObject({

@@ -4,13 +4,11 @@ import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
 import { readJsonPath, type PathSegment } from '../../config/json-path.js';
 import { Duration, HttpUrl, JsonPath, Name } from '../../config/schema.js';
-import { formatDuration } from '../../config/units.js';
-import { OutboundError, sendWithRetry } from '../outbound.js';
-import type { PluginDefinition, PluginDeps } from '../plugin.js';
-import { runCommand, tailLines } from '../run-command.js';
+import { formatDuration, quote } from '../../config/units.js';
+import { OutboundError, sendWithRetry } from '../plugins/outbound.js';
+import type { PluginDefinition, PluginDeps } from '../plugins/plugin.js';
+import { runCommand, tailLines } from '../plugins/run-command.js';
 import { TrafficError, type SwitchRequest, type SwitchOutcome, type TrafficAdapter } from './traffic-adapter.js';
-
-const quote = (value: unknown): string => JSON.stringify(value) ?? String(value);
 
 const Argv = z.array(z.string().min(1)).min(1, { error: 'needs a program and its arguments' });
 
@@ -69,15 +67,10 @@ export const nginxTraffic: PluginDefinition<NginxTrafficConfig, TrafficAdapter> 
   schema: NginxTrafficSchema,
   create(config, deps) {
     const log = deps.logger.child({ component: 'traffic', adapter: 'nginx' });
-    // Two switches at once would interleave writes, tests and restores of the same file.
-    let queue: Promise<unknown> = Promise.resolve();
     return {
       type: 'nginx',
-      switchTo(request, signal) {
-        const run = queue.then(() => switchUpstream(config, deps, log, request, signal));
-        queue = run.catch(() => undefined);
-        return run;
-      },
+      // One at a time (traffic control's lock): two would interleave writes, tests and restores of the file.
+      switchTo: (request, signal) => switchUpstream(config, deps, log, request, signal),
       async current() {
         const file = await readIfExists(config.upstreamFile);
         const server = file && new RegExp(`upstream\\s+${config.upstreamName.replace(/\./g, '\\.')}\\s*\\{\\s*server\\s+([^;\\s]+)`).exec(file.text)?.[1];

@@ -1,5 +1,5 @@
 import { NoneTrafficSchema } from '../../config/schema.js';
-import type { PluginDefinition } from '../plugin.js';
+import type { PluginDefinition } from '../plugins/plugin.js';
 import type { TrafficAdapter } from './traffic-adapter.js';
 
 /** `none`: nothing outside greenlight moves; the switch is greenlight's record of which environment is live (the demo, dry runs, setups where a person moves traffic). */

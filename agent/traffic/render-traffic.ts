@@ -22,12 +22,10 @@
  */
 import { z } from 'zod';
 import { Duration, HttpUrl } from '../../config/schema.js';
-import { formatDuration } from '../../config/units.js';
-import { DEFAULT_RETRY, OutboundError, sendWithRetry, type OutboundResponse, type RetryPolicy } from '../outbound.js';
-import type { PluginDefinition, PluginDeps } from '../plugin.js';
+import { formatDuration, quote } from '../../config/units.js';
+import type { PluginDefinition, PluginDeps } from '../plugins/plugin.js';
+import { RenderApi, RenderError } from '../plugins/render-api.js';
 import { TrafficError, type SwitchRequest, type SwitchOutcome, type TrafficAdapter } from './traffic-adapter.js';
-
-const quote = (value: unknown): string => JSON.stringify(value) ?? String(value);
 
 export const RenderTrafficSchema = z.strictObject({
   type: z.literal('render'),
@@ -59,32 +57,15 @@ export const RenderTrafficSchema = z.strictObject({
 
 export type RenderTrafficConfig = z.output<typeof RenderTrafficSchema>;
 
-interface RenderCustomDomain {
-  id: string;
-  name: string;
-  redirectForName?: string;
-  verificationStatus?: string;
-}
-
 const VERIFY_INTERVAL_MS = 2_000;
 
-/** `render`: moves a custom domain between the blue and the green Render service. */
+/** `render`: moves a custom domain between the blue and the green Render service (one switch at a time: traffic control's lock). */
 export const renderTraffic: PluginDefinition<RenderTrafficConfig, TrafficAdapter> = {
   type: 'render',
   schema: RenderTrafficSchema,
   create(config, deps) {
     const log = deps.logger.child({ component: 'traffic', adapter: 'render' });
-    const policy: RetryPolicy = { ...DEFAULT_RETRY, attempts: config.retries + 1, timeoutMs: config.timeout };
-    let queue: Promise<unknown> = Promise.resolve();
-    return {
-      type: 'render',
-      switchTo(request, signal) {
-        const api = new RenderApi(config, deps, policy, signal);
-        const run = queue.then(() => moveDomain(config, deps, log, api, request, signal));
-        queue = run.catch(() => undefined);
-        return run;
-      },
-    };
+    return { type: 'render', switchTo: (request, signal) => moveDomain(config, deps, log, new RenderApi(config, deps, signal), request, signal) };
   },
 };
 
@@ -127,7 +108,7 @@ async function moveDomain(
       data: { domain, service: toId, previousService: fromId ?? null, verificationStatus: status },
     };
   } catch (error) {
-    if (error instanceof OutboundError) throw new TrafficError(`${error.message}; ${state}`, { cause: error });
+    if (error instanceof RenderError) throw new TrafficError(`${error.message}; ${state}`, { cause: error });
     throw error;
   }
 }
@@ -135,9 +116,9 @@ async function moveDomain(
 /** Attaches the domain to the new service; when that fails, puts it back on `previousId` (if it was there) and throws TrafficError. */
 async function addDomain(api: RenderApi, serviceId: string, domain: string, request: SwitchRequest, previousId: string | undefined): Promise<void> {
   try {
-    await api.call('POST', `/services/${serviceId}/custom-domains`, `add ${domain} to ${request.to}`, { name: domain });
+    await api.addDomain(serviceId, domain, `add ${domain} to ${request.to}`);
   } catch (error) {
-    if (!(error instanceof OutboundError)) throw error;
+    if (!(error instanceof RenderError)) throw error;
     // A retried POST whose first try got through fails as a duplicate: look before giving up.
     const landed = await api.listDomains(serviceId, `list custom domains of ${request.to}`).then(
       (list) => list.some((d) => d.name === domain),
@@ -152,7 +133,7 @@ async function addDomain(api: RenderApi, serviceId: string, domain: string, requ
 /** Best effort after a failed add: the domain goes back where it was, so users keep being served. */
 async function reattach(api: RenderApi, serviceId: string, domain: string, env: string): Promise<string> {
   try {
-    await api.call('POST', `/services/${serviceId}/custom-domains`, `put ${domain} back on ${env}`, { name: domain });
+    await api.addDomain(serviceId, domain, `put ${domain} back on ${env}`);
     return `; it was put back on ${env}`;
   } catch (error) {
     return `; putting it back on ${env} failed too (${(error as Error).message}): ${domain} is on no service, add it in the Render Dashboard now`;
@@ -169,18 +150,16 @@ async function awaitVerified(
   env: string,
   signal: AbortSignal,
 ): Promise<string> {
-  const path = `/services/${serviceId}/custom-domains/${encodeURIComponent(config.domain)}`;
   // Render also checks on its own schedule: a refused trigger only makes the wait longer.
-  await api.call('POST', `${path}/verify`, `verify ${config.domain} on ${env}`).catch((error: unknown) => {
-    if (!(error instanceof OutboundError)) throw error;
+  await api.verifyDomain(serviceId, config.domain, `verify ${config.domain} on ${env}`).catch((error: unknown) => {
+    if (!(error instanceof RenderError)) throw error;
     log.warn({ domain: config.domain, env }, error.message);
   });
   const deadline = deps.now() + config.verifyTimeout;
   const maxPolls = Math.ceil(config.verifyTimeout / VERIFY_INTERVAL_MS) + 1;
   let status = 'unknown';
   for (let poll = 1; poll <= maxPolls; poll++) {
-    const response = await api.call('GET', path, `read ${config.domain} on ${env}`);
-    status = parseDomain(safeJson(response.body))?.verificationStatus ?? 'unknown';
+    status = (await api.readDomain(serviceId, config.domain, `read ${config.domain} on ${env}`))?.verificationStatus ?? 'unknown';
     if (status === 'verified' || config.verifyTimeout === 0) return status;
     if (deps.now() >= deadline) break;
     await deps.sleep(VERIFY_INTERVAL_MS, signal);
@@ -189,72 +168,4 @@ async function awaitVerified(
   throw new TrafficError(
     `${config.domain} is attached to ${env} but Render has not verified it within ${formatDuration(config.verifyTimeout)} (status ${status}); check the domain's DNS records in the Render Dashboard`,
   );
-}
-
-/** The few Render API calls the adapter makes, each through sendWithRetry with the key kept out of every message. */
-class RenderApi {
-  constructor(
-    private readonly config: RenderTrafficConfig,
-    private readonly deps: PluginDeps,
-    private readonly policy: RetryPolicy,
-    private readonly signal: AbortSignal,
-  ) {
-    deps.redactor.add([this.config.apiKey]);
-  }
-
-  call(method: 'GET' | 'POST' | 'DELETE', path: string, what: string, json?: unknown): Promise<OutboundResponse> {
-    return sendWithRetry(
-      this.deps,
-      {
-        label: `Render API (${what})`,
-        url: `${this.config.baseUrl}${path}`,
-        method,
-        headers: { authorization: `Bearer ${this.config.apiKey}`, accept: 'application/json' },
-        json,
-      },
-      this.policy,
-      this.signal,
-    ).catch((error: unknown) => {
-      if (error instanceof OutboundError && error.status === 401) {
-        throw new OutboundError(`${error.message} (Render refused the API key: check RENDER_API_KEY)`, error.attempts, error.status, { cause: error });
-      }
-      throw error;
-    });
-  }
-
-  async listDomains(serviceId: string, what: string): Promise<RenderCustomDomain[]> {
-    const response = await this.call('GET', `/services/${serviceId}/custom-domains?limit=100`, what);
-    const items = safeJson(response.body);
-    if (!Array.isArray(items)) throw new TrafficError(`Render API (${what}) answered something other than a list of custom domains`);
-    return items.map((item) => parseDomain((item as { customDomain?: unknown })?.customDomain ?? item)).filter((d) => d !== undefined);
-  }
-
-  async removeDomain(serviceId: string, name: string, what: string): Promise<void> {
-    try {
-      await this.call('DELETE', `/services/${serviceId}/custom-domains/${encodeURIComponent(name)}`, what);
-    } catch (error) {
-      // Already gone (a retried DELETE, or removed by hand): the goal is reached.
-      if (!(error instanceof OutboundError && error.status === 404)) throw error;
-    }
-  }
-}
-
-function parseDomain(value: unknown): RenderCustomDomain | undefined {
-  if (value === null || typeof value !== 'object') return undefined;
-  const d = value as Record<string, unknown>;
-  if (typeof d.name !== 'string') return undefined;
-  return {
-    id: typeof d.id === 'string' ? d.id : d.name,
-    name: d.name,
-    ...(typeof d.redirectForName === 'string' && d.redirectForName !== '' ? { redirectForName: d.redirectForName } : {}),
-    ...(typeof d.verificationStatus === 'string' ? { verificationStatus: d.verificationStatus } : {}),
-  };
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }

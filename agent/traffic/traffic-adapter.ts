@@ -1,7 +1,8 @@
 /**
  * Traffic adapters move live traffic from one environment to the other: `none` (state only),
- * `webhook`, `command`, `nginx`, `render`. The rollback action and promotion call `switchTo`;
- * the adapter does the switch and verifies it, or throws a TrafficError saying what failed.
+ * `webhook`, `command`, `nginx`, `render`. Traffic control calls `switchTo`, one switch at a
+ * time (its lock, shared with reloads): an adapter never sees two at once. The adapter does the
+ * switch and verifies it, or throws a TrafficError saying what failed.
  */
 import { GreenlightError } from '../../config/errors.js';
 

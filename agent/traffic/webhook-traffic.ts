@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { Duration, HttpUrl } from '../../config/schema.js';
 import { secretsOfUrl } from '../../config/redactor.js';
-import { DEFAULT_RETRY, OutboundError, sendWithRetry } from '../outbound.js';
-import type { PluginDefinition } from '../plugin.js';
+import { OutboundError, retryPolicyOf, sendWithRetry } from '../plugins/outbound.js';
+import type { PluginDefinition } from '../plugins/plugin.js';
 import { TrafficError, type TrafficAdapter } from './traffic-adapter.js';
 
 export const WebhookTrafficSchema = z.strictObject({
@@ -30,7 +30,7 @@ export const webhookTraffic: PluginDefinition<WebhookTrafficConfig, TrafficAdapt
       .flatMap(([, value]) => [value, value.replace(/^\S+\s+/, '')])
       .filter((value) => value.length >= 8);
     deps.redactor.add([...secretsOfUrl(config.url), ...credentials]);
-    const policy = { ...DEFAULT_RETRY, attempts: config.retries + 1, timeoutMs: config.timeout };
+    const policy = retryPolicyOf(config);
     return {
       type: 'webhook',
       async switchTo(request, signal) {

@@ -11,7 +11,7 @@
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import type { GreenlightEvent } from '../../agent/events.js';
+import type { GreenlightEvent } from '../../agent/events/events.js';
 import { useSimulatorPair, waitUntil } from '../helpers/agent-harness.js';
 import { startRecorder } from '../helpers/recorder.js';
 import { hasTool, tempDir, writeTempFile } from '../helpers/tools.js';

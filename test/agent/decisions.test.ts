@@ -3,14 +3,12 @@
  * rollback through the webhook traffic adapter, flags to safe mode, an alert to a recording
  * receiver — and the judgement that keeps greenlight from making things worse.
  */
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../agent/agent.js';
-import { parseAgentConfig } from '../../agent/agent-config.js';
-import type { GreenlightEvent } from '../../agent/events.js';
+import { parseAgentConfig } from '../../agent/reload/agent-config.js';
+import type { GreenlightEvent } from '../../agent/events/events.js';
 import { startSimulator, type Simulator } from '../../simulator/alphastack-simulator.js';
-import { waitUntil } from '../helpers/agent-harness.js';
+import { startAgent, waitUntil } from '../helpers/agent-harness.js';
 import { startRecorder } from '../helpers/recorder.js';
 import { tempDir } from '../helpers/tools.js';
 
@@ -72,25 +70,8 @@ probes:
     path: /api/alphastack/universe
     expect: { json: [ { path: $.universe, nonEmpty: true } ] }
 `;
-  const agent = new Agent({
-    config: parseAgentConfig(text),
-    logger: pino({ level: 'silent' }, new Writable({ write: (_c, _e, done) => done() })),
-    dryRun: options.dryRun,
-  });
-  const events: GreenlightEvent[] = [];
-  agent.bus.subscribe((event) => events.push(event));
-  await agent.start();
-  const base = `http://127.0.0.1:${agent.address!.port}`;
-  await waitUntil(() => agent.ready, 'the first probe round');
-  const api = async (method: string, path: string, body?: unknown, token?: string) => {
-    const response = await fetch(`${base}${path}`, {
-      method,
-      headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(token ? { authorization: `Bearer ${token}` } : {}) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await response.text();
-    return { status: response.status, body: text ? JSON.parse(text) : undefined };
-  };
+  const { agent, events, base, api: client } = await startAgent(parseAgentConfig(text), { dryRun: options.dryRun, ready: true });
+  const api = (method: string, path: string, body?: unknown, token?: string) => client(method, path, { body, token });
   world = { blue, green, recorder, agent, events, base, types: () => events.map((e) => e.type), api };
   return world;
 }
@@ -166,8 +147,9 @@ describe('a firing critical rule', () => {
       'the resolved notice',
     );
     expect(w.types()).toContain('alert.sent');
-    // Once per incident: one switch however long blue stays broken.
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Once per incident: one switch however long blue stays broken (judged over more probe rounds, not time).
+    const servedBefore = w.blue.requestCount();
+    await waitUntil(() => w.blue.requestCount() >= servedBefore + 6, 'more probe rounds on the broken blue');
     expect(w.recorder.requests.filter((r) => r.path === '/traffic')).toHaveLength(1);
   });
 

@@ -3,15 +3,13 @@
  * environment starts failing, greenlight's rule fires and the nginx adapter switches traffic.
  * Clients see the fault's errors until the switch, and none caused by the switch itself.
  */
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../../agent/agent.js';
-import { parseAgentConfig } from '../../agent/agent-config.js';
-import type { GreenlightEvent } from '../../agent/events.js';
+import { parseAgentConfig } from '../../agent/reload/agent-config.js';
+import type { GreenlightEvent } from '../../agent/events/events.js';
 import { startSimulator, type Simulator } from '../../simulator/alphastack-simulator.js';
 import { findNginx, startNginxFront, type NginxFront } from '../../simulator/nginx-front.js';
-import { waitUntil } from '../helpers/agent-harness.js';
+import { startAgent, waitUntil } from '../helpers/agent-harness.js';
 import { startClientLoad, type ClientRequest } from '../helpers/client-load.js';
 import { tempDir } from '../helpers/tools.js';
 
@@ -48,10 +46,9 @@ probes:
     path: /api/health
     expect: { json: [ { path: $.status, in: [healthy] } ] }
 `);
-    agent = new Agent({ config, logger: pino({ level: 'silent' }, new Writable({ write: (_c, _e, done) => done() })) });
+    // Timed as they are published: the switch's latency is measured from these.
+    ({ agent } = await startAgent(config, { ready: true }));
     agent.bus.subscribe((event) => events.push({ at: performance.now(), event }));
-    await agent.start();
-    await waitUntil(() => agent.ready, 'the first probe round');
   });
 
   afterAll(async () => {

@@ -8,9 +8,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Agent } from '../../agent/agent.js';
-import { parseAgentConfig } from '../../agent/agent-config.js';
-import type { GreenlightEvent } from '../../agent/events.js';
-import { Store, type ActionRecord } from '../../agent/store.js';
+import { parseAgentConfig } from '../../agent/reload/agent-config.js';
+import type { GreenlightEvent } from '../../agent/events/events.js';
+import { Store, type ActionRecord } from '../../agent/events/store.js';
 import { startAgent, useSimulatorPair, waitUntil } from '../helpers/agent-harness.js';
 import { tempDir } from '../helpers/tools.js';
 

@@ -1,12 +1,12 @@
 /**
- * A restart picks up where the last run left off (agent/store.ts): the live environment and the
+ * A restart picks up where the last run left off (agent/events/store.ts): the live environment and the
  * flags are what they were, and a rule that was firing goes on firing without repeating its
  * actions — and still tells the receivers when it resolves.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Agent } from '../../agent/agent.js';
-import { parseAgentConfig } from '../../agent/agent-config.js';
-import type { GreenlightEvent } from '../../agent/events.js';
+import { parseAgentConfig } from '../../agent/reload/agent-config.js';
+import type { GreenlightEvent } from '../../agent/events/events.js';
 import { startAgent, useSimulatorPair, waitUntil } from '../helpers/agent-harness.js';
 import { startRecorder } from '../helpers/recorder.js';
 import { tempDir } from '../helpers/tools.js';
@@ -87,7 +87,9 @@ probes:
       expect(await (await fetch(`http://127.0.0.1:${second.agent.address!.port}/metrics`)).text()).toContain('greenlight_active_environment{env="green"} 1');
 
       // Blue is still broken: the rule holds, and nothing runs again.
-      await new Promise((resolve) => setTimeout(resolve, 800));
+      // Judged over rounds, not time: blue must answer six more probes (three rounds of its two).
+      const servedBefore = pair.blue.requestCount();
+      await waitUntil(() => pair.blue.requestCount() >= servedBefore + 6, 'three more probe rounds on blue');
       expect(second.events.filter((e) => e.type === 'rule.firing' || e.type.startsWith('action.'))).toEqual([]);
       expect(recorder.requests.filter((r) => r.path === '/traffic')).toHaveLength(trafficBefore);
 

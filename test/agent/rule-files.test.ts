@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadAgentConfig } from '../../agent/agent-config.js';
+import { loadAgentConfig } from '../../agent/reload/agent-config.js';
 import { ConfigError, formatConfigIssue } from '../../config/errors.js';
 import { tempDir } from '../helpers/tools.js';
 

@@ -5,8 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Agent } from '../../agent/agent.js';
-import { parseAgentConfig } from '../../agent/agent-config.js';
-import { Store } from '../../agent/store.js';
+import { parseAgentConfig } from '../../agent/reload/agent-config.js';
+import { Store } from '../../agent/events/store.js';
 import type { SloState } from '../../probes/slo-window.js';
 import { startSimulator, type Simulator } from '../../simulator/alphastack-simulator.js';
 import { startAgent, waitUntil } from '../helpers/agent-harness.js';

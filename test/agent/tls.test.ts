@@ -7,7 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseAgentConfig } from '../../agent/agent-config.js';
+import { parseAgentConfig } from '../../agent/reload/agent-config.js';
 import { startSimulator, type Simulator } from '../../simulator/alphastack-simulator.js';
 import { startAgent, waitUntil } from '../helpers/agent-harness.js';
 import { makeCa, type TestCa } from '../helpers/certs.js';

@@ -3,7 +3,7 @@
  * defaults, and every mistake reported with its key path and line.
  */
 import { describe, expect, it } from 'vitest';
-import { parseAgentConfig } from '../../agent/agent-config.js';
+import { parseAgentConfig } from '../../agent/reload/agent-config.js';
 import { STOCK_ESCALATION, STOCK_INHIBITIONS } from '../../config/schema.js';
 import { issuesOf as issuesOfConfig } from '../helpers/config-issues.js';
 

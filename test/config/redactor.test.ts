@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseAgentConfig } from '../../agent/agent-config.js';
+import { parseAgentConfig } from '../../agent/reload/agent-config.js';
 import { collectSecrets, Redactor, REDACTED } from '../../config/redactor.js';
 
 const TOKEN = 'tok-5f2a9c7e1b3d';

@@ -12,13 +12,13 @@ import { Deployment } from 'kubernetes-models/apps/v1';
 import { ConfigMap, Service } from 'kubernetes-models/v1';
 import { parse, parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { parseAgentConfig } from '../../agent/agent-config.js';
+import { parseAgentConfig } from '../../agent/reload/agent-config.js';
 import { tempDir } from '../helpers/tools.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const EXAMPLES = join(ROOT, 'examples');
 
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- parsed YAML is checked field by field
+type Obj = Record<string, any>; // parsed YAML, checked field by field
 /** Merge keys (`<<: *anchor`) on: Compose applies them. */
 const load = (path: string): Obj => parse(readFileSync(join(EXAMPLES, path), 'utf8'), { merge: true }) as Obj;
 

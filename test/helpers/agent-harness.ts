@@ -2,9 +2,9 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll } from 'vitest';
 import { Agent, type AgentOptions } from '../../agent/agent.js';
-import type { GreenlightEvent } from '../../agent/events.js';
+import type { GreenlightEvent } from '../../agent/events/events.js';
 import type { Config } from '../../config/schema.js';
-import { parseAgentConfig } from '../../agent/agent-config.js';
+import { parseAgentConfig } from '../../agent/reload/agent-config.js';
 import { startSimulator, type Simulator } from '../../simulator/alphastack-simulator.js';
 import { tempDir } from './tools.js';
 
@@ -61,6 +61,7 @@ export interface Harness {
   events: GreenlightEvent[];
   logs: string[];
   base: string;
+  api: ApiClient;
   close(): Promise<void>;
 }
 
@@ -87,6 +88,7 @@ export async function startPair(options: PairOptions = {}): Promise<Harness> {
     events,
     logs,
     base: `http://${address.host}:${address.port}`,
+    api: apiClient(`http://${address.host}:${address.port}`),
     close: async () => {
       await agent.close();
       await Promise.all([blue.close(), green.close()]);
@@ -115,11 +117,64 @@ export function useSimulatorPair(): { readonly blue: Simulator; readonly green: 
   return pair;
 }
 
-/** Start an agent on `config` with a silent logger, collecting its events from the first. */
-export async function startAgent(config: Config, options: Omit<AgentOptions, 'config' | 'logger'> = {}): Promise<{ agent: Agent; events: GreenlightEvent[] }> {
-  const agent = new Agent({ config, logger: pino({ level: 'silent' }), ...options });
+/** An answer of the agent's API: the status, the JSON body (or the text when it is not JSON) and the headers. */
+export interface ApiAnswer<T = any> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
+
+/** Calls to a running agent's API: `api('PUT', '/api/v1/flags', { token: ADMIN, body: {...} })`. */
+export type ApiClient = <T = any>(
+  method: string,
+  path: string,
+  options?: { token?: string | undefined; body?: unknown; headers?: Record<string, string> },
+) => Promise<ApiAnswer<T>>;
+
+/** An API client of the agent at `base`: JSON bodies, `Authorization: Bearer` when a token is given. */
+export function apiClient(base: string): ApiClient {
+  return async (method, path, options = {}) => {
+    const headers: Record<string, string> = { ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}), ...options.headers };
+    if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
+    const response = await fetch(`${base}${path}`, {
+      method,
+      headers,
+      body: options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body),
+    });
+    const text = await response.text();
+    let body: unknown = text;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // not JSON: the text as it came
+    }
+    return { status: response.status, body: body as never, headers: response.headers };
+  };
+}
+
+export interface StartedAgent {
+  agent: Agent;
+  /** Every event it published, from the first. */
+  events: GreenlightEvent[];
+  /** `http://127.0.0.1:<port>` */
+  base: string;
+  api: ApiClient;
+}
+
+/**
+ * Start an agent on `config` (its listen address with port 0), silent unless given a logger,
+ * collecting its events from the first; with `ready`, wait for its first probe round too.
+ */
+export async function startAgent(
+  config: Config,
+  options: Omit<AgentOptions, 'config' | 'logger'> & { ready?: boolean; logger?: AgentOptions['logger'] } = {},
+): Promise<StartedAgent> {
+  const { ready, logger = pino({ level: 'silent' }), ...agentOptions } = options;
+  const agent = new Agent({ config, logger, ...agentOptions });
   const events: GreenlightEvent[] = [];
   agent.bus.subscribe((event) => events.push(event));
   await agent.start();
-  return { agent, events };
+  if (ready) await waitUntil(() => agent.ready, 'the first probe round');
+  const base = `http://127.0.0.1:${agent.address!.port}`;
+  return { agent, events, base, api: apiClient(base) };
 }

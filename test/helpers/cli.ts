@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { GreenlightEvent } from '../../agent/events.js';
+import type { GreenlightEvent } from '../../agent/events/events.js';
 
 /** The built CLI (npm test builds first) and the package root it runs from. */
 export const BIN = new URL('../../bin/greenlight.js', import.meta.url).pathname;

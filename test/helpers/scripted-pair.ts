@@ -10,8 +10,8 @@ import { pino } from 'pino';
 import { MockAgent } from 'undici';
 import { vi } from 'vitest';
 import { Agent } from '../../agent/agent.js';
-import { parseAgentConfig } from '../../agent/agent-config.js';
-import type { GreenlightEvent, TrafficSwitchedEvent } from '../../agent/events.js';
+import { parseAgentConfig } from '../../agent/reload/agent-config.js';
+import type { GreenlightEvent, TrafficSwitchedEvent } from '../../agent/events/events.js';
 import { tempDir } from './tools.js';
 
 export const T0 = Date.UTC(2027, 0, 15, 13, 0, 0);

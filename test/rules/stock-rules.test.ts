@@ -7,12 +7,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseAgentConfig } from '../../agent/agent-config.js';
+import { parseAgentConfig } from '../../agent/reload/agent-config.js';
 import type { ProbeResult } from '../../probes/probe-result.js';
 import { ProbeSeries } from '../../probes/probe-series.js';
 import { SloBook, sloDefinitions } from '../../probes/slo-window.js';
 import type { ProbeTls } from '../../probes/tls.js';
-import { RuleEvaluator, sloWindows, watchedLines } from '../../rules/rule-evaluator.js';
+import { RuleEvaluator, sloWindows } from '../../rules/rule-evaluator.js';
+import { seriesSpecs } from '../../agent/pipeline/series-registry.js';
 
 const config = parseAgentConfig(readFileSync(new URL('../../config/greenlight.yaml', import.meta.url), 'utf8'), {});
 const T0 = 1_800_000_000_000;
@@ -62,15 +63,10 @@ const renewed = expiringIn(90);
 
 function world(options: { interval?: number } = {}) {
   const interval = options.interval ?? 5_000;
-  const lines = watchedLines(config);
+  // The series the agent builds (pipeline/series-registry.ts): each with the lines its probe extracts and the rules watch.
+  const specs = seriesSpecs(config);
   const series = new Map(
-    ENVS.map((env) => [
-      env,
-      config.probes.map((probe) => {
-        const extract = new Map(Object.entries(probe.extract).map(([name, e]) => [name, [...e.lines, ...(lines.get(probe.name)?.get(name) ?? [])]]));
-        return new ProbeSeries(probe.name, env, config.windows, extract, T0);
-      }),
-    ]),
+    ENVS.map((env) => [env, specs.filter((spec) => spec.env === env).map((spec) => new ProbeSeries(spec.probe.name, env, config.windows, spec.lines, T0))]),
   );
   const slo = new SloBook(sloDefinitions(config), ENVS, sloWindows(config));
   let now = T0;

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { ActionContext, ActionDeps, Controller } from '../../../agent/actions/action.js';
 import { alertAction } from '../../../agent/actions/alert-action.js';
 import type { AlertNotice } from '../../../agent/alerts/alert-receiver.js';
-import { parseAgentConfig } from '../../../agent/agent-config.js';
+import { parseAgentConfig } from '../../../agent/reload/agent-config.js';
 
 const config = parseAgentConfig(`environments: { blue: { url: "http://127.0.0.1:1" }, green: { url: "http://127.0.0.1:2" } }
 probes: [ { name: health, path: / } ]

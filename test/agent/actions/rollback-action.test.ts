@@ -6,7 +6,7 @@
  * answered. Every bound is on simulated time, which the code alone decides.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { GreenlightEvent } from '../../../agent/events.js';
+import type { GreenlightEvent } from '../../../agent/events/events.js';
 import { STOCK, startScriptedPair, type ScriptedPair } from '../../helpers/scripted-pair.js';
 import { tempDir } from '../../helpers/tools.js';
 
@@ -343,7 +343,7 @@ function onlyRules(keep: string[]): string {
   const end = rest.indexOf('\nprobes:\n');
   const rulesBlock = rest.slice(0, end);
   const kept = rulesBlock
-    .split(/\n(?=  - name: )/)
+    .split(/\n(?= {2}- name: )/)
     .filter((chunk, index) => index === 0 || keep.some((name) => chunk.startsWith(`  - name: ${name}\n`)))
     .join('\n');
   return `${head}${kept}${rest.slice(end)}`;

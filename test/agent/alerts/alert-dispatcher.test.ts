@@ -5,7 +5,7 @@ import { AlertError, type AlertGroupNotice, type AlertNotice, type AlertReceiver
 import { pagerDutyReceiver } from '../../../agent/alerts/pagerduty-receiver.js';
 import { slackReceiver } from '../../../agent/alerts/slack-receiver.js';
 import { webhookReceiver } from '../../../agent/alerts/webhook-receiver.js';
-import type { Severity } from '../../../agent/events.js';
+import type { Severity } from '../../../agent/events/events.js';
 import {
   alertmanagerService,
   firingNotice,

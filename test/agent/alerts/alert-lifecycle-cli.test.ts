@@ -7,7 +7,7 @@
  * their delays.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { GreenlightEvent } from '../../../agent/events.js';
+import type { GreenlightEvent } from '../../../agent/events/events.js';
 import { useSimulatorPair, waitUntil } from '../../helpers/agent-harness.js';
 import { cli, startAgentProcess, type AgentProcess } from '../../helpers/cli.js';
 import { startRecorder } from '../../helpers/recorder.js';

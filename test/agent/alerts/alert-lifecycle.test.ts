@@ -12,10 +12,10 @@ import type { AlertDelivery } from '../../../agent/alerts/alert-dispatcher.js';
 import { AlertLifecycle } from '../../../agent/alerts/alert-lifecycle.js';
 import type { AlertNotice, AlertReceiver } from '../../../agent/alerts/alert-receiver.js';
 import { memoryLifecycleStore, type LifecycleStore } from '../../../agent/alerts/lifecycle-store.js';
-import { parseAgentConfig } from '../../../agent/agent-config.js';
-import { EventBus, type GreenlightEvent } from '../../../agent/events.js';
-import { AgentMetrics } from '../../../agent/metrics.js';
-import { ALERT_RECEIVERS, createPlugin } from '../../../agent/plugins.js';
+import { parseAgentConfig } from '../../../agent/reload/agent-config.js';
+import { EventBus, type GreenlightEvent } from '../../../agent/events/events.js';
+import { AgentMetrics } from '../../../agent/telemetry/metrics.js';
+import { ALERT_RECEIVERS, createPlugin } from '../../../agent/plugins/registry.js';
 import { Redactor } from '../../../config/redactor.js';
 import { alertmanagerService, discordService, pagerDutyService, slackService, type Service } from './fake-server.js';
 

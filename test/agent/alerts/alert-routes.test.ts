@@ -4,7 +4,7 @@
  * field, and the maintenance endpoints with their metric.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GreenlightEvent } from '../../../agent/events.js';
+import type { GreenlightEvent } from '../../../agent/events/events.js';
 import { startPair, waitUntil, type Harness } from '../../helpers/agent-harness.js';
 import { startRecorder } from '../../helpers/recorder.js';
 

@@ -10,7 +10,7 @@ import { pino, type Logger } from 'pino';
 import { afterEach, beforeEach } from 'vitest';
 import { Agent } from 'undici';
 import type { AlertNotice } from '../../../agent/alerts/alert-receiver.js';
-import type { PluginDeps } from '../../../agent/plugin.js';
+import type { PluginDeps } from '../../../agent/plugins/plugin.js';
 import { Redactor } from '../../../config/redactor.js';
 
 export interface ReceivedRequest {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Inhibitor, type InhibitionCandidate } from '../../../agent/alerts/inhibitor.js';
-import { parseAgentConfig } from '../../../agent/agent-config.js';
+import { parseAgentConfig } from '../../../agent/reload/agent-config.js';
 import { readFileSync } from 'node:fs';
 
 const STOCK = parseAgentConfig(readFileSync(new URL('../../../config/greenlight.yaml', import.meta.url), 'utf8'), {}).alerts.inhibit;

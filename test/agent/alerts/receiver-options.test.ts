@@ -4,10 +4,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AlertError, type AlertReceiver } from '../../../agent/alerts/alert-receiver.js';
 import { discordReceiver } from '../../../agent/alerts/discord-receiver.js';
 import { pagerDutyReceiver } from '../../../agent/alerts/pagerduty-receiver.js';
-import { retryPolicyOf } from '../../../agent/alerts/receiver-options.js';
+import { retryPolicyOf } from '../../../agent/plugins/outbound.js';
 import { slackReceiver } from '../../../agent/alerts/slack-receiver.js';
 import { webhookReceiver } from '../../../agent/alerts/webhook-receiver.js';
-import { ALERT_RECEIVERS, PLUGIN_SCHEMAS } from '../../../agent/plugins.js';
+import { ALERT_RECEIVERS, PLUGIN_SCHEMAS } from '../../../agent/plugins/registry.js';
 import { ConfigError } from '../../../config/errors.js';
 import { parseConfig } from '../../../config/load-config.js';
 import { secretsOfUrl } from '../../../config/redactor.js';
@@ -151,12 +151,10 @@ describe.each(CASES)('$type receiver delivery', (c) => {
   it('times out each attempt against a receiver that hangs, then gives up', async () => {
     const { server, receiver } = await setUp(c, { timeout: '150ms', retries: 1 });
     server.script('hang', 'hang');
-    const started = Date.now();
     const error = await failure(receiver.send(firingNotice(), signal()));
     expect(error.attempts).toBe(2);
     expect(error.message).toBe(`${c.type} receiver "desk": gave up after 2 attempts; last: no answer within 150ms`);
     expect(server.received).toHaveLength(2);
-    expect(Date.now() - started).toBeLessThan(5_000);
   });
 
   it('regression: the attempt deadline still fires after a garbage collection (AbortSignal.timeout inside AbortSignal.any did not)', async () => {

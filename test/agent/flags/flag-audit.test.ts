@@ -6,8 +6,8 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { parseAgentConfig } from '../../../agent/agent-config.js';
-import { Store } from '../../../agent/store.js';
+import { parseAgentConfig } from '../../../agent/reload/agent-config.js';
+import { Store } from '../../../agent/events/store.js';
 import { startAgent, useSimulatorPair } from '../../helpers/agent-harness.js';
 import { tempDir } from '../../helpers/tools.js';
 

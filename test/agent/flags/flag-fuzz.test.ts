@@ -9,10 +9,10 @@
 import fc from 'fast-check';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EventInput } from '../../../agent/events.js';
+import type { EventInput } from '../../../agent/events/events.js';
 import { flagRoutes } from '../../../agent/flags/flag-routes.js';
 import { FlagStore } from '../../../agent/flags/flag-store.js';
-import { startHttpServer, type HttpServer } from '../../../agent/http-server.js';
+import { startHttpServer, type HttpServer } from '../../../agent/http/http-server.js';
 import { Redactor } from '../../../config/redactor.js';
 
 const ADMIN = 'admin-token-fuzz-123';

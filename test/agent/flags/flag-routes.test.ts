@@ -1,9 +1,9 @@
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { EventInput } from '../../../agent/events.js';
+import type { EventInput } from '../../../agent/events/events.js';
 import { flagRoutes } from '../../../agent/flags/flag-routes.js';
 import { FlagStore } from '../../../agent/flags/flag-store.js';
-import { startHttpServer, type HttpServer } from '../../../agent/http-server.js';
+import { startHttpServer, type HttpServer } from '../../../agent/http/http-server.js';
 
 const ADMIN = 'admin-token-123';
 const ROLLBACK = 'rollback-token-123';
@@ -121,6 +121,7 @@ describe('PUT /api/v1/flags', () => {
     expect(answer.status).toBe(409);
     expect(answer.body).toEqual({
       error: expect.stringContaining('ALPHASTACK_PROTECTION is locked and can never be changed'),
+      code: 'GL_ERR_FLAG_LOCKED',
       locked: ['ALPHASTACK_PROTECTION'],
     });
     expect(events).toEqual([

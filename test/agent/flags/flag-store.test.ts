@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { EventInput } from '../../../agent/events.js';
+import type { EventInput } from '../../../agent/events/events.js';
 import { checkInitialFlags, FLAG_DEFINITIONS, FlagError, FlagStore, type FlagStoreOptions } from '../../../agent/flags/flag-store.js';
 import { ConfigError } from '../../../config/errors.js';
 import { parseConfig } from '../../../config/load-config.js';

@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { flagRoutes } from '../../../agent/flags/flag-routes.js';
 import { FlagStore } from '../../../agent/flags/flag-store.js';
-import { startHttpServer, type HttpServer } from '../../../agent/http-server.js';
+import { startHttpServer, type HttpServer } from '../../../agent/http/http-server.js';
 
 // OpenFeature's API object is a process-wide singleton: this file is its only user (vitest runs
 // each file in its own fork), and it is closed and cleared at the end.

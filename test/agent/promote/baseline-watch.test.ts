@@ -6,14 +6,11 @@
  * promotion's watch.
  */
 import { readFileSync } from 'node:fs';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../../agent/agent.js';
-import { parseAgentConfig } from '../../../agent/agent-config.js';
-import type { GreenlightEvent } from '../../../agent/events.js';
+import { parseAgentConfig } from '../../../agent/reload/agent-config.js';
 import { startSimulator, type Simulator } from '../../../simulator/alphastack-simulator.js';
-import { waitUntil } from '../../helpers/agent-harness.js';
+import { startAgent, waitUntil } from '../../helpers/agent-harness.js';
 import { ADMIN as PROMOTE_ADMIN, promoteConfig } from '../../helpers/promote.js';
 import { tempDir } from '../../helpers/tools.js';
 
@@ -37,12 +34,9 @@ async function start(blue: Simulator, green: Simulator) {
     GREENLIGHT_PROBE_INTERVAL: '100ms',
     ADMIN_TOKEN: ADMIN,
   });
-  const agent = new Agent({ config, logger: pino({ level: 'silent' }, new Writable({ write: (_c, _e, done) => done() })), processMetrics: false });
-  const events: GreenlightEvent[] = [];
-  agent.bus.subscribe((event) => events.push(event));
-  await agent.start();
-  cleanups.push(() => agent.close());
-  return { agent, events, base: `http://127.0.0.1:${agent.address!.port}` };
+  const started = await startAgent(config, { processMetrics: false });
+  cleanups.push(() => started.agent.close());
+  return started;
 }
 
 /** Every series holds at least `n` probes in its 5 m window. */
@@ -108,22 +102,9 @@ describe('a rollback between the switch and the watch', () => {
       'rules:\n',
       'rules:\n  - name: no-promotions\n    severity: critical\n    when: { all: [ { fact: promotionWatch, operator: equal, value: true } ] }\n    actions: [rollback]\n',
     );
-    const agent = new Agent({
-      config: parseAgentConfig(text),
-      logger: pino({ level: 'silent' }, new Writable({ write: (_c, _e, done) => done() })),
-      processMetrics: false,
-    });
-    const events: GreenlightEvent[] = [];
-    agent.bus.subscribe((event) => events.push(event));
-    await agent.start();
+    const { agent, events, api } = await startAgent(parseAgentConfig(text), { processMetrics: false, ready: true });
     cleanups.push(() => agent.close());
-    await waitUntil(() => agent.ready, 'the first probe round');
-    const response = await fetch(`http://127.0.0.1:${agent.address!.port}/api/v1/promote`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${PROMOTE_ADMIN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ to: 'green' }),
-    });
-    const result = (await response.json()) as Record<string, unknown>;
+    const result = (await api<Record<string, unknown>>('POST', '/api/v1/promote', { token: PROMOTE_ADMIN, body: { to: 'green' } })).body;
     expect(result).toMatchObject({ ok: false, switched: true, rolledBack: true, live: 'blue', failedStep: 'watch' });
     expect(String(result.reason)).toMatch(/^rolled back to blue after .*no-promotions|rolled back to blue/);
     const order = events.flatMap((e) => {

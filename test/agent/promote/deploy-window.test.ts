@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseAgentConfig } from '../../../agent/agent-config.js';
+import { parseAgentConfig } from '../../../agent/reload/agent-config.js';
 import { decideWindow, instantOf, localTimeOf } from '../../../agent/promote/deploy-window.js';
 
 const NY = 'America/New_York';

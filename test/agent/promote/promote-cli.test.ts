@@ -3,14 +3,12 @@
  * streams the steps and exits 1 naming the failing figure when a gate fails; `rollback validate`,
  * `loadtest` and the untouched `rollback --reason`.
  */
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Agent } from '../../../agent/agent.js';
-import { parseAgentConfig } from '../../../agent/agent-config.js';
-import type { GreenlightEvent } from '../../../agent/events.js';
+import type { Agent } from '../../../agent/agent.js';
+import { parseAgentConfig } from '../../../agent/reload/agent-config.js';
+import type { GreenlightEvent } from '../../../agent/events/events.js';
 import { startSimulator, type Simulator } from '../../../simulator/alphastack-simulator.js';
-import { waitUntil } from '../../helpers/agent-harness.js';
+import { startAgent, waitUntil } from '../../helpers/agent-harness.js';
 import { ADMIN, FAST_GATES, promoteConfig } from '../../helpers/promote.js';
 import { writeTempFile } from '../../helpers/tools.js';
 import { cli } from '../../helpers/cli.js';
@@ -20,21 +18,13 @@ let green: Simulator;
 let agent: Agent;
 let base: string;
 let configFile: string;
-const events: GreenlightEvent[] = [];
+let events: GreenlightEvent[];
 
 beforeAll(async () => {
   [blue, green] = await Promise.all([startSimulator({ name: 'blue' }), startSimulator({ name: 'green' })]);
   const text = promoteConfig(blue.url, green.url, `${FAST_GATES.replace('maxP95: 2s', 'maxP95: 150ms')}deployWindows: { enabled: false }\n`);
   configFile = writeTempFile('promote.yaml', text);
-  agent = new Agent({
-    config: parseAgentConfig(text),
-    logger: pino({ level: 'silent' }, new Writable({ write: (_c, _e, done) => done() })),
-    processMetrics: false,
-  });
-  agent.bus.subscribe((event) => events.push(event));
-  await agent.start();
-  await waitUntil(() => agent.ready, 'the first probe round');
-  base = `http://127.0.0.1:${agent.address!.port}`;
+  ({ agent, base, events } = await startAgent(parseAgentConfig(text), { processMetrics: false, ready: true }));
 });
 
 afterAll(async () => {

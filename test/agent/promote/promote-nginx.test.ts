@@ -3,15 +3,13 @@
  * nginx while greenlight gates green, switches the upstream and watches. Not one client request
  * may fail, before, during or after the switch.
  */
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../../../agent/agent.js';
-import { parseAgentConfig } from '../../../agent/agent-config.js';
-import type { GreenlightEvent } from '../../../agent/events.js';
+import { parseAgentConfig } from '../../../agent/reload/agent-config.js';
+import type { GreenlightEvent } from '../../../agent/events/events.js';
 import { startSimulator, type Simulator } from '../../../simulator/alphastack-simulator.js';
 import { findNginx, startNginxFront, type NginxFront } from '../../../simulator/nginx-front.js';
-import { waitUntil } from '../../helpers/agent-harness.js';
+import { startAgent } from '../../helpers/agent-harness.js';
 import { startClientLoad } from '../../helpers/client-load.js';
 import { ADMIN, FAST_GATES, promoteConfig } from '../../helpers/promote.js';
 
@@ -23,7 +21,7 @@ describe.skipIf(!HAS_NGINX)('a promotion through real nginx under client load', 
   let green: Simulator;
   let front: NginxFront;
   let agent: Agent;
-  const events: GreenlightEvent[] = [];
+  let events: GreenlightEvent[];
 
   beforeAll(async () => {
     [blue, green] = await Promise.all([startSimulator({ name: 'blue' }), startSimulator({ name: 'green' })]);
@@ -37,10 +35,7 @@ describe.skipIf(!HAS_NGINX)('a promotion through real nginx under client load', 
         `traffic: ${JSON.stringify(traffic)}`,
       ),
     );
-    agent = new Agent({ config, logger: pino({ level: 'silent' }, new Writable({ write: (_c, _e, done) => done() })), processMetrics: false });
-    agent.bus.subscribe((event) => events.push(event));
-    await agent.start();
-    await waitUntil(() => agent.ready, 'the first probe round');
+    ({ agent, events } = await startAgent(config, { processMetrics: false, ready: true }));
   });
 
   afterAll(async () => {

@@ -2,14 +2,12 @@
  * Promotion end to end in one process: two simulators, an agent on them (traffic `none`), and
  * promotions asked over the HTTP API. Assertions are on event order and figures, never on time.
  */
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../../agent/agent.js';
-import { parseAgentConfig } from '../../../agent/agent-config.js';
-import type { GreenlightEvent } from '../../../agent/events.js';
+import { parseAgentConfig } from '../../../agent/reload/agent-config.js';
+import type { GreenlightEvent } from '../../../agent/events/events.js';
 import { startSimulator, type Simulator } from '../../../simulator/alphastack-simulator.js';
-import { waitUntil } from '../../helpers/agent-harness.js';
+import { startAgent, waitUntil } from '../../helpers/agent-harness.js';
 import { ADMIN, FAST_GATES, promoteConfig } from '../../helpers/promote.js';
 
 interface Started {
@@ -30,16 +28,8 @@ afterEach(async () => {
 
 async function start(extra: string, edit: (text: string) => string = (text) => text): Promise<Started> {
   const [blue, green] = await Promise.all([startSimulator({ name: 'blue' }), startSimulator({ name: 'green' })]);
-  const agent = new Agent({
-    config: parseAgentConfig(edit(promoteConfig(blue.url, green.url, extra))),
-    logger: pino({ level: 'silent' }, new Writable({ write: (_c, _e, done) => done() })),
-    processMetrics: false,
-  });
-  const events: GreenlightEvent[] = [];
-  agent.bus.subscribe((event) => events.push(event));
-  await agent.start();
-  await waitUntil(() => agent.ready, 'the first probe round');
-  const started = { agent, blue, green, events, base: `http://127.0.0.1:${agent.address!.port}` };
+  const { agent, events, base } = await startAgent(parseAgentConfig(edit(promoteConfig(blue.url, green.url, extra))), { processMetrics: false, ready: true });
+  const started = { agent, blue, green, events, base };
   open.push(started);
   return started;
 }

@@ -5,14 +5,12 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../../agent/agent.js';
-import { parseAgentConfig } from '../../../agent/agent-config.js';
-import type { GreenlightEvent } from '../../../agent/events.js';
+import { parseAgentConfig } from '../../../agent/reload/agent-config.js';
+import type { GreenlightEvent } from '../../../agent/events/events.js';
 import { startSimulator, type Simulator } from '../../../simulator/alphastack-simulator.js';
-import { waitUntil } from '../../helpers/agent-harness.js';
+import { startAgent } from '../../helpers/agent-harness.js';
 import { ADMIN, FAST_GATES, promoteConfig } from '../../helpers/promote.js';
 import { writeTempFile } from '../../helpers/tools.js';
 import { cli } from '../../helpers/cli.js';
@@ -111,24 +109,16 @@ describe('promote --deploy (Render)', () => {
   let blue: Simulator;
   let green: Simulator;
   let agent: Agent;
-  const events: GreenlightEvent[] = [];
+  let events: GreenlightEvent[];
 
   beforeAll(async () => {
     [blue, green] = await Promise.all([startSimulator({ name: 'blue' }), startSimulator({ name: 'green' })]);
-    agent = new Agent({
-      config: parseAgentConfig(
-        promoteConfig(
-          blue.url,
-          green.url,
-          `${FAST_GATES.replace('watch: 1s', 'watch: 200ms').replace('load: { rps: 20, duration: 1s, maxP95: 2s }', 'load: { enabled: false }')}deployWindows: { enabled: false }\n${renderBlock()}`,
-        ),
-      ),
-      logger: pino({ level: 'silent' }, new Writable({ write: (_c, _e, done) => done() })),
-      processMetrics: false,
-    });
-    agent.bus.subscribe((event) => events.push(event));
-    await agent.start();
-    await waitUntil(() => agent.ready, 'the first probe round');
+    const text = promoteConfig(
+      blue.url,
+      green.url,
+      `${FAST_GATES.replace('watch: 1s', 'watch: 200ms').replace('load: { rps: 20, duration: 1s, maxP95: 2s }', 'load: { enabled: false }')}deployWindows: { enabled: false }\n${renderBlock()}`,
+    );
+    ({ agent, events } = await startAgent(parseAgentConfig(text), { processMetrics: false, ready: true }));
   });
   afterAll(async () => {
     await agent?.close();

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { Agent } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
-import { sleep, type PluginDeps } from '../../../agent/plugin.js';
+import { sleep, type PluginDeps } from '../../../agent/plugins/plugin.js';
 import { CommandTrafficSchema, commandTraffic } from '../../../agent/traffic/command-traffic.js';
 import { TrafficError, type SwitchRequest } from '../../../agent/traffic/traffic-adapter.js';
 import { tempDir } from '../../helpers/tools.js';
@@ -89,11 +89,9 @@ describe('command traffic adapter', () => {
 
   it('kills the program and what it started at the timeout, and says so', async () => {
     const { path, dir } = script(`echo $$ > "$1/script.pid"\nsleep 30 &\necho $! > "$1/sleep.pid"\nwait`);
-    const started = Date.now();
     const error = await adapter({ command: [path, dir], timeout: '300ms' })
       .switchTo(request, new AbortController().signal)
       .catch((e: unknown) => e);
-    expect(Date.now() - started).toBeLessThan(5_000);
     expect(error).toBeInstanceOf(TrafficError);
     expect((error as Error).message).toMatch(/did not finish within 300ms and was killed/);
     for (const file of ['script.pid', 'sleep.pid']) {

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { pino } from 'pino';
 import { Agent, Pool } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { sleep, type PluginDeps } from '../../../agent/plugin.js';
+import { sleep, type PluginDeps } from '../../../agent/plugins/plugin.js';
 import { NginxTrafficSchema, nginxTraffic } from '../../../agent/traffic/nginx-traffic.js';
 import { TrafficError, type SwitchRequest } from '../../../agent/traffic/traffic-adapter.js';
 import { startSimulator, type Simulator } from '../../../simulator/alphastack-simulator.js';

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { Agent } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { PluginDeps } from '../../../agent/plugin.js';
+import type { PluginDeps } from '../../../agent/plugins/plugin.js';
 import { RenderTrafficSchema, renderTraffic } from '../../../agent/traffic/render-traffic.js';
 import { TrafficError, type SwitchRequest } from '../../../agent/traffic/traffic-adapter.js';
 import { Redactor } from '../../../config/redactor.js';

@@ -1,0 +1,235 @@
+/**
+ * `greenlight <command>`: the command line of CONTRACT.md. Each command returns its exit code;
+ * bin/greenlight.js sets it. Usage mistakes exit 2 with a message that says what to type.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { GreenlightError, UsageError } from '../../config/errors.js';
+import { ACK_OPTIONS, ACK_USAGE, ackCommand, INCIDENTS_OPTIONS, INCIDENTS_USAGE, incidentsCommand } from './commands/ack.js';
+import { checkCommand } from './commands/check.js';
+import { demoCommand } from './commands/demo.js';
+import { FLAGS_OPTIONS, FLAGS_USAGE, flagsCommand } from './commands/flags.js';
+import { envDiffCommand } from './commands/env-diff.js';
+import { loadtestCommand } from './commands/loadtest.js';
+import { MAINTENANCE_OPTIONS, MAINTENANCE_USAGE, maintenanceCommand } from './commands/maintenance.js';
+import { PROMOTE_OPTIONS, PROMOTE_USAGE, promoteCommand } from './commands/promote.js';
+import { rollbackCommand, rollbackValidateCommand } from './commands/rollback.js';
+import { runCommand } from './commands/run.js';
+import { schemaCommand } from './commands/schema.js';
+import { SILENCE_OPTIONS, SILENCE_USAGE, silenceCommand } from './commands/silence.js';
+import { tailCommand } from './commands/tail.js';
+import { validateCommand } from './commands/validate.js';
+import { escapeForTerminal } from '../telemetry/terminal-text.js';
+import { VERSION } from '../package.js';
+
+export const DEFAULT_CONFIG_PATH = 'config/greenlight.yaml';
+
+export interface CommandIo {
+  out: (text: string) => void;
+  err: (text: string) => void;
+  env: NodeJS.ProcessEnv;
+}
+
+interface Command {
+  summary: string;
+  usage: string;
+  options: NonNullable<ParseArgsConfig['options']>;
+  allowPositionals?: boolean;
+  run: (args: { values: Record<string, string | boolean | undefined>; positionals: string[] }, io: CommandIo) => Promise<number>;
+}
+
+const configOption = { config: { type: 'string', short: 'c' } } as const;
+
+const COMMANDS: Record<string, Command> = {
+  run: {
+    summary: 'run the daemon',
+    usage: 'greenlight run [--config F] [--dry-run]',
+    options: { ...configOption, 'dry-run': { type: 'boolean' } },
+    run: ({ values }, io) => runCommand({ configPath: str(values.config) ?? DEFAULT_CONFIG_PATH, dryRun: values['dry-run'] === true }, io),
+  },
+  check: {
+    summary: 'run every probe once against one environment (exit 0 all pass, 1 any fail)',
+    usage: 'greenlight check --env NAME [--config F] [--json]',
+    options: { ...configOption, env: { type: 'string', short: 'e' }, json: { type: 'boolean' } },
+    run: ({ values }, io) => {
+      const env = str(values.env);
+      if (!env) throw new UsageError('check needs --env NAME, the environment to probe (for example --env green)');
+      return checkCommand({ configPath: str(values.config) ?? DEFAULT_CONFIG_PATH, env, json: values.json === true }, io);
+    },
+  },
+  validate: {
+    summary: 'validate a config file (exit 0 valid, 2 invalid)',
+    usage: 'greenlight validate [F]',
+    options: { ...configOption },
+    allowPositionals: true,
+    run: ({ values, positionals }, io) => {
+      if (positionals.length > 1) throw new UsageError(`validate takes one file, got ${positionals.length}: ${positionals.join(' ')}`);
+      return validateCommand({ configPath: positionals[0] ?? str(values.config) ?? DEFAULT_CONFIG_PATH }, io);
+    },
+  },
+  schema: {
+    summary: "print the config's JSON Schema",
+    usage: 'greenlight schema',
+    options: {},
+    run: (_args, io) => schemaCommand(io),
+  },
+  tail: {
+    summary: 'follow the event stream of a running agent (reconnects and resumes by itself)',
+    usage: 'greenlight tail [--url U] [--since ID] [--type T] [--json]',
+    options: { url: { type: 'string' }, since: { type: 'string' }, type: { type: 'string' }, json: { type: 'boolean' } },
+    run: ({ values }, io) => tailCommand({ url: str(values.url), since: str(values.since), type: str(values.type), json: values.json === true }, io),
+  },
+  rollback: {
+    summary: 'emergency rollback through a running agent (exit 0 done, 1 refused/failed); validate: check the live environment after one',
+    usage: 'greenlight rollback --reason TEXT [--url U] | greenlight rollback validate [--url U] [--json]',
+    options: { reason: { type: 'string', short: 'r' }, url: { type: 'string' }, json: { type: 'boolean' } },
+    allowPositionals: true,
+    run: ({ values, positionals }, io) => {
+      if (positionals[0] === 'validate' && positionals.length === 1) return rollbackValidateCommand({ url: str(values.url), json: values.json === true }, io);
+      if (positionals.length > 0) throw new UsageError(`rollback takes --reason TEXT, or the subcommand validate; not ${positionals.join(' ')}`);
+      return rollbackCommand({ reason: str(values.reason), url: str(values.url) }, io);
+    },
+  },
+  promote: {
+    summary: 'health-gated traffic switch through a running agent, steps streamed live (exit 0 switched and held, 1 gate failed)',
+    usage: PROMOTE_USAGE,
+    options: PROMOTE_OPTIONS,
+    run: ({ values }, io) => promoteCommand(values, io),
+  },
+  loadtest: {
+    summary: "paced load over an environment's probe paths: p50/p95/p99, error ratio, throughput (exit 0 within thresholds, 1 over)",
+    usage: 'greenlight loadtest --env NAME [--rps N] [--duration D] [--max-p95 D] [--max-error-ratio R] [--config F] [--json]',
+    options: {
+      ...configOption,
+      env: { type: 'string', short: 'e' },
+      rps: { type: 'string' },
+      duration: { type: 'string' },
+      'max-p95': { type: 'string' },
+      'max-error-ratio': { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    run: ({ values }, io) => {
+      const env = str(values.env);
+      if (!env) throw new UsageError('loadtest needs --env NAME, the environment to load (for example --env green)');
+      return loadtestCommand(
+        {
+          configPath: str(values.config) ?? DEFAULT_CONFIG_PATH,
+          env,
+          rps: str(values.rps),
+          duration: str(values.duration),
+          maxP95: str(values['max-p95']),
+          maxErrorRatio: str(values['max-error-ratio']),
+          json: values.json === true,
+        },
+        io,
+      );
+    },
+  },
+  env: {
+    summary: "env diff: the Render services' environment variable names one has and the other lacks (exit 0 same, 1 drift)",
+    usage: 'greenlight env diff [--config F] [--json]',
+    options: { ...configOption, json: { type: 'boolean' } },
+    allowPositionals: true,
+    run: ({ values, positionals }, io) => {
+      if (positionals.length !== 1 || positionals[0] !== 'diff') throw new UsageError('usage: greenlight env diff [--config F] [--json]');
+      return envDiffCommand({ configPath: str(values.config) ?? DEFAULT_CONFIG_PATH, json: values.json === true }, io);
+    },
+  },
+  flags: {
+    summary: 'feature flags through a running agent (exit 0 done, 1 refused/failed)',
+    usage: FLAGS_USAGE,
+    options: FLAGS_OPTIONS,
+    allowPositionals: true,
+    run: (args, io) => flagsCommand(args, io),
+  },
+  // The alert lifecycle (README, "Alert lifecycle"): who is told, never what greenlight does.
+  silence: {
+    summary: 'mute notifications of matching alerts for a while, list or expire silences (never an action; exit 0 done, 1 refused/failed)',
+    usage: SILENCE_USAGE,
+    options: SILENCE_OPTIONS,
+    allowPositionals: true,
+    run: (args, io) => silenceCommand(args, io),
+  },
+  ack: {
+    summary: 'acknowledge an incident: its escalation stops (exit 0 done, 1 refused/failed)',
+    usage: ACK_USAGE,
+    options: ACK_OPTIONS,
+    allowPositionals: true,
+    run: (args, io) => ackCommand(args, io),
+  },
+  incidents: {
+    summary: 'the open incidents with their escalation level and who acknowledged them',
+    usage: INCIDENTS_USAGE,
+    options: INCIDENTS_OPTIONS,
+    allowPositionals: true,
+    run: (args, io) => incidentsCommand(args, io),
+  },
+  maintenance: {
+    summary: "start or stop a maintenance window (the environment's notifications muted while it is idle), or list them",
+    usage: MAINTENANCE_USAGE,
+    options: MAINTENANCE_OPTIONS,
+    allowPositionals: true,
+    run: (args, io) => maintenanceCommand(args, io),
+  },
+  demo: {
+    summary: 'simulated blue+green AlphaStack pair and an agent, with a scripted fault',
+    usage: 'greenlight demo [--keep-running]',
+    options: { 'keep-running': { type: 'boolean' } },
+    run: ({ values }, io) => demoCommand({ keepRunning: values['keep-running'] === true }, io),
+  },
+};
+
+export async function main(argv: string[], io: CommandIo = defaultIo()): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+    io.out(usage());
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === 'version') {
+    io.out(`greenlight ${VERSION}`);
+    return 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    io.err(`greenlight: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    if (rest.includes('--help') || rest.includes('-h')) {
+      io.out(`usage: ${command.usage}\n${command.summary}`);
+      return 0;
+    }
+    let parsed;
+    try {
+      parsed = parseArgs({ args: rest, options: command.options, allowPositionals: command.allowPositionals ?? false, strict: true });
+    } catch (error) {
+      throw new UsageError(`${(error as Error).message.replace(/\. To specify.*$/s, '')}\nusage: ${command.usage}`);
+    }
+    return await command.run(parsed as { values: Record<string, string | boolean | undefined>; positionals: string[] }, io);
+  } catch (error) {
+    // Each error's code says its exit code (config/errors.ts): 2 for bad config or usage, 1 otherwise.
+    if (!(error instanceof GreenlightError)) throw error;
+    io.err(`greenlight ${name}: ${error.message}`);
+    return error.exitCode;
+  }
+}
+
+function usage(): string {
+  // A usage of several lines (silence, maintenance) is listed by its first; `<command> --help` shows all.
+  const first = (c: Command) => c.usage.split('\n')[0]!;
+  const width = Math.max(...Object.values(COMMANDS).map((c) => first(c).length));
+  const lines = Object.values(COMMANDS).map((c) => `  ${first(c).padEnd(width)}  ${c.summary}`);
+  return `greenlight ${VERSION}: guards blue/green deployments of AlphaStack V3\n\nusage:\n${lines.join('\n')}\n\n--config defaults to ${DEFAULT_CONFIG_PATH}.`;
+}
+
+function str(value: string | boolean | undefined): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** Standard output and error, with every control character a remote text may carry made visible (agent/telemetry/terminal-text.ts). */
+function defaultIo(): CommandIo {
+  return {
+    out: (text) => process.stdout.write(`${escapeForTerminal(text)}\n`),
+    err: (text) => process.stderr.write(`${escapeForTerminal(text)}\n`),
+    env: process.env,
+  };
+}

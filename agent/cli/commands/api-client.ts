@@ -1,0 +1,196 @@
+/**
+ * The client CLI commands use to talk to a running agent: JSON in and out, the token the call
+ * needs taken from the environment, and every failure turned into one line that says what to do.
+ * Tokens go into the Authorization header and nowhere else: no message, no error, no log.
+ */
+import { request } from 'undici';
+import { GreenlightError, UsageError } from '../../../config/errors.js';
+
+export const DEFAULT_AGENT_URL = 'http://127.0.0.1:9464';
+const DEFAULT_TIMEOUT_MS = 10_000;
+/** More than any agent answer; a larger body is not an agent's. */
+const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * A call to the agent failed: unreachable, refused, or answered with an error. `status` is the
+ * HTTP status when the agent answered.
+ */
+export class ApiError extends GreenlightError {
+  readonly status: number | undefined;
+  readonly body: unknown;
+
+  constructor(message: string, status?: number, body?: unknown, options?: { cause?: unknown }) {
+    super('GL_ERR_API', message, options);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+/** Which token a call sends: admin is ADMIN_TOKEN; rollback is ROLLBACK_TOKEN, else ADMIN_TOKEN. */
+export type ApiAuth = 'none' | 'admin' | 'rollback';
+
+export interface ApiClientOptions {
+  /** `--url`; the default agent address when omitted. */
+  url?: string | undefined;
+  /** Where ADMIN_TOKEN and ROLLBACK_TOKEN are read. */
+  env: NodeJS.ProcessEnv;
+  timeoutMs?: number;
+}
+
+export interface ApiClient {
+  /** The agent's address as it may be printed (without credentials). */
+  readonly displayUrl: string;
+  /** Send `body` as JSON, resolve with the parsed 2xx answer, or throw ApiError. */
+  call<T = unknown>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, options?: { auth?: ApiAuth; body?: unknown }): Promise<T>;
+  /**
+   * POST `body` asking for NDJSON, and hand each parsed line to `onLine` as it arrives (a
+   * promotion's progress); resolves when the agent ends the answer. No deadline between lines:
+   * the agent sends one at least every 10 s. Throws ApiError like `call`.
+   */
+  stream(path: string, options: { auth?: ApiAuth; body?: unknown; onLine: (line: unknown) => void }): Promise<void>;
+}
+
+/** Throws UsageError for a `--url` that is not an http(s) URL. */
+export function createApiClient(options: ApiClientOptions): ApiClient {
+  const base = parseBaseUrl(options.url ?? DEFAULT_AGENT_URL);
+  const displayUrl = `${base.origin}${base.pathname.replace(/\/$/, '')}`;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+
+  return {
+    displayUrl,
+    async call<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, call: { auth?: ApiAuth; body?: unknown } = {}): Promise<T> {
+      const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'greenlight-cli' };
+      const auth = call.auth ?? 'none';
+      if (auth !== 'none') headers.authorization = `Bearer ${tokenFor(auth, options.env)}`;
+      let payload: string | undefined;
+      if (call.body !== undefined) {
+        payload = JSON.stringify(call.body);
+        headers['content-type'] = 'application/json';
+      }
+
+      let response;
+      try {
+        response = await request(`${displayUrl}${path}`, { method, headers, body: payload, signal: AbortSignal.timeout(timeoutMs) });
+      } catch (error) {
+        throw new ApiError(unreachable(error, displayUrl, timeoutMs), undefined, undefined, { cause: error });
+      }
+      let text: string;
+      try {
+        text = await readLimited(response.body);
+      } catch (error) {
+        throw new ApiError(`agent at ${displayUrl} broke off its answer to ${method} ${path}: ${(error as Error).message}`, response.statusCode, undefined, {
+          cause: error,
+        });
+      }
+      let parsed: unknown;
+      try {
+        parsed = text === '' ? undefined : JSON.parse(text);
+      } catch {
+        parsed = undefined;
+      }
+      if (response.statusCode >= 200 && response.statusCode < 300) {
+        if (parsed === undefined && text !== '')
+          throw new ApiError(
+            `agent at ${displayUrl} answered ${method} ${path} with something other than JSON: is --url a greenlight agent?`,
+            response.statusCode,
+            text,
+          );
+        return parsed as T;
+      }
+      throw new ApiError(`HTTP ${response.statusCode}: ${errorText(parsed, text, response.statusCode, auth)}`, response.statusCode, parsed ?? text);
+    },
+    async stream(path, call): Promise<void> {
+      const auth = call.auth ?? 'none';
+      const headers: Record<string, string> = { accept: 'application/x-ndjson', 'user-agent': 'greenlight-cli', 'content-type': 'application/json' };
+      if (auth !== 'none') headers.authorization = `Bearer ${tokenFor(auth, options.env)}`;
+      let response;
+      try {
+        response = await request(`${displayUrl}${path}`, {
+          method: 'POST',
+          headers,
+          body: JSON.stringify(call.body ?? {}),
+          headersTimeout: timeoutMs,
+          bodyTimeout: 0,
+        });
+      } catch (error) {
+        throw new ApiError(unreachable(error, displayUrl, timeoutMs), undefined, undefined, { cause: error });
+      }
+      if (response.statusCode < 200 || response.statusCode >= 300) {
+        const text = await readLimited(response.body).catch(() => '');
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          parsed = undefined;
+        }
+        throw new ApiError(`HTTP ${response.statusCode}: ${errorText(parsed, text, response.statusCode, auth)}`, response.statusCode, parsed ?? text);
+      }
+      let pending = '';
+      try {
+        for await (const chunk of response.body) {
+          pending += String(chunk);
+          for (let newline = pending.indexOf('\n'); newline >= 0; newline = pending.indexOf('\n')) {
+            const line = pending.slice(0, newline).trim();
+            pending = pending.slice(newline + 1);
+            if (line !== '') call.onLine(JSON.parse(line));
+          }
+        }
+      } catch (error) {
+        throw new ApiError(`agent at ${displayUrl} broke off its answer to POST ${path}: ${(error as Error).message}`, response.statusCode, undefined, {
+          cause: error,
+        });
+      }
+    },
+  };
+}
+
+function parseBaseUrl(text: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UsageError(`--url ${JSON.stringify(text)} is not a URL; give the agent's address such as ${DEFAULT_AGENT_URL}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--url must be an http:// or https:// address, not ${url.protocol}`);
+  if (url.username || url.password) throw new UsageError('--url must not carry credentials: the CLI sends ADMIN_TOKEN or ROLLBACK_TOKEN from the environment');
+  return url;
+}
+
+function tokenFor(auth: Exclude<ApiAuth, 'none'>, env: NodeJS.ProcessEnv): string {
+  const token = auth === 'admin' ? env.ADMIN_TOKEN : env.ROLLBACK_TOKEN || env.ADMIN_TOKEN;
+  if (!token) {
+    const which = auth === 'admin' ? 'ADMIN_TOKEN' : 'ROLLBACK_TOKEN (or ADMIN_TOKEN)';
+    throw new ApiError(`this needs ${which} in the environment: set it to the agent's token`);
+  }
+  return token;
+}
+
+function unreachable(error: unknown, url: string, timeoutMs: number): string {
+  const code = (error as NodeJS.ErrnoException)?.code;
+  const name = (error as Error)?.name;
+  if (code === 'ECONNREFUSED') return `agent at ${url} refused the connection: is greenlight running? (--url)`;
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `agent at ${url}: the host name does not resolve (--url)`;
+  if (name === 'TimeoutError' || name === 'AbortError' || code === 'UND_ERR_HEADERS_TIMEOUT')
+    return `agent at ${url} did not answer within ${timeoutMs / 1_000}s (--url)`;
+  return `cannot reach the agent at ${url}: ${(error as Error)?.message ?? String(error)} (--url)`;
+}
+
+function errorText(parsed: unknown, text: string, status: number, auth: ApiAuth): string {
+  const message =
+    typeof parsed === 'object' && parsed !== null && typeof (parsed as { error?: unknown }).error === 'string'
+      ? (parsed as { error: string }).error
+      : text.trim().slice(0, 200) || 'no message';
+  if (status === 401 && auth !== 'none') return `${message} (check ${auth === 'admin' ? 'ADMIN_TOKEN' : 'ROLLBACK_TOKEN'})`;
+  return message;
+}
+
+async function readLimited(body: AsyncIterable<Buffer>): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > MAX_RESPONSE_BYTES) throw new Error(`answer larger than ${MAX_RESPONSE_BYTES} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}

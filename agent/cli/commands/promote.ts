@@ -1,0 +1,118 @@
+import { UsageError } from '../../../config/errors.js';
+import { parseDuration } from '../../../config/units.js';
+import type { CommandIo } from '../cli.js';
+import type { GreenlightEvent } from '../../events/events.js';
+import type { PromoteLine, PromoteResult } from '../../promote/promotion.js';
+import { ApiError, createApiClient } from './api-client.js';
+
+export const PROMOTE_USAGE = 'greenlight promote --to NAME [--url U] [--emergency --reason TEXT] [--major] [--deploy] [--watch D] [--no-wait] [--json]';
+
+export const PROMOTE_OPTIONS = {
+  to: { type: 'string', short: 't' },
+  url: { type: 'string' },
+  emergency: { type: 'boolean' },
+  reason: { type: 'string', short: 'r' },
+  major: { type: 'boolean' },
+  deploy: { type: 'boolean' },
+  watch: { type: 'string' },
+  'no-wait': { type: 'boolean' },
+  json: { type: 'boolean' },
+} as const;
+
+/**
+ * `greenlight promote --to green`: a health-gated switch through the running agent (ADMIN_TOKEN).
+ * The agent streams each step as it happens (POST /api/v1/promote with Accept:
+ * application/x-ndjson); this prints them with ✅/❌, durations and figures, then a summary.
+ * Exit 0 when the switch held through the watch (or, with --no-wait, once it is verified),
+ * 1 when a gate failed, the window is closed, or the new environment was rolled back; 2 usage.
+ */
+export async function promoteCommand(values: Record<string, string | boolean | undefined>, io: CommandIo): Promise<number> {
+  const to = typeof values.to === 'string' ? values.to : undefined;
+  if (!to) throw new UsageError(`promote needs --to NAME, the environment to make live (for example --to green)\nusage: ${PROMOTE_USAGE}`);
+  const reason = typeof values.reason === 'string' ? values.reason.trim() : undefined;
+  const emergency = values.emergency === true;
+  if (emergency && !reason)
+    throw new UsageError('--emergency needs --reason TEXT: it is recorded with the promotion (for example --reason "hotfix for the order book")');
+  const watch = typeof values.watch === 'string' ? values.watch : undefined;
+  if (watch !== undefined && parseDuration(watch) === undefined) throw new UsageError(`--watch must be a duration such as 30s or 5m, not ${watch}`);
+  const json = values.json === true;
+  const body = {
+    to,
+    emergency,
+    ...(reason ? { reason } : {}),
+    kind: values.major === true ? 'major' : 'feature',
+    deploy: values.deploy === true,
+    ...(watch ? { watch } : {}),
+    wait: values['no-wait'] !== true,
+  };
+
+  const client = createApiClient({ url: typeof values.url === 'string' ? values.url : undefined, env: io.env });
+  let result: PromoteResult | undefined;
+  let detached = false;
+  let last: string | undefined;
+  try {
+    if (!json)
+      io.out(`promote → ${to} (${body.kind}${emergency ? ', emergency' : ''}${body.deploy ? ', Render deploy first' : ''}) through ${client.displayUrl}`);
+    await client.stream('/api/v1/promote', {
+      auth: 'admin',
+      body,
+      onLine: (raw) => {
+        const line = raw as PromoteLine | { type: 'detached'; message: string };
+        if (json) io.out(JSON.stringify(line));
+        if (line.type === 'result') result = line;
+        else if (line.type === 'detached') {
+          detached = true;
+          if (!json) io.out(`↪ ${line.message}`);
+        } else if (!json) {
+          const text = formatLine(line);
+          if (text !== undefined && text !== last) io.out(text);
+          last = text;
+        }
+      },
+    });
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    io.err(`❌ ${error.message}`);
+    return 1;
+  }
+  if (detached) {
+    if (!json) io.out(`\nsummary: ✅ ${to} is live and verified; the watch goes on in the agent (greenlight tail --type promote)`);
+    return 0;
+  }
+  if (!result) {
+    io.err('❌ the agent ended the answer without a result: the promotion may still be running; see greenlight tail --type promote');
+    return 1;
+  }
+  if (!json) io.out(`\n${summarize(result)}`);
+  return result.ok ? 0 : 1;
+}
+
+function formatLine(line: PromoteLine): string | undefined {
+  if (line.type === 'progress') return `   ${line.step}: ${line.message}`;
+  const event = line as GreenlightEvent;
+  switch (event.type) {
+    case 'promote.started':
+      return `promotion ${event.data.promotion}: ${event.data.from} → ${event.data.to}, watch ${seconds(event.data.watchMs)}${event.data.reason ? `, reason: ${event.data.reason}` : ''}`;
+    case 'promote.step':
+      return `${event.data.ok ? '✅' : '❌'} ${event.data.step.padEnd(9)} ${seconds(event.data.durationMs).padStart(7)}  ${event.data.detail}`;
+    default:
+      return undefined;
+  }
+}
+
+/** The closing lines: the verdict, where traffic is, and each step's time. */
+export function summarize(result: PromoteResult): string {
+  const steps = result.steps.map((s) => `${s.ok ? '✅' : '❌'} ${s.step} ${seconds(s.durationMs)}`).join(' · ');
+  if (result.ok) return `summary: ✅ promoted ${result.from} → ${result.to} in ${seconds(result.durationMs)}; ${result.to} is live\n         ${steps}`;
+  const where = result.rolledBack
+    ? `rolled back: ${result.live} is live`
+    : result.switched
+      ? `${result.live} is live`
+      : `traffic never moved: ${result.live} is still live`;
+  return `summary: ❌ not promoted: ${result.failedStep} failed: ${result.reason}\n         ${where}\n         ${steps}`;
+}
+
+function seconds(ms: number): string {
+  if (ms >= 60_000) return `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1_000)}s`;
+  return `${(ms / 1_000).toFixed(1)}s`;
+}

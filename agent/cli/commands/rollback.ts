@@ -1,0 +1,72 @@
+import { UsageError } from '../../../config/errors.js';
+import type { CommandIo } from '../cli.js';
+import { ApiError, createApiClient } from './api-client.js';
+
+interface RollbackAnswer {
+  ok: boolean;
+  from: string;
+  to?: string;
+  detail?: string;
+  dryRun?: boolean;
+}
+
+/**
+ * `greenlight rollback --reason TEXT [--url U]`: the emergency rollback through a running agent,
+ * with ROLLBACK_TOKEN (or ADMIN_TOKEN). The agent judges it like a rule's: it never switches onto
+ * an environment whose own probes fail. Exit 0 switched, 1 refused or failed.
+ */
+export async function rollbackCommand(options: { reason: string | undefined; url: string | undefined }, io: CommandIo): Promise<number> {
+  if (!options.reason?.trim())
+    throw new UsageError('rollback needs --reason TEXT: it is recorded with the rollback (for example --reason "checkout errors after 3.2.1")');
+  const client = createApiClient({ url: options.url, env: io.env });
+  try {
+    const answer = await client.call<RollbackAnswer>('POST', '/api/v1/rollback', { auth: 'rollback', body: { reason: options.reason } });
+    if (answer.dryRun) {
+      io.out(`⚠️  the agent runs with --dry-run: ${answer.detail}`);
+      return 0;
+    }
+    io.out(`✅ rolled back ${answer.from} → ${answer.to}: ${answer.detail}`);
+    return 0;
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    io.err(`❌ ${error.message}`);
+    return 1;
+  }
+}
+
+interface ValidationAnswer {
+  ok: boolean;
+  live: string;
+  idle: string;
+  checks: { name: string; ok: boolean; detail: string }[];
+}
+
+/**
+ * `greenlight rollback validate [--url U] [--json]`: after a rollback, is the live environment
+ * serving safely? The agent runs the checks (health endpoint, database, ALPHASTACK_PROTECTION,
+ * safe-mode flags, error ratio), publishes `rollback.validated`, and this prints the report.
+ * Exit 0 all pass, 1 any fails or the agent cannot be reached.
+ */
+export async function rollbackValidateCommand(options: { url: string | undefined; json: boolean }, io: CommandIo): Promise<number> {
+  const client = createApiClient({ url: options.url, env: io.env });
+  try {
+    const report = await client.call<ValidationAnswer>('POST', '/api/v1/rollback/validate', { auth: 'rollback', body: {} });
+    if (options.json) io.out(JSON.stringify(report, null, 2));
+    else {
+      for (const check of report.checks) io.out(`${check.ok ? '✅' : '❌'} ${check.name.padEnd(11)} ${check.detail}`);
+      io.out(
+        report.ok
+          ? `\n✅ rollback validated: ${report.live} is live and safe`
+          : `\n❌ rollback validation failed on ${report.live}: ${report.checks
+              .filter((c) => !c.ok)
+              .map((c) => c.name)
+              .join(', ')}`,
+      );
+    }
+    return report.ok ? 0 : 1;
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    io.err(`❌ ${error.message}`);
+    return 1;
+  }
+}

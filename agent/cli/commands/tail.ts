@@ -1,0 +1,86 @@
+import { WebSocket } from 'ws';
+import { UsageError } from '../../../config/errors.js';
+import type { CommandIo } from '../cli.js';
+import type { GreenlightEvent } from '../../events/events.js';
+import { escapeControls } from '../../telemetry/terminal-text.js';
+import { DEFAULT_AGENT_URL } from './api-client.js';
+
+const COLORS: Record<string, string> = { info: '\u001b[36m', warning: '\u001b[33m', critical: '\u001b[31m' };
+const RESET = '\u001b[0m';
+
+/**
+ * `greenlight tail [--url U] [--since ID] [--type T] [--json]`: follow the event stream, one line
+ * an event (colored on a terminal) or the raw JSON with --json. When the connection drops it
+ * reconnects by itself and resumes after the last event it printed, so nothing is missed or
+ * printed twice. Runs until Ctrl-C (exit 0), or `stop` resolves (tests).
+ */
+export async function tailCommand(
+  options: { url: string | undefined; since: string | undefined; type: string | undefined; json: boolean; color?: boolean; stop?: Promise<void> },
+  io: CommandIo,
+): Promise<number> {
+  const base = new URL(options.url ?? DEFAULT_AGENT_URL);
+  if (base.protocol !== 'http:' && base.protocol !== 'https:')
+    throw new UsageError(`--url ${options.url} is not an http:// or https:// address of a greenlight agent`);
+  if (options.since !== undefined && !/^\d+$/.test(options.since)) throw new UsageError(`--since must be an event id (a whole number), not ${options.since}`);
+  let since = options.since === undefined ? undefined : Number(options.since);
+  const color = options.color ?? process.stdout.isTTY === true;
+  const stop = options.stop ?? new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+  let stopped = false;
+  void stop.then(() => (stopped = true));
+  const token = io.env.GREENLIGHT_STREAM_TOKEN;
+
+  for (let attempt = 0; !stopped; attempt++) {
+    const url = new URL('/api/v1/stream', base);
+    url.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
+    if (since !== undefined) url.searchParams.set('since', String(since));
+    if (options.type) url.searchParams.set('type', options.type);
+    const socket = new WebSocket(url, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+    const ended = new Promise<string>((resolve) => {
+      socket.on('open', () => {
+        attempt = 0;
+      });
+      socket.on('message', (data) => {
+        const event = JSON.parse(String(data)) as GreenlightEvent;
+        since = event.id;
+        io.out(options.json ? String(data) : formatEvent(event, color));
+      });
+      socket.on('close', (code, reason) => resolve(`closed (${code}${reason.length ? ` ${String(reason)}` : ''})`));
+      socket.on('error', (error) => resolve(error.message));
+      // Refused at the upgrade (a limit, the Host or Origin check, a token): say what the agent said.
+      socket.on('unexpected-response', (_req, res) => {
+        let body = '';
+        res.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
+        res.on('end', () => {
+          let error = body.slice(0, 300);
+          try {
+            error = (JSON.parse(body) as { error?: string }).error ?? error;
+          } catch {
+            // not JSON: the text as it came
+          }
+          resolve(`refused (HTTP ${res.statusCode}): ${error}`);
+        });
+        res.on('error', () => resolve(`refused (HTTP ${res.statusCode})`));
+      });
+    });
+    const why = await Promise.race([ended, stop.then(() => 'stopped')]);
+    socket.terminate();
+    if (stopped || why === 'stopped') break;
+    const wait = Math.min(10_000, 250 * 2 ** Math.min(attempt, 6));
+    io.err(`stream ${why}; reconnecting in ${(wait / 1_000).toFixed(1)} s${since === undefined ? '' : ` from event ${since}`}`);
+    await Promise.race([new Promise((resolve) => setTimeout(resolve, wait)), stop]);
+  }
+  return 0;
+}
+
+/**
+ * `12:03:04 #42 critical rule.firing blue live-error-ratio-critical: …`: one line per event, with
+ * every control character in it written out (`\u001b[2J`, `\r`, `\n`), since the message quotes
+ * remote text (probe answers, reasons typed into the API); only then is the line colored.
+ */
+export function formatEvent(event: GreenlightEvent, color: boolean): string {
+  const time = String(event.time).slice(11, 19);
+  const scope = [event.env, event.probe, event.rule].filter(Boolean).join(' ');
+  const severity = String(event.severity).padEnd(8);
+  const line = escapeControls(`${time} #${event.id} ${severity} ${String(event.type).padEnd(16)} ${scope ? `${scope}: ` : ''}${event.message}`);
+  return color ? `${COLORS[event.severity] ?? ''}${line}${RESET}` : line;
+}

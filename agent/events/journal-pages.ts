@@ -1,0 +1,168 @@
+/**
+ * The journal as its readers (stream replays, GET /api/v1/events) read it: in pages of at most
+ * PAGE_EVENTS events, each event serialized once (by the store, straight from its columns) and
+ * framed once as the WebSocket text message it is sent as, and the recent pages kept for every
+ * reader. Twenty clients replaying the same history share one read per page, and write the same
+ * bytes: a run of a page's messages is one write of one buffer to each client (a socket's queue
+ * holds a reference to it, not a copy), instead of two writes and their bookkeeping per message.
+ *
+ * A page starts at a multiple of PAGE_EVENTS: the page of position p holds the PAGE_EVENTS
+ * events after p - p % PAGE_EVENTS, so readers at nearby positions land on the same page. A full
+ * page never changes (ids only grow) and is cached; a short one is the journal's end for now and
+ * is read afresh each time. Each read is one indexed query of PAGE_EVENTS rows at most, whatever
+ * the journal's size or gaps.
+ */
+import type { EventJson } from './events.js';
+import type { TurnQueue } from '../http/turn-queue.js';
+
+/** Events per page: a page is the unit of work a reader does per slice of the TurnQueue. */
+export const PAGE_EVENTS = 64;
+/**
+ * Full pages kept: 16 × 64 events of ~450 bytes, about 0.5 MB. Replays advance a page per turn
+ * each, in turn, so readers that started together stay within a page or two of one another; a
+ * small cache is enough to share, and lets a page die young instead of lingering for a full GC.
+ */
+const CACHED_PAGES = 16;
+
+/**
+ * A journaled event serialized once: `frame` is the WebSocket text message carrying it (RFC 6455:
+ * FIN, opcode 1, the length, unmasked as a server sends it), `bytes` its JSON in UTF-8; both are
+ * views of the page's one buffer, where the frames of consecutive events follow one another.
+ */
+export interface EncodedEvent extends Omit<EventJson, 'json'> {
+  readonly frame: Buffer;
+  readonly bytes: Buffer;
+}
+
+export interface Page {
+  /** The events after the position asked for, oldest first. */
+  events: readonly EncodedEvent[];
+  /** Nothing is journaled after the last of them (yet). */
+  end: boolean;
+}
+
+export class JournalPages {
+  readonly #read: (since: number, limit: number) => EventJson[];
+  readonly #cacheable: () => boolean;
+  /** Full pages by their start, least recently used first. */
+  readonly #cache = new Map<number, readonly EncodedEvent[]>();
+  #reads = 0;
+
+  /**
+   * `read(since, limit)`: journaled events after `since`, oldest first, at most `limit`, as JSON.
+   * `cacheable()`: whether what was just read may be kept (not while the journal fails: a page
+   * read then may lack events the disk holds but could not give back).
+   */
+  constructor(options: { read: (since: number, limit: number) => EventJson[]; cacheable?: () => boolean }) {
+    this.#read = options.read;
+    this.#cacheable = options.cacheable ?? (() => true);
+  }
+
+  /** Pages read from the journal so far (cache misses). */
+  get reads(): number {
+    return this.#reads;
+  }
+
+  /** At most PAGE_EVENTS events after `position`, serialized. */
+  after(position: number): Page {
+    const start = position - (position % PAGE_EVENTS);
+    let page = this.#cache.get(start);
+    if (page) {
+      this.#cache.delete(start);
+      this.#cache.set(start, page);
+    } else {
+      this.#reads++;
+      page = encodePage(this.#read(start, PAGE_EVENTS));
+      if (page.length === PAGE_EVENTS && this.#cacheable()) {
+        this.#cache.set(start, page);
+        if (this.#cache.size > CACHED_PAGES) this.#cache.delete(this.#cache.keys().next().value!);
+      }
+    }
+    const first = page.findIndex((event) => event.id > position);
+    // A full page always ends past `position` (PAGE_EVENTS distinct ids above its start), so a
+    // reader that takes every event of each page it is given always gets further.
+    return { events: first < 0 ? [] : page.slice(first), end: page.length < PAGE_EVENTS };
+  }
+}
+
+/**
+ * The page's messages in one buffer, each event's frame and JSON views of it: one allocation
+ * outside the JS heap per page, not one per event (a long replay goes through thousands of pages,
+ * and what is outside the heap is only freed once V8 collects what points to it).
+ */
+function encodePage(events: EventJson[]): EncodedEvent[] {
+  const lengths = events.map((event) => Buffer.byteLength(event.json));
+  const page = Buffer.allocUnsafe(lengths.reduce((sum, length) => sum + frameHeaderLength(length) + length, 0));
+  let offset = 0;
+  return events.map((event, i) => {
+    const length = lengths[i]!;
+    const start = offset;
+    offset = writeFrameHeader(page, offset, length);
+    const payload = offset;
+    offset += page.write(event.json, offset, 'utf8');
+    return {
+      id: event.id,
+      type: event.type,
+      severity: event.severity,
+      env: event.env,
+      probe: event.probe,
+      frame: page.subarray(start, offset),
+      bytes: page.subarray(payload, offset),
+    };
+  });
+}
+
+function frameHeaderLength(payload: number): number {
+  return payload < 126 ? 2 : payload < 65_536 ? 4 : 10;
+}
+
+/** A final, unmasked text frame's header for `payload` bytes at `offset`; returns where the payload goes. */
+function writeFrameHeader(buffer: Buffer, offset: number, payload: number): number {
+  buffer[offset] = 0x81;
+  if (payload < 126) {
+    buffer[offset + 1] = payload;
+    return offset + 2;
+  }
+  if (payload < 65_536) {
+    buffer[offset + 1] = 126;
+    buffer.writeUInt16BE(payload, offset + 2);
+    return offset + 4;
+  }
+  buffer[offset + 1] = 127;
+  buffer.writeBigUInt64BE(BigInt(payload), offset + 2);
+  return offset + 10;
+}
+
+/** Whether an event's type is `filter` or starts with `filter.` (`probe` matches probe.down). */
+export function isOfType(type: string, filter: string | undefined): boolean {
+  return filter === undefined || type === filter || type.startsWith(`${filter}.`);
+}
+
+/**
+ * GET /api/v1/events: at most `limit` events after `since` of type `type`, oldest first, read a
+ * page per slice of `turns`. `next` is where to go on from: the last event returned, or, when the
+ * journal's end came first, the last event looked at (none of the type lies between). Undefined
+ * once the turns are closed (the agent is stopping).
+ */
+export async function readHistory(
+  pages: JournalPages,
+  turns: TurnQueue,
+  query: { since: number; limit: number; type?: string | undefined },
+): Promise<{ events: EncodedEvent[]; next: number } | undefined> {
+  const events: EncodedEvent[] = [];
+  let position = query.since;
+  for (;;) {
+    const done = await turns.run(() => {
+      const page = pages.after(position);
+      for (const event of page.events) {
+        position = event.id;
+        if (!isOfType(event.type, query.type)) continue;
+        events.push(event);
+        if (events.length === query.limit) return true;
+      }
+      return page.end;
+    });
+    if (done === undefined) return undefined;
+    if (done) return { events, next: position };
+  }
+}

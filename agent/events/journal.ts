@@ -1,0 +1,271 @@
+/**
+ * The write path to the store: every event, and the state a restart must find (live
+ * environment, flags, incidents), goes through here.
+ *
+ * - Events published in one tick (in a busy stretch: within a few milliseconds) are written
+ *   together, in one transaction; only then are they handed to the journal's listeners (the
+ *   WebSocket stream). So an
+ *   event a client was sent is in the history, even if the process is killed right after.
+ * - When a write fails (disk full, directory gone read-only), nothing is dropped: the events
+ *   and state wait in memory, are retried every few seconds, and are still delivered live and
+ *   answered from history. The failure is raised once as a critical `journal.failed` event, and
+ *   `journal.recovered` says when the backlog is on disk again. greenlight goes on probing and
+ *   acting meanwhile.
+ */
+import type { Logger } from 'pino';
+import { eventJson, type EventBus, type EventJson, type EventListener, type GreenlightEvent } from './events.js';
+import type { FlagAuditEntry, FlagState } from '../flags/flag-store.js';
+import type { ActionRecord, Store } from './store.js';
+
+/**
+ * Commits at most this often: the events of a busy stretch share one transaction and one fsync
+ * (1,000 events a second, a tick each, would otherwise be 1,000 fsyncs blocking the loop), at
+ * the cost of at most this much delay before an event is streamed.
+ */
+const COMMIT_SPACING_MS = 5;
+/** How often a failed write is retried. */
+const RETRY_MS = 5_000;
+/** Events held in memory while the store cannot take them; the oldest go beyond this (and say so). */
+const MAX_BACKLOG = 100_000;
+
+export interface EventQuery {
+  since: number;
+  limit: number;
+  type?: string | undefined;
+}
+
+export class Journal {
+  readonly #store: Store;
+  readonly #bus: EventBus;
+  readonly #logger: Logger;
+  readonly #now: () => number;
+  readonly #listeners = new Set<EventListener>();
+  /** Published, not yet handed to listeners: written at the end of the tick. */
+  #pending: GreenlightEvent[] = [];
+  /** Handed to listeners but not on disk: the store is failing. Oldest first. */
+  #backlog: GreenlightEvent[] = [];
+  /** Writes the store refused, the newest per key, replayed in order on recovery. */
+  readonly #unsaved = new Map<string, () => void>();
+  #flush: { cancel(): void } | undefined;
+  #lastCommit = Number.NEGATIVE_INFINITY;
+  /** Numbers flag saves, so that each one's audit entries are kept while the store fails. */
+  #flagSaves = 0;
+  #retry: NodeJS.Timeout | undefined;
+  #failure: { since: number; error: string } | undefined;
+  #dropped = 0;
+  readonly #unsubscribe: () => void;
+
+  constructor(options: { store: Store; bus: EventBus; logger: Logger; now: () => number }) {
+    this.#store = options.store;
+    this.#bus = options.bus;
+    this.#logger = options.logger;
+    this.#now = options.now;
+    this.#unsubscribe = this.#bus.subscribe((event) => {
+      this.#pending.push(event);
+      this.#flush ??= this.#scheduleFlush();
+    });
+  }
+
+  /** Whether the store is refusing writes right now. */
+  get failing(): boolean {
+    return this.#failure !== undefined;
+  }
+
+  /** Listen to events once they are journaled (or, while the store fails, once they are held). */
+  subscribe(listener: EventListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Save a piece of state; while the store fails it is kept and written on recovery. */
+  save(key: string, value: unknown): void {
+    const now = this.#now();
+    this.#write(`state:${key}`, `saving ${key}`, () => this.#store.set(key, value, now));
+  }
+
+  /**
+   * Save the flag values and append the audit entries that came with them (one transaction),
+   * keeping the newest `keep`. While the store fails, every save is held, in order.
+   */
+  saveFlags(state: FlagState, audit: readonly FlagAuditEntry[], keep: number): void {
+    this.#write(`flags:${++this.#flagSaves}`, 'saving the flags', () => this.#store.saveFlags(state, audit, keep));
+  }
+
+  /**
+   * Another piece of state, written by `write` (the alert lifecycle's records): at once, or, while
+   * the store fails, kept (the newest per `key`) and written on recovery.
+   */
+  saveWith(key: string, doing: string, write: (store: Store) => void): void {
+    this.#write(`other:${key}`, doing, () => write(this.#store));
+  }
+
+  /** Record an action's start (before it acts) or its outcome in the action journal. */
+  recordAction(record: ActionRecord): void {
+    this.#write(`action:${record.incident}\u0000${record.action}`, `recording action ${record.action}`, () => this.#store.recordAction(record));
+  }
+
+  #write(key: string, doing: string, write: () => void): void {
+    this.#unsaved.delete(key);
+    if (this.#failure) {
+      this.#unsaved.set(key, write);
+      return;
+    }
+    try {
+      write();
+    } catch (error) {
+      this.#unsaved.set(key, write);
+      this.#failed(error, doing);
+    }
+  }
+
+  /** Journaled events after `since`, oldest first, including those still waiting for the disk. */
+  events(query: EventQuery): GreenlightEvent[] {
+    return this.#read(
+      query,
+      () => this.#store.events(query),
+      (event) => event,
+    );
+  }
+
+  /** As `events`, as their JSON (for readers that send them on: the stream's replays, GET /api/v1/events); no type filter. */
+  eventsJson(query: { since: number; limit: number }): EventJson[] {
+    return this.#read(query, () => this.#store.eventsJson(query), eventJson);
+  }
+
+  #read<T extends { id: number }>(query: EventQuery, stored: () => T[], fromBacklog: (event: GreenlightEvent) => T): T[] {
+    this.flush();
+    let found: T[] = [];
+    try {
+      found = stored();
+    } catch (error) {
+      this.#logger.error({ err: error }, `could not read the journal: ${(error as Error).message}`);
+    }
+    if (found.length >= query.limit || this.#backlog.length === 0) return found;
+    const after = found.at(-1)?.id ?? query.since;
+    const held = this.#backlog.filter(
+      (event) => event.id > after && (query.type === undefined || event.type === query.type || event.type.startsWith(`${query.type}.`)),
+    );
+    return [...found, ...held.slice(0, query.limit - found.length).map(fromBacklog)];
+  }
+
+  /** Write what was published so far, then hand it to the listeners. */
+  flush(): void {
+    this.#flush?.cancel();
+    this.#flush = undefined;
+    if (this.#pending.length === 0) return;
+    const batch = this.#pending;
+    this.#pending = [];
+    this.#lastCommit = performance.now();
+    if (this.#failure) this.#hold(batch);
+    else {
+      try {
+        this.#store.appendEvents(batch);
+      } catch (error) {
+        this.#hold(batch);
+        this.#failed(error, `journaling ${batch.length} events`);
+      }
+    }
+    for (const event of batch) {
+      for (const listener of this.#listeners) {
+        try {
+          listener(event);
+        } catch (error) {
+          this.#logger.error({ err: error, event: event.type }, 'a journal listener failed');
+        }
+      }
+    }
+  }
+
+  /** Write everything still pending; the last step of a clean stop. */
+  close(): void {
+    this.#unsubscribe();
+    this.flush();
+    if (this.#failure) this.#tryRecover();
+    clearTimeout(this.#retry);
+  }
+
+  /** At the end of this tick, or once COMMIT_SPACING_MS have passed since the last commit. */
+  #scheduleFlush(): { cancel(): void } {
+    const wait = this.#lastCommit + COMMIT_SPACING_MS - performance.now();
+    if (wait <= 0) {
+      const immediate = setImmediate(() => this.flush());
+      return { cancel: () => clearImmediate(immediate) };
+    }
+    const timer = setTimeout(() => this.flush(), wait);
+    return { cancel: () => clearTimeout(timer) };
+  }
+
+  #hold(batch: GreenlightEvent[]): void {
+    this.#backlog.push(...batch);
+    if (this.#backlog.length > MAX_BACKLOG) {
+      const excess = this.#backlog.length - MAX_BACKLOG;
+      this.#backlog.splice(0, excess);
+      this.#dropped += excess;
+    }
+  }
+
+  #failed(error: unknown, doing: string): void {
+    if (this.#failure) return;
+    const message = (error as Error).message ?? String(error);
+    this.#failure = { since: this.#now(), error: message };
+    this.#logger.error(
+      { err: error, path: this.#store.path },
+      `the store at ${this.#store.path} refused a write while ${doing}: ${message}. greenlight keeps probing and acting and holds events and state in memory; free space or fix permissions and it writes them on its own`,
+    );
+    // Published after the failure is recorded, so this event joins the backlog instead of failing again.
+    this.#bus.publish({
+      type: 'journal.failed',
+      severity: 'critical',
+      message: `the event journal cannot write to ${this.#store.path} (${message}): greenlight goes on probing and acting and keeps events in memory until the disk takes them again; a restart now would lose them`,
+      data: { path: this.#store.path, error: message },
+    });
+    this.#scheduleRetry();
+  }
+
+  #scheduleRetry(): void {
+    clearTimeout(this.#retry);
+    this.#retry = setTimeout(() => {
+      if (!this.#tryRecover()) this.#scheduleRetry();
+    }, RETRY_MS);
+    this.#retry.unref();
+  }
+
+  /** Write the backlog and the unsaved state; true when everything is on disk again. */
+  #tryRecover(): boolean {
+    this.flush();
+    try {
+      for (let i = 0; i < this.#backlog.length; i += 1_000) this.#store.appendEvents(this.#backlog.slice(i, i + 1_000));
+      for (const [key, write] of this.#unsaved) {
+        write();
+        this.#unsaved.delete(key);
+      }
+    } catch (error) {
+      // Some pages may have been written: keep only what is not yet on disk.
+      const written = this.#store.lastEventId();
+      this.#backlog = this.#backlog.filter((event) => event.id > written);
+      this.#logger.warn(
+        { err: error, held: this.#backlog.length },
+        `the store still refuses writes: ${(error as Error).message}; retrying in ${RETRY_MS / 1_000}s`,
+      );
+      return false;
+    }
+    const failure = this.#failure!;
+    const held = this.#backlog.length;
+    const dropped = this.#dropped;
+    this.#backlog = [];
+    this.#dropped = 0;
+    this.#failure = undefined;
+    const downMs = this.#now() - failure.since;
+    this.#logger.warn(
+      { held, dropped, downMs },
+      `the store takes writes again: ${held} held events written${dropped ? `, ${dropped} oldest lost past the ${MAX_BACKLOG}-event memory limit` : ''}`,
+    );
+    this.#bus.publish({
+      type: 'journal.recovered',
+      severity: 'info',
+      message: `the event journal writes again after ${Math.round(downMs / 1_000)}s: ${held} events held in memory are on disk${dropped ? `; ${dropped} older ones were lost past the memory limit` : ''}`,
+      data: { path: this.#store.path, heldEvents: held, droppedEvents: dropped, downForMs: downMs },
+    });
+    return true;
+  }
+}

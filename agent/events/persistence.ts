@@ -1,0 +1,48 @@
+/**
+ * The durable side of the agent, opened at start and closed last: the store (SQLite in the data
+ * directory), the journal that writes events and state through to it, and the retention that keeps
+ * it within its bounds. Event ids go on from the store's last one: they only ever increase, across
+ * restarts too.
+ */
+import type { Logger } from 'pino';
+import type { Config } from '../../config/schema.js';
+import type { EventBus } from './events.js';
+import { Journal } from './journal.js';
+import { JournalRetention } from './journal-retention.js';
+import { Store } from './store.js';
+
+export class Persistence {
+  readonly store: Store;
+  readonly journal: Journal;
+  readonly #retention: JournalRetention;
+
+  private constructor(store: Store, journal: Journal, retention: JournalRetention) {
+    this.store = store;
+    this.journal = journal;
+    this.#retention = retention;
+  }
+
+  /** Open the store under `config.dataDir` (throws StoreError saying what to fix) and start writing `bus` to it. */
+  static open(options: { config: Config; bus: EventBus; logger: Logger; now: () => number }): Persistence {
+    const { config, bus, now } = options;
+    const logger = options.logger.child({ component: 'journal' });
+    const store = Store.open(config.dataDir, now);
+    bus.resumeFrom(store.lastEventId());
+    const journal = new Journal({ store, bus, logger, now });
+    const retention = new JournalRetention({ store, ...config.journal.retention, now, logger });
+    retention.start();
+    return new Persistence(store, journal, retention);
+  }
+
+  /** Write a piece of state through to the store; while it fails the journal keeps it and retries. */
+  save(key: string, value: unknown): void {
+    this.journal.save(key, value);
+  }
+
+  /** Write what is pending, then close; the last step of a clean stop. */
+  close(): void {
+    this.#retention.close();
+    this.journal.close();
+    this.store.close();
+  }
+}

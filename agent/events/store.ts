@@ -1,0 +1,410 @@
+/**
+ * greenlight's durable state: an SQLite database (better-sqlite3, WAL) in the data directory.
+ * It holds what a restart must not lose: the event journal, the live environment, the flag sets
+ * and the incidents that were firing, so a restarted agent neither forgets a switch nor repeats an action it
+ * completed, and still sends the resolved notice. Writes are synchronous and small; each is one
+ * transaction, committed before the caller goes on. The journal is bounded by age and size
+ * (`prune`, run by JournalRetention): the oldest events go first, and ids are never reused.
+ */
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { GreenlightError } from '../../config/errors.js';
+import type { EventJson, GreenlightEvent, Severity } from './events.js';
+import type { FlagAuditEntry, FlagState } from '../flags/flag-store.js';
+
+export class StoreError extends GreenlightError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('GL_ERR_STORE', message, options);
+  }
+}
+
+const ACTION_RECORDS_KEPT_MS = 7 * 24 * 3_600_000;
+
+/** What the action journal keeps of an action's context: enough to re-check it after a crash. */
+export interface StoredActionContext {
+  rule: string | null;
+  incident: string;
+  env: string;
+  severity: Severity;
+  message: string;
+  actor: string;
+  startedAt: number;
+}
+
+export interface ActionRecord {
+  incident: string;
+  action: string;
+  type: string;
+  state: 'started' | 'succeeded' | 'failed' | 'skipped';
+  context: StoredActionContext;
+  startedAt: number;
+  finishedAt?: number;
+  detail?: string;
+}
+
+interface AuditRow {
+  time: string;
+  actor: string;
+  reason: string;
+  env: string;
+  flag: string;
+  old: number;
+  new: string;
+  outcome: 'changed' | 'rejected';
+}
+
+/** What `prune` enforces, and how much it may do in one call. */
+export interface PruneOptions {
+  /** Events older than this (by their `time`) are deleted. */
+  maxAgeMs: number;
+  /** The database's used pages are brought under this many bytes by deleting the oldest events. */
+  maxBytes: number;
+  now: number;
+  /** At most this many rows per call, so one call never holds the event loop long (default: no limit). */
+  maxRows?: number;
+}
+
+export interface PruneResult {
+  /** Events deleted for their age, and for the size bound. */
+  byAge: number;
+  bySize: number;
+  /** Bytes in use afterwards (see `usedBytes`). */
+  bytes: number;
+  /** The oldest event still journaled, undefined when none is. */
+  firstId: number | undefined;
+  /** The row budget ran out before both bounds held: call again. */
+  more: boolean;
+}
+
+/**
+ * The alert lifecycle's tables (agent/alerts/lifecycle-store.ts): silences, maintenance windows,
+ * incidents with their escalation, and the alerts of open incidents with what each receiver was
+ * told. Each row is one record, by id, as JSON.
+ */
+export const ALERT_LIFECYCLE_TABLES = ['silences', 'maintenance_windows', 'alert_incidents', 'active_alerts'] as const;
+export type AlertLifecycleTable = (typeof ALERT_LIFECYCLE_TABLES)[number];
+
+/** Rows deleted per transaction: small enough that the WAL stays small and a reader never waits long. */
+const PRUNE_CHUNK = 5_000;
+/** Where the highest pruned id is kept: ids go on after it even when every event has been pruned. */
+const PRUNED_THROUGH = 'journal.prunedThrough';
+
+export class Store {
+  readonly path: string;
+  readonly #now: () => number;
+  readonly #db: Database.Database;
+  readonly #get: Database.Statement<[string], { value: string }>;
+  readonly #set: Database.Statement<[string, string, number]>;
+  readonly #delete: Database.Statement<[string]>;
+  readonly #insertEvent: Database.Statement<[number, string, string, string, string | null, string | null, string | null, string, string]>;
+  readonly #appendEvents: (events: readonly GreenlightEvent[]) => void;
+  readonly #eventsJson: Database.Statement<[number, number], unknown[]>;
+  readonly #deleteThrough: (id: number) => number;
+  readonly #saveFlags: (state: FlagState, audit: readonly FlagAuditEntry[], keep: number) => void;
+  readonly #readAudit: Database.Statement<[number], AuditRow>;
+
+  private constructor(path: string, db: Database.Database, now: () => number) {
+    this.path = path;
+    this.#now = now;
+    this.#db = db;
+    db.exec(`CREATE TABLE IF NOT EXISTS state (
+      key TEXT PRIMARY KEY,
+      value TEXT NOT NULL,
+      updated_at INTEGER NOT NULL
+    )`);
+    this.#get = db.prepare('SELECT value FROM state WHERE key = ?');
+    this.#set = db.prepare(
+      'INSERT INTO state (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at',
+    );
+    this.#delete = db.prepare('DELETE FROM state WHERE key = ?');
+    db.exec(`CREATE TABLE IF NOT EXISTS events (
+      id INTEGER PRIMARY KEY,
+      time TEXT NOT NULL,
+      type TEXT NOT NULL,
+      severity TEXT NOT NULL,
+      env TEXT,
+      probe TEXT,
+      rule TEXT,
+      message TEXT NOT NULL,
+      data TEXT NOT NULL
+    )`);
+    this.#insertEvent = db.prepare('INSERT INTO events (id, time, type, severity, env, probe, rule, message, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    this.#appendEvents = db.transaction((events: readonly GreenlightEvent[]) => {
+      for (const e of events) this.#insertEvent.run(e.id, e.time, e.type, e.severity, e.env, e.probe, e.rule, e.message, JSON.stringify(e.data));
+    });
+    // The event's JSON built by SQLite from the columns, in the order JSON.stringify gives an
+    // event (id, time, type, severity, env, probe, rule, message, data): `data` is stored as
+    // JSON.stringify wrote it, and json_quote escapes strings as JSON.stringify does. No object
+    // is built per event, which is most of what a long replay would cost and leave to collect.
+    this.#eventsJson = db
+      .prepare<[number, number], unknown[]>(
+        `SELECT id, type, severity, env, probe, '{"id":' || id || ',"time":' || json_quote(time) || ',"type":' || json_quote(type) || ',"severity":' || json_quote(severity) || ',"env":' || json_quote(env) || ',"probe":' || json_quote(probe) || ',"rule":' || json_quote(rule) || ',"message":' || json_quote(message) || ',"data":' || data || '}' FROM events WHERE id > ? ORDER BY id LIMIT ?`,
+      )
+      .raw();
+    // The action journal: a row is written as `started` before an action touches the world and
+    // updated with its outcome after, so a restart finds what a crash interrupted.
+    db.exec(`CREATE TABLE IF NOT EXISTS actions (
+      incident TEXT NOT NULL,
+      action TEXT NOT NULL,
+      type TEXT NOT NULL,
+      state TEXT NOT NULL,
+      context TEXT NOT NULL,
+      started_at INTEGER NOT NULL,
+      finished_at INTEGER,
+      detail TEXT,
+      PRIMARY KEY (incident, action)
+    )`);
+    // The flag audit trail: appended to, a row per entry, instead of rewritten whole with the
+    // flags on every change (a 1,000-entry trail made each change a 200 KB write).
+    db.exec(`CREATE TABLE IF NOT EXISTS flag_audit (
+      id INTEGER PRIMARY KEY,
+      time TEXT NOT NULL,
+      actor TEXT NOT NULL,
+      reason TEXT NOT NULL,
+      env TEXT NOT NULL,
+      flag TEXT NOT NULL,
+      old INTEGER NOT NULL,
+      new TEXT NOT NULL,
+      outcome TEXT NOT NULL
+    )`);
+    const insertAudit = db.prepare<[string, string, string, string, string, number, string, string]>(
+      'INSERT INTO flag_audit (time, actor, reason, env, flag, old, new, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+    const trimAudit = db.prepare<[number]>('DELETE FROM flag_audit WHERE id <= (SELECT MAX(id) FROM flag_audit) - ?');
+    // Values and the entries that changed them in one transaction: a crash keeps both or neither.
+    this.#saveFlags = db.transaction((state: FlagState, audit: readonly FlagAuditEntry[], keep: number) => {
+      this.#set.run('flags', JSON.stringify(state), this.#now());
+      for (const e of audit) insertAudit.run(e.time, e.actor, e.reason, e.env, e.flag, e.old ? 1 : 0, JSON.stringify(e.new), e.outcome);
+      if (audit.length > 0) trimAudit.run(keep);
+    });
+    this.#readAudit = db.prepare<[number], AuditRow>('SELECT * FROM (SELECT * FROM flag_audit ORDER BY id DESC LIMIT ?) ORDER BY id');
+    // The alert lifecycle (issue 14): a record per row, written as each changes.
+    for (const table of ALERT_LIFECYCLE_TABLES)
+      db.exec(`CREATE TABLE IF NOT EXISTS ${table} (id TEXT PRIMARY KEY, record TEXT NOT NULL, updated_at INTEGER NOT NULL)`);
+    const deleteEvents = db.prepare<[number]>('DELETE FROM events WHERE id <= ?');
+    // The high-water mark is written in the same transaction as the delete: a crash leaves both or neither.
+    this.#deleteThrough = db.transaction((id: number) => {
+      const deleted = deleteEvents.run(id).changes;
+      this.#set.run(PRUNED_THROUGH, JSON.stringify(Math.max(id, this.get<number>(PRUNED_THROUGH) ?? 0)), this.#now());
+      return deleted;
+    });
+  }
+
+  /** Open (or create) `<dataDir>/greenlight.db`; `now` stamps its writes. Throws StoreError saying what to fix. */
+  static open(dataDir: string, now: () => number = Date.now): Store {
+    const dir = resolve(dataDir);
+    const path = join(dir, 'greenlight.db');
+    try {
+      mkdirSync(dir, { recursive: true });
+      const db = new Database(path);
+      db.pragma('journal_mode = WAL');
+      // FULL: a committed switch or incident survives a power cut, not just a crash.
+      db.pragma('synchronous = FULL');
+      return new Store(path, db, now);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      const why = code === 'EACCES' || code === 'EROFS' || code === 'SQLITE_CANTOPEN' ? 'it is not writable by this user' : (error as Error).message;
+      throw new StoreError(`cannot open the state database ${path}: ${why}. Set GREENLIGHT_DATA_DIR (dataDir) to a writable directory.`, { cause: error });
+    }
+  }
+
+  get<T>(key: string): T | undefined {
+    const row = this.#get.get(key);
+    return row === undefined ? undefined : (JSON.parse(row.value) as T);
+  }
+
+  set(key: string, value: unknown, now = this.#now()): void {
+    this.#set.run(key, JSON.stringify(value), now);
+  }
+
+  delete(key: string): void {
+    this.#delete.run(key);
+  }
+
+  /** Append events to the journal, in one transaction. */
+  appendEvents(events: readonly GreenlightEvent[]): void {
+    if (events.length > 0) this.#appendEvents(events);
+  }
+
+  /**
+   * The highest event id ever journaled, 0 for none: ids go on from there after a restart. Not
+   * MAX(id) alone: retention may have deleted the newest events too (a quiet agent past maxAge).
+   */
+  lastEventId(): number {
+    const max = (this.#db.prepare('SELECT MAX(id) AS id FROM events').get() as { id: number | null }).id ?? 0;
+    return Math.max(max, this.get<number>(PRUNED_THROUGH) ?? 0);
+  }
+
+  /**
+   * Bytes of the database in use: (page_count - freelist_count) x page_size. Two pragmas read
+   * from the header, O(1) however large the journal, unlike summing row lengths (a full scan);
+   * and it is what the disk holds, indexes, page overhead and the other tables included. Deleting
+   * the oldest rows empties whole leaf pages of the id-ordered table, which go to the freelist and
+   * are reused by later inserts: the file stays at about maxSize instead of growing.
+   */
+  usedBytes(): number {
+    const pages = this.#db.pragma('page_count', { simple: true }) as number;
+    const free = this.#db.pragma('freelist_count', { simple: true }) as number;
+    return (pages - free) * (this.#db.pragma('page_size', { simple: true }) as number);
+  }
+
+  /**
+   * Enforce the journal's bounds, oldest events first (by id, the order they happened in; a clock
+   * stepped back cannot make a newer event go first). Age: delete from the oldest up to the first
+   * event inside `maxAgeMs`. Size: while the database uses more than `maxBytes`, delete the oldest
+   * events, as many as the average row size says should free the excess, then measure again.
+   */
+  prune(options: PruneOptions): PruneResult {
+    let budget = options.maxRows ?? Number.POSITIVE_INFINITY;
+    const cutoff = new Date(options.now - options.maxAgeMs).toISOString();
+    const oldest = this.#db.prepare<[number], { id: number; time: string }>('SELECT id, time FROM events ORDER BY id LIMIT ?');
+    let byAge = 0;
+    while (budget > 0) {
+      const rows = oldest.all(Math.min(budget, PRUNE_CHUNK));
+      const inside = rows.findIndex((row) => row.time >= cutoff);
+      const expired = inside === -1 ? rows.length : inside;
+      if (expired === 0) break;
+      byAge += this.#deleteThrough(rows[expired - 1]!.id);
+      budget -= expired;
+      if (inside !== -1) break;
+    }
+
+    let bySize = 0;
+    const nth = this.#db.prepare<[number], { id: number }>('SELECT id FROM events ORDER BY id LIMIT 1 OFFSET ?');
+    const span = this.#db.prepare<[], { first: number | null; last: number | null }>('SELECT MIN(id) AS first, MAX(id) AS last FROM events');
+    let bytes = this.usedBytes();
+    while (bytes > options.maxBytes && budget > 0) {
+      const { first, last } = span.get()!;
+      if (first === null || last === null) break;
+      // Ids are dense but for the odd gap, so last - first + 1 is a cheap upper bound on the rows;
+      // it can only make the estimate per row smaller, so a step never deletes more than needed by much.
+      const perRow = bytes / (last - first + 1);
+      const step = Math.min(budget, PRUNE_CHUNK, Math.max(64, Math.ceil((bytes - options.maxBytes) / perRow)));
+      const through = nth.get(step - 1)?.id ?? last;
+      bySize += this.#deleteThrough(through);
+      budget -= step;
+      bytes = this.usedBytes();
+    }
+    const first = span.get()!.first ?? undefined;
+    const expiredLeft = first !== undefined && oldest.get(1)!.time < cutoff;
+    return { byAge, bySize, bytes, firstId: first, more: budget <= 0 && (bytes > options.maxBytes || expiredLeft) };
+  }
+
+  /** Journaled events after `since`, oldest first; `type` matches a type or a prefix (`probe`, `rule.firing`). */
+  events(query: { since: number; limit: number; type?: string | undefined }): GreenlightEvent[] {
+    const rows = (
+      query.type === undefined
+        ? this.#db.prepare('SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?').all(query.since, query.limit)
+        : this.#db
+            .prepare("SELECT * FROM events WHERE id > ? AND (type = ? OR type LIKE ? ESCAPE '\\') ORDER BY id LIMIT ?")
+            .all(query.since, query.type, `${query.type.replace(/[\\%_]/g, (c) => `\\${c}`)}.%`, query.limit)
+    ) as (Omit<GreenlightEvent, 'data'> & { data: string })[];
+    return rows.map((row) => ({ ...row, data: JSON.parse(row.data) }) as GreenlightEvent);
+  }
+
+  /**
+   * Save the flag values (state key `flags`) and append the audit entries that came with them,
+   * keeping the newest `keep` entries.
+   */
+  saveFlags(state: FlagState, audit: readonly FlagAuditEntry[], keep: number): void {
+    this.#saveFlags(state, audit, keep);
+  }
+
+  /** The newest `limit` audit entries, oldest first. */
+  flagAudit(limit: number): FlagAuditEntry[] {
+    return this.#readAudit.all(limit).map((row) => ({
+      time: row.time,
+      actor: row.actor,
+      reason: row.reason,
+      env: row.env,
+      flag: row.flag,
+      old: row.old === 1,
+      new: JSON.parse(row.new) as boolean | string,
+      outcome: row.outcome,
+    }));
+  }
+
+  /** Journaled events after `since`, oldest first, at most `limit`, as their JSON (what the stream sends). */
+  eventsJson(query: { since: number; limit: number }): EventJson[] {
+    return this.#eventsJson.all(query.since, query.limit).map((row) => {
+      const [id, type, severity, env, probe, json] = row as [number, string, string, string | null, string | null, string];
+      return { id, type, severity, env, probe, json };
+    });
+  }
+
+  /** Record an action's start or outcome; finished records older than a week are dropped. */
+  recordAction(record: ActionRecord): void {
+    this.#db
+      .prepare(
+        'INSERT INTO actions (incident, action, type, state, context, started_at, finished_at, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(incident, action) DO UPDATE SET state = excluded.state, finished_at = excluded.finished_at, detail = excluded.detail',
+      )
+      .run(
+        record.incident,
+        record.action,
+        record.type,
+        record.state,
+        JSON.stringify(record.context),
+        record.startedAt,
+        record.finishedAt ?? null,
+        record.detail ?? null,
+      );
+    if (record.finishedAt !== undefined)
+      this.#db.prepare("DELETE FROM actions WHERE state != 'started' AND finished_at < ?").run(record.finishedAt - ACTION_RECORDS_KEPT_MS);
+  }
+
+  /** Actions recorded as started and never finished: a crash interrupted them. */
+  unfinishedActions(): ActionRecord[] {
+    const rows = this.#db.prepare("SELECT * FROM actions WHERE state = 'started' ORDER BY started_at").all() as {
+      incident: string;
+      action: string;
+      type: string;
+      state: 'started';
+      context: string;
+      started_at: number;
+    }[];
+    return rows.map((row) => ({
+      incident: row.incident,
+      action: row.action,
+      type: row.type,
+      state: row.state,
+      context: JSON.parse(row.context) as StoredActionContext,
+      startedAt: row.started_at,
+    }));
+  }
+
+  /** Every record of an alert lifecycle table. */
+  alertLifecycleRecords<T>(table: AlertLifecycleTable): T[] {
+    return (this.#db.prepare(`SELECT record FROM ${lifecycleTable(table)} ORDER BY updated_at, id`).all() as { record: string }[]).map(
+      (row) => JSON.parse(row.record) as T,
+    );
+  }
+
+  /** Insert or replace one record of an alert lifecycle table. */
+  saveAlertLifecycleRecord(table: AlertLifecycleTable, id: string, record: unknown): void {
+    this.#db
+      .prepare(
+        `INSERT INTO ${lifecycleTable(table)} (id, record, updated_at) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET record = excluded.record, updated_at = excluded.updated_at`,
+      )
+      .run(id, JSON.stringify(record), this.#now());
+  }
+
+  deleteAlertLifecycleRecord(table: AlertLifecycleTable, id: string): void {
+    this.#db.prepare(`DELETE FROM ${lifecycleTable(table)} WHERE id = ?`).run(id);
+  }
+
+  /** Move the WAL's pages into the database file and truncate the WAL (what the file then holds is the database). */
+  checkpoint(): void {
+    this.#db.pragma('wal_checkpoint(TRUNCATE)');
+  }
+
+  close(): void {
+    if (this.#db.open) this.#db.close();
+  }
+}
+
+/** A table name goes into SQL text: only the known ones. */
+function lifecycleTable(table: AlertLifecycleTable): string {
+  if (!(ALERT_LIFECYCLE_TABLES as readonly string[]).includes(table)) throw new Error(`bug: ${JSON.stringify(table)} is not an alert lifecycle table`);
+  return table;
+}

@@ -1,0 +1,73 @@
+import type { EventQuery } from '../events/journal.js';
+import type { EncodedEvent } from '../events/journal-pages.js';
+import type { AgentMetrics } from '../telemetry/metrics.js';
+import { HttpError, type Route } from './http-server.js';
+import type { AgentState } from './state-view.js';
+
+/** What the core routes read. */
+export interface CoreSource {
+  readonly metrics: Pick<AgentMetrics, 'render'>;
+  ready(): boolean;
+  state(): AgentState;
+  /** Journaled events after `since`, serialized; undefined while starting or once stopping. */
+  history(query: EventQuery): Promise<{ events: EncodedEvent[]; next: number } | undefined>;
+}
+
+const COMMA = Buffer.from(',');
+
+/** /metrics, /healthz, /readyz, /api/v1/state (read-only, no token) and /api/v1/events (see api.streamToken). */
+export function coreRoutes(agent: CoreSource): Route[] {
+  return [
+    {
+      method: 'GET',
+      path: '/metrics',
+      auth: 'none',
+      bulk: true,
+      handle: async ({ headers }) => {
+        const openMetrics = (headers.accept ?? '').includes('application/openmetrics-text');
+        const { contentType, body } = await agent.metrics.render(openMetrics);
+        return { status: 200, text: body, headers: { 'content-type': contentType } };
+      },
+    },
+    { method: 'GET', path: '/healthz', auth: 'none', handle: () => ({ status: 200, body: { status: 'ok' } }) },
+    {
+      method: 'GET',
+      path: '/readyz',
+      auth: 'none',
+      handle: () => {
+        const ready = agent.ready();
+        return {
+          status: ready ? 200 : 503,
+          body: { status: ready ? 'ready' : 'starting', checks: { config: 'loaded', store: 'open', firstProbeRound: ready ? 'done' : 'pending' } },
+        };
+      },
+    },
+    { method: 'GET', path: '/api/v1/state', auth: 'none', bulk: true, handle: () => ({ status: 200, body: agent.state() }) },
+    {
+      method: 'GET',
+      path: '/api/v1/events',
+      auth: 'history',
+      handle: async ({ query }) => {
+        const since = integer(query.get('since'), 0, 'since');
+        const limit = integer(query.get('limit'), 100, 'limit');
+        if (limit < 1 || limit > 1_000) throw new HttpError(400, `limit must be from 1 to 1000, not ${limit}`);
+        const type = query.get('type') ?? undefined;
+        if (type !== undefined && !/^[a-z]+(\.[a-z_]+)?$/.test(type))
+          throw new HttpError(400, `type ${JSON.stringify(type)} is not an event type or prefix such as probe, rule.firing`);
+        const history = await agent.history({ since, limit, type });
+        if (!history) throw new HttpError(503, 'greenlight is starting or stopping: try again');
+        // The events are already JSON (serialized once for every reader): joined, not re-encoded.
+        const parts: Buffer[] = [Buffer.from('{"events":[')];
+        history.events.forEach((event, i) => parts.push(...(i ? [COMMA, event.bytes] : [event.bytes])));
+        parts.push(Buffer.from(`],"next":${history.next}}`));
+        return { status: 200, text: Buffer.concat(parts), headers: { 'content-type': 'application/json; charset=utf-8' } };
+      },
+    },
+  ];
+}
+
+function integer(text: string | null, fallback: number, name: string): number {
+  if (text === null || text === '') return fallback;
+  if (!/^\d{1,15}$/.test(text)) throw new HttpError(400, `${name} must be a whole number, not ${JSON.stringify(text)}`);
+  return Number(text);
+}

@@ -1,0 +1,446 @@
+/**
+ * The one HTTP listener. Routes are data: method, path, who may call it, the body schema, and
+ * a handler returning a status and a JSON body. The server does the rest the same way for every
+ * route: the Host check against DNS rebinding (421), bearer-token roles (compared in constant
+ * time), size-limited JSON bodies validated with zod (400 naming the field), 404/405 naming what
+ * exists, and never a secret in a message. Protocol upgrades (the WebSocket stream) pass the same
+ * Host check before their handler sees them.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer, STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { isIP, type AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import type { z } from 'zod';
+import { codeOfStatus, GreenlightError, type ErrorCode } from '../../config/errors.js';
+import { formatKeyPath } from '../../config/load-config.js';
+import type { Redactor } from '../../config/redactor.js';
+import { parseHost } from '../../config/schema.js';
+import type { TurnQueue } from './turn-queue.js';
+
+/**
+ * admin: ADMIN_TOKEN only. rollback: the emergency path, ROLLBACK_TOKEN or ADMIN_TOKEN.
+ * history: the event journal (GET /api/v1/events, the stream): open unless api.streamToken is set,
+ * then that token or either of the other two.
+ */
+export type Auth = 'none' | 'admin' | 'rollback' | 'history';
+export type Role = 'admin' | 'rollback' | 'reader';
+
+export interface RouteRequest {
+  params: Record<string, string>;
+  query: URLSearchParams;
+  body: unknown;
+  headers: IncomingHttpHeaders;
+  /** The caller's role when the route needs one. */
+  role: Role | null;
+  /** Who did it, for audit trails: `api:admin`, `api:rollback`, `api`. */
+  actor: string;
+}
+
+export interface RouteResponse {
+  status: number;
+  /** Sent as JSON unless `text` is given. */
+  body?: unknown;
+  text?: string | Buffer;
+  headers?: Record<string, string>;
+  /** Written chunk by chunk as produced (NDJSON progress); the response ends when it does, or when the client leaves. */
+  stream?: AsyncIterable<string>;
+}
+
+export interface Route {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  /** Exact, or with `:name` segments: `/ofrep/v1/evaluate/flags/:key`. */
+  path: string;
+  auth: Auth;
+  /** Validates the JSON body; without it a body is not read. */
+  body?: z.ZodType;
+  /**
+   * The handler's work grows with the agent (a render over every series): it runs as one slice
+   * of the turn queue, so that a flood of such requests takes turns with probing instead of
+   * holding the event loop for all of them at once.
+   */
+  bulk?: boolean;
+  handle(request: RouteRequest): RouteResponse | Promise<RouteResponse>;
+}
+
+/** Thrown by a handler for an expected refusal: the status and message go to the caller as is. */
+/**
+ * Thrown by a handler for an expected refusal: the status, the message and the code go to the
+ * caller as `{"error": message, "code": code, ...details}`. The code defaults to the status's
+ * generic one (config/errors.ts).
+ */
+export class HttpError extends GreenlightError {
+  readonly status: number;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(status: number, message: string, details?: Record<string, unknown>, code: ErrorCode = codeOfStatus(status)) {
+    super(code, message);
+    this.status = status;
+    this.details = details;
+  }
+}
+
+export interface Tokens {
+  admin?: string | undefined;
+  rollback?: string | undefined;
+  /** api.streamToken: when set, reading the event history needs it (or one of the others). */
+  stream?: string | undefined;
+}
+
+/** Takes a protocol upgrade that passed the Host check; `url` is its parsed request target. */
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) => void;
+
+export interface HttpServer {
+  readonly address: { host: string; port: number };
+  /** The underlying server. */
+  readonly server: import('node:http').Server;
+  /** Hand protocol upgrades (after the Host check) to `handler`; without one they are refused with 404. */
+  onUpgrade(handler: UpgradeHandler): void;
+  close(): Promise<void>;
+}
+
+const MAX_BODY_BYTES = 64 * 1024;
+/**
+ * A body over the limit is still read, and dropped, up to this much, so that the 413 reaches a
+ * client that is still sending (a keep-alive connection stays usable); a larger one is cut off.
+ */
+const MAX_DRAIN_BYTES = 16 * MAX_BODY_BYTES;
+
+/**
+ * `redactor` hides secrets in request bodies as they come in: a reason or comment that quotes a
+ * token is stored, echoed and audited without it.
+ */
+export async function startHttpServer(options: {
+  listen: { host: string; port: number };
+  routes: readonly Route[];
+  tokens: () => Tokens;
+  /** api.allowedHosts, read at each request (a reload applies at once). */
+  allowedHosts?: () => readonly string[];
+  /** Where `bulk` routes take their turns; without it they run at once. */
+  turns?: TurnQueue;
+  logger: Logger;
+  redactor?: Redactor;
+}): Promise<HttpServer> {
+  const { logger } = options;
+  const table = options.routes.map((route) => ({ route, pattern: compilePath(route.path) }));
+  /** Set once listening: whether the listener is on a loopback address (see checkHost). */
+  let hostPolicy: { loopback: boolean; listen: string } | undefined;
+  const hostRefusal = (req: IncomingMessage) =>
+    hostPolicy ? checkHost(req.headers.host, { ...hostPolicy, allowed: options.allowedHosts?.() ?? [] }) : undefined;
+  let upgrade: UpgradeHandler | undefined;
+
+  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 30_000 }, (req, res) => {
+    const refused = hostRefusal(req);
+    if (refused) {
+      req.resume();
+      send(res, { status: refused.status, body: { error: refused.error } });
+      return;
+    }
+    const url = requestUrl(req);
+    if (!url) {
+      req.resume();
+      send(res, { status: 400, body: { error: 'the request target is not a valid path; send /path?query' } });
+      return;
+    }
+    handle(req, res, url).catch((error: unknown) => {
+      logger.error({ err: error, method: req.method, path: url.pathname }, 'request handler failed');
+      if (!res.headersSent) send(res, { status: 500, body: { error: 'internal error; see the agent log' } });
+      else res.destroy();
+    });
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const matches = table.map(({ route, pattern }) => ({ route, params: pattern(url.pathname) })).filter((m) => m.params !== undefined);
+    if (matches.length === 0) {
+      send(res, {
+        status: 404,
+        body: { error: `no route ${req.method} ${url.pathname}; routes: ${options.routes.map((r) => `${r.method} ${r.path}`).join(', ')}` },
+      });
+      return;
+    }
+    const method = req.method === 'HEAD' ? 'GET' : req.method;
+    const match = matches.find((m) => m.route.method === method);
+    if (!match) {
+      const allowed = [...new Set(matches.map((m) => m.route.method))].join(', ');
+      send(res, { status: 405, headers: { allow: allowed }, body: { error: `${url.pathname} answers ${allowed}, not ${req.method}` } });
+      return;
+    }
+    const { route } = match;
+    let role: Role | null = null;
+    if (route.auth !== 'none') {
+      const decision = authorize(req.headers.authorization, route.auth, options.tokens());
+      if ('status' in decision) {
+        send(res, { status: decision.status, headers: decision.status === 401 ? { 'www-authenticate': 'Bearer' } : {}, body: { error: decision.error } });
+        return;
+      }
+      role = decision.role;
+    }
+    let body: unknown;
+    if (route.body) {
+      const read = await readJsonBody(req);
+      if ('error' in read) {
+        send(res, { status: read.status, body: { error: read.error } });
+        return;
+      }
+      const parsed = route.body.safeParse(options.redactor ? options.redactor.value(read.value) : read.value);
+      if (!parsed.success) {
+        send(res, { status: 400, body: { error: invalidBody(parsed.error) } });
+        return;
+      }
+      body = parsed.data;
+    }
+    try {
+      const request: RouteRequest = { params: match.params!, query: url.searchParams, body, headers: req.headers, role, actor: role ? `api:${role}` : 'api' };
+      const response = route.bulk && options.turns ? await options.turns.run(() => route.handle(request)) : await route.handle(request);
+      if (response === undefined) throw new HttpError(503, 'greenlight is stopping');
+      if (response.stream) await sendStream(res, response);
+      else send(res, response, req.method === 'HEAD');
+    } catch (error) {
+      if (!(error instanceof HttpError)) throw error;
+      send(res, { status: error.status, body: { error: error.message, code: error.code, ...error.details } });
+    }
+  }
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const refused = hostRefusal(req);
+    if (refused) return refuseUpgrade(socket, refused.status, refused.error);
+    const url = requestUrl(req);
+    if (!url) return refuseUpgrade(socket, 400, 'the request target is not a valid path; use /api/v1/stream');
+    if (!upgrade) return refuseUpgrade(socket, 404, `no WebSocket endpoint ${url.pathname}`);
+    upgrade(req, socket, head, url);
+  });
+  server.on('clientError', (_error, socket) => socket.destroy());
+  await new Promise<void>((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException) => {
+      const where = `${options.listen.host}:${options.listen.port}`;
+      reject(
+        error.code === 'EADDRINUSE'
+          ? new Error(`cannot listen on ${where}: the port is already in use; stop the other process or set GREENLIGHT_LISTEN`, { cause: error })
+          : new Error(`cannot listen on ${where}: ${error.message}`, { cause: error }),
+      );
+    };
+    server.once('error', onError);
+    server.listen(options.listen.port, options.listen.host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  const info = server.address() as AddressInfo;
+  hostPolicy = { loopback: isLoopback(info.address), listen: info.address };
+  logger.info({ host: info.address, port: info.port }, `listening on ${info.address}:${info.port}`);
+
+  return {
+    address: { host: info.address, port: info.port },
+    server,
+    onUpgrade: (handler) => {
+      upgrade = handler;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Scrapers and stream clients keep connections open; do not wait for them to leave.
+        server.closeIdleConnections();
+        setTimeout(() => server.closeAllConnections(), 1_000).unref();
+      }),
+  };
+}
+
+/** Problems an invalid-body answer lists, and how long each may be: a key may be 60 KB long. */
+const PROBLEMS_SHOWN = 5;
+const PROBLEM_LENGTH = 200;
+
+/** `invalid body: reason: …; set: …` for a zod error: the first problems, each cut short, never an echo of a huge key or value. */
+export function invalidBody(error: z.ZodError): string {
+  const cut = (text: string) => (text.length > PROBLEM_LENGTH ? `${text.slice(0, PROBLEM_LENGTH - 3)}...` : text);
+  const problems = error.issues.map((issue) => cut(`${issue.path.length ? `${formatKeyPath(issue.path as (string | number)[])}: ` : ''}${issue.message}`));
+  const more = problems.length > PROBLEMS_SHOWN ? `; and ${problems.length - PROBLEMS_SHOWN} more` : '';
+  return `invalid body: ${problems.slice(0, PROBLEMS_SHOWN).join('; ')}${more}`;
+}
+
+/**
+ * Decide a caller's role from `Authorization: Bearer <token>`. Tokens are compared as SHA-256
+ * digests with timingSafeEqual, so neither their content nor their length leaks through timing.
+ * `role: null` is an open route: the history while no api.streamToken is set.
+ */
+export function authorize(
+  header: string | undefined,
+  needed: Exclude<Auth, 'none'>,
+  tokens: Tokens,
+): { role: Role | null } | { status: 401 | 403; error: string } {
+  if (needed === 'history') {
+    if (tokens.stream === undefined) return { role: null };
+    const given = bearer(header);
+    if (given === undefined) return { status: 401, error: 'the event history needs a token (api.streamToken is set): send Authorization: Bearer <token>' };
+    if (tokens.admin !== undefined && sameSecret(given, tokens.admin)) return { role: 'admin' };
+    if (tokens.rollback !== undefined && sameSecret(given, tokens.rollback)) return { role: 'rollback' };
+    if (sameSecret(given, tokens.stream)) return { role: 'reader' };
+    return { status: 401, error: 'invalid token' };
+  }
+  const configured = needed === 'admin' ? tokens.admin : (tokens.rollback ?? tokens.admin);
+  if (configured === undefined && tokens.admin === undefined) {
+    return { status: 401, error: `this endpoint is disabled: the agent has no ${needed === 'admin' ? 'ADMIN_TOKEN' : 'ROLLBACK_TOKEN or ADMIN_TOKEN'} set` };
+  }
+  const given = bearer(header);
+  if (given === undefined) return { status: 401, error: 'missing credentials: send Authorization: Bearer <token>' };
+  if (tokens.admin !== undefined && sameSecret(given, tokens.admin)) return { role: 'admin' };
+  if (tokens.rollback !== undefined && sameSecret(given, tokens.rollback)) {
+    return needed === 'rollback' ? { role: 'rollback' } : { status: 403, error: 'the rollback token may only roll back; this needs the admin token' };
+  }
+  return { status: 401, error: 'invalid token' };
+}
+
+function bearer(header: string | undefined): string | undefined {
+  return /^Bearer\s+(\S+)\s*$/i.exec(header ?? '')?.[1];
+}
+
+function sameSecret(given: string, expected: string): boolean {
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+async function readJsonBody(req: IncomingMessage): Promise<{ value: unknown } | { status: 400 | 413 | 415; error: string }> {
+  // The body is read before a wrong content type is refused: a client still uploading when the
+  // answer comes (undici's fetch) may otherwise never see it on a keep-alive connection.
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      // Leaving the loop destroys the request and its connection: only done past MAX_DRAIN_BYTES.
+      if (size > MAX_DRAIN_BYTES) break;
+      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
+    }
+  } catch {
+    return { status: 400, error: 'the request body was cut off before its end' };
+  }
+  if (size > MAX_BODY_BYTES) return { status: 413, error: `body larger than ${MAX_BODY_BYTES} bytes` };
+  const type = req.headers['content-type'];
+  if (type !== undefined && !/^application\/(.+\+)?json\b/i.test(type)) return { status: 415, error: `send the body as application/json, not ${type}` };
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (text.trim() === '') return { value: {} };
+  try {
+    return { value: JSON.parse(text) };
+  } catch (error) {
+    return { status: 400, error: `body is not JSON: ${(error as Error).message}` };
+  }
+}
+
+/**
+ * The request's path and query. Node passes the request target through as sent, and an
+ * absolute-form or `//host` target can be no valid URL at all (`//[`): that must be a 400,
+ * never an exception thrown in the request listener, which would end the process.
+ */
+export function requestUrl(req: IncomingMessage): URL | undefined {
+  try {
+    return new URL(req.url ?? '/', 'http://localhost');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * DNS rebinding guard. A web page can point a name it controls at 127.0.0.1 (or at an address
+ * inside the network) and then read greenlight as a same-origin site; what gives it away is the
+ * Host header, which carries the page's name. So:
+ *
+ * - A Host that is an IP address (v4 or [v6]), or `localhost`, is always answered: no DNS is
+ *   involved, so no page can have rebound it (Prometheus scraping a pod IP, a health check).
+ * - Any other name is answered when it is in `allowed` (api.allowedHosts: `name` for any port,
+ *   `name:port` for one).
+ * - Otherwise: listening on a loopback address, refused — nothing but this machine can reach the
+ *   agent, so only a rebound name can carry anything else; listening elsewhere, refused only when
+ *   the list is set (opt-in: behind a proxy or in a cluster, the names are the operator's).
+ *
+ * No Host at all (an HTTP/1.0 client) is answered: browsers always send one. Any port is taken
+ * with a loopback name, so that an SSH tunnel (`ssh -L 8000:127.0.0.1:9464`) still works.
+ */
+export function checkHost(
+  header: string | undefined,
+  policy: { loopback: boolean; listen: string; allowed: readonly string[] },
+): { status: 400 | 421; error: string } | undefined {
+  if (header === undefined || header === '') return undefined;
+  const host = parseHost(header);
+  if (!host) return { status: 400, error: `the Host header ${JSON.stringify(header.slice(0, 100))} is not a host name or address` };
+  if (host.name === 'localhost' || isIP(host.name.replace(/^\[|\]$/g, '')) !== 0) return undefined;
+  if (policy.allowed.some((entry) => entry === host.name || entry === `${host.name}:${host.port}`)) return undefined;
+  if (!policy.loopback && policy.allowed.length === 0) return undefined;
+  const where = policy.loopback
+    ? `it listens on ${policy.listen}, a loopback address, so it answers only to localhost and IP addresses`
+    : 'it answers only to IP addresses, localhost and the names in api.allowedHosts';
+  return {
+    status: 421,
+    error: `this agent does not answer to the name ${JSON.stringify(host.name)} (a guard against DNS rebinding): ${where}. To reach it by this name, add ${JSON.stringify(host.name)} to api.allowedHosts in the config`,
+  };
+}
+
+/** 127.0.0.0/8, ::1 and IPv4-mapped 127.x: the addresses only this machine can reach. */
+export function isLoopback(address: string): boolean {
+  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
+  return address === '::1' || (isIP(v4) === 4 && v4.startsWith('127.'));
+}
+
+/** Answer a protocol upgrade with an HTTP error and close the socket (nothing else is read from it). */
+export function refuseUpgrade(socket: Duplex, status: number, error: string, headers: Record<string, string> = {}): void {
+  const body = JSON.stringify({ error, code: codeOfStatus(status) });
+  const extra = Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\n${extra}connection: close\r\n\r\n${body}`,
+  );
+}
+
+function compilePath(path: string): (pathname: string) => Record<string, string> | undefined {
+  const parts = path.split('/');
+  return (pathname) => {
+    const given = pathname.split('/');
+    if (given.length !== parts.length) return undefined;
+    const params: Record<string, string> = {};
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i]!;
+      if (part.startsWith(':')) {
+        if (given[i] === '') return undefined;
+        try {
+          params[part.slice(1)] = decodeURIComponent(given[i]!);
+        } catch {
+          return undefined;
+        }
+      } else if (part !== given[i]) return undefined;
+    }
+    return params;
+  };
+}
+
+function send(res: ServerResponse, response: RouteResponse, headOnly = false): void {
+  const headers: Record<string, string> = { 'cache-control': 'no-store', ...response.headers };
+  let payload: string | Buffer = '';
+  if (response.text !== undefined) payload = response.text;
+  else if (response.body !== undefined) {
+    payload = JSON.stringify(withCode(response.status, response.body));
+    headers['content-type'] ??= 'application/json; charset=utf-8';
+  }
+  res.writeHead(response.status, headers).end(headOnly ? undefined : payload);
+}
+
+async function sendStream(res: ServerResponse, response: RouteResponse): Promise<void> {
+  res.writeHead(response.status, { 'cache-control': 'no-store', 'x-accel-buffering': 'no', ...response.headers });
+  const iterator = response.stream![Symbol.asyncIterator]();
+  let gone = false;
+  res.once('close', () => {
+    gone = true;
+    // Ends the producer's wait too: a generator's return() runs its finally (unsubscribes).
+    void iterator.return?.();
+  });
+  try {
+    for (let next = await iterator.next(); !next.done && !gone; next = await iterator.next()) res.write(next.value);
+  } finally {
+    if (!gone) res.end();
+  }
+}
+
+/** Every error answer (status 400 and up, a body with `error`) carries a stable code: its own, or the status's generic one. */
+function withCode(status: number, body: unknown): unknown {
+  if (status < 400 || body === null || typeof body !== 'object' || Array.isArray(body) || !('error' in body) || 'code' in body) return body;
+  return { ...body, code: codeOfStatus(status) };
+}

@@ -1,0 +1,241 @@
+/**
+ * The data path, top to bottom:
+ *
+ *   schedule (ProbeScheduler) → #probe (runProbe through the probe pool) → #record: the result
+ *   goes into its series' windows and the SLO counts, metrics, traffic control's health, and
+ *   probe.up/down on a change → the rules it can change are evaluated (RuleEvaluator: facts →
+ *   rule state) → #decide: rule.* events, the incident book, and the actions (ActionRunner:
+ *   rollback through traffic control, flags, alerts) → action.* events
+ *
+ * Invariants:
+ * - A probe cut short by shutdown or a reload says nothing about its target: it is not recorded.
+ * - Every action fires once per incident; a resumed incident (after a restart or a reload that
+ *   changed its rule) neither repeats its actions nor resolves before every interval series has
+ *   RESUME_HOLD_ROUNDS results again.
+ * - Actions a crash interrupted are settled once every interval series has a first result: a
+ *   rollback's judgement needs health.
+ * - After each evaluation pass, an owed rollback is retried if it would now go ahead.
+ */
+import type { Logger } from 'pino';
+import type { Dispatcher } from 'undici';
+import type { Redactor } from '../../config/redactor.js';
+import type { Config } from '../../config/schema.js';
+import { runProbe } from '../../probes/http-probe.js';
+import type { Confirmation, ConfirmationKind, ProbeResult } from '../../probes/probe-result.js';
+import type { TlsObserver } from '../../probes/tls.js';
+import { RuleEvaluator, type RuleDecision } from '../../rules/rule-evaluator.js';
+import type { ActionContext } from '../actions/action.js';
+import type { ActionRunner } from '../actions/action-runner.js';
+import type { EventBus } from '../events/events.js';
+import type { ActionRecord, Store } from '../events/store.js';
+import type { AgentMetrics } from '../telemetry/metrics.js';
+import type { TrafficControl } from '../traffic/traffic-control.js';
+import { nextConfirmation } from './confirmation.js';
+import { IncidentBook, type StoredIncident } from './incident-book.js';
+import { publishStateChange } from './probe-events.js';
+import { ProbeScheduler } from './probe-scheduler.js';
+import { publishTransition } from './rule-events.js';
+import { SeriesRegistry, seriesSpecs, type SeriesEntry } from './series-registry.js';
+import { SloKeeper } from './slo-keeper.js';
+
+/**
+ * Results every interval series must have recorded before a resumed incident may resolve: its
+ * windows start empty after a restart, and the stock critical rule counts more than 10
+ * consecutive failures. Counted in results, not time: a loaded machine or a hung target makes
+ * rounds slower than their interval.
+ */
+const RESUME_HOLD_ROUNDS = 12;
+
+/** The agent's parts the data path reads and acts through (looked up when used: they are built around it). */
+export interface PipelineHost {
+  readonly config: Config;
+  readonly bus: EventBus;
+  readonly metrics: AgentMetrics;
+  readonly redactor: Redactor;
+  readonly now: () => number;
+  readonly traffic: TrafficControl;
+  readonly actions: ActionRunner;
+  /** The promotion in flight and the environment its watch judges (the promotionWatch fact). */
+  readonly promotions: { current?: { watchingEnv: string | undefined } | undefined } | undefined;
+}
+
+export class Pipeline {
+  readonly scheduler: ProbeScheduler;
+  readonly series: SeriesRegistry;
+  readonly slo: SloKeeper;
+  readonly rules: RuleEvaluator;
+  readonly incidents: IncidentBook;
+  readonly #host: PipelineHost;
+  readonly #dispatcher: Dispatcher;
+  readonly #tls: TlsObserver;
+  readonly #logger: Logger;
+  /** Rule evaluations in flight (they finish before close). */
+  readonly #evaluations = new Set<Promise<unknown>>();
+  /** Actions a crash interrupted, settled once the first probe round is in (judging needs health). */
+  #interrupted: ActionRecord[] = [];
+  /** Resumed or reloaded firing rules cannot resolve until every interval series has RESUME_HOLD_ROUNDS results. */
+  #resumeHeld = false;
+
+  constructor(host: PipelineHost, options: { dispatcher: Dispatcher; tls: TlsObserver; persist: (key: string, value: unknown) => void; logger: Logger }) {
+    const { config, metrics, now } = host;
+    this.#host = host;
+    this.#dispatcher = options.dispatcher;
+    this.#tls = options.tls;
+    this.#logger = options.logger;
+    this.scheduler = new ProbeScheduler({
+      now,
+      onError: (job, error) => this.#logger.error({ err: error, job: job.key }, 'bug: a probe run threw instead of returning a result'),
+    });
+    const runner = {
+      run: (entry: SeriesEntry, confirmation?: Confirmation) => this.#probe(entry, confirmation),
+      skipped: (entry: SeriesEntry) => this.#skipped(entry),
+    };
+    this.series = new SeriesRegistry({ scheduler: this.scheduler, metrics, redactor: host.redactor, now, runner });
+    this.series.add(config, seriesSpecs(config));
+    this.series.awaitFirstRound();
+    this.slo = new SloKeeper(config, { now, save: (state) => options.persist('slo', state) });
+    metrics.watchSlo(() => this.slo.status(Object.keys(host.config.environments)));
+    const context = () => ({
+      activeEnvironment: host.traffic.live,
+      environments: Object.keys(host.config.environments),
+      now: now(),
+      series: (env: string) => this.series.of(env),
+      watching: host.promotions?.current?.watchingEnv,
+      slo: (name: string | undefined) => this.slo.get(name),
+    });
+    this.rules = new RuleEvaluator(config.rules, context, (decision) => this.decide(decision));
+    for (const rule of config.rules) metrics.setRuleState(rule.name, 'inactive');
+    this.incidents = new IncidentBook({
+      config: () => host.config,
+      actions: () => host.actions,
+      persist: (incidents) => options.persist('incidents', incidents),
+      logger: this.#logger,
+    });
+    host.bus.subscribe((event) => this.incidents.note(event));
+  }
+
+  /**
+   * Pick up the SLO counts and the incidents that were firing before a restart (they go on firing
+   * without running their actions again, and resolve as usual); `interrupted` are the actions a
+   * crash left in flight.
+   */
+  resume(store: Pick<Store, 'get'>, interrupted: ActionRecord[]): void {
+    this.slo.restore(store.get('slo'));
+    this.#interrupted = interrupted;
+    this.incidents.resume(store.get<Record<string, StoredIncident>>('incidents') ?? {}, (rule, incident, stored) => {
+      if (!this.rules.resumeFiring(rule.name, incident, stored.startedAt, stored.env)) return false;
+      this.holdResumed();
+      this.#host.metrics.setRuleState(rule.name, 'firing');
+      return true;
+    });
+  }
+
+  start(): void {
+    this.scheduler.start();
+    if (this.series.firstRoundDone) this.#reconcileInterrupted();
+  }
+
+  /** Stop the schedules and end the probes in flight; wait for the evaluations under way. */
+  async close(): Promise<void> {
+    this.series.abortAll();
+    await this.scheduler.close();
+    await this.settled();
+    this.slo.save(true);
+  }
+
+  /** Resolves once the rule evaluations in flight have finished. */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.#evaluations]);
+  }
+
+  /** Firing rules resumed (or changed by a reload) cannot resolve until the series have refilled. */
+  holdResumed(): void {
+    this.#resumeHeld = true;
+  }
+
+  /** Judge every rule again (traffic moved, the config changed), in the background. */
+  evaluateAll(): void {
+    this.#track(this.rules.evaluateAll());
+  }
+
+  /** One probe; resolves to what it wants confirmed by a quick re-probe (the scheduler decides whether one runs). */
+  async #probe(entry: SeriesEntry, confirmation?: Confirmation): Promise<ConfirmationKind | undefined> {
+    const { now, traffic } = this.#host;
+    entry.inFlightSince = now();
+    const result = await runProbe(entry.target, this.#dispatcher, now, entry.abort.signal, this.#tls);
+    entry.inFlightSince = undefined;
+    if (entry.abort.signal.aborted) return undefined;
+    if (confirmation) result.confirmation = confirmation;
+    const wasUp = entry.series.up;
+    this.#record(entry, result);
+    return nextConfirmation(result, wasUp, entry.series.env === traffic.live);
+  }
+
+  #record(entry: SeriesEntry, result: ProbeResult): void {
+    const { series } = entry;
+    const live = series.env === this.#host.traffic.live;
+    const change = series.record(result);
+    this.slo.record(result, live);
+    this.#host.traffic.noteResult(entry, result, change);
+    this.#host.metrics.recordResult(series, result);
+    if (this.series.noteResult(entry)) this.#reconcileInterrupted();
+    if (change) publishStateChange(this.#host.bus, entry, result, change, live);
+    if (this.#resumeHeld && this.series.allHaveResults(RESUME_HOLD_ROUNDS)) {
+      this.#resumeHeld = false;
+      this.rules.releaseResumeHolds();
+    }
+    // After the pass this sample joins: an owed rollback may now go ahead (its target recovered, say).
+    if (this.rules.size > 0) this.#track(this.rules.onSample(series.probe, series.env).then(() => this.#host.actions.retryOwed()));
+  }
+
+  /** A rule transition → a rule.* event and metrics; firing opens an incident and starts its actions, resolving ends them. */
+  decide(decision: RuleDecision): void {
+    const { rule, transition, figures, message } = decision;
+    const { actions, bus, metrics, now } = this.#host;
+    const incident = publishTransition(bus, metrics, this.#logger, decision);
+    if (transition.to === 'firing') {
+      const context: ActionContext = {
+        rule,
+        incident: incident!,
+        env: figures.env,
+        severity: rule.severity,
+        message,
+        figures,
+        actor: `rule:${rule.name}`,
+        startedAt: now(),
+      };
+      this.incidents.open(context);
+      actions.fire(rule.actions, context);
+    } else if (transition.to === 'resolved') {
+      const { context, coolDown } = this.incidents.close(rule, incident!);
+      if (context) actions.resolve(rule.actions, { ...context, figures });
+      if (coolDown) this.rules.startCooldown(rule.name, context?.env ?? figures.env);
+    }
+  }
+
+  /** Once every environment has probe results, settle the actions a crash left in flight. */
+  #reconcileInterrupted(): void {
+    const records = this.#interrupted;
+    this.#interrupted = [];
+    if (records.length === 0) return;
+    const contextOf = (stored: ActionRecord['context']) => ({
+      ...stored,
+      rule: this.#host.config.rules.find((rule) => rule.name === stored.rule) ?? null,
+      figures: null,
+    });
+    this.#track(this.#host.actions.reconcile(records, contextOf));
+  }
+
+  #skipped(entry: SeriesEntry): void {
+    entry.series.recordSkipped();
+    this.#host.metrics.recordSkipped(entry.series);
+    this.#logger.debug({ probe: entry.series.probe, env: entry.series.env }, 'probe tick skipped: the previous probe is still in flight');
+  }
+
+  #track(promise: Promise<unknown>): void {
+    const tracked = promise
+      .catch((error: unknown) => this.#logger.error({ err: error }, 'bug: rule evaluation failed'))
+      .finally(() => this.#evaluations.delete(tracked));
+    this.#evaluations.add(tracked);
+  }
+}

@@ -1,0 +1,205 @@
+/**
+ * Runs jobs on `every` intervals (jittered, phase-spread) or cron expressions (node-cron, in a
+ * time zone). A job never overlaps itself: a tick that finds the previous run still in flight
+ * is reported through onSkipped instead of starting another.
+ *
+ * Confirmation re-runs: a run may ask for a quick re-run (it resolves to 'failure' or
+ * 'recovery', what it wants confirmed). The scheduler then runs the job again `spacingMs` later,
+ * marked as the n-th confirmation, up to `count` times while each re-run asks to go on, and
+ * never more than `maxPerSecond` re-runs per second over the jobs of one group (one environment:
+ * the rate cap that keeps a struggling app from being hammered). Re-runs never overlap a run of
+ * the same job either: a scheduled tick that comes while a re-run is in flight waits for it and
+ * then runs (it is owed, not skipped); one that comes while a re-run is waiting takes its place.
+ */
+import { createTask, type ScheduledTask } from 'node-cron';
+import type { Confirmation, ConfirmationKind } from '../../probes/probe-result.js';
+
+/** How a job's confirmation re-runs are paced. */
+export interface ConfirmPolicy {
+  /** Re-runs at most per confirmation run. */
+  count: number;
+  spacingMs: number;
+  /** Re-runs per second over all jobs of `group`. */
+  maxPerSecond: number;
+  /** Jobs that share the rate cap (the agent: the environment's name). */
+  group: string;
+}
+
+export interface ScheduledJob {
+  /** For logs: `health@blue`. */
+  key: string;
+  schedule: { every: number; jitter: number } | { cron: string; timezone: string };
+  /**
+   * One run; `confirmation` is set on a re-run. Resolves to what the run wants confirmed
+   * (a re-run follows when the job has a `confirm` policy), or nothing.
+   */
+  run: (confirmation?: Confirmation) => Promise<ConfirmationKind | undefined | void>;
+  onSkipped: () => void;
+  confirm?: ConfirmPolicy | undefined;
+  /** A re-run the rate cap withheld. */
+  onCapped?: () => void;
+}
+
+interface JobState {
+  job: ScheduledJob;
+  inFlight: Promise<void> | undefined;
+  /** The run in flight is a confirmation re-run. */
+  inFlightConfirming: boolean;
+  /** A scheduled tick came while a re-run was in flight: it runs as soon as that ends. */
+  owed: boolean;
+  /** The next re-run, waiting out its spacing. */
+  confirmTimer: NodeJS.Timeout | undefined;
+  timer: NodeJS.Timeout | undefined;
+  task: ScheduledTask | undefined;
+  /** Planned time of the next interval tick (ms, the scheduler's clock), so ticks do not drift. */
+  planned: number;
+}
+
+/** Re-runs sent in the last second per group, oldest first (at most maxPerSecond entries). */
+type RateLog = number[];
+
+export class ProbeScheduler {
+  readonly #jobs: JobState[] = [];
+  readonly #random: () => number;
+  readonly #now: () => number;
+  readonly #onError: (job: ScheduledJob, error: unknown) => void;
+  readonly #rates = new Map<string, RateLog>();
+  #running = false;
+
+  /** `now` plans the ticks (default Date.now, the clock timers run on); `random` draws the jitter. */
+  constructor(options: { random?: () => number; now?: () => number; onError: (job: ScheduledJob, error: unknown) => void }) {
+    this.#now = options.now ?? Date.now;
+    this.#random = options.random ?? Math.random;
+    this.#onError = options.onError;
+  }
+
+  add(job: ScheduledJob): void {
+    const state: JobState = {
+      job,
+      inFlight: undefined,
+      inFlightConfirming: false,
+      owed: false,
+      confirmTimer: undefined,
+      timer: undefined,
+      task: undefined,
+      planned: 0,
+    };
+    this.#jobs.push(state);
+    if (this.#running) this.#startJob(state);
+  }
+
+  /** Stop a job's schedule and wait for its run in flight (a reload dropping a probe). */
+  async remove(key: string): Promise<void> {
+    const index = this.#jobs.findIndex((state) => state.job.key === key);
+    if (index < 0) return;
+    const [state] = this.#jobs.splice(index, 1);
+    clearTimeout(state!.timer);
+    clearTimeout(state!.confirmTimer);
+    await state!.task?.destroy();
+    await state!.inFlight;
+    clearTimeout(state!.confirmTimer);
+  }
+
+  start(): void {
+    this.#running = true;
+    for (const state of this.#jobs) this.#startJob(state);
+  }
+
+  /** Stop all schedules, then wait for runs in flight (the caller aborts them to be quick). */
+  async close(): Promise<void> {
+    this.#running = false;
+    for (const state of this.#jobs) {
+      clearTimeout(state.timer);
+      clearTimeout(state.confirmTimer);
+      await state.task?.destroy();
+    }
+    await Promise.allSettled(this.#jobs.map((state) => state.inFlight));
+  }
+
+  #startJob(state: JobState): void {
+    const { schedule } = state.job;
+    if ('cron' in schedule) {
+      state.task = createTask(schedule.cron, () => this.#tick(state), { timezone: schedule.timezone, name: state.job.key });
+      void state.task.start();
+      return;
+    }
+    // Spread first ticks over (at most) a second, so many series do not fire in one burst and
+    // the first round still completes quickly.
+    const firstDelay = this.#random() * Math.min(schedule.every, 1_000);
+    state.planned = this.#now() + firstDelay;
+    state.timer = setTimeout(() => this.#onInterval(state), firstDelay);
+  }
+
+  #onInterval(state: JobState): void {
+    if (!this.#running || !this.#jobs.includes(state)) return;
+    this.#tick(state);
+    const { every, jitter } = state.job.schedule as { every: number; jitter: number };
+    const offset = (this.#random() * 2 - 1) * jitter * every;
+    const now = this.#now();
+    state.planned = Math.max(now, state.planned + every + offset);
+    // After a long pause (a stopped process, a blocked loop) resume from now instead of catching up.
+    if (state.planned - now > every * 2) state.planned = now + every;
+    state.timer = setTimeout(() => this.#onInterval(state), state.planned - now);
+  }
+
+  #tick(state: JobState, confirmation?: Confirmation): void {
+    if (!this.#running || !this.#jobs.includes(state)) return;
+    if (state.inFlight) {
+      if (confirmation === undefined && state.inFlightConfirming) state.owed = true;
+      else state.job.onSkipped();
+      return;
+    }
+    if (confirmation === undefined && state.confirmTimer) {
+      // The scheduled probe is as fresh a look as the re-probe would have been: it takes its place.
+      clearTimeout(state.confirmTimer);
+      state.confirmTimer = undefined;
+    }
+    state.inFlightConfirming = confirmation !== undefined;
+    const run = state.job
+      .run(confirmation)
+      .catch((error: unknown) => {
+        this.#onError(state.job, error);
+        return undefined;
+      })
+      .then((wanted) => {
+        state.inFlight = undefined;
+        state.inFlightConfirming = false;
+        if (state.owed) {
+          state.owed = false;
+          this.#tick(state);
+        } else if (wanted) {
+          this.#confirmLater(state, confirmation, wanted);
+        }
+      });
+    state.inFlight = run;
+  }
+
+  /** Plan the next re-run of a confirmation run, if the policy has one left. */
+  #confirmLater(state: JobState, current: Confirmation | undefined, wanted: ConfirmationKind): void {
+    const policy = state.job.confirm;
+    if (!policy || !this.#running || !this.#jobs.includes(state)) return;
+    // A run confirms one thing; a re-run that disagrees has ended it.
+    if (current !== undefined && current.of !== wanted) return;
+    const attempt = (current?.attempt ?? 0) + 1;
+    if (attempt > policy.count) return;
+    state.confirmTimer = setTimeout(() => {
+      state.confirmTimer = undefined;
+      if (!this.#running) return;
+      if (!this.#allow(policy, this.#now())) {
+        state.job.onCapped?.();
+        return;
+      }
+      this.#tick(state, { of: wanted, attempt });
+    }, policy.spacingMs);
+  }
+
+  /** Whether the group may send one more re-run at `now`; counts it when so. */
+  #allow(policy: ConfirmPolicy, now: number): boolean {
+    let log = this.#rates.get(policy.group);
+    if (!log) this.#rates.set(policy.group, (log = []));
+    while (log.length > 0 && log[0]! <= now - 1_000) log.shift();
+    if (log.length >= policy.maxPerSecond) return false;
+    log.push(now);
+    return true;
+  }
+}

@@ -1,0 +1,194 @@
+/**
+ * The series: one per probe and environment, each with its windows (ProbeSeries), its compiled
+ * target and its schedule. The registry builds them from the config, keeps them indexed by
+ * environment for the facts, and adds and removes them (with their schedules and metrics) as a
+ * reload asks.
+ *
+ * - A series is known by its key (`health@blue`) and built from a fingerprint of everything it
+ *   depends on: a reload keeps a series, windows and counts, while its fingerprint is equal.
+ * - Readiness waits for the first result of every interval series; a cron series may not run
+ *   for hours.
+ * - A probe in flight listens to its series' abort signal: shutdown and a reload that drops the
+ *   series end it instead of waiting for its timeout.
+ */
+import { setMaxListeners } from 'node:events';
+import type { Redactor } from '../../config/redactor.js';
+import type { Config, ProbeConfig } from '../../config/schema.js';
+import { compileProbeTarget, probeEnvironments, type ProbeTarget } from '../../probes/http-probe.js';
+import type { Confirmation, ConfirmationKind } from '../../probes/probe-result.js';
+import { ProbeSeries } from '../../probes/probe-series.js';
+import { watchedLines } from '../../rules/rule-evaluator.js';
+import type { AgentMetrics } from '../telemetry/metrics.js';
+import { confirmPolicy } from './confirmation.js';
+import type { ProbeScheduler, ScheduledJob } from './probe-scheduler.js';
+
+export interface SeriesEntry {
+  /** `health@blue`: the scheduler's job key. */
+  readonly key: string;
+  /** Everything the series and its target were built from: a reload keeps the series while this is equal. */
+  readonly fingerprint: string;
+  /** An interval probe (readiness waits for its first result). */
+  readonly interval: boolean;
+  readonly series: ProbeSeries;
+  readonly target: ProbeTarget;
+  /** When the series went down, for probe.up's downForMs. */
+  downSince: number | undefined;
+  /** When its current run of passing results began (the start of the first one); undefined while its latest failed. */
+  upSince: number | undefined;
+  /** When its scheduled probe in flight started (overdue past switching.verifyTimeout: unknown, never up). */
+  inFlightSince: number | undefined;
+  /** Ends its probe in flight: at shutdown, or when a reload removes the series. */
+  readonly abort: AbortController;
+}
+
+/** What a series is built from. */
+export interface SeriesSpec {
+  key: string;
+  fingerprint: string;
+  interval: boolean;
+  probe: ProbeConfig;
+  env: string;
+  lines: Map<string, number[]>;
+  schedule: ScheduledJob['schedule'];
+}
+
+/** What a run of one series does: the agent's probe → record path. */
+export interface SeriesRunner {
+  run(entry: SeriesEntry, confirmation?: Confirmation): Promise<ConfirmationKind | undefined>;
+  skipped(entry: SeriesEntry): void;
+}
+
+/** One series per probe and environment, with what it is built from (a reload compares fingerprints). */
+export function seriesSpecs(config: Config): SeriesSpec[] {
+  const ruleLines = watchedLines(config);
+  const specs: SeriesSpec[] = [];
+  for (const probe of config.probes) {
+    const lines = new Map(Object.entries(probe.extract).map(([name, extraction]) => [name, [...extraction.lines]]));
+    for (const [name, watched] of ruleLines.get(probe.name) ?? []) lines.set(name, [...new Set([...(lines.get(name) ?? []), ...watched])]);
+    for (const env of probeEnvironments(config, probe)) {
+      const schedule: ScheduledJob['schedule'] =
+        probe.cron !== undefined
+          ? { cron: probe.cron, timezone: probe.timezone ?? config.timezone }
+          : { every: probe.every ?? config.probeDefaults.every, jitter: config.probeDefaults.jitter };
+      const fingerprint = JSON.stringify({
+        probe,
+        environment: config.environments[env],
+        defaults: config.probeDefaults,
+        windows: config.windows,
+        lines: [...lines],
+        schedule,
+      });
+      specs.push({ key: `${probe.name}@${env}`, fingerprint, interval: probe.cron === undefined, probe, env, lines, schedule });
+    }
+  }
+  return specs;
+}
+
+export class SeriesRegistry {
+  readonly #scheduler: ProbeScheduler;
+  readonly #metrics: AgentMetrics;
+  readonly #redactor: Redactor;
+  readonly #now: () => number;
+  readonly #runner: SeriesRunner;
+  #entries: SeriesEntry[] = [];
+  readonly #byEnv = new Map<string, ProbeSeries[]>();
+  /** Interval series still without a first result (readiness). */
+  readonly #firstRound = new Set<SeriesEntry>();
+
+  constructor(options: { scheduler: ProbeScheduler; metrics: AgentMetrics; redactor: Redactor; now: () => number; runner: SeriesRunner }) {
+    this.#scheduler = options.scheduler;
+    this.#metrics = options.metrics;
+    this.#redactor = options.redactor;
+    this.#now = options.now;
+    this.#runner = options.runner;
+  }
+
+  get entries(): readonly SeriesEntry[] {
+    return this.#entries;
+  }
+
+  /** The series of one environment (what the rules' facts read). */
+  of(env: string): readonly ProbeSeries[] {
+    return this.#byEnv.get(env) ?? [];
+  }
+
+  /** The interval series of one environment: what its health is judged on. */
+  intervalEntriesOf(env: string): SeriesEntry[] {
+    return this.#entries.filter((entry) => entry.interval && entry.series.env === env);
+  }
+
+  /** Readiness waits for a first result of every interval series there is now (at start; not after a reload). */
+  awaitFirstRound(): void {
+    for (const entry of this.#entries) if (entry.interval) this.#firstRound.add(entry);
+  }
+
+  /** Whether every interval series awaited has its first result. */
+  get firstRoundDone(): boolean {
+    return this.#firstRound.size === 0;
+  }
+
+  /** A result came in for `entry`: true when it completed the first round. */
+  noteResult(entry: SeriesEntry): boolean {
+    return this.#firstRound.delete(entry) && this.#firstRound.size === 0;
+  }
+
+  /** Whether every interval series has recorded at least `count` results. */
+  allHaveResults(count: number): boolean {
+    return this.#entries.every((entry) => !entry.interval || entry.series.results >= count);
+  }
+
+  /** Build the series of `specs` under `config`: their targets, windows, metrics and schedules. */
+  add(config: Config, specs: readonly SeriesSpec[]): void {
+    for (const spec of specs) {
+      const entry: SeriesEntry = {
+        key: spec.key,
+        fingerprint: spec.fingerprint,
+        interval: spec.interval,
+        series: new ProbeSeries(spec.probe.name, spec.env, config.windows, spec.lines, this.#now()),
+        target: compileProbeTarget(config, spec.probe, spec.env, this.#redactor),
+        downSince: undefined,
+        upSince: undefined,
+        inFlightSince: undefined,
+        abort: abortControllerForMany(),
+      };
+      this.#entries.push(entry);
+      this.#metrics.addSeries(entry.series, config.windows);
+      this.#scheduler.add({
+        key: spec.key,
+        schedule: spec.schedule,
+        run: (confirmation) => this.#runner.run(entry, confirmation),
+        onSkipped: () => this.#runner.skipped(entry),
+        confirm: confirmPolicy(config, spec.probe, spec.env),
+        onCapped: () => this.#metrics.recordConfirmationCapped(entry.series),
+      });
+    }
+    this.#index();
+  }
+
+  /** Stop and drop `entry`: its probe in flight ends now (it says nothing the new config asks about). */
+  async remove(entry: SeriesEntry): Promise<void> {
+    entry.abort.abort();
+    await this.#scheduler.remove(entry.key);
+    this.#metrics.removeSeries(entry.series);
+    this.#firstRound.delete(entry);
+    this.#entries = this.#entries.filter((other) => other !== entry);
+    this.#index();
+  }
+
+  /** End every probe in flight (shutdown). */
+  abortAll(): void {
+    for (const entry of this.#entries) entry.abort.abort();
+  }
+
+  #index(): void {
+    this.#byEnv.clear();
+    for (const { series } of this.#entries) this.#byEnv.set(series.env, [...(this.#byEnv.get(series.env) ?? []), series]);
+  }
+}
+
+/** An AbortController whose signal may have many listeners (one per probe in flight) without Node's leak warning. */
+function abortControllerForMany(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
+}

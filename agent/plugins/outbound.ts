@@ -1,0 +1,199 @@
+/**
+ * Outbound HTTP with retries, shared by every plugin that calls out (traffic webhook, Render,
+ * alert receivers): a deadline per attempt, exponential backoff with jitter on network errors
+ * and 5xx, 429 honoured through Retry-After, no retry on other 4xx. Messages name the target
+ * by its label, never its URL: webhook URLs are secrets.
+ */
+import { GreenlightError } from '../../config/errors.js';
+import type { PluginDeps } from './plugin.js';
+
+export interface RetryPolicy {
+  /** Tries in all, the first included. */
+  attempts: number;
+  /** Deadline of one attempt. */
+  timeoutMs: number;
+  /** First backoff; doubles each retry, with ±20 % jitter. */
+  backoffMs: number;
+  /** Cap on one wait, Retry-After included. */
+  maxBackoffMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, timeoutMs: 5_000, backoffMs: 500, maxBackoffMs: 30_000 };
+
+/** The retry policy of a config block: `retries` more tries after the first, each within `timeout`. */
+export function retryPolicyOf(block: { timeout: number; retries: number }): RetryPolicy {
+  return { ...DEFAULT_RETRY, attempts: block.retries + 1, timeoutMs: block.timeout };
+}
+
+/** An answer's body as JSON, or undefined when it is not JSON (the caller says what it expected). */
+export function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+export interface OutboundRequest {
+  /** Names the target in messages and logs: `slack receiver "desk"`. */
+  label: string;
+  url: string;
+  method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  headers?: Record<string, string>;
+  /** Sent as JSON with content-type application/json. */
+  json?: unknown;
+  /**
+   * Milliseconds to wait, read from a 429 answer's body when it has no usable Retry-After header
+   * (Discord puts `retry_after` in the JSON body); undefined to fall back to the backoff.
+   */
+  retryAfterFromBody?: (body: string) => number | undefined;
+}
+
+export interface OutboundResponse {
+  status: number;
+  attempts: number;
+  body: string;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+export class OutboundError extends GreenlightError {
+  readonly attempts: number;
+  readonly status: number | undefined;
+
+  constructor(message: string, attempts: number, status: number | undefined, options?: { cause?: unknown }) {
+    super('GL_ERR_OUTBOUND', message, options);
+    this.attempts = attempts;
+    this.status = status;
+  }
+}
+
+/**
+ * Send `request`, retrying per `policy`. Resolves with the first 2xx/3xx answer; throws
+ * OutboundError otherwise. What the server answers is redacted (`deps.redactor`) before it is put
+ * in any message: a server may echo the request path (a webhook token), a header or the body (a
+ * routing key) in its error page.
+ */
+export async function sendWithRetry(
+  deps: Pick<PluginDeps, 'dispatcher' | 'sleep' | 'logger' | 'redactor'>,
+  request: OutboundRequest,
+  policy: RetryPolicy,
+  signal: AbortSignal,
+): Promise<OutboundResponse> {
+  const url = new URL(request.url);
+  const headers: Record<string, string> = { 'user-agent': 'greenlight', ...request.headers };
+  // https://user:secret@host/hook: the credentials go as Basic auth (a request target cannot carry them).
+  if ((url.username || url.password) && !Object.keys(headers).some((name) => name.toLowerCase() === 'authorization')) {
+    headers.authorization = `Basic ${Buffer.from(`${safeDecode(url.username)}:${safeDecode(url.password)}`).toString('base64')}`;
+  }
+  let body: string | undefined;
+  if (request.json !== undefined) {
+    body = JSON.stringify(request.json);
+    headers['content-type'] ??= 'application/json';
+  }
+  let lastProblem = 'not attempted';
+  let lastStatus: number | undefined;
+  for (let attempt = 1; attempt <= policy.attempts; attempt++) {
+    if (signal.aborted) throw new OutboundError(`${request.label}: cancelled after ${attempt - 1} attempts (${lastProblem})`, attempt - 1, lastStatus);
+    let wait = Math.min(policy.maxBackoffMs, policy.backoffMs * 2 ** (attempt - 1)) * (0.8 + Math.random() * 0.4);
+    // A timer we hold, not AbortSignal.timeout: inside AbortSignal.any the latter can be garbage
+    // collected before it fires (Node 20), and a hanging receiver would then hang for ever.
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(new DOMException(`no answer within ${policy.timeoutMs}ms`, 'TimeoutError')), policy.timeoutMs);
+    const attemptSignal = AbortSignal.any([signal, deadline.signal]);
+    try {
+      const response = await deps.dispatcher.request({
+        origin: url.origin,
+        path: `${url.pathname}${url.search}`,
+        method: request.method ?? 'POST',
+        headers,
+        body,
+        signal: attemptSignal,
+      });
+      const text = await readLimited(response.body, 64 * 1024);
+      lastStatus = response.statusCode;
+      if (response.statusCode < 400) return { status: response.statusCode, attempts: attempt, body: text, headers: response.headers };
+      lastProblem = `HTTP ${response.statusCode}${text ? `: ${oneLine(deps.redactor.text(text))}` : ''}`;
+      if (response.statusCode === 429) {
+        const retryAfter =
+          parseRetryAfter(response.headers['retry-after'], Date.now()) ??
+          parseRateLimitReset(response.headers['ratelimit-reset'], Date.now()) ??
+          request.retryAfterFromBody?.(text);
+        if (retryAfter !== undefined) wait = Math.min(policy.maxBackoffMs, retryAfter);
+      } else if (response.statusCode < 500 && response.statusCode !== 408) {
+        throw new OutboundError(`${request.label}: rejected with ${lastProblem}; not retried, fix the request or its credentials`, attempt, lastStatus);
+      }
+    } catch (error) {
+      if (error instanceof OutboundError) throw error;
+      lastProblem = signal.aborted ? 'cancelled' : attemptSignal.aborted ? `no answer within ${policy.timeoutMs}ms` : deps.redactor.text(describe(error));
+      lastStatus = undefined;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (attempt < policy.attempts) {
+      deps.logger.warn(
+        { target: request.label, attempt, problem: lastProblem, retryInMs: Math.round(wait) },
+        `${request.label}: attempt ${attempt} failed (${lastProblem}); retrying`,
+      );
+      await deps.sleep(wait, signal);
+    }
+  }
+  throw new OutboundError(`${request.label}: gave up after ${policy.attempts} attempts; last: ${lastProblem}`, policy.attempts, lastStatus);
+}
+
+/** Milliseconds to wait for a Retry-After header (seconds or an HTTP date), undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | string[] | undefined, now: number): number | undefined {
+  const text = Array.isArray(value) ? value[0] : value;
+  if (text === undefined || text.trim() === '') return undefined;
+  if (/^\d+(\.\d+)?$/.test(text.trim())) return Number(text) * 1_000;
+  const date = Date.parse(text);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/**
+ * Milliseconds until a `Ratelimit-Reset` header (Render and the IETF RateLimit draft send it
+ * instead of Retry-After): seconds from now, or epoch seconds when it is that large.
+ */
+export function parseRateLimitReset(value: string | string[] | undefined, now: number): number | undefined {
+  const text = Array.isArray(value) ? value[0] : value;
+  if (text === undefined || !/^\d+(\.\d+)?$/.test(text.trim())) return undefined;
+  const seconds = Number(text);
+  return seconds > 1e9 ? Math.max(0, seconds * 1_000 - now) : seconds * 1_000;
+}
+
+async function readLimited(
+  body: AsyncIterable<Buffer> & { destroy(): void; on(event: 'error', listener: () => void): unknown },
+  limit: number,
+): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > limit) {
+      body.on('error', () => undefined);
+      body.destroy();
+      break;
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function oneLine(text: string): string {
+  const line = text.replace(/\s+/g, ' ').trim();
+  return line.length > 200 ? `${line.slice(0, 197)}...` : line;
+}
+
+function describe(error: unknown): string {
+  const err = error as { code?: unknown; message?: string; cause?: { code?: unknown; message?: string } };
+  const code = typeof err.cause?.code === 'string' ? err.cause.code : typeof err.code === 'string' ? err.code : undefined;
+  const message = (err.cause?.message ?? err.message ?? String(error)).replace(/https?:\/\/\S+/g, '[url]');
+  return code ? `${code}: ${message}` : message;
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}

@@ -1,0 +1,59 @@
+import { pino, type Logger, type DestinationStream } from 'pino';
+import pretty from 'pino-pretty';
+import type { Redactor } from '../../config/redactor.js';
+import type { GreenlightEvent } from '../events/events.js';
+import { escapeJsonControls } from './terminal-text.js';
+
+/**
+ * Paths pino blanks out. Components never log headers or config secrets on purpose; this is the
+ * safety net for the day someone does.
+ */
+export const REDACTED_PATHS = [
+  'authorization',
+  'headers.authorization',
+  '*.headers.authorization',
+  '*.authorization',
+  'token',
+  '*.token',
+  'apiKey',
+  '*.apiKey',
+  'routingKey',
+  '*.routingKey',
+  'webhookUrl',
+  '*.webhookUrl',
+  'req.headers.authorization',
+  'req.headers.cookie',
+];
+
+export interface LoggerOptions {
+  level: string;
+  format: 'auto' | 'json' | 'pretty';
+  /** Where JSON lines go; default stdout. Tests pass a stream to read what was logged. */
+  destination?: DestinationStream;
+  /** The agent's redactor: every line is redacted as a whole before it is written. */
+  redactor?: Redactor;
+}
+
+/**
+ * The root logger: JSON lines, or pretty on a terminal. Components take `logger.child({ component })`.
+ * Every line, once serialized, has the config's secrets redacted (whatever field, message or
+ * stack they hide in) and its control characters escaped: in JSON, DEL and C1 too (JSON.stringify
+ * leaves them raw); pretty, all but newlines and tabs, so a remote ESC[2J prints as `\u001b[2J`.
+ */
+export function createLogger(options: LoggerOptions): Logger {
+  const usePretty = options.format === 'pretty' || (options.format === 'auto' && !options.destination && process.stdout.isTTY === true);
+  const { redactor } = options;
+  const streamWrite = (line: string) => escapeJsonControls(redactor ? redactor.text(line) : line, usePretty);
+  const base = { level: options.level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' }, base: { pid: process.pid }, hooks: { streamWrite } };
+  if (usePretty) return pino(base, pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }));
+  return pino(base, options.destination ?? pino.destination({ dest: 1, sync: false }));
+}
+
+/** Every event as a log line, at the level its severity says (the bus's first subscriber). */
+export function logEvent(logger: Logger, event: GreenlightEvent): void {
+  const level = event.severity === 'critical' ? 'error' : event.severity === 'warning' ? 'warn' : 'info';
+  logger[level](
+    { event: event.type, id: event.id, env: event.env ?? undefined, probe: event.probe ?? undefined, rule: event.rule ?? undefined },
+    event.message,
+  );
+}

@@ -1,0 +1,287 @@
+/**
+ * Traffic control: which environment is live, and every switch of it, whoever asks (a rule's
+ * rollback, an operator, a promotion and its revert, a restart's reconciliation).
+ *
+ * Invariants:
+ * - One switch at a time, and never during a reload: switches and reloads share one lock, held
+ *   from the switch's verification through its record (a reload from reading the file through
+ *   applying it), so no switch runs on an adapter or targets a reload is replacing.
+ * - A switch moves traffic only from the environment still live when it gets the lock.
+ * - Every switch verifies its target now, not from memory: the target's interval probes run again
+ *   with the verification deadline; a probe without a complete answer by then, or a scheduled one
+ *   overdue, is unknown, never up. A refusal is a value naming the check.
+ * - What happened is recorded before anyone hears of it: the live environment is persisted, then
+ *   `traffic.switched` is published, then the rules are judged again against the new live one.
+ * - Health as the rollbacks judge it: failing, unknown and passing-for, from the schedule's
+ *   results and the last failed verification (which counts until the schedule reports again).
+ */
+import type { Logger } from 'pino';
+import type { Config } from '../../config/schema.js';
+import type { ProbeTarget } from '../../probes/http-probe.js';
+import { describeFailure, type ProbeResult } from '../../probes/probe-result.js';
+import type { ActionContext, EnvironmentHealth, SwitchPlan, SwitchResult, Verification, VerificationCheck } from '../actions/action.js';
+import type { EventBus } from '../events/events.js';
+import type { SeriesEntry, SeriesRegistry } from '../pipeline/series-registry.js';
+import type { AgentMetrics } from '../telemetry/metrics.js';
+import { Exclusive } from './exclusive.js';
+import type { SwitchOutcome, TrafficAdapter } from './traffic-adapter.js';
+
+/** The agent's parts traffic control reads (looked up when used). */
+export interface TrafficHost {
+  readonly config: Config;
+  readonly bus: EventBus;
+  readonly metrics: Pick<AgentMetrics, 'setActiveEnvironment'>;
+  readonly now: () => number;
+  /** When the agent started: no environment has passed for longer. */
+  readonly startedAt: number;
+}
+
+export interface TrafficControlOptions {
+  adapter: TrafficAdapter;
+  live: string;
+  series: Pick<SeriesRegistry, 'intervalEntriesOf'>;
+  /** One probe run now (the agent's pool and clock), for the fresh verification. */
+  probe: (target: ProbeTarget, signal: AbortSignal) => Promise<ProbeResult>;
+  /** Write the live environment through to the store. */
+  persist: (live: string) => void;
+  /** After every recorded switch: the live environment is a new subject for the rules. */
+  onSwitched: () => void;
+  logger: Logger;
+}
+
+export class TrafficControl {
+  readonly #host: TrafficHost;
+  readonly #options: TrafficControlOptions;
+  #adapter: TrafficAdapter;
+  #live: string;
+  /** Held by every switch (verification through record) and every reload (read through apply). */
+  readonly #lock = new Exclusive();
+  /** When a rollback last moved traffic away from each environment (the anti-flap's "recently"). */
+  readonly #rolledBackFrom = new Map<string, number>();
+  /** When each environment last failed a probe or a fresh verification. */
+  readonly #failedAt = new Map<string, number>();
+  /** Each environment's last failed fresh verification: its probes count as it found them until they report again. */
+  readonly #refuted = new Map<string, { at: number; failing: string[]; unknown: string[] }>();
+
+  constructor(host: TrafficHost, options: TrafficControlOptions) {
+    this.#host = host;
+    this.#options = options;
+    this.#adapter = options.adapter;
+    this.#live = options.live;
+  }
+
+  get live(): string {
+    return this.#live;
+  }
+
+  get adapter(): TrafficAdapter {
+    return this.#adapter;
+  }
+
+  /** What holds the switch lock (a switch or a reload), and how many wait for it. */
+  get lock(): { holder: string | undefined; waiting: number } {
+    return { holder: this.#lock.holder, waiting: this.#lock.waiting };
+  }
+
+  get switching(): boolean {
+    return this.#lock.holder?.startsWith('switch') === true;
+  }
+
+  /** Pick up the live environment the store kept (`activeEnvironment` in the config only applies to a first start). */
+  resume(store: { readonly path: string; get<T>(key: string): T | undefined }): void {
+    const live = store.get<string>('activeEnvironment');
+    if (live === undefined || !Object.hasOwn(this.#host.config.environments, live)) return;
+    if (live !== this.#live)
+      this.#options.logger.warn(
+        { live },
+        `resuming with ${live} live, as stored in ${store.path} (activeEnvironment in the config only applies to a first start)`,
+      );
+    this.#live = live;
+  }
+
+  /** Run `task` (a reload) holding the switch lock: no switch runs meanwhile, none is cut short. */
+  exclusive<T>(holder: string, task: () => Promise<T>): Promise<T> {
+    if (this.#lock.holder) this.#options.logger.info({ holder: this.#lock.holder }, `${holder} waits for ${this.#lock.holder} to finish`);
+    return this.#lock.run(holder, task);
+  }
+
+  /** A reload changed the adapter's block (called under the lock): the old one is closed. */
+  async replaceAdapter(adapter: TrafficAdapter): Promise<void> {
+    const old = this.#adapter;
+    this.#adapter = adapter;
+    await old.close?.();
+  }
+
+  /** A scheduled result came in: the passing streaks and failure times health is judged on. */
+  noteResult(entry: SeriesEntry, result: ProbeResult, change: { up: boolean; wasUp: boolean | undefined } | undefined): void {
+    if (!result.ok && entry.interval) this.#failedAt.set(entry.series.env, this.#host.now());
+    // A passing streak from the first result on is no recovery: it counts as healthy since ever.
+    if (!result.ok) entry.upSince = undefined;
+    else entry.upSince ??= change?.wasUp === undefined && change?.up === true ? Number.NEGATIVE_INFINITY : result.startedAt;
+  }
+
+  rolledBackFromAt(env: string): number | undefined {
+    return this.#rolledBackFrom.get(env);
+  }
+
+  /** The environment the traffic layer serves now, when the adapter can tell. */
+  serving(signal: AbortSignal): Promise<string | undefined> {
+    return this.#adapter.current?.(signal) ?? Promise.resolve(undefined);
+  }
+
+  /** An environment's interval probes as last seen: a probe in flight past the verification deadline is unknown. */
+  health(env: string): EnvironmentHealth {
+    const now = this.#host.now();
+    const deadline = this.#host.config.switching.verifyTimeout;
+    const failing: string[] = [];
+    const unknown: string[] = [];
+    let asOf: number | null = Number.POSITIVE_INFINITY;
+    let healthySince = Number.NEGATIVE_INFINITY;
+    const refuted = this.#refuted.get(env);
+    for (const entry of this.#options.series.intervalEntriesOf(env)) {
+      const { probe } = entry.series;
+      // A failed fresh verification is newer than what the schedule last saw, until the schedule reports again.
+      const stale = refuted !== undefined && refuted.at > (entry.series.last?.startedAt ?? Number.NEGATIVE_INFINITY);
+      if (entry.series.up === false || (stale && refuted.failing.includes(probe))) failing.push(probe);
+      else if (
+        entry.series.up === undefined ||
+        (stale && refuted.unknown.includes(probe)) ||
+        (entry.inFlightSince !== undefined && now - entry.inFlightSince > deadline)
+      )
+        unknown.push(probe);
+      asOf = entry.series.last === undefined || asOf === null ? null : Math.min(asOf, entry.series.last.startedAt);
+      healthySince = Math.max(healthySince, entry.upSince ?? Number.POSITIVE_INFINITY);
+    }
+    const healthy = failing.length === 0 && unknown.length === 0 && healthySince !== Number.POSITIVE_INFINITY;
+    // A failed fresh verification counts as a failure too: passing time starts after it.
+    const passingSince = Math.max(healthySince, this.#failedAt.get(env) ?? Number.NEGATIVE_INFINITY, this.#host.startedAt);
+    return {
+      healthy,
+      failing,
+      unknown,
+      passingForMs: healthy ? Math.max(0, now - passingSince) : 0,
+      healthySince: healthy && Number.isFinite(healthySince) ? healthySince : null,
+      asOf: asOf === Number.POSITIVE_INFINITY ? null : asOf,
+    };
+  }
+
+  /**
+   * Every switch, whoever asks: under the lock (after any reload or other switch in progress),
+   * check that `plan.from` is still live, verify `plan.to` now, switch through the adapter,
+   * record. What did not happen is a value; only a bug throws.
+   */
+  switch(plan: SwitchPlan, context: ActionContext, signal: AbortSignal): Promise<SwitchResult> {
+    return this.exclusive(`switch ${plan.from} → ${plan.to} (${context.incident})`, async (): Promise<SwitchResult> => {
+      const from = this.#live;
+      if (from !== plan.from)
+        return { switched: false, why: 'not-live', reason: `${plan.from} is no longer live (${from} is): another switch came first, nothing to do` };
+      if (plan.to === from) return { switched: false, why: 'not-live', reason: `${plan.to} is already live` };
+      const verification = await this.#verify(plan.to, signal);
+      if (!verification.ok) {
+        this.#options.logger.warn(
+          { incident: context.incident, to: plan.to, checks: verification.checks },
+          `switch ${from} → ${plan.to} refused: ${plan.to} failed its fresh verification: ${verification.summary}`,
+        );
+        return { switched: false, why: 'unverified', reason: `${plan.to} failed its fresh verification (${verification.summary})`, verification };
+      }
+      let outcome: SwitchOutcome;
+      try {
+        outcome = await this.#adapter.switchTo(
+          { from, to: plan.to, reason: context.message, rule: context.rule?.name ?? null, incident: context.incident },
+          signal,
+        );
+      } catch (error) {
+        return { switched: false, why: 'adapter', reason: (error as Error).message ?? String(error), verification };
+      }
+      this.#record(from, plan.to, context, outcome, plan.kind, verification);
+      return { switched: true, from, to: plan.to, detail: outcome.detail, data: outcome.data ?? {}, verification };
+    });
+  }
+
+  /** Record a switch found already done in the traffic layer (after a crash), without switching again. */
+  adopt(to: string, context: ActionContext, detail: string): void {
+    this.#record(this.#live, to, context, { detail }, 'rollback');
+  }
+
+  /**
+   * The target's interval probes, run now through the same runProbe path with the verification
+   * deadline; a probe with no complete answer by then is unknown, and so is one whose scheduled run
+   * is overdue. Nothing is recorded in the series: their windows sample the schedule.
+   */
+  async #verify(env: string, signal: AbortSignal): Promise<Verification> {
+    const begin = performance.now();
+    const deadline = this.#host.config.switching.verifyTimeout;
+    const entries = this.#options.series.intervalEntriesOf(env);
+    // The caller's signal (an action's, the promotion's) ends it at shutdown; a revert's never does.
+    const results = await Promise.all(
+      entries.map((entry) => this.#options.probe({ ...entry.target, timeoutMs: Math.min(entry.target.timeoutMs, deadline) }, signal)),
+    );
+    const checks: VerificationCheck[] = results.map((result) => ({
+      probe: result.probe,
+      result: result.ok ? 'ok' : result.reason === 'timeout' ? 'unknown' : 'failed',
+      detail: result.ok ? 'ok' : describeFailure(result),
+      durationMs: round(result.durationMs),
+    }));
+    const now = this.#host.now();
+    for (const entry of entries) {
+      const overdue = entry.inFlightSince === undefined ? 0 : now - entry.inFlightSince;
+      if (overdue > deadline)
+        checks.push({
+          probe: entry.series.probe,
+          result: 'unknown',
+          detail: `its scheduled probe has not answered for ${(overdue / 1_000).toFixed(1)}s (over the ${deadline}ms verification deadline)`,
+          durationMs: round(overdue),
+        });
+    }
+    const bad = checks.filter((check) => check.result !== 'ok');
+    const ok = entries.length > 0 && bad.length === 0;
+    if (!ok) {
+      this.#failedAt.set(env, now);
+      // Its passing streak ends here too: healthy again only from the next passing scheduled result.
+      for (const entry of entries) if (bad.some((check) => check.probe === entry.series.probe)) entry.upSince = undefined;
+      this.#refuted.set(env, {
+        at: now,
+        failing: bad.filter((check) => check.result === 'failed').map((check) => check.probe),
+        unknown: bad.filter((check) => check.result === 'unknown').map((check) => check.probe),
+      });
+    }
+    const summary =
+      entries.length === 0
+        ? `${env} has no interval probe to verify it with`
+        : ok
+          ? `${checks.length} probes pass on ${env} (slowest ${Math.round(Math.max(...checks.map((check) => check.durationMs)))}ms)`
+          : bad.map((check) => `${check.probe} ${check.result === 'unknown' ? 'unknown' : 'failed'}: ${check.detail}`).join('; ');
+    return { env, ok, durationMs: round(performance.now() - begin), checks, summary };
+  }
+
+  #record(from: string, to: string, context: ActionContext, outcome: SwitchOutcome, kind: SwitchPlan['kind'], verification?: Verification): void {
+    const { bus, metrics, config } = this.#host;
+    this.#live = to;
+    if (kind === 'rollback') this.#rolledBackFrom.set(from, this.#host.now());
+    this.#options.persist(to);
+    metrics.setActiveEnvironment(to, Object.keys(config.environments));
+    bus.publish({
+      type: 'traffic.switched',
+      severity: 'warning',
+      env: to,
+      rule: context.rule?.name ?? null,
+      message: `live traffic switched ${from} → ${to} (${this.#adapter.type}): ${context.message}`,
+      data: {
+        from,
+        to,
+        adapter: this.#adapter.type,
+        reason: context.message,
+        incident: context.incident,
+        detail: outcome.detail,
+        dryRun: false,
+        kind,
+        verification: verification ? { durationMs: verification.durationMs, probes: verification.checks.length } : null,
+      },
+    });
+    this.#options.onSwitched();
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}

@@ -1,0 +1,539 @@
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { createConnection, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { startSimulator, type Simulator } from '../../../simulator/alphastack-simulator.js';
+import { pairConfig, waitUntil } from '../../helpers/agent-harness.js';
+import { tempDir, writeTempFile } from '../../helpers/tools.js';
+import { BIN, cli, listeningPort, ROOT } from '../../helpers/cli.js';
+
+let blue: Simulator;
+let green: Simulator;
+beforeAll(async () => {
+  blue = await startSimulator({ name: 'blue' });
+  green = await startSimulator({ name: 'green' });
+});
+afterAll(async () => {
+  await blue.close();
+  await green.close();
+});
+
+describe('greenlight validate', () => {
+  it('accepts the default config and says what it holds', async () => {
+    const run = await cli(['validate']);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('config/greenlight.yaml is valid: 4 probes on blue and green (blue live');
+    // No ADMIN_TOKEN or ROLLBACK_TOKEN in this environment: validate says what that switches off.
+    expect(run.stdout).toContain('note: controls disabled: api.adminToken and api.rollbackToken are not set');
+  });
+
+  it('exits 2 naming the key path and line of every problem', async () => {
+    const file = writeTempFile(
+      'bad.yaml',
+      pairConfig('http://127.0.0.1:1', 'http://127.0.0.1:2')
+        .replace('every: 200ms', 'every: 5x')
+        .replace('    path: /api/health', '    path: /api/health\n    evry: 5s'),
+    );
+    const run = await cli(['validate', file]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('invalid configuration (2 problems)');
+    expect(run.stderr).toContain('probeDefaults.every: "5x" is not a duration such as 500ms, 5s or 2m (line 9)');
+    expect(run.stderr).toContain('probes[0].evry: unknown key; did you mean every? (line ');
+  });
+
+  it('exits 2 for a missing file', async () => {
+    const run = await cli(['validate', '/nonexistent/greenlight.yaml']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('cannot read config /nonexistent/greenlight.yaml: file not found');
+  });
+});
+
+describe('greenlight schema', () => {
+  it('prints the committed JSON Schema', async () => {
+    const run = await cli(['schema']);
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout)).toEqual(JSON.parse(readFileSync(new URL('../../../config/greenlight.schema.json', import.meta.url), 'utf8')));
+  });
+});
+
+describe('greenlight check', () => {
+  const configFile = () => writeTempFile('pair.yaml', pairConfig(blue.url, green.url));
+
+  it('exits 0 with a table when every probe passes', async () => {
+    const run = await cli(['check', '--env', 'green', '--config', configFile()]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^PROBE\s+RESULT\s+STATUS\s+LATENCY\s+DETAIL/);
+    expect(run.stdout).toMatch(/health\s+ok\s+200/);
+    expect(run.stdout).toContain('✅ green: all 2 probes pass');
+  });
+
+  it('exits 1 and names the failing figure, as JSON with --json', async () => {
+    green.setFaults({ emptyUniverse: true });
+    try {
+      const run = await cli(['check', '--env', 'green', '--json', '--config', configFile()]);
+      expect(run.code).toBe(1);
+      const report = JSON.parse(run.stdout);
+      expect(report).toMatchObject({ env: 'green', ok: false });
+      const universe = report.results.find((r: { probe: string }) => r.probe === 'universe');
+      expect(universe).toMatchObject({ ok: false, reason: 'assertion', status: 200 });
+      expect(universe.checks).toContainEqual({ ok: false, text: '$.universe ([]) is empty' });
+      expect(report.results.find((r: { probe: string }) => r.probe === 'health').ok).toBe(true);
+    } finally {
+      green.resetFaults();
+    }
+  });
+
+  it('exits 1 when the environment refuses connections', async () => {
+    const file = writeTempFile('down.yaml', pairConfig(blue.url, 'http://127.0.0.1:1'));
+    const run = await cli(['check', '--env', 'green', '--config', file]);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain('refused');
+    expect(run.stdout).toContain('❌ green: 2 of 2 probes fail');
+  });
+
+  it.each([
+    [['check'], 'check needs --env NAME'],
+    [['check', '--env', 'purple'], '--env purple is not an environment of config/greenlight.yaml; choose blue or green'],
+    [['check', '--env', 'blue', '--bogus'], "Unknown option '--bogus'"],
+    [['frobnicate'], 'unknown command "frobnicate"'],
+  ])('exits 2 for %j', async (args, message) => {
+    const run = await cli(args);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(message);
+  });
+});
+
+describe('greenlight run', () => {
+  it('exits 2 on a bad config and starts nothing', async () => {
+    const file = writeTempFile('bad.yaml', pairConfig(blue.url, green.url).replace('every: 200ms', 'every: soon'));
+    const run = await cli(['run', '--config', file]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('probeDefaults.every: "soon" is not a duration');
+    // Its one listener logs "listening on" when bound: it never was.
+    expect(listeningPort(run.stdout + run.stderr)).toBeUndefined();
+    expect(run.stdout + run.stderr).not.toContain('agent.started');
+  });
+
+  it('exits 1 with a clear message when the data directory cannot be used', async () => {
+    const notADirectory = writeTempFile('plain-file', 'x');
+    const file = writeTempFile('run.yaml', pairConfig(blue.url, green.url).replace(/^dataDir: .*$/m, `dataDir: ${notADirectory}/state`));
+    const run = await cli(['run', '--config', file]);
+    expect(run.code).toBe(1);
+    expect(run.stdout + run.stderr).toContain(`cannot open the state database ${notADirectory}/state/greenlight.db`);
+    expect(run.stdout + run.stderr).toContain('Set GREENLIGHT_DATA_DIR (dataDir) to a writable directory');
+  });
+
+  it.each(['SIGTERM', 'SIGINT'] as const)(
+    'stops cleanly on %s within a few seconds, even with probes hanging',
+    async (signal) => {
+      const file = writeTempFile('run.yaml', pairConfig(blue.url, 'http://127.0.0.1:1', { timeout: '10m' }));
+      blue.setFaults({ hang: true });
+      const hangingBefore = blue.requestCount();
+      const child = spawn(process.execPath, [BIN, 'run', '--config', file], { cwd: ROOT, env: { PATH: process.env.PATH } });
+      let output = '';
+      child.stdout.on('data', (chunk) => (output += chunk));
+      child.stderr.on('data', (chunk) => (output += chunk));
+      try {
+        await waitUntil(() => output.includes('agent.started'), 'the agent to start');
+        const port = listeningPort(output)!;
+        // Stop while probes hang on blue (they would only end at their ten-minute timeout, long
+        // after this test's own: an agent that waited for them fails here).
+        await waitUntil(() => blue.requestCount() > hangingBefore, 'a probe to hang on blue');
+        child.kill(signal);
+        const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+        expect(code).toBe(0);
+        expect(output).toContain(`received ${signal}, stopping`);
+        expect(output).toContain('"msg":"stopped"');
+        expect(await isListening(port)).toBe(false);
+      } finally {
+        blue.resetFaults();
+        child.kill('SIGKILL');
+      }
+    },
+    60_000,
+  );
+});
+
+describe('secrets', () => {
+  /**
+   * Every secret the agent can hold, as known values. Path and query secrets are as long as real
+   * ones (Slack's and Discord's webhook paths, PagerDuty's 32-character key).
+   */
+  const SECRETS = {
+    ADMIN_TOKEN: 'adm-7f3c9e21d4b84a0f9c1e6b2d',
+    ROLLBACK_TOKEN: 'rbk-5e8a1c47f02d4b9e8a3c6f10',
+    STREAM_TOKEN: 'str-9b2d6f18c3e74a50b1d8e4f7',
+    API_TOKEN: 'tok-hunter2-header-secret',
+    blueUrlPassword: 'blue-pass-3c7e91f2a6d8',
+    greenUrlPassword: 'green-pass-8d1f4b6e2c9a',
+    slackPath: 'XsLaCkS3cr3tWebh00kPath7Q',
+    discordPath: 'dIsCoRdS3cr3tWebh00kTokenZ9',
+    PAGERDUTY_ROUTING_KEY: 'R0UT1NGk3yPagerDutyS3cr3t0123456',
+    alertUrlPassword: 'am-pass-6a2f9d3e1b7c',
+    alertQueryToken: 'am-query-4e8b2d7f1a9c',
+    RENDER_API_KEY: 'rnd_S3cr3tR3nd3rAp1K3y9f8e7d',
+    trafficUrlPassword: 'tw-pass-2b9e6c1f8d3a',
+    trafficPath: 'TrAfF1cS3cr3tHookPathK4',
+  };
+
+  /**
+   * Stands in for Slack, Discord, PagerDuty, the Alertmanager webhook, the traffic webhook and
+   * Render, and is as unhelpful as a service can be: while `failing`, it answers 500 (Render: 401)
+   * with a body that echoes the Authorization header, the URL and the body it got, secrets included.
+   */
+  async function startEchoServices() {
+    const received: string[] = [];
+    const state = { failing: true };
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        // Secrets first: error messages keep only the start of a body.
+        const echo = JSON.stringify({
+          authorization: req.headers.authorization ?? null,
+          url: req.url,
+          body: Buffer.concat(chunks)
+            .toString('utf8')
+            .replace(/^.*?"routing_key":/, '"routing_key":'),
+          headers: req.headers,
+        });
+        received.push(req.url ?? '');
+        if (req.url?.startsWith('/render'))
+          return void res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ message: `unauthorized: ${echo}` }));
+        if (state.failing) return void res.writeHead(500, { 'content-type': 'text/plain' }).end(`internal error handling ${echo}`);
+        if (req.url?.startsWith('/discord')) return void res.writeHead(204).end();
+        if (req.url?.startsWith('/pd'))
+          return void res.writeHead(202, { 'content-type': 'application/json' }).end('{"status":"success","message":"Event processed","dedup_key":"k"}');
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const origin = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    return { origin, received, state, close: () => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))) };
+  }
+
+  it.each(['webhook', 'render'] as const)(
+    'never show in logs, events, the stream, the API, metrics or the database (%s traffic, receivers failing then delivering)',
+    async (traffic) => {
+      const echo = await startEchoServices();
+      const dataDir = tempDir('greenlight-secrets-');
+      const env: Record<string, string> = {
+        PATH: process.env.PATH!,
+        ADMIN_TOKEN: SECRETS.ADMIN_TOKEN,
+        ROLLBACK_TOKEN: SECRETS.ROLLBACK_TOKEN,
+        STREAM_TOKEN: SECRETS.STREAM_TOKEN,
+        API_TOKEN: SECRETS.API_TOKEN,
+        BLUE_URL: blue.url.replace('http://', `http://ops:${SECRETS.blueUrlPassword}@`),
+        GREEN_URL: green.url.replace('http://', `http://ops:${SECRETS.greenUrlPassword}@`),
+        SLACK_WEBHOOK_URL: `http://${echo.origin}/slack/services/T0123ABCD/B0123ABCD/${SECRETS.slackPath}`,
+        DISCORD_WEBHOOK_URL: `http://${echo.origin}/discord/api/webhooks/112233445566778899/${SECRETS.discordPath}`,
+        PAGERDUTY_ROUTING_KEY: SECRETS.PAGERDUTY_ROUTING_KEY,
+        PAGERDUTY_URL: `http://${echo.origin}/pd/v2/enqueue`,
+        ALERT_WEBHOOK_URL: `http://alertmanager:${SECRETS.alertUrlPassword}@${echo.origin}/am/hook?token=${SECRETS.alertQueryToken}`,
+        TRAFFIC_WEBHOOK_URL: `http://switch:${SECRETS.trafficUrlPassword}@${echo.origin}/traffic/${SECRETS.trafficPath}`,
+        RENDER_API_KEY: SECRETS.RENDER_API_KEY,
+      };
+      const trafficBlock =
+        traffic === 'webhook'
+          ? 'traffic: { type: webhook, url: "${TRAFFIC_WEBHOOK_URL}", retries: 0 }'
+          : `traffic: { type: render, apiKey: "\${RENDER_API_KEY}", services: { blue: srv-blue1, green: srv-green1 }, domain: app.example.com, baseUrl: "http://${echo.origin}/render", retries: 0, verifyTimeout: 0s }`;
+      const text = pairConfig('${BLUE_URL}', '${GREEN_URL}', {
+        extra: `api: { adminToken: "\${ADMIN_TOKEN}", rollbackToken: "\${ROLLBACK_TOKEN}", streamToken: "\${STREAM_TOKEN}" }
+${trafficBlock}
+alerts:
+  receivers:
+    - { type: slack, url: "\${SLACK_WEBHOOK_URL}", retries: 1 }
+    - { type: discord, url: "\${DISCORD_WEBHOOK_URL}", retries: 1 }
+    - { type: pagerduty, routingKey: "\${PAGERDUTY_ROUTING_KEY}", url: "\${PAGERDUTY_URL}", retries: 1, severities: [warning, critical] }
+    - { type: webhook, name: alertmanager, url: "\${ALERT_WEBHOOK_URL}", retries: 1 }
+actions:
+  rollback: { type: rollback }
+  safe-mode: { type: flags }
+  page: { type: alert }
+rules:
+  - name: universe-failing
+    severity: critical
+    env: blue
+    when: { all: [ { fact: consecutiveFailures, params: { probe: universe }, operator: greaterThanInclusive, value: 3 } ] }
+    keepFiringFor: 300ms
+    actions: [rollback, safe-mode, page]
+`,
+      })
+        .replace(/^dataDir: .*$/m, `dataDir: ${dataDir}`)
+        .replace('    path: /api/health\n', '    path: /api/health\n    headers:\n      authorization: Bearer ${API_TOKEN}\n');
+      const child = spawn(process.execPath, [BIN, 'run', '--config', writeTempFile('secret.yaml', text)], { cwd: ROOT, env });
+      let output = '';
+      child.stdout.on('data', (chunk) => (output += chunk));
+      child.stderr.on('data', (chunk) => (output += chunk));
+      const answers: string[] = [];
+      const streamed: string[] = [];
+      try {
+        await waitUntil(() => output.includes('agent.started'), 'the agent to start', 15_000);
+        const port = listeningPort(output)!;
+        const base = `http://127.0.0.1:${port}`;
+        await waitUntil(async () => (await fetch(`${base}/readyz`)).status === 200, 'the first probe round');
+        const stream = new WebSocket(`ws://127.0.0.1:${port}/api/v1/stream?since=0`, { headers: { authorization: `Bearer ${SECRETS.STREAM_TOKEN}` } });
+        stream.on('message', (data) => streamed.push(String(data)));
+        await new Promise((resolve, reject) => (stream.once('open', resolve), stream.once('error', reject)));
+        const types = () => streamed.map((message) => (JSON.parse(message) as { type: string }).type);
+
+        // The incident: receivers fail (echoing what they got), the rollback fails (render) or not.
+        blue.setFaults({ emptyUniverse: true });
+        await waitUntil(() => types().filter((t) => t === 'alert.failed').length >= 4, 'every receiver to fail', 20_000);
+        await waitUntil(() => types().includes('action.failed'), 'the rollback to fail', 20_000);
+        // Then they recover, and the resolved notices are delivered.
+        echo.state.failing = false;
+        blue.resetFaults();
+        await waitUntil(() => types().filter((t) => t === 'alert.sent').length >= 4, 'every receiver to deliver', 20_000);
+
+        // Bad tokens, wrong roles, near misses and the stream without its token.
+        const call = async (method: string, path: string, token: string | undefined, body?: unknown) => {
+          const response = await fetch(`${base}${path}`, {
+            method,
+            headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), 'content-type': 'application/json' },
+            body: body === undefined ? undefined : JSON.stringify(body),
+          });
+          const answer = await response.text();
+          answers.push(answer);
+          return response.status;
+        };
+        expect(await call('POST', '/api/v1/rollback', `${SECRETS.ROLLBACK_TOKEN}x`, { reason: 'x' })).toBe(401);
+        expect(await call('POST', '/api/v1/rollback', SECRETS.ROLLBACK_TOKEN.slice(0, -1), { reason: 'x' })).toBe(401);
+        expect(await call('PUT', '/api/v1/flags', SECRETS.ROLLBACK_TOKEN, { set: { READ_ONLY_MODE: true }, reason: 'x' })).toBe(403);
+        expect(await call('PUT', '/api/v1/flags', SECRETS.STREAM_TOKEN, { set: { READ_ONLY_MODE: true }, reason: 'x' })).toBe(401);
+        expect(await call('PUT', '/api/v1/flags', SECRETS.ADMIN_TOKEN, { set: { ALPHASTACK_PROTECTION: false }, reason: `set by ${'someone'}` })).toBe(409);
+        expect(await call('PUT', '/api/v1/flags', SECRETS.ADMIN_TOKEN, { set: { NO_SUCH_FLAG: true }, reason: 'x' })).toBe(400);
+        expect(await call('POST', '/api/v1/flags/emergency-rollback', SECRETS.ADMIN_TOKEN.toUpperCase(), {})).toBe(401);
+        const unauthorized = new WebSocket(`ws://127.0.0.1:${port}/api/v1/stream?token=${SECRETS.STREAM_TOKEN}x`);
+        answers.push(
+          await new Promise<string>((resolve) =>
+            unauthorized.once('unexpected-response', (_req, res) => {
+              let body = '';
+              res.on('data', (c) => (body += c));
+              res.on('end', () => resolve(`${res.statusCode} ${body}`));
+            }),
+          ),
+        );
+        expect(answers.at(-1)).toMatch(/^401 /);
+
+        for (const path of ['/api/v1/state', '/metrics', '/api/v1/flags', '/readyz']) answers.push(await (await fetch(`${base}${path}`)).text());
+        for (let since = 0; ;) {
+          // api.streamToken covers the history as well as the stream.
+          const page = (await (
+            await fetch(`${base}/api/v1/events?since=${since}&limit=1000`, { headers: { authorization: `Bearer ${SECRETS.STREAM_TOKEN}` } })
+          ).json()) as { events: unknown[]; next: number };
+          answers.push(JSON.stringify(page));
+          if (page.events.length < 1_000) break;
+          since = page.next;
+        }
+        stream.close();
+        child.kill('SIGTERM');
+        await new Promise((resolve) => child.once('exit', resolve));
+
+        // The services did get the secrets (so they were in play), and the echoes were noticed.
+        expect(echo.received.some((url) => url.includes(SECRETS.slackPath))).toBe(true);
+        expect(types()).toEqual(expect.arrayContaining(['rule.firing', 'action.failed', 'alert.failed', 'alert.sent', 'flag.changed', 'flag.rejected']));
+        const database = ['greenlight.db', 'greenlight.db-wal']
+          .map((name) => (existsSync(join(dataDir, name)) ? readFileSync(join(dataDir, name)).toString('latin1') : ''))
+          .join('\n');
+        expect(database).toContain('universe-failing');
+        const places = { 'the log': output, 'the stream': streamed.join('\n'), 'API answers': answers.join('\n'), 'the database': database };
+        const basic = { blue: ['ops', SECRETS.blueUrlPassword], green: ['ops', SECRETS.greenUrlPassword] } as const;
+        expect(findLeaks(SECRETS, places, Object.values(basic))).toEqual([]);
+        expect(answers.join('\n')).toContain('redacted@127.0.0.1');
+      } finally {
+        blue.resetFaults();
+        child.kill('SIGKILL');
+        await echo.close();
+      }
+    },
+    60_000,
+  );
+
+  /**
+   * Probe targets that answer with what they were sent: the Authorization header (URL
+   * credentials as Basic, a Bearer token), the x-api-key and x-customer headers and the request
+   * target with its query, in JSON values the checks quote, in response headers, and in error
+   * pages that are not JSON; the secret sits where an 80-character cut would halve it.
+   */
+  async function startEchoTarget() {
+    const server = createServer((req, res) => {
+      const auth = req.headers.authorization ?? '';
+      const key = String(req.headers['x-api-key'] ?? '');
+      const customer = String(req.headers['x-customer'] ?? '');
+      const everything = `${auth} ${key} ${customer} ${req.url}`;
+      const path = new URL(req.url ?? '/', 'http://target').pathname;
+      const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
+        res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
+      if (path === '/api/health') return void json(200, { status: `${'x'.repeat(64)} ${auth}`, database: { connected: true }, sent: everything });
+      if (path === '/api/alphastack/universe')
+        return void json(200, { universe: [{ symbol: key }], key: `you sent ${key} and ${customer}` }, { 'x-echo': key, 'x-echo-auth': auth });
+      if (path === '/api/discoveries') return void res.writeHead(502, { 'content-type': 'text/html' }).end(`${key} rejected: ${everything}`);
+      json(200, { url: req.url, echo: everything });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      close: () => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))),
+    };
+  }
+
+  it('probe targets that echo headers and URL credentials never put them anywhere, also after a reload', async () => {
+    const ECHOED = {
+      blueUrlPassword: 'blue-echo-pw-5d1c8e2a9f',
+      greenUrlPassword: 'green-echo-pw-7b3e0a6d4c',
+      API_KEY: 'apikey-echoed-91c4e7a2b5d8',
+      API_TOKEN: 'bearer-echoed-3f6a9d2c8e1b',
+      CUSTOMER_CODE: 'cust-echoed-8e2b5f1a7c',
+      QUERY_KEY: 'query-echoed-4a7d1e9c3b',
+      ADMIN_TOKEN: 'adm-echoed-6c9f2b5e8a1d4',
+      ROTATED_KEY: 'rotated-literal-2d5a8c1f4e7b',
+      CUSTOMER_CODE_2: 'cust-after-reload-9e3c6a2f5b',
+    };
+    const target = await startEchoTarget();
+    const dataDir = tempDir('greenlight-echo-');
+    const env: Record<string, string> = {
+      PATH: process.env.PATH!,
+      BLUE_URL: target.url.replace('http://', `http://ops:${ECHOED.blueUrlPassword}@`),
+      GREEN_URL: target.url.replace('http://', `http://ops:${ECHOED.greenUrlPassword}@`),
+      API_KEY: ECHOED.API_KEY,
+      API_TOKEN: ECHOED.API_TOKEN,
+      CUSTOMER_CODE: ECHOED.CUSTOMER_CODE,
+      CUSTOMER_CODE_2: ECHOED.CUSTOMER_CODE_2,
+      QUERY_KEY: ECHOED.QUERY_KEY,
+      ADMIN_TOKEN: ECHOED.ADMIN_TOKEN,
+    };
+    const config = (universeHeaders: string) => `listen: 127.0.0.1:0
+dataDir: ${dataDir}
+log: { level: debug }
+environments:
+  blue: { url: "\${BLUE_URL}" }
+  green: { url: "\${GREEN_URL}", headers: { x-customer: "\${CUSTOMER_CODE}" } }
+probeDefaults: { every: 200ms, timeout: 1s, jitter: 0 }
+api: { adminToken: "\${ADMIN_TOKEN}" }
+probes:
+  - name: health
+    path: /api/health
+    expect: { json: [ { path: $.status, in: [healthy] } ] }
+  - name: universe
+    path: /api/alphastack/universe
+    headers: ${universeHeaders}
+    expect:
+      headers: [ { name: x-echo, equals: nothing }, { name: x-echo-auth, matches: "^$" } ]
+      json: [ { path: $.key, equals: x }, { path: $.universe, length: 0 } ]
+  - name: discoveries
+    path: /api/discoveries
+    headers: { authorization: "Bearer \${API_TOKEN}", x-api-key: "\${API_KEY}" }
+    expect: { json: [ { path: $.discoveries, exists: true } ] }
+  - name: positions
+    path: "/api/portfolio/positions?api_key=\${QUERY_KEY}"
+    expect: { json: [ { path: $.url, equals: "/" }, { path: $.echo, equals: "" } ] }
+`;
+    const file = writeTempFile('echo.yaml', config('{ x-api-key: "${API_KEY}" }'));
+    const child = spawn(process.execPath, [BIN, 'run', '--config', file], { cwd: ROOT, env });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    const answers: string[] = [];
+    const streamed: string[] = [];
+    try {
+      await waitUntil(() => /listening on 127\.0\.0\.1:\d+/.test(output), 'the agent to listen', 15_000);
+      const port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(output)![1]);
+      const base = `http://127.0.0.1:${port}`;
+      const stream = new WebSocket(`ws://127.0.0.1:${port}/api/v1/stream?since=0`);
+      stream.on('message', (data) => streamed.push(String(data)));
+      await new Promise((resolve, reject) => (stream.once('open', resolve), stream.once('error', reject)));
+      const downs = () => streamed.map((m) => JSON.parse(m) as { type: string; probe: string; env: string }).filter((e) => e.type === 'probe.down');
+      await waitUntil(() => downs().length >= 8, 'every probe on both environments to go down', 20_000);
+
+      // An operator pastes a secret into a reason: it is redacted as it comes in.
+      const put = await fetch(`${base}/api/v1/flags`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${ECHOED.ADMIN_TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ set: { READ_ONLY_MODE: true }, reason: `rotating ${ECHOED.API_KEY} today` }),
+      });
+      answers.push(await put.text());
+      expect(put.status).toBe(200);
+
+      // A reload brings a literal key (named like a secret) and a new variable into a header.
+      writeFileSync(file, config(`{ x-api-key: ${ECHOED.ROTATED_KEY}, x-customer: "\${CUSTOMER_CODE_2}" }`));
+      const before = downs().length;
+      child.kill('SIGHUP');
+      await waitUntil(() => streamed.some((m) => m.includes('"config.reloaded"')), 'the reload', 15_000);
+      await waitUntil(
+        () =>
+          downs()
+            .slice(before)
+            .filter((e) => e.probe === 'universe').length >= 2,
+        'the reloaded universe probes to go down',
+        20_000,
+      );
+
+      for (const path of ['/api/v1/state', '/api/v1/overview', '/metrics', '/api/v1/flags']) answers.push(await (await fetch(`${base}${path}`)).text());
+      answers.push(await (await fetch(`${base}/api/v1/events?since=0&limit=1000`)).text());
+      stream.close();
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+
+      // The secrets were in play: the checks quoted what the target sent, redacted.
+      const state = answers.find((a) => a.includes('"series"'))!;
+      expect(state).toContain('[redacted]');
+      expect(output).toContain('rotating [redacted] today');
+      const database = ['greenlight.db', 'greenlight.db-wal']
+        .map((name) => (existsSync(join(dataDir, name)) ? readFileSync(join(dataDir, name)).toString('latin1') : ''))
+        .join('\n');
+      expect(database).toContain('probe.down');
+      const places = { 'the log': output, 'the stream': streamed.join('\n'), 'API answers': answers.join('\n'), 'the database': database };
+      expect(
+        findLeaks(ECHOED, places, [
+          ['ops', ECHOED.blueUrlPassword],
+          ['ops', ECHOED.greenUrlPassword],
+        ]),
+      ).toEqual([]);
+    } finally {
+      child.kill('SIGKILL');
+      await target.close();
+    }
+  }, 60_000);
+});
+
+/**
+ * Every place a secret shows, whole or in part: any 10 characters of it as is, URL-encoded or
+ * JSON-escaped, the start of its base64, and any 10 characters of the password's part of a
+ * Basic credential (`basic`: user and password pairs sent from URL credentials).
+ */
+function findLeaks(
+  secrets: Readonly<Record<string, string>>,
+  places: Readonly<Record<string, string>>,
+  basic: readonly (readonly [string, string])[] = [],
+): string[] {
+  const leaks = new Set<string>();
+  const windows = (text: string, from = 0) => Array.from({ length: Math.max(0, text.length - 9 - from) }, (_, i) => text.slice(from + i, from + i + 10));
+  const look = (name: string, form: string) => {
+    for (const [place, text] of Object.entries(places)) if (text.includes(form)) leaks.add(`${name} (${form}) in ${place}`);
+  };
+  for (const [name, secret] of Object.entries(secrets)) {
+    for (const form of new Set([secret, encodeURIComponent(secret), JSON.stringify(secret).slice(1, -1)])) for (const part of windows(form)) look(name, part);
+    look(name, Buffer.from(secret).toString('base64').slice(0, 16));
+  }
+  for (const [user, password] of basic) {
+    // From the first base64 group that holds only password bytes on.
+    const encoded = Buffer.from(`${user}:${password}`).toString('base64');
+    for (const part of windows(encoded, Math.ceil((user.length + 1) / 3) * 4)) look(`Basic ${user}:…`, part);
+  }
+  return [...leaks];
+}
+
+function isListening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}

@@ -1,0 +1,211 @@
+/**
+ * What the HTTP listener does the same way for every route: the Host check against DNS
+ * rebinding (on HTTP routes and on the WebSocket upgrade alike) and the event history's token.
+ * Real requests to a real agent on 127.0.0.1, with the Host header set as a rebound page would.
+ */
+import { request } from 'node:http';
+import { connect as connectTcp, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
+import { WebSocket } from 'ws';
+import { checkHost } from '../../../agent/http/http-server.js';
+import { StateView } from '../../../agent/http/state-view.js';
+import { TurnQueue } from '../../../agent/http/turn-queue.js';
+import { startPair, type Harness } from '../../helpers/agent-harness.js';
+
+/** One request to 127.0.0.1:`port` with the given Host header; the status and the parsed body. */
+function ask(port: number, path: string, headers: Record<string, string>): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, headers, agent: false }, (res) => {
+      let text = '';
+      res.on('data', (chunk: Buffer) => (text += chunk));
+      res.on('end', () => {
+        let body: unknown = text;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          // not JSON: metrics, HTML
+        }
+        resolve({ status: res.statusCode ?? 0, body });
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** A stream upgrade to 127.0.0.1:`port` sent with `host`: 101 once open, or the refusal's status. */
+function upgradeWith(port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(`ws://127.0.0.1:${port}/api/v1/stream`, { headers: { host } });
+    socket.once('open', () => {
+      socket.terminate();
+      resolve(101);
+    });
+    socket.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+    socket.once('error', reject);
+  });
+}
+
+describe('the Host check (DNS rebinding)', () => {
+  let harness: Harness;
+  let port: number;
+  beforeAll(async () => {
+    harness = await startPair({ every: '1s', extra: 'api:\n  allowedHosts: [greenlight.internal, "status.example.com:8443"]\n' });
+    port = harness.agent.address!.port;
+  });
+  afterAll(() => harness.close());
+
+  it.each([
+    ['127.0.0.1 with the port', () => `127.0.0.1:${port}`],
+    ['localhost with the port', () => `localhost:${port}`],
+    ['[::1] with the port', () => `[::1]:${port}`],
+    ['localhost on another port (an SSH tunnel)', () => 'localhost:8000'],
+    ['an IP address of the machine (Prometheus scraping a pod IP)', () => `10.1.2.3:${port}`],
+    ['a configured name, any port', () => 'greenlight.internal:9464'],
+    ['a configured name, in capitals and with the trailing dot', () => 'GreenLight.Internal.'],
+    ['a configured name with its port', () => 'status.example.com:8443'],
+  ])('answers %s', async (_what, host) => {
+    for (const path of ['/healthz', '/metrics', '/api/v1/state', '/api/v1/events', '/']) {
+      expect((await ask(port, path, { host: host() })).status, path).toBe(200);
+    }
+    expect(await upgradeWith(port, host())).toBe(101);
+  });
+
+  it.each([
+    ['a rebound name', () => `evil.example:${port}`],
+    ['a configured name on another port than the one configured', () => 'status.example.com:443'],
+    ['a name under localhost that DNS may answer', () => `localhost.evil.example:${port}`],
+  ])('refuses %s with 421 on every route and on the upgrade, saying which key to set', async (_what, host) => {
+    for (const path of ['/healthz', '/metrics', '/api/v1/state', '/api/v1/events', '/', '/no/such/route']) {
+      const answer = await ask(port, path, { host: host() });
+      expect(answer.status, path).toBe(421);
+      expect((answer.body as { error: string }).error).toMatch(/DNS rebinding.*add ".+" to api\.allowedHosts/);
+    }
+    expect(await upgradeWith(port, host())).toBe(421);
+  });
+
+  it('answers a request without a Host header (HTTP/1.0), which no browser sends', async () => {
+    const answer = await new Promise<string>((resolve, reject) => {
+      import('node:net').then(({ connect }) => {
+        const socket = connect(port, '127.0.0.1', () => socket.end('GET /healthz HTTP/1.0\r\n\r\n'));
+        let text = '';
+        socket.on('data', (chunk: Buffer) => (text += chunk));
+        socket.on('end', () => resolve(text));
+        socket.on('error', reject);
+      }, reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 200/);
+  });
+
+  it.each([
+    // Host header, listening on loopback?, allowed list, refused with
+    ['evil.example:9464', true, [], 421],
+    ['127.0.0.1:9464', true, [], undefined],
+    ['[::ffff:127.0.0.1]:9464', true, [], undefined],
+    ['evil.example:9464', false, [], undefined],
+    ['evil.example:9464', false, ['greenlight.internal'], 421],
+    ['greenlight.internal:9464', false, ['greenlight.internal'], undefined],
+    ['greenlight.internal:9464', false, ['greenlight.internal:80'], 421],
+    ['10.0.0.5:9464', false, ['greenlight.internal'], undefined],
+    ['localhost', false, ['greenlight.internal'], undefined],
+    ['evil.example:99999', true, [], 400],
+    ['user@evil.example', true, [], 400],
+    ['evil.example/path', true, [], 400],
+    ['', true, [], undefined],
+  ] as const)('checkHost(%j, loopback %s, allowed %j) → %s', (host, loopback, allowed, status) => {
+    expect(checkHost(host, { loopback, listen: loopback ? '127.0.0.1' : '0.0.0.0', allowed })?.status).toBe(status);
+  });
+});
+
+describe('the event history and api.streamToken', () => {
+  const STREAM = 'stream-token-0123456789';
+  const ADMIN = 'admin-token-0123456789';
+  const ROLLBACK = 'rollback-token-0123456789';
+
+  it('is open to anyone while no stream token is set', async () => {
+    const harness = await startPair({ every: '1s' });
+    onTestFinished(() => harness.close());
+    expect((await fetch(`${harness.base}/api/v1/events`)).status).toBe(200);
+  });
+
+  it('needs the stream token — or the admin or rollback token — on GET /api/v1/events as on the stream, once it is set (regression: the history was open while the stream was locked)', async () => {
+    const harness = await startPair({ every: '1s', extra: `api: { streamToken: ${STREAM}, adminToken: ${ADMIN}, rollbackToken: ${ROLLBACK} }\n` });
+    onTestFinished(() => harness.close());
+    const events = (token?: string) => fetch(`${harness.base}/api/v1/events?since=0`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+    const refused = await events();
+    expect(refused.status).toBe(401);
+    expect(((await refused.json()) as { error: string }).error).toContain('api.streamToken');
+    expect((await events('not-the-token-at-all')).status).toBe(401);
+    for (const token of [STREAM, ADMIN, ROLLBACK]) {
+      const answer = await events(token);
+      expect(answer.status).toBe(200);
+      expect(((await answer.json()) as { events: unknown[] }).events.length).toBeGreaterThan(0);
+    }
+    const stream = (headers: Record<string, string>, query = '') =>
+      new Promise<number>((resolve, reject) => {
+        const socket = new WebSocket(`${harness.base.replace('http', 'ws')}/api/v1/stream${query}`, { headers });
+        socket.once('open', () => (socket.terminate(), resolve(101)));
+        socket.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        socket.once('error', reject);
+      });
+    expect(await stream({})).toBe(401);
+    expect(await stream({ authorization: `Bearer ${STREAM}` })).toBe(101);
+    expect(await stream({ authorization: `Bearer ${ADMIN}` })).toBe(101);
+    expect(await stream({}, `?token=${STREAM}`)).toBe(101);
+  });
+});
+
+describe('bulk routes take turns', () => {
+  it('renders /metrics, /api/v1/state and /api/v1/overview as slices of the turn queue: one per turn of the event loop, however many requests come at once', async () => {
+    const harness = await startPair({ every: '1s' });
+    onTestFinished(() => harness.close());
+    const slices = vi.spyOn(TurnQueue.prototype, 'run');
+    onTestFinished(() => slices.mockRestore());
+    const renders = vi.spyOn(harness.agent.metrics, 'render');
+    const states = vi.spyOn(StateView.prototype, 'state');
+    onTestFinished(() => states.mockRestore());
+    // One call of either per request: /api/v1/overview reads state(false), then the summaries.
+    const work = () => renders.mock.calls.length + states.mock.calls.length;
+    const perTurn: number[] = [];
+    let seen = work();
+    let running = true;
+    const tick = () => {
+      if (!running) return;
+      perTurn.push(work() - seen);
+      seen = work();
+      setImmediate(tick);
+    };
+    setImmediate(tick);
+    // 60 requests on 60 open connections, written in one go: the agent finds them all at once.
+    const { port } = harness.agent.address!;
+    const sockets = await Promise.all(
+      Array.from(
+        { length: 60 },
+        () =>
+          new Promise<Socket>((resolve, reject) => {
+            const socket = connectTcp(port, '127.0.0.1', () => resolve(socket));
+            socket.once('error', reject);
+          }),
+      ),
+    );
+    onTestFinished(() => sockets.forEach((socket) => socket.destroy()));
+    const paths = ['/metrics', '/api/v1/state', '/api/v1/overview'];
+    const answered = sockets.map(
+      (socket) =>
+        new Promise<string>((resolve) => {
+          let text = '';
+          socket.on('data', (chunk: Buffer) => (text += chunk));
+          socket.on('end', () => resolve(text.slice(0, 12)));
+        }),
+    );
+    sockets.forEach((socket, i) => socket.write(`GET ${paths[i % 3]} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`));
+    const answers = await Promise.all(answered);
+    running = false;
+    expect(answers.every((status) => status === 'HTTP/1.1 200')).toBe(true);
+    expect(work()).toBeGreaterThanOrEqual(60);
+    // Each was a slice of the agent's turn queue (one slice per turn, a share of the time)…
+    expect(slices.mock.calls.length).toBeGreaterThanOrEqual(60);
+    // …so no turn of the event loop did more than one of them.
+    expect(Math.max(...perTurn)).toBe(1);
+  });
+});

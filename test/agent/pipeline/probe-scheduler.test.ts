@@ -1,0 +1,313 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { nextConfirmation } from '../../../agent/pipeline/confirmation.js';
+import { ProbeScheduler, type ConfirmPolicy, type ScheduledJob } from '../../../agent/pipeline/probe-scheduler.js';
+import type { Confirmation } from '../../../probes/probe-result.js';
+import { waitUntil } from '../../helpers/agent-harness.js';
+
+let scheduler: ProbeScheduler | undefined;
+afterEach(async () => {
+  await scheduler?.close();
+  scheduler = undefined;
+  vi.useRealTimers();
+});
+
+function job(overrides: Partial<ScheduledJob>): ScheduledJob {
+  return { key: 'health@blue', schedule: { every: 1_000, jitter: 0 }, run: async () => undefined, onSkipped: () => undefined, ...overrides };
+}
+
+describe('ProbeScheduler', () => {
+  it('runs an interval job every interval, its first tick within the first second', async () => {
+    vi.useFakeTimers();
+    const runs: number[] = [];
+    scheduler = new ProbeScheduler({ random: () => 0.5, onError: () => undefined });
+    const start = Date.now();
+    scheduler.add(job({ schedule: { every: 5_000, jitter: 0 }, run: async () => void runs.push(Date.now() - start) }));
+    scheduler.start();
+    await vi.advanceTimersByTimeAsync(20_600);
+    expect(runs).toEqual([500, 5_500, 10_500, 15_500, 20_500]);
+  });
+
+  it('moves ticks by at most the jitter, without drifting', async () => {
+    vi.useFakeTimers();
+    const values = [0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1];
+    let i = 0;
+    const runs: number[] = [];
+    scheduler = new ProbeScheduler({ random: () => values[i++ % values.length]!, onError: () => undefined });
+    const start = Date.now();
+    scheduler.add(job({ schedule: { every: 1_000, jitter: 0.1 }, run: async () => void runs.push(Date.now() - start) }));
+    scheduler.start();
+    await vi.advanceTimersByTimeAsync(6_000);
+    // random 0 → first tick at 0; then alternately +1100 (random 1 → +10 %) and +900 (random 0 → -10 %).
+    expect(runs).toEqual([0, 1_100, 2_000, 3_100, 4_000, 5_100, 6_000]);
+  });
+
+  it('counts a tick as skipped while the previous run is in flight, and never overlaps', async () => {
+    vi.useFakeTimers();
+    let inFlight = 0;
+    let maxInFlight = 0;
+    let skipped = 0;
+    let finish: (() => void) | undefined;
+    scheduler = new ProbeScheduler({ random: () => 0, onError: () => undefined });
+    scheduler.add(
+      job({
+        run: () => {
+          inFlight++;
+          maxInFlight = Math.max(maxInFlight, inFlight);
+          return new Promise<void>((resolve) => (finish = () => (inFlight--, resolve())));
+        },
+        onSkipped: () => void skipped++,
+      }),
+    );
+    scheduler.start();
+    await vi.advanceTimersByTimeAsync(3_500);
+    expect(maxInFlight).toBe(1);
+    expect(skipped).toBe(3);
+    finish!();
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(inFlight).toBe(1); // the next tick after the run ended started a new one
+    expect(skipped).toBe(3);
+    finish!();
+  });
+
+  it('reports a run that throws and keeps scheduling', async () => {
+    vi.useFakeTimers();
+    const errors: unknown[] = [];
+    let runs = 0;
+    scheduler = new ProbeScheduler({ random: () => 0, onError: (_job, error) => errors.push(error) });
+    scheduler.add(
+      job({
+        run: async () => {
+          runs++;
+          throw new Error('boom');
+        },
+      }),
+    );
+    scheduler.start();
+    await vi.advanceTimersByTimeAsync(2_500);
+    expect(runs).toBe(3);
+    expect(errors).toHaveLength(3);
+  });
+
+  it('stops ticking at close and waits for runs in flight', async () => {
+    vi.useFakeTimers();
+    let runs = 0;
+    let ended = false;
+    scheduler = new ProbeScheduler({ random: () => 0, onError: () => undefined });
+    scheduler.add(
+      job({
+        run: () => {
+          runs++;
+          return new Promise<void>((resolve) =>
+            setTimeout(() => {
+              ended = true;
+              resolve();
+            }, 300),
+          );
+        },
+      }),
+    );
+    scheduler.start();
+    await vi.advanceTimersByTimeAsync(100);
+    const closing = scheduler.close();
+    scheduler = undefined;
+    await vi.advanceTimersByTimeAsync(5_000);
+    await closing;
+    expect(ended).toBe(true);
+    expect(runs).toBe(1);
+  });
+
+  it('runs a cron job through node-cron', async () => {
+    let runs = 0;
+    scheduler = new ProbeScheduler({ onError: () => undefined });
+    scheduler.add(job({ schedule: { cron: '* * * * * *', timezone: 'America/New_York' }, run: async () => void runs++ }));
+    scheduler.start();
+    // node-cron ticks on the wall clock's seconds: wait for two runs (on a loaded machine a tick
+    // can come late) rather than a fixed 2.3 s.
+    await waitUntil(() => runs >= 2, 'two runs of the every-second cron job');
+    expect(runs).toBeGreaterThanOrEqual(2);
+    await scheduler.close();
+    const after = runs;
+    scheduler = undefined;
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    expect(runs).toBe(after);
+  });
+});
+
+/**
+ * Confirmation re-runs. A scripted target answers each run with the next outcome of its script
+ * (true = ok); the job asks for re-runs exactly as the agent does (nextConfirmation on a live
+ * environment), so the sequences below are the agent's, paced by the real scheduler on fake timers.
+ */
+describe('ProbeScheduler confirmation re-runs', () => {
+  interface Run {
+    at: number;
+    ok: boolean;
+    confirmation: Confirmation | undefined;
+  }
+
+  function scriptedJob(
+    key: string,
+    script: boolean[],
+    policy: ConfirmPolicy | undefined,
+    runs: Run[],
+    start: number,
+    overrides: Partial<ScheduledJob> = {},
+  ): ScheduledJob {
+    let up: boolean | undefined;
+    let n = 0;
+    return job({
+      key,
+      schedule: { every: 1_000, jitter: 0 },
+      confirm: policy,
+      run: async (confirmation) => {
+        const ok = script[Math.min(n++, script.length - 1)]!;
+        runs.push({ at: Date.now() - start, ok, confirmation });
+        const result = {
+          probe: key,
+          env: 'blue',
+          ok,
+          durationMs: 1,
+          startedAt: Date.now(),
+          checks: [],
+          extracted: {},
+          ...(confirmation ? { confirmation } : {}),
+        };
+        const wasUp = up;
+        up = ok;
+        return nextConfirmation(result, wasUp, true);
+      },
+      ...overrides,
+    });
+  }
+
+  const POLICY: ConfirmPolicy = { count: 2, spacingMs: 100, maxPerSecond: 5, group: 'blue' };
+  const tag = (run: Run) => `${run.at} ${run.ok ? 'ok' : 'FAIL'}${run.confirmation ? ` ${run.confirmation.of}#${run.confirmation.attempt}` : ''}`;
+
+  // First tick at 0 (random 0), then every 1 000 ms.
+  const CASES: { name: string; script: boolean[]; policy?: Partial<ConfirmPolicy>; until: number; runs: string[] }[] = [
+    {
+      name: 'a failure is re-probed twice at the spacing: three in a row within 0.2 s',
+      script: [true, false, false, false, false],
+      until: 1_500,
+      runs: ['0 ok', '1000 FAIL', '1100 FAIL failure#1', '1200 FAIL failure#2'],
+    },
+    {
+      name: 'a success ends a failure confirmation',
+      script: [true, false, true, true],
+      until: 1_500,
+      runs: ['0 ok', '1000 FAIL', '1100 ok failure#1'],
+    },
+    {
+      name: 'a target that stays down is not re-probed again after its first run',
+      script: [false, false, false, false, false, false, false],
+      until: 2_500,
+      runs: ['0 FAIL', '100 FAIL failure#1', '200 FAIL failure#2', '1000 FAIL', '2000 FAIL'],
+    },
+    {
+      name: 'a recovery is confirmed the same way (successes in a row before a rule resolves)',
+      script: [false, false, false, true, true, true, true],
+      until: 1_500,
+      runs: ['0 FAIL', '100 FAIL failure#1', '200 FAIL failure#2', '1000 ok', '1100 ok recovery#1', '1200 ok recovery#2'],
+    },
+    {
+      name: 'count and spacing come from the policy',
+      script: [true, false, false, false, false, false],
+      policy: { count: 3, spacingMs: 50 },
+      until: 1_500,
+      runs: ['0 ok', '1000 FAIL', '1050 FAIL failure#1', '1100 FAIL failure#2', '1150 FAIL failure#3'],
+    },
+    {
+      name: 'no policy: no re-runs',
+      script: [true, false, false, false],
+      policy: { count: 0 },
+      until: 2_500,
+      runs: ['0 ok', '1000 FAIL', '2000 FAIL'],
+    },
+  ];
+
+  it.each(CASES)('$name', async ({ script, policy, until, runs: expected }) => {
+    vi.useFakeTimers();
+    const runs: Run[] = [];
+    scheduler = new ProbeScheduler({ random: () => 0, onError: () => undefined });
+    const merged = { ...POLICY, ...policy };
+    scheduler.add(scriptedJob('health@blue', script, merged.count === 0 ? undefined : merged, runs, Date.now()));
+    scheduler.start();
+    await vi.advanceTimersByTimeAsync(until);
+    expect(runs.map(tag)).toEqual(expected);
+  });
+
+  it('caps re-runs per group and second, over all its jobs, and reports what it withheld', async () => {
+    vi.useFakeTimers();
+    const runs: Run[] = [];
+    let capped = 0;
+    scheduler = new ProbeScheduler({ random: () => 0, onError: () => undefined });
+    const policy = { ...POLICY, maxPerSecond: 3 };
+    const start = Date.now();
+    for (const name of ['health', 'universe', 'positions']) {
+      scheduler.add(scriptedJob(`${name}@blue`, [false], policy, runs, start, { onCapped: () => void capped++ }));
+    }
+    // Another environment has a cap of its own.
+    const other: Run[] = [];
+    scheduler.add(scriptedJob('health@green', [false], { ...policy, group: 'green' }, other, start));
+    scheduler.start();
+    await vi.advanceTimersByTimeAsync(900);
+    const confirmations = runs.filter((run) => run.confirmation);
+    expect(confirmations).toHaveLength(3);
+    expect(capped).toBe(3);
+    expect(other.filter((run) => run.confirmation)).toHaveLength(2);
+  });
+
+  it('never overlaps: a scheduled tick during a re-run in flight is owed and runs right after it', async () => {
+    vi.useFakeTimers();
+    const runs: { at: number; confirmation: Confirmation | undefined }[] = [];
+    let inFlight = 0;
+    let maxInFlight = 0;
+    let skipped = 0;
+    scheduler = new ProbeScheduler({ random: () => 0, onError: () => undefined });
+    const start = Date.now();
+    scheduler.add(
+      job({
+        schedule: { every: 1_000, jitter: 0 },
+        confirm: { ...POLICY, count: 1, spacingMs: 650 },
+        onSkipped: () => void skipped++,
+        run: async (confirmation) => {
+          inFlight++;
+          maxInFlight = Math.max(maxInFlight, inFlight);
+          runs.push({ at: Date.now() - start, confirmation });
+          // Every run takes 300 ms: the re-run at 950 ms is still in flight at the 1 000 ms tick.
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          inFlight--;
+          return confirmation ? undefined : 'failure';
+        },
+      }),
+    );
+    scheduler.start();
+    await vi.advanceTimersByTimeAsync(1_600);
+    expect(maxInFlight).toBe(1);
+    expect(skipped).toBe(0);
+    expect(runs.map((run) => `${run.at}${run.confirmation ? ' re-run' : ''}`)).toEqual(['0', '950 re-run', '1250']);
+  });
+
+  it('lets a scheduled tick take the place of a re-run still waiting out its spacing', async () => {
+    vi.useFakeTimers();
+    const runs: Run[] = [];
+    scheduler = new ProbeScheduler({ random: () => 0, onError: () => undefined });
+    scheduler.add(scriptedJob('health@blue', [false, false, false, false], { ...POLICY, count: 1, spacingMs: 1_500 }, runs, Date.now()));
+    scheduler.start();
+    await vi.advanceTimersByTimeAsync(2_500);
+    expect(runs.map(tag)).toEqual(['0 FAIL', '1000 FAIL', '2000 FAIL']);
+  });
+
+  it('cancels waiting re-runs at close', async () => {
+    vi.useFakeTimers();
+    const runs: Run[] = [];
+    scheduler = new ProbeScheduler({ random: () => 0, onError: () => undefined });
+    scheduler.add(scriptedJob('health@blue', [false], POLICY, runs, Date.now()));
+    scheduler.start();
+    await vi.advanceTimersByTimeAsync(50);
+    await scheduler.close();
+    scheduler = undefined;
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(runs.map(tag)).toEqual(['0 FAIL']);
+  });
+});

@@ -1,0 +1,204 @@
+/**
+ * Hot reload (Agent.reload, SIGHUP, POST /api/v1/reload): a valid file swaps probes and rules
+ * while the series of unchanged probes keep their windows and counts; an invalid one is refused
+ * with config.reload_failed naming the problem, and the running config goes on.
+ */
+import { writeFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { Agent } from '../../../agent/agent.js';
+import { loadAgentConfig } from '../../../agent/reload/agent-config.js';
+import type { GreenlightEvent } from '../../../agent/events/events.js';
+import { useSimulatorPair, startAgent, waitUntil } from '../../helpers/agent-harness.js';
+import { tempDir, writeTempFile } from '../../helpers/tools.js';
+import { startAgentProcess, stopProcess } from '../../helpers/cli.js';
+
+const ADMIN = 'admin-token-reload-0001';
+const ROLLBACK = 'rollback-token-reload-0001';
+
+describe('hot reload', () => {
+  const pair = useSimulatorPair();
+
+  function configText(options: { listen?: string; dataDir: string; probes: string; rules: string }): string {
+    return `listen: ${options.listen ?? '127.0.0.1:0'}
+dataDir: ${options.dataDir}
+environments: { blue: { url: ${pair.blue.url} }, green: { url: ${pair.green.url} } }
+probeDefaults: { every: 50ms, timeout: 2s, jitter: 0 }
+api: { adminToken: ${ADMIN}, rollbackToken: ${ROLLBACK} }
+actions:
+  page: { type: alert }
+rules:
+${options.rules}
+probes:
+${options.probes}
+`;
+  }
+
+  const HEALTH = '  - { name: health, path: /api/health }';
+  const UNIVERSE = '  - { name: universe, path: /api/alphastack/universe, expect: { json: [ { path: $.universe, nonEmpty: true } ] } }';
+  const POSITIONS = '  - { name: positions, path: /api/portfolio/positions }';
+  const rule = (name: string, threshold: number) => `  - name: ${name}
+    severity: warning
+    when: { all: [ { fact: consecutiveFailures, params: { probe: universe }, operator: greaterThanInclusive, value: ${threshold} } ] }
+    actions: [page]`;
+
+  async function boot(file: string) {
+    const config = await loadAgentConfig(file, {});
+    return startAgent(config, { reloadConfig: () => loadAgentConfig(file, {}), configSource: file, ready: true });
+  }
+
+  const series = (agent: Agent, key: string) => agent.state().series.find((s) => `${s.probe}@${s.env}` === key);
+
+  it('swaps probes and rules, keeping the windows of the probes that did not change', async () => {
+    const dataDir = tempDir('greenlight-reload-');
+    const file = writeTempFile(
+      'reload.yaml',
+      configText({ dataDir, probes: [HEALTH, UNIVERSE].join('\n'), rules: [rule('universe-3', 3), rule('universe-5', 5)].join('\n') }),
+    );
+    const { agent, events } = await boot(file);
+    try {
+      const healthBefore = agent.state().series.find((s) => s.probe === 'health' && s.env === 'blue')!;
+      await waitUntil(() => series(agent, 'health@blue')!.consecutiveSuccesses >= 5, 'a few health probes');
+      const keptCount = series(agent, 'health@blue')!.consecutiveSuccesses;
+      expect(healthBefore).toBeDefined();
+
+      // universe changes its expectations, positions is new; universe-3 stays, universe-5 changes, universe-9 is new.
+      writeFileSync(
+        file,
+        configText({
+          dataDir,
+          probes: [HEALTH, UNIVERSE.replace('/api/alphastack/universe,', '/api/alphastack/universe, timeout: 400ms,'), POSITIONS].join('\n'),
+          rules: [rule('universe-3', 3), rule('universe-5', 6), rule('universe-9', 9)].join('\n'),
+        }),
+      );
+      const result = await agent.reload('test');
+      expect(result).toMatchObject({
+        ok: true,
+        probes: {
+          kept: ['health@blue', 'health@green'],
+          changed: ['universe@blue', 'universe@green'],
+          added: ['positions@blue', 'positions@green'],
+          removed: [],
+        },
+        rules: { added: ['universe-9'], changed: ['universe-5'], removed: [] },
+      });
+      // The kept series goes on counting where it was; the changed one starts afresh.
+      expect(series(agent, 'health@blue')!.consecutiveSuccesses).toBeGreaterThanOrEqual(keptCount);
+      expect(series(agent, 'universe@blue')!.consecutiveSuccesses).toBeLessThan(keptCount);
+      await waitUntil(() => (series(agent, 'positions@green')?.consecutiveSuccesses ?? 0) > 0, 'the new probe to run');
+      expect(
+        agent
+          .state()
+          .rules.map((r) => r.rule)
+          .sort(),
+      ).toEqual(['universe-3', 'universe-5', 'universe-9']);
+      const reloaded = events.find((e) => e.type === 'config.reloaded')!;
+      expect(reloaded.message).toContain('2 probes added, 2 changed, 0 removed, 2 kept');
+
+      // Dropping a probe stops it and takes its series out of state and metrics.
+      writeFileSync(file, configText({ dataDir, probes: [HEALTH, UNIVERSE].join('\n'), rules: rule('universe-3', 3) }));
+      const second = await agent.reload('test');
+      expect(second).toMatchObject({ ok: true, probes: { removed: ['positions@blue', 'positions@green'] }, rules: { removed: ['universe-5', 'universe-9'] } });
+      expect(series(agent, 'positions@blue')).toBeUndefined();
+      expect((await agent.metrics.render(false)).body).not.toContain('probe="positions"');
+    } finally {
+      await agent.close();
+    }
+  });
+
+  it('refuses an invalid file with config.reload_failed naming the problem, and keeps running the old config', async () => {
+    const dataDir = tempDir('greenlight-reload-');
+    const file = writeTempFile('reload.yaml', configText({ dataDir, probes: [HEALTH, UNIVERSE].join('\n'), rules: rule('universe-3', 3) }));
+    const { agent, events, base } = await boot(file);
+    try {
+      writeFileSync(
+        file,
+        configText({
+          dataDir,
+          probes: [HEALTH, UNIVERSE.replace('/api/alphastack/universe', '/api/alphastack/universe, every: soon')].join('\n'),
+          rules: rule('universe-3', 3),
+        }),
+      );
+      const result = await agent.reload('test');
+      expect(result.ok).toBe(false);
+      const failed = events.find((e) => e.type === 'config.reload_failed')!;
+      expect(failed.severity).toBe('warning');
+      expect(JSON.stringify(failed.data)).toMatch(/probes\[1\]\.every.*line \d+/);
+      const before = series(agent, 'universe@blue')!.consecutiveSuccesses;
+      await waitUntil(() => series(agent, 'universe@blue')!.consecutiveSuccesses > before, 'probing to go on');
+      expect(agent.config.probes.map((p) => p.name)).toEqual(['health', 'universe']);
+
+      // A rule naming an unknown fact is refused too (checked before anything changes).
+      writeFileSync(
+        file,
+        configText({ dataDir, probes: [HEALTH, UNIVERSE].join('\n'), rules: rule('universe-3', 3).replace('consecutiveFailures', 'consecutiveFailurez') }),
+      );
+      expect((await agent.reload('test')).ok).toBe(false);
+      expect(agent.state().rules.map((r) => r.rule)).toEqual(['universe-3']);
+
+      // Over HTTP: admin only; 422 with the problems while the file is bad, 200 once it is fixed.
+      const post = (token?: string) => fetch(`${base}/api/v1/reload`, { method: 'POST', headers: token ? { authorization: `Bearer ${token}` } : {} });
+      expect((await post()).status).toBe(401);
+      expect((await post(ROLLBACK)).status).toBe(403);
+      const bad = await post(ADMIN);
+      expect(bad.status).toBe(422);
+      expect(((await bad.json()) as { issues: string[] }).issues.join('\n')).toContain('consecutiveFailurez');
+      writeFileSync(file, configText({ dataDir, probes: [HEALTH, UNIVERSE].join('\n'), rules: rule('universe-3', 4) }));
+      const good = await post(ADMIN);
+      expect(good.status).toBe(200);
+      expect(await good.json()).toMatchObject({
+        ok: true,
+        rules: { changed: ['universe-3'] },
+        probes: { kept: ['health@blue', 'health@green', 'universe@blue', 'universe@green'] },
+      });
+      expect(events.filter((e) => e.type === 'config.reloaded').at(-1)!.data).toMatchObject({ trigger: 'api:admin' });
+    } finally {
+      await agent.close();
+    }
+  });
+
+  it('resolves the incident of a firing rule the reload removes, as any resolution', async () => {
+    const dataDir = tempDir('greenlight-reload-');
+    const file = writeTempFile(
+      'reload.yaml',
+      configText({ dataDir, probes: [HEALTH, UNIVERSE].join('\n'), rules: [rule('universe-3', 3), rule('universe-5', 5)].join('\n') }),
+    );
+    const { agent, events } = await boot(file);
+    try {
+      pair.blue.setFaults({ emptyUniverse: true });
+      await waitUntil(() => events.some((e) => e.type === 'rule.firing' && e.rule === 'universe-3'), 'universe-3 to fire');
+      writeFileSync(file, configText({ dataDir, probes: [HEALTH, UNIVERSE].join('\n'), rules: rule('universe-5', 5) }));
+      expect(await agent.reload('test')).toMatchObject({ ok: true, rules: { removed: ['universe-3'] } });
+      const resolved = events.find((e) => e.type === 'rule.resolved' && e.rule === 'universe-3')!;
+      expect(resolved.message).toBe('universe-3 resolved: the rule was removed by a reload');
+      expect(resolved.data).toMatchObject({ incident: 'universe-3#1' });
+      expect(agent.state().rules.map((r) => r.rule)).toEqual(['universe-5']);
+      expect((await agent.metrics.render(false)).body).not.toContain('rule="universe-3"');
+    } finally {
+      pair.blue.resetFaults();
+      await agent.close();
+    }
+  });
+
+  it('reloads on SIGHUP in a running greenlight process', async () => {
+    const dataDir = tempDir('greenlight-reload-');
+    const file = writeTempFile(
+      'reload.yaml',
+      configText({ listen: '127.0.0.1:0', dataDir, probes: [HEALTH, UNIVERSE].join('\n'), rules: rule('universe-3', 3) }),
+    );
+    const agent = await startAgentProcess(file);
+    const { base, child } = agent;
+    try {
+      writeFileSync(file, configText({ listen: '127.0.0.1:0', dataDir, probes: [HEALTH, UNIVERSE, POSITIONS].join('\n'), rules: rule('universe-3', 3) }));
+      child.kill('SIGHUP');
+      await waitUntil(async () => {
+        const { events } = (await (await fetch(`${base}/api/v1/events?type=config`)).json()) as { events: GreenlightEvent[] };
+        return events.some((e) => e.type === 'config.reloaded' && e.data.trigger === 'SIGHUP');
+      }, 'config.reloaded after SIGHUP');
+      const state = (await (await fetch(`${base}/api/v1/state`)).json()) as { series: { probe: string }[] };
+      expect(state.series.some((s) => s.probe === 'positions')).toBe(true);
+      expect(child.exitCode).toBeNull();
+    } finally {
+      await stopProcess(child);
+    }
+  });
+});

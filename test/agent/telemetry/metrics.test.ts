@@ -1,0 +1,148 @@
+import { describe, expect, it } from 'vitest';
+import { AgentMetrics } from '../../../agent/telemetry/metrics.js';
+import type { ProbeResult } from '../../../probes/probe-result.js';
+import { ProbeSeries } from '../../../probes/probe-series.js';
+import { hasTool, promtoolCheckMetrics } from '../../helpers/tools.js';
+
+const T0 = 1_800_000_000_000;
+const WINDOWS = [60_000, 300_000];
+
+function setup() {
+  let now = T0;
+  const series = [new ProbeSeries('health', 'blue', WINDOWS, new Map(), T0), new ProbeSeries('health', 'green', WINDOWS, new Map(), T0)];
+  const metrics = new AgentMetrics({ now: () => now, processMetrics: false });
+  for (const s of series) metrics.addSeries(s, WINDOWS);
+  metrics.setActiveEnvironment('blue', ['blue', 'green']);
+  const record = (index: number, result: Partial<ProbeResult>) => {
+    const s = series[index]!;
+    const full: ProbeResult = { probe: s.probe, env: s.env, ok: true, durationMs: 20, startedAt: now, checks: [], extracted: {}, ...result };
+    s.record(full);
+    metrics.recordResult(s, full);
+  };
+  return { metrics, series, record, advance: (ms: number) => (now += ms) };
+}
+
+describe('AgentMetrics', () => {
+  it('exposes the contract metric names with their labels', async () => {
+    const { metrics, record } = setup();
+    record(0, { ok: true, durationMs: 20 });
+    record(0, { ok: false, reason: 'timeout', durationMs: 2_000 });
+    record(1, { ok: true, durationMs: 30 });
+    const { body, contentType } = await metrics.render(false);
+    expect(contentType).toBe('text/plain; version=0.0.4; charset=utf-8');
+    const lines = body.split('\n').filter((line) => !line.startsWith('#') && line !== '');
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        'greenlight_probe_success{probe="health",env="blue"} 0',
+        'greenlight_probe_success{probe="health",env="green"} 1',
+        'greenlight_probes_total{probe="health",env="blue",result="ok"} 1',
+        'greenlight_probes_total{probe="health",env="blue",result="timeout"} 1',
+        'greenlight_probes_total{probe="health",env="green",result="ok"} 1',
+        'greenlight_probe_duration_seconds_bucket{le="0.025",probe="health",env="blue"} 1',
+        'greenlight_probe_duration_seconds_bucket{le="2",probe="health",env="blue"} 2',
+        'greenlight_probe_duration_seconds_count{probe="health",env="blue"} 2',
+        'greenlight_window_error_ratio{probe="health",env="blue",window="1m"} 0.5',
+        'greenlight_window_error_ratio{probe="health",env="green",window="5m"} 0',
+        'greenlight_consecutive_failures{probe="health",env="blue"} 1',
+        'greenlight_active_environment{env="blue"} 1',
+        'greenlight_active_environment{env="green"} 0',
+      ]),
+    );
+    const p99 = lines.find((line) => line.startsWith('greenlight_window_latency_seconds{probe="health",env="blue",window="1m",quantile="0.99"}'));
+    expect(Number(p99!.split(' ')[1])).toBeGreaterThan(1.6);
+    expect(Number(p99!.split(' ')[1])).toBeLessThan(2.4);
+  });
+
+  it('reports NaN window figures for a series with no probe in the window yet', async () => {
+    const { metrics } = setup();
+    const { body } = await metrics.render(false);
+    expect(body).toContain('greenlight_window_error_ratio{probe="health",env="blue",window="1m"} NaN');
+    expect(body).toContain('greenlight_window_latency_seconds{probe="health",env="blue",window="5m",quantile="0.5"} NaN');
+  });
+
+  it('recomputes the window figures on every scrape, also when the clock has not moved', async () => {
+    const { metrics, record } = setup();
+    record(0, { ok: true });
+    expect((await metrics.render(false)).body).toContain('greenlight_window_error_ratio{probe="health",env="blue",window="1m"} 0\n');
+    record(0, { ok: false, reason: 'status' });
+    expect((await metrics.render(false)).body).toContain('greenlight_window_error_ratio{probe="health",env="blue",window="1m"} 0.5\n');
+  });
+
+  it('lets old samples leave the windows as the clock moves', async () => {
+    const { metrics, record, advance } = setup();
+    record(0, { ok: false, reason: 'status' });
+    advance(120_000);
+    record(0, { ok: true });
+    const { body } = await metrics.render(false);
+    expect(body).toContain('greenlight_window_error_ratio{probe="health",env="blue",window="1m"} 0\n');
+    expect(body).toContain('greenlight_window_error_ratio{probe="health",env="blue",window="5m"} 0.5\n');
+  });
+
+  it('counts skipped ticks', async () => {
+    const { metrics, series } = setup();
+    metrics.recordSkipped(series[0]!);
+    expect((await metrics.render(false)).body).toContain('greenlight_probes_total{probe="health",env="blue",result="skipped"} 1');
+  });
+
+  it('serves OpenMetrics when asked, and the Prometheus format keeps its names afterwards', async () => {
+    const { metrics, record } = setup();
+    record(0, { ok: true });
+    const open = await metrics.render(true);
+    expect(open.contentType).toBe('application/openmetrics-text; version=1.0.0; charset=utf-8');
+    expect(open.body).toContain('# TYPE greenlight_probes counter');
+    expect(open.body).toContain('greenlight_probes_total{probe="health",env="blue",result="ok"} 1');
+    expect(open.body.endsWith('# EOF\n')).toBe(true);
+    // Regression: prom-client renames counters in place for OpenMetrics.
+    const text = await metrics.render(false);
+    expect(text.body).toContain('# TYPE greenlight_probes_total counter');
+    expect(text.body).toContain('greenlight_probes_total{probe="health",env="blue",result="ok"} 1');
+    expect(text.contentType).toBe('text/plain; version=0.0.4; charset=utf-8');
+  });
+
+  it('removes a series from the exposition', async () => {
+    const { metrics, series, record } = setup();
+    record(1, { ok: false, reason: 'refused' });
+    metrics.removeSeries(series[1]!);
+    const { body } = await metrics.render(false);
+    expect(body).not.toContain('env="green",');
+    expect(body).toContain('env="blue"');
+  });
+
+  it('counts confirmation re-probes and capped ones, only for series that have confirmed', async () => {
+    const { metrics, record, series } = setup();
+    record(0, { ok: false, reason: 'status' });
+    record(0, { ok: false, reason: 'status', confirmation: { of: 'failure', attempt: 1 } });
+    metrics.recordConfirmationCapped(series[0]!);
+    record(1, { ok: true });
+    const { body } = await metrics.render(false);
+    expect(body).toContain('greenlight_confirmation_probes_total{probe="health",env="blue"} 1\n');
+    expect(body).toContain('greenlight_confirmation_capped_total{probe="health",env="blue"} 1\n');
+    expect(body).not.toContain('greenlight_confirmation_probes_total{probe="health",env="green"}');
+    // A re-probe is a probe: in the probe counts, not in the window.
+    expect(body).toContain('greenlight_probes_total{probe="health",env="blue",result="status"} 2\n');
+    expect(body).toContain('greenlight_window_latency_seconds_count{probe="health",env="blue",window="1m"} 1\n');
+    expect((await setup().metrics.render(false)).body).not.toContain('greenlight_confirmation');
+  });
+
+  it('counts alert deliveries per receiver, status and outcome', async () => {
+    const { metrics } = setup();
+    metrics.countAlert('oncall', 'firing', 'sent');
+    metrics.countAlert('oncall', 'firing', 'sent');
+    metrics.countAlert('oncall', 'resolved', 'failed');
+    const { body } = await metrics.render(false);
+    expect(body).toContain('greenlight_alerts_total{receiver="oncall",status="firing",outcome="sent"} 2');
+    expect(body).toContain('greenlight_alerts_total{receiver="oncall",status="resolved",outcome="failed"} 1');
+  });
+
+  it.skipIf(!hasTool('promtool'))('passes promtool check metrics', async () => {
+    const { metrics, record, series } = setup();
+    metrics.countAlert('oncall', 'firing', 'sent');
+    record(0, { ok: false, reason: 'assertion' });
+    record(0, { ok: false, reason: 'assertion', confirmation: { of: 'failure', attempt: 1 } });
+    metrics.recordConfirmationCapped(series[0]!);
+    record(1, { ok: true });
+    const check = promtoolCheckMetrics((await metrics.render(false)).body);
+    expect(check.output).toBe('');
+    expect(check.status).toBe(0);
+  });
+});
