@@ -15,7 +15,10 @@ import type { ActionOutcome, Controller } from './actions/action.js';
 import { ActionRunner } from './actions/action-runner.js';
 import { createController } from './actions/controller.js';
 import { rollbackRoutes } from './actions/rollback-routes.js';
-import { AlertDispatcher, publishDelivery } from './alerts/alert-dispatcher.js';
+import { publishDelivery, type AlertDispatcher } from './alerts/alert-dispatcher.js';
+import { AlertLifecycle } from './alerts/alert-lifecycle.js';
+import { alertRoutes } from './alerts/alert-routes.js';
+import { journaledLifecycleStore } from './alerts/lifecycle-store.js';
 import { EventBus } from './events/events.js';
 import { announceStart, announceStop } from './events/lifecycle.js';
 import type { EventQuery } from './events/journal.js';
@@ -74,6 +77,8 @@ export class Agent {
   /** The live environment and every switch of it. */
   readonly traffic: TrafficControl;
   readonly alerts: AlertDispatcher;
+  /** Grouping, silences, maintenance, inhibition, escalation and acknowledgement in front of the receivers (`alerts` is its dispatcher). */
+  readonly alertLifecycle: AlertLifecycle;
   readonly flags: FlagStore;
   /** What actions and promotions may do to the world. */
   readonly controller: Controller;
@@ -138,14 +143,19 @@ export class Agent {
         redact: (text) => this.redactor.text(text),
       }),
     });
-    const onDelivery = publishDelivery(this.bus, this.metrics);
-    this.alerts = new AlertDispatcher({
+    // The alert lifecycle owns the dispatcher: notices go through silences, maintenance,
+    // inhibition, escalation and grouping (agent/alerts/alert-lifecycle.ts).
+    this.alertLifecycle = new AlertLifecycle({
+      config: () => this.#config,
       receivers: this.plugins.receivers(config),
-      repeatIntervalMs: config.alerts.repeatInterval,
+      bus: this.bus,
+      metrics: this.metrics,
       now: this.now,
       logger: logger.child({ component: 'alerts' }),
-      onDelivery,
+      activeEnvironment: () => this.traffic.live,
+      onDelivery: publishDelivery(this.bus, this.metrics),
     });
+    this.alerts = this.alertLifecycle.dispatcher;
     this.flags = new FlagStore({
       environments: Object.keys(config.environments),
       initial: config.flags.initial,
@@ -227,6 +237,17 @@ export class Agent {
       logger: this.#rootLogger.child({ component: 'reports' }),
     }));
     reports.start();
+    // Silences, windows, incidents and their escalation, settled against the incidents resumed above.
+    this.alertLifecycle.start(
+      journaledLifecycleStore(persistence.store, persistence.journal),
+      this.pipeline.incidents.list().map((context) => ({
+        incident: context.incident,
+        rule: context.rule?.name ?? context.actor,
+        env: context.env,
+        severity: context.severity === 'critical' ? 'critical' : 'warning',
+        startedAt: context.startedAt,
+      })),
+    );
     this.metrics.setActiveEnvironment(this.traffic.live, Object.keys(this.config.environments));
     const flagHost = { activeEnvironment: () => this.traffic.live };
     const core = {
@@ -243,6 +264,7 @@ export class Agent {
       ...promoteRoutes(this.promotions),
       ...statusPageRoutes(this.#view),
       ...reports.routes(),
+      ...alertRoutes(this.alertLifecycle, { environments: () => Object.keys(this.config.environments) }),
     ];
     this.#api = await ApiServer.start({ config: () => this.#config, routes, journal: persistence.journal, redactor: this.redactor, logger: this.#rootLogger });
     this.pipeline.start();
@@ -262,7 +284,7 @@ export class Agent {
     await this.pipeline.close();
     await this.promotions.close();
     await this.actions.close();
-    await this.alerts.close();
+    await this.alertLifecycle.close();
     await this.traffic.adapter.close?.();
     await this.#api?.close();
     await this.#probePool.dispatcher.destroy();

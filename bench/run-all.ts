@@ -8,12 +8,14 @@
  *   node dist/bench/run-all.js --only loadtest --load-seconds 10
  *   node dist/bench/run-all.js --only flag-audit --flag-seconds 5
  *   node dist/bench/run-all.js --only stream-load --stream-seconds 20
+ *   node dist/bench/run-all.js --only alert-storm --page-trials 3
  *
  * Verdicts are printed, never enforced: the machine is small and noisy, so the exit code only
  * says whether the benches ran (0) or broke (1), or the arguments were wrong (2).
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { runAlertStorm } from './alert-storm.js';
 import { runFanout } from './fanout.js';
 import { runFlagAudit } from './flag-audit.js';
 import { runJournalBytes, runJournalIngest } from './journal.js';
@@ -41,10 +43,11 @@ const BENCHES = [
   'promote',
   'loadtest',
   'report',
+  'alert-storm',
 ] as const;
 type BenchName = (typeof BENCHES)[number];
 
-const USAGE = `usage: node dist/bench/run-all.js [--only ${BENCHES.join('|')}] [--soak SECONDS] [--series N] [--measure SECONDS] [--events N] [--fanout-seconds SECONDS] [--watch SECONDS] [--load-seconds S] [--flag-seconds S] [--stream-events N] [--stream-seconds S]
+const USAGE = `usage: node dist/bench/run-all.js [--only ${BENCHES.join('|')}] [--soak SECONDS] [--series N] [--measure SECONDS] [--events N] [--fanout-seconds SECONDS] [--watch SECONDS] [--load-seconds S] [--flag-seconds S] [--stream-events N] [--stream-seconds S] [--page-trials N]
   --only NAME               run one bench (default: all, in the order above)
   --soak SECONDS            memory growth run length after warm-up (default 600)
   --series N                probe x environment series (default 1000)
@@ -55,7 +58,8 @@ const USAGE = `usage: node dist/bench/run-all.js [--only ${BENCHES.join('|')}] [
   --load-seconds S          loadtest: seconds at each rate (default 10)
   --flag-seconds S          flag-audit: seconds of flag changes for each way of persisting them (default 5)
   --stream-events N         stream-load: events in the journal replayed (default 300000)
-  --stream-seconds S        stream-load: seconds of each phase, idle and loaded (default 30)`;
+  --stream-seconds S        stream-load: seconds of each phase, idle and loaded (default 30)
+  --page-trials N           alert-storm: fault → first page trials with and without grouping (default 5)`;
 
 function parse():
   | {
@@ -70,6 +74,7 @@ function parse():
       flagSeconds: number;
       streamEvents: number;
       streamSeconds: number;
+      pageTrials: number;
     }
   | undefined {
   let values;
@@ -87,6 +92,7 @@ function parse():
         'flag-seconds': { type: 'string', default: '5' },
         'stream-events': { type: 'string', default: '300000' },
         'stream-seconds': { type: 'string', default: '30' },
+        'page-trials': { type: 'string', default: '5' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -130,6 +136,9 @@ function parse():
     return fail(`--stream-seconds must be a whole number of seconds >= 5 (got "${values['stream-seconds']}")`);
   const flagSeconds = Number(values['flag-seconds']);
   if (!Number.isFinite(flagSeconds) || flagSeconds < 1) return fail(`--flag-seconds must be a number of seconds >= 1 (got "${values['flag-seconds']}")`);
+  const pageTrials = Number(values['page-trials']);
+  if (!Number.isInteger(pageTrials) || pageTrials < 1 || pageTrials > 50)
+    return fail(`--page-trials must be an integer from 1 to 50 (got "${values['page-trials']}")`);
   return {
     only: values.only as BenchName | undefined,
     soak,
@@ -142,6 +151,7 @@ function parse():
     flagSeconds,
     streamEvents,
     streamSeconds,
+    pageTrials,
   };
 }
 
@@ -162,6 +172,7 @@ const RUNNERS: Record<BenchName, (options: Options) => Promise<{ rows: SummaryRo
   promote: (o) => runPromote({ watchSeconds: o.watch }),
   loadtest: (o) => runLoadtestBench({ seconds: o.loadSeconds }),
   report: (o) => runReport({ series: o.series }),
+  'alert-storm': (o) => runAlertStorm({ trials: o.pageTrials }),
 };
 
 async function main(): Promise<number> {

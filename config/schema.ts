@@ -6,6 +6,7 @@
 import { validate as isValidCron } from 'node-cron';
 import { z } from 'zod';
 import { parseJsonPath, type PathSegment } from './json-path.js';
+import { LABEL_NAME, matcherProblem, parseMatcher, type LabelMatcher } from './matchers.js';
 import { parseByteSize, parseDuration, quote } from './units.js';
 
 /** A duration such as 250ms, 5s, 2m or 1h, as milliseconds. */
@@ -625,6 +626,127 @@ const Render = z.strictObject({
   pollInterval: Duration.default(5_000).meta({ description: "How often the deploy's status is read." }),
 });
 
+// --- The alert lifecycle (README, "Alert lifecycle"): grouping, inhibition, escalation, maintenance.
+
+const LabelName = z
+  .string()
+  .regex(LABEL_NAME, { error: (issue) => `${quote(issue.input)} is not a label name (letters, digits and _, not starting with a digit)` });
+
+/** `name=value`, `name!=value`, `name=~regex`, `name!~regex`, or `{name, value, isRegex, isEqual}` as the silences API takes it. */
+const Matcher = z
+  .union([z.string(), z.strictObject({ name: z.string(), value: z.string(), isRegex: z.boolean().default(false), isEqual: z.boolean().default(true) })], {
+    error: 'is not a matcher: write name=value, name!=value, name=~regex or name!~regex, or {name, value, isRegex, isEqual}',
+  })
+  .transform((spec, ctx): LabelMatcher => {
+    const parsed = typeof spec === 'string' ? parseMatcher(spec) : spec;
+    const problem = 'error' in parsed ? parsed.error : matcherProblem(parsed);
+    if (problem !== undefined) {
+      ctx.addIssue({ code: 'custom', message: problem });
+      return z.NEVER;
+    }
+    return parsed as LabelMatcher;
+  })
+  .meta({ description: 'A label matcher: name=value, name!=value, name=~regex (anchored), name!~regex; a label an alert lacks matches as "".' });
+
+const Matchers = z.array(Matcher).min(1, { error: 'needs at least one matcher' });
+
+const AlertGroup = z.strictObject({
+  by: z
+    .array(z.union([LabelName, z.literal('...')]))
+    .default(['env'])
+    .meta({
+      description:
+        'Labels whose values make a group: alerts that agree on them go out together. ["..."]: every alert on its own; []: one group per receiver. Default [env].',
+    }),
+  wait: Duration.default(5_000).meta({
+    description:
+      "A new group's first notification waits this long for the alerts that come with the first one; also the longest a critical new to its group waits. Default 5s.",
+  }),
+  interval: Duration.default(60_000).meta({
+    description: 'After a group was notified, its next change (an alert added or resolved) goes out this long after, at the soonest. Default 1m.',
+  }),
+});
+
+const InhibitRule = z.strictObject({
+  name: z.string().min(1).optional().meta({ description: 'Names the rule in the alert.muted event and the state.' }),
+  sourceMatchers: Matchers.meta({ description: 'A firing alert matching these mutes…' }),
+  targetMatchers: Matchers.meta({ description: '…the notifications of alerts matching these…' }),
+  equal: z.array(LabelName).default([]).meta({ description: '…when both have the same value (or both lack) each of these labels.' }),
+});
+
+/** The stock inhibitions: one fault, one page (README, "Alert lifecycle"). */
+export const STOCK_INHIBITIONS = [
+  { name: 'critical-mutes-warnings', sourceMatchers: ['severity=critical'], targetMatchers: ['severity=warning'], equal: ['env'] },
+  { name: 'health-mutes-other-probes', sourceMatchers: ['probe=health'], targetMatchers: ['probe=~".+"', 'probe!=health'], equal: ['env'] },
+  { name: 'both-failing-mutes-environment', sourceMatchers: ['rule=rollback-inconclusive'], targetMatchers: ['rule!=rollback-inconclusive'], equal: ['env'] },
+];
+
+const EscalationLevel = z.strictObject({
+  after: Duration.meta({ description: 'How long after the incident started this level is reached (while it is unacknowledged).' }),
+  receivers: z
+    .array(z.string().min(1))
+    .min(1)
+    .default(['*'])
+    .meta({ description: 'Names of alerts.receivers this level notifies ("*": every receiver); each still takes only its severities. Default ["*"].' }),
+});
+
+const EscalationPolicy = z
+  .strictObject({
+    name: Name.meta({ description: 'Names the policy in the incidents API and events.' }),
+    matchers: z.array(Matcher).default([]).meta({
+      description:
+        "Which incidents it takes, by the labels of their rule's alert (rule, severity, env, probe and the rule's labels). The first policy that matches wins. Default: every incident.",
+    }),
+    levels: z.array(EscalationLevel).min(1, { error: 'needs at least one level' }),
+    repeat: Duration.default(0).meta({
+      description: 'After the last level, notify its receivers again this often while the incident is unacknowledged; 0s: never. Default 0s.',
+    }),
+    acknowledgeTimeout: Duration.default(0).meta({
+      description:
+        "An acknowledged incident still firing this long after its acknowledgement is unacknowledged again and notified at its level (PagerDuty's acknowledgement timeout); 0s: never. Default 0s.",
+    }),
+  })
+  .superRefine((policy, ctx) => {
+    policy.levels.forEach((level, index) => {
+      if (index > 0 && level.after <= policy.levels[index - 1]!.after)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['levels', index, 'after'],
+          message: `must be later than level ${index}'s (levels are in order: ${index + 1} after ${index})`,
+        });
+    });
+  });
+
+/** The seed's escalation matrix: level 1 at once, 2 within 5 minutes, 3 within 15, 4 within 30, for criticals not labelled escalate=no. */
+export const STOCK_ESCALATION = [
+  {
+    name: 'critical',
+    matchers: ['severity=critical', 'escalate!=no'],
+    levels: [
+      { after: '0s', receivers: ['*'] },
+      { after: '5m', receivers: ['*'] },
+      { after: '15m', receivers: ['*'] },
+      { after: '30m', receivers: ['*'] },
+    ],
+  },
+];
+
+const MaintenanceWindow = z.strictObject({
+  name: Name.meta({ description: 'Names the window in events, the state and the status page.' }),
+  env: z.string().meta({ description: 'The environment whose notifications it mutes.' }),
+  days: z
+    .array(z.enum(WEEKDAYS))
+    .min(1)
+    .default([...WEEKDAYS])
+    .meta({ description: 'Days it starts on, in its time zone: mon … sun. Default every day.' }),
+  start: ClockTime.meta({ description: 'Local time it starts (HH:MM).' }),
+  duration: Duration.refine((ms) => ms > 0 && ms <= 7 * 86_400_000, { error: 'must be more than 0 and at most 7d' }).meta({
+    description: 'How long it lasts.',
+  }),
+  timezone: Timezone.optional().meta({ description: 'Time zone of `start` and `days`. Default: the top-level timezone.' }),
+  reason: z.string().min(1).meta({ description: 'Why: shown in events, the state and the status page.' }),
+});
+
 /** Blocks of a plugin kind: a strict object with `type: z.literal(...)`, one per registered plugin. */
 export interface PluginSchemas {
   traffic: readonly z.ZodType[];
@@ -700,6 +822,17 @@ export function buildConfigSchema(plugins: PluginSchemas) {
           }),
           externalUrl: HttpUrl.optional().meta({ description: "This agent's URL as people reach it, for links in alerts." }),
           receivers: z.array(pluginUnion('receiver', plugins.receivers)).default([]),
+          group: AlertGroup.prefault({}).meta({ description: 'How alerts are grouped into notifications (README, "Alert lifecycle").' }),
+          inhibit: z.array(InhibitRule).prefault(STOCK_INHIBITIONS).meta({
+            description: 'Inhibition rules: a firing source alert mutes the notifications of matching target alerts. Default: the stock ones; [] for none.',
+          }),
+          escalation: z.array(EscalationPolicy).prefault(STOCK_ESCALATION).meta({
+            description: "Escalation policies, the first whose matchers take an incident applies. Default: the seed's matrix for criticals; [] for none.",
+          }),
+          maintenance: z
+            .array(MaintenanceWindow)
+            .default([])
+            .meta({ description: "Recurring maintenance windows: the environment's notifications are muted while one is open and the environment is idle." }),
         })
         .prefault({}),
       actions: z.record(Name, pluginUnion('action', plugins.actions)).default({}).meta({ description: 'Named actions that rules run when they fire.' }),
@@ -741,6 +874,32 @@ export function buildConfigSchema(plugins: PluginSchemas) {
         'step',
         ctx,
       );
+      // The alert lifecycle's names and environments (README, "Alert lifecycle").
+      uniqueNames(config.alerts.escalation, 'alerts.escalation', 'policy', ctx);
+      uniqueNames(config.alerts.maintenance, 'alerts.maintenance', 'maintenance window', ctx);
+      // A level naming no receiver would page nobody at 3 a.m.: every name must be a receiver's (or "*").
+      const receiverNames = (config.alerts.receivers as { name?: unknown }[]).map((receiver) => String(receiver.name));
+      config.alerts.escalation.forEach((policy, index) => {
+        policy.levels.forEach((level, levelIndex) => {
+          level.receivers.forEach((name, nameIndex) => {
+            if (name !== '*' && !receiverNames.includes(name)) {
+              ctx.addIssue({
+                code: 'custom',
+                path: ['alerts', 'escalation', index, 'levels', levelIndex, 'receivers', nameIndex],
+                message: `${quote(name)} is not one of alerts.receivers (${receiverNames.length > 0 ? receiverNames.join(', ') : 'none configured'}); use a receiver's name or "*"`,
+              });
+            }
+          });
+        });
+      });
+      config.alerts.maintenance.forEach((window, index) => {
+        if (!envNames.includes(window.env))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['alerts', 'maintenance', index, 'env'],
+            message: `${quote(window.env)} is not one of the environments (${envNames.join(', ')})`,
+          });
+      });
       config.probes.forEach((probe, index) => {
         probe.environments?.forEach((env, envIndex) => {
           if (!envNames.includes(env)) {
@@ -850,6 +1009,10 @@ export type DeployWindowConfig = DeployWindowsConfig['feature'][number];
 export type RenderConfig = Config['render'];
 export type SloConfig = Config['slo'][string];
 export type SwitchStepConfig = Config['switching']['steps'][number];
+export type AlertsConfig = Config['alerts'];
+export type InhibitRuleConfig = AlertsConfig['inhibit'][number];
+export type EscalationPolicyConfig = AlertsConfig['escalation'][number];
+export type MaintenanceWindowConfig = AlertsConfig['maintenance'][number];
 
 function isTimezone(name: string): boolean {
   try {

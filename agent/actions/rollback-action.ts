@@ -314,11 +314,13 @@ class RollbackAction implements Action {
   }
 
   /** Send a hold's alert once per incident and purpose (a retry that holds again does not page again). */
-  #raise(context: ActionContext, notice: AlertNotice): void {
+  #raise(context: ActionContext, held: AlertNotice): void {
     if (context.rule === null) {
-      this.#deps.controller.alert(notice);
+      this.#deps.controller.alert(held);
       return;
     }
+    // It belongs to the rule's incident: escalated and acknowledged with it.
+    const notice: AlertNotice = { ...held, incident: context.incident };
     let raised = this.#held.get(context.incident);
     if (!raised) this.#held.set(context.incident, (raised = new Map()));
     if (raised.has(notice.key)) return;

@@ -89,6 +89,14 @@ export interface PruneResult {
   more: boolean;
 }
 
+/**
+ * The alert lifecycle's tables (agent/alerts/lifecycle-store.ts): silences, maintenance windows,
+ * incidents with their escalation, and the alerts of open incidents with what each receiver was
+ * told. Each row is one record, by id, as JSON.
+ */
+export const ALERT_LIFECYCLE_TABLES = ['silences', 'maintenance_windows', 'alert_incidents', 'active_alerts'] as const;
+export type AlertLifecycleTable = (typeof ALERT_LIFECYCLE_TABLES)[number];
+
 /** Rows deleted per transaction: small enough that the WAL stays small and a reader never waits long. */
 const PRUNE_CHUNK = 5_000;
 /** Where the highest pruned id is kept: ids go on after it even when every event has been pruned. */
@@ -189,6 +197,9 @@ export class Store {
         "SELECT id, time, type, severity, env, probe, rule, CASE WHEN type IN (SELECT value FROM json_each(@withoutData)) THEN '{}' ELSE data END FROM events WHERE id > @since AND type IN (SELECT value FROM json_each(@types)) ORDER BY id LIMIT @limit",
       )
       .raw();
+    // The alert lifecycle (issue 14): a record per row, written as each changes.
+    for (const table of ALERT_LIFECYCLE_TABLES)
+      db.exec(`CREATE TABLE IF NOT EXISTS ${table} (id TEXT PRIMARY KEY, record TEXT NOT NULL, updated_at INTEGER NOT NULL)`);
     const deleteEvents = db.prepare<[number]>('DELETE FROM events WHERE id <= ?');
     // The high-water mark is written in the same transaction as the delete: a crash leaves both or neither.
     this.#deleteThrough = db.transaction((id: number) => {
@@ -418,6 +429,26 @@ export class Store {
     }));
   }
 
+  /** Every record of an alert lifecycle table. */
+  alertLifecycleRecords<T>(table: AlertLifecycleTable): T[] {
+    return (this.#db.prepare(`SELECT record FROM ${lifecycleTable(table)} ORDER BY updated_at, id`).all() as { record: string }[]).map(
+      (row) => JSON.parse(row.record) as T,
+    );
+  }
+
+  /** Insert or replace one record of an alert lifecycle table. */
+  saveAlertLifecycleRecord(table: AlertLifecycleTable, id: string, record: unknown): void {
+    this.#db
+      .prepare(
+        `INSERT INTO ${lifecycleTable(table)} (id, record, updated_at) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET record = excluded.record, updated_at = excluded.updated_at`,
+      )
+      .run(id, JSON.stringify(record), this.#now());
+  }
+
+  deleteAlertLifecycleRecord(table: AlertLifecycleTable, id: string): void {
+    this.#db.prepare(`DELETE FROM ${lifecycleTable(table)} WHERE id = ?`).run(id);
+  }
+
   /** Move the WAL's pages into the database file and truncate the WAL (what the file then holds is the database). */
   checkpoint(): void {
     this.#db.pragma('wal_checkpoint(TRUNCATE)');
@@ -426,4 +457,10 @@ export class Store {
   close(): void {
     if (this.#db.open) this.#db.close();
   }
+}
+
+/** A table name goes into SQL text: only the known ones. */
+function lifecycleTable(table: AlertLifecycleTable): string {
+  if (!(ALERT_LIFECYCLE_TABLES as readonly string[]).includes(table)) throw new Error(`bug: ${JSON.stringify(table)} is not an alert lifecycle table`);
+  return table;
 }

@@ -103,6 +103,9 @@ export class AgentMetrics {
   readonly #actionsTotal: Counter<'action' | 'outcome'>;
   readonly #flagEnabled: Gauge<'flag' | 'env'>;
   readonly #alertsTotal: Counter<'receiver' | 'status' | 'outcome'>;
+  readonly #maintenance: Gauge<'env'>;
+  readonly #silences: Gauge<'state'>;
+  readonly #incidents: Gauge<'state'>;
   readonly #series = new Map<ProbeSeries, SeriesMetrics>();
   readonly #options: MetricsOptions;
   #slo: () => SloStatus[] = () => [];
@@ -140,6 +143,20 @@ export class AgentMetrics {
       name: 'greenlight_alerts_total',
       help: 'Alert deliveries per receiver by status (firing, resolved) and outcome (sent, failed).',
       labelNames: ['receiver', 'status', 'outcome'],
+      registers,
+    });
+    // The alert lifecycle (README, "Alert lifecycle").
+    this.#maintenance = new Gauge({
+      name: 'greenlight_maintenance',
+      help: 'Whether a maintenance window is open on the environment: 1 open, 0 not (it mutes notifications only while the environment is idle).',
+      labelNames: ['env'],
+      registers,
+    });
+    this.#silences = new Gauge({ name: 'greenlight_silences', help: 'Silences by state: pending, active.', labelNames: ['state'], registers });
+    this.#incidents = new Gauge({
+      name: 'greenlight_incidents',
+      help: 'Open incidents by state: firing (unacknowledged), acknowledged.',
+      labelNames: ['state'],
       registers,
     });
     if (options.processMetrics) {
@@ -227,6 +244,20 @@ export class AgentMetrics {
   /** One delivery to a receiver (after its retries): the alert.sent / alert.failed events, counted. */
   countAlert(receiver: string, status: 'firing' | 'resolved', outcome: 'sent' | 'failed'): void {
     this.#alertsTotal.inc({ receiver, status, outcome });
+  }
+
+  setMaintenance(env: string, open: boolean): void {
+    this.#maintenance.set({ env }, open ? 1 : 0);
+  }
+
+  setSilences(counts: { pending: number; active: number }): void {
+    this.#silences.set({ state: 'pending' }, counts.pending);
+    this.#silences.set({ state: 'active' }, counts.active);
+  }
+
+  setIncidents(counts: { firing: number; acknowledged: number }): void {
+    this.#incidents.set({ state: 'firing' }, counts.firing);
+    this.#incidents.set({ state: 'acknowledged' }, counts.acknowledged);
   }
 
   setFlag(flag: string, env: string, enabled: boolean): void {
