@@ -22,6 +22,7 @@ import { runMetricsRender } from './metrics-render.js';
 import { runProbeEngine } from './probe-engine.js';
 import { runLoadtestBench, runPromote } from './promote.js';
 import { runRuleDecision } from './rule-decision.js';
+import { runScale, SCALE_SIZES } from './scale.js';
 import { runSloMemory } from './slo-memory.js';
 import { runStreamLoad } from './stream-load.js';
 import { log, section, table, type SummaryRow } from './harness.js';
@@ -39,6 +40,7 @@ const BENCHES = [
   'stream-load',
   'promote',
   'loadtest',
+  'scale',
 ] as const;
 type BenchName = (typeof BENCHES)[number];
 
@@ -53,7 +55,13 @@ const USAGE = `usage: node dist/bench/run-all.js [--only ${BENCHES.join('|')}] [
   --load-seconds S          loadtest: seconds at each rate (default 10)
   --flag-seconds S          flag-audit: seconds of flag changes for each way of persisting them (default 5)
   --stream-events N         stream-load: events in the journal replayed (default 300000)
-  --stream-seconds S        stream-load: seconds of each phase, idle and loaded (default 30)`;
+  --stream-seconds S        stream-load: seconds of each phase, idle and loaded (default 30)
+  --scale                   the cost curve alone (same as --only scale): CPU per probe at 100, 1000, 4000, 10000 series
+                            for undici, greenlight (no rules, stock rules, 200 rules) and blackbox_exporter (~5 min)
+  --scale-sizes LIST        scale: comma-separated sizes (default ${SCALE_SIZES.join(',')})
+  --scale-seconds S         scale: seconds measured per contender and size (default 6)
+  --chart FILE.svg          scale: draw the curve there and save the figures as FILE.json
+  --before FILE.json        scale: an earlier run's figures, drawn dashed behind`;
 
 function parse():
   | {
@@ -68,6 +76,10 @@ function parse():
       flagSeconds: number;
       streamEvents: number;
       streamSeconds: number;
+      scaleSizes: number[];
+      scaleSeconds: number;
+      chart: string | undefined;
+      before: string | undefined;
     }
   | undefined {
   let values;
@@ -85,6 +97,11 @@ function parse():
         'flag-seconds': { type: 'string', default: '5' },
         'stream-events': { type: 'string', default: '300000' },
         'stream-seconds': { type: 'string', default: '30' },
+        scale: { type: 'boolean' },
+        'scale-sizes': { type: 'string', default: SCALE_SIZES.join(',') },
+        'scale-seconds': { type: 'string', default: '6' },
+        chart: { type: 'string' },
+        before: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -128,8 +145,18 @@ function parse():
     return fail(`--stream-seconds must be a whole number of seconds >= 5 (got "${values['stream-seconds']}")`);
   const flagSeconds = Number(values['flag-seconds']);
   if (!Number.isFinite(flagSeconds) || flagSeconds < 1) return fail(`--flag-seconds must be a number of seconds >= 1 (got "${values['flag-seconds']}")`);
+  const scaleSizes = values['scale-sizes'].split(',').map(Number);
+  if (scaleSizes.some((n) => !Number.isInteger(n) || n < 1 || n > 20_000))
+    return fail(`--scale-sizes must be integers from 1 to 20000, comma-separated (got "${values['scale-sizes']}")`);
+  const scaleSeconds = Number(values['scale-seconds']);
+  if (!Number.isFinite(scaleSeconds) || scaleSeconds < 2) return fail(`--scale-seconds must be a number of seconds >= 2 (got "${values['scale-seconds']}")`);
+  if (values.scale && values.only !== undefined && values.only !== 'scale') return fail('--scale runs the scale bench alone: drop --only');
   return {
-    only: values.only as BenchName | undefined,
+    only: values.scale ? 'scale' : (values.only as BenchName | undefined),
+    scaleSizes,
+    scaleSeconds,
+    chart: values.chart,
+    before: values.before,
     soak,
     series,
     measure,
@@ -159,12 +186,14 @@ const RUNNERS: Record<BenchName, (options: Options) => Promise<{ rows: SummaryRo
   'stream-load': (o) => runStreamLoad({ events: o.streamEvents, seconds: o.streamSeconds }),
   promote: (o) => runPromote({ watchSeconds: o.watch }),
   loadtest: (o) => runLoadtestBench({ seconds: o.loadSeconds }),
+  scale: (o) => runScale({ sizes: o.scaleSizes, measureSeconds: o.scaleSeconds, chart: o.chart, before: o.before }),
 };
 
 async function main(): Promise<number> {
   const options = parse();
   if (!options) return 2;
-  const selected = options.only ? [options.only] : [...BENCHES];
+  // The scale curve runs only when asked (--scale): it takes minutes and repeats probe-engine at four sizes.
+  const selected = options.only ? [options.only] : BENCHES.filter((name) => name !== 'scale');
   log(`greenlight benchmarks: ${selected.join(', ')}`);
   log(`settings: --series ${options.series} --soak ${options.soak} s --measure ${options.measure} s${options.only ? ` --only ${options.only}` : ''}`);
   log(
