@@ -274,8 +274,12 @@ export class RuleEvaluator {
     });
   }
 
-  /** A new result of `probe` on `env`: resolves once the pass that evaluates it is done. */
-  onSample(probe: string, env: string): Promise<void> {
+  /**
+   * A new result of `probe` on `env`: resolves once the pass that evaluates it is done. Undefined
+   * when no pass runs for it now (with `deferEveryProbe`, no rule names the probe: the rules over
+   * every probe see it at their tick).
+   */
+  onSample(probe: string, env: string): Promise<void> | undefined {
     this.samples++;
     const defer = this.#deferEveryProbe;
     if (defer) {
@@ -285,7 +289,7 @@ export class RuleEvaluator {
         defer(() => this.#enqueue(() => this.#everyProbePass()));
       }
       // No rule names this probe: nothing to run now.
-      if (!this.#byProbe.has(probe)) return this.#nextPass ?? Promise.resolve();
+      if (!this.#byProbe.has(probe)) return undefined;
     }
     this.#dirty.set(`${probe}\u0000${env}`, { probe, env });
     this.#nextPass ??= this.#enqueue(async () => {

@@ -217,7 +217,12 @@ export class Pipeline {
       this.rules.releaseResumeHolds();
     }
     // After the pass this sample joins: an owed rollback may now go ahead (its target recovered, say).
-    if (this.rules.size > 0) this.#track(this.rules.onSample(series.probe, series.env).then(() => this.#host.actions.retryOwed()));
+    if (this.rules.size > 0) {
+      const pass = this.rules.onSample(series.probe, series.env);
+      // No pass for this sample (no rule names its probe): nothing to wait for, and the owed actions' judgement already reads it.
+      if (pass) this.#track(pass.then(() => this.#host.actions.retryOwed()));
+      else this.#host.actions.retryOwed();
+    }
   }
 
   /** A rule transition → a rule.* event and metrics; firing opens an incident and starts its actions, resolving ends them. */
