@@ -115,8 +115,9 @@ export class Agent {
     });
     this.bus.subscribe((event) => logEvent(this.#logger, event));
     this.metrics = new AgentMetrics({ now: this.now, processMetrics: options.processMetrics ?? true });
-    // One keep-alive pool for every probe: connection reuse is most of a probe's cost saving.
-    this.#probePool = createProbeDispatcher(config, { keepAliveTimeout: 30_000, connections: 8, pipelining: 1 }, this.now);
+    // One keep-alive pool for every probe: connection reuse is most of a probe's cost saving; its
+    // connections per origin grow with the series probing it (probeConnections).
+    this.#probePool = createProbeDispatcher(config, { keepAliveTimeout: 30_000, pipelining: 1 }, this.now);
     const dispatcher = options.probeDispatcher ?? this.#probePool.dispatcher;
     this.plugins = new PluginFactory({ logger, dispatcher: () => options.outbound ?? dispatcher, now: this.now, redactor: this.redactor });
     const persist = (key: string, value: unknown) => this.#persistence?.save(key, value);

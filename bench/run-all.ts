@@ -24,6 +24,7 @@ import { runMetricsRender } from './metrics-render.js';
 import { runProbeEngine } from './probe-engine.js';
 import { runLoadtestBench, runPromote } from './promote.js';
 import { runRuleDecision } from './rule-decision.js';
+import { runScale, SCALE_SIZES } from './scale.js';
 import { runSloMemory } from './slo-memory.js';
 import { runReport } from './report.js';
 import { runStreamLoad } from './stream-load.js';
@@ -44,6 +45,7 @@ const BENCHES = [
   'loadtest',
   'report',
   'alert-storm',
+  'scale',
 ] as const;
 type BenchName = (typeof BENCHES)[number];
 
@@ -59,7 +61,13 @@ const USAGE = `usage: node dist/bench/run-all.js [--only ${BENCHES.join('|')}] [
   --flag-seconds S          flag-audit: seconds of flag changes for each way of persisting them (default 5)
   --stream-events N         stream-load: events in the journal replayed (default 300000)
   --stream-seconds S        stream-load: seconds of each phase, idle and loaded (default 30)
-  --page-trials N           alert-storm: fault → first page trials with and without grouping (default 5)`;
+  --page-trials N           alert-storm: fault → first page trials with and without grouping (default 5)
+  --scale                   the cost curve alone (same as --only scale): CPU per probe at 100, 1000, 4000, 10000 series
+                            for undici, greenlight (no rules, stock rules, 200 rules) and blackbox_exporter (~5 min)
+  --scale-sizes LIST        scale: comma-separated sizes (default ${SCALE_SIZES.join(',')})
+  --scale-seconds S         scale: seconds measured per contender and size (default 6)
+  --chart FILE.svg          scale: draw the curve there and save the figures as FILE.json
+  --before FILE.json        scale: an earlier run's figures, drawn dashed behind`;
 
 function parse():
   | {
@@ -75,6 +83,10 @@ function parse():
       streamEvents: number;
       streamSeconds: number;
       pageTrials: number;
+      scaleSizes: number[];
+      scaleSeconds: number;
+      chart: string | undefined;
+      before: string | undefined;
     }
   | undefined {
   let values;
@@ -93,6 +105,11 @@ function parse():
         'stream-events': { type: 'string', default: '300000' },
         'stream-seconds': { type: 'string', default: '30' },
         'page-trials': { type: 'string', default: '5' },
+        scale: { type: 'boolean' },
+        'scale-sizes': { type: 'string', default: SCALE_SIZES.join(',') },
+        'scale-seconds': { type: 'string', default: '6' },
+        chart: { type: 'string' },
+        before: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -139,8 +156,18 @@ function parse():
   const pageTrials = Number(values['page-trials']);
   if (!Number.isInteger(pageTrials) || pageTrials < 1 || pageTrials > 50)
     return fail(`--page-trials must be an integer from 1 to 50 (got "${values['page-trials']}")`);
+  const scaleSizes = values['scale-sizes'].split(',').map(Number);
+  if (scaleSizes.some((n) => !Number.isInteger(n) || n < 1 || n > 20_000))
+    return fail(`--scale-sizes must be integers from 1 to 20000, comma-separated (got "${values['scale-sizes']}")`);
+  const scaleSeconds = Number(values['scale-seconds']);
+  if (!Number.isFinite(scaleSeconds) || scaleSeconds < 2) return fail(`--scale-seconds must be a number of seconds >= 2 (got "${values['scale-seconds']}")`);
+  if (values.scale && values.only !== undefined && values.only !== 'scale') return fail('--scale runs the scale bench alone: drop --only');
   return {
-    only: values.only as BenchName | undefined,
+    only: values.scale ? 'scale' : (values.only as BenchName | undefined),
+    scaleSizes,
+    scaleSeconds,
+    chart: values.chart,
+    before: values.before,
     soak,
     series,
     measure,
@@ -173,12 +200,14 @@ const RUNNERS: Record<BenchName, (options: Options) => Promise<{ rows: SummaryRo
   loadtest: (o) => runLoadtestBench({ seconds: o.loadSeconds }),
   report: (o) => runReport({ series: o.series }),
   'alert-storm': (o) => runAlertStorm({ trials: o.pageTrials }),
+  scale: (o) => runScale({ sizes: o.scaleSizes, measureSeconds: o.scaleSeconds, chart: o.chart, before: o.before }),
 };
 
 async function main(): Promise<number> {
   const options = parse();
   if (!options) return 2;
-  const selected = options.only ? [options.only] : [...BENCHES];
+  // The scale curve runs only when asked (--scale): it takes minutes and repeats probe-engine at four sizes.
+  const selected = options.only ? [options.only] : BENCHES.filter((name) => name !== 'scale');
   log(`greenlight benchmarks: ${selected.join(', ')}`);
   log(`settings: --series ${options.series} --soak ${options.soak} s --measure ${options.measure} s${options.only ? ` --only ${options.only}` : ''}`);
   log(

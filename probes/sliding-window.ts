@@ -69,6 +69,39 @@ export class SlidingWindow {
   }
 
   /**
+   * Add everything `other` holds into this window, bucket by bucket (an environment's pool is
+   * built from its series' windows this way). Both must have the same length and bucket count:
+   * buckets are aligned on the clock (epoch = time / bucketMs), so equal epochs are equal spans.
+   * Both are first rotated to the later of their heads, so neither holds a bucket the other has
+   * expired.
+   */
+  absorb(other: SlidingWindow): void {
+    if (other.windowMs !== this.windowMs || other.#buckets !== this.#buckets)
+      throw new Error(`cannot absorb a ${other.windowMs} ms window of ${other.#buckets} buckets into a ${this.windowMs} ms one of ${this.#buckets}`);
+    if (other.#head === -Infinity) return;
+    const head = Math.max(this.#head, other.#head);
+    this.#rotateTo(head);
+    other.#rotateTo(head);
+    for (let slot = 0; slot < this.#buckets; slot++) {
+      const count = other.#count[slot]!;
+      if (count === 0) continue;
+      this.#count[slot]! += count;
+      this.#failures[slot]! += other.#failures[slot]!;
+      this.#latencySum[slot]! += other.#latencySum[slot]!;
+      this.#totalCount += count;
+      this.#totalFailures += other.#failures[slot]!;
+      this.#totalLatency += other.#latencySum[slot]!;
+      const base = slot * LATENCY_BINS;
+      for (let bin = 0; bin < LATENCY_BINS; bin++) {
+        const n = other.#bins[base + bin]!;
+        if (n === 0) continue;
+        this.#bins[base + bin]! += n;
+        this.#totalBins[bin]! += n;
+      }
+    }
+  }
+
+  /**
    * What the window has allocated: its buckets, and the counters they and the running totals
    * hold. Fixed at construction; recording only ever writes into these typed arrays.
    */
@@ -140,7 +173,10 @@ export class SlidingWindow {
 
   /** Expire the buckets that left the window by `at`; returns the epoch of `at`. */
   #rotate(at: number): number {
-    const epoch = Math.floor(at / this.bucketMs);
+    return this.#rotateTo(Math.floor(at / this.bucketMs));
+  }
+
+  #rotateTo(epoch: number): number {
     if (epoch <= this.#head) return epoch;
     const from = Math.max(this.#head + 1, epoch - this.#buckets + 1);
     for (let next = from; next <= epoch; next++) this.#clear(slotOf(next, this.#buckets));

@@ -224,7 +224,8 @@ class RollbackAction implements Action {
     });
 
     if (!there.healthy) {
-      const shared = there.failing.filter((probe) => here.failing.includes(probe));
+      const failingHere = new Set(here.failing);
+      const shared = there.failing.filter((probe) => failingHere.has(probe));
       if (holdsThere || shared.length > 0) {
         const evidence = holdsThere ? `${context.rule!.name} holds on ${target} too` : `${shared.join(', ')} failing on both`;
         return hold(

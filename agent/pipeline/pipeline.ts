@@ -46,6 +46,15 @@ import { SloKeeper } from './slo-keeper.js';
  */
 const RESUME_HOLD_ROUNDS = 12;
 
+/**
+ * The tick of the rules that read every probe of an environment (meanLatency with no probe, the
+ * SLO burn rates, the certificates' days left): they run once per tick over the samples since
+ * the last, instead of once per sample (thousands a second with thousands of series). Their
+ * windows are minutes to days long and their lines are held `for` seconds; a tenth of a second
+ * is not what delays them. Rules that name a probe still run on each of its samples.
+ */
+export const AGGREGATE_PASS_MS = 100;
+
 /** The agent's parts the data path reads and acts through (looked up when used: they are built around it). */
 export interface PipelineHost {
   readonly config: Config;
@@ -77,6 +86,8 @@ export class Pipeline {
   #interrupted: ActionRecord[] = [];
   /** Resumed or reloaded firing rules cannot resolve until every interval series has RESUME_HOLD_ROUNDS results. */
   #resumeHeld = false;
+  /** Starts the planned pass of the rules over every probe now instead of at its tick (close). */
+  #aggregateNow: (() => void) | undefined;
 
   constructor(host: PipelineHost, options: { dispatcher: Dispatcher; tls: TlsObserver; persist: (key: string, value: unknown) => void; logger: Logger }) {
     const { config, metrics, now } = host;
@@ -102,10 +113,11 @@ export class Pipeline {
       environments: Object.keys(host.config.environments),
       now: now(),
       series: (env: string) => this.series.of(env),
+      pool: (env: string) => this.series.poolOf(env),
       watching: host.promotions?.current?.watchingEnv,
       slo: (name: string | undefined) => this.slo.get(name),
     });
-    this.rules = new RuleEvaluator(config.rules, context, (decision) => this.decide(decision));
+    this.rules = new RuleEvaluator(config.rules, context, (decision) => this.decide(decision), { deferEveryProbe: (pass) => this.#deferAggregate(pass) });
     for (const rule of config.rules) metrics.setRuleState(rule.name, 'inactive');
     this.incidents = new IncidentBook({
       config: () => host.config,
@@ -141,6 +153,7 @@ export class Pipeline {
   async close(): Promise<void> {
     this.series.abortAll();
     await this.scheduler.close();
+    this.#aggregateNow?.();
     await this.settled();
     this.slo.save(true);
   }
@@ -153,6 +166,25 @@ export class Pipeline {
   /** Firing rules resumed (or changed by a reload) cannot resolve until the series have refilled. */
   holdResumed(): void {
     this.#resumeHeld = true;
+  }
+
+  /** Run `pass` (the rules over every probe) at the next tick; settled() waits for it. */
+  #deferAggregate(pass: () => Promise<void>): void {
+    const due = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, AGGREGATE_PASS_MS);
+      this.#aggregateNow = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.#track(
+      due
+        .then(() => {
+          this.#aggregateNow = undefined;
+          return pass();
+        })
+        .then(() => this.#host.actions.retryOwed()),
+    );
   }
 
   /** Judge every rule again (traffic moved, the config changed), in the background. */
@@ -188,7 +220,12 @@ export class Pipeline {
       this.rules.releaseResumeHolds();
     }
     // After the pass this sample joins: an owed rollback may now go ahead (its target recovered, say).
-    if (this.rules.size > 0) this.#track(this.rules.onSample(series.probe, series.env).then(() => this.#host.actions.retryOwed()));
+    if (this.rules.size > 0) {
+      const pass = this.rules.onSample(series.probe, series.env);
+      // No pass for this sample (no rule names its probe): nothing to wait for, and the owed actions' judgement already reads it.
+      if (pass) this.#track(pass.then(() => this.#host.actions.retryOwed()));
+      else this.#host.actions.retryOwed();
+    }
   }
 
   /** A rule transition → a rule.* event and metrics; firing opens an incident and starts its actions, resolving ends them. */

@@ -85,7 +85,8 @@ function pemProblem(file: string): string | undefined {
 
 /**
  * An undici Agent for requests to the environments, connecting through a TlsObserver that trusts
- * each environment's CAs and reads every handshake's certificate chain.
+ * each environment's CAs and reads every handshake's certificate chain. Its connections per
+ * origin are {@link probeConnections} unless `options` says.
  */
 export function createProbeDispatcher(
   config: Config,
@@ -93,7 +94,33 @@ export function createProbeDispatcher(
   now: () => number = Date.now,
 ): { dispatcher: UndiciAgent; tls: TlsObserver } {
   const tls = new TlsObserver({ now, trust: readTlsTrust(config) });
-  return { dispatcher: new UndiciAgent({ ...options, connect: tls.connect }), tls };
+  return { dispatcher: new UndiciAgent({ ...options, connections: options.connections ?? probeConnections(config), connect: tls.connect }), tls };
+}
+
+/** Connections per origin for a few series, and at most. */
+export const MIN_PROBE_CONNECTIONS = 8;
+export const MAX_PROBE_CONNECTIONS = 256;
+
+/**
+ * Keep-alive connections the probes may hold to one origin: one for every 8 series probing it,
+ * from 8 to 256. A probe that waits for a free connection has its wait counted in its latency and
+ * its timeout; with thousands of series on 8 connections the queue alone timed probes out, and
+ * every timeout destroyed a socket that had to be opened again (issue 18). Connections are
+ * opened only when the ones open are busy, so a small config keeps what it had, and a series
+ * never has two probes in flight, so the series bound what can be open at once anyway.
+ */
+export function probeConnections(config: Config): number {
+  const perOrigin = new Map<string, number>();
+  for (const probe of config.probes) {
+    for (const env of probe.environments ?? Object.keys(config.environments)) {
+      const url = config.environments[env]?.url;
+      if (url === undefined) continue;
+      const origin = new URL(url).origin;
+      perOrigin.set(origin, (perOrigin.get(origin) ?? 0) + 1);
+    }
+  }
+  const most = Math.max(0, ...perOrigin.values());
+  return Math.min(MAX_PROBE_CONNECTIONS, Math.max(MIN_PROBE_CONNECTIONS, Math.ceil(most / 8)));
 }
 
 /** The `connect` option alone, for a dispatcher that needs the environments' trust but not their facts (promotion rounds, load). */

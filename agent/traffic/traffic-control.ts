@@ -145,14 +145,17 @@ export class TrafficControl {
     let asOf: number | null = Number.POSITIVE_INFINITY;
     let healthySince = Number.NEGATIVE_INFINITY;
     const refuted = this.#refuted.get(env);
+    // Sets: an environment may have thousands of probes, as many failing in an incident.
+    const refutedFailing = new Set(refuted?.failing);
+    const refutedUnknown = new Set(refuted?.unknown);
     for (const entry of this.#options.series.intervalEntriesOf(env)) {
       const { probe } = entry.series;
       // A failed fresh verification is newer than what the schedule last saw, until the schedule reports again.
       const stale = refuted !== undefined && refuted.at > (entry.series.last?.startedAt ?? Number.NEGATIVE_INFINITY);
-      if (entry.series.up === false || (stale && refuted.failing.includes(probe))) failing.push(probe);
+      if (entry.series.up === false || (stale && refutedFailing.has(probe))) failing.push(probe);
       else if (
         entry.series.up === undefined ||
-        (stale && refuted.unknown.includes(probe)) ||
+        (stale && refutedUnknown.has(probe)) ||
         (entry.inFlightSince !== undefined && now - entry.inFlightSince > deadline)
       )
         unknown.push(probe);
