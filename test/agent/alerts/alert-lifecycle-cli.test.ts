@@ -63,8 +63,19 @@ describe('the alert lifecycle, end to end', () => {
       ALERT_WEBHOOK_URL: `${f.webhook.origin}/hook`,
     });
     const faultAt = Date.now();
-    pair.blue.setFaults({ errorRatio: 1 });
+    // Green first, and blue once the agent has seen green's universe probe fail: the hold is then
+    // judged "both failing" (inconclusive) whatever the probe phase, rather than refused by the
+    // fresh verification of a green whose failure the windows had not yet seen.
     pair.green.setFaults({ errorRatio: 1 });
+    await waitUntil(
+      async () =>
+        (await agent.get<{ environments: { green: { health: { failing: string[] } } } }>('/api/v1/state')).environments.green.health.failing.includes(
+          'universe',
+        ),
+      'green seen failing, universe included',
+      30_000,
+    );
+    pair.blue.setFaults({ errorRatio: 1 });
     await waitUntil(async () => of(await agent.events(), 'rule.firing').length >= 2, 'the rules to fire', 30_000);
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, faultAt + 60_000 - Date.now())));
     const counts = Object.fromEntries(Object.entries(f).map(([name, server]) => [name, server.received.length]));
