@@ -146,7 +146,8 @@ describe('a firing critical rule', () => {
       () => w.recorder.requests.filter((r) => r.path === '/alerts').some((r) => (r.body as { status: string }).status === 'resolved'),
       'the resolved notice',
     );
-    expect(w.types()).toContain('alert.sent');
+    // The receiver has it; the agent publishes alert.sent once the answer is back, a moment later.
+    await waitUntil(() => w.types().includes('alert.sent'), 'alert.sent after the delivery');
     // Once per incident: one switch however long blue stays broken (judged over more probe rounds, not time).
     const servedBefore = w.blue.requestCount();
     await waitUntil(() => w.blue.requestCount() >= servedBefore + 6, 'more probe rounds on the broken blue');
