@@ -5,6 +5,7 @@
  * goes to the bus, whose subscribers are the log, the incident book and the journal (agent/events),
  * and through the journal the WebSocket stream.
  */
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import { Redactor } from '../config/redactor.js';
@@ -16,13 +17,18 @@ import { ActionRunner } from './actions/action-runner.js';
 import { createController } from './actions/controller.js';
 import { rollbackRoutes } from './actions/rollback-routes.js';
 import { AlertDispatcher, publishDelivery } from './alerts/alert-dispatcher.js';
+import { Cluster } from './cluster/cluster.js';
+import { clusterRoutes, leaderOnly, type ClusterRole } from './cluster/cluster-routes.js';
+import { sharedState, takeOver } from './cluster/takeover.js';
 import { EventBus } from './events/events.js';
 import { announceStart, announceStop } from './events/lifecycle.js';
 import type { EventQuery } from './events/journal.js';
 import { Persistence } from './events/persistence.js';
 import { flagRoutes } from './flags/flag-routes.js';
-import { FlagStore, resumeFlags } from './flags/flag-store.js';
+import { FlagStore, resumeFlags, type FlagPersistence, type FlagState } from './flags/flag-store.js';
 import { ApiServer } from './http/api-server.js';
+import type { Route } from './http/http-server.js';
+import type { ActionRecord } from './events/store.js';
 import { coreRoutes } from './http/core-routes.js';
 import { StateView, type AgentState } from './http/state-view.js';
 import { Pipeline } from './pipeline/pipeline.js';
@@ -77,6 +83,8 @@ export class Agent {
   readonly controller: Controller;
   readonly actions: ActionRunner;
   readonly promotions: PromotionController;
+  /** The cluster this agent belongs to (config cluster.databaseUrl); undefined for an agent alone. */
+  readonly cluster: Cluster | undefined;
   #config: Config;
   readonly #logger: Logger;
   readonly #rootLogger: Logger;
@@ -106,6 +114,22 @@ export class Agent {
     });
     this.bus.subscribe((event) => logEvent(this.#logger, event));
     this.metrics = new AgentMetrics({ now: this.now, processMetrics: options.processMetrics ?? true });
+    const { cluster: clusterConfig } = config;
+    this.cluster = clusterConfig.databaseUrl
+      ? new Cluster(
+          {
+            databaseUrl: clusterConfig.databaseUrl,
+            nodeName: clusterConfig.nodeName,
+            advertiseUrl: clusterConfig.advertiseUrl,
+            leaseMs: clusterConfig.lease,
+            renewMs: clusterConfig.renewEvery,
+          },
+          { logger: logger.child({ component: 'cluster' }), now: this.now },
+        )
+      : undefined;
+    if (clusterConfig.databaseUrl) this.redactor.add(databaseSecrets(clusterConfig.databaseUrl));
+    const cluster = this.cluster;
+    const acting = () => cluster?.isLeader() ?? true;
     // One keep-alive pool for every probe: connection reuse is most of a probe's cost saving.
     this.#probePool = createProbeDispatcher(config, { keepAliveTimeout: 30_000, connections: 8, pipelining: 1 }, this.now);
     const dispatcher = options.probeDispatcher ?? this.#probePool.dispatcher;
@@ -124,6 +148,12 @@ export class Agent {
         this.rules.clearCooldowns();
         this.pipeline.evaluateAll();
       },
+      ...(cluster
+        ? {
+            fence: (from: string, to: string, incident: string, manual: boolean) => cluster.claimSwitch(from, to, incident, manual),
+            switchSent: (incident: string) => cluster.switchSent(incident),
+          }
+        : {}),
     });
     const onDelivery = publishDelivery(this.bus, this.metrics);
     this.alerts = new AlertDispatcher({
@@ -132,6 +162,7 @@ export class Agent {
       now: this.now,
       logger: logger.child({ component: 'alerts' }),
       onDelivery,
+      acting,
     });
     this.flags = new FlagStore({
       environments: Object.keys(config.environments),
@@ -160,6 +191,8 @@ export class Agent {
       record: (record) => this.#persistence?.journal.recordAction(record),
       isOpen: (incident) => this.pipeline.incidents.isOpen(incident),
       onOwedChange: () => this.pipeline.incidents.save(),
+      acting,
+      ...(cluster ? { claim: (record: ActionRecord, retry: boolean) => cluster.claimAction(record, retry) } : {}),
     });
     this.promotions = new PromotionController({ host: this, now: this.now, sleep, logger: logger.child({ component: 'promote' }) });
     this.#view = new StateView(this);
@@ -199,9 +232,29 @@ export class Agent {
     this.#startedAt = this.now();
     for (const notice of this.config.notices) this.#logger.warn(notice);
     await this.rules.selfTest();
-    const persistence = (this.#persistence = Persistence.open({ config: this.#config, bus: this.bus, logger: this.#rootLogger, now: this.now }));
-    this.#manualSequence = this.bus.lastId;
-    this.#resume(persistence);
+    const { cluster } = this;
+    const persistence = (this.#persistence = Persistence.open({
+      config: this.#config,
+      bus: this.bus,
+      logger: this.#rootLogger,
+      now: this.now,
+      replica: cluster,
+    }));
+    if (cluster) {
+      await cluster.open({
+        bus: this.bus,
+        takeOver: () => takeOver(this, cluster),
+        sharedChanged: (key) => void this.#followShared(cluster, key),
+        ingest: (events) => persistence.journal.ingest(events),
+        changed: () => this.#clusterChanged(),
+      });
+      // Every agent starts from the shared state; only a leader's takeover settles interrupted actions.
+      this.#resume(sharedState(await cluster.store.snapshot(this.flags.auditLimit)), false);
+      this.#manualSequence = Date.now();
+    } else {
+      this.#manualSequence = this.bus.lastId;
+      this.#resume(persistence.store, true);
+    }
     this.metrics.setActiveEnvironment(this.traffic.live, Object.keys(this.config.environments));
     const flagHost = { activeEnvironment: () => this.traffic.live };
     const core = {
@@ -210,15 +263,20 @@ export class Agent {
       state: () => this.state(),
       history: (query: EventQuery) => this.#api?.history(query) ?? Promise.resolve(undefined),
     };
+    const role = this.#role();
+    // An action asked of a follower is carried out by the leader (reads and OFREP are answered here).
+    const acts = (routes: Route[]) => (cluster ? [...routes.filter((route) => !isAction(route)), ...leaderOnly(routes.filter(isAction), role)] : routes);
     const routes = [
       ...coreRoutes(core),
-      ...rollbackRoutes(this),
+      ...acts(rollbackRoutes(this)),
       ...reloadRoutes(this),
-      ...flagRoutes(this.flags, flagHost),
-      ...promoteRoutes(this.promotions),
+      ...acts(flagRoutes(this.flags, flagHost)),
+      ...acts(promoteRoutes(this.promotions)),
+      ...clusterRoutes(role),
       ...statusPageRoutes(this.#view),
     ];
     this.#api = await ApiServer.start({ config: () => this.#config, routes, journal: persistence.journal, redactor: this.redactor, logger: this.#rootLogger });
+    cluster?.start(this.#api.url, this.#api.address.port);
     this.pipeline.start();
     announceStart(this.bus, {
       config: this.config,
@@ -233,6 +291,8 @@ export class Agent {
   /** Stop schedules, end probes and actions in flight, close the listener and the connection pools. */
   async close(signal: string | null = null): Promise<void> {
     announceStop(this.bus, signal, this.now() - this.#startedAt);
+    // Hand over at once: another agent takes the lease at its next round instead of waiting for it to expire.
+    await this.cluster?.resign();
     await this.pipeline.close();
     await this.promotions.close();
     await this.actions.close();
@@ -242,6 +302,7 @@ export class Agent {
     await this.#probePool.dispatcher.destroy();
     this.#probePool.tls.close();
     this.#persistence?.close();
+    await this.cluster?.close();
   }
 
   /** Resolves once rule evaluations, actions and alert deliveries in flight have finished (tests). */
@@ -282,10 +343,72 @@ export class Agent {
     return this.#reloader.reload(trigger);
   }
 
-  /** Pick up where the last run left off: the live environment, the flags, the SLO counts, the incidents that were firing and the actions a crash interrupted. */
-  #resume({ store }: Persistence): void {
+  /**
+   * Pick up where the last run left off: the live environment, the flags, the SLO counts, the
+   * incidents that were firing and (`settle`) the actions a crash interrupted.
+   */
+  #resume(store: ResumeSource, settle: boolean): void {
     this.traffic.resume(store);
     resumeFlags(this.flags, store);
-    this.pipeline.resume(store, store.unfinishedActions());
+    this.pipeline.resume(store, settle ? store.unfinishedActions() : []);
+  }
+
+  /** Who leads: the cluster, or this agent alone (a cluster of one that it leads, epoch 1). */
+  #role(): ClusterRole {
+    if (this.cluster) return this.cluster;
+    const name = this.#config.cluster.nodeName ?? `${hostname()}:${this.#api?.address.port ?? this.#config.listen.port}`;
+    return {
+      isLeader: () => true,
+      leaderUrl: () => undefined,
+      view: () => ({
+        self: name,
+        leader: name,
+        epoch: 1,
+        members: [{ name, url: this.#config.cluster.advertiseUrl ?? this.#api?.url ?? '', role: 'leader', lastSeen: new Date(this.now()).toISOString() }],
+      }),
+    };
+  }
+
+  /** Another agent (the leader) changed the shared state: a follower takes it over as it is. */
+  async #followShared(cluster: Cluster, key: string): Promise<void> {
+    if (cluster.isLeader()) return;
+    try {
+      if (key === 'activeEnvironment' || key === '*') {
+        const live = await cluster.store.getState<string>('activeEnvironment');
+        if (live !== undefined) this.traffic.follow(live);
+      }
+      if (key === 'flags' || key === '*') {
+        const saved = await cluster.store.getState<FlagState>('flags');
+        if (saved) this.flags.restore({ ...saved, audit: await cluster.store.flagAudit(this.flags.auditLimit) });
+      }
+    } catch (error) {
+      this.#logger.warn(`could not read the shared ${key === '*' ? 'state' : key} from the cluster: ${(error as Error).message}`);
+    }
+  }
+
+  #clusterChanged(): void {
+    const view = this.cluster!.view();
+    this.metrics.setCluster({ isLeader: this.cluster!.isLeader(), epoch: view.epoch, members: view.members.length });
+  }
+}
+
+/** What resuming reads: the SQLite store of an agent alone, or a snapshot of a cluster's shared state. */
+export type ResumeSource = FlagPersistence & {
+  readonly path: string;
+  unfinishedActions(): ActionRecord[];
+};
+
+/** A route that acts (anything but a read, and OFREP's evaluations, which only read). */
+function isAction(route: Route): boolean {
+  return route.method !== 'GET' && !route.path.startsWith('/ofrep/');
+}
+
+/** The parts of a database URL that are secrets: the password (raw and decoded) and the URL itself. */
+function databaseSecrets(url: string): string[] {
+  try {
+    const { password } = new URL(url);
+    return password ? [url, password, decodeURIComponent(password)] : [];
+  } catch {
+    return [url];
   }
 }

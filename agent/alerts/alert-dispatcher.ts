@@ -31,6 +31,8 @@ export interface AlertDispatcherOptions {
   now: () => number;
   logger: Logger;
   onDelivery: (delivery: AlertDelivery) => void;
+  /** Whether this agent acts (a cluster's leader): a deposed one repeats nothing. Default: always. */
+  acting?: () => boolean;
 }
 
 interface FiringEntry {
@@ -53,8 +55,10 @@ export class AlertDispatcher {
   readonly #lanes = new Map<AlertReceiver, Map<string, Promise<void>>>();
   readonly #inFlight = new Set<Promise<void>>();
   readonly #shutdown = new AbortController();
+  readonly #acting: () => boolean;
 
   constructor(options: AlertDispatcherOptions) {
+    this.#acting = options.acting ?? (() => true);
     this.#receivers = options.receivers;
     this.#repeatIntervalMs = options.repeatIntervalMs;
     this.#now = options.now;
@@ -132,7 +136,7 @@ export class AlertDispatcher {
 
   #repeat(key: string): void {
     const entry = this.#firing.get(key);
-    if (!entry || this.#shutdown.signal.aborted) return;
+    if (!entry || this.#shutdown.signal.aborted || !this.#acting()) return;
     for (const receiver of entry.receivers) this.#deliver(receiver, entry.notice, true);
   }
 

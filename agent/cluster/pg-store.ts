@@ -97,7 +97,8 @@ export const MIGRATIONS: readonly string[] = [
      to_env text NOT NULL,
      node text NOT NULL,
      epoch bigint NOT NULL,
-     at timestamptz NOT NULL DEFAULT now()
+     at timestamptz NOT NULL DEFAULT now(),
+     confirmed_at timestamptz
    );
    CREATE INDEX greenlight_switches_incident ON greenlight_switches (incident)`,
 ];
@@ -290,14 +291,29 @@ export class PgStore {
   }
 
   /**
-   * The last check before a switch reaches the traffic adapter: `term` leads, and `from` is still
-   * live in the shared state. Records the switch as sent. Returns the fencing token (the epoch).
+   * The last check before a switch reaches the traffic adapter: `term` leads, `from` is still live
+   * in the shared state, and (unless an operator asks: `manual`) no switch of an earlier term is
+   * unconfirmed (its leader died between the adapter and the record: where traffic goes is
+   * unknown, and a rule does not switch on a guess; an operator's switch settles it). Records the
+   * switch as sent.
    */
-  async claimSwitch(term: Term, switchTo: { from: string; to: string; incident: string }): Promise<Refusal> {
+  async claimSwitch(term: Term, switchTo: { from: string; to: string; incident: string; manual: boolean }): Promise<Refusal> {
     return this.#fenced(term, async (client) => {
       const { rows } = await client.query<{ value: string }>("SELECT value FROM greenlight_state WHERE key = 'activeEnvironment' FOR UPDATE");
       const live = rows[0] === undefined ? undefined : (JSON.parse(rows[0].value) as string);
       if (live !== undefined && live !== switchTo.from) return `${switchTo.from} is no longer live in the cluster (${live} is): another leader switched first`;
+      if (!switchTo.manual) {
+        const unconfirmed = await client.query<{ node: string; epoch: string; from_env: string; to_env: string }>(
+          'SELECT node, epoch, from_env, to_env FROM greenlight_switches WHERE confirmed_at IS NULL AND epoch < $1 ORDER BY id DESC LIMIT 1',
+          [term.epoch],
+        );
+        const row = unconfirmed.rows[0];
+        if (row)
+          return `the switch ${row.from_env} → ${row.to_env} sent by ${row.node} (epoch ${row.epoch}) was never confirmed: the traffic layer may have moved; check it, then greenlight rollback`;
+      } else {
+        // An operator (or a promotion) decides with what they see: earlier unknowns are settled.
+        await client.query('UPDATE greenlight_switches SET confirmed_at = now() WHERE confirmed_at IS NULL AND epoch < $1', [term.epoch]);
+      }
       await client.query('INSERT INTO greenlight_switches (incident, from_env, to_env, node, epoch) VALUES ($1, $2, $3, $4, $5)', [
         switchTo.incident,
         switchTo.from,
@@ -315,11 +331,17 @@ export class PgStore {
     return rows.length > 0;
   }
 
+  /** The adapter refused or failed a switch claimed by `term`: it did not happen. */
+  async abandonSwitch(term: Term, incident: string): Promise<void> {
+    await this.#pool.query('DELETE FROM greenlight_switches WHERE incident = $1 AND epoch = $2 AND confirmed_at IS NULL', [incident, term.epoch]);
+  }
+
   /**
    * Record the live environment after a switch that went through. Not fenced by the lease (the
    * switch was, and it happened), but never over a switch of a later term.
    */
   async completeSwitch(term: Term, live: string): Promise<void> {
+    await this.#pool.query('UPDATE greenlight_switches SET confirmed_at = now() WHERE epoch = $1 AND to_env = $2 AND confirmed_at IS NULL', [term.epoch, live]);
     await this.#pool.query(
       `WITH w AS (
          INSERT INTO greenlight_state (key, value, node, epoch) SELECT 'activeEnvironment', $1, $2, $3

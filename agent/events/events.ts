@@ -165,6 +165,11 @@ export interface ValidationCheck {
 }
 export type RollbackValidatedEvent = EventBase<'rollback.validated', { ok: boolean; live: string; idle: string; trigger: string; checks: ValidationCheck[] }>;
 
+export type ClusterLeaderElectedEvent = EventBase<'cluster.leader_elected', { node: string; epoch: number; url: string }>;
+export type ClusterLeaderLostEvent = EventBase<'cluster.leader_lost', { node: string; epoch: number; reason: string }>;
+export type ClusterStoreUnavailableEvent = EventBase<'cluster.store_unavailable', { node: string; error: string }>;
+export type ClusterStoreRecoveredEvent = EventBase<'cluster.store_recovered', { node: string; downForMs: number; droppedEvents: number }>;
+
 export type GreenlightEvent =
   | AgentStartedEvent
   | AgentStoppingEvent
@@ -190,7 +195,11 @@ export type GreenlightEvent =
   | PromoteStepEvent
   | PromoteSucceededEvent
   | PromoteFailedEvent
-  | RollbackValidatedEvent;
+  | RollbackValidatedEvent
+  | ClusterLeaderElectedEvent
+  | ClusterLeaderLostEvent
+  | ClusterStoreUnavailableEvent
+  | ClusterStoreRecoveredEvent;
 export type EventType = GreenlightEvent['type'];
 
 /** What a publisher supplies; the bus adds id and time. */

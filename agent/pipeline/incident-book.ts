@@ -53,6 +53,11 @@ export class IncidentBook {
     return this.#open.get(rule);
   }
 
+  /** The open incidents, one per firing rule. */
+  openIncidents(): ActionContext[] {
+    return [...this.#open.values()];
+  }
+
   /** Whether `incident` (`rule#N`) is open. */
   isOpen(incident: string): boolean {
     for (const context of this.#open.values()) if (context.incident === incident) return true;

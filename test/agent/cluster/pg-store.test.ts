@@ -58,15 +58,33 @@ describe('the lease', () => {
     const b = await s.elect('b', 'http://b', 60_000);
     const old = { node: 'a', epoch: a.epoch };
     expect(await s.claimAction(old, { ...record, incident: 'r#2' }, false)).toMatch(/fenced/);
-    expect(await s.claimSwitch(old, { from: 'blue', to: 'green', incident: 'r#2' })).toMatch(/fenced/);
+    expect(await s.claimSwitch(old, { from: 'blue', to: 'green', incident: 'r#2', manual: false })).toMatch(/fenced/);
     expect(await s.setState(old, 'activeEnvironment', 'green')).toMatch(/fenced/);
     const term = { node: 'b', epoch: b.epoch };
-    expect(await s.claimSwitch(term, { from: 'blue', to: 'green', incident: 'r#2' })).toBeUndefined();
+    expect(await s.claimSwitch(term, { from: 'blue', to: 'green', incident: 'r#2', manual: false })).toBeUndefined();
     await s.completeSwitch(term, 'green');
     expect(await s.getState('activeEnvironment')).toBe('green');
-    expect(await s.claimSwitch(term, { from: 'blue', to: 'green', incident: 'r#3' })).toMatch(/no longer live/);
+    expect(await s.claimSwitch(term, { from: 'blue', to: 'green', incident: 'r#3', manual: false })).toMatch(/no longer live/);
     expect(await s.switchSent('r#2')).toBe(true);
     expect(await s.switchSent('r#3')).toBe(false);
+    await s.close();
+  });
+
+  it("holds a rule's switch while an earlier term's switch is unconfirmed, until an operator switches", async () => {
+    const url = await postgres.server.database();
+    const s = store(url);
+    await s.migrate();
+    const a = await s.elect('a', 'http://a', 60_000);
+    const termA = { node: 'a', epoch: a.epoch };
+    expect(await s.claimSwitch(termA, { from: 'blue', to: 'green', incident: 'r#1', manual: false })).toBeUndefined();
+    // a dies between the adapter and the record of the new live environment.
+    await s.release(termA);
+    const b = await s.elect('b', 'http://b', 60_000);
+    const termB = { node: 'b', epoch: b.epoch };
+    expect(await s.claimSwitch(termB, { from: 'blue', to: 'green', incident: 'r#2', manual: false })).toMatch(/never confirmed/);
+    expect(await s.claimSwitch(termB, { from: 'blue', to: 'green', incident: 'manual-1', manual: true })).toBeUndefined();
+    await s.abandonSwitch(termB, 'manual-1');
+    expect(await s.claimSwitch(termB, { from: 'blue', to: 'green', incident: 'r#2', manual: false })).toBeUndefined();
     await s.close();
   });
 });
