@@ -5,13 +5,11 @@
  * process exits any other way (a timeout, a crash): no server outlives the process that started it.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, readdirSync, rmSync } from 'node:fs';
-import { userInfo } from 'node:os';
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { createServer } from 'node:net';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 
 /** The folder holding initdb and pg_ctl: /usr/local/bin, Debian's /usr/lib/postgresql/<n>/bin, or PATH. */
 export function postgresBin(): string | undefined {

@@ -3,9 +3,9 @@
  * file's tests, stopped after them, and at exit whatever happens (a timeout, a crash).
  */
 import { afterAll, beforeAll } from 'vitest';
-import { startPostgres, type TestPostgres } from '../../simulator/postgres-server.js';
+import { postgresBin, startPostgres, type TestPostgres } from '../../simulator/postgres-server.js';
 
-export { postgresBin, startPostgres, type TestPostgres } from '../../simulator/postgres-server.js';
+export { postgresBin, startPostgres, type TestPostgres };
 
 /** A server for the file's tests: started before them, stopped after (and at exit, whatever happens). */
 export function usePostgres(): { readonly server: TestPostgres } {
