@@ -223,6 +223,11 @@ export class Agent {
     return this.#persistence !== undefined && this.pipeline.series.firstRoundDone;
   }
 
+  /** In a cluster, the newest id of the shared history this agent has (its bus numbers only its own events). */
+  get historyLastId(): number | undefined {
+    return this.cluster ? (this.#persistence?.journal.lastId ?? 0) : undefined;
+  }
+
   /** The HTTP listener's address, once started. */
   get address(): { host: string; port: number } | undefined {
     return this.#api?.address;
@@ -273,7 +278,12 @@ export class Agent {
       ...acts(flagRoutes(this.flags, flagHost)),
       ...acts(promoteRoutes(this.promotions)),
       ...clusterRoutes(role),
-      ...statusPageRoutes(this.#view),
+      ...statusPageRoutes({
+        state: (withSeries) => this.#view.state(withSeries),
+        summaries: (samples) => this.#view.summaries(samples),
+        lastEventId: () => this.#view.lastEventId(),
+        cluster: () => role.view(),
+      }),
     ];
     this.#api = await ApiServer.start({ config: () => this.#config, routes, journal: persistence.journal, redactor: this.redactor, logger: this.#rootLogger });
     cluster?.start(this.#api.url, this.#api.address.port);

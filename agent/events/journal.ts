@@ -66,6 +66,7 @@ export class Journal {
   #dropped = 0;
   readonly #unsubscribe: () => void;
   readonly #replica: JournalReplica | undefined;
+  #lastDelivered = 0;
 
   constructor(options: { store: Store; bus: EventBus; logger: Logger; now: () => number; replica?: JournalReplica | undefined }) {
     this.#store = options.store;
@@ -191,7 +192,13 @@ export class Journal {
     this.#deliver(events);
   }
 
+  /** The id of the newest event handed to the listeners (what a stream client resumes after). */
+  get lastId(): number {
+    return this.#lastDelivered;
+  }
+
   #deliver(batch: readonly GreenlightEvent[]): void {
+    if (batch.length > 0) this.#lastDelivered = Math.max(this.#lastDelivered, batch.at(-1)!.id);
     for (const event of batch) {
       for (const listener of this.#listeners) {
         try {

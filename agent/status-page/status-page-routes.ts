@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ClusterView } from '../cluster/cluster.js';
 import type { AgentState } from '../http/state-view.js';
 import type { SeriesSummary } from '../../probes/probe-series.js';
 import { LOCKED_FLAGS } from '../flags/flag-store.js';
@@ -58,6 +59,8 @@ export interface OverviewSource {
   summaries(samples: number): SeriesSummary[];
   /** The newest event id, where the page's stream resumes. */
   lastEventId(): number;
+  /** Who leads and the members (GET /api/v1/cluster's answer). */
+  cluster(): ClusterView;
 }
 
 export function statusPageRoutes(agent: OverviewSource): Route[] {
@@ -92,7 +95,10 @@ export function statusPageRoutes(agent: OverviewSource): Route[] {
         throw new HttpError(400, `samples must be a whole number from 0 to ${MAX_SAMPLES}, not ${JSON.stringify(text)}`);
       const samples = text === null ? DEFAULT_SAMPLES : Math.min(Number(text), MAX_SAMPLES);
       const { series: _detail, ...state } = agent.state(false);
-      return { status: 200, body: { ...state, locked: LOCKED_FLAGS, lastEventId: agent.lastEventId(), series: agent.summaries(samples) } };
+      return {
+        status: 200,
+        body: { ...state, locked: LOCKED_FLAGS, lastEventId: agent.lastEventId(), cluster: agent.cluster(), series: agent.summaries(samples) },
+      };
     },
   });
   return routes;

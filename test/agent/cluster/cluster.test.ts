@@ -35,6 +35,11 @@ describe('a cluster of three agents', () => {
       expect(metrics).toContain(`greenlight_cluster_is_leader ${name === leader ? 1 : 0}`);
       expect(metrics).toContain('greenlight_cluster_members 3');
       expect(metrics).toContain(`greenlight_cluster_epoch ${view.epoch}`);
+      // The status page's overview: the members, and where its stream resumes in the shared history (not the agent's own count).
+      const newest = (await w.history(name)).at(-1)!.id;
+      const overview = await w.agents.get(name)!.get<{ lastEventId: number; cluster: { leader: string; members: unknown[] } }>('/api/v1/overview');
+      expect(overview.cluster).toMatchObject({ leader, members: expect.any(Array) });
+      expect(overview.lastEventId).toBeGreaterThanOrEqual(newest);
     }
   });
 });
