@@ -227,11 +227,11 @@ export class TrafficControl {
           signal,
         );
       } catch (error) {
-        await fence.abandon?.();
+        if ('abandon' in fence && fence.abandon) await fence.abandon();
         return { switched: false, why: 'adapter', reason: (error as Error).message ?? String(error), verification };
       }
       // A cluster records the new live environment before anyone hears of the switch.
-      await fence.confirm?.();
+      if ('confirm' in fence && fence.confirm) await fence.confirm();
       this.#record(from, plan.to, context, outcome, plan.kind, verification);
       return { switched: true, from, to: plan.to, detail: outcome.detail, data: outcome.data ?? {}, verification };
     });
