@@ -19,7 +19,7 @@ import { rollbackRoutes } from './actions/rollback-routes.js';
 import { AlertDispatcher, publishDelivery } from './alerts/alert-dispatcher.js';
 import { Cluster } from './cluster/cluster.js';
 import { clusterRoutes, leaderOnly, type ClusterRole } from './cluster/cluster-routes.js';
-import { sharedState, takeOver } from './cluster/takeover.js';
+import { resumeActions, sharedState, takeOver } from './cluster/takeover.js';
 import { EventBus } from './events/events.js';
 import { announceStart, announceStop } from './events/lifecycle.js';
 import type { EventQuery } from './events/journal.js';
@@ -249,6 +249,7 @@ export class Agent {
       await cluster.open({
         bus: this.bus,
         takeOver: () => takeOver(this, cluster),
+        resumeActions: () => resumeActions(this, cluster),
         sharedChanged: (key) => void this.#followShared(cluster, key),
         ingest: (events) => persistence.journal.ingest(events),
         changed: () => this.#clusterChanged(),

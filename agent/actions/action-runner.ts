@@ -164,6 +164,8 @@ export class ActionRunner {
     if (this.#claim && !this.#dryRun) {
       const refusal = await this.#claim(record, retry !== undefined);
       if (refusal !== undefined) {
+        // Not done: whoever leads next (this agent too, once the store answers) may still run it.
+        this.#done.delete(`${context.incident}\u0000${name}`);
         const outcome: ActionOutcome = { outcome: 'skipped', reason: `not run by this agent: ${refusal}`, data: { fenced: true } };
         this.#logger.warn({ action: name, incident: context.incident }, outcome.reason);
         this.#report(name, context, base, started, outcome);

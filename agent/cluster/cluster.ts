@@ -48,6 +48,8 @@ export interface ClusterHost {
   readonly bus: Pick<EventBus, 'publish'>;
   /** A new term of this agent: pick up the shared state; call `beginActing` once it may act. */
   takeOver(term: Term): Promise<void>;
+  /** The database answers again while this agent leads: run what it could not start meanwhile. */
+  resumeActions(): Promise<void>;
   /** Another agent changed a piece of shared state (`*`: anything, after a reconnect). */
   sharedChanged(key: string): void;
   /** Events of the history, in id order, for the mirror. */
@@ -90,6 +92,8 @@ export class Cluster {
   #deadline = 0;
   #lease: LeaseView = { holder: null, url: null, epoch: 0, valid: false };
   #members: MemberRow[] = [];
+  /** When (monotonic) the last election round went through. */
+  #seenAt = Number.NEGATIVE_INFINITY;
   #tick: NodeJS.Timeout | undefined;
   #deadlineTimer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -165,7 +169,9 @@ export class Cluster {
 
   /** What GET /api/v1/cluster answers. */
   view(): ClusterView {
-    const leader = this.#lease.valid ? this.#lease.holder : null;
+    // What this agent last saw, unless it has not reached the database for a whole lease.
+    const fresh = performance.now() - this.#seenAt < this.#settings.leaseMs;
+    const leader = this.#lease.valid && fresh ? this.#lease.holder : null;
     const members = this.#members.map((m) => ({
       name: m.name,
       url: m.url,
@@ -392,6 +398,7 @@ export class Cluster {
     try {
       const lease = await this.store.elect(this.#node, this.#url, leaseMs);
       this.#lease = lease;
+      this.#seenAt = performance.now();
       this.#members = await this.store.members(Math.max(3 * leaseMs, 10_000));
       this.#recoveredIfWritten();
       if (lease.holder === this.#node && lease.valid) {
@@ -491,6 +498,10 @@ export class Cluster {
     const dropped = this.#droppedEvents;
     this.#droppedEvents = 0;
     this.#logger.warn({ downForMs, dropped }, `the cluster's PostgreSQL answers again after ${Math.round(downForMs / 1_000)}s`);
+    if (this.isLeader())
+      void this.#host
+        ?.resumeActions()
+        .catch((error: unknown) => this.#logger.error(`could not resume the actions held while the database was unavailable: ${describePgError(error)}`));
     this.#host?.bus.publish({
       type: 'cluster.store_recovered',
       severity: 'info',

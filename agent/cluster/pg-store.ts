@@ -161,6 +161,10 @@ export class PgStore {
       idleTimeoutMillis: 30_000,
     });
     pool.on('error', (error) => options.onError(describePgError(error)));
+    // A connection the server drops while checked out (a restart mid-transaction) emits 'error'
+    // on its client, which pg-pool only listens to while the client is idle: without this the
+    // process would end on an unhandled 'error'. The query under way rejects on its own.
+    pool.on('connect', (client) => client.on('error', (error) => options.onError(describePgError(error))));
     return new PgStore(pool, url);
   }
 

@@ -67,13 +67,29 @@ export async function takeOver(host: TakeoverHost, cluster: Cluster): Promise<vo
   const sharedIds = new Set(Object.values(incidents).map((stored) => stored.incident));
 
   host.pipeline.resume(shared, shared.unfinishedActions());
+  fireUnstarted(host, snapshot, highest, sharedIds);
+  for (const [rule, used] of highest) host.pipeline.rules.numberAfter(rule, used);
+}
+
+/**
+ * The database answers again while this agent leads: an action whose start it could not record
+ * (so never ran) is run now, if its incident still fires. Actions in flight recorded their start
+ * and are left alone.
+ */
+export async function resumeActions(host: TakeoverHost, cluster: Cluster): Promise<void> {
+  const snapshot = await cluster.store.snapshot(host.flags.auditLimit);
+  if (cluster.isLeader()) fireUnstarted(host, snapshot, new Map(), undefined);
+}
+
+/** Fire, for every open incident, its rule's actions that no leader started (renumbering one opened while following, see takeOver). */
+function fireUnstarted(host: TakeoverHost, snapshot: SharedSnapshot, highest: Map<string, number>, sharedIds: Set<string> | undefined): void {
   const started = new Set(snapshot.actions.map((record) => `${record.incident}\u0000${record.action}`));
   for (const context of host.pipeline.incidents.openIncidents()) {
     const rule = context.rule;
     if (!rule) continue;
     let acting: ActionContext = context;
     const used = highest.get(rule.name) ?? 0;
-    if (!sharedIds.has(context.incident) && Number(context.incident.slice(context.incident.lastIndexOf('#') + 1)) <= used) {
+    if (sharedIds && !sharedIds.has(context.incident) && Number(context.incident.slice(context.incident.lastIndexOf('#') + 1)) <= used) {
       // Opened here while following, under a number the cluster already used: renumber it.
       const incident = `${rule.name}#${used + 1}`;
       host.pipeline.rules.resumeFiring(rule.name, used + 1, context.startedAt, context.env);
@@ -84,5 +100,4 @@ export async function takeOver(host: TakeoverHost, cluster: Cluster): Promise<vo
     const owed = rule.actions.filter((name) => !started.has(`${acting.incident}\u0000${name}`));
     if (owed.length > 0) host.actions.fire(owed, acting);
   }
-  for (const [rule, used] of highest) host.pipeline.rules.numberAfter(rule, used);
 }

@@ -66,8 +66,8 @@ export interface ClusterWorld {
   target: FencedTarget;
   agents: Map<string, AgentProcess>;
   databaseUrl: string;
-  /** Start agent `name` (again, after a kill). */
-  start(name: string): Promise<AgentProcess>;
+  /** Start agent `name` (again, after a kill), on the world's database or on `via` (a proxy to it). */
+  start(name: string, via?: string): Promise<AgentProcess>;
   /** GET /api/v1/cluster of one agent. */
   view(name: string): Promise<ClusterView>;
   /** The agent that leads, once every running agent agrees on one. */
@@ -112,10 +112,10 @@ export async function startCluster(databaseUrl: string, names: readonly string[]
     target,
     agents,
     databaseUrl,
-    start: async (name) => {
+    start: async (name, via) => {
       const file = files.get(name) ?? writeTempFile(`${name}.yaml`, config({ blue, green, target }, tempDir(`greenlight-${name}-`), extra));
       files.set(name, file);
-      const agent = await startAgentProcess(file, { GREENLIGHT_DATABASE_URL: databaseUrl, GREENLIGHT_NODE_NAME: name });
+      const agent = await startAgentProcess(file, { GREENLIGHT_DATABASE_URL: via ?? databaseUrl, GREENLIGHT_NODE_NAME: name });
       agents.set(name, agent);
       return agent;
     },
