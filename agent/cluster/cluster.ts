@@ -156,6 +156,10 @@ export class Cluster {
   start(listenUrl: string, port: number): void {
     this.#node = this.#settings.nodeName ?? `${hostname()}:${port}`;
     this.#url = this.#settings.advertiseUrl ?? listenUrl;
+    if (this.#settings.advertiseUrl === undefined && /^http:\/\/(0\.0\.0\.0|\[::\])[:/]/.test(listenUrl))
+      this.#logger.warn(
+        `this agent advertises ${listenUrl}, which the other agents cannot reach: set GREENLIGHT_ADVERTISE_URL (cluster.advertiseUrl) so that a follower can forward actions to it when it leads`,
+      );
     void this.#listen();
     this.#poll = setInterval(() => void this.pull(), POLL_MS);
     this.#poll.unref();
