@@ -16,7 +16,10 @@ import type { ActionOutcome, Controller } from './actions/action.js';
 import { ActionRunner } from './actions/action-runner.js';
 import { createController } from './actions/controller.js';
 import { rollbackRoutes } from './actions/rollback-routes.js';
-import { AlertDispatcher, publishDelivery } from './alerts/alert-dispatcher.js';
+import { publishDelivery, type AlertDispatcher } from './alerts/alert-dispatcher.js';
+import { AlertLifecycle, type OpenIncident } from './alerts/alert-lifecycle.js';
+import { alertRoutes } from './alerts/alert-routes.js';
+import { journaledLifecycleStore, type LifecycleStore } from './alerts/lifecycle-store.js';
 import { Cluster } from './cluster/cluster.js';
 import { clusterRoutes, leaderOnly, type ClusterRole } from './cluster/cluster-routes.js';
 import { resumeActions, sharedState, takeOver } from './cluster/takeover.js';
@@ -39,9 +42,11 @@ import { promoteRoutes } from './promote/promote-routes.js';
 import { PromotionController } from './promote/promotion.js';
 import { ConfigReloader, type ReloadResult } from './reload/config-reloader.js';
 import { reloadRoutes } from './reload/reload-routes.js';
+import { Reports } from './reports/reports.js';
 import { statusPageRoutes } from './status-page/status-page-routes.js';
 import { logEvent } from './telemetry/logger.js';
 import { AgentMetrics } from './telemetry/metrics.js';
+import { SwitchSteps } from './traffic/switch-steps.js';
 import { TrafficControl } from './traffic/traffic-control.js';
 
 export interface AgentOptions {
@@ -78,6 +83,8 @@ export class Agent {
   /** The live environment and every switch of it. */
   readonly traffic: TrafficControl;
   readonly alerts: AlertDispatcher;
+  /** Grouping, silences, maintenance, inhibition, escalation and acknowledgement in front of the receivers (`alerts` is its dispatcher). */
+  readonly alertLifecycle: AlertLifecycle;
   readonly flags: FlagStore;
   /** What actions and promotions may do to the world. */
   readonly controller: Controller;
@@ -94,6 +101,8 @@ export class Agent {
   readonly #reloader: ConfigReloader;
   #api: ApiServer | undefined;
   #persistence: Persistence | undefined;
+  /** Trend reports (issue 16): the rollups of every probe result, the report route, scheduled posts; opened with the store. */
+  #reports: Reports | undefined;
   #startedAt = 0;
   /** Numbers manual rollbacks; set past the journal's last event id at start (see manualRollback). */
   #manualSequence = 0;
@@ -130,8 +139,9 @@ export class Agent {
     if (clusterConfig.databaseUrl) this.redactor.add(databaseSecrets(clusterConfig.databaseUrl));
     const cluster = this.cluster;
     const acting = () => cluster?.isLeader() ?? true;
-    // One keep-alive pool for every probe: connection reuse is most of a probe's cost saving.
-    this.#probePool = createProbeDispatcher(config, { keepAliveTimeout: 30_000, connections: 8, pipelining: 1 }, this.now);
+    // One keep-alive pool for every probe: connection reuse is most of a probe's cost saving; its
+    // connections per origin grow with the series probing it (probeConnections).
+    this.#probePool = createProbeDispatcher(config, { keepAliveTimeout: 30_000, pipelining: 1 }, this.now);
     const dispatcher = options.probeDispatcher ?? this.#probePool.dispatcher;
     this.plugins = new PluginFactory({ logger, dispatcher: () => options.outbound ?? dispatcher, now: this.now, redactor: this.redactor });
     const persist = (key: string, value: unknown) => this.#persistence?.save(key, value);
@@ -154,16 +164,30 @@ export class Agent {
             switchSent: (incident: string) => cluster.switchSent(incident),
           }
         : {}),
+      steps: new SwitchSteps({
+        bus: this.bus,
+        steps: () => this.plugins.switchSteps(this.#config),
+        alert: (notice) => this.alerts.notify(notice),
+        stateUrl: () => this.controller.stateUrl(),
+        now: this.now,
+        logger: logger.child({ component: 'switch' }),
+        redact: (text) => this.redactor.text(text),
+      }),
     });
-    const onDelivery = publishDelivery(this.bus, this.metrics);
-    this.alerts = new AlertDispatcher({
+    // The alert lifecycle owns the dispatcher: notices go through silences, maintenance,
+    // inhibition, escalation and grouping (agent/alerts/alert-lifecycle.ts).
+    this.alertLifecycle = new AlertLifecycle({
+      config: () => this.#config,
       receivers: this.plugins.receivers(config),
-      repeatIntervalMs: config.alerts.repeatInterval,
+      bus: this.bus,
+      metrics: this.metrics,
       now: this.now,
       logger: logger.child({ component: 'alerts' }),
-      onDelivery,
+      activeEnvironment: () => this.traffic.live,
+      onDelivery: publishDelivery(this.bus, this.metrics),
       acting,
     });
+    this.alerts = this.alertLifecycle.dispatcher;
     this.flags = new FlagStore({
       environments: Object.keys(config.environments),
       initial: config.flags.initial,
@@ -233,6 +257,11 @@ export class Agent {
     return this.#api?.address;
   }
 
+  /** Where every scheduled probe result is rolled up for reports, once the store is open. */
+  get reports(): Reports | undefined {
+    return this.#reports;
+  }
+
   async start(): Promise<void> {
     this.#startedAt = this.now();
     for (const notice of this.config.notices) this.#logger.warn(notice);
@@ -254,13 +283,25 @@ export class Agent {
         ingest: (events) => persistence.journal.ingest(events),
         changed: () => this.#clusterChanged(),
       });
-      // Every agent starts from the shared state; only a leader's takeover settles interrupted actions.
+      // Every agent starts from the shared state; only a leader's takeover settles interrupted actions
+      // and starts the alert lifecycle (from the shared lifecycle records: see resumeAlerts).
       this.#resume(sharedState(await cluster.store.snapshot(this.flags.auditLimit)), false);
       this.#manualSequence = Date.now();
     } else {
       this.#manualSequence = this.bus.lastId;
       this.#resume(persistence.store, true);
+      // Silences, windows, incidents and their escalation, settled against the incidents resumed above.
+      this.resumeAlerts(journaledLifecycleStore(persistence.store, persistence.journal));
     }
+    const reports = (this.#reports = new Reports(this, {
+      store: persistence.store,
+      slice: (work) => this.#api?.turn(work) ?? Promise.resolve(undefined),
+      now: this.now,
+      logger: this.#rootLogger.child({ component: 'reports' }),
+      // Scheduled posts are notifications: in a cluster only the leader sends them.
+      acting: () => cluster?.isLeader() ?? true,
+    }));
+    reports.start();
     this.metrics.setActiveEnvironment(this.traffic.live, Object.keys(this.config.environments));
     const flagHost = { activeEnvironment: () => this.traffic.live };
     const core = {
@@ -270,6 +311,7 @@ export class Agent {
       history: (query: EventQuery) => this.#api?.history(query) ?? Promise.resolve(undefined),
     };
     const role = this.#role();
+    const lifecycleRoutes = alertRoutes(this.alertLifecycle, { environments: () => Object.keys(this.config.environments) });
     // An action asked of a follower is carried out by the leader (reads and OFREP are answered here).
     const acts = (routes: Route[]) => (cluster ? [...routes.filter((route) => !isAction(route)), ...leaderOnly(routes.filter(isAction), role)] : routes);
     const routes = [
@@ -284,7 +326,11 @@ export class Agent {
         summaries: (samples) => this.#view.summaries(samples),
         lastEventId: () => this.#view.lastEventId(),
         cluster: () => role.view(),
+        alerts: () => this.#view.alerts(),
       }),
+      ...reports.routes(),
+      // The lifecycle lives on the leader (a follower's is dormant): its reads are forwarded too.
+      ...(cluster ? leaderOnly(lifecycleRoutes, role) : lifecycleRoutes),
     ];
     this.#api = await ApiServer.start({ config: () => this.#config, routes, journal: persistence.journal, redactor: this.redactor, logger: this.#rootLogger });
     cluster?.start(this.#api.url, this.#api.address.port);
@@ -307,11 +353,12 @@ export class Agent {
     await this.pipeline.close();
     await this.promotions.close();
     await this.actions.close();
-    await this.alerts.close();
+    await this.alertLifecycle.close();
     await this.traffic.adapter.close?.();
     await this.#api?.close();
     await this.#probePool.dispatcher.destroy();
     this.#probePool.tls.close();
+    await this.#reports?.close();
     this.#persistence?.close();
     await this.cluster?.close();
   }
@@ -362,6 +409,25 @@ export class Agent {
     this.traffic.resume(store);
     resumeFlags(this.flags, store);
     this.pipeline.resume(store, settle ? store.unfinishedActions() : []);
+  }
+
+  /**
+   * Start the alert lifecycle from `store` (silences, windows, incidents with their escalation, the
+   * alerts of open incidents and what each receiver was told), settled against the incidents the
+   * pipeline has open. An agent alone: at start, from its SQLite store. A cluster: at each takeover,
+   * from the shared records the last leader wrote (agent/cluster/takeover.ts).
+   */
+  resumeAlerts(store: LifecycleStore): void {
+    this.alertLifecycle.start(
+      store,
+      this.pipeline.incidents.list().map((context): OpenIncident => ({
+        incident: context.incident,
+        rule: context.rule?.name ?? context.actor,
+        env: context.env,
+        severity: context.severity === 'critical' ? 'critical' : 'warning',
+        startedAt: context.startedAt,
+      })),
+    );
   }
 
   /** Who leads: the cluster, or this agent alone (a cluster of one that it leads, epoch 1). */

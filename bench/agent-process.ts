@@ -24,7 +24,7 @@
  *   stop            close everything; the process then exits
  *
  * Agent options: --data-dir DIR (a prepared state database), --jitter J, --extra YAML (top-level
- * config keys added to the generated config).
+ * config keys added to the generated config), --rules none|stock|many (harness.ts BenchRules).
  */
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
@@ -38,6 +38,7 @@ import {
   cpuMicros,
   startPacedLoop,
   summarizeLatency,
+  type BenchRules,
   type LatencySummary,
   type PacedLoop,
   type WorkerCommand,
@@ -66,6 +67,7 @@ const { values } = parseArgs({
     'data-dir': { type: 'string' },
     jitter: { type: 'string' },
     extra: { type: 'string' },
+    rules: { type: 'string', default: 'none' },
   },
   strict: true,
 });
@@ -88,6 +90,7 @@ function agentEngine(): Engine {
       dataDir: values['data-dir'],
       extra: values.extra,
       slo: values.slo as 'none' | 'one' | 'per-probe',
+      rules: values.rules as BenchRules,
     }),
     {},
   );

@@ -13,6 +13,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request, type Dispatcher } from 'undici';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 
 export { sleep };
 
@@ -102,7 +103,48 @@ export interface BenchConfigOptions {
   dataDir?: string;
   /** YAML inserted before `probes:` (top-level keys such as `api:`). */
   extra?: string;
+  /**
+   * Rules (bench/scale.ts): none (default); `stock`, the rules, actions and SLO of
+   * config/greenlight.yaml (the first four probes then carry the stock names health, universe,
+   * discoveries, positions, which those rules read); `many`, {@link manyBenchRules}.
+   */
+  rules?: BenchRules;
 }
+
+export type BenchRules = 'none' | 'stock' | 'many';
+export const BENCH_RULES: readonly BenchRules[] = ['none', 'stock', 'many'];
+
+/** config/greenlight.yaml, from the repository (dist/bench/harness.js → ../../config). */
+export const DEFAULT_CONFIG_PATH = resolve(DIST_DIR, '..', 'config', 'greenlight.yaml');
+
+/** The stock `actions`, `slo` and `rules` of config/greenlight.yaml, as YAML top-level keys. */
+function stockRulesYaml(): string {
+  const stock = parseYaml(readFileSync(DEFAULT_CONFIG_PATH, 'utf8')) as Record<string, unknown>;
+  return stringifyYaml({ actions: stock.actions, slo: stock.slo, rules: stock.rules });
+}
+
+/**
+ * 200 rules over the generated probes, as rule-decision.ts loads them: 100 reading every probe
+ * (the same errorRatio, so one computation a pass serves them all), 99 reading one probe each
+ * (p95Latency), and one consecutiveFailures rule; none fires against a healthy simulator.
+ */
+export function manyBenchRules(names: readonly string[]): string {
+  const rules: string[] = ['actions:', '  mark: { type: alert }', 'rules:'];
+  for (let i = 0; i < 100; i++)
+    rules.push(
+      `  - { name: all-${i}, severity: warning, when: { all: [ { fact: errorRatio, params: { window: 1m }, operator: greaterThan, value: 0.99 } ] }, minSamples: 1000000 }`,
+    );
+  for (let i = 0; i < 99; i++)
+    rules.push(
+      `  - { name: one-${i}, severity: warning, when: { all: [ { fact: p95Latency, params: { probe: ${names[i % names.length]} }, operator: greaterThan, value: 30 } ] } }`,
+    );
+  rules.push(
+    `  - { name: target, severity: critical, when: { all: [ { fact: consecutiveFailures, params: { probe: ${names[0]} }, operator: greaterThanInclusive, value: 1000 } ] }, actions: [mark] }`,
+  );
+  return rules.join('\n') + '\n';
+}
+
+const STOCK_PROBE_NAMES = ['health', 'universe', 'discoveries', 'positions'];
 
 /**
  * Config text in the style of config/greenlight.yaml with `series` probe × env series: probes
@@ -138,7 +180,7 @@ export function buildConfigText(options: BenchConfigOptions): string {
   const names: string[] = [];
   for (let i = 0; i < probes; i++) {
     const kind = PROBE_KINDS[i % PROBE_KINDS.length]!;
-    const name = `${kind.kind}-${String(i).padStart(4, '0')}`;
+    const name = options.rules === 'stock' && i < STOCK_PROBE_NAMES.length ? STOCK_PROBE_NAMES[i]! : `${kind.kind}-${String(i).padStart(4, '0')}`;
     names.push(name);
     text += `  - name: ${name}\n    path: ${kind.path}\n`;
     if (i === probes - 1 && options.series % 2 === 1) text += '    environments: [blue]\n';
@@ -148,6 +190,8 @@ export function buildConfigText(options: BenchConfigOptions): string {
   if (options.slo === 'one') text += `slo:\n  availability: { objective: 0.995, period: 30d, ${windows} }\n`;
   if (options.slo === 'per-probe')
     text += `slo:\n${names.map((name) => `  ${name}: { objective: 0.995, period: 30d, probes: [${name}], ${windows} }\n`).join('')}`;
+  if (options.rules === 'stock') text += stockRulesYaml();
+  if (options.rules === 'many') text += manyBenchRules(names);
   return text;
 }
 

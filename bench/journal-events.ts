@@ -86,7 +86,19 @@ export function realisticEvent(id: number, time: number): GreenlightEvent {
         severity: 'info',
         rule,
         message: `firing alert "${rule} on ${env}" delivered to slack receiver desk`,
-        data: { receiver: 'desk', receiverType: 'slack', status: 'firing', key: `${rule}:${env}:1741921200000`, attempts: 1, httpStatus: 200 },
+        data: {
+          receiver: 'desk',
+          receiverType: 'slack',
+          status: 'firing',
+          key: `{}:{env=${JSON.stringify(env)}}`,
+          attempts: 1,
+          kind: 'notify',
+          alerts: 1,
+          rules: [rule],
+          incidents: [`${rule}#1`],
+          escalationLevel: 1,
+          httpStatus: 200,
+        },
       };
     case 8:
       return {

@@ -65,6 +65,8 @@ export interface EngineFigures {
   latency: LatencySummary | undefined;
   /** Probe results since the start (warm-up included) by result code, when known. */
   results?: Record<string, number>;
+  /** Resident set size at the end of the measurement period (bytes), when known. */
+  rssBytes?: number;
 }
 
 export interface ProbeEngineResult {
@@ -188,20 +190,28 @@ export async function runProbeEngine(options: ProbeEngineOptions): Promise<Probe
  * Start a worker, let it warm up, measure CPU and probes over `measure` seconds, then (outside
  * the CPU window, since collecting costs CPU) collect probe durations for LATENCY_SECONDS.
  */
-async function measureWorker(label: string, args: string[], rate: number, warmup: number, measure: number): Promise<EngineFigures> {
+export async function measureWorker(
+  label: string,
+  args: string[],
+  rate: number,
+  warmup: number,
+  measure: number,
+  options: { latency?: boolean; quiet?: boolean } = {},
+): Promise<EngineFigures> {
   const worker = forkWorker(args);
   try {
     const started = await worker.call<Record<string, unknown>>({ cmd: 'start' });
-    log(`  started (pid ${worker.pid}): ${JSON.stringify(started)}; load average ${os.loadavg()[0]!.toFixed(2)}`);
+    if (!options.quiet) log(`  started (pid ${worker.pid}): ${JSON.stringify(started)}; load average ${os.loadavg()[0]!.toFixed(2)}`);
     await sleep(warmup * 1_000);
     const first = await worker.sample();
     await sleep(measure * 1_000);
     const last = await worker.sample();
+    if (options.latency === false) return { ...figures(label, first, last, rate, undefined), rssBytes: last.memory.rss };
     await worker.call({ cmd: 'latency-start' });
     await sleep(LATENCY_SECONDS * 1_000);
     const latency = await worker.call<LatencySummary>({ cmd: 'latency-stop' });
     const results = await worker.call<Record<string, number>>({ cmd: 'results' });
-    return { ...figures(label, first, last, rate, latency), results };
+    return { ...figures(label, first, last, rate, latency), results, rssBytes: last.memory.rss };
   } finally {
     await worker.stop();
   }
@@ -211,7 +221,7 @@ async function measureWorker(label: string, args: string[], rate: number, warmup
 const LATENCY_SECONDS = 5;
 
 /** The period is [first's end, last's start]: the counting itself stays outside it. */
-function figures(label: string, first: WorkerSample, last: WorkerSample, intendedRate: number, latency: LatencySummary): EngineFigures {
+function figures(label: string, first: WorkerSample, last: WorkerSample, intendedRate: number, latency: LatencySummary | undefined): EngineFigures {
   const cpuUs = last.cpuBeforeUs - first.cpuAfterUs;
   const seconds = (last.wallBeforeMs - first.wallAfterMs) / 1_000;
   const probes = last.completed - first.completed;
@@ -247,7 +257,7 @@ function printFigures(f: EngineFigures): void {
     );
 }
 
-function findBlackbox(): string | undefined {
+export function findBlackbox(): string | undefined {
   for (const name of BLACKBOX_NAMES) {
     try {
       const path = execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim();
@@ -272,7 +282,14 @@ const BLACKBOX_CONFIG = `modules:
  * Run blackbox_exporter on a free port, drive /probe at `rate` per second over the same eight
  * targets from this process (a keep-alive undici loop), and read blackbox's CPU from /proc.
  */
-async function measureBlackbox(bin: string, sims: SimulatorProcess[], rate: number, warmup: number, measure: number): Promise<EngineFigures> {
+export async function measureBlackbox(
+  bin: string,
+  sims: SimulatorProcess[],
+  rate: number,
+  warmup: number,
+  measure: number,
+  options: { quiet?: boolean } = {},
+): Promise<EngineFigures> {
   const dir = await mkdtemp(join(tmpdir(), 'greenlight-bench-'));
   const configPath = join(dir, 'blackbox.yml');
   await writeFile(configPath, BLACKBOX_CONFIG);
@@ -284,7 +301,7 @@ async function measureBlackbox(bin: string, sims: SimulatorProcess[], rate: numb
   const base = `http://127.0.0.1:${port}`;
   try {
     await waitForHttp(`${base}/-/healthy`, dispatcher, 10_000);
-    log(`  blackbox_exporter ${bin} (pid ${child.pid}) on ${base}; load average ${os.loadavg()[0]!.toFixed(2)}`);
+    if (!options.quiet) log(`  blackbox_exporter ${bin} (pid ${child.pid}) on ${base}; load average ${os.loadavg()[0]!.toFixed(2)}`);
     const targets = sims.flatMap((sim) => APP_PATHS.map((path) => `${sim.url}${path}`));
     const urls = targets.map((target) => `${base}/probe?target=${encodeURIComponent(target)}&module=http_2xx`);
     // blackbox reports its own view of the probe's duration; keep it for the percentiles.
@@ -310,7 +327,7 @@ async function measureBlackbox(bin: string, sims: SimulatorProcess[], rate: numb
       const d0 = durations.length;
       const cpu0 = procStat(pid).cpuUs;
       await sleep(measure * 1_000);
-      const cpu1 = procStat(pid).cpuUs;
+      const { cpuUs: cpu1, rssBytes } = procStat(pid);
       const seconds = (performance.now() - t0) / 1_000;
       const probes = loop.completed - c0;
       const latency = summarizeLatency("blackbox's probe_duration_seconds over the period", durations.slice(d0));
@@ -326,6 +343,7 @@ async function measureBlackbox(bin: string, sims: SimulatorProcess[], rate: numb
         usPerProbe: (cpu1 - cpu0) / Math.max(1, probes),
         cores: (cpu1 - cpu0) / 1e6 / seconds,
         latency,
+        rssBytes,
       };
     } finally {
       await loop.stop();

@@ -8,12 +8,14 @@
  *   node dist/bench/run-all.js --only loadtest --load-seconds 10
  *   node dist/bench/run-all.js --only flag-audit --flag-seconds 5
  *   node dist/bench/run-all.js --only stream-load --stream-seconds 20
+ *   node dist/bench/run-all.js --only alert-storm --page-trials 3
  *
  * Verdicts are printed, never enforced: the machine is small and noisy, so the exit code only
  * says whether the benches ran (0) or broke (1), or the arguments were wrong (2).
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { runAlertStorm } from './alert-storm.js';
 import { runFanout } from './fanout.js';
 import { runFlagAudit } from './flag-audit.js';
 import { runJournalBytes, runJournalIngest } from './journal.js';
@@ -22,7 +24,9 @@ import { runMetricsRender } from './metrics-render.js';
 import { runProbeEngine } from './probe-engine.js';
 import { runLoadtestBench, runPromote } from './promote.js';
 import { runRuleDecision } from './rule-decision.js';
+import { runScale, SCALE_SIZES } from './scale.js';
 import { runSloMemory } from './slo-memory.js';
+import { runReport } from './report.js';
 import { runStreamLoad } from './stream-load.js';
 import { log, section, table, type SummaryRow } from './harness.js';
 
@@ -39,10 +43,13 @@ const BENCHES = [
   'stream-load',
   'promote',
   'loadtest',
+  'report',
+  'alert-storm',
+  'scale',
 ] as const;
 type BenchName = (typeof BENCHES)[number];
 
-const USAGE = `usage: node dist/bench/run-all.js [--only ${BENCHES.join('|')}] [--soak SECONDS] [--series N] [--measure SECONDS] [--events N] [--fanout-seconds SECONDS] [--watch SECONDS] [--load-seconds S] [--flag-seconds S] [--stream-events N] [--stream-seconds S]
+const USAGE = `usage: node dist/bench/run-all.js [--only ${BENCHES.join('|')}] [--soak SECONDS] [--series N] [--measure SECONDS] [--events N] [--fanout-seconds SECONDS] [--watch SECONDS] [--load-seconds S] [--flag-seconds S] [--stream-events N] [--stream-seconds S] [--page-trials N]
   --only NAME               run one bench (default: all, in the order above)
   --soak SECONDS            memory growth run length after warm-up (default 600)
   --series N                probe x environment series (default 1000)
@@ -53,7 +60,14 @@ const USAGE = `usage: node dist/bench/run-all.js [--only ${BENCHES.join('|')}] [
   --load-seconds S          loadtest: seconds at each rate (default 10)
   --flag-seconds S          flag-audit: seconds of flag changes for each way of persisting them (default 5)
   --stream-events N         stream-load: events in the journal replayed (default 300000)
-  --stream-seconds S        stream-load: seconds of each phase, idle and loaded (default 30)`;
+  --stream-seconds S        stream-load: seconds of each phase, idle and loaded (default 30)
+  --page-trials N           alert-storm: fault → first page trials with and without grouping (default 5)
+  --scale                   the cost curve alone (same as --only scale): CPU per probe at 100, 1000, 4000, 10000 series
+                            for undici, greenlight (no rules, stock rules, 200 rules) and blackbox_exporter (~5 min)
+  --scale-sizes LIST        scale: comma-separated sizes (default ${SCALE_SIZES.join(',')})
+  --scale-seconds S         scale: seconds measured per contender and size (default 6)
+  --chart FILE.svg          scale: draw the curve there and save the figures as FILE.json
+  --before FILE.json        scale: an earlier run's figures, drawn dashed behind`;
 
 function parse():
   | {
@@ -68,6 +82,11 @@ function parse():
       flagSeconds: number;
       streamEvents: number;
       streamSeconds: number;
+      pageTrials: number;
+      scaleSizes: number[];
+      scaleSeconds: number;
+      chart: string | undefined;
+      before: string | undefined;
     }
   | undefined {
   let values;
@@ -85,6 +104,12 @@ function parse():
         'flag-seconds': { type: 'string', default: '5' },
         'stream-events': { type: 'string', default: '300000' },
         'stream-seconds': { type: 'string', default: '30' },
+        'page-trials': { type: 'string', default: '5' },
+        scale: { type: 'boolean' },
+        'scale-sizes': { type: 'string', default: SCALE_SIZES.join(',') },
+        'scale-seconds': { type: 'string', default: '6' },
+        chart: { type: 'string' },
+        before: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -128,8 +153,21 @@ function parse():
     return fail(`--stream-seconds must be a whole number of seconds >= 5 (got "${values['stream-seconds']}")`);
   const flagSeconds = Number(values['flag-seconds']);
   if (!Number.isFinite(flagSeconds) || flagSeconds < 1) return fail(`--flag-seconds must be a number of seconds >= 1 (got "${values['flag-seconds']}")`);
+  const pageTrials = Number(values['page-trials']);
+  if (!Number.isInteger(pageTrials) || pageTrials < 1 || pageTrials > 50)
+    return fail(`--page-trials must be an integer from 1 to 50 (got "${values['page-trials']}")`);
+  const scaleSizes = values['scale-sizes'].split(',').map(Number);
+  if (scaleSizes.some((n) => !Number.isInteger(n) || n < 1 || n > 20_000))
+    return fail(`--scale-sizes must be integers from 1 to 20000, comma-separated (got "${values['scale-sizes']}")`);
+  const scaleSeconds = Number(values['scale-seconds']);
+  if (!Number.isFinite(scaleSeconds) || scaleSeconds < 2) return fail(`--scale-seconds must be a number of seconds >= 2 (got "${values['scale-seconds']}")`);
+  if (values.scale && values.only !== undefined && values.only !== 'scale') return fail('--scale runs the scale bench alone: drop --only');
   return {
-    only: values.only as BenchName | undefined,
+    only: values.scale ? 'scale' : (values.only as BenchName | undefined),
+    scaleSizes,
+    scaleSeconds,
+    chart: values.chart,
+    before: values.before,
     soak,
     series,
     measure,
@@ -140,6 +178,7 @@ function parse():
     flagSeconds,
     streamEvents,
     streamSeconds,
+    pageTrials,
   };
 }
 
@@ -159,12 +198,16 @@ const RUNNERS: Record<BenchName, (options: Options) => Promise<{ rows: SummaryRo
   'stream-load': (o) => runStreamLoad({ events: o.streamEvents, seconds: o.streamSeconds }),
   promote: (o) => runPromote({ watchSeconds: o.watch }),
   loadtest: (o) => runLoadtestBench({ seconds: o.loadSeconds }),
+  report: (o) => runReport({ series: o.series }),
+  'alert-storm': (o) => runAlertStorm({ trials: o.pageTrials }),
+  scale: (o) => runScale({ sizes: o.scaleSizes, measureSeconds: o.scaleSeconds, chart: o.chart, before: o.before }),
 };
 
 async function main(): Promise<number> {
   const options = parse();
   if (!options) return 2;
-  const selected = options.only ? [options.only] : [...BENCHES];
+  // The scale curve runs only when asked (--scale): it takes minutes and repeats probe-engine at four sizes.
+  const selected = options.only ? [options.only] : BENCHES.filter((name) => name !== 'scale');
   log(`greenlight benchmarks: ${selected.join(', ')}`);
   log(`settings: --series ${options.series} --soak ${options.soak} s --measure ${options.measure} s${options.only ? ` --only ${options.only}` : ''}`);
   log(

@@ -19,9 +19,13 @@ export const ERROR_CODES = {
     exit: 1,
     meaning: 'the token is valid but its role may not do this (the rollback token on an admin endpoint), or a web page of another origin',
   },
-  GL_ERR_NOT_FOUND: { http: 404, exit: 1, meaning: 'no such route, flag or silence' },
+  GL_ERR_NOT_FOUND: { http: 404, exit: 1, meaning: 'no such route, flag, silence, incident or maintenance window' },
   GL_ERR_METHOD: { http: 405, exit: 1, meaning: 'the route exists but answers other methods' },
-  GL_ERR_CONFLICT: { http: 409, exit: 1, meaning: 'refused in the current state (a switch or promotion in flight, already live)' },
+  GL_ERR_CONFLICT: {
+    http: 409,
+    exit: 1,
+    meaning: 'refused in the current state (a switch or promotion in flight, already live, a resolved incident, too many silences)',
+  },
   GL_ERR_TOO_LARGE: { http: 413, exit: 1, meaning: 'the request body is over 64 KiB' },
   GL_ERR_MEDIA_TYPE: { http: 415, exit: 1, meaning: 'the request body is not application/json' },
   GL_ERR_MISDIRECTED: { http: 421, exit: 1, meaning: 'the agent does not answer to that Host name (api.allowedHosts)' },
@@ -40,6 +44,12 @@ export const ERROR_CODES = {
   GL_ERR_ROLLBACK_FAILED: { http: 502, exit: 1, meaning: 'the traffic adapter failed to switch' },
   GL_ERR_PROMOTE_REFUSED: { http: 409, exit: 1, meaning: 'a promotion refused before it started (closed window, unknown or live target, another in flight)' },
   GL_ERR_TRAFFIC: { http: 502, exit: 1, meaning: 'a traffic switch did not happen or could not be verified' },
+  GL_ERR_SWITCH_STEP: {
+    http: 502,
+    exit: 1,
+    meaning:
+      'a step after a traffic switch failed (CDN purge, public TLS check, public verify URL): traffic stays switched, the switch.step_failed event says why',
+  },
   GL_ERR_ALERT: { http: 502, exit: 1, meaning: 'an alert receiver did not take a notice' },
   GL_ERR_OUTBOUND: { http: 502, exit: 1, meaning: 'an outbound HTTP call failed after its retries' },
   GL_ERR_RENDER: { http: 502, exit: 1, meaning: 'Render is not configured, refused a call, or answered what its API does not document' },

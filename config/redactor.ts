@@ -13,7 +13,8 @@
  *   `x-api-key`, `cookie` …): the whole value, the credential after its scheme (`Bearer X` → X)
  *   and, for Basic, the decoded `user:password` and the password;
  * - the password of any URL (`https://user:password@host`), decoded, with `user:password`;
- * - the URL of an alert receiver or the traffic webhook (its path and query carry the token);
+ * - the URL of an alert receiver, the traffic webhook or a CDN purge webhook (its path and query
+ *   carry the token);
  * - whatever a `${VAR}` put into a header, a request body, a key named like a secret or the
  *   query of a path or URL (parseConfig reports those values: `interpolated`).
  * Values shorter than MIN_SECRET_LENGTH are left alone: they would match everywhere, and a
@@ -70,7 +71,7 @@ export function collectSecrets(config: unknown, interpolated: Iterable<string> =
         for (const part of credentialParts(value)) found.add(part);
       }
       if (/^https?:\/\//i.test(value)) {
-        const webhook = key === 'url' && WEBHOOK_BLOCKS.has(String(path[0])) && !PUBLIC_URLS.has(value);
+        const webhook = key === 'url' && (WEBHOOK_BLOCKS.has(String(path[0])) || path.at(-2) === 'purge') && !PUBLIC_URLS.has(value);
         for (const part of webhook ? secretsOfUrl(value) : credentialsOfUrl(value)) found.add(part);
       }
       return;

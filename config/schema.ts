@@ -6,6 +6,7 @@
 import { validate as isValidCron } from 'node-cron';
 import { z } from 'zod';
 import { parseJsonPath, type PathSegment } from './json-path.js';
+import { LABEL_NAME, matcherProblem, parseMatcher, type LabelMatcher } from './matchers.js';
 import { parseByteSize, parseDuration, quote } from './units.js';
 
 /** A duration such as 250ms, 5s, 2m or 1h, as milliseconds. */
@@ -402,13 +403,124 @@ const Journal = z.strictObject({
     .prefault({}),
 });
 
-/** What every traffic switch checks first, whoever asks for it (a rule, an operator, a promotion, a restart). */
-const Switching = z.strictObject({
-  verifyTimeout: Duration.default(1_000).meta({
-    description:
-      'Before any switch, every interval probe of the target runs again, now; each must pass within this deadline or the switch is refused (an answer still in flight is unknown, never up). A scheduled probe in flight for longer than this also makes its environment unknown. Default 1s.',
-  }),
+/**
+ * The rollups behind reports (issue 16): their own retention, in their own file (rollups.db) so
+ * that the journal's bounds and theirs never trade against each other.
+ */
+const Rollups = z.strictObject({
+  retention: z
+    .strictObject({
+      maxAge: Duration.default(90 * 86_400_000).meta({
+        description: 'Hourly rollups older than this are deleted: the longest period a report can cover. Default 90d.',
+      }),
+      maxSize: ByteSize.default(256 * 1_048_576).meta({
+        description: 'The rollup database (rollups.db) is kept under this by deleting the oldest rollups. Default 256MiB (90 days of 1,000 series).',
+      }),
+      minuteAge: Duration.refine((ms) => ms >= 2 * 3_600_000, { error: 'must be at least 2h: the last full hour stays readable minute by minute' })
+        .default(86_400_000)
+        .meta({ description: 'Per-minute rollups are kept this long; after that only the hourly ones. Default 1d.' }),
+      every: Duration.default(600_000).meta({ description: 'How often the bounds are enforced (also once at start). Default 10m.' }),
+    })
+    .prefault({}),
 });
+
+/** A scheduled report: the Markdown summary posted to receivers of alerts.receivers. */
+const ReportSchedule = z.strictObject({
+  name: Name.optional().meta({ description: 'Names the schedule in events and logs. Default: report-<index>.' }),
+  cron: z
+    .string()
+    .refine((expr) => isValidCron(expr), { error: (issue) => `${quote(issue.input)} is not a cron expression such as "0 8 * * 1" (Mondays 08:00)` })
+    .meta({ description: 'When to send it: a cron expression (optional seconds field), in `timezone`.' }),
+  timezone: Timezone.optional().meta({ description: "Time zone of `cron` and of the report's dates. Default: the top-level timezone." }),
+  since: Duration.refine((ms) => ms >= 60_000 && ms <= 400 * 86_400_000, { error: 'must be from 1m to 400d' })
+    .default(7 * 86_400_000)
+    .meta({ description: 'The period the report covers, up to the moment it is sent. Default 7d.' }),
+  receivers: z
+    .array(Name)
+    .min(1, { error: 'needs at least one receiver name from alerts.receivers' })
+    .meta({ description: 'Names of alerts.receivers to post it to (slack, discord or webhook receivers).' }),
+});
+
+/** What every step after a switch has: a name for events and output, and a deadline. */
+function stepBase(kind: string, timeout: number, timeoutText: string) {
+  return {
+    name: Name.optional().meta({ description: `Shown in events and the promote output. Default: ${kind} (name a second ${kind} step to tell them apart).` }),
+    timeout: Duration.default(timeout).meta({ description: `The step fails when it has not finished within this. Default ${timeoutText}.` }),
+  };
+}
+
+/** The steps after every switch (the switch phase), in the order listed. */
+function switchStep(cdn: z.ZodType<PluginBlock>) {
+  const steps = [
+    z.strictObject({
+      step: z.literal('cdn'),
+      ...stepBase('cdn', 30_000, '30s'),
+      purge: cdn,
+    }),
+    z.strictObject({
+      step: z.literal('tls'),
+      ...stepBase('tls', 10_000, '10s'),
+      url: HttpUrl.refine((url) => url.startsWith('https:'), {
+        error: 'is not an https:// URL: the tls step checks the certificate the public address serves',
+      }).meta({
+        description: 'The public address (https://dashboard.desk.example): its certificate chain must verify for the host and expire later than `margin`.',
+      }),
+      margin: Duration.default(7 * 86_400_000).meta({ description: 'The step fails when the chain expires sooner than this. Default 7d.' }),
+      ca: z.string().min(1).optional().meta({
+        description: "A PEM file of CAs trusted besides Node's (and NODE_EXTRA_CA_CERTS), for a private CA; relative paths are from the working directory.",
+      }),
+    }),
+    z.strictObject({
+      step: z.literal('verify'),
+      ...stepBase('verify', 60_000, '60s'),
+      url: HttpUrl.meta({ description: "A public URL through the CDN whose JSON names the environment answering (AlphaStack's /api/health)." }),
+      jsonPath: JsonPath.default({ text: '$.environment', segments: ['environment'] }).meta({
+        description: 'Where the answer names the environment. Default $.environment.',
+      }),
+      streak: z
+        .int()
+        .min(1)
+        .max(20)
+        .default(3)
+        .meta({ description: 'Answers in a row, each on a new connection, that must name the new environment. Default 3.' }),
+      interval: Duration.default(1_000).meta({ description: 'Pause between two polls. Default 1s.' }),
+    }),
+  ];
+  const kinds = ['cdn', 'tls', 'verify'];
+  return z
+    .looseObject({ step: z.string({ error: `needs a step: one of ${kinds.join(', ')}` }) })
+    .pipe(
+      z.custom<z.output<(typeof steps)[number]>>().superRefine((value, ctx) => {
+        const schema = steps[kinds.indexOf(value.step)];
+        if (!schema) {
+          ctx.addIssue({ code: 'custom', path: ['step'], message: `${quote(value.step)} is not a step after a switch: use one of ${kinds.join(', ')}` });
+          return;
+        }
+        const result = schema.safeParse(value, { reportInput: true });
+        if (!result.success) for (const issue of result.error.issues) ctx.addIssue(issue as never);
+      }),
+    )
+    .transform((value) => {
+      // Only reached with the issues above already reported (refinements do not abort): never throw here.
+      const result = steps[kinds.indexOf(value.step)]?.safeParse(value);
+      return (result?.success ? result.data : value) as z.output<(typeof steps)[number]>;
+    })
+    .meta({ description: 'A step after every switch: cdn, tls or verify.', anyOf: steps.map((schema) => pluginJsonSchema(schema)) });
+}
+
+/** What every traffic switch checks first and does after, whoever asks for it (a rule, an operator, a promotion, a restart). */
+function switchingSchema(cdn: z.ZodType<PluginBlock>) {
+  return z.strictObject({
+    verifyTimeout: Duration.default(1_000).meta({
+      description:
+        'Before any switch, every interval probe of the target runs again, now; each must pass within this deadline or the switch is refused (an answer still in flight is unknown, never up). A scheduled probe in flight for longer than this also makes its environment unknown. Default 1s.',
+    }),
+    steps: z.array(switchStep(cdn)).max(20).default([]).meta({
+      description:
+        'Run after every switch (promotion, revert, rule and manual rollback), in this order: cdn (purge the cache), tls (the public certificate), verify (a public URL names the new environment). A failed step fails a promotion (it switches back); after a rollback it alerts (critical) and never switches again.',
+    }),
+  });
+}
 
 const Flags = z.strictObject({
   readOnlyOnEmergency: z.boolean().default(false).meta({ description: 'Whether the emergency-rollback preset also turns READ_ONLY_MODE on.' }),
@@ -514,11 +626,134 @@ const Render = z.strictObject({
   pollInterval: Duration.default(5_000).meta({ description: "How often the deploy's status is read." }),
 });
 
+// --- The alert lifecycle (README, "Alert lifecycle"): grouping, inhibition, escalation, maintenance.
+
+const LabelName = z
+  .string()
+  .regex(LABEL_NAME, { error: (issue) => `${quote(issue.input)} is not a label name (letters, digits and _, not starting with a digit)` });
+
+/** `name=value`, `name!=value`, `name=~regex`, `name!~regex`, or `{name, value, isRegex, isEqual}` as the silences API takes it. */
+const Matcher = z
+  .union([z.string(), z.strictObject({ name: z.string(), value: z.string(), isRegex: z.boolean().default(false), isEqual: z.boolean().default(true) })], {
+    error: 'is not a matcher: write name=value, name!=value, name=~regex or name!~regex, or {name, value, isRegex, isEqual}',
+  })
+  .transform((spec, ctx): LabelMatcher => {
+    const parsed = typeof spec === 'string' ? parseMatcher(spec) : spec;
+    const problem = 'error' in parsed ? parsed.error : matcherProblem(parsed);
+    if (problem !== undefined) {
+      ctx.addIssue({ code: 'custom', message: problem });
+      return z.NEVER;
+    }
+    return parsed as LabelMatcher;
+  })
+  .meta({ description: 'A label matcher: name=value, name!=value, name=~regex (anchored), name!~regex; a label an alert lacks matches as "".' });
+
+const Matchers = z.array(Matcher).min(1, { error: 'needs at least one matcher' });
+
+const AlertGroup = z.strictObject({
+  by: z
+    .array(z.union([LabelName, z.literal('...')]))
+    .default(['env'])
+    .meta({
+      description:
+        'Labels whose values make a group: alerts that agree on them go out together. ["..."]: every alert on its own; []: one group per receiver. Default [env].',
+    }),
+  wait: Duration.default(5_000).meta({
+    description:
+      "A new group's first notification waits this long for the alerts that come with the first one; also the longest a critical new to its group waits. Default 5s.",
+  }),
+  interval: Duration.default(60_000).meta({
+    description: 'After a group was notified, its next change (an alert added or resolved) goes out this long after, at the soonest. Default 1m.',
+  }),
+});
+
+const InhibitRule = z.strictObject({
+  name: z.string().min(1).optional().meta({ description: 'Names the rule in the alert.muted event and the state.' }),
+  sourceMatchers: Matchers.meta({ description: 'A firing alert matching these mutes…' }),
+  targetMatchers: Matchers.meta({ description: '…the notifications of alerts matching these…' }),
+  equal: z.array(LabelName).default([]).meta({ description: '…when both have the same value (or both lack) each of these labels.' }),
+});
+
+/** The stock inhibitions: one fault, one page (README, "Alert lifecycle"). */
+export const STOCK_INHIBITIONS = [
+  { name: 'critical-mutes-warnings', sourceMatchers: ['severity=critical'], targetMatchers: ['severity=warning'], equal: ['env'] },
+  { name: 'health-mutes-other-probes', sourceMatchers: ['probe=health'], targetMatchers: ['probe=~".+"', 'probe!=health'], equal: ['env'] },
+  { name: 'both-failing-mutes-environment', sourceMatchers: ['rule=rollback-inconclusive'], targetMatchers: ['rule!=rollback-inconclusive'], equal: ['env'] },
+];
+
+const EscalationLevel = z.strictObject({
+  after: Duration.meta({ description: 'How long after the incident started this level is reached (while it is unacknowledged).' }),
+  receivers: z
+    .array(z.string().min(1))
+    .min(1)
+    .default(['*'])
+    .meta({ description: 'Names of alerts.receivers this level notifies ("*": every receiver); each still takes only its severities. Default ["*"].' }),
+});
+
+const EscalationPolicy = z
+  .strictObject({
+    name: Name.meta({ description: 'Names the policy in the incidents API and events.' }),
+    matchers: z.array(Matcher).default([]).meta({
+      description:
+        "Which incidents it takes, by the labels of their rule's alert (rule, severity, env, probe and the rule's labels). The first policy that matches wins. Default: every incident.",
+    }),
+    levels: z.array(EscalationLevel).min(1, { error: 'needs at least one level' }),
+    repeat: Duration.default(0).meta({
+      description: 'After the last level, notify its receivers again this often while the incident is unacknowledged; 0s: never. Default 0s.',
+    }),
+    acknowledgeTimeout: Duration.default(0).meta({
+      description:
+        "An acknowledged incident still firing this long after its acknowledgement is unacknowledged again and notified at its level (PagerDuty's acknowledgement timeout); 0s: never. Default 0s.",
+    }),
+  })
+  .superRefine((policy, ctx) => {
+    policy.levels.forEach((level, index) => {
+      if (index > 0 && level.after <= policy.levels[index - 1]!.after)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['levels', index, 'after'],
+          message: `must be later than level ${index}'s (levels are in order: ${index + 1} after ${index})`,
+        });
+    });
+  });
+
+/** The seed's escalation matrix: level 1 at once, 2 within 5 minutes, 3 within 15, 4 within 30, for criticals not labelled escalate=no. */
+export const STOCK_ESCALATION = [
+  {
+    name: 'critical',
+    matchers: ['severity=critical', 'escalate!=no'],
+    levels: [
+      { after: '0s', receivers: ['*'] },
+      { after: '5m', receivers: ['*'] },
+      { after: '15m', receivers: ['*'] },
+      { after: '30m', receivers: ['*'] },
+    ],
+  },
+];
+
+const MaintenanceWindow = z.strictObject({
+  name: Name.meta({ description: 'Names the window in events, the state and the status page.' }),
+  env: z.string().meta({ description: 'The environment whose notifications it mutes.' }),
+  days: z
+    .array(z.enum(WEEKDAYS))
+    .min(1)
+    .default([...WEEKDAYS])
+    .meta({ description: 'Days it starts on, in its time zone: mon … sun. Default every day.' }),
+  start: ClockTime.meta({ description: 'Local time it starts (HH:MM).' }),
+  duration: Duration.refine((ms) => ms > 0 && ms <= 7 * 86_400_000, { error: 'must be more than 0 and at most 7d' }).meta({
+    description: 'How long it lasts.',
+  }),
+  timezone: Timezone.optional().meta({ description: 'Time zone of `start` and `days`. Default: the top-level timezone.' }),
+  reason: z.string().min(1).meta({ description: 'Why: shown in events, the state and the status page.' }),
+});
+
 /** Blocks of a plugin kind: a strict object with `type: z.literal(...)`, one per registered plugin. */
 export interface PluginSchemas {
   traffic: readonly z.ZodType[];
   receivers: readonly z.ZodType[];
   actions: readonly z.ZodType[];
+  /** CDN purgers, for the `cdn` step after a switch. */
+  cdn: readonly z.ZodType[];
 }
 
 /** A plugin's validated config block; its own schema gives it a precise type. */
@@ -611,7 +846,9 @@ export function buildConfigSchema(plugins: PluginSchemas) {
       traffic: pluginUnion('traffic adapter', plugins.traffic)
         .default({ type: 'none' })
         .meta({ description: 'How a rollback or promotion moves live traffic.' }),
-      switching: Switching.prefault({}).meta({ description: 'The fresh verification every traffic switch runs first.' }),
+      switching: switchingSchema(pluginUnion('CDN', plugins.cdn)).prefault({}).meta({
+        description: 'The fresh verification every traffic switch runs first, and the steps it runs after (CDN purge, public TLS, public verify URL).',
+      }),
       flags: Flags.prefault({}),
       alerts: z
         .strictObject({
@@ -620,6 +857,17 @@ export function buildConfigSchema(plugins: PluginSchemas) {
           }),
           externalUrl: HttpUrl.optional().meta({ description: "This agent's URL as people reach it, for links in alerts." }),
           receivers: z.array(pluginUnion('receiver', plugins.receivers)).default([]),
+          group: AlertGroup.prefault({}).meta({ description: 'How alerts are grouped into notifications (README, "Alert lifecycle").' }),
+          inhibit: z.array(InhibitRule).prefault(STOCK_INHIBITIONS).meta({
+            description: 'Inhibition rules: a firing source alert mutes the notifications of matching target alerts. Default: the stock ones; [] for none.',
+          }),
+          escalation: z.array(EscalationPolicy).prefault(STOCK_ESCALATION).meta({
+            description: "Escalation policies, the first whose matchers take an incident applies. Default: the seed's matrix for criticals; [] for none.",
+          }),
+          maintenance: z
+            .array(MaintenanceWindow)
+            .default([])
+            .meta({ description: "Recurring maintenance windows: the environment's notifications are muted while one is open and the environment is idle." }),
         })
         .prefault({}),
       actions: z.record(Name, pluginUnion('action', plugins.actions)).default({}).meta({ description: 'Named actions that rules run when they fire.' }),
@@ -634,6 +882,8 @@ export function buildConfigSchema(plugins: PluginSchemas) {
       deployWindows: DeployWindows.prefault({}).meta({ description: 'When promotions are allowed; outside, only with --emergency and a reason.' }),
       render: Render.prefault({}).meta({ description: 'Render API access for deploys (promote --deploy) and env diff.' }),
       cluster: Cluster.prefault({}).meta({ description: 'Several agents sharing one PostgreSQL (README, "Running several agents").' }),
+      rollups: Rollups.prefault({}).meta({ description: 'Per-minute and hourly rollups of every probe result, for reports: their retention.' }),
+      reports: z.array(ReportSchedule).default([]).meta({ description: 'Scheduled reports: the Markdown summary posted to receivers (README, "Reports").' }),
     })
     .superRefine((config, ctx) => {
       const envNames = Object.keys(config.environments);
@@ -654,6 +904,38 @@ export function buildConfigSchema(plugins: PluginSchemas) {
       uniqueNames(config.probes, 'probes', 'probe', ctx);
       uniqueNames(config.rules, 'rules', 'rule', ctx);
       uniqueNames(config.alerts.receivers as { name?: unknown }[], 'alerts.receivers', 'receiver', ctx);
+      uniqueNames(
+        config.switching.steps.map((step) => ({ name: step.name ?? step.step })),
+        'switching.steps',
+        'step',
+        ctx,
+      );
+      // The alert lifecycle's names and environments (README, "Alert lifecycle").
+      uniqueNames(config.alerts.escalation, 'alerts.escalation', 'policy', ctx);
+      uniqueNames(config.alerts.maintenance, 'alerts.maintenance', 'maintenance window', ctx);
+      // A level naming no receiver would page nobody at 3 a.m.: every name must be a receiver's (or "*").
+      const receiverNames = (config.alerts.receivers as { name?: unknown }[]).map((receiver) => String(receiver.name));
+      config.alerts.escalation.forEach((policy, index) => {
+        policy.levels.forEach((level, levelIndex) => {
+          level.receivers.forEach((name, nameIndex) => {
+            if (name !== '*' && !receiverNames.includes(name)) {
+              ctx.addIssue({
+                code: 'custom',
+                path: ['alerts', 'escalation', index, 'levels', levelIndex, 'receivers', nameIndex],
+                message: `${quote(name)} is not one of alerts.receivers (${receiverNames.length > 0 ? receiverNames.join(', ') : 'none configured'}); use a receiver's name or "*"`,
+              });
+            }
+          });
+        });
+      });
+      config.alerts.maintenance.forEach((window, index) => {
+        if (!envNames.includes(window.env))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['alerts', 'maintenance', index, 'env'],
+            message: `${quote(window.env)} is not one of the environments (${envNames.join(', ')})`,
+          });
+      });
       config.probes.forEach((probe, index) => {
         probe.environments?.forEach((env, envIndex) => {
           if (!envNames.includes(env)) {
@@ -740,7 +1022,7 @@ function uniqueNames(items: readonly { name?: unknown }[], path: string, what: s
 export const NoneTrafficSchema = z.strictObject({ type: z.literal('none') });
 
 /** The schema with no plugins but `none` traffic: enough for configs without alerts or actions. */
-export const ConfigSchema = buildConfigSchema({ traffic: [NoneTrafficSchema], receivers: [], actions: [] });
+export const ConfigSchema = buildConfigSchema({ traffic: [NoneTrafficSchema], receivers: [], actions: [], cdn: [] });
 
 export type StatusRange = [low: number, high: number];
 export interface CompiledPath {
@@ -762,6 +1044,11 @@ export type DeployWindowsConfig = Config['deployWindows'];
 export type DeployWindowConfig = DeployWindowsConfig['feature'][number];
 export type RenderConfig = Config['render'];
 export type SloConfig = Config['slo'][string];
+export type SwitchStepConfig = Config['switching']['steps'][number];
+export type AlertsConfig = Config['alerts'];
+export type InhibitRuleConfig = AlertsConfig['inhibit'][number];
+export type EscalationPolicyConfig = AlertsConfig['escalation'][number];
+export type MaintenanceWindowConfig = AlertsConfig['maintenance'][number];
 
 function isTimezone(name: string): boolean {
   try {

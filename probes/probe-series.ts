@@ -5,6 +5,7 @@
  */
 import { formatDuration } from '../config/units.js';
 import { describeFailure, type ProbeResult } from './probe-result.js';
+import type { SeriesPool } from './series-pool.js';
 import { SlidingWindow, type WindowFigures } from './sliding-window.js';
 import { DAY_MS, type TlsFacts } from './tls.js';
 
@@ -99,6 +100,11 @@ export class ProbeSeries {
    */
   tls: TlsFacts | undefined;
   readonly extracted = new Map<string, ExtractedValue>();
+  /**
+   * The pool of its environment (series-pool.ts): every sample added to this series' windows is
+   * added to it in the same call. Set by whoever builds the pool; undefined without one.
+   */
+  pool: SeriesPool | undefined;
   readonly #lines: ReadonlyMap<string, readonly number[]>;
   readonly #createdAt: number;
   /** A ring of the latest results (typed arrays: about 300 bytes a series, no allocation per probe). */
@@ -122,7 +128,10 @@ export class ProbeSeries {
    */
   record(result: ProbeResult): StateChange | undefined {
     if (result.confirmation) this.confirmations++;
-    else for (const window of this.windows) window.add(result.ok, result.durationMs, result.startedAt);
+    else {
+      for (const window of this.windows) window.add(result.ok, result.durationMs, result.startedAt);
+      this.pool?.add(result.ok, result.durationMs, result.startedAt);
+    }
     if (result.ok) {
       this.consecutiveSuccesses++;
       this.consecutiveFailures = 0;
@@ -132,7 +141,10 @@ export class ProbeSeries {
     }
     for (const name in result.extracted) this.#recordValue(name, result.extracted[name]!, result.startedAt);
     this.last = result;
-    if (result.tls) this.tls = result.tls;
+    if (result.tls) {
+      this.tls = result.tls;
+      this.pool?.noteTls(this, result.tls.expiresAt);
+    }
     const slot = this.#recentCount++ % RECENT_SAMPLES;
     this.#recentMs[slot] = result.durationMs;
     this.#recentOk[slot] = result.ok ? 1 : 0;

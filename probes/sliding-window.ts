@@ -69,6 +69,39 @@ export class SlidingWindow {
   }
 
   /**
+   * Add everything `other` holds into this window, bucket by bucket (an environment's pool is
+   * built from its series' windows this way). Both must have the same length and bucket count:
+   * buckets are aligned on the clock (epoch = time / bucketMs), so equal epochs are equal spans.
+   * Both are first rotated to the later of their heads, so neither holds a bucket the other has
+   * expired.
+   */
+  absorb(other: SlidingWindow): void {
+    if (other.windowMs !== this.windowMs || other.#buckets !== this.#buckets)
+      throw new Error(`cannot absorb a ${other.windowMs} ms window of ${other.#buckets} buckets into a ${this.windowMs} ms one of ${this.#buckets}`);
+    if (other.#head === -Infinity) return;
+    const head = Math.max(this.#head, other.#head);
+    this.#rotateTo(head);
+    other.#rotateTo(head);
+    for (let slot = 0; slot < this.#buckets; slot++) {
+      const count = other.#count[slot]!;
+      if (count === 0) continue;
+      this.#count[slot]! += count;
+      this.#failures[slot]! += other.#failures[slot]!;
+      this.#latencySum[slot]! += other.#latencySum[slot]!;
+      this.#totalCount += count;
+      this.#totalFailures += other.#failures[slot]!;
+      this.#totalLatency += other.#latencySum[slot]!;
+      const base = slot * LATENCY_BINS;
+      for (let bin = 0; bin < LATENCY_BINS; bin++) {
+        const n = other.#bins[base + bin]!;
+        if (n === 0) continue;
+        this.#bins[base + bin]! += n;
+        this.#totalBins[bin]! += n;
+      }
+    }
+  }
+
+  /**
    * What the window has allocated: its buckets, and the counters they and the running totals
    * hold. Fixed at construction; recording only ever writes into these typed arrays.
    */
@@ -135,25 +168,15 @@ export class SlidingWindow {
   /** Latency quantile in ms (interpolated within a histogram bin), undefined while empty. */
   quantile(q: number, at: number): number | undefined {
     this.#rotate(at);
-    if (this.#totalCount === 0) return undefined;
-    const rank = q * this.#totalCount;
-    let seen = 0;
-    for (let bin = 0; bin < LATENCY_BINS; bin++) {
-      const inBin = this.#totalBins[bin]!;
-      if (inBin === 0) continue;
-      if (seen + inBin >= rank) {
-        const low = bin === 0 ? 0 : binLowerBound(bin);
-        const high = binLowerBound(bin + 1);
-        return low + (high - low) * Math.max(0, Math.min(1, (rank - seen) / inBin));
-      }
-      seen += inBin;
-    }
-    return binLowerBound(LATENCY_BINS);
+    return quantileOfBins(this.#totalBins, this.#totalCount, q);
   }
 
   /** Expire the buckets that left the window by `at`; returns the epoch of `at`. */
   #rotate(at: number): number {
-    const epoch = Math.floor(at / this.bucketMs);
+    return this.#rotateTo(Math.floor(at / this.bucketMs));
+  }
+
+  #rotateTo(epoch: number): number {
     if (epoch <= this.#head) return epoch;
     const from = Math.max(this.#head + 1, epoch - this.#buckets + 1);
     for (let next = from; next <= epoch; next++) this.#clear(slotOf(next, this.#buckets));
@@ -186,11 +209,35 @@ function slotOf(epoch: number, buckets: number): number {
   return ((epoch % buckets) + buckets) % buckets;
 }
 
-function binOf(latencyMs: number): number {
+/**
+ * The `q` quantile in ms of a latency histogram with this module's bins (`total` samples in
+ * `bins`), interpolated within its bin; undefined for an empty one. Histograms of many windows,
+ * minutes or hours add bin by bin, so this reads merged ones too (the report's rollups).
+ */
+export function quantileOfBins(bins: ArrayLike<number>, total: number, q: number): number | undefined {
+  if (total === 0) return undefined;
+  const rank = q * total;
+  let seen = 0;
+  for (let bin = 0; bin < LATENCY_BINS; bin++) {
+    const inBin = bins[bin]!;
+    if (inBin === 0) continue;
+    if (seen + inBin >= rank) {
+      const low = bin === 0 ? 0 : binLowerBound(bin);
+      const high = binLowerBound(bin + 1);
+      return low + (high - low) * Math.max(0, Math.min(1, (rank - seen) / inBin));
+    }
+    seen += inBin;
+  }
+  return binLowerBound(LATENCY_BINS);
+}
+
+/** The histogram bin of a latency: 4 per doubling from 0.5 ms, the first and last open-ended. */
+export function binOf(latencyMs: number): number {
   if (!(latencyMs > MIN_LATENCY_MS)) return 0;
   return Math.min(LATENCY_BINS - 1, Math.floor(Math.log2(latencyMs / MIN_LATENCY_MS) * BINS_PER_DOUBLING));
 }
 
-function binLowerBound(bin: number): number {
+/** The lowest latency (ms) bin `bin` holds. */
+export function binLowerBound(bin: number): number {
   return MIN_LATENCY_MS * 2 ** (bin / BINS_PER_DOUBLING);
 }

@@ -182,6 +182,24 @@ export class TlsObserver {
     return facts;
   }
 
+  /**
+   * One handshake of greenlight's own with an https origin, through the same connector (and
+   * trust) as the probes: the chain's facts — of a refused chain too, read as for a probe — and
+   * the connection's error, if any. Nothing is sent over the connection; it is closed at once.
+   */
+  handshake(origin: string): Promise<{ facts: TlsFacts | undefined; error: string | undefined }> {
+    const url = new URL(origin);
+    const key = tlsHostKey(url.hostname, url.port);
+    const before = this.#facts.get(key);
+    return new Promise((resolve) => {
+      this.connect({ hostname: url.hostname, host: url.host, protocol: 'https:', port: url.port || '443' }, (error, socket) => {
+        socket?.destroy();
+        const facts = this.#facts.get(key);
+        resolve({ facts: facts === before ? undefined : facts, error: error ? describeError(error) : undefined });
+      });
+    });
+  }
+
   /** Connections the observer opened itself, for tests and close. */
   get inspecting(): number {
     return this.#inspecting.size;
@@ -242,6 +260,11 @@ export class TlsObserver {
     this.#inspecting.set(key, running);
     return running;
   }
+}
+
+function describeError(error: Error): string {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && !error.message.includes(code) ? `${code}: ${error.message}` : error.message;
 }
 
 function stripBrackets(hostname: string): string {

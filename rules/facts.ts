@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import type { ProbeSeries } from '../probes/probe-series.js';
+import type { SeriesPool } from '../probes/series-pool.js';
 import type { SloTracker } from '../probes/slo-window.js';
 import type { Config } from '../config/schema.js';
 import { formatDuration, parseDuration } from '../config/units.js';
@@ -22,6 +23,11 @@ export interface FactContext {
   watching?: string | undefined;
   /** The SLO named so (with no name: the only one). */
   slo?: (name: string | undefined) => SloTracker | undefined;
+  /**
+   * The sums of every series of `env` (series-pool.ts), kept as samples arrive: facts over every
+   * probe read it instead of walking the series. Without one they walk the series.
+   */
+  pool?: (env: string) => SeriesPool | undefined;
 }
 
 /** A fact's value and how many probes its windows held (for minSamples). */
@@ -98,6 +104,12 @@ function selected(context: FactContext, params: FactParams): ProbeSeries[] {
   return all.filter((series) => names.includes(series.probe));
 }
 
+/** The pool of the environment when the fact reads every probe of it (no `probe`, or `*`). */
+function poolFor(context: FactContext, params: FactParams): SeriesPool | undefined {
+  if (params.probe !== undefined && params.probe !== '*') return undefined;
+  return context.pool?.(resolveEnv(context, params.env ?? context.ruleEnv));
+}
+
 function windowIndex(series: ProbeSeries, window: string | undefined): number {
   if (window === undefined) return series.windows.length - 1;
   const index = series.windows.findIndex((w) => formatDuration(w.windowMs) === window);
@@ -106,6 +118,11 @@ function windowIndex(series: ProbeSeries, window: string | undefined): number {
 
 /** Pool the selected series' windows: counts and latency sums add up. */
 function pooled(context: FactContext, params: FactParams) {
+  const pool = poolFor(context, params)?.window(params.window);
+  if (pool) {
+    const totals = pool.totals(context.now);
+    return { count: totals.count, failures: totals.failures, meanMs: totals.count === 0 ? undefined : totals.latencySumMs / totals.count };
+  }
   let count = 0;
   let failures = 0;
   let latencySumMs = 0;
@@ -196,6 +213,8 @@ function checkSlo(params: FactParams, config: Config): { param: string; message:
 
 /** Samples in the shortest window, for facts that are not about a window. */
 function recentSamples(context: FactContext, params: FactParams): number {
+  const pool = poolFor(context, params)?.windows[0];
+  if (pool) return pool.totals(context.now).count;
   return selected(context, params).reduce((sum, series) => sum + series.windows[0]!.totals(context.now).count, 0);
 }
 
@@ -302,6 +321,8 @@ export const FACTS: Readonly<Record<string, FactDefinition>> = {
       "Days until the earliest certificate of an https target's chain expires (negative once expired): the fewest among the selected probes; undefined without https.",
     params: probeOnly,
     compute: (context, params) => {
+      const pool = poolFor(context, params);
+      if (pool) return { value: pool.tlsDaysLeft(context.now), samples: recentSamples(context, params) };
       let value: number | undefined;
       for (const series of selected(context, params)) {
         const days = series.tlsDaysLeft(context.now);

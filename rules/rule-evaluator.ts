@@ -50,6 +50,8 @@ interface CompiledRule {
   state: RuleState;
   /** Probe names the rule reads, or '*' when it reads every probe. */
   probes: Set<string> | '*';
+  /** Probe names its facts name (some may also read every probe). */
+  named: Set<string>;
   /** Environment specs its facts read ('live', 'idle', names). */
   envs: Set<string>;
 }
@@ -178,6 +180,12 @@ export function watchedLines(config: Config): Map<string, Map<string, number[]>>
  * particular probes run before those that read every probe, and each rule's transitions are
  * handed to `onDecision` as soon as it has run: the rule a sample most likely changed decides
  * first. Facts are computed once per pass and shared by the rules that name them.
+ *
+ * With `deferEveryProbe` (the agent's), rules that read every probe of an environment do not run
+ * on each sample: a sample marks its environment, and one pass over those rules runs when the
+ * caller says (the agent: once per tick of AGGREGATE_PASS_MS), however many thousand samples
+ * arrived meanwhile. They still run at once on a sample of a probe they name. Passes stay in one
+ * queue, and a pass reads the facts as they are when it runs: never an older or partial view.
  */
 export class RuleEvaluator {
   readonly #rules: CompiledRule[] = [];
@@ -188,6 +196,13 @@ export class RuleEvaluator {
   /** Series with samples not yet evaluated, and the pass that will take them. */
   readonly #dirty = new Map<string, { probe: string; env: string }>();
   #nextPass: Promise<void> | undefined;
+  /** Without deferral, every rule a sample can change runs in its pass; with it, see the class comment. */
+  readonly #deferEveryProbe: ((pass: () => Promise<void>) => void) | undefined;
+  /** Rules by a probe they name (a rule that also reads every probe is listed under the probes it names). */
+  #byProbe = new Map<string, CompiledRule[]>();
+  /** Environments with samples the rules over every probe have not seen, and whether their pass is planned. */
+  readonly #dirtyEnvs = new Set<string>();
+  #everyProbePlanned = false;
   /** Set for the duration of one engine run: the dynamic facts read it. */
   #run: { context: FactContext; samples: number; memo: Map<string, FactValue> } | undefined;
 
@@ -196,12 +211,34 @@ export class RuleEvaluator {
   /** Probe results handed to onSample so far. */
   samples = 0;
 
-  constructor(rules: readonly RuleConfig[], context: () => Context, onDecision: (decision: RuleDecision) => void = () => undefined) {
+  /**
+   * `deferEveryProbe(pass)`: run `pass` later (it evaluates the rules over every probe for the
+   * samples since the last one); called at most once until that pass has started.
+   */
+  constructor(
+    rules: readonly RuleConfig[],
+    context: () => Context,
+    onDecision: (decision: RuleDecision) => void = () => undefined,
+    options: { deferEveryProbe?: (pass: () => Promise<void>) => void } = {},
+  ) {
     this.#context = context;
     this.#onDecision = onDecision;
+    this.#deferEveryProbe = options.deferEveryProbe;
     this.#rules.push(...rules.map((config) => this.#compile(config)));
-    // Rules that read particular probes first: a sample most likely changes those.
+    this.#order();
+  }
+
+  /** Rules that read particular probes first (a sample most likely changes those); index them by probe. */
+  #order(): void {
     this.#rules.sort((a, b) => Number(a.probes === '*') - Number(b.probes === '*'));
+    this.#byProbe = new Map();
+    for (const rule of this.#rules) {
+      for (const probe of rule.named) {
+        const list = this.#byProbe.get(probe);
+        if (list) list.push(rule);
+        else this.#byProbe.set(probe, [rule]);
+      }
+    }
   }
 
   get size(): number {
@@ -232,26 +269,58 @@ export class RuleEvaluator {
         return compiled;
       });
       this.#rules.splice(0, this.#rules.length, ...next);
-      this.#rules.sort((a, b) => Number(a.probes === '*') - Number(b.probes === '*'));
+      this.#order();
       return { added, changed, removed: [...old.values()].map(({ config, state }) => ({ config, state })) };
     });
   }
 
-  /** A new result of `probe` on `env`: resolves once the pass that evaluates it is done. */
-  onSample(probe: string, env: string): Promise<void> {
+  /**
+   * A new result of `probe` on `env`: resolves once the pass that evaluates it is done. Undefined
+   * when no pass runs for it now (with `deferEveryProbe`, no rule names the probe: the rules over
+   * every probe see it at their tick).
+   */
+  onSample(probe: string, env: string): Promise<void> | undefined {
     this.samples++;
+    const defer = this.#deferEveryProbe;
+    if (defer) {
+      this.#dirtyEnvs.add(env);
+      if (!this.#everyProbePlanned && this.#rules.some((rule) => rule.probes === '*')) {
+        this.#everyProbePlanned = true;
+        defer(() => this.#enqueue(() => this.#everyProbePass()));
+      }
+      // No rule names this probe: nothing to run now.
+      if (!this.#byProbe.has(probe)) return undefined;
+    }
     this.#dirty.set(`${probe}\u0000${env}`, { probe, env });
     this.#nextPass ??= this.#enqueue(async () => {
       this.#nextPass = undefined;
       const dirty = [...this.#dirty.values()];
       this.#dirty.clear();
       const context = this.#context();
-      const affected = this.#rules.filter((rule) =>
-        [...rule.envs].some((spec) => dirty.some((d) => resolveEnv(context, spec) === d.env && (rule.probes === '*' || rule.probes.has(d.probe)))),
+      const affected = this.#rules.filter(
+        (rule) =>
+          (rule.probes === '*' ? !defer : true) &&
+          [...rule.envs].some((spec) => dirty.some((d) => resolveEnv(context, spec) === d.env && (rule.probes === '*' || rule.probes.has(d.probe)))),
       );
+      if (defer) {
+        // Rules over every probe that name this probe too run now as well.
+        for (const d of dirty)
+          for (const rule of this.#byProbe.get(d.probe) ?? [])
+            if (rule.probes === '*' && !affected.includes(rule) && [...rule.envs].some((spec) => resolveEnv(context, spec) === d.env)) affected.push(rule);
+      }
       await this.#evaluate(affected, context);
     });
     return this.#nextPass;
+  }
+
+  /** The deferred pass: the rules over every probe of an environment that had samples since the last. */
+  async #everyProbePass(): Promise<void> {
+    this.#everyProbePlanned = false;
+    const envs = [...this.#dirtyEnvs];
+    this.#dirtyEnvs.clear();
+    const context = this.#context();
+    const affected = this.#rules.filter((rule) => rule.probes === '*' && [...rule.envs].some((spec) => envs.includes(resolveEnv(context, spec))));
+    await this.#evaluate(affected, context);
   }
 
   /** Evaluate every rule (after the live environment changed). */
@@ -367,6 +436,7 @@ export class RuleEvaluator {
       engine,
       state: new RuleState({ forMs: config.for, keepFiringForMs: config.keepFiringFor, minSamples: config.minSamples, cooldownMs: config.cooldown }),
       probes: everyProbe ? '*' : probes,
+      named: probes,
       envs,
     };
   }

@@ -9,6 +9,7 @@ import type { Figures } from '../../rules/rule-evaluator.js';
 import type { AlertNotice } from '../alerts/alert-receiver.js';
 import type { Severity } from '../events/events.js';
 import type { PluginDeps } from '../plugins/plugin.js';
+import type { SwitchStepsReport } from '../traffic/switch-steps.js';
 
 /** Why an action runs: a rule's incident, or an operator's request. */
 export interface ActionContext {
@@ -102,7 +103,16 @@ export interface SwitchPlan {
 
 /** What a switch did: switched, or why not (as a value: these are expected). */
 export type SwitchResult =
-  | { switched: true; from: string; to: string; detail: string; data: Record<string, unknown>; verification: Verification }
+  | {
+      switched: true;
+      from: string;
+      to: string;
+      detail: string;
+      data: Record<string, unknown>;
+      verification: Verification;
+      /** The steps after the switch (switching.steps); `ok` false names the one that failed. The switch stands either way. */
+      steps: SwitchStepsReport;
+    }
   | { switched: false; why: 'not-live'; reason: string }
   | { switched: false; why: 'unverified' | 'adapter'; reason: string; verification: Verification };
 

@@ -1,5 +1,6 @@
 /** `alert`: page people through the receivers routed by the rule's severity; a resolved notice when the incident ends. */
 import { z } from 'zod';
+import { ruleProbe } from '../alerts/alert-labels.js';
 import type { AlertNotice } from '../alerts/alert-receiver.js';
 import type { PluginDefinition } from '../plugins/plugin.js';
 import { alertKey, type Action, type ActionContext, type ActionDeps, type ActionOutcome } from './action.js';
@@ -21,12 +22,15 @@ export const alertAction: PluginDefinition<{ type: 'alert' }, Action> = {
       description: context.rule
         ? `${context.rule.description ?? context.rule.name}. greenlight's actions for this incident: ${context.rule.actions.join(', ') || 'none'}.`
         : context.message,
-      labels: { ...(context.rule?.labels ?? {}) },
+      // The contract's labels: the rule's own, and `probe` when the rule reads one probe (the lifecycle adds rule, severity, env).
+      labels: { ...(context.rule?.labels ?? {}), ...(context.rule && ruleProbe(context.rule) ? { probe: ruleProbe(context.rule)! } : {}) },
       figures: { facts: context.figures?.facts ?? [], samples: context.figures?.samples ?? null },
       startsAt: new Date(context.startedAt).toISOString(),
       ...(status === 'resolved' ? { endsAt: new Date(now()).toISOString() } : {}),
       url: controller.stateUrl(),
       ...(context.rule?.repeatInterval !== undefined ? { repeatIntervalMs: context.rule.repeatInterval } : {}),
+      // A rule's incident: what escalation and acknowledgement go by.
+      ...(context.rule ? { incident: context.incident } : {}),
     });
     return {
       name,

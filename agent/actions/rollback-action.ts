@@ -30,6 +30,9 @@
  *   the answer says why it was refused.
  * - Every alert a hold raised for an incident is resolved once its rollback switches or the
  *   incident ends.
+ * - A rollback that switched has happened, whatever the steps after the switch found (CDN purge,
+ *   public TLS, public verify URL): a failed step never makes it owed or switches again; the
+ *   outcome names the step (`data.failedStep`), and the switch phase has raised a critical alert.
  */
 import { z } from 'zod';
 import { Duration } from '../../config/schema.js';
@@ -108,10 +111,23 @@ class RollbackAction implements Action {
     const result = await controller.switchTraffic({ from: live, to: target, kind: 'rollback' }, context, signal);
     if (result.switched) {
       this.#resolveHeld(context.incident);
+      const { steps } = result;
+      const after = steps.failed
+        ? `; then the step ${steps.failed.name} failed: ${steps.failed.reason} (no second switch; alert switch-step-failed sent)`
+        : steps.steps.length > 0
+          ? `; then ${steps.steps.map((step) => step.name).join(', ')} passed`
+          : '';
       return {
         outcome: 'succeeded',
-        detail: `switched ${live} → ${target}: ${result.detail}`,
-        data: { from: live, to: target, verifyMs: result.verification.durationMs, ...result.data },
+        detail: `switched ${live} → ${target}: ${result.detail}${after}`,
+        data: {
+          from: live,
+          to: target,
+          verifyMs: result.verification.durationMs,
+          ...result.data,
+          steps: steps.steps,
+          failedStep: steps.failed,
+        },
       };
     }
     if (result.why === 'not-live') return { outcome: 'skipped', reason: result.reason };
@@ -208,7 +224,8 @@ class RollbackAction implements Action {
     });
 
     if (!there.healthy) {
-      const shared = there.failing.filter((probe) => here.failing.includes(probe));
+      const failingHere = new Set(here.failing);
+      const shared = there.failing.filter((probe) => failingHere.has(probe));
       if (holdsThere || shared.length > 0) {
         const evidence = holdsThere ? `${context.rule!.name} holds on ${target} too` : `${shared.join(', ')} failing on both`;
         return hold(
@@ -298,11 +315,13 @@ class RollbackAction implements Action {
   }
 
   /** Send a hold's alert once per incident and purpose (a retry that holds again does not page again). */
-  #raise(context: ActionContext, notice: AlertNotice): void {
+  #raise(context: ActionContext, held: AlertNotice): void {
     if (context.rule === null) {
-      this.#deps.controller.alert(notice);
+      this.#deps.controller.alert(held);
       return;
     }
+    // It belongs to the rule's incident: escalated and acknowledged with it.
+    const notice: AlertNotice = { ...held, incident: context.incident };
     let raised = this.#held.get(context.incident);
     if (!raised) this.#held.set(context.incident, (raised = new Map()));
     if (raised.has(notice.key)) return;

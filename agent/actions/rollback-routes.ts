@@ -15,7 +15,8 @@ const RollbackBody = z.strictObject({
 
 /**
  * POST /api/v1/rollback: the operator's emergency rollback (ROLLBACK_TOKEN or ADMIN_TOKEN). 200
- * switched; 409 held or refused (the target failing, unknown, or failing its fresh verification:
+ * switched (with the steps after the switch, and `failedStep` when one failed: traffic stays
+ * switched); 409 held or refused (the target failing, unknown, or failing its fresh verification:
  * the body says which check); 502 the traffic adapter failed.
  */
 export function rollbackRoutes(agent: RollbackHost): Route[] {
@@ -29,7 +30,18 @@ export function rollbackRoutes(agent: RollbackHost): Route[] {
         const { reason } = body as z.output<typeof RollbackBody>;
         const from = agent.activeEnvironment;
         const outcome = await agent.manualRollback(reason, actor);
-        if (outcome.outcome === 'succeeded') return { status: 200, body: { ok: true, from, to: agent.activeEnvironment, detail: outcome.detail } };
+        if (outcome.outcome === 'succeeded')
+          return {
+            status: 200,
+            body: {
+              ok: true,
+              from,
+              to: agent.activeEnvironment,
+              detail: outcome.detail,
+              steps: outcome.data?.steps ?? [],
+              failedStep: outcome.data?.failedStep ?? null,
+            },
+          };
         if (outcome.outcome === 'skipped') {
           const dryRun = outcome.data?.wouldFire === true;
           if (dryRun) return { status: 200, body: { ok: true, dryRun, detail: outcome.reason, from } };

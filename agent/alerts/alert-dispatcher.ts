@@ -1,19 +1,43 @@
 /**
  * Routes alert notices to receivers without ever making the caller wait: a rule firing, a
- * rollback or the probe loop hands a notice over and goes on, while each receiver delivers it
- * on its own (retrying, timing out) in parallel. Firing notices are sent again every repeat
- * interval until their resolution arrives; each delivery's outcome goes to `onDelivery`.
+ * rollback or the probe loop hands a notice over and goes on, while each receiver is notified on
+ * its own (retrying, timing out) in parallel. Each delivery's outcome goes to `onDelivery`.
+ *
+ * Notices are grouped, as Alertmanager groups alerts (README, "Alert lifecycle"): per receiver,
+ * alerts that agree on the `grouping.by` labels form a group, and a group is one notification:
+ *
+ * - A new group waits `waitMs` for the alerts that come with its first one, then goes out.
+ * - A change to a group that was notified (an alert added, one resolved) goes out `intervalMs`
+ *   after the last notification — except a critical new to a group whose last notification had
+ *   no critical: that one never waits longer than `waitMs`, so the first critical page is never
+ *   held back by more than the wait.
+ * - A firing group is sent again every repeat interval (the shortest of its unacknowledged
+ *   alerts') while nothing changes; an alert that fired and resolved before any notification
+ *   is never sent.
+ * - The policy (the alert lifecycle) decides which alerts are muted (silences, maintenance,
+ *   inhibition) and which receivers an alert may reach (escalation). A muted alert is left out;
+ *   one whose firing notice a receiver got still has its resolution sent there, muted or not.
+ * - Per receiver and group, a delivery waits for the previous one: a resolution never overtakes
+ *   its trigger. A notification a receiver did not take is tried again 10 s later, doubling up
+ *   to 10 minutes while it keeps failing, for as long as it still matters.
+ *
+ * Without `grouping` every alert is its own group, sent at once.
  */
 import type { Logger } from 'pino';
 import type { EventBus } from '../events/events.js';
 import { OutboundError } from '../plugins/outbound.js';
 import type { AgentMetrics } from '../telemetry/metrics.js';
-import { AlertError, type AlertNotice, type AlertReceiver } from './alert-receiver.js';
+import { alertLabels } from './alert-labels.js';
+import { AlertError, type AlertGroupNotice, type AlertNotice, type AlertReceiver } from './alert-receiver.js';
 
-/** How one delivery of one notice to one receiver went. */
+/** How one delivery of one notification to one receiver went. */
 export interface AlertDelivery {
   receiver: AlertReceiver;
+  /** The first alert of the notification (the only one when ungrouped). */
   notice: AlertNotice;
+  /** The notification; `kind` acknowledge: PagerDuty's acknowledgement of the group. */
+  group: AlertGroupNotice;
+  kind: 'notify' | 'acknowledge';
   ok: boolean;
   /** HTTP tries made, the first included (0 when none was made). */
   attempts: number;
@@ -23,36 +47,122 @@ export interface AlertDelivery {
   error?: string;
 }
 
+/** How alerts become notifications: which labels make a group, how long a group waits, how often it changes. */
+export interface GroupingOptions {
+  /** Label names; `...` alone: every alert is its own group; empty: one group per receiver. */
+  by: readonly string[];
+  waitMs: number;
+  intervalMs: number;
+}
+
+/** An alert the dispatcher holds: firing, or resolved and not yet told to everyone who heard it fire. */
+export interface ActiveAlert {
+  key: string;
+  notice: AlertNotice;
+  labels: Record<string, string>;
+  firing: boolean;
+}
+
+/** Why an alert is muted now. */
+export type MuteReason = { by: 'silence'; silences: string[] } | { by: 'maintenance'; windows: string[] } | { by: 'inhibition'; rule: string; source: string };
+
+/** What the alert lifecycle decides for the dispatcher; the default decides nothing. */
+export interface NotificationPolicy {
+  /** Why `alert` is muted now, given every firing alert; undefined when it is not. */
+  muted(alert: ActiveAlert, firing: readonly ActiveAlert[]): MuteReason | undefined;
+  /** The receivers an alert may reach now (escalation levels); 'all': every one that takes its severity. */
+  receivers(notice: AlertNotice): ReadonlySet<string> | 'all';
+  /** The notice as it goes out (acknowledgement, escalation level). */
+  decorate(notice: AlertNotice): AlertNotice;
+  /** An alert became muted, or no longer is (once per change, not per receiver). */
+  onMuted?(alert: ActiveAlert, reason: MuteReason | undefined): void;
+}
+
+/** What the store keeps of an incident's alert, so a restart neither forgets it nor sends it again. */
+export interface StoredAlert {
+  notice: AlertNotice;
+  firing: boolean;
+  /** Per receiver name, when it was last told the alert fires (successfully). */
+  sent: Record<string, number>;
+}
+
+/** Where alerts of incidents are kept across restarts. */
+export interface AlertPersistence {
+  save(alert: StoredAlert): void;
+  remove(key: string): void;
+}
+
 /** What the dispatcher needs: its receivers, the repeat interval, a clock, a logger and where outcomes go. */
 export interface AlertDispatcherOptions {
   receivers: readonly AlertReceiver[];
-  /** How often a firing notice is sent again while it fires. */
+  /** How often a firing notification is sent again while nothing changes. */
   repeatIntervalMs: number;
   now: () => number;
   logger: Logger;
   onDelivery: (delivery: AlertDelivery) => void;
-  /** Whether this agent acts (a cluster's leader): a deposed one repeats nothing. Default: always. */
+  /** Default: every alert on its own, at once. */
+  grouping?: GroupingOptions;
+  policy?: NotificationPolicy;
+  persistence?: AlertPersistence;
+  /** Whether this agent may notify (a cluster's leader): one that does not sends nothing (no group, escalation, repeat or acknowledgement) and keeps what it holds. Default: always. */
   acting?: () => boolean;
 }
 
-interface FiringEntry {
-  notice: AlertNotice;
-  /** Everyone who was sent this key while firing: they all get its resolution. */
-  receivers: Set<AlertReceiver>;
-  /** Repeats it; undefined when its repeat interval is 0 (sent once per incident). */
-  timer: NodeJS.Timeout | undefined;
+/**
+ * A notification a receiver did not take (after its own retries) is tried again this long after,
+ * doubling with each failure in a row up to FAILED_RETRY_MAX_MS: a dead webhook is not hammered,
+ * a page is not given up.
+ */
+export const FAILED_RETRY_MS = 10_000;
+export const FAILED_RETRY_MAX_MS = 600_000;
+
+const UNGROUPED: GroupingOptions = { by: ['...'], waitMs: 0, intervalMs: 0 };
+const OPEN_POLICY: NotificationPolicy = { muted: () => undefined, receivers: () => 'all', decorate: (notice) => notice };
+const RANK = { critical: 2, warning: 1, info: 0 } as const;
+
+interface AlertEntry extends ActiveAlert {
+  since: number;
+  /** The mute last reported to the policy, as JSON ('' when not muted). */
+  mutedAs: string;
 }
 
-/** Fans notices out to receivers by severity, repeats firing ones, and reports every delivery. */
+interface Group {
+  receiver: AlertReceiver;
+  key: string;
+  labels: Record<string, string>;
+  /** Alert keys routed to this receiver in this group. */
+  members: Set<string>;
+  /** Alert key → when the receiver was last told (successfully) that it fires. */
+  sent: Map<string, number>;
+  createdAt: number;
+  /** When its last notification was delivered. */
+  lastFlushAt: number | undefined;
+  /** A critical new to the group, when the group had told no critical: it goes out by this time (its arrival plus the wait). */
+  urgentAt: number | undefined;
+  /** An escalation reached a level: notify now, whatever changed. */
+  escalation: { level: number; incidents: Set<string> } | undefined;
+  /** PagerDuty was told every firing alert of it is acknowledged. */
+  acknowledged: boolean;
+  /** After a failed delivery, no retry before this; `failures` in a row so far. */
+  retryAt: number | undefined;
+  failures: number;
+  timer: NodeJS.Timeout | undefined;
+  dueAt: number | undefined;
+  running: Promise<void> | undefined;
+}
+
+/** Fans notices out to receivers as grouped notifications, repeats firing ones, and reports every delivery. */
 export class AlertDispatcher {
   #receivers: readonly AlertReceiver[];
   #repeatIntervalMs: number;
+  #grouping: GroupingOptions;
+  readonly #policy: NotificationPolicy;
+  readonly #persistence: AlertPersistence | undefined;
   readonly #now: () => number;
   readonly #logger: Logger;
   readonly #onDelivery: (delivery: AlertDelivery) => void;
-  readonly #firing = new Map<string, FiringEntry>();
-  /** Per receiver and key, the last delivery: the next one for that pair waits for it, so a resolve never overtakes its trigger. */
-  readonly #lanes = new Map<AlertReceiver, Map<string, Promise<void>>>();
+  readonly #alerts = new Map<string, AlertEntry>();
+  readonly #groups = new Map<AlertReceiver, Map<string, Group>>();
   readonly #inFlight = new Set<Promise<void>>();
   readonly #shutdown = new AbortController();
   readonly #acting: () => boolean;
@@ -61,21 +171,45 @@ export class AlertDispatcher {
     this.#acting = options.acting ?? (() => true);
     this.#receivers = options.receivers;
     this.#repeatIntervalMs = options.repeatIntervalMs;
+    this.#grouping = options.grouping ?? UNGROUPED;
+    this.#policy = options.policy ?? OPEN_POLICY;
+    this.#persistence = options.persistence;
     this.#now = options.now;
     this.#logger = options.logger;
     this.#onDelivery = options.onDelivery;
   }
 
-  /** A reload's receivers and repeat interval; deliveries in flight finish on the old ones. */
-  reconfigure(options: Pick<AlertDispatcherOptions, 'receivers' | 'repeatIntervalMs'>): void {
+  /** A reload's receivers, repeat interval and grouping; groups of receivers kept by name keep what they were told. */
+  reconfigure(options: Pick<AlertDispatcherOptions, 'receivers' | 'repeatIntervalMs' | 'grouping'>): void {
     this.#receivers = options.receivers;
     this.#repeatIntervalMs = options.repeatIntervalMs;
+    if (options.grouping) this.#grouping = options.grouping;
+    const byName = new Map(options.receivers.map((receiver) => [receiver.name, receiver]));
+    for (const [old, groups] of [...this.#groups]) {
+      this.#groups.delete(old);
+      const receiver = byName.get(old.name);
+      for (const group of groups.values()) {
+        clearTimeout(group.timer);
+        group.timer = undefined;
+        group.dueAt = undefined;
+        if (!receiver) continue;
+        group.receiver = receiver;
+        this.#groupsOf(receiver).set(group.key, group);
+      }
+    }
+    for (const entry of this.#alerts.values()) if (entry.firing) this.#route(entry, false);
+    this.recheck();
+  }
+
+  /** The receiver of this name in force now (a scheduled report posts through it). */
+  receiver(name: string): AlertReceiver | undefined {
+    return this.#receivers.find((receiver) => receiver.name === name);
   }
 
   /**
-   * Hands `notice` to every receiver that takes its severity (a resolution: to those that got
-   * it firing) and returns at once; delivery happens in the background. A firing notice for a
-   * key already firing replaces it, is sent again and restarts the repeat clock.
+   * Hand over a notice and return at once; notification happens in the background. A firing
+   * notice for a key already held replaces what the next notification says of it. A resolution
+   * for a key never seen (firing before a restart) reaches every receiver that takes its severity.
    */
   notify(notice: AlertNotice): void {
     if (this.#shutdown.signal.aborted) {
@@ -85,104 +219,464 @@ export class AlertDispatcher {
       );
       return;
     }
-    if (notice.status === 'firing') this.#fire(notice);
-    else this.#resolve(notice);
+    const now = this.#now();
+    const known = this.#alerts.get(notice.key);
+    if (notice.status === 'firing') {
+      const entry: AlertEntry = known?.firing
+        ? { ...known, notice, labels: alertLabels(notice) }
+        : { key: notice.key, notice, labels: alertLabels(notice), firing: true, since: now, mutedAs: known?.mutedAs ?? '' };
+      this.#alerts.set(notice.key, entry);
+      this.#route(entry, true);
+      this.#save(entry);
+    } else {
+      const resolved: AlertNotice = notice.endsAt === undefined ? { ...notice, endsAt: new Date(now).toISOString() } : notice;
+      if (!known) {
+        // Firing before a restart, or from nowhere we know: whoever takes its severity hears it ended.
+        const entry: AlertEntry = { key: notice.key, notice: resolved, labels: alertLabels(resolved), firing: false, since: now, mutedAs: '' };
+        this.#alerts.set(entry.key, entry);
+        for (const receiver of this.#receivers.filter((r) => r.severities.includes(notice.severity))) {
+          const group = this.#group(receiver, entry);
+          group.members.add(entry.key);
+          group.sent.set(entry.key, now);
+        }
+      } else {
+        const entry: AlertEntry = { ...known, notice: { ...resolved, startsAt: known.notice.startsAt }, firing: false };
+        this.#alerts.set(entry.key, entry);
+        this.#save(entry);
+      }
+      this.#logRouting(notice);
+    }
+    // Any change may mute or unmute others (inhibition): every group is looked at again.
+    this.recheck();
   }
 
   /** The notices firing now, in the order they first fired. */
   firing(): AlertNotice[] {
-    return [...this.#firing.values()].map((entry) => entry.notice);
+    return [...this.#alerts.values()].filter((entry) => entry.firing).map((entry) => entry.notice);
   }
 
-  /** Resolves once no delivery is in flight. */
+  /** Every alert held, firing or resolved-but-not-yet-told, with its labels. */
+  active(): ActiveAlert[] {
+    return [...this.#alerts.values()].map(({ key, notice, labels, firing }) => ({ key, notice, labels, firing }));
+  }
+
+  /** Look at every group again: a silence, a window or an inhibition source changed. */
+  recheck(): void {
+    for (const groups of this.#groups.values()) for (const group of groups.values()) this.#schedule(group);
+  }
+
+  /**
+   * An incident's escalation reached `level`: its firing alerts reach these receivers (each still
+   * only if it takes the severity), notified now. How many notifications that makes.
+   */
+  escalate(incident: string, level: number, receivers: readonly string[] | 'all'): number {
+    const targets = this.#receivers.filter((receiver) => receivers === 'all' || receivers.includes(receiver.name));
+    const touched = new Set<Group>();
+    for (const entry of this.#alerts.values()) {
+      if (!entry.firing || entry.notice.incident !== incident) continue;
+      for (const receiver of targets) {
+        if (!receiver.severities.includes(entry.notice.severity)) continue;
+        const group = this.#group(receiver, entry);
+        group.members.add(entry.key);
+        touched.add(group);
+      }
+    }
+    for (const group of touched) {
+      group.escalation ??= { level, incidents: new Set() };
+      group.escalation.level = Math.max(group.escalation.level, level);
+      group.escalation.incidents.add(incident);
+      // Now, not a timer's turn later: an escalation is already late by design.
+      clearTimeout(group.timer);
+      if (group.running) this.#schedule(group);
+      else this.#flush(group);
+    }
+    return touched.size;
+  }
+
+  /** An incident was acknowledged: a receiver that takes acknowledgements hears it for each group now wholly acknowledged. */
+  acknowledged(): void {
+    for (const groups of this.#groups.values()) for (const group of groups.values()) this.#acknowledgeIfDue(group);
+  }
+
+  /**
+   * Put back what the store kept: alerts, and what each receiver was told of them. What was held
+   * before is dropped (a cluster's new leader replaces its own view with the shared records).
+   */
+  restore(stored: readonly StoredAlert[]): void {
+    for (const groups of this.#groups.values()) for (const group of groups.values()) clearTimeout(group.timer);
+    this.#groups.clear();
+    this.#alerts.clear();
+    const byName = new Map(this.#receivers.map((receiver) => [receiver.name, receiver]));
+    for (const item of stored) {
+      const entry: AlertEntry = {
+        key: item.notice.key,
+        notice: item.notice,
+        labels: alertLabels(item.notice),
+        firing: item.firing,
+        since: Date.parse(item.notice.startsAt) || this.#now(),
+        mutedAs: '',
+      };
+      this.#alerts.set(entry.key, entry);
+      for (const [name, at] of Object.entries(item.sent)) {
+        const receiver = byName.get(name);
+        if (!receiver) continue;
+        const group = this.#group(receiver, entry);
+        group.members.add(entry.key);
+        group.sent.set(entry.key, at);
+        group.lastFlushAt = Math.max(group.lastFlushAt ?? 0, at);
+      }
+      if (entry.firing) this.#route(entry, false);
+    }
+    this.recheck();
+  }
+
+  /** Resolves once nothing is due now and no delivery is in flight. */
   async idle(): Promise<void> {
-    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+    for (;;) {
+      const now = this.#now();
+      for (const groups of this.#groups.values()) {
+        for (const group of groups.values()) {
+          if (group.dueAt !== undefined && group.dueAt <= now && !group.running) {
+            clearTimeout(group.timer);
+            this.#flush(group);
+          }
+        }
+      }
+      if (this.#inFlight.size === 0) return;
+      await Promise.allSettled([...this.#inFlight]);
+    }
   }
 
   /** Stops repeating, cancels deliveries in flight (each reported as failed) and waits for them to end. */
   async close(): Promise<void> {
-    for (const entry of this.#firing.values()) clearInterval(entry.timer);
     this.#shutdown.abort();
-    await this.idle();
+    for (const groups of this.#groups.values()) for (const group of groups.values()) clearTimeout(group.timer);
+    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
   }
 
-  #fire(notice: AlertNotice): void {
-    const receivers = this.#route(notice);
-    const previous = this.#firing.get(notice.key);
-    if (previous) clearInterval(previous.timer);
-    // A repeat interval of 0 means never again: one notification per incident.
-    const repeatMs = notice.repeatIntervalMs ?? this.#repeatIntervalMs;
-    const entry: FiringEntry = {
-      notice,
-      receivers: new Set([...(previous?.receivers ?? []), ...receivers]),
-      timer: repeatMs > 0 ? setInterval(() => this.#repeat(notice.key), repeatMs) : undefined,
-    };
-    entry.timer?.unref();
-    this.#firing.set(notice.key, entry);
-    for (const receiver of receivers) this.#deliver(receiver, notice, false);
+  #groupsOf(receiver: AlertReceiver): Map<string, Group> {
+    let groups = this.#groups.get(receiver);
+    if (!groups) this.#groups.set(receiver, (groups = new Map()));
+    return groups;
   }
 
-  #resolve(notice: AlertNotice): void {
-    const entry = this.#firing.get(notice.key);
-    if (entry) {
-      clearInterval(entry.timer);
-      this.#firing.delete(notice.key);
+  /** The group of `entry` at `receiver`, made when new. */
+  #group(receiver: AlertReceiver, entry: AlertEntry): Group {
+    const { key, labels } = this.#groupOf(entry);
+    const groups = this.#groupsOf(receiver);
+    let group = groups.get(key);
+    if (!group) {
+      group = {
+        receiver,
+        key,
+        labels,
+        members: new Set(),
+        sent: new Map(),
+        createdAt: this.#now(),
+        lastFlushAt: undefined,
+        urgentAt: undefined,
+        escalation: undefined,
+        acknowledged: false,
+        retryAt: undefined,
+        failures: 0,
+        timer: undefined,
+        dueAt: undefined,
+        running: undefined,
+      };
+      groups.set(key, group);
     }
-    // Unknown keys (firing before a restart) still reach whoever takes their severity.
-    const receivers = entry ? [...entry.receivers] : this.#route(notice);
-    const resolved = notice.endsAt === undefined ? { ...notice, endsAt: new Date(this.#now()).toISOString() } : notice;
-    for (const receiver of receivers) this.#deliver(receiver, resolved, false);
+    return group;
   }
 
-  #repeat(key: string): void {
-    const entry = this.#firing.get(key);
-    if (!entry || this.#shutdown.signal.aborted || !this.#acting()) return;
-    for (const receiver of entry.receivers) this.#deliver(receiver, entry.notice, true);
+  /** The group key and labels of an alert: its own key when ungrouped (the PagerDuty dedup_key of old). */
+  #groupOf(entry: AlertEntry): { key: string; labels: Record<string, string> } {
+    const by = this.#grouping.by;
+    if (by.includes('...')) return { key: entry.key, labels: { ...entry.labels } };
+    const labels: Record<string, string> = {};
+    for (const name of by) labels[name] = Object.hasOwn(entry.labels, name) ? entry.labels[name]! : '';
+    return {
+      key: `{}:{${Object.entries(labels)
+        .map(([name, value]) => `${name}=${JSON.stringify(value)}`)
+        .join(',')}}`,
+      labels,
+    };
   }
 
-  #route(notice: AlertNotice): AlertReceiver[] {
-    const receivers = this.#receivers.filter((receiver) => receiver.severities.includes(notice.severity));
-    if (receivers.length === 0)
-      this.#logger.debug({ key: notice.key, severity: notice.severity }, `no receiver takes ${notice.severity} alerts; ${notice.rule} not sent`);
-    return receivers;
+  /** Add a firing alert to the group of every receiver it may reach now. */
+  #route(entry: AlertEntry, announce: boolean): void {
+    const allowed = this.#policy.receivers(entry.notice);
+    const receivers = this.#receivers.filter(
+      (receiver) => receiver.severities.includes(entry.notice.severity) && (allowed === 'all' || allowed.has(receiver.name)),
+    );
+    if (announce && receivers.length === 0) this.#logRouting(entry.notice);
+    for (const receiver of receivers) {
+      const group = this.#group(receiver, entry);
+      const fresh = !group.members.has(entry.key) && !group.sent.has(entry.key);
+      group.members.add(entry.key);
+      if (
+        fresh &&
+        entry.notice.severity === 'critical' &&
+        group.urgentAt === undefined &&
+        ![...group.sent.keys()].some((key) => this.#alerts.get(key)?.notice.severity === 'critical')
+      ) {
+        group.urgentAt = this.#now() + this.#grouping.waitMs;
+      }
+    }
   }
 
-  /** Queues one delivery behind the previous one of the same receiver and key; a repeat is skipped while one is still under way. */
-  #deliver(receiver: AlertReceiver, notice: AlertNotice, isRepeat: boolean): void {
-    let lanes = this.#lanes.get(receiver);
-    if (!lanes) this.#lanes.set(receiver, (lanes = new Map()));
-    const previous = lanes.get(notice.key);
-    if (isRepeat && previous) {
+  #logRouting(notice: AlertNotice): void {
+    if (this.#receivers.some((receiver) => receiver.severities.includes(notice.severity))) return;
+    this.#logger.debug({ key: notice.key, severity: notice.severity }, `no receiver takes ${notice.severity} alerts; ${notice.rule} not sent`);
+  }
+
+  /** What the group would say now, and whether that is news. */
+  #content(group: Group): { firing: AlertEntry[]; resolved: AlertEntry[]; unseen: string[]; mutedSent: number; news: boolean } {
+    const firingAll = [...this.#alerts.values()].filter((entry) => entry.firing);
+    const firing: AlertEntry[] = [];
+    const resolved: AlertEntry[] = [];
+    const unseen: string[] = [];
+    let mutedSent = 0;
+    // While a delivery is in flight, what it carries is not yet in `sent`: nothing is dropped until it ends.
+    const settled = group.running === undefined;
+    for (const key of [...group.members]) {
+      const entry = this.#alerts.get(key);
+      if (!entry) {
+        if (settled) {
+          group.members.delete(key);
+          group.sent.delete(key);
+        }
+        continue;
+      }
+      if (!entry.firing) {
+        if (group.sent.has(key)) resolved.push(entry);
+        // Fired and resolved before this receiver heard of it (a rollback that ended its incident at
+        // once): it is still told, once, as resolved — a page is never lost — unless it was muted.
+        else if (!this.#policy.muted(entry, firingAll)) {
+          resolved.push(entry);
+          unseen.push(entry.key);
+        } else if (settled) group.members.delete(key);
+        continue;
+      }
+      const reason = this.#policy.muted(entry, firingAll);
+      this.#reportMute(entry, reason);
+      if (reason) {
+        if (group.sent.has(key)) mutedSent++;
+        continue;
+      }
+      firing.push(entry);
+    }
+    firing.sort((a, b) => RANK[b.notice.severity] - RANK[a.notice.severity] || a.since - b.since);
+    const news = firing.some((entry) => !group.sent.has(entry.key)) || resolved.length > 0;
+    return { firing, resolved, unseen, mutedSent, news };
+  }
+
+  #reportMute(entry: AlertEntry, reason: MuteReason | undefined): void {
+    const as = reason ? JSON.stringify(reason) : '';
+    if (as === entry.mutedAs) return;
+    entry.mutedAs = as;
+    try {
+      this.#policy.onMuted?.(entry, reason);
+    } catch (error) {
+      this.#logger.error({ err: error, key: entry.key }, 'alert mute listener failed');
+    }
+  }
+
+  /** When the group's firing alerts are due again: the shortest repeat interval of the unacknowledged ones after the last notification. */
+  #repeatAt(group: Group, firing: readonly AlertEntry[]): number | undefined {
+    if (group.lastFlushAt === undefined) return undefined;
+    let interval: number | undefined;
+    for (const entry of firing) {
+      if (!group.sent.has(entry.key) || this.#policy.decorate(entry.notice).acknowledgedBy !== undefined) continue;
+      const ms = entry.notice.repeatIntervalMs ?? this.#repeatIntervalMs;
+      if (ms > 0 && (interval === undefined || ms < interval)) interval = ms;
+    }
+    return interval === undefined ? undefined : group.lastFlushAt + interval;
+  }
+
+  /** Set the group's timer to its next due moment: a change, an escalation, a repeat, or nothing. */
+  #schedule(group: Group): void {
+    if (this.#shutdown.signal.aborted) return;
+    const now = this.#now();
+    const { firing, news } = this.#content(group);
+    let due: number | undefined;
+    if (group.escalation && firing.length > 0) due = now;
+    else if (news) {
+      due = group.lastFlushAt === undefined ? group.createdAt + this.#grouping.waitMs : group.lastFlushAt + this.#grouping.intervalMs;
+      if (group.urgentAt !== undefined) due = Math.min(due, group.urgentAt);
+    }
+    if (group.escalation && firing.length === 0) group.escalation = undefined;
+    const repeat = this.#repeatAt(group, firing);
+    if (repeat !== undefined && (due === undefined || repeat < due)) due = repeat;
+    if (due !== undefined && group.retryAt !== undefined) due = Math.max(due, group.retryAt);
+    if (due === undefined) {
+      clearTimeout(group.timer);
+      group.timer = undefined;
+      group.dueAt = undefined;
+      if (group.members.size === 0 && group.sent.size === 0) this.#groups.get(group.receiver)?.delete(group.key);
+      return;
+    }
+    if (group.dueAt === due && group.timer) return;
+    clearTimeout(group.timer);
+    group.dueAt = due;
+    group.timer = setTimeout(() => this.#flush(group), Math.max(0, due - now));
+    group.timer.unref();
+  }
+
+  /** Send what the group has to say now, if anything: news, an escalation, or a repeat that is due. */
+  #flush(group: Group): void {
+    group.timer = undefined;
+    group.dueAt = undefined;
+    if (this.#shutdown.signal.aborted || this.#groups.get(group.receiver)?.get(group.key) !== group) return;
+    // Not the leader (any more): nothing goes out; the next leader sends what is owed from the shared records.
+    if (!this.#acting()) return;
+    if (group.running) {
+      // Looked at again when that delivery ends (#track): a repeat due meanwhile is not stacked up behind it.
       this.#logger.debug(
-        { receiver: receiver.name, key: notice.key },
-        `repeat of ${notice.rule} to ${receiver.name} skipped: the previous delivery is still under way`,
+        { receiver: group.receiver.name, group: group.key },
+        `notification of ${group.key} to ${group.receiver.name} skipped: the previous delivery is still under way`,
       );
       return;
     }
-    const run = this.#run(receiver, notice, previous);
-    lanes.set(notice.key, run);
+    const now = this.#now();
+    const { firing, resolved, unseen, mutedSent, news } = this.#content(group);
+    const repeatAt = this.#repeatAt(group, firing);
+    const escalation = group.escalation && firing.length > 0 ? group.escalation : undefined;
+    const repeat = !news && !escalation && repeatAt !== undefined && repeatAt <= now;
+    if (!news && !escalation && !repeat) {
+      this.#schedule(group);
+      return;
+    }
+    group.escalation = undefined;
+    const notice: AlertGroupNotice = {
+      key: group.key,
+      labels: { ...group.labels },
+      // Firing while the receiver was told of an alert that still fires, even muted: its resolution is still owed.
+      status: firing.length > 0 || mutedSent > 0 ? 'firing' : 'resolved',
+      alerts: [...firing, ...resolved].map((entry) => this.#policy.decorate(entry.notice)),
+      repeat,
+      ...(unseen.length > 0 ? { unseen } : {}),
+      ...(escalation ? { escalation: { level: escalation.level, incidents: [...escalation.incidents] } } : {}),
+    };
+    const run = this.#deliver(group, notice, 'notify').then((ok) => {
+      if (ok) {
+        const at = this.#now();
+        group.lastFlushAt = at;
+        group.retryAt = undefined;
+        group.failures = 0;
+        group.urgentAt = undefined;
+        if (firing.some((entry) => !group.sent.has(entry.key))) group.acknowledged = false;
+        for (const entry of firing) group.sent.set(entry.key, at);
+        for (const entry of resolved) {
+          group.sent.delete(entry.key);
+          group.members.delete(entry.key);
+        }
+        for (const entry of [...firing, ...resolved]) this.#save(this.#alerts.get(entry.key) ?? entry);
+        this.#forgetDone(resolved);
+      } else {
+        group.failures++;
+        group.retryAt = this.#now() + Math.min(FAILED_RETRY_MS * 2 ** (group.failures - 1), FAILED_RETRY_MAX_MS);
+        if (escalation) group.escalation = escalation;
+      }
+    });
+    this.#track(group, run);
+  }
+
+  /** PagerDuty hears `acknowledge` once every firing alert it was told of in the group is acknowledged. */
+  #acknowledgeIfDue(group: Group): void {
+    if (!group.receiver.acknowledge || group.acknowledged || group.running || group.sent.size === 0 || !this.#acting()) return;
+    const told = [...group.sent.keys()].map((key) => this.#alerts.get(key)).filter((entry): entry is AlertEntry => entry?.firing === true);
+    if (told.length === 0 || told.some((entry) => this.#policy.decorate(entry.notice).acknowledgedBy === undefined)) return;
+    group.acknowledged = true;
+    const notice: AlertGroupNotice = {
+      key: group.key,
+      labels: { ...group.labels },
+      status: 'firing',
+      alerts: told.map((entry) => this.#policy.decorate(entry.notice)),
+      repeat: false,
+    };
+    const run = this.#deliver(group, notice, 'acknowledge').then((ok) => {
+      if (!ok) group.acknowledged = false;
+    });
+    this.#track(group, run);
+  }
+
+  #track(group: Group, run: Promise<void>): void {
+    group.running = run;
     this.#inFlight.add(run);
     void run.finally(() => {
       this.#inFlight.delete(run);
-      if (lanes.get(notice.key) === run) lanes.delete(notice.key);
+      group.running = undefined;
+      this.#acknowledgeIfDue(group);
+      this.#schedule(group);
     });
   }
 
-  async #run(receiver: AlertReceiver, notice: AlertNotice, previous: Promise<void> | undefined): Promise<void> {
-    // Awaiting (even undefined) defers the send past notify(): a receiver's synchronous work never delays the caller.
-    await previous;
+  /** Alerts resolved and told to every receiver that heard them fire: forgotten. */
+  #forgetDone(resolved: readonly AlertEntry[]): void {
+    for (const entry of resolved) {
+      const current = this.#alerts.get(entry.key);
+      if (!current || current.firing) continue;
+      let pending = false;
+      for (const groups of this.#groups.values()) for (const group of groups.values()) if (group.members.has(entry.key)) pending = true;
+      if (pending) continue;
+      this.#alerts.delete(entry.key);
+      if (current.notice.incident !== undefined) this.#persistence?.remove(entry.key);
+    }
+  }
+
+  #save(entry: AlertEntry): void {
+    if (!this.#persistence || entry.notice.incident === undefined) return;
+    const sent: Record<string, number> = {};
+    for (const [receiver, groups] of this.#groups)
+      for (const group of groups.values()) {
+        const at = group.sent.get(entry.key);
+        if (at !== undefined) sent[receiver.name] = at;
+      }
+    this.#persistence.save({ notice: entry.notice, firing: entry.firing, sent });
+  }
+
+  /** One delivery to one receiver; true when it took it. Reported to onDelivery either way. */
+  async #deliver(group: Group, notice: AlertGroupNotice, kind: AlertDelivery['kind']): Promise<boolean> {
+    // Awaiting defers the send past the caller: a receiver's synchronous work never delays it.
+    await Promise.resolve();
+    const { receiver } = group;
     let delivery: AlertDelivery;
+    const first = notice.alerts[0]!;
     try {
-      const result = await receiver.send(notice, this.#shutdown.signal);
-      delivery = { receiver, notice, ok: true, attempts: result.attempts, ...(result.status === undefined ? {} : { httpStatus: result.status }) };
+      const result = await this.#send(receiver, notice, kind);
+      delivery = {
+        receiver,
+        notice: first,
+        group: notice,
+        kind,
+        ok: true,
+        attempts: result.attempts,
+        ...(result.status === undefined ? {} : { httpStatus: result.status }),
+      };
     } catch (error) {
-      delivery = { receiver, notice, ok: false, ...failureOf(error) };
+      delivery = { receiver, notice: first, group: notice, kind, ok: false, ...failureOf(error) };
     }
     try {
       this.#onDelivery(delivery);
     } catch (error) {
       this.#logger.error({ err: error, receiver: receiver.name, key: notice.key }, 'alert delivery listener failed');
     }
+    return delivery.ok;
+  }
+
+  async #send(receiver: AlertReceiver, notice: AlertGroupNotice, kind: AlertDelivery['kind']): Promise<{ attempts: number; status?: number }> {
+    const signal = this.#shutdown.signal;
+    if (kind === 'acknowledge') return receiver.acknowledge!(notice, signal);
+    if (receiver.sendGroup) return receiver.sendGroup(notice, signal);
+    // A receiver without group support hears each alert on its own, in order.
+    let attempts = 0;
+    let status: number | undefined;
+    for (const alert of notice.alerts) {
+      const result = await receiver.send(alert, signal);
+      attempts += result.attempts;
+      status = result.status;
+    }
+    return { attempts, ...(status === undefined ? {} : { status }) };
   }
 }
 
@@ -196,20 +690,37 @@ function failureOf(error: unknown): { attempts: number; httpStatus?: number; err
 
 /**
  * What a delivery becomes for everyone else: an `alert.sent` or `alert.failed` event and the
- * greenlight_alerts_total count (the dispatcher's `onDelivery`).
+ * greenlight_alerts_total count (the dispatcher's `onDelivery`). A grouped notification names its
+ * rules and incidents; an escalation its level.
  */
 export function publishDelivery(bus: Pick<EventBus, 'publish'>, metrics: Pick<AgentMetrics, 'countAlert'>): (delivery: AlertDelivery) => void {
   return (delivery) => {
-    const { receiver, notice } = delivery;
-    const data = { receiver: receiver.name, receiverType: receiver.type, status: notice.status, key: notice.key, attempts: delivery.attempts };
-    const scope = { env: notice.env, rule: notice.rule };
-    metrics.countAlert(receiver.name, notice.status, delivery.ok ? 'sent' : 'failed');
+    const { receiver, notice, group } = delivery;
+    const rules = [...new Set(group.alerts.map((alert) => alert.rule))];
+    const incidents = [...new Set(group.alerts.flatMap((alert) => (alert.incident ? [alert.incident] : [])))];
+    const data = {
+      receiver: receiver.name,
+      receiverType: receiver.type,
+      status: group.status,
+      key: group.key,
+      attempts: delivery.attempts,
+      kind: delivery.kind,
+      alerts: group.alerts.length,
+      rules,
+      incidents,
+      escalationLevel: group.escalation?.level ?? null,
+    };
+    const scope = { env: group.labels.env || notice.env, rule: rules.length === 1 ? rules[0]! : null };
+    const what =
+      delivery.kind === 'acknowledge' ? 'acknowledgement' : `${group.escalation ? `escalation (level ${group.escalation.level}) ` : ''}${group.status} alert`;
+    const about = group.alerts.length === 1 ? `"${notice.summary}"` : `of ${group.alerts.length} alerts (${rules.join(', ')})`;
+    metrics.countAlert(receiver.name, group.status, delivery.ok ? 'sent' : 'failed');
     if (delivery.ok) {
       bus.publish({
         type: 'alert.sent',
         severity: 'info',
         ...scope,
-        message: `${notice.status} alert "${notice.summary}" delivered to ${receiver.type} receiver ${receiver.name}`,
+        message: `${what} ${about} delivered to ${receiver.type} receiver ${receiver.name}`,
         data: { ...data, httpStatus: delivery.httpStatus ?? null },
       });
     } else {
@@ -217,7 +728,7 @@ export function publishDelivery(bus: Pick<EventBus, 'publish'>, metrics: Pick<Ag
         type: 'alert.failed',
         severity: 'warning',
         ...scope,
-        message: `${receiver.type} receiver ${receiver.name} did not take the alert: ${delivery.error}`,
+        message: `${receiver.type} receiver ${receiver.name} did not take the ${what} ${about}: ${delivery.error}`,
         data: { ...data, error: delivery.error ?? 'unknown' },
       });
     }

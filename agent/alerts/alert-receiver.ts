@@ -30,6 +30,49 @@ export interface AlertNotice {
   url?: string;
   /** How often to send it again while it fires, instead of alerts.repeatInterval; 0: never. */
   repeatIntervalMs?: number;
+  /** The rule incident it belongs to (`live-universe-failing#3`): escalation and acknowledgement go by it. */
+  incident?: string;
+  /** Who acknowledged its incident, when someone has (set by the alert lifecycle as it is sent). */
+  acknowledgedBy?: string;
+  /** The escalation level its incident has reached (set by the alert lifecycle as it is sent). */
+  escalationLevel?: number;
+}
+
+/**
+ * One notification to one receiver: the alerts of a group (those that agree on alerts.group.by)
+ * as the receiver is to hear them now — the firing ones not muted, and those resolved since it
+ * was told they fire. Each receiver renders it its own way: one Slack message, one PagerDuty
+ * alert per group key, one Alertmanager POST with several `alerts`.
+ */
+export interface AlertGroupNotice {
+  /** Stable per group: the Alertmanager groupKey, the PagerDuty dedup_key. */
+  key: string;
+  /** The grouping labels and their values: `{env: "blue"}`. */
+  labels: Record<string, string>;
+  /** firing while any alert in it fires. */
+  status: 'firing' | 'resolved';
+  /** Firing alerts first (criticals first), then the resolved ones. */
+  alerts: AlertNotice[];
+  /** Set when an incident's escalation reached a level and this notification is that level's. */
+  escalation?: { level: number; incidents: string[] };
+  /** Nothing changed since the last notification: a reminder (the repeat interval came round). */
+  repeat: boolean;
+  /**
+   * Keys of resolved alerts in it that this receiver never heard fire (they fired and resolved
+   * within the group's wait: a rollback ends its incident at once). PagerDuty triggers before it
+   * resolves them, so the page is not lost.
+   */
+  unseen?: string[];
+}
+
+/** A message that is no alert: a scheduled report's summary (issue 16). */
+export interface TextMessage {
+  /** One line saying what it is. */
+  title: string;
+  /** The text, as Markdown; a receiver adapts it to its app (text-message.ts). */
+  markdown: string;
+  /** The structured form, for receivers that post JSON (the report itself). */
+  data?: unknown;
 }
 
 export interface AlertReceiver {
@@ -38,6 +81,15 @@ export interface AlertReceiver {
   /** Severities this receiver takes. */
   readonly severities: readonly Severity[];
   send(notice: AlertNotice, signal: AbortSignal): Promise<{ attempts: number; status?: number }>;
+  /**
+   * Post a text message, in as many messages as the app needs (`parts`); absent on receivers that
+   * take alerts only (pagerduty). Throws AlertError when it gave up, as `send` does.
+   */
+  post?(message: TextMessage, signal: AbortSignal): Promise<{ attempts: number; status?: number; parts: number }>;
+  /** Deliver a group as one notification; without it, each alert of the group goes through `send`. */
+  sendGroup?(group: AlertGroupNotice, signal: AbortSignal): Promise<{ attempts: number; status?: number }>;
+  /** Tell the receiver every firing alert of the group is acknowledged (PagerDuty's `acknowledge`). */
+  acknowledge?(group: AlertGroupNotice, signal: AbortSignal): Promise<{ attempts: number; status?: number }>;
 }
 
 export class AlertError extends GreenlightError {

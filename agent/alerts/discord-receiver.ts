@@ -1,6 +1,7 @@
 /**
  * `discord`: a Discord channel webhook. The JSON body is `{content, embeds, allowed_mentions}`;
- * the embed carries title (linked to the agent), description, colour, fields and timestamp.
+ * the embed carries title (linked to the agent), description, colour, fields and timestamp. A
+ * group is one message with one embed: a field per alert.
  * Discord answers 204 (200 with `?wait=true`); a 429 names the wait in its Retry-After header
  * and as `retry_after` (seconds) in its JSON body, which is used when the header is missing.
  */
@@ -8,9 +9,25 @@ import { z } from 'zod';
 import { HttpUrl } from '../../config/schema.js';
 import type { Severity } from '../events/events.js';
 import type { PluginDefinition } from '../plugins/plugin.js';
-import type { AlertNotice, AlertReceiver } from './alert-receiver.js';
-import { figureLines, firedFor, labelLine, severityEmoji, statusEmoji, statusWord, subject, title, truncate } from './notice-format.js';
-import { deliverNotice, receiverLabel, receiverOptions } from './receiver-options.js';
+import type { AlertGroupNotice, AlertNotice, AlertReceiver } from './alert-receiver.js';
+import {
+  ackHint,
+  figureLines,
+  firedFor,
+  groupHeadline,
+  groupSeverity,
+  groupTitle,
+  labelLine,
+  lifecycleLine,
+  severityEmoji,
+  statusEmoji,
+  statusWord,
+  subject,
+  title,
+  truncate,
+} from './notice-format.js';
+import { deliverNotice, deliverParts, receiverLabel, receiverOptions } from './receiver-options.js';
+import { splitMessage } from './text-message.js';
 import { secretsOfUrl } from '../../config/redactor.js';
 
 /** The `discord` block: the common receiver keys and the webhook `url`. */
@@ -52,6 +69,18 @@ export const discordReceiver: PluginDefinition<DiscordReceiverConfig, AlertRecei
       severities: config.severities,
       send: (notice, signal) =>
         deliverNotice(deps, config, { label, url: config.url, json: discordMessage(notice), retryAfterFromBody: discordRetryAfter }, signal),
+      // A report: Markdown as is, in messages of at most 2,000 characters, mentions disabled.
+      post: (message, signal) =>
+        deliverParts(splitMessage(message.markdown, CONTENT_MAX), (content) =>
+          deliverNotice(
+            deps,
+            config,
+            { label, url: config.url, json: { content, allowed_mentions: { parse: [] } }, retryAfterFromBody: discordRetryAfter },
+            signal,
+          ),
+        ),
+      sendGroup: (group, signal) =>
+        deliverNotice(deps, config, { label, url: config.url, json: discordGroupMessage(group), retryAfterFromBody: discordRetryAfter }, signal),
     };
   },
 };
@@ -91,6 +120,57 @@ export function discordMessage(notice: AlertNotice): Record<string, unknown> {
     // Text from rules and environments must never ping @everyone or a role.
     allowed_mentions: { parse: [] },
   };
+}
+
+/**
+ * A group embed within Discord's 6000 characters: 12 alert fields of at most 80 + 250 characters
+ * (3960), the "more" field, title 256, description 800 and footer 300 come to under 5400.
+ */
+const GROUP_FIELDS = 12;
+const GROUP_FIELD_NAME_MAX = 80;
+const GROUP_FIELD_MAX = 250;
+const GROUP_DESCRIPTION_MAX = 800;
+
+/**
+ * The body for a group: one alert alone reads as `discordMessage` does (with the escalation and
+ * acknowledgement lines); several share one embed with a field per alert (summary and figures).
+ */
+export function discordGroupMessage(group: AlertGroupNotice): Record<string, unknown> {
+  const notes: string[] = [];
+  if (group.escalation) notes.push(`**Escalation level ${group.escalation.level}**: not acknowledged (${escape(group.escalation.incidents.join(', '))})`);
+  if (group.repeat) notes.push('**Reminder**: still firing');
+  const hint = ackHint(group);
+  if (hint) notes.push(`\`${hint}\``);
+  if (group.alerts.length === 1) {
+    const message = discordMessage(group.alerts[0]!);
+    const line = lifecycleLine(group.alerts[0]!);
+    const embed = (message.embeds as Record<string, unknown>[])[0]!;
+    const extra = [...notes, ...(line ? [escape(line)] : [])];
+    if (extra.length > 0) embed.description = truncate(`${extra.join('\n')}\n\n${String(embed.description)}`, DESCRIPTION_MAX);
+    return { ...message, content: truncate(escape(groupHeadline(group)), CONTENT_MAX) };
+  }
+  const fields = group.alerts.slice(0, GROUP_FIELDS).map((alert) => {
+    const line = lifecycleLine(alert);
+    const value = [escape(alert.summary), ...figureLines(alert.figures).map((figure) => `• ${escape(figure)}`), ...(line ? [escape(line)] : [])].join('\n');
+    return {
+      name: truncate(`${statusEmoji(alert)} ${alert.rule} · ${statusWord(alert)}`, GROUP_FIELD_NAME_MAX),
+      value: truncate(value, GROUP_FIELD_MAX) || '-',
+      inline: false,
+    };
+  });
+  if (group.alerts.length > GROUP_FIELDS)
+    fields.push({ name: 'More', value: `and ${group.alerts.length - GROUP_FIELDS} more alerts (see greenlight's state)`, inline: false });
+  const url = group.alerts.find((alert) => alert.url)?.url;
+  const embed: Record<string, unknown> = {
+    title: truncate(groupTitle(group), TITLE_MAX),
+    description: truncate(notes.join('\n') || `${group.alerts.length} alerts`, GROUP_DESCRIPTION_MAX),
+    color: group.status === 'resolved' ? DISCORD_COLORS.resolved : DISCORD_COLORS[groupSeverity(group)],
+    fields,
+    timestamp: group.alerts[0]!.startsAt,
+    footer: { text: truncate(`greenlight · group ${group.key}`, FOOTER_MAX) },
+  };
+  if (url) embed.url = url;
+  return { content: truncate(escape(groupHeadline(group)), CONTENT_MAX), embeds: [embed], allowed_mentions: { parse: [] } };
 }
 
 /** Milliseconds from a 429 body's `retry_after` (seconds), undefined when absent or unreadable. */

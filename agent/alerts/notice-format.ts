@@ -4,7 +4,7 @@
  * deciding figures, what greenlight did, and where to look.
  */
 import type { Severity } from '../events/events.js';
-import type { AlertNotice } from './alert-receiver.js';
+import type { AlertGroupNotice, AlertNotice } from './alert-receiver.js';
 
 /** `FIRING` or `RESOLVED`. */
 export function statusWord(notice: AlertNotice): 'FIRING' | 'RESOLVED' {
@@ -131,4 +131,62 @@ function formatValue(value: unknown): string {
   if (typeof value === 'string') return value;
   if (value === undefined) return 'n/a';
   return truncate(JSON.stringify(value) ?? String(value), 200);
+}
+
+// --- Groups: one notification carrying the alerts of one group (README, "Alert lifecycle").
+
+const RANK: Record<Severity, number> = { info: 0, warning: 1, critical: 2 };
+
+/** The most severe of the group's firing alerts (of all of them once every one has resolved). */
+export function groupSeverity(group: AlertGroupNotice): Severity {
+  const firing = group.alerts.filter((alert) => alert.status === 'firing');
+  return (firing.length > 0 ? firing : group.alerts).reduce<Severity>((worst, alert) => (RANK[alert.severity] > RANK[worst] ? alert.severity : worst), 'info');
+}
+
+/** `live-universe-failing on blue`, or `3 alerts on blue` (by the group's labels when it has no env). */
+export function groupSubject(group: AlertGroupNotice): string {
+  if (group.alerts.length === 1) return subject(group.alerts[0]!);
+  const where = group.labels.env ? ` on ${group.labels.env}` : labelLine(group.labels) ? ` (${labelLine(group.labels)})` : '';
+  return `${group.alerts.length} alerts${where}`;
+}
+
+/** `FIRING`, `RESOLVED`, `ESCALATION L2 · FIRING`, `REMINDER · FIRING`. */
+export function groupStatusWord(group: AlertGroupNotice): string {
+  const status = group.status === 'firing' ? 'FIRING' : 'RESOLVED';
+  if (group.escalation) return `ESCALATION L${group.escalation.level} · ${status}`;
+  return group.repeat ? `REMINDER · ${status}` : status;
+}
+
+/** `🔴 ESCALATION L2 · FIRING: 3 alerts on blue` */
+export function groupTitle(group: AlertGroupNotice): string {
+  return `${statusEmoji({ status: group.status, severity: groupSeverity(group) })} ${groupStatusWord(group)}: ${groupSubject(group)}`;
+}
+
+/** One line: `🔴 [FIRING · CRITICAL] 3 alerts on blue: live-universe-failing, rollback-inconclusive, … (1 resolved)` */
+export function groupHeadline(group: AlertGroupNotice): string {
+  if (group.alerts.length === 1 && !group.escalation && !group.repeat) return headline(group.alerts[0]!);
+  const firing = group.alerts.filter((alert) => alert.status === 'firing');
+  const resolved = group.alerts.length - firing.length;
+  const rules = [...new Set(firing.map((alert) => alert.rule))];
+  const list =
+    rules.length > 0 ? `: ${rules.slice(0, 5).join(', ')}${rules.length > 5 ? ', …' : ''}` : group.alerts.length === 1 ? `: ${group.alerts[0]!.summary}` : '';
+  const ended = resolved > 0 && firing.length > 0 ? ` (${resolved} resolved)` : '';
+  return `${statusEmoji({ status: group.status, severity: groupSeverity(group) })} [${groupStatusWord(group)} · ${groupSeverity(group).toUpperCase()}] ${groupSubject(group)}${list}${ended}`;
+}
+
+/** What the lifecycle says of an alert's incident: `acknowledged by alice`, `escalation level 2`. */
+export function lifecycleLine(notice: AlertNotice): string | undefined {
+  const parts: string[] = [];
+  if (notice.incident) parts.push(`incident ${notice.incident}`);
+  if (notice.acknowledgedBy) parts.push(`acknowledged by ${notice.acknowledgedBy}`);
+  else if (notice.escalationLevel !== undefined && notice.escalationLevel > 1) parts.push(`escalation level ${notice.escalationLevel}`);
+  return parts.length > 0 ? parts.join(' · ') : undefined;
+}
+
+/** What to type to acknowledge the group's unacknowledged incidents, when any. */
+export function ackHint(group: AlertGroupNotice): string | undefined {
+  const incidents = [
+    ...new Set(group.alerts.filter((alert) => alert.status === 'firing' && alert.incident && !alert.acknowledgedBy).map((alert) => alert.incident!)),
+  ];
+  return incidents.length > 0 ? `to acknowledge: ${incidents.map((incident) => `greenlight ack ${incident}`).join('; ')}` : undefined;
 }

@@ -1,16 +1,20 @@
 /**
  * `pagerduty`: PagerDuty Events API v2 (`POST /v2/enqueue`, answered 202
- * `{status, message, dedup_key}`). A firing notice is a `trigger` with the full payload; a
- * resolved one is a `resolve` with only routing_key, event_action and dedup_key. The notice's
- * key is the dedup_key, so a trigger, its repeats and its resolve are one PagerDuty alert.
+ * `{status, message, dedup_key}`). A firing group is a `trigger` with the full payload (every
+ * alert of the group in custom_details); a group whose alerts have all resolved is a `resolve`,
+ * and one whose firing alerts are all acknowledged in greenlight an `acknowledge` — both with only
+ * routing_key, event_action and dedup_key. The group's key is the dedup_key, so a group's trigger,
+ * its updates, repeats, acknowledgement and resolve are one PagerDuty alert. (A PagerDuty alert
+ * that is acknowledged makes no new notification on later triggers; after its resolve, a trigger
+ * with the same key opens a new one.)
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { HttpUrl } from '../../config/schema.js';
 import type { Severity } from '../events/events.js';
 import type { PluginDefinition } from '../plugins/plugin.js';
-import type { AlertNotice, AlertReceiver } from './alert-receiver.js';
-import { figureLines, firedFor, statusWord, subject, truncate } from './notice-format.js';
+import type { AlertGroupNotice, AlertNotice, AlertReceiver } from './alert-receiver.js';
+import { figureLines, firedFor, groupSeverity, groupStatusWord, groupSubject, lifecycleLine, statusWord, subject, truncate } from './notice-format.js';
 import { deliverNotice, receiverLabel, receiverOptions } from './receiver-options.js';
 import { secretsOfUrl } from '../../config/redactor.js';
 
@@ -49,6 +53,28 @@ export const pagerDutyReceiver: PluginDefinition<PagerDutyReceiverConfig, AlertR
       type: 'pagerduty',
       severities: config.severities,
       send: (notice, signal) => deliverNotice(deps, config, { label, url: config.url, json: pagerDutyEvent(notice, config) }, signal),
+      sendGroup: async (group, signal) => {
+        // Alerts that fired and resolved before PagerDuty heard of them: trigger, then resolve, so the page is not lost.
+        if (group.status === 'resolved' && (group.unseen?.length ?? 0) > 0) {
+          const fired = group.alerts.filter((alert) => group.unseen!.includes(alert.key)).map((alert) => ({ ...alert, status: 'firing' as const }));
+          const first = await deliverNotice(
+            deps,
+            config,
+            { label, url: config.url, json: pagerDutyGroupEvent({ ...group, status: 'firing', alerts: fired }, config) },
+            signal,
+          );
+          const then = await deliverNotice(deps, config, { label, url: config.url, json: pagerDutyGroupEvent(group, config) }, signal);
+          return { attempts: first.attempts + then.attempts, status: then.status };
+        }
+        return deliverNotice(deps, config, { label, url: config.url, json: pagerDutyGroupEvent(group, config) }, signal);
+      },
+      acknowledge: (group, signal) =>
+        deliverNotice(
+          deps,
+          config,
+          { label, url: config.url, json: { routing_key: config.routingKey, event_action: 'acknowledge', dedup_key: dedupKeyOf(group.key) } },
+          signal,
+        ),
     };
   },
 };
@@ -88,6 +114,66 @@ export function pagerDutyEvent(notice: AlertNotice, config: Pick<PagerDutyReceiv
   if (notice.url) {
     event.client_url = notice.url;
     event.links = [{ href: notice.url, text: 'greenlight state' }];
+  }
+  return event;
+}
+
+/**
+ * The Events API v2 body for a group: `resolve` once every alert in it has resolved, else a
+ * `trigger` whose summary names the alerts and whose custom_details carry each of them.
+ */
+export function pagerDutyGroupEvent(group: AlertGroupNotice, config: Pick<PagerDutyReceiverConfig, 'routingKey' | 'source'>): Record<string, unknown> {
+  const dedupKey = dedupKeyOf(group.key);
+  if (group.status === 'resolved') return { routing_key: config.routingKey, event_action: 'resolve', dedup_key: dedupKey };
+  const only = group.alerts.length === 1 ? group.alerts[0]! : undefined;
+  if (only && !group.escalation && only.status === 'firing') {
+    const event = pagerDutyEvent({ ...only, key: group.key }, config);
+    const line = lifecycleLine(only);
+    if (line) ((event.payload as Record<string, unknown>).custom_details as Record<string, unknown>).incident = line;
+    return event;
+  }
+  const severity = groupSeverity(group);
+  const firing = group.alerts.filter((alert) => alert.status === 'firing');
+  const parts = (firing.length > 0 ? firing : group.alerts).map((alert) => `${alert.rule}: ${alert.summary}`);
+  const prefix = group.escalation ? `[ESCALATION L${group.escalation.level} · ${severity.toUpperCase()}]` : `[${severity.toUpperCase()}]`;
+  const url = group.alerts.find((alert) => alert.url)?.url;
+  const event: Record<string, unknown> = {
+    routing_key: config.routingKey,
+    event_action: 'trigger',
+    dedup_key: dedupKey,
+    payload: {
+      summary: truncate(`${prefix} ${groupSubject(group)}: ${parts.join('; ')}`, SUMMARY_MAX),
+      source: config.source,
+      severity: PAGERDUTY_SEVERITY[severity],
+      timestamp: firing[0]?.startsAt ?? group.alerts[0]!.startsAt,
+      component: group.labels.env || firing[0]?.env || 'greenlight',
+      group: 'alphastack',
+      class: only?.rule ?? 'greenlight-group',
+      custom_details: {
+        status: groupStatusWord(group),
+        group: group.labels,
+        escalation: group.escalation ?? null,
+        alerts: group.alerts.map((alert) => ({
+          status: statusWord(alert),
+          rule: alert.rule,
+          severity: alert.severity,
+          environment: alert.env,
+          summary: alert.summary,
+          what_greenlight_did: alert.description,
+          figures_text: figureLines(alert.figures),
+          labels: alert.labels,
+          started_at: alert.startsAt,
+          ...(alert.endsAt ? { ended_at: alert.endsAt } : {}),
+          ...(alert.incident ? { incident: alert.incident } : {}),
+          ...(alert.acknowledgedBy ? { acknowledged_by: alert.acknowledgedBy } : {}),
+        })),
+      },
+    },
+    client: 'greenlight',
+  };
+  if (url) {
+    event.client_url = url;
+    event.links = [{ href: url, text: 'greenlight state' }];
   }
   return event;
 }

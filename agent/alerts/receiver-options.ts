@@ -58,3 +58,18 @@ export async function deliverNotice(
     throw error;
   }
 }
+
+/** Deliver the parts of a text message one after another, in order; stops at the first that fails (AlertError). */
+export async function deliverParts<T>(
+  parts: readonly T[],
+  deliver: (part: T) => Promise<{ attempts: number; status: number }>,
+): Promise<{ attempts: number; status?: number; parts: number }> {
+  let attempts = 0;
+  let status: number | undefined;
+  for (const part of parts) {
+    const result = await deliver(part);
+    attempts += result.attempts;
+    status = result.status;
+  }
+  return { attempts, ...(status !== undefined ? { status } : {}), parts: parts.length };
+}

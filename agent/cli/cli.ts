@@ -4,15 +4,19 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { GreenlightError, UsageError } from '../../config/errors.js';
+import { ACK_OPTIONS, ACK_USAGE, ackCommand, INCIDENTS_OPTIONS, INCIDENTS_USAGE, incidentsCommand } from './commands/ack.js';
 import { checkCommand } from './commands/check.js';
 import { demoCommand } from './commands/demo.js';
 import { FLAGS_OPTIONS, FLAGS_USAGE, flagsCommand } from './commands/flags.js';
 import { envDiffCommand } from './commands/env-diff.js';
 import { loadtestCommand } from './commands/loadtest.js';
+import { MAINTENANCE_OPTIONS, MAINTENANCE_USAGE, maintenanceCommand } from './commands/maintenance.js';
 import { PROMOTE_OPTIONS, PROMOTE_USAGE, promoteCommand } from './commands/promote.js';
+import { REPORT_USAGE, reportCommand } from './commands/report.js';
 import { rollbackCommand, rollbackValidateCommand } from './commands/rollback.js';
 import { runCommand } from './commands/run.js';
 import { schemaCommand } from './commands/schema.js';
+import { SILENCE_OPTIONS, SILENCE_USAGE, silenceCommand } from './commands/silence.js';
 import { tailCommand } from './commands/tail.js';
 import { validateCommand } from './commands/validate.js';
 import { escapeForTerminal } from '../telemetry/terminal-text.js';
@@ -138,6 +142,41 @@ const COMMANDS: Record<string, Command> = {
     allowPositionals: true,
     run: (args, io) => flagsCommand(args, io),
   },
+  report: {
+    summary: 'trend report: daily performance, deployments per week, rollbacks, incidents (from a running agent, or its databases with --config)',
+    usage: REPORT_USAGE,
+    options: { ...configOption, url: { type: 'string' }, since: { type: 'string' }, format: { type: 'string', short: 'f' } },
+    run: ({ values }, io) => reportCommand({ since: str(values.since), format: str(values.format), url: str(values.url), configPath: str(values.config) }, io),
+  },
+  // The alert lifecycle (README, "Alert lifecycle"): who is told, never what greenlight does.
+  silence: {
+    summary: 'mute notifications of matching alerts for a while, list or expire silences (never an action; exit 0 done, 1 refused/failed)',
+    usage: SILENCE_USAGE,
+    options: SILENCE_OPTIONS,
+    allowPositionals: true,
+    run: (args, io) => silenceCommand(args, io),
+  },
+  ack: {
+    summary: 'acknowledge an incident: its escalation stops (exit 0 done, 1 refused/failed)',
+    usage: ACK_USAGE,
+    options: ACK_OPTIONS,
+    allowPositionals: true,
+    run: (args, io) => ackCommand(args, io),
+  },
+  incidents: {
+    summary: 'the open incidents with their escalation level and who acknowledged them',
+    usage: INCIDENTS_USAGE,
+    options: INCIDENTS_OPTIONS,
+    allowPositionals: true,
+    run: (args, io) => incidentsCommand(args, io),
+  },
+  maintenance: {
+    summary: "start or stop a maintenance window (the environment's notifications muted while it is idle), or list them",
+    usage: MAINTENANCE_USAGE,
+    options: MAINTENANCE_OPTIONS,
+    allowPositionals: true,
+    run: (args, io) => maintenanceCommand(args, io),
+  },
   demo: {
     summary: 'simulated blue+green AlphaStack pair and an agent, with a scripted fault',
     usage: 'greenlight demo [--keep-running]',
@@ -182,8 +221,10 @@ export async function main(argv: string[], io: CommandIo = defaultIo()): Promise
 }
 
 function usage(): string {
-  const width = Math.max(...Object.values(COMMANDS).map((c) => c.usage.length));
-  const lines = Object.values(COMMANDS).map((c) => `  ${c.usage.padEnd(width)}  ${c.summary}`);
+  // A usage of several lines (silence, maintenance) is listed by its first; `<command> --help` shows all.
+  const first = (c: Command) => c.usage.split('\n')[0]!;
+  const width = Math.max(...Object.values(COMMANDS).map((c) => first(c).length));
+  const lines = Object.values(COMMANDS).map((c) => `  ${first(c).padEnd(width)}  ${c.summary}`);
   return `greenlight ${VERSION}: guards blue/green deployments of AlphaStack V3\n\nusage:\n${lines.join('\n')}\n\n--config defaults to ${DEFAULT_CONFIG_PATH}.`;
 }
 

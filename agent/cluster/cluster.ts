@@ -264,6 +264,20 @@ export class Cluster {
     this.#enqueue({ key: undefined, events: 0, run: () => this.#fenced('saving the flags', this.store.saveFlags(term, state, audit, keep)) });
   }
 
+  /**
+   * One record of the alert lifecycle (undefined: removed), written while this agent leads: only
+   * the leader notifies, so only its records (what each receiver was told) are the cluster's.
+   */
+  saveLifecycle(kind: string, id: string, record: unknown): void {
+    const term = this.term;
+    if (!term) return;
+    this.#enqueue({
+      key: `lifecycle:${kind}:${id}`,
+      events: 0,
+      run: () => this.#fenced(`saving ${kind} ${id}`, this.store.saveLifecycleRecord(term, kind, id, record)),
+    });
+  }
+
   /** An action's outcome (its start was written by `claimAction`). */
   recordAction(record: ActionRecord): void {
     if (record.state === 'started') return;

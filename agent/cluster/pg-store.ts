@@ -2,7 +2,7 @@
  * The shared store of a cluster: PostgreSQL through node-postgres (`pg`), one pool per agent.
  * It holds what every agent of the cluster must agree on: the leader lease, the members, the
  * live environment, the flags and their audit, the firing incidents, the action journal (with
- * the switches each leader started) and the one event history.
+ * the switches each leader started), the alert lifecycle's records and the one event history.
  *
  * Invariants:
  * - The database's clock judges the lease (`now()`), never an agent's. A term is the lease held
@@ -101,6 +101,17 @@ export const MIGRATIONS: readonly string[] = [
      confirmed_at timestamptz
    );
    CREATE INDEX greenlight_switches_incident ON greenlight_switches (incident)`,
+  // The alert lifecycle's records (agent/alerts/lifecycle-store.ts): silences, maintenance windows,
+  // incidents with their escalation, the alerts of open incidents with what each receiver was told.
+  `CREATE TABLE greenlight_alert_lifecycle (
+     kind text NOT NULL,
+     id text NOT NULL,
+     record text NOT NULL,
+     node text NOT NULL,
+     epoch bigint NOT NULL,
+     updated_at timestamptz NOT NULL DEFAULT now(),
+     PRIMARY KEY (kind, id)
+   )`,
 ];
 
 /** The lease as the database sees it now. */
@@ -124,6 +135,8 @@ export interface SharedSnapshot {
   audit: FlagAuditEntry[];
   /** Every action record kept (started, or finished within the week): what was done to which incident. */
   actions: ActionRecord[];
+  /** The alert lifecycle's records by kind (silences, maintenance_windows, alert_incidents, active_alerts). */
+  lifecycle: Map<string, unknown[]>;
 }
 
 /** Why a fenced write was refused; undefined when it went through. */
@@ -395,6 +408,20 @@ export class PgStore {
     });
   }
 
+  /** Write (`record`) or remove (undefined) one record of the alert lifecycle, if `term` still leads. */
+  async saveLifecycleRecord(term: Term, kind: string, id: string, record: unknown): Promise<Refusal> {
+    return this.#fenced(term, async (client) => {
+      if (record === undefined) await client.query('DELETE FROM greenlight_alert_lifecycle WHERE kind = $1 AND id = $2', [kind, id]);
+      else
+        await client.query(
+          `INSERT INTO greenlight_alert_lifecycle (kind, id, record, node, epoch) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (kind, id) DO UPDATE SET record = excluded.record, node = excluded.node, epoch = excluded.epoch, updated_at = now()`,
+          [kind, id, JSON.stringify(record), term.node, term.epoch],
+        );
+      return undefined;
+    });
+  }
+
   /** One piece of shared state. */
   async getState<T>(key: string): Promise<T | undefined> {
     const { rows } = await this.#pool.query<{ value: string }>('SELECT value FROM greenlight_state WHERE key = $1', [key]);
@@ -416,7 +443,7 @@ export class PgStore {
     return rows.map((row) => ({ ...row, new: JSON.parse(row.new) as boolean | string }));
   }
 
-  /** Everything a new leader (or a starting agent) picks up: the shared state, the flag audit, the action journal. */
+  /** Everything a new leader (or a starting agent) picks up: the shared state, the flag audit, the action journal, the alert lifecycle's records. */
   async snapshot(auditLimit: number): Promise<SharedSnapshot> {
     const state = new Map<string, unknown>();
     for (const row of (await this.#pool.query<{ key: string; value: string }>('SELECT key, value FROM greenlight_state')).rows)
@@ -442,7 +469,14 @@ export class PgStore {
       ...(row.finished_at === null ? {} : { finishedAt: Number(row.finished_at) }),
       ...(row.detail === null ? {} : { detail: row.detail }),
     }));
-    return { state, audit: await this.flagAudit(auditLimit), actions };
+    const lifecycle = new Map<string, unknown[]>();
+    const records = await this.#pool.query<{ kind: string; record: string }>('SELECT kind, record FROM greenlight_alert_lifecycle ORDER BY kind, id');
+    for (const row of records.rows) {
+      const kind = lifecycle.get(row.kind) ?? [];
+      kind.push(JSON.parse(row.record));
+      lifecycle.set(row.kind, kind);
+    }
+    return { state, audit: await this.flagAudit(auditLimit), actions, lifecycle };
   }
 
   /**

@@ -10,11 +10,16 @@
  * 3. every rule's next incident is numbered after those the cluster already used, so an action
  *    record of an old incident is never taken for a new one's;
  * 4. an incident this agent opened while it followed (the last leader never recorded it) is acted
- *    on now, and so is any action of an open incident that no leader started.
+ *    on now, and so is any action of an open incident that no leader started;
+ * 5. the alert lifecycle starts from the records the last leader wrote (silences, windows, the
+ *    incidents with the escalation level they reached, what each receiver was told): nothing
+ *    already sent is sent again, and an escalation goes on from the level it reached.
  *
  * Every start is fenced again in the database, so none of this can run an action twice.
  */
 import type { ResumeSource } from '../agent.js';
+import type { LifecycleStore, RecordTable } from '../alerts/lifecycle-store.js';
+import type { AlertLifecycleTable } from '../events/store.js';
 import type { ActionContext } from '../actions/action.js';
 import type { ActionRunner } from '../actions/action-runner.js';
 import type { FlagStore } from '../flags/flag-store.js';
@@ -31,6 +36,8 @@ export interface TakeoverHost {
   readonly traffic: TrafficControl;
   readonly flags: FlagStore;
   readonly now: () => number;
+  /** Start the alert lifecycle from these records, settled against the open incidents. */
+  resumeAlerts(store: LifecycleStore): void;
 }
 
 /** The shared state as the resume path reads a store. */
@@ -69,6 +76,20 @@ export async function takeOver(host: TakeoverHost, cluster: Cluster): Promise<vo
   host.pipeline.resume(shared, shared.unfinishedActions());
   fireUnstarted(host, snapshot, highest, sharedIds);
   for (const [rule, used] of highest) host.pipeline.rules.numberAfter(rule, used);
+  host.resumeAlerts(sharedLifecycle(cluster, snapshot));
+}
+
+/**
+ * The alert lifecycle's records as a new leader reads them (the snapshot) and writes them (fenced,
+ * in the background, while it leads: Cluster.saveLifecycle).
+ */
+export function sharedLifecycle(cluster: Pick<Cluster, 'saveLifecycle'>, snapshot: Pick<SharedSnapshot, 'lifecycle'>): LifecycleStore {
+  const table = <T>(kind: AlertLifecycleTable): RecordTable<T> => ({
+    all: () => (snapshot.lifecycle.get(kind) ?? []) as T[],
+    save: (id, record) => cluster.saveLifecycle(kind, id, record),
+    remove: (id) => cluster.saveLifecycle(kind, id, undefined),
+  });
+  return { silences: table('silences'), maintenance: table('maintenance_windows'), incidents: table('alert_incidents'), alerts: table('active_alerts') };
 }
 
 /**
@@ -84,7 +105,7 @@ export async function resumeActions(host: TakeoverHost, cluster: Cluster): Promi
 /** Fire, for every open incident, its rule's actions that no leader started (renumbering one opened while following, see takeOver). */
 function fireUnstarted(host: TakeoverHost, snapshot: SharedSnapshot, highest: Map<string, number>, sharedIds: Set<string> | undefined): void {
   const started = new Set(snapshot.actions.map((record) => `${record.incident}\u0000${record.action}`));
-  for (const context of host.pipeline.incidents.openIncidents()) {
+  for (const context of host.pipeline.incidents.list()) {
     const rule = context.rule;
     if (!rule) continue;
     let acting: ActionContext = context;

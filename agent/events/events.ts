@@ -3,6 +3,7 @@
  * published on an in-process bus. Logs, metrics, and later the journal and the WebSocket stream
  * are subscribers; publishers never know who listens.
  */
+import type { LabelMatcher } from '../../config/matchers.js';
 import type { Redactor } from '../../config/redactor.js';
 import type { Figures } from '../../rules/rule-evaluator.js';
 
@@ -77,6 +78,39 @@ export type TrafficSwitchedEvent = EventBase<
   }
 >;
 
+/** One step after a switch (switching.steps), as it starts. */
+export interface SwitchStepData {
+  /** The step's name (its kind unless named). */
+  step: string;
+  kind: 'cdn' | 'tls' | 'verify';
+  /** Its place in the phase: step 2 of 3. */
+  index: number;
+  of: number;
+  from: string;
+  to: string;
+  /** The switch it follows: a promotion's forward switch, or a rollback (a rule's, an operator's, a promotion's revert). */
+  switch: 'promotion' | 'rollback';
+  incident: string;
+  timeoutMs: number;
+}
+export type SwitchStepStartedEvent = EventBase<'switch.step_started', SwitchStepData>;
+export type SwitchStepSucceededEvent = EventBase<
+  'switch.step_succeeded',
+  SwitchStepData & { durationMs: number; detail: string; figures: Record<string, unknown> }
+>;
+export type SwitchStepFailedEvent = EventBase<
+  'switch.step_failed',
+  SwitchStepData & {
+    durationMs: number;
+    reason: string;
+    /** It did not finish within its timeout. */
+    timedOut: boolean;
+    figures: Record<string, unknown>;
+    /** The steps after it, not run. */
+    skipped: string[];
+  }
+>;
+
 export interface FlagChange {
   flag: string;
   env: string;
@@ -89,13 +123,79 @@ export type FlagRejectedEvent = EventBase<
   { actor: string; reason: string; flag: string; env: string | null; attempted: unknown; why: string }
 >;
 
-export type AlertSentEvent = EventBase<
-  'alert.sent',
-  { receiver: string; receiverType: string; status: 'firing' | 'resolved'; key: string; attempts: number; httpStatus: number | null }
+/**
+ * One notification to one receiver (README, "Alert lifecycle"): `key` is the group's, `alerts` how
+ * many it carried, `kind` acknowledge for PagerDuty's acknowledgement of the group.
+ */
+interface AlertDeliveryData {
+  receiver: string;
+  receiverType: string;
+  status: 'firing' | 'resolved';
+  key: string;
+  attempts: number;
+  kind: 'notify' | 'acknowledge';
+  alerts: number;
+  rules: string[];
+  incidents: string[];
+  escalationLevel: number | null;
+}
+export type AlertSentEvent = EventBase<'alert.sent', AlertDeliveryData & { httpStatus: number | null }>;
+export type AlertFailedEvent = EventBase<'alert.failed', AlertDeliveryData & { error: string }>;
+
+/** The alert lifecycle (README, "Alert lifecycle"): silences, maintenance, escalation, acknowledgement, muted alerts. */
+export interface SilenceEventData {
+  silenceID: string;
+  matchers: LabelMatcher[];
+  startsAt: string;
+  endsAt: string;
+  createdBy: string;
+  comment: string;
+}
+export type SilenceCreatedEvent = EventBase<'silence.created', SilenceEventData & { state: 'pending' | 'active' | 'expired'; actor: string }>;
+/** `expiredBy` null: it reached its end; otherwise who ended it early, and through what (`actor`). */
+export type SilenceExpiredEvent = EventBase<'silence.expired', SilenceEventData & { expiredBy: string | null; actor: string | null }>;
+export interface MaintenanceEventData {
+  window: string;
+  name: string | null;
+  kind: 'ad-hoc' | 'recurring';
+  env: string;
+  startsAt: string;
+  endsAt: string;
+  reason: string;
+  createdBy: string | null;
+  /** Whether it mutes now: never while its environment is live. */
+  muting: boolean;
+}
+export type MaintenanceStartedEvent = EventBase<'maintenance.started', MaintenanceEventData & { resumed: boolean }>;
+/** `endedBy` null: it reached its end; otherwise who stopped it (or replaced it with another). */
+export type MaintenanceEndedEvent = EventBase<'maintenance.ended', MaintenanceEventData & { endedBy: string | null }>;
+export type IncidentAcknowledgedEvent = EventBase<
+  'incident.acknowledged',
+  { incident: string; by: string; comment: string | null; actor: string; level: number; policy: string | null }
 >;
-export type AlertFailedEvent = EventBase<
-  'alert.failed',
-  { receiver: string; receiverType: string; status: 'firing' | 'resolved'; key: string; attempts: number; error: string }
+export type IncidentEscalatedEvent = EventBase<
+  'incident.escalated',
+  {
+    incident: string;
+    level: number;
+    kind: 'level' | 'repeat' | 'retrigger';
+    policy: string | null;
+    receivers: string[] | 'all';
+    notifications: number;
+    nextEscalationAt: string | null;
+  }
+>;
+export type AlertMutedEvent = EventBase<
+  'alert.muted',
+  {
+    key: string;
+    incident: string | null;
+    by: 'silence' | 'maintenance' | 'inhibition';
+    silences?: string[];
+    windows?: string[];
+    inhibitRule?: string;
+    source?: string;
+  }
 >;
 
 export type ConfigReloadedEvent = EventBase<
@@ -169,6 +269,16 @@ export type ClusterLeaderElectedEvent = EventBase<'cluster.leader_elected', { no
 export type ClusterLeaderLostEvent = EventBase<'cluster.leader_lost', { node: string; epoch: number; reason: string }>;
 export type ClusterStoreUnavailableEvent = EventBase<'cluster.store_unavailable', { node: string; error: string }>;
 export type ClusterStoreRecoveredEvent = EventBase<'cluster.store_recovered', { node: string; downForMs: number; droppedEvents: number }>;
+/** A scheduled report posted to a receiver (issue 16), or not. */
+export interface ReportDeliveryData {
+  schedule: string;
+  receiver: string;
+  receiverType: string;
+  since: string;
+  attempts: number;
+}
+export type ReportSentEvent = EventBase<'report.sent', ReportDeliveryData & { parts: number; httpStatus: number | null }>;
+export type ReportFailedEvent = EventBase<'report.failed', ReportDeliveryData & { error: string }>;
 
 export type GreenlightEvent =
   | AgentStartedEvent
@@ -183,10 +293,20 @@ export type GreenlightEvent =
   | ActionFailedEvent
   | ActionSkippedEvent
   | TrafficSwitchedEvent
+  | SwitchStepStartedEvent
+  | SwitchStepSucceededEvent
+  | SwitchStepFailedEvent
   | FlagChangedEvent
   | FlagRejectedEvent
   | AlertSentEvent
   | AlertFailedEvent
+  | AlertMutedEvent
+  | SilenceCreatedEvent
+  | SilenceExpiredEvent
+  | MaintenanceStartedEvent
+  | MaintenanceEndedEvent
+  | IncidentAcknowledgedEvent
+  | IncidentEscalatedEvent
   | ConfigReloadedEvent
   | ConfigReloadFailedEvent
   | JournalFailedEvent
@@ -199,7 +319,9 @@ export type GreenlightEvent =
   | ClusterLeaderElectedEvent
   | ClusterLeaderLostEvent
   | ClusterStoreUnavailableEvent
-  | ClusterStoreRecoveredEvent;
+  | ClusterStoreRecoveredEvent
+  | ReportSentEvent
+  | ReportFailedEvent;
 export type EventType = GreenlightEvent['type'];
 
 /** What a publisher supplies; the bus adds id and time. */

@@ -107,6 +107,14 @@ export class Journal {
     this.#write(`flags:${++this.#flagSaves}`, 'saving the flags', () => this.#store.saveFlags(state, audit, keep));
   }
 
+  /**
+   * Another piece of state, written by `write` (the alert lifecycle's records): at once, or, while
+   * the store fails, kept (the newest per `key`) and written on recovery.
+   */
+  saveWith(key: string, doing: string, write: (store: Store) => void): void {
+    this.#write(`other:${key}`, doing, () => write(this.#store));
+  }
+
   /** Record an action's start (before it acts) or its outcome in the action journal. */
   recordAction(record: ActionRecord): void {
     if (this.#replica) return this.#replica.recordAction(record);

@@ -6,7 +6,7 @@
  * transaction, committed before the caller goes on. The journal is bounded by age and size
  * (`prune`, run by JournalRetention): the oldest events go first, and ids are never reused.
  */
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { GreenlightError } from '../../config/errors.js';
@@ -30,6 +30,18 @@ export interface StoredActionContext {
   message: string;
   actor: string;
   startedAt: number;
+}
+
+/** An event's columns as the journal holds them, `data` as JSON text (Store.eventRows). */
+export interface EventRow {
+  id: number;
+  time: string;
+  type: string;
+  severity: Severity;
+  env: string | null;
+  probe: string | null;
+  rule: string | null;
+  data: string;
 }
 
 export interface ActionRecord {
@@ -77,6 +89,14 @@ export interface PruneResult {
   more: boolean;
 }
 
+/**
+ * The alert lifecycle's tables (agent/alerts/lifecycle-store.ts): silences, maintenance windows,
+ * incidents with their escalation, and the alerts of open incidents with what each receiver was
+ * told. Each row is one record, by id, as JSON.
+ */
+export const ALERT_LIFECYCLE_TABLES = ['silences', 'maintenance_windows', 'alert_incidents', 'active_alerts'] as const;
+export type AlertLifecycleTable = (typeof ALERT_LIFECYCLE_TABLES)[number];
+
 /** Rows deleted per transaction: small enough that the WAL stays small and a reader never waits long. */
 const PRUNE_CHUNK = 5_000;
 /** Where the highest pruned id is kept: ids go on after it even when every event has been pruned. */
@@ -95,6 +115,7 @@ export class Store {
   readonly #deleteThrough: (id: number) => number;
   readonly #saveFlags: (state: FlagState, audit: readonly FlagAuditEntry[], keep: number) => void;
   readonly #readAudit: Database.Statement<[number], AuditRow>;
+  readonly #eventRows: Database.Statement<[{ since: number; types: string; withoutData: string; limit: number }], unknown[]>;
 
   private constructor(path: string, db: Database.Database, now: () => number) {
     this.path = path;
@@ -171,6 +192,14 @@ export class Store {
       if (audit.length > 0) trimAudit.run(keep);
     });
     this.#readAudit = db.prepare<[number], AuditRow>('SELECT * FROM (SELECT * FROM flag_audit ORDER BY id DESC LIMIT ?) ORDER BY id');
+    this.#eventRows = db
+      .prepare<[{ since: number; types: string; withoutData: string; limit: number }], unknown[]>(
+        "SELECT id, time, type, severity, env, probe, rule, CASE WHEN type IN (SELECT value FROM json_each(@withoutData)) THEN '{}' ELSE data END FROM events WHERE id > @since AND type IN (SELECT value FROM json_each(@types)) ORDER BY id LIMIT @limit",
+      )
+      .raw();
+    // The alert lifecycle (issue 14): a record per row, written as each changes.
+    for (const table of ALERT_LIFECYCLE_TABLES)
+      db.exec(`CREATE TABLE IF NOT EXISTS ${table} (id TEXT PRIMARY KEY, record TEXT NOT NULL, updated_at INTEGER NOT NULL)`);
     const deleteEvents = db.prepare<[number]>('DELETE FROM events WHERE id <= ?');
     // The high-water mark is written in the same transaction as the delete: a crash leaves both or neither.
     this.#deleteThrough = db.transaction((id: number) => {
@@ -200,6 +229,20 @@ export class Store {
       const code = (error as NodeJS.ErrnoException).code;
       const why = code === 'EACCES' || code === 'EROFS' || code === 'SQLITE_CANTOPEN' ? 'it is not writable by this user' : (error as Error).message;
       throw new StoreError(`cannot open the state database ${path}: ${why}. Set GREENLIGHT_DATA_DIR (dataDir) to a writable directory.`, { cause: error });
+    }
+  }
+
+  /**
+   * Open an existing state database for reading only (`greenlight report --config`, beside a
+   * running agent: WAL lets both read). Throws StoreError when there is none.
+   */
+  static openReadOnly(dataDir: string): Store {
+    const path = join(resolve(dataDir), 'greenlight.db');
+    if (!existsSync(path)) throw new StoreError(`no state database at ${path}: has an agent run with this dataDir (GREENLIGHT_DATA_DIR)?`);
+    try {
+      return new Store(path, new Database(path, { readonly: true, fileMustExist: true }), Date.now);
+    } catch (error) {
+      throw new StoreError(`cannot read the state database ${path}: ${(error as Error).message}`, { cause: error });
     }
   }
 
@@ -298,6 +341,30 @@ export class Store {
   }
 
   /**
+   * Journaled events after `since` whose type is one of `types`, oldest first, at most `limit`, as
+   * their columns with `data` still JSON text — `{}` for the types in `withoutData`: one pass over
+   * the range for every type, and a reader gets and parses only the data it needs (a report reads
+   * probe.down/up by the hundred thousand, for their times alone).
+   */
+  eventRows(query: { since: number; limit: number; types: readonly string[]; withoutData?: readonly string[] }): EventRow[] {
+    return this.#eventRows
+      .all({ since: query.since, types: JSON.stringify(query.types), withoutData: JSON.stringify(query.withoutData ?? []), limit: query.limit })
+      .map((row) => {
+        const [id, time, type, severity, env, probe, rule, data] = row as [
+          number,
+          string,
+          string,
+          Severity,
+          string | null,
+          string | null,
+          string | null,
+          string,
+        ];
+        return { id, time, type, severity, env, probe, rule, data };
+      });
+  }
+
+  /**
    * Save the flag values (state key `flags`) and append the audit entries that came with them,
    * keeping the newest `keep` entries.
    */
@@ -367,6 +434,26 @@ export class Store {
     }));
   }
 
+  /** Every record of an alert lifecycle table. */
+  alertLifecycleRecords<T>(table: AlertLifecycleTable): T[] {
+    return (this.#db.prepare(`SELECT record FROM ${lifecycleTable(table)} ORDER BY updated_at, id`).all() as { record: string }[]).map(
+      (row) => JSON.parse(row.record) as T,
+    );
+  }
+
+  /** Insert or replace one record of an alert lifecycle table. */
+  saveAlertLifecycleRecord(table: AlertLifecycleTable, id: string, record: unknown): void {
+    this.#db
+      .prepare(
+        `INSERT INTO ${lifecycleTable(table)} (id, record, updated_at) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET record = excluded.record, updated_at = excluded.updated_at`,
+      )
+      .run(id, JSON.stringify(record), this.#now());
+  }
+
+  deleteAlertLifecycleRecord(table: AlertLifecycleTable, id: string): void {
+    this.#db.prepare(`DELETE FROM ${lifecycleTable(table)} WHERE id = ?`).run(id);
+  }
+
   /** Move the WAL's pages into the database file and truncate the WAL (what the file then holds is the database). */
   checkpoint(): void {
     this.#db.pragma('wal_checkpoint(TRUNCATE)');
@@ -375,4 +462,10 @@ export class Store {
   close(): void {
     if (this.#db.open) this.#db.close();
   }
+}
+
+/** A table name goes into SQL text: only the known ones. */
+function lifecycleTable(table: AlertLifecycleTable): string {
+  if (!(ALERT_LIFECYCLE_TABLES as readonly string[]).includes(table)) throw new Error(`bug: ${JSON.stringify(table)} is not an alert lifecycle table`);
+  return table;
 }

@@ -74,6 +74,11 @@ export class ApiServer {
     return readHistory(this.#pages, this.#turns, query);
   }
 
+  /** One slice of other bulk reading (a report's rollups and events) in its turn; undefined once the server closes. */
+  turn<T>(work: () => T): Promise<T | undefined> {
+    return this.#turns.run(work);
+  }
+
   /** Stop taking turns, close the stream's clients, then the listener. */
   async close(): Promise<void> {
     this.#turns.close();

@@ -9,6 +9,7 @@ import type { SloStatus } from '../../probes/slo-window.js';
 import type { RuleStatus } from '../../rules/rule-evaluator.js';
 import type { EnvironmentHealth } from '../actions/action.js';
 import type { ActionRunner } from '../actions/action-runner.js';
+import type { AlertLifecycle, LifecycleOverview } from '../alerts/alert-lifecycle.js';
 import type { FlagStore } from '../flags/flag-store.js';
 import { VERSION } from '../package.js';
 import type { SeriesRegistry } from '../pipeline/series-registry.js';
@@ -51,6 +52,7 @@ export interface StateSources {
   };
   readonly flags: Pick<FlagStore, 'all'>;
   readonly actions: Pick<ActionRunner, 'owed'>;
+  readonly alertLifecycle: Pick<AlertLifecycle, 'overview'>;
 }
 
 export class StateView {
@@ -98,6 +100,11 @@ export class StateView {
   /** The newest event id (where the status page's stream resumes). */
   lastEventId(): number {
     return this.#sources.historyLastId ?? this.#sources.bus.lastId;
+  }
+
+  /** Incidents, silences, maintenance windows and muted alerts (the status page's Alerts section). */
+  alerts(): LifecycleOverview {
+    return this.#sources.alertLifecycle.overview();
   }
 
   /** Every series in its compact form with its latest `samples` results (the status page's GET /api/v1/overview). */

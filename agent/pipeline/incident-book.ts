@@ -53,8 +53,8 @@ export class IncidentBook {
     return this.#open.get(rule);
   }
 
-  /** The open incidents, one per firing rule. */
-  openIncidents(): ActionContext[] {
+  /** The open incidents' contexts. */
+  list(): ActionContext[] {
     return [...this.#open.values()];
   }
 

@@ -2,8 +2,8 @@
  * The data path, top to bottom:
  *
  *   schedule (ProbeScheduler) → #probe (runProbe through the probe pool) → #record: the result
- *   goes into its series' windows and the SLO counts, metrics, traffic control's health, and
- *   probe.up/down on a change → the rules it can change are evaluated (RuleEvaluator: facts →
+ *   goes into its series' windows and the SLO counts, metrics, traffic control's health, the
+ *   reports' rollups, and probe.up/down on a change → the rules it can change are evaluated (RuleEvaluator: facts →
  *   rule state) → #decide: rule.* events, the incident book, and the actions (ActionRunner:
  *   rollback through traffic control, flags, alerts) → action.* events
  *
@@ -46,6 +46,15 @@ import { SloKeeper } from './slo-keeper.js';
  */
 const RESUME_HOLD_ROUNDS = 12;
 
+/**
+ * The tick of the rules that read every probe of an environment (meanLatency with no probe, the
+ * SLO burn rates, the certificates' days left): they run once per tick over the samples since
+ * the last, instead of once per sample (thousands a second with thousands of series). Their
+ * windows are minutes to days long and their lines are held `for` seconds; a tenth of a second
+ * is not what delays them. Rules that name a probe still run on each of its samples.
+ */
+export const AGGREGATE_PASS_MS = 100;
+
 /** The agent's parts the data path reads and acts through (looked up when used: they are built around it). */
 export interface PipelineHost {
   readonly config: Config;
@@ -57,6 +66,8 @@ export interface PipelineHost {
   readonly actions: ActionRunner;
   /** The promotion in flight and the environment its watch judges (the promotionWatch fact). */
   readonly promotions: { current?: { watchingEnv: string | undefined } | undefined } | undefined;
+  /** The reports' rollups (agent/reports), once the store is open: every result is counted there. */
+  readonly reports: { record(probe: string, env: string, result: ProbeResult): void } | undefined;
 }
 
 export class Pipeline {
@@ -75,6 +86,8 @@ export class Pipeline {
   #interrupted: ActionRecord[] = [];
   /** Resumed or reloaded firing rules cannot resolve until every interval series has RESUME_HOLD_ROUNDS results. */
   #resumeHeld = false;
+  /** Starts the planned pass of the rules over every probe now instead of at its tick (close). */
+  #aggregateNow: (() => void) | undefined;
 
   constructor(host: PipelineHost, options: { dispatcher: Dispatcher; tls: TlsObserver; persist: (key: string, value: unknown) => void; logger: Logger }) {
     const { config, metrics, now } = host;
@@ -100,10 +113,11 @@ export class Pipeline {
       environments: Object.keys(host.config.environments),
       now: now(),
       series: (env: string) => this.series.of(env),
+      pool: (env: string) => this.series.poolOf(env),
       watching: host.promotions?.current?.watchingEnv,
       slo: (name: string | undefined) => this.slo.get(name),
     });
-    this.rules = new RuleEvaluator(config.rules, context, (decision) => this.decide(decision));
+    this.rules = new RuleEvaluator(config.rules, context, (decision) => this.decide(decision), { deferEveryProbe: (pass) => this.#deferAggregate(pass) });
     for (const rule of config.rules) metrics.setRuleState(rule.name, 'inactive');
     this.incidents = new IncidentBook({
       config: () => host.config,
@@ -141,6 +155,7 @@ export class Pipeline {
   async close(): Promise<void> {
     this.series.abortAll();
     await this.scheduler.close();
+    this.#aggregateNow?.();
     await this.settled();
     this.slo.save(true);
   }
@@ -153,6 +168,25 @@ export class Pipeline {
   /** Firing rules resumed (or changed by a reload) cannot resolve until the series have refilled. */
   holdResumed(): void {
     this.#resumeHeld = true;
+  }
+
+  /** Run `pass` (the rules over every probe) at the next tick; settled() waits for it. */
+  #deferAggregate(pass: () => Promise<void>): void {
+    const due = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, AGGREGATE_PASS_MS);
+      this.#aggregateNow = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.#track(
+      due
+        .then(() => {
+          this.#aggregateNow = undefined;
+          return pass();
+        })
+        .then(() => this.#host.actions.retryOwed()),
+    );
   }
 
   /** Judge every rule again (traffic moved, the config changed), in the background. */
@@ -180,6 +214,7 @@ export class Pipeline {
     this.slo.record(result, live);
     this.#host.traffic.noteResult(entry, result, change);
     this.#host.metrics.recordResult(series, result);
+    this.#host.reports?.record(series.probe, series.env, result);
     if (this.series.noteResult(entry)) this.#reconcileInterrupted();
     if (change) publishStateChange(this.#host.bus, entry, result, change, live);
     if (this.#resumeHeld && this.series.allHaveResults(RESUME_HOLD_ROUNDS)) {
@@ -187,7 +222,12 @@ export class Pipeline {
       this.rules.releaseResumeHolds();
     }
     // After the pass this sample joins: an owed rollback may now go ahead (its target recovered, say).
-    if (this.rules.size > 0) this.#track(this.rules.onSample(series.probe, series.env).then(() => this.#host.actions.retryOwed()));
+    if (this.rules.size > 0) {
+      const pass = this.rules.onSample(series.probe, series.env);
+      // No pass for this sample (no rule names its probe): nothing to wait for, and the owed actions' judgement already reads it.
+      if (pass) this.#track(pass.then(() => this.#host.actions.retryOwed()));
+      else this.#host.actions.retryOwed();
+    }
   }
 
   /** A rule transition → a rule.* event and metrics; firing opens an incident and starts its actions, resolving ends them. */

@@ -53,6 +53,8 @@ interface JobState {
   task: ScheduledTask | undefined;
   /** Planned time of the next interval tick (ms, the scheduler's clock), so ticks do not drift. */
   planned: number;
+  /** Removed from the scheduler: its timers that still fire do nothing (a flag, not a search of thousands of jobs per tick). */
+  removed: boolean;
 }
 
 /** Re-runs sent in the last second per group, oldest first (at most maxPerSecond entries). */
@@ -83,6 +85,7 @@ export class ProbeScheduler {
       timer: undefined,
       task: undefined,
       planned: 0,
+      removed: false,
     };
     this.#jobs.push(state);
     if (this.#running) this.#startJob(state);
@@ -93,6 +96,7 @@ export class ProbeScheduler {
     const index = this.#jobs.findIndex((state) => state.job.key === key);
     if (index < 0) return;
     const [state] = this.#jobs.splice(index, 1);
+    state!.removed = true;
     clearTimeout(state!.timer);
     clearTimeout(state!.confirmTimer);
     await state!.task?.destroy();
@@ -131,7 +135,7 @@ export class ProbeScheduler {
   }
 
   #onInterval(state: JobState): void {
-    if (!this.#running || !this.#jobs.includes(state)) return;
+    if (!this.#running || state.removed) return;
     this.#tick(state);
     const { every, jitter } = state.job.schedule as { every: number; jitter: number };
     const offset = (this.#random() * 2 - 1) * jitter * every;
@@ -143,7 +147,7 @@ export class ProbeScheduler {
   }
 
   #tick(state: JobState, confirmation?: Confirmation): void {
-    if (!this.#running || !this.#jobs.includes(state)) return;
+    if (!this.#running || state.removed) return;
     if (state.inFlight) {
       if (confirmation === undefined && state.inFlightConfirming) state.owed = true;
       else state.job.onSkipped();
@@ -177,7 +181,7 @@ export class ProbeScheduler {
   /** Plan the next re-run of a confirmation run, if the policy has one left. */
   #confirmLater(state: JobState, current: Confirmation | undefined, wanted: ConfirmationKind): void {
     const policy = state.job.confirm;
-    if (!policy || !this.#running || !this.#jobs.includes(state)) return;
+    if (!policy || !this.#running || state.removed) return;
     // A run confirms one thing; a re-run that disagrees has ended it.
     if (current !== undefined && current.of !== wanted) return;
     const attempt = (current?.attempt ?? 0) + 1;

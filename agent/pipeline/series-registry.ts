@@ -17,6 +17,7 @@ import type { Config, ProbeConfig } from '../../config/schema.js';
 import { compileProbeTarget, probeEnvironments, type ProbeTarget } from '../../probes/http-probe.js';
 import type { Confirmation, ConfirmationKind } from '../../probes/probe-result.js';
 import { ProbeSeries } from '../../probes/probe-series.js';
+import { SeriesPool } from '../../probes/series-pool.js';
 import { watchedLines } from '../../rules/rule-evaluator.js';
 import type { AgentMetrics } from '../telemetry/metrics.js';
 import { confirmPolicy } from './confirmation.js';
@@ -92,6 +93,11 @@ export class SeriesRegistry {
   readonly #runner: SeriesRunner;
   #entries: SeriesEntry[] = [];
   readonly #byEnv = new Map<string, ProbeSeries[]>();
+  readonly #intervalByEnv = new Map<string, SeriesEntry[]>();
+  /** Per environment, the sums of its series' windows (series-pool.ts): facts over every probe read these. */
+  readonly #pools = new Map<string, SeriesPool>();
+  /** The set of series changed since the pools were built: they are rebuilt when next read (once per reload, not per series). */
+  #poolsStale = true;
   /** Interval series still without a first result (readiness). */
   readonly #firstRound = new Set<SeriesEntry>();
 
@@ -112,9 +118,15 @@ export class SeriesRegistry {
     return this.#byEnv.get(env) ?? [];
   }
 
+  /** The pool of one environment's series, when they can be pooled. */
+  poolOf(env: string): SeriesPool | undefined {
+    if (this.#poolsStale) this.#pool();
+    return this.#pools.get(env);
+  }
+
   /** The interval series of one environment: what its health is judged on. */
-  intervalEntriesOf(env: string): SeriesEntry[] {
-    return this.#entries.filter((entry) => entry.interval && entry.series.env === env);
+  intervalEntriesOf(env: string): readonly SeriesEntry[] {
+    return this.#intervalByEnv.get(env) ?? [];
   }
 
   /** Readiness waits for a first result of every interval series there is now (at start; not after a reload). */
@@ -172,6 +184,7 @@ export class SeriesRegistry {
     this.#metrics.removeSeries(entry.series);
     this.#firstRound.delete(entry);
     this.#entries = this.#entries.filter((other) => other !== entry);
+    entry.series.pool = undefined;
     this.#index();
   }
 
@@ -180,9 +193,33 @@ export class SeriesRegistry {
     for (const entry of this.#entries) entry.abort.abort();
   }
 
+  /** Index the series by environment; their pools are dropped, and built anew when next read. */
   #index(): void {
     this.#byEnv.clear();
-    for (const { series } of this.#entries) this.#byEnv.set(series.env, [...(this.#byEnv.get(series.env) ?? []), series]);
+    this.#intervalByEnv.clear();
+    for (const entry of this.#entries) {
+      const { series } = entry;
+      const list = this.#byEnv.get(series.env);
+      if (list) list.push(series);
+      else this.#byEnv.set(series.env, [series]);
+      series.pool = undefined;
+      if (!entry.interval) continue;
+      const interval = this.#intervalByEnv.get(series.env);
+      if (interval) interval.push(entry);
+      else this.#intervalByEnv.set(series.env, [entry]);
+    }
+    this.#pools.clear();
+    this.#poolsStale = true;
+  }
+
+  /** A pool holds exactly the series of its environment: it absorbs what their windows hold now, then they feed it. */
+  #pool(): void {
+    this.#poolsStale = false;
+    for (const [env, list] of this.#byEnv) {
+      const pool = SeriesPool.of(env, list);
+      for (const series of list) series.pool = pool;
+      if (pool) this.#pools.set(env, pool);
+    }
   }
 }
 

@@ -23,10 +23,15 @@ export function readTlsTrust(config: Config, env: Env = process.env): Map<string
   for (const environment of Object.values(config.environments)) {
     const host = tlsHostOf(environment.url);
     if (!environment.tls?.ca || host === undefined) continue;
-    defaults ??= [...rootCertificates, ...readExtraCerts(env)];
+    defaults ??= defaultTrust(env);
     trust.set(host, [...(trust.get(host) ?? defaults), readFileSync(environment.tls.ca, 'utf8')]);
   }
   return trust;
+}
+
+/** What Node trusts by default: its bundled roots and NODE_EXTRA_CA_CERTS (a `ca` list replaces the store, so it is rebuilt). */
+export function defaultTrust(env: Env = process.env): string[] {
+  return [...rootCertificates, ...readExtraCerts(env)];
 }
 
 function readExtraCerts(env: Env): string[] {
@@ -42,6 +47,11 @@ function readExtraCerts(env: Env): string[] {
 /** Config problems with the CA files: unreadable, or holding no certificate. */
 export function checkTlsFiles(config: Config): { path: (string | number)[]; message: string }[] {
   const issues: { path: (string | number)[]; message: string }[] = [];
+  config.switching.steps.forEach((step, index) => {
+    if (step.step !== 'tls' || step.ca === undefined) return;
+    const problem = pemProblem(step.ca);
+    if (problem) issues.push({ path: ['switching', 'steps', index, 'ca'], message: problem });
+  });
   for (const [name, environment] of Object.entries(config.environments)) {
     const ca = environment.tls?.ca;
     if (ca === undefined) continue;
@@ -50,29 +60,33 @@ export function checkTlsFiles(config: Config): { path: (string | number)[]; mess
       issues.push({ path, message: `${name}'s url is not https://, so a CA bundle has nothing to verify; remove tls.ca or use an https URL` });
       continue;
     }
-    let text: string;
-    try {
-      text = readFileSync(ca, 'utf8');
-    } catch (error) {
-      issues.push({
-        path,
-        message: `cannot read ${JSON.stringify(ca)}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message} (relative paths are from the working directory)`,
-      });
-      continue;
-    }
-    try {
-      if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no PEM certificate');
-      new X509Certificate(text);
-    } catch {
-      issues.push({ path, message: `${JSON.stringify(ca)} holds no PEM certificate (-----BEGIN CERTIFICATE-----)` });
-    }
+    const problem = pemProblem(ca);
+    if (problem) issues.push({ path, message: problem });
   }
   return issues;
 }
 
+/** Why a CA file cannot be used (unreadable, no PEM certificate), or undefined. */
+function pemProblem(file: string): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    return `cannot read ${JSON.stringify(file)}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message} (relative paths are from the working directory)`;
+  }
+  try {
+    if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no PEM certificate');
+    new X509Certificate(text);
+    return undefined;
+  } catch {
+    return `${JSON.stringify(file)} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`;
+  }
+}
+
 /**
  * An undici Agent for requests to the environments, connecting through a TlsObserver that trusts
- * each environment's CAs and reads every handshake's certificate chain.
+ * each environment's CAs and reads every handshake's certificate chain. Its connections per
+ * origin are {@link probeConnections} unless `options` says.
  */
 export function createProbeDispatcher(
   config: Config,
@@ -80,7 +94,33 @@ export function createProbeDispatcher(
   now: () => number = Date.now,
 ): { dispatcher: UndiciAgent; tls: TlsObserver } {
   const tls = new TlsObserver({ now, trust: readTlsTrust(config) });
-  return { dispatcher: new UndiciAgent({ ...options, connect: tls.connect }), tls };
+  return { dispatcher: new UndiciAgent({ ...options, connections: options.connections ?? probeConnections(config), connect: tls.connect }), tls };
+}
+
+/** Connections per origin for a few series, and at most. */
+export const MIN_PROBE_CONNECTIONS = 8;
+export const MAX_PROBE_CONNECTIONS = 256;
+
+/**
+ * Keep-alive connections the probes may hold to one origin: one for every 8 series probing it,
+ * from 8 to 256. A probe that waits for a free connection has its wait counted in its latency and
+ * its timeout; with thousands of series on 8 connections the queue alone timed probes out, and
+ * every timeout destroyed a socket that had to be opened again (issue 18). Connections are
+ * opened only when the ones open are busy, so a small config keeps what it had, and a series
+ * never has two probes in flight, so the series bound what can be open at once anyway.
+ */
+export function probeConnections(config: Config): number {
+  const perOrigin = new Map<string, number>();
+  for (const probe of config.probes) {
+    for (const env of probe.environments ?? Object.keys(config.environments)) {
+      const url = config.environments[env]?.url;
+      if (url === undefined) continue;
+      const origin = new URL(url).origin;
+      perOrigin.set(origin, (perOrigin.get(origin) ?? 0) + 1);
+    }
+  }
+  const most = Math.max(0, ...perOrigin.values());
+  return Math.min(MAX_PROBE_CONNECTIONS, Math.max(MIN_PROBE_CONNECTIONS, Math.ceil(most / 8)));
 }
 
 /** The `connect` option alone, for a dispatcher that needs the environments' trust but not their facts (promotion rounds, load). */

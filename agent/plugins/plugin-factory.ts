@@ -11,9 +11,10 @@ import type { Config } from '../../config/schema.js';
 import type { Action, Controller } from '../actions/action.js';
 import { rollbackAction } from '../actions/rollback-action.js';
 import type { AlertReceiver } from '../alerts/alert-receiver.js';
+import { buildSwitchSteps, type SwitchStep } from '../traffic/switch-steps.js';
 import type { TrafficAdapter } from '../traffic/traffic-adapter.js';
 import { sleep, type PluginDeps } from './plugin.js';
-import { ACTIONS, ALERT_RECEIVERS, createPlugin, TRAFFIC_ADAPTERS } from './registry.js';
+import { ACTIONS, ALERT_RECEIVERS, CDN_PURGERS, createPlugin, TRAFFIC_ADAPTERS } from './registry.js';
 
 /** The name under which operator-requested rollbacks run (not a config entry). */
 export const MANUAL_ROLLBACK = 'manual-rollback';
@@ -37,6 +38,11 @@ export class PluginFactory {
 
   traffic(config: Config): TrafficAdapter {
     return createPlugin(TRAFFIC_ADAPTERS, config.traffic, this.deps('traffic'));
+  }
+
+  /** The steps after a switch (switching.steps), the cdn ones with their purger plugin. */
+  switchSteps(config: Config): SwitchStep[] {
+    return buildSwitchSteps(config, this.deps('switch'), (block) => createPlugin(CDN_PURGERS, block, this.deps('cdn')));
   }
 
   receivers(config: Config): AlertReceiver[] {

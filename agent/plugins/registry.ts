@@ -1,5 +1,5 @@
 /**
- * Every plugin greenlight knows, in one place. Adding a receiver, traffic adapter or action is
+ * Every plugin greenlight knows, in one place. Adding a receiver, traffic adapter, action or CDN purger is
  * one new file exporting `{ type, schema, create }` and one line here.
  */
 import type { PluginBlock, PluginSchemas } from '../../config/schema.js';
@@ -14,11 +14,15 @@ import { pagerDutyReceiver } from '../alerts/pagerduty-receiver.js';
 import { slackReceiver } from '../alerts/slack-receiver.js';
 import { webhookReceiver } from '../alerts/webhook-receiver.js';
 import type { PluginDefinition } from './plugin.js';
+import type { CdnPurger } from '../traffic/cdn-purger.js';
+import { cloudflareCdn } from '../traffic/cloudflare-cdn.js';
+import { commandCdn } from '../traffic/command-cdn.js';
 import { commandTraffic } from '../traffic/command-traffic.js';
 import { nginxTraffic } from '../traffic/nginx-traffic.js';
 import { noneTraffic } from '../traffic/none-traffic.js';
 import { renderTraffic } from '../traffic/render-traffic.js';
 import type { TrafficAdapter } from '../traffic/traffic-adapter.js';
+import { webhookCdn } from '../traffic/webhook-cdn.js';
 import { webhookTraffic } from '../traffic/webhook-traffic.js';
 
 // A registry holds plugins of every config shape: each checks its own block with its schema.
@@ -31,10 +35,14 @@ export const ALERT_RECEIVERS: readonly AnyDefinition<AlertReceiver>[] = [slackRe
 
 export const ACTIONS: readonly AnyDefinition<Action>[] = [rollbackAction, flagsAction, alertAction, commandAction];
 
+/** What the `cdn` step after a switch purges with. */
+export const CDN_PURGERS: readonly AnyDefinition<CdnPurger>[] = [cloudflareCdn, webhookCdn, commandCdn];
+
 export const PLUGIN_SCHEMAS: PluginSchemas = {
   traffic: TRAFFIC_ADAPTERS.map((plugin) => plugin.schema),
   receivers: ALERT_RECEIVERS.map((plugin) => plugin.schema),
   actions: ACTIONS.map((plugin) => plugin.schema),
+  cdn: CDN_PURGERS.map((plugin) => plugin.schema),
 };
 
 /** Build the plugin a config block names; the block was validated (and defaulted) by the plugin's schema at load. */

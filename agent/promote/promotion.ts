@@ -13,6 +13,12 @@
  * ended every rule cooldown, and a promotion is no rollback, so nothing holds the revert to the
  * old environment back; the promotion reports the rollback and fails.
  *
+ * Every switch ends with the steps after it (switching.steps: CDN purge, public TLS, public verify
+ * URL), run by traffic control under the switch lock; their `switch.*` events are lines of the
+ * promotion's output. A failed step after the forward switch fails the verify step, so the
+ * promotion switches back as for any failed verification; the steps run again after that switch,
+ * and if one fails then, the switch phase alerts (critical) and nothing switches again.
+ *
  * The controller also runs the rollback validation after every rollback (`rollback.validated`).
  * It reads the agent's config at call time, never keeps it: the config may be reloaded.
  */
@@ -34,6 +40,7 @@ import { probeConnect } from '../pipeline/tls-trust.js';
 import { decideWindow, type ReleaseKind } from './deploy-window.js';
 import { deployAndFollow, RenderApi } from '../plugins/render-api.js';
 import { validateRollback, type ValidationReport } from './rollback-validation.js';
+import type { SwitchStepsReport } from '../traffic/switch-steps.js';
 
 /** What the promotion uses of the agent. The Agent satisfies it. */
 export interface PromotionHost {
@@ -231,6 +238,9 @@ export class PromotionRun {
   /** Traffic leaving the new environment (a rule's rollback, an operator), heard from the switch on: it may come before the watch starts. */
   #left: GreenlightEvent | undefined;
   #stopHearingLeave: (() => void) | undefined;
+  #stopHearingSteps: (() => void) | undefined;
+  /** What the steps after the forward switch found. */
+  #afterSwitch: SwitchStepsReport | undefined;
 
   constructor(id: string, from: string, request: PromoteRequest, deps: RunDeps) {
     this.id = id;
@@ -313,6 +323,7 @@ export class PromotionRun {
     } finally {
       this.watchingEnv = undefined;
       this.#stopHearingLeave?.();
+      this.#stopHearingSteps?.();
       await dispatcher.destroy();
     }
 
@@ -557,6 +568,12 @@ export class PromotionRun {
     this.#stopHearingLeave = host.bus.subscribe((event) => {
       if (event.type === 'traffic.switched' && event.data.from === this.to) this.#left ??= event;
     });
+    // The steps after this promotion's switches (forward, and the revert's) are lines of its output.
+    const incident = `promote:${this.id}`;
+    this.#stopHearingSteps = host.bus.subscribe((event) => {
+      const step = event.type === 'switch.step_started' || event.type === 'switch.step_succeeded' || event.type === 'switch.step_failed';
+      if (step && (event.data.incident === incident || event.data.incident === `${incident}:revert`)) this.#emit(event);
+    });
     // A rollback during the gates may have moved traffic already: the switch then refuses (not-live).
     const result = await host.controller.switchTraffic(
       { from: this.from, to: this.to, kind: 'promotion' },
@@ -570,12 +587,25 @@ export class PromotionRun {
     this.#switched = true;
     this.#switchedAt = now();
     this.watchingEnv = this.to;
-    return { ok: true, detail: `${this.from} → ${this.to}: ${result.detail}`, figures: { ...result.data, verifyMs: result.verification.durationMs } };
+    this.#afterSwitch = result.steps;
+    const steps = result.steps.steps.map((step) => `${step.ok ? '✅' : '❌'} ${step.name}`).join(' ');
+    return {
+      ok: true,
+      detail: `${this.from} → ${this.to}: ${result.detail}${steps ? `; after it: ${steps}` : ''}`,
+      figures: { ...result.data, verifyMs: result.verification.durationMs, steps: result.steps.steps },
+    };
   }
 
   async #verify(dispatcher: UndiciAgent): Promise<StepOutcome> {
     const live = this.#deps.host.controller.activeEnvironment();
     if (live !== this.to) return { ok: false, detail: `${live} is live, not ${this.to}: something switched back already` };
+    const failed = this.#afterSwitch?.failed;
+    if (failed)
+      return {
+        ok: false,
+        detail: `the step ${failed.name} after the switch failed: ${failed.reason}`,
+        figures: { failedStep: failed, skipped: this.#afterSwitch?.skipped ?? [] },
+      };
     return this.#probeRounds(dispatcher, this.#config.promote.verifyRounds, 'verify');
   }
 
@@ -594,7 +624,14 @@ export class PromotionRun {
     };
     // A revert is never cut short, not even by a stopping agent; it is verified like any switch.
     const result = await host.controller.switchTraffic({ from: this.to, to: this.from, kind: 'rollback' }, context, new AbortController().signal);
-    if (result.switched) return { ok: true, detail: `switched back ${this.to} → ${this.from}: ${result.detail}` };
+    if (result.switched) {
+      const failed = result.steps.failed;
+      return {
+        ok: true,
+        detail: `switched back ${this.to} → ${this.from}: ${result.detail}${failed ? `; then the step ${failed.name} failed: ${failed.reason} (no second switch; alert switch-step-failed sent)` : ''}`,
+        figures: { steps: result.steps.steps, failedStep: failed },
+      };
+    }
     if (result.why === 'not-live') return { ok: true, detail: `${host.controller.activeEnvironment()} is already live` };
     host.controller.alert({
       status: 'firing',

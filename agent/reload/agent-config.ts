@@ -8,14 +8,20 @@ import { checkRules } from '../../rules/rule-evaluator.js';
 import { checkInitialFlags } from '../flags/flag-store.js';
 import { PLUGIN_SCHEMAS } from '../plugins/registry.js';
 import { checkTlsFiles } from '../pipeline/tls-trust.js';
+import { checkReports } from '../reports/report-config.js';
 
 export const AGENT_CONFIG_SCHEMA = buildConfigSchema(PLUGIN_SCHEMAS);
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-/** Checks beyond the schema: rules against the fact and operator catalog, initial flags against the flag list, CA files. */
+/** Checks beyond the schema: rules against the fact and operator catalog, initial flags against the flag list, CA files, report receivers. */
 function validate(config: Config) {
-  return [...checkRules(config), ...checkInitialFlags(config.flags.initial, Object.keys(config.environments)), ...checkTlsFiles(config)];
+  return [
+    ...checkRules(config),
+    ...checkInitialFlags(config.flags.initial, Object.keys(config.environments)),
+    ...checkTlsFiles(config),
+    ...checkReports(config),
+  ];
 }
 
 export function parseAgentConfig(text: string, env: Env = {}, source?: string): Config {

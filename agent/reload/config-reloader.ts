@@ -20,7 +20,7 @@ import type { Config } from '../../config/schema.js';
 import { RuleEvaluator } from '../../rules/rule-evaluator.js';
 import type { Action, Controller } from '../actions/action.js';
 import type { ActionRunner } from '../actions/action-runner.js';
-import type { AlertDispatcher } from '../alerts/alert-dispatcher.js';
+import type { AlertLifecycle } from '../alerts/alert-lifecycle.js';
 import type { EventBus } from '../events/events.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import { seriesSpecs, type SeriesSpec } from '../pipeline/series-registry.js';
@@ -50,7 +50,7 @@ export interface ReloadPlan {
   /** Series to build (added or changed). */
   build: SeriesSpec[];
   /** Plugin blocks and sections that changed and apply now. */
-  components: ('traffic' | 'alerts' | 'actions' | 'api')[];
+  components: ('traffic' | 'alerts' | 'actions' | 'api' | 'reports')[];
   environmentsChanged: boolean;
   /** Sections that changed but apply only after a restart. */
   needsRestart: string[];
@@ -83,7 +83,10 @@ export function planReload(previous: Config, next: Config, running: readonly { k
     probes,
     drop,
     build: [...wanted.values()],
-    components: (['traffic', 'alerts', 'actions', 'api'] as const).filter((key) => changed(key)),
+    components: [
+      ...(['traffic', 'alerts', 'actions', 'api'] as const).filter((key) => changed(key)),
+      ...(changed('rollups') || changed('reports') ? (['reports'] as const) : []),
+    ],
     environmentsChanged: changed('environments'),
     needsRestart: (['listen', 'dataDir', 'log', 'flags', 'journal'] as const).filter((key) => changed(key)),
   };
@@ -96,7 +99,10 @@ export interface ReloadTargets {
   readonly metrics: AgentMetrics;
   readonly traffic: TrafficControl;
   readonly actions: ActionRunner;
-  readonly alerts: AlertDispatcher;
+  /** Report schedules and the rollups' retention (agent/reports), once the store is open. */
+  readonly reports: { reload(next: Config): void } | undefined;
+  /** Grouping, inhibition, escalation and windows are read from the adopted config; receivers rebuilt. */
+  readonly alertLifecycle: Pick<AlertLifecycle, 'reconfigure'>;
   /** The data path: its series, SLO counts, rules and incidents change; a removed firing rule resolves through its `decide`. */
   readonly pipeline: Pick<Pipeline, 'series' | 'slo' | 'rules' | 'incidents' | 'decide' | 'holdResumed' | 'evaluateAll'>;
   readonly config: Config;
@@ -211,7 +217,8 @@ export class ConfigReloader {
 
     // Plugins: rebuilt when their block changed; unchanged actions keep their instance (and what it holds, such as a hold's alerts).
     if (plan.components.includes('traffic')) await t.traffic.replaceAdapter(t.plugins.traffic(next));
-    if (plan.components.includes('alerts')) t.alerts.reconfigure({ receivers: t.plugins.receivers(next), repeatIntervalMs: next.alerts.repeatInterval });
+    if (plan.components.includes('reports')) t.reports?.reload(next);
+    if (plan.components.includes('alerts')) t.alertLifecycle.reconfigure(t.plugins.receivers(next));
     if (plan.components.includes('actions')) {
       const keep = new Map<string, Action>();
       for (const [name, current] of t.actions.actions) {

@@ -24,6 +24,7 @@ const page = {
   pending: null,
   rulesKey: '',
   flagsKey: '',
+  alertsKey: '',
 };
 
 function el(tag, attrs, ...children) {
@@ -132,6 +133,54 @@ function renderRules(overview) {
   body.replaceChildren(...rows);
 }
 
+/** Incidents, silences, maintenance windows and muted alerts: what the alert lifecycle holds now. */
+function renderAlerts(overview) {
+  const alerts = overview.alerts;
+  if (!alerts) return;
+  const windows = alerts.maintenance.open.map((w) =>
+    el(
+      'p',
+      { class: `badge ${w.muting ? 'warn' : ''}`, 'data-maintenance': w.env },
+      el('span', {
+        text: `${w.env} in maintenance until ${clock(w.endsAt)}${w.name ? ` (${w.name})` : ''}: ${w.reason}${w.muting ? ' — its notifications are muted' : ' — live, so nothing is muted'}`,
+      }),
+    ),
+  );
+  $('maintenance').replaceChildren(...windows);
+  const incidents = alerts.incidents.filter((i) => i.state !== 'resolved');
+  const rows = incidents.map((i) =>
+    el(
+      'tr',
+      { class: `incident ${i.state}`, 'data-incident': i.id },
+      el('td', { text: i.id }),
+      el('td', { text: i.env }),
+      el('td', { class: `sev ${i.severity}`, text: i.severity }),
+      el('td', {}, el('span', { class: `state ${i.state}`, text: i.state })),
+      el('td', { text: clock(i.startedAt) }),
+      el('td', { text: i.policy ? String(i.escalationLevel) : '' }),
+      el('td', { text: i.acknowledgedBy ?? '' }),
+    ),
+  );
+  if (rows.length === 0) rows.push(el('tr', {}, el('td', { colspan: 7, class: 'hint', text: 'no open incidents' })));
+  $('incidents').tBodies[0].replaceChildren(...rows);
+  const matcher = (m) => `${m.name}${m.isEqual === false ? '!' : '='}${m.isRegex ? '~' : ''}"${m.value}"`;
+  const silences = alerts.silences.map((s) =>
+    el(
+      'tr',
+      { class: `silence ${s.status.state}`, 'data-silence': s.id },
+      el('td', { text: s.matchers.map(matcher).join(', ') }),
+      el('td', {}, el('span', { class: `state ${s.status.state}`, text: s.status.state })),
+      el('td', { text: `${new Date(s.endsAt).toLocaleString([], { hour12: false })}` }),
+      el('td', { text: s.createdBy }),
+      el('td', { text: s.comment }),
+    ),
+  );
+  if (silences.length === 0) silences.push(el('tr', {}, el('td', { colspan: 5, class: 'hint', text: 'no silences' })));
+  $('silences').tBodies[0].replaceChildren(...silences);
+  $('muted').textContent =
+    alerts.muted.length === 0 ? '' : `muted now: ${alerts.muted.map((m) => `${m.rule}${m.env ? ` on ${m.env}` : ''} (${m.reason.by})`).join(', ')}`;
+}
+
 function renderFlags(overview) {
   const table = $('flags');
   const envs = Object.keys(overview.flags);
@@ -196,6 +245,9 @@ function render() {
   const rulesKey = JSON.stringify(overview.rules);
   if (rulesKey !== page.rulesKey) renderRules(overview);
   page.rulesKey = rulesKey;
+  const alertsKey = JSON.stringify(overview.alerts ?? null);
+  if (alertsKey !== page.alertsKey) renderAlerts(overview);
+  page.alertsKey = alertsKey;
   const flagsKey = JSON.stringify([overview.flags, overview.activeEnvironment, page.token !== '']);
   if (flagsKey !== page.flagsKey) renderFlags(overview);
   page.flagsKey = flagsKey;

@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClusterView } from '../cluster/cluster.js';
+import type { LifecycleOverview } from '../alerts/alert-lifecycle.js';
 import type { AgentState } from '../http/state-view.js';
 import type { SeriesSummary } from '../../probes/probe-series.js';
 import { LOCKED_FLAGS } from '../flags/flag-store.js';
@@ -61,6 +62,8 @@ export interface OverviewSource {
   lastEventId(): number;
   /** Who leads and the members (GET /api/v1/cluster's answer). */
   cluster(): ClusterView;
+  /** The alert lifecycle's overview: incidents, silences, windows, muted alerts. */
+  alerts(): LifecycleOverview;
 }
 
 export function statusPageRoutes(agent: OverviewSource): Route[] {
@@ -95,9 +98,17 @@ export function statusPageRoutes(agent: OverviewSource): Route[] {
         throw new HttpError(400, `samples must be a whole number from 0 to ${MAX_SAMPLES}, not ${JSON.stringify(text)}`);
       const samples = text === null ? DEFAULT_SAMPLES : Math.min(Number(text), MAX_SAMPLES);
       const { series: _detail, ...state } = agent.state(false);
+      // `alerts`: incidents, silences, maintenance windows and muted alerts (the page's Alerts section).
       return {
         status: 200,
-        body: { ...state, locked: LOCKED_FLAGS, lastEventId: agent.lastEventId(), cluster: agent.cluster(), series: agent.summaries(samples) },
+        body: {
+          ...state,
+          locked: LOCKED_FLAGS,
+          lastEventId: agent.lastEventId(),
+          cluster: agent.cluster(),
+          series: agent.summaries(samples),
+          alerts: agent.alerts(),
+        },
       };
     },
   });

@@ -104,6 +104,9 @@ export class AgentMetrics {
   readonly #flagEnabled: Gauge<'flag' | 'env'>;
   readonly #alertsTotal: Counter<'receiver' | 'status' | 'outcome'>;
   readonly #cluster: { isLeader: Gauge; epoch: Gauge; members: Gauge };
+  readonly #maintenance: Gauge<'env'>;
+  readonly #silences: Gauge<'state'>;
+  readonly #incidents: Gauge<'state'>;
   readonly #series = new Map<ProbeSeries, SeriesMetrics>();
   readonly #options: MetricsOptions;
   #slo: () => SloStatus[] = () => [];
@@ -153,6 +156,20 @@ export class AgentMetrics {
       members: new Gauge({ name: 'greenlight_cluster_members', help: 'Agents of the cluster seen recently, this one included.', registers }),
     };
     this.setCluster({ isLeader: true, epoch: 1, members: 1 });
+    // The alert lifecycle (README, "Alert lifecycle").
+    this.#maintenance = new Gauge({
+      name: 'greenlight_maintenance',
+      help: 'Whether a maintenance window is open on the environment: 1 open, 0 not (it mutes notifications only while the environment is idle).',
+      labelNames: ['env'],
+      registers,
+    });
+    this.#silences = new Gauge({ name: 'greenlight_silences', help: 'Silences by state: pending, active.', labelNames: ['state'], registers });
+    this.#incidents = new Gauge({
+      name: 'greenlight_incidents',
+      help: 'Open incidents by state: firing (unacknowledged), acknowledged.',
+      labelNames: ['state'],
+      registers,
+    });
     if (options.processMetrics) {
       collectDefaultMetrics({ register: this.#registry });
       // Gauges named *_total fail `promtool check metrics`; the same counts stay available
@@ -244,6 +261,20 @@ export class AgentMetrics {
   /** One delivery to a receiver (after its retries): the alert.sent / alert.failed events, counted. */
   countAlert(receiver: string, status: 'firing' | 'resolved', outcome: 'sent' | 'failed'): void {
     this.#alertsTotal.inc({ receiver, status, outcome });
+  }
+
+  setMaintenance(env: string, open: boolean): void {
+    this.#maintenance.set({ env }, open ? 1 : 0);
+  }
+
+  setSilences(counts: { pending: number; active: number }): void {
+    this.#silences.set({ state: 'pending' }, counts.pending);
+    this.#silences.set({ state: 'active' }, counts.active);
+  }
+
+  setIncidents(counts: { firing: number; acknowledged: number }): void {
+    this.#incidents.set({ state: 'firing' }, counts.firing);
+    this.#incidents.set({ state: 'acknowledged' }, counts.acknowledged);
   }
 
   setFlag(flag: string, env: string, enabled: boolean): void {

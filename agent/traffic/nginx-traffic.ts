@@ -2,12 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
-import { readJsonPath, type PathSegment } from '../../config/json-path.js';
 import { Duration, HttpUrl, JsonPath, Name } from '../../config/schema.js';
 import { formatDuration, quote } from '../../config/units.js';
-import { OutboundError, sendWithRetry } from '../plugins/outbound.js';
 import type { PluginDefinition, PluginDeps } from '../plugins/plugin.js';
 import { runCommand, tailLines } from '../plugins/run-command.js';
+import { pollEnvironment } from './environment-poll.js';
 import { TrafficError, type SwitchRequest, type SwitchOutcome, type TrafficAdapter } from './traffic-adapter.js';
 
 const Argv = z.array(z.string().min(1)).min(1, { error: 'needs a program and its arguments' });
@@ -126,40 +125,13 @@ async function switchUpstream(
 
 /** Polls verifyUrl until its JSON names `env` VERIFY_STREAK times in a row; resolves with the number of polls, throws TrafficError at the deadline. */
 async function awaitEnvironment(config: NginxTrafficConfig, deps: PluginDeps, env: string, signal: AbortSignal): Promise<number> {
-  const deadline = deps.now() + config.verifyTimeout;
-  const maxPolls = Math.ceil(config.verifyTimeout / VERIFY_INTERVAL_MS) + VERIFY_STREAK;
-  let seen = 'no answer yet';
-  let streak = 0;
-  for (let poll = 1; poll <= maxPolls; poll++) {
-    if (signal.aborted) throw new TrafficError(`nginx was reloaded for ${env} but verifying it was cancelled (last: ${seen})`);
-    const timeoutMs = Math.max(50, Math.min(2_000, deadline - deps.now()));
-    try {
-      // A fresh connection per poll, so the polls sample nginx's workers rather than one kept-alive worker.
-      const verify = { label: 'nginx verifyUrl', url: config.verifyUrl!, method: 'GET' as const, headers: { connection: 'close' } };
-      const response = await sendWithRetry(deps, verify, { attempts: 1, timeoutMs, backoffMs: 0, maxBackoffMs: 0 }, signal);
-      const value = readValue(response.body, config.verifyJsonPath.segments);
-      streak = value === env ? streak + 1 : 0;
-      if (streak === VERIFY_STREAK) return poll;
-      seen = value === undefined ? `${config.verifyJsonPath.text} missing from the answer` : `${config.verifyJsonPath.text} is ${quote(value)}`;
-    } catch (error) {
-      if (!(error instanceof OutboundError)) throw error;
-      streak = 0;
-      seen = error.message;
-    }
-    if (deps.now() >= deadline) break;
-    await deps.sleep(VERIFY_INTERVAL_MS, signal);
-  }
+  const poll = { label: 'nginx verifyUrl', url: config.verifyUrl!, path: config.verifyJsonPath, env, streak: VERIFY_STREAK, intervalMs: VERIFY_INTERVAL_MS };
+  const result = await pollEnvironment({ ...poll, deadline: deps.now() + config.verifyTimeout }, deps, signal);
+  if (result.ok) return result.polls;
+  if (result.cancelled) throw new TrafficError(`nginx was reloaded for ${env} but verifying it was cancelled (last: ${result.seen})`);
   throw new TrafficError(
-    `nginx was reloaded for ${env} but verifyUrl did not report it ${VERIFY_STREAK} times in a row within ${formatDuration(config.verifyTimeout)} (last: ${seen}); check that ${config.upstreamFile} is the file nginx includes and that reloadCommand reaches the nginx serving traffic`,
+    `nginx was reloaded for ${env} but verifyUrl did not report it ${VERIFY_STREAK} times in a row within ${formatDuration(config.verifyTimeout)} (last: ${result.seen}); check that ${config.upstreamFile} is the file nginx includes and that reloadCommand reaches the nginx serving traffic`,
   );
-}
-
-function readValue(body: string, segments: readonly PathSegment[]): unknown {
-  try {
-    return readJsonPath(JSON.parse(body), segments);
-  } catch {
-    return undefined;
-  }
 }
 
 function upstreamText(name: string, server: string, request: SwitchRequest, now: number): string {

@@ -12,6 +12,10 @@
  *   overdue, is unknown, never up. A refusal is a value naming the check.
  * - What happened is recorded before anyone hears of it: the live environment is persisted, then
  *   `traffic.switched` is published, then the rules are judged again against the new live one.
+ * - Every switch ends with its phase of steps (switching.steps: CDN purge, public TLS, public
+ *   verify URL; switch-steps.ts), still under the lock, so no reload swaps a step's plugin and no
+ *   other switch starts before the public address has caught up. The steps' report is part of the
+ *   result; the switch itself is recorded before they run and stands whatever they find.
  * - Health as the rollbacks judge it: failing, unknown and passing-for, from the schedule's
  *   results and the last failed verification (which counts until the schedule reports again).
  */
@@ -24,6 +28,7 @@ import type { EventBus } from '../events/events.js';
 import type { SeriesEntry, SeriesRegistry } from '../pipeline/series-registry.js';
 import type { AgentMetrics } from '../telemetry/metrics.js';
 import { Exclusive } from './exclusive.js';
+import type { SwitchSteps } from './switch-steps.js';
 import type { SwitchOutcome, TrafficAdapter } from './traffic-adapter.js';
 
 /** The agent's parts traffic control reads (looked up when used). */
@@ -46,6 +51,8 @@ export interface TrafficControlOptions {
   persist: (live: string) => void;
   /** After every recorded switch: the live environment is a new subject for the rules. */
   onSwitched: () => void;
+  /** The phase after every switch (CDN purge, public TLS, public verify URL). */
+  steps: Pick<SwitchSteps, 'run'>;
   logger: Logger;
   /**
    * The last check before the adapter (a cluster's: this agent still leads and `from` is still
@@ -169,14 +176,17 @@ export class TrafficControl {
     let asOf: number | null = Number.POSITIVE_INFINITY;
     let healthySince = Number.NEGATIVE_INFINITY;
     const refuted = this.#refuted.get(env);
+    // Sets: an environment may have thousands of probes, as many failing in an incident.
+    const refutedFailing = new Set(refuted?.failing);
+    const refutedUnknown = new Set(refuted?.unknown);
     for (const entry of this.#options.series.intervalEntriesOf(env)) {
       const { probe } = entry.series;
       // A failed fresh verification is newer than what the schedule last saw, until the schedule reports again.
       const stale = refuted !== undefined && refuted.at > (entry.series.last?.startedAt ?? Number.NEGATIVE_INFINITY);
-      if (entry.series.up === false || (stale && refuted.failing.includes(probe))) failing.push(probe);
+      if (entry.series.up === false || (stale && refutedFailing.has(probe))) failing.push(probe);
       else if (
         entry.series.up === undefined ||
-        (stale && refuted.unknown.includes(probe)) ||
+        (stale && refutedUnknown.has(probe)) ||
         (entry.inFlightSince !== undefined && now - entry.inFlightSince > deadline)
       )
         unknown.push(probe);
@@ -233,7 +243,14 @@ export class TrafficControl {
       // A cluster records the new live environment before anyone hears of the switch.
       if ('confirm' in fence && fence.confirm) await fence.confirm();
       this.#record(from, plan.to, context, outcome, plan.kind, verification);
-      return { switched: true, from, to: plan.to, detail: outcome.detail, data: outcome.data ?? {}, verification };
+      const request = { from, to: plan.to, kind: plan.kind, incident: context.incident, reason: context.message, rule: context.rule?.name ?? null };
+      const steps = await this.#options.steps.run(request, signal);
+      if (!steps.ok)
+        this.#options.logger.error(
+          { incident: context.incident, to: plan.to, step: steps.failed?.name },
+          `switched ${from} → ${plan.to}, but the step ${steps.failed?.name} after it failed: ${steps.failed?.reason}`,
+        );
+      return { switched: true, from, to: plan.to, detail: outcome.detail, data: outcome.data ?? {}, verification, steps };
     });
   }
 

@@ -87,7 +87,9 @@ probes:
       expect(await (await fetch(`http://127.0.0.1:${second.agent.address!.port}/metrics`)).text()).toContain('greenlight_active_environment{env="green"} 1');
 
       // Blue is still broken: the rule holds, and nothing runs again.
-      await new Promise((resolve) => setTimeout(resolve, 800));
+      // Judged over rounds, not time: blue must answer six more probes (three rounds of its two).
+      const servedBefore = pair.blue.requestCount();
+      await waitUntil(() => pair.blue.requestCount() >= servedBefore + 6, 'three more probe rounds on blue');
       expect(second.events.filter((e) => e.type === 'rule.firing' || e.type.startsWith('action.'))).toEqual([]);
       expect(recorder.requests.filter((r) => r.path === '/traffic')).toHaveLength(trafficBefore);
 

@@ -119,6 +119,21 @@ probes:
     }
   });
 
+  it("finds the CDN purgers' secrets: the Cloudflare token, a purge webhook's URL and its credential header; not the zone id or Cloudflare's address", () => {
+    const cdn = parseAgentConfig(
+      `environments: { blue: { url: "http://127.0.0.1:1" }, green: { url: "http://127.0.0.1:2" } }
+probes: [ { name: health, path: /api/health } ]
+switching:
+  steps:
+    - { step: cdn, name: cloudflare, purge: { type: cloudflare, zoneId: 023e105f4ecef8ad9ca31a8372d0c353, apiToken: literal-cf-token-1 } }
+    - { step: cdn, name: fastly, purge: { type: webhook, url: "https://hooks.desk.example/purge/purgehooktoken12345", headers: { x-purge-key: purge-key-value-2 } } }
+`,
+    );
+    for (const value of ['literal-cf-token-1', 'https://hooks.desk.example/purge/purgehooktoken12345', 'purgehooktoken12345', 'purge-key-value-2'])
+      expect(cdn.secrets).toContain(value);
+    expect(cdn.secrets.some((secret) => secret.includes('023e105f') || secret.includes('api.cloudflare.com'))).toBe(false);
+  });
+
   it('leaves what is not secret: plain header values, other variables, the PagerDuty address', () => {
     expect(config.secrets).not.toContain('application/json');
     expect(config.secrets).not.toContain('greenlight-probe');

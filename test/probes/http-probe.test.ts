@@ -216,7 +216,6 @@ describe('runProbe: a healthy answer', () => {
     expect(result.status).toBe(200);
     expect(result.startedAt).toBe(NOW);
     expect(result.durationMs).toBeGreaterThan(0);
-    expect(result.durationMs).toBeLessThan(5_000);
     expect(result.checks).toEqual([
       { ok: true, text: 'status 200 in [200]' },
       { ok: true, text: '$.status ("healthy") in [healthy, ok]' },

@@ -160,7 +160,6 @@ describe('faults', () => {
     expect(status).toBe(200);
     // libuv timers have millisecond granularity and may fire up to ~1ms early.
     expect(elapsed).toBeGreaterThanOrEqual(198);
-    expect(elapsed).toBeLessThan(5_000);
 
     const t1 = performance.now();
     await getJson(sim, '/__faults');
@@ -195,27 +194,25 @@ describe('faults', () => {
       req.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
       req.end();
     });
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    while (sim.requestCount() < 2) await new Promise((resolve) => setTimeout(resolve, 10));
     expect(sim.requestCount()).toBe(2);
     // The fault API keeps working while the app hangs.
     expect((await getJson(sim, '/__faults')).body.hang).toBe(true);
 
-    const t0 = performance.now();
+    // A close() that waited for the hung socket would never resolve: the test's timeout is the bound.
     await sim.close();
-    expect(performance.now() - t0).toBeLessThan(1_000);
     expect(await hung).toBe('ECONNRESET');
   });
 
   it('close() resolves promptly while a latency delay is pending', async () => {
-    const sim = await startSimulator({ faults: { latencyMs: 60_000 } });
+    const sim = await startSimulator({ faults: { latencyMs: 600_000 } });
     const pending = fetch(`${sim.url}/api/health`).then(
       () => 'answered',
       () => 'failed',
     );
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    const t0 = performance.now();
+    while (sim.requestCount() < 1) await new Promise((resolve) => setTimeout(resolve, 10));
+    // A close() that waited for the delayed answer would take ten minutes: the test's timeout is the bound.
     await sim.close();
-    expect(performance.now() - t0).toBeLessThan(1_000);
     expect(await pending).toBe('failed');
   });
 

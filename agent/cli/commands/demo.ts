@@ -120,10 +120,13 @@ async function startDemoReceiver(onAlert: (alert: DemoAlert) => void): Promise<{
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       try {
-        const payload = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { status: string; alerts: { annotations?: { summary?: string } }[] };
-        const alert = { status: payload.status, summary: payload.alerts[0]?.annotations?.summary ?? '(no summary)' };
-        alerts.push(alert);
-        onAlert(alert);
+        // One POST is one grouped notification: each of its alerts is narrated.
+        const payload = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { alerts: { status: string; annotations?: { summary?: string } }[] };
+        for (const entry of payload.alerts) {
+          const alert = { status: entry.status, summary: entry.annotations?.summary ?? '(no summary)' };
+          alerts.push(alert);
+          onAlert(alert);
+        }
       } catch {
         // not an alert; ignore
       }

@@ -95,6 +95,13 @@ function formatLine(line: PromoteLine): string | undefined {
       return `promotion ${event.data.promotion}: ${event.data.from} → ${event.data.to}, watch ${seconds(event.data.watchMs)}${event.data.reason ? `, reason: ${event.data.reason}` : ''}`;
     case 'promote.step':
       return `${event.data.ok ? '✅' : '❌'} ${event.data.step.padEnd(9)} ${seconds(event.data.durationMs).padStart(7)}  ${event.data.detail}`;
+    case 'switch.step_succeeded':
+    case 'switch.step_failed': {
+      const after = event.data.switch === 'promotion' ? 'switch' : 'revert';
+      const ok = event.type === 'switch.step_succeeded';
+      const detail = ok ? event.data.detail : event.data.reason;
+      return `   ${after}: ${ok ? '✅' : '❌'} ${event.data.step.padEnd(8)} ${seconds(event.data.durationMs).padStart(6)}  ${detail}`;
+    }
     default:
       return undefined;
   }

@@ -2,23 +2,33 @@ import { UsageError } from '../../../config/errors.js';
 import type { CommandIo } from '../cli.js';
 import { ApiError, createApiClient } from './api-client.js';
 
+/** How long `greenlight rollback` waits for the answer: the switch and its steps (switching.steps). */
+const ROLLBACK_ANSWER_TIMEOUT_MS = 5 * 60_000;
+
 interface RollbackAnswer {
   ok: boolean;
   from: string;
   to?: string;
   detail?: string;
   dryRun?: boolean;
+  /** The steps after the switch (switching.steps), and the one that failed. */
+  steps?: { name: string; ok: boolean; durationMs: number; detail: string }[];
+  failedStep?: { name: string; reason: string } | null;
 }
 
 /**
  * `greenlight rollback --reason TEXT [--url U]`: the emergency rollback through a running agent,
  * with ROLLBACK_TOKEN (or ADMIN_TOKEN). The agent judges it like a rule's: it never switches onto
- * an environment whose own probes fail. Exit 0 switched, 1 refused or failed.
+ * an environment whose own probes fail. Exit 0 switched, 1 refused or failed — also when traffic
+ * switched but a step after the switch (CDN purge, public TLS, verify URL) failed: the rollback
+ * stands (greenlight never switches again), and a person has to finish what the step did not.
  */
 export async function rollbackCommand(options: { reason: string | undefined; url: string | undefined }, io: CommandIo): Promise<number> {
   if (!options.reason?.trim())
     throw new UsageError('rollback needs --reason TEXT: it is recorded with the rollback (for example --reason "checkout errors after 3.2.1")');
-  const client = createApiClient({ url: options.url, env: io.env });
+  // The agent answers once the switch and the steps after it are done (a CDN purge, a verify URL:
+  // each bounded by its own timeout), which may take longer than an ordinary call.
+  const client = createApiClient({ url: options.url, env: io.env, timeoutMs: ROLLBACK_ANSWER_TIMEOUT_MS });
   try {
     const answer = await client.call<RollbackAnswer>('POST', '/api/v1/rollback', { auth: 'rollback', body: { reason: options.reason } });
     if (answer.dryRun) {
@@ -26,6 +36,12 @@ export async function rollbackCommand(options: { reason: string | undefined; url
       return 0;
     }
     io.out(`✅ rolled back ${answer.from} → ${answer.to}: ${answer.detail}`);
+    for (const step of answer.steps ?? [])
+      io.out(`   ${step.ok ? '✅' : '❌'} ${step.name.padEnd(8)} ${(step.durationMs / 1_000).toFixed(1)}s  ${step.detail}`);
+    if (answer.failedStep) {
+      io.err(`❌ after the switch, ${answer.failedStep.name} failed: ${answer.failedStep.reason}; ${answer.to} stays live (no second switch)`);
+      return 1;
+    }
     return 0;
   } catch (error) {
     if (!(error instanceof ApiError)) throw error;

@@ -71,10 +71,9 @@ describe('the command action', () => {
   it('kills a hook that outlives its timeout', async () => {
     const { path } = script('sleep 30');
     const action = commandAction.create(commandAction.schema.parse({ type: 'command', command: [path], timeout: '300ms' }), deps());
-    const started = Date.now();
     const outcome = await action.fire(context, new AbortController().signal);
+    // The outcome proves the kill: a hook left to run would end after 30 s with a different one.
     expect(outcome).toMatchObject({ outcome: 'failed', error: `${path} did not finish within 300ms and was killed` });
-    expect(Date.now() - started).toBeLessThan(5_000);
   });
 
   it('says a missing program cannot start', async () => {

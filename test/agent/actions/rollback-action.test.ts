@@ -70,7 +70,8 @@ describe('a held rollback is owed, and retried', () => {
     await w.advanceUntil(() => rollbacks(w.events, 'action.skipped').length > 0, 10_000, 'the held rollback');
     const held = rollbacks(w.events, 'action.skipped')[0]!;
     expect(held.data).toMatchObject({ judgement: 'inconclusive', owed: true, incident: 'live-universe-failing#1' });
-    expect(w.alertNames()).toContain('rollback-inconclusive');
+    // Within the stock group wait (5 s): the hold's alert, with the rule's muted by it (both failing).
+    await w.advanceUntil(() => w.alertNames().includes('rollback-inconclusive'), 5_000, 'the inconclusive alert');
     await w.advance(20_000);
     expect(w.switches()).toEqual([]);
     // Held once, not again on every sample while nothing changed.
@@ -89,9 +90,12 @@ describe('a held rollback is owed, and retried', () => {
     expect(retry.data).toMatchObject({ retryOf: 'live-universe-failing#1', attempt: 1 });
     expect(retry.message).toContain('retry 1 of the rollback held for live-universe-failing#1');
     expect(rollbacks(w.events, 'action.succeeded')[0]!.data).toMatchObject({ retryOf: 'live-universe-failing#1', from: 'blue', to: 'green' });
-    // The hold's alert resolves with the switch.
-    await w.advance(1_000);
-    expect(w.alerts.some((body) => body.status === 'resolved' && body.alerts.some((a) => a.labels.alertname === 'rollback-inconclusive'))).toBe(true);
+    // The hold's alert resolves with the switch: its receivers hear it within the group interval (1 m).
+    await w.advanceUntil(
+      () => w.alerts.some((body) => body.alerts.some((a) => a.status === 'resolved' && a.labels.alertname === 'rollback-inconclusive')),
+      60_000,
+      'the resolved inconclusive alert',
+    );
     await w.advance(60_000);
     expect(w.switches()).toHaveLength(1);
     expect(w.agent.state().owed).toEqual([]);
@@ -180,8 +184,11 @@ describe('anti-flap judges the target, not a clock', () => {
     const held = rollbacks(w.events.slice(before), 'action.skipped')[0]!;
     expect(held.severity).toBe('critical');
     expect(String(data(held).judgement)).toMatch(/^(inconclusive|target-unhealthy)$/);
-    await w.advance(2_000);
-    expect(w.alertNames().some((name) => name === 'rollback-inconclusive' || name === 'rollback-target-unhealthy')).toBe(true);
+    await w.advanceUntil(
+      () => w.alertNames().some((name) => name === 'rollback-inconclusive' || name === 'rollback-target-unhealthy'),
+      5_000,
+      'the hold alert',
+    );
     await w.advance(60_000);
     expect(w.switches()).toHaveLength(1);
 
@@ -291,8 +298,7 @@ describe('every switch verifies its target now', () => {
     const failed = w.events.find((e) => e.type === 'action.failed')!;
     expect(failed.severity).toBe('critical');
     expect(failed.message).toMatch(/green failed its fresh verification .*(health|universe) unknown: timeout: no complete answer within 1000ms/);
-    await w.advance(100);
-    expect(w.alertNames()).toContain('rollback-unverified');
+    await w.advanceUntil(() => w.alertNames().includes('rollback-unverified'), 5_000, 'the unverified alert (within the group wait)');
     expect(w.switches()).toEqual([]);
     expect(w.trafficCalls).toEqual([]);
     expect(w.agent.activeEnvironment).toBe('blue');
@@ -308,8 +314,7 @@ describe('every switch verifies its target now', () => {
     await w.advanceUntil(() => outcome !== undefined, 5_000, 'the manual rollback to be answered');
     expect(outcome).toMatchObject({ outcome: 'skipped', data: { judgement: 'target-unhealthy' } });
     expect(outcome!.outcome === 'skipped' && outcome!.reason).toMatch(/unknown: no result yet or overdue/);
-    await w.advance(100);
-    expect(w.alertNames()).toContain('rollback-target-unhealthy');
+    await w.advanceUntil(() => w.alertNames().includes('rollback-target-unhealthy'), 5_000, 'the target-unhealthy alert (within the group wait)');
     expect(w.switches()).toEqual([]);
   });
 

@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AlertDispatcher, type AlertDelivery } from '../../../agent/alerts/alert-dispatcher.js';
-import { AlertError, type AlertNotice, type AlertReceiver } from '../../../agent/alerts/alert-receiver.js';
+import { AlertError, type AlertGroupNotice, type AlertNotice, type AlertReceiver } from '../../../agent/alerts/alert-receiver.js';
 import { pagerDutyReceiver } from '../../../agent/alerts/pagerduty-receiver.js';
 import { slackReceiver } from '../../../agent/alerts/slack-receiver.js';
 import { webhookReceiver } from '../../../agent/alerts/webhook-receiver.js';
@@ -40,13 +40,14 @@ function deps(): TestDeps {
   return made;
 }
 
-function dispatcher(receivers: AlertReceiver[], options: { repeatIntervalMs?: number; logLines?: string[] } = {}) {
+/** A dispatcher on the test's clock: Date.now, which fake timers move (scheduling reads it). */
+function dispatcher(receivers: AlertReceiver[], options: { repeatIntervalMs?: number; logLines?: string[]; now?: () => number } = {}) {
   const deliveries: AlertDelivery[] = [];
   const logLines = options.logLines ?? [];
   const made = new AlertDispatcher({
     receivers,
     repeatIntervalMs: options.repeatIntervalMs ?? 3_600_000,
-    now: () => NOW,
+    now: options.now ?? (() => Date.now()),
     logger: pino({ level: 'trace' }, { write: (line: string) => void logLines.push(line) }),
     onDelivery: (delivery) => void deliveries.push(delivery),
   });
@@ -56,6 +57,7 @@ function dispatcher(receivers: AlertReceiver[], options: { repeatIntervalMs?: nu
 
 interface Recorder extends AlertReceiver {
   sent: AlertNotice[];
+  sendGroup?: AlertReceiver['sendGroup'];
 }
 
 /** A receiver that records what it was given and answers with `answer` (default: delivered at once). */
@@ -235,6 +237,7 @@ describe('AlertDispatcher', () => {
     const { dispatcher: alerts } = dispatcher([pager, chat]);
     const notice = firingNotice();
     alerts.notify(notice);
+    await alerts.idle();
     // The resolution says warning, yet the pager that was paged must hear it is over.
     alerts.notify({ ...resolvedNotice(notice), severity: 'warning' });
     await alerts.idle();
@@ -252,9 +255,29 @@ describe('AlertDispatcher', () => {
     expect(chat.sent).toEqual([]);
   });
 
+  it('an alert that fires and resolves before its first notification is still told, once, as resolved (unseen)', async () => {
+    const pager = recorder('pager', ['critical']);
+    const grouped = recorder('grouped', ['critical']);
+    const groups: AlertGroupNotice[] = [];
+    grouped.sendGroup = async (group) => {
+      groups.push(group);
+      return { attempts: 1, status: 200 };
+    };
+    const { dispatcher: alerts } = dispatcher([pager, grouped]);
+    alerts.notify(firingNotice());
+    alerts.notify(resolvedNotice(firingNotice()));
+    await alerts.idle();
+    expect(pager.sent.map((sent) => sent.status)).toEqual(['resolved']);
+    expect(groups).toMatchObject([{ status: 'resolved', unseen: [firingNotice().key], alerts: [{ status: 'resolved' }] }]);
+    expect(alerts.firing()).toEqual([]);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await alerts.idle();
+    expect(pager.sent).toHaveLength(1);
+  });
+
   it('dates a resolution without endsAt by its clock', async () => {
     const pager = recorder('pager', ['critical']);
-    const { dispatcher: alerts } = dispatcher([pager]);
+    const { dispatcher: alerts } = dispatcher([pager], { now: () => NOW });
     alerts.notify({ ...resolvedNotice(firingNotice()), endsAt: undefined });
     await alerts.idle();
     expect(pager.sent[0]!.endsAt).toBe('2025-03-14T03:00:00.000Z');
@@ -271,25 +294,32 @@ describe('AlertDispatcher', () => {
     });
     const { dispatcher: alerts, deliveries } = dispatcher([slow]);
     alerts.notify(firingNotice());
-    alerts.notify(resolvedNotice(firingNotice()));
     await vi.waitFor(() => expect(order).toEqual(['start firing']));
+    // Resolved while its trigger is still being delivered: the resolution waits for it.
+    alerts.notify(resolvedNotice(firingNotice()));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(order).toEqual(['start firing']);
     release();
     await alerts.idle();
     expect(order).toEqual(['start firing', 'end firing', 'start resolved', 'end resolved']);
     expect(deliveries.map((delivery) => delivery.notice.status)).toEqual(['firing', 'resolved']);
   });
 
-  it('skips a repeat while the previous delivery to that receiver is still under way', async () => {
+  it('never stacks repeats behind a delivery still under way: the next comes one interval after it ended', async () => {
     vi.useFakeTimers();
     let release!: () => void;
     const stuck = recorder('stuck', ['critical'], () => new Promise((resolve) => (release = () => resolve({ attempts: 1, status: 200 }))));
-    const { dispatcher: alerts, logLines } = dispatcher([stuck], { repeatIntervalMs: 1_000 });
+    const { dispatcher: alerts } = dispatcher([stuck], { repeatIntervalMs: 1_000 });
     alerts.notify(firingNotice());
     await vi.advanceTimersByTimeAsync(3_500);
     expect(stuck.sent).toHaveLength(1);
-    expect(logLines.some((line) => line.includes('skipped: the previous delivery is still under way'))).toBe(true);
     release();
-    await vi.advanceTimersByTimeAsync(1_000);
+    await vi.advanceTimersByTimeAsync(999);
+    expect(stuck.sent).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(stuck.sent).toHaveLength(2);
+    // The repeat now hangs too: while it does, nothing more is sent.
+    await vi.advanceTimersByTimeAsync(5_000);
     expect(stuck.sent).toHaveLength(2);
     release();
   });
@@ -378,16 +408,18 @@ describe('AlertDispatcher', () => {
     expect(logLines.filter((line) => line.includes('alert delivery listener failed'))).toHaveLength(2);
   });
 
-  it('replaces a firing notice sent again under the same key and repeats the newest', async () => {
+  it('a firing notice sent again under the same key is no news: it replaces what the next repeat says', async () => {
     vi.useFakeTimers();
     const pager = recorder('pager', ['critical']);
     const { dispatcher: alerts } = dispatcher([pager], { repeatIntervalMs: 10_000 });
     alerts.notify(firingNotice({ summary: 'first' }));
     await vi.advanceTimersByTimeAsync(6_000);
     alerts.notify(firingNotice({ summary: 'worse' }));
-    await vi.advanceTimersByTimeAsync(6_000);
-    expect(pager.sent.map((sent) => sent.summary)).toEqual(['first', 'worse']);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(pager.sent.map((sent) => sent.summary)).toEqual(['first']);
     await vi.advanceTimersByTimeAsync(5_000);
+    expect(pager.sent.map((sent) => sent.summary)).toEqual(['first', 'worse']);
+    await vi.advanceTimersByTimeAsync(10_000);
     expect(pager.sent.map((sent) => sent.summary)).toEqual(['first', 'worse', 'worse']);
     expect(alerts.firing().map((notice) => notice.summary)).toEqual(['worse']);
   });

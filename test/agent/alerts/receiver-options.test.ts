@@ -151,12 +151,10 @@ describe.each(CASES)('$type receiver delivery', (c) => {
   it('times out each attempt against a receiver that hangs, then gives up', async () => {
     const { server, receiver } = await setUp(c, { timeout: '150ms', retries: 1 });
     server.script('hang', 'hang');
-    const started = Date.now();
     const error = await failure(receiver.send(firingNotice(), signal()));
     expect(error.attempts).toBe(2);
     expect(error.message).toBe(`${c.type} receiver "desk": gave up after 2 attempts; last: no answer within 150ms`);
     expect(server.received).toHaveLength(2);
-    expect(Date.now() - started).toBeLessThan(5_000);
   });
 
   it('regression: the attempt deadline still fires after a garbage collection (AbortSignal.timeout inside AbortSignal.any did not)', async () => {

@@ -39,7 +39,7 @@ describe('webhook receiver config', () => {
 describe('webhook receiver (Alertmanager format)', () => {
   it('posts a version 4 body with one firing alert whose endsAt is the zero time', async () => {
     expect(await create().send(firingNotice(), signal())).toEqual({ attempts: 1, status: 200 });
-    const labels = { team: 'desk', alertname: 'error-ratio-critical', severity: 'critical', env: 'blue' };
+    const labels = { team: 'desk', alertname: 'error-ratio-critical', rule: 'error-ratio-critical', severity: 'critical', env: 'blue' };
     const annotations = {
       summary: 'error ratio 42% on blue (live) over 5m',
       description: firingNotice().description,
@@ -95,13 +95,13 @@ describe('webhook receiver (Alertmanager format)', () => {
     expect(payload.alerts[0]!.endsAt).not.toBe(NOT_ENDED);
   });
 
-  it('keeps alertname and severity even when the rule labels name them', () => {
+  it('keeps alertname, rule, severity and env even when the rule labels name them', () => {
     const payload = alertmanagerPayload(
-      firingNotice({ labels: { alertname: 'spoof', severity: 'none', team: 'desk' }, env: null, url: undefined }),
+      firingNotice({ labels: { alertname: 'spoof', rule: 'spoof', severity: 'none', env: 'spoof', team: 'desk' }, env: null, url: undefined }),
       'router',
       Date.now,
     );
-    expect(payload.alerts[0]!.labels).toEqual({ alertname: 'error-ratio-critical', severity: 'critical', team: 'desk' });
+    expect(payload.alerts[0]!.labels).toEqual({ alertname: 'error-ratio-critical', rule: 'error-ratio-critical', severity: 'critical', team: 'desk' });
     expect(payload.externalURL).toBe('');
     expect(payload.alerts[0]!.generatorURL).toBe('');
   });

@@ -129,7 +129,7 @@ describe('greenlight run', () => {
   it.each(['SIGTERM', 'SIGINT'] as const)(
     'stops cleanly on %s within a few seconds, even with probes hanging',
     async (signal) => {
-      const file = writeTempFile('run.yaml', pairConfig(blue.url, 'http://127.0.0.1:1', { timeout: '30s' }));
+      const file = writeTempFile('run.yaml', pairConfig(blue.url, 'http://127.0.0.1:1', { timeout: '10m' }));
       blue.setFaults({ hang: true });
       const hangingBefore = blue.requestCount();
       const child = spawn(process.execPath, [BIN, 'run', '--config', file], { cwd: ROOT, env: { PATH: process.env.PATH } });
@@ -139,15 +139,12 @@ describe('greenlight run', () => {
       try {
         await waitUntil(() => output.includes('agent.started'), 'the agent to start');
         const port = listeningPort(output)!;
-        // Stop while probes hang on blue (they would only end at their 30 s timeout).
+        // Stop while probes hang on blue (they would only end at their ten-minute timeout, long
+        // after this test's own: an agent that waited for them fails here).
         await waitUntil(() => blue.requestCount() > hangingBefore, 'a probe to hang on blue');
-        const stoppedAt = Date.now();
         child.kill(signal);
         const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
         expect(code).toBe(0);
-        // It did not wait for the hanging probes: far sooner than their 30 s timeout (a bound with
-        // room for a loaded machine, not a speed target).
-        expect(Date.now() - stoppedAt).toBeLessThan(15_000);
         expect(output).toContain(`received ${signal}, stopping`);
         expect(output).toContain('"msg":"stopped"');
         expect(await isListening(port)).toBe(false);

@@ -31,10 +31,13 @@ describe('greenlight demo', () => {
     ].map(at);
     expect(order.every((index) => index >= 0)).toBe(true);
     expect(order).toEqual([...order].sort((a, b) => a - b));
-    const paged = at(/receiver got a firing alert/);
+    // The page comes after the group wait (5 s); by then the rollback has usually ended the
+    // incident, so it arrives once, as resolved (it is never dropped), else firing then resolved.
+    const paged = at(/receiver got a (firing|resolved) alert/);
     const resolved = at(/receiver got a resolved alert/);
     expect(paged).toBeGreaterThan(order[2]!);
-    expect(resolved).toBeGreaterThan(Math.max(paged, order[3]!));
+    expect(resolved).toBeGreaterThanOrEqual(paged);
+    expect(resolved).toBeGreaterThan(order[3]!);
     expect(text).toMatch(/flag\.changed\s+emergency-rollback preset applied to blue/);
     expect(text).not.toMatch(/"level":/);
   });

@@ -64,11 +64,9 @@ describe('runCommand', () => {
 
   it('escalates to SIGKILL when the group ignores SIGTERM', async () => {
     const { path, dir } = script(`trap '' TERM\necho $$ > "${'$'}1/shell.pid"\nwhile :; do sleep 0.05; done`);
-    const started = Date.now();
     const result = await runCommand([path, dir], { timeoutMs: 200, killGraceMs: 300 });
     expect(result.timedOut).toBe(true);
     expect(result.signal).toBe('SIGKILL');
-    expect(Date.now() - started).toBeLessThan(3_000);
     expect(await waitUntil(() => !isAlive(Number(readFileSync(join(dir, 'shell.pid'), 'utf8'))))).toBe(true);
   });
 
@@ -93,11 +91,12 @@ describe('runCommand', () => {
   });
 
   it('does not wait for a background grandchild that keeps stdout open', async () => {
-    const { path, dir } = script(`sleep 5 &\necho $! > "${'$'}1/child.pid"\nexit 0`);
-    const started = Date.now();
-    const result = await runCommand([path, dir], { timeoutMs: 10_000 });
+    const { path, dir } = script(`sleep 600 &\necho $! > "${'$'}1/child.pid"\nexit 0`);
+    const result = await runCommand([path, dir], { timeoutMs: 600_000 });
     expect(result.code).toBe(0);
-    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(result.timedOut).toBe(false);
+    // It answered while the grandchild (holding stdout) still runs: it did not wait for it.
+    expect(isAlive(Number(readFileSync(join(dir, 'child.pid'), 'utf8')))).toBe(true);
     process.kill(Number(readFileSync(join(dir, 'child.pid'), 'utf8')), 'SIGKILL');
   });
 });

@@ -7,7 +7,7 @@ import { Agent } from '../../../agent/agent.js';
 import { parseAgentConfig } from '../../../agent/reload/agent-config.js';
 import type { GreenlightEvent } from '../../../agent/events/events.js';
 import { startSimulator, type Simulator } from '../../../simulator/alphastack-simulator.js';
-import { startAgent, waitUntil } from '../../helpers/agent-harness.js';
+import { startAgent, waitUntil, type ApiClient } from '../../helpers/agent-harness.js';
 import { ADMIN, FAST_GATES, promoteConfig } from '../../helpers/promote.js';
 
 interface Started {
@@ -16,6 +16,7 @@ interface Started {
   green: Simulator;
   events: GreenlightEvent[];
   base: string;
+  api: ApiClient;
 }
 
 const open: Started[] = [];
@@ -28,8 +29,11 @@ afterEach(async () => {
 
 async function start(extra: string, edit: (text: string) => string = (text) => text): Promise<Started> {
   const [blue, green] = await Promise.all([startSimulator({ name: 'blue' }), startSimulator({ name: 'green' })]);
-  const { agent, events, base } = await startAgent(parseAgentConfig(edit(promoteConfig(blue.url, green.url, extra))), { processMetrics: false, ready: true });
-  const started = { agent, blue, green, events, base };
+  const { agent, events, base, api } = await startAgent(parseAgentConfig(edit(promoteConfig(blue.url, green.url, extra))), {
+    processMetrics: false,
+    ready: true,
+  });
+  const started = { agent, blue, green, events, base, api };
   open.push(started);
   return started;
 }
@@ -142,22 +146,14 @@ describe('greenlight promote (agent API)', () => {
 
   it('outside the deploy window it refuses, unless an emergency with a reason, which is recorded', async () => {
     const s = await start(`${FAST_GATES}${closedWindows()}`);
-    const refused = await fetch(`${s.base}/api/v1/promote`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ to: 'green' }),
-    });
+    const refused = await s.api('POST', '/api/v1/promote', { token: ADMIN, body: { to: 'green' } });
     expect(refused.status).toBe(409);
-    const body = (await refused.json()) as { failedStep: string; reason: string };
+    const body = refused.body as { failedStep: string; reason: string };
     expect(body.failedStep).toBe('window');
     expect(body.reason).toMatch(/outside the feature release windows .* the next opens \w{3} \d{4}-\d{2}-\d{2} 00:00 America\/New_York/);
     expect(s.agent.activeEnvironment).toBe('blue');
 
-    const noReason = await fetch(`${s.base}/api/v1/promote`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ to: 'green', emergency: true }),
-    });
+    const noReason = await s.api('POST', '/api/v1/promote', { token: ADMIN, body: { to: 'green', emergency: true } });
     expect(noReason.status).toBe(400);
 
     const { lines } = await promote(s.base, { to: 'green', emergency: true, reason: 'hotfix: order book crash' });
@@ -169,11 +165,7 @@ describe('greenlight promote (agent API)', () => {
     expect(String((window.data as { detail?: string }).detail)).toContain('allowed as an emergency: hotfix: order book crash');
 
     // Emergency rollbacks are never held by a window.
-    const rollback = await fetch(`${s.base}/api/v1/rollback`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ reason: 'back out the hotfix' }),
-    });
+    const rollback = await s.api('POST', '/api/v1/rollback', { token: ADMIN, body: { reason: 'back out the hotfix' } });
     expect(rollback.status).toBe(200);
     expect(s.agent.activeEnvironment).toBe('blue');
   });
@@ -273,13 +265,9 @@ describe('greenlight promote (agent API)', () => {
 
   it('without wait, answers once the switch is verified; the watch goes on and ends in promote.succeeded', async () => {
     const s = await start(`${FAST_GATES.replace('watch: 1s', 'watch: 2s')}deployWindows: { enabled: false }\n`);
-    const response = await fetch(`${s.base}/api/v1/promote`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ to: 'green', wait: false }),
-    });
+    const response = await s.api('POST', '/api/v1/promote', { token: ADMIN, body: { to: 'green', wait: false } });
     expect(response.status).toBe(200);
-    expect(await response.json()).toMatchObject({ ok: true, live: 'green', switched: true, detached: true });
+    expect(response.body).toMatchObject({ ok: true, live: 'green', switched: true, detached: true });
     expect(s.events.some((e) => e.type === 'promote.succeeded')).toBe(false);
     await waitUntil(() => s.events.some((e) => e.type === 'promote.succeeded'), 'the watch to end');
     expect(kinds(s.events).slice(-3)).toEqual(['step:verify:ok', 'step:watch:ok', 'promote.succeeded']);
@@ -289,20 +277,12 @@ describe('greenlight promote (agent API)', () => {
     const s = await start(`${FAST_GATES.replace('watch: 1s', 'watch: 5s')}deployWindows: { enabled: false }\n`);
     const first = promote(s.base, { to: 'green' });
     await waitUntil(() => s.events.some((e) => e.type === 'promote.started'), 'the first promotion');
-    const second = await fetch(`${s.base}/api/v1/promote`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ to: 'green' }),
-    });
+    const second = await s.api('POST', '/api/v1/promote', { token: ADMIN, body: { to: 'green' } });
     expect(second.status).toBe(409);
     expect(await first).toMatchObject({ status: 200 });
-    const same = await fetch(`${s.base}/api/v1/promote`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ to: 'green' }),
-    });
+    const same = await s.api('POST', '/api/v1/promote', { token: ADMIN, body: { to: 'green' } });
     expect(same.status).toBe(409);
-    expect(await same.text()).toContain('green is already live');
+    expect(JSON.stringify(same.body)).toContain('green is already live');
     const unauthorized = await fetch(`${s.base}/api/v1/promote`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

@@ -228,6 +228,43 @@ describe.skipIf(!available)('the status page (headless chromium)', () => {
     await context.close();
   }, 90_000);
 
+  it('shows the alert lifecycle: maintenance windows, silences and incidents', async () => {
+    const context = await browser.newContext({ viewport: { width: 1366, height: 900 } });
+    onTestFinished(() => context.close());
+    const page = await context.newPage();
+    const problems = watch(page);
+    await page.goto(`${harness.base}/`);
+    await page.locator('#incidents tbody tr').first().waitFor(WAIT);
+    await page.locator('#silences td.hint', { hasText: 'no silences' }).waitFor(WAIT);
+    const post = (path: string, body: unknown) =>
+      fetch(`${harness.base}${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    expect((await post('/api/v1/maintenance', { env: 'blue', for: '2h', reason: 'db upgrade', by: 'alice' })).status).toBe(201);
+    const endsAt = new Date(Date.now() + 3_600_000).toISOString();
+    const silence = await post('/api/v1/silences', {
+      matchers: [{ name: 'rule', value: 'live-universe-failing', isRegex: false, isEqual: true }],
+      endsAt,
+      createdBy: 'bob',
+      comment: 'known flake',
+    });
+    expect(silence.status).toBe(201);
+    const { silenceID } = (await silence.json()) as { silenceID: string };
+    await page.locator('#maintenance [data-maintenance="blue"]', { hasText: 'db upgrade' }).waitFor(WAIT);
+    const row = page.locator(`#silences tr[data-silence="${silenceID}"]`);
+    await row.waitFor(WAIT);
+    expect(await row.textContent()).toContain('rule="live-universe-failing"');
+    expect(await row.textContent()).toContain('bob');
+    expect(await row.textContent()).toContain('known flake');
+    expect((await fetch(`${harness.base}/api/v1/silences/${silenceID}`, { method: 'DELETE', headers: { authorization: `Bearer ${ADMIN}` } })).status).toBe(200);
+    expect((await fetch(`${harness.base}/api/v1/maintenance/blue`, { method: 'DELETE', headers: { authorization: `Bearer ${ADMIN}` } })).status).toBe(200);
+    await page.locator('#silences td.hint', { hasText: 'no silences' }).waitFor(WAIT);
+    await waitUntil(async () => (await page.locator('#maintenance [data-maintenance]').count()) === 0, 'the window to leave the page');
+    expect(problems).toEqual([]);
+  }, 60_000);
+
   it('says the events need a token when api.streamToken is set, and reads the journal with the token typed in', async () => {
     const locked = await startPair({ extra: 'api:\n  streamToken: stream-token-the-page-lacks\n' });
     onTestFinished(() => locked.close());

@@ -91,11 +91,9 @@ describe('command traffic adapter', () => {
 
   it('kills the program and what it started at the timeout, and says so', async () => {
     const { path, dir } = script(`echo $$ > "$1/script.pid"\nsleep 30 &\necho $! > "$1/sleep.pid"\nwait`);
-    const started = Date.now();
     const error = await adapter({ command: [path, dir], timeout: '300ms' })
       .switchTo(request, new AbortController().signal)
       .catch((e: unknown) => e);
-    expect(Date.now() - started).toBeLessThan(5_000);
     expect(error).toBeInstanceOf(TrafficError);
     expect((error as Error).message).toMatch(/did not finish within 300ms and was killed/);
     for (const file of ['script.pid', 'sleep.pid']) {

@@ -1,0 +1,105 @@
+/**
+ * `greenlight ack INCIDENT` and `greenlight incidents`: the incidents of a running agent and
+ * their acknowledgement (README, "Alert lifecycle"). Acknowledging says "I am on it": the
+ * incident's escalation stops (and PagerDuty hears `acknowledge`); its alerts still resolve as
+ * usual. `ack` takes ROLLBACK_TOKEN or ADMIN_TOKEN — whoever is on call can acknowledge.
+ */
+import { UsageError } from '../../../config/errors.js';
+import type { CommandIo } from '../cli.js';
+import { ApiError, createApiClient } from './api-client.js';
+
+export const ACK_USAGE = 'greenlight ack INCIDENT [--by NAME] [--comment TEXT] [--url U] [--json]';
+export const ACK_OPTIONS = { url: { type: 'string' }, by: { type: 'string' }, comment: { type: 'string', short: 'm' }, json: { type: 'boolean' } } as const;
+export const INCIDENTS_USAGE = 'greenlight incidents [--all] [--url U] [--json]';
+export const INCIDENTS_OPTIONS = { url: { type: 'string' }, all: { type: 'boolean' }, json: { type: 'boolean' } } as const;
+
+interface IncidentView {
+  id: string;
+  rule: string;
+  env: string;
+  severity: string;
+  state: 'firing' | 'acknowledged' | 'resolved';
+  startedAt: string;
+  escalationLevel: number;
+  acknowledgedBy: string | null;
+  nextEscalationAt: string | null;
+  policy: string | null;
+}
+
+type Args = { values: Record<string, string | boolean | undefined>; positionals: string[] };
+
+/** Exit 0 acknowledged (or already), 1 refused or failed, 2 usage. */
+export async function ackCommand({ values, positionals }: Args, io: CommandIo): Promise<number> {
+  const client = createApiClient({ url: str(values.url), env: io.env });
+  try {
+    if (positionals.length !== 1) {
+      const open = await client.call<{ incidents: IncidentView[] }>('GET', '/api/v1/incidents?state=open').catch(() => undefined);
+      const list = open && open.incidents.length > 0 ? `\nopen incidents:\n${incidentTable(open.incidents)}` : '';
+      throw new UsageError(
+        `${positionals.length === 0 ? 'say which incident' : 'one incident at a time'}, such as greenlight ack live-universe-failing#3${list}`,
+      );
+    }
+    const by = str(values.by)?.trim() || io.env.USER || io.env.USERNAME;
+    if (!by) throw new UsageError('say who you are with --by NAME (USER is not set)');
+    const comment = str(values.comment);
+    const answer = await client.call<{ incident: IncidentView; alreadyAcknowledged?: boolean }>('POST', '/api/v1/incidents/ack', {
+      auth: 'rollback',
+      body: { incident: positionals[0], by, ...(comment === undefined ? {} : { comment }) },
+    });
+    if (values.json === true) io.out(JSON.stringify(answer, null, 2));
+    else if (answer.alreadyAcknowledged) io.out(`${answer.incident.id} was already acknowledged by ${answer.incident.acknowledgedBy}`);
+    else
+      io.out(
+        `✅ ${answer.incident.id} acknowledged by ${by}: escalation stops at level ${answer.incident.escalationLevel} (its alerts still resolve as usual)`,
+      );
+    return 0;
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.err(`greenlight ack: ${error.message}\nusage: ${ACK_USAGE}`);
+      return 2;
+    }
+    if (error instanceof ApiError) {
+      io.err(`greenlight ack: ${error.message}`);
+      return 1;
+    }
+    throw error;
+  }
+}
+
+/** `greenlight incidents`: open ones (with --all, the recently resolved too). Exit 0, or 1 when the agent cannot be asked. */
+export async function incidentsCommand({ values, positionals }: Args, io: CommandIo): Promise<number> {
+  if (positionals.length > 0) throw new UsageError(`incidents takes no arguments, got ${positionals.join(' ')}`);
+  const client = createApiClient({ url: str(values.url), env: io.env });
+  try {
+    const { incidents } = await client.call<{ incidents: IncidentView[] }>('GET', `/api/v1/incidents${values.all === true ? '' : '?state=open'}`);
+    if (values.json === true) io.out(JSON.stringify({ incidents }, null, 2));
+    else io.out(incidents.length === 0 ? 'no open incidents' : incidentTable(incidents));
+    return 0;
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    io.err(`greenlight incidents: ${error.message}`);
+    return 1;
+  }
+}
+
+function incidentTable(incidents: readonly IncidentView[]): string {
+  const rows = [
+    ['INCIDENT', 'STATE', 'SEVERITY', 'ENV', 'STARTED', 'LEVEL', 'NEXT', 'ACKNOWLEDGED BY'],
+    ...incidents.map((i) => [
+      i.id,
+      i.state,
+      i.severity,
+      i.env,
+      i.startedAt,
+      i.policy === null ? '-' : String(i.escalationLevel),
+      i.nextEscalationAt ?? '-',
+      i.acknowledgedBy ?? '-',
+    ]),
+  ];
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  return rows.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]!))).join('  ')).join('\n');
+}
+
+function str(value: string | boolean | undefined): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}

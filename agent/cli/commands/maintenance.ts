@@ -1,0 +1,138 @@
+/**
+ * `greenlight maintenance start|stop|list`: maintenance windows of a running agent (README,
+ * "Alert lifecycle"). While a window is open, notifications about its environment are muted —
+ * only while that environment is idle; probing, rules, rollbacks and flags go on unchanged.
+ * `start` and `stop` need ADMIN_TOKEN.
+ */
+import { UsageError } from '../../../config/errors.js';
+import { parseDuration } from '../../../config/units.js';
+import type { CommandIo } from '../cli.js';
+import { ApiError, createApiClient } from './api-client.js';
+
+export const MAINTENANCE_USAGE = `greenlight maintenance start --env NAME (--for D | --until TIME) --reason TEXT [--by NAME] [--url U] [--json]
+       greenlight maintenance stop --env NAME [--by NAME] [--url U]
+       greenlight maintenance list [--url U] [--json]`;
+
+export const MAINTENANCE_OPTIONS = {
+  url: { type: 'string' },
+  env: { type: 'string', short: 'e' },
+  for: { type: 'string' },
+  until: { type: 'string' },
+  reason: { type: 'string', short: 'r' },
+  by: { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
+interface WindowView {
+  id: string;
+  name: string | null;
+  kind: 'ad-hoc' | 'recurring';
+  env: string;
+  startsAt: string;
+  endsAt: string;
+  reason: string;
+  createdBy: string | null;
+  muting?: boolean;
+}
+
+type Args = { values: Record<string, string | boolean | undefined>; positionals: string[] };
+
+/** Exit 0 done, 1 refused or failed, 2 usage. */
+export async function maintenanceCommand(args: Args, io: CommandIo): Promise<number> {
+  try {
+    return await runMaintenance(args, io);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.err(`greenlight maintenance: ${error.message}\nusage: ${MAINTENANCE_USAGE}`);
+      return 2;
+    }
+    if (error instanceof ApiError) {
+      io.err(`greenlight maintenance: ${error.message}`);
+      return 1;
+    }
+    throw error;
+  }
+}
+
+async function runMaintenance({ values, positionals }: Args, io: CommandIo): Promise<number> {
+  const [subcommand, ...rest] = positionals;
+  if (rest.length > 0) throw new UsageError(`${subcommand} takes no arguments, got ${rest.join(' ')}`);
+  const client = () => createApiClient({ url: str(values.url), env: io.env });
+  const env = str(values.env);
+  switch (subcommand) {
+    case 'start': {
+      if (!env) throw new UsageError('start needs --env NAME, the environment being worked on (for example --env green)');
+      const reason = str(values.reason)?.trim();
+      if (!reason) throw new UsageError('start needs --reason TEXT: it is shown with the window and in its events');
+      const forText = str(values.for);
+      const until = str(values.until);
+      if ((forText === undefined) === (until === undefined)) throw new UsageError('give --for D (such as 2h) or --until TIME (ISO-8601), one of them');
+      if (forText !== undefined && !((parseDuration(forText) ?? 0) > 0))
+        throw new UsageError(`--for ${JSON.stringify(forText)} is not a duration such as 30m or 2h`);
+      const by = byOf(values, io);
+      const answer = await client().call<{ window: WindowView }>('POST', '/api/v1/maintenance', {
+        auth: 'admin',
+        body: { env, ...(forText === undefined ? { until } : { for: forText }), reason, by },
+      });
+      const { window } = answer;
+      if (values.json === true) io.out(JSON.stringify(answer, null, 2));
+      else {
+        io.out(`🛠  maintenance on ${window.env} until ${window.endsAt}: ${window.reason}`);
+        io.out(
+          window.muting
+            ? `   notifications about ${window.env} are muted; probing, rollbacks and flags go on`
+            : `   ${window.env} is live: nothing is muted while it is (a window never weakens the live environment's protection)`,
+        );
+      }
+      return 0;
+    }
+    case 'stop': {
+      if (!env) throw new UsageError('stop needs --env NAME');
+      const by = byOf(values, io);
+      const answer = await client().call<{ ended: WindowView[] }>('DELETE', `/api/v1/maintenance/${encodeURIComponent(env)}?by=${encodeURIComponent(by)}`, {
+        auth: 'admin',
+      });
+      if (values.json === true) io.out(JSON.stringify(answer, null, 2));
+      else
+        for (const window of answer.ended)
+          io.out(
+            `🔔 ${window.kind === 'recurring' ? `maintenance window ${window.name}` : 'maintenance'} on ${window.env} stopped: its notifications go out again`,
+          );
+      return 0;
+    }
+    case 'list': {
+      const view = await client().call<{ environments: Record<string, { open: boolean; muting: boolean }>; open: WindowView[]; upcoming: WindowView[] }>(
+        'GET',
+        '/api/v1/maintenance',
+      );
+      if (values.json === true) {
+        io.out(JSON.stringify(view, null, 2));
+        return 0;
+      }
+      for (const [name, state] of Object.entries(view.environments))
+        io.out(
+          `${name}: ${state.open ? (state.muting ? 'in maintenance (notifications muted)' : 'in maintenance, but live: nothing muted') : 'no maintenance'}`,
+        );
+      for (const window of view.open)
+        io.out(
+          `  open      ${window.env}  ${window.startsAt} → ${window.endsAt}  ${window.name ?? 'ad-hoc'}  ${window.reason}${window.createdBy ? ` (by ${window.createdBy})` : ''}`,
+        );
+      for (const window of view.upcoming) io.out(`  upcoming  ${window.env}  ${window.startsAt} → ${window.endsAt}  ${window.name}  ${window.reason}`);
+      return 0;
+    }
+    case undefined:
+      throw new UsageError('say what to do: start, stop or list');
+    default:
+      throw new UsageError(`unknown maintenance subcommand ${JSON.stringify(subcommand)}: use start, stop or list`);
+  }
+}
+
+function byOf(values: Args['values'], io: CommandIo): string {
+  const by = str(values.by)?.trim() || io.env.USER || io.env.USERNAME;
+  if (!by) throw new UsageError('say who you are with --by NAME (USER is not set)');
+  return by;
+}
+
+function str(value: string | boolean | undefined): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}

@@ -1,0 +1,67 @@
+/**
+ * "Which environment answers there?": polls a URL whose JSON names the environment that answered
+ * (AlphaStack's /api/health says `"environment": "green"`) until it names the expected one
+ * `streak` times in a row, each on a new connection. Used after a switch through nginx (the nginx
+ * adapter's verifyUrl) and through the CDN (the `verify` step): right after a reload old workers
+ * or edge caches may still answer for a moment, so one new answer proves little.
+ */
+import { readJsonPath } from '../../config/json-path.js';
+import type { CompiledPath } from '../../config/schema.js';
+import { quote } from '../../config/units.js';
+import { OutboundError, sendWithRetry } from '../plugins/outbound.js';
+import type { PluginDeps } from '../plugins/plugin.js';
+
+export interface EnvironmentPoll {
+  /** Names the URL in messages (`nginx verifyUrl`). */
+  label: string;
+  url: string;
+  path: CompiledPath;
+  env: string;
+  streak: number;
+  intervalMs: number;
+  /** Clock time (deps.now) after which no new poll starts. */
+  deadline: number;
+}
+
+export type PollResult = { ok: true; polls: number } | { ok: false; polls: number; cancelled: boolean; seen: string };
+
+/** Poll until the answer names `poll.env` `poll.streak` times in a row, the deadline passes or `signal` aborts. Never throws for what the URL does. */
+export async function pollEnvironment(
+  poll: EnvironmentPoll,
+  deps: Pick<PluginDeps, 'dispatcher' | 'sleep' | 'logger' | 'redactor' | 'now'>,
+  signal: AbortSignal,
+): Promise<PollResult> {
+  const maxPolls = Math.ceil(Math.max(0, poll.deadline - deps.now()) / Math.max(1, poll.intervalMs)) + poll.streak;
+  let seen = 'no answer yet';
+  let streak = 0;
+  let polls = 0;
+  while (polls < maxPolls) {
+    if (signal.aborted) return { ok: false, polls, cancelled: true, seen };
+    polls++;
+    const timeoutMs = Math.max(50, Math.min(2_000, poll.deadline - deps.now()));
+    try {
+      // A fresh connection per poll, so the polls sample the workers or edges rather than one kept-alive connection.
+      const request = { label: poll.label, url: poll.url, method: 'GET' as const, headers: { connection: 'close' } };
+      const response = await sendWithRetry(deps, request, { attempts: 1, timeoutMs, backoffMs: 0, maxBackoffMs: 0 }, signal);
+      const value = readValue(response.body, poll.path);
+      streak = value === poll.env ? streak + 1 : 0;
+      if (streak === poll.streak) return { ok: true, polls };
+      seen = value === undefined ? `${poll.path.text} missing from the answer` : `${poll.path.text} is ${quote(value)}`;
+    } catch (error) {
+      if (!(error instanceof OutboundError)) throw error;
+      streak = 0;
+      seen = error.message;
+    }
+    if (deps.now() >= poll.deadline) break;
+    await deps.sleep(poll.intervalMs, signal);
+  }
+  return { ok: false, polls, cancelled: signal.aborted, seen };
+}
+
+function readValue(body: string, path: CompiledPath): unknown {
+  try {
+    return readJsonPath(JSON.parse(body), path.segments);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,413 @@
+/**
+ * The alert lifecycle on a simulated clock: grouping, the first critical page, inhibition,
+ * silences, maintenance, escalation and acknowledgement, and a restart between levels. The
+ * receivers are the real plugins; what they send is answered by the fake services of
+ * fake-server.ts (each checks its service's documented wire format) behind an undici MockAgent,
+ * so fake timers move every wait, retries and group timers included.
+ */
+import { pino } from 'pino';
+import { MockAgent } from 'undici';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { AlertDelivery } from '../../../agent/alerts/alert-dispatcher.js';
+import { AlertLifecycle } from '../../../agent/alerts/alert-lifecycle.js';
+import type { AlertNotice, AlertReceiver } from '../../../agent/alerts/alert-receiver.js';
+import { memoryLifecycleStore, type LifecycleStore } from '../../../agent/alerts/lifecycle-store.js';
+import { parseAgentConfig } from '../../../agent/reload/agent-config.js';
+import { EventBus, type GreenlightEvent } from '../../../agent/events/events.js';
+import { AgentMetrics } from '../../../agent/telemetry/metrics.js';
+import { ALERT_RECEIVERS, createPlugin } from '../../../agent/plugins/registry.js';
+import { Redactor } from '../../../config/redactor.js';
+import { alertmanagerService, discordService, pagerDutyService, slackService, type Service } from './fake-server.js';
+
+const T0 = Date.parse('2026-03-13T08:00:00Z');
+const MIN = 60_000;
+const ROUTING_KEY = 'R0uT1nGkEy0123456789abcdefABCDEF';
+
+interface Received {
+  service: string;
+  at: number;
+  body: any;
+}
+
+interface World {
+  lifecycle: AlertLifecycle;
+  events: GreenlightEvent[];
+  received: Received[];
+  deliveries: AlertDelivery[];
+  metrics: AgentMetrics;
+  live: { env: string };
+  /** Requests to one service, in order. */
+  to(service: string): Received[];
+  /** Publish rule.firing for an incident, as the agent does before its actions run. */
+  fire(rule: string, n: number, severity: 'warning' | 'critical', env?: string, labels?: Record<string, string>): string;
+  resolveIncident(incident: string): void;
+  advance(ms: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+const worlds: World[] = [];
+afterEach(async () => {
+  for (const world of worlds.splice(0)) await world.close();
+  vi.useRealTimers();
+});
+
+const SERVICES: Record<string, Service> = { slack: slackService, discord: discordService, pagerduty: pagerDutyService, alertmanager: alertmanagerService };
+
+/** The lifecycle as the agent builds it, on `alerts` YAML (receivers appended), with a store that may outlive it. */
+async function start(
+  alerts = '',
+  options: { store?: LifecycleStore; open?: Parameters<AlertLifecycle['start']>[1]; fakeTimers?: boolean; startAt?: number } = {},
+): Promise<World> {
+  if (options.fakeTimers !== false)
+    vi.useFakeTimers({
+      now: options.startAt ?? T0,
+      toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate', 'clearImmediate', 'Date'],
+    });
+  const config = parseAgentConfig(`environments:
+  blue: { url: http://blue.test }
+  green: { url: http://green.test }
+probes: [ { name: health, path: /api/health }, { name: universe, path: /api/alphastack/universe } ]
+alerts:
+${alerts}
+  receivers:
+    - { type: slack, url: http://hooks.test/slack, retries: 0 }
+    - { type: discord, url: http://hooks.test/discord, retries: 0 }
+    - { type: pagerduty, routingKey: ${ROUTING_KEY}, url: http://hooks.test/pagerduty, retries: 0 }
+    - { type: webhook, name: alertmanager, url: http://hooks.test/alertmanager, retries: 0 }
+`);
+  const received: Received[] = [];
+  const mock = new MockAgent();
+  mock.disableNetConnect();
+  mock
+    .get('http://hooks.test')
+    .intercept({ path: () => true, method: () => true })
+    .reply((request) => {
+      const service = request.path.slice(1);
+      const body = JSON.parse(String(request.body));
+      received.push({ service, at: Date.now() - T0, body });
+      const answer = SERVICES[service]!({ method: request.method, path: request.path, headers: { 'content-type': 'application/json' }, body });
+      return { statusCode: answer.status, data: answer.body ?? '', responseOptions: { headers: answer.headers ?? {} } };
+    })
+    .persist();
+  const logger = pino({ level: 'silent' });
+  const deps = { logger, dispatcher: mock, now: () => Date.now(), sleep: async () => undefined, redactor: new Redactor() };
+  const receivers = config.alerts.receivers.map((block) => createPlugin<AlertReceiver, typeof deps>(ALERT_RECEIVERS, block, deps));
+  const bus = new EventBus({
+    now: () => Date.now(),
+    onListenerError: (error) => {
+      throw error;
+    },
+  });
+  const events: GreenlightEvent[] = [];
+  bus.subscribe((event) => events.push(event));
+  const metrics = new AgentMetrics({ now: () => Date.now(), processMetrics: false });
+  const deliveries: AlertDelivery[] = [];
+  const live = { env: 'blue' };
+  const lifecycle = new AlertLifecycle({
+    config: () => config,
+    receivers,
+    bus,
+    metrics,
+    logger,
+    now: () => Date.now(),
+    activeEnvironment: () => live.env,
+    onDelivery: (delivery) => void deliveries.push(delivery),
+  });
+  lifecycle.start(options.store ?? memoryLifecycleStore(), options.open ?? []);
+  const world: World = {
+    lifecycle,
+    events,
+    received,
+    deliveries,
+    metrics,
+    live,
+    to: (service) => received.filter((r) => r.service === service),
+    fire: (rule, n, severity, env = 'blue', labels = {}) => {
+      const incident = `${rule}#${n}`;
+      bus.publish({
+        type: 'rule.firing',
+        severity,
+        env,
+        rule,
+        message: `${rule} firing`,
+        data: { severity, incident, heldForMs: 0, figures: { facts: [], samples: 0, env }, labels, actions: ['page'] },
+      });
+      return incident;
+    },
+    resolveIncident: (incident) => {
+      const rule = incident.split('#')[0]!;
+      bus.publish({
+        type: 'rule.resolved',
+        severity: 'info',
+        env: 'blue',
+        rule,
+        message: `${rule} resolved`,
+        data: { severity: 'critical', incident, firedForMs: 0, figures: { facts: [], samples: 0, env: 'blue' }, labels: {} },
+      });
+    },
+    advance: async (ms) => {
+      await vi.advanceTimersByTimeAsync(ms);
+    },
+    close: async () => {
+      await lifecycle.close();
+      await mock.close();
+    },
+  };
+  worlds.push(world);
+  return world;
+}
+
+/** A rule's alert, as the alert action hands it over. */
+function notice(rule: string, severity: 'warning' | 'critical', overrides: Partial<AlertNotice> = {}): AlertNotice {
+  return {
+    status: 'firing',
+    key: `greenlight/rule/${overrides.incident ?? `${rule}#1`}`,
+    rule,
+    severity,
+    env: 'blue',
+    summary: `${rule} on blue`,
+    description: `${rule}: greenlight's actions for this incident: page.`,
+    labels: {},
+    figures: { facts: [], samples: 10 },
+    startsAt: new Date(Date.now()).toISOString(),
+    incident: `${rule}#1`,
+    ...overrides,
+  };
+}
+
+const resolved = (n: AlertNotice): AlertNotice => ({ ...n, status: 'resolved', endsAt: new Date(Date.now()).toISOString() });
+const alertNames = (body: any): string[] => body.alerts.map((alert: any) => `${alert.labels.alertname}:${alert.status}`);
+
+describe('grouping', () => {
+  it('alerts of one environment that start within the wait go out as one notification per receiver, each rendering the group', async () => {
+    const w = await start();
+    for (const [rule, severity] of [
+      ['live-universe-failing', 'critical'],
+      ['live-consecutive-failures', 'critical'],
+      ['live-latency-warning', 'warning'],
+    ] as const) {
+      w.fire(rule, 1, severity);
+      w.lifecycle.notify(notice(rule, severity));
+      await w.advance(1_000);
+    }
+    expect(w.received).toEqual([]);
+    await w.advance(2_000); // the group's wait (5 s) from its first alert
+    const hook = w.to('alertmanager');
+    expect(hook).toHaveLength(1);
+    expect(hook[0]!.at).toBe(5_000);
+    // The warning is muted by the stock inhibition: a firing critical on the same environment.
+    expect(alertNames(hook[0]!.body)).toEqual(['live-universe-failing:firing', 'live-consecutive-failures:firing']);
+    expect(hook[0]!.body).toMatchObject({ groupKey: '{}:{env="blue"}', groupLabels: { env: 'blue' }, commonLabels: { env: 'blue', severity: 'critical' } });
+    const slack = w.to('slack');
+    expect(slack).toHaveLength(1);
+    expect(slack[0]!.body.blocks.filter((block: any) => block.type === 'divider')).toHaveLength(2);
+    expect(slack[0]!.body.text).toContain('2 alerts on blue');
+    const pd = w.to('pagerduty');
+    expect(pd).toHaveLength(1);
+    expect(pd[0]!.body).toMatchObject({ event_action: 'trigger', dedup_key: '{}:{env="blue"}', payload: { severity: 'critical' } });
+    expect(pd[0]!.body.payload.custom_details.alerts).toHaveLength(2);
+    expect(w.to('discord')[0]!.body.embeds[0].fields).toHaveLength(2);
+    expect(w.events.filter((e) => e.type === 'alert.muted')).toEqual([
+      expect.objectContaining({ rule: 'live-latency-warning', data: expect.objectContaining({ by: 'inhibition', inhibitRule: 'critical-mutes-warnings' }) }),
+    ]);
+  });
+
+  it('later changes go out at the group interval, not one message per rule; a resolution too', async () => {
+    const w = await start();
+    const first = notice('live-universe-failing', 'critical');
+    w.fire('live-universe-failing', 1, 'critical');
+    w.lifecycle.notify(first);
+    await w.advance(5_000);
+    expect(w.to('alertmanager')).toHaveLength(1);
+    for (let i = 0; i < 5; i++) {
+      w.fire(`rule-${i}`, 1, 'critical');
+      w.lifecycle.notify(notice(`rule-${i}`, 'critical'));
+      await w.advance(5_000);
+    }
+    w.lifecycle.notify(resolved(first));
+    expect(w.to('alertmanager')).toHaveLength(1);
+    await w.advance(60_000 - 25_000 - 1);
+    expect(w.to('alertmanager')).toHaveLength(1);
+    await w.advance(1);
+    const second = w.to('alertmanager')[1]!;
+    expect(second.at).toBe(65_000);
+    expect(alertNames(second.body)).toEqual([...[0, 1, 2, 3, 4].map((i) => `rule-${i}:firing`), 'live-universe-failing:resolved']);
+  });
+
+  it('the first critical page is never held back by more than the wait, even in a group that already notified', async () => {
+    const w = await start();
+    w.fire('live-latency-warning', 1, 'warning');
+    w.lifecycle.notify(notice('live-latency-warning', 'warning'));
+    await w.advance(5_000);
+    expect(w.to('slack')).toHaveLength(1);
+    await w.advance(10_000);
+    w.fire('live-universe-failing', 1, 'critical');
+    w.lifecycle.notify(notice('live-universe-failing', 'critical'));
+    await w.advance(5_000);
+    // 20 s, not at the group interval (65 s): within the wait of its arrival.
+    expect(w.to('slack')).toHaveLength(2);
+    expect(w.to('slack')[1]!.at).toBe(20_000);
+    expect(w.to('pagerduty')).toHaveLength(1);
+    expect(w.to('pagerduty')[0]!.at).toBe(20_000);
+  });
+
+  it('an alert that fired and resolved within the wait (a rollback ended its incident) still pages: PagerDuty triggers then resolves', async () => {
+    const w = await start();
+    const n = notice('live-universe-failing', 'critical');
+    w.fire('live-universe-failing', 1, 'critical');
+    w.lifecycle.notify(n);
+    await w.advance(300);
+    w.lifecycle.notify(resolved(n));
+    await w.advance(5_000);
+    expect(w.to('pagerduty').map((r) => r.body.event_action)).toEqual(['trigger', 'resolve']);
+    expect(w.to('alertmanager').map((r) => alertNames(r.body))).toEqual([['live-universe-failing:resolved']]);
+    await w.advance(10 * MIN);
+    expect(w.to('pagerduty')).toHaveLength(2);
+  });
+});
+
+describe('silences', () => {
+  it("mute a rule's notices only while active; the resolution of one delivered before still goes out", async () => {
+    const w = await start();
+    const a = notice('rule-a', 'critical');
+    w.fire('rule-a', 1, 'critical');
+    w.lifecycle.notify(a);
+    await w.advance(5_000);
+    expect(w.to('alertmanager')).toHaveLength(1);
+    w.lifecycle.createSilence(
+      {
+        matchers: [{ name: 'rule', value: 'rule-.*', isRegex: true, isEqual: true }],
+        endsAt: new Date(Date.now() + 30 * MIN).toISOString(),
+        createdBy: 'alice',
+        comment: 'known issue',
+      },
+      'api:admin',
+    );
+    const b = notice('rule-b', 'critical', { incident: 'rule-b#1', key: 'greenlight/rule/rule-b#1' });
+    w.fire('rule-b', 1, 'critical');
+    w.lifecycle.notify(b);
+    await w.advance(2 * MIN);
+    // rule-b silenced from the start: nothing. rule-a silenced after it was told: no repeats…
+    expect(w.to('alertmanager')).toHaveLength(1);
+    w.lifecycle.notify(resolved(a));
+    await w.advance(2 * MIN);
+    // …but its resolution goes out (Alertmanager's issue 226).
+    expect(w.to('alertmanager').map((r) => alertNames(r.body))).toEqual([['rule-a:firing'], ['rule-a:resolved']]);
+    expect(w.events.filter((e) => e.type === 'alert.muted').map((e) => e.rule)).toEqual(expect.arrayContaining(['rule-a', 'rule-b']));
+    expect(w.events.find((e) => e.type === 'silence.created')).toMatchObject({
+      data: { createdBy: 'alice', comment: 'known issue', state: 'active', actor: 'api:admin' },
+    });
+    // At its end, the silenced alert still firing is told.
+    await w.advance(30 * MIN);
+    expect(w.events.find((e) => e.type === 'silence.expired')).toMatchObject({ data: { expiredBy: null } });
+    expect(
+      w
+        .to('alertmanager')
+        .map((r) => alertNames(r.body))
+        .at(-1),
+    ).toEqual(['rule-b:firing']);
+  });
+});
+
+describe('maintenance', () => {
+  it('mutes the notifications of the idle environment in maintenance, never those of the live one', async () => {
+    const w = await start();
+    const window = w.lifecycle.startMaintenance({ env: 'green', endsAt: Date.now() + 2 * 3_600_000, reason: 'db upgrade', by: 'alice' });
+    expect(window).toMatchObject({ env: 'green', kind: 'ad-hoc' });
+    expect(await w.metrics.render(false).then((r) => r.body)).toContain('greenlight_maintenance{env="green"} 1');
+    w.fire('green-rule', 1, 'critical', 'green');
+    w.lifecycle.notify(notice('green-rule', 'critical', { env: 'green', incident: 'green-rule#1', key: 'greenlight/rule/green-rule#1' }));
+    w.fire('blue-rule', 1, 'critical');
+    w.lifecycle.notify(notice('blue-rule', 'critical', { incident: 'blue-rule#1', key: 'greenlight/rule/blue-rule#1' }));
+    await w.advance(10_000);
+    expect(w.to('alertmanager').flatMap((r) => alertNames(r.body))).toEqual(['blue-rule:firing']);
+    expect(w.events.find((e) => e.type === 'maintenance.started')).toMatchObject({
+      env: 'green',
+      data: { muting: true, reason: 'db upgrade', createdBy: 'alice' },
+    });
+    // Traffic moves to green: the window no longer mutes it.
+    w.live.env = 'green';
+    w.lifecycle.dispatcher.recheck();
+    await w.advance(2 * MIN);
+    expect(w.to('alertmanager').flatMap((r) => alertNames(r.body))).toContain('green-rule:firing');
+    w.live.env = 'blue';
+    w.lifecycle.stopMaintenance('green', 'bob');
+    expect(w.events.find((e) => e.type === 'maintenance.ended')).toMatchObject({ data: { endedBy: 'bob' } });
+    expect(await w.metrics.render(false).then((r) => r.body)).toContain('greenlight_maintenance{env="green"} 0');
+  });
+});
+
+describe('escalation and acknowledgement', () => {
+  it('an unacknowledged critical reaches level 2 at 5 minutes and stops at acknowledgement; PagerDuty hears acknowledge, then resolve', async () => {
+    const w = await start();
+    const incident = w.fire('live-universe-failing', 1, 'critical');
+    w.lifecycle.notify(notice('live-universe-failing', 'critical'));
+    await w.advance(5 * MIN - 1);
+    expect(w.to('slack')).toHaveLength(1);
+    expect(w.lifecycle.incidents.get(incident)).toMatchObject({ escalationLevel: 1, state: 'firing' });
+    await w.advance(1);
+    expect(w.lifecycle.incidents.get(incident)!.escalationLevel).toBe(2);
+    expect(w.to('slack')).toHaveLength(2);
+    expect(w.to('slack')[1]!.body.text).toContain('ESCALATION L2');
+    expect(JSON.stringify(w.to('slack')[1]!.body.blocks)).toContain('greenlight ack live-universe-failing#1');
+    expect(w.to('alertmanager')[1]!.body.alerts[0].annotations).toMatchObject({ incident, escalation_level: '2' });
+    expect(w.events.find((e) => e.type === 'incident.escalated')).toMatchObject({ data: { incident, level: 2, kind: 'level', notifications: 4 } });
+
+    await w.advance(MIN);
+    w.lifecycle.acknowledge(incident, 'alice', 'on it', 'api:rollback');
+    await w.advance(1_000);
+    expect(w.to('pagerduty').map((r) => r.body.event_action)).toEqual(['trigger', 'trigger', 'acknowledge']);
+    expect(w.events.find((e) => e.type === 'incident.acknowledged')).toMatchObject({ data: { incident, by: 'alice', level: 2 } });
+    const before = w.received.length;
+    await w.advance(60 * MIN);
+    // No level 3 at 15 minutes, nor reminders: acknowledged.
+    expect(w.received).toHaveLength(before);
+    w.resolveIncident(incident);
+    w.lifecycle.notify(resolved(notice('live-universe-failing', 'critical')));
+    await w.advance(MIN);
+    expect(w.to('pagerduty').at(-1)!.body).toEqual({ routing_key: ROUTING_KEY, event_action: 'resolve', dedup_key: '{}:{env="blue"}' });
+    expect(w.lifecycle.incidents.get(incident)!.state).toBe('resolved');
+  });
+
+  it('a restart between levels neither repeats nor skips one', async () => {
+    const store = memoryLifecycleStore();
+    const first = await start('', { store });
+    const incident = first.fire('live-universe-failing', 1, 'critical');
+    first.lifecycle.notify(notice('live-universe-failing', 'critical'));
+    await first.advance(6 * MIN);
+    expect(first.to('slack').map((r) => r.at)).toEqual([5_000, 5 * MIN]);
+    await first.close();
+    worlds.splice(worlds.indexOf(first), 1);
+    vi.useRealTimers();
+
+    // Down from minute 6 to minute 10; the agent resumes the incident as firing.
+    const second = await start('', {
+      store,
+      startAt: T0 + 10 * MIN,
+      open: [{ incident, rule: 'live-universe-failing', env: 'blue', severity: 'critical', startedAt: T0 }],
+    });
+    await second.advance(MIN);
+    expect(second.received).toEqual([]);
+    expect(second.lifecycle.incidents.get(incident)!.escalationLevel).toBe(2);
+    await second.advance(4 * MIN);
+    // Level 3 at 15 minutes, once: the alert the first run held is known to the second.
+    expect(second.to('slack').map((r) => r.at)).toEqual([15 * MIN]);
+    expect(second.to('slack')[0]!.body.text).toContain('ESCALATION L3');
+    expect(second.events.filter((e) => e.type === 'incident.escalated').map((e) => (e.data as { level: number }).level)).toEqual([3]);
+  });
+
+  it('an incident the agent no longer has after a restart is resolved, with its resolved notices', async () => {
+    const store = memoryLifecycleStore();
+    const first = await start('', { store });
+    const incident = first.fire('removed-rule', 1, 'critical');
+    first.lifecycle.notify(notice('removed-rule', 'critical'));
+    await first.advance(10_000);
+    await first.close();
+    worlds.splice(worlds.indexOf(first), 1);
+    vi.useRealTimers();
+    const second = await start('', { store, startAt: T0 + MIN, open: [] });
+    expect(second.lifecycle.incidents.get(incident)!.state).toBe('resolved');
+    await second.advance(MIN);
+    expect(second.to('pagerduty').map((r) => r.body.event_action)).toEqual(['resolve']);
+  });
+});

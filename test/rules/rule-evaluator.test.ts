@@ -1,0 +1,103 @@
+/**
+ * How the evaluator paces rule passes when the agent defers the rules over every probe: those run
+ * once per deferred pass whatever the number of samples, on the facts as they are when the pass
+ * runs (never an older view), while rules that name a probe run on each of its samples.
+ */
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../config/load-config.js';
+import type { ProbeResult } from '../../probes/probe-result.js';
+import { ProbeSeries } from '../../probes/probe-series.js';
+import { SeriesPool } from '../../probes/series-pool.js';
+import { RuleEvaluator } from '../../rules/rule-evaluator.js';
+
+const T0 = 1_800_000_000_000;
+
+const CONFIG = `environments: { blue: { url: "http://127.0.0.1:1" }, green: { url: "http://127.0.0.1:2" } }
+probes: [ { name: a, path: / }, { name: b, path: / } ]
+rules:
+  - name: every-slow
+    severity: warning
+    when: { all: [ { fact: meanLatency, params: { window: 1m }, operator: greaterThan, value: 1 } ] }
+  - name: a-failing
+    severity: critical
+    when: { all: [ { fact: consecutiveFailures, params: { probe: a }, operator: greaterThanInclusive, value: 1 } ] }
+  - name: mixed
+    severity: warning
+    when: { all: [ { fact: consecutiveFailures, params: { probe: b }, operator: greaterThanInclusive, value: 1 }, { fact: errorRatio, operator: greaterThanInclusive, value: 0 } ] }
+`;
+
+function world() {
+  const config = parseConfig(CONFIG, {});
+  const series = ['a', 'b'].map((probe) => new ProbeSeries(probe, 'blue', config.windows, new Map(), T0));
+  const pool = SeriesPool.of('blue', series)!;
+  for (const s of series) s.pool = pool;
+  let now = T0;
+  const deferred: (() => Promise<void>)[] = [];
+  const fired: string[] = [];
+  const evaluator = new RuleEvaluator(
+    config.rules,
+    () => ({ activeEnvironment: 'blue', environments: ['blue', 'green'], now, series: (env) => (env === 'blue' ? series : []), pool: () => pool }),
+    (d) => {
+      if (d.transition.to === 'firing') fired.push(d.rule.name);
+    },
+    { deferEveryProbe: (pass) => deferred.push(pass) },
+  );
+  const record = (probe: 'a' | 'b', ok: boolean, durationMs: number) => {
+    now += 100;
+    const s = series.find((x) => x.probe === probe)!;
+    const result: ProbeResult = { probe, env: 'blue', ok, durationMs, startedAt: now, checks: [], extracted: {}, ...(ok ? {} : { reason: 'status' as const }) };
+    s.record(result);
+    return evaluator.onSample(probe, 'blue');
+  };
+  return { evaluator, deferred, fired, record };
+}
+
+describe('RuleEvaluator with the rules over every probe deferred', () => {
+  it('runs them once per deferred pass, however many samples arrived, on the latest figures', async () => {
+    const { evaluator, deferred, fired, record } = world();
+    for (let i = 0; i < 50; i++) await record('a', true, 10);
+    // Fifty samples of `a`: one pass planned for the rules over every probe; `a-failing` ran on each.
+    expect(deferred).toHaveLength(1);
+    const runsBefore = evaluator.runs;
+    // A slow sample after the pass was planned: the pass must see it (never an older view).
+    await record('a', true, 100_000);
+    expect(deferred).toHaveLength(1);
+    expect(fired).not.toContain('every-slow');
+    await deferred.shift()!();
+    expect(fired).toContain('every-slow');
+    // The pass ran the rule over every probe once (and `mixed`, which reads every probe too).
+    expect(evaluator.runs - runsBefore).toBe(1 + 2);
+    // The next sample plans the next pass.
+    await record('a', true, 10);
+    expect(deferred).toHaveLength(1);
+  });
+
+  it('runs a rule that names the probe on each of its samples, at once', async () => {
+    const { fired, record, deferred } = world();
+    await record('a', false, 10);
+    expect(fired).toEqual(['a-failing']);
+    expect(deferred).toHaveLength(1);
+  });
+
+  it('runs a rule that names a probe and reads every probe at once on a sample of the probe it names', async () => {
+    const { fired, record } = world();
+    await record('b', false, 10);
+    expect(fired).toContain('mixed');
+  });
+
+  it('without deferral, every rule a sample can change runs in its pass (the behaviour tests and tools rely on)', async () => {
+    const config = parseConfig(CONFIG, {});
+    const series = ['a', 'b'].map((probe) => new ProbeSeries(probe, 'blue', config.windows, new Map(), T0));
+    const fired: string[] = [];
+    const evaluator = new RuleEvaluator(
+      config.rules,
+      () => ({ activeEnvironment: 'blue', environments: ['blue', 'green'], now: T0 + 1, series: (env) => (env === 'blue' ? series : []) }),
+      (d) => {
+        if (d.transition.to === 'firing') fired.push(d.rule.name);
+      },
+    );
+    series[0]!.record({ probe: 'a', env: 'blue', ok: true, durationMs: 100_000, startedAt: T0, checks: [], extracted: {} });
+    await evaluator.onSample('a', 'blue');
+    expect(fired).toEqual(['every-slow']);
+  });
+});
