@@ -78,7 +78,7 @@ export interface ClusterWorld {
 }
 
 /** A rule that rolls back when the universe probe of the live environment fails three times running. */
-function config(world: { blue: Simulator; green: Simulator; target: FencedTarget }, dataDir: string, extra: string): string {
+function config(world: { blue: Simulator; green: Simulator; target: FencedTarget }, dataDir: string, extra: string, page: boolean): string {
   return `listen: 127.0.0.1:0
 dataDir: ${dataDir}
 cluster:
@@ -89,19 +89,20 @@ probeDefaults: { every: 100ms, timeout: 1s, jitter: 0 }
 api: { adminToken: ${CLUSTER_ADMIN} }
 traffic: { type: webhook, url: ${world.target.url}/traffic, timeout: 5s, retries: 0 }
 actions:
-  rollback: { type: rollback }
+  rollback: { type: rollback }${page ? '\n  page: { type: alert }' : ''}
 rules:
   - name: universe-failing
     severity: critical
     when: { all: [ { fact: consecutiveFailures, params: { probe: universe }, operator: greaterThanInclusive, value: 3 } ] }
-    actions: [rollback]
+    actions: [rollback${page ? ', page' : ''}]
 ${extra}
 probes:
   - { name: universe, path: /api/alphastack/universe, expect: { json: [ { path: $.universe, nonEmpty: true } ] } }
 `;
 }
 
-export async function startCluster(databaseUrl: string, names: readonly string[], extra = ''): Promise<ClusterWorld> {
+/** `extra`: top-level config keys; `page`: the rule also pages (an `alert` action, for an `alerts:` block in `extra`). */
+export async function startCluster(databaseUrl: string, names: readonly string[], extra = '', page = false): Promise<ClusterWorld> {
   const [blue, green] = await Promise.all([startSimulator({ name: 'blue' }), startSimulator({ name: 'green' })]);
   const target = await startFencedTarget();
   const agents = new Map<string, AgentProcess>();
@@ -113,7 +114,7 @@ export async function startCluster(databaseUrl: string, names: readonly string[]
     agents,
     databaseUrl,
     start: async (name, via) => {
-      const file = files.get(name) ?? writeTempFile(`${name}.yaml`, config({ blue, green, target }, tempDir(`greenlight-${name}-`), extra));
+      const file = files.get(name) ?? writeTempFile(`${name}.yaml`, config({ blue, green, target }, tempDir(`greenlight-${name}-`), extra, page));
       files.set(name, file);
       const agent = await startAgentProcess(file, { GREENLIGHT_DATABASE_URL: via ?? databaseUrl, GREENLIGHT_NODE_NAME: name });
       agents.set(name, agent);
