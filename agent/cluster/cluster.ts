@@ -426,6 +426,7 @@ export class Cluster {
       this.#host!.changed();
     } catch (error) {
       this.#failed(error);
+      if (this.#term && performance.now() >= this.#deadline) this.#stepDown(`it could not renew its lease within ${leaseMs}ms`);
     }
     if (this.#closed) return;
     this.#tick = setTimeout(() => void this.#round(), renewMs);
@@ -460,10 +461,21 @@ export class Cluster {
   #extend(sent: number): void {
     const { leaseMs, renewMs } = this.#settings;
     this.#deadline = sent + leaseMs - Math.max(renewMs, leaseMs / 4);
+    this.#armDeadline();
+  }
+
+  /**
+   * Step down at the deadline. A timer may fire a few milliseconds before `performance.now()`
+   * reaches it (its start is the event loop's cached time): it is then set again, never dropped,
+   * or a leader cut from the database would go on saying it leads.
+   */
+  #armDeadline(): void {
     clearTimeout(this.#deadlineTimer);
     this.#deadlineTimer = setTimeout(
       () => {
-        if (this.#term && performance.now() >= this.#deadline) this.#stepDown(`it could not renew its lease within ${leaseMs}ms`);
+        if (!this.#term) return;
+        if (performance.now() >= this.#deadline) this.#stepDown(`it could not renew its lease within ${this.#settings.leaseMs}ms`);
+        else this.#armDeadline();
       },
       Math.max(0, this.#deadline - performance.now()) + 1,
     );
