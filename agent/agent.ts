@@ -5,6 +5,7 @@
  * goes to the bus, whose subscribers are the log, the incident book and the journal (agent/events),
  * and through the journal the WebSocket stream.
  */
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import { Redactor } from '../config/redactor.js';
@@ -16,16 +17,21 @@ import { ActionRunner } from './actions/action-runner.js';
 import { createController } from './actions/controller.js';
 import { rollbackRoutes } from './actions/rollback-routes.js';
 import { publishDelivery, type AlertDispatcher } from './alerts/alert-dispatcher.js';
-import { AlertLifecycle } from './alerts/alert-lifecycle.js';
+import { AlertLifecycle, type OpenIncident } from './alerts/alert-lifecycle.js';
 import { alertRoutes } from './alerts/alert-routes.js';
-import { journaledLifecycleStore } from './alerts/lifecycle-store.js';
+import { journaledLifecycleStore, type LifecycleStore } from './alerts/lifecycle-store.js';
+import { Cluster } from './cluster/cluster.js';
+import { clusterRoutes, leaderOnly, type ClusterRole } from './cluster/cluster-routes.js';
+import { resumeActions, sharedState, takeOver } from './cluster/takeover.js';
 import { EventBus } from './events/events.js';
 import { announceStart, announceStop } from './events/lifecycle.js';
 import type { EventQuery } from './events/journal.js';
 import { Persistence } from './events/persistence.js';
 import { flagRoutes } from './flags/flag-routes.js';
-import { FlagStore, resumeFlags } from './flags/flag-store.js';
+import { FlagStore, resumeFlags, type FlagPersistence, type FlagState } from './flags/flag-store.js';
 import { ApiServer } from './http/api-server.js';
+import type { Route } from './http/http-server.js';
+import type { ActionRecord } from './events/store.js';
 import { coreRoutes } from './http/core-routes.js';
 import { StateView, type AgentState } from './http/state-view.js';
 import { Pipeline } from './pipeline/pipeline.js';
@@ -84,6 +90,8 @@ export class Agent {
   readonly controller: Controller;
   readonly actions: ActionRunner;
   readonly promotions: PromotionController;
+  /** The cluster this agent belongs to (config cluster.databaseUrl); undefined for an agent alone. */
+  readonly cluster: Cluster | undefined;
   #config: Config;
   readonly #logger: Logger;
   readonly #rootLogger: Logger;
@@ -115,6 +123,22 @@ export class Agent {
     });
     this.bus.subscribe((event) => logEvent(this.#logger, event));
     this.metrics = new AgentMetrics({ now: this.now, processMetrics: options.processMetrics ?? true });
+    const { cluster: clusterConfig } = config;
+    this.cluster = clusterConfig.databaseUrl
+      ? new Cluster(
+          {
+            databaseUrl: clusterConfig.databaseUrl,
+            nodeName: clusterConfig.nodeName,
+            advertiseUrl: clusterConfig.advertiseUrl,
+            leaseMs: clusterConfig.lease,
+            renewMs: clusterConfig.renewEvery,
+          },
+          { logger: logger.child({ component: 'cluster' }), now: this.now },
+        )
+      : undefined;
+    if (clusterConfig.databaseUrl) this.redactor.add(databaseSecrets(clusterConfig.databaseUrl));
+    const cluster = this.cluster;
+    const acting = () => cluster?.isLeader() ?? true;
     // One keep-alive pool for every probe: connection reuse is most of a probe's cost saving; its
     // connections per origin grow with the series probing it (probeConnections).
     this.#probePool = createProbeDispatcher(config, { keepAliveTimeout: 30_000, pipelining: 1 }, this.now);
@@ -134,6 +158,12 @@ export class Agent {
         this.rules.clearCooldowns();
         this.pipeline.evaluateAll();
       },
+      ...(cluster
+        ? {
+            fence: (from: string, to: string, incident: string, manual: boolean) => cluster.claimSwitch(from, to, incident, manual),
+            switchSent: (incident: string) => cluster.switchSent(incident),
+          }
+        : {}),
       steps: new SwitchSteps({
         bus: this.bus,
         steps: () => this.plugins.switchSteps(this.#config),
@@ -155,6 +185,7 @@ export class Agent {
       logger: logger.child({ component: 'alerts' }),
       activeEnvironment: () => this.traffic.live,
       onDelivery: publishDelivery(this.bus, this.metrics),
+      acting,
     });
     this.alerts = this.alertLifecycle.dispatcher;
     this.flags = new FlagStore({
@@ -184,6 +215,8 @@ export class Agent {
       record: (record) => this.#persistence?.journal.recordAction(record),
       isOpen: (incident) => this.pipeline.incidents.isOpen(incident),
       onOwedChange: () => this.pipeline.incidents.save(),
+      acting,
+      ...(cluster ? { claim: (record: ActionRecord, retry: boolean) => cluster.claimAction(record, retry) } : {}),
     });
     this.promotions = new PromotionController({ host: this, now: this.now, sleep, logger: logger.child({ component: 'promote' }) });
     this.#view = new StateView(this);
@@ -214,6 +247,11 @@ export class Agent {
     return this.#persistence !== undefined && this.pipeline.series.firstRoundDone;
   }
 
+  /** In a cluster, the newest id of the shared history this agent has (its bus numbers only its own events). */
+  get historyLastId(): number | undefined {
+    return this.cluster ? (this.#persistence?.journal.lastId ?? 0) : undefined;
+  }
+
   /** The HTTP listener's address, once started. */
   get address(): { host: string; port: number } | undefined {
     return this.#api?.address;
@@ -228,27 +266,42 @@ export class Agent {
     this.#startedAt = this.now();
     for (const notice of this.config.notices) this.#logger.warn(notice);
     await this.rules.selfTest();
-    const persistence = (this.#persistence = Persistence.open({ config: this.#config, bus: this.bus, logger: this.#rootLogger, now: this.now }));
-    this.#manualSequence = this.bus.lastId;
-    this.#resume(persistence);
+    const { cluster } = this;
+    const persistence = (this.#persistence = Persistence.open({
+      config: this.#config,
+      bus: this.bus,
+      logger: this.#rootLogger,
+      now: this.now,
+      replica: cluster,
+    }));
+    if (cluster) {
+      await cluster.open({
+        bus: this.bus,
+        takeOver: () => takeOver(this, cluster),
+        resumeActions: () => resumeActions(this, cluster),
+        sharedChanged: (key) => void this.#followShared(cluster, key),
+        ingest: (events) => persistence.journal.ingest(events),
+        changed: () => this.#clusterChanged(),
+      });
+      // Every agent starts from the shared state; only a leader's takeover settles interrupted actions
+      // and starts the alert lifecycle (from the shared lifecycle records: see resumeAlerts).
+      this.#resume(sharedState(await cluster.store.snapshot(this.flags.auditLimit)), false);
+      this.#manualSequence = Date.now();
+    } else {
+      this.#manualSequence = this.bus.lastId;
+      this.#resume(persistence.store, true);
+      // Silences, windows, incidents and their escalation, settled against the incidents resumed above.
+      this.resumeAlerts(journaledLifecycleStore(persistence.store, persistence.journal));
+    }
     const reports = (this.#reports = new Reports(this, {
       store: persistence.store,
       slice: (work) => this.#api?.turn(work) ?? Promise.resolve(undefined),
       now: this.now,
       logger: this.#rootLogger.child({ component: 'reports' }),
+      // Scheduled posts are notifications: in a cluster only the leader sends them.
+      acting: () => cluster?.isLeader() ?? true,
     }));
     reports.start();
-    // Silences, windows, incidents and their escalation, settled against the incidents resumed above.
-    this.alertLifecycle.start(
-      journaledLifecycleStore(persistence.store, persistence.journal),
-      this.pipeline.incidents.list().map((context) => ({
-        incident: context.incident,
-        rule: context.rule?.name ?? context.actor,
-        env: context.env,
-        severity: context.severity === 'critical' ? 'critical' : 'warning',
-        startedAt: context.startedAt,
-      })),
-    );
     this.metrics.setActiveEnvironment(this.traffic.live, Object.keys(this.config.environments));
     const flagHost = { activeEnvironment: () => this.traffic.live };
     const core = {
@@ -257,17 +310,30 @@ export class Agent {
       state: () => this.state(),
       history: (query: EventQuery) => this.#api?.history(query) ?? Promise.resolve(undefined),
     };
+    const role = this.#role();
+    const lifecycleRoutes = alertRoutes(this.alertLifecycle, { environments: () => Object.keys(this.config.environments) });
+    // An action asked of a follower is carried out by the leader (reads and OFREP are answered here).
+    const acts = (routes: Route[]) => (cluster ? [...routes.filter((route) => !isAction(route)), ...leaderOnly(routes.filter(isAction), role)] : routes);
     const routes = [
       ...coreRoutes(core),
-      ...rollbackRoutes(this),
+      ...acts(rollbackRoutes(this)),
       ...reloadRoutes(this),
-      ...flagRoutes(this.flags, flagHost),
-      ...promoteRoutes(this.promotions),
-      ...statusPageRoutes(this.#view),
+      ...acts(flagRoutes(this.flags, flagHost)),
+      ...acts(promoteRoutes(this.promotions)),
+      ...clusterRoutes(role),
+      ...statusPageRoutes({
+        state: (withSeries) => this.#view.state(withSeries),
+        summaries: (samples) => this.#view.summaries(samples),
+        lastEventId: () => this.#view.lastEventId(),
+        cluster: () => role.view(),
+        alerts: () => this.#view.alerts(),
+      }),
       ...reports.routes(),
-      ...alertRoutes(this.alertLifecycle, { environments: () => Object.keys(this.config.environments) }),
+      // The lifecycle lives on the leader (a follower's is dormant): its reads are forwarded too.
+      ...(cluster ? leaderOnly(lifecycleRoutes, role) : lifecycleRoutes),
     ];
     this.#api = await ApiServer.start({ config: () => this.#config, routes, journal: persistence.journal, redactor: this.redactor, logger: this.#rootLogger });
+    cluster?.start(this.#api.url, this.#api.address.port);
     this.pipeline.start();
     announceStart(this.bus, {
       config: this.config,
@@ -282,6 +348,8 @@ export class Agent {
   /** Stop schedules, end probes and actions in flight, close the listener and the connection pools. */
   async close(signal: string | null = null): Promise<void> {
     announceStop(this.bus, signal, this.now() - this.#startedAt);
+    // Hand over at once: another agent takes the lease at its next round instead of waiting for it to expire.
+    await this.cluster?.resign();
     await this.pipeline.close();
     await this.promotions.close();
     await this.actions.close();
@@ -292,6 +360,7 @@ export class Agent {
     this.#probePool.tls.close();
     await this.#reports?.close();
     this.#persistence?.close();
+    await this.cluster?.close();
   }
 
   /** Resolves once rule evaluations, actions and alert deliveries in flight have finished (tests). */
@@ -332,10 +401,91 @@ export class Agent {
     return this.#reloader.reload(trigger);
   }
 
-  /** Pick up where the last run left off: the live environment, the flags, the SLO counts, the incidents that were firing and the actions a crash interrupted. */
-  #resume({ store }: Persistence): void {
+  /**
+   * Pick up where the last run left off: the live environment, the flags, the SLO counts, the
+   * incidents that were firing and (`settle`) the actions a crash interrupted.
+   */
+  #resume(store: ResumeSource, settle: boolean): void {
     this.traffic.resume(store);
     resumeFlags(this.flags, store);
-    this.pipeline.resume(store, store.unfinishedActions());
+    this.pipeline.resume(store, settle ? store.unfinishedActions() : []);
+  }
+
+  /**
+   * Start the alert lifecycle from `store` (silences, windows, incidents with their escalation, the
+   * alerts of open incidents and what each receiver was told), settled against the incidents the
+   * pipeline has open. An agent alone: at start, from its SQLite store. A cluster: at each takeover,
+   * from the shared records the last leader wrote (agent/cluster/takeover.ts).
+   */
+  resumeAlerts(store: LifecycleStore): void {
+    this.alertLifecycle.start(
+      store,
+      this.pipeline.incidents.list().map((context): OpenIncident => ({
+        incident: context.incident,
+        rule: context.rule?.name ?? context.actor,
+        env: context.env,
+        severity: context.severity === 'critical' ? 'critical' : 'warning',
+        startedAt: context.startedAt,
+      })),
+    );
+  }
+
+  /** Who leads: the cluster, or this agent alone (a cluster of one that it leads, epoch 1). */
+  #role(): ClusterRole {
+    if (this.cluster) return this.cluster;
+    const name = this.#config.cluster.nodeName ?? `${hostname()}:${this.#api?.address.port ?? this.#config.listen.port}`;
+    return {
+      isLeader: () => true,
+      leaderUrl: () => undefined,
+      view: () => ({
+        self: name,
+        leader: name,
+        epoch: 1,
+        members: [{ name, url: this.#config.cluster.advertiseUrl ?? this.#api?.url ?? '', role: 'leader', lastSeen: new Date(this.now()).toISOString() }],
+      }),
+    };
+  }
+
+  /** Another agent (the leader) changed the shared state: a follower takes it over as it is. */
+  async #followShared(cluster: Cluster, key: string): Promise<void> {
+    if (cluster.isLeader()) return;
+    try {
+      if (key === 'activeEnvironment' || key === '*') {
+        const live = await cluster.store.getState<string>('activeEnvironment');
+        if (live !== undefined) this.traffic.follow(live);
+      }
+      if (key === 'flags' || key === '*') {
+        const saved = await cluster.store.getState<FlagState>('flags');
+        if (saved) this.flags.restore({ ...saved, audit: await cluster.store.flagAudit(this.flags.auditLimit) });
+      }
+    } catch (error) {
+      this.#logger.warn(`could not read the shared ${key === '*' ? 'state' : key} from the cluster: ${(error as Error).message}`);
+    }
+  }
+
+  #clusterChanged(): void {
+    const view = this.cluster!.view();
+    this.metrics.setCluster({ isLeader: this.cluster!.isLeader(), epoch: view.epoch, members: view.members.length });
+  }
+}
+
+/** What resuming reads: the SQLite store of an agent alone, or a snapshot of a cluster's shared state. */
+export type ResumeSource = FlagPersistence & {
+  readonly path: string;
+  unfinishedActions(): ActionRecord[];
+};
+
+/** A route that acts (anything but a read, and OFREP's evaluations, which only read). */
+function isAction(route: Route): boolean {
+  return route.method !== 'GET' && !route.path.startsWith('/ofrep/');
+}
+
+/** The parts of a database URL that are secrets: the password (raw and decoded) and the URL itself. */
+function databaseSecrets(url: string): string[] {
+  try {
+    const { password } = new URL(url);
+    return password ? [url, password, decodeURIComponent(password)] : [];
+  } catch {
+    return [url];
   }
 }

@@ -789,6 +789,41 @@ function pluginJsonSchema(schema: z.ZodType): Record<string, unknown> {
   return rest;
 }
 
+const Cluster = z
+  .strictObject({
+    databaseUrl: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, { error: 'must be a postgres:// or postgresql:// URL' })
+      .optional()
+      .meta({
+        description:
+          'PostgreSQL shared by the agents of a cluster (${GREENLIGHT_DATABASE_URL}): state, flags, incidents, the action and event journals live there. Unset: the SQLite store in dataDir, one agent.',
+      }),
+    nodeName: z
+      .string()
+      .min(1)
+      .max(100)
+      .optional()
+      .meta({ description: "This agent's name in the cluster (${GREENLIGHT_NODE_NAME}); default: host name and listen port." }),
+    advertiseUrl: HttpUrl.optional().meta({
+      description: "How the other agents reach this one's API (${GREENLIGHT_ADVERTISE_URL}); default: http:// and the listen address.",
+    }),
+    lease: Duration.default(2_000).meta({
+      description:
+        'How long a leader lease lasts without renewal, by the database clock: a dead leader is replaced within about this plus renewEvery. Default 2s.',
+    }),
+    renewEvery: Duration.default(250).meta({ description: 'How often each agent renews or tries to take the lease. Default 250ms.' }),
+  })
+  .superRefine((cluster, ctx) => {
+    if (cluster.renewEvery * 4 > cluster.lease)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['renewEvery'],
+        message: `must be at most a quarter of cluster.lease (${cluster.lease}ms): a leader needs several renewals within its lease to keep it through a slow round`,
+      });
+    if (cluster.lease < 500) ctx.addIssue({ code: 'custom', path: ['lease'], message: 'must be at least 500ms' });
+  });
+
 /** The whole config schema, with the plugin blocks the agent registers. */
 export function buildConfigSchema(plugins: PluginSchemas) {
   return z
@@ -846,6 +881,7 @@ export function buildConfigSchema(plugins: PluginSchemas) {
       promote: Promote.prefault({}).meta({ description: 'Health-gated promotion (greenlight promote): preflight, probe rounds, load check, watch period.' }),
       deployWindows: DeployWindows.prefault({}).meta({ description: 'When promotions are allowed; outside, only with --emergency and a reason.' }),
       render: Render.prefault({}).meta({ description: 'Render API access for deploys (promote --deploy) and env diff.' }),
+      cluster: Cluster.prefault({}).meta({ description: 'Several agents sharing one PostgreSQL (README, "Running several agents").' }),
       rollups: Rollups.prefault({}).meta({ description: 'Per-minute and hourly rollups of every probe result, for reports: their retention.' }),
       reports: z.array(ReportSchedule).default([]).meta({ description: 'Scheduled reports: the Markdown summary posted to receivers (README, "Reports").' }),
     })

@@ -374,6 +374,15 @@ export class RuleEvaluator {
     return true;
   }
 
+  /**
+   * Make `ruleName`'s incidents numbered after `n` (numbers another agent of a cluster used): its
+   * next incident is at least n + 1. A firing incident keeps its number.
+   */
+  numberAfter(ruleName: string, n: number): void {
+    const rule = this.#rules.find((r) => r.config.name === ruleName);
+    if (rule && rule.state.incident < n) rule.state.incident = n;
+  }
+
   /** The series have refilled: resumed (and reloaded) firing rules may resolve from now on. */
   releaseResumeHolds(): void {
     for (const rule of this.#rules) rule.state.releaseResumeHold();

@@ -65,6 +65,8 @@ export class ActionRunner {
   readonly #owed = new Map<string, OwedEntry>();
   readonly #isOpen: (incident: string) => boolean;
   readonly #onOwedChange: () => void;
+  readonly #acting: () => boolean;
+  readonly #claim: ((record: ActionRecord, retry: boolean) => Promise<string | undefined>) | undefined;
   /** A retry sweep is under way; `#sweepAgain` asks for one more after it. */
   #sweeping = false;
   #sweepAgain = false;
@@ -84,6 +86,13 @@ export class ActionRunner {
     record?: (record: ActionRecord) => void;
     isOpen?: (incident: string) => boolean;
     onOwedChange?: () => void;
+    /** Whether this agent acts (a cluster's leader; always, alone): a follower runs nothing. */
+    acting?: () => boolean;
+    /**
+     * A cluster's fenced start record, in place of `record`'s: undefined to go ahead, or why not
+     * (this agent no longer leads, or another started this action for this incident).
+     */
+    claim?: (record: ActionRecord, retry: boolean) => Promise<string | undefined>;
   }) {
     this.#actions = options.actions;
     this.#bus = options.bus;
@@ -94,6 +103,8 @@ export class ActionRunner {
     this.#record = options.record ?? (() => undefined);
     this.#isOpen = options.isOpen ?? (() => true);
     this.#onOwedChange = options.onOwedChange ?? (() => undefined);
+    this.#acting = options.acting ?? (() => true);
+    this.#claim = options.claim;
   }
 
   /** The actions a reload configured; runs in flight finish with the instances they started with. */
@@ -108,6 +119,8 @@ export class ActionRunner {
 
   /** Start the named actions for a firing incident; returns at once. */
   fire(names: readonly string[], context: ActionContext): void {
+    // A follower's incidents are acted on by the leader, or by this agent once it takes over.
+    if (!this.#acting()) return;
     for (const name of names) {
       const key = `${context.incident}\u0000${name}`;
       if (this.#done.has(key)) continue;
@@ -121,7 +134,7 @@ export class ActionRunner {
     for (const name of names) {
       this.#forgive(name, context.incident, 'its incident resolved');
       const action = this.#actions.get(name);
-      if (!action?.resolve) continue;
+      if (!action?.resolve || !this.#acting()) continue;
       this.#track(
         action.resolve(context, this.#shutdown.signal).then(
           (outcome) =>
@@ -139,10 +152,6 @@ export class ActionRunner {
     if (!action) throw new Error(`bug: no action named ${name}`);
     const base = { action: name, type: action.type, incident: context.incident, dryRun: this.#dryRun, ...(retry ? retryData(context.incident, retry) : {}) };
     const scope = { env: context.env, rule: context.rule?.name ?? null };
-    const what = retry
-      ? `retry ${retry.attempt} of the ${name} held for ${context.incident} (owed since ${new Date(retry.owedSince).toISOString()}: ${retry.heldBecause})`
-      : `${name} (${action.type}) started for ${context.incident}`;
-    this.#bus.publish({ type: 'action.started', severity: 'info', ...scope, message: what, data: base });
     const started = this.#now();
     const record: ActionRecord = {
       incident: context.incident,
@@ -152,6 +161,21 @@ export class ActionRunner {
       context: storedContext(context),
       startedAt: started,
     };
+    if (this.#claim && !this.#dryRun) {
+      const refusal = await this.#claim(record, retry !== undefined);
+      if (refusal !== undefined) {
+        // Not done: whoever leads next (this agent too, once the store answers) may still run it.
+        this.#done.delete(`${context.incident}\u0000${name}`);
+        const outcome: ActionOutcome = { outcome: 'skipped', reason: `not run by this agent: ${refusal}`, data: { fenced: true } };
+        this.#logger.warn({ action: name, incident: context.incident }, outcome.reason);
+        this.#report(name, context, base, started, outcome);
+        return outcome;
+      }
+    }
+    const what = retry
+      ? `retry ${retry.attempt} of the ${name} held for ${context.incident} (owed since ${new Date(retry.owedSince).toISOString()}: ${retry.heldBecause})`
+      : `${name} (${action.type}) started for ${context.incident}`;
+    this.#bus.publish({ type: 'action.started', severity: 'info', ...scope, message: what, data: base });
     if (!this.#dryRun) this.#record(record);
     const outcome = await this.#attempt(() => action.fire(context, this.#shutdown.signal));
     if (!this.#dryRun) this.#record({ ...record, state: outcome.outcome, finishedAt: this.#now(), detail: describeOutcome(outcome) });
@@ -178,7 +202,7 @@ export class ActionRunner {
    * and a call during a sweep asks for one more sweep after it.
    */
   retryOwed(): void {
-    if (this.#owed.size === 0) return;
+    if (this.#owed.size === 0 || !this.#acting()) return;
     if (this.#sweeping) {
       this.#sweepAgain = true;
       return;

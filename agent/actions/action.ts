@@ -135,7 +135,7 @@ export interface Controller {
   /** When a rollback last moved traffic away from `env` (undefined: never, since this agent started). */
   rolledBackFromAt(env: string): number | undefined;
   /** The environment the traffic layer serves now, when the adapter can tell (nginx can, a webhook cannot). */
-  servingEnvironment(signal: AbortSignal): Promise<string | undefined>;
+  servingEnvironment(signal: AbortSignal, incident?: string): Promise<string | undefined>;
   /** Record a switch found already done in the traffic layer (after a crash), without switching again. */
   adoptSwitch(to: string, context: ActionContext, detail: string): void;
   /** Send an alert through the receivers (never waits for delivery). */

@@ -28,7 +28,7 @@ export function createController(parts: {
     switchTraffic: (plan, context, signal) => traffic.switch(plan, context, signal),
     switching: () => traffic.switching,
     rolledBackFromAt: (env) => traffic.rolledBackFromAt(env),
-    servingEnvironment: (signal) => traffic.serving(signal),
+    servingEnvironment: (signal, incident) => traffic.serving(signal, incident),
     adoptSwitch: (to, context, detail) => traffic.adopt(to, context, detail),
     alert: (notice) => alerts.notify(notice),
     applyFlagPreset: (preset, envs, actor, reason) => ({ changed: flags.applyPreset(preset, envs, { actor, reason }).length }),

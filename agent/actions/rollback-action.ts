@@ -160,7 +160,7 @@ class RollbackAction implements Action {
     const live = controller.activeEnvironment();
     if (live !== context.env)
       return { outcome: 'succeeded', detail: `the switch ${context.env} → ${live} was recorded before the restart`, data: { from: context.env, to: live } };
-    const serving = await controller.servingEnvironment(signal);
+    const serving = await controller.servingEnvironment(signal, context.incident);
     if (serving !== undefined && serving !== live) {
       controller.adoptSwitch(serving, context, `found ${serving} serving after a restart interrupted the rollback`);
       return {

@@ -104,6 +104,8 @@ export interface AlertDispatcherOptions {
   grouping?: GroupingOptions;
   policy?: NotificationPolicy;
   persistence?: AlertPersistence;
+  /** Whether this agent may notify (a cluster's leader): one that does not sends nothing (no group, escalation, repeat or acknowledgement) and keeps what it holds. Default: always. */
+  acting?: () => boolean;
 }
 
 /**
@@ -163,8 +165,10 @@ export class AlertDispatcher {
   readonly #groups = new Map<AlertReceiver, Map<string, Group>>();
   readonly #inFlight = new Set<Promise<void>>();
   readonly #shutdown = new AbortController();
+  readonly #acting: () => boolean;
 
   constructor(options: AlertDispatcherOptions) {
+    this.#acting = options.acting ?? (() => true);
     this.#receivers = options.receivers;
     this.#repeatIntervalMs = options.repeatIntervalMs;
     this.#grouping = options.grouping ?? UNGROUPED;
@@ -294,8 +298,14 @@ export class AlertDispatcher {
     for (const groups of this.#groups.values()) for (const group of groups.values()) this.#acknowledgeIfDue(group);
   }
 
-  /** Put back what the store kept: alerts, and what each receiver was told of them. */
+  /**
+   * Put back what the store kept: alerts, and what each receiver was told of them. What was held
+   * before is dropped (a cluster's new leader replaces its own view with the shared records).
+   */
   restore(stored: readonly StoredAlert[]): void {
+    for (const groups of this.#groups.values()) for (const group of groups.values()) clearTimeout(group.timer);
+    this.#groups.clear();
+    this.#alerts.clear();
     const byName = new Map(this.#receivers.map((receiver) => [receiver.name, receiver]));
     for (const item of stored) {
       const entry: AlertEntry = {
@@ -516,7 +526,9 @@ export class AlertDispatcher {
   #flush(group: Group): void {
     group.timer = undefined;
     group.dueAt = undefined;
-    if (this.#shutdown.signal.aborted) return;
+    if (this.#shutdown.signal.aborted || this.#groups.get(group.receiver)?.get(group.key) !== group) return;
+    // Not the leader (any more): nothing goes out; the next leader sends what is owed from the shared records.
+    if (!this.#acting()) return;
     if (group.running) {
       // Looked at again when that delivery ends (#track): a repeat due meanwhile is not stacked up behind it.
       this.#logger.debug(
@@ -571,7 +583,7 @@ export class AlertDispatcher {
 
   /** PagerDuty hears `acknowledge` once every firing alert it was told of in the group is acknowledged. */
   #acknowledgeIfDue(group: Group): void {
-    if (!group.receiver.acknowledge || group.acknowledged || group.running || group.sent.size === 0) return;
+    if (!group.receiver.acknowledge || group.acknowledged || group.running || group.sent.size === 0 || !this.#acting()) return;
     const told = [...group.sent.keys()].map((key) => this.#alerts.get(key)).filter((entry): entry is AlertEntry => entry?.firing === true);
     if (told.length === 0 || told.some((entry) => this.#policy.decorate(entry.notice).acknowledgedBy === undefined)) return;
     group.acknowledged = true;

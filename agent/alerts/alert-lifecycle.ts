@@ -54,6 +54,12 @@ export interface AlertLifecycleOptions {
   /** The live environment now: a maintenance window mutes nothing while its environment is live. */
   activeEnvironment: () => string;
   onDelivery: (delivery: AlertDelivery) => void;
+  /**
+   * Whether this agent notifies and escalates (a cluster's leader; an agent alone: always). One
+   * that does not is dormant: it opens no incident, escalates nothing, publishes nothing and sends
+   * nothing; a takeover starts it again from the shared records (`start`). Default: always.
+   */
+  acting?: () => boolean;
 }
 
 /** What the status page and GET endpoints show of the lifecycle. */
@@ -77,6 +83,7 @@ export class AlertLifecycle {
   readonly #now: () => number;
   readonly #activeEnvironment: () => string;
   readonly #config: () => Config;
+  readonly #acting: () => boolean;
   /** Memory until start() hands over the real store. */
   #store: LifecycleStore = memoryLifecycleStore();
   #timer: NodeJS.Timeout | undefined;
@@ -96,6 +103,7 @@ export class AlertLifecycle {
     this.#logger = options.logger;
     this.#now = options.now;
     this.#activeEnvironment = options.activeEnvironment;
+    this.#acting = options.acting ?? (() => true);
     this.#lastTick = options.now();
     this.#inhibitor = new Inhibitor(config.alerts.inhibit);
     this.silences = new SilenceBook({
@@ -122,6 +130,7 @@ export class AlertLifecycle {
       now: this.#now,
       logger: options.logger,
       onDelivery: options.onDelivery,
+      acting: this.#acting,
       policy: this.#policy(),
       persistence: { save: (alert) => this.#store.alerts.save(alert.notice.key, alert), remove: (key) => this.#store.alerts.remove(key) },
     });
@@ -132,9 +141,12 @@ export class AlertLifecycle {
   /**
    * Take the stored state back and settle it against the incidents the agent resumed: one it no
    * longer has (its rule was removed while it was down) is resolved, with its resolved notices.
+   * Called again (a cluster's new leader), it replaces everything held with what `store` has.
    */
   start(store: LifecycleStore, open: readonly OpenIncident[]): void {
     this.#store = store;
+    this.#openWindows = new Map();
+    this.#muted.clear();
     this.silences.restore(store.silences.all());
     this.maintenance.restore(store.maintenance.all());
     this.incidents.restore(store.incidents.all());
@@ -346,7 +358,8 @@ export class AlertLifecycle {
 
   /** Rules open and resolve incidents; a switch changes which environment a window may mute. */
   #observe(event: GreenlightEvent): void {
-    if (this.#closed) return;
+    // A follower keeps no incidents: the leader's are in the shared records a takeover reads.
+    if (this.#closed || !this.#acting()) return;
     if (event.type === 'rule.firing' && event.rule !== null) {
       const env = event.env ?? this.#activeEnvironment();
       this.incidents.open({
@@ -386,6 +399,8 @@ export class AlertLifecycle {
   #tick(): void {
     if (this.#closed) return;
     clearTimeout(this.#timer);
+    // Not the leader (any more): no silence expires, no window opens and no escalation fires here.
+    if (!this.#acting()) return;
     const now = this.#now();
     let changed = false;
     for (const silence of this.silences.endedSince(this.#lastTick)) {

@@ -106,7 +106,9 @@ export class EscalationBook {
     }
   }
 
+  /** The stored incidents, in place of those held (at start, or a cluster takeover). */
   restore(records: readonly IncidentRecord[]): void {
+    this.#incidents.clear();
     for (const record of records) this.#incidents.set(record.id, record);
   }
 

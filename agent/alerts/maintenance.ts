@@ -94,7 +94,9 @@ export class MaintenanceBook {
     this.#timezone = timezone;
   }
 
+  /** The stored windows, in place of those held (at start, or a cluster takeover). */
   restore(records: readonly MaintenanceRecord[]): void {
+    this.#records.clear();
     for (const record of records) this.#records.set(record.id, record);
   }
 

@@ -85,8 +85,9 @@ export class SilenceBook {
     this.#remove = options.remove;
   }
 
-  /** Take the stored silences back (at start); one whose matchers no longer compile is dropped. */
+  /** Take the stored silences back in place of those held (at start, or a cluster takeover); one whose matchers no longer compile is dropped. */
   restore(silences: readonly Silence[]): void {
+    this.#silences.clear();
     for (const silence of silences) {
       if (silence.matchers.some((matcher) => matcherProblem(matcher) !== undefined)) continue;
       this.#silences.set(silence.id, { silence, test: compileMatchers(silence.matchers) });

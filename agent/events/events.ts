@@ -265,6 +265,10 @@ export interface ValidationCheck {
 }
 export type RollbackValidatedEvent = EventBase<'rollback.validated', { ok: boolean; live: string; idle: string; trigger: string; checks: ValidationCheck[] }>;
 
+export type ClusterLeaderElectedEvent = EventBase<'cluster.leader_elected', { node: string; epoch: number; url: string }>;
+export type ClusterLeaderLostEvent = EventBase<'cluster.leader_lost', { node: string; epoch: number; reason: string }>;
+export type ClusterStoreUnavailableEvent = EventBase<'cluster.store_unavailable', { node: string; error: string }>;
+export type ClusterStoreRecoveredEvent = EventBase<'cluster.store_recovered', { node: string; downForMs: number; droppedEvents: number }>;
 /** A scheduled report posted to a receiver (issue 16), or not. */
 export interface ReportDeliveryData {
   schedule: string;
@@ -312,6 +316,10 @@ export type GreenlightEvent =
   | PromoteSucceededEvent
   | PromoteFailedEvent
   | RollbackValidatedEvent
+  | ClusterLeaderElectedEvent
+  | ClusterLeaderLostEvent
+  | ClusterStoreUnavailableEvent
+  | ClusterStoreRecoveredEvent
   | ReportSentEvent
   | ReportFailedEvent;
 export type EventType = GreenlightEvent['type'];

@@ -28,6 +28,17 @@ const RETRY_MS = 5_000;
 /** Events held in memory while the store cannot take them; the oldest go beyond this (and say so). */
 const MAX_BACKLOG = 100_000;
 
+/**
+ * Where a cluster agent's writes go instead of the local store (agent/cluster/cluster.ts): events
+ * are numbered by the shared history and come back through `ingest`, state goes to PostgreSQL.
+ */
+export interface JournalReplica {
+  appendEvents(events: readonly GreenlightEvent[]): void;
+  save(key: string, value: unknown): void;
+  saveFlags(state: FlagState, audit: readonly FlagAuditEntry[], keep: number): void;
+  recordAction(record: ActionRecord): void;
+}
+
 export interface EventQuery {
   since: number;
   limit: number;
@@ -54,9 +65,12 @@ export class Journal {
   #failure: { since: number; error: string } | undefined;
   #dropped = 0;
   readonly #unsubscribe: () => void;
+  readonly #replica: JournalReplica | undefined;
+  #lastDelivered = 0;
 
-  constructor(options: { store: Store; bus: EventBus; logger: Logger; now: () => number }) {
+  constructor(options: { store: Store; bus: EventBus; logger: Logger; now: () => number; replica?: JournalReplica | undefined }) {
     this.#store = options.store;
+    this.#replica = options.replica;
     this.#bus = options.bus;
     this.#logger = options.logger;
     this.#now = options.now;
@@ -79,6 +93,7 @@ export class Journal {
 
   /** Save a piece of state; while the store fails it is kept and written on recovery. */
   save(key: string, value: unknown): void {
+    if (this.#replica) return this.#replica.save(key, value);
     const now = this.#now();
     this.#write(`state:${key}`, `saving ${key}`, () => this.#store.set(key, value, now));
   }
@@ -88,6 +103,7 @@ export class Journal {
    * keeping the newest `keep`. While the store fails, every save is held, in order.
    */
   saveFlags(state: FlagState, audit: readonly FlagAuditEntry[], keep: number): void {
+    if (this.#replica) return this.#replica.saveFlags(state, audit, keep);
     this.#write(`flags:${++this.#flagSaves}`, 'saving the flags', () => this.#store.saveFlags(state, audit, keep));
   }
 
@@ -101,6 +117,7 @@ export class Journal {
 
   /** Record an action's start (before it acts) or its outcome in the action journal. */
   recordAction(record: ActionRecord): void {
+    if (this.#replica) return this.#replica.recordAction(record);
     this.#write(`action:${record.incident}\u0000${record.action}`, `recording action ${record.action}`, () => this.#store.recordAction(record));
   }
 
@@ -156,6 +173,8 @@ export class Journal {
     const batch = this.#pending;
     this.#pending = [];
     this.#lastCommit = performance.now();
+    // In a cluster the shared history numbers them; they reach the mirror and listeners through ingest().
+    if (this.#replica) return this.#replica.appendEvents(batch);
     if (this.#failure) this.#hold(batch);
     else {
       try {
@@ -165,6 +184,29 @@ export class Journal {
         this.#failed(error, `journaling ${batch.length} events`);
       }
     }
+    this.#deliver(batch);
+  }
+
+  /**
+   * Events of the cluster's history (numbered by it, in id order), into the local mirror and then
+   * to the listeners: the stream and GET /api/v1/events read the mirror.
+   */
+  ingest(events: readonly GreenlightEvent[]): void {
+    try {
+      this.#store.appendEvents(events);
+    } catch (error) {
+      this.#logger.error({ err: error }, `could not write ${events.length} events of the cluster's history to the local mirror: ${(error as Error).message}`);
+    }
+    this.#deliver(events);
+  }
+
+  /** The id of the newest event handed to the listeners (what a stream client resumes after). */
+  get lastId(): number {
+    return this.#lastDelivered;
+  }
+
+  #deliver(batch: readonly GreenlightEvent[]): void {
+    if (batch.length > 0) this.#lastDelivered = Math.max(this.#lastDelivered, batch.at(-1)!.id);
     for (const event of batch) {
       for (const listener of this.#listeners) {
         try {

@@ -7,9 +7,12 @@
 import type { Logger } from 'pino';
 import type { Config } from '../../config/schema.js';
 import type { EventBus } from './events.js';
-import { Journal } from './journal.js';
+import { Journal, type JournalReplica } from './journal.js';
 import { JournalRetention } from './journal-retention.js';
 import { Store } from './store.js';
+
+/** A cluster agent's local copy of the shared history, read by the stream and GET /api/v1/events. */
+export const MIRROR_FILE = 'cluster-mirror.db';
 
 export class Persistence {
   readonly store: Store;
@@ -22,13 +25,17 @@ export class Persistence {
     this.#retention = retention;
   }
 
-  /** Open the store under `config.dataDir` (throws StoreError saying what to fix) and start writing `bus` to it. */
-  static open(options: { config: Config; bus: EventBus; logger: Logger; now: () => number }): Persistence {
-    const { config, bus, now } = options;
+  /**
+   * Open the store under `config.dataDir` (throws StoreError saying what to fix) and start writing
+   * `bus` to it. With a `replica` (a cluster agent) the store is a fresh local mirror of the shared
+   * history, `cluster-mirror.db`, and events and state are written through the replica.
+   */
+  static open(options: { config: Config; bus: EventBus; logger: Logger; now: () => number; replica?: JournalReplica | undefined }): Persistence {
+    const { config, bus, now, replica } = options;
     const logger = options.logger.child({ component: 'journal' });
-    const store = Store.open(config.dataDir, now);
+    const store = replica ? Store.open(config.dataDir, now, MIRROR_FILE, true) : Store.open(config.dataDir, now);
     bus.resumeFrom(store.lastEventId());
-    const journal = new Journal({ store, bus, logger, now });
+    const journal = new Journal({ store, bus, logger, now, replica });
     const retention = new JournalRetention({ store, ...config.journal.retention, now, logger });
     retention.start();
     return new Persistence(store, journal, retention);

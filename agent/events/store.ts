@@ -6,7 +6,7 @@
  * transaction, committed before the caller goes on. The journal is bounded by age and size
  * (`prune`, run by JournalRetention): the oldest events go first, and ids are never reused.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { GreenlightError } from '../../config/errors.js';
@@ -209,12 +209,17 @@ export class Store {
     });
   }
 
-  /** Open (or create) `<dataDir>/greenlight.db`; `now` stamps its writes. Throws StoreError saying what to fix. */
-  static open(dataDir: string, now: () => number = Date.now): Store {
+  /**
+   * Open (or create) `<dataDir>/greenlight.db` (or `file`); `now` stamps its writes. `fresh`
+   * starts it empty (a cluster agent's mirror of the shared history is refilled at each start).
+   * Throws StoreError saying what to fix.
+   */
+  static open(dataDir: string, now: () => number = Date.now, file = 'greenlight.db', fresh = false): Store {
     const dir = resolve(dataDir);
-    const path = join(dir, 'greenlight.db');
+    const path = join(dir, file);
     try {
       mkdirSync(dir, { recursive: true });
+      if (fresh) for (const suffix of ['', '-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true });
       const db = new Database(path);
       db.pragma('journal_mode = WAL');
       // FULL: a committed switch or incident survives a power cut, not just a crash.

@@ -42,6 +42,8 @@ export interface StateSources {
   readonly ready: boolean;
   readonly dryRun: boolean;
   readonly bus: { readonly lastId: number };
+  /** The newest id of the history the stream serves, when it is not the bus's (a cluster's shared history). */
+  readonly historyLastId?: number | undefined;
   readonly traffic: Pick<TrafficControl, 'live' | 'adapter' | 'switching' | 'lock' | 'health' | 'rolledBackFromAt'>;
   readonly pipeline: {
     readonly series: Pick<SeriesRegistry, 'entries' | 'of'>;
@@ -97,7 +99,7 @@ export class StateView {
 
   /** The newest event id (where the status page's stream resumes). */
   lastEventId(): number {
-    return this.#sources.bus.lastId;
+    return this.#sources.historyLastId ?? this.#sources.bus.lastId;
   }
 
   /** Incidents, silences, maintenance windows and muted alerts (the status page's Alerts section). */

@@ -136,6 +136,8 @@ export class Pipeline {
   resume(store: Pick<Store, 'get'>, interrupted: ActionRecord[]): void {
     this.slo.restore(store.get('slo'));
     this.#interrupted = interrupted;
+    // A cluster's new leader resumes while it probes: its first round is long done.
+    if (this.series.firstRoundDone) this.#reconcileInterrupted();
     this.incidents.resume(store.get<Record<string, StoredIncident>>('incidents') ?? {}, (rule, incident, stored) => {
       if (!this.rules.resumeFiring(rule.name, incident, stored.startedAt, stored.env)) return false;
       this.holdResumed();

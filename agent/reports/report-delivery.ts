@@ -33,6 +33,8 @@ export interface ReportDeliveryOptions {
   link: (since: string) => string | undefined;
   publish: (event: EventInput) => void;
   logger: Logger;
+  /** Whether this agent posts scheduled reports now (a cluster's leader; default always): a follower's cron ticks post nothing. */
+  acting?: () => boolean;
 }
 
 export class ReportDelivery {
@@ -49,7 +51,13 @@ export class ReportDelivery {
   schedule(specs: readonly ReportScheduleSpec[]): void {
     this.#stopTasks();
     for (const spec of specs) {
-      const task = createTask(spec.cron, () => void this.deliver(spec), { timezone: spec.timezone, name: `report:${spec.name}` });
+      const task = createTask(
+        spec.cron,
+        () => {
+          if (this.#options.acting?.() ?? true) void this.deliver(spec);
+        },
+        { timezone: spec.timezone, name: `report:${spec.name}` },
+      );
       void task.start();
       this.#tasks.set(spec.name, task);
       for (const receiver of spec.receivers) {

@@ -43,6 +43,8 @@ export interface ReportsOptions {
   slice: <T>(work: () => T) => Promise<T | undefined>;
   now: () => number;
   logger: Logger;
+  /** Whether scheduled reports are posted from here (a cluster's leader); default always. */
+  acting?: () => boolean;
 }
 
 export class Reports {
@@ -76,6 +78,7 @@ export class Reports {
       },
       publish: (event) => host.bus.publish(event),
       logger,
+      ...(options.acting ? { acting: options.acting } : {}),
     });
   }
 

@@ -221,6 +221,16 @@ function renderFlags(overview) {
   table.tBodies[0].replaceChildren(...rows);
 }
 
+/** Who leads and who is there: one line, shown only when several agents share one database. */
+function renderCluster(cluster) {
+  const line = $('cluster');
+  line.hidden = !cluster || cluster.members.length < 2;
+  if (line.hidden) return;
+  const members = cluster.members.map((m) => `${m.name}${m.name === cluster.leader ? ' (leader)' : ''}${m.name === cluster.self ? ' (this one)' : ''}`);
+  line.textContent = `cluster: ${cluster.leader ? `${cluster.leader} leads, epoch ${cluster.epoch}` : 'no leader right now'} · ${members.join(', ')}`;
+  line.dataset.state = cluster.leader ? 'ok' : 'down';
+}
+
 function render() {
   const overview = page.overview;
   if (!overview) return;
@@ -228,6 +238,7 @@ function render() {
   $('live-env').dataset.env = overview.activeEnvironment;
   $('version').textContent = `v${overview.version}${overview.traffic.switching ? ' · switching…' : ''}`;
   $('dry-run').hidden = !overview.dryRun;
+  renderCluster(overview.cluster);
   document.title = `greenlight · ${overview.activeEnvironment} live`;
   renderEnvironments(overview);
   // Rules and flags change rarely: rebuild them only when they did (buttons keep focus and hover).

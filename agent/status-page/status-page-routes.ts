@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ClusterView } from '../cluster/cluster.js';
 import type { LifecycleOverview } from '../alerts/alert-lifecycle.js';
 import type { AgentState } from '../http/state-view.js';
 import type { SeriesSummary } from '../../probes/probe-series.js';
@@ -59,6 +60,8 @@ export interface OverviewSource {
   summaries(samples: number): SeriesSummary[];
   /** The newest event id, where the page's stream resumes. */
   lastEventId(): number;
+  /** Who leads and the members (GET /api/v1/cluster's answer). */
+  cluster(): ClusterView;
   /** The alert lifecycle's overview: incidents, silences, windows, muted alerts. */
   alerts(): LifecycleOverview;
 }
@@ -98,7 +101,14 @@ export function statusPageRoutes(agent: OverviewSource): Route[] {
       // `alerts`: incidents, silences, maintenance windows and muted alerts (the page's Alerts section).
       return {
         status: 200,
-        body: { ...state, locked: LOCKED_FLAGS, lastEventId: agent.lastEventId(), series: agent.summaries(samples), alerts: agent.alerts() },
+        body: {
+          ...state,
+          locked: LOCKED_FLAGS,
+          lastEventId: agent.lastEventId(),
+          cluster: agent.cluster(),
+          series: agent.summaries(samples),
+          alerts: agent.alerts(),
+        },
       };
     },
   });

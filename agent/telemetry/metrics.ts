@@ -103,6 +103,7 @@ export class AgentMetrics {
   readonly #actionsTotal: Counter<'action' | 'outcome'>;
   readonly #flagEnabled: Gauge<'flag' | 'env'>;
   readonly #alertsTotal: Counter<'receiver' | 'status' | 'outcome'>;
+  readonly #cluster: { isLeader: Gauge; epoch: Gauge; members: Gauge };
   readonly #maintenance: Gauge<'env'>;
   readonly #silences: Gauge<'state'>;
   readonly #incidents: Gauge<'state'>;
@@ -145,6 +146,16 @@ export class AgentMetrics {
       labelNames: ['receiver', 'status', 'outcome'],
       registers,
     });
+    this.#cluster = {
+      isLeader: new Gauge({
+        name: 'greenlight_cluster_is_leader',
+        help: 'Whether this agent leads its cluster and acts: 1 yes, 0 no (an agent alone: 1).',
+        registers,
+      }),
+      epoch: new Gauge({ name: 'greenlight_cluster_epoch', help: "The cluster leader's term, incremented by every new term (the fencing token).", registers }),
+      members: new Gauge({ name: 'greenlight_cluster_members', help: 'Agents of the cluster seen recently, this one included.', registers }),
+    };
+    this.setCluster({ isLeader: true, epoch: 1, members: 1 });
     // The alert lifecycle (README, "Alert lifecycle").
     this.#maintenance = new Gauge({
       name: 'greenlight_maintenance',
@@ -227,6 +238,12 @@ export class AgentMetrics {
 
   setActiveEnvironment(active: string, environments: readonly string[]): void {
     for (const env of environments) this.#activeEnvironment.set({ env }, env === active ? 1 : 0);
+  }
+
+  setCluster(view: { isLeader: boolean; epoch: number; members: number }): void {
+    this.#cluster.isLeader.set(view.isLeader ? 1 : 0);
+    this.#cluster.epoch.set(view.epoch);
+    this.#cluster.members.set(view.members);
   }
 
   setRuleState(rule: string, state: 'inactive' | 'pending' | 'firing'): void {

@@ -13,7 +13,7 @@ export const CommandTrafficSchema = z.strictObject({
     .min(1, { error: 'needs the program to run and its arguments, e.g. ["/usr/local/bin/switch-traffic", "--fast"]' })
     .meta({
       description:
-        'Program and arguments, run without a shell. It gets GREENLIGHT_FROM, GREENLIGHT_TO, GREENLIGHT_REASON, GREENLIGHT_RULE and GREENLIGHT_INCIDENT; exit 0 means switched.',
+        'Program and arguments, run without a shell. It gets GREENLIGHT_FROM, GREENLIGHT_TO, GREENLIGHT_REASON, GREENLIGHT_RULE, GREENLIGHT_INCIDENT and GREENLIGHT_FENCING_TOKEN (the leader epoch); exit 0 means switched.',
     }),
   timeout: Duration.default(30_000).meta({ description: 'The program and everything it started are killed after this long. Default 30s.' }),
   inheritEnv: z.boolean().default(true).meta({ description: "Whether the program also gets greenlight's own environment (PATH, HOME …). Default true." }),
@@ -73,5 +73,6 @@ function switchEnv(request: SwitchRequest): Record<string, string> {
     GREENLIGHT_REASON: request.reason,
     GREENLIGHT_RULE: request.rule ?? '',
     GREENLIGHT_INCIDENT: request.incident,
+    GREENLIGHT_FENCING_TOKEN: String(request.fencingToken),
   };
 }

@@ -15,6 +15,11 @@ export interface SwitchRequest {
   rule: string | null;
   /** Stable id of the incident, so a receiver can de-duplicate retries. */
   incident: string;
+  /**
+   * The leader's epoch (1 for an agent alone): it only grows from one leader to the next, so the
+   * traffic layer can refuse a switch carrying a lower token than one it has already taken.
+   */
+  fencingToken: number;
 }
 
 export interface SwitchOutcome {

@@ -54,6 +54,19 @@ export interface TrafficControlOptions {
   /** The phase after every switch (CDN purge, public TLS, public verify URL). */
   steps: Pick<SwitchSteps, 'run'>;
   logger: Logger;
+  /**
+   * The last check before the adapter (a cluster's: this agent still leads and `from` is still
+   * live in the shared state): the fencing token the switch carries, or why it may not go.
+   * Default: token 1, the one term of an agent alone.
+   */
+  fence?: (
+    from: string,
+    to: string,
+    incident: string,
+    manual: boolean,
+  ) => Promise<{ token: number; confirm?: () => Promise<void>; abandon?: () => Promise<void> } | { refused: string }>;
+  /** Whether a switch for an incident ever got past its fence (a cluster's journal of switches); undefined when unknown. */
+  switchSent?: (incident: string) => Promise<boolean | undefined>;
 }
 
 export class TrafficControl {
@@ -131,9 +144,27 @@ export class TrafficControl {
     return this.#rolledBackFrom.get(env);
   }
 
-  /** The environment the traffic layer serves now, when the adapter can tell. */
-  serving(signal: AbortSignal): Promise<string | undefined> {
-    return this.#adapter.current?.(signal) ?? Promise.resolve(undefined);
+  /**
+   * The environment the traffic layer serves now, when the adapter can tell; otherwise, for an
+   * interrupted `incident`, the live one when the cluster's journal shows its switch never got
+   * past the fence (so never reached the adapter).
+   */
+  async serving(signal: AbortSignal, incident?: string): Promise<string | undefined> {
+    const current = await (this.#adapter.current?.(signal) ?? Promise.resolve(undefined));
+    if (current !== undefined || incident === undefined || !this.#options.switchSent) return current;
+    return (await this.#options.switchSent(incident)) === false ? this.#live : undefined;
+  }
+
+  /**
+   * Another agent of the cluster switched (or a new leader found the shared state): take its live
+   * environment as this agent's, without publishing or persisting anything (the switch was).
+   */
+  follow(live: string): void {
+    if (live === this.#live || !Object.hasOwn(this.#host.config.environments, live)) return;
+    this.#options.logger.info({ live }, `${live} is live, as the cluster's shared state says`);
+    this.#live = live;
+    this.#host.metrics.setActiveEnvironment(live, Object.keys(this.#host.config.environments));
+    this.#options.onSwitched();
   }
 
   /** An environment's interval probes as last seen: a probe in flight past the verification deadline is unknown. */
@@ -194,15 +225,23 @@ export class TrafficControl {
         );
         return { switched: false, why: 'unverified', reason: `${plan.to} failed its fresh verification (${verification.summary})`, verification };
       }
+      const fence = this.#options.fence ? await this.#options.fence(from, plan.to, context.incident, context.rule === null) : { token: 1 };
+      if ('refused' in fence) {
+        this.#options.logger.warn({ incident: context.incident, to: plan.to }, `switch ${from} → ${plan.to} not made: ${fence.refused}`);
+        return { switched: false, why: 'not-live', reason: fence.refused };
+      }
       let outcome: SwitchOutcome;
       try {
         outcome = await this.#adapter.switchTo(
-          { from, to: plan.to, reason: context.message, rule: context.rule?.name ?? null, incident: context.incident },
+          { from, to: plan.to, reason: context.message, rule: context.rule?.name ?? null, incident: context.incident, fencingToken: fence.token },
           signal,
         );
       } catch (error) {
+        if ('abandon' in fence && fence.abandon) await fence.abandon();
         return { switched: false, why: 'adapter', reason: (error as Error).message ?? String(error), verification };
       }
+      // A cluster records the new live environment before anyone hears of the switch.
+      if ('confirm' in fence && fence.confirm) await fence.confirm();
       this.#record(from, plan.to, context, outcome, plan.kind, verification);
       const request = { from, to: plan.to, kind: plan.kind, incident: context.incident, reason: context.message, rule: context.rule?.name ?? null };
       const steps = await this.#options.steps.run(request, signal);

@@ -8,7 +8,8 @@ import { TrafficError, type TrafficAdapter } from './traffic-adapter.js';
 export const WebhookTrafficSchema = z.strictObject({
   type: z.literal('webhook'),
   url: HttpUrl.meta({
-    description: 'Receives a POST {from, to, reason, rule, incident, time} per switch; any 2xx means switched. A secret: take it from ${TRAFFIC_WEBHOOK_URL}.',
+    description:
+      'Receives a POST {from, to, reason, rule, incident, time} per switch, with the header Greenlight-Fencing-Token (the leader epoch); any 2xx means switched. A secret: take it from ${TRAFFIC_WEBHOOK_URL}.',
   }),
   headers: z.record(z.string(), z.string()).default({}).meta({ description: 'Extra request headers (an Authorization token from ${VAR}).' }),
   timeout: Duration.default(5_000).meta({ description: 'Deadline of one attempt. Default 5s.' }),
@@ -16,6 +17,9 @@ export const WebhookTrafficSchema = z.strictObject({
 });
 
 export type WebhookTrafficConfig = z.output<typeof WebhookTrafficSchema>;
+
+/** Carries the leader's epoch: the target may refuse a switch with a lower token than one it has taken. */
+export const FENCING_HEADER = 'Greenlight-Fencing-Token';
 
 /** How messages and logs name the target: the URL itself is a secret. */
 const LABEL = 'traffic webhook';
@@ -44,7 +48,8 @@ export const webhookTraffic: PluginDefinition<WebhookTrafficConfig, TrafficAdapt
         };
         let response;
         try {
-          response = await sendWithRetry(deps, { label: LABEL, url: config.url, method: 'POST', headers: config.headers, json: body }, policy, signal);
+          const headers = { ...config.headers, [FENCING_HEADER]: String(request.fencingToken) };
+          response = await sendWithRetry(deps, { label: LABEL, url: config.url, method: 'POST', headers, json: body }, policy, signal);
         } catch (error) {
           if (error instanceof OutboundError) throw new TrafficError(`${error.message}; traffic was not switched to ${request.to}`, { cause: error });
           throw error;

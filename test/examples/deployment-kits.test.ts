@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { Deployment } from 'kubernetes-models/apps/v1';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ConfigMap, Service } from 'kubernetes-models/v1';
 import { parse, parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
@@ -55,6 +56,9 @@ const CONTRACT_VARIABLES = new Set([
   'RENDER_API_KEY',
   'RENDER_BLUE_SERVICE_ID',
   'RENDER_GREEN_SERVICE_ID',
+  'GREENLIGHT_DATABASE_URL',
+  'GREENLIGHT_NODE_NAME',
+  'GREENLIGHT_ADVERTISE_URL',
 ]);
 
 /** Problems with a greenlight invocation (`args` after the program), judged against CONTRACT.md. */
@@ -288,5 +292,46 @@ describe('the systemd unit', () => {
     const run = spawnSync('systemd-analyze', ['verify', file], { encoding: 'utf8', timeout: 60_000 });
     expect(`${run.stdout}${run.stderr}`.trim()).toBe('');
     expect(run.status).toBe(0);
+  });
+});
+
+describe('the cluster kits', () => {
+  const defaultConfig = readFileSync(join(ROOT, 'config', 'greenlight.yaml'), 'utf8');
+
+  it('Compose: PostgreSQL and two agents with their own names and advertised URLs, on the default config, which validates', () => {
+    const compose = load('docker-compose.cluster.yml');
+    const agents = Object.entries(compose.services as Record<string, Obj>).filter(([name]) => name.startsWith('greenlight-'));
+    expect(agents.map(([name]) => name)).toEqual(['greenlight-1', 'greenlight-2']);
+    expect(compose.services.postgres.image).toMatch(/^postgres:/);
+    for (const [name, service] of agents) {
+      expect(cliProblems(service.command)).toEqual([]);
+      expect(service.depends_on).toContain('postgres');
+      expect(service.environment).toMatchObject({ GREENLIGHT_NODE_NAME: name, GREENLIGHT_ADVERTISE_URL: `http://${name}:9464` });
+      for (const variable of Object.keys(service.environment as Obj)) expect(CONTRACT_VARIABLES, variable).toContain(variable);
+      const env = Object.fromEntries(
+        Object.entries(service.environment as Record<string, string>).map(([key, value]) => [
+          key,
+          value.replace(/\$\{[^}]*:-\}/g, '').replace(/\$\{[^}]*\}/g, 'a-secret-value-0123'),
+        ]),
+      );
+      const config = parseAgentConfig(defaultConfig, env);
+      expect(config.cluster).toMatchObject({ nodeName: name, advertiseUrl: `http://${name}:9464` });
+      expect(config.cluster.databaseUrl).toMatch(/^postgres:\/\/greenlight:.*@postgres:5432\/greenlight$/);
+    }
+  });
+
+  it('Kubernetes: a two-replica Deployment with a PodDisruptionBudget that keeps one, matching the API schemas', () => {
+    const documents = parseAllDocuments(readFileSync(join(EXAMPLES, 'kubernetes', 'greenlight-cluster.yaml'), 'utf8')).map((doc) => doc.toJS() as Obj);
+    const models: Record<string, new (data: never) => { validate(): void }> = { Deployment, PodDisruptionBudget, Service };
+    for (const doc of documents) expect(() => new models[doc.kind]!(doc as never).validate(), doc.kind).not.toThrow();
+    const deployment = documents.find((doc) => doc.kind === 'Deployment')!;
+    const pdb = documents.find((doc) => doc.kind === 'PodDisruptionBudget')!;
+    expect(deployment.spec.replicas).toBe(2);
+    expect(pdb.spec).toMatchObject({ minAvailable: 1, selector: deployment.spec.selector });
+    const container = deployment.spec.template.spec.containers[0] as Obj;
+    expect(cliProblems(container.args)).toEqual([]);
+    const names = (container.env as Obj[]).map((variable) => variable.name as string);
+    expect(names).toEqual(expect.arrayContaining(['GREENLIGHT_DATABASE_URL', 'GREENLIGHT_NODE_NAME', 'GREENLIGHT_ADVERTISE_URL']));
+    for (const name of names.filter((n) => n !== 'POD_IP')) expect(CONTRACT_VARIABLES, name).toContain(name);
   });
 });

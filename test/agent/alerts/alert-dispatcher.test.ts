@@ -450,3 +450,45 @@ describe('AlertDispatcher', () => {
     await expect(alerts.idle()).resolves.toBeUndefined();
   });
 });
+
+describe('AlertDispatcher of a cluster agent (acting)', () => {
+  it('sends nothing while it does not lead (no grouped send, no escalation, no repeat); what is owed goes out once it leads', async () => {
+    let leads = false;
+    const desk = recorder('desk', ['warning', 'critical']);
+    const deliveries: AlertDelivery[] = [];
+    const alerts = new AlertDispatcher({
+      receivers: [desk],
+      repeatIntervalMs: 1,
+      now: () => Date.now(),
+      logger: pino({ level: 'silent' }),
+      onDelivery: (delivery) => void deliveries.push(delivery),
+      grouping: { by: ['rule'], waitMs: 0, intervalMs: 0 },
+      acting: () => leads,
+    });
+    cleanups.push(() => alerts.close());
+
+    alerts.notify(firingNotice({ incident: 'error-ratio-critical#1' }));
+    alerts.notify(firingNotice({ key: 'other', incident: 'error-ratio-critical#1' }));
+    expect(alerts.escalate('error-ratio-critical#1', 2, 'all')).toBe(1);
+    await alerts.idle();
+    expect(desk.sent).toEqual([]);
+    expect(deliveries).toEqual([]);
+
+    leads = true;
+    alerts.recheck();
+    await vi.waitFor(() => expect(deliveries.length).toBeGreaterThan(0));
+    expect(desk.sent.slice(0, 2).map((notice) => notice.key)).toEqual([firingNotice().key, 'other']);
+    // It leads: the repeat (every millisecond here) goes out.
+    await vi.waitFor(() => expect(deliveries.length).toBeGreaterThan(1));
+
+    // Deposed again: no repeat is sent any more.
+    leads = false;
+    await alerts.idle();
+    const before = desk.sent.length;
+    vi.useFakeTimers();
+    alerts.recheck();
+    await vi.advanceTimersByTimeAsync(1_000);
+    await alerts.idle();
+    expect(desk.sent).toHaveLength(before);
+  });
+});

@@ -56,7 +56,7 @@ const SERVICES: Record<string, Service> = { slack: slackService, discord: discor
 /** The lifecycle as the agent builds it, on `alerts` YAML (receivers appended), with a store that may outlive it. */
 async function start(
   alerts = '',
-  options: { store?: LifecycleStore; open?: Parameters<AlertLifecycle['start']>[1]; fakeTimers?: boolean; startAt?: number } = {},
+  options: { store?: LifecycleStore; open?: Parameters<AlertLifecycle['start']>[1]; fakeTimers?: boolean; startAt?: number; acting?: () => boolean } = {},
 ): Promise<World> {
   if (options.fakeTimers !== false)
     vi.useFakeTimers({
@@ -112,6 +112,7 @@ ${alerts}
     now: () => Date.now(),
     activeEnvironment: () => live.env,
     onDelivery: (delivery) => void deliveries.push(delivery),
+    ...(options.acting ? { acting: options.acting } : {}),
   });
   lifecycle.start(options.store ?? memoryLifecycleStore(), options.open ?? []);
   const world: World = {
@@ -392,6 +393,36 @@ describe('escalation and acknowledgement', () => {
     await second.advance(4 * MIN);
     // Level 3 at 15 minutes, once: the alert the first run held is known to the second.
     expect(second.to('slack').map((r) => r.at)).toEqual([15 * MIN]);
+    expect(second.to('slack')[0]!.body.text).toContain('ESCALATION L3');
+    expect(second.events.filter((e) => e.type === 'incident.escalated').map((e) => (e.data as { level: number }).level)).toEqual([3]);
+  });
+
+  it('in a cluster, a follower is dormant and a new leader goes on from the records the last one wrote', async () => {
+    const shared = memoryLifecycleStore();
+    const first = await start('', { store: shared });
+    const incident = first.fire('live-universe-failing', 1, 'critical');
+    first.lifecycle.notify(notice('live-universe-failing', 'critical'));
+    await first.advance(6 * MIN);
+    expect(first.to('slack').map((r) => r.at)).toEqual([5_000, 5 * MIN]);
+    await first.close();
+    worlds.splice(worlds.indexOf(first), 1);
+    vi.useRealTimers();
+
+    // Another agent follows: the rule fires there too, and it opens, notifies, escalates and publishes nothing.
+    let leads = false;
+    const second = await start('', { store: memoryLifecycleStore(), startAt: T0 + 6 * MIN, acting: () => leads });
+    second.fire('live-universe-failing', 1, 'critical');
+    second.lifecycle.notify(notice('live-universe-failing', 'critical'));
+    await second.advance(10 * MIN);
+    expect(second.received).toEqual([]);
+    expect(second.lifecycle.incidents.list()).toEqual([]);
+    expect(second.events.filter((e) => e.type !== 'rule.firing')).toEqual([]);
+
+    // It takes over at minute 16 from the shared records: level 3 (due at 15) once, nothing sent again.
+    leads = true;
+    second.lifecycle.start(shared, [{ incident, rule: 'live-universe-failing', env: 'blue', severity: 'critical', startedAt: T0 }]);
+    await second.advance(MIN);
+    expect(second.to('slack')).toHaveLength(1);
     expect(second.to('slack')[0]!.body.text).toContain('ESCALATION L3');
     expect(second.events.filter((e) => e.type === 'incident.escalated').map((e) => (e.data as { level: number }).level)).toEqual([3]);
   });

@@ -252,3 +252,32 @@ probes:
     expect(recorder.requests.some((r) => r.path === '/hook')).toBe(true);
   });
 });
+
+describe('scheduled reports in a cluster', () => {
+  it("posts nothing at a schedule's tick while this agent does not lead, and posts once it leads", async () => {
+    let leads = false;
+    let asked = 0;
+    let builds = 0;
+    const delivery = new ReportDelivery({
+      build: () => {
+        builds++;
+        return Promise.reject(new Error('not now'));
+      },
+      receiver: () => undefined,
+      switchedOff: () => undefined,
+      link: () => undefined,
+      publish: () => undefined,
+      logger: pino({ level: 'silent' }),
+      acting: () => {
+        asked++;
+        return leads;
+      },
+    });
+    onTestFinished(() => delivery.close());
+    delivery.schedule([{ name: 'every-second', cron: '* * * * * *', timezone: 'UTC', sinceMs: 86_400_000, receivers: ['slack'] }]);
+    await waitUntil(() => asked >= 2, 'two ticks of the schedule');
+    expect(builds).toBe(0);
+    leads = true;
+    await waitUntil(() => builds > 0, 'a tick that builds the report, now that it leads');
+  });
+});

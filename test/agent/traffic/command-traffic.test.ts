@@ -19,6 +19,7 @@ const request: SwitchRequest = {
   reason: 'rule live-error-ratio-critical: error ratio 0.42 > 0.1',
   rule: 'live-error-ratio-critical',
   incident: 'inc-20250303-1430-7f3a',
+  fencingToken: 7,
 };
 
 /** An executable shell script in a fresh temp dir; `$1` in the body is that dir. */
@@ -53,6 +54,7 @@ describe('command traffic adapter', () => {
     const outcome = await adapter({ command: [path, dir] }).switchTo(request, new AbortController().signal);
     expect(readFileSync(join(dir, 'env.txt'), 'utf8')).toBe(
       [
+        'GREENLIGHT_FENCING_TOKEN=7',
         'GREENLIGHT_FROM=blue',
         'GREENLIGHT_INCIDENT=inc-20250303-1430-7f3a',
         'GREENLIGHT_REASON=rule live-error-ratio-critical: error ratio 0.42 > 0.1',

@@ -15,7 +15,7 @@ const NGINX = findNginx();
 if (!NGINX && process.env.CI) throw new Error('nginx is not installed; .ci/run must apt-get install nginx');
 
 function request(from: string, to: string): SwitchRequest {
-  return { from, to, reason: `test: ${from} → ${to}`, rule: null, incident: `inc-${from}-${to}` };
+  return { from, to, reason: `test: ${from} → ${to}`, rule: null, incident: `inc-${from}-${to}`, fencingToken: 1 };
 }
 
 describe.skipIf(!NGINX)('nginx traffic adapter against a real nginx', () => {

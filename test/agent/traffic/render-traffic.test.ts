@@ -173,6 +173,7 @@ const toGreen: SwitchRequest = {
   reason: 'rule live-latency-critical: mean latency 6.2s > 5s',
   rule: 'live-latency-critical',
   incident: 'inc-7',
+  fencingToken: 1,
 };
 
 function adapter(block: Record<string, unknown> = {}) {

@@ -65,6 +65,7 @@ const request: SwitchRequest = {
   reason: 'rule universe-critical: universe probe failing',
   rule: 'universe-critical',
   incident: 'inc-42',
+  fencingToken: 42,
 };
 
 function adapter(block: Record<string, unknown> = {}) {
@@ -85,6 +86,7 @@ describe('webhook traffic adapter', () => {
     expect(call).toMatchObject({ method: 'POST', url: SECRET_PATH });
     expect(call!.headers['content-type']).toBe('application/json');
     expect(call!.headers.authorization).toBe('Bearer lb-token-123456');
+    expect(call!.headers['greenlight-fencing-token']).toBe('42');
     expect(JSON.parse(call!.body)).toEqual({
       from: 'blue',
       to: 'green',

@@ -1,0 +1,68 @@
+/**
+ * The cluster's routes: GET /api/v1/cluster (who leads, the members), and the forwarding of
+ * actions asked of a follower. Every agent serves every endpoint; an action (a manual rollback, a
+ * promotion, a flag change or preset) is carried out once, by the leader: a follower checks the
+ * caller's token as usual, then sends the same request to the leader's advertised URL and
+ * answers with the leader's answer. No leader (an election under way, the database down): 503,
+ * try again.
+ */
+import { HttpError, type Route, type RouteResponse } from '../http/http-server.js';
+import type { ClusterView } from './cluster.js';
+
+/** Marks a request a follower forwarded: the agent it reaches answers it itself or refuses, never forwards it again. */
+export const FORWARDED_HEADER = 'greenlight-forwarded-by';
+/** How long a forwarded request may take at the leader (a promotion waits for its gates and watch). */
+const FORWARD_TIMEOUT_MS = 15 * 60_000;
+
+/** What the routes read of the cluster (an agent alone answers as a cluster of one). */
+export interface ClusterRole {
+  view(): ClusterView;
+  /** Whether this agent acts now. */
+  isLeader(): boolean;
+  /** Where the leader is, when another agent leads. */
+  leaderUrl(): string | undefined;
+}
+
+export function clusterRoutes(cluster: ClusterRole): Route[] {
+  return [{ method: 'GET', path: '/api/v1/cluster', auth: 'none', handle: () => ({ status: 200, body: cluster.view() }) }];
+}
+
+/** `routes` as the leader's: on a follower each request is forwarded to the leader and its answer returned. */
+export function leaderOnly(routes: readonly Route[], cluster: ClusterRole): Route[] {
+  return routes.map((route) => ({
+    ...route,
+    handle: async (request) => {
+      if (cluster.isLeader()) return route.handle(request);
+      const leader = cluster.leaderUrl();
+      const self = cluster.view().self;
+      if (leader === undefined || request.headers[FORWARDED_HEADER] !== undefined)
+        throw new HttpError(503, `no agent leads the cluster right now (an election is under way, or the database is unavailable): try again in a few seconds`);
+      return forward(leader, route, request, self);
+    },
+  }));
+}
+
+async function forward(leader: string, route: Route, request: Parameters<Route['handle']>[0], self: string): Promise<RouteResponse> {
+  const path = route.path.replace(/:(\w+)/g, (_, name: string) => encodeURIComponent(request.params[name] ?? ''));
+  const query = request.query.toString();
+  const headers: Record<string, string> = { [FORWARDED_HEADER]: self };
+  if (request.headers.authorization) headers.authorization = request.headers.authorization;
+  if (route.body) headers['content-type'] = 'application/json';
+  let response: Response;
+  try {
+    response = await fetch(`${leader}${path}${query ? `?${query}` : ''}`, {
+      method: route.method,
+      headers,
+      body: route.body ? JSON.stringify(request.body) : undefined,
+      signal: AbortSignal.timeout(FORWARD_TIMEOUT_MS),
+    });
+  } catch (error) {
+    throw new HttpError(503, `the leader at ${leader} could not be reached (${(error as Error).message}): try again in a few seconds`);
+  }
+  const text = await response.text();
+  return {
+    status: response.status,
+    text,
+    headers: { 'content-type': response.headers.get('content-type') ?? 'application/json', 'greenlight-answered-by': leader },
+  };
+}

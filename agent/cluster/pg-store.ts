@@ -1,0 +1,595 @@
+/**
+ * The shared store of a cluster: PostgreSQL through node-postgres (`pg`), one pool per agent.
+ * It holds what every agent of the cluster must agree on: the leader lease, the members, the
+ * live environment, the flags and their audit, the firing incidents, the action journal (with
+ * the switches each leader started), the alert lifecycle's records and the one event history.
+ *
+ * Invariants:
+ * - The database's clock judges the lease (`now()`), never an agent's. A term is the lease held
+ *   without a gap by one agent; every new term increments `epoch`.
+ * - Writes that act for the cluster (an action's start record, a switch, the shared state) run in
+ *   a transaction that first takes the lease row FOR SHARE and checks that the caller holds it,
+ *   with its epoch, unexpired: a takeover (which updates the row) waits for that transaction, and
+ *   a deposed leader's write is refused.
+ * - Event ids come from one sequence, taken under a transaction-level advisory lock, so they are
+ *   committed in id order: a reader that has seen id N has seen every id below it.
+ * - Migrations are versioned and run under a session advisory lock: two agents starting at once
+ *   on an empty database apply each one exactly once.
+ * - Nothing here logs a pg error object itself: pg-pool attaches the client to it, and the
+ *   client's parameters hold the password.
+ */
+import pg from 'pg';
+import type { GreenlightEvent } from '../events/events.js';
+import type { FlagAuditEntry, FlagState } from '../flags/flag-store.js';
+import type { ActionRecord, StoredActionContext } from '../events/store.js';
+
+/** Advisory lock keys (any 64-bit numbers that other users of the database are unlikely to pick). */
+const MIGRATION_LOCK = 0x67726e6c_01;
+const EVENT_ID_LOCK = 0x67726e6c_02;
+
+/** NOTIFY channels: new events (no payload), and a shared state key changed (payload: `{"key","node"}`). */
+export const EVENTS_CHANNEL = 'greenlight_events';
+export const STATE_CHANNEL = 'greenlight_state';
+
+/** The schema, one entry per version; an applied version is never edited, only followed by a new one. */
+export const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE greenlight_lease (
+     id int PRIMARY KEY CHECK (id = 1),
+     holder text,
+     url text,
+     epoch bigint NOT NULL DEFAULT 0,
+     expires_at timestamptz NOT NULL DEFAULT '-infinity'
+   );
+   INSERT INTO greenlight_lease (id) VALUES (1);
+   CREATE TABLE greenlight_members (
+     name text PRIMARY KEY,
+     url text NOT NULL,
+     started_at timestamptz NOT NULL DEFAULT now(),
+     last_seen timestamptz NOT NULL DEFAULT now()
+   );
+   CREATE TABLE greenlight_state (
+     key text PRIMARY KEY,
+     value text NOT NULL,
+     node text NOT NULL,
+     epoch bigint NOT NULL,
+     updated_at timestamptz NOT NULL DEFAULT now()
+   );
+   CREATE TABLE greenlight_events (
+     id bigserial PRIMARY KEY,
+     time text NOT NULL,
+     type text NOT NULL,
+     severity text NOT NULL,
+     env text,
+     probe text,
+     rule text,
+     message text NOT NULL,
+     data text NOT NULL,
+     node text NOT NULL
+   );
+   CREATE TABLE greenlight_flag_audit (
+     id bigserial PRIMARY KEY,
+     time text NOT NULL,
+     actor text NOT NULL,
+     reason text NOT NULL,
+     env text NOT NULL,
+     flag text NOT NULL,
+     old boolean NOT NULL,
+     new text NOT NULL,
+     outcome text NOT NULL
+   );
+   CREATE TABLE greenlight_actions (
+     incident text NOT NULL,
+     action text NOT NULL,
+     type text NOT NULL,
+     state text NOT NULL,
+     context text NOT NULL,
+     started_at bigint NOT NULL,
+     finished_at bigint,
+     detail text,
+     node text NOT NULL,
+     epoch bigint NOT NULL,
+     PRIMARY KEY (incident, action)
+   );
+   CREATE TABLE greenlight_switches (
+     id bigserial PRIMARY KEY,
+     incident text NOT NULL,
+     from_env text NOT NULL,
+     to_env text NOT NULL,
+     node text NOT NULL,
+     epoch bigint NOT NULL,
+     at timestamptz NOT NULL DEFAULT now(),
+     confirmed_at timestamptz
+   );
+   CREATE INDEX greenlight_switches_incident ON greenlight_switches (incident)`,
+  // The alert lifecycle's records (agent/alerts/lifecycle-store.ts): silences, maintenance windows,
+  // incidents with their escalation, the alerts of open incidents with what each receiver was told.
+  `CREATE TABLE greenlight_alert_lifecycle (
+     kind text NOT NULL,
+     id text NOT NULL,
+     record text NOT NULL,
+     node text NOT NULL,
+     epoch bigint NOT NULL,
+     updated_at timestamptz NOT NULL DEFAULT now(),
+     PRIMARY KEY (kind, id)
+   )`,
+];
+
+/** The lease as the database sees it now. */
+export interface LeaseView {
+  holder: string | null;
+  url: string | null;
+  epoch: number;
+  /** Held and unexpired by the database's clock. */
+  valid: boolean;
+}
+
+export interface MemberRow {
+  name: string;
+  url: string;
+  lastSeen: string;
+}
+
+/** What a new leader (and a starting agent) reads of the shared state. */
+export interface SharedSnapshot {
+  state: Map<string, unknown>;
+  audit: FlagAuditEntry[];
+  /** Every action record kept (started, or finished within the week): what was done to which incident. */
+  actions: ActionRecord[];
+  /** The alert lifecycle's records by kind (silences, maintenance_windows, alert_incidents, active_alerts). */
+  lifecycle: Map<string, unknown[]>;
+}
+
+/** Why a fenced write was refused; undefined when it went through. */
+export type Refusal = string | undefined;
+
+/** The caller's term: its node name and the epoch it believes it leads. */
+export interface Term {
+  node: string;
+  epoch: number;
+}
+
+const LEASE_HELD = 'SELECT 1 FROM greenlight_lease WHERE id = 1 AND holder = $1 AND epoch = $2 AND expires_at > now() FOR SHARE';
+
+export class PgStore {
+  readonly #pool: pg.Pool;
+  readonly url: string;
+
+  private constructor(pool: pg.Pool, url: string) {
+    this.#pool = pool;
+    this.url = url;
+  }
+
+  /**
+   * A pool on `url` (no connection yet). `onError` hears errors of idle connections (a database
+   * restart drops them): without a listener they would end the process.
+   */
+  static create(url: string, options: { application: string; onError: (message: string) => void }): PgStore {
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: 6,
+      application_name: options.application.slice(0, 63),
+      connectionTimeoutMillis: 2_000,
+      // A hung query must not hold a lease renewal or an action's fence for long.
+      query_timeout: 5_000,
+      idleTimeoutMillis: 30_000,
+    });
+    pool.on('error', (error) => options.onError(describePgError(error)));
+    // A connection the server drops while checked out (a restart mid-transaction) emits 'error'
+    // on its client, which pg-pool only listens to while the client is idle: without this the
+    // process would end on an unhandled 'error'. The query under way rejects on its own.
+    pool.on('connect', (client) => client.on('error', (error) => options.onError(describePgError(error))));
+    return new PgStore(pool, url);
+  }
+
+  /** Apply the migrations not applied yet, under an advisory lock; returns the schema version. */
+  async migrate(): Promise<number> {
+    const client = await this.#pool.connect();
+    try {
+      await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+      try {
+        await client.query('CREATE TABLE IF NOT EXISTS greenlight_schema (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
+        const applied = new Set((await client.query<{ version: number }>('SELECT version FROM greenlight_schema')).rows.map((row) => row.version));
+        for (const [index, sql] of MIGRATIONS.entries()) {
+          const version = index + 1;
+          if (applied.has(version)) continue;
+          await client.query('BEGIN');
+          try {
+            await client.query(sql);
+            await client.query('INSERT INTO greenlight_schema (version) VALUES ($1)', [version]);
+            await client.query('COMMIT');
+          } catch (error) {
+            await client.query('ROLLBACK');
+            throw error;
+          }
+        }
+        const newest = Math.max(0, ...applied, MIGRATIONS.length);
+        return newest;
+      } finally {
+        await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+      }
+    } finally {
+      client.release();
+    }
+  }
+
+  /** A dedicated connection (not from the pool) for LISTEN. */
+  listener(): pg.Client {
+    return new pg.Client({ connectionString: this.url, connectionTimeoutMillis: 2_000 });
+  }
+
+  /**
+   * One election round for `node`: renew its own unexpired lease, or take one that expired (or
+   * was released); a new term increments the epoch. Also marks `node` as seen. Returns the lease
+   * as it is after the round.
+   */
+  async elect(node: string, url: string, leaseMs: number): Promise<LeaseView> {
+    await this.#pool.query(
+      `INSERT INTO greenlight_members (name, url) VALUES ($1, $2)
+       ON CONFLICT (name) DO UPDATE SET url = excluded.url, last_seen = now()`,
+      [node, url],
+    );
+    const taken = await this.#pool.query<{ epoch: string }>(
+      `UPDATE greenlight_lease AS l
+          SET holder = $1, url = $2, expires_at = now() + $3::float8 * interval '1 millisecond',
+              epoch = CASE WHEN l.holder = $1 AND l.expires_at > now() THEN l.epoch ELSE l.epoch + 1 END
+        WHERE id = 1 AND ((l.holder = $1 AND l.expires_at > now()) OR l.expires_at <= now() OR l.holder IS NULL)
+        RETURNING epoch`,
+      [node, url, leaseMs],
+    );
+    if (taken.rows.length === 1) return { holder: node, url, epoch: Number(taken.rows[0]!.epoch), valid: true };
+    return this.lease();
+  }
+
+  /** The lease as it is now. */
+  async lease(): Promise<LeaseView> {
+    const { rows } = await this.#pool.query<{ holder: string | null; url: string | null; epoch: string; valid: boolean }>(
+      'SELECT holder, url, epoch, expires_at > now() AS valid FROM greenlight_lease WHERE id = 1',
+    );
+    const row = rows[0]!;
+    return { holder: row.holder, url: row.url, epoch: Number(row.epoch), valid: row.valid };
+  }
+
+  /** Give the lease up at once (a clean stop): the next agent to try takes it with a new epoch. */
+  async release(term: Term): Promise<void> {
+    await this.#pool.query("UPDATE greenlight_lease SET holder = NULL, expires_at = '-infinity' WHERE id = 1 AND holder = $1 AND epoch = $2", [
+      term.node,
+      term.epoch,
+    ]);
+  }
+
+  /** Remove `node` from the members (a clean stop). */
+  async leave(node: string): Promise<void> {
+    await this.#pool.query('DELETE FROM greenlight_members WHERE name = $1', [node]);
+  }
+
+  /** Members seen within `withinMs` by the database's clock, by name. */
+  async members(withinMs: number): Promise<MemberRow[]> {
+    const { rows } = await this.#pool.query<{ name: string; url: string; last_seen: Date }>(
+      "SELECT name, url, last_seen FROM greenlight_members WHERE last_seen > now() - $1::float8 * interval '1 millisecond' ORDER BY name",
+      [withinMs],
+    );
+    return rows.map((row) => ({ name: row.name, url: row.url, lastSeen: row.last_seen.toISOString() }));
+  }
+
+  /**
+   * Write an action's start record for the cluster, if `term` still leads and the action has not
+   * been started for this incident by anyone (a retry of an owed action may follow a finished
+   * record that did not succeed).
+   */
+  async claimAction(term: Term, record: ActionRecord, retry: boolean): Promise<Refusal> {
+    return this.#fenced(term, async (client) => {
+      const { rows } = await client.query<{ state: string; node: string }>(
+        'SELECT state, node FROM greenlight_actions WHERE incident = $1 AND action = $2 FOR UPDATE',
+        [record.incident, record.action],
+      );
+      const existing = rows[0];
+      if (existing && (!retry || existing.state === 'started' || existing.state === 'succeeded'))
+        return `${record.action} was already ${existing.state} for ${record.incident} by ${existing.node}`;
+      await client.query(
+        `INSERT INTO greenlight_actions (incident, action, type, state, context, started_at, node, epoch) VALUES ($1, $2, $3, 'started', $4, $5, $6, $7)
+         ON CONFLICT (incident, action) DO UPDATE SET state = 'started', started_at = excluded.started_at, finished_at = NULL, detail = NULL, node = excluded.node, epoch = excluded.epoch`,
+        [record.incident, record.action, record.type, JSON.stringify(record.context), record.startedAt, term.node, term.epoch],
+      );
+      return undefined;
+    });
+  }
+
+  /** An action's outcome (not fenced: what happened is recorded whoever leads now). */
+  async finishAction(record: ActionRecord): Promise<void> {
+    await this.#pool.query('UPDATE greenlight_actions SET state = $3, finished_at = $4, detail = $5 WHERE incident = $1 AND action = $2', [
+      record.incident,
+      record.action,
+      record.state,
+      record.finishedAt ?? null,
+      record.detail ?? null,
+    ]);
+    if (record.finishedAt !== undefined)
+      await this.#pool.query("DELETE FROM greenlight_actions WHERE state != 'started' AND finished_at < $1", [record.finishedAt - 7 * 24 * 3_600_000]);
+  }
+
+  /**
+   * The last check before a switch reaches the traffic adapter: `term` leads, `from` is still live
+   * in the shared state, and (unless an operator asks: `manual`) no switch of an earlier term is
+   * unconfirmed (its leader died between the adapter and the record: where traffic goes is
+   * unknown, and a rule does not switch on a guess; an operator's switch settles it). Records the
+   * switch as sent.
+   */
+  async claimSwitch(term: Term, switchTo: { from: string; to: string; incident: string; manual: boolean }): Promise<Refusal> {
+    return this.#fenced(term, async (client) => {
+      const { rows } = await client.query<{ value: string }>("SELECT value FROM greenlight_state WHERE key = 'activeEnvironment' FOR UPDATE");
+      const live = rows[0] === undefined ? undefined : (JSON.parse(rows[0].value) as string);
+      if (live !== undefined && live !== switchTo.from) return `${switchTo.from} is no longer live in the cluster (${live} is): another leader switched first`;
+      if (!switchTo.manual) {
+        const unconfirmed = await client.query<{ node: string; epoch: string; from_env: string; to_env: string }>(
+          'SELECT node, epoch, from_env, to_env FROM greenlight_switches WHERE confirmed_at IS NULL AND epoch < $1 ORDER BY id DESC LIMIT 1',
+          [term.epoch],
+        );
+        const row = unconfirmed.rows[0];
+        if (row)
+          return `the switch ${row.from_env} → ${row.to_env} sent by ${row.node} (epoch ${row.epoch}) was never confirmed: the traffic layer may have moved; check it, then greenlight rollback`;
+      } else {
+        // An operator (or a promotion) decides with what they see: earlier unknowns are settled.
+        await client.query('UPDATE greenlight_switches SET confirmed_at = now() WHERE confirmed_at IS NULL AND epoch < $1', [term.epoch]);
+      }
+      await client.query('INSERT INTO greenlight_switches (incident, from_env, to_env, node, epoch) VALUES ($1, $2, $3, $4, $5)', [
+        switchTo.incident,
+        switchTo.from,
+        switchTo.to,
+        term.node,
+        term.epoch,
+      ]);
+      return undefined;
+    });
+  }
+
+  /** Whether a switch was ever sent to the traffic adapter for `incident` (after the fence). */
+  async switchSent(incident: string): Promise<boolean> {
+    const { rows } = await this.#pool.query('SELECT 1 FROM greenlight_switches WHERE incident = $1 LIMIT 1', [incident]);
+    return rows.length > 0;
+  }
+
+  /** The adapter refused or failed a switch claimed by `term`: it did not happen. */
+  async abandonSwitch(term: Term, incident: string): Promise<void> {
+    await this.#pool.query('DELETE FROM greenlight_switches WHERE incident = $1 AND epoch = $2 AND confirmed_at IS NULL', [incident, term.epoch]);
+  }
+
+  /**
+   * Record the live environment after a switch that went through. Not fenced by the lease (the
+   * switch was, and it happened), but never over a switch of a later term.
+   */
+  async completeSwitch(term: Term, live: string): Promise<void> {
+    await this.#pool.query('UPDATE greenlight_switches SET confirmed_at = now() WHERE epoch = $1 AND to_env = $2 AND confirmed_at IS NULL', [term.epoch, live]);
+    await this.#pool.query(
+      `WITH w AS (
+         INSERT INTO greenlight_state (key, value, node, epoch) SELECT 'activeEnvironment', $1, $2, $3
+          WHERE NOT EXISTS (SELECT 1 FROM greenlight_switches WHERE epoch > $3)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value, node = excluded.node, epoch = excluded.epoch, updated_at = now()
+         RETURNING key)
+       SELECT pg_notify('${STATE_CHANNEL}', $4) FROM w`,
+      [JSON.stringify(live), term.node, term.epoch, JSON.stringify({ key: 'activeEnvironment', node: term.node })],
+    );
+  }
+
+  /** Write a piece of shared state, if `term` still leads; tells the other agents. */
+  async setState(term: Term, key: string, value: unknown): Promise<Refusal> {
+    return this.#fenced(term, async (client) => {
+      await client.query(
+        `INSERT INTO greenlight_state (key, value, node, epoch) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value, node = excluded.node, epoch = excluded.epoch, updated_at = now()`,
+        [key, JSON.stringify(value), term.node, term.epoch],
+      );
+      await client.query('SELECT pg_notify($1, $2)', [STATE_CHANNEL, JSON.stringify({ key, node: term.node })]);
+      return undefined;
+    });
+  }
+
+  /** Save the flag values and append their audit entries, keeping the newest `keep`, if `term` still leads. */
+  async saveFlags(term: Term, state: FlagState, audit: readonly FlagAuditEntry[], keep: number): Promise<Refusal> {
+    return this.#fenced(term, async (client) => {
+      await client.query(
+        `INSERT INTO greenlight_state (key, value, node, epoch) VALUES ('flags', $1, $2, $3)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value, node = excluded.node, epoch = excluded.epoch, updated_at = now()`,
+        [JSON.stringify(state), term.node, term.epoch],
+      );
+      for (const e of audit)
+        await client.query('INSERT INTO greenlight_flag_audit (time, actor, reason, env, flag, old, new, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)', [
+          e.time,
+          e.actor,
+          e.reason,
+          e.env,
+          e.flag,
+          e.old,
+          JSON.stringify(e.new),
+          e.outcome,
+        ]);
+      if (audit.length > 0) await client.query('DELETE FROM greenlight_flag_audit WHERE id <= (SELECT MAX(id) FROM greenlight_flag_audit) - $1', [keep]);
+      await client.query('SELECT pg_notify($1, $2)', [STATE_CHANNEL, JSON.stringify({ key: 'flags', node: term.node })]);
+      return undefined;
+    });
+  }
+
+  /** Write (`record`) or remove (undefined) one record of the alert lifecycle, if `term` still leads. */
+  async saveLifecycleRecord(term: Term, kind: string, id: string, record: unknown): Promise<Refusal> {
+    return this.#fenced(term, async (client) => {
+      if (record === undefined) await client.query('DELETE FROM greenlight_alert_lifecycle WHERE kind = $1 AND id = $2', [kind, id]);
+      else
+        await client.query(
+          `INSERT INTO greenlight_alert_lifecycle (kind, id, record, node, epoch) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (kind, id) DO UPDATE SET record = excluded.record, node = excluded.node, epoch = excluded.epoch, updated_at = now()`,
+          [kind, id, JSON.stringify(record), term.node, term.epoch],
+        );
+      return undefined;
+    });
+  }
+
+  /** One piece of shared state. */
+  async getState<T>(key: string): Promise<T | undefined> {
+    const { rows } = await this.#pool.query<{ value: string }>('SELECT value FROM greenlight_state WHERE key = $1', [key]);
+    return rows[0] === undefined ? undefined : (JSON.parse(rows[0].value) as T);
+  }
+
+  /** The newest `limit` flag audit entries, oldest first. */
+  async flagAudit(limit: number): Promise<FlagAuditEntry[]> {
+    const { rows } = await this.#pool.query<{
+      time: string;
+      actor: string;
+      reason: string;
+      env: string;
+      flag: string;
+      old: boolean;
+      new: string;
+      outcome: FlagAuditEntry['outcome'];
+    }>('SELECT * FROM (SELECT * FROM greenlight_flag_audit ORDER BY id DESC LIMIT $1) AS newest ORDER BY id', [limit]);
+    return rows.map((row) => ({ ...row, new: JSON.parse(row.new) as boolean | string }));
+  }
+
+  /** Everything a new leader (or a starting agent) picks up: the shared state, the flag audit, the action journal, the alert lifecycle's records. */
+  async snapshot(auditLimit: number): Promise<SharedSnapshot> {
+    const state = new Map<string, unknown>();
+    for (const row of (await this.#pool.query<{ key: string; value: string }>('SELECT key, value FROM greenlight_state')).rows)
+      state.set(row.key, JSON.parse(row.value));
+    const actions = (
+      await this.#pool.query<{
+        incident: string;
+        action: string;
+        type: string;
+        state: ActionRecord['state'];
+        context: string;
+        started_at: string;
+        finished_at: string | null;
+        detail: string | null;
+      }>('SELECT * FROM greenlight_actions ORDER BY started_at')
+    ).rows.map((row) => ({
+      incident: row.incident,
+      action: row.action,
+      type: row.type,
+      state: row.state,
+      context: JSON.parse(row.context) as StoredActionContext,
+      startedAt: Number(row.started_at),
+      ...(row.finished_at === null ? {} : { finishedAt: Number(row.finished_at) }),
+      ...(row.detail === null ? {} : { detail: row.detail }),
+    }));
+    const lifecycle = new Map<string, unknown[]>();
+    const records = await this.#pool.query<{ kind: string; record: string }>('SELECT kind, record FROM greenlight_alert_lifecycle ORDER BY kind, id');
+    for (const row of records.rows) {
+      const kind = lifecycle.get(row.kind) ?? [];
+      kind.push(JSON.parse(row.record));
+      lifecycle.set(row.kind, kind);
+    }
+    return { state, audit: await this.flagAudit(auditLimit), actions, lifecycle };
+  }
+
+  /**
+   * Append events to the one history: each gets the next id of the sequence, in the order given,
+   * and the other agents hear of them. Ids are taken and committed under one lock, so they become
+   * visible in order.
+   */
+  async appendEvents(node: string, events: readonly GreenlightEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    const rows = events.map((e) => ({
+      time: e.time,
+      type: e.type,
+      severity: e.severity,
+      env: e.env,
+      probe: e.probe,
+      rule: e.rule,
+      message: e.message,
+      data: JSON.stringify(e.data),
+    }));
+    const client = await this.#pool.connect();
+    try {
+      await client.query('BEGIN');
+      try {
+        await client.query('SELECT pg_advisory_xact_lock($1)', [EVENT_ID_LOCK]);
+        await client.query(
+          `INSERT INTO greenlight_events (time, type, severity, env, probe, rule, message, data, node)
+           SELECT e->>'time', e->>'type', e->>'severity', e->>'env', e->>'probe', e->>'rule', e->>'message', e->>'data', $2
+             FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(e, n) ORDER BY n`,
+          [JSON.stringify(rows), node],
+        );
+        await client.query(`NOTIFY ${EVENTS_CHANNEL}`);
+        await client.query('COMMIT');
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      }
+    } finally {
+      client.release();
+    }
+  }
+
+  /** Events of the history after `since`, oldest first; each one's `data` says which agent published it (`node`). */
+  async eventsAfter(since: number, limit: number): Promise<GreenlightEvent[]> {
+    const { rows } = await this.#pool.query<{
+      id: string;
+      time: string;
+      type: string;
+      severity: string;
+      env: string | null;
+      probe: string | null;
+      rule: string | null;
+      message: string;
+      data: string;
+      node: string;
+    }>('SELECT * FROM greenlight_events WHERE id > $1 ORDER BY id LIMIT $2', [since, limit]);
+    return rows.map((row) => {
+      const data = JSON.parse(row.data) as Record<string, unknown>;
+      return {
+        id: Number(row.id),
+        time: row.time,
+        type: row.type,
+        severity: row.severity,
+        env: row.env,
+        probe: row.probe,
+        rule: row.rule,
+        message: row.message,
+        data: data !== null && typeof data === 'object' && !Array.isArray(data) ? { ...data, node: row.node } : data,
+      } as GreenlightEvent;
+    });
+  }
+
+  /** The highest event id of the history (0 for none). */
+  async lastEventId(): Promise<number> {
+    const { rows } = await this.#pool.query<{ id: string | null }>('SELECT MAX(id) AS id FROM greenlight_events');
+    return Number(rows[0]?.id ?? 0);
+  }
+
+  /** Delete the events older than `before` (ISO time), at most `limit`; returns how many. */
+  async pruneEvents(before: string, limit: number): Promise<number> {
+    const { rowCount } = await this.#pool.query(
+      'DELETE FROM greenlight_events WHERE id IN (SELECT id FROM greenlight_events WHERE time < $1 ORDER BY id LIMIT $2)',
+      [before, limit],
+    );
+    return rowCount ?? 0;
+  }
+
+  /** Run `write` in a transaction that first checks, holding the lease row, that `term` still leads. */
+  async #fenced(term: Term, write: (client: pg.PoolClient) => Promise<Refusal>): Promise<Refusal> {
+    const client = await this.#pool.connect();
+    try {
+      await client.query('BEGIN');
+      try {
+        const held = await client.query(LEASE_HELD, [term.node, term.epoch]);
+        const refusal = held.rows.length === 0 ? `fenced: ${term.node} no longer holds the lease of epoch ${term.epoch}` : await write(client);
+        await client.query(refusal === undefined ? 'COMMIT' : 'ROLLBACK');
+        return refusal;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      }
+    } finally {
+      client.release();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.end();
+  }
+}
+
+/** A pg error as a log line may show it: the message and SQLSTATE, never the client attached to it. */
+export function describePgError(error: unknown): string {
+  const e = error as { message?: string; code?: string };
+  const message = e?.message ?? String(error);
+  return e?.code ? `${message} (${e.code})` : message;
+}

@@ -1,0 +1,211 @@
+/**
+ * Three agents as child processes on one real PostgreSQL (test/helpers/postgres.ts), each fault
+ * asserting exactly one switch at a fenced traffic webhook and no lost event.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import type { GreenlightEvent } from '../../../agent/events/events.js';
+import { waitUntil } from '../../helpers/agent-harness.js';
+import { CLUSTER_ADMIN, startCluster, type ClusterWorld } from '../../helpers/cluster.js';
+import { usePostgres } from '../../helpers/postgres.js';
+
+const postgres = usePostgres();
+let world: ClusterWorld | undefined;
+
+afterEach(async () => {
+  await world?.close();
+  world = undefined;
+});
+
+async function cluster(names = ['a', 'b', 'c']): Promise<ClusterWorld> {
+  world = await startCluster(await postgres.server.database(), names);
+  return world;
+}
+
+describe('a cluster of three agents', () => {
+  it('elects one leader; every agent names it, lists the members and counts itself in the metrics', async () => {
+    const w = await cluster();
+    const leader = await w.leader();
+    for (const name of ['a', 'b', 'c']) {
+      await waitUntil(async () => (await w.view(name)).members.length === 3, `${name} to see three members`);
+      const view = await w.view(name);
+      expect(view).toMatchObject({ self: name, leader, epoch: expect.any(Number) });
+      expect(view.members.map((m) => [m.name, m.role])).toEqual(['a', 'b', 'c'].map((n) => [n, n === leader ? 'leader' : 'follower']));
+      const metrics = await (await fetch(`${w.agents.get(name)!.base}/metrics`)).text();
+      expect(metrics).toContain(`greenlight_cluster_is_leader ${name === leader ? 1 : 0}`);
+      expect(metrics).toContain('greenlight_cluster_members 3');
+      expect(metrics).toContain(`greenlight_cluster_epoch ${view.epoch}`);
+      // The status page's overview: the members, and where its stream resumes in the shared history (not the agent's own count).
+      const newest = (await w.history(name)).at(-1)!.id;
+      const overview = await w.agents.get(name)!.get<{ lastEventId: number; cluster: { leader: string; members: unknown[] } }>('/api/v1/overview');
+      expect(overview.cluster).toMatchObject({ leader, members: expect.any(Array) });
+      expect(overview.lastEventId).toBeGreaterThanOrEqual(newest);
+    }
+  });
+});
+
+function base(w: ClusterWorld, name: string): string {
+  return w.agents.get(name)!.base;
+}
+
+function admin(w: ClusterWorld, name: string, path: string, method: string, body: unknown): Promise<Response> {
+  return fetch(`${base(w, name)}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${CLUSTER_ADMIN}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+}
+
+async function live(w: ClusterWorld, name: string): Promise<string> {
+  return (await w.agents.get(name)!.get<{ activeEnvironment: string }>('/api/v1/state?series=false')).activeEnvironment;
+}
+
+async function kill(w: ClusterWorld, name: string, signal: NodeJS.Signals): Promise<void> {
+  const child = w.agents.get(name)!.child;
+  if (signal === 'SIGKILL') {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  } else child.kill(signal);
+}
+
+/** Every running agent (those listed) has `env` live. */
+async function allLive(w: ClusterWorld, names: readonly string[], env: string): Promise<void> {
+  await waitUntil(async () => (await Promise.all(names.map((name) => live(w, name)))).every((l) => l === env), `${names.join(', ')} to have ${env} live`);
+}
+
+describe('actions asked of a follower', () => {
+  it("carries out a manual rollback sent to a follower once, by the leader, and returns the leader's answer", async () => {
+    const w = await cluster();
+    const leader = await w.leader();
+    const follower = ['a', 'b', 'c'].find((name) => name !== leader)!;
+    const epoch = (await w.view(leader)).epoch;
+    const answer = await admin(w, follower, '/api/v1/rollback', 'POST', { reason: 'cluster test: rollback via a follower' });
+    const body = (await answer.json()) as Record<string, unknown>;
+    expect({ status: answer.status, body }).toMatchObject({ status: 200, body: { ok: true, from: 'blue', to: 'green' } });
+    expect(answer.headers.get('greenlight-answered-by')).toBe(base(w, leader));
+    expect(w.target.switches).toEqual([expect.objectContaining({ to: 'green', token: epoch, accepted: true })]);
+    await allLive(w, ['a', 'b', 'c'], 'green');
+    expect(w.target.switches).toHaveLength(1);
+  });
+
+  it('shows flags set through one agent on every other', async () => {
+    const w = await cluster();
+    const leader = await w.leader();
+    const [first, second] = ['a', 'b', 'c'].filter((name) => name !== leader);
+    const answer = await admin(w, first!, '/api/v1/flags', 'PUT', { set: { READ_ONLY_MODE: true }, reason: 'cluster test: flags via a follower' });
+    expect(answer.status).toBe(200);
+    for (const name of [leader, second!]) {
+      await waitUntil(async () => {
+        const flags = await w.agents.get(name)!.get<{ environments: Record<string, Record<string, boolean>> }>('/api/v1/flags');
+        return JSON.stringify(flags).includes('"READ_ONLY_MODE":true');
+      }, `${name} to show READ_ONLY_MODE on`);
+    }
+  });
+});
+
+describe('faults', () => {
+  it('kill -9 of the leader as an incident starts: a new leader switches, exactly once', async () => {
+    const w = await cluster();
+    const leader = await w.leader();
+    const others = ['a', 'b', 'c'].filter((name) => name !== leader);
+    w.blue.setFaults({ emptyUniverse: true });
+    // As the leader sees the universe fail (the rule fires at the third failure), it dies.
+    await waitUntil(
+      async () => (await w.history(others[0]!)).some((e) => e.type === 'probe.down' && e.env === 'blue' && (e.data as { node?: string }).node === leader),
+      'the leader to see blue fail',
+    );
+    await kill(w, leader, 'SIGKILL');
+    await waitUntil(() => w.target.accepted().length > 0, 'a switch');
+    await allLive(w, others, 'green');
+    const next = await w.leader();
+    expect(others).toContain(next);
+    // Settled: the new leader's switch is in the history, and every agent has green live.
+    await waitUntil(
+      async () => (await w.history(next)).some((e) => e.type === 'traffic.switched' && (e.data as { node?: string }).node === next),
+      'the switch in the history',
+    );
+    expect(w.target.accepted()).toHaveLength(1);
+    expect(w.target.switches.filter((s) => !s.accepted)).toEqual([]);
+  });
+
+  it('SIGSTOP of the leader past its lease, a fault, SIGCONT: the paused leader is fenced and steps down; one switch', async () => {
+    const w = await cluster();
+    const paused = await w.leader();
+    const others = ['a', 'b', 'c'].filter((name) => name !== paused);
+    const before = (await w.view(paused)).epoch;
+    await kill(w, paused, 'SIGSTOP');
+    let next = '';
+    await waitUntil(async () => {
+      const view = await w.view(others[0]!);
+      next = view.leader ?? '';
+      return view.leader !== null && view.leader !== paused;
+    }, 'another agent to take the lease');
+    w.blue.setFaults({ emptyUniverse: true });
+    await waitUntil(() => w.target.accepted().length > 0, 'a switch by the new leader');
+    await kill(w, paused, 'SIGCONT');
+    await waitUntil(
+      async () => (await w.history(next)).some((e) => e.type === 'cluster.leader_lost' && (e.data as { node?: string }).node === paused),
+      'the paused agent to step down',
+    );
+    await allLive(w, ['a', 'b', 'c'], 'green');
+    const epoch = (await w.view(next)).epoch;
+    expect(epoch).toBeGreaterThan(before);
+    expect(w.target.accepted()).toEqual([expect.objectContaining({ token: epoch, to: 'green' })]);
+    expect((await w.view(paused)).leader).toBe(next);
+  });
+
+  it('PostgreSQL restarted mid-incident: nobody acts without the lease, then exactly one switch', async () => {
+    const w = await cluster();
+    await w.leader();
+    postgres.server.stop();
+    w.blue.setFaults({ emptyUniverse: true });
+    // Without the database no agent keeps acting: each stops before its lease could have lapsed.
+    await waitUntil(async () => {
+      const texts = await Promise.all(['a', 'b', 'c'].map(async (name) => (await fetch(`${base(w, name)}/metrics`)).text()));
+      return texts.every((text) => text.includes('greenlight_cluster_is_leader 0'));
+    }, 'every agent to stop acting');
+    expect(w.target.switches).toEqual([]);
+    postgres.server.start();
+    await waitUntil(() => w.target.accepted().length > 0, 'a switch once the database is back');
+    await allLive(w, ['a', 'b', 'c'], 'green');
+    const leader = await w.leader();
+    await waitUntil(async () => {
+      const types = (await w.history(leader)).map((e) => e.type);
+      return types.includes('cluster.store_unavailable') && types.includes('cluster.store_recovered') && types.includes('traffic.switched');
+    }, 'the outage and the switch in the history');
+    expect(w.target.accepted()).toHaveLength(1);
+  });
+});
+
+describe('one event history', () => {
+  it("streams every agent's events on any agent, and a client resumes on another with no gap and no duplicate", async () => {
+    const w = await cluster();
+    await w.leader();
+    const received: GreenlightEvent[] = [];
+    const first = new WebSocket(`${base(w, 'a').replace('http', 'ws')}/api/v1/stream?since=0`);
+    first.on('message', (data) => received.push(JSON.parse(String(data)) as GreenlightEvent));
+    await waitUntil(
+      () => ['a', 'b', 'c'].every((name) => received.some((e) => e.type === 'agent.started' && (e.data as { node?: string }).node === name)),
+      'agent.started of all three on a',
+    );
+    first.terminate();
+    const resumeFrom = received.at(-1)!.id;
+    // More events from every agent while no client listens.
+    w.green.setFaults({ emptyUniverse: true });
+    const second: GreenlightEvent[] = [];
+    const socket = new WebSocket(`${base(w, 'b').replace('http', 'ws')}/api/v1/stream?since=${resumeFrom}`);
+    socket.on('message', (data) => second.push(JSON.parse(String(data)) as GreenlightEvent));
+    await waitUntil(
+      () => ['a', 'b', 'c'].every((name) => second.some((e) => e.type === 'probe.down' && (e.data as { node?: string }).node === name)),
+      'probe.down of all three on b',
+    );
+    socket.terminate();
+    const history = await w.history('c');
+    const all = [...received, ...second];
+    const ids = all.map((e) => e.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids).toEqual([...ids].sort((x, y) => x - y));
+    expect(ids).toEqual(history.map((e) => e.id).slice(0, ids.length));
+  });
+});
