@@ -12,6 +12,17 @@
  * GET /api/v1/cluster every 20ms) and fault → switch (→ the webhook takes the switch); switches
  * the webhook took (more than one is a duplicate) and switches it refused for a stale token.
  * Baseline, measured in the same run: fault → switch with a healthy leader (no fault on it).
+ *
+ * Two more parts (issue 13), before the trials, on the same server:
+ *
+ * - `ingest`: events/s appended through the SQLite journal against the cluster's PostgreSQL path,
+ *   the same 20,000 events each (bench/cluster-ingest.ts); SQLite is the baseline;
+ * - `stream`: cross-agent stream latency. Two agents (a, b) on their own database, no rules; a
+ *   WebSocket client on b's /api/v1/stream; the live environment's universe probe is made to fail
+ *   and recover in turn, and for each probe event that agent a published (data.node = a), the
+ *   time b's client received it minus the event's own time (stamped by a; one machine, one clock).
+ *
+ * `--only ingest,stream` runs just those (about a minute); the default runs all three.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -20,8 +31,10 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import WebSocket from 'ws';
 import { startSimulator, type Simulator } from '../simulator/alphastack-simulator.js';
 import { startPostgres } from '../simulator/postgres-server.js';
+import { runClusterIngest } from './cluster-ingest.js';
 
 const BIN = new URL('../../bin/greenlight.js', import.meta.url).pathname;
 const NAMES = ['a', 'b', 'c'] as const;
@@ -44,11 +57,29 @@ interface Running {
   base: string;
 }
 
-const { values } = parseArgs({ options: { trials: { type: 'string', default: '10' } } });
+const { values } = parseArgs({
+  options: {
+    trials: { type: 'string', default: '10' },
+    only: { type: 'string', default: 'ingest,stream,failover' },
+    events: { type: 'string', default: '100' },
+  },
+});
 const trials = Number(values.trials);
+const parts = new Set(values.only.split(','));
 
 async function main(): Promise<void> {
   const postgres = await startPostgres();
+  try {
+    if (parts.has('ingest')) await ingest(await postgres.database('ingest'));
+    if (parts.has('stream')) await streamLatency(await postgres.database('stream'), Number(values.events));
+  } catch (error) {
+    postgres.close();
+    throw error;
+  }
+  if (!parts.has('failover')) {
+    postgres.close();
+    return;
+  }
   const [blue, green] = await Promise.all([startSimulator({ name: 'blue' }), startSimulator({ name: 'green' })]);
   const switches: Switch[] = [];
   let highest = 0;
@@ -147,6 +178,90 @@ async function main(): Promise<void> {
   }
 }
 
+async function ingest(databaseUrl: string): Promise<void> {
+  const results = await runClusterIngest(databaseUrl, { events: 20_000, sizes: [100, 1], maxSeconds: 10 });
+  console.log('\njournal ingest: the same realistic events through the SQLite journal (baseline) and the cluster path into PostgreSQL');
+  console.log('(the throwaway PostgreSQL runs fsync=off, synchronous_commit=off; SQLite fsyncs every commit: PostgreSQL is an upper bound)');
+  console.log('| batch (events per transaction) | SQLite events/s (baseline) | PostgreSQL events/s | PG / SQLite |');
+  console.log('|---|---|---|---|');
+  for (const { sqlite, postgres } of results) {
+    const figure = (f: typeof sqlite) =>
+      `${Math.round(f.perSecond).toLocaleString('en-US')} (${f.events.toLocaleString('en-US')} in ${f.seconds.toFixed(2)} s)`;
+    console.log(`| ${sqlite.batch} | ${figure(sqlite)} | ${figure(postgres)} | ${(postgres.perSecond / sqlite.perSecond).toFixed(2)}x |`);
+  }
+}
+
+interface StreamEvent {
+  id: number;
+  time: string;
+  type: string;
+  env: string | null;
+  data: { node?: string };
+}
+
+async function streamLatency(databaseUrl: string, wanted: number): Promise<void> {
+  const [blue, green] = await Promise.all([startSimulator({ name: 'blue' }), startSimulator({ name: 'green' })]);
+  const target: Server = createServer((req, res) => req.resume().on('end', () => res.writeHead(200).end('{}')));
+  await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve));
+  const targetUrl = `http://127.0.0.1:${(target.address() as AddressInfo).port}`;
+  const running: Running[] = [];
+  let socket: WebSocket | undefined;
+  try {
+    for (const name of ['a', 'b']) {
+      const dir = mkdtempSync(join(tmpdir(), `greenlight-stream-${name}-`));
+      const file = join(dir, 'greenlight.yaml');
+      writeFileSync(file, streamConfigText(blue, green, targetUrl, dir));
+      running.push(await startAgent(file, databaseUrl, name));
+    }
+    const [a, b] = running as [Running, Running];
+    const live = await liveOf(a);
+    const faulty = live === 'blue' ? blue : green;
+    const latencies: number[] = [];
+    socket = new WebSocket(`${b.base.replace('http', 'ws')}/api/v1/stream?type=probe`);
+    socket.on('message', (raw: Buffer) => {
+      const received = Date.now();
+      const event = JSON.parse(String(raw)) as StreamEvent;
+      if (event.data?.node === 'a' && event.env === live) latencies.push(received - Date.parse(event.time));
+    });
+    await new Promise<void>((resolve, reject) => socket!.once('open', resolve).once('error', reject));
+    let failing = false;
+    while (latencies.length < wanted) {
+      const before = latencies.length;
+      failing = !failing;
+      if (failing) faulty.setFaults({ emptyUniverse: true });
+      else faulty.resetFaults();
+      await waitFor(async () => latencies.length > before, `agent a's probe event on agent b's stream`, 15_000);
+      await sleep(50);
+    }
+    console.log(`\ncross-agent stream latency: probe events published by agent a, received by a WebSocket client on agent b (one PostgreSQL)`);
+    console.log("| events | a publishes → b's client receives p50 / p99 / max (ms) |");
+    console.log('|---|---|');
+    console.log(`| ${latencies.length} | ${quantiles(latencies)} |`);
+  } finally {
+    socket?.terminate();
+    for (const agent of running) agent.child.kill('SIGKILL');
+    target.closeAllConnections();
+    target.close();
+    await Promise.all([blue.close(), green.close()]);
+  }
+}
+
+function streamConfigText(blue: Simulator, green: Simulator, target: string, dir: string): string {
+  return `listen: 127.0.0.1:0
+dataDir: ${dir}
+log: { level: info, format: json }
+cluster:
+  databaseUrl: \${GREENLIGHT_DATABASE_URL}
+  nodeName: \${GREENLIGHT_NODE_NAME}
+environments: { blue: { url: ${blue.url} }, green: { url: ${green.url} } }
+probeDefaults: { every: 100ms, timeout: 1s, jitter: 0 }
+traffic: { type: webhook, url: ${target}/traffic, timeout: 5s, retries: 0 }
+rules: []
+probes:
+  - { name: universe, path: /api/alphastack/universe, expect: { json: [ { path: $.universe, nonEmpty: true } ] } }
+`;
+}
+
 function configText(blue: Simulator, green: Simulator, target: string, dir: string): string {
   return `listen: 127.0.0.1:0
 dataDir: ${dir}
@@ -224,6 +339,13 @@ async function waitFor(condition: () => Promise<boolean>, what: string, timeoutM
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function quantiles(values: number[]): string {
+  if (values.length === 0) return '—';
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!);
+  return `${at(0.5)} / ${at(0.99)} / ${Math.round(sorted.at(-1)!)}`;
 }
 
 function spread(values: number[]): string {
