@@ -5,6 +5,7 @@
  * event loop, so probes and the API never wait behind it.
  */
 import type { Logger } from 'pino';
+import { SlicedSweep, type SweepRound } from './sliced-sweep.js';
 import type { Store } from './store.js';
 
 /** Rows deleted per slice: a few milliseconds of work. */
@@ -19,57 +20,35 @@ export interface RetentionOptions {
   logger: Logger;
 }
 
-export class JournalRetention {
-  readonly #options: RetentionOptions;
-  #timer: NodeJS.Timeout | undefined;
-  #slice: NodeJS.Immediate | undefined;
-  #closed = false;
-
+/** start() enforces the bounds now and every `every`; run() a round now; close() stops (SlicedSweep). */
+export class JournalRetention extends SlicedSweep {
   constructor(options: RetentionOptions) {
-    this.#options = options;
+    super(options.every, () => round(options));
   }
+}
 
-  start(): void {
-    this.#closed = false;
-    this.run();
-    this.#timer = setInterval(() => this.run(), this.#options.every);
-    this.#timer.unref();
-  }
-
-  /** Enforce the bounds now; what one slice cannot finish goes on in the next turns of the event loop. */
-  run(): void {
-    if (this.#slice !== undefined || this.#closed) return;
-    const totals = { byAge: 0, bySize: 0 };
-    const step = () => {
-      this.#slice = undefined;
-      if (this.#closed) return;
-      const { store, maxAge, maxSize, now, logger } = this.#options;
-      try {
-        const result = store.prune({ maxAgeMs: maxAge, maxBytes: maxSize, now: now(), maxRows: SLICE_ROWS });
-        totals.byAge += result.byAge;
-        totals.bySize += result.bySize;
-        if (result.more) {
-          this.#slice = setImmediate(step);
-          return;
-        }
-        if (totals.byAge + totals.bySize > 0) {
-          logger.info(
-            { ...totals, bytes: result.bytes, firstId: result.firstId ?? null },
-            `journal retention: deleted ${totals.byAge} events older than the maximum age and ${totals.bySize} for the size bound`,
-          );
-        }
-      } catch (error) {
-        // A failing disk must not stop greenlight: the next round tries again.
-        logger.error({ err: error }, `journal retention failed: ${(error as Error).message}; retrying at the next round`);
+function round(options: RetentionOptions): SweepRound {
+  const { store, maxAge, maxSize, now, logger } = options;
+  const totals = { byAge: 0, bySize: 0 };
+  let last: { bytes: number; firstId?: number | undefined } = { bytes: 0 };
+  return {
+    slice() {
+      const result = store.prune({ maxAgeMs: maxAge, maxBytes: maxSize, now: now(), maxRows: SLICE_ROWS });
+      totals.byAge += result.byAge;
+      totals.bySize += result.bySize;
+      last = result;
+      return result.more;
+    },
+    finish() {
+      if (totals.byAge + totals.bySize > 0) {
+        logger.info(
+          { ...totals, bytes: last.bytes, firstId: last.firstId ?? null },
+          `journal retention: deleted ${totals.byAge} events older than the maximum age and ${totals.bySize} for the size bound`,
+        );
       }
-    };
-    step();
-  }
-
-  close(): void {
-    this.#closed = true;
-    clearInterval(this.#timer);
-    if (this.#slice !== undefined) clearImmediate(this.#slice);
-    this.#slice = undefined;
-  }
+    },
+    failed(error) {
+      logger.error({ err: error }, `journal retention failed: ${(error as Error).message}; retrying at the next round`);
+    },
+  };
 }

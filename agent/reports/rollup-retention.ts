@@ -5,6 +5,7 @@
  * one per turn of the event loop, so probes and the API never wait behind a large backlog.
  */
 import type { Logger } from 'pino';
+import { SlicedSweep, type SweepRound } from '../events/sliced-sweep.js';
 import type { RollupStore } from './rollup-store.js';
 
 const SLICE_ROWS = 20_000;
@@ -19,62 +20,41 @@ export interface RollupRetentionOptions {
   logger: Logger;
 }
 
-export class RollupRetention {
-  readonly #options: RollupRetentionOptions;
-  #timer: NodeJS.Timeout | undefined;
-  #slice: NodeJS.Immediate | undefined;
-  #closed = false;
-
+/** start() enforces the bounds now and every `every`; run() a round now; close() stops (SlicedSweep). */
+export class RollupRetention extends SlicedSweep {
   constructor(options: RollupRetentionOptions) {
-    this.#options = options;
+    super(options.every, () => round(options));
   }
+}
 
-  start(): void {
-    this.#closed = false;
-    this.run();
-    this.#timer = setInterval(() => this.run(), this.#options.every);
-    this.#timer.unref();
-  }
-
-  /** Enforce the bounds now; what one slice cannot finish goes on in the next turns of the event loop. */
-  run(): void {
-    if (this.#slice !== undefined || this.#closed) return;
-    const totals = { minutes: 0, hours: 0, bySize: 0 };
-    const step = () => {
-      this.#slice = undefined;
-      if (this.#closed) return;
-      const { store, maxAge, maxSize, minuteAge, now, logger } = this.#options;
-      try {
-        const result = store.prune({ now: now(), maxAgeMs: maxAge, minuteAgeMs: minuteAge, maxBytes: maxSize, maxRows: SLICE_ROWS });
-        totals.minutes += result.minutes;
-        totals.hours += result.hours;
-        totals.bySize += result.bySize;
-        if (result.more) {
-          this.#slice = setImmediate(step);
-          return;
-        }
-        if (totals.minutes + totals.hours + totals.bySize > 0) {
-          logger.info(
-            { ...totals, bytes: result.bytes },
-            `rollup retention: deleted ${totals.minutes} minute rows past minuteAge, ${totals.hours} hour rows past maxAge and ${totals.bySize} rows for the size bound`,
-          );
-        }
-        if (totals.bySize > 0)
-          logger.warn(
-            { bytes: result.bytes, maxSize },
-            'rollup retention: the rollups reached rollups.retention.maxSize, so the oldest were deleted before maxAge; reports now cover less history (raise maxSize to keep it)',
-          );
-      } catch (error) {
-        logger.error({ err: error }, `rollup retention failed: ${(error as Error).message}; retrying at the next round`);
+function round(options: RollupRetentionOptions): SweepRound {
+  const { store, maxAge, maxSize, minuteAge, now, logger } = options;
+  const totals = { minutes: 0, hours: 0, bySize: 0 };
+  let bytes = 0;
+  return {
+    slice() {
+      const result = store.prune({ now: now(), maxAgeMs: maxAge, minuteAgeMs: minuteAge, maxBytes: maxSize, maxRows: SLICE_ROWS });
+      totals.minutes += result.minutes;
+      totals.hours += result.hours;
+      totals.bySize += result.bySize;
+      bytes = result.bytes;
+      return result.more;
+    },
+    finish() {
+      if (totals.minutes + totals.hours + totals.bySize > 0) {
+        logger.info(
+          { ...totals, bytes },
+          `rollup retention: deleted ${totals.minutes} minute rows past minuteAge, ${totals.hours} hour rows past maxAge and ${totals.bySize} rows for the size bound`,
+        );
       }
-    };
-    step();
-  }
-
-  close(): void {
-    this.#closed = true;
-    clearInterval(this.#timer);
-    if (this.#slice !== undefined) clearImmediate(this.#slice);
-    this.#slice = undefined;
-  }
+      if (totals.bySize > 0)
+        logger.warn(
+          { bytes, maxSize },
+          'rollup retention: the rollups reached rollups.retention.maxSize, so the oldest were deleted before maxAge; reports now cover less history (raise maxSize to keep it)',
+        );
+    },
+    failed(error) {
+      logger.error({ err: error }, `rollup retention failed: ${(error as Error).message}; retrying at the next round`);
+    },
+  };
 }
