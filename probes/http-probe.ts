@@ -89,93 +89,168 @@ export interface TlsFactSource {
  * `signal` lets the agent end in-flight probes at shutdown (they then resolve as timeouts).
  * `tls`, the observer `dispatcher` connects through, puts an https target's certificate facts on
  * the result.
+ *
+ * The request goes through undici's dispatch API with a handler of our own (ProbeCall), not
+ * `request()`: the body is at most maxBodyBytes and is read whole, so the stream, async iterator
+ * and promises `request()` builds around each answer are work without use (issue 18 measured
+ * them, with the abort listener per probe, as a large part of the cost above the bare request).
  */
-export async function runProbe(
-  target: ProbeTarget,
-  dispatcher: Dispatcher,
-  now: () => number,
-  signal?: AbortSignal,
-  tls?: TlsFactSource,
-): Promise<ProbeResult> {
-  const startedAt = now();
-  const start = performance.now();
-  const controller = new AbortController();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    controller.abort();
-  }, target.timeoutMs);
-  const onShutdown = () => controller.abort();
-  if (signal?.aborted) controller.abort();
-  else signal?.addEventListener('abort', onShutdown, { once: true });
-
-  const result: ProbeResult = { probe: target.probe, env: target.env, ok: false, durationMs: 0, startedAt, checks: [], extracted: {} };
-  try {
-    const response = await dispatcher.request({
-      origin: target.origin,
-      path: target.path,
-      method: target.method,
-      headers: target.headers,
-      body: target.body,
-      signal: controller.signal,
-    });
-    result.status = response.statusCode;
-    const hasBody = target.method !== 'HEAD' && response.statusCode !== 204 && response.statusCode !== 304;
-    const read = hasBody ? await readBody(response, target.maxBodyBytes) : EMPTY_BODY;
-    result.durationMs = performance.now() - start;
-    evaluate(target, result, response.headers, read);
-  } catch (error) {
-    result.durationMs = performance.now() - start;
-    result.reason = timedOut || signal?.aborted ? 'timeout' : classifyError(error);
-    result.error = timedOut
-      ? `no complete answer within ${target.timeoutMs}ms`
-      : signal?.aborted
-        ? 'cancelled: agent stopping'
-        : target.redactor.text(describeError(error));
-  } finally {
-    clearTimeout(timer);
-    signal?.removeEventListener('abort', onShutdown);
-  }
-  const facts = target.tlsHost === undefined ? undefined : tls?.facts(target.tlsHost);
-  if (facts) result.tls = probeTls(facts, startedAt);
-  return result;
+export function runProbe(target: ProbeTarget, dispatcher: Dispatcher, now: () => number, signal?: AbortSignal, tls?: TlsFactSource): Promise<ProbeResult> {
+  return new Promise((resolve) => new ProbeCall(target, now, tls, resolve).start(dispatcher, signal));
 }
 
 type BodyRead = { kind: 'ok'; bytes: Buffer } | { kind: 'too_large'; seen: number };
 
-const EMPTY_BODY: BodyRead = { kind: 'ok', bytes: Buffer.alloc(0) };
+const EMPTY = Buffer.alloc(0);
 
-async function readBody(response: Dispatcher.ResponseData, limit: number): Promise<BodyRead> {
-  const declared = Number(response.headers['content-length']);
-  if (declared > limit) {
-    discard(response.body);
-    return { kind: 'too_large', seen: declared };
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of response.body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) {
-      // Stop reading: the connection is dropped rather than drained, so a 50 MB answer costs
-      // at most `limit` bytes of memory.
-      discard(response.body);
-      return { kind: 'too_large', seen: size };
-    }
-    chunks.push(chunk);
-  }
-  return { kind: 'ok', bytes: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size) };
-}
+/** Why a probe was cut short from our side; its result says so. */
+type Cut = 'timeout' | 'shutdown';
 
 /**
- * Drop a body we will not read. undici reports the destroyed request as an error on the stream
- * a tick later; without a listener that error would be uncaught and end the process.
+ * One probe in flight: undici calls it back as the answer arrives, and it settles exactly once,
+ * on the first of: the end of the answer, a transport error, its deadline, shutdown, or a body
+ * over the limit. Whatever undici reports after that is ignored; a request still queued for a
+ * connection when it settled is aborted as soon as it starts.
  */
-function discard(body: Dispatcher.ResponseData['body']): void {
-  body.on('error', () => undefined);
-  body.destroy();
+class ProbeCall implements Dispatcher.DispatchHandler {
+  readonly #target: ProbeTarget;
+  readonly #tls: TlsFactSource | undefined;
+  readonly #resolve: (result: ProbeResult) => void;
+  readonly #result: ProbeResult;
+  readonly #start = performance.now();
+  #controller: Dispatcher.DispatchController | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #signal: AbortSignal | undefined;
+  #settled = false;
+  #headers: Record<string, string | string[] | undefined> = NO_HEADERS;
+  #hasBody = true;
+  #chunks: Buffer[] | undefined;
+  #size = 0;
+
+  constructor(target: ProbeTarget, now: () => number, tls: TlsFactSource | undefined, resolve: (result: ProbeResult) => void) {
+    this.#target = target;
+    this.#tls = tls;
+    this.#resolve = resolve;
+    this.#result = { probe: target.probe, env: target.env, ok: false, durationMs: 0, startedAt: now(), checks: [], extracted: {} };
+  }
+
+  start(dispatcher: Dispatcher, signal: AbortSignal | undefined): void {
+    const target = this.#target;
+    if (signal?.aborted) return this.cut('shutdown');
+    if (signal) watchShutdown(signal, this);
+    this.#signal = signal;
+    this.#timer = setTimeout(() => this.cut('timeout'), target.timeoutMs);
+    try {
+      dispatcher.dispatch({ origin: target.origin, path: target.path, method: target.method, headers: target.headers, body: target.body ?? null }, this);
+    } catch (error) {
+      this.onResponseError(undefined, error as Error);
+    }
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    if (this.#settled) controller.abort(new Error('probe already ended'));
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    if (this.#settled || statusCode < 200) return; // 1xx: informational, the answer follows
+    const target = this.#target;
+    this.#result.status = statusCode;
+    this.#headers = headers;
+    this.#hasBody = target.method !== 'HEAD' && statusCode !== 204 && statusCode !== 304;
+    const declared = Number(headers['content-length']);
+    // Stop before reading: the connection is dropped rather than drained, so a 50 MB answer
+    // costs at most `maxBodyBytes` of memory.
+    if (this.#hasBody && declared > target.maxBodyBytes) this.#tooLarge(controller, declared);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#settled || !this.#hasBody) return;
+    this.#size += chunk.length;
+    if (this.#size > this.#target.maxBodyBytes) return this.#tooLarge(controller, this.#size);
+    (this.#chunks ??= []).push(chunk);
+  }
+
+  onResponseEnd(): void {
+    if (this.#settled) return;
+    const chunks = this.#chunks;
+    const bytes = chunks === undefined ? EMPTY : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.#size);
+    this.#result.durationMs = performance.now() - this.#start;
+    evaluate(this.#target, this.#result, this.#headers, { kind: 'ok', bytes });
+    this.#finish();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
+    if (this.#settled) return;
+    const result = this.#result;
+    result.durationMs = performance.now() - this.#start;
+    result.reason = classifyError(error);
+    result.error = this.#target.redactor.text(describeError(error));
+    this.#finish();
+  }
+
+  /** End the probe from our side (its deadline, shutdown): a timeout, whatever arrived so far. */
+  cut(why: Cut): void {
+    if (this.#settled) return;
+    const result = this.#result;
+    result.durationMs = performance.now() - this.#start;
+    result.reason = 'timeout';
+    result.error = why === 'timeout' ? `no complete answer within ${this.#target.timeoutMs}ms` : 'cancelled: agent stopping';
+    this.#finish();
+    this.#controller?.abort(new Error(result.error));
+  }
+
+  #tooLarge(controller: Dispatcher.DispatchController, seen: number): void {
+    this.#result.durationMs = performance.now() - this.#start;
+    this.#chunks = undefined;
+    evaluate(this.#target, this.#result, this.#headers, { kind: 'too_large', seen });
+    this.#finish();
+    controller.abort(new Error(`body larger than ${this.#target.maxBodyBytes} bytes`));
+  }
+
+  #finish(): void {
+    this.#settled = true;
+    clearTimeout(this.#timer);
+    if (this.#signal) unwatchShutdown(this.#signal, this);
+    this.#chunks = undefined;
+    const result = this.#result;
+    const facts = this.#target.tlsHost === undefined ? undefined : this.#tls?.facts(this.#target.tlsHost);
+    if (facts) result.tls = probeTls(facts, result.startedAt);
+    this.#resolve(result);
+  }
 }
 
-function evaluate(target: ProbeTarget, result: ProbeResult, headers: Dispatcher.ResponseData['headers'], read: BodyRead): void {
+const NO_HEADERS: Record<string, string | string[] | undefined> = Object.freeze({});
+
+/**
+ * The probes in flight under each shutdown signal. One listener per signal, registered once: a
+ * listener added and removed for every probe was a measurable part of its cost, and it churned
+ * the listener list of a signal that lives as long as the agent.
+ */
+const inFlightUnder = new WeakMap<AbortSignal, Set<ProbeCall>>();
+
+function watchShutdown(signal: AbortSignal, call: ProbeCall): void {
+  let calls = inFlightUnder.get(signal);
+  if (!calls) {
+    const set = (calls = new Set());
+    inFlightUnder.set(signal, set);
+    signal.addEventListener(
+      'abort',
+      () => {
+        for (const inFlight of [...set]) inFlight.cut('shutdown');
+        set.clear();
+      },
+      { once: true },
+    );
+  }
+  calls.add(call);
+}
+
+function unwatchShutdown(signal: AbortSignal, call: ProbeCall): void {
+  inFlightUnder.get(signal)?.delete(call);
+}
+
+function evaluate(target: ProbeTarget, result: ProbeResult, headers: Record<string, string | string[] | undefined>, read: BodyRead): void {
   const checks = result.checks;
   let reason: ReasonCode | undefined;
   const status = target.checkStatus(result.status!);
