@@ -43,9 +43,46 @@ export function compileStatusCheck(ranges: readonly StatusRange[]): (status: num
   const expected = ranges
     .map(([low, high]) => (low === high ? String(low) : low % 100 === 0 && high === low + 99 ? `${low / 100}xx` : `${low}-${high}`))
     .join(', ');
-  return (status) => {
-    const ok = ranges.some(([low, high]) => status >= low && status <= high);
-    return { ok, text: `status ${status} ${ok ? 'in' : 'not in'} [${expected}]` };
+  return remembered(
+    (status: number) => status,
+    (status) => {
+      const ok = ranges.some(([low, high]) => status >= low && status <= high);
+      return { ok, text: `status ${status} ${ok ? 'in' : 'not in'} [${expected}]` };
+    },
+  );
+}
+
+/** `maxLatency` → a check on a probe's duration (ms), shown in whole milliseconds. */
+export function compileLatencyCheck(maxLatencyMs: number): (durationMs: number) => CheckResult {
+  // Keyed on the shown milliseconds and the verdict together: 50.3 ms against 50 shows "50ms" but fails.
+  return remembered(
+    (durationMs: number) => Math.round(durationMs) * 2 + (durationMs <= maxLatencyMs ? 0 : 1),
+    (key) => {
+      const ok = key % 2 === 0;
+      return { ok, text: `latency ${Math.floor(key / 2)}ms ${ok ? '<=' : '>'} ${maxLatencyMs}ms` };
+    },
+  );
+}
+
+/**
+ * A check that reads `observe(input)` and judges it with `judge`, remembering its latest outcome
+ * for a scalar value: a healthy target answers `"healthy"` and 200 probe after probe, and each
+ * such check is then one shared, frozen result rather than a new text per probe (results live
+ * as their series' latest for a whole interval, so each text was garbage for the old generation
+ * to collect). Lists and objects are judged every time: they are new with every answer.
+ */
+function remembered<I, V>(observe: (input: I) => V, judge: (value: V) => CheckResult): (input: I) => CheckResult {
+  let lastValue: V | undefined;
+  let last: CheckResult | undefined;
+  return (input) => {
+    const value = observe(input);
+    if (last !== undefined && value === lastValue) return last;
+    const outcome = judge(value);
+    if (value === null || (typeof value !== 'object' && typeof value !== 'function')) {
+      lastValue = value;
+      last = Object.freeze(outcome);
+    }
+    return outcome;
   };
 }
 
@@ -55,11 +92,12 @@ export function compileJsonChecks(assertion: JsonAssertionConfig, redactor: Reda
   const at = (body: unknown) => readJsonPath(body, path.segments);
   const checks: BodyCheck[] = [];
   const add = (test: (value: unknown) => boolean, pass: string, fail: string) =>
-    checks.push((body) => {
-      const value = at(body);
-      const ok = test(value);
-      return { ok, text: `${path.text} (${show(value, redactor)}) ${ok ? pass : fail}` };
-    });
+    checks.push(
+      remembered(at, (value) => {
+        const ok = test(value);
+        return { ok, text: `${path.text} (${show(value, redactor)}) ${ok ? pass : fail}` };
+      }),
+    );
 
   if (assertion.equals !== undefined) add((v) => v === assertion.equals, `== ${show(assertion.equals, redactor)}`, `!= ${show(assertion.equals, redactor)}`);
   if (assertion.notEquals !== undefined)
@@ -107,11 +145,12 @@ export function compileHeaderChecks(assertion: HeaderAssertionConfig, redactor: 
     return Array.isArray(value) ? value.join(', ') : value;
   };
   const add = (test: (value: string | undefined) => boolean, pass: string, fail: string) =>
-    checks.push((headers) => {
-      const value = read(headers);
-      const ok = test(value);
-      return { ok, text: `header ${assertion.name} (${show(value, redactor)}) ${ok ? pass : fail}` };
-    });
+    checks.push(
+      remembered(read, (value) => {
+        const ok = test(value);
+        return { ok, text: `header ${assertion.name} (${show(value, redactor)}) ${ok ? pass : fail}` };
+      }),
+    );
   if (assertion.exists !== undefined) {
     const want = assertion.exists;
     add((v) => (v !== undefined) === want, want ? 'exists' : 'is absent', want ? 'does not exist' : 'exists');

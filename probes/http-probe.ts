@@ -6,7 +6,7 @@
 import type { Dispatcher } from 'undici';
 import type { Redactor } from '../config/redactor.js';
 import type { Config, ProbeConfig } from '../config/schema.js';
-import { compileHeaderChecks, compileJsonChecks, compileStatusCheck, asNumber, type BodyCheck, type HeaderCheck } from './checks.js';
+import { compileHeaderChecks, compileJsonChecks, compileLatencyCheck, compileStatusCheck, asNumber, type BodyCheck, type HeaderCheck } from './checks.js';
 import { readJsonPath, type PathSegment } from '../config/json-path.js';
 import type { CheckResult, ProbeResult, ReasonCode } from './probe-result.js';
 import { probeTls, tlsHostOf, type TlsFacts } from './tls.js';
@@ -26,7 +26,7 @@ export interface ProbeTarget {
   readonly body: string | undefined;
   readonly timeoutMs: number;
   readonly maxBodyBytes: number;
-  readonly maxLatencyMs: number | undefined;
+  readonly checkLatency: ((durationMs: number) => CheckResult) | undefined;
   readonly checkStatus: (status: number) => CheckResult;
   readonly bodyChecks: readonly BodyCheck[];
   readonly headerChecks: readonly HeaderCheck[];
@@ -65,7 +65,7 @@ export function compileProbeTarget(config: Config, probe: ProbeConfig, env: stri
     body,
     timeoutMs: probe.timeout ?? config.probeDefaults.timeout,
     maxBodyBytes: probe.maxBodyBytes ?? config.probeDefaults.maxBodyBytes,
-    maxLatencyMs: probe.expect.maxLatency,
+    checkLatency: probe.expect.maxLatency === undefined ? undefined : compileLatencyCheck(probe.expect.maxLatency),
     checkStatus: compileStatusCheck(probe.expect.status),
     bodyChecks: probe.expect.json.flatMap((assertion) => compileJsonChecks(assertion, redactor)),
     headerChecks: probe.expect.headers.flatMap((assertion) => compileHeaderChecks(assertion, redactor)),
@@ -257,10 +257,10 @@ function evaluate(target: ProbeTarget, result: ProbeResult, headers: Record<stri
   checks.push(status);
   if (!status.ok) reason = 'status';
 
-  if (target.maxLatencyMs !== undefined) {
-    const ok = result.durationMs <= target.maxLatencyMs;
-    checks.push({ ok, text: `latency ${Math.round(result.durationMs)}ms ${ok ? '<=' : '>'} ${target.maxLatencyMs}ms` });
-    if (!ok) reason ??= 'assertion';
+  if (target.checkLatency !== undefined) {
+    const latency = target.checkLatency(result.durationMs);
+    checks.push(latency);
+    if (!latency.ok) reason ??= 'assertion';
   }
   for (const check of target.headerChecks) {
     const outcome = check(headers);

@@ -55,6 +55,8 @@ interface JobState {
   planned: number;
   /** Removed from the scheduler: its timers that still fire do nothing (a flag, not a search of thousands of jobs per tick). */
   removed: boolean;
+  /** The interval tick's callback, made once: not a closure per tick, which lived its interval and was then garbage. */
+  onInterval: () => void;
 }
 
 /** Re-runs sent in the last second per group, oldest first (at most maxPerSecond entries). */
@@ -86,6 +88,7 @@ export class ProbeScheduler {
       task: undefined,
       planned: 0,
       removed: false,
+      onInterval: () => this.#onInterval(state),
     };
     this.#jobs.push(state);
     if (this.#running) this.#startJob(state);
@@ -131,7 +134,7 @@ export class ProbeScheduler {
     // the first round still completes quickly.
     const firstDelay = this.#random() * Math.min(schedule.every, 1_000);
     state.planned = this.#now() + firstDelay;
-    state.timer = setTimeout(() => this.#onInterval(state), firstDelay);
+    state.timer = setTimeout(state.onInterval, firstDelay);
   }
 
   #onInterval(state: JobState): void {
@@ -143,7 +146,7 @@ export class ProbeScheduler {
     state.planned = Math.max(now, state.planned + every + offset);
     // After a long pause (a stopped process, a blocked loop) resume from now instead of catching up.
     if (state.planned - now > every * 2) state.planned = now + every;
-    state.timer = setTimeout(() => this.#onInterval(state), state.planned - now);
+    state.timer = setTimeout(state.onInterval, state.planned - now);
   }
 
   #tick(state: JobState, confirmation?: Confirmation): void {

@@ -40,8 +40,8 @@ export class RollupWriter {
   readonly #now: () => number;
   readonly #logger: Logger;
   readonly #flushEveryMs: number;
-  /** Per minute, per series (`probe@env`). */
-  readonly #pending = new Map<number, Map<string, Accumulator>>();
+  /** Per minute, per probe, per environment (nested maps: no key string built per result). */
+  readonly #pending = new Map<number, Map<string, Map<string, Accumulator>>>();
   #timer: NodeJS.Timeout | undefined;
   #failing = false;
 
@@ -66,11 +66,15 @@ export class RollupWriter {
       bucket = new Map();
       this.#pending.set(minute, bucket);
     }
-    const key = `${probe}@${env}`;
-    let acc = bucket.get(key);
+    let ofProbe = bucket.get(probe);
+    if (!ofProbe) {
+      ofProbe = new Map();
+      bucket.set(probe, ofProbe);
+    }
+    let acc = ofProbe.get(env);
     if (!acc) {
       acc = { probe, env, count: 0, failures: 0, latencyMs: 0, bins: new Uint32Array(LATENCY_BINS) };
-      bucket.set(key, acc);
+      ofProbe.set(env, acc);
     }
     acc.count++;
     if (!ok) acc.failures++;
@@ -94,9 +98,10 @@ export class RollupWriter {
     if (due.length === 0) return;
     const rows: MinuteRollup[] = [];
     for (const minute of due) {
-      for (const acc of this.#pending.get(minute)!.values()) {
-        rows.push({ minute, probe: acc.probe, env: acc.env, count: acc.count, failures: acc.failures, latencyMs: acc.latencyMs, bins: encodeBins(acc.bins) });
-      }
+      for (const ofProbe of this.#pending.get(minute)!.values())
+        for (const acc of ofProbe.values()) {
+          rows.push({ minute, probe: acc.probe, env: acc.env, count: acc.count, failures: acc.failures, latencyMs: acc.latencyMs, bins: encodeBins(acc.bins) });
+        }
     }
     try {
       this.#store.writeMinutes(rows);
