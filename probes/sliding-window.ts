@@ -31,8 +31,13 @@ export class SlidingWindow {
   readonly #count: Uint32Array;
   readonly #failures: Uint32Array;
   readonly #latencySum: Float64Array;
-  /** Bucket b's bins are at [b * LATENCY_BINS, (b + 1) * LATENCY_BINS). */
-  readonly #bins: Uint32Array;
+  /**
+   * Bucket b's bins are at [b * LATENCY_BINS, (b + 1) * LATENCY_BINS). 16 bits each until one
+   * would pass 65,535 (a bucket's samples in one bin: only pools of thousands of series or
+   * sub-second probing get there), then all widen to 32 bits, once: the bins are most of a
+   * window's memory, and a series' window never needs more.
+   */
+  #bins: Uint16Array | Uint32Array;
   readonly #totalBins = new Uint32Array(LATENCY_BINS);
   #totalCount = 0;
   #totalFailures = 0;
@@ -47,7 +52,7 @@ export class SlidingWindow {
     this.#count = new Uint32Array(buckets);
     this.#failures = new Uint32Array(buckets);
     this.#latencySum = new Float64Array(buckets);
-    this.#bins = new Uint32Array(buckets * LATENCY_BINS);
+    this.#bins = new Uint16Array(buckets * LATENCY_BINS);
   }
 
   /** Record one outcome at clock time `at` (ms). */
@@ -58,7 +63,9 @@ export class SlidingWindow {
     const bin = binOf(latencyMs);
     this.#count[slot]!++;
     this.#latencySum[slot]! += latencyMs;
-    this.#bins[slot * LATENCY_BINS + bin]!++;
+    const index = slot * LATENCY_BINS + bin;
+    if (this.#bins[index] === 0xffff) this.#widen();
+    this.#bins[index]!++;
     this.#totalBins[bin]!++;
     this.#totalCount++;
     this.#totalLatency += latencyMs;
@@ -95,6 +102,7 @@ export class SlidingWindow {
       for (let bin = 0; bin < LATENCY_BINS; bin++) {
         const n = other.#bins[base + bin]!;
         if (n === 0) continue;
+        if (this.#bins[base + bin]! + n > 0xffff) this.#widen();
         this.#bins[base + bin]! += n;
         this.#totalBins[bin]! += n;
       }
@@ -113,6 +121,11 @@ export class SlidingWindow {
       counters: arrays.reduce((sum, array) => sum + array.length, 0),
       bytes: arrays.reduce((sum, array) => sum + array.byteLength, 0),
     };
+  }
+
+  /** Bins to 32 bits (a no-op once they are). */
+  #widen(): void {
+    if (this.#bins instanceof Uint16Array) this.#bins = Uint32Array.from(this.#bins);
   }
 
   /** Count, failures and latency sum as of `at`: the cheap part of the figures (no quantiles). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LATENCY_BINS, SlidingWindow } from '../../probes/sliding-window.js';
+import { binOf, LATENCY_BINS, SlidingWindow } from '../../probes/sliding-window.js';
 
 const T0 = 1_800_000_000_000; // a round clock value, so bucket boundaries are predictable
 
@@ -87,7 +87,8 @@ describe('SlidingWindow', () => {
       buckets: 30,
       binsPerBucket: LATENCY_BINS,
       counters: 30 * (3 + LATENCY_BINS) + LATENCY_BINS,
-      bytes: 30 * (4 + 4 + 8 + 4 * LATENCY_BINS) + 4 * LATENCY_BINS,
+      // Bins of 16 bits while no bin of a bucket passes 65,535.
+      bytes: 30 * (4 + 4 + 8 + 2 * LATENCY_BINS) + 4 * LATENCY_BINS,
     });
     for (let i = 0; i < 200_000; i++) window.add(i % 7 !== 0, (i % 500) + 1, T0 + i);
     const figures = window.figures(T0 + 200_000);
@@ -95,5 +96,39 @@ describe('SlidingWindow', () => {
     // window holds the 29 whole buckets before it, one sample a millisecond.
     expect(figures.count).toBe(29 * 2_000);
     expect(window.footprint()).toEqual(allocated);
+  });
+
+  it('widens its bins to 32 bits when a bucket holds more than 65,535 samples in one bin, losing none', () => {
+    const window = new SlidingWindow(60_000, 30);
+    const narrow = window.footprint().bytes;
+    // 70,000 samples of 10 ms in one 2 s bucket, then 10 of 1 s: the 10 ms bin passes 16 bits.
+    for (let i = 0; i < 70_000; i++) window.add(true, 10, T0);
+    for (let i = 0; i < 10; i++) window.add(false, 1_000, T0);
+    expect(window.footprint().bytes).toBe(narrow + 30 * 2 * LATENCY_BINS);
+    const figures = window.figures(T0);
+    expect(figures.count).toBe(70_010);
+    expect(figures.failures).toBe(10);
+    expect(window.histogram(T0)[binOf(10)]).toBe(70_000);
+    expect(figures.p50LatencyMs).toBeLessThan(12);
+    expect(figures.p99LatencyMs).toBeLessThan(12);
+    expect(window.quantile(0.99995, T0)).toBeGreaterThan(900);
+    // The bucket expires whole: the running totals come back to zero.
+    expect(window.figures(T0 + 60_000).count).toBe(0);
+    expect(window.histogram(T0 + 60_000)[binOf(10)]).toBe(0);
+  });
+
+  it('widens when absorbing another window would pass 16 bits in a bin', () => {
+    const a = new SlidingWindow(60_000, 30);
+    const b = new SlidingWindow(60_000, 30);
+    for (let i = 0; i < 40_000; i++) {
+      a.add(true, 10, T0);
+      b.add(true, 10, T0);
+    }
+    a.absorb(b);
+    expect(a.figures(T0).count).toBe(80_000);
+    expect(a.histogram(T0)[binOf(10)]).toBe(80_000);
+    a.add(true, 10, T0);
+    expect(a.histogram(T0)[binOf(10)]).toBe(80_001);
+    expect(a.figures(T0 + 60_000).count).toBe(0);
   });
 });

@@ -100,4 +100,47 @@ describe('RuleEvaluator with the rules over every probe deferred', () => {
     await evaluator.onSample('a', 'blue');
     expect(fired).toEqual(['every-slow']);
   });
+
+  it('runs the engine again only when a fact it reads changed; a verdict that stands still still moves the rule through for and its samples', async () => {
+    const config = parseConfig(
+      `environments: { blue: { url: "http://127.0.0.1:1" }, green: { url: "http://127.0.0.1:2" } }
+probes: [ { name: a, path: / } ]
+rules:
+  - name: a-erroring
+    severity: critical
+    for: 500ms
+    minSamples: 3
+    when: { all: [ { fact: errorRatio, params: { probe: a, window: 1m }, operator: greaterThanInclusive, value: 0.5 } ] }
+`,
+      {},
+    );
+    const series = new ProbeSeries('a', 'blue', config.windows, new Map(), T0);
+    let now = T0;
+    const decisions: { to: string; samples: number; observed: unknown }[] = [];
+    const evaluator = new RuleEvaluator(
+      config.rules,
+      () => ({ activeEnvironment: 'blue', environments: ['blue', 'green'], now, series: (env) => (env === 'blue' ? [series] : []) }),
+      (d) => decisions.push({ to: d.transition.to, samples: d.figures.samples, observed: d.figures.facts[0]?.observed }),
+    );
+    const record = async (ok: boolean) => {
+      now += 100;
+      series.record({ probe: 'a', env: 'blue', ok, durationMs: 5, startedAt: now, checks: [], extracted: {}, ...(ok ? {} : { reason: 'status' as const }) });
+      await evaluator.onSample('a', 'blue');
+    };
+    // Ten failures: the error ratio is 1 throughout, so the engine runs once and its verdict stands.
+    for (let i = 0; i < 10; i++) await record(false);
+    expect(evaluator.runs).toBe(10);
+    expect(evaluator.engineRuns).toBe(1);
+    // Pending at the first failure, firing once `for` (500 ms) has passed on the clock, with the
+    // samples counted afresh on each check (the same as when the engine runs every time).
+    expect(decisions.map((d) => d.to)).toEqual(['pending', 'firing']);
+    expect(decisions[0]!.samples).toBe(1);
+    expect(decisions[1]!.samples).toBe(6);
+    expect(decisions[1]!.observed).toBe(1);
+    // Successes move the ratio: the engine runs on each new value, and the rule resolves below 0.5.
+    for (let i = 0; i < 11; i++) await record(true);
+    expect(evaluator.engineRuns).toBe(1 + 11);
+    expect(decisions.at(-1)!.to).toBe('resolved');
+    expect(decisions.at(-1)!.observed).toBeLessThan(0.5);
+  });
 });
