@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request, type Dispatcher } from 'undici';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { RUNTIME_V8_FLAGS } from '../agent/cli/runtime-flags.js';
 
 export { sleep };
 
@@ -25,7 +26,7 @@ export const AGENT_PROCESS_SCRIPT = resolve(DIST_DIR, 'bench/agent-process.js');
  * The node flags greenlight's launchers set (bin/greenlight.js's shebang, the Dockerfile's
  * NODE_OPTIONS, the systemd unit): benches run the agent as it ships, and its baselines alike.
  */
-export const SHIPPED_NODE_FLAGS = ['--max-semi-space-size=2'];
+export const SHIPPED_NODE_FLAGS = ['--max-semi-space-size=2', ...RUNTIME_V8_FLAGS];
 
 // ---------------------------------------------------------------------------------------------
 // Config generation

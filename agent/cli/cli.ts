@@ -21,6 +21,7 @@ import { tailCommand } from './commands/tail.js';
 import { validateCommand } from './commands/validate.js';
 import { escapeForTerminal } from '../telemetry/terminal-text.js';
 import { VERSION } from '../package.js';
+import { applyRuntimeFlags } from './runtime-flags.js';
 
 export const DEFAULT_CONFIG_PATH = 'config/greenlight.yaml';
 
@@ -186,6 +187,7 @@ const COMMANDS: Record<string, Command> = {
 };
 
 export async function main(argv: string[], io: CommandIo = defaultIo()): Promise<number> {
+  applyRuntimeFlags();
   const [name, ...rest] = argv;
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
     io.out(usage());
