@@ -49,14 +49,11 @@ interface JobState {
   owed: boolean;
   /** The next re-run, waiting out its spacing. */
   confirmTimer: NodeJS.Timeout | undefined;
-  timer: NodeJS.Timeout | undefined;
   task: ScheduledTask | undefined;
   /** Planned time of the next interval tick (ms, the scheduler's clock), so ticks do not drift. */
   planned: number;
   /** Removed from the scheduler: its timers that still fire do nothing (a flag, not a search of thousands of jobs per tick). */
   removed: boolean;
-  /** The interval tick's callback, made once: not a closure per tick, which lived its interval and was then garbage. */
-  onInterval: () => void;
 }
 
 /** Re-runs sent in the last second per group, oldest first (at most maxPerSecond entries). */
@@ -68,6 +65,14 @@ export class ProbeScheduler {
   readonly #now: () => number;
   readonly #onError: (job: ScheduledJob, error: unknown) => void;
   readonly #rates = new Map<string, RateLog>();
+  /**
+   * The interval jobs by planned time (a binary min-heap), and the one timer set for the earliest.
+   * One Node timer for every series instead of one per series per tick: each of those lived its
+   * whole interval and was then garbage for the old generation (issue 18). Jobs due together
+   * (within the timer's millisecond) start in one wake-up.
+   */
+  readonly #due: JobState[] = [];
+  #wake: { at: number; timer: NodeJS.Timeout } | undefined;
   #running = false;
 
   /** `now` plans the ticks (default Date.now, the clock timers run on); `random` draws the jitter. */
@@ -84,11 +89,9 @@ export class ProbeScheduler {
       inFlightConfirming: false,
       owed: false,
       confirmTimer: undefined,
-      timer: undefined,
       task: undefined,
       planned: 0,
       removed: false,
-      onInterval: () => this.#onInterval(state),
     };
     this.#jobs.push(state);
     if (this.#running) this.#startJob(state);
@@ -99,8 +102,7 @@ export class ProbeScheduler {
     const index = this.#jobs.findIndex((state) => state.job.key === key);
     if (index < 0) return;
     const [state] = this.#jobs.splice(index, 1);
-    state!.removed = true;
-    clearTimeout(state!.timer);
+    state!.removed = true; // left in the heap: skipped when it comes up
     clearTimeout(state!.confirmTimer);
     await state!.task?.destroy();
     await state!.inFlight;
@@ -115,8 +117,10 @@ export class ProbeScheduler {
   /** Stop all schedules, then wait for runs in flight (the caller aborts them to be quick). */
   async close(): Promise<void> {
     this.#running = false;
+    clearTimeout(this.#wake?.timer);
+    this.#wake = undefined;
+    this.#due.length = 0;
     for (const state of this.#jobs) {
-      clearTimeout(state.timer);
       clearTimeout(state.confirmTimer);
       await state.task?.destroy();
     }
@@ -132,22 +136,47 @@ export class ProbeScheduler {
     }
     // Spread first ticks over (at most) a second, so many series do not fire in one burst and
     // the first round still completes quickly.
-    const firstDelay = this.#random() * Math.min(schedule.every, 1_000);
-    state.planned = this.#now() + firstDelay;
-    state.timer = setTimeout(state.onInterval, firstDelay);
+    state.planned = this.#now() + this.#random() * Math.min(schedule.every, 1_000);
+    this.#plan(state);
   }
 
-  #onInterval(state: JobState): void {
-    if (!this.#running || state.removed) return;
-    this.#tick(state);
-    const { every, jitter } = state.job.schedule as { every: number; jitter: number };
-    const offset = (this.#random() * 2 - 1) * jitter * every;
+  /** Start every interval job that is due, plan each one's next tick, and set the timer for the next. */
+  #onWake(): void {
+    this.#wake = undefined;
+    if (!this.#running) return;
     const now = this.#now();
-    state.planned = Math.max(now, state.planned + every + offset);
-    // After a long pause (a stopped process, a blocked loop) resume from now instead of catching up.
-    if (state.planned - now > every * 2) state.planned = now + every;
-    state.timer = setTimeout(state.onInterval, state.planned - now);
+    while (this.#due.length > 0 && this.#due[0]!.planned <= now) {
+      const state = popHeap(this.#due);
+      if (state.removed) continue;
+      this.#tick(state);
+      const { every, jitter } = state.job.schedule as { every: number; jitter: number };
+      const offset = (this.#random() * 2 - 1) * jitter * every;
+      state.planned = Math.max(now, state.planned + every + offset);
+      // After a long pause (a stopped process, a blocked loop) resume from now instead of catching up.
+      if (state.planned - now > every * 2) state.planned = now + every;
+      pushHeap(this.#due, state);
+    }
+    this.#arm();
   }
+
+  #plan(state: JobState): void {
+    pushHeap(this.#due, state);
+    this.#arm();
+  }
+
+  /** The timer for the earliest planned job, unless one as early is set already. */
+  #arm(): void {
+    const next = this.#due[0];
+    if (next === undefined || !this.#running) return;
+    if (this.#wake !== undefined) {
+      if (this.#wake.at <= next.planned) return;
+      clearTimeout(this.#wake.timer);
+    }
+    const delay = Math.max(0, next.planned - this.#now());
+    this.#wake = { at: next.planned, timer: setTimeout(this.#wakeUp, delay) };
+  }
+
+  readonly #wakeUp = () => this.#onWake();
 
   #tick(state: JobState, confirmation?: Confirmation): void {
     if (!this.#running || state.removed) return;
@@ -209,4 +238,36 @@ export class ProbeScheduler {
     log.push(now);
     return true;
   }
+}
+
+/** A binary min-heap of jobs on `planned`, in an array. */
+function pushHeap(heap: JobState[], state: JobState): void {
+  heap.push(state);
+  let i = heap.length - 1;
+  while (i > 0) {
+    const parent = (i - 1) >> 1;
+    if (heap[parent]!.planned <= state.planned) break;
+    heap[i] = heap[parent]!;
+    i = parent;
+  }
+  heap[i] = state;
+}
+
+function popHeap(heap: JobState[]): JobState {
+  const top = heap[0]!;
+  const last = heap.pop()!;
+  if (heap.length > 0) {
+    let i = 0;
+    for (;;) {
+      const left = 2 * i + 1;
+      if (left >= heap.length) break;
+      const right = left + 1;
+      const child = right < heap.length && heap[right]!.planned < heap[left]!.planned ? right : left;
+      if (heap[child]!.planned >= last.planned) break;
+      heap[i] = heap[child]!;
+      i = child;
+    }
+    heap[i] = last;
+  }
+  return top;
 }

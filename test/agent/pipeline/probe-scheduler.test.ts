@@ -27,6 +27,33 @@ describe('ProbeScheduler', () => {
     expect(runs).toEqual([500, 5_500, 10_500, 15_500, 20_500]);
   });
 
+  it('keeps one timer for all its interval jobs: 1,000 series at 1 s, each run once a second at its own phase', async () => {
+    vi.useFakeTimers();
+    let seed = 7;
+    const random = () => ((seed = (seed * 16_807) % 2_147_483_647) - 1) / 2_147_483_646;
+    scheduler = new ProbeScheduler({ random, onError: () => undefined });
+    const start = Date.now();
+    const runs = new Map<number, number[]>();
+    for (let n = 0; n < 1_000; n++) {
+      runs.set(n, []);
+      scheduler.add(job({ key: `p${n}@blue`, schedule: { every: 1_000, jitter: 0 }, run: async () => void runs.get(n)!.push(Date.now() - start) }));
+    }
+    scheduler.start();
+    expect(vi.getTimerCount()).toBe(1);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(vi.getTimerCount()).toBe(1);
+    const phases = new Set<number>();
+    for (const times of runs.values()) {
+      // First tick within the first second, then every 1,000 ms to the millisecond.
+      expect(times).toHaveLength(10);
+      expect(times[0]!).toBeLessThan(1_000);
+      for (let k = 1; k < times.length; k++) expect(times[k]! - times[k - 1]!).toBe(1_000);
+      phases.add(times[0]!);
+    }
+    // Spread over the second, not one burst.
+    expect(phases.size).toBeGreaterThan(500);
+  });
+
   it('moves ticks by at most the jitter, without drifting', async () => {
     vi.useFakeTimers();
     const values = [0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1];
