@@ -44,6 +44,14 @@ export interface RuleStatus {
 type Path = (string | number)[];
 type Context = Omit<FactContext, 'ruleEnv'>;
 
+/**
+ * The comparisons between the environments (latencyRatio, errorRatioDiff, latencyRegressionP)
+ * pair every probe with its counterpart, each pass, over windows minutes long: with thousands of
+ * series that was most of the rules' CPU at a pass every 100 ms. A value is reused for this long
+ * of the clock (a rule holding on one waits `for` seconds anyway).
+ */
+export const COMPARISON_REFRESH_MS = 1_000;
+
 interface CompiledRule {
   config: RuleConfig;
   engine: Engine;
@@ -210,6 +218,9 @@ export class RuleEvaluator {
   /** Set for the duration of one rule's check: the dynamic facts read it, and note the facts they read. */
   #run: { context: FactContext; samples: number; memo: Map<string, FactValue>; read: { fact: string; params: FactParams }[] } | undefined;
 
+  /** Comparison facts' latest values, by live environment and fact key (see #fact). */
+  readonly #comparisons = new Map<string, { at: number; value: FactValue }>();
+
   /** Rule checks so far: with `samples` it shows how many rules a sample actually runs. */
   runs = 0;
   /** Of those, the ones json-rules-engine ran (the others found their facts as the last run left them). */
@@ -276,6 +287,7 @@ export class RuleEvaluator {
       });
       this.#rules.splice(0, this.#rules.length, ...next);
       this.#order();
+      this.#comparisons.clear();
       return { added, changed, removed: [...old.values()].map(({ config, state }) => ({ config, state })) };
     });
   }
@@ -458,14 +470,27 @@ export class RuleEvaluator {
     return `${name}\u0000${this.#run!.context.ruleEnv}\u0000${JSON.stringify(params)}`;
   }
 
-  /** A fact's value in the current pass, computed once per pass (rules share it). */
+  /**
+   * A fact's value in the current pass, computed once per pass (rules share it). A comparison
+   * between the environments is computed at most once per COMPARISON_REFRESH_MS of the clock.
+   */
   #fact(key: string, name: string, params: FactParams): FactValue {
     const run = this.#run!;
     let computed = run.memo.get(key);
-    if (!computed) {
-      computed = FACTS[name]!.compute(run.context, params);
-      run.memo.set(key, computed);
-    }
+    if (computed) return computed;
+    const fact = FACTS[name]!;
+    if (fact.compares) {
+      // Keyed by the live environment too: after a switch `live` is the other side, at once.
+      const heldKey = `${run.context.activeEnvironment}\u0000${key}`;
+      const held = this.#comparisons.get(heldKey);
+      const now = run.context.now;
+      if (held && now >= held.at && now - held.at < COMPARISON_REFRESH_MS) computed = held.value;
+      else {
+        computed = fact.compute(run.context, params);
+        this.#comparisons.set(heldKey, { at: now, value: computed });
+      }
+    } else computed = fact.compute(run.context, params);
+    run.memo.set(key, computed);
     return computed;
   }
 

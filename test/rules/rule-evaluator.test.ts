@@ -143,4 +143,54 @@ rules:
     expect(decisions.at(-1)!.to).toBe('resolved');
     expect(decisions.at(-1)!.observed).toBeLessThan(0.5);
   });
+
+  it('computes a comparison between the environments at most once a second of the clock, and at once for a new live environment', async () => {
+    const config = parseConfig(
+      `environments: { blue: { url: "http://127.0.0.1:1" }, green: { url: "http://127.0.0.1:2" } }
+probes: [ { name: a, path: / } ]
+rules:
+  - name: worse-than-idle
+    severity: critical
+    when: { all: [ { fact: errorRatioDiff, params: { minSamples: 5 }, operator: greaterThan, value: 0.4 } ] }
+`,
+      {},
+    );
+    const series = { blue: new ProbeSeries('a', 'blue', config.windows, new Map(), T0), green: new ProbeSeries('a', 'green', config.windows, new Map(), T0) };
+    let now = T0;
+    let live = 'blue';
+    const decisions: { to: string; observed: unknown }[] = [];
+    const evaluator = new RuleEvaluator(
+      config.rules,
+      () => ({ activeEnvironment: live, environments: ['blue', 'green'], now, series: (env) => [series[env as 'blue' | 'green']] }),
+      (d) => {
+        if (d.transition.to !== 'pending') decisions.push({ to: d.transition.to, observed: d.figures.facts[0]?.observed });
+      },
+    );
+    const record = (env: 'blue' | 'green', ok: boolean, n: number) => {
+      for (let i = 0; i < n; i++)
+        series[env].record({ probe: 'a', env, ok, durationMs: 5, startedAt: now, checks: [], extracted: {}, ...(ok ? {} : { reason: 'status' as const }) });
+    };
+    record('blue', false, 10);
+    record('green', true, 10);
+    await evaluator.evaluateAll();
+    expect(decisions).toEqual([{ to: 'firing', observed: 1 }]);
+    // Blue recovers within the same second: the comparison holds its value until a second has passed.
+    record('blue', true, 30);
+    now += 999;
+    await evaluator.evaluateAll();
+    expect(decisions).toHaveLength(1);
+    now += 1;
+    await evaluator.evaluateAll();
+    expect(decisions.at(-1)).toEqual({ to: 'resolved', observed: 0.25 });
+    // Blue fails again and fires; traffic then moves to green within the same millisecond: the rule
+    // reads green against blue at once (never blue's figures held under the name `live`).
+    record('blue', false, 200);
+    now += 1_000;
+    await evaluator.evaluateAll();
+    expect(decisions.at(-1)!.to).toBe('firing');
+    live = 'green';
+    await evaluator.evaluateAll();
+    expect(decisions.at(-1)!.to).toBe('resolved');
+    expect(decisions.at(-1)!.observed as number).toBeLessThan(0);
+  });
 });
