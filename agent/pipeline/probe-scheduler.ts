@@ -142,9 +142,11 @@ export class ProbeScheduler {
 
   /** Start every interval job that is due, plan each one's next tick, and set the timer for the next. */
   #onWake(): void {
+    // The timer fired for `at`: those jobs are due even when the injected clock stands still (a
+    // frozen test clock), so time is the later of the clock and the timer's own.
+    const now = Math.max(this.#now(), this.#wake?.at ?? Number.NEGATIVE_INFINITY);
     this.#wake = undefined;
     if (!this.#running) return;
-    const now = this.#now();
     while (this.#due.length > 0 && this.#due[0]!.planned <= now) {
       const state = popHeap(this.#due);
       if (state.removed) continue;
@@ -156,7 +158,7 @@ export class ProbeScheduler {
       if (state.planned - now > every * 2) state.planned = now + every;
       pushHeap(this.#due, state);
     }
-    this.#arm();
+    this.#arm(now);
   }
 
   #plan(state: JobState): void {
@@ -164,15 +166,15 @@ export class ProbeScheduler {
     this.#arm();
   }
 
-  /** The timer for the earliest planned job, unless one as early is set already. */
-  #arm(): void {
+  /** The timer for the earliest planned job, unless one as early is set already; `now` is the time it counts from. */
+  #arm(now = this.#now()): void {
     const next = this.#due[0];
     if (next === undefined || !this.#running) return;
     if (this.#wake !== undefined) {
       if (this.#wake.at <= next.planned) return;
       clearTimeout(this.#wake.timer);
     }
-    const delay = Math.max(0, next.planned - this.#now());
+    const delay = Math.max(0, Math.ceil(next.planned - now)); // never before its time: timers may round down
     this.#wake = { at: next.planned, timer: setTimeout(this.#wakeUp, delay) };
   }
 
