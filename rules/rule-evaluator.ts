@@ -63,7 +63,7 @@ interface CompiledRule {
   /** Environment specs its facts read ('live', 'idle', names). */
   envs: Set<string>;
   /** Every fact its conditions read, with its params: a pass computes them all first (see #check). */
-  leaves: { fact: string; params: FactParams }[];
+  leaves: { fact: string; params: FactParams; paramsJson: string }[];
   /** Its latest engine run: the facts' values it was decided on, what it decided, the facts it read. */
   last: { key: string; holds: boolean; facts: FactFigure[]; read: { fact: string; params: FactParams }[] } | undefined;
 }
@@ -446,7 +446,7 @@ export class RuleEvaluator {
     let everyProbe = false;
     walk(config.when, [], (leaf) => {
       const params = (leaf.params ?? {}) as FactParams;
-      leaves.push({ fact: leaf.fact, params });
+      leaves.push({ fact: leaf.fact, params, paramsJson: JSON.stringify(params) });
       envs.add(params.env ?? config.env);
       // A comparison reads the other environment too: a sample of either side can change it.
       if (FACTS[leaf.fact]?.compares) envs.add('live').add('idle');
@@ -466,8 +466,8 @@ export class RuleEvaluator {
   }
 
   /** A fact's key in a pass's memo: its name, the environment the rule reads, its params. */
-  #factKey(name: string, params: FactParams): string {
-    return `${name}\u0000${this.#run!.context.ruleEnv}\u0000${JSON.stringify(params)}`;
+  #factKey(name: string, params: FactParams, paramsJson = JSON.stringify(params)): string {
+    return `${name}\u0000${this.#run!.context.ruleEnv}\u0000${paramsJson}`;
   }
 
   /**
@@ -514,8 +514,9 @@ export class RuleEvaluator {
       // value above its line): when every fact it reads has the value its last engine run saw,
       // that run's verdict stands, and the engine (an almanac, a clone of the conditions, async
       // events per run) is not run again. The samples behind the facts are counted afresh.
-      const keys = rule.leaves.map(({ fact, params }) => this.#factKey(fact, params));
-      const valueKey = rule.leaves.map(({ fact, params }, i) => valueText(this.#fact(keys[i]!, fact, params).value)).join('\u0000');
+      let valueKey = '';
+      for (const { fact, params, paramsJson } of rule.leaves)
+        valueKey += `${valueText(this.#fact(this.#factKey(fact, params, paramsJson), fact, params).value)}\u0000`;
       let { last } = rule;
       if (last?.key !== valueKey) {
         this.engineRuns++;
