@@ -26,7 +26,9 @@ export const AGENT_PROCESS_SCRIPT = resolve(DIST_DIR, 'bench/agent-process.js');
  * The node flags greenlight's launchers set (bin/greenlight.js's shebang, the Dockerfile's
  * NODE_OPTIONS, the systemd unit): benches run the agent as it ships, and its baselines alike.
  */
-export const SHIPPED_NODE_FLAGS = ['--max-semi-space-size=2', ...RUNTIME_V8_FLAGS];
+export const LAUNCHER_NODE_FLAGS = ['--max-semi-space-size=2'];
+/** The launchers' flags and those the CLI sets itself as it starts (agent/cli/runtime-flags.ts). */
+export const SHIPPED_NODE_FLAGS = [...LAUNCHER_NODE_FLAGS, ...RUNTIME_V8_FLAGS];
 
 // ---------------------------------------------------------------------------------------------
 // Config generation

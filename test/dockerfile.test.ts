@@ -6,7 +6,8 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { SHIPPED_NODE_FLAGS } from '../bench/harness.js';
+import { LAUNCHER_NODE_FLAGS, SHIPPED_NODE_FLAGS } from '../bench/harness.js';
+import { RUNTIME_V8_FLAGS } from '../agent/cli/runtime-flags.js';
 import { BIN } from './helpers/cli.js';
 
 const read = (path: string) => readFileSync(new URL(`../${path}`, import.meta.url), 'utf8');
@@ -36,13 +37,24 @@ describe('Dockerfile', () => {
 
 describe('the shipped launchers', () => {
   // The benches measure the agent with these flags (bench/harness.ts): every way greenlight ships must set them.
-  const flags = SHIPPED_NODE_FLAGS.join(' ');
+  const flags = LAUNCHER_NODE_FLAGS.join(' ');
 
   it('set the node flags the benchmarks measure: image, systemd unit, npm start, the CLI itself', () => {
     expect(read('Dockerfile').split(/^FROM .* AS runtime$/m)[1]).toMatch(new RegExp(`NODE_OPTIONS=${flags}\\b`));
     expect(read('examples/systemd/greenlight.service')).toMatch(new RegExp(`^Environment=.*\\bNODE_OPTIONS=${flags}\\b`, 'm'));
     expect((JSON.parse(read('package.json')) as { scripts: { start: string } }).scripts.start).toBe(`node ${flags} bin/greenlight.js run`);
     expect(read('bin/greenlight.js').split('\n')[0]).toBe(`#!/usr/bin/env -S node ${flags}`);
+  });
+
+  it('the CLI sets the rest itself before any command runs (Node refuses them in NODE_OPTIONS), and the benches pass both', () => {
+    expect(SHIPPED_NODE_FLAGS).toEqual([...LAUNCHER_NODE_FLAGS, ...RUNTIME_V8_FLAGS]);
+    expect(RUNTIME_V8_FLAGS).toContain('--heap-growing-percent=50');
+    const main = /export async function main\([^)]*\)[^{]*\{\n([^\n]*)/.exec(read('agent/cli/cli.ts'));
+    expect(main?.[1]?.trim()).toBe('applyRuntimeFlags();');
+    // Each of them is a flag this Node accepts.
+    const run = spawnSync(process.execPath, [...RUNTIME_V8_FLAGS, '-e', '0'], { encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
   });
 
   it('runs bin/greenlight.js directly through its shebang', () => {
