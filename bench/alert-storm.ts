@@ -30,6 +30,7 @@ import { EventBus } from '../agent/events/events.js';
 import { AgentMetrics } from '../agent/telemetry/metrics.js';
 import { startSimulator } from '../simulator/alphastack-simulator.js';
 import { DIST_DIR, fmt, log, section, table, type SummaryRow } from './harness.js';
+import { seededRandom } from '../simulator/seeded-random.js';
 
 const PROBES = 50;
 const STORM_MS = 5 * 60_000;
@@ -184,7 +185,7 @@ ${alerts === '' ? '' : `alerts:\n${alerts}`}`);
     lifecycle.start(memoryLifecycleStore(), []);
     const alertsPerReceiver: Record<string, number> = Object.fromEntries(receivers.map((r) => [r.name, 0]));
     // The flapping, seeded: each probe × environment alternates down and up spells of 5 to 30 s.
-    const random = mulberry32(14);
+    const random = seededRandom(14);
     const spell = () => 5_000 + Math.floor(random() * 25_000);
     const transitions: { at: number; probe: string; env: string; down: boolean; warning: boolean }[] = [];
     for (const probe of probes) {
@@ -394,15 +395,4 @@ class VirtualClock {
   async #settle(): Promise<void> {
     for (let i = 0; i < 5; i++) await new Promise((resolve) => this.#realImmediate(resolve));
   }
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
 }

@@ -13,6 +13,7 @@ import { Agent } from '../../agent/agent.js';
 import { parseAgentConfig } from '../../agent/reload/agent-config.js';
 import type { GreenlightEvent, TrafficSwitchedEvent } from '../../agent/events/events.js';
 import { tempDir } from './tools.js';
+import { seededRandom } from '../../simulator/seeded-random.js';
 
 export const T0 = Date.UTC(2027, 0, 15, 13, 0, 0);
 export const STOCK = readFileSync(new URL('../../config/greenlight.yaml', import.meta.url), 'utf8');
@@ -74,7 +75,7 @@ export async function startScriptedPair(
     toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate', 'clearImmediate', 'Date'],
   });
   // The schedule's jitter and first phases come from Math.random: seeded, every run is the same world.
-  const random = vi.spyOn(Math, 'random').mockImplementation(seeded(options.seed ?? 17));
+  const random = vi.spyOn(Math, 'random').mockImplementation(seededRandom(options.seed ?? 17));
   const mock = new MockAgent();
   mock.disableNetConnect();
   const faults: ScriptedPair['faults'] = {
@@ -163,17 +164,5 @@ export async function startScriptedPair(
       random.mockRestore();
       vi.useRealTimers();
     },
-  };
-}
-
-/** A small seeded generator (mulberry32), [0, 1) like Math.random. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
   };
 }

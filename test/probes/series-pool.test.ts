@@ -11,21 +11,10 @@ import { SeriesPool } from '../../probes/series-pool.js';
 import { SlidingWindow } from '../../probes/sliding-window.js';
 import { DAY_MS } from '../../probes/tls.js';
 import { FACTS, type FactContext, type FactParams } from '../../rules/facts.js';
+import { seededRandom } from '../../simulator/seeded-random.js';
 
 const T0 = 1_800_000_000_000;
 const WINDOWS = [60_000, 300_000];
-
-/** mulberry32: a seeded [0, 1). */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 function result(s: ProbeSeries, at: number, ok: boolean, durationMs: number, extra: Partial<ProbeResult> = {}): ProbeResult {
   return { probe: s.probe, env: s.env, ok, durationMs, startedAt: at, checks: [], extracted: {}, ...(ok ? {} : { reason: 'status' as const }), ...extra };
@@ -58,7 +47,7 @@ function compare(series: ProbeSeries[], pool: SeriesPool | undefined, now: numbe
 describe('SeriesPool: the sums of an environment, kept as samples arrive', () => {
   for (const seed of [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]) {
     it(`equals a recomputation over the series along a random sequence (seed ${seed})`, () => {
-      const random = seeded(seed);
+      const random = seededRandom(seed);
       const probes = 2 + Math.floor(random() * 6);
       const series = Array.from({ length: probes }, (_, i) => new ProbeSeries(`p${i}`, 'blue', WINDOWS, new Map(), T0));
       let now = T0;

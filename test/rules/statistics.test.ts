@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { SlidingWindow } from '../../probes/sliding-window.js';
 import { exceedanceUpperTail, latencyRegression, logGamma, mannWhitney, normalUpperTail, tailExceedance } from '../../rules/statistics.js';
+import { seededRandom } from '../../simulator/seeded-random.js';
 
 /** Two raw samples as counts over their distinct values, in order: exact ties, no binning. */
 function counts(a: number[], b: number[]): [number[], number[]] {
@@ -18,18 +19,6 @@ function counts(a: number[], b: number[]): [number[], number[]] {
   for (const v of a) ca[index.get(v)!]!++;
   for (const v of b) cb[index.get(v)!]!++;
   return [ca, cb];
-}
-
-/** A seeded generator (mulberry32): the synthetic samples are the same on every run. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
 }
 
 /** Log-normal latencies around `medianMs` (spread sigma), n of them. */
@@ -115,7 +104,7 @@ describe('normal tail and log-gamma', () => {
 
 describe('latencyRegression on synthetic latency samples', () => {
   it('Kayenta’s case: 10 % of the canary at 100x the baseline — the rank test alone passes it, the combined test fails it', () => {
-    const rand = random(6278);
+    const rand = seededRandom(6278);
     const baseline = latencies(rand, 200, 50);
     const canary = [...latencies(rand, 180, 50), ...Array.from({ length: 20 }, () => 5_000)];
     const test = latencyRegression(histogram(canary), histogram(baseline));
@@ -126,26 +115,26 @@ describe('latencyRegression on synthetic latency samples', () => {
   });
 
   it('a canary 3x slower throughout: both tests fail it', () => {
-    const rand = random(3);
+    const rand = seededRandom(3);
     const test = latencyRegression(histogram(latencies(rand, 100, 150)), histogram(latencies(rand, 100, 50)));
     expect(test.rank.p).toBeLessThan(1e-10);
     expect(test.p).toBeLessThan(1e-9);
   });
 
   it('a canary 1.5x slower throughout, 60 samples each: significant at 1 %', () => {
-    const rand = random(15);
+    const rand = seededRandom(15);
     const test = latencyRegression(histogram(latencies(rand, 60, 75, 0.2)), histogram(latencies(rand, 60, 50, 0.2)));
     expect(test.p).toBeLessThan(0.01);
   });
 
   it('a faster canary is not a regression', () => {
-    const rand = random(99);
+    const rand = seededRandom(99);
     const test = latencyRegression(histogram(latencies(rand, 200, 25)), histogram(latencies(rand, 200, 50)));
     expect(test.p).toBe(1);
   });
 
   it('the same distribution: false alarms at 1 % stay rare (200 seeded pairs)', () => {
-    const rand = random(2024);
+    const rand = seededRandom(2024);
     let alarms = 0;
     for (let trial = 0; trial < 200; trial++) {
       if (latencyRegression(histogram(latencies(rand, 100, 50)), histogram(latencies(rand, 100, 50))).p < 0.01) alarms++;

@@ -15,6 +15,7 @@ import { RuleEvaluator, watchedLines } from '../../../rules/rule-evaluator.js';
 import { startSimulator, type Simulator } from '../../../simulator/alphastack-simulator.js';
 import { startAgent, waitUntil } from '../../helpers/agent-harness.js';
 import { tempDir } from '../../helpers/tools.js';
+import { seededRandom } from '../../../simulator/seeded-random.js';
 
 const BASE = `listen: 127.0.0.1:0
 environments:
@@ -143,18 +144,6 @@ probes:
   });
 });
 
-/** A small seeded generator (mulberry32), so the noisy environment below is the same every run. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 describe('false-rollback guard', () => {
   afterEach(() => vi.useRealTimers());
 
@@ -166,7 +155,7 @@ describe('false-rollback guard', () => {
   it.each([1, 2, 3, 4, 5])('a live environment with 2 percent errors and 1 s latency spikes for 3 minutes trips no rule (seed %i)', async (seed) => {
     vi.useFakeTimers({ now: 1_800_000_000_000 });
     const config = parseAgentConfig(readFileSync(new URL('../../../config/greenlight.yaml', import.meta.url), 'utf8'), { GREENLIGHT_PROBE_INTERVAL: '1s' });
-    const random = seeded(seed);
+    const random = seededRandom(seed);
     const lines = watchedLines(config);
     const series = config.probes.map((probe) => {
       const extract = new Map(Object.entries(probe.extract).map(([name, e]) => [name, [...e.lines, ...(lines.get(probe.name)?.get(name) ?? [])]]));
