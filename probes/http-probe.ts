@@ -202,7 +202,6 @@ class ProbeCall implements Dispatcher.DispatchHandler {
 
   #tooLarge(controller: Dispatcher.DispatchController, seen: number): void {
     this.#result.durationMs = performance.now() - this.#start;
-    this.#chunks = undefined;
     evaluate(this.#target, this.#result, this.#headers, { kind: 'too_large', seen });
     this.#finish();
     controller.abort(new Error(`body larger than ${this.#target.maxBodyBytes} bytes`));
