@@ -150,7 +150,7 @@ export class Agent {
       adapter: this.plugins.traffic(config),
       live: config.activeEnvironment,
       series: this.pipeline.series,
-      probe: (target, signal) => runProbe(target, dispatcher, this.now, signal, this.#probePool.tls),
+      probe: (target, canceller) => runProbe(target, dispatcher, this.now, canceller, this.#probePool.tls),
       logger: logger.child({ component: 'traffic' }),
       persist: (live) => persist('activeEnvironment', live),
       // The live environment is a new subject: no cooldown left by an incident elsewhere holds a rule back.

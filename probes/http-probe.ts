@@ -9,6 +9,7 @@ import type { Config, ProbeConfig } from '../config/schema.js';
 import { compileHeaderChecks, compileJsonChecks, compileLatencyCheck, compileStatusCheck, asNumber, type BodyCheck, type HeaderCheck } from './checks.js';
 import { readJsonPath, type PathSegment } from '../config/json-path.js';
 import type { CheckResult, ProbeResult, ReasonCode } from './probe-result.js';
+import type { Cancellable, ProbeCanceller } from './probe-canceller.js';
 import { probeTls, tlsHostOf, type TlsFacts } from './tls.js';
 
 const USER_AGENT = 'greenlight/0.1 (+blue/green guard)';
@@ -86,7 +87,7 @@ export interface TlsFactSource {
 
 /**
  * Run one probe. `now` is the clock for startedAt; durations use the monotonic clock.
- * `signal` lets the agent end in-flight probes at shutdown (they then resolve as timeouts).
+ * `canceller`, its owner's, ends it early at shutdown (it then resolves as a timeout).
  * `tls`, the observer `dispatcher` connects through, puts an https target's certificate facts on
  * the result.
  *
@@ -95,8 +96,14 @@ export interface TlsFactSource {
  * and promises `request()` builds around each answer are work without use (issue 18 measured
  * them, with the abort listener per probe, as a large part of the cost above the bare request).
  */
-export function runProbe(target: ProbeTarget, dispatcher: Dispatcher, now: () => number, signal?: AbortSignal, tls?: TlsFactSource): Promise<ProbeResult> {
-  return new Promise((resolve) => new ProbeCall(target, now, tls, resolve).start(dispatcher, signal));
+export function runProbe(
+  target: ProbeTarget,
+  dispatcher: Dispatcher,
+  now: () => number,
+  canceller?: ProbeCanceller,
+  tls?: TlsFactSource,
+): Promise<ProbeResult> {
+  return new Promise((resolve) => new ProbeCall(target, now, tls, resolve).start(dispatcher, canceller));
 }
 
 type BodyRead = { kind: 'ok'; bytes: Buffer } | { kind: 'too_large'; seen: number };
@@ -112,7 +119,7 @@ type Cut = 'timeout' | 'shutdown';
  * over the limit. Whatever undici reports after that is ignored; a request still queued for a
  * connection when it settled is aborted as soon as it starts.
  */
-class ProbeCall implements Dispatcher.DispatchHandler {
+class ProbeCall implements Dispatcher.DispatchHandler, Cancellable {
   readonly #target: ProbeTarget;
   readonly #tls: TlsFactSource | undefined;
   readonly #resolve: (result: ProbeResult) => void;
@@ -120,7 +127,7 @@ class ProbeCall implements Dispatcher.DispatchHandler {
   readonly #start = performance.now();
   #controller: Dispatcher.DispatchController | undefined;
   #timer: NodeJS.Timeout | undefined;
-  #signal: AbortSignal | undefined;
+  #canceller: ProbeCanceller | undefined;
   #settled = false;
   #headers: Record<string, string | string[] | undefined> = NO_HEADERS;
   #hasBody = true;
@@ -134,11 +141,10 @@ class ProbeCall implements Dispatcher.DispatchHandler {
     this.#result = { probe: target.probe, env: target.env, ok: false, durationMs: 0, startedAt: now(), checks: [], extracted: {} };
   }
 
-  start(dispatcher: Dispatcher, signal: AbortSignal | undefined): void {
+  start(dispatcher: Dispatcher, canceller: ProbeCanceller | undefined): void {
     const target = this.#target;
-    if (signal?.aborted) return this.cut('shutdown');
-    if (signal) watchShutdown(signal, this);
-    this.#signal = signal;
+    if (canceller && !canceller.join(this)) return this.cut('shutdown');
+    this.#canceller = canceller;
     this.#timer = setTimeout(() => this.cut('timeout'), target.timeoutMs);
     try {
       dispatcher.dispatch({ origin: target.origin, path: target.path, method: target.method, headers: target.headers, body: target.body ?? null }, this);
@@ -210,7 +216,7 @@ class ProbeCall implements Dispatcher.DispatchHandler {
   #finish(): void {
     this.#settled = true;
     clearTimeout(this.#timer);
-    if (this.#signal) unwatchShutdown(this.#signal, this);
+    this.#canceller?.leave(this);
     this.#chunks = undefined;
     const result = this.#result;
     const facts = this.#target.tlsHost === undefined ? undefined : this.#tls?.facts(this.#target.tlsHost);
@@ -220,34 +226,6 @@ class ProbeCall implements Dispatcher.DispatchHandler {
 }
 
 const NO_HEADERS: Record<string, string | string[] | undefined> = Object.freeze({});
-
-/**
- * The probes in flight under each shutdown signal. One listener per signal, registered once: a
- * listener added and removed for every probe was a measurable part of its cost, and it churned
- * the listener list of a signal that lives as long as the agent.
- */
-const inFlightUnder = new WeakMap<AbortSignal, Set<ProbeCall>>();
-
-function watchShutdown(signal: AbortSignal, call: ProbeCall): void {
-  let calls = inFlightUnder.get(signal);
-  if (!calls) {
-    const set = (calls = new Set());
-    inFlightUnder.set(signal, set);
-    signal.addEventListener(
-      'abort',
-      () => {
-        for (const inFlight of [...set]) inFlight.cut('shutdown');
-        set.clear();
-      },
-      { once: true },
-    );
-  }
-  calls.add(call);
-}
-
-function unwatchShutdown(signal: AbortSignal, call: ProbeCall): void {
-  inFlightUnder.get(signal)?.delete(call);
-}
 
 function evaluate(target: ProbeTarget, result: ProbeResult, headers: Record<string, string | string[] | undefined>, read: BodyRead): void {
   const checks = result.checks;

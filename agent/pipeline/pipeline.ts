@@ -198,9 +198,9 @@ export class Pipeline {
   async #probe(entry: SeriesEntry, confirmation?: Confirmation): Promise<ConfirmationKind | undefined> {
     const { now, traffic } = this.#host;
     entry.inFlightSince = now();
-    const result = await runProbe(entry.target, this.#dispatcher, now, entry.abort.signal, this.#tls);
+    const result = await runProbe(entry.target, this.#dispatcher, now, entry.inFlight, this.#tls);
     entry.inFlightSince = undefined;
-    if (entry.abort.signal.aborted) return undefined;
+    if (entry.inFlight.cancelled) return undefined;
     if (confirmation) result.confirmation = confirmation;
     const wasUp = entry.series.up;
     this.#record(entry, result);

@@ -8,13 +8,13 @@
  *   depends on: a reload keeps a series, windows and counts, while its fingerprint is equal.
  * - Readiness waits for the first result of every interval series; a cron series may not run
  *   for hours.
- * - A probe in flight listens to its series' abort signal: shutdown and a reload that drops the
+ * - A probe in flight is under its series' canceller: shutdown and a reload that drops the
  *   series end it instead of waiting for its timeout.
  */
-import { setMaxListeners } from 'node:events';
 import type { Redactor } from '../../config/redactor.js';
 import type { Config, ProbeConfig } from '../../config/schema.js';
 import { compileProbeTarget, probeEnvironments, type ProbeTarget } from '../../probes/http-probe.js';
+import { ProbeCanceller } from '../../probes/probe-canceller.js';
 import type { Confirmation, ConfirmationKind } from '../../probes/probe-result.js';
 import { ProbeSeries } from '../../probes/probe-series.js';
 import { SeriesPool } from '../../probes/series-pool.js';
@@ -39,7 +39,7 @@ export interface SeriesEntry {
   /** When its scheduled probe in flight started (overdue past switching.verifyTimeout: unknown, never up). */
   inFlightSince: number | undefined;
   /** Ends its probe in flight: at shutdown, or when a reload removes the series. */
-  readonly abort: AbortController;
+  readonly inFlight: ProbeCanceller;
 }
 
 /** What a series is built from. */
@@ -161,7 +161,7 @@ export class SeriesRegistry {
         downSince: undefined,
         upSince: undefined,
         inFlightSince: undefined,
-        abort: abortControllerForMany(),
+        inFlight: new ProbeCanceller(),
       };
       this.#entries.push(entry);
       this.#metrics.addSeries(entry.series, config.windows);
@@ -179,7 +179,7 @@ export class SeriesRegistry {
 
   /** Stop and drop `entry`: its probe in flight ends now (it says nothing the new config asks about). */
   async remove(entry: SeriesEntry): Promise<void> {
-    entry.abort.abort();
+    entry.inFlight.cancel();
     await this.#scheduler.remove(entry.key);
     this.#metrics.removeSeries(entry.series);
     this.#firstRound.delete(entry);
@@ -190,7 +190,7 @@ export class SeriesRegistry {
 
   /** End every probe in flight (shutdown). */
   abortAll(): void {
-    for (const entry of this.#entries) entry.abort.abort();
+    for (const entry of this.#entries) entry.inFlight.cancel();
   }
 
   /** Index the series by environment; their pools are dropped, and built anew when next read. */
@@ -221,11 +221,4 @@ export class SeriesRegistry {
       if (pool) this.#pools.set(env, pool);
     }
   }
-}
-
-/** An AbortController whose signal may have many listeners (one per probe in flight) without Node's leak warning. */
-function abortControllerForMany(): AbortController {
-  const controller = new AbortController();
-  setMaxListeners(0, controller.signal);
-  return controller;
 }

@@ -29,6 +29,7 @@ import type { Redactor } from '../../config/redactor.js';
 import type { Config } from '../../config/schema.js';
 import { formatDuration } from '../../config/units.js';
 import { compileProbeTarget, probeEnvironments, runProbe } from '../../probes/http-probe.js';
+import { ProbeCanceller } from '../../probes/probe-canceller.js';
 import { describeFailure } from '../../probes/probe-result.js';
 import type { SeriesSnapshot } from '../../probes/probe-series.js';
 import type { RuleStatus } from '../../rules/rule-evaluator.js';
@@ -502,7 +503,8 @@ export class PromotionRun {
     let slowest = 0;
     for (let round = 1; round <= rounds; round++) {
       if (round > 1) await this.#deps.sleep(config.promote.roundInterval, this.#deps.signal);
-      const results = await Promise.all(targets.map((target) => runProbe(target, dispatcher, this.#deps.now, this.#deps.signal)));
+      const canceller = ProbeCanceller.following(this.#deps.signal);
+      const results = await Promise.all(targets.map((target) => runProbe(target, dispatcher, this.#deps.now, canceller))).finally(() => canceller.release());
       const failed = results.filter((r) => !r.ok);
       slowest = Math.max(slowest, ...results.map((r) => r.durationMs));
       if (failed.length > 0) {

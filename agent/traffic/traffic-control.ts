@@ -22,6 +22,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../../config/schema.js';
 import type { ProbeTarget } from '../../probes/http-probe.js';
+import { ProbeCanceller } from '../../probes/probe-canceller.js';
 import { describeFailure, type ProbeResult } from '../../probes/probe-result.js';
 import type { ActionContext, EnvironmentHealth, SwitchPlan, SwitchResult, Verification, VerificationCheck } from '../actions/action.js';
 import type { EventBus } from '../events/events.js';
@@ -46,7 +47,7 @@ export interface TrafficControlOptions {
   live: string;
   series: Pick<SeriesRegistry, 'intervalEntriesOf'>;
   /** One probe run now (the agent's pool and clock), for the fresh verification. */
-  probe: (target: ProbeTarget, signal: AbortSignal) => Promise<ProbeResult>;
+  probe: (target: ProbeTarget, canceller: ProbeCanceller) => Promise<ProbeResult>;
   /** Write the live environment through to the store. */
   persist: (live: string) => void;
   /** After every recorded switch: the live environment is a new subject for the rules. */
@@ -269,9 +270,10 @@ export class TrafficControl {
     const deadline = this.#host.config.switching.verifyTimeout;
     const entries = this.#options.series.intervalEntriesOf(env);
     // The caller's signal (an action's, the promotion's) ends it at shutdown; a revert's never does.
+    const canceller = ProbeCanceller.following(signal);
     const results = await Promise.all(
-      entries.map((entry) => this.#options.probe({ ...entry.target, timeoutMs: Math.min(entry.target.timeoutMs, deadline) }, signal)),
-    );
+      entries.map((entry) => this.#options.probe({ ...entry.target, timeoutMs: Math.min(entry.target.timeoutMs, deadline) }, canceller)),
+    ).finally(() => canceller.release());
     const checks: VerificationCheck[] = results.map((result) => ({
       probe: result.probe,
       result: result.ok ? 'ok' : result.reason === 'timeout' ? 'unknown' : 'failed',

@@ -6,10 +6,11 @@ import { createServer as createNetServer, type Server as NetServer, type Socket 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from 'undici';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../../config/load-config.js';
 import type { Config } from '../../config/schema.js';
 import { classifyError, compileProbeTarget, runProbe, type ProbeTarget } from '../../probes/http-probe.js';
+import { ProbeCanceller } from '../../probes/probe-canceller.js';
 import { REASON_CODES, type ProbeResult, type ReasonCode } from '../../probes/probe-result.js';
 import { Redactor } from '../../config/redactor.js';
 
@@ -886,32 +887,66 @@ describe('runProbe: request shape', () => {
   });
 });
 
-describe('runProbe: shutdown signal', () => {
+describe('runProbe: its owner cancels it', () => {
   let server: HttpServer;
+  let requests: number;
+  /** Until the hanging server has seen `count` requests. */
+  const received = (count: number) => vi.waitFor(() => expect(requests).toBeGreaterThanOrEqual(count), { timeout: 10_000, interval: 5 });
   beforeEach(async () => {
+    requests = 0;
     server = await httpServer(() => {
-      /* hangs */
+      requests++; // and hangs
     });
   });
 
-  it('a signal aborted while the probe hangs ends it promptly as a timeout', async () => {
-    const shutdown = new AbortController();
-    const target = targetFor(server.url, 'path: /api/health\ntimeout: 10s');
-    setTimeout(() => shutdown.abort(), 100);
-    const { value: result, ms } = await timed(runProbe(target, agent, now, shutdown.signal));
+  it('a cancel while the probe hangs ends it as a timeout, before its deadline', async () => {
+    const canceller = new ProbeCanceller();
+    const target = targetFor(server.url, 'path: /api/health\ntimeout: 60s');
+    const running = runProbe(target, agent, now, canceller);
+    await received(1);
+    canceller.cancel();
+    const result = await running;
     expectFailure(result, 'timeout');
     expect(result.error).toBe('cancelled: agent stopping');
-    expect(ms).toBeLessThan(3_000);
   });
 
-  it('an already-aborted signal ends the probe promptly as a timeout', async () => {
-    const shutdown = new AbortController();
-    shutdown.abort();
-    const target = targetFor(server.url, 'path: /api/health\ntimeout: 5s');
-    const { value: result, ms } = await timed(runProbe(target, agent, now, shutdown.signal));
+  it('a probe started under a cancelled canceller ends at once, without a request', async () => {
+    const canceller = new ProbeCanceller();
+    canceller.cancel();
+    const result = await runProbe(targetFor(server.url, 'path: /api/health\ntimeout: 60s'), agent, now, canceller);
     expectFailure(result, 'timeout');
     expect(result.error).toBe('cancelled: agent stopping');
-    expect(ms).toBeLessThan(3_000);
+    expect(requests).toBe(0);
+  });
+
+  it('one cancel ends every probe in flight under it, and none under another canceller', async () => {
+    const canceller = new ProbeCanceller();
+    const other = new ProbeCanceller();
+    const target = targetFor(server.url, 'path: /api/health\ntimeout: 60s');
+    const cancelled = [1, 2, 3].map(() => runProbe(target, agent, now, canceller));
+    let otherSettled = false;
+    const kept = runProbe({ ...target, timeoutMs: 1_500 }, agent, now, other).then((result) => ((otherSettled = true), result));
+    await received(4);
+    canceller.cancel();
+    for (const result of await Promise.all(cancelled)) expect(result.error).toBe('cancelled: agent stopping');
+    expect(otherSettled).toBe(false);
+    expect((await kept).error).toBe('no complete answer within 1500ms');
+  });
+
+  it('following a signal: an abort cancels; once released, the signal holds no listener of it', async () => {
+    const shutdown = new AbortController();
+    const following = ProbeCanceller.following(shutdown.signal);
+    const running = runProbe(targetFor(server.url, 'path: /api/health\ntimeout: 60s'), agent, now, following);
+    await received(1);
+    shutdown.abort();
+    expect((await running).error).toBe('cancelled: agent stopping');
+
+    const longLived = new AbortController();
+    const released = ProbeCanceller.following(longLived.signal);
+    released.release();
+    longLived.abort();
+    expect(released.cancelled).toBe(false);
+    expect(ProbeCanceller.following(AbortSignal.abort()).cancelled).toBe(true);
   });
 });
 
