@@ -3,7 +3,7 @@
  * a new sample can change are run), keeps each rule's state machine, and returns the
  * transitions with the figures that decided them. The agent turns those into events and actions.
  */
-import { Engine, type TopLevelConditionResult } from 'json-rules-engine';
+import { Engine } from 'json-rules-engine';
 import type { Config, ConditionConfig, RuleConfig } from '../config/schema.js';
 import { formatDuration, parseDuration } from '../config/units.js';
 import { FACTS, resolveEnv, type FactContext, type FactParams, type FactValue } from './facts.js';
@@ -62,10 +62,23 @@ interface CompiledRule {
   named: Set<string>;
   /** Environment specs its facts read ('live', 'idle', names). */
   envs: Set<string>;
-  /** Every fact its conditions read, with its params: a pass computes them all first (see #check). */
-  leaves: { fact: string; params: FactParams; paramsJson: string }[];
-  /** Its latest engine run: the facts' values it was decided on, what it decided, the facts it read. */
-  last: { key: string; holds: boolean; facts: FactFigure[]; read: { fact: string; params: FactParams }[] } | undefined;
+  /** Its conditions' leaves in the order of the tree, each with the engine's own operator: a check compares them all first (see #check). */
+  leaves: Leaf[];
+  /** Its latest engine run: the leaves' outcomes it was decided on, and what it decided. */
+  last: { outcomes: string; holds: boolean } | undefined;
+}
+
+/** A leaf `{fact, params, operator, value}` of a rule's conditions. */
+interface Leaf {
+  fact: string;
+  params: FactParams;
+  /** The params as the config gave them, for the figures. */
+  given: Record<string, unknown>;
+  paramsJson: string;
+  operator: string;
+  value: unknown;
+  /** The engine's operator of that name: the comparison the engine itself makes. */
+  compare: (observed: unknown, value: unknown) => boolean;
 }
 
 /**
@@ -216,14 +229,14 @@ export class RuleEvaluator {
   readonly #dirtyEnvs = new Set<string>();
   #everyProbePlanned = false;
   /** Set for the duration of one rule's check: the dynamic facts read it, and note the facts they read. */
-  #run: { context: FactContext; samples: number; memo: Map<string, FactValue>; read: { fact: string; params: FactParams }[] } | undefined;
+  #run: { context: FactContext; samples: number; memo: Map<string, FactValue> } | undefined;
 
   /** Comparison facts' latest values, by live environment and fact key (see #fact). */
   readonly #comparisons = new Map<string, { at: number; value: FactValue }>();
 
   /** Rule checks so far: with `samples` it shows how many rules a sample actually runs. */
   runs = 0;
-  /** Of those, the ones json-rules-engine ran (the others found their facts as the last run left them). */
+  /** Of those, the ones json-rules-engine ran (the others found every comparison as the last run left it). */
   engineRuns = 0;
   /** Probe results handed to onSample so far. */
   samples = 0;
@@ -431,22 +444,26 @@ export class RuleEvaluator {
       engine.addOperator(name, (fact: unknown, value: unknown) => operator.evaluate(fact, value));
     for (const name of Object.keys(FACTS)) {
       engine.addFact(name, (params: Record<string, unknown>) => {
-        const run = this.#run!;
-        run.read.push({ fact: name, params: params as FactParams });
-        const computed = this.#fact(this.#factKey(name, params as FactParams), name, params as FactParams);
-        // A fact without a value holds no condition; its empty window must not hold back one that does (`any`).
-        if (computed.samples !== undefined && computed.value !== undefined) run.samples = Math.min(run.samples, computed.samples);
-        return computed.value;
+        // Computed by #check before the run: the pass's memo has it.
+        return this.#fact(this.#factKey(name, params as FactParams), name, params as FactParams).value;
       });
     }
     engine.addRule({ name: config.name, conditions: config.when as never, event: { type: config.name } });
     const probes = new Set<string>();
     const envs = new Set<string>();
-    const leaves: CompiledRule['leaves'] = [];
+    const leaves: Leaf[] = [];
     let everyProbe = false;
     walk(config.when, [], (leaf) => {
       const params = (leaf.params ?? {}) as FactParams;
-      leaves.push({ fact: leaf.fact, params, paramsJson: JSON.stringify(params) });
+      leaves.push({
+        fact: leaf.fact,
+        params,
+        given: leaf.params ?? {},
+        paramsJson: JSON.stringify(params),
+        operator: leaf.operator,
+        value: leaf.value,
+        compare: engineOperator(engine, leaf.operator),
+      });
       envs.add(params.env ?? config.env);
       // A comparison reads the other environment too: a sample of either side can change it.
       if (FACTS[leaf.fact]?.compares) envs.add('live').add('idle');
@@ -506,35 +523,34 @@ export class RuleEvaluator {
   }
 
   async #check(rule: CompiledRule, context: FactContext, memo: Map<string, FactValue>): Promise<{ holds: boolean; figures: Figures; windowless: boolean }> {
-    const run = (this.#run = { context, samples: Number.POSITIVE_INFINITY, memo, read: [] as { fact: string; params: FactParams }[] });
+    const run = (this.#run = { context, samples: Number.POSITIVE_INFINITY, memo });
     this.runs++;
     try {
-      // The engine's verdict is a function of the facts' values alone. With thousands of series a
-      // rule is checked ten times a second and its facts mostly stand still (an error ratio of 0, a
-      // value above its line): when every fact it reads has the value its last engine run saw,
-      // that run's verdict stands, and the engine (an almanac, a clone of the conditions, async
-      // events per run) is not run again. The samples behind the facts are counted afresh.
-      let valueKey = '';
-      for (const { fact, params, paramsJson } of rule.leaves)
-        valueKey += `${valueText(this.#fact(this.#factKey(fact, params, paramsJson), fact, params).value)}\u0000`;
-      let { last } = rule;
-      if (last?.key !== valueKey) {
+      // The engine's verdict is a function of its leaves' outcomes alone (each a fact's value put to
+      // the engine's own operator, with a literal value), and json-rules-engine (an almanac, a
+      // clone of the conditions, async events per run) is the costly part of a check: with
+      // thousands of series a rule is checked ten times a second, and a latency that moves with
+      // every sample mostly stays on its side of the line. So each leaf is compared here, and the
+      // engine runs only when an outcome differs from its last run's; otherwise that verdict
+      // stands. The figures always carry the values read now, and the samples are counted afresh.
+      const facts: FactFigure[] = [];
+      let outcomes = '';
+      for (const leaf of rule.leaves) {
+        const computed = this.#fact(this.#factKey(leaf.fact, leaf.params, leaf.paramsJson), leaf.fact, leaf.params);
+        // A fact without a value holds no condition; its empty window must not hold back one that does (`any`).
+        if (computed.samples !== undefined && computed.value !== undefined) run.samples = Math.min(run.samples, computed.samples);
+        const result = leaf.compare(computed.value, leaf.value);
+        outcomes += result ? '1' : '0';
+        facts.push({ fact: leaf.fact, params: leaf.given, operator: leaf.operator, value: leaf.value, observed: computed.value, result });
+      }
+      if (rule.last?.outcomes !== outcomes) {
         this.engineRuns++;
         const result = await rule.engine.run();
-        const outcome = result.results[0] ?? result.failureResults[0];
-        const facts: FactFigure[] = [];
-        if (outcome) collectFigures(outcome.conditions, facts);
-        last = rule.last = { key: valueKey, holds: result.results.length > 0, facts, read: run.read };
-      } else {
-        // The facts that run read, now (under this check's environment: holdsOn reads another).
-        for (const { fact, params } of last.read) {
-          const computed = this.#fact(this.#factKey(fact, params), fact, params);
-          if (computed.samples !== undefined && computed.value !== undefined) run.samples = Math.min(run.samples, computed.samples);
-        }
+        rule.last = { outcomes, holds: result.results.length > 0 };
       }
-      const windowless = run.samples === Number.POSITIVE_INFINITY && last.facts.every((figure) => FACTS[figure.fact]?.windowless === true);
+      const windowless = run.samples === Number.POSITIVE_INFINITY && facts.every((figure) => FACTS[figure.fact]?.windowless === true);
       const samples = run.samples === Number.POSITIVE_INFINITY ? 0 : run.samples;
-      return { holds: last.holds, figures: { facts: last.facts, samples, env: resolveEnv(context, context.ruleEnv) }, windowless };
+      return { holds: rule.last.holds, figures: { facts, samples, env: resolveEnv(context, context.ruleEnv) }, windowless };
     } finally {
       this.#run = undefined;
     }
@@ -547,15 +563,23 @@ export class RuleEvaluator {
   }
 }
 
+/**
+ * The operator `name` as `engine` evaluates it (stock, custom or decorated). json-rules-engine
+ * keeps them in `engine.operators`, which its typings leave out; a version without it fails here,
+ * when the rules are compiled, and in the rule tests.
+ */
+function engineOperator(engine: Engine, name: string): Leaf['compare'] {
+  const operators = (engine as unknown as { operators?: { get(name: string): { evaluate(a: unknown, b: unknown): boolean } | null } }).operators;
+  if (typeof operators?.get !== 'function') throw new Error('json-rules-engine no longer exposes engine.operators: rule checks need its operators');
+  const operator = operators.get(name);
+  if (!operator) throw new Error(`${JSON.stringify(name)} is not an operator of json-rules-engine`);
+  return (observed, value) => operator.evaluate(observed, value);
+}
+
 /** Whether one of the environments `rule` reads is `env` now. */
 function readsEnv(rule: CompiledRule, context: Context, env: string): boolean {
   for (const spec of rule.envs) if (resolveEnv(context, spec) === env) return true;
   return false;
-}
-
-/** A fact's value in a pass's value key: its type too (the string "true" is not the boolean). */
-function valueText(value: FactValue['value']): string {
-  return value === undefined ? 'u' : `${typeof value === 'number' ? 'n' : typeof value === 'boolean' ? 'b' : 's'}${String(value)}`;
 }
 
 function walk(condition: ConditionConfig, path: Path, visit: (leaf: Extract<ConditionConfig, { fact: string }>, path: Path) => void): void {
@@ -563,24 +587,6 @@ function walk(condition: ConditionConfig, path: Path, visit: (leaf: Extract<Cond
   else if ('any' in condition) condition.any.forEach((child, i) => walk(child, [...path, 'any', i], visit));
   else if ('not' in condition) walk(condition.not, [...path, 'not'], visit);
   else visit(condition, path);
-}
-
-function collectFigures(condition: TopLevelConditionResult | Record<string, unknown>, out: FactFigure[]): void {
-  const node = condition as Record<string, unknown>;
-  for (const key of ['all', 'any'] as const) {
-    if (Array.isArray(node[key])) for (const child of node[key] as Record<string, unknown>[]) collectFigures(child, out);
-  }
-  if (node.not) collectFigures(node.not as Record<string, unknown>, out);
-  if (typeof node.fact === 'string') {
-    out.push({
-      fact: node.fact,
-      params: (node.params as Record<string, unknown>) ?? {},
-      operator: String(node.operator),
-      value: node.value,
-      observed: node.factResult,
-      result: node.result === true,
-    });
-  }
 }
 
 /** A figure as a person reads it: ratios in %, latencies and durations in s, the rest as is. */

@@ -9,6 +9,7 @@ import type { ProbeResult } from '../../probes/probe-result.js';
 import { ProbeSeries } from '../../probes/probe-series.js';
 import { SeriesPool } from '../../probes/series-pool.js';
 import { RuleEvaluator } from '../../rules/rule-evaluator.js';
+import { seededRandom } from '../../simulator/seeded-random.js';
 
 const T0 = 1_800_000_000_000;
 
@@ -101,7 +102,7 @@ describe('RuleEvaluator with the rules over every probe deferred', () => {
     expect(fired).toEqual(['every-slow']);
   });
 
-  it('runs the engine again only when a fact it reads changed; a verdict that stands still still moves the rule through for and its samples', async () => {
+  it('runs the engine again only when a comparison it makes changed; a verdict that stands still still moves the rule through for, with the samples and values of now', async () => {
     const config = parseConfig(
       `environments: { blue: { url: "http://127.0.0.1:1" }, green: { url: "http://127.0.0.1:2" } }
 probes: [ { name: a, path: / } ]
@@ -137,11 +138,74 @@ rules:
     expect(decisions[0]!.samples).toBe(1);
     expect(decisions[1]!.samples).toBe(6);
     expect(decisions[1]!.observed).toBe(1);
-    // Successes move the ratio: the engine runs on each new value, and the rule resolves below 0.5.
-    for (let i = 0; i < 11; i++) await record(true);
-    expect(evaluator.engineRuns).toBe(1 + 11);
+    // Successes move the ratio down: 10/15 is still >= 0.5, so the verdict stands without the
+    // engine, and the figures read now carry the value of now.
+    for (let i = 0; i < 5; i++) await record(true);
+    expect(evaluator.engineRuns).toBe(1);
+    const now15 = await evaluator.holdsOn('a-erroring', 'blue');
+    expect(now15!.holds).toBe(true);
+    expect(now15!.figures.facts[0]).toMatchObject({ fact: 'errorRatio', operator: 'greaterThanInclusive', value: 0.5, result: true });
+    expect(now15!.figures.facts[0]!.observed).toBeCloseTo(10 / 15, 10);
+    expect(now15!.figures.samples).toBe(15);
+    expect(evaluator.engineRuns).toBe(1);
+    // 10/20 is still on the line; 10/21 crosses it: the engine runs again, once, and the rule resolves.
+    for (let i = 0; i < 6; i++) await record(true);
+    expect(evaluator.engineRuns).toBe(2);
     expect(decisions.at(-1)!.to).toBe('resolved');
-    expect(decisions.at(-1)!.observed).toBeLessThan(0.5);
+    expect(decisions.at(-1)!.observed).toBeCloseTo(10 / 21, 10);
+  });
+
+  it('decides as a fresh engine run does, step by step, while it skips the engine on unchanged comparisons (every operator, all/any/not)', async () => {
+    const leaf = (operator: string, value: unknown) => `{ fact: value, params: { probe: a, name: x }, operator: ${operator}, value: ${JSON.stringify(value)} }`;
+    const env = (operator: string, value: unknown) => `{ fact: activeEnvironment, operator: ${operator}, value: ${JSON.stringify(value)} }`;
+    const conditions = [
+      `{ all: [ ${leaf('greaterThan', 50)} ] }`,
+      `{ all: [ ${leaf('greaterThanInclusive', 50)} ] }`,
+      `{ all: [ ${leaf('lessThan', 20)} ] }`,
+      `{ all: [ ${leaf('lessThanInclusive', 20)} ] }`,
+      `{ all: [ ${leaf('equal', 35)} ] }`,
+      `{ all: [ ${leaf('notEqual', 35)} ] }`,
+      `{ all: [ ${leaf('in', [10, 35, 70])} ] }`,
+      `{ all: [ ${leaf('notIn', [10, 35, 70])} ] }`,
+      `{ all: [ ${leaf('greaterThan', 30)}, ${env('equal', 'blue')} ] }`,
+      `{ any: [ ${leaf('lessThan', 15)}, ${env('in', ['green'])} ] }`,
+      `{ not: { any: [ ${leaf('greaterThan', 60)}, ${env('notEqual', 'blue')} ] } }`,
+      `{ all: [ { any: [ ${leaf('equal', 70)}, ${leaf('equal', 10)} ] }, { not: ${env('equal', 'green')} } ] }`,
+      `{ all: [ { fact: value, params: { probe: a, name: x }, operator: longerThan, value: 40s } ] }`,
+    ];
+    const config = parseConfig(
+      `environments: { blue: { url: "http://127.0.0.1:1" }, green: { url: "http://127.0.0.1:2" } }
+probes: [ { name: a, path: /, extract: { x: $.x } } ]
+rules:
+${conditions.map((when, i) => `  - { name: r${i}, severity: warning, when: ${when} }`).join('\n')}
+`,
+      {},
+    );
+    const series = new ProbeSeries('a', 'blue', config.windows, new Map(), T0);
+    let now = T0;
+    let live = 'blue';
+    const context = () => ({ activeEnvironment: live, environments: ['blue', 'green'], now, series: (e: string) => (e === 'blue' ? [series] : []) });
+    const cached = new RuleEvaluator(config.rules, context);
+    const random = seededRandom(18);
+    // Values that sit on, beside and between the lines; sometimes none (the fact is undefined).
+    const values = [undefined, 5, 10, 15, 19.5, 20, 20.5, 30, 35, 40, 41, 50, 50.5, 60, 70, 90];
+    for (let step = 0; step < 300; step++) {
+      now += 100;
+      if (random() < 0.1) live = live === 'blue' ? 'green' : 'blue';
+      const x = values[Math.floor(random() * values.length)];
+      series.record({ probe: 'a', env: 'blue', ok: true, durationMs: 5, startedAt: now, checks: [], extracted: x === undefined ? {} : { x } });
+      if (x === undefined) series.extracted.clear();
+      const fresh = new RuleEvaluator(config.rules, context);
+      for (let r = 0; r < conditions.length; r++) {
+        const mine = await cached.holdsOn(`r${r}`, 'blue');
+        const theirs = await fresh.holdsOn(`r${r}`, 'blue');
+        expect({ step, rule: r, x, live, holds: mine!.holds }).toEqual({ step, rule: r, x, live, holds: theirs!.holds });
+        expect(mine!.figures.facts).toEqual(theirs!.figures.facts);
+      }
+    }
+    // The point of it: most checks found every comparison as the last run left it.
+    expect(cached.runs).toBe(300 * conditions.length);
+    expect(cached.engineRuns).toBeLessThan(cached.runs / 2);
   });
 
   it('computes a comparison between the environments at most once a second of the clock, and at once for a new live environment', async () => {
