@@ -512,6 +512,13 @@ export function startPacedLoop(options: PacedLoopOptions): PacedLoop {
   };
 }
 
+/** The middle of `values` (the mean of the two middles for an even count); NaN when empty. */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length === 0 ? Number.NaN : sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
 /** q-quantile (0..1) of ascending-sorted values, nearest rank; undefined when empty. */
 export function quantile(sorted: ArrayLike<number>, q: number): number | undefined {
   if (sorted.length === 0) return undefined;

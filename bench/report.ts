@@ -28,7 +28,7 @@ import { readReportInput } from '../agent/reports/report-reader.js';
 import { HOUR_MS, MINUTE_MS, RollupStore } from '../agent/reports/rollup-store.js';
 import { Store } from '../agent/events/store.js';
 import { TurnQueue } from '../agent/http/turn-queue.js';
-import { fmt, log, mb, section, type SummaryRow } from './harness.js';
+import { fmt, log, mb, median, section, type SummaryRow } from './harness.js';
 
 const DAY_MS = 86_400_000;
 const DAYS = 30;
@@ -178,11 +178,6 @@ async function timeReport(dir: string, end: number, sliced: boolean): Promise<{ 
     rollups.close();
     store.close();
   }
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
 }
 
 export async function runReport(options: { series?: number; runs?: number } = {}): Promise<{ rows: SummaryRow[] }> {

@@ -63,9 +63,10 @@ const USAGE = `usage: node dist/bench/run-all.js [--only ${BENCHES.join('|')}] [
   --stream-seconds S        stream-load: seconds of each phase, idle and loaded (default 30)
   --page-trials N           alert-storm: fault → first page trials with and without grouping (default 5)
   --scale                   the cost curve alone (same as --only scale): CPU per probe at 100, 1000, 4000, 10000 series
-                            for undici, greenlight (no rules, stock rules, 200 rules) and blackbox_exporter (~5 min)
+                            for undici, greenlight (no rules, stock rules, 200 rules) and blackbox_exporter (~15 min)
   --scale-sizes LIST        scale: comma-separated sizes (default ${SCALE_SIZES.join(',')})
-  --scale-seconds S         scale: seconds measured per contender and size (default 6)
+  --scale-seconds S         scale: seconds measured per contender, size and round (default 6)
+  --scale-trials N          scale: rounds per size; cells are medians, ratios the median of each round's (default 3)
   --chart FILE.svg          scale: draw the curve there and save the figures as FILE.json
   --before FILE.json        scale: an earlier run's figures, drawn dashed behind`;
 
@@ -85,6 +86,7 @@ function parse():
       pageTrials: number;
       scaleSizes: number[];
       scaleSeconds: number;
+      scaleTrials: number;
       chart: string | undefined;
       before: string | undefined;
     }
@@ -108,6 +110,7 @@ function parse():
         scale: { type: 'boolean' },
         'scale-sizes': { type: 'string', default: SCALE_SIZES.join(',') },
         'scale-seconds': { type: 'string', default: '6' },
+        'scale-trials': { type: 'string', default: '3' },
         chart: { type: 'string' },
         before: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -161,11 +164,15 @@ function parse():
     return fail(`--scale-sizes must be integers from 1 to 20000, comma-separated (got "${values['scale-sizes']}")`);
   const scaleSeconds = Number(values['scale-seconds']);
   if (!Number.isFinite(scaleSeconds) || scaleSeconds < 2) return fail(`--scale-seconds must be a number of seconds >= 2 (got "${values['scale-seconds']}")`);
+  const scaleTrials = Number(values['scale-trials']);
+  if (!Number.isInteger(scaleTrials) || scaleTrials < 1 || scaleTrials > 20)
+    return fail(`--scale-trials must be an integer from 1 to 20 (got "${values['scale-trials']}")`);
   if (values.scale && values.only !== undefined && values.only !== 'scale') return fail('--scale runs the scale bench alone: drop --only');
   return {
     only: values.scale ? 'scale' : (values.only as BenchName | undefined),
     scaleSizes,
     scaleSeconds,
+    scaleTrials,
     chart: values.chart,
     before: values.before,
     soak,
@@ -200,7 +207,7 @@ const RUNNERS: Record<BenchName, (options: Options) => Promise<{ rows: SummaryRo
   loadtest: (o) => runLoadtestBench({ seconds: o.loadSeconds }),
   report: (o) => runReport({ series: o.series }),
   'alert-storm': (o) => runAlertStorm({ trials: o.pageTrials }),
-  scale: (o) => runScale({ sizes: o.scaleSizes, measureSeconds: o.scaleSeconds, chart: o.chart, before: o.before }),
+  scale: (o) => runScale({ sizes: o.scaleSizes, measureSeconds: o.scaleSeconds, trials: o.scaleTrials, chart: o.chart, before: o.before }),
 };
 
 async function main(): Promise<number> {

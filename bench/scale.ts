@@ -12,9 +12,14 @@
  * sizes; with `--chart FILE.svg` the curve is drawn into an SVG (and the figures saved beside it
  * as FILE.json; `--before FILE.json` draws an earlier run's greenlight curves dashed behind).
  *
- * Durations are capped so that the whole run stays within a few minutes on 2 cores: a warm-up
- * of 4–8 s (JIT and the first windows) and `measureSeconds` (default 6) per contender, and no
- * latency sampling (probe-engine.ts has it). Past what two simulator processes answer on this
+ * The bare loop's own figure moves by ±20 % between runs minutes apart on this kind of machine, so
+ * each size is measured in `trials` rounds (default 3), the contenders in a rotated order each
+ * round: a cell is the median of its rounds, and a ratio the median of the round-by-round ratios
+ * (each against the bare loop of the same round, minutes apart at most), printed with their range.
+ *
+ * Durations are capped so that the whole run stays within about a quarter of an hour on 2 cores:
+ * a warm-up of 4–8 s (JIT and the first windows) and `measureSeconds` (default 6) per contender
+ * and round, and no latency sampling (probe-engine.ts has it). Past what two simulator processes answer on this
  * machine (several thousand a second) every contender falls short of 10,000/s: compare the
  * achieved rates, and the CPU per probe completed.
  */
@@ -22,26 +27,45 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fmt, log, mb, pct, section, startSimulatorProcess, table, verdict, type BenchRules, type SimulatorProcess, type SummaryRow } from './harness.js';
+import {
+  fmt,
+  log,
+  mb,
+  median,
+  pct,
+  section,
+  startSimulatorProcess,
+  table,
+  verdict,
+  type BenchRules,
+  type SimulatorProcess,
+  type SummaryRow,
+} from './harness.js';
 import { findBlackbox, measureBlackbox, measureWorker, type EngineFigures } from './probe-engine.js';
 
 export const SCALE_SIZES = [100, 1_000, 4_000, 10_000] as const;
 
 export interface ScaleOptions {
   sizes?: readonly number[];
-  /** Seconds measured per contender (default 6). */
+  /** Seconds measured per contender and round (default 6). */
   measureSeconds?: number;
+  /** Rounds per size (default 3): cells are medians, ratios the median of each round's. */
+  trials?: number;
   /** Write the curve here (SVG), and the figures beside it (.json). */
   chart?: string | undefined;
   /** An earlier run's .json, drawn dashed behind. */
   before?: string | undefined;
 }
 
-/** One contender at one size, as saved in the .json. */
+/** One contender at one size, as saved in the .json: the medians of its rounds. */
 export interface ScalePoint {
   series: number;
   contender: Contender;
   usPerProbe: number;
+  /** µs per probe in each round (older runs saved one round and no list). */
+  rounds?: number[];
+  /** Median and range of the round-by-round ratios to the bare loop (greenlight and blackbox). */
+  ratio?: { median: number; low: number; high: number };
   rate: number;
   intendedRate: number;
   cores: number;
@@ -65,8 +89,9 @@ const warmupFor = (series: number) => (series <= 100 ? 4 : series <= 1_000 ? 5 :
 export async function runScale(options: ScaleOptions = {}): Promise<{ rows: SummaryRow[]; points: ScalePoint[] }> {
   const sizes = options.sizes ?? SCALE_SIZES;
   const measure = options.measureSeconds ?? 6;
+  const trials = options.trials ?? 3;
   const blackboxBin = findBlackbox();
-  section(`scale: CPU per probe at ${sizes.join(', ')} series (1 s), warm-up 4–8 s, ${measure} s measured per contender`);
+  section(`scale: CPU per probe at ${sizes.join(', ')} series (1 s), warm-up 4–8 s, ${measure} s measured per contender, ${trials} rounds`);
   if (!blackboxBin) log('blackbox_exporter is not installed: its column is skipped');
   const points: ScalePoint[] = [];
   const rows: SummaryRow[] = [];
@@ -76,67 +101,68 @@ export async function runScale(options: ScaleOptions = {}): Promise<{ rows: Summ
     for (const series of sizes) {
       const warmup = warmupFor(series);
       log(`\n${series} series: ${series}/s intended; warm-up ${warmup} s, measure ${measure} s`);
-      const figures = new Map<Contender, EngineFigures>();
-      for (const { contender, label, rules } of CONTENDERS) {
-        const args = ['--series', String(series), '--blue', blue.url, '--green', green.url];
-        let result: EngineFigures | undefined;
-        if (contender === 'undici')
-          result = await measureWorker(label, ['--mode', 'baseline', ...args], series, warmup, measure, { latency: false, quiet: true });
-        else if (contender === 'blackbox') {
-          if (blackboxBin) result = await measureBlackbox(blackboxBin, [blue, green], series, Math.min(warmup, 3), measure, { quiet: true });
-        } else {
-          const dataDir = mkdtempSync(join(tmpdir(), 'greenlight-bench-'));
-          try {
-            result = await measureWorker(label, ['--mode', 'agent', '--rules', rules!, '--data-dir', dataDir, ...args], series, warmup, measure, {
-              latency: false,
-              quiet: true,
-            });
-          } finally {
-            await rm(dataDir, { recursive: true, force: true });
-          }
+      // Each contender's figures by round (undefined where a round has none: blackbox not installed).
+      const rounds = new Map<Contender, (EngineFigures | undefined)[]>(CONTENDERS.map(({ contender }) => [contender, []]));
+      for (let round = 0; round < trials; round++) {
+        // Rotated each round: no contender always runs first after the previous size, or last.
+        const order = [...CONTENDERS.slice(round % CONTENDERS.length), ...CONTENDERS.slice(0, round % CONTENDERS.length)];
+        for (const { contender, label, rules } of order) {
+          const result = await measureContender(contender, label, rules, { series, warmup, measure, blue, green, blackboxBin });
+          rounds.get(contender)![round] = result;
+          if (result)
+            log(
+              `  round ${round + 1}  ${label.padEnd(24)} ${fmt(result.usPerProbe, 0).padStart(6)} µs/probe  ${fmt(result.rate, 0)}/s of ${series}/s  ${fmt(result.cores, 2)} cores  RSS ${mb(result.rssBytes)}  failed ${result.failed} skipped ${result.skipped}`,
+            );
         }
-        if (!result) continue;
-        figures.set(contender, result);
-        points.push({
+      }
+      const base = rounds.get('undici')!;
+      const at = new Map<Contender, ScalePoint>();
+      for (const { contender } of CONTENDERS) {
+        const list = rounds.get(contender)!.filter((r): r is EngineFigures => r !== undefined);
+        if (list.length === 0) continue;
+        const ratios = contender === 'undici' ? [] : pairedRatios(rounds.get(contender)!, base);
+        const point: ScalePoint = {
           series,
           contender,
-          usPerProbe: result.usPerProbe,
-          rate: result.rate,
+          usPerProbe: median(list.map((r) => r.usPerProbe)),
+          rounds: list.map((r) => r.usPerProbe),
+          ...(ratios.length ? { ratio: { median: median(ratios), low: Math.min(...ratios), high: Math.max(...ratios) } } : {}),
+          rate: median(list.map((r) => r.rate)),
           intendedRate: series,
-          cores: result.cores,
-          rssBytes: result.rssBytes,
-          failed: result.failed,
-          skipped: result.skipped,
-        });
-        log(
-          `  ${label.padEnd(24)} ${fmt(result.usPerProbe, 0).padStart(6)} µs/probe  ${fmt(result.rate, 0)}/s of ${series}/s  ${fmt(result.cores, 2)} cores  RSS ${mb(result.rssBytes)}  failed ${result.failed} skipped ${result.skipped}`,
-        );
+          cores: median(list.map((r) => r.cores)),
+          rssBytes: list.some((r) => r.rssBytes === undefined) ? undefined : median(list.map((r) => r.rssBytes!)),
+          failed: list.reduce((sum, r) => sum + r.failed, 0),
+          skipped: list.reduce((sum, r) => sum + r.skipped, 0),
+        };
+        at.set(contender, point);
+        points.push(point);
       }
-      const base = figures.get('undici');
       for (const { contender, label } of CONTENDERS) {
-        const f = figures.get(contender);
-        if (!f || !base || contender === 'undici') continue;
-        const ratio = f.usPerProbe / base.usPerProbe;
-        const fullRate = f.rate >= 0.95 * series;
+        const p = at.get(contender);
+        if (!p?.ratio) continue;
+        const fullRate = p.rate >= 0.95 * series;
         const greenlight = contender.startsWith('greenlight');
         rows.push({
           bench: 'scale',
           figure: `${series} series: ${label} / undici CPU per probe`,
           target: greenlight ? '<= 1.2x, full rate' : '(baseline)',
-          measured: `${fmt(ratio, 2)}x (${fmt(f.usPerProbe, 0)} µs vs ${fmt(base.usPerProbe, 0)}; ${pct(f.rate / series, 0)} of the rate)`,
-          verdict: greenlight ? verdict(ratio <= 1.2 && fullRate) : 'info',
+          measured: `${fmt(p.ratio.median, 2)}x, ${fmt(p.ratio.low, 2)}–${fmt(p.ratio.high, 2)}x over ${p.rounds!.length} rounds (${fmt(p.usPerProbe, 0)} µs vs ${fmt(at.get('undici')!.usPerProbe, 0)}; ${pct(p.rate / series, 0)} of the rate)`,
+          verdict: greenlight ? verdict(p.ratio.median <= 1.2 && fullRate) : 'info',
         });
       }
-      const stock = figures.get('greenlight-stock');
-      const blackbox = figures.get('blackbox');
-      if (series === 1_000 && stock && blackbox)
+      const stock = at.get('greenlight-stock');
+      const blackbox = at.get('blackbox');
+      if (series === 1_000 && stock && blackbox) {
+        const versus = pairedRatios(rounds.get('greenlight-stock')!, rounds.get('blackbox')!);
+        const ratio = versus.length ? median(versus) : stock.usPerProbe / blackbox.usPerProbe;
         rows.push({
           bench: 'scale',
           figure: '1000 series: greenlight (stock rules) / blackbox CPU per probe',
           target: '<= 0.2',
-          measured: fmt(stock.usPerProbe / blackbox.usPerProbe, 3),
-          verdict: verdict(stock.usPerProbe / blackbox.usPerProbe <= 0.2),
+          measured: `${fmt(ratio, 3)}${versus.length > 1 ? ` (${fmt(Math.min(...versus), 3)}–${fmt(Math.max(...versus), 3)} over ${versus.length} rounds)` : ''}`,
+          verdict: verdict(ratio <= 0.2),
         });
+      }
       if (series === 1_000 && stock?.rssBytes !== undefined)
         rows.push({
           bench: 'scale',
@@ -171,6 +197,39 @@ export async function runScale(options: ScaleOptions = {}): Promise<{ rows: Summ
   return { rows, points };
 }
 
+/** One contender, one round: a forked worker (the bare loop, greenlight) or blackbox_exporter; undefined when it is not installed. */
+async function measureContender(
+  contender: Contender,
+  label: string,
+  rules: BenchRules | undefined,
+  at: { series: number; warmup: number; measure: number; blue: SimulatorProcess; green: SimulatorProcess; blackboxBin: string | undefined },
+): Promise<EngineFigures | undefined> {
+  const { series, warmup, measure, blue, green, blackboxBin } = at;
+  const args = ['--series', String(series), '--blue', blue.url, '--green', green.url];
+  if (contender === 'undici') return measureWorker(label, ['--mode', 'baseline', ...args], series, warmup, measure, { latency: false, quiet: true });
+  if (contender === 'blackbox')
+    return blackboxBin ? measureBlackbox(blackboxBin, [blue, green], series, Math.min(warmup, 3), measure, { quiet: true }) : undefined;
+  const dataDir = mkdtempSync(join(tmpdir(), 'greenlight-bench-'));
+  try {
+    return await measureWorker(label, ['--mode', 'agent', '--rules', rules!, '--data-dir', dataDir, ...args], series, warmup, measure, {
+      latency: false,
+      quiet: true,
+    });
+  } finally {
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+/** `a / b` in each round both were measured. */
+function pairedRatios(a: readonly (EngineFigures | undefined)[], b: readonly (EngineFigures | undefined)[]): number[] {
+  const ratios: number[] = [];
+  a.forEach((x, round) => {
+    const y = b[round];
+    if (x && y) ratios.push(x.usPerProbe / y.usPerProbe);
+  });
+  return ratios;
+}
+
 /** (RSS at the largest size that kept the rate − RSS at 1,000) / the extra series. */
 function rssPerSeries(points: readonly ScalePoint[]): number | undefined {
   const stock = points.filter((p) => p.contender === 'greenlight-stock' && p.rssBytes !== undefined);
@@ -190,7 +249,7 @@ export function scaleTable(points: readonly ScalePoint[]): string {
     const cell = (c: Contender) => {
       const p = at(c);
       if (!p) return '-';
-      const ratio = base ? ` (${fmt(p.usPerProbe / base.usPerProbe, 2)}x)` : '';
+      const ratio = p.ratio ? ` (${fmt(p.ratio.median, 2)}x)` : base ? ` (${fmt(p.usPerProbe / base.usPerProbe, 2)}x)` : '';
       const rate = p.rate < 0.95 * p.intendedRate ? `, ${pct(p.rate / p.intendedRate, 0)} of rate` : '';
       return `${fmt(p.usPerProbe, 0)}${ratio}${rate}`;
     };
