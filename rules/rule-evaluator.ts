@@ -228,7 +228,7 @@ export class RuleEvaluator {
   /** Environments with samples the rules over every probe have not seen, and whether their pass is planned. */
   readonly #dirtyEnvs = new Set<string>();
   #everyProbePlanned = false;
-  /** Set for the duration of one rule's check: the dynamic facts read it, and note the facts they read. */
+  /** Set for the duration of one rule's check: the engine's facts read its context and memo. */
   #run: { context: FactContext; samples: number; memo: Map<string, FactValue> } | undefined;
 
   /** Comparison facts' latest values, by live environment and fact key (see #fact). */
