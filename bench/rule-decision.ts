@@ -2,8 +2,9 @@
  * Issue 3's benchmarks:
  *  - decision latency: from the probe result that crosses a line to the dispatch of the rule's
  *    action, with 200 rules loaded (target p99 < 5 ms) — the real agent, measured on its bus;
- *  - rule evaluations with 1,000 series: engine runs per second and per sample, which shows that
- *    a sample runs only the rules that read it (json-rules-engine's per-run promise cost is high);
+ *  - rule evaluations with 1,000 series: rule checks per second and per sample, which shows that
+ *    a sample checks only the rules that read it, and of those checks the json-rules-engine runs
+ *    (its per-run promise cost is high; a check runs it only when one of its comparisons flips);
  *  - fault-to-switch through real nginx, 1 s probe interval, a 3-failure rule (target < 4 s).
  */
 import { mkdtempSync } from 'node:fs';
@@ -94,14 +95,14 @@ async function decisionLatency(trials: number): Promise<{ rows: SummaryRow[]; p5
     await waitFor(() => agent.rules.statuses().find((s) => s.rule === 'target')!.state === 'inactive', 5_000);
     await sleep(50);
   }
-  const runsPerSample = agent.rules.runs;
+  const checks = agent.rules.runs;
   await agent.close();
   await Promise.all([blue.close(), green.close()]);
   const sorted = sortedCopy(latencies);
   const p50 = quantile(sorted, 0.5);
   const p99 = quantile(sorted, 0.99);
   log(
-    `${latencies.length} trials (${trials} asked): p50 ${fmt(p50, 2)} ms, p99 ${fmt(p99, 2)} ms, max ${fmt(sorted[sorted.length - 1], 2)} ms; ${runsPerSample} engine runs in all`,
+    `${latencies.length} trials (${trials} asked): p50 ${fmt(p50, 2)} ms, p99 ${fmt(p99, 2)} ms, max ${fmt(sorted[sorted.length - 1], 2)} ms; ${checks} rule checks in all`,
   );
   return {
     rows: [
@@ -127,6 +128,7 @@ async function evaluationRate(series: number, seconds: number): Promise<SummaryR
   await waitFor(() => agent.ready, 15_000);
   await sleep(2_000);
   const runs0 = agent.rules.runs;
+  const engineRuns0 = agent.rules.engineRuns;
   const samples0 = agent.rules.samples;
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
@@ -134,6 +136,7 @@ async function evaluationRate(series: number, seconds: number): Promise<SummaryR
   const elapsed = (performance.now() - t0) / 1_000;
   const cpu = process.cpuUsage(cpu0);
   const runs = agent.rules.runs - runs0;
+  const engineRuns = agent.rules.engineRuns - engineRuns0;
   const samples = agent.rules.samples - samples0;
   await agent.close();
   await Promise.all([blue.close(), green.close()]);
@@ -143,16 +146,29 @@ async function evaluationRate(series: number, seconds: number): Promise<SummaryR
       ['figure', 'value'],
       [
         ['probe results / s', fmt(samples / elapsed, 0)],
-        ['engine runs / s', fmt(runs / elapsed, 0)],
-        ['rules run per result', `${fmt(perSample, 1)} of 200 loaded`],
-        ['runs if every rule ran on every result', `${fmt((samples * 200) / elapsed, 0)} / s`],
+        ['rule checks / s', fmt(runs / elapsed, 0)],
+        ['of which json-rules-engine ran / s', fmt(engineRuns / elapsed, 0)],
+        ['rules checked per result', `${fmt(perSample, 1)} of 200 loaded`],
+        ['checks if every rule ran on every result', `${fmt((samples * 200) / elapsed, 0)} / s`],
         ['process CPU (agent + simulators, in-process)', `${fmt(((cpu.user + cpu.system) / 1e6 / elapsed) * 100, 0)} % of a core`],
       ],
     ),
   );
   return [
-    { bench: 'rules', figure: `engine runs / s (${series} series)`, target: 'report', measured: fmt(runs / elapsed, 0), verdict: 'info' },
-    { bench: 'rules', figure: 'rules run per probe result', target: '< 200 (only affected)', measured: fmt(perSample, 1), verdict: verdict(perSample < 200) },
+    {
+      bench: 'rules',
+      figure: `rule checks / s, engine runs / s (${series} series)`,
+      target: 'report',
+      measured: `${fmt(runs / elapsed, 0)}, ${fmt(engineRuns / elapsed, 0)}`,
+      verdict: 'info',
+    },
+    {
+      bench: 'rules',
+      figure: 'rules checked per probe result',
+      target: '< 200 (only affected)',
+      measured: fmt(perSample, 1),
+      verdict: verdict(perSample < 200),
+    },
   ];
 }
 
