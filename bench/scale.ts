@@ -177,8 +177,7 @@ export async function runScale(options: ScaleOptions = {}): Promise<{ rows: Summ
   }
   log('');
   log(scaleTable(points));
-  if (trials > 1)
-    log(`µs: the median of ${trials} rounds; ratios: the median of each round's ratio to that round's bare loop (so not always µs ÷ undici µs)`);
+  if (trials > 1) log(`µs: the median of ${trials} rounds; ratios: the median of each round's ratio to that round's bare loop (so not always µs ÷ undici µs)`);
   const perSeries = rssPerSeries(points);
   if (perSeries !== undefined) {
     log(`\nRSS per series beyond 1,000 (greenlight, stock rules, from the largest size that kept the full rate): ${fmt(perSeries / 1_024, 1)} KB`);
