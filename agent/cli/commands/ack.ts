@@ -6,7 +6,7 @@
  */
 import { UsageError } from '../../../config/errors.js';
 import type { CommandIo } from '../cli.js';
-import { ApiError, createApiClient } from './api-client.js';
+import { ApiError, createApiClient, exitCode } from './api-client.js';
 
 export const ACK_USAGE = 'greenlight ack INCIDENT [--by NAME] [--comment TEXT] [--url U] [--json]';
 export const ACK_OPTIONS = { url: { type: 'string' }, by: { type: 'string' }, comment: { type: 'string', short: 'm' }, json: { type: 'boolean' } } as const;
@@ -31,7 +31,7 @@ type Args = { values: Record<string, string | boolean | undefined>; positionals:
 /** Exit 0 acknowledged (or already), 1 refused or failed, 2 usage. */
 export async function ackCommand({ values, positionals }: Args, io: CommandIo): Promise<number> {
   const client = createApiClient({ url: str(values.url), env: io.env });
-  try {
+  return exitCode('ack', ACK_USAGE, io, async () => {
     if (positionals.length !== 1) {
       const open = await client.call<{ incidents: IncidentView[] }>('GET', '/api/v1/incidents?state=open').catch(() => undefined);
       const list = open && open.incidents.length > 0 ? `\nopen incidents:\n${incidentTable(open.incidents)}` : '';
@@ -53,17 +53,7 @@ export async function ackCommand({ values, positionals }: Args, io: CommandIo): 
         `✅ ${answer.incident.id} acknowledged by ${by}: escalation stops at level ${answer.incident.escalationLevel} (its alerts still resolve as usual)`,
       );
     return 0;
-  } catch (error) {
-    if (error instanceof UsageError) {
-      io.err(`greenlight ack: ${error.message}\nusage: ${ACK_USAGE}`);
-      return 2;
-    }
-    if (error instanceof ApiError) {
-      io.err(`greenlight ack: ${error.message}`);
-      return 1;
-    }
-    throw error;
-  }
+  });
 }
 
 /** `greenlight incidents`: open ones (with --all, the recently resolved too). Exit 0, or 1 when the agent cannot be asked. */

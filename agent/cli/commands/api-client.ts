@@ -5,6 +5,7 @@
  */
 import { request } from 'undici';
 import { GreenlightError, UsageError } from '../../../config/errors.js';
+import type { CommandIo } from '../cli.js';
 
 export const DEFAULT_AGENT_URL = 'http://127.0.0.1:9464';
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -193,4 +194,25 @@ async function readLimited(body: AsyncIterable<Buffer>): Promise<string> {
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * A command's exit code from its body: what it returns; 2 with the usage for a UsageError; 1 with
+ * the message for an ApiError (the agent refused, or could not be reached). Anything else is a
+ * bug and propagates.
+ */
+export async function exitCode(command: string, usage: string, io: CommandIo, run: () => Promise<number>): Promise<number> {
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.err(`greenlight ${command}: ${error.message}\nusage: ${usage}`);
+      return 2;
+    }
+    if (error instanceof ApiError) {
+      io.err(`greenlight ${command}: ${error.message}`);
+      return 1;
+    }
+    throw error;
+  }
 }

@@ -1,6 +1,6 @@
 import { UsageError } from '../../../config/errors.js';
 import type { CommandIo } from '../cli.js';
-import { ApiError, createApiClient } from './api-client.js';
+import { ApiError, createApiClient, exitCode } from './api-client.js';
 
 /** `greenlight flags` as the CLI's help shows it. */
 export const FLAGS_USAGE = 'greenlight flags list|set K=V…|emergency-rollback [--url U] [--env E] [--reason R] [--json]';
@@ -35,19 +35,7 @@ interface ChangeAnswer {
  * or failed (the agent's message is printed), 2 usage.
  */
 export async function flagsCommand(args: { values: Record<string, string | boolean | undefined>; positionals: string[] }, io: CommandIo): Promise<number> {
-  try {
-    return await runFlags(args, io);
-  } catch (error) {
-    if (error instanceof UsageError) {
-      io.err(`greenlight flags: ${error.message}\nusage: ${FLAGS_USAGE}`);
-      return 2;
-    }
-    if (error instanceof ApiError) {
-      io.err(`greenlight flags: ${error.message}`);
-      return 1;
-    }
-    throw error;
-  }
+  return exitCode('flags', FLAGS_USAGE, io, () => runFlags(args, io));
 }
 
 async function runFlags(args: { values: Record<string, string | boolean | undefined>; positionals: string[] }, io: CommandIo): Promise<number> {

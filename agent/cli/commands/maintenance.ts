@@ -6,8 +6,9 @@
  */
 import { UsageError } from '../../../config/errors.js';
 import { parseDuration } from '../../../config/units.js';
+import type { MaintenanceView } from '../../alerts/maintenance.js';
 import type { CommandIo } from '../cli.js';
-import { ApiError, createApiClient } from './api-client.js';
+import { createApiClient, exitCode } from './api-client.js';
 
 export const MAINTENANCE_USAGE = `greenlight maintenance start --env NAME (--for D | --until TIME) --reason TEXT [--by NAME] [--url U] [--json]
        greenlight maintenance stop --env NAME [--by NAME] [--url U]
@@ -23,35 +24,14 @@ export const MAINTENANCE_OPTIONS = {
   json: { type: 'boolean' },
 } as const;
 
-interface WindowView {
-  id: string;
-  name: string | null;
-  kind: 'ad-hoc' | 'recurring';
-  env: string;
-  startsAt: string;
-  endsAt: string;
-  reason: string;
-  createdBy: string | null;
-  muting?: boolean;
-}
+/** A window as the API answers it: open ones say whether they mute now. */
+type WindowView = MaintenanceView & { muting?: boolean };
 
 type Args = { values: Record<string, string | boolean | undefined>; positionals: string[] };
 
 /** Exit 0 done, 1 refused or failed, 2 usage. */
 export async function maintenanceCommand(args: Args, io: CommandIo): Promise<number> {
-  try {
-    return await runMaintenance(args, io);
-  } catch (error) {
-    if (error instanceof UsageError) {
-      io.err(`greenlight maintenance: ${error.message}\nusage: ${MAINTENANCE_USAGE}`);
-      return 2;
-    }
-    if (error instanceof ApiError) {
-      io.err(`greenlight maintenance: ${error.message}`);
-      return 1;
-    }
-    throw error;
-  }
+  return exitCode('maintenance', MAINTENANCE_USAGE, io, () => runMaintenance(args, io));
 }
 
 async function runMaintenance({ values, positionals }: Args, io: CommandIo): Promise<number> {

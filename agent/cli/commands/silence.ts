@@ -4,10 +4,11 @@
  * end; it never stops an action. `add` and `expire` need ADMIN_TOKEN; `list` needs none.
  */
 import { UsageError } from '../../../config/errors.js';
-import { formatMatcher, parseMatcher, type LabelMatcher } from '../../../config/matchers.js';
+import { formatMatcher, parseMatcher } from '../../../config/matchers.js';
 import { formatDuration, parseDuration } from '../../../config/units.js';
+import type { SilenceView } from '../../alerts/silences.js';
 import type { CommandIo } from '../cli.js';
-import { ApiError, createApiClient } from './api-client.js';
+import { ApiError, createApiClient, exitCode } from './api-client.js';
 
 export const SILENCE_USAGE = `greenlight silence add MATCHER… --comment TEXT [--author NAME] [--duration D | --end TIME] [--start TIME] [--url U] [--json]
        greenlight silence list [--all] [--url U] [--json]
@@ -28,34 +29,11 @@ export const SILENCE_OPTIONS = {
 
 const DEFAULT_DURATION_MS = 3_600_000;
 
-interface SilenceView {
-  id: string;
-  matchers: LabelMatcher[];
-  startsAt: string;
-  endsAt: string;
-  createdBy: string;
-  comment: string;
-  expiredBy?: string;
-  status: { state: 'pending' | 'active' | 'expired' };
-}
-
 type Args = { values: Record<string, string | boolean | undefined>; positionals: string[] };
 
 /** Exit 0 done, 1 refused or failed (the agent's message is printed), 2 usage. */
 export async function silenceCommand(args: Args, io: CommandIo): Promise<number> {
-  try {
-    return await runSilence(args, io);
-  } catch (error) {
-    if (error instanceof UsageError) {
-      io.err(`greenlight silence: ${error.message}\nusage: ${SILENCE_USAGE}`);
-      return 2;
-    }
-    if (error instanceof ApiError) {
-      io.err(`greenlight silence: ${error.message}`);
-      return 1;
-    }
-    throw error;
-  }
+  return exitCode('silence', SILENCE_USAGE, io, () => runSilence(args, io));
 }
 
 async function runSilence({ values, positionals }: Args, io: CommandIo): Promise<number> {
