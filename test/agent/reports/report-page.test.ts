@@ -6,49 +6,35 @@
  * Screenshot: written to a temporary directory on every run, and to docs/screenshots/ when
  * GREENLIGHT_UPDATE_SCREENSHOTS=1.
  */
-import { copyFileSync, mkdirSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Report } from '../../../agent/reports/report-builder.js';
 import { latency, percent, rate } from '../../../agent/reports/report-format.js';
 import { startPair, waitUntil, type Harness } from '../../helpers/agent-harness.js';
 import { localDate, writeSyntheticHistory } from '../../helpers/synthetic-history.js';
-import { hasTool, tempDir } from '../../helpers/tools.js';
+import { hasChromium, launchBrowser, type PageBrowser } from '../../helpers/browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const WAIT = { timeout: 20_000 };
-const available = hasTool('chromium');
+const available = hasChromium();
 
 describe.skipIf(!available)('the HTML report (headless chromium)', () => {
   let harness: Harness;
   let browser: Browser;
-  const shots = tempDir('greenlight-report-shots-');
+  let pages: PageBrowser;
+  let shots: string;
 
   beforeAll(async () => {
     harness = await startPair({ dataDir: writeSyntheticHistory().dataDir });
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+    pages = await launchBrowser('greenlight-report-shots-');
+    ({ browser, shots } = pages);
     await waitUntil(() => harness.agent.ready, 'the first probe round');
   }, 60_000);
 
   afterAll(async () => {
-    await browser?.close();
+    await pages?.close(['report-laptop.png', 'report-deployments.png']);
     await harness?.close();
-    if (process.env.GREENLIGHT_UPDATE_SCREENSHOTS === '1') {
-      const target = join(import.meta.dirname, '..', '..', '..', 'docs', 'screenshots');
-      mkdirSync(target, { recursive: true });
-      for (const name of ['report-laptop.png', 'report-deployments.png']) copyFileSync(join(shots, name), join(target, name));
-    }
   });
 
   /** Script errors, CSP violations and failed loads: a self-contained page has none. */

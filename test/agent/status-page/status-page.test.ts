@@ -7,25 +7,14 @@
  * Screenshots: a laptop and a phone view after the rollback. They are written to a temporary
  * directory on every run, and to docs/screenshots/ when GREENLIGHT_UPDATE_SCREENSHOTS=1.
  */
-import { copyFileSync, mkdirSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { STATUS_PAGE_CSP } from '../../../agent/status-page/status-page-routes.js';
 import { startPair, waitUntil, type Harness } from '../../helpers/agent-harness.js';
-import { hasTool, tempDir } from '../../helpers/tools.js';
+import { hasChromium, launchBrowser, type PageBrowser } from '../../helpers/browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const ADMIN = 'admin-token-for-the-page';
 const ROLLBACK = 'rollback-token-for-the-page';
 /** Bounds for waiting on the page; generous because the machine is shared. Not assertions about speed. */
@@ -90,27 +79,24 @@ describe('the status page over HTTP', () => {
 });
 
 // Debian's chromium (.ci/run installs it; in CI a missing one fails here instead of skipping).
-const available = hasTool('chromium');
+const available = hasChromium();
 
 describe.skipIf(!available)('the status page (headless chromium)', () => {
   let harness: Harness;
   let browser: Browser;
-  const shots = tempDir('greenlight-screenshots-');
+  let pages: PageBrowser;
+  let shots: string;
 
   beforeAll(async () => {
     harness = await startPair({ extra: EXTRA });
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+    pages = await launchBrowser('greenlight-screenshots-');
+    ({ browser, shots } = pages);
     await waitUntil(() => harness.agent.ready, 'the first probe round');
   }, 60_000);
 
   afterAll(async () => {
-    await browser?.close();
+    await pages?.close(['status-page-laptop.png', 'status-page-phone.png']);
     await harness?.close();
-    if (process.env.GREENLIGHT_UPDATE_SCREENSHOTS === '1') {
-      const target = join(import.meta.dirname, '..', '..', '..', 'docs', 'screenshots');
-      mkdirSync(target, { recursive: true });
-      for (const name of ['status-page-laptop.png', 'status-page-phone.png']) copyFileSync(join(shots, name), join(target, name));
-    }
   });
 
   /** Page problems the test must not have: script errors and CSP violations. */
