@@ -44,6 +44,7 @@ import {
   type WorkerCommand,
   type WorkerSample,
 } from './harness.js';
+import { answerParent } from './child-ipc.js';
 
 interface Engine {
   start(): Promise<Record<string, unknown>>;
@@ -320,13 +321,4 @@ async function handle(command: WorkerCommand): Promise<unknown> {
   }
 }
 
-process.on('message', (message: { id: number } & WorkerCommand) => {
-  handle(message).then(
-    (result) => process.send?.({ id: message.id, ok: true, result }),
-    (error: unknown) => process.send?.({ id: message.id, ok: false, error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
-  );
-});
-// The parent went away: do not linger.
-process.on('disconnect', () => {
-  setTimeout(() => process.exit(0), 2_000).unref();
-});
+answerParent<WorkerCommand>(handle, { exitAfterMs: 2_000 });

@@ -10,6 +10,7 @@
  *   close                     close every client
  */
 import { WebSocket } from 'ws';
+import { answerParent } from './child-ipc.js';
 import { quantile } from './harness.js';
 
 type Command = { cmd: 'connect'; url: string; clients: number } | { cmd: 'reset' } | { cmd: 'report' } | { cmd: 'close' };
@@ -75,13 +76,4 @@ async function handle(command: Command): Promise<unknown> {
   }
 }
 
-process.on('message', (message: { id: number } & Command) => {
-  handle(message).then(
-    (result) => process.send?.({ id: message.id, ok: true, result }),
-    (error: unknown) => process.send?.({ id: message.id, ok: false, error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
-  );
-});
-process.on('disconnect', () => {
-  closeAll();
-  setTimeout(() => process.exit(0), 500).unref();
-});
+answerParent<Command>(handle, { onGone: closeAll, exitAfterMs: 500 });

@@ -11,6 +11,7 @@
  */
 import { connect as connectTcp, type Socket } from 'node:net';
 import { WebSocket } from 'ws';
+import { answerParent } from './child-ipc.js';
 
 type Command = { cmd: 'connect'; url: string; readers: number; stalled: number; since: number } | { cmd: 'report' } | { cmd: 'close' };
 
@@ -101,13 +102,4 @@ async function handle(command: Command): Promise<unknown> {
   }
 }
 
-process.on('message', (message: { id: number } & Command) => {
-  handle(message).then(
-    (result) => process.send?.({ id: message.id, ok: true, result }),
-    (error: unknown) => process.send?.({ id: message.id, ok: false, error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
-  );
-});
-process.on('disconnect', () => {
-  closeAll();
-  setTimeout(() => process.exit(0), 500).unref();
-});
+answerParent<Command>(handle, { onGone: closeAll, exitAfterMs: 500 });
