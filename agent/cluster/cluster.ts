@@ -92,7 +92,7 @@ export class Cluster {
   #deadline = 0;
   #lease: LeaseView = { holder: null, url: null, epoch: 0, valid: false };
   #members: MemberRow[] = [];
-  /** When (monotonic) the last election round went through. */
+  /** When (monotonic) the last election round that went through asked: its answer is as of then. */
   #seenAt = Number.NEGATIVE_INFINITY;
   #tick: NodeJS.Timeout | undefined;
   #deadlineTimer: NodeJS.Timeout | undefined;
@@ -416,7 +416,9 @@ export class Cluster {
     try {
       const lease = await this.store.elect(this.#node, this.#url, leaseMs);
       this.#lease = lease;
-      this.#seenAt = performance.now();
+      // As of when the question was sent, not when the answer was read: an answer that waited
+      // out a pause of this process (SIGSTOP, a long GC) describes the lease before it.
+      this.#seenAt = sent;
       this.#members = await this.store.members(Math.max(3 * leaseMs, 10_000));
       this.#recoveredIfWritten();
       if (lease.holder === this.#node && lease.valid) {

@@ -66,7 +66,8 @@ describe('the alert lifecycle in a cluster', () => {
 
     // The live environment fails: one rollback, one firing and one resolved notification, by the leader.
     w.blue.setFaults({ emptyUniverse: true });
-    await waitUntil(async () => sent(await w.history(leader), 'resolved').length > 0, 'the resolved notification');
+    // Rollback, recovery, keepFiringFor and the group's wait: seconds alone, more beside a full suite on 2 cores.
+    await waitUntil(async () => sent(await w.history(leader), 'resolved').length > 0, 'the resolved notification', 60_000);
     const history = await w.history(leader);
     expect(w.target.accepted()).toHaveLength(1);
     // (The incident may end before the group's wait: then its one notification is the resolved one.)

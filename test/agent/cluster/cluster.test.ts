@@ -152,7 +152,9 @@ describe('faults', () => {
     const epoch = (await w.view(next)).epoch;
     expect(epoch).toBeGreaterThan(before);
     expect(w.target.accepted()).toEqual([expect.objectContaining({ token: epoch, to: 'green' })]);
-    expect((await w.view(paused)).leader).toBe(next);
+    // The paused agent names the new leader once it has asked the database again (an answer to a
+    // question it sent before the pause says nothing of now).
+    await waitUntil(async () => (await w.view(paused)).leader === next, `the paused agent to name ${next} as the leader`);
   });
 
   it('PostgreSQL restarted mid-incident: nobody acts without the lease, then exactly one switch', async () => {
