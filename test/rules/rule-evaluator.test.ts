@@ -155,7 +155,7 @@ rules:
     expect(decisions.at(-1)!.observed).toBeCloseTo(10 / 21, 10);
   });
 
-  it('decides as a fresh engine run does, step by step, while it skips the engine on unchanged comparisons (every operator, all/any/not)', async () => {
+  it('decides as a fresh engine run does, step by step, while it skips the engine on unchanged comparisons (comparison, equality, list and custom operators; all/any/not)', async () => {
     const leaf = (operator: string, value: unknown) => `{ fact: value, params: { probe: a, name: x }, operator: ${operator}, value: ${JSON.stringify(value)} }`;
     const env = (operator: string, value: unknown) => `{ fact: activeEnvironment, operator: ${operator}, value: ${JSON.stringify(value)} }`;
     const conditions = [
