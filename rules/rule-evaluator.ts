@@ -229,7 +229,7 @@ export class RuleEvaluator {
   readonly #dirtyEnvs = new Set<string>();
   #everyProbePlanned = false;
   /** Set for the duration of one rule's check: the engine's facts read its context and memo. */
-  #run: { context: FactContext; samples: number; memo: Map<string, FactValue> } | undefined;
+  #run: { context: FactContext; memo: Map<string, FactValue> } | undefined;
 
   /** Comparison facts' latest values, by live environment and fact key (see #fact). */
   readonly #comparisons = new Map<string, { at: number; value: FactValue }>();
@@ -523,7 +523,7 @@ export class RuleEvaluator {
   }
 
   async #check(rule: CompiledRule, context: FactContext, memo: Map<string, FactValue>): Promise<{ holds: boolean; figures: Figures; windowless: boolean }> {
-    const run = (this.#run = { context, samples: Number.POSITIVE_INFINITY, memo });
+    this.#run = { context, memo };
     this.runs++;
     try {
       // The engine's verdict is a function of its leaves' outcomes alone (each a fact's value put to
@@ -535,10 +535,11 @@ export class RuleEvaluator {
       // stands. The figures always carry the values read now, and the samples are counted afresh.
       const facts: FactFigure[] = [];
       let outcomes = '';
+      let fewest = Number.POSITIVE_INFINITY;
       for (const leaf of rule.leaves) {
         const computed = this.#fact(this.#factKey(leaf.fact, leaf.params, leaf.paramsJson), leaf.fact, leaf.params);
         // A fact without a value holds no condition; its empty window must not hold back one that does (`any`).
-        if (computed.samples !== undefined && computed.value !== undefined) run.samples = Math.min(run.samples, computed.samples);
+        if (computed.samples !== undefined && computed.value !== undefined) fewest = Math.min(fewest, computed.samples);
         const result = leaf.compare(computed.value, leaf.value);
         outcomes += result ? '1' : '0';
         facts.push({ fact: leaf.fact, params: leaf.given, operator: leaf.operator, value: leaf.value, observed: computed.value, result });
@@ -548,8 +549,8 @@ export class RuleEvaluator {
         const result = await rule.engine.run();
         rule.last = { outcomes, holds: result.results.length > 0 };
       }
-      const windowless = run.samples === Number.POSITIVE_INFINITY && facts.every((figure) => FACTS[figure.fact]?.windowless === true);
-      const samples = run.samples === Number.POSITIVE_INFINITY ? 0 : run.samples;
+      const windowless = fewest === Number.POSITIVE_INFINITY && facts.every((figure) => FACTS[figure.fact]?.windowless === true);
+      const samples = fewest === Number.POSITIVE_INFINITY ? 0 : fewest;
       return { holds: rule.last.holds, figures: { facts, samples, env: resolveEnv(context, context.ruleEnv) }, windowless };
     } finally {
       this.#run = undefined;
