@@ -49,13 +49,14 @@ const BENCHES = [
 ] as const;
 type BenchName = (typeof BENCHES)[number];
 
-const USAGE = `usage: node dist/bench/run-all.js [--only ${BENCHES.join('|')}] [--soak SECONDS] [--series N] [--measure SECONDS] [--events N] [--fanout-seconds SECONDS] [--watch SECONDS] [--load-seconds S] [--flag-seconds S] [--stream-events N] [--stream-seconds S] [--page-trials N]
+const USAGE = `usage: node dist/bench/run-all.js [--only ${BENCHES.join('|')}] [--soak SECONDS] [--series N] [--measure SECONDS] [--events N] [--fanout-seconds SECONDS] [--fanout-rounds N] [--watch SECONDS] [--load-seconds S] [--flag-seconds S] [--stream-events N] [--stream-seconds S] [--page-trials N]
   --only NAME               run one bench (default: all, in the order above)
   --soak SECONDS            memory growth run length after warm-up (default 600)
   --series N                probe x environment series (default 1000)
   --measure SECONDS         probe-engine measurement period per contender (default 20)
   --events N                events the journal benches write (default 100000)
   --fanout-seconds SECONDS  fan-out measurement at 1,000 events/s; each step up takes half (default 5)
+  --fanout-rounds N         fan-out: rounds at the highest rate both sustain; ratio the median of each round's (default 3)
   --watch SECONDS           promote: the watch period after the switch (default 10)
   --load-seconds S          loadtest: seconds at each rate (default 10)
   --flag-seconds S          flag-audit: seconds of flag changes for each way of persisting them (default 5)
@@ -78,6 +79,7 @@ function parse():
       measure: number;
       events: number;
       fanoutSeconds: number;
+      fanoutRounds: number;
       watch: number;
       loadSeconds: number;
       flagSeconds: number;
@@ -101,6 +103,7 @@ function parse():
         measure: { type: 'string', default: '20' },
         events: { type: 'string', default: '100000' },
         'fanout-seconds': { type: 'string', default: '5' },
+        'fanout-rounds': { type: 'string', default: '3' },
         watch: { type: 'string', default: '10' },
         'load-seconds': { type: 'string', default: '10' },
         'flag-seconds': { type: 'string', default: '5' },
@@ -144,6 +147,9 @@ function parse():
     return fail(`--events must be an integer from 1000 to 10000000 (got "${values.events}")`);
   if (!Number.isFinite(fanoutSeconds) || fanoutSeconds < 1)
     return fail(`--fanout-seconds must be a number of seconds >= 1 (got "${values['fanout-seconds']}")`);
+  const fanoutRounds = Number(values['fanout-rounds']);
+  if (!Number.isInteger(fanoutRounds) || fanoutRounds < 1 || fanoutRounds > 20)
+    return fail(`--fanout-rounds must be an integer from 1 to 20 (got "${values['fanout-rounds']}")`);
   const watch = Number(values.watch);
   const loadSeconds = Number(values['load-seconds']);
   if (!Number.isFinite(watch) || watch < 1) return fail(`--watch must be a number of seconds >= 1 (got "${values.watch}")`);
@@ -180,6 +186,7 @@ function parse():
     measure,
     events,
     fanoutSeconds,
+    fanoutRounds,
     watch,
     loadSeconds,
     flagSeconds,
@@ -201,7 +208,7 @@ const RUNNERS: Record<BenchName, (options: Options) => Promise<{ rows: SummaryRo
   'journal-ingest': (o) => runJournalIngest({ events: o.events }),
   'journal-bytes': (o) => runJournalBytes({ events: o.events }),
   'flag-audit': (o) => runFlagAudit({ seconds: o.flagSeconds }),
-  fanout: (o) => runFanout({ seconds: o.fanoutSeconds }),
+  fanout: (o) => runFanout({ seconds: o.fanoutSeconds, rounds: o.fanoutRounds }),
   'stream-load': (o) => runStreamLoad({ events: o.streamEvents, seconds: o.streamSeconds }),
   promote: (o) => runPromote({ watchSeconds: o.watch }),
   loadtest: (o) => runLoadtestBench({ seconds: o.loadSeconds }),
