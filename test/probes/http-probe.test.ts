@@ -457,18 +457,20 @@ describe('runProbe: status and assertion failures', () => {
   });
 });
 
+// These probes have a 10 s timeout: a result that names another reason than `timeout` is the
+// proof that they did not wait for it (no bound on elapsed time, which a loaded machine stretches).
+// The timeout tests bound elapsed time from below only, which no machine's noise can break.
 describe('runProbe: transport failures', () => {
   it('refused: a port that was bound then closed, quickly and without waiting for the timeout', async () => {
     const port = await closedPort();
     const target = targetFor(`http://127.0.0.1:${port}`, 'path: /api/health\ntimeout: 10s');
-    const { value: result, ms } = await timed(runProbe(target, agent, now));
+    const result = await runProbe(target, agent, now);
     expectFailure(result, 'refused');
     expect(result.error).toContain('ECONNREFUSED');
     expect(result.status).toBeUndefined();
     expect(result.checks).toEqual([]);
     expect(result.startedAt).toBe(NOW);
     expect(result.durationMs).toBeGreaterThan(0);
-    expect(ms).toBeLessThan(3_000);
   });
 
   it('timeout: a server that accepts and never answers', async () => {
@@ -482,7 +484,6 @@ describe('runProbe: transport failures', () => {
     expect(result.status).toBeUndefined();
     expect(result.durationMs).toBeGreaterThanOrEqual(250);
     expect(ms).toBeGreaterThanOrEqual(250);
-    expect(ms).toBeLessThan(3_000);
   });
 
   it('timeout: the deadline covers the body, not just the gap between bytes', async () => {
@@ -506,7 +507,6 @@ describe('runProbe: transport failures', () => {
     expect(result.error).toBe('no complete answer within 500ms');
     expect(bytesSent).toBeGreaterThan(0); // the body really was trickling when the deadline hit
     expect(ms).toBeGreaterThanOrEqual(450);
-    expect(ms).toBeLessThan(3_000);
   });
 
   it('reset: headers and part of a content-length body, then the socket is destroyed', async () => {
@@ -515,20 +515,18 @@ describe('runProbe: transport failures', () => {
       res.write('{"status":"healthy","padding":"', () => req.socket.destroy());
     });
     const target = targetFor(server.url, 'path: /api/health\ntimeout: 10s\nexpect:\n  json:\n    - path: $.status\n      equals: healthy');
-    const { value: result, ms } = await timed(runProbe(target, agent, now));
+    const result = await runProbe(target, agent, now);
     expectFailure(result, 'reset');
     expect(result.error).toBeTruthy();
-    expect(ms).toBeLessThan(3_000);
   });
 
   it('reset: a raw TCP server that destroys every connection on accept', async () => {
     const server = createNetServer((socket) => socket.destroy());
     const port = await listen(server);
     const target = targetFor(`http://127.0.0.1:${port}`, 'path: /api/health\ntimeout: 10s');
-    const { value: result, ms } = await timed(runProbe(target, agent, now));
+    const result = await runProbe(target, agent, now);
     expectFailure(result, 'reset');
     expect(result.status).toBeUndefined();
-    expect(ms).toBeLessThan(3_000);
   });
 });
 
@@ -584,13 +582,12 @@ describe('runProbe: body limits', () => {
       res.flushHeaders();
     });
     const target = targetFor(server.url, 'path: /api/health\ntimeout: 10s\nmaxBodyBytes: 1MiB\nexpect:\n  json:\n    - path: $.status\n      exists: true');
-    const { value: result, ms } = await timed(runProbe(target, agent, now));
+    const result = await runProbe(target, agent, now);
     expectFailure(result, 'body_too_large');
     expect(result.checks).toEqual([
       { ok: true, text: 'status 200 in [2xx]' },
       { ok: false, text: 'body (2000000 bytes or more) larger than 1048576 bytes' },
     ]);
-    expect(ms).toBeLessThan(3_000);
   });
 
   it('a declared content-length above the limit whose body already arrived leaves no unhandled stream error', async () => {
@@ -692,10 +689,9 @@ describe('runProbe: tls', () => {
   it('tls: an https URL pointing at a plain-HTTP server', async () => {
     const server = await httpServer((_req, res) => json(res, { status: 'healthy' }));
     const target = targetFor(`https://127.0.0.1:${server.port}`, 'path: /api/health\ntimeout: 10s');
-    const { value: result, ms } = await timed(runProbe(target, agent, now));
+    const result = await runProbe(target, agent, now);
     expectFailure(result, 'tls');
     expect(result.error).toBeTruthy();
-    expect(ms).toBeLessThan(3_000);
   });
 
   it.skipIf(!HAS_OPENSSL)('tls: an https server with a self-signed certificate (skipped when openssl is missing)', async () => {
@@ -716,11 +712,10 @@ describe('runProbe: tls', () => {
     // undici resolves localhost; make sure it reaches the IPv4 listener by using a fixed lookup.
     const pinned = new Agent({ connect: { lookup: (_host, _options, callback) => callback(null, [{ address: '127.0.0.1', family: 4 }]) } });
     cleanups.push(() => pinned.close());
-    const { value: result, ms } = await timed(runProbe(target, pinned, now));
+    const result = await runProbe(target, pinned, now);
     expectFailure(result, 'tls');
     expect(result.error).toMatch(/self[- ]signed/i);
     expect(answered).toBe(0);
-    expect(ms).toBeLessThan(5_000);
   });
 });
 

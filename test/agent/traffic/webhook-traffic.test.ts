@@ -144,8 +144,9 @@ describe('webhook traffic adapter', () => {
     const error = await failure(adapter({ timeout: '200ms', retries: 1 }).switchTo(request, new AbortController().signal));
     const took = Date.now() - started;
     expect(received).toHaveLength(2);
+    // Both attempts waited out their 200 ms (from below: a slow machine only adds); one that
+    // never gave up would hang this test instead.
     expect(took).toBeGreaterThanOrEqual(380);
-    expect(took).toBeLessThan(3_000);
     expect(error.message).toBe('traffic webhook: gave up after 2 attempts; last: no answer within 200ms; traffic was not switched to green');
   });
 
