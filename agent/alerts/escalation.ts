@@ -12,6 +12,11 @@
  *   down across several levels catches up one level at a time, not with a burst.
  * - A level is recorded (persisted) before its notification is handed over: a crash right after
  *   loses at most that one notification, and never sends it again.
+ * - Opening and resolving an incident write its record at the end of the current job (a
+ *   microtask), not at once: they run while a rule's transition is published, and the rule's
+ *   actions start in that same job, so the fsync no longer comes before a rollback (about 1 ms at
+ *   the median, 4 ms at p99, on the decision path). Notifications go out from timers, so a level
+ *   reached at opening is still on disk before its notification.
  */
 import { codeOfStatus, GreenlightError } from '../../config/errors.js';
 import type { EscalationPolicyConfig } from '../../config/schema.js';
@@ -83,6 +88,8 @@ export class EscalationBook {
   readonly #remove: (id: string) => void;
   #policies: Policy[] = [];
   readonly #incidents = new Map<string, IncidentRecord>();
+  /** Incidents opened or resolved in this job, written as they stand at its end. */
+  readonly #unsaved = new Set<string>();
 
   constructor(options: {
     now: () => number;
@@ -109,6 +116,7 @@ export class EscalationBook {
   /** The stored incidents, in place of those held (at start, or a cluster takeover). */
   restore(records: readonly IncidentRecord[]): void {
     this.#incidents.clear();
+    this.#unsaved.clear();
     for (const record of records) this.#incidents.set(record.id, record);
   }
 
@@ -159,7 +167,7 @@ export class EscalationBook {
       labels: input.labels,
     };
     record.nextEscalationAt = this.#nextDue(record);
-    this.#store(record);
+    this.#storeSoon(record);
     return record;
   }
 
@@ -242,7 +250,7 @@ export class EscalationBook {
     const record = this.#incidents.get(id);
     if (!record || record.state === 'resolved') return record;
     const next: IncidentRecord = { ...record, state: 'resolved', resolvedAt: new Date(this.#now()).toISOString(), nextEscalationAt: null };
-    this.#store(next);
+    this.#storeSoon(next);
     this.#prune();
     return next;
   }
@@ -274,7 +282,24 @@ export class EscalationBook {
 
   #store(record: IncidentRecord): void {
     this.#incidents.set(record.id, record);
+    this.#unsaved.delete(record.id);
     this.#save(record);
+  }
+
+  /** As #store, the write at the end of this job (see the invariants). */
+  #storeSoon(record: IncidentRecord): void {
+    this.#incidents.set(record.id, record);
+    if (this.#unsaved.size === 0) queueMicrotask(() => this.#saveUnsaved());
+    this.#unsaved.add(record.id);
+  }
+
+  /** Each incident as it stands now; one pruned meanwhile was removed, and is not written again. */
+  #saveUnsaved(): void {
+    for (const id of this.#unsaved) {
+      const record = this.#incidents.get(id);
+      if (record) this.#save(record);
+    }
+    this.#unsaved.clear();
   }
 
   /** Keep the newest RESOLVED_KEPT resolved incidents, none older than RESOLVED_KEPT_MS. */

@@ -109,7 +109,7 @@ describe('EscalationBook', () => {
     ]);
   });
 
-  it('keeps the newest resolved incidents for the record', () => {
+  it('keeps the newest resolved incidents for the record', async () => {
     const b = book();
     for (let n = 1; n <= 205; n++) {
       open(b, `r#${n}`);
@@ -118,6 +118,28 @@ describe('EscalationBook', () => {
     const list = b.incidents.list();
     expect(list).toHaveLength(200);
     expect(list[0]!.id).toBe('r#205');
+    await Promise.resolve();
+    // The five pruned in the same job were never written back.
     expect(b.saved.size).toBe(200);
+    expect(b.saved.has('r#5')).toBe(false);
+  });
+
+  it("writes an opened or resolved incident at the end of the job, as it stands then, so that a firing rule's actions start first", async () => {
+    const b = book();
+    const record = open(b);
+    // In memory at once (its alerts are routed by it in this same job), on disk after.
+    expect(b.incidents.receivers(record.id)).toEqual(new Set(['chat']));
+    expect(b.saved.has(record.id)).toBe(false);
+    b.incidents.acknowledge(record.id, 'ana', null);
+    // An acknowledgement is an answer to a request: written at once, and the later write is not an older copy.
+    expect(b.saved.get(record.id)).toMatchObject({ state: 'acknowledged', acknowledgedBy: 'ana' });
+    await Promise.resolve();
+    expect(b.saved.get(record.id)).toMatchObject({ state: 'acknowledged', acknowledgedBy: 'ana' });
+
+    const other = open(b, 'latency-high#1');
+    b.incidents.resolve(other.id);
+    expect(b.saved.has(other.id)).toBe(false);
+    await Promise.resolve();
+    expect(b.saved.get(other.id)).toMatchObject({ state: 'resolved' });
   });
 });
