@@ -49,7 +49,7 @@ const BENCHES = [
 ] as const;
 type BenchName = (typeof BENCHES)[number];
 
-const USAGE = `usage: node dist/bench/run-all.js [--only ${BENCHES.join('|')}] [--soak SECONDS] [--series N] [--measure SECONDS] [--events N] [--fanout-seconds SECONDS] [--fanout-rounds N] [--watch SECONDS] [--load-seconds S] [--flag-seconds S] [--stream-events N] [--stream-seconds S] [--page-trials N]
+const USAGE = `usage: node dist/bench/run-all.js [--only ${BENCHES.join('|')}] [--soak SECONDS] [--series N] [--measure SECONDS] [--events N] [--fanout-seconds SECONDS] [--fanout-rounds N] [--watch SECONDS] [--load-seconds S] [--flag-seconds S] [--stream-events N] [--stream-seconds S] [--page-trials N] [--decision-trials N]
   --only NAME               run one bench (default: all, in the order above)
   --soak SECONDS            memory growth run length after warm-up (default 600)
   --series N                probe x environment series (default 1000)
@@ -63,6 +63,7 @@ const USAGE = `usage: node dist/bench/run-all.js [--only ${BENCHES.join('|')}] [
   --stream-events N         stream-load: events in the journal replayed (default 300000)
   --stream-seconds S        stream-load: seconds of each phase, idle and loaded (default 30)
   --page-trials N           alert-storm: fault → first page trials with and without grouping (default 5)
+  --decision-trials N       rules: decisions timed for the decision latency (default 200)
   --scale                   the cost curve alone (same as --only scale): CPU per probe at 100, 1000, 4000, 10000 series
                             for undici, greenlight (no rules, stock rules, 200 rules) and blackbox_exporter (~15 min)
   --scale-sizes LIST        scale: comma-separated sizes (default ${SCALE_SIZES.join(',')})
@@ -86,6 +87,7 @@ function parse():
       streamEvents: number;
       streamSeconds: number;
       pageTrials: number;
+      decisionTrials: number;
       scaleSizes: number[];
       scaleSeconds: number;
       scaleTrials: number;
@@ -110,6 +112,7 @@ function parse():
         'stream-events': { type: 'string', default: '300000' },
         'stream-seconds': { type: 'string', default: '30' },
         'page-trials': { type: 'string', default: '5' },
+        'decision-trials': { type: 'string', default: '200' },
         scale: { type: 'boolean' },
         'scale-sizes': { type: 'string', default: SCALE_SIZES.join(',') },
         'scale-seconds': { type: 'string', default: '6' },
@@ -165,6 +168,9 @@ function parse():
   const pageTrials = Number(values['page-trials']);
   if (!Number.isInteger(pageTrials) || pageTrials < 1 || pageTrials > 50)
     return fail(`--page-trials must be an integer from 1 to 50 (got "${values['page-trials']}")`);
+  const decisionTrials = Number(values['decision-trials']);
+  if (!Number.isInteger(decisionTrials) || decisionTrials < 10 || decisionTrials > 2_000)
+    return fail(`--decision-trials must be an integer from 10 to 2000 (got "${values['decision-trials']}")`);
   const scaleSizes = values['scale-sizes'].split(',').map(Number);
   if (scaleSizes.some((n) => !Number.isInteger(n) || n < 1 || n > 20_000))
     return fail(`--scale-sizes must be integers from 1 to 20000, comma-separated (got "${values['scale-sizes']}")`);
@@ -193,6 +199,7 @@ function parse():
     streamEvents,
     streamSeconds,
     pageTrials,
+    decisionTrials,
   };
 }
 
@@ -204,7 +211,7 @@ const RUNNERS: Record<BenchName, (options: Options) => Promise<{ rows: SummaryRo
   memory: (o) => runMemory({ series: o.series, soakSeconds: o.soak }),
   'slo-memory': (o) => runSloMemory({ series: o.series }),
   'metrics-render': (o) => runMetricsRender({ series: o.series }),
-  rules: async (o) => ({ rows: await runRuleDecision({ series: o.series }) }),
+  rules: async (o) => ({ rows: await runRuleDecision({ series: o.series, trials: o.decisionTrials }) }),
   'journal-ingest': (o) => runJournalIngest({ events: o.events }),
   'journal-bytes': (o) => runJournalBytes({ events: o.events }),
   'flag-audit': (o) => runFlagAudit({ seconds: o.flagSeconds }),
