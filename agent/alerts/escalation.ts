@@ -255,6 +255,17 @@ export class EscalationBook {
     return next;
   }
 
+  /** How many incidents are firing and acknowledged (what the metrics show, without sorting the list). */
+  counts(): { firing: number; acknowledged: number } {
+    let firing = 0;
+    let acknowledged = 0;
+    for (const record of this.#incidents.values()) {
+      if (record.state === 'firing') firing++;
+      else if (record.state === 'acknowledged') acknowledged++;
+    }
+    return { firing, acknowledged };
+  }
+
   /** Open incidents. */
   openIds(): string[] {
     return [...this.#incidents.values()].filter((record) => record.state !== 'resolved').map((record) => record.id);

@@ -346,6 +346,8 @@ describe('escalation and acknowledgement', () => {
     await w.advance(5 * MIN - 1);
     expect(w.to('slack')).toHaveLength(1);
     expect(w.lifecycle.incidents.get(incident)).toMatchObject({ escalationLevel: 1, state: 'firing' });
+    const gauge = async () => (await w.metrics.render(false)).body.split('\n').filter((line) => line.startsWith('greenlight_incidents{'));
+    expect(await gauge()).toEqual(['greenlight_incidents{state="firing"} 1', 'greenlight_incidents{state="acknowledged"} 0']);
     await w.advance(1);
     expect(w.lifecycle.incidents.get(incident)!.escalationLevel).toBe(2);
     expect(w.to('slack')).toHaveLength(2);
@@ -359,6 +361,7 @@ describe('escalation and acknowledgement', () => {
     await w.advance(1_000);
     expect(w.to('pagerduty').map((r) => r.body.event_action)).toEqual(['trigger', 'trigger', 'acknowledge']);
     expect(w.events.find((e) => e.type === 'incident.acknowledged')).toMatchObject({ data: { incident, by: 'alice', level: 2 } });
+    expect(await gauge()).toEqual(['greenlight_incidents{state="firing"} 0', 'greenlight_incidents{state="acknowledged"} 1']);
     const before = w.received.length;
     await w.advance(60 * MIN);
     // No level 3 at 15 minutes, nor reminders: acknowledged.
@@ -368,6 +371,7 @@ describe('escalation and acknowledgement', () => {
     await w.advance(MIN);
     expect(w.to('pagerduty').at(-1)!.body).toEqual({ routing_key: ROUTING_KEY, event_action: 'resolve', dedup_key: '{}:{env="blue"}' });
     expect(w.lifecycle.incidents.get(incident)!.state).toBe('resolved');
+    expect(await gauge()).toEqual(['greenlight_incidents{state="firing"} 0', 'greenlight_incidents{state="acknowledged"} 0']);
   });
 
   it('a restart between levels neither repeats nor skips one', async () => {

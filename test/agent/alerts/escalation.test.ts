@@ -109,6 +109,18 @@ describe('EscalationBook', () => {
     ]);
   });
 
+  it('counts the firing and the acknowledged incidents for the metrics', () => {
+    const b = book();
+    for (const id of ['a#1', 'b#1', 'c#1', 'd#1']) open(b, id);
+    b.incidents.acknowledge('b#1', 'ana', null);
+    b.incidents.resolve('c#1');
+    expect(b.incidents.counts()).toEqual({ firing: 2, acknowledged: 1 });
+    expect(b.incidents.counts()).toEqual({
+      firing: b.incidents.list().filter((i) => i.state === 'firing').length,
+      acknowledged: b.incidents.list().filter((i) => i.state === 'acknowledged').length,
+    });
+  });
+
   it('keeps the newest resolved incidents for the record', async () => {
     const b = book();
     for (let n = 1; n <= 205; n++) {
