@@ -209,7 +209,8 @@ export async function runFanout(options: FanoutOptions = {}): Promise<{ rows: Su
   const rows: SummaryRow[] = [];
   const highest: Record<string, Measurement | undefined> = {};
   const headline: Record<string, Measurement> = {};
-  const commonRounds: { rate: number; agent: number; bare: number; ratio: number }[] = [];
+  const commonRounds: { agent: number; bare: number; ratio: number }[] = [];
+  let common: number | undefined;
   try {
     for (const start of [startAgentTarget, startBareTarget]) {
       const target = await start();
@@ -231,7 +232,7 @@ export async function runFanout(options: FanoutOptions = {}): Promise<{ rows: Su
       }
     }
     // Issue 18's figure: both at the highest rate both sustain, measured afresh for as long as the headline, in rounds.
-    const common = Math.min(...Object.values(highest).map((m) => m?.rate ?? 0));
+    common = Math.min(...Object.values(highest).map((m) => m?.rate ?? 0));
     if (common > 0) {
       for (let round = 0; round < rounds; round++) {
         const order = round % 2 === 0 ? [startAgentTarget, startBareTarget] : [startBareTarget, startAgentTarget];
@@ -248,7 +249,7 @@ export async function runFanout(options: FanoutOptions = {}): Promise<{ rows: Su
         }
         const agentP99 = got[AGENT]?.latency.p99Ms;
         const bareP99 = got[BARE]?.latency.p99Ms;
-        if (agentP99 !== undefined && bareP99) commonRounds.push({ rate: common, agent: agentP99, bare: bareP99, ratio: agentP99 / bareP99 });
+        if (agentP99 !== undefined && bareP99) commonRounds.push({ agent: agentP99, bare: bareP99, ratio: agentP99 / bareP99 });
       }
     }
   } finally {
@@ -259,7 +260,7 @@ export async function runFanout(options: FanoutOptions = {}): Promise<{ rows: Su
   const commonText =
     commonRatio === undefined
       ? 'no rate both sustain'
-      : `${fmt(commonRatio, 2)}x at ${fmt(commonRounds[0]!.rate, 0)} events/s (median p99 ${fmt(median(commonRounds.map((r) => r.agent)), 2)} vs ${fmt(median(commonRounds.map((r) => r.bare)), 2)} ms; ${ratios.length} rounds, ${fmt(Math.min(...ratios), 2)}-${fmt(Math.max(...ratios), 2)}x)`;
+      : `${fmt(commonRatio, 2)}x at ${fmt(common, 0)} events/s (median p99 ${fmt(median(commonRounds.map((r) => r.agent)), 2)} vs ${fmt(median(commonRounds.map((r) => r.bare)), 2)} ms; ${ratios.length} rounds, ${fmt(Math.min(...ratios), 2)}-${fmt(Math.max(...ratios), 2)}x)`;
   log(`p99 at the highest rate both sustain, greenlight vs bare ws: ${commonText}`);
   const agent = headline[AGENT]!;
   const bare = headline[BARE]!;
