@@ -102,7 +102,7 @@ describe('confirmation against a simulator', () => {
     await Promise.all([blue?.close(), green?.close()]);
   });
 
-  it('knows three failures in a row from one scheduled probe and two re-probes, well within one interval', async () => {
+  it('knows three failures in a row from one scheduled probe and two re-probes, before the next scheduled probe', async () => {
     [blue, green] = await Promise.all([startSimulator({ name: 'blue' }), startSimulator({ name: 'green' })]);
     const config = parseAgentConfig(`listen: 127.0.0.1:0
 dataDir: ${tempDir('greenlight-data-')}
@@ -131,12 +131,10 @@ probes:
     expect(atFiring!.consecutiveFailures).toBe(3);
     expect(atFiring!.confirmations).toBe(2);
     expect(atFiring!.last!.confirmation).toEqual({ of: 'failure', attempt: 2 });
-    // One scheduled probe failed when the rule fired: the other two failures were re-probes.
+    // One scheduled probe failed when the rule fired: the other two failures were re-probes, so
+    // the third failure came before the next scheduled probe. (Shown by the counts, not by a
+    // bound on elapsed time, which a loaded machine could break.)
     expect(atFiring!.windows['5m']).toMatchObject({ failures: 1 });
-    // From the first failure to the third: the two spacings and two probes, far below the 2 s interval.
-    const down = events.find((e) => e.type === 'probe.down' && e.env === 'blue')!;
-    const firstFailureAt = Date.parse(down.time);
-    expect(atFiring!.last!.startedAt - firstFailureAt).toBeLessThan(1_000);
     expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['probe.down', 'rule.firing', 'action.succeeded', 'traffic.switched']));
     // The metric of extra probes.
     const { body } = await agent.metrics.render(false);
