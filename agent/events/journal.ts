@@ -3,9 +3,13 @@
  * environment, flags, incidents), goes through here.
  *
  * - Events published in one tick (in a busy stretch: within a few milliseconds) are written
- *   together, in one transaction; only then are they handed to the journal's listeners (the
- *   WebSocket stream). So an
- *   event a client was sent is in the history, even if the process is killed right after.
+ *   together, in one transaction; only once that is on disk are they handed to the journal's
+ *   listeners (the WebSocket stream). So an event a client was sent is in the history, even if
+ *   the process is killed or the power cut right after. The commit itself does not wait for the
+ *   disk: the WAL's fsync runs in the thread pool (Store.syncEvents), and the loop goes on
+ *   sending earlier events meanwhile. One sync runs at a time and covers every commit before it,
+ *   so a busy stretch shares its fsyncs. A reader of the history (a replay, GET /api/v1/events)
+ *   or a stop syncs at once instead, and sees exactly what the listeners were handed.
  * - When a write fails (disk full, directory gone read-only), nothing is dropped: the events
  *   and state wait in memory, are retried every few seconds, and are still delivered live and
  *   answered from history. The failure is raised once as a critical `journal.failed` event, and
@@ -18,7 +22,8 @@ import type { FlagAuditEntry, FlagState } from '../flags/flag-store.js';
 import type { ActionRecord, Store } from './store.js';
 
 /**
- * How commits are spaced in a busy stretch. Each commit fsyncs and blocks the loop, so the events
+ * How commits are spaced in a busy stretch. Each commit blocks the loop for its writes (and for its
+ * fsync where that cannot go to the thread pool: no WAL, or after a failed sync), so the events
  * of a stretch share commits: after one, the next waits until commits have taken at most
  * COMMIT_SHARE of the time (the spacing is their measured cost x (1 / share - 1)), and never more
  * than MAX_COMMIT_SPACING_MS. An event after a quiet spell is committed at the end of its tick.
@@ -67,6 +72,12 @@ export class Journal {
   #pending: GreenlightEvent[] = [];
   /** Handed to listeners but not on disk: the store is failing. Oldest first. */
   #backlog: GreenlightEvent[] = [];
+  /** Committed, waiting for the WAL's fsync before they go to the listeners. Oldest first. */
+  #unsynced: GreenlightEvent[] = [];
+  /** An fsync is running in the thread pool. */
+  #syncing = false;
+  /** Whether commits leave their fsync to the thread pool: off after a sync failed, so that each commit meets the disk's failure itself. */
+  #syncLater = true;
   /** Writes the store refused, the newest per key, replayed in order on recovery. */
   readonly #unsaved = new Map<string, () => void>();
   #flush: { cancel(): void } | undefined;
@@ -192,8 +203,14 @@ export class Journal {
     return [...found, ...held.slice(0, query.limit - found.length).map(fromBacklog)];
   }
 
-  /** Write what was published so far, then hand it to the listeners. */
+  /** Write what was published so far and hand it to the listeners, all before returning (a reader, a stop). */
   flush(): void {
+    this.#commit();
+    this.#syncNow();
+  }
+
+  /** Write what was published so far; the listeners get it once it is on disk. */
+  #commit(): void {
     this.#flush?.cancel();
     this.#flush = undefined;
     if (this.#pending.length === 0) return;
@@ -206,16 +223,79 @@ export class Journal {
     if (this.#failure) this.#hold(batch);
     else {
       try {
-        this.#store.appendEvents(batch);
+        this.#store.appendEvents(batch, { syncLater: this.#syncLater });
         this.#lastCommit = this.#clock();
         const cost = this.#lastCommit - started;
         this.#commitCostMs = this.#commitCostMs === undefined ? cost : this.#commitCostMs + COMMIT_COST_WEIGHT * (cost - this.#commitCostMs);
+        if (this.#syncLater) {
+          for (const event of batch) this.#unsynced.push(event);
+          return this.#startSync();
+        }
       } catch (error) {
         this.#hold(batch);
         this.#failed(error, `journaling ${batch.length} events`);
       }
     }
+    // Synced with this commit (or, the disk failing, as far as it goes): earlier events first.
+    this.#deliverThrough(Number.POSITIVE_INFINITY);
     this.#deliver(batch);
+  }
+
+  /** Flush the WAL in the thread pool, then hand the events it covers to the listeners. */
+  #startSync(): void {
+    if (this.#syncing || this.#unsynced.length === 0) return;
+    this.#syncing = true;
+    // Only what was committed before the fsync started is covered by it.
+    const through = this.#unsynced.at(-1)!.id;
+    let sync: Promise<void>;
+    try {
+      sync = this.#store.syncEvents();
+    } catch (error) {
+      sync = Promise.reject(error as Error);
+    }
+    sync
+      .catch((error: unknown) => this.#syncFailed(error))
+      .finally(() => {
+        this.#syncing = false;
+        this.#deliverThrough(through);
+        this.#startSync();
+      });
+  }
+
+  /** Flush the WAL on this thread and hand every committed event to the listeners. */
+  #syncNow(): void {
+    if (this.#unsynced.length === 0) return;
+    try {
+      this.#store.syncEventsNow();
+    } catch (error) {
+      this.#syncFailed(error);
+    }
+    this.#deliverThrough(Number.POSITIVE_INFINITY);
+  }
+
+  /**
+   * The events stay committed (they survive a crash of greenlight) and are handed on; from now on
+   * each commit waits for its own fsync, so a failing disk stops the next one and journal.failed
+   * says so.
+   */
+  #syncFailed(error: unknown): void {
+    if (!this.#syncLater) return;
+    this.#syncLater = false;
+    const message = (error as Error).message ?? String(error);
+    this.#logger.error(
+      { err: error, path: this.#store.path },
+      `could not flush the event journal's WAL (${this.#store.path}-wal) to disk: ${message}. The events are committed and sent, but a power cut could lose the newest; from now on each commit waits for the disk itself`,
+    );
+  }
+
+  /** Hand the synced events, up to id `through`, to the listeners. */
+  #deliverThrough(through: number): void {
+    let count = 0;
+    while (count < this.#unsynced.length && this.#unsynced[count]!.id <= through) count++;
+    if (count === 0) return;
+    const synced = count === this.#unsynced.length ? this.#unsynced : this.#unsynced.slice(0, count);
+    this.#unsynced = count === this.#unsynced.length ? [] : this.#unsynced.slice(count);
+    this.#deliver(synced);
   }
 
   /** How long after the last commit the next may start (see MAX_COMMIT_SPACING_MS). */
@@ -267,11 +347,11 @@ export class Journal {
   #scheduleFlush(): { cancel(): void } {
     const wait = this.#lastCommit + this.commitSpacingMs - this.#clock();
     if (wait <= 0) {
-      const immediate = setImmediate(() => this.flush());
+      const immediate = setImmediate(() => this.#commit());
       return { cancel: () => clearImmediate(immediate) };
     }
     // Rounded up: a timer may otherwise fire on the whole millisecond before.
-    const timer = setTimeout(() => this.flush(), Math.ceil(wait));
+    const timer = setTimeout(() => this.#commit(), Math.ceil(wait));
     return { cancel: () => clearTimeout(timer) };
   }
 

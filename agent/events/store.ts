@@ -3,10 +3,11 @@
  * It holds what a restart must not lose: the event journal, the live environment, the flag sets
  * and the incidents that were firing, so a restarted agent neither forgets a switch nor repeats an action it
  * completed, and still sends the resolved notice. Writes are synchronous and small; each is one
- * transaction, committed before the caller goes on. The journal is bounded by age and size
+ * transaction, committed before the caller goes on (the journal's events may leave the fsync of
+ * their commit to the thread pool: appendEvents, syncEvents). The journal is bounded by age and size
  * (`prune`, run by JournalRetention): the oldest events go first, and ids are never reused.
  */
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, fdatasync, fdatasyncSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { GreenlightError } from '../../config/errors.js';
@@ -116,11 +117,17 @@ export class Store {
   readonly #saveFlags: (state: FlagState, audit: readonly FlagAuditEntry[], keep: number) => void;
   readonly #readAudit: Database.Statement<[number], AuditRow>;
   readonly #eventRows: Database.Statement<[{ since: number; types: string; withoutData: string; limit: number }], unknown[]>;
+  /** The WAL file, when the database is in WAL mode: what syncEvents flushes. */
+  readonly #walPath: string | undefined;
+  /** A read-only descriptor of the WAL, opened at the first sync; closed when the store closes and no sync is running. */
+  #walFd: number | undefined;
+  #syncsRunning = 0;
 
-  private constructor(path: string, db: Database.Database, now: () => number) {
+  private constructor(path: string, db: Database.Database, now: () => number, wal = false) {
     this.path = path;
     this.#now = now;
     this.#db = db;
+    this.#walPath = wal ? `${path}-wal` : undefined;
     db.exec(`CREATE TABLE IF NOT EXISTS state (
       key TEXT PRIMARY KEY,
       value TEXT NOT NULL,
@@ -221,10 +228,11 @@ export class Store {
       mkdirSync(dir, { recursive: true });
       if (fresh) for (const suffix of ['', '-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true });
       const db = new Database(path);
-      db.pragma('journal_mode = WAL');
+      // A file system without shared memory for the WAL index leaves the journal mode as it was.
+      const wal = db.pragma('journal_mode = WAL', { simple: true }) === 'wal';
       // FULL: a committed switch or incident survives a power cut, not just a crash.
       db.pragma('synchronous = FULL');
-      return new Store(path, db, now);
+      return new Store(path, db, now, wal);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       const why = code === 'EACCES' || code === 'EROFS' || code === 'SQLITE_CANTOPEN' ? 'it is not writable by this user' : (error as Error).message;
@@ -259,9 +267,62 @@ export class Store {
     this.#delete.run(key);
   }
 
-  /** Append events to the journal, in one transaction. */
-  appendEvents(events: readonly GreenlightEvent[]): void {
-    if (events.length > 0) this.#appendEvents(events);
+  /**
+   * Append events to the journal, in one transaction. With `syncLater`, the commit does not wait
+   * for the disk: it is written to the WAL at synchronous=NORMAL, which survives a crash of this
+   * process but not yet a power cut, until `syncEvents` (or `syncEventsNow`) has flushed the WAL.
+   * In WAL mode NORMAL is always consistent (SQLite still syncs around its checkpoints); what it
+   * leaves out is the sync at each commit, which the caller then runs off the event loop. Every
+   * other write stays FULL. Without a WAL (a file system that refused it) `syncLater` is ignored.
+   */
+  appendEvents(events: readonly GreenlightEvent[], options?: { syncLater?: boolean }): void {
+    if (events.length === 0) return;
+    if (!options?.syncLater || this.#walPath === undefined) return this.#appendEvents(events);
+    // Not prepared once: SQLite applies this pragma as it compiles it, so a kept statement would
+    // take effect only when it happens to be recompiled (strace showed the first append syncing).
+    this.#db.pragma('synchronous = NORMAL');
+    try {
+      this.#appendEvents(events);
+    } finally {
+      this.#db.pragma('synchronous = FULL');
+    }
+  }
+
+  /**
+   * Flush the WAL to disk in libuv's thread pool: every commit made before the call is then
+   * durable, as a FULL commit would be. Rejects with the file system's error (EIO, ENOSPC).
+   */
+  syncEvents(): Promise<void> {
+    const fd = this.#walDescriptor();
+    if (fd === undefined) return Promise.resolve();
+    this.#syncsRunning++;
+    return new Promise<void>((resolve, reject) => {
+      fdatasync(fd, (error) => {
+        this.#syncsRunning--;
+        if (!this.#db.open) this.#closeWal();
+        if (error) reject(error);
+        else resolve();
+      });
+    });
+  }
+
+  /** As `syncEvents`, on this thread: for a reader or a stop that cannot wait. */
+  syncEventsNow(): void {
+    const fd = this.#walDescriptor();
+    if (fd !== undefined) fdatasyncSync(fd);
+  }
+
+  #walDescriptor(): number | undefined {
+    if (this.#walPath === undefined || !this.#db.open) return undefined;
+    // SQLite creates the WAL with the first write and keeps the same file (truncating it at most) while open.
+    this.#walFd ??= openSync(this.#walPath, 'r');
+    return this.#walFd;
+  }
+
+  #closeWal(): void {
+    if (this.#walFd === undefined || this.#syncsRunning > 0) return;
+    closeSync(this.#walFd);
+    this.#walFd = undefined;
   }
 
   /**
@@ -461,6 +522,7 @@ export class Store {
 
   close(): void {
     if (this.#db.open) this.#db.close();
+    this.#closeWal();
   }
 }
 

@@ -22,10 +22,16 @@ class FlakyStore {
   #check() {
     if (this.full) throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
   }
-  appendEvents(events: readonly GreenlightEvent[]) {
+  appendEvents(events: readonly GreenlightEvent[], options?: { syncLater?: boolean }) {
     this.#check();
     this.commits++;
-    this.real.appendEvents(events);
+    this.real.appendEvents(events, options);
+  }
+  syncEvents() {
+    return this.real.syncEvents();
+  }
+  syncEventsNow() {
+    this.real.syncEventsNow();
   }
   set(key: string, value: unknown, now?: number) {
     this.#check();
@@ -64,13 +70,134 @@ function setup() {
 describe('journal', () => {
   afterEach(() => vi.useRealTimers());
 
-  it('hands events to listeners only after the batch is written, one transaction per tick', async () => {
-    const { journal, delivered, publish, real } = setup();
+  it('hands events to listeners only after the batch is written and synced, one transaction per tick', async () => {
+    const { journal, delivered, publish, real, store } = setup();
     publish(50);
     expect(delivered).toHaveLength(0);
     await new Promise((resolve) => setImmediate(resolve));
-    expect(delivered.map((e) => e.id)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    expect(store.commits).toBe(1);
     expect(real.lastEventId()).toBe(50);
+    await vi.waitFor(() => expect(delivered).toHaveLength(50));
+    expect(delivered.map((e) => e.id)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    journal.close();
+    real.close();
+  });
+
+  /**
+   * A real store whose WAL syncs (Store.syncEvents, in the thread pool) finish when the test says:
+   * `syncs` holds one resolver per sync started, and records how each commit was asked to sync.
+   */
+  function gatedSetup() {
+    const real = Store.open(tempDir('greenlight-journal-'));
+    const syncs: { finish: (error?: Error) => void }[] = [];
+    const commits: { ids: number[]; syncLater: boolean }[] = [];
+    let syncsNow = 0;
+    const store = {
+      path: real.path,
+      appendEvents(events: readonly GreenlightEvent[], options?: { syncLater?: boolean }) {
+        real.appendEvents(events, options);
+        commits.push({ ids: events.map((e) => e.id), syncLater: options?.syncLater === true });
+      },
+      syncEvents: () =>
+        new Promise<void>((resolve, reject) => {
+          syncs.push({
+            finish: (error) => {
+              if (error) reject(error);
+              else real.syncEvents().then(resolve, reject);
+            },
+          });
+        }),
+      syncEventsNow() {
+        syncsNow++;
+        real.syncEventsNow();
+      },
+      events: (query: { since: number; limit: number }) => real.events(query),
+    };
+    const lines: string[] = [];
+    const logger = pino({ level: 'error' }, { write: (line: string) => lines.push(line) });
+    const bus = new EventBus({
+      now: Date.now,
+      onListenerError: (error) => {
+        throw error;
+      },
+    });
+    const journal = new Journal({ store: store as unknown as Store, bus, logger, now: Date.now });
+    const delivered: number[] = [];
+    journal.subscribe((event) => delivered.push(event.id));
+    const publish = (n: number) => {
+      for (let i = 0; i < n; i++) bus.publish({ type: 'agent.stopping', severity: 'info', message: `event ${i}`, data: { signal: null, uptimeSeconds: i } });
+    };
+    const tick = () => new Promise((resolve) => setImmediate(resolve));
+    const ids = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+    return { real, journal, syncs, commits, delivered, publish, tick, ids, lines, syncsNow: () => syncsNow };
+  }
+
+  it('commits without waiting for the disk and delivers once the WAL sync that covers the commit is done; one sync at a time', async () => {
+    const { real, journal, syncs, commits, delivered, publish, tick, ids } = gatedSetup();
+    publish(10);
+    await tick();
+    expect(commits).toEqual([{ ids: ids(1, 10), syncLater: true }]);
+    expect(real.lastEventId()).toBe(10);
+    expect(syncs).toHaveLength(1);
+    expect(delivered).toEqual([]);
+
+    // Committed while the first sync runs: that sync does not cover them, and a second waits for it.
+    // (A commit may wait for the spacing after the last: see the stream tests below.)
+    publish(5);
+    await vi.waitFor(() => expect(real.lastEventId()).toBe(15));
+    expect(syncs).toHaveLength(1);
+    syncs[0]!.finish();
+    await vi.waitFor(() => expect(delivered).toEqual(ids(1, 10)));
+    expect(syncs).toHaveLength(2);
+
+    // The second covers 11-15, not what is committed after it started.
+    publish(3);
+    await vi.waitFor(() => expect(real.lastEventId()).toBe(18));
+    syncs[1]!.finish();
+    await vi.waitFor(() => expect(delivered).toEqual(ids(1, 15)));
+    expect(syncs).toHaveLength(3);
+    syncs[2]!.finish();
+    await vi.waitFor(() => expect(delivered).toEqual(ids(1, 18)));
+    journal.close();
+    real.close();
+  });
+
+  it('a reader while a sync runs syncs at once and reads exactly what the listeners were handed; the running sync delivers nothing twice', async () => {
+    const { real, journal, syncs, delivered, publish, tick, ids, syncsNow } = gatedSetup();
+    publish(10);
+    await tick();
+    expect(delivered).toEqual([]);
+    publish(2); // published, not yet committed
+    expect(journal.events({ since: 0, limit: 100 }).map((e) => e.id)).toEqual(ids(1, 12));
+    expect(syncsNow()).toBe(1);
+    expect(delivered).toEqual(ids(1, 12));
+    syncs[0]!.finish();
+    await tick();
+    await tick();
+    expect(delivered).toEqual(ids(1, 12));
+    expect(syncs).toHaveLength(1);
+    // A stop delivers what is committed and waits for no sync to finish.
+    publish(4);
+    await vi.waitFor(() => expect(syncs).toHaveLength(2));
+    journal.close();
+    expect(delivered).toEqual(ids(1, 16));
+    expect(syncsNow()).toBe(2);
+    real.close();
+  });
+
+  it('when a WAL sync fails, says so, hands the committed events on, and from then on each commit waits for the disk itself', async () => {
+    const { real, journal, syncs, commits, delivered, publish, tick, ids, lines } = gatedSetup();
+    publish(3);
+    await tick();
+    syncs[0]!.finish(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+    await vi.waitFor(() => expect(delivered).toEqual(ids(1, 3)));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain(`could not flush the event journal's WAL (${real.path}-wal) to disk: EIO: i/o error, fdatasync`);
+    publish(2);
+    await vi.waitFor(() => expect(commits).toHaveLength(2));
+    expect(commits.at(-1)).toEqual({ ids: [4, 5], syncLater: false });
+    expect(delivered).toEqual(ids(1, 5));
+    expect(syncs).toHaveLength(1);
     journal.close();
     real.close();
   });
@@ -95,6 +222,9 @@ describe('journal', () => {
         spent += costMs;
         commits.push({ start: began, end: clock() });
       },
+      // A disk whose commits cost `costMs` on the loop, fsync included (no WAL to sync later).
+      syncEvents: () => Promise.resolve(),
+      syncEventsNow() {},
     };
     const bus = new EventBus({
       now: Date.now,
