@@ -40,6 +40,15 @@ const MAX_COMMIT_SPACING_MS = 5;
 const COMMIT_SHARE = 0.2;
 /** Weight of the newest commit in the running cost (an exponential moving average). */
 const COMMIT_COST_WEIGHT = 0.2;
+/**
+ * How long committed events wait for the thread pool's fsync before the loop syncs them itself.
+ * The pool has four threads, shared with DNS lookups and file operations: a resolver that hangs
+ * can hold them all for seconds, and the stream must not wait for it. An event then waits at most
+ * about twice this, plus the fsync.
+ */
+const SYNC_FALLBACK_MS = 50;
+/** At most one log line a minute says that the fallback ran. */
+const SYNC_FALLBACK_LOG_MS = 60_000;
 /** How often a failed write is retried. */
 const RETRY_MS = 5_000;
 /** Events held in memory while the store cannot take them; the oldest go beyond this (and say so). */
@@ -78,6 +87,10 @@ export class Journal {
   #syncing = false;
   /** Whether commits leave their fsync to the thread pool: off after a sync failed, so that each commit meets the disk's failure itself. */
   #syncLater = true;
+  /** Checks, while events wait for a sync, that the oldest has not waited SYNC_FALLBACK_MS. */
+  #syncFallback: NodeJS.Timeout | undefined;
+  readonly #syncFallbackMs: number;
+  #fallbackLoggedAt = Number.NEGATIVE_INFINITY;
   /** Writes the store refused, the newest per key, replayed in order on recovery. */
   readonly #unsaved = new Map<string, () => void>();
   #flush: { cancel(): void } | undefined;
@@ -96,7 +109,7 @@ export class Journal {
 
   /**
    * `now` stamps held state and failures (epoch ms); `clock` times the commits and their spacing
-   * (monotonic ms, performance.now by default).
+   * (monotonic ms, performance.now by default); `syncFallbackMs` is SYNC_FALLBACK_MS by default.
    */
   constructor(options: {
     store: Store;
@@ -105,7 +118,9 @@ export class Journal {
     now: () => number;
     clock?: (() => number) | undefined;
     replica?: JournalReplica | undefined;
+    syncFallbackMs?: number | undefined;
   }) {
+    this.#syncFallbackMs = options.syncFallbackMs ?? SYNC_FALLBACK_MS;
     this.#store = options.store;
     this.#clock = options.clock ?? (() => performance.now());
     this.#replica = options.replica;
@@ -229,6 +244,7 @@ export class Journal {
         this.#commitCostMs = this.#commitCostMs === undefined ? cost : this.#commitCostMs + COMMIT_COST_WEIGHT * (cost - this.#commitCostMs);
         if (this.#syncLater) {
           for (const event of batch) this.#unsynced.push(event);
+          this.#armSyncFallback();
           return this.#startSync();
         }
       } catch (error) {
@@ -260,6 +276,28 @@ export class Journal {
         this.#deliverThrough(through);
         this.#startSync();
       });
+  }
+
+  /** Sync on the loop if the event now oldest is still waiting a fallback period from now. */
+  #armSyncFallback(): void {
+    if (this.#syncFallback || this.#unsynced.length === 0) return;
+    const oldest = this.#unsynced[0]!.id;
+    this.#syncFallback = setTimeout(() => {
+      this.#syncFallback = undefined;
+      if (this.#unsynced.length > 0 && this.#unsynced[0]!.id <= oldest) {
+        const now = this.#now();
+        if (now - this.#fallbackLoggedAt >= SYNC_FALLBACK_LOG_MS) {
+          this.#fallbackLoggedAt = now;
+          this.#logger.warn(
+            { waiting: this.#unsynced.length },
+            `the thread pool did not flush the event journal within ${this.#syncFallbackMs} ms (its threads busy with DNS lookups or file operations, or a slow disk): syncing on the event loop instead, so the stream does not wait (said at most once a minute)`,
+          );
+        }
+        this.#syncNow();
+      }
+      this.#armSyncFallback();
+    }, this.#syncFallbackMs);
+    this.#syncFallback.unref();
   }
 
   /** Flush the WAL on this thread and hand every committed event to the listeners. */
@@ -341,6 +379,7 @@ export class Journal {
     this.flush();
     if (this.#failure) this.#tryRecover();
     clearTimeout(this.#retry);
+    clearTimeout(this.#syncFallback);
   }
 
   /** At the end of this tick, or once the commit spacing has passed since the last commit. */

@@ -4,7 +4,12 @@
  * when the store takes writes again, with journal.failed / journal.recovered around the outage.
  * The disk failure here is a wrapper that throws SQLite's own "disk full" error in front of a
  * real database file; test/agent/crash.test.ts does it to a real process with a file-size limit.
+ * The thread pool's fsync is held up for real too: every pool thread blocked opening a FIFO.
  */
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, openSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { EventBus, type GreenlightEvent } from '../../../agent/events/events.js';
@@ -87,7 +92,7 @@ describe('journal', () => {
    * A real store whose WAL syncs (Store.syncEvents, in the thread pool) finish when the test says:
    * `syncs` holds one resolver per sync started, and records how each commit was asked to sync.
    */
-  function gatedSetup() {
+  function gatedSetup(syncFallbackMs = 60_000) {
     const real = Store.open(tempDir('greenlight-journal-'));
     const syncs: { finish: (error?: Error) => void }[] = [];
     const commits: { ids: number[]; syncLater: boolean }[] = [];
@@ -114,14 +119,14 @@ describe('journal', () => {
       events: (query: { since: number; limit: number }) => real.events(query),
     };
     const lines: string[] = [];
-    const logger = pino({ level: 'error' }, { write: (line: string) => lines.push(line) });
+    const logger = pino({ level: 'warn' }, { write: (line: string) => lines.push(line) });
     const bus = new EventBus({
       now: Date.now,
       onListenerError: (error) => {
         throw error;
       },
     });
-    const journal = new Journal({ store: store as unknown as Store, bus, logger, now: Date.now });
+    const journal = new Journal({ store: store as unknown as Store, bus, logger, now: Date.now, syncFallbackMs });
     const delivered: number[] = [];
     journal.subscribe((event) => delivered.push(event.id));
     const publish = (n: number) => {
@@ -182,6 +187,54 @@ describe('journal', () => {
     journal.close();
     expect(delivered).toEqual(ids(1, 16));
     expect(syncsNow()).toBe(2);
+    real.close();
+  });
+
+  it('when the thread pool does not sync in time (its threads held by DNS lookups, say), syncs on the loop, says so once, and delivers nothing twice', async () => {
+    // 200 ms here (50 in service), well above vi.waitFor's 50 ms polling: the pool's syncs this test finishes are in time.
+    const { real, journal, syncs, delivered, publish, tick, ids, lines, syncsNow } = gatedSetup(200);
+    const lines0 = lines.length;
+    publish(3);
+    await tick();
+    expect(syncs).toHaveLength(1);
+    expect(delivered).toEqual([]);
+    // The pool's sync never finishes here: the loop syncs them itself.
+    await vi.waitFor(() => expect(delivered).toEqual(ids(1, 3)));
+    expect(syncsNow()).toBe(1);
+    expect(lines.slice(lines0).join('')).toContain('the thread pool did not flush the event journal within 200 ms');
+    // Still stuck: the next events get the same, without another log line in the same minute.
+    publish(2);
+    await vi.waitFor(() => expect(delivered).toEqual(ids(1, 5)));
+    expect(syncsNow()).toBe(2);
+    expect(lines.slice(lines0).filter((line) => line.includes('thread pool'))).toHaveLength(1);
+    // The pool comes back: its late sync delivers nothing again, and the next events go through it.
+    syncs[0]!.finish();
+    await vi.waitFor(() => expect(syncs).toHaveLength(1));
+    publish(1);
+    await vi.waitFor(() => expect(syncs).toHaveLength(2));
+    syncs[1]!.finish();
+    await vi.waitFor(() => expect(delivered).toEqual(ids(1, 6)));
+    expect(syncsNow()).toBe(2);
+    journal.close();
+    real.close();
+  });
+
+  it('delivers while every thread of the pool is held (opens of FIFOs nobody writes), syncing on the loop after 50 ms', async () => {
+    // libuv's pool has 4 threads unless UV_THREADPOOL_SIZE says more; hold up to 8.
+    const dir = tempDir('greenlight-pool-');
+    const fifos = Array.from({ length: Math.max(8, Number(process.env.UV_THREADPOOL_SIZE ?? 4)) }, (_, i) => join(dir, `fifo-${i}`));
+    execFileSync('mkfifo', fifos);
+    const opened = fifos.map((path) => open(path, 'r'));
+    const { journal, delivered, publish, real } = setup();
+    try {
+      publish(5);
+      await vi.waitFor(() => expect(delivered.map((e) => e.id)).toEqual([1, 2, 3, 4, 5]), { timeout: 2_000 });
+    } finally {
+      // A writer lets each blocked open finish, which frees its thread.
+      for (const path of fifos) closeSync(openSync(path, constants.O_WRONLY | constants.O_NONBLOCK));
+      for (const handle of await Promise.all(opened)) await handle.close();
+    }
+    journal.close();
     real.close();
   });
 
