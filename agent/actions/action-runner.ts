@@ -61,6 +61,8 @@ export class ActionRunner {
   readonly #record: (record: ActionRecord) => void;
   readonly #done = new Set<string>();
   readonly #inFlight = new Set<Promise<unknown>>();
+  /** The run of each action for each incident still under way, by `incident\0action`: a resolve waits for it. */
+  readonly #running = new Map<string, Promise<unknown>>();
   readonly #shutdown = new AbortController();
   readonly #owed = new Map<string, OwedEntry>();
   readonly #isOpen: (incident: string) => boolean;
@@ -122,32 +124,53 @@ export class ActionRunner {
     // A follower's incidents are acted on by the leader, or by this agent once it takes over.
     if (!this.#acting()) return;
     for (const name of names) {
-      const key = `${context.incident}\u0000${name}`;
+      const key = runKey(context.incident, name);
       if (this.#done.has(key)) continue;
       this.#remember(key);
       this.#track(this.run(name, context));
     }
   }
 
-  /** Tell the named actions their incident resolved (alerts send a resolved notice); nothing is owed to it any more. */
+  /**
+   * Tell the named actions their incident resolved (alerts send a resolved notice); nothing is owed
+   * to it any more. An action whose run for the incident is still under way resolves after it: an
+   * incident can end before its later actions start (a rollback that heals it while a cluster's
+   * claim for the alert is still at the database), and a resolved notice that overtook its firing
+   * one would leave that alert firing with nothing left to resolve it.
+   */
   resolve(names: readonly string[], context: ActionContext): void {
     for (const name of names) {
       this.#forgive(name, context.incident, 'its incident resolved');
       const action = this.#actions.get(name);
       if (!action?.resolve || !this.#acting()) continue;
-      this.#track(
-        action.resolve(context, this.#shutdown.signal).then(
+      // (Leadership may pass while a run is awaited: the new leader resolves what it resumed.)
+      const resolveNow = async () => {
+        if (!this.#acting()) return;
+        await action.resolve!(context, this.#shutdown.signal).then(
           (outcome) =>
             outcome &&
             this.#logger.info({ action: name, incident: context.incident }, outcome.outcome === 'succeeded' ? outcome.detail : 'resolve step did nothing'),
           (error: unknown) => this.#logger.error({ err: error, action: name, incident: context.incident }, `action ${name} failed while resolving`),
-        ),
-      );
+        );
+      };
+      const running = this.#running.get(runKey(context.incident, name));
+      this.#track(running ? running.then(resolveNow, resolveNow) : resolveNow());
     }
   }
 
   /** Run one action now and report its outcome (manual requests await this). */
-  async run(name: string, context: ActionContext, retry?: Retry): Promise<ActionOutcome> {
+  run(name: string, context: ActionContext, retry?: Retry): Promise<ActionOutcome> {
+    const key = runKey(context.incident, name);
+    const running = this.#run(name, context, retry);
+    this.#running.set(key, running);
+    const settled = () => {
+      if (this.#running.get(key) === running) this.#running.delete(key);
+    };
+    running.then(settled, settled);
+    return running;
+  }
+
+  async #run(name: string, context: ActionContext, retry?: Retry): Promise<ActionOutcome> {
     const action = this.#actions.get(name);
     if (!action) throw new Error(`bug: no action named ${name}`);
     const base = { action: name, type: action.type, incident: context.incident, dryRun: this.#dryRun, ...(retry ? retryData(context.incident, retry) : {}) };
@@ -165,7 +188,7 @@ export class ActionRunner {
       const refusal = await this.#claim(record, retry !== undefined);
       if (refusal !== undefined) {
         // Not done: whoever leads next (this agent too, once the store answers) may still run it.
-        this.#done.delete(`${context.incident}\u0000${name}`);
+        this.#done.delete(runKey(context.incident, name));
         const outcome: ActionOutcome = { outcome: 'skipped', reason: `not run by this agent: ${refusal}`, data: { fenced: true } };
         this.#logger.warn({ action: name, incident: context.incident }, outcome.reason);
         this.#report(name, context, base, started, outcome);
@@ -186,7 +209,7 @@ export class ActionRunner {
 
   /** Register an action as owed to an open incident (after a restart, from the stored incidents). */
   owe(name: string, context: ActionContext, reason: string, since = this.#now()): void {
-    const key = owedKey(context.incident, name);
+    const key = runKey(context.incident, name);
     if (this.#owed.has(key)) return;
     this.#owed.set(key, { action: name, incident: context.incident, context, since, attempts: 0, reason, waiting: null, nextAt: 0, running: false });
     this.#onOwedChange();
@@ -263,7 +286,7 @@ export class ActionRunner {
 
   /** After a run: an owed outcome keeps (or starts) the debt, anything else ends it. */
   #settle(name: string, context: ActionContext, outcome: ActionOutcome): void {
-    const key = owedKey(context.incident, name);
+    const key = runKey(context.incident, name);
     const entry = this.#owed.get(key);
     const owed = outcome.outcome !== 'succeeded' && outcome.data?.owed === true && context.rule !== null && this.#isOpen(context.incident);
     if (!owed) {
@@ -298,7 +321,7 @@ export class ActionRunner {
   }
 
   #forgive(name: string, incident: string, why: string): void {
-    if (!this.#owed.delete(owedKey(incident, name))) return;
+    if (!this.#owed.delete(runKey(incident, name))) return;
     this.#logger.info({ action: name, incident }, `${name} for ${incident} is no longer owed: ${why}`);
     this.#onOwedChange();
   }
@@ -314,7 +337,7 @@ export class ActionRunner {
       const action = this.#actions.get(record.action);
       const base = { action: record.action, type: record.type, incident: record.incident, dryRun: false, reconciled: true };
       const started = this.#now();
-      this.#remember(`${record.incident}\u0000${record.action}`);
+      this.#remember(runKey(record.incident, record.action));
       const outcome: ActionOutcome = !action
         ? { outcome: 'failed', error: `interrupted by a restart, and no action named ${record.action} is configured any more: not run again` }
         : action.reconcile
@@ -411,7 +434,8 @@ function describeOutcome(outcome: ActionOutcome): string {
   return outcome.outcome === 'succeeded' ? outcome.detail : outcome.outcome === 'skipped' ? outcome.reason : outcome.error;
 }
 
-function owedKey(incident: string, name: string): string {
+/** One action for one incident: what is done, owed or running. */
+function runKey(incident: string, name: string): string {
   return `${incident}\u0000${name}`;
 }
 
