@@ -67,7 +67,7 @@ export async function runClusterIngest(
       store.close();
       rmSync(dir, { recursive: true, force: true });
     }
-    const pg = PgStore.create(databaseUrl, { application: 'greenlight-bench', onError: (message) => console.error(`postgres: ${message}`) });
+    const pg = PgStore.create(databaseUrl, { application: 'greenlight-bench', onError: (message) => console.error(`postgres: ${message}`), lockHoldMs: 500 });
     let postgres: IngestFigure;
     try {
       await pg.migrate();

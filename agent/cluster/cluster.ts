@@ -79,6 +79,11 @@ interface Write {
   run: () => Promise<void>;
 }
 
+/** How long before its lease lapses a leader stops acting: a slow renewal round must not outlive the lease. */
+export function actingMargin(settings: Pick<ClusterSettings, 'leaseMs' | 'renewMs'>): number {
+  return Math.max(settings.renewMs, settings.leaseMs / 4);
+}
+
 export class Cluster {
   readonly store: PgStore;
   readonly #settings: ClusterSettings;
@@ -118,6 +123,9 @@ export class Cluster {
     this.store = PgStore.create(settings.databaseUrl, {
       application: `greenlight ${settings.nodeName ?? hostname()}`,
       onError: (message) => this.#logger.warn(`a pooled PostgreSQL connection failed: ${message}`),
+      // A leader acts only while at least the margin is left on its lease: a transaction it
+      // leaves idle (paused, cut off) is ended, and its locks released, by the time the lease lapses.
+      lockHoldMs: actingMargin(settings),
     });
   }
 
@@ -461,8 +469,7 @@ export class Cluster {
 
   /** The lease was renewed by a round sent at `sent` (monotonic): act until `sent + lease - margin`. */
   #extend(sent: number): void {
-    const { leaseMs, renewMs } = this.#settings;
-    this.#deadline = sent + leaseMs - Math.max(renewMs, leaseMs / 4);
+    this.#deadline = sent + this.#settings.leaseMs - actingMargin(this.#settings);
     this.#armDeadline();
   }
 

@@ -13,8 +13,12 @@
  *   a deposed leader's write is refused.
  * - Event ids come from one sequence, taken under a transaction-level advisory lock, so they are
  *   committed in id order: a reader that has seen id N has seen every id below it.
- * - Migrations are versioned and run under a session advisory lock: two agents starting at once
- *   on an empty database apply each one exactly once.
+ * - Migrations are versioned and run in one transaction under a transaction-level advisory lock:
+ *   two agents starting at once on an empty database apply each one exactly once.
+ * - No agent holds a lock the others need while it cannot run: every lock here is taken inside a
+ *   transaction, and the server ends a session left idle inside one for `lockHoldMs` (a process
+ *   stopped or cut off mid-transaction), which rolls it back. Otherwise a leader paused holding
+ *   the lease row would keep every other agent from taking its lapsed lease.
  * - Nothing here logs a pg error object itself: pg-pool attaches the client to it, and the
  *   client's parameters hold the password.
  */
@@ -148,6 +152,9 @@ export interface Term {
   epoch: number;
 }
 
+/** How long the client waits for any answer (the server's statement_timeout is a second less). */
+const QUERY_TIMEOUT_MS = 5_000;
+
 const LEASE_HELD = 'SELECT 1 FROM greenlight_lease WHERE id = 1 AND holder = $1 AND epoch = $2 AND expires_at > now() FOR SHARE';
 
 export class PgStore {
@@ -161,16 +168,20 @@ export class PgStore {
 
   /**
    * A pool on `url` (no connection yet). `onError` hears errors of idle connections (a database
-   * restart drops them): without a listener they would end the process.
+   * restart drops them): without a listener they would end the process. `lockHoldMs`: how long
+   * the server lets a session sit idle inside a transaction before it ends it, releasing its locks.
    */
-  static create(url: string, options: { application: string; onError: (message: string) => void }): PgStore {
+  static create(url: string, options: { application: string; onError: (message: string) => void; lockHoldMs: number }): PgStore {
     const pool = new pg.Pool({
       connectionString: url,
       max: 6,
       application_name: options.application.slice(0, 63),
       connectionTimeoutMillis: 2_000,
-      // A hung query must not hold a lease renewal or an action's fence for long.
-      query_timeout: 5_000,
+      // A hung query must not hold a lease renewal or an action's fence for long. The server
+      // gives up on a statement first, so one the client has given up on does not run on.
+      query_timeout: QUERY_TIMEOUT_MS,
+      statement_timeout: QUERY_TIMEOUT_MS - 1_000,
+      idle_in_transaction_session_timeout: Math.max(1, Math.round(options.lockHoldMs)),
       idleTimeoutMillis: 30_000,
     });
     pool.on('error', (error) => options.onError(describePgError(error)));
@@ -181,35 +192,22 @@ export class PgStore {
     return new PgStore(pool, url);
   }
 
-  /** Apply the migrations not applied yet, under an advisory lock; returns the schema version. */
+  /** Apply the migrations not applied yet, in one transaction under an advisory lock; returns the schema version. */
   async migrate(): Promise<number> {
-    const client = await this.#pool.connect();
-    try {
-      await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
-      try {
-        await client.query('CREATE TABLE IF NOT EXISTS greenlight_schema (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
-        const applied = new Set((await client.query<{ version: number }>('SELECT version FROM greenlight_schema')).rows.map((row) => row.version));
-        for (const [index, sql] of MIGRATIONS.entries()) {
-          const version = index + 1;
-          if (applied.has(version)) continue;
-          await client.query('BEGIN');
-          try {
-            await client.query(sql);
-            await client.query('INSERT INTO greenlight_schema (version) VALUES ($1)', [version]);
-            await client.query('COMMIT');
-          } catch (error) {
-            await client.query('ROLLBACK');
-            throw error;
-          }
-        }
-        const newest = Math.max(0, ...applied, MIGRATIONS.length);
-        return newest;
-      } finally {
-        await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+    return this.#transaction(async (client) => {
+      // A migration may rewrite a large table: it is bounded by the idle timeout, not by the statement timeout.
+      await client.query('SET LOCAL statement_timeout = 0');
+      await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+      await client.query('CREATE TABLE IF NOT EXISTS greenlight_schema (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
+      const applied = new Set((await client.query<{ version: number }>('SELECT version FROM greenlight_schema')).rows.map((row) => row.version));
+      for (const [index, sql] of MIGRATIONS.entries()) {
+        const version = index + 1;
+        if (applied.has(version)) continue;
+        await client.query(sql);
+        await client.query('INSERT INTO greenlight_schema (version) VALUES ($1)', [version]);
       }
-    } finally {
-      client.release();
-    }
+      return Math.max(0, ...applied, MIGRATIONS.length);
+    });
   }
 
   /** A dedicated connection (not from the pool) for LISTEN. */
@@ -496,26 +494,16 @@ export class PgStore {
       message: e.message,
       data: JSON.stringify(e.data),
     }));
-    const client = await this.#pool.connect();
-    try {
-      await client.query('BEGIN');
-      try {
-        await client.query('SELECT pg_advisory_xact_lock($1)', [EVENT_ID_LOCK]);
-        await client.query(
-          `INSERT INTO greenlight_events (time, type, severity, env, probe, rule, message, data, node)
-           SELECT e->>'time', e->>'type', e->>'severity', e->>'env', e->>'probe', e->>'rule', e->>'message', e->>'data', $2
-             FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(e, n) ORDER BY n`,
-          [JSON.stringify(rows), node],
-        );
-        await client.query(`NOTIFY ${EVENTS_CHANNEL}`);
-        await client.query('COMMIT');
-      } catch (error) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw error;
-      }
-    } finally {
-      client.release();
-    }
+    await this.#transaction(async (client) => {
+      await client.query('SELECT pg_advisory_xact_lock($1)', [EVENT_ID_LOCK]);
+      await client.query(
+        `INSERT INTO greenlight_events (time, type, severity, env, probe, rule, message, data, node)
+         SELECT e->>'time', e->>'type', e->>'severity', e->>'env', e->>'probe', e->>'rule', e->>'message', e->>'data', $2
+           FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(e, n) ORDER BY n`,
+        [JSON.stringify(rows), node],
+      );
+      await client.query(`NOTIFY ${EVENTS_CHANNEL}`);
+    });
   }
 
   /** Events of the history after `since`, oldest first; each one's `data` says which agent published it (`node`). */
@@ -563,22 +551,35 @@ export class PgStore {
     return rowCount ?? 0;
   }
 
-  /** Run `write` in a transaction that first checks, holding the lease row, that `term` still leads. */
+  /** Run `write` in a transaction that first checks, holding the lease row, that `term` still leads; a refusal rolls it back. */
   async #fenced(term: Term, write: (client: pg.PoolClient) => Promise<Refusal>): Promise<Refusal> {
+    return this.#transaction(
+      async (client) => {
+        const held = await client.query(LEASE_HELD, [term.node, term.epoch]);
+        return held.rows.length === 0 ? `fenced: ${term.node} no longer holds the lease of epoch ${term.epoch}` : await write(client);
+      },
+      (refusal) => refusal === undefined,
+    );
+  }
+
+  /**
+   * Run `work` in a transaction on one pooled connection; commit unless `commit` says no. After a
+   * failure the connection is closed, not pooled again: a query the client timed out may still be
+   * running on it, or the server may have ended the session.
+   */
+  async #transaction<T>(work: (client: pg.PoolClient) => Promise<T>, commit: (result: T) => boolean = () => true): Promise<T> {
     const client = await this.#pool.connect();
+    let failure: Error | undefined;
     try {
       await client.query('BEGIN');
-      try {
-        const held = await client.query(LEASE_HELD, [term.node, term.epoch]);
-        const refusal = held.rows.length === 0 ? `fenced: ${term.node} no longer holds the lease of epoch ${term.epoch}` : await write(client);
-        await client.query(refusal === undefined ? 'COMMIT' : 'ROLLBACK');
-        return refusal;
-      } catch (error) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw error;
-      }
+      const result = await work(client);
+      await client.query(commit(result) ? 'COMMIT' : 'ROLLBACK');
+      return result;
+    } catch (error) {
+      failure = error instanceof Error ? error : new Error(String(error));
+      throw error;
     } finally {
-      client.release();
+      client.release(failure);
     }
   }
 

@@ -1,12 +1,16 @@
-import { describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
 import { MIGRATIONS, PgStore } from '../../../agent/cluster/pg-store.js';
+import { waitUntil } from '../../helpers/agent-harness.js';
+import { ROOT } from '../../helpers/cli.js';
 import { usePostgres } from '../../helpers/postgres.js';
 import pg from 'pg';
 
 const postgres = usePostgres();
 
 function store(url: string): PgStore {
-  return PgStore.create(url, { application: 'test', onError: () => undefined });
+  return PgStore.create(url, { application: 'test', onError: () => undefined, lockHoldMs: 500 });
 }
 
 describe('PgStore', () => {
@@ -116,3 +120,138 @@ describe('the event history', () => {
     await Promise.all(writers.map((w) => w.close()));
   });
 });
+
+const PG_STORE = new URL('../../../dist/agent/cluster/pg-store.js', import.meta.url).href;
+
+/**
+ * The child: an agent's store that stops itself (SIGSTOP, as a paused VM or a debugger would)
+ * right after the query whose text holds `mark` answered, inside that query's transaction. Once
+ * continued it says how the interrupted call ended.
+ */
+const PAUSING_AGENT = `
+import pg from 'pg';
+import { PgStore } from ${JSON.stringify(PG_STORE)};
+const [url, step] = process.argv.slice(1);
+const marks = { lease: 'FOR SHARE', events: 'pg_advisory_xact_lock', migrate: 'greenlight_schema (version' };
+let armed = false;
+const query = pg.Client.prototype.query;
+pg.Client.prototype.query = function (config, ...rest) {
+  const result = query.call(this, config, ...rest);
+  const text = typeof config === 'string' ? config : config?.text ?? '';
+  if (!armed || !text.includes(marks[step]) || !(result instanceof Promise)) return result;
+  armed = false;
+  return result.then((answer) => {
+    process.stdout.write('paused\\n');
+    process.kill(process.pid, 'SIGSTOP');
+    return answer;
+  });
+};
+const store = PgStore.create(url, { application: 'paused', onError: () => undefined, lockHoldMs: 500 });
+const say = (outcome, detail) => process.stdout.write(JSON.stringify({ outcome, detail }) + '\\n');
+const event = { id: 0, time: new Date().toISOString(), type: 'probe.up', severity: 'info', env: null, probe: null, rule: null, message: 'from the paused agent', data: {} };
+try {
+  armed = step === 'migrate';
+  await store.migrate();
+  const lease = await store.elect('paused', 'http://paused', 1_000);
+  armed = step !== 'migrate';
+  if (step === 'lease') say('done', await store.setState({ node: 'paused', epoch: lease.epoch }, 'fromPaused', true));
+  else if (step === 'events') say('done', await store.appendEvents('paused', [event]));
+  else say('done');
+} catch (error) {
+  say('failed', error.message);
+}
+await store.close().catch(() => undefined);
+`;
+
+describe('an agent paused inside a transaction (SIGSTOP)', () => {
+  let child: ChildProcess | undefined;
+  afterEach(() => {
+    child?.kill('SIGKILL');
+    child = undefined;
+  });
+
+  /** Start the child at `step`; resolves once it has stopped itself inside the transaction. */
+  async function pausedAgent(url: string, step: 'lease' | 'events' | 'migrate'): Promise<{ outcome: () => Promise<{ outcome: string; detail?: unknown }> }> {
+    const started = spawn(process.execPath, ['--input-type=module', '-e', PAUSING_AGENT, url, step], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = started;
+    let out = '';
+    let err = '';
+    started.stdout.on('data', (chunk: Buffer) => (out += String(chunk)));
+    started.stderr.on('data', (chunk: Buffer) => (err += String(chunk)));
+    const exited = new Promise<void>((resolve) => started.once('exit', () => resolve()));
+    await waitUntil(() => {
+      if (started.exitCode !== null) throw new Error(`the paused agent exited early: ${out}${err}`);
+      return out.includes('paused\n') && /^\d+ \(.*\) T /.test(readFileSync(`/proc/${started.pid}/stat`, 'utf8'));
+    }, 'the child to stop inside its transaction');
+    return {
+      outcome: async () => {
+        started.kill('SIGCONT');
+        await exited;
+        return JSON.parse(out.split('\n').filter(Boolean).at(-1)!) as { outcome: string; detail?: unknown };
+      },
+    };
+  }
+
+  it('does not keep the others from the lease: the lease lapses, another takes it, and the paused write never lands', async () => {
+    const url = await postgres.server.database();
+    const paused = await pausedAgent(url, 'lease');
+    const other = store(url);
+    let lease = await other.lease();
+    const epoch = lease.epoch;
+    await waitUntil(
+      async () => {
+        lease = await other.elect('b', 'http://b', 1_000).catch(() => lease);
+        return lease.holder === 'b';
+      },
+      'b to take the lease',
+      15_000,
+    );
+    expect(lease.epoch).toBe(epoch + 1);
+    const ended = await paused.outcome();
+    // The server ended its session, saying why; the write was rolled back with it.
+    expect(ended).toEqual({ outcome: 'failed', detail: expect.stringContaining('idle-in-transaction timeout') });
+    expect(await other.getState('fromPaused')).toBeUndefined();
+    await other.close();
+  });
+
+  it("does not hold up the others' events; the paused agent's append never lands", async () => {
+    const url = await postgres.server.database();
+    const paused = await pausedAgent(url, 'events');
+    const other = store(url);
+    const event = {
+      id: 0,
+      time: new Date().toISOString(),
+      type: 'probe.up',
+      severity: 'info',
+      env: null,
+      probe: null,
+      rule: null,
+      message: 'from b',
+      data: {},
+    } as never;
+    await within(15_000, other.appendEvents('b', [event]), "b's append");
+    expect((await paused.outcome()).outcome).toBe('failed');
+    expect((await other.eventsAfter(0, 10)).map((e) => e.message)).toEqual(['from b']);
+    await other.close();
+  });
+
+  it('does not hold up the migrations of the agents starting beside it', async () => {
+    const url = await postgres.server.database();
+    const paused = await pausedAgent(url, 'migrate');
+    const other = store(url);
+    expect(await within(15_000, other.migrate(), "b's migrations")).toBe(MIGRATIONS.length);
+    expect((await paused.outcome()).outcome).toBe('failed');
+    await other.close();
+  });
+});
+
+/** `promise`, or a rejection naming `what` once `ms` passed (a hang fails the test with its reason). */
+async function within<T>(ms: number, promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} still waited after ${ms}ms`)), ms)));
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
