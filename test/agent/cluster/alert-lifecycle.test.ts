@@ -35,7 +35,7 @@ describe('the alert lifecycle in a cluster', () => {
     recorder = await startRecorder();
     const alerts = `alerts:
   repeatInterval: 1h
-  group: { wait: 100ms }
+  group: { wait: 100ms, interval: 200ms }
   receivers:
     - { type: webhook, name: hook, url: ${recorder.url}/hook, severities: [warning, critical] }
 `;
@@ -67,6 +67,7 @@ describe('the alert lifecycle in a cluster', () => {
     // The live environment fails: one rollback, one firing and one resolved notification, by the leader.
     w.blue.setFaults({ emptyUniverse: true });
     // Rollback, recovery, keepFiringFor and the group's wait: seconds alone, more beside a full suite on 2 cores.
+    // (A resolution after the firing notification went out waits for the group's interval: 200ms here, not the default minute.)
     await waitUntil(async () => sent(await w.history(leader), 'resolved').length > 0, 'the resolved notification', 60_000);
     const history = await w.history(leader);
     expect(w.target.accepted()).toHaveLength(1);
