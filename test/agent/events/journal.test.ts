@@ -137,6 +137,28 @@ describe('journal', () => {
     return { real, journal, syncs, commits, delivered, publish, tick, ids, lines, syncsNow: () => syncsNow };
   }
 
+  it("writes a cluster's history into the local mirror without any fsync, and delivers it at once", async () => {
+    const { real, journal, syncs, commits, delivered, ids, syncsNow } = gatedSetup();
+    const history = ids(41, 45).map((id) => ({
+      id,
+      time: new Date().toISOString(),
+      type: 'agent.stopping' as const,
+      severity: 'info' as const,
+      env: null,
+      probe: null,
+      rule: null,
+      message: `event ${id}`,
+      data: { signal: null, uptimeSeconds: id },
+    }));
+    journal.ingest(history);
+    expect(commits).toEqual([{ ids: ids(41, 45), syncLater: true }]);
+    expect(delivered).toEqual(ids(41, 45));
+    expect(real.lastEventId()).toBe(45);
+    expect({ syncs: syncs.length, syncsNow: syncsNow() }).toEqual({ syncs: 0, syncsNow: 0 });
+    journal.close();
+    real.close();
+  });
+
   it('commits without waiting for the disk and delivers once the WAL sync that covers the commit is done; one sync at a time', async () => {
     const { real, journal, syncs, commits, delivered, publish, tick, ids } = gatedSetup();
     publish(10);
