@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MIGRATIONS, PgStore } from '../../../agent/cluster/pg-store.js';
+import type { GreenlightEvent } from '../../../agent/events/events.js';
 import { waitUntil } from '../../helpers/agent-harness.js';
 import { ROOT } from '../../helpers/cli.js';
 import { usePostgres } from '../../helpers/postgres.js';
@@ -98,18 +99,7 @@ describe('the event history', () => {
     const url = await postgres.server.database();
     const writers = [store(url), store(url), store(url)];
     await writers[0]!.migrate();
-    const event = (n: number) =>
-      ({
-        id: 0,
-        time: new Date().toISOString(),
-        type: 'probe.up',
-        severity: 'info',
-        env: null,
-        probe: null,
-        rule: null,
-        message: `m${n}`,
-        data: { n },
-      }) as never;
+    const event = (n: number) => probeUp(`m${n}`, { n });
     await Promise.all(writers.map((w, i) => Promise.all(Array.from({ length: 20 }, (_, n) => w.appendEvents(`node${i}`, [event(n), event(n + 100)])))));
     const events = await writers[0]!.eventsAfter(0, 1_000);
     expect(events).toHaveLength(120);
@@ -218,18 +208,7 @@ describe('an agent paused inside a transaction (SIGSTOP)', () => {
     const url = await postgres.server.database();
     const paused = await pausedAgent(url, 'events');
     const other = store(url);
-    const event = {
-      id: 0,
-      time: new Date().toISOString(),
-      type: 'probe.up',
-      severity: 'info',
-      env: null,
-      probe: null,
-      rule: null,
-      message: 'from b',
-      data: {},
-    } as never;
-    await within(15_000, other.appendEvents('b', [event]), "b's append");
+    await within(15_000, other.appendEvents('b', [probeUp('from b')]), "b's append");
     expect((await paused.outcome()).outcome).toBe('failed');
     expect((await other.eventsAfter(0, 10)).map((e) => e.message)).toEqual(['from b']);
     await other.close();
@@ -244,6 +223,21 @@ describe('an agent paused inside a transaction (SIGSTOP)', () => {
     await other.close();
   });
 });
+
+/** An event for the history (its id is the database's to give). */
+function probeUp(message: string, data: Record<string, unknown> = {}): GreenlightEvent {
+  return {
+    id: 0,
+    time: new Date().toISOString(),
+    type: 'probe.up',
+    severity: 'info',
+    env: null,
+    probe: null,
+    rule: null,
+    message,
+    data,
+  } as unknown as GreenlightEvent;
+}
 
 /** `promise`, or a rejection naming `what` once `ms` passed (a hang fails the test with its reason). */
 async function within<T>(ms: number, promise: Promise<T>, what: string): Promise<T> {
