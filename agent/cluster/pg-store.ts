@@ -177,12 +177,22 @@ export class PgStore {
       max: 6,
       application_name: options.application.slice(0, 63),
       connectionTimeoutMillis: 2_000,
-      // A hung query must not hold a lease renewal or an action's fence for long. The server
-      // gives up on a statement first, so one the client has given up on does not run on.
+      // A hung query must not hold a lease renewal or an action's fence for long.
       query_timeout: QUERY_TIMEOUT_MS,
-      statement_timeout: QUERY_TIMEOUT_MS - 1_000,
-      idle_in_transaction_session_timeout: Math.max(1, Math.round(options.lockHoldMs)),
       idleTimeoutMillis: 30_000,
+      // Each new connection's session settings, by SET rather than as startup parameters, which
+      // PgBouncer refuses ("unsupported startup parameter"). The server gives up on a statement
+      // a second before the client does, so one the client has given up on does not run on.
+      verify: (client, done) => {
+        client
+          .query(
+            `SET statement_timeout = ${QUERY_TIMEOUT_MS - 1_000}; SET idle_in_transaction_session_timeout = ${Math.max(1, Math.round(options.lockHoldMs))}`,
+          )
+          .then(
+            () => done(),
+            (error: Error) => done(error),
+          );
+      },
     });
     pool.on('error', (error) => options.onError(describePgError(error)));
     // A connection the server drops while checked out (a restart mid-transaction) emits 'error'

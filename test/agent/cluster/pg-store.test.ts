@@ -5,6 +5,7 @@ import { MIGRATIONS, PgStore } from '../../../agent/cluster/pg-store.js';
 import type { GreenlightEvent } from '../../../agent/events/events.js';
 import { waitUntil } from '../../helpers/agent-harness.js';
 import { ROOT } from '../../helpers/cli.js';
+import { startPgBouncer, type TestPgBouncer } from '../../helpers/pgbouncer.js';
 import { usePostgres } from '../../helpers/postgres.js';
 import pg from 'pg';
 
@@ -155,9 +156,12 @@ await store.close().catch(() => undefined);
 
 describe('an agent paused inside a transaction (SIGSTOP)', () => {
   let child: ChildProcess | undefined;
+  let bouncer: TestPgBouncer | undefined;
   afterEach(() => {
     child?.kill('SIGKILL');
     child = undefined;
+    bouncer?.close();
+    bouncer = undefined;
   });
 
   /** Start the child at `step`; resolves once it has stopped itself inside the transaction. */
@@ -182,8 +186,14 @@ describe('an agent paused inside a transaction (SIGSTOP)', () => {
     };
   }
 
-  it('does not keep the others from the lease: the lease lapses, another takes it, and the paused write never lands', async () => {
-    const url = await postgres.server.database();
+  // PgBouncer (session mode) refuses session settings sent as startup parameters: the store sets them once connected.
+  it.each([
+    ['directly', false],
+    ['through PgBouncer', true],
+  ])('does not keep the others from the lease (%s): the lease lapses, another takes it, and the paused write never lands', async (_, pooled) => {
+    const direct = await postgres.server.database();
+    bouncer = pooled ? await startPgBouncer(postgres.server.port) : undefined;
+    const url = bouncer?.via(direct) ?? direct;
     const paused = await pausedAgent(url, 'lease');
     const other = store(url);
     let lease = await other.lease();
@@ -201,6 +211,9 @@ describe('an agent paused inside a transaction (SIGSTOP)', () => {
     // The server ended its session, saying why; the write was rolled back with it.
     expect(ended).toEqual({ outcome: 'failed', detail: expect.stringContaining('idle-in-transaction timeout') });
     expect(await other.getState('fromPaused')).toBeUndefined();
+    // The new leader's fenced writes go through.
+    expect(await other.setState({ node: 'b', epoch: lease.epoch }, 'fromB', 1)).toBeUndefined();
+    expect(await other.getState('fromB')).toBe(1);
     await other.close();
   });
 
