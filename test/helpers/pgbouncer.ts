@@ -33,8 +33,10 @@ export async function startPgBouncer(serverPort: number): Promise<TestPgBouncer>
   const bin = pgbouncerBin();
   if (!bin) throw new Error('pgbouncer is not installed (.ci/run installs Debian pgbouncer)');
   const dir = mkdtempSync(join(tmpdir(), 'greenlight-pgbouncer-'));
-  const asRoot = userInfo().uid === 0;
-  if (asRoot) chownSync(dir, Number(execFileSync('id', ['-u', 'postgres'])), Number(execFileSync('id', ['-g', 'postgres'])));
+  // As root: the postgres user's ids, which the process itself takes (no runuser between: killing
+  // that would leave pgbouncer running).
+  const user = userInfo().uid === 0 ? { uid: Number(execFileSync('id', ['-u', 'postgres'])), gid: Number(execFileSync('id', ['-g', 'postgres'])) } : {};
+  if (user.uid !== undefined) chownSync(dir, user.uid, user.gid);
   const port = await freePort();
   const ini = join(dir, 'pgbouncer.ini');
   writeFileSync(
@@ -52,7 +54,7 @@ logfile = ${join(dir, 'log')}
 `,
   );
   writeFileSync(join(dir, 'users.txt'), '"greenlight" ""\n');
-  const child = asRoot ? spawn('runuser', ['-u', 'postgres', '--', bin, ini], { stdio: 'ignore' }) : spawn(bin, [ini], { stdio: 'ignore' });
+  const child = spawn(bin, [ini], { stdio: 'ignore', ...user });
   const stop = () => {
     child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
