@@ -26,8 +26,10 @@ describe.skipIf(!HAS_OPENSSL)('TLS in the agent and the CLI', () => {
   beforeAll(async () => {
     ca = makeCa('desk private CA', 365);
     other = makeCa('another private CA', 365);
-    const blueLeaf = ca.issue({ hosts: ['127.0.0.1'], notBefore: new Date(Date.now() - 3_600_000), notAfter: new Date(Date.now() + 10 * DAY) });
-    blueExpiry = Math.floor((Date.now() + 10 * DAY) / 1_000);
+    // One clock reading for the certificate and the expected expiry: two could straddle a second.
+    const notAfter = new Date(Date.now() + 10 * DAY);
+    const blueLeaf = ca.issue({ hosts: ['127.0.0.1'], notBefore: new Date(notAfter.getTime() - 10 * DAY - 3_600_000), notAfter });
+    blueExpiry = Math.floor(notAfter.getTime() / 1_000);
     const greenLeaf = ca.issue({ hosts: ['127.0.0.1'], notBefore: new Date('2020-01-01T00:00:00Z'), notAfter: new Date('2020-01-02T00:00:00Z') });
     [blue, green] = await Promise.all([startSimulator({ name: 'blue', tls: blueLeaf }), startSimulator({ name: 'green', tls: greenLeaf })]);
   });
