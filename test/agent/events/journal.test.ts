@@ -252,8 +252,8 @@ describe('journal', () => {
       publish(5);
       await vi.waitFor(() => expect(delivered.map((e) => e.id)).toEqual([1, 2, 3, 4, 5]), { timeout: 2_000 });
     } finally {
-      // A writer lets each blocked open finish, which frees its thread.
-      for (const path of fifos) closeSync(openSync(path, constants.O_WRONLY | constants.O_NONBLOCK));
+      // A writer lets each blocked open finish, which frees its thread for the next open queued.
+      for (const path of fifos) await releaseFifo(path);
       for (const handle of await Promise.all(opened)) await handle.close();
     }
     journal.close();
@@ -410,3 +410,22 @@ describe('journal', () => {
     real.close();
   });
 });
+
+/**
+ * Open `path` (a FIFO) for writing and close it, which lets its reader's open finish. A reader
+ * whose open is still queued for a pool thread is not there yet (ENXIO, as a writer that does not
+ * wait gets): tried again until it is. (It failed so once: the cleanup opened the fifth
+ * FIFO before the thread freed by the first had picked up its open.)
+ */
+async function releaseFifo(path: string): Promise<void> {
+  const until = Date.now() + 10_000;
+  for (;;) {
+    try {
+      closeSync(openSync(path, constants.O_WRONLY | constants.O_NONBLOCK));
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENXIO' || Date.now() > until) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+}
