@@ -28,7 +28,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { EventListener, GreenlightEvent } from './events.js';
 import { originOf, parseHost } from '../../config/schema.js';
 import { authorize, refuseUpgrade, type Tokens } from '../http/http-server.js';
-import { isOfType, type EncodedEvent, type JournalPages } from './journal-pages.js';
+import { isOfType, textFrame, type EncodedEvent, type JournalPages } from './journal-pages.js';
 import type { TurnQueue } from '../http/turn-queue.js';
 
 /**
@@ -99,7 +99,7 @@ interface Client {
 }
 
 export class EventStream {
-  /** No permessage-deflate: replays write ready-made frames (#sendPage). */
+  /** No permessage-deflate: replays and live events are written as ready-made frames (#sendPage, #sendLive). */
   readonly #wss = new WebSocketServer({ noServer: true, maxPayload: 4_096, clientTracking: false, perMessageDeflate: false });
   readonly #subscribe: (listener: EventListener) => () => void;
   readonly #pages: JournalPages;
@@ -109,8 +109,8 @@ export class EventStream {
   readonly #heartbeat: NodeJS.Timeout;
   readonly #clients = new Map<WebSocket, Client>();
   readonly #perAddress = new Map<string, number>();
-  /** The last event serialized and its UTF-8 bytes: every client is sent one event before the next is published. */
-  #encoded: { event: GreenlightEvent; bytes: Buffer } | undefined;
+  /** The last event framed as its message: every client is sent one event before the next is delivered. */
+  #encoded: { event: GreenlightEvent; frame: Buffer } | undefined;
   #refusals = { count: 0, loggedAt: Number.NEGATIVE_INFINITY };
 
   /**
@@ -211,10 +211,10 @@ export class EventStream {
     this.#refusals = { count: 0, loggedAt: now };
   }
 
-  /** Serialize an event once for all the clients it goes to, not once per client. */
+  /** Serialize and frame an event once for all the clients it goes to, not once per client. */
   #encode(event: GreenlightEvent): Buffer {
-    if (this.#encoded?.event !== event) this.#encoded = { event, bytes: Buffer.from(JSON.stringify(event)) };
-    return this.#encoded.bytes;
+    if (this.#encoded?.event !== event) this.#encoded = { event, frame: textFrame(JSON.stringify(event)) };
+    return this.#encoded.frame;
   }
 
   #serve(socket: WebSocket, raw: Duplex, filter: StreamFilter, address: string): void {
@@ -248,7 +248,9 @@ export class EventStream {
         this.#cutOff(client, 'stream client too slow: disconnected');
         return;
       }
-      client.socket.send(this.#encode(event), { binary: false });
+      // The ready-made frame, written as a replay writes its pages (#sendPage says why that is
+      // safe under ws): ws would frame the same bytes again for each of the clients.
+      client.raw.write(this.#encode(event));
       client.lastSent = event.id;
     }
     client.position = event.id;

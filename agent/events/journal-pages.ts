@@ -112,6 +112,14 @@ function encodePage(events: EventJson[]): EncodedEvent[] {
   });
 }
 
+/** One event's JSON as the WebSocket text message it is sent as: the live stream's counterpart of a page. */
+export function textFrame(json: string): Buffer {
+  const length = Buffer.byteLength(json);
+  const frame = Buffer.allocUnsafe(frameHeaderLength(length) + length);
+  frame.write(json, writeFrameHeader(frame, 0, length), 'utf8');
+  return frame;
+}
+
 function frameHeaderLength(payload: number): number {
   return payload < 126 ? 2 : payload < 65_536 ? 4 : 10;
 }

@@ -1,6 +1,8 @@
+import { createRequire } from 'node:module';
+import type { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { eventJson, type EventJson, type GreenlightEvent } from '../../../agent/events/events.js';
-import { JournalPages, PAGE_EVENTS, readHistory } from '../../../agent/events/journal-pages.js';
+import { JournalPages, PAGE_EVENTS, readHistory, textFrame } from '../../../agent/events/journal-pages.js';
 import { TurnQueue } from '../../../agent/http/turn-queue.js';
 
 function event(id: number, type = 'flag.changed'): GreenlightEvent {
@@ -113,5 +115,24 @@ describe('readHistory (GET /api/v1/events)', () => {
     expect(turns.granted).toBeGreaterThanOrEqual(Math.ceil(1_000 / PAGE_EVENTS));
     turns.close();
     expect(await readHistory(pages, turns, { since: 0, limit: 10 })).toBeUndefined();
+  });
+});
+
+/** ws's own frame parser, as a client runs it (its typings do not declare it). */
+const { Receiver } = createRequire(import.meta.url)('ws') as { Receiver: new (options: { isServer: boolean }) => Writable };
+
+describe('textFrame', () => {
+  it.each([
+    ['a short message (7-bit length)', '{"id":1}'],
+    ['a typical event (16-bit length)', JSON.stringify({ message: 'x'.repeat(300) })],
+    ['a large one in multi-byte UTF-8 (64-bit length)', JSON.stringify({ message: 'é'.repeat(40_000) })],
+  ])('frames %s as the text message a WebSocket client reads', async (_, json) => {
+    const receiver = new Receiver({ isServer: false });
+    const message = new Promise<{ text: string; binary: boolean }>((resolve, reject) => {
+      receiver.on('message', (data: Buffer, binary: boolean) => resolve({ text: data.toString('utf8'), binary }));
+      receiver.on('error', reject);
+    });
+    receiver.write(textFrame(json));
+    expect(await message).toEqual({ text: json, binary: false });
   });
 });
