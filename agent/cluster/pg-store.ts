@@ -205,8 +205,6 @@ export class PgStore {
   /** Apply the migrations not applied yet, in one transaction under an advisory lock; returns the schema version. */
   async migrate(): Promise<number> {
     return this.#transaction(async (client) => {
-      // A migration may rewrite a large table: it is bounded by the idle timeout, not by the statement timeout.
-      await client.query('SET LOCAL statement_timeout = 0');
       await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
       await client.query('CREATE TABLE IF NOT EXISTS greenlight_schema (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
       const applied = new Set((await client.query<{ version: number }>('SELECT version FROM greenlight_schema')).rows.map((row) => row.version));
