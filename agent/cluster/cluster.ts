@@ -80,7 +80,7 @@ interface Write {
 }
 
 /** How long before its lease lapses a leader stops acting: a slow renewal round must not outlive the lease. */
-export function actingMargin(settings: Pick<ClusterSettings, 'leaseMs' | 'renewMs'>): number {
+function actingMargin(settings: Pick<ClusterSettings, 'leaseMs' | 'renewMs'>): number {
   return Math.max(settings.renewMs, settings.leaseMs / 4);
 }
 
