@@ -958,4 +958,32 @@ describe('runProbe: connection reuse', () => {
     expect(connections).toBeGreaterThanOrEqual(1);
     expect(connections).toBeLessThanOrEqual(3);
   });
+
+  it('a probe that times out waiting for a connection is never sent, and the connection stays open for the next', async () => {
+    // One connection, held by a first probe until the test lets it answer; a second probe waits
+    // for it in undici's queue and times out there. Its request then reaches the connection
+    // unsent: dropping it must not close the connection (it used to: each such probe cost a
+    // reconnect, which under overload turned into timeouts of healthy targets).
+    const paths: string[] = [];
+    let connections = 0;
+    let release: (() => void) | undefined;
+    const server = await httpServer((req, res) => {
+      paths.push(req.url!);
+      if (req.url === '/hold') release = () => json(res, { status: 'healthy' });
+      else json(res, { status: 'healthy' });
+    });
+    server.server.on('connection', () => connections++);
+    const single = new Agent({ connections: 1 });
+    cleanups.push(() => single.close());
+    const held = runProbe(targetFor(server.url, 'path: /hold\ntimeout: 60s'), single, now);
+    await vi.waitFor(() => expect(release).toBeDefined(), { timeout: 10_000, interval: 5 });
+    const queued = await runProbe(targetFor(server.url, 'path: /queued\ntimeout: 50ms'), single, now);
+    expectFailure(queued, 'timeout');
+    release!();
+    expect((await held).ok).toBe(true);
+    const next = await runProbe(targetFor(server.url, 'path: /next'), single, now);
+    expect(next.ok).toBe(true);
+    expect(paths).toEqual(['/hold', '/next']);
+    expect(connections).toBe(1);
+  });
 });
