@@ -10,18 +10,28 @@
  * `retryOf`, `attempt`, `owedSince` and `heldBecause`. A retry that is held or refused again
  * stays owed and waits at least RETRY_BACKOFF_MS (doubling, up to RETRY_BACKOFF_MAX_MS) before the
  * next; the first retry after a hold waits for nothing but `ready`.
+ *
+ * Asking costs a judgement over every series of both environments (a rollback's `ready`), and
+ * the agent asks after every sample: at 10,000 series that was 10,000 judgements a second over
+ * 10,000 series each, and an incident with an owed rollback, when greenlight must stay quick,
+ * stalled its probing (issue 18). So sweeps run at most one per SWEEP_SPACING_MS: the first ask
+ * sweeps at once, and the asks that come during a sweep or the spacing after it are folded into
+ * one sweep at its end.
  */
 import type { Logger } from 'pino';
 import type { EventBus } from '../events/events.js';
 import type { AgentMetrics } from '../telemetry/metrics.js';
 import type { ActionRecord, StoredActionContext } from '../events/store.js';
 import type { Action, ActionContext, ActionOutcome } from './action.js';
+import { sleep } from '../plugins/plugin.js';
 
 /** How many (incident, action) pairs to remember for the once-per-incident guarantee. */
 const REMEMBERED = 10_000;
 /** The pause after a retry that did not go through, doubled per attempt up to the maximum. */
 const RETRY_BACKOFF_MS = 1_000;
 const RETRY_BACKOFF_MAX_MS = 60_000;
+/** The least time between two sweeps of the owed actions (the rules' aggregate pass runs as often). */
+export const SWEEP_SPACING_MS = 100;
 
 /** An action an open incident is still owed. */
 export interface OwedAction {
@@ -69,7 +79,7 @@ export class ActionRunner {
   readonly #onOwedChange: () => void;
   readonly #acting: () => boolean;
   readonly #claim: ((record: ActionRecord, retry: boolean) => Promise<string | undefined>) | undefined;
-  /** A retry sweep is under way; `#sweepAgain` asks for one more after it. */
+  /** A retry sweep, or the spacing after it, is under way; `#sweepAgain` asks for one more after it. */
   #sweeping = false;
   #sweepAgain = false;
 
@@ -221,8 +231,9 @@ export class ActionRunner {
   }
 
   /**
-   * Retry the owed actions that would now go ahead. Returns at once; one sweep runs at a time,
-   * and a call during a sweep asks for one more sweep after it.
+   * Retry the owed actions that would now go ahead. Returns at once; one sweep runs at a time and
+   * is followed by SWEEP_SPACING_MS of spacing, and a call during either asks for one more sweep
+   * after them.
    */
   retryOwed(): void {
     if (this.#owed.size === 0 || !this.#acting()) return;
@@ -237,6 +248,7 @@ export class ActionRunner {
           do {
             this.#sweepAgain = false;
             await this.#sweep();
+            await sleep(SWEEP_SPACING_MS, this.#shutdown.signal); // shutdown ends it early
           } while (this.#sweepAgain && this.#owed.size > 0 && !this.#shutdown.signal.aborted);
         } finally {
           this.#sweeping = false;

@@ -8,7 +8,7 @@
 import { pino } from 'pino';
 import { describe, expect, it, vi } from 'vitest';
 import type { Action, ActionContext, ActionOutcome } from '../../../agent/actions/action.js';
-import { ActionRunner } from '../../../agent/actions/action-runner.js';
+import { ActionRunner, SWEEP_SPACING_MS } from '../../../agent/actions/action-runner.js';
 import { EventBus } from '../../../agent/events/events.js';
 import { AgentMetrics } from '../../../agent/telemetry/metrics.js';
 
@@ -87,5 +87,67 @@ describe('action runner', () => {
     actions.resolve(['page'], context('universe-failing#2'));
     expect(calls).toEqual(['page:fire', 'page:resolve']);
     await actions.idle();
+  });
+});
+
+describe('owed actions', () => {
+  /** A rule's action that is held every time (owed), counting how often it is asked whether it may go. */
+  function heldEveryTime(name: string) {
+    const asked = { ready: 0, fire: 0 };
+    const action: Action = {
+      name,
+      type: 'rollback',
+      fire: async (): Promise<ActionOutcome> => {
+        asked.fire++;
+        return { outcome: 'skipped', reason: 'target-unhealthy: green is failing', data: { owed: true } };
+      },
+      ready: async () => {
+        asked.ready++;
+        return { go: false, why: 'target-unhealthy: green is failing' };
+      },
+    };
+    return { action, asked };
+  }
+
+  it('asked after every sample, an owed action is judged at most once per sweep spacing, and the last ask is not lost', async () => {
+    // The agent asks after every sample, and a rollback's judgement reads every series of both
+    // environments: judged per ask, 10,000 series cost 10,000 judgements of 10,000 series a second.
+    const { action, asked } = heldEveryTime('rollback');
+    const actions = runner([action]);
+    const rule = { name: 'live-universe-failing' } as ActionContext['rule'];
+    actions.fire(['rollback'], { ...context('live-universe-failing#1'), rule });
+    await actions.idle();
+    expect(asked.fire).toBe(1);
+    expect(actions.owed()).toHaveLength(1);
+
+    const started = performance.now();
+    const asks = 200;
+    for (let i = 0; i < asks; i++) {
+      actions.retryOwed();
+      await new Promise((resolve) => setImmediate(resolve)); // samples arrive in separate callbacks
+    }
+    const elapsed = performance.now() - started;
+    // One sweep at the first ask, then at most one per spacing that passed while asking (each
+    // one judges the owed action once); before, every ask judged it: 200 times.
+    expect(asked.ready).toBeGreaterThanOrEqual(1);
+    expect(asked.ready).toBeLessThanOrEqual(1 + Math.floor(elapsed / SWEEP_SPACING_MS) + 1);
+    const duringAsks = asked.ready;
+    // The asks that came during the last spacing are folded into one sweep after it, then the
+    // sweeping ends (idle: nothing more is scheduled without a new ask).
+    await actions.idle();
+    expect(asked.ready).toBe(duringAsks + 1);
+    expect(asked.fire).toBe(1); // held: never run again while `ready` says no
+    await actions.close();
+  });
+
+  it('a lone ask sweeps at once, without waiting for the spacing', async () => {
+    const { action, asked } = heldEveryTime('rollback');
+    const actions = runner([action]);
+    actions.fire(['rollback'], { ...context('live-universe-failing#2'), rule: { name: 'live-universe-failing' } as ActionContext['rule'] });
+    await actions.idle();
+    actions.retryOwed();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(asked.ready).toBe(1);
+    await actions.close();
   });
 });
