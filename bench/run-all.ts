@@ -9,6 +9,7 @@
  *   node dist/bench/run-all.js --only flag-audit --flag-seconds 5
  *   node dist/bench/run-all.js --only stream-load --stream-seconds 20
  *   node dist/bench/run-all.js --only alert-storm --page-trials 3
+ *   node dist/bench/run-all.js --only incident-load --series 10000
  *
  * Verdicts are printed, never enforced: the machine is small and noisy, so the exit code only
  * says whether the benches ran (0) or broke (1), or the arguments were wrong (2).
@@ -18,6 +19,7 @@ import { parseArgs } from 'node:util';
 import { runAlertStorm } from './alert-storm.js';
 import { runFanout } from './fanout.js';
 import { runFlagAudit } from './flag-audit.js';
+import { runIncidentLoad } from './incident-load.js';
 import { runJournalBytes, runJournalIngest } from './journal.js';
 import { runMemory } from './memory.js';
 import { runMetricsRender } from './metrics-render.js';
@@ -45,6 +47,7 @@ const BENCHES = [
   'loadtest',
   'report',
   'alert-storm',
+  'incident-load',
   'scale',
 ] as const;
 type BenchName = (typeof BENCHES)[number];
@@ -221,6 +224,7 @@ const RUNNERS: Record<BenchName, (options: Options) => Promise<{ rows: SummaryRo
   loadtest: (o) => runLoadtestBench({ seconds: o.loadSeconds }),
   report: (o) => runReport({ series: o.series }),
   'alert-storm': (o) => runAlertStorm({ trials: o.pageTrials }),
+  'incident-load': (o) => runIncidentLoad({ series: o.series }),
   scale: (o) => runScale({ sizes: o.scaleSizes, measureSeconds: o.scaleSeconds, trials: o.scaleTrials, chart: o.chart, before: o.before }),
 };
 

@@ -105,7 +105,8 @@ export const MAX_PROBE_CONNECTIONS = 256;
  * Keep-alive connections the probes may hold to one origin: one for every 8 series probing it,
  * from 8 to 256. A probe that waits for a free connection has its wait counted in its latency and
  * its timeout; with thousands of series on 8 connections the queue alone timed probes out, and
- * every timeout destroyed a socket that had to be opened again (issue 18). Connections are
+ * every timeout destroyed a socket that had to be opened again (issue 18; a probe that times out
+ * still queued is now dropped unsent and leaves the socket open: http-probe.ts). Connections are
  * opened only when the ones open are busy, so a small config keeps what it had, and a series
  * never has two probes in flight, so the series bound what can be open at once anyway.
  */
