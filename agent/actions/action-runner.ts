@@ -23,7 +23,6 @@ import type { EventBus } from '../events/events.js';
 import type { AgentMetrics } from '../telemetry/metrics.js';
 import type { ActionRecord, StoredActionContext } from '../events/store.js';
 import type { Action, ActionContext, ActionOutcome } from './action.js';
-import { sleep } from '../plugins/plugin.js';
 
 /** How many (incident, action) pairs to remember for the once-per-incident guarantee. */
 const REMEMBERED = 10_000;
@@ -79,9 +78,11 @@ export class ActionRunner {
   readonly #onOwedChange: () => void;
   readonly #acting: () => boolean;
   readonly #claim: ((record: ActionRecord, retry: boolean) => Promise<string | undefined>) | undefined;
-  /** A retry sweep, or the spacing after it, is under way; `#sweepAgain` asks for one more after it. */
+  /** A retry sweep is under way; `#sweepAgain` asks for one more after it and its spacing. */
   #sweeping = false;
   #sweepAgain = false;
+  /** The spacing after the last sweep, while it lasts. */
+  #spacing: NodeJS.Timeout | undefined;
 
   /**
    * `record` writes the action journal: each action as started before it acts, then its outcome.
@@ -231,31 +232,32 @@ export class ActionRunner {
   }
 
   /**
-   * Retry the owed actions that would now go ahead. Returns at once; one sweep runs at a time and
-   * is followed by SWEEP_SPACING_MS of spacing, and a call during either asks for one more sweep
-   * after them.
+   * Retry the owed actions that would now go ahead. Returns at once; one sweep runs at a time,
+   * each followed by SWEEP_SPACING_MS of spacing, and a call during either asks for one more
+   * sweep after them.
    */
   retryOwed(): void {
     if (this.#owed.size === 0 || !this.#acting()) return;
-    if (this.#sweeping) {
+    if (this.#sweeping || this.#spacing !== undefined) {
       this.#sweepAgain = true;
       return;
     }
     this.#sweeping = true;
+    this.#sweepAgain = false;
     this.#track(
-      (async () => {
-        try {
-          do {
-            this.#sweepAgain = false;
-            await this.#sweep();
-            await sleep(SWEEP_SPACING_MS, this.#shutdown.signal); // shutdown ends it early
-          } while (this.#sweepAgain && this.#owed.size > 0 && !this.#shutdown.signal.aborted);
-        } finally {
-          this.#sweeping = false;
-        }
-      })(),
+      this.#sweep().finally(() => {
+        this.#sweeping = false;
+        // A timer, not a wait inside the tracked run: idle() means no action is running, and
+        // samples keep asking while an action is owed.
+        if (!this.#shutdown.signal.aborted) this.#spacing = setTimeout(this.#spacingOver, SWEEP_SPACING_MS);
+      }),
     );
   }
+
+  readonly #spacingOver = (): void => {
+    this.#spacing = undefined;
+    if (this.#sweepAgain) this.retryOwed();
+  };
 
   async #sweep(): Promise<void> {
     for (const [key, entry] of [...this.#owed]) {
@@ -426,6 +428,8 @@ export class ActionRunner {
   /** Cancel what is running (adapters and receivers see the abort) and wait for it to end. */
   async close(): Promise<void> {
     this.#shutdown.abort();
+    clearTimeout(this.#spacing);
+    this.#spacing = undefined;
     await this.idle();
   }
 

@@ -132,11 +132,30 @@ describe('owed actions', () => {
     expect(asked.ready).toBeGreaterThanOrEqual(1);
     expect(asked.ready).toBeLessThanOrEqual(1 + Math.floor(elapsed / SWEEP_SPACING_MS) + 1);
     const duringAsks = asked.ready;
-    // The asks that came during the last spacing are folded into one sweep after it, then the
-    // sweeping ends (idle: nothing more is scheduled without a new ask).
+    // idle() does not wait for the spacing: samples keep asking while an action is owed, and a
+    // test (or anyone) waiting for the actions to settle would wait for ever.
     await actions.idle();
+    // The asks that came during the last spacing are folded into one sweep after it; without a
+    // new ask nothing follows.
+    await vi.waitFor(() => expect(asked.ready).toBe(duringAsks + 1), { timeout: 10_000, interval: 5 });
+    await new Promise((resolve) => setTimeout(resolve, 3 * SWEEP_SPACING_MS));
     expect(asked.ready).toBe(duringAsks + 1);
     expect(asked.fire).toBe(1); // held: never run again while `ready` says no
+    await actions.close();
+  });
+
+  it('idle() resolves while samples keep asking: the spacing between sweeps is no action running', async () => {
+    const { action, asked } = heldEveryTime('rollback');
+    const actions = runner([action]);
+    actions.fire(['rollback'], { ...context('live-universe-failing#3'), rule: { name: 'live-universe-failing' } as ActionContext['rule'] });
+    await actions.idle();
+    const asking = setInterval(() => actions.retryOwed(), 5);
+    try {
+      await vi.waitFor(() => expect(asked.ready).toBeGreaterThanOrEqual(2), { timeout: 10_000, interval: 5 });
+      await actions.idle(); // a sweep loop that waited out its spacing inside the run never ended here
+    } finally {
+      clearInterval(asking);
+    }
     await actions.close();
   });
 
