@@ -91,11 +91,14 @@ describe('action runner', () => {
 });
 
 describe('owed actions', () => {
-  /** A rule's action that is held every time (owed), counting how often it is asked whether it may go. */
-  function heldEveryTime(name: string) {
+  /**
+   * A runner whose only action, a rule's rollback, is held every time it is asked (so it stays
+   * owed), after its first run for `incident`; `asked` counts its runs and its judgements.
+   */
+  async function owedRollback(incident: string) {
     const asked = { ready: 0, fire: 0 };
     const action: Action = {
-      name,
+      name: 'rollback',
       type: 'rollback',
       fire: async (): Promise<ActionOutcome> => {
         asked.fire++;
@@ -106,17 +109,16 @@ describe('owed actions', () => {
         return { go: false, why: 'target-unhealthy: green is failing' };
       },
     };
-    return { action, asked };
+    const actions = runner([action]);
+    actions.fire(['rollback'], { ...context(incident), rule: { name: 'live-universe-failing' } as ActionContext['rule'] });
+    await actions.idle();
+    return { actions, asked };
   }
 
   it('asked after every sample, an owed action is judged at most once per sweep spacing, and the last ask is not lost', async () => {
     // The agent asks after every sample, and a rollback's judgement reads every series of both
     // environments: judged per ask, 10,000 series cost 10,000 judgements of 10,000 series a second.
-    const { action, asked } = heldEveryTime('rollback');
-    const actions = runner([action]);
-    const rule = { name: 'live-universe-failing' } as ActionContext['rule'];
-    actions.fire(['rollback'], { ...context('live-universe-failing#1'), rule });
-    await actions.idle();
+    const { actions, asked } = await owedRollback('live-universe-failing#1');
     expect(asked.fire).toBe(1);
     expect(actions.owed()).toHaveLength(1);
 
@@ -145,10 +147,7 @@ describe('owed actions', () => {
   });
 
   it('idle() resolves while samples keep asking: the spacing between sweeps is no action running', async () => {
-    const { action, asked } = heldEveryTime('rollback');
-    const actions = runner([action]);
-    actions.fire(['rollback'], { ...context('live-universe-failing#3'), rule: { name: 'live-universe-failing' } as ActionContext['rule'] });
-    await actions.idle();
+    const { actions, asked } = await owedRollback('live-universe-failing#3');
     const asking = setInterval(() => actions.retryOwed(), 5);
     try {
       await vi.waitFor(() => expect(asked.ready).toBeGreaterThanOrEqual(2), { timeout: 10_000, interval: 5 });
@@ -160,10 +159,7 @@ describe('owed actions', () => {
   });
 
   it('a lone ask sweeps at once, without waiting for the spacing', async () => {
-    const { action, asked } = heldEveryTime('rollback');
-    const actions = runner([action]);
-    actions.fire(['rollback'], { ...context('live-universe-failing#2'), rule: { name: 'live-universe-failing' } as ActionContext['rule'] });
-    await actions.idle();
+    const { actions, asked } = await owedRollback('live-universe-failing#2');
     actions.retryOwed();
     await new Promise((resolve) => setImmediate(resolve));
     expect(asked.ready).toBe(1);
