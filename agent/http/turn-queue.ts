@@ -73,8 +73,13 @@ export class TurnQueue {
       const next = setImmediate(() => this.#grant());
       this.#cancelNext = () => clearImmediate(next);
     } else {
-      const next = setTimeout(() => this.#grant(), -this.#tokens / DUTY);
-      this.#cancelNext = () => clearTimeout(next);
+      // After the pause, the slice still runs as an immediate: granted in the timers phase, it
+      // could follow the one before (in the last check phase) with no poll for I/O between.
+      const pause = setTimeout(() => {
+        const next = setImmediate(() => this.#grant());
+        this.#cancelNext = () => clearImmediate(next);
+      }, -this.#tokens / DUTY);
+      this.#cancelNext = () => clearTimeout(pause);
     }
   }
 
@@ -93,7 +98,7 @@ export class TurnQueue {
       this.#refill(end);
       this.#tokens -= end - start;
     }
-    // Queued from inside an immediate (or a timer): Node runs it in the next turn at the earliest.
+    // Queued from inside an immediate: Node runs it in the next turn at the earliest.
     this.#schedule();
   }
 

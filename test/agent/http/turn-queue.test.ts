@@ -34,6 +34,30 @@ describe('TurnQueue', () => {
     expect(order.slice(0, 6)).toEqual(['a0', 'b0', 'c0', 'a1', 'b1', 'c1']);
   });
 
+  it('runs one slice per turn after a pause too (regression: a slice granted by its pause timer ran in the same turn as the one before, with no I/O between)', async () => {
+    // Slices of 1 ms use the burst up, then the queue pauses on timers of about a millisecond.
+    // Other work after a slice in the same turn (here 1.5 ms of it) made the timer due at the
+    // next timers phase, which comes before that turn's I/O: two slices back to back.
+    const queue = new TurnQueue();
+    const busy = (ms: number) => {
+      const until = performance.now() + ms;
+      while (performance.now() < until);
+    };
+    const perTurn: number[] = [];
+    let seen = 0;
+    const watch = everyTurn(() => {
+      perTurn.push(queue.granted - seen);
+      seen = queue.granted;
+    });
+    const slices = Promise.all(Array.from({ length: 40 }, () => queue.run(() => busy(1))));
+    const neighbour = everyTurn(() => busy(1.5));
+    await slices;
+    watch.stop();
+    neighbour.stop();
+    expect(queue.granted).toBe(40);
+    expect(Math.max(...perTurn)).toBe(1);
+  });
+
   it("resolves with the slice's result, and rejects with what it threw", async () => {
     const queue = new TurnQueue();
     expect(await queue.run(() => 42)).toBe(42);
