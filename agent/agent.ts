@@ -306,6 +306,7 @@ export class Agent {
     const flagHost = { activeEnvironment: () => this.traffic.live };
     const core = {
       metrics: this.metrics,
+      slice: <T>(work: () => T) => this.#api?.turn(work) ?? Promise.resolve(undefined),
       ready: () => this.ready,
       state: () => this.state(),
       history: (query: EventQuery) => this.#api?.history(query) ?? Promise.resolve(undefined),

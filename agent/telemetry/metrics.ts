@@ -14,6 +14,7 @@ import { formatDuration } from '../../config/units.js';
 import type { ProbeResult } from '../../probes/probe-result.js';
 import type { ProbeSeries } from '../../probes/probe-series.js';
 import type { SloStatus } from '../../probes/slo-window.js';
+import type { WindowFigures } from '../../probes/sliding-window.js';
 
 const QUANTILES = [
   ['0.5', 'p50LatencyMs'],
@@ -23,6 +24,12 @@ const QUANTILES = [
 
 /** Buckets of greenlight_probe_duration_seconds: from a fast local answer to past any sane timeout. */
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10];
+
+/** Steps of a render (one series' lines of one family) per turn of the event loop: about 10 ms of work. */
+export const RENDER_STEPS_PER_SLICE = 2_000;
+
+/** Runs one part of a render in its turn; undefined when it will not run (the agent is stopping). */
+export type RenderSlice = (work: () => boolean) => Promise<boolean | undefined>;
 
 const FAMILIES = {
   success: { name: 'greenlight_probe_success', type: 'gauge', help: 'Whether the latest probe succeeded (1) or failed (0).' },
@@ -281,15 +288,19 @@ export class AgentMetrics {
     this.#flagEnabled.set({ flag, env }, enabled ? 1 : 0);
   }
 
-  /** The exposition text, in the Prometheus format or, when asked, OpenMetrics. */
-  render(openMetrics: boolean): Promise<{ contentType: string; body: string }> {
-    const next = this.#rendering.then(() => this.#render(openMetrics));
+  /**
+   * The exposition text, in the Prometheus format or, when asked, OpenMetrics. `slice` runs each
+   * part of the per-series families in its own turn (the API's TurnQueue: undefined once it
+   * closes); without it, all at once (tests, benches).
+   */
+  render(openMetrics: boolean, slice: RenderSlice = (work) => Promise.resolve(work())): Promise<{ contentType: string; body: string }> {
+    const next = this.#rendering.then(() => this.#render(openMetrics, slice));
     this.#rendering = next.catch(() => undefined);
     return next;
   }
 
-  async #render(openMetrics: boolean): Promise<{ contentType: string; body: string }> {
-    const series = this.#renderSeries(openMetrics);
+  async #render(openMetrics: boolean, slice: RenderSlice): Promise<{ contentType: string; body: string }> {
+    const series = await this.#renderSeries(openMetrics, slice);
     if (!openMetrics) return { contentType: this.#registry.contentType, body: `${series}\n${await this.#registry.metrics()}` };
     // prom-client renames counters in place for OpenMetrics (dropping `_total`); put the names
     // back afterwards so the next Prometheus-format scrape still says greenlight_actions_total.
@@ -304,11 +315,33 @@ export class AgentMetrics {
     }
   }
 
-  /** The per-series families, written straight out. Window figures are computed here, once a scrape. */
-  #renderSeries(openMetrics: boolean): string {
+  /**
+   * The per-series families, RENDER_STEPS_PER_SLICE steps (one series' lines of one family) a
+   * slice: at 10,000 series the whole render took 400 ms of the event loop in one go, during
+   * which probe answers waited and their latency grew by as much (issue 18).
+   */
+  async #renderSeries(openMetrics: boolean, slice: RenderSlice): Promise<string> {
+    const out: string[] = [];
+    // Each slice joins its own lines: one join of 300,000 lines at the end would be a long turn again.
+    const chunks: string[] = [];
+    const steps = this.#seriesLines(openMetrics, out);
+    for (;;) {
+      const done = await slice(() => {
+        let finished = false;
+        for (let step = 0; step < RENDER_STEPS_PER_SLICE && !finished; step++) finished = steps.next().done === true;
+        if (out.length > 0) chunks.push(out.join('\n'));
+        out.length = 0;
+        return finished;
+      });
+      if (done === undefined) throw new Error('the agent is stopping: no metrics rendered');
+      if (done) return chunks.join('\n');
+    }
+  }
+
+  /** Writes the per-series families into `out`, yielding after each series of each family. Window figures are computed here, once a scrape. */
+  *#seriesLines(openMetrics: boolean, out: string[]): Generator<void, void, void> {
     const now = this.#options.now();
     const all = [...this.#series.values()];
-    const out: string[] = [];
     const header = (family: (typeof FAMILIES)[keyof typeof FAMILIES]) => {
       // OpenMetrics names a counter family without its _total suffix.
       const name = openMetrics && family.type === 'counter' ? family.name.replace(/_total$/, '') : family.name;
@@ -316,7 +349,10 @@ export class AgentMetrics {
     };
 
     header(FAMILIES.success);
-    for (const m of all) if (m.success !== undefined) out.push(`greenlight_probe_success{${m.labels}} ${m.success}`);
+    for (const m of all) {
+      if (m.success !== undefined) out.push(`greenlight_probe_success{${m.labels}} ${m.success}`);
+      yield;
+    }
 
     header(FAMILIES.duration);
     for (const m of all) {
@@ -330,21 +366,30 @@ export class AgentMetrics {
         `greenlight_probe_duration_seconds_sum{${m.labels}} ${number(m.durationSum)}`,
         `greenlight_probe_duration_seconds_count{${m.labels}} ${m.durationCount}`,
       );
+      yield;
     }
 
     header(FAMILIES.probes);
-    for (const m of all) for (const [result, count] of m.results) out.push(`greenlight_probes_total{${m.labels},result="${escapeLabel(result)}"} ${count}`);
+    for (const m of all) {
+      for (const [result, count] of m.results) out.push(`greenlight_probes_total{${m.labels},result="${escapeLabel(result)}"} ${count}`);
+      yield;
+    }
 
-    const windows = all.map((m) => m.series.windows.map((window) => window.figures(now)));
+    // Read once, as the error ratios are written, for the latencies after them.
+    const windows: WindowFigures[][] = new Array(all.length);
     header(FAMILIES.errorRatio);
-    all.forEach((m, i) =>
+    for (let i = 0; i < all.length; i++) {
+      const m = all[i]!;
+      windows[i] = m.series.windows.map((window) => window.figures(now));
       windows[i]!.forEach((figures, w) =>
         out.push(`greenlight_window_error_ratio{${m.windowLabels[w]}} ${figures.count === 0 ? 'NaN' : number(figures.errorRatio)}`),
-      ),
-    );
+      );
+      yield;
+    }
 
     header(FAMILIES.latency);
-    all.forEach((m, i) =>
+    for (let i = 0; i < all.length; i++) {
+      const m = all[i]!;
       windows[i]!.forEach((figures, w) => {
         QUANTILES.forEach(([, key], q) => {
           const ms = figures[key];
@@ -354,11 +399,15 @@ export class AgentMetrics {
           `greenlight_window_latency_seconds_sum{${m.windowLabels[w]}} ${figures.count === 0 ? 0 : number((figures.meanLatencyMs! * figures.count) / 1_000)}`,
           `greenlight_window_latency_seconds_count{${m.windowLabels[w]}} ${figures.count}`,
         );
-      }),
-    );
+      });
+      yield;
+    }
 
     header(FAMILIES.consecutive);
-    for (const m of all) out.push(`greenlight_consecutive_failures{${m.labels}} ${m.series.consecutiveFailures}`);
+    for (const m of all) {
+      out.push(`greenlight_consecutive_failures{${m.labels}} ${m.series.consecutiveFailures}`);
+      yield;
+    }
 
     // Only https series, once a handshake has shown their certificate.
     const secured = all.filter((m) => m.series.tls !== undefined);
@@ -394,7 +443,6 @@ export class AgentMetrics {
       header(FAMILIES.capped);
       for (const m of confirming) out.push(`greenlight_confirmation_capped_total{${m.labels}} ${m.capped}`);
     }
-    return out.join('\n');
   }
 }
 
