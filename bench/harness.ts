@@ -264,6 +264,13 @@ export async function startSimulatorProcess(name: string): Promise<SimulatorProc
   return { name, url, pid: child.pid!, child, stop: () => stopChild(child) };
 }
 
+/** Set a simulator's faults through its `/__faults` API (POST the patch), or clear them all (undefined: DELETE). */
+export async function setSimulatorFaults(sim: SimulatorProcess, faults: Record<string, unknown> | undefined): Promise<void> {
+  const response = await fetch(`${sim.url}/__faults`, faults ? { method: 'POST', body: JSON.stringify(faults) } : { method: 'DELETE' });
+  if (!response.ok) throw new Error(`simulator ${sim.name} refused the fault: HTTP ${response.status}: ${await response.text()}`);
+  await response.arrayBuffer();
+}
+
 /** A free TCP port on 127.0.0.1 (for programs that cannot report the one they picked). */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

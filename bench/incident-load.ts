@@ -12,7 +12,8 @@
  * incident, and their ratios. The first-round timeouts of a cold start at thousands of series
  * may fire a rule before the faults; the bench waits for a held rollback either way.
  */
-import { fmt, forkWorker, log, section, sleep, startSimulatorProcess, verdict, type SimulatorProcess, type SummaryRow, type WorkerSample } from './harness.js';
+import { fmt, forkWorker, log, section, setSimulatorFaults, sleep, startSimulatorProcess, verdict, type SimulatorProcess, type SummaryRow } from './harness.js';
+import { engineFigures, type EngineFigures } from './probe-engine.js';
 
 export interface IncidentLoadOptions {
   series: number;
@@ -20,11 +21,6 @@ export interface IncidentLoadOptions {
   measureSeconds?: number;
   /** Seconds before the healthy measurement (default 10). */
   warmupSeconds?: number;
-}
-
-interface Period {
-  usPerProbe: number;
-  rate: number;
 }
 
 export async function runIncidentLoad(options: IncidentLoadOptions): Promise<{ rows: SummaryRow[] }> {
@@ -39,15 +35,15 @@ export async function runIncidentLoad(options: IncidentLoadOptions): Promise<{ r
     try {
       await worker.call({ cmd: 'start' });
       await sleep(warmup * 1_000);
-      const healthy = await period(worker, measure);
+      const healthy = await period(worker, 'healthy', series, measure);
       log(`  healthy:     ${fmt(healthy.usPerProbe, 0)} µs/probe, ${fmt(healthy.rate, 0)} probes/s`);
 
-      await setFaults(green, { errorRatio: 0.5 });
-      await setFaults(blue, { errorRatio: 1 });
+      await setSimulatorFaults(green, { errorRatio: 0.5 });
+      await setSimulatorFaults(blue, { errorRatio: 1 });
       const heldWithin = await waitForHold(worker, 30_000);
       if (heldWithin === undefined) log('  no rollback was held within 30 s of the faults: the incident figures below have no owed rollback');
       else log(`  the rollback was held (action.skipped) ${fmt(heldWithin / 1_000, 1)} s after the faults`);
-      const incident = await period(worker, measure);
+      const incident = await period(worker, 'with an owed rollback', series, measure);
       const events = await worker.call<Record<string, number>>({ cmd: 'events' });
       log(`  in incident: ${fmt(incident.usPerProbe, 0)} µs/probe, ${fmt(incident.rate, 0)} probes/s`);
       log(`  events since start: ${JSON.stringify(events)}`);
@@ -81,16 +77,11 @@ export async function runIncidentLoad(options: IncidentLoadOptions): Promise<{ r
   }
 }
 
-/** CPU per completed probe and completions a second over the next `seconds`. */
-async function period(worker: ReturnType<typeof forkWorker>, seconds: number): Promise<Period> {
-  const first: WorkerSample = await worker.sample();
+/** The worker's figures over the next `seconds` (CPU per completed probe, completions a second). */
+async function period(worker: ReturnType<typeof forkWorker>, label: string, series: number, seconds: number): Promise<EngineFigures> {
+  const first = await worker.sample();
   await sleep(seconds * 1_000);
-  const last: WorkerSample = await worker.sample();
-  const completed = last.completed - first.completed;
-  return {
-    usPerProbe: (last.cpuAfterUs - first.cpuAfterUs) / Math.max(1, completed),
-    rate: completed / ((last.wallAfterMs - first.wallAfterMs) / 1_000),
-  };
+  return engineFigures(label, first, await worker.sample(), series, undefined);
 }
 
 /** Milliseconds until the agent has held a rollback (an action.skipped event), or undefined past `withinMs`. */
@@ -103,9 +94,4 @@ async function waitForHold(worker: ReturnType<typeof forkWorker>, withinMs: numb
     await sleep(250);
   }
   return undefined;
-}
-
-async function setFaults(sim: SimulatorProcess, faults: Record<string, unknown>): Promise<void> {
-  const response = await fetch(`${sim.url}/__faults`, { method: 'POST', body: JSON.stringify(faults) });
-  if (!response.ok) throw new Error(`${sim.name}: POST /__faults answered ${response.status}: ${await response.text()}`);
 }

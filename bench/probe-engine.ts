@@ -206,12 +206,12 @@ export async function measureWorker(
     const first = await worker.sample();
     await sleep(measure * 1_000);
     const last = await worker.sample();
-    if (options.latency === false) return { ...figures(label, first, last, rate, undefined), rssBytes: last.memory.rss };
+    if (options.latency === false) return { ...engineFigures(label, first, last, rate, undefined), rssBytes: last.memory.rss };
     await worker.call({ cmd: 'latency-start' });
     await sleep(LATENCY_SECONDS * 1_000);
     const latency = await worker.call<LatencySummary>({ cmd: 'latency-stop' });
     const results = await worker.call<Record<string, number>>({ cmd: 'results' });
-    return { ...figures(label, first, last, rate, latency), results, rssBytes: last.memory.rss };
+    return { ...engineFigures(label, first, last, rate, latency), results, rssBytes: last.memory.rss };
   } finally {
     await worker.stop();
   }
@@ -221,7 +221,14 @@ export async function measureWorker(
 const LATENCY_SECONDS = 5;
 
 /** The period is [first's end, last's start]: the counting itself stays outside it. */
-function figures(label: string, first: WorkerSample, last: WorkerSample, intendedRate: number, latency: LatencySummary | undefined): EngineFigures {
+/** A worker's figures between two of its samples (CPU and wall time between them, not the samples' own). */
+export function engineFigures(
+  label: string,
+  first: WorkerSample,
+  last: WorkerSample,
+  intendedRate: number,
+  latency: LatencySummary | undefined,
+): EngineFigures {
   const cpuUs = last.cpuBeforeUs - first.cpuAfterUs;
   const seconds = (last.wallBeforeMs - first.wallAfterMs) / 1_000;
   const probes = last.completed - first.completed;

@@ -39,6 +39,7 @@ import {
   section,
   sleep,
   SHIPPED_NODE_FLAGS,
+  setSimulatorFaults,
   sortedCopy,
   startSimulatorProcess,
   stopChild,
@@ -101,12 +102,6 @@ async function getJson<T>(url: string): Promise<T | undefined> {
   } catch {
     return undefined;
   }
-}
-
-async function setFault(sim: SimulatorProcess, faults: Record<string, unknown> | undefined): Promise<void> {
-  const response = await fetch(`${sim.url}/__faults`, faults ? { method: 'POST', body: JSON.stringify(faults) } : { method: 'DELETE' });
-  if (!response.ok) throw new Error(`simulator ${sim.name} refused the fault: HTTP ${response.status}`);
-  await response.arrayBuffer();
 }
 
 /** Start a program, fail with its output if it exits early. */
@@ -455,7 +450,7 @@ async function runMode(
   let front: NginxFront | undefined;
   let greenlight: Greenlight | undefined;
   try {
-    await Promise.all([setFault(sims.blue!, undefined), setFault(sims.green!, undefined)]);
+    await Promise.all([setSimulatorFaults(sims.blue!, undefined), setSimulatorFaults(sims.green!, undefined)]);
     const hostPort = (sim: SimulatorProcess) => new URL(sim.url).host;
     let traffic: Record<string, unknown> = { type: 'webhook', url: `${recorder.url}/greenlight`, timeout: '2s', retries: 0 };
     if (options.traffic === 'nginx') {
@@ -485,7 +480,7 @@ async function runMode(
       const phaseMs = Math.random() * 1_000;
       await sleep(1_000 + phaseMs);
       const faultAt = performance.now();
-      await setFault(sim, { errorRatio: 1 });
+      await setSimulatorFaults(sim, { errorRatio: 1 });
       const stackSeen = () =>
         recorder.arrivals.find(
           (a) =>
@@ -512,7 +507,7 @@ async function runMode(
       log(
         `trial ${String(i + 1).padStart(2)}: fault on ${live.padEnd(5)} phase ${fmt(phaseMs, 0).padStart(3)} ms  stack ${stack ? `${fmt(trial.stackMs! / 1_000, 2)} s` : 'skipped'}  greenlight ${fmt(trial.greenlightMs! / 1_000, 2)} s (knew at ${fmt(trial.detectMs! / 1_000, 2)} s, verified the target in ${trial.verifyMs === undefined ? '-' : `${fmt(trial.verifyMs, 1)} ms`})${stack ? `  ratio ${fmt(trial.greenlightMs! / trial.stackMs!, 2)}` : ''}`,
       );
-      await setFault(sim, undefined);
+      await setSimulatorFaults(sim, undefined);
       // Recover: greenlight sees the old environment healthy again and no rule left firing; the stack has no alert left about it.
       const recovered = await waitFor(
         async () => {
