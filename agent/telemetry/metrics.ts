@@ -25,7 +25,7 @@ const QUANTILES = [
 /** Buckets of greenlight_probe_duration_seconds: from a fast local answer to past any sane timeout. */
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10];
 
-/** Steps of a render (one series' lines of one family) per turn of the event loop: about 10 ms of work. */
+/** Steps of a render (one series' lines of one family) per turn of the event loop: about 13 ms at 10,000 series (412 ms over 60,000 steps). */
 export const RENDER_STEPS_PER_SLICE = 2_000;
 
 /** Runs one part of a render in its turn; undefined when it will not run (the agent is stopping). */
