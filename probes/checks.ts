@@ -15,10 +15,17 @@ export type HeaderCheck = (headers: Record<string, string | string[] | undefined
 /**
  * An observed value as a check shows it. Lists and objects of any size are shown by their first
  * elements only: stringifying a whole 3 KB universe on every passing probe would be most of the
- * probe's CPU, to print 80 characters.
+ * probe's CPU, to print 80 characters. A check that passes shows a non-empty list or object by its
+ * size alone (`12 items`, `3 keys`): its elements are new with every answer (prices, timestamps),
+ * so quoting them made a new text per probe, which then lived an interval as its series' latest
+ * (issue 18: a fifth of what a probe allocated); a failure still quotes them.
  */
-function show(value: unknown, redactor: Redactor): string {
+function show(value: unknown, redactor: Redactor, passed = false): string {
   if (value === undefined) return 'missing';
+  if (passed && value !== null && typeof value === 'object') {
+    const size = sizeOf(value);
+    if (size > 0) return Array.isArray(value) ? plural(size, 'item') : plural(size, 'key');
+  }
   if (Array.isArray(value) && value.length > 3)
     return `${escapeC1(
       redactor.excerpt(
@@ -28,9 +35,10 @@ function show(value: unknown, redactor: Redactor): string {
           .join(',')},...]`,
         60,
       ),
-    )} (${value.length} items)`;
+    )} (${plural(value.length, 'item')})`;
   return escapeC1(redactor.excerpt(JSON.stringify(value) ?? String(value), 80));
 }
+const plural = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;
 const list = (values: readonly unknown[]): string => `[${values.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))).join(', ')}]`;
 
 /** JSON.stringify escapes C0 controls but not DEL and C1 (U+0080-U+009F, which terminals may obey): escape those too. */
@@ -45,10 +53,8 @@ export function compileStatusCheck(ranges: readonly StatusRange[]): (status: num
     .join(', ');
   return remembered(
     (status: number) => status,
-    (status) => {
-      const ok = ranges.some(([low, high]) => status >= low && status <= high);
-      return { ok, text: `status ${status} ${ok ? 'in' : 'not in'} [${expected}]` };
-    },
+    (status) => ranges.some(([low, high]) => status >= low && status <= high),
+    (status, ok) => `status ${status} ${ok ? 'in' : 'not in'} [${expected}]`,
   );
 }
 
@@ -57,33 +63,50 @@ export function compileLatencyCheck(maxLatencyMs: number): (durationMs: number) 
   // Keyed on the shown milliseconds and the verdict together: 50.3 ms against 50 shows "50ms" but fails.
   return remembered(
     (durationMs: number) => Math.round(durationMs) * 2 + (durationMs <= maxLatencyMs ? 0 : 1),
-    (key) => {
-      const ok = key % 2 === 0;
-      return { ok, text: `latency ${Math.floor(key / 2)}ms ${ok ? '<=' : '>'} ${maxLatencyMs}ms` };
-    },
+    (key) => key % 2 === 0,
+    (key, ok) => `latency ${Math.floor(key / 2)}ms ${ok ? '<=' : '>'} ${maxLatencyMs}ms`,
   );
 }
 
 /**
- * A check that reads `observe(input)` and judges it with `judge`, remembering its latest outcome
- * for a scalar value: a healthy target answers `"healthy"` and 200 probe after probe, and each
- * such check is then one shared, frozen result rather than a new text per probe (results live
- * as their series' latest for a whole interval, so each text was garbage for the old generation
- * to collect). Lists and objects are judged every time: they are new with every answer.
+ * A check that reads `observe(input)`, judges it with `test` and words the outcome with
+ * `describe`, remembering its latest outcome: a healthy target answers `"healthy"` and 200 probe
+ * after probe, and each such check is then one shared, frozen result rather than a new text per
+ * probe (results live as their series' latest for a whole interval, so each text was garbage for
+ * the old generation to collect). A scalar is remembered by its value; a list or object that
+ * passes by its kind and size, all its text shows (see `show`); one that fails is worded anew.
  */
-function remembered<I, V>(observe: (input: I) => V, judge: (value: V) => CheckResult): (input: I) => CheckResult {
-  let lastValue: V | undefined;
+function remembered<I, V>(observe: (input: I) => V, test: (value: V) => boolean, describe: (value: V, ok: boolean) => string): (input: I) => CheckResult {
+  let lastKind: Kind | undefined;
+  let lastKey: unknown;
   let last: CheckResult | undefined;
   return (input) => {
     const value = observe(input);
-    if (last !== undefined && value === lastValue) return last;
-    const outcome = judge(value);
-    if (value === null || (typeof value !== 'object' && typeof value !== 'function')) {
-      lastValue = value;
-      last = Object.freeze(outcome);
+    let kind: Kind = 'scalar';
+    let key: unknown = value;
+    if (value !== null && typeof value === 'object') {
+      // Judged before it is remembered: the outcome of a list is not a function of its size.
+      if (!test(value)) return { ok: false, text: describe(value, false) };
+      kind = Array.isArray(value) ? 'list' : 'object';
+      key = sizeOf(value);
     }
-    return outcome;
+    if (last !== undefined && kind === lastKind && key === lastKey) return last;
+    const ok = kind === 'scalar' ? test(value) : true;
+    last = Object.freeze({ ok, text: describe(value, ok) });
+    lastKind = kind;
+    lastKey = key;
+    return last;
   };
+}
+
+type Kind = 'scalar' | 'list' | 'object';
+
+/** A list's length, or an object's own keys counted without making a list of them (this runs for every probe). */
+function sizeOf(value: object): number {
+  if (Array.isArray(value)) return value.length;
+  let keys = 0;
+  for (const key in value) if (Object.hasOwn(value, key)) keys++;
+  return keys;
 }
 
 /** Every operator on a JSON assertion becomes its own check; `redactor` hides secrets in the values it quotes. */
@@ -92,12 +115,7 @@ export function compileJsonChecks(assertion: JsonAssertionConfig, redactor: Reda
   const at = (body: unknown) => readJsonPath(body, path.segments);
   const checks: BodyCheck[] = [];
   const add = (test: (value: unknown) => boolean, pass: string, fail: string) =>
-    checks.push(
-      remembered(at, (value) => {
-        const ok = test(value);
-        return { ok, text: `${path.text} (${show(value, redactor)}) ${ok ? pass : fail}` };
-      }),
-    );
+    checks.push(remembered(at, test, (value, ok) => `${path.text} (${show(value, redactor, ok)}) ${ok ? pass : fail}`));
 
   if (assertion.equals !== undefined) add((v) => v === assertion.equals, `== ${show(assertion.equals, redactor)}`, `!= ${show(assertion.equals, redactor)}`);
   if (assertion.notEquals !== undefined)
@@ -120,16 +138,15 @@ export function compileJsonChecks(assertion: JsonAssertionConfig, redactor: Reda
   }
   if (assertion.length !== undefined) {
     const spec = typeof assertion.length === 'number' ? { equals: assertion.length } : assertion.length;
-    checks.push((body) => {
-      const value = at(body);
-      const length = lengthOf(value);
-      const failed = Object.entries(spec).find(([op, limit]) => limit !== undefined && !compare(op as ComparisonOp, length, limit));
-      const wanted = Object.entries(spec)
-        .filter(([, l]) => l !== undefined)
-        .map(([op, l]) => `${SYMBOL[op as ComparisonOp]} ${l}`)
-        .join(' and ');
-      return { ok: !failed, text: `length of ${path.text} (${length ?? 'not a list or string'}) ${failed ? 'not ' : ''}${wanted}` };
-    });
+    const limits = Object.entries(spec).filter((entry): entry is [ComparisonOp, number] => entry[1] !== undefined);
+    const wanted = limits.map(([op, limit]) => `${SYMBOL[op]} ${limit}`).join(' and ');
+    checks.push(
+      remembered(
+        (body: unknown) => lengthOf(at(body)),
+        (length) => limits.every(([op, limit]) => compare(op, length, limit)),
+        (length, ok) => `length of ${path.text} (${length ?? 'not a list or string'}) ${ok ? '' : 'not '}${wanted}`,
+      ),
+    );
   }
   if (assertion.matches !== undefined) {
     const pattern = new RegExp(assertion.matches);
@@ -145,12 +162,7 @@ export function compileHeaderChecks(assertion: HeaderAssertionConfig, redactor: 
     return Array.isArray(value) ? value.join(', ') : value;
   };
   const add = (test: (value: string | undefined) => boolean, pass: string, fail: string) =>
-    checks.push(
-      remembered(read, (value) => {
-        const ok = test(value);
-        return { ok, text: `header ${assertion.name} (${show(value, redactor)}) ${ok ? pass : fail}` };
-      }),
-    );
+    checks.push(remembered(read, test, (value, ok) => `header ${assertion.name} (${show(value, redactor, ok)}) ${ok ? pass : fail}`));
   if (assertion.exists !== undefined) {
     const want = assertion.exists;
     add((v) => (v !== undefined) === want, want ? 'exists' : 'is absent', want ? 'does not exist' : 'exists');
@@ -193,8 +205,8 @@ export function asNumber(value: unknown): number | undefined {
 }
 
 function lengthOf(value: unknown): number | undefined {
-  if (Array.isArray(value) || typeof value === 'string') return value.length;
-  if (value !== null && typeof value === 'object') return Object.keys(value).length;
+  if (typeof value === 'string') return value.length;
+  if (value !== null && typeof value === 'object') return sizeOf(value);
   return undefined;
 }
 

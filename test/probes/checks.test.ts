@@ -75,7 +75,11 @@ describe('compileJsonChecks', () => {
     ['{ path: $.error, exists: false }', {}, [pass('$.error (missing) is absent')]],
     ['{ path: $.error, exists: false }', { error: 'boom' }, [fail('$.error ("boom") exists')]],
     // nonEmpty
-    ['{ path: $.universe, nonEmpty: true }', { universe: [{ symbol: 'AAPL' }] }, [pass('$.universe ([{"symbol":"AAPL"}]) is non-empty')]],
+    ['{ path: $.universe, nonEmpty: true }', { universe: [{ symbol: 'AAPL' }] }, [pass('$.universe (1 item) is non-empty')]],
+    ['{ path: $.universe, nonEmpty: true }', { universe: [1, 2, 3, 4, 5] }, [pass('$.universe (5 items) is non-empty')]],
+    ['{ path: $.database, exists: true }', { database: { connected: true, pool: 4 } }, [pass('$.database (2 keys) exists')]],
+    ['{ path: $.database, exists: false }', { database: { connected: true, pool: 4 } }, [fail('$.database ({"connected":true,"pool":4}) exists')]],
+    ['{ path: $.universe, equals: 3 }', { universe: [1, 2, 3, 4, 5] }, [fail('$.universe ([1,2,3,...] (5 items)) != 3')]],
     ['{ path: $.universe, nonEmpty: true }', { universe: [] }, [fail('$.universe ([]) is empty')]],
     ['{ path: $.universe, nonEmpty: true }', { universe: '' }, [fail('$.universe ("") is empty')]],
     ['{ path: $.universe, nonEmpty: true }', { universe: {} }, [fail('$.universe ({}) is empty')]],
@@ -168,6 +172,43 @@ describe('compileJsonChecks', () => {
     expect(check!({ status: 'down' }).ok).toBe(false);
     expect(check!('not an object').text).toBe('$.status (missing) not in [healthy, ok]');
     expect(check!(null).ok).toBe(false);
+  });
+
+  it('gives one frozen outcome while a scalar stays the same, and a new one when it changes', () => {
+    const [check] = compileJsonChecks(jsonAssertion('{ path: $.status, in: [healthy, ok] }'), new Redactor());
+    const first = check!({ status: 'healthy', at: 1 });
+    expect(check!({ status: 'healthy', at: 2 })).toBe(first);
+    expect(Object.isFrozen(first)).toBe(true);
+    const down = check!({ status: 'down' });
+    expect(down).toEqual(fail('$.status ("down") not in [healthy, ok]'));
+    expect(check!({ status: 'healthy' })).not.toBe(first);
+  });
+
+  it('remembers a passing list or object by its size, and words every failure anew from its elements', () => {
+    const [nonEmpty] = compileJsonChecks(jsonAssertion('{ path: $.universe, nonEmpty: true }'), new Redactor());
+    const first = nonEmpty!({ universe: [{ price: 1 }, { price: 2 }] });
+    // New elements, same size: the same outcome, no new text.
+    expect(nonEmpty!({ universe: [{ price: 3 }, { price: 4 }] })).toBe(first);
+    expect(nonEmpty!({ universe: [{ price: 3 }, { price: 4 }, { price: 5 }] })).toEqual(pass('$.universe (3 items) is non-empty'));
+    // An object of as many keys as the list had items is another shape: not the list's outcome.
+    const [exists] = compileJsonChecks(jsonAssertion('{ path: $.x, exists: true }'), new Redactor());
+    const list = exists!({ x: [1, 2] });
+    expect(exists!({ x: { a: 1, b: 2 } })).toEqual(pass('$.x (2 keys) exists'));
+    expect(exists!({ x: [1, 2] })).toEqual(list);
+    expect(exists!({ x: 2 })).toEqual(pass('$.x (2) exists'));
+    // A list that fails shows its first elements, each time as it is now.
+    const [equals] = compileJsonChecks(jsonAssertion('{ path: $.x, equals: 1 }'), new Redactor());
+    expect(equals!({ x: [7] })).toEqual(fail('$.x ([7]) != 1'));
+    expect(equals!({ x: [8] })).toEqual(fail('$.x ([8]) != 1'));
+  });
+
+  it('remembers a length check by the length it read', () => {
+    const [length] = compileJsonChecks(jsonAssertion('{ path: $.universe, length: { gte: 1, lte: 2 } }'), new Redactor());
+    const first = length!({ universe: [{ a: 1 }] });
+    expect(first).toEqual(pass('length of $.universe (1) >= 1 and <= 2'));
+    expect(length!({ universe: [{ a: 2 }] })).toBe(first);
+    expect(length!({ universe: [1, 2, 3] })).toEqual(fail('length of $.universe (3) not >= 1 and <= 2'));
+    expect(length!({ universe: { a: 1, b: 2 } })).toEqual(pass('length of $.universe (2) >= 1 and <= 2'));
   });
 
   it('accepts an assertion object built directly', () => {
