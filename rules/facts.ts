@@ -28,6 +28,12 @@ export interface FactContext {
    * probe read it instead of walking the series. Without one they walk the series.
    */
   pool?: (env: string) => SeriesPool | undefined;
+  /**
+   * The series of one probe in `env`, found by its name: facts that name their probes read these
+   * instead of filtering every series of the environment (at 10,000 series, 99 rules on one probe
+   * each walked 5,000 series per sample of their probe). Without it they filter.
+   */
+  named?: (env: string, probe: string) => ProbeSeries | undefined;
 }
 
 /** A fact's value and how many probes its windows held (for minSamples). */
@@ -97,11 +103,17 @@ export function resolveEnv(context: Pick<FactContext, 'activeEnvironment' | 'env
 
 function selected(context: FactContext, params: FactParams): ProbeSeries[] {
   const env = resolveEnv(context, params.env ?? context.ruleEnv);
-  const all = context.series(env);
   const probe = params.probe ?? '*';
-  if (probe === '*') return [...all];
+  if (probe === '*') return [...context.series(env)];
   const names = Array.isArray(probe) ? probe : [probe];
-  return all.filter((series) => names.includes(series.probe));
+  const named = context.named;
+  if (!named) return context.series(env).filter((series) => names.includes(series.probe));
+  const found: ProbeSeries[] = [];
+  names.forEach((name, i) => {
+    const series = names.indexOf(name) === i ? named(env, name) : undefined; // a name listed twice counts once
+    if (series) found.push(series);
+  });
+  return found;
 }
 
 /** The pool of the environment when the fact reads every probe of it (no `probe`, or `*`). */
@@ -174,12 +186,12 @@ interface Pair {
 function pairs(context: FactContext, params: FactParams): { pairs: Pair[]; samples: number } {
   const { baseline } = sides(context, params);
   if (baseline === undefined) return { pairs: [], samples: 0 };
-  const others = new Map(context.series(baseline).map((series) => [series.probe, series]));
+  const counterpart = context.named ?? byName(context.series(baseline));
   const min = params.minSamples ?? COMPARISON_MIN_SAMPLES;
   const out: Pair[] = [];
   let samples = Number.POSITIVE_INFINITY;
   for (const series of selected(context, params)) {
-    const other = others.get(series.probe);
+    const other = counterpart(baseline, series.probe);
     if (!other) continue;
     const window = windowIndex(series, params.window);
     const count = Math.min(series.windows[window]!.totals(context.now).count, other.windows[window]!.totals(context.now).count);
@@ -188,6 +200,12 @@ function pairs(context: FactContext, params: FactParams): { pairs: Pair[]; sampl
     samples = Math.min(samples, count);
   }
   return { pairs: out, samples: out.length === 0 ? 0 : samples };
+}
+
+/** A lookup by probe name over one environment's `list`, for a context without `named`. */
+function byName(list: readonly ProbeSeries[]): (env: string, probe: string) => ProbeSeries | undefined {
+  const index = new Map(list.map((series) => [series.probe, series]));
+  return (_env, probe) => index.get(probe);
 }
 
 function sloOf(context: FactContext, params: FactParams): SloTracker | undefined {

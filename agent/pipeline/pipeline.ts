@@ -114,6 +114,7 @@ export class Pipeline {
       now: now(),
       series: (env: string) => this.series.of(env),
       pool: (env: string) => this.series.poolOf(env),
+      named: (env: string, probe: string) => this.series.named(env, probe),
       watching: host.promotions?.current?.watchingEnv,
       slo: (name: string | undefined) => this.slo.get(name),
     });

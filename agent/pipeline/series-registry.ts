@@ -93,6 +93,8 @@ export class SeriesRegistry {
   readonly #runner: SeriesRunner;
   #entries: SeriesEntry[] = [];
   readonly #byEnv = new Map<string, ProbeSeries[]>();
+  /** Per environment, its series by probe name (what facts naming a probe read). */
+  readonly #byName = new Map<string, Map<string, ProbeSeries>>();
   readonly #intervalByEnv = new Map<string, SeriesEntry[]>();
   /** Per environment, the sums of its series' windows (series-pool.ts): facts over every probe read these. */
   readonly #pools = new Map<string, SeriesPool>();
@@ -116,6 +118,11 @@ export class SeriesRegistry {
   /** The series of one environment (what the rules' facts read). */
   of(env: string): readonly ProbeSeries[] {
     return this.#byEnv.get(env) ?? [];
+  }
+
+  /** The series of `probe` in `env`, if there is one. */
+  named(env: string, probe: string): ProbeSeries | undefined {
+    return this.#byName.get(env)?.get(probe);
   }
 
   /** The pool of one environment's series, when they can be pooled. */
@@ -193,15 +200,19 @@ export class SeriesRegistry {
     for (const entry of this.#entries) entry.inFlight.cancel();
   }
 
-  /** Index the series by environment; their pools are dropped, and built anew when next read. */
+  /** Index the series by environment and probe; their pools are dropped, and built anew when next read. */
   #index(): void {
     this.#byEnv.clear();
+    this.#byName.clear();
     this.#intervalByEnv.clear();
     for (const entry of this.#entries) {
       const { series } = entry;
       const list = this.#byEnv.get(series.env);
       if (list) list.push(series);
       else this.#byEnv.set(series.env, [series]);
+      const byName = this.#byName.get(series.env);
+      if (byName) byName.set(series.probe, series);
+      else this.#byName.set(series.env, new Map([[series.probe, series]]));
       series.pool = undefined;
       if (!entry.interval) continue;
       const interval = this.#intervalByEnv.get(series.env);

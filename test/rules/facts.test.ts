@@ -113,6 +113,74 @@ describe('comparison facts: the live environment against the other', () => {
   });
 });
 
+describe('facts that name their probes', () => {
+  /** Three probes on green, with different latencies and failures: a 10 ms, b 50 ms with a failure in 4, c 200 ms. */
+  const fleet = () => {
+    const green = ['a', 'b', 'c'].map((name) => series('green', name));
+    feed(green[0]!, 40, () => 10);
+    feed(
+      green[1]!,
+      40,
+      () => 50,
+      (i) => i % 4 === 0,
+    );
+    feed(green[2]!, 40, () => 200);
+    return green;
+  };
+  const cases: [string, FactParams][] = [
+    ['meanLatency', { probe: 'b' }],
+    ['p95Latency', { probe: 'b' }],
+    ['errorRatio', { probe: ['b', 'c'] }],
+    ['meanLatency', { probe: ['c', 'b', 'c'] }],
+    ['consecutiveFailures', { probe: 'b' }],
+    ['samples', { probe: 'a' }],
+    ['p95Latency', { probe: 'nowhere' }],
+  ];
+
+  it.each(cases)('%s %j: found by name, the same as a walk over every series', (name, params) => {
+    const green = fleet();
+    const walked = fact(name, context([], green), params);
+    // With the lookup, reading the environment's whole list is not needed: it throws here.
+    const byName = new Map(green.map((s) => [s.probe, s]));
+    const looked = fact(
+      name,
+      context([], green, {
+        series: () => {
+          throw new Error('walked every series of the environment');
+        },
+        named: (env, probe) => (env === 'green' ? byName.get(probe) : undefined),
+      }),
+      params,
+    );
+    expect(looked).toEqual(walked);
+  });
+
+  it('pairs each probe with its counterpart by name in a comparison, as the walk does', () => {
+    const green = fleet();
+    const blue = ['a', 'b', 'c'].map((name) => series('blue', name));
+    for (const s of blue) feed(s, 40, () => 20);
+    const names = new Map([...blue, ...green].map((s) => [`${s.env}/${s.probe}`, s]));
+    const named = (env: string, probe: string) => names.get(`${env}/${probe}`);
+    for (const params of [{ window: '5m' }, { window: '5m', probe: 'c' }, { window: '5m', probe: ['b', 'c'] }]) {
+      for (const name of ['latencyRatio', 'errorRatioDiff']) {
+        const walked = fact(name, context(blue, green), params);
+        expect(walked.value).toBeDefined();
+        expect(fact(name, context(blue, green, { named }), params)).toEqual(walked);
+      }
+    }
+  });
+
+  it('reads the series of the environment the fact names, by name', () => {
+    const green = fleet();
+    const blue = [series('blue', 'b')];
+    feed(blue[0]!, 40, () => 999);
+    const names = (list: ProbeSeries[]) => new Map(list.map((s) => [s.probe, s]));
+    const ctx = context(blue, green, { named: (env, probe) => (env === 'blue' ? names(blue) : names(green)).get(probe) });
+    expect(fact('meanLatency', ctx, { probe: 'b', env: 'blue' }).value).toBe(0.999); // seconds
+    expect(fact('meanLatency', ctx, { probe: 'b' }).value).toBe(0.05);
+  });
+});
+
 describe('tlsDaysLeft and tlsValid', () => {
   it('days left as of now, the fewest among the probes; kept when a later probe has no handshake', () => {
     const a = series('green', 'a');
