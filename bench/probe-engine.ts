@@ -220,8 +220,7 @@ export async function measureWorker(
 /** Seconds of duration sampling after the CPU window. */
 const LATENCY_SECONDS = 5;
 
-/** The period is [first's end, last's start]: the counting itself stays outside it. */
-/** A worker's figures between two of its samples (CPU and wall time between them, not the samples' own). */
+/** A worker's figures between two of its samples: the period is [first's end, last's start], so the counting itself stays outside it. */
 export function engineFigures(
   label: string,
   first: WorkerSample,
