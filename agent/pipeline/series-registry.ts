@@ -184,14 +184,21 @@ export class SeriesRegistry {
     this.#index();
   }
 
-  /** Stop and drop `entry`: its probe in flight ends now (it says nothing the new config asks about). */
-  async remove(entry: SeriesEntry): Promise<void> {
-    entry.inFlight.cancel();
-    await this.#scheduler.remove(entry.key);
-    this.#metrics.removeSeries(entry.series);
-    this.#firstRound.delete(entry);
-    this.#entries = this.#entries.filter((other) => other !== entry);
-    entry.series.pool = undefined;
+  /**
+   * Stop and drop `entries`: their probes in flight end now (they say nothing the new config asks
+   * about). One pass and one re-index however many go: a reload may drop thousands of series.
+   */
+  async remove(entries: readonly SeriesEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    for (const entry of entries) entry.inFlight.cancel();
+    await this.#scheduler.remove(entries.map((entry) => entry.key));
+    for (const entry of entries) {
+      this.#metrics.removeSeries(entry.series);
+      this.#firstRound.delete(entry);
+      entry.series.pool = undefined;
+    }
+    const gone = new Set(entries);
+    this.#entries = this.#entries.filter((entry) => !gone.has(entry));
     this.#index();
   }
 

@@ -76,7 +76,8 @@ export function planReload(previous: Config, next: Config, running: readonly { k
     (spec ? probes.changed : probes.removed).push(key);
     drop.push(key);
   }
-  for (const key of wanted.keys()) if (!probes.changed.includes(key)) probes.added.push(key);
+  const rebuilt = new Set(probes.changed);
+  for (const key of wanted.keys()) if (!rebuilt.has(key)) probes.added.push(key);
   const changed = (key: keyof Config) => JSON.stringify(previous[key]) !== JSON.stringify(next[key]);
   return {
     refusal,
@@ -179,7 +180,8 @@ export class ConfigReloader {
     if (plan.refusal) return refuse(plan.refusal);
 
     // Probes: the changed and removed series go (their probes in flight end now), the new start.
-    for (const entry of series.entries.filter((e) => plan.drop.includes(e.key))) await series.remove(entry);
+    const drop = new Set(plan.drop);
+    await series.remove(series.entries.filter((entry) => drop.has(entry.key)));
     hooks.adopt(next);
     if (plan.environmentsChanged) {
       // Validated a moment ago; should a CA file vanish since, the previous trust stays.

@@ -143,6 +143,37 @@ describe('ProbeScheduler', () => {
     expect(runs).toBe(1);
   });
 
+  it('removes many jobs in one call: it waits for all their runs in flight, and the rest run on', async () => {
+    vi.useFakeTimers();
+    scheduler = new ProbeScheduler({ random: () => 0, onError: () => undefined });
+    const runs = new Map<string, number>();
+    const release: (() => void)[] = [];
+    for (let n = 0; n < 100; n++) {
+      const key = `p${n}@blue`;
+      runs.set(key, 0);
+      // The first 50 hang until released; the others answer at once.
+      const run = () => {
+        runs.set(key, runs.get(key)! + 1);
+        return n < 50 ? new Promise<void>((resolve) => release.push(resolve)) : Promise.resolve();
+      };
+      scheduler.add(job({ key, run }));
+    }
+    scheduler.start();
+    await vi.advanceTimersByTimeAsync(100);
+    expect(release).toHaveLength(50);
+    let removed = false;
+    const gone = [...Array(50).keys()].map((n) => `p${n}@blue`);
+    const removing = scheduler.remove([...gone, 'unknown@blue']).then(() => (removed = true));
+    // Released last to first: the removal ends with the last run still in flight, whichever it is.
+    for (const resolve of release.slice(1).reverse()) resolve();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(removed).toBe(false);
+    release[0]!();
+    await removing;
+    await vi.advanceTimersByTimeAsync(3_000);
+    for (const [key, count] of runs) expect(count, key).toBe(gone.includes(key) ? 1 : 4);
+  });
+
   it('runs a cron job through node-cron', async () => {
     let runs = 0;
     scheduler = new ProbeScheduler({ onError: () => undefined });
