@@ -145,7 +145,7 @@ class ProbeCall implements Dispatcher.DispatchHandler, Cancellable {
     const target = this.#target;
     if (canceller && !canceller.join(this)) return this.cut('shutdown');
     this.#canceller = canceller;
-    this.#timer = setTimeout(() => this.cut('timeout'), target.timeoutMs);
+    this.#timer = setTimeout(this.#deadline, target.timeoutMs);
     try {
       dispatcher.dispatch({ origin: target.origin, path: target.path, method: target.method, headers: target.headers, body: target.body ?? null }, this);
     } catch (error) {
@@ -200,6 +200,17 @@ class ProbeCall implements Dispatcher.DispatchHandler, Cancellable {
     result.error = this.#target.redactor.text(describeError(error));
     this.#finish();
   }
+
+  /**
+   * The deadline passed: the probe is cut after the loop's next poll for I/O, not at once. Timers
+   * run before the poll, so when the agent's own loop was held up past a deadline (a reload of
+   * thousands of series, a long collection) an answer that came in meanwhile is still waiting in
+   * its socket. The target answered in time as far as it could tell; cutting at once would make
+   * our stall a timeout of every probe in flight, on both environments at once.
+   */
+  readonly #deadline = (): void => {
+    setImmediate(() => this.cut('timeout'));
+  };
 
   /** End the probe from our side (its deadline, shutdown): a timeout, whatever arrived so far. */
   cut(why: Cut): void {

@@ -509,6 +509,34 @@ describe('runProbe: transport failures', () => {
     expect(ms).toBeGreaterThanOrEqual(450);
   });
 
+  it('an answer that came in while the agent itself was stalled past the deadline is read, not a timeout', async () => {
+    let answered = false;
+    const server = await httpServer((_req, res) => {
+      json(res, { status: 'ok' });
+      answered = true;
+      // The whole process stalls (the server is in it): the answer waits in the probe's socket while its deadline passes.
+      const until = performance.now() + 400;
+      while (performance.now() < until);
+    });
+    const target = targetFor(server.url, 'path: /api/health\ntimeout: 150ms');
+    const result = await runProbe(target, agent, now);
+    expect(answered).toBe(true);
+    expect({ ok: result.ok, reason: result.reason, status: result.status }).toEqual({ ok: true, reason: undefined, status: 200 });
+    expect(result.durationMs).toBeGreaterThanOrEqual(400);
+  });
+
+  it('a stall past the deadline with no answer waiting is still a timeout', async () => {
+    const server = await httpServer(() => {
+      const until = performance.now() + 400;
+      while (performance.now() < until);
+      /* never answers */
+    });
+    const target = targetFor(server.url, 'path: /api/health\ntimeout: 150ms');
+    const result = await runProbe(target, agent, now);
+    expectFailure(result, 'timeout');
+    expect(result.error).toBe('no complete answer within 150ms');
+  });
+
   it('reset: headers and part of a content-length body, then the socket is destroyed', async () => {
     const server = await httpServer((req, res) => {
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
