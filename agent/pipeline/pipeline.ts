@@ -33,7 +33,7 @@ import type { TrafficControl } from '../traffic/traffic-control.js';
 import { nextConfirmation } from './confirmation.js';
 import { IncidentBook, type StoredIncident } from './incident-book.js';
 import { publishStateChange } from './probe-events.js';
-import { ProbeScheduler } from './probe-scheduler.js';
+import { ProbeScheduler, type SkipReason } from './probe-scheduler.js';
 import { publishTransition } from './rule-events.js';
 import { SeriesRegistry, seriesSpecs, type SeriesEntry } from './series-registry.js';
 import { SloKeeper } from './slo-keeper.js';
@@ -101,7 +101,7 @@ export class Pipeline {
     });
     const runner = {
       run: (entry: SeriesEntry, confirmation?: Confirmation) => this.#probe(entry, confirmation),
-      skipped: (entry: SeriesEntry) => this.#skipped(entry),
+      skipped: (entry: SeriesEntry, why: SkipReason) => this.#skipped(entry, why),
     };
     this.series = new SeriesRegistry({ scheduler: this.scheduler, metrics, redactor: host.redactor, now, runner });
     this.series.add(config, seriesSpecs(config));
@@ -269,10 +269,15 @@ export class Pipeline {
     this.#track(this.#host.actions.reconcile(records, contextOf));
   }
 
-  #skipped(entry: SeriesEntry): void {
+  #skipped(entry: SeriesEntry, why: SkipReason): void {
     entry.series.recordSkipped();
     this.#host.metrics.recordSkipped(entry.series);
-    this.#logger.debug({ probe: entry.series.probe, env: entry.series.env }, 'probe tick skipped: the previous probe is still in flight');
+    this.#logger.debug(
+      { probe: entry.series.probe, env: entry.series.env },
+      why === 'late'
+        ? 'probe tick skipped: it came a whole interval late (the agent was held up); the next keeps its phase'
+        : 'probe tick skipped: the previous probe is still in flight',
+    );
   }
 
   #track(promise: Promise<unknown>): void {

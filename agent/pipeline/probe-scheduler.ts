@@ -1,7 +1,8 @@
 /**
  * Runs jobs on `every` intervals (jittered, phase-spread) or cron expressions (node-cron, in a
  * time zone). A job never overlaps itself: a tick that finds the previous run still in flight
- * is reported through onSkipped instead of starting another.
+ * is reported through onSkipped instead of starting another; so is a tick a whole interval late
+ * (the loop was held up), which is dropped rather than run late.
  *
  * Confirmation re-runs: a run may ask for a quick re-run (it resolves to 'failure' or
  * 'recovery', what it wants confirmed). The scheduler then runs the job again `spacingMs` later,
@@ -34,11 +35,15 @@ export interface ScheduledJob {
    * (a re-run follows when the job has a `confirm` policy), or nothing.
    */
   run: (confirmation?: Confirmation) => Promise<ConfirmationKind | undefined | void>;
-  onSkipped: () => void;
+  /** A tick that did not run: the previous run was still in flight, or the tick came a whole interval late. */
+  onSkipped: (why: SkipReason) => void;
   confirm?: ConfirmPolicy | undefined;
   /** A re-run the rate cap withheld. */
   onCapped?: () => void;
 }
+
+/** Why a tick did not run. */
+export type SkipReason = 'in-flight' | 'late';
 
 interface JobState {
   job: ScheduledJob;
@@ -54,6 +59,8 @@ interface JobState {
   planned: number;
   /** Removed from the scheduler: its timers that still fire do nothing (a flag, not a search of thousands of jobs per tick). */
   removed: boolean;
+  /** A tick found the previous run in flight and looks again after the loop's next poll. */
+  rechecking: boolean;
 }
 
 /** Re-runs sent in the last second per group, oldest first (at most maxPerSecond entries). */
@@ -92,6 +99,7 @@ export class ProbeScheduler {
       task: undefined,
       planned: 0,
       removed: false,
+      rechecking: false,
     };
     this.#jobs.push(state);
     if (this.#running) this.#startJob(state);
@@ -164,12 +172,18 @@ export class ProbeScheduler {
     while (this.#due.length > 0 && this.#due[0]!.planned <= now) {
       const state = popHeap(this.#due);
       if (state.removed) continue;
-      this.#tick(state);
       const { every, jitter } = state.job.schedule as { every: number; jitter: number };
+      // A tick a whole interval late (the loop was held up: a stopped process, a reload of
+      // thousands of series) is dropped, not run late: the series' next tick on its own phase
+      // comes within an interval. Running every late tick now would start every series in one
+      // burst and keep them in step from then on, a burst each interval.
+      if (now - state.planned < every) this.#tick(state);
+      else state.job.onSkipped('late');
       const offset = (this.#random() * 2 - 1) * jitter * every;
-      state.planned = Math.max(now, state.planned + every + offset);
-      // After a long pause (a stopped process, a blocked loop) resume from now instead of catching up.
-      if (state.planned - now > every * 2) state.planned = now + every;
+      let next = state.planned + every + offset;
+      if (next <= now) next += (Math.floor((now - next) / every) + 1) * every;
+      // The clock went back (or the plan is far off): resume an interval from now.
+      state.planned = next - now > every * 2 ? now + every : next;
       pushHeap(this.#due, state);
     }
     this.#arm(now);
@@ -198,7 +212,8 @@ export class ProbeScheduler {
     if (!this.#running || state.removed) return;
     if (state.inFlight) {
       if (confirmation === undefined && state.inFlightConfirming) state.owed = true;
-      else state.job.onSkipped();
+      else if (confirmation === undefined && !state.rechecking) this.#tickAfterPoll(state);
+      else state.job.onSkipped('in-flight');
       return;
     }
     if (confirmation === undefined && state.confirmTimer) {
@@ -221,6 +236,22 @@ export class ProbeScheduler {
     state.inFlight = state.job.run(confirmation).then(settle, (error: unknown) => {
       this.#onError(state.job, error);
       settle(undefined);
+    });
+  }
+
+  /**
+   * A scheduled tick found the previous run in flight. Timers run before the loop polls for I/O,
+   * so when the loop was held up the run's answer may be waiting in its socket already (the
+   * probe's own deadline waits for that poll too, http-probe.ts): look again after the poll, and
+   * skip the tick only if the run is still in flight then.
+   */
+  #tickAfterPoll(state: JobState): void {
+    state.rechecking = true;
+    setImmediate(() => {
+      state.rechecking = false;
+      if (!this.#running || state.removed) return;
+      if (state.inFlight) state.job.onSkipped('in-flight');
+      else this.#tick(state);
     });
   }
 

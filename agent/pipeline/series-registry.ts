@@ -21,7 +21,7 @@ import { SeriesPool } from '../../probes/series-pool.js';
 import { watchedLines } from '../../rules/rule-evaluator.js';
 import type { AgentMetrics } from '../telemetry/metrics.js';
 import { confirmPolicy } from './confirmation.js';
-import type { ProbeScheduler, ScheduledJob } from './probe-scheduler.js';
+import type { ProbeScheduler, ScheduledJob, SkipReason } from './probe-scheduler.js';
 
 export interface SeriesEntry {
   /** `health@blue`: the scheduler's job key. */
@@ -56,7 +56,7 @@ export interface SeriesSpec {
 /** What a run of one series does: the agent's probe → record path. */
 export interface SeriesRunner {
   run(entry: SeriesEntry, confirmation?: Confirmation): Promise<ConfirmationKind | undefined>;
-  skipped(entry: SeriesEntry): void;
+  skipped(entry: SeriesEntry, why: SkipReason): void;
 }
 
 /** One series per probe and environment, with what it is built from (a reload compares fingerprints). */
@@ -176,7 +176,7 @@ export class SeriesRegistry {
         key: spec.key,
         schedule: spec.schedule,
         run: (confirmation) => this.#runner.run(entry, confirmation),
-        onSkipped: () => this.#runner.skipped(entry),
+        onSkipped: (why) => this.#runner.skipped(entry, why),
         confirm: confirmPolicy(config, spec.probe, spec.env),
         onCapped: () => this.#metrics.recordConfirmationCapped(entry.series),
       });

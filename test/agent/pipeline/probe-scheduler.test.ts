@@ -1,3 +1,4 @@
+import { createServer, connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { nextConfirmation } from '../../../agent/pipeline/confirmation.js';
 import { ProbeScheduler, type ConfirmPolicy, type ScheduledJob } from '../../../agent/pipeline/probe-scheduler.js';
@@ -52,6 +53,102 @@ describe('ProbeScheduler', () => {
     }
     // Spread over the second, not one burst.
     expect(phases.size).toBeGreaterThan(500);
+  });
+
+  it('after the agent was held up for more than an interval, drops the late ticks and keeps every series on its own phase', async () => {
+    vi.useFakeTimers();
+    let seed = 11;
+    const random = () => ((seed = (seed * 16_807) % 2_147_483_647) - 1) / 2_147_483_646;
+    scheduler = new ProbeScheduler({ random, onError: () => undefined });
+    const start = Date.now();
+    const runs = new Map<number, number[]>();
+    const skips: string[] = [];
+    for (let n = 0; n < 200; n++) {
+      runs.set(n, []);
+      scheduler.add(
+        job({
+          key: `p${n}@blue`,
+          schedule: { every: 1_000, jitter: 0 },
+          run: async () => void runs.get(n)!.push(Date.now() - start),
+          onSkipped: (why) => skips.push(why),
+        }),
+      );
+    }
+    scheduler.start();
+    await vi.advanceTimersByTimeAsync(3_000);
+    const phase = new Map([...runs].map(([n, times]) => [n, times[0]!]));
+    // The loop is held up 2.5 s: the clock moves on, no timer fires meanwhile.
+    vi.setSystemTime(Date.now() + 2_500);
+    const resumed = Date.now() - start;
+    await vi.advanceTimersByTimeAsync(4_000);
+    const after = [...runs].flatMap(([n, times]) => times.filter((t) => t >= resumed).map((t) => ({ n, t })));
+    // Each series' late tick is dropped once (counted as skipped, for that reason), none runs late twice ...
+    expect(skips).toEqual(Array<string>(200).fill('late'));
+    // ... and from then on each runs once an interval on the phase it had, not all in one burst.
+    for (const [n, times] of runs) {
+      const later = times.filter((t) => t >= resumed);
+      expect(later.length, `series ${n}`).toBeGreaterThanOrEqual(3);
+      for (const t of later) expect((t - phase.get(n)!) % 1_000, `series ${n} at ${t}`).toBe(0);
+    }
+    const perMillisecond = new Map<number, number>();
+    for (const { t } of after) perMillisecond.set(t, (perMillisecond.get(t) ?? 0) + 1);
+    expect(Math.max(...perMillisecond.values())).toBeLessThan(10);
+  });
+
+  it('runs a tick late by less than an interval at once, then goes on at its phase', async () => {
+    vi.useFakeTimers();
+    scheduler = new ProbeScheduler({ random: () => 0, onError: () => undefined });
+    const start = Date.now();
+    const runs: number[] = [];
+    const skips: string[] = [];
+    scheduler.add(job({ run: async () => void runs.push(Date.now() - start), onSkipped: (why) => skips.push(why) }));
+    scheduler.start();
+    await vi.advanceTimersByTimeAsync(1_100);
+    vi.setSystemTime(Date.now() + 500); // held up: the tick due at 2,000 comes when the clock says 2,500
+    await vi.advanceTimersByTimeAsync(2_500);
+    expect(runs).toEqual([0, 1_000, 2_500, 3_000, 4_000]);
+    expect(skips).toEqual([]);
+  });
+
+  it("a tick that comes while its previous run's answer waits in the socket (the loop was held up) runs, not skipped", async () => {
+    // The run's answer comes over a real socket: the run asks at 950 ms, the server answers at
+    // once and then holds up the whole process 200 ms, past the next tick (due at 1,000 ms). After
+    // the hold-up the timers run before the loop polls again and reads the answer.
+    const server = createServer((socket) => {
+      socket.on('data', () => {
+        socket.write('answer');
+        const until = performance.now() + 200;
+        while (performance.now() < until);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client: Socket = connect((server.address() as { port: number }).port, '127.0.0.1');
+    await new Promise((resolve) => client.once('connect', resolve));
+    try {
+      const runs: number[] = [];
+      const skips: string[] = [];
+      const start = performance.now();
+      scheduler = new ProbeScheduler({ random: () => 0, onError: () => undefined });
+      scheduler.add(
+        job({
+          run: () => {
+            runs.push(performance.now() - start);
+            if (runs.length > 1) return Promise.resolve();
+            setTimeout(() => client.write('question'), 950);
+            return new Promise<void>((resolve) => client.once('data', () => resolve()));
+          },
+          onSkipped: (why) => skips.push(why),
+        }),
+      );
+      scheduler.start();
+      await waitUntil(() => runs.length >= 2 || skips.length > 0, 'the second tick');
+      expect(skips).toEqual([]);
+      expect(runs).toHaveLength(2);
+      expect(runs[1]!).toBeGreaterThanOrEqual(1_100);
+    } finally {
+      client.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it('moves ticks by at most the jitter, without drifting', async () => {
