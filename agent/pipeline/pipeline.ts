@@ -169,6 +169,7 @@ export class Pipeline {
   /** Firing rules resumed (or changed by a reload) cannot resolve until the series have refilled. */
   holdResumed(): void {
     this.#resumeHeld = true;
+    this.series.awaitResults(RESUME_HOLD_ROUNDS);
   }
 
   /** Run `pass` (the rules over every probe) at the next tick; settled() waits for it. */
@@ -218,7 +219,7 @@ export class Pipeline {
     this.#host.reports?.record(series.probe, series.env, result);
     if (this.series.noteResult(entry)) this.#reconcileInterrupted();
     if (change) publishStateChange(this.#host.bus, entry, result, change, live);
-    if (this.#resumeHeld && this.series.allHaveResults(RESUME_HOLD_ROUNDS)) {
+    if (this.#resumeHeld && this.series.noteRefilled(entry)) {
       this.#resumeHeld = false;
       this.rules.releaseResumeHolds();
     }

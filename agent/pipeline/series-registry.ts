@@ -102,6 +102,9 @@ export class SeriesRegistry {
   #poolsStale = true;
   /** Interval series still without a first result (readiness). */
   readonly #firstRound = new Set<SeriesEntry>();
+  /** Interval series still short of the results awaitResults waits for, and that count. */
+  readonly #refilling = new Set<SeriesEntry>();
+  #refillCount = 0;
 
   constructor(options: { scheduler: ProbeScheduler; metrics: AgentMetrics; redactor: Redactor; now: () => number; runner: SeriesRunner }) {
     this.#scheduler = options.scheduler;
@@ -151,9 +154,22 @@ export class SeriesRegistry {
     return this.#firstRound.delete(entry) && this.#firstRound.size === 0;
   }
 
-  /** Whether every interval series has recorded at least `count` results. */
-  allHaveResults(count: number): boolean {
-    return this.#entries.every((entry) => !entry.interval || entry.series.results >= count);
+  /**
+   * From now, wait for every interval series there is to have recorded `count` results (a held
+   * resume: windows refilling). The series still short are listed once here, and each result
+   * crosses its own off (noteRefilled): asking every series after every sample was O(n) a
+   * sample, and at 10,000 series a reload's hold took the agent's whole CPU until it ended.
+   */
+  awaitResults(count: number): void {
+    this.#refillCount = count;
+    this.#refilling.clear();
+    for (const entry of this.#entries) if (entry.interval && entry.series.results < count) this.#refilling.add(entry);
+  }
+
+  /** A result came in for `entry`: whether every series awaited (awaitResults) now has its results. */
+  noteRefilled(entry: SeriesEntry): boolean {
+    if (this.#refilling.has(entry) && entry.series.results >= this.#refillCount) this.#refilling.delete(entry);
+    return this.#refilling.size === 0;
   }
 
   /** Build the series of `specs` under `config`: their targets, windows, metrics and schedules. */
@@ -195,6 +211,7 @@ export class SeriesRegistry {
     for (const entry of entries) {
       this.#metrics.removeSeries(entry.series);
       this.#firstRound.delete(entry);
+      this.#refilling.delete(entry);
       entry.series.pool = undefined;
     }
     const gone = new Set(entries);
