@@ -21,6 +21,11 @@
  *   isolated-stop   stop it; replies { lateness, probes } LatencySummaries
  *   events          events published since start, by type (agent only)
  *   results         probe results since start by result code (agent: greenlight_probes_total)
+ *   parse-cost      parse and validate the config a `reload` of { change } would load, without
+ *                   applying it; replies { parseMs } (it holds the loop as long: ask well before)
+ *   reload          reload a changed config ({ change }: harness.ts ReloadChange); replies ReloadFigures
+ *   tally           probe results and skipped ticks by code since the last tally, counted as they
+ *                   are recorded (agent only: unlike `results`, series a reload replaced count too)
  *   stop            close everything; the process then exits
  *
  * Agent options: --data-dir DIR (a prepared state database), --jitter J, --extra YAML (top-level
@@ -38,6 +43,8 @@ import {
   type BenchRules,
   type LatencySummary,
   type PacedLoop,
+  type ReloadChange,
+  type ReloadFigures,
   type WorkerCommand,
   type WorkerSample,
 } from './harness.js';
@@ -50,6 +57,9 @@ interface Engine {
   latencyStart(): void;
   latencyStop(): LatencySummary;
   results(): Promise<Record<string, number>>;
+  parseCost?(change: ReloadChange): number;
+  reload?(change: ReloadChange): Promise<ReloadFigures>;
+  tally?(): Record<string, number>;
   stop(): Promise<void>;
 }
 
@@ -88,8 +98,11 @@ async function agentEngine(): Promise<Engine> {
     import('pino'),
   ]);
   const jitter = values.jitter === undefined ? undefined : Number(values.jitter);
-  const config = parseAgentConfig(
-    buildConfigText({
+  /** The config's text; a reload toggles its windows (every series) or its health probes' path (a quarter). */
+  const shape = { windows: false, path: false };
+  const toggled = (change: ReloadChange) => ({ windows: shape.windows !== (change === 'all'), path: shape.path !== (change === 'quarter') });
+  const configText = (of = shape) => {
+    const text = buildConfigText({
       series,
       blueUrl,
       greenUrl,
@@ -99,10 +112,27 @@ async function agentEngine(): Promise<Engine> {
       extra: values.extra,
       slo: values.slo as 'none' | 'one' | 'per-probe',
       rules: values.rules as BenchRules,
-    }),
-    {},
-  );
-  const agent = new Agent({ config, logger: pino({ level: 'silent' }) });
+      ...(of.windows ? { windows: '[1m, 5m, 10m]' } : {}),
+    });
+    return of.path ? text.replaceAll('path: /api/health\n', 'path: /api/health?reloaded=1\n') : text;
+  };
+  let text = configText();
+  const config = parseAgentConfig(text, {});
+  const agent = new Agent({ config, logger: pino({ level: 'silent' }), reloadConfig: () => Promise.resolve(parseAgentConfig(text, {})) });
+  // A tap on what the agent records, for `tally`: counted as results come in, whatever series they belong to.
+  let tally: Record<string, number> = {};
+  const { metrics } = agent;
+  const recordResult = metrics.recordResult.bind(metrics);
+  const recordSkipped = metrics.recordSkipped.bind(metrics);
+  metrics.recordResult = (target, result) => {
+    const code = result.ok ? 'ok' : result.reason!;
+    tally[code] = (tally[code] ?? 0) + 1;
+    recordResult(target, result);
+  };
+  metrics.recordSkipped = (target) => {
+    tally.skipped = (tally.skipped ?? 0) + 1;
+    recordSkipped(target);
+  };
   const published: Record<string, number> = {};
   agent.bus.subscribe((event) => (published[event.type] = (published[event.type] ?? 0) + 1));
   let poll: NodeJS.Timeout | undefined;
@@ -158,6 +188,35 @@ async function agentEngine(): Promise<Engine> {
         out[match[1]!] = (out[match[1]!] ?? 0) + Number(match[2]);
       }
       return out;
+    },
+    parseCost: (change) => {
+      const next = configText(toggled(change));
+      const started = performance.now();
+      parseAgentConfig(next, {});
+      return performance.now() - started;
+    },
+    reload: async (change) => {
+      Object.assign(shape, toggled(change));
+      text = configText();
+      let longestTurnMs = 0;
+      let last = performance.now();
+      const chain = setInterval(() => {
+        const now = performance.now();
+        longestTurnMs = Math.max(longestTurnMs, now - last);
+        last = now;
+      }, 5);
+      const started = performance.now();
+      const result = await agent.reload('bench');
+      const reloadMs = performance.now() - started;
+      clearInterval(chain);
+      longestTurnMs = Math.max(longestTurnMs, performance.now() - last);
+      if (!result.ok) return { ok: false, error: result.error, rebuilt: 0, reloadMs, longestTurnMs };
+      return { ok: true, rebuilt: result.probes.added.length + result.probes.changed.length, reloadMs, longestTurnMs };
+    },
+    tally: () => {
+      const counted = tally;
+      tally = {};
+      return counted;
     },
     stop: async () => {
       clearInterval(poll);
@@ -319,6 +378,15 @@ async function handle(command: WorkerCommand): Promise<unknown> {
       return engine!.events();
     case 'results':
       return engine!.results();
+    case 'parse-cost':
+      if (!engine!.parseCost) throw new Error('parse-cost is for agent mode only');
+      return { parseMs: engine!.parseCost(command.change) };
+    case 'reload':
+      if (!engine!.reload) throw new Error('reload is for agent mode only');
+      return engine!.reload(command.change);
+    case 'tally':
+      if (!engine!.tally) throw new Error('tally is for agent mode only');
+      return engine!.tally();
     case 'stop':
       clearTimeout(canary?.timer);
       await isolated?.terminate();

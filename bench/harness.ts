@@ -296,7 +296,29 @@ export type WorkerCommand =
   | { cmd: 'isolated-stop' }
   | { cmd: 'events' }
   | { cmd: 'results' }
+  | { cmd: 'parse-cost'; change: ReloadChange }
+  | { cmd: 'reload'; change: ReloadChange }
+  | { cmd: 'tally' }
   | { cmd: 'stop' };
+
+/**
+ * What a bench reload changes (agent-process.ts): `none` reloads the same config; `quarter` the
+ * path of every health probe (a quarter of the series), `all` the windows (every series).
+ * Each toggles, so two of a kind in a row change back.
+ */
+export type ReloadChange = 'none' | 'quarter' | 'all';
+
+/** What a reload in the worker did and cost (agent mode). */
+export interface ReloadFigures {
+  ok: boolean;
+  error?: string;
+  /** Series the reload rebuilt (changed or added) and dropped. */
+  rebuilt: number;
+  /** From the call to the reply. */
+  reloadMs: number;
+  /** The longest turn of the event loop meanwhile (a 5 ms timer chain's longest gap). */
+  longestTurnMs: number;
+}
 
 /** What a worker reports for `sample`. CPU and wall times are taken just before and after counting. */
 export interface WorkerSample {

@@ -10,6 +10,7 @@
  *   node dist/bench/run-all.js --only stream-load --stream-seconds 20
  *   node dist/bench/run-all.js --only alert-storm --page-trials 3
  *   node dist/bench/run-all.js --only incident-load --series 10000
+ *   node dist/bench/run-all.js --only reload --series 4000
  *
  * Verdicts are printed, never enforced: the machine is small and noisy, so the exit code only
  * says whether the benches ran (0) or broke (1), or the arguments were wrong (2).
@@ -25,6 +26,7 @@ import { runMemory } from './memory.js';
 import { runMetricsRender } from './metrics-render.js';
 import { runProbeEngine } from './probe-engine.js';
 import { runLoadtestBench, runPromote } from './promote.js';
+import { runReloadBench } from './reload.js';
 import { runRuleDecision } from './rule-decision.js';
 import { runScale, SCALE_SIZES } from './scale.js';
 import { runSloMemory } from './slo-memory.js';
@@ -48,6 +50,7 @@ const BENCHES = [
   'report',
   'alert-storm',
   'incident-load',
+  'reload',
   'scale',
 ] as const;
 type BenchName = (typeof BENCHES)[number];
@@ -225,6 +228,7 @@ const RUNNERS: Record<BenchName, (options: Options) => Promise<{ rows: SummaryRo
   report: (o) => runReport({ series: o.series }),
   'alert-storm': (o) => runAlertStorm({ trials: o.pageTrials }),
   'incident-load': (o) => runIncidentLoad({ series: o.series }),
+  reload: (o) => runReloadBench({ series: o.series }),
   scale: (o) => runScale({ sizes: o.scaleSizes, measureSeconds: o.scaleSeconds, trials: o.scaleTrials, chart: o.chart, before: o.before }),
 };
 
