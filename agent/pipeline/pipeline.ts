@@ -276,7 +276,7 @@ export class Pipeline {
     this.#logger.debug(
       { probe: entry.series.probe, env: entry.series.env },
       why === 'late'
-        ? 'probe tick skipped: it came a whole interval late (the agent was held up); the next keeps its phase'
+        ? 'probe tick skipped: it came a whole interval late (the agent was held up); the series starts again within a second'
         : 'probe tick skipped: the previous probe is still in flight',
     );
   }

@@ -2,7 +2,8 @@
  * Runs jobs on `every` intervals (jittered, phase-spread) or cron expressions (node-cron, in a
  * time zone). A job never overlaps itself: a tick that finds the previous run still in flight
  * is reported through onSkipped instead of starting another; so is a tick a whole interval late
- * (the loop was held up), which is dropped rather than run late.
+ * (the loop was held up), which is dropped rather than run late: the job then starts again as
+ * at start, within the next second.
  *
  * Confirmation re-runs: a run may ask for a quick re-run (it resolves to 'failure' or
  * 'recovery', what it wants confirmed). The scheduler then runs the job again `spacingMs` later,
@@ -156,9 +157,7 @@ export class ProbeScheduler {
       void state.task.start();
       return;
     }
-    // Spread first ticks over (at most) a second, so many series do not fire in one burst and
-    // the first round still completes quickly.
-    state.planned = this.#now() + this.#random() * Math.min(schedule.every, 1_000);
+    this.#spread(state, this.#now());
     this.#plan(state);
   }
 
@@ -173,20 +172,34 @@ export class ProbeScheduler {
       const state = popHeap(this.#due);
       if (state.removed) continue;
       const { every, jitter } = state.job.schedule as { every: number; jitter: number };
-      // A tick a whole interval late (the loop was held up: a stopped process, a reload of
-      // thousands of series) is dropped, not run late: the series' next tick on its own phase
-      // comes within an interval. Running every late tick now would start every series in one
-      // burst and keep them in step from then on, a burst each interval.
-      if (now - state.planned < every) this.#tick(state);
-      else state.job.onSkipped('late');
-      const offset = (this.#random() * 2 - 1) * jitter * every;
-      let next = state.planned + every + offset;
-      if (next <= now) next += (Math.floor((now - next) / every) + 1) * every;
-      // The clock went back (or the plan is far off): resume an interval from now.
-      state.planned = next - now > every * 2 ? now + every : next;
+      if (now - state.planned < every) {
+        this.#tick(state);
+        const offset = (this.#random() * 2 - 1) * jitter * every;
+        const next = state.planned + every + offset;
+        if (next <= now) this.#spread(state, now);
+        // The clock went back (or the plan is far off): resume an interval from now.
+        else state.planned = next - now > every * 2 ? now + every : next;
+      } else {
+        // A tick a whole interval late (the loop was held up: a stopped process, a reload of
+        // thousands of series) is dropped, not run late, and the series starts again as at
+        // start. Running every late tick now would start every series in one burst, and from
+        // then on each interval would be one burst.
+        state.job.onSkipped('late');
+        this.#spread(state, now);
+      }
       pushHeap(this.#due, state);
     }
     this.#arm(now);
+  }
+
+  /**
+   * Plan a job's tick somewhere in the next interval, or the next second if that is shorter: as
+   * it starts, and after a pause made it a whole interval late. Many series then do not fire in
+   * one burst, and a round (the first, or the first after the pause) still completes quickly.
+   */
+  #spread(state: JobState, now: number): void {
+    const { every } = state.job.schedule as { every: number };
+    state.planned = now + this.#random() * Math.min(every, 1_000);
   }
 
   #plan(state: JobState): void {
