@@ -175,6 +175,12 @@ export class ConfigReloader {
         issues,
       );
     }
+    // Reading and checking a config of thousands of probes is a long turn of its own (a second
+    // at 10,000 series). It is applied two check phases later, so a round of timers (the ticks
+    // and deadlines that fell due) and a poll for I/O (the answers that came in) run between: the
+    // two never add up to one turn. (A timer set here would not do: it counts from the loop's
+    // clock as it was before the long turn, and would fire ahead of the ones overdue.)
+    await new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)));
     const previous = t.config;
     const plan = planReload(previous, next, series.entries);
     if (plan.refusal) return refuse(plan.refusal);

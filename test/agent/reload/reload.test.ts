@@ -179,6 +179,35 @@ ${options.probes}
     }
   });
 
+  it('lets the loop turn, timers and I/O, between reading the config and applying it (the two never make one long turn)', async () => {
+    const dataDir = tempDir('greenlight-reload-');
+    const file = writeTempFile('reload.yaml', configText({ dataDir, probes: [HEALTH, UNIVERSE].join('\n'), rules: rule('universe-3', 3) }));
+    const marks: string[] = [];
+    const { agent } = await startAgent(await loadAgentConfig(file, {}), {
+      configSource: file,
+      ready: true,
+      reloadConfig: async () => {
+        const config = await loadAgentConfig(file, {});
+        // Stand for what came in, and what fell due, while the file was read and checked.
+        setImmediate(() => marks.push('the next turn'));
+        setTimeout(() => marks.push('a timer that fell due'), 0);
+        const until = performance.now() + 20;
+        while (performance.now() < until);
+        return config;
+      },
+    });
+    try {
+      agent.bus.subscribe((event) => {
+        if (event.type === 'config.reloaded') marks.push('applied');
+      });
+      writeFileSync(file, configText({ dataDir, probes: [HEALTH, UNIVERSE, POSITIONS].join('\n'), rules: rule('universe-3', 3) }));
+      expect(await agent.reload('test')).toMatchObject({ ok: true, probes: { added: ['positions@blue', 'positions@green'] } });
+      expect(marks).toEqual(['the next turn', 'a timer that fell due', 'applied']);
+    } finally {
+      await agent.close();
+    }
+  });
+
   it('reloads on SIGHUP in a running greenlight process', async () => {
     const dataDir = tempDir('greenlight-reload-');
     const file = writeTempFile(
