@@ -368,6 +368,31 @@ export interface WorkerHandle {
 }
 
 /**
+ * Two simulator processes (blue, green) and a forked agent worker probing them with `series`
+ * series at 1 s and the stock rules, started and warmed up for `warmupSeconds`; `work` runs
+ * against them, and all three are stopped after it, whatever it does.
+ */
+export async function withStockAgent<T>(
+  series: number,
+  warmupSeconds: number,
+  work: (worker: WorkerHandle, sims: { blue: SimulatorProcess; green: SimulatorProcess }) => Promise<T>,
+): Promise<T> {
+  const [blue, green] = await Promise.all([startSimulatorProcess('blue'), startSimulatorProcess('green')]);
+  try {
+    const worker = forkWorker(['--mode', 'agent', '--series', String(series), '--blue', blue.url, '--green', green.url, '--rules', 'stock']);
+    try {
+      await worker.call({ cmd: 'start' });
+      await sleep(warmupSeconds * 1_000);
+      return await work(worker, { blue, green });
+    } finally {
+      await worker.stop();
+    }
+  } finally {
+    await Promise.all([blue.stop(), green.stop()]);
+  }
+}
+
+/**
  * Fork bench/agent-process.js with `args` (--mode agent|baseline --series N --blue URL --green URL)
  * and talk to it over IPC, one request at a time.
  */

@@ -12,7 +12,7 @@
  * incident, and their ratios. The first-round timeouts of a cold start at thousands of series
  * may fire a rule before the faults; the bench waits for a held rollback either way.
  */
-import { fmt, forkWorker, log, section, setSimulatorFaults, sleep, startSimulatorProcess, verdict, type SimulatorProcess, type SummaryRow } from './harness.js';
+import { fmt, log, section, setSimulatorFaults, sleep, verdict, withStockAgent, type SummaryRow, type WorkerHandle } from './harness.js';
 import { engineFigures, type EngineFigures } from './probe-engine.js';
 
 export interface IncidentLoadOptions {
@@ -28,64 +28,53 @@ export async function runIncidentLoad(options: IncidentLoadOptions): Promise<{ r
   const measure = options.measureSeconds ?? 15;
   const warmup = options.warmupSeconds ?? 10;
   section(`incident-load: ${series} series at 1 s with the stock rules, healthy and then with a held (owed) rollback, ${measure} s each`);
-  const sims = await Promise.all([startSimulatorProcess('blue'), startSimulatorProcess('green')]);
-  try {
-    const [blue, green] = sims as [SimulatorProcess, SimulatorProcess];
-    const worker = forkWorker(['--mode', 'agent', '--series', String(series), '--blue', blue.url, '--green', green.url, '--rules', 'stock']);
-    try {
-      await worker.call({ cmd: 'start' });
-      await sleep(warmup * 1_000);
-      const healthy = await period(worker, 'healthy', series, measure);
-      log(`  healthy:     ${fmt(healthy.usPerProbe, 0)} µs/probe, ${fmt(healthy.rate, 0)} probes/s`);
+  return withStockAgent(series, warmup, async (worker, { blue, green }) => {
+    const healthy = await period(worker, 'healthy', series, measure);
+    log(`  healthy:     ${fmt(healthy.usPerProbe, 0)} µs/probe, ${fmt(healthy.rate, 0)} probes/s`);
 
-      await setSimulatorFaults(green, { errorRatio: 0.5 });
-      await setSimulatorFaults(blue, { errorRatio: 1 });
-      const heldWithin = await waitForHold(worker, 30_000);
-      if (heldWithin === undefined) log('  no rollback was held within 30 s of the faults: the incident figures below have no owed rollback');
-      else log(`  the rollback was held (action.skipped) ${fmt(heldWithin / 1_000, 1)} s after the faults`);
-      const incident = await period(worker, 'with an owed rollback', series, measure);
-      const events = await worker.call<Record<string, number>>({ cmd: 'events' });
-      log(`  in incident: ${fmt(incident.usPerProbe, 0)} µs/probe, ${fmt(incident.rate, 0)} probes/s`);
-      log(`  events since start: ${JSON.stringify(events)}`);
+    await setSimulatorFaults(green, { errorRatio: 0.5 });
+    await setSimulatorFaults(blue, { errorRatio: 1 });
+    const heldWithin = await waitForHold(worker, 30_000);
+    if (heldWithin === undefined) log('  no rollback was held within 30 s of the faults: the incident figures below have no owed rollback');
+    else log(`  the rollback was held (action.skipped) ${fmt(heldWithin / 1_000, 1)} s after the faults`);
+    const incident = await period(worker, 'with an owed rollback', series, measure);
+    const events = await worker.call<Record<string, number>>({ cmd: 'events' });
+    log(`  in incident: ${fmt(incident.usPerProbe, 0)} µs/probe, ${fmt(incident.rate, 0)} probes/s`);
+    log(`  events since start: ${JSON.stringify(events)}`);
 
-      const cost = incident.usPerProbe / healthy.usPerProbe;
-      const rate = incident.rate / healthy.rate;
-      const held = heldWithin === undefined ? ' (no rollback held)' : '';
-      return {
-        rows: [
-          {
-            bench: 'incident-load',
-            figure: `${series} series, CPU per probe with an owed rollback / healthy`,
-            target: '<= 1.5x',
-            measured: `${fmt(cost, 2)}x (${fmt(incident.usPerProbe, 0)} vs ${fmt(healthy.usPerProbe, 0)} µs)${held}`,
-            verdict: verdict(heldWithin === undefined ? undefined : cost <= 1.5),
-          },
-          {
-            bench: 'incident-load',
-            figure: `${series} series, probes a second with an owed rollback / healthy`,
-            target: '>= 0.8x',
-            measured: `${fmt(rate, 2)}x (${fmt(incident.rate, 0)} vs ${fmt(healthy.rate, 0)}/s)${held}`,
-            verdict: verdict(heldWithin === undefined ? undefined : rate >= 0.8),
-          },
-        ],
-      };
-    } finally {
-      await worker.stop();
-    }
-  } finally {
-    await Promise.all(sims.map((sim) => sim.stop()));
-  }
+    const cost = incident.usPerProbe / healthy.usPerProbe;
+    const rate = incident.rate / healthy.rate;
+    const held = heldWithin === undefined ? ' (no rollback held)' : '';
+    return {
+      rows: [
+        {
+          bench: 'incident-load',
+          figure: `${series} series, CPU per probe with an owed rollback / healthy`,
+          target: '<= 1.5x',
+          measured: `${fmt(cost, 2)}x (${fmt(incident.usPerProbe, 0)} vs ${fmt(healthy.usPerProbe, 0)} µs)${held}`,
+          verdict: verdict(heldWithin === undefined ? undefined : cost <= 1.5),
+        },
+        {
+          bench: 'incident-load',
+          figure: `${series} series, probes a second with an owed rollback / healthy`,
+          target: '>= 0.8x',
+          measured: `${fmt(rate, 2)}x (${fmt(incident.rate, 0)} vs ${fmt(healthy.rate, 0)}/s)${held}`,
+          verdict: verdict(heldWithin === undefined ? undefined : rate >= 0.8),
+        },
+      ],
+    };
+  });
 }
 
 /** The worker's figures over the next `seconds` (CPU per completed probe, completions a second). */
-async function period(worker: ReturnType<typeof forkWorker>, label: string, series: number, seconds: number): Promise<EngineFigures> {
+async function period(worker: WorkerHandle, label: string, series: number, seconds: number): Promise<EngineFigures> {
   const first = await worker.sample();
   await sleep(seconds * 1_000);
   return engineFigures(label, first, await worker.sample(), series, undefined);
 }
 
 /** Milliseconds until the agent has held a rollback (an action.skipped event), or undefined past `withinMs`. */
-async function waitForHold(worker: ReturnType<typeof forkWorker>, withinMs: number): Promise<number | undefined> {
+async function waitForHold(worker: WorkerHandle, withinMs: number): Promise<number | undefined> {
   const start = performance.now();
   const before = (await worker.call<Record<string, number>>({ cmd: 'events' }))['action.skipped'] ?? 0;
   while (performance.now() - start < withinMs) {

@@ -11,20 +11,7 @@
  * round it dropped the changed series one at a time, re-indexing every series each time: at
  * 10,000 series a reload that changed every series held the loop 25 s.
  */
-import {
-  fmt,
-  forkWorker,
-  log,
-  section,
-  sleep,
-  startSimulatorProcess,
-  table,
-  verdict,
-  type ReloadChange,
-  type ReloadFigures,
-  type SimulatorProcess,
-  type SummaryRow,
-} from './harness.js';
+import { fmt, log, section, sleep, table, verdict, withStockAgent, type ReloadChange, type ReloadFigures, type SummaryRow } from './harness.js';
 
 export interface ReloadBenchOptions {
   series: number;
@@ -55,59 +42,46 @@ export async function runReloadBench(options: ReloadBenchOptions): Promise<{ row
   const window = options.windowSeconds ?? 5;
   const warmup = options.warmupSeconds ?? 10;
   section(`reload: ${series} series at 1 s with the stock rules; the loop's longest turn during a reload, and the probes ${window} s before and after`);
-  const sims = await Promise.all([startSimulatorProcess('blue'), startSimulatorProcess('green')]);
-  try {
-    const [blue, green] = sims as [SimulatorProcess, SimulatorProcess];
-    const worker = forkWorker(['--mode', 'agent', '--series', String(series), '--blue', blue.url, '--green', green.url, '--rules', 'stock']);
-    try {
-      await worker.call({ cmd: 'start' });
-      await sleep(warmup * 1_000);
-      const lines: string[][] = [];
-      const rows: SummaryRow[] = [];
-      for (const { change, label } of CHANGES) {
-        // Parsing alone holds the loop as long as the reload's own parse: done first, and the probes given time to settle.
-        const { parseMs } = await worker.call<{ parseMs: number }>({ cmd: 'parse-cost', change });
-        await sleep(3_000);
-        await worker.call({ cmd: 'tally' });
-        await sleep(window * 1_000);
-        const before = await worker.call<Record<string, number>>({ cmd: 'tally' });
-        const figures = await worker.call<ReloadFigures>({ cmd: 'reload', change });
-        if (!figures.ok) throw new Error(`the reload (${label}) was refused: ${figures.error}`);
-        await sleep(window * 1_000);
-        const after = await worker.call<Record<string, number>>({ cmd: 'tally' });
-        const ratio = figures.longestTurnMs / parseMs;
-        lines.push([
-          label,
-          String(figures.rebuilt),
-          fmt(figures.reloadMs, 0),
-          fmt(figures.longestTurnMs, 0),
-          `${fmt(parseMs, 0)} (${fmt(ratio, 2)}x)`,
-          `${before.ok ?? 0} ok; ${describe(before)}`,
-          `${after.ok ?? 0} ok; ${describe(after)}`,
-        ]);
-        rows.push({
-          bench: 'reload',
-          figure: `${series} series, ${label}: longest turn / parsing the config alone`,
-          target: 'report',
-          measured: `${fmt(figures.longestTurnMs, 0)} / ${fmt(parseMs, 0)} ms (${fmt(ratio, 2)}x)`,
-          verdict: 'info',
-        });
-        rows.push({
-          bench: 'reload',
-          figure: `${series} series, ${label}: probes failed during and ${window} s after (before)`,
-          target: 'no more than before',
-          measured: `${failed(after)} (${failed(before)}); skipped ticks ${after.skipped ?? 0} (${before.skipped ?? 0})`,
-          verdict: verdict(failed(after) <= failed(before)),
-        });
-      }
-      log(
-        table(['reload', 'series rebuilt', 'reload ms', 'longest turn ms', 'parse alone ms', `${window} s before`, `the reload and ${window} s after`], lines),
-      );
-      return { rows };
-    } finally {
-      await worker.stop();
+  return withStockAgent(series, warmup, async (worker) => {
+    const lines: string[][] = [];
+    const rows: SummaryRow[] = [];
+    for (const { change, label } of CHANGES) {
+      // Parsing alone holds the loop as long as the reload's own parse: done first, and the probes given time to settle.
+      const { parseMs } = await worker.call<{ parseMs: number }>({ cmd: 'parse-cost', change });
+      await sleep(3_000);
+      await worker.call({ cmd: 'tally' });
+      await sleep(window * 1_000);
+      const before = await worker.call<Record<string, number>>({ cmd: 'tally' });
+      const figures = await worker.call<ReloadFigures>({ cmd: 'reload', change });
+      if (!figures.ok) throw new Error(`the reload (${label}) was refused: ${figures.error}`);
+      await sleep(window * 1_000);
+      const after = await worker.call<Record<string, number>>({ cmd: 'tally' });
+      const ratio = figures.longestTurnMs / parseMs;
+      lines.push([
+        label,
+        String(figures.rebuilt),
+        fmt(figures.reloadMs, 0),
+        fmt(figures.longestTurnMs, 0),
+        `${fmt(parseMs, 0)} (${fmt(ratio, 2)}x)`,
+        `${before.ok ?? 0} ok; ${describe(before)}`,
+        `${after.ok ?? 0} ok; ${describe(after)}`,
+      ]);
+      rows.push({
+        bench: 'reload',
+        figure: `${series} series, ${label}: longest turn / parsing the config alone`,
+        target: 'report',
+        measured: `${fmt(figures.longestTurnMs, 0)} / ${fmt(parseMs, 0)} ms (${fmt(ratio, 2)}x)`,
+        verdict: 'info',
+      });
+      rows.push({
+        bench: 'reload',
+        figure: `${series} series, ${label}: probes failed during and ${window} s after (before)`,
+        target: 'no more than before',
+        measured: `${failed(after)} (${failed(before)}); skipped ticks ${after.skipped ?? 0} (${before.skipped ?? 0})`,
+        verdict: verdict(failed(after) <= failed(before)),
+      });
     }
-  } finally {
-    await Promise.all(sims.map((sim) => sim.stop()));
-  }
+    log(table(['reload', 'series rebuilt', 'reload ms', 'longest turn ms', 'parse alone ms', `${window} s before`, `the reload and ${window} s after`], lines));
+    return { rows };
+  });
 }

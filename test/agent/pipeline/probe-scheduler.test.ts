@@ -12,6 +12,12 @@ afterEach(async () => {
   vi.useRealTimers();
 });
 
+/** A repeatable stream of draws in [0, 1) (Park–Miller), for phases spread as Math.random would. */
+function seededRandom(seed: number): () => number {
+  let state = seed;
+  return () => ((state = (state * 16_807) % 2_147_483_647) - 1) / 2_147_483_646;
+}
+
 function job(overrides: Partial<ScheduledJob>): ScheduledJob {
   return { key: 'health@blue', schedule: { every: 1_000, jitter: 0 }, run: async () => undefined, onSkipped: () => undefined, ...overrides };
 }
@@ -30,9 +36,7 @@ describe('ProbeScheduler', () => {
 
   it('keeps one timer for all its interval jobs: 1,000 series at 1 s, each run once a second at its own phase', async () => {
     vi.useFakeTimers();
-    let seed = 7;
-    const random = () => ((seed = (seed * 16_807) % 2_147_483_647) - 1) / 2_147_483_646;
-    scheduler = new ProbeScheduler({ random, onError: () => undefined });
+    scheduler = new ProbeScheduler({ random: seededRandom(7), onError: () => undefined });
     const start = Date.now();
     const runs = new Map<number, number[]>();
     for (let n = 0; n < 1_000; n++) {
@@ -57,9 +61,7 @@ describe('ProbeScheduler', () => {
 
   it('after the agent was held up for more than an interval, drops the late ticks and starts the series again spread over a second', async () => {
     vi.useFakeTimers();
-    let seed = 11;
-    const random = () => ((seed = (seed * 16_807) % 2_147_483_647) - 1) / 2_147_483_646;
-    scheduler = new ProbeScheduler({ random, onError: () => undefined });
+    scheduler = new ProbeScheduler({ random: seededRandom(11), onError: () => undefined });
     const start = Date.now();
     const runs = new Map<number, number[]>();
     const skips: string[] = [];
