@@ -35,13 +35,26 @@ const SWITCHABLE: { path: KeyPath; list: boolean; off?: unknown }[] = [
   { path: ['alerts', 'receivers'], list: true },
 ];
 
-/** Parse, interpolate and validate config text. Throws ConfigError listing every problem found. */
-export function parseConfig(text: string, env: Env = {}, options: ParseOptions = {}): Config {
-  const { source } = options;
+/** YAML text parsed as every config file is read (a duplicate key is an error), and how to find a line in it. */
+interface ParsedYaml {
+  doc: Document;
+  lineOf: (offset?: number) => number | undefined;
+}
+
+function parseYaml(text: string): ParsedYaml {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  const lineOf = (offset: number | undefined) => (offset === undefined ? undefined : lineCounter.linePos(offset).line);
+  return { doc, lineOf: (offset) => (offset === undefined ? undefined : lineCounter.linePos(offset).line) };
+}
 
+/** Parse, interpolate and validate config text. Throws ConfigError listing every problem found. */
+export function parseConfig(text: string, env: Env = {}, options: ParseOptions = {}): Config {
+  return configOf(parseYaml(text), env, options);
+}
+
+/** parseConfig from its parsed text (loadConfigFile reads `ruleFiles` from the same parse). */
+function configOf({ doc, lineOf }: ParsedYaml, env: Env, options: ParseOptions): Config {
+  const { source } = options;
   if (doc.errors.length > 0) {
     throw new ConfigError(
       doc.errors.map((error) => ({ path: '', message: `YAML syntax: ${error.message.split('\n')[0]}`, line: lineOf(error.pos[0]) })),
@@ -111,9 +124,7 @@ function parseRuleFile(
   issues: ConfigIssue[],
   interpolated: Set<string>,
 ): { rules: unknown[]; located: Located } | undefined {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(file.text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  const lineOf = (offset: number | undefined) => (offset === undefined ? undefined : lineCounter.linePos(offset).line);
+  const { doc, lineOf } = parseYaml(file.text);
   const prefix = `${file.source}: `;
   if (doc.errors.length > 0) {
     for (const error of doc.errors)
@@ -254,8 +265,12 @@ export async function loadConfigFile(path: string, env: Env = process.env, optio
   } catch (error) {
     throw new ConfigFileError(path, error);
   }
+  // Parsed once: the rule files it names are read from this parse, and it is then validated.
+  // (A config of thousands of probes takes about a second to parse.)
+  const parsed = parseYaml(text);
   const ruleFiles: { source: string; text: string }[] = [];
-  const patterns = (parseDocument(text).toJS() as { ruleFiles?: unknown } | null)?.ruleFiles;
+  const node = parsed.doc.errors.length > 0 ? undefined : parsed.doc.get('ruleFiles');
+  const patterns: unknown = isSeq(node) ? node.toJSON() : undefined;
   if (Array.isArray(patterns)) {
     for (const [index, pattern] of patterns.entries()) {
       if (typeof pattern !== 'string') continue;
@@ -274,7 +289,7 @@ export async function loadConfigFile(path: string, env: Env = process.env, optio
       }
     }
   }
-  return parseConfig(text, env, { ...options, source: path, ruleFiles });
+  return configOf(parsed, env, { ...options, source: path, ruleFiles });
 }
 
 /** `rules/*.yaml` → the matching files, sorted; a pattern without * is itself (when it exists). */

@@ -74,6 +74,15 @@ describe('ruleFiles', () => {
     expect(issues[0]).toMatch(/^ruleFiles\[0\]: "rules\/\*\.yaml" matches no file/);
   });
 
+  it('reports a YAML syntax error of the config itself first, not the rule files it would name', async () => {
+    const dir = tempDir();
+    // A duplicate key is a syntax error here; the pattern matches no file either.
+    writeFileSync(join(dir, 'greenlight.yaml'), MAIN.replace('probes:\n', 'probes:\n  - { name: health, path: /a }\nprobes:\n'));
+    const issues = await issuesOf(join(dir, 'greenlight.yaml'));
+    expect(issues).toHaveLength(1);
+    expect(issues[0]).toMatch(/^YAML syntax: .*[Uu]nique/);
+  });
+
   it('refuses a rule name used twice across files', async () => {
     const rule = (name: string) =>
       `rules:\n  - { name: ${name}, severity: warning, when: { all: [ { fact: errorRatio, operator: greaterThan, value: 0.1 } ] } }\n`;
