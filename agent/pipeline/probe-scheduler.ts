@@ -1,9 +1,9 @@
 /**
  * Runs jobs on `every` intervals (jittered, phase-spread) or cron expressions (node-cron, in a
  * time zone). A job never overlaps itself: a tick that finds the previous run still in flight
- * is reported through onSkipped instead of starting another; so is a tick a whole interval late
- * (the loop was held up), which is dropped rather than run late: the job then starts again as
- * at start, within the next second.
+ * is reported through onSkipped instead of starting another. A tick that comes late because the
+ * loop was held up is planned again within the next second, as at start, rather than run with
+ * every other late one in a burst; one a whole interval late is also reported through onSkipped.
  *
  * Confirmation re-runs: a run may ask for a quick re-run (it resolves to 'failure' or
  * 'recovery', what it wants confirmed). The scheduler then runs the job again `spacingMs` later,
@@ -62,6 +62,15 @@ interface JobState {
   removed: boolean;
   /** A tick found the previous run in flight and looks again after the loop's next poll. */
   rechecking: boolean;
+}
+
+/**
+ * How late a tick may run at the moment it comes up: a tenth of its interval, at least 100 ms,
+ * and never more than the interval. Later ticks are spread over the next second (#spread): after
+ * the loop was held up they are many at once.
+ */
+function lateSpreadMs(every: number): number {
+  return Math.min(every, Math.max(100, every / 10));
 }
 
 /** Re-runs sent in the last second per group, oldest first (at most maxPerSecond entries). */
@@ -172,7 +181,8 @@ export class ProbeScheduler {
       const state = popHeap(this.#due);
       if (state.removed) continue;
       const { every, jitter } = state.job.schedule as { every: number; jitter: number };
-      if (now - state.planned < every) {
+      const late = now - state.planned;
+      if (late < lateSpreadMs(every)) {
         this.#tick(state);
         const offset = (this.#random() * 2 - 1) * jitter * every;
         const next = state.planned + every + offset;
@@ -180,11 +190,11 @@ export class ProbeScheduler {
         // The clock went back (or the plan is far off): resume an interval from now.
         else state.planned = next - now > every * 2 ? now + every : next;
       } else {
-        // A tick a whole interval late (the loop was held up: a stopped process, a reload of
-        // thousands of series) is dropped, not run late, and the series starts again as at
-        // start. Running every late tick now would start every series in one burst, and from
-        // then on each interval would be one burst.
-        state.job.onSkipped('late');
+        // The loop was held up (a stopped process, a reload of thousands of series): running
+        // every late tick now would start the series in one burst, and from then on each
+        // interval would be one burst. A late tick is spread over the next second instead, as
+        // at start; one a whole interval late is dropped (its next is as soon).
+        if (late >= every) state.job.onSkipped('late');
         this.#spread(state, now);
       }
       pushHeap(this.#due, state);

@@ -112,18 +112,33 @@ describe('ProbeScheduler', () => {
     expect(runs).toEqual([500, 661_000]);
   });
 
-  it('runs a tick late by less than an interval at once, then goes on at its phase', async () => {
+  it('runs a tick up to 100 ms late at once, then goes on at its phase', async () => {
     vi.useFakeTimers();
-    scheduler = new ProbeScheduler({ random: () => 0, onError: () => undefined });
+    scheduler = new ProbeScheduler({ random: () => 0.25, onError: () => undefined });
     const start = Date.now();
     const runs: number[] = [];
     const skips: string[] = [];
     scheduler.add(job({ run: async () => void runs.push(Date.now() - start), onSkipped: (why) => skips.push(why) }));
     scheduler.start();
-    await vi.advanceTimersByTimeAsync(1_100);
-    vi.setSystemTime(Date.now() + 500); // held up: the tick due at 2,000 comes when the clock says 2,500
-    await vi.advanceTimersByTimeAsync(2_500);
-    expect(runs).toEqual([0, 1_000, 2_500, 3_000, 4_000]);
+    await vi.advanceTimersByTimeAsync(1_300);
+    vi.setSystemTime(Date.now() + 80); // held up: the tick due at 2,250 comes when the clock says 2,330
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(runs).toEqual([250, 1_250, 2_330, 3_250]);
+    expect(skips).toEqual([]);
+  });
+
+  it('spreads a tick later than that, but less than an interval, over the next second: it runs, not skipped', async () => {
+    vi.useFakeTimers();
+    scheduler = new ProbeScheduler({ random: () => 0.25, onError: () => undefined });
+    const start = Date.now();
+    const runs: number[] = [];
+    const skips: string[] = [];
+    scheduler.add(job({ run: async () => void runs.push(Date.now() - start), onSkipped: (why) => skips.push(why) }));
+    scheduler.start();
+    await vi.advanceTimersByTimeAsync(1_300);
+    vi.setSystemTime(Date.now() + 500); // the tick due at 2,250 comes at 2,750: planned again at 2,750 + 0.25 s
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(runs).toEqual([250, 1_250, 3_000]);
     expect(skips).toEqual([]);
   });
 
