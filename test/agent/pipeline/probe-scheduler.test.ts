@@ -18,6 +18,24 @@ function seededRandom(seed: number): () => number {
   return () => ((state = (state * 16_807) % 2_147_483_647) - 1) / 2_147_483_646;
 }
 
+/**
+ * One job every second (every draw 0.25: first tick at 250 ms) whose loop is held up `heldMs` at
+ * 1.3 s (the clock jumps on, no timer fires meanwhile): its runs (ms from start) and skips to 3.3 s.
+ */
+async function heldUpOnce(heldMs: number): Promise<{ runs: number[]; skips: string[] }> {
+  vi.useFakeTimers();
+  scheduler = new ProbeScheduler({ random: () => 0.25, onError: () => undefined });
+  const start = Date.now();
+  const runs: number[] = [];
+  const skips: string[] = [];
+  scheduler.add(job({ run: async () => void runs.push(Date.now() - start), onSkipped: (why) => skips.push(why) }));
+  scheduler.start();
+  await vi.advanceTimersByTimeAsync(1_300);
+  vi.setSystemTime(Date.now() + heldMs);
+  await vi.advanceTimersByTimeAsync(2_000);
+  return { runs, skips };
+}
+
 function job(overrides: Partial<ScheduledJob>): ScheduledJob {
   return { key: 'health@blue', schedule: { every: 1_000, jitter: 0 }, run: async () => undefined, onSkipped: () => undefined, ...overrides };
 }
@@ -113,33 +131,13 @@ describe('ProbeScheduler', () => {
   });
 
   it('runs a tick up to 100 ms late at once, then goes on at its phase', async () => {
-    vi.useFakeTimers();
-    scheduler = new ProbeScheduler({ random: () => 0.25, onError: () => undefined });
-    const start = Date.now();
-    const runs: number[] = [];
-    const skips: string[] = [];
-    scheduler.add(job({ run: async () => void runs.push(Date.now() - start), onSkipped: (why) => skips.push(why) }));
-    scheduler.start();
-    await vi.advanceTimersByTimeAsync(1_300);
-    vi.setSystemTime(Date.now() + 80); // held up: the tick due at 2,250 comes when the clock says 2,330
-    await vi.advanceTimersByTimeAsync(2_000);
-    expect(runs).toEqual([250, 1_250, 2_330, 3_250]);
-    expect(skips).toEqual([]);
+    // The tick due at 2,250 comes when the clock says 2,330.
+    expect(await heldUpOnce(80)).toEqual({ runs: [250, 1_250, 2_330, 3_250], skips: [] });
   });
 
   it('spreads a tick later than that, but less than an interval, over the next second: it runs, not skipped', async () => {
-    vi.useFakeTimers();
-    scheduler = new ProbeScheduler({ random: () => 0.25, onError: () => undefined });
-    const start = Date.now();
-    const runs: number[] = [];
-    const skips: string[] = [];
-    scheduler.add(job({ run: async () => void runs.push(Date.now() - start), onSkipped: (why) => skips.push(why) }));
-    scheduler.start();
-    await vi.advanceTimersByTimeAsync(1_300);
-    vi.setSystemTime(Date.now() + 500); // the tick due at 2,250 comes at 2,750: planned again at 2,750 + 0.25 s
-    await vi.advanceTimersByTimeAsync(2_000);
-    expect(runs).toEqual([250, 1_250, 3_000]);
-    expect(skips).toEqual([]);
+    // The tick due at 2,250 comes at 2,750 and is planned again at 2,750 + 0.25 s (the draw).
+    expect(await heldUpOnce(500)).toEqual({ runs: [250, 1_250, 3_000], skips: [] });
   });
 
   it("a tick that comes while its previous run's answer waits in the socket (the loop was held up) runs, not skipped", async () => {
