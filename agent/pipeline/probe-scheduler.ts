@@ -204,8 +204,8 @@ export class ProbeScheduler {
 
   /**
    * Plan a job's tick somewhere in the next interval, or the next second if that is shorter: as
-   * it starts, and after a pause made it a whole interval late. Many series then do not fire in
-   * one burst, and a round (the first, or the first after the pause) still completes quickly.
+   * it starts, and when a pause made its tick late (lateSpreadMs). Many series then do not fire
+   * in one burst, and a round (the first, or the first after the pause) still completes quickly.
    */
   #spread(state: JobState, now: number): void {
     const { every } = state.job.schedule as { every: number };

@@ -100,11 +100,10 @@ export class SeriesRegistry {
   readonly #pools = new Map<string, SeriesPool>();
   /** The set of series changed since the pools were built: they are rebuilt when next read (once per reload, not per series). */
   #poolsStale = true;
-  /** Interval series still without a first result (readiness). */
-  readonly #firstRound = new Set<SeriesEntry>();
-  /** Interval series still short of the results awaitResults waits for, and that count. */
-  readonly #refilling = new Set<SeriesEntry>();
-  #refillCount = 0;
+  /** Readiness: every interval series' first result. */
+  readonly #firstRound = new ResultWait();
+  /** A held resume: every interval series' results as its windows refill (awaitResults). */
+  readonly #refilling = new ResultWait();
 
   constructor(options: { scheduler: ProbeScheduler; metrics: AgentMetrics; redactor: Redactor; now: () => number; runner: SeriesRunner }) {
     this.#scheduler = options.scheduler;
@@ -141,17 +140,17 @@ export class SeriesRegistry {
 
   /** Readiness waits for a first result of every interval series there is now (at start; not after a reload). */
   awaitFirstRound(): void {
-    for (const entry of this.#entries) if (entry.interval) this.#firstRound.add(entry);
+    this.#firstRound.start(this.#entries, 1);
   }
 
   /** Whether every interval series awaited has its first result. */
   get firstRoundDone(): boolean {
-    return this.#firstRound.size === 0;
+    return this.#firstRound.done;
   }
 
   /** A result came in for `entry`: true when it completed the first round. */
   noteResult(entry: SeriesEntry): boolean {
-    return this.#firstRound.delete(entry) && this.#firstRound.size === 0;
+    return this.#firstRound.note(entry);
   }
 
   /**
@@ -161,15 +160,13 @@ export class SeriesRegistry {
    * sample, and at 10,000 series a reload's hold took the agent's whole CPU until it ended.
    */
   awaitResults(count: number): void {
-    this.#refillCount = count;
-    this.#refilling.clear();
-    for (const entry of this.#entries) if (entry.interval && entry.series.results < count) this.#refilling.add(entry);
+    this.#refilling.start(this.#entries, count);
   }
 
   /** A result came in for `entry`: whether every series awaited (awaitResults) now has its results. */
   noteRefilled(entry: SeriesEntry): boolean {
-    if (this.#refilling.has(entry) && entry.series.results >= this.#refillCount) this.#refilling.delete(entry);
-    return this.#refilling.size === 0;
+    this.#refilling.note(entry);
+    return this.#refilling.done;
   }
 
   /** Build the series of `specs` under `config`: their targets, windows, metrics and schedules. */
@@ -210,8 +207,8 @@ export class SeriesRegistry {
     await this.#scheduler.remove(entries.map((entry) => entry.key));
     for (const entry of entries) {
       this.#metrics.removeSeries(entry.series);
-      this.#firstRound.delete(entry);
-      this.#refilling.delete(entry);
+      this.#firstRound.drop(entry);
+      this.#refilling.drop(entry);
       entry.series.pool = undefined;
     }
     const gone = new Set(entries);
@@ -255,5 +252,35 @@ export class SeriesRegistry {
       for (const series of list) series.pool = pool;
       if (pool) this.#pools.set(env, pool);
     }
+  }
+}
+
+/**
+ * A wait for every interval series to have recorded `count` results: the series still short are
+ * listed once when it starts, and each result crosses its own series off (O(1) a result).
+ */
+class ResultWait {
+  readonly #short = new Set<SeriesEntry>();
+  #count = 0;
+
+  /** Wait from now for those of `entries` (interval series) with fewer than `count` results. */
+  start(entries: readonly SeriesEntry[], count: number): void {
+    this.#count = count;
+    this.#short.clear();
+    for (const entry of entries) if (entry.interval && entry.series.results < count) this.#short.add(entry);
+  }
+
+  /** A result came in for `entry`: true when it was the last one waited for. */
+  note(entry: SeriesEntry): boolean {
+    return entry.series.results >= this.#count && this.#short.delete(entry) && this.#short.size === 0;
+  }
+
+  /** A series that went away (a reload) is no longer waited for. */
+  drop(entry: SeriesEntry): void {
+    this.#short.delete(entry);
+  }
+
+  get done(): boolean {
+    return this.#short.size === 0;
   }
 }
