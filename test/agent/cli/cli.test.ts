@@ -143,7 +143,8 @@ describe('greenlight run', () => {
         // after this test's own: an agent that waited for them fails here).
         await waitUntil(() => blue.requestCount() > hangingBefore, 'a probe to hang on blue');
         child.kill(signal);
-        const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+        // 'close', not 'exit': the last log lines may still be in the pipe when it exits.
+        const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
         expect(code).toBe(0);
         expect(output).toContain(`received ${signal}, stopping`);
         expect(output).toContain('"msg":"stopped"');
@@ -331,7 +332,7 @@ rules:
         }
         stream.close();
         child.kill('SIGTERM');
-        await new Promise((resolve) => child.once('exit', resolve));
+        await new Promise((resolve) => child.once('close', resolve)); // the whole log read, not just the exit
 
         // The services did get the secrets (so they were in play), and the echoes were noticed.
         expect(echo.received.some((url) => url.includes(SECRETS.slackPath))).toBe(true);
@@ -476,7 +477,7 @@ probes:
       answers.push(await (await fetch(`${base}/api/v1/events?since=0&limit=1000`)).text());
       stream.close();
       child.kill('SIGTERM');
-      await new Promise((resolve) => child.once('exit', resolve));
+      await new Promise((resolve) => child.once('close', resolve)); // the whole log read, not just the exit
 
       // The secrets were in play: the checks quoted what the target sent, redacted.
       const state = answers.find((a) => a.includes('"series"'))!;

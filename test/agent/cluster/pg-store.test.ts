@@ -172,7 +172,8 @@ describe('an agent paused inside a transaction (SIGSTOP)', () => {
     let err = '';
     started.stdout.on('data', (chunk: Buffer) => (out += String(chunk)));
     started.stderr.on('data', (chunk: Buffer) => (err += String(chunk)));
-    const exited = new Promise<void>((resolve) => started.once('exit', () => resolve()));
+    // 'close', not 'exit': the child may exit before its last line is read from the pipe.
+    const exited = new Promise<string>((resolve) => started.once('close', (code, signal) => resolve(signal ?? `code ${code}`)));
     await waitUntil(() => {
       if (started.exitCode !== null) throw new Error(`the paused agent exited early: ${out}${err}`);
       return out.includes('paused\n') && /^\d+ \(.*\) T /.test(readFileSync(`/proc/${started.pid}/stat`, 'utf8'));
@@ -180,8 +181,10 @@ describe('an agent paused inside a transaction (SIGSTOP)', () => {
     return {
       outcome: async () => {
         started.kill('SIGCONT');
-        await exited;
-        return JSON.parse(out.split('\n').filter(Boolean).at(-1)!) as { outcome: string; detail?: unknown };
+        const how = await exited;
+        const last = out.split('\n').filter(Boolean).at(-1)!;
+        if (!last.startsWith('{')) throw new Error(`the paused agent ended (${how}) without saying how its call ended:\n${out}${err}`);
+        return JSON.parse(last) as { outcome: string; detail?: unknown };
       },
     };
   }
