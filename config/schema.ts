@@ -21,6 +21,9 @@ export const Duration = z
     pattern: '^(\\d+(\\.\\d+)?(ms|s|m|h|d)|\\$\\{[^}]+\\})$',
   });
 
+/** A probe's interval: ticks are planned this far apart, so 0 would start them back to back. */
+const ProbeInterval = Duration.refine((ms) => ms >= 10, { error: 'must be at least 10ms' });
+
 const ByteSize = z
   .union([z.int().positive(), z.string()], {
     error: (issue) => `${quote(issue.input)} is not a size such as 65536, 512KiB or 1MiB`,
@@ -188,7 +191,7 @@ const Probe = z
       .union([z.string(), z.record(z.string(), z.unknown()), z.array(z.unknown())])
       .optional()
       .meta({ description: 'Request body: a string as is, or YAML mapping/list sent as JSON.' }),
-    every: Duration.optional().meta({ description: 'Interval between probes (jittered). Default: probeDefaults.every.' }),
+    every: ProbeInterval.optional().meta({ description: 'Interval between probes (jittered), at least 10ms. Default: probeDefaults.every.' }),
     cron: z
       .string()
       .refine((expr) => isValidCron(expr), { error: (issue) => `${quote(issue.input)} is not a cron expression such as "*/10 * * * * *" or "0 9-16 * * 1-5"` })
@@ -220,7 +223,7 @@ const Environment = z.strictObject({
 });
 
 const ProbeDefaults = z.strictObject({
-  every: Duration.default(5_000),
+  every: ProbeInterval.default(5_000).meta({ description: 'Interval between probes (jittered), at least 10ms.' }),
   timeout: Duration.default(2_000),
   maxBodyBytes: ByteSize.default(1_048_576),
   jitter: z

@@ -56,6 +56,9 @@ describe('parseConfig', () => {
 
   it.each([
     ['a bad duration', `${BASE}    every: 5x\n`, 'probes[0].every: "5x" is not a duration such as 500ms, 5s or 2m (line 9)'],
+    // A probe every 0 ms would plan its ticks back to back: the agent would never leave that turn.
+    ['an interval of 0', `${BASE}    every: 0ms\n`, 'probes[0].every: must be at least 10ms (line 9)'],
+    ['an interval under 10 ms', `probeDefaults:\n  every: 5ms\n${BASE}`, 'probeDefaults.every: must be at least 10ms (line 2)'],
     ['a misspelt key', `${BASE}    evry: 5s\n`, 'probes[0].evry: unknown key; did you mean every? (line 9)'],
     ['an unknown top-level key', `${BASE}listn: 1\n`, 'listn: unknown key; did you mean listen? (line 9)'],
     ['a path without /', BASE.replace('/api/health', 'api/health'), 'probes[0].path: "api/health" is not a path: it must start with / (line 8)'],
