@@ -12,6 +12,14 @@ afterEach(async () => {
   vi.useRealTimers();
 });
 
+/**
+ * Fake timers from a round time: ticks start on the scheduler's wake-up grain (10 ms or less),
+ * counted from the epoch, so the times below are what the tests plan.
+ */
+function useFakeClock(): void {
+  vi.useFakeTimers({ now: Date.UTC(2026, 0, 1) });
+}
+
 /** A repeatable stream of draws in [0, 1) (Park–Miller), for phases spread as Math.random would. */
 function seededRandom(seed: number): () => number {
   let state = seed;
@@ -23,7 +31,7 @@ function seededRandom(seed: number): () => number {
  * 1.3 s (the clock jumps on, no timer fires meanwhile): its runs (ms from start) and skips to 3.3 s.
  */
 async function heldUpOnce(heldMs: number): Promise<{ runs: number[]; skips: string[] }> {
-  vi.useFakeTimers();
+  useFakeClock();
   scheduler = new ProbeScheduler({ random: () => 0.25, onError: () => undefined });
   const start = Date.now();
   const runs: number[] = [];
@@ -42,7 +50,7 @@ function job(overrides: Partial<ScheduledJob>): ScheduledJob {
 
 describe('ProbeScheduler', () => {
   it('runs an interval job every interval, its first tick within the first second', async () => {
-    vi.useFakeTimers();
+    useFakeClock();
     const runs: number[] = [];
     scheduler = new ProbeScheduler({ random: () => 0.5, onError: () => undefined });
     const start = Date.now();
@@ -52,9 +60,12 @@ describe('ProbeScheduler', () => {
     expect(runs).toEqual([500, 5_500, 10_500, 15_500, 20_500]);
   });
 
-  it('keeps one timer for all its interval jobs: 1,000 series at 1 s, each run once a second at its own phase', async () => {
-    vi.useFakeTimers();
+  it('keeps one timer for all its interval jobs: 1,000 series at 1 s, each run once a second at its own phase, on the 10 ms grain', async () => {
+    useFakeClock();
     scheduler = new ProbeScheduler({ random: seededRandom(7), onError: () => undefined });
+    // The phases drawn at start: each job's first draw, in the order they were added.
+    const draw = seededRandom(7);
+    const phases = Array.from({ length: 1_000 }, () => draw() * 1_000);
     const start = Date.now();
     const runs = new Map<number, number[]>();
     for (let n = 0; n < 1_000; n++) {
@@ -65,20 +76,45 @@ describe('ProbeScheduler', () => {
     expect(vi.getTimerCount()).toBe(1);
     await vi.advanceTimersByTimeAsync(10_000);
     expect(vi.getTimerCount()).toBe(1);
-    const phases = new Set<number>();
-    for (const times of runs.values()) {
-      // First tick within the first second, then every 1,000 ms to the millisecond.
+    const wakeUps = new Set<number>();
+    for (const [n, times] of runs) {
+      // First tick at its phase or up to 10 ms after (never before), on a 10 ms boundary; then every 1,000 ms to the millisecond.
       expect(times).toHaveLength(10);
-      expect(times[0]!).toBeLessThan(1_000);
+      expect(times[0]!).toBeGreaterThanOrEqual(phases[n]!);
+      expect(times[0]!).toBeLessThan(phases[n]! + 10);
+      expect(times[0]! % 10).toBe(0);
       for (let k = 1; k < times.length; k++) expect(times[k]! - times[k - 1]!).toBe(1_000);
-      phases.add(times[0]!);
+      for (const t of times) wakeUps.add(t);
     }
-    // Spread over the second, not one burst.
-    expect(phases.size).toBeGreaterThan(500);
+    // 10,000 runs in at most 1,000 wake-ups (100 a second), spread over the whole second, not one burst.
+    expect(wakeUps.size).toBeLessThanOrEqual(1_000);
+    expect(new Set([...wakeUps].map((t) => t % 1_000)).size).toBeGreaterThan(90);
+  });
+
+  it('a job with a short interval makes the grain finer for every job: a twentieth of it, and back to 10 ms when it goes', async () => {
+    useFakeClock();
+    // Draws: 0.0123 for each start (the jobs' phases), 0.5 for the jitter draws (no offset with jitter 0).
+    const values = [0.0123, 0.0123];
+    let i = 0;
+    scheduler = new ProbeScheduler({ random: () => values[i++] ?? 0.5, onError: () => undefined });
+    const start = Date.now();
+    const slow: number[] = [];
+    const fast: number[] = [];
+    scheduler.add(job({ key: 'slow@blue', run: async () => void slow.push(Date.now() - start) }));
+    scheduler.add(job({ key: 'fast@blue', schedule: { every: 100, jitter: 0 }, run: async () => void fast.push(Date.now() - start) }));
+    scheduler.start();
+    await vi.advanceTimersByTimeAsync(1_050);
+    // Phases 12.3 ms (1 s × 0.0123) and 1.23 ms (100 ms × 0.0123), on the 5 ms grain (100 ms / 20).
+    expect(slow).toEqual([15, 1_015]);
+    expect(fast).toEqual([5, 105, 205, 305, 405, 505, 605, 705, 805, 905, 1_005]);
+    await scheduler.remove(['fast@blue']);
+    await vi.advanceTimersByTimeAsync(1_000);
+    // The 10 ms grain again: planned at 2,012.3, run at 2,020.
+    expect(slow).toEqual([15, 1_015, 2_020]);
   });
 
   it('after the agent was held up for more than an interval, drops the late ticks and starts the series again spread over a second', async () => {
-    vi.useFakeTimers();
+    useFakeClock();
     scheduler = new ProbeScheduler({ random: seededRandom(11), onError: () => undefined });
     const start = Date.now();
     const runs = new Map<number, number[]>();
@@ -116,7 +152,7 @@ describe('ProbeScheduler', () => {
   });
 
   it('after a pause longer than a long interval, runs the series again within a second, not an interval later', async () => {
-    vi.useFakeTimers();
+    useFakeClock();
     scheduler = new ProbeScheduler({ random: () => 0.5, onError: () => undefined });
     const start = Date.now();
     const runs: number[] = [];
@@ -182,7 +218,7 @@ describe('ProbeScheduler', () => {
   });
 
   it('moves ticks by at most the jitter, without drifting', async () => {
-    vi.useFakeTimers();
+    useFakeClock();
     const values = [0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1];
     let i = 0;
     const runs: number[] = [];
@@ -196,7 +232,7 @@ describe('ProbeScheduler', () => {
   });
 
   it('counts a tick as skipped while the previous run is in flight, and never overlaps', async () => {
-    vi.useFakeTimers();
+    useFakeClock();
     let inFlight = 0;
     let maxInFlight = 0;
     let skipped = 0;
@@ -224,7 +260,7 @@ describe('ProbeScheduler', () => {
   });
 
   it('reports a run that throws and keeps scheduling', async () => {
-    vi.useFakeTimers();
+    useFakeClock();
     const errors: unknown[] = [];
     let runs = 0;
     scheduler = new ProbeScheduler({ random: () => 0, onError: (_job, error) => errors.push(error) });
@@ -243,7 +279,7 @@ describe('ProbeScheduler', () => {
   });
 
   it('stops ticking at close and waits for runs in flight', async () => {
-    vi.useFakeTimers();
+    useFakeClock();
     let runs = 0;
     let ended = false;
     scheduler = new ProbeScheduler({ random: () => 0, onError: () => undefined });
@@ -271,7 +307,7 @@ describe('ProbeScheduler', () => {
   });
 
   it('removes many jobs in one call: it waits for all their runs in flight, and the rest run on', async () => {
-    vi.useFakeTimers();
+    useFakeClock();
     scheduler = new ProbeScheduler({ random: () => 0, onError: () => undefined });
     const runs = new Map<string, number>();
     const release: (() => void)[] = [];
@@ -411,7 +447,7 @@ describe('ProbeScheduler confirmation re-runs', () => {
   ];
 
   it.each(CASES)('$name', async ({ script, policy, until, runs: expected }) => {
-    vi.useFakeTimers();
+    useFakeClock();
     const runs: Run[] = [];
     scheduler = new ProbeScheduler({ random: () => 0, onError: () => undefined });
     const merged = { ...POLICY, ...policy };
@@ -422,7 +458,7 @@ describe('ProbeScheduler confirmation re-runs', () => {
   });
 
   it('caps re-runs per group and second, over all its jobs, and reports what it withheld', async () => {
-    vi.useFakeTimers();
+    useFakeClock();
     const runs: Run[] = [];
     let capped = 0;
     scheduler = new ProbeScheduler({ random: () => 0, onError: () => undefined });
@@ -443,7 +479,7 @@ describe('ProbeScheduler confirmation re-runs', () => {
   });
 
   it('never overlaps: a scheduled tick during a re-run in flight is owed and runs right after it', async () => {
-    vi.useFakeTimers();
+    useFakeClock();
     const runs: { at: number; confirmation: Confirmation | undefined }[] = [];
     let inFlight = 0;
     let maxInFlight = 0;
@@ -474,7 +510,7 @@ describe('ProbeScheduler confirmation re-runs', () => {
   });
 
   it('lets a scheduled tick take the place of a re-run still waiting out its spacing', async () => {
-    vi.useFakeTimers();
+    useFakeClock();
     const runs: Run[] = [];
     scheduler = new ProbeScheduler({ random: () => 0, onError: () => undefined });
     scheduler.add(scriptedJob('health@blue', [false, false, false, false], { ...POLICY, count: 1, spacingMs: 1_500 }, runs, Date.now()));
@@ -484,7 +520,7 @@ describe('ProbeScheduler confirmation re-runs', () => {
   });
 
   it('cancels waiting re-runs at close', async () => {
-    vi.useFakeTimers();
+    useFakeClock();
     const runs: Run[] = [];
     scheduler = new ProbeScheduler({ random: () => 0, onError: () => undefined });
     scheduler.add(scriptedJob('health@blue', [false], POLICY, runs, Date.now()));
