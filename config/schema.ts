@@ -21,8 +21,15 @@ export const Duration = z
     pattern: '^(\\d+(\\.\\d+)?(ms|s|m|h|d)|\\$\\{[^}]+\\})$',
   });
 
-/** A probe's interval: ticks are planned this far apart, so 0 would start them back to back. */
-const ProbeInterval = Duration.refine((ms) => ms >= 10, { error: 'must be at least 10ms' });
+/**
+ * The interval of something that repeats (probes, polls, sweeps): 0 would run it back to back,
+ * and for a probe the scheduler would never leave the turn that plans its ticks.
+ */
+function intervalOfAtLeast(ms: number, text: string) {
+  return Duration.refine((value) => value >= ms, { error: `must be at least ${text}` });
+}
+
+const ProbeInterval = intervalOfAtLeast(10, '10ms');
 
 const ByteSize = z
   .union([z.int().positive(), z.string()], {
@@ -401,7 +408,9 @@ const Journal = z.strictObject({
       maxSize: ByteSize.default(512 * 1_048_576).meta({
         description: 'The state database is kept under this size by deleting the oldest events. Default 512MiB.',
       }),
-      every: Duration.default(600_000).meta({ description: 'How often the bounds are enforced (also once at start). Default 10m.' }),
+      every: intervalOfAtLeast(1_000, '1s')
+        .default(600_000)
+        .meta({ description: 'How often the bounds are enforced (also once at start), at least 1s. Default 10m.' }),
     })
     .prefault({}),
 });
@@ -422,7 +431,9 @@ const Rollups = z.strictObject({
       minuteAge: Duration.refine((ms) => ms >= 2 * 3_600_000, { error: 'must be at least 2h: the last full hour stays readable minute by minute' })
         .default(86_400_000)
         .meta({ description: 'Per-minute rollups are kept this long; after that only the hourly ones. Default 1d.' }),
-      every: Duration.default(600_000).meta({ description: 'How often the bounds are enforced (also once at start). Default 10m.' }),
+      every: intervalOfAtLeast(1_000, '1s')
+        .default(600_000)
+        .meta({ description: 'How often the bounds are enforced (also once at start), at least 1s. Default 10m.' }),
     })
     .prefault({}),
 });
@@ -486,7 +497,7 @@ function switchStep(cdn: z.ZodType<PluginBlock>) {
         .max(20)
         .default(3)
         .meta({ description: 'Answers in a row, each on a new connection, that must name the new environment. Default 3.' }),
-      interval: Duration.default(1_000).meta({ description: 'Pause between two polls. Default 1s.' }),
+      interval: intervalOfAtLeast(10, '10ms').default(1_000).meta({ description: 'Pause between two polls, at least 10ms. Default 1s.' }),
     }),
   ];
   const kinds = ['cdn', 'tls', 'verify'];
@@ -626,7 +637,7 @@ const Render = z.strictObject({
     .default(4)
     .meta({ description: 'Tries after the first fails (network error, 5xx, 429 after Retry-After / Ratelimit-Reset).' }),
   deployTimeout: Duration.default(1_800_000).meta({ description: 'How long a deploy may take to go live.' }),
-  pollInterval: Duration.default(5_000).meta({ description: "How often the deploy's status is read." }),
+  pollInterval: intervalOfAtLeast(10, '10ms').default(5_000).meta({ description: "How often the deploy's status is read, at least 10ms." }),
 });
 
 // --- The alert lifecycle (README, "Alert lifecycle"): grouping, inhibition, escalation, maintenance.

@@ -59,6 +59,19 @@ describe('parseConfig', () => {
     // A probe every 0 ms would plan its ticks back to back: the agent would never leave that turn.
     ['an interval of 0', `${BASE}    every: 0ms\n`, 'probes[0].every: must be at least 10ms (line 9)'],
     ['an interval under 10 ms', `probeDefaults:\n  every: 5ms\n${BASE}`, 'probeDefaults.every: must be at least 10ms (line 2)'],
+    // The same for what else repeats: sweeps and polls.
+    ['a retention sweep every 0', `journal:\n  retention: { every: 0s }\n${BASE}`, 'journal.retention.every: must be at least 1s (line 2)'],
+    ['a rollup sweep every 500 ms', `rollups:\n  retention:\n    every: 500ms\n${BASE}`, 'rollups.retention.every: must be at least 1s (line 3)'],
+    [
+      'a Render poll every 0',
+      `render: { apiKey: k, services: { blue: a, green: b }, pollInterval: 0ms }\n${BASE}`,
+      'render.pollInterval: must be at least 10ms (line 1)',
+    ],
+    [
+      'a verify step polling every 0',
+      `switching:\n  steps:\n    - { step: verify, url: "https://x.example/api/health", interval: 0ms }\n${BASE}`,
+      'switching.steps[0].interval: must be at least 10ms (line 3)',
+    ],
     ['a misspelt key', `${BASE}    evry: 5s\n`, 'probes[0].evry: unknown key; did you mean every? (line 9)'],
     ['an unknown top-level key', `${BASE}listn: 1\n`, 'listn: unknown key; did you mean listen? (line 9)'],
     ['a path without /', BASE.replace('/api/health', 'api/health'), 'probes[0].path: "api/health" is not a path: it must start with / (line 8)'],
