@@ -31,6 +31,11 @@ function intervalOfAtLeast(ms: number, text: string) {
 
 const ProbeInterval = intervalOfAtLeast(10, '10ms');
 
+/** How often a retention sweep (the journal's, the rollups') enforces its bounds. */
+const SweepInterval = intervalOfAtLeast(1_000, '1s')
+  .default(600_000)
+  .meta({ description: 'How often the bounds are enforced (also once at start), at least 1s. Default 10m.' });
+
 const ByteSize = z
   .union([z.int().positive(), z.string()], {
     error: (issue) => `${quote(issue.input)} is not a size such as 65536, 512KiB or 1MiB`,
@@ -408,9 +413,7 @@ const Journal = z.strictObject({
       maxSize: ByteSize.default(512 * 1_048_576).meta({
         description: 'The state database is kept under this size by deleting the oldest events. Default 512MiB.',
       }),
-      every: intervalOfAtLeast(1_000, '1s')
-        .default(600_000)
-        .meta({ description: 'How often the bounds are enforced (also once at start), at least 1s. Default 10m.' }),
+      every: SweepInterval,
     })
     .prefault({}),
 });
@@ -431,9 +434,7 @@ const Rollups = z.strictObject({
       minuteAge: Duration.refine((ms) => ms >= 2 * 3_600_000, { error: 'must be at least 2h: the last full hour stays readable minute by minute' })
         .default(86_400_000)
         .meta({ description: 'Per-minute rollups are kept this long; after that only the hourly ones. Default 1d.' }),
-      every: intervalOfAtLeast(1_000, '1s')
-        .default(600_000)
-        .meta({ description: 'How often the bounds are enforced (also once at start), at least 1s. Default 10m.' }),
+      every: SweepInterval,
     })
     .prefault({}),
 });

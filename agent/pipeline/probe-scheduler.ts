@@ -30,6 +30,7 @@ export interface ConfirmPolicy {
 export interface ScheduledJob {
   /** For logs: `health@blue`. */
   key: string;
+  /** `every` in ms, more than 0 (the config's are at least 10ms): ticks are planned that far apart. */
   schedule: { every: number; jitter: number } | { cron: string; timezone: string };
   /**
    * One run; `confirmation` is set on a re-run. Resolves to what the run wants confirmed
@@ -78,14 +79,16 @@ function lateSpreadMs(every: number): number {
  * the earliest planned tick, and every tick planned by then starts in that wake-up. Each wake-up
  * of the process costs more than the probes it starts (a timer callback, an epoll return, a
  * context switch; the answers of probes started together are read together too): at 1,000
- * series, one wake-up a probe was about a quarter of the agent's CPU (issue 18's tenth round). A
- * tick is late by less than the grain, which is 10 ms, or a twentieth of the shortest interval
- * when that is less, so a 100 ms probe is never more than 5 ms late.
+ * series, with a wake-up about every probe, epoll and the switches back in were a fifth of the
+ * main thread, and the grain took a fifth to a third off the CPU per probe (issue 18's tenth
+ * round). A tick is late by less than the grain, which is 10 ms, or a twentieth of the shortest
+ * interval when that is less, so a 100 ms probe is never more than 5 ms late.
  */
 const WAKE_GRAIN_MS = 10;
 
-function grainOf(every: number): number {
-  return Math.min(WAKE_GRAIN_MS, every / 20);
+/** The grain a job allows: a cron job, any. */
+function grainOf(job: ScheduledJob): number {
+  return 'every' in job.schedule ? Math.min(WAKE_GRAIN_MS, job.schedule.every / 20) : WAKE_GRAIN_MS;
 }
 
 /** Re-runs sent in the last second per group, oldest first (at most maxPerSecond entries). */
@@ -105,7 +108,7 @@ export class ProbeScheduler {
    */
   readonly #due: JobState[] = [];
   #wake: { at: number; timer: NodeJS.Timeout } | undefined;
-  /** The wake-up grain for the interval jobs there are: the least of their grainOf(every). */
+  /** The wake-up grain for the jobs there are: the least of their grainOf. */
   #grain = WAKE_GRAIN_MS;
   #running = false;
 
@@ -129,7 +132,7 @@ export class ProbeScheduler {
       rechecking: false,
     };
     this.#jobs.push(state);
-    if ('every' in job.schedule) this.#grain = Math.min(this.#grain, grainOf(job.schedule.every));
+    this.#grain = Math.min(this.#grain, grainOf(job));
     if (this.#running) this.#startJob(state);
   }
 
@@ -146,8 +149,7 @@ export class ProbeScheduler {
       else this.#jobs[kept++] = state;
     }
     this.#jobs.length = kept;
-    this.#grain = WAKE_GRAIN_MS;
-    for (const { job } of this.#jobs) if ('every' in job.schedule) this.#grain = Math.min(this.#grain, grainOf(job.schedule.every));
+    this.#grain = this.#jobs.reduce((grain, { job }) => Math.min(grain, grainOf(job)), WAKE_GRAIN_MS);
     for (const state of removed) {
       state.removed = true; // left in the heap: skipped when it comes up
       clearTimeout(state.confirmTimer);
@@ -244,7 +246,7 @@ export class ProbeScheduler {
   #arm(now = this.#now()): void {
     const next = this.#due[0];
     if (next === undefined || !this.#running) return;
-    const at = this.#grain > 0 ? Math.ceil(next.planned / this.#grain) * this.#grain : next.planned;
+    const at = Math.ceil(next.planned / this.#grain) * this.#grain;
     if (this.#wake !== undefined) {
       if (this.#wake.at <= at) return;
       clearTimeout(this.#wake.timer);
