@@ -80,7 +80,7 @@ function lateSpreadMs(every: number): number {
  * of the process costs more than the probes it starts (a timer callback, an epoll return, a
  * context switch; the answers of probes started together are read together too): at 1,000
  * series, with a wake-up about every probe, epoll and the switches back in were a fifth of the
- * main thread, and the grain took a fifth to a third off the CPU per probe (issue 18's tenth
+ * main thread, and the grain took 12-36 % off the CPU per probe (issue 18's tenth
  * round). A tick is late by less than the grain, which is 10 ms, or a twentieth of the shortest
  * interval when that is less, so a 100 ms probe is never more than 5 ms late.
  */
