@@ -87,15 +87,35 @@ describe('SlidingWindow', () => {
       buckets: 30,
       binsPerBucket: LATENCY_BINS,
       counters: 30 * (3 + LATENCY_BINS) + LATENCY_BINS,
-      // Bins of 16 bits while no bin of a bucket passes 65,535.
-      bytes: 30 * (4 + 4 + 8 + 2 * LATENCY_BINS) + 4 * LATENCY_BINS,
+      // Bins of 8 bits while no bin of a bucket passes 255.
+      bytes: 30 * (4 + 4 + 8 + LATENCY_BINS) + 4 * LATENCY_BINS,
     });
-    for (let i = 0; i < 200_000; i++) window.add(i % 7 !== 0, (i % 500) + 1, T0 + i);
+    // 2,000 samples a bucket put about 250 in each of the slowest bins: past 8 bits, so the bins
+    // widen to 16 within the first bucket, once, and then hold whatever comes.
+    for (let i = 0; i < 2_000; i++) window.add(i % 7 !== 0, (i % 500) + 1, T0 + i);
+    const widened = window.footprint();
+    expect(widened).toEqual({ ...allocated, bytes: allocated.bytes + 30 * LATENCY_BINS });
+    for (let i = 2_000; i < 200_000; i++) window.add(i % 7 !== 0, (i % 500) + 1, T0 + i);
     const figures = window.figures(T0 + 200_000);
     // It kept counting in the same arrays: at T0 + 200 s a new 2 s bucket has just begun, so the
     // window holds the 29 whole buckets before it, one sample a millisecond.
     expect(figures.count).toBe(29 * 2_000);
-    expect(window.footprint()).toEqual(allocated);
+    expect(window.footprint()).toEqual(widened);
+  });
+
+  it('widens its bins to 16 bits when a bucket holds more than 255 samples in one bin, losing none', () => {
+    const window = new SlidingWindow(60_000, 30);
+    const narrow = window.footprint().bytes;
+    for (let i = 0; i < 255; i++) window.add(true, 10, T0);
+    expect(window.footprint().bytes).toBe(narrow);
+    window.add(true, 10, T0);
+    window.add(true, 10, T0 + 2_000);
+    expect(window.footprint().bytes).toBe(narrow + 30 * LATENCY_BINS);
+    expect(window.histogram(T0 + 2_000)[binOf(10)]).toBe(257);
+    expect(window.figures(T0 + 2_000).count).toBe(257);
+    // The bucket of 256 expires whole; the other one's sample is still counted.
+    expect(window.figures(T0 + 60_000).count).toBe(1);
+    expect(window.histogram(T0 + 60_000)[binOf(10)]).toBe(1);
   });
 
   it('widens its bins to 32 bits when a bucket holds more than 65,535 samples in one bin, losing none', () => {
@@ -104,7 +124,8 @@ describe('SlidingWindow', () => {
     // 70,000 samples of 10 ms in one 2 s bucket, then 10 of 1 s: the 10 ms bin passes 16 bits.
     for (let i = 0; i < 70_000; i++) window.add(true, 10, T0);
     for (let i = 0; i < 10; i++) window.add(false, 1_000, T0);
-    expect(window.footprint().bytes).toBe(narrow + 30 * 2 * LATENCY_BINS);
+    // From 8 bits to 32: 3 more bytes a bin.
+    expect(window.footprint().bytes).toBe(narrow + 30 * 3 * LATENCY_BINS);
     const figures = window.figures(T0);
     expect(figures.count).toBe(70_010);
     expect(figures.failures).toBe(10);
@@ -115,6 +136,27 @@ describe('SlidingWindow', () => {
     // The bucket expires whole: the running totals come back to zero.
     expect(window.figures(T0 + 60_000).count).toBe(0);
     expect(window.histogram(T0 + 60_000)[binOf(10)]).toBe(0);
+  });
+
+  it('widens when absorbing another window would pass 8 bits in a bin, and again past 16', () => {
+    const a = new SlidingWindow(60_000, 30);
+    const b = new SlidingWindow(60_000, 30);
+    const narrow = a.footprint().bytes;
+    for (let i = 0; i < 200; i++) {
+      a.add(true, 10, T0);
+      b.add(true, 10, T0);
+    }
+    a.absorb(b);
+    expect(a.footprint().bytes).toBe(narrow + 30 * LATENCY_BINS);
+    expect(a.histogram(T0)[binOf(10)]).toBe(400);
+    // Straight from 8 bits to 32 when one absorb passes both.
+    const c = new SlidingWindow(60_000, 30);
+    const big = new SlidingWindow(60_000, 30);
+    for (let i = 0; i < 70_000; i++) big.add(true, 10, T0);
+    c.add(true, 10, T0);
+    c.absorb(big);
+    expect(c.footprint().bytes).toBe(narrow + 30 * 3 * LATENCY_BINS);
+    expect(c.histogram(T0)[binOf(10)]).toBe(70_001);
   });
 
   it('widens when absorbing another window would pass 16 bits in a bin', () => {
