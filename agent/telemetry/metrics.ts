@@ -25,6 +25,15 @@ const QUANTILES = [
 /** Buckets of greenlight_probe_duration_seconds: from a fast local answer to past any sane timeout. */
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10];
 
+/**
+ * The start of each bucket's sample, up to its series' labels (`…_bucket{le="0.005",`), the last
+ * one +Inf's; and the end of each quantile's (`,quantile="0.5"} `). Shared by every series: a
+ * series keeps one label text per window, not a line per bucket and quantile (issue 18: those
+ * were 1.6 KB a series, held for the agent's life, to save a concatenation per scrape).
+ */
+const BUCKET_OPENINGS = [...DURATION_BUCKETS.map(String), '+Inf'].map((le) => `greenlight_probe_duration_seconds_bucket{le="${le}",`);
+const QUANTILE_ENDINGS = QUANTILES.map(([quantile]) => `,quantile="${quantile}"} `);
+
 /** Steps of a render (one series' lines of one family) per turn of the event loop: about 13 ms at 10,000 series (412 ms over 60,000 steps). */
 export const RENDER_STEPS_PER_SLICE = 2_000;
 
@@ -81,9 +90,6 @@ interface SeriesMetrics {
   labels: string;
   /** Per window: `probe="health",env="blue",window="1m"`. */
   windowLabels: string[];
-  /** Sample names with their labels, up to the value (`…_bucket{le="0.005",probe="health",env="blue"} `), built once. */
-  bucketLines: string[];
-  latencyLines: string[][];
   success: number | undefined;
   /** Observations per duration bucket (not cumulative); the last slot is +Inf. */
   buckets: Float64Array;
@@ -199,8 +205,6 @@ export class AgentMetrics {
       series,
       labels,
       windowLabels,
-      bucketLines: [...DURATION_BUCKETS.map(String), '+Inf'].map((le) => `greenlight_probe_duration_seconds_bucket{le="${le}",${labels}} `),
-      latencyLines: windowLabels.map((window) => QUANTILES.map(([quantile]) => `greenlight_window_latency_seconds{${window},quantile="${quantile}"} `)),
       success: undefined,
       buckets: new Float64Array(DURATION_BUCKETS.length + 1),
       durationSum: 0,
@@ -359,10 +363,10 @@ export class AgentMetrics {
       let cumulative = 0;
       for (let index = 0; index < DURATION_BUCKETS.length; index++) {
         cumulative += m.buckets[index]!;
-        out.push(m.bucketLines[index]! + cumulative);
+        out.push(`${BUCKET_OPENINGS[index]!}${m.labels}} ${cumulative}`);
       }
       out.push(
-        m.bucketLines[DURATION_BUCKETS.length]! + m.durationCount,
+        `${BUCKET_OPENINGS[DURATION_BUCKETS.length]!}${m.labels}} ${m.durationCount}`,
         `greenlight_probe_duration_seconds_sum{${m.labels}} ${number(m.durationSum)}`,
         `greenlight_probe_duration_seconds_count{${m.labels}} ${m.durationCount}`,
       );
@@ -393,7 +397,7 @@ export class AgentMetrics {
       windows[i]!.forEach((figures, w) => {
         QUANTILES.forEach(([, key], q) => {
           const ms = figures[key];
-          out.push(m.latencyLines[w]![q]! + (ms === undefined ? 'NaN' : number(ms / 1_000)));
+          out.push(`greenlight_window_latency_seconds{${m.windowLabels[w]!}${QUANTILE_ENDINGS[q]!}${ms === undefined ? 'NaN' : number(ms / 1_000)}`);
         });
         out.push(
           `greenlight_window_latency_seconds_sum{${m.windowLabels[w]}} ${figures.count === 0 ? 0 : number((figures.meanLatencyMs! * figures.count) / 1_000)}`,
