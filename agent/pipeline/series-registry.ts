@@ -11,6 +11,7 @@
  * - A probe in flight is under its series' canceller: shutdown and a reload that drops the
  *   series end it instead of waiting for its timeout.
  */
+import { createHash } from 'node:crypto';
 import type { Redactor } from '../../config/redactor.js';
 import type { Config, ProbeConfig } from '../../config/schema.js';
 import { compileProbeTarget, probeEnvironments, type ProbeTarget } from '../../probes/http-probe.js';
@@ -26,7 +27,11 @@ import type { ProbeScheduler, ScheduledJob, SkipReason } from './probe-scheduler
 export interface SeriesEntry {
   /** `health@blue`: the scheduler's job key. */
   readonly key: string;
-  /** Everything the series and its target were built from: a reload keeps the series while this is equal. */
+  /**
+   * A digest of everything the series and its target were built from: a reload keeps the series
+   * while this is equal. A digest rather than the text itself: that text (the probe's whole
+   * config, its environment and defaults) was a kilobyte a series, held for the agent's life.
+   */
   readonly fingerprint: string;
   /** An interval probe (readiness waits for its first result). */
   readonly interval: boolean;
@@ -71,14 +76,18 @@ export function seriesSpecs(config: Config): SeriesSpec[] {
         probe.cron !== undefined
           ? { cron: probe.cron, timezone: probe.timezone ?? config.timezone }
           : { every: probe.every ?? config.probeDefaults.every, jitter: config.probeDefaults.jitter };
-      const fingerprint = JSON.stringify({
-        probe,
-        environment: config.environments[env],
-        defaults: config.probeDefaults,
-        windows: config.windows,
-        lines: [...lines],
-        schedule,
-      });
+      const fingerprint = createHash('sha256')
+        .update(
+          JSON.stringify({
+            probe,
+            environment: config.environments[env],
+            defaults: config.probeDefaults,
+            windows: config.windows,
+            lines: [...lines],
+            schedule,
+          }),
+        )
+        .digest('base64');
       specs.push({ key: `${probe.name}@${env}`, fingerprint, interval: probe.cron === undefined, probe, env, lines, schedule });
     }
   }
