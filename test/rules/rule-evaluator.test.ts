@@ -257,4 +257,73 @@ rules:
     expect(decisions.at(-1)!.to).toBe('resolved');
     expect(decisions.at(-1)!.observed as number).toBeLessThan(0);
   });
+
+  it('does not compare the environments while another condition of the top-level all is false, and says so in the figures', async () => {
+    const config = parseConfig(
+      `environments: { blue: { url: "http://127.0.0.1:1" }, green: { url: "http://127.0.0.1:2" } }
+probes: [ { name: a, path: / } ]
+rules:
+  - name: watched-worse
+    severity: critical
+    when: { all: [ { fact: promotionWatch, operator: equal, value: true }, { fact: errorRatioDiff, params: { minSamples: 5 }, operator: greaterThan, value: 0.4 } ] }
+  - name: either
+    severity: warning
+    when: { any: [ { fact: promotionWatch, operator: equal, value: true }, { fact: errorRatioDiff, params: { minSamples: 5 }, operator: greaterThan, value: 0.4 } ] }
+`,
+      {},
+    );
+    const series = { blue: new ProbeSeries('a', 'blue', config.windows, new Map(), T0), green: new ProbeSeries('a', 'green', config.windows, new Map(), T0) };
+    let now = T0;
+    let watching: string | undefined;
+    let baselineReads = 0;
+    const fired: string[] = [];
+    const evaluator = new RuleEvaluator(
+      config.rules.filter((rule) => rule.name === 'watched-worse'),
+      () => ({
+        activeEnvironment: 'blue',
+        environments: ['blue', 'green'],
+        now,
+        watching,
+        series: (env) => {
+          if (env === 'green') baselineReads++;
+          return [series[env as 'blue' | 'green']];
+        },
+      }),
+      (d) => {
+        if (d.transition.to === 'firing') fired.push(d.rule.name);
+      },
+    );
+    for (let i = 0; i < 10; i++) {
+      series.blue.record({ probe: 'a', env: 'blue', ok: false, durationMs: 5, startedAt: now, checks: [], extracted: {}, reason: 'status' });
+      series.green.record({ probe: 'a', env: 'green', ok: true, durationMs: 5, startedAt: now, checks: [], extracted: {} });
+    }
+    // No promotion watched: the rule cannot hold, and the pairing of blue with green never runs.
+    await evaluator.evaluateAll();
+    const idle = await evaluator.holdsOn('watched-worse', 'blue');
+    expect(idle!.holds).toBe(false);
+    expect(idle!.figures.facts.map(({ fact, result, observed, skipped }) => ({ fact, result, observed, skipped }))).toEqual([
+      { fact: 'promotionWatch', result: false, observed: false, skipped: undefined },
+      { fact: 'errorRatioDiff', result: false, observed: undefined, skipped: true },
+    ]);
+    expect(baselineReads).toBe(0);
+    expect(fired).toEqual([]);
+    // Watched: the comparison is computed (blue 100 % failing against green's 0) and the rule fires.
+    watching = 'blue';
+    now += 1_000;
+    await evaluator.evaluateAll();
+    expect(fired).toEqual(['watched-worse']);
+    expect(baselineReads).toBeGreaterThan(0);
+    const held = await evaluator.holdsOn('watched-worse', 'blue');
+    expect(held!.figures.facts[1]).toMatchObject({ fact: 'errorRatioDiff', observed: 1, result: true });
+    expect(held!.figures.facts[1]!.skipped).toBeUndefined();
+    // Under an \`any\`, a false condition decides nothing: the comparison is always computed.
+    const either = new RuleEvaluator(
+      config.rules.filter((rule) => rule.name === 'either'),
+      () => ({ activeEnvironment: 'blue', environments: ['blue', 'green'], now, series: (env) => [series[env as 'blue' | 'green']] }),
+      () => undefined,
+    );
+    const any = await either.holdsOn('either', 'blue');
+    expect(any!.holds).toBe(true);
+    expect(any!.figures.facts[1]).toMatchObject({ fact: 'errorRatioDiff', observed: 1, result: true });
+  });
 });
