@@ -3,7 +3,8 @@
  * against an injected clock (as prom-client's time-window quantiles do). Each bucket holds a
  * count, failures, latency sum and a log-scale latency histogram; running totals are kept for
  * the whole window, so recording is constant work and reading is a scan of the histogram bins.
- * Memory depends on the bucket and bin counts only, never on how many samples arrive.
+ * Memory depends on the bucket and bin counts only, never on how many samples arrive (the bins
+ * widen from 8 to 16 to 32 bits as a bucket's samples in one bin need, at most twice).
  */
 
 /** Latency histogram: 4 bins per doubling from 0.5 ms (bin 0 also takes anything faster) to about 65 s. */
@@ -54,7 +55,7 @@ export class SlidingWindow {
     this.#buckets = buckets;
     this.bucketMs = windowMs / buckets;
     // The fixed-width counters share one buffer: each ArrayBuffer costs a JS object and a native
-    // allocation of its own besides its bytes (about 200 bytes), three times a window saved.
+    // allocation of its own besides its bytes (about 200 bytes), and this saves three a window.
     const shared = new ArrayBuffer(buckets * (8 + 4 + 4) + LATENCY_BINS * 4);
     this.#latencySum = new Float64Array(shared, 0, buckets);
     this.#count = new Uint32Array(shared, buckets * 8, buckets);
@@ -119,7 +120,8 @@ export class SlidingWindow {
 
   /**
    * What the window has allocated: its buckets, and the counters they and the running totals
-   * hold. Fixed at construction; recording only ever writes into these typed arrays.
+   * hold. Fixed at construction but for the bins' widening (at most twice, to 16 and 32 bits);
+   * recording only ever writes into these typed arrays.
    */
   footprint(): { buckets: number; binsPerBucket: number; counters: number; bytes: number } {
     const arrays = [this.#count, this.#failures, this.#latencySum, this.#bins, this.#totalBins];
