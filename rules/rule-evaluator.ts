@@ -557,7 +557,7 @@ export class RuleEvaluator {
       const facts: FactFigure[] = new Array<FactFigure>(rule.leaves.length);
       let fewest = Number.POSITIVE_INFINITY;
       let cannotHold = false;
-      const figure = (leaf: Leaf, index: number): void => {
+      const read = (leaf: Leaf, index: number): void => {
         const computed = this.#fact(this.#factKey(leaf.fact, leaf.params, leaf.paramsJson), leaf.fact, leaf.params);
         // A fact without a value holds no condition; its empty window must not hold back one that does (`any`).
         if (computed.samples !== undefined && computed.value !== undefined) fewest = Math.min(fewest, computed.samples);
@@ -566,13 +566,13 @@ export class RuleEvaluator {
         facts[index] = { fact: leaf.fact, params: leaf.given, operator: leaf.operator, value: leaf.value, observed: computed.value, result };
       };
       rule.leaves.forEach((leaf, index) => {
-        if (!leaf.compares) figure(leaf, index);
+        if (!leaf.compares) read(leaf, index);
       });
       rule.leaves.forEach((leaf, index) => {
         if (!leaf.compares) return;
         if (cannotHold)
           facts[index] = { fact: leaf.fact, params: leaf.given, operator: leaf.operator, value: leaf.value, observed: undefined, result: false, skipped: true };
-        else figure(leaf, index);
+        else read(leaf, index);
       });
       const windowless = fewest === Number.POSITIVE_INFINITY && facts.every((figure) => FACTS[figure.fact]?.windowless === true);
       const samples = fewest === Number.POSITIVE_INFINITY ? 0 : fewest;
