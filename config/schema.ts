@@ -7,7 +7,7 @@ import { validate as isValidCron } from 'node-cron';
 import { z } from 'zod';
 import { parseJsonPath, type PathSegment } from './json-path.js';
 import { LABEL_NAME, matcherProblem, parseMatcher, type LabelMatcher } from './matchers.js';
-import { parseByteSize, parseDuration, quote } from './units.js';
+import { formatDuration, parseByteSize, parseDuration, quote } from './units.js';
 
 /** A duration such as 250ms, 5s, 2m or 1h, as milliseconds. */
 export const Duration = z
@@ -25,14 +25,15 @@ export const Duration = z
  * The interval of something that repeats (probes, polls, sweeps): 0 would run it back to back,
  * and for a probe the scheduler would never leave the turn that plans its ticks.
  */
-function intervalOfAtLeast(ms: number, text: string) {
-  return Duration.refine((value) => value >= ms, { error: `must be at least ${text}` });
+function intervalOfAtLeast(ms: number) {
+  return Duration.refine((value) => value >= ms, { error: `must be at least ${formatDuration(ms)}` });
 }
 
-const ProbeInterval = intervalOfAtLeast(10, '10ms');
+/** A probe's interval, and a poll's (of a switch step, of Render's API). */
+const RepeatInterval = intervalOfAtLeast(10);
 
 /** How often a retention sweep (the journal's, the rollups') enforces its bounds. */
-const SweepInterval = intervalOfAtLeast(1_000, '1s')
+const SweepInterval = intervalOfAtLeast(1_000)
   .default(600_000)
   .meta({ description: 'How often the bounds are enforced (also once at start), at least 1s. Default 10m.' });
 
@@ -203,7 +204,7 @@ const Probe = z
       .union([z.string(), z.record(z.string(), z.unknown()), z.array(z.unknown())])
       .optional()
       .meta({ description: 'Request body: a string as is, or YAML mapping/list sent as JSON.' }),
-    every: ProbeInterval.optional().meta({ description: 'Interval between probes (jittered), at least 10ms. Default: probeDefaults.every.' }),
+    every: RepeatInterval.optional().meta({ description: 'Interval between probes (jittered), at least 10ms. Default: probeDefaults.every.' }),
     cron: z
       .string()
       .refine((expr) => isValidCron(expr), { error: (issue) => `${quote(issue.input)} is not a cron expression such as "*/10 * * * * *" or "0 9-16 * * 1-5"` })
@@ -235,7 +236,7 @@ const Environment = z.strictObject({
 });
 
 const ProbeDefaults = z.strictObject({
-  every: ProbeInterval.default(5_000).meta({ description: 'Interval between probes (jittered), at least 10ms.' }),
+  every: RepeatInterval.default(5_000).meta({ description: 'Interval between probes (jittered), at least 10ms.' }),
   timeout: Duration.default(2_000),
   maxBodyBytes: ByteSize.default(1_048_576),
   jitter: z
@@ -498,7 +499,7 @@ function switchStep(cdn: z.ZodType<PluginBlock>) {
         .max(20)
         .default(3)
         .meta({ description: 'Answers in a row, each on a new connection, that must name the new environment. Default 3.' }),
-      interval: intervalOfAtLeast(10, '10ms').default(1_000).meta({ description: 'Pause between two polls, at least 10ms. Default 1s.' }),
+      interval: RepeatInterval.default(1_000).meta({ description: 'Pause between two polls, at least 10ms. Default 1s.' }),
     }),
   ];
   const kinds = ['cdn', 'tls', 'verify'];
@@ -638,7 +639,7 @@ const Render = z.strictObject({
     .default(4)
     .meta({ description: 'Tries after the first fails (network error, 5xx, 429 after Retry-After / Ratelimit-Reset).' }),
   deployTimeout: Duration.default(1_800_000).meta({ description: 'How long a deploy may take to go live.' }),
-  pollInterval: intervalOfAtLeast(10, '10ms').default(5_000).meta({ description: "How often the deploy's status is read, at least 10ms." }),
+  pollInterval: RepeatInterval.default(5_000).meta({ description: "How often the deploy's status is read, at least 10ms." }),
 });
 
 // --- The alert lifecycle (README, "Alert lifecycle"): grouping, inhibition, escalation, maintenance.
