@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../../config/load-config.js';
 import { issuesOf as issuesOfConfig } from '../helpers/config-issues.js';
 
@@ -32,6 +32,23 @@ describe('parseConfig', () => {
     expect(config.probes[0]!.method).toBe('GET');
     expect(config.probes[0]!.expect.status).toEqual([[200, 299]]);
     expect(config.journal.retention).toEqual({ maxAge: 90 * 86_400_000, maxSize: 512 * 1_048_576, every: 600_000 });
+  });
+
+  it('accepts time zone aliases and other spellings ICU accepts, as well as canonical names', () => {
+    for (const zone of ['America/New_York', 'Asia/Kolkata', 'Asia/Calcutta', 'US/Eastern', 'UTC', 'Etc/GMT+5', 'america/new_york'])
+      expect(parseConfig(`timezone: ${zone}\n${BASE}`).timezone).toBe(zone);
+  });
+
+  it('checks a canonical time zone without building a formatter (the first one costs ICU tables that stay resident)', () => {
+    const built = vi.spyOn(Intl, 'DateTimeFormat');
+    try {
+      parseConfig(`timezone: Europe/London\n${BASE}`);
+      expect(built).not.toHaveBeenCalled();
+      expect(() => parseConfig(`timezone: Mars/Olympus\n${BASE}`)).toThrow(/Mars\/Olympus/);
+      expect(built).toHaveBeenCalledTimes(1);
+    } finally {
+      built.mockRestore();
+    }
   });
 
   it('reads journal retention in days and sizes', () => {
