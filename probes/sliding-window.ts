@@ -3,14 +3,18 @@
  * against an injected clock (as prom-client's time-window quantiles do). Each bucket holds a
  * count, failures, latency sum and a log-scale latency histogram; running totals are kept for
  * the whole window, so recording is constant work and reading is a scan of the histogram bins.
- * Memory depends on the bucket and bin counts only, never on how many samples arrive (the bins
- * widen from 8 to 16 to 32 bits as a bucket's samples in one bin need, at most twice).
+ * Memory depends on the bucket count and on the most samples one bucket has held, never on how
+ * many arrive: a bucket's latencies are first kept as a short list of bin numbers, which grows
+ * (1, 2, 4 … 32 a bucket) until a histogram of bins is smaller, whose bins then widen from 8 to
+ * 16 to 32 bits as one bin needs. Each step happens once, for every bucket at once; none undoes.
  */
 
 /** Latency histogram: 4 bins per doubling from 0.5 ms (bin 0 also takes anything faster) to about 65 s. */
 const MIN_LATENCY_MS = 0.5;
 const BINS_PER_DOUBLING = 4;
 export const LATENCY_BINS = 68;
+/** The longest list of samples a bucket keeps before its window turns to a histogram of bins. */
+const MAX_LISTED = 32;
 
 export interface WindowFigures {
   windowMs: number;
@@ -33,14 +37,18 @@ export class SlidingWindow {
   readonly #failures: Uint32Array;
   readonly #latencySum: Float64Array;
   /**
-   * Bucket b's bins are at [b * LATENCY_BINS, (b + 1) * LATENCY_BINS). 8 bits each until one
-   * would pass 255, then 16 until one would pass 65,535, then 32: each step widens all of them,
-   * once. The bins are most of a window's memory, and a series probed every second puts at most
-   * a bucket's seconds (2 in a 1-minute window, 10 in 5 minutes) into any one bin; only pools of
-   * many series and sub-second probing get to 16 bits, pools of thousands to 32 (issue 18: 8
-   * bits where there were 16 took 4 KB off every series of the default windows).
+   * The buckets' latencies, most of a window's memory, in one of two layouts:
+   * - listed (#listed > 0): bucket b's samples are at [b * #listed, b * #listed + #count[b]), each
+   *   the number of its latency bin. A series probed every second puts 2 or 3 samples into a
+   *   bucket of a 1-minute window and 10 or 11 into one of 5 minutes, so its lists stay at 4 and
+   *   16 bytes a bucket where a histogram takes 68 (issue 18: 3.5 KB less a series).
+   * - binned (#listed = 0): bucket b's histogram is at [b * LATENCY_BINS, (b + 1) * LATENCY_BINS),
+   *   8 bits a bin until one would pass 255, then 16 until one would pass 65,535, then 32. Pools
+   *   of many series and sub-second probing get here.
    */
   #bins: Uint8Array | Uint16Array | Uint32Array;
+  /** Samples a bucket can list before the list grows; 0 once the buckets are binned. */
+  #listed = 1;
   /** The most one bin holds at the bins' present width. */
   #binMax = 0xff;
   readonly #totalBins: Uint32Array;
@@ -61,7 +69,7 @@ export class SlidingWindow {
     this.#count = new Uint32Array(shared, buckets * 8, buckets);
     this.#failures = new Uint32Array(shared, buckets * 12, buckets);
     this.#totalBins = new Uint32Array(shared, buckets * 16, LATENCY_BINS);
-    this.#bins = new Uint8Array(buckets * LATENCY_BINS);
+    this.#bins = new Uint8Array(buckets * this.#listed);
   }
 
   /** Record one outcome at clock time `at` (ms). */
@@ -70,11 +78,9 @@ export class SlidingWindow {
     if (epoch < this.#head - this.#buckets + 1) return; // older than the window: nothing to count
     const slot = slotOf(epoch, this.#buckets);
     const bin = binOf(latencyMs);
+    this.#put(slot, bin, 1);
     this.#count[slot]!++;
     this.#latencySum[slot]! += latencyMs;
-    const index = slot * LATENCY_BINS + bin;
-    if (this.#bins[index] === this.#binMax) this.#widenFor(this.#binMax + 1);
-    this.#bins[index]!++;
     this.#totalBins[bin]!++;
     this.#totalCount++;
     this.#totalLatency += latencyMs;
@@ -94,6 +100,7 @@ export class SlidingWindow {
   absorb(other: SlidingWindow): void {
     if (other.windowMs !== this.windowMs || other.#buckets !== this.#buckets)
       throw new Error(`cannot absorb a ${other.windowMs} ms window of ${other.#buckets} buckets into a ${this.windowMs} ms one of ${this.#buckets}`);
+    if (other === this) throw new Error('a window cannot absorb itself');
     if (other.#head === -Infinity) return;
     const head = Math.max(this.#head, other.#head);
     this.#rotateTo(head);
@@ -101,36 +108,94 @@ export class SlidingWindow {
     for (let slot = 0; slot < this.#buckets; slot++) {
       const count = other.#count[slot]!;
       if (count === 0) continue;
-      this.#count[slot]! += count;
+      // Room for the whole bucket first, so a list is not outgrown half-way through it.
+      if (this.#listed > 0 && this.#count[slot]! + count > this.#listed) this.#list(this.#count[slot]! + count);
+      other.#eachBin(slot, (bin, n) => {
+        this.#put(slot, bin, n);
+        this.#count[slot]! += n;
+        this.#totalBins[bin]! += n;
+      });
       this.#failures[slot]! += other.#failures[slot]!;
       this.#latencySum[slot]! += other.#latencySum[slot]!;
       this.#totalCount += count;
       this.#totalFailures += other.#failures[slot]!;
       this.#totalLatency += other.#latencySum[slot]!;
-      const base = slot * LATENCY_BINS;
-      for (let bin = 0; bin < LATENCY_BINS; bin++) {
-        const n = other.#bins[base + bin]!;
-        if (n === 0) continue;
-        if (this.#bins[base + bin]! + n > this.#binMax) this.#widenFor(this.#bins[base + bin]! + n);
-        this.#bins[base + bin]! += n;
-        this.#totalBins[bin]! += n;
-      }
     }
   }
 
   /**
-   * What the window has allocated: its buckets, and the counters they and the running totals
-   * hold. Fixed at construction but for the bins' widening (at most twice, to 16 and 32 bits);
-   * recording only ever writes into these typed arrays.
+   * Put `n` samples of latency bin `bin` into bucket `slot`, whose #count is not yet raised:
+   * appended to its list (grown first when full), or added to its bin (widened first).
    */
-  footprint(): { buckets: number; binsPerBucket: number; counters: number; bytes: number } {
+  #put(slot: number, bin: number, n: number): void {
+    if (this.#listed > 0) {
+      const count = this.#count[slot]!;
+      if (count + n > this.#listed) this.#list(count + n);
+    }
+    if (this.#listed > 0) {
+      const at = slot * this.#listed + this.#count[slot]!;
+      for (let i = 0; i < n; i++) this.#bins[at + i] = bin;
+      return;
+    }
+    const index = slot * LATENCY_BINS + bin;
+    if (this.#bins[index]! + n > this.#binMax) this.#widenFor(this.#bins[index]! + n);
+    this.#bins[index]! += n;
+  }
+
+  /** Call `fn` with each latency bin bucket `slot` holds samples in, and how many (a listed bin may come more than once). */
+  #eachBin(slot: number, fn: (bin: number, n: number) => void): void {
+    if (this.#listed > 0) {
+      const base = slot * this.#listed;
+      for (let i = 0; i < this.#count[slot]!; i++) fn(this.#bins[base + i]!, 1);
+      return;
+    }
+    const base = slot * LATENCY_BINS;
+    for (let bin = 0; bin < LATENCY_BINS; bin++) {
+      const n = this.#bins[base + bin]!;
+      if (n !== 0) fn(bin, n);
+    }
+  }
+
+  /**
+   * What the window has allocated: its buckets, how their latencies are laid out (a list of up to
+   * `perBucket` samples, or `perBucket` bins of `bitsPerBin`), and the bytes of all its typed
+   * arrays. It changes only when a bucket outgrows the layout, a few times in a window's life;
+   * recording otherwise only ever writes into these arrays.
+   */
+  footprint(): { buckets: number; layout: 'listed' | 'binned'; perBucket: number; bitsPerBin: number; bytes: number } {
     const arrays = [this.#count, this.#failures, this.#latencySum, this.#bins, this.#totalBins];
     return {
       buckets: this.#buckets,
-      binsPerBucket: this.#bins.length / this.#buckets,
-      counters: arrays.reduce((sum, array) => sum + array.length, 0),
+      layout: this.#listed > 0 ? 'listed' : 'binned',
+      perBucket: this.#bins.length / this.#buckets,
+      bitsPerBin: this.#listed > 0 ? 0 : this.#bins.BYTES_PER_ELEMENT * 8,
       bytes: arrays.reduce((sum, array) => sum + array.byteLength, 0),
     };
+  }
+
+  /**
+   * Lists long enough for `needed` samples a bucket, doubling from the present length; binned
+   * instead once that would pass MAX_LISTED, when a histogram is about as small. Every bucket's
+   * samples move to the new layout.
+   */
+  #list(needed: number): void {
+    let length = this.#listed;
+    while (length < needed) length *= 2;
+    if (length > MAX_LISTED) return this.#bin();
+    const lists = new Uint8Array(this.#buckets * length);
+    for (let slot = 0; slot < this.#buckets; slot++)
+      lists.set(this.#bins.subarray(slot * this.#listed, slot * this.#listed + this.#count[slot]!), slot * length);
+    this.#bins = lists;
+    this.#listed = length;
+  }
+
+  /** Turn the lists into histograms of 8-bit bins (a bucket listed at most MAX_LISTED samples, well under 255). */
+  #bin(): void {
+    const bins = new Uint8Array(this.#buckets * LATENCY_BINS);
+    for (let slot = 0; slot < this.#buckets; slot++) this.#eachBin(slot, (bin, n) => (bins[slot * LATENCY_BINS + bin]! += n));
+    this.#bins = bins;
+    this.#listed = 0;
+    this.#binMax = 0xff;
   }
 
   /** Bins wide enough to hold `count` in one: 16 bits, or 32 (the widest; a no-op once they are). */
@@ -214,12 +279,18 @@ export class SlidingWindow {
       this.#totalCount -= this.#count[slot]!;
       this.#totalFailures -= this.#failures[slot]!;
       this.#totalLatency -= this.#latencySum[slot]!;
-      const base = slot * LATENCY_BINS;
-      for (let bin = 0; bin < LATENCY_BINS; bin++) {
-        const n = this.#bins[base + bin]!;
-        if (n !== 0) {
-          this.#totalBins[bin]! -= n;
-          this.#bins[base + bin] = 0;
+      if (this.#listed > 0) {
+        // A list needs no clearing: the bucket's count says how much of it is in use.
+        const base = slot * this.#listed;
+        for (let i = 0; i < this.#count[slot]!; i++) this.#totalBins[this.#bins[base + i]!]!--;
+      } else {
+        const base = slot * LATENCY_BINS;
+        for (let bin = 0; bin < LATENCY_BINS; bin++) {
+          const n = this.#bins[base + bin]!;
+          if (n !== 0) {
+            this.#totalBins[bin]! -= n;
+            this.#bins[base + bin] = 0;
+          }
         }
       }
       this.#count[slot] = 0;

@@ -77,40 +77,61 @@ describe('SlidingWindow', () => {
     expect(window.figures(T0 + 75_000).p99LatencyMs!).toBeLessThan(12);
   });
 
-  it('holds memory fixed by buckets and bins, whatever the sample count', () => {
+  it('holds memory fixed by buckets and the densest bucket, whatever the sample count', () => {
     // Asserted on the structure that bounds memory, not on the heap: heapUsed moves with the
     // garbage collector's timing, which made this test fail by chance (issue 20).
     const window = new SlidingWindow(60_000, 30);
-    const allocated = window.footprint();
-    // 30 buckets × (count, failures, latency sum, 68 bins) + 68 running bins.
-    expect(allocated).toEqual({
-      buckets: 30,
-      binsPerBucket: LATENCY_BINS,
-      counters: 30 * (3 + LATENCY_BINS) + LATENCY_BINS,
-      // Bins of 8 bits while no bin of a bucket passes 255.
-      bytes: 30 * (4 + 4 + 8 + LATENCY_BINS) + 4 * LATENCY_BINS,
-    });
-    // 2,000 samples a bucket put about 250 in each of the slowest bins: past 8 bits, so the bins
-    // widen to 16 within the first bucket, once, and then hold whatever comes.
-    for (let i = 0; i < 2_000; i++) window.add(i % 7 !== 0, (i % 500) + 1, T0 + i);
+    const fixed = 30 * (4 + 4 + 8) + 4 * LATENCY_BINS; // count, failures, latency sum; running bins
+    expect(window.footprint()).toEqual({ buckets: 30, layout: 'listed', perBucket: 1, bitsPerBin: 0, bytes: fixed + 30 });
+    // A probe every second for ten minutes, its answers landing 5 ms or 700 ms after each tick:
+    // 1, 2 or 3 samples a 2 s bucket, so lists of 4.
+    const answered = (i: number) => T0 + i * 1_000 + 500 + (i % 3 === 0 ? 700 : 5);
+    for (let i = 0; i < 600; i++) window.add(true, 40 + (i % 7), answered(i));
+    const probed = window.footprint();
+    expect(probed).toEqual({ buckets: 30, layout: 'listed', perBucket: 4, bitsPerBin: 0, bytes: fixed + 30 * 4 });
+    for (let i = 600; i < 1_200; i++) window.add(true, 40 + (i % 7), answered(i));
+    expect(window.footprint()).toEqual(probed);
+    // 2,000 samples a bucket: binned, and about 250 in each of the slowest bins passes 8 bits,
+    // so the bins widen to 16 within the first such bucket, once, and then hold whatever comes.
+    const t1 = T0 + 1_200_000;
+    for (let i = 0; i < 2_000; i++) window.add(i % 7 !== 0, (i % 500) + 1, t1 + i);
     const widened = window.footprint();
-    expect(widened).toEqual({ ...allocated, bytes: allocated.bytes + 30 * LATENCY_BINS });
-    for (let i = 2_000; i < 200_000; i++) window.add(i % 7 !== 0, (i % 500) + 1, T0 + i);
-    const figures = window.figures(T0 + 200_000);
-    // It kept counting in the same arrays: at T0 + 200 s a new 2 s bucket has just begun, so the
+    expect(widened).toEqual({ buckets: 30, layout: 'binned', perBucket: LATENCY_BINS, bitsPerBin: 16, bytes: fixed + 30 * 2 * LATENCY_BINS });
+    for (let i = 2_000; i < 200_000; i++) window.add(i % 7 !== 0, (i % 500) + 1, t1 + i);
+    const figures = window.figures(t1 + 200_000);
+    // It kept counting in the same arrays: at t1 + 200 s a new 2 s bucket has just begun, so the
     // window holds the 29 whole buckets before it, one sample a millisecond.
     expect(figures.count).toBe(29 * 2_000);
     expect(window.footprint()).toEqual(widened);
   });
 
+  it('lists up to 32 samples a bucket, doubling, and bins the 33rd, keeping every figure', () => {
+    const window = new SlidingWindow(60_000, 30);
+    const lengths: number[] = [];
+    for (let i = 0; i < 40; i++) {
+      window.add(i % 4 !== 0, 2 ** (i % 12), T0 + i);
+      const { layout, perBucket } = window.footprint();
+      lengths.push(layout === 'listed' ? perBucket : -perBucket);
+    }
+    expect([...new Set(lengths)]).toEqual([1, 2, 4, 8, 16, 32, -LATENCY_BINS]);
+    expect(lengths.indexOf(-LATENCY_BINS)).toBe(32); // the 33rd sample
+    const histogram = Array.from(window.histogram(T0 + 40));
+    const expected = new Array<number>(LATENCY_BINS).fill(0);
+    for (let i = 0; i < 40; i++) expected[binOf(2 ** (i % 12))]!++;
+    expect(histogram).toEqual(expected);
+    expect(window.figures(T0 + 40)).toMatchObject({ count: 40, failures: 10 });
+    expect(window.figures(T0 + 60_000).count).toBe(0);
+    expect(Array.from(window.histogram(T0 + 60_000))).toEqual(new Array<number>(LATENCY_BINS).fill(0));
+  });
+
   it('widens its bins to 16 bits when a bucket holds more than 255 samples in one bin, losing none', () => {
     const window = new SlidingWindow(60_000, 30);
-    const narrow = window.footprint().bytes;
     for (let i = 0; i < 255; i++) window.add(true, 10, T0);
-    expect(window.footprint().bytes).toBe(narrow);
+    expect(window.footprint()).toMatchObject({ layout: 'binned', bitsPerBin: 8 });
+    const narrow = window.footprint().bytes;
     window.add(true, 10, T0);
     window.add(true, 10, T0 + 2_000);
-    expect(window.footprint().bytes).toBe(narrow + 30 * LATENCY_BINS);
+    expect(window.footprint()).toMatchObject({ bitsPerBin: 16, bytes: narrow + 30 * LATENCY_BINS });
     expect(window.histogram(T0 + 2_000)[binOf(10)]).toBe(257);
     expect(window.figures(T0 + 2_000).count).toBe(257);
     // The bucket of 256 expires whole; the other one's sample is still counted.
@@ -120,12 +141,10 @@ describe('SlidingWindow', () => {
 
   it('widens its bins to 32 bits when a bucket holds more than 65,535 samples in one bin, losing none', () => {
     const window = new SlidingWindow(60_000, 30);
-    const narrow = window.footprint().bytes;
     // 70,000 samples of 10 ms in one 2 s bucket, then 10 of 1 s: the 10 ms bin passes 16 bits.
     for (let i = 0; i < 70_000; i++) window.add(true, 10, T0);
     for (let i = 0; i < 10; i++) window.add(false, 1_000, T0);
-    // From 8 bits to 32: 3 more bytes a bin.
-    expect(window.footprint().bytes).toBe(narrow + 30 * 3 * LATENCY_BINS);
+    expect(window.footprint()).toMatchObject({ layout: 'binned', bitsPerBin: 32 });
     const figures = window.figures(T0);
     expect(figures.count).toBe(70_010);
     expect(figures.failures).toBe(10);
@@ -141,22 +160,70 @@ describe('SlidingWindow', () => {
   it('widens when absorbing another window would pass 8 bits in a bin, and again past 16', () => {
     const a = new SlidingWindow(60_000, 30);
     const b = new SlidingWindow(60_000, 30);
-    const narrow = a.footprint().bytes;
     for (let i = 0; i < 200; i++) {
       a.add(true, 10, T0);
       b.add(true, 10, T0);
     }
+    expect(a.footprint()).toMatchObject({ layout: 'binned', bitsPerBin: 8 });
     a.absorb(b);
-    expect(a.footprint().bytes).toBe(narrow + 30 * LATENCY_BINS);
+    expect(a.footprint()).toMatchObject({ bitsPerBin: 16 });
     expect(a.histogram(T0)[binOf(10)]).toBe(400);
-    // Straight from 8 bits to 32 when one absorb passes both.
+    // Straight from a list to 32-bit bins when one absorb passes both.
     const c = new SlidingWindow(60_000, 30);
     const big = new SlidingWindow(60_000, 30);
     for (let i = 0; i < 70_000; i++) big.add(true, 10, T0);
     c.add(true, 10, T0);
     c.absorb(big);
-    expect(c.footprint().bytes).toBe(narrow + 30 * 3 * LATENCY_BINS);
+    expect(c.footprint()).toMatchObject({ layout: 'binned', bitsPerBin: 32 });
     expect(c.histogram(T0)[binOf(10)]).toBe(70_001);
+  });
+
+  it('counts exactly what a list of its samples would, through every layout, as buckets expire and windows absorb', () => {
+    // A seeded walk: bursts and lulls move each window between lists, bins and wider bins; after
+    // every step the window must say what the samples still inside it say.
+    let seed = 20261206;
+    const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648) / 2_147_483_648;
+    const bucketMs = 2_000;
+    type Sample = { at: number; ok: boolean; bin: number; latencyMs: number };
+    const reference = (samples: Sample[], at: number) => {
+      const inside = samples.filter((s) => Math.floor(s.at / bucketMs) > Math.floor(at / bucketMs) - 30);
+      const bins = new Array<number>(LATENCY_BINS).fill(0);
+      for (const s of inside) bins[s.bin]!++;
+      return { count: inside.length, failures: inside.filter((s) => !s.ok).length, bins };
+    };
+    const check = (window: SlidingWindow, samples: Sample[], at: number) => {
+      const want = reference(samples, at);
+      expect(window.figures(at)).toMatchObject({ count: want.count, failures: want.failures });
+      expect(Array.from(window.histogram(at))).toEqual(want.bins);
+    };
+    const windows = [new SlidingWindow(60_000, 30), new SlidingWindow(60_000, 30)];
+    const samples: Sample[][] = [[], []];
+    let now = T0;
+    const layouts = new Set<string>();
+    for (let step = 0; step < 400; step++) {
+      now += Math.floor(random() * 3_000);
+      const which = random() < 0.5 ? 0 : 1;
+      const burst = random() < 0.05 ? 300 : Math.floor(random() * 4);
+      const steady = random() < 0.5 ? 10 : undefined; // a burst of one latency passes 8 bits in its bin
+      for (let i = 0; i < burst; i++) {
+        const latencyMs = steady ?? 0.2 + random() ** 3 * 5_000;
+        const ok = random() > 0.2;
+        windows[which]!.add(ok, latencyMs, now);
+        samples[which]!.push({ at: now, ok, bin: binOf(latencyMs), latencyMs });
+      }
+      check(windows[which]!, samples[which]!, now);
+      const { layout, bitsPerBin } = windows[which]!.footprint();
+      layouts.add(`${layout}${bitsPerBin}`);
+      if (step % 50 === 49) {
+        // Absorb into a fresh window and into the other: lists into bins, bins into lists.
+        const sum = new SlidingWindow(60_000, 30);
+        sum.absorb(windows[0]!);
+        sum.absorb(windows[1]!);
+        check(sum, [...samples[0]!, ...samples[1]!], now);
+        check(windows[0]!, samples[0]!, now);
+      }
+    }
+    expect(layouts).toEqual(new Set(['listed0', 'binned8', 'binned16']));
   });
 
   it('widens when absorbing another window would pass 16 bits in a bin', () => {
