@@ -67,7 +67,7 @@ export interface PipelineHost {
   /** The promotion in flight and the environment its watch judges (the promotionWatch fact). */
   readonly promotions: { current?: { watchingEnv: string | undefined } | undefined } | undefined;
   /** The reports' rollups (agent/reports), once the store is open: every result is counted there. */
-  readonly reports: { record(probe: string, env: string, result: ProbeResult): void } | undefined;
+  readonly reports: { record(series: { readonly probe: string; readonly env: string }, result: ProbeResult): void } | undefined;
 }
 
 export class Pipeline {
@@ -216,7 +216,7 @@ export class Pipeline {
     this.slo.record(result, live);
     this.#host.traffic.noteResult(entry, result, change);
     this.#host.metrics.recordResult(series, result);
-    this.#host.reports?.record(series.probe, series.env, result);
+    this.#host.reports?.record(series, result);
     if (this.series.noteResult(entry)) this.#reconcileInterrupted();
     if (change) publishStateChange(this.#host.bus, entry, result, change, live);
     if (this.#resumeHeld && this.series.noteRefilled(entry)) {

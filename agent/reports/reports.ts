@@ -23,7 +23,7 @@ import { ReportAbandoned, readReportInput } from './report-reader.js';
 import { reportRoutes } from './report-routes.js';
 import { RollupRetention } from './rollup-retention.js';
 import { RollupStore } from './rollup-store.js';
-import { RollupWriter } from './rollup-writer.js';
+import { type RollupSeries, RollupWriter } from './rollup-writer.js';
 
 /** What the component reads of the agent (Agent satisfies it). */
 export interface ReportsHost {
@@ -89,9 +89,9 @@ export class Reports {
   }
 
   /** A probe result: scheduled ones count; confirmation re-probes do not, as for the windows. */
-  record(probe: string, env: string, result: ProbeResult): void {
+  record(series: RollupSeries, result: ProbeResult): void {
     if (result.confirmation) return;
-    this.#writer.record(probe, env, result.ok, result.durationMs);
+    this.#writer.record(series, result.ok, result.durationMs);
   }
 
   /** The report of `sinceMs` up to now (dates in `timezone`, default the config's); undefined once stopping. */

@@ -497,6 +497,7 @@ export function writeSyntheticHistory(options: { end?: number; dataDir?: string 
   const writer = new RollupWriter({ store: rollups, now: () => clock, logger: pino({ level: 'silent' }) });
   const days: SyntheticHistory['days'] = { blue: new Map(), green: new Map() };
   const series = new Map<string, { probe: string; env: string; probes: number; failures: number }>();
+  const rollupSeriesOf = new Map<string, { probe: string; env: string }>();
   for (let minute = 0; minute < 30 * 24 * 60; minute++) {
     const at = start + minute * MINUTE + 5_000;
     const day = Math.floor(minute / (24 * 60));
@@ -506,7 +507,10 @@ export function writeSyntheticHistory(options: { end?: number; dataDir?: string 
         const latency = (minute % 10 === 0 ? 6 * base : base) + (probe === 'universe' ? 0.5 : 0);
         const ok = !(failing.get(`${probe}@${env}`)?.has(minute) ?? false) && !(probe === 'health' && env === 'blue' && minute % 997 === 0);
         clock = at + 1;
-        writer.record(probe, env, ok, latency, at);
+        const key = `${probe}@${env}`;
+        let rollupSeries = rollupSeriesOf.get(key);
+        if (!rollupSeries) rollupSeriesOf.set(key, (rollupSeries = { probe, env }));
+        writer.record(rollupSeries, ok, latency, at);
         const date = localDate(at);
         let expected = days[env]!.get(date);
         if (!expected) {
@@ -517,7 +521,6 @@ export function writeSyntheticHistory(options: { end?: number; dataDir?: string 
         if (!ok) expected.failures++;
         expected.latencies.push(latency);
         expected.histogram.add(latency);
-        const key = `${probe}@${env}`;
         const total = series.get(key) ?? { probe, env, probes: 0, failures: 0 };
         total.probes++;
         if (!ok) total.failures++;

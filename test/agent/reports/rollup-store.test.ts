@@ -5,11 +5,18 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { LatencyHistogram } from '../../../agent/reports/latency-sketch.js';
 import { RollupRetention } from '../../../agent/reports/rollup-retention.js';
 import { HOUR_MS, MINUTE_MS, RollupStore } from '../../../agent/reports/rollup-store.js';
-import { RollupWriter } from '../../../agent/reports/rollup-writer.js';
+import { type RollupSeries, RollupWriter } from '../../../agent/reports/rollup-writer.js';
 import { tempDir } from '../../helpers/tools.js';
 
 const T0 = Date.UTC(2026, 10, 23, 12, 0, 0);
 const silent = pino({ level: 'silent' });
+const named = new Map<string, RollupSeries>();
+/** One object per series, as the pipeline passes its ProbeSeries: the writer keys a series' minute by it. */
+function seriesOf(probe: string, env: string): RollupSeries {
+  const key = `${probe}@${env}`;
+  if (!named.has(key)) named.set(key, { probe, env });
+  return named.get(key)!;
+}
 
 function open(): { store: RollupStore; dir: string; clock: { now: number }; writer: RollupWriter } {
   const dir = tempDir('greenlight-rollups-');
@@ -24,13 +31,13 @@ describe('the rollup writer', () => {
   it('writes a minute per series once the minute is over, in one transaction per flush, never per probe', () => {
     const { store, clock, writer } = open();
     for (let second = 0; second < 60; second++) {
-      writer.record('health', 'blue', second % 20 !== 0, 40 + second, T0 + second * 1_000);
-      writer.record('health', 'green', true, 30, T0 + second * 1_000);
+      writer.record(seriesOf('health', 'blue'), second % 20 !== 0, 40 + second, T0 + second * 1_000);
+      writer.record(seriesOf('health', 'green'), true, 30, T0 + second * 1_000);
     }
     clock.now = T0 + 59_000;
     writer.flush();
     expect(store.counts().minutes).toBe(0); // the minute is not over
-    writer.record('health', 'blue', true, 40, T0 + MINUTE_MS + 1_000);
+    writer.record(seriesOf('health', 'blue'), true, 40, T0 + MINUTE_MS + 1_000);
     clock.now = T0 + MINUTE_MS + 2_000;
     writer.flush();
     expect(store.counts()).toMatchObject({ series: 2, minutes: 2 });
@@ -40,11 +47,24 @@ describe('the rollup writer', () => {
     expect(totals.find((t) => t.env === 'green')).toMatchObject({ count: 60, failures: 0 });
   });
 
+  it('adds up two objects of one series in one minute (a reload rebuilt it) into one row', () => {
+    const { store, clock, writer } = open();
+    const before = { probe: 'health', env: 'blue' };
+    const rebuilt = { probe: 'health', env: 'blue' };
+    for (let second = 0; second < 20; second++) writer.record(before, true, 10, T0 + second * 1_000);
+    for (let second = 20; second < 60; second++) writer.record(rebuilt, second !== 30, 10, T0 + second * 1_000);
+    clock.now = T0 + MINUTE_MS;
+    writer.flush();
+    expect(store.counts()).toMatchObject({ series: 1, minutes: 1 });
+    const [row] = store.envHours(Math.floor(T0 / HOUR_MS), Math.floor(T0 / HOUR_MS) + 1);
+    expect(row).toMatchObject({ env: 'blue', count: 60, failures: 1 });
+  });
+
   it('adds a minute written in two parts (a report flushes the minute in progress) into one row', () => {
     const { store, clock, writer } = open();
     const expected = new LatencyHistogram();
     const record = (second: number, ok: boolean) => {
-      writer.record('universe', 'blue', ok, 10 + second, T0 + second * 1_000);
+      writer.record(seriesOf('universe', 'blue'), ok, 10 + second, T0 + second * 1_000);
       expected.add(10 + second);
     };
     for (let second = 0; second < 30; second++) record(second, true);
@@ -68,7 +88,7 @@ describe('the rollup writer', () => {
     for (let minute = 0; minute < 60; minute++) {
       for (const probe of ['health', 'universe']) {
         const latency = 20 + minute + (probe === 'universe' ? 100 : 0);
-        writer.record(probe, 'blue', minute !== 7, latency, T0 + minute * MINUTE_MS + 5_000);
+        writer.record(seriesOf(probe, 'blue'), minute !== 7, latency, T0 + minute * MINUTE_MS + 5_000);
         expected.add(latency);
       }
       clock.now = T0 + (minute + 1) * MINUTE_MS;
@@ -93,7 +113,7 @@ describe('the rollup writer', () => {
       ['universe', 60, 1],
     ]);
     // A late minute of that hour (written after an outage) adds to it.
-    writer.record('health', 'blue', false, 5, T0 + 30 * MINUTE_MS + 30_000);
+    writer.record(seriesOf('health', 'blue'), false, 5, T0 + 30 * MINUTE_MS + 30_000);
     writer.flush({ all: true });
     expect(store.envHours(hour, hour + 1)[0]).toMatchObject({ count: 121, failures: 3 });
     expect(store.failingSeries(hour, hour + 1).sort((a, b) => a.probe.localeCompare(b.probe))).toEqual([
@@ -112,13 +132,13 @@ describe('the rollup writer', () => {
       },
     };
     const failing = new RollupWriter({ store: broken, now: () => clock.now, logger: pino({ level: 'warn' }, { write: (line: string) => logs.push(line) }) });
-    for (let minute = 0; minute < 15; minute++) failing.record('health', 'blue', true, 10, T0 + minute * MINUTE_MS);
+    for (let minute = 0; minute < 15; minute++) failing.record(seriesOf('health', 'blue'), true, 10, T0 + minute * MINUTE_MS);
     clock.now = T0 + 15 * MINUTE_MS;
     failing.flush();
     expect(failing.pendingMinutes).toBe(10); // bounded: the oldest five were dropped
     expect(logs.some((line) => line.includes('cannot write') && line.includes('disk I/O error'))).toBe(true);
     expect(logs.filter((line) => line.includes('dropped a minute')).length).toBe(5);
-    writer.record('health', 'blue', true, 10, T0);
+    writer.record(seriesOf('health', 'blue'), true, 10, T0);
     writer.flush();
     expect(store.counts().minutes).toBe(1);
   });
@@ -127,7 +147,7 @@ describe('the rollup writer', () => {
 describe('rollup retention', () => {
   function fill(store: RollupStore, writer: RollupWriter, clock: { now: number }, hours: number, series = 4): void {
     for (let minute = 0; minute < hours * 60; minute++) {
-      for (let s = 0; s < series; s++) writer.record(`probe-${s}`, s % 2 ? 'blue' : 'green', true, 10 + s, T0 + minute * MINUTE_MS);
+      for (let s = 0; s < series; s++) writer.record(seriesOf(`probe-${s}`, s % 2 ? 'blue' : 'green'), true, 10 + s, T0 + minute * MINUTE_MS);
       if ((minute + 1) % 60 === 0) {
         clock.now = T0 + (minute + 1) * MINUTE_MS;
         writer.flush();
