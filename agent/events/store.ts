@@ -22,6 +22,15 @@ export class StoreError extends GreenlightError {
 
 const ACTION_RECORDS_KEPT_MS = 7 * 24 * 3_600_000;
 
+/**
+ * The page cache of each database connection the agent writes through, in KiB: SQLite's own
+ * default. better-sqlite3 builds SQLite with 16 MB, and a connection keeps the pages it writes
+ * until that is full: 12 simulated hours of rollups for 1,000 series (an 18 MB database) took RSS
+ * from 81 to 99 MB with 16 MB, and from 80 to 77 with 2 MB, for pages the kernel's file cache
+ * holds anyway (issue 18). The journal's connection fills the same way with its events.
+ */
+export const PAGE_CACHE_KIB = 2_000;
+
 /** What the action journal keeps of an action's context: enough to re-check it after a crash. */
 export interface StoredActionContext {
   rule: string | null;
@@ -228,6 +237,7 @@ export class Store {
       mkdirSync(dir, { recursive: true });
       if (fresh) for (const suffix of ['', '-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true });
       const db = new Database(path);
+      db.pragma(`cache_size = -${PAGE_CACHE_KIB}`);
       // A file system without shared memory for the WAL index leaves the journal mode as it was.
       const wal = db.pragma('journal_mode = WAL', { simple: true }) === 'wal';
       // FULL: a committed switch or incident survives a power cut, not just a crash.

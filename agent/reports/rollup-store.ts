@@ -23,7 +23,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { LATENCY_BINS } from '../../probes/sliding-window.js';
-import { StoreError } from '../events/store.js';
+import { PAGE_CACHE_KIB, StoreError } from '../events/store.js';
 import { addEncodedBins, encodeBins, mergeEncoded } from './latency-sketch.js';
 
 export const MINUTE_MS = 60_000;
@@ -166,6 +166,7 @@ export class RollupStore {
     try {
       mkdirSync(dir, { recursive: true });
       const db = new Database(path);
+      db.pragma(`cache_size = -${PAGE_CACHE_KIB}`);
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       return new RollupStore(path, db, false);

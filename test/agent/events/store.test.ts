@@ -12,9 +12,11 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { GreenlightEvent } from '../../../agent/events/events.js';
-import { Store } from '../../../agent/events/store.js';
+import { PAGE_CACHE_KIB, Store } from '../../../agent/events/store.js';
+import { RollupStore } from '../../../agent/reports/rollup-store.js';
 import { tempDir } from '../../helpers/tools.js';
 
 const DAY = 86_400_000;
@@ -54,6 +56,28 @@ function openStore(dir: string): Store {
   open.push(store);
   return store;
 }
+
+describe('the page cache', () => {
+  it("is SQLite's default 2 MB on the connections the agent writes through, not the 16 MB better-sqlite3 builds with", () => {
+    const pragma = vi.spyOn(Database.prototype, 'pragma');
+    try {
+      const dir = tempDir('greenlight-cache-');
+      openStore(dir);
+      const rollups = RollupStore.open(dir);
+      try {
+        // Each connection the stores opened, asked for its own setting (a pragma is per connection).
+        const connections = new Set(pragma.mock.contexts as Database.Database[]);
+        expect(connections.size).toBe(2);
+        for (const db of connections) expect(db.pragma('cache_size', { simple: true })).toBe(-PAGE_CACHE_KIB);
+        expect(PAGE_CACHE_KIB).toBeLessThanOrEqual(2_000);
+      } finally {
+        rollups.close();
+      }
+    } finally {
+      pragma.mockRestore();
+    }
+  });
+});
 
 describe('journal retention by age', () => {
   it('deletes the events older than maxAge, oldest first, and keeps the rest', () => {
