@@ -25,14 +25,29 @@ type Variant = 'none' | 'one' | 'per-probe';
 const VARIANTS: Variant[] = ['none', 'one', 'per-probe'];
 const LABEL: Record<Variant, string> = { none: 'without SLOs', one: 'one SLO over every probe', 'per-probe': 'one SLO per probe' };
 
-/** Bytes of the series' sliding windows and of the SLO count windows a config asks for. */
+/**
+ * A series' windows as they stand once it has been probed at `everyMs` for its longest window:
+ * a window's memory grows with its busiest bucket (sliding-window.ts), so a fresh one would
+ * understate it. Each answer lands 5 ms after its tick, and every third one 700 ms after, as slow
+ * answers do, so a 1-minute window's bucket of a 1 s probe sometimes holds three.
+ */
+function probed(series: ProbeSeries, everyMs: number): ProbeSeries {
+  const longest = Math.max(...series.windows.map((w) => w.windowMs));
+  for (let i = 0; i * everyMs < longest; i++) {
+    for (const window of series.windows) window.add(true, 20, i * everyMs + (i % 3 === 0 ? 700 : 5));
+  }
+  return series;
+}
+
+/** Bytes of the series' sliding windows (after probing, see `probed`) and of the SLO count windows a config asks for. */
 function structureBytes(series: number, variant: Variant): { windows: number; slo: number; trackers: number } {
   const config = parseAgentConfig(buildConfigText({ series, blueUrl: 'http://127.0.0.1:1', greenUrl: 'http://127.0.0.1:2', slo: variant }), {});
   const envs = Object.keys(config.environments);
   let windows = 0;
   for (const probe of config.probes) {
     for (const env of probe.environments ?? envs) {
-      for (const window of new ProbeSeries(probe.name, env, config.windows, new Map(), 0).windows) windows += window.footprint().bytes;
+      const series = probed(new ProbeSeries(probe.name, env, config.windows, new Map(), 0), probe.every ?? config.probeDefaults.every);
+      for (const window of series.windows) windows += window.footprint().bytes;
     }
   }
   const book = new SloBook(sloDefinitions(config), envs, sloWindows(config));
