@@ -108,8 +108,6 @@ export class SlidingWindow {
     for (let slot = 0; slot < this.#buckets; slot++) {
       const count = other.#count[slot]!;
       if (count === 0) continue;
-      // Room for the whole bucket first, so a list is not outgrown half-way through it.
-      if (this.#listed > 0 && this.#count[slot]! + count > this.#listed) this.#list(this.#count[slot]! + count);
       other.#eachBin(slot, (bin, n) => {
         this.#put(slot, bin, n);
         this.#count[slot]! += n;
@@ -279,6 +277,8 @@ export class SlidingWindow {
       this.#totalCount -= this.#count[slot]!;
       this.#totalFailures -= this.#failures[slot]!;
       this.#totalLatency -= this.#latencySum[slot]!;
+      // #eachBin's two walks, written out: this runs for every bucket of every window as time
+      // passes, and a callback there would be a closure made per bucket.
       if (this.#listed > 0) {
         // A list needs no clearing: the bucket's count says how much of it is in use.
         const base = slot * this.#listed;
