@@ -16,8 +16,10 @@ RUN npm run build && npm prune --omit=dev
 FROM node:20-bookworm-slim AS runtime
 # --max-semi-space-size=2: a 2 MiB young generation instead of up to 16 MiB per semi-space.
 # At 1,000 series RSS falls from about 165 to 138 MB, and CPU per probe does not rise (README, Benchmarks).
+# GLIBC_TUNABLES: malloc gives back what V8's threads free instead of keeping it (about 9 MB; README, Memory).
 ENV NODE_ENV=production \
     NODE_OPTIONS=--max-semi-space-size=2 \
+    GLIBC_TUNABLES=glibc.malloc.trim_threshold=131072 \
     GREENLIGHT_LISTEN=0.0.0.0:9464 \
     GREENLIGHT_DATA_DIR=/var/lib/greenlight
 WORKDIR /app

@@ -34,6 +34,7 @@ import {
   DIST_DIR,
   fmt,
   freePort,
+  LAUNCHER_ENV,
   log,
   quantile,
   section,
@@ -105,8 +106,8 @@ async function getJson<T>(url: string): Promise<T | undefined> {
 }
 
 /** Start a program, fail with its output if it exits early. */
-function startProgram(name: string, file: string, args: string[], cwd: string): { child: ChildProcess; output: () => string } {
-  const child = track(spawn(file, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] }));
+function startProgram(name: string, file: string, args: string[], cwd: string, env?: NodeJS.ProcessEnv): { child: ChildProcess; output: () => string } {
+  const child = track(spawn(file, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] }));
   let output = '';
   const keep = (chunk: Buffer) => {
     output = (output + chunk.toString('utf8')).slice(-4_000);
@@ -358,7 +359,10 @@ probes:
 async function startGreenlight(dir: string, text: string, port: number, nodeOptions: string[]): Promise<Greenlight> {
   const configFile = join(dir, 'greenlight.yaml');
   writeFileSync(configFile, text);
-  const program = startProgram('greenlight', process.execPath, [...SHIPPED_NODE_FLAGS, ...nodeOptions, GREENLIGHT_BIN, 'run', '--config', configFile], dir);
+  const program = startProgram('greenlight', process.execPath, [...SHIPPED_NODE_FLAGS, ...nodeOptions, GREENLIGHT_BIN, 'run', '--config', configFile], dir, {
+    ...process.env,
+    ...LAUNCHER_ENV,
+  });
   const base = `http://127.0.0.1:${port}`;
   await waitReady('greenlight', `${base}/readyz`, program);
   const switched: Greenlight['switched'] = [];

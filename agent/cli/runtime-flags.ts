@@ -3,18 +3,29 @@
  * so that every launcher gets them (Node does not take them in NODE_OPTIONS); the benches pass
  * them on the command line instead, which is the same.
  *
+ * - `--no-allocation-site-pretenuring`: V8 watches where objects are made, and once most of a
+ *   place's objects outlive two young collections it makes them in the old generation from then
+ *   on, where it no longer sees them die young. In the agent it did so for undici's response
+ *   headers (most likely in the first seconds, when every series starts at once and answers
+ *   queue): in service they live a millisecond, yet each became garbage that only a full
+ *   collection clears. At 4,000 series 9.4 MB a second went to the old generation, 2.0 MB without
+ *   it (sampled heap profiles of what outlived a young collection, issue 18;
+ *   docs/scale/flags-13.txt).
  * - `--heap-growing-percent=50`: after each full collection V8 lets the old generation grow to
- *   1.5 times what survived, not up to 4 times. A guard probing thousands of series makes
- *   garbage fast, and the default let the heap of 4,000 series reach 300 MB around 80 MB that
- *   were alive: RSS went from about 455 MB to 277 MB, with no measurable CPU cost (16 s runs
- *   of the forked bench agent, issue 18; `npm run bench -- --scale` shows 249–254 MB there).
+ *   1.5 times what survived, not up to 4 times. The default let the heap of 4,000 series reach
+ *   300 MB around 80 MB that were alive: RSS went from about 455 MB to 277 MB, with no measurable
+ *   CPU cost. 25 % would keep the heap of a steady agent smaller still (at 4,000 series RSS 170 →
+ *   156 MB), but while a large pool starts its heap grows several times over, each step a full
+ *   collection: at 10,000 series its first 14 s took 130 and 164 µs a probe and fell below the
+ *   rate, against 71 and 72 at 50 % (docs/scale/flags-13.txt).
  *
  * (`--max-semi-space-size=2`, the other setting, sizes the young generation when the heap is
- * made, so it has to be on the command line: the `bin/greenlight.js` shebang, NODE_OPTIONS.)
+ * made, so it has to be on the command line: the `bin/greenlight.js` shebang, NODE_OPTIONS. The
+ * launchers also set GLIBC_TUNABLES for malloc: bench/harness.ts, LAUNCHER_ENV.)
  */
 import { setFlagsFromString } from 'node:v8';
 
-export const RUNTIME_V8_FLAGS: readonly string[] = ['--heap-growing-percent=50'];
+export const RUNTIME_V8_FLAGS: readonly string[] = ['--heap-growing-percent=50', '--no-allocation-site-pretenuring'];
 
 export function applyRuntimeFlags(): void {
   for (const flag of RUNTIME_V8_FLAGS) setFlagsFromString(flag);
