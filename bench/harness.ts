@@ -36,6 +36,10 @@ export const LAUNCHER_NODE_FLAGS = ['--max-semi-space-size=2'];
  * process starts; other C libraries ignore it.
  */
 export const LAUNCHER_ENV: Readonly<Record<string, string>> = { GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=131072' };
+/** This process's environment with the launchers' added: what a greenlight process or bench worker starts with. */
+export function launcherEnv(): NodeJS.ProcessEnv {
+  return { ...process.env, ...LAUNCHER_ENV };
+}
 /** The launchers' flags and those the CLI sets itself as it starts (agent/cli/runtime-flags.ts). */
 export const SHIPPED_NODE_FLAGS = [...LAUNCHER_NODE_FLAGS, ...RUNTIME_V8_FLAGS];
 
@@ -409,7 +413,7 @@ export function forkWorker(args: string[], execArgv: string[] = []): WorkerHandl
   const child = track(
     fork(AGENT_PROCESS_SCRIPT, args, {
       execArgv: [...SHIPPED_NODE_FLAGS, ...execArgv],
-      env: { ...process.env, ...LAUNCHER_ENV },
+      env: launcherEnv(),
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     }),
   );

@@ -34,7 +34,7 @@ import {
   DIST_DIR,
   fmt,
   freePort,
-  LAUNCHER_ENV,
+  launcherEnv,
   log,
   quantile,
   section,
@@ -359,10 +359,13 @@ probes:
 async function startGreenlight(dir: string, text: string, port: number, nodeOptions: string[]): Promise<Greenlight> {
   const configFile = join(dir, 'greenlight.yaml');
   writeFileSync(configFile, text);
-  const program = startProgram('greenlight', process.execPath, [...SHIPPED_NODE_FLAGS, ...nodeOptions, GREENLIGHT_BIN, 'run', '--config', configFile], dir, {
-    ...process.env,
-    ...LAUNCHER_ENV,
-  });
+  const program = startProgram(
+    'greenlight',
+    process.execPath,
+    [...SHIPPED_NODE_FLAGS, ...nodeOptions, GREENLIGHT_BIN, 'run', '--config', configFile],
+    dir,
+    launcherEnv(),
+  );
   const base = `http://127.0.0.1:${port}`;
   await waitReady('greenlight', `${base}/readyz`, program);
   const switched: Greenlight['switched'] = [];
