@@ -92,11 +92,15 @@ const greenUrl = values.green;
  * it, the bare loop measured 84–98 MB at 1,000 series).
  */
 async function agentEngine(): Promise<Engine> {
-  const [{ Agent }, { parseAgentConfig }, { pino }] = await Promise.all([
+  const [{ Agent }, { parseAgentConfig }, { pino }, { applyRuntimeFlags }] = await Promise.all([
     import('../agent/agent.js'),
     import('../agent/reload/agent-config.js'),
     import('pino'),
+    import('../agent/cli/runtime-flags.js'),
   ]);
+  // What `greenlight run` does first: its flags (already on this process's command line) and the
+  // heap's growth adapted as it runs.
+  applyRuntimeFlags();
   const jitter = values.jitter === undefined ? undefined : Number(values.jitter);
   /** The config's text; a reload toggles its windows (every series) or its health probes' path (a quarter). */
   const shape = { windows: false, path: false };

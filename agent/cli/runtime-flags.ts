@@ -14,19 +14,26 @@
  * - `--heap-growing-percent=50`: after each full collection V8 lets the old generation grow to
  *   1.5 times what survived, not up to 4 times. The default let the heap of 4,000 series reach
  *   300 MB around 80 MB that were alive: RSS went from about 455 MB to 277 MB, with no measurable
- *   CPU cost. 25 % would keep the heap of a steady agent smaller still (at 4,000 series RSS 170 →
- *   156 MB), but while a large pool starts its heap grows several times over, each step a full
- *   collection: at 10,000 series its first 14 s took 130 and 164 µs a probe and fell below the
- *   rate, against 71 and 72 at 50 % (docs/scale/flags-13.txt).
+ *   CPU cost. That is where a process starts; once its heap holds steady, `watchHeapGrowth`
+ *   (heap-growth.ts) lowers it to 25 % for as long as full collections stay seconds apart.
+ *   25 % from the start made a large pool's start costly: its heap grows several times over, each
+ *   step a full collection, and at 10,000 series its first 14 s took 130 and 164 µs a probe and
+ *   fell below the rate, against 71 and 72 at 50 % (docs/scale/flags-13.txt).
  *
  * (`--max-semi-space-size=2`, the other setting, sizes the young generation when the heap is
  * made, so it has to be on the command line: the `bin/greenlight.js` shebang, NODE_OPTIONS. The
  * launchers also set GLIBC_TUNABLES for malloc: bench/harness.ts, LAUNCHER_ENV.)
  */
 import { setFlagsFromString } from 'node:v8';
+import { watchHeapGrowth, type HeapGrowthWatch } from './heap-growth.js';
 
 export const RUNTIME_V8_FLAGS: readonly string[] = ['--heap-growing-percent=50', '--no-allocation-site-pretenuring'];
 
+let heapGrowth: HeapGrowthWatch | undefined;
+
+/** Set the flags and start adapting the heap's growth: once a process, however often it is called. */
 export function applyRuntimeFlags(): void {
+  if (heapGrowth) return;
   for (const flag of RUNTIME_V8_FLAGS) setFlagsFromString(flag);
+  heapGrowth = watchHeapGrowth();
 }
