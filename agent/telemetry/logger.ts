@@ -1,5 +1,6 @@
+import { createRequire } from 'node:module';
 import { pino, type Logger, type DestinationStream } from 'pino';
-import pretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
 import type { Redactor } from '../../config/redactor.js';
 import type { GreenlightEvent } from '../events/events.js';
 import { escapeJsonControls } from './terminal-text.js';
@@ -45,8 +46,16 @@ export function createLogger(options: LoggerOptions): Logger {
   const { redactor } = options;
   const streamWrite = (line: string) => escapeJsonControls(redactor ? redactor.text(line) : line, usePretty);
   const base = { level: options.level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' }, base: { pid: process.pid }, hooks: { streamWrite } };
-  if (usePretty) return pino(base, pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }));
+  if (usePretty) return pino(base, loadPretty()({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }));
   return pino(base, options.destination ?? pino.destination({ dest: 1, sync: false }));
+}
+
+/**
+ * pino-pretty and the dozen modules it brings, loaded only for a terminal: an agent in service
+ * writes JSON and never needs them (about 0.5 MB of source and code it would keep, issue 18).
+ */
+function loadPretty(): typeof PinoPretty {
+  return createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
 }
 
 /** Every event as a log line, at the level its severity says (the bus's first subscriber). */
