@@ -6,17 +6,18 @@
  *   each step of a growing heap is a full collection, and at 10,000 series a quarter made the
  *   first seconds twice as costly.
  * - Once what is alive holds steady it may grow by a quarter: the heap of a steady agent then
- *   stays closer to what it keeps (at 1,000 series RSS about 8 MB lower, at 4,000 about 12).
- * - Unless full collections then come closer than `minIntervalMs` apart: with much garbage
- *   reaching the old generation (10,000 series) a quarter means a full collection every second.
- *   Back at a half, a quarter is tried again only when a half spaces them twice as far apart
- *   (a quarter of headroom lasts about half as long as a half), or when the heap changes size.
+ *   stays closer to what it keeps (at 1,000 series RSS about 6 MB lower, at 4,000 about 13).
+ * - Unless full collections then come less than `minIntervalMs` apart on average: with much
+ *   garbage reaching the old generation (10,000 series) a quarter means a full collection every
+ *   second. Back at a half, a quarter is tried again when a half spaces them four times the
+ *   minimum apart (a quarter of headroom lasts about half as long as a half), twice that after
+ *   each further failure, up to 32 times; a heap that changes size starts over only if it shrank.
  *
  * The policy (`HeapGrowth`) is pure: it is told when full collections ran and what was alive
  * after them, and answers the percentage. `watchHeapGrowth` feeds it real collections and applies
  * its answer with `v8.setFlagsFromString`; V8 reads the flag each time a full collection sets the
- * next limit. That limit is set as a collection ends, before we hear of it, so the interval that
- * ends at a collection reflects a setting only from the second collection after it was made.
+ * next limit. That limit is set as a collection ends, before we hear of it, so a setting governs
+ * the intervals from the first collection after it was made.
  */
 import { PerformanceObserver, constants, type PerformanceEntry } from 'node:perf_hooks';
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
@@ -39,9 +40,12 @@ export class HeapGrowth {
   #settledBytes = 0;
   /** Full collections since the percentage last changed. */
   #since = 0;
+  /** When the first of them began: the setting governs the intervals from there on. */
+  #effectAt = 0;
   /** Whether the steady setting may be tried on the next steady collection without evidence. */
   #fresh = false;
-  #lastAt = Number.NEGATIVE_INFINITY;
+  /** Times the steady setting proved too costly since the heap last shrank. */
+  #fallbacks = 0;
 
   constructor(options: HeapGrowthOptions = {}) {
     this.#minIntervalMs = options.minIntervalMs ?? 3_000;
@@ -59,22 +63,29 @@ export class HeapGrowth {
   collected(startTimes: readonly number[], liveBytes: number): number {
     const last = startTimes.at(-1);
     if (last === undefined) return this.#percent;
-    const previous = startTimes.length > 1 ? startTimes.at(-2)! : this.#lastAt;
-    const interval = last - previous;
-    this.#lastAt = last;
+    if (this.#since === 0) this.#effectAt = startTimes[0]!;
     this.#since += startTimes.length;
+    // The mean interval between the collections this setting governed (the first one's limit
+    // was set before it), or undefined until there are two.
+    const meanInterval = this.#since >= 2 ? (last - this.#effectAt) / (this.#since - 1) : undefined;
     const settled = this.#settledBytes;
     if (settled === 0 || liveBytes > settled * (1 + this.#band) || liveBytes < settled * (1 - this.#band)) {
-      // The heap changed size: let it grow freely, and settle on the next steady collection.
+      // The heap changed size: let it grow freely, and settle on the next steady collection,
+      // unless the steady setting has proved too costly and the heap did not shrink since.
+      if (liveBytes < settled * (1 - this.#band)) this.#fallbacks = 0;
       this.#settledBytes = liveBytes;
-      this.#fresh = true;
+      this.#fresh = this.#fallbacks === 0;
       this.#set(GROWING_PERCENT);
     } else if (this.#percent === GROWING_PERCENT) {
-      if (this.#fresh || (this.#since >= 2 && interval >= 2 * this.#minIntervalMs)) {
+      // A quarter of headroom lasts about half as long as a half: try it again when that would
+      // still space collections apart, and ask twice as much after each time it did not.
+      const retryMs = 2 * this.#minIntervalMs * 2 ** Math.min(this.#fallbacks, 4);
+      if (this.#fresh || (meanInterval !== undefined && meanInterval >= retryMs)) {
         this.#fresh = false;
         this.#set(STEADY_PERCENT);
       }
-    } else if (this.#since >= 2 && interval < this.#minIntervalMs) {
+    } else if (meanInterval !== undefined && meanInterval < this.#minIntervalMs) {
+      this.#fallbacks++;
       this.#set(GROWING_PERCENT);
     }
     return this.#percent;

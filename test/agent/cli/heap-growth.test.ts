@@ -49,19 +49,35 @@ describe('HeapGrowth: how far the old generation may grow past what is alive', (
     ).toEqual([25, 25, 50, 25]);
   });
 
-  it('leaves a quarter when full collections come closer than the minimum, judged from the second collection after the change', () => {
+  it('leaves a quarter when full collections come less than the minimum apart, judged from the first collection after the change', () => {
     const policy = new HeapGrowth({ minIntervalMs: 3_000 });
     feed(policy, [
       [0, 120],
       [800, 121],
     ]);
     expect(policy.percent).toBe(STEADY_PERCENT);
-    // The limit that ended the next interval was set before the change: it does not count.
+    // The limit that ended the next collection was set before the change: nothing to judge yet.
     expect(feed(policy, [[1_600, 122]])).toEqual([25]);
     expect(feed(policy, [[2_400, 121]])).toEqual([50]);
   });
 
-  it('tries a quarter again only when a half spaces full collections at least twice the minimum apart', () => {
+  it('judges a quarter on the mean interval: one short interval among longer ones does not end it', () => {
+    const policy = new HeapGrowth({ minIntervalMs: 3_000 });
+    feed(policy, [
+      [0, 60],
+      [100, 60],
+    ]);
+    expect(
+      feed(policy, [
+        [2_000, 60],
+        [6_200, 61],
+        [10_500, 60],
+        [12_000, 60],
+      ]),
+    ).toEqual([25, 25, 25, 25]);
+  });
+
+  it('after a failure, tries a quarter again only when a half spaces full collections four times the minimum apart', () => {
     const policy = new HeapGrowth({ minIntervalMs: 3_000 });
     feed(policy, [
       [0, 60],
@@ -70,23 +86,44 @@ describe('HeapGrowth: how far the old generation may grow past what is alive', (
       [6_900, 60],
     ]);
     expect(policy.percent).toBe(GROWING_PERCENT);
-    // 5.9 s apart at a half would be about 3 s at a quarter: not enough, it stays.
+    // After one failure a second try needs 12 s at a half (a quarter would give about 6).
     expect(
       feed(policy, [
         [12_800, 61],
         [18_700, 60],
       ]),
     ).toEqual([50, 50]);
-    // 6.3 s apart: a quarter again.
-    expect(feed(policy, [[25_000, 60]])).toEqual([25]);
-    // And it holds while they stay at least 3 s apart.
+    expect(feed(policy, [[37_000, 60]])).toEqual([25]);
     expect(
       feed(policy, [
-        [29_000, 60],
-        [33_000, 59],
-        [37_500, 60],
+        [41_000, 60],
+        [45_000, 59],
+        [49_500, 60],
       ]),
     ).toEqual([25, 25, 25]);
+  });
+
+  it('after a failure, a heap that grows stays at a half; one that shrinks starts over', () => {
+    const policy = new HeapGrowth({ minIntervalMs: 3_000 });
+    feed(policy, [
+      [0, 100],
+      [100, 100],
+      [900, 100],
+      [1_700, 100],
+    ]);
+    expect(policy.percent).toBe(GROWING_PERCENT);
+    expect(
+      feed(policy, [
+        [2_500, 130],
+        [3_300, 131],
+      ]),
+    ).toEqual([50, 50]);
+    expect(
+      feed(policy, [
+        [4_100, 90],
+        [4_900, 90],
+      ]),
+    ).toEqual([50, 25]);
   });
 
   it('takes a batch of notifications as one look: the interval between its last two collections', () => {
