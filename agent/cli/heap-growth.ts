@@ -26,7 +26,7 @@ export const GROWING_PERCENT = 50;
 export const STEADY_PERCENT = 25;
 
 export interface HeapGrowthOptions {
-  /** Full collections closer than this under the steady setting send it back to growing (default 3 s). */
+  /** Full collections closer than this on average under the steady setting send it back to growing (default 3 s). */
   minIntervalMs?: number;
   /** What alive may move by, as a fraction, and still count as steady (default 0.25). */
   band?: number;
