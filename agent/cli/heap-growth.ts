@@ -102,7 +102,6 @@ export class HeapGrowth {
 type GcEntry = PerformanceEntry & { detail?: { kind?: number } };
 
 export interface HeapGrowthWatch {
-  readonly policy: HeapGrowth;
   stop(): void;
 }
 
@@ -125,5 +124,5 @@ export function watchHeapGrowth(options: HeapGrowthOptions & { apply?: (flag: st
     if (percent !== before) apply(`--heap-growing-percent=${percent}`);
   });
   observer.observe({ entryTypes: ['gc'] });
-  return { policy, stop: () => observer.disconnect() };
+  return { stop: () => observer.disconnect() };
 }

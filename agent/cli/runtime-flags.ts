@@ -25,9 +25,9 @@
  * launchers also set GLIBC_TUNABLES for malloc: bench/harness.ts, LAUNCHER_ENV.)
  */
 import { setFlagsFromString } from 'node:v8';
-import { watchHeapGrowth, type HeapGrowthWatch } from './heap-growth.js';
+import { GROWING_PERCENT, watchHeapGrowth, type HeapGrowthWatch } from './heap-growth.js';
 
-export const RUNTIME_V8_FLAGS: readonly string[] = ['--heap-growing-percent=50', '--no-allocation-site-pretenuring'];
+export const RUNTIME_V8_FLAGS: readonly string[] = [`--heap-growing-percent=${GROWING_PERCENT}`, '--no-allocation-site-pretenuring'];
 
 let heapGrowth: HeapGrowthWatch | undefined;
 
