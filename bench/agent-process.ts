@@ -33,11 +33,11 @@
  */
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
-import { Agent as UndiciAgent } from 'undici';
 import {
   APP_PATHS,
   buildConfigText,
   cpuMicros,
+  loadUndici,
   startPacedLoop,
   summarizeLatency,
   type BenchRules,
@@ -230,7 +230,7 @@ async function agentEngine(): Promise<Engine> {
 }
 
 function baselineEngine(): Engine {
-  const dispatcher = new UndiciAgent();
+  const dispatcher = new (loadUndici().Agent)();
   const urls = [blueUrl, greenUrl].flatMap((base) => APP_PATHS.map((path) => `${base}${path}`));
   let loop: PacedLoop | undefined;
   let startedAt = 0;

@@ -7,12 +7,14 @@
  */
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { request, type Dispatcher } from 'undici';
+import type * as Undici from 'undici';
+import type { Dispatcher } from 'undici';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { RUNTIME_V8_FLAGS } from '../agent/cli/runtime-flags.js';
 
@@ -515,11 +517,21 @@ export interface PacedLoop {
 }
 
 /**
+ * All of undici, as the bare loop uses it (its top-level `request`). Loaded when a loop starts,
+ * not with this file: the agent's worker imports the harness too, and the agent itself loads only
+ * undici's dispatcher (probes/undici-core.ts), so the rest would be counted as the agent's memory.
+ */
+export function loadUndici(): typeof Undici {
+  return createRequire(import.meta.url)('undici') as typeof Undici;
+}
+
+/**
  * Issue `rate` requests per second, paced on a timer (never a tight loop): every tick issues the
  * requests due by then, reads each whole answer (`body.text()`), and counts it.
  */
 export function startPacedLoop(options: PacedLoopOptions): PacedLoop {
   const { rate, urls, dispatcher } = options;
+  const { request } = loadUndici();
   const check = options.check ?? ((status) => status >= 200 && status < 300);
   const maxInFlight = options.maxInFlight ?? 256;
   const keepLatencies = options.keepLatencies ?? true;

@@ -17,7 +17,8 @@
  */
 import { isIP } from 'node:net';
 import { connect as tlsConnect, type DetailedPeerCertificate, type TLSSocket } from 'node:tls';
-import { buildConnector } from 'undici';
+import type * as Undici from 'undici';
+import { buildConnector } from './undici-core.js';
 
 /** What one TLS handshake showed of a target's certificate chain. */
 export interface TlsFacts {
@@ -133,7 +134,7 @@ export class TlsObserver {
   readonly #recheckMs: number;
   readonly #timeoutMs: number;
   #trust: ReadonlyMap<string, readonly string[]>;
-  readonly #connectors = new Map<string, buildConnector.connector>();
+  readonly #connectors = new Map<string, Undici.buildConnector.connector>();
   readonly #facts = new Map<string, TlsFacts>();
   readonly #endpoints = new Map<string, Endpoint>();
   readonly #inspecting = new Map<string, Promise<void>>();
@@ -154,7 +155,7 @@ export class TlsObserver {
   }
 
   /** undici's `connect` option: give it to the dispatcher that probes the environments. */
-  readonly connect: buildConnector.connector = (options, callback) => {
+  readonly connect: Undici.buildConnector.connector = (options, callback) => {
     const key = tlsHostKey(options.hostname, options.port);
     const https = options.protocol === 'https:';
     if (https)
@@ -212,7 +213,7 @@ export class TlsObserver {
     this.#sockets.clear();
   }
 
-  #connectorFor(key: string): buildConnector.connector {
+  #connectorFor(key: string): Undici.buildConnector.connector {
     let connector = this.#connectors.get(key);
     if (!connector) {
       const ca = this.#trust.get(key);

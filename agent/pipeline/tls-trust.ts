@@ -10,7 +10,8 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
-import { Agent as UndiciAgent } from 'undici';
+import type * as Undici from 'undici';
+import { Agent as UndiciAgent } from '../../probes/undici-core.js';
 import type { Config } from '../../config/schema.js';
 import { tlsHostOf, TlsObserver } from '../../probes/tls.js';
 
@@ -90,7 +91,7 @@ function pemProblem(file: string): string | undefined {
  */
 export function createProbeDispatcher(
   config: Config,
-  options: UndiciAgent.Options = {},
+  options: Undici.Agent.Options = {},
   now: () => number = Date.now,
 ): { dispatcher: UndiciAgent; tls: TlsObserver } {
   const tls = new TlsObserver({ now, trust: readTlsTrust(config) });
@@ -125,6 +126,6 @@ export function probeConnections(config: Config): number {
 }
 
 /** The `connect` option alone, for a dispatcher that needs the environments' trust but not their facts (promotion rounds, load). */
-export function probeConnect(config: Config): UndiciAgent.Options['connect'] {
+export function probeConnect(config: Config): Undici.Agent.Options['connect'] {
   return new TlsObserver({ now: Date.now, trust: readTlsTrust(config) }).connect;
 }

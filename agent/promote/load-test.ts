@@ -7,7 +7,9 @@
  * busy machine), requests go out late rather than being dropped: the report says how far behind
  * it fell (achieved vs requested rate, worst lag) so a slow generator is not blamed on the target.
  */
-import { Agent as UndiciAgent, type Dispatcher } from 'undici';
+import type * as Undici from 'undici';
+import type { Dispatcher } from 'undici';
+import { Agent as UndiciAgent } from '../../probes/undici-core.js';
 import type { ProbeTarget } from '../../probes/http-probe.js';
 
 export interface LoadTestOptions {
@@ -28,7 +30,7 @@ export interface LoadTestOptions {
   /** Tests and benches may bring their own pool; default a fresh one, closed at the end. */
   dispatcher?: Dispatcher;
   /** The `connect` option of the dispatcher made when none is given: the environments' CAs (agent/pipeline/tls-trust.ts). */
-  connect?: UndiciAgent.Options['connect'];
+  connect?: Undici.Agent.Options['connect'];
 }
 
 export interface LoadProgress {

@@ -23,7 +23,7 @@
  * It reads the agent's config at call time, never keeps it: the config may be reloaded.
  */
 import type { Logger } from 'pino';
-import { Agent as UndiciAgent } from 'undici';
+import { Agent as UndiciAgent } from '../../probes/undici-core.js';
 import { GreenlightError } from '../../config/errors.js';
 import type { Redactor } from '../../config/redactor.js';
 import type { Config } from '../../config/schema.js';

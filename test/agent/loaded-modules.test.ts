@@ -6,9 +6,12 @@ const DIST = fileURLToPath(new URL('../../dist/', import.meta.url));
 
 /**
  * In a fresh process (the module cache is the process's), with the built agent: whether
- * node-postgres and pino-pretty are loaded after each step of `script`, which calls `loaded(step)`.
+ * node-postgres, pino-pretty, undici's index and its dispatcher are loaded after each step of
+ * `script`, which calls `loaded(step)`.
  */
-function loadedAfter(script: string): Record<string, { pg: boolean; pretty: boolean }> {
+type Loaded = { pg: boolean; pretty: boolean; undiciIndex: boolean; undiciDispatcher: boolean };
+
+function loadedAfter(script: string): Record<string, Loaded> {
   const run = spawnSync(
     process.execPath,
     [
@@ -19,7 +22,14 @@ function loadedAfter(script: string): Record<string, { pg: boolean; pretty: bool
       const cache = createRequire(import.meta.url).cache;
       const steps = {};
       const has = (name) => Object.keys(cache).some((path) => path.includes('/node_modules/' + name + '/'));
-      const loaded = (step) => { steps[step] = { pg: has('pg'), pretty: has('pino-pretty') }; };
+      const loaded = (step) => {
+        steps[step] = {
+          pg: has('pg'),
+          pretty: has('pino-pretty'),
+          undiciIndex: Object.keys(cache).some((path) => path.endsWith('/node_modules/undici/index.js')),
+          undiciDispatcher: Object.keys(cache).some((path) => path.endsWith('/node_modules/undici/lib/dispatcher/agent.js')),
+        };
+      };
       ${script}
       process.stderr.write('STEPS' + JSON.stringify(steps));
       `,
@@ -27,10 +37,29 @@ function loadedAfter(script: string): Record<string, { pg: boolean; pretty: bool
     { cwd: DIST, encoding: 'utf8' },
   );
   expect(run.status, run.stderr).toBe(0);
-  return JSON.parse(run.stderr.slice(run.stderr.indexOf('STEPS') + 5)) as Record<string, { pg: boolean; pretty: boolean }>;
+  return JSON.parse(run.stderr.slice(run.stderr.indexOf('STEPS') + 5)) as Record<string, Loaded>;
 }
 
 describe('modules an agent alone does not need are loaded only when used', () => {
+  it('undici: only its dispatcher, for the agent and the CLI, with the request API on it', () => {
+    const steps = loadedAfter(`
+      const { createServer } = await import('node:http');
+      await import('${DIST}agent/cli/cli.js');
+      await import('${DIST}agent/agent.js');
+      const { Agent } = await import('${DIST}probes/undici-core.js');
+      const server = createServer((req, res) => res.end('answered ' + req.url));
+      await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const dispatcher = new Agent();
+      const response = await dispatcher.request({ origin: 'http://127.0.0.1:' + server.address().port, path: '/x?y=1', method: 'GET' });
+      const text = await response.body.text();
+      await dispatcher.close();
+      server.close();
+      if (text !== 'answered /x?y=1') throw new Error('unexpected answer: ' + text);
+      loaded('requested');
+    `);
+    expect(steps.requested).toEqual({ pg: false, pretty: false, undiciIndex: false, undiciDispatcher: true });
+  });
+
   it('node-postgres: when a store for a cluster is made', () => {
     const steps = loadedAfter(`
       const { Agent } = await import('${DIST}agent/agent.js');

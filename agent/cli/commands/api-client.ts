@@ -3,7 +3,8 @@
  * needs taken from the environment, and every failure turned into one line that says what to do.
  * Tokens go into the Authorization header and nowhere else: no message, no error, no log.
  */
-import { request } from 'undici';
+import type { Dispatcher } from 'undici';
+import { getGlobalDispatcher } from '../../../probes/undici-core.js';
 import { GreenlightError, UsageError } from '../../../config/errors.js';
 import type { CommandIo } from '../cli.js';
 
@@ -11,6 +12,16 @@ export const DEFAULT_AGENT_URL = 'http://127.0.0.1:9464';
 const DEFAULT_TIMEOUT_MS = 10_000;
 /** More than any agent answer; a larger body is not an agent's. */
 const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * undici's `request(url, options)`: through its global dispatcher, which the top-level function
+ * uses too (that function lives in undici's index, which the agent does not load:
+ * probes/undici-core.ts).
+ */
+function request(url: string, options: Omit<Dispatcher.RequestOptions, 'origin' | 'path'>): Promise<Dispatcher.ResponseData> {
+  const { origin, pathname, search } = new URL(url);
+  return getGlobalDispatcher().request({ ...options, origin, path: pathname + search });
+}
 
 /**
  * A call to the agent failed: unreachable, refused, or answered with an error. `status` is the

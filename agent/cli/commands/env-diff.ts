@@ -1,4 +1,4 @@
-import { Agent as UndiciAgent } from 'undici';
+import { Agent as UndiciAgent } from '../../../probes/undici-core.js';
 import { pino } from 'pino';
 import { UsageError } from '../../../config/errors.js';
 import { Redactor } from '../../../config/redactor.js';
