@@ -61,7 +61,7 @@ describe('the shipped launchers', () => {
 
   it('the CLI sets the rest itself before any command runs (Node refuses them in NODE_OPTIONS), and the benches pass both', () => {
     expect(SHIPPED_NODE_FLAGS).toEqual([...LAUNCHER_NODE_FLAGS, ...RUNTIME_V8_FLAGS]);
-    expect(RUNTIME_V8_FLAGS).toEqual(['--heap-growing-percent=50', '--no-allocation-site-pretenuring']);
+    expect(RUNTIME_V8_FLAGS).toEqual(['--heap-growing-percent=25', '--no-allocation-site-pretenuring']);
     const main = /export async function main\([^)]*\)[^{]*\{\n([^\n]*)/.exec(read('agent/cli/cli.ts'));
     expect(main?.[1]?.trim()).toBe('applyRuntimeFlags();');
     // Each of them is a flag this Node accepts.

@@ -2,11 +2,16 @@
  * How far V8 lets the old generation grow past what the last full collection left alive, chosen
  * while the agent runs (issue 18).
  *
- * - While the heap grows (the agent starting, a reload that adds series) it may grow by half:
- *   each step of a growing heap is a full collection, and at 10,000 series a quarter made the
- *   first seconds twice as costly.
- * - Once what is alive holds steady it may grow by a quarter: the heap of a steady agent then
- *   stays closer to what it keeps (at 1,000 series RSS about 6 MB lower, at 4,000 about 13).
+ * - By a quarter, from the start: the heap of an agent then stays close to what it keeps. A
+ *   process's first full collections come as it starts (the config read, the series made), and
+ *   the limit each one sets holds until the next, which at 1,000 series is 10-20 s later: the
+ *   fourteenth round started at a half and settled later, so a process spent its first 10-20 s
+ *   about 6 MB above where it settled.
+ * - By half once the heap has grown at two full collections in a row (a start or a reload of
+ *   thousands of series): each step of a growing heap is a full collection, and at 10,000 series
+ *   a quarter throughout made the first seconds twice as costly. One step up is a start or a
+ *   reload that has made what it holds, and stays at a quarter.
+ * - Back to a quarter once what is alive holds steady again, or the heap shrinks.
  * - Unless full collections then come less than `minIntervalMs` apart on average: with much
  *   garbage reaching the old generation (10,000 series) a quarter means a full collection every
  *   second. Back at a half, a quarter is tried again when a half spaces them four times the
@@ -24,20 +29,32 @@ import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 
 export const GROWING_PERCENT = 50;
 export const STEADY_PERCENT = 25;
+/** How long after the watch begins collections tell sizes only (HeapGrowthOptions.judgeFrom). */
+const WARM_UP_MS = 10_000;
 
 export interface HeapGrowthOptions {
   /** Full collections closer than this on average under the steady setting send it back to growing (default 3 s). */
   minIntervalMs?: number;
   /** What alive may move by, as a fraction, and still count as steady (default 0.25). */
   band?: number;
+  /**
+   * Collections that begin before this (ms, the clock of the collections' times) tell sizes but
+   * not intervals (default 0; the watch: 10 s after it began). A start's come close together
+   * whatever the setting: the config read, the series made, and each series' first answers
+   * (at 4,000 series five full collections in its first 2.4 s, then one every 8 s).
+   */
+  judgeFrom?: number;
 }
 
 export class HeapGrowth {
   readonly #minIntervalMs: number;
   readonly #band: number;
-  #percent = GROWING_PERCENT;
+  readonly #judgeFrom: number;
+  #percent = STEADY_PERCENT;
   /** What was alive when the heap last settled at a size; 0 before the first collection. */
   #settledBytes = 0;
+  /** Full collections in a row, up to the last, that found the heap grown past the band. */
+  #growths = 0;
   /** Full collections since the percentage last changed. */
   #since = 0;
   /** When the first of them began: the setting governs the intervals from there on. */
@@ -50,6 +67,7 @@ export class HeapGrowth {
   constructor(options: HeapGrowthOptions = {}) {
     this.#minIntervalMs = options.minIntervalMs ?? 3_000;
     this.#band = options.band ?? 0.25;
+    this.#judgeFrom = options.judgeFrom ?? 0;
   }
 
   get percent(): number {
@@ -63,20 +81,41 @@ export class HeapGrowth {
   collected(startTimes: readonly number[], liveBytes: number): number {
     const last = startTimes.at(-1);
     if (last === undefined) return this.#percent;
-    if (this.#since === 0) this.#effectAt = startTimes[0]!;
-    this.#since += startTimes.length;
+    // Collections before judgeFrom are not counted: the first after it starts the count.
+    const early = startTimes[0]! < this.#judgeFrom;
+    if (!early) {
+      if (this.#since === 0) this.#effectAt = startTimes[0]!;
+      this.#since += startTimes.length;
+    }
     // The mean interval between the collections this setting governed (the first one's limit
     // was set before it), or undefined until there are two.
     const meanInterval = this.#since >= 2 ? (last - this.#effectAt) / (this.#since - 1) : undefined;
     const settled = this.#settledBytes;
-    if (settled === 0 || liveBytes > settled * (1 + this.#band) || liveBytes < settled * (1 - this.#band)) {
-      // The heap changed size: let it grow freely, and settle on the next steady collection,
-      // unless the steady setting has proved too costly and the heap did not shrink since.
-      if (liveBytes < settled * (1 - this.#band)) this.#fallbacks = 0;
+    const grown = settled > 0 && liveBytes > settled * (1 + this.#band);
+    const shrunk = settled > 0 && liveBytes < settled * (1 - this.#band);
+    if (settled === 0 || grown || shrunk) {
+      // A new size (the first look only tells where the heap is). Intervals are judged from the
+      // next collection on: those that made this size come close together (a start's, from
+      // reading the config and making the series).
       this.#settledBytes = liveBytes;
-      this.#fresh = this.#fallbacks === 0;
-      this.#set(GROWING_PERCENT);
-    } else if (this.#percent === GROWING_PERCENT) {
+      this.#since = 0;
+      if (grown) {
+        // A second time in a row, the heap is still growing: let it grow freely and settle on
+        // the next steady collection, unless the steady setting has proved too costly.
+        this.#growths++;
+        if (this.#growths >= 2 || this.#percent === GROWING_PERCENT) {
+          this.#fresh = this.#fallbacks === 0;
+          this.#set(GROWING_PERCENT);
+        }
+      } else if (shrunk) {
+        this.#growths = 0;
+        this.#fallbacks = 0;
+        this.#set(STEADY_PERCENT);
+      }
+      return this.#percent;
+    }
+    this.#growths = 0;
+    if (this.#percent === GROWING_PERCENT) {
       // A quarter of headroom lasts about half as long as a half: try it again when that would
       // still space collections apart, and ask twice as much after each time it did not.
       const retryMs = 2 * this.#minIntervalMs * 2 ** Math.min(this.#fallbacks, 4);
@@ -110,7 +149,7 @@ export interface HeapGrowthWatch {
  * `v8.setFlagsFromString` unless a test watches it instead.
  */
 export function watchHeapGrowth(options: HeapGrowthOptions & { apply?: (flag: string) => void } = {}): HeapGrowthWatch {
-  const policy = new HeapGrowth(options);
+  const policy = new HeapGrowth({ judgeFrom: performance.now() + WARM_UP_MS, ...options });
   const apply = options.apply ?? setFlagsFromString;
   apply(`--heap-growing-percent=${policy.percent}`);
   const observer = new PerformanceObserver((list) => {

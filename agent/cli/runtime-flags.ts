@@ -11,23 +11,22 @@
  *   collection clears. At 4,000 series 9.4 MB a second went to the old generation, 2.0 MB without
  *   it (sampled heap profiles of what outlived a young collection, issue 18;
  *   docs/scale/flags-13.txt).
- * - `--heap-growing-percent=50`: after each full collection V8 lets the old generation grow to
- *   1.5 times what survived, not up to 4 times. The default let the heap of 4,000 series reach
- *   300 MB around 80 MB that were alive: RSS went from about 455 MB to 277 MB, with no measurable
- *   CPU cost. That is where a process starts; once its heap holds steady, `watchHeapGrowth`
- *   (heap-growth.ts) lowers it to 25 % for as long as full collections stay seconds apart.
- *   25 % from the start made a large pool's start costly: its heap grows several times over, each
- *   step a full collection, and at 10,000 series its first 14 s took 130 and 164 µs a probe and
- *   fell below the rate, against 71 and 72 at 50 % (docs/scale/flags-13.txt).
+ * - `--heap-growing-percent=25`: after each full collection V8 lets the old generation grow to
+ *   1.25 times what survived, not up to 4 times. The default let the heap of 4,000 series reach
+ *   300 MB around 80 MB that were alive (RSS about 455 MB; 277 MB at a half). That is where a
+ *   process starts; `watchHeapGrowth` (heap-growth.ts) raises it to 50 % while the heap keeps
+ *   growing (a start or a reload of thousands of series, where each step of growth is a full
+ *   collection) and when full collections come too close together, and lowers it again once the
+ *   heap holds steady.
  *
  * (`--max-semi-space-size=2`, the other setting, sizes the young generation when the heap is
  * made, so it has to be on the command line: the `bin/greenlight.js` shebang, NODE_OPTIONS. The
  * launchers also set GLIBC_TUNABLES for malloc: bench/harness.ts, LAUNCHER_ENV.)
  */
 import { setFlagsFromString } from 'node:v8';
-import { GROWING_PERCENT, watchHeapGrowth, type HeapGrowthWatch } from './heap-growth.js';
+import { STEADY_PERCENT, watchHeapGrowth, type HeapGrowthWatch } from './heap-growth.js';
 
-export const RUNTIME_V8_FLAGS: readonly string[] = [`--heap-growing-percent=${GROWING_PERCENT}`, '--no-allocation-site-pretenuring'];
+export const RUNTIME_V8_FLAGS: readonly string[] = [`--heap-growing-percent=${STEADY_PERCENT}`, '--no-allocation-site-pretenuring'];
 
 let heapGrowth: HeapGrowthWatch | undefined;
 

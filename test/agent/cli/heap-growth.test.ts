@@ -11,70 +11,104 @@ function feed(policy: HeapGrowth, collections: Array<[number, number]>): number[
 }
 
 describe('HeapGrowth: how far the old generation may grow past what is alive', () => {
-  it('starts growing by half, and by a quarter once what is alive holds steady', () => {
+  it('starts at a quarter, and stays there when a start makes what it holds in one step', () => {
     const policy = new HeapGrowth();
-    expect(policy.percent).toBe(GROWING_PERCENT);
-    // The first collection only tells where the heap is; the second, at the same size, settles it.
+    expect(policy.percent).toBe(STEADY_PERCENT);
+    // The first collection only tells where the heap is; one step up is the series made.
     expect(
       feed(policy, [
         [300, 12],
-        [1_000, 34],
-        [1_200, 33],
+        [2_000, 34],
+        [12_000, 33],
+        [22_000, 34],
       ]),
-    ).toEqual([50, 50, 25]);
+    ).toEqual([25, 25, 25, 25]);
   });
 
-  it('goes back to growing by half when the heap changes size, up or down, and settles again', () => {
+  it('grows by half while the heap grows at two collections in a row, and by a quarter once it holds steady', () => {
+    const policy = new HeapGrowth();
+    // A reload adds thousands of series: alive grows past a quarter more, twice.
+    expect(
+      feed(policy, [
+        [0, 40],
+        [10_000, 40],
+        [20_000, 55],
+        [21_000, 80],
+        [22_000, 110],
+        [30_000, 112],
+      ]),
+    ).toEqual([25, 25, 25, 50, 50, 25]);
+    // Within a quarter of 110 MB either way it stays steady; below that it shrank: a quarter.
+    expect(
+      feed(policy, [
+        [50_000, 130],
+        [60_000, 90],
+        [70_000, 60],
+        [80_000, 60],
+      ]),
+    ).toEqual([25, 25, 25, 25]);
+  });
+
+  it('goes back to a quarter at once when the heap shrinks while at a half', () => {
     const policy = new HeapGrowth();
     feed(policy, [
       [0, 40],
-      [500, 40],
+      [1_000, 60],
+      [2_000, 90],
     ]);
-    expect(policy.percent).toBe(STEADY_PERCENT);
-    // A reload adds series: alive grows past a quarter more than where it settled.
-    expect(
-      feed(policy, [
-        [20_000, 55],
-        [30_000, 56],
-      ]),
-    ).toEqual([50, 25]);
-    // Within a quarter of 55 MB either way it stays steady; below that it changed size again.
-    expect(
-      feed(policy, [
-        [50_000, 66],
-        [60_000, 44],
-        [70_000, 40],
-        [80_000, 40],
-      ]),
-    ).toEqual([25, 25, 50, 25]);
+    expect(policy.percent).toBe(GROWING_PERCENT);
+    expect(feed(policy, [[3_000, 50]])).toEqual([25]);
   });
 
-  it('leaves a quarter when full collections come less than the minimum apart, judged from the first collection after the change', () => {
+  it('leaves a quarter when full collections come less than the minimum apart, judged from the first collection at a settled size', () => {
     const policy = new HeapGrowth({ minIntervalMs: 3_000 });
-    feed(policy, [
-      [0, 120],
-      [800, 121],
-    ]);
-    expect(policy.percent).toBe(STEADY_PERCENT);
-    // The limit that ended the next collection was set before the change: nothing to judge yet.
-    expect(feed(policy, [[1_600, 122]])).toEqual([25]);
-    expect(feed(policy, [[2_400, 121]])).toEqual([50]);
+    // The first look sets the size; the next collection starts the count.
+    expect(
+      feed(policy, [
+        [0, 120],
+        [800, 121],
+      ]),
+    ).toEqual([25, 25]);
+    expect(feed(policy, [[1_600, 122]])).toEqual([50]);
+  });
+
+  it('does not judge intervals before judgeFrom: a start comes with close collections whatever the setting', () => {
+    const policy = new HeapGrowth({ minIntervalMs: 3_000, judgeFrom: 10_000 });
+    expect(
+      feed(policy, [
+        [400, 50],
+        [1_500, 53],
+        [2_100, 58],
+        [2_800, 57],
+        [4_600, 58],
+        [8_500, 57],
+        [12_500, 57],
+        [17_300, 58],
+      ]),
+    ).toEqual([25, 25, 25, 25, 25, 25, 25, 25]);
+    // From judgeFrom on, collections a second apart are judged as always.
+    const busy = new HeapGrowth({ minIntervalMs: 3_000, judgeFrom: 10_000 });
+    const times = Array.from({ length: 16 }, (_, i) => 600 + i * 700);
+    // 10.4 s is the first collection judged, 11.1 s the second: 0.7 s apart.
+    expect(
+      feed(
+        busy,
+        times.map((at) => [at, 120]),
+      ),
+    ).toEqual([...Array<number>(15).fill(25), 50]);
   });
 
   it('judges a quarter on the mean interval: one short interval among longer ones does not end it', () => {
     const policy = new HeapGrowth({ minIntervalMs: 3_000 });
-    feed(policy, [
-      [0, 60],
-      [100, 60],
-    ]);
     expect(
       feed(policy, [
+        [0, 60],
         [2_000, 60],
         [6_200, 61],
         [10_500, 60],
         [12_000, 60],
       ]),
-    ).toEqual([25, 25, 25, 25]);
+    ).toEqual([25, 25, 25, 25, 25]);
   });
 
   it('after a failure, tries a quarter again only when a half spaces full collections four times the minimum apart', () => {
@@ -82,23 +116,22 @@ describe('HeapGrowth: how far the old generation may grow past what is alive', (
     feed(policy, [
       [0, 60],
       [100, 60],
-      [4_000, 60],
-      [6_900, 60],
+      [2_000, 60],
     ]);
     expect(policy.percent).toBe(GROWING_PERCENT);
     // After one failure a second try needs 12 s at a half (a quarter would give about 6).
     expect(
       feed(policy, [
-        [12_800, 61],
-        [18_700, 60],
+        [8_000, 61],
+        [14_000, 60],
       ]),
     ).toEqual([50, 50]);
-    expect(feed(policy, [[37_000, 60]])).toEqual([25]);
+    expect(feed(policy, [[33_000, 60]])).toEqual([25]);
     expect(
       feed(policy, [
-        [41_000, 60],
-        [45_000, 59],
-        [49_500, 60],
+        [37_000, 60],
+        [41_000, 59],
+        [45_500, 60],
       ]),
     ).toEqual([25, 25, 25]);
   });
@@ -109,7 +142,6 @@ describe('HeapGrowth: how far the old generation may grow past what is alive', (
       [0, 100],
       [100, 100],
       [900, 100],
-      [1_700, 100],
     ]);
     expect(policy.percent).toBe(GROWING_PERCENT);
     expect(
@@ -121,17 +153,17 @@ describe('HeapGrowth: how far the old generation may grow past what is alive', (
     expect(
       feed(policy, [
         [4_100, 90],
-        [4_900, 90],
+        [30_000, 90],
       ]),
-    ).toEqual([50, 25]);
+    ).toEqual([25, 25]);
   });
 
   it('takes a batch of notifications as one look: the interval between its last two collections', () => {
     const policy = new HeapGrowth({ minIntervalMs: 3_000 });
     policy.collected([0], 100 * MB);
-    expect(policy.collected([100, 200, 300], 100 * MB)).toBe(STEADY_PERCENT);
-    // Three more under a quarter, the last two 0.5 s apart.
-    expect(policy.collected([5_000, 9_000, 9_500], 100 * MB)).toBe(GROWING_PERCENT);
+    expect(policy.collected([5_000, 9_000], 100 * MB)).toBe(STEADY_PERCENT);
+    // Two more, 0.5 s apart: the mean over the four since the size was set is under 3 s.
+    expect(policy.collected([9_300, 9_500], 100 * MB)).toBe(GROWING_PERCENT);
     expect(policy.collected([], 100 * MB)).toBe(GROWING_PERCENT);
   });
 });
@@ -141,10 +173,10 @@ describe('watchHeapGrowth', () => {
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as () => void;
     const applied: string[] = [];
-    const watch = watchHeapGrowth({ apply: (flag) => applied.push(flag), minIntervalMs: 60_000 });
+    const watch = watchHeapGrowth({ apply: (flag) => applied.push(flag), minIntervalMs: 60_000, judgeFrom: 0 });
     const kept = Array.from({ length: 50_000 }, (_, i) => ({ i }));
     try {
-      for (let round = 0; round < 20 && applied.length < 3; round++) {
+      for (let round = 0; round < 20 && applied.length < 2; round++) {
         gc();
         // The observer hears of a collection a moment after it ends.
         await new Promise((resolve) => setTimeout(resolve, 50));
@@ -153,8 +185,7 @@ describe('watchHeapGrowth', () => {
       watch.stop();
     }
     expect(kept.length).toBe(50_000);
-    // Where it starts; a quarter once two collections found the same heap; a half again once two
-    // more came closer than a minute apart.
-    expect(applied).toEqual(['--heap-growing-percent=50', '--heap-growing-percent=25', '--heap-growing-percent=50']);
+    // Where it starts; a half once the collections after the first came closer than a minute apart.
+    expect(applied).toEqual(['--heap-growing-percent=25', '--heap-growing-percent=50']);
   });
 });
