@@ -111,7 +111,7 @@ describe('HeapGrowth: how far the old generation may grow past what is alive', (
     ).toEqual([25, 25, 25, 25, 25]);
   });
 
-  it('after a failure, tries a quarter again only when a half spaces full collections four times the minimum apart', () => {
+  it('after a failure, tries a quarter again only when a half spaces full collections twice the minimum apart, twice that after each further failure', () => {
     const policy = new HeapGrowth({ minIntervalMs: 3_000 });
     feed(policy, [
       [0, 60],
@@ -119,21 +119,28 @@ describe('HeapGrowth: how far the old generation may grow past what is alive', (
       [2_000, 60],
     ]);
     expect(policy.percent).toBe(GROWING_PERCENT);
-    // After one failure a second try needs 12 s at a half (a quarter would give about 6).
+    // After one failure a second try needs 6 s at a half (a quarter would give about 3).
     expect(
       feed(policy, [
-        [8_000, 61],
-        [14_000, 60],
+        [5_000, 61],
+        [10_000, 60],
       ]),
     ).toEqual([50, 50]);
-    expect(feed(policy, [[33_000, 60]])).toEqual([25]);
+    expect(feed(policy, [[17_000, 60]])).toEqual([25]);
+    // It fails again: 6 s apart is no longer enough, 12 s is.
     expect(
       feed(policy, [
-        [37_000, 60],
-        [41_000, 59],
-        [45_500, 60],
+        [18_000, 60],
+        [19_000, 59],
       ]),
-    ).toEqual([25, 25, 25]);
+    ).toEqual([25, 50]);
+    expect(
+      feed(policy, [
+        [25_000, 60],
+        [31_000, 60],
+        [55_000, 60],
+      ]),
+    ).toEqual([50, 50, 25]);
   });
 
   it('after a failure, a heap that grows stays at a half; one that shrinks starts over', () => {
