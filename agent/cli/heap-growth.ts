@@ -34,9 +34,8 @@ export const STEADY_PERCENT = 25;
  * How long after the watch begins collections tell sizes only (HeapGrowthOptions.judgeFrom). A
  * start's come close together whatever the setting: at 4,000 series five in its first 2.8 s,
  * then one every 4 s. Longer costs the pools that do need a half: at 10,000 series a quarter
- * brings a full collection every 0.65 s, and with 10 s here the `--scale` bench, which measures
- * them from 8 s after the start, took 89 / 95 / 99 µs a probe against 66 / 72 / 66 for a start
- * at a half the same day.
+ * brings a full collection every 0.65 s, and 10 s here kept it into the window the `--scale`
+ * bench measures there (from 8 s after the start).
  */
 const WARM_UP_MS = 5_000;
 
