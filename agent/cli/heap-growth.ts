@@ -32,8 +32,8 @@ export const GROWING_PERCENT = 50;
 export const STEADY_PERCENT = 25;
 /**
  * How long after the watch begins collections tell sizes only (HeapGrowthOptions.judgeFrom). A
- * start's come close together whatever the setting: at 4,000 series five in its first 2.8 s,
- * then one every 4 s. Longer costs the pools that do need a half: at 10,000 series a quarter
+ * start's come close together whatever the setting: at 4,000 series nine in its first 2.8 s,
+ * then one every 3.5-5 s. Longer costs the pools that do need a half: at 10,000 series a quarter
  * brings a full collection every 0.65 s, and 10 s here kept it into the window the `--scale`
  * bench measures there (from 8 s after the start).
  */
@@ -44,11 +44,7 @@ export interface HeapGrowthOptions {
   minIntervalMs?: number;
   /** What alive may move by, as a fraction, and still count as steady (default 0.25). */
   band?: number;
-  /**
-   * Collections that begin before this (ms, the clock of the collections' times) tell sizes but
-   * not intervals (default 0; the watch: WARM_UP_MS after it began). A start's come close
-   * together whatever the setting: the config read, the series made, each series' first answers.
-   */
+  /** Collections that begin before this (ms, the collections' clock) tell sizes but not intervals (default 0; the watch: WARM_UP_MS after it began). */
   judgeFrom?: number;
 }
 
@@ -65,8 +61,6 @@ export class HeapGrowth {
   #since = 0;
   /** When the first of them began: the setting governs the intervals from there on. */
   #effectAt = 0;
-  /** Whether the steady setting may be tried on the next steady collection without evidence. */
-  #fresh = false;
   /** Times the steady setting proved too costly since the heap last shrank. */
   #fallbacks = 0;
 
@@ -109,10 +103,7 @@ export class HeapGrowth {
         // A second time in a row, the heap is still growing: let it grow freely and settle on
         // the next steady collection, unless the steady setting has proved too costly.
         this.#growths++;
-        if (this.#growths >= 2 || this.#percent === GROWING_PERCENT) {
-          this.#fresh = this.#fallbacks === 0;
-          this.#set(GROWING_PERCENT);
-        }
+        if (this.#growths >= 2) this.#set(GROWING_PERCENT);
       } else if (shrunk) {
         this.#growths = 0;
         this.#fallbacks = 0;
@@ -122,14 +113,11 @@ export class HeapGrowth {
     }
     this.#growths = 0;
     if (this.#percent === GROWING_PERCENT) {
-      // A quarter of headroom lasts about half as long as a half: try it again when that would
-      // still space collections the minimum apart, and ask twice as much after each further
-      // time it did not.
-      const retryMs = 2 * this.#minIntervalMs * 2 ** Math.min(Math.max(this.#fallbacks - 1, 0), 4);
-      if (this.#fresh || (meanInterval !== undefined && meanInterval >= retryMs)) {
-        this.#fresh = false;
-        this.#set(STEADY_PERCENT);
-      }
+      // At a half because the heap grew, a quarter needs no evidence. After failures: a quarter
+      // of headroom lasts about half as long as a half, so try it again when that would still
+      // space collections the minimum apart, and ask twice as much after each further failure.
+      const retryMs = 2 * this.#minIntervalMs * 2 ** Math.min(this.#fallbacks - 1, 4);
+      if (this.#fallbacks === 0 || (meanInterval !== undefined && meanInterval >= retryMs)) this.#set(STEADY_PERCENT);
     } else if (meanInterval !== undefined && meanInterval < this.#minIntervalMs) {
       this.#fallbacks++;
       this.#set(GROWING_PERCENT);

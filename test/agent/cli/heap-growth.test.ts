@@ -165,6 +165,21 @@ describe('HeapGrowth: how far the old generation may grow past what is alive', (
     ).toEqual([25, 25]);
   });
 
+  it('after a shrink and then a failure, waits for evidence before a quarter again (no leftover from an earlier growth)', () => {
+    const policy = new HeapGrowth({ minIntervalMs: 3_000 });
+    expect(
+      feed(policy, [
+        [0, 40],
+        [10_000, 60],
+        [20_000, 90],
+        [30_000, 50],
+        [31_000, 50],
+        [32_000, 50],
+        [33_000, 50],
+      ]),
+    ).toEqual([25, 25, 50, 25, 25, 50, 50]);
+  });
+
   it('takes a batch of notifications as one look: the interval between its last two collections', () => {
     const policy = new HeapGrowth({ minIntervalMs: 3_000 });
     policy.collected([0], 100 * MB);
