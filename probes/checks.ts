@@ -7,6 +7,7 @@
 import type { Redactor } from '../config/redactor.js';
 import type { HeaderAssertionConfig, JsonAssertionConfig, StatusRange } from '../config/schema.js';
 import { readJsonPath } from '../config/json-path.js';
+import { flatString } from '../config/flat-string.js';
 import type { CheckResult } from './probe-result.js';
 
 export type BodyCheck = (body: unknown) => CheckResult;
@@ -92,7 +93,7 @@ function remembered<I, V>(observe: (input: I) => V, test: (value: V) => boolean,
     }
     if (last !== undefined && kind === lastKind && key === lastKey) return last;
     const ok = kind === 'scalar' ? test(value) : true;
-    last = Object.freeze({ ok, text: describe(value, ok) });
+    last = Object.freeze({ ok, text: flatString(describe(value, ok)) });
     lastKind = kind;
     lastKey = key;
     return last;
@@ -114,8 +115,11 @@ export function compileJsonChecks(assertion: JsonAssertionConfig, redactor: Reda
   const { path } = assertion;
   const at = (body: unknown) => readJsonPath(body, path.segments);
   const checks: BodyCheck[] = [];
-  const add = (test: (value: unknown) => boolean, pass: string, fail: string) =>
-    checks.push(remembered(at, test, (value, ok) => `${path.text} (${show(value, redactor, ok)}) ${ok ? pass : fail}`));
+  // The words of each outcome live as long as the check: kept flat (config/flat-string.ts).
+  const add = (test: (value: unknown) => boolean, pass: string, fail: string) => {
+    const [passed, failed] = [flatString(pass), flatString(fail)];
+    checks.push(remembered(at, test, (value, ok) => `${path.text} (${show(value, redactor, ok)}) ${ok ? passed : failed}`));
+  };
 
   if (assertion.equals !== undefined) add((v) => v === assertion.equals, `== ${show(assertion.equals, redactor)}`, `!= ${show(assertion.equals, redactor)}`);
   if (assertion.notEquals !== undefined)
@@ -161,8 +165,10 @@ export function compileHeaderChecks(assertion: HeaderAssertionConfig, redactor: 
     const value = headers[assertion.name];
     return Array.isArray(value) ? value.join(', ') : value;
   };
-  const add = (test: (value: string | undefined) => boolean, pass: string, fail: string) =>
-    checks.push(remembered(read, test, (value, ok) => `header ${assertion.name} (${show(value, redactor, ok)}) ${ok ? pass : fail}`));
+  const add = (test: (value: string | undefined) => boolean, pass: string, fail: string) => {
+    const [passed, failed] = [flatString(pass), flatString(fail)];
+    checks.push(remembered(read, test, (value, ok) => `header ${assertion.name} (${show(value, redactor, ok)}) ${ok ? passed : failed}`));
+  };
   if (assertion.exists !== undefined) {
     const want = assertion.exists;
     add((v) => (v !== undefined) === want, want ? 'exists' : 'is absent', want ? 'does not exist' : 'exists');

@@ -8,6 +8,7 @@ import type { Redactor } from '../config/redactor.js';
 import type { Config, ProbeConfig } from '../config/schema.js';
 import { compileHeaderChecks, compileJsonChecks, compileLatencyCheck, compileStatusCheck, asNumber, type BodyCheck, type HeaderCheck } from './checks.js';
 import { readJsonPath, type PathSegment } from '../config/json-path.js';
+import { flatString } from '../config/flat-string.js';
 import type { CheckResult, ProbeResult, ReasonCode } from './probe-result.js';
 import type { Cancellable, ProbeCanceller } from './probe-canceller.js';
 import { probeTls, tlsHostOf, type TlsFacts } from './tls.js';
@@ -58,9 +59,9 @@ export function compileProbeTarget(config: Config, probe: ProbeConfig, env: stri
   return {
     probe: probe.name,
     env,
-    origin: base.origin,
+    origin: flatString(base.origin),
     tlsHost: tlsHostOf(base.origin),
-    path: base.pathname.replace(/\/+$/, '') + probe.path,
+    path: flatString(base.pathname.replace(/\/+$/, '') + probe.path),
     method: probe.method,
     headers,
     body,

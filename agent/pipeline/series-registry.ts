@@ -13,6 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Redactor } from '../../config/redactor.js';
+import { flatString } from '../../config/flat-string.js';
 import type { Config, ProbeConfig } from '../../config/schema.js';
 import { compileProbeTarget, probeEnvironments, type ProbeTarget } from '../../probes/http-probe.js';
 import { ProbeCanceller } from '../../probes/probe-canceller.js';
@@ -88,7 +89,7 @@ export function seriesSpecs(config: Config): SeriesSpec[] {
           }),
         )
         .digest('base64');
-      specs.push({ key: `${probe.name}@${env}`, fingerprint, interval: probe.cron === undefined, probe, env, lines, schedule });
+      specs.push({ key: flatString(`${probe.name}@${env}`), fingerprint, interval: probe.cron === undefined, probe, env, lines, schedule });
     }
   }
   return specs;

@@ -11,6 +11,7 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { formatDuration } from '../../config/units.js';
+import { flatString } from '../../config/flat-string.js';
 import type { ProbeResult } from '../../probes/probe-result.js';
 import type { ProbeSeries } from '../../probes/probe-series.js';
 import type { SloStatus } from '../../probes/slo-window.js';
@@ -199,8 +200,8 @@ export class AgentMetrics {
 
   /** Make a series known so it shows in /metrics before its first probe. */
   addSeries(series: ProbeSeries, windowsMs: readonly number[]): void {
-    const labels = `probe="${escapeLabel(series.probe)}",env="${escapeLabel(series.env)}"`;
-    const windowLabels = windowsMs.map((ms) => `${labels},window="${escapeLabel(formatDuration(ms))}"`);
+    const labels = flatString(`probe="${escapeLabel(series.probe)}",env="${escapeLabel(series.env)}"`);
+    const windowLabels = windowsMs.map((ms) => flatString(`${labels},window="${escapeLabel(formatDuration(ms))}"`));
     this.#series.set(series, {
       series,
       labels,
