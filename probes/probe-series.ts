@@ -107,9 +107,12 @@ export class ProbeSeries {
   pool: SeriesPool | undefined;
   readonly #lines: ReadonlyMap<string, readonly number[]>;
   readonly #createdAt: number;
-  /** A ring of the latest results (typed arrays: about 300 bytes a series, no allocation per probe). */
-  readonly #recentMs = new Float32Array(RECENT_SAMPLES);
-  readonly #recentOk = new Uint8Array(RECENT_SAMPLES);
+  /**
+   * A ring of the latest results (typed arrays: about 300 bytes a series, no allocation per probe),
+   * both views of one buffer: an ArrayBuffer of its own costs more than these bytes (sliding-window.ts).
+   */
+  readonly #recentMs = new Float32Array(new ArrayBuffer(RECENT_SAMPLES * 5), 0, RECENT_SAMPLES);
+  readonly #recentOk = new Uint8Array(this.#recentMs.buffer, RECENT_SAMPLES * 4, RECENT_SAMPLES);
   #recentCount = 0;
 
   /** `lines`: per extracted value, the thresholds whose "above since" is tracked. */

@@ -31,8 +31,9 @@ export interface CountWindowState {
 export class CountWindow {
   readonly windowMs: number;
   readonly bucketMs: number;
-  readonly #total = new Uint32Array(BUCKETS);
-  readonly #bad = new Uint32Array(BUCKETS);
+  /** Both views of one buffer (an ArrayBuffer of its own costs more than these bytes: sliding-window.ts). */
+  readonly #total = new Uint32Array(new ArrayBuffer(BUCKETS * 8), 0, BUCKETS);
+  readonly #bad = new Uint32Array(this.#total.buffer, BUCKETS * 4, BUCKETS);
   #totalSum = 0;
   #badSum = 0;
   #head = -Infinity;
