@@ -33,14 +33,9 @@ export class SlidingWindow {
   readonly windowMs: number;
   readonly bucketMs: number;
   readonly #buckets: number;
-  /**
-   * All the window's arrays are views of one buffer, the counters first and the latencies after
-   * them: each ArrayBuffer costs a JS object (88 bytes) and a native allocation of its own (about
-   * 180 bytes) besides its bytes. A layout change moves everything into a new buffer (#layOut).
-   */
-  #count!: Uint32Array;
-  #failures!: Uint32Array;
-  #latencySum!: Float64Array;
+  readonly #count: Uint32Array;
+  readonly #failures: Uint32Array;
+  readonly #latencySum: Float64Array;
   /**
    * The buckets' latencies, most of a window's memory, in one of two layouts:
    * - listed (#listed > 0): bucket b's samples are at [b * #listed, b * #listed + #count[b]), each
@@ -51,12 +46,12 @@ export class SlidingWindow {
    *   8 bits a bin until one would pass 255, then 16 until one would pass 65,535, then 32. Pools
    *   of many series and sub-second probing get here.
    */
-  #bins!: Uint8Array | Uint16Array | Uint32Array;
+  #bins: Uint8Array | Uint16Array | Uint32Array;
   /** Samples a bucket can list before the list grows; 0 once the buckets are binned. */
   #listed = 1;
   /** The most one bin holds at the bins' present width. */
   #binMax = 0xff;
-  #totalBins!: Uint32Array;
+  readonly #totalBins: Uint32Array;
   #totalCount = 0;
   #totalFailures = 0;
   #totalLatency = 0;
@@ -67,26 +62,14 @@ export class SlidingWindow {
     this.windowMs = windowMs;
     this.#buckets = buckets;
     this.bucketMs = windowMs / buckets;
-    this.#layOut(Uint8Array, buckets * this.#listed);
-  }
-
-  /**
-   * Put the window in a new buffer whose latencies are `length` elements of `kind`, the counters
-   * copied over; returns the latencies as they were, for the caller to move into the new ones. The
-   * counters' bytes are a multiple of 8, so the latencies start aligned for any width.
-   */
-  #layOut(kind: Uint8ArrayConstructor | Uint16ArrayConstructor | Uint32ArrayConstructor, length: number): Uint8Array | Uint16Array | Uint32Array {
-    const buckets = this.#buckets;
-    const counters = buckets * (8 + 4 + 4) + LATENCY_BINS * 4;
-    const buffer = new ArrayBuffer(counters + length * kind.BYTES_PER_ELEMENT);
-    const before = this.#bins as Uint8Array | Uint16Array | Uint32Array | undefined;
-    if (before !== undefined) new Uint8Array(buffer, 0, counters).set(new Uint8Array(before.buffer, 0, counters));
-    this.#latencySum = new Float64Array(buffer, 0, buckets);
-    this.#count = new Uint32Array(buffer, buckets * 8, buckets);
-    this.#failures = new Uint32Array(buffer, buckets * 12, buckets);
-    this.#totalBins = new Uint32Array(buffer, buckets * 16, LATENCY_BINS);
-    this.#bins = new kind(buffer, counters, length);
-    return before ?? this.#bins;
+    // The fixed-width counters share one buffer: each ArrayBuffer costs a JS object (92 bytes in a
+    // heap snapshot) and a native allocation of its own besides its bytes; this saves three a window.
+    const shared = new ArrayBuffer(buckets * (8 + 4 + 4) + LATENCY_BINS * 4);
+    this.#latencySum = new Float64Array(shared, 0, buckets);
+    this.#count = new Uint32Array(shared, buckets * 8, buckets);
+    this.#failures = new Uint32Array(shared, buckets * 12, buckets);
+    this.#totalBins = new Uint32Array(shared, buckets * 16, LATENCY_BINS);
+    this.#bins = new Uint8Array(buckets * this.#listed);
   }
 
   /** Record one outcome at clock time `at` (ms). */
@@ -173,11 +156,11 @@ export class SlidingWindow {
 
   /**
    * What the window has allocated: its buckets, how their latencies are laid out (a list of up to
-   * `perBucket` samples, or `perBucket` bins of `bitsPerBin`), the bytes of all its typed arrays
-   * and how many buffers hold them. It changes only when a bucket outgrows the layout, a few times
-   * in a window's life; recording otherwise only ever writes into these arrays.
+   * `perBucket` samples, or `perBucket` bins of `bitsPerBin`), and the bytes of all its typed
+   * arrays. It changes only when a bucket outgrows the layout, a few times in a window's life;
+   * recording otherwise only ever writes into these arrays.
    */
-  footprint(): { buckets: number; layout: 'listed' | 'binned'; perBucket: number; bitsPerBin: number; bytes: number; buffers: number } {
+  footprint(): { buckets: number; layout: 'listed' | 'binned'; perBucket: number; bitsPerBin: number; bytes: number } {
     const arrays = [this.#count, this.#failures, this.#latencySum, this.#bins, this.#totalBins];
     return {
       buckets: this.#buckets,
@@ -185,7 +168,6 @@ export class SlidingWindow {
       perBucket: this.#bins.length / this.#buckets,
       bitsPerBin: this.#listed > 0 ? 0 : this.#bins.BYTES_PER_ELEMENT * 8,
       bytes: arrays.reduce((sum, array) => sum + array.byteLength, 0),
-      buffers: new Set(arrays.map((array) => array.buffer)).size,
     };
   }
 
@@ -198,19 +180,18 @@ export class SlidingWindow {
     let length = this.#listed;
     while (length < needed) length *= 2;
     if (length > MAX_LISTED) return this.#bin();
-    const lists = this.#layOut(Uint8Array, this.#buckets * length);
+    const lists = new Uint8Array(this.#buckets * length);
     for (let slot = 0; slot < this.#buckets; slot++)
-      this.#bins.set(lists.subarray(slot * this.#listed, slot * this.#listed + this.#count[slot]!), slot * length);
+      lists.set(this.#bins.subarray(slot * this.#listed, slot * this.#listed + this.#count[slot]!), slot * length);
+    this.#bins = lists;
     this.#listed = length;
   }
 
   /** Turn the lists into histograms of 8-bit bins (a bucket listed at most MAX_LISTED samples, well under 255). */
   #bin(): void {
-    const lists = this.#layOut(Uint8Array, this.#buckets * LATENCY_BINS);
-    for (let slot = 0; slot < this.#buckets; slot++) {
-      const base = slot * this.#listed;
-      for (let i = 0; i < this.#count[slot]!; i++) this.#bins[slot * LATENCY_BINS + lists[base + i]!]!++;
-    }
+    const bins = new Uint8Array(this.#buckets * LATENCY_BINS);
+    for (let slot = 0; slot < this.#buckets; slot++) this.#eachBin(slot, (bin, n) => (bins[slot * LATENCY_BINS + bin]! += n));
+    this.#bins = bins;
     this.#listed = 0;
     this.#binMax = 0xff;
   }
@@ -218,8 +199,7 @@ export class SlidingWindow {
   /** Bins wide enough to hold `count` in one: 16 bits, or 32 (the widest; a no-op once they are). */
   #widenFor(count: number): void {
     if (this.#bins instanceof Uint32Array) return;
-    const narrower = this.#layOut(count > 0xffff ? Uint32Array : Uint16Array, this.#bins.length);
-    this.#bins.set(narrower);
+    this.#bins = count > 0xffff ? Uint32Array.from(this.#bins) : Uint16Array.from(this.#bins);
     this.#binMax = count > 0xffff ? 0xffffffff : 0xffff;
   }
 
