@@ -2,7 +2,9 @@
  * flatString: a string kept for a series' life is one flat string, not a tree of the parts it was
  * made of (issue 18). Whether a string is flat shows only inside V8: each case runs in a fresh
  * process with the built code, collects garbage (which replaces a flattened tree by its flat
- * string) and prints the kind of each string with %DebugPrint.
+ * string), and then prints the kind of each string with %DebugPrint, or, where the string is
+ * private to its owner (the metrics' labels), looks for its whole text among a heap snapshot's
+ * strings: a tree is a node of its own there, its text only in its parts.
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -59,6 +61,40 @@ describe('flatString', () => {
       kind('flattened', flatString(\`probe="health-\${part}",env="blue-\${part}"\`));
     `);
     expect(kinds).toEqual({ made: 'cons', flattened: 'flat' });
+  });
+
+  it("keeps a series' metric labels flat (seen in a heap snapshot: a tree's whole text is no string node)", () => {
+    const run = spawnSync(
+      process.execPath,
+      [
+        '--expose-gc',
+        '--input-type=module',
+        '-e',
+        `
+        import { getHeapSnapshot } from 'node:v8';
+        const { ProbeSeries } = await import('${DIST}probes/probe-series.js');
+        const { AgentMetrics } = await import('${DIST}agent/telemetry/metrics.js');
+        const metrics = new AgentMetrics({ now: Date.now, processMetrics: false });
+        const probe = 'universe-' + String(Math.floor(Math.random() * 1000) + 1000);
+        metrics.addSeries(new ProbeSeries(probe, 'blue', [60000], new Map(), Date.now()), [60000]);
+        gc({ type: 'minor' });
+        gc();
+        let text = '';
+        for await (const chunk of getHeapSnapshot()) text += chunk;
+        const snapshot = JSON.parse(text);
+        const { node_fields: fields, node_types: [types] } = snapshot.snapshot.meta;
+        const kinds = [];
+        for (let i = 0; i < snapshot.nodes.length; i += fields.length) {
+          const name = snapshot.strings[snapshot.nodes[i + fields.indexOf('name')]];
+          if (name.startsWith('probe="' + probe)) kinds.push(types[snapshot.nodes[i + fields.indexOf('type')]] + ' ' + name.replace(probe, 'P'));
+        }
+        process.stdout.write(JSON.stringify(kinds.sort()));
+        `,
+      ],
+      { cwd: DIST, encoding: 'utf8' },
+    );
+    expect(run.status, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout)).toEqual(['string probe="P",env="blue"', 'string probe="P",env="blue",window="1m"']);
   });
 
   it("keeps a series' key, its target's origin and path, and its checks' texts flat", () => {
