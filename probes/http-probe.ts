@@ -45,6 +45,7 @@ export function compileProbeTarget(config: Config, probe: ProbeConfig, env: stri
   const environment = config.environments[env];
   if (!environment) throw new Error(`bug: probe ${probe.name} compiled for unknown environment ${env}`);
   const base = new URL(environment.url);
+  const origin = flatString(base.origin);
   const headers: Record<string, string> = { 'user-agent': USER_AGENT, ...lowerKeys(environment.headers), ...lowerKeys(probe.headers) };
   if (base.username && headers.authorization === undefined) {
     // Credentials in the URL become a header: the origin (what errors and logs may show) never carries them.
@@ -59,8 +60,8 @@ export function compileProbeTarget(config: Config, probe: ProbeConfig, env: stri
   return {
     probe: probe.name,
     env,
-    origin: flatString(base.origin),
-    tlsHost: tlsHostOf(base.origin),
+    origin,
+    tlsHost: tlsHostOf(origin),
     path: flatString(base.pathname.replace(/\/+$/, '') + probe.path),
     method: probe.method,
     headers,
