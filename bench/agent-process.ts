@@ -28,7 +28,7 @@
  *                   are recorded (agent only: unlike `results`, series a reload replaced count too)
  *   stop            close everything; the process then exits
  *
- * Agent options: --data-dir DIR (a prepared state database), --jitter J, --extra YAML (top-level
+ * Agent options: --data-dir DIR (where the agent keeps its state; required), --jitter J, --extra YAML (top-level
  * config keys added to the generated config), --rules none|stock|many (harness.ts BenchRules).
  */
 import { parseArgs } from 'node:util';
@@ -85,6 +85,8 @@ if (!Number.isInteger(series) || series < 1) throw new Error(`--series must be a
 if (!values.blue || !values.green) throw new Error('--blue URL and --green URL are required');
 const blueUrl = values.blue;
 const greenUrl = values.green;
+const dataDir = values['data-dir'];
+if (values.mode === 'agent' && dataDir === undefined) throw new Error('--data-dir DIR is required in agent mode (forkWorker gives each worker an empty one)');
 
 /**
  * The agent's modules are imported here, not at the top: the baseline's process then holds undici
@@ -112,7 +114,7 @@ async function agentEngine(): Promise<Engine> {
       greenUrl,
       every: values.every,
       jitter,
-      dataDir: values['data-dir'],
+      dataDir: dataDir!,
       extra: values.extra,
       slo: values.slo as 'none' | 'one' | 'per-probe',
       rules: values.rules as BenchRules,

@@ -15,10 +15,9 @@
  * Alertmanager-format receiver — without grouping, then with the stock group wait (5 s); beside
  * it, rule.firing → first page in the same trial: what the grouping adds, which the wait bounds.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { Agent } from '../agent/agent.js';
@@ -29,7 +28,7 @@ import { memoryLifecycleStore } from '../agent/alerts/lifecycle-store.js';
 import { EventBus } from '../agent/events/events.js';
 import { AgentMetrics } from '../agent/telemetry/metrics.js';
 import { startSimulator } from '../simulator/alphastack-simulator.js';
-import { DIST_DIR, fmt, log, section, table, type SummaryRow } from './harness.js';
+import { DIST_DIR, fmt, freshDataDir, log, section, table, type SummaryRow } from './harness.js';
 import { seededRandom } from '../simulator/seeded-random.js';
 
 const PROBES = 50;
@@ -298,9 +297,10 @@ async function firstPage(trials: number, alerts: string): Promise<{ faultToPage:
       req.on('end', () => res.writeHead(200).end());
     });
     await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const dataDir = freshDataDir('page');
     const config = parseAgentConfig(text.replace('validateAfterRollback: true', 'validateAfterRollback: false'), {
       GREENLIGHT_LISTEN: '127.0.0.1:0',
-      GREENLIGHT_DATA_DIR: mkdtempSync(join(tmpdir(), 'greenlight-bench-page-')),
+      GREENLIGHT_DATA_DIR: dataDir,
       BLUE_URL: blue.url,
       GREEN_URL: green.url,
       GREENLIGHT_PROBE_INTERVAL: '1s',
@@ -327,6 +327,7 @@ async function firstPage(trials: number, alerts: string): Promise<{ faultToPage:
       await new Promise<void>((resolve) => receiver.close(() => resolve()));
       receiver.closeAllConnections();
       await Promise.all([blue.close(), green.close()]);
+      rmSync(dataDir, { recursive: true, force: true });
     }
   }
   return results;

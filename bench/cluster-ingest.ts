@@ -10,12 +10,11 @@
  * synchronous_commit=off, so its figures include a round trip per statement but no disk flush,
  * while the SQLite journal fsyncs every commit: PostgreSQL's figure is an upper bound.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { PgStore } from '../agent/cluster/pg-store.js';
 import type { GreenlightEvent } from '../agent/events/events.js';
 import { Store } from '../agent/events/store.js';
+import { freshDataDir } from './harness.js';
 import { realisticEvent } from './journal-events.js';
 
 export interface IngestFigure {
@@ -58,7 +57,7 @@ export async function runClusterIngest(
 ): Promise<Array<{ sqlite: IngestFigure; postgres: IngestFigure }>> {
   const results: Array<{ sqlite: IngestFigure; postgres: IngestFigure }> = [];
   for (const size of options.sizes) {
-    const dir = mkdtempSync(join(tmpdir(), 'greenlight-bench-cluster-ingest-'));
+    const dir = freshDataDir('cluster-ingest');
     const store = Store.open(dir);
     let sqlite: IngestFigure;
     try {

@@ -17,17 +17,16 @@
  * hi-res epoch time (performance.timeOrigin + now()), comparable across the two processes.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { pino } from 'pino';
 import { WebSocketServer } from 'ws';
 import { Agent } from '../agent/agent.js';
 import { parseAgentConfig } from '../agent/reload/agent-config.js';
 import type { ProbeDownEvent } from '../agent/events/events.js';
-import { buildConfigText, cpuMicros, DIST_DIR, fmt, log, median, section, sleep, stopChild, track, verdict, type SummaryRow } from './harness.js';
+import { buildConfigText, cpuMicros, DIST_DIR, fmt, freshDataDir, log, median, section, sleep, stopChild, track, verdict, type SummaryRow } from './harness.js';
 
 export interface FanoutOptions {
   clients?: number;
@@ -115,7 +114,7 @@ async function startAgentTarget(): Promise<Target> {
   // Probes of closed ports every hour: the agent is idle but for what the bench publishes.
   // Every client comes from 127.0.0.1: past the default per-address limit of stream clients.
   const extra = 'api:\n  stream:\n    maxClientsPerAddress: 1000\n    maxClients: 1000\n';
-  const dataDir = mkdtempSync(join(tmpdir(), 'greenlight-bench-fanout-'));
+  const dataDir = freshDataDir('fanout');
   const text = buildConfigText({ series: 2, blueUrl: 'http://127.0.0.1:1', greenUrl: 'http://127.0.0.1:2', every: '1h', dataDir, extra });
   const agent = new Agent({ config: parseAgentConfig(text, {}), logger: pino({ level: 'silent' }) });
   await agent.start();
@@ -125,7 +124,10 @@ async function startAgentTarget(): Promise<Target> {
     url: `ws://${address.host}:${address.port}/api/v1/stream`,
     // data.sentAt is the bench's own field: the stream serializes data as it is.
     publish: (sequence, sentAt) => void agent.bus.publish<ProbeDownEvent>(benchEvent(sequence, sentAt)),
-    close: () => agent.close(),
+    close: async () => {
+      await agent.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
   };
 }
 

@@ -11,12 +11,10 @@
  * Both run FlagStore.set through its real validation and events, one change per request, for the
  * same time; the figure is completed changes per second.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { FlagStore } from '../agent/flags/flag-store.js';
 import { Store } from '../agent/events/store.js';
-import { fmt, log, section, type SummaryRow } from './harness.js';
+import { fmt, freshDataDir, log, section, type SummaryRow } from './harness.js';
 
 const TRAIL = 1_000;
 
@@ -24,7 +22,7 @@ type Persistence = 'snapshot' | 'append';
 
 /** Changes per second over `seconds`, each persisted the `how` way, starting from a full trail. */
 function measure(how: Persistence, seconds: number): { changes: number; perSecond: number; bytesPerChange: number } {
-  const dir = mkdtempSync(join(tmpdir(), 'greenlight-bench-flags-'));
+  const dir = freshDataDir('flags');
   const store = Store.open(dir);
   let bytes = 0;
   try {

@@ -6,7 +6,7 @@
  * assert wall-clock numbers (the machine is small and noisy). All traffic goes to 127.0.0.1.
  */
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -117,8 +117,11 @@ export interface BenchConfigOptions {
   slo?: 'none' | 'one' | 'per-probe';
   /** Default 0.1. */
   jitter?: number;
-  /** Default: a fixed directory under the OS temp directory. */
-  dataDir?: string;
+  /**
+   * Where the agent keeps its state: a directory of the run's own (`freshDataDir`), so that what
+   * earlier runs left there (other series, other benches' events) never weighs on the figures.
+   */
+  dataDir: string;
   /** YAML inserted before `probes:` (top-level keys such as `api:`). */
   extra?: string;
   /**
@@ -174,7 +177,7 @@ export function buildConfigText(options: BenchConfigOptions): string {
   const lines: string[] = [
     'listen: 127.0.0.1:0',
     // Never the repository's ./data: the agent may keep state there.
-    `dataDir: ${JSON.stringify(options.dataDir ?? join(tmpdir(), 'greenlight-bench-data'))}`,
+    `dataDir: ${JSON.stringify(options.dataDir)}`,
     'timezone: America/New_York',
     'activeEnvironment: blue',
     'environments:',
@@ -408,10 +411,24 @@ export async function withStockAgent<T>(
 }
 
 /**
+ * An empty directory for one run's state under the OS temp directory; the caller removes it.
+ * Every bench agent starts from empty state: a shared directory kept what earlier runs had
+ * written (10,008 series of rollups and 49,648 events after a day of benches), and an agent at
+ * 1,000 series that opened it sat 4-8 MB higher in RSS than one that started empty.
+ */
+export function freshDataDir(label: string): string {
+  return mkdtempSync(join(tmpdir(), `greenlight-bench-${label}-`));
+}
+
+/**
  * Fork bench/agent-process.js with `args` (--mode agent|baseline --series N --blue URL --green URL)
- * and talk to it over IPC, one request at a time.
+ * and talk to it over IPC, one request at a time. An agent worker given no `--data-dir` gets an
+ * empty one of its own (`freshDataDir`), removed when the worker exits.
  */
 export function forkWorker(args: string[], execArgv: string[] = []): WorkerHandle {
+  const baseline = args[args.indexOf('--mode') + 1] === 'baseline';
+  const ownDataDir = baseline || args.includes('--data-dir') ? undefined : freshDataDir('agent');
+  if (ownDataDir !== undefined) args = [...args, '--data-dir', ownDataDir];
   const child = track(
     fork(AGENT_PROCESS_SCRIPT, args, {
       execArgv: [...SHIPPED_NODE_FLAGS, ...execArgv],
@@ -431,6 +448,7 @@ export function forkWorker(args: string[], execArgv: string[] = []): WorkerHandl
   child.once('exit', (code, signal) => {
     for (const waiter of pending.values()) waiter.reject(new Error(`agent worker exited (${code ?? signal}) with a request pending`));
     pending.clear();
+    if (ownDataDir !== undefined) rmSync(ownDataDir, { recursive: true, force: true });
   });
   const call = <T>(command: WorkerCommand): Promise<T> =>
     new Promise<T>((resolve, reject) => {

@@ -15,13 +15,12 @@
  * journal-bytes: the file size per event after a checkpoint, for a measured batch of realistic
  * events (bench/journal-events.ts), extrapolated to a million.
  */
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { GreenlightEvent } from '../agent/events/events.js';
 import { Store } from '../agent/events/store.js';
-import { fmt, log, section, verdict, type SummaryRow } from './harness.js';
+import { fmt, freshDataDir, log, section, verdict, type SummaryRow } from './harness.js';
 import { realisticEvent } from './journal-events.js';
 
 export interface JournalOptions {
@@ -32,7 +31,7 @@ export interface JournalOptions {
 }
 
 function withStore<T>(run: (store: Store, dir: string) => T): T {
-  const dir = mkdtempSync(join(tmpdir(), 'greenlight-bench-journal-'));
+  const dir = freshDataDir('journal');
   const store = Store.open(dir);
   try {
     return run(store, dir);

@@ -6,6 +6,7 @@
  *
  * Runs in the bench process: render is what is timed, with performance.now() and cpuUsage().
  */
+import { rmSync } from 'node:fs';
 import { pino } from 'pino';
 import { Agent } from '../agent/agent.js';
 import { parseAgentConfig } from '../agent/reload/agent-config.js';
@@ -13,6 +14,7 @@ import {
   buildConfigText,
   cpuMicros,
   fmt,
+  freshDataDir,
   log,
   quantile,
   section,
@@ -61,9 +63,10 @@ export async function runMetricsRender(options: MetricsRenderOptions): Promise<M
   const sims = await Promise.all([startSimulatorProcess('blue'), startSimulatorProcess('green')]);
   let agent: Agent | undefined;
   let closed = false;
+  const dataDir = freshDataDir('metrics');
   try {
     const [blue, green] = sims as [SimulatorProcess, SimulatorProcess];
-    const config = parseAgentConfig(buildConfigText({ series, blueUrl: blue.url, greenUrl: green.url }), {});
+    const config = parseAgentConfig(buildConfigText({ series, blueUrl: blue.url, greenUrl: green.url, dataDir }), {});
     agent = new Agent({ config, logger: pino({ level: 'silent' }) });
     await agent.start();
     const readyBy = performance.now() + 20_000;
@@ -138,6 +141,7 @@ export async function runMetricsRender(options: MetricsRenderOptions): Promise<M
   } finally {
     if (!closed) await agent?.close().catch(() => undefined);
     await Promise.all(sims.map((sim) => sim.stop()));
+    rmSync(dataDir, { recursive: true, force: true });
   }
 }
 

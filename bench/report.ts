@@ -17,8 +17,7 @@
  * - the writer's work on the probe loop: one minute's flush of 1,000 rows and their hours;
  * - the rollup database's size, per tier.
  */
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { GreenlightEvent } from '../agent/events/events.js';
@@ -28,7 +27,7 @@ import { readReportInput } from '../agent/reports/report-reader.js';
 import { HOUR_MS, MINUTE_MS, RollupStore } from '../agent/reports/rollup-store.js';
 import { Store } from '../agent/events/store.js';
 import { TurnQueue } from '../agent/http/turn-queue.js';
-import { fmt, log, mb, median, section, type SummaryRow } from './harness.js';
+import { fmt, freshDataDir, log, mb, median, section, type SummaryRow } from './harness.js';
 
 const DAY_MS = 86_400_000;
 const DAYS = 30;
@@ -184,7 +183,7 @@ export async function runReport(options: { series?: number; runs?: number } = {}
   const seriesCount = options.series ?? 1_000;
   const runs = options.runs ?? 5;
   section(`report: ${DAYS} days x ${seriesCount.toLocaleString('en-US')} series (probed every second), rollups as retention keeps them`);
-  const dir = mkdtempSync(join(tmpdir(), 'greenlight-bench-report-'));
+  const dir = freshDataDir('report');
   try {
     const end = Math.floor(Date.now() / HOUR_MS) * HOUR_MS;
     const generated = performance.now();

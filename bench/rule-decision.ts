@@ -7,19 +7,15 @@
  *    (its per-run promise cost is high; a check runs it only when one of its comparisons flips);
  *  - fault-to-switch through real nginx, 1 s probe interval, a 3-failure rule (target < 4 s).
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { Agent } from '../agent/agent.js';
 import { parseAgentConfig } from '../agent/reload/agent-config.js';
 import { startSimulator } from '../simulator/alphastack-simulator.js';
 import { findNginx, startNginxFront } from '../simulator/nginx-front.js';
-import { fmt, log, section, sortedCopy, quantile, table, verdict, type SummaryRow } from './harness.js';
+import { fmt, freshDataDir, log, section, sortedCopy, quantile, table, verdict, type SummaryRow } from './harness.js';
 
-/** A fresh state directory: a bench never resumes an earlier run's live environment. */
-const benchDataDir = () => mkdtempSync(join(tmpdir(), 'greenlight-bench-'));
 const silent = () => pino({ level: 'silent' }, new Writable({ write: (_c, _e, done) => done() }));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -60,7 +56,7 @@ function probesYaml(count: number): string {
 /** Both environments, `probes` probes each, the 200 rules, and an action that only marks the firing. */
 function manyRulesConfig(blue: string, green: string, every: string, probes: number) {
   return parseAgentConfig(`listen: 127.0.0.1:0
-dataDir: ${benchDataDir()}
+dataDir: ${freshDataDir('rules')}
 environments: { blue: { url: ${blue} }, green: { url: ${green} } }
 probeDefaults: { every: ${every}, timeout: 2s, jitter: 0.1 }
 actions: { mark: { type: alert } }
@@ -97,6 +93,7 @@ async function decisionLatency(trials: number): Promise<{ rows: SummaryRow[]; p5
   }
   const checks = agent.rules.runs;
   await agent.close();
+  rmSync(config.dataDir, { recursive: true, force: true });
   await Promise.all([blue.close(), green.close()]);
   const sorted = sortedCopy(latencies);
   const p50 = quantile(sorted, 0.5);
@@ -139,6 +136,7 @@ async function evaluationRate(series: number, seconds: number): Promise<SummaryR
   const engineRuns = agent.rules.engineRuns - engineRuns0;
   const samples = agent.rules.samples - samples0;
   await agent.close();
+  rmSync(config.dataDir, { recursive: true, force: true });
   await Promise.all([blue.close(), green.close()]);
   const perSample = runs / Math.max(1, samples);
   log(
@@ -181,7 +179,7 @@ async function faultToSwitch(trials: number): Promise<SummaryRow[]> {
   const [blue, green] = await Promise.all([startSimulator({ name: 'blue' }), startSimulator({ name: 'green' })]);
   const front = await startNginxFront(`127.0.0.1:${blue.port}`);
   const config = parseAgentConfig(`listen: 127.0.0.1:0
-dataDir: ${benchDataDir()}
+dataDir: ${freshDataDir('rules')}
 environments: { blue: { url: ${blue.url} }, green: { url: ${green.url} } }
 probeDefaults: { every: 1s, timeout: 2s, jitter: 0.1 }
 api: { adminToken: bench-admin-token }
@@ -215,6 +213,7 @@ probes:
     await waitFor(() => agent.rules.statuses()[0]!.state === 'inactive', 10_000);
   }
   await agent.close();
+  rmSync(config.dataDir, { recursive: true, force: true });
   await front.close();
   await Promise.all([blue.close(), green.close()]);
   const sorted = sortedCopy(times);

@@ -23,12 +23,11 @@
  * machine (several thousand a second) every contender falls short of 10,000/s: compare the
  * achieved rates, and the CPU per probe completed.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
   fmt,
+  freshDataDir,
   log,
   mb,
   median,
@@ -210,7 +209,7 @@ async function measureContender(
   if (contender === 'undici') return measureWorker(label, ['--mode', 'baseline', ...args], series, warmup, measure, { latency: false, quiet: true });
   if (contender === 'blackbox')
     return blackboxBin ? measureBlackbox(blackboxBin, [blue, green], series, Math.min(warmup, 3), measure, { quiet: true }) : undefined;
-  const dataDir = mkdtempSync(join(tmpdir(), 'greenlight-bench-'));
+  const dataDir = freshDataDir('scale');
   try {
     return await measureWorker(label, ['--mode', 'agent', '--rules', rules!, '--data-dir', dataDir, ...args], series, warmup, measure, {
       latency: false,

@@ -39,9 +39,15 @@ function probed(series: ProbeSeries, everyMs: number): ProbeSeries {
   return series;
 }
 
+/** The config below is parsed for its windows only: no agent opens its state. */
+const UNOPENED_DATA_DIR = '/nonexistent/greenlight-bench';
+
 /** Bytes of the series' sliding windows (after probing, see `probed`) and of the SLO count windows a config asks for. */
 function structureBytes(series: number, variant: Variant): { windows: number; slo: number; trackers: number } {
-  const config = parseAgentConfig(buildConfigText({ series, blueUrl: 'http://127.0.0.1:1', greenUrl: 'http://127.0.0.1:2', slo: variant }), {});
+  const config = parseAgentConfig(
+    buildConfigText({ series, blueUrl: 'http://127.0.0.1:1', greenUrl: 'http://127.0.0.1:2', slo: variant, dataDir: UNOPENED_DATA_DIR }),
+    {},
+  );
   const envs = Object.keys(config.environments);
   let windows = 0;
   for (const probe of config.probes) {

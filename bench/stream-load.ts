@@ -30,9 +30,9 @@
  * the probe path would see on an event loop of its own, sharing the process and the CPU.
  */
 import { fork } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { setPriority, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { rmSync } from 'node:fs';
+import { setPriority } from 'node:os';
+import { resolve } from 'node:path';
 import { Agent as UndiciAgent } from 'undici';
 import { Store } from '../agent/events/store.js';
 import { realisticEvent } from './journal-events.js';
@@ -40,6 +40,7 @@ import {
   DIST_DIR,
   fmt,
   forkWorker,
+  freshDataDir,
   log,
   mb,
   quantile,
@@ -207,7 +208,7 @@ export async function runStreamLoad(options: StreamLoadOptions = {}): Promise<{ 
     `stream load: ${events.toLocaleString('en-US')}-event journal, ${readers} clients replaying since=0, ${stalledCount} sockets that never read; ${seconds} s per phase`,
   );
 
-  const dataDir = mkdtempSync(join(tmpdir(), 'greenlight-bench-stream-'));
+  const dataDir = freshDataDir('stream');
   const sims = await Promise.all([startSimulatorProcess('blue'), startSimulatorProcess('green')]);
   try {
     const written = performance.now();
