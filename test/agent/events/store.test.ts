@@ -69,7 +69,7 @@ describe('the page cache', () => {
         const connections = new Set(pragma.mock.contexts as Database.Database[]);
         expect(connections.size).toBe(2);
         for (const db of connections) expect(db.pragma('cache_size', { simple: true })).toBe(-PAGE_CACHE_KIB);
-        expect(PAGE_CACHE_KIB).toBeLessThanOrEqual(2_000);
+        expect(PAGE_CACHE_KIB).toBeLessThanOrEqual(512);
       } finally {
         rollups.close();
       }
