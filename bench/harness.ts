@@ -167,6 +167,12 @@ export function manyBenchRules(names: readonly string[]): string {
 
 const STOCK_PROBE_NAMES = ['health', 'universe', 'discoveries', 'positions'];
 
+/** The name buildConfigText gives probe `i` (from 0): the stock rules name the first four. */
+export function benchProbeName(i: number, rules?: BenchRules): string {
+  if (rules === 'stock' && i < STOCK_PROBE_NAMES.length) return STOCK_PROBE_NAMES[i]!;
+  return `${PROBE_KINDS[i % PROBE_KINDS.length]!.kind}-${String(i).padStart(4, '0')}`;
+}
+
 /**
  * Config text in the style of config/greenlight.yaml with `series` probe × env series: probes
  * cycle over the four AlphaStack paths and run against both environments (an odd count gives
@@ -201,7 +207,7 @@ export function buildConfigText(options: BenchConfigOptions): string {
   const names: string[] = [];
   for (let i = 0; i < probes; i++) {
     const kind = PROBE_KINDS[i % PROBE_KINDS.length]!;
-    const name = options.rules === 'stock' && i < STOCK_PROBE_NAMES.length ? STOCK_PROBE_NAMES[i]! : `${kind.kind}-${String(i).padStart(4, '0')}`;
+    const name = benchProbeName(i, options.rules);
     names.push(name);
     text += `  - name: ${name}\n    path: ${kind.path}\n`;
     if (i === probes - 1 && options.series % 2 === 1) text += '    environments: [blue]\n';

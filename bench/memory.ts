@@ -4,11 +4,17 @@
  * 5%), judged on medians of the first and last thirds of the samples because single samples
  * land on random phases of the GC sawtooth; first -> last sample is printed too. The agent runs in a forked worker
  * (bench/agent-process.ts, with --expose-gc) so the bench harness does not pollute the figures;
- * the simulators run in their own processes.
+ * the simulators run in their own processes. The soak's agent starts from an empty state
+ * directory; after it, another agent starts over a month of state for the same series (30 days of
+ * rollups and events, as the report bench makes them) and its RSS is read after the same warm-up.
  */
+import { rmSync } from 'node:fs';
+import { HOUR_MS } from '../agent/reports/rollup-store.js';
 import {
+  benchProbeName,
   fmt,
   forkWorker,
+  freshDataDir,
   log,
   mb,
   pct,
@@ -22,6 +28,7 @@ import {
   type SummaryRow,
   type WorkerSample,
 } from './harness.js';
+import { generate } from './report.js';
 
 export interface MemoryOptions {
   series: number;
@@ -59,6 +66,8 @@ export interface MemoryResult {
   rssTrend: number;
   heapAfterGcFirst: number | undefined;
   heapAfterGcLast: number | undefined;
+  /** Median RSS of an agent restarted over a month of state, after the same warm-up. */
+  rssRestarted?: number;
   rows: SummaryRow[];
 }
 
@@ -73,6 +82,7 @@ export async function runMemory(options: MemoryOptions): Promise<MemoryResult> {
   try {
     const [blue, green] = sims as [SimulatorProcess, SimulatorProcess];
     const worker = forkWorker(['--mode', 'agent', '--series', String(series), '--blue', blue.url, '--green', green.url], ['--expose-gc']);
+    let result: MemoryResult;
     try {
       const started = await worker.call<Record<string, unknown>>({ cmd: 'start' });
       log(`agent worker pid ${worker.pid}: ${JSON.stringify(started)}; warming up ${warmup} s`);
@@ -167,7 +177,7 @@ export async function runMemory(options: MemoryOptions): Promise<MemoryResult> {
           verdict: 'info',
         },
       ];
-      return {
+      result = {
         name: 'memory',
         series,
         soakSeconds: soak,
@@ -184,8 +194,59 @@ export async function runMemory(options: MemoryOptions): Promise<MemoryResult> {
     } finally {
       await worker.stop();
     }
+    const restarted = await restartOverAMonth(series, blue, green, warmup);
+    result.rssRestarted = restarted.rss;
+    result.rows.push(restarted.row);
+    return result;
   } finally {
     await Promise.all(sims.map((sim) => sim.stop()));
+  }
+}
+
+/**
+ * The agent restarted over a month of its own state: the databases an agent keeps after probing
+ * these series every second for 30 days (the report bench's `generate`, with this agent's probe
+ * names), the same warm-up, then RSS every 10 s for 30 s. An agent in service restarts over its
+ * databases; the soak above starts from an empty directory.
+ */
+async function restartOverAMonth(series: number, blue: SimulatorProcess, green: SimulatorProcess, warmup: number): Promise<{ rss: number; row: SummaryRow }> {
+  const dataDir = freshDataDir('memory-month');
+  try {
+    const began = performance.now();
+    generate(dataDir, series, Math.floor(Date.now() / HOUR_MS) * HOUR_MS, (probe) => benchProbeName(probe));
+    log(`restart over a month of state (generated in ${fmt((performance.now() - began) / 1_000, 1)} s); warming up ${warmup} s`);
+    const worker = forkWorker(
+      ['--mode', 'agent', '--series', String(series), '--blue', blue.url, '--green', green.url, '--data-dir', dataDir],
+      ['--expose-gc'],
+    );
+    try {
+      await worker.call({ cmd: 'start' });
+      // As above: a full GC a quarter into the warm-up, then the rest of it.
+      await sleep((warmup / 4) * 1_000);
+      await worker.sample({ gc: true });
+      await sleep(((warmup * 3) / 4) * 1_000);
+      const rss: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        if (i > 0) await sleep(10_000);
+        rss.push((await worker.sample()).memory.rss);
+      }
+      const median = quantile(sortedCopy(rss), 0.5)!;
+      log(`after a restart over a month of state: RSS ${rss.map((bytes) => mb(bytes)).join(', ')}`);
+      return {
+        rss: median,
+        row: {
+          bench: 'memory',
+          figure: `RSS after ${warmup} s warm-up, restarted over 30 days of state (median of 4)`,
+          target: '< 150 MB',
+          measured: mb(median),
+          verdict: verdict(median < 150 * 1_048_576),
+        },
+      };
+    } finally {
+      await worker.stop();
+    }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
   }
 }
 

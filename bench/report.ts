@@ -49,16 +49,25 @@ function templates(series: number): { minutes: Buffer[]; hour: Buffer; hourCount
   return { minutes, hour: hour.encode(), hourCount: hour.count };
 }
 
-function seriesName(i: number): { probe: string; env: string } {
-  return { probe: `probe-${String(Math.floor(i / 2)).padStart(4, '0')}`, env: i % 2 === 0 ? 'blue' : 'green' };
+/** The name of the probe numbered `probe` (from 0) in generated state. */
+export type ProbeNamer = (probe: number) => string;
+
+const defaultProbeName: ProbeNamer = (probe) => `probe-${String(probe).padStart(4, '0')}`;
+
+/** Series `i`: probe i / 2 on blue (even i) or green (odd i). */
+function seriesName(i: number, probeName: ProbeNamer = defaultProbeName): { probe: string; env: string } {
+  return { probe: probeName(Math.floor(i / 2)), env: i % 2 === 0 ? 'blue' : 'green' };
 }
 
-/** The databases of an agent that has probed `seriesCount` series every second for 30 days. */
-export function generate(dir: string, seriesCount: number, end: number): { minutesMs: number } {
+/**
+ * The databases of an agent that has probed `seriesCount` series every second for 30 days up to
+ * `end`; `probeName` names its probes (the memory bench passes its agent's own).
+ */
+export function generate(dir: string, seriesCount: number, end: number, probeName: ProbeNamer = defaultProbeName): { minutesMs: number } {
   const rollups = RollupStore.open(dir);
   const start = end - DAYS * DAY_MS;
   const shapes = Array.from({ length: seriesCount }, (_, i) => templates(i));
-  const names = Array.from({ length: seriesCount }, (_, i) => seriesName(i));
+  const names = Array.from({ length: seriesCount }, (_, i) => seriesName(i, probeName));
   // 29 days: one row per series and hour standing for its 60 minutes (the hour rows come out the same).
   const firstMinuteHour = (end - DAY_MS) / HOUR_MS;
   for (let hour = start / HOUR_MS; hour < firstMinuteHour; hour++) {
@@ -117,14 +126,14 @@ export function generate(dir: string, seriesCount: number, end: number): { minut
         push(
           at,
           'probe.down',
-          { ...seriesName(i) },
+          { ...seriesName(i, probeName) },
           { reason: 'timeout', detail: 'no answer within 8000ms', status: null, durationMs: 8_000, consecutiveFailures: 1, active: i % 2 === 0 },
         );
-        push(at + 30_000, 'probe.up', { ...seriesName(i) }, { status: 200, durationMs: 20, downForMs: 30_000, active: i % 2 === 0 });
+        push(at + 30_000, 'probe.up', { ...seriesName(i, probeName) }, { status: 200, durationMs: 20, downForMs: 30_000, active: i % 2 === 0 });
       }
     }
     const t = start + day * DAY_MS + 12 * HOUR_MS;
-    push(t, 'probe.down', { env: 'blue', probe: 'probe-0000' }, {});
+    push(t, 'probe.down', { env: 'blue', probe: probeName(0) }, {});
     push(
       t + 2_000,
       'rule.firing',
@@ -132,7 +141,7 @@ export function generate(dir: string, seriesCount: number, end: number): { minut
       {
         severity: 'critical',
         incident: `live-universe-failing#${day + 1}`,
-        figures: { facts: [{ fact: 'consecutiveFailures', params: { probe: 'probe-0000' } }], env: 'blue', samples: 3 },
+        figures: { facts: [{ fact: 'consecutiveFailures', params: { probe: probeName(0) } }], env: 'blue', samples: 3 },
       },
     );
     push(
