@@ -28,8 +28,9 @@
  *                   are recorded (agent only: unlike `results`, series a reload replaced count too)
  *   stop            close everything; the process then exits
  *
- * Agent options: --data-dir DIR (where the agent keeps its state; required), --jitter J, --extra YAML (top-level
- * config keys added to the generated config), --rules none|stock|many (harness.ts BenchRules).
+ * Agent options: --data-dir DIR (where the agent keeps its state; required: forkWorker gives each
+ * agent worker an empty one), --jitter J, --extra YAML (top-level config keys added to the
+ * generated config), --rules none|stock|many (harness.ts BenchRules).
  */
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
