@@ -420,7 +420,7 @@ export async function withStockAgent<T>(
  * An empty directory for one run's state under the OS temp directory; the caller removes it.
  * Every bench agent starts from empty state: a shared directory kept what earlier runs had
  * written (10,008 series of rollups and 49,648 events after a day of benches), and an agent at
- * 1,000 series that opened it sat 4-8 MB higher in RSS than one that started empty.
+ * 1,000 series that opened it sat 3-9 MB higher in RSS than one that started empty.
  */
 export function freshDataDir(label: string): string {
   return mkdtempSync(join(tmpdir(), `greenlight-bench-${label}-`));

@@ -213,7 +213,7 @@ async function restartOverAMonth(series: number, blue: SimulatorProcess, green: 
   const dataDir = freshDataDir('memory-month');
   try {
     const began = performance.now();
-    generate(dataDir, series, Math.floor(Date.now() / HOUR_MS) * HOUR_MS, (probe) => benchProbeName(probe));
+    generate(dataDir, series, Math.floor(Date.now() / HOUR_MS) * HOUR_MS, benchProbeName);
     log(`restart over a month of state (generated in ${fmt((performance.now() - began) / 1_000, 1)} s); warming up ${warmup} s`);
     const worker = forkWorker(
       ['--mode', 'agent', '--series', String(series), '--blue', blue.url, '--green', green.url, '--data-dir', dataDir],
