@@ -2,6 +2,8 @@
  * The JSONPath subset probes use to point into a response body: `$`, `.name`, `['name']`,
  * `[0]` and `[-1]` (from the end). Filters and wildcards are deliberately absent: a health
  * assertion names one value, and a path that could match many would make its result ambiguous.
+ * A name steps into an object's member and an index into a list's element: probes/json-select.ts
+ * reads the paths from an answer.
  */
 
 /** One step of a compiled path: a property name or an array index (negative counts from the end). */
@@ -23,20 +25,4 @@ export function parseJsonPath(text: string): PathSegment[] | undefined {
     else segments.push((match[3] ?? match[4]!).replace(/\\(.)/g, '$1'));
   }
   return segments;
-}
-
-/** The value at `segments` in `root`, or undefined when any step is missing. */
-export function readJsonPath(root: unknown, segments: readonly PathSegment[]): unknown {
-  let value = root;
-  for (const segment of segments) {
-    if (value === null || typeof value !== 'object') return undefined;
-    if (typeof segment === 'number') {
-      if (!Array.isArray(value)) return undefined;
-      value = value[segment < 0 ? value.length + segment : segment];
-    } else {
-      if (!Object.hasOwn(value, segment)) return undefined;
-      value = (value as Record<string, unknown>)[segment];
-    }
-  }
-  return value;
 }

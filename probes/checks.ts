@@ -6,11 +6,15 @@
  */
 import type { Redactor } from '../config/redactor.js';
 import type { HeaderAssertionConfig, JsonAssertionConfig, StatusRange } from '../config/schema.js';
-import { readJsonPath } from '../config/json-path.js';
 import { flatString } from '../config/flat-string.js';
 import type { CheckResult } from './probe-result.js';
+import { JsonSlice } from './json-select.js';
 
-export type BodyCheck = (body: unknown) => CheckResult;
+/**
+ * A check on the value a probe's answer holds at the check's path, as `JsonSelector` reads it: a
+ * string, number, boolean or null, a `JsonSlice` for a list or object, undefined when missing.
+ */
+export type BodyCheck = (value: unknown) => CheckResult;
 export type HeaderCheck = (headers: Record<string, string | string[] | undefined>) => CheckResult;
 
 /**
@@ -23,20 +27,22 @@ export type HeaderCheck = (headers: Record<string, string | string[] | undefined
  */
 function show(value: unknown, redactor: Redactor, passed = false): string {
   if (value === undefined) return 'missing';
-  if (passed && value !== null && typeof value === 'object') {
-    const size = sizeOf(value);
-    if (size > 0) return Array.isArray(value) ? plural(size, 'item') : plural(size, 'key');
+  if (value instanceof JsonSlice) {
+    if (passed && value.size > 0) return plural(value.size, value.kind === 'list' ? 'item' : 'key');
+    // Parsed only here: a check on a list or object that fails quotes its first elements.
+    const content = value.value();
+    if (Array.isArray(content) && content.length > 3)
+      return `${escapeC1(
+        redactor.excerpt(
+          `[${content
+            .slice(0, 3)
+            .map((item) => JSON.stringify(item))
+            .join(',')},...]`,
+          60,
+        ),
+      )} (${plural(content.length, 'item')})`;
+    value = content;
   }
-  if (Array.isArray(value) && value.length > 3)
-    return `${escapeC1(
-      redactor.excerpt(
-        `[${value
-          .slice(0, 3)
-          .map((item) => JSON.stringify(item))
-          .join(',')},...]`,
-        60,
-      ),
-    )} (${plural(value.length, 'item')})`;
   return escapeC1(redactor.excerpt(JSON.stringify(value) ?? String(value), 80));
 }
 const plural = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;
@@ -85,11 +91,11 @@ function remembered<I, V>(observe: (input: I) => V, test: (value: V) => boolean,
     const value = observe(input);
     let kind: Kind = 'scalar';
     let key: unknown = value;
-    if (value !== null && typeof value === 'object') {
+    if (value instanceof JsonSlice) {
       // Judged before it is remembered: the outcome of a list is not a function of its size.
       if (!test(value)) return { ok: false, text: describe(value, false) };
-      kind = Array.isArray(value) ? 'list' : 'object';
-      key = sizeOf(value);
+      kind = value.kind;
+      key = value.size;
     }
     if (last !== undefined && kind === lastKind && key === lastKey) return last;
     const ok = kind === 'scalar' ? test(value) : true;
@@ -102,23 +108,19 @@ function remembered<I, V>(observe: (input: I) => V, test: (value: V) => boolean,
 
 type Kind = 'scalar' | 'list' | 'object';
 
-/** A list's length, or an object's own keys counted without making a list of them (this runs for every probe). */
-function sizeOf(value: object): number {
-  if (Array.isArray(value)) return value.length;
-  let keys = 0;
-  for (const key in value) if (Object.hasOwn(value, key)) keys++;
-  return keys;
-}
+const itself = <V>(value: V): V => value;
 
-/** Every operator on a JSON assertion becomes its own check; `redactor` hides secrets in the values it quotes. */
+/**
+ * Every operator on a JSON assertion becomes its own check of the value at the assertion's path
+ * (the probe reads it: `JsonReading` in http-probe.ts); `redactor` hides secrets in the values it quotes.
+ */
 export function compileJsonChecks(assertion: JsonAssertionConfig, redactor: Redactor): BodyCheck[] {
   const { path } = assertion;
-  const at = (body: unknown) => readJsonPath(body, path.segments);
   const checks: BodyCheck[] = [];
   // The words of each outcome live as long as the check: kept flat (config/flat-string.ts).
   const add = (test: (value: unknown) => boolean, pass: string, fail: string) => {
     const [passed, failed] = [flatString(pass), flatString(fail)];
-    checks.push(remembered(at, test, (value, ok) => `${path.text} (${show(value, redactor, ok)}) ${ok ? passed : failed}`));
+    checks.push(remembered(itself, test, (value, ok) => `${path.text} (${show(value, redactor, ok)}) ${ok ? passed : failed}`));
   };
 
   if (assertion.equals !== undefined) add((v) => v === assertion.equals, `== ${show(assertion.equals, redactor)}`, `!= ${show(assertion.equals, redactor)}`);
@@ -146,7 +148,7 @@ export function compileJsonChecks(assertion: JsonAssertionConfig, redactor: Reda
     const wanted = limits.map(([op, limit]) => `${SYMBOL[op]} ${limit}`).join(' and ');
     checks.push(
       remembered(
-        (body: unknown) => lengthOf(at(body)),
+        lengthOf,
         (length) => limits.every(([op, limit]) => compare(op, length, limit)),
         (length, ok) => `length of ${path.text} (${length ?? 'not a list or string'}) ${ok ? '' : 'not '}${wanted}`,
       ),
@@ -212,7 +214,7 @@ export function asNumber(value: unknown): number | undefined {
 
 function lengthOf(value: unknown): number | undefined {
   if (typeof value === 'string') return value.length;
-  if (value !== null && typeof value === 'object') return sizeOf(value);
+  if (value instanceof JsonSlice) return value.size;
   return undefined;
 }
 

@@ -7,7 +7,8 @@ import type { Dispatcher } from 'undici';
 import type { Redactor } from '../config/redactor.js';
 import type { Config, ProbeConfig } from '../config/schema.js';
 import { compileHeaderChecks, compileJsonChecks, compileLatencyCheck, compileStatusCheck, asNumber, type BodyCheck, type HeaderCheck } from './checks.js';
-import { readJsonPath, type PathSegment } from '../config/json-path.js';
+import type { PathSegment } from '../config/json-path.js';
+import { JsonSelector } from './json-select.js';
 import { flatString } from '../config/flat-string.js';
 import type { CheckResult, ProbeResult, ReasonCode } from './probe-result.js';
 import type { Cancellable, ProbeCanceller } from './probe-canceller.js';
@@ -30,11 +31,18 @@ export interface ProbeTarget {
   readonly maxBodyBytes: number;
   readonly checkLatency: ((durationMs: number) => CheckResult) | undefined;
   readonly checkStatus: (status: number) => CheckResult;
-  readonly bodyChecks: readonly BodyCheck[];
+  /** What the answer's JSON is read for; undefined when no check or extraction reads it (then it is never parsed). */
+  readonly json: JsonReading | undefined;
   readonly headerChecks: readonly HeaderCheck[];
-  readonly extract: readonly { name: string; segments: PathSegment[] }[];
   /** Hides the config's secrets in everything the target answers that a result quotes. */
   readonly redactor: Redactor;
+}
+
+/** The paths a probe's JSON checks and extractions read, compiled into one selector; each names its path by index. */
+export interface JsonReading {
+  readonly selector: JsonSelector;
+  readonly checks: readonly { readonly path: number; readonly check: BodyCheck }[];
+  readonly extract: readonly { readonly name: string; readonly path: number }[];
 }
 
 /**
@@ -70,11 +78,21 @@ export function compileProbeTarget(config: Config, probe: ProbeConfig, env: stri
     maxBodyBytes: probe.maxBodyBytes ?? config.probeDefaults.maxBodyBytes,
     checkLatency: probe.expect.maxLatency === undefined ? undefined : compileLatencyCheck(probe.expect.maxLatency),
     checkStatus: compileStatusCheck(probe.expect.status),
-    bodyChecks: probe.expect.json.flatMap((assertion) => compileJsonChecks(assertion, redactor)),
+    json: compileJsonReading(config, probe, redactor),
     headerChecks: probe.expect.headers.flatMap((assertion) => compileHeaderChecks(assertion, redactor)),
-    extract: Object.entries(probe.extract).map(([name, extraction]) => ({ name, segments: extraction.path.segments })),
     redactor,
   };
+}
+
+/** The checks are the target's own (each remembers its latest outcome); the selector is shared by every probe of `config` that reads the same paths. */
+function compileJsonReading(config: Config, probe: ProbeConfig, redactor: Redactor): JsonReading | undefined {
+  const paths: PathSegment[][] = [];
+  const checks = probe.expect.json.flatMap((assertion) => {
+    const path = paths.push(assertion.path.segments) - 1;
+    return compileJsonChecks(assertion, redactor).map((check) => ({ path, check }));
+  });
+  const extract = Object.entries(probe.extract).map(([name, extraction]) => ({ name, path: paths.push(extraction.path.segments) - 1 }));
+  return paths.length === 0 ? undefined : { selector: JsonSelector.for(config, paths), checks, extract };
 }
 
 /** The environments a probe runs against: its own list, or all of them. */
@@ -272,26 +290,22 @@ function evaluate(target: ProbeTarget, result: ProbeResult, headers: Record<stri
     result.reason = reason === 'status' ? reason : 'body_too_large';
     return;
   }
-  if (target.bodyChecks.length > 0 || target.extract.length > 0) {
-    let body: unknown;
-    const text = read.bytes.toString('utf8');
-    try {
-      body = JSON.parse(text);
-    } catch (error) {
-      checks.push({
-        ok: false,
-        text: `body is not JSON: ${parseProblem(error)} (${read.bytes.length} bytes: ${JSON.stringify(target.redactor.excerpt(text, 60))})`,
-      });
+  const json = target.json;
+  if (json !== undefined) {
+    const selection = json.selector.select(read.bytes);
+    if (!selection.ok) {
+      const excerpt = target.redactor.excerpt(read.bytes.toString('utf8'), 60);
+      checks.push({ ok: false, text: `body is not JSON: ${selection.problem} (${read.bytes.length} bytes: ${JSON.stringify(excerpt)})` });
       result.reason = reason === 'status' ? reason : 'invalid_json';
       return;
     }
-    for (const check of target.bodyChecks) {
-      const outcome = check(body);
+    for (const { path, check } of json.checks) {
+      const outcome = check(selection.values[path]);
       checks.push(outcome);
       if (!outcome.ok) reason ??= 'assertion';
     }
-    for (const { name, segments } of target.extract) {
-      const value = asNumber(readJsonPath(body, segments));
+    for (const { name, path } of json.extract) {
+      const value = asNumber(selection.values[path]);
       if (value !== undefined) result.extracted[name] = value;
     }
   }
@@ -338,17 +352,6 @@ function describeError(error: unknown): string {
     if (current.message && !parts.includes(current.message)) parts.push(current.message);
   }
   return parts.join(': ') || String(error);
-}
-
-/**
- * JSON.parse's complaint without the piece of the body V8 quotes in it (`Unexpected token 'o',
- * "tok-hunter"... is not valid JSON`): that piece is cut at a fixed length, so a secret in it
- * could not be redacted whole. The caller quotes the start of the body itself, redacted.
- */
-function parseProblem(error: unknown): string {
-  const message = (error as Error).message;
-  const quoted = message.indexOf(', "');
-  return quoted > 0 && message.endsWith('is not valid JSON') ? message.slice(0, quoted) : message;
 }
 
 function lowerKeys(headers: Readonly<Record<string, string>>): Record<string, string> {

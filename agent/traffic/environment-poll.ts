@@ -5,9 +5,9 @@
  * adapter's verifyUrl) and through the CDN (the `verify` step): right after a reload old workers
  * or edge caches may still answer for a moment, so one new answer proves little.
  */
-import { readJsonPath } from '../../config/json-path.js';
 import type { CompiledPath } from '../../config/schema.js';
 import { quote } from '../../config/units.js';
+import { JsonSelector, JsonSlice } from '../../probes/json-select.js';
 import { OutboundError, sendWithRetry } from '../plugins/outbound.js';
 import type { PluginDeps } from '../plugins/plugin.js';
 
@@ -31,6 +31,7 @@ export async function pollEnvironment(
   deps: Pick<PluginDeps, 'dispatcher' | 'sleep' | 'logger' | 'redactor' | 'now'>,
   signal: AbortSignal,
 ): Promise<PollResult> {
+  const selector = new JsonSelector([poll.path.segments]);
   const maxPolls = Math.ceil(Math.max(0, poll.deadline - deps.now()) / Math.max(1, poll.intervalMs)) + poll.streak;
   let seen = 'no answer yet';
   let streak = 0;
@@ -43,10 +44,13 @@ export async function pollEnvironment(
       // A fresh connection per poll, so the polls sample the workers or edges rather than one kept-alive connection.
       const request = { label: poll.label, url: poll.url, method: 'GET' as const, headers: { connection: 'close' } };
       const response = await sendWithRetry(deps, request, { attempts: 1, timeoutMs, backoffMs: 0, maxBackoffMs: 0 }, signal);
-      const value = readValue(response.body, poll.path);
+      const selection = selector.select(Buffer.from(response.body));
+      const value = selection.ok ? selection.values[0] : undefined;
       streak = value === poll.env ? streak + 1 : 0;
       if (streak === poll.streak) return { ok: true, polls };
-      seen = value === undefined ? `${poll.path.text} missing from the answer` : `${poll.path.text} is ${quote(value)}`;
+      if (!selection.ok) seen = `the answer is not JSON: ${selection.problem}`;
+      else if (value === undefined) seen = `${poll.path.text} missing from the answer`;
+      else seen = `${poll.path.text} is ${quote(value instanceof JsonSlice ? value.value() : value)}`;
     } catch (error) {
       if (!(error instanceof OutboundError)) throw error;
       streak = 0;
@@ -56,12 +60,4 @@ export async function pollEnvironment(
     await deps.sleep(poll.intervalMs, signal);
   }
   return { ok: false, polls, cancelled: signal.aborted, seen };
-}
-
-function readValue(body: string, path: CompiledPath): unknown {
-  try {
-    return readJsonPath(JSON.parse(body), path.segments);
-  } catch {
-    return undefined;
-  }
 }

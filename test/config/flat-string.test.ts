@@ -127,7 +127,7 @@ describe('flatString', () => {
       kind('path', target.path);
       kind('status check', target.checkStatus(201).text);
       kind('latency check', target.checkLatency(123.4).text);
-      kind('body check', target.bodyChecks[0]({ status: 'healthy' }).text);
+      kind('body check', target.json.checks[0].check('healthy').text);
       kind('header check', target.headerChecks[0]({ 'x-served-by': 'blue-7' }).text);
     `);
     expect(kinds).toEqual({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseJsonPath, readJsonPath } from '../../config/json-path.js';
+import { parseJsonPath } from '../../config/json-path.js';
 
 describe('parseJsonPath', () => {
   it.each([
@@ -13,19 +13,4 @@ describe('parseJsonPath', () => {
   ])('%s → %j', (text, segments) => expect(parseJsonPath(text)).toEqual(segments));
 
   it.each(['status', '$.', '$..x', '$[*]', '$.a[?(@.b)]', '$.a b', '$[x]'])('%j is rejected', (text) => expect(parseJsonPath(text)).toBeUndefined());
-});
-
-describe('readJsonPath', () => {
-  const body = { status: 'healthy', universe: [{ symbol: 'AAPL' }, { symbol: 'MSFT' }], memory: { percent: 41.5 }, nothing: null };
-  it.each([
-    ['$.status', 'healthy'],
-    ['$.universe[1].symbol', 'MSFT'],
-    ['$.universe[-1].symbol', 'MSFT'],
-    ['$.memory.percent', 41.5],
-    ['$.nothing', null],
-    ['$.missing.deeper', undefined],
-    ['$.universe[5].symbol', undefined],
-    ['$.status.length', undefined],
-    ['$.universe.constructor', undefined],
-  ])('%s reads %j', (path, value) => expect(readJsonPath(body, parseJsonPath(path)!)).toEqual(value));
 });

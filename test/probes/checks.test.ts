@@ -4,6 +4,7 @@ import type { HeaderAssertionConfig, JsonAssertionConfig, ProbeConfig } from '..
 import { asNumber, compileHeaderChecks, compileJsonChecks, compileStatusCheck } from '../../probes/checks.js';
 import type { CheckResult } from '../../probes/probe-result.js';
 import { Redactor } from '../../config/redactor.js';
+import { JsonSelector } from '../../probes/json-select.js';
 
 /** A probe parsed from a config whose only probe has the given `expect` block (YAML, flow style allowed). */
 function probeWithExpect(expectYaml: string): ProbeConfig {
@@ -29,8 +30,19 @@ function headerAssertion(yaml: string): HeaderAssertionConfig {
   return probeWithExpect(`headers:\n  - ${yaml}`).expect.headers[0]!;
 }
 
+/** The assertion's checks, each run on a body as a probe runs it: the body sent as JSON text, read for the assertion's path. */
+function checksOnBody(assertion: string | JsonAssertionConfig): ((body: unknown) => CheckResult)[] {
+  const compiled = typeof assertion === 'string' ? jsonAssertion(assertion) : assertion;
+  const selector = new JsonSelector([compiled.path.segments]);
+  return compileJsonChecks(compiled, new Redactor()).map((check) => (body: unknown) => {
+    const selection = selector.select(Buffer.from(JSON.stringify(body)));
+    if (!selection.ok) throw new Error(selection.problem);
+    return check(selection.values[0]);
+  });
+}
+
 function runJson(yaml: string, body: unknown): CheckResult[] {
-  return compileJsonChecks(jsonAssertion(yaml), new Redactor()).map((check) => check(body));
+  return checksOnBody(yaml).map((check) => check(body));
 }
 
 function runHeaders(yaml: string, headers: Record<string, string | string[] | undefined>): CheckResult[] {
@@ -167,7 +179,7 @@ describe('compileJsonChecks', () => {
   });
 
   it('compiles once and can be evaluated against many bodies', () => {
-    const [check] = compileJsonChecks(jsonAssertion('{ path: $.status, in: [healthy, ok] }'), new Redactor());
+    const [check] = checksOnBody('{ path: $.status, in: [healthy, ok] }');
     expect(check!({ status: 'ok' }).ok).toBe(true);
     expect(check!({ status: 'down' }).ok).toBe(false);
     expect(check!('not an object').text).toBe('$.status (missing) not in [healthy, ok]');
@@ -175,7 +187,7 @@ describe('compileJsonChecks', () => {
   });
 
   it('gives one frozen outcome while a scalar stays the same, and a new one when it changes', () => {
-    const [check] = compileJsonChecks(jsonAssertion('{ path: $.status, in: [healthy, ok] }'), new Redactor());
+    const [check] = checksOnBody('{ path: $.status, in: [healthy, ok] }');
     const first = check!({ status: 'healthy', at: 1 });
     expect(check!({ status: 'healthy', at: 2 })).toBe(first);
     expect(Object.isFrozen(first)).toBe(true);
@@ -185,25 +197,25 @@ describe('compileJsonChecks', () => {
   });
 
   it('remembers a passing list or object by its size, and words every failure anew from its elements', () => {
-    const [nonEmpty] = compileJsonChecks(jsonAssertion('{ path: $.universe, nonEmpty: true }'), new Redactor());
+    const [nonEmpty] = checksOnBody('{ path: $.universe, nonEmpty: true }');
     const first = nonEmpty!({ universe: [{ price: 1 }, { price: 2 }] });
     // New elements, same size: the same outcome, no new text.
     expect(nonEmpty!({ universe: [{ price: 3 }, { price: 4 }] })).toBe(first);
     expect(nonEmpty!({ universe: [{ price: 3 }, { price: 4 }, { price: 5 }] })).toEqual(pass('$.universe (3 items) is non-empty'));
     // An object of as many keys as the list had items is another shape: not the list's outcome.
-    const [exists] = compileJsonChecks(jsonAssertion('{ path: $.x, exists: true }'), new Redactor());
+    const [exists] = checksOnBody('{ path: $.x, exists: true }');
     const list = exists!({ x: [1, 2] });
     expect(exists!({ x: { a: 1, b: 2 } })).toEqual(pass('$.x (2 keys) exists'));
     expect(exists!({ x: [1, 2] })).toEqual(list);
     expect(exists!({ x: 2 })).toEqual(pass('$.x (2) exists'));
     // A list that fails shows its first elements, each time as it is now.
-    const [equals] = compileJsonChecks(jsonAssertion('{ path: $.x, equals: 1 }'), new Redactor());
+    const [equals] = checksOnBody('{ path: $.x, equals: 1 }');
     expect(equals!({ x: [7] })).toEqual(fail('$.x ([7]) != 1'));
     expect(equals!({ x: [8] })).toEqual(fail('$.x ([8]) != 1'));
   });
 
   it('remembers a length check by the length it read', () => {
-    const [length] = compileJsonChecks(jsonAssertion('{ path: $.universe, length: { gte: 1, lte: 2 } }'), new Redactor());
+    const [length] = checksOnBody('{ path: $.universe, length: { gte: 1, lte: 2 } }');
     const first = length!({ universe: [{ a: 1 }] });
     expect(first).toEqual(pass('length of $.universe (1) >= 1 and <= 2'));
     expect(length!({ universe: [{ a: 2 }] })).toBe(first);
@@ -213,7 +225,7 @@ describe('compileJsonChecks', () => {
 
   it('accepts an assertion object built directly', () => {
     const assertion: JsonAssertionConfig = { path: { text: '$.a.b', segments: ['a', 'b'] }, lt: 10 };
-    expect(compileJsonChecks(assertion, new Redactor()).map((check) => check({ a: { b: 3 } }))).toEqual([pass('$.a.b (3) < 10')]);
+    expect(checksOnBody(assertion).map((check) => check({ a: { b: 3 } }))).toEqual([pass('$.a.b (3) < 10')]);
   });
 });
 

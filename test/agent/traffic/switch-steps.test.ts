@@ -59,9 +59,11 @@ beforeAll(async () => {
     await new Promise<void>((resolve) => publicTls.listen(0, '127.0.0.1', resolve));
     tlsUrl = `https://127.0.0.1:${(publicTls.address() as AddressInfo).port}`;
   }
-  verifyServer = createHttpServer((_req, res) =>
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'healthy', environment: serving })),
-  );
+  verifyServer = createHttpServer((_req, res) => {
+    // A maintenance page the CDN serves with 200 while the origin is away: HTML, not the app's JSON.
+    if (serving === 'maintenance page') return res.writeHead(200, { 'content-type': 'text/html' }).end('<html>Back soon</html>');
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'healthy', environment: serving }));
+  });
   await new Promise<void>((resolve) => verifyServer.listen(0, '127.0.0.1', resolve));
   verifyUrl = `http://127.0.0.1:${(verifyServer.address() as AddressInfo).port}/api/health`;
 });
@@ -237,6 +239,17 @@ describe.skipIf(!hasTool('openssl'))('the switch phase', () => {
       expect(report.failed?.reason).toMatch(
         /did not name green 2 times in a row within .* \(last: \$\.environment is "blue"\): the CDN or the traffic layer may still serve blue/,
       );
+    } finally {
+      serving = 'green';
+    }
+  });
+
+  it('verify says so when the public URL answers something that is not JSON', async () => {
+    serving = 'maintenance page';
+    try {
+      const report = await phase(verify(', timeout: 300ms')).runner.run(ROLLBACK, AbortSignal.timeout(30_000));
+      expect(report.failed?.name).toBe('verify');
+      expect(report.failed?.reason).toContain("(last: the answer is not JSON: expected a value at byte 0, found '<')");
     } finally {
       serving = 'green';
     }
