@@ -31,11 +31,13 @@ import { runRuleDecision } from './rule-decision.js';
 import { runScale, SCALE_SIZES } from './scale.js';
 import { runSloMemory } from './slo-memory.js';
 import { runReport } from './report.js';
+import { runJsonSelect } from './json-select.js';
 import { runStreamLoad } from './stream-load.js';
 import { log, section, table, type SummaryRow } from './harness.js';
 
 const BENCHES = [
   'probe-engine',
+  'json-select',
   'memory',
   'slo-memory',
   'metrics-render',
@@ -214,6 +216,7 @@ type Options = NonNullable<ReturnType<typeof parse>>;
 /** Each bench by name, with the options it reads. */
 const RUNNERS: Record<BenchName, (options: Options) => Promise<{ rows: SummaryRow[] }> | { rows: SummaryRow[] }> = {
   'probe-engine': (o) => runProbeEngine({ series: o.series, measureSeconds: o.measure }),
+  'json-select': () => runJsonSelect(),
   memory: (o) => runMemory({ series: o.series, soakSeconds: o.soak }),
   'slo-memory': (o) => runSloMemory({ series: o.series }),
   'metrics-render': (o) => runMetricsRender({ series: o.series }),

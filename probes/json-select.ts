@@ -299,20 +299,25 @@ class Scan {
 
   string(start: number): number {
     const bytes = this.bytes;
+    const length = bytes.length;
     let at = start + 1;
-    for (;;) {
-      const byte = bytes[at];
+    while (at < length) {
+      const byte = bytes[at]!;
+      // Most bytes of a string are none of the three that need a look.
+      if (byte > BACKSLASH || (byte > QUOTE && byte !== BACKSLASH) || byte === 0x20 || byte === 0x21) {
+        at++;
+        continue;
+      }
       if (byte === QUOTE) return at + 1;
-      if (byte === undefined || byte < 0x20) this.fail(at, 'the rest of a string');
-      if (byte === BACKSLASH) {
-        const escaped = bytes[at + 1];
-        if (escaped === 0x75) {
-          for (let i = 2; i < 6; i++) if (!isHex(bytes[at + i])) this.fail(at + i, 'a hex digit');
-          at += 6;
-        } else if (escaped !== undefined && ESCAPES.has(escaped)) at += 2;
-        else this.fail(at + 1, 'an escape');
-      } else at++;
+      if (byte < 0x20) this.fail(at, 'the rest of a string');
+      const escaped = bytes[at + 1];
+      if (escaped === 0x75) {
+        for (let i = 2; i < 6; i++) if (!isHex(bytes[at + i])) this.fail(at + i, 'a hex digit');
+        at += 6;
+      } else if (escaped !== undefined && ESCAPES.has(escaped)) at += 2;
+      else this.fail(at + 1, 'an escape');
     }
+    return this.fail(at, 'the rest of a string');
   }
 
   number(start: number): number {
