@@ -105,6 +105,8 @@ export class JsonSelector {
     } catch (error) {
       if (error instanceof JsonProblem) return { ok: false, problem: error.message };
       throw error;
+    } finally {
+      if (closers.length > CLOSERS_KEPT) closers = new Uint8Array(64);
     }
   }
 }
@@ -132,7 +134,12 @@ const NULL = Buffer.from('null');
 /** After a backslash in a string: `"` `/` `\` `b` `f` `n` `r` `t` (`u` is handled apart). */
 const ESCAPES = new Set([0x22, 0x2f, 0x5c, 0x62, 0x66, 0x6e, 0x72, 0x74]);
 
-/** The closers of the containers being skipped, deepest last: one stack for every scan, grown as needed. */
+/**
+ * The closers of the containers being skipped, deepest last: one stack for every scan, grown as
+ * needed and given back after a scan that grew it past `CLOSERS_KEPT` (an answer of a million
+ * `[` would otherwise hold a megabyte here for good).
+ */
+const CLOSERS_KEPT = 1_024;
 let closers = new Uint8Array(64);
 
 class Scan {

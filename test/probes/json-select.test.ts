@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { parseJsonPath, type PathSegment } from '../../config/json-path.js';
 import { JsonSelector, JsonSlice, type JsonSelection } from '../../probes/json-select.js';
@@ -206,6 +208,18 @@ describe('JsonSelector', () => {
     expect(select(deep, ['$.b'])).toEqual({ ok: true, values: [1] });
     expect(select(`{"a":${'['.repeat(depth)}7${']'.repeat(depth - 1)},"b":1}`, ['$.b']).ok).toBe(false);
     expect(read(deep, '$.a[0][0][0]')).toEqual({ kind: 'list', size: 1, value: expect.any(Array) as unknown });
+  });
+
+  it('gives back the stack a deeply nested answer grew', () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const deep = Buffer.from(`${'['.repeat(4_000_000)}${']'.repeat(4_000_000)}`);
+    gc();
+    const before = process.memoryUsage().arrayBuffers;
+    expect(new JsonSelector([['x']]).select(deep).ok).toBe(true);
+    gc();
+    // The stack grew to 4 MiB for this answer; kept, it would stay that size for the process's life.
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(1_000_000);
   });
 
   it('agrees with JSON.parse on random answers: what it accepts, and every path it reads', () => {
