@@ -7,11 +7,14 @@
  * Invariants:
  * - The answer is accepted exactly when `JSON.parse(bytes.toString('utf8'))` accepts it: the
  *   whole text is checked against JSON's grammar, not only the parts on a path.
- * - A path reads the value `readJsonPath(JSON.parse(...), segments)` would, with one difference:
+ * - A path reads the value a walk down `JSON.parse`'s result would (a name into an object's own
+ *   member, an index into a list's element, a negative one from the end), with one difference:
  *   a list or object is a `JsonSlice` (its kind and size; its content parsed only when asked).
  *   A repeated key counts once and its last value wins, as in `JSON.parse`.
  * - The work outside the paths allocates nothing: it walks the bytes; nesting is counted in a
- *   reused stack, not by recursion, so no answer can exhaust the call stack.
+ *   reused stack, not by recursion, so no answer can exhaust the call stack. (An object at a
+ *   path's end makes its keys strings, to count the distinct ones; a refused answer makes its
+ *   error.)
  */
 import type { PathSegment } from '../config/json-path.js';
 
