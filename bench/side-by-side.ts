@@ -4,7 +4,7 @@
  * tsconfig.build.json`), each an agent worker with its own two simulator processes, both running
  * at once with the same series and rules. A change in the machine's speed then hits both alike:
  * run one after the other, an agent's CPU per probe here moves by ±20 % between runs minutes
- * apart, more than most changes it is asked to judge; side by side, a round's ratio moved by ±2 %
+ * apart, more than most changes it is asked to judge; side by side, a round's ratio moved by ±3 %
  * (issue 18's eighteenth round).
  *
  *   node dist/bench/side-by-side.js --other /work/exp/dist [--series 2000] [--rounds 4]

@@ -11,10 +11,10 @@
  *   member, an index into a list's element, a negative one from the end), with one difference:
  *   a list or object is a `JsonSlice` (its kind and size; its content parsed only when asked).
  *   A repeated key counts once and its last value wins, as in `JSON.parse`.
- * - The work outside the paths allocates nothing: it walks the bytes; nesting is counted in a
- *   reused stack, not by recursion, so no answer can exhaust the call stack. (An object at a
- *   path's end makes its keys strings, to count the distinct ones; a refused answer makes its
- *   error.)
+ * - The work outside the paths builds nothing of the answer: it walks the bytes; nesting is
+ *   counted in one list of closers a scan, not by recursion, so no answer can exhaust the call
+ *   stack. (An object at a path's end makes its keys strings, to count the distinct ones; a
+ *   refused answer makes its error.)
  */
 import type { PathSegment } from '../config/json-path.js';
 
@@ -108,8 +108,6 @@ export class JsonSelector {
     } catch (error) {
       if (error instanceof JsonProblem) return { ok: false, problem: error.message };
       throw error;
-    } finally {
-      if (closers.length > CLOSERS_KEPT) closers = new Uint8Array(64);
     }
   }
 }
@@ -137,15 +135,10 @@ const NULL = Buffer.from('null');
 /** After a backslash in a string: `"` `/` `\` `b` `f` `n` `r` `t` (`u` is handled apart). */
 const ESCAPES = new Set([0x22, 0x2f, 0x5c, 0x62, 0x66, 0x6e, 0x72, 0x74]);
 
-/**
- * The closers of the containers being skipped, deepest last: one stack for every scan, grown as
- * needed and given back after a scan that grew it past `CLOSERS_KEPT` (an answer of a million
- * `[` would otherwise hold a megabyte here for good).
- */
-const CLOSERS_KEPT = 1_024;
-let closers = new Uint8Array(64);
-
 class Scan {
+  /** The closers of the containers `skip` is inside, deepest last: made at the first nesting, garbage with the scan. */
+  #closers: number[] | undefined;
+
   constructor(
     readonly bytes: Buffer,
     readonly values: unknown[],
@@ -351,10 +344,11 @@ class Scan {
     return at;
   }
 
-  /** Any value at `at`, checked and passed over; nesting kept in `closers`, not on the call stack. */
+  /** Any value at `at`, checked and passed over; nesting kept in `#closers`, not on the call stack. */
   skip(at: number): number {
     const bytes = this.bytes;
-    let depth = 0;
+    const closers = (this.#closers ??= []);
+    const outer = closers.length;
     for (;;) {
       // A value starts here.
       const byte = bytes[at];
@@ -363,21 +357,16 @@ class Scan {
         at = this.whitespace(at + 1);
         if (bytes[at] === closer) at++;
         else {
-          if (depth === closers.length) {
-            const grown = new Uint8Array(depth * 2);
-            grown.set(closers);
-            closers = grown;
-          }
-          closers[depth++] = closer;
+          closers.push(closer);
           if (closer === CLOSE_OBJECT) at = this.member(at);
           continue;
         }
       } else at = this.scalar(at);
       // After a value: the next member or element, or the end of containers.
       for (;;) {
-        if (depth === 0) return at;
+        if (closers.length === outer) return at;
         at = this.whitespace(at);
-        const closer = closers[depth - 1]!;
+        const closer = closers[closers.length - 1]!;
         if (bytes[at] === COMMA) {
           at = this.whitespace(at + 1);
           if (closer === CLOSE_OBJECT) at = this.member(at);
@@ -385,7 +374,7 @@ class Scan {
         }
         if (bytes[at] !== closer) this.fail(at, closer === CLOSE_OBJECT ? "',' or '}'" : "',' or ']'");
         at++;
-        depth--;
+        closers.pop();
       }
     }
   }
