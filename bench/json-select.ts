@@ -3,14 +3,14 @@
  * against the baseline of `JSON.parse` of the whole answer and a walk down each path, which is
  * what a probe did before issue 18's eighteenth round. The answers are the simulator's own four
  * AlphaStack answers, fetched from a simulator process; the paths are those the bench config's
- * probes read, compiled as the agent compiles them (`compileProbeTarget`). Both sides run in
+ * probes read, compiled as the agent compiles them (`ProbeCompiler`). Both sides run in
  * alternating rounds in this process; each figure is the median of its rounds.
  */
 import { request } from 'undici';
 import type { PathSegment } from '../config/json-path.js';
 import { Redactor } from '../config/redactor.js';
 import { parseAgentConfig } from '../agent/reload/agent-config.js';
-import { compileProbeTarget } from '../probes/http-probe.js';
+import { ProbeCompiler } from '../probes/http-probe.js';
 import type { JsonSelector } from '../probes/json-select.js';
 import { APP_PATHS, buildConfigText, fmt, log, section, startSimulatorProcess, table, type SummaryRow } from './harness.js';
 
@@ -64,11 +64,11 @@ export async function runJsonSelect(options: JsonSelectOptions = {}): Promise<{ 
   const answers: { path: string; bytes: Buffer; selector: JsonSelector; paths: PathSegment[][] }[] = [];
   try {
     const config = parseAgentConfig(buildConfigText({ series: 8, blueUrl: simulator.url, greenUrl: simulator.url, dataDir: UNOPENED_DATA_DIR }), {});
-    const redactor = Redactor.of(config);
+    const compiler = new ProbeCompiler(config, Redactor.of(config));
     for (const path of APP_PATHS) {
       const probe = config.probes.find((candidate) => candidate.path === path);
       if (!probe) throw new Error(`bug: the bench config has no probe of ${path}`);
-      const reading = compileProbeTarget(config, probe, 'blue', redactor).json;
+      const reading = compiler.target(probe, 'blue').json;
       if (!reading) throw new Error(`bug: the bench config's probe of ${path} reads no JSON`);
       const paths = [
         ...probe.expect.json.map((assertion) => assertion.path.segments),

@@ -16,7 +16,7 @@ import { parseAgentConfig } from '../agent/reload/agent-config.js';
 import { runLoadTest } from '../agent/promote/load-test.js';
 import type { PromoteResult } from '../agent/promote/promotion.js';
 import { Redactor } from '../config/redactor.js';
-import { compileProbeTarget } from '../probes/http-probe.js';
+import { ProbeCompiler } from '../probes/http-probe.js';
 import { APP_PATHS, cpuMicros, fmt, log, section, startSimulatorProcess, table, verdict, type SummaryRow } from './harness.js';
 
 const ADMIN = 'bench-admin-token-0123456789';
@@ -87,8 +87,7 @@ export async function runLoadtestBench(options: { seconds: number; rates?: numbe
 probes:
 ${APP_PATHS.map((path, i) => `  - { name: p${i}, path: ${path} }`).join('\n')}
 `);
-  const redactor = Redactor.of(config);
-  const targets = config.probes.map((probe) => compileProbeTarget(config, probe, 'green', redactor));
+  const targets = new ProbeCompiler(config, Redactor.of(config)).targetsOn('green');
   const rows: SummaryRow[] = [];
   const lines: string[][] = [];
   try {

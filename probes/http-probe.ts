@@ -46,53 +46,76 @@ export interface JsonReading {
 }
 
 /**
- * Resolve a probe of the config against one of its environments. `redactor` (the agent's, built
- * from the config: Redactor.of(config)) hides secrets in what the result quotes of the answer.
+ * Resolves a config's probes against its environments into targets. The JSON selectors it builds
+ * are shared among the targets it compiles that read the same paths: a selector per target held
+ * 1,180 B, 1.2 MB at 1,000 series (issue 18), and the generated probes of a fleet mostly read
+ * the same few paths. `redactor` (the agent's, built from the config: Redactor.of(config)) hides
+ * secrets in what a result quotes of the answer.
  */
-export function compileProbeTarget(config: Config, probe: ProbeConfig, env: string, redactor: Redactor): ProbeTarget {
-  const environment = config.environments[env];
-  if (!environment) throw new Error(`bug: probe ${probe.name} compiled for unknown environment ${env}`);
-  const base = new URL(environment.url);
-  const origin = flatString(base.origin);
-  const headers: Record<string, string> = { 'user-agent': USER_AGENT, ...lowerKeys(environment.headers), ...lowerKeys(probe.headers) };
-  if (base.username && headers.authorization === undefined) {
-    // Credentials in the URL become a header: the origin (what errors and logs may show) never carries them.
-    headers.authorization = `Basic ${Buffer.from(`${decodeURIComponent(base.username)}:${decodeURIComponent(base.password)}`).toString('base64')}`;
-  }
-  let body: string | undefined;
-  if (typeof probe.body === 'string') body = probe.body;
-  else if (probe.body !== undefined) {
-    body = JSON.stringify(probe.body);
-    headers['content-type'] ??= 'application/json';
-  }
-  return {
-    probe: probe.name,
-    env,
-    origin,
-    tlsHost: tlsHostOf(origin),
-    path: flatString(base.pathname.replace(/\/+$/, '') + probe.path),
-    method: probe.method,
-    headers,
-    body,
-    timeoutMs: probe.timeout ?? config.probeDefaults.timeout,
-    maxBodyBytes: probe.maxBodyBytes ?? config.probeDefaults.maxBodyBytes,
-    checkLatency: probe.expect.maxLatency === undefined ? undefined : compileLatencyCheck(probe.expect.maxLatency),
-    checkStatus: compileStatusCheck(probe.expect.status),
-    json: compileJsonReading(config, probe, redactor),
-    headerChecks: probe.expect.headers.flatMap((assertion) => compileHeaderChecks(assertion, redactor)),
-    redactor,
-  };
-}
+export class ProbeCompiler {
+  readonly #selectors = new Map<string, JsonSelector>();
 
-/** The checks are the target's own (each remembers its latest outcome); the selector is shared by every probe of `config` that reads the same paths. */
-function compileJsonReading(config: Config, probe: ProbeConfig, redactor: Redactor): JsonReading | undefined {
-  const paths: PathSegment[][] = [];
-  const checks = probe.expect.json.flatMap((assertion) => {
-    const path = paths.push(assertion.path.segments) - 1;
-    return compileJsonChecks(assertion, redactor).map((check) => ({ path, check }));
-  });
-  const extract = Object.entries(probe.extract).map(([name, extraction]) => ({ name, path: paths.push(extraction.path.segments) - 1 }));
-  return paths.length === 0 ? undefined : { selector: JsonSelector.for(config, paths), checks, extract };
+  constructor(
+    readonly config: Config,
+    readonly redactor: Redactor,
+  ) {}
+
+  /** `probe` against the environment `env` (one of the config's). */
+  target(probe: ProbeConfig, env: string): ProbeTarget {
+    const config = this.config;
+    const environment = config.environments[env];
+    if (!environment) throw new Error(`bug: probe ${probe.name} compiled for unknown environment ${env}`);
+    const base = new URL(environment.url);
+    const origin = flatString(base.origin);
+    const headers: Record<string, string> = { 'user-agent': USER_AGENT, ...lowerKeys(environment.headers), ...lowerKeys(probe.headers) };
+    if (base.username && headers.authorization === undefined) {
+      // Credentials in the URL become a header: the origin (what errors and logs may show) never carries them.
+      headers.authorization = `Basic ${Buffer.from(`${decodeURIComponent(base.username)}:${decodeURIComponent(base.password)}`).toString('base64')}`;
+    }
+    let body: string | undefined;
+    if (typeof probe.body === 'string') body = probe.body;
+    else if (probe.body !== undefined) {
+      body = JSON.stringify(probe.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    return {
+      probe: probe.name,
+      env,
+      origin,
+      tlsHost: tlsHostOf(origin),
+      path: flatString(base.pathname.replace(/\/+$/, '') + probe.path),
+      method: probe.method,
+      headers,
+      body,
+      timeoutMs: probe.timeout ?? config.probeDefaults.timeout,
+      maxBodyBytes: probe.maxBodyBytes ?? config.probeDefaults.maxBodyBytes,
+      checkLatency: probe.expect.maxLatency === undefined ? undefined : compileLatencyCheck(probe.expect.maxLatency),
+      checkStatus: compileStatusCheck(probe.expect.status),
+      json: this.#jsonReading(probe),
+      headerChecks: probe.expect.headers.flatMap((assertion) => compileHeaderChecks(assertion, this.redactor)),
+      redactor: this.redactor,
+    };
+  }
+
+  /** A target for each probe of the config that runs against `env`, in the config's order. */
+  targetsOn(env: string): ProbeTarget[] {
+    return this.config.probes.filter((probe) => probeEnvironments(this.config, probe).includes(env)).map((probe) => this.target(probe, env));
+  }
+
+  /** The checks are the target's own (each remembers its latest outcome); the selector is shared. */
+  #jsonReading(probe: ProbeConfig): JsonReading | undefined {
+    const paths: PathSegment[][] = [];
+    const checks = probe.expect.json.flatMap((assertion) => {
+      const path = paths.push(assertion.path.segments) - 1;
+      return compileJsonChecks(assertion, this.redactor).map((check) => ({ path, check }));
+    });
+    const extract = Object.entries(probe.extract).map(([name, extraction]) => ({ name, path: paths.push(extraction.path.segments) - 1 }));
+    if (paths.length === 0) return undefined;
+    const key = JSON.stringify(paths);
+    let selector = this.#selectors.get(key);
+    if (selector === undefined) this.#selectors.set(key, (selector = new JsonSelector(paths)));
+    return { selector, checks, extract };
+  }
 }
 
 /** The environments a probe runs against: its own list, or all of them. */

@@ -60,22 +60,12 @@ const newStep = (): Step => ({ ends: [], names: [], indices: [], fromEnd: false 
 
 /**
  * The paths of one probe, compiled once into a tree that a scan of each answer follows. It holds
- * no state of its own between answers: one serves every probe of a config that reads the same
- * paths (`JsonSelector.for`).
+ * no state of its own between answers: one serves every probe that reads the same paths
+ * (`ProbeCompiler` shares them among the targets it compiles).
  */
 export class JsonSelector {
   readonly #root = newStep();
   readonly #count: number;
-
-  /** The selector for `paths`, shared among the callers that pass the same `owner` (a config) and the same paths. */
-  static for(owner: object, paths: readonly (readonly PathSegment[])[]): JsonSelector {
-    let byPaths = shared.get(owner);
-    if (byPaths === undefined) shared.set(owner, (byPaths = new Map()));
-    const key = JSON.stringify(paths);
-    let selector = byPaths.get(key);
-    if (selector === undefined) byPaths.set(key, (selector = new JsonSelector(paths)));
-    return selector;
-  }
 
   constructor(paths: readonly (readonly PathSegment[])[]) {
     this.#count = paths.length;
@@ -111,9 +101,6 @@ export class JsonSelector {
     }
   }
 }
-
-/** Selectors by owner (a config) and paths: they live as long as the config that asked for them. */
-const shared = new WeakMap<object, Map<string, JsonSelector>>();
 
 class JsonProblem extends Error {}
 

@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import type { Redactor } from '../../config/redactor.js';
 import { flatString } from '../../config/flat-string.js';
 import type { Config, ProbeConfig } from '../../config/schema.js';
-import { compileProbeTarget, probeEnvironments, type ProbeTarget } from '../../probes/http-probe.js';
+import { ProbeCompiler, probeEnvironments, type ProbeTarget } from '../../probes/http-probe.js';
 import { ProbeCanceller } from '../../probes/probe-canceller.js';
 import type { Confirmation, ConfirmationKind } from '../../probes/probe-result.js';
 import { ProbeSeries } from '../../probes/probe-series.js';
@@ -181,13 +181,14 @@ export class SeriesRegistry {
 
   /** Build the series of `specs` under `config`: their targets, windows, metrics and schedules. */
   add(config: Config, specs: readonly SeriesSpec[]): void {
+    const compiler = new ProbeCompiler(config, this.#redactor);
     for (const spec of specs) {
       const entry: SeriesEntry = {
         key: spec.key,
         fingerprint: spec.fingerprint,
         interval: spec.interval,
         series: new ProbeSeries(spec.probe.name, spec.env, config.windows, spec.lines, this.#now()),
-        target: compileProbeTarget(config, spec.probe, spec.env, this.#redactor),
+        target: compiler.target(spec.probe, spec.env),
         downSince: undefined,
         upSince: undefined,
         inFlightSince: undefined,

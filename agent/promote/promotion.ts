@@ -28,7 +28,7 @@ import { GreenlightError } from '../../config/errors.js';
 import type { Redactor } from '../../config/redactor.js';
 import type { Config } from '../../config/schema.js';
 import { formatDuration } from '../../config/units.js';
-import { compileProbeTarget, probeEnvironments, runProbe } from '../../probes/http-probe.js';
+import { ProbeCompiler, runProbe } from '../../probes/http-probe.js';
 import { ProbeCanceller } from '../../probes/probe-canceller.js';
 import { describeFailure } from '../../probes/probe-result.js';
 import type { SeriesSnapshot } from '../../probes/probe-series.js';
@@ -497,9 +497,7 @@ export class PromotionRun {
 
   async #probeRounds(dispatcher: UndiciAgent, rounds: number, step: 'probes' | 'verify'): Promise<StepOutcome> {
     const config = this.#config;
-    const targets = config.probes
-      .filter((probe) => probeEnvironments(config, probe).includes(this.to))
-      .map((probe) => compileProbeTarget(config, probe, this.to, this.#deps.host.redactor));
+    const targets = new ProbeCompiler(config, this.#deps.host.redactor).targetsOn(this.to);
     let slowest = 0;
     for (let round = 1; round <= rounds; round++) {
       if (round > 1) await this.#deps.sleep(config.promote.roundInterval, this.#deps.signal);
@@ -526,9 +524,7 @@ export class PromotionRun {
   async #load(): Promise<StepOutcome> {
     const config = this.#config;
     const load = config.promote.load;
-    const targets = config.probes
-      .filter((probe) => probeEnvironments(config, probe).includes(this.to))
-      .map((probe) => compileProbeTarget(config, probe, this.to, this.#deps.host.redactor));
+    const targets = new ProbeCompiler(config, this.#deps.host.redactor).targetsOn(this.to);
     const report = await runLoadTest({
       targets,
       rps: load.rps,

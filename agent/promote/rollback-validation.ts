@@ -7,7 +7,7 @@
 import type { Dispatcher } from 'undici';
 import type { Redactor } from '../../config/redactor.js';
 import type { Config } from '../../config/schema.js';
-import { compileProbeTarget } from '../../probes/http-probe.js';
+import { ProbeCompiler } from '../../probes/http-probe.js';
 import type { SeriesSnapshot } from '../../probes/probe-series.js';
 import type { ValidationCheck } from '../events/events.js';
 
@@ -39,7 +39,7 @@ export async function validateRollback(input: ValidationInput): Promise<Validati
   if (!probe) {
     checks.push({ name: 'health', ok: false, detail: `no probe named ${settings.healthProbe} to find the health endpoint (promote.validation.healthProbe)` });
   } else {
-    const target = compileProbeTarget(config, probe, live, input.redactor);
+    const target = new ProbeCompiler(config, input.redactor).target(probe, live);
     let body: unknown;
     try {
       const started = performance.now();

@@ -9,7 +9,7 @@ import { Agent } from 'undici';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../../config/load-config.js';
 import type { Config } from '../../config/schema.js';
-import { classifyError, compileProbeTarget, runProbe, type ProbeTarget } from '../../probes/http-probe.js';
+import { classifyError, ProbeCompiler, runProbe, type ProbeTarget } from '../../probes/http-probe.js';
 import { ProbeCanceller } from '../../probes/probe-canceller.js';
 import { REASON_CODES, type ProbeResult, type ReasonCode } from '../../probes/probe-result.js';
 import { Redactor } from '../../config/redactor.js';
@@ -63,7 +63,7 @@ function configFor(url: string, probeYaml: string, options: ConfigOptions = {}):
 
 function targetFor(url: string, probeYaml: string, options: ConfigOptions = {}): ProbeTarget {
   const config = configFor(url, probeYaml, options);
-  return compileProbeTarget(config, config.probes[0]!, 'blue', Redactor.of(config));
+  return new ProbeCompiler(config, Redactor.of(config)).target(config.probes[0]!, 'blue');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -278,6 +278,52 @@ describe('runProbe: a healthy answer', () => {
       const result = await runProbe(target, agent, () => clock);
       expect(result.startedAt).toBe(clock);
       expect(result.durationMs).toBeGreaterThan(0);
+    }
+  });
+});
+
+describe('ProbeCompiler', () => {
+  const PROBES = `
+environments:
+  blue: { url: "%URL%" }
+  green: { url: "%URL%/green" }
+probes:
+  - name: up
+    path: /api/health
+    expect: { json: [{ path: $.status, in: [healthy] }, { path: $.universe, nonEmpty: true }] }
+  - name: down
+    path: /api/health
+    expect: { json: [{ path: $.status, equals: down }, { path: $.universe, nonEmpty: true }] }
+  - name: other
+    path: /api/health
+    environments: [blue]
+    expect: { json: [{ path: $.database.connected, equals: true }] }
+  - name: plain
+    path: /api/health
+    environments: [green]
+`;
+
+  it('shares one selector among the targets it compiles that read the same paths, and keeps their checks apart', async () => {
+    const server = await httpServer((req, res) => json(res, { status: 'healthy', universe: [1], database: { connected: true } }));
+    try {
+      const config = parseConfig(PROBES.replaceAll('%URL%', server.url), {});
+      const compiler = new ProbeCompiler(config, Redactor.of(config));
+      const blue = compiler.targetsOn('blue');
+      expect(blue.map((target) => target.probe)).toEqual(['up', 'down', 'other']);
+      expect(compiler.targetsOn('green').map((target) => target.probe)).toEqual(['up', 'down', 'plain']);
+      const [up, down, other] = blue as [ProbeTarget, ProbeTarget, ProbeTarget];
+      expect(up.json!.selector).toBe(down.json!.selector);
+      expect(compiler.target(config.probes[0]!, 'green').json!.selector).toBe(up.json!.selector);
+      expect(other.json!.selector).not.toBe(up.json!.selector);
+      expect(new ProbeCompiler(config, Redactor.of(config)).target(config.probes[0]!, 'blue').json!.selector).not.toBe(up.json!.selector);
+
+      const [a, b, c] = await Promise.all([up, down, other].map((target) => runProbe(target, agent, now)));
+      expect([a!.ok, b!.ok, c!.ok]).toEqual([true, false, true]);
+      expect(b!.checks).toContainEqual({ ok: false, text: '$.status ("healthy") != "down"' });
+      expect(a!.checks).toContainEqual({ ok: true, text: '$.status ("healthy") in [healthy]' });
+    } finally {
+      server.server.closeAllConnections();
+      await new Promise<void>((resolve) => server.server.close(() => resolve()));
     }
   });
 });

@@ -7,7 +7,7 @@ import { Agent as UndiciAgent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../config/load-config.js';
 import { Redactor } from '../../config/redactor.js';
-import { compileProbeTarget, runProbe } from '../../probes/http-probe.js';
+import { ProbeCompiler, runProbe } from '../../probes/http-probe.js';
 import { tlsHostKey, tlsHostOf, TlsObserver } from '../../probes/tls.js';
 import { startSimulator, type Simulator, type SimulatorTls } from '../../simulator/alphastack-simulator.js';
 import { makeCa, makeSelfSigned, type TestCa } from '../helpers/certs.js';
@@ -22,7 +22,7 @@ function targetFor(url: string) {
     `environments:\n  blue: { url: "${url}" }\n  green: { url: "http://127.0.0.1:9" }\nprobes:\n  - { name: health, path: /api/health, timeout: 5s }\n`,
     {},
   );
-  return compileProbeTarget(config, config.probes[0]!, 'blue', Redactor.of(config));
+  return new ProbeCompiler(config, Redactor.of(config)).target(config.probes[0]!, 'blue');
 }
 
 /** One probe through a fresh dispatcher and observer; `trust` maps the simulator's host to its CAs. */

@@ -1,7 +1,7 @@
 import { UsageError } from '../../../config/errors.js';
 import { Redactor } from '../../../config/redactor.js';
 import { loadAgentConfig } from '../../reload/agent-config.js';
-import { compileProbeTarget, probeEnvironments, runProbe } from '../../../probes/http-probe.js';
+import { ProbeCompiler, runProbe } from '../../../probes/http-probe.js';
 import { describeFailure, type ProbeResult } from '../../../probes/probe-result.js';
 import type { CommandIo } from '../cli.js';
 import { createProbeDispatcher } from '../../pipeline/tls-trust.js';
@@ -15,14 +15,11 @@ export async function checkCommand(options: { configPath: string; env: string; j
   const envs = Object.keys(config.environments);
   if (!envs.includes(options.env)) throw new UsageError(`--env ${options.env} is not an environment of ${options.configPath}; choose ${envs.join(' or ')}`);
 
-  const probes = config.probes.filter((probe) => probeEnvironments(config, probe).includes(options.env));
+  const targets = new ProbeCompiler(config, Redactor.of(config)).targetsOn(options.env);
   const { dispatcher, tls } = createProbeDispatcher(config, { keepAliveTimeout: 5_000 });
   let results: ProbeResult[];
   try {
-    const redactor = Redactor.of(config);
-    results = await Promise.all(
-      probes.map((probe) => runProbe(compileProbeTarget(config, probe, options.env, redactor), dispatcher, Date.now, undefined, tls)),
-    );
+    results = await Promise.all(targets.map((target) => runProbe(target, dispatcher, Date.now, undefined, tls)));
   } finally {
     await dispatcher.close();
     tls.close();

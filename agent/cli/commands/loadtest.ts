@@ -1,7 +1,7 @@
 import { UsageError } from '../../../config/errors.js';
 import { Redactor } from '../../../config/redactor.js';
 import { parseDuration } from '../../../config/units.js';
-import { compileProbeTarget, probeEnvironments } from '../../../probes/http-probe.js';
+import { ProbeCompiler } from '../../../probes/http-probe.js';
 import { loadAgentConfig } from '../../reload/agent-config.js';
 import type { CommandIo } from '../cli.js';
 import { probeConnect } from '../../pipeline/tls-trust.js';
@@ -40,10 +40,7 @@ export async function loadtestCommand(options: LoadtestOptions, io: CommandIo): 
   if (!(maxErrorRatio >= 0 && maxErrorRatio <= 1))
     throw new UsageError(`--max-error-ratio must be a ratio from 0 to 1 such as 0.05, not ${options.maxErrorRatio}`);
 
-  const redactor = Redactor.of(config);
-  const targets = config.probes
-    .filter((probe) => probeEnvironments(config, probe).includes(options.env))
-    .map((probe) => compileProbeTarget(config, probe, options.env, redactor));
+  const targets = new ProbeCompiler(config, Redactor.of(config)).targetsOn(options.env);
   const tty = options.tty ?? process.stderr.isTTY === true;
   if (!options.json) io.out(`loadtest ${options.env}: ${rps} req/s for ${formatMs(durationMs)} over ${targets.map((t) => t.path).join(', ')}`);
   let lastLine = 0;
