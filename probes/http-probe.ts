@@ -34,6 +34,8 @@ export interface ProbeTarget {
   /** What the answer's JSON is read for; undefined when no check or extraction reads it (then it is never parsed). */
   readonly json: JsonReading | undefined;
   readonly headerChecks: readonly HeaderCheck[];
+  /** The most check outcomes an answer to this target can produce (what a result's checks array is sized for). */
+  readonly checkSlots: number;
   /** Hides the config's secrets in everything the target answers that a result quotes. */
   readonly redactor: Redactor;
 }
@@ -72,6 +74,8 @@ export class ProbeCompiler {
       // Credentials in the URL become a header: the origin (what errors and logs may show) never carries them.
       headers.authorization = `Basic ${Buffer.from(`${decodeURIComponent(base.username)}:${decodeURIComponent(base.password)}`).toString('base64')}`;
     }
+    const json = this.#jsonReading(probe);
+    const headerChecks = probe.expect.headers.flatMap((assertion) => compileHeaderChecks(assertion, this.redactor));
     let body: string | undefined;
     if (typeof probe.body === 'string') body = probe.body;
     else if (probe.body !== undefined) {
@@ -91,8 +95,10 @@ export class ProbeCompiler {
       maxBodyBytes: probe.maxBodyBytes ?? config.probeDefaults.maxBodyBytes,
       checkLatency: probe.expect.maxLatency === undefined ? undefined : compileLatencyCheck(probe.expect.maxLatency),
       checkStatus: compileStatusCheck(probe.expect.status),
-      json: this.#jsonReading(probe),
-      headerChecks: probe.expect.headers.flatMap((assertion) => compileHeaderChecks(assertion, this.redactor)),
+      json,
+      headerChecks,
+      // Status, latency, headers, then the JSON checks or the one outcome that the body is too large or not JSON.
+      checkSlots: 1 + (probe.expect.maxLatency === undefined ? 0 : 1) + headerChecks.length + Math.max(1, json?.checks.length ?? 0),
       redactor: this.redactor,
     };
   }
@@ -189,8 +195,22 @@ class ProbeCall implements Dispatcher.DispatchHandler, Cancellable {
     if (canceller && !canceller.join(this)) return this.cut('shutdown');
     this.#canceller = canceller;
     this.#timer = setTimeout(this.#deadline, target.timeoutMs);
+    // The deadline above covers the whole probe, so undici's own headers and body timeouts (300 s
+    // by default) are turned off for it: each was a timer object a probe, kept until undici's
+    // next sweep, so it outlived the probe and was promoted to the old generation (issue 18).
     try {
-      dispatcher.dispatch({ origin: target.origin, path: target.path, method: target.method, headers: target.headers, body: target.body ?? null }, this);
+      dispatcher.dispatch(
+        {
+          origin: target.origin,
+          path: target.path,
+          method: target.method,
+          headers: target.headers,
+          body: target.body ?? null,
+          headersTimeout: 0,
+          bodyTimeout: 0,
+        },
+        this,
+      );
     } catch (error) {
       this.onResponseError(undefined, error as Error);
     }
@@ -290,26 +310,33 @@ const NO_HEADERS: Record<string, string | string[] | undefined> = Object.freeze(
 /** Thrown at undici for a request whose probe ended before it was sent; one object, no stack per throw. */
 const NOT_SENT = new Error('probe ended before its request was sent');
 
+/**
+ * Judge an answer. The outcomes go into an array sized for the target's most (`checkSlots`): one
+ * grown by push keeps room for 17, and a result lives an interval as its series' latest, long
+ * enough for the collector to move it into the old generation (issue 18).
+ */
 function evaluate(target: ProbeTarget, result: ProbeResult, headers: Record<string, string | string[] | undefined>, read: BodyRead): void {
-  const checks = result.checks;
+  const checks: CheckResult[] = (result.checks = new Array<CheckResult>(target.checkSlots));
+  let count = 0;
   let reason: ReasonCode | undefined;
   const status = target.checkStatus(result.status!);
-  checks.push(status);
+  checks[count++] = status;
   if (!status.ok) reason = 'status';
 
   if (target.checkLatency !== undefined) {
     const latency = target.checkLatency(result.durationMs);
-    checks.push(latency);
+    checks[count++] = latency;
     if (!latency.ok) reason ??= 'assertion';
   }
   for (const check of target.headerChecks) {
     const outcome = check(headers);
-    checks.push(outcome);
+    checks[count++] = outcome;
     if (!outcome.ok) reason ??= 'assertion';
   }
 
   if (read.kind === 'too_large') {
-    checks.push({ ok: false, text: `body (${read.seen} bytes or more) larger than ${target.maxBodyBytes} bytes` });
+    checks[count++] = { ok: false, text: `body (${read.seen} bytes or more) larger than ${target.maxBodyBytes} bytes` };
+    checks.length = count;
     result.reason = reason === 'status' ? reason : 'body_too_large';
     return;
   }
@@ -318,13 +345,14 @@ function evaluate(target: ProbeTarget, result: ProbeResult, headers: Record<stri
     const selection = json.selector.select(read.bytes);
     if (!selection.ok) {
       const excerpt = target.redactor.excerpt(read.bytes.toString('utf8'), 60);
-      checks.push({ ok: false, text: `body is not JSON: ${selection.problem} (${read.bytes.length} bytes: ${JSON.stringify(excerpt)})` });
+      checks[count++] = { ok: false, text: `body is not JSON: ${selection.problem} (${read.bytes.length} bytes: ${JSON.stringify(excerpt)})` };
+      checks.length = count;
       result.reason = reason === 'status' ? reason : 'invalid_json';
       return;
     }
     for (const { path, check } of json.checks) {
       const outcome = check(selection.values[path]);
-      checks.push(outcome);
+      checks[count++] = outcome;
       if (!outcome.ok) reason ??= 'assertion';
     }
     for (const { name, path } of json.extract) {
@@ -332,6 +360,7 @@ function evaluate(target: ProbeTarget, result: ProbeResult, headers: Record<stri
       if (value !== undefined) result.extracted[name] = value;
     }
   }
+  checks.length = count;
   result.ok = reason === undefined;
   if (reason !== undefined) result.reason = reason;
 }
