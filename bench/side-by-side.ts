@@ -69,16 +69,28 @@ function describe(name: string, figures: Figures): string {
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: {
-      other: { type: 'string' },
-      series: { type: 'string', default: '2000' },
-      rounds: { type: 'string', default: '4' },
-      warmup: { type: 'string', default: '25' },
-      seconds: { type: 'string', default: '30' },
-      rules: { type: 'string', default: 'stock' },
-    },
-  });
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        other: { type: 'string' },
+        series: { type: 'string', default: '2000' },
+        rounds: { type: 'string', default: '4' },
+        warmup: { type: 'string', default: '25' },
+        seconds: { type: 'string', default: '30' },
+        rules: { type: 'string', default: 'stock' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    return usage((error as Error).message);
+  }
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
   const numbers = { series: Number(values.series), rounds: Number(values.rounds), warmup: Number(values.warmup), seconds: Number(values.seconds) };
   for (const [name, value] of Object.entries(numbers))
     if (!Number.isInteger(value) || value < 1)
@@ -104,10 +116,10 @@ async function main(): Promise<number> {
   return 0;
 }
 
+const USAGE = 'usage: node dist/bench/side-by-side.js --other DIST [--series N] [--rounds N] [--warmup S] [--seconds S] [--rules none|stock|many]';
+
 function usage(problem: string): number {
-  process.stderr.write(
-    `side-by-side: ${problem}\nusage: node dist/bench/side-by-side.js --other DIST [--series N] [--rounds N] [--warmup S] [--seconds S] [--rules none|stock|many]\n`,
-  );
+  process.stderr.write(`side-by-side: ${problem}\n${USAGE}\n`);
   return 2;
 }
 

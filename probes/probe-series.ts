@@ -6,6 +6,7 @@
 import { formatDuration } from '../config/units.js';
 import { describeFailure, type ProbeResult } from './probe-result.js';
 import type { SeriesPool } from './series-pool.js';
+import { LatestResult } from './latest-result.js';
 import { SlidingWindow, type WindowFigures } from './sliding-window.js';
 import { DAY_MS, type TlsFacts } from './tls.js';
 
@@ -93,7 +94,8 @@ export class ProbeSeries {
   /** Confirmation probes recorded so far. */
   confirmations = 0;
   up: boolean | undefined;
-  last: ProbeResult | undefined;
+  /** The latest result, as its parts (latest-result.ts says why not the object). */
+  readonly #latest: LatestResult;
   /**
    * The certificate facts of the latest result that had some. Kept when a later probe fails
    * without a handshake (refused, timeout): the certificate has not changed for that.
@@ -121,6 +123,7 @@ export class ProbeSeries {
     this.probe = probe;
     this.env = env;
     this.windows = windowsMs.map((ms) => new SlidingWindow(ms));
+    this.#latest = new LatestResult(probe, env);
     this.#lines = lines;
     this.#createdAt = now;
   }
@@ -144,7 +147,7 @@ export class ProbeSeries {
       this.consecutiveSuccesses = 0;
     }
     for (const name in result.extracted) this.#recordValue(name, result.extracted[name]!, result.startedAt);
-    this.last = result;
+    this.#latest.note(result);
     if (result.tls) {
       this.tls = result.tls;
       this.pool?.noteTls(this, result.tls.expiresAt);
@@ -156,6 +159,16 @@ export class ProbeSeries {
     const change = { up: result.ok, wasUp: this.up };
     this.up = result.ok;
     return change;
+  }
+
+  /** The latest result, built anew on each read: read it once where it is used more than once. */
+  get last(): ProbeResult | undefined {
+    return this.#latest.result();
+  }
+
+  /** When the latest result's probe started (clock ms); undefined before the first. */
+  get lastStartedAt(): number | undefined {
+    return this.#latest.startedAt;
   }
 
   /** Results recorded since the series was created (confirmations included). */

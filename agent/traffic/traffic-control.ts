@@ -183,7 +183,7 @@ export class TrafficControl {
     for (const entry of this.#options.series.intervalEntriesOf(env)) {
       const { probe } = entry.series;
       // A failed fresh verification is newer than what the schedule last saw, until the schedule reports again.
-      const stale = refuted !== undefined && refuted.at > (entry.series.last?.startedAt ?? Number.NEGATIVE_INFINITY);
+      const stale = refuted !== undefined && refuted.at > (entry.series.lastStartedAt ?? Number.NEGATIVE_INFINITY);
       if (entry.series.up === false || (stale && refutedFailing.has(probe))) failing.push(probe);
       else if (
         entry.series.up === undefined ||
@@ -191,7 +191,8 @@ export class TrafficControl {
         (entry.inFlightSince !== undefined && now - entry.inFlightSince > deadline)
       )
         unknown.push(probe);
-      asOf = entry.series.last === undefined || asOf === null ? null : Math.min(asOf, entry.series.last.startedAt);
+      const startedAt = entry.series.lastStartedAt;
+      asOf = startedAt === undefined || asOf === null ? null : Math.min(asOf, startedAt);
       healthySince = Math.max(healthySince, entry.upSince ?? Number.POSITIVE_INFINITY);
     }
     const healthy = failing.length === 0 && unknown.length === 0 && healthySince !== Number.POSITIVE_INFINITY;
