@@ -138,11 +138,14 @@ describe('JsonSelector', () => {
     for (const value of [...STRINGS, 'line\u2028sep']) expect(read(JSON.stringify({ v: value }), '$.v')).toBe(value);
     for (const number of NUMBERS) expect(read(`{"v":${number}}`, '$.v')).toBe(JSON.parse(number));
     expect(Object.is(read('{"v":-0}', '$.v'), -0)).toBe(true);
-    // Bytes that are not UTF-8 read as U+FFFD, as they do through Buffer#toString.
-    expect(read(Buffer.concat([Buffer.from('{"v":"a'), Buffer.from([0xff]), Buffer.from('b"}')]).toString('latin1'), '$.v')).toBe('aÿb');
-    const raw = Buffer.concat([Buffer.from('{"v":"a'), Buffer.from([0xff]), Buffer.from('b"}')]);
-    const selection = select(raw, ['$.v']);
-    expect(selection).toEqual({ ok: true, values: ['a\ufffdb'] });
+    // A non-ASCII character (ÿ, two bytes in UTF-8) reads as itself.
+    expect(read('{"v":"aÿb"}', '$.v')).toBe('aÿb');
+    // Bytes that are not UTF-8 (a lone 0xff, a truncated sequence) read as U+FFFD, as they do through Buffer#toString.
+    for (const bad of [[0xff], [0xe2, 0x82]]) {
+      const raw = Buffer.concat([Buffer.from('{"v":"a'), Buffer.from(bad), Buffer.from('b"}')]);
+      expect(select(raw, ['$.v'])).toEqual({ ok: true, values: [JSON.parse(raw.toString('utf8')).v] });
+      expect(select(raw, ['$.v'])).toEqual({ ok: true, values: ['a\ufffdb'] });
+    }
   });
 
   it('names where an answer departs from JSON and what it found there', () => {
