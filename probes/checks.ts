@@ -22,8 +22,8 @@ export type HeaderCheck = (headers: Record<string, string | string[] | undefined
  * elements only: stringifying a whole 3 KB universe on every passing probe would be most of the
  * probe's CPU, to print 80 characters. A check that passes shows a non-empty list or object by its
  * size alone (`12 items`, `3 keys`): its elements are new with every answer (prices, timestamps),
- * so quoting them made a new text per probe, which then lived an interval as its series' latest
- * (issue 18: a fifth of what a probe allocated); a failure still quotes them.
+ * so quoting them made a new text per probe, which then lived an interval in its series' latest
+ * result (issue 18: a fifth of what a probe allocated); a failure still quotes them.
  */
 function show(value: unknown, redactor: Redactor, passed = false): string {
   if (value === undefined) return 'missing';
@@ -79,8 +79,8 @@ export function compileLatencyCheck(maxLatencyMs: number): (durationMs: number) 
  * A check that reads `observe(input)`, judges it with `test` and words the outcome with
  * `describe`, remembering its latest outcome: a healthy target answers `"healthy"` and 200 probe
  * after probe, and each such check is then one shared, frozen result rather than a new text per
- * probe (results live as their series' latest for a whole interval, so each text was garbage for
- * the old generation to collect). A scalar is remembered by its value; a list or object that
+ * probe (a series keeps its latest outcomes for a whole interval, probes/latest-result.ts, so each
+ * text was garbage for the old generation to collect). A scalar is remembered by its value; a list or object that
  * passes by its kind and size, all its text shows (see `show`); one that fails is worded anew.
  */
 function remembered<I, V>(observe: (input: I) => V, test: (value: V) => boolean, describe: (value: V, ok: boolean) => string): (input: I) => CheckResult {

@@ -336,28 +336,24 @@ function evaluate(target: ProbeTarget, result: ProbeResult, headers: Record<stri
 
   if (read.kind === 'too_large') {
     checks[count++] = { ok: false, text: `body (${read.seen} bytes or more) larger than ${target.maxBodyBytes} bytes` };
-    checks.length = count;
-    result.reason = reason === 'status' ? reason : 'body_too_large';
-    return;
-  }
-  const json = target.json;
-  if (json !== undefined) {
-    const selection = json.selector.select(read.bytes);
+    if (reason !== 'status') reason = 'body_too_large';
+  } else if (target.json !== undefined) {
+    const { selector, checks: jsonChecks, extract } = target.json;
+    const selection = selector.select(read.bytes);
     if (!selection.ok) {
       const excerpt = target.redactor.excerpt(read.bytes.toString('utf8'), 60);
       checks[count++] = { ok: false, text: `body is not JSON: ${selection.problem} (${read.bytes.length} bytes: ${JSON.stringify(excerpt)})` };
-      checks.length = count;
-      result.reason = reason === 'status' ? reason : 'invalid_json';
-      return;
-    }
-    for (const { path, check } of json.checks) {
-      const outcome = check(selection.values[path]);
-      checks[count++] = outcome;
-      if (!outcome.ok) reason ??= 'assertion';
-    }
-    for (const { name, path } of json.extract) {
-      const value = asNumber(selection.values[path]);
-      if (value !== undefined) result.extracted[name] = value;
+      if (reason !== 'status') reason = 'invalid_json';
+    } else {
+      for (const { path, check } of jsonChecks) {
+        const outcome = check(selection.values[path]);
+        checks[count++] = outcome;
+        if (!outcome.ok) reason ??= 'assertion';
+      }
+      for (const { name, path } of extract) {
+        const value = asNumber(selection.values[path]);
+        if (value !== undefined) result.extracted[name] = value;
+      }
     }
   }
   checks.length = count;

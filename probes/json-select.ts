@@ -227,15 +227,7 @@ class Scan {
   match(step: Step, start: number, end: number): Step | undefined {
     if (step.names.length === 0) return undefined;
     const bytes = this.bytes;
-    let plain = true;
-    for (let at = start + 1; at < end - 1; at++) {
-      const byte = bytes[at]!;
-      if (byte === BACKSLASH || byte >= 0x80) {
-        plain = false;
-        break;
-      }
-    }
-    if (!plain) {
+    if (!this.plain(start, end)) {
       const key = this.key(start, end);
       return step.names.find((candidate) => candidate.name === key)?.step;
     }
@@ -250,6 +242,16 @@ class Scan {
     return undefined;
   }
 
+  /** Whether the string between `start` and `end` (its quotes included) is ASCII without escapes: its bytes are its characters. */
+  plain(start: number, end: number): boolean {
+    const bytes = this.bytes;
+    for (let at = start + 1; at < end - 1; at++) {
+      const byte = bytes[at]!;
+      if (byte === BACKSLASH || byte >= 0x80) return false;
+    }
+    return true;
+  }
+
   key(start: number, end: number): string {
     return this.decode(start, end) as string;
   }
@@ -258,13 +260,7 @@ class Scan {
   decode(start: number, end: number): unknown {
     const bytes = this.bytes;
     const first = bytes[start];
-    if (first === QUOTE) {
-      for (let at = start + 1; at < end - 1; at++) {
-        const byte = bytes[at]!;
-        if (byte === BACKSLASH || byte >= 0x80) return JSON.parse(bytes.toString('utf8', start, end));
-      }
-      return bytes.toString('latin1', start + 1, end - 1);
-    }
+    if (first === QUOTE) return this.plain(start, end) ? bytes.toString('latin1', start + 1, end - 1) : JSON.parse(bytes.toString('utf8', start, end));
     if (first === 0x74) return true;
     if (first === 0x66) return false;
     if (first === 0x6e) return null;
@@ -293,7 +289,8 @@ class Scan {
     let at = start + 1;
     while (at < length) {
       const byte = bytes[at]!;
-      // Most bytes of a string are none of the three that need a look.
+      // Most bytes of a string are none of the three that need a look (a quote, a backslash, a
+      // control). Tested from the top: letters, above the backslash, take one comparison.
       if (byte > BACKSLASH || (byte > QUOTE && byte !== BACKSLASH) || byte === 0x20 || byte === 0x21) {
         at++;
         continue;
