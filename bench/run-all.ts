@@ -64,7 +64,7 @@ const USAGE = `usage: node dist/bench/run-all.js [--only ${BENCHES.join('|')}] [
   --measure SECONDS         probe-engine measurement period per contender (default 20)
   --events N                events the journal benches write (default 100000)
   --fanout-seconds SECONDS  fan-out measurement at 1,000 events/s; each step up takes half (default 5)
-  --fanout-rounds N         fan-out: rounds at the highest rate both sustain; ratio the median of each round's (default 3)
+  --fanout-rounds N         fan-out: rounds at the highest rate both sustain; ratio the median of each round's; a round either side fails starts them over at half the rate (default 5)
   --watch SECONDS           promote: the watch period after the switch (default 10)
   --load-seconds S          loadtest: seconds at each rate (default 10)
   --flag-seconds S          flag-audit: seconds of flag changes for each way of persisting them (default 5)
@@ -113,7 +113,7 @@ function parse():
         measure: { type: 'string', default: '20' },
         events: { type: 'string', default: '100000' },
         'fanout-seconds': { type: 'string', default: '5' },
-        'fanout-rounds': { type: 'string', default: '3' },
+        'fanout-rounds': { type: 'string', default: '5' },
         watch: { type: 'string', default: '10' },
         'load-seconds': { type: 'string', default: '10' },
         'flag-seconds': { type: 'string', default: '5' },
