@@ -160,8 +160,8 @@ async function startBareTarget(): Promise<Target> {
 async function measure(target: Target, clients: ReturnType<typeof forkClients>, count: number, rate: number, seconds: number): Promise<Measurement> {
   await clients.call({ cmd: 'connect', url: target.url, clients: count });
   await sleep(200);
-  await clients.call({ cmd: 'reset' });
   const total = Math.round(seconds * rate);
+  await clients.call({ cmd: 'reset', expected: total * count });
   let published = 0;
   const cpuBefore = cpuMicros();
   const start = performance.now();
