@@ -29,7 +29,10 @@
  * - An operator's rollback is judged the same way, without the anti-flap wait, and is never owed:
  *   the answer says why it was refused.
  * - Every alert a hold raised for an incident is resolved once its rollback switches or the
- *   incident ends.
+ *   incident ends. An operator's rollback has no incident to end: the alert its refusal raised
+ *   (one per judgement, raised again by the next refusal) resolves when a rollback switches, or by
+ *   itself ONE_OFF_ALERT_MS after the last refusal, so that it never fires, and mutes the live
+ *   environment's warnings through inhibition, for ever.
  * - A rollback that switched has happened, whatever the steps after the switch found (CDN purge,
  *   public TLS, public verify URL): a failed step never makes it owed or switches again; the
  *   outcome names the step (`data.failedStep`), and the switch phase has raised a critical alert.
@@ -37,7 +40,7 @@
 import { z } from 'zod';
 import { Duration } from '../../config/schema.js';
 import { formatDuration } from '../../config/units.js';
-import type { AlertNotice } from '../alerts/alert-receiver.js';
+import { ONE_OFF_ALERT_MS, type AlertNotice } from '../alerts/alert-receiver.js';
 import type { PluginDefinition } from '../plugins/plugin.js';
 import { alertKey, type Action, type ActionContext, type ActionDeps, type ActionOutcome, type EnvironmentHealth, type Verification } from './action.js';
 
@@ -61,6 +64,9 @@ export const rollbackAction: PluginDefinition<RollbackConfig, Action> = {
 };
 
 type Judgement = 'inconclusive' | 'target-unhealthy' | 'settling';
+
+/** The incident an operator's refused rollbacks share their alerts under: one alert per judgement, not one per request. */
+const OPERATOR = 'operator';
 
 /** Held without an alert: nothing to page about. */
 type QuietHold = 'not-live' | 'recovered' | 'stale';
@@ -111,6 +117,8 @@ class RollbackAction implements Action {
     const result = await controller.switchTraffic({ from: live, to: target, kind: 'rollback' }, context, signal);
     if (result.switched) {
       this.#resolveHeld(context.incident);
+      // What an operator's refusals said ("blue stays live") is over too.
+      this.#resolveHeld(OPERATOR);
       const { steps } = result;
       const after = steps.failed
         ? `; then the step ${steps.failed.name} failed: ${steps.failed.reason} (no second switch; alert switch-step-failed sent)`
@@ -174,7 +182,7 @@ class RollbackAction implements Action {
       return outcome.outcome === 'succeeded' ? { ...outcome, detail: `completed after a restart interrupted it: ${outcome.detail}` } : outcome;
     }
     const target = controller.environments().find((env) => env !== live)!;
-    controller.alert({
+    this.#raise(context, {
       status: 'firing',
       key: alertKey(context.incident, 'rollback-interrupted'),
       rule: 'rollback-interrupted',
@@ -314,10 +322,21 @@ class RollbackAction implements Action {
     });
   }
 
-  /** Send a hold's alert once per incident and purpose (a retry that holds again does not page again). */
+  /**
+   * Send a hold's alert once per incident and purpose (a retry that holds again does not page
+   * again). An operator's refusal is sent each time, under one key per purpose, and expires.
+   */
   #raise(context: ActionContext, held: AlertNotice): void {
     if (context.rule === null) {
-      this.#deps.controller.alert(held);
+      const notice: AlertNotice = {
+        ...held,
+        key: alertKey(OPERATOR, held.rule),
+        expiresAt: new Date(this.#deps.now() + ONE_OFF_ALERT_MS).toISOString(),
+      };
+      let raised = this.#held.get(OPERATOR);
+      if (!raised) this.#held.set(OPERATOR, (raised = new Map()));
+      raised.set(notice.key, notice);
+      this.#deps.controller.alert(notice);
       return;
     }
     // It belongs to the rule's incident: escalated and acknowledged with it.
@@ -332,9 +351,11 @@ class RollbackAction implements Action {
   #resolveHeld(incident: string): number {
     const raised = this.#held.get(incident);
     this.#held.delete(incident);
-    for (const notice of raised?.values() ?? [])
-      this.#deps.controller.alert({ ...notice, status: 'resolved', endsAt: new Date(this.#deps.now()).toISOString() });
-    return raised?.size ?? 0;
+    const now = this.#deps.now();
+    // An operator's refusal that expired was resolved then (a second resolution would reach receivers that never heard it).
+    const live = [...(raised?.values() ?? [])].filter((notice) => notice.expiresAt === undefined || Date.parse(notice.expiresAt) > now);
+    for (const notice of live) this.#deps.controller.alert({ ...notice, status: 'resolved', endsAt: new Date(now).toISOString() });
+    return live.length;
   }
 }
 

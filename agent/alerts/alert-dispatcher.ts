@@ -17,6 +17,10 @@
  * - The policy (the alert lifecycle) decides which alerts are muted (silences, maintenance,
  *   inhibition) and which receivers an alert may reach (escalation). A muted alert is left out;
  *   one whose firing notice a receiver got still has its resolution sent there, muted or not.
+ * - A firing notice with `expiresAt` (one that reports a moment, such as an operator's rollback
+ *   refused, and that no incident will resolve) resolves by itself at that time unless it is
+ *   raised again, as an Alertmanager alert does at its endsAt: nothing greenlight raises fires,
+ *   and mutes others through inhibition, for ever.
  * - Per receiver and group, a delivery waits for the previous one: a resolution never overtakes
  *   its trigger. A notification a receiver did not take is tried again 10 s later, doubling up
  *   to 10 minutes while it keeps failing, for as long as it still matters.
@@ -78,7 +82,7 @@ export interface NotificationPolicy {
   onMuted?(alert: ActiveAlert, reason: MuteReason | undefined): void;
 }
 
-/** What the store keeps of an incident's alert, so a restart neither forgets it nor sends it again. */
+/** What the store keeps of an incident's alert (or one that expires), so a restart neither forgets it nor sends it again. */
 export interface StoredAlert {
   notice: AlertNotice;
   firing: boolean;
@@ -119,6 +123,7 @@ export const FAILED_RETRY_MAX_MS = 600_000;
 const UNGROUPED: GroupingOptions = { by: ['...'], waitMs: 0, intervalMs: 0 };
 const OPEN_POLICY: NotificationPolicy = { muted: () => undefined, receivers: () => 'all', decorate: (notice) => notice };
 const RANK = { critical: 2, warning: 1, info: 0 } as const;
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 interface AlertEntry extends ActiveAlert {
   since: number;
@@ -164,6 +169,8 @@ export class AlertDispatcher {
   readonly #alerts = new Map<string, AlertEntry>();
   readonly #groups = new Map<AlertReceiver, Map<string, Group>>();
   readonly #inFlight = new Set<Promise<void>>();
+  /** Per alert key, the timer that resolves a firing alert at its `expiresAt`. */
+  readonly #expiries = new Map<string, NodeJS.Timeout>();
   readonly #shutdown = new AbortController();
   readonly #acting: () => boolean;
 
@@ -228,7 +235,9 @@ export class AlertDispatcher {
       this.#alerts.set(notice.key, entry);
       this.#route(entry, true);
       this.#save(entry);
+      this.#expireAt(entry);
     } else {
+      this.#expireAt(undefined, notice.key);
       const resolved: AlertNotice = notice.endsAt === undefined ? { ...notice, endsAt: new Date(now).toISOString() } : notice;
       if (!known) {
         // Firing before a restart, or from nowhere we know: whoever takes its severity hears it ended.
@@ -326,6 +335,7 @@ export class AlertDispatcher {
         group.lastFlushAt = Math.max(group.lastFlushAt ?? 0, at);
       }
       if (entry.firing) this.#route(entry, false);
+      this.#expireAt(entry);
     }
     this.recheck();
   }
@@ -351,6 +361,8 @@ export class AlertDispatcher {
   async close(): Promise<void> {
     this.#shutdown.abort();
     for (const groups of this.#groups.values()) for (const group of groups.values()) clearTimeout(group.timer);
+    for (const timer of this.#expiries.values()) clearTimeout(timer);
+    this.#expiries.clear();
     while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
   }
 
@@ -620,12 +632,40 @@ export class AlertDispatcher {
       for (const groups of this.#groups.values()) for (const group of groups.values()) if (group.members.has(entry.key)) pending = true;
       if (pending) continue;
       this.#alerts.delete(entry.key);
-      if (current.notice.incident !== undefined) this.#persistence?.remove(entry.key);
+      if (kept(current.notice)) this.#persistence?.remove(entry.key);
     }
   }
 
+  /**
+   * Arm the timer that resolves `entry` at its `expiresAt` (at once when that is past), replacing
+   * any armed for its key; without an entry or an expiry, only disarm `key`'s.
+   */
+  #expireAt(entry: AlertEntry | undefined, key = entry?.key): void {
+    clearTimeout(this.#expiries.get(key!));
+    this.#expiries.delete(key!);
+    const expiresAt = entry?.firing ? entry.notice.expiresAt : undefined;
+    if (entry === undefined || expiresAt === undefined) return;
+    const timer = setTimeout(
+      () => {
+        this.#expiries.delete(entry.key);
+        const current = this.#alerts.get(entry.key);
+        if (!current?.firing || current.notice.expiresAt !== expiresAt) return;
+        if (Date.parse(expiresAt) > this.#now()) return this.#expireAt(current);
+        this.#logger.info(
+          { key: entry.key, rule: entry.notice.rule, env: entry.notice.env, expiresAt },
+          `alert ${entry.notice.rule} resolved: it reported a moment (${entry.notice.summary}) and was not raised again before ${expiresAt}`,
+        );
+        this.notify({ ...current.notice, status: 'resolved', endsAt: new Date(this.#now()).toISOString() });
+      },
+      // setTimeout takes at most 2^31 - 1 ms; a later expiry is re-armed when that fires.
+      Math.min(MAX_TIMER_MS, Math.max(0, Date.parse(expiresAt) - this.#now())),
+    );
+    timer.unref();
+    this.#expiries.set(entry.key, timer);
+  }
+
   #save(entry: AlertEntry): void {
-    if (!this.#persistence || entry.notice.incident === undefined) return;
+    if (!this.#persistence || !kept(entry.notice)) return;
     const sent: Record<string, number> = {};
     for (const [receiver, groups] of this.#groups)
       for (const group of groups.values()) {
@@ -733,4 +773,9 @@ export function publishDelivery(bus: Pick<EventBus, 'publish'>, metrics: Pick<Ag
       });
     }
   };
+}
+
+/** Whether the store keeps an alert across restarts: an incident's, and one that expires (its resolution is owed to whoever heard it fire). */
+function kept(notice: AlertNotice): boolean {
+  return notice.incident !== undefined || notice.expiresAt !== undefined;
 }

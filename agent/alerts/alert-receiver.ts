@@ -6,6 +6,13 @@
 import { GreenlightError } from '../../config/errors.js';
 import type { Severity } from '../events/events.js';
 
+/**
+ * How long a notice that reports a moment (an operator's rollback refused, a promotion's switch
+ * back refused) fires unless raised again: Alertmanager's default resolve_timeout. Whoever acted
+ * had the answer at once; the alert tells the others, then resolves (`AlertNotice.expiresAt`).
+ */
+export const ONE_OFF_ALERT_MS = 5 * 60_000;
+
 export interface AlertNotice {
   status: 'firing' | 'resolved';
   /** Stable per incident: the PagerDuty dedup_key, the Alertmanager fingerprint. */
@@ -26,6 +33,11 @@ export interface AlertNotice {
   startsAt: string;
   /** ISO-8601; set when resolved. */
   endsAt?: string;
+  /**
+   * ISO-8601; a firing notice that nothing else will resolve (it reports a moment: an operator's
+   * rollback refused) resolves by itself then, unless raised again with a later one.
+   */
+  expiresAt?: string;
   /** Where to look: the agent's state URL. */
   url?: string;
   /** How often to send it again while it fires, instead of alerts.repeatInterval; 0: never. */

@@ -34,6 +34,7 @@ import { describeFailure } from '../../probes/probe-result.js';
 import type { SeriesSnapshot } from '../../probes/probe-series.js';
 import type { RuleStatus } from '../../rules/rule-evaluator.js';
 import { alertKey, type Controller } from '../actions/action.js';
+import { ONE_OFF_ALERT_MS } from '../alerts/alert-receiver.js';
 import type { EventBus, GreenlightEvent, PromoteStepData, PromoteStepName, RollbackValidatedEvent } from '../events/events.js';
 import { judgeLoad, runLoadTest, summarizeLoad } from './load-test.js';
 import { runCommand, tailLines } from '../plugins/run-command.js';
@@ -635,6 +636,8 @@ export class PromotionRun {
       status: 'firing',
       key: alertKey(context.incident, 'revert-refused'),
       rule: 'promote-revert-refused',
+      // Nothing ends a promotion's revert: the alert tells the others, then resolves by itself.
+      expiresAt: new Date(now() + ONE_OFF_ALERT_MS).toISOString(),
       severity: 'critical',
       env: this.to,
       summary: `Promotion ${this.id}: ${this.to} failed its verification and the switch back to ${this.from} was refused; ${this.to} stays live`,

@@ -337,6 +337,61 @@ describe('every switch verifies its target now', () => {
   });
 });
 
+describe("an operator's refused rollback: one alert, and it ends", () => {
+  /** The rollback-target-unhealthy entries of each alert webhook POST, as [status, ...] per POST that has any. */
+  const refusals = (w: ScriptedPair) =>
+    w.alerts
+      .map((body) => body.alerts.filter((a) => a.labels.alertname === 'rollback-target-unhealthy').map((a) => a.status))
+      .filter((list) => list.length > 0);
+
+  async function refuse(w: ScriptedPair): Promise<void> {
+    const asked = w.agent.manualRollback('blue looks wrong', 'api:rollback');
+    let outcome: Awaited<typeof asked> | undefined;
+    void asked.then((o) => (outcome = o));
+    await w.advanceUntil(() => outcome !== undefined, 5_000, 'the manual rollback to be answered');
+    expect(outcome).toMatchObject({ outcome: 'skipped', data: { judgement: 'target-unhealthy' } });
+  }
+
+  it('refused twice: one alert, which resolves by itself 5 minutes after the last refusal (regression: firing for ever, muting the warnings of blue)', async () => {
+    const w = await start({ config: onlyRules(['live-universe-failing']) });
+    w.faults.green.emptyUniverse = true;
+    await w.advanceUntil(() => !w.agent.state().environments.green!.health.healthy, 5_000, 'green unhealthy');
+    await refuse(w);
+    await w.advance(30_000);
+    await refuse(w);
+    const lastRefusal = w.now();
+    await w.advanceUntil(() => refusals(w).length > 0, 70_000, 'the refusal alert');
+    // One alert however often the operator was refused: the same key, not one per request.
+    expect(refusals(w).every((list) => list.length === 1)).toBe(true);
+    w.faults.green.emptyUniverse = false;
+    await w.advance(60_000);
+    expect(refusals(w).flat()).not.toContain('resolved');
+    expect(w.agent.alerts.firing().map((notice) => notice.rule)).toContain('rollback-target-unhealthy');
+    await w.advanceUntil(() => refusals(w).flat().includes('resolved'), 400_000, 'the refusal alert resolved');
+    // At its expiry (5 minutes after the second refusal), plus at most the group interval (1 minute).
+    expect(w.now() - lastRefusal).toBeGreaterThanOrEqual(300_000);
+    expect(w.now() - lastRefusal).toBeLessThanOrEqual(300_000 + 61_000);
+    expect(w.agent.alerts.firing().map((notice) => notice.rule)).not.toContain('rollback-target-unhealthy');
+    expect(w.switches()).toEqual([]);
+  });
+
+  it('refused, then a rollback that switches: the refusal alert resolves with the switch, not 5 minutes later', async () => {
+    const w = await start({ config: onlyRules(['live-universe-failing']) });
+    w.faults.green.emptyUniverse = true;
+    await w.advanceUntil(() => !w.agent.state().environments.green!.health.healthy, 5_000, 'green unhealthy');
+    await refuse(w);
+    await w.advanceUntil(() => refusals(w).length > 0, 70_000, 'the refusal alert');
+    w.faults.green.emptyUniverse = false;
+    await w.advanceUntil(() => w.agent.state().environments.green!.health.healthy, 10_000, 'green healthy again');
+    const switched = await w.agent.manualRollback('blue looks wrong', 'api:rollback');
+    expect(switched.outcome).toBe('succeeded');
+    const at = w.now();
+    await w.advanceUntil(() => refusals(w).flat().includes('resolved'), 120_000, 'the refusal alert resolved');
+    expect(w.now() - at).toBeLessThanOrEqual(61_000);
+    expect(w.switches()).toHaveLength(1);
+  });
+});
+
 /** The stock config with only the named rules left. */
 function onlyRules(keep: string[]): string {
   const [head, rest] = [STOCK.slice(0, STOCK.indexOf('rules:\n')), STOCK.slice(STOCK.indexOf('rules:\n'))];

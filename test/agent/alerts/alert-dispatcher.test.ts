@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { AlertDispatcher, type AlertDelivery } from '../../../agent/alerts/alert-dispatcher.js';
+import { AlertDispatcher, type AlertDelivery, type StoredAlert } from '../../../agent/alerts/alert-dispatcher.js';
 import { AlertError, type AlertGroupNotice, type AlertNotice, type AlertReceiver } from '../../../agent/alerts/alert-receiver.js';
 import { pagerDutyReceiver } from '../../../agent/alerts/pagerduty-receiver.js';
 import { slackReceiver } from '../../../agent/alerts/slack-receiver.js';
@@ -441,6 +441,80 @@ describe('AlertDispatcher', () => {
     await vi.advanceTimersByTimeAsync(1);
     expect(stuck.sent).toHaveLength(1);
     expect(logLines.some((line) => line.includes('dropped: the alert dispatcher is closed'))).toBe(true);
+  });
+
+  it('a notice with expiresAt resolves by itself then; raised again it lives on; resolved before, it is not resolved twice', async () => {
+    vi.useFakeTimers({ now: NOW });
+    const pager = recorder('pager', ['critical']);
+    const warnings = recorder('desk', ['warning']);
+    const logLines: string[] = [];
+    const { dispatcher: alerts } = dispatcher([pager, warnings], { logLines });
+    const at = (ms: number) => new Date(NOW + ms).toISOString();
+    const refused = firingNotice({ key: 'refused', rule: 'rollback-target-unhealthy', expiresAt: at(300_000) });
+
+    alerts.notify(refused);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(pager.sent.map((sent) => sent.status)).toEqual(['firing']);
+    // Raised again before it expires: it fires on, until the later time.
+    await vi.advanceTimersByTimeAsync(200_000);
+    alerts.notify({ ...refused, expiresAt: at(500_000) });
+    await vi.advanceTimersByTimeAsync(299_000);
+    expect(alerts.firing().map((notice) => notice.key)).toEqual(['refused']);
+    expect(pager.sent.map((sent) => sent.status)).toEqual(['firing']);
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(alerts.firing()).toEqual([]);
+    expect(pager.sent.map((sent) => sent.status)).toEqual(['firing', 'resolved']);
+    expect(pager.sent[1]).toMatchObject({ key: 'refused', endsAt: at(500_000) });
+    expect(logLines.some((line) => line.includes('alert rollback-target-unhealthy resolved: it reported a moment'))).toBe(true);
+    // A receiver that never heard it fire hears nothing of it.
+    expect(warnings.sent).toEqual([]);
+
+    // Resolved before its time: no second resolution when the time comes.
+    const other = firingNotice({ key: 'other', expiresAt: at(800_000) });
+    alerts.notify(other);
+    await vi.advanceTimersByTimeAsync(1);
+    alerts.notify(resolvedNotice(other, at(600_000)));
+    await vi.advanceTimersByTimeAsync(600_000);
+    expect(pager.sent.filter((sent) => sent.key === 'other').map((sent) => sent.status)).toEqual(['firing', 'resolved']);
+  });
+
+  it('keeps an expiring alert across a restart: restored past its time, it resolves to those who heard it fire', async () => {
+    vi.useFakeTimers({ now: NOW });
+    const saved = new Map<string, StoredAlert>();
+    const persistence = { save: (alert: StoredAlert) => void saved.set(alert.notice.key, alert), remove: (key: string) => void saved.delete(key) };
+    const pager = recorder('pager', ['critical']);
+    const first = new AlertDispatcher({
+      receivers: [pager],
+      repeatIntervalMs: 3_600_000,
+      now: () => Date.now(),
+      logger: pino({ level: 'silent' }),
+      onDelivery: () => undefined,
+      persistence,
+    });
+    cleanups.push(() => first.close());
+    const at = (ms: number) => new Date(NOW + ms).toISOString();
+    // No incident: before, such an alert was not stored, and a restart forgot it firing.
+    first.notify(firingNotice({ key: 'refused', expiresAt: at(300_000) }));
+    await vi.advanceTimersByTimeAsync(1);
+    expect(saved.get('refused')).toMatchObject({ firing: true, sent: { pager: NOW } });
+    await first.close();
+
+    await vi.advanceTimersByTimeAsync(400_000);
+    const pagerAgain = recorder('pager', ['critical']);
+    const second = new AlertDispatcher({
+      receivers: [pagerAgain],
+      repeatIntervalMs: 3_600_000,
+      now: () => Date.now(),
+      logger: pino({ level: 'silent' }),
+      onDelivery: () => undefined,
+      persistence,
+    });
+    cleanups.push(() => second.close());
+    second.restore([...saved.values()]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(second.firing()).toEqual([]);
+    expect(pagerAgain.sent.map((sent) => [sent.key, sent.status])).toEqual([['refused', 'resolved']]);
+    expect(saved.has('refused')).toBe(false);
   });
 
   it('idle() resolves at once when nothing is in flight', async () => {
