@@ -28,7 +28,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { EventListener, GreenlightEvent } from './events.js';
 import { originOf, parseHost } from '../../config/schema.js';
 import { authorize, refuseUpgrade, type Tokens } from '../http/http-server.js';
-import { isOfType, textFrame, type EncodedEvent, type JournalPages } from './journal-pages.js';
+import { isOfType, textFrame, typeFilterProblem, type EncodedEvent, type JournalPages } from './journal-pages.js';
 import type { TurnQueue } from '../http/turn-queue.js';
 
 /**
@@ -71,6 +71,8 @@ export interface StreamPolicy {
   maxClientsPerAddress: number;
   /** Origins (`https://host:port`) besides the agent's own whose pages may open the stream. */
   allowedOrigins: readonly string[];
+  /** The environments of the config in force: `env=` names one of them or is refused. */
+  environments: readonly string[];
 }
 
 type Filterable = Pick<GreenlightEvent, 'type' | 'env' | 'severity' | 'probe'> | EncodedEvent;
@@ -158,7 +160,7 @@ export class EventStream {
         `a page from ${JSON.stringify(origin.slice(0, 200))} may not open the stream: only the agent's own pages and the origins in api.allowedOrigins may`,
       );
     }
-    const filter = parseFilter(url.searchParams);
+    const filter = parseFilter(url.searchParams, this.#policy().environments);
     if (typeof filter === 'string') return refuseUpgrade(socket, 400, filter);
     const token = url.searchParams.get('token');
     const decision = authorize(req.headers.authorization ?? (token ? `Bearer ${token}` : undefined), 'history', policy.tokens);
@@ -362,16 +364,22 @@ function remoteAddress(req: IncomingMessage): string {
   return address.startsWith('::ffff:') ? address.slice(7) : address;
 }
 
-function parseFilter(params: URLSearchParams): StreamFilter | string {
+/** The client's filter, or why it is refused (400): a filter that can match nothing is a mistake, not a quiet stream. */
+function parseFilter(params: URLSearchParams, environments: readonly string[]): StreamFilter | string {
   const since = params.get('since');
   if (since !== null && !/^\d{1,15}$/.test(since)) return `since must be a whole number, not ${JSON.stringify(since)}`;
+  const type = params.get('type') ?? undefined;
+  const typeProblem = type === undefined ? undefined : typeFilterProblem(type);
+  if (typeProblem) return typeProblem;
+  const env = params.get('env') ?? undefined;
+  if (env !== undefined && !environments.includes(env)) return `env must be one of ${environments.join(', ')}, not ${JSON.stringify(env)}`;
   const severity = params.get('severity') ?? undefined;
   if (severity !== undefined && !['info', 'warning', 'critical'].includes(severity))
     return `severity must be info, warning or critical, not ${JSON.stringify(severity)}`;
   return {
     since: since === null ? undefined : Number(since),
-    type: params.get('type') ?? undefined,
-    env: params.get('env') ?? undefined,
+    type,
+    env,
     severity,
     probe: params.get('probe') ?? undefined,
   };

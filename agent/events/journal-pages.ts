@@ -142,6 +142,14 @@ function writeFrameHeader(buffer: Buffer, offset: number, payload: number): numb
 }
 
 /** Whether an event's type is `filter` or starts with `filter.` (`probe` matches probe.down). */
+/**
+ * Why `filter` cannot name event types (a type, `rule.firing`, or a prefix, `probe`), for an
+ * answer of 400; undefined when it can. GET /api/v1/events and the stream judge it alike.
+ */
+export function typeFilterProblem(filter: string): string | undefined {
+  return /^[a-z]+(\.[a-z_]+)?$/.test(filter) ? undefined : `type ${JSON.stringify(filter)} is not an event type or prefix such as probe, rule.firing`;
+}
+
 export function isOfType(type: string, filter: string | undefined): boolean {
   return filter === undefined || type === filter || type.startsWith(`${filter}.`);
 }

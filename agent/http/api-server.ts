@@ -47,6 +47,7 @@ export class ApiServer {
       maxClients: api().stream.maxClients,
       maxClientsPerAddress: api().stream.maxClientsPerAddress,
       allowedOrigins: api().allowedOrigins,
+      environments: Object.keys(config().environments),
     });
     const stream = new EventStream({
       subscribe: (listener) => journal.subscribe(listener),

@@ -1,5 +1,5 @@
 import type { EventQuery } from '../events/journal.js';
-import type { EncodedEvent } from '../events/journal-pages.js';
+import { typeFilterProblem, type EncodedEvent } from '../events/journal-pages.js';
 import type { AgentMetrics } from '../telemetry/metrics.js';
 import { HttpError, type Route } from './http-server.js';
 import type { AgentState } from './state-view.js';
@@ -55,8 +55,8 @@ export function coreRoutes(agent: CoreSource): Route[] {
         const limit = integer(query.get('limit'), 100, 'limit');
         if (limit < 1 || limit > 1_000) throw new HttpError(400, `limit must be from 1 to 1000, not ${limit}`);
         const type = query.get('type') ?? undefined;
-        if (type !== undefined && !/^[a-z]+(\.[a-z_]+)?$/.test(type))
-          throw new HttpError(400, `type ${JSON.stringify(type)} is not an event type or prefix such as probe, rule.firing`);
+        const problem = type === undefined ? undefined : typeFilterProblem(type);
+        if (problem) throw new HttpError(400, problem);
         const history = await agent.history({ since, limit, type });
         if (!history) throw new HttpError(503, 'greenlight is starting or stopping: try again');
         // The events are already JSON (serialized once for every reader): joined, not re-encoded.

@@ -2,6 +2,7 @@ import { WebSocket } from 'ws';
 import { UsageError } from '../../../config/errors.js';
 import type { CommandIo } from '../cli.js';
 import type { GreenlightEvent } from '../../events/events.js';
+import { typeFilterProblem } from '../../events/journal-pages.js';
 import { escapeControls } from '../../telemetry/terminal-text.js';
 import { DEFAULT_AGENT_URL } from './api-client.js';
 
@@ -12,7 +13,8 @@ const RESET = '\u001b[0m';
  * `greenlight tail [--url U] [--since ID] [--type T] [--json]`: follow the event stream, one line
  * an event (colored on a terminal) or the raw JSON with --json. When the connection drops it
  * reconnects by itself and resumes after the last event it printed, so nothing is missed or
- * printed twice. Runs until Ctrl-C (exit 0), or `stop` resolves (tests).
+ * printed twice. Runs until Ctrl-C (exit 0), or `stop` resolves (tests). A request the agent
+ * refuses as bad (HTTP 400: a filter it cannot match) is not retried: exit 2 with its reason.
  */
 export async function tailCommand(
   options: { url: string | undefined; since: string | undefined; type: string | undefined; json: boolean; color?: boolean; stop?: Promise<void> },
@@ -22,6 +24,8 @@ export async function tailCommand(
   if (base.protocol !== 'http:' && base.protocol !== 'https:')
     throw new UsageError(`--url ${options.url} is not an http:// or https:// address of a greenlight agent`);
   if (options.since !== undefined && !/^\d+$/.test(options.since)) throw new UsageError(`--since must be an event id (a whole number), not ${options.since}`);
+  const typeProblem = options.type === undefined ? undefined : typeFilterProblem(options.type);
+  if (typeProblem) throw new UsageError(`--type: ${typeProblem}`);
   let since = options.since === undefined ? undefined : Number(options.since);
   const color = options.color ?? process.stdout.isTTY === true;
   const stop = options.stop ?? new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
@@ -29,6 +33,8 @@ export async function tailCommand(
   void stop.then(() => (stopped = true));
   const token = io.env.GREENLIGHT_STREAM_TOKEN;
 
+  // What the agent answered 400 with: asking again would be answered the same.
+  let badRequest: string | undefined;
   for (let attempt = 0; !stopped; attempt++) {
     const url = new URL('/api/v1/stream', base);
     url.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
@@ -57,6 +63,7 @@ export async function tailCommand(
           } catch {
             // not JSON: the text as it came
           }
+          if (res.statusCode === 400) badRequest = error;
           resolve(`refused (HTTP ${res.statusCode}): ${error}`);
         });
         res.on('error', () => resolve(`refused (HTTP ${res.statusCode})`));
@@ -65,6 +72,7 @@ export async function tailCommand(
     const why = await Promise.race([ended, stop.then(() => 'stopped')]);
     socket.terminate();
     if (stopped || why === 'stopped') break;
+    if (badRequest !== undefined) throw new UsageError(`the agent refused the stream as asked: ${badRequest}`);
     const wait = Math.min(10_000, 250 * 2 ** Math.min(attempt, 6));
     io.err(`stream ${why}; reconnecting in ${(wait / 1_000).toFixed(1)} s${since === undefined ? '' : ` from event ${since}`}`);
     await Promise.race([new Promise((resolve) => setTimeout(resolve, wait)), stop]);

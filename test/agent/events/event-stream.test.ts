@@ -1,10 +1,13 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { connect as connectTcp, Socket } from 'node:net';
+import { createServer } from 'node:http';
+import { connect as connectTcp, Socket, type AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { pino, type Logger } from 'pino';
 import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { WebSocket, type ClientOptions } from 'ws';
+import { UsageError } from '../../../config/errors.js';
 import { tailCommand } from '../../../agent/cli/commands/tail.js';
 import { CLOSE_TOO_SLOW, EventStream, MAX_BUFFERED_BYTES, REPLAY_QUEUE_BYTES, type StreamPolicy } from '../../../agent/events/event-stream.js';
 import { EventBus, eventJson, type GreenlightEvent } from '../../../agent/events/events.js';
@@ -74,6 +77,17 @@ describe('the event stream', () => {
   it('answers a bad query with 400 and an unknown WebSocket path with 404', async () => {
     harness = await startPair();
     await expect(connect(harness, '?since=soon').opened).rejects.toThrow('HTTP 400');
+    // A filter that can match nothing is refused, naming what is wrong, not answered with a silent stream
+    // (regression: type= and env=purple were accepted); the type is judged as GET /api/v1/events judges it.
+    const stream = `${harness.base.replace('http', 'ws')}/api/v1/stream`;
+    expect(await tryStream(`${stream}?env=purple`)).toEqual({ status: 400, error: 'env must be one of blue, green, not "purple"' });
+    for (const type of ['', 'Probe!', 'rule.firing.x']) {
+      const typeError = `type ${JSON.stringify(type)} is not an event type or prefix such as probe, rule.firing`;
+      expect(await tryStream(`${stream}?type=${encodeURIComponent(type)}`)).toEqual({ status: 400, error: typeError });
+      const history = await fetch(`${harness.base}/api/v1/events?type=${encodeURIComponent(type)}`);
+      expect([history.status, ((await history.json()) as { error: string }).error]).toEqual([400, typeError]);
+    }
+    expect((await tryStream(`${stream}?type=rule.firing&env=green`)).status).toBe(101);
     const other = new WebSocket(`${harness.base.replace('http', 'ws')}/api/v1/other`);
     await expect(
       new Promise(
@@ -122,7 +136,7 @@ async function startStream(bus: EventBus, logger: Logger, policy: Partial<Stream
     subscribe: (listener) => bus.subscribe(listener),
     pages,
     turns,
-    policy: () => ({ tokens: {}, maxClients: 1_000, maxClientsPerAddress: 1_000, allowedOrigins: [], ...policy }),
+    policy: () => ({ tokens: {}, maxClients: 1_000, maxClientsPerAddress: 1_000, allowedOrigins: [], environments: ['blue', 'green'], ...policy }),
     logger,
   });
   server.onUpgrade((req, socket, head, url) => stream.upgrade(req, socket, head, url));
@@ -589,6 +603,30 @@ describe('greenlight tail when refused', () => {
     expect(errors[0]).toMatch(
       /^stream refused \(HTTP 429\): 127\.0\.0\.1 already has 1 stream clients \(api\.stream\.maxClientsPerAddress\).*; reconnecting in/,
     );
+  });
+});
+
+describe('greenlight tail asked for what cannot match', () => {
+  it('refuses a --type that names no event type itself (exit 2), and stops at a 400 from the agent instead of retrying', async () => {
+    const errors: string[] = [];
+    const io = { out: () => undefined, err: (t: string) => errors.push(t), env: {} };
+    await expect(tailCommand({ url: 'http://127.0.0.1:9', since: undefined, type: 'Rule Firing', json: false, color: false }, io)).rejects.toThrow(
+      new UsageError('--type: type "Rule Firing" is not an event type or prefix such as probe, rule.firing'),
+    );
+    // An agent that judges the request bad (here: a server that answers every upgrade 400).
+    const server = createServer((_req, res) => res.writeHead(404).end());
+    server.on('upgrade', (_req, socket: Duplex) => {
+      const body = JSON.stringify({ error: 'env must be one of blue, green, not "purple"' });
+      socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    await expect(tailCommand({ url, since: undefined, type: 'rule', json: false, color: false }, io)).rejects.toThrow(
+      'the agent refused the stream as asked: env must be one of blue, green, not "purple"',
+    );
+    // Not retried: no 'reconnecting' line.
+    expect(errors).toEqual([]);
   });
 });
 
