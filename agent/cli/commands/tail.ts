@@ -13,7 +13,7 @@ const RESET = '\u001b[0m';
  * `greenlight tail [--url U] [--since ID] [--type T] [--json]`: follow the event stream, one line
  * an event (colored on a terminal) or the raw JSON with --json. When the connection drops it
  * reconnects by itself and resumes after the last event it printed, so nothing is missed or
- * printed twice. Runs until Ctrl-C (exit 0), or `stop` resolves (tests). A request the agent
+ * printed twice. Runs until Ctrl-C or SIGTERM (exit 0), or `stop` resolves (tests). A request the agent
  * refuses as bad (HTTP 400: a filter it cannot match) is not retried: exit 2 with its reason.
  */
 export async function tailCommand(
@@ -28,7 +28,8 @@ export async function tailCommand(
   if (typeProblem) throw new UsageError(`--type: ${typeProblem}`);
   let since = options.since === undefined ? undefined : Number(options.since);
   const color = options.color ?? process.stdout.isTTY === true;
-  const stop = options.stop ?? new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+  // Ctrl-C, or a supervisor's stop (systemd, docker stop, timeout): a clean end either way.
+  const stop = options.stop ?? new Promise<void>((resolve) => (process.once('SIGINT', () => resolve()), process.once('SIGTERM', () => resolve())));
   let stopped = false;
   void stop.then(() => (stopped = true));
   const token = io.env.GREENLIGHT_STREAM_TOKEN;

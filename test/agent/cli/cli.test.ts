@@ -126,6 +126,21 @@ describe('greenlight run', () => {
     expect(run.stdout + run.stderr).toContain('Set GREENLIGHT_DATA_DIR (dataDir) to a writable directory');
   });
 
+  it.each(['SIGTERM', 'SIGINT'] as const)('greenlight tail ends cleanly (exit 0) on %s, as a supervisor or Ctrl-C stops it', async (signal) => {
+    // Nothing listens there: tail keeps reconnecting, and must still stop at once.
+    const child = spawn(process.execPath, [BIN, 'tail', '--url', 'http://127.0.0.1:9'], { cwd: ROOT, env: { PATH: process.env.PATH } });
+    let output = '';
+    child.stderr.on('data', (chunk) => (output += chunk));
+    try {
+      await waitUntil(() => output.includes('reconnecting in'), 'tail to try once');
+      child.kill(signal);
+      const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+      expect(code).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
   it.each(['SIGTERM', 'SIGINT'] as const)(
     'stops cleanly on %s within a few seconds, even with probes hanging',
     async (signal) => {
