@@ -140,6 +140,8 @@ export interface Controller {
   adoptSwitch(to: string, context: ActionContext, detail: string): void;
   /** Send an alert through the receivers (never waits for delivery). */
   alert(notice: AlertNotice): void;
+  /** The alerts firing now that belong to `incident`, those raised before a restart included (the dispatcher keeps them). */
+  firingAlerts(incident: string): AlertNotice[];
   /** The flag store's emergency preset on one environment. */
   applyFlagPreset(preset: 'emergency-rollback', envs: string[], actor: string, reason: string): { changed: number };
   /** A link for people (the agent's state URL), when known. */

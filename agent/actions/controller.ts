@@ -14,7 +14,7 @@ export function createController(parts: {
   config: () => Config;
   traffic: TrafficControl;
   rules: Pick<RuleEvaluator, 'holdsOn'>;
-  alerts: Pick<AlertDispatcher, 'notify'>;
+  alerts: Pick<AlertDispatcher, 'notify' | 'firing'>;
   flags: Pick<FlagStore, 'applyPreset'>;
   /** The agent's own address (`http://127.0.0.1:9464`) once it listens, for links in alerts. */
   ownUrl: () => string | undefined;
@@ -31,6 +31,7 @@ export function createController(parts: {
     servingEnvironment: (signal, incident) => traffic.serving(signal, incident),
     adoptSwitch: (to, context, detail) => traffic.adopt(to, context, detail),
     alert: (notice) => alerts.notify(notice),
+    firingAlerts: (incident) => alerts.firing().filter((notice) => notice.incident === incident),
     applyFlagPreset: (preset, envs, actor, reason) => ({ changed: flags.applyPreset(preset, envs, { actor, reason }).length }),
     stateUrl: () => {
       const base = config().alerts.externalUrl ?? parts.ownUrl();

@@ -349,14 +349,26 @@ class RollbackAction implements Action {
   }
 
   #resolveHeld(incident: string): number {
-    const raised = this.#held.get(incident);
+    const raised = new Map(this.#held.get(incident));
     this.#held.delete(incident);
+    // What this incident's holds raised before a restart: the dispatcher kept it, this action did not.
+    for (const notice of this.#deps.controller.firingAlerts(incident))
+      if (isHoldAlert(notice, incident) && !raised.has(notice.key)) raised.set(notice.key, notice);
     const now = this.#deps.now();
     // An operator's refusal that expired was resolved then (a second resolution would reach receivers that never heard it).
-    const live = [...(raised?.values() ?? [])].filter((notice) => notice.expiresAt === undefined || Date.parse(notice.expiresAt) > now);
+    const live = [...raised.values()].filter((notice) => notice.expiresAt === undefined || Date.parse(notice.expiresAt) > now);
     for (const notice of live) this.#deps.controller.alert({ ...notice, status: 'resolved', endsAt: new Date(now).toISOString() });
     return live.length;
   }
+}
+
+/**
+ * An alert a hold of `incident`'s rollback raised (rollback-inconclusive, -target-unhealthy,
+ * -settling, -unverified, -interrupted), keyed by its purpose: not the rule's own alert, even of a
+ * rule named rollback-something.
+ */
+function isHoldAlert(notice: AlertNotice, incident: string): boolean {
+  return notice.rule.startsWith('rollback-') && notice.key === alertKey(incident, notice.rule);
 }
 
 function describeUnhealthy(health: EnvironmentHealth): string {

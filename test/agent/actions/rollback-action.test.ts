@@ -157,6 +157,40 @@ describe('an owed rollback survives a restart', () => {
   });
 });
 
+describe("a hold's alert survives a restart", () => {
+  it('raised before the restart, it resolves when the incident ends after it (regression: it fired on, muting the environment through inhibition)', async () => {
+    const dataDir = tempDir('greenlight-hold-alert-restart-');
+    const first = await startScriptedPair({ dataDir });
+    let stoppedAt: number;
+    try {
+      first.faults.green.down = true;
+      await first.advance(3_000);
+      first.faults.blue.emptyUniverse = true;
+      await first.advanceUntil(() => first.alertNames().some((name) => name.startsWith('rollback-')), 70_000, 'the hold alert');
+      // Both fail the universe: inconclusive, which the stock inhibition lets mute every other alert of blue.
+      expect(first.alertNames().filter((name) => name.startsWith('rollback-'))).toEqual(['rollback-inconclusive']);
+      stoppedAt = first.now();
+    } finally {
+      await first.close();
+    }
+    const holds = (w: ScriptedPair) => w.agent.alerts.firing().filter((notice) => notice.rule === 'rollback-inconclusive');
+    // Restarted with both still failing: the incident and its hold alert go on.
+    const w = await start({ dataDir, startAt: stoppedAt + 10_000, faults: { blue: { emptyUniverse: true }, green: { down: true } } });
+    expect(holds(w)).toHaveLength(1);
+    await w.advance(10_000);
+    // Blue recovers: the incident resolves, and with it the alert its hold raised before the restart.
+    w.faults.blue.emptyUniverse = false;
+    await w.advanceUntil(() => w.events.some((e) => e.type === 'rule.resolved' && e.rule === 'live-universe-failing'), 400_000, 'the incident to resolve');
+    await w.advanceUntil(
+      () => w.alerts.some((body) => body.alerts.some((a) => a.labels.alertname === 'rollback-inconclusive' && a.status === 'resolved')),
+      120_000,
+      'the hold alert resolved',
+    );
+    expect(holds(w)).toEqual([]);
+    expect(w.switches()).toEqual([]);
+  });
+});
+
 describe('anti-flap judges the target, not a clock', () => {
   it('rolled back to green, green fails 2 minutes later while blue has been healthy since: one switch back', async () => {
     const w = await start();
