@@ -131,21 +131,40 @@ describe('a held rollback is owed, and retried', () => {
   });
 });
 
+/**
+ * Green down, then blue's universe empty (the rollback held), until `held`; `check` that world,
+ * then stop greenlight. When it stopped, for the world that starts it again on `dataDir`.
+ */
+async function holdThenStop(
+  dataDir: string,
+  maxMs: number,
+  held: (w: ScriptedPair) => boolean,
+  what: string,
+  check: (w: ScriptedPair) => void,
+): Promise<number> {
+  const first = await startScriptedPair({ dataDir });
+  try {
+    first.faults.green.down = true;
+    await first.advance(3_000);
+    first.faults.blue.emptyUniverse = true;
+    await first.advanceUntil(() => held(first), maxMs, what);
+    check(first);
+    return first.now();
+  } finally {
+    await first.close();
+  }
+}
+
 describe('an owed rollback survives a restart', () => {
   it('is stored with its incident and retried after the restart once the judgement passes, as the retry of that incident', async () => {
     const dataDir = tempDir('greenlight-owed-restart-');
-    const first = await startScriptedPair({ dataDir });
-    let stoppedAt: number;
-    try {
-      first.faults.green.down = true;
-      await first.advance(3_000);
-      first.faults.blue.emptyUniverse = true;
-      await first.advanceUntil(() => rollbacks(first.events, 'action.skipped').length > 0, 10_000, 'the held rollback');
-      expect(first.agent.state().owed).toEqual([expect.objectContaining({ incident: 'live-universe-failing#1' })]);
-      stoppedAt = first.now();
-    } finally {
-      await first.close();
-    }
+    const stoppedAt = await holdThenStop(
+      dataDir,
+      10_000,
+      (first) => rollbacks(first.events, 'action.skipped').length > 0,
+      'the held rollback',
+      (first) => expect(first.agent.state().owed).toEqual([expect.objectContaining({ incident: 'live-universe-failing#1' })]),
+    );
 
     // greenlight restarts; green has recovered meanwhile, blue still has no universe.
     const w = await start({ dataDir, startAt: stoppedAt + 10_000, faults: { blue: { emptyUniverse: true } } });
@@ -160,19 +179,15 @@ describe('an owed rollback survives a restart', () => {
 describe("a hold's alert survives a restart", () => {
   it('raised before the restart, it resolves when the incident ends after it (regression: it fired on, muting the environment through inhibition)', async () => {
     const dataDir = tempDir('greenlight-hold-alert-restart-');
-    const first = await startScriptedPair({ dataDir });
-    let stoppedAt: number;
-    try {
-      first.faults.green.down = true;
-      await first.advance(3_000);
-      first.faults.blue.emptyUniverse = true;
-      await first.advanceUntil(() => first.alertNames().some((name) => name.startsWith('rollback-')), 70_000, 'the hold alert');
-      // Both fail the universe: inconclusive, which the stock inhibition lets mute every other alert of blue.
-      expect(first.alertNames().filter((name) => name.startsWith('rollback-'))).toEqual(['rollback-inconclusive']);
-      stoppedAt = first.now();
-    } finally {
-      await first.close();
-    }
+    const stoppedAt = await holdThenStop(
+      dataDir,
+      70_000,
+      (first) => first.alertNames().some((name) => name.startsWith('rollback-')),
+      'the hold alert',
+      (first) =>
+        // Both fail the universe: inconclusive, which the stock inhibition lets mute every other alert of blue.
+        expect(first.alertNames().filter((name) => name.startsWith('rollback-'))).toEqual(['rollback-inconclusive']),
+    );
     const holds = (w: ScriptedPair) => w.agent.alerts.firing().filter((notice) => notice.rule === 'rollback-inconclusive');
     // Restarted with both still failing: the incident and its hold alert go on.
     const w = await start({ dataDir, startAt: stoppedAt + 10_000, faults: { blue: { emptyUniverse: true }, green: { down: true } } });

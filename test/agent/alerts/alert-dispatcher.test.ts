@@ -482,16 +482,20 @@ describe('AlertDispatcher', () => {
     vi.useFakeTimers({ now: NOW });
     const saved = new Map<string, StoredAlert>();
     const persistence = { save: (alert: StoredAlert) => void saved.set(alert.notice.key, alert), remove: (key: string) => void saved.delete(key) };
-    const pager = recorder('pager', ['critical']);
-    const first = new AlertDispatcher({
-      receivers: [pager],
-      repeatIntervalMs: 3_600_000,
-      now: () => Date.now(),
-      logger: pino({ level: 'silent' }),
-      onDelivery: () => undefined,
-      persistence,
-    });
-    cleanups.push(() => first.close());
+    /** A dispatcher on the same store: what one agent, then the same agent restarted, holds. */
+    const open = (receiver: AlertReceiver) => {
+      const made = new AlertDispatcher({
+        receivers: [receiver],
+        repeatIntervalMs: 3_600_000,
+        now: () => Date.now(),
+        logger: pino({ level: 'silent' }),
+        onDelivery: () => undefined,
+        persistence,
+      });
+      cleanups.push(() => made.close());
+      return made;
+    };
+    const first = open(recorder('pager', ['critical']));
     const at = (ms: number) => new Date(NOW + ms).toISOString();
     // No incident: before, such an alert was not stored, and a restart forgot it firing.
     first.notify(firingNotice({ key: 'refused', expiresAt: at(300_000) }));
@@ -501,15 +505,7 @@ describe('AlertDispatcher', () => {
 
     await vi.advanceTimersByTimeAsync(400_000);
     const pagerAgain = recorder('pager', ['critical']);
-    const second = new AlertDispatcher({
-      receivers: [pagerAgain],
-      repeatIntervalMs: 3_600_000,
-      now: () => Date.now(),
-      logger: pino({ level: 'silent' }),
-      onDelivery: () => undefined,
-      persistence,
-    });
-    cleanups.push(() => second.close());
+    const second = open(pagerAgain);
     second.restore([...saved.values()]);
     await vi.advanceTimersByTimeAsync(1);
     expect(second.firing()).toEqual([]);
