@@ -334,7 +334,9 @@ export class AlertDispatcher {
         group.sent.set(entry.key, at);
         group.lastFlushAt = Math.max(group.lastFlushAt ?? 0, at);
       }
-      if (entry.firing) this.#route(entry, false);
+      // A resolved one too: a receiver that never heard it fire is still told it once, as resolved,
+      // as before the restart (a leader killed within the group wait left such a page untold).
+      this.#route(entry, false);
       this.#expireAt(entry);
     }
     this.recheck();

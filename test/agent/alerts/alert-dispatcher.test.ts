@@ -513,6 +513,18 @@ describe('AlertDispatcher', () => {
     expect(saved.has('refused')).toBe(false);
   });
 
+  it('restored resolved and never told (a leader killed within the group wait), an alert is still told once, as resolved', async () => {
+    vi.useFakeTimers({ now: NOW });
+    const pager = recorder('pager', ['critical']);
+    const { dispatcher: alerts } = dispatcher([pager]);
+    const notice = firingNotice({ incident: 'universe-failing#7' });
+    alerts.restore([{ notice: resolvedNotice(notice), firing: false, sent: {} }]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(pager.sent.map((sent) => [sent.key, sent.status])).toEqual([[notice.key, 'resolved']]);
+    await vi.advanceTimersByTimeAsync(3_600_000);
+    expect(pager.sent).toHaveLength(1);
+  });
+
   it('idle() resolves at once when nothing is in flight', async () => {
     const { dispatcher: alerts } = dispatcher([]);
     await expect(alerts.idle()).resolves.toBeUndefined();
