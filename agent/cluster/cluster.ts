@@ -71,6 +71,8 @@ export interface SwitchFence {
   token: number;
   confirm(): Promise<void>;
   abandon(): Promise<void>;
+  /** Aborted when the term that claimed the switch ends: a deposed leader sends nothing more. */
+  signal: AbortSignal;
 }
 
 interface Write {
@@ -101,6 +103,8 @@ export class Cluster {
   #seenAt = Number.NEGATIVE_INFINITY;
   #tick: NodeJS.Timeout | undefined;
   #deadlineTimer: NodeJS.Timeout | undefined;
+  /** Aborted when the term this agent leads ends (its deadline, a new term, a resignation). */
+  #termEnded = new AbortController();
   #closed = false;
   readonly #queue: Write[] = [];
   #heldEvents = 0;
@@ -224,6 +228,7 @@ export class Cluster {
         token: term.epoch,
         confirm: () => this.store.completeSwitch(term, to).catch((error: unknown) => this.#failed(error)),
         abandon: () => this.store.abandonSwitch(term, incident).catch((error: unknown) => this.#failed(error)),
+        signal: this.#termEnded.signal,
       };
     } catch (error) {
       this.#failed(error);
@@ -447,6 +452,7 @@ export class Cluster {
     const previous = this.#term;
     if (previous) this.#stepDown(`its lease lapsed and a new term began (epoch ${term.epoch})`);
     this.#term = term;
+    this.#termEnded = new AbortController();
     this.#acting = false;
     this.#extend(sent);
     this.#logger.warn({ epoch: term.epoch }, `${term.node} leads the cluster from now on (epoch ${term.epoch}): taking over`);
@@ -497,6 +503,7 @@ export class Cluster {
     this.#term = undefined;
     this.#acting = false;
     clearTimeout(this.#deadlineTimer);
+    this.#termEnded.abort(new Error(`${term.node} no longer leads the cluster (epoch ${term.epoch}): ${why}`));
     this.#logger.warn({ epoch: term.epoch }, `${term.node} no longer leads the cluster: ${why}; it stops acting`);
     this.#host!.bus.publish({
       type: 'cluster.leader_lost',
@@ -557,6 +564,7 @@ export class Cluster {
     this.#acting = false;
     this.#term = undefined;
     clearTimeout(this.#deadlineTimer);
+    this.#termEnded.abort(new Error('this agent resigned the lease'));
     if (term) await this.store.release(term).catch((error: unknown) => this.#logger.warn(`could not release the lease: ${describePgError(error)}`));
     await this.store.leave(this.#node).catch(() => undefined);
   }

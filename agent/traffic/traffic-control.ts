@@ -65,7 +65,7 @@ export interface TrafficControlOptions {
     to: string,
     incident: string,
     manual: boolean,
-  ) => Promise<{ token: number; confirm?: () => Promise<void>; abandon?: () => Promise<void> } | { refused: string }>;
+  ) => Promise<{ token: number; confirm?: () => Promise<void>; abandon?: () => Promise<void>; signal?: AbortSignal } | { refused: string }>;
   /** Whether a switch for an incident ever got past its fence (a cluster's journal of switches); undefined when unknown. */
   switchSent?: (incident: string) => Promise<boolean | undefined>;
 }
@@ -232,13 +232,23 @@ export class TrafficControl {
         this.#options.logger.warn({ incident: context.incident, to: plan.to }, `switch ${from} → ${plan.to} not made: ${fence.refused}`);
         return { switched: false, why: 'not-live', reason: fence.refused };
       }
+      // A cluster's switch ends with the term that claimed it: a leader that lost its lease (paused,
+      // cut off from the database) sends no retry, with a token a newer leader has outranked.
+      const termEnded = 'signal' in fence ? fence.signal : undefined;
       let outcome: SwitchOutcome;
       try {
         outcome = await this.#adapter.switchTo(
           { from, to: plan.to, reason: context.message, rule: context.rule?.name ?? null, incident: context.incident, fencingToken: fence.token },
-          signal,
+          termEnded ? AbortSignal.any([signal, termEnded]) : signal,
         );
       } catch (error) {
+        if (termEnded?.aborted) {
+          // A request may have reached the traffic layer: the claim stays unconfirmed, and the next
+          // leader does not switch on a guess (an operator's rollback settles it).
+          const reason = `this agent lost the cluster lease while switching ${from} → ${plan.to}; the traffic layer may or may not have switched: check it, then greenlight rollback if ${from} still serves`;
+          this.#options.logger.error({ incident: context.incident, to: plan.to, err: error }, reason);
+          return { switched: false, why: 'adapter', reason, verification };
+        }
         if ('abandon' in fence && fence.abandon) await fence.abandon();
         return { switched: false, why: 'adapter', reason: (error as Error).message ?? String(error), verification };
       }

@@ -28,6 +28,8 @@ export interface FencedTarget {
   switches: FencedSwitch[];
   /** The switches it took. */
   accepted(): FencedSwitch[];
+  /** Answer each request this long after it arrived (a slow traffic layer); 0: at once. */
+  delayMs: number;
   close(): Promise<void>;
 }
 
@@ -43,21 +45,25 @@ export async function startFencedTarget(): Promise<FencedTarget> {
       const accepted = Number.isSafeInteger(token) && token >= highest;
       if (accepted) highest = token;
       switches.push({ token, to: body.to ?? '', incident: body.incident ?? '', accepted, at: Date.now() });
-      res.writeHead(accepted ? 200 : 409, { 'content-type': 'application/json' }).end(accepted ? '{}' : '{"error":"stale fencing token"}');
+      const answer = () => res.writeHead(accepted ? 200 : 409, { 'content-type': 'application/json' }).end(accepted ? '{}' : '{"error":"stale fencing token"}');
+      if (target.delayMs > 0) setTimeout(answer, target.delayMs).unref();
+      else answer();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  return {
+  const target: FencedTarget = {
     url: `http://127.0.0.1:${port}`,
     switches,
     accepted: () => switches.filter((s) => s.accepted),
+    delayMs: 0,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
         server.close(() => resolve());
       }),
   };
+  return target;
 }
 
 export interface ClusterWorld {
@@ -87,21 +93,23 @@ cluster:
 environments: { blue: { url: ${world.blue.url} }, green: { url: ${world.green.url} } }
 probeDefaults: { every: 100ms, timeout: 1s, jitter: 0 }
 api: { adminToken: ${CLUSTER_ADMIN} }
-traffic: { type: webhook, url: ${world.target.url}/traffic, timeout: 5s, retries: 0 }
-actions:
+${/^traffic:/m.test(extra) ? '' : `traffic: { type: webhook, url: ${world.target.url}/traffic, timeout: 5s, retries: 0 }\n`}actions:
   rollback: { type: rollback }${page ? '\n  page: { type: alert }' : ''}
 rules:
   - name: universe-failing
     severity: critical
     when: { all: [ { fact: consecutiveFailures, params: { probe: universe }, operator: greaterThanInclusive, value: 3 } ] }
     actions: [rollback${page ? ', page' : ''}]
-${extra}
+${extra.replaceAll('{{target}}', world.target.url)}
 probes:
   - { name: universe, path: /api/alphastack/universe, expect: { json: [ { path: $.universe, nonEmpty: true } ] } }
 `;
 }
 
-/** `extra`: top-level config keys; `page`: the rule also pages (an `alert` action, for an `alerts:` block in `extra`). */
+/**
+ * `extra`: top-level config keys (`{{target}}` in it: the fenced target's address; a `traffic:`
+ * line replaces the default one); `page`: the rule also pages (an `alert` action, for an `alerts:` block in `extra`).
+ */
 export async function startCluster(databaseUrl: string, names: readonly string[], extra = '', page = false): Promise<ClusterWorld> {
   const [blue, green] = await Promise.all([startSimulator({ name: 'blue' }), startSimulator({ name: 'green' })]);
   const target = await startFencedTarget();

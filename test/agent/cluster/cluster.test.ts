@@ -157,6 +157,51 @@ describe('faults', () => {
     await waitUntil(async () => (await w.view(paused)).leader === next, `the paused agent to name ${next} as the leader`);
   });
 
+  it('SIGSTOP of the leader while its switch waits on a slow traffic layer: no retry after the lease, nothing recorded; an operator settles it', async () => {
+    // Attempts of 2 s, retried twice: before, the woken leader retried with its old token after it had lost the lease.
+    world = await startCluster(
+      await postgres.server.database(),
+      ['a', 'b', 'c'],
+      'traffic: { type: webhook, url: "{{target}}/traffic", timeout: 2s, retries: 2 }\n',
+    );
+    const w = world;
+    const paused = await w.leader();
+    const epoch = (await w.view(paused)).epoch;
+    w.target.delayMs = 10_000;
+    w.blue.setFaults({ emptyUniverse: true });
+    await waitUntil(() => w.target.switches.length > 0, 'the switch to reach the traffic layer');
+    await kill(w, paused, 'SIGSTOP');
+    const others = ['a', 'b', 'c'].filter((name) => name !== paused);
+    await waitUntil(async () => {
+      const view = await w.view(others[0]!);
+      return view.leader !== null && view.leader !== paused;
+    }, 'another agent to take the lease');
+    // Past the paused leader's attempt timeout, so that it wakes to a failed attempt and a retry due.
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    await kill(w, paused, 'SIGCONT');
+    const next = await w.leader();
+    await waitUntil(
+      async () => (await w.history(next)).some((e) => e.type === 'cluster.leader_lost' && (e.data as { node?: string }).node === paused),
+      'the paused agent to step down',
+    );
+    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    expect(w.target.switches.filter((s) => s.token === epoch)).toHaveLength(1);
+    const history = await w.history(next);
+    expect(history.filter((e) => e.type === 'traffic.switched')).toEqual([]);
+    // Where traffic goes is unknown: no agent records a switch, no rule switches on a guess, all agree.
+    await allLive(w, ['a', 'b', 'c'], 'blue');
+    expect(w.target.switches).toHaveLength(1);
+    // An operator's rollback settles it, through any agent.
+    w.target.delayMs = 0;
+    const rollback = await fetch(`${base(w, others[1]!)}/api/v1/rollback`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${CLUSTER_ADMIN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ reason: 'settle the switch the paused leader left unconfirmed' }),
+    });
+    expect(rollback.status).toBe(200);
+    await allLive(w, ['a', 'b', 'c'], 'green');
+  });
+
   it('PostgreSQL restarted mid-incident: nobody acts without the lease, then exactly one switch', async () => {
     const w = await cluster();
     await w.leader();
