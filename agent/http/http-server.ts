@@ -16,6 +16,8 @@ import { codeOfStatus, GreenlightError, type ErrorCode } from '../../config/erro
 import { formatKeyPath } from '../../config/load-config.js';
 import type { Redactor } from '../../config/redactor.js';
 import { parseHost } from '../../config/schema.js';
+import { VERSION } from '../package.js';
+import { AGENT_HEADER } from './agent-header.js';
 import type { TurnQueue } from './turn-queue.js';
 
 /**
@@ -130,6 +132,7 @@ export async function startHttpServer(options: {
   let upgrade: UpgradeHandler | undefined;
 
   const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 30_000 }, (req, res) => {
+    res.setHeader(AGENT_HEADER, VERSION);
     const refused = hostRefusal(req);
     if (refused) {
       req.resume();

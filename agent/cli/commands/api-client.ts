@@ -7,6 +7,7 @@ import type { Dispatcher } from 'undici';
 import { getGlobalDispatcher } from '../../../probes/undici-core.js';
 import { GreenlightError, UsageError } from '../../../config/errors.js';
 import type { CommandIo } from '../cli.js';
+import { AGENT_HEADER } from '../../http/agent-header.js';
 
 export const DEFAULT_AGENT_URL = 'http://127.0.0.1:9464';
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -86,6 +87,7 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
       } catch (error) {
         throw new ApiError(unreachable(error, displayUrl, timeoutMs), undefined, undefined, { cause: error });
       }
+      notAnAgent(response, `${method} ${path}`, displayUrl);
       let text: string;
       try {
         text = await readLimited(response.body);
@@ -127,6 +129,7 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
       } catch (error) {
         throw new ApiError(unreachable(error, displayUrl, timeoutMs), undefined, undefined, { cause: error });
       }
+      notAnAgent(response, `POST ${path}`, displayUrl);
       if (response.statusCode < 200 || response.statusCode >= 300) {
         const text = await readLimited(response.body).catch(() => '');
         let parsed: unknown;
@@ -226,4 +229,17 @@ export async function exitCode(command: string, usage: string, io: CommandIo, ru
     }
     throw error;
   }
+}
+
+/**
+ * Throws ApiError for an answer without the header every agent sends (AGENT_HEADER): another
+ * service, or a proxy's own page, whatever its status and body. Its body is left unread.
+ */
+function notAnAgent(response: Dispatcher.ResponseData, request: string, displayUrl: string): void {
+  if (response.headers[AGENT_HEADER] !== undefined) return;
+  response.body.resume();
+  throw new ApiError(
+    `${displayUrl} answered ${request} with HTTP ${response.statusCode} but not as a greenlight agent (no ${AGENT_HEADER} header): is --url the agent's address, and is the agent up behind any proxy?`,
+    response.statusCode,
+  );
 }

@@ -173,6 +173,35 @@ describe('greenlight run', () => {
   );
 });
 
+describe('the CLI against something that is not an agent', () => {
+  it('a service answering 200 {} to everything: every command exits 1 saying so, none reports a success (regression: rollback printed ✅ and exited 0)', async () => {
+    const server = createServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const env = { ADMIN_TOKEN: 'admin-token-0123456789', ROLLBACK_TOKEN: 'rollback-token-0123456789' };
+      for (const args of [
+        ['rollback', '--reason', 'x'],
+        ['flags', 'list'],
+        ['flags', 'emergency-rollback'],
+        ['silence', 'add', 'rule=x', '--comment', 'c', '--author', 'audit'],
+        ['promote', '--to', 'green'],
+        ['report', '--url', url],
+      ]) {
+        const run = await cli([...args, ...(args.includes('--url') ? [] : ['--url', url])], env);
+        expect([args.join(' '), run.code]).toEqual([args.join(' '), 1]);
+        expect(run.stdout).not.toContain('✅');
+        expect(run.stderr).toContain('but not as a greenlight agent (no greenlight-version header)');
+      }
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
+
 describe('secrets', () => {
   /**
    * Every secret the agent can hold, as known values. Path and query secrets are as long as real
