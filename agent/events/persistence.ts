@@ -9,6 +9,7 @@ import type { Config } from '../../config/schema.js';
 import type { EventBus } from './events.js';
 import { Journal, type JournalReplica } from './journal.js';
 import { JournalRetention } from './journal-retention.js';
+import { DataDirLock } from './data-dir-lock.js';
 import { Store } from './store.js';
 
 /** A cluster agent's local copy of the shared history, read by the stream and GET /api/v1/events. */
@@ -18,27 +19,38 @@ export class Persistence {
   readonly store: Store;
   readonly journal: Journal;
   readonly #retention: JournalRetention;
+  readonly #lock: DataDirLock;
 
-  private constructor(store: Store, journal: Journal, retention: JournalRetention) {
+  private constructor(lock: DataDirLock, store: Store, journal: Journal, retention: JournalRetention) {
+    this.#lock = lock;
     this.store = store;
     this.journal = journal;
     this.#retention = retention;
   }
 
   /**
-   * Open the store under `config.dataDir` (throws StoreError saying what to fix) and start writing
+   * Take the data directory (one agent each), open the store under `config.dataDir` (throws
+   * StoreError saying what to fix: another agent there, not writable) and start writing
    * `bus` to it. With a `replica` (a cluster agent) the store is a fresh local mirror of the shared
    * history, `cluster-mirror.db`, and events and state are written through the replica.
    */
   static open(options: { config: Config; bus: EventBus; logger: Logger; now: () => number; replica?: JournalReplica | undefined }): Persistence {
     const { config, bus, now, replica } = options;
     const logger = options.logger.child({ component: 'journal' });
-    const store = replica ? Store.open(config.dataDir, now, MIRROR_FILE, true) : Store.open(config.dataDir, now);
+    // Before anything is opened or written: a second agent on this directory stops here.
+    const lock = DataDirLock.acquire(config.dataDir);
+    let store: Store;
+    try {
+      store = replica ? Store.open(config.dataDir, now, MIRROR_FILE, true) : Store.open(config.dataDir, now);
+    } catch (error) {
+      lock.release();
+      throw error;
+    }
     bus.resumeFrom(store.lastEventId());
     const journal = new Journal({ store, bus, logger, now, replica });
     const retention = new JournalRetention({ store, ...config.journal.retention, now, logger });
     retention.start();
-    return new Persistence(store, journal, retention);
+    return new Persistence(lock, store, journal, retention);
   }
 
   /** Write a piece of state through to the store; while it fails the journal keeps it and retries. */
@@ -51,5 +63,6 @@ export class Persistence {
     this.#retention.close();
     this.journal.close();
     this.store.close();
+    this.#lock.release();
   }
 }

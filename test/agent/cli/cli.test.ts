@@ -8,7 +8,7 @@ import { WebSocket } from 'ws';
 import { startSimulator, type Simulator } from '../../../simulator/alphastack-simulator.js';
 import { pairConfig, waitUntil } from '../../helpers/agent-harness.js';
 import { tempDir, writeTempFile } from '../../helpers/tools.js';
-import { BIN, cli, listeningPort, ROOT } from '../../helpers/cli.js';
+import { BIN, cli, listeningPort, ROOT, startAgentProcess } from '../../helpers/cli.js';
 
 let blue: Simulator;
 let green: Simulator;
@@ -117,12 +117,35 @@ describe('greenlight run', () => {
     expect(run.stdout + run.stderr).not.toContain('agent.started');
   });
 
+  it('a second agent on the same data directory exits 1 before writing anything (regression: it took an event id the first was using, and that event was lost)', async () => {
+    const file = writeTempFile('one-dir.yaml', pairConfig(blue.url, green.url));
+    const first = await startAgentProcess(file);
+    try {
+      const before = await first.events();
+      const second = await cli(['run', '--config', file]);
+      expect(second.code).toBe(1);
+      expect(second.stdout + second.stderr).toMatch(/another greenlight agent is using the data directory .* \(it holds greenlight\.lock\): stop it first/);
+      expect(listeningPort(second.stdout + second.stderr)).toBeUndefined();
+      // Nothing of the second agent is in the first one's history, and the first goes on numbering its own.
+      const after = await first.events();
+      expect(after.filter((e) => e.type === 'agent.started' || e.type === 'agent.stopping')).toEqual(before.filter((e) => e.type === 'agent.started'));
+      const ids = after.map((e) => e.id);
+      expect(new Set(ids).size).toBe(ids.length);
+    } finally {
+      await first.stop();
+    }
+    // Stopped, the directory is free again.
+    const again = await startAgentProcess(file);
+    await again.stop();
+  });
+
   it('exits 1 with a clear message when the data directory cannot be used', async () => {
     const notADirectory = writeTempFile('plain-file', 'x');
     const file = writeTempFile('run.yaml', pairConfig(blue.url, green.url).replace(/^dataDir: .*$/m, `dataDir: ${notADirectory}/state`));
     const run = await cli(['run', '--config', file]);
     expect(run.code).toBe(1);
-    expect(run.stdout + run.stderr).toContain(`cannot open the state database ${notADirectory}/state/greenlight.db`);
+    // The first thing an agent does with its directory is to take it (one agent each).
+    expect(run.stdout + run.stderr).toContain(`cannot lock the data directory ${notADirectory}/state: `);
     expect(run.stdout + run.stderr).toContain('Set GREENLIGHT_DATA_DIR (dataDir) to a writable directory');
   });
 
