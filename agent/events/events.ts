@@ -325,6 +325,51 @@ export type GreenlightEvent =
 export type EventType = GreenlightEvent['type'];
 
 /** What a publisher supplies; the bus adds id and time. */
+/** Every event type at run time: what a filter may name (the compiler keeps this in step with the union). */
+export const EVENT_TYPES: readonly GreenlightEvent['type'][] = Object.keys({
+  'action.failed': true,
+  'action.skipped': true,
+  'action.started': true,
+  'action.succeeded': true,
+  'agent.started': true,
+  'agent.stopping': true,
+  'alert.failed': true,
+  'alert.muted': true,
+  'alert.sent': true,
+  'cluster.leader_elected': true,
+  'cluster.leader_lost': true,
+  'cluster.store_recovered': true,
+  'cluster.store_unavailable': true,
+  'config.reload_failed': true,
+  'config.reloaded': true,
+  'flag.changed': true,
+  'flag.rejected': true,
+  'incident.acknowledged': true,
+  'incident.escalated': true,
+  'journal.failed': true,
+  'journal.recovered': true,
+  'maintenance.ended': true,
+  'maintenance.started': true,
+  'probe.down': true,
+  'probe.up': true,
+  'promote.failed': true,
+  'promote.started': true,
+  'promote.step': true,
+  'promote.succeeded': true,
+  'report.failed': true,
+  'report.sent': true,
+  'rollback.validated': true,
+  'rule.firing': true,
+  'rule.pending': true,
+  'rule.resolved': true,
+  'silence.created': true,
+  'silence.expired': true,
+  'switch.step_failed': true,
+  'switch.step_started': true,
+  'switch.step_succeeded': true,
+  'traffic.switched': true,
+} satisfies Record<GreenlightEvent['type'], true>) as GreenlightEvent['type'][];
+
 export type EventInput<E extends GreenlightEvent = GreenlightEvent> = E extends GreenlightEvent
   ? Omit<E, 'id' | 'time' | 'env' | 'probe' | 'rule'> & Partial<Pick<E, 'env' | 'probe' | 'rule'>>
   : never;

@@ -12,7 +12,7 @@
  * is read afresh each time. Each read is one indexed query of PAGE_EVENTS rows at most, whatever
  * the journal's size or gaps.
  */
-import type { EventJson } from './events.js';
+import { EVENT_TYPES, type EventJson } from './events.js';
 import type { TurnQueue } from '../http/turn-queue.js';
 
 /** Events per page: a page is the unit of work a reader does per slice of the TurnQueue. */
@@ -147,7 +147,9 @@ function writeFrameHeader(buffer: Buffer, offset: number, payload: number): numb
  * answer of 400; undefined when it can. GET /api/v1/events and the stream judge it alike.
  */
 export function typeFilterProblem(filter: string): string | undefined {
-  return /^[a-z]+(\.[a-z_]+)?$/.test(filter) ? undefined : `type ${JSON.stringify(filter)} is not an event type or prefix such as probe, rule.firing`;
+  if (EVENT_TYPES.some((type) => isOfType(type, filter))) return undefined;
+  const prefixes = [...new Set(EVENT_TYPES.map((type) => type.split('.')[0]!))].join(', ');
+  return `type ${JSON.stringify(filter)} is not an event type or prefix such as probe, rule.firing (prefixes: ${prefixes})`;
 }
 
 export function isOfType(type: string, filter: string | undefined): boolean {

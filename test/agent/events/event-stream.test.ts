@@ -19,6 +19,9 @@ import { startPair, waitUntil, type Harness } from '../../helpers/agent-harness.
 import { tempDir } from '../../helpers/tools.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+/** The prefixes a refused type filter lists: every kind of event there is. */
+const PREFIXES =
+  'action, agent, alert, cluster, config, flag, incident, journal, maintenance, probe, promote, report, rollback, rule, silence, switch, traffic';
 
 let harness: Harness | undefined;
 afterEach(async () => {
@@ -81,13 +84,14 @@ describe('the event stream', () => {
     // (regression: type= and env=purple were accepted); the type is judged as GET /api/v1/events judges it.
     const stream = `${harness.base.replace('http', 'ws')}/api/v1/stream`;
     expect(await tryStream(`${stream}?env=purple`)).toEqual({ status: 400, error: 'env must be one of blue, green, not "purple"' });
-    for (const type of ['', 'Probe!', 'rule.firing.x']) {
-      const typeError = `type ${JSON.stringify(type)} is not an event type or prefix such as probe, rule.firing`;
+    // Misspelt, unknown or malformed: refused the same way (regression: `nope` and `rule.fring` streamed nothing, for ever).
+    for (const type of ['', 'Probe!', 'rule.firing.x', 'nope', 'rule.fring', 'probe.']) {
+      const typeError = `type ${JSON.stringify(type)} is not an event type or prefix such as probe, rule.firing (prefixes: ${PREFIXES})`;
       expect(await tryStream(`${stream}?type=${encodeURIComponent(type)}`)).toEqual({ status: 400, error: typeError });
       const history = await fetch(`${harness.base}/api/v1/events?type=${encodeURIComponent(type)}`);
       expect([history.status, ((await history.json()) as { error: string }).error]).toEqual([400, typeError]);
     }
-    expect((await tryStream(`${stream}?type=rule.firing&env=green`)).status).toBe(101);
+    for (const type of ['rule.firing', 'promote', 'cluster.leader_lost']) expect((await tryStream(`${stream}?type=${type}&env=green`)).status).toBe(101);
     const other = new WebSocket(`${harness.base.replace('http', 'ws')}/api/v1/other`);
     await expect(
       new Promise(
@@ -610,8 +614,8 @@ describe('greenlight tail asked for what cannot match', () => {
   it('refuses a --type that names no event type itself (exit 2), and stops at a 400 from the agent instead of retrying', async () => {
     const errors: string[] = [];
     const io = { out: () => undefined, err: (t: string) => errors.push(t), env: {} };
-    await expect(tailCommand({ url: 'http://127.0.0.1:9', since: undefined, type: 'Rule Firing', json: false, color: false }, io)).rejects.toThrow(
-      new UsageError('--type: type "Rule Firing" is not an event type or prefix such as probe, rule.firing'),
+    await expect(tailCommand({ url: 'http://127.0.0.1:9', since: undefined, type: 'rule.fring', json: false, color: false }, io)).rejects.toThrow(
+      new UsageError(`--type: type "rule.fring" is not an event type or prefix such as probe, rule.firing (prefixes: ${PREFIXES})`),
     );
     // An agent that judges the request bad (here: a server that answers every upgrade 400).
     const server = createServer((_req, res) => res.writeHead(404).end());
