@@ -122,16 +122,29 @@ export class ConfigError extends GreenlightError {
 
 /** `probes[2].every: "5x" is not a duration such as 500ms, 5s or 2m (line 31)` */
 export function formatConfigIssue(issue: ConfigIssue): string {
-  const at = issue.path === '' ? '' : `${issue.path}: `;
+  const at = issue.path === '' ? '' : `${clip(issue.path, MAX_ISSUE_PATH)}: `;
   const line = issue.line === undefined ? '' : ` (line ${issue.line})`;
-  return `${at}${issue.message}${line}`;
+  return `${at}${clip(issue.message, MAX_ISSUE_MESSAGE)}${line}`;
+}
+
+/**
+ * An issue quotes what it found, and a file that is not YAML at all (a binary, a log pasted in)
+ * would be quoted whole, into the terminal, the log and a reload's event: kept to this much.
+ */
+const MAX_ISSUE_MESSAGE = 300;
+const MAX_ISSUE_PATH = 120;
+
+function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length - max} more characters)`;
 }
 
 /** The config file could not be read at all (missing, unreadable). */
 export class ConfigFileError extends GreenlightError {
   constructor(path: string, cause: unknown) {
     const reason = (cause as NodeJS.ErrnoException)?.code === 'ENOENT' ? 'file not found' : String((cause as Error)?.message ?? cause);
-    super('GL_ERR_CONFIG_FILE', `cannot read config ${path}: ${reason}. Pass --config with the path of a greenlight YAML file.`, { cause });
+    super('GL_ERR_CONFIG_FILE', `cannot read config ${path}: ${reason}. Give the path of a greenlight YAML file (run and check: --config F; validate F).`, {
+      cause,
+    });
   }
 }
 

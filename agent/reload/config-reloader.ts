@@ -29,6 +29,9 @@ import { MANUAL_ROLLBACK, type PluginFactory } from '../plugins/plugin-factory.j
 import type { TrafficControl } from '../traffic/traffic-control.js';
 
 /** What a reload did, or why it did nothing. */
+
+/** How many of a refused config's problems the reload's event and log line name (all of them are in its data). */
+const SHOWN_ISSUES = 5;
 export type ReloadResult =
   | { ok: true; probes: ProbeChanges; rules: { added: string[]; removed: string[]; changed: string[] }; components: string[]; needsRestart: string[] }
   | { ok: false; error: string; issues: string[] };
@@ -151,7 +154,8 @@ export class ConfigReloader {
       t.bus.publish({
         type: 'config.reload_failed',
         severity: 'warning',
-        message: `reload (${trigger}) refused, the running config stays: ${error}`,
+        // The problems themselves, not only their count: the log line is what the operator reads.
+        message: `reload (${trigger}) refused, the running config stays: ${error}${issues.length > 0 ? `: ${issues.slice(0, SHOWN_ISSUES).join('; ')}${issues.length > SHOWN_ISSUES ? `; and ${issues.length - SHOWN_ISSUES} more` : ''}` : ''}`,
         data: { source, trigger, error, issues },
       });
       return { ok: false, error, issues };

@@ -44,10 +44,22 @@ describe('greenlight validate', () => {
     expect(run.stderr).toContain('probes[0].evry: unknown key; did you mean every? (line ');
   });
 
-  it('exits 2 for a missing file', async () => {
+  it('exits 2 for a missing file, naming how the path is given', async () => {
     const run = await cli(['validate', '/nonexistent/greenlight.yaml']);
     expect(run.code).toBe(2);
-    expect(run.stderr).toContain('cannot read config /nonexistent/greenlight.yaml: file not found');
+    expect(run.stderr).toContain(
+      'cannot read config /nonexistent/greenlight.yaml: file not found. Give the path of a greenlight YAML file (run and check: --config F; validate F).',
+    );
+  });
+
+  it('quotes a file that is not a config at all only so far (regression: 100 KB of words printed 163 KB)', async () => {
+    // 100 KB of words on one line: YAML takes it as one string, which the problem quoted whole.
+    const noise = Array.from({ length: 15_000 }, (_, i) => `word${(i * 7919) % 1_000_003}`).join(' ');
+    const run = await cli(['validate', writeTempFile('noise.yaml', `${noise}\n`)]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('invalid configuration');
+    expect(run.stderr).toMatch(/… \(\d+ more characters\)/);
+    expect(run.stderr.length).toBeLessThan(2_000);
   });
 });
 

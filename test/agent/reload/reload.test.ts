@@ -123,6 +123,8 @@ ${options.probes}
       const failed = events.find((e) => e.type === 'config.reload_failed')!;
       expect(failed.severity).toBe('warning');
       expect(JSON.stringify(failed.data)).toMatch(/probes\[1\]\.every.*line \d+/);
+      // The problem is in the message (what the log line says), not only in the data.
+      expect(failed.message).toMatch(/refused, the running config stays: .* is invalid \(1 problem\): probes\[1\]\.every: .*\(line \d+\)$/);
       const before = series(agent, 'universe@blue')!.consecutiveSuccesses;
       await waitUntil(() => series(agent, 'universe@blue')!.consecutiveSuccesses > before, 'probing to go on');
       expect(agent.config.probes.map((p) => p.name)).toEqual(['health', 'universe']);
