@@ -102,6 +102,10 @@ const StatusSpec = z
     return [low, high];
   });
 
+/** The kinds of JSON value an `is` assertion names. */
+export const JSON_KINDS = ['list', 'object', 'string', 'number', 'boolean', 'null'] as const;
+/** Every operator of a JSON assertion: each present becomes its own check. */
+export const JSON_OPERATORS = ['equals', 'notEquals', 'in', 'exists', 'nonEmpty', 'is', 'gt', 'gte', 'lt', 'lte', 'length', 'matches'] as const;
 const Scalar = z.union([z.string(), z.number(), z.boolean(), z.null()]);
 const Comparison = z.strictObject({
   equals: z.number().optional(),
@@ -120,6 +124,11 @@ const JsonAssertion = z
     in: z.array(Scalar).min(1).optional(),
     exists: z.boolean().optional(),
     nonEmpty: z.boolean().optional(),
+    // `is: null` in YAML is the null value, not the word: both name the kind.
+    is: z
+      .preprocess((value) => (value === null ? 'null' : value), z.enum(JSON_KINDS))
+      .optional()
+      .meta({ description: 'The kind of value: list, object, string, number, boolean or null (a universe of "[]" is a string, not a list).' }),
     gt: z.number().optional(),
     gte: z.number().optional(),
     lt: z.number().optional(),
@@ -128,10 +137,8 @@ const JsonAssertion = z
     matches: RegexText.optional(),
   })
   .refine((a) => JSON_OPERATORS.some((op) => a[op] !== undefined), {
-    error: `names no operator: add one of ${'equals, notEquals, in, exists, nonEmpty, gt, gte, lt, lte, length, matches'}`,
+    error: `names no operator: add one of ${JSON_OPERATORS.join(', ')}`,
   });
-
-export const JSON_OPERATORS = ['equals', 'notEquals', 'in', 'exists', 'nonEmpty', 'gt', 'gte', 'lt', 'lte', 'length', 'matches'] as const;
 
 const HeaderAssertion = z
   .strictObject({

@@ -138,6 +138,10 @@ export function compileJsonChecks(assertion: JsonAssertionConfig, redactor: Reda
     const want = assertion.nonEmpty;
     add((v) => isNonEmpty(v) === want, want ? 'is non-empty' : 'is empty', want ? 'is empty' : 'is non-empty');
   }
+  if (assertion.is !== undefined) {
+    const want = assertion.is;
+    add((v) => kindOf(v) === want, `is a ${want}`, `is not a ${want}`);
+  }
   for (const op of ['gt', 'gte', 'lt', 'lte'] as const) {
     const limit = assertion[op];
     if (limit !== undefined) add((v) => compare(op, asNumber(v), limit), `${SYMBOL[op]} ${limit}`, `not ${SYMBOL[op]} ${limit}`);
@@ -216,6 +220,15 @@ function lengthOf(value: unknown): number | undefined {
   if (typeof value === 'string') return value.length;
   if (value instanceof JsonSlice) return value.size;
   return undefined;
+}
+
+/** The kind of a JSON value, as `is` names it; `missing` when there is none. */
+function kindOf(value: unknown): string {
+  if (value === undefined) return 'missing';
+  if (value === null) return 'null';
+  if (value instanceof JsonSlice) return value.kind;
+  if (Array.isArray(value)) return 'list';
+  return typeof value;
 }
 
 function isNonEmpty(value: unknown): boolean {

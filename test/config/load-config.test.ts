@@ -105,7 +105,7 @@ describe('parseConfig', () => {
     [
       'an assertion without operator',
       `${BASE}    expect:\n      json:\n        - path: $.status\n`,
-      'probes[0].expect.json[0]: names no operator: add one of equals, notEquals, in, exists, nonEmpty, gt, gte, lt, lte, length, matches (line 11)',
+      'probes[0].expect.json[0]: names no operator: add one of equals, notEquals, in, exists, nonEmpty, is, gt, gte, lt, lte, length, matches (line 11)',
     ],
     [
       'a bad regex',

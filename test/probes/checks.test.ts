@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../config/load-config.js';
+import { parseAgentConfig } from '../../agent/reload/agent-config.js';
 import type { HeaderAssertionConfig, JsonAssertionConfig, ProbeConfig } from '../../config/schema.js';
 import { asNumber, compileHeaderChecks, compileJsonChecks, compileStatusCheck } from '../../probes/checks.js';
 import type { CheckResult } from '../../probes/probe-result.js';
@@ -86,6 +88,21 @@ describe('compileJsonChecks', () => {
     ['{ path: $.positions, exists: true }', {}, [fail('$.positions (missing) does not exist')]],
     ['{ path: $.error, exists: false }', {}, [pass('$.error (missing) is absent')]],
     ['{ path: $.error, exists: false }', { error: 'boom' }, [fail('$.error ("boom") exists')]],
+    // is: the kind of value (regression: the stock universe check passed a universe of "[]", a string)
+    ['{ path: $.universe, is: list }', { universe: [{ symbol: 'AAPL' }] }, [pass('$.universe (1 item) is a list')]],
+    ['{ path: $.universe, is: list }', { universe: '[]' }, [fail('$.universe ("[]") is not a list')]],
+    ['{ path: $.universe, is: list }', { universe: { AAPL: 1 } }, [fail('$.universe ({"AAPL":1}) is not a list')]],
+    ['{ path: $.universe, is: list }', {}, [fail('$.universe (missing) is not a list')]],
+    ['{ path: $.database, is: object }', { database: { connected: true } }, [pass('$.database (1 key) is a object')]],
+    ['{ path: $.status, is: string }', { status: 'ok' }, [pass('$.status ("ok") is a string')]],
+    ['{ path: $.pct, is: number }', { pct: '41.5' }, [fail('$.pct ("41.5") is not a number')]],
+    ['{ path: $.up, is: boolean }', { up: false }, [pass('$.up (false) is a boolean')]],
+    ['{ path: $.err, is: null }', { err: null }, [pass('$.err (null) is a null')]],
+    [
+      '{ path: $.universe, is: list, nonEmpty: true }',
+      { universe: 'engine stopped' },
+      [pass('$.universe ("engine stopped") is non-empty'), fail('$.universe ("engine stopped") is not a list')],
+    ],
     // nonEmpty
     ['{ path: $.universe, nonEmpty: true }', { universe: [{ symbol: 'AAPL' }] }, [pass('$.universe (1 item) is non-empty')]],
     ['{ path: $.universe, nonEmpty: true }', { universe: [1, 2, 3, 4, 5] }, [pass('$.universe (5 items) is non-empty')]],
@@ -226,6 +243,16 @@ describe('compileJsonChecks', () => {
   it('accepts an assertion object built directly', () => {
     const assertion: JsonAssertionConfig = { path: { text: '$.a.b', segments: ['a', 'b'] }, lt: 10 };
     expect(checksOnBody(assertion).map((check) => check({ a: { b: 3 } }))).toEqual([pass('$.a.b (3) < 10')]);
+  });
+});
+
+describe('the stock universe probe', () => {
+  it('passes a non-empty list only: not "[]", a sentence, or an object in its place', () => {
+    const stock = parseAgentConfig(readFileSync(new URL('../../config/greenlight.yaml', import.meta.url), 'utf8'), {});
+    const universe = stock.probes.find((probe) => probe.name === 'universe')!.expect.json[0]!;
+    const passes = (body: unknown) => checksOnBody(universe).every((check) => check(body).ok);
+    expect(passes({ universe: [{ symbol: 'AAPL' }] })).toBe(true);
+    for (const wrong of [[], '[]', 'engine stopped', { AAPL: {} }, null, 3]) expect([wrong, passes({ universe: wrong })]).toEqual([wrong, false]);
   });
 });
 
