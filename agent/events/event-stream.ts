@@ -39,7 +39,8 @@ import type { TurnQueue } from '../http/turn-queue.js';
 export const MAX_BUFFERED_BYTES = 256 * 1024;
 /** A replay writes to a client only while less than this is queued for it: what it holds during a replay, plus one event. */
 export const REPLAY_QUEUE_BYTES = 64 * 1024;
-const HEARTBEAT_MS = 15_000;
+/** How often the stream pings each client (greenlight tail takes 2.5 of these without a frame as a dead connection). */
+export const HEARTBEAT_MS = 15_000;
 /** A replaying client that reads nothing for this long is cut off like a slow consumer. */
 const REPLAY_STALL_MS = 30_000;
 /** Close code for a consumer that stopped reading (4000-4999 are the application's). */

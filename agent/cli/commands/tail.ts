@@ -2,12 +2,18 @@ import { WebSocket } from 'ws';
 import { UsageError } from '../../../config/errors.js';
 import type { CommandIo } from '../cli.js';
 import type { GreenlightEvent } from '../../events/events.js';
+import { HEARTBEAT_MS } from '../../events/event-stream.js';
 import { typeFilterProblem } from '../../events/journal-pages.js';
 import { escapeControls } from '../../telemetry/terminal-text.js';
 import { DEFAULT_AGENT_URL } from './api-client.js';
 
 const COLORS: Record<string, string> = { info: '\u001b[36m', warning: '\u001b[33m', critical: '\u001b[31m' };
 const RESET = '\u001b[0m';
+/**
+ * A connection that has carried nothing, not even the agent's ping, for this long is dead (the
+ * agent paused, a cable pulled, a proxy that swallowed the upgrade): drop it and reconnect.
+ */
+const SILENCE_MS = HEARTBEAT_MS * 2.5;
 
 /**
  * `greenlight tail [--url U] [--since ID] [--type T] [--json]`: follow the event stream, one line
@@ -17,7 +23,16 @@ const RESET = '\u001b[0m';
  * refuses as bad (HTTP 400: a filter it cannot match) is not retried: exit 2 with its reason.
  */
 export async function tailCommand(
-  options: { url: string | undefined; since: string | undefined; type: string | undefined; json: boolean; color?: boolean; stop?: Promise<void> },
+  options: {
+    url: string | undefined;
+    since: string | undefined;
+    type: string | undefined;
+    json: boolean;
+    color?: boolean;
+    stop?: Promise<void>;
+    /** How long a connection may carry nothing before it counts as dead (default SILENCE_MS). */
+    silenceMs?: number;
+  },
   io: CommandIo,
 ): Promise<number> {
   const base = new URL(options.url ?? DEFAULT_AGENT_URL);
@@ -30,6 +45,7 @@ export async function tailCommand(
   const color = options.color ?? process.stdout.isTTY === true;
   // Ctrl-C, or a supervisor's stop (systemd, docker stop, timeout): a clean end either way.
   const stop = options.stop ?? new Promise<void>((resolve) => (process.once('SIGINT', () => resolve()), process.once('SIGTERM', () => resolve())));
+  const silenceMs = options.silenceMs ?? SILENCE_MS;
   let stopped = false;
   void stop.then(() => (stopped = true));
   const token = io.env.GREENLIGHT_STREAM_TOKEN;
@@ -41,12 +57,20 @@ export async function tailCommand(
     url.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
     if (since !== undefined) url.searchParams.set('since', String(since));
     if (options.type) url.searchParams.set('type', options.type);
-    const socket = new WebSocket(url, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+    const socket = new WebSocket(url, { handshakeTimeout: silenceMs, ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}) });
+    let silence: NodeJS.Timeout | undefined;
     const ended = new Promise<string>((resolve) => {
+      const heard = () => {
+        clearTimeout(silence);
+        silence = setTimeout(() => resolve(`silent for ${silenceMs / 1_000} s (the agent pings every ${HEARTBEAT_MS / 1_000} s)`), silenceMs);
+      };
       socket.on('open', () => {
         attempt = 0;
+        heard();
       });
+      socket.on('ping', heard);
       socket.on('message', (data) => {
+        heard();
         const event = JSON.parse(String(data)) as GreenlightEvent;
         since = event.id;
         io.out(options.json ? String(data) : formatEvent(event, color));
@@ -71,6 +95,7 @@ export async function tailCommand(
       });
     });
     const why = await Promise.race([ended, stop.then(() => 'stopped')]);
+    clearTimeout(silence);
     socket.terminate();
     if (stopped || why === 'stopped') break;
     if (badRequest !== undefined) throw new UsageError(`the agent refused the stream as asked: ${badRequest}`);

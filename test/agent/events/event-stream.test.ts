@@ -6,7 +6,7 @@ import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { pino, type Logger } from 'pino';
 import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
-import { WebSocket, type ClientOptions } from 'ws';
+import { WebSocket, WebSocketServer, type ClientOptions } from 'ws';
 import { UsageError } from '../../../config/errors.js';
 import { tailCommand } from '../../../agent/cli/commands/tail.js';
 import { CLOSE_TOO_SLOW, EventStream, MAX_BUFFERED_BYTES, REPLAY_QUEUE_BYTES, type StreamPolicy } from '../../../agent/events/event-stream.js';
@@ -631,6 +631,37 @@ describe('greenlight tail asked for what cannot match', () => {
     );
     // Not retried: no 'reconnecting' line.
     expect(errors).toEqual([]);
+  });
+});
+
+describe('greenlight tail on a dead connection', () => {
+  it('drops a connection that carries nothing, not even a ping, and reconnects (regression: it waited for ever)', async () => {
+    // Accepts the upgrade, then says nothing: an agent paused, a proxy that swallowed the stream.
+    const server = createServer();
+    const wss = new WebSocketServer({ server });
+    const opened: number[] = [];
+    wss.on('connection', () => opened.push(Date.now()));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    onTestFinished(() => new Promise<void>((resolve) => (wss.close(), server.closeAllConnections(), server.close(() => resolve()))));
+    const errors: string[] = [];
+    let stop!: () => void;
+    const stopped = new Promise<void>((resolve) => (stop = resolve));
+    const done = tailCommand(
+      {
+        url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        since: undefined,
+        type: undefined,
+        json: false,
+        color: false,
+        stop: stopped,
+        silenceMs: 300,
+      },
+      { out: () => undefined, err: (t) => errors.push(t), env: {} },
+    );
+    await waitUntil(() => opened.length >= 2, 'tail to reconnect after the silence');
+    stop();
+    expect(await done).toBe(0);
+    expect(errors[0]).toMatch(/^stream silent for 0\.3 s \(the agent pings every 15 s\); reconnecting in/);
   });
 });
 
