@@ -335,8 +335,14 @@ async function readJsonBody(req: IncomingMessage): Promise<{ value: unknown } | 
  * never an exception thrown in the request listener, which would end the process.
  */
 export function requestUrl(req: IncomingMessage): URL | undefined {
+  const target = req.url ?? '/';
+  // `//api/v1/state` would parse as the host `api` and the path /v1/state: a path starts with one slash.
+  if (!target.startsWith('/') || target.startsWith('//')) return undefined;
   try {
-    return new URL(req.url ?? '/', 'http://localhost');
+    const url = new URL(target, 'http://localhost');
+    // A malformed escape (%ZZ, a cut-off UTF-8 sequence) is a bad request, not a path no route has.
+    decodeURIComponent(url.pathname);
+    return url;
   } catch {
     return undefined;
   }

@@ -313,6 +313,19 @@ describe('the admin API under fuzzing', () => {
     );
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
   });
+
+  it('a target that is no valid path is 400, not a path no route has (regression: 404 and the route list; //api/v1/state read as host api)', async () => {
+    for (const [method, path] of [
+      ['GET', '//api/v1/state'],
+      ['POST', '/ofrep/v1/evaluate/flags/%E0%A4%A'],
+      ['DELETE', '/api/v1/silences/%ZZ'],
+      ['GET', '/api/v1/%'],
+    ] as const) {
+      const status = await rawRequest(`${method} ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      expect([method, path, status]).toEqual([method, path, 400]);
+    }
+    expect((await fetch(`${base}/api/v1/silences/${encodeURIComponent('no such')}`, { method: 'DELETE' })).status).not.toBe(400);
+  });
 });
 
 /** The status of the first answer to a raw request, or undefined when the connection closes without one. */
