@@ -219,8 +219,8 @@ export class FlagStore {
 
   /**
    * Apply a named set of values. `emergency-rollback`: FORCE_V2_FALLBACK and ALPHASTACK_V3_DISABLED
-   * on, the V3 features off, READ_ONLY_MODE per `readOnlyOnEmergency`; CIRCUIT_BREAKER and locked
-   * flags untouched. Returns what changed; a second application changes nothing and publishes nothing.
+   * on, the V3 features off, READ_ONLY_MODE on with `readOnlyOnEmergency` (never off); CIRCUIT_BREAKER
+   * and locked flags untouched. Returns what changed; a second application changes nothing and publishes nothing.
    */
   applyPreset(name: PresetName, envNames: readonly string[], request: FlagRequest): FlagChange[] {
     if (!PRESET_NAMES.includes(name)) throw new FlagError(400, `${preview(name)} is not a preset: use ${PRESET_NAMES.join(', ')}`);
@@ -300,7 +300,8 @@ export class FlagStore {
           V3_PERFORMANCE_MODE: false,
           V3_REAL_TIME_UPDATES: false,
           V3_API_CACHING: false,
-          READ_ONLY_MODE: this.#readOnlyOnEmergency,
+          // Only ever towards safety: without readOnlyOnEmergency an operator's READ_ONLY_MODE stays as it is.
+          ...(this.#readOnlyOnEmergency ? { READ_ONLY_MODE: true } : {}),
         };
     }
   }

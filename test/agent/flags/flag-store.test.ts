@@ -235,11 +235,12 @@ probes:
       expect(events[0]!.message).toMatch(/^emergency-rollback preset applied to blue by rule:universe-down: /);
     });
 
-    it('with READ_ONLY_MODE already on and readOnlyOnEmergency false turns it off', () => {
-      // The preset sets the configured value; it is a full safe state, not a set of "ons".
+    it("with READ_ONLY_MODE already on and readOnlyOnEmergency false leaves it on (regression: an emergency undid an operator's read-only maintenance)", () => {
+      // A preset only moves towards safety.
       const { store } = setup({ initial: { blue: { READ_ONLY_MODE: true } } });
-      store.applyPreset('emergency-rollback', ['blue'], ADMIN);
-      expect(store.get('blue').READ_ONLY_MODE).toBe(false);
+      const changed = store.applyPreset('emergency-rollback', ['blue'], ADMIN);
+      expect(store.get('blue').READ_ONLY_MODE).toBe(true);
+      expect(changed.map((change) => change.flag)).not.toContain('READ_ONLY_MODE');
     });
 
     it('applied twice changes and publishes nothing the second time', () => {
