@@ -449,7 +449,10 @@ export class Agent {
 
   /** Another agent (the leader) changed the shared state: a follower takes it over as it is. */
   async #followShared(cluster: Cluster, key: string): Promise<void> {
-    if (cluster.isLeader()) return;
+    // A leader writes the shared state itself, with one exception it must follow: a deposed leader's
+    // record of a switch its adapter made (completeSwitch is not fenced: the switch happened, and the
+    // store keeps it only when no later term has switched). Another agent's writes reach it no other way.
+    if (cluster.isLeader() && key !== 'activeEnvironment') return;
     try {
       if (key === 'activeEnvironment' || key === '*') {
         const live = await cluster.store.getState<string>('activeEnvironment');

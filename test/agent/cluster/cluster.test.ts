@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { GreenlightEvent } from '../../../agent/events/events.js';
 import { waitUntil } from '../../helpers/agent-harness.js';
+import { PgStore } from '../../../agent/cluster/pg-store.js';
 import { CLUSTER_ADMIN, startCluster, type ClusterWorld } from '../../helpers/cluster.js';
 import { usePostgres } from '../../helpers/postgres.js';
 
@@ -200,6 +201,22 @@ describe('faults', () => {
     });
     expect(rollback.status).toBe(200);
     await allLive(w, ['a', 'b', 'c'], 'green');
+  });
+
+  it("a deposed leader's record of a switch its adapter made reaches the leader too: every agent agrees (regression: the leader kept its own view)", async () => {
+    const w = await cluster();
+    const leader = await w.leader();
+    const { epoch } = await w.view(leader);
+    await allLive(w, ['a', 'b', 'c'], 'blue');
+    // What a leader of an earlier term writes when its switch's answer came back after it lost the lease.
+    const store = PgStore.create(w.databaseUrl, { application: 'deposed', onError: () => undefined, lockHoldMs: 500 });
+    try {
+      await store.completeSwitch({ node: 'deposed', epoch: epoch - 1 }, 'green');
+    } finally {
+      await store.close();
+    }
+    await allLive(w, ['a', 'b', 'c'], 'green');
+    expect(await w.leader()).toBe(leader);
   });
 
   it('PostgreSQL restarted mid-incident: nobody acts without the lease, then exactly one switch', async () => {
