@@ -4,6 +4,8 @@ import { ApiError, createApiClient } from './api-client.js';
 
 /** How long `greenlight rollback` waits for the answer: the switch and its steps (switching.steps). */
 const ROLLBACK_ANSWER_TIMEOUT_MS = 5 * 60_000;
+/** While it waits, it says so this often: a silent terminal at 3 a.m. looks like a hung command. */
+const WAITING_NOTICE_MS = 10_000;
 
 interface RollbackAnswer {
   ok: boolean;
@@ -23,12 +25,24 @@ interface RollbackAnswer {
  * switched but a step after the switch (CDN purge, public TLS, verify URL) failed: the rollback
  * stands (greenlight never switches again), and a person has to finish what the step did not.
  */
-export async function rollbackCommand(options: { reason: string | undefined; url: string | undefined }, io: CommandIo): Promise<number> {
+export async function rollbackCommand(
+  options: { reason: string | undefined; url: string | undefined; waitingNoticeMs?: number },
+  io: CommandIo,
+): Promise<number> {
   if (!options.reason?.trim())
     throw new UsageError('rollback needs --reason TEXT: it is recorded with the rollback (for example --reason "checkout errors after 3.2.1")');
   // The agent answers once the switch and the steps after it are done (a CDN purge, a verify URL:
   // each bounded by its own timeout), which may take longer than an ordinary call.
   const client = createApiClient({ url: options.url, env: io.env, timeoutMs: ROLLBACK_ANSWER_TIMEOUT_MS });
+  const started = Date.now();
+  const waiting = setInterval(
+    () =>
+      io.err(
+        `… waiting for ${client.displayUrl} to answer (${Math.round((Date.now() - started) / 1_000)} s; the fresh verification, the switch and the steps after it can take minutes; up to ${ROLLBACK_ANSWER_TIMEOUT_MS / 60_000} min). Ctrl-C stops waiting, not the rollback: then check greenlight tail --type traffic`,
+      ),
+    options.waitingNoticeMs ?? WAITING_NOTICE_MS,
+  );
+  waiting.unref();
   try {
     const answer = await client.call<RollbackAnswer>('POST', '/api/v1/rollback', { auth: 'rollback', body: { reason: options.reason } });
     if (answer.dryRun) {
@@ -47,6 +61,8 @@ export async function rollbackCommand(options: { reason: string | undefined; url
     if (!(error instanceof ApiError)) throw error;
     io.err(`❌ ${error.message}`);
     return 1;
+  } finally {
+    clearInterval(waiting);
   }
 }
 

@@ -8,6 +8,7 @@ import { WebSocket } from 'ws';
 import { startSimulator, type Simulator } from '../../../simulator/alphastack-simulator.js';
 import { pairConfig, waitUntil } from '../../helpers/agent-harness.js';
 import { tempDir, writeTempFile } from '../../helpers/tools.js';
+import { rollbackCommand } from '../../../agent/cli/commands/rollback.js';
 import { BIN, cli, listeningPort, ROOT, startAgentProcess } from '../../helpers/cli.js';
 
 let blue: Simulator;
@@ -231,6 +232,40 @@ describe('the CLI against something that is not an agent', () => {
         expect(run.stdout).not.toContain('✅');
         expect(run.stderr).toContain('but not as a greenlight agent (no greenlight-version header)');
       }
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
+
+describe('greenlight rollback while the agent works', () => {
+  it('says it is waiting while the answer takes long, then prints it (regression: minutes of silence)', async () => {
+    const server = createServer((req, res) => {
+      req.resume();
+      setTimeout(
+        () =>
+          res
+            .writeHead(200, { 'content-type': 'application/json', 'greenlight-version': 'test' })
+            .end(JSON.stringify({ ok: true, from: 'blue', to: 'green', detail: 'switched blue → green' })),
+        450,
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const out: string[] = [];
+      const err: string[] = [];
+      const code = await rollbackCommand(
+        { reason: 'checkout errors', url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, waitingNoticeMs: 100 },
+        { out: (t) => out.push(t), err: (t) => err.push(t), env: { ROLLBACK_TOKEN: 'rollback-token-0123456789' } },
+      );
+      expect(code).toBe(0);
+      expect(err.length).toBeGreaterThanOrEqual(2);
+      expect(err[0]).toMatch(/^… waiting for http:\/\/127\.0\.0\.1:\d+ to answer \(\d+ s; .*Ctrl-C stops waiting, not the rollback/);
+      expect(out).toEqual(['✅ rolled back blue → green: switched blue → green']);
+      // Nothing more once answered.
+      const said = err.length;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(err).toHaveLength(said);
     } finally {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
