@@ -212,10 +212,12 @@ export async function runFanout(options: FanoutOptions = {}): Promise<{ rows: Su
   const rows: SummaryRow[] = [];
   const highest: Record<string, Measurement | undefined> = {};
   const headline: Record<string, Measurement> = {};
-  const commonRounds: { agent: number; bare: number; ratio: number }[] = [];
+  type Round = { agent: number; bare: number; ratio: number };
+  let commonRounds: Round[] = [];
   let common: number | undefined;
-  /** The rounds at one rate, alternating which goes first; the name of a side that failed one, if any. */
-  const commonRoundsAt = async (at: number): Promise<string | undefined> => {
+  /** The rounds at one rate, alternating which goes first; or the name of a side that failed one. */
+  const commonRoundsAt = async (at: number): Promise<Round[] | { failed: string }> => {
+    const measured: Round[] = [];
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? [startAgentTarget, startBareTarget] : [startBareTarget, startAgentTarget];
       const got: Record<string, Measurement> = {};
@@ -225,16 +227,16 @@ export async function runFanout(options: FanoutOptions = {}): Promise<{ rows: Su
           const m = await measure(target, clients, count, at, seconds);
           got[target.name] = m;
           log(`${target.name} at the highest rate both sustain, round ${round + 1} of ${rounds}: ${describe(m)}${m.ok ? '' : ' ← not sustained'}`);
-          if (!m.ok) return target.name;
+          if (!m.ok) return { failed: target.name };
         } finally {
           await target.close();
         }
       }
       const agentP99 = got[AGENT]?.latency.p99Ms;
       const bareP99 = got[BARE]?.latency.p99Ms;
-      if (agentP99 !== undefined && bareP99) commonRounds.push({ agent: agentP99, bare: bareP99, ratio: agentP99 / bareP99 });
+      if (agentP99 !== undefined && bareP99) measured.push({ agent: agentP99, bare: bareP99, ratio: agentP99 / bareP99 });
     }
-    return undefined;
+    return measured;
   };
   try {
     for (const start of [startAgentTarget, startBareTarget]) {
@@ -263,10 +265,12 @@ export async function runFanout(options: FanoutOptions = {}): Promise<{ rows: Su
     // overhead (p99s of 100-800 ms that swing either way). So the rounds start over at half the rate.
     common = Math.min(...Object.values(highest).map((m) => m?.rate ?? 0));
     while (common >= MIN_RATE) {
-      const failed = await commonRoundsAt(common);
-      if (failed === undefined) break;
-      commonRounds.length = 0;
-      log(`${failed} did not sustain ${fmt(common, 0)} events/s in a round: starting the rounds over at ${fmt(common / 2, 0)}`);
+      const outcome = await commonRoundsAt(common);
+      if (Array.isArray(outcome)) {
+        commonRounds = outcome;
+        break;
+      }
+      log(`${outcome.failed} did not sustain ${fmt(common, 0)} events/s in a round: starting the rounds over at ${fmt(common / 2, 0)}`);
       common /= 2;
     }
   } finally {

@@ -237,7 +237,7 @@ export class AlertDispatcher {
       this.#save(entry);
       this.#expireAt(entry);
     } else {
-      this.#expireAt(undefined, notice.key);
+      this.#disarm(notice.key);
       const resolved: AlertNotice = notice.endsAt === undefined ? { ...notice, endsAt: new Date(now).toISOString() } : notice;
       if (!known) {
         // Firing before a restart, or from nowhere we know: whoever takes its severity hears it ended.
@@ -638,15 +638,11 @@ export class AlertDispatcher {
     }
   }
 
-  /**
-   * Arm the timer that resolves `entry` at its `expiresAt` (at once when that is past), replacing
-   * any armed for its key; without an entry or an expiry, only disarm `key`'s.
-   */
-  #expireAt(entry: AlertEntry | undefined, key = entry?.key): void {
-    clearTimeout(this.#expiries.get(key!));
-    this.#expiries.delete(key!);
-    const expiresAt = entry?.firing ? entry.notice.expiresAt : undefined;
-    if (entry === undefined || expiresAt === undefined) return;
+  /** Arm the timer that resolves `entry` at its `expiresAt` (at once when that is past), replacing any armed for its key. */
+  #expireAt(entry: AlertEntry): void {
+    this.#disarm(entry.key);
+    const expiresAt = entry.firing ? entry.notice.expiresAt : undefined;
+    if (expiresAt === undefined) return;
     const timer = setTimeout(
       () => {
         this.#expiries.delete(entry.key);
@@ -664,6 +660,11 @@ export class AlertDispatcher {
     );
     timer.unref();
     this.#expiries.set(entry.key, timer);
+  }
+
+  #disarm(key: string): void {
+    clearTimeout(this.#expiries.get(key));
+    this.#expiries.delete(key);
   }
 
   #save(entry: AlertEntry): void {

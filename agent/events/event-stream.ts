@@ -161,7 +161,7 @@ export class EventStream {
         `a page from ${JSON.stringify(origin.slice(0, 200))} may not open the stream: only the agent's own pages and the origins in api.allowedOrigins may`,
       );
     }
-    const filter = parseFilter(url.searchParams, this.#policy().environments);
+    const filter = parseFilter(url.searchParams, policy.environments);
     if (typeof filter === 'string') return refuseUpgrade(socket, 400, filter);
     const token = url.searchParams.get('token');
     const decision = authorize(req.headers.authorization ?? (token ? `Bearer ${token}` : undefined), 'history', policy.tokens);

@@ -141,7 +141,6 @@ function writeFrameHeader(buffer: Buffer, offset: number, payload: number): numb
   return offset + 10;
 }
 
-/** Whether an event's type is `filter` or starts with `filter.` (`probe` matches probe.down). */
 /**
  * Why `filter` cannot name event types (a type, `rule.firing`, or a prefix, `probe`), for an
  * answer of 400; undefined when it can. GET /api/v1/events and the stream judge it alike.
@@ -152,6 +151,7 @@ export function typeFilterProblem(filter: string): string | undefined {
   return `type ${JSON.stringify(filter)} is not an event type or prefix such as probe, rule.firing (prefixes: ${prefixes})`;
 }
 
+/** Whether an event's type is `filter` or starts with `filter.` (`probe` matches probe.down). */
 export function isOfType(type: string, filter: string | undefined): boolean {
   return filter === undefined || type === filter || type.startsWith(`${filter}.`);
 }

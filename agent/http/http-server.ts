@@ -17,8 +17,14 @@ import { formatKeyPath } from '../../config/load-config.js';
 import type { Redactor } from '../../config/redactor.js';
 import { parseHost } from '../../config/schema.js';
 import { VERSION } from '../package.js';
-import { AGENT_HEADER } from './agent-header.js';
 import type { TurnQueue } from './turn-queue.js';
+
+/**
+ * On every answer, with the agent's version: what tells greenlight's CLI it reached an agent, not
+ * another service or a proxy's error page that happens to answer 2xx JSON (an emergency rollback
+ * must never report a success it did not get).
+ */
+export const AGENT_HEADER = 'greenlight-version';
 
 /**
  * admin: ADMIN_TOKEN only. rollback: the emergency path, ROLLBACK_TOKEN or ADMIN_TOKEN.

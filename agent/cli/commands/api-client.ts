@@ -7,7 +7,7 @@ import type { Dispatcher } from 'undici';
 import { getGlobalDispatcher } from '../../../probes/undici-core.js';
 import { GreenlightError, UsageError } from '../../../config/errors.js';
 import type { CommandIo } from '../cli.js';
-import { AGENT_HEADER } from '../../http/agent-header.js';
+import { AGENT_HEADER } from '../../http/http-server.js';
 
 export const DEFAULT_AGENT_URL = 'http://127.0.0.1:9464';
 const DEFAULT_TIMEOUT_MS = 10_000;
