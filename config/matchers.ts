@@ -4,6 +4,7 @@
  * used in the config and on the command line). A label an alert does not carry matches as the
  * empty string. A regular expression is anchored at both ends (`=~"live-.*"` is the whole value).
  */
+import { regexProblem, userRegex } from './user-regex.js';
 
 /** One matcher over an alert's labels. */
 export interface LabelMatcher {
@@ -28,12 +29,8 @@ export function matcherProblem(matcher: LabelMatcher): string | undefined {
   if (!matcher.isRegex) return undefined;
   if (matcher.value.length > MAX_MATCHER_PATTERN)
     return `the regular expression of ${matcher.name} is ${matcher.value.length} characters long; at most ${MAX_MATCHER_PATTERN}`;
-  try {
-    new RegExp(`^(?:${matcher.value})$`);
-    return undefined;
-  } catch (error) {
-    return `${JSON.stringify(matcher.value.slice(0, 60))} is not a valid regular expression for ${matcher.name}: ${(error as Error).message}`;
-  }
+  const problem = regexProblem(`^(?:${matcher.value})$`);
+  return problem && `the regular expression ${JSON.stringify(matcher.value.slice(0, 60))} of ${matcher.name} ${problem}`;
 }
 
 /** `severity="critical"`, `probe!~"health|universe"`: the text form, quoted. */
@@ -77,7 +74,7 @@ export function compileMatchers(matchers: readonly LabelMatcher[]): LabelTest {
 function compileMatcher(matcher: LabelMatcher): LabelTest {
   const { name, value, isEqual } = matcher;
   if (!matcher.isRegex) return (labels) => (own(labels, name) === value) === isEqual;
-  const pattern = new RegExp(`^(?:${value})$`);
+  const pattern = userRegex(`^(?:${value})$`);
   return (labels) => pattern.test(own(labels, name)) === isEqual;
 }
 

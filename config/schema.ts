@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { parseJsonPath, type PathSegment } from './json-path.js';
 import { LABEL_NAME, matcherProblem, parseMatcher, type LabelMatcher } from './matchers.js';
 import { formatDuration, parseByteSize, parseDuration, quote } from './units.js';
+import { regexProblem } from './user-regex.js';
 
 /** A duration such as 250ms, 5s, 2m or 1h, as milliseconds. */
 export const Duration = z
@@ -60,8 +61,9 @@ export const JsonPath = z
   .transform((text): CompiledPath => ({ text, segments: parseJsonPath(text)! }))
   .meta({ description: "A JSON path: $ then .name, ['name'] or [index] steps." });
 
-const RegexText = z.string().refine(isRegex, {
-  error: (issue) => `${quote(issue.input)} is not a valid regular expression`,
+const RegexText = z.string().superRefine((text, ctx) => {
+  const problem = regexProblem(text);
+  if (problem) ctx.addIssue({ code: 'custom', message: `${quote(text)} ${problem}` });
 });
 
 export const Name = z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/, {
@@ -1083,15 +1085,6 @@ function isTimezone(name: string): boolean {
   if (Intl.supportedValuesOf('timeZone').includes(name)) return true;
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: name });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function isRegex(text: string): boolean {
-  try {
-    new RegExp(text);
     return true;
   } catch {
     return false;

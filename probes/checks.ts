@@ -7,6 +7,7 @@
 import type { Redactor } from '../config/redactor.js';
 import type { HeaderAssertionConfig, JsonAssertionConfig, StatusRange } from '../config/schema.js';
 import { flatString } from '../config/flat-string.js';
+import { userRegex } from '../config/user-regex.js';
 import type { CheckResult } from './probe-result.js';
 import { JsonSlice } from './json-select.js';
 
@@ -159,7 +160,7 @@ export function compileJsonChecks(assertion: JsonAssertionConfig, redactor: Reda
     );
   }
   if (assertion.matches !== undefined) {
-    const pattern = new RegExp(assertion.matches);
+    const pattern = userRegex(assertion.matches);
     add((v) => typeof v === 'string' && pattern.test(v), `matches /${assertion.matches}/`, `does not match /${assertion.matches}/`);
   }
   return checks;
@@ -181,7 +182,7 @@ export function compileHeaderChecks(assertion: HeaderAssertionConfig, redactor: 
   }
   if (assertion.equals !== undefined) add((v) => v === assertion.equals, `== ${show(assertion.equals, redactor)}`, `!= ${show(assertion.equals, redactor)}`);
   if (assertion.matches !== undefined) {
-    const pattern = new RegExp(assertion.matches);
+    const pattern = userRegex(assertion.matches);
     add((v) => v !== undefined && pattern.test(v), `matches /${assertion.matches}/`, `does not match /${assertion.matches}/`);
   }
   return checks;

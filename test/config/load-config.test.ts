@@ -110,7 +110,12 @@ describe('parseConfig', () => {
     [
       'a bad regex',
       `${BASE}    expect:\n      json:\n        - path: $.status\n          matches: "(("\n`,
-      'probes[0].expect.json[0].matches: "((" is not a valid regular expression (line 12)',
+      'probes[0].expect.json[0].matches: "((" is not a valid regular expression: Invalid regular expression: /((/: Unterminated group (line 12)',
+    ],
+    [
+      'a regex that could backtrack without bound',
+      `${BASE}    expect:\n      headers:\n        - name: etag\n          matches: '(\\w+)-\\1'\n`,
+      'probes[0].expect.headers[0].matches: "(\\\\w+)-\\\\1" could take time without bound to match, so greenlight does not run it: write it without back-references (\\1), look-arounds ((?=, (?!, (?<=, (?<!) and repeat counts in the hundreds, as Prometheus and Alertmanager require (line 12)',
     ],
     [
       'a bad cron',

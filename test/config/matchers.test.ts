@@ -19,6 +19,8 @@ describe('label matchers', () => {
     ['rule', 'is not a matcher'],
     ['1rule=x', 'is not a matcher'],
     ['rule=~"(("', 'is not a valid regular expression'],
+    ['rule=~"(?!live-).*"', 'could take time without bound to match'],
+    ['probe=~"(a)\\\\1"', 'without back-references'],
     ['rule="unterminated', 'starts with a quote'],
     [`rule=~${'a'.repeat(300)}`, 'at most 256'],
   ])('refuses %s, saying why', (text, why) => {

@@ -41,6 +41,7 @@ describe('SilenceBook', () => {
   it.each([
     [{ matchers: [{ name: 'env', value: 'green', isRegex: false, isEqual: false }] }, 400, 'would mute every alert'],
     [{ matchers: [{ name: 'rule', value: '((', isRegex: true, isEqual: true }] }, 400, 'not a valid regular expression'],
+    [{ matchers: [{ name: 'rule', value: '(live)-\\1', isRegex: true, isEqual: true }] }, 400, 'without back-references'],
     [{ matchers: [{ name: 'bad-name', value: 'x', isRegex: false, isEqual: true }] }, 400, 'not a label name'],
     [{ endsAt: iso(T0 - 1) }, 400, 'already past'],
     [{ startsAt: iso(T0 + 10_000), endsAt: iso(T0 + 5_000) }, 400, 'must be later than startsAt'],
