@@ -8,10 +8,11 @@
  * ends, even by kill -9, so a crash leaves nothing stale to clean up; an agent that is still
  * stopping (a restart by its supervisor) is waited for a moment.
  */
-import { mkdirSync } from 'node:fs';
+
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreError } from './store.js';
+import { makeDirectory } from './make-directory.js';
 
 export const LOCK_FILE = 'greenlight.lock';
 /** How long a start waits for an agent still stopping to let the directory go. */
@@ -30,7 +31,7 @@ export class DataDirLock {
     const path = join(dir, LOCK_FILE);
     let db: Database.Database | undefined;
     try {
-      mkdirSync(dir, { recursive: true });
+      makeDirectory(dir);
       db = new Database(path, { timeout: WAIT_MS });
       db.pragma('locking_mode = EXCLUSIVE');
       // The first write takes the exclusive lock; in this locking mode it is kept after the commit.

@@ -7,12 +7,13 @@
  * their commit to the thread pool: appendEvents, syncEvents). The journal is bounded by age and size
  * (`prune`, run by JournalRetention): the oldest events go first, and ids are never reused.
  */
-import { closeSync, existsSync, fdatasync, fdatasyncSync, mkdirSync, openSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, fdatasync, fdatasyncSync, openSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { GreenlightError } from '../../config/errors.js';
 import type { EventJson, GreenlightEvent, Severity } from './events.js';
 import type { FlagAuditEntry, FlagState } from '../flags/flag-store.js';
+import { makeDirectory } from './make-directory.js';
 
 export class StoreError extends GreenlightError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -241,7 +242,7 @@ export class Store {
     const dir = resolve(dataDir);
     const path = join(dir, file);
     try {
-      mkdirSync(dir, { recursive: true });
+      makeDirectory(dir);
       if (fresh) for (const suffix of ['', '-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true });
       const db = new Database(path);
       db.pragma(`cache_size = -${PAGE_CACHE_KIB}`);

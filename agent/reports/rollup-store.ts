@@ -19,12 +19,13 @@
  * hour tables are always current — there is no hourly compaction to wait for, and no pause of
  * the event loop once an hour (at a thousand series compacting an hour at once took 75 ms).
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { LATENCY_BINS } from '../../probes/sliding-window.js';
 import { PAGE_CACHE_KIB, StoreError } from '../events/store.js';
 import { addEncodedBins, encodeBins, mergeEncoded } from './latency-sketch.js';
+import { makeDirectory } from '../events/make-directory.js';
 
 export const MINUTE_MS = 60_000;
 export const HOUR_MS = 3_600_000;
@@ -164,7 +165,7 @@ export class RollupStore {
     const dir = resolve(dataDir);
     const path = join(dir, ROLLUPS_FILE);
     try {
-      mkdirSync(dir, { recursive: true });
+      makeDirectory(dir);
       const db = new Database(path);
       db.pragma(`cache_size = -${PAGE_CACHE_KIB}`);
       db.pragma('journal_mode = WAL');

@@ -152,13 +152,17 @@ describe('greenlight run', () => {
     await again.stop();
   });
 
-  it('exits 1 with a clear message when the data directory cannot be used', async () => {
-    const notADirectory = writeTempFile('plain-file', 'x');
-    const file = writeTempFile('run.yaml', pairConfig(blue.url, green.url).replace(/^dataDir: .*$/m, `dataDir: ${notADirectory}/state`));
-    const run = await cli(['run', '--config', file]);
+  it.each([
+    ['under a plain file', () => `${writeTempFile('plain-file', 'x')}/state`],
+    // Node's recursive mkdir retried /proc's ENOENT for ever: the agent spun at start.
+    ['under /proc, where nothing can be made', () => `/proc/greenlight-${process.pid}/state`],
+  ])('exits 1 with a clear message when the data directory cannot be used: %s', async (_where, dataDir) => {
+    const dir = dataDir();
+    const file = writeTempFile('run.yaml', pairConfig(blue.url, green.url).replace(/^dataDir: .*$/m, `dataDir: ${dir}`));
+    const run = await cli(['run', '--config', file], {}, 15_000);
     expect(run.code).toBe(1);
     // The first thing an agent does with its directory is to take it (one agent each).
-    expect(run.stdout + run.stderr).toContain(`cannot lock the data directory ${notADirectory}/state: `);
+    expect(run.stdout + run.stderr).toContain(`cannot lock the data directory ${dir}: `);
     expect(run.stdout + run.stderr).toContain('Set GREENLIGHT_DATA_DIR (dataDir) to a writable directory');
   });
 
