@@ -203,10 +203,45 @@ export class SlidingWindow {
     this.#binMax = count > 0xffff ? 0xffffffff : 0xffff;
   }
 
-  /** Count, failures and latency sum as of `at`: the cheap part of the figures (no quantiles). */
-  totals(at: number): { count: number; failures: number; latencySumMs: number } {
+  /**
+   * Count, failures and latency sum as of `at`: the cheap part of the figures (no quantiles).
+   * With `since`, only those of the buckets from the one `since` falls in (a live environment is
+   * judged on its time as live: rules/facts.ts); a `since` before the window changes nothing.
+   */
+  totals(at: number, since?: number): { count: number; failures: number; latencySumMs: number } {
     this.#rotate(at);
-    return { count: this.#totalCount, failures: this.#totalFailures, latencySumMs: this.#totalLatency };
+    const first = this.#firstEpoch(since);
+    if (first === undefined) return { count: this.#totalCount, failures: this.#totalFailures, latencySumMs: this.#totalLatency };
+    let count = 0;
+    let failures = 0;
+    let latencySumMs = 0;
+    for (let epoch = first; epoch <= this.#head; epoch++) {
+      const slot = slotOf(epoch, this.#buckets);
+      count += this.#count[slot]!;
+      failures += this.#failures[slot]!;
+      latencySumMs += this.#latencySum[slot]!;
+    }
+    return { count, failures, latencySumMs };
+  }
+
+  /** The oldest epoch to count from `since`; undefined when that is the whole window (or no `since`). */
+  #firstEpoch(since: number | undefined): number | undefined {
+    if (since === undefined) return undefined;
+    const first = Math.floor(since / this.bucketMs);
+    return first > this.#head - this.#buckets + 1 ? first : undefined;
+  }
+
+  /** The latency histogram of the buckets from epoch `first` on, and its count: a new array. */
+  #binsFrom(first: number): { bins: Uint32Array; count: number } {
+    const bins = new Uint32Array(LATENCY_BINS);
+    let count = 0;
+    for (let epoch = first; epoch <= this.#head; epoch++) {
+      const slot = slotOf(epoch, this.#buckets);
+      if (this.#count[slot] === 0) continue;
+      count += this.#count[slot]!;
+      this.#eachBin(slot, (bin, n) => (bins[bin]! += n));
+    }
+    return { bins, count };
   }
 
   /** The window's figures as of clock time `at`. */
@@ -253,10 +288,13 @@ export class SlidingWindow {
     return this.#totalBins;
   }
 
-  /** Latency quantile in ms (interpolated within a histogram bin), undefined while empty. */
-  quantile(q: number, at: number): number | undefined {
+  /** Latency quantile in ms (interpolated within a histogram bin), undefined while empty; `since` as totals() has it. */
+  quantile(q: number, at: number, since?: number): number | undefined {
     this.#rotate(at);
-    return quantileOfBins(this.#totalBins, this.#totalCount, q);
+    const first = this.#firstEpoch(since);
+    if (first === undefined) return quantileOfBins(this.#totalBins, this.#totalCount, q);
+    const { bins, count } = this.#binsFrom(first);
+    return quantileOfBins(bins, count, q);
   }
 
   /** Expire the buckets that left the window by `at`; returns the epoch of `at`. */

@@ -19,6 +19,13 @@ export interface FactContext {
   environments: readonly string[];
   now: number;
   series(env: string): readonly ProbeSeries[];
+  /**
+   * When the live environment became live, if that was after the agent started. Facts over one
+   * environment's windows count the live environment's probes from then on (from the start of the
+   * bucket it fell in): failures it had while idle — a deploy restarting it — are not held against
+   * it once it takes traffic. Comparisons with the other environment read the whole window of both.
+   */
+  liveSince?: number | undefined;
   /** The environment a promotion is watching (from its switch to the end of its watch), if any. */
   watching?: string | undefined;
   /** The SLO named so (with no name: the only one). */
@@ -127,18 +134,24 @@ function windowIndex(series: ProbeSeries, window: string | undefined): number {
   return index < 0 ? series.windows.length - 1 : index;
 }
 
+/** Where an environment's window facts start counting: when it went live, for the live one (FactContext.liveSince). */
+function sinceFor(context: FactContext, params: FactParams): number | undefined {
+  return resolveEnv(context, params.env ?? context.ruleEnv) === context.activeEnvironment ? context.liveSince : undefined;
+}
+
 /** Pool the selected series' windows: counts and latency sums add up. */
 function pooled(context: FactContext, params: FactParams) {
+  const since = sinceFor(context, params);
   const pool = poolFor(context, params)?.window(params.window);
   if (pool) {
-    const totals = pool.totals(context.now);
+    const totals = pool.totals(context.now, since);
     return { count: totals.count, failures: totals.failures, meanMs: totals.count === 0 ? undefined : totals.latencySumMs / totals.count };
   }
   let count = 0;
   let failures = 0;
   let latencySumMs = 0;
   for (const series of selected(context, params)) {
-    const totals = series.windows[windowIndex(series, params.window)]!.totals(context.now);
+    const totals = series.windows[windowIndex(series, params.window)]!.totals(context.now, since);
     count += totals.count;
     failures += totals.failures;
     latencySumMs += totals.latencySumMs;
@@ -148,12 +161,13 @@ function pooled(context: FactContext, params: FactParams) {
 
 /** The worst (highest) latency quantile among the selected series, and their sample count. */
 function worstQuantile(context: FactContext, params: FactParams, q: number) {
+  const since = sinceFor(context, params);
   let count = 0;
   let worst: number | undefined;
   for (const series of selected(context, params)) {
     const window = series.windows[windowIndex(series, params.window)]!;
-    count += window.totals(context.now).count;
-    worst = max(worst, window.quantile(q, context.now));
+    count += window.totals(context.now, since).count;
+    worst = max(worst, window.quantile(q, context.now, since));
   }
   return { count, ms: worst };
 }

@@ -110,6 +110,7 @@ export class Pipeline {
     metrics.watchSlo(() => this.slo.status(Object.keys(host.config.environments)));
     const context = () => ({
       activeEnvironment: host.traffic.live,
+      liveSince: host.traffic.liveSince,
       environments: Object.keys(host.config.environments),
       now: now(),
       series: (env: string) => this.series.of(env),

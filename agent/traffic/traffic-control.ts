@@ -75,6 +75,8 @@ export class TrafficControl {
   readonly #options: TrafficControlOptions;
   #adapter: TrafficAdapter;
   #live: string;
+  /** When #live became live, if in this agent's life (the rules count its window facts from then). */
+  #liveSince: number | undefined;
   /** Held by every switch (verification through record) and every reload (read through apply). */
   readonly #lock = new Exclusive();
   /** When a rollback last moved traffic away from each environment (the anti-flap's "recently"). */
@@ -93,6 +95,11 @@ export class TrafficControl {
 
   get live(): string {
     return this.#live;
+  }
+
+  /** When the live environment became live, if that was after this agent started (a switch, or one it followed). */
+  get liveSince(): number | undefined {
+    return this.#liveSince;
   }
 
   get adapter(): TrafficAdapter {
@@ -164,6 +171,7 @@ export class TrafficControl {
     if (live === this.#live || !Object.hasOwn(this.#host.config.environments, live)) return;
     this.#options.logger.info({ live }, `${live} is live, as the cluster's shared state says`);
     this.#live = live;
+    this.#liveSince = this.#host.now();
     this.#host.metrics.setActiveEnvironment(live, Object.keys(this.#host.config.environments));
     this.#options.onSwitched();
   }
@@ -326,6 +334,7 @@ export class TrafficControl {
   #record(from: string, to: string, context: ActionContext, outcome: SwitchOutcome, kind: SwitchPlan['kind'], verification?: Verification): void {
     const { bus, metrics, config } = this.#host;
     this.#live = to;
+    this.#liveSince = this.#host.now();
     if (kind === 'rollback') this.#rolledBackFrom.set(from, this.#host.now());
     this.#options.persist(to);
     metrics.setActiveEnvironment(to, Object.keys(config.environments));

@@ -77,6 +77,28 @@ describe('SlidingWindow', () => {
     expect(window.figures(T0 + 75_000).p99LatencyMs!).toBeLessThan(12);
   });
 
+  it.each([
+    ['listed', 5],
+    ['binned', 40],
+  ])('counts from a moment on, from the start of its bucket (%s buckets)', (_layout, perBucket) => {
+    // 60 s of 30 buckets of 2 s: samples in the first 30 s fail at 900 ms, the rest pass at 10 ms.
+    const window = new SlidingWindow(60_000);
+    for (let i = 0; i < 30 * perBucket; i++) window.add(false, 900, T0 + (i * 1_000) / perBucket);
+    for (let i = 0; i < 30 * perBucket; i++) window.add(true, 10, T0 + 30_000 + (i * 1_000) / perBucket);
+    const at = T0 + 59_999;
+    expect(window.totals(at)).toMatchObject({ count: 60 * perBucket, failures: 30 * perBucket });
+    // From 31 s: its bucket starts at 30 s, so the passing half exactly.
+    expect(window.totals(at, T0 + 31_000)).toEqual({ count: 30 * perBucket, failures: 0, latencySumMs: 30 * perBucket * 10 });
+    expect(window.quantile(0.99, at, T0 + 31_000)!).toBeLessThan(12);
+    expect(window.quantile(0.99, at)!).toBeGreaterThan(800);
+    // From 29 s: the bucket of 28–30 s counts too, 2 s of failures.
+    expect(window.totals(at, T0 + 29_000)).toMatchObject({ count: 32 * perBucket, failures: 2 * perBucket });
+    // A moment before the window changes nothing; one after the newest bucket counts nothing.
+    expect(window.totals(at, T0 - 3_600_000)).toEqual(window.totals(at));
+    expect(window.totals(at, T0 + 70_000)).toEqual({ count: 0, failures: 0, latencySumMs: 0 });
+    expect(window.quantile(0.5, at, T0 + 70_000)).toBeUndefined();
+  });
+
   it('holds memory fixed by buckets and the densest bucket, whatever the sample count', () => {
     // Asserted on the structure that bounds memory, not on the heap: heapUsed moves with the
     // garbage collector's timing, which made this test fail by chance (issue 20).

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../config/load-config.js';
 import type { ProbeResult } from '../../probes/probe-result.js';
 import { ProbeSeries } from '../../probes/probe-series.js';
+import { SeriesPool } from '../../probes/series-pool.js';
 import { SloBook, sloDefinitions } from '../../probes/slo-window.js';
 import { FACTS, type FactContext, type FactParams } from '../../rules/facts.js';
 import { RuleEvaluator, sloWindows } from '../../rules/rule-evaluator.js';
@@ -110,6 +111,43 @@ describe('comparison facts: the live environment against the other', () => {
     // The sample that completes the comparison is the idle environment's.
     await evaluator.onSample('health', 'blue');
     expect(fired).toEqual(['slower']);
+  });
+});
+
+describe('the live environment is judged on its time as live', () => {
+  /** Both environments failed their first 30 probes at 900 ms (a deploy), then passed 30 at 10 ms; green went live at 30 s. */
+  const deployed = () => {
+    const [blue, green] = [series('blue'), series('green')];
+    for (const s of [blue, green])
+      feed(
+        s,
+        60,
+        (i) => (i < 30 ? 900 : 10),
+        (i) => i < 30,
+      );
+    return { blue, green, extra: { now: T0 + 60_000, liveSince: T0 + 30_000 } };
+  };
+
+  it.each([
+    ['errorRatio', 0, 0.5],
+    ['meanLatency', 0.01, 0.455],
+    ['p95Latency', 0.01, 1.0], // 900 ms, as the bins place it
+    ['samples', 30, 60],
+  ])('%s of the live environment counts from its switch; the idle one, and a start, count the whole window', (name, sinceLive, whole) => {
+    const { blue, green, extra } = deployed();
+    const live = fact(name, context([blue], [green], extra), { window: '5m' });
+    expect(live.value).toBeCloseTo(sinceLive, 2);
+    expect(live.samples).toBe(30);
+    // Through the environment's pool (a fact over every probe), the same.
+    const pooled = fact(name, context([blue], [green], { ...extra, pool: (env) => SeriesPool.of(env, env === 'blue' ? [blue] : [green]) }), { window: '5m' });
+    expect(pooled).toEqual(live);
+    expect(fact(name, context([blue], [green], extra), { window: '5m', env: 'idle' }).value).toBeCloseTo(whole, 1);
+    expect(fact(name, context([blue], [green], { now: extra.now }), { window: '5m' }).value).toBeCloseTo(whole, 1);
+  });
+
+  it('a comparison reads the whole window of both sides: the two releases over the same time', () => {
+    const { blue, green, extra } = deployed();
+    expect(fact('errorRatioDiff', context([blue], [green], extra), { window: '5m' })).toEqual({ value: 0, samples: 60 });
   });
 });
 

@@ -212,6 +212,34 @@ describe('greenlight promote (agent API)', () => {
     expect(s.events.slice(before).some((e) => e.type === 'action.skipped')).toBe(false);
   }, 30_000);
 
+  it('failures of a deploy on the idle environment, before its gates passed, do not roll back its promotion (regression: the 5 m error ratio fired at the switch)', async () => {
+    const errorRatioRule = `  - name: live-error-ratio
+    severity: critical
+    when: { all: [ { fact: errorRatio, params: { probe: [health, universe], window: 1m }, operator: greaterThan, value: 0.10 } ] }
+    minSamples: 20
+    actions: [rollback]
+`;
+    const s = await start(`${FAST_GATES.replace('watch: 1s', 'watch: 3s')}deployWindows: { enabled: false }\n`, (text) =>
+      text.replace('probes:\n', `${errorRatioRule}probes:\n`),
+    );
+    // The deploy: green fails every probe for a while (about 40 failed of its next probes), then comes up.
+    s.green.setFaults({ errorRatio: 1 });
+    const failed = () => s.events.filter((e) => e.type === 'probe.down' && e.env === 'green').length;
+    await waitUntil(() => failed() >= 2, 'green to fail while it deploys');
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    s.green.resetFaults();
+    await waitUntil(() => s.events.some((e) => e.type === 'probe.up' && e.env === 'green'), 'green to come up');
+    const { lines } = await promote(s.base, { to: 'green' });
+    expect(lines.at(-1)).toMatchObject({ ok: true, live: 'green', switched: true });
+    expect(s.events.filter((e) => e.type === 'rule.firing')).toEqual([]);
+    expect(s.agent.activeEnvironment).toBe('green');
+    // The window rule still judges green on what it does once live: half its probes fail (the
+    // universe, which the consecutive-failure rule does not read), and it is rolled back.
+    s.green.setFaults({ emptyUniverse: true });
+    await waitUntil(() => s.agent.activeEnvironment === 'blue', 'the rollback of a green that fails while live');
+    expect(s.events.filter((e) => e.type === 'rule.firing').map((e) => [e.env, e.rule])).toEqual([['green', 'live-error-ratio']]);
+  }, 30_000);
+
   it('a target that fails the post-switch verification is switched straight back', async () => {
     const s = await start(`${FAST_GATES}deployWindows: { enabled: false }\n`);
     const unsubscribe = s.agent.bus.subscribe((event) => {
