@@ -4,10 +4,10 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, ConfigFileError, type ConfigIssue } from './errors.js';
-import { collectSecrets, isSecretKey } from './redactor.js';
+import { collectSecrets, isSecretKey, Redactor } from './redactor.js';
 import { ConfigSchema, type Config } from './schema.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -47,6 +47,48 @@ function parseYaml(text: string): ParsedYaml {
   return { doc, lineOf: (offset) => (offset === undefined ? undefined : lineCounter.linePos(offset).line) };
 }
 
+/** Whether a value contains itself (`a: &x [*x]`): every walk over it would go on for ever. */
+function cyclic(value: unknown, within: Set<object> = new Set()): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  if (within.has(value)) return true;
+  within.add(value);
+  const found = Object.values(value).some((item) => cyclic(item, within));
+  within.delete(value);
+  return found;
+}
+
+/**
+ * The document as plain values, or the issues that keep it from being one. The yaml library
+ * resolves aliases here and throws for one that names no anchor, with the alias's name in its
+ * message: an unquoted value starting with `*` (a token such as `*Xy12…`) is read as an alias,
+ * so the name may be a secret. It is never quoted; the line is.
+ */
+function plainValue(doc: Document, lineOf: (offset?: number) => number | undefined, where: string): { value: unknown } | { issues: ConfigIssue[] } {
+  try {
+    const value: unknown = doc.toJS({ maxAliasCount: 1_000 }) ?? {};
+    if (cyclic(value))
+      return {
+        issues: [{ path: where, message: 'YAML: an alias (*name) is inside the value its anchor (&name) names, a value without end', line: undefined }],
+      };
+    return { value };
+  } catch (error) {
+    const unresolved: ConfigIssue[] = [];
+    visit(doc, {
+      Alias(_key, node) {
+        if (node.resolve(doc) === undefined)
+          unresolved.push({
+            path: where,
+            message: 'YAML: a value starting with * is an alias, and no anchor (&name) before it has its name: put the value in quotes',
+            line: lineOf(node.range?.[0]),
+          });
+      },
+    });
+    if (unresolved.length > 0) return { issues: unresolved };
+    // The other refusal: aliases that expand past the limit (a "billion laughs" document).
+    return { issues: [{ path: where, message: `YAML: ${(error as Error).message.split(':')[0]}`, line: undefined }] };
+  }
+}
+
 /** Parse, interpolate and validate config text. Throws ConfigError listing every problem found. */
 export function parseConfig(text: string, env: Env = {}, options: ParseOptions = {}): Config {
   return configOf(parseYaml(text), env, options);
@@ -62,10 +104,12 @@ function configOf({ doc, lineOf }: ParsedYaml, env: Env, options: ParseOptions):
     );
   }
 
+  const plain = plainValue(doc, lineOf, '');
+  if ('issues' in plain) throw new ConfigError(plain.issues, source);
   const unset = new Map<string, string>();
   const issues: ConfigIssue[] = reservedKeys(doc, lineOf, '');
   const interpolated = new Set<string>();
-  const raw = interpolate(doc.toJS() ?? {}, env, [], unset, interpolated);
+  const raw = interpolate(plain.value, env, [], unset, interpolated);
 
   // Rules from rule files join the config's; an issue in one is reported against its own file.
   const main: Located = { doc, lineOf, unset, prefix: '' };
@@ -99,14 +143,22 @@ function configOf({ doc, lineOf }: ParsedYaml, env: Env, options: ParseOptions):
         issues.push({ ...described, path: where.prefix + described.path });
     }
   }
-  if (issues.length > 0 || !result.success) throw new ConfigError(sortIssues(issues), source);
+  // An issue may quote the value it found, and that value may be a secret (a webhook URL that is
+  // not a URL, a password in a URL with a bad port): the issues are redacted with the secrets of
+  // the document as written, valid or not, before anything prints them.
+  if (issues.length > 0 || !result.success) throw new ConfigError(redacted(sortIssues(issues), collectSecrets(raw, interpolated)), source);
   const config = { ...result.data, notices, secrets: collectSecrets(result.data, interpolated) } as Config;
   for (const issue of options.validate?.(config) ?? []) {
     const { where, path } = located(remap(issue.path));
     issues.push({ path: where.prefix + formatKeyPath(path), message: issue.message, line: locate(where.doc, path, where.lineOf) });
   }
-  if (issues.length > 0) throw new ConfigError(sortIssues(issues), source);
+  if (issues.length > 0) throw new ConfigError(redacted(sortIssues(issues), config.secrets), source);
   return deepFreeze(config);
+}
+
+function redacted(issues: ConfigIssue[], secrets: readonly string[]): ConfigIssue[] {
+  const redactor = new Redactor(secrets);
+  return issues.map((issue) => ({ ...issue, message: redactor.text(issue.message) }));
 }
 
 /** A parsed YAML document and how to find lines in it; `prefix` names a rule file in messages. */
@@ -131,9 +183,14 @@ function parseRuleFile(
       issues.push({ path: `${file.source}`, message: `YAML syntax: ${error.message.split('\n')[0]}`, line: lineOf(error.pos[0]) });
     return undefined;
   }
+  const plain = plainValue(doc, lineOf, file.source);
+  if ('issues' in plain) {
+    issues.push(...plain.issues);
+    return undefined;
+  }
   issues.push(...reservedKeys(doc, lineOf, prefix));
   const unset = new Map<string, string>();
-  const value = interpolate(doc.toJS() ?? {}, env, [], unset, interpolated) as Record<string, unknown>;
+  const value = interpolate(plain.value, env, [], unset, interpolated) as Record<string, unknown>;
   for (const key of Object.keys(value)) {
     if (key !== 'rules')
       issues.push({ path: `${prefix}${key}`, message: 'unknown key; a rule file holds only rules: [...]', line: locate(doc, [key], lineOf, true) });
@@ -334,8 +391,10 @@ function interpolate(value: unknown, env: Env, path: KeyPath, unset: Map<string,
       unset.set(formatKeyPath(path), missing);
       return undefined;
     }
-    if (substituted.length > 0 && secretPlace(path, value)) for (const text of [...substituted, expanded]) secrets.add(text);
-    if (expanded !== value && /^\$\{[^}]*\}$/.test(value)) return typedScalar(expanded);
+    const secret = substituted.length > 0 && secretPlace(path, value);
+    if (secret) for (const text of [...substituted, expanded]) secrets.add(text);
+    // A token of digits stays the string it is: as a number it would be refused, quoted in the message, and rounded.
+    if (!secret && expanded !== value && /^\$\{[^}]*\}$/.test(value)) return typedScalar(expanded);
     return expanded;
   }
   if (Array.isArray(value)) {
@@ -354,12 +413,34 @@ function interpolate(value: unknown, env: Env, path: KeyPath, unset: Map<string,
 
 /**
  * Whether what a variable puts into the string `raw` at `path` is a secret: a header value, a
- * request body, the value of a key named like a secret, or a string that names one itself
- * (`--token=${T}`, `/api?api_key=${K}`, `Authorization: Bearer ${T}` as a command argument).
+ * request body, the value of a key named like a secret, a string that names one itself
+ * (`--token=${T}`, `/api?api_key=${K}`, `Authorization: Bearer ${T}` as a command argument), any
+ * argument of a command (`[switch.sh, --token, "${T}"]`: the name and the value are two
+ * arguments), or a segment of a path (`/api/${T}/health`, `https://host/hooks/${T}`): tokens
+ * travel there too. A variable that is a whole path or URL (`${BLUE_URL}`) is an address, not a
+ * secret, unless a secret key or a webhook's place makes it one.
  */
 function secretPlace(path: KeyPath, raw: string): boolean {
   const inHeaders = path.length >= 2 && path[path.length - 2] === 'headers';
-  return inHeaders || path.includes('body') || path.some((step) => typeof step === 'string' && isSecretKey(step)) || isSecretKey(raw.replace(VARIABLE, ''));
+  const inCommand = path.length >= 2 && path[path.length - 2] === 'command';
+  return (
+    inHeaders ||
+    inCommand ||
+    path.includes('body') ||
+    path.some((step) => typeof step === 'string' && isSecretKey(step)) ||
+    isSecretKey(raw.replace(VARIABLE, '')) ||
+    inPathSegment(raw)
+  );
+}
+
+/** Whether a variable of `raw` comes after the first slash of a path, or of a URL's path. */
+function inPathSegment(raw: string): boolean {
+  for (const match of raw.matchAll(VARIABLE)) {
+    if (match[0] === '$$') continue;
+    const before = raw.slice(0, match.index);
+    if (/^\/./.test(before) || /^[a-z][a-z0-9+.-]*:\/\/[^/]*\//i.test(before)) return true;
+  }
+  return false;
 }
 
 function typedScalar(text: string): unknown {
@@ -396,7 +477,8 @@ function friendlyMessage(issue: z.core.$ZodIssue, doc: Document, path: KeyPath):
   if (issue.code === 'invalid_type') {
     const present = doc.hasIn(path);
     if (!present || issue.input === undefined) return `is required (${article(issue.expected)})`;
-    return `expected ${article(issue.expected)}, got ${describeValue(issue.input)}`;
+    const quote = issue.expected === 'string' && (typeof issue.input === 'number' || typeof issue.input === 'boolean') ? ' (put it in quotes)' : '';
+    return `expected ${article(issue.expected)}, got ${describeValue(issue.input)}${quote}`;
   }
   if (issue.code === 'invalid_value') {
     return `${describeValue(issue.input)} is not one of ${issue.values.map((v) => String(v)).join(', ')}`;

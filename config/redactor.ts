@@ -62,6 +62,9 @@ export function isSecretHeader(name: string): boolean {
 export function collectSecrets(config: unknown, interpolated: Iterable<string> = []): string[] {
   const found = new Set<string>();
   const walk = (value: unknown, path: readonly (string | number)[]): void => {
+    // A number or boolean where a secret belongs is one too (YAML read an unquoted token of
+    // digits as a number): the config is refused for it, and the refusal must not quote it.
+    if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') value = String(value);
     if (typeof value === 'string') {
       const key = path.at(-1);
       const parent = path.at(-2);
@@ -70,10 +73,11 @@ export function collectSecrets(config: unknown, interpolated: Iterable<string> =
       } else if (typeof key === 'string' && isSecretKey(key)) {
         for (const part of credentialParts(value)) found.add(part);
       }
-      if (/^https?:\/\//i.test(value)) {
-        const webhook = key === 'url' && (WEBHOOK_BLOCKS.has(String(path[0])) || path.at(-2) === 'purge') && !PUBLIC_URLS.has(value);
-        for (const part of webhook ? secretsOfUrl(value) : credentialsOfUrl(value)) found.add(part);
-      }
+      // A webhook's URL is its credential even when it is not a valid URL (no scheme, a bad port):
+      // the config is refused for it, and the refusal must not quote it either.
+      const webhook = key === 'url' && (WEBHOOK_BLOCKS.has(String(path[0])) || path.at(-2) === 'purge') && !PUBLIC_URLS.has(value);
+      if (webhook) for (const part of secretsOfUrl(value)) found.add(part);
+      else if (value.includes('://')) for (const part of credentialsOfUrl(value)) found.add(part);
       return;
     }
     if (Array.isArray(value)) value.forEach((item, index) => walk(item, [...path, index]));
@@ -104,13 +108,21 @@ export function secretsOfUrl(url: string): string[] {
   return [...new Set(parts)].filter((part) => part !== '' && part !== '/');
 }
 
-/** A URL's password (raw and decoded), `user:password`, and the values of query parameters named like secrets. */
+/**
+ * A URL's password (raw and decoded), `user:password`, and the values of query parameters named
+ * like secrets; of a text that is no valid URL (`http://user:pw@host:99999`), the password and
+ * `user:password` found by their place.
+ */
 function credentialsOfUrl(url: string): string[] {
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    return [];
+    const userinfo = /^[a-z][a-z0-9+.-]*:\/\/([^/?#@]*)@/i.exec(url)?.[1];
+    const colon = userinfo?.indexOf(':') ?? -1;
+    if (userinfo === undefined || colon < 0) return [];
+    const password = userinfo.slice(colon + 1);
+    return [password, safeDecode(password), userinfo, safeDecode(userinfo)];
   }
   const parts: string[] = [];
   if (parsed.password) {

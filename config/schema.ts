@@ -819,6 +819,9 @@ const Cluster = z
     databaseUrl: z
       .string()
       .regex(/^postgres(ql)?:\/\//, { error: 'must be a postgres:// or postgresql:// URL' })
+      .refine((text) => URL.canParse(text), {
+        error: 'is not a URL that node-postgres can read (a port that is not a number, a space, a stray @ or %): percent-encode the password',
+      })
       .optional()
       .meta({
         description:
@@ -1030,6 +1033,8 @@ export function buildConfigSchema(plugins: PluginSchemas) {
 function uniqueNames(items: readonly { name?: unknown }[], path: string, what: string, ctx: z.RefinementCtx): void {
   const seen = new Map<unknown, number>();
   items.forEach((item, index) => {
+    // An item that failed its own checks may have no name yet: that is its issue, not a clash.
+    if (typeof item.name !== 'string') return;
     const first = seen.get(item.name);
     if (first !== undefined) {
       ctx.addIssue({

@@ -1,4 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
+import { parseAgentConfig } from '../../agent/reload/agent-config.js';
 import { parseConfig } from '../../config/load-config.js';
 import { issuesOf as issuesOfConfig } from '../helpers/config-issues.js';
 
@@ -298,5 +299,65 @@ probes:
   it('never re-parses an interpolated value as YAML', () => {
     const config = parseConfig(`${BASE}    headers:\n      x-note: \${NOTE}\n`, { NOTE: 'a: b\n- c' });
     expect(config.probes[0]!.headers['x-note']).toBe('a: b\n- c');
+  });
+});
+
+describe('a refused config never quotes a secret (regression: webhook URLs and passwords were quoted into the log, the reload event and the journal)', () => {
+  const receivers = `alerts:
+  receivers:
+    - { type: webhook, name: hook, url: "\${HOOK_URL}" }
+`;
+  const traffic = `traffic: { type: webhook, url: "\${TRAFFIC_URL}" }\n`;
+  it.each([
+    [
+      'a webhook URL without its scheme',
+      `${BASE}${receivers}`,
+      { HOOK_URL: 'hooks.slack.example/services/T0/B0/HookSecret123456' },
+      ['HookSecret123456', 'hooks.slack.example'],
+    ],
+    ['a traffic webhook on another scheme', `${BASE}${traffic}`, { TRAFFIC_URL: 'ftp://switch.example/TrafficSecret987654' }, ['TrafficSecret987654']],
+    ['a password in a URL with a bad port', BASE.replace('http://127.0.0.1:8081', 'http://ops:UrlPassw0rd99@blue.example:99999'), {}, ['UrlPassw0rd99']],
+    ['a password in a URL of another scheme', BASE.replace('http://127.0.0.1:8081', 'htp://ops:UrlPassw0rd99@blue.example'), {}, ['UrlPassw0rd99']],
+    [
+      'a routing key of digits written unquoted',
+      `${BASE}alerts:\n  receivers:\n    - { type: pagerduty, routingKey: 12345678901234567890123 }\n`,
+      {},
+      ['1.2345678901234568e+22', '12345678901'],
+    ],
+  ])('%s', (_name, text, env, hidden) => {
+    const issues = issuesOfConfig(parseAgentConfig, text, env).join('\n');
+    expect(issues).toContain('[redacted]');
+    for (const secret of hidden) expect(issues).not.toContain(secret);
+  });
+
+  it('keeps a variable of digits in a secret place a string: a valid token, not a number refused and quoted', () => {
+    const config = parseAgentConfig(`${BASE}    headers:\n      x-api-key: \${KEY}\napi:\n  adminToken: \${ADMIN}\n`, {
+      KEY: '4815162342108',
+      ADMIN: '98765432109876543210',
+    });
+    expect(config.probes[0]!.headers['x-api-key']).toBe('4815162342108');
+    expect(config.api.adminToken).toBe('98765432109876543210');
+    // Elsewhere a whole-value reference still takes the type it reads as.
+    expect(parseConfig(`${BASE}probeDefaults:\n  jitter: \${J}\n`, { J: '0.25' }).probeDefaults.jitter).toBe(0.25);
+  });
+
+  it('an unquoted value starting with * is an alias: the line is named, the name (maybe a token) is not', () => {
+    const issues = issuesOf(`${BASE}api:\n  rollbackToken: *RbkAlias_secret123\n`);
+    expect(issues).toEqual(['YAML: a value starting with * is an alias, and no anchor (&name) before it has its name: put the value in quotes (line 10)']);
+  });
+
+  it('an alias inside its own anchor is refused, not followed for ever', () => {
+    expect(issuesOf(`${BASE}x: &loop [1, *loop]\n`)).toEqual(['YAML: an alias (*name) is inside the value its anchor (&name) names, a value without end']);
+  });
+
+  it('a receiver that fails its own checks is not also reported as a duplicate name', () => {
+    const issues = issuesOfConfig(parseAgentConfig, `${BASE}alerts:\n  receivers:\n    - { type: webhook }\n    - { type: webhook }\n`);
+    expect(issues.join('\n')).not.toContain('is already the name of');
+  });
+
+  it('refuses a database URL node-postgres cannot read, without quoting it', () => {
+    const issues = issuesOf(`${BASE}cluster:\n  databaseUrl: "postgres://gl:DbPassw0rd99@127.0.0.1:notaport/gl"\n`).join('\n');
+    expect(issues).toContain('cluster.databaseUrl: is not a URL that node-postgres can read');
+    expect(issues).not.toContain('DbPassw0rd99');
   });
 });

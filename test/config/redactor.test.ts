@@ -143,6 +143,29 @@ switching:
     expect(collectSecrets({ rules: [{ labels: { 'auth-team': 'payments', owner: 'desk-ops' } }] })).toEqual([]);
   });
 
+  it('takes what a variable puts into a command argument or a path segment; not a whole address', () => {
+    const env = {
+      SWITCH_TOKEN: 'switch-token-111222',
+      PATH_TOKEN: 'path-token-333444',
+      HOOK: 'hook-token-555666',
+      BLUE_URL: 'http://127.0.0.1:1',
+      HEALTH: '/api/health',
+    };
+    const config = parseAgentConfig(
+      `environments:
+  blue: { url: "\${BLUE_URL}" }
+  green: { url: "http://127.0.0.1:2/tenant/\${HOOK}" }
+traffic: { type: command, command: [/usr/local/bin/switch, --token, "\${SWITCH_TOKEN}"] }
+probes:
+  - { name: health, path: "\${HEALTH}" }
+  - { name: deep, path: "/api/\${PATH_TOKEN}/health" }
+`,
+      env,
+    );
+    for (const value of [env.SWITCH_TOKEN, env.PATH_TOKEN, env.HOOK]) expect(config.secrets).toContain(value);
+    for (const value of [env.BLUE_URL, env.HEALTH]) expect(config.secrets).not.toContain(value);
+  });
+
   it('reads the credential inside a Basic header', () => {
     const basic = Buffer.from('deploy:basic-password-9').toString('base64');
     expect(collectSecrets({ environments: { blue: { headers: { Authorization: `Basic ${basic}` } } } })).toEqual(
