@@ -27,7 +27,7 @@ import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { EventListener, GreenlightEvent } from './events.js';
 import { originOf, parseHost } from '../../config/schema.js';
-import { authorize, refuseUpgrade, type Tokens } from '../http/http-server.js';
+import { authorize, type Tokens, type UpgradeRefusal } from '../http/http-server.js';
 import { isOfType, textFrame, typeFilterProblem, type EncodedEvent, type JournalPages } from './journal-pages.js';
 import type { TurnQueue } from '../http/turn-queue.js';
 
@@ -150,32 +150,32 @@ export class EventStream {
   }
 
   /** Take a WebSocket upgrade that passed the HTTP server's Host check (HttpServer.onUpgrade). */
-  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
-    if (url.pathname !== '/api/v1/stream') return refuseUpgrade(socket, 404, `no WebSocket endpoint ${url.pathname}; use /api/v1/stream`);
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, refuse: UpgradeRefusal): void {
+    if (url.pathname !== '/api/v1/stream') return refuse(404, `no WebSocket endpoint ${url.pathname}; use /api/v1/stream`);
     const policy = this.#policy();
     const origin = req.headers.origin;
     if (origin !== undefined && !sameOrigin(origin, req.headers.host) && !policy.allowedOrigins.includes(originOf(origin) ?? '')) {
       return this.#refuse(
-        socket,
+        refuse,
         403,
         `a page from ${JSON.stringify(origin.slice(0, 200))} may not open the stream: only the agent's own pages and the origins in api.allowedOrigins may`,
       );
     }
     const filter = parseFilter(url.searchParams, policy.environments);
-    if (typeof filter === 'string') return refuseUpgrade(socket, 400, filter);
+    if (typeof filter === 'string') return refuse(400, filter);
     const token = url.searchParams.get('token');
     const decision = authorize(req.headers.authorization ?? (token ? `Bearer ${token}` : undefined), 'history', policy.tokens);
-    if ('status' in decision) return refuseUpgrade(socket, 401, `the stream needs a token: ${decision.error}`);
+    if ('status' in decision) return refuse(401, `the stream needs a token: ${decision.error}`);
     const address = remoteAddress(req);
     if (this.#clients.size >= policy.maxClients) {
-      return this.#refuse(socket, 503, `the stream has its ${policy.maxClients} clients (api.stream.maxClients): try again later, or read GET /api/v1/events`, {
+      return this.#refuse(refuse, 503, `the stream has its ${policy.maxClients} clients (api.stream.maxClients): try again later, or read GET /api/v1/events`, {
         'retry-after': '10',
       });
     }
     const fromAddress = this.#perAddress.get(address) ?? 0;
     if (fromAddress >= policy.maxClientsPerAddress) {
       return this.#refuse(
-        socket,
+        refuse,
         429,
         `${address} already has ${fromAddress} stream clients (api.stream.maxClientsPerAddress): close one, or raise the limit when many people share this address (a proxy)`,
         { 'retry-after': '10' },
@@ -201,8 +201,8 @@ export class EventStream {
     this.#wss.close();
   }
 
-  #refuse(socket: Duplex, status: number, error: string, headers: Record<string, string> = {}): void {
-    refuseUpgrade(socket, status, error, headers);
+  #refuse(refuse: UpgradeRefusal, status: number, error: string, headers: Record<string, string> = {}): void {
+    refuse(status, error, headers);
     // A flood of refused clients must not flood the log: the first, then a count at most once a minute.
     this.#refusals.count++;
     const now = performance.now();

@@ -56,7 +56,7 @@ export class ApiServer {
       policy,
       logger: logger.child({ component: 'stream' }),
     });
-    server.onUpgrade((req, socket, head, url) => stream.upgrade(req, socket, head, url));
+    server.onUpgrade((req, socket, head, url, refuse) => stream.upgrade(req, socket, head, url, refuse));
     return new ApiServer(server, stream, pages, turns);
   }
 

@@ -96,7 +96,12 @@ export interface Tokens {
 }
 
 /** Takes a protocol upgrade that passed the Host check; `url` is its parsed request target. */
-export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) => void;
+/**
+ * A WebSocket upgrade that passed the Host check. `refuse` answers it with an HTTP error and
+ * closes the socket, the error redacted as every error answer of the server is.
+ */
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, refuse: UpgradeRefusal) => void;
+export type UpgradeRefusal = (status: number, error: string, headers?: Record<string, string>) => void;
 
 export interface HttpServer {
   readonly address: { host: string; port: number };
@@ -116,7 +121,8 @@ const MAX_DRAIN_BYTES = 16 * MAX_BODY_BYTES;
 
 /**
  * `redactor` hides secrets in request bodies as they come in: a reason or comment that quotes a
- * token is stored, echoed and audited without it.
+ * token is stored, echoed and audited without it. It also hides them in every error answer, which
+ * may quote a path or a query value (`since must be a whole number, not "…"`).
  */
 export async function startHttpServer(options: {
   listen: { host: string; port: number };
@@ -136,24 +142,34 @@ export async function startHttpServer(options: {
   const hostRefusal = (req: IncomingMessage) =>
     hostPolicy ? checkHost(req.headers.host, { ...hostPolicy, allowed: options.allowedHosts?.() ?? [] }) : undefined;
   let upgrade: UpgradeHandler | undefined;
+  const reply = (res: ServerResponse, response: RouteResponse, headOnly = false) =>
+    send(
+      res,
+      response.status >= 400 && response.body !== undefined && options.redactor ? { ...response, body: options.redactor.value(response.body) } : response,
+      headOnly,
+    );
+  const refusal =
+    (socket: Duplex): UpgradeRefusal =>
+    (status, error, headers) =>
+      refuseUpgrade(socket, status, options.redactor ? options.redactor.text(error) : error, headers);
 
   const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 30_000 }, (req, res) => {
     res.setHeader(AGENT_HEADER, VERSION);
     const refused = hostRefusal(req);
     if (refused) {
       req.resume();
-      send(res, { status: refused.status, body: { error: refused.error } });
+      reply(res, { status: refused.status, body: { error: refused.error } });
       return;
     }
     const url = requestUrl(req);
     if (!url) {
       req.resume();
-      send(res, { status: 400, body: { error: 'the request target is not a valid path; send /path?query' } });
+      reply(res, { status: 400, body: { error: 'the request target is not a valid path; send /path?query' } });
       return;
     }
     handle(req, res, url).catch((error: unknown) => {
       logger.error({ err: error, method: req.method, path: url.pathname }, 'request handler failed');
-      if (!res.headersSent) send(res, { status: 500, body: { error: 'internal error; see the agent log' } });
+      if (!res.headersSent) reply(res, { status: 500, body: { error: 'internal error; see the agent log' } });
       else res.destroy();
     });
   });
@@ -161,7 +177,7 @@ export async function startHttpServer(options: {
   async function handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const matches = table.map(({ route, pattern }) => ({ route, params: pattern(url.pathname) })).filter((m) => m.params !== undefined);
     if (matches.length === 0) {
-      send(res, {
+      reply(res, {
         status: 404,
         body: { error: `no route ${req.method} ${url.pathname}; routes: ${options.routes.map((r) => `${r.method} ${r.path}`).join(', ')}` },
       });
@@ -171,7 +187,7 @@ export async function startHttpServer(options: {
     const match = matches.find((m) => m.route.method === method);
     if (!match) {
       const allowed = [...new Set(matches.map((m) => m.route.method))].join(', ');
-      send(res, { status: 405, headers: { allow: allowed }, body: { error: `${url.pathname} answers ${allowed}, not ${req.method}` } });
+      reply(res, { status: 405, headers: { allow: allowed }, body: { error: `${url.pathname} answers ${allowed}, not ${req.method}` } });
       return;
     }
     const { route } = match;
@@ -179,7 +195,7 @@ export async function startHttpServer(options: {
     if (route.auth !== 'none') {
       const decision = authorize(req.headers.authorization, route.auth, options.tokens());
       if ('status' in decision) {
-        send(res, { status: decision.status, headers: decision.status === 401 ? { 'www-authenticate': 'Bearer' } : {}, body: { error: decision.error } });
+        reply(res, { status: decision.status, headers: decision.status === 401 ? { 'www-authenticate': 'Bearer' } : {}, body: { error: decision.error } });
         return;
       }
       role = decision.role;
@@ -188,12 +204,12 @@ export async function startHttpServer(options: {
     if (route.body) {
       const read = await readJsonBody(req);
       if ('error' in read) {
-        send(res, { status: read.status, body: { error: read.error } });
+        reply(res, { status: read.status, body: { error: read.error } });
         return;
       }
       const parsed = route.body.safeParse(options.redactor ? options.redactor.value(read.value) : read.value);
       if (!parsed.success) {
-        send(res, { status: 400, body: { error: invalidBody(parsed.error) } });
+        reply(res, { status: 400, body: { error: invalidBody(parsed.error) } });
         return;
       }
       body = parsed.data;
@@ -203,20 +219,21 @@ export async function startHttpServer(options: {
       const response = route.bulk && options.turns ? await options.turns.run(() => route.handle(request)) : await route.handle(request);
       if (response === undefined) throw new HttpError(503, 'greenlight is stopping');
       if (response.stream) await sendStream(res, response);
-      else send(res, response, req.method === 'HEAD');
+      else reply(res, response, req.method === 'HEAD');
     } catch (error) {
       if (!(error instanceof HttpError)) throw error;
-      send(res, { status: error.status, body: { error: error.message, code: error.code, ...error.details } });
+      reply(res, { status: error.status, body: { error: error.message, code: error.code, ...error.details } });
     }
   }
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const refused = hostRefusal(req);
-    if (refused) return refuseUpgrade(socket, refused.status, refused.error);
+    const refuse = refusal(socket);
+    if (refused) return refuse(refused.status, refused.error);
     const url = requestUrl(req);
-    if (!url) return refuseUpgrade(socket, 400, 'the request target is not a valid path; use /api/v1/stream');
-    if (!upgrade) return refuseUpgrade(socket, 404, `no WebSocket endpoint ${url.pathname}`);
-    upgrade(req, socket, head, url);
+    if (!url) return refuse(400, 'the request target is not a valid path; use /api/v1/stream');
+    if (!upgrade) return refuse(404, `no WebSocket endpoint ${url.pathname}`);
+    upgrade(req, socket, head, url, refuse);
   });
   server.on('clientError', (_error, socket) => socket.destroy());
   await new Promise<void>((resolve, reject) => {

@@ -172,11 +172,25 @@ function parseBaseUrl(text: string): URL {
 }
 
 function tokenFor(auth: Exclude<ApiAuth, 'none'>, env: NodeJS.ProcessEnv): string {
-  const token = auth === 'admin' ? env.ADMIN_TOKEN : env.ROLLBACK_TOKEN || env.ADMIN_TOKEN;
+  const name = auth === 'admin' || !env.ROLLBACK_TOKEN ? 'ADMIN_TOKEN' : 'ROLLBACK_TOKEN';
+  const token = env[name];
   if (!token) {
     const which = auth === 'admin' ? 'ADMIN_TOKEN' : 'ROLLBACK_TOKEN (or ADMIN_TOKEN)';
     throw new ApiError(`this needs ${which} in the environment: set it to the agent's token`);
   }
+  return bearerToken(name, token);
+}
+
+/**
+ * A token from the environment variable `name`, as an Authorization header can carry it (visible
+ * ASCII). A control character or a letter beyond ASCII (a paste gone wrong) is a usage error
+ * naming the variable, never the value, and never a crash in the HTTP client.
+ */
+export function bearerToken(name: string, token: string): string {
+  if (!/^[\x21-\x7e]+$/.test(token))
+    throw new UsageError(
+      `${name} holds a character an HTTP header cannot carry (a space, a control character or one beyond ASCII): set it to the agent's token`,
+    );
   return token;
 }
 

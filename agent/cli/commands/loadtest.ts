@@ -40,9 +40,11 @@ export async function loadtestCommand(options: LoadtestOptions, io: CommandIo): 
   if (!(maxErrorRatio >= 0 && maxErrorRatio <= 1))
     throw new UsageError(`--max-error-ratio must be a ratio from 0 to 1 such as 0.05, not ${options.maxErrorRatio}`);
 
-  const targets = new ProbeCompiler(config, Redactor.of(config)).targetsOn(options.env);
+  const redactor = Redactor.of(config);
+  const targets = new ProbeCompiler(config, redactor).targetsOn(options.env);
   const tty = options.tty ?? process.stderr.isTTY === true;
-  if (!options.json) io.out(`loadtest ${options.env}: ${rps} req/s for ${formatMs(durationMs)} over ${targets.map((t) => t.path).join(', ')}`);
+  // A path may carry a token in its query (`/health?api_key=${KEY}`).
+  if (!options.json) io.out(redactor.text(`loadtest ${options.env}: ${rps} req/s for ${formatMs(durationMs)} over ${targets.map((t) => t.path).join(', ')}`));
   let lastLine = 0;
   const report = await runLoadTest({
     targets,

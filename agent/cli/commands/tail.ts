@@ -5,7 +5,7 @@ import type { GreenlightEvent } from '../../events/events.js';
 import { HEARTBEAT_MS } from '../../events/event-stream.js';
 import { typeFilterProblem } from '../../events/journal-pages.js';
 import { escapeControls } from '../../telemetry/terminal-text.js';
-import { DEFAULT_AGENT_URL } from './api-client.js';
+import { bearerToken, DEFAULT_AGENT_URL } from './api-client.js';
 
 const COLORS: Record<string, string> = { info: '\u001b[36m', warning: '\u001b[33m', critical: '\u001b[31m' };
 const RESET = '\u001b[0m';
@@ -48,7 +48,7 @@ export async function tailCommand(
   const silenceMs = options.silenceMs ?? SILENCE_MS;
   let stopped = false;
   void stop.then(() => (stopped = true));
-  const token = io.env.GREENLIGHT_STREAM_TOKEN;
+  const token = io.env.GREENLIGHT_STREAM_TOKEN ? bearerToken('GREENLIGHT_STREAM_TOKEN', io.env.GREENLIGHT_STREAM_TOKEN) : undefined;
 
   // What the agent answered 400 with: asking again would be answered the same.
   let badRequest: string | undefined;

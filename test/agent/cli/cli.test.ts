@@ -117,6 +117,16 @@ describe('greenlight check', () => {
     expect(run.code).toBe(2);
     expect(run.stderr).toContain(message);
   });
+
+  it.each([
+    [['rollback', '--reason', 'x', '--url', 'http://127.0.0.1:1'], 'ADMIN_TOKEN'],
+    [['tail', '--url', 'http://127.0.0.1:1'], 'GREENLIGHT_STREAM_TOKEN'],
+  ])('exits 2 for %j with a control character in %s, naming the variable, never the value (regression: tail crashed)', async (args, variable) => {
+    const run = await cli(args, { [variable]: 'pasted-token-\u0001-0123456789' }, 15_000);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(`${variable} holds a character an HTTP header cannot carry`);
+    expect(run.stdout + run.stderr).not.toContain('pasted-token');
+  });
 });
 
 describe('greenlight run', () => {

@@ -143,7 +143,7 @@ async function startStream(bus: EventBus, logger: Logger, policy: Partial<Stream
     policy: () => ({ tokens: {}, maxClients: 1_000, maxClientsPerAddress: 1_000, allowedOrigins: [], environments: ['blue', 'green'], ...policy }),
     logger,
   });
-  server.onUpgrade((req, socket, head, url) => stream.upgrade(req, socket, head, url));
+  server.onUpgrade((req, socket, head, url, refuse) => stream.upgrade(req, socket, head, url, refuse));
   return {
     journal,
     stream,

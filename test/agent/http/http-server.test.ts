@@ -155,6 +155,36 @@ describe('the event history and api.streamToken', () => {
   });
 });
 
+describe('error answers', () => {
+  it('never quote a secret of the config back, on HTTP routes or the stream (regression: since=<token> was echoed)', async () => {
+    const ADMIN = 'admin-token-echo-0123456789';
+    const harness = await startPair({ every: '1s', extra: `api: { adminToken: ${ADMIN} }\n` });
+    onTestFinished(() => harness.close());
+    const texts: string[] = [];
+    for (const path of [`/api/v1/events?since=${ADMIN}`, `/api/v1/${ADMIN}`, `/api/v1/report?since=${ADMIN}`]) {
+      const answer = await fetch(`${harness.base}${path}`);
+      expect(answer.status, path).toBeGreaterThanOrEqual(400);
+      texts.push(await answer.text());
+    }
+    const refusal = await new Promise<string>((resolve, reject) => {
+      const socket = new WebSocket(`${harness.base.replace('http', 'ws')}/api/v1/stream?type=${ADMIN}`);
+      socket.once('unexpected-response', (_req, res) => {
+        let body = '';
+        res.on('data', (chunk: Buffer) => (body += chunk));
+        res.on('end', () => resolve(`${res.statusCode} ${body}`));
+      });
+      socket.once('open', () => reject(new Error('the stream took a type filter that is no event type')));
+      socket.once('error', reject);
+    });
+    expect(refusal).toMatch(/^400 /);
+    texts.push(refusal);
+    for (const text of texts) {
+      expect(text).toContain('[redacted]');
+      expect(text).not.toContain(ADMIN);
+    }
+  });
+});
+
 describe('bulk routes take turns', () => {
   it('renders /metrics, /api/v1/state and /api/v1/overview as slices of the turn queue: one per turn of the event loop, however many requests come at once', async () => {
     const harness = await startPair({ every: '1s' });

@@ -3,6 +3,7 @@
  * streams the steps and exits 1 naming the failing figure when a gate fails; `rollback validate`,
  * `loadtest` and the untouched `rollback --reason`.
  */
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Agent } from '../../../agent/agent.js';
 import { parseAgentConfig } from '../../../agent/reload/agent-config.js';
@@ -64,8 +65,16 @@ describe('greenlight promote (built CLI)', () => {
   });
 
   it('greenlight loadtest reports the quantiles and judges them (exit 0 within, 1 over)', async () => {
-    const ok = await cli(['loadtest', '--env', 'blue', '--rps', '50', '--duration', '1s', '--max-p95', '1s', '--config', configFile], {}, 60_000);
+    // A probe path that carries a key in its query: its value is never printed.
+    const keyed = writeTempFile('keyed.yaml', readFileSync(configFile, 'utf8').replace('path: /api/health', 'path: "/api/health?api_key=${PROBE_KEY}"'));
+    const ok = await cli(
+      ['loadtest', '--env', 'blue', '--rps', '50', '--duration', '1s', '--max-p95', '1s', '--config', keyed],
+      { PROBE_KEY: 'probe-key-0123456789' },
+      60_000,
+    );
     expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain('over [redacted], /api/alphastack/universe');
+    expect(ok.stdout + ok.stderr).not.toContain('probe-key-0123456789');
     expect(ok.stdout).toMatch(/p50 [\d.]+ms p95 [\d.]+ms p99 [\d.]+ms, errors 0\.0 % \(0 of 50\)/);
     expect(ok.stdout).toContain('✅ blue: within p95 < 1.00s');
     green.setFaults({ errorRatio: 0.5 });
