@@ -31,7 +31,14 @@ export class IncidentBook {
   readonly #config: () => Config;
   readonly #actions: () => Pick<ActionRunner, 'owed' | 'owe'> | undefined;
   readonly #persist: (incidents: Record<string, StoredIncident>) => void;
+  readonly #persistNumbers: (numbers: Record<string, number>) => void;
   readonly #logger: Logger;
+  /**
+   * The highest incident number each rule has used, kept durably (`incidentNumbers`): `rule#N`
+   * names one incident for good — in the incidents API, a webhook's fingerprint, an ack, an
+   * action's record — so a restart, or a rule removed and added back, never numbers from 1 again.
+   */
+  readonly #numbers = new Map<string, number>();
   /** The context of each rule's current incident, for its resolve step. */
   readonly #open = new Map<string, ActionContext>();
   /** What each open rule incident's actions did (for its rule's cooldown). */
@@ -41,11 +48,13 @@ export class IncidentBook {
     config: () => Config;
     actions: () => Pick<ActionRunner, 'owed' | 'owe'> | undefined;
     persist: (incidents: Record<string, StoredIncident>) => void;
+    persistNumbers: (numbers: Record<string, number>) => void;
     logger: Logger;
   }) {
     this.#config = options.config;
     this.#actions = options.actions;
     this.#persist = options.persist;
+    this.#persistNumbers = options.persistNumbers;
     this.#logger = options.logger;
   }
 
@@ -68,7 +77,31 @@ export class IncidentBook {
   open(context: ActionContext): void {
     this.#open.set(context.rule!.name, context);
     this.#effects.set(context.incident, { switched: false, succeeded: false });
+    if (this.#note(context.incident)) this.#persistNumbers(Object.fromEntries(this.#numbers));
     this.save();
+  }
+
+  /** The highest number each rule has used (what the rules number after: RuleEvaluator.numberAfter). */
+  numbers(): ReadonlyMap<string, number> {
+    return this.#numbers;
+  }
+
+  /** Take stored numbers (at start, or a cluster's takeover): never lower one already held. */
+  seedNumbers(stored: Record<string, unknown>): void {
+    for (const [rule, number] of Object.entries(stored)) {
+      if (Number.isSafeInteger(number) && (number as number) > (this.#numbers.get(rule) ?? 0)) this.#numbers.set(rule, number as number);
+    }
+  }
+
+  /** Count `rule#N` as used; true when it raised the rule's highest number. */
+  #note(incident: string): boolean {
+    const at = incident.lastIndexOf('#');
+    const number = Number(incident.slice(at + 1));
+    if (at <= 0 || !Number.isSafeInteger(number)) return false;
+    const rule = incident.slice(0, at);
+    if (number <= (this.#numbers.get(rule) ?? 0)) return false;
+    this.#numbers.set(rule, number);
+    return true;
   }
 
   /**
@@ -117,6 +150,7 @@ export class IncidentBook {
   resume(stored: Record<string, StoredIncident>, resume: (rule: RuleConfig, incident: number, stored: StoredIncident) => boolean): void {
     for (const [rule, entry] of Object.entries(stored)) {
       const number = Number(entry.incident.split('#').pop());
+      this.#note(entry.incident);
       const config = this.#config().rules.find((r) => r.name === rule);
       if (!config || !resume(config, number, entry)) continue;
       const { owed, ...kept } = entry;

@@ -125,6 +125,7 @@ export class Pipeline {
       config: () => host.config,
       actions: () => host.actions,
       persist: (incidents) => options.persist('incidents', incidents),
+      persistNumbers: (numbers) => options.persist('incidentNumbers', numbers),
       logger: this.#logger,
     });
     host.bus.subscribe((event) => this.incidents.note(event));
@@ -140,12 +141,19 @@ export class Pipeline {
     this.#interrupted = interrupted;
     // A cluster's new leader resumes while it probes: its first round is long done.
     if (this.series.firstRoundDone) this.#reconcileInterrupted();
+    this.incidents.seedNumbers(store.get<Record<string, unknown>>('incidentNumbers') ?? {});
     this.incidents.resume(store.get<Record<string, StoredIncident>>('incidents') ?? {}, (rule, incident, stored) => {
       if (!this.rules.resumeFiring(rule.name, incident, stored.startedAt, stored.env)) return false;
       this.holdResumed();
       this.#host.metrics.setRuleState(rule.name, 'firing');
       return true;
     });
+    this.numberRules();
+  }
+
+  /** Number each rule's next incident after the highest it ever used (at start, and for rules a reload adds back). */
+  numberRules(): void {
+    for (const [rule, used] of this.incidents.numbers()) this.rules.numberAfter(rule, used);
   }
 
   start(): void {

@@ -108,7 +108,7 @@ export interface ReloadTargets {
   /** Grouping, inhibition, escalation and windows are read from the adopted config; receivers rebuilt. */
   readonly alertLifecycle: Pick<AlertLifecycle, 'reconfigure'>;
   /** The data path: its series, SLO counts, rules and incidents change; a removed firing rule resolves through its `decide`. */
-  readonly pipeline: Pick<Pipeline, 'series' | 'slo' | 'rules' | 'incidents' | 'decide' | 'holdResumed' | 'evaluateAll'>;
+  readonly pipeline: Pick<Pipeline, 'series' | 'slo' | 'rules' | 'incidents' | 'decide' | 'holdResumed' | 'evaluateAll' | 'numberRules'>;
   readonly config: Config;
   /** Builds the plugin blocks that changed. */
   readonly plugins: PluginFactory;
@@ -209,6 +209,8 @@ export class ConfigReloader {
 
     // Rules: state carried over by name; rules gone from the config end their incidents.
     const rules = await evaluator.replaceRules(next.rules);
+    // A rule added back numbers on from where it left off.
+    if (rules.added.length > 0) t.pipeline.numberRules();
     t.pipeline.holdResumed();
     for (const name of rules.added) t.metrics.setRuleState(name, 'inactive');
     for (const { config, state } of rules.removed) {

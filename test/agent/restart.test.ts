@@ -141,4 +141,30 @@ probes:
       await second.agent.close();
     }
   }, 40_000);
+
+  it('numbers the next incident after the last one, across a restart with nothing firing (regression: every restart began again at #1)', async () => {
+    const dir = tempDir('greenlight-data-');
+    const firingIds = (events: GreenlightEvent[]) => events.filter((e) => e.type === 'rule.firing').map((e) => e.data.incident);
+    const first = await boot(dir);
+    try {
+      pair.blue.setFaults({ emptyUniverse: true });
+      await waitUntil(() => first.events.some((e) => e.type === 'rule.firing'), 'the first incident');
+      pair.blue.resetFaults();
+      await waitUntil(() => first.events.some((e) => e.type === 'rule.resolved'), 'the first incident to resolve');
+      await first.agent.settled();
+      expect(firingIds(first.events)).toEqual(['universe-failing#1']);
+    } finally {
+      await first.agent.close();
+    }
+    const second = await boot(dir);
+    try {
+      pair.blue.setFaults({ emptyUniverse: true });
+      await waitUntil(() => second.events.some((e) => e.type === 'rule.firing'), 'an incident after the restart');
+      await second.agent.settled();
+      expect(firingIds(second.events)).toEqual(['universe-failing#2']);
+    } finally {
+      pair.blue.resetFaults();
+      await second.agent.close();
+    }
+  }, 40_000);
 });
