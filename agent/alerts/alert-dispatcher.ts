@@ -49,6 +49,8 @@ export interface AlertDelivery {
   httpStatus?: number;
   /** Why it failed, as the receiver put it (greenlight's receivers keep URLs and keys out of it). */
   error?: string;
+  /** A 429's Retry-After the delivery gave up on: nothing goes to the receiver before it passes. */
+  retryAfterMs?: number;
 }
 
 /** How alerts become notifications: which labels make a group, how long a group waits, how often it changes. */
@@ -88,6 +90,11 @@ export interface StoredAlert {
   firing: boolean;
   /** Per receiver name, when it was last told the alert fires (successfully). */
   sent: Record<string, number>;
+  /**
+   * The receivers already told it resolved, while others are still owed that (one was down):
+   * after a restart those are not told again, and not told it "fired and resolved" either.
+   */
+  resolvedTo?: string[];
 }
 
 /** Where alerts of incidents are kept across restarts. */
@@ -129,6 +136,8 @@ interface AlertEntry extends ActiveAlert {
   since: number;
   /** The mute last reported to the policy, as JSON ('' when not muted). */
   mutedAs: string;
+  /** Receivers told it resolved (StoredAlert.resolvedTo); empty while it fires. */
+  resolvedTo: Set<string>;
 }
 
 interface Group {
@@ -167,6 +176,12 @@ export class AlertDispatcher {
   readonly #logger: Logger;
   readonly #onDelivery: (delivery: AlertDelivery) => void;
   readonly #alerts = new Map<string, AlertEntry>();
+  /**
+   * Per receiver name, the time before which nothing is sent to it: a 429 asked to wait that long.
+   * It holds every group of the receiver, not only the one that was told: a webhook's rate limit
+   * is the webhook's (150 groups at once each honouring their own 429 still sent 147 a second).
+   */
+  readonly #heldUntil = new Map<string, number>();
   readonly #groups = new Map<AlertReceiver, Map<string, Group>>();
   readonly #inFlight = new Set<Promise<void>>();
   /** Per alert key, the timer that resolves a firing alert at its `expiresAt`. */
@@ -231,7 +246,7 @@ export class AlertDispatcher {
     if (notice.status === 'firing') {
       const entry: AlertEntry = known?.firing
         ? { ...known, notice, labels: alertLabels(notice) }
-        : { key: notice.key, notice, labels: alertLabels(notice), firing: true, since: now, mutedAs: known?.mutedAs ?? '' };
+        : { key: notice.key, notice, labels: alertLabels(notice), firing: true, since: now, mutedAs: known?.mutedAs ?? '', resolvedTo: new Set() };
       this.#alerts.set(notice.key, entry);
       this.#route(entry, true);
       this.#save(entry);
@@ -241,7 +256,15 @@ export class AlertDispatcher {
       const resolved: AlertNotice = notice.endsAt === undefined ? { ...notice, endsAt: new Date(now).toISOString() } : notice;
       if (!known) {
         // Firing before a restart, or from nowhere we know: whoever takes its severity hears it ended.
-        const entry: AlertEntry = { key: notice.key, notice: resolved, labels: alertLabels(resolved), firing: false, since: now, mutedAs: '' };
+        const entry: AlertEntry = {
+          key: notice.key,
+          notice: resolved,
+          labels: alertLabels(resolved),
+          firing: false,
+          since: now,
+          mutedAs: '',
+          resolvedTo: new Set(),
+        };
         this.#alerts.set(entry.key, entry);
         for (const receiver of this.#receivers.filter((r) => r.severities.includes(notice.severity))) {
           const group = this.#group(receiver, entry);
@@ -324,6 +347,7 @@ export class AlertDispatcher {
         firing: item.firing,
         since: Date.parse(item.notice.startsAt) || this.#now(),
         mutedAs: '',
+        resolvedTo: new Set(item.firing ? [] : (item.resolvedTo ?? [])),
       };
       this.#alerts.set(entry.key, entry);
       for (const [name, at] of Object.entries(item.sent)) {
@@ -420,7 +444,8 @@ export class AlertDispatcher {
   #route(entry: AlertEntry, announce: boolean): void {
     const allowed = this.#policy.receivers(entry.notice);
     const receivers = this.#receivers.filter(
-      (receiver) => receiver.severities.includes(entry.notice.severity) && (allowed === 'all' || allowed.has(receiver.name)),
+      (receiver) =>
+        receiver.severities.includes(entry.notice.severity) && (allowed === 'all' || allowed.has(receiver.name)) && !entry.resolvedTo.has(receiver.name),
     );
     if (announce && receivers.length === 0) this.#logRouting(entry.notice);
     for (const receiver of receivers) {
@@ -522,6 +547,8 @@ export class AlertDispatcher {
     const repeat = this.#repeatAt(group, firing);
     if (repeat !== undefined && (due === undefined || repeat < due)) due = repeat;
     if (due !== undefined && group.retryAt !== undefined) due = Math.max(due, group.retryAt);
+    const held = this.#heldUntil.get(group.receiver.name);
+    if (due !== undefined && held !== undefined && held > due) due = held;
     if (due === undefined) {
       clearTimeout(group.timer);
       group.timer = undefined;
@@ -543,6 +570,8 @@ export class AlertDispatcher {
     if (this.#shutdown.signal.aborted || this.#groups.get(group.receiver)?.get(group.key) !== group) return;
     // Not the leader (any more): nothing goes out; the next leader sends what is owed from the shared records.
     if (!this.#acting()) return;
+    // Another group's delivery met a 429 after this one was planned: it waits as long.
+    if ((this.#heldUntil.get(group.receiver.name) ?? 0) > this.#now()) return this.#schedule(group);
     if (group.running) {
       // Looked at again when that delivery ends (#track): a repeat due meanwhile is not stacked up behind it.
       this.#logger.debug(
@@ -571,8 +600,16 @@ export class AlertDispatcher {
       ...(unseen.length > 0 ? { unseen } : {}),
       ...(escalation ? { escalation: { level: escalation.level, incidents: [...escalation.incidents] } } : {}),
     };
-    const run = this.#deliver(group, notice, 'notify').then((ok) => {
-      if (ok) {
+    const run = this.#deliver(group, notice, 'notify').then((outcome) => {
+      // A refusal (a 4xx other than 408 and 429: a bad routing key, a payload the service rejects)
+      // is final: the same notification would be refused again, so it is not retried (PagerDuty
+      // asks as much); alert.failed and the log say why, and the group goes on as if it were sent.
+      if (outcome === 'refused')
+        this.#logger.error(
+          { receiver: group.receiver.name, key: group.key },
+          `${group.receiver.name} refused the notification for good; it is not sent again: fix the receiver's settings (see the alert.failed event)`,
+        );
+      if (outcome !== 'failed') {
         const at = this.#now();
         group.lastFlushAt = at;
         group.retryAt = undefined;
@@ -583,6 +620,7 @@ export class AlertDispatcher {
         for (const entry of resolved) {
           group.sent.delete(entry.key);
           group.members.delete(entry.key);
+          this.#alerts.get(entry.key)?.resolvedTo.add(group.receiver.name);
         }
         for (const entry of [...firing, ...resolved]) this.#save(this.#alerts.get(entry.key) ?? entry);
         this.#forgetDone(resolved);
@@ -608,8 +646,8 @@ export class AlertDispatcher {
       alerts: told.map((entry) => this.#policy.decorate(entry.notice)),
       repeat: false,
     };
-    const run = this.#deliver(group, notice, 'acknowledge').then((ok) => {
-      if (!ok) group.acknowledged = false;
+    const run = this.#deliver(group, notice, 'acknowledge').then((outcome) => {
+      if (outcome === 'failed') group.acknowledged = false;
     });
     this.#track(group, run);
   }
@@ -675,11 +713,14 @@ export class AlertDispatcher {
         const at = group.sent.get(entry.key);
         if (at !== undefined) sent[receiver.name] = at;
       }
-    this.#persistence.save({ notice: entry.notice, firing: entry.firing, sent });
+    this.#persistence.save({ notice: entry.notice, firing: entry.firing, sent, ...(entry.resolvedTo.size > 0 ? { resolvedTo: [...entry.resolvedTo] } : {}) });
   }
 
-  /** One delivery to one receiver; true when it took it. Reported to onDelivery either way. */
-  async #deliver(group: Group, notice: AlertGroupNotice, kind: AlertDelivery['kind']): Promise<boolean> {
+  /**
+   * One delivery to one receiver: sent, failed (tried again later) or refused for good (a 4xx
+   * other than 408 and 429). Reported to onDelivery either way.
+   */
+  async #deliver(group: Group, notice: AlertGroupNotice, kind: AlertDelivery['kind']): Promise<'sent' | 'failed' | 'refused'> {
     // Awaiting defers the send past the caller: a receiver's synchronous work never delays it.
     await Promise.resolve();
     const { receiver } = group;
@@ -699,12 +740,22 @@ export class AlertDispatcher {
     } catch (error) {
       delivery = { receiver, notice: first, group: notice, kind, ok: false, ...failureOf(error) };
     }
+    if (delivery.retryAfterMs !== undefined) {
+      const until = this.#now() + delivery.retryAfterMs;
+      if (until > (this.#heldUntil.get(receiver.name) ?? 0)) this.#heldUntil.set(receiver.name, until);
+      this.#logger.warn(
+        { receiver: receiver.name, retryAfterMs: delivery.retryAfterMs },
+        `${receiver.name} is rate limited: nothing more is sent to it for ${Math.ceil(delivery.retryAfterMs / 1_000)}s, as it asked`,
+      );
+    }
     try {
       this.#onDelivery(delivery);
     } catch (error) {
       this.#logger.error({ err: error, receiver: receiver.name, key: notice.key }, 'alert delivery listener failed');
     }
-    return delivery.ok;
+    if (delivery.ok) return 'sent';
+    const status = delivery.httpStatus;
+    return status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429 ? 'refused' : 'failed';
   }
 
   async #send(receiver: AlertReceiver, notice: AlertGroupNotice, kind: AlertDelivery['kind']): Promise<{ attempts: number; status?: number }> {
@@ -723,12 +774,17 @@ export class AlertDispatcher {
   }
 }
 
-function failureOf(error: unknown): { attempts: number; httpStatus?: number; error: string } {
+function failureOf(error: unknown): { attempts: number; httpStatus?: number; retryAfterMs?: number; error: string } {
   const cause = error instanceof Error ? error.cause : undefined;
-  const status = error instanceof OutboundError ? error.status : cause instanceof OutboundError ? cause.status : undefined;
+  const outbound = error instanceof OutboundError ? error : cause instanceof OutboundError ? cause : undefined;
   const attempts = error instanceof AlertError || error instanceof OutboundError ? error.attempts : 0;
   const message = error instanceof Error ? error.message : String(error);
-  return { attempts, error: message, ...(status === undefined ? {} : { httpStatus: status }) };
+  return {
+    attempts,
+    error: message,
+    ...(outbound?.status === undefined ? {} : { httpStatus: outbound.status }),
+    ...(outbound?.retryAfterMs === undefined ? {} : { retryAfterMs: outbound.retryAfterMs }),
+  };
 }
 
 /**

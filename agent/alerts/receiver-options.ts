@@ -51,7 +51,8 @@ export async function deliverNotice(
   signal: AbortSignal,
 ): Promise<{ attempts: number; status: number }> {
   try {
-    const response = await sendWithRetry(deps, request, retryPolicyOf(options), signal);
+    // A long Retry-After goes back to the dispatcher, which holds the whole receiver until then.
+    const response = await sendWithRetry(deps, { ...request, handBackLongWaits: true }, retryPolicyOf(options), signal);
     return { attempts: response.attempts, status: response.status };
   } catch (error) {
     if (error instanceof OutboundError) throw new AlertError(error.message, error.attempts, { cause: error });

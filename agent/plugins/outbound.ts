@@ -47,6 +47,13 @@ export interface OutboundRequest {
    * (Discord puts `retry_after` in the JSON body); undefined to fall back to the backoff.
    */
   retryAfterFromBody?: (body: string) => number | undefined;
+  /**
+   * A 429 whose wait is longer than the policy's longest (or comes on the last attempt) ends the
+   * call with OutboundError.retryAfterMs instead of a shorter wait and another try: for a caller
+   * that can hold everything to the service until then (the alert dispatcher). Without it the wait
+   * is cut to maxBackoffMs and the call goes on (a switch does not give up on a rate limit).
+   */
+  handBackLongWaits?: boolean;
 }
 
 export interface OutboundResponse {
@@ -59,11 +66,14 @@ export interface OutboundResponse {
 export class OutboundError extends GreenlightError {
   readonly attempts: number;
   readonly status: number | undefined;
+  /** A 429's wait (Retry-After) that was longer than the policy waits itself: the caller's to honour. */
+  readonly retryAfterMs: number | undefined;
 
-  constructor(message: string, attempts: number, status: number | undefined, options?: { cause?: unknown }) {
+  constructor(message: string, attempts: number, status: number | undefined, options?: { cause?: unknown; retryAfterMs?: number }) {
     super('GL_ERR_OUTBOUND', message, options);
     this.attempts = attempts;
     this.status = status;
+    this.retryAfterMs = options?.retryAfterMs;
   }
 }
 
@@ -118,6 +128,10 @@ export async function sendWithRetry(
           parseRetryAfter(response.headers['retry-after'], Date.now()) ??
           parseRateLimitReset(response.headers['ratelimit-reset'], Date.now()) ??
           request.retryAfterFromBody?.(text);
+        if (request.handBackLongWaits && retryAfter !== undefined && (retryAfter > policy.maxBackoffMs || attempt === policy.attempts))
+          throw new OutboundError(`${request.label}: rate limited (${lastProblem}); the service asks to wait ${Math.ceil(retryAfter / 1_000)}s`, attempt, 429, {
+            retryAfterMs: retryAfter,
+          });
         if (retryAfter !== undefined) wait = Math.min(policy.maxBackoffMs, retryAfter);
       } else if (response.statusCode < 500 && response.statusCode !== 408) {
         throw new OutboundError(`${request.label}: rejected with ${lastProblem}; not retried, fix the request or its credentials`, attempt, lastStatus);

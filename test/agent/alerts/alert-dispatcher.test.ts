@@ -6,6 +6,7 @@ import { pagerDutyReceiver } from '../../../agent/alerts/pagerduty-receiver.js';
 import { slackReceiver } from '../../../agent/alerts/slack-receiver.js';
 import { webhookReceiver } from '../../../agent/alerts/webhook-receiver.js';
 import type { Severity } from '../../../agent/events/events.js';
+import { OutboundError } from '../../../agent/plugins/outbound.js';
 import {
   alertmanagerService,
   firingNotice,
@@ -523,6 +524,88 @@ describe('AlertDispatcher', () => {
     expect(pager.sent.map((sent) => [sent.key, sent.status])).toEqual([[notice.key, 'resolved']]);
     await vi.advanceTimersByTimeAsync(3_600_000);
     expect(pager.sent).toHaveLength(1);
+  });
+
+  it('after a restart, a receiver already told of the resolution hears nothing more; only the one still owed it does (regression: PagerDuty was paged again)', async () => {
+    vi.useFakeTimers({ now: NOW });
+    const saved = new Map<string, StoredAlert>();
+    const persistence = { save: (alert: StoredAlert) => void saved.set(alert.notice.key, alert), remove: (key: string) => void saved.delete(key) };
+    const open = (receivers: AlertReceiver[]) => {
+      const made = new AlertDispatcher({
+        receivers,
+        repeatIntervalMs: 3_600_000,
+        now: () => Date.now(),
+        logger: pino({ level: 'silent' }),
+        onDelivery: () => undefined,
+        persistence,
+      });
+      cleanups.push(() => made.close());
+      return made;
+    };
+    let hookDown = true;
+    const pager = recorder('pager', ['critical']);
+    const hook = recorder('hook', ['critical'], async (notice) => {
+      if (hookDown && notice.status === 'resolved') throw new AlertError('hook: 500 after 1 attempts', 1);
+      return { attempts: 1, status: 200 };
+    });
+    const first = open([pager, hook]);
+    const notice = firingNotice({ incident: 'universe-failing#3' });
+    first.notify(notice);
+    await vi.advanceTimersByTimeAsync(1);
+    first.notify(resolvedNotice(notice));
+    await vi.advanceTimersByTimeAsync(1);
+    expect(pager.sent.map((sent) => sent.status)).toEqual(['firing', 'resolved']);
+    expect(saved.get(notice.key)).toMatchObject({ firing: false, sent: { hook: NOW }, resolvedTo: ['pager'] });
+    await first.close();
+
+    hookDown = false;
+    const pagerAgain = recorder('pager', ['critical']);
+    const hookAgain = recorder('hook', ['critical']);
+    open([pagerAgain, hookAgain]).restore([...saved.values()]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(pagerAgain.sent).toEqual([]);
+    expect(hookAgain.sent.map((sent) => [sent.key, sent.status])).toEqual([[notice.key, 'resolved']]);
+    expect(saved.has(notice.key)).toBe(false);
+  });
+
+  it.each([
+    [400, 1],
+    [404, 1],
+    [429, 3],
+    [500, 3],
+  ])('a receiver answering %i: tried %i times over a minute (a refusal is final; regression: a 400 was sent again for ever)', async (status, times) => {
+    vi.useFakeTimers({ now: NOW });
+    const logLines: string[] = [];
+    const refusing = recorder('pager', ['critical'], async () => {
+      throw new AlertError(`pager: ${status}`, 1, { cause: new OutboundError(`pager: ${status}`, 1, status) });
+    });
+    const { dispatcher: alerts, deliveries } = dispatcher([refusing], { logLines });
+    alerts.notify(firingNotice());
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(refusing.sent).toHaveLength(times);
+    expect(deliveries.every((delivery) => !delivery.ok && delivery.httpStatus === status)).toBe(true);
+    expect(logLines.some((line) => line.includes('refused the notification for good'))).toBe(times === 1);
+  });
+
+  it('a 429 with a long Retry-After holds every notification to that receiver until then, not only its own (regression: 147 a second to a rate-limited webhook)', async () => {
+    vi.useFakeTimers({ now: NOW });
+    let limited = true;
+    const hook = recorder('hook', ['critical'], async () => {
+      if (!limited) return { attempts: 1, status: 200 };
+      limited = false;
+      throw new AlertError('hook: rate limited', 1, { cause: new OutboundError('hook: rate limited', 1, 429, { retryAfterMs: 45_000 }) });
+    });
+    const other = recorder('other', ['critical']);
+    const { dispatcher: alerts } = dispatcher([hook, other]);
+    alerts.notify(firingNotice({ key: 'a', rule: 'a' }));
+    await vi.advanceTimersByTimeAsync(1_000);
+    alerts.notify(firingNotice({ key: 'b', rule: 'b' }));
+    await vi.advanceTimersByTimeAsync(43_000);
+    expect(hook.sent.map((notice) => notice.key)).toEqual(['a']);
+    // Another receiver is not held.
+    expect(other.sent.map((notice) => notice.key)).toEqual(['a', 'b']);
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(hook.sent.map((notice) => notice.key).sort()).toEqual(['a', 'a', 'b']);
   });
 
   it('idle() resolves at once when nothing is in flight', async () => {

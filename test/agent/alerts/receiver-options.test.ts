@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AlertError, type AlertReceiver } from '../../../agent/alerts/alert-receiver.js';
 import { discordReceiver } from '../../../agent/alerts/discord-receiver.js';
 import { pagerDutyReceiver } from '../../../agent/alerts/pagerduty-receiver.js';
-import { retryPolicyOf } from '../../../agent/plugins/outbound.js';
+import { OutboundError, retryPolicyOf } from '../../../agent/plugins/outbound.js';
 import { slackReceiver } from '../../../agent/alerts/slack-receiver.js';
 import { webhookReceiver } from '../../../agent/alerts/webhook-receiver.js';
 import { ALERT_RECEIVERS, PLUGIN_SCHEMAS } from '../../../agent/plugins/registry.js';
@@ -125,6 +125,18 @@ describe.each(CASES)('$type receiver delivery', (c) => {
     server.script({ status: 429, headers: { 'retry-after': '1' }, body: 'slow down' });
     expect(await receiver.send(firingNotice(), signal())).toEqual({ attempts: 2, status: c.okStatus });
     expect(deps.sleeps).toEqual([1_000]);
+  });
+
+  it('gives a Retry-After longer than it waits itself back to the dispatcher, asking nothing meanwhile (regression: it asked again after 30 s when told 45)', async () => {
+    const { server, deps, receiver } = await setUp(c);
+    server.script({ status: 429, headers: { 'retry-after': '45' }, body: 'slow down' });
+    const error = await failure(receiver.send(firingNotice(), signal()));
+    expect(error).toBeInstanceOf(AlertError);
+    expect(error.message).toContain('rate limited');
+    expect(error.message).toContain('the service asks to wait 45s');
+    expect((error.cause as OutboundError).retryAfterMs).toBe(45_000);
+    expect(server.received).toHaveLength(1);
+    expect(deps.sleeps).toEqual([]);
   });
 
   it('does not retry a 400: AlertError after one attempt', async () => {
