@@ -68,3 +68,32 @@ export async function pollEnvironment(
   }
   return { ok: false, polls, cancelled: signal.aborted, seen };
 }
+
+/**
+ * Which environment answers at `url` now: asked `times` times, each on a new connection, and
+ * named only when every answer names the same one (undefined otherwise: no answer, no JSON, or
+ * old and new workers still answering side by side).
+ */
+export async function askEnvironment(
+  ask: Pick<EnvironmentPoll, 'label' | 'url' | 'path'>,
+  deps: Pick<PluginDeps, 'dispatcher' | 'sleep' | 'logger' | 'redactor'>,
+  signal: AbortSignal,
+  times = 3,
+): Promise<string | undefined> {
+  const selector = new JsonSelector([ask.path.segments]);
+  let named: string | undefined;
+  for (let i = 0; i < times; i++) {
+    try {
+      const request = { label: ask.label, url: ask.url, method: 'GET' as const, headers: { connection: 'close' } };
+      const response = await sendWithRetry(deps, request, { attempts: 1, timeoutMs: POLL_TIMEOUT_MS, backoffMs: 0, maxBackoffMs: 0 }, signal);
+      const selection = selector.select(Buffer.from(response.body));
+      const value = selection.ok ? selection.values[0] : undefined;
+      if (typeof value !== 'string' || (named !== undefined && value !== named)) return undefined;
+      named = value;
+    } catch (error) {
+      if (error instanceof OutboundError) return undefined;
+      throw error;
+    }
+  }
+  return named;
+}

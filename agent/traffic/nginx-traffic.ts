@@ -6,7 +6,7 @@ import { Duration, HttpUrl, JsonPath, Name } from '../../config/schema.js';
 import { formatDuration, quote } from '../../config/units.js';
 import type { PluginDefinition, PluginDeps } from '../plugins/plugin.js';
 import { runCommand, tailLines } from '../plugins/run-command.js';
-import { pollEnvironment } from './environment-poll.js';
+import { askEnvironment, pollEnvironment } from './environment-poll.js';
 import { TrafficError, type SwitchRequest, type SwitchOutcome, type TrafficAdapter } from './traffic-adapter.js';
 
 const Argv = z.array(z.string().min(1)).min(1, { error: 'needs a program and its arguments' });
@@ -70,11 +70,7 @@ export const nginxTraffic: PluginDefinition<NginxTrafficConfig, TrafficAdapter> 
       type: 'nginx',
       // One at a time (traffic control's lock): two would interleave writes, tests and restores of the file.
       switchTo: (request, signal) => switchUpstream(config, deps, log, request, signal),
-      async current() {
-        const file = await readIfExists(config.upstreamFile);
-        const server = file && new RegExp(`upstream\\s+${config.upstreamName.replace(/\./g, '\\.')}\\s*\\{\\s*server\\s+([^;\\s]+)`).exec(file.text)?.[1];
-        return Object.entries(config.servers).find(([, address]) => address === server)?.[0];
-      },
+      current: (signal) => servedEnvironment(config, deps, log, signal),
     };
   },
 };
@@ -94,11 +90,15 @@ async function switchUpstream(
   }
   const file = config.upstreamFile;
   const previous = await readIfExists(file);
+  // Until nginx has reloaded, the file says more than nginx serves: the marker says so to a
+  // restart that finds it (a crash, kill -9, between here and the reload).
+  await writeAtomically(pendingFile(file), JSON.stringify({ to: request.to, previous }));
   await writeAtomically(file, upstreamText(config.upstreamName, server, request, deps.now()));
 
   const test = await runCommand(config.testCommand, { timeoutMs: config.commandTimeout, signal, redactor: deps.redactor });
   if (test.code !== 0) {
     const restored = await restore(file, previous);
+    await unlink(pendingFile(file)).catch(() => undefined);
     throw new TrafficError(
       `nginx rejected the upstream for ${request.to} (${describeRun(config.testCommand, test, config.commandTimeout)}); ${restored}, and nginx was not reloaded`,
     );
@@ -106,10 +106,12 @@ async function switchUpstream(
   const reload = await runCommand(config.reloadCommand, { timeoutMs: config.commandTimeout, signal, redactor: deps.redactor });
   if (reload.code !== 0) {
     const restored = await restore(file, previous);
+    await unlink(pendingFile(file)).catch(() => undefined);
     throw new TrafficError(
       `nginx reload failed (${describeRun(config.reloadCommand, reload, config.commandTimeout)}); ${restored}; check that nginx runs and that reloadCommand reaches it`,
     );
   }
+  await unlink(pendingFile(file)).catch(() => undefined);
   log.info({ to: request.to, server }, `nginx reloaded with upstream ${config.upstreamName} → ${server} (${request.to})`);
 
   const switched = `nginx upstream ${config.upstreamName} now ${server} (${request.to})`;
@@ -132,6 +134,56 @@ async function awaitEnvironment(config: NginxTrafficConfig, deps: PluginDeps, en
   throw new TrafficError(
     `nginx was reloaded for ${env} but verifyUrl did not report it ${VERIFY_STREAK} times in a row within ${formatDuration(config.verifyTimeout)} (last: ${result.seen}); check that ${config.upstreamFile} is the file nginx includes and that reloadCommand reaches the nginx serving traffic`,
   );
+}
+
+/** Beside the upstream file while a switch has written it and nginx has not yet reloaded it; not *.conf, so no include reads it. */
+function pendingFile(file: string): string {
+  return join(dirname(file), `.${basename(file)}.greenlight-pending`);
+}
+
+/** The environment the upstream file names, if it names one of the configured servers. */
+function environmentOfFile(config: NginxTrafficConfig, text: string | undefined): string | undefined {
+  const pattern = new RegExp(`upstream\\s+${config.upstreamName.replace(/\./g, '\\.')}\\s*\\{\\s*server\\s+([^;\\s]+)`);
+  const server = text === undefined ? undefined : pattern.exec(text)?.[1];
+  return Object.entries(config.servers).find(([, address]) => address === server)?.[0];
+}
+
+/**
+ * Where nginx sends traffic now (the reconciliation after a crash asks it). The upstream file says
+ * so once nginx has loaded it. A switch cut short between writing the file and nginx's reload
+ * left its marker (pendingFile), and then the file may name the new side while nginx still
+ * serves the old one: verifyUrl tells which, and the file is put back in line with what nginx
+ * serves (a later reload would otherwise move traffic by itself). Without verifyUrl, or without an
+ * answer from it, greenlight cannot tell: undefined, and a person is asked to look.
+ */
+async function servedEnvironment(config: NginxTrafficConfig, deps: PluginDeps, log: PluginDeps['logger'], signal: AbortSignal): Promise<string | undefined> {
+  const file = config.upstreamFile;
+  const named = environmentOfFile(config, (await readIfExists(file))?.text);
+  const marker = await readIfExists(pendingFile(file));
+  if (!marker) return named;
+  const served =
+    config.verifyUrl === undefined
+      ? undefined
+      : await askEnvironment({ label: 'nginx verifyUrl', url: config.verifyUrl, path: config.verifyJsonPath }, deps, signal);
+  if (served === undefined) {
+    log.warn(
+      { file, named },
+      `a switch to ${named ?? 'another environment'} was cut short after writing ${file} and perhaps before nginx reloaded it; ${config.verifyUrl ? 'verifyUrl gave no clear answer' : 'without verifyUrl'} greenlight cannot tell which environment nginx serves`,
+    );
+    return undefined;
+  }
+  if (served !== named) {
+    let restored = `${file} still names ${named}: put it back to ${served} by hand before nginx next reloads`;
+    try {
+      const { previous } = JSON.parse(marker.text) as { previous: { text: string; mode: number } | null };
+      restored = await restore(file, previous);
+    } catch {
+      // A marker cut short itself: the message says what to do by hand.
+    }
+    log.warn({ file, named, served }, `nginx still serves ${served}: the switch to ${named} was cut short before nginx reloaded; ${restored}`);
+  }
+  await unlink(pendingFile(file)).catch(() => undefined);
+  return served;
 }
 
 function upstreamText(name: string, server: string, request: SwitchRequest, now: number): string {

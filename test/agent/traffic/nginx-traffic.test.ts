@@ -1,5 +1,5 @@
-import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { pino } from 'pino';
 import { Agent, Pool } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -16,6 +16,14 @@ if (!NGINX && process.env.CI) throw new Error('nginx is not installed; .ci/run m
 
 function request(from: string, to: string): SwitchRequest {
   return { from, to, reason: `test: ${from} → ${to}`, rule: null, incident: `inc-${from}-${to}`, fencingToken: 1 };
+}
+
+async function waitFor(condition: () => boolean): Promise<void> {
+  const until = Date.now() + 10_000;
+  while (!condition()) {
+    if (Date.now() > until) throw new Error('timed out waiting');
+    await sleep(20, new AbortController().signal);
+  }
 }
 
 describe.skipIf(!NGINX)('nginx traffic adapter against a real nginx', () => {
@@ -160,6 +168,37 @@ describe.skipIf(!NGINX)('nginx traffic adapter against a real nginx', () => {
     const outcome = await adapter.switchTo(request('green', 'blue'), new AbortController().signal);
     expect(outcome.detail).toMatch(/\(blue\), verified/);
     for (let i = 0; i < 10; i++) expect(await answeringEnv()).toBe('blue');
+  });
+
+  it('after a crash between writing the upstream file and the reload, says what nginx serves and puts the file back (regression: it recorded a switch that never happened)', async () => {
+    const block = adapterBlock({ blue: `127.0.0.1:${blue.port}`, green: `127.0.0.1:${green.port}` });
+    const reached = join(dir, 'test-command-reached');
+    rmSync(reached, { force: true });
+    // The test command marks that the file is written, then waits: the moment a crash would find.
+    const slow = nginxTraffic.create({ ...block, testCommand: ['sh', '-c', `touch ${reached}; sleep 30`] }, deps);
+    const stop = new AbortController();
+    const cut = slow.switchTo(request('blue', 'green'), stop.signal).catch((error: unknown) => error);
+    await waitFor(() => existsSync(reached));
+    const crashed = Object.fromEntries(
+      readdirSync(dir)
+        .filter((name) => name.includes(basename(upstreamFile)))
+        .map((name) => [name, readFileSync(join(dir, name))]),
+    );
+    expect(Object.keys(crashed).some((name) => name.endsWith('greenlight-pending'))).toBe(true);
+    stop.abort();
+    await cut;
+    // Put the directory back as the killed agent left it: the new upstream file, and its marker.
+    for (const [name, bytes] of Object.entries(crashed)) writeFileSync(join(dir, name), bytes);
+    expect(readFileSync(upstreamFile, 'utf8')).toContain(`server 127.0.0.1:${green.port};`);
+
+    // Without verifyUrl nothing tells what nginx serves: it says it cannot tell.
+    const { verifyUrl: _unused, ...blind } = block;
+    expect(await nginxTraffic.create(blind, deps).current!(new AbortController().signal)).toBeUndefined();
+    // With it: blue, as nginx never reloaded; the file names blue again, so no later reload moves traffic.
+    expect(await nginxTraffic.create(block, deps).current!(new AbortController().signal)).toBe('blue');
+    expect(readFileSync(upstreamFile, 'utf8')).toContain(`server 127.0.0.1:${blue.port};`);
+    expect(readdirSync(dir).filter((name) => name.includes('greenlight-pending'))).toEqual([]);
+    expect(await answeringEnv()).toBe('blue');
   });
 
   it('fails verification when the reload reaches no nginx, naming what it saw', async () => {
