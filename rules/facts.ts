@@ -59,6 +59,12 @@ export interface FactDefinition {
   windowless?: boolean;
   /** Its `window` is a duration of its own (an SLO's), not one of the config's `windows`. */
   ownWindow?: boolean;
+  /**
+   * It sums what a window of probes held, so it remembers failures that are over (errorRatio over
+   * 5 m after a minute's outage); a fact without it says how things are now (a streak, the latest
+   * value, how long memory has stayed over a line).
+   */
+  overWindow?: boolean;
   /** Checks of its params against the config beyond their shape: param name → what is wrong. */
   check?(params: FactParams, config: Config): { param: string; message: string }[];
 }
@@ -251,6 +257,7 @@ function recentSamples(context: FactContext, params: FactParams): number {
 
 export const FACTS: Readonly<Record<string, FactDefinition>> = {
   errorRatio: {
+    overWindow: true,
     description: 'Failed / all probes in a window (0 to 1), pooled over the selected probes.',
     params: windowed,
     compute: (context, params) => {
@@ -259,6 +266,7 @@ export const FACTS: Readonly<Record<string, FactDefinition>> = {
     },
   },
   meanLatency: {
+    overWindow: true,
     description: 'Mean probe latency in seconds over a window, pooled over the selected probes.',
     params: windowed,
     compute: (context, params) => {
@@ -267,6 +275,7 @@ export const FACTS: Readonly<Record<string, FactDefinition>> = {
     },
   },
   p50Latency: {
+    overWindow: true,
     description: 'Median latency in seconds over a window (the worst of the selected probes).',
     params: windowed,
     compute: (context, params) => {
@@ -275,6 +284,7 @@ export const FACTS: Readonly<Record<string, FactDefinition>> = {
     },
   },
   p95Latency: {
+    overWindow: true,
     description: '95th percentile latency in seconds over a window (the worst of the selected probes).',
     params: windowed,
     compute: (context, params) => {
@@ -283,6 +293,7 @@ export const FACTS: Readonly<Record<string, FactDefinition>> = {
     },
   },
   p99Latency: {
+    overWindow: true,
     description: '99th percentile latency in seconds over a window (the worst of the selected probes).',
     params: windowed,
     compute: (context, params) => {
@@ -291,6 +302,7 @@ export const FACTS: Readonly<Record<string, FactDefinition>> = {
     },
   },
   samples: {
+    overWindow: true,
     description: 'Probes in a window, summed over the selected probes.',
     params: windowed,
     compute: (context, params) => {
@@ -371,6 +383,7 @@ export const FACTS: Readonly<Record<string, FactDefinition>> = {
     },
   },
   latencyRatio: {
+    overWindow: true,
     description:
       "The environment's latency at `quantile` (0.95) over the other environment's, same probe and window: the worst ratio among the selected probes with `minSamples` (20) probes on each side.",
     params: quantiled,
@@ -389,6 +402,7 @@ export const FACTS: Readonly<Record<string, FactDefinition>> = {
     },
   },
   errorRatioDiff: {
+    overWindow: true,
     description:
       "The environment's error ratio minus the other environment's over the same window (pooled over the selected probes with `minSamples` (20) probes on each side): 0.05 is five points worse.",
     params: compared,
@@ -408,6 +422,7 @@ export const FACTS: Readonly<Record<string, FactDefinition>> = {
     },
   },
   latencyRegressionP: {
+    overWindow: true,
     description:
       "p-value that the environment's latency is no worse than the other environment's over the same window: a rank test (Mann-Whitney) and a tail test (samples above the other's p99), combined; below 0.01 is significant at 1 %. Bonferroni over the selected probes with `minSamples` (20) probes on each side.",
     params: compared,
@@ -433,6 +448,7 @@ export const FACTS: Readonly<Record<string, FactDefinition>> = {
     }),
   },
   burnRate: {
+    overWindow: true,
     description:
       "How fast an SLO's error budget burns over `window`, on the environment while it was live: (bad / all) / (1 − objective); 1 spends the budget exactly over the period. Undefined until `minCoverage` (0.5) of the window has been observed.",
     params: burn,
@@ -456,6 +472,7 @@ export const FACTS: Readonly<Record<string, FactDefinition>> = {
     },
   },
   budgetRemaining: {
+    overWindow: true,
     description:
       "The share of an SLO's error budget for its period not yet spent, by the service (every environment's live time): 1 untouched, 0 spent, below 0 overspent.",
     params: budget,

@@ -399,6 +399,31 @@ export class RuleEvaluator {
     });
   }
 
+  /**
+   * The rules `which` picks whose condition holds on `env` now, on at least their `minSamples`
+   * probes, each with what it found (`errorRatio 45.3% > 10%`) and whether it reads a window (it
+   * may remember failures that are over): what would judge `env` if it were live. One pass, the
+   * facts shared.
+   */
+  holdingOn(env: string, which: (rule: RuleConfig) => boolean): Promise<{ rule: string; found: string; overWindow: boolean }[]> {
+    return this.#enqueue(async () => {
+      const memo = new Map<string, FactValue>();
+      const context = { ...this.#context(), ruleEnv: env };
+      const holding: { rule: string; found: string; overWindow: boolean }[] = [];
+      for (const rule of this.#rules) {
+        if (!which(rule.config)) continue;
+        const { holds, figures, windowless } = await this.#check(rule, context, memo);
+        if (holds && (windowless || figures.samples >= rule.config.minSamples))
+          holding.push({
+            rule: rule.config.name,
+            found: describeFacts(figures),
+            overWindow: rule.leaves.some((leaf) => FACTS[leaf.fact]?.overWindow === true),
+          });
+      }
+      return holding;
+    });
+  }
+
   /** Run every rule once with no data: a rule that throws here is broken. Throws naming the rule. */
   async selfTest(): Promise<void> {
     const empty: FactContext = { ruleEnv: 'live', activeEnvironment: 'blue', environments: ['blue', 'green'], now: this.#context().now, series: () => [] };

@@ -125,6 +125,11 @@ export interface Controller {
   /** Whether the rule's condition also holds on `env` (the "both failing" judgement). */
   ruleHoldsOn(rule: string, env: string): Promise<boolean | undefined>;
   /**
+   * The critical rules that judge the live environment and roll it back (but `except`), whose
+   * condition already holds on `env` on enough probes: what would fire on `env` once it is live.
+   */
+  criticalRulesHoldingOn(env: string, except?: string): Promise<{ rule: string; found: string; overWindow: boolean }[]>;
+  /**
    * Move live traffic, one switch at a time and never during a reload: under the agent's switch
    * lock, check that `plan.from` is still live, verify `plan.to` with fresh probes, switch through
    * the adapter and record the new live environment. Expected failures are results, not throws.

@@ -13,7 +13,7 @@ import type { Controller } from './action.js';
 export function createController(parts: {
   config: () => Config;
   traffic: TrafficControl;
-  rules: Pick<RuleEvaluator, 'holdsOn'>;
+  rules: Pick<RuleEvaluator, 'holdsOn' | 'holdingOn'>;
   alerts: Pick<AlertDispatcher, 'notify' | 'firing'>;
   flags: Pick<FlagStore, 'applyPreset'>;
   /** The agent's own address (`http://127.0.0.1:9464`) once it listens, for links in alerts. */
@@ -25,6 +25,14 @@ export function createController(parts: {
     environments: () => Object.keys(config().environments),
     health: (env) => traffic.health(env),
     ruleHoldsOn: async (rule, env) => (await rules.holdsOn(rule, env))?.holds,
+    criticalRulesHoldingOn: (env, except) => {
+      const { actions } = config();
+      return rules.holdingOn(
+        env,
+        (rule) =>
+          rule.name !== except && rule.severity === 'critical' && rule.env === 'live' && rule.actions.some((name) => actions[name]?.type === 'rollback'),
+      );
+    },
     switchTraffic: (plan, context, signal) => traffic.switch(plan, context, signal),
     switching: () => traffic.switching,
     rolledBackFromAt: (env) => traffic.rolledBackFromAt(env),

@@ -16,7 +16,9 @@
  *   both come back from a shared failure, the target's recovery may be seen before the live one's
  *   (up to one probe interval); until every probe of the live environment has answered since,
  *   wait ("stale").
- * - Never switch to an environment whose own probes are failing, have no result or are overdue:
+ * - Never switch to an environment whose own probes are failing, have no result or are overdue,
+ *   or on which a critical rollback rule of the live environment already holds (its windows
+ *   show what its latest probes do not: half of them failing, memory over the line for minutes):
  *   alert critical instead ("target-unhealthy").
  * - Anti-flap judges the target, not a clock: for `cooldown` after a rollback moved traffic away
  *   from an environment, a rule's rollback back onto it needs every one of its probes to have
@@ -243,6 +245,7 @@ class RollbackAction implements Action {
       }
       return hold('target-unhealthy', `${target}'s own probes are ${describeUnhealthy(there)}`);
     }
+
     if (context.rule !== null && there.healthySince !== null && (here.asOf === null || here.asOf < there.healthySince)) {
       return {
         go: false,
@@ -276,6 +279,25 @@ class RollbackAction implements Action {
           },
         );
       }
+    }
+    // Its latest probes pass, but what would judge it once live already holds there: a target
+    // failing half its probes, or whose memory has stayed over the line for minutes, would fail
+    // as soon as it took traffic. A rule over a window may remember a failure that is over (both
+    // sides were down a minute ago): the target outweighs it by passing every probe for `settle`,
+    // as against the incident's own rule above. A rule of how things are now is never outweighed.
+    const against = (await controller.criticalRulesHoldingOn(target, context.rule?.name)).filter(
+      ({ overWindow }) => !overWindow || there.passingForMs < this.#config.settle,
+    );
+    if (against.length > 0) {
+      return hold(
+        'target-unhealthy',
+        `${against.map(({ rule, found }) => `${rule} already holds on ${target} (${found})`).join('; ')}: it would fail as soon as it took traffic${
+          against.every(({ overWindow }) => overWindow)
+            ? `, unless it passes every probe for ${formatDuration(this.#config.settle)} (${seconds(there.passingForMs)} so far)`
+            : ''
+        }`,
+        { holding: against.map(({ rule }) => rule), passingForMs: Math.round(there.passingForMs), settleMs: this.#config.settle },
+      );
     }
     return { go: true, live, target };
   }

@@ -33,7 +33,14 @@ import type { TrafficControl } from '../traffic/traffic-control.js';
 /** How many of a refused config's problems the reload's event and log line name (all of them are in its data). */
 const SHOWN_ISSUES = 5;
 export type ReloadResult =
-  | { ok: true; probes: ProbeChanges; rules: { added: string[]; removed: string[]; changed: string[] }; components: string[]; needsRestart: string[] }
+  | {
+      ok: true;
+      probes: ProbeChanges;
+      rules: { added: string[]; removed: string[]; changed: string[] };
+      components: string[];
+      needsRestart: string[];
+      notApplied: string[];
+    }
   | { ok: false; error: string; issues: string[] };
 
 export interface ProbeChanges {
@@ -55,12 +62,18 @@ export interface ReloadPlan {
   /** Plugin blocks and sections that changed and apply now. */
   components: ('traffic' | 'alerts' | 'actions' | 'api' | 'reports')[];
   environmentsChanged: boolean;
-  /** Sections that changed but apply only after a restart. */
+  /** Sections that differ from what the process runs with and apply only after a restart. */
   needsRestart: string[];
+  /** What the new config says that no reload or restart applies, and what to do instead. */
+  notApplied: string[];
 }
 
-/** The diff of `next` against `previous` and the running series (key and fingerprint). Pure. */
-export function planReload(previous: Config, next: Config, running: readonly { key: string; fingerprint: string }[]): ReloadPlan {
+/**
+ * The diff of `next` against `previous` and the running series (key and fingerprint). Pure.
+ * `started` is the config the process started with: what only a restart applies is judged against
+ * it, not against the last reload (a listen address changed and changed back runs as it was).
+ */
+export function planReload(previous: Config, next: Config, running: readonly { key: string; fingerprint: string }[], started: Config = previous): ReloadPlan {
   const names = (config: Config) => Object.keys(config.environments);
   const refusal =
     JSON.stringify(names(next).sort()) !== JSON.stringify(names(previous).sort())
@@ -92,7 +105,12 @@ export function planReload(previous: Config, next: Config, running: readonly { k
       ...(changed('rollups') || changed('reports') ? (['reports'] as const) : []),
     ],
     environmentsChanged: changed('environments'),
-    needsRestart: (['listen', 'dataDir', 'log', 'flags', 'journal'] as const).filter((key) => changed(key)),
+    needsRestart: (['listen', 'dataDir', 'log', 'flags', 'journal'] as const).filter((key) => JSON.stringify(started[key]) !== JSON.stringify(next[key])),
+    notApplied: changed('activeEnvironment')
+      ? [
+          `activeEnvironment (${next.activeEnvironment}) names the live environment of a first start only; traffic stays where it is: move it with greenlight promote or greenlight rollback`,
+        ]
+      : [],
   };
 }
 
@@ -139,7 +157,11 @@ export class ConfigReloader {
     this.#read = options.read;
     this.#source = options.source;
     this.#logger = options.logger;
+    this.#started = targets.config;
   }
+
+  /** The config the process started with (what only a restart applies is compared with it). */
+  readonly #started: Config;
 
   reload(trigger: string): Promise<ReloadResult> {
     return this.#targets.traffic.exclusive(`reload (${trigger})`, () => this.#reload(trigger));
@@ -186,7 +208,7 @@ export class ConfigReloader {
     // clock as it was before the long turn, and would fire ahead of the ones overdue.)
     await new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)));
     const previous = t.config;
-    const plan = planReload(previous, next, series.entries);
+    const plan = planReload(previous, next, series.entries, this.#started);
     if (plan.refusal) return refuse(plan.refusal);
 
     // Probes: the changed and removed series go (their probes in flight end now), the new start.
@@ -242,20 +264,22 @@ export class ConfigReloader {
       t.actions.replaceActions(t.plugins.actions(next, keep, { controller: t.controller, dryRun: t.dryRun }));
     }
 
-    const { probes, components, needsRestart } = plan;
+    const { probes, components, needsRestart, notApplied } = plan;
     const result: ReloadResult = {
       ok: true,
       probes,
       rules: { added: rules.added, removed: rules.removed.map((r) => r.config.name), changed: rules.changed },
       components,
       needsRestart,
+      notApplied,
     };
+    for (const notice of notApplied) this.#logger.warn(notice);
     const summary = `${probes.added.length} probes added, ${probes.changed.length} changed, ${probes.removed.length} removed, ${probes.kept.length} kept with their windows; ${rules.added.length} rules added, ${rules.changed.length} changed, ${rules.removed.length} removed${components.length ? `; rebuilt ${components.join(', ')}` : ''}`;
     t.bus.publish({
       type: 'config.reloaded',
       severity: 'info',
-      message: `config reloaded from ${source} (${trigger}): ${summary}${needsRestart.length ? `; ${needsRestart.join(', ')} changed but apply only after a restart` : ''}`,
-      data: { source, trigger, probes, rules: result.rules, components, needsRestart },
+      message: `config reloaded from ${source} (${trigger}): ${summary}${needsRestart.length ? `; ${needsRestart.join(', ')} changed but apply only after a restart` : ''}${notApplied.length ? `; ${notApplied.join('; ')}` : ''}`,
+      data: { source, trigger, probes, rules: result.rules, components, needsRestart, notApplied },
     });
     t.pipeline.evaluateAll();
     return result;

@@ -23,6 +23,8 @@ export interface EnvFaults {
   down: boolean;
   emptyUniverse: boolean;
   hang: boolean;
+  /** What /api/health reports as memory.percent (41.5 when unset). */
+  memoryPercent?: number;
 }
 
 export interface ScriptedPair {
@@ -91,7 +93,12 @@ export async function startScriptedPair(
         if (f.hang) return { statusCode: 200, data: () => new Promise<string>(() => undefined) };
         if (f.down) return { statusCode: 500, data: JSON.stringify({ error: 'simulated failure' }) };
         const path = request.path.split('?')[0]!;
-        const body = path === '/api/alphastack/universe' && f.emptyUniverse ? { universe: [] } : HEALTHY_BODY[path];
+        const body =
+          path === '/api/alphastack/universe' && f.emptyUniverse
+            ? { universe: [] }
+            : path === '/api/health' && f.memoryPercent !== undefined
+              ? { ...(HEALTHY_BODY[path] as object), memory: { percent: f.memoryPercent } }
+              : HEALTHY_BODY[path];
         return body === undefined ? { statusCode: 404, data: '{}' } : { statusCode: 200, data: JSON.stringify(body) };
       })
       .persist();

@@ -48,7 +48,9 @@ describe('a held rollback is owed, and retried', () => {
     expect(rollbacks(w.events, 'action.skipped').length).toBeGreaterThan(0);
     expect(w.switches()).toEqual([]);
     w.faults.blue.down = w.faults.green.down = false;
-    await w.advance(25_000);
+    // Past the rollback's settle (30 s): green's 5 m error ratio still remembers the shared
+    // outage, and a target outweighs what its windows remember by passing every probe that long.
+    await w.advance(35_000);
     expect(w.switches()).toEqual([]);
 
     const fault = w.now();
@@ -377,12 +379,56 @@ describe('every switch verifies its target now', () => {
     await w.advance(30_000);
     expect(w.switches()).toEqual([]);
     w.faults.green.hang = false;
-    await w.advanceUntil(() => w.switches().length > 0, 20_000, 'the retried rollback');
+    const answering = w.now();
+    // Its windows remember the timeouts (its error ratio over the critical line): it takes traffic
+    // once that is no longer so, or it has passed every probe for settle (30 s), not at its first answer.
+    const waiting = () => w.agent.state().owed[0]?.waiting ?? '';
+    await w.advanceUntil(() => waiting().includes('live-error-ratio-critical already holds on green'), 20_000, 'the hold on what green remembers');
+    expect(waiting()).toMatch(
+      /^target-unhealthy: live-error-ratio-critical already holds on green \(errorRatio .*\): it would fail as soon as it took traffic, unless it passes every probe for 30s/,
+    );
+    expect(w.switches()).toEqual([]);
+    await w.advanceUntil(() => w.switches().length > 0, 35_000, 'the retried rollback');
     expect(w.switches()).toHaveLength(1);
+    expect(w.at(w.switches()[0]!) - answering).toBeLessThanOrEqual(30_000 + 2 * INTERVAL * 1.1);
     expect(rollbacks(w.events, 'action.succeeded')[0]!.data).toMatchObject({ retryOf: 'live-universe-failing#1', to: 'green' });
     // Nothing was switched onto green while it hung.
     const answeredAgain = w.events.filter((e) => e.type === 'probe.up' && e.env === 'green').at(-1);
     if (answeredAgain) expect(w.at(w.switches()[0]!)).toBeGreaterThanOrEqual(w.at(answeredAgain));
+  });
+});
+
+describe('a target whose latest probes pass, but on which a critical rule already holds (found from outside)', () => {
+  it('memory over the line for minutes: never switched onto, whatever its probes pass (regression: switched, then live-memory-critical fired on it)', async () => {
+    const w = await start({ warmupMs: 60_000 });
+    w.faults.green.memoryPercent = 95;
+    await w.advance(150_000);
+    w.faults.blue.emptyUniverse = true;
+    await w.advanceUntil(() => rollbacks(w.events, 'action.skipped').length > 0, 10_000, 'the held rollback');
+    expect(rollbacks(w.events, 'action.skipped')[0]!.data).toMatchObject({ judgement: 'target-unhealthy', holding: ['live-memory-critical'], owed: true });
+    expect(rollbacks(w.events, 'action.skipped')[0]!.message).toMatch(
+      /live-memory-critical already holds on green \(aboveFor\[health\] [\d.]+s > "2m"\): it would fail as soon as it took traffic$/,
+    );
+    await w.advance(60_000);
+    expect(w.switches()).toEqual([]);
+    w.faults.green.memoryPercent = 50;
+    await w.advanceUntil(() => w.switches().length > 0, 10_000, 'the switch once green is below the line');
+    expect(w.switches()[0]!.data).toMatchObject({ from: 'blue', to: 'green' });
+  });
+
+  it('an error ratio it had a minute ago: switched onto once it has passed every probe for settle, not at its first good round', async () => {
+    const w = await start({ warmupMs: 60_000 });
+    w.faults.green.down = true;
+    await w.advance(60_000);
+    w.faults.green.down = false;
+    const recovered = w.now();
+    await w.advance(5_000);
+    w.faults.blue.emptyUniverse = true;
+    await w.advanceUntil(() => rollbacks(w.events, 'action.skipped').length > 0, 10_000, 'the held rollback');
+    expect(rollbacks(w.events, 'action.skipped')[0]!.data).toMatchObject({ judgement: 'target-unhealthy', holding: ['live-error-ratio-critical'] });
+    await w.advanceUntil(() => w.switches().length > 0, 40_000, 'the switch once green has settled');
+    expect(w.at(w.switches()[0]!) - recovered).toBeGreaterThanOrEqual(30_000);
+    expect(w.switches()).toHaveLength(1);
   });
 });
 
