@@ -207,6 +207,8 @@ export type ConfigReloadedEvent = EventBase<
     rules: { added: string[]; removed: string[]; changed: string[] };
     components: string[];
     needsRestart: string[];
+    /** What the config says that neither a reload nor a restart applies (activeEnvironment), and what to do instead. */
+    notApplied: string[];
   }
 >;
 export type ConfigReloadFailedEvent = EventBase<'config.reload_failed', { source: string; trigger: string; error: string; issues: string[] }>;

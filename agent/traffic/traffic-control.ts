@@ -118,7 +118,15 @@ export class TrafficControl {
   /** Pick up the live environment the store kept (`activeEnvironment` in the config only applies to a first start). */
   resume(store: { readonly path: string; get<T>(key: string): T | undefined }): void {
     const live = store.get<string>('activeEnvironment');
-    if (live === undefined || !Object.hasOwn(this.#host.config.environments, live)) return;
+    if (live === undefined) return;
+    if (!Object.hasOwn(this.#host.config.environments, live)) {
+      // A renamed environment: traffic may well still go where the store says.
+      this.#options.logger.error(
+        { stored: live, live: this.#live },
+        `${store.path} says ${live} is live, but the config has no environment ${live} (renamed?): starting with ${this.#live} live as the config says. Traffic may still go to the environment that was ${live}: check the traffic layer, then move it with greenlight promote or greenlight rollback if needed`,
+      );
+      return;
+    }
     if (live !== this.#live)
       this.#options.logger.warn(
         { live },

@@ -3,6 +3,7 @@
  * flags are what they were, and a rule that was firing goes on firing without repeating its
  * actions — and still tells the receivers when it resolves.
  */
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Agent } from '../../agent/agent.js';
 import { parseAgentConfig } from '../../agent/reload/agent-config.js';
@@ -141,6 +142,33 @@ probes:
       await second.agent.close();
     }
   }, 40_000);
+
+  it('says so, loudly, when the stored live environment is no environment of the config any more (regression: a rename was taken silently)', async () => {
+    const dir = tempDir('greenlight-data-');
+    const first = await boot(dir);
+    pair.blue.setFaults({ emptyUniverse: true });
+    try {
+      await waitUntil(() => first.agent.activeEnvironment === 'green', 'the rollback to green');
+      await first.agent.settled();
+    } finally {
+      pair.blue.resetFaults();
+      await first.agent.close();
+    }
+    const lines: string[] = [];
+    const renamed = parseAgentConfig(`listen: 127.0.0.1:0
+dataDir: ${dir}
+environments: { blue: { url: ${pair.blue.url} }, teal: { url: ${pair.green.url} } }
+probes:
+  - { name: universe, path: /api/alphastack/universe }
+`);
+    const { agent } = await startAgent(renamed, { logger: pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) }) });
+    try {
+      expect(agent.activeEnvironment).toBe('blue');
+      expect(lines.join('\n')).toContain('says green is live, but the config has no environment green (renamed?): starting with blue live as the config says');
+    } finally {
+      await agent.close();
+    }
+  });
 
   it('numbers the next incident after the last one, across a restart with nothing firing (regression: every restart began again at #1)', async () => {
     const dir = tempDir('greenlight-data-');

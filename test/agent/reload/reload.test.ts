@@ -105,6 +105,29 @@ ${options.probes}
     }
   });
 
+  it('lists what needs a restart against what the process runs with, and says that activeEnvironment moves no traffic (regression: both were wrong or silent)', async () => {
+    const dataDir = tempDir('greenlight-reload-');
+    const text = configText({ dataDir, probes: [HEALTH, UNIVERSE].join('\n'), rules: rule('universe-3', 3) });
+    const file = writeTempFile('reload.yaml', text);
+    const { agent, events } = await boot(file);
+    try {
+      writeFileSync(file, text.replace('listen: 127.0.0.1:0', 'listen: 127.0.0.1:9').replace('environments:', 'activeEnvironment: green\nenvironments:'));
+      const first = await agent.reload('test');
+      expect(first).toMatchObject({
+        ok: true,
+        needsRestart: ['listen'],
+        notApplied: [expect.stringContaining('activeEnvironment (green) names the live environment of a first start only')],
+      });
+      expect(agent.activeEnvironment).toBe('blue');
+      expect(events.find((e) => e.type === 'config.reloaded')!.message).toContain('move it with greenlight promote or greenlight rollback');
+      // Back to the address it runs on: nothing waits for a restart any more.
+      writeFileSync(file, text);
+      expect(await agent.reload('test')).toMatchObject({ ok: true, needsRestart: [] });
+    } finally {
+      await agent.close();
+    }
+  });
+
   it('refuses an invalid file with config.reload_failed naming the problem, and keeps running the old config', async () => {
     const dataDir = tempDir('greenlight-reload-');
     const file = writeTempFile('reload.yaml', configText({ dataDir, probes: [HEALTH, UNIVERSE].join('\n'), rules: rule('universe-3', 3) }));
