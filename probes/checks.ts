@@ -29,7 +29,11 @@ export type HeaderCheck = (headers: Record<string, string | string[] | undefined
 function show(value: unknown, redactor: Redactor, passed = false): string {
   if (value === undefined) return 'missing';
   if (value instanceof JsonSlice) {
-    if (passed && value.size > 0) return plural(value.size, value.kind === 'list' ? 'item' : 'key');
+    const size = plural(value.size, value.kind === 'list' ? 'item' : 'key');
+    if (passed && value.size > 0) return size;
+    // A large one is quoted from its text, never parsed and written out again: an answer of
+    // 900 KB of nested lists took the agent's turn for a second and then overflowed the stack.
+    if (value.bytes > MAX_PARSED_QUOTE) return `${escapeC1(redactor.excerpt(value.text(4 * 60), 60))} (${size})`;
     // Parsed only here: a check on a list or object that fails quotes its first elements.
     const content = value.value();
     if (Array.isArray(content) && content.length > 3)
@@ -46,6 +50,8 @@ function show(value: unknown, redactor: Redactor, passed = false): string {
   }
   return escapeC1(redactor.excerpt(JSON.stringify(value) ?? String(value), 80));
 }
+/** The largest list or object a failing check parses to quote its first elements. */
+const MAX_PARSED_QUOTE = 4_096;
 const plural = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;
 const list = (values: readonly unknown[]): string => `[${values.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))).join(', ')}]`;
 

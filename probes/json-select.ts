@@ -41,6 +41,16 @@ export class JsonSlice {
   value(): unknown {
     return JSON.parse(this.#bytes.toString('utf8', this.#start, this.#end));
   }
+
+  /** How many bytes of the answer it spans. */
+  get bytes(): number {
+    return this.#end - this.#start;
+  }
+
+  /** Its text as the answer has it, at most `max` bytes of it (a cut may end mid-character). */
+  text(max: number): string {
+    return this.#bytes.toString('utf8', this.#start, Math.min(this.#end, this.#start + max));
+  }
 }
 
 /** What an answer holds at each path: `values[i]` for `paths[i]`, undefined where a step is missing. */

@@ -195,6 +195,16 @@ describe('compileJsonChecks', () => {
     expect(result).toEqual(fail(`$.message (${shown}) != "short"`));
   });
 
+  it('quotes a large failing list from its text, never parsing and writing it out again (regression: 450,000 nested lists overflowed the stack and held the loop)', () => {
+    const depth = 450_000;
+    const text = `{"status":${'['.repeat(depth)}${']'.repeat(depth)}}`;
+    const compiled = jsonAssertion('{ path: $.status, in: [healthy] }');
+    const selection = new JsonSelector([compiled.path.segments]).select(Buffer.from(text));
+    if (!selection.ok) throw new Error(selection.problem);
+    const [check] = compileJsonChecks(compiled, new Redactor());
+    expect(check!(selection.values[0])).toEqual(fail(`$.status (${'['.repeat(57)}... (1 item)) not in [healthy]`));
+  });
+
   it('compiles once and can be evaluated against many bodies', () => {
     const [check] = checksOnBody('{ path: $.status, in: [healthy, ok] }');
     expect(check!({ status: 'ok' }).ok).toBe(true);
