@@ -123,6 +123,7 @@ export class Agent {
     });
     this.bus.subscribe((event) => logEvent(this.#logger, event));
     this.metrics = new AgentMetrics({ now: this.now, processMetrics: options.processMetrics ?? true });
+    declareMetrics(this.metrics, config);
     const { cluster: clusterConfig } = config;
     this.cluster = clusterConfig.databaseUrl
       ? new Cluster(
@@ -220,7 +221,13 @@ export class Agent {
     });
     this.promotions = new PromotionController({ host: this, now: this.now, sleep, logger: logger.child({ component: 'promote' }) });
     this.#view = new StateView(this);
-    const hooks = { adopt: (next: Config) => (this.#config = next), trust: (next: Config) => this.#probePool.tls.setTrust(readTlsTrust(next)) };
+    const hooks = {
+      adopt: (next: Config) => {
+        this.#config = next;
+        declareMetrics(this.metrics, next);
+      },
+      trust: (next: Config) => this.#probePool.tls.setTrust(readTlsTrust(next)),
+    };
     this.#reloader = new ConfigReloader(this, hooks, { read: options.reloadConfig, source: options.configSource ?? 'the config', logger: this.#logger });
   }
 
@@ -492,4 +499,12 @@ function databaseSecrets(url: string): string[] {
   } catch {
     return [url];
   }
+}
+
+/** Every action's and receiver's counters exist from the start, at 0 (AgentMetrics.declare). */
+function declareMetrics(metrics: AgentMetrics, config: Config): void {
+  metrics.declare(
+    [...Object.keys(config.actions), MANUAL_ROLLBACK],
+    (config.alerts.receivers as { name?: unknown }[]).map((receiver) => String(receiver.name)),
+  );
 }

@@ -110,11 +110,19 @@ export interface MetricsOptions {
   processMetrics: boolean;
 }
 
+const ACTION_OUTCOMES = ['succeeded', 'failed', 'skipped', 'dry_run'] as const;
+
+function receiverLabels(receiver: string): { receiver: string; status: 'firing' | 'resolved'; outcome: 'sent' | 'failed' }[] {
+  return (['firing', 'resolved'] as const).flatMap((status) => (['sent', 'failed'] as const).map((outcome) => ({ receiver, status, outcome })));
+}
+
 export class AgentMetrics {
   readonly #registry = new Registry();
   readonly #activeEnvironment: Gauge<'env'>;
   readonly #ruleState: Gauge<'rule'>;
   readonly #actionsTotal: Counter<'action' | 'outcome'>;
+  /** The receivers whose series declare() made, to drop those a reload removes. */
+  #receivers = new Set<string>();
   readonly #flagEnabled: Gauge<'flag' | 'env'>;
   readonly #alertsTotal: Counter<'receiver' | 'status' | 'outcome'>;
   readonly #cluster: { isLeader: Gauge; epoch: Gauge; members: Gauge };
@@ -264,6 +272,20 @@ export class AgentMetrics {
 
   removeRule(rule: string): void {
     this.#ruleState.remove({ rule });
+  }
+
+  /**
+   * Make every action × outcome and receiver × status × outcome series exist at 0 (at start and at
+   * each reload): a counter that first appears at 1 hides its first increase from `increase()` and
+   * `rate()`, so the first rollback of the day, or a one-off failed delivery, would count for
+   * nothing in a query or an alert rule. A receiver a reload removed leaves with its series.
+   */
+  declare(actions: readonly string[], receivers: readonly string[]): void {
+    for (const action of actions) for (const outcome of ACTION_OUTCOMES) this.#actionsTotal.inc({ action, outcome }, 0);
+    const known = new Set(receivers);
+    for (const receiver of this.#receivers) if (!known.has(receiver)) for (const labels of receiverLabels(receiver)) this.#alertsTotal.remove(labels);
+    for (const receiver of receivers) for (const labels of receiverLabels(receiver)) this.#alertsTotal.inc(labels, 0);
+    this.#receivers = known;
   }
 
   countAction(action: string, outcome: 'succeeded' | 'failed' | 'skipped' | 'dry_run'): void {

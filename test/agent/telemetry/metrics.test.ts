@@ -134,6 +134,24 @@ describe('AgentMetrics', () => {
     expect(body).toContain('greenlight_alerts_total{receiver="oncall",status="resolved",outcome="failed"} 1');
   });
 
+  it('declares every action and receiver at 0, so the first increase counts; a receiver no longer configured leaves (regression: series appeared at 1)', async () => {
+    const { metrics } = setup();
+    metrics.declare(['rollback', 'manual-rollback'], ['oncall', 'desk']);
+    let { body } = await metrics.render(false);
+    for (const outcome of ['succeeded', 'failed', 'skipped', 'dry_run']) expect(body).toContain(`greenlight_actions_total{action="rollback",outcome="${outcome}"} 0`);
+    expect(body).toContain('greenlight_actions_total{action="manual-rollback",outcome="succeeded"} 0');
+    for (const status of ['firing', 'resolved'])
+      for (const outcome of ['sent', 'failed']) expect(body).toContain(`greenlight_alerts_total{receiver="desk",status="${status}",outcome="${outcome}"} 0`);
+    metrics.countAlert('oncall', 'firing', 'sent');
+    metrics.countAction('rollback', 'succeeded');
+    // A reload keeps what was counted, and drops the receiver it removed.
+    metrics.declare(['rollback', 'manual-rollback'], ['oncall']);
+    ({ body } = await metrics.render(false));
+    expect(body).toContain('greenlight_alerts_total{receiver="oncall",status="firing",outcome="sent"} 1');
+    expect(body).toContain('greenlight_actions_total{action="rollback",outcome="succeeded"} 1');
+    expect(body).not.toContain('receiver="desk"');
+  });
+
   it.skipIf(!hasTool('promtool'))('passes promtool check metrics', async () => {
     const { metrics, record, series } = setup();
     metrics.countAlert('oncall', 'firing', 'sent');
