@@ -8,7 +8,7 @@ import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type
 import type { z } from 'zod';
 import { ConfigError, ConfigFileError, type ConfigIssue } from './errors.js';
 import { collectSecrets, isSecretKey, Redactor } from './redactor.js';
-import { ConfigSchema, type Config } from './schema.js';
+import { ConfigSchema, pluginBlockSchema, type Config } from './schema.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 type KeyPath = (string | number)[];
@@ -133,13 +133,15 @@ function configOf({ doc, lineOf }: ParsedYaml, env: Env, options: ParseOptions):
     return { where: main, path };
   };
 
-  const { notices, remap } = switchOff(raw as Record<string, unknown>, unset);
+  const root = (options.schema ?? ConfigSchema) as unknown as z.ZodType;
+  const { notices, remap, switched } = switchOff(raw as Record<string, unknown>, unset);
+  issues.push(...offBlockIssues(root, switched, doc, lineOf));
   notices.push(...disabledControls(raw as Record<string, unknown>));
   const result = (options.schema ?? ConfigSchema).safeParse(raw, { reportInput: true });
   if (!result.success) {
     for (const issue of result.error.issues) {
       const { where, path } = located(remap(issue.path as KeyPath));
-      for (const described of describeIssue({ ...issue, path } as z.core.$ZodIssue, where.doc, where.unset, where.lineOf))
+      for (const described of describeIssue({ ...issue, path } as z.core.$ZodIssue, where.doc, where.unset, where.lineOf, root))
         issues.push({ ...described, path: where.prefix + described.path });
     }
   }
@@ -208,8 +210,20 @@ function parseRuleFile(
  * turns Slack on. Returns the notices and a function mapping validated paths back to the
  * document's (removing a receiver shifts the indices of those after it).
  */
-function switchOff(raw: Record<string, unknown>, unset: Map<string, string>): { notices: string[]; remap: (path: KeyPath) => KeyPath } {
+/** A block turned off for an unset variable: where it was, what it held, and the keys the variables left out. */
+interface SwitchedOff {
+  path: KeyPath;
+  block: unknown;
+  unsetPaths: string[];
+}
+
+function switchOff(
+  raw: Record<string, unknown>,
+  unset: Map<string, string>,
+): { notices: string[]; remap: (path: KeyPath) => KeyPath; switched: SwitchedOff[] } {
   const notices: string[] = [];
+  const switched: SwitchedOff[] = [];
+  const unsetUnder = (prefix: string) => [...unset.keys()].filter((path) => path.startsWith(prefix));
   const shifts: { prefix: KeyPath; original: number[] }[] = [];
   for (const block of SWITCHABLE) {
     const parent = block.path.slice(0, -1).reduce<unknown>((node, key) => (node as Record<string, unknown> | undefined)?.[key as string], raw) as
@@ -227,6 +241,7 @@ function switchOff(raw: Record<string, unknown>, unset: Map<string, string>): { 
         notices.push(
           `${where} (${String(type)}) is off because ${variables.join(', ')} ${variables.length === 1 ? 'is' : 'are'} not set; using ${JSON.stringify(block.off)}`,
         );
+        switched.push({ path: block.path, block: value, unsetPaths: unsetUnder(where) });
         parent![key] = block.off;
         for (const path of [...unset.keys()]) if (path.startsWith(where)) unset.delete(path);
       }
@@ -246,6 +261,7 @@ function switchOff(raw: Record<string, unknown>, unset: Map<string, string>): { 
       notices.push(
         `${where}[${index}] (${String(type)}${name ? ` "${String(name)}"` : ''}) is off because ${variables.join(', ')} ${variables.length === 1 ? 'is' : 'are'} not set`,
       );
+      switched.push({ path: [...block.path, index], block: item, unsetPaths: unsetUnder(`${where}[${index}]`) });
       for (const path of [...unset.keys()]) if (path.startsWith(`${where}[${index}]`)) unset.delete(path);
     });
     parent![key] = kept;
@@ -259,7 +275,29 @@ function switchOff(raw: Record<string, unknown>, unset: Map<string, string>): { 
     }
     return path;
   };
-  return { notices, remap };
+  return { notices, remap, switched };
+}
+
+/**
+ * The problems of blocks turned off for an unset variable, other than the keys those variables
+ * leave out: `greenlight validate` in a CI without the secrets must find the typo (`timeout: 5x`,
+ * an unknown key) that would stop the agent where they are set.
+ */
+function offBlockIssues(schema: z.ZodType, switched: readonly SwitchedOff[], doc: Document, lineOf: (offset?: number) => number | undefined): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  for (const { path, block, unsetPaths } of switched) {
+    const blockSchema = path.reduce<z.ZodType | undefined>((node, step) => node && childSchema(node, step), schema);
+    const result = blockSchema?.safeParse(block, { reportInput: true });
+    if (!result || result.success) continue;
+    for (const issue of result.error.issues) {
+      const full = [...path, ...(issue.path as KeyPath)];
+      const formatted = formatKeyPath(full);
+      // What the unset variables left out is what turned the block off: not a problem of its own.
+      if (unsetPaths.includes(formatted)) continue;
+      issues.push(...describeIssue({ ...issue, path: full } as z.core.$ZodIssue, doc, new Map(), lineOf, schema));
+    }
+  }
+  return issues;
 }
 
 /** Keys that reach JavaScript object internals when a YAML mapping becomes an object. */
@@ -450,12 +488,18 @@ function typedScalar(text: string): unknown {
   return text;
 }
 
-function describeIssue(issue: z.core.$ZodIssue, doc: Document, unset: Map<string, string>, lineOf: (offset?: number) => number | undefined): ConfigIssue[] {
+function describeIssue(
+  issue: z.core.$ZodIssue,
+  doc: Document,
+  unset: Map<string, string>,
+  lineOf: (offset?: number) => number | undefined,
+  root: z.ZodType,
+): ConfigIssue[] {
   const path = issue.path as KeyPath;
   if (issue.code === 'unrecognized_keys') {
     return issue.keys.map((key) => ({
       path: formatKeyPath([...path, key]),
-      message: `unknown key; ${suggestKey(key, expectedKeys(path))}`,
+      message: `unknown key; ${suggestKey(key, expectedKeys(path, root, doc))}`,
       line: locate(doc, [...path, key], lineOf, true),
     }));
   }
@@ -507,13 +551,30 @@ function describeValue(value: unknown): string {
   return `${typeof value} ${JSON.stringify(value)}`;
 }
 
-/** The keys a strict object at `path` accepts, for "did you mean" hints. */
-function expectedKeys(path: KeyPath): string[] {
-  let schema: z.ZodType | undefined = ConfigSchema as unknown as z.ZodType;
-  for (const step of path) {
-    schema = schema && childSchema(schema, step);
+/**
+ * The keys a strict object at `path` accepts, for "did you mean" hints. A plugin block (traffic, a
+ * receiver, an action) is one object per `type`: the keys are those of the type the document gives.
+ */
+function expectedKeys(path: KeyPath, root: z.ZodType, doc: Document): string[] {
+  let schema: z.ZodType | undefined = root;
+  path.forEach((step, i) => {
+    schema = schema && childSchema(ofType(schema, doc.getIn(path.slice(0, i))), step);
+  });
+  return schema ? objectKeys(ofType(schema, doc.getIn(path))) : [];
+}
+
+/** Of a plugin block (one schema per `type`), the one `node` (a YAML mapping) names; anything else as it is. */
+function ofType(schema: z.ZodType, node: unknown): z.ZodType {
+  const type = isMap(node) ? node.get('type') : undefined;
+  let current: z.ZodType | undefined = schema;
+  for (let i = 0; i < 10 && current; i++) {
+    const named = pluginBlockSchema(current, type);
+    if (named) return named;
+    const def = defOf(current);
+    if (!def || def.type === 'object' || def.type === 'array' || def.type === 'record') break;
+    current = def.innerType ?? def.schema;
   }
-  return schema ? objectKeys(schema) : [];
+  return schema;
 }
 
 /** The parts of zod 4's internal schema definition that key-path lookups read. */

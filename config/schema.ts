@@ -784,10 +784,18 @@ export interface PluginSchemas {
 /** A plugin's validated config block; its own schema gives it a precise type. */
 export type PluginBlock = { type: string } & Record<string, unknown>;
 
+/** Each plugin block's schemas by type: a block checks itself against the one its `type` names. */
+const PLUGIN_BLOCKS = new WeakMap<z.ZodType, ReadonlyMap<string, z.ZodType>>();
+
+/** The schema of a plugin block of `type`, when `schema` is a plugin block's (for key hints in config errors). */
+export function pluginBlockSchema(schema: z.ZodType, type: unknown): z.ZodType | undefined {
+  return typeof type === 'string' ? PLUGIN_BLOCKS.get(schema)?.get(type) : undefined;
+}
+
 function pluginUnion(kind: string, schemas: readonly z.ZodType[]): z.ZodType<PluginBlock> {
   const types = schemas.map((schema) => ((schema as z.ZodObject).shape.type as z.ZodLiteral).value as string);
   const byType = new Map(schemas.map((schema, index) => [types[index]!, schema]));
-  return z
+  const block = z
     .looseObject({ type: z.string({ error: `needs a type: one of ${types.join(', ')}` }) })
     .pipe(
       z.custom<PluginBlock>().superRefine((value, ctx) => {
@@ -806,6 +814,8 @@ function pluginUnion(kind: string, schemas: readonly z.ZodType[]): z.ZodType<Plu
       return (result.success ? result.data : value) as PluginBlock;
     })
     .meta({ description: `A ${kind}: one of ${types.join(', ')}.`, anyOf: schemas.map((schema) => pluginJsonSchema(schema)) });
+  PLUGIN_BLOCKS.set(block, byType);
+  return block;
 }
 
 /** A plugin block's JSON Schema (what a user writes), for editors; the pipe above hides it from zod's export. */

@@ -361,3 +361,22 @@ describe('a refused config never quotes a secret (regression: webhook URLs and p
     expect(issues).not.toContain('DbPassw0rd99');
   });
 });
+
+describe('a block turned off for an unset variable is still checked (regression: validate passed in CI what the agent refused where the secret is set)', () => {
+  it.each([
+    ['traffic: { type: webhook, url: "${HOOK}", timeout: 5x }\n', 'traffic.timeout: "5x" is not a duration such as 500ms, 5s or 2m (line 9)'],
+    ['traffic: { type: webhook, url: "${HOOK}", urll: x }\n', 'traffic.urll: unknown key; did you mean url? (line 9)'],
+    [
+      'alerts:\n  receivers:\n    - { type: slack, url: "${HOOK}" }\n    - { type: webhook, name: am, url: "${HOOK}", bogus: 1 }\n',
+      'alerts.receivers[1].bogus: unknown key; expected one of type, name, severities, timeout, retries, url (line 12)',
+    ],
+  ])('%s', (extra, expected) => {
+    expect(issuesOfConfig(parseAgentConfig, `${BASE}${extra}`, {})).toEqual([expected]);
+  });
+
+  it('is only a notice when the rest of the block is right', () => {
+    const config = parseAgentConfig(`${BASE}traffic: { type: webhook, url: "\${HOOK}", timeout: 5s }\n`, {});
+    expect(config.traffic.type).toBe('none');
+    expect(config.notices.join('\n')).toContain('traffic (webhook) is off because HOOK is not set');
+  });
+});
