@@ -130,6 +130,8 @@ export class AgentMetrics {
   readonly #silences: Gauge<'state'>;
   readonly #incidents: Gauge<'state'>;
   readonly #series = new Map<ProbeSeries, SeriesMetrics>();
+  /** The counts of series a reload removed, by their labels: a series rebuilt under them goes on from there. */
+  readonly #retired = new Map<string, SeriesMetrics>();
   readonly #options: MetricsOptions;
   #slo: () => SloStatus[] = () => [];
   /** Serializes renders: an OpenMetrics render temporarily changes shared registry state. */
@@ -206,26 +208,34 @@ export class AgentMetrics {
     this.#slo = source;
   }
 
-  /** Make a series known so it shows in /metrics before its first probe. */
+  /**
+   * Make a series known so it shows in /metrics before its first probe. A series a reload rebuilt
+   * (its probe changed) goes on from the counts of the one it replaced: a counter never goes down
+   * within a process, whatever the reload changed (its windows start afresh; its counters do not).
+   */
   addSeries(series: ProbeSeries, windowsMs: readonly number[]): void {
     const labels = flatString(`probe="${escapeLabel(series.probe)}",env="${escapeLabel(series.env)}"`);
     const windowLabels = windowsMs.map((ms) => flatString(`${labels},window="${escapeLabel(formatDuration(ms))}"`));
+    const counts = this.#retired.get(labels);
+    this.#retired.delete(labels);
     this.#series.set(series, {
       series,
       labels,
       windowLabels,
       success: undefined,
-      buckets: new Float64Array(DURATION_BUCKETS.length + 1),
-      durationSum: 0,
-      durationCount: 0,
-      results: new Map([['ok', 0]]),
-      confirmations: 0,
-      capped: 0,
+      buckets: counts?.buckets ?? new Float64Array(DURATION_BUCKETS.length + 1),
+      durationSum: counts?.durationSum ?? 0,
+      durationCount: counts?.durationCount ?? 0,
+      results: counts?.results ?? new Map([['ok', 0]]),
+      confirmations: counts?.confirmations ?? 0,
+      capped: counts?.capped ?? 0,
     });
   }
 
-  /** Forget a series (a probe removed by a reload): its label sets leave /metrics. */
+  /** Forget a series (a probe removed by a reload): its label sets leave /metrics; its counts are kept should it come back. */
   removeSeries(series: ProbeSeries): void {
+    const metrics = this.#series.get(series);
+    if (metrics) this.#retired.set(metrics.labels, metrics);
     this.#series.delete(series);
   }
 

@@ -78,6 +78,23 @@ describe('AgentMetrics', () => {
     expect(body).toContain('greenlight_window_error_ratio{probe="health",env="blue",window="5m"} 0.5\n');
   });
 
+  it('a series rebuilt by a reload goes on from the counts of the one it replaced: no counter goes down in a process (regression: every change reset them)', async () => {
+    const { metrics, series, record } = setup();
+    record(0, { ok: true, durationMs: 20 });
+    record(0, { ok: false, reason: 'timeout', durationMs: 2_000 });
+    metrics.removeSeries(series[0]!);
+    expect((await metrics.render(false)).body).not.toContain('probe="health",env="blue"');
+    const rebuilt = new ProbeSeries('health', 'blue', WINDOWS, new Map(), T0);
+    metrics.addSeries(rebuilt, WINDOWS);
+    const result: ProbeResult = { probe: 'health', env: 'blue', ok: true, durationMs: 30, startedAt: T0, checks: [], extracted: {} };
+    rebuilt.record(result);
+    metrics.recordResult(rebuilt, result);
+    const { body } = await metrics.render(false);
+    expect(body).toContain('greenlight_probes_total{probe="health",env="blue",result="ok"} 2');
+    expect(body).toContain('greenlight_probes_total{probe="health",env="blue",result="timeout"} 1');
+    expect(body).toContain('greenlight_probe_duration_seconds_count{probe="health",env="blue"} 3');
+  });
+
   it('counts skipped ticks', async () => {
     const { metrics, series } = setup();
     metrics.recordSkipped(series[0]!);
@@ -138,7 +155,8 @@ describe('AgentMetrics', () => {
     const { metrics } = setup();
     metrics.declare(['rollback', 'manual-rollback'], ['oncall', 'desk']);
     let { body } = await metrics.render(false);
-    for (const outcome of ['succeeded', 'failed', 'skipped', 'dry_run']) expect(body).toContain(`greenlight_actions_total{action="rollback",outcome="${outcome}"} 0`);
+    for (const outcome of ['succeeded', 'failed', 'skipped', 'dry_run'])
+      expect(body).toContain(`greenlight_actions_total{action="rollback",outcome="${outcome}"} 0`);
     expect(body).toContain('greenlight_actions_total{action="manual-rollback",outcome="succeeded"} 0');
     for (const status of ['firing', 'resolved'])
       for (const outcome of ['sent', 'failed']) expect(body).toContain(`greenlight_alerts_total{receiver="desk",status="${status}",outcome="${outcome}"} 0`);
