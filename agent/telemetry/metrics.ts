@@ -46,6 +46,9 @@ const FAMILIES = {
   duration: { name: 'greenlight_probe_duration_seconds', type: 'histogram', help: 'Duration of probes, from request to the end of the body or the failure.' },
   probes: { name: 'greenlight_probes_total', type: 'counter', help: 'Probes by result: ok, skipped (previous still in flight), or the failure reason code.' },
   errorRatio: { name: 'greenlight_window_error_ratio', type: 'gauge', help: 'Failed / all probes in the sliding window (NaN while the window is empty).' },
+  // A summary as prom-client's with maxAgeSeconds is one: quantiles over the window, and _sum and
+  // _count counters since the start (they used to be the window's, and fell with every probe that
+  // left it: rate() over them read 20 probes a second for 1).
   latency: {
     name: 'greenlight_window_latency_seconds',
     type: 'summary',
@@ -433,8 +436,8 @@ export class AgentMetrics {
           out.push(`greenlight_window_latency_seconds{${m.windowLabels[w]!}${QUANTILE_ENDINGS[q]!}${ms === undefined ? 'NaN' : number(ms / 1_000)}`);
         });
         out.push(
-          `greenlight_window_latency_seconds_sum{${m.windowLabels[w]}} ${figures.count === 0 ? 0 : number((figures.meanLatencyMs! * figures.count) / 1_000)}`,
-          `greenlight_window_latency_seconds_count{${m.windowLabels[w]}} ${figures.count}`,
+          `greenlight_window_latency_seconds_sum{${m.windowLabels[w]}} ${number(m.durationSum)}`,
+          `greenlight_window_latency_seconds_count{${m.windowLabels[w]}} ${m.durationCount}`,
         );
       });
       yield;

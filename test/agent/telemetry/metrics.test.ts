@@ -53,6 +53,18 @@ describe('AgentMetrics', () => {
     expect(Number(p99!.split(' ')[1])).toBeLessThan(2.4);
   });
 
+  it("gives the window quantiles with a summary's _sum and _count as counters since the start, which never go down as the window slides (regression: rate() read 20 probes a second for 1)", async () => {
+    const { metrics, record, advance } = setup();
+    record(0, { ok: true, durationMs: 20 });
+    record(0, { ok: true, durationMs: 40 });
+    advance(120_000);
+    const { body } = await metrics.render(false);
+    // Both probes left the 1 m window: its quantiles say so, its counters do not go down.
+    expect(body).toContain('greenlight_window_latency_seconds{probe="health",env="blue",window="1m",quantile="0.5"} NaN');
+    expect(body).toContain('greenlight_window_latency_seconds_count{probe="health",env="blue",window="1m"} 2\n');
+    expect(body).toContain('greenlight_window_latency_seconds_sum{probe="health",env="blue",window="1m"} 0.06\n');
+  });
+
   it('reports NaN window figures for a series with no probe in the window yet', async () => {
     const { metrics } = setup();
     const { body } = await metrics.render(false);
@@ -137,7 +149,7 @@ describe('AgentMetrics', () => {
     expect(body).not.toContain('greenlight_confirmation_probes_total{probe="health",env="green"}');
     // A re-probe is a probe: in the probe counts, not in the window.
     expect(body).toContain('greenlight_probes_total{probe="health",env="blue",result="status"} 2\n');
-    expect(body).toContain('greenlight_window_latency_seconds_count{probe="health",env="blue",window="1m"} 1\n');
+    expect(series[0]!.windows[0]!.totals(T0).count).toBe(1);
     expect((await setup().metrics.render(false)).body).not.toContain('greenlight_confirmation');
   });
 
