@@ -1,3 +1,5 @@
+import { request as httpRequest } from 'node:http';
+import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -63,6 +65,32 @@ describe('the agent', () => {
     const open = await fetch(`${h.base}/metrics`, { headers: { accept: 'application/openmetrics-text; version=1.0.0' } });
     expect(open.headers.get('content-type')).toContain('application/openmetrics-text');
     expect((await open.text()).endsWith('# EOF\n')).toBe(true);
+
+    // What a Prometheus sends: its preferences weighed, gzip asked for (regression: q was ignored, gzip never given).
+    const scrape = (accept: string) =>
+      new Promise<{ type: string; encoding: string | undefined; body: string }>((resolve, reject) => {
+        const req = httpRequest(`${h.base}/metrics`, { headers: { accept, 'accept-encoding': 'gzip' } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () =>
+            resolve({
+              type: String(res.headers['content-type']),
+              encoding: res.headers['content-encoding'],
+              body: gunzipSync(Buffer.concat(chunks)).toString(),
+            }),
+          );
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const prometheus = await scrape(
+      'application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2',
+    );
+    expect(prometheus).toMatchObject({ type: expect.stringContaining('application/openmetrics-text'), encoding: 'gzip' });
+    expect(prometheus.body.endsWith('# EOF\n')).toBe(true);
+    expect((await scrape('application/openmetrics-text;q=0, text/plain')).type).toContain('text/plain');
+    expect((await scrape('text/plain;q=0.5, APPLICATION/OPENMETRICS-TEXT;q=0.1')).type).toContain('text/plain');
+    expect((await scrape('APPLICATION/OPENMETRICS-TEXT')).type).toContain('application/openmetrics-text');
   });
 
   it('answers 404 and 405 with the routes it has', async () => {
