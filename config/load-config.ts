@@ -528,6 +528,8 @@ function friendlyMessage(issue: z.core.$ZodIssue, doc: Document, path: KeyPath):
     return `${describeValue(issue.input)} is not one of ${issue.values.map((v) => String(v)).join(', ')}`;
   }
   if (issue.code === 'invalid_union' && issue.input === undefined) return 'is required';
+  // A record's key that its key schema refuses: that schema's own words (a name's rule), not zod's "Invalid key in record".
+  if (issue.code === 'invalid_key') return `the key ${issue.issues[0]?.message ?? 'is not allowed here'}`;
   return issue.message;
 }
 
@@ -661,8 +663,17 @@ function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {
 }
 
 /** `['probes', 2, 'every']` → `probes[2].every` */
+/**
+ * `probes[2].expect.json[0]`; a key that is not a plain word is quoted (`flags.initial.blue["MY\nFLAG"]`),
+ * so a key with a newline or a quote in it never splits or garbles the line that names it.
+ */
 export function formatKeyPath(path: readonly PropertyKey[]): string {
-  return path.reduce<string>((out, step) => (typeof step === 'number' ? `${out}[${step}]` : out ? `${out}.${String(step)}` : String(step)), '');
+  return path.reduce<string>((out, step) => {
+    if (typeof step === 'number') return `${out}[${step}]`;
+    const key = String(step);
+    if (!/^[\w$@.:/-]*$/.test(key) || key === '') return `${out}[${JSON.stringify(key)}]`;
+    return out ? `${out}.${key}` : key;
+  }, '');
 }
 
 function deepFreeze<T>(value: T): T {

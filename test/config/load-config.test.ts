@@ -380,3 +380,13 @@ describe('a block turned off for an unset variable is still checked (regression:
     expect(config.notices.join('\n')).toContain('traffic (webhook) is off because HOOK is not set');
   });
 });
+
+describe('keys that are not plain words', () => {
+  it('are quoted in the path, never split the line, and a refused one says the naming rule (regression: a raw newline and "Invalid key in record")', () => {
+    const issues = issuesOfConfig(parseAgentConfig, `${BASE}actions:\n  "pa\\"ge\\nx": { type: alert }\n`, {});
+    expect(issues).toEqual([
+      'actions["pa\\"ge\\nx"]: the key "pa\\"ge\\nx" is not a name: use lower-case letters, digits, - and _, starting with a letter (line 10)',
+    ]);
+    expect(issues[0]).not.toContain('\n');
+  });
+});
