@@ -299,7 +299,8 @@ export class AlertDispatcher {
 
   /**
    * An incident's escalation reached `level`: its firing alerts reach these receivers (each still
-   * only if it takes the severity), notified now. How many notifications that makes.
+   * only if it takes the severity), notified now. How many notifications that makes (a group whose
+   * alerts are all muted makes none).
    */
   escalate(incident: string, level: number, receivers: readonly string[] | 'all'): number {
     const targets = this.#receivers.filter((receiver) => receivers === 'all' || receivers.includes(receiver.name));
@@ -313,7 +314,11 @@ export class AlertDispatcher {
         touched.add(group);
       }
     }
+    // Counted before they go: a group whose alerts are all muted (a silence) notifies nobody, and
+    // the incident.escalated event must not say it notified anyone.
+    let notifying = 0;
     for (const group of touched) {
+      if (this.#content(group).firing.length > 0) notifying++;
       group.escalation ??= { level, incidents: new Set() };
       group.escalation.level = Math.max(group.escalation.level, level);
       group.escalation.incidents.add(incident);
@@ -322,7 +327,7 @@ export class AlertDispatcher {
       if (group.running) this.#schedule(group);
       else this.#flush(group);
     }
-    return touched.size;
+    return notifying;
   }
 
   /** An incident was acknowledged: a receiver that takes acknowledgements hears it for each group now wholly acknowledged. */

@@ -374,6 +374,28 @@ describe('escalation and acknowledgement', () => {
     expect(await gauge()).toEqual(['greenlight_incidents{state="firing"} 0', 'greenlight_incidents{state="acknowledged"} 0']);
   });
 
+  it('an escalation while the incident is silenced says it notified nobody, and notifies nobody (regression: the event said "notifying every receiver")', async () => {
+    const w = await start();
+    const incident = w.fire('live-universe-failing', 1, 'critical');
+    w.lifecycle.notify(notice('live-universe-failing', 'critical'));
+    await w.advance(10_000);
+    const before = w.to('slack').length;
+    w.lifecycle.createSilence(
+      {
+        matchers: [{ name: 'rule', value: 'live-universe-failing', isRegex: false, isEqual: true }],
+        endsAt: new Date(Date.now() + 30 * MIN).toISOString(),
+        createdBy: 'alice',
+        comment: 'working on it',
+      },
+      'api:admin',
+    );
+    await w.advance(5 * MIN);
+    const escalated = w.events.find((e) => e.type === 'incident.escalated')!;
+    expect(escalated).toMatchObject({ data: { incident, level: 2, notifications: 0 } });
+    expect(escalated.message).toContain('nothing to notify (its alerts are muted, or none is firing)');
+    expect(w.to('slack')).toHaveLength(before);
+  });
+
   it('a restart between levels neither repeats nor skips one', async () => {
     const store = memoryLifecycleStore();
     const first = await start('', { store });
