@@ -95,6 +95,8 @@ export interface StoredAlert {
    * after a restart those are not told again, and not told it "fired and resolved" either.
    */
   resolvedTo?: string[];
+  /** Per receiver name, its group's round at PagerDuty when it was last saved (AlertGroupNotice.round). */
+  rounds?: Record<string, number>;
 }
 
 /** Where alerts of incidents are kept across restarts. */
@@ -157,6 +159,8 @@ interface Group {
   escalation: { level: number; incidents: Set<string> } | undefined;
   /** PagerDuty was told every firing alert of it is acknowledged. */
   acknowledged: boolean;
+  /** Its round at PagerDuty (AlertGroupNotice.round): up by one when an acknowledged group gains an alert. */
+  round: number;
   /** After a failed delivery, no retry before this; `failures` in a row so far. */
   retryAt: number | undefined;
   failures: number;
@@ -362,6 +366,7 @@ export class AlertDispatcher {
         group.members.add(entry.key);
         group.sent.set(entry.key, at);
         group.lastFlushAt = Math.max(group.lastFlushAt ?? 0, at);
+        group.round = Math.max(group.round, item.rounds?.[name] ?? 0);
       }
       // A resolved one too: a receiver that never heard it fire is still told it once, as resolved,
       // as before the restart (a leader killed within the group wait left such a page untold).
@@ -420,6 +425,7 @@ export class AlertDispatcher {
         urgentAt: undefined,
         escalation: undefined,
         acknowledged: false,
+        round: 0,
         retryAt: undefined,
         failures: 0,
         timer: undefined,
@@ -595,8 +601,14 @@ export class AlertDispatcher {
       return;
     }
     group.escalation = undefined;
+    // An alert new to a group PagerDuty was told is acknowledged: a new round, so that it pages.
+    if (group.acknowledged && firing.some((entry) => !group.sent.has(entry.key))) {
+      group.round++;
+      group.acknowledged = false;
+    }
     const notice: AlertGroupNotice = {
       key: group.key,
+      ...(group.round > 0 ? { round: group.round } : {}),
       labels: { ...group.labels },
       // Firing while the receiver was told of an alert that still fires, even muted: its resolution is still owed.
       status: firing.length > 0 || mutedSent > 0 ? 'firing' : 'resolved',
@@ -646,6 +658,7 @@ export class AlertDispatcher {
     group.acknowledged = true;
     const notice: AlertGroupNotice = {
       key: group.key,
+      ...(group.round > 0 ? { round: group.round } : {}),
       labels: { ...group.labels },
       status: 'firing',
       alerts: told.map((entry) => this.#policy.decorate(entry.notice)),
@@ -713,12 +726,20 @@ export class AlertDispatcher {
   #save(entry: AlertEntry): void {
     if (!this.#persistence || !kept(entry.notice)) return;
     const sent: Record<string, number> = {};
+    const rounds: Record<string, number> = {};
     for (const [receiver, groups] of this.#groups)
       for (const group of groups.values()) {
         const at = group.sent.get(entry.key);
         if (at !== undefined) sent[receiver.name] = at;
+        if (group.round > 0 && group.members.has(entry.key)) rounds[receiver.name] = group.round;
       }
-    this.#persistence.save({ notice: entry.notice, firing: entry.firing, sent, ...(entry.resolvedTo.size > 0 ? { resolvedTo: [...entry.resolvedTo] } : {}) });
+    this.#persistence.save({
+      notice: entry.notice,
+      firing: entry.firing,
+      sent,
+      ...(entry.resolvedTo.size > 0 ? { resolvedTo: [...entry.resolvedTo] } : {}),
+      ...(Object.keys(rounds).length > 0 ? { rounds } : {}),
+    });
   }
 
   /**

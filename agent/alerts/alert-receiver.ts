@@ -75,6 +75,12 @@ export interface AlertGroupNotice {
    * resolves them, so the page is not lost.
    */
   unseen?: string[];
+  /**
+   * The group's round at PagerDuty (0 when absent): it goes up when a group PagerDuty was told is
+   * acknowledged gains a new alert, so that alert opens (and pages for) an incident of its own
+   * instead of joining the acknowledged one, where PagerDuty would tell nobody.
+   */
+  round?: number;
 }
 
 /** A message that is no alert: a scheduled report's summary (issue 16). */

@@ -54,6 +54,14 @@ export const pagerDutyReceiver: PluginDefinition<PagerDutyReceiverConfig, AlertR
       severities: config.severities,
       send: (notice, signal) => deliverNotice(deps, config, { label, url: config.url, json: pagerDutyEvent(notice, config) }, signal),
       sendGroup: async (group, signal) => {
+        // The group ended: the incidents of its earlier rounds (acknowledged, then left for a new
+        // one) are resolved too.
+        let earlier = 0;
+        if (group.status === 'resolved')
+          for (let round = 0; round < (group.round ?? 0); round++) {
+            const json = { routing_key: config.routingKey, event_action: 'resolve', dedup_key: dedupKeyOf(group.key, round) };
+            earlier += (await deliverNotice(deps, config, { label, url: config.url, json }, signal)).attempts;
+          }
         // Alerts that fired and resolved before PagerDuty heard of them: trigger, then resolve, so the page is not lost.
         if (group.status === 'resolved' && (group.unseen?.length ?? 0) > 0) {
           const fired = group.alerts.filter((alert) => group.unseen!.includes(alert.key)).map((alert) => ({ ...alert, status: 'firing' as const }));
@@ -64,15 +72,16 @@ export const pagerDutyReceiver: PluginDefinition<PagerDutyReceiverConfig, AlertR
             signal,
           );
           const then = await deliverNotice(deps, config, { label, url: config.url, json: pagerDutyGroupEvent(group, config) }, signal);
-          return { attempts: first.attempts + then.attempts, status: then.status };
+          return { attempts: earlier + first.attempts + then.attempts, status: then.status };
         }
-        return deliverNotice(deps, config, { label, url: config.url, json: pagerDutyGroupEvent(group, config) }, signal);
+        const sent = await deliverNotice(deps, config, { label, url: config.url, json: pagerDutyGroupEvent(group, config) }, signal);
+        return { ...sent, attempts: earlier + sent.attempts };
       },
       acknowledge: (group, signal) =>
         deliverNotice(
           deps,
           config,
-          { label, url: config.url, json: { routing_key: config.routingKey, event_action: 'acknowledge', dedup_key: dedupKeyOf(group.key) } },
+          { label, url: config.url, json: { routing_key: config.routingKey, event_action: 'acknowledge', dedup_key: dedupKeyOf(group.key, group.round) } },
           signal,
         ),
     };
@@ -123,11 +132,11 @@ export function pagerDutyEvent(notice: AlertNotice, config: Pick<PagerDutyReceiv
  * `trigger` whose summary names the alerts and whose custom_details carry each of them.
  */
 export function pagerDutyGroupEvent(group: AlertGroupNotice, config: Pick<PagerDutyReceiverConfig, 'routingKey' | 'source'>): Record<string, unknown> {
-  const dedupKey = dedupKeyOf(group.key);
+  const dedupKey = dedupKeyOf(group.key, group.round);
   if (group.status === 'resolved') return { routing_key: config.routingKey, event_action: 'resolve', dedup_key: dedupKey };
   const only = group.alerts.length === 1 ? group.alerts[0]! : undefined;
   if (only && !group.escalation && only.status === 'firing') {
-    const event = pagerDutyEvent({ ...only, key: group.key }, config);
+    const event: Record<string, unknown> = { ...pagerDutyEvent({ ...only, key: group.key }, config), dedup_key: dedupKey };
     const line = lifecycleLine(only);
     if (line) ((event.payload as Record<string, unknown>).custom_details as Record<string, unknown>).incident = line;
     return event;
@@ -179,6 +188,7 @@ export function pagerDutyGroupEvent(group: AlertGroupNotice, config: Pick<PagerD
 }
 
 /** The notice key, or its SHA-256 when longer than PagerDuty takes: the same for trigger and resolve. */
-export function dedupKeyOf(key: string): string {
-  return key.length <= DEDUP_KEY_MAX ? key : createHash('sha256').update(key).digest('hex');
+export function dedupKeyOf(key: string, round = 0): string {
+  const keyed = round > 0 ? `${key}#${round}` : key;
+  return keyed.length <= DEDUP_KEY_MAX ? keyed : createHash('sha256').update(keyed).digest('hex');
 }

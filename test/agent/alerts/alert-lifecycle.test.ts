@@ -374,6 +374,60 @@ describe('escalation and acknowledgement', () => {
     expect(await gauge()).toEqual(['greenlight_incidents{state="firing"} 0', 'greenlight_incidents{state="acknowledged"} 0']);
   });
 
+  it('an incident new to a group PagerDuty has acknowledged pages as an incident of its own; both resolve at the end (regression: it joined the acknowledged one and paged nobody)', async () => {
+    const w = await start();
+    const first = w.fire('live-universe-failing', 1, 'critical');
+    w.lifecycle.notify(notice('live-universe-failing', 'critical'));
+    await w.advance(10_000);
+    w.lifecycle.acknowledge(first, 'alice', 'on it', 'api:rollback');
+    await w.advance(1_000);
+    const pd = () => w.to('pagerduty').map((r) => `${r.body.event_action} ${r.body.dedup_key}`);
+    expect(pd()).toEqual(['trigger {}:{env="blue"}', 'acknowledge {}:{env="blue"}']);
+
+    w.fire('live-health-failing', 1, 'critical');
+    w.lifecycle.notify(notice('live-health-failing', 'critical'));
+    await w.advance(2 * MIN);
+    expect(pd().slice(2)).toEqual(['trigger {}:{env="blue"}#1']);
+
+    w.resolveIncident(first);
+    w.lifecycle.notify(resolved(notice('live-universe-failing', 'critical')));
+    w.resolveIncident('live-health-failing#1');
+    w.lifecycle.notify(resolved(notice('live-health-failing', 'critical')));
+    await w.advance(2 * MIN);
+    expect(pd().slice(3)).toEqual(['resolve {}:{env="blue"}', 'resolve {}:{env="blue"}#1']);
+  });
+
+  it('a restart keeps the round: the resolve after it reaches both PagerDuty incidents', async () => {
+    const store = memoryLifecycleStore();
+    const first = await start('', { store });
+    const a = first.fire('live-universe-failing', 1, 'critical');
+    first.lifecycle.notify(notice('live-universe-failing', 'critical'));
+    await first.advance(10_000);
+    first.lifecycle.acknowledge(a, 'alice', 'on it', 'api:rollback');
+    await first.advance(1_000);
+    const b = first.fire('live-health-failing', 1, 'critical');
+    first.lifecycle.notify(notice('live-health-failing', 'critical'));
+    await first.advance(2 * MIN);
+    expect(
+      first
+        .to('pagerduty')
+        .map((r) => r.body.dedup_key)
+        .at(-1),
+    ).toBe('{}:{env="blue"}#1');
+    await first.close();
+    worlds.splice(worlds.indexOf(first), 1);
+    vi.useRealTimers();
+
+    const open = [a, b].map((incident) => ({ incident, rule: incident.split('#')[0]!, env: 'blue', severity: 'critical' as const, startedAt: T0 }));
+    const second = await start('', { store, startAt: T0 + 3 * MIN, open });
+    second.resolveIncident(a);
+    second.lifecycle.notify(resolved(notice('live-universe-failing', 'critical')));
+    second.resolveIncident(b);
+    second.lifecycle.notify(resolved(notice('live-health-failing', 'critical')));
+    await second.advance(2 * MIN);
+    expect(second.to('pagerduty').map((r) => `${r.body.event_action} ${r.body.dedup_key}`)).toEqual(['resolve {}:{env="blue"}', 'resolve {}:{env="blue"}#1']);
+  });
+
   it('an escalation while the incident is silenced says it notified nobody, and notifies nobody (regression: the event said "notifying every receiver")', async () => {
     const w = await start();
     const incident = w.fire('live-universe-failing', 1, 'critical');
