@@ -80,6 +80,25 @@ function recorder(
   };
 }
 
+/** Dispatchers on one store: what one agent, then the same agent restarted, holds. */
+function oneStore() {
+  const saved = new Map<string, StoredAlert>();
+  const persistence = { save: (alert: StoredAlert) => void saved.set(alert.notice.key, alert), remove: (key: string) => void saved.delete(key) };
+  const open = (receivers: AlertReceiver[]) => {
+    const made = new AlertDispatcher({
+      receivers,
+      repeatIntervalMs: 3_600_000,
+      now: () => Date.now(),
+      logger: pino({ level: 'silent' }),
+      onDelivery: () => undefined,
+      persistence,
+    });
+    cleanups.push(() => made.close());
+    return made;
+  };
+  return { saved, open };
+}
+
 /** An answer that waits until the signal aborts, then fails like a cancelled delivery. */
 const untilAborted = (_notice: AlertNotice, signal: AbortSignal) =>
   new Promise<never>((_resolve, reject) =>
@@ -481,22 +500,8 @@ describe('AlertDispatcher', () => {
 
   it('keeps an expiring alert across a restart: restored past its time, it resolves to those who heard it fire', async () => {
     vi.useFakeTimers({ now: NOW });
-    const saved = new Map<string, StoredAlert>();
-    const persistence = { save: (alert: StoredAlert) => void saved.set(alert.notice.key, alert), remove: (key: string) => void saved.delete(key) };
-    /** A dispatcher on the same store: what one agent, then the same agent restarted, holds. */
-    const open = (receiver: AlertReceiver) => {
-      const made = new AlertDispatcher({
-        receivers: [receiver],
-        repeatIntervalMs: 3_600_000,
-        now: () => Date.now(),
-        logger: pino({ level: 'silent' }),
-        onDelivery: () => undefined,
-        persistence,
-      });
-      cleanups.push(() => made.close());
-      return made;
-    };
-    const first = open(recorder('pager', ['critical']));
+    const { saved, open } = oneStore();
+    const first = open([recorder('pager', ['critical'])]);
     const at = (ms: number) => new Date(NOW + ms).toISOString();
     // No incident: before, such an alert was not stored, and a restart forgot it firing.
     first.notify(firingNotice({ key: 'refused', expiresAt: at(300_000) }));
@@ -506,7 +511,7 @@ describe('AlertDispatcher', () => {
 
     await vi.advanceTimersByTimeAsync(400_000);
     const pagerAgain = recorder('pager', ['critical']);
-    const second = open(pagerAgain);
+    const second = open([pagerAgain]);
     second.restore([...saved.values()]);
     await vi.advanceTimersByTimeAsync(1);
     expect(second.firing()).toEqual([]);
@@ -528,20 +533,7 @@ describe('AlertDispatcher', () => {
 
   it('after a restart, a receiver already told of the resolution hears nothing more; only the one still owed it does (regression: PagerDuty was paged again)', async () => {
     vi.useFakeTimers({ now: NOW });
-    const saved = new Map<string, StoredAlert>();
-    const persistence = { save: (alert: StoredAlert) => void saved.set(alert.notice.key, alert), remove: (key: string) => void saved.delete(key) };
-    const open = (receivers: AlertReceiver[]) => {
-      const made = new AlertDispatcher({
-        receivers,
-        repeatIntervalMs: 3_600_000,
-        now: () => Date.now(),
-        logger: pino({ level: 'silent' }),
-        onDelivery: () => undefined,
-        persistence,
-      });
-      cleanups.push(() => made.close());
-      return made;
-    };
+    const { saved, open } = oneStore();
     let hookDown = true;
     const pager = recorder('pager', ['critical']);
     const hook = recorder('hook', ['critical'], async (notice) => {
