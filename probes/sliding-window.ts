@@ -205,8 +205,10 @@ export class SlidingWindow {
 
   /**
    * Count, failures and latency sum as of `at`: the cheap part of the figures (no quantiles).
-   * With `since`, only those of the buckets from the one `since` falls in (a live environment is
-   * judged on its time as live: rules/facts.ts); a `since` before the window changes nothing.
+   * With `since`, only those of the buckets that start after it: the one `since` falls in holds
+   * samples from before it too, and a live environment is judged on its time as live alone
+   * (rules/facts.ts), at the price of up to a bucket of its first samples. A `since` before the
+   * window changes nothing.
    */
   totals(at: number, since?: number): { count: number; failures: number; latencySumMs: number } {
     this.#rotate(at);
@@ -224,10 +226,10 @@ export class SlidingWindow {
     return { count, failures, latencySumMs };
   }
 
-  /** The oldest epoch to count from `since`; undefined when that is the whole window (or no `since`). */
+  /** The oldest epoch to count from `since` (the first bucket starting at or after it); undefined when that is the whole window (or no `since`). */
   #firstEpoch(since: number | undefined): number | undefined {
     if (since === undefined) return undefined;
-    const first = Math.floor(since / this.bucketMs);
+    const first = Math.ceil(since / this.bucketMs);
     return first > this.#head - this.#buckets + 1 ? first : undefined;
   }
 

@@ -21,9 +21,9 @@ export interface FactContext {
   series(env: string): readonly ProbeSeries[];
   /**
    * When the live environment became live, if that was after the agent started. Facts over one
-   * environment's windows count the live environment's probes from then on (from the start of the
-   * bucket it fell in): failures it had while idle — a deploy restarting it — are not held against
-   * it once it takes traffic. Comparisons with the other environment read the whole window of both.
+   * environment's windows count the live environment's probes from then on (from the first bucket
+   * that starts after it): failures it had while idle — a deploy restarting it — are not held
+   * against it once it takes traffic. Comparisons with the other environment read the whole window of both.
    */
   liveSince?: number | undefined;
   /** The environment a promotion is watching (from its switch to the end of its watch), if any. */

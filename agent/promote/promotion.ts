@@ -632,19 +632,21 @@ export class PromotionRun {
       };
     }
     if (result.why === 'not-live') return { ok: true, detail: `${host.controller.activeEnvironment()} is already live` };
+    // One reading of the clock: the alert lives exactly ONE_OFF_ALERT_MS from its start.
+    const at = now();
     host.controller.alert({
       status: 'firing',
       key: alertKey(context.incident, 'revert-refused'),
       rule: 'promote-revert-refused',
       // Nothing ends a promotion's revert: the alert tells the others, then resolves by itself.
-      expiresAt: new Date(now() + ONE_OFF_ALERT_MS).toISOString(),
+      expiresAt: new Date(at + ONE_OFF_ALERT_MS).toISOString(),
       severity: 'critical',
       env: this.to,
       summary: `Promotion ${this.id}: ${this.to} failed its verification and the switch back to ${this.from} was refused; ${this.to} stays live`,
       description: `${context.message}. greenlight did not switch back: ${result.reason}. Both environments look unhealthy; a person must decide.`,
       labels: { judgement: result.why, from: this.to, to: this.from },
       figures: { verification: result.verification },
-      startsAt: new Date(now()).toISOString(),
+      startsAt: new Date(at).toISOString(),
       url: host.controller.stateUrl(),
     });
     return {

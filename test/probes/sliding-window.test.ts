@@ -80,19 +80,21 @@ describe('SlidingWindow', () => {
   it.each([
     ['listed', 5],
     ['binned', 40],
-  ])('counts from a moment on, from the start of its bucket (%s buckets)', (_layout, perBucket) => {
+  ])('counts from a moment on, from the first bucket that starts after it (%s buckets)', (_layout, perBucket) => {
     // 60 s of 30 buckets of 2 s: samples in the first 30 s fail at 900 ms, the rest pass at 10 ms.
     const window = new SlidingWindow(60_000);
     for (let i = 0; i < 30 * perBucket; i++) window.add(false, 900, T0 + (i * 1_000) / perBucket);
     for (let i = 0; i < 30 * perBucket; i++) window.add(true, 10, T0 + 30_000 + (i * 1_000) / perBucket);
     const at = T0 + 59_999;
     expect(window.totals(at)).toMatchObject({ count: 60 * perBucket, failures: 30 * perBucket });
-    // From 31 s: its bucket starts at 30 s, so the passing half exactly.
-    expect(window.totals(at, T0 + 31_000)).toEqual({ count: 30 * perBucket, failures: 0, latencySumMs: 30 * perBucket * 10 });
-    expect(window.quantile(0.99, at, T0 + 31_000)!).toBeLessThan(12);
+    // From 30 s, a bucket's start: the passing half exactly.
+    expect(window.totals(at, T0 + 30_000)).toEqual({ count: 30 * perBucket, failures: 0, latencySumMs: 30 * perBucket * 10 });
+    expect(window.quantile(0.99, at, T0 + 30_000)!).toBeLessThan(12);
     expect(window.quantile(0.99, at)!).toBeGreaterThan(800);
-    // From 29 s: the bucket of 28–30 s counts too, 2 s of failures.
-    expect(window.totals(at, T0 + 29_000)).toMatchObject({ count: 32 * perBucket, failures: 2 * perBucket });
+    // From 29 s: the bucket of 28–30 s holds failures from before it, so counting starts at 30 s.
+    expect(window.totals(at, T0 + 29_000)).toMatchObject({ count: 30 * perBucket, failures: 0 });
+    // From 31 s: the bucket of 30–32 s holds samples from before it too: counting starts at 32 s.
+    expect(window.totals(at, T0 + 31_000)).toMatchObject({ count: 28 * perBucket, failures: 0 });
     // A moment before the window changes nothing; one after the newest bucket counts nothing.
     expect(window.totals(at, T0 - 3_600_000)).toEqual(window.totals(at));
     expect(window.totals(at, T0 + 70_000)).toEqual({ count: 0, failures: 0, latencySumMs: 0 });
