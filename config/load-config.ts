@@ -223,7 +223,13 @@ function switchOff(
 ): { notices: string[]; remap: (path: KeyPath) => KeyPath; switched: SwitchedOff[] } {
   const notices: string[] = [];
   const switched: SwitchedOff[] = [];
-  const unsetUnder = (prefix: string) => [...unset.keys()].filter((path) => path.startsWith(prefix));
+  /** The unset variables at `prefix` or below it, as [key path, variable]. */
+  const unsetUnder = (prefix: string) => [...unset].filter(([path]) => path === prefix || path.startsWith(`${prefix}.`) || path.startsWith(`${prefix}[`));
+  /** Turn off the block at `path` for the unset variables `found` (they answer for it now); offBlockIssues checks the rest of it. */
+  const turnOff = (path: KeyPath, block: unknown, found: [string, string][]) => {
+    switched.push({ path, block, unsetPaths: found.map(([left]) => left) });
+    for (const [left] of found) unset.delete(left);
+  };
   const shifts: { prefix: KeyPath; original: number[] }[] = [];
   for (const block of SWITCHABLE) {
     const parent = block.path.slice(0, -1).reduce<unknown>((node, key) => (node as Record<string, unknown> | undefined)?.[key as string], raw) as
@@ -231,19 +237,17 @@ function switchOff(
     const key = block.path.at(-1) as string;
     const value = parent?.[key];
     if (value === undefined) continue;
-    const variablesUnder = (prefix: string) =>
-      [...unset].filter(([path]) => path === prefix || path.startsWith(`${prefix}.`) || path.startsWith(`${prefix}[`)).map(([, variable]) => variable);
     const where = formatKeyPath(block.path);
     if (!block.list) {
-      const variables = variablesUnder(where);
+      const found = unsetUnder(where);
+      const variables = found.map(([, variable]) => variable);
       if (variables.length > 0) {
         const type = (value as { type?: unknown }).type;
         notices.push(
           `${where} (${String(type)}) is off because ${variables.join(', ')} ${variables.length === 1 ? 'is' : 'are'} not set; using ${JSON.stringify(block.off)}`,
         );
-        switched.push({ path: block.path, block: value, unsetPaths: unsetUnder(where) });
+        turnOff(block.path, value, found);
         parent![key] = block.off;
-        for (const path of [...unset.keys()]) if (path.startsWith(where)) unset.delete(path);
       }
       continue;
     }
@@ -251,7 +255,8 @@ function switchOff(
     const kept: unknown[] = [];
     const original: number[] = [];
     value.forEach((item, index) => {
-      const variables = variablesUnder(`${where}[${index}]`);
+      const found = unsetUnder(`${where}[${index}]`);
+      const variables = found.map(([, variable]) => variable);
       if (variables.length === 0) {
         kept.push(item);
         original.push(index);
@@ -261,8 +266,7 @@ function switchOff(
       notices.push(
         `${where}[${index}] (${String(type)}${name ? ` "${String(name)}"` : ''}) is off because ${variables.join(', ')} ${variables.length === 1 ? 'is' : 'are'} not set`,
       );
-      switched.push({ path: [...block.path, index], block: item, unsetPaths: unsetUnder(`${where}[${index}]`) });
-      for (const path of [...unset.keys()]) if (path.startsWith(`${where}[${index}]`)) unset.delete(path);
+      turnOff([...block.path, index], item, found);
     });
     parent![key] = kept;
     shifts.push({ prefix: block.path, original });

@@ -52,8 +52,8 @@ export function coreRoutes(agent: CoreSource): Route[] {
         const openMetrics = acceptsMore(headers.accept, 'application/openmetrics-text', ['text/plain', 'text/*', '*/*']);
         // In slices of series: at 10,000 series one render is 400 ms of work.
         const { contentType, body } = await agent.metrics.render(openMetrics, (work) => agent.slice(work));
-        // Prometheus asks for gzip: 5 MB of text at 1,000 probes is a few hundred KB compressed
-        // (zlib's work runs on libuv's threads, not the event loop).
+        // Prometheus asks for gzip, and a scrape of 1,000 probes is 5 MB of text (an audit's figure);
+        // zlib's work runs on libuv's threads, not the event loop.
         if (acceptsMore(headers['accept-encoding'], 'gzip', ['identity'])) {
           return {
             status: 200,

@@ -29,12 +29,32 @@ export type PollResult = { ok: true; polls: number } | { ok: false; polls: numbe
 const POLL_TIMEOUT_MS = 2_000;
 const NOTHING_SEEN = 'no answer yet';
 
-/** Poll until the answer names `poll.env` `poll.streak` times in a row, the deadline passes or `signal` aborts. Never throws for what the URL does. */
-export async function pollEnvironment(
-  poll: EnvironmentPoll,
-  deps: Pick<PluginDeps, 'dispatcher' | 'sleep' | 'logger' | 'redactor' | 'now'>,
+type PollDeps = Pick<PluginDeps, 'dispatcher' | 'sleep' | 'logger' | 'redactor'>;
+
+/**
+ * One GET of the URL on a new connection (so that polls sample the workers or edges, not one
+ * kept-alive connection): the value at the path (undefined when missing), or what went wrong.
+ */
+async function askOnce(
+  ask: Pick<EnvironmentPoll, 'label' | 'url'>,
+  selector: JsonSelector,
+  deps: PollDeps,
   signal: AbortSignal,
-): Promise<PollResult> {
+  timeoutMs: number,
+): Promise<{ value: unknown } | { problem: string; transport: boolean }> {
+  try {
+    const request = { label: ask.label, url: ask.url, method: 'GET' as const, headers: { connection: 'close' } };
+    const response = await sendWithRetry(deps, request, { attempts: 1, timeoutMs, backoffMs: 0, maxBackoffMs: 0 }, signal);
+    const selection = selector.select(Buffer.from(response.body));
+    return selection.ok ? { value: selection.values[0] } : { problem: `the answer is not JSON: ${selection.problem}`, transport: false };
+  } catch (error) {
+    if (!(error instanceof OutboundError)) throw error;
+    return { problem: error.message, transport: true };
+  }
+}
+
+/** Poll until the answer names `poll.env` `poll.streak` times in a row, the deadline passes or `signal` aborts. Never throws for what the URL does. */
+export async function pollEnvironment(poll: EnvironmentPoll, deps: PollDeps & Pick<PluginDeps, 'now'>, signal: AbortSignal): Promise<PollResult> {
   const selector = new JsonSelector([poll.path.segments]);
   const maxPolls = Math.ceil(Math.max(0, poll.deadline - deps.now()) / Math.max(1, poll.intervalMs)) + poll.streak;
   let seen = NOTHING_SEEN;
@@ -44,24 +64,18 @@ export async function pollEnvironment(
     if (signal.aborted) return { ok: false, polls, cancelled: true, seen };
     polls++;
     const remaining = poll.deadline - deps.now();
-    const timeoutMs = Math.max(50, Math.min(POLL_TIMEOUT_MS, remaining));
-    try {
-      // A fresh connection per poll, so the polls sample the workers or edges rather than one kept-alive connection.
-      const request = { label: poll.label, url: poll.url, method: 'GET' as const, headers: { connection: 'close' } };
-      const response = await sendWithRetry(deps, request, { attempts: 1, timeoutMs, backoffMs: 0, maxBackoffMs: 0 }, signal);
-      const selection = selector.select(Buffer.from(response.body));
-      const value = selection.ok ? selection.values[0] : undefined;
+    const answer = await askOnce(poll, selector, deps, signal, Math.max(50, Math.min(POLL_TIMEOUT_MS, remaining)));
+    if ('value' in answer) {
+      const { value } = answer;
       streak = value === poll.env ? streak + 1 : 0;
       if (streak === poll.streak) return { ok: true, polls };
-      if (!selection.ok) seen = `the answer is not JSON: ${selection.problem}`;
-      else if (value === undefined) seen = `${poll.path.text} missing from the answer`;
-      else seen = `${poll.path.text} is ${quote(value instanceof JsonSlice ? value.value() : value)}`;
-    } catch (error) {
-      if (!(error instanceof OutboundError)) throw error;
+      seen =
+        value === undefined ? `${poll.path.text} missing from the answer` : `${poll.path.text} is ${quote(value instanceof JsonSlice ? value.value() : value)}`;
+    } else {
       streak = 0;
       // A poll the deadline cut short (a busy machine, a slow answer) says less than the last
       // answer did: "no answer within 52ms" would hide "$.environment is "blue"".
-      if (remaining >= POLL_TIMEOUT_MS || seen === NOTHING_SEEN) seen = error.message;
+      if (!answer.transport || remaining >= POLL_TIMEOUT_MS || seen === NOTHING_SEEN) seen = answer.problem;
     }
     if (deps.now() >= poll.deadline) break;
     await deps.sleep(poll.intervalMs, signal);
@@ -76,24 +90,16 @@ export async function pollEnvironment(
  */
 export async function askEnvironment(
   ask: Pick<EnvironmentPoll, 'label' | 'url' | 'path'>,
-  deps: Pick<PluginDeps, 'dispatcher' | 'sleep' | 'logger' | 'redactor'>,
+  deps: PollDeps,
   signal: AbortSignal,
   times = 3,
 ): Promise<string | undefined> {
   const selector = new JsonSelector([ask.path.segments]);
   let named: string | undefined;
   for (let i = 0; i < times; i++) {
-    try {
-      const request = { label: ask.label, url: ask.url, method: 'GET' as const, headers: { connection: 'close' } };
-      const response = await sendWithRetry(deps, request, { attempts: 1, timeoutMs: POLL_TIMEOUT_MS, backoffMs: 0, maxBackoffMs: 0 }, signal);
-      const selection = selector.select(Buffer.from(response.body));
-      const value = selection.ok ? selection.values[0] : undefined;
-      if (typeof value !== 'string' || (named !== undefined && value !== named)) return undefined;
-      named = value;
-    } catch (error) {
-      if (error instanceof OutboundError) return undefined;
-      throw error;
-    }
+    const answer = await askOnce(ask, selector, deps, signal, POLL_TIMEOUT_MS);
+    if (!('value' in answer) || typeof answer.value !== 'string' || (named !== undefined && answer.value !== named)) return undefined;
+    named = answer.value;
   }
   return named;
 }
