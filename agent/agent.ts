@@ -35,6 +35,7 @@ import type { ActionRecord } from './events/store.js';
 import { coreRoutes } from './http/core-routes.js';
 import { StateView, type AgentState } from './http/state-view.js';
 import { Pipeline } from './pipeline/pipeline.js';
+import type { UtilizationSource } from './pipeline/load-shedder.js';
 import { createProbeDispatcher, readTlsTrust } from './pipeline/tls-trust.js';
 import { sleep } from './plugins/plugin.js';
 import { MANUAL_ROLLBACK, PluginFactory } from './plugins/plugin-factory.js';
@@ -62,6 +63,8 @@ export interface AgentOptions {
   outbound?: Dispatcher;
   /** Dispatcher for probes; default: the agent's own keep-alive pool (which it closes). Tests script targets with one. */
   probeDispatcher?: Dispatcher;
+  /** The event loop's utilization since the previous call (the load shedder's signal); tests script overload with one. */
+  loopUtilization?: UtilizationSource;
   /** Reads the config again for a reload (SIGHUP, POST /api/v1/reload); throws ConfigError when invalid. */
   reloadConfig?: () => Promise<Config>;
   /** Where reloadConfig reads from, for events and logs. */
@@ -96,7 +99,7 @@ export class Agent {
   readonly #logger: Logger;
   readonly #rootLogger: Logger;
   /** The agent's own probe pool and what its TLS handshakes showed (closed with the agent). */
-  readonly #probePool: { dispatcher: Dispatcher; tls: TlsObserver };
+  readonly #probePool: { dispatcher: Dispatcher; tls: TlsObserver; connections: number };
   readonly #view: StateView;
   readonly #reloader: ConfigReloader;
   #api: ApiServer | undefined;
@@ -146,7 +149,14 @@ export class Agent {
     const dispatcher = options.probeDispatcher ?? this.#probePool.dispatcher;
     this.plugins = new PluginFactory({ logger, dispatcher: () => options.outbound ?? dispatcher, now: this.now, redactor: this.redactor });
     const persist = (key: string, value: unknown) => this.#persistence?.save(key, value);
-    this.pipeline = new Pipeline(this, { dispatcher, tls: this.#probePool.tls, persist, logger: this.#logger });
+    this.pipeline = new Pipeline(this, {
+      dispatcher,
+      connections: this.#probePool.connections,
+      tls: this.#probePool.tls,
+      persist,
+      logger: this.#logger,
+      loopUtilization: options.loopUtilization,
+    });
     this.traffic = new TrafficControl(this, {
       adapter: this.plugins.traffic(config),
       live: config.activeEnvironment,

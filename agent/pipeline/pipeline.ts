@@ -1,11 +1,12 @@
 /**
  * The data path, top to bottom:
  *
- *   schedule (ProbeScheduler) → #probe (runProbe through the probe pool) → #record: the result
- *   goes into its series' windows and the SLO counts, metrics, traffic control's health, the
- *   reports' rollups, and probe.up/down on a change → the rules it can change are evaluated (RuleEvaluator: facts →
- *   rule state) → #decide: rule.* events, the incident book, and the actions (ActionRunner:
- *   rollback through traffic control, flags, alerts) → action.* events
+ *   schedule (ProbeScheduler) → #probe (admitted by the LoadShedder; runProbe through the probe
+ *   pool) → #record: the result goes into its series' windows and the SLO counts, metrics,
+ *   traffic control's health, the reports' rollups, and probe.up/down on a change → the rules
+ *   it can change are evaluated (RuleEvaluator: facts → rule state) → #decide: rule.* events,
+ *   the incident book, and the actions (ActionRunner: rollback through traffic control, flags,
+ *   alerts) → action.* events
  *
  * Invariants:
  * - A probe cut short by shutdown or a reload says nothing about its target: it is not recorded.
@@ -15,6 +16,9 @@
  * - Actions a crash interrupted are settled once every interval series has a first result: a
  *   rollback's judgement needs health.
  * - After each evaluation pass, an owed rollback is retried if it would now go ahead.
+ * - A scheduled tick is shed (recorded as skipped) only while the agent's own loop is saturated
+ *   and the origin has a probe in flight on every connection (load-shedder.ts); a confirmation
+ *   re-run is never shed.
  */
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
@@ -32,6 +36,7 @@ import type { AgentMetrics } from '../telemetry/metrics.js';
 import type { TrafficControl } from '../traffic/traffic-control.js';
 import { nextConfirmation } from './confirmation.js';
 import { IncidentBook, type StoredIncident } from './incident-book.js';
+import { LoadShedder, type UtilizationSource } from './load-shedder.js';
 import { publishStateChange } from './probe-events.js';
 import { ProbeScheduler, type SkipReason } from './probe-scheduler.js';
 import { publishTransition } from './rule-events.js';
@@ -80,6 +85,7 @@ export class Pipeline {
   readonly #dispatcher: Dispatcher;
   readonly #tls: TlsObserver;
   readonly #logger: Logger;
+  readonly #shedder: LoadShedder;
   /** Rule evaluations in flight (they finish before close). */
   readonly #evaluations = new Set<Promise<unknown>>();
   /** Actions a crash interrupted, settled once the first probe round is in (judging needs health). */
@@ -89,12 +95,27 @@ export class Pipeline {
   /** Starts the planned pass of the rules over every probe now instead of at its tick (close). */
   #aggregateNow: (() => void) | undefined;
 
-  constructor(host: PipelineHost, options: { dispatcher: Dispatcher; tls: TlsObserver; persist: (key: string, value: unknown) => void; logger: Logger }) {
+  /**
+   * `connections`: the dispatcher's connections per origin, past which a probe waits in its queue
+   * (the load shedder's limit); `loopUtilization` replaces the event loop's (tests).
+   */
+  constructor(
+    host: PipelineHost,
+    options: {
+      dispatcher: Dispatcher;
+      connections: number;
+      tls: TlsObserver;
+      persist: (key: string, value: unknown) => void;
+      logger: Logger;
+      loopUtilization?: UtilizationSource | undefined;
+    },
+  ) {
     const { config, metrics, now } = host;
     this.#host = host;
     this.#dispatcher = options.dispatcher;
     this.#tls = options.tls;
     this.#logger = options.logger;
+    this.#shedder = new LoadShedder({ limit: options.connections, logger: options.logger, utilization: options.loopUtilization });
     this.scheduler = new ProbeScheduler({
       now,
       onError: (job, error) => this.#logger.error({ err: error, job: job.key }, 'bug: a probe run threw instead of returning a result'),
@@ -208,8 +229,18 @@ export class Pipeline {
   /** One probe; resolves to what it wants confirmed by a quick re-probe (the scheduler decides whether one runs). */
   async #probe(entry: SeriesEntry, confirmation?: Confirmation): Promise<ConfirmationKind | undefined> {
     const { now, traffic } = this.#host;
+    const { origin } = entry.target;
+    if (!this.#shedder.admit(origin, confirmation === undefined)) {
+      this.#skipped(entry, 'shed');
+      return undefined;
+    }
     entry.inFlightSince = now();
-    const result = await runProbe(entry.target, this.#dispatcher, now, entry.inFlight, this.#tls);
+    let result: ProbeResult;
+    try {
+      result = await runProbe(entry.target, this.#dispatcher, now, entry.inFlight, this.#tls);
+    } finally {
+      this.#shedder.release(origin);
+    }
     entry.inFlightSince = undefined;
     if (entry.inFlight.cancelled) return undefined;
     if (confirmation) result.confirmation = confirmation;
@@ -279,9 +310,11 @@ export class Pipeline {
     this.#track(this.#host.actions.reconcile(records, contextOf));
   }
 
-  #skipped(entry: SeriesEntry, why: SkipReason): void {
+  /** A tick that did not run: the scheduler's reasons, or shed by the load shedder (which logs its episodes). */
+  #skipped(entry: SeriesEntry, why: SkipReason | 'shed'): void {
     entry.series.recordSkipped();
     this.#host.metrics.recordSkipped(entry.series);
+    if (why === 'shed') return;
     this.#logger.debug(
       { probe: entry.series.probe, env: entry.series.env },
       why === 'late'

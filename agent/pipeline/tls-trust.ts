@@ -87,15 +87,16 @@ function pemProblem(file: string): string | undefined {
 /**
  * An undici Agent for requests to the environments, connecting through a TlsObserver that trusts
  * each environment's CAs and reads every handshake's certificate chain. Its connections per
- * origin are {@link probeConnections} unless `options` says.
+ * origin are {@link probeConnections} unless `options` says; `connections` says how many.
  */
 export function createProbeDispatcher(
   config: Config,
   options: Undici.Agent.Options = {},
   now: () => number = Date.now,
-): { dispatcher: UndiciAgent; tls: TlsObserver } {
+): { dispatcher: UndiciAgent; tls: TlsObserver; connections: number } {
   const tls = new TlsObserver({ now, trust: readTlsTrust(config) });
-  return { dispatcher: new UndiciAgent({ ...options, connections: options.connections ?? probeConnections(config), connect: tls.connect }), tls };
+  const connections = options.connections ?? probeConnections(config);
+  return { dispatcher: new UndiciAgent({ ...options, connections, connect: tls.connect }), tls, connections };
 }
 
 /** Connections per origin for a few series, and at most. */
