@@ -666,7 +666,6 @@ function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {
   return issues.sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
 }
 
-/** `['probes', 2, 'every']` → `probes[2].every` */
 /**
  * `probes[2].expect.json[0]`; a key that is not a plain word is quoted (`flags.initial.blue["MY\nFLAG"]`),
  * so a key with a newline or a quote in it never splits or garbles the line that names it.

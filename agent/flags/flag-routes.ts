@@ -12,6 +12,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { HttpError, invalidBody, type Route, type RouteResponse } from '../http/http-server.js';
+import type { DuplicateKey } from '../http/json-duplicates.js';
 import { FlagError, LOCKED_FLAGS, lockedAttempts, preview, type FlagStore } from './flag-store.js';
 
 export interface FlagRouteOptions {
@@ -44,12 +45,15 @@ export function flagRoutes(store: FlagStore, options: FlagRouteOptions): Route[]
   };
 
   /**
-   * Locked flags before anything else: a change request that names one (anywhere in its body,
-   * in whatever shape) is refused with 409 and audited, even when the rest of it is invalid.
-   * The environments are those it names if it names valid ones, else all of them.
+   * Locked flags before anything else (the routes' screen): a change request that names one
+   * (anywhere in its body, in whatever shape, in any value of a key it names twice) is refused
+   * with 409 and audited, even when the rest of it is invalid. The environments are those it
+   * names if it names valid ones, else all of them.
    */
-  const refuseLockedIn = (body: unknown, actor: string, fallback: 'all' | 'live'): void => {
-    const attempts = lockedAttempts(body);
+  const refuseLockedIn = (body: unknown, duplicates: readonly DuplicateKey[], actor: string, fallback: 'all' | 'live'): void => {
+    // A key named twice keeps only its last value in `body`: the others are looked at as sent.
+    const overwritten = duplicates.flatMap(({ key, values }) => values.map((value) => ({ [key]: value })));
+    const attempts = lockedAttempts([body, ...overwritten]);
     if (attempts.length === 0) return;
     const raw = isObject(body) ? body : {};
     const env = envChoice.safeParse(raw.env);
@@ -78,8 +82,8 @@ export function flagRoutes(store: FlagStore, options: FlagRouteOptions): Route[]
       path: '/api/v1/flags',
       auth: 'admin',
       body: z.unknown(),
+      screen: (body, duplicates, actor) => refuseLockedIn(body, duplicates, actor, 'all'),
       handle: ({ body, actor }) => {
-        refuseLockedIn(body, actor, 'all');
         const request = parse(putBody, body);
         const envs = resolve(request.env, 'all');
         const changed = refusals(() => store.set(envs, request.set, { actor, reason: request.reason }));
@@ -91,8 +95,8 @@ export function flagRoutes(store: FlagStore, options: FlagRouteOptions): Route[]
       path: '/api/v1/flags/emergency-rollback',
       auth: 'rollback',
       body: z.unknown(),
+      screen: (body, duplicates, actor) => refuseLockedIn(body, duplicates, actor, 'live'),
       handle: ({ body, actor }) => {
-        refuseLockedIn(body, actor, 'live');
         const request = parse(emergencyBody, body);
         const envs = resolve(request.env, 'live');
         const changed = refusals(() =>

@@ -17,6 +17,7 @@ import { formatKeyPath } from '../../config/load-config.js';
 import type { Redactor } from '../../config/redactor.js';
 import { parseHost } from '../../config/schema.js';
 import { VERSION } from '../package.js';
+import { duplicateKeys, type DuplicateKey } from './json-duplicates.js';
 import type { TurnQueue } from './turn-queue.js';
 
 /**
@@ -63,6 +64,13 @@ export interface Route {
   /** Validates the JSON body; without it a body is not read. */
   body?: z.ZodType;
   /**
+   * Looks at the body as sent before anything refuses it: a key named twice in one object, or
+   * what `body` does not accept. Throws HttpError to refuse. `duplicates` are those keys with
+   * every value each was given (JSON.parse keeps only the last). The flag routes refuse and
+   * audit an attempt on a locked flag here, however the rest of the body is written.
+   */
+  screen?(body: unknown, duplicates: readonly DuplicateKey[], actor: string): void;
+  /**
    * The handler's work grows with the agent (a render over every series): it runs as one slice
    * of the turn queue, so that a flood of such requests takes turns with probing instead of
    * holding the event loop for all of them at once.
@@ -71,7 +79,6 @@ export interface Route {
   handle(request: RouteRequest): RouteResponse | Promise<RouteResponse>;
 }
 
-/** Thrown by a handler for an expected refusal: the status and message go to the caller as is. */
 /**
  * Thrown by a handler for an expected refusal: the status, the message and the code go to the
  * caller as `{"error": message, "code": code, ...details}`. The code defaults to the status's
@@ -200,22 +207,34 @@ export async function startHttpServer(options: {
       }
       role = decision.role;
     }
-    let body: unknown;
-    if (route.body) {
-      const read = await readJsonBody(req);
-      if ('error' in read) {
-        reply(res, { status: read.status, body: { error: read.error } });
-        return;
-      }
-      const parsed = route.body.safeParse(options.redactor ? options.redactor.value(read.value) : read.value);
-      if (!parsed.success) {
-        reply(res, { status: 400, body: { error: invalidBody(parsed.error) } });
-        return;
-      }
-      body = parsed.data;
-    }
+    const actor = role ? `api:${role}` : 'api';
     try {
-      const request: RouteRequest = { params: match.params!, query: url.searchParams, body, headers: req.headers, role, actor: role ? `api:${role}` : 'api' };
+      let body: unknown;
+      if (route.body) {
+        const read = await readJsonBody(req);
+        if ('error' in read) {
+          reply(res, { status: read.status, body: { error: read.error } });
+          return;
+        }
+        // Secrets sent in a body (a token pasted into a reason) never reach an audit trail or an answer.
+        const redact = (value: unknown) => (options.redactor ? options.redactor.value(value) : value);
+        const value = redact(read.value);
+        const duplicates = duplicateKeys(read.text).map((twice) => ({ ...twice, values: twice.values.map(redact) }));
+        route.screen?.(value, duplicates, actor);
+        const twice = duplicates[0];
+        if (twice !== undefined) {
+          const where = formatKeyPath([...twice.path, twice.key]);
+          const shown = where.length > 100 ? `${where.slice(0, 100)}…` : where;
+          throw new HttpError(400, `the body names ${shown} twice in one object, and JSON keeps only the last: send each key once`);
+        }
+        const parsed = route.body.safeParse(value);
+        if (!parsed.success) {
+          reply(res, { status: 400, body: { error: invalidBody(parsed.error) } });
+          return;
+        }
+        body = parsed.data;
+      }
+      const request: RouteRequest = { params: match.params!, query: url.searchParams, body, headers: req.headers, role, actor };
       const response = route.bulk && options.turns ? await options.turns.run(() => route.handle(request)) : await route.handle(request);
       if (response === undefined) throw new HttpError(503, 'greenlight is stopping');
       if (response.stream) await sendStream(res, response);
@@ -325,7 +344,7 @@ function sameSecret(given: string, expected: string): boolean {
   return timingSafeEqual(a, b);
 }
 
-async function readJsonBody(req: IncomingMessage): Promise<{ value: unknown } | { status: 400 | 413 | 415; error: string }> {
+async function readJsonBody(req: IncomingMessage): Promise<{ value: unknown; text: string } | { status: 400 | 413 | 415; error: string }> {
   // The body is read before a wrong content type is refused: a client still uploading when the
   // answer comes (undici's fetch) may otherwise never see it on a keep-alive connection.
   const chunks: Buffer[] = [];
@@ -344,9 +363,9 @@ async function readJsonBody(req: IncomingMessage): Promise<{ value: unknown } | 
   const type = req.headers['content-type'];
   if (type !== undefined && !/^application\/(.+\+)?json\b/i.test(type)) return { status: 415, error: `send the body as application/json, not ${type}` };
   const text = Buffer.concat(chunks).toString('utf8');
-  if (text.trim() === '') return { value: {} };
+  if (text.trim() === '') return { value: {}, text: '{}' };
   try {
-    return { value: JSON.parse(text) };
+    return { value: JSON.parse(text), text };
   } catch (error) {
     return { status: 400, error: `body is not JSON: ${(error as Error).message}` };
   }

@@ -159,6 +159,10 @@ describe('locked flags: every attempt is audited, nothing answers 500', () => {
     ['with an empty reason', `{"set":{"${LOCKED}":false},"reason":""}`],
     ['with an unknown env', `{"set":{"${LOCKED}":false},"reason":"x","env":"purple"}`],
     ['with a huge string', `{"set":{"${LOCKED}":${JSON.stringify('x'.repeat(50_000))}},"reason":"huge"}`],
+    // JSON.parse keeps the last of a key named twice: each of these reads as a request that changes nothing.
+    ['named twice, the attempt first', `{"set":{"${LOCKED}":false,"${LOCKED}":true},"reason":"twice"}`],
+    ['in a set named twice', `{"set":{"${LOCKED}":false},"reason":"twice","set":{}}`],
+    ['in a key named twice deeper down', `{"set":{"x":{"y":{"${LOCKED}":false},"y":1}},"reason":"twice"}`],
   ])('an attempt %s: 409 and an audit entry (regression: a __proto__ key left no flag.rejected entry)', async (_name, text) => {
     const audited = store.audit().length;
     const rejected = events.filter((event) => event.type === 'flag.rejected').length;
@@ -176,6 +180,20 @@ describe('locked flags: every attempt is audited, nothing answers 500', () => {
     const answer = await send('POST', '/api/v1/flags/emergency-rollback', `{"reason":"x","set":{"${LOCKED}":false}}`, ROLLBACK);
     expect(answer.status).toBe(409);
     expect(store.audit().length).toBeGreaterThan(audited);
+  });
+
+  it.each([
+    ['PUT', '/api/v1/flags', ADMIN, '{"set":{"READ_ONLY_MODE":true,"READ_ONLY_MODE":false},"reason":"x"}', 'set.READ_ONLY_MODE'],
+    ['PUT', '/api/v1/flags', ADMIN, '{"set":{"READ_ONLY_MODE":true},"reason":"x","reason":"y"}', 'reason'],
+    ['POST', '/api/v1/flags/emergency-rollback', ROLLBACK, '{"env":"blue","env":"green"}', 'env'],
+  ])('%s %s naming a key twice: a 400 naming it, and nothing changes', async (method, path, token, text, key) => {
+    const before = JSON.stringify(store.all());
+    const audited = store.audit().length;
+    const answer = await send(method, path, text, token);
+    expect(answer.status).toBe(400);
+    expect(JSON.parse(answer.text).error).toBe(`the body names ${key} twice in one object, and JSON keeps only the last: send each key once`);
+    expect(JSON.stringify(store.all())).toBe(before);
+    expect(store.audit().length).toBe(audited);
   });
 
   it('a prototype key is refused with a message, and never becomes the prototype of the flag set', async () => {
