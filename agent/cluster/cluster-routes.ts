@@ -6,7 +6,7 @@
  * answers with the leader's answer. No leader (an election under way, the database down): 503,
  * try again.
  */
-import { HttpError, type Route, type RouteResponse } from '../http/http-server.js';
+import { HttpError, refuseDuplicates, type Route, type RouteResponse } from '../http/http-server.js';
 import type { ClusterView } from './cluster.js';
 
 /** Marks a request a follower forwarded: the agent it reaches answers it itself or refuses, never forwards it again. */
@@ -27,12 +27,21 @@ export function clusterRoutes(cluster: ClusterRole): Route[] {
   return [{ method: 'GET', path: '/api/v1/cluster', auth: 'none', handle: () => ({ status: 200, body: cluster.view() }) }];
 }
 
-/** `routes` as the leader's: on a follower each request is forwarded to the leader and its answer returned. */
+/**
+ * `routes` as the leader's: on a follower each request is forwarded to the leader and its answer
+ * returned. A body is screened (Route.screen) where the request is carried out: a follower
+ * forwards it as sent, a key named twice and all, so that the leader refuses it, and audits an
+ * attempt on a locked flag in its own shared trail.
+ */
 export function leaderOnly(routes: readonly Route[], cluster: ClusterRole): Route[] {
   return routes.map((route) => ({
     ...route,
+    screen: route.body ? () => undefined : undefined,
     handle: async (request) => {
-      if (cluster.isLeader()) return route.handle(request);
+      if (cluster.isLeader()) {
+        if (route.body) (route.screen ?? ((_body, duplicates) => refuseDuplicates(duplicates)))(request.body, request.duplicates, request.actor);
+        return route.handle(request);
+      }
       const leader = cluster.leaderUrl();
       const self = cluster.view().self;
       if (leader === undefined || request.headers[FORWARDED_HEADER] !== undefined)
@@ -53,7 +62,7 @@ async function forward(leader: string, route: Route, request: Parameters<Route['
     response = await fetch(`${leader}${path}${query ? `?${query}` : ''}`, {
       method: route.method,
       headers,
-      body: route.body ? JSON.stringify(request.body) : undefined,
+      body: route.body ? (request.rawBody ?? JSON.stringify(request.body)) : undefined,
       signal: AbortSignal.timeout(FORWARD_TIMEOUT_MS),
     });
   } catch (error) {

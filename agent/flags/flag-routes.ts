@@ -11,7 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { HttpError, invalidBody, type Route, type RouteResponse } from '../http/http-server.js';
+import { HttpError, invalidBody, refuseDuplicates, type Route, type RouteResponse } from '../http/http-server.js';
 import type { DuplicateKey } from '../http/json-duplicates.js';
 import { FlagError, LOCKED_FLAGS, lockedAttempts, preview, type FlagStore } from './flag-store.js';
 
@@ -82,7 +82,10 @@ export function flagRoutes(store: FlagStore, options: FlagRouteOptions): Route[]
       path: '/api/v1/flags',
       auth: 'admin',
       body: z.unknown(),
-      screen: (body, duplicates, actor) => refuseLockedIn(body, duplicates, actor, 'all'),
+      screen: (body, duplicates, actor) => {
+        refuseLockedIn(body, duplicates, actor, 'all');
+        refuseDuplicates(duplicates);
+      },
       handle: ({ body, actor }) => {
         const request = parse(putBody, body);
         const envs = resolve(request.env, 'all');
@@ -95,7 +98,10 @@ export function flagRoutes(store: FlagStore, options: FlagRouteOptions): Route[]
       path: '/api/v1/flags/emergency-rollback',
       auth: 'rollback',
       body: z.unknown(),
-      screen: (body, duplicates, actor) => refuseLockedIn(body, duplicates, actor, 'live'),
+      screen: (body, duplicates, actor) => {
+        refuseLockedIn(body, duplicates, actor, 'live');
+        refuseDuplicates(duplicates);
+      },
       handle: ({ body, actor }) => {
         const request = parse(emergencyBody, body);
         const envs = resolve(request.env, 'live');

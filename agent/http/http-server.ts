@@ -44,6 +44,10 @@ export interface RouteRequest {
   role: Role | null;
   /** Who did it, for audit trails: `api:admin`, `api:rollback`, `api`. */
   actor: string;
+  /** The body's text as sent (routes with a `body`): what a follower forwards to its leader. */
+  rawBody: string | undefined;
+  /** The keys the body names twice in one object, with every value each was given (redacted). */
+  duplicates: readonly DuplicateKey[];
 }
 
 export interface RouteResponse {
@@ -64,10 +68,11 @@ export interface Route {
   /** Validates the JSON body; without it a body is not read. */
   body?: z.ZodType;
   /**
-   * Looks at the body as sent before anything refuses it: a key named twice in one object, or
-   * what `body` does not accept. Throws HttpError to refuse. `duplicates` are those keys with
-   * every value each was given (JSON.parse keeps only the last). The flag routes refuse and
-   * audit an attempt on a locked flag here, however the rest of the body is written.
+   * Looks at the body as sent before anything else judges it, and throws HttpError to refuse.
+   * `duplicates` are the keys it names twice in one object, with every value each was given
+   * (JSON.parse keeps only the last). The default is refuseDuplicates; a route's own screen
+   * calls it after its checks. The flag routes refuse and audit an attempt on a locked flag
+   * here, however the rest of the body is written.
    */
   screen?(body: unknown, duplicates: readonly DuplicateKey[], actor: string): void;
   /**
@@ -210,6 +215,8 @@ export async function startHttpServer(options: {
     const actor = role ? `api:${role}` : 'api';
     try {
       let body: unknown;
+      let rawBody: string | undefined;
+      let duplicates: readonly DuplicateKey[] = [];
       if (route.body) {
         const read = await readJsonBody(req);
         if ('error' in read) {
@@ -219,14 +226,10 @@ export async function startHttpServer(options: {
         // Secrets sent in a body (a token pasted into a reason) never reach an audit trail or an answer.
         const redact = (value: unknown) => (options.redactor ? options.redactor.value(value) : value);
         const value = redact(read.value);
-        const duplicates = duplicateKeys(read.text).map((twice) => ({ ...twice, values: twice.values.map(redact) }));
-        route.screen?.(value, duplicates, actor);
-        const twice = duplicates[0];
-        if (twice !== undefined) {
-          const where = formatKeyPath([...twice.path, twice.key]);
-          const shown = where.length > 100 ? `${where.slice(0, 100)}…` : where;
-          throw new HttpError(400, `the body names ${shown} twice in one object, and JSON keeps only the last: send each key once`);
-        }
+        rawBody = read.text;
+        duplicates = duplicateKeys(read.text).map((twice) => ({ ...twice, values: twice.values.map(redact) }));
+        if (route.screen) route.screen(value, duplicates, actor);
+        else refuseDuplicates(duplicates);
         const parsed = route.body.safeParse(value);
         if (!parsed.success) {
           reply(res, { status: 400, body: { error: invalidBody(parsed.error) } });
@@ -234,7 +237,7 @@ export async function startHttpServer(options: {
         }
         body = parsed.data;
       }
-      const request: RouteRequest = { params: match.params!, query: url.searchParams, body, headers: req.headers, role, actor };
+      const request: RouteRequest = { params: match.params!, query: url.searchParams, body, headers: req.headers, role, actor, rawBody, duplicates };
       const response = route.bulk && options.turns ? await options.turns.run(() => route.handle(request)) : await route.handle(request);
       if (response === undefined) throw new HttpError(503, 'greenlight is stopping');
       if (response.stream) await sendStream(res, response);
@@ -295,6 +298,15 @@ const PROBLEMS_SHOWN = 5;
 const PROBLEM_LENGTH = 200;
 
 /** `invalid body: reason: …; set: …` for a zod error: the first problems, each cut short, never an echo of a huge key or value. */
+/** The default screen (Route.screen): a body that names a key twice in one object is refused, naming it. */
+export function refuseDuplicates(duplicates: readonly DuplicateKey[]): void {
+  const twice = duplicates[0];
+  if (twice === undefined) return;
+  const where = formatKeyPath([...twice.path, twice.key]);
+  const shown = where.length > 100 ? `${where.slice(0, 100)}…` : where;
+  throw new HttpError(400, `the body names ${shown} twice in one object, and JSON keeps only the last: send each key once`);
+}
+
 export function invalidBody(error: z.ZodError): string {
   const cut = (text: string) => (text.length > PROBLEM_LENGTH ? `${text.slice(0, PROBLEM_LENGTH - 3)}...` : text);
   const problems = error.issues.map((issue) => cut(`${issue.path.length ? `${formatKeyPath(issue.path as (string | number)[])}: ` : ''}${issue.message}`));

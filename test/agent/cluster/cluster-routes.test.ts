@@ -1,4 +1,11 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
+import { FORWARDED_HEADER, leaderOnly, type ClusterRole } from '../../../agent/cluster/cluster-routes.js';
+import { flagRoutes } from '../../../agent/flags/flag-routes.js';
+import { FlagStore } from '../../../agent/flags/flag-store.js';
+import { startHttpServer } from '../../../agent/http/http-server.js';
 import { parseAgentConfig } from '../../../agent/reload/agent-config.js';
 import { pairConfig, startAgent, useSimulatorPair, type StartedAgent } from '../../helpers/agent-harness.js';
 
@@ -27,5 +34,73 @@ describe('GET /api/v1/cluster without a database', () => {
     ['cluster: { lease: 100ms, renewEvery: 10ms }', 'cluster.lease'],
   ])('refuses %s', (extra, key) => {
     expect(() => parseAgentConfig(pairConfig(pair.blue.url, pair.green.url, { extra }))).toThrow(key);
+  });
+});
+
+describe('leaderOnly: a body is screened where the request is carried out', () => {
+  const ADMIN = 'admin-token-for-the-cluster-test';
+  const LOCKED = 'ALPHASTACK_PROTECTION';
+  const closers: (() => Promise<void>)[] = [];
+  afterAll(async () => {
+    for (const close of closers.reverse()) await close();
+  });
+
+  /** An agent's flag API behind leaderOnly, leading or following the agent at `leaderUrl`. */
+  async function flagApi(role: { leader: boolean; leaderUrl?: string }) {
+    const events: unknown[] = [];
+    const store = new FlagStore({ environments: ['blue', 'green'], readOnlyOnEmergency: false, now: Date.now, publish: (event) => events.push(event) });
+    const cluster: ClusterRole = {
+      isLeader: () => role.leader,
+      leaderUrl: () => role.leaderUrl,
+      view: () => ({ self: role.leader ? 'a' : 'b', leader: 'a', epoch: 1, members: [] }),
+    };
+    const routes = leaderOnly(flagRoutes(store, { activeEnvironment: () => 'blue' }), cluster);
+    const server = await startHttpServer({
+      listen: { host: '127.0.0.1', port: 0 },
+      routes,
+      tokens: () => ({ admin: ADMIN }),
+      logger: pino({ level: 'silent' }),
+    });
+    closers.push(() => server.close());
+    const put = (text: string) =>
+      fetch(`http://127.0.0.1:${server.address.port}/api/v1/flags`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+        body: text,
+      });
+    return { store, events, put };
+  }
+
+  const hidden = `{"set":{"${LOCKED}":false,"${LOCKED}":true},"reason":"twice"}`;
+
+  it('the leader refuses an attempt a later value hides: 409 and an audit entry', async () => {
+    const leader = await flagApi({ leader: true });
+    const answer = await leader.put(hidden);
+    expect(answer.status).toBe(409);
+    expect(leader.store.audit().at(-1)).toMatchObject({ flag: LOCKED, outcome: 'rejected' });
+    const twice = await leader.put('{"set":{"READ_ONLY_MODE":true,"READ_ONLY_MODE":false},"reason":"x"}');
+    expect(twice.status).toBe(400);
+    expect(((await twice.json()) as { error: string }).error).toContain('set.READ_ONLY_MODE twice');
+  });
+
+  it('a follower forwards the body as sent, and keeps no audit entry of its own', async () => {
+    const received: { text: string; forwardedBy: string | undefined }[] = [];
+    const fakeLeader = createServer((request, response) => {
+      let text = '';
+      request.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+      request.on('end', () => {
+        received.push({ text, forwardedBy: request.headers[FORWARDED_HEADER] as string | undefined });
+        response.writeHead(409, { 'content-type': 'application/json' }).end('{"error":"refused at the leader"}');
+      });
+    });
+    await new Promise<void>((resolve) => fakeLeader.listen(0, '127.0.0.1', resolve));
+    closers.push(() => new Promise<void>((resolve) => fakeLeader.close(() => resolve())));
+    const follower = await flagApi({ leader: false, leaderUrl: `http://127.0.0.1:${(fakeLeader.address() as AddressInfo).port}` });
+    const answer = await follower.put(hidden);
+    expect(answer.status).toBe(409);
+    expect(answer.headers.get('greenlight-answered-by')).toMatch(/^http:\/\/127\.0\.0\.1:/);
+    expect(received).toEqual([{ text: hidden, forwardedBy: 'b' }]);
+    expect(follower.store.audit()).toEqual([]);
+    expect(follower.events).toEqual([]);
   });
 });
