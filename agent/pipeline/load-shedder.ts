@@ -11,9 +11,15 @@
  * 1.0). Its latencies were our backlog, which latency rules would have read as the targets'.
  *
  * Rule: a scheduled tick is shed (recorded as a skipped tick) when the loop was saturated over the
- * last sample (utilization at least SATURATED) and its origin already has as many probes in
- * flight as the dispatcher has connections to it. A probe beyond those would only wait in the
- * queue. A slow or hung target does not saturate the loop (the agent waits on its sockets), so its
+ * last sample (utilization at least SATURATED) and its origin already has `allowed` probes in
+ * flight. `allowed` starts at the dispatcher's connections per origin (a probe beyond those would
+ * only wait in the queue) and adapts to what the loop keeps up with: halved at each saturated
+ * sample, down to FLOOR, and grown back by a sixteenth of the connections at each sample that is
+ * not. Fewer probes in flight spend less time waiting for the loop, so fewer outlive the young
+ * generation: with the connections alone as the limit, two runs in four at 10,000 series stayed
+ * behind; halving, none did (docs/scale/HISTORY.md, twenty-second round).
+ *
+ * A slow or hung target does not saturate the loop (the agent waits on its sockets), so its
  * probes are not shed and each still times out on its own deadline. Confirmation re-runs are never
  * shed (they are rate-capped already, and they are how a change is confirmed).
  */
@@ -25,6 +31,9 @@ export const SATURATED = 0.95;
 
 /** How often the loop's utilization is sampled (ms): each sample covers the time since the last. */
 export const SAMPLE_MS = 250;
+
+/** `allowed` never goes below this (nor above the connections): a small config is never held back. */
+export const FLOOR = 8;
 
 /** An episode of shedding ends once nothing has been shed for this long (ms); then it is logged. */
 const EPISODE_QUIET_MS = 10_000;
@@ -45,7 +54,12 @@ export function loopUtilization(): UtilizationSource {
 export class LoadShedder {
   /** Probes in flight to each origin (every probe the pipeline runs, confirmations included). */
   readonly #inFlight = new Map<string, number>();
+  /** The dispatcher's connections per origin: the most `#allowed` grows to. */
   readonly #limit: number;
+  readonly #floor: number;
+  readonly #step: number;
+  /** Probes in flight per origin past which a tick is shed while the loop is saturated. */
+  #allowed: number;
   readonly #utilization: UtilizationSource;
   readonly #now: () => number;
   readonly #logger: Logger;
@@ -60,6 +74,9 @@ export class LoadShedder {
    */
   constructor(options: { limit: number; logger: Logger; utilization?: UtilizationSource; now?: () => number }) {
     this.#limit = options.limit;
+    this.#allowed = options.limit;
+    this.#floor = Math.min(FLOOR, options.limit);
+    this.#step = Math.max(1, Math.ceil(options.limit / 16));
     this.#logger = options.logger;
     this.#now = options.now ?? (() => performance.now());
     this.#utilization = options.utilization ?? loopUtilization();
@@ -73,7 +90,9 @@ export class LoadShedder {
   admit(origin: string, shed = true): boolean {
     const inFlight = this.#inFlight.get(origin) ?? 0;
     if (this.#episode !== undefined) this.#endQuietEpisode(this.#now());
-    if (shed && inFlight >= this.#limit && this.#sample()) {
+    // Sampled while it matters: a tick at the limit, or a limit still growing back.
+    const saturated = (inFlight >= this.#allowed || this.#allowed < this.#limit) && this.#sample();
+    if (shed && saturated && inFlight >= this.#allowed) {
       this.#noteShed(inFlight);
       return false;
     }
@@ -92,12 +111,18 @@ export class LoadShedder {
     return this.#inFlight.get(origin) ?? 0;
   }
 
+  /** Probes in flight per origin past which a tick is shed while the loop is saturated. */
+  get allowed(): number {
+    return this.#allowed;
+  }
+
   /** Whether the loop was saturated over the latest sample, taking a new one when SAMPLE_MS has passed. */
   #sample(): boolean {
     const now = this.#now();
     if (now - this.#sampledAt >= SAMPLE_MS) {
       this.#sampledAt = now;
       this.#saturated = this.#utilization() >= SATURATED;
+      this.#allowed = this.#saturated ? Math.max(this.#floor, Math.floor(this.#allowed / 2)) : Math.min(this.#limit, this.#allowed + this.#step);
     }
     return this.#saturated;
   }
@@ -113,9 +138,9 @@ export class LoadShedder {
     }
     this.#episode = { since: now, shed: 1, lastShed: now, busiest: inFlight };
     this.#logger.warn(
-      { limit: this.#limit },
-      `the agent's event loop is saturated: probe ticks beyond ${this.#limit} probes in flight to one origin are skipped until it catches up ` +
-        `(counted in greenlight_probes_total{result="skipped"}); probe fewer series, less often, or give the agent more CPU`,
+      { allowed: this.#allowed, connections: this.#limit },
+      `the agent's event loop is saturated: probe ticks are skipped while an origin has ${this.#allowed} probes in flight (fewer while it stays saturated, ` +
+        `back up to ${this.#limit} as it catches up; counted in greenlight_probes_total{result="skipped"}); probe fewer series, less often, or give the agent more CPU`,
     );
   }
 

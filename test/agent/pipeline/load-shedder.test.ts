@@ -1,6 +1,7 @@
 /**
  * The load shedder: ticks are shed only while the agent's own loop is saturated and their origin
- * has a probe in flight on every connection; a confirmation re-run never is. Then the whole path:
+ * has as many probes in flight as it allows (the connections, halved at each saturated sample and
+ * grown back while the loop is free); a confirmation re-run never is. Then the whole path:
  * the real agent against a target that never answers, with the loop's utilization scripted. Not
  * saturated (a hung target does not busy the loop), every series still times out on its own
  * deadline and no tick is skipped. Saturated, ticks beyond the connections are skipped and counted.
@@ -10,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LoadShedder, SAMPLE_MS } from '../../../agent/pipeline/load-shedder.js';
+import { FLOOR, LoadShedder, SAMPLE_MS } from '../../../agent/pipeline/load-shedder.js';
 import { probeConnections } from '../../../agent/pipeline/tls-trust.js';
 import { parseAgentConfig } from '../../../agent/reload/agent-config.js';
 import { startAgent, waitUntil, type StartedAgent } from '../../helpers/agent-harness.js';
@@ -70,6 +71,33 @@ describe('LoadShedder', () => {
     expect(shedder.inFlight('a')).toBe(2);
     shedder.release('a');
     expect(shedder.admit('a')).toBe(false); // still one on the only connection
+  });
+
+  it('halves what it allows at each saturated sample, down to FLOOR, and grows it back by a sixteenth of the connections while the loop is free', () => {
+    const { shedder, clock } = scripted(64);
+    for (let i = 0; i < 64; i++) expect(shedder.admit('a')).toBe(true); // the connections, before any sample
+    const allowed: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      expect(shedder.admit('a')).toBe(false);
+      allowed.push(shedder.allowed);
+      expect(shedder.admit('b')).toBe(true); // another origin, below what is allowed: still admitted
+      shedder.release('b');
+      clock.now += SAMPLE_MS;
+    }
+    expect(allowed).toEqual([32, 16, FLOOR, FLOOR]);
+    clock.utilization = 0.5;
+    const grown: number[] = [];
+    for (let i = 0; i < 15; i++) {
+      expect(shedder.admit('a')).toBe(true); // a free loop sheds nothing
+      grown.push(shedder.allowed);
+      clock.now += SAMPLE_MS;
+    }
+    expect(grown.slice(0, 3)).toEqual([12, 16, 20]);
+    expect(grown.at(-1)).toBe(64);
+    // Saturated again: halved from where it grew to, and the origin is far past it.
+    clock.utilization = 1;
+    expect(shedder.admit('a')).toBe(false);
+    expect(shedder.allowed).toBe(32);
   });
 
   it('samples the loop at most every SAMPLE_MS, and follows it as it changes', () => {
