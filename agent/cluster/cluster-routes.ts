@@ -6,7 +6,7 @@
  * answers with the leader's answer. No leader (an election under way, the database down): 503,
  * try again.
  */
-import { HttpError, refuseDuplicates, type Route, type RouteResponse } from '../http/http-server.js';
+import { HttpError, screenBody, type Route, type RouteResponse } from '../http/http-server.js';
 import type { ClusterView } from './cluster.js';
 
 /** Marks a request a follower forwarded: the agent it reaches answers it itself or refuses, never forwards it again. */
@@ -39,7 +39,7 @@ export function leaderOnly(routes: readonly Route[], cluster: ClusterRole): Rout
     screen: route.body ? () => undefined : undefined,
     handle: async (request) => {
       if (cluster.isLeader()) {
-        if (route.body) (route.screen ?? ((_body, duplicates) => refuseDuplicates(duplicates)))(request.body, request.duplicates, request.actor);
+        if (route.body) screenBody(route, request.body, request.duplicates, request.actor);
         return route.handle(request);
       }
       const leader = cluster.leaderUrl();

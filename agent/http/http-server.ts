@@ -228,8 +228,7 @@ export async function startHttpServer(options: {
         const value = redact(read.value);
         rawBody = read.text;
         duplicates = duplicateKeys(read.text).map((twice) => ({ ...twice, values: twice.values.map(redact) }));
-        if (route.screen) route.screen(value, duplicates, actor);
-        else refuseDuplicates(duplicates);
+        screenBody(route, value, duplicates, actor);
         const parsed = route.body.safeParse(value);
         if (!parsed.success) {
           reply(res, { status: 400, body: { error: invalidBody(parsed.error) } });
@@ -298,6 +297,12 @@ const PROBLEMS_SHOWN = 5;
 const PROBLEM_LENGTH = 200;
 
 /** `invalid body: reason: …; set: …` for a zod error: the first problems, each cut short, never an echo of a huge key or value. */
+/** Run `route`'s screen on a body, or the default screen, refuseDuplicates. */
+export function screenBody(route: Route, body: unknown, duplicates: readonly DuplicateKey[], actor: string): void {
+  if (route.screen) route.screen(body, duplicates, actor);
+  else refuseDuplicates(duplicates);
+}
+
 /** The default screen (Route.screen): a body that names a key twice in one object is refused, naming it. */
 export function refuseDuplicates(duplicates: readonly DuplicateKey[]): void {
   const twice = duplicates[0];
