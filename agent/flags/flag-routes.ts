@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { HttpError, invalidBody, refuseDuplicates, type Route, type RouteResponse } from '../http/http-server.js';
-import type { DuplicateKey } from '../http/json-duplicates.js';
+import type { DuplicateKey } from '../http/duplicate-keys.js';
 import { FlagError, LOCKED_FLAGS, lockedAttempts, preview, type FlagStore } from './flag-store.js';
 
 export interface FlagRouteOptions {

@@ -17,7 +17,7 @@ import { formatKeyPath } from '../../config/load-config.js';
 import type { Redactor } from '../../config/redactor.js';
 import { parseHost } from '../../config/schema.js';
 import { VERSION } from '../package.js';
-import { duplicateKeys, type DuplicateKey } from './json-duplicates.js';
+import { duplicateKeys, type DuplicateKey } from './duplicate-keys.js';
 import type { TurnQueue } from './turn-queue.js';
 
 /**

@@ -3,7 +3,7 @@
  * given; nothing for JSON without them, however deep or odd; at most `limit` of them.
  */
 import { describe, expect, it } from 'vitest';
-import { duplicateKeys } from '../../../agent/http/json-duplicates.js';
+import { duplicateKeys } from '../../../agent/http/duplicate-keys.js';
 
 describe('duplicateKeys', () => {
   const CASES: { name: string; text: string; found: ReturnType<typeof duplicateKeys> }[] = [
