@@ -62,7 +62,7 @@ async function forward(leader: string, route: Route, request: Parameters<Route['
     response = await fetch(`${leader}${path}${query ? `?${query}` : ''}`, {
       method: route.method,
       headers,
-      body: route.body ? (request.rawBody ?? JSON.stringify(request.body)) : undefined,
+      body: request.rawBody,
       signal: AbortSignal.timeout(FORWARD_TIMEOUT_MS),
     });
   } catch (error) {

@@ -52,7 +52,8 @@ export function duplicateKeys(text: string, limit = 16): DuplicateKey[] {
   let i = 0;
   while (i < length) {
     const code = text.charCodeAt(i);
-    if (isSpace(code) || code === COMMA || code === COLON) {
+    // Between values nextValue has moved past commas, keys and colons: only the text's leading space is left.
+    if (isSpace(code)) {
       i++;
       continue;
     }

@@ -149,9 +149,10 @@ export class LoadShedder {
     const episode = this.#episode;
     if (!episode || now - episode.lastShed < EPISODE_QUIET_MS) return;
     this.#episode = undefined;
+    const seconds = Math.round((episode.lastShed - episode.since) / 1_000);
     this.#logger.warn(
-      { shed: episode.shed, seconds: Math.round((episode.lastShed - episode.since) / 1_000), busiest: episode.busiest },
-      `the agent caught up: ${episode.shed} probe ticks were skipped over ${Math.round((episode.lastShed - episode.since) / 1_000)} s while its event loop was saturated`,
+      { shed: episode.shed, seconds, busiest: episode.busiest },
+      `the agent caught up: ${episode.shed} probe ticks were skipped over ${seconds} s while its event loop was saturated`,
     );
   }
 }

@@ -17,8 +17,8 @@
  *   rollback's judgement needs health.
  * - After each evaluation pass, an owed rollback is retried if it would now go ahead.
  * - A scheduled tick is shed (recorded as skipped) only while the agent's own loop is saturated
- *   and the origin has a probe in flight on every connection (load-shedder.ts); a confirmation
- *   re-run is never shed.
+ *   and the origin has as many probes in flight as the shedder allows (its connections, fewer
+ *   while the loop stays saturated: load-shedder.ts); a confirmation re-run is never shed.
  */
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
@@ -97,7 +97,8 @@ export class Pipeline {
 
   /**
    * `connections`: the dispatcher's connections per origin, past which a probe waits in its queue
-   * (the load shedder's limit); `loopUtilization` replaces the event loop's (tests).
+   * (the most probes in flight an origin keeps while the load shedder sheds); `loopUtilization`
+   * replaces the event loop's (tests).
    */
   constructor(
     host: PipelineHost,

@@ -3,7 +3,10 @@ import type { AddressInfo } from 'node:net';
 
 export interface Recorded {
   path: string;
+  /** The body parsed as JSON, or its text when it is not JSON. */
   body: unknown;
+  /** The body as it came (JSON parsed keeps only the last of a key named twice). */
+  text: string;
   headers: Record<string, string | string[] | undefined>;
 }
 
@@ -27,7 +30,7 @@ export async function startRecorder(
       } catch {
         // keep the text
       }
-      requests.push({ path: req.url ?? '/', body, headers: req.headers });
+      requests.push({ path: req.url ?? '/', body, text, headers: req.headers });
       const status = responder(req.url ?? '/');
       if (status === 'hang') return;
       res.writeHead(status, { 'content-type': 'application/json' }).end('{}');

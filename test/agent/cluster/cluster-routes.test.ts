@@ -1,5 +1,3 @@
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FORWARDED_HEADER, leaderOnly, type ClusterRole } from '../../../agent/cluster/cluster-routes.js';
@@ -8,6 +6,7 @@ import { FlagStore } from '../../../agent/flags/flag-store.js';
 import { startHttpServer } from '../../../agent/http/http-server.js';
 import { parseAgentConfig } from '../../../agent/reload/agent-config.js';
 import { pairConfig, startAgent, useSimulatorPair, type StartedAgent } from '../../helpers/agent-harness.js';
+import { startRecorder } from '../../helpers/recorder.js';
 
 describe('GET /api/v1/cluster without a database', () => {
   const pair = useSimulatorPair();
@@ -84,22 +83,15 @@ describe('leaderOnly: a body is screened where the request is carried out', () =
   });
 
   it('a follower forwards the body as sent, and keeps no audit entry of its own', async () => {
-    const received: { text: string; forwardedBy: string | undefined }[] = [];
-    const fakeLeader = createServer((request, response) => {
-      let text = '';
-      request.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
-      request.on('end', () => {
-        received.push({ text, forwardedBy: request.headers[FORWARDED_HEADER] as string | undefined });
-        response.writeHead(409, { 'content-type': 'application/json' }).end('{"error":"refused at the leader"}');
-      });
-    });
-    await new Promise<void>((resolve) => fakeLeader.listen(0, '127.0.0.1', resolve));
-    closers.push(() => new Promise<void>((resolve) => fakeLeader.close(() => resolve())));
-    const follower = await flagApi({ leader: false, leaderUrl: `http://127.0.0.1:${(fakeLeader.address() as AddressInfo).port}` });
+    const leader = await startRecorder(() => 409);
+    closers.push(() => leader.close());
+    const follower = await flagApi({ leader: false, leaderUrl: leader.url });
     const answer = await follower.put(hidden);
     expect(answer.status).toBe(409);
     expect(answer.headers.get('greenlight-answered-by')).toMatch(/^http:\/\/127\.0\.0\.1:/);
-    expect(received).toEqual([{ text: hidden, forwardedBy: 'b' }]);
+    expect(leader.requests.map((request) => ({ text: request.text, forwardedBy: request.headers[FORWARDED_HEADER] }))).toEqual([
+      { text: hidden, forwardedBy: 'b' },
+    ]);
     expect(follower.store.audit()).toEqual([]);
     expect(follower.events).toEqual([]);
   });

@@ -6,8 +6,6 @@
  * saturated (a hung target does not busy the loop), every series still times out on its own
  * deadline and no tick is skipped. Saturated, ticks beyond the connections are skipped and counted.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -15,6 +13,7 @@ import { FLOOR, LoadShedder, SAMPLE_MS } from '../../../agent/pipeline/load-shed
 import { probeConnections } from '../../../agent/pipeline/tls-trust.js';
 import { parseAgentConfig } from '../../../agent/reload/agent-config.js';
 import { startAgent, waitUntil, type StartedAgent } from '../../helpers/agent-harness.js';
+import { startRecorder } from '../../helpers/recorder.js';
 import { tempDir } from '../../helpers/tools.js';
 
 function capturingLogger(): { logger: pino.Logger; lines: { level: number; msg: string; [key: string]: unknown }[] } {
@@ -140,28 +139,6 @@ describe('LoadShedder', () => {
 
 const PROBES = 20;
 
-/** A target that reads every request and never answers: the probes can only time out. */
-async function hungServer(): Promise<{ url: string; requests: () => number; close(): Promise<void> }> {
-  let requests = 0;
-  const open = new Set<ServerResponse>();
-  const server: Server = createServer((_request: IncomingMessage, response: ServerResponse) => {
-    requests++;
-    open.add(response);
-    response.on('close', () => open.delete(response));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    requests: () => requests,
-    close: async () => {
-      for (const response of open) response.destroy();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
 function hungConfig(url: string): string {
   const probes = Array.from({ length: PROBES }, (_, i) => `  - { name: p${i}, path: /p${i} }`).join('\n');
   return `listen: 127.0.0.1:0
@@ -192,7 +169,8 @@ describe('the agent under its own overload', () => {
   });
 
   async function run(utilization: number): Promise<{ results: Map<string, number>; timedOut: number; lines: { msg: string }[] }> {
-    const target = await hungServer();
+    // A target that reads every request and never answers: the probes can only time out.
+    const target = await startRecorder(() => 'hang');
     cleanups.push(() => target.close());
     const config = parseAgentConfig(hungConfig(target.url));
     // Both environments are one origin here: 40 series on the minimum of 8 connections.
