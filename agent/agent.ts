@@ -12,6 +12,7 @@ import { Redactor } from '../config/redactor.js';
 import type { Config } from '../config/schema.js';
 import { runProbe } from '../probes/http-probe.js';
 import type { TlsObserver } from '../probes/tls.js';
+import { steadyNow } from '../probes/steady-clock.js';
 import type { ActionOutcome, Controller } from './actions/action.js';
 import { ActionRunner } from './actions/action-runner.js';
 import { createController } from './actions/controller.js';
@@ -55,7 +56,7 @@ export interface AgentOptions {
   /** The root logger; the agent and its components log through children of it. */
   logger: Logger;
   dryRun?: boolean;
-  /** Clock for windows and events; tests inject one. */
+  /** Clock for windows, rules and events (default the steady clock, which a step of the wall clock does not move); tests inject one. */
   now?: () => number;
   /** Include process_* metrics (default true). */
   processMetrics?: boolean;
@@ -115,7 +116,7 @@ export class Agent {
     this.#config = config;
     this.#rootLogger = logger;
     this.#logger = logger.child({ component: 'agent' });
-    this.now = options.now ?? Date.now;
+    this.now = options.now ?? steadyNow;
     this.dryRun = options.dryRun ?? false;
     this.redactor = options.redactor ?? new Redactor();
     this.redactor.add(config.secrets);

@@ -112,9 +112,9 @@ export class ProbeScheduler {
   #grain = WAKE_GRAIN_MS;
   #running = false;
 
-  /** `now` plans the ticks (default Date.now, the clock timers run on); `random` draws the jitter. */
-  constructor(options: { random?: () => number; now?: () => number; onError: (job: ScheduledJob, error: unknown) => void }) {
-    this.#now = options.now ?? Date.now;
+  /** `now` plans the ticks (the agent's clock, steady as timers are); `random` draws the jitter. */
+  constructor(options: { random?: () => number; now: () => number; onError: (job: ScheduledJob, error: unknown) => void }) {
+    this.#now = options.now;
     this.#random = options.random ?? Math.random;
     this.#onError = options.onError;
   }

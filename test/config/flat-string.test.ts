@@ -114,7 +114,7 @@ describe('flatString', () => {
         '    expect: { status: [200, 201], maxLatency: 500ms, json: [{ path: $.status, equals: healthy }], headers: [{ name: x-served-by, matches: "^blue-[0-9]+$" }] }',
       ].join('\\n'), {});
       const registry = new SeriesRegistry({
-        scheduler: new ProbeScheduler({ onError: () => undefined }),
+        scheduler: new ProbeScheduler({ now: () => Date.now(), onError: () => undefined }),
         metrics: new AgentMetrics({ now: Date.now, processMetrics: false }),
         redactor: Redactor.of(config),
         now: Date.now,

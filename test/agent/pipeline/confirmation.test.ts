@@ -169,6 +169,7 @@ describe('false-rollback guard', () => {
     let probes = 0;
     let capped = 0;
     const scheduler = new ProbeScheduler({
+      now: () => Date.now(),
       random,
       onError: (_job, error) => {
         throw error;

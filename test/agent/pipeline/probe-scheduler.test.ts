@@ -32,7 +32,7 @@ function seededRandom(seed: number): () => number {
  */
 async function heldUpOnce(heldMs: number): Promise<{ runs: number[]; skips: string[] }> {
   useFakeClock();
-  scheduler = new ProbeScheduler({ random: () => 0.25, onError: () => undefined });
+  scheduler = new ProbeScheduler({ now: () => Date.now(), random: () => 0.25, onError: () => undefined });
   const start = Date.now();
   const runs: number[] = [];
   const skips: string[] = [];
@@ -52,7 +52,7 @@ describe('ProbeScheduler', () => {
   it('runs an interval job every interval, its first tick within the first second', async () => {
     useFakeClock();
     const runs: number[] = [];
-    scheduler = new ProbeScheduler({ random: () => 0.5, onError: () => undefined });
+    scheduler = new ProbeScheduler({ now: () => Date.now(), random: () => 0.5, onError: () => undefined });
     const start = Date.now();
     scheduler.add(job({ schedule: { every: 5_000, jitter: 0 }, run: async () => void runs.push(Date.now() - start) }));
     scheduler.start();
@@ -62,7 +62,7 @@ describe('ProbeScheduler', () => {
 
   it('keeps one timer for all its interval jobs: 1,000 series at 1 s, each run once a second at its own phase, on the 10 ms grain', async () => {
     useFakeClock();
-    scheduler = new ProbeScheduler({ random: seededRandom(7), onError: () => undefined });
+    scheduler = new ProbeScheduler({ now: () => Date.now(), random: seededRandom(7), onError: () => undefined });
     // The phases drawn at start: each job's first draw, in the order they were added.
     const draw = seededRandom(7);
     const phases = Array.from({ length: 1_000 }, () => draw() * 1_000);
@@ -96,7 +96,7 @@ describe('ProbeScheduler', () => {
     // Draws: 0.0123 for each start (the jobs' phases), 0.5 for the jitter draws (no offset with jitter 0).
     const values = [0.0123, 0.0123];
     let i = 0;
-    scheduler = new ProbeScheduler({ random: () => values[i++] ?? 0.5, onError: () => undefined });
+    scheduler = new ProbeScheduler({ now: () => Date.now(), random: () => values[i++] ?? 0.5, onError: () => undefined });
     const start = Date.now();
     const slow: number[] = [];
     const fast: number[] = [];
@@ -115,7 +115,7 @@ describe('ProbeScheduler', () => {
 
   it('after the agent was held up for more than an interval, drops the late ticks and starts the series again spread over a second', async () => {
     useFakeClock();
-    scheduler = new ProbeScheduler({ random: seededRandom(11), onError: () => undefined });
+    scheduler = new ProbeScheduler({ now: () => Date.now(), random: seededRandom(11), onError: () => undefined });
     const start = Date.now();
     const runs = new Map<number, number[]>();
     const skips: string[] = [];
@@ -153,7 +153,7 @@ describe('ProbeScheduler', () => {
 
   it('after a pause longer than a long interval, runs the series again within a second, not an interval later', async () => {
     useFakeClock();
-    scheduler = new ProbeScheduler({ random: () => 0.5, onError: () => undefined });
+    scheduler = new ProbeScheduler({ now: () => Date.now(), random: () => 0.5, onError: () => undefined });
     const start = Date.now();
     const runs: number[] = [];
     scheduler.add(job({ schedule: { every: 300_000, jitter: 0 }, run: async () => void runs.push(Date.now() - start) }));
@@ -194,7 +194,7 @@ describe('ProbeScheduler', () => {
       const runs: number[] = [];
       const skips: string[] = [];
       const start = performance.now();
-      scheduler = new ProbeScheduler({ random: () => 0, onError: () => undefined });
+      scheduler = new ProbeScheduler({ now: () => Date.now(), random: () => 0, onError: () => undefined });
       scheduler.add(
         job({
           run: () => {
@@ -222,7 +222,7 @@ describe('ProbeScheduler', () => {
     const values = [0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1];
     let i = 0;
     const runs: number[] = [];
-    scheduler = new ProbeScheduler({ random: () => values[i++ % values.length]!, onError: () => undefined });
+    scheduler = new ProbeScheduler({ now: () => Date.now(), random: () => values[i++ % values.length]!, onError: () => undefined });
     const start = Date.now();
     scheduler.add(job({ schedule: { every: 1_000, jitter: 0.1 }, run: async () => void runs.push(Date.now() - start) }));
     scheduler.start();
@@ -237,7 +237,7 @@ describe('ProbeScheduler', () => {
     let maxInFlight = 0;
     let skipped = 0;
     let finish: (() => void) | undefined;
-    scheduler = new ProbeScheduler({ random: () => 0, onError: () => undefined });
+    scheduler = new ProbeScheduler({ now: () => Date.now(), random: () => 0, onError: () => undefined });
     scheduler.add(
       job({
         run: () => {
@@ -263,7 +263,7 @@ describe('ProbeScheduler', () => {
     useFakeClock();
     const errors: unknown[] = [];
     let runs = 0;
-    scheduler = new ProbeScheduler({ random: () => 0, onError: (_job, error) => errors.push(error) });
+    scheduler = new ProbeScheduler({ now: () => Date.now(), random: () => 0, onError: (_job, error) => errors.push(error) });
     scheduler.add(
       job({
         run: async () => {
@@ -282,7 +282,7 @@ describe('ProbeScheduler', () => {
     useFakeClock();
     let runs = 0;
     let ended = false;
-    scheduler = new ProbeScheduler({ random: () => 0, onError: () => undefined });
+    scheduler = new ProbeScheduler({ now: () => Date.now(), random: () => 0, onError: () => undefined });
     scheduler.add(
       job({
         run: () => {
@@ -308,7 +308,7 @@ describe('ProbeScheduler', () => {
 
   it('removes many jobs in one call: it waits for all their runs in flight, and the rest run on', async () => {
     useFakeClock();
-    scheduler = new ProbeScheduler({ random: () => 0, onError: () => undefined });
+    scheduler = new ProbeScheduler({ now: () => Date.now(), random: () => 0, onError: () => undefined });
     const runs = new Map<string, number>();
     const release: (() => void)[] = [];
     for (let n = 0; n < 100; n++) {
@@ -339,7 +339,7 @@ describe('ProbeScheduler', () => {
 
   it('runs a cron job through node-cron', async () => {
     let runs = 0;
-    scheduler = new ProbeScheduler({ onError: () => undefined });
+    scheduler = new ProbeScheduler({ now: () => Date.now(), onError: () => undefined });
     scheduler.add(job({ schedule: { cron: '* * * * * *', timezone: 'America/New_York' }, run: async () => void runs++ }));
     scheduler.start();
     // node-cron ticks on the wall clock's seconds: wait for two runs (on a loaded machine a tick
@@ -449,7 +449,7 @@ describe('ProbeScheduler confirmation re-runs', () => {
   it.each(CASES)('$name', async ({ script, policy, until, runs: expected }) => {
     useFakeClock();
     const runs: Run[] = [];
-    scheduler = new ProbeScheduler({ random: () => 0, onError: () => undefined });
+    scheduler = new ProbeScheduler({ now: () => Date.now(), random: () => 0, onError: () => undefined });
     const merged = { ...POLICY, ...policy };
     scheduler.add(scriptedJob('health@blue', script, merged.count === 0 ? undefined : merged, runs, Date.now()));
     scheduler.start();
@@ -461,7 +461,7 @@ describe('ProbeScheduler confirmation re-runs', () => {
     useFakeClock();
     const runs: Run[] = [];
     let capped = 0;
-    scheduler = new ProbeScheduler({ random: () => 0, onError: () => undefined });
+    scheduler = new ProbeScheduler({ now: () => Date.now(), random: () => 0, onError: () => undefined });
     const policy = { ...POLICY, maxPerSecond: 3 };
     const start = Date.now();
     for (const name of ['health', 'universe', 'positions']) {
@@ -484,7 +484,7 @@ describe('ProbeScheduler confirmation re-runs', () => {
     let inFlight = 0;
     let maxInFlight = 0;
     let skipped = 0;
-    scheduler = new ProbeScheduler({ random: () => 0, onError: () => undefined });
+    scheduler = new ProbeScheduler({ now: () => Date.now(), random: () => 0, onError: () => undefined });
     const start = Date.now();
     scheduler.add(
       job({
@@ -512,7 +512,7 @@ describe('ProbeScheduler confirmation re-runs', () => {
   it('lets a scheduled tick take the place of a re-run still waiting out its spacing', async () => {
     useFakeClock();
     const runs: Run[] = [];
-    scheduler = new ProbeScheduler({ random: () => 0, onError: () => undefined });
+    scheduler = new ProbeScheduler({ now: () => Date.now(), random: () => 0, onError: () => undefined });
     scheduler.add(scriptedJob('health@blue', [false, false, false, false], { ...POLICY, count: 1, spacingMs: 1_500 }, runs, Date.now()));
     scheduler.start();
     await vi.advanceTimersByTimeAsync(2_500);
@@ -522,7 +522,7 @@ describe('ProbeScheduler confirmation re-runs', () => {
   it('cancels waiting re-runs at close', async () => {
     useFakeClock();
     const runs: Run[] = [];
-    scheduler = new ProbeScheduler({ random: () => 0, onError: () => undefined });
+    scheduler = new ProbeScheduler({ now: () => Date.now(), random: () => 0, onError: () => undefined });
     scheduler.add(scriptedJob('health@blue', [false], POLICY, runs, Date.now()));
     scheduler.start();
     await vi.advanceTimersByTimeAsync(50);

@@ -17,7 +17,7 @@ function registry(probes: string): SeriesRegistry {
     {},
   );
   const registry = new SeriesRegistry({
-    scheduler: new ProbeScheduler({ onError: () => undefined }),
+    scheduler: new ProbeScheduler({ now: () => Date.now(), onError: () => undefined }),
     metrics: new AgentMetrics({ now: () => NOW, processMetrics: false }),
     redactor: Redactor.of(config),
     now: () => NOW,
