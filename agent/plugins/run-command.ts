@@ -56,7 +56,7 @@ const DRAIN_AFTER_EXIT_MS = 500;
 export function runCommand(argv: readonly string[], options: RunCommandOptions): Promise<RunCommandResult> {
   const [file, ...args] = argv;
   if (file === undefined || file === '') throw new TypeError('runCommand needs a non-empty argv');
-  const started = Date.now();
+  const started = performance.now();
   const limit = options.maxOutputBytes ?? 64 * 1024;
   const env = { ...(options.inheritEnv === false ? {} : process.env), ...options.env };
 
@@ -132,7 +132,7 @@ export function runCommand(argv: readonly string[], options: RunCommandOptions):
         timedOut,
         aborted,
         ...(spawnError === undefined ? {} : { spawnError }),
-        durationMs: Date.now() - started,
+        durationMs: Math.round(performance.now() - started),
       });
     }
   });
