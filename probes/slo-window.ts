@@ -80,8 +80,13 @@ export class CountWindow {
     return { windowMs: this.windowMs, head: Number.isFinite(this.#head) ? this.#head : 0, total, bad };
   }
 
-  /** Put back what `save` returned (the same window length); buckets that left the window since are dropped at the next read. */
-  restore(state: CountWindowState): void {
+  /**
+   * Put back what `save` returned (the same window length); buckets that left the window since are
+   * dropped at the next read. A head later than `now` was saved before the clock stepped back:
+   * the counts are put back ending at `now`, or every result from now on would look older than
+   * the window and be dropped until the clock caught up.
+   */
+  restore(state: CountWindowState, now: number): void {
     if (
       state.windowMs !== this.windowMs ||
       !Number.isSafeInteger(state.head) ||
@@ -95,9 +100,10 @@ export class CountWindow {
     this.#bad.fill(0);
     this.#totalSum = 0;
     this.#badSum = 0;
-    this.#head = state.head;
+    const head = Math.min(state.head, Math.floor(now / this.bucketMs));
+    this.#head = head;
     for (let i = 0; i < BUCKETS; i++) {
-      const slot = slotOf(state.head - BUCKETS + 1 + i);
+      const slot = slotOf(head - BUCKETS + 1 + i);
       const total = Math.max(0, Math.floor(state.total[i]!)) || 0;
       const bad = Math.min(total, Math.max(0, Math.floor(state.bad[i]!)) || 0);
       this.#total[slot] = total;
@@ -242,12 +248,12 @@ export class SloTracker {
   }
 
   /** Put back saved counts; counts made under another definition, or for windows no longer tracked, are left out. */
-  restore(state: SloState): void {
+  restore(state: SloState, now: number): void {
     if (state.fingerprint !== fingerprint(this.definition)) return;
     for (const [env, saved] of Object.entries(state.environments ?? {})) {
       const windows = this.#windows.get(env);
       if (!windows || !Array.isArray(saved)) continue;
-      for (const window of saved) windows.get(window?.windowMs)?.restore(window);
+      for (const window of saved) windows.get(window?.windowMs)?.restore(window, now);
     }
   }
 }
@@ -298,10 +304,11 @@ export class SloBook {
     return out;
   }
 
-  restore(saved: unknown): void {
+  /** Put back what `save` returned, as of `now` (CountWindow.restore). */
+  restore(saved: unknown, now: number): void {
     if (saved === null || typeof saved !== 'object') return;
     for (const [name, state] of Object.entries(saved as Record<string, SloState>)) {
-      if (state && typeof state === 'object') this.#trackers.get(name)?.restore(state);
+      if (state && typeof state === 'object') this.#trackers.get(name)?.restore(state, now);
     }
   }
 }

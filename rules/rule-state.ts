@@ -58,15 +58,17 @@ export class RuleState {
    * Resume a rule that was firing before a restart, without a new transition (its actions already
    * ran). Its windows start empty, so a condition that does not hold yet says nothing (ten
    * consecutive failures take ten probes to see again): it cannot resolve until the caller, who
-   * knows how many results have come in since, calls `releaseResumeHold`.
+   * knows how many results have come in since, calls `releaseResumeHold`. A `firingSince` later
+   * than `now` was recorded before the clock stepped back: the incident has fired since now.
    */
   resumeFiring(incident: number, firingSince: number, now: number, env?: string): void {
+    const since = Math.min(firingSince, now);
     this.#resumeHeld = true;
     this.subjectEnv = env;
     this.state = 'firing';
     this.incident = incident;
-    this.pendingSince = firingSince;
-    this.firingSince = firingSince;
+    this.pendingSince = since;
+    this.firingSince = since;
     this.lastHeldAt = now;
   }
 

@@ -35,8 +35,8 @@ export class SloKeeper {
 
   /** What the store held at start. */
   restore(saved: unknown): void {
-    this.#book.restore(saved);
     this.#savedAt = this.#now();
+    this.#book.restore(saved, this.#savedAt);
   }
 
   record(result: ProbeResult, live: boolean): void {
@@ -55,7 +55,7 @@ export class SloKeeper {
   /** A reload: counts carried over where the SLO and window are unchanged. */
   reconfigure(config: Config): void {
     const book = bookFor(config);
-    book.restore(this.#book.save());
+    book.restore(this.#book.save(), this.#now());
     this.#book = book;
   }
 }

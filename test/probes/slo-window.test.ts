@@ -48,11 +48,26 @@ describe('CountWindow', () => {
     for (let i = 0; i < 300; i++) window.add(i % 10 !== 0, T0 + i * 60_000);
     const at = T0 + 299 * 60_000;
     const copy = new CountWindow(6 * HOUR);
-    copy.restore(JSON.parse(JSON.stringify(window.save())));
+    copy.restore(JSON.parse(JSON.stringify(window.save())), at);
     expect(copy.totals(at)).toEqual(window.totals(at));
     // Down for four hours: the buckets of that time hold nothing, the older ones left the window.
     expect(copy.totals(at + 4 * HOUR)).toEqual(window.totals(at + 4 * HOUR));
     expect(copy.totals(at + 4 * HOUR).total).toBeLessThan(150);
+  });
+
+  it('saved before the clock stepped back, puts the counts back ending now, and counts what comes after', () => {
+    const window = new CountWindow(HOUR); // 2-minute buckets
+    for (let i = 0; i < 60; i++) window.add(i % 4 !== 0, T0 + i * 60_000);
+    const savedAt = T0 + 59 * 60_000;
+    const back = savedAt - 3 * HOUR; // the agent restarts on a clock three hours behind
+    const copy = new CountWindow(HOUR);
+    copy.restore(window.save(), back);
+    expect(copy.totals(back)).toMatchObject({ total: 60, bad: 15 });
+    copy.add(false, back);
+    expect(copy.totals(back)).toMatchObject({ total: 61, bad: 16 });
+    // The restored buckets leave the window in its own time: an hour on, only what came since.
+    copy.add(true, back + 62 * 60_000);
+    expect(copy.totals(back + 62 * 60_000)).toMatchObject({ total: 1, bad: 0 });
   });
 
   it.each([
@@ -61,14 +76,14 @@ describe('CountWindow', () => {
     ['a head that is no integer', { windowMs: 6 * HOUR, head: 'x', total: Array(30).fill(1), bad: Array(30).fill(0) }],
   ])('ignores saved state of %s', (_name, state) => {
     const window = new CountWindow(6 * HOUR);
-    window.restore(state as never);
+    window.restore(state as never, T0);
     expect(window.totals(T0).total).toBe(0);
   });
 
   it('never trusts saved counts beyond sense: bad ≤ total, no negatives', () => {
     const window = new CountWindow(6 * HOUR);
     const head = Math.floor(T0 / (12 * 60_000));
-    window.restore({ windowMs: 6 * HOUR, head, total: [...Array(29).fill(0), 5], bad: [...Array(29).fill(-3), 9] });
+    window.restore({ windowMs: 6 * HOUR, head, total: [...Array(29).fill(0), 5], bad: [...Array(29).fill(-3), 9] }, T0);
     expect(window.totals(T0)).toMatchObject({ total: 5, bad: 5 });
   });
 });
@@ -104,15 +119,15 @@ describe('SloTracker and SloBook', () => {
     const saved = JSON.parse(JSON.stringify(book.save()));
 
     const same = new SloBook([availability], ['blue', 'green'], new Map([['availability', [HOUR, 6 * HOUR]]]));
-    same.restore(saved);
+    same.restore(saved, T0 + 100_000);
     expect(same.get('availability')!.window('blue', HOUR, T0 + 100_000)).toMatchObject({ total: 100, bad: 20 });
     expect(same.get('availability')!.window('blue', 6 * HOUR, T0 + 100_000)!.total).toBe(0); // a window it did not have
 
     const narrowed = new SloBook([{ ...availability, probes: ['universe'] }], ['blue', 'green'], new Map([['availability', [HOUR]]]));
-    narrowed.restore(saved);
+    narrowed.restore(saved, T0 + 100_000);
     expect(narrowed.get('availability')!.window('blue', HOUR, T0 + 100_000)!.total).toBe(0);
 
-    new SloBook([availability], ['blue'], new Map()).restore('garbage');
+    new SloBook([availability], ['blue'], new Map()).restore('garbage', T0);
   });
 
   it('get() without a name is the only SLO, or none when there are several', () => {

@@ -106,4 +106,12 @@ describe('RuleState', () => {
     state.releaseResumeHold();
     expect(state.step(false, 12, 600_001)).toEqual([{ to: 'resolved', incident: 4, firedForMs: 650_001 }]);
   });
+
+  it('resumed with a start later than now (the clock stepped back across the restart), has fired since now, never for a negative time', () => {
+    const state = new RuleState({ ...timing, forMs: 0, keepFiringForMs: 0 });
+    state.resumeFiring(4, 3_600_000, 0);
+    expect(state.firingSince).toBe(0);
+    state.releaseResumeHold();
+    expect(state.step(false, 12, 5_000)).toEqual([{ to: 'resolved', incident: 4, firedForMs: 5_000 }]);
+  });
 });

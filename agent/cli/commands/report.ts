@@ -73,7 +73,7 @@ async function reportFromStore(configPath: string, sinceMs: number, io: CommandI
     const environments = Object.keys(config.environments);
     // The SLO counts as the agent last saved them (every minute and at stop).
     const slo = new SloBook(sloDefinitions(config), environments, sloWindows(config));
-    slo.restore(store.get('slo'));
+    slo.restore(store.get('slo'), now);
     const live = store.get<string>('activeEnvironment');
     const input = await readReportInput(
       { rollups, journal: store, slice: (work) => Promise.resolve(work()) },
