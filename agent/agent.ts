@@ -47,6 +47,7 @@ import { reloadRoutes } from './reload/reload-routes.js';
 import { Reports } from './reports/reports.js';
 import { statusPageRoutes } from './status-page/status-page-routes.js';
 import { logEvent } from './telemetry/logger.js';
+import { ClockWatch } from './telemetry/clock-watch.js';
 import { AgentMetrics } from './telemetry/metrics.js';
 import { SwitchSteps } from './traffic/switch-steps.js';
 import { TrafficControl } from './traffic/traffic-control.js';
@@ -110,6 +111,7 @@ export class Agent {
   #startedAt = 0;
   /** Numbers manual rollbacks; set past the journal's last event id at start (see manualRollback). */
   #manualSequence = 0;
+  readonly #clockWatch: ClockWatch | undefined;
 
   constructor(options: AgentOptions) {
     const { config, logger } = options;
@@ -117,6 +119,8 @@ export class Agent {
     this.#rootLogger = logger;
     this.#logger = logger.child({ component: 'agent' });
     this.now = options.now ?? steadyNow;
+    // On its own clock, the agent says in the log when the wall clock steps away from it (an injected clock is a test's).
+    this.#clockWatch = options.now === undefined ? new ClockWatch({ steady: steadyNow, logger: this.#logger }) : undefined;
     this.dryRun = options.dryRun ?? false;
     this.redactor = options.redactor ?? new Redactor();
     this.redactor.add(config.secrets);
@@ -282,6 +286,7 @@ export class Agent {
 
   async start(): Promise<void> {
     this.#startedAt = this.now();
+    this.#clockWatch?.start();
     for (const notice of this.config.notices) this.#logger.warn(notice);
     await this.rules.selfTest();
     const { cluster } = this;
@@ -367,6 +372,7 @@ export class Agent {
   /** Stop schedules, end probes and actions in flight, close the listener and the connection pools. */
   async close(signal: string | null = null): Promise<void> {
     announceStop(this.bus, signal, this.now() - this.#startedAt);
+    this.#clockWatch?.stop();
     // Hand over at once: another agent takes the lease at its next round instead of waiting for it to expire.
     await this.cluster?.resign();
     await this.pipeline.close();

@@ -45,12 +45,15 @@ const ofType = (events: GreenlightEvent[], type: string) => events.filter((event
 
 describe('a step of the wall clock', () => {
   it('stepped back an hour, new results still count: an error-ratio rule fires on the failures after the step', async () => {
-    const { blue, events } = await start();
+    const { blue, events, logs } = await start();
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     shift = -HOUR;
     blue.setFaults({ errorRatio: 1 });
     await waitUntil(() => ofType(events, 'rule.firing').length > 0, 'live-errors to fire after the clock went back an hour', 15_000);
     expect(ofType(events, 'rule.pending').length).toBe(1);
+    // The operator is told, once, why event times and log times now differ.
+    await waitUntil(() => logs.some((line) => line.includes('the wall clock stepped back by about 3600 s')), 'the step in the log', 10_000);
+    expect(logs.filter((line) => line.includes('the wall clock stepped'))).toHaveLength(1);
   });
 
   it('stepped forward an hour, a rule still waits out its `for` in real time', async () => {
