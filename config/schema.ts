@@ -10,17 +10,32 @@ import { LABEL_NAME, matcherProblem, parseMatcher, type LabelMatcher } from './m
 import { formatDuration, parseByteSize, parseDuration, quote } from './units.js';
 import { regexProblem } from './user-regex.js';
 
-/** A duration such as 250ms, 5s, 2m or 1h, as milliseconds. */
-export const Duration = z
+const DURATION_PATTERN = '^(\\d+(\\.\\d+)?(ms|s|m|h|d)|\\$\\{[^}]+\\})$';
+
+/**
+ * A span of any length, as milliseconds: a period, an age, a sliding window. Only for what is
+ * compared with the clock and never waited for on a timer (Duration is for everything else).
+ */
+export const LongDuration = z
   .string({ error: (issue) => `${quote(issue.input)} is not a duration such as 500ms, 5s or 2m` })
   .refine((text) => parseDuration(text) !== undefined, {
     error: (issue) => `${quote(issue.input)} is not a duration such as 500ms, 5s or 2m`,
   })
   .transform((text) => parseDuration(text)!)
-  .meta({
-    description: 'A duration: a number and a unit, ms, s, m, h or d (250ms, 5s, 2m, 1h, 30d).',
-    pattern: '^(\\d+(\\.\\d+)?(ms|s|m|h|d)|\\$\\{[^}]+\\})$',
-  });
+  .meta({ description: 'A duration: a number and a unit, ms, s, m, h or d (250ms, 5s, 2m, 1h, 90d).', pattern: DURATION_PATTERN });
+
+/**
+ * The longest a duration greenlight may wait for on a timer can be. Node's timers cannot wait more
+ * than 2^31 - 1 ms (24.8 days): a longer delay silently becomes 1 ms, so a 30d `traffic.timeout`
+ * would give up on every switch at once, and a 30d `repeatInterval` would re-send in a loop.
+ */
+export const MAX_DURATION_MS = 24 * 86_400_000;
+
+/** A duration such as 250ms, 5s, 2m or 1h, as milliseconds, up to 24d: a timeout, an interval, a wait. */
+export const Duration = LongDuration.refine((ms) => ms <= MAX_DURATION_MS, {
+  error: (issue) =>
+    `${formatDuration(issue.input as number)} is longer than 24d: greenlight waits for this on a timer, and a timer cannot wait longer than 24.8 days`,
+}).meta({ description: 'A duration: a number and a unit, ms, s, m, h or d (250ms, 5s, 2m, 1h), at most 24d.', pattern: DURATION_PATTERN });
 
 /**
  * The interval of something that repeats (probes, polls, sweeps): 0 would run it back to back,
@@ -356,11 +371,11 @@ const Slo = z.strictObject({
     .gt(0, { error: 'must be above 0: a share of good probes such as 0.995 for 99.5 %' })
     .lt(1, { error: 'must be below 1: an objective of 100 % leaves no error budget to burn' })
     .meta({ description: 'The share of probes that must be good, such as 0.995 (99.5 %).' }),
-  period: Duration.default(30 * 86_400_000).meta({ description: 'The period the error budget is for. Default 30d.' }),
+  period: LongDuration.default(30 * 86_400_000).meta({ description: 'The period the error budget is for. Default 30d.' }),
   probes: z.array(z.string()).min(1).optional().meta({ description: 'The probes it counts. Default: all.' }),
   latency: Duration.optional().meta({ description: 'A probe that succeeds but takes longer than this counts as bad too.' }),
   windows: z
-    .array(Duration)
+    .array(LongDuration)
     .default([])
     .meta({ description: 'Burn-rate windows to keep for the state and /metrics besides those rules read (their period is always kept).' }),
 });
@@ -419,7 +434,7 @@ const Api = z.strictObject({
 const Journal = z.strictObject({
   retention: z
     .strictObject({
-      maxAge: Duration.default(90 * 86_400_000).meta({ description: 'Events older than this are deleted. Default 90d.' }),
+      maxAge: LongDuration.default(90 * 86_400_000).meta({ description: 'Events older than this are deleted. Default 90d.' }),
       maxSize: ByteSize.default(512 * 1_048_576).meta({
         description: 'The state database is kept under this size by deleting the oldest events. Default 512MiB.',
       }),
@@ -435,13 +450,13 @@ const Journal = z.strictObject({
 const Rollups = z.strictObject({
   retention: z
     .strictObject({
-      maxAge: Duration.default(90 * 86_400_000).meta({
+      maxAge: LongDuration.default(90 * 86_400_000).meta({
         description: 'Hourly rollups older than this are deleted: the longest period a report can cover. Default 90d.',
       }),
       maxSize: ByteSize.default(256 * 1_048_576).meta({
         description: 'The rollup database (rollups.db) is kept under this by deleting the oldest rollups. Default 256MiB (90 days of 1,000 series).',
       }),
-      minuteAge: Duration.refine((ms) => ms >= 2 * 3_600_000, { error: 'must be at least 2h: the last full hour stays readable minute by minute' })
+      minuteAge: LongDuration.refine((ms) => ms >= 2 * 3_600_000, { error: 'must be at least 2h: the last full hour stays readable minute by minute' })
         .default(86_400_000)
         .meta({ description: 'Per-minute rollups are kept this long; after that only the hourly ones. Default 1d.' }),
       every: SweepInterval,
@@ -457,7 +472,7 @@ const ReportSchedule = z.strictObject({
     .refine((expr) => isValidCron(expr), { error: (issue) => `${quote(issue.input)} is not a cron expression such as "0 8 * * 1" (Mondays 08:00)` })
     .meta({ description: 'When to send it: a cron expression (optional seconds field), in `timezone`.' }),
   timezone: Timezone.optional().meta({ description: "Time zone of `cron` and of the report's dates. Default: the top-level timezone." }),
-  since: Duration.refine((ms) => ms >= 60_000 && ms <= 400 * 86_400_000, { error: 'must be from 1m to 400d' })
+  since: LongDuration.refine((ms) => ms >= 60_000 && ms <= 400 * 86_400_000, { error: 'must be from 1m to 400d' })
     .default(7 * 86_400_000)
     .meta({ description: 'The period the report covers, up to the moment it is sent. Default 7d.' }),
   receivers: z
@@ -490,7 +505,7 @@ function switchStep(cdn: z.ZodType<PluginBlock>) {
       }).meta({
         description: 'The public address (https://dashboard.desk.example): its certificate chain must verify for the host and expire later than `margin`.',
       }),
-      margin: Duration.default(7 * 86_400_000).meta({ description: 'The step fails when the chain expires sooner than this. Default 7d.' }),
+      margin: LongDuration.default(7 * 86_400_000).meta({ description: 'The step fails when the chain expires sooner than this. Default 7d.' }),
       ca: z.string().min(1).optional().meta({
         description: "A PEM file of CAs trusted besides Node's (and NODE_EXTRA_CA_CERTS), for a private CA; relative paths are from the working directory.",
       }),
@@ -873,7 +888,7 @@ export function buildConfigSchema(plugins: PluginSchemas) {
       activeEnvironment: z.string().default('blue').meta({ description: 'The live environment when no state is stored.' }),
       environments: z.record(Name, Environment).meta({ description: 'Exactly two environments, usually blue and green.' }),
       probeDefaults: ProbeDefaults.prefault({}),
-      windows: z.array(Duration).min(1).max(6).default([60_000, 300_000]).meta({ description: 'Sliding windows kept per probe and environment.' }),
+      windows: z.array(LongDuration).min(1).max(6).default([60_000, 300_000]).meta({ description: 'Sliding windows kept per probe and environment.' }),
       log: z
         .strictObject({
           level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),

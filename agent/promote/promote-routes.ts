@@ -12,7 +12,7 @@
  * A client that goes away never stops a promotion.
  */
 import { z } from 'zod';
-import { parseDuration } from '../../config/units.js';
+import { Duration } from '../../config/schema.js';
 import { HttpError, type Route, type RouteResponse } from '../http/http-server.js';
 import { PromoteRefused, type PromoteLine, type PromoteResult, type PromotionController, type PromotionRun } from './promotion.js';
 
@@ -22,10 +22,7 @@ const PromoteBody = z.strictObject({
   reason: z.string().trim().max(500).optional(),
   kind: z.enum(['feature', 'major']).default('feature'),
   deploy: z.boolean().default(false),
-  watch: z
-    .string()
-    .refine((text) => parseDuration(text) !== undefined, { error: 'is not a duration such as 30s or 5m' })
-    .optional(),
+  watch: Duration.optional(),
   wait: z.boolean().default(true),
 });
 
@@ -46,7 +43,7 @@ export function promoteRoutes(promotions: PromotionController): Route[] {
             reason: request.reason || null,
             kind: request.kind,
             deploy: request.deploy,
-            watchMs: request.watch === undefined ? undefined : parseDuration(request.watch),
+            watchMs: request.watch,
             actor,
           });
         } catch (error) {

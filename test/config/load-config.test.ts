@@ -362,6 +362,27 @@ describe('a refused config never quotes a secret (regression: webhook URLs and p
   });
 });
 
+describe('durations greenlight waits for on a timer (regression: 30d passed validate, and Node waited 1 ms instead)', () => {
+  const LONGER = 'is longer than 24d: greenlight waits for this on a timer, and a timer cannot wait longer than 24.8 days';
+  it.each([
+    ['a probe timeout', `probeDefaults:\n  timeout: 25d\n${BASE}`, `probeDefaults.timeout: 25d ${LONGER} (line 2)`],
+    ['a probe interval', `${BASE}    every: 30d\n`, `probes[0].every: 30d ${LONGER} (line 9)`],
+    ['a traffic timeout', `traffic: { type: webhook, url: "http://127.0.0.1:9/switch", timeout: 30d }\n${BASE}`, `traffic.timeout: 30d ${LONGER} (line 1)`],
+    ['a repeat interval', `alerts:\n  repeatInterval: 30d\n${BASE}`, `alerts.repeatInterval: 30d ${LONGER} (line 2)`],
+    ['a retention sweep', `journal:\n  retention: { every: 30d }\n${BASE}`, `journal.retention.every: 30d ${LONGER} (line 2)`],
+  ])('refuses %s of more than 24d, naming it', (_name, text, expected) => {
+    expect(issuesOfConfig(parseAgentConfig, text, {})).toEqual([expected]);
+  });
+
+  it('takes 24d, and spans nothing waits for (periods, ages, windows) of any length', () => {
+    expect(parseConfig(`probeDefaults:\n  timeout: 24d\n${BASE}`).probeDefaults.timeout).toBe(24 * 86_400_000);
+    const config = parseConfig(`windows: [1m, 30d]\njournal:\n  retention: { maxAge: 400d }\nrollups:\n  retention: { maxAge: 400d, minuteAge: 30d }\n${BASE}`);
+    expect(config.windows).toEqual([60_000, 30 * 86_400_000]);
+    expect(config.journal.retention.maxAge).toBe(400 * 86_400_000);
+    expect(config.rollups.retention.minuteAge).toBe(30 * 86_400_000);
+  });
+});
+
 describe('a block turned off for an unset variable is still checked (regression: validate passed in CI what the agent refused where the secret is set)', () => {
   it.each([
     ['traffic: { type: webhook, url: "${HOOK}", timeout: 5x }\n', 'traffic.timeout: "5x" is not a duration such as 500ms, 5s or 2m (line 9)'],

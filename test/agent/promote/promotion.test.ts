@@ -155,6 +155,11 @@ describe('greenlight promote (agent API)', () => {
 
     const noReason = await s.api('POST', '/api/v1/promote', { token: ADMIN, body: { to: 'green', emergency: true } });
     expect(noReason.status).toBe(400);
+    // A watch longer than a timer can wait would end at once, and call the promotion watched.
+    const longWatch = await s.api('POST', '/api/v1/promote', { token: ADMIN, body: { to: 'green', emergency: true, reason: 'x', watch: '30d' } });
+    expect(longWatch.status).toBe(400);
+    expect(JSON.stringify(longWatch.body)).toContain('30d is longer than 24d');
+    expect(s.agent.activeEnvironment).toBe('blue');
 
     const { lines } = await promote(s.base, { to: 'green', emergency: true, reason: 'hotfix: order book crash' });
     expect(lines.at(-1)).toMatchObject({ ok: true, live: 'green' });
