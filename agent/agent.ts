@@ -47,6 +47,7 @@ import { reloadRoutes } from './reload/reload-routes.js';
 import { Reports } from './reports/reports.js';
 import { statusPageRoutes } from './status-page/status-page-routes.js';
 import { logEvent } from './telemetry/logger.js';
+import type { LiveResults } from './promote/rollback-validation.js';
 import { ClockWatch } from './telemetry/clock-watch.js';
 import { AgentMetrics } from './telemetry/metrics.js';
 import { SwitchSteps } from './traffic/switch-steps.js';
@@ -398,6 +399,25 @@ export class Agent {
   /** GET /api/v1/state; `withSeries: false` leaves out the per-series snapshots. */
   state(withSeries = true): AgentState {
     return this.#view.state(withSeries);
+  }
+
+  /**
+   * `env`'s results in its probes' `windowMs` windows (the shortest where a probe has none that
+   * long) from `since` on, counted from the first window bucket that starts after it
+   * (SlidingWindow.totals); and its probes with no result that late (a rollback's validation).
+   */
+  resultsSince(env: string, windowMs: number, since: number): LiveResults {
+    const now = this.now();
+    const results: LiveResults = { count: 0, failures: 0, unanswered: [] };
+    for (const series of this.pipeline.series.of(env)) {
+      const window = series.windows.find((w) => w.windowMs === windowMs) ?? series.windows.reduce((a, b) => (b.windowMs < a.windowMs ? b : a));
+      const from = Math.ceil(since / window.bucketMs) * window.bucketMs;
+      const totals = window.totals(now, from);
+      results.count += totals.count;
+      results.failures += totals.failures;
+      if ((series.lastStartedAt ?? Number.NEGATIVE_INFINITY) < from) results.unanswered.push(series.probe);
+    }
+    return results;
   }
 
   /**

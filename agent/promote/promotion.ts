@@ -31,7 +31,6 @@ import { formatDuration } from '../../config/units.js';
 import { ProbeCompiler, runProbe } from '../../probes/http-probe.js';
 import { ProbeCanceller } from '../../probes/probe-canceller.js';
 import { describeFailure } from '../../probes/probe-result.js';
-import type { SeriesSnapshot } from '../../probes/probe-series.js';
 import type { RuleStatus } from '../../rules/rule-evaluator.js';
 import { alertKey, type Controller } from '../actions/action.js';
 import { ONE_OFF_ALERT_MS } from '../alerts/alert-receiver.js';
@@ -41,7 +40,7 @@ import { runCommand, tailLines } from '../plugins/run-command.js';
 import { probeConnect } from '../pipeline/tls-trust.js';
 import { decideWindow, type ReleaseKind } from './deploy-window.js';
 import { deployAndFollow, RenderApi } from '../plugins/render-api.js';
-import { validateRollback, type ValidationReport } from './rollback-validation.js';
+import { validateRollback, type LiveResults, type ValidationReport } from './rollback-validation.js';
 import type { SwitchStepsReport } from '../traffic/switch-steps.js';
 
 /** What the promotion uses of the agent. The Agent satisfies it. */
@@ -53,7 +52,9 @@ export interface PromotionHost {
   readonly controller: Controller;
   readonly flags: { get(env: string): Readonly<Record<string, boolean>> };
   readonly rules: { statuses(): RuleStatus[] };
-  state(): { series: SeriesSnapshot[] };
+  readonly traffic: { readonly liveSince: number | undefined };
+  /** `env`'s results in its probes' `windowMs` windows from `since` on (SlidingWindow.totals), and its probes with no result since. */
+  resultsSince(env: string, windowMs: number, since: number): LiveResults;
 }
 
 export interface PromoteRequest {
@@ -105,6 +106,8 @@ interface StepOutcome {
 }
 
 const WATCH_PROGRESS_MS = 10_000;
+/** How often a rollback's validation looks whether every probe of the new live environment has answered. */
+const VALIDATION_POLL_MS = 250;
 
 interface RunDeps {
   host: PromotionHost;
@@ -175,13 +178,17 @@ export class PromotionController {
     const idle = this.#host.controller.environments().find((env) => env !== live)!;
     const dispatcher = new UndiciAgent({ connections: 2, connect: probeConnect(this.#host.config) });
     try {
+      const now = this.#now();
+      const since = this.#countsFrom(now);
       const report = await validateRollback({
         config: this.#host.config,
         redactor: this.#host.redactor,
         live,
         idle,
         flags: (env) => this.#host.flags.get(env),
-        series: this.#host.state().series,
+        results: this.#host.resultsSince(live, this.#host.config.promote.validation.errorWindow, since),
+        since,
+        now,
         dispatcher,
         signal: this.#shutdown.signal,
       });
@@ -208,9 +215,22 @@ export class PromotionController {
     await Promise.allSettled([...this.#background]);
   }
 
+  /** Where the error-ratio check starts counting: when the live environment went live, or `errorWindow` ago if that is later. */
+  #countsFrom(now: number): number {
+    return Math.max(now - this.#host.config.promote.validation.errorWindow, this.#host.traffic.liveSince ?? Number.NEGATIVE_INFINITY);
+  }
+
   async #validateAfter(event: GreenlightEvent): Promise<void> {
-    await this.#sleep(this.#host.config.promote.validation.settle, this.#shutdown.signal);
-    if (this.#shutdown.signal.aborted) return;
+    const { settle, errorWindow } = this.#host.config.promote.validation;
+    const signal = this.#shutdown.signal;
+    await this.#sleep(settle, signal);
+    // Then until every probe of the environment now live has answered since it went live (at
+    // most errorWindow after the switch): its error ratio is judged on those results alone.
+    const live = this.#host.controller.activeEnvironment();
+    const until = this.#now() + errorWindow - settle;
+    while (!signal.aborted && this.#now() < until && this.#host.resultsSince(live, errorWindow, this.#countsFrom(this.#now())).unanswered.length > 0)
+      await this.#sleep(VALIDATION_POLL_MS, signal);
+    if (signal.aborted) return;
     await this.validate(`traffic.switched #${event.id}`).catch((error: unknown) =>
       this.#logger.error({ err: error }, `rollback validation failed to run: ${(error as Error).message}`),
     );

@@ -2,13 +2,16 @@
  * After a rollback: is the environment now live really serving safely? Five checks, each with
  * what was observed: its health endpoint answers, its database is connected (from the health
  * body), ALPHASTACK_PROTECTION is on, the flags are in safe mode (on the environment rolled away
- * from, by default), and its error ratio is back under the warning line.
+ * from, by default), and its error ratio is under the warning line. The error ratio counts its
+ * results since it went live (over `errorWindow` at most), as the rules judge a live environment:
+ * a failure that was over before the rollback chose it (the anti-flap made it pass every probe for
+ * `settle` first) says nothing about how it serves now.
  */
 import type { Dispatcher } from 'undici';
 import type { Redactor } from '../../config/redactor.js';
 import type { Config } from '../../config/schema.js';
 import { ProbeCompiler } from '../../probes/http-probe.js';
-import type { SeriesSnapshot } from '../../probes/probe-series.js';
+import { formatDuration } from '../../config/units.js';
 import type { ValidationCheck } from '../events/events.js';
 
 export interface ValidationInput {
@@ -18,9 +21,20 @@ export interface ValidationInput {
   live: string;
   idle: string;
   flags: (env: string) => Readonly<Record<string, boolean>>;
-  series: readonly SeriesSnapshot[];
+  /** The live environment's results from `since` on. */
+  results: LiveResults;
+  /** Where the count starts (clock ms): when it went live, or `errorWindow` ago if that is later. */
+  since: number;
+  now: number;
   dispatcher: Dispatcher;
   signal?: AbortSignal;
+}
+
+/** An environment's results in its probes' windows from a time on, and its probes with none since. */
+export interface LiveResults {
+  count: number;
+  failures: number;
+  unanswered: string[];
 }
 
 export interface ValidationReport {
@@ -84,20 +98,19 @@ export async function validateRollback(input: ValidationInput): Promise<Validati
     });
   }
 
-  let count = 0;
-  let failures = 0;
-  for (const snapshot of input.series.filter((s) => s.env === live)) {
-    const windows = Object.values(snapshot.windows);
-    const window = windows.find((w) => w.windowMs === settings.errorWindow) ?? windows.sort((a, b) => a.windowMs - b.windowMs)[0];
-    if (!window) continue;
-    count += window.count;
-    failures += window.failures;
-  }
+  const { count, failures } = input.results;
   const ratio = count === 0 ? 0 : failures / count;
+  const over =
+    input.since > input.now - settings.errorWindow
+      ? `since it went live ${formatDuration(Math.max(0, Math.round((input.now - input.since) / 1_000) * 1_000))} ago`
+      : `over the last ${formatDuration(settings.errorWindow)}`;
   checks.push({
     name: 'error-ratio',
     ok: ratio < settings.maxErrorRatio,
-    detail: `error ratio on ${live} ${(ratio * 100).toFixed(1)} % (${failures} of ${count} probes) ${ratio < settings.maxErrorRatio ? '<' : '>='} ${(settings.maxErrorRatio * 100).toFixed(1)} %`,
+    detail:
+      count === 0
+        ? `no probe of ${live} has answered ${over}: no error ratio to judge yet`
+        : `error ratio on ${live} ${over} ${(ratio * 100).toFixed(1)} % (${failures} of ${count} probes) ${ratio < settings.maxErrorRatio ? '<' : '>='} ${(settings.maxErrorRatio * 100).toFixed(1)} %`,
   });
 
   return { ok: checks.every((c) => c.ok), live, idle, checks };

@@ -175,6 +175,39 @@ describe('greenlight promote (agent API)', () => {
     expect(s.agent.activeEnvironment).toBe('blue');
   });
 
+  it("judges the error ratio of a rollback's target on its time as live: a failure over before the rollback chose it raises no critical (regression: 25 % from before the switch failed the validation)", async () => {
+    const s = await start('', (text) => text.replace('cooldown: 10m }', 'cooldown: 10m, settle: 1s }'));
+    // Green fails for a while, then recovers; then blue fails, and the rule rolls back to green.
+    s.green.setFaults({ status: 'unhealthy' });
+    await waitUntil(() => s.agent.state().series.some((x) => x.env === 'green' && x.probe === 'health' && x.consecutiveFailures >= 10), 'green to fail');
+    s.green.resetFaults();
+    await waitUntil(() => s.agent.state().series.some((x) => x.env === 'green' && x.probe === 'health' && x.consecutiveSuccesses >= 3), 'green to recover');
+    s.blue.setFaults({ status: 'unhealthy' });
+    await waitUntil(() => s.events.some((e) => e.type === 'rollback.validated'), 'the rollback and its validation');
+    expect(s.agent.activeEnvironment).toBe('green');
+    const validated = s.events.find((e) => e.type === 'rollback.validated')!;
+    const errorRatio = (validated.data.checks as { name: string; ok: boolean; detail: string }[]).find((c) => c.name === 'error-ratio')!;
+    expect(errorRatio).toMatchObject({ ok: true });
+    expect(errorRatio.detail).toMatch(/^error ratio on green since it went live \S+ ago 0\.0 % \(0 of [1-9]\d* probes\)/);
+    expect(validated.severity).toBe('info');
+  }, 30_000);
+
+  it('still fails the validation of a target that fails once it is live: it waits for every probe to answer there first', async () => {
+    const s = await start('');
+    const unsubscribe = s.agent.bus.subscribe((event) => {
+      if (event.type === 'traffic.switched') s.green.setFaults({ errorRatio: 0.6 });
+    });
+    const rollback = await s.api('POST', '/api/v1/rollback', { token: ADMIN, body: { reason: 'test the validation' } });
+    unsubscribe();
+    expect(rollback.status).toBe(200);
+    await waitUntil(() => s.events.some((e) => e.type === 'rollback.validated'), 'the validation');
+    const validated = s.events.find((e) => e.type === 'rollback.validated')!;
+    const errorRatio = (validated.data.checks as { name: string; ok: boolean; detail: string }[]).find((c) => c.name === 'error-ratio')!;
+    expect(errorRatio.ok).toBe(false);
+    expect(errorRatio.detail).toMatch(/^error ratio on green since it went live .* >= 5\.0 %$/);
+    expect(validated.severity).toBe('critical');
+  }, 30_000);
+
   it('an environment that degrades during the watch is rolled back by the rules at once, even right after another rollback (no cooldown or settle holds the way back)', async () => {
     const s = await start(`${FAST_GATES.replace('watch: 1s', 'watch: 30s')}deployWindows: { enabled: false }\n`);
     // First an incident on blue: the rule fires and rolls back to green, leaving a 10-minute action cooldown and a 5-minute rule cooldown.
