@@ -67,7 +67,12 @@ export interface FactDefinition {
   overWindow?: boolean;
   /** Checks of its params against the config beyond their shape: param name → what is wrong. */
   check?(params: FactParams, config: Config): { param: string; message: string }[];
+  /** The least and most its value can be (numbers only): a comparison outside them never or always holds. */
+  range?: readonly [min: number, max: number];
 }
+
+const SHARE = [0, 1] as const;
+const NOT_NEGATIVE = [0, Number.POSITIVE_INFINITY] as const;
 
 export interface FactParams {
   probe?: string | string[];
@@ -257,6 +262,7 @@ function recentSamples(context: FactContext, params: FactParams): number {
 
 export const FACTS: Readonly<Record<string, FactDefinition>> = {
   errorRatio: {
+    range: SHARE,
     overWindow: true,
     description: 'Failed / all probes in a window (0 to 1), pooled over the selected probes.',
     params: windowed,
@@ -266,6 +272,7 @@ export const FACTS: Readonly<Record<string, FactDefinition>> = {
     },
   },
   meanLatency: {
+    range: NOT_NEGATIVE,
     overWindow: true,
     description: 'Mean probe latency in seconds over a window, pooled over the selected probes.',
     params: windowed,
@@ -275,6 +282,7 @@ export const FACTS: Readonly<Record<string, FactDefinition>> = {
     },
   },
   p50Latency: {
+    range: NOT_NEGATIVE,
     overWindow: true,
     description: 'Median latency in seconds over a window (the worst of the selected probes).',
     params: windowed,
@@ -284,6 +292,7 @@ export const FACTS: Readonly<Record<string, FactDefinition>> = {
     },
   },
   p95Latency: {
+    range: NOT_NEGATIVE,
     overWindow: true,
     description: '95th percentile latency in seconds over a window (the worst of the selected probes).',
     params: windowed,
@@ -293,6 +302,7 @@ export const FACTS: Readonly<Record<string, FactDefinition>> = {
     },
   },
   p99Latency: {
+    range: NOT_NEGATIVE,
     overWindow: true,
     description: '99th percentile latency in seconds over a window (the worst of the selected probes).',
     params: windowed,
@@ -302,6 +312,7 @@ export const FACTS: Readonly<Record<string, FactDefinition>> = {
     },
   },
   samples: {
+    range: NOT_NEGATIVE,
     overWindow: true,
     description: 'Probes in a window, summed over the selected probes.',
     params: windowed,
@@ -311,6 +322,7 @@ export const FACTS: Readonly<Record<string, FactDefinition>> = {
     },
   },
   consecutiveFailures: {
+    range: NOT_NEGATIVE,
     description: 'Failed probes in a row: the longest streak among the selected probes.',
     params: probeOnly,
     compute: (context, params) => {
@@ -320,6 +332,7 @@ export const FACTS: Readonly<Record<string, FactDefinition>> = {
     },
   },
   consecutiveSuccesses: {
+    range: NOT_NEGATIVE,
     description: 'Successful probes in a row: the shortest streak among the selected probes.',
     params: probeOnly,
     compute: (context, params) => {
@@ -346,6 +359,7 @@ export const FACTS: Readonly<Record<string, FactDefinition>> = {
     },
   },
   aboveFor: {
+    range: NOT_NEGATIVE,
     description: 'Seconds an extracted value has stayed above `line` without a break (0 when not above).',
     params: heldAbove,
     compute: (context, params) => {
@@ -383,6 +397,7 @@ export const FACTS: Readonly<Record<string, FactDefinition>> = {
     },
   },
   latencyRatio: {
+    range: NOT_NEGATIVE,
     overWindow: true,
     description:
       "The environment's latency at `quantile` (0.95) over the other environment's, same probe and window: the worst ratio among the selected probes with `minSamples` (20) probes on each side.",
@@ -402,6 +417,7 @@ export const FACTS: Readonly<Record<string, FactDefinition>> = {
     },
   },
   errorRatioDiff: {
+    range: [-1, 1],
     overWindow: true,
     description:
       "The environment's error ratio minus the other environment's over the same window (pooled over the selected probes with `minSamples` (20) probes on each side): 0.05 is five points worse.",
@@ -422,6 +438,7 @@ export const FACTS: Readonly<Record<string, FactDefinition>> = {
     },
   },
   latencyRegressionP: {
+    range: SHARE,
     overWindow: true,
     description:
       "p-value that the environment's latency is no worse than the other environment's over the same window: a rank test (Mann-Whitney) and a tail test (samples above the other's p99), combined; below 0.01 is significant at 1 %. Bonferroni over the selected probes with `minSamples` (20) probes on each side.",
@@ -448,6 +465,7 @@ export const FACTS: Readonly<Record<string, FactDefinition>> = {
     }),
   },
   burnRate: {
+    range: NOT_NEGATIVE,
     overWindow: true,
     description:
       "How fast an SLO's error budget burns over `window`, on the environment while it was live: (bad / all) / (1 − objective); 1 spends the budget exactly over the period. Undefined until `minCoverage` (0.5) of the window has been observed.",

@@ -94,6 +94,30 @@ interface Leaf {
 }
 
 /**
+ * What is wrong with comparing a fact whose values lie in `range` with `value` by `operator`: a
+ * comparison that can never hold disables its rule without a word (errorRatio greaterThan 10,
+ * written for 10 %), and one that always holds fires it at start.
+ */
+function outOfRange(fact: string, [min, max]: readonly [number, number], operator: string, value: number): string | undefined {
+  const holds = (observed: number) =>
+    operator === 'greaterThan'
+      ? observed > value
+      : operator === 'greaterThanInclusive'
+        ? observed >= value
+        : operator === 'lessThan'
+          ? observed < value
+          : observed <= value;
+  // A comparison with a bound is monotonic over the range: it holds somewhere iff at an end, everywhere iff at both.
+  const atMin = holds(min);
+  const atMax = holds(max);
+  const span = Number.isFinite(max) ? `from ${min} to ${max}` : `${min} or more`;
+  const hint = max === 1 && value > 1 && value <= 100 ? ` (for ${value} %, write ${value / 100})` : '';
+  if (!atMin && !atMax) return `${fact} is ${span}: ${operator} ${value} can never hold, so the rule would never fire${hint}`;
+  if (atMin && atMax) return `${fact} is ${span}: ${operator} ${value} always holds, so the rule would fire at once`;
+  return undefined;
+}
+
+/**
  * Problems that make rules unusable, with config key paths: unknown facts or operators, params
  * that do not fit the fact, probes, windows or extracted values that do not exist, values of
  * the wrong type, and conditions json-rules-engine cannot compile.
@@ -161,6 +185,9 @@ export function checkRules(config: Config): { path: Path; message: string }[] {
         if (problem) issues.push({ path: [...path, 'value'], message: problem });
       } else if (/^(less|greater)Than/.test(leaf.operator) && typeof leaf.value !== 'number') {
         issues.push({ path: [...path, 'value'], message: `${JSON.stringify(leaf.value)} is not a number, which ${leaf.operator} compares with` });
+      } else if (/^(less|greater)Than/.test(leaf.operator) && fact?.range) {
+        const problem = outOfRange(leaf.fact, fact.range, leaf.operator, leaf.value as number);
+        if (problem) issues.push({ path: [...path, 'value'], message: problem });
       } else if ((leaf.operator === 'in' || leaf.operator === 'notIn') && !Array.isArray(leaf.value)) {
         issues.push({ path: [...path, 'value'], message: `${leaf.operator} needs a list value` });
       }

@@ -141,6 +141,26 @@ describe('rules and plugin blocks are checked before anything starts', () => {
       'rules[0].when.all[0].value: "10%" is not a number, which greaterThan compares with',
     ],
     [
+      'a share compared as a percentage, which can never hold (regression: value 10 for 10 % silently disabled the rule)',
+      `    when: { all: [ { fact: errorRatio, operator: greaterThan, value: 10 } ] }\n`,
+      'rules[0].when.all[0].value: errorRatio is from 0 to 1: greaterThan 10 can never hold, so the rule would never fire (for 10 %, write 0.1)',
+    ],
+    [
+      'a streak below 0, which can never hold',
+      `    when: { all: [ { fact: consecutiveFailures, operator: lessThan, value: 0 } ] }\n`,
+      'rules[0].when.all[0].value: consecutiveFailures is 0 or more: lessThan 0 can never hold, so the rule would never fire',
+    ],
+    [
+      'a comparison that always holds',
+      `    when: { all: [ { fact: errorRatio, operator: greaterThanInclusive, value: 0 } ] }\n`,
+      'rules[0].when.all[0].value: errorRatio is from 0 to 1: greaterThanInclusive 0 always holds, so the rule would fire at once',
+    ],
+    [
+      'a difference of shares beyond 1',
+      `    when: { all: [ { fact: errorRatioDiff, operator: greaterThan, value: 5 } ] }\n`,
+      'rules[0].when.all[0].value: errorRatioDiff is from -1 to 1: greaterThan 5 can never hold',
+    ],
+    [
       'a bad duration for longerThan',
       `    when: { all: [ { fact: aboveFor, params: { probe: health, name: memory_percent, line: 90 }, operator: longerThan, value: soon } ] }\n`,
       'rules[0].when.all[0].value: "soon" is not a duration such as 90s or 2m',
