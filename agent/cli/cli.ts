@@ -4,21 +4,21 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { GreenlightError, UsageError } from '../../config/errors.js';
-import { ACK_OPTIONS, ACK_USAGE, ackCommand, INCIDENTS_OPTIONS, INCIDENTS_USAGE, incidentsCommand } from './commands/ack.js';
-import { checkCommand } from './commands/check.js';
-import { demoCommand } from './commands/demo.js';
-import { FLAGS_OPTIONS, FLAGS_USAGE, flagsCommand } from './commands/flags.js';
-import { envDiffCommand } from './commands/env-diff.js';
-import { loadtestCommand } from './commands/loadtest.js';
-import { MAINTENANCE_OPTIONS, MAINTENANCE_USAGE, maintenanceCommand } from './commands/maintenance.js';
-import { PROMOTE_OPTIONS, PROMOTE_USAGE, promoteCommand } from './commands/promote.js';
-import { REPORT_USAGE, reportCommand } from './commands/report.js';
-import { rollbackCommand, rollbackValidateCommand } from './commands/rollback.js';
-import { runCommand } from './commands/run.js';
-import { schemaCommand } from './commands/schema.js';
-import { SILENCE_OPTIONS, SILENCE_USAGE, silenceCommand } from './commands/silence.js';
-import { tailCommand } from './commands/tail.js';
-import { validateCommand } from './commands/validate.js';
+import {
+  ACK_OPTIONS,
+  ACK_USAGE,
+  FLAGS_OPTIONS,
+  FLAGS_USAGE,
+  INCIDENTS_OPTIONS,
+  INCIDENTS_USAGE,
+  MAINTENANCE_OPTIONS,
+  MAINTENANCE_USAGE,
+  PROMOTE_OPTIONS,
+  PROMOTE_USAGE,
+  REPORT_USAGE,
+  SILENCE_OPTIONS,
+  SILENCE_USAGE,
+} from './command-usage.js';
 import { escapeForTerminal } from '../telemetry/terminal-text.js';
 import { VERSION } from '../package.js';
 import { applyRuntimeFlags } from './runtime-flags.js';
@@ -41,21 +41,24 @@ interface Command {
 
 const configOption = { config: { type: 'string', short: 'c' } } as const;
 
+// Each command's module is loaded when it runs, never before: together they take about half a
+// second to load, and `greenlight run` must own SIGTERM and SIGINT from its first moment.
 const COMMANDS: Record<string, Command> = {
   run: {
     summary: 'run the daemon',
     usage: 'greenlight run [--config F] [--dry-run]',
     options: { ...configOption, 'dry-run': { type: 'boolean' } },
-    run: ({ values }, io) => runCommand({ configPath: str(values.config) ?? DEFAULT_CONFIG_PATH, dryRun: values['dry-run'] === true }, io),
+    run: async ({ values }, io) =>
+      (await import('./commands/run.js')).runCommand({ configPath: str(values.config) ?? DEFAULT_CONFIG_PATH, dryRun: values['dry-run'] === true }, io),
   },
   check: {
     summary: 'run every probe once against one environment (exit 0 all pass, 1 any fail)',
     usage: 'greenlight check --env NAME [--config F] [--json]',
     options: { ...configOption, env: { type: 'string', short: 'e' }, json: { type: 'boolean' } },
-    run: ({ values }, io) => {
+    run: async ({ values }, io) => {
       const env = str(values.env);
       if (!env) throw new UsageError('check needs --env NAME, the environment to probe (for example --env green)');
-      return checkCommand({ configPath: str(values.config) ?? DEFAULT_CONFIG_PATH, env, json: values.json === true }, io);
+      return (await import('./commands/check.js')).checkCommand({ configPath: str(values.config) ?? DEFAULT_CONFIG_PATH, env, json: values.json === true }, io);
     },
   },
   validate: {
@@ -63,39 +66,44 @@ const COMMANDS: Record<string, Command> = {
     usage: 'greenlight validate [F]',
     options: { ...configOption },
     allowPositionals: true,
-    run: ({ values, positionals }, io) => {
+    run: async ({ values, positionals }, io) => {
       if (positionals.length > 1) throw new UsageError(`validate takes one file, got ${positionals.length}: ${positionals.join(' ')}`);
-      return validateCommand({ configPath: positionals[0] ?? str(values.config) ?? DEFAULT_CONFIG_PATH }, io);
+      return (await import('./commands/validate.js')).validateCommand({ configPath: positionals[0] ?? str(values.config) ?? DEFAULT_CONFIG_PATH }, io);
     },
   },
   schema: {
     summary: "print the config's JSON Schema",
     usage: 'greenlight schema',
     options: {},
-    run: (_args, io) => schemaCommand(io),
+    run: async (_args, io) => (await import('./commands/schema.js')).schemaCommand(io),
   },
   tail: {
     summary: 'follow the event stream of a running agent (reconnects and resumes by itself)',
     usage: 'greenlight tail [--url U] [--since ID] [--type T] [--json]',
     options: { url: { type: 'string' }, since: { type: 'string' }, type: { type: 'string' }, json: { type: 'boolean' } },
-    run: ({ values }, io) => tailCommand({ url: str(values.url), since: str(values.since), type: str(values.type), json: values.json === true }, io),
+    run: async ({ values }, io) =>
+      (await import('./commands/tail.js')).tailCommand(
+        { url: str(values.url), since: str(values.since), type: str(values.type), json: values.json === true },
+        io,
+      ),
   },
   rollback: {
     summary: 'emergency rollback through a running agent (exit 0 done, 1 refused/failed); validate: check the live environment after one',
     usage: 'greenlight rollback --reason TEXT [--url U] | greenlight rollback validate [--url U] [--json]',
     options: { reason: { type: 'string', short: 'r' }, url: { type: 'string' }, json: { type: 'boolean' } },
     allowPositionals: true,
-    run: ({ values, positionals }, io) => {
-      if (positionals[0] === 'validate' && positionals.length === 1) return rollbackValidateCommand({ url: str(values.url), json: values.json === true }, io);
+    run: async ({ values, positionals }, io) => {
+      if (positionals[0] === 'validate' && positionals.length === 1)
+        return (await import('./commands/rollback.js')).rollbackValidateCommand({ url: str(values.url), json: values.json === true }, io);
       if (positionals.length > 0) throw new UsageError(`rollback takes --reason TEXT, or the subcommand validate; not ${positionals.join(' ')}`);
-      return rollbackCommand({ reason: str(values.reason), url: str(values.url) }, io);
+      return (await import('./commands/rollback.js')).rollbackCommand({ reason: str(values.reason), url: str(values.url) }, io);
     },
   },
   promote: {
     summary: 'health-gated traffic switch through a running agent, steps streamed live (exit 0 switched and held, 1 gate failed)',
     usage: PROMOTE_USAGE,
     options: PROMOTE_OPTIONS,
-    run: ({ values }, io) => promoteCommand(values, io),
+    run: async ({ values }, io) => (await import('./commands/promote.js')).promoteCommand(values, io),
   },
   loadtest: {
     summary: "paced load over an environment's probe paths: p50/p95/p99, error ratio, throughput (exit 0 within thresholds, 1 over)",
@@ -109,10 +117,10 @@ const COMMANDS: Record<string, Command> = {
       'max-error-ratio': { type: 'string' },
       json: { type: 'boolean' },
     },
-    run: ({ values }, io) => {
+    run: async ({ values }, io) => {
       const env = str(values.env);
       if (!env) throw new UsageError('loadtest needs --env NAME, the environment to load (for example --env green)');
-      return loadtestCommand(
+      return (await import('./commands/loadtest.js')).loadtestCommand(
         {
           configPath: str(values.config) ?? DEFAULT_CONFIG_PATH,
           env,
@@ -131,9 +139,9 @@ const COMMANDS: Record<string, Command> = {
     usage: 'greenlight env diff [--config F] [--json]',
     options: { ...configOption, json: { type: 'boolean' } },
     allowPositionals: true,
-    run: ({ values, positionals }, io) => {
+    run: async ({ values, positionals }, io) => {
       if (positionals.length !== 1 || positionals[0] !== 'diff') throw new UsageError('usage: greenlight env diff [--config F] [--json]');
-      return envDiffCommand({ configPath: str(values.config) ?? DEFAULT_CONFIG_PATH, json: values.json === true }, io);
+      return (await import('./commands/env-diff.js')).envDiffCommand({ configPath: str(values.config) ?? DEFAULT_CONFIG_PATH, json: values.json === true }, io);
     },
   },
   flags: {
@@ -141,13 +149,17 @@ const COMMANDS: Record<string, Command> = {
     usage: FLAGS_USAGE,
     options: FLAGS_OPTIONS,
     allowPositionals: true,
-    run: (args, io) => flagsCommand(args, io),
+    run: async (args, io) => (await import('./commands/flags.js')).flagsCommand(args, io),
   },
   report: {
     summary: 'trend report: daily performance, deployments per week, rollbacks, incidents (from a running agent, or its databases with --config)',
     usage: REPORT_USAGE,
     options: { ...configOption, url: { type: 'string' }, since: { type: 'string' }, format: { type: 'string', short: 'f' } },
-    run: ({ values }, io) => reportCommand({ since: str(values.since), format: str(values.format), url: str(values.url), configPath: str(values.config) }, io),
+    run: async ({ values }, io) =>
+      (await import('./commands/report.js')).reportCommand(
+        { since: str(values.since), format: str(values.format), url: str(values.url), configPath: str(values.config) },
+        io,
+      ),
   },
   // The alert lifecycle (README, "Alert lifecycle"): who is told, never what greenlight does.
   silence: {
@@ -155,34 +167,34 @@ const COMMANDS: Record<string, Command> = {
     usage: SILENCE_USAGE,
     options: SILENCE_OPTIONS,
     allowPositionals: true,
-    run: (args, io) => silenceCommand(args, io),
+    run: async (args, io) => (await import('./commands/silence.js')).silenceCommand(args, io),
   },
   ack: {
     summary: 'acknowledge an incident: its escalation stops (exit 0 done, 1 refused/failed)',
     usage: ACK_USAGE,
     options: ACK_OPTIONS,
     allowPositionals: true,
-    run: (args, io) => ackCommand(args, io),
+    run: async (args, io) => (await import('./commands/ack.js')).ackCommand(args, io),
   },
   incidents: {
     summary: 'the open incidents with their escalation level and who acknowledged them',
     usage: INCIDENTS_USAGE,
     options: INCIDENTS_OPTIONS,
     allowPositionals: true,
-    run: (args, io) => incidentsCommand(args, io),
+    run: async (args, io) => (await import('./commands/ack.js')).incidentsCommand(args, io),
   },
   maintenance: {
     summary: "start or stop a maintenance window (the environment's notifications muted while it is idle), or list them",
     usage: MAINTENANCE_USAGE,
     options: MAINTENANCE_OPTIONS,
     allowPositionals: true,
-    run: (args, io) => maintenanceCommand(args, io),
+    run: async (args, io) => (await import('./commands/maintenance.js')).maintenanceCommand(args, io),
   },
   demo: {
     summary: 'simulated blue+green AlphaStack pair and an agent, with a scripted fault',
     usage: 'greenlight demo [--keep-running]',
     options: { 'keep-running': { type: 'boolean' } },
-    run: ({ values }, io) => demoCommand({ keepRunning: values['keep-running'] === true }, io),
+    run: async ({ values }, io) => (await import('./commands/demo.js')).demoCommand({ keepRunning: values['keep-running'] === true }, io),
   },
 };
 

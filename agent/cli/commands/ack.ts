@@ -7,11 +7,7 @@
 import { UsageError } from '../../../config/errors.js';
 import type { CommandIo } from '../cli.js';
 import { ApiError, createApiClient, exitCode } from './api-client.js';
-
-export const ACK_USAGE = 'greenlight ack INCIDENT [--by NAME] [--comment TEXT] [--url U] [--json]';
-export const ACK_OPTIONS = { url: { type: 'string' }, by: { type: 'string' }, comment: { type: 'string', short: 'm' }, json: { type: 'boolean' } } as const;
-export const INCIDENTS_USAGE = 'greenlight incidents [--all] [--url U] [--json]';
-export const INCIDENTS_OPTIONS = { url: { type: 'string' }, all: { type: 'boolean' }, json: { type: 'boolean' } } as const;
+import { ACK_USAGE } from '../command-usage.js';
 
 interface IncidentView {
   id: string;

@@ -1,17 +1,7 @@
 import { UsageError } from '../../../config/errors.js';
 import type { CommandIo } from '../cli.js';
 import { ApiError, createApiClient, exitCode } from './api-client.js';
-
-/** `greenlight flags` as the CLI's help shows it. */
-export const FLAGS_USAGE = 'greenlight flags list|set K=V…|emergency-rollback [--url U] [--env E] [--reason R] [--json]';
-
-/** The options `greenlight flags` takes, for parseArgs. */
-export const FLAGS_OPTIONS = {
-  url: { type: 'string' },
-  env: { type: 'string', short: 'e' },
-  reason: { type: 'string', short: 'r' },
-  json: { type: 'boolean' },
-} as const;
+import { FLAGS_USAGE } from '../command-usage.js';
 
 const TRUE_WORDS = new Set(['true', 'on', '1']);
 const FALSE_WORDS = new Set(['false', 'off', '0']);

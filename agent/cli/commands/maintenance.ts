@@ -9,20 +9,7 @@ import { parseDuration } from '../../../config/units.js';
 import type { MaintenanceView } from '../../alerts/maintenance.js';
 import type { CommandIo } from '../cli.js';
 import { createApiClient, exitCode } from './api-client.js';
-
-export const MAINTENANCE_USAGE = `greenlight maintenance start --env NAME (--for D | --until TIME) --reason TEXT [--by NAME] [--url U] [--json]
-       greenlight maintenance stop --env NAME [--by NAME] [--url U]
-       greenlight maintenance list [--url U] [--json]`;
-
-export const MAINTENANCE_OPTIONS = {
-  url: { type: 'string' },
-  env: { type: 'string', short: 'e' },
-  for: { type: 'string' },
-  until: { type: 'string' },
-  reason: { type: 'string', short: 'r' },
-  by: { type: 'string' },
-  json: { type: 'boolean' },
-} as const;
+import { MAINTENANCE_USAGE } from '../command-usage.js';
 
 /** A window as the API answers it: open ones say whether they mute now. */
 type WindowView = MaintenanceView & { muting?: boolean };

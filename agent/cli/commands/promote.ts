@@ -4,20 +4,7 @@ import type { CommandIo } from '../cli.js';
 import type { GreenlightEvent } from '../../events/events.js';
 import type { PromoteLine, PromoteResult } from '../../promote/promotion.js';
 import { ApiError, createApiClient } from './api-client.js';
-
-export const PROMOTE_USAGE = 'greenlight promote --to NAME [--url U] [--emergency --reason TEXT] [--major] [--deploy] [--watch D] [--no-wait] [--json]';
-
-export const PROMOTE_OPTIONS = {
-  to: { type: 'string', short: 't' },
-  url: { type: 'string' },
-  emergency: { type: 'boolean' },
-  reason: { type: 'string', short: 'r' },
-  major: { type: 'boolean' },
-  deploy: { type: 'boolean' },
-  watch: { type: 'string' },
-  'no-wait': { type: 'boolean' },
-  json: { type: 'boolean' },
-} as const;
+import { PROMOTE_USAGE } from '../command-usage.js';
 
 /**
  * `greenlight promote --to green`: a health-gated switch through the running agent (ADMIN_TOKEN).

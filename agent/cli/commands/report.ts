@@ -23,8 +23,6 @@ import { RollupStore } from '../../reports/rollup-store.js';
 import { Store } from '../../events/store.js';
 import { ApiError, createApiClient } from './api-client.js';
 
-export const REPORT_USAGE = 'greenlight report [--since 7d] [--format md|json|html] [--url U | --config F]';
-
 export interface ReportCommandOptions {
   since: string | undefined;
   format: string | undefined;

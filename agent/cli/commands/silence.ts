@@ -9,23 +9,7 @@ import { formatDuration, parseDuration } from '../../../config/units.js';
 import type { SilenceView } from '../../alerts/silences.js';
 import type { CommandIo } from '../cli.js';
 import { ApiError, createApiClient, exitCode } from './api-client.js';
-
-export const SILENCE_USAGE = `greenlight silence add MATCHER… --comment TEXT [--author NAME] [--duration D | --end TIME] [--start TIME] [--url U] [--json]
-       greenlight silence list [--all] [--url U] [--json]
-       greenlight silence expire ID… [--author NAME] [--url U]
-  MATCHER: label=value, label!=value, label=~regex, label!~regex over rule, severity, env, probe and the rule's labels
-  (rule=live-universe-failing env=green); --duration defaults to 1h; TIME is ISO-8601 (2026-03-14T17:00:00Z)`;
-
-export const SILENCE_OPTIONS = {
-  url: { type: 'string' },
-  comment: { type: 'string', short: 'm' },
-  author: { type: 'string', short: 'a' },
-  duration: { type: 'string', short: 'd' },
-  start: { type: 'string' },
-  end: { type: 'string' },
-  all: { type: 'boolean' },
-  json: { type: 'boolean' },
-} as const;
+import { SILENCE_USAGE } from '../command-usage.js';
 
 const DEFAULT_DURATION_MS = 3_600_000;
 

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createConnection, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -221,6 +221,49 @@ describe('greenlight run', () => {
     },
     60_000,
   );
+
+  it.each(['SIGTERM', 'SIGINT'] as const)(
+    'stops cleanly (exit 0) on %s while still starting (regression: a signal in its first second killed it, 143 or 130, without a log line)',
+    async (signal) => {
+      const file = writeTempFile('run.yaml', pairConfig('http://127.0.0.1:1', 'http://127.0.0.1:1'));
+      const child = spawn(process.execPath, [BIN, 'run', '--config', file], { cwd: ROOT, env: { PATH: process.env.PATH } });
+      let output = '';
+      child.stdout.on('data', (chunk) => (output += chunk));
+      child.stderr.on('data', (chunk) => (output += chunk));
+      const closed = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+      try {
+        // The first log lines are the config's notices, which the agent writes as it starts.
+        await waitUntil(() => output.length > 0, 'the agent to start starting');
+        child.kill(signal);
+        expect(await closed, output).toBe(0);
+        expect(output).toMatch(new RegExp(`received ${signal}( while starting)?, stopping`));
+        expect(output).toContain('"msg":"stopped"');
+      } finally {
+        child.kill('SIGKILL');
+      }
+    },
+  );
+
+  it.each(['SIGTERM', 'SIGINT'] as const)('stops (exit 0) without starting anything on %s before its config is loaded', async (signal) => {
+    // A preload that signals the process the moment `run` catches the signal: before the agent's modules and the config are loaded.
+    const preload = writeTempFile(
+      'signal-at-once.cjs',
+      `const on = process.on;
+      process.on = function (name, listener) {
+        const result = on.call(this, name, listener);
+        if (name === ${JSON.stringify(signal)}) (process.on = on), process.kill(process.pid, name);
+        return result;
+      };`,
+    );
+    const dataDir = tempDir('greenlight-data-');
+    const file = writeTempFile('run.yaml', pairConfig('http://127.0.0.1:1', 'http://127.0.0.1:1', { dataDir }));
+    const run = await cli(['run', '--config', file], { NODE_OPTIONS: `--require ${preload}` }, 15_000);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(run.stdout).toContain(`received ${signal} before starting`);
+    expect(run.stdout).not.toContain('agent.started');
+    // Nothing was opened: no journal, no state.
+    expect(readdirSync(dataDir)).toEqual([]);
+  });
 });
 
 describe('the CLI against something that is not an agent', () => {
