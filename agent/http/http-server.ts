@@ -6,6 +6,7 @@
  * exists, and never a secret in a message. Protocol upgrades (the WebSocket stream) pass the same
  * Host check before their handler sees them.
  */
+import { isUtf8 } from 'node:buffer';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import { isIP, type AddressInfo } from 'node:net';
@@ -134,7 +135,7 @@ const MAX_DRAIN_BYTES = 16 * MAX_BODY_BYTES;
 /**
  * `redactor` hides secrets in request bodies as they come in: a reason or comment that quotes a
  * token is stored, echoed and audited without it. It also hides them in every error answer, which
- * may quote a path or a query value (`since must be a whole number, not "…"`).
+ * may quote a path or a query value (`type "…" is not an event type`).
  */
 export async function startHttpServer(options: {
   listen: { host: string; port: number };
@@ -379,7 +380,11 @@ async function readJsonBody(req: IncomingMessage): Promise<{ value: unknown; tex
   if (size > MAX_BODY_BYTES) return { status: 413, error: `body larger than ${MAX_BODY_BYTES} bytes` };
   const type = req.headers['content-type'];
   if (type !== undefined && !/^application\/(.+\+)?json\b/i.test(type)) return { status: 415, error: `send the body as application/json, not ${type}` };
-  const text = Buffer.concat(chunks).toString('utf8');
+  const bytes = Buffer.concat(chunks);
+  // JSON is UTF-8 (RFC 8259 §8.1). Decoding leniently would turn a bad byte into U+FFFD and store
+  // that in a reason or an audit entry, which is not what the client meant to send.
+  if (!isUtf8(bytes)) return { status: 400, error: `the body is not valid UTF-8 (at byte offset ${firstInvalidUtf8Byte(bytes)}): send JSON encoded as UTF-8` };
+  const text = bytes.toString('utf8');
   if (text.trim() === '') return { value: {}, text: '{}' };
   try {
     return { value: JSON.parse(text), text };
@@ -387,6 +392,26 @@ async function readJsonBody(req: IncomingMessage): Promise<{ value: unknown; tex
     return { status: 400, error: `body is not JSON: ${(error as Error).message}` };
   }
 }
+
+/**
+ * Where the first byte that is no part of valid UTF-8 is, in bytes that are not valid UTF-8. The
+ * lenient decoder writes one U+FFFD per bad sequence and re-encodes everything before the first
+ * one unchanged; a U+FFFD the client really sent (EF BF BD) is passed over.
+ */
+function firstInvalidUtf8Byte(bytes: Buffer): number {
+  const text = bytes.toString('utf8');
+  let offset = 0;
+  let from = 0;
+  for (let at = text.indexOf('\uFFFD'); at !== -1; at = text.indexOf('\uFFFD', at + 1)) {
+    offset += Buffer.byteLength(text.slice(from, at));
+    if (!bytes.subarray(offset, offset + 3).equals(REPLACEMENT_CHARACTER)) return offset;
+    offset += REPLACEMENT_CHARACTER.length;
+    from = at + 1;
+  }
+  return bytes.length;
+}
+
+const REPLACEMENT_CHARACTER = Buffer.from('\uFFFD');
 
 /**
  * The request's path and query. Node passes the request target through as sent, and an

@@ -185,6 +185,75 @@ describe('error answers', () => {
   });
 });
 
+/** One request with `body` written as these very bytes; the status and the parsed answer. */
+function send(
+  port: number,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body: Buffer,
+): Promise<{ status: number; body: { error?: string } }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, method, path, headers: { 'content-length': String(body.length), ...headers }, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as { error?: string } }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('request bodies that are not UTF-8', () => {
+  it('are refused with 400 naming the first bad byte, before any handler runs (regression: \\xff\\xfe became U+FFFD in the rollback audit)', async () => {
+    const ADMIN = 'admin-token-utf8-0123456789';
+    const ROLLBACK = 'rollback-token-utf8-0123456789';
+    const harness = await startPair({ every: '1s', extra: `api: { adminToken: ${ADMIN}, rollbackToken: ${ROLLBACK} }\n` });
+    onTestFinished(() => harness.close());
+    const port = harness.agent.address!.port;
+    const json = { 'content-type': 'application/json' };
+    const seen = harness.events.length;
+    const flags = JSON.stringify(harness.agent.state().flags);
+    const cases: [string, string, string, Buffer, number][] = [
+      ['POST', '/api/v1/rollback', ROLLBACK, Buffer.concat([Buffer.from('{"reason":"'), Buffer.from([0xff, 0xfe]), Buffer.from(' bad utf8"}')]), 11],
+      // A sequence cut short (é is C3 A9) after a U+FFFD the client really sent, which is valid UTF-8.
+      [
+        'PUT',
+        '/api/v1/flags',
+        ADMIN,
+        Buffer.concat([Buffer.from('{"set":{"READ_ONLY_MODE":true},"reason":"\uFFFD'), Buffer.from([0xc3]), Buffer.from('"}')]),
+        44,
+      ],
+      // An encoded surrogate (ED A0 80) is no UTF-8 either.
+      [
+        'POST',
+        '/api/v1/flags/emergency-rollback',
+        ROLLBACK,
+        Buffer.concat([Buffer.from('{"reason":"a'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('"}')]),
+        12,
+      ],
+    ];
+    for (const [method, path, token, body, byte] of cases) {
+      const answer = await send(port, method, path, { ...json, authorization: `Bearer ${token}` }, body);
+      expect([answer.status, answer.body.error], path).toEqual([400, `the body is not valid UTF-8 (at byte offset ${byte}): send JSON encoded as UTF-8`]);
+    }
+    // Nothing was done: no switch, no flag changed, no event.
+    expect(harness.agent.traffic.live).toBe('blue');
+    expect(JSON.stringify(harness.agent.state().flags)).toBe(flags);
+    expect(harness.events.slice(seen).filter((event) => !event.type.startsWith('probe.') && !event.type.startsWith('rule.'))).toEqual([]);
+    // The same request in UTF-8 is taken (é, and a U+FFFD that was meant).
+    const valid = await send(
+      port,
+      'PUT',
+      '/api/v1/flags',
+      { ...json, authorization: `Bearer ${ADMIN}` },
+      Buffer.from('{"set":{"READ_ONLY_MODE":true},"reason":"caf\u00e9 \uFFFD"}'),
+    );
+    expect(valid.status).toBe(200);
+    expect(harness.events.find((event) => event.type === 'flag.changed')?.message).toContain('café \uFFFD');
+  });
+});
+
 describe('bulk routes take turns', () => {
   it('renders /metrics, /api/v1/state and /api/v1/overview as slices of the turn queue: one per turn of the event loop, however many requests come at once', async () => {
     const harness = await startPair({ every: '1s' });
