@@ -28,7 +28,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { EventListener, GreenlightEvent } from './events.js';
 import { originOf, parseHost } from '../../config/schema.js';
 import { authorize, type Tokens, type UpgradeRefusal } from '../http/http-server.js';
-import { isOfType, textFrame, typeFilterProblem, type EncodedEvent, type JournalPages } from './journal-pages.js';
+import { isOfType, parseEventId, textFrame, typeFilterProblem, type EncodedEvent, type JournalPages } from './journal-pages.js';
 import type { TurnQueue } from '../http/turn-queue.js';
 
 /**
@@ -367,8 +367,9 @@ function remoteAddress(req: IncomingMessage): string {
 
 /** The client's filter, or why it is refused (400): a filter that can match nothing is a mistake, not a quiet stream. */
 function parseFilter(params: URLSearchParams, environments: readonly string[]): StreamFilter | string {
-  const since = params.get('since');
-  if (since !== null && !/^\d{1,15}$/.test(since)) return `since must be a whole number, not ${JSON.stringify(since)}`;
+  const sinceText = params.get('since');
+  const since = sinceText === null ? undefined : parseEventId(sinceText, 'since');
+  if (typeof since === 'string') return since;
   const type = params.get('type') ?? undefined;
   const typeProblem = type === undefined ? undefined : typeFilterProblem(type);
   if (typeProblem) return typeProblem;
@@ -378,7 +379,7 @@ function parseFilter(params: URLSearchParams, environments: readonly string[]): 
   if (severity !== undefined && !['info', 'warning', 'critical'].includes(severity))
     return `severity must be info, warning or critical, not ${JSON.stringify(severity)}`;
   return {
-    since: since === null ? undefined : Number(since),
+    since,
     type,
     env,
     severity,

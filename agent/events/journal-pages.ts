@@ -151,6 +151,21 @@ export function typeFilterProblem(filter: string): string | undefined {
   return `type ${JSON.stringify(filter)} is not an event type or prefix such as probe, rule.firing (prefixes: ${prefixes})`;
 }
 
+/** The largest event id a client can name: ids are JavaScript numbers, exact up to 2^53 − 1. */
+export const MAX_EVENT_ID = Number.MAX_SAFE_INTEGER;
+
+/**
+ * An event id as a client writes it (`since=42`, `--since 42`), or why it is none, for an answer
+ * of 400 or a usage error: `name` is the parameter as the client wrote it. GET /api/v1/events,
+ * the stream and `greenlight tail` judge it alike.
+ */
+export function parseEventId(text: string, name: string): number | string {
+  const id = /^\d+$/.test(text) ? Number(text) : NaN;
+  // Past MAX_EVENT_ID a number is rounded (9007199254740993 reads as …992): refused, never a nearby id.
+  if (id <= MAX_EVENT_ID) return id;
+  return `${name} must be a whole number from 0 to ${MAX_EVENT_ID} (an event id), not ${JSON.stringify(text)}`;
+}
+
 /** Whether an event's type is `filter` or starts with `filter.` (`probe` matches probe.down). */
 export function isOfType(type: string, filter: string | undefined): boolean {
   return filter === undefined || type === filter || type.startsWith(`${filter}.`);

@@ -1,7 +1,7 @@
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import type { EventQuery } from '../events/journal.js';
-import { typeFilterProblem, type EncodedEvent } from '../events/journal-pages.js';
+import { parseEventId, typeFilterProblem, type EncodedEvent } from '../events/journal-pages.js';
 import type { AgentMetrics } from '../telemetry/metrics.js';
 import { HttpError, type Route, type RouteResponse } from './http-server.js';
 import type { AgentState } from './state-view.js';
@@ -83,9 +83,9 @@ export function coreRoutes(agent: CoreSource): Route[] {
       path: '/api/v1/events',
       auth: 'history',
       handle: async ({ query }) => {
-        const since = integer(query.get('since'), 0, 'since');
-        const limit = integer(query.get('limit'), 100, 'limit');
-        if (limit < 1 || limit > 1_000) throw new HttpError(400, `limit must be from 1 to 1000, not ${limit}`);
+        const since = parseEventId(query.get('since') || '0', 'since');
+        if (typeof since === 'string') throw new HttpError(400, since);
+        const limit = parseLimit(query.get('limit'));
         const type = query.get('type') ?? undefined;
         const problem = type === undefined ? undefined : typeFilterProblem(type);
         if (problem) throw new HttpError(400, problem);
@@ -101,8 +101,10 @@ export function coreRoutes(agent: CoreSource): Route[] {
   ];
 }
 
-function integer(text: string | null, fallback: number, name: string): number {
-  if (text === null || text === '') return fallback;
-  if (!/^\d{1,15}$/.test(text)) throw new HttpError(400, `${name} must be a whole number, not ${JSON.stringify(text)}`);
-  return Number(text);
+/** `limit` of GET /api/v1/events: 100 when not given. */
+function parseLimit(text: string | null): number {
+  if (text === null || text === '') return 100;
+  const limit = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!(limit >= 1 && limit <= 1_000)) throw new HttpError(400, `limit must be a whole number from 1 to 1000, not ${JSON.stringify(text)}`);
+  return limit;
 }

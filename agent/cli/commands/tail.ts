@@ -3,7 +3,7 @@ import { UsageError } from '../../../config/errors.js';
 import type { CommandIo } from '../cli.js';
 import type { GreenlightEvent } from '../../events/events.js';
 import { HEARTBEAT_MS } from '../../events/event-stream.js';
-import { typeFilterProblem } from '../../events/journal-pages.js';
+import { parseEventId, typeFilterProblem } from '../../events/journal-pages.js';
 import { escapeControls } from '../../telemetry/terminal-text.js';
 import { bearerToken, DEFAULT_AGENT_URL } from './api-client.js';
 
@@ -38,10 +38,11 @@ export async function tailCommand(
   const base = new URL(options.url ?? DEFAULT_AGENT_URL);
   if (base.protocol !== 'http:' && base.protocol !== 'https:')
     throw new UsageError(`--url ${options.url} is not an http:// or https:// address of a greenlight agent`);
-  if (options.since !== undefined && !/^\d+$/.test(options.since)) throw new UsageError(`--since must be an event id (a whole number), not ${options.since}`);
+  const given = options.since === undefined ? undefined : parseEventId(options.since, '--since');
+  if (typeof given === 'string') throw new UsageError(given);
   const typeProblem = options.type === undefined ? undefined : typeFilterProblem(options.type);
   if (typeProblem) throw new UsageError(`--type: ${typeProblem}`);
-  let since = options.since === undefined ? undefined : Number(options.since);
+  let since = given;
   const color = options.color ?? process.stdout.isTTY === true;
   // Ctrl-C, or a supervisor's stop (systemd, docker stop, timeout): a clean end either way.
   const stop = options.stop ?? new Promise<void>((resolve) => (process.once('SIGINT', () => resolve()), process.once('SIGTERM', () => resolve())));

@@ -610,6 +610,32 @@ describe('greenlight tail when refused', () => {
   });
 });
 
+describe('since too large for an event id', () => {
+  it('is refused saying the range, not "must be a whole number", on the stream, the history and greenlight tail (regression: 99999999999999999999999 was "not a whole number")', async () => {
+    harness = await startPair({ every: '1s' });
+    const stream = `${harness.base.replace('http', 'ws')}/api/v1/stream`;
+    for (const since of ['99999999999999999999999', '9007199254740993', '9007199254740992', '-1', '1e3', 'soon']) {
+      const error = `since must be a whole number from 0 to 9007199254740991 (an event id), not ${JSON.stringify(since)}`;
+      expect(await tryStream(`${stream}?since=${since}`), since).toEqual({ status: 400, error });
+      const history = await fetch(`${harness.base}/api/v1/events?since=${since}`);
+      expect([history.status, ((await history.json()) as { error: string }).error], since).toEqual([400, error]);
+      const io = { out: () => undefined, err: () => undefined, env: {} };
+      await expect(tailCommand({ url: 'http://127.0.0.1:9', since, type: undefined, json: false, color: false }, io)).rejects.toThrow(
+        new UsageError(`--since must be a whole number from 0 to 9007199254740991 (an event id), not ${JSON.stringify(since)}`),
+      );
+    }
+    // The largest id is one: nothing after it, yet.
+    expect((await tryStream(`${stream}?since=9007199254740991`)).status).toBe(101);
+    const last = await fetch(`${harness.base}/api/v1/events?since=9007199254740991`);
+    expect([last.status, ((await last.json()) as { events: unknown[] }).events]).toEqual([200, []]);
+    const limit = await fetch(`${harness.base}/api/v1/events?limit=99999999999999999999999`);
+    expect([limit.status, ((await limit.json()) as { error: string }).error]).toEqual([
+      400,
+      'limit must be a whole number from 1 to 1000, not "99999999999999999999999"',
+    ]);
+  });
+});
+
 describe('greenlight tail asked for what cannot match', () => {
   it('refuses a --type that names no event type itself (exit 2), and stops at a 400 from the agent instead of retrying', async () => {
     const errors: string[] = [];
