@@ -22,6 +22,22 @@ afterAll(async () => {
   await green.close();
 });
 
+describe('a reader that goes away', () => {
+  it('greenlight schema | head: exits 0 quietly on EPIPE (regression: an unhandled error event and a stack trace)', async () => {
+    // A real pipe into head, which closes it after 80 bytes of the 95 KB schema; bash says how greenlight ended.
+    const errors = join(tempDir('greenlight-epipe-'), 'stderr');
+    const child = spawn('bash', ['-c', '"$0" "$1" schema 2>"$2" | head -c 80 >/dev/null; echo "${PIPESTATUS[0]}"', process.execPath, BIN, errors], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH },
+    });
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += String(chunk)));
+    await new Promise((resolve) => child.once('exit', resolve));
+    expect(readFileSync(errors, 'utf8')).not.toContain('Unhandled');
+    expect(stdout.trim()).toBe('0');
+  });
+});
+
 describe('greenlight validate', () => {
   it('accepts the default config and says what it holds', async () => {
     const run = await cli(['validate']);
