@@ -149,6 +149,7 @@ function configOf({ doc, lineOf }: ParsedYaml, env: Env, options: ParseOptions):
   // not a URL, a password in a URL with a bad port): the issues are redacted with the secrets of
   // the document as written, valid or not, before anything prints them.
   if (issues.length > 0 || !result.success) throw new ConfigError(redacted(sortIssues(issues), collectSecrets(raw, interpolated)), source);
+  notices.push(...sharedAddresses(result.data as Config));
   const config = { ...result.data, notices, secrets: collectSecrets(result.data, interpolated) } as Config;
   for (const issue of options.validate?.(config) ?? []) {
     const { where, path } = located(remap(issue.path));
@@ -343,6 +344,22 @@ function reservedKeys(doc: Document, lineOf: (offset?: number) => number | undef
  * flags, promote or reload through the API (those calls answer 401); without the admin token
  * only the emergency path works. Said at start (a warning), by `validate` and in the state.
  */
+/**
+ * Environments at one address (BLUE_URL and GREEN_URL both left at one value): every failure is
+ * then seen on both, and a rollback is always held as inconclusive. Said, not refused: a trial
+ * against one simulator is a fair use.
+ */
+function sharedAddresses(config: Config): string[] {
+  const byUrl = new Map<string, string[]>();
+  for (const [name, environment] of Object.entries(config.environments)) byUrl.set(environment.url, [...(byUrl.get(environment.url) ?? []), name]);
+  return [...byUrl.values()]
+    .filter((names) => names.length > 1)
+    .map(
+      (names) =>
+        `environments ${names.join(' and ')} have the same url: every failure shows on both, so a rule's rollback is always held as inconclusive. Give each environment its own address`,
+    );
+}
+
 function disabledControls(raw: Record<string, unknown>): string[] {
   const api = (raw.api ?? {}) as { adminToken?: unknown; rollbackToken?: unknown };
   if (api.adminToken !== undefined) return [];

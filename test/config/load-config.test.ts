@@ -362,6 +362,14 @@ describe('a refused config never quotes a secret (regression: webhook URLs and p
   });
 });
 
+describe('environments at one address', () => {
+  it('says so (every failure would show on both, and a rollback would always be held), without refusing it', () => {
+    const config = parseConfig(BASE.replace('http://127.0.0.1:8082', 'http://127.0.0.1:8081'));
+    expect(config.notices).toContainEqual(expect.stringMatching(/^environments blue and green have the same url: every failure shows on both/));
+    expect(parseConfig(BASE).notices.join('\n')).not.toContain('the same url');
+  });
+});
+
 describe('durations greenlight waits for on a timer (regression: 30d passed validate, and Node waited 1 ms instead)', () => {
   const LONGER = 'is longer than 24d: greenlight waits for this on a timer, and a timer cannot wait longer than 24.8 days';
   it.each([
