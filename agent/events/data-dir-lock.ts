@@ -12,7 +12,7 @@
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreError } from './store.js';
-import { makeDirectory } from './make-directory.js';
+import { makeDirectory, whyUnusable } from './make-directory.js';
 
 export const LOCK_FILE = 'greenlight.lock';
 /** How long a start waits for an agent still stopping to let the directory go. */
@@ -48,11 +48,7 @@ export class DataDirLock {
           `another greenlight agent is using the data directory ${dir} (it holds ${LOCK_FILE}): stop it first, or give this one its own GREENLIGHT_DATA_DIR (dataDir)`,
           { cause: error },
         );
-      const code = (error as NodeJS.ErrnoException).code;
-      const why =
-        code === 'EACCES' || code === 'EROFS' || code === 'SQLITE_CANTOPEN' || code === 'SQLITE_READONLY'
-          ? 'it is not writable by this user'
-          : (error as Error).message;
+      const why = whyUnusable(error);
       throw new StoreError(`cannot lock the data directory ${dir}: ${why}. Set GREENLIGHT_DATA_DIR (dataDir) to a writable directory.`, { cause: error });
     }
   }

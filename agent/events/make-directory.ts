@@ -5,10 +5,12 @@
  * Here each missing level is made once, and the first that cannot be made throws its error
  * (ENOENT, EACCES, EROFS, ENOTDIR), which the caller turns into a message naming the directory.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 
 export function makeDirectory(dir: string): void {
+  // A file where the directory should be: said as such, not as whatever SQLite makes of it next.
+  if (existsSync(dir) && !statSync(dir).isDirectory()) throw Object.assign(new Error(`${dir} is not a directory`), { code: 'ENOTDIR' });
   const missing: string[] = [];
   for (let path = resolve(dir); !existsSync(path); path = dirname(path)) {
     missing.push(path);
@@ -22,4 +24,15 @@ export function makeDirectory(dir: string): void {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
   }
+}
+
+/**
+ * Why a database in the data directory could not be opened, for a message that says what to do:
+ * the three stores (journal, rollups, the directory lock) put it the same way.
+ */
+export function whyUnusable(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOTDIR') return 'it is a file, or under a file, not a directory';
+  if (code === 'EACCES' || code === 'EROFS' || code === 'SQLITE_CANTOPEN' || code === 'SQLITE_READONLY') return 'it is not writable by this user';
+  return (error as Error).message;
 }

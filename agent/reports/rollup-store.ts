@@ -25,7 +25,7 @@ import Database from 'better-sqlite3';
 import { LATENCY_BINS } from '../../probes/sliding-window.js';
 import { PAGE_CACHE_KIB, StoreError } from '../events/store.js';
 import { addEncodedBins, encodeBins, mergeEncoded } from './latency-sketch.js';
-import { makeDirectory } from '../events/make-directory.js';
+import { makeDirectory, whyUnusable } from '../events/make-directory.js';
 
 export const MINUTE_MS = 60_000;
 export const HOUR_MS = 3_600_000;
@@ -172,8 +172,7 @@ export class RollupStore {
       db.pragma('synchronous = NORMAL');
       return new RollupStore(path, db, false);
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      const why = code === 'EACCES' || code === 'EROFS' || code === 'SQLITE_CANTOPEN' ? 'it is not writable by this user' : (error as Error).message;
+      const why = whyUnusable(error);
       throw new StoreError(`cannot open the rollup database ${path}: ${why}. Set GREENLIGHT_DATA_DIR (dataDir) to a writable directory.`, { cause: error });
     }
   }

@@ -179,16 +179,18 @@ describe('greenlight run', () => {
   });
 
   it.each([
-    ['under a plain file', () => `${writeTempFile('plain-file', 'x')}/state`],
+    ['under a plain file', () => `${writeTempFile('plain-file', 'x')}/state`, 'it is a file, or under a file, not a directory'],
+    // As root, "not writable by this user" was said of a file given as the directory.
+    ['a plain file', () => writeTempFile('plain-file', 'x'), 'it is a file, or under a file, not a directory'],
     // Node's recursive mkdir retried /proc's ENOENT for ever: the agent spun at start.
-    ['under /proc, where nothing can be made', () => `/proc/greenlight-${process.pid}/state`],
-  ])('exits 1 with a clear message when the data directory cannot be used: %s', async (_where, dataDir) => {
+    ['under /proc, where nothing can be made', () => `/proc/greenlight-${process.pid}/state`, ''],
+  ])('exits 1 with a clear message when the data directory cannot be used: %s', async (_where, dataDir, why) => {
     const dir = dataDir();
     const file = writeTempFile('run.yaml', pairConfig(blue.url, green.url).replace(/^dataDir: .*$/m, `dataDir: ${dir}`));
     const run = await cli(['run', '--config', file], {}, 15_000);
     expect(run.code).toBe(1);
     // The first thing an agent does with its directory is to take it (one agent each).
-    expect(run.stdout + run.stderr).toContain(`cannot lock the data directory ${dir}: `);
+    expect(run.stdout + run.stderr).toContain(`cannot lock the data directory ${dir}: ${why}`);
     expect(run.stdout + run.stderr).toContain('Set GREENLIGHT_DATA_DIR (dataDir) to a writable directory');
   });
 
