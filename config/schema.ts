@@ -63,6 +63,14 @@ const ByteSize = z
   .transform((value) => (typeof value === 'number' ? value : parseByteSize(value)!))
   .meta({ description: 'A size in bytes: a number, or with a unit (512KiB, 1MiB, 5MB).' });
 
+/**
+ * The most of an answer a probe reads: it holds the whole answer while its checks read it, for
+ * every series at once, so a target that sends without end must not take the agent's memory.
+ */
+const ProbeBodyLimit = ByteSize.refine((bytes) => bytes <= 64 * 1_048_576, {
+  error: 'must be at most 64MiB: a probe holds the whole answer in memory while its checks read it',
+});
+
 const Timezone = z
   .string()
   .refine(isTimezone, { error: (issue) => `${quote(issue.input)} is not an IANA time zone such as America/New_York` })
@@ -236,7 +244,7 @@ const Probe = z
       .meta({ description: 'A cron expression (optional seconds field) instead of `every`.' }),
     timezone: Timezone.optional().meta({ description: 'Time zone of `cron`. Default: the top-level timezone.' }),
     timeout: Duration.optional(),
-    maxBodyBytes: ByteSize.optional(),
+    maxBodyBytes: ProbeBodyLimit.optional(),
     environments: z.array(z.string()).min(1).optional().meta({ description: 'Environments to probe. Default: all.' }),
     expect: Expect.prefault({}),
     extract: z.record(Name, Extraction).default({}).meta({ description: 'Numbers to read from the JSON body, such as memory and cpu percent.' }),
@@ -262,7 +270,7 @@ const Environment = z.strictObject({
 const ProbeDefaults = z.strictObject({
   every: RepeatInterval.default(5_000).meta({ description: 'Interval between probes (jittered), at least 10ms.' }),
   timeout: Duration.default(2_000),
-  maxBodyBytes: ByteSize.default(1_048_576),
+  maxBodyBytes: ProbeBodyLimit.default(1_048_576),
   jitter: z
     .number()
     .min(0)

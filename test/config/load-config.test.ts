@@ -90,6 +90,12 @@ describe('parseConfig', () => {
       `switching:\n  steps:\n    - { step: verify, url: "https://x.example/api/health", interval: 0ms }\n${BASE}`,
       'switching.steps[0].interval: must be at least 10ms (line 3)',
     ],
+    // A probe holds the whole answer while its checks read it: 100GiB let an endless answer take the agent's memory.
+    [
+      'a body limit past 64 MiB',
+      `probeDefaults:\n  maxBodyBytes: 100GiB\n${BASE}`,
+      'probeDefaults.maxBodyBytes: must be at most 64MiB: a probe holds the whole answer in memory while its checks read it (line 2)',
+    ],
     ['a misspelt key', `${BASE}    evry: 5s\n`, 'probes[0].evry: unknown key; did you mean every? (line 9)'],
     ['an unknown top-level key', `${BASE}listn: 1\n`, 'listn: unknown key; did you mean listen? (line 9)'],
     ['a path without /', BASE.replace('/api/health', 'api/health'), 'probes[0].path: "api/health" is not a path: it must start with / (line 8)'],
