@@ -327,7 +327,7 @@ export class Agent {
     }));
     reports.start();
     this.metrics.setActiveEnvironment(this.traffic.live, Object.keys(this.config.environments));
-    const flagHost = { activeEnvironment: () => this.traffic.live };
+    const flagHost = { activeEnvironment: () => this.traffic.live, dryRun: this.dryRun };
     const core = {
       metrics: this.metrics,
       slice: <T>(work: () => T) => this.#api?.turn(work) ?? Promise.resolve(undefined),

@@ -13,11 +13,23 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { HttpError, invalidBody, refuseDuplicates, type Route, type RouteResponse } from '../http/http-server.js';
 import type { DuplicateKey } from '../http/duplicate-keys.js';
-import { FlagError, LOCKED_FLAGS, lockedAttempts, preview, type FlagStore } from './flag-store.js';
+import { FlagError, LOCKED_FLAGS, lockedAttempts, preview, type FlagChange, type FlagStore } from './flag-store.js';
 
 export interface FlagRouteOptions {
   /** The live environment now; read per request, so a traffic switch is followed at once. */
   activeEnvironment: () => string;
+  /** The agent runs with --dry-run: a write is judged as usual (a locked flag is refused) and changes nothing. */
+  dryRun?: boolean;
+}
+
+/** What a write answers besides its figures under --dry-run: that nothing changed, and what would have. */
+function dryRunNote(dryRun: boolean | undefined, changed: readonly FlagChange[]): { dryRun?: true; detail?: string } {
+  if (!dryRun) return {};
+  const would = changed.map((change) => `${change.flag} ${change.new ? 'on' : 'off'} on ${change.env}`);
+  return {
+    dryRun: true,
+    detail: `dry run: nothing was changed; would set ${would.length > 0 ? would.join(', ') : 'nothing (every flag already has that value)'}`,
+  };
 }
 
 /** Audit entries GET /api/v1/flags shows. */
@@ -89,8 +101,8 @@ export function flagRoutes(store: FlagStore, options: FlagRouteOptions): Route[]
       handle: ({ body, actor }) => {
         const request = parse(putBody, body);
         const envs = resolve(request.env, 'all');
-        const changed = refusals(() => store.set(envs, request.set, { actor, reason: request.reason }));
-        return { status: 200, body: { envs, changed, environments: store.all() } };
+        const changed = refusals(() => store.set(envs, request.set, { actor, reason: request.reason, dryRun: options.dryRun }));
+        return { status: 200, body: { envs, changed, environments: store.all(), ...dryRunNote(options.dryRun, changed) } };
       },
     },
     {
@@ -106,9 +118,9 @@ export function flagRoutes(store: FlagStore, options: FlagRouteOptions): Route[]
         const request = parse(emergencyBody, body);
         const envs = resolve(request.env, 'live');
         const changed = refusals(() =>
-          store.applyPreset('emergency-rollback', envs, { actor, reason: request.reason ?? 'emergency rollback through the API' }),
+          store.applyPreset('emergency-rollback', envs, { actor, reason: request.reason ?? 'emergency rollback through the API', dryRun: options.dryRun }),
         );
-        return { status: 200, body: { preset: 'emergency-rollback', envs, changed, environments: store.all() } };
+        return { status: 200, body: { preset: 'emergency-rollback', envs, changed, environments: store.all(), ...dryRunNote(options.dryRun, changed) } };
       },
     },
     {

@@ -63,6 +63,8 @@ export interface FlagAuditEntry {
 export interface FlagRequest {
   actor: string;
   reason: string;
+  /** Judge the request as usual (a locked flag is still refused and audited) but change nothing: the agent runs with --dry-run. */
+  dryRun?: boolean;
 }
 
 /** The values and versions: what is saved whole on every change (small, whatever the trail's length). */
@@ -335,7 +337,7 @@ export class FlagStore {
         if (old !== value) changes.push({ flag, env, old, new: value });
       }
     }
-    if (changes.length === 0) return [];
+    if (changes.length === 0 || request.dryRun) return changes;
 
     const time = new Date(this.#now()).toISOString();
     for (const change of changes) {

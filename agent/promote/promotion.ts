@@ -53,6 +53,8 @@ export interface PromotionHost {
   readonly flags: { get(env: string): Readonly<Record<string, boolean>> };
   readonly rules: { statuses(): RuleStatus[] };
   readonly traffic: { readonly liveSince: number | undefined };
+  /** The agent runs with --dry-run: it switches no traffic, so it starts no promotion. */
+  readonly dryRun: boolean;
   /** `env`'s results in its probes' `windowMs` windows from `since` on (SlidingWindow.totals), and its probes with no result since. */
   resultsSince(env: string, windowMs: number, since: number): LiveResults;
 }
@@ -153,6 +155,11 @@ export class PromotionController {
     if (!environments.includes(request.to)) throw new PromoteRefused(400, `${request.to} is not an environment (${environments.join(', ')})`);
     const live = this.#host.controller.activeEnvironment();
     if (request.to === live) throw new PromoteRefused(409, `${request.to} is already live: nothing to promote`);
+    if (this.#host.dryRun)
+      throw new PromoteRefused(
+        409,
+        'the agent runs with --dry-run, which switches no traffic: promote through an agent without it (greenlight loadtest tries the load gate alone)',
+      );
     if (this.#current) throw new PromoteRefused(409, `promotion ${this.#current.id} to ${this.#current.to} is in flight; wait for it to end`);
     if (this.#host.controller.switching()) throw new PromoteRefused(409, 'a traffic switch is in flight; try again in a moment');
     if (request.emergency && !request.reason?.trim()) throw new PromoteRefused(400, 'an emergency promotion needs a reason: it is recorded with the promotion');

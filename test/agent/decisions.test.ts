@@ -271,6 +271,30 @@ describe('a firing critical rule', () => {
     expect(w.recorder.requests).toEqual([]);
     expect(await (await fetch(`${w.base}/metrics`)).text()).toContain('greenlight_actions_total{action="rollback",outcome="dry_run"} 1');
   });
+
+  it("in a dry run the operators' calls change nothing either: flag writes say what they would set, a locked flag is still refused, a promotion is refused", async () => {
+    const w = await start({ dryRun: true });
+    const auditBefore = (await w.api('GET', '/api/v1/flags', undefined, ADMIN)).body.audit.length;
+    const set = await w.api('PUT', '/api/v1/flags', { set: { READ_ONLY_MODE: true }, env: 'blue', reason: 'try it' }, ADMIN);
+    expect(set.status).toBe(200);
+    expect(set.body).toMatchObject({ dryRun: true, changed: [{ flag: 'READ_ONLY_MODE', env: 'blue', old: false, new: true }] });
+    expect(set.body.detail).toBe('dry run: nothing was changed; would set READ_ONLY_MODE on on blue');
+    const preset = await w.api('POST', '/api/v1/flags/emergency-rollback', { reason: 'try it' }, ROLLBACK);
+    expect(preset.status).toBe(200);
+    expect(preset.body.dryRun).toBe(true);
+    expect(preset.body.changed.length).toBeGreaterThan(0);
+    expect(w.agent.flags.get('blue')).toMatchObject({ READ_ONLY_MODE: false, FORCE_V2_FALLBACK: false, ALPHASTACK_V3_ENABLED: true });
+    // The protection flag is judged as ever: refused and audited, dry run or not.
+    expect((await w.api('PUT', '/api/v1/flags', { set: { ALPHASTACK_PROTECTION: false }, reason: 'x' }, ADMIN)).status).toBe(409);
+    const audit = (await w.api('GET', '/api/v1/flags', undefined, ADMIN)).body.audit as { outcome: string }[];
+    expect(audit.slice(auditBefore).map((entry) => entry.outcome)).toEqual(['rejected', 'rejected']);
+    expect(w.events.some((e) => e.type === 'flag.changed')).toBe(false);
+    const promote = await w.api('POST', '/api/v1/promote', { to: 'green' }, ADMIN);
+    expect(promote.status).toBe(409);
+    expect(promote.body.error).toContain('--dry-run');
+    expect(w.agent.activeEnvironment).toBe('blue');
+    expect(w.recorder.requests).toEqual([]);
+  });
 });
 
 describe('manual controls', () => {

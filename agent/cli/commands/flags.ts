@@ -15,6 +15,8 @@ interface FlagsView {
 interface ChangeAnswer {
   envs: string[];
   changed: { flag: string; env: string; old: boolean; new: boolean }[];
+  /** The agent runs with --dry-run: `changed` is what would have changed. */
+  dryRun?: boolean;
 }
 
 /**
@@ -107,6 +109,7 @@ function report(answer: ChangeAnswer, json: boolean, io: CommandIo, nothing: str
     io.out(nothing);
     return;
   }
+  if (answer.dryRun) io.out('dry run (the agent runs with --dry-run): nothing was changed; it would have set:');
   for (const change of answer.changed) io.out(`${change.env}: ${change.flag} ${onOff(change.old)} → ${onOff(change.new)}`);
 }
 
