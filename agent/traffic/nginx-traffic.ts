@@ -118,7 +118,15 @@ async function switchUpstream(
   if (config.verifyUrl === undefined) {
     return { detail: `${switched}, reloaded; not verified (no verifyUrl)`, data: { upstream: config.upstreamName, server, verified: false } };
   }
-  const polls = await awaitEnvironment(config, deps, request.to, signal);
+  let polls: number;
+  try {
+    polls = await awaitEnvironment(config, deps, request.to, signal);
+  } catch (error) {
+    if (signal.aborted) throw error;
+    // Unverified, the switch is undone: the failure this adapter reports leaves traffic where it
+    // was. Left on the new side, nginx would serve an environment greenlight does not watch as live.
+    throw new TrafficError(`${(error as Error).message}; ${await switchBack(config, deps, previous, request.from)}`, { cause: error });
+  }
   return {
     detail: `${switched}, verified: ${config.verifyJsonPath.text} is ${quote(request.to)} through nginx ${VERIFY_STREAK} times in a row`,
     data: { upstream: config.upstreamName, server, verified: true, polls },
@@ -221,6 +229,17 @@ async function readIfExists(file: string): Promise<{ text: string; mode: number 
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw new TrafficError(`cannot read the nginx upstream file ${file}: ${(error as Error).message}`, { cause: error });
   }
+}
+
+/** After a reload that could not be verified: the file back as it was, and nginx reloaded on it; says how that went. */
+async function switchBack(config: NginxTrafficConfig, deps: PluginDeps, previous: { text: string; mode: number } | null, from: string): Promise<string> {
+  const restored = await restore(config.upstreamFile, previous);
+  if (restored.startsWith('putting')) return `${restored}; nginx may still serve the new side: check it`;
+  // Not cancellable: once the file is back, nginx must load it, or the next reload moves traffic by itself.
+  const reload = await runCommand(config.reloadCommand, { timeoutMs: config.commandTimeout, redactor: deps.redactor });
+  if (reload.code !== 0)
+    return `${restored}, but reloading nginx on it failed (${describeRun(config.reloadCommand, reload, config.commandTimeout)}): nginx may still serve the new side, check it`;
+  return `${restored} and nginx reloaded on it, so traffic stays on ${from}`;
 }
 
 /** Puts the upstream file back as it was before the switch; says how that went, for the error message. */

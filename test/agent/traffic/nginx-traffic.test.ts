@@ -209,8 +209,26 @@ describe.skipIf(!NGINX)('nginx traffic adapter against a real nginx', () => {
     expect((error as Error).message).toMatch(
       /^nginx was reloaded for green but verifyUrl did not report it 3 times in a row within 400ms \(last: \$\.environment is "blue"\)/,
     );
-    // Put nginx's file back in line with what it serves.
-    await nginxTraffic.create(block, deps).switchTo(request('green', 'blue'), new AbortController().signal);
+    expect((error as Error).message).toContain(`${upstreamFile} was put back as it was and nginx reloaded on it, so traffic stays on blue`);
+    expect(readFileSync(upstreamFile, 'utf8')).toContain(`server 127.0.0.1:${blue.port};`);
+  });
+
+  it('puts nginx back on the old side when the switch took but cannot be verified (regression: nginx served green while greenlight watched blue as live)', async () => {
+    const before = readFileSync(upstreamFile);
+    const block = adapterBlock({ blue: `127.0.0.1:${blue.port}`, green: `127.0.0.1:${green.port}` });
+    // nginx reloads onto green, but verifyUrl never names it where the adapter looks.
+    const adapter = nginxTraffic.create({ ...block, verifyJsonPath: NginxTrafficSchema.shape.verifyJsonPath.parse('$.nothing'), verifyTimeout: 400 }, deps);
+    const error = await adapter.switchTo(request('blue', 'green'), new AbortController().signal).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TrafficError);
+    expect((error as Error).message).toMatch(/^nginx was reloaded for green but verifyUrl did not report it 3 times in a row within 400ms/);
+    expect((error as Error).message).toContain('and nginx reloaded on it, so traffic stays on blue');
+    expect(readFileSync(upstreamFile)).toEqual(before);
+    // nginx takes a reload in a moment after the signal: its new workers answer from blue again.
+    let answering = await answeringEnv();
+    for (const until = Date.now() + 5_000; answering !== 'blue' && Date.now() < until; answering = await answeringEnv())
+      await sleep(50, new AbortController().signal);
+    expect(answering).toBe('blue');
+    expect(readdirSync(dir).filter((name) => name.includes('greenlight-pending') || name.endsWith('.tmp'))).toEqual([]);
   });
 });
 
