@@ -125,7 +125,7 @@ async function switchUpstream(
     if (signal.aborted) throw error;
     // Unverified, the switch is undone: the failure this adapter reports leaves traffic where it
     // was. Left on the new side, nginx would serve an environment greenlight does not watch as live.
-    throw new TrafficError(`${(error as Error).message}; ${await switchBack(config, deps, previous, request.from)}`, { cause: error });
+    throw new TrafficError(`${(error as Error).message}; ${await switchBack(config, deps, previous, request)}`, { cause: error });
   }
   return {
     detail: `${switched}, verified: ${config.verifyJsonPath.text} is ${quote(request.to)} through nginx ${VERIFY_STREAK} times in a row`,
@@ -231,15 +231,30 @@ async function readIfExists(file: string): Promise<{ text: string; mode: number 
   }
 }
 
-/** After a reload that could not be verified: the file back as it was, and nginx reloaded on it; says how that went. */
-async function switchBack(config: NginxTrafficConfig, deps: PluginDeps, previous: { text: string; mode: number } | null, from: string): Promise<string> {
-  const restored = await restore(config.upstreamFile, previous);
-  if (restored.startsWith('putting')) return `${restored}; nginx may still serve the new side: check it`;
+/**
+ * After a reload that could not be verified: the file back as it was, and nginx reloaded on it;
+ * says how that went. When nginx cannot be reloaded back, the file is made to name the new side
+ * again, as nginx serves it: what `current` reads then tells traffic control where traffic went.
+ */
+async function switchBack(
+  config: NginxTrafficConfig,
+  deps: PluginDeps,
+  previous: { text: string; mode: number } | null,
+  request: SwitchRequest,
+): Promise<string> {
+  const file = config.upstreamFile;
+  const restored = await restore(file, previous);
+  if (restored.startsWith('putting')) return `${restored}; nginx may still serve ${request.to}: check it`;
   // Not cancellable: once the file is back, nginx must load it, or the next reload moves traffic by itself.
   const reload = await runCommand(config.reloadCommand, { timeoutMs: config.commandTimeout, redactor: deps.redactor });
-  if (reload.code !== 0)
-    return `${restored}, but reloading nginx on it failed (${describeRun(config.reloadCommand, reload, config.commandTimeout)}): nginx may still serve the new side, check it`;
-  return `${restored} and nginx reloaded on it, so traffic stays on ${from}`;
+  if (reload.code === 0) return `${restored} and nginx reloaded on it, so traffic stays on ${request.from}`;
+  const failed = `reloading nginx back failed (${describeRun(config.reloadCommand, reload, config.commandTimeout)})`;
+  try {
+    await writeAtomically(file, upstreamText(config.upstreamName, config.servers[request.to]!, request, deps.now()));
+    return `${failed}: nginx serves ${request.to} as reloaded, and ${file} names it again`;
+  } catch (error) {
+    return `${failed}, and ${file} could not be made to name ${request.to} again (${(error as Error).message}): nginx serves ${request.to} while the file names ${request.from}; fix the file by hand`;
+  }
 }
 
 /** Puts the upstream file back as it was before the switch; says how that went, for the error message. */

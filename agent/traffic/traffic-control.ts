@@ -265,8 +265,17 @@ export class TrafficControl {
           this.#options.logger.error({ incident: context.incident, to: plan.to, err: error }, reason);
           return { switched: false, why: 'adapter', reason, verification };
         }
-        if ('abandon' in fence && fence.abandon) await fence.abandon();
-        return { switched: false, why: 'adapter', reason: (error as Error).message ?? String(error), verification };
+        const reason = (error as Error).message ?? String(error);
+        // The adapter failed, but may have moved traffic first and not back (its undo failed too).
+        // Where the traffic layer can say, greenlight's live environment follows what it serves:
+        // watching the other one as live would leave the environment users reach unguarded.
+        const served = this.#adapter.current ? await this.#adapter.current(signal).catch(() => undefined) : undefined;
+        if (served !== plan.to) {
+          if ('abandon' in fence && fence.abandon) await fence.abandon();
+          return { switched: false, why: 'adapter', reason, verification };
+        }
+        outcome = { detail: `the adapter failed (${reason}), but the traffic layer serves ${plan.to}: recorded as switched`, data: { unverified: true } };
+        this.#options.logger.error({ incident: context.incident, to: plan.to }, `switch ${from} → ${plan.to}: ${outcome.detail}`);
       }
       // A cluster records the new live environment before anyone hears of the switch.
       if ('confirm' in fence && fence.confirm) await fence.confirm();

@@ -3,6 +3,7 @@
  * environment starts failing, greenlight's rule fires and the nginx adapter switches traffic.
  * Clients see the fault's errors until the switch, and none caused by the switch itself.
  */
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../../agent/agent.js';
 import { parseAgentConfig } from '../../agent/reload/agent-config.js';
@@ -100,5 +101,57 @@ probes:
     } finally {
       await load.stop();
     }
+  });
+});
+
+describe.skipIf(!HAS_NGINX)('a switch nginx took but that cannot be undone', () => {
+  let blue: Simulator;
+  let green: Simulator;
+  let front: NginxFront;
+  let agent: Agent;
+
+  afterAll(async () => {
+    await agent?.close();
+    await front?.close();
+    await Promise.all([blue?.close(), green?.close()]);
+  });
+
+  it("leaves greenlight's live environment on the one nginx serves (regression: nginx served green while greenlight watched blue as live)", async () => {
+    [blue, green] = await Promise.all([startSimulator({ name: 'blue' }), startSimulator({ name: 'green' })]);
+    front = await startNginxFront(`127.0.0.1:${blue.port}`);
+    const block = front.adapterBlock({ blue: `127.0.0.1:${blue.port}`, green: `127.0.0.1:${green.port}` }, '400ms') as { reloadCommand: string[] };
+    // The switch's reload works; verifyUrl never names green where the adapter looks; reloading back fails.
+    const once = join(tempDir('greenlight-reload-'), 'reloaded');
+    const traffic = {
+      ...block,
+      verifyJsonPath: '$.nothing',
+      reloadCommand: ['sh', '-c', '[ -e "$0" ] && exit 1; : > "$0"; exec "$@"', once, ...block.reloadCommand],
+    };
+    ({ agent } = await startAgent(
+      parseAgentConfig(`listen: 127.0.0.1:0
+dataDir: ${tempDir('greenlight-data-')}
+environments:
+  blue: { url: ${blue.url} }
+  green: { url: ${green.url} }
+probeDefaults: { every: 200ms, timeout: 1s, jitter: 0 }
+api: { adminToken: admin-token-nginx-undo-0001 }
+traffic: ${JSON.stringify(traffic)}
+probes:
+  - name: health
+    path: /api/health
+`),
+      { ready: true },
+    ));
+    const answer = await fetch(`http://127.0.0.1:${agent.address!.port}/api/v1/rollback`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer admin-token-nginx-undo-0001', 'content-type': 'application/json' },
+      body: JSON.stringify({ reason: 'test an undo that fails' }),
+    });
+    const body = (await answer.json()) as { ok: boolean; detail: string };
+    expect(body.detail).toContain('reloading nginx back failed');
+    expect(body.detail).toContain('but the traffic layer serves green: recorded as switched');
+    expect(agent.activeEnvironment).toBe('green');
+    const served = (await (await fetch(`${front.url}/api/health`)).json()) as { environment: string };
+    expect(served.environment).toBe('green');
   });
 });
