@@ -207,7 +207,9 @@ export class AlertLifecycle {
   // --- What people do (the routes call these; `actor` is who, through what: `api:admin`).
 
   createSilence(input: SilenceInput, actor: string): Silence {
-    const silence = this.silences.create(input);
+    const { rules, environments } = this.#config();
+    const ruleAlerts = rules.flatMap((rule) => Object.keys(environments).map((env) => this.#incidentLabels(rule.name, rule.severity, env)));
+    const silence = this.silences.create(input, ruleAlerts);
     const state = silenceState(silence, this.#now());
     this.#bus.publish({
       type: 'silence.created',

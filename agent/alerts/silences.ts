@@ -22,6 +22,9 @@ export const MAX_SILENCES = 1_000;
 
 export type SilenceState = 'pending' | 'active' | 'expired';
 
+/** A rule name no config has (it holds a NUL): a silence that matches it selects no rule in particular. */
+const ANY_RULE = 'greenlight\u0000any-rule';
+
 /** A silence as stored. */
 export interface Silence {
   id: string;
@@ -94,8 +97,13 @@ export class SilenceBook {
     }
   }
 
-  /** Validate and store a new silence. Throws SilenceError naming what is wrong. */
-  create(input: SilenceInput): Silence {
+  /**
+   * Validate and store a new silence. Throws SilenceError naming what is wrong. `ruleAlerts`: the
+   * labels of every rule's alert on every environment; a silence that matches them all whatever
+   * the rule's name (`rule=~".+"`, `rule!=""`) mutes every page the rules can send, the critical
+   * rollback pages among them, and is refused.
+   */
+  create(input: SilenceInput, ruleAlerts: readonly Readonly<Record<string, string>>[] = []): Silence {
     const now = this.#now();
     const problems = input.matchers.map((matcher, index) => {
       const problem = matcherProblem(matcher);
@@ -107,6 +115,14 @@ export class SilenceBook {
       throw new SilenceError(
         400,
         'every matcher also matches an alert without its label, so this silence would mute every alert: add one that needs a value, such as rule="live-universe-failing" or env="green"',
+      );
+    }
+    // Every rule's alert, and as much one of a rule of any other name: it selects no rule at all.
+    const test = compileMatchers(input.matchers);
+    if (ruleAlerts.length > 0 && ruleAlerts.every((labels) => test(labels) && test({ ...labels, rule: ANY_RULE }))) {
+      throw new SilenceError(
+        400,
+        `this silence matches the alerts of every rule on every environment (${ruleAlerts.length}), the critical rollback pages among them, so it would mute them all: narrow it to a rule or an environment, such as rule="live-universe-failing" or env="green"`,
       );
     }
     const startsAt = input.startsAt === undefined ? now : Date.parse(input.startsAt);

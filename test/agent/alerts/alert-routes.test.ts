@@ -76,6 +76,9 @@ describe('silences API', () => {
     [{ createdBy: undefined }, 'createdBy'],
     [{ matchers: [] }, 'matchers'],
     [{ matchers: [{ name: 'env', value: 'green', isEqual: false }] }, 'would mute every alert'],
+    // Regression: these need a value, yet match every rule's alert whatever the rule: the critical rollback page went unsent.
+    [{ matchers: [{ name: 'rule', value: '.+', isRegex: true }] }, 'matches the alerts of every rule on every environment'],
+    [{ matchers: [{ name: 'rule', value: '', isEqual: false }] }, 'matches the alerts of every rule on every environment'],
     [{ matchers: [{ name: 'rule', value: '((', isRegex: true }] }, 'not a valid regular expression'],
     [{ endsAt: 'tomorrow' }, 'endsAt'],
     [{ endsAt: new Date(Date.now() - 60_000).toISOString() }, 'already past'],
@@ -84,6 +87,20 @@ describe('silences API', () => {
     const answer = await call('POST', '/api/v1/silences', { token: ADMIN, body: silence(change) });
     expect(answer.status).toBe(400);
     expect(answer.body.error).toContain(why);
+  });
+
+  it('takes a silence that selects rules, even one that matches every rule this config has by their names', async () => {
+    const rules = h.agent.config.rules.map((rule) => rule.name);
+    expect(rules.length).toBeGreaterThan(0);
+    for (const matchers of [
+      [{ name: 'rule', value: rules.join('|'), isRegex: true }],
+      [{ name: 'rule', value: rules[0]! }],
+      [{ name: 'env', value: 'green' }],
+    ]) {
+      const created = await call('POST', '/api/v1/silences', { token: ADMIN, body: silence({ matchers }) });
+      expect(created.status).toBe(201);
+      await call('DELETE', `/api/v1/silences/${created.body.silenceID as string}`, { token: ADMIN });
+    }
   });
 
   it('creates (201 {silenceID}), lists with its state (no auth), and expires one (admin), each as an event', async () => {
