@@ -353,12 +353,15 @@ export class ActionRunner {
       const started = this.#now();
       this.#remember(runKey(record.incident, record.action));
       const outcome: ActionOutcome = !action
-        ? { outcome: 'failed', error: `interrupted by a restart, and no action named ${record.action} is configured any more: not run again` }
+        ? {
+            outcome: 'failed',
+            error: `interrupted (greenlight restarted, or another agent took the lead) and no action named ${record.action} is configured any more: not run again`,
+          }
         : action.reconcile
           ? await this.#attempt(() => action.reconcile!(context, this.#shutdown.signal))
           : {
               outcome: 'failed',
-              error: `interrupted by a restart after it started; a ${record.type} action may not be safe to run twice, so it is not repeated: check what it does by hand`,
+              error: `interrupted after it started (greenlight restarted, or another agent took the lead); a ${record.type} action may not be safe to run twice, so it is not repeated: check what it does by hand`,
             };
       this.#logger.warn(
         { action: record.action, incident: record.incident, outcome: outcome.outcome },

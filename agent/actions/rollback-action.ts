@@ -199,7 +199,7 @@ class RollbackAction implements Action {
     });
     return {
       outcome: 'failed',
-      error: `interrupted by a restart while switching ${live} → ${target}; this traffic adapter cannot report where traffic goes, so the switch is not repeated: check the traffic layer, then greenlight rollback if ${live} still serves`,
+      error: `interrupted while switching ${live} → ${target} (greenlight restarted, or another agent took the lead); this traffic adapter cannot report where traffic goes, so the switch is not repeated: check the traffic layer, then greenlight rollback if ${live} still serves`,
       data: { from: live, to: target },
     };
   }
