@@ -12,7 +12,7 @@ import { Redactor } from '../config/redactor.js';
 import type { Config } from '../config/schema.js';
 import { runProbe } from '../probes/http-probe.js';
 import type { TlsObserver } from '../probes/tls.js';
-import { steadyNow } from '../probes/steady-clock.js';
+import { steadyClock } from '../probes/steady-clock.js';
 import type { ActionOutcome, Controller } from './actions/action.js';
 import { ActionRunner } from './actions/action-runner.js';
 import { createController } from './actions/controller.js';
@@ -119,9 +119,9 @@ export class Agent {
     this.#config = config;
     this.#rootLogger = logger;
     this.#logger = logger.child({ component: 'agent' });
-    this.now = options.now ?? steadyNow;
+    this.now = options.now ?? steadyClock();
     // On its own clock, the agent says in the log when the wall clock steps away from it (an injected clock is a test's).
-    this.#clockWatch = options.now === undefined ? new ClockWatch({ steady: steadyNow, logger: this.#logger }) : undefined;
+    this.#clockWatch = options.now === undefined ? new ClockWatch({ steady: this.now, logger: this.#logger }) : undefined;
     this.dryRun = options.dryRun ?? false;
     this.redactor = options.redactor ?? new Redactor();
     this.redactor.add(config.secrets);

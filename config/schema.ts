@@ -29,7 +29,7 @@ export const LongDuration = z
  * than 2^31 - 1 ms (24.8 days): a longer delay silently becomes 1 ms, so a 30d `traffic.timeout`
  * would give up on every switch at once, and a 30d `repeatInterval` would re-send in a loop.
  */
-export const MAX_DURATION_MS = 24 * 86_400_000;
+const MAX_DURATION_MS = 24 * 86_400_000;
 
 /** A duration such as 250ms, 5s, 2m or 1h, as milliseconds, up to 24d: a timeout, an interval, a wait. */
 export const Duration = LongDuration.refine((ms) => ms <= MAX_DURATION_MS, {

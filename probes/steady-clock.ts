@@ -27,7 +27,7 @@ export interface ClockSources {
 
 const SYSTEM: ClockSources = { wall: () => Date.now(), monotonic: () => performance.now() };
 
-/** A steady clock on these sources (tests script them; the agent uses `steadyNow`). */
+/** A steady clock on these sources (tests script them; an agent makes one on the system's clocks). */
 export function steadyClock(sources: ClockSources = SYSTEM): () => number {
   let last = sources.monotonic();
   // What to add to the monotonic clock to read wall time; it follows the wall clock at SLEW.
@@ -45,6 +45,3 @@ export function steadyClock(sources: ClockSources = SYSTEM): () => number {
     return Math.floor(last + offset);
   };
 }
-
-/** The process's steady clock: the agent's (AgentOptions.now), which hands it to everything that reads the time. */
-export const steadyNow: () => number = steadyClock();

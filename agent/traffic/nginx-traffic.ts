@@ -93,22 +93,23 @@ async function switchUpstream(
   // Until nginx has reloaded, the file says more than nginx serves: the marker says so to a
   // restart that finds it (a crash, kill -9, between here and the reload).
   await writeAtomically(pendingFile(file), JSON.stringify({ to: request.to, previous }));
-  await writeAtomically(file, upstreamText(config.upstreamName, server, request, deps.now()));
+  const written = upstreamText(config.upstreamName, server, request, deps.now());
+  await writeAtomically(file, written);
 
   const test = await runCommand(config.testCommand, { timeoutMs: config.commandTimeout, signal, redactor: deps.redactor });
   if (test.code !== 0) {
-    const restored = await restore(file, previous);
+    const { detail } = await restore(file, previous);
     await unlink(pendingFile(file)).catch(() => undefined);
     throw new TrafficError(
-      `nginx rejected the upstream for ${request.to} (${describeRun(config.testCommand, test, config.commandTimeout)}); ${restored}, and nginx was not reloaded`,
+      `nginx rejected the upstream for ${request.to} (${describeRun(config.testCommand, test, config.commandTimeout)}); ${detail}, and nginx was not reloaded`,
     );
   }
   const reload = await runCommand(config.reloadCommand, { timeoutMs: config.commandTimeout, signal, redactor: deps.redactor });
   if (reload.code !== 0) {
-    const restored = await restore(file, previous);
+    const { detail } = await restore(file, previous);
     await unlink(pendingFile(file)).catch(() => undefined);
     throw new TrafficError(
-      `nginx reload failed (${describeRun(config.reloadCommand, reload, config.commandTimeout)}); ${restored}; check that nginx runs and that reloadCommand reaches it`,
+      `nginx reload failed (${describeRun(config.reloadCommand, reload, config.commandTimeout)}); ${detail}; check that nginx runs and that reloadCommand reaches it`,
     );
   }
   await unlink(pendingFile(file)).catch(() => undefined);
@@ -125,7 +126,7 @@ async function switchUpstream(
     if (signal.aborted) throw error;
     // Unverified, the switch is undone: the failure this adapter reports leaves traffic where it
     // was. Left on the new side, nginx would serve an environment greenlight does not watch as live.
-    throw new TrafficError(`${(error as Error).message}; ${await switchBack(config, deps, previous, request)}`, { cause: error });
+    throw new TrafficError(`${(error as Error).message}; ${await switchBack(config, deps, { previous, written }, request)}`, { cause: error });
   }
   return {
     detail: `${switched}, verified: ${config.verifyJsonPath.text} is ${quote(request.to)} through nginx ${VERIFY_STREAK} times in a row`,
@@ -184,7 +185,7 @@ async function servedEnvironment(config: NginxTrafficConfig, deps: PluginDeps, l
     let restored = `${file} still names ${named}: put it back to ${served} by hand before nginx next reloads`;
     try {
       const { previous } = JSON.parse(marker.text) as { previous: { text: string; mode: number } | null };
-      restored = await restore(file, previous);
+      restored = (await restore(file, previous)).detail;
     } catch {
       // A marker cut short itself: the message says what to do by hand.
     }
@@ -239,32 +240,32 @@ async function readIfExists(file: string): Promise<{ text: string; mode: number 
 async function switchBack(
   config: NginxTrafficConfig,
   deps: PluginDeps,
-  previous: { text: string; mode: number } | null,
+  texts: { previous: { text: string; mode: number } | null; written: string },
   request: SwitchRequest,
 ): Promise<string> {
   const file = config.upstreamFile;
-  const restored = await restore(file, previous);
-  if (restored.startsWith('putting')) return `${restored}; nginx may still serve ${request.to}: check it`;
+  const restored = await restore(file, texts.previous);
+  if (!restored.ok) return `${restored.detail}; nginx may still serve ${request.to}: check it`;
   // Not cancellable: once the file is back, nginx must load it, or the next reload moves traffic by itself.
   const reload = await runCommand(config.reloadCommand, { timeoutMs: config.commandTimeout, redactor: deps.redactor });
-  if (reload.code === 0) return `${restored} and nginx reloaded on it, so traffic stays on ${request.from}`;
+  if (reload.code === 0) return `${restored.detail} and nginx reloaded on it, so traffic stays on ${request.from}`;
   const failed = `reloading nginx back failed (${describeRun(config.reloadCommand, reload, config.commandTimeout)})`;
   try {
-    await writeAtomically(file, upstreamText(config.upstreamName, config.servers[request.to]!, request, deps.now()));
+    await writeAtomically(file, texts.written);
     return `${failed}: nginx serves ${request.to} as reloaded, and ${file} names it again`;
   } catch (error) {
     return `${failed}, and ${file} could not be made to name ${request.to} again (${(error as Error).message}): nginx serves ${request.to} while the file names ${request.from}; fix the file by hand`;
   }
 }
 
-/** Puts the upstream file back as it was before the switch; says how that went, for the error message. */
-async function restore(file: string, previous: { text: string; mode: number } | null): Promise<string> {
+/** Puts the upstream file back as it was before the switch; whether that worked, and how it went for the error message. */
+async function restore(file: string, previous: { text: string; mode: number } | null): Promise<{ ok: boolean; detail: string }> {
   try {
     if (previous === null) await unlink(file);
     else await writeAtomically(file, previous.text, previous.mode);
-    return `${file} was put back as it was`;
+    return { ok: true, detail: `${file} was put back as it was` };
   } catch (error) {
-    return `putting ${file} back failed too (${(error as Error).message}): restore it by hand before nginx next reloads`;
+    return { ok: false, detail: `putting ${file} back failed too (${(error as Error).message}): restore it by hand before nginx next reloads` };
   }
 }
 
