@@ -6,6 +6,7 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    globalSetup: ['test/helpers/global-setup.ts'],
     pool: 'forks',
     // Most test files wait on real processes (agents, simulators, nginx, PostgreSQL), not on the
     // CPU. Vitest's default of one worker fewer than the cores ran them one at a time on a
