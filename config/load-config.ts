@@ -516,11 +516,15 @@ function describeIssue(
   lineOf: (offset?: number) => number | undefined,
   root: z.ZodType,
 ): ConfigIssue[] {
+  if (issue.code === 'invalid_union') {
+    const branch = matchingBranch(issue, doc);
+    if (branch) return branch.flatMap((inner) => describeIssue(inner, doc, unset, lineOf, root));
+  }
   const path = issue.path as KeyPath;
   if (issue.code === 'unrecognized_keys') {
     return issue.keys.map((key) => ({
       path: formatKeyPath([...path, key]),
-      message: `unknown key; ${suggestKey(key, expectedKeys(path, root, doc))}`,
+      message: `unknown key; ${suggestKey(key, knownKeys(issue, path, root, doc))}`,
       line: locate(doc, [...path, key], lineOf, true),
     }));
   }
@@ -538,6 +542,33 @@ function describeIssue(
   return [{ path: where, message: friendlyMessage(issue, doc, path), line: locate(doc, path, lineOf) }];
 }
 
+/**
+ * Of a union none of whose options fits (a rule's condition: `all`, `any`, `not` or a leaf; a
+ * condition's value: a scalar or a list), the one the document plainly means: the only option of
+ * the document's type that, for a mapping, knows any of its keys. That option's own problems (a
+ * value at `when.all[0].value`, a misspelt `operater`) say far more than "is not a condition" at
+ * `when`. Undefined when no option, or more than one, is meant that way.
+ */
+function matchingBranch(issue: z.core.$ZodIssue & { code: 'invalid_union' }, doc: Document): z.core.$ZodIssue[] | undefined {
+  const base = issue.path as KeyPath;
+  const node = doc.getIn(base, true);
+  const keys = isMap(node) ? node.items.map((pair) => String(isScalar(pair.key) ? pair.key.value : pair.key)) : [];
+  const meant = issue.errors.filter((branch) => {
+    const atRoot = branch.filter((inner) => inner.path.length === 0);
+    if (branch.length === 0 || atRoot.some((inner) => inner.code !== 'unrecognized_keys')) return false;
+    const foreign = new Set(atRoot.flatMap((inner) => (inner.code === 'unrecognized_keys' ? inner.keys : [])));
+    return keys.length === 0 || keys.some((key) => !foreign.has(key));
+  });
+  if (meant.length !== 1) return undefined;
+  const branch = meant[0]!;
+  // The option's own keys, for "did you mean" on a foreign one: those there and those it misses.
+  const known = [
+    ...keys,
+    ...branch.flatMap((inner) => (inner.path.length === 1 && !doc.hasIn([...base, inner.path[0]!] as KeyPath) ? [String(inner.path[0])] : [])),
+  ];
+  return branch.map((inner) => ({ ...inner, path: [...base, ...inner.path], ...(inner.code === 'unrecognized_keys' ? { known } : {}) }) as z.core.$ZodIssue);
+}
+
 function friendlyMessage(issue: z.core.$ZodIssue, doc: Document, path: KeyPath): string {
   if (issue.code === 'invalid_type') {
     const present = doc.hasIn(path);
@@ -548,7 +579,15 @@ function friendlyMessage(issue: z.core.$ZodIssue, doc: Document, path: KeyPath):
   if (issue.code === 'invalid_value') {
     return `${describeValue(issue.input)} is not one of ${issue.values.map((v) => String(v)).join(', ')}`;
   }
-  if (issue.code === 'invalid_union' && issue.input === undefined) return 'is required';
+  if (issue.code === 'invalid_union' && !doc.hasIn(path)) return 'is required';
+  if (issue.code === 'invalid_union') {
+    // None of the types fits (a condition's value): name them, and what is there.
+    const expected = issue.errors.flatMap((branch) =>
+      branch.length === 1 && branch[0]!.code === 'invalid_type' && branch[0]!.path.length === 0 ? [branch[0]!.expected] : [],
+    );
+    if (expected.length === issue.errors.length)
+      return `expected ${listOf(expected.map(article))}, got ${describeValue(doc.getIn(path, false) ?? issue.input)}`;
+  }
   // A record's key that its key schema refuses: that schema's own words (a name's rule), not zod's "Invalid key in record".
   if (issue.code === 'invalid_key') return `the key ${issue.issues[0]?.message ?? 'is not allowed here'}`;
   return issue.message;
@@ -567,7 +606,24 @@ function article(expected: string): string {
   return names[expected] ?? expected;
 }
 
+/** The keys the mapping at `path` may have: from the schema, or those a union's option gave (matchingBranch). */
+function knownKeys(issue: z.core.$ZodIssue & { code: 'unrecognized_keys' }, path: KeyPath, root: z.ZodType, doc: Document): string[] {
+  const fromSchema = expectedKeys(path, root, doc);
+  if (fromSchema.length > 0) return fromSchema;
+  const known = (issue as { known?: string[] }).known ?? [];
+  return known.filter((key) => !issue.keys.includes(key));
+}
+
+function listOf(items: string[]): string {
+  return items.length < 2 ? (items[0] ?? '') : `${items.slice(0, -1).join(', ')} or ${items.at(-1)!}`;
+}
+
 function describeValue(value: unknown): string {
+  if (isScalar(value)) value = value.value;
+  if (isSeq(value)) return 'a list';
+  if (isMap(value)) return 'a mapping';
+  // JSON has no NaN or infinity (YAML's .nan and .inf): say what the value is, not "null".
+  if (typeof value === 'number' && !Number.isFinite(value)) return `${String(value)} (YAML's ${Number.isNaN(value) ? '.nan' : value > 0 ? '.inf' : '-.inf'})`;
   if (Array.isArray(value)) return 'a list';
   if (value === null) return 'null';
   if (typeof value === 'object') return 'a mapping';

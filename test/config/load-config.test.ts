@@ -259,6 +259,47 @@ describe('parseConfig', () => {
   });
 });
 
+describe("a rule's condition names the part that is wrong (regression: every mistake in a leaf was 'is not a condition' at when)", () => {
+  const rule = (leaf: string) => `rules:\n  - name: r\n    severity: warning\n    when:\n      all:\n        - ${leaf}\n${BASE}`;
+
+  it.each([
+    [
+      'a NaN value',
+      '{ fact: errorRatio, operator: greaterThan, value: .nan }',
+      "rules[0].when.all[0].value: expected a string, a number, true or false, null or a list, got NaN (YAML's .nan) (line 6)",
+    ],
+    ['an infinite value', '{ fact: errorRatio, operator: greaterThan, value: -.inf }', "got -Infinity (YAML's -.inf)"],
+    [
+      'a mapping as the value',
+      '{ fact: errorRatio, operator: greaterThan, value: { a: 1 } }',
+      'rules[0].when.all[0].value: expected a string, a number, true or false, null or a list, got a mapping',
+    ],
+    [
+      'a mapping in a list value',
+      '{ fact: errorRatio, operator: in, value: [0.1, { x: 1 }] }',
+      'rules[0].when.all[0].value[1]: expected a string, a number or true or false, got a mapping',
+    ],
+    [
+      'a misspelt operator key',
+      '{ fact: errorRatio, operater: greaterThan, value: 0.1 }',
+      'rules[0].when.all[0].operater: unknown key; did you mean operator?',
+    ],
+    ['a missing value', '{ fact: errorRatio, operator: greaterThan }', 'rules[0].when.all[0].value: is required'],
+    ['an operator that is a number', '{ fact: errorRatio, operator: 5, value: 0.1 }', 'rules[0].when.all[0].operator: expected a string, got number 5'],
+    ['a misspelt all', '{ al: [] }', 'rules[0].when.all[0]: is not a condition'],
+  ])('%s', (_name, leaf, expected) => {
+    const issues = issuesOf(rule(leaf));
+    expect(issues.join('\n')).toContain(expected);
+    expect(issues).toHaveLength(expected.includes('operater') ? 2 : 1);
+  });
+
+  it('keeps the general message when the leaf mixes two shapes', () => {
+    expect(issuesOf(rule('{ fact: errorRatio, operator: greaterThan, value: 0.1, all: [] }'))).toEqual([
+      'rules[0].when.all[0]: is not a condition: use {all: [...]}, {any: [...]}, {not: ...} or {fact, operator, value, params} (line 6)',
+    ]);
+  });
+});
+
 describe('interpolation', () => {
   const text = `listen: \${LISTEN:-127.0.0.1:9999}
 environments:
