@@ -370,9 +370,12 @@ export class Agent {
     });
   }
 
-  /** Stop schedules, end probes and actions in flight, close the listener and the connection pools. */
-  async close(signal: string | null = null): Promise<void> {
-    announceStop(this.bus, signal, this.now() - this.#startedAt);
+  /**
+   * Stop schedules, end probes and actions in flight, close the listener and the connection pools.
+   * `reason` says why when no signal asked (a start that failed).
+   */
+  async close(signal: string | null = null, reason?: string): Promise<void> {
+    announceStop(this.bus, signal, this.now() - this.#startedAt, reason);
     this.#clockWatch?.stop();
     // Hand over at once: another agent takes the lease at its next round instead of waiting for it to expire.
     await this.cluster?.resign();

@@ -26,7 +26,7 @@ export type AgentStartedEvent = EventBase<
   'agent.started',
   { version: string; pid: number; activeEnvironment: string; probes: number; series: number; dryRun: boolean; controls: 'all' | 'rollback only' | 'none' }
 >;
-export type AgentStoppingEvent = EventBase<'agent.stopping', { signal: string | null; uptimeSeconds: number }>;
+export type AgentStoppingEvent = EventBase<'agent.stopping', { signal: string | null; uptimeSeconds: number; reason?: string }>;
 export type ProbeDownEvent = EventBase<
   'probe.down',
   { reason: string; detail: string; status: number | null; durationMs: number; consecutiveFailures: number; active: boolean }

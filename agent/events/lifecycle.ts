@@ -26,12 +26,15 @@ export function announceStart(
   });
 }
 
-/** Publish agent.stopping, with the signal that asked (null when the agent was closed from code). */
-export function announceStop(bus: Pick<EventBus, 'publish'>, signal: string | null, uptimeMs: number): void {
+/**
+ * Publish agent.stopping, with the signal that asked (null when the agent was closed from code), and
+ * why when it is not a signal (a start that failed: the journal then says why no agent.started came).
+ */
+export function announceStop(bus: Pick<EventBus, 'publish'>, signal: string | null, uptimeMs: number, reason?: string): void {
   bus.publish({
     type: 'agent.stopping',
-    severity: 'info',
-    message: `greenlight stopping${signal ? ` on ${signal}` : ''}`,
-    data: { signal, uptimeSeconds: Math.round(uptimeMs / 1_000) },
+    severity: reason === undefined ? 'info' : 'critical',
+    message: `greenlight stopping${signal ? ` on ${signal}` : ''}${reason === undefined ? '' : `: ${reason}`}`,
+    data: { signal, uptimeSeconds: Math.round(uptimeMs / 1_000), ...(reason === undefined ? {} : { reason }) },
   });
 }

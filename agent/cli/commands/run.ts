@@ -105,7 +105,7 @@ async function run(options: { configPath: string; dryRun: boolean }, io: Command
     await agent.start();
   } catch (error) {
     logger.fatal({ err: error }, `cannot start: ${(error as Error).message}`);
-    await agent.close().catch(() => undefined);
+    await agent.close(null, `it could not start: ${(error as Error).message}`).catch(() => undefined);
     clearTimeout(deadline);
     return 1;
   }

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import Database from 'better-sqlite3';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createConnection, type AddressInfo } from 'node:net';
@@ -176,6 +177,35 @@ describe('greenlight run', () => {
     // Stopped, the directory is free again.
     const again = await startAgentProcess(file);
     await again.stop();
+  });
+
+  it('a port already taken: exits 1, and the journal says why the agent stopped (regression: only "greenlight stopping")', async () => {
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const port = (holder.address() as AddressInfo).port;
+    const dataDir = tempDir('greenlight-data-');
+    try {
+      const file = writeTempFile('taken.yaml', pairConfig(blue.url, green.url, { dataDir }).replace('listen: 127.0.0.1:0', `listen: 127.0.0.1:${port}`));
+      const run = await cli(['run', '--config', file], {}, 15_000);
+      expect(run.code).toBe(1);
+      expect(run.stdout + run.stderr).toContain(`cannot listen on 127.0.0.1:${port}: the port is already in use`);
+    } finally {
+      holder.close();
+    }
+    const db = new Database(join(dataDir, 'greenlight.db'), { readonly: true });
+    const events = db.prepare('SELECT type, severity, message, data FROM events ORDER BY id').all() as {
+      type: string;
+      severity: string;
+      message: string;
+      data: string;
+    }[];
+    db.close();
+    expect(events.map((e) => e.type)).toEqual(['agent.stopping']);
+    expect(events[0]!.severity).toBe('critical');
+    expect(events[0]!.message).toBe(
+      `greenlight stopping: it could not start: cannot listen on 127.0.0.1:${port}: the port is already in use; stop the other process or set GREENLIGHT_LISTEN`,
+    );
+    expect(JSON.parse(events[0]!.data)).toMatchObject({ signal: null, reason: expect.stringContaining('could not start') });
   });
 
   it.each([
