@@ -7,6 +7,7 @@
 import { UsageError } from '../../../config/errors.js';
 import type { CommandIo } from '../cli.js';
 import { ApiError, createApiClient, exitCode } from './api-client.js';
+import { operatorName } from './operator-name.js';
 import { ACK_USAGE } from '../command-usage.js';
 
 interface IncidentView {
@@ -35,8 +36,7 @@ export async function ackCommand({ values, positionals }: Args, io: CommandIo): 
         `${positionals.length === 0 ? 'say which incident' : 'one incident at a time'}, such as greenlight ack live-universe-failing#3${list}`,
       );
     }
-    const by = str(values.by)?.trim() || io.env.USER || io.env.USERNAME;
-    if (!by) throw new UsageError('say who you are with --by NAME (USER is not set)');
+    const by = operatorName(str(values.by), '--by', io.env);
     const comment = str(values.comment);
     const answer = await client.call<{ incident: IncidentView; alreadyAcknowledged?: boolean }>('POST', '/api/v1/incidents/ack', {
       auth: 'rollback',

@@ -1,6 +1,7 @@
 import { UsageError } from '../../../config/errors.js';
 import type { CommandIo } from '../cli.js';
 import { ApiError, createApiClient, exitCode } from './api-client.js';
+import { operatorName } from './operator-name.js';
 import { FLAGS_USAGE } from '../command-usage.js';
 
 const TRUE_WORDS = new Set(['true', 'on', '1']);
@@ -21,9 +22,9 @@ interface ChangeAnswer {
 
 /**
  * `greenlight flags list|set K=V…|emergency-rollback`: the feature flags of a running agent.
- * `set` needs --reason (it goes into the audit trail) and changes every environment unless --env
- * names one; `emergency-rollback` applies the preset to the live environment unless --env says
- * otherwise, with a default reason so nobody has to type one mid-incident. Exit 0 done, 1 refused
+ * `set` changes every environment unless --env names one; `emergency-rollback` applies the preset
+ * to the live environment unless --env says otherwise. Both take --reason for the audit trail, and
+ * say who ran them without it (the contract's `flags set K=V…` has no --reason). Exit 0 done, 1 refused
  * or failed (the agent's message is printed), 2 usage.
  */
 export async function flagsCommand(args: { values: Record<string, string | boolean | undefined>; positionals: string[] }, io: CommandIo): Promise<number> {
@@ -57,16 +58,19 @@ async function runFlags(args: { values: Record<string, string | boolean | undefi
     case 'set': {
       if (rest.length === 0) throw new UsageError('set needs at least one FLAG=VALUE, for example READ_ONLY_MODE=on');
       const set = parseAssignments(rest);
-      if (reason === undefined || reason.trim() === '') throw new UsageError('set needs --reason TEXT: it goes into the audit trail');
+      if (reason?.trim() === '') throw new UsageError('--reason is empty: say why, or leave it out (the audit trail then says who set the flags from the CLI)');
       const client = createApiClient({ url: str(values.url), env: io.env });
-      const answer = await client.call<ChangeAnswer>('PUT', '/api/v1/flags', { auth: 'admin', body: { set, reason, ...(env === undefined ? {} : { env }) } });
+      const answer = await client.call<ChangeAnswer>('PUT', '/api/v1/flags', {
+        auth: 'admin',
+        body: { set, reason: reason ?? `set from the CLI by ${operatorName(undefined, '--reason', io.env)}`, ...(env === undefined ? {} : { env }) },
+      });
       report(answer, json, io, `flags already had these values on ${answer.envs.join(' and ')}; nothing changed`);
       return 0;
     }
     case 'emergency-rollback': {
       if (rest.length > 0) throw new UsageError(`emergency-rollback takes no arguments, got ${rest.join(' ')}`);
       const client = createApiClient({ url: str(values.url), env: io.env });
-      const who = io.env.USER ?? io.env.USERNAME ?? 'unknown user';
+      const who = operatorName(undefined, '--reason', io.env);
       const answer = await client.call<ChangeAnswer>('POST', '/api/v1/flags/emergency-rollback', {
         auth: 'rollback',
         body: { reason: reason ?? `emergency rollback from the CLI by ${who}`, ...(env === undefined ? {} : { env }) },

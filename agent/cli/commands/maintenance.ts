@@ -9,6 +9,7 @@ import { parseDuration } from '../../../config/units.js';
 import type { MaintenanceView } from '../../alerts/maintenance.js';
 import type { CommandIo } from '../cli.js';
 import { createApiClient, exitCode } from './api-client.js';
+import { operatorName } from './operator-name.js';
 import { MAINTENANCE_USAGE } from '../command-usage.js';
 
 /** A window as the API answers it: open ones say whether they mute now. */
@@ -95,9 +96,7 @@ async function runMaintenance({ values, positionals }: Args, io: CommandIo): Pro
 }
 
 function byOf(values: Args['values'], io: CommandIo): string {
-  const by = str(values.by)?.trim() || io.env.USER || io.env.USERNAME;
-  if (!by) throw new UsageError('say who you are with --by NAME (USER is not set)');
-  return by;
+  return operatorName(str(values.by), '--by', io.env);
 }
 
 function str(value: string | boolean | undefined): string | undefined {

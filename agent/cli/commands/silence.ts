@@ -9,6 +9,7 @@ import { formatDuration, parseDuration } from '../../../config/units.js';
 import type { SilenceView } from '../../alerts/silences.js';
 import type { CommandIo } from '../cli.js';
 import { ApiError, createApiClient, exitCode } from './api-client.js';
+import { operatorName } from './operator-name.js';
 import { SILENCE_USAGE } from '../command-usage.js';
 
 const DEFAULT_DURATION_MS = 3_600_000;
@@ -109,9 +110,7 @@ function silenceTable(silences: readonly SilenceView[]): string {
 
 /** --author, else the login name: a silence always says who made it. */
 function authorOf(values: Args['values'], io: CommandIo): string {
-  const author = str(values.author)?.trim() || io.env.USER || io.env.USERNAME;
-  if (!author) throw new UsageError('say who you are with --author NAME (USER is not set)');
-  return author;
+  return operatorName(str(values.author), '--author', io.env);
 }
 
 function isoTime(text: string, option: string): number {

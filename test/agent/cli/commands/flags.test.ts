@@ -1,4 +1,5 @@
 import { createServer } from 'node:net';
+import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -128,6 +129,21 @@ describe('greenlight flags emergency-rollback', () => {
   });
 });
 
+describe('greenlight flags set as the contract writes it, without --reason (regression: exit 2, nothing changed)', () => {
+  it('sets the flags and records who did it from the CLI', async () => {
+    const run = await flags(['set', 'READ_ONLY_MODE=on']);
+    expect(run.code).toBe(0);
+    expect(store.get('blue').READ_ONLY_MODE).toBe(true);
+    expect(events[0]).toMatchObject({ data: { actor: 'api:admin', reason: 'set from the CLI by ops' } });
+  });
+
+  it('names the account when neither USER nor USERNAME is set (containers, cron, systemd)', async () => {
+    const run = await flags(['set', 'READ_ONLY_MODE=on'], { ADMIN_TOKEN: ADMIN });
+    expect(run.code).toBe(0);
+    expect(events[0]).toMatchObject({ data: { reason: `set from the CLI by ${userInfo().username}` } });
+  });
+});
+
 describe('usage and connection errors', () => {
   it.each([
     [[], 'say what to do: list, set K=V… or emergency-rollback'],
@@ -135,7 +151,7 @@ describe('usage and connection errors', () => {
     [['set', '--reason', 'x'], 'set needs at least one FLAG=VALUE'],
     [['set', 'READ_ONLY_MODE=maybe', '--reason', 'x'], 'READ_ONLY_MODE=maybe: the value must be true/false, on/off or 1/0'],
     [['set', 'READ_ONLY_MODE', '--reason', 'x'], '"READ_ONLY_MODE" is not FLAG=VALUE'],
-    [['set', 'READ_ONLY_MODE=on'], 'set needs --reason TEXT'],
+    [['set', 'READ_ONLY_MODE=on', '--reason', ' '], '--reason is empty: say why, or leave it out'],
     [['list', 'extra'], 'list takes no arguments'],
     [['list', '--url', 'not a url'], '--url "not a url" is not a URL'],
   ])('%j exits 2 with a usage message and sends nothing', async (args, message) => {
