@@ -376,6 +376,8 @@ export class Agent {
    */
   async close(signal: string | null = null, reason?: string): Promise<void> {
     announceStop(this.bus, signal, this.now() - this.#startedAt, reason);
+    // Journaled and sent now, ahead of the stream's close frame: a dashboard sees why its stream ends.
+    this.#persistence?.journal.flush();
     this.#clockWatch?.stop();
     // Hand over at once: another agent takes the lease at its next round instead of waiting for it to expire.
     await this.cluster?.resign();

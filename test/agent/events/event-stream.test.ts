@@ -64,6 +64,18 @@ describe('the event stream', () => {
     client.socket.close();
   });
 
+  it('sends agent.stopping to live clients before it closes them (regression: the stream closed with 1001 first; the event was only in the journal)', async () => {
+    harness = await startPair();
+    const h = harness;
+    await waitUntil(() => h.agent.ready, 'the first probe round');
+    const client = connect(h, '?type=agent');
+    await client.opened;
+    const closed = new Promise<number>((resolve) => client.socket.once('close', (code) => resolve(code)));
+    await h.agent.close('SIGTERM');
+    expect(await closed).toBe(1001);
+    expect(client.received.map((e) => [e.type, e.message])).toEqual([['agent.stopping', 'greenlight stopping on SIGTERM']]);
+  });
+
   it('filters by type prefix, environment and severity', async () => {
     harness = await startPair();
     const h = harness;
