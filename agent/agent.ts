@@ -332,6 +332,7 @@ export class Agent {
       metrics: this.metrics,
       slice: <T>(work: () => T) => this.#api?.turn(work) ?? Promise.resolve(undefined),
       ready: () => this.ready,
+      storeProblem: () => (cluster?.unavailable ? "the cluster's PostgreSQL does not answer; no agent acts until it does" : undefined),
       state: () => this.state(),
       history: (query: EventQuery) => this.#api?.history(query) ?? Promise.resolve(undefined),
     };

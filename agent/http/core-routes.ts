@@ -12,6 +12,8 @@ export interface CoreSource {
   /** Runs one part of a bulk answer (a scrape's series) in its own turn of the event loop; undefined once stopping. */
   slice<T>(work: () => T): Promise<T | undefined>;
   ready(): boolean;
+  /** Why the state store cannot be used now (a cluster's PostgreSQL down); undefined while it can. */
+  storeProblem(): string | undefined;
   state(): AgentState;
   /** Journaled events after `since`, serialized; undefined while starting or once stopping. */
   history(query: EventQuery): Promise<{ events: EncodedEvent[]; next: number } | undefined>;
@@ -70,10 +72,20 @@ export function coreRoutes(agent: CoreSource): Route[] {
       path: '/readyz',
       auth: 'none',
       handle: () => {
-        const ready = agent.ready();
+        const started = agent.ready();
+        // A store that cannot be used (a cluster's database down) leaves an agent that cannot act.
+        const storeProblem = agent.storeProblem();
+        const ready = started && storeProblem === undefined;
         return {
           status: ready ? 200 : 503,
-          body: { status: ready ? 'ready' : 'starting', checks: { config: 'loaded', store: 'open', firstProbeRound: ready ? 'done' : 'pending' } },
+          body: {
+            status: ready ? 'ready' : started ? 'not ready' : 'starting',
+            checks: {
+              config: 'loaded',
+              store: storeProblem === undefined ? 'open' : `unavailable: ${storeProblem}`,
+              firstProbeRound: started ? 'done' : 'pending',
+            },
+          },
         };
       },
     },

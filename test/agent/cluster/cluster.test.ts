@@ -230,6 +230,15 @@ describe('faults', () => {
       return texts.every((text) => text.includes('greenlight_cluster_is_leader 0'));
     }, 'every agent to stop acting');
     expect(w.target.switches).toEqual([]);
+    // Readiness is "store open": no agent is ready while the store does not answer (regression: 200 "store": "open").
+    await waitUntil(async () => {
+      const answers = await Promise.all(['a', 'b', 'c'].map((name) => fetch(`${base(w, name)}/readyz`)));
+      return answers.every((answer) => answer.status === 503);
+    }, 'every agent to answer /readyz 503');
+    expect(await (await fetch(`${base(w, 'a')}/readyz`)).json()).toMatchObject({
+      status: 'not ready',
+      checks: { store: expect.stringMatching(/^unavailable: the cluster's PostgreSQL does not answer/), firstProbeRound: 'done' },
+    });
     postgres.server.start();
     await waitUntil(() => w.target.accepted().length > 0, 'a switch once the database is back');
     await allLive(w, ['a', 'b', 'c'], 'green');
@@ -239,6 +248,7 @@ describe('faults', () => {
       return types.includes('cluster.store_unavailable') && types.includes('cluster.store_recovered') && types.includes('traffic.switched');
     }, 'the outage and the switch in the history');
     expect(w.target.accepted()).toHaveLength(1);
+    expect((await fetch(`${base(w, leader)}/readyz`)).status).toBe(200);
   });
 });
 
