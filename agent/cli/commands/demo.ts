@@ -23,7 +23,12 @@ export async function demoCommand(options: { keepRunning: boolean; stepMs?: numb
   const receiver = await startDemoReceiver((alert) => io.out(`  📨 receiver got a ${alert.status} alert: ${alert.summary}`));
   // A fresh state directory: the demo always starts with blue live, whatever an earlier run switched.
   const dataDir = mkdtempSync(join(tmpdir(), 'greenlight-demo-'));
-  const env = { ...io.env, GREENLIGHT_PROBE_INTERVAL: io.env.GREENLIGHT_PROBE_INTERVAL ?? '1s', ALERT_WEBHOOK_URL: receiver.url, GREENLIGHT_DATA_DIR: dataDir };
+  const env = {
+    ...demoEnvironment(io.env),
+    GREENLIGHT_PROBE_INTERVAL: io.env.GREENLIGHT_PROBE_INTERVAL || '1s',
+    ALERT_WEBHOOK_URL: receiver.url,
+    GREENLIGHT_DATA_DIR: dataDir,
+  };
   const configFile = join(packageRoot(), 'config', 'greenlight.yaml');
   const sims: Simulator[] = [];
   let agent: Agent | undefined;
@@ -31,19 +36,28 @@ export async function demoCommand(options: { keepRunning: boolean; stepMs?: numb
     // The simulators listen where BLUE_URL and GREEN_URL say; port 0 takes any free port, and the
     // agent's config is then read with the addresses they got.
     const wanted = await loadAgentConfig(configFile, env);
-    for (const name of Object.keys(wanted.environments)) {
-      const url = new URL(wanted.environments[name]!.url);
-      sims.push(await startSimulator({ name, host: url.hostname, port: Number(url.port) }));
+    const seen: GreenlightEvent[] = [];
+    try {
+      for (const name of Object.keys(wanted.environments)) {
+        const url = new URL(wanted.environments[name]!.url);
+        sims.push(await startSimulator({ name, host: url.hostname, port: Number(url.port) }));
+      }
+      const config = await loadAgentConfig(configFile, { ...env, BLUE_URL: sims[0]!.url, GREEN_URL: sims[1]!.url });
+      agent = new Agent({ config, logger: createLogger({ level: 'fatal', format: config.log.format }) });
+      agent.bus.subscribe((event) => {
+        seen.push(event);
+        if (event.type !== 'probe.up' || options.keepRunning) io.out(narrate(event));
+      });
+      await agent.start();
+    } catch (error) {
+      // A port taken (a real agent on 9464, the app on 8081): say which, and how to move the demo.
+      io.err(
+        `greenlight demo: cannot start: ${(error as Error).message}. Give the demo free ports with GREENLIGHT_LISTEN, BLUE_URL and GREEN_URL (port 0 takes any)`,
+      );
+      return 1;
     }
     const [blue, green] = sims as [Simulator, Simulator];
-    const config = await loadAgentConfig(configFile, { ...env, BLUE_URL: blue.url, GREEN_URL: green.url });
-    agent = new Agent({ config, logger: createLogger({ level: 'fatal', format: config.log.format }) });
-    const seen: GreenlightEvent[] = [];
-    agent.bus.subscribe((event) => {
-      seen.push(event);
-      if (event.type !== 'probe.up' || options.keepRunning) io.out(narrate(event));
-    });
-    await agent.start();
+    const config = agent.config;
     const { host, port } = agent.address!;
     const base = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
     io.out(
@@ -105,6 +119,20 @@ export async function demoCommand(options: { keepRunning: boolean; stepMs?: numb
     await receiver.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The variables the demo reads of the operator's: where its parts listen, how often it probes, and
+ * the tokens for trying the CLI against it. Nothing else: on a machine that runs a real agent, the
+ * environment may name the production cluster's database (the demo would join it), a traffic
+ * webhook (its scripted fault would switch real traffic), pagers, or another live environment.
+ */
+const DEMO_VARIABLES = ['GREENLIGHT_LISTEN', 'BLUE_URL', 'GREEN_URL', 'ADMIN_TOKEN', 'ROLLBACK_TOKEN'] as const;
+
+function demoEnvironment(env: NodeJS.ProcessEnv): Record<string, string> {
+  const kept: Record<string, string> = {};
+  for (const name of DEMO_VARIABLES) if (env[name]) kept[name] = env[name];
+  return kept;
 }
 
 interface DemoAlert {
