@@ -362,9 +362,15 @@ function sameSecret(given: string, expected: string): boolean {
   return timingSafeEqual(a, b);
 }
 
-async function readJsonBody(req: IncomingMessage): Promise<{ value: unknown; text: string } | { status: 400 | 413 | 415; error: string }> {
-  // The body is read before a wrong content type is refused: a client still uploading when the
-  // answer comes (undici's fetch) may otherwise never see it on a keep-alive connection.
+/**
+ * A request's JSON body, whatever Content-Type it came with: `curl -d '{"reason":"x"}'` says
+ * application/x-www-form-urlencoded, and a 415 for it was no help to anyone. Refusing other types
+ * would guard nothing either: every route that changes anything needs a bearer token, which no
+ * cross-site form can send. A body that is not JSON is a 400 that names the type it came as.
+ */
+async function readJsonBody(req: IncomingMessage): Promise<{ value: unknown; text: string } | { status: 400 | 413; error: string }> {
+  // The body is read whole before any refusal: a client still uploading when the answer comes
+  // (undici's fetch) may otherwise never see it on a keep-alive connection.
   const chunks: Buffer[] = [];
   let size = 0;
   try {
@@ -378,8 +384,6 @@ async function readJsonBody(req: IncomingMessage): Promise<{ value: unknown; tex
     return { status: 400, error: 'the request body was cut off before its end' };
   }
   if (size > MAX_BODY_BYTES) return { status: 413, error: `body larger than ${MAX_BODY_BYTES} bytes` };
-  const type = req.headers['content-type'];
-  if (type !== undefined && !/^application\/(.+\+)?json\b/i.test(type)) return { status: 415, error: `send the body as application/json, not ${type}` };
   const bytes = Buffer.concat(chunks);
   // JSON is UTF-8 (RFC 8259 §8.1). Decoding leniently would turn a bad byte into U+FFFD and store
   // that in a reason or an audit entry, which is not what the client meant to send.
@@ -389,7 +393,9 @@ async function readJsonBody(req: IncomingMessage): Promise<{ value: unknown; tex
   try {
     return { value: JSON.parse(text), text };
   } catch (error) {
-    return { status: 400, error: `body is not JSON: ${(error as Error).message}` };
+    const type = req.headers['content-type'];
+    const sentAs = type === undefined || /^application\/(.+\+)?json\b/i.test(type) ? '' : ` (it came as ${type.slice(0, 100)}: send JSON, as application/json)`;
+    return { status: 400, error: `body is not JSON${sentAs}: ${(error as Error).message}` };
   }
 }
 

@@ -59,7 +59,11 @@ describe('the error catalogue', () => {
         [await call('POST', '/metrics'), 405, 'GL_ERR_METHOD'],
         [await call('PUT', '/api/v1/flags', { body: '{}' }), 401, 'GL_ERR_UNAUTHORIZED'],
         [await call('PUT', '/api/v1/flags', { token: 'admin-token-errors-0001', body: '{"set":' }), 400, 'GL_ERR_BAD_REQUEST'],
-        [await call('PUT', '/api/v1/flags', { token: 'admin-token-errors-0001', body: '{}', type: 'text/plain' }), 415, 'GL_ERR_MEDIA_TYPE'],
+        [
+          await call('PUT', '/api/v1/flags', { token: 'admin-token-errors-0001', body: 'reason=x', type: 'application/x-www-form-urlencoded' }),
+          400,
+          'GL_ERR_BAD_REQUEST',
+        ],
         [
           await call('PUT', '/api/v1/flags', {
             token: 'admin-token-errors-0001',

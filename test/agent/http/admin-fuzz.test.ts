@@ -270,16 +270,30 @@ describe('the admin API under fuzzing', () => {
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
   });
 
-  it('answers a refused large body on a keep-alive connection (regression: fetch waited forever for the 415/413)', async () => {
+  it('answers a refused large body on a keep-alive connection (regression: fetch waited forever for the 400/413)', async () => {
     const big = utf8(JSON.stringify({ set: { READ_ONLY_MODE: true }, reason: 'x'.repeat(200_000) }));
     const auth = { authorization: `Bearer ${ADMIN}` };
-    const under = utf8(JSON.stringify({ set: { READ_ONLY_MODE: true }, reason: 'x'.repeat(60_000) }));
-    expect((await send('PUT', '/api/v1/flags', under, { ...auth, 'content-type': 'text/plain' })).status).toBe(415);
+    const under = utf8(`reason=${'x'.repeat(60_000)}`);
+    const refused = await send('PUT', '/api/v1/flags', under, { ...auth, 'content-type': 'application/x-www-form-urlencoded' });
+    expect(refused.status).toBe(400);
+    expect(JSON.parse(refused.text)).toMatchObject({
+      error: expect.stringMatching(/^body is not JSON \(it came as application\/x-www-form-urlencoded: send JSON, as application\/json\): /),
+    });
     expect((await send('PUT', '/api/v1/flags', big, { ...auth, 'content-type': 'text/plain' })).status).toBe(413);
     expect((await send('PUT', '/api/v1/flags', big, { ...auth, 'content-type': 'application/json' })).status).toBe(413);
     const small = utf8(JSON.stringify({ set: { READ_ONLY_MODE: false }, reason: 'after the refusals' }));
     expect((await send('PUT', '/api/v1/flags', small, { ...auth, 'content-type': 'application/json' })).status).toBe(200);
   });
+
+  it.each(['application/x-www-form-urlencoded', 'text/plain', undefined])(
+    'takes a JSON body sent as %s, as curl -d sends it (regression: 415, and nothing changed)',
+    async (type) => {
+      const body = utf8(JSON.stringify({ set: { READ_ONLY_MODE: type !== 'text/plain' }, reason: `sent as ${String(type)}` }));
+      const answer = await send('PUT', '/api/v1/flags', body, { authorization: `Bearer ${ADMIN}`, ...(type === undefined ? {} : { 'content-type': type }) });
+      expect(answer.status).toBe(200);
+      expect(JSON.parse(answer.text)).toMatchObject({ envs: ['blue', 'green'] });
+    },
+  );
 
   it('raw request targets: never a 5xx, never a crash (regression: `GET //[` threw in the request listener)', async () => {
     const target = fc.oneof(
