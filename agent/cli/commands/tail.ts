@@ -49,7 +49,9 @@ export async function tailCommand(
   const silenceMs = options.silenceMs ?? SILENCE_MS;
   let stopped = false;
   void stop.then(() => (stopped = true));
-  const token = io.env.GREENLIGHT_STREAM_TOKEN ? bearerToken('GREENLIGHT_STREAM_TOKEN', io.env.GREENLIGHT_STREAM_TOKEN) : undefined;
+  // The stream takes its own token, or the admin or rollback token (the contract's CLI tokens).
+  const tokenVariable = (['GREENLIGHT_STREAM_TOKEN', 'ADMIN_TOKEN', 'ROLLBACK_TOKEN'] as const).find((name) => io.env[name]);
+  const token = tokenVariable ? bearerToken(tokenVariable, io.env[tokenVariable]!) : undefined;
 
   // What the agent answered 400 with: asking again would be answered the same.
   let badRequest: string | undefined;

@@ -622,6 +622,33 @@ describe('greenlight tail when refused', () => {
   });
 });
 
+describe('greenlight tail and api.streamToken', () => {
+  it.each(['GREENLIGHT_STREAM_TOKEN', 'ADMIN_TOKEN', 'ROLLBACK_TOKEN'])(
+    'authenticates with %s (regression: only GREENLIGHT_STREAM_TOKEN; ADMIN_TOKEN looped on 401)',
+    async (variable) => {
+      const tokens = { GREENLIGHT_STREAM_TOKEN: 'stream-token-0123456789', ADMIN_TOKEN: 'admin-token-0123456789', ROLLBACK_TOKEN: 'rollback-token-0123456789' };
+      harness = await startPair({
+        every: '1s',
+        extra: `api: { streamToken: ${tokens.GREENLIGHT_STREAM_TOKEN}, adminToken: ${tokens.ADMIN_TOKEN}, rollbackToken: ${tokens.ROLLBACK_TOKEN} }\n`,
+      });
+      const h = harness;
+      const lines: string[] = [];
+      const errors: string[] = [];
+      let stop!: () => void;
+      const stopped = new Promise<void>((resolve) => (stop = resolve));
+      const done = tailCommand(
+        { url: h.base, since: '0', type: 'agent', json: true, color: false, stop: stopped },
+        { out: (t) => lines.push(t), err: (t) => errors.push(t), env: { [variable]: tokens[variable as keyof typeof tokens] } },
+      );
+      await waitUntil(() => lines.length > 0 || errors.length > 0, 'the first line');
+      stop();
+      expect(await done).toBe(0);
+      expect(errors).toEqual([]);
+      expect(JSON.parse(lines[0]!)).toMatchObject({ type: 'agent.started' });
+    },
+  );
+});
+
 describe('since too large for an event id', () => {
   it('is refused saying the range, not "must be a whole number", on the stream, the history and greenlight tail (regression: 99999999999999999999999 was "not a whole number")', async () => {
     harness = await startPair({ every: '1s' });
