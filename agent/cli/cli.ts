@@ -248,12 +248,14 @@ function str(value: string | boolean | undefined): string | undefined {
 
 /** Standard output and error, with every control character a remote text may carry made visible (agent/telemetry/terminal-text.ts). */
 function defaultIo(): CommandIo {
-  // A reader that went away (greenlight schema | head): stop quietly, as other Unix tools do,
-  // rather than die of an unhandled EPIPE with a stack trace.
-  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code !== 'EPIPE') throw error;
-    process.exit(0);
-  });
+  // A reader that went away (greenlight schema | head, tail 2>&1 | head while it reconnects): stop
+  // quietly, as other Unix tools do, rather than die of an unhandled EPIPE with a stack trace.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') throw error;
+      process.exit(0);
+    });
+  }
   return {
     out: (text) => process.stdout.write(`${escapeForTerminal(text)}\n`),
     err: (text) => process.stderr.write(`${escapeForTerminal(text)}\n`),

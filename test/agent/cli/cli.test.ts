@@ -37,6 +37,17 @@ describe('a reader that goes away', () => {
     expect(readFileSync(errors, 'utf8')).not.toContain('Unhandled');
     expect(stdout.trim()).toBe('0');
   });
+
+  it('greenlight tail 2>&1 | head -1 while it reconnects: exits 0 on EPIPE of standard error (regression: exit 1)', async () => {
+    const child = spawn('bash', ['-c', '"$0" "$1" tail --url http://127.0.0.1:9 2>&1 | head -1 >/dev/null; echo "${PIPESTATUS[0]}"', process.execPath, BIN], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH },
+    });
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += String(chunk)));
+    await new Promise((resolve) => child.once('exit', resolve));
+    expect(stdout.trim()).toBe('0');
+  });
 });
 
 describe('greenlight validate', () => {
