@@ -169,7 +169,7 @@ export class Agent {
       series: this.pipeline.series,
       probe: (target, canceller) => runProbe(target, dispatcher, this.now, canceller, this.#probePool.tls),
       logger: logger.child({ component: 'traffic' }),
-      persist: (live) => persist('activeEnvironment', live),
+      persist,
       // The live environment is a new subject: no cooldown left by an incident elsewhere holds a rule back.
       onSwitched: () => {
         this.rules.clearCooldowns();

@@ -255,7 +255,7 @@ export class Cluster {
     this.#dropOldEvents();
   }
 
-  /** A piece of state: shared ones (live environment, incidents and their numbers) are written while this agent leads; the rest stays local. */
+  /** A piece of state: shared ones (live environment, rollbacks' times, incidents and their numbers) are written while this agent leads; the rest stays local. */
   save(key: string, value: unknown): void {
     if (key === 'activeEnvironment') {
       // The switch was fenced; its result is recorded whoever leads by the time it is written.
@@ -263,7 +263,7 @@ export class Cluster {
       if (term) this.#enqueue({ key: `state:${key}`, events: 0, run: () => this.store.completeSwitch(term, value as string) });
       return;
     }
-    if (key !== 'incidents' && key !== 'incidentNumbers') return;
+    if (key !== 'incidents' && key !== 'incidentNumbers' && key !== 'rolledBackFrom') return;
     const term = this.term;
     if (term) this.#enqueue({ key: `state:${key}`, events: 0, run: () => this.#fenced(`saving ${key}`, this.store.setState(term, key, value)) });
   }

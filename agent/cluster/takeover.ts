@@ -59,6 +59,8 @@ export async function takeOver(host: TakeoverHost, cluster: Cluster): Promise<vo
   const shared = sharedState(snapshot);
   const live = shared.get<string>('activeEnvironment');
   if (live !== undefined) host.traffic.follow(live);
+  // The last leader's rollbacks: a failover right after one must not let traffic straight back.
+  host.traffic.resumeRolledBack(shared.get('rolledBackFrom'));
   const flags = shared.get<Parameters<FlagStore['restore']>[0]>('flags');
   if (flags) host.flags.restore({ values: flags.values, versions: flags.versions, audit: snapshot.audit });
 

@@ -48,8 +48,11 @@ export interface TrafficControlOptions {
   series: Pick<SeriesRegistry, 'intervalEntriesOf'>;
   /** One probe run now (the agent's pool and clock), for the fresh verification. */
   probe: (target: ProbeTarget, canceller: ProbeCanceller) => Promise<ProbeResult>;
-  /** Write the live environment through to the store. */
-  persist: (live: string) => void;
+  /**
+   * Write through to the store, under `key`: the live environment (`activeEnvironment`), and when
+   * rollbacks last moved traffic away from each environment (`rolledBackFrom`, epoch ms).
+   */
+  persist: (key: 'activeEnvironment' | 'rolledBackFrom', value: unknown) => void;
   /** After every recorded switch: the live environment is a new subject for the rules. */
   onSwitched: () => void;
   /** The phase after every switch (CDN purge, public TLS, public verify URL). */
@@ -115,8 +118,13 @@ export class TrafficControl {
     return this.#lock.holder?.startsWith('switch') === true;
   }
 
-  /** Pick up the live environment the store kept (`activeEnvironment` in the config only applies to a first start). */
+  /**
+   * Pick up the live environment the store kept (`activeEnvironment` in the config only applies to
+   * a first start), and when rollbacks last moved traffic away from each environment: a restart (a
+   * crash loop, say) inside the anti-flap's `cooldown` must not let traffic return before `settle`.
+   */
   resume(store: { readonly path: string; get<T>(key: string): T | undefined }): void {
+    this.resumeRolledBack(store.get<Record<string, unknown>>('rolledBackFrom'));
     const live = store.get<string>('activeEnvironment');
     if (live === undefined) return;
     if (!Object.hasOwn(this.#host.config.environments, live)) {
@@ -133,6 +141,20 @@ export class TrafficControl {
         `resuming with ${live} live, as stored in ${store.path} (activeEnvironment in the config only applies to a first start)`,
       );
     this.#live = live;
+  }
+
+  /**
+   * When rollbacks last moved traffic away from each environment, as a store kept them (at start, or
+   * a new cluster leader's takeover). A time ahead of the clock (it stepped back while greenlight was
+   * down) counts as now: the anti-flap waits its whole `settle` rather than none.
+   */
+  resumeRolledBack(stored: Record<string, unknown> | undefined): void {
+    if (stored === undefined || stored === null || typeof stored !== 'object') return;
+    const now = this.#host.now();
+    for (const [env, at] of Object.entries(stored)) {
+      if (!Object.hasOwn(this.#host.config.environments, env) || typeof at !== 'number' || !Number.isFinite(at)) continue;
+      this.#rolledBackFrom.set(env, Math.min(at, now));
+    }
   }
 
   /** Run `task` (a reload) holding the switch lock: no switch runs meanwhile, none is cut short. */
@@ -352,8 +374,11 @@ export class TrafficControl {
     const { bus, metrics, config } = this.#host;
     this.#live = to;
     this.#liveSince = this.#host.now();
-    if (kind === 'rollback') this.#rolledBackFrom.set(from, this.#host.now());
-    this.#options.persist(to);
+    if (kind === 'rollback') {
+      this.#rolledBackFrom.set(from, this.#host.now());
+      this.#options.persist('rolledBackFrom', Object.fromEntries(this.#rolledBackFrom));
+    }
+    this.#options.persist('activeEnvironment', to);
     metrics.setActiveEnvironment(to, Object.keys(config.environments));
     bus.publish({
       type: 'traffic.switched',

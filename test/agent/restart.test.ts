@@ -57,6 +57,8 @@ probes:
     await waitUntil(() => first.events.filter((e) => e.type === 'action.succeeded').length >= 3, 'the three actions');
     await first.agent.settled();
     expect(first.agent.activeEnvironment).toBe('green');
+    const leftBlueAt = first.agent.state(false).environments.blue!.rolledBackFromAt;
+    expect(leftBlueAt).not.toBeNull();
     await first.agent.close();
     const trafficBefore = recorder.requests.filter((r) => r.path === '/traffic').length;
     const alertsBefore = recorder.requests.filter((r) => r.path === '/alerts').length;
@@ -83,6 +85,8 @@ probes:
       expect((await fetch(`${base}/api/v1/events?type=probe;drop`)).status).toBe(400);
 
       expect(second.agent.activeEnvironment).toBe('green');
+      // The anti-flap's "recently rolled away" survives the restart (regression: a restart inside the cooldown let traffic straight back).
+      expect(second.agent.state(false).environments.blue!.rolledBackFromAt).toBe(leftBlueAt);
       expect(second.agent.flags.get('blue')).toMatchObject({ FORCE_V2_FALLBACK: true, ALPHASTACK_V3_ENABLED: false, ALPHASTACK_PROTECTION: true });
       expect(second.agent.rules.statuses()).toEqual([expect.objectContaining({ rule: 'universe-failing', state: 'firing', incident: 1 })]);
       expect(await (await fetch(`http://127.0.0.1:${second.agent.address!.port}/metrics`)).text()).toContain('greenlight_active_environment{env="green"} 1');

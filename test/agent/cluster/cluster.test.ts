@@ -130,6 +130,22 @@ describe('faults', () => {
     expect(w.target.switches.filter((s) => !s.accepted)).toEqual([]);
   });
 
+  it('the leader dies after a rollback: the next one knows when traffic left blue, so the anti-flap holds a return (regression: it forgot, and let traffic straight back)', async () => {
+    const w = await cluster();
+    const leader = await w.leader();
+    const others = ['a', 'b', 'c'].filter((name) => name !== leader);
+    w.blue.setFaults({ emptyUniverse: true });
+    await waitUntil(() => w.target.accepted().length > 0, 'the rollback');
+    const leftAt = async (name: string) =>
+      ((await (await fetch(`${base(w, name)}/api/v1/state`)).json()) as { environments: Record<string, { rolledBackFromAt: string | null }> }).environments
+        .blue!.rolledBackFromAt;
+    await waitUntil(async () => (await leftAt(leader)) !== null, 'the leader to record the roll-away');
+    const recorded = await leftAt(leader);
+    await kill(w, leader, 'SIGKILL');
+    await waitUntil(async () => others.includes((await w.leader()) ?? ''), 'a new leader');
+    expect(await leftAt((await w.leader())!)).toBe(recorded);
+  });
+
   it('SIGSTOP of the leader past its lease, a fault, SIGCONT: the paused leader is fenced and steps down; one switch', async () => {
     const w = await cluster();
     const paused = await w.leader();
