@@ -109,9 +109,11 @@ export function secretsOfUrl(url: string): string[] {
 }
 
 /**
- * A URL's password (raw and decoded), `user:password`, and the values of query parameters named
- * like secrets; of a text that is no valid URL (`http://user:pw@host:99999`), the password and
- * `user:password` found by their place.
+ * A URL's password (raw and decoded), `user:password` (also as the Basic header's base64), and the
+ * values of query parameters named like secrets; of a text that is no valid URL
+ * (`http://user:pw@host:99999`), the password and `user:password` found by their place. A user
+ * name without a password is the credential itself (`https://<token>@host`, as GitHub and GitLab
+ * tokens are given), so it is one too.
  */
 function credentialsOfUrl(url: string): string[] {
   let parsed: URL;
@@ -120,15 +122,18 @@ function credentialsOfUrl(url: string): string[] {
   } catch {
     const userinfo = /^[a-z][a-z0-9+.-]*:\/\/([^/?#@]*)@/i.exec(url)?.[1];
     const colon = userinfo?.indexOf(':') ?? -1;
-    if (userinfo === undefined || colon < 0) return [];
+    if (userinfo === undefined) return [];
+    if (colon < 0) return [userinfo, safeDecode(userinfo)];
     const password = userinfo.slice(colon + 1);
     return [password, safeDecode(password), userinfo, safeDecode(userinfo)];
   }
   const parts: string[] = [];
-  if (parsed.password) {
+  if (parsed.password || parsed.username) {
     const user = safeDecode(parsed.username);
     const password = safeDecode(parsed.password);
-    parts.push(parsed.password, password, `${user}:${password}`, Buffer.from(`${user}:${password}`).toString('base64'));
+    parts.push(`${user}:${password}`, Buffer.from(`${user}:${password}`).toString('base64'));
+    if (parsed.password) parts.push(parsed.password, password);
+    else parts.push(parsed.username, user);
   }
   for (const [name, value] of parsed.searchParams) if (isSecretKey(name)) parts.push(value);
   return parts;

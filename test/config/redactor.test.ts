@@ -166,6 +166,19 @@ probes:
     for (const value of [env.BLUE_URL, env.HEALTH]) expect(config.secrets).not.toContain(value);
   });
 
+  it.each([
+    ['a valid URL', 'https://ghp_userOnlyToken55aa11bb@127.0.0.1:1'],
+    ['a URL with a bad port', 'https://ghp_userOnlyToken55aa11bb@127.0.0.1:99999'],
+  ])('takes a user name without a password as the credential it is, in %s (regression: https://<token>@host leaked, base64 whole)', (_name, url) => {
+    const secrets = collectSecrets({ environments: { blue: { url } } });
+    expect(secrets).toContain('ghp_userOnlyToken55aa11bb');
+    const redactor = new Redactor(secrets);
+    // What greenlight sends for it (probes/http-probe.ts), echoed back by a target, and cut short.
+    const header = `Basic ${Buffer.from('ghp_userOnlyToken55aa11bb:').toString('base64')}`;
+    const echoed = redactor.excerpt(`you sent ${header} / ghp_userOnlyToken55aa11bb:`, 60);
+    expect(echoed).not.toMatch(/ghp_|Z2hw/);
+  });
+
   it('reads the credential inside a Basic header', () => {
     const basic = Buffer.from('deploy:basic-password-9').toString('base64');
     expect(collectSecrets({ environments: { blue: { headers: { Authorization: `Basic ${basic}` } } } })).toEqual(
