@@ -32,7 +32,8 @@ import { flagRoutes } from './flags/flag-routes.js';
 import { FlagStore, resumeFlags, type FlagPersistence, type FlagState } from './flags/flag-store.js';
 import { ApiServer } from './http/api-server.js';
 import type { Route } from './http/http-server.js';
-import type { ActionRecord } from './events/store.js';
+import { StoreError, type ActionRecord } from './events/store.js';
+import { isCorrupt, unusableDatabase } from './events/make-directory.js';
 import { coreRoutes } from './http/core-routes.js';
 import { StateView, type AgentState } from './http/state-view.js';
 import { Pipeline } from './pipeline/pipeline.js';
@@ -313,9 +314,15 @@ export class Agent {
       this.#manualSequence = Date.now();
     } else {
       this.#manualSequence = this.bus.lastId;
-      this.#resume(persistence.store, true);
-      // Silences, windows, incidents and their escalation, settled against the incidents resumed above.
-      this.resumeAlerts(journaledLifecycleStore(persistence.store, persistence.journal));
+      try {
+        this.#resume(persistence.store, true);
+        // Silences, windows, incidents and their escalation, settled against the incidents resumed above.
+        this.resumeAlerts(journaledLifecycleStore(persistence.store, persistence.journal));
+      } catch (error) {
+        // A damaged page read only now: name the file and what to do, not just SQLite's words.
+        if (isCorrupt(error)) throw new StoreError(unusableDatabase('state database', persistence.store.path, error), { cause: error });
+        throw error;
+      }
     }
     const reports = (this.#reports = new Reports(this, {
       store: persistence.store,

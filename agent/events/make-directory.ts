@@ -36,3 +36,20 @@ export function whyUnusable(error: unknown): string {
   if (code === 'EACCES' || code === 'EROFS' || code === 'SQLITE_CANTOPEN' || code === 'SQLITE_READONLY') return 'it is not writable by this user';
   return (error as Error).message;
 }
+
+/** Whether SQLite found a database file damaged (a torn write, a bad restore, another file in its place). */
+export function isCorrupt(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB');
+}
+
+/**
+ * What to say of a database in the data directory that cannot be used, and what to do: a damaged
+ * file is restored or moved aside (another directory would not help); anything else is about the
+ * directory.
+ */
+export function unusableDatabase(what: string, path: string, error: unknown): string {
+  if (isCorrupt(error))
+    return `the ${what} ${path} is damaged (${(error as Error).message}): restore it from a backup, or move it aside (with any -wal and -shm files beside it) to start without what it held`;
+  return `cannot open the ${what} ${path}: ${whyUnusable(error)}. Set GREENLIGHT_DATA_DIR (dataDir) to a writable directory.`;
+}

@@ -10,7 +10,8 @@ import type { EventBus } from './events.js';
 import { Journal, type JournalReplica } from './journal.js';
 import { JournalRetention } from './journal-retention.js';
 import { DataDirLock } from './data-dir-lock.js';
-import { Store } from './store.js';
+import { isCorrupt, unusableDatabase } from './make-directory.js';
+import { Store, StoreError } from './store.js';
 
 /** A cluster agent's local copy of the shared history, read by the stream and GET /api/v1/events. */
 export const MIRROR_FILE = 'cluster-mirror.db';
@@ -39,14 +40,15 @@ export class Persistence {
     const logger = options.logger.child({ component: 'journal' });
     // Before anything is opened or written: a second agent on this directory stops here.
     const lock = DataDirLock.acquire(config.dataDir);
-    let store: Store;
+    let store: Store | undefined;
     try {
       store = replica ? Store.open(config.dataDir, now, MIRROR_FILE, true) : Store.open(config.dataDir, now);
+      bus.resumeFrom(store.lastEventId());
     } catch (error) {
+      store?.close();
       lock.release();
-      throw error;
+      throw isCorrupt(error) && store ? new StoreError(unusableDatabase('state database', store.path, error), { cause: error }) : error;
     }
-    bus.resumeFrom(store.lastEventId());
     const journal = new Journal({ store, bus, logger, now, replica });
     const retention = new JournalRetention({ store, ...config.journal.retention, now, logger });
     retention.start();

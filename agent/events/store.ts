@@ -13,7 +13,7 @@ import Database from 'better-sqlite3';
 import { GreenlightError } from '../../config/errors.js';
 import type { EventJson, GreenlightEvent, Severity } from './events.js';
 import type { FlagAuditEntry, FlagState } from '../flags/flag-store.js';
-import { makeDirectory, whyUnusable } from './make-directory.js';
+import { makeDirectory, unusableDatabase } from './make-directory.js';
 
 export class StoreError extends GreenlightError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -252,8 +252,7 @@ export class Store {
       db.pragma('synchronous = FULL');
       return new Store(path, db, now, wal);
     } catch (error) {
-      const why = whyUnusable(error);
-      throw new StoreError(`cannot open the state database ${path}: ${why}. Set GREENLIGHT_DATA_DIR (dataDir) to a writable directory.`, { cause: error });
+      throw new StoreError(unusableDatabase('state database', path, error), { cause: error });
     }
   }
 

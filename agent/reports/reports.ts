@@ -61,7 +61,7 @@ export class Reports {
     this.#options = options;
     const config = host.config;
     const logger = options.logger;
-    this.#rollups = RollupStore.open(config.dataDir);
+    this.#rollups = RollupStore.open(config.dataDir, (message) => logger.warn(message));
     this.#writer = new RollupWriter({ store: this.#rollups, now: options.now, logger });
     this.#retention = this.#createRetention(config);
     this.#delivery = new ReportDelivery({

@@ -19,13 +19,13 @@
  * hour tables are always current — there is no hourly compaction to wait for, and no pause of
  * the event loop once an hour (at a thousand series compacting an hour at once took 75 ms).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { LATENCY_BINS } from '../../probes/sliding-window.js';
 import { PAGE_CACHE_KIB, StoreError } from '../events/store.js';
 import { addEncodedBins, encodeBins, mergeEncoded } from './latency-sketch.js';
-import { makeDirectory, whyUnusable } from '../events/make-directory.js';
+import { isCorrupt, makeDirectory, unusableDatabase } from '../events/make-directory.js';
 
 export const MINUTE_MS = 60_000;
 export const HOUR_MS = 3_600_000;
@@ -160,20 +160,40 @@ export class RollupStore {
     });
   }
 
-  /** Open (or create) `<dataDir>/rollups.db`. Throws StoreError saying what to fix. */
-  static open(dataDir: string): RollupStore {
+  /**
+   * Open (or create) `<dataDir>/rollups.db`. Throws StoreError saying what to fix. A damaged file
+   * (a torn write, a bad restore) is moved aside and a new one started, with `warn` saying so: the
+   * rollups only feed reports, and an agent that refused to start over them would guard nothing.
+   */
+  static open(dataDir: string, warn: (message: string) => void = () => undefined): RollupStore {
     const dir = resolve(dataDir);
     const path = join(dir, ROLLUPS_FILE);
+    const attempt = () => {
+      let db: Database.Database | undefined;
+      try {
+        makeDirectory(dir);
+        db = new Database(path);
+        db.pragma(`cache_size = -${PAGE_CACHE_KIB}`);
+        db.pragma('journal_mode = WAL');
+        db.pragma('synchronous = NORMAL');
+        return new RollupStore(path, db, false);
+      } catch (error) {
+        db?.close();
+        throw error;
+      }
+    };
     try {
-      makeDirectory(dir);
-      const db = new Database(path);
-      db.pragma(`cache_size = -${PAGE_CACHE_KIB}`);
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = NORMAL');
-      return new RollupStore(path, db, false);
+      try {
+        return attempt();
+      } catch (error) {
+        if (!isCorrupt(error)) throw error;
+        const aside = `${path}.damaged-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+        for (const suffix of ['', '-wal', '-shm']) if (existsSync(`${path}${suffix}`)) renameSync(`${path}${suffix}`, `${aside}${suffix}`);
+        warn(`the rollup database ${path} is damaged (${(error as Error).message}): moved aside to ${aside}, and reports start over from now`);
+        return attempt();
+      }
     } catch (error) {
-      const why = whyUnusable(error);
-      throw new StoreError(`cannot open the rollup database ${path}: ${why}. Set GREENLIGHT_DATA_DIR (dataDir) to a writable directory.`, { cause: error });
+      throw new StoreError(unusableDatabase('rollup database', path, error), { cause: error });
     }
   }
 

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -217,6 +218,42 @@ describe('greenlight run', () => {
       `greenlight stopping: it could not start: cannot listen on 127.0.0.1:${port}: the port is already in use; stop the other process or set GREENLIGHT_LISTEN`,
     );
     expect(JSON.parse(events[0]!.data)).toMatchObject({ signal: null, reason: expect.stringContaining('could not start') });
+  });
+
+  it('a damaged state database: exits 1 naming the file and what to do (regression: "database disk image is malformed", or advice about permissions)', async () => {
+    const dataDir = tempDir('greenlight-data-');
+    const file = writeTempFile('damaged.yaml', pairConfig(blue.url, green.url, { dataDir }));
+    // A real database with one page of its tables overwritten (a torn write), and a file of garbage (a bad restore).
+    const first = await startAgentProcess(file);
+    await first.stop();
+    const db = join(dataDir, 'greenlight.db');
+    const pages = readFileSync(db);
+    pages.fill(0x5a, 4096, 8192);
+    writeFileSync(db, pages);
+    for (const content of [undefined, randomBytes(50_000)]) {
+      if (content) writeFileSync(db, content);
+      const run = await cli(['run', '--config', file], {}, 15_000);
+      expect(run.code).toBe(1);
+      expect(run.stdout + run.stderr).toMatch(
+        new RegExp(`the state database ${db.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is damaged \\(.+\\): restore it from a backup, or move it aside`),
+      );
+      expect(run.stdout + run.stderr).not.toContain('Set GREENLIGHT_DATA_DIR');
+    }
+  });
+
+  it('a damaged rollup database (reports only): moved aside, and the agent starts (regression: it refused to start, a crash loop over report figures)', async () => {
+    const dataDir = tempDir('greenlight-data-');
+    writeFileSync(join(dataDir, 'rollups.db'), randomBytes(50_000));
+    const agent = await startAgentProcess(writeTempFile('rollups.yaml', pairConfig(blue.url, green.url, { dataDir })));
+    try {
+      expect(agent.output.join('')).toMatch(
+        /the rollup database .*rollups\.db is damaged \(.+\): moved aside to .*rollups\.db\.damaged-.*, and reports start over from now/,
+      );
+      expect(readdirSync(dataDir).filter((name) => name.startsWith('rollups.db.damaged-'))).toHaveLength(1);
+      expect((await fetch(`${agent.base}/api/v1/report?since=1h`)).status).toBe(200);
+    } finally {
+      await agent.stop();
+    }
   });
 
   it.each([
