@@ -212,6 +212,18 @@ export class ActionRunner {
     this.#bus.publish({ type: 'action.started', severity: 'info', ...scope, message: what, data: base });
     if (!this.#dryRun) this.#record(record);
     const outcome = await this.#attempt(() => action.fire(context, this.#shutdown.signal));
+    if (outcome.outcome === 'failed' && this.#shutdown.signal.aborted && !this.#dryRun) {
+      // Cut short by a stop (SIGTERM): what it did is as unknown as after a kill -9. Its record stays
+      // "started", so the next start (or the next leader) settles it by looking, as it does a crash's;
+      // recording "failed" let a switch that reached the traffic layer count as never made.
+      const interrupted: ActionOutcome = {
+        outcome: 'failed',
+        error: `interrupted by the stop (${outcome.error}); the next start settles it by checking what it did`,
+        data: { ...outcome.data, interrupted: true },
+      };
+      this.#report(name, context, base, started, interrupted);
+      return interrupted;
+    }
     if (!this.#dryRun) this.#record({ ...record, state: outcome.outcome, finishedAt: this.#now(), detail: describeOutcome(outcome) });
     this.#report(name, context, base, started, outcome);
     this.#settle(name, context, outcome);

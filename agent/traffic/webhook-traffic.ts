@@ -51,7 +51,12 @@ export const webhookTraffic: PluginDefinition<WebhookTrafficConfig, TrafficAdapt
           const headers = { ...config.headers, [FENCING_HEADER]: String(request.fencingToken) };
           response = await sendWithRetry(deps, { label: LABEL, url: config.url, method: 'POST', headers, json: body }, policy, signal);
         } catch (error) {
-          if (error instanceof OutboundError) throw new TrafficError(`${error.message}; traffic was not switched to ${request.to}`, { cause: error });
+          if (error instanceof OutboundError) {
+            // Cut off by a stop after the request may have gone out: nobody knows what the receiver did.
+            const fate =
+              signal.aborted && error.status === undefined ? `whether traffic moved to ${request.to} is unknown` : `traffic was not switched to ${request.to}`;
+            throw new TrafficError(`${error.message}; ${fate}`, { cause: error });
+          }
           throw error;
         }
         if (response.status >= 300) {

@@ -5,6 +5,8 @@
  * nginx adapter reads its real upstream file (its reload command only counts how often it ran).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Agent } from '../../agent/agent.js';
@@ -153,6 +155,62 @@ probes:
       expect(agent.activeEnvironment).toBe('blue');
     } finally {
       await agent.close();
+    }
+  });
+
+  it('a stop (SIGTERM) while the switch waits on a slow traffic webhook: the record stays open and the next start settles it (regression: recorded "traffic was not switched", then guarded the wrong environment)', async () => {
+    const dataDir = tempDir('greenlight-reconcile-');
+    // A traffic webhook that takes 3 s to accept a switch: the stop comes while it is in flight.
+    const switches: string[] = [];
+    const webhook = createServer((req, res) => {
+      switches.push(req.url ?? '');
+      setTimeout(() => res.writeHead(200).end(), 3_000);
+    });
+    await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
+    const config = () =>
+      parseAgentConfig(`listen: 127.0.0.1:0
+dataDir: ${dataDir}
+environments: { blue: { url: ${pair.blue.url} }, green: { url: ${pair.green.url} } }
+probeDefaults: { every: 100ms, timeout: 2s, jitter: 0 }
+traffic: { type: webhook, url: "http://127.0.0.1:${(webhook.address() as AddressInfo).port}/switch" }
+actions:
+  rollback: { type: rollback }
+rules:
+  - name: blue-down
+    severity: critical
+    env: blue
+    when: { all: [ { fact: consecutiveFailures, params: { probe: universe }, operator: greaterThanInclusive, value: 3 } ] }
+    actions: [rollback]
+probes:
+  - { name: universe, path: /api/alphastack/universe, expect: { json: [ { path: $.universe, nonEmpty: true } ] } }
+`);
+    try {
+      const first = await startAgent(config());
+      pair.blue.setFaults({ emptyUniverse: true });
+      await waitUntil(() => switches.length > 0, 'the switch request to reach the webhook');
+      await first.agent.close('SIGTERM');
+      const failed = first.events.find((e) => e.type === 'action.failed')!;
+      expect(failed.message).toContain('interrupted by the stop');
+      expect(failed.message).toContain('whether traffic moved to green is unknown');
+      expect(failed.message).not.toContain('was not switched');
+      const store = Store.open(dataDir);
+      expect(store.unfinishedActions().map((record) => record.action)).toEqual(['rollback']);
+      store.close();
+
+      // The next start settles it as it settles a crash's: this adapter cannot say where traffic goes.
+      pair.blue.resetFaults();
+      const second = await startAgent(config());
+      try {
+        await waitUntil(() => second.events.some((e) => e.type === 'action.failed' && e.data.reconciled === true), 'the reconciled rollback');
+        expect(second.events.find((e) => e.type === 'action.failed' && e.data.reconciled === true)!.message).toContain('cannot report where traffic goes');
+        expect(switches).toHaveLength(1);
+      } finally {
+        await second.agent.close();
+      }
+    } finally {
+      pair.blue.resetFaults();
+      webhook.closeAllConnections();
+      webhook.close();
     }
   });
 });
