@@ -6,7 +6,10 @@
  *   is no longer live, someone already switched and there is nothing to do.
  * - A rule's rollback goes ahead only while its condition holds on the live environment now: an
  *   incident that keeps firing (keepFiringFor, or resumed after a restart) over a recovered
- *   environment waits ("recovered"), owed, and goes ahead if the condition comes back.
+ *   environment waits ("recovered"), owed, and goes ahead if the condition comes back. A rule over
+ *   error-ratio windows alone remembers failures that are over: once the live environment has
+ *   passed every probe for `settle`, or for longer than the target has, it has recovered too,
+ *   whatever the window still says.
  * - Both environments failing at the same moment points at greenlight's own network or a shared
  *   dependency (the database), not at the release: hold, alert "inconclusive". Both failing: the
  *   same probes fail on both now, or the rule's condition holds on the target too — unless the
@@ -40,7 +43,7 @@
  *   outcome names the step (`data.failedStep`), and the switch phase has raised a critical alert.
  */
 import { z } from 'zod';
-import { Duration } from '../../config/schema.js';
+import { Duration, type ConditionConfig } from '../../config/schema.js';
 import { formatDuration } from '../../config/units.js';
 import { ONE_OFF_ALERT_MS, type AlertNotice } from '../alerts/alert-receiver.js';
 import type { PluginDefinition } from '../plugins/plugin.js';
@@ -223,6 +226,24 @@ class RollbackAction implements Action {
         data: {},
       };
     }
+    // A window of failures outlives them: the live environment has recovered when it has passed
+    // every probe for `settle`, or for longer than the target has (it came back first: a held
+    // rollback would now move traffic away from the environment that recovered before the other).
+    if (
+      context.rule &&
+      countsFailuresOnly(context.rule.when) &&
+      here.healthy &&
+      (here.passingForMs >= this.#config.settle || (there.healthy && here.passingForMs >= there.passingForMs))
+    ) {
+      return {
+        go: false,
+        live,
+        target,
+        judgement: 'recovered',
+        why: `${live} has passed every probe for ${seconds(here.passingForMs)} (${target} for ${seconds(there.passingForMs)}): ${context.rule.name}'s window still remembers failures that are over (nothing to roll back unless they come back)`,
+        data: { passingForMs: Math.round(here.passingForMs), settleMs: this.#config.settle },
+      };
+    }
     const holdsThere = context.rule ? (await controller.ruleHoldsOn(context.rule.name, target)) === true : false;
     const hold = (judgement: Judgement, why: string, data: Record<string, unknown> = {}): Verdict => ({
       go: false,
@@ -402,4 +423,15 @@ function describeUnhealthy(health: EnvironmentHealth): string {
 
 function seconds(ms: number): string {
   return `${(ms / 1_000).toFixed(1)}s`;
+}
+
+/**
+ * Whether a condition reads nothing but error ratios over windows: facts that count failed probes,
+ * so that every probe passing means they are over. Latency, memory and streaks say other things.
+ */
+function countsFailuresOnly(condition: ConditionConfig): boolean {
+  if ('all' in condition) return condition.all.every(countsFailuresOnly);
+  if ('any' in condition) return condition.any.every(countsFailuresOnly);
+  if ('not' in condition) return false;
+  return condition.fact === 'errorRatio';
 }

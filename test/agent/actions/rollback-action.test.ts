@@ -103,6 +103,26 @@ describe('a held rollback is owed, and retried', () => {
     expect(w.agent.state().owed).toEqual([]);
   });
 
+  it("the live one's errors fired while the other hung; the live one recovers, then the other: no switch from a window that remembers (regression: switched 62 s after blue had recovered)", async () => {
+    const w = await start({ warmupMs: 300_000 });
+    w.faults.green.hang = true;
+    await w.advance(3_000);
+    w.faults.blue.down = true;
+    await w.advanceUntil(
+      () => w.events.some((e) => e.type === 'rule.firing' && e.rule === 'live-error-ratio-critical'),
+      60_000,
+      'the error-ratio rule to fire on blue',
+    );
+    await w.advance(20_000);
+    expect(w.switches()).toEqual([]);
+    w.faults.blue.down = false;
+    await w.advance(20_000);
+    w.faults.green.hang = false;
+    await w.advance(120_000);
+    expect(w.switches()).toEqual([]);
+    expect(w.agent.activeEnvironment).toBe('blue');
+  });
+
   it('a rule still firing from the both-failing period acts when the live one then fails alone', async () => {
     // Only the error-ratio rule: it fires while both fail and stays firing (its 5-minute window) after they recover.
     const w = await start({ config: onlyRules(['live-error-ratio-critical']) });
