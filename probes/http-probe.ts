@@ -155,7 +155,15 @@ export function runProbe(
   return new Promise((resolve) => new ProbeCall(target, now, tls, resolve).start(dispatcher, canceller));
 }
 
-type BodyRead = { kind: 'ok'; bytes: Buffer } | { kind: 'too_large'; seen: number };
+type BodyRead = { kind: 'ok'; bytes: Buffer } | { kind: 'too_large'; seen: number } | { kind: 'too_many_pieces'; seen: number; pieces: number };
+
+/**
+ * The most pieces (chunks as undici hands them over) an answer is read in. An answer flushed a byte
+ * at a time (a buggy streaming server, a proxy) reached the 1 MiB limit only after a million
+ * callbacks, seconds of the agent's CPU per probe, and slowed every other series meanwhile. A health
+ * answer of any size comes in far fewer: 1 MiB in 16 KiB reads is 64.
+ */
+export const MAX_BODY_PIECES = 16_384;
 
 const EMPTY = Buffer.alloc(0);
 
@@ -180,8 +188,10 @@ class ProbeCall implements Dispatcher.DispatchHandler, Cancellable {
   #settled = false;
   #headers: Record<string, string | string[] | undefined> = NO_HEADERS;
   #hasBody = true;
-  #chunks: Buffer[] | undefined;
+  /** The answer so far: undici's first piece as it is; from the second on, one buffer they are copied into. */
+  #body: Buffer | undefined;
   #size = 0;
+  #pieces = 0;
 
   constructor(target: ProbeTarget, now: () => number, tls: TlsFactSource | undefined, resolve: (result: ProbeResult) => void) {
     this.#target = target;
@@ -236,20 +246,35 @@ class ProbeCall implements Dispatcher.DispatchHandler, Cancellable {
     const declared = Number(headers['content-length']);
     // Stop before reading: the connection is dropped rather than drained, so a 50 MB answer
     // costs at most `maxBodyBytes` of memory.
-    if (this.#hasBody && declared > target.maxBodyBytes) this.#tooLarge(controller, declared);
+    if (this.#hasBody && declared > target.maxBodyBytes) this.#tooLarge(controller, { kind: 'too_large', seen: declared });
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.#settled || !this.#hasBody) return;
+    const had = this.#size;
     this.#size += chunk.length;
-    if (this.#size > this.#target.maxBodyBytes) return this.#tooLarge(controller, this.#size);
-    (this.#chunks ??= []).push(chunk);
+    if (this.#size > this.#target.maxBodyBytes) return this.#tooLarge(controller, { kind: 'too_large', seen: this.#size });
+    if (++this.#pieces > MAX_BODY_PIECES) return this.#tooLarge(controller, { kind: 'too_many_pieces', seen: this.#size, pieces: this.#pieces });
+    // Pieces are views of undici's socket reads: kept as they are, each held a whole read's memory
+    // and an object of its own (a million of them for an answer sent a byte at a time). One piece,
+    // the usual answer, is kept as it is; more are copied into one buffer, grown by doubling.
+    let body = this.#body;
+    if (body === undefined) {
+      this.#body = chunk;
+      return;
+    }
+    if (this.#pieces === 2 || this.#size > body.length) {
+      const grown = Buffer.allocUnsafe(Math.min(this.#target.maxBodyBytes, Math.max(this.#size, 2 * had, 4_096)));
+      body.copy(grown, 0, 0, had);
+      this.#body = body = grown;
+    }
+    chunk.copy(body, had);
   }
 
   onResponseEnd(): void {
     if (this.#settled) return;
-    const chunks = this.#chunks;
-    const bytes = chunks === undefined ? EMPTY : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.#size);
+    const body = this.#body;
+    const bytes = body === undefined ? EMPTY : this.#pieces === 1 ? body : body.subarray(0, this.#size);
     this.#result.durationMs = performance.now() - this.#start;
     evaluate(this.#target, this.#result, this.#headers, { kind: 'ok', bytes });
     this.#finish();
@@ -286,18 +311,20 @@ class ProbeCall implements Dispatcher.DispatchHandler, Cancellable {
     this.#controller?.abort(new Error(result.error));
   }
 
-  #tooLarge(controller: Dispatcher.DispatchController, seen: number): void {
+  #tooLarge(controller: Dispatcher.DispatchController, read: BodyRead & { seen: number }): void {
     this.#result.durationMs = performance.now() - this.#start;
-    evaluate(this.#target, this.#result, this.#headers, { kind: 'too_large', seen });
+    evaluate(this.#target, this.#result, this.#headers, read);
     this.#finish();
-    controller.abort(new Error(`body larger than ${this.#target.maxBodyBytes} bytes`));
+    controller.abort(
+      new Error(read.kind === 'too_many_pieces' ? `body in more than ${MAX_BODY_PIECES} pieces` : `body larger than ${this.#target.maxBodyBytes} bytes`),
+    );
   }
 
   #finish(): void {
     this.#settled = true;
     clearTimeout(this.#timer);
     this.#canceller?.leave(this);
-    this.#chunks = undefined;
+    this.#body = undefined;
     const result = this.#result;
     const facts = this.#target.tlsHost === undefined ? undefined : this.#tls?.facts(this.#target.tlsHost);
     if (facts) result.tls = probeTls(facts, result.startedAt);
@@ -336,6 +363,12 @@ function evaluate(target: ProbeTarget, result: ProbeResult, headers: Record<stri
 
   if (read.kind === 'too_large') {
     checks[count++] = { ok: false, text: `body (${read.seen} bytes or more) larger than ${target.maxBodyBytes} bytes` };
+    if (reason !== 'status') reason = 'body_too_large';
+  } else if (read.kind === 'too_many_pieces') {
+    checks[count++] = {
+      ok: false,
+      text: `body sent in more than ${MAX_BODY_PIECES} pieces (${read.seen} bytes so far, ${(read.seen / read.pieces).toFixed(1)} bytes a piece): greenlight stops reading an answer flushed a few bytes at a time`,
+    };
     if (reason !== 'status') reason = 'body_too_large';
   } else if (target.json !== undefined) {
     const { selector, checks: jsonChecks, extract } = target.json;

@@ -9,7 +9,7 @@ import { Agent } from 'undici';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../../config/load-config.js';
 import type { Config } from '../../config/schema.js';
-import { classifyError, ProbeCompiler, runProbe, type ProbeTarget } from '../../probes/http-probe.js';
+import { classifyError, MAX_BODY_PIECES, ProbeCompiler, runProbe, type ProbeTarget } from '../../probes/http-probe.js';
 import { ProbeCanceller } from '../../probes/probe-canceller.js';
 import { REASON_CODES, type ProbeResult, type ReasonCode } from '../../probes/probe-result.js';
 import { Redactor } from '../../config/redactor.js';
@@ -647,6 +647,42 @@ describe('runProbe: body limits', () => {
     // the connection was dropped, not drained: the server saw it close long before 50 MB
     expect(sentWhenClosed).toBeGreaterThan(0);
     expect(sentWhenClosed).toBeLessThan(TOTAL / 2);
+  });
+
+  it('an answer in many small pieces is read whole and right, and one flushed a byte at a time is cut at MAX_BODY_PIECES (regression: a million pieces held 0.5 GB and seconds of CPU)', async () => {
+    // Raw chunked framing, written straight to the socket: each piece its own chunk, as a server that flushes per write sends it.
+    const pieces = (count: number, text: (i: number) => string) => {
+      let out = '';
+      for (let i = 0; i < count; i++) {
+        const piece = text(i);
+        out += `${Buffer.byteLength(piece).toString(16)}\r\n${piece}\r\n`;
+      }
+      return out;
+    };
+    const json = JSON.stringify({ status: 'healthy', universe: Array.from({ length: 300 }, (_, i) => ({ symbol: `S${i}` })) });
+    const server = await httpServer((req, res) => {
+      const socket = res.socket!;
+      socket.write('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n');
+      // Many small pieces in a few socket writes: undici hands them over one by one.
+      if (req.url === '/small') socket.write(`${pieces(json.length, (i) => json[i]!)}0\r\n\r\n`);
+      else socket.write(pieces(MAX_BODY_PIECES + 10, () => ' '));
+    });
+    const small = await runProbe(
+      targetFor(server.url, 'path: /small\nexpect:\n  json:\n    - path: $.status\n      equals: healthy\n    - path: $.universe\n      length: 300'),
+      agent,
+      now,
+    );
+    expect(json.length).toBeLessThan(MAX_BODY_PIECES);
+    expect(small.checks.map((check) => check.ok)).toEqual([true, true, true]);
+    expect(small.ok).toBe(true);
+
+    const result = await runProbe(targetFor(server.url, 'path: /bytes\ntimeout: 10s'), agent, now);
+    expectFailure(result, 'body_too_large');
+    expect(result.checks.at(-1)!.text).toMatch(
+      new RegExp(
+        `^body sent in more than ${MAX_BODY_PIECES} pieces \\(\\d+ bytes so far, 1\\.0 bytes a piece\\): greenlight stops reading an answer flushed a few bytes at a time$`,
+      ),
+    );
   });
 
   it('body_too_large: a declared content-length above the limit fails without reading the body', async () => {
