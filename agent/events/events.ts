@@ -209,6 +209,8 @@ export type ConfigReloadedEvent = EventBase<
     needsRestart: string[];
     /** What the config says that neither a reload nor a restart applies (activeEnvironment), and what to do instead. */
     notApplied: string[];
+    /** What the new file turned off that the running one had on (an unset variable), as at a start. */
+    notices?: string[];
   }
 >;
 export type ConfigReloadFailedEvent = EventBase<'config.reload_failed', { source: string; trigger: string; error: string; issues: string[] }>;

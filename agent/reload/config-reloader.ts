@@ -40,6 +40,8 @@ export type ReloadResult =
       components: string[];
       needsRestart: string[];
       notApplied: string[];
+      /** What the new file turned off that the running one had on (a traffic adapter, a receiver: an unset variable). */
+      notices: string[];
     }
   | { ok: false; error: string; issues: string[] };
 
@@ -265,6 +267,10 @@ export class ConfigReloader {
     }
 
     const { probes, components, needsRestart, notApplied } = plan;
+    // What the new file turned off that the running one had on (a traffic adapter or a receiver
+    // whose variable a typo left unset): said as loudly as at a start, where the same file warns.
+    const earlier = new Set(previous.notices);
+    const notices = next.notices.filter((notice) => !earlier.has(notice));
     const result: ReloadResult = {
       ok: true,
       probes,
@@ -272,14 +278,15 @@ export class ConfigReloader {
       components,
       needsRestart,
       notApplied,
+      notices,
     };
-    for (const notice of notApplied) this.#logger.warn(notice);
+    for (const notice of [...notApplied, ...notices]) this.#logger.warn(notice);
     const summary = `${probes.added.length} probes added, ${probes.changed.length} changed, ${probes.removed.length} removed, ${probes.kept.length} kept with their windows; ${rules.added.length} rules added, ${rules.changed.length} changed, ${rules.removed.length} removed${components.length ? `; rebuilt ${components.join(', ')}` : ''}`;
     t.bus.publish({
       type: 'config.reloaded',
-      severity: 'info',
-      message: `config reloaded from ${source} (${trigger}): ${summary}${needsRestart.length ? `; ${needsRestart.join(', ')} changed but apply only after a restart` : ''}${notApplied.length ? `; ${notApplied.join('; ')}` : ''}`,
-      data: { source, trigger, probes, rules: result.rules, components, needsRestart, notApplied },
+      severity: notices.length > 0 ? 'warning' : 'info',
+      message: `config reloaded from ${source} (${trigger}): ${summary}${needsRestart.length ? `; ${needsRestart.join(', ')} changed but apply only after a restart` : ''}${notApplied.length ? `; ${notApplied.join('; ')}` : ''}${notices.length ? `; NOTE: ${notices.join('; ')}` : ''}`,
+      data: { source, trigger, probes, rules: result.rules, components, needsRestart, notApplied, notices },
     });
     t.pipeline.evaluateAll();
     return result;

@@ -128,6 +128,34 @@ ${options.probes}
     }
   });
 
+  it('warns when the new file turns off what ran (a typo leaves the traffic webhook variable unset), as a start does (regression: info only; rollbacks then moved nothing)', async () => {
+    const dataDir = tempDir('greenlight-reload-');
+    const env = { TRAFFIC_WEBHOOK_URL: 'http://127.0.0.1:9/switch' };
+    const text = configText({ dataDir, probes: [HEALTH, UNIVERSE].join('\n'), rules: rule('universe-3', 3) }).replace(
+      'actions:',
+      'traffic: { type: webhook, url: "${TRAFFIC_WEBHOOK_URL}" }\nactions:',
+    );
+    const file = writeTempFile('reload.yaml', text);
+    const { agent, events } = await startAgent(await loadAgentConfig(file, env), {
+      reloadConfig: () => loadAgentConfig(file, env),
+      configSource: file,
+      ready: true,
+    });
+    try {
+      expect(agent.state(false).traffic.adapter).toBe('webhook');
+      writeFileSync(file, text.replace('${TRAFFIC_WEBHOOK_URL}', '${TRAFIC_WEBHOOK_URL}'));
+      const result = await agent.reload('test');
+      expect(result).toMatchObject({ ok: true, notices: [expect.stringContaining('is off because TRAFIC_WEBHOOK_URL is not set')] });
+      const reloaded = events.find((e) => e.type === 'config.reloaded')!;
+      expect(reloaded.severity).toBe('warning');
+      expect(reloaded.message).toContain('NOTE: traffic (webhook) is off because TRAFIC_WEBHOOK_URL is not set');
+      // The same file again: nothing new is off, nothing to warn of.
+      expect(await agent.reload('test')).toMatchObject({ ok: true, notices: [] });
+    } finally {
+      await agent.close();
+    }
+  });
+
   it('refuses an invalid file with config.reload_failed naming the problem, and keeps running the old config', async () => {
     const dataDir = tempDir('greenlight-reload-');
     const file = writeTempFile('reload.yaml', configText({ dataDir, probes: [HEALTH, UNIVERSE].join('\n'), rules: rule('universe-3', 3) }));
