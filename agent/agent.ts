@@ -234,6 +234,7 @@ export class Agent {
       isOpen: (incident) => this.pipeline.incidents.isOpen(incident),
       onOwedChange: () => this.pipeline.incidents.save(),
       acting,
+      ruleActions: (rule) => this.#config.rules.find((candidate) => candidate.name === rule)?.actions,
       ...(cluster ? { claim: (record: ActionRecord, retry: boolean) => cluster.claimAction(record, retry) } : {}),
     });
     this.promotions = new PromotionController({ host: this, now: this.now, sleep, logger: logger.child({ component: 'promote' }) });

@@ -78,6 +78,7 @@ export class ActionRunner {
   readonly #onOwedChange: () => void;
   readonly #acting: () => boolean;
   readonly #claim: ((record: ActionRecord, retry: boolean) => Promise<string | undefined>) | undefined;
+  readonly #ruleActions: ((rule: string) => readonly string[] | undefined) | undefined;
   /** A retry sweep is under way; `#sweepAgain` asks for one more after it and its spacing. */
   #sweeping = false;
   #sweepAgain = false;
@@ -106,6 +107,8 @@ export class ActionRunner {
      * (this agent no longer leads, or another started this action for this incident).
      */
     claim?: (record: ActionRecord, retry: boolean) => Promise<string | undefined>;
+    /** The actions a rule lists in the config that runs now (a reload or a restart may have renamed one); undefined for no such rule. */
+    ruleActions?: (rule: string) => readonly string[] | undefined;
   }) {
     this.#actions = options.actions;
     this.#bus = options.bus;
@@ -118,6 +121,7 @@ export class ActionRunner {
     this.#onOwedChange = options.onOwedChange ?? (() => undefined);
     this.#acting = options.acting ?? (() => true);
     this.#claim = options.claim;
+    this.#ruleActions = options.ruleActions;
   }
 
   /** The actions a reload configured; runs in flight finish with the instances they started with. */
@@ -279,9 +283,10 @@ export class ActionRunner {
         this.#forgive(entry.action, entry.incident, 'its incident is no longer firing');
         continue;
       }
-      const action = this.#actions.get(entry.action);
+      const listed = entry.context.rule ? this.#ruleActions?.(entry.context.rule.name) : undefined;
+      const action = listed && !listed.includes(entry.action) ? undefined : this.#actions.get(entry.action);
       if (!action?.ready) {
-        this.#forgive(entry.action, entry.incident, `no ${entry.action} action that can retry is configured any more`);
+        this.#carryOver(key, entry, listed);
         continue;
       }
       if (!(await this.#ready(action, entry))) continue;
@@ -343,6 +348,46 @@ export class ActionRunner {
       entry.reason = reason;
       entry.nextAt = this.#now() + Math.min(RETRY_BACKOFF_MAX_MS, RETRY_BACKOFF_MS * 2 ** Math.max(0, entry.attempts - 1));
     }
+    this.#onOwedChange();
+  }
+
+  /**
+   * An owed action whose name the running config no longer has for its rule (renamed by a reload,
+   * or before a restart): the debt goes on with the rule's one action of the same kind that can
+   * retry (a rollback renamed `rb` is still the incident's rollback). Without one it is dropped,
+   * loudly: an incident still firing is no longer owed its rollback, and a person must know.
+   */
+  #carryOver(key: string, entry: OwedEntry, listed: readonly string[] | undefined): void {
+    const type = 'rollback';
+    const successors = (listed ?? []).filter((name) => name !== entry.action && this.#actions.get(name)?.type === type && this.#actions.get(name)?.ready);
+    this.#owed.delete(key);
+    if (successors.length === 1) {
+      const [successor] = successors as [string];
+      this.#owed.set(runKey(entry.incident, successor), { ...entry, action: successor, running: false, nextAt: 0 });
+      this.#logger.warn(
+        { action: successor, was: entry.action, incident: entry.incident },
+        `${entry.action}, owed to ${entry.incident}, is no longer configured for its rule: the debt goes on as ${successor}, the rule's ${type} action now`,
+      );
+      this.#onOwedChange();
+      this.retryOwed();
+      return;
+    }
+    const why =
+      successors.length === 0
+        ? `no ${type} action of its rule is configured any more (renamed or removed by a reload or before a restart)`
+        : `its rule now has ${successors.length} ${type} actions (${successors.join(', ')}), and greenlight does not guess which`;
+    this.#logger.error(
+      { action: entry.action, incident: entry.incident },
+      `the ${entry.action} owed to ${entry.incident} is dropped: ${why}. The incident still fires: move traffic by hand (greenlight rollback) if it must`,
+    );
+    this.#bus.publish({
+      type: 'action.failed',
+      severity: 'critical',
+      env: entry.context.env,
+      rule: entry.context.rule?.name ?? null,
+      message: `${entry.action} owed to ${entry.incident} dropped: ${why}; roll back by hand (greenlight rollback) if it must`,
+      data: { action: entry.action, type, incident: entry.incident, dryRun: this.#dryRun, owedSince: entry.since, dropped: true, durationMs: 0, error: why },
+    });
     this.#onOwedChange();
   }
 

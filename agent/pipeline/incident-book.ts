@@ -157,8 +157,9 @@ export class IncidentBook {
       const context: ActionContext = { ...kept, rule: config, figures: null };
       this.#open.set(rule, context);
       this.#effects.set(entry.incident, { switched: false, succeeded: false });
-      // What it was still owed stays owed: retried once it would go ahead, as before the restart.
-      for (const debt of owed ?? []) if (config.actions.includes(debt.action)) this.#actions()?.owe(debt.action, context, debt.reason, debt.since);
+      // What it was still owed stays owed: retried once it would go ahead, as before the restart (an
+      // action renamed since goes on under its new name, or is dropped loudly: ActionRunner's sweep).
+      for (const debt of owed ?? []) this.#actions()?.owe(debt.action, context, debt.reason, debt.since);
       this.#logger.warn(
         { rule, incident: entry.incident, owed: owed?.map((debt) => debt.action) },
         `${entry.incident} was firing before the restart: it goes on firing without repeating its actions${owed?.length ? `; still owed: ${owed.map((debt) => debt.action).join(', ')}` : ''}`,

@@ -198,6 +198,48 @@ describe('an owed rollback survives a restart', () => {
   });
 });
 
+describe('an owed rollback whose action was renamed (regression: dropped without a word; blue stayed live and failing)', () => {
+  const renamed = STOCK.replace(/^ {2}rollback:$/m, '  rb:').replaceAll('actions: [rollback,', 'actions: [rb,');
+
+  it('before a restart: the debt goes on under the new name, and the rollback happens', async () => {
+    const dataDir = tempDir('greenlight-owed-rename-');
+    const stoppedAt = await holdThenStop(
+      dataDir,
+      10_000,
+      (first) => rollbacks(first.events, 'action.skipped').length > 0,
+      'the held rollback',
+      () => undefined,
+    );
+    const w = await start({ dataDir, config: renamed, startAt: stoppedAt + 10_000, faults: { blue: { emptyUniverse: true } } });
+    await w.advanceUntil(() => w.switches().length > 0, 20_000, 'the owed rollback, as rb');
+    expect(w.events.find((e) => e.type === 'action.succeeded' && e.data.action === 'rb')!.data).toMatchObject({
+      retryOf: 'live-universe-failing#1',
+      from: 'blue',
+      to: 'green',
+    });
+    expect(w.switches()).toHaveLength(1);
+  });
+
+  it('before a restart, with no rollback action left for the rule: dropped loudly, a critical action.failed', async () => {
+    const dataDir = tempDir('greenlight-owed-rename-');
+    const stoppedAt = await holdThenStop(
+      dataDir,
+      10_000,
+      (first) => rollbacks(first.events, 'action.skipped').length > 0,
+      'the held rollback',
+      () => undefined,
+    );
+    const none = renamed.replaceAll('actions: [rb, ', 'actions: [');
+    const w = await start({ dataDir, config: none, startAt: stoppedAt + 10_000, faults: { blue: { emptyUniverse: true } } });
+    await w.advanceUntil(() => w.events.some((e) => e.type === 'action.failed' && e.data.dropped === true), 20_000, 'the dropped debt');
+    const dropped = w.events.find((e) => e.type === 'action.failed' && e.data.dropped === true)!;
+    expect(dropped.severity).toBe('critical');
+    expect(dropped.message).toContain('rollback owed to live-universe-failing#1 dropped: no rollback action of its rule is configured any more');
+    expect(w.agent.state().owed).toEqual([]);
+    expect(w.switches()).toEqual([]);
+  });
+});
+
 describe("a hold's alert survives a restart", () => {
   it('raised before the restart, it resolves when the incident ends after it (regression: it fired on, muting the environment through inhibition)', async () => {
     const dataDir = tempDir('greenlight-hold-alert-restart-');
