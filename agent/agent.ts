@@ -415,6 +415,11 @@ export class Agent {
     return this.#view.state(withSeries);
   }
 
+  /** Write a record of the action journal (a promotion's switch; the action runner writes its own). */
+  recordAction(record: ActionRecord): void {
+    this.#persistence?.journal.recordAction(record);
+  }
+
   /**
    * `env`'s results in its probes' `windowMs` windows (the shortest where a probe has none that
    * long) from `since` on, counted from the first window bucket that starts after it

@@ -519,7 +519,8 @@ function retryData(incident: string, retry: Retry): Record<string, unknown> {
   return { retryOf: incident, attempt: retry.attempt, owedSince: new Date(retry.owedSince).toISOString(), heldBecause: retry.heldBecause };
 }
 
-function storedContext(context: ActionContext): StoredActionContext {
+/** What the action journal keeps of a context (the rule by name). */
+export function storedContext(context: ActionContext): StoredActionContext {
   return {
     rule: context.rule?.name ?? null,
     incident: context.incident,

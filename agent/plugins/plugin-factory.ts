@@ -15,6 +15,7 @@ import { buildSwitchSteps, type SwitchStep } from '../traffic/switch-steps.js';
 import type { TrafficAdapter } from '../traffic/traffic-adapter.js';
 import { sleep, type PluginDeps } from './plugin.js';
 import { ACTIONS, ALERT_RECEIVERS, CDN_PURGERS, createPlugin, TRAFFIC_ADAPTERS } from './registry.js';
+import { PROMOTION_SWITCH, promotionSwitchAction } from '../promote/promotion-switch.js';
 
 /** The name under which operator-requested rollbacks run (not a config entry). */
 export const MANUAL_ROLLBACK = 'manual-rollback';
@@ -49,12 +50,17 @@ export class PluginFactory {
     return config.alerts.receivers.map((block) => createPlugin(ALERT_RECEIVERS, block, this.deps('alerts')));
   }
 
-  /** The configured actions plus the manual rollback; `keep` supplies instances to reuse by name (their cooldowns and holds go on). */
+  /**
+   * The configured actions plus the manual rollback and the journal's name for a promotion's switch
+   * (whose `reconcile` settles one a crash interrupted); `keep` supplies instances to reuse by name
+   * (their cooldowns and holds go on).
+   */
   actions(config: Config, keep: ReadonlyMap<string, Action>, options: { controller: Controller; dryRun: boolean }): Map<string, Action> {
     const actions = new Map<string, Action>();
     const deps = (name: string) => ({ ...this.deps('actions'), ...options, name });
     for (const [name, block] of Object.entries(config.actions)) actions.set(name, keep.get(name) ?? createPlugin(ACTIONS, block, deps(name)));
     actions.set(MANUAL_ROLLBACK, keep.get(MANUAL_ROLLBACK) ?? rollbackAction.create({ type: 'rollback', cooldown: 0, settle: 0 }, deps(MANUAL_ROLLBACK)));
+    actions.set(PROMOTION_SWITCH, promotionSwitchAction({ controller: options.controller, now: this.#now }));
     return actions;
   }
 }

@@ -32,7 +32,10 @@ import { ProbeCompiler, runProbe } from '../../probes/http-probe.js';
 import { ProbeCanceller } from '../../probes/probe-canceller.js';
 import { describeFailure } from '../../probes/probe-result.js';
 import type { RuleStatus } from '../../rules/rule-evaluator.js';
-import { alertKey, type Controller } from '../actions/action.js';
+import { alertKey, type ActionContext, type Controller, type SwitchPlan, type SwitchResult } from '../actions/action.js';
+import { storedContext } from '../actions/action-runner.js';
+import type { ActionRecord } from '../events/store.js';
+import { PROMOTION_SWITCH } from './promotion-switch.js';
 import { ONE_OFF_ALERT_MS } from '../alerts/alert-receiver.js';
 import type { EventBus, GreenlightEvent, PromoteStepData, PromoteStepName, RollbackValidatedEvent } from '../events/events.js';
 import { judgeLoad, runLoadTest, summarizeLoad } from './load-test.js';
@@ -57,6 +60,8 @@ export interface PromotionHost {
   readonly dryRun: boolean;
   /** `env`'s results in its probes' `windowMs` windows from `since` on (SlidingWindow.totals), and its probes with no result since. */
   resultsSince(env: string, windowMs: number, since: number): LiveResults;
+  /** Write a record of the action journal (a switch: started before the adapter is asked, then its outcome). */
+  recordAction(record: ActionRecord): void;
 }
 
 export interface PromoteRequest {
@@ -84,6 +89,8 @@ export interface PromoteResult {
   live: string;
   switched: boolean;
   rolledBack: boolean;
+  /** The agent stopped while the switch was with the traffic layer: whether traffic moved is unknown (the next start settles it). */
+  interrupted?: boolean;
   /** The step that failed, and why (with the figure). */
   failedStep: PromoteStepName | null;
   reason: string | null;
@@ -263,6 +270,8 @@ export class PromotionRun {
   readonly #deps: RunDeps;
   readonly #steps: Omit<PromoteStepData, 'promotion'>[] = [];
   #switched = false;
+  /** The agent stopped while the switch was with the traffic layer. */
+  #interrupted = false;
   #switchedAt = 0;
   /** Traffic leaving the new environment (a rule's rollback, an operator), heard from the switch on: it may come before the watch starts. */
   #left: GreenlightEvent | undefined;
@@ -386,6 +395,7 @@ export class PromotionRun {
       live,
       switched: this.#switched,
       rolledBack: failure?.rolledBack ?? false,
+      ...(this.#interrupted ? { interrupted: true } : {}),
       failedStep: failure?.step ?? null,
       reason: failure?.reason ?? null,
       durationMs,
@@ -601,12 +611,20 @@ export class PromotionRun {
       if (step && (event.data.incident === incident || event.data.incident === `${incident}:revert`)) this.#emit(event);
     });
     // A rollback during the gates may have moved traffic already: the switch then refuses (not-live).
-    const result = await host.controller.switchTraffic(
+    const result = await this.#journaledSwitch(
       { from: this.from, to: this.to, kind: 'promotion' },
       { rule: null, incident: `promote:${this.id}`, env: this.from, severity: 'info', message, figures: null, actor: request.actor, startedAt: now() },
       this.#deps.signal,
     );
     if (!result.switched) {
+      if (this.#deps.signal.aborted && result.why === 'adapter') {
+        this.#interrupted = true;
+        return {
+          ok: false,
+          detail: `the agent stopped during the switch (${result.reason}): the next start settles it by asking the traffic layer`,
+          figures: { interrupted: true },
+        };
+      }
       const figures = result.why === 'not-live' ? {} : { verification: result.verification };
       return { ok: false, detail: result.why === 'not-live' ? `${result.reason}; not switching, promote again` : `switch refused: ${result.reason}`, figures };
     }
@@ -620,6 +638,34 @@ export class PromotionRun {
       detail: `${this.from} → ${this.to}: ${result.detail}${steps ? `; after it: ${steps}` : ''}`,
       figures: { ...result.data, verifyMs: result.verification.durationMs, steps: result.steps.steps },
     };
+  }
+
+  /**
+   * A switch of this promotion, in the action journal as PROMOTION_SWITCH: started before the
+   * adapter is asked, finished with its outcome, so that one a crash interrupts is settled at the
+   * next start (promotion-switch.ts). One cut off by a stop stays started, as a crash leaves it:
+   * nobody knows whether the traffic layer moved.
+   */
+  async #journaledSwitch(plan: SwitchPlan, context: ActionContext, signal: AbortSignal): Promise<SwitchResult> {
+    const { host, now } = this.#deps;
+    const record: ActionRecord = {
+      incident: context.incident,
+      action: PROMOTION_SWITCH,
+      type: 'promotion',
+      state: 'started',
+      context: storedContext(context),
+      startedAt: now(),
+    };
+    host.recordAction(record);
+    const result = await host.controller.switchTraffic(plan, context, signal);
+    if (!result.switched && signal.aborted && result.why === 'adapter') return result;
+    host.recordAction({
+      ...record,
+      state: result.switched ? 'succeeded' : 'failed',
+      finishedAt: now(),
+      detail: result.switched ? `switched ${plan.from} → ${plan.to}: ${result.detail}` : result.reason,
+    });
+    return result;
   }
 
   async #verify(dispatcher: UndiciAgent): Promise<StepOutcome> {
@@ -649,7 +695,7 @@ export class PromotionRun {
       startedAt: now(),
     };
     // A revert is never cut short, not even by a stopping agent; it is verified like any switch.
-    const result = await host.controller.switchTraffic({ from: this.to, to: this.from, kind: 'rollback' }, context, new AbortController().signal);
+    const result = await this.#journaledSwitch({ from: this.to, to: this.from, kind: 'rollback' }, context, new AbortController().signal);
     if (result.switched) {
       const failed = result.steps.failed;
       return {

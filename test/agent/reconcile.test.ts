@@ -13,6 +13,7 @@ import type { Agent } from '../../agent/agent.js';
 import { parseAgentConfig } from '../../agent/reload/agent-config.js';
 import type { GreenlightEvent } from '../../agent/events/events.js';
 import { Store, type ActionRecord } from '../../agent/events/store.js';
+import { summarize } from '../../agent/cli/commands/promote.js';
 import { startAgent, useSimulatorPair, waitUntil } from '../helpers/agent-harness.js';
 import { tempDir } from '../helpers/tools.js';
 
@@ -209,6 +210,54 @@ probes:
       }
     } finally {
       pair.blue.resetFaults();
+      webhook.closeAllConnections();
+      webhook.close();
+    }
+  });
+
+  it("a stop while a promotion's switch waits on a slow traffic webhook: journaled, and the next start says the state is unknown (regression: the promotion switch was in no journal; the agent came back guarding the old environment, silently)", async () => {
+    const dataDir = tempDir('greenlight-reconcile-');
+    const switches: string[] = [];
+    const webhook = createServer((req, res) => {
+      switches.push(req.url ?? '');
+      setTimeout(() => res.writeHead(200).end(), 3_000);
+    });
+    await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
+    const config = () =>
+      parseAgentConfig(`listen: 127.0.0.1:0
+dataDir: ${dataDir}
+environments: { blue: { url: ${pair.blue.url} }, green: { url: ${pair.green.url} } }
+probeDefaults: { every: 100ms, timeout: 2s, jitter: 0 }
+traffic: { type: webhook, url: "http://127.0.0.1:${(webhook.address() as AddressInfo).port}/switch" }
+deployWindows: { enabled: false }
+alerts: { receivers: [] }
+probes:
+  - { name: health, path: /api/health }
+`);
+    try {
+      const first = await startAgent(config(), { ready: true });
+      const run = first.agent.promotions.start({ to: 'green', emergency: true, reason: 'hotfix', kind: 'feature', deploy: false, actor: 'test' });
+      await waitUntil(() => switches.length > 0, 'the switch request to reach the webhook', 20_000);
+      await first.agent.close('SIGTERM');
+      const result = await run.done;
+      expect(result).toMatchObject({ ok: false, switched: false, interrupted: true, failedStep: 'switch' });
+      expect(summarize(result)).toContain('whether green took traffic is unknown');
+      expect(result.reason).toContain('the agent stopped during the switch');
+      const store = Store.open(dataDir);
+      expect(store.unfinishedActions().map((record) => [record.action, record.incident])).toEqual([['promotion-switch', expect.stringMatching(/^promote:/)]]);
+      store.close();
+
+      const second = await startAgent(config());
+      try {
+        await waitUntil(() => second.events.some((e) => e.type === 'action.failed' && e.data.reconciled === true), 'the reconciled switch');
+        const settled = second.events.find((e) => e.type === 'action.failed' && e.data.reconciled === true)!;
+        expect(settled.data).toMatchObject({ action: 'promotion-switch' });
+        expect(settled.message).toContain('cannot report where traffic goes');
+        expect(switches).toHaveLength(1);
+      } finally {
+        await second.agent.close();
+      }
+    } finally {
       webhook.closeAllConnections();
       webhook.close();
     }

@@ -102,7 +102,9 @@ export function summarize(result: PromoteResult): string {
     ? `rolled back: ${result.live} is live`
     : result.switched
       ? `${result.live} is live`
-      : `traffic never moved: ${result.live} is still live`;
+      : result.interrupted
+        ? `the agent stopped while the traffic layer had the switch: whether ${result.to} took traffic is unknown; its next start settles it (greenlight tail --type action)`
+        : `traffic never moved: ${result.live} is still live`;
   return `summary: ❌ not promoted: ${result.failedStep} failed: ${result.reason}\n         ${where}\n         ${steps}`;
 }
 
