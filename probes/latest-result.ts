@@ -71,6 +71,11 @@ export class LatestResult {
     return this.#noted ? this.#startedAt : undefined;
   }
 
+  /** Why the latest result failed; undefined when it passed, or before the first. */
+  get reason(): ReasonCode | undefined {
+    return this.#reason;
+  }
+
   /** The latest result, built anew on each call; undefined before the first. */
   result(): ProbeResult | undefined {
     if (!this.#noted) return undefined;

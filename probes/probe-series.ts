@@ -4,7 +4,7 @@
  * stayed above its configured lines. Rules read their facts from here.
  */
 import { formatDuration } from '../config/units.js';
-import { describeFailure, type ProbeResult } from './probe-result.js';
+import { describeFailure, type ProbeResult, type ReasonCode } from './probe-result.js';
 import type { SeriesPool } from './series-pool.js';
 import { LatestResult } from './latest-result.js';
 import { SlidingWindow, type WindowFigures } from './sliding-window.js';
@@ -169,6 +169,11 @@ export class ProbeSeries {
   /** When the latest result's probe started (clock ms); undefined before the first. */
   get lastStartedAt(): number | undefined {
     return this.#latest.startedAt;
+  }
+
+  /** Why the latest result failed (its reason code); undefined when it passed, or before the first. */
+  get lastReason(): ReasonCode | undefined {
+    return this.#latest.reason;
   }
 
   /** Results recorded since the series was created (confirmations included). */

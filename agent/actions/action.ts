@@ -5,6 +5,7 @@
  * metrics. In a dry run every action decides as usual and reports what it would have done.
  */
 import type { RuleConfig } from '../../config/schema.js';
+import type { ReasonCode } from '../../probes/probe-result.js';
 import type { Figures } from '../../rules/rule-evaluator.js';
 import type { AlertNotice } from '../alerts/alert-receiver.js';
 import type { Severity } from '../events/events.js';
@@ -64,6 +65,8 @@ export interface EnvironmentHealth {
   healthy: boolean;
   /** Probes whose latest result failed. */
   failing: string[];
+  /** Why each of `failing` failed, where a probe said (a failed fresh verification names none). */
+  reasons: Record<string, ReasonCode>;
   /** Probes without a result yet, or overdue. */
   unknown: string[];
   /** How long every probe has passed without a failure in between (since the last failed one); 0 while not healthy. */

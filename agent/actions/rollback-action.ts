@@ -12,7 +12,8 @@
  *   whatever the window still says.
  * - Both environments failing at the same moment points at greenlight's own network or a shared
  *   dependency (the database), not at the release: hold, alert "inconclusive". Both failing: the
- *   same probes fail on both now, or the rule's condition holds on the target too — unless the
+ *   same probes fail the same way on both now (no answer on both, or a wrong answer on both: a
+ *   500 here and a hang there are two causes), or the rule's condition holds on the target too — unless the
  *   live environment fails its probes now while the target has passed every one for `settle`
  *   (the target's windows then remember a shared failure that is over).
  * - A rule's evidence about the live environment must be newer than the target's recovery: when
@@ -46,6 +47,7 @@ import { z } from 'zod';
 import { Duration, type ConditionConfig } from '../../config/schema.js';
 import { formatDuration } from '../../config/units.js';
 import { ONE_OFF_ALERT_MS, type AlertNotice } from '../alerts/alert-receiver.js';
+import type { ReasonCode } from '../../probes/probe-result.js';
 import type { PluginDefinition } from '../plugins/plugin.js';
 import { alertKey, type Action, type ActionContext, type ActionDeps, type ActionOutcome, type EnvironmentHealth, type Verification } from './action.js';
 
@@ -255,8 +257,10 @@ class RollbackAction implements Action {
     });
 
     if (!there.healthy) {
+      // The same probes failing the same way on both: one that answers 500 at once and one that
+      // does not answer at all have two causes, and greenlight's network is not one of them.
       const failingHere = new Set(here.failing);
-      const shared = there.failing.filter((probe) => failingHere.has(probe));
+      const shared = there.failing.filter((probe) => failingHere.has(probe) && sameKind(here.reasons[probe], there.reasons[probe]));
       if (holdsThere || shared.length > 0) {
         const evidence = holdsThere ? `${context.rule!.name} holds on ${target} too` : `${shared.join(', ')} failing on both`;
         return hold(
@@ -435,3 +439,15 @@ function countsFailuresOnly(condition: ConditionConfig): boolean {
   if ('not' in condition) return false;
   return condition.fact === 'errorRatio';
 }
+
+/**
+ * Whether two failures could share a cause: both with no answer (a timeout, refused, reset, DNS,
+ * TLS: the network, or a dependency both hang on), or both answered wrong (a status, a check, a
+ * body: a shared database, say). A reason not known (a failed fresh verification) counts as either.
+ */
+function sameKind(a: ReasonCode | undefined, b: ReasonCode | undefined): boolean {
+  if (a === undefined || b === undefined) return true;
+  return ANSWERED.has(a) === ANSWERED.has(b);
+}
+
+const ANSWERED: ReadonlySet<ReasonCode> = new Set(['status', 'assertion', 'body_too_large', 'invalid_json']);

@@ -23,7 +23,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../../config/schema.js';
 import type { ProbeTarget } from '../../probes/http-probe.js';
 import { ProbeCanceller } from '../../probes/probe-canceller.js';
-import { describeFailure, type ProbeResult } from '../../probes/probe-result.js';
+import { describeFailure, type ProbeResult, type ReasonCode } from '../../probes/probe-result.js';
 import type { ActionContext, EnvironmentHealth, SwitchPlan, SwitchResult, Verification, VerificationCheck } from '../actions/action.js';
 import type { EventBus } from '../events/events.js';
 import type { SeriesEntry, SeriesRegistry } from '../pipeline/series-registry.js';
@@ -211,6 +211,7 @@ export class TrafficControl {
     const now = this.#host.now();
     const deadline = this.#host.config.switching.verifyTimeout;
     const failing: string[] = [];
+    const reasons: Record<string, ReasonCode> = {};
     const unknown: string[] = [];
     let asOf: number | null = Number.POSITIVE_INFINITY;
     let healthySince = Number.NEGATIVE_INFINITY;
@@ -222,7 +223,11 @@ export class TrafficControl {
       const { probe } = entry.series;
       // A failed fresh verification is newer than what the schedule last saw, until the schedule reports again.
       const stale = refuted !== undefined && refuted.at > (entry.series.lastStartedAt ?? Number.NEGATIVE_INFINITY);
-      if (entry.series.up === false || (stale && refutedFailing.has(probe))) failing.push(probe);
+      if (entry.series.up === false || (stale && refutedFailing.has(probe))) {
+        failing.push(probe);
+        const reason = stale ? undefined : entry.series.lastReason;
+        if (reason !== undefined) reasons[probe] = reason;
+      }
       else if (
         entry.series.up === undefined ||
         (stale && refutedUnknown.has(probe)) ||
@@ -239,6 +244,7 @@ export class TrafficControl {
     return {
       healthy,
       failing,
+      reasons,
       unknown,
       passingForMs: healthy ? Math.max(0, now - passingSince) : 0,
       healthySince: healthy && Number.isFinite(healthySince) ? healthySince : null,

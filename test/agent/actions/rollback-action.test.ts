@@ -123,6 +123,18 @@ describe('a held rollback is owed, and retried', () => {
     expect(w.agent.activeEnvironment).toBe('blue');
   });
 
+  it('the live one answers 500 while the other hangs: target-unhealthy, not "suspect greenlight\'s network" (regression: inconclusive, muting the live one\'s criticals)', async () => {
+    const w = await start({ warmupMs: 300_000 });
+    w.faults.green.hang = true;
+    await w.advance(12_000);
+    w.faults.blue.down = true;
+    await w.advanceUntil(() => rollbacks(w.events, 'action.skipped').length > 0, 30_000, 'the held rollback');
+    const judgements = rollbacks(w.events, 'action.skipped').map((e) => data(e).judgement);
+    expect(judgements).not.toContain('inconclusive');
+    expect(judgements[0]).toBe('target-unhealthy');
+    expect(w.switches()).toEqual([]);
+  });
+
   it('a rule still firing from the both-failing period acts when the live one then fails alone', async () => {
     // Only the error-ratio rule: it fires while both fail and stays firing (its 5-minute window) after they recover.
     const w = await start({ config: onlyRules(['live-error-ratio-critical']) });
