@@ -11,6 +11,7 @@ import type { Dispatcher } from 'undici';
 import { Redactor } from '../config/redactor.js';
 import type { Config } from '../config/schema.js';
 import { runProbe } from '../probes/http-probe.js';
+import { Agent as UndiciAgent } from '../probes/undici-core.js';
 import type { TlsObserver } from '../probes/tls.js';
 import { steadyClock } from '../probes/steady-clock.js';
 import type { ActionOutcome, Controller } from './actions/action.js';
@@ -168,7 +169,18 @@ export class Agent {
       adapter: this.plugins.traffic(config),
       live: config.activeEnvironment,
       series: this.pipeline.series,
-      probe: (target, canceller) => runProbe(target, dispatcher, this.now, canceller, this.#probePool.tls),
+      // A switch's fresh verification on connections of its own: one kept alive from before (a
+      // certificate since replaced, a listener since closed) vouched for a target that no new client
+      // could reach. A dispatcher given by a test (a mock) is used as it is.
+      probe: async (target, canceller) => {
+        if (dispatcher !== this.#probePool.dispatcher) return runProbe(target, dispatcher, this.now, canceller, this.#probePool.tls);
+        const fresh = new UndiciAgent({ connections: 1, pipelining: 1, connect: this.#probePool.tls.connect });
+        try {
+          return await runProbe(target, fresh, this.now, canceller, this.#probePool.tls);
+        } finally {
+          void fresh.destroy().catch(() => undefined);
+        }
+      },
       logger: logger.child({ component: 'traffic' }),
       persist,
       // The live environment is a new subject: no cooldown left by an incident elsewhere holds a rule back.
