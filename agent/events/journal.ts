@@ -19,7 +19,7 @@
 import type { Logger } from 'pino';
 import { eventJson, type EventBus, type EventJson, type EventListener, type GreenlightEvent } from './events.js';
 import type { FlagAuditEntry, FlagState } from '../flags/flag-store.js';
-import type { ActionRecord, Store } from './store.js';
+import { IDS_RESERVED_THROUGH, type ActionRecord, type Store } from './store.js';
 
 /**
  * How commits are spaced in a busy stretch. Each commit blocks the loop for its writes (and for its
@@ -53,6 +53,14 @@ const SYNC_FALLBACK_LOG_MS = 60_000;
 const RETRY_MS = 5_000;
 /** Events held in memory while the store cannot take them; the oldest go beyond this (and say so). */
 const MAX_BACKLOG = 100_000;
+/**
+ * Event ids are reserved this far ahead of the last one written. Ids handed out while the store
+ * refuses writes (streamed, answered by the history) are never on disk; a restart then went on from
+ * the last written id and numbered new events with ids clients had already seen, so one resuming
+ * with `since` skipped them. The next start goes on past the reservation, which a clean stop lowers
+ * to the last id again: ids stay contiguous across a clean restart, and jump after a crash.
+ */
+const ID_RESERVE = 2 * MAX_BACKLOG;
 
 /**
  * Where a cluster agent's writes go instead of the local store (agent/cluster/cluster.ts): events
@@ -106,6 +114,9 @@ export class Journal {
   readonly #unsubscribe: () => void;
   readonly #replica: JournalReplica | undefined;
   #lastDelivered = 0;
+  /** How far event ids are reserved on disk (undefined until the first commit), and the last id written. */
+  #reservedThrough: number | undefined;
+  #lastWrittenId = 0;
 
   /**
    * `now` stamps held state and failures (epoch ms); `clock` times the commits and their spacing
@@ -238,7 +249,7 @@ export class Journal {
     if (this.#failure) this.#hold(batch);
     else {
       try {
-        this.#store.appendEvents(batch, { syncLater: this.#syncLater });
+        this.#append(batch, this.#syncLater);
         this.#lastCommit = this.#clock();
         const cost = this.#lastCommit - started;
         this.#commitCostMs = this.#commitCostMs === undefined ? cost : this.#commitCostMs + COMMIT_COST_WEIGHT * (cost - this.#commitCostMs);
@@ -380,8 +391,29 @@ export class Journal {
     this.#unsubscribe();
     this.flush();
     if (this.#failure) this.#tryRecover();
+    // Everything handed out is on disk: the next start may go on from the last id, contiguously.
+    if (!this.#failure && !this.#replica && this.#reservedThrough !== undefined) {
+      try {
+        this.#store.set(IDS_RESERVED_THROUGH, this.#lastWrittenId);
+      } catch {
+        // The reservation stays: the next start goes on past it, which is never wrong.
+      }
+    }
     clearTimeout(this.#retry);
     clearTimeout(this.#syncFallback);
+  }
+
+  /**
+   * Write a batch, with a new reservation of ids when the one on disk is less than half of
+   * ID_RESERVE ahead of its last id (once per 100,000 events). Throws what the store throws; the
+   * reservation counts only once written.
+   */
+  #append(batch: readonly GreenlightEvent[], syncLater: boolean): void {
+    const last = batch.at(-1)!.id;
+    const reserve = this.#reservedThrough !== undefined && last <= this.#reservedThrough - ID_RESERVE / 2 ? undefined : last + ID_RESERVE;
+    this.#store.appendEvents(batch, { syncLater, reserveIdsThrough: reserve });
+    this.#lastWrittenId = last;
+    if (reserve !== undefined) this.#reservedThrough = reserve;
   }
 
   /** At the end of this tick, or once the commit spacing has passed since the last commit. */
@@ -435,14 +467,14 @@ export class Journal {
   #tryRecover(): boolean {
     this.flush();
     try {
-      for (let i = 0; i < this.#backlog.length; i += 1_000) this.#store.appendEvents(this.#backlog.slice(i, i + 1_000));
+      for (let i = 0; i < this.#backlog.length; i += 1_000) this.#append(this.#backlog.slice(i, i + 1_000), false);
       for (const [key, write] of this.#unsaved) {
         write();
         this.#unsaved.delete(key);
       }
     } catch (error) {
       // Some pages may have been written: keep only what is not yet on disk.
-      const written = this.#store.lastEventId();
+      const written = this.#store.lastWrittenEventId();
       this.#backlog = this.#backlog.filter((event) => event.id > written);
       this.#logger.warn(
         { err: error, held: this.#backlog.length },

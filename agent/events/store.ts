@@ -119,6 +119,8 @@ export type AlertLifecycleTable = (typeof ALERT_LIFECYCLE_TABLES)[number];
 const PRUNE_CHUNK = 5_000;
 /** Where the highest pruned id is kept: ids go on after it even when every event has been pruned. */
 const PRUNED_THROUGH = 'journal.prunedThrough';
+/** Event ids handed out may reach this far (Journal reserves them ahead); a restart goes on past it. */
+export const IDS_RESERVED_THROUGH = 'journal.idsReservedThrough';
 
 export class Store {
   readonly path: string;
@@ -128,7 +130,7 @@ export class Store {
   readonly #set: Database.Statement<[string, string, number]>;
   readonly #delete: Database.Statement<[string]>;
   readonly #insertEvent: Database.Statement<[number, string, string, string, string | null, string | null, string | null, string, string]>;
-  readonly #appendEvents: (events: readonly GreenlightEvent[]) => void;
+  readonly #appendEvents: (events: readonly GreenlightEvent[], reserveIdsThrough?: number) => void;
   readonly #eventsJson: Database.Statement<[number, number], unknown[]>;
   readonly #deleteThrough: (id: number) => number;
   readonly #saveFlags: (state: FlagState, audit: readonly FlagAuditEntry[], keep: number) => void;
@@ -167,8 +169,9 @@ export class Store {
       data TEXT NOT NULL
     )`);
     this.#insertEvent = db.prepare('INSERT INTO events (id, time, type, severity, env, probe, rule, message, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
-    this.#appendEvents = db.transaction((events: readonly GreenlightEvent[]) => {
+    this.#appendEvents = db.transaction((events: readonly GreenlightEvent[], reserveIdsThrough?: number) => {
       for (const e of events) this.#insertEvent.run(e.id, e.time, e.type, e.severity, e.env, e.probe, e.rule, e.message, JSON.stringify(e.data));
+      if (reserveIdsThrough !== undefined) this.#set.run(IDS_RESERVED_THROUGH, JSON.stringify(reserveIdsThrough), this.#now());
     });
     // The event's JSON built by SQLite from the columns, in the order JSON.stringify gives an
     // event (id, time, type, severity, env, probe, rule, message, data): `data` is stored as
@@ -291,14 +294,18 @@ export class Store {
    * leaves out is the sync at each commit, which the caller then runs off the event loop. Every
    * other write stays FULL. Without a WAL (a file system that refused it) `syncLater` is ignored.
    */
-  appendEvents(events: readonly GreenlightEvent[], options?: { syncLater?: boolean }): void {
+  /**
+   * Append events in one transaction; with `reserveIdsThrough`, record in it too how far ids may
+   * have been handed out (IDS_RESERVED_THROUGH).
+   */
+  appendEvents(events: readonly GreenlightEvent[], options?: { syncLater?: boolean; reserveIdsThrough?: number | undefined }): void {
     if (events.length === 0) return;
-    if (!options?.syncLater || this.#walPath === undefined) return this.#appendEvents(events);
+    if (!options?.syncLater || this.#walPath === undefined) return this.#appendEvents(events, options?.reserveIdsThrough);
     // Not prepared once: SQLite applies this pragma as it compiles it, so a kept statement would
     // take effect only when it happens to be recompiled (strace showed the first append syncing).
     this.#db.pragma('synchronous = NORMAL');
     try {
-      this.#appendEvents(events);
+      this.#appendEvents(events, options.reserveIdsThrough);
     } finally {
       this.#db.pragma('synchronous = FULL');
     }
@@ -343,9 +350,15 @@ export class Store {
 
   /**
    * The highest event id ever journaled, 0 for none: ids go on from there after a restart. Not
-   * MAX(id) alone: retention may have deleted the newest events too (a quiet agent past maxAge).
+   * MAX(id) alone: retention may have deleted the newest events too (a quiet agent past maxAge),
+   * and ids handed out while the journal could not write reach past it (IDS_RESERVED_THROUGH).
    */
   lastEventId(): number {
+    return Math.max(this.lastWrittenEventId(), this.get<number>(IDS_RESERVED_THROUGH) ?? 0);
+  }
+
+  /** The highest event id written (or pruned after it was): what the journal holds, reservations aside. */
+  lastWrittenEventId(): number {
     const max = (this.#db.prepare('SELECT MAX(id) AS id FROM events').get() as { id: number | null }).id ?? 0;
     return Math.max(max, this.get<number>(PRUNED_THROUGH) ?? 0);
   }

@@ -48,6 +48,9 @@ class FlakyStore {
   lastEventId() {
     return this.real.lastEventId();
   }
+  lastWrittenEventId() {
+    return this.real.lastWrittenEventId();
+  }
 }
 
 function setup() {
@@ -81,7 +84,7 @@ describe('journal', () => {
     expect(delivered).toHaveLength(0);
     await new Promise((resolve) => setImmediate(resolve));
     expect(store.commits).toBe(1);
-    expect(real.lastEventId()).toBe(50);
+    expect(real.lastWrittenEventId()).toBe(50);
     await vi.waitFor(() => expect(delivered).toHaveLength(50));
     expect(delivered.map((e) => e.id)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
     journal.close();
@@ -153,7 +156,7 @@ describe('journal', () => {
     journal.ingest(history);
     expect(commits).toEqual([{ ids: ids(41, 45), syncLater: true }]);
     expect(delivered).toEqual(ids(41, 45));
-    expect(real.lastEventId()).toBe(45);
+    expect(real.lastWrittenEventId()).toBe(45);
     expect({ syncs: syncs.length, syncsNow: syncsNow() }).toEqual({ syncs: 0, syncsNow: 0 });
     journal.close();
     real.close();
@@ -164,14 +167,14 @@ describe('journal', () => {
     publish(10);
     await tick();
     expect(commits).toEqual([{ ids: ids(1, 10), syncLater: true }]);
-    expect(real.lastEventId()).toBe(10);
+    expect(real.lastWrittenEventId()).toBe(10);
     expect(syncs).toHaveLength(1);
     expect(delivered).toEqual([]);
 
     // Committed while the first sync runs: that sync does not cover them, and a second waits for it.
     // (A commit may wait for the spacing after the last: see the stream tests below.)
     publish(5);
-    await vi.waitFor(() => expect(real.lastEventId()).toBe(15));
+    await vi.waitFor(() => expect(real.lastWrittenEventId()).toBe(15));
     expect(syncs).toHaveLength(1);
     syncs[0]!.finish();
     await vi.waitFor(() => expect(delivered).toEqual(ids(1, 10)));
@@ -179,7 +182,7 @@ describe('journal', () => {
 
     // The second covers 11-15, not what is committed after it started.
     publish(3);
-    await vi.waitFor(() => expect(real.lastEventId()).toBe(18));
+    await vi.waitFor(() => expect(real.lastWrittenEventId()).toBe(18));
     syncs[1]!.finish();
     await vi.waitFor(() => expect(delivered).toEqual(ids(1, 15)));
     expect(syncs).toHaveLength(3);
@@ -317,7 +320,7 @@ describe('journal', () => {
       await vi.advanceTimersByTimeAsync(1);
     }
     await vi.advanceTimersByTimeAsync(10);
-    expect(real.lastEventId()).toBe(events);
+    expect(real.lastWrittenEventId()).toBe(events);
     expect(waits).toHaveLength(events);
     const spacing = journal.commitSpacingMs;
     journal.close();
@@ -390,7 +393,7 @@ describe('journal', () => {
     expect(failed?.message).toContain('database or disk is full');
     // Delivered live, on disk only up to the failure, but the history has all of it.
     expect(delivered.map((e) => e.id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
-    expect(real.lastEventId()).toBe(3);
+    expect(real.lastWrittenEventId()).toBe(3);
     expect(journal.events({ since: 0, limit: 100 }).map((e) => e.id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     expect(journal.events({ since: 5, limit: 2 }).map((e) => e.id)).toEqual([6, 7]);
     expect(real.get('activeEnvironment')).toBeUndefined();
@@ -407,6 +410,33 @@ describe('journal', () => {
     expect(real.events({ since: 0, limit: 100 }).map((e) => e.id)).toEqual(Array.from({ length: recovered!.id }, (_, i) => i + 1));
     expect(real.get('activeEnvironment')).toBe('green');
     journal.close();
+    real.close();
+  });
+
+  it('a restart after ids were handed out while the disk was full never hands them out again (regression: a stream client resuming with since skipped the new events)', () => {
+    const { journal, delivered, publish, real, store } = setup();
+    publish(3);
+    journal.flush();
+    store.full = true;
+    publish(4);
+    journal.flush();
+    journal.flush();
+    const served = Math.max(...delivered.map((e) => e.id));
+    expect(real.lastWrittenEventId()).toBe(3);
+    // The agent dies with the disk still full (kill -9, or a stop whose last writes fail): what the next start numbers from.
+    expect(real.lastEventId()).toBeGreaterThan(served);
+    journal.close();
+    real.close();
+  });
+
+  it('a clean stop leaves ids contiguous for the next start; a crash leaves them past the reservation', () => {
+    const { journal, publish, real } = setup();
+    publish(5);
+    journal.flush();
+    // Mid-run (a crash now): ids go on past what may have been handed out.
+    expect(real.lastEventId()).toBeGreaterThan(5);
+    journal.close();
+    expect(real.lastEventId()).toBe(5);
     real.close();
   });
 });
