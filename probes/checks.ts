@@ -213,15 +213,21 @@ function compare(op: ComparisonOp, value: number | undefined, limit: number): bo
   }
 }
 
-/** A number, or a string that is one (`"41.5"`); undefined otherwise. */
+/**
+ * A number, or a string that is one written as JSON writes numbers (`"41.5"`, `"-3"`, `"1e3"`,
+ * spaces around it aside); undefined otherwise. JavaScript's Number() also reads `"0x5F"` (95),
+ * `"0b1011111"` and `"0o137"`: a hex id or a bug is no memory percentage for a rollback rule.
+ */
 export function asNumber(value: unknown): number | undefined {
   if (typeof value === 'number') return Number.isFinite(value) ? value : undefined;
-  if (typeof value === 'string' && value.trim() !== '') {
+  if (typeof value === 'string' && JSON_NUMBER.test(value.trim())) {
     const parsed = Number(value);
     return Number.isFinite(parsed) ? parsed : undefined;
   }
   return undefined;
 }
+
+const JSON_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
 
 function lengthOf(value: unknown): number | undefined {
   if (typeof value === 'string') return value.length;

@@ -370,6 +370,13 @@ describe('asNumber', () => {
     [null, undefined],
     [undefined, undefined],
     [[1], undefined],
+    // Number() reads these too; a memory percentage of "0x5F" is an id or a bug, not 95 (regression).
+    ['0x5F', undefined],
+    ['0b1011111', undefined],
+    ['0o137', undefined],
+    ['1e3', 1000],
+    ['.5', undefined],
+    ['1e400', undefined],
   ];
   it.each(cases)('%j → %s', (value, expected) => {
     expect(asNumber(value)).toBe(expected);
