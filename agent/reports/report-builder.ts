@@ -153,7 +153,7 @@ export interface RollbackEntry {
   trigger: 'rule' | 'manual' | 'promotion';
   /** First failed probe → rule.firing; null when no probe had failed (a latency rule) or not a rule's. */
   detectMs: number | null;
-  /** rule.firing → traffic.switched; null when not a rule's. */
+  /** rule.firing → traffic.switched; for an operator's rollback, the request → traffic.switched; null for a promotion's revert. */
   switchMs: number | null;
   /** The promotion it undid, when it came during one (its watch, or its revert). */
   promotion: string | null;
@@ -268,7 +268,7 @@ export function buildReport(input: ReportInput): Report {
       incident,
       trigger,
       detectMs: firing ? failures.detectMs(firing) : null,
-      switchMs: firing ? Math.max(0, at - Date.parse(firing.time)) : null,
+      switchMs: firing ? Math.max(0, at - Date.parse(firing.time)) : trigger === 'manual' ? sinceRequest(incident!, at) : null,
       promotion: watchRollbacks.get(event.id) ?? (trigger === 'promotion' ? (incident!.split(':')[1] ?? null) : null),
       reason: String(event.data.reason ?? ''),
     });
@@ -300,7 +300,8 @@ export function buildReport(input: ReportInput): Report {
       rollbacks: {
         count: rollbacks.length,
         medianDetectMs: median(rollbacks.map((r) => r.detectMs)),
-        medianSwitchMs: median(rollbacks.map((r) => r.switchMs)),
+        // Fault to switch, greenlight's own: an operator's request → switch is another figure.
+        medianSwitchMs: median(rollbacks.filter((r) => r.trigger !== 'manual').map((r) => r.switchMs)),
       },
       incidents: {
         total: incidents.length,
@@ -512,4 +513,10 @@ function median(values: readonly (number | null)[]): number | null {
   if (known.length === 0) return null;
   const middle = Math.floor(known.length / 2);
   return known.length % 2 === 1 ? known[middle]! : (known[middle - 1]! + known[middle]!) / 2;
+}
+
+/** An operator's rollback: its incident, `manual-<ISO time of the request>-<n>`, says when it was asked for. */
+function sinceRequest(incident: string, at: number): number | null {
+  const requested = Date.parse(incident.slice('manual-'.length, incident.lastIndexOf('-')));
+  return Number.isFinite(requested) ? Math.max(0, at - requested) : null;
 }

@@ -305,8 +305,17 @@ export function writeSyntheticHistory(options: { end?: number; dataDir?: string 
     run: () => {
       const t = start + 20 * DAY + 11 * HOUR;
       const from = live;
-      switched(t, from, other(from), 'rollback', `manual-${new Date(t).toISOString()}-1`, null, 'manual rollback by api:rollback: checkout errors after 3.2.1');
-      rollbacks.push({ at: new Date(t).toISOString(), from, to: other(from), rule: null, trigger: 'manual', detectMs: null, switchMs: null, promotion: null });
+      // Asked for 800 ms before the switch (its verification): the incident names the request's time.
+      switched(
+        t,
+        from,
+        other(from),
+        'rollback',
+        `manual-${new Date(t - 800).toISOString()}-1`,
+        null,
+        'manual rollback by api:rollback: checkout errors after 3.2.1',
+      );
+      rollbacks.push({ at: new Date(t).toISOString(), from, to: other(from), rule: null, trigger: 'manual', detectMs: null, switchMs: 800, promotion: null });
     },
   });
   promotionDays.forEach((day, index) => {
