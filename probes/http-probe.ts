@@ -348,7 +348,16 @@ function evaluate(target: ProbeTarget, result: ProbeResult, headers: Record<stri
   let reason: ReasonCode | undefined;
   const status = target.checkStatus(result.status!);
   checks[count++] = status;
-  if (!status.ok) reason = 'status';
+  if (!status.ok) {
+    reason = 'status';
+    // A redirect's Location is what an operator needs: a login page, another host, a loop.
+    const location = headers.location;
+    if (result.status! >= 300 && result.status! < 400 && typeof location === 'string')
+      checks[count - 1] = {
+        ok: false,
+        text: `${status.text}: a redirect to ${JSON.stringify(target.redactor.excerpt(location, 200))} (greenlight does not follow redirects: probe the address it ends at)`,
+      };
+  }
 
   if (target.checkLatency !== undefined) {
     const latency = target.checkLatency(result.durationMs);
@@ -375,7 +384,13 @@ function evaluate(target: ProbeTarget, result: ProbeResult, headers: Record<stri
     const selection = selector.select(read.bytes);
     if (!selection.ok) {
       const excerpt = target.redactor.excerpt(read.bytes.toString('utf8'), 60);
-      checks[count++] = { ok: false, text: `body is not JSON: ${selection.problem} (${read.bytes.length} bytes: ${JSON.stringify(excerpt)})` };
+      // Compressed although greenlight asked for nothing of the kind: say so, not just "byte 0x1f".
+      const encoding = headers['content-encoding'];
+      const encoded =
+        typeof encoding === 'string' && encoding.trim() !== '' && encoding.trim().toLowerCase() !== 'identity'
+          ? `; it came as content-encoding: ${target.redactor.excerpt(encoding, 40)}, which greenlight does not decode (it sends no Accept-Encoding): have the app answer this path uncompressed`
+          : '';
+      checks[count++] = { ok: false, text: `body is not JSON: ${selection.problem} (${read.bytes.length} bytes: ${JSON.stringify(excerpt)})${encoded}` };
       if (reason !== 'status') reason = 'invalid_json';
     } else {
       for (const { path, check } of jsonChecks) {

@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -744,6 +745,24 @@ describe('runProbe: body limits', () => {
     const result = await runProbe(targetFor(server.url, 'path: /api/health\ntimeout: 10s\nmaxBodyBytes: 1KiB'), agent, now);
     expectFailure(result, 'status');
     expect(result.checks[0]).toEqual({ ok: false, text: 'status 500 not in [2xx]' });
+  });
+
+  it('a redirect says where it leads, and an answer compressed unasked says so (regression: "status 302 not in [2xx]" and "found byte 0x1f" alone)', async () => {
+    const server = await httpServer((req, res) => {
+      if (req.url === '/moved') res.writeHead(302, { location: 'https://login.example/sso?next=/api/health' }).end();
+      else res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' }).end(gzipSync('{"status":"healthy"}'));
+    });
+    const moved = await runProbe(targetFor(server.url, 'path: /moved'), agent, now);
+    expectFailure(moved, 'status');
+    expect(moved.checks[0]).toEqual({
+      ok: false,
+      text: 'status 302 not in [2xx]: a redirect to "https://login.example/sso?next=/api/health" (greenlight does not follow redirects: probe the address it ends at)',
+    });
+    const compressed = await runProbe(targetFor(server.url, 'path: /api/health\nexpect:\n  json:\n    - path: $.status\n      equals: healthy'), agent, now);
+    expectFailure(compressed, 'invalid_json');
+    expect(compressed.checks[1]!.text).toMatch(
+      /; it came as content-encoding: gzip, which greenlight does not decode \(it sends no Accept-Encoding\): have the app answer this path uncompressed$/,
+    );
   });
 
   it('HEAD: a large content-length on a bodiless answer is not a too-large body', async () => {
