@@ -573,6 +573,10 @@ function friendlyMessage(issue: z.core.$ZodIssue, doc: Document, path: KeyPath):
   if (issue.code === 'invalid_type') {
     const present = doc.hasIn(path);
     if (!present || issue.input === undefined) return `is required (${article(issue.expected)})`;
+    const written = doc.getIn(path);
+    // A variable's value: quotes in the shell make no string of it; the value itself must change.
+    if (issue.expected === 'string' && typeof written === 'string' && written.includes('${'))
+      return `expected a string, got ${describeValue(issue.input)} from ${written}: set the variable to this key's whole form (a duration with its unit such as 5s, an address such as 127.0.0.1:9464 or :9464)`;
     const quote = issue.expected === 'string' && (typeof issue.input === 'number' || typeof issue.input === 'boolean') ? ' (put it in quotes)' : '';
     return `expected ${article(issue.expected)}, got ${describeValue(issue.input)}${quote}`;
   }

@@ -328,6 +328,15 @@ probes:
     expect(config.probes[0]!.headers).toEqual({ authorization: 'Bearer t0ken', 'x-price': '$5' });
   });
 
+  it.each([
+    ['LISTEN', '19475', "listen: expected a string, got number 19475 from ${LISTEN:-127.0.0.1:9999}: set the variable to this key's whole form"],
+    ['INTERVAL', '5', "probeDefaults.every: expected a string, got number 5 from ${INTERVAL:-5s}: set the variable to this key's whole form"],
+  ])('a number from %s where a string goes: says to change the variable, not to quote it (regression: "put it in quotes")', (name, value, expected) => {
+    const issues = issuesOf(text, { BLUE_URL: 'http://b', [name]: value }).join('\n');
+    expect(issues).toContain(expected);
+    expect(issues).not.toContain('put it in quotes');
+  });
+
   it('treats an empty variable as unset, so the default applies', () => {
     expect(parseConfig(text, { BLUE_URL: 'http://b', INTERVAL: '' }).probeDefaults.every).toBe(5_000);
   });
