@@ -99,7 +99,11 @@ function configOf({ doc, lineOf }: ParsedYaml, env: Env, options: ParseOptions):
   const { source } = options;
   if (doc.errors.length > 0) {
     throw new ConfigError(
-      doc.errors.map((error) => ({ path: '', message: `YAML syntax: ${error.message.split('\n')[0]}`, line: lineOf(error.pos[0]) })),
+      doc.errors.map((error) => ({
+        path: formatKeyPath(pathAt(doc.contents, error.pos[0])),
+        message: `YAML syntax: ${error.message.split('\n')[0]}`,
+        line: lineOf(error.pos[0]),
+      })),
       source,
     );
   }
@@ -722,6 +726,29 @@ function editDistance(a: string, b: string): number {
 }
 
 /** The line of the node at `path`, or of the nearest ancestor that exists. */
+/**
+ * The key path of what is at `offset` in the text, as far as the parse got (a duplicate key: the
+ * key itself): a syntax error names where it is, not only its line.
+ */
+function pathAt(node: unknown, offset: number, path: KeyPath = []): KeyPath {
+  if (isMap(node)) {
+    for (const pair of node.items) {
+      const key = isScalar(pair.key) ? pair.key : undefined;
+      const value = pair.value as Node | null;
+      const start = key?.range?.[0];
+      const end = value?.range?.[2] ?? key?.range?.[2];
+      if (key === undefined || start === undefined || end === undefined || offset < start || offset > end) continue;
+      return pathAt(value, offset, [...path, String(key.value)]);
+    }
+  } else if (isSeq(node)) {
+    for (const [index, item] of node.items.entries()) {
+      const range = (item as Node | null)?.range;
+      if (range && offset >= range[0] && offset <= range[2]) return pathAt(item, offset, [...path, index]);
+    }
+  }
+  return path;
+}
+
 function locate(doc: Document, path: KeyPath, lineOf: (offset?: number) => number | undefined, atKey = false): number | undefined {
   for (let depth = path.length; depth >= 0; depth--) {
     const prefix = path.slice(0, depth);

@@ -143,6 +143,9 @@ describe('parseConfig', () => {
     ['a bad method', `${BASE}    method: FETCH\n`, 'probes[0].method: string "FETCH" is not one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS (line 9)'],
     ['no probes', BASE.slice(0, BASE.indexOf('probes:')), 'probes: is required (a list)'],
     ['YAML syntax', 'probes: [unclosed\n', 'YAML syntax: '],
+    // The contract: the message names the key path and the line (regression: only the line).
+    ['a duplicate key, by its path', `timezone: UTC\ntimezone: Europe/London\n${BASE}`, 'timezone: YAML syntax: Map keys must be unique (line 2)'],
+    ['a duplicate key deep down', `${BASE}    path: /again\n`, 'probes[0].path: YAML syntax: Map keys must be unique (line 9)'],
     [
       'a bad retention size',
       `journal:\n  retention:\n    maxSize: huge\n${BASE}`,
