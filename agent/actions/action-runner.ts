@@ -216,6 +216,19 @@ export class ActionRunner {
     this.#bus.publish({ type: 'action.started', severity: 'info', ...scope, message: what, data: base });
     if (!this.#dryRun) this.#record(record);
     const outcome = await this.#attempt(() => action.fire(context, this.#shutdown.signal));
+    if (outcome.outcome !== 'succeeded' && this.#claim && !this.#dryRun && !this.#acting()) {
+      // Deposed while it ran (paused past its lease, cut off from the database): the leader settles
+      // this action from the shared journal, and may have already. A failure seen from here (its own
+      // probes overdue after a pause, a switch cut off with its lease) would contradict that, and
+      // blame the target for what the pause did: said as what it is, and the record left as it was.
+      const deposed: ActionOutcome = {
+        outcome: 'skipped',
+        reason: `this agent stopped leading while it ran (it ended: ${describeOutcome(outcome)}); the leader settles it from the shared journal`,
+        data: { deposed: true, ended: outcome.outcome },
+      };
+      this.#report(name, context, base, started, deposed);
+      return deposed;
+    }
     if (outcome.outcome === 'failed' && this.#shutdown.signal.aborted && !this.#dryRun) {
       // Cut short by a stop (SIGTERM): what it did is as unknown as after a kill -9. Its record stays
       // "started", so the next start (or the next leader) settles it by looking, as it does a crash's;

@@ -205,6 +205,12 @@ describe('faults', () => {
     expect(w.target.switches.filter((s) => s.token === epoch)).toHaveLength(1);
     const history = await w.history(next);
     expect(history.filter((e) => e.type === 'traffic.switched')).toEqual([]);
+    // The woken agent leads no more: its own end of the rollback is said as such, not as a second
+    // failure beside the leader's (regression: two outcomes for one action, one blaming the target).
+    const data = (e: (typeof history)[number]) => e.data as { node?: string; action?: string; deposed?: boolean };
+    const fromPaused = history.filter((e) => data(e).node === paused && data(e).action === 'rollback');
+    expect(fromPaused.filter((e) => e.type === 'action.failed')).toEqual([]);
+    expect(fromPaused.some((e) => e.type === 'action.skipped' && data(e).deposed === true)).toBe(true);
     // Where traffic goes is unknown: no agent records a switch, no rule switches on a guess, all agree.
     await allLive(w, ['a', 'b', 'c'], 'blue');
     expect(w.target.switches).toHaveLength(1);
