@@ -58,6 +58,7 @@ async function forward(leader: string, route: Route, request: Parameters<Route['
   if (request.headers.authorization) headers.authorization = request.headers.authorization;
   if (route.body) headers['content-type'] = 'application/json';
   let response: Response;
+  let text: string;
   try {
     response = await fetch(`${leader}${path}${query ? `?${query}` : ''}`, {
       method: route.method,
@@ -65,13 +66,26 @@ async function forward(leader: string, route: Route, request: Parameters<Route['
       body: request.rawBody,
       signal: AbortSignal.timeout(FORWARD_TIMEOUT_MS),
     });
+    text = await response.text();
   } catch (error) {
-    throw new HttpError(503, `the leader at ${leader} could not be reached (${(error as Error).message}): try again in a few seconds`);
+    throw new HttpError(503, forwardFailure(leader, route, error));
   }
-  const text = await response.text();
   return {
     status: response.status,
     text,
     headers: { 'content-type': response.headers.get('content-type') ?? 'application/json', 'greenlight-answered-by': leader },
   };
+}
+
+/**
+ * Why a forwarded call has no answer, and what the operator may do. Refused before anything was
+ * sent: ask again. Sent, and the leader died or went silent before it answered: a rollback or a
+ * flag change may have been carried out all the same, and asking again blindly may do it twice.
+ */
+function forwardFailure(leader: string, route: Route, error: unknown): string {
+  const code = (error as { cause?: { code?: unknown } }).cause?.code;
+  const why = (error as { cause?: { message?: unknown } }).cause?.message ?? (error as Error).message;
+  const notSent = code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'EAI_AGAIN';
+  if (notSent || route.method === 'GET') return `the leader at ${leader} could not be reached (${String(why)}): try again in a few seconds`;
+  return `the leader at ${leader} took the request but did not answer it (${String(why)}): it may have been carried out; check greenlight tail (or GET /api/v1/state) before asking again`;
 }

@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FORWARDED_HEADER, leaderOnly, type ClusterRole } from '../../../agent/cluster/cluster-routes.js';
@@ -94,5 +96,26 @@ describe('leaderOnly: a body is screened where the request is carried out', () =
     ]);
     expect(follower.store.audit()).toEqual([]);
     expect(follower.events).toEqual([]);
+  });
+
+  it('a leader that dies after taking the request: the follower says it may have been carried out, not "try again" (regression: "could not be reached")', async () => {
+    // Reads the whole request, then drops the connection without an answer: a leader killed mid-rollback.
+    const dying = createServer((req) => req.resume().on('end', () => req.socket.destroy()));
+    await new Promise<void>((resolve) => dying.listen(0, '127.0.0.1', resolve));
+    closers.push(() => new Promise<void>((resolve) => dying.close(() => resolve())));
+    const follower = await flagApi({ leader: false, leaderUrl: `http://127.0.0.1:${(dying.address() as AddressInfo).port}` });
+    const answer = await follower.put('{"set":{"READ_ONLY_MODE":true},"reason":"x"}');
+    expect(answer.status).toBe(503);
+    expect(((await answer.json()) as { error: string }).error).toMatch(
+      /^the leader at http:\/\/127\.0\.0\.1:\d+ took the request but did not answer it \(.+\): it may have been carried out; check greenlight tail/,
+    );
+
+    // A leader that is not there at all: nothing was sent, so asking again is safe.
+    const gone = createServer();
+    await new Promise<void>((resolve) => gone.listen(0, '127.0.0.1', resolve));
+    const port = (gone.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => gone.close(() => resolve()));
+    const refused = await (await flagApi({ leader: false, leaderUrl: `http://127.0.0.1:${port}` })).put('{"set":{"READ_ONLY_MODE":true},"reason":"x"}');
+    expect(((await refused.json()) as { error: string }).error).toMatch(/could not be reached \(.*ECONNREFUSED.*\): try again in a few seconds$/);
   });
 });
