@@ -447,6 +447,11 @@ function describeError(error: unknown): string {
   ) {
     if (current.message && !parts.includes(current.message)) parts.push(current.message);
   }
+  // undici's words for an answer it cannot take as HTTP, said as what usually causes it.
+  if (parts[0] === 'bad response')
+    parts.push(
+      'the target answered with something HTTP/1.1 does not allow here; most often an interim 100 Continue the request did not ask for (no Expect: 100-continue), which undici refuses',
+    );
   return parts.join(': ') || String(error);
 }
 

@@ -603,6 +603,18 @@ describe('runProbe: transport failures', () => {
     expectFailure(result, 'reset');
     expect(result.status).toBeUndefined();
   });
+
+  it('an interim 100 Continue nobody asked for: still a failure (undici refuses it), but one that says why (regression: "bad response" alone)', async () => {
+    const server = createNetServer((socket) =>
+      socket.once('data', () =>
+        socket.end('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 20\r\n\r\n{"status":"healthy"}'),
+      ),
+    );
+    const port = await listen(server);
+    const result = await runProbe(targetFor(`http://127.0.0.1:${port}`, 'path: /api/health\ntimeout: 5s'), agent, now);
+    expectFailure(result, 'reset');
+    expect(result.error).toContain('an interim 100 Continue the request did not ask for');
+  });
 });
 
 describe('runProbe: body limits', () => {
