@@ -227,8 +227,7 @@ export class TrafficControl {
         failing.push(probe);
         const reason = stale ? undefined : entry.series.lastReason;
         if (reason !== undefined) reasons[probe] = reason;
-      }
-      else if (
+      } else if (
         entry.series.up === undefined ||
         (stale && refutedUnknown.has(probe)) ||
         (entry.inFlightSince !== undefined && now - entry.inFlightSince > deadline)
