@@ -731,19 +731,20 @@ function editDistance(a: string, b: string): number {
  * key itself): a syntax error names where it is, not only its line.
  */
 function pathAt(node: unknown, offset: number, path: KeyPath = []): KeyPath {
+  // Ranges are [start, end of the value, end of the node with what trails it]: a node's own text
+  // ends at the second, so that the next key (a duplicate) is not taken for part of the one before.
   if (isMap(node)) {
     for (const pair of node.items) {
       const key = isScalar(pair.key) ? pair.key : undefined;
-      const value = pair.value as Node | null;
-      const start = key?.range?.[0];
-      const end = value?.range?.[2] ?? key?.range?.[2];
-      if (key === undefined || start === undefined || end === undefined || offset < start || offset > end) continue;
-      return pathAt(value, offset, [...path, String(key.value)]);
+      if (key?.range === undefined || key.range === null) continue;
+      if (offset >= key.range[0] && offset < key.range[1]) return [...path, String(key.value)];
+      const range = (pair.value as Node | null)?.range;
+      if (range && offset >= range[0] && offset < range[1]) return pathAt(pair.value, offset, [...path, String(key.value)]);
     }
   } else if (isSeq(node)) {
     for (const [index, item] of node.items.entries()) {
       const range = (item as Node | null)?.range;
-      if (range && offset >= range[0] && offset <= range[2]) return pathAt(item, offset, [...path, index]);
+      if (range && offset >= range[0] && offset < range[1]) return pathAt(item, offset, [...path, index]);
     }
   }
   return path;

@@ -162,18 +162,14 @@ probes:
   it('a stop (SIGTERM) while the switch waits on a slow traffic webhook: the record stays open and the next start settles it (regression: recorded "traffic was not switched", then guarded the wrong environment)', async () => {
     const dataDir = tempDir('greenlight-reconcile-');
     // A traffic webhook that takes 3 s to accept a switch: the stop comes while it is in flight.
-    const switches: string[] = [];
-    const webhook = createServer((req, res) => {
-      switches.push(req.url ?? '');
-      setTimeout(() => res.writeHead(200).end(), 3_000);
-    });
-    await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
+    const webhook = await slowWebhook();
+    const { switches } = webhook;
     const config = () =>
       parseAgentConfig(`listen: 127.0.0.1:0
 dataDir: ${dataDir}
 environments: { blue: { url: ${pair.blue.url} }, green: { url: ${pair.green.url} } }
 probeDefaults: { every: 100ms, timeout: 2s, jitter: 0 }
-traffic: { type: webhook, url: "http://127.0.0.1:${(webhook.address() as AddressInfo).port}/switch" }
+traffic: { type: webhook, url: "${webhook.url}/switch" }
 actions:
   rollback: { type: rollback }
 rules:
@@ -210,25 +206,20 @@ probes:
       }
     } finally {
       pair.blue.resetFaults();
-      webhook.closeAllConnections();
-      webhook.close();
+      await webhook.close();
     }
   });
 
   it("a stop while a promotion's switch waits on a slow traffic webhook: journaled, and the next start says the state is unknown (regression: the promotion switch was in no journal; the agent came back guarding the old environment, silently)", async () => {
     const dataDir = tempDir('greenlight-reconcile-');
-    const switches: string[] = [];
-    const webhook = createServer((req, res) => {
-      switches.push(req.url ?? '');
-      setTimeout(() => res.writeHead(200).end(), 3_000);
-    });
-    await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
+    const webhook = await slowWebhook();
+    const { switches } = webhook;
     const config = () =>
       parseAgentConfig(`listen: 127.0.0.1:0
 dataDir: ${dataDir}
 environments: { blue: { url: ${pair.blue.url} }, green: { url: ${pair.green.url} } }
 probeDefaults: { every: 100ms, timeout: 2s, jitter: 0 }
-traffic: { type: webhook, url: "http://127.0.0.1:${(webhook.address() as AddressInfo).port}/switch" }
+traffic: { type: webhook, url: "${webhook.url}/switch" }
 deployWindows: { enabled: false }
 alerts: { receivers: [] }
 probes:
@@ -258,8 +249,22 @@ probes:
         await second.agent.close();
       }
     } finally {
-      webhook.closeAllConnections();
-      webhook.close();
+      await webhook.close();
     }
   });
 });
+
+/** A traffic webhook that accepts every switch (200) only after 3 s, and records each one. */
+async function slowWebhook(): Promise<{ url: string; switches: string[]; close(): Promise<void> }> {
+  const switches: string[] = [];
+  const server = createServer((req, res) => {
+    switches.push(req.url ?? '');
+    setTimeout(() => res.writeHead(200).end(), 3_000);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    switches,
+    close: () => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))),
+  };
+}

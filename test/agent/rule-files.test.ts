@@ -80,7 +80,7 @@ describe('ruleFiles', () => {
     writeFileSync(join(dir, 'greenlight.yaml'), MAIN.replace('probes:\n', 'probes:\n  - { name: health, path: /a }\nprobes:\n'));
     const issues = await issuesOf(join(dir, 'greenlight.yaml'));
     expect(issues).toHaveLength(1);
-    expect(issues[0]).toMatch(/^YAML syntax: .*[Uu]nique/);
+    expect(issues[0]).toMatch(/^probes: YAML syntax: .*[Uu]nique/);
   });
 
   it('refuses a rule name used twice across files', async () => {

@@ -212,8 +212,8 @@ describe('an owed rollback survives a restart', () => {
 
 describe('an owed rollback whose action was renamed (regression: dropped without a word; blue stayed live and failing)', () => {
   const renamed = STOCK.replace(/^ {2}rollback:$/m, '  rb:').replaceAll('actions: [rollback,', 'actions: [rb,');
-
-  it('before a restart: the debt goes on under the new name, and the rollback happens', async () => {
+  /** A rollback held (green down) and owed when greenlight stops; the next start is the test's. */
+  const heldBeforeRestart = async () => {
     const dataDir = tempDir('greenlight-owed-rename-');
     const stoppedAt = await holdThenStop(
       dataDir,
@@ -222,6 +222,11 @@ describe('an owed rollback whose action was renamed (regression: dropped without
       'the held rollback',
       () => undefined,
     );
+    return { dataDir, stoppedAt };
+  };
+
+  it('before a restart: the debt goes on under the new name, and the rollback happens', async () => {
+    const { dataDir, stoppedAt } = await heldBeforeRestart();
     const w = await start({ dataDir, config: renamed, startAt: stoppedAt + 10_000, faults: { blue: { emptyUniverse: true } } });
     await w.advanceUntil(() => w.switches().length > 0, 20_000, 'the owed rollback, as rb');
     expect(w.events.find((e) => e.type === 'action.succeeded' && e.data.action === 'rb')!.data).toMatchObject({
@@ -233,14 +238,7 @@ describe('an owed rollback whose action was renamed (regression: dropped without
   });
 
   it('before a restart, with no rollback action left for the rule: dropped loudly, a critical action.failed', async () => {
-    const dataDir = tempDir('greenlight-owed-rename-');
-    const stoppedAt = await holdThenStop(
-      dataDir,
-      10_000,
-      (first) => rollbacks(first.events, 'action.skipped').length > 0,
-      'the held rollback',
-      () => undefined,
-    );
+    const { dataDir, stoppedAt } = await heldBeforeRestart();
     const none = renamed.replaceAll('actions: [rb, ', 'actions: [');
     const w = await start({ dataDir, config: none, startAt: stoppedAt + 10_000, faults: { blue: { emptyUniverse: true } } });
     await w.advanceUntil(() => w.events.some((e) => e.type === 'action.failed' && e.data.dropped === true), 20_000, 'the dropped debt');
