@@ -49,6 +49,7 @@ import { formatDuration } from '../../config/units.js';
 import { ONE_OFF_ALERT_MS, type AlertNotice } from '../alerts/alert-receiver.js';
 import type { ReasonCode } from '../../probes/probe-result.js';
 import type { PluginDefinition } from '../plugins/plugin.js';
+import { settleInterruptedSwitch } from './interrupted-switch.js';
 import { alertKey, type Action, type ActionContext, type ActionDeps, type ActionOutcome, type EnvironmentHealth, type Verification } from './action.js';
 
 const RollbackSchema = z.strictObject({
@@ -172,22 +173,13 @@ class RollbackAction implements Action {
    */
   async reconcile(context: ActionContext, signal: AbortSignal): Promise<ActionOutcome> {
     const { controller, now } = this.#deps;
-    const live = controller.activeEnvironment();
-    if (live !== context.env)
-      return { outcome: 'succeeded', detail: `the switch ${context.env} → ${live} was recorded before the restart`, data: { from: context.env, to: live } };
-    const serving = await controller.servingEnvironment(signal, context.incident);
-    if (serving !== undefined && serving !== live) {
-      controller.adoptSwitch(serving, context, `found ${serving} serving after a restart interrupted the rollback`);
-      return {
-        outcome: 'succeeded',
-        detail: `the traffic layer already serves ${serving}: the interrupted switch ${live} → ${serving} had landed and is now recorded`,
-        data: { from: live, to: serving },
-      };
-    }
-    if (serving === live) {
+    const found = await settleInterruptedSwitch(controller, context, signal, { what: 'the rollback' });
+    if (typeof found === 'object') return found.settled;
+    if (found === 'not-moved') {
       const outcome = await this.fire(context, signal);
       return outcome.outcome === 'succeeded' ? { ...outcome, detail: `completed after a restart interrupted it: ${outcome.detail}` } : outcome;
     }
+    const live = controller.activeEnvironment();
     const target = controller.environments().find((env) => env !== live)!;
     this.#raise(context, {
       status: 'firing',

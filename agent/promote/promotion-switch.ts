@@ -13,6 +13,7 @@
  */
 import { ONE_OFF_ALERT_MS } from '../alerts/alert-receiver.js';
 import { alertKey, type Action, type ActionContext, type ActionOutcome, type Controller } from '../actions/action.js';
+import { settleInterruptedSwitch } from '../actions/interrupted-switch.js';
 
 /** The action journal's name for a promotion's switch (not a config entry). */
 export const PROMOTION_SWITCH = 'promotion-switch';
@@ -24,20 +25,14 @@ export function promotionSwitchAction(deps: { controller: Controller; now: () =>
     type: 'promotion',
     fire: () => Promise.resolve({ outcome: 'failed', error: `${PROMOTION_SWITCH} is run by promotions only (greenlight promote)` }),
     async reconcile(context: ActionContext, signal: AbortSignal): Promise<ActionOutcome> {
+      const found = await settleInterruptedSwitch(controller, context, signal, {
+        what: context.incident,
+        adopted: (serving) => `; the promotion's verification and watch did not run, so check ${serving} (greenlight rollback if it fails)`,
+      });
+      if (typeof found === 'object') return found.settled;
       const live = controller.activeEnvironment();
-      const target = controller.environments().find((env) => env !== context.env)!;
-      if (live !== context.env)
-        return { outcome: 'succeeded', detail: `the switch ${context.env} → ${live} was recorded before the restart`, data: { from: context.env, to: live } };
-      const serving = await controller.servingEnvironment(signal, context.incident);
-      if (serving !== undefined && serving !== live) {
-        controller.adoptSwitch(serving, context, `found ${serving} serving after a restart interrupted ${context.incident}`);
-        return {
-          outcome: 'succeeded',
-          detail: `the traffic layer already serves ${serving}: the interrupted switch ${live} → ${serving} had landed and is now recorded; the promotion's verification and watch did not run, so check ${serving} (greenlight rollback if it fails)`,
-          data: { from: live, to: serving },
-        };
-      }
-      if (serving === live)
+      const target = controller.environments().find((env) => env !== live)!;
+      if (found === 'not-moved')
         return { outcome: 'failed', error: `interrupted before its switch took effect: ${live} still serves; promote again`, data: { from: live, to: target } };
       const at = now();
       controller.alert({
