@@ -69,7 +69,8 @@ export interface ClusterView {
 /** A switch past its fence. */
 export interface SwitchFence {
   token: number;
-  confirm(): Promise<void>;
+  /** Record the new live environment (and, for a rollback, when traffic left each environment). */
+  confirm(rolledBackFrom: Record<string, number> | undefined): Promise<void>;
   abandon(): Promise<void>;
   /** Aborted when the term that claimed the switch ends: a deposed leader sends nothing more. */
   signal: AbortSignal;
@@ -226,7 +227,7 @@ export class Cluster {
       if (refusal !== undefined) return { refused: refusal };
       return {
         token: term.epoch,
-        confirm: () => this.store.completeSwitch(term, to).catch((error: unknown) => this.#failed(error)),
+        confirm: (rolledBackFrom) => this.store.completeSwitch(term, to, rolledBackFrom).catch((error: unknown) => this.#failed(error)),
         abandon: () => this.store.abandonSwitch(term, incident).catch((error: unknown) => this.#failed(error)),
         signal: this.#termEnded.signal,
       };

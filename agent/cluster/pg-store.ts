@@ -370,16 +370,20 @@ export class PgStore {
    * Record the live environment after a switch that went through. Not fenced by the lease (the
    * switch was, and it happened), but never over a switch of a later term.
    */
-  async completeSwitch(term: Term, live: string): Promise<void> {
+  async completeSwitch(term: Term, live: string, rolledBackFrom?: Record<string, number>): Promise<void> {
     await this.#pool.query('UPDATE greenlight_switches SET confirmed_at = now() WHERE epoch = $1 AND to_env = $2 AND confirmed_at IS NULL', [term.epoch, live]);
+    // A rollback's times go in the same statement: a leader killed right after must not lose them.
+    const state = [{ key: 'activeEnvironment', value: JSON.stringify(live) }];
+    if (rolledBackFrom) state.push({ key: 'rolledBackFrom', value: JSON.stringify(rolledBackFrom) });
     await this.#pool.query(
       `WITH w AS (
-         INSERT INTO greenlight_state (key, value, node, epoch) SELECT 'activeEnvironment', $1, $2, $3
+         INSERT INTO greenlight_state (key, value, node, epoch)
+         SELECT v.key, v.value, $2, $3 FROM jsonb_to_recordset($1::jsonb) AS v(key text, value text)
           WHERE NOT EXISTS (SELECT 1 FROM greenlight_switches WHERE epoch > $3)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value, node = excluded.node, epoch = excluded.epoch, updated_at = now()
          RETURNING key)
-       SELECT pg_notify('${STATE_CHANNEL}', $4) FROM w`,
-      [JSON.stringify(live), term.node, term.epoch, JSON.stringify({ key: 'activeEnvironment', node: term.node })],
+       SELECT pg_notify('${STATE_CHANNEL}', json_build_object('key', w.key, 'node', $2::text)::text) FROM w`,
+      [JSON.stringify(state), term.node, term.epoch],
     );
   }
 

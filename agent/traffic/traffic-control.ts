@@ -68,7 +68,10 @@ export interface TrafficControlOptions {
     to: string,
     incident: string,
     manual: boolean,
-  ) => Promise<{ token: number; confirm?: () => Promise<void>; abandon?: () => Promise<void>; signal?: AbortSignal } | { refused: string }>;
+  ) => Promise<
+    | { token: number; confirm?: (rolledBackFrom: Record<string, number> | undefined) => Promise<void>; abandon?: () => Promise<void>; signal?: AbortSignal }
+    | { refused: string }
+  >;
   /** Whether a switch for an incident ever got past its fence (a cluster's journal of switches); undefined when unknown. */
   switchSent?: (incident: string) => Promise<boolean | undefined>;
 }
@@ -304,9 +307,12 @@ export class TrafficControl {
         outcome = { detail: `the adapter failed (${reason}), but the traffic layer serves ${plan.to}: recorded as switched`, data: { unverified: true } };
         this.#options.logger.error({ incident: context.incident, to: plan.to }, `switch ${from} → ${plan.to}: ${outcome.detail}`);
       }
-      // A cluster records the new live environment before anyone hears of the switch.
-      if ('confirm' in fence && fence.confirm) await fence.confirm();
-      this.#record(from, plan.to, context, outcome, plan.kind, verification);
+      // A cluster records the new live environment before anyone hears of the switch, and with it
+      // when a rollback left `from`: a leader killed a moment later must not take the anti-flap along.
+      const leftAt = this.#host.now();
+      const rolledBackFrom = plan.kind === 'rollback' ? { ...Object.fromEntries(this.#rolledBackFrom), [from]: leftAt } : undefined;
+      if ('confirm' in fence && fence.confirm) await fence.confirm(rolledBackFrom);
+      this.#record(from, plan.to, context, outcome, plan.kind, verification, leftAt);
       const request = { from, to: plan.to, kind: plan.kind, incident: context.incident, reason: context.message, rule: context.rule?.name ?? null };
       const steps = await this.#options.steps.run(request, signal);
       if (!steps.ok)
@@ -375,12 +381,20 @@ export class TrafficControl {
     return { env, ok, durationMs: round(performance.now() - begin), checks, summary };
   }
 
-  #record(from: string, to: string, context: ActionContext, outcome: SwitchOutcome, kind: SwitchPlan['kind'], verification?: Verification): void {
+  #record(
+    from: string,
+    to: string,
+    context: ActionContext,
+    outcome: SwitchOutcome,
+    kind: SwitchPlan['kind'],
+    verification?: Verification,
+    at = this.#host.now(),
+  ): void {
     const { bus, metrics, config } = this.#host;
     this.#live = to;
-    this.#liveSince = this.#host.now();
+    this.#liveSince = at;
     if (kind === 'rollback') {
-      this.#rolledBackFrom.set(from, this.#host.now());
+      this.#rolledBackFrom.set(from, at);
       this.#options.persist('rolledBackFrom', Object.fromEntries(this.#rolledBackFrom));
     }
     this.#options.persist('activeEnvironment', to);

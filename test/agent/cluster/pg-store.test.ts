@@ -68,8 +68,10 @@ describe('the lease', () => {
     expect(await s.setState(old, 'activeEnvironment', 'green')).toMatch(/fenced/);
     const term = { node: 'b', epoch: b.epoch };
     expect(await s.claimSwitch(term, { from: 'blue', to: 'green', incident: 'r#2', manual: false })).toBeUndefined();
-    await s.completeSwitch(term, 'green');
+    // A rollback's switch records when traffic left blue with the live environment, in one write.
+    await s.completeSwitch(term, 'green', { blue: 1_234 });
     expect(await s.getState('activeEnvironment')).toBe('green');
+    expect(await s.getState('rolledBackFrom')).toEqual({ blue: 1_234 });
     expect(await s.claimSwitch(term, { from: 'blue', to: 'green', incident: 'r#3', manual: false })).toMatch(/no longer live/);
     expect(await s.switchSent('r#2')).toBe(true);
     expect(await s.switchSent('r#3')).toBe(false);
