@@ -129,6 +129,13 @@ export interface AlertDispatcherOptions {
 export const FAILED_RETRY_MS = 10_000;
 export const FAILED_RETRY_MAX_MS = 600_000;
 
+/**
+ * The longest a 429's Retry-After holds a receiver: what Slack and PagerDuty ask is seconds to a
+ * minute, and a proxy or a misconfigured service that asks for days must not mute pages for days.
+ * Past it the receiver is tried again (and held again if it still refuses).
+ */
+export const MAX_RATE_LIMIT_HOLD_MS = 600_000;
+
 const UNGROUPED: GroupingOptions = { by: ['...'], waitMs: 0, intervalMs: 0 };
 const OPEN_POLICY: NotificationPolicy = { muted: () => undefined, receivers: () => 'all', decorate: (notice) => notice };
 const RANK = { critical: 2, warning: 1, info: 0 } as const;
@@ -570,7 +577,9 @@ export class AlertDispatcher {
     if (group.dueAt === due && group.timer) return;
     clearTimeout(group.timer);
     group.dueAt = due;
-    group.timer = setTimeout(() => this.#flush(group), Math.max(0, due - now));
+    // setTimeout takes at most 2^31 - 1 ms (a longer delay fires at once, and again, and again):
+    // a flush that comes early finds nothing due and plans the rest.
+    group.timer = setTimeout(() => this.#flush(group), Math.min(MAX_TIMER_MS, Math.max(0, due - now)));
     group.timer.unref();
   }
 
@@ -767,11 +776,15 @@ export class AlertDispatcher {
       delivery = { receiver, notice: first, group: notice, kind, ok: false, ...failureOf(error) };
     }
     if (delivery.retryAfterMs !== undefined) {
-      const until = this.#now() + delivery.retryAfterMs;
+      const holdMs = Math.min(delivery.retryAfterMs, MAX_RATE_LIMIT_HOLD_MS);
+      const until = this.#now() + holdMs;
       if (until > (this.#heldUntil.get(receiver.name) ?? 0)) this.#heldUntil.set(receiver.name, until);
+      const asked = Math.ceil(delivery.retryAfterMs / 1_000);
       this.#logger.warn(
-        { receiver: receiver.name, retryAfterMs: delivery.retryAfterMs },
-        `${receiver.name} is rate limited: nothing more is sent to it for ${Math.ceil(delivery.retryAfterMs / 1_000)}s, as it asked`,
+        { receiver: receiver.name, retryAfterMs: delivery.retryAfterMs, holdMs },
+        holdMs === delivery.retryAfterMs
+          ? `${receiver.name} is rate limited: nothing more is sent to it for ${asked}s, as it asked`
+          : `${receiver.name} is rate limited and asks for ${asked}s: nothing more is sent to it for ${holdMs / 1_000}s, the longest greenlight holds pages back; then it is tried again`,
       );
     }
     try {

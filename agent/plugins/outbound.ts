@@ -78,8 +78,8 @@ export class OutboundError extends GreenlightError {
 }
 
 /**
- * Send `request`, retrying per `policy`. Resolves with the first 2xx/3xx answer; throws
- * OutboundError otherwise. What the server answers is redacted (`deps.redactor`) before it is put
+ * Send `request`, retrying per `policy`. Resolves with the first 2xx answer; throws
+ * OutboundError otherwise (a 3xx at once: a redirect is not followed, nor taken as delivered). What the server answers is redacted (`deps.redactor`) before it is put
  * in any message: a server may echo the request path (a webhook token), a header or the body (a
  * routing key) in its error page.
  */
@@ -121,7 +121,16 @@ export async function sendWithRetry(
       });
       const text = await readLimited(response.body, 64 * 1024);
       lastStatus = response.statusCode;
-      if (response.statusCode < 400) return { status: response.statusCode, attempts: attempt, body: text, headers: response.headers };
+      if (response.statusCode < 300) return { status: response.statusCode, attempts: attempt, body: text, headers: response.headers };
+      if (response.statusCode < 400) {
+        // A redirect delivered nothing (the request was not followed: it may carry a secret to
+        // wherever the answer points), and the next try would be answered the same.
+        throw new OutboundError(
+          `${request.label}: answered HTTP ${response.statusCode}, a redirect${redirectTarget(response.headers.location, url)}: nothing was delivered, and greenlight does not follow redirects (the request may carry a secret): point the config at the new address`,
+          attempt,
+          response.statusCode,
+        );
+      }
       lastProblem = `HTTP ${response.statusCode}${text ? `: ${oneLine(deps.redactor.text(text))}` : ''}`;
       if (response.statusCode === 429) {
         const retryAfter =
@@ -190,6 +199,18 @@ async function readLimited(
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Where a redirect points, by origin only (its path may hold a token, as a webhook's does): ` to https://host`. */
+function redirectTarget(location: string | string[] | undefined, from: URL): string {
+  const text = Array.isArray(location) ? location[0] : location;
+  if (text === undefined) return '';
+  try {
+    const target = new URL(text, from);
+    return target.origin === from.origin ? ` to another path on ${target.origin}` : ` to ${target.origin}`;
+  } catch {
+    return '';
+  }
 }
 
 function oneLine(text: string): string {

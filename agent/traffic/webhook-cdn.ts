@@ -36,7 +36,6 @@ export const webhookCdn: PluginDefinition<WebhookCdnConfig, CdnPurger> = {
           if (error instanceof OutboundError) throw new CdnError(`${error.message}; the cache was not purged`, { cause: error });
           throw error;
         }
-        if (response.status >= 300) throw new CdnError(`${LABEL} answered HTTP ${response.status} (a redirect, not a 2xx); point url at the final address`);
         return {
           detail: `${LABEL} accepted the purge: HTTP ${response.status} after ${response.attempts} ${response.attempts === 1 ? 'attempt' : 'attempts'}`,
           data: { status: response.status, attempts: response.attempts },

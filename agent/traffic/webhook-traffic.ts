@@ -59,10 +59,6 @@ export const webhookTraffic: PluginDefinition<WebhookTrafficConfig, TrafficAdapt
           }
           throw error;
         }
-        if (response.status >= 300) {
-          // undici does not follow redirects, and a redirect is no confirmation that anything moved.
-          throw new TrafficError(`${LABEL} answered HTTP ${response.status} (a redirect, not a 2xx); point url at the final address`);
-        }
         const attempts = `${response.attempts} ${response.attempts === 1 ? 'attempt' : 'attempts'}`;
         return {
           detail: `${LABEL} accepted the switch to ${request.to}: HTTP ${response.status} after ${attempts}`,

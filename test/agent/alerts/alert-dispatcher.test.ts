@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { AlertDispatcher, type AlertDelivery, type StoredAlert } from '../../../agent/alerts/alert-dispatcher.js';
+import { AlertDispatcher, MAX_RATE_LIMIT_HOLD_MS, type AlertDelivery, type StoredAlert } from '../../../agent/alerts/alert-dispatcher.js';
 import { AlertError, type AlertGroupNotice, type AlertNotice, type AlertReceiver } from '../../../agent/alerts/alert-receiver.js';
 import { pagerDutyReceiver } from '../../../agent/alerts/pagerduty-receiver.js';
 import { slackReceiver } from '../../../agent/alerts/slack-receiver.js';
@@ -598,6 +598,41 @@ describe('AlertDispatcher', () => {
     expect(other.sent.map((notice) => notice.key)).toEqual(['a', 'b']);
     await vi.advanceTimersByTimeAsync(2_000);
     expect(hook.sent.map((notice) => notice.key).sort()).toEqual(['a', 'a', 'b']);
+  });
+
+  it('a Retry-After of days holds the receiver for MAX_RATE_LIMIT_HOLD_MS, then tries it again (regression: one 429 muted a pager for 11 days)', async () => {
+    vi.useFakeTimers({ now: NOW });
+    let limited = true;
+    const hook = recorder('hook', ['critical'], async () => {
+      if (!limited) return { attempts: 1, status: 200 };
+      limited = false;
+      throw new AlertError('hook: rate limited', 1, { cause: new OutboundError('hook: rate limited', 1, 429, { retryAfterMs: 3_000_000_000 }) });
+    });
+    const { dispatcher: alerts, logLines } = dispatcher([hook]);
+    const timers = vi.spyOn(globalThis, 'setTimeout');
+    alerts.notify(firingNotice({ key: 'a', rule: 'a' }));
+    await vi.advanceTimersByTimeAsync(1_000);
+    alerts.notify(firingNotice({ key: 'b', rule: 'b' }));
+    await vi.advanceTimersByTimeAsync(10_000);
+    // Held, without a timer armed every millisecond (regression: a delay past 2^31 - 1 ms fired at once, ~1,000 a second).
+    expect(timers.mock.calls.length).toBeLessThan(20);
+    expect(hook.sent.map((notice) => notice.key)).toEqual(['a']);
+    expect(logLines.some((line) => line.includes('asks for 3000000s: nothing more is sent to it for 600s'))).toBe(true);
+    await vi.advanceTimersByTimeAsync(MAX_RATE_LIMIT_HOLD_MS);
+    expect(hook.sent.map((notice) => notice.key).sort()).toEqual(['a', 'a', 'b']);
+  });
+
+  it('a group due more than 24.8 days ahead (a repeat interval of 30 days) arms no timer that fires at once (regression: a 1 ms loop)', async () => {
+    vi.useFakeTimers({ now: NOW });
+    const hook = recorder('hook', ['critical']);
+    const { dispatcher: alerts } = dispatcher([hook], { repeatIntervalMs: 30 * 86_400_000 });
+    alerts.notify(firingNotice());
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(hook.sent).toHaveLength(1);
+    const timers = vi.spyOn(globalThis, 'setTimeout');
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(timers.mock.calls.length).toBeLessThan(5);
+    expect(hook.sent).toHaveLength(1);
   });
 
   it('idle() resolves at once when nothing is in flight', async () => {

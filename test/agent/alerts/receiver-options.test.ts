@@ -151,6 +151,19 @@ describe.each(CASES)('$type receiver delivery', (c) => {
     expect(deps.sleeps).toEqual([]);
   });
 
+  it.each([301, 302, 307, 308])('fails a %i at once: a redirect delivered nothing (regression: taken as delivered, the page was lost)', async (status) => {
+    const { server, deps, receiver } = await setUp(c);
+    server.script({ status, headers: { location: `https://moved.example${c.path}` } });
+    const error = await failure(receiver.send(firingNotice(), signal()));
+    expect(error).toBeInstanceOf(AlertError);
+    expect(error.attempts).toBe(1);
+    expect(error.message).toBe(
+      `${c.type} receiver "desk": answered HTTP ${status}, a redirect to https://moved.example: nothing was delivered, and greenlight does not follow redirects (the request may carry a secret): point the config at the new address`,
+    );
+    expect(server.received).toHaveLength(1);
+    expect(deps.sleeps).toEqual([]);
+  });
+
   it('gives up after retries + 1 attempts of 503', async () => {
     const { server, receiver } = await setUp(c, { retries: 2 });
     server.script({ status: 503 }, { status: 503 }, { status: 503 });

@@ -153,7 +153,8 @@ describe('webhook traffic adapter', () => {
   it('treats a redirect as no confirmation', async () => {
     script = [302];
     const error = await failure(adapter().switchTo(request, new AbortController().signal));
-    expect(error.message).toMatch(/answered HTTP 302 \(a redirect, not a 2xx\)/);
+    expect(error.message).toMatch(/answered HTTP 302, a redirect.*point the config at the new address; traffic was not switched to green$/);
+    expect(received).toHaveLength(1);
   });
 
   it('keeps the URL out of a connection error', async () => {
