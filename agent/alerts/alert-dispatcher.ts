@@ -507,11 +507,17 @@ export class AlertDispatcher {
       if (!entry.firing) {
         if (group.sent.has(key)) resolved.push(entry);
         // Fired and resolved before this receiver heard of it (a rollback that ended its incident at
-        // once): it is still told, once, as resolved — a page is never lost — unless it was muted.
-        else if (!this.#policy.muted(entry, firingAll)) {
+        // once): it is still told, once, as resolved — a page is never lost — unless it was muted,
+        // as it stood while it fired (`mutedAs`) or now. One muted to the end is forgotten here, and
+        // in the store: a restart after the silence expired must not send it (regression: PagerDuty
+        // was paged, trigger and resolve, for an incident silenced all along and over for a minute).
+        else if (entry.mutedAs === '' && !this.#policy.muted(entry, firingAll)) {
           resolved.push(entry);
           unseen.push(entry.key);
-        } else if (settled) group.members.delete(key);
+        } else if (settled) {
+          group.members.delete(key);
+          this.#forgetDone([entry]);
+        }
         continue;
       }
       const reason = this.#policy.muted(entry, firingAll);

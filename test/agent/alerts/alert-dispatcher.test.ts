@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { AlertDispatcher, MAX_RATE_LIMIT_HOLD_MS, type AlertDelivery, type StoredAlert } from '../../../agent/alerts/alert-dispatcher.js';
+import { AlertDispatcher, MAX_RATE_LIMIT_HOLD_MS, type AlertDelivery, type NotificationPolicy, type StoredAlert } from '../../../agent/alerts/alert-dispatcher.js';
 import { AlertError, type AlertGroupNotice, type AlertNotice, type AlertReceiver } from '../../../agent/alerts/alert-receiver.js';
 import { pagerDutyReceiver } from '../../../agent/alerts/pagerduty-receiver.js';
 import { slackReceiver } from '../../../agent/alerts/slack-receiver.js';
@@ -84,7 +84,7 @@ function recorder(
 function oneStore() {
   const saved = new Map<string, StoredAlert>();
   const persistence = { save: (alert: StoredAlert) => void saved.set(alert.notice.key, alert), remove: (key: string) => void saved.delete(key) };
-  const open = (receivers: AlertReceiver[]) => {
+  const open = (receivers: AlertReceiver[], policy?: NotificationPolicy) => {
     const made = new AlertDispatcher({
       receivers,
       repeatIntervalMs: 3_600_000,
@@ -92,6 +92,7 @@ function oneStore() {
       logger: pino({ level: 'silent' }),
       onDelivery: () => undefined,
       persistence,
+      ...(policy ? { policy } : {}),
     });
     cleanups.push(() => made.close());
     return made;
@@ -529,6 +530,42 @@ describe('AlertDispatcher', () => {
     expect(pager.sent.map((sent) => [sent.key, sent.status])).toEqual([[notice.key, 'resolved']]);
     await vi.advanceTimersByTimeAsync(3_600_000);
     expect(pager.sent).toHaveLength(1);
+  });
+
+  it.each([
+    ['the silence expires, then the agent restarts', false],
+    ['the silence expires in the same turn as the resolution comes, before the group is looked at', true],
+  ])('an alert muted from firing to resolution is never sent, and forgotten: %s (regression: a restart paged PagerDuty for it)', async (_, liftFirst) => {
+    vi.useFakeTimers({ now: NOW });
+    const { saved, open } = oneStore();
+    let silenced = true;
+    const policy: NotificationPolicy = {
+      muted: () => (silenced ? { by: 'silence', silences: ['s1'] } : undefined),
+      receivers: () => 'all',
+      decorate: (notice) => notice,
+    };
+    const pager = recorder('pager', ['critical']);
+    const first = open([pager], policy);
+    const notice = firingNotice({ incident: 'universe-failing#6' });
+    first.notify(notice);
+    await vi.advanceTimersByTimeAsync(1_000);
+    if (liftFirst) {
+      // The silence's end and the resolution come together: the mute as it stood while it fired decides.
+      silenced = false;
+      first.notify(resolvedNotice(notice));
+    } else {
+      first.notify(resolvedNotice(notice));
+      silenced = false;
+    }
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(pager.sent).toEqual([]);
+    expect(saved.has(notice.key)).toBe(false);
+    await first.close();
+
+    const pagerAgain = recorder('pager', ['critical']);
+    open([pagerAgain], policy).restore([...saved.values()]);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(pagerAgain.sent).toEqual([]);
   });
 
   it('after a restart, a receiver already told of the resolution hears nothing more; only the one still owed it does (regression: PagerDuty was paged again)', async () => {
