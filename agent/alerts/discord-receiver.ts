@@ -183,7 +183,13 @@ export function discordRetryAfter(body: string): number | undefined {
   }
 }
 
-/** Discord markdown: `_`, `*`, `~`, `|`, `` ` `` and `\` would restyle rule names and summaries. */
+/**
+ * Discord markdown, escaped: `_`, `*`, `~`, `|`, `` ` `` and `\` would restyle rule names and
+ * summaries; `[` and `]` would make a masked link (`[Click to acknowledge](http://…)`, from a
+ * probe's answer, shown as a link to the on-call); `<` a mention, channel or timestamp tag; and
+ * `#`, `>` or `-` at the start of a line a heading, a quote or a list. A backslash before any
+ * punctuation shows that character as it is.
+ */
 function escape(text: string): string {
-  return text.replace(/([\\*_~|`])/g, '\\$1');
+  return text.replace(/([\\*_~|`[\]<])/g, '\\$1').replace(/^(\s*)([#>-])/gm, '$1\\$2');
 }

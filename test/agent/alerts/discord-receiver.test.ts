@@ -73,6 +73,15 @@ describe('discord receiver', () => {
     expect((discordMessage(notice).embeds as { color: number }[])[0]!.color).toBe(color);
   });
 
+  it('shows markdown from a remote answer as text: no masked link, mention tag, heading or quote (regression: a probe answer put a "Click here to acknowledge" link before the on-call)', () => {
+    const remote = '[Click here to acknowledge](http://evil.example/ack) <@&123> <#456>\n# HEAD\n> quote\n-# small';
+    const message = discordMessage(firingNotice({ description: `verification failed: ${remote}`, summary: 'universe [x](http://y) on blue' }));
+    const embed = (message.embeds as { description: string }[])[0]!;
+    expect(embed.description).toContain('\\[Click here to acknowledge\\](http://evil.example/ack) \\<@&123> \\<#456>\n\\# HEAD\n\\> quote\n\\-# small');
+    expect(embed.description).not.toMatch(/(^|[^\\])\[Click/);
+    expect(message.content).toContain('universe \\[x\\](http://y) on blue');
+  });
+
   it('dates a resolved embed at its end and says how long it fired', () => {
     const embed = (discordMessage(resolvedNotice(firingNotice())).embeds as Record<string, unknown>[])[0]!;
     expect(embed.title).toBe('✅ RESOLVED: error-ratio-critical on blue');
