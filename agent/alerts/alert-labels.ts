@@ -1,6 +1,6 @@
 /**
  * The labels of an alert (CONTRACT.md, "Alert lifecycle"): `rule`, `severity`, `env`, `probe`
- * where one applies, plus the rule's own labels. Silences, inhibition, escalation policies and
+ * where one applies, plus the rule's own labels; and `alertname`, the rule's name again. Silences, inhibition, escalation policies and
  * grouping all match on these; the identifying ones always win over a rule's label of the same
  * name, so a rule cannot make its alert look like another's.
  */
@@ -12,6 +12,9 @@ export function alertLabels(notice: Pick<AlertNotice, 'labels' | 'rule' | 'sever
   const labels: Record<string, string> = {};
   for (const [name, value] of Object.entries(notice.labels)) labels[name] = value;
   labels.rule = notice.rule;
+  // Alertmanager's name for it, as the webhook payload carries it: a silence, an inhibition or a
+  // grouping written with Alertmanager habits (alertname="…") works, instead of matching nothing.
+  labels.alertname = notice.rule;
   labels.severity = notice.severity;
   if (notice.env === null) delete labels.env;
   else labels.env = notice.env;

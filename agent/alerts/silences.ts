@@ -117,12 +117,16 @@ export class SilenceBook {
         'every matcher also matches an alert without its label, so this silence would mute every alert: add one that needs a value, such as rule="live-universe-failing" or env="green"',
       );
     }
-    // Every rule's alert, and as much one of a rule of any other name: it selects no rule at all.
+    // Every rule's page (its critical alert; every alert where no rule is critical) on every
+    // environment, and as much one of a rule of any other name: it selects no rule at all
+    // (`rule=~".+"`, `env!=""`, `severity="critical"`).
     const test = compileMatchers(input.matchers);
-    if (ruleAlerts.length > 0 && ruleAlerts.every((labels) => test(labels) && test({ ...labels, rule: ANY_RULE }))) {
+    const pages = ruleAlerts.filter((labels) => labels.severity === 'critical');
+    const guarded = pages.length > 0 ? pages : ruleAlerts;
+    if (guarded.length > 0 && guarded.every((labels) => test(labels) && test({ ...labels, rule: ANY_RULE, alertname: ANY_RULE }))) {
       throw new SilenceError(
         400,
-        `this silence matches the alerts of every rule on every environment (${ruleAlerts.length}), the critical rollback pages among them, so it would mute them all: narrow it to a rule or an environment, such as rule="live-universe-failing" or env="green"`,
+        `this silence matches the ${pages.length > 0 ? 'critical alerts' : 'alerts'} of every rule on every environment (${guarded.length}), the rollback pages among them, so it would mute them all: narrow it to a rule or an environment, such as rule="live-universe-failing" or env="green"`,
       );
     }
     const startsAt = input.startsAt === undefined ? now : Date.parse(input.startsAt);

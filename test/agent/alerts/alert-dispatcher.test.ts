@@ -1,6 +1,12 @@
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { AlertDispatcher, MAX_RATE_LIMIT_HOLD_MS, type AlertDelivery, type NotificationPolicy, type StoredAlert } from '../../../agent/alerts/alert-dispatcher.js';
+import {
+  AlertDispatcher,
+  MAX_RATE_LIMIT_HOLD_MS,
+  type AlertDelivery,
+  type NotificationPolicy,
+  type StoredAlert,
+} from '../../../agent/alerts/alert-dispatcher.js';
 import { AlertError, type AlertGroupNotice, type AlertNotice, type AlertReceiver } from '../../../agent/alerts/alert-receiver.js';
 import { pagerDutyReceiver } from '../../../agent/alerts/pagerduty-receiver.js';
 import { slackReceiver } from '../../../agent/alerts/slack-receiver.js';

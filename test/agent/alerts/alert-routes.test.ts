@@ -77,8 +77,11 @@ describe('silences API', () => {
     [{ matchers: [] }, 'matchers'],
     [{ matchers: [{ name: 'env', value: 'green', isEqual: false }] }, 'would mute every alert'],
     // Regression: these need a value, yet match every rule's alert whatever the rule: the critical rollback page went unsent.
-    [{ matchers: [{ name: 'rule', value: '.+', isRegex: true }] }, 'matches the alerts of every rule on every environment'],
-    [{ matchers: [{ name: 'rule', value: '', isEqual: false }] }, 'matches the alerts of every rule on every environment'],
+    [{ matchers: [{ name: 'rule', value: '.+', isRegex: true }] }, 'matches the critical alerts of every rule on every environment'],
+    [{ matchers: [{ name: 'rule', value: '', isEqual: false }] }, 'matches the critical alerts of every rule on every environment'],
+    // Regression: every page, named by its severity or by Alertmanager's label, was accepted.
+    [{ matchers: [{ name: 'severity', value: 'critical' }] }, 'matches the critical alerts of every rule on every environment'],
+    [{ matchers: [{ name: 'alertname', value: '.+', isRegex: true }] }, 'matches the critical alerts of every rule on every environment'],
     [{ matchers: [{ name: 'rule', value: '((', isRegex: true }] }, 'not a valid regular expression'],
     [{ endsAt: 'tomorrow' }, 'endsAt'],
     [{ endsAt: new Date(Date.now() - 60_000).toISOString() }, 'already past'],
