@@ -41,6 +41,45 @@ function catchStopSignal(): StopSignal {
   };
 }
 
+/** SIGHUP, caught for the whole run: Node's default ends the process (exit 129). */
+interface Hangup {
+  /** Call `reload` on each SIGHUP from now on; one that came before (while starting) calls it now. */
+  handle(reload: () => void, whileStarting: () => void): void;
+  /** Stopping: a SIGHUP is only noted with `ignored`. */
+  ignore(ignored: () => void): void;
+  release(): void;
+}
+
+/**
+ * Catch SIGHUP from the start. `systemctl start` then `systemctl reload` (ExecReload=kill -HUP)
+ * sends one while the agent may still be loading, and one may come as it stops; Node's default
+ * would kill it there, which systemd counts as a clean exit and does not restart: the deployment
+ * would be left unguarded. While starting it is remembered (the file may have changed since it was
+ * read: reloaded once started); while stopping it is ignored.
+ */
+function catchHangup(): Hangup {
+  let handler: (() => void) | undefined;
+  let missed = false;
+  const onHangup = () => {
+    if (handler) handler();
+    else missed = true;
+  };
+  process.on('SIGHUP', onHangup);
+  return {
+    handle(reload, whileStarting) {
+      handler = reload;
+      if (!missed) return;
+      missed = false;
+      whileStarting();
+      reload();
+    },
+    ignore(ignored) {
+      handler = ignored;
+    },
+    release: () => process.off('SIGHUP', onHangup),
+  };
+}
+
 /**
  * `greenlight run`: load the config (exit 2 and nothing started when invalid), start the agent,
  * and stop cleanly on SIGTERM or SIGINT (exit 0), also when one comes while it is still starting.
@@ -49,14 +88,16 @@ export async function runCommand(options: { configPath: string; dryRun: boolean 
   // Before anything else: a supervisor may stop us while the modules, the config or the agent are
   // still loading (a deploy rolled back at once), and that is a clean stop, not death by signal (143).
   const stop = catchStopSignal();
+  const hangup = catchHangup();
   try {
-    return await run(options, io, stop);
+    return await run(options, io, stop, hangup);
   } finally {
     stop.release();
+    hangup.release();
   }
 }
 
-async function run(options: { configPath: string; dryRun: boolean }, io: CommandIo, stop: StopSignal): Promise<number> {
+async function run(options: { configPath: string; dryRun: boolean }, io: CommandIo, stop: StopSignal, hangup: Hangup): Promise<number> {
   // Loaded only now that the signals are caught: these take most of the half second a start needs.
   const [{ Redactor }, { loadAgentConfig }, { Agent }, { createLogger }] = await Promise.all([
     import('../../../config/redactor.js'),
@@ -112,10 +153,13 @@ async function run(options: { configPath: string; dryRun: boolean }, io: Command
   const whileStarting = stop.signal !== undefined;
 
   // SIGHUP re-reads the config; a bad file is refused (config.reload_failed) and the running one stays.
-  const onHangup = () => void agent.reload('SIGHUP');
-  process.on('SIGHUP', onHangup);
+  if (!whileStarting)
+    hangup.handle(
+      () => void agent.reload('SIGHUP'),
+      () => logger.info('a SIGHUP came while starting: reloading the config now'),
+    );
   const signal = await stop.received;
-  process.off('SIGHUP', onHangup);
+  hangup.ignore(() => logger.info('SIGHUP ignored: the agent is stopping'));
   logger.info({ signal }, `received ${signal}${whileStarting ? ' while starting' : ''}, stopping`);
   await agent.close(signal);
   clearTimeout(deadline);

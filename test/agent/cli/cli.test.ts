@@ -340,6 +340,41 @@ describe('greenlight run', () => {
     },
   );
 
+  it('a SIGHUP while it starts is a reload once started, and one while it stops is ignored (regression: either killed it, exit 129, which systemd does not restart)', async () => {
+    // A preload that sends SIGHUP the moment `run` catches it: before the config and the agent's modules are loaded.
+    const preload = writeTempFile(
+      'hangup-at-once.cjs',
+      `const on = process.on;
+      process.on = function (name, listener) {
+        const result = on.call(this, name, listener);
+        if (name === 'SIGHUP') (process.on = on), process.kill(process.pid, name);
+        return result;
+      };`,
+    );
+    const file = writeTempFile('run.yaml', pairConfig('http://127.0.0.1:1', 'http://127.0.0.1:1'));
+    const child = spawn(process.execPath, [BIN, 'run', '--config', file], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, NODE_OPTIONS: `--require ${preload}` },
+    });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    const closed = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+    const ended = () => child.exitCode !== null || child.signalCode !== null;
+    try {
+      await waitUntil(() => output.includes('"config.reloaded"') || ended(), 'the reload the SIGHUP asked for');
+      expect(child.signalCode).toBeNull();
+      expect(output).toContain('a SIGHUP came while starting: reloading the config now');
+      child.kill('SIGTERM');
+      await waitUntil(() => output.includes('received SIGTERM, stopping') || ended(), 'the stop to begin');
+      child.kill('SIGHUP');
+      expect(await closed, output).toBe(0);
+      expect(output).toContain('"msg":"stopped"');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
   it.each(['SIGTERM', 'SIGINT'] as const)('stops (exit 0) without starting anything on %s before its config is loaded', async (signal) => {
     // A preload that signals the process the moment `run` catches the signal: before the agent's modules and the config are loaded.
     const preload = writeTempFile(
