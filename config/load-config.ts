@@ -9,6 +9,7 @@ import type { z } from 'zod';
 import { ConfigError, ConfigFileError, type ConfigIssue } from './errors.js';
 import { collectSecrets, isSecretKey, Redactor } from './redactor.js';
 import { ConfigSchema, pluginBlockSchema, type Config } from './schema.js';
+import { HIDDEN_KEY, mayHoldValue } from './units.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 type KeyPath = (string | number)[];
@@ -165,7 +166,7 @@ function configOf({ doc, lineOf }: ParsedYaml, env: Env, options: ParseOptions):
 
 function redacted(issues: ConfigIssue[], secrets: readonly string[]): ConfigIssue[] {
   const redactor = new Redactor(secrets);
-  return issues.map((issue) => ({ ...issue, message: redactor.text(issue.message) }));
+  return issues.map((issue) => ({ ...issue, path: redactor.text(issue.path), message: redactor.text(issue.message) }));
 }
 
 /** A parsed YAML document and how to find lines in it; `prefix` names a rule file in messages. */
@@ -200,7 +201,11 @@ function parseRuleFile(
   const value = interpolate(plain.value, env, [], unset, interpolated) as Record<string, unknown>;
   for (const key of Object.keys(value)) {
     if (key !== 'rules')
-      issues.push({ path: `${prefix}${key}`, message: 'unknown key; a rule file holds only rules: [...]', line: locate(doc, [key], lineOf, true) });
+      issues.push({
+        path: `${prefix}${formatKeyPath([key])}`,
+        message: 'unknown key; a rule file holds only rules: [...]',
+        line: locate(doc, [key], lineOf, true),
+      });
   }
   if (!Array.isArray(value.rules)) {
     issues.push({ path: `${prefix}rules`, message: 'is required (a list of rules)', line: locate(doc, [], lineOf) });
@@ -779,6 +784,7 @@ export function formatKeyPath(path: readonly PropertyKey[]): string {
   return path.reduce<string>((out, step) => {
     if (typeof step === 'number') return `${out}[${step}]`;
     const key = String(step);
+    if (mayHoldValue(key)) return `${out}[${HIDDEN_KEY}]`;
     if (!/^[\w$@.:/-]*$/.test(key) || key === '') return `${out}[${JSON.stringify(key)}]`;
     return out ? `${out}.${key}` : key;
   }, '');

@@ -7,7 +7,7 @@ import { validate as isValidCron } from 'node-cron';
 import { z } from 'zod';
 import { parseJsonPath, type PathSegment } from './json-path.js';
 import { LABEL_NAME, matcherProblem, parseMatcher, type LabelMatcher } from './matchers.js';
-import { formatDuration, parseByteSize, parseDuration, quote } from './units.js';
+import { formatDuration, HIDDEN_KEY, mayHoldValue, parseByteSize, parseDuration, quote } from './units.js';
 import { regexProblem } from './user-regex.js';
 
 const DURATION_PATTERN = '^(\\d+(\\.\\d+)?(ms|s|m|h|d)|\\$\\{[^}]+\\})$';
@@ -90,7 +90,8 @@ const RegexText = z.string().superRefine((text, ctx) => {
 });
 
 export const Name = z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/, {
-  error: (issue) => `${quote(issue.input)} is not a name: use lower-case letters, digits, - and _, starting with a letter`,
+  error: (issue) =>
+    `${typeof issue.input === 'string' && mayHoldValue(issue.input) ? `the key (${HIDDEN_KEY})` : quote(issue.input)} is not a name: use lower-case letters, digits, - and _, starting with a letter`,
 });
 
 const Listen = z

@@ -37,6 +37,18 @@ export function parseByteSize(text: string): number | undefined {
   return Math.floor(Number(match[1]) * SIZE_BYTES[match[2] ?? 'B']!);
 }
 
+/**
+ * Whether a key may be a value that lost its colon (`url https://hooks.slack.com/services/…`, a
+ * token run onto the next key's line): it holds a space, a URL or an `@`, or is long. Such a key
+ * is never quoted in a message, as it may be a secret; the line number says where it is.
+ */
+export function mayHoldValue(key: string): boolean {
+  return /\s|:\/\/|@/.test(key) || key.length > 64;
+}
+
+/** What a message says in place of a key that mayHoldValue. */
+export const HIDDEN_KEY = 'a key with a space or a URL in it, not shown';
+
 /** A value as a config message quotes it: JSON where it has a JSON form (`"5x"`, `42`), else as text. */
 export function quote(value: unknown): string {
   return JSON.stringify(value) ?? String(value);

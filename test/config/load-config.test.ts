@@ -471,10 +471,25 @@ describe('a block turned off for an unset variable is still checked (regression:
 
 describe('keys that are not plain words', () => {
   it('are quoted in the path, never split the line, and a refused one says the naming rule (regression: a raw newline and "Invalid key in record")', () => {
-    const issues = issuesOfConfig(parseAgentConfig, `${BASE}actions:\n  "pa\\"ge\\nx": { type: alert }\n`, {});
+    const issues = issuesOfConfig(parseAgentConfig, `${BASE}actions:\n  "pa\\"ge.x": { type: alert }\n`, {});
     expect(issues).toEqual([
-      'actions["pa\\"ge\\nx"]: the key "pa\\"ge\\nx" is not a name: use lower-case letters, digits, - and _, starting with a letter (line 10)',
+      'actions["pa\\"ge.x"]: the key "pa\\"ge.x" is not a name: use lower-case letters, digits, - and _, starting with a letter (line 10)',
     ]);
-    expect(issues[0]).not.toContain('\n');
+  });
+
+  it.each([
+    [
+      'a receiver URL that lost its colon',
+      `${BASE}alerts:\n  receivers:\n    - type: webhook\n      url https://hooks.slack.com/services/T0/B0/SlackSecretPathAA11\n      severities: [critical]\n`,
+    ],
+    ['a token run onto the next key', `${BASE}api:\n  adminToken:\n  AdminMisindentTok77\n  rollbackToken: x\n`],
+    ['a URL with a password and a stray colon', BASE.replace(/url: (\S+)/, 'url: http://gu:GreenPwDD44@127.0.0.1:21082: x')],
+    ['a key with a space in a record', `${BASE}actions:\n  "pa ge\\nSecretKeyEE55": { type: alert }\n`],
+  ])('that may hold a value are not quoted, as they may be secrets: %s (regression: the key path quoted a Slack URL, a token, a password)', (_, text) => {
+    const issues = issuesOfConfig(parseAgentConfig, text, {});
+    expect(issues.length).toBeGreaterThan(0);
+    expect(issues.join('\n')).toContain('a key with a space or a URL in it, not shown');
+    expect(issues.join('\n')).not.toMatch(/SlackSecretPathAA11|AdminMisindentTok77|GreenPwDD44|SecretKeyEE55/);
+    expect(issues.join('')).not.toContain('\n');
   });
 });
