@@ -111,11 +111,17 @@ ${options.probes}
     const file = writeTempFile('reload.yaml', text);
     const { agent, events } = await boot(file);
     try {
-      writeFileSync(file, text.replace('listen: 127.0.0.1:0', 'listen: 127.0.0.1:9').replace('environments:', 'activeEnvironment: green\nenvironments:'));
+      // Joining a cluster too (regression: it was taken with ok and nothing said, and the agent went on alone).
+      const cluster = 'cluster:\n  databaseUrl: postgres://gl:PgPassw0rdSecretVVV@127.0.0.1:1/gl\n  nodeName: node-a\n';
+      writeFileSync(
+        file,
+        text.replace('listen: 127.0.0.1:0', 'listen: 127.0.0.1:9').replace('environments:', `activeEnvironment: green\n${cluster}environments:`),
+      );
       const first = await agent.reload('test');
+      expect(JSON.stringify(first)).not.toContain('PgPassw0rdSecretVVV');
       expect(first).toMatchObject({
         ok: true,
-        needsRestart: ['listen'],
+        needsRestart: ['listen', 'cluster'],
         notApplied: [expect.stringContaining('activeEnvironment (green) names the live environment of a first start only')],
       });
       expect(agent.activeEnvironment).toBe('blue');
