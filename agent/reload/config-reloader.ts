@@ -107,7 +107,9 @@ export function planReload(previous: Config, next: Config, running: readonly { k
       ...(changed('rollups') || changed('reports') ? (['reports'] as const) : []),
     ],
     environmentsChanged: changed('environments'),
-    needsRestart: (['listen', 'dataDir', 'log', 'flags', 'journal', 'cluster'] as const).filter((key) => JSON.stringify(started[key]) !== JSON.stringify(next[key])),
+    needsRestart: (['listen', 'dataDir', 'log', 'flags', 'journal', 'cluster'] as const).filter(
+      (key) => JSON.stringify(started[key]) !== JSON.stringify(next[key]),
+    ),
     notApplied: changed('activeEnvironment')
       ? [
           `activeEnvironment (${next.activeEnvironment}) names the live environment of a first start only; traffic stays where it is: move it with greenlight promote or greenlight rollback`,

@@ -106,11 +106,22 @@ async function switchUpstream(
   }
   const reload = await runCommand(config.reloadCommand, { timeoutMs: config.commandTimeout, signal, redactor: deps.redactor });
   if (reload.code !== 0) {
-    const { detail } = await restore(file, previous);
-    await unlink(pendingFile(file)).catch(() => undefined);
-    throw new TrafficError(
-      `nginx reload failed (${describeRun(config.reloadCommand, reload, config.commandTimeout)}); ${detail}; check that nginx runs and that reloadCommand reaches it`,
-    );
+    const failed = `nginx reload failed (${describeRun(config.reloadCommand, reload, config.commandTimeout)})`;
+    // An exit code is the command's own word that nginx did not reload. A command cut off (its
+    // timeout, the agent's stop, a signal) may have reloaded nginx first (`systemctl reload` or a
+    // wrapper that signals nginx, then hangs): putting the file back alone would leave nginx on the
+    // new side while greenlight watches the old one (regression).
+    if (reload.spawnError !== undefined || (reload.code !== null && !reload.timedOut && !reload.aborted)) {
+      const { detail } = await restore(file, previous);
+      await unlink(pendingFile(file)).catch(() => undefined);
+      throw new TrafficError(`${failed}; ${detail}; check that nginx runs and that reloadCommand reaches it`);
+    }
+    // Stopping: the file and its marker stay, as after a crash; the next start asks verifyUrl which side nginx serves.
+    if (signal.aborted)
+      throw new TrafficError(
+        `${failed}: nginx may have reloaded onto ${request.to} before; ${file} names ${request.to} and its marker stays, so the next start asks which environment nginx serves`,
+      );
+    throw new TrafficError(`${failed}: nginx may have reloaded onto ${request.to} before; ${await reloadBack(config, deps, { previous, written }, request)}`);
   }
   await unlink(pendingFile(file)).catch(() => undefined);
   log.info({ to: request.to, server }, `nginx reloaded with upstream ${config.upstreamName} → ${server} (${request.to})`);
@@ -230,6 +241,30 @@ async function readIfExists(file: string): Promise<{ text: string; mode: number 
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw new TrafficError(`cannot read the nginx upstream file ${file}: ${(error as Error).message}`, { cause: error });
   }
+}
+
+/**
+ * After a reload cut off by its timeout, which may or may not have reached nginx: the file back as
+ * it was and nginx reloaded on it, so that nginx serves `from` either way. When that reload fails
+ * too, which side nginx serves is unknown: the file names the new side again with its marker, so
+ * that `current` asks verifyUrl (and puts the file in line with the answer).
+ */
+async function reloadBack(
+  config: NginxTrafficConfig,
+  deps: PluginDeps,
+  texts: { previous: { text: string; mode: number } | null; written: string },
+  request: SwitchRequest,
+): Promise<string> {
+  const file = config.upstreamFile;
+  const restored = await restore(file, texts.previous);
+  if (!restored.ok) return `${restored.detail}; nginx may serve either ${request.from} or ${request.to}: check it`;
+  const reload = await runCommand(config.reloadCommand, { timeoutMs: config.commandTimeout, redactor: deps.redactor });
+  if (reload.code === 0) {
+    await unlink(pendingFile(file)).catch(() => undefined);
+    return `${restored.detail} and nginx reloaded on it, so traffic stays on ${request.from}`;
+  }
+  await writeAtomically(file, texts.written).catch(() => undefined);
+  return `reloading nginx back failed too (${describeRun(config.reloadCommand, reload, config.commandTimeout)}): which environment nginx serves is unknown${config.verifyUrl ? ' until verifyUrl says' : ''}; check nginx and reloadCommand`;
 }
 
 /**
