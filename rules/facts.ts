@@ -65,6 +65,11 @@ export interface FactDefinition {
    * value, how long memory has stayed over a line).
    */
   overWindow?: boolean;
+  /**
+   * It reads only whether the latest probes passed (a streak, up or down): a fresh round of the
+   * probes answers it again, as a promotion's probe gates do.
+   */
+  latestPass?: boolean;
   /** Checks of its params against the config beyond their shape: param name → what is wrong. */
   check?(params: FactParams, config: Config): { param: string; message: string }[];
   /** The least and most its value can be (numbers only): a comparison outside them never or always holds. */
@@ -323,6 +328,7 @@ export const FACTS: Readonly<Record<string, FactDefinition>> = {
   },
   consecutiveFailures: {
     range: NOT_NEGATIVE,
+    latestPass: true,
     description: 'Failed probes in a row: the longest streak among the selected probes.',
     params: probeOnly,
     compute: (context, params) => {
@@ -333,6 +339,7 @@ export const FACTS: Readonly<Record<string, FactDefinition>> = {
   },
   consecutiveSuccesses: {
     range: NOT_NEGATIVE,
+    latestPass: true,
     description: 'Successful probes in a row: the shortest streak among the selected probes.',
     params: probeOnly,
     compute: (context, params) => {
@@ -342,6 +349,7 @@ export const FACTS: Readonly<Record<string, FactDefinition>> = {
     },
   },
   probeUp: {
+    latestPass: true,
     description: 'Whether the latest probe of every selected probe succeeded (undefined before the first).',
     params: probeOnly,
     compute: (context, params) => {

@@ -251,6 +251,17 @@ export function watchedLines(config: Config): Map<string, Map<string, number[]>>
  * arrived meanwhile. They still run at once on a sample of a probe they name. Passes stay in one
  * queue, and a pass reads the facts as they are when it runs: never an older or partial view.
  */
+/** A rule whose condition holds on an environment (RuleEvaluator.holdingOn). */
+export interface RuleHolding {
+  rule: string;
+  /** What it found: `errorRatio 45.3% > 10%`. */
+  found: string;
+  /** It reads a window: it may remember failures that are over. */
+  overWindow: boolean;
+  /** It reads only whether the latest probes passed: a fresh round of them answers it again. */
+  latestPass: boolean;
+}
+
 export class RuleEvaluator {
   readonly #rules: CompiledRule[] = [];
   readonly #context: () => Context;
@@ -432,11 +443,11 @@ export class RuleEvaluator {
    * may remember failures that are over): what would judge `env` if it were live. One pass, the
    * facts shared.
    */
-  holdingOn(env: string, which: (rule: RuleConfig) => boolean): Promise<{ rule: string; found: string; overWindow: boolean }[]> {
+  holdingOn(env: string, which: (rule: RuleConfig) => boolean): Promise<RuleHolding[]> {
     return this.#enqueue(async () => {
       const memo = new Map<string, FactValue>();
       const context = { ...this.#context(), ruleEnv: env };
-      const holding: { rule: string; found: string; overWindow: boolean }[] = [];
+      const holding: RuleHolding[] = [];
       for (const rule of this.#rules) {
         if (!which(rule.config)) continue;
         const { holds, figures, windowless } = await this.#check(rule, context, memo);
@@ -445,6 +456,7 @@ export class RuleEvaluator {
             rule: rule.config.name,
             found: describeFacts(figures),
             overWindow: rule.leaves.some((leaf) => FACTS[leaf.fact]?.overWindow === true),
+            latestPass: rule.leaves.every((leaf) => FACTS[leaf.fact]?.latestPass === true),
           });
       }
       return holding;

@@ -6,7 +6,7 @@
  */
 import type { RuleConfig } from '../../config/schema.js';
 import type { ReasonCode } from '../../probes/probe-result.js';
-import type { Figures } from '../../rules/rule-evaluator.js';
+import type { Figures, RuleHolding } from '../../rules/rule-evaluator.js';
 import type { AlertNotice } from '../alerts/alert-receiver.js';
 import type { Severity } from '../events/events.js';
 import type { PluginDeps } from '../plugins/plugin.js';
@@ -131,7 +131,7 @@ export interface Controller {
    * The critical rules that judge the live environment and roll it back (but `except`), whose
    * condition already holds on `env` on enough probes: what would fire on `env` once it is live.
    */
-  criticalRulesHoldingOn(env: string, except?: string): Promise<{ rule: string; found: string; overWindow: boolean }[]>;
+  criticalRulesHoldingOn(env: string, except?: string): Promise<RuleHolding[]>;
   /**
    * Move live traffic, one switch at a time and never during a reload: under the agent's switch
    * lock, check that `plan.from` is still live, verify `plan.to` with fresh probes, switch through

@@ -506,6 +506,10 @@ export class PromotionRun {
       };
     }
     if (firing.length > 0) passed.push(`critical rules firing (${firing.join(', ')}), allowed as an emergency`);
+    const holding = await this.#criticalHolding();
+    figures.criticalHolding = holding.rules;
+    if (holding.rules.length > 0 && !this.#request.emergency) return { ok: false, detail: holding.detail, figures };
+    if (holding.rules.length > 0) passed.push(`${holding.detail}, allowed as an emergency`);
     if (promote.requireProtection) {
       const on = this.#deps.host.flags.get(this.to).ALPHASTACK_PROTECTION === true;
       figures.ALPHASTACK_PROTECTION = on;
@@ -595,9 +599,42 @@ export class PromotionRun {
       : { ok: false, detail: `${verdict.failures.join('; ')} (${summarizeLoad(report)})`, figures };
   }
 
+  /**
+   * The critical rules that roll the live environment back whose condition already holds on the
+   * target as things are now (its memory over the line for minutes): what would fire the moment it
+   * took traffic, so that the watch would roll it back at once. A rollback refuses such a target
+   * (`target-unhealthy`); a promotion does too. A rule over a window is not asked: a promoted
+   * target is judged on its time as live, so a deploy's failures before the gates do not count;
+   * nor one of the latest probes' pass or fail alone (a streak of failures while it deployed): the
+   * probe gates ask that again, now.
+   */
+  async #criticalHolding(): Promise<{ rules: string[]; detail: string }> {
+    const holding = (await this.#deps.host.controller.criticalRulesHoldingOn(this.to)).filter(({ overWindow, latestPass }) => !overWindow && !latestPass);
+    return {
+      rules: holding.map(({ rule }) => rule),
+      detail: `${holding.map(({ rule, found }) => `${rule} already holds on ${this.to} (${found})`).join('; ')}: it would fire as soon as ${this.to} took traffic, and the watch would roll back; wait until it no longer holds, or promote with --emergency --reason`,
+    };
+  }
+
+  /**
+   * Right before the switch, what may have changed during the gates (a load test, a deploy, a
+   * preflight command can take minutes): the deploy window may have closed, and a critical rule
+   * may have come to hold on the target. An emergency goes on, as at the start.
+   */
+  async #lastLook(): Promise<StepOutcome | undefined> {
+    if (this.#request.emergency) return undefined;
+    const window = this.#window();
+    if (!window.ok) return { ok: false, detail: `the deploy window closed during the gates: ${window.detail}`, figures: window.figures };
+    const holding = await this.#criticalHolding();
+    if (holding.rules.length > 0) return { ok: false, detail: holding.detail, figures: { criticalHolding: holding.rules } };
+    return undefined;
+  }
+
   async #switch(): Promise<StepOutcome> {
     const { host, now } = this.#deps;
     const request = this.#request;
+    const refused = await this.#lastLook();
+    if (refused) return refused;
     const message = `promotion ${this.id} by ${request.actor}${request.reason ? `: ${request.reason}` : ''}`;
     // Heard from the switch on: a rollback that lands between the switch and the watch (during
     // verification) is still the watch's to report.

@@ -144,6 +144,60 @@ describe('greenlight promote (agent API)', () => {
     expect(emergency.lines.at(-1)).toMatchObject({ switched: true });
   });
 
+  it('refuses a target where a critical rule that rolls back already holds: the watch would roll it back at once (regression: it switched, and 200 ms later back, with a page and safe mode)', async () => {
+    const s = await start(`${FAST_GATES}deployWindows: { enabled: false }\n`, (text) =>
+      text
+        .replace(
+          '    expect: { json: [ { path: $.status, in: [healthy] } ] }\n',
+          '    expect: { json: [ { path: $.status, in: [healthy] } ] }\n    extract: { memory_percent: { path: $.memory.percent, lines: [90] } }\n',
+        )
+        .replace(
+          'rules:\n',
+          'rules:\n  - name: live-memory-critical\n    severity: critical\n    when: { all: [ { fact: aboveFor, params: { probe: health, name: memory_percent, line: 90 }, operator: longerThan, value: 300ms } ] }\n    actions: [rollback]\n',
+        ),
+    );
+    s.green.setFaults({ memoryPercent: 95 });
+    await waitUntil(async () => (await s.agent.controller.criticalRulesHoldingOn('green')).length > 0, 'the memory rule to hold on green');
+    const refused = await promote(s.base, { to: 'green' });
+    expect(refused.lines.at(-1)).toMatchObject({ ok: false, failedStep: 'preflight', switched: false, live: 'blue' });
+    expect(String(refused.lines.at(-1)!.reason)).toMatch(/^live-memory-critical already holds on green \(.*\): it would fire as soon as green took traffic/);
+    expect(s.events.some((e) => e.type === 'traffic.switched')).toBe(false);
+    // Once it no longer holds, the promotion goes through.
+    s.green.resetFaults();
+    await waitUntil(async () => (await s.agent.controller.criticalRulesHoldingOn('green')).length === 0, 'the memory rule to stop holding on green');
+    expect((await promote(s.base, { to: 'green' })).lines.at(-1)).toMatchObject({ ok: true, live: 'green' });
+  });
+
+  it('looks again right before the switch: a window that closed during the gates refuses it (regression: a 75 s load gate switched traffic past the close)', async () => {
+    // The agent's clock, moved on a day while the load gate runs: today is the only day of the window.
+    let offset = 0;
+    const today = new Intl.DateTimeFormat('en-US', { timeZone: 'UTC', weekday: 'short' }).format(Date.now()).toLowerCase().slice(0, 3);
+    const [blue, green] = await Promise.all([startSimulator({ name: 'blue' }), startSimulator({ name: 'green' })]);
+    const windows = `deployWindows:\n  timezone: UTC\n  feature: [ { days: [${today}], from: "00:00", to: "24:00" } ]\n`;
+    const { agent, events, base, api } = await startAgent(parseAgentConfig(promoteConfig(blue.url, green.url, `${FAST_GATES}${windows}`)), {
+      processMetrics: false,
+      ready: true,
+      now: () => Date.now() + offset,
+    });
+    open.push({ agent, blue, green, events, base, api });
+    const stop = agent.bus.subscribe((event) => {
+      if (event.type === 'promote.step' && event.data.step === 'probes') offset = 86_400_000;
+    });
+    const { lines } = await promote(base, { to: 'green' });
+    stop();
+    expect(lines.at(-1)).toMatchObject({ ok: false, failedStep: 'switch', switched: false, live: 'blue' });
+    expect(String(lines.at(-1)!.reason)).toMatch(/^the deploy window closed during the gates: outside the feature release windows/);
+    expect(kinds(events)).toEqual([
+      'promote.started',
+      'step:window:ok',
+      'step:preflight:ok',
+      'step:probes:ok',
+      'step:load:ok',
+      'step:switch:fail',
+      'promote.failed',
+    ]);
+  });
+
   it('outside the deploy window it refuses, unless an emergency with a reason, which is recorded', async () => {
     const s = await start(`${FAST_GATES}${closedWindows()}`);
     const refused = await s.api('POST', '/api/v1/promote', { token: ADMIN, body: { to: 'green' } });
@@ -271,7 +325,7 @@ describe('greenlight promote (agent API)', () => {
     s.green.resetFaults();
     await waitUntil(() => s.events.some((e) => e.type === 'probe.up' && e.env === 'green'), 'green to come up');
     const { lines } = await promote(s.base, { to: 'green' });
-    expect(lines.at(-1)).toMatchObject({ ok: true, live: 'green', switched: true });
+    expect(lines.at(-1), JSON.stringify(lines.at(-1))).toMatchObject({ ok: true, live: 'green', switched: true });
     expect(s.events.filter((e) => e.type === 'rule.firing')).toEqual([]);
     expect(s.agent.activeEnvironment).toBe('green');
     // The window rule still judges green on what it does once live: half its probes fail (the
