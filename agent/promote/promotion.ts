@@ -807,6 +807,19 @@ export class PromotionRun {
         ok: false,
         detail: `the agent stopped ${formatDuration(Math.round((now() - this.#switchedAt) / 1_000) * 1_000)} into the watch; ${this.to} stays live`,
       };
+    // No rollback, but a critical rule firing on the target at the end (its rollback held: both
+    // environments failing, the other one unhealthy) is an incident on the new release, not a pass.
+    const judgesTarget = new Set(this.#config.rules.filter((rule) => rule.env === 'live' || rule.env === this.to).map((rule) => rule.name));
+    const stillFiring = host.rules
+      .statuses()
+      .filter((rule) => rule.state === 'firing' && rule.severity === 'critical' && judgesTarget.has(rule.rule))
+      .map((rule) => rule.rule);
+    if (stillFiring.length > 0)
+      return {
+        ok: false,
+        detail: `${this.to} stayed live, but critical rules are firing on it at the end of the watch (${stillFiring.join(', ')}): their rollback is held (greenlight state shows why); the release is not promoted`,
+        figures: { watchMs, firing, stillFiring },
+      };
     return {
       ok: true,
       detail: `${this.to} held for ${formatDuration(watchMs)} with no rollback${firing.length ? ` (rules fired: ${firing.join(', ')})` : ''}`,

@@ -168,6 +168,22 @@ describe('greenlight promote (agent API)', () => {
     expect((await promote(s.base, { to: 'green' })).lines.at(-1)).toMatchObject({ ok: true, live: 'green' });
   });
 
+  it('a critical rule still firing on the target at the end of the watch, its rollback held, fails the promotion (regression: "promoted", exit 0, mid-incident)', async () => {
+    const s = await start(`${FAST_GATES.replace('watch: 1s', 'watch: 2s')}deployWindows: { enabled: false }\n`);
+    // As the watch begins both environments fail alike: the rollback is held (no healthy side to go to).
+    const stop = s.agent.bus.subscribe((event) => {
+      if (event.type === 'promote.step' && event.data.step === 'verify' && event.data.ok) {
+        s.blue.setFaults({ errorRatio: 1 });
+        s.green.setFaults({ errorRatio: 1 });
+      }
+    });
+    const { lines } = await promote(s.base, { to: 'green' });
+    stop();
+    expect(lines.at(-1), JSON.stringify(lines.at(-1))).toMatchObject({ ok: false, failedStep: 'watch', live: 'green' });
+    expect(String(lines.at(-1)!.reason)).toContain('critical rules are firing on it at the end of the watch (live-health-failing)');
+    expect(s.events.some((e) => e.type === 'promote.succeeded')).toBe(false);
+  });
+
   it('looks again right before the switch: a window that closed during the gates refuses it (regression: a 75 s load gate switched traffic past the close)', async () => {
     // The agent's clock, moved on a day while the load gate runs: today is the only day of the window.
     let offset = 0;
