@@ -115,6 +115,9 @@ interface StepOutcome {
 }
 
 const WATCH_PROGRESS_MS = 10_000;
+
+/** The steps that check rather than act: one the agent's stop cut short did not pass. */
+const CHECKS: ReadonlySet<PromoteStepName> = new Set(['deploy', 'preflight', 'probes', 'load', 'verify']);
 /** How often a rollback's validation looks whether every probe of the new live environment has answered. */
 const VALIDATION_POLL_MS = 250;
 
@@ -416,6 +419,10 @@ export class PromotionRun {
       } catch (error) {
         outcome = { ok: false, detail: (error as Error).message };
       }
+      // A check the stop cut short passed nothing (a load gate of 21 of its 60 requests): it is
+      // not journaled as passed. What did happen (the switch, a revert) stays as it was.
+      if (outcome.ok && this.#deps.signal.aborted && CHECKS.has(step))
+        outcome = { ok: false, detail: `the agent stopped during the ${step} check, before it finished`, figures: outcome.figures ?? {} };
     }
     const data: PromoteStepData = {
       promotion: this.id,

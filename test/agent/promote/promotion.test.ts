@@ -184,6 +184,20 @@ describe('greenlight promote (agent API)', () => {
     expect(s.events.some((e) => e.type === 'promote.succeeded')).toBe(false);
   });
 
+  it('a load gate the agent\'s stop cut short is no pass (regression: journaled "✅ load" after 21 of its 60 requests)', async () => {
+    const s = await start(`${FAST_GATES.replace('duration: 1s', 'duration: 3s')}deployWindows: { enabled: false }\n`);
+    let closing: Promise<void> | undefined;
+    s.agent.bus.subscribe((event) => {
+      if (event.type === 'promote.step' && event.data.step === 'probes') setTimeout(() => (closing = s.agent.close()), 500);
+    });
+    void promote(s.base, { to: 'green' }).catch(() => undefined);
+    await waitUntil(() => closing !== undefined, 'the stop');
+    await closing;
+    const load = s.events.find((e) => e.type === 'promote.step' && e.data.step === 'load')!;
+    expect(load.data).toMatchObject({ ok: false, detail: 'the agent stopped during the load check, before it finished' });
+    expect(s.events.some((e) => e.type === 'traffic.switched')).toBe(false);
+  });
+
   it('looks again right before the switch: a window that closed during the gates refuses it (regression: a 75 s load gate switched traffic past the close)', async () => {
     // The agent's clock, moved on a day while the load gate runs: today is the only day of the window.
     let offset = 0;
