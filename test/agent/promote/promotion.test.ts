@@ -188,7 +188,10 @@ describe('greenlight promote (agent API)', () => {
     const s = await start(`${FAST_GATES.replace('duration: 1s', 'duration: 3s')}deployWindows: { enabled: false }\n`);
     let closing: Promise<void> | undefined;
     s.agent.bus.subscribe((event) => {
-      if (event.type === 'promote.step' && event.data.step === 'probes') setTimeout(() => (closing = s.agent.close()), 500);
+      if (event.type === 'promote.step' && event.data.step === 'probes')
+        setTimeout(() => {
+          closing = s.agent.close();
+        }, 500);
     });
     void promote(s.base, { to: 'green' }).catch(() => undefined);
     await waitUntil(() => closing !== undefined, 'the stop');
