@@ -221,9 +221,20 @@ export async function main(argv: string[], io: CommandIo = defaultIo()): Promise
     }
     let parsed;
     try {
-      parsed = parseArgs({ args: rest, options: command.options, allowPositionals: command.allowPositionals ?? false, strict: true });
+      parsed = parseArgs({ args: rest, options: command.options, allowPositionals: command.allowPositionals ?? false, strict: true, tokens: true });
     } catch (error) {
       throw new UsageError(`${(error as Error).message.replace(/\. To specify.*$/s, '')}\nusage: ${command.usage}`);
+    }
+    // parseArgs keeps the last of an option given twice: `promote --to blue --to green` would go
+    // to green while its reader saw blue (the API refuses a duplicated key for the same reason).
+    const seen = new Map<string, string | undefined>();
+    for (const token of parsed.tokens) {
+      if (token.kind !== 'option' || command.options?.[token.name]?.multiple) continue;
+      if (seen.has(token.name))
+        throw new UsageError(
+          `--${token.name} is given twice${token.value === undefined ? '' : ` (${seen.get(token.name)}, then ${token.value})`}: give it once\nusage: ${command.usage}`,
+        );
+      seen.set(token.name, token.value);
     }
     return await command.run(parsed as { values: Record<string, string | boolean | undefined>; positionals: string[] }, io);
   } catch (error) {

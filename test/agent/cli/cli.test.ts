@@ -141,6 +141,9 @@ describe('greenlight check', () => {
     [['check', '--env', 'purple'], '--env purple is not an environment of config/greenlight.yaml; choose blue or green'],
     [['check', '--env', 'blue', '--bogus'], "Unknown option '--bogus'"],
     [['frobnicate'], 'unknown command "frobnicate"'],
+    // Regression: the last of the two was taken, and the promotion went to green.
+    [['promote', '--to', 'blue', '--to', 'green'], '--to is given twice (blue, then green): give it once'],
+    [['rollback', '--reason', 'a', '--reason', 'b'], '--reason is given twice (a, then b): give it once'],
   ])('exits 2 for %j', async (args, message) => {
     const run = await cli(args);
     expect(run.code).toBe(2);
