@@ -99,6 +99,8 @@ interface Client {
   /** Past the replay (or never had one): live events are sent as they come. */
   live: boolean;
   alive: boolean;
+  /** The Authorization it opened with (or its ?token= as one): checked again when a reload changes the tokens. */
+  readonly credential: string | undefined;
 }
 
 export class EventStream {
@@ -147,6 +149,20 @@ export class EventStream {
       }
     }, HEARTBEAT_MS);
     this.#heartbeat.unref();
+    // Subscribed before any client: a reload that retired a client's token closes it before the
+    // client is sent the reload's own event (a leaked token is revoked by rotating it).
+    options.subscribe((event) => {
+      if (event.type === 'config.reloaded') this.#recheckTokens();
+    });
+  }
+
+  /** Close every client whose token the config in force no longer takes. */
+  #recheckTokens(): void {
+    const { tokens } = this.#policy();
+    for (const client of this.#clients.values()) {
+      if (client.socket.readyState !== client.socket.OPEN || !('status' in authorize(client.credential, 'history', tokens))) continue;
+      client.socket.close(1008, 'the token this stream opened with is no longer accepted (a reload changed the tokens): reconnect with a current one');
+    }
   }
 
   /** Take a WebSocket upgrade that passed the HTTP server's Host check (HttpServer.onUpgrade). */
@@ -164,7 +180,8 @@ export class EventStream {
     const filter = parseFilter(url.searchParams, policy.environments);
     if (typeof filter === 'string') return refuse(400, filter);
     const token = url.searchParams.get('token');
-    const decision = authorize(req.headers.authorization ?? (token ? `Bearer ${token}` : undefined), 'history', policy.tokens);
+    const credential = req.headers.authorization ?? (token ? `Bearer ${token}` : undefined);
+    const decision = authorize(credential, 'history', policy.tokens);
     if ('status' in decision) return refuse(401, `the stream needs a token: ${decision.error}`);
     const address = remoteAddress(req);
     if (this.#clients.size >= policy.maxClients) {
@@ -181,7 +198,7 @@ export class EventStream {
         { 'retry-after': '10' },
       );
     }
-    this.#wss.handleUpgrade(req, socket, head, (client) => this.#serve(client, socket, filter, address));
+    this.#wss.handleUpgrade(req, socket, head, (client) => this.#serve(client, socket, filter, address, credential));
   }
 
   get clients(): number {
@@ -220,8 +237,18 @@ export class EventStream {
     return this.#encoded.frame;
   }
 
-  #serve(socket: WebSocket, raw: Duplex, filter: StreamFilter, address: string): void {
-    const client: Client = { socket, raw, filter, address, position: filter.since ?? 0, lastSent: 0, live: filter.since === undefined, alive: true };
+  #serve(socket: WebSocket, raw: Duplex, filter: StreamFilter, address: string, credential: string | undefined): void {
+    const client: Client = {
+      socket,
+      raw,
+      filter,
+      address,
+      position: filter.since ?? 0,
+      lastSent: 0,
+      live: filter.since === undefined,
+      alive: true,
+      credential,
+    };
     this.#clients.set(socket, client);
     this.#perAddress.set(address, (this.#perAddress.get(address) ?? 0) + 1);
     socket.on('pong', () => (client.alive = true));

@@ -4,6 +4,7 @@
  * with config.reload_failed naming the problem, and the running config goes on.
  */
 import { writeFileSync } from 'node:fs';
+import { WebSocket } from 'ws';
 import { describe, expect, it } from 'vitest';
 import { Agent } from '../../../agent/agent.js';
 import { loadAgentConfig } from '../../../agent/reload/agent-config.js';
@@ -100,6 +101,39 @@ ${options.probes}
       expect(second).toMatchObject({ ok: true, probes: { removed: ['positions@blue', 'positions@green'] }, rules: { removed: ['universe-5', 'universe-9'] } });
       expect(series(agent, 'positions@blue')).toBeUndefined();
       expect((await agent.metrics.render(false)).body).not.toContain('probe="positions"');
+    } finally {
+      await agent.close();
+    }
+  });
+
+  it('a reload that retires the stream token closes the streams opened with it; those opened with a token still taken stay (regression: a leaked token could not be revoked by rotating it)', async () => {
+    const dataDir = tempDir('greenlight-reload-');
+    const text = configText({ dataDir, probes: [HEALTH, UNIVERSE].join('\n'), rules: rule('universe-3', 3) });
+    const withStream = (token: string) => text.replace(`api: { adminToken: ${ADMIN}`, `api: { streamToken: ${token}, adminToken: ${ADMIN}`);
+    const file = writeTempFile('reload.yaml', withStream('stream-token-old-0123456789'));
+    const { agent } = await boot(file);
+    try {
+      const open = (token: string) =>
+        new Promise<{ socket: WebSocket; messages: string[]; closed: Promise<[number, string]> }>((resolve, reject) => {
+          const socket = new WebSocket(`ws://127.0.0.1:${agent.address!.port}/api/v1/stream?type=config`, { headers: { authorization: `Bearer ${token}` } });
+          const messages: string[] = [];
+          socket.on('message', (data) => messages.push(String(data)));
+          const closed = new Promise<[number, string]>((done) => socket.once('close', (code, reason) => done([code, String(reason)])));
+          socket.once('open', () => resolve({ socket, messages, closed }));
+          socket.once('error', reject);
+        });
+      const old = await open('stream-token-old-0123456789');
+      const admin = await open(ADMIN);
+      writeFileSync(file, withStream('stream-token-new-0123456789'));
+      expect(await agent.reload('test')).toMatchObject({ ok: true });
+      const [code, reason] = await old.closed;
+      expect(code).toBe(1008);
+      expect(reason).toContain('no longer accepted');
+      // Closed before it was sent the reload's own event.
+      expect(old.messages.filter((m) => m.includes('config.reloaded'))).toEqual([]);
+      await waitUntil(() => admin.messages.some((m) => m.includes('config.reloaded')), 'the reload event on the stream opened with the admin token');
+      expect(admin.socket.readyState).toBe(WebSocket.OPEN);
+      admin.socket.close();
     } finally {
       await agent.close();
     }
