@@ -36,10 +36,38 @@ export interface SeriesSnapshot {
   confirmations: number;
   probesPerMinute: number;
   last: ProbeResult | undefined;
-  windows: Record<string, WindowFigures>;
+  windows: Record<string, WindowSnapshot>;
   extracted: Record<string, { value: number; at: string; aboveForMs: Record<string, number> }>;
   /** An https target's certificate as the latest handshake showed it; null for http or before the first. */
   tls: SeriesTls | null;
+}
+
+/**
+ * A window's figures as the state shows them: an empty window has no error ratio and no latencies
+ * (null), as /metrics has NaN, rather than 0 % errors a script would read as healthy.
+ */
+export interface WindowSnapshot {
+  windowMs: number;
+  count: number;
+  failures: number;
+  errorRatio: number | null;
+  meanLatencyMs: number | null;
+  p50LatencyMs: number | null;
+  p95LatencyMs: number | null;
+  p99LatencyMs: number | null;
+}
+
+function windowSnapshot(figures: WindowFigures): WindowSnapshot {
+  return {
+    windowMs: figures.windowMs,
+    count: figures.count,
+    failures: figures.failures,
+    errorRatio: figures.count === 0 ? null : figures.errorRatio,
+    meanLatencyMs: figures.meanLatencyMs ?? null,
+    p50LatencyMs: figures.p50LatencyMs ?? null,
+    p95LatencyMs: figures.p95LatencyMs ?? null,
+    p99LatencyMs: figures.p99LatencyMs ?? null,
+  };
 }
 
 /** A series' TLS facts as the state shows them. */
@@ -200,8 +228,8 @@ export class ProbeSeries {
   }
 
   snapshot(now: number): SeriesSnapshot {
-    const windows: Record<string, WindowFigures> = {};
-    for (const window of this.windows) windows[formatDuration(window.windowMs)] = window.figures(now);
+    const windows: Record<string, WindowSnapshot> = {};
+    for (const window of this.windows) windows[formatDuration(window.windowMs)] = windowSnapshot(window.figures(now));
     const extracted: SeriesSnapshot['extracted'] = {};
     for (const [name, entry] of this.extracted) {
       const aboveForMs: Record<string, number> = {};

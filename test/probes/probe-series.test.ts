@@ -77,6 +77,24 @@ describe('ProbeSeries', () => {
     expect(series.snapshot(T0 + 20_000).windows['5m']!.count).toBe(20);
   });
 
+  it('shows an empty window with no error ratio and no latencies, not 0 % errors (regression: the state said 0 while /metrics said NaN)', () => {
+    const series = new ProbeSeries('health', 'blue', [60_000, 300_000], lines, T0);
+    series.record(result(false, T0));
+    // A minute on, the 1 m window is empty and the 5 m one still holds the failure.
+    const { windows } = series.snapshot(T0 + 90_000);
+    expect(windows['1m']).toEqual({
+      windowMs: 60_000,
+      count: 0,
+      failures: 0,
+      errorRatio: null,
+      meanLatencyMs: null,
+      p50LatencyMs: null,
+      p95LatencyMs: null,
+      p99LatencyMs: null,
+    });
+    expect(windows['5m']).toMatchObject({ count: 1, failures: 1, errorRatio: 1 });
+  });
+
   it('snapshots every figure the API shows', () => {
     const series = new ProbeSeries('health', 'blue', [60_000, 300_000], lines, T0);
     series.record(result(false, T0, { memory_percent: 91 }, 40));
