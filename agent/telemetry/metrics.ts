@@ -126,6 +126,7 @@ export class AgentMetrics {
   readonly #actionsTotal: Counter<'action' | 'outcome'>;
   /** The receivers whose series declare() made, to drop those a reload removes. */
   #receivers = new Set<string>();
+  #actions = new Set<string>();
   readonly #flagEnabled: Gauge<'flag' | 'env'>;
   readonly #alertsTotal: Counter<'receiver' | 'status' | 'outcome'>;
   readonly #cluster: { isLeader: Gauge; epoch: Gauge; members: Gauge };
@@ -291,10 +292,14 @@ export class AgentMetrics {
    * Make every action × outcome and receiver × status × outcome series exist at 0 (at start and at
    * each reload): a counter that first appears at 1 hides its first increase from `increase()` and
    * `rate()`, so the first rollback of the day, or a one-off failed delivery, would count for
-   * nothing in a query or an alert rule. A receiver a reload removed leaves with its series.
+   * nothing in a query or an alert rule. An action or a receiver a reload removed (or renamed)
+   * leaves with its series, so that a dashboard does not go on showing the old name.
    */
   declare(actions: readonly string[], receivers: readonly string[]): void {
+    const kept = new Set(actions);
+    for (const action of this.#actions) if (!kept.has(action)) for (const outcome of ACTION_OUTCOMES) this.#actionsTotal.remove({ action, outcome });
     for (const action of actions) for (const outcome of ACTION_OUTCOMES) this.#actionsTotal.inc({ action, outcome }, 0);
+    this.#actions = kept;
     const known = new Set(receivers);
     for (const receiver of this.#receivers) if (!known.has(receiver)) for (const labels of receiverLabels(receiver)) this.#alertsTotal.remove(labels);
     for (const receiver of receivers) for (const labels of receiverLabels(receiver)) this.#alertsTotal.inc(labels, 0);

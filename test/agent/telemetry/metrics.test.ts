@@ -163,7 +163,7 @@ describe('AgentMetrics', () => {
     expect(body).toContain('greenlight_alerts_total{receiver="oncall",status="resolved",outcome="failed"} 1');
   });
 
-  it('declares every action and receiver at 0, so the first increase counts; a receiver no longer configured leaves (regression: series appeared at 1)', async () => {
+  it('declares every action and receiver at 0, so the first increase counts; an action or receiver no longer configured leaves (regression: series appeared at 1)', async () => {
     const { metrics } = setup();
     metrics.declare(['rollback', 'manual-rollback'], ['oncall', 'desk']);
     let { body } = await metrics.render(false);
@@ -180,6 +180,12 @@ describe('AgentMetrics', () => {
     expect(body).toContain('greenlight_alerts_total{receiver="oncall",status="firing",outcome="sent"} 1');
     expect(body).toContain('greenlight_actions_total{action="rollback",outcome="succeeded"} 1');
     expect(body).not.toContain('receiver="desk"');
+    // An action renamed by a reload leaves too (regression: greenlight_actions_total{action="rollback"} stayed beside the new name).
+    metrics.declare(['rb', 'manual-rollback'], ['oncall']);
+    ({ body } = await metrics.render(false));
+    expect(body).not.toContain('action="rollback"');
+    expect(body).toContain('greenlight_actions_total{action="rb",outcome="succeeded"} 0');
+    expect(body).toContain('greenlight_actions_total{action="manual-rollback",outcome="succeeded"} 0');
   });
 
   it.skipIf(!hasTool('promtool'))('passes promtool check metrics', async () => {
