@@ -261,7 +261,14 @@ export class Pipeline {
     this.#host.metrics.recordResult(series, result);
     this.#host.reports?.record(series, result);
     if (this.series.noteResult(entry)) this.#reconcileInterrupted();
-    if (change) publishStateChange(this.#host.bus, entry, result, change, live);
+    let published = change;
+    if (entry.publishedUp !== undefined) {
+      // The first result of a series a reload replaced: a change against what its predecessor published.
+      const before = entry.publishedUp;
+      entry.publishedUp = undefined;
+      if (change) published = change.up === before ? undefined : { ...change, wasUp: before };
+    }
+    if (published) publishStateChange(this.#host.bus, entry, result, published, live);
     if (this.#resumeHeld && this.series.noteRefilled(entry)) {
       this.#resumeHeld = false;
       this.rules.releaseResumeHolds();

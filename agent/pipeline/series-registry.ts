@@ -40,6 +40,11 @@ export interface SeriesEntry {
   readonly target: ProbeTarget;
   /** When the series went down, for probe.up's downForMs. */
   downSince: number | undefined;
+  /**
+   * The up/down state the series this one replaced (a reload changed it) had published, until this
+   * one's first result: that result publishes probe.down or probe.up only if it changes it.
+   */
+  publishedUp: boolean | undefined;
   /** When its current run of passing results began (the start of the first one); undefined while its latest failed. */
   upSince: number | undefined;
   /** When its scheduled probe in flight started (overdue past switching.verifyTimeout: unknown, never up). */
@@ -180,16 +185,18 @@ export class SeriesRegistry {
   }
 
   /** Build the series of `specs` under `config`: their targets, windows, metrics and schedules. */
-  add(config: Config, specs: readonly SeriesSpec[]): void {
+  add(config: Config, specs: readonly SeriesSpec[], replaced: ReadonlyMap<string, Pick<SeriesEntry, 'downSince' | 'series'>> = new Map()): void {
     const compiler = new ProbeCompiler(config, this.#redactor);
     for (const spec of specs) {
+      const before = replaced.get(spec.key);
       const entry: SeriesEntry = {
         key: spec.key,
         fingerprint: spec.fingerprint,
         interval: spec.interval,
         series: new ProbeSeries(spec.probe.name, spec.env, config.windows, spec.lines, this.#now()),
         target: compiler.target(spec.probe, spec.env),
-        downSince: undefined,
+        downSince: before?.downSince,
+        publishedUp: before?.series.up,
         upSince: undefined,
         inFlightSince: undefined,
         inFlight: new ProbeCanceller(),

@@ -217,7 +217,8 @@ export class ConfigReloader {
 
     // Probes: the changed and removed series go (their probes in flight end now), the new start.
     const drop = new Set(plan.drop);
-    await series.remove(series.entries.filter((entry) => drop.has(entry.key)));
+    const dropped = series.entries.filter((entry) => drop.has(entry.key));
+    await series.remove(dropped);
     hooks.adopt(next);
     if (plan.environmentsChanged) {
       // Validated a moment ago; should a CA file vanish since, the previous trust stays.
@@ -230,7 +231,9 @@ export class ConfigReloader {
         );
       }
     }
-    series.add(next, plan.build);
+    // A changed series starts afresh, but what its predecessor published (down since when) holds
+    // until its first result: a series down before and after is not announced down twice.
+    series.add(next, plan.build, new Map(dropped.map((entry) => [entry.key, entry])));
     slo.reconfigure(next);
 
     // Rules: state carried over by name; rules gone from the config end their incidents.

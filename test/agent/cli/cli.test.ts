@@ -766,15 +766,15 @@ probes:
 
       // A reload brings a literal key (named like a secret) and a new variable into a header.
       writeFileSync(file, config(`{ x-api-key: ${ECHOED.ROTATED_KEY}, x-customer: "\${CUSTOMER_CODE_2}" }`));
-      const before = downs().length;
       child.kill('SIGHUP');
       await waitUntil(() => streamed.some((m) => m.includes('"config.reloaded"')), 'the reload', 15_000);
+      // The reloaded series start afresh (down before and after: no second probe.down); two failures each, with the new header.
       await waitUntil(
-        () =>
-          downs()
-            .slice(before)
-            .filter((e) => e.probe === 'universe').length >= 2,
-        'the reloaded universe probes to go down',
+        async () => {
+          const { series } = (await (await fetch(`${base}/api/v1/state`)).json()) as { series: { probe: string; consecutiveFailures: number }[] };
+          return series.filter((s) => s.probe === 'universe').every((s) => s.consecutiveFailures >= 2);
+        },
+        'the reloaded universe probes to fail with the new header',
         20_000,
       );
 

@@ -106,6 +106,32 @@ ${options.probes}
     }
   });
 
+  it('a changed series that was down and still is announces nothing new; its recovery is one probe.up over the whole outage (regression: a second probe.down with no probe.up between)', async () => {
+    const dataDir = tempDir('greenlight-reload-');
+    const text = configText({ dataDir, probes: [HEALTH, UNIVERSE].join('\n'), rules: rule('universe-3', 3) });
+    const file = writeTempFile('reload.yaml', text);
+    const { agent, events } = await boot(file);
+    const changes = () =>
+      events.filter((e) => (e.type === 'probe.down' || e.type === 'probe.up') && e.probe === 'universe' && e.env === 'blue').map((e) => e.type);
+    try {
+      pair.blue.setFaults({ emptyUniverse: true });
+      await waitUntil(() => changes().length === 1, 'universe on blue to go down');
+      const downAt = Date.parse(events.find((e) => e.type === 'probe.down' && e.probe === 'universe' && e.env === 'blue')!.time);
+      writeFileSync(file, text.replace(UNIVERSE, UNIVERSE.replace('path: /api/alphastack/universe,', 'path: /api/alphastack/universe, timeout: 1500ms,')));
+      expect(await agent.reload('test')).toMatchObject({ ok: true, probes: { changed: expect.arrayContaining(['universe@blue']) } });
+      await waitUntil(() => (series(agent, 'universe@blue')?.consecutiveFailures ?? 0) >= 3, 'the changed series to fail a few times');
+      expect(changes()).toEqual(['probe.down']);
+      pair.blue.resetFaults();
+      await waitUntil(() => changes().length === 2, 'universe on blue to recover');
+      expect(changes()).toEqual(['probe.down', 'probe.up']);
+      const up = events.find((e) => e.type === 'probe.up' && e.probe === 'universe' && e.env === 'blue')!;
+      expect((up.data as { downForMs: number }).downForMs).toBeGreaterThanOrEqual(Date.parse(up.time) - downAt - 1_000);
+    } finally {
+      pair.blue.resetFaults();
+      await agent.close();
+    }
+  });
+
   it('a reload that retires the stream token closes the streams opened with it; those opened with a token still taken stay (regression: a leaked token could not be revoked by rotating it)', async () => {
     const dataDir = tempDir('greenlight-reload-');
     const text = configText({ dataDir, probes: [HEALTH, UNIVERSE].join('\n'), rules: rule('universe-3', 3) });
