@@ -152,6 +152,9 @@ export function nextOpening(windows: readonly DeployWindowConfig[], timezone: st
     for (const window of windows) {
       if (!window.days.includes(weekday)) continue;
       const opens = instantOf(date.getUTCFullYear(), date.getUTCMonth() + 1, date.getUTCDate(), window.from, timezone);
+      // A window wholly inside a spring-forward gap (01:00-02:00 on the night 01:00 becomes 02:00)
+      // has no instant of its own: it does not open that day (decideWindow would say it closed).
+      if (localTimeOf(opens, timezone).minutes >= window.to) continue;
       if (opens > now && (best === undefined || opens < best)) best = opens;
     }
     if (best !== undefined) break;

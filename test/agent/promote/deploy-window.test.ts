@@ -43,6 +43,16 @@ describe('deploy windows (default: weekdays 16:00-18:00 ET feature, weekends maj
     expect(decideWindow(custom, NY, 'feature', Date.parse('2026-03-08T06:00:00Z')).nextOpen).toBe('2026-03-08T07:00:00.000Z');
   });
 
+  it('a window wholly inside the spring-forward gap does not open that day, and is not announced (regression: it named 02:00, when it was refused again)', () => {
+    // 02:00-03:00 does not exist on 2026-03-08 in New York; the next Sunday's is the next opening.
+    const gap = windows('deployWindows: { feature: [ { days: [sun], from: "02:00", to: "03:00" } ] }');
+    const before = decideWindow(gap, NY, 'feature', Date.parse('2026-03-08T06:30:00Z'));
+    expect(before.open).toBe(false);
+    expect(before.nextOpen).toBe('2026-03-15T06:00:00.000Z');
+    expect(decideWindow(gap, NY, 'feature', Date.parse('2026-03-08T07:00:00Z')).open).toBe(false);
+    expect(decideWindow(gap, NY, 'feature', Date.parse('2026-03-15T06:30:00Z')).open).toBe(true);
+  });
+
   it('reads local time in the configured zone', () => {
     expect(localTimeOf(Date.parse('2026-11-28T08:04:00Z'), NY)).toMatchObject({ weekday: 6, year: 2026, month: 11, day: 28, minutes: 3 * 60 + 4 });
     const tokyo = windows('deployWindows: { timezone: Asia/Tokyo }');
