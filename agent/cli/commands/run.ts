@@ -47,7 +47,6 @@ interface Hangup {
   handle(reload: () => void, whileStarting: () => void): void;
   /** Stopping: a SIGHUP is only noted with `ignored`. */
   ignore(ignored: () => void): void;
-  release(): void;
 }
 
 /**
@@ -76,7 +75,6 @@ function catchHangup(): Hangup {
     ignore(ignored) {
       handler = ignored;
     },
-    release: () => process.off('SIGHUP', onHangup),
   };
 }
 
@@ -93,7 +91,9 @@ export async function runCommand(options: { configPath: string; dryRun: boolean 
     return await run(options, io, stop, hangup);
   } finally {
     stop.release();
-    hangup.release();
+    // Not released: a SIGHUP in the process's last moments (after `stopped`, while it exits) must
+    // not turn a clean stop into death by signal. A signal listener keeps no process alive.
+    hangup.ignore(() => undefined);
   }
 }
 
