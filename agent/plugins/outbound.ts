@@ -18,6 +18,9 @@ export interface RetryPolicy {
   maxBackoffMs: number;
 }
 
+/** 429s in one call that use up no try (each waited out as it asks, up to maxBackoffMs). */
+const MAX_RATE_LIMITED = 10;
+
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, timeoutMs: 5_000, backoffMs: 500, maxBackoffMs: 30_000 };
 
 /** The retry policy of a config block: `retries` more tries after the first, each within `timeout`. */
@@ -102,6 +105,9 @@ export async function sendWithRetry(
   }
   let lastProblem = 'not attempted';
   let lastStatus: number | undefined;
+  let rateLimited = 0;
+  /** Requests made: the tries, and the 429s that used up none. */
+  let sent = 0;
   for (let attempt = 1; attempt <= policy.attempts; attempt++) {
     if (signal.aborted) throw new OutboundError(`${request.label}: cancelled after ${attempt - 1} attempts (${lastProblem})`, attempt - 1, lastStatus);
     let wait = Math.min(policy.maxBackoffMs, policy.backoffMs * 2 ** (attempt - 1)) * (0.8 + Math.random() * 0.4);
@@ -110,6 +116,7 @@ export async function sendWithRetry(
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(new DOMException(`no answer within ${policy.timeoutMs}ms`, 'TimeoutError')), policy.timeoutMs);
     const attemptSignal = AbortSignal.any([signal, deadline.signal]);
+    sent++;
     try {
       const response = await deps.dispatcher.request({
         origin: url.origin,
@@ -121,7 +128,7 @@ export async function sendWithRetry(
       });
       const text = await readLimited(response.body, 64 * 1024);
       lastStatus = response.statusCode;
-      if (response.statusCode < 300) return { status: response.statusCode, attempts: attempt, body: text, headers: response.headers };
+      if (response.statusCode < 300) return { status: response.statusCode, attempts: sent, body: text, headers: response.headers };
       if (response.statusCode < 400) {
         // A redirect delivered nothing (the request was not followed: it may carry a secret to
         // wherever the answer points), and the next try would be answered the same.
@@ -142,6 +149,12 @@ export async function sendWithRetry(
             retryAfterMs: retryAfter,
           });
         if (retryAfter !== undefined) wait = Math.min(policy.maxBackoffMs, retryAfter);
+        // A rate limit is waited out, not a failure of the service: it uses up no try (up to
+        // MAX_RATE_LIMITED in one call), so three short 429s do not end a switch (regression).
+        if (rateLimited < MAX_RATE_LIMITED && policy.maxBackoffMs > 0) {
+          rateLimited++;
+          attempt--;
+        }
       } else if (response.statusCode < 500 && response.statusCode !== 408) {
         throw new OutboundError(`${request.label}: rejected with ${lastProblem}; not retried, fix the request or its credentials`, attempt, lastStatus);
       }
@@ -154,13 +167,13 @@ export async function sendWithRetry(
     }
     if (attempt < policy.attempts) {
       deps.logger.warn(
-        { target: request.label, attempt, problem: lastProblem, retryInMs: Math.round(wait) },
-        `${request.label}: attempt ${attempt} failed (${lastProblem}); retrying`,
+        { target: request.label, attempt: sent, problem: lastProblem, retryInMs: Math.round(wait) },
+        `${request.label}: attempt ${sent} failed (${lastProblem}); retrying`,
       );
       await deps.sleep(wait, signal);
     }
   }
-  throw new OutboundError(`${request.label}: gave up after ${policy.attempts} attempts; last: ${lastProblem}`, policy.attempts, lastStatus);
+  throw new OutboundError(`${request.label}: gave up after ${sent} attempts; last: ${lastProblem}`, sent, lastStatus);
 }
 
 /** Milliseconds to wait for a Retry-After header (seconds or an HTTP date), undefined when absent or unreadable. */

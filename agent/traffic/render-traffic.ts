@@ -158,6 +158,12 @@ async function reattach(api: RenderApi, serviceId: string, domain: string, env: 
     await api.addDomain(serviceId, domain, `put ${domain} back on ${env}`);
     return `; it was put back on ${env}`;
   } catch (error) {
+    // A retried POST whose first try got through fails as a duplicate: look before raising the alarm.
+    const back = await api.listDomains(serviceId, `list custom domains of ${env}`).then(
+      (list) => list.some((d) => d.name === domain),
+      () => false,
+    );
+    if (back) return `; it was put back on ${env}`;
     return `; putting it back on ${env} failed too (${(error as Error).message}): ${domain} is on no service, add it in the Render Dashboard now`;
   }
 }

@@ -214,6 +214,17 @@ describe('render traffic adapter', () => {
     });
   });
 
+  it('waits out several 429s without using up its retries (regression: three short 429s failed the switch, then the put-back met the same limit)', async () => {
+    fake.attach(BLUE, DOMAIN);
+    const limited = { status: 429, headers: { 'retry-after': '1' }, body: { id: 'rate_limited', message: 'rate limit exceeded' } };
+    fake.inject.set(`POST /v1/services/${GREEN}/custom-domains`, [limited, limited, limited]);
+    const outcome = await adapter({ retries: 1 }).switchTo(toGreen, new AbortController().signal);
+    expect(outcome.detail).toMatch(/moved from blue to green/);
+    expect(fake.calls.filter((c) => c === `POST /v1/services/${GREEN}/custom-domains`)).toHaveLength(4);
+    expect(sleeps.slice(0, 3)).toEqual([1_000, 1_000, 1_000]);
+    expect(fake.where(DOMAIN)).toEqual([GREEN]);
+  });
+
   it('waits as a 429 Retry-After asks, then goes on', async () => {
     fake.attach(BLUE, DOMAIN);
     fake.inject.set(`DELETE /v1/services/${BLUE}/custom-domains/${DOMAIN}`, [
@@ -258,6 +269,32 @@ describe('render traffic adapter', () => {
     expect(error.message).toMatch(/app\.alphastack\.example was not moved to green; it was put back on blue$/);
     expect(fake.calls.slice(-2)).toEqual([`GET /v1/services/${GREEN}/custom-domains`, `POST /v1/services/${BLUE}/custom-domains`]);
     expect(fake.where(DOMAIN)).toEqual([BLUE]);
+  });
+
+  it('counts a put-back whose first try got through as put back, not "on no service" (regression: a false alarm to add it by hand)', async () => {
+    fake.attach(BLUE, DOMAIN);
+    const busy = { status: 503, body: { id: 'unavailable', message: 'try later' } };
+    fake.inject.set(`POST /v1/services/${GREEN}/custom-domains`, [busy, busy]);
+    let first = true;
+    const original = fake.handle.bind(fake);
+    fake.handle = (req, body, res) => {
+      // The put-back reaches Render, but its answer is lost; the retry meets the duplicate (409).
+      if (first && req.method === 'POST' && req.url === `/v1/services/${BLUE}/custom-domains`) {
+        first = false;
+        fake.attach(BLUE, DOMAIN);
+        fake.calls.push(`POST ${req.url}`);
+        res.writeHead(502).end();
+        return;
+      }
+      original(req, body, res);
+    };
+    try {
+      const error = await failure(adapter({ retries: 1 }).switchTo(toGreen, new AbortController().signal));
+      expect(error.message).toMatch(/app\.alphastack\.example was not moved to green; it was put back on blue$/);
+      expect(fake.where(DOMAIN)).toEqual([BLUE]);
+    } finally {
+      fake.handle = original;
+    }
   });
 
   it('counts a retried add whose first try got through as done', async () => {
