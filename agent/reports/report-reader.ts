@@ -7,7 +7,7 @@
  */
 import type { Store } from '../events/store.js';
 import { REPORT_EVENT_TYPES, type ReportEvent, type ReportInput, type SloInput } from './report-builder.js';
-import { HOUR_MS, type EnvHour, type RollupStore, type SeriesTotal } from './rollup-store.js';
+import { HOUR_MS, MINUTE_MS, type EnvHour, type RollupStore, type SeriesTotal } from './rollup-store.js';
 
 /** Events from this long before the period are read too: a failure that began earlier decides an incident's time to detect. */
 const LEAD_IN_MS = 86_400_000;
@@ -56,13 +56,24 @@ export async function readReportInput(sources: ReportSources, request: ReportReq
     return result;
   };
   const from = request.now - request.sinceMs;
-  const fromHour = Math.floor(from / HOUR_MS);
   const toHour = Math.floor(request.now / HOUR_MS) + 1;
+  // A period that starts inside an hour (since=1m, 90m): that hour's figures from its minute rows,
+  // from the period's own minute on, not the whole hour (regression: a 1-minute report counted the
+  // hour's every probe, and failures of a fault over before the period began).
+  const fromMinute = Math.floor(from / MINUTE_MS);
+  const startHour = Math.floor(from / HOUR_MS);
+  // (Wrapped: a slice that answers undefined is one the stopping agent abandoned.)
+  const partial =
+    rollups && fromMinute % 60 !== 0
+      ? (await run(() => ({ read: rollups.partialHour(fromMinute, Math.min((startHour + 1) * 60, Math.ceil(request.now / MINUTE_MS) + 1), startHour) }))).read
+      : undefined;
+  const fromHour = partial ? startHour + 1 : startHour;
 
-  const envHours: EnvHour[] = [];
+  const envHours: EnvHour[] = [...(partial?.envHours ?? [])];
   const seriesTotals: SeriesTotal[] = [];
   if (rollups) {
     const failures = new Map<string, { probe: string; env: string; failures: number }>();
+    for (const series of partial?.failing ?? []) failures.set(`${series.probe}@${series.env}`, { ...series });
     for (let hour = fromHour; hour < toHour; hour += HOURS_PER_SLICE) {
       const end = Math.min(hour + HOURS_PER_SLICE, toHour);
       const [rows, failing] = await run(() => [rollups.envHours(hour, end), rollups.failingSeries(hour, end)] as const);
@@ -77,6 +88,9 @@ export async function readReportInput(sources: ReportSources, request: ReportReq
     // Probe counts of the ones the report names only (most failures first; ties by name).
     const top = [...failures.values()].sort(byFailures).slice(0, request.topProbes ?? TOP_PROBES);
     const counts = new Map<string, number>();
+    if (partial && top.length > 0)
+      for (const total of await run(() => partial.totals(top)))
+        counts.set(`${total.probe}@${total.env}`, (counts.get(`${total.probe}@${total.env}`) ?? 0) + total.count);
     for (let hour = fromHour; hour < toHour && top.length > 0; hour += HOURS_PER_SLICE) {
       const end = Math.min(hour + HOURS_PER_SLICE, toHour);
       for (const total of await run(() => rollups.seriesTotals(hour, end, top)))

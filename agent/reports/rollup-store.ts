@@ -263,6 +263,59 @@ export class RollupStore {
     });
   }
 
+  /**
+   * The minute rows of [fromMinute, toMinute) as a report's first, partial hour (`hour`): per
+   * environment, its series that failed, and the totals of the named series. Undefined when the
+   * minutes of that hour are no longer all held (pruned past `minuteAge`): the hour row then
+   * stands for it, whole.
+   */
+  partialHour(
+    fromMinute: number,
+    toMinute: number,
+    hour: number,
+  ):
+    | {
+        envHours: EnvHour[];
+        failing: { probe: string; env: string; failures: number }[];
+        totals: (only: readonly { probe: string; env: string }[]) => SeriesTotal[];
+      }
+    | undefined {
+    const oldestMinute = (this.#db.prepare('SELECT MIN(minute) AS minute FROM minutes').get() as { minute: number | null }).minute;
+    const oldestHour = (this.#db.prepare('SELECT MIN(hour) AS hour FROM env_hours').get() as { hour: number | null }).hour;
+    // Whole when a minute row at or before the hour's start remains (minutes are pruned oldest
+    // first), or when nothing was rolled up before the oldest minute's hour (the agent began then).
+    const whole = oldestMinute !== null && (oldestMinute <= hour * 60 || (oldestHour !== null && oldestHour >= Math.floor(oldestMinute / 60)));
+    if (!whole) return undefined;
+    const envHours = this.#db
+      .prepare<[number, number], Row & { env: string }>(
+        'SELECT s.env AS env, SUM(m.count) AS count, SUM(m.failures) AS failures, SUM(m.latency_ms) AS latency_ms, bins_sum(m.bins) AS bins FROM minutes m JOIN series s ON s.id = m.series WHERE m.minute >= ? AND m.minute < ? GROUP BY s.env ORDER BY s.env',
+      )
+      .all(fromMinute, toMinute)
+      .map((row) => ({ env: row.env, hour, count: row.count, failures: row.failures, latencyMs: row.latency_ms, bins: row.bins ?? EMPTY_BINS }));
+    const named = (rows: { series: number; count?: number; failures: number }[]) =>
+      rows.flatMap((row) => {
+        const name = this.#seriesNames.get(row.series) ?? this.#lookup(row.series);
+        return name ? [{ ...name, ...row }] : [];
+      });
+    const failing = named(
+      this.#db
+        .prepare<[number, number], { series: number; failures: number }>(
+          'SELECT series, SUM(failures) AS failures FROM minutes WHERE minute >= ? AND minute < ? AND failures > 0 GROUP BY series',
+        )
+        .all(fromMinute, toMinute),
+    ).map(({ probe, env, failures }) => ({ probe, env, failures }));
+    const totals = (only: readonly { probe: string; env: string }[]): SeriesTotal[] => {
+      const ids = only.map((s) => this.#seriesIds.get(seriesKey(s.probe, s.env))).filter((id): id is number => id !== undefined);
+      const rows = this.#db
+        .prepare(
+          'SELECT series, SUM(count) AS count, SUM(failures) AS failures FROM minutes WHERE minute >= ? AND minute < ? AND series IN (SELECT value FROM json_each(?)) GROUP BY series',
+        )
+        .all(fromMinute, toMinute, JSON.stringify(ids)) as { series: number; count: number; failures: number }[];
+      return named(rows).map(({ probe, env, count, failures }) => ({ probe, env, count: count ?? 0, failures }));
+    };
+    return { envHours, failing, totals };
+  }
+
   /** The start (ms) of the oldest rollup held, undefined when there is none. */
   oldest(): number | undefined {
     const hour = (this.#db.prepare('SELECT MIN(hour) AS hour FROM env_hours').get() as { hour: number | null }).hour;

@@ -78,10 +78,10 @@ describe('GET /api/v1/report', () => {
     const before = await probesCounted('green');
     const report = (await (await get('/api/v1/report?since=1h')).json()) as Report;
     const after = await probesCounted('green');
-    // The period starts at the top of its first hour: when that is the history's last hour (two
-    // probes a minute on green), those are in it too, besides everything the agent has probed.
-    const fromHour = Math.floor(Date.parse(report.period.from) / 3_600_000);
-    const fromHistory = fromHour < history.end / 3_600_000 ? 2 * 60 : 0;
+    // The period starts at its first minute: the history's minutes from then on (two probes a
+    // minute on green) are in it too, besides everything the agent has probed.
+    const fromMinute = Math.floor(Date.parse(report.period.from) / 60_000);
+    const fromHistory = 2 * Math.max(0, Math.ceil(history.end / 60_000) - fromMinute);
     const live = report.environments.green!.probes - fromHistory;
     expect(live).toBeGreaterThanOrEqual(before);
     expect(live).toBeLessThanOrEqual(after);

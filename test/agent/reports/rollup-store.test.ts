@@ -6,6 +6,8 @@ import { LatencyHistogram } from '../../../agent/reports/latency-sketch.js';
 import { RollupRetention } from '../../../agent/reports/rollup-retention.js';
 import { HOUR_MS, MINUTE_MS, RollupStore } from '../../../agent/reports/rollup-store.js';
 import { type RollupSeries, RollupWriter } from '../../../agent/reports/rollup-writer.js';
+import { readReportInput } from '../../../agent/reports/report-reader.js';
+import { Store } from '../../../agent/events/store.js';
 import { tempDir } from '../../helpers/tools.js';
 
 const T0 = Date.UTC(2026, 10, 23, 12, 0, 0);
@@ -222,5 +224,35 @@ describe('the rollup database read-only', () => {
     const file = join(tempDir(), 'not-a-dir');
     writeFileSync(file, 'x');
     expect(() => RollupStore.open(file)).toThrow(/cannot open the rollup database .*GREENLIGHT_DATA_DIR/);
+  });
+});
+
+describe("a report's first, partial hour", () => {
+  it("is read from its minute rows, from the period's own minute on (regression: a 15-minute report counted the whole hour, with a fault over before it began)", async () => {
+    const { store, dir, clock, writer } = open();
+    // 12:00–12:30, a probe a second: every probe fails for the first ten minutes, then all pass.
+    for (let second = 0; second < 30 * 60; second++) writer.record(seriesOf('health', 'blue'), second >= 600, 20, T0 + second * 1_000);
+    clock.now = T0 + 30 * MINUTE_MS;
+    writer.flush();
+    const journal = Store.open(dir, () => clock.now);
+    onTestFinished(() => journal.close());
+    const read = (sinceMs: number) =>
+      readReportInput(
+        { rollups: store, journal, slice: (work) => Promise.resolve(work()) },
+        { now: clock.now, sinceMs, timezone: 'UTC', environments: ['blue'], activeEnvironment: 'blue', slo: [] },
+      );
+    const quarter = await read(15 * MINUTE_MS);
+    const sum = (input: Awaited<ReturnType<typeof read>>) =>
+      input.envHours
+        .filter((row) => row.env === 'blue')
+        .reduce((acc, row) => ({ count: acc.count + row.count, failures: acc.failures + row.failures }), { count: 0, failures: 0 });
+    expect(sum(quarter)).toEqual({ count: 15 * 60, failures: 0 });
+    expect(quarter.seriesTotals).toEqual([]);
+    // A period that reaches into the fault counts its failures, and only those in it.
+    const twentyFive = await read(25 * MINUTE_MS);
+    expect(sum(twentyFive)).toEqual({ count: 25 * 60, failures: 5 * 60 });
+    expect(twentyFive.seriesTotals).toEqual([{ probe: 'health', env: 'blue', count: 25 * 60, failures: 5 * 60 }]);
+    // The whole hour, from its start: the hour rows.
+    expect(sum(await read(30 * MINUTE_MS))).toEqual({ count: 30 * 60, failures: 10 * 60 });
   });
 });
