@@ -106,10 +106,11 @@ export async function readReportInput(sources: ReportSources, request: ReportReq
     // The builder reads a probe event's columns only: its data is left in the journal.
     const page = await run(() => journal.eventRows({ since, limit: EVENTS_PER_PAGE, types: REPORT_EVENT_TYPES, withoutData: PROBE_EVENTS }));
     for (const row of page) {
-      if (row.time > until) continue;
       events.push({
         id: row.id,
-        time: row.time,
+        // Journaled, so it happened by now: one stamped ahead of now (the clock was ahead, then set
+        // right) counts at now rather than not at all (regression: such a rollback was in no report).
+        time: row.time > until ? until : row.time,
         type: row.type,
         severity: row.severity,
         env: row.env,
@@ -118,7 +119,7 @@ export async function readReportInput(sources: ReportSources, request: ReportReq
         data: row.data === '{}' ? {} : (JSON.parse(row.data) as Record<string, unknown>),
       });
     }
-    if (page.length < EVENTS_PER_PAGE || page.at(-1)!.time > until) break;
+    if (page.length < EVENTS_PER_PAGE) break;
     since = page.at(-1)!.id;
   }
 

@@ -256,3 +256,34 @@ describe("a report's first, partial hour", () => {
     expect(sum(await read(30 * MINUTE_MS))).toEqual({ count: 30 * 60, failures: 10 * 60 });
   });
 });
+
+describe('events stamped ahead of now', () => {
+  it('count at now, not at all (regression: a rollback journaled while the clock was ahead was in no report)', async () => {
+    const { store, dir } = open();
+    const now = T0 + 30 * MINUTE_MS;
+    const journal = Store.open(dir, () => now);
+    onTestFinished(() => journal.close());
+    const switched = (id: number, at: number) =>
+      ({
+        id,
+        time: new Date(at).toISOString(),
+        type: 'traffic.switched',
+        severity: 'warning',
+        env: 'green',
+        probe: null,
+        rule: 'live-universe-failing',
+        message: 'live traffic switched blue → green',
+        data: { from: 'blue', to: 'green', incident: 'live-universe-failing#1', kind: 'rollback' },
+      }) as never;
+    // One a minute ago, one stamped an hour ahead (the clock was ahead when it was written).
+    journal.appendEvents([switched(1, now - MINUTE_MS), switched(2, now + HOUR_MS)]);
+    const input = await readReportInput(
+      { rollups: store, journal, slice: (work) => Promise.resolve(work()) },
+      { now, sinceMs: HOUR_MS, timezone: 'UTC', environments: ['blue', 'green'], activeEnvironment: 'green', slo: [] },
+    );
+    expect(input.events.filter((e) => e.type === 'traffic.switched').map((e) => [e.id, e.time])).toEqual([
+      [1, new Date(now - MINUTE_MS).toISOString()],
+      [2, new Date(now).toISOString()],
+    ]);
+  });
+});
