@@ -127,8 +127,10 @@ export function flagRoutes(store: FlagStore, options: FlagRouteOptions): Route[]
       method: 'POST',
       path: '/ofrep/v1/evaluate/flags/:key',
       auth: 'none',
-      // Any JSON: the handler answers malformed requests in OFREP's own error shape.
+      // Any JSON: the handler answers malformed requests in OFREP's own error shape, and so does
+      // the server for a body that is no JSON at all, too large, or with a key twice.
       body: z.unknown(),
+      errorBody: (status, error, params) => ({ key: shortKey(params.key ?? ''), ...ofrepError(status, error) }),
       handle: ({ params, body }) => {
         const key = params.key!;
         const target = evaluationTarget(body, store, options);
@@ -150,6 +152,7 @@ export function flagRoutes(store: FlagStore, options: FlagRouteOptions): Route[]
       path: '/ofrep/v1/evaluate/flags',
       auth: 'none',
       body: z.unknown(),
+      errorBody: (status, error) => ofrepError(status, error),
       handle: ({ body, headers }): RouteResponse => {
         const target = evaluationTarget(body, store, options);
         if ('errorCode' in target) return { status: 400, body: target };
@@ -219,6 +222,11 @@ function refusals<T>(run: () => T): T {
 }
 
 /** A flag key from the path as an answer repeats it: cut to 100 characters (a path may be kilobytes long). */
+/** A refusal in OFREP's error shape: a request it cannot read is PARSE_ERROR; anything else GENERAL. */
+function ofrepError(status: number, error: string): { errorCode: 'PARSE_ERROR' | 'GENERAL'; errorDetails: string } {
+  return { errorCode: status === 400 ? 'PARSE_ERROR' : 'GENERAL', errorDetails: error };
+}
+
 function shortKey(key: string): string {
   return key.length > 100 ? `${key.slice(0, 97)}...` : key;
 }

@@ -82,6 +82,12 @@ export interface Route {
    * holding the event loop for all of them at once.
    */
   bulk?: boolean;
+  /**
+   * How this route words a refusal (a body that is not JSON, too large, with a key twice, not of
+   * its schema; an HttpError): OFREP's routes answer in OFREP's own error shape. Default
+   * `{"error", "code"}`.
+   */
+  errorBody?(status: number, error: string, params: Record<string, string>): unknown;
   handle(request: RouteRequest): RouteResponse | Promise<RouteResponse>;
 }
 
@@ -221,7 +227,7 @@ export async function startHttpServer(options: {
       if (route.body) {
         const read = await readJsonBody(req);
         if ('error' in read) {
-          reply(res, { status: read.status, body: { error: read.error } });
+          reply(res, { status: read.status, body: route.errorBody?.(read.status, read.error, match.params!) ?? { error: read.error } });
           return;
         }
         // Secrets sent in a body (a token pasted into a reason) never reach an audit trail or an answer.
@@ -232,7 +238,8 @@ export async function startHttpServer(options: {
         screenBody(route, value, duplicates, actor);
         const parsed = route.body.safeParse(value);
         if (!parsed.success) {
-          reply(res, { status: 400, body: { error: invalidBody(parsed.error) } });
+          const error = invalidBody(parsed.error);
+          reply(res, { status: 400, body: route.errorBody?.(400, error, match.params!) ?? { error } });
           return;
         }
         body = parsed.data;
@@ -244,7 +251,10 @@ export async function startHttpServer(options: {
       else reply(res, response, req.method === 'HEAD');
     } catch (error) {
       if (!(error instanceof HttpError)) throw error;
-      reply(res, { status: error.status, body: { error: error.message, code: error.code, ...error.details } });
+      reply(res, {
+        status: error.status,
+        body: route.errorBody?.(error.status, error.message, match.params!) ?? { error: error.message, code: error.code, ...error.details },
+      });
     }
   }
 

@@ -225,6 +225,22 @@ describe('OFREP', () => {
     expect(bulk.body).toEqual({ errorCode, errorDetails: expect.stringContaining(details) });
   });
 
+  it.each([
+    ['a body that is not JSON', '{"context": ', 400, 'PARSE_ERROR', 'body is not JSON'],
+    ['a key given twice', '{"context": {"environment": "blue", "environment": "green"}}', 400, 'PARSE_ERROR', 'environment'],
+    ['a body over 64 KiB', JSON.stringify({ context: { pad: 'x'.repeat(70_000) } }), 413, 'GENERAL', 'body larger than'],
+  ])(
+    'answers %s in OFREP\'s error shape, single and bulk (regression: greenlight\'s own {"error","code"})',
+    async (_name, text, status, errorCode, details) => {
+      const single = await ofrep('READ_ONLY_MODE', text);
+      expect(single.status).toBe(status);
+      expect(single.body).toEqual({ key: 'READ_ONLY_MODE', errorCode, errorDetails: expect.stringContaining(details) });
+      const bulk = await ofrep(undefined, text);
+      expect(bulk.status).toBe(status);
+      expect(bulk.body).toEqual({ errorCode, errorDetails: expect.stringContaining(details) });
+    },
+  );
+
   it('evaluates every flag in bulk with an ETag, and answers 304 while nothing changed', async () => {
     const first = await ofrep(undefined, { context: {} });
     expect(first.status).toBe(200);
