@@ -121,7 +121,9 @@ async function switchUpstream(
       throw new TrafficError(
         `${failed}: nginx may have reloaded onto ${request.to} before; ${file} names ${request.to} and its marker stays, so the next start asks which environment nginx serves`,
       );
-    throw new TrafficError(`${failed}: nginx may have reloaded onto ${request.to} before; ${await reloadBack(config, deps, { previous, written }, request)}`);
+    throw new TrafficError(
+      `${failed}: nginx may have reloaded onto ${request.to} before; ${await switchBack(config, deps, { previous, written }, request, false)}`,
+    );
   }
   await unlink(pendingFile(file)).catch(() => undefined);
   log.info({ to: request.to, server }, `nginx reloaded with upstream ${config.upstreamName} → ${server} (${request.to})`);
@@ -137,7 +139,7 @@ async function switchUpstream(
     if (signal.aborted) throw error;
     // Unverified, the switch is undone: the failure this adapter reports leaves traffic where it
     // was. Left on the new side, nginx would serve an environment greenlight does not watch as live.
-    throw new TrafficError(`${(error as Error).message}; ${await switchBack(config, deps, { previous, written }, request)}`, { cause: error });
+    throw new TrafficError(`${(error as Error).message}; ${await switchBack(config, deps, { previous, written }, request, true)}`, { cause: error });
   }
   return {
     detail: `${switched}, verified: ${config.verifyJsonPath.text} is ${quote(request.to)} through nginx ${VERIFY_STREAK} times in a row`,
@@ -244,52 +246,37 @@ async function readIfExists(file: string): Promise<{ text: string; mode: number 
 }
 
 /**
- * After a reload cut off by its timeout, which may or may not have reached nginx: the file back as
- * it was and nginx reloaded on it, so that nginx serves `from` either way. When that reload fails
- * too, which side nginx serves is unknown: the file names the new side again with its marker, so
- * that `current` asks verifyUrl (and puts the file in line with the answer).
- */
-async function reloadBack(
-  config: NginxTrafficConfig,
-  deps: PluginDeps,
-  texts: { previous: { text: string; mode: number } | null; written: string },
-  request: SwitchRequest,
-): Promise<string> {
-  const file = config.upstreamFile;
-  const restored = await restore(file, texts.previous);
-  if (!restored.ok) return `${restored.detail}; nginx may serve either ${request.from} or ${request.to}: check it`;
-  const reload = await runCommand(config.reloadCommand, { timeoutMs: config.commandTimeout, redactor: deps.redactor });
-  if (reload.code === 0) {
-    await unlink(pendingFile(file)).catch(() => undefined);
-    return `${restored.detail} and nginx reloaded on it, so traffic stays on ${request.from}`;
-  }
-  await writeAtomically(file, texts.written).catch(() => undefined);
-  return `reloading nginx back failed too (${describeRun(config.reloadCommand, reload, config.commandTimeout)}): which environment nginx serves is unknown${config.verifyUrl ? ' until verifyUrl says' : ''}; check nginx and reloadCommand`;
-}
-
-/**
- * After a reload that could not be verified: the file back as it was, and nginx reloaded on it;
- * says how that went. When nginx cannot be reloaded back, the file is made to name the new side
- * again, as nginx serves it: what `current` reads then tells traffic control where traffic went.
+ * Put nginx back on the old side: the file as it was, and nginx reloaded on it (not cancellable:
+ * once the file is back, nginx must load it, or the next reload moves traffic by itself); says how
+ * that went. `reloaded`: nginx is known to have loaded the new file (its verification failed)
+ * rather than perhaps (a reload command cut off by its timeout). When nginx cannot be reloaded
+ * back, the file is made to name the new side again: known, nginx serves it, and `current` reads
+ * it from the file; perhaps, the marker stays as well, and `current` asks verifyUrl which side
+ * nginx serves (and puts the file in line with the answer).
  */
 async function switchBack(
   config: NginxTrafficConfig,
   deps: PluginDeps,
   texts: { previous: { text: string; mode: number } | null; written: string },
   request: SwitchRequest,
+  reloaded: boolean,
 ): Promise<string> {
   const file = config.upstreamFile;
   const restored = await restore(file, texts.previous);
-  if (!restored.ok) return `${restored.detail}; nginx may still serve ${request.to}: check it`;
-  // Not cancellable: once the file is back, nginx must load it, or the next reload moves traffic by itself.
+  if (!restored.ok) return `${restored.detail}; nginx may ${reloaded ? 'still serve' : `serve either ${request.from} or`} ${request.to}: check it`;
   const reload = await runCommand(config.reloadCommand, { timeoutMs: config.commandTimeout, redactor: deps.redactor });
-  if (reload.code === 0) return `${restored.detail} and nginx reloaded on it, so traffic stays on ${request.from}`;
-  const failed = `reloading nginx back failed (${describeRun(config.reloadCommand, reload, config.commandTimeout)})`;
+  if (reload.code === 0) {
+    await unlink(pendingFile(file)).catch(() => undefined);
+    return `${restored.detail} and nginx reloaded on it, so traffic stays on ${request.from}`;
+  }
+  const failed = `reloading nginx back failed${reloaded ? '' : ' too'} (${describeRun(config.reloadCommand, reload, config.commandTimeout)})`;
   try {
     await writeAtomically(file, texts.written);
-    return `${failed}: nginx serves ${request.to} as reloaded, and ${file} names it again`;
+    return reloaded
+      ? `${failed}: nginx serves ${request.to} as reloaded, and ${file} names it again`
+      : `${failed}: which environment nginx serves is unknown${config.verifyUrl ? ' until verifyUrl says' : ''}; check nginx and reloadCommand`;
   } catch (error) {
-    return `${failed}, and ${file} could not be made to name ${request.to} again (${(error as Error).message}): nginx serves ${request.to} while the file names ${request.from}; fix the file by hand`;
+    return `${failed}, and ${file} could not be made to name ${request.to} again (${(error as Error).message}): nginx ${reloaded ? `serves ${request.to}` : 'may serve either side'} while the file names ${request.from}; fix the file by hand`;
   }
 }
 
