@@ -283,7 +283,12 @@ export class AlertDispatcher {
           group.sent.set(entry.key, now);
         }
       } else {
-        const entry: AlertEntry = { ...known, notice: { ...resolved, startsAt: known.notice.startsAt }, firing: false };
+        // Told to no receiver yet (it fired and resolved within the group's wait): it still goes out
+        // as fired-and-resolved (PagerDuty: trigger, then resolve), with what it fired on, not the
+        // resolving evaluation's figures (regression: the page said the condition was false).
+        const told = [...this.#groups.values()].some((groups) => [...groups.values()].some((group) => group.sent.has(notice.key)));
+        const shown = told || !known.firing ? resolved : { ...resolved, summary: known.notice.summary, figures: known.notice.figures };
+        const entry: AlertEntry = { ...known, notice: { ...shown, startsAt: known.notice.startsAt }, firing: false };
         this.#alerts.set(entry.key, entry);
         this.#save(entry);
       }

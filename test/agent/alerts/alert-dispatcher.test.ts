@@ -678,6 +678,27 @@ describe('AlertDispatcher', () => {
     expect(hook.sent).toHaveLength(1);
   });
 
+  it("an alert that fired and resolved within the group wait goes out with what it fired on, not the resolution's figures (regression: the page said observed 0)", async () => {
+    vi.useFakeTimers({ now: NOW });
+    const pager = recorder('pager', ['critical']);
+    const alerts = new AlertDispatcher({
+      receivers: [pager],
+      repeatIntervalMs: 3_600_000,
+      now: () => Date.now(),
+      logger: pino({ level: 'silent' }),
+      onDelivery: () => undefined,
+      grouping: { by: ['rule'], waitMs: 30_000, intervalMs: 300_000 },
+    });
+    cleanups.push(() => alerts.close());
+    const fired = firingNotice();
+    alerts.notify(fired);
+    await vi.advanceTimersByTimeAsync(1_000);
+    alerts.notify({ ...resolvedNotice(fired), figures: { facts: [{ fact: 'errorRatio', observed: 0, result: false }] } });
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(pager.sent).toHaveLength(1);
+    expect(pager.sent[0]).toMatchObject({ status: 'resolved', summary: fired.summary, figures: fired.figures });
+  });
+
   it('idle() resolves at once when nothing is in flight', async () => {
     const { dispatcher: alerts } = dispatcher([]);
     await expect(alerts.idle()).resolves.toBeUndefined();
