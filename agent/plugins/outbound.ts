@@ -109,7 +109,7 @@ export async function sendWithRetry(
   /** Requests made: the tries, and the 429s that used up none. */
   let sent = 0;
   for (let attempt = 1; attempt <= policy.attempts; attempt++) {
-    if (signal.aborted) throw new OutboundError(`${request.label}: cancelled after ${attempt - 1} attempts (${lastProblem})`, attempt - 1, lastStatus);
+    if (signal.aborted) throw new OutboundError(`${request.label}: cancelled after ${sent} attempts (${lastProblem})`, sent, lastStatus);
     let wait = Math.min(policy.maxBackoffMs, policy.backoffMs * 2 ** (attempt - 1)) * (0.8 + Math.random() * 0.4);
     // A timer we hold, not AbortSignal.timeout: inside AbortSignal.any the latter can be garbage
     // collected before it fires (Node 20), and a hanging receiver would then hang for ever.

@@ -20,6 +20,16 @@ import { tempDir } from '../helpers/tools.js';
 describe('reconciling actions interrupted by a crash', () => {
   const pair = useSimulatorPair();
 
+  /** The head of an agent's config on the file's simulator pair whose switches go to a traffic webhook. */
+  function webhookAgent(dataDir: string, webhookUrl: string): string {
+    return `listen: 127.0.0.1:0
+dataDir: ${dataDir}
+environments: { blue: { url: ${pair.blue.url} }, green: { url: ${pair.green.url} } }
+probeDefaults: { every: 100ms, timeout: 2s, jitter: 0 }
+traffic: { type: webhook, url: "${webhookUrl}/switch" }
+`;
+  }
+
   function seed(dataDir: string, interrupted: { action: string; type: string }): void {
     const store = Store.open(dataDir);
     const startedAt = Date.now() - 5_000;
@@ -165,12 +175,7 @@ probes:
     const webhook = await slowWebhook();
     const { switches } = webhook;
     const config = () =>
-      parseAgentConfig(`listen: 127.0.0.1:0
-dataDir: ${dataDir}
-environments: { blue: { url: ${pair.blue.url} }, green: { url: ${pair.green.url} } }
-probeDefaults: { every: 100ms, timeout: 2s, jitter: 0 }
-traffic: { type: webhook, url: "${webhook.url}/switch" }
-actions:
+      parseAgentConfig(`${webhookAgent(dataDir, webhook.url)}actions:
   rollback: { type: rollback }
 rules:
   - name: blue-down
@@ -215,12 +220,7 @@ probes:
     const webhook = await slowWebhook();
     const { switches } = webhook;
     const config = () =>
-      parseAgentConfig(`listen: 127.0.0.1:0
-dataDir: ${dataDir}
-environments: { blue: { url: ${pair.blue.url} }, green: { url: ${pair.green.url} } }
-probeDefaults: { every: 100ms, timeout: 2s, jitter: 0 }
-traffic: { type: webhook, url: "${webhook.url}/switch" }
-deployWindows: { enabled: false }
+      parseAgentConfig(`${webhookAgent(dataDir, webhook.url)}deployWindows: { enabled: false }
 alerts: { receivers: [] }
 probes:
   - { name: health, path: /api/health }
