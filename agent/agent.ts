@@ -198,6 +198,7 @@ export class Agent {
         bus: this.bus,
         steps: () => this.plugins.switchSteps(this.#config),
         alert: (notice) => this.alerts.notify(notice),
+        firing: () => this.alerts.firing(),
         stateUrl: () => this.controller.stateUrl(),
         now: this.now,
         logger: logger.child({ component: 'switch' }),

@@ -142,7 +142,7 @@ export class ActionRunner {
       const key = runKey(context.incident, name);
       if (this.#done.has(key)) continue;
       this.#remember(key);
-      this.#track(this.run(name, context));
+      void this.run(name, context);
     }
   }
 
@@ -173,10 +173,15 @@ export class ActionRunner {
     }
   }
 
-  /** Run one action now and report its outcome (manual requests await this). */
+  /**
+   * Run one action now and report its outcome (manual requests await this). Every run is tracked,
+   * an operator's too: the agent's stop waits for it to end, so what it raised and recorded on
+   * its way out (a switch step cut short by the stop) reaches the alerts and the journal before they close.
+   */
   run(name: string, context: ActionContext, retry?: Retry): Promise<ActionOutcome> {
     const key = runKey(context.incident, name);
     const running = this.#run(name, context, retry);
+    this.#track(running);
     this.#running.set(key, running);
     const settled = () => {
       if (this.#running.get(key) === running) this.#running.delete(key);

@@ -129,7 +129,7 @@ class RollbackAction implements Action {
       this.#resolveHeld(OPERATOR);
       const { steps } = result;
       const after = steps.failed
-        ? `; then the step ${steps.failed.name} failed: ${steps.failed.reason} (no second switch; alert switch-step-failed sent)`
+        ? `; then the step ${steps.failed.name} failed: ${steps.failed.reason} (no second switch; alert switch-step-failed raised)`
         : steps.steps.length > 0
           ? `; then ${steps.steps.map((step) => step.name).join(', ')} passed`
           : '';

@@ -744,7 +744,7 @@ export class PromotionRun {
       const failed = result.steps.failed;
       return {
         ok: true,
-        detail: `switched back ${this.to} → ${this.from}: ${result.detail}${failed ? `; then the step ${failed.name} failed: ${failed.reason} (no second switch; alert switch-step-failed sent)` : ''}`,
+        detail: `switched back ${this.to} → ${this.from}: ${result.detail}${failed ? `; then the step ${failed.name} failed: ${failed.reason} (no second switch; alert switch-step-failed raised)` : ''}`,
         figures: { steps: result.steps.steps, failedStep: failed },
       };
     }

@@ -17,7 +17,9 @@
  * - The phase never switches anything itself. What a failure means is the switch's caller's: a
  *   promotion fails its verify step and switches back; after a rollback, nothing switches again and
  *   the phase raises a critical alert (`switch-step-failed`), resolved by the next phase whose
- *   steps all pass.
+ *   steps all pass. The alert outlives a restart as the rollback's hold alerts do: a rule's belongs
+ *   to its incident, an operator's expires (a step cut short by the agent's stop is sent by the
+ *   next start, and the next passing phase resolves one raised before the restart).
  */
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
@@ -25,7 +27,7 @@ import type { Config, PluginBlock, SwitchStepConfig } from '../../config/schema.
 import { formatDuration } from '../../config/units.js';
 import { DAY_MS, probeTls, tlsHostKey, TlsObserver } from '../../probes/tls.js';
 import { alertKey } from '../actions/action.js';
-import type { AlertNotice } from '../alerts/alert-receiver.js';
+import { ONE_OFF_ALERT_MS, type AlertNotice } from '../alerts/alert-receiver.js';
 import type { EventBus, SwitchStepData } from '../events/events.js';
 import { defaultTrust } from '../pipeline/tls-trust.js';
 import type { PluginDeps } from '../plugins/plugin.js';
@@ -174,6 +176,8 @@ export interface SwitchStepsOptions {
   /** The steps of the config in force. */
   steps: () => readonly SwitchStep[];
   alert: (notice: AlertNotice) => void;
+  /** The alerts firing now, those kept from before a restart included. */
+  firing: () => readonly AlertNotice[];
   stateUrl: () => string | undefined;
   now: () => number;
   logger: Logger;
@@ -299,13 +303,23 @@ export class SwitchSteps {
       figures: { step: failed.name, reason: failed.reason, skipped },
       startsAt: new Date(this.#options.now()).toISOString(),
       url: this.#options.stateUrl(),
+      // Kept across a restart: a rule's with its incident (escalated and acknowledged with it), an operator's until it expires.
+      ...(request.rule !== null ? { incident: request.incident } : { expiresAt: new Date(this.#options.now() + ONE_OFF_ALERT_MS).toISOString() }),
     };
     this.#raised.set(notice.key, notice);
     this.#options.alert(notice);
   }
 
   #resolveRaised(): void {
-    for (const notice of this.#raised.values()) this.#options.alert({ ...notice, status: 'resolved', endsAt: new Date(this.#options.now()).toISOString() });
+    const now = this.#options.now();
+    // What failed phases raised before a restart: the dispatcher kept it, this phase did not.
+    for (const notice of this.#options.firing())
+      if (notice.rule === 'switch-step-failed' && !this.#raised.has(notice.key)) this.#raised.set(notice.key, notice);
+    for (const notice of this.#raised.values()) {
+      // An operator's that expired was resolved then (a second resolution would reach receivers that never heard it).
+      if (notice.expiresAt !== undefined && Date.parse(notice.expiresAt) <= now) continue;
+      this.#options.alert({ ...notice, status: 'resolved', endsAt: new Date(now).toISOString() });
+    }
     this.#raised.clear();
   }
 }

@@ -23,6 +23,7 @@ describe('the switch phase through the built CLI', () => {
   let cloudflare: FakeCloudflare;
   let recorder: Awaited<ReturnType<typeof startRecorder>>;
   let agent: AgentProcess;
+  let configFile: string;
 
   beforeAll(async () => {
     cloudflare = await startFakeCloudflare(TOKEN);
@@ -33,11 +34,14 @@ describe('the switch phase through the built CLI', () => {
 alerts:
   receivers:
     - { type: webhook, name: recorder, url: ${recorder.url}/alerts, retries: 0, timeout: 2s }
+  # A group's next change goes out within seconds, not the default minute: each scenario waits for its own alert.
+  group: { interval: 2s }
 deployWindows: { enabled: false }
 `;
     // No anti-flap wait: the scenarios switch back and forth within seconds.
     const text = promoteConfig(pair.blue.url, pair.green.url, `${FAST_GATES}${steps}`).replace('cooldown: 10m', 'cooldown: 0s');
-    agent = await startAgentProcess(writeTempFile('switch-steps.yaml', text), { CLOUDFLARE_API_TOKEN: TOKEN });
+    configFile = writeTempFile('switch-steps.yaml', text);
+    agent = await startAgentProcess(configFile, { CLOUDFLARE_API_TOKEN: TOKEN });
   }, 60_000);
 
   afterAll(async () => {
@@ -179,5 +183,29 @@ deployWindows: { enabled: false }
     expect(run.code).toBe(0);
     expect(run.stdout).toContain('✅ rolled back blue → green');
     expect(run.stdout).toMatch(/ {3}✅ cdn .*cloudflare purged everything/);
+  }, 120_000);
+
+  it("stopped while an operator's rollback purges: the stop waits for it, and the next start sends the step's alert (regression: it was dropped)", async () => {
+    await arrange('blue');
+    const alertsBefore = stepAlerts().length;
+    const callsBefore = cloudflare.calls.length;
+    cloudflare.script('hang');
+    const rollback = cli(['rollback', '--reason', 'stopped mid-purge', '--url', agent.base], { ROLLBACK_TOKEN: ADMIN }, 60_000);
+    await waitUntil(() => cloudflare.calls.length > callsBefore, 'the purge under way', 30_000);
+    await agent.stop();
+    await rollback;
+    // The stop waited for the rollback to end: its record is complete, the step cut short by the stop.
+    agent = await startAgentProcess(configFile, { CLOUDFLARE_API_TOKEN: TOKEN });
+    const manual = (await agent.events()).filter((e) => e.type === 'action.succeeded' && e.data.action === 'manual-rollback').at(-1)!;
+    expect(manual.data).toMatchObject({ from: 'blue', to: 'green', failedStep: { name: 'cdn' } });
+    expect(String((manual.data as { detail?: string }).detail)).toContain('cancelled: the agent is stopping');
+    const incident = String((manual.data as { incident?: string }).incident);
+    const sent = () =>
+      stepAlerts()
+        .slice(alertsBefore)
+        .filter((alert) => alert.labels.incident === incident);
+    await waitUntil(() => sent().length > 0, 'the alert of the rollback cut short, sent by the next start', 30_000);
+    expect(sent()).toMatchObject([{ status: 'firing', labels: { step: 'cdn', from: 'blue', to: 'green', severity: 'critical' } }]);
+    expect((await agent.get<{ activeEnvironment: string }>('/api/v1/state')).activeEnvironment).toBe('green');
   }, 120_000);
 });

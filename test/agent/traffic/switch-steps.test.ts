@@ -83,8 +83,11 @@ function serveCertificate(cert: TestCert): void {
   publicTls.setSecureContext({ cert: cert.cert, key: cert.key });
 }
 
-/** A phase of `steps` (YAML list items), as the agent builds it, with what it published and alerted. */
-function phase(steps: string) {
+/**
+ * A phase of `steps` (YAML list items), as the agent builds it, with what it published and alerted;
+ * `kept`: the alerts the dispatcher holds firing (from before a restart).
+ */
+function phase(steps: string, kept: AlertNotice[] = []) {
   const config = parseAgentConfig(
     `environments: { blue: { url: "http://127.0.0.1:1" }, green: { url: "http://127.0.0.1:2" } }
 probes: [ { name: health, path: /api/health } ]
@@ -110,6 +113,7 @@ ${steps}`,
     bus,
     steps: () => plugins.switchSteps(config),
     alert: (notice) => alerts.push(notice),
+    firing: () => kept,
     stateUrl: () => 'http://127.0.0.1:9464/api/v1/state',
     now: Date.now,
     logger,
@@ -196,6 +200,30 @@ describe.skipIf(!hasTool('openssl'))('the switch phase', () => {
     expect(again.ok).toBe(true);
     expect(alerts).toHaveLength(2);
     expect(alerts[1]).toMatchObject({ status: 'resolved', key: alerts[0]!.key });
+  });
+
+  it("a rule's alert belongs to its incident and an operator's expires, so both outlive a restart; the next passing phase resolves what was raised before it", async () => {
+    serveCertificate(certs.later);
+    const manual: SwitchStepRequest = { ...ROLLBACK, incident: 'manual-2026-12-07T18:40:00.000Z-3', rule: null, reason: 'manual rollback by api:admin' };
+    const before = phase(cdn(', timeout: 200ms'));
+    cloudflare.script('hang');
+    await before.runner.run(ROLLBACK, AbortSignal.timeout(30_000));
+    cloudflare.script('hang');
+    await before.runner.run(manual, AbortSignal.timeout(30_000));
+    const [rules, operators] = before.alerts;
+    expect(rules).toMatchObject({ status: 'firing', incident: ROLLBACK.incident });
+    expect(rules!.expiresAt).toBeUndefined();
+    expect(operators).toMatchObject({ status: 'firing', labels: { incident: manual.incident } });
+    expect(operators!.incident).toBeUndefined();
+    expect(Date.parse(operators!.expiresAt!) - Date.now()).toBeGreaterThan(4 * 60_000);
+
+    // The agent restarted: the dispatcher kept them (and one of an operator's that has expired since, resolved then).
+    const expired: AlertNotice = { ...operators!, key: 'greenlight/switch-step-failed/manual-earlier', expiresAt: new Date(Date.now() - 1_000).toISOString() };
+    const other: AlertNotice = { ...rules!, key: 'greenlight/rollback-unverified/x', rule: 'rollback-unverified' };
+    const after = phase(cdn(), [rules!, operators!, expired, other]);
+    cloudflare.script();
+    expect((await after.runner.run({ ...ROLLBACK, incident: 'live-health-failing#9' }, AbortSignal.timeout(30_000))).ok).toBe(true);
+    expect(after.alerts.map((a) => `${a.status} ${a.key}`)).toEqual([`resolved ${rules!.key}`, `resolved ${operators!.key}`]);
   });
 
   it("a promotion's failed step is reported but raises no alert (the promotion switches back)", async () => {
