@@ -52,7 +52,7 @@ export interface TrafficControlOptions {
    * Write through to the store, under `key`: the live environment (`activeEnvironment`), and when
    * rollbacks last moved traffic away from each environment (`rolledBackFrom`, epoch ms).
    */
-  persist: (key: 'activeEnvironment' | 'rolledBackFrom', value: unknown) => void;
+  persist: (key: 'activeEnvironment' | 'rolledBackFrom' | 'switchesSent', value: unknown) => void;
   /** After every recorded switch: the live environment is a new subject for the rules. */
   onSwitched: () => void;
   /** The phase after every switch (CDN purge, public TLS, public verify URL). */
@@ -61,7 +61,8 @@ export interface TrafficControlOptions {
   /**
    * The last check before the adapter (a cluster's: this agent still leads and `from` is still
    * live in the shared state): the fencing token the switch carries, or why it may not go.
-   * Default: token 1, the one term of an agent alone.
+   * Default: token 1, the one term of an agent alone, with the switch written down as sent
+   * (`switchesSent`) before the adapter is called, as a cluster's fence writes it.
    */
   fence?: (
     from: string,
@@ -75,6 +76,9 @@ export interface TrafficControlOptions {
   /** Whether a switch for an incident ever got past its fence (a cluster's journal of switches); undefined when unknown. */
   switchSent?: (incident: string) => Promise<boolean | undefined>;
 }
+
+/** Switches an agent alone keeps written down as sent: far more than the interrupted actions one restart settles. */
+const SENT_KEPT = 32;
 
 export class TrafficControl {
   readonly #host: TrafficHost;
@@ -91,6 +95,13 @@ export class TrafficControl {
   readonly #failedAt = new Map<string, number>();
   /** Each environment's last failed fresh verification: its probes count as it found them until they report again. */
   readonly #refuted = new Map<string, { at: number; failing: string[]; unknown: string[] }>();
+  /**
+   * An agent alone: the incidents whose switch reached the adapter (the newest SENT_KEPT), kept in
+   * its store before each call. A restart that finds a switch unrecorded asks this: one never sent
+   * did not move traffic, so its rollback is judged again rather than left to a person.
+   * Undefined while the store had none (written by an older greenlight): then nobody can tell.
+   */
+  #sent: Map<string, number> | undefined = new Map();
 
   constructor(host: TrafficHost, options: TrafficControlOptions) {
     this.#host = host;
@@ -126,8 +137,13 @@ export class TrafficControl {
    * a first start), and when rollbacks last moved traffic away from each environment: a restart (a
    * crash loop, say) inside the anti-flap's `cooldown` must not let traffic return before `settle`.
    */
-  resume(store: { readonly path: string; get<T>(key: string): T | undefined }): void {
+  resume(store: { readonly path: string; get<T>(key: string): T | undefined; unfinishedActions(): readonly unknown[] }): void {
     this.resumeRolledBack(store.get<Record<string, unknown>>('rolledBackFrom'));
+    const sent = store.get<Record<string, unknown>>('switchesSent');
+    if (sent !== null && typeof sent === 'object')
+      this.#sent = new Map(Object.entries(sent).filter((entry): entry is [string, number] => typeof entry[1] === 'number'));
+    // None kept, and nothing interrupted to ask about: from here on every switch is written down.
+    else this.#sent = store.unfinishedActions().length === 0 ? new Map() : undefined;
     const live = store.get<string>('activeEnvironment');
     if (live === undefined) return;
     if (!Object.hasOwn(this.#host.config.environments, live)) {
@@ -192,8 +208,29 @@ export class TrafficControl {
    */
   async serving(signal: AbortSignal, incident?: string): Promise<string | undefined> {
     const current = await (this.#adapter.current?.(signal) ?? Promise.resolve(undefined));
-    if (current !== undefined || incident === undefined || !this.#options.switchSent) return current;
-    return (await this.#options.switchSent(incident)) === false ? this.#live : undefined;
+    if (current !== undefined || incident === undefined) return current;
+    const sent = this.#options.switchSent ? await this.#options.switchSent(incident) : this.#sent && this.#sent.has(incident);
+    return sent === false ? this.#live : undefined;
+  }
+
+  /** An agent alone: write down that `incident`'s switch goes to the adapter now (undone when the adapter says it did not). */
+  #localFence(incident: string): { token: number; abandon: () => Promise<void> } {
+    const sent = (this.#sent ??= new Map());
+    sent.delete(incident);
+    sent.set(incident, this.#host.now());
+    for (const oldest of sent.keys()) {
+      if (sent.size <= SENT_KEPT) break;
+      sent.delete(oldest);
+    }
+    this.#options.persist('switchesSent', Object.fromEntries(sent));
+    return {
+      token: 1,
+      abandon: () => {
+        sent.delete(incident);
+        this.#options.persist('switchesSent', Object.fromEntries(sent));
+        return Promise.resolve();
+      },
+    };
   }
 
   /**
@@ -273,7 +310,7 @@ export class TrafficControl {
         );
         return { switched: false, why: 'unverified', reason: `${plan.to} failed its fresh verification (${verification.summary})`, verification };
       }
-      const fence = this.#options.fence ? await this.#options.fence(from, plan.to, context.incident, context.rule === null) : { token: 1 };
+      const fence = this.#options.fence ? await this.#options.fence(from, plan.to, context.incident, context.rule === null) : this.#localFence(context.incident);
       if ('refused' in fence) {
         this.#options.logger.warn({ incident: context.incident, to: plan.to }, `switch ${from} → ${plan.to} not made: ${fence.refused}`);
         return { switched: false, why: 'not-live', reason: fence.refused };
@@ -301,7 +338,8 @@ export class TrafficControl {
         // watching the other one as live would leave the environment users reach unguarded.
         const served = this.#adapter.current ? await this.#adapter.current(signal).catch(() => undefined) : undefined;
         if (served !== plan.to) {
-          if ('abandon' in fence && fence.abandon) await fence.abandon();
+          // The adapter's own failure says it did not switch; a call cut short by the stop may have landed.
+          if (!signal.aborted && 'abandon' in fence && fence.abandon) await fence.abandon();
           return { switched: false, why: 'adapter', reason, verification };
         }
         outcome = { detail: `the adapter failed (${reason}), but the traffic layer serves ${plan.to}: recorded as switched`, data: { unverified: true } };

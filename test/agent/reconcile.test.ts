@@ -30,10 +30,12 @@ traffic: { type: webhook, url: "${webhookUrl}/switch" }
 `;
   }
 
-  function seed(dataDir: string, interrupted: { action: string; type: string }): void {
+  /** A store as a crash left it: `interrupted` started and unfinished; `sent`, the switches written down as sent to the adapter (none kept: an older greenlight's store). */
+  function seed(dataDir: string, interrupted: { action: string; type: string }, sent?: Record<string, number>): void {
     const store = Store.open(dataDir);
     const startedAt = Date.now() - 5_000;
     store.set('activeEnvironment', 'blue');
+    if (sent) store.set('switchesSent', sent);
     store.set('incidents', {
       'blue-down': { incident: 'blue-down#1', env: 'blue', severity: 'critical', message: 'blue is down', actor: 'rule:blue-down', startedAt },
     });
@@ -197,6 +199,8 @@ probes:
       expect(failed.message).not.toContain('was not switched');
       const store = Store.open(dataDir);
       expect(store.unfinishedActions().map((record) => record.action)).toEqual(['rollback']);
+      // Written down before the webhook was called: the next start knows the request may have landed.
+      expect(Object.keys(store.get<Record<string, number>>('switchesSent')!)).toEqual([failed.data.incident]);
       store.close();
 
       // The next start settles it as it settles a crash's: this adapter cannot say where traffic goes.
@@ -208,6 +212,53 @@ probes:
         expect(switches).toHaveLength(1);
       } finally {
         await second.agent.close();
+      }
+    } finally {
+      pair.blue.resetFaults();
+      await webhook.close();
+    }
+  });
+
+  it('a crash before the switch reached the traffic webhook (none written down as sent): the next start judges the rollback again and switches once (regression: "cannot report where traffic goes", left to a person)', async () => {
+    const webhook = await slowWebhook();
+    const rules = `actions:
+  rollback: { type: rollback }
+rules:
+  - name: blue-down
+    severity: critical
+    env: blue
+    when: { all: [ { fact: consecutiveFailures, params: { probe: universe }, operator: greaterThanInclusive, value: 3 } ] }
+    actions: [rollback]
+probes:
+  - { name: universe, path: /api/alphastack/universe, expect: { json: [ { path: $.universe, nonEmpty: true } ] } }
+`;
+    pair.blue.setFaults({ emptyUniverse: true });
+    try {
+      // Killed while it judged (the fresh verification of green): other switches were written down, not this one.
+      const notSent = tempDir('greenlight-reconcile-');
+      seed(notSent, { action: 'rollback', type: 'rollback' }, { 'blue-down#0': Date.now() - 60_000 });
+      const { agent, events } = await startAgent(parseAgentConfig(`${webhookAgent(notSent, webhook.url)}${rules}`));
+      try {
+        await waitUntil(() => events.some((e) => e.type === 'action.succeeded' && e.data.action === 'rollback'), 'the rollback judged again', 20_000);
+        await agent.settled();
+        expect(agent.activeEnvironment).toBe('green');
+        expect(webhook.switches).toHaveLength(1);
+        expect(events.some((e) => e.message.includes('cannot report where traffic goes'))).toBe(false);
+      } finally {
+        await agent.close();
+      }
+
+      // Written down as sent: it may have landed, and this adapter cannot tell, so a person is asked, as before.
+      const sent = tempDir('greenlight-reconcile-');
+      seed(sent, { action: 'rollback', type: 'rollback' }, { 'blue-down#1': Date.now() - 4_000 });
+      const again = await startAgent(parseAgentConfig(`${webhookAgent(sent, webhook.url)}${rules}`));
+      try {
+        await waitUntil(() => again.events.some((e) => e.type === 'action.failed' && e.data.reconciled === true), 'the reconciled rollback');
+        expect(again.events.find((e) => e.type === 'action.failed' && e.data.reconciled === true)!.message).toContain('cannot report where traffic goes');
+        expect(again.agent.activeEnvironment).toBe('blue');
+        expect(webhook.switches).toHaveLength(1);
+      } finally {
+        await again.agent.close();
       }
     } finally {
       pair.blue.resetFaults();
