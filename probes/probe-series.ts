@@ -14,8 +14,12 @@ export interface ExtractedValue {
   value: number;
   /** Clock time of the probe that read it. */
   at: number;
-  /** For each configured line: since when the value has been above it without a break. */
-  above: { line: number; since: number | undefined }[];
+  /**
+   * For each configured line: since when the readings have been above it without a break, and
+   * whether greenlight saw the run begin (a reading at or under the line came first). One above it
+   * at the first reading (after a start, a reload or a new series) may have begun any time before.
+   */
+  above: { line: number; since: number | undefined; seen: boolean }[];
 }
 
 /** A change of the series' up/down state, for probe.up / probe.down events. */
@@ -214,10 +218,25 @@ export class ProbeSeries {
     this.skipped++;
   }
 
-  /** How long (ms) extracted value `name` has stayed above `line`, as of `now`; 0 when it is not above. */
-  aboveForMs(name: string, line: number, now: number): number {
-    const since = this.extracted.get(name)?.above.find((entry) => entry.line === line)?.since;
-    return since === undefined ? 0 : Math.max(0, now - since);
+  /**
+   * How long (ms) extracted value `name` has stayed above `line`: from the first reading of the run
+   * to the latest, never to `now` (a target that stops giving the value, or stops answering, adds
+   * no time: no stale reading moves traffic); 0 when it is not above. `worst`: a run greenlight did
+   * not see begin counts as endless (MAX_SAFE_INTEGER: what the rollback's judgement of its target must assume).
+   */
+  aboveForMs(name: string, line: number, now: number, worst = false): number {
+    const entry = this.extracted.get(name);
+    const run = entry?.above.find((threshold) => threshold.line === line);
+    if (run?.since === undefined) return 0;
+    // Endless, but a finite number: rule operators take only finite ones.
+    if (worst && !run.seen) return Number.MAX_SAFE_INTEGER;
+    return Math.max(0, Math.min(now, entry!.at) - run.since);
+  }
+
+  /** Extracted value `name` as the latest probe read it; undefined when that probe read none (it failed, or the answer lacked it). */
+  latestValue(name: string): number | undefined {
+    const entry = this.extracted.get(name);
+    return entry !== undefined && entry.at === this.lastStartedAt ? entry.value : undefined;
   }
 
   /** Probes per minute over the shortest window (or the series' lifetime while younger). */
@@ -291,15 +310,19 @@ export class ProbeSeries {
 
   #recordValue(name: string, value: number, at: number): void {
     let entry = this.extracted.get(name);
+    const first = entry === undefined;
     if (!entry) {
-      entry = { value, at, above: (this.#lines.get(name) ?? []).map((line) => ({ line, since: undefined })) };
+      entry = { value, at, above: (this.#lines.get(name) ?? []).map((line) => ({ line, since: undefined, seen: false })) };
       this.extracted.set(name, entry);
     }
     entry.value = value;
     entry.at = at;
     for (const threshold of entry.above) {
-      if (value > threshold.line) threshold.since ??= at;
-      else threshold.since = undefined;
+      if (value <= threshold.line) threshold.since = undefined;
+      else if (threshold.since === undefined) {
+        threshold.since = at;
+        threshold.seen = !first;
+      }
     }
   }
 }

@@ -35,6 +35,8 @@ export interface FactContext {
    * probe read it instead of walking the series. Without one they walk the series.
    */
   pool?: (env: string) => SeriesPool | undefined;
+  /** Facts that may be more than greenlight has seen (FactDefinition.unseen) take the worst they could be. */
+  worstCase?: boolean;
   /**
    * The series of one probe in `env`, found by its name: facts that name their probes read these
    * instead of filtering every series of the environment (at 10,000 series, 99 rules on one probe
@@ -70,6 +72,11 @@ export interface FactDefinition {
    * probes answers it again, as a promotion's probe gates do.
    */
   latestPass?: boolean;
+  /**
+   * Its value may be more than greenlight has seen: a value above its line at the first reading
+   * (after a start, a reload) may have been above for longer. FactContext.worstCase assumes it was.
+   */
+  unseen?: boolean;
   /** Checks of its params against the config beyond their shape: param name → what is wrong. */
   check?(params: FactParams, config: Config): { param: string; message: string }[];
   /** The least and most its value can be (numbers only): a comparison outside them never or always holds. */
@@ -359,20 +366,24 @@ export const FACTS: Readonly<Record<string, FactDefinition>> = {
     },
   },
   value: {
-    description: 'The latest value a probe extracted (for example memory_percent).',
+    description: 'The value the latest probe extracted (for example memory_percent); none when it read none.',
     params: extracted,
     compute: (context, params) => {
       const series = selected(context, params)[0];
-      return { value: series?.extracted.get(params.name!)?.value, samples: recentSamples(context, params) };
+      return { value: series?.latestValue(params.name!), samples: recentSamples(context, params) };
     },
   },
   aboveFor: {
     range: NOT_NEGATIVE,
     description: 'Seconds an extracted value has stayed above `line` without a break (0 when not above).',
     params: heldAbove,
+    unseen: true,
     compute: (context, params) => {
       const series = selected(context, params)[0];
-      return { value: series ? series.aboveForMs(params.name!, params.line!, context.now) / 1_000 : undefined, samples: recentSamples(context, params) };
+      return {
+        value: series ? series.aboveForMs(params.name!, params.line!, context.now, context.worstCase === true) / 1_000 : undefined,
+        samples: recentSamples(context, params),
+      };
     },
   },
   activeEnvironment: {

@@ -260,6 +260,12 @@ export interface RuleHolding {
   overWindow: boolean;
   /** It reads only whether the latest probes passed: a fresh round of them answers it again. */
   latestPass: boolean;
+  /**
+   * It does not hold on what greenlight has seen, but would on what it has not: a value above its
+   * line since greenlight first read it (after a start) may have been above for longer (`found`
+   * says what it has seen). Whether it holds is known once the run is as long as the rule asks.
+   */
+  unsure?: true;
 }
 
 export class RuleEvaluator {
@@ -441,7 +447,7 @@ export class RuleEvaluator {
    * The rules `which` picks whose condition holds on `env` now, on at least their `minSamples`
    * probes, each with what it found (`errorRatio 45.3% > 10%`) and whether it reads a window (it
    * may remember failures that are over): what would judge `env` if it were live. One pass, the
-   * facts shared.
+   * facts shared. Also those that may hold on what greenlight has not seen (`unsure`).
    */
   holdingOn(env: string, which: (rule: RuleConfig) => boolean): Promise<RuleHolding[]> {
     return this.#enqueue(async () => {
@@ -451,13 +457,17 @@ export class RuleEvaluator {
       for (const rule of this.#rules) {
         if (!which(rule.config)) continue;
         const { holds, figures, windowless } = await this.#check(rule, context, memo);
+        const kind = {
+          overWindow: rule.leaves.some((leaf) => FACTS[leaf.fact]?.overWindow === true),
+          latestPass: rule.leaves.every((leaf) => FACTS[leaf.fact]?.latestPass === true),
+        };
         if (holds && (windowless || figures.samples >= rule.config.minSamples))
-          holding.push({
-            rule: rule.config.name,
-            found: describeFacts(figures),
-            overWindow: rule.leaves.some((leaf) => FACTS[leaf.fact]?.overWindow === true),
-            latestPass: rule.leaves.every((leaf) => FACTS[leaf.fact]?.latestPass === true),
-          });
+          holding.push({ rule: rule.config.name, found: describeFacts(figures), ...kind });
+        else if (rule.leaves.some((leaf) => FACTS[leaf.fact]?.unseen === true)) {
+          // Had greenlight been reading all along, it would have had its samples too.
+          const worst = await this.#check(rule, { ...context, worstCase: true }, new Map());
+          if (worst.holds) holding.push({ rule: rule.config.name, found: describeFacts(figures), ...kind, unsure: true });
+        }
       }
       return holding;
     });

@@ -77,7 +77,7 @@ type Judgement = 'inconclusive' | 'target-unhealthy' | 'settling';
 const OPERATOR = 'operator';
 
 /** Held without an alert: nothing to page about. */
-type QuietHold = 'not-live' | 'recovered' | 'stale';
+type QuietHold = 'not-live' | 'recovered' | 'stale' | 'unseen';
 
 /** Whether to switch now, and if not, why (the data goes into the action.skipped event). */
 type Verdict =
@@ -109,7 +109,7 @@ class RollbackAction implements Action {
     const verdict = await this.#judge(context);
     if (!verdict.go) {
       if (verdict.judgement === 'not-live') return { outcome: 'skipped', reason: verdict.why };
-      if (verdict.judgement === 'recovered' || verdict.judgement === 'stale')
+      if (verdict.judgement === 'recovered' || verdict.judgement === 'stale' || verdict.judgement === 'unseen')
         return { outcome: 'skipped', reason: verdict.why, data: { from: verdict.live, to: verdict.target, [verdict.judgement]: true, owed } };
       this.#alertHeld(context, verdict);
       return {
@@ -302,9 +302,8 @@ class RollbackAction implements Action {
     // as soon as it took traffic. A rule over a window may remember a failure that is over (both
     // sides were down a minute ago): the target outweighs it by passing every probe for `settle`,
     // as against the incident's own rule above. A rule of how things are now is never outweighed.
-    const against = (await controller.criticalRulesHoldingOn(target, context.rule?.name)).filter(
-      ({ overWindow }) => !overWindow || there.passingForMs < this.#config.settle,
-    );
+    const found = await controller.criticalRulesHoldingOn(target, context.rule?.name);
+    const against = found.filter(({ overWindow, unsure }) => !unsure && (!overWindow || there.passingForMs < this.#config.settle));
     if (against.length > 0) {
       return hold(
         'target-unhealthy',
@@ -316,6 +315,19 @@ class RollbackAction implements Action {
         { holding: against.map(({ rule }) => rule), passingForMs: Math.round(there.passingForMs), settleMs: this.#config.settle },
       );
     }
+    // A value above its line since greenlight first read it (it started since) may have been above
+    // for minutes: a rule's rollback waits, owed, until the readings tell (at most the rule's own
+    // duration); an operator decides with what they see.
+    const unseen = context.rule === null ? [] : found.filter(({ unsure }) => unsure);
+    if (unseen.length > 0)
+      return {
+        go: false,
+        live,
+        target,
+        judgement: 'unseen',
+        why: `greenlight cannot tell yet whether ${unseen.map(({ rule, found: seen }) => `${rule} holds on ${target} (${seen} since its first reading, after greenlight started)`).join('; ')}: it may have been above its line for longer; waiting until the readings tell`,
+        data: { unsure: unseen.map(({ rule }) => rule) },
+      };
     return { go: true, live, target };
   }
 

@@ -616,7 +616,9 @@ export class PromotionRun {
    * probe gates ask that again, now.
    */
   async #criticalHolding(): Promise<{ rules: string[]; detail: string }> {
-    const holding = (await this.#deps.host.controller.criticalRulesHoldingOn(this.to)).filter(({ overWindow, latestPass }) => !overWindow && !latestPass);
+    const holding = (await this.#deps.host.controller.criticalRulesHoldingOn(this.to)).filter(
+      ({ overWindow, latestPass, unsure }) => !overWindow && !latestPass && !unsure,
+    );
     return {
       rules: holding.map(({ rule }) => rule),
       detail: `${holding.map(({ rule, found }) => `${rule} already holds on ${this.to} (${found})`).join('; ')}: it would fire as soon as ${this.to} took traffic, and the watch would roll back; wait until it no longer holds, or promote with --emergency --reason`,

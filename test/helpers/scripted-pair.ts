@@ -23,8 +23,8 @@ export interface EnvFaults {
   down: boolean;
   emptyUniverse: boolean;
   hang: boolean;
-  /** What /api/health reports as memory.percent (41.5 when unset). */
-  memoryPercent?: number;
+  /** What /api/health reports as memory.percent (41.5 when unset; null: the answer gives none). */
+  memoryPercent?: number | null;
 }
 
 export interface ScriptedPair {

@@ -47,20 +47,39 @@ describe('ProbeSeries', () => {
     expect(series.record(result(true, T0 + 4))).toEqual({ up: true, wasUp: false });
   });
 
-  it('tracks how long an extracted value has stayed above each line', () => {
+  it("tracks how long an extracted value has stayed above each line: from the run's first reading to its latest, never to now", () => {
     const series = new ProbeSeries('health', 'blue', [60_000], lines, T0);
     series.record(result(true, T0, { memory_percent: 85 }));
     series.record(result(true, T0 + 30_000, { memory_percent: 95 }));
     series.record(result(true, T0 + 60_000, { memory_percent: 92 }));
-    expect(series.aboveForMs('memory_percent', 80, T0 + 150_000)).toBe(150_000);
-    expect(series.aboveForMs('memory_percent', 90, T0 + 150_000)).toBe(120_000);
-    // A failed probe without the value neither breaks nor extends the run.
+    expect(series.aboveForMs('memory_percent', 80, T0 + 150_000)).toBe(60_000);
+    expect(series.aboveForMs('memory_percent', 90, T0 + 150_000)).toBe(30_000);
+    // A probe without the value neither breaks nor extends the run (regression: a target that
+    // stopped giving it had its last reading held above the line until the memory rule fired).
     series.record(result(false, T0 + 90_000));
-    expect(series.aboveForMs('memory_percent', 90, T0 + 150_000)).toBe(120_000);
+    series.record(result(true, T0 + 100_000));
+    expect(series.aboveForMs('memory_percent', 90, T0 + 150_000)).toBe(30_000);
+    expect(series.latestValue('memory_percent')).toBeUndefined();
     series.record(result(true, T0 + 120_000, { memory_percent: 89 }));
+    expect(series.latestValue('memory_percent')).toBe(89);
     expect(series.aboveForMs('memory_percent', 90, T0 + 150_000)).toBe(0);
-    expect(series.aboveForMs('memory_percent', 80, T0 + 150_000)).toBe(150_000);
+    expect(series.aboveForMs('memory_percent', 80, T0 + 150_000)).toBe(120_000);
     expect(series.extracted.get('memory_percent')).toMatchObject({ value: 89, at: T0 + 120_000 });
+  });
+
+  it('takes a run above a line at the first reading as endless in the worst case (it may have begun before greenlight looked), one it saw begin as it is', () => {
+    const series = new ProbeSeries('health', 'green', [60_000], lines, T0);
+    series.record(result(true, T0, { memory_percent: 95 }));
+    series.record(result(true, T0 + 10_000, { memory_percent: 96 }));
+    expect(series.aboveForMs('memory_percent', 90, T0 + 10_000)).toBe(10_000);
+    expect(series.aboveForMs('memory_percent', 90, T0 + 10_000, true)).toBe(Number.MAX_SAFE_INTEGER);
+    // Under 90, over 80: the 90 run ends; the 80 run goes on, still unseen from its start.
+    series.record(result(true, T0 + 20_000, { memory_percent: 85 }));
+    series.record(result(true, T0 + 30_000, { memory_percent: 93 }));
+    expect(series.aboveForMs('memory_percent', 90, T0 + 30_000, true)).toBe(0);
+    expect(series.aboveForMs('memory_percent', 80, T0 + 30_000, true)).toBe(Number.MAX_SAFE_INTEGER);
+    series.record(result(true, T0 + 40_000, { memory_percent: 94 }));
+    expect(series.aboveForMs('memory_percent', 90, T0 + 40_000, true)).toBe(10_000);
   });
 
   it('answers 0 for a value or line it does not track', () => {
@@ -107,7 +126,7 @@ describe('ProbeSeries', () => {
       consecutiveFailures: 1,
       skipped: 1,
       windows: { '1m': { count: 1, failures: 1, errorRatio: 1 }, '5m': { count: 1 } },
-      extracted: { memory_percent: { value: 91, aboveForMs: { '80': 1_000, '90': 1_000 } } },
+      extracted: { memory_percent: { value: 91, aboveForMs: { '80': 0, '90': 0 } } },
     });
     expect(snapshot.last?.status).toBe(500);
   });

@@ -488,6 +488,46 @@ describe('a target whose latest probes pass, but on which a critical rule alread
     expect(w.switches()[0]!.data).toMatchObject({ from: 'blue', to: 'green' });
   });
 
+  it("memory over the line since greenlight first read it (it just started): the rule's rollback waits until it can tell, then refuses (regression: a restart forgot the run and switched onto it)", async () => {
+    const w = await start({ warmupMs: 10_000, faults: { green: { memoryPercent: 95 } } });
+    w.faults.blue.emptyUniverse = true;
+    await w.advanceUntil(() => rollbacks(w.events, 'action.skipped').length > 0, 10_000, 'the held rollback');
+    const first = rollbacks(w.events, 'action.skipped')[0]!;
+    expect(first.data).toMatchObject({ unseen: true, owed: true, to: 'green' });
+    expect(first.message).toMatch(
+      /greenlight cannot tell yet whether live-memory-critical holds on green \(aboveFor\[health\] [\d.]+s > "2m" since its first reading/,
+    );
+    // No page for the wait: the incident's own alert is the page.
+    expect(w.alertNames().filter((name) => name.startsWith('rollback-'))).toEqual([]);
+    // Two minutes of readings over the line: now it is known to hold, and refused as ever.
+    await w.advanceUntil(
+      () => (w.agent.state().owed[0]?.waiting ?? '').startsWith('target-unhealthy: live-memory-critical already holds on green'),
+      150_000,
+      'the refusal once known',
+    );
+    expect(w.switches()).toEqual([]);
+  });
+
+  it("memory over the line at greenlight's first reading, then under it: the rule's rollback goes as soon as the run is over", async () => {
+    const w = await start({ warmupMs: 10_000, faults: { green: { memoryPercent: 95 } } });
+    w.faults.blue.emptyUniverse = true;
+    await w.advanceUntil(() => rollbacks(w.events, 'action.skipped').length > 0, 10_000, 'the held rollback');
+    expect(rollbacks(w.events, 'action.skipped')[0]!.data).toMatchObject({ unseen: true });
+    w.faults.green.memoryPercent = 50;
+    await w.advanceUntil(() => w.switches().length > 0, 15_000, 'the switch once green is under the line');
+    expect(w.switches()).toHaveLength(1);
+  });
+
+  it('a target that stops giving its memory after one reading over the line is not held above it by that reading (regression: the stale 95 % fired live-memory-critical two minutes later)', async () => {
+    const w = await start({ warmupMs: 10_000 });
+    w.faults.blue.memoryPercent = 95;
+    await w.advance(3_000);
+    w.faults.blue.memoryPercent = null;
+    await w.advance(180_000);
+    expect(w.events.filter((e) => e.type === 'rule.firing' && e.rule === 'live-memory-critical')).toEqual([]);
+    expect(w.switches()).toEqual([]);
+  });
+
   it('an error ratio it had a minute ago: switched onto once it has passed every probe for settle, not at its first good round', async () => {
     const w = await start({ warmupMs: 60_000 });
     w.faults.green.down = true;
