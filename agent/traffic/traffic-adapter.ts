@@ -40,7 +40,11 @@ export interface TrafficAdapter {
 
 /** A switch that did not happen or could not be verified. The message says what to do. */
 export class TrafficError extends GreenlightError {
-  constructor(message: string, options?: { cause?: unknown }) {
+  /** The adapter knows it sent nothing (cancelled before its first request): traffic cannot have moved. */
+  readonly notSent: boolean;
+
+  constructor(message: string, options?: { cause?: unknown; notSent?: boolean }) {
     super('GL_ERR_TRAFFIC', message, options);
+    this.notSent = options?.notSent === true;
   }
 }

@@ -30,7 +30,7 @@ import type { SeriesEntry, SeriesRegistry } from '../pipeline/series-registry.js
 import type { AgentMetrics } from '../telemetry/metrics.js';
 import { Exclusive } from './exclusive.js';
 import type { SwitchSteps } from './switch-steps.js';
-import type { SwitchOutcome, TrafficAdapter } from './traffic-adapter.js';
+import { TrafficError, type SwitchOutcome, type TrafficAdapter } from './traffic-adapter.js';
 
 /** The agent's parts traffic control reads (looked up when used). */
 export interface TrafficHost {
@@ -310,7 +310,9 @@ export class TrafficControl {
         );
         return { switched: false, why: 'unverified', reason: `${plan.to} failed its fresh verification (${verification.summary})`, verification };
       }
-      const fence = this.#options.fence ? await this.#options.fence(from, plan.to, context.incident, context.rule === null) : this.#localFence(context.incident);
+      const fence = this.#options.fence
+        ? await this.#options.fence(from, plan.to, context.incident, context.rule === null)
+        : this.#localFence(context.incident);
       if ('refused' in fence) {
         this.#options.logger.warn({ incident: context.incident, to: plan.to }, `switch ${from} → ${plan.to} not made: ${fence.refused}`);
         return { switched: false, why: 'not-live', reason: fence.refused };
@@ -318,6 +320,13 @@ export class TrafficControl {
       // A cluster's switch ends with the term that claimed it: a leader that lost its lease (paused,
       // cut off from the database) sends no retry, with a token a newer leader has outranked.
       const termEnded = 'signal' in fence ? fence.signal : undefined;
+      // Cut off while the fence was being written (a slow database, a stop): nothing was sent, and
+      // the claim is withdrawn, or every later leader would take it for a switch that may have landed.
+      if (signal.aborted || termEnded?.aborted) {
+        if ('abandon' in fence && fence.abandon) await fence.abandon();
+        const why = termEnded?.aborted ? 'this agent lost the cluster lease' : 'the agent is stopping';
+        return { switched: false, why: 'adapter', reason: `${why} before the switch ${from} → ${plan.to} was sent: traffic was not switched`, verification };
+      }
       let outcome: SwitchOutcome;
       try {
         outcome = await this.#adapter.switchTo(
@@ -325,6 +334,10 @@ export class TrafficControl {
           termEnded ? AbortSignal.any([signal, termEnded]) : signal,
         );
       } catch (error) {
+        if (error instanceof TrafficError && error.notSent) {
+          if ('abandon' in fence && fence.abandon) await fence.abandon();
+          return { switched: false, why: 'adapter', reason: error.message, verification };
+        }
         if (termEnded?.aborted) {
           // A request may have reached the traffic layer: the claim stays unconfirmed, and the next
           // leader does not switch on a guess (an operator's rollback settles it).

@@ -53,9 +53,13 @@ export const webhookTraffic: PluginDefinition<WebhookTrafficConfig, TrafficAdapt
         } catch (error) {
           if (error instanceof OutboundError) {
             // Cut off by a stop after the request may have gone out: nobody knows what the receiver did.
+            // Cut off before the first one went out, it did nothing.
+            const notSent = error.attempts === 0;
             const fate =
-              signal.aborted && error.status === undefined ? `whether traffic moved to ${request.to} is unknown` : `traffic was not switched to ${request.to}`;
-            throw new TrafficError(`${error.message}; ${fate}`, { cause: error });
+              signal.aborted && error.status === undefined && !notSent
+                ? `whether traffic moved to ${request.to} is unknown`
+                : `traffic was not switched to ${request.to}`;
+            throw new TrafficError(`${error.message}; ${fate}`, { cause: error, notSent });
           }
           throw error;
         }
