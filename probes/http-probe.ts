@@ -286,6 +286,8 @@ class ProbeCall implements Dispatcher.DispatchHandler, Cancellable {
     result.durationMs = performance.now() - this.#start;
     result.reason = classifyError(error);
     result.error = this.#target.redactor.text(describeError(error));
+    const local = localError(error);
+    if (local !== undefined) result.local = local;
     this.#finish();
   }
 
@@ -423,6 +425,21 @@ const TLS_CODES = new Set([
 ]);
 
 /** Map a transport error (undici's or the socket's, possibly wrapped in `cause`) to a reason code. */
+/** Errors of the agent's own resources, not the target's: a socket it could not open. */
+const LOCAL_CODES = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM']);
+
+/** The code of an error on the agent's side (LOCAL_CODES), anywhere in its causes; undefined for the target's. */
+export function localError(error: unknown): string | undefined {
+  for (
+    let current = error as { code?: unknown; cause?: unknown } | undefined, depth = 0;
+    current && depth < 5;
+    current = current.cause as typeof current, depth++
+  ) {
+    if (typeof current.code === 'string' && LOCAL_CODES.has(current.code)) return current.code;
+  }
+  return undefined;
+}
+
 export function classifyError(error: unknown): ReasonCode {
   for (
     let current = error as { code?: unknown; cause?: unknown } | undefined, depth = 0;

@@ -49,6 +49,12 @@ export interface ProbeResult {
    * failed with reason `tls`: a refused chain is read anyway.
    */
   tls?: ProbeTls;
+  /**
+   * The agent could not run the probe on its own side (no file descriptor or memory left: EMFILE,
+   * ENFILE, ENOBUFS, ENOMEM): the target did nothing. Says which; such a result is no reading of
+   * the target (the pipeline counts the tick as skipped, a verification as unknown).
+   */
+  local?: string;
 }
 
 /** One line saying why a result failed, for logs, events and the check table. */

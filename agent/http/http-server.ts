@@ -131,6 +131,12 @@ export interface HttpServer {
   close(): Promise<void>;
 }
 
+/** Connections the API keeps open at once (stream clients, scrapes, the CLI): far more than any deployment uses. */
+export const MAX_CONNECTIONS = 1_000;
+
+/** The least time between two warnings of connections closed for MAX_CONNECTIONS. */
+const DROP_WARN_MS = 10_000;
+
 const MAX_BODY_BYTES = 64 * 1024;
 /**
  * A body over the limit is still read, and dropped, up to this much, so that the 413 reaches a
@@ -268,6 +274,22 @@ export async function startHttpServer(options: {
     upgrade(req, socket, head, url, refuse);
   });
   server.on('clientError', (_error, socket) => socket.destroy());
+  // A flood of connections (half-open, never a request) must not take the file descriptors the
+  // probes need: past MAX_CONNECTIONS new ones are closed at once, with a warning now and then.
+  server.maxConnections = MAX_CONNECTIONS;
+  let dropped = 0;
+  let warnedAt = Number.NEGATIVE_INFINITY;
+  server.on('drop', (data?: { remoteAddress?: string }) => {
+    dropped++;
+    const now = performance.now();
+    if (now - warnedAt < DROP_WARN_MS) return;
+    logger.warn(
+      { dropped, from: data?.remoteAddress, limit: MAX_CONNECTIONS },
+      `${dropped} connection(s) to the API closed at once: ${MAX_CONNECTIONS} are open already (the probes keep their sockets; look for a client that opens connections and never uses them)`,
+    );
+    warnedAt = now;
+    dropped = 0;
+  });
   await new Promise<void>((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException) => {
       const where = `${options.listen.host}:${options.listen.port}`;

@@ -75,6 +75,9 @@ export interface PipelineHost {
   readonly reports: { record(series: { readonly probe: string; readonly env: string }, result: ProbeResult): void } | undefined;
 }
 
+/** The least time between two warnings of probes the agent could not run on its own side. */
+const LOCAL_WARN_MS = 10_000;
+
 export class Pipeline {
   readonly scheduler: ProbeScheduler;
   readonly series: SeriesRegistry;
@@ -85,6 +88,9 @@ export class Pipeline {
   readonly #dispatcher: Dispatcher;
   readonly #tls: TlsObserver;
   readonly #logger: Logger;
+  /** Probes the agent could not run on its own side since its last warning, and when it warned. */
+  #localSkipped = 0;
+  #localWarnedAt = Number.NEGATIVE_INFINITY;
   readonly #shedder: LoadShedder;
   /** Rule evaluations in flight (they finish before close). */
   readonly #evaluations = new Set<Promise<unknown>>();
@@ -246,6 +252,12 @@ export class Pipeline {
     }
     entry.inFlightSince = undefined;
     if (entry.inFlight.cancelled) return undefined;
+    if (result.local !== undefined) {
+      // The agent's own want (no file descriptor left: a flood of connections to its API, say), not
+      // the target's: no reading of it at all, or a healthy live side would be rolled back.
+      this.#skipped(entry, 'local', result.local);
+      return undefined;
+    }
     if (confirmation) result.confirmation = confirmation;
     const wasUp = entry.series.up;
     this.#record(entry, result);
@@ -325,11 +337,27 @@ export class Pipeline {
     this.#track(this.#host.actions.reconcile(records, contextOf));
   }
 
-  /** A tick that did not run: the scheduler's reasons, or shed by the load shedder (which logs its episodes). */
-  #skipped(entry: SeriesEntry, why: SkipReason | 'shed'): void {
+  /**
+   * A tick that did not run: the scheduler's reasons, shed by the load shedder (which logs its
+   * episodes), or a probe the agent could not run on its own side (`local`: its error code; a
+   * warning at most every LOCAL_WARN_MS, with how many since the last).
+   */
+  #skipped(entry: SeriesEntry, why: SkipReason | 'shed' | 'local', code?: string): void {
     entry.series.recordSkipped();
     this.#host.metrics.recordSkipped(entry.series);
     if (why === 'shed') return;
+    if (why === 'local') {
+      this.#localSkipped++;
+      const now = this.#host.now();
+      if (now - this.#localWarnedAt < LOCAL_WARN_MS) return;
+      this.#logger.warn(
+        { code, skipped: this.#localSkipped, probe: entry.series.probe, env: entry.series.env },
+        `${this.#localSkipped} probe(s) not run: the agent itself is out of resources (${code}: no file descriptor or memory left), not the target; counted as skipped ticks, never as the target's failures. Check the agent's open connections (its API port) and its file limit (LimitNOFILE)`,
+      );
+      this.#localWarnedAt = now;
+      this.#localSkipped = 0;
+      return;
+    }
     this.#logger.debug(
       { probe: entry.series.probe, env: entry.series.env },
       why === 'late'

@@ -396,7 +396,8 @@ export class TrafficControl {
     ).finally(() => canceller.release());
     const checks: VerificationCheck[] = results.map((result) => ({
       probe: result.probe,
-      result: result.ok ? 'ok' : result.reason === 'timeout' ? 'unknown' : 'failed',
+      // A probe the agent could not run (its own want of sockets) says nothing of the target.
+      result: result.ok ? 'ok' : result.reason === 'timeout' || result.local !== undefined ? 'unknown' : 'failed',
       detail: result.ok ? 'ok' : describeFailure(result),
       durationMs: round(result.durationMs),
     }));

@@ -25,6 +25,8 @@ export interface EnvFaults {
   hang: boolean;
   /** What /api/health reports as memory.percent (41.5 when unset; null: the answer gives none). */
   memoryPercent?: number | null;
+  /** The agent's own socket fails before any request (EMFILE: it is out of file descriptors). */
+  emfile?: boolean;
 }
 
 export interface ScriptedPair {
@@ -90,6 +92,7 @@ export async function startScriptedPair(
       .intercept({ path: () => true, method: () => true })
       .reply((request) => {
         const f = faults[env];
+        if (f.emfile) throw Object.assign(new Error(`connect EMFILE ${env}.test:80 - Local (undefined:undefined)`), { code: 'EMFILE', errno: -24 });
         if (f.hang) return { statusCode: 200, data: () => new Promise<string>(() => undefined) };
         if (f.down) return { statusCode: 500, data: JSON.stringify({ error: 'simulated failure' }) };
         const path = request.path.split('?')[0]!;

@@ -544,6 +544,31 @@ describe('a target whose latest probes pass, but on which a critical rule alread
   });
 });
 
+describe("the agent's own want is not the target's failure (found from outside: a flood of connections to the API took its file descriptors)", () => {
+  it('probes the agent cannot open a socket for (EMFILE) are skipped ticks: the healthy live side is not rolled back, and a target in that state is not switched onto', async () => {
+    const w = await start({ warmupMs: 10_000 });
+    const skippedBefore = w.agent.pipeline.series.of('blue').reduce((sum, series) => sum + series.skipped, 0);
+    w.faults.blue.emfile = true;
+    await w.advance(60_000);
+    expect(w.events.filter((e) => e.type === 'probe.down' || e.type === 'rule.firing')).toEqual([]);
+    expect(w.switches()).toEqual([]);
+    expect(w.agent.pipeline.series.of('blue').reduce((sum, series) => sum + series.skipped, 0) - skippedBefore).toBeGreaterThan(20);
+
+    // Green in that state, and blue failing: the fresh verification cannot read green, so no switch.
+    w.faults.blue.emfile = false;
+    w.faults.green.emfile = true;
+    w.faults.blue.emptyUniverse = true;
+    await w.advanceUntil(
+      () => w.events.some((e) => e.type === 'action.failed' && (e.data as { action?: string }).action === 'rollback'),
+      20_000,
+      'the refused rollback',
+    );
+    const refused = w.events.find((e) => e.type === 'action.failed' && (e.data as { action?: string }).action === 'rollback')!;
+    expect(refused.message).toMatch(/green failed its fresh verification \(.*unknown: reset: connect EMFILE/);
+    expect(w.switches()).toEqual([]);
+  });
+});
+
 describe("an operator's refused rollback: one alert, and it ends", () => {
   /** The rollback-target-unhealthy entries of each alert webhook POST, as [status, ...] per POST that has any. */
   const refusals = (w: ScriptedPair) =>

@@ -7,7 +7,8 @@ import { request } from 'node:http';
 import { connect as connectTcp, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { WebSocket } from 'ws';
-import { checkHost } from '../../../agent/http/http-server.js';
+import { pino } from 'pino';
+import { checkHost, MAX_CONNECTIONS, startHttpServer } from '../../../agent/http/http-server.js';
 import { StateView } from '../../../agent/http/state-view.js';
 import { TurnQueue } from '../../../agent/http/turn-queue.js';
 import { startPair, type Harness } from '../../helpers/agent-harness.js';
@@ -306,5 +307,43 @@ describe('bulk routes take turns', () => {
     expect(slices.mock.calls.length).toBeGreaterThanOrEqual(60);
     // …so no turn of the event loop did more than one of them.
     expect(Math.max(...perTurn)).toBe(1);
+  });
+});
+
+describe('a flood of connections (found from outside: 21,000 half-open connections took the file descriptors the probes needed)', () => {
+  it(`keeps at most MAX_CONNECTIONS open, closes the rest at once and says so, and answers again once the flood ends`, async () => {
+    const warnings: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(line) });
+    const server = await startHttpServer({
+      listen: { host: '127.0.0.1', port: 0 },
+      routes: [{ method: 'GET', path: '/healthz', auth: 'none', handle: () => ({ status: 200, body: { ok: true } }) }],
+      tokens: () => ({}),
+      logger,
+    });
+    const sockets: Socket[] = [];
+    try {
+      let closedByServer = 0;
+      const extra = 40;
+      await Promise.all(
+        Array.from(
+          { length: MAX_CONNECTIONS + extra },
+          () =>
+            new Promise<void>((resolve) => {
+              const socket = connectTcp(server.address.port, '127.0.0.1', () => resolve());
+              socket.on('error', () => resolve());
+              socket.on('close', () => closedByServer++);
+              sockets.push(socket);
+            }),
+        ),
+      );
+      await vi.waitFor(() => expect(closedByServer).toBeGreaterThanOrEqual(extra), { timeout: 10_000 });
+      expect(closedByServer).toBeLessThan(extra + 10);
+      expect(warnings.join('')).toContain(`are open already`);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+    }
+    const url = `http://127.0.0.1:${server.address.port}/healthz`;
+    await vi.waitFor(async () => expect((await fetch(url)).status).toBe(200), { timeout: 10_000 });
+    await server.close();
   });
 });
