@@ -195,11 +195,27 @@ export class Redactor {
     this.#pattern = new RegExp([...sources].sort((a, b) => b.length - a.length).join('|'), 'g');
   }
 
-  /** `text` with every secret replaced. */
+  /**
+   * `text` with every secret replaced. JSON may spell any character of a secret as an escape
+   * (`\u0053ECRET`, `a\/b`): a text with escapes left after the known forms are replaced is read
+   * again with them decoded, and where that finds a secret, the decoded text is what is shown
+   * (its control characters escaped again).
+   */
   text(text: string): string {
     if (this.#pattern === undefined || text.length < MIN_SECRET_LENGTH) return text;
     this.#pattern.lastIndex = 0;
-    return this.#pattern.test(text) ? text.replace(this.#pattern, REDACTED) : text;
+    const replaced = this.#pattern.test(text) ? text.replace(this.#pattern, REDACTED) : text;
+    if (!replaced.includes('\\')) return replaced;
+    // Twice at most: JSON quoted in JSON (an error body that quotes the answer) escapes twice.
+    let decoded = replaced;
+    for (let round = 0; round < 2 && decoded.includes('\\'); round++)
+      decoded = decoded.replace(JSON_ESCAPE, (escape: string, hex: string | undefined) =>
+        hex === undefined ? escape[1]! : String.fromCharCode(parseInt(hex, 16)),
+      );
+    if (decoded === replaced) return replaced;
+    this.#pattern.lastIndex = 0;
+    if (!this.#pattern.test(decoded)) return replaced;
+    return decoded.replace(this.#pattern, REDACTED).replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   }
 
   /**
@@ -256,6 +272,9 @@ export class Redactor {
 }
 
 /** The regular-expression sources that find `secret` in any of its forms. */
+/** A JSON escape that may stand for a character of a secret: `\uXXXX`, or a backslash before `/`, `"` or `\`. */
+const JSON_ESCAPE = /\\u([0-9a-fA-F]{4})|\\[/"\\]/g;
+
 function patternsOf(secret: string): string[] {
   const forms = new Set<string>([secret]);
   const json = JSON.stringify(secret).slice(1, -1);

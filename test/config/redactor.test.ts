@@ -20,11 +20,20 @@ describe('Redactor', () => {
     ['inside base64 after a user name of any length', `Basic ${Buffer.from(`someone-else:${TOKEN}`).toString('base64')}`],
     ['inside base64, one byte further', `Basic ${Buffer.from(`x:${TOKEN}`).toString('base64')}`],
     ['inside url-safe base64', `cookie=${Buffer.from(`ab:${TOKEN}`).toString('base64url')}`],
+    // Found from outside: JSON may escape any character (a PHP app writes \/ and echoed the token).
+    ['with any of its characters a JSON \\u escape', `{"echo":"\\u0074ok-5f2a9c7e1b3d"}`],
+    ['with a \\u escape inside', `{"echo":"tok\\u002d5f2a9c7e1b3d"}`],
+    ['with escapes in JSON quoted in JSON', `"{\\"echo\\":\\"\\\\u0074ok-5f2a9c7e1b3d\\"}"`],
   ])('finds a secret %s', (_name, text) => {
     const redacted = redactor.text(text);
     expect(redacted).toContain(REDACTED);
     expect(redacted).not.toMatch(/5f2a9c7e|spaces|s3cret|tok-5f/);
     expect(redacted).not.toContain(Buffer.from(TOKEN).subarray(2, 8).toString('base64'));
+  });
+
+  it('shows a text whose escapes hid a secret decoded, its controls escaped again; one whose escapes hide none as it came', () => {
+    expect(redactor.text('{"echo":"\\u0074ok-5f2a9c7e1b3d","n":"a\\u0001b"}')).toBe(`{"echo":"${REDACTED}","n":"a\\u0001b"}`);
+    expect(redactor.text('{"path":"a\\/b","unicode":"\\u00e9t\\u00e9"}')).toBe('{"path":"a\\/b","unicode":"\\u00e9t\\u00e9"}');
   });
 
   it('leaves other text alone, and ignores values too short to be secrets', () => {
