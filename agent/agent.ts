@@ -114,6 +114,9 @@ export class Agent {
   #startedAt = 0;
   /** Numbers manual rollbacks; set past the journal's last event id at start (see manualRollback). */
   #manualSequence = 0;
+  /** Aborted when the agent stops: what runs outside the actions and the pipeline (resumeSteps). */
+  readonly #stopping = new AbortController();
+  #resumedSteps: Promise<void> = Promise.resolve();
   readonly #clockWatch: ClockWatch | undefined;
 
   constructor(options: AgentOptions) {
@@ -382,6 +385,10 @@ export class Agent {
     this.#api = await ApiServer.start({ config: () => this.#config, routes, journal: persistence.journal, redactor: this.redactor, logger: this.#rootLogger });
     cluster?.start(this.#api.url, this.#api.address.port);
     this.pipeline.start();
+    // The steps after a switch the last run stopped in the middle of (a CDN purge, a public verify).
+    this.#resumedSteps = this.traffic
+      .resumeSteps(this.#stopping.signal)
+      .catch((error: unknown) => this.#logger.error({ err: error }, 'bug: running the pending switch steps again failed'));
     announceStart(this.bus, {
       config: this.config,
       live: this.traffic.live,
@@ -404,6 +411,8 @@ export class Agent {
     // Hand over at once: another agent takes the lease at its next round instead of waiting for it to expire.
     await this.cluster?.resign();
     await this.pipeline.close();
+    this.#stopping.abort();
+    await this.#resumedSteps;
     await this.promotions.close();
     await this.actions.close();
     await this.alertLifecycle.close();

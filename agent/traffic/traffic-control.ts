@@ -29,7 +29,7 @@ import type { EventBus } from '../events/events.js';
 import type { SeriesEntry, SeriesRegistry } from '../pipeline/series-registry.js';
 import type { AgentMetrics } from '../telemetry/metrics.js';
 import { Exclusive } from './exclusive.js';
-import type { SwitchSteps } from './switch-steps.js';
+import type { SwitchStepRequest, SwitchSteps, SwitchStepsReport } from './switch-steps.js';
 import { TrafficError, type SwitchOutcome, type TrafficAdapter } from './traffic-adapter.js';
 
 /** The agent's parts traffic control reads (looked up when used). */
@@ -52,7 +52,7 @@ export interface TrafficControlOptions {
    * Write through to the store, under `key`: the live environment (`activeEnvironment`), and when
    * rollbacks last moved traffic away from each environment (`rolledBackFrom`, epoch ms).
    */
-  persist: (key: 'activeEnvironment' | 'rolledBackFrom' | 'switchesSent', value: unknown) => void;
+  persist: (key: 'activeEnvironment' | 'rolledBackFrom' | 'switchesSent' | 'stepsPending', value: unknown) => void;
   /** After every recorded switch: the live environment is a new subject for the rules. */
   onSwitched: () => void;
   /** The phase after every switch (CDN purge, public TLS, public verify URL). */
@@ -102,6 +102,12 @@ export class TrafficControl {
    * Undefined while the store had none (written by an older greenlight): then nobody can tell.
    */
   #sent: Map<string, number> | undefined = new Map();
+  /**
+   * A switch whose steps (switching.steps: purge, verify) had not finished when the agent last
+   * stopped (a crash, or a stop that cut them short), kept in its store while they run: the next
+   * start runs them again (resumeSteps) instead of leaving a CDN serving the old side unsaid.
+   */
+  #stepsPending: SwitchStepRequest | undefined;
 
   constructor(host: TrafficHost, options: TrafficControlOptions) {
     this.#host = host;
@@ -144,6 +150,8 @@ export class TrafficControl {
       this.#sent = new Map(Object.entries(sent).filter((entry): entry is [string, number] => typeof entry[1] === 'number'));
     // None kept, and nothing interrupted to ask about: from here on every switch is written down.
     else this.#sent = store.unfinishedActions().length === 0 ? new Map() : undefined;
+    const pending = store.get<SwitchStepRequest | null>('stepsPending');
+    this.#stepsPending = pending !== null && typeof pending === 'object' && typeof pending.to === 'string' ? pending : undefined;
     const live = store.get<string>('activeEnvironment');
     if (live === undefined) return;
     if (!Object.hasOwn(this.#host.config.environments, live)) {
@@ -365,13 +373,47 @@ export class TrafficControl {
       if ('confirm' in fence && fence.confirm) await fence.confirm(rolledBackFrom);
       this.#record(from, plan.to, context, outcome, plan.kind, verification, leftAt);
       const request = { from, to: plan.to, kind: plan.kind, incident: context.incident, reason: context.message, rule: context.rule?.name ?? null };
-      const steps = await this.#options.steps.run(request, signal);
+      const steps = await this.#runSteps(request, signal);
       if (!steps.ok)
         this.#options.logger.error(
           { incident: context.incident, to: plan.to, step: steps.failed?.name },
           `switched ${from} → ${plan.to}, but the step ${steps.failed?.name} after it failed: ${steps.failed?.reason}`,
         );
       return { switched: true, from, to: plan.to, detail: outcome.detail, data: outcome.data ?? {}, verification, steps };
+    });
+  }
+
+  /** The steps after a switch, kept in the store as pending until they end (a stop that cut them short leaves them pending). */
+  async #runSteps(request: SwitchStepRequest, signal: AbortSignal): Promise<SwitchStepsReport> {
+    this.#options.persist('stepsPending', request);
+    const report = await this.#options.steps.run(request, signal);
+    if (!signal.aborted) this.#options.persist('stepsPending', null);
+    return report;
+  }
+
+  /**
+   * At start: the steps of a switch the agent stopped in the middle of (see #stepsPending) run
+   * again, under the switch lock, for the live environment. A purge is safe to repeat; a verify
+   * step asks the public address anew; one that fails after a rollback raises switch-step-failed.
+   */
+  async resumeSteps(signal: AbortSignal): Promise<void> {
+    const pending = this.#stepsPending;
+    this.#stepsPending = undefined;
+    if (!pending) return;
+    if (pending.to !== this.#live) {
+      this.#options.logger.warn(
+        { incident: pending.incident },
+        `the steps after the switch ${pending.from} → ${pending.to} did not finish, but ${this.#live} is live now: not run again`,
+      );
+      this.#options.persist('stepsPending', null);
+      return;
+    }
+    await this.exclusive(`switch steps after a restart (${pending.incident})`, async () => {
+      this.#options.logger.warn(
+        { incident: pending.incident, to: pending.to },
+        `the steps after the switch ${pending.from} → ${pending.to} (${pending.incident}) had not finished when greenlight stopped: running them again`,
+      );
+      await this.#runSteps(pending, signal);
     });
   }
 

@@ -185,7 +185,7 @@ deployWindows: { enabled: false }
     expect(run.stdout).toMatch(/ {3}✅ cdn .*cloudflare purged everything/);
   }, 120_000);
 
-  it("stopped while an operator's rollback purges: the stop waits for it, and the next start sends the step's alert (regression: it was dropped)", async () => {
+  it("stopped while an operator's rollback purges: the stop waits for it, the next start purges again and, as that fails too, sends the step's alert (regression: it was dropped)", async () => {
     await arrange('blue');
     const alertsBefore = stepAlerts().length;
     const callsBefore = cloudflare.calls.length;
@@ -194,8 +194,10 @@ deployWindows: { enabled: false }
     await waitUntil(() => cloudflare.calls.length > callsBefore, 'the purge under way', 30_000);
     await agent.stop();
     await rollback;
+    cloudflare.script({ status: 500, code: 1000, message: 'purge backend still unavailable' });
     // The stop waited for the rollback to end: its record is complete, the step cut short by the stop.
     agent = await startAgentProcess(configFile, { CLOUDFLARE_API_TOKEN: TOKEN });
+    await waitUntil(() => cloudflare.calls.length > callsBefore + 1, 'the purge run again by the next start', 30_000);
     const manual = (await agent.events()).filter((e) => e.type === 'action.succeeded' && e.data.action === 'manual-rollback').at(-1)!;
     expect(manual.data).toMatchObject({ from: 'blue', to: 'green', failedStep: { name: 'cdn' } });
     expect(String((manual.data as { detail?: string }).detail)).toContain('cancelled: the agent is stopping');
@@ -207,5 +209,29 @@ deployWindows: { enabled: false }
     await waitUntil(() => sent().length > 0, 'the alert of the rollback cut short, sent by the next start', 30_000);
     expect(sent()).toMatchObject([{ status: 'firing', labels: { step: 'cdn', from: 'blue', to: 'green', severity: 'critical' } }]);
     expect((await agent.get<{ activeEnvironment: string }>('/api/v1/state')).activeEnvironment).toBe('green');
+  }, 120_000);
+
+  it('killed (kill -9) while a rollback purges: the next start runs the steps again, once (regression: settled as done, the purge never made, nobody told)', async () => {
+    await arrange('green');
+    const callsBefore = cloudflare.calls.length;
+    cloudflare.script('hang');
+    const rollback = cli(['rollback', '--reason', 'killed mid-purge', '--url', agent.base], { ROLLBACK_TOKEN: ADMIN }, 60_000);
+    await waitUntil(() => cloudflare.calls.length > callsBefore, 'the purge under way', 30_000);
+    agent.child.kill('SIGKILL');
+    await agent.stop();
+    await rollback;
+    cloudflare.script();
+    agent = await startAgentProcess(configFile, { CLOUDFLARE_API_TOKEN: TOKEN });
+    const restarted = (await agent.events()).findLast((e) => e.type === 'agent.started')!.id;
+    const after = async () => (await agent.events()).filter((e) => e.id > restarted);
+    await waitUntil(async () => (await after()).some((e) => e.type === 'switch.step_succeeded'), 'the steps run again after the restart', 30_000);
+    const steps = (await after()).filter((e) => e.type.startsWith('switch.step_'));
+    expect(steps.map((e) => `${e.type}:${String((e.data as { from?: string }).from)}>${String((e.data as { to?: string }).to)}`)).toEqual([
+      'switch.step_started:green>blue',
+      'switch.step_succeeded:green>blue',
+    ]);
+    expect(cloudflare.calls.length - callsBefore).toBe(2);
+    expect(switches(await after())).toEqual([]);
+    expect((await agent.get<{ activeEnvironment: string }>('/api/v1/state')).activeEnvironment).toBe('blue');
   }, 120_000);
 });
