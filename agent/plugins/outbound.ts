@@ -72,11 +72,18 @@ export class OutboundError extends GreenlightError {
   /** A 429's wait (Retry-After) that was longer than the policy waits itself: the caller's to honour. */
   readonly retryAfterMs: number | undefined;
 
-  constructor(message: string, attempts: number, status: number | undefined, options?: { cause?: unknown; retryAfterMs?: number }) {
+  /**
+   * Some request went out and got no answer (no answer in time, or the connection broke after it
+   * was sent): the receiver may have acted on it. A refused connection or an unknown host is not that.
+   */
+  readonly unanswered: boolean;
+
+  constructor(message: string, attempts: number, status: number | undefined, options?: { cause?: unknown; retryAfterMs?: number; unanswered?: boolean }) {
     super('GL_ERR_OUTBOUND', message, options);
     this.attempts = attempts;
     this.status = status;
     this.retryAfterMs = options?.retryAfterMs;
+    this.unanswered = options?.unanswered === true;
   }
 }
 
@@ -108,8 +115,9 @@ export async function sendWithRetry(
   let rateLimited = 0;
   /** Requests made: the tries, and the 429s that used up none. */
   let sent = 0;
+  let unanswered = false;
   for (let attempt = 1; attempt <= policy.attempts; attempt++) {
-    if (signal.aborted) throw new OutboundError(`${request.label}: cancelled after ${sent} attempts (${lastProblem})`, sent, lastStatus);
+    if (signal.aborted) throw new OutboundError(`${request.label}: cancelled after ${sent} attempts (${lastProblem})`, sent, lastStatus, { unanswered });
     let wait = Math.min(policy.maxBackoffMs, policy.backoffMs * 2 ** (attempt - 1)) * (0.8 + Math.random() * 0.4);
     // A timer we hold, not AbortSignal.timeout: inside AbortSignal.any the latter can be garbage
     // collected before it fires (Node 20), and a hanging receiver would then hang for ever.
@@ -162,6 +170,7 @@ export async function sendWithRetry(
       if (error instanceof OutboundError) throw error;
       lastProblem = signal.aborted ? 'cancelled' : attemptSignal.aborted ? `no answer within ${policy.timeoutMs}ms` : deps.redactor.text(describe(error));
       lastStatus = undefined;
+      if (attemptSignal.aborted || !unreached(error)) unanswered = true;
     } finally {
       clearTimeout(timer);
     }
@@ -173,7 +182,30 @@ export async function sendWithRetry(
       await deps.sleep(wait, signal);
     }
   }
-  throw new OutboundError(`${request.label}: gave up after ${sent} attempts; last: ${lastProblem}`, sent, lastStatus);
+  throw new OutboundError(`${request.label}: gave up after ${sent} attempts; last: ${lastProblem}`, sent, lastStatus, { unanswered });
+}
+
+/** Errors that say the request never reached the receiver: no connection was made. */
+const UNREACHED_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+  'EMFILE',
+  'ENFILE',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+function unreached(error: unknown): boolean {
+  for (
+    let current = error as { code?: unknown; cause?: unknown } | undefined, depth = 0;
+    current && depth < 5;
+    current = current.cause as typeof current, depth++
+  )
+    if (typeof current.code === 'string' && UNREACHED_CODES.has(current.code)) return true;
+  return false;
 }
 
 /** Milliseconds to wait for a Retry-After header (seconds or an HTTP date), undefined when absent or unreadable. */

@@ -42,7 +42,9 @@ export const commandTraffic: PluginDefinition<CommandTrafficConfig, TrafficAdapt
         const stderr = tailLines(result.stderr);
         const output = stderr ? `; stderr:\n${stderr}` : '';
         if (result.spawnError !== undefined) {
-          throw new TrafficError(`traffic command ${program} could not be started (${result.spawnError}); check traffic.command[0] is an executable path`);
+          throw new TrafficError(`traffic command ${program} could not be started (${result.spawnError}); check traffic.command[0] is an executable path`, {
+            notSent: true,
+          });
         }
         if (result.aborted) throw new TrafficError(`traffic command ${program} was cancelled after ${took} and killed${output}`);
         if (result.timedOut) {

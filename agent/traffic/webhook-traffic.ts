@@ -54,9 +54,10 @@ export const webhookTraffic: PluginDefinition<WebhookTrafficConfig, TrafficAdapt
           if (error instanceof OutboundError) {
             // Cut off by a stop after the request may have gone out: nobody knows what the receiver did.
             // Cut off before the first one went out, it did nothing.
+            // So did one that got no answer at all (a receiver that acts, then answers late).
             const notSent = error.attempts === 0;
             const fate =
-              signal.aborted && error.status === undefined && !notSent
+              (signal.aborted && error.status === undefined && !notSent) || error.unanswered
                 ? `whether traffic moved to ${request.to} is unknown`
                 : `traffic was not switched to ${request.to}`;
             throw new TrafficError(`${error.message}; ${fate}`, { cause: error, notSent });
