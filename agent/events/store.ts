@@ -275,7 +275,16 @@ export class Store {
 
   get<T>(key: string): T | undefined {
     const row = this.#get.get(key);
-    return row === undefined ? undefined : (JSON.parse(row.value) as T);
+    if (row === undefined) return undefined;
+    try {
+      return JSON.parse(row.value) as T;
+    } catch (error) {
+      // Written by nothing of greenlight's (a hand edit, a damaged page): say where, and what to do.
+      throw new StoreError(
+        `${this.path}: the stored ${key} is not JSON (${(error as Error).message}); restore the file from a backup, or remove that one entry to start it afresh: sqlite3 ${this.path} "DELETE FROM state WHERE key = '${key}'"`,
+        { cause: error },
+      );
+    }
   }
 
   set(key: string, value: unknown, now = this.#now()): void {

@@ -306,3 +306,26 @@ describe.skipIf(!traceable)('the journal WAL sync left to the thread pool (strac
 });
 
 if (!traceable) console.warn('store.test.ts: the WAL sync test is skipped, strace is missing or may not trace here (apt-get install strace)');
+
+describe('a stored value that is not JSON (found from outside: the start stopped with a bare SyntaxError)', () => {
+  it('names the file, the key and what to do', () => {
+    const dir = tempDir('greenlight-store-');
+    const store = Store.open(dir);
+    store.set('activeEnvironment', 'green');
+    const path = store.path;
+    store.close();
+    const db = new Database(path);
+    db.prepare("UPDATE state SET value = 'gre' WHERE key = 'activeEnvironment'").run();
+    db.close();
+    const reopened = Store.open(dir);
+    try {
+      expect(() => reopened.get('activeEnvironment')).toThrow(
+        new RegExp(
+          `^${path.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: the stored activeEnvironment is not JSON \\(.*\\); restore the file from a backup, or remove that one entry`,
+        ),
+      );
+    } finally {
+      reopened.close();
+    }
+  });
+});
