@@ -17,6 +17,19 @@ import { summarize } from '../../agent/cli/commands/promote.js';
 import { startAgent, useSimulatorPair, waitUntil } from '../helpers/agent-harness.js';
 import { tempDir } from '../helpers/tools.js';
 
+/** A rule that rolls back once blue's universe probe fails three times in a row, and that probe. */
+const BLUE_DOWN_ROLLS_BACK = `actions:
+  rollback: { type: rollback }
+rules:
+  - name: blue-down
+    severity: critical
+    env: blue
+    when: { all: [ { fact: consecutiveFailures, params: { probe: universe }, operator: greaterThanInclusive, value: 3 } ] }
+    actions: [rollback]
+probes:
+  - { name: universe, path: /api/alphastack/universe, expect: { json: [ { path: $.universe, nonEmpty: true } ] } }
+`;
+
 describe('reconciling actions interrupted by a crash', () => {
   const pair = useSimulatorPair();
 
@@ -176,18 +189,7 @@ probes:
     // A traffic webhook that takes 3 s to accept a switch: the stop comes while it is in flight.
     const webhook = await slowWebhook();
     const { switches } = webhook;
-    const config = () =>
-      parseAgentConfig(`${webhookAgent(dataDir, webhook.url)}actions:
-  rollback: { type: rollback }
-rules:
-  - name: blue-down
-    severity: critical
-    env: blue
-    when: { all: [ { fact: consecutiveFailures, params: { probe: universe }, operator: greaterThanInclusive, value: 3 } ] }
-    actions: [rollback]
-probes:
-  - { name: universe, path: /api/alphastack/universe, expect: { json: [ { path: $.universe, nonEmpty: true } ] } }
-`);
+    const config = () => parseAgentConfig(`${webhookAgent(dataDir, webhook.url)}${BLUE_DOWN_ROLLS_BACK}`);
     try {
       const first = await startAgent(config());
       pair.blue.setFaults({ emptyUniverse: true });
@@ -221,23 +223,12 @@ probes:
 
   it('a crash before the switch reached the traffic webhook (none written down as sent): the next start judges the rollback again and switches once (regression: "cannot report where traffic goes", left to a person)', async () => {
     const webhook = await slowWebhook();
-    const rules = `actions:
-  rollback: { type: rollback }
-rules:
-  - name: blue-down
-    severity: critical
-    env: blue
-    when: { all: [ { fact: consecutiveFailures, params: { probe: universe }, operator: greaterThanInclusive, value: 3 } ] }
-    actions: [rollback]
-probes:
-  - { name: universe, path: /api/alphastack/universe, expect: { json: [ { path: $.universe, nonEmpty: true } ] } }
-`;
     pair.blue.setFaults({ emptyUniverse: true });
     try {
       // Killed while it judged (the fresh verification of green): other switches were written down, not this one.
       const notSent = tempDir('greenlight-reconcile-');
       seed(notSent, { action: 'rollback', type: 'rollback' }, { 'blue-down#0': Date.now() - 60_000 });
-      const { agent, events } = await startAgent(parseAgentConfig(`${webhookAgent(notSent, webhook.url)}${rules}`));
+      const { agent, events } = await startAgent(parseAgentConfig(`${webhookAgent(notSent, webhook.url)}${BLUE_DOWN_ROLLS_BACK}`));
       try {
         await waitUntil(() => events.some((e) => e.type === 'action.succeeded' && e.data.action === 'rollback'), 'the rollback judged again', 20_000);
         await agent.settled();
@@ -251,7 +242,7 @@ probes:
       // Written down as sent: it may have landed, and this adapter cannot tell, so a person is asked, as before.
       const sent = tempDir('greenlight-reconcile-');
       seed(sent, { action: 'rollback', type: 'rollback' }, { 'blue-down#1': Date.now() - 4_000 });
-      const again = await startAgent(parseAgentConfig(`${webhookAgent(sent, webhook.url)}${rules}`));
+      const again = await startAgent(parseAgentConfig(`${webhookAgent(sent, webhook.url)}${BLUE_DOWN_ROLLS_BACK}`));
       try {
         await waitUntil(() => again.events.some((e) => e.type === 'action.failed' && e.data.reconciled === true), 'the reconciled rollback');
         expect(again.events.find((e) => e.type === 'action.failed' && e.data.reconciled === true)!.message).toContain('cannot report where traffic goes');
