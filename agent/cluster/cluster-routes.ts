@@ -13,6 +13,8 @@ import type { ClusterView } from './cluster.js';
 export const FORWARDED_HEADER = 'greenlight-forwarded-by';
 /** How long a forwarded request may take at the leader (a promotion waits for its gates and watch). */
 const FORWARD_TIMEOUT_MS = 15 * 60_000;
+/** How often a forward in flight checks that the agent it went to still leads. */
+const LEADER_WATCH_MS = 250;
 
 /** What the routes read of the cluster (an agent alone answers as a cluster of one). */
 export interface ClusterRole {
@@ -44,31 +46,57 @@ export function leaderOnly(routes: readonly Route[], cluster: ClusterRole): Rout
       }
       const leader = cluster.leaderUrl();
       const self = cluster.view().self;
-      if (leader === undefined || request.headers[FORWARDED_HEADER] !== undefined)
+      if (leader !== undefined && request.headers[FORWARDED_HEADER] !== undefined)
+        // Forwarded to this agent while it led, and it no longer does (a pause past its lease): nothing was done.
+        throw new HttpError(503, `this agent no longer leads the cluster (${leader} does now): the request was not carried out; send it again`);
+      if (leader === undefined)
         throw new HttpError(503, `no agent leads the cluster right now (an election is under way, or the database is unavailable): try again in a few seconds`);
-      return forward(leader, route, request, self);
+      return forward(leader, route, request, self, cluster);
     },
   }));
 }
 
-async function forward(leader: string, route: Route, request: Parameters<Route['handle']>[0], self: string): Promise<RouteResponse> {
+/**
+ * Carry `request` to the leader and bring back its answer. The wait ends when the leader does:
+ * another agent taking the lease (the leader paused, frozen, cut off) ends it at once with a 503
+ * saying so, rather than after FORWARD_TIMEOUT_MS. It is not sent again to the new leader: the
+ * old one may have carried it out, and a rollback sent twice would switch traffic back.
+ */
+async function forward(leader: string, route: Route, request: Parameters<Route['handle']>[0], self: string, cluster: ClusterRole): Promise<RouteResponse> {
   const path = route.path.replace(/:(\w+)/g, (_, name: string) => encodeURIComponent(request.params[name] ?? ''));
   const query = request.query.toString();
   const headers: Record<string, string> = { [FORWARDED_HEADER]: self };
   if (request.headers.authorization) headers.authorization = request.headers.authorization;
   if (route.body) headers['content-type'] = 'application/json';
+  const ended = new AbortController();
+  const timeout = setTimeout(
+    () => ended.abort(new DOMException(`no answer within ${FORWARD_TIMEOUT_MS / 60_000} minutes`, 'TimeoutError')),
+    FORWARD_TIMEOUT_MS,
+  );
+  let nowLeads: string | undefined;
+  const watch = setInterval(() => {
+    const current = cluster.leaderUrl();
+    if (current === leader) return;
+    nowLeads = current ?? 'no agent';
+    ended.abort(new Error('the leader changed'));
+  }, LEADER_WATCH_MS);
   let response: Response;
   let text: string;
   try {
-    response = await fetch(`${leader}${path}${query ? `?${query}` : ''}`, {
-      method: route.method,
-      headers,
-      body: request.rawBody,
-      signal: AbortSignal.timeout(FORWARD_TIMEOUT_MS),
-    });
+    response = await fetch(`${leader}${path}${query ? `?${query}` : ''}`, { method: route.method, headers, body: request.rawBody, signal: ended.signal });
     text = await response.text();
   } catch (error) {
+    if (nowLeads !== undefined)
+      throw new HttpError(
+        503,
+        route.method === 'GET'
+          ? `the leader changed while the request was at ${leader} (${nowLeads} leads now): try again`
+          : `the leader changed while the request was at ${leader} (${nowLeads} leads now): it may or may not have been carried out; check greenlight tail (or GET /api/v1/state) before asking again`,
+      );
     throw new HttpError(503, forwardFailure(leader, route, error));
+  } finally {
+    clearTimeout(timeout);
+    clearInterval(watch);
   }
   return {
     status: response.status,
