@@ -134,6 +134,16 @@ export class ActionRunner {
     return this.#actions;
   }
 
+  /** Whether a run of `name` for `incident` that this agent started is still under way. */
+  isRunning(incident: string, name: string): boolean {
+    return this.#running.has(runKey(incident, name));
+  }
+
+  /** Whether this agent started (or settled) one of `names` for `incident`: only a leader does, so it opened that incident as the leader. */
+  startedHere(incident: string, names: readonly string[]): boolean {
+    return names.some((name) => this.#done.has(runKey(incident, name)));
+  }
+
   /** Start the named actions for a firing incident; returns at once. */
   fire(names: readonly string[], context: ActionContext): void {
     // A follower's incidents are acted on by the leader, or by this agent once it takes over.

@@ -8,9 +8,12 @@
  *   after a restart) before it acts.
  * - A leader that cannot renew stops acting at `sent + lease - margin` by its own monotonic
  *   clock, where `sent` is when it sent its last successful renewal: the database set the expiry
- *   at least `lease` after that, so it stops before any other agent can take over. Every action's
- *   start record and every switch is also fenced in the database (the lease row, the epoch), and
- *   the epoch travels to the traffic layer as the fencing token.
+ *   at least `lease` after that, so it stops before any other agent can take over. Its term does
+ *   not end there: a renewal that comes back late but went through (the same epoch) lets it act
+ *   again as the same leader, without a takeover of its own work; only a new epoch, or another
+ *   holder, ends the term. Every action's start record and every switch is also fenced in the
+ *   database (the lease row, the epoch), and the epoch travels to the traffic layer as the
+ *   fencing token.
  * - Writes: the shared state, the flags and the outcomes of actions go to PostgreSQL in order, in
  *   the background: the probe → decision path never waits on the database. While it is
  *   unavailable they are held (events up to MAX_HELD_EVENTS) and written when it answers again.
@@ -98,13 +101,19 @@ export class Cluster {
   /** Acting as leader (after the takeover) until this monotonic time, unless renewed. */
   #acting = false;
   #deadline = 0;
+  /**
+   * The term's acting deadline passed before a renewal came back: it does not act (and said so)
+   * until a round renews the same epoch in time. The term is kept meanwhile, so that a late
+   * renewal is not taken for a new term (a takeover of its own running actions and incidents).
+   */
+  #lapsed = false;
   #lease: LeaseView = { holder: null, url: null, epoch: 0, valid: false };
   #members: MemberRow[] = [];
   /** When (monotonic) the last election round that went through asked: its answer is as of then. */
   #seenAt = Number.NEGATIVE_INFINITY;
   #tick: NodeJS.Timeout | undefined;
   #deadlineTimer: NodeJS.Timeout | undefined;
-  /** Aborted when the term this agent leads ends (its deadline, a new term, a resignation). */
+  /** Aborted when this agent stops acting for its term (its deadline, a new term, a resignation); a fresh one when it acts again. */
   #termEnded = new AbortController();
   #closed = false;
   readonly #queue: Write[] = [];
@@ -145,7 +154,7 @@ export class Cluster {
 
   /** Whether this agent may act now: it took over a term and its lease cannot have expired yet. */
   isLeader(): boolean {
-    return this.#acting && this.#term !== undefined && performance.now() < this.#deadline;
+    return this.#acting && !this.#lapsed && this.#term !== undefined && performance.now() < this.#deadline;
   }
 
   /** The leader's advertised URL, when another agent leads. */
@@ -437,12 +446,12 @@ export class Cluster {
       this.#recoveredIfWritten();
       if (lease.holder === this.#node && lease.valid) {
         if (this.#term?.epoch !== lease.epoch) await this.#begin({ node: this.#node, epoch: lease.epoch }, sent);
-        else this.#extend(sent);
+        else this.#renewed(sent);
       } else if (this.#term) this.#stepDown(`${lease.holder ?? 'another agent'} holds the lease now (epoch ${lease.epoch})`);
       this.#host!.changed();
     } catch (error) {
       this.#failed(error);
-      if (this.#term && performance.now() >= this.#deadline) this.#stepDown(`it could not renew its lease within ${leaseMs}ms`);
+      if (this.#term && performance.now() >= this.#deadline) this.#lapse();
     }
     if (this.#closed) return;
     this.#tick = setTimeout(() => void this.#round(), renewMs);
@@ -474,6 +483,44 @@ export class Cluster {
     this.beginActing();
   }
 
+  /**
+   * The same term renewed by a round sent at `sent`. After a lapse this agent acts again, as the
+   * same leader: the lease never passed to anyone (the epoch would have changed), so its running
+   * actions and open incidents are its own and go on as they are. Only what it could not start
+   * meanwhile is run now (`resumeActions`, as after the database was unavailable).
+   */
+  #renewed(sent: number): void {
+    this.#extend(sent);
+    if (!this.#lapsed) return;
+    const term = this.#term!;
+    const late = Math.round(performance.now() - sent);
+    if (performance.now() >= this.#deadline) {
+      // Still fenced: the deadline this renewal sets passed while its answer was on the way.
+      this.#logger.warn(
+        { epoch: term.epoch, renewalMs: late },
+        `${term.node} renewed its lease (epoch ${term.epoch}) but the answer took ${late}ms, past the acting deadline it sets: it still does not act`,
+      );
+      return;
+    }
+    this.#lapsed = false;
+    this.#termEnded = new AbortController();
+    this.#logger.warn(
+      { epoch: term.epoch, renewalMs: late },
+      `${term.node} leads the cluster again (epoch ${term.epoch}, the same term): its lease renewal came back late, past its acting deadline, but went through; it acts again without a takeover`,
+    );
+    this.#host!.bus.publish({
+      type: 'cluster.leader_elected',
+      severity: 'info',
+      message: `${term.node} leads the cluster again (epoch ${term.epoch}, the same term): its lease renewal came back late but went through`,
+      data: { node: term.node, epoch: term.epoch, url: this.#url },
+    });
+    this.#host!.changed();
+    if (this.isLeader())
+      void this.#host!.resumeActions().catch((error: unknown) =>
+        this.#logger.error(`could not run the actions held while this agent's lease renewal was late: ${describePgError(error)}`),
+      );
+  }
+
   /** The lease was renewed by a round sent at `sent` (monotonic): act until `sent + lease - margin`. */
   #extend(sent: number): void {
     this.#deadline = sent + this.#settings.leaseMs - actingMargin(this.#settings);
@@ -490,7 +537,7 @@ export class Cluster {
     this.#deadlineTimer = setTimeout(
       () => {
         if (!this.#term) return;
-        if (performance.now() >= this.#deadline) this.#stepDown(`it could not renew its lease within ${this.#settings.leaseMs}ms`);
+        if (performance.now() >= this.#deadline) this.#lapse();
         else this.#armDeadline();
       },
       Math.max(0, this.#deadline - performance.now()) + 1,
@@ -498,14 +545,44 @@ export class Cluster {
     this.#deadlineTimer.unref();
   }
 
+  /**
+   * The acting deadline passed with no renewal back (none sent in time, or its answer still on
+   * the way): stop acting, cut off a switch in flight, and keep the term. The lease may still
+   * hold in the database; which it was, the next round that gets an answer tells.
+   */
+  #lapse(): void {
+    const term = this.#term;
+    if (!term || this.#lapsed) return;
+    this.#lapsed = true;
+    clearTimeout(this.#deadlineTimer);
+    const { leaseMs } = this.#settings;
+    const why = `no lease renewal came back within ${leaseMs - actingMargin(this.#settings)}ms of sending the last one that did (its acting deadline, ${actingMargin(this.#settings)}ms before its ${leaseMs}ms lease could lapse)`;
+    this.#termEnded.abort(new Error(`${term.node} stopped acting for the cluster (epoch ${term.epoch}): ${why}`));
+    this.#logger.warn({ epoch: term.epoch }, `${term.node} stops acting: ${why}; it acts again if a renewal of this term comes back while the lease holds`);
+    this.#host!.bus.publish({
+      type: 'cluster.leader_lost',
+      severity: 'warning',
+      message: `${term.node} no longer acts for the cluster (epoch ${term.epoch}): ${why}`,
+      data: { node: term.node, epoch: term.epoch, reason: why },
+    });
+    this.#host!.changed();
+  }
+
   #stepDown(why: string): void {
     const term = this.#term;
     if (!term) return;
+    const announced = this.#lapsed;
     this.#term = undefined;
     this.#acting = false;
+    this.#lapsed = false;
     clearTimeout(this.#deadlineTimer);
     this.#termEnded.abort(new Error(`${term.node} no longer leads the cluster (epoch ${term.epoch}): ${why}`));
     this.#logger.warn({ epoch: term.epoch }, `${term.node} no longer leads the cluster: ${why}; it stops acting`);
+    // It stopped acting at its deadline and said so then (cluster.leader_lost); this is the term's end.
+    if (announced) {
+      this.#host!.changed();
+      return;
+    }
     this.#host!.bus.publish({
       type: 'cluster.leader_lost',
       severity: 'warning',
@@ -563,6 +640,7 @@ export class Cluster {
     clearTimeout(this.#tick);
     const term = this.#term;
     this.#acting = false;
+    this.#lapsed = false;
     this.#term = undefined;
     clearTimeout(this.#deadlineTimer);
     this.#termEnded.abort(new Error('this agent resigned the lease'));

@@ -10,7 +10,9 @@
  * 3. every rule's next incident is numbered after those the cluster already used, so an action
  *    record of an old incident is never taken for a new one's;
  * 4. an incident this agent opened while it followed (the last leader never recorded it) is acted
- *    on now, and so is any action of an open incident that no leader started;
+ *    on now, and so is any action of an open incident that no leader started; one it opened and
+ *    acted on while it led an earlier term keeps its number, and its runs still under way here
+ *    are left to finish, not settled as interrupted;
  * 5. the alert lifecycle starts from the records the last leader wrote (silences, windows, the
  *    incidents with the escalation level they reached, what each receiver was told): nothing
  *    already sent is sent again, and an escalation goes on from the level it reached.
@@ -75,7 +77,12 @@ export async function takeOver(host: TakeoverHost, cluster: Cluster): Promise<vo
   for (const stored of Object.values(incidents)) note(stored.incident);
   const sharedIds = new Set(Object.values(incidents).map((stored) => stored.incident));
 
-  host.pipeline.resume(shared, shared.unfinishedActions());
+  // Runs this agent started under an earlier term of its own and still has under way are not a
+  // crash's leftovers: settling them "interrupted" would report its own rollback as failed.
+  host.pipeline.resume(
+    shared,
+    shared.unfinishedActions().filter((record) => !host.actions.isRunning(record.incident, record.action)),
+  );
   fireUnstarted(host, snapshot, highest, sharedIds);
   for (const [rule, used] of highest) host.pipeline.rules.numberAfter(rule, used);
   host.resumeAlerts(sharedLifecycle(cluster, snapshot));
@@ -112,7 +119,14 @@ function fireUnstarted(host: TakeoverHost, snapshot: SharedSnapshot, highest: Ma
     if (!rule) continue;
     let acting: ActionContext = context;
     const used = highest.get(rule.name) ?? 0;
-    if (sharedIds && !sharedIds.has(context.incident) && Number(context.incident.slice(context.incident.lastIndexOf('#') + 1)) <= used) {
+    if (
+      sharedIds &&
+      !sharedIds.has(context.incident) &&
+      Number(context.incident.slice(context.incident.lastIndexOf('#') + 1)) <= used &&
+      // One this agent acted on opened while it led: its number is the cluster's already (its
+      // records are what `used` counted), even if the shared incidents were not written yet.
+      !host.actions.startedHere(context.incident, rule.actions)
+    ) {
       // Opened here while following, under a number the cluster already used: renumber it.
       const incident = `${rule.name}#${used + 1}`;
       host.pipeline.rules.resumeFiring(rule.name, used + 1, context.startedAt, context.env);
