@@ -61,6 +61,9 @@ export async function takeOver(host: TakeoverHost, cluster: Cluster): Promise<vo
   const shared = sharedState(snapshot);
   const live = shared.get<string>('activeEnvironment');
   if (live !== undefined) host.traffic.follow(live);
+  // The cluster's first leader: what it guards becomes what every agent guards (an agent started
+  // with another GREENLIGHT_ACTIVE follows it), not each agent its own config's until a switch.
+  else cluster.save('activeEnvironment', host.traffic.live);
   // The last leader's rollbacks: a failover right after one must not let traffic straight back.
   host.traffic.resumeRolledBack(shared.get('rolledBackFrom'));
   const flags = shared.get<Parameters<FlagStore['restore']>[0]>('flags');

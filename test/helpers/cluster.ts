@@ -73,7 +73,8 @@ export interface ClusterWorld {
   agents: Map<string, AgentProcess>;
   databaseUrl: string;
   /** Start agent `name` (again, after a kill), on the world's database or on `via` (a proxy to it). */
-  start(name: string, via?: string): Promise<AgentProcess>;
+  /** Start agent `name` (again), through `via` instead of the database's own address, with `env` added. */
+  start(name: string, via?: string, env?: Record<string, string>): Promise<AgentProcess>;
   /** GET /api/v1/cluster of one agent. */
   view(name: string): Promise<ClusterView>;
   /** The agent that leads, once every running agent agrees on one. */
@@ -91,6 +92,7 @@ cluster:
   databaseUrl: \${GREENLIGHT_DATABASE_URL}
   nodeName: \${GREENLIGHT_NODE_NAME}
 environments: { blue: { url: ${world.blue.url} }, green: { url: ${world.green.url} } }
+activeEnvironment: \${GREENLIGHT_ACTIVE:-blue}
 probeDefaults: { every: 100ms, timeout: 1s, jitter: 0 }
 api: { adminToken: ${CLUSTER_ADMIN} }
 ${/^traffic:/m.test(extra) ? '' : `traffic: { type: webhook, url: ${world.target.url}/traffic, timeout: 5s, retries: 0 }\n`}actions:
@@ -121,10 +123,10 @@ export async function startCluster(databaseUrl: string, names: readonly string[]
     target,
     agents,
     databaseUrl,
-    start: async (name, via) => {
+    start: async (name, via, env = {}) => {
       const file = files.get(name) ?? writeTempFile(`${name}.yaml`, config({ blue, green, target }, tempDir(`greenlight-${name}-`), extra, page));
       files.set(name, file);
-      const agent = await startAgentProcess(file, { GREENLIGHT_DATABASE_URL: via ?? databaseUrl, GREENLIGHT_NODE_NAME: name });
+      const agent = await startAgentProcess(file, { GREENLIGHT_DATABASE_URL: via ?? databaseUrl, GREENLIGHT_NODE_NAME: name, ...env });
       agents.set(name, agent);
       return agent;
     },

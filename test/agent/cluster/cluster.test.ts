@@ -75,6 +75,22 @@ async function allLive(w: ClusterWorld, names: readonly string[], env: string): 
   await waitUntil(async () => (await Promise.all(names.map((name) => live(w, name)))).every((l) => l === env), `${names.join(', ')} to have ${env} live`);
 }
 
+describe("the live environment is the cluster's", () => {
+  it('the first leader writes what it guards; an agent started with another GREENLIGHT_ACTIVE follows it, and guards it once it leads (regression: it guarded green while blue was live)', async () => {
+    const w = await cluster(['a']);
+    await w.leader();
+    await w.start('b', undefined, { GREENLIGHT_ACTIVE: 'green' });
+    await allLive(w, ['a', 'b'], 'blue');
+    await kill(w, 'a', 'SIGKILL');
+    await waitUntil(async () => (await w.view('b')).leader === 'b', 'b to lead');
+    expect(await live(w, 'b')).toBe('blue');
+    // A fault on blue, the live side: b rolls back, once.
+    w.blue.setFaults({ emptyUniverse: true });
+    await waitUntil(() => w.target.switches.length > 0, 'the rollback', 30_000);
+    expect(w.target.switches.map((s) => s.to)).toEqual(['green']);
+  });
+});
+
 describe('actions asked of a follower', () => {
   it("carries out a manual rollback sent to a follower once, by the leader, and returns the leader's answer", async () => {
     const w = await cluster();
