@@ -13,6 +13,8 @@ import type { ClusterView } from './cluster.js';
 export const FORWARDED_HEADER = 'greenlight-forwarded-by';
 /** How long a forwarded request may take at the leader (a promotion waits for its gates and watch). */
 const FORWARD_TIMEOUT_MS = 15 * 60_000;
+/** How long the leader waits for an operator's change to reach the cluster's database before it answers. */
+const WRITE_WAIT_MS = 10_000;
 /** How often a forward in flight checks that the agent it went to still leads. */
 const LEADER_WATCH_MS = 250;
 
@@ -23,6 +25,8 @@ export interface ClusterRole {
   isLeader(): boolean;
   /** Where the leader is, when another agent leads. */
   leaderUrl(): string | undefined;
+  /** Why what this agent just wrote is not yet the cluster's (refused, or held), after waiting at most `timeoutMs`; undefined when it is. */
+  written?(timeoutMs: number): Promise<string | undefined>;
 }
 
 export function clusterRoutes(cluster: ClusterRole): Route[] {
@@ -42,7 +46,16 @@ export function leaderOnly(routes: readonly Route[], cluster: ClusterRole): Rout
     handle: async (request) => {
       if (cluster.isLeader()) {
         if (route.body) screenBody(route, request.body, request.duplicates, request.actor);
-        return route.handle(request);
+        const response = await route.handle(request);
+        // An answer means the change is the cluster's: a leader killed right after answering must
+        // not take an acknowledged flag change or silence along (its writes go in the background).
+        const problem = route.method === 'GET' ? undefined : await cluster.written?.(WRITE_WAIT_MS);
+        if (problem !== undefined)
+          throw new HttpError(
+            503,
+            `done on this agent (${cluster.view().self}), but not yet the cluster's: ${problem}; check GET ${route.path.split('/:')[0]} before asking again`,
+          );
+        return response;
       }
       const leader = cluster.leaderUrl();
       const self = cluster.view().self;

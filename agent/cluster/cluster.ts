@@ -107,6 +107,9 @@ export class Cluster {
    * renewal is not taken for a new term (a takeover of its own running actions and incidents).
    */
   #lapsed = false;
+  /** Fenced writes refused so far, and the last refusal's words (see written()). */
+  #refusals = 0;
+  #lastRefusal = '';
   #lease: LeaseView = { holder: null, url: null, epoch: 0, valid: false };
   #members: MemberRow[] = [];
   /** When (monotonic) the last election round that went through asked: its answer is as of then. */
@@ -309,7 +312,28 @@ export class Cluster {
 
   async #fenced(doing: string, write: Promise<Refusal>): Promise<void> {
     const refusal = await write;
-    if (refusal !== undefined) this.#logger.warn(`${doing} for the cluster was refused: ${refusal}`);
+    if (refusal === undefined) return;
+    this.#logger.warn(`${doing} for the cluster was refused: ${refusal}`);
+    this.#refusals++;
+    this.#lastRefusal = `${doing} was refused: ${refusal}`;
+  }
+
+  /**
+   * What became of the writes queued so far (an operator's change the caller just made): waits
+   * until each is written or refused, at most `timeoutMs`. Undefined when they are the cluster's;
+   * otherwise why not (refused by the fence, or still held while the database does not answer).
+   */
+  async written(timeoutMs: number): Promise<string | undefined> {
+    const refusals = this.#refusals;
+    const reached = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      // Writes run in order: this one runs once every write queued before it has.
+      this.#enqueue({ key: undefined, events: 0, run: () => (clearTimeout(timer), resolve(true), Promise.resolve()) });
+    });
+    if (this.#refusals > refusals) return this.#lastRefusal;
+    if (!reached)
+      return `the cluster's database has not taken it within ${timeoutMs}ms (it is held, and written when the database answers; should this agent stop first, it is lost)`;
+    return undefined;
   }
 
   #enqueue(write: Write): void {

@@ -47,13 +47,14 @@ describe('leaderOnly: a body is screened where the request is carried out', () =
   });
 
   /** An agent's flag API behind leaderOnly, leading or following the agent at `leaderUrl`. */
-  async function flagApi(role: { leader: boolean; leaderUrl?: string }) {
+  async function flagApi(role: { leader: boolean; leaderUrl?: string; written?: () => Promise<string | undefined> }) {
     const events: unknown[] = [];
     const store = new FlagStore({ environments: ['blue', 'green'], readOnlyOnEmergency: false, now: Date.now, publish: (event) => events.push(event) });
     const cluster: ClusterRole = {
       isLeader: () => role.leader,
       leaderUrl: () => role.leaderUrl,
       view: () => ({ self: role.leader ? 'a' : 'b', leader: 'a', epoch: 1, members: [] }),
+      ...(role.written ? { written: role.written } : {}),
     };
     const routes = leaderOnly(flagRoutes(store, { activeEnvironment: () => 'blue' }), cluster);
     const server = await startHttpServer({
@@ -136,6 +137,18 @@ describe('leaderOnly: a body is screened where the request is carried out', () =
     );
     // Bounded by the lease, not the 15 minutes a promotion may take (generous: this machine may be busy).
     expect(Date.now() - asked).toBeLessThan(30_000);
+  });
+
+  it("the leader answers a change once it is the cluster's; one the database refused or has not taken is a 503 saying so", async () => {
+    let problem: string | undefined;
+    const leader = await flagApi({ leader: true, written: () => Promise.resolve(problem) });
+    expect((await leader.put('{"set":{"READ_ONLY_MODE":true},"reason":"x"}')).status).toBe(200);
+    problem = 'saving the flags was refused: fenced: a no longer holds the lease of epoch 1';
+    const refused = await leader.put('{"set":{"READ_ONLY_MODE":false},"reason":"x"}');
+    expect(refused.status).toBe(503);
+    expect(((await refused.json()) as { error: string }).error).toBe(
+      "done on this agent (a), but not yet the cluster's: saving the flags was refused: fenced: a no longer holds the lease of epoch 1; check GET /api/v1/flags before asking again",
+    );
   });
 
   it('a deposed leader that receives a forwarded request says who leads now, and that it did nothing', async () => {

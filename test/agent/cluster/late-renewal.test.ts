@@ -6,11 +6,11 @@
  * interrupted. (It took over from itself once per late renewal: `universe-failing#2` opened for
  * the same fault and every action started again.)
  */
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { GreenlightEvent } from '../../../agent/events/events.js';
 import { waitUntil } from '../../helpers/agent-harness.js';
 import { startCluster, type ClusterWorld } from '../../helpers/cluster.js';
+import { startDelayProxy, type DelayProxy } from '../../helpers/delay-proxy.js';
 import { usePostgres } from '../../helpers/postgres.js';
 
 const postgres = usePostgres();
@@ -23,51 +23,6 @@ afterEach(async () => {
   world = undefined;
   proxy = undefined;
 });
-
-interface DelayProxy {
-  /** The database URL through the proxy. */
-  url: string;
-  /** How long each answer of the database is held before the agent gets it (order kept). */
-  delayMs: number;
-  close(): Promise<void>;
-}
-
-async function startDelayProxy(databaseUrl: string): Promise<DelayProxy> {
-  const target = new URL(databaseUrl);
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((client) => {
-    const upstream = connect(Number(target.port), target.hostname);
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('error', () => undefined);
-      socket.on('close', () => {
-        sockets.delete(socket);
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.pipe(upstream);
-    // Never before an earlier chunk: a shorter delay set later must not reorder the stream.
-    let last = 0;
-    upstream.on('data', (chunk: Buffer) => {
-      last = Math.max(last, Date.now() + proxy.delayMs);
-      setTimeout(() => client.write(chunk), last - Date.now());
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = new URL(databaseUrl);
-  url.port = String((server.address() as { port: number }).port);
-  const proxy: DelayProxy = {
-    url: url.toString(),
-    delayMs: 0,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
-  return proxy;
-}
 
 const ofType = (history: GreenlightEvent[], type: string) => history.filter((e) => e.type === type);
 
