@@ -247,7 +247,8 @@ export class SwitchSteps {
       break;
     }
     if (report.failed && request.kind === 'rollback') this.#alertFailed(request, report.failed, report.skipped);
-    else if (report.ok) this.#resolveRaised();
+    // A phase with no steps passed nothing: it resolves no step's alert.
+    else if (report.ok && steps.length > 0) this.#resolveRaised();
     return report;
   }
 

@@ -149,7 +149,12 @@ export class TrafficControl {
     if (sent !== null && typeof sent === 'object')
       this.#sent = new Map(Object.entries(sent).filter((entry): entry is [string, number] => typeof entry[1] === 'number'));
     // None kept, and nothing interrupted to ask about: from here on every switch is written down.
-    else this.#sent = store.unfinishedActions().length === 0 ? new Map() : undefined;
+    else if (store.unfinishedActions().length > 0) this.#sent = undefined;
+    else {
+      // Written now, empty: a crash during the very first switch must find the key (a store without it is an older greenlight's).
+      this.#sent = new Map();
+      this.#options.persist('switchesSent', {});
+    }
     const pending = store.get<SwitchStepRequest | null>('stepsPending');
     this.#stepsPending = pending !== null && typeof pending === 'object' && typeof pending.to === 'string' ? pending : undefined;
     const live = store.get<string>('activeEnvironment');
@@ -409,11 +414,15 @@ export class TrafficControl {
       return;
     }
     await this.exclusive(`switch steps after a restart (${pending.incident})`, async () => {
+      const report = await this.#runSteps(pending, signal);
+      const what =
+        report.steps.length === 0
+          ? 'the config has none now: nothing run'
+          : `run again: ${report.ok ? 'all passed' : `${report.failed?.name} failed (${report.failed?.reason})`}`;
       this.#options.logger.warn(
         { incident: pending.incident, to: pending.to },
-        `the steps after the switch ${pending.from} → ${pending.to} (${pending.incident}) had not finished when greenlight stopped: running them again`,
+        `the steps after the switch ${pending.from} → ${pending.to} (${pending.incident}) had not finished when greenlight stopped; ${what}`,
       );
-      await this.#runSteps(pending, signal);
     });
   }
 

@@ -257,6 +257,29 @@ probes:
     }
   });
 
+  it('a crash during the first rollback a new data dir ever makes: judged again (its first start wrote the key down, empty)', async () => {
+    const webhook = await slowWebhook();
+    const dataDir = tempDir('greenlight-reconcile-');
+    const config = () => parseAgentConfig(`${webhookAgent(dataDir, webhook.url)}${BLUE_DOWN_ROLLS_BACK}`);
+    try {
+      const fresh = await startAgent(config());
+      await fresh.agent.close();
+      seed(dataDir, { action: 'rollback', type: 'rollback' });
+      pair.blue.setFaults({ emptyUniverse: true });
+      const { agent, events } = await startAgent(config());
+      try {
+        await waitUntil(() => events.some((e) => e.type === 'action.succeeded' && e.data.action === 'rollback'), 'the rollback judged again', 20_000);
+        expect(webhook.switches).toHaveLength(1);
+        expect(events.some((e) => e.message.includes('cannot report where traffic goes'))).toBe(false);
+      } finally {
+        await agent.close();
+      }
+    } finally {
+      pair.blue.resetFaults();
+      await webhook.close();
+    }
+  });
+
   it("a stop while a promotion's switch waits on a slow traffic webhook: journaled, and the next start says the state is unknown (regression: the promotion switch was in no journal; the agent came back guarding the old environment, silently)", async () => {
     const dataDir = tempDir('greenlight-reconcile-');
     const webhook = await slowWebhook();

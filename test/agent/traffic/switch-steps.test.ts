@@ -226,6 +226,25 @@ describe.skipIf(!hasTool('openssl'))('the switch phase', () => {
     expect(after.alerts.map((a) => `${a.status} ${a.key}`)).toEqual([`resolved ${rules!.key}`, `resolved ${operators!.key}`]);
   });
 
+  it('a phase with no steps (the config lost them) resolves no alert a failed one raised', async () => {
+    const raised: AlertNotice = {
+      status: 'firing',
+      key: `greenlight/switch-step-failed/${ROLLBACK.incident}`,
+      rule: 'switch-step-failed',
+      severity: 'critical',
+      env: 'green',
+      summary: 'x',
+      description: 'x',
+      labels: {},
+      figures: {},
+      startsAt: new Date().toISOString(),
+      incident: ROLLBACK.incident,
+    };
+    const empty = phase('    []', [raised]);
+    expect(await empty.runner.run({ ...ROLLBACK, incident: 'live-health-failing#9' }, AbortSignal.timeout(5_000))).toMatchObject({ ok: true, steps: [] });
+    expect(empty.alerts).toEqual([]);
+  });
+
   it("a promotion's failed step is reported but raises no alert (the promotion switches back)", async () => {
     cloudflare.script({ status: 500, code: 1000, message: 'internal error' });
     const { runner, events, alerts } = phase(cdn());
