@@ -228,8 +228,9 @@ export class ProbeSeries {
     const entry = this.extracted.get(name);
     const run = entry?.above.find((threshold) => threshold.line === line);
     if (run?.since === undefined) return 0;
-    // Endless, but a finite number: rule operators take only finite ones.
-    if (worst && !run.seen) return Number.MAX_SAFE_INTEGER;
+    // Endless, but a finite number: rule operators take only finite ones. Only while the value is
+    // still read: one the target stopped giving proves no run at all (it would hold a rollback for ever).
+    if (worst && !run.seen && entry!.at === this.lastStartedAt) return Number.MAX_SAFE_INTEGER;
     return Math.max(0, Math.min(now, entry!.at) - run.since);
   }
 

@@ -43,7 +43,11 @@ export interface Action {
    * pass) stays owed: the runner retries it while the incident fires, once `ready` says so.
    */
   fire(context: ActionContext, signal: AbortSignal): Promise<ActionOutcome>;
-  /** Whether an owed run would now go ahead, or why not: the judgement without the act (no side effects). */
+  /**
+   * Whether an owed run would now go ahead, or why not: the judgement without the act. Its one side
+   * effect: a hold that pages (a rollback's) pages once per incident and purpose, also when first
+   * reached here.
+   */
   ready?(context: ActionContext): Promise<{ go: true } | { go: false; why: string }>;
   /** Run when the incident resolves, if the action has something to undo or announce. */
   resolve?(context: ActionContext, signal: AbortSignal): Promise<ActionOutcome | undefined>;

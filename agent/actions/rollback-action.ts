@@ -100,7 +100,12 @@ class RollbackAction implements Action {
 
   async ready(context: ActionContext): Promise<{ go: true } | { go: false; why: string }> {
     const verdict = await this.#judge(context);
-    return verdict.go ? { go: true } : { go: false, why: `${verdict.judgement}: ${verdict.why}` };
+    if (verdict.go) return { go: true };
+    // A hold that pages, reached while owed (one that waited quietly, `unseen`, and is now known
+    // to hold on the target): paged once per incident and purpose, as when fire() holds.
+    if (context.rule !== null && (verdict.judgement === 'inconclusive' || verdict.judgement === 'target-unhealthy' || verdict.judgement === 'settling'))
+      this.#alertHeld(context, verdict);
+    return { go: false, why: `${verdict.judgement}: ${verdict.why}` };
   }
 
   async fire(context: ActionContext, signal: AbortSignal): Promise<ActionOutcome> {
@@ -325,7 +330,7 @@ class RollbackAction implements Action {
         live,
         target,
         judgement: 'unseen',
-        why: `greenlight cannot tell yet whether ${unseen.map(({ rule, found: seen }) => `${rule} holds on ${target} (${seen} since its first reading, after greenlight started)`).join('; ')}: it may have been above its line for longer; waiting until the readings tell`,
+        why: `greenlight cannot tell yet whether ${unseen.map(({ rule, found: seen }) => `${rule} holds on ${target} (not on what it has seen since it started: ${seen})`).join('; ')}: the value was already above its line at greenlight's first reading and may have been for longer; waiting until the readings tell`,
         data: { unsure: unseen.map(({ rule }) => rule) },
       };
     return { go: true, live, target };

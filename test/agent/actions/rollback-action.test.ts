@@ -495,17 +495,28 @@ describe('a target whose latest probes pass, but on which a critical rule alread
     const first = rollbacks(w.events, 'action.skipped')[0]!;
     expect(first.data).toMatchObject({ unseen: true, owed: true, to: 'green' });
     expect(first.message).toMatch(
-      /greenlight cannot tell yet whether live-memory-critical holds on green \(aboveFor\[health\] [\d.]+s > "2m" since its first reading/,
+      /greenlight cannot tell yet whether live-memory-critical holds on green \(not on what it has seen since it started: aboveFor\[health\] [\d.]+s > "2m"\): the value was already above its line at greenlight's first reading/,
     );
     // No page for the wait: the incident's own alert is the page.
     expect(w.alertNames().filter((name) => name.startsWith('rollback-'))).toEqual([]);
-    // Two minutes of readings over the line: now it is known to hold, and refused as ever.
+    // Two minutes of readings over the line: now it is known to hold, and refused as ever, with its page.
     await w.advanceUntil(
       () => (w.agent.state().owed[0]?.waiting ?? '').startsWith('target-unhealthy: live-memory-critical already holds on green'),
       150_000,
       'the refusal once known',
     );
+    await w.advanceUntil(() => w.alertNames().includes('rollback-target-unhealthy'), 10_000, 'the refusal page (regression: an owed retry judged it quietly)');
     expect(w.switches()).toEqual([]);
+  });
+
+  it('memory over the line at the first reading, then no longer given: the wait ends, the readings prove no run (regression: held for ever)', async () => {
+    const w = await start({ warmupMs: 10_000, faults: { green: { memoryPercent: 95 } } });
+    w.faults.blue.emptyUniverse = true;
+    await w.advanceUntil(() => rollbacks(w.events, 'action.skipped').length > 0, 10_000, 'the held rollback');
+    expect(rollbacks(w.events, 'action.skipped')[0]!.data).toMatchObject({ unseen: true });
+    w.faults.green.memoryPercent = null;
+    await w.advanceUntil(() => w.switches().length > 0, 15_000, 'the switch once green no longer gives the value');
+    expect(w.switches()).toHaveLength(1);
   });
 
   it("memory over the line at greenlight's first reading, then under it: the rule's rollback goes as soon as the run is over", async () => {
