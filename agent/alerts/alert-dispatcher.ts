@@ -884,7 +884,10 @@ export function publishDelivery(bus: Pick<EventBus, 'publish'>, metrics: Pick<Ag
   };
 }
 
-/** Whether the store keeps an alert across restarts: an incident's, and one that expires (its resolution is owed to whoever heard it fire). */
+/**
+ * Whether the store keeps an alert across restarts: an incident's, one that expires, and one
+ * marked `kept` (its resolution is owed to whoever heard it fire).
+ */
 function kept(notice: AlertNotice): boolean {
-  return notice.incident !== undefined || notice.expiresAt !== undefined;
+  return notice.incident !== undefined || notice.expiresAt !== undefined || notice.kept === true;
 }

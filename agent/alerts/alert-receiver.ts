@@ -44,6 +44,11 @@ export interface AlertNotice {
   repeatIntervalMs?: number;
   /** The rule incident it belongs to (`live-universe-failing#3`): escalation and acknowledgement go by it. */
   incident?: string;
+  /**
+   * Kept across restarts until whoever raised it resolves it, tied to no incident and no expiry (a
+   * switch step that failed: resolved by the next switch whose steps pass, whenever that is).
+   */
+  kept?: true;
   /** Who acknowledged its incident, when someone has (set by the alert lifecycle as it is sent). */
   acknowledgedBy?: string;
   /** The escalation level its incident has reached (set by the alert lifecycle as it is sent). */

@@ -17,9 +17,8 @@
  * - The phase never switches anything itself. What a failure means is the switch's caller's: a
  *   promotion fails its verify step and switches back; after a rollback, nothing switches again and
  *   the phase raises a critical alert (`switch-step-failed`), resolved by the next phase whose
- *   steps all pass. The alert outlives a restart as the rollback's hold alerts do: a rule's belongs
- *   to its incident, an operator's expires (a step cut short by the agent's stop is sent by the
- *   next start, and the next passing phase resolves one raised before the restart).
+ *   steps all pass. The alert outlives restarts (`kept`): a step cut short by the agent's stop is
+ *   sent by the next start, and the next passing phase resolves one raised before the restart.
  */
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
@@ -27,7 +26,7 @@ import type { Config, PluginBlock, SwitchStepConfig } from '../../config/schema.
 import { formatDuration } from '../../config/units.js';
 import { DAY_MS, probeTls, tlsHostKey, TlsObserver } from '../../probes/tls.js';
 import { alertKey } from '../actions/action.js';
-import { ONE_OFF_ALERT_MS, type AlertNotice } from '../alerts/alert-receiver.js';
+import type { AlertNotice } from '../alerts/alert-receiver.js';
 import type { EventBus, SwitchStepData } from '../events/events.js';
 import { defaultTrust } from '../pipeline/tls-trust.js';
 import type { PluginDeps } from '../plugins/plugin.js';
@@ -304,8 +303,9 @@ export class SwitchSteps {
       figures: { step: failed.name, reason: failed.reason, skipped },
       startsAt: new Date(this.#options.now()).toISOString(),
       url: this.#options.stateUrl(),
-      // Kept across a restart: a rule's with its incident (escalated and acknowledged with it), an operator's until it expires.
-      ...(request.rule !== null ? { incident: request.incident } : { expiresAt: new Date(this.#options.now() + ONE_OFF_ALERT_MS).toISOString() }),
+      // Kept across restarts until a phase passes: neither the incident's end (the rollback usually
+      // ends it at once) nor a clock says the CDN or the certificate is right again.
+      kept: true,
     };
     this.#raised.set(notice.key, notice);
     this.#options.alert(notice);
@@ -316,11 +316,7 @@ export class SwitchSteps {
     // What failed phases raised before a restart: the dispatcher kept it, this phase did not.
     for (const notice of this.#options.firing())
       if (notice.rule === 'switch-step-failed' && !this.#raised.has(notice.key)) this.#raised.set(notice.key, notice);
-    for (const notice of this.#raised.values()) {
-      // An operator's that expired was resolved then (a second resolution would reach receivers that never heard it).
-      if (notice.expiresAt !== undefined && Date.parse(notice.expiresAt) <= now) continue;
-      this.#options.alert({ ...notice, status: 'resolved', endsAt: new Date(now).toISOString() });
-    }
+    for (const notice of this.#raised.values()) this.#options.alert({ ...notice, status: 'resolved', endsAt: new Date(now).toISOString() });
     this.#raised.clear();
   }
 }

@@ -432,6 +432,24 @@ describe('escalation and acknowledgement', () => {
     expect(second.to('pagerduty').map((r) => `${r.body.event_action} ${r.body.dedup_key}`)).toEqual(['resolve {}:{env="blue"}', 'resolve {}:{env="blue"}#1']);
   });
 
+  it('a kept alert (a switch step that failed) outlives a restart that finds no incident open, still firing, not resolved', async () => {
+    const store = memoryLifecycleStore();
+    const first = await start('', { store });
+    const stepFailed = notice('switch-step-failed', 'critical', { key: 'greenlight/switch-step-failed/live-universe-failing#1', kept: true });
+    delete stepFailed.incident;
+    first.lifecycle.notify(stepFailed);
+    await first.advance(10_000);
+    expect(first.to('slack')).toHaveLength(1);
+    await first.close();
+    worlds.splice(worlds.indexOf(first), 1);
+    vi.useRealTimers();
+
+    const second = await start('', { store, startAt: T0 + 3 * MIN, open: [] });
+    await second.advance(2 * MIN);
+    expect(second.lifecycle.dispatcher.firing().map((n) => n.key)).toEqual([stepFailed.key]);
+    expect(second.received).toEqual([]);
+  });
+
   it('an escalation while the incident is silenced says it notified nobody, and notifies nobody (regression: the event said "notifying every receiver")', async () => {
     const w = await start();
     const incident = w.fire('live-universe-failing', 1, 'critical');
