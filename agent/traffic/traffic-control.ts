@@ -49,8 +49,9 @@ export interface TrafficControlOptions {
   /** One probe run now (the agent's pool and clock), for the fresh verification. */
   probe: (target: ProbeTarget, canceller: ProbeCanceller) => Promise<ProbeResult>;
   /**
-   * Write through to the store, under `key`: the live environment (`activeEnvironment`), and when
-   * rollbacks last moved traffic away from each environment (`rolledBackFrom`, epoch ms).
+   * Write through to the store, under `key`: the live environment (`activeEnvironment`), when
+   * rollbacks last moved traffic away from each environment (`rolledBackFrom`, epoch ms), the
+   * switches sent to the adapter (`switchesSent`) and a switch whose steps are under way (`stepsPending`).
    */
   persist: (key: 'activeEnvironment' | 'rolledBackFrom' | 'switchesSent' | 'stepsPending', value: unknown) => void;
   /** After every recorded switch: the live environment is a new subject for the rules. */
