@@ -3,15 +3,15 @@
  * and PostgreSQL): it stops acting before its lease can lapse, another agent takes over and
  * switches once; when the link comes back the cut-off agent follows and its held events land.
  */
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { waitUntil } from '../../helpers/agent-harness.js';
 import { startCluster, type ClusterWorld } from '../../helpers/cluster.js';
+import { startDbProxy, type DbProxy } from '../../helpers/db-proxy.js';
 import { usePostgres } from '../../helpers/postgres.js';
 
 const postgres = usePostgres();
 let world: ClusterWorld | undefined;
-let proxy: Proxy | undefined;
+let proxy: DbProxy | undefined;
 
 afterEach(async () => {
   await world?.close();
@@ -20,60 +20,10 @@ afterEach(async () => {
   proxy = undefined;
 });
 
-interface Proxy {
-  /** The database URL through the proxy. */
-  url: string;
-  /** Drop every connection and refuse new ones until `restore()`. */
-  cut(): void;
-  restore(): void;
-  close(): Promise<void>;
-}
-
-async function startProxy(databaseUrl: string): Promise<Proxy> {
-  const target = new URL(databaseUrl);
-  const sockets = new Set<Socket>();
-  let open = true;
-  const server: Server = createServer((client) => {
-    if (!open) {
-      client.destroy();
-      return;
-    }
-    const upstream = connect(Number(target.port), target.hostname);
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('error', () => undefined);
-      socket.on('close', () => {
-        sockets.delete(socket);
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = new URL(databaseUrl);
-  url.port = String((server.address() as { port: number }).port);
-  return {
-    url: url.toString(),
-    cut: () => {
-      open = false;
-      for (const socket of sockets) socket.destroy();
-    },
-    restore: () => {
-      open = true;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
-
 describe('an agent cut from the database', () => {
   it('stops acting while it leads; another takes over and switches exactly once; it follows when the link is back', async () => {
     const databaseUrl = await postgres.server.database();
-    proxy = await startProxy(databaseUrl);
+    proxy = await startDbProxy(databaseUrl);
     // `a` reaches the database through the proxy and starts first, so it leads.
     world = await startCluster(databaseUrl, []);
     const w = world;
