@@ -18,6 +18,7 @@ import { formatKeyPath } from '../../config/load-config.js';
 import type { Redactor } from '../../config/redactor.js';
 import { parseHost } from '../../config/schema.js';
 import { VERSION } from '../package.js';
+import { spacedWarning } from '../telemetry/logger.js';
 import { duplicateKeys, type DuplicateKey } from './duplicate-keys.js';
 import type { TurnQueue } from './turn-queue.js';
 
@@ -277,18 +278,14 @@ export async function startHttpServer(options: {
   // A flood of connections (half-open, never a request) must not take the file descriptors the
   // probes need: past MAX_CONNECTIONS new ones are closed at once, with a warning now and then.
   server.maxConnections = MAX_CONNECTIONS;
-  let dropped = 0;
-  let warnedAt = Number.NEGATIVE_INFINITY;
+  let from: string | undefined;
+  const dropped = spacedWarning(logger, DROP_WARN_MS, (count) => ({
+    fields: { dropped: count, from, limit: MAX_CONNECTIONS },
+    message: `${count} connection(s) to the API closed at once: ${MAX_CONNECTIONS} are open already (the probes keep their sockets; look for a client that opens connections and never uses them)`,
+  }));
   server.on('drop', (data?: { remoteAddress?: string }) => {
-    dropped++;
-    const now = performance.now();
-    if (now - warnedAt < DROP_WARN_MS) return;
-    logger.warn(
-      { dropped, from: data?.remoteAddress, limit: MAX_CONNECTIONS },
-      `${dropped} connection(s) to the API closed at once: ${MAX_CONNECTIONS} are open already (the probes keep their sockets; look for a client that opens connections and never uses them)`,
-    );
-    warnedAt = now;
-    dropped = 0;
+    from = data?.remoteAddress;
+    dropped();
   });
   await new Promise<void>((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException) => {

@@ -39,6 +39,7 @@ import { IncidentBook, type StoredIncident } from './incident-book.js';
 import { LoadShedder, type UtilizationSource } from './load-shedder.js';
 import { publishStateChange } from './probe-events.js';
 import { ProbeScheduler, type SkipReason } from './probe-scheduler.js';
+import { spacedWarning } from '../telemetry/logger.js';
 import { publishTransition } from './rule-events.js';
 import { SeriesRegistry, seriesSpecs, type SeriesEntry } from './series-registry.js';
 import { SloKeeper } from './slo-keeper.js';
@@ -88,9 +89,9 @@ export class Pipeline {
   readonly #dispatcher: Dispatcher;
   readonly #tls: TlsObserver;
   readonly #logger: Logger;
-  /** Probes the agent could not run on its own side since its last warning, and when it warned. */
-  #localSkipped = 0;
-  #localWarnedAt = Number.NEGATIVE_INFINITY;
+  /** The latest probe the agent could not run on its own side, and the spaced warning that says so. */
+  #notRunHere: { code: string | undefined; probe: string; env: string } = { code: undefined, probe: '', env: '' };
+  readonly #warnNotRunHere: () => void;
   readonly #shedder: LoadShedder;
   /** Rule evaluations in flight (they finish before close). */
   readonly #evaluations = new Set<Promise<unknown>>();
@@ -124,6 +125,10 @@ export class Pipeline {
     this.#dispatcher = options.dispatcher;
     this.#tls = options.tls;
     this.#logger = options.logger;
+    this.#warnNotRunHere = spacedWarning(this.#logger, LOCAL_WARN_MS, (count) => ({
+      fields: { ...this.#notRunHere, skipped: count },
+      message: `${count} probe(s) not run: the agent itself is out of resources (${this.#notRunHere.code}: no file descriptor or memory left), not the target; counted as skipped ticks, never as the target's failures. Check the agent's open connections (its API port) and its file limit (LimitNOFILE)`,
+    }));
     this.#shedder = new LoadShedder({ limit: options.connections, logger: options.logger, utilization: options.loopUtilization });
     this.scheduler = new ProbeScheduler({
       now,
@@ -347,15 +352,8 @@ export class Pipeline {
     this.#host.metrics.recordSkipped(entry.series);
     if (why === 'shed') return;
     if (why === 'local') {
-      this.#localSkipped++;
-      const now = this.#host.now();
-      if (now - this.#localWarnedAt < LOCAL_WARN_MS) return;
-      this.#logger.warn(
-        { code, skipped: this.#localSkipped, probe: entry.series.probe, env: entry.series.env },
-        `${this.#localSkipped} probe(s) not run: the agent itself is out of resources (${code}: no file descriptor or memory left), not the target; counted as skipped ticks, never as the target's failures. Check the agent's open connections (its API port) and its file limit (LimitNOFILE)`,
-      );
-      this.#localWarnedAt = now;
-      this.#localSkipped = 0;
+      this.#notRunHere = { code, probe: entry.series.probe, env: entry.series.env };
+      this.#warnNotRunHere();
       return;
     }
     this.#logger.debug(

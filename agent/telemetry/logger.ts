@@ -67,3 +67,22 @@ export function logEvent(logger: Logger, event: GreenlightEvent): void {
     event.message,
   );
 }
+
+/**
+ * A warning for something that may happen thousands of times a second (connections refused,
+ * probes not run): logged at most every `everyMs` (monotonic), with how many happened since the
+ * last, so a flood is said without becoming a flood of lines. `warn` counts one and logs when due.
+ */
+export function spacedWarning(logger: Logger, everyMs: number, say: (count: number) => { fields: Record<string, unknown>; message: string }): () => void {
+  let count = 0;
+  let warnedAt = Number.NEGATIVE_INFINITY;
+  return () => {
+    count++;
+    const now = performance.now();
+    if (now - warnedAt < everyMs) return;
+    const { fields, message } = say(count);
+    logger.warn(fields, message);
+    warnedAt = now;
+    count = 0;
+  };
+}
