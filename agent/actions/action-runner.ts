@@ -213,6 +213,7 @@ export class ActionRunner {
       state: 'started',
       context: storedContext(context),
       startedAt: started,
+      ...(action.effect === 'state' ? { effect: 'state' } : {}),
     };
     if (this.#claim && !this.#dryRun) {
       const refusal = await this.#claim(record, retry !== undefined);
@@ -452,7 +453,9 @@ export class ActionRunner {
         { action: record.action, incident: record.incident, outcome: outcome.outcome },
         `${record.action} for ${record.incident} was in flight when greenlight last stopped: ${describeOutcome(outcome)}`,
       );
-      this.#record({ ...record, state: outcome.outcome, finishedAt: this.#now(), detail: describeOutcome(outcome) });
+      // A record read back from a cluster's store does not say the action's effect: the action does.
+      const effect = action?.effect === 'state' ? { effect: 'state' as const } : {};
+      this.#record({ ...record, ...effect, state: outcome.outcome, finishedAt: this.#now(), detail: describeOutcome(outcome) });
       this.#report(record.action, context, base, started, outcome);
       this.#settle(record.action, context, outcome);
     }

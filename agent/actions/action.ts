@@ -38,6 +38,14 @@ export interface Action {
   readonly name: string;
   readonly type: string;
   /**
+   * `state` when what it does is state the agent itself keeps (a notice handed to the alert
+   * lifecycle, flags set in the flag store), not something done to the world (a switch, a
+   * command). In a cluster that state is the leader's, written under its lease, and so is such an
+   * action's outcome: a leader whose lease ran out must not record "done" for a hand-over the next
+   * leader never received (it settles the action as interrupted, and runs it again). Default `world`.
+   */
+  readonly effect?: 'world' | 'state';
+  /**
    * Run for a firing incident (or a manual request). Expected failures are outcomes, not throws.
    * An outcome with `data.owed: true` (a rule's rollback held or refused for a reason that can
    * pass) stays owed: the runner retries it while the incident fires, once `ready` says so.

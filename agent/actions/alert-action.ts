@@ -35,6 +35,7 @@ export const alertAction: PluginDefinition<{ type: 'alert' }, Action> = {
     return {
       name,
       type: 'alert',
+      effect: 'state',
       fire: async (context): Promise<ActionOutcome> => {
         if (dryRun) return { outcome: 'skipped', reason: `dry run: would send a ${context.severity} alert`, data: { wouldFire: true } };
         controller.alert(notice(context, 'firing'));

@@ -48,6 +48,6 @@ export const flagsAction: PluginDefinition<FlagsConfig, Action> = {
       };
     };
     // A preset sets flags to fixed values: applying it again after a crash completes it (0 changes if it had landed).
-    return { name, type: 'flags', fire, reconcile: fire };
+    return { name, type: 'flags', effect: 'state', fire, reconcile: fire };
   },
 };

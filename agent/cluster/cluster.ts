@@ -304,10 +304,27 @@ export class Cluster {
     });
   }
 
-  /** An action's outcome (its start was written by `claimAction`). */
+  /**
+   * An action's outcome (its start was written by `claimAction`); one whose effect is this agent's
+   * own state is written under its lease, or not at all (pg-store.ts `finishAction` says why).
+   */
   recordAction(record: ActionRecord): void {
     if (record.state === 'started') return;
-    this.#enqueue({ key: `action:${record.incident}\u0000${record.action}`, events: 0, run: () => this.store.finishAction(record) });
+    const key = `action:${record.incident}\u0000${record.action}`;
+    if (record.effect !== 'state') {
+      this.#enqueue({ key, events: 0, run: () => this.store.finishAction(record).then(() => undefined) });
+      return;
+    }
+    const term = this.#term;
+    if (!term) {
+      this.#logger.warn(`${record.action}'s outcome for ${record.incident} is not shared: this agent does not lead, and the leader settles it`);
+      return;
+    }
+    this.#enqueue({
+      key,
+      events: 0,
+      run: () => this.#fenced(`recording ${record.action}'s outcome for ${record.incident}`, this.store.finishAction(record, term)),
+    });
   }
 
   async #fenced(doing: string, write: Promise<Refusal>): Promise<void> {

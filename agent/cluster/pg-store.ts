@@ -307,17 +307,30 @@ export class PgStore {
     });
   }
 
-  /** An action's outcome (not fenced: what happened is recorded whoever leads now). */
-  async finishAction(record: ActionRecord): Promise<void> {
-    await this.#pool.query('UPDATE greenlight_actions SET state = $3, finished_at = $4, detail = $5 WHERE incident = $1 AND action = $2', [
-      record.incident,
-      record.action,
-      record.state,
-      record.finishedAt ?? null,
-      record.detail ?? null,
-    ]);
+  /**
+   * An action's outcome. Not fenced when the action acted on the world (a switch, a command): what
+   * happened is recorded whoever leads now. Fenced by `term` when its effect was the leader's own
+   * state (Action.effect `state`: a notice handed to its alert lifecycle, its flags), which the
+   * cluster holds only as far as the leader's fenced writes reached it: refused once the lease is
+   * gone, the record stays "started" and the next leader settles the action again.
+   */
+  async finishAction(record: ActionRecord, term?: Term): Promise<Refusal> {
+    const finish = (client: pg.Pool | pg.PoolClient) =>
+      client.query('UPDATE greenlight_actions SET state = $3, finished_at = $4, detail = $5 WHERE incident = $1 AND action = $2', [
+        record.incident,
+        record.action,
+        record.state,
+        record.finishedAt ?? null,
+        record.detail ?? null,
+      ]);
+    if (term === undefined) await finish(this.#pool);
+    else {
+      const refusal = await this.#fenced(term, async (client) => void (await finish(client)));
+      if (refusal !== undefined) return refusal;
+    }
     if (record.finishedAt !== undefined)
       await this.#pool.query("DELETE FROM greenlight_actions WHERE state != 'started' AND finished_at < $1", [record.finishedAt - 7 * 24 * 3_600_000]);
+    return undefined;
   }
 
   /**

@@ -71,6 +71,8 @@ export interface ActionRecord {
   startedAt: number;
   finishedAt?: number;
   detail?: string;
+  /** The action's effect is the agent's own state (Action.effect): a cluster records its outcome under the leader's fence. */
+  effect?: 'state';
 }
 
 interface AuditRow {

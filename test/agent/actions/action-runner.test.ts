@@ -10,6 +10,7 @@ import { describe, expect, it, vi } from 'vitest';
 import type { Action, ActionContext, ActionOutcome } from '../../../agent/actions/action.js';
 import { ActionRunner, SWEEP_SPACING_MS } from '../../../agent/actions/action-runner.js';
 import { EventBus } from '../../../agent/events/events.js';
+import type { ActionRecord } from '../../../agent/events/store.js';
 import { AgentMetrics } from '../../../agent/telemetry/metrics.js';
 
 /** An action that records when it fires and resolves. */
@@ -41,7 +42,7 @@ function context(incident: string): ActionContext {
   };
 }
 
-function runner(actions: Action[], claim?: () => Promise<string | undefined>) {
+function runner(actions: Action[], claim?: () => Promise<string | undefined>, record?: (record: ActionRecord) => void) {
   const bus = new EventBus({
     now: Date.now,
     onListenerError: (error) => {
@@ -56,6 +57,7 @@ function runner(actions: Action[], claim?: () => Promise<string | undefined>) {
     dryRun: false,
     now: Date.now,
     claim,
+    record,
   });
 }
 
@@ -163,6 +165,31 @@ describe('owed actions', () => {
     actions.retryOwed();
     await new Promise((resolve) => setImmediate(resolve));
     expect(asked.ready).toBe(1);
+    await actions.close();
+  });
+
+  it("marks the records of an action whose effect is the agent's own state, fired or settled after a crash, so a cluster records their outcome under the lease", async () => {
+    const calls: string[] = [];
+    const records: ActionRecord[] = [];
+    const page: Action = { ...recording('page', calls), effect: 'state', reconcile: async () => ({ outcome: 'succeeded', detail: 'handed over again' }) };
+    const actions = runner(
+      [page, recording('hook', calls)],
+      () => Promise.resolve(undefined),
+      (record) => records.push(record),
+    );
+    actions.fire(['page', 'hook'], context('universe-failing#1'));
+    await actions.idle();
+    const stored = records.find((record) => record.action === 'page' && record.state === 'started')!;
+    // A record read back from a cluster's store has no effect of its own: settling it marks it again.
+    const { effect: _effect, ...unmarked } = stored;
+    await actions.reconcile([{ ...unmarked, incident: 'universe-failing#2' }], () => context('universe-failing#2'));
+    expect(records.map((record) => [record.action, record.incident.slice(-1), record.state, record.effect])).toEqual([
+      ['page', '1', 'started', 'state'],
+      ['hook', '1', 'started', undefined],
+      ['page', '1', 'succeeded', 'state'],
+      ['hook', '1', 'succeeded', undefined],
+      ['page', '2', 'succeeded', 'state'],
+    ]);
     await actions.close();
   });
 });

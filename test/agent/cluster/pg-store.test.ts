@@ -78,6 +78,31 @@ describe('the lease', () => {
     await s.close();
   });
 
+  it("records the outcome of an action that only changed the leader's own state under its lease, and a switch's or a command's whoever leads (regression: a page's hand-over was recorded done while its alert record was fenced out, and never sent)", async () => {
+    const url = await postgres.server.database();
+    const s = store(url);
+    await s.migrate();
+    const a = await s.elect('a', 'http://a', 60_000);
+    const context = { rule: 'r', incident: 'r#1', env: 'blue', severity: 'critical' as const, message: 'm', actor: 'rule:r', startedAt: 1 };
+    const started = { incident: 'r#1', state: 'started' as const, context, startedAt: 1 };
+    const page = { ...started, action: 'page', type: 'alert', effect: 'state' as const };
+    const rollback = { ...started, action: 'rollback', type: 'rollback' };
+    const termA = { node: 'a', epoch: a.epoch };
+    expect(await s.claimAction(termA, page, false)).toBeUndefined();
+    expect(await s.claimAction(termA, rollback, false)).toBeUndefined();
+    // a's lease ends before it writes the outcomes; b leads.
+    await s.release(termA);
+    const b = await s.elect('b', 'http://b', 60_000);
+    expect(await s.finishAction({ ...page, state: 'succeeded', finishedAt: 2, detail: 'handed over' }, termA)).toMatch(/fenced: a no longer holds the lease/);
+    expect(await s.finishAction({ ...rollback, state: 'succeeded', finishedAt: 2, detail: 'switched' })).toBeUndefined();
+    const states = async () => Object.fromEntries((await s.snapshot(10)).actions.map((record) => [record.action, record.state]));
+    // The page is left for b to settle again (its takeover reconciles what is still "started"); the switch happened.
+    expect(await states()).toEqual({ page: 'started', rollback: 'succeeded' });
+    expect(await s.finishAction({ ...page, state: 'succeeded', finishedAt: 3, detail: 'handed over again' }, { node: 'b', epoch: b.epoch })).toBeUndefined();
+    expect(await states()).toEqual({ page: 'succeeded', rollback: 'succeeded' });
+    await s.close();
+  });
+
   it("holds a rule's switch while an earlier term's switch is unconfirmed, until an operator switches", async () => {
     const url = await postgres.server.database();
     const s = store(url);
