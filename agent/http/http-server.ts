@@ -9,7 +9,7 @@
 import { isUtf8 } from 'node:buffer';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import { isIP, type AddressInfo } from 'node:net';
+import { isIP, type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
@@ -19,6 +19,7 @@ import type { Redactor } from '../../config/redactor.js';
 import { parseHost } from '../../config/schema.js';
 import { VERSION } from '../package.js';
 import { spacedWarning } from '../telemetry/logger.js';
+import { ConnectionRoom } from './connection-room.js';
 import { duplicateKeys, type DuplicateKey } from './duplicate-keys.js';
 import type { TurnQueue } from './turn-queue.js';
 
@@ -135,7 +136,7 @@ export interface HttpServer {
 /** Connections the API keeps open at once (stream clients, scrapes, the CLI): far more than any deployment uses. */
 export const MAX_CONNECTIONS = 1_000;
 
-/** The least time between two warnings of connections closed for MAX_CONNECTIONS. */
+/** The least time between two warnings of connections closed for room (MAX_CONNECTIONS). */
 const DROP_WARN_MS = 10_000;
 
 const MAX_BODY_BYTES = 64 * 1024;
@@ -160,6 +161,8 @@ export async function startHttpServer(options: {
   turns?: TurnQueue;
   logger: Logger;
   redactor?: Redactor;
+  /** Connections kept open at once; MAX_CONNECTIONS unless a test asks for fewer. */
+  maxConnections?: number;
 }): Promise<HttpServer> {
   const { logger } = options;
   const table = options.routes.map((route) => ({ route, pattern: compilePath(route.path) }));
@@ -266,6 +269,7 @@ export async function startHttpServer(options: {
   }
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    room.upgraded(socket as Socket);
     const refused = hostRefusal(req);
     const refuse = refusal(socket);
     if (refused) return refuse(refused.status, refused.error);
@@ -276,16 +280,29 @@ export async function startHttpServer(options: {
   });
   server.on('clientError', (_error, socket) => socket.destroy());
   // A flood of connections (half-open, never a request) must not take the file descriptors the
-  // probes need: past MAX_CONNECTIONS new ones are closed at once, with a warning now and then.
-  server.maxConnections = MAX_CONNECTIONS;
-  let from: string | undefined;
-  const dropped = spacedWarning(logger, DROP_WARN_MS, (count) => ({
-    fields: { dropped: count, from, limit: MAX_CONNECTIONS },
-    message: `${count} connection(s) to the API closed at once: ${MAX_CONNECTIONS} are open already (the probes keep their sockets; look for a client that opens connections and never uses them)`,
-  }));
-  server.on('drop', (data?: { remoteAddress?: string }) => {
-    from = data?.remoteAddress;
-    dropped();
+  // probes need, nor keep operators out: connection-room.ts.
+  const limit = options.maxConnections ?? MAX_CONNECTIONS;
+  let closures = { evicted: 0, refused: 0, from: undefined as string | undefined };
+  const closed = spacedWarning(logger, DROP_WARN_MS, () => {
+    const { evicted, refused, from } = closures;
+    closures = { evicted: 0, refused: 0, from: undefined };
+    return {
+      fields: { evicted, refused, from, limit },
+      message:
+        `${evicted + refused} connection(s) to the API closed: ${limit} are open already. ` +
+        `${evicted} idle one(s) made room for new ones, ${refused} new one(s) were refused because every open one was in use ` +
+        '(the probes keep their sockets; look for a client that opens connections and never uses them)',
+    };
+  });
+  const room = new ConnectionRoom(limit, ({ why, from }) => {
+    closures[why]++;
+    closures.from ??= from;
+    closed();
+  });
+  server.on('connection', (socket: Socket) => room.admit(socket));
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    room.started(req.socket);
+    res.once('close', () => room.ended(req.socket));
   });
   await new Promise<void>((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException) => {

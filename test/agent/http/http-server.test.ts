@@ -5,6 +5,7 @@
  */
 import { request } from 'node:http';
 import { connect as connectTcp, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { WebSocket } from 'ws';
 import { pino } from 'pino';
@@ -310,8 +311,20 @@ describe('bulk routes take turns', () => {
   });
 });
 
-describe('a flood of connections (found from outside: 21,000 half-open connections took the file descriptors the probes needed)', () => {
-  it(`keeps at most MAX_CONNECTIONS open, closes the rest at once and says so, and answers again once the flood ends`, async () => {
+describe('a flood of connections (found from outside: 21,000 half-open connections took the file descriptors the probes needed; then 1,000 idle ones kept every operator out for ~40 s)', () => {
+  /** A raw connection, counting whether the server closed it; `sent` collects what it answered. */
+  function connection(port: number, onClose: () => void): Promise<{ socket: Socket; received: () => string }> {
+    return new Promise((resolve) => {
+      let received = '';
+      const socket = connectTcp(port, '127.0.0.1', () => resolve({ socket, received: () => received }));
+      socket.setEncoding('latin1');
+      socket.on('data', (chunk: string) => (received += chunk));
+      socket.on('error', () => undefined);
+      socket.on('close', onClose);
+    });
+  }
+
+  it('keeps at most MAX_CONNECTIONS open: the idle ones oldest first make room, so the API answers at once while the flood stays, and says so', async () => {
     const warnings: string[] = [];
     const logger = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(line) });
     const server = await startHttpServer({
@@ -321,28 +334,86 @@ describe('a flood of connections (found from outside: 21,000 half-open connectio
       logger,
     });
     const sockets: Socket[] = [];
+    const closed: number[] = [];
     try {
-      let closedByServer = 0;
       const extra = 40;
       // In batches: a thousand connections at once overflow the listen backlog, and those the kernel
       // then holds back reach the server seconds later on a busy machine.
-      const connectOne = () =>
-        new Promise<void>((resolve) => {
-          const socket = connectTcp(server.address.port, '127.0.0.1', () => resolve());
-          socket.on('error', () => resolve());
-          socket.on('close', () => closedByServer++);
-          sockets.push(socket);
-        });
-      for (let opened = 0; opened < MAX_CONNECTIONS + extra; opened += 100)
-        await Promise.all(Array.from({ length: Math.min(100, MAX_CONNECTIONS + extra - opened) }, connectOne));
-      await vi.waitFor(() => expect(closedByServer).toBeGreaterThanOrEqual(extra), { timeout: 30_000 });
-      expect(closedByServer).toBeLessThan(extra + 10);
-      expect(warnings.join('')).toContain(`are open already`);
+      for (let opened = 0; opened < MAX_CONNECTIONS + extra; opened += 100) {
+        const batch = Array.from({ length: Math.min(100, MAX_CONNECTIONS + extra - opened) }, (_, i) => opened + i);
+        sockets.push(...(await Promise.all(batch.map((n) => connection(server.address.port, () => closed.push(n))))).map((c) => c.socket));
+      }
+      await vi.waitFor(() => expect(closed.length).toBeGreaterThanOrEqual(extra), { timeout: 30_000 });
+      expect(closed.length).toBeLessThan(extra + 10);
+      // The oldest went first.
+      expect(Math.max(...closed)).toBeLessThan(extra + 10);
+      // With the flood still open, an operator gets in (each new connection takes an idle one's place).
+      for (let i = 0; i < 3; i++) expect((await fetch(`http://127.0.0.1:${server.address.port}/healthz`)).status).toBe(200);
+      expect(sockets.filter((socket) => !socket.destroyed).length).toBeGreaterThan(MAX_CONNECTIONS - 10);
+      await vi.waitFor(() => expect(warnings.join('')).toContain(`are open already`));
+      expect(warnings.join('')).toMatch(/idle one\(s\) made room for new ones, 0 new one\(s\) were refused/);
     } finally {
       for (const socket of sockets) socket.destroy();
     }
-    const url = `http://127.0.0.1:${server.address.port}/healthz`;
-    await vi.waitFor(async () => expect((await fetch(url)).status).toBe(200), { timeout: 10_000 });
+    await server.close();
+  });
+
+  it('never closes a connection with a request in flight or a stream for room: a newcomer is refused when every open one is in use', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const server = await startHttpServer({
+      listen: { host: '127.0.0.1', port: 0 },
+      routes: [
+        { method: 'GET', path: '/healthz', auth: 'none', handle: () => ({ status: 200, body: { ok: true } }) },
+        { method: 'GET', path: '/slow', auth: 'none', handle: async () => (await held, { status: 200, body: { slow: true } }) },
+      ],
+      tokens: () => ({}),
+      logger: pino({ level: 'silent' }),
+      maxConnections: 4,
+    });
+    // A stream: upgraded, kept open by its handler.
+    const streams: Duplex[] = [];
+    server.onUpgrade((_req, socket) => {
+      streams.push(socket);
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: test\r\nConnection: Upgrade\r\n\r\n');
+    });
+    const port = server.address.port;
+    const closedByServer = new Set<string>();
+    const open = async (name: string) => connection(port, () => closedByServer.add(name));
+    const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`;
+    const all: Socket[] = [];
+    try {
+      const slow = await open('slow');
+      slow.socket.write(get('/slow'));
+      const stream = await open('stream');
+      stream.socket.write(`GET /stream HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\n`);
+      const used = await open('used');
+      used.socket.write(get('/healthz'));
+      await vi.waitFor(() => expect(used.received()).toContain('200 OK'));
+      await vi.waitFor(() => expect(stream.received()).toContain('101 Switching Protocols'));
+      const fresh = await open('fresh');
+      all.push(slow.socket, stream.socket, used.socket, fresh.socket);
+      // Full: the one that never sent a request goes first, then the kept-alive one idle longest.
+      const second = await open('second');
+      all.push(second.socket);
+      await vi.waitFor(() => expect([...closedByServer]).toEqual(['fresh']));
+      second.socket.write(get('/slow'));
+      const third = await open('third');
+      all.push(third.socket);
+      await vi.waitFor(() => expect([...closedByServer]).toEqual(['fresh', 'used']));
+      third.socket.write(get('/slow'));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      // Every open one is in use now (two answers under way, one stream, one more asked): the newcomer is refused.
+      const fourth = await open('fourth');
+      all.push(fourth.socket);
+      await vi.waitFor(() => expect([...closedByServer]).toEqual(['fresh', 'used', 'fourth']));
+      release();
+      for (const { received } of [slow, second, third]) await vi.waitFor(() => expect(received()).toContain('{"slow":true}'));
+      expect(stream.socket.destroyed).toBe(false);
+    } finally {
+      release();
+      for (const socket of [...all, ...streams]) socket.destroy();
+    }
     await server.close();
   });
 });

@@ -1,0 +1,98 @@
+/**
+ * Room for the API's connections: at most `limit` open at once, so that a client that opens
+ * connections and never uses them cannot take the file descriptors the probes need.
+ *
+ * When the room is full, a new connection takes the place of an idle one instead of being turned
+ * away: first of one that has not sent a whole request since it connected (oldest first: a flood's
+ * half-open sockets, a slow sender's headers), then of the kept-alive one idle longest. Turning
+ * newcomers away let a flood of idle connections lock every operator out until the flood's
+ * sockets timed out (found from outside: 1,000 idle connections kept the API shut for ~40 s). A
+ * connection with a request in flight, or a stream (a WebSocket), is never closed for room; when
+ * every open one is such, the newcomer is.
+ */
+import type { Socket } from 'node:net';
+
+/** What became of a connection closed for room. */
+export interface RoomClosure {
+  /** `evicted`: an idle one closed for a newcomer; `refused`: the newcomer itself, every open one being in use. */
+  why: 'evicted' | 'refused';
+  /** The address of the connection closed. */
+  from: string | undefined;
+}
+
+/** Requests a connection has in flight; STREAM once it was upgraded (it is never idle again). */
+const STREAM = -1;
+
+export class ConnectionRoom {
+  readonly #limit: number;
+  readonly #onClosed: (closure: RoomClosure) => void;
+  /** Every open connection: its requests in flight, or STREAM. */
+  readonly #open = new Map<Socket, number>();
+  /** Open connections with no whole request yet, oldest first. */
+  readonly #fresh = new Set<Socket>();
+  /** Open connections between requests, idle longest first. */
+  readonly #idle = new Set<Socket>();
+
+  constructor(limit: number, onClosed: (closure: RoomClosure) => void) {
+    this.#limit = limit;
+    this.#onClosed = onClosed;
+  }
+
+  get size(): number {
+    return this.#open.size;
+  }
+
+  /** A connection was accepted: make room for it, or close it. */
+  admit(socket: Socket): void {
+    if (this.#open.size >= this.#limit) {
+      const idle = first(this.#fresh) ?? first(this.#idle);
+      if (idle === undefined) {
+        this.#onClosed({ why: 'refused', from: socket.remoteAddress });
+        socket.destroy();
+        return;
+      }
+      this.#forget(idle);
+      this.#onClosed({ why: 'evicted', from: idle.remoteAddress });
+      idle.destroy();
+    }
+    this.#open.set(socket, 0);
+    this.#fresh.add(socket);
+    socket.once('close', () => this.#forget(socket));
+  }
+
+  /** A whole request arrived on `socket` (its answer is under way until `ended`). */
+  started(socket: Socket): void {
+    const inFlight = this.#open.get(socket);
+    if (inFlight === undefined || inFlight === STREAM) return;
+    this.#open.set(socket, inFlight + 1);
+    this.#fresh.delete(socket);
+    this.#idle.delete(socket);
+  }
+
+  /** A request's answer on `socket` was sent or given up. */
+  ended(socket: Socket): void {
+    const inFlight = this.#open.get(socket);
+    if (inFlight === undefined || inFlight <= 0) return;
+    this.#open.set(socket, inFlight - 1);
+    if (inFlight === 1 && !socket.destroyed) this.#idle.add(socket);
+  }
+
+  /** `socket` became a stream (a WebSocket): in use for as long as it stays open. */
+  upgraded(socket: Socket): void {
+    if (!this.#open.has(socket)) return;
+    this.#open.set(socket, STREAM);
+    this.#fresh.delete(socket);
+    this.#idle.delete(socket);
+  }
+
+  #forget(socket: Socket): void {
+    if (!this.#open.delete(socket)) return;
+    this.#fresh.delete(socket);
+    this.#idle.delete(socket);
+  }
+}
+
+function first<T>(set: Set<T>): T | undefined {
+  for (const item of set) return item;
+  return undefined;
+}
