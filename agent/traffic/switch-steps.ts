@@ -17,7 +17,8 @@
  * - The phase never switches anything itself. What a failure means is the switch's caller's: a
  *   promotion fails its verify step and switches back; after a rollback, nothing switches again and
  *   the phase raises a critical alert (`switch-step-failed`), resolved by the next phase whose
- *   steps all pass. The alert outlives restarts (`kept`): a step cut short by the agent's stop is
+ *   steps all pass; so does a phase run again at a start (`resumed`), a promotion's too, since no
+ *   caller is left to switch back. The alert outlives restarts (`kept`): a step cut short by the agent's stop is
  *   sent by the next start, and the next passing phase resolves one raised before the restart.
  */
 import { readFileSync } from 'node:fs';
@@ -42,6 +43,11 @@ export interface SwitchStepRequest {
   /** Why the switch happened (the rule's message, the operator's reason). */
   reason: string;
   rule: string | null;
+  /**
+   * Run again at a start, after a stop cut the phase short: no caller is left to act on a failure
+   * (a promotion's, which would switch back), so one raises switch-step-failed whatever the kind.
+   */
+  resumed?: boolean;
 }
 
 export interface StepOutcome {
@@ -237,7 +243,7 @@ export class SwitchSteps {
       report.skipped = steps.slice(index + 1).map((s) => s.name);
       bus.publish({
         type: 'switch.step_failed',
-        severity: request.kind === 'rollback' ? 'critical' : 'warning',
+        severity: request.kind === 'rollback' || request.resumed ? 'critical' : 'warning',
         env: request.to,
         rule: request.rule,
         message: `❌ ${step.name} after the switch ${request.from} → ${request.to}: ${outcome.detail}${report.skipped.length ? ` (not run: ${report.skipped.join(', ')})` : ''}`,
@@ -245,7 +251,7 @@ export class SwitchSteps {
       });
       break;
     }
-    if (report.failed && request.kind === 'rollback') this.#alertFailed(request, report.failed, report.skipped);
+    if (report.failed && (request.kind === 'rollback' || request.resumed)) this.#alertFailed(request, report.failed, report.skipped);
     // A phase with no steps passed nothing: it resolves no step's alert.
     else if (report.ok && steps.length > 0) this.#resolveRaised();
     return report;
@@ -297,8 +303,12 @@ export class SwitchSteps {
       rule: 'switch-step-failed',
       severity: 'critical',
       env: request.to,
-      summary: `Rollback ${request.from} → ${request.to} switched, but the step ${failed.name} after it failed: ${request.to} stays live`,
-      description: `${request.reason}. Traffic moved to ${request.to}; then ${failed.name} failed: ${failed.reason}. ${advice[failed.kind]} greenlight does not switch again after a rollback.${skipped.length ? ` Not run: ${skipped.join(', ')}.` : ''}`,
+      summary: `${request.kind === 'rollback' ? 'Rollback' : 'Promotion'} ${request.from} → ${request.to} switched, but the step ${failed.name} after it failed${request.resumed ? ' (run again after a restart)' : ''}: ${request.to} stays live`,
+      description: `${request.reason}. Traffic moved to ${request.to}; then ${failed.name} failed: ${failed.reason}. ${advice[failed.kind]} ${
+        request.kind === 'rollback'
+          ? 'greenlight does not switch again after a rollback.'
+          : 'The promotion that switched was cut short by a restart before its steps ended, so nothing switches back: decide by hand (greenlight rollback).'
+      }${skipped.length ? ` Not run: ${skipped.join(', ')}.` : ''}`,
       labels: { step: failed.name, kind: failed.kind, from: request.from, to: request.to, incident: request.incident },
       figures: { step: failed.name, reason: failed.reason, skipped },
       startsAt: new Date(this.#options.now()).toISOString(),

@@ -400,7 +400,8 @@ export class TrafficControl {
   /**
    * At start: the steps of a switch the agent stopped in the middle of (see #stepsPending) run
    * again, under the switch lock, for the live environment. A purge is safe to repeat; a verify
-   * step asks the public address anew; one that fails after a rollback raises switch-step-failed.
+   * step asks the public address anew; one that fails raises switch-step-failed, after a promotion
+   * too (the promotion that would have switched back is gone with the stop).
    */
   async resumeSteps(signal: AbortSignal): Promise<void> {
     const pending = this.#stepsPending;
@@ -415,7 +416,7 @@ export class TrafficControl {
       return;
     }
     await this.exclusive(`switch steps after a restart (${pending.incident})`, async () => {
-      const report = await this.#runSteps(pending, signal);
+      const report = await this.#runSteps({ ...pending, resumed: true }, signal);
       const what =
         report.steps.length === 0
           ? 'the config has none now: nothing run'

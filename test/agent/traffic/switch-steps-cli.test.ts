@@ -234,4 +234,32 @@ deployWindows: { enabled: false }
     expect(switches(await after())).toEqual([]);
     expect((await agent.get<{ activeEnvironment: string }>('/api/v1/state')).activeEnvironment).toBe('blue');
   }, 120_000);
+
+  it("killed (kill -9) while a promotion purges: the next start purges again and, as that fails, sends the step's alert; nothing switches back (regression: only a log line)", async () => {
+    await arrange('blue');
+    const alertsBefore = stepAlerts().length;
+    const callsBefore = cloudflare.calls.length;
+    cloudflare.script('hang');
+    const promotion = cli(['promote', '--to', 'green', '--url', agent.base], { ADMIN_TOKEN: ADMIN }, 60_000);
+    await waitUntil(() => cloudflare.calls.length > callsBefore, 'the purge under way', 30_000);
+    agent.child.kill('SIGKILL');
+    await agent.stop();
+    await promotion;
+    cloudflare.script({ status: 500, code: 1000, message: 'purge backend still unavailable' });
+    agent = await startAgentProcess(configFile, { CLOUDFLARE_API_TOKEN: TOKEN });
+    const restarted = (await agent.events()).findLast((e) => e.type === 'agent.started')!.id;
+    const after = async () => (await agent.events()).filter((e) => e.id > restarted);
+    await waitUntil(async () => (await after()).some((e) => e.type === 'switch.step_failed'), 'the steps run again after the restart', 30_000);
+    const failed = (await after()).find((e) => e.type === 'switch.step_failed')!;
+    expect(failed).toMatchObject({ severity: 'critical', env: 'green', data: { switch: 'promotion' } });
+    const sent = () =>
+      stepAlerts()
+        .slice(alertsBefore)
+        .filter((alert) => alert.status === 'firing');
+    await waitUntil(() => sent().length > 0, "the step's alert, sent by the next start", 30_000);
+    expect(sent()).toMatchObject([{ labels: { step: 'cdn', from: 'blue', to: 'green', severity: 'critical' } }]);
+    expect(JSON.stringify(sent()[0])).toContain('Promotion blue → green switched, but the step cdn after it failed (run again after a restart)');
+    expect(switches(await after())).toEqual([]);
+    expect((await agent.get<{ activeEnvironment: string }>('/api/v1/state')).activeEnvironment).toBe('green');
+  }, 120_000);
 });
