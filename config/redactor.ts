@@ -88,10 +88,15 @@ export function collectSecrets(config: unknown, interpolated: Iterable<string> =
   return [...found].filter((secret) => secret.length >= MIN_SECRET_LENGTH);
 }
 
+/** The shortest path segment, or path and query, of a webhook URL taken for a token (Slack's are 24 characters). */
+const URL_TOKEN_LENGTH = 16;
+
 /**
  * The parts of a webhook URL to hide: the URL itself, its path and query, every long path
  * segment or query value (a token may come back on its own, `Cannot POST /…/TOKEN`, or cut by a
- * length limit), and its credentials.
+ * length limit), and its credentials. A path and query shorter than a token (`/alerts`) is no
+ * secret of its own: hidden, it was cut out of every text that named a path ending so
+ * (`GET /api/v1[redacted]`); the whole URL still is.
  */
 export function secretsOfUrl(url: string): string[] {
   let parsed: URL;
@@ -100,9 +105,10 @@ export function secretsOfUrl(url: string): string[] {
   } catch {
     return [url];
   }
-  const parts = [url, parsed.href, `${parsed.pathname}${parsed.search}`, ...credentialsOfUrl(url)];
+  const pathAndQuery = `${parsed.pathname}${parsed.search}`;
+  const parts = [url, parsed.href, ...(pathAndQuery.length >= URL_TOKEN_LENGTH ? [pathAndQuery] : []), ...credentialsOfUrl(url)];
   for (const segment of parsed.pathname.split('/')) {
-    if (segment.length >= 16) parts.push(segment, safeDecode(segment));
+    if (segment.length >= URL_TOKEN_LENGTH) parts.push(segment, safeDecode(segment));
   }
   for (const value of parsed.searchParams.values()) if (value.length >= 8) parts.push(value);
   return [...new Set(parts)].filter((part) => part !== '' && part !== '/');

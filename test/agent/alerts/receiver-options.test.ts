@@ -10,7 +10,7 @@ import { webhookReceiver } from '../../../agent/alerts/webhook-receiver.js';
 import { ALERT_RECEIVERS, PLUGIN_SCHEMAS } from '../../../agent/plugins/registry.js';
 import { ConfigError } from '../../../config/errors.js';
 import { parseConfig } from '../../../config/load-config.js';
-import { secretsOfUrl } from '../../../config/redactor.js';
+import { Redactor, secretsOfUrl } from '../../../config/redactor.js';
 import { buildConfigSchema } from '../../../config/schema.js';
 import {
   alertmanagerService,
@@ -235,6 +235,16 @@ describe('receiver options', () => {
       'abcdefghijklmnopqrstuvwx',
     ]);
     expect(secretsOfUrl('http://h.test/hook?token=s3cr3tvalue')).toContain('s3cr3tvalue');
+  });
+
+  it("does not take a path shorter than a token for a secret: the API's own paths stay whole in what the agent says (regression: GET /api/v1[redacted])", () => {
+    expect(secretsOfUrl('http://127.0.0.1:9093/alerts')).toEqual(['http://127.0.0.1:9093/alerts']);
+    const redactor = new Redactor(secretsOfUrl('http://127.0.0.1:9093/alerts'));
+    expect(redactor.text('GET /api/v1/alerts answered 200; posted to http://127.0.0.1:9093/alerts')).toBe(
+      'GET /api/v1/alerts answered 200; posted to [redacted]',
+    );
+    // A path as long as a token still is one.
+    expect(secretsOfUrl('https://hooks.desk.example/hooks/abc123def')).toContain('/hooks/abc123def');
   });
 
   it('registers the four receivers', () => {
