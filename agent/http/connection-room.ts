@@ -4,7 +4,9 @@
  *
  * When the room is full, a new connection takes the place of an idle one instead of being turned
  * away: first of one that has not sent a whole request since it connected (oldest first: a flood's
- * half-open sockets, a slow sender's headers), then of the kept-alive one idle longest. Turning
+ * half-open sockets, a slow sender's headers), then of one whose request body is still on its way
+ * (oldest first: a slow sender's body, which no timeout but the request's 30 s ends), then of the
+ * kept-alive one idle longest. Turning
  * newcomers away let a flood of idle connections lock every operator out until the flood's
  * sockets timed out (found from outside: 1,000 idle connections kept the API shut for ~40 s). A
  * connection with a request in flight, or a stream (a WebSocket), is never closed for room; when
@@ -30,6 +32,8 @@ export class ConnectionRoom {
   readonly #open = new Map<Socket, number>();
   /** Open connections with no whole request yet, oldest first. */
   readonly #fresh = new Set<Socket>();
+  /** Open connections whose request's body the server is waiting for, the longest waited first. */
+  readonly #sending = new Set<Socket>();
   /** Open connections between requests, idle longest first. */
   readonly #idle = new Set<Socket>();
 
@@ -45,7 +49,7 @@ export class ConnectionRoom {
   /** A connection was accepted: make room for it, or close it. */
   admit(socket: Socket): void {
     if (this.#open.size >= this.#limit) {
-      const idle = first(this.#fresh) ?? first(this.#idle);
+      const idle = first(this.#fresh) ?? first(this.#sending) ?? first(this.#idle);
       if (idle === undefined) {
         this.#onClosed({ why: 'refused', from: socket.remoteAddress });
         socket.destroy();
@@ -69,8 +73,24 @@ export class ConnectionRoom {
     this.#idle.delete(socket);
   }
 
+  /**
+   * The server waits for the body of the request on `socket` (until `received`): it is not whole
+   * yet, so the connection may make room as one that never sent a request may (found from
+   * outside: 1,000 POSTs to the open OFREP route, each sending its body a byte a second, held
+   * every connection as "in use" and kept operators out for as long as they kept sending).
+   */
+  receiving(socket: Socket): void {
+    if (this.#open.has(socket) && this.#open.get(socket) !== STREAM) this.#sending.add(socket);
+  }
+
+  /** The body `receiving` waited for arrived (or was given up). */
+  received(socket: Socket): void {
+    this.#sending.delete(socket);
+  }
+
   /** A request's answer on `socket` was sent or given up. */
   ended(socket: Socket): void {
+    this.#sending.delete(socket);
     const inFlight = this.#open.get(socket);
     if (inFlight === undefined || inFlight <= 0) return;
     this.#open.set(socket, inFlight - 1);
@@ -82,12 +102,14 @@ export class ConnectionRoom {
     if (!this.#open.has(socket)) return;
     this.#open.set(socket, STREAM);
     this.#fresh.delete(socket);
+    this.#sending.delete(socket);
     this.#idle.delete(socket);
   }
 
   #forget(socket: Socket): void {
     if (!this.#open.delete(socket)) return;
     this.#fresh.delete(socket);
+    this.#sending.delete(socket);
     this.#idle.delete(socket);
   }
 }

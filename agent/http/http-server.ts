@@ -235,7 +235,9 @@ export async function startHttpServer(options: {
       let rawBody: string | undefined;
       let duplicates: readonly DuplicateKey[] = [];
       if (route.body) {
-        const read = await readJsonBody(req);
+        // Until the body has arrived the request is not whole: a slow sender's connection may make room.
+        room.receiving(req.socket);
+        const read = await readJsonBody(req).finally(() => room.received(req.socket));
         if ('error' in read) {
           reply(res, { status: read.status, body: route.errorBody?.(read.status, read.error, match.params!) ?? { error: read.error } });
           return;
@@ -528,6 +530,11 @@ export function isLoopback(address: string): boolean {
 /** Answer a protocol upgrade with an HTTP error and close the socket (nothing else is read from it). */
 export function refuseUpgrade(socket: Duplex, status: number, error: string, headers: Record<string, string> = {}): void {
   const body = JSON.stringify({ error, code: codeOfStatus(status) });
+  // Closed once the answer is out, whatever the client does: the server's sockets are half-open
+  // (allowHalfOpen), so end() alone left every refused upgrade open until its client closed it,
+  // counted as a stream that no newcomer may replace (found from outside: 968 upgrades refused
+  // with 429 and never closed by their client kept every operator out).
+  socket.once('finish', () => socket.destroy());
   const extra = Object.entries(headers)
     .map(([name, value]) => `${name}: ${value}\r\n`)
     .join('');

@@ -9,9 +9,11 @@ import type { Duplex } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { WebSocket } from 'ws';
 import { pino } from 'pino';
+import { z } from 'zod';
 import { checkHost, MAX_CONNECTIONS, startHttpServer } from '../../../agent/http/http-server.js';
 import { StateView } from '../../../agent/http/state-view.js';
 import { TurnQueue } from '../../../agent/http/turn-queue.js';
+import { spacedWarning } from '../../../agent/telemetry/logger.js';
 import { startPair, type Harness } from '../../helpers/agent-harness.js';
 
 /** One request to 127.0.0.1:`port` with the given Host header; the status and the parsed body. */
@@ -415,5 +417,99 @@ describe('a flood of connections (found from outside: 21,000 half-open connectio
       for (const socket of [...all, ...streams]) socket.destroy();
     }
     await server.close();
+  });
+
+  /** The server's open connections, as the kernel's file descriptors count them. */
+  const openConnections = (server: { server: import('node:http').Server }) =>
+    new Promise<number>((resolve, reject) => server.server.getConnections((error, count) => (error ? reject(error) : resolve(count))));
+
+  it('closes a refused upgrade once its answer is out, whatever its client does (found from outside: 968 stream upgrades refused with 429 and never closed by their client stayed open as streams and kept every operator out)', async () => {
+    const server = await startHttpServer({
+      listen: { host: '127.0.0.1', port: 0 },
+      routes: [{ method: 'GET', path: '/healthz', auth: 'none', handle: () => ({ status: 200, body: { ok: true } }) }],
+      tokens: () => ({}),
+      logger: pino({ level: 'silent' }),
+      maxConnections: 3,
+    });
+    server.onUpgrade((_req, _socket, _head, _url, refuse) => refuse(429, 'too many stream clients'));
+    const port = server.address.port;
+    const sockets: Socket[] = [];
+    const answers: string[] = [];
+    try {
+      for (let i = 0; i < 3; i++) {
+        // allowHalfOpen: the client reads the refusal and the server's FIN, and never closes its side.
+        const socket = connectTcp({ port, host: '127.0.0.1', allowHalfOpen: true });
+        socket.on('error', () => undefined);
+        socket.on('data', (chunk: Buffer) => answers.push(chunk.toString('latin1').split('\r\n')[0]!));
+        socket.write(`GET /api/v1/stream HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`);
+        sockets.push(socket);
+      }
+      await vi.waitFor(() => expect(answers).toEqual(Array(3).fill('HTTP/1.1 429 Too Many Requests')));
+      // Before: each stayed open on the server (FIN-WAIT-2, its descriptor held), a stream in the room.
+      await vi.waitFor(() => expect(openConnections(server)).resolves.toBe(0));
+      expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+    }
+    await server.close();
+  });
+
+  it('lets a request whose body is still on its way make room (found from outside: 1,000 POSTs to the open OFREP route, each sending its body a byte a second, kept every operator out)', async () => {
+    const server = await startHttpServer({
+      listen: { host: '127.0.0.1', port: 0 },
+      routes: [
+        { method: 'GET', path: '/healthz', auth: 'none', handle: () => ({ status: 200, body: { ok: true } }) },
+        { method: 'POST', path: '/evaluate', auth: 'none', body: z.unknown(), handle: () => ({ status: 200, body: { value: true } }) },
+      ],
+      tokens: () => ({}),
+      logger: pino({ level: 'silent' }),
+      maxConnections: 3,
+    });
+    const port = server.address.port;
+    const closedByServer: number[] = [];
+    const sockets: Socket[] = [];
+    try {
+      for (let i = 0; i < 3; i++) {
+        const socket = connectTcp(port, '127.0.0.1');
+        socket.on('error', () => undefined);
+        socket.on('close', () => closedByServer.push(i));
+        // Whole headers, then the first byte of a 100-byte body: the rest never comes.
+        socket.write(`POST /evaluate HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{`);
+        sockets.push(socket);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      // Before: the three counted as requests in flight, and the operator's connection was refused.
+      expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+      // The one waited for longest made room.
+      await vi.waitFor(() => expect(closedByServer).toEqual([0]));
+      // A whole POST is still answered.
+      const answer = await fetch(`http://127.0.0.1:${port}/evaluate`, { method: 'POST', body: '{}' });
+      expect(await answer.json()).toEqual({ value: true });
+    } finally {
+      for (const socket of sockets) socket.destroy();
+    }
+    await server.close();
+  });
+
+  it('says the whole of a burst of closures in one warning, even when nothing follows it (found from outside: 2,004 closed in a burst were logged as 1, the rest with the next burst 45 s later)', () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    const lines: { count: number }[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line) as { count: number }) });
+    const warn = spacedWarning(logger, 10_000, (count) => ({ fields: { count }, message: `${count} closed` }));
+    for (let i = 0; i < 2_004; i++) warn();
+    expect(lines.map((line) => line.count)).toEqual([1]);
+    vi.advanceTimersByTime(9_999);
+    expect(lines.map((line) => line.count)).toEqual([1]);
+    vi.advanceTimersByTime(1);
+    expect(lines.map((line) => line.count)).toEqual([1, 2_003]);
+    // Nothing more happened: nothing more is said, and the next one is said at once.
+    vi.advanceTimersByTime(60_000);
+    expect(lines).toHaveLength(2);
+    warn();
+    expect(lines.map((line) => line.count)).toEqual([1, 2_003, 1]);
   });
 });
