@@ -163,6 +163,8 @@ export async function startHttpServer(options: {
   redactor?: Redactor;
   /** Connections kept open at once; MAX_CONNECTIONS unless a test asks for fewer. */
   maxConnections?: number;
+  /** How long a new connection has to send its request before it may make room (connection-room.ts); GRACE_MS unless a test asks for less. */
+  graceMs?: number;
 }): Promise<HttpServer> {
   const { logger } = options;
   const table = options.routes.map((route) => ({ route, pattern: compilePath(route.path) }));
@@ -292,15 +294,19 @@ export async function startHttpServer(options: {
       fields: { evicted, refused, from, limit },
       message:
         `${evicted + refused} connection(s) to the API closed: ${limit} are open already. ` +
-        `${evicted} idle one(s) made room for new ones, ${refused} new one(s) were refused because every open one was in use ` +
+        `${evicted} idle one(s) made room for new ones, ${refused} new one(s) were refused because every open one was in use or had just opened ` +
         '(the probes keep their sockets; look for a client that opens connections and never uses them)',
     };
   });
-  const room = new ConnectionRoom(limit, ({ why, from }) => {
-    closures[why]++;
-    closures.from ??= from;
-    closed();
-  });
+  const room = new ConnectionRoom(
+    limit,
+    ({ why, from }) => {
+      closures[why]++;
+      closures.from ??= from;
+      closed();
+    },
+    options.graceMs,
+  );
   server.on('connection', (socket: Socket) => room.admit(socket));
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     room.started(req.socket);

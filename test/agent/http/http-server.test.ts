@@ -334,6 +334,8 @@ describe('a flood of connections (found from outside: 21,000 half-open connectio
       routes: [{ method: 'GET', path: '/healthz', auth: 'none', handle: () => ({ status: 200, body: { ok: true } }) }],
       tokens: () => ({}),
       logger,
+      // Every connection may make room at once (the grace of new ones has its own test).
+      graceMs: 0,
     });
     const sockets: Socket[] = [];
     const closed: number[] = [];
@@ -372,6 +374,7 @@ describe('a flood of connections (found from outside: 21,000 half-open connectio
       tokens: () => ({}),
       logger: pino({ level: 'silent' }),
       maxConnections: 4,
+      graceMs: 0,
     });
     // A stream: upgraded, kept open by its handler.
     const streams: Duplex[] = [];
@@ -464,6 +467,7 @@ describe('a flood of connections (found from outside: 21,000 half-open connectio
       tokens: () => ({}),
       logger: pino({ level: 'silent' }),
       maxConnections: 3,
+      graceMs: 0,
     });
     const port = server.address.port;
     const closedByServer: number[] = [];
@@ -488,6 +492,54 @@ describe('a flood of connections (found from outside: 21,000 half-open connectio
       expect(await answer.json()).toEqual({ value: true });
     } finally {
       for (const socket of sockets) socket.destroy();
+    }
+    await server.close();
+  });
+
+  it('leaves a new connection its grace to send a request: the idle ones make room for it, and a newcomer is refused when only new ones and those in use are open (found from outside: with 1,000 kept-alive connections idle, 2 of every 3 connections an operator opened at once were reset)', async () => {
+    const graceMs = 400;
+    const server = await startHttpServer({
+      listen: { host: '127.0.0.1', port: 0 },
+      routes: [{ method: 'GET', path: '/healthz', auth: 'none', handle: () => ({ status: 200, body: { ok: true } }) }],
+      tokens: () => ({}),
+      logger: pino({ level: 'silent' }),
+      maxConnections: 4,
+      graceMs,
+    });
+    const port = server.address.port;
+    const closedByServer: string[] = [];
+    const all: Socket[] = [];
+    const open = async (name: string) => {
+      const opened = await connection(port, () => closedByServer.push(name));
+      all.push(opened.socket);
+      return opened;
+    };
+    const get = `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`;
+    try {
+      // Four kept-alive connections, each idle after one request.
+      const kept = await Promise.all(['kept0', 'kept1', 'kept2', 'kept3'].map(open));
+      for (const { socket } of kept) socket.write(get);
+      for (const { received } of kept) await vi.waitFor(() => expect(received()).toContain('200 OK'));
+      // An operator opens three at once: the kept-alive ones idle longest make room, not the
+      // operator's own connections that have not had the time to send their requests.
+      const operator = await Promise.all(['op0', 'op1', 'op2'].map(open));
+      await vi.waitFor(() => expect(closedByServer).toEqual(['kept0', 'kept1', 'kept2']));
+      for (const { socket } of operator) socket.write(get);
+      for (const { received } of operator) await vi.waitFor(() => expect(received()).toContain('200 OK'));
+      // Now idle: kept3 (longest), op0, op1, op2. A flood of new ones takes their places…
+      const flood = await Promise.all(['new0', 'new1', 'new2', 'new3'].map(open));
+      await vi.waitFor(() => expect(closedByServer).toHaveLength(7));
+      // …and, while those are new, a newcomer is refused rather than take the place of one.
+      await open('late');
+      await vi.waitFor(() => expect(closedByServer).toHaveLength(8));
+      expect(closedByServer.slice(3)).toEqual(['kept3', 'op0', 'op1', 'op2', 'late']);
+      // Past their grace, the new ones that sent nothing make room, oldest first.
+      await new Promise((resolve) => setTimeout(resolve, graceMs + 100));
+      await open('later');
+      await vi.waitFor(() => expect(closedByServer).toEqual(['kept0', 'kept1', 'kept2', 'kept3', 'op0', 'op1', 'op2', 'late', 'new0']));
+      expect(flood.slice(1).every(({ socket }) => !socket.destroyed)).toBe(true);
+    } finally {
+      for (const socket of all) socket.destroy();
     }
     await server.close();
   });
