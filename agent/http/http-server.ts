@@ -19,7 +19,7 @@ import type { Redactor } from '../../config/redactor.js';
 import { parseHost } from '../../config/schema.js';
 import { VERSION } from '../package.js';
 import { spacedWarning } from '../telemetry/logger.js';
-import { ConnectionRoom } from './connection-room.js';
+import { ConnectionRoom, MAX_IN_FLIGHT } from './connection-room.js';
 import { duplicateKeys, type DuplicateKey } from './duplicate-keys.js';
 import type { TurnQueue } from './turn-queue.js';
 
@@ -185,6 +185,9 @@ export async function startHttpServer(options: {
       refuseUpgrade(socket, status, options.redactor ? options.redactor.text(error) : error, headers);
 
   const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 30_000 }, (req, res) => {
+    // First, before any answer is made: a connection asking too much at once is closed unanswered.
+    if (!room.started(req.socket)) return;
+    res.once('close', () => room.ended(req.socket));
     res.setHeader(AGENT_HEADER, VERSION);
     const refused = hostRefusal(req);
     if (refused) {
@@ -298,9 +301,18 @@ export async function startHttpServer(options: {
         '(the probes keep their sockets; look for a client that opens connections and never uses them)',
     };
   });
+  let pipelinedFrom: string | undefined;
+  const pipelined = spacedWarning(logger, DROP_WARN_MS, (count) => ({
+    fields: { closed: count, from: pipelinedFrom, limit: MAX_IN_FLIGHT },
+    message: `${count} connection(s) to the API closed for sending more than ${MAX_IN_FLIGHT} requests at once without reading the answers (HTTP pipelining): their answers would have waited in memory`,
+  }));
   const room = new ConnectionRoom(
     limit,
     ({ why, from }) => {
+      if (why === 'pipelined') {
+        pipelinedFrom = from;
+        return pipelined();
+      }
       closures[why]++;
       closures.from ??= from;
       closed();
@@ -308,10 +320,6 @@ export async function startHttpServer(options: {
     options.graceMs,
   );
   server.on('connection', (socket: Socket) => room.admit(socket));
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    room.started(req.socket);
-    res.once('close', () => room.ended(req.socket));
-  });
   await new Promise<void>((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException) => {
       const where = `${options.listen.host}:${options.listen.port}`;

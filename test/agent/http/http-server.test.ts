@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'v
 import { WebSocket } from 'ws';
 import { pino } from 'pino';
 import { z } from 'zod';
+import { MAX_IN_FLIGHT } from '../../../agent/http/connection-room.js';
 import { checkHost, MAX_CONNECTIONS, startHttpServer } from '../../../agent/http/http-server.js';
 import { StateView } from '../../../agent/http/state-view.js';
 import { TurnQueue } from '../../../agent/http/turn-queue.js';
@@ -358,6 +359,40 @@ describe('a flood of connections (found from outside: 21,000 half-open connectio
       expect(warnings.join('')).toMatch(/idle one\(s\) made room for new ones, 0 new one\(s\) were refused/);
     } finally {
       for (const socket of sockets) socket.destroy();
+    }
+    await server.close();
+  });
+
+  it(`answers up to MAX_IN_FLIGHT pipelined requests on one connection and closes one that asks more at once, unanswered (found from outside: answers never read took 300 MB)`, async () => {
+    const warnings: string[] = [];
+    let handled = 0;
+    const server = await startHttpServer({
+      listen: { host: '127.0.0.1', port: 0 },
+      routes: [{ method: 'GET', path: '/healthz', auth: 'none', handle: () => (handled++, { status: 200, body: { ok: true } }) }],
+      tokens: () => ({}),
+      logger: pino({ level: 'warn' }, { write: (line: string) => void warnings.push(line) }),
+    });
+    const port = server.address.port;
+    const get = `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`;
+    const answers = (text: string) => text.split('HTTP/1.1 200 OK').length - 1;
+    let closedByServer = 0;
+    const modest = await connection(port, () => closedByServer++);
+    const greedy = await connection(port, () => closedByServer++);
+    try {
+      modest.socket.write(get.repeat(MAX_IN_FLIGHT));
+      await vi.waitFor(() => expect(answers(modest.received())).toBe(MAX_IN_FLIGHT));
+      greedy.socket.write(get.repeat(MAX_IN_FLIGHT * 40));
+      await vi.waitFor(() => expect(closedByServer).toBe(1));
+      expect(modest.socket.destroyed).toBe(false);
+      expect(handled).toBeLessThanOrEqual(2 * MAX_IN_FLIGHT);
+      expect(answers(greedy.received())).toBeLessThanOrEqual(MAX_IN_FLIGHT);
+      await vi.waitFor(() => expect(warnings.join('')).toContain(`closed for sending more than ${MAX_IN_FLIGHT} requests at once`));
+      // The modest connection goes on.
+      modest.socket.write(get);
+      await vi.waitFor(() => expect(answers(modest.received())).toBe(MAX_IN_FLIGHT + 1));
+    } finally {
+      modest.socket.destroy();
+      greedy.socket.destroy();
     }
     await server.close();
   });
