@@ -133,6 +133,14 @@ export interface HttpServer {
   close(): Promise<void>;
 }
 
+/**
+ * The most bytes of answers the API holds for clients that have not read them before it declines
+ * to render another large one (`bulk` routes: /metrics, the state, the overview) with a 503. A
+ * client that asks for /metrics and never reads leaves the whole answer in the agent's memory (a
+ * few MB at thousands of series), and a thousand connections may do so at once.
+ */
+export const MAX_UNREAD_BYTES = 64 * 1024 * 1024;
+
 /** Connections the API keeps open at once (stream clients, scrapes, the CLI): far more than any deployment uses. */
 export const MAX_CONNECTIONS = 1_000;
 
@@ -163,6 +171,8 @@ export async function startHttpServer(options: {
   redactor?: Redactor;
   /** Connections kept open at once; MAX_CONNECTIONS unless a test asks for fewer. */
   maxConnections?: number;
+  /** MAX_UNREAD_BYTES unless a test asks for less. */
+  maxUnreadBytes?: number;
   /** How long a new connection has to send its request before it may make room (connection-room.ts); GRACE_MS unless a test asks for less. */
   graceMs?: number;
 }): Promise<HttpServer> {
@@ -173,12 +183,19 @@ export async function startHttpServer(options: {
   const hostRefusal = (req: IncomingMessage) =>
     hostPolicy ? checkHost(req.headers.host, { ...hostPolicy, allowed: options.allowedHosts?.() ?? [] }) : undefined;
   let upgrade: UpgradeHandler | undefined;
-  const reply = (res: ServerResponse, response: RouteResponse, headOnly = false) =>
-    send(
+  /** Bytes of answers handed to their connections that the OS has not taken yet: their clients have not read them (MAX_UNREAD_BYTES). */
+  let unread = 0;
+  const maxUnread = options.maxUnreadBytes ?? MAX_UNREAD_BYTES;
+  const reply = (res: ServerResponse, response: RouteResponse, headOnly = false) => {
+    const bytes = send(
       res,
       response.status >= 400 && response.body !== undefined && options.redactor ? { ...response, body: options.redactor.value(response.body) } : response,
       headOnly,
     );
+    unread += bytes;
+    // A response closes once its last byte is with the OS, or its connection is gone.
+    res.once('close', () => (unread -= bytes));
+  };
   const refusal =
     (socket: Duplex): UpgradeRefusal =>
     (status, error, headers) =>
@@ -262,6 +279,11 @@ export async function startHttpServer(options: {
         body = parsed.data;
       }
       const request: RouteRequest = { params: match.params!, query: url.searchParams, body, headers: req.headers, role, actor, rawBody, duplicates };
+      if (route.bulk && unread > maxUnread)
+        throw new HttpError(
+          503,
+          `the agent holds ${(unread / 1e6).toFixed(1)} MB of answers its clients have not read yet (at most ${(maxUnread / 1e6).toFixed(0)} MB before it renders another large one): try again shortly`,
+        );
       const response = route.bulk && options.turns ? await options.turns.run(() => route.handle(request)) : await route.handle(request);
       if (response === undefined) throw new HttpError(503, 'greenlight is stopping');
       if (response.stream) await sendStream(res, response);
@@ -578,7 +600,8 @@ function compilePath(path: string): (pathname: string) => Record<string, string>
   };
 }
 
-function send(res: ServerResponse, response: RouteResponse, headOnly = false): void {
+/** Answer `res` whole; returns the bytes of its body written. */
+function send(res: ServerResponse, response: RouteResponse, headOnly = false): number {
   const headers: Record<string, string> = { 'cache-control': 'no-store', ...response.headers };
   let payload: string | Buffer = '';
   if (response.text !== undefined) payload = response.text;
@@ -587,6 +610,7 @@ function send(res: ServerResponse, response: RouteResponse, headOnly = false): v
     headers['content-type'] ??= 'application/json; charset=utf-8';
   }
   res.writeHead(response.status, headers).end(headOnly ? undefined : payload);
+  return headOnly ? 0 : typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
 }
 
 async function sendStream(res: ServerResponse, response: RouteResponse): Promise<void> {
@@ -599,10 +623,26 @@ async function sendStream(res: ServerResponse, response: RouteResponse): Promise
     void iterator.return?.();
   });
   try {
-    for (let next = await iterator.next(); !next.done && !gone; next = await iterator.next()) res.write(next.value);
+    for (let next = await iterator.next(); !next.done && !gone; next = await iterator.next()) {
+      // A client that does not read is not written ahead of: what it has not taken stays with the producer.
+      if (!res.write(next.value) && !gone) await drained(res);
+    }
   } finally {
     if (!gone) res.end();
   }
+}
+
+/** Resolves once `res` can take more (drain) or is gone (close). */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.once('drain', done);
+    res.once('close', done);
+  });
 }
 
 /** Every error answer (status 400 and up, a body with `error`) carries a stable code: its own, or the status's generic one. */

@@ -397,6 +397,74 @@ describe('a flood of connections (found from outside: 21,000 half-open connectio
     await server.close();
   });
 
+  it('declines to render a large answer (503) while the answers its clients have not read pass the limit, and renders again once they are read', async () => {
+    const big = 'x'.repeat(32 * 1024 * 1024);
+    const server = await startHttpServer({
+      listen: { host: '127.0.0.1', port: 0 },
+      routes: [
+        { method: 'GET', path: '/healthz', auth: 'none', handle: () => ({ status: 200, body: { ok: true } }) },
+        { method: 'GET', path: '/metrics', auth: 'none', bulk: true, handle: () => ({ status: 200, text: big }) },
+      ],
+      tokens: () => ({}),
+      logger: pino({ level: 'silent' }),
+      maxUnreadBytes: 1024 * 1024,
+    });
+    const port = server.address.port;
+    // A client that asks and does not read: 32 MB stay with the agent (the kernel takes a few).
+    const reader = await connection(port, () => undefined);
+    reader.socket.pause();
+    reader.socket.write(`GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
+    try {
+      await vi.waitFor(async () => {
+        const answer = await fetch(`http://127.0.0.1:${port}/metrics`);
+        expect(answer.status).toBe(503);
+        expect((await answer.json()) as { error: string }).toMatchObject({
+          error: expect.stringMatching(/MB of answers its clients have not read yet \(at most 1 MB/),
+        });
+      });
+      // Small answers go on.
+      expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    } finally {
+      reader.socket.destroy();
+    }
+    await vi.waitFor(async () => expect((await fetch(`http://127.0.0.1:${port}/metrics`)).status).toBe(200));
+    await server.close();
+  });
+
+  it('writes a streamed answer only as fast as its client reads it: a client that stops reading stops the producer', async () => {
+    let pulled = 0;
+    const chunk = 'y'.repeat(32 * 1024);
+    async function* produce() {
+      for (let i = 0; i < 2_000; i++) {
+        pulled++;
+        yield chunk;
+      }
+    }
+    const server = await startHttpServer({
+      listen: { host: '127.0.0.1', port: 0 },
+      routes: [{ method: 'GET', path: '/export', auth: 'none', handle: () => ({ status: 200, stream: produce() }) }],
+      tokens: () => ({}),
+      logger: pino({ level: 'silent' }),
+    });
+    const port = server.address.port;
+    const reader = await connection(port, () => undefined);
+    reader.socket.pause();
+    reader.socket.write(`GET /export HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
+    try {
+      await vi.waitFor(() => expect(pulled).toBeGreaterThan(0));
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      // What the kernel's buffers hold (a few MB), not the 64 MB the producer would give.
+      expect(pulled).toBeLessThan(1_000);
+      const before = pulled;
+      reader.socket.resume();
+      await vi.waitFor(() => expect(pulled).toBe(2_000), { timeout: 10_000 });
+      expect(before).toBeLessThan(2_000);
+    } finally {
+      reader.socket.destroy();
+    }
+    await server.close();
+  });
+
   it('never closes a connection with a request in flight or a stream for room: a newcomer is refused when every open one is in use', async () => {
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
