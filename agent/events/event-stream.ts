@@ -30,6 +30,7 @@ import { originOf, parseHost } from '../../config/schema.js';
 import { authorize, type Tokens, type UpgradeRefusal } from '../http/http-server.js';
 import { isOfType, parseEventId, textFrame, typeFilterProblem, type EncodedEvent, type JournalPages } from './journal-pages.js';
 import type { TurnQueue } from '../http/turn-queue.js';
+import { spacedWarning } from '../telemetry/logger.js';
 
 /**
  * A live client more than this far behind (bytes queued for it in the agent, after what the
@@ -116,7 +117,9 @@ export class EventStream {
   readonly #perAddress = new Map<string, number>();
   /** The last event framed as its message: every client is sent one event before the next is delivered. */
   #encoded: { event: GreenlightEvent; frame: Buffer } | undefined;
-  #refusals = { count: 0, loggedAt: Number.NEGATIVE_INFINITY };
+  /** The latest refusal, which the spaced warning names. */
+  #refusal = { status: 0, error: '' };
+  readonly #refused: () => void;
 
   /**
    * `subscribe` delivers events once they are journaled (never before: a client must never hold an
@@ -135,6 +138,11 @@ export class EventStream {
     this.#turns = options.turns;
     this.#policy = options.policy;
     this.#logger = options.logger;
+    // A flood of refused clients must not flood the log: the first, then a count at most once a minute.
+    this.#refused = spacedWarning(this.#logger, REFUSAL_LOG_MS, (count) => ({
+      fields: { status: this.#refusal.status, refused: count },
+      message: `stream client refused (${this.#refusal.status}): ${this.#refusal.error}${count > 1 ? ` (${count} refusals since the last such line)` : ''}`,
+    }));
     this.#heartbeat = setInterval(() => {
       for (const client of this.#clients.values()) {
         // A client being closed (cut off as too slow) has its grace to read its close frame, with
@@ -220,15 +228,8 @@ export class EventStream {
 
   #refuse(refuse: UpgradeRefusal, status: number, error: string, headers: Record<string, string> = {}): void {
     refuse(status, error, headers);
-    // A flood of refused clients must not flood the log: the first, then a count at most once a minute.
-    this.#refusals.count++;
-    const now = performance.now();
-    if (now - this.#refusals.loggedAt < REFUSAL_LOG_MS) return;
-    this.#logger.warn(
-      { status, refused: this.#refusals.count },
-      `stream client refused (${status}): ${error}${this.#refusals.count > 1 ? ` (${this.#refusals.count} refusals since the last such line)` : ''}`,
-    );
-    this.#refusals = { count: 0, loggedAt: now };
+    this.#refusal = { status, error };
+    this.#refused();
   }
 
   /** Serialize and frame an event once for all the clients it goes to, not once per client. */
