@@ -7,13 +7,14 @@ import type { ActionContext, ActionOutcome, Controller } from './action.js';
  * - the traffic layer already serves the other side → recorded now (adopted), `settled`;
  * - it still serves `context.env` → `not-moved`: the switch never happened;
  * - the adapter cannot tell (a webhook) → `unknown`: a person must look.
- * `what` names the interrupted work in the adopted switch's record; `adopted` adds to its outcome.
+ * `what` names the interrupted work in the adopted switch's record; `adopted` adds to its outcome;
+ * `kind` is the adopted switch's (a rollback's by default). An adopted switch runs its steps after it.
  */
 export async function settleInterruptedSwitch(
   controller: Pick<Controller, 'activeEnvironment' | 'servingEnvironment' | 'adoptSwitch'>,
   context: ActionContext,
   signal: AbortSignal,
-  words: { what: string; adopted?: (serving: string) => string },
+  words: { what: string; adopted?: (serving: string) => string; kind?: 'rollback' | 'promotion' },
 ): Promise<{ settled: ActionOutcome } | 'not-moved' | 'unknown'> {
   const live = controller.activeEnvironment();
   if (live !== context.env)
@@ -23,7 +24,10 @@ export async function settleInterruptedSwitch(
   const serving = await controller.servingEnvironment(signal, context.incident);
   if (serving === live) return 'not-moved';
   if (serving === undefined) return 'unknown';
-  controller.adoptSwitch(serving, context, `found ${serving} serving after a restart interrupted ${words.what}`);
+  await controller.adoptSwitch(serving, context, `found ${serving} serving after a restart interrupted ${words.what}`, {
+    ...(words.kind ? { kind: words.kind } : {}),
+    signal,
+  });
   return {
     settled: {
       outcome: 'succeeded',

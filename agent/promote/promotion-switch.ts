@@ -6,8 +6,11 @@
  * start (or by the next leader) by this action's `reconcile`, never by switching again:
  *
  * - recorded before the restart (the live environment moved) → done;
- * - the traffic layer already serves the target → record it live (its verification and watch did
- *   not run: the outcome says so);
+ * - the traffic layer already serves the target → record it live and run the steps after it (its
+ *   verification and watch did not run: the outcome says so);
+ * - for the forward switch, recorded or adopted: its record stays open until the promotion's
+ *   verification concludes, so the revert that verification would have made is gone with the
+ *   stop; a target failing its probes now is paged (critical promote-interrupted), not switched back;
  * - it still serves the old one → nothing moved: promote again;
  * - the adapter cannot tell (a webhook) → a critical alert: a person checks the traffic layer.
  */
@@ -20,16 +23,53 @@ export const PROMOTION_SWITCH = 'promotion-switch';
 
 export function promotionSwitchAction(deps: { controller: Controller; now: () => number }): Action {
   const { controller, now } = deps;
+  /**
+   * A forward switch that landed, but whose promotion's verification had not concluded when
+   * greenlight stopped (a crash right after the switch, during the steps after it or the
+   * verification rounds): the revert that verification would have made is gone with the stop. A
+   * target that passes its probes now stays live, said so; one that fails them is paged (a critical
+   * promote-interrupted), never switched back blindly: a person decides (greenlight rollback).
+   */
+  function unverified(settled: ActionOutcome, context: ActionContext): ActionOutcome {
+    const live = controller.activeEnvironment();
+    if (settled.outcome !== 'succeeded' || live === context.env) return settled;
+    const health = controller.health(live);
+    if (health.healthy) return { ...settled, detail: `${settled.detail}; its verification had not concluded, and ${live} passes its probes now` };
+    const failing = [...health.failing.map((probe) => `${probe} failing`), ...health.unknown.map((probe) => `${probe} unknown`)].join(', ') || 'not passing yet';
+    const at = now();
+    controller.alert({
+      status: 'firing',
+      key: alertKey(context.incident, 'promote-interrupted'),
+      rule: 'promote-interrupted',
+      expiresAt: new Date(at + ONE_OFF_ALERT_MS).toISOString(),
+      severity: 'critical',
+      env: live,
+      summary: `Promotion ${context.env} → ${live} (${context.incident}) switched, but greenlight restarted before its verification ended, and ${live} fails its probes (${failing})`,
+      description: `${context.message}. Traffic moved to ${live}; greenlight stopped before the promotion's verification, which would have switched back, concluded. ${live} fails its probes now (${failing}). greenlight does not switch back by itself after a restart: check ${live}, and run greenlight rollback --reason "…" if it is broken.`,
+      labels: { judgement: 'unverified', from: context.env, to: live },
+      figures: { failing: health.failing, unknown: health.unknown },
+      startsAt: new Date(at).toISOString(),
+      url: controller.stateUrl(),
+    });
+    return {
+      outcome: 'failed',
+      error: `switched ${context.env} → ${live}, but its verification had not concluded when greenlight stopped, and ${live} fails its probes now (${failing}): not switched back by itself; check ${live}, then greenlight rollback if it is broken`,
+      data: { ...settled.data, failing: health.failing, unknown: health.unknown },
+    };
+  }
+
   return {
     name: PROMOTION_SWITCH,
     type: 'promotion',
     fire: () => Promise.resolve({ outcome: 'failed', error: `${PROMOTION_SWITCH} is run by promotions only (greenlight promote)` }),
     async reconcile(context: ActionContext, signal: AbortSignal): Promise<ActionOutcome> {
+      const revert = context.incident.endsWith(':revert');
       const found = await settleInterruptedSwitch(controller, context, signal, {
         what: context.incident,
-        adopted: (serving) => `; the promotion's verification and watch did not run, so check ${serving} (greenlight rollback if it fails)`,
+        kind: revert ? 'rollback' : 'promotion',
+        ...(revert ? {} : { adopted: (serving: string) => `; the promotion's verification and watch did not run, so check ${serving} (greenlight rollback if it fails)` }),
       });
-      if (typeof found === 'object') return found.settled;
+      if (typeof found === 'object') return revert ? found.settled : unverified(found.settled, context);
       const live = controller.activeEnvironment();
       const target = controller.environments().find((env) => env !== live)!;
       if (found === 'not-moved')
@@ -57,4 +97,5 @@ export function promotionSwitchAction(deps: { controller: Controller; now: () =>
       };
     },
   };
+
 }

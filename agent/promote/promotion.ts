@@ -282,6 +282,8 @@ export class PromotionRun {
   #stopHearingSteps: (() => void) | undefined;
   /** What the steps after the forward switch found. */
   #afterSwitch: SwitchStepsReport | undefined;
+  /** The forward switch's journal outcome, written once its verification has concluded (#closeForward). */
+  #forwardRecord: ActionRecord | undefined;
 
   constructor(id: string, from: string, request: PromoteRequest, deps: RunDeps) {
     this.id = id;
@@ -356,6 +358,7 @@ export class PromotionRun {
           const reverted = await this.#step('revert', () => this.#revert(verified.detail));
           failure = { step: 'verify', reason: verified.detail, rolledBack: reverted.ok };
         }
+        this.#closeForward();
       }
       if (!failure) {
         const watched = await this.#step('watch', () => this.#watch(watchMs));
@@ -661,6 +664,7 @@ export class PromotionRun {
       { from: this.from, to: this.to, kind: 'promotion' },
       { rule: null, incident: `promote:${this.id}`, env: this.from, severity: 'info', message, figures: null, actor: request.actor, startedAt: now() },
       this.#deps.signal,
+      true,
     );
     if (!result.switched) {
       if (this.#deps.signal.aborted && result.why === 'adapter') {
@@ -692,7 +696,7 @@ export class PromotionRun {
    * next start (promotion-switch.ts). One cut off by a stop stays started, as a crash leaves it:
    * nobody knows whether the traffic layer moved.
    */
-  async #journaledSwitch(plan: SwitchPlan, context: ActionContext, signal: AbortSignal): Promise<SwitchResult> {
+  async #journaledSwitch(plan: SwitchPlan, context: ActionContext, signal: AbortSignal, forward = false): Promise<SwitchResult> {
     const { host, now } = this.#deps;
     const record: ActionRecord = {
       incident: context.incident,
@@ -705,13 +709,31 @@ export class PromotionRun {
     host.recordAction(record);
     const result = await host.controller.switchTraffic(plan, context, signal);
     if (!result.switched && signal.aborted && result.why === 'adapter') return result;
-    host.recordAction({
+    const finished: ActionRecord = {
       ...record,
       state: result.switched ? 'succeeded' : 'failed',
       finishedAt: now(),
       detail: result.switched ? `switched ${plan.from} → ${plan.to}: ${result.detail}` : result.reason,
-    });
+    };
+    // The forward switch stays open until its verification concludes (#closeForward).
+    if (forward && result.switched) this.#forwardRecord = finished;
+    else host.recordAction(finished);
     return result;
+  }
+
+  /**
+   * The forward switch is finished in the journal once its verification has concluded: passed,
+   * reverted, or its revert refused (and alerted). Until then a crash, or a stop that cut the
+   * verification short with the target live, leaves it open: the revert the verification would
+   * have made is gone with the process, and the next start judges the target instead
+   * (promotion-switch.ts: a target failing its probes is paged), where it used to be "done".
+   */
+  #closeForward(): void {
+    const record = this.#forwardRecord;
+    if (!record) return;
+    if (this.#deps.signal.aborted && this.#deps.host.controller.activeEnvironment() === this.to) return;
+    this.#forwardRecord = undefined;
+    this.#deps.host.recordAction(record);
   }
 
   async #verify(dispatcher: UndiciAgent): Promise<StepOutcome> {
@@ -762,7 +784,9 @@ export class PromotionRun {
       severity: 'critical',
       env: this.to,
       summary: `Promotion ${this.id}: ${this.to} failed its verification and the switch back to ${this.from} was refused; ${this.to} stays live`,
-      description: `${context.message}. greenlight did not switch back: ${result.reason}. Both environments look unhealthy; a person must decide.`,
+      description: `${context.message}. greenlight did not switch back: ${result.reason}. ${
+        result.why === 'unverified' ? 'Both environments look unhealthy' : `The traffic layer did not take the switch back to ${this.from}`
+      }; a person must decide.`,
       labels: { judgement: result.why, from: this.to, to: this.from },
       figures: { verification: result.verification },
       startsAt: new Date(at).toISOString(),

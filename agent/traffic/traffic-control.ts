@@ -428,9 +428,23 @@ export class TrafficControl {
     });
   }
 
-  /** Record a switch found already done in the traffic layer (after a crash), without switching again. */
-  adopt(to: string, context: ActionContext, detail: string): void {
-    this.#record(this.#live, to, context, { detail }, 'rollback');
+  /**
+   * Record a switch found already done in the traffic layer (after a crash), without switching
+   * again; then run the steps after it (switching.steps) under the lock: the crash came before
+   * they ran, so no CDN was purged for this switch. They run as at a start (`resumed`): no caller is
+   * left to act on a failure, so one raises switch-step-failed. A stop that cuts them short leaves
+   * them pending for the next start, as after any switch.
+   */
+  async adopt(to: string, context: ActionContext, detail: string, options: { kind?: SwitchPlan['kind']; signal?: AbortSignal } = {}): Promise<void> {
+    const from = this.#live;
+    const kind = options.kind ?? 'rollback';
+    this.#record(from, to, context, { detail }, kind);
+    const request = { from, to, kind, incident: context.incident, reason: context.message, rule: context.rule?.name ?? null, resumed: true };
+    await this.exclusive(`switch steps after an adopted switch (${context.incident})`, async () => {
+      // Another switch came first: the steps after it ran for the environment now live.
+      if (this.#live !== to) return;
+      await this.#runSteps(request, options.signal ?? new AbortController().signal);
+    });
   }
 
   /**

@@ -64,7 +64,7 @@ traffic: { type: webhook, url: "${webhookUrl}/switch" }
     store.close();
   }
 
-  async function boot(dataDir: string, upstream: string, marker: string): Promise<{ agent: Agent; events: GreenlightEvent[] }> {
+  async function boot(dataDir: string, upstream: string, marker: string, extra = ''): Promise<{ agent: Agent; events: GreenlightEvent[] }> {
     const config = parseAgentConfig(`listen: 127.0.0.1:0
 dataDir: ${dataDir}
 environments: { blue: { url: ${pair.blue.url} }, green: { url: ${pair.green.url} } }
@@ -86,7 +86,7 @@ rules:
     actions: [rollback, hook]
 probes:
   - { name: universe, path: /api/alphastack/universe, expect: { json: [ { path: $.universe, nonEmpty: true } ] } }
-`);
+${extra}`);
     const { agent, events } = await startAgent(config);
     return { agent, events };
   }
@@ -312,6 +312,124 @@ probes:
         expect(switches).toHaveLength(1);
       } finally {
         await second.agent.close();
+      }
+    } finally {
+      await webhook.close();
+    }
+  });
+
+  it("runs the steps after a switch it finds landed in nginx (regression: the crash came before them, and the adopted switch never purged the CDN)", async () => {
+    const dataDir = tempDir('greenlight-reconcile-');
+    const upstream = join(dataDir, 'upstream.conf');
+    const marker = join(dataDir, 'marker');
+    seed(dataDir, { action: 'rollback', type: 'rollback' });
+    upstreamTo(upstream, new URL(pair.green.url).host);
+    const steps = `switching:
+  steps:
+    - { step: cdn, purge: { type: command, command: [sh, -c, "echo purge-$GREENLIGHT_TO >> ${marker}"] } }
+`;
+    const { agent, events } = await boot(dataDir, upstream, marker, steps);
+    try {
+      await waitUntil(() => events.some((e) => e.type === 'action.succeeded' && e.data.reconciled === true), 'the reconciled rollback');
+      await waitUntil(() => events.some((e) => e.type === 'switch.step_succeeded'), 'the purge after the adopted switch');
+      await agent.settled();
+      expect(agent.activeEnvironment).toBe('green');
+      expect(events.find((e) => e.type === 'switch.step_succeeded')?.data).toMatchObject({ step: 'cdn', from: 'blue', to: 'green', incident: 'blue-down#1' });
+      expect(runs(marker, 'purge-green')).toBe(1);
+      expect(runs(marker, 'reload')).toBe(0);
+    } finally {
+      await agent.close();
+    }
+  });
+
+  /** A traffic webhook that accepts every switch at once, and records each one. */
+  async function quickWebhook(): Promise<{ url: string; switches: string[]; close(): Promise<void> }> {
+    const switches: string[] = [];
+    const server = createServer((req, res) => {
+      switches.push(req.url ?? '');
+      req.resume().on('end', () => res.writeHead(200).end());
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      switches,
+      close: () => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))),
+    };
+  }
+
+  it("a stop while a promotion verifies the environment it just switched to: the switch stays open in the journal, and the next start pages when that environment fails its probes (regression: recorded as done, the verification's revert gone with the process, a broken release left live without a word)", async () => {
+    const dataDir = tempDir('greenlight-reconcile-');
+    const webhook = await quickWebhook();
+    // Slow verification rounds: the stop lands between the switch and the end of the verification.
+    const config = () =>
+      parseAgentConfig(`${webhookAgent(dataDir, webhook.url)}deployWindows: { enabled: false }
+promote: { healthyRounds: 1, roundInterval: 10s, verifyRounds: 3, load: { enabled: false }, requireProtection: false }
+alerts: { receivers: [] }
+probes:
+  - { name: universe, path: /api/alphastack/universe, expect: { json: [ { path: $.universe, nonEmpty: true } ] } }
+`);
+    try {
+      const first = await startAgent(config(), { ready: true });
+      const run = first.agent.promotions.start({ to: 'green', emergency: false, reason: null, kind: 'feature', deploy: false, actor: 'test' });
+      await waitUntil(() => first.events.some((e) => e.type === 'promote.step' && e.data.step === 'switch' && e.data.ok === true), 'the switch', 20_000);
+      await first.agent.close('SIGTERM');
+      const result = await run.done;
+      expect(result).toMatchObject({ ok: false, switched: true, live: 'green', failedStep: 'verify' });
+      const store = Store.open(dataDir);
+      expect(store.unfinishedActions().map((record) => [record.action, record.incident])).toEqual([['promotion-switch', `promote:${run.id}`]]);
+      store.close();
+
+      // The release turns out broken: the next start pages rather than calling the switch done.
+      pair.green.setFaults({ emptyUniverse: true });
+      const second = await startAgent(config());
+      try {
+        await waitUntil(() => second.events.some((e) => (e.type === 'action.succeeded' || e.type === 'action.failed') && e.data.reconciled === true), 'the reconciled switch');
+        const settled = second.events.find((e) => (e.type === 'action.succeeded' || e.type === 'action.failed') && e.data.reconciled === true)!;
+        expect(settled).toMatchObject({ type: 'action.failed', data: { action: 'promotion-switch' } });
+        expect(settled.message).toContain('its verification had not concluded when greenlight stopped, and green fails its probes now (universe failing)');
+        const page = second.agent.alerts.firing().find((notice) => notice.rule === 'promote-interrupted');
+        expect(page).toMatchObject({ severity: 'critical', env: 'green', labels: { judgement: 'unverified', from: 'blue', to: 'green' } });
+        // Nothing switched back by itself.
+        expect(second.agent.activeEnvironment).toBe('green');
+        expect(webhook.switches).toHaveLength(1);
+      } finally {
+        await second.agent.close();
+      }
+      // Settled once: the start after finds nothing left.
+      const store2 = Store.open(dataDir);
+      expect(store2.unfinishedActions()).toEqual([]);
+      store2.close();
+    } finally {
+      pair.green.resetFaults();
+      await webhook.close();
+    }
+  });
+
+  it("a promotion's switch that a crash left open, onto an environment that passes its probes: settled as done, saying its verification had not concluded, no page", async () => {
+    const dataDir = tempDir('greenlight-reconcile-');
+    const webhook = await quickWebhook();
+    const store = Store.open(dataDir);
+    const startedAt = Date.now() - 5_000;
+    const context = { rule: null, incident: 'promote:20261207T000000-1', env: 'blue', severity: 'info' as const, message: 'promotion 20261207T000000-1 by test', actor: 'test', startedAt };
+    store.set('activeEnvironment', 'green');
+    store.recordAction({ incident: context.incident, action: 'promotion-switch', type: 'promotion', state: 'started', context, startedAt });
+    store.close();
+    try {
+      const { agent, events } = await startAgent(
+        parseAgentConfig(`${webhookAgent(dataDir, webhook.url)}alerts: { receivers: [] }
+probes:
+  - { name: universe, path: /api/alphastack/universe, expect: { json: [ { path: $.universe, nonEmpty: true } ] } }
+`),
+      );
+      try {
+        await waitUntil(() => events.some((e) => (e.type === 'action.succeeded' || e.type === 'action.failed') && e.data.reconciled === true), 'the reconciled switch');
+        const settled = events.find((e) => (e.type === 'action.succeeded' || e.type === 'action.failed') && e.data.reconciled === true)!;
+        expect(settled.type).toBe('action.succeeded');
+        expect(settled.message).toContain('recorded before the restart; its verification had not concluded, and green passes its probes now');
+        expect(agent.alerts.firing().filter((notice) => notice.rule === 'promote-interrupted')).toEqual([]);
+        expect(webhook.switches).toEqual([]);
+      } finally {
+        await agent.close();
       }
     } finally {
       await webhook.close();
