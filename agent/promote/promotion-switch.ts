@@ -35,7 +35,8 @@ export function promotionSwitchAction(deps: { controller: Controller; now: () =>
     if (settled.outcome !== 'succeeded' || live === context.env) return settled;
     const health = controller.health(live);
     if (health.healthy) return { ...settled, detail: `${settled.detail}; its verification had not concluded, and ${live} passes its probes now` };
-    const failing = [...health.failing.map((probe) => `${probe} failing`), ...health.unknown.map((probe) => `${probe} unknown`)].join(', ') || 'not passing yet';
+    const failing =
+      [...health.failing.map((probe) => `${probe} failing`), ...health.unknown.map((probe) => `${probe} unknown`)].join(', ') || 'not passing yet';
     const at = now();
     controller.alert({
       status: 'firing',
@@ -67,7 +68,9 @@ export function promotionSwitchAction(deps: { controller: Controller; now: () =>
       const found = await settleInterruptedSwitch(controller, context, signal, {
         what: context.incident,
         kind: revert ? 'rollback' : 'promotion',
-        ...(revert ? {} : { adopted: (serving: string) => `; the promotion's verification and watch did not run, so check ${serving} (greenlight rollback if it fails)` }),
+        ...(revert
+          ? {}
+          : { adopted: (serving: string) => `; the promotion's verification and watch did not run, so check ${serving} (greenlight rollback if it fails)` }),
       });
       if (typeof found === 'object') return revert ? found.settled : unverified(found.settled, context);
       const live = controller.activeEnvironment();
@@ -97,5 +100,4 @@ export function promotionSwitchAction(deps: { controller: Controller; now: () =>
       };
     },
   };
-
 }

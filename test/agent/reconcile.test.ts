@@ -318,7 +318,7 @@ probes:
     }
   });
 
-  it("runs the steps after a switch it finds landed in nginx (regression: the crash came before them, and the adopted switch never purged the CDN)", async () => {
+  it('runs the steps after a switch it finds landed in nginx (regression: the crash came before them, and the adopted switch never purged the CDN)', async () => {
     const dataDir = tempDir('greenlight-reconcile-');
     const upstream = join(dataDir, 'upstream.conf');
     const marker = join(dataDir, 'marker');
@@ -383,7 +383,10 @@ probes:
       pair.green.setFaults({ emptyUniverse: true });
       const second = await startAgent(config());
       try {
-        await waitUntil(() => second.events.some((e) => (e.type === 'action.succeeded' || e.type === 'action.failed') && e.data.reconciled === true), 'the reconciled switch');
+        await waitUntil(
+          () => second.events.some((e) => (e.type === 'action.succeeded' || e.type === 'action.failed') && e.data.reconciled === true),
+          'the reconciled switch',
+        );
         const settled = second.events.find((e) => (e.type === 'action.succeeded' || e.type === 'action.failed') && e.data.reconciled === true)!;
         expect(settled).toMatchObject({ type: 'action.failed', data: { action: 'promotion-switch' } });
         expect(settled.message).toContain('its verification had not concluded when greenlight stopped, and green fails its probes now (universe failing)');
@@ -410,7 +413,15 @@ probes:
     const webhook = await quickWebhook();
     const store = Store.open(dataDir);
     const startedAt = Date.now() - 5_000;
-    const context = { rule: null, incident: 'promote:20261207T000000-1', env: 'blue', severity: 'info' as const, message: 'promotion 20261207T000000-1 by test', actor: 'test', startedAt };
+    const context = {
+      rule: null,
+      incident: 'promote:20261207T000000-1',
+      env: 'blue',
+      severity: 'info' as const,
+      message: 'promotion 20261207T000000-1 by test',
+      actor: 'test',
+      startedAt,
+    };
     store.set('activeEnvironment', 'green');
     store.recordAction({ incident: context.incident, action: 'promotion-switch', type: 'promotion', state: 'started', context, startedAt });
     store.close();
@@ -422,7 +433,10 @@ probes:
 `),
       );
       try {
-        await waitUntil(() => events.some((e) => (e.type === 'action.succeeded' || e.type === 'action.failed') && e.data.reconciled === true), 'the reconciled switch');
+        await waitUntil(
+          () => events.some((e) => (e.type === 'action.succeeded' || e.type === 'action.failed') && e.data.reconciled === true),
+          'the reconciled switch',
+        );
         const settled = events.find((e) => (e.type === 'action.succeeded' || e.type === 'action.failed') && e.data.reconciled === true)!;
         expect(settled.type).toBe('action.succeeded');
         expect(settled.message).toContain('recorded before the restart; its verification had not concluded, and green passes its probes now');
