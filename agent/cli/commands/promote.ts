@@ -104,7 +104,9 @@ export function summarize(result: PromoteResult): string {
       ? `${result.live} is live`
       : result.interrupted
         ? `the agent stopped while the traffic layer had the switch: whether ${result.to} took traffic is unknown; its next start settles it (greenlight tail --type action)`
-        : `traffic never moved: ${result.live} is still live`;
+        : result.live === result.from
+          ? `traffic never moved: ${result.live} is still live`
+          : `this promotion moved no traffic, but ${result.live} is live now: another switch (a rule's rollback, an operator's) came meanwhile`;
   return `summary: ❌ not promoted: ${result.failedStep} failed: ${result.reason}\n         ${where}\n         ${steps}`;
 }
 
