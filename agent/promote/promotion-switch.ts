@@ -14,7 +14,7 @@
  * - it still serves the old one → nothing moved: promote again;
  * - the adapter cannot tell (a webhook) → a critical alert: a person checks the traffic layer.
  */
-import { ONE_OFF_ALERT_MS } from '../alerts/alert-receiver.js';
+import { ONE_OFF_ALERT_MS, type AlertNotice } from '../alerts/alert-receiver.js';
 import { alertKey, type Action, type ActionContext, type ActionOutcome, type Controller } from '../actions/action.js';
 import { settleInterruptedSwitch } from '../actions/interrupted-switch.js';
 
@@ -23,6 +23,22 @@ export const PROMOTION_SWITCH = 'promotion-switch';
 
 export function promotionSwitchAction(deps: { controller: Controller; now: () => number }): Action {
   const { controller, now } = deps;
+  /** The critical promote-interrupted alert on `live`: nothing else ends it, so it tells the others, then resolves by itself. */
+  function interrupted(context: ActionContext, live: string, words: Pick<AlertNotice, 'summary' | 'description' | 'labels' | 'figures'>): void {
+    const at = now();
+    controller.alert({
+      status: 'firing',
+      key: alertKey(context.incident, 'promote-interrupted'),
+      rule: 'promote-interrupted',
+      expiresAt: new Date(at + ONE_OFF_ALERT_MS).toISOString(),
+      severity: 'critical',
+      env: live,
+      ...words,
+      startsAt: new Date(at).toISOString(),
+      url: controller.stateUrl(),
+    });
+  }
+
   /**
    * A forward switch that landed, but whose promotion's verification had not concluded when
    * greenlight stopped (a crash right after the switch, during the steps after it or the
@@ -37,20 +53,11 @@ export function promotionSwitchAction(deps: { controller: Controller; now: () =>
     if (health.healthy) return { ...settled, detail: `${settled.detail}; its verification had not concluded, and ${live} passes its probes now` };
     const failing =
       [...health.failing.map((probe) => `${probe} failing`), ...health.unknown.map((probe) => `${probe} unknown`)].join(', ') || 'not passing yet';
-    const at = now();
-    controller.alert({
-      status: 'firing',
-      key: alertKey(context.incident, 'promote-interrupted'),
-      rule: 'promote-interrupted',
-      expiresAt: new Date(at + ONE_OFF_ALERT_MS).toISOString(),
-      severity: 'critical',
-      env: live,
+    interrupted(context, live, {
       summary: `Promotion ${context.env} → ${live} (${context.incident}) switched, but greenlight restarted before its verification ended, and ${live} fails its probes (${failing})`,
       description: `${context.message}. Traffic moved to ${live}; greenlight stopped before the promotion's verification, which would have switched back, concluded. ${live} fails its probes now (${failing}). greenlight does not switch back by itself after a restart: check ${live}, and run greenlight rollback --reason "…" if it is broken.`,
       labels: { judgement: 'unverified', from: context.env, to: live },
       figures: { failing: health.failing, unknown: health.unknown },
-      startsAt: new Date(at).toISOString(),
-      url: controller.stateUrl(),
     });
     return {
       outcome: 'failed',
@@ -77,21 +84,11 @@ export function promotionSwitchAction(deps: { controller: Controller; now: () =>
       const target = controller.environments().find((env) => env !== live)!;
       if (found === 'not-moved')
         return { outcome: 'failed', error: `interrupted before its switch took effect: ${live} still serves; promote again`, data: { from: live, to: target } };
-      const at = now();
-      controller.alert({
-        status: 'firing',
-        key: alertKey(context.incident, 'promote-interrupted'),
-        rule: 'promote-interrupted',
-        // Nothing else ends it: it tells the others, then resolves by itself.
-        expiresAt: new Date(at + ONE_OFF_ALERT_MS).toISOString(),
-        severity: 'critical',
-        env: live,
+      interrupted(context, live, {
         summary: `Switch ${live} → ${target} of ${context.incident} interrupted by a greenlight restart: state unknown`,
         description: `${context.message}. greenlight stopped while switching traffic and this adapter cannot report where traffic goes, so it does not switch again. Check the traffic layer: if ${target} serves, greenlight watches the wrong environment until you run greenlight promote --to ${target} --emergency (or move traffic back).`,
         labels: { judgement: 'interrupted', from: live, to: target },
         figures: {},
-        startsAt: new Date(at).toISOString(),
-        url: controller.stateUrl(),
       });
       return {
         outcome: 'failed',
