@@ -284,6 +284,8 @@ export class PromotionRun {
   #afterSwitch: SwitchStepsReport | undefined;
   /** The forward switch's journal outcome, written once its verification has concluded (#closeForward). */
   #forwardRecord: ActionRecord | undefined;
+  /** The target's address the gates ran against (a reload may change it before the switch). */
+  readonly #gatedUrl: string | undefined;
 
   constructor(id: string, from: string, request: PromoteRequest, deps: RunDeps) {
     this.id = id;
@@ -291,6 +293,7 @@ export class PromotionRun {
     this.to = request.to;
     this.#request = request;
     this.#deps = deps;
+    this.#gatedUrl = deps.host.config.environments[request.to]?.url;
     this.done = this.#run();
   }
 
@@ -634,6 +637,13 @@ export class PromotionRun {
    * may have come to hold on the target. An emergency goes on, as at the start.
    */
   async #lastLook(): Promise<StepOutcome | undefined> {
+    // What the gates tested must be what goes live: a reload may have pointed the target elsewhere.
+    if (this.#config.environments[this.to]?.url !== this.#gatedUrl)
+      return {
+        ok: false,
+        detail: `a reload changed ${this.to}'s address during the gates: what they tested is not what would go live; promote again`,
+        figures: { addressChanged: true },
+      };
     if (this.#request.emergency) return undefined;
     const window = this.#window();
     if (!window.ok) return { ok: false, detail: `the deploy window closed during the gates: ${window.detail}`, figures: window.figures };

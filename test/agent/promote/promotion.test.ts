@@ -231,6 +231,35 @@ describe('greenlight promote (agent API)', () => {
     ]);
   });
 
+  it('looks again right before the switch: a reload that pointed the target elsewhere during the gates refuses it (what was load-tested is not what would go live)', async () => {
+    const [blue, green, other] = await Promise.all([startSimulator({ name: 'blue' }), startSimulator({ name: 'green' }), startSimulator({ name: 'green' })]);
+    const text = (greenUrl: string) => promoteConfig(blue.url, greenUrl, `${FAST_GATES}deployWindows: { enabled: false }\n`);
+    let next = text(green.url);
+    const { agent, events, base, api } = await startAgent(parseAgentConfig(next), {
+      processMetrics: false,
+      ready: true,
+      reloadConfig: () => Promise.resolve(parseAgentConfig(next)),
+    });
+    open.push({ agent, blue, green, events, base, api });
+    let reloaded: Promise<unknown> | undefined;
+    const stop = agent.bus.subscribe((event) => {
+      if (event.type === 'promote.step' && event.data.step === 'probes') {
+        next = text(other.url);
+        reloaded = agent.reload('test');
+      }
+    });
+    try {
+      const { lines } = await promote(base, { to: 'green' });
+      stop();
+      expect(await reloaded).toMatchObject({ ok: true });
+      expect(lines.at(-1)).toMatchObject({ ok: false, failedStep: 'switch', switched: false, live: 'blue' });
+      expect(String(lines.at(-1)!.reason)).toMatch(/^a reload changed green's address during the gates: what they tested is not what would go live/);
+      expect(events.some((e) => e.type === 'traffic.switched')).toBe(false);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('outside the deploy window it refuses, unless an emergency with a reason, which is recorded', async () => {
     const s = await start(`${FAST_GATES}${closedWindows()}`);
     const refused = await s.api('POST', '/api/v1/promote', { token: ADMIN, body: { to: 'green' } });
