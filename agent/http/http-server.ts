@@ -192,8 +192,10 @@ export async function startHttpServer(options: {
       response.status >= 400 && response.body !== undefined && options.redactor ? { ...response, body: options.redactor.value(response.body) } : response,
       headOnly,
     );
+    // A response closes once its last byte is with the OS, or its connection is gone; one whose
+    // client left before it was ready closed already, and holds nothing (counted, it never uncounted).
+    if (res.closed || bytes === 0) return;
     unread += bytes;
-    // A response closes once its last byte is with the OS, or its connection is gone.
     res.once('close', () => (unread -= bytes));
   };
   const refusal =

@@ -431,6 +431,36 @@ describe('a flood of connections (found from outside: 21,000 half-open connectio
     await server.close();
   });
 
+  it('does not count an answer whose client left before it was ready (regression: counted for good, it would have declined every large answer)', async () => {
+    let release!: () => void;
+    let held = new Promise<void>((resolve) => (release = resolve));
+    const server = await startHttpServer({
+      listen: { host: '127.0.0.1', port: 0 },
+      routes: [
+        { method: 'GET', path: '/metrics', auth: 'none', bulk: true, handle: async () => (await held, { status: 200, text: 'm'.repeat(2 * 1024 * 1024) }) },
+      ],
+      tokens: () => ({}),
+      logger: pino({ level: 'silent' }),
+      maxUnreadBytes: 1024 * 1024,
+    });
+    const port = server.address.port;
+    let closed = false;
+    const leaving = await connection(port, () => (closed = true));
+    leaving.socket.write(`GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    leaving.socket.destroy();
+    await vi.waitFor(() => expect(closed).toBe(true));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // The render finishes after its client left; the next scrape is answered.
+    release();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    held = Promise.resolve();
+    const answer = await fetch(`http://127.0.0.1:${port}/metrics`);
+    expect(answer.status).toBe(200);
+    expect((await answer.text()).length).toBe(2 * 1024 * 1024);
+    await server.close();
+  });
+
   it('writes a streamed answer only as fast as its client reads it: a client that stops reading stops the producer', async () => {
     let pulled = 0;
     const chunk = 'y'.repeat(32 * 1024);
