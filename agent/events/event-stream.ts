@@ -117,9 +117,8 @@ export class EventStream {
   readonly #perAddress = new Map<string, number>();
   /** The last event framed as its message: every client is sent one event before the next is delivered. */
   #encoded: { event: GreenlightEvent; frame: Buffer } | undefined;
-  /** The latest refusal, which the spaced warning names. */
-  #refusal = { status: 0, error: '' };
-  readonly #refused: () => void;
+  /** The spaced warning for refused clients, naming the latest refusal. */
+  readonly #refused: (refusal: { status: number; error: string }) => void;
 
   /**
    * `subscribe` delivers events once they are journaled (never before: a client must never hold an
@@ -139,9 +138,9 @@ export class EventStream {
     this.#policy = options.policy;
     this.#logger = options.logger;
     // A flood of refused clients must not flood the log: the first, then a count at most once a minute.
-    this.#refused = spacedWarning(this.#logger, REFUSAL_LOG_MS, (count) => ({
-      fields: { status: this.#refusal.status, refused: count },
-      message: `stream client refused (${this.#refusal.status}): ${this.#refusal.error}${count > 1 ? ` (${count} refusals since the last such line)` : ''}`,
+    this.#refused = spacedWarning(this.#logger, REFUSAL_LOG_MS, (count, { status, error }: { status: number; error: string }) => ({
+      fields: { status, refused: count },
+      message: `stream client refused (${status}): ${error}${count > 1 ? ` (${count} refusals since the last such line)` : ''}`,
     }));
     this.#heartbeat = setInterval(() => {
       for (const client of this.#clients.values()) {
@@ -228,8 +227,7 @@ export class EventStream {
 
   #refuse(refuse: UpgradeRefusal, status: number, error: string, headers: Record<string, string> = {}): void {
     refuse(status, error, headers);
-    this.#refusal = { status, error };
-    this.#refused();
+    this.#refused({ status, error });
   }
 
   /** Serialize and frame an event once for all the clients it goes to, not once per client. */

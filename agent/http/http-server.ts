@@ -19,7 +19,7 @@ import type { Redactor } from '../../config/redactor.js';
 import { parseHost } from '../../config/schema.js';
 import { VERSION } from '../package.js';
 import { spacedWarning } from '../telemetry/logger.js';
-import { ConnectionRoom, MAX_IN_FLIGHT } from './connection-room.js';
+import { ConnectionRoom, MAX_IN_FLIGHT, type RoomClosure } from './connection-room.js';
 import { duplicateKeys, type DuplicateKey } from './duplicate-keys.js';
 import type { TurnQueue } from './turn-queue.js';
 
@@ -313,33 +313,30 @@ export async function startHttpServer(options: {
   // A flood of connections (half-open, never a request) must not take the file descriptors the
   // probes need, nor keep operators out: connection-room.ts.
   const limit = options.maxConnections ?? MAX_CONNECTIONS;
-  let closures = { evicted: 0, refused: 0, from: undefined as string | undefined };
-  const closed = spacedWarning(logger, DROP_WARN_MS, () => {
-    const { evicted, refused, from } = closures;
-    closures = { evicted: 0, refused: 0, from: undefined };
-    return {
-      fields: { evicted, refused, from, limit },
+  // Evicted and refused connections share a line; the one counts both, the other says which.
+  let evicted = 0;
+  const closed = spacedWarning(logger, DROP_WARN_MS, (count, latest: RoomClosure) => {
+    const refused = count - evicted;
+    const line = {
+      fields: { evicted, refused, from: latest.from, limit },
       message:
-        `${evicted + refused} connection(s) to the API closed: ${limit} are open already. ` +
+        `${count} connection(s) to the API closed: ${limit} are open already. ` +
         `${evicted} idle one(s) made room for new ones, ${refused} new one(s) were refused because every open one was in use or had just opened ` +
         '(the probes keep their sockets; look for a client that opens connections and never uses them)',
     };
+    evicted = 0;
+    return line;
   });
-  let pipelinedFrom: string | undefined;
-  const pipelined = spacedWarning(logger, DROP_WARN_MS, (count) => ({
-    fields: { closed: count, from: pipelinedFrom, limit: MAX_IN_FLIGHT },
+  const pipelined = spacedWarning(logger, DROP_WARN_MS, (count, latest: RoomClosure) => ({
+    fields: { closed: count, from: latest.from, limit: MAX_IN_FLIGHT },
     message: `${count} connection(s) to the API closed for sending more than ${MAX_IN_FLIGHT} requests at once without reading the answers (HTTP pipelining): their answers would have waited in memory`,
   }));
   const room = new ConnectionRoom(
     limit,
-    ({ why, from }) => {
-      if (why === 'pipelined') {
-        pipelinedFrom = from;
-        return pipelined();
-      }
-      closures[why]++;
-      closures.from ??= from;
-      closed();
+    (closure) => {
+      if (closure.why === 'pipelined') return pipelined(closure);
+      if (closure.why === 'evicted') evicted++;
+      closed(closure);
     },
     options.graceMs,
   );

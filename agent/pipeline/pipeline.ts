@@ -89,9 +89,8 @@ export class Pipeline {
   readonly #dispatcher: Dispatcher;
   readonly #tls: TlsObserver;
   readonly #logger: Logger;
-  /** The latest probe the agent could not run on its own side, and the spaced warning that says so. */
-  #notRunHere: { code: string | undefined; probe: string; env: string } = { code: undefined, probe: '', env: '' };
-  readonly #warnNotRunHere: () => void;
+  /** The spaced warning for probes the agent could not run on its own side, naming the latest. */
+  readonly #warnNotRunHere: (probe: { code: string | undefined; probe: string; env: string }) => void;
   readonly #shedder: LoadShedder;
   /** Rule evaluations in flight (they finish before close). */
   readonly #evaluations = new Set<Promise<unknown>>();
@@ -125,9 +124,9 @@ export class Pipeline {
     this.#dispatcher = options.dispatcher;
     this.#tls = options.tls;
     this.#logger = options.logger;
-    this.#warnNotRunHere = spacedWarning(this.#logger, LOCAL_WARN_MS, (count) => ({
-      fields: { ...this.#notRunHere, skipped: count },
-      message: `${count} probe(s) not run: the agent itself is out of resources (${this.#notRunHere.code}: no file descriptor or memory left), not the target; counted as skipped ticks, never as the target's failures. Check the agent's open connections (its API port) and its file limit (LimitNOFILE)`,
+    this.#warnNotRunHere = spacedWarning(this.#logger, LOCAL_WARN_MS, (count, latest: { code: string | undefined; probe: string; env: string }) => ({
+      fields: { ...latest, skipped: count },
+      message: `${count} probe(s) not run: the agent itself is out of resources (${latest.code}: no file descriptor or memory left), not the target; counted as skipped ticks, never as the target's failures. Check the agent's open connections (its API port) and its file limit (LimitNOFILE)`,
     }));
     this.#shedder = new LoadShedder({ limit: options.connections, logger: options.logger, utilization: options.loopUtilization });
     this.scheduler = new ProbeScheduler({
@@ -352,8 +351,7 @@ export class Pipeline {
     this.#host.metrics.recordSkipped(entry.series);
     if (why === 'shed') return;
     if (why === 'local') {
-      this.#notRunHere = { code, probe: entry.series.probe, env: entry.series.env };
-      this.#warnNotRunHere();
+      this.#warnNotRunHere({ code, probe: entry.series.probe, env: entry.series.env });
       return;
     }
     this.#logger.debug(

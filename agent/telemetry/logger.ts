@@ -71,26 +71,33 @@ export function logEvent(logger: Logger, event: GreenlightEvent): void {
 /**
  * A warning for something that may happen thousands of times a second (connections refused,
  * probes not run): logged at most every `everyMs` (monotonic), with how many happened since the
- * last, so a flood is said without becoming a flood of lines. `warn` counts one and logs when due;
- * what happened since the last line is said `everyMs` after it even when nothing more happens
- * (found from outside: a burst of 2,004 connections closed in under a second was logged as "1",
- * and its other 2,003 were logged 45 s later with the next burst, as if they were part of it).
+ * last and the latest of them (`say(count, latest)`), so a flood is said without becoming a flood
+ * of lines. `warn(occurrence)` counts one and logs when due; what happened since the last line is
+ * said `everyMs` after it even when nothing more happens (found from outside: a burst of 2,004
+ * connections closed in under a second was logged as "1", and its other 2,003 were logged 45 s
+ * later with the next burst, as if they were part of it).
  */
-export function spacedWarning(logger: Logger, everyMs: number, say: (count: number) => { fields: Record<string, unknown>; message: string }): () => void {
+export function spacedWarning<T>(
+  logger: Logger,
+  everyMs: number,
+  say: (count: number, latest: T) => { fields: Record<string, unknown>; message: string },
+): (occurrence: T) => void {
   let count = 0;
+  let latest: T | undefined;
   let warnedAt = Number.NEGATIVE_INFINITY;
   let due: ReturnType<typeof setTimeout> | undefined;
   const flush = () => {
     clearTimeout(due);
     due = undefined;
     if (count === 0) return;
-    const { fields, message } = say(count);
+    const { fields, message } = say(count, latest as T);
     logger.warn(fields, message);
     warnedAt = performance.now();
     count = 0;
   };
-  return () => {
+  return (occurrence) => {
     count++;
+    latest = occurrence;
     const waited = performance.now() - warnedAt;
     if (waited >= everyMs) flush();
     else due ??= setTimeout(flush, everyMs - waited).unref();

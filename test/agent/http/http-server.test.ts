@@ -682,10 +682,10 @@ describe('a flood of connections (found from outside: 21,000 half-open connectio
     onTestFinished(() => {
       vi.useRealTimers();
     });
-    const lines: { count: number }[] = [];
-    const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line) as { count: number }) });
-    const warn = spacedWarning(logger, 10_000, (count) => ({ fields: { count }, message: `${count} closed` }));
-    for (let i = 0; i < 2_004; i++) warn();
+    const lines: { count: number; latest: number }[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line) as { count: number; latest: number }) });
+    const warn = spacedWarning(logger, 10_000, (count, latest: number) => ({ fields: { count, latest }, message: `${count} closed` }));
+    for (let i = 0; i < 2_004; i++) warn(i);
     expect(lines.map((line) => line.count)).toEqual([1]);
     vi.advanceTimersByTime(9_999);
     expect(lines.map((line) => line.count)).toEqual([1]);
@@ -694,7 +694,9 @@ describe('a flood of connections (found from outside: 21,000 half-open connectio
     // Nothing more happened: nothing more is said, and the next one is said at once.
     vi.advanceTimersByTime(60_000);
     expect(lines).toHaveLength(2);
-    warn();
+    warn(2_004);
     expect(lines.map((line) => line.count)).toEqual([1, 2_003, 1]);
+    // Each line names the latest of what it counts.
+    expect(lines.map((line) => line.latest)).toEqual([0, 2_003, 2_004]);
   });
 });
