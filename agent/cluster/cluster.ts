@@ -310,18 +310,14 @@ export class Cluster {
    */
   recordAction(record: ActionRecord): void {
     if (record.state === 'started') return;
-    const key = `action:${record.incident}\u0000${record.action}`;
-    if (record.effect !== 'state') {
-      this.#enqueue({ key, events: 0, run: () => this.store.finishAction(record).then(() => undefined) });
-      return;
-    }
-    const term = this.#term;
-    if (!term) {
+    // Only an outcome of the agent's own state is fenced: unfenced, the store never refuses one.
+    const term = record.effect === 'state' ? this.#term : undefined;
+    if (record.effect === 'state' && !term) {
       this.#logger.warn(`${record.action}'s outcome for ${record.incident} is not shared: this agent does not lead, and the leader settles it`);
       return;
     }
     this.#enqueue({
-      key,
+      key: `action:${record.incident}\u0000${record.action}`,
       events: 0,
       run: () => this.#fenced(`recording ${record.action}'s outcome for ${record.incident}`, this.store.finishAction(record, term)),
     });
