@@ -160,7 +160,7 @@ export interface Controller {
    * Record a switch found already done in the traffic layer (after a crash), without switching
    * again, then run the steps after it (switching.steps), which the crash came before.
    */
-  adoptSwitch(to: string, context: ActionContext, detail: string, options?: { kind?: SwitchPlan['kind']; signal?: AbortSignal }): Promise<void>;
+  adoptSwitch(to: string, context: ActionContext, detail: string, kind: SwitchPlan['kind'], signal: AbortSignal): Promise<void>;
   /** Send an alert through the receivers (never waits for delivery). */
   alert(notice: AlertNotice): void;
   /** The alerts firing now that belong to `incident`, those raised before a restart included (the dispatcher keeps them). */

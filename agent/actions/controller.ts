@@ -37,7 +37,7 @@ export function createController(parts: {
     switching: () => traffic.switching,
     rolledBackFromAt: (env) => traffic.rolledBackFromAt(env),
     servingEnvironment: (signal, incident) => traffic.serving(signal, incident),
-    adoptSwitch: (to, context, detail, options) => traffic.adopt(to, context, detail, options),
+    adoptSwitch: (to, context, detail, kind, signal) => traffic.adopt(to, context, detail, kind, signal),
     alert: (notice) => alerts.notify(notice),
     firingAlerts: (incident) => alerts.firing().filter((notice) => notice.incident === incident),
     applyFlagPreset: (preset, envs, actor, reason) => ({ changed: flags.applyPreset(preset, envs, { actor, reason }).length }),

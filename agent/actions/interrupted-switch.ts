@@ -24,10 +24,7 @@ export async function settleInterruptedSwitch(
   const serving = await controller.servingEnvironment(signal, context.incident);
   if (serving === live) return 'not-moved';
   if (serving === undefined) return 'unknown';
-  await controller.adoptSwitch(serving, context, `found ${serving} serving after a restart interrupted ${words.what}`, {
-    ...(words.kind ? { kind: words.kind } : {}),
-    signal,
-  });
+  await controller.adoptSwitch(serving, context, `found ${serving} serving after a restart interrupted ${words.what}`, words.kind ?? 'rollback', signal);
   return {
     settled: {
       outcome: 'succeeded',

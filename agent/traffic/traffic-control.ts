@@ -378,8 +378,7 @@ export class TrafficControl {
       const rolledBackFrom = plan.kind === 'rollback' ? { ...Object.fromEntries(this.#rolledBackFrom), [from]: leftAt } : undefined;
       if ('confirm' in fence && fence.confirm) await fence.confirm(rolledBackFrom);
       this.#record(from, plan.to, context, outcome, plan.kind, verification, leftAt);
-      const request = { from, to: plan.to, kind: plan.kind, incident: context.incident, reason: context.message, rule: context.rule?.name ?? null };
-      const steps = await this.#runSteps(request, signal);
+      const steps = await this.#runSteps(stepRequest(from, plan.to, plan.kind, context), signal);
       if (!steps.ok)
         this.#options.logger.error(
           { incident: context.incident, to: plan.to, step: steps.failed?.name },
@@ -435,15 +434,13 @@ export class TrafficControl {
    * left to act on a failure, so one raises switch-step-failed. A stop that cuts them short leaves
    * them pending for the next start, as after any switch.
    */
-  async adopt(to: string, context: ActionContext, detail: string, options: { kind?: SwitchPlan['kind']; signal?: AbortSignal } = {}): Promise<void> {
+  async adopt(to: string, context: ActionContext, detail: string, kind: SwitchPlan['kind'], signal: AbortSignal): Promise<void> {
     const from = this.#live;
-    const kind = options.kind ?? 'rollback';
     this.#record(from, to, context, { detail }, kind);
-    const request = { from, to, kind, incident: context.incident, reason: context.message, rule: context.rule?.name ?? null, resumed: true };
     await this.exclusive(`switch steps after an adopted switch (${context.incident})`, async () => {
       // Another switch came first: the steps after it ran for the environment now live.
       if (this.#live !== to) return;
-      await this.#runSteps(request, options.signal ?? new AbortController().signal);
+      await this.#runSteps({ ...stepRequest(from, to, kind, context), resumed: true }, signal);
     });
   }
 
@@ -542,4 +539,9 @@ export class TrafficControl {
 
 function round(ms: number): number {
   return Math.round(ms * 10) / 10;
+}
+
+/** What the steps after a switch are told of it. */
+function stepRequest(from: string, to: string, kind: SwitchPlan['kind'], context: ActionContext): SwitchStepRequest {
+  return { from, to, kind, incident: context.incident, reason: context.message, rule: context.rule?.name ?? null };
 }
