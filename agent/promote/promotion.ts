@@ -674,7 +674,6 @@ export class PromotionRun {
       { from: this.from, to: this.to, kind: 'promotion' },
       { rule: null, incident: `promote:${this.id}`, env: this.from, severity: 'info', message, figures: null, actor: request.actor, startedAt: now() },
       this.#deps.signal,
-      true,
     );
     if (!result.switched) {
       if (this.#deps.signal.aborted && result.why === 'adapter') {
@@ -706,7 +705,7 @@ export class PromotionRun {
    * next start (promotion-switch.ts). One cut off by a stop stays started, as a crash leaves it:
    * nobody knows whether the traffic layer moved.
    */
-  async #journaledSwitch(plan: SwitchPlan, context: ActionContext, signal: AbortSignal, forward = false): Promise<SwitchResult> {
+  async #journaledSwitch(plan: SwitchPlan, context: ActionContext, signal: AbortSignal): Promise<SwitchResult> {
     const { host, now } = this.#deps;
     const record: ActionRecord = {
       incident: context.incident,
@@ -725,8 +724,8 @@ export class PromotionRun {
       finishedAt: now(),
       detail: result.switched ? `switched ${plan.from} → ${plan.to}: ${result.detail}` : result.reason,
     };
-    // The forward switch stays open until its verification concludes (#closeForward).
-    if (forward && result.switched) this.#forwardRecord = finished;
+    // The forward switch (the revert's kind is a rollback's) stays open until its verification concludes (#closeForward).
+    if (plan.kind === 'promotion' && result.switched) this.#forwardRecord = finished;
     else host.recordAction(finished);
     return result;
   }
