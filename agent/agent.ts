@@ -27,7 +27,7 @@ import { clusterRoutes, leaderOnly, type ClusterRole } from './cluster/cluster-r
 import { resumeActions, sharedState, takeOver } from './cluster/takeover.js';
 import { EventBus } from './events/events.js';
 import { announceStart, announceStop } from './events/lifecycle.js';
-import type { EventQuery } from './events/journal.js';
+import type { HistoryQuery } from './events/journal-pages.js';
 import { Persistence } from './events/persistence.js';
 import { flagRoutes } from './flags/flag-routes.js';
 import { FlagStore, resumeFlags, type FlagPersistence, type FlagState } from './flags/flag-store.js';
@@ -358,7 +358,8 @@ export class Agent {
       ready: () => this.ready,
       storeProblem: () => (cluster?.unavailable ? "the cluster's PostgreSQL does not answer; no agent acts until it does" : undefined),
       state: () => this.state(),
-      history: (query: EventQuery) => this.#api?.history(query) ?? Promise.resolve(undefined),
+      environments: () => Object.keys(this.config.environments),
+      history: (query: HistoryQuery) => this.#api?.history(query) ?? Promise.resolve(undefined),
     };
     const role = this.#role();
     const lifecycleRoutes = alertRoutes(this.alertLifecycle, { environments: () => Object.keys(this.config.environments) });

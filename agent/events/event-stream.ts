@@ -28,7 +28,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { EventListener, GreenlightEvent } from './events.js';
 import { originOf, parseHost } from '../../config/schema.js';
 import { authorize, type Tokens, type UpgradeRefusal } from '../http/http-server.js';
-import { isOfType, parseEventId, textFrame, typeFilterProblem, type EncodedEvent, type JournalPages } from './journal-pages.js';
+import { matches, parseEventFilter, textFrame, type EncodedEvent, type EventFilter, type JournalPages } from './journal-pages.js';
 import type { TurnQueue } from '../http/turn-queue.js';
 import { spacedWarning } from '../telemetry/logger.js';
 
@@ -58,14 +58,6 @@ const CLOSE_GRACE_MS = 10_000;
  */
 const DROPPED = new Error('stream client dropped');
 
-export interface StreamFilter {
-  since: number | undefined;
-  type: string | undefined;
-  env: string | undefined;
-  severity: string | undefined;
-  probe: string | undefined;
-}
-
 /** What the stream's access decisions read, at each upgrade (a reload applies to the next client). */
 export interface StreamPolicy {
   tokens: Tokens;
@@ -77,21 +69,11 @@ export interface StreamPolicy {
   environments: readonly string[];
 }
 
-type Filterable = Pick<GreenlightEvent, 'type' | 'env' | 'severity' | 'probe'> | EncodedEvent;
-
-export function matches(event: Filterable, filter: StreamFilter): boolean {
-  if (!isOfType(event.type, filter.type)) return false;
-  if (filter.env !== undefined && event.env !== filter.env) return false;
-  if (filter.severity !== undefined && event.severity !== filter.severity) return false;
-  if (filter.probe !== undefined && event.probe !== filter.probe) return false;
-  return true;
-}
-
 interface Client {
   readonly socket: WebSocket;
   /** The connection under the WebSocket: its 'drain' says the client has read what was queued. */
   readonly raw: Duplex;
-  readonly filter: StreamFilter;
+  readonly filter: EventFilter;
   readonly address: string;
   /** The last journal id handled: sent, or filtered out. A client cut off resumes after it. */
   position: number;
@@ -184,7 +166,7 @@ export class EventStream {
         `a page from ${JSON.stringify(origin.slice(0, 200))} may not open the stream: only the agent's own pages and the origins in api.allowedOrigins may`,
       );
     }
-    const filter = parseFilter(url.searchParams, policy.environments);
+    const filter = parseEventFilter(url.searchParams, policy.environments);
     if (typeof filter === 'string') return refuse(400, filter);
     const token = url.searchParams.get('token');
     const credential = req.headers.authorization ?? (token ? `Bearer ${token}` : undefined);
@@ -236,7 +218,7 @@ export class EventStream {
     return this.#encoded.frame;
   }
 
-  #serve(socket: WebSocket, raw: Duplex, filter: StreamFilter, address: string, credential: string | undefined): void {
+  #serve(socket: WebSocket, raw: Duplex, filter: EventFilter, address: string, credential: string | undefined): void {
     const client: Client = {
       socket,
       raw,
@@ -389,26 +371,4 @@ function sameOrigin(origin: string, host: string | undefined): boolean {
 function remoteAddress(req: IncomingMessage): string {
   const address = req.socket.remoteAddress ?? 'unknown';
   return address.startsWith('::ffff:') ? address.slice(7) : address;
-}
-
-/** The client's filter, or why it is refused (400): a filter that can match nothing is a mistake, not a quiet stream. */
-function parseFilter(params: URLSearchParams, environments: readonly string[]): StreamFilter | string {
-  const sinceText = params.get('since');
-  const since = sinceText === null ? undefined : parseEventId(sinceText, 'since');
-  if (typeof since === 'string') return since;
-  const type = params.get('type') ?? undefined;
-  const typeProblem = type === undefined ? undefined : typeFilterProblem(type);
-  if (typeProblem) return typeProblem;
-  const env = params.get('env') ?? undefined;
-  if (env !== undefined && !environments.includes(env)) return `env must be one of ${environments.join(', ')}, not ${JSON.stringify(env)}`;
-  const severity = params.get('severity') ?? undefined;
-  if (severity !== undefined && !['info', 'warning', 'critical'].includes(severity))
-    return `severity must be info, warning or critical, not ${JSON.stringify(severity)}`;
-  return {
-    since,
-    type,
-    env,
-    severity,
-    probe: params.get('probe') ?? undefined,
-  };
 }

@@ -12,7 +12,7 @@
  * is read afresh each time. Each read is one indexed query of PAGE_EVENTS rows at most, whatever
  * the journal's size or gaps.
  */
-import { EVENT_TYPES, type EventJson } from './events.js';
+import { EVENT_TYPES, type EventJson, type GreenlightEvent } from './events.js';
 import type { TurnQueue } from '../http/turn-queue.js';
 
 /** Events per page: a page is the unit of work a reader does per slice of the TurnQueue. */
@@ -171,25 +171,68 @@ export function isOfType(type: string, filter: string | undefined): boolean {
   return filter === undefined || type === filter || type.startsWith(`${filter}.`);
 }
 
+/** Which events a reader wants (GET /api/v1/events, the stream): those after `since` of which each given field holds. */
+export interface EventFilter {
+  since: number | undefined;
+  type: string | undefined;
+  env: string | undefined;
+  severity: string | undefined;
+  probe: string | undefined;
+}
+
+type Filterable = Pick<GreenlightEvent, 'type' | 'env' | 'severity' | 'probe'> | EncodedEvent;
+
+/** Whether `event` is of the kind `filter` asks for (its `since` is the reader's to apply). */
+export function matches(event: Filterable, filter: EventFilter): boolean {
+  if (!isOfType(event.type, filter.type)) return false;
+  if (filter.env !== undefined && event.env !== filter.env) return false;
+  if (filter.severity !== undefined && event.severity !== filter.severity) return false;
+  if (filter.probe !== undefined && event.probe !== filter.probe) return false;
+  return true;
+}
+
 /**
- * GET /api/v1/events: at most `limit` events after `since` of type `type`, oldest first, read a
- * page per slice of `turns`. `next` is where to go on from: the last event returned, or, when the
- * journal's end came first, the last event looked at (none of the type lies between). Undefined
- * once the turns are closed (the agent is stopping).
+ * A request's filter (`since`, `type`, `env`, `severity`, `probe`), or why it is refused (400): a
+ * filter that can match nothing is a mistake, not a quiet answer. GET /api/v1/events and the stream
+ * take the same ones, judged alike: an `env=` the events endpoint ignored gave every environment's
+ * events to a reader who believed it had asked for one.
  */
-export async function readHistory(
-  pages: JournalPages,
-  turns: TurnQueue,
-  query: { since: number; limit: number; type?: string | undefined },
-): Promise<{ events: EncodedEvent[]; next: number } | undefined> {
+export function parseEventFilter(params: URLSearchParams, environments: readonly string[]): EventFilter | string {
+  const sinceText = params.get('since');
+  const since = sinceText === null ? undefined : parseEventId(sinceText, 'since');
+  if (typeof since === 'string') return since;
+  const type = params.get('type') ?? undefined;
+  const typeProblem = type === undefined ? undefined : typeFilterProblem(type);
+  if (typeProblem) return typeProblem;
+  const env = params.get('env') ?? undefined;
+  if (env !== undefined && !environments.includes(env)) return `env must be one of ${environments.join(', ')}, not ${JSON.stringify(env)}`;
+  const severity = params.get('severity') ?? undefined;
+  if (severity !== undefined && !['info', 'warning', 'critical'].includes(severity))
+    return `severity must be info, warning or critical, not ${JSON.stringify(severity)}`;
+  return { since, type, env, severity, probe: params.get('probe') ?? undefined };
+}
+
+/** What GET /api/v1/events asks the journal for. */
+export interface HistoryQuery {
+  limit: number;
+  filter: EventFilter;
+}
+
+/**
+ * GET /api/v1/events: at most `limit` events after `filter.since` (0 when not given) that match
+ * `filter`, oldest first, read a page per slice of `turns`. `next` is where to go on from: the
+ * last event returned, or, when the journal's end came first, the last event looked at (none that
+ * matches lies between). Undefined once the turns are closed (the agent is stopping).
+ */
+export async function readHistory(pages: JournalPages, turns: TurnQueue, query: HistoryQuery): Promise<{ events: EncodedEvent[]; next: number } | undefined> {
   const events: EncodedEvent[] = [];
-  let position = query.since;
+  let position = query.filter.since ?? 0;
   for (;;) {
     const done = await turns.run(() => {
       const page = pages.after(position);
       for (const event of page.events) {
         position = event.id;
-        if (!isOfType(event.type, query.type)) continue;
+        if (!matches(event, query.filter)) continue;
         events.push(event);
         if (events.length === query.limit) return true;
       }

@@ -8,8 +8,8 @@ import type { Logger } from 'pino';
 import type { Redactor } from '../../config/redactor.js';
 import type { Config } from '../../config/schema.js';
 import { EventStream } from '../events/event-stream.js';
-import type { EventQuery, Journal } from '../events/journal.js';
-import { JournalPages, readHistory, type EncodedEvent } from '../events/journal-pages.js';
+import type { Journal } from '../events/journal.js';
+import { JournalPages, readHistory, type EncodedEvent, type HistoryQuery } from '../events/journal-pages.js';
 import { startHttpServer, type HttpServer, type Route } from './http-server.js';
 import { TurnQueue } from './turn-queue.js';
 
@@ -70,8 +70,8 @@ export class ApiServer {
     return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   }
 
-  /** GET /api/v1/events: journaled events after `since`, serialized, read a page per turn of the event loop. */
-  history(query: EventQuery): Promise<{ events: EncodedEvent[]; next: number } | undefined> {
+  /** GET /api/v1/events: journaled events that match the query, serialized, read a page per turn of the event loop. */
+  history(query: HistoryQuery): Promise<{ events: EncodedEvent[]; next: number } | undefined> {
     return readHistory(this.#pages, this.#turns, query);
   }
 

@@ -1,7 +1,6 @@
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
-import type { EventQuery } from '../events/journal.js';
-import { parseEventId, typeFilterProblem, type EncodedEvent } from '../events/journal-pages.js';
+import { parseEventFilter, type EncodedEvent, type HistoryQuery } from '../events/journal-pages.js';
 import type { AgentMetrics } from '../telemetry/metrics.js';
 import { HttpError, type Route, type RouteResponse } from './http-server.js';
 import type { AgentState } from './state-view.js';
@@ -15,8 +14,10 @@ export interface CoreSource {
   /** Why the state store cannot be used now (a cluster's PostgreSQL down); undefined while it can. */
   storeProblem(): string | undefined;
   state(): AgentState;
-  /** Journaled events after `since`, serialized; undefined while starting or once stopping. */
-  history(query: EventQuery): Promise<{ events: EncodedEvent[]; next: number } | undefined>;
+  /** The environments of the config in force: what an `env=` filter may name. */
+  environments(): readonly string[];
+  /** Journaled events that match the query, serialized; undefined while starting or once stopping. */
+  history(query: HistoryQuery): Promise<{ events: EncodedEvent[]; next: number } | undefined>;
 }
 
 const COMMA = Buffer.from(',');
@@ -95,13 +96,9 @@ export function coreRoutes(agent: CoreSource): Route[] {
       path: '/api/v1/events',
       auth: 'history',
       handle: async ({ query }) => {
-        const since = parseEventId(query.get('since') || '0', 'since');
-        if (typeof since === 'string') throw new HttpError(400, since);
-        const limit = parseLimit(query.get('limit'));
-        const type = query.get('type') ?? undefined;
-        const problem = type === undefined ? undefined : typeFilterProblem(type);
-        if (problem) throw new HttpError(400, problem);
-        const history = await agent.history({ since, limit, type });
+        const filter = parseEventFilter(query, agent.environments());
+        if (typeof filter === 'string') throw new HttpError(400, filter);
+        const history = await agent.history({ limit: parseLimit(query.get('limit')), filter });
         if (!history) throw new HttpError(503, 'greenlight is starting or stopping: try again');
         // The events are already JSON (serialized once for every reader): joined, not re-encoded.
         const parts: Buffer[] = [Buffer.from('{"events":[')];

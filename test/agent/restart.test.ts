@@ -77,6 +77,15 @@ probes:
       expect(history.events.find((e) => e.type === 'traffic.switched')).toMatchObject({ env: 'green', data: { from: 'blue', to: 'green' } });
       const switches = (await (await fetch(`${base}/api/v1/events?type=traffic`)).json()) as { events: GreenlightEvent[] };
       expect(switches.events.map((e) => e.type)).toEqual(['traffic.switched']);
+      // The stream's filters, on the history too (regression: env= was ignored there).
+      const onGreen = (await (await fetch(`${base}/api/v1/events?env=green&limit=1000`)).json()) as { events: GreenlightEvent[] };
+      expect(onGreen.events.map((e) => e.type)).toContain('traffic.switched');
+      expect(onGreen.events.every((e) => e.env === 'green')).toBe(true);
+      expect(onGreen.events.length).toBeLessThan(history.events.length);
+      const { severity } = onGreen.events.find((e) => e.type === 'traffic.switched')!;
+      const bySeverity = (await (await fetch(`${base}/api/v1/events?env=green&severity=${severity}&limit=1000`)).json()) as { events: GreenlightEvent[] };
+      expect(bySeverity.events.map((e) => e.type)).toContain('traffic.switched');
+      expect(bySeverity.events.every((e) => e.env === 'green' && e.severity === severity)).toBe(true);
       const page = (await (await fetch(`${base}/api/v1/events?since=2&limit=3`)).json()) as { events: GreenlightEvent[]; next: number };
       expect(page.events.map((e) => e.id)).toEqual([3, 4, 5]);
       expect(page.next).toBe(5);

@@ -96,6 +96,9 @@ describe('the event stream', () => {
     // (regression: type= and env=purple were accepted); the type is judged as GET /api/v1/events judges it.
     const stream = `${harness.base.replace('http', 'ws')}/api/v1/stream`;
     expect(await tryStream(`${stream}?env=purple`)).toEqual({ status: 400, error: 'env must be one of blue, green, not "purple"' });
+    // GET /api/v1/events takes the stream's filters, judged alike (regression: it ignored env=, and answered every environment's events).
+    const byEnv = await fetch(`${harness.base}/api/v1/events?env=purple`);
+    expect([byEnv.status, ((await byEnv.json()) as { error: string }).error]).toEqual([400, 'env must be one of blue, green, not "purple"']);
     // Misspelt, unknown or malformed: refused the same way (regression: `nope` and `rule.fring` streamed nothing, for ever).
     for (const type of ['', 'Probe!', 'rule.firing.x', 'nope', 'rule.fring', 'probe.']) {
       const typeError = `type ${JSON.stringify(type)} is not an event type or prefix such as probe, rule.firing (prefixes: ${PREFIXES})`;

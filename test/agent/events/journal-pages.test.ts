@@ -2,16 +2,16 @@ import { createRequire } from 'node:module';
 import type { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { eventJson, type EventJson, type GreenlightEvent } from '../../../agent/events/events.js';
-import { JournalPages, PAGE_EVENTS, readHistory, textFrame } from '../../../agent/events/journal-pages.js';
+import { JournalPages, PAGE_EVENTS, parseEventFilter, readHistory, textFrame, type EventFilter } from '../../../agent/events/journal-pages.js';
 import { TurnQueue } from '../../../agent/http/turn-queue.js';
 
-function event(id: number, type = 'flag.changed'): GreenlightEvent {
+function event(id: number, type = 'flag.changed', env = 'blue'): GreenlightEvent {
   return {
     id,
     time: new Date(1_700_000_000_000 + id).toISOString(),
     type,
     severity: 'info',
-    env: 'blue',
+    env,
     probe: null,
     rule: null,
     message: `event ${id}`,
@@ -20,8 +20,8 @@ function event(id: number, type = 'flag.changed'): GreenlightEvent {
 }
 
 /** A journal of `ids`, read as the agent reads it, counting reads. */
-function journalOf(ids: number[], type?: (id: number) => string) {
-  const events = ids.map((id) => event(id, type?.(id)));
+function journalOf(ids: number[], type?: (id: number) => string, env?: (id: number) => string) {
+  const events = ids.map((id) => event(id, type?.(id), env?.(id)));
   const reads: { since: number; limit: number }[] = [];
   const read = (since: number, limit: number): EventJson[] => {
     reads.push({ since, limit });
@@ -100,21 +100,63 @@ describe('JournalPages', () => {
   });
 });
 
+/** A filter of the fields given, the rest unset. */
+const only = (fields: Partial<EventFilter>): EventFilter => ({
+  since: undefined,
+  type: undefined,
+  env: undefined,
+  severity: undefined,
+  probe: undefined,
+  ...fields,
+});
+
 describe('readHistory (GET /api/v1/events)', () => {
   it('returns up to limit events of the type after since, a page per slice, and where to go on from', async () => {
     const { pages } = journalOf(range(1, 1_000), (id) => (id % 100 === 0 ? 'traffic.switched' : 'flag.changed'));
     const turns = new TurnQueue();
-    const first = await readHistory(pages, turns, { since: 0, limit: 3, type: 'traffic' });
+    const first = await readHistory(pages, turns, { limit: 3, filter: only({ since: 0, type: 'traffic' }) });
     expect(first!.events.map((e) => e.id)).toEqual([100, 200, 300]);
     expect(first!.next).toBe(300);
-    const rest = await readHistory(pages, turns, { since: first!.next, limit: 100, type: 'traffic' });
+    const rest = await readHistory(pages, turns, { limit: 100, filter: only({ since: first!.next, type: 'traffic' }) });
     expect(rest!.events.map((e) => e.id)).toEqual([400, 500, 600, 700, 800, 900, 1_000]);
     // None of the type after 1000 so far: go on from the end.
-    const none = await readHistory(pages, turns, { since: 0, limit: 10, type: 'promote' });
+    const none = await readHistory(pages, turns, { limit: 10, filter: only({ type: 'promote' }) });
     expect(none).toEqual({ events: [], next: 1_000 });
     expect(turns.granted).toBeGreaterThanOrEqual(Math.ceil(1_000 / PAGE_EVENTS));
     turns.close();
-    expect(await readHistory(pages, turns, { since: 0, limit: 10 })).toBeUndefined();
+    expect(await readHistory(pages, turns, { limit: 10, filter: only({}) })).toBeUndefined();
+  });
+
+  it("returns only the environment's events when the filter names one, as the stream does", async () => {
+    const { pages } = journalOf(range(1, 300), undefined, (id) => (id % 3 === 0 ? 'green' : 'blue'));
+    const green = await readHistory(pages, new TurnQueue(), { limit: 1_000, filter: only({ env: 'green' }) });
+    expect(green!.events.map((e) => e.id)).toEqual(range(1, 100).map((i) => 3 * i));
+    const blueAfter = await readHistory(pages, new TurnQueue(), { limit: 2, filter: only({ since: 290, env: 'blue' }) });
+    expect(blueAfter!.events.map((e) => e.id)).toEqual([292, 293]);
+  });
+});
+
+describe('parseEventFilter (GET /api/v1/events and the stream)', () => {
+  const parse = (query: string) => parseEventFilter(new URLSearchParams(query), ['blue', 'green']);
+
+  it('takes since, type, env, severity and probe', () => {
+    expect(parse('since=7&type=probe&env=green&severity=critical&probe=health')).toEqual({
+      since: 7,
+      type: 'probe',
+      env: 'green',
+      severity: 'critical',
+      probe: 'health',
+    });
+    expect(parse('')).toEqual(only({}));
+  });
+
+  it.each([
+    ['since=-1', 'since must be a whole number'],
+    ['type=nope', 'type "nope" is not an event type'],
+    ['env=purple', 'env must be one of blue, green, not "purple"'],
+    ['severity=high', 'severity must be info, warning or critical, not "high"'],
+  ])('refuses %s, saying why', (query, problem) => {
+    expect(parse(query)).toContain(problem);
   });
 });
 
