@@ -141,6 +141,16 @@ export interface HttpServer {
  */
 export const MAX_UNREAD_BYTES = 64 * 1024 * 1024;
 
+/**
+ * The most bytes of anonymous request bodies (OFREP's) the API holds at once, read or being read
+ * and not yet answered, each reckoned at MAX_BODY_BYTES (so 256 at once). A request past it waits,
+ * its body unread (left to the socket and the kernel), until an earlier one is answered: the
+ * sender can only send as fast as the agent answers. A thousand connections each sending 64 KB
+ * bodies, pipelined, would otherwise queue a gigabyte; answered with a 503 at once, the refusals
+ * alone kept the loop busy.
+ */
+export const MAX_HELD_BODY_BYTES = 16 * 1024 * 1024;
+
 /** Connections the API keeps open at once (stream clients, scrapes, the CLI): far more than any deployment uses. */
 export const MAX_CONNECTIONS = 1_000;
 
@@ -165,7 +175,7 @@ export async function startHttpServer(options: {
   tokens: () => Tokens;
   /** api.allowedHosts, read at each request (a reload applies at once). */
   allowedHosts?: () => readonly string[];
-  /** Where `bulk` routes take their turns; without it they run at once. */
+  /** Where `bulk` routes and anonymous requests with a body take their turns; without it they run at once. */
   turns?: TurnQueue;
   logger: Logger;
   redactor?: Redactor;
@@ -173,6 +183,8 @@ export async function startHttpServer(options: {
   maxConnections?: number;
   /** MAX_UNREAD_BYTES unless a test asks for less. */
   maxUnreadBytes?: number;
+  /** MAX_HELD_BODY_BYTES unless a test asks for less. */
+  maxHeldBodyBytes?: number;
   /** How long a new connection has to send its request before it may make room (connection-room.ts); GRACE_MS unless a test asks for less. */
   graceMs?: number;
 }): Promise<HttpServer> {
@@ -186,6 +198,16 @@ export async function startHttpServer(options: {
   /** Bytes of answers handed to their connections that the OS has not taken yet: their clients have not read them (MAX_UNREAD_BYTES). */
   let unread = 0;
   const maxUnread = options.maxUnreadBytes ?? MAX_UNREAD_BYTES;
+  /** Anonymous request bodies held (MAX_HELD_BODY_BYTES), and the requests waiting to read theirs, first come first served. */
+  const held = { bytes: 0, max: options.maxHeldBodyBytes ?? MAX_HELD_BODY_BYTES, waiting: [] as (() => void)[] };
+  const holdBody = async (): Promise<void> => {
+    while (held.bytes + MAX_BODY_BYTES > held.max) await new Promise<void>((resolve) => held.waiting.push(resolve));
+    held.bytes += MAX_BODY_BYTES;
+  };
+  const releaseBody = (): void => {
+    held.bytes -= MAX_BODY_BYTES;
+    held.waiting.shift()?.();
+  };
   const reply = (res: ServerResponse, response: RouteResponse, headOnly = false) => {
     const bytes = send(
       res,
@@ -254,39 +276,66 @@ export async function startHttpServer(options: {
       role = decision.role;
     }
     const actor = role ? `api:${role}` : 'api';
+    const turns = options.turns;
+    // Work that grows with the agent (a bulk route), and an anonymous request's body (OFREP's: anyone
+    // may send one, as often as the agent answers), is done as a slice of the turn queue, at most
+    // a quarter of the time: a flood of them waits its turn rather than starving the probes.
+    const queued = turns !== undefined && (route.bulk === true || (role === null && route.body !== undefined));
+    // An anonymous body is held (MAX_HELD_BODY_BYTES) from before it is read until it is answered.
+    const holding = queued && route.body !== undefined;
+    let holds = false;
     try {
-      let body: unknown;
-      let rawBody: string | undefined;
-      let duplicates: readonly DuplicateKey[] = [];
+      let bytes: Buffer | undefined;
       if (route.body) {
-        // Until the body has arrived the request is not whole: a slow sender's connection may make room.
+        // Until the body has arrived the request is not whole: a slow sender's connection, or one
+        // waiting for room to send its body, may make room for another connection.
         room.receiving(req.socket);
-        const read = await readJsonBody(req).finally(() => room.received(req.socket));
+        let read: Awaited<ReturnType<typeof readBody>>;
+        try {
+          if (holding) {
+            await holdBody();
+            holds = true;
+          }
+          read = await readBody(req);
+        } finally {
+          room.received(req.socket);
+        }
         if ('error' in read) {
           reply(res, { status: read.status, body: route.errorBody?.(read.status, read.error, match.params!) ?? { error: read.error } });
           return;
         }
-        // Secrets sent in a body (a token pasted into a reason) never reach an audit trail or an answer.
-        const redact = (value: unknown) => (options.redactor ? options.redactor.value(value) : value);
-        const value = redact(read.value);
-        rawBody = read.text;
-        duplicates = duplicateKeys(read.text).map((twice) => ({ ...twice, values: twice.values.map(redact) }));
-        screenBody(route, value, duplicates, actor);
-        const parsed = route.body.safeParse(value);
-        if (!parsed.success) {
-          const error = invalidBody(parsed.error);
-          reply(res, { status: 400, body: route.errorBody?.(400, error, match.params!) ?? { error } });
-          return;
-        }
-        body = parsed.data;
+        bytes = read.bytes;
       }
-      const request: RouteRequest = { params: match.params!, query: url.searchParams, body, headers: req.headers, role, actor, rawBody, duplicates };
       if (route.bulk && unread > maxUnread)
         throw new HttpError(
           503,
           `the agent holds ${(unread / 1e6).toFixed(1)} MB of answers its clients have not read yet (at most ${(maxUnread / 1e6).toFixed(0)} MB before it renders another large one): try again shortly`,
         );
-      const response = route.bulk && options.turns ? await options.turns.run(() => route.handle(request)) : await route.handle(request);
+      // The body judged (JSON, secrets, duplicate keys, schema) and the route's answer.
+      const answer = (): RouteResponse | Promise<RouteResponse> => {
+        let body: unknown;
+        let rawBody: string | undefined;
+        let duplicates: readonly DuplicateKey[] = [];
+        if (route.body && bytes) {
+          const read = parseJsonBody(bytes, req.headers['content-type']);
+          if ('error' in read) return { status: read.status, body: route.errorBody?.(read.status, read.error, match.params!) ?? { error: read.error } };
+          // Secrets sent in a body (a token pasted into a reason) never reach an audit trail or an answer.
+          const redact = (value: unknown) => (options.redactor ? options.redactor.value(value) : value);
+          const value = redact(read.value);
+          rawBody = read.text;
+          duplicates = duplicateKeys(read.text).map((twice) => ({ ...twice, values: twice.values.map(redact) }));
+          screenBody(route, value, duplicates, actor);
+          const parsed = route.body.safeParse(value);
+          if (!parsed.success) {
+            const error = invalidBody(parsed.error);
+            return { status: 400, body: route.errorBody?.(400, error, match.params!) ?? { error } };
+          }
+          body = parsed.data;
+        }
+        const request: RouteRequest = { params: match.params!, query: url.searchParams, body, headers: req.headers, role, actor, rawBody, duplicates };
+        return route.handle(request);
+      };
+      const response = queued ? await turns.run(answer) : await answer();
       if (response === undefined) throw new HttpError(503, 'greenlight is stopping');
       if (response.stream) await sendStream(res, response);
       else reply(res, response, req.method === 'HEAD');
@@ -296,6 +345,8 @@ export async function startHttpServer(options: {
         status: error.status,
         body: route.errorBody?.(error.status, error.message, match.params!) ?? { error: error.message, code: error.code, ...error.details },
       });
+    } finally {
+      if (holds) releaseBody();
     }
   }
 
@@ -446,14 +497,11 @@ function sameSecret(given: string, expected: string): boolean {
 }
 
 /**
- * A request's JSON body, whatever Content-Type it came with: `curl -d '{"reason":"x"}'` says
- * application/x-www-form-urlencoded, and a 415 for it was no help to anyone. Refusing other types
- * would guard nothing either: every route that changes anything needs a bearer token, which no
- * cross-site form can send. A body that is not JSON is a 400 that names the type it came as.
+ * A request's body, read whole before any refusal: a client still uploading when the answer comes
+ * (undici's fetch) may otherwise never see it on a keep-alive connection. Over MAX_BODY_BYTES it
+ * is read on and dropped (up to MAX_DRAIN_BYTES) for the 413 to reach the client.
  */
-async function readJsonBody(req: IncomingMessage): Promise<{ value: unknown; text: string } | { status: 400 | 413; error: string }> {
-  // The body is read whole before any refusal: a client still uploading when the answer comes
-  // (undici's fetch) may otherwise never see it on a keep-alive connection.
+async function readBody(req: IncomingMessage): Promise<{ bytes: Buffer } | { status: 400 | 413; error: string }> {
   const chunks: Buffer[] = [];
   let size = 0;
   try {
@@ -467,7 +515,16 @@ async function readJsonBody(req: IncomingMessage): Promise<{ value: unknown; tex
     return { status: 400, error: 'the request body was cut off before its end' };
   }
   if (size > MAX_BODY_BYTES) return { status: 413, error: `body larger than ${MAX_BODY_BYTES} bytes` };
-  const bytes = Buffer.concat(chunks);
+  return { bytes: Buffer.concat(chunks) };
+}
+
+/**
+ * A body as JSON, whatever Content-Type it came with: `curl -d '{"reason":"x"}'` says
+ * application/x-www-form-urlencoded, and a 415 for it was no help to anyone. Refusing other types
+ * would guard nothing either: every route that changes anything needs a bearer token, which no
+ * cross-site form can send. A body that is not JSON is a 400 that names the type it came as.
+ */
+function parseJsonBody(bytes: Buffer, contentType: string | undefined): { value: unknown; text: string } | { status: 400; error: string } {
   // JSON is UTF-8 (RFC 8259 §8.1). Decoding leniently would turn a bad byte into U+FFFD and store
   // that in a reason or an audit entry, which is not what the client meant to send.
   if (!isUtf8(bytes)) return { status: 400, error: `the body is not valid UTF-8 (at byte offset ${firstInvalidUtf8Byte(bytes)}): send JSON encoded as UTF-8` };
@@ -476,8 +533,10 @@ async function readJsonBody(req: IncomingMessage): Promise<{ value: unknown; tex
   try {
     return { value: JSON.parse(text), text };
   } catch (error) {
-    const type = req.headers['content-type'];
-    const sentAs = type === undefined || /^application\/(.+\+)?json\b/i.test(type) ? '' : ` (it came as ${type.slice(0, 100)}: send JSON, as application/json)`;
+    const sentAs =
+      contentType === undefined || /^application\/(.+\+)?json\b/i.test(contentType)
+        ? ''
+        : ` (it came as ${contentType.slice(0, 100)}: send JSON, as application/json)`;
     return { status: 400, error: `body is not JSON${sentAs}: ${(error as Error).message}` };
   }
 }

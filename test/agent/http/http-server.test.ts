@@ -314,6 +314,71 @@ describe('bulk routes take turns', () => {
   });
 });
 
+describe("anonymous requests with a body (OFREP's) take turns, and wait for room (found from outside: 1,000 connections sending 60 KB OFREP bodies cut probing to a third and put seconds on its latencies)", () => {
+  /** A server with one anonymous route and one admin route, both with a body; the handlers wait on `gate` when it is set. */
+  async function serverWith(options: { maxHeldBodyBytes?: number }) {
+    const turns = new TurnQueue();
+    const handled: string[] = [];
+    let gate: Promise<void> | undefined;
+    const body = z.object({ context: z.record(z.string(), z.unknown()).optional() });
+    const handle = (name: string) => async () => {
+      handled.push(name);
+      await gate;
+      return { status: 200, body: { name } };
+    };
+    const server = await startHttpServer({
+      listen: { host: '127.0.0.1', port: 0 },
+      routes: [
+        { method: 'POST', path: '/ofrep/v1/evaluate/flags', auth: 'none', body, handle: handle('anonymous') },
+        { method: 'PUT', path: '/api/v1/flags', auth: 'admin', body, handle: handle('admin') },
+      ],
+      tokens: () => ({ admin: 'admin-token-0123456789' }),
+      turns,
+      logger: pino({ level: 'silent' }),
+      ...options,
+    });
+    onTestFinished(() => server.close());
+    const post = (path: string, method = 'POST', headers: Record<string, string> = {}) =>
+      fetch(`http://127.0.0.1:${server.address.port}${path}`, {
+        method,
+        headers: { 'content-type': 'application/json', ...headers },
+        body: '{"context":{"a":1}}',
+      });
+    return { turns, handled, post, hold: (promise: Promise<void>) => void (gate = promise) };
+  }
+
+  it('judges and answers an anonymous body as a slice of the turn queue; an authenticated one at once', async () => {
+    const { turns, handled, post } = await serverWith({});
+    const slices = vi.spyOn(turns, 'run');
+    expect((await post('/ofrep/v1/evaluate/flags')).status).toBe(200);
+    expect(slices).toHaveBeenCalledTimes(1);
+    expect((await post('/api/v1/flags', 'PUT', { authorization: 'Bearer admin-token-0123456789' })).status).toBe(200);
+    expect(slices).toHaveBeenCalledTimes(1);
+    expect(handled).toEqual(['anonymous', 'admin']);
+  });
+
+  it('past MAX_HELD_BODY_BYTES, reads the next anonymous body only once an earlier one is answered; an operator is never held', async () => {
+    // Room for one body at a time.
+    const { handled, post, hold } = await serverWith({ maxHeldBodyBytes: 64 * 1024 });
+    let release!: () => void;
+    hold(new Promise<void>((resolve) => (release = resolve)));
+    const first = post('/ofrep/v1/evaluate/flags');
+    await vi.waitFor(() => expect(handled).toEqual(['anonymous']));
+    const second = post('/ofrep/v1/evaluate/flags');
+    // The admin's request is not held behind them (its own handler waits on the same gate, so it is only seen to start).
+    const admin = post('/api/v1/flags', 'PUT', { authorization: 'Bearer admin-token-0123456789' });
+    await vi.waitFor(() => expect(handled).toEqual(['anonymous', 'admin']));
+    // The second anonymous request waits, unread, while the first is unanswered.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(handled).toEqual(['anonymous', 'admin']);
+    release();
+    expect((await first).status).toBe(200);
+    expect((await second).status).toBe(200);
+    expect((await admin).status).toBe(200);
+    expect(handled).toEqual(['anonymous', 'admin', 'anonymous']);
+  });
+});
+
 describe('a flood of connections (found from outside: 21,000 half-open connections took the file descriptors the probes needed; then 1,000 idle ones kept every operator out for ~40 s)', () => {
   /** A raw connection, counting whether the server closed it; `sent` collects what it answered. */
   function connection(port: number, onClose: () => void): Promise<{ socket: Socket; received: () => string }> {
