@@ -4,6 +4,7 @@
  * is reported through onSkipped instead of starting another. A tick that comes late because the
  * loop was held up is planned again within the next second, as at start, rather than run with
  * every other late one in a burst; one a whole interval late is also reported through onSkipped.
+ * A tick planned again runs when it comes, however late (short of an interval).
  *
  * Confirmation re-runs: a run may ask for a quick re-run (it resolves to 'failure' or
  * 'recovery', what it wants confirmed). The scheduler then runs the job again `spacingMs` later,
@@ -63,6 +64,12 @@ interface JobState {
   removed: boolean;
   /** A tick found the previous run in flight and looks again after the loop's next poll. */
   rechecking: boolean;
+  /**
+   * The planned tick is one that came late and was planned again (#spread): it runs when it
+   * comes, however late, unless a whole interval late. Planned again each time, a series whose
+   * loop stays busy (a flood of requests) never ran, and nothing said so.
+   */
+  replanned: boolean;
 }
 
 /**
@@ -130,6 +137,7 @@ export class ProbeScheduler {
       planned: 0,
       removed: false,
       rechecking: false,
+      replanned: false,
     };
     this.#jobs.push(state);
     this.#grain = Math.min(this.#grain, grainOf(job));
@@ -204,7 +212,8 @@ export class ProbeScheduler {
       if (state.removed) continue;
       const { every, jitter } = state.job.schedule as { every: number; jitter: number };
       const late = now - state.planned;
-      if (late < lateSpreadMs(every)) {
+      if (late < lateSpreadMs(every) || (state.replanned && late < every)) {
+        state.replanned = false;
         this.#tick(state);
         const offset = (this.#random() * 2 - 1) * jitter * every;
         const next = state.planned + every + offset;
@@ -215,9 +224,11 @@ export class ProbeScheduler {
         // The loop was held up (a stopped process, a reload of thousands of series): running
         // every late tick now would start the series in one burst, and from then on each
         // interval would be one burst. A late tick is spread over the next second instead, as
-        // at start; one a whole interval late is dropped (its next is as soon).
+        // at start; one a whole interval late is dropped (its next is as soon). Once only: the
+        // tick planned again runs when it comes, or a loop that stays busy starves the series.
         if (late >= every) state.job.onSkipped('late');
         this.#spread(state, now);
+        state.replanned = true;
       }
       pushHeap(this.#due, state);
     }

@@ -176,6 +176,27 @@ describe('ProbeScheduler', () => {
     expect(await heldUpOnce(500)).toEqual({ runs: [250, 1_250, 3_000], skips: [] });
   });
 
+  it('keeps probing while the loop is held up at every wake-up (a flood of requests): a tick planned again for coming late runs when it next comes', async () => {
+    // Regression: every late tick was planned again within the next second, and when the loop
+    // stayed busy (a flood of OFREP requests) it came late again, and again: the series never ran
+    // and nothing counted it as skipped. Here the loop is held up as long as it runs (the clock
+    // goes twice as fast as the timers): a tick planned 250 ms ahead comes 250 ms late.
+    useFakeClock();
+    scheduler = new ProbeScheduler({ now: () => Date.now(), random: () => 0.25, onError: () => undefined });
+    const start = Date.now();
+    const runs: number[] = [];
+    const skips: string[] = [];
+    scheduler.add(job({ schedule: { every: 2_000, jitter: 0 }, run: async () => void runs.push(Date.now() - start), onSkipped: (why) => skips.push(why) }));
+    const flood = setInterval(() => vi.setSystemTime(Date.now() + 10), 10);
+    scheduler.start();
+    await vi.advanceTimersByTimeAsync(10_000); // 20 s by the clock
+    clearInterval(flood);
+    expect(skips).toEqual([]);
+    // Once a tick has been planned again it runs when it comes, however late: about every 4 s here.
+    expect(runs.length).toBeGreaterThanOrEqual(4);
+    for (let k = 1; k < runs.length; k++) expect(runs[k]! - runs[k - 1]!).toBeLessThan(6_000);
+  });
+
   it("a tick that comes while its previous run's answer waits in the socket (the loop was held up) runs, not skipped", async () => {
     // The run's answer comes over a real socket: the run asks at 950 ms, the server answers at
     // once and then holds up the whole process 200 ms, past the next tick (due at 1,000 ms). After
