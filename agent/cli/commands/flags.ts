@@ -83,9 +83,12 @@ async function runFlags(args: { values: Record<string, string | boolean | undefi
   }
 }
 
-/** `K=V` words to a change set; every bad word is named at once. */
+/**
+ * `K=V` words to a change set; every bad word is named at once. Any name goes through as given
+ * (the agent judges it): a Map, since a plain object already has `__proto__` or `constructor`.
+ */
 export function parseAssignments(words: readonly string[]): Record<string, boolean> {
-  const set: Record<string, boolean> = {};
+  const set = new Map<string, boolean>();
   const problems: string[] = [];
   for (const word of words) {
     const at = word.indexOf('=');
@@ -97,11 +100,12 @@ export function parseAssignments(words: readonly string[]): Record<string, boole
     const text = word.slice(at + 1).toLowerCase();
     const value = TRUE_WORDS.has(text) ? true : FALSE_WORDS.has(text) ? false : undefined;
     if (value === undefined) problems.push(`${flag}=${word.slice(at + 1)}: the value must be true/false, on/off or 1/0`);
-    else if (flag in set && set[flag] !== value) problems.push(`${flag} is given both on and off`);
-    else set[flag] = value;
+    else if (set.has(flag) && set.get(flag) !== value) problems.push(`${flag} is given both on and off`);
+    else set.set(flag, value);
   }
   if (problems.length > 0) throw new UsageError(problems.join('; '));
-  return set;
+  // fromEntries defines own properties: `__proto__` stays a key, as JSON.stringify then sends it.
+  return Object.fromEntries(set);
 }
 
 function report(answer: ChangeAnswer, json: boolean, io: CommandIo, nothing: string): void {

@@ -169,6 +169,18 @@ describe('usage and connection errors', () => {
     expect(run.stderr).toBe(`greenlight flags: agent at http://127.0.0.1:${port} refused the connection: is greenlight running? (--url)`);
   });
 
+  it('sends a prototype name as the flag it names, for the agent to refuse: never "given both on and off"', async () => {
+    // Regression: the words went into a plain object, where `__proto__`, `constructor` and
+    // `toString` are there already: each was refused as a flag "given both on and off".
+    for (const name of ['__proto__', 'constructor', 'toString']) {
+      const run = await flags(['set', `${name}=on`, '--reason', 'probe']);
+      expect(run.code, name).toBe(1);
+      expect(run.stderr, name).toContain(`HTTP 400: ${name} is not a flag`);
+    }
+    expect(Object.keys(parseAssignments(['__proto__=off', 'hasOwnProperty=1']))).toEqual(['__proto__', 'hasOwnProperty']);
+    expect(store.version()).toBe(0);
+  });
+
   it('parses K=V words', () => {
     expect(parseAssignments(['A=on', 'B=OFF', 'C=1', 'D=0', 'E=true', 'F=False', 'A=on'])).toEqual({ A: true, B: false, C: true, D: false, E: true, F: false });
     expect(() => parseAssignments(['A=on', 'A=off'])).toThrow(new UsageError('A is given both on and off'));
