@@ -7,7 +7,7 @@ import { validate as isValidCron } from 'node-cron';
 import { z } from 'zod';
 import { parseJsonPath, type PathSegment } from './json-path.js';
 import { LABEL_NAME, matcherProblem, parseMatcher, type LabelMatcher } from './matchers.js';
-import { formatDuration, HIDDEN_KEY, mayHoldValue, parseByteSize, parseDuration, quote } from './units.js';
+import { formatDuration, HIDDEN_KEY, MIN_WINDOW_MS, mayHoldValue, parseByteSize, parseDuration, quote } from './units.js';
 import { regexProblem } from './user-regex.js';
 
 const DURATION_PATTERN = '^(\\d+(\\.\\d+)?(ms|s|m|h|d)|\\$\\{[^}]+\\})$';
@@ -22,7 +22,18 @@ export const LongDuration = z
     error: (issue) => `${quote(issue.input)} is not a duration such as 500ms, 5s or 2m`,
   })
   .transform((text) => parseDuration(text)!)
+  // Some 310 digits are more than a double holds: the span would be Infinity, a window without end.
+  .refine((ms) => Number.isFinite(ms), { error: 'is too large a number to be a duration', abort: true })
   .meta({ description: 'A duration: a number and a unit, ms, s, m, h or d (250ms, 5s, 2m, 1h, 90d).', pattern: DURATION_PATTERN });
+
+/**
+ * A window the agent keeps as a ring of time buckets: a sliding window, an SLO's period and its
+ * burn-rate windows. Shorter than MIN_WINDOW_MS its buckets are shorter than the shortest probe
+ * interval, and a zero-length one (`0s`) never finished rotating: the agent spun, answering nothing.
+ */
+const WindowSpan = LongDuration.refine((ms) => ms >= MIN_WINDOW_MS, {
+  error: `must be at least ${formatDuration(MIN_WINDOW_MS)}: a window is 30 time buckets, none shorter than the shortest probe interval (10ms)`,
+}).meta({ description: 'A window: a duration of at least 300ms (250ms, 5s, 2m, 1h, 90d are durations).', pattern: DURATION_PATTERN });
 
 /**
  * The longest a duration greenlight may wait for on a timer can be. Node's timers cannot wait more
@@ -380,11 +391,11 @@ const Slo = z.strictObject({
     .gt(0, { error: 'must be above 0: a share of good probes such as 0.995 for 99.5 %' })
     .lt(1, { error: 'must be below 1: an objective of 100 % leaves no error budget to burn' })
     .meta({ description: 'The share of probes that must be good, such as 0.995 (99.5 %).' }),
-  period: LongDuration.default(30 * 86_400_000).meta({ description: 'The period the error budget is for. Default 30d.' }),
+  period: WindowSpan.default(30 * 86_400_000).meta({ description: 'The period the error budget is for. Default 30d.' }),
   probes: z.array(z.string()).min(1).optional().meta({ description: 'The probes it counts. Default: all.' }),
   latency: Duration.optional().meta({ description: 'A probe that succeeds but takes longer than this counts as bad too.' }),
   windows: z
-    .array(LongDuration)
+    .array(WindowSpan)
     .default([])
     .meta({ description: 'Burn-rate windows to keep for the state and /metrics besides those rules read (their period is always kept).' }),
 });
@@ -897,7 +908,7 @@ export function buildConfigSchema(plugins: PluginSchemas) {
       activeEnvironment: z.string().default('blue').meta({ description: 'The live environment when no state is stored.' }),
       environments: z.record(Name, Environment).meta({ description: 'Exactly two environments, usually blue and green.' }),
       probeDefaults: ProbeDefaults.prefault({}),
-      windows: z.array(LongDuration).min(1).max(6).default([60_000, 300_000]).meta({ description: 'Sliding windows kept per probe and environment.' }),
+      windows: z.array(WindowSpan).min(1).max(6).default([60_000, 300_000]).meta({ description: 'Sliding windows kept per probe and environment.' }),
       log: z
         .strictObject({
           level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),

@@ -10,6 +10,13 @@ export function parseDuration(text: string): number | undefined {
   return Number(match[1]) * DURATION_MS[match[2]!]!;
 }
 
+/**
+ * The shortest window greenlight keeps (a sliding window, an SLO's period or burn-rate window): 30
+ * time buckets of the shortest probe interval, 10ms. Below it a bucket counts nothing, and far
+ * below it (`0s`) the ring's clock arithmetic never ends.
+ */
+export const MIN_WINDOW_MS = 300;
+
 /** `1500` → `1.5s`: the shortest unit that keeps the figure readable. */
 export function formatDuration(ms: number): string {
   if (ms >= 86_400_000 && ms % 86_400_000 === 0) return `${ms / 86_400_000}d`;

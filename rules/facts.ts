@@ -8,7 +8,7 @@ import type { ProbeSeries } from '../probes/probe-series.js';
 import type { SeriesPool } from '../probes/series-pool.js';
 import type { SloTracker } from '../probes/slo-window.js';
 import type { Config } from '../config/schema.js';
-import { formatDuration, parseDuration } from '../config/units.js';
+import { formatDuration, MIN_WINDOW_MS, parseDuration } from '../config/units.js';
 import { latencyRegression } from './statistics.js';
 
 /** What facts read: the series of both environments, which one is live, and the time. */
@@ -494,7 +494,10 @@ export const FACTS: Readonly<Record<string, FactDefinition>> = {
       const issues = checkSlo(params, config);
       const ms = parseDuration(params.window ?? '');
       const slo = config.slo[params.slo ?? Object.keys(config.slo)[0] ?? ''];
-      if (ms === undefined || ms <= 0) issues.push({ param: 'window', message: `${JSON.stringify(params.window)} is not a duration such as 5m, 1h or 3d` });
+      if (ms === undefined || !Number.isFinite(ms))
+        issues.push({ param: 'window', message: `${JSON.stringify(params.window)} is not a duration such as 5m, 1h or 3d` });
+      else if (ms < MIN_WINDOW_MS)
+        issues.push({ param: 'window', message: `${params.window} is shorter than ${formatDuration(MIN_WINDOW_MS)}, the shortest window` });
       else if (slo && ms > slo.period)
         issues.push({ param: 'window', message: `${params.window} is longer than the SLO's period (${formatDuration(slo.period)})` });
       return issues;

@@ -450,6 +450,29 @@ describe('durations greenlight waits for on a timer (regression: 30d passed vali
   });
 });
 
+describe('windows too short or too long to count (regression: `windows: [0s]` passed validate, and the agent spun at full CPU answering nothing, not even SIGTERM)', () => {
+  const SHORT = 'must be at least 300ms: a window is 30 time buckets, none shorter than the shortest probe interval (10ms)';
+  const SLO = 'slo:\n  avail:\n    objective: 0.99\n';
+  it.each([
+    ['a zero window', `windows: [0s]\n${BASE}`, [`windows[0]: ${SHORT} (line 1)`]],
+    ['a window of a fraction of a millisecond', `windows: [1m, 0.0000001ms]\n${BASE}`, [`windows[1]: ${SHORT} (line 1)`]],
+    ['a window of more digits than a double holds', `windows: [${'9'.repeat(400)}d]\n${BASE}`, ['windows[0]: is too large a number to be a duration (line 1)']],
+    ['a zero SLO period', `${SLO}    period: 0s\n${BASE}`, [`slo.avail.period: ${SHORT} (line 4)`]],
+    ['a zero SLO window', `${SLO}    windows: [0ms]\n${BASE}`, [`slo.avail.windows[0]: ${SHORT} (line 4)`]],
+    [
+      "a burn rate's own window",
+      `${SLO}rules:\n  - name: burn\n    severity: warning\n    when: { all: [{ fact: burnRate, params: { window: 1ms }, operator: greaterThan, value: 1 }] }\n${BASE}`,
+      ['rules[0].when.all[0].params.window: 1ms is shorter than 300ms, the shortest window (for fact burnRate) (line 7)'],
+    ],
+  ])('refuses %s, naming it', (_name, text, expected) => {
+    expect(issuesOfConfig(parseAgentConfig, text, {})).toEqual(expected);
+  });
+
+  it('takes 300ms', () => {
+    expect(parseConfig(`windows: [300ms]\n${BASE}`).windows).toEqual([300]);
+  });
+});
+
 describe('a block turned off for an unset variable is still checked (regression: validate passed in CI what the agent refused where the secret is set)', () => {
   it.each([
     ['traffic: { type: webhook, url: "${HOOK}", timeout: 5x }\n', 'traffic.timeout: "5x" is not a duration such as 500ms, 5s or 2m (line 9)'],
