@@ -2,12 +2,14 @@
  * Turning config text into a validated, frozen Config. `parseConfig` is pure (text and an
  * environment in, value or ConfigError out); `loadConfigFile` only adds the file read.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { isUtf8 } from 'node:buffer';
+import { readdir } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, ConfigFileError, type ConfigIssue } from './errors.js';
 import { collectSecrets, isSecretKey, Redactor } from './redactor.js';
+import { readRegularFile } from './regular-file.js';
 import { ConfigSchema, pluginBlockSchema, type Config } from './schema.js';
 import { HIDDEN_KEY, mayHoldValue } from './units.js';
 
@@ -384,12 +386,13 @@ function disabledControls(raw: Record<string, unknown>): string[] {
 
 /** Read and parse a config file, and the rule files it names. */
 export async function loadConfigFile(path: string, env: Env = process.env, options: Omit<ParseOptions, 'source' | 'ruleFiles'> = {}): Promise<Config> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(path, 'utf8');
+    bytes = await readRegularFile(path);
   } catch (error) {
     throw new ConfigFileError(path, error);
   }
+  const text = utf8Text(bytes, path, path);
   // Parsed once: the rule files it names are read from this parse, and it is then validated.
   // (A config of thousands of probes takes about a second to parse.)
   const parsed = parseYaml(text);
@@ -406,15 +409,45 @@ export async function loadConfigFile(path: string, env: Env = process.env, optio
           path,
         );
       for (const file of files) {
+        let bytes: Buffer;
         try {
-          ruleFiles.push({ source: relative(dirname(path), file) || file, text: await readFile(file, 'utf8') });
+          bytes = await readRegularFile(file);
         } catch (error) {
           throw new ConfigFileError(file, error);
         }
+        const source = relative(dirname(path), file) || file;
+        ruleFiles.push({ source, text: utf8Text(bytes, source, path) });
       }
     }
   }
   return configOf(parsed, env, { ...options, source: path, ruleFiles });
+}
+
+/**
+ * The text of a config file's bytes, which must be UTF-8 (YAML's encoding; a BOM is fine). Decoded
+ * leniently, a Latin-1 `é` in a path, a header or a token became U+FFFD and the file was valid,
+ * probing or sending something else than what it says. `source` names the file in the issue,
+ * `reported` is the file the error is about (the config, for one of its rule files).
+ */
+function utf8Text(bytes: Buffer, source: string, reported: string): string {
+  const text = bytes.toString('utf8');
+  if (isUtf8(bytes)) return text;
+  // Up to the first invalid sequence the text decodes exactly, so its length in bytes finds it; a
+  // U+FFFD written in the file (EF BF BD) is a character like any other.
+  let at = text.indexOf('\uFFFD');
+  while (at !== -1) {
+    const offset = Buffer.byteLength(text.slice(0, at));
+    if (!(bytes[offset] === 0xef && bytes[offset + 1] === 0xbf && bytes[offset + 2] === 0xbd)) {
+      const line = text.slice(0, at).split('\n').length;
+      const byte = `0x${bytes[offset]!.toString(16).toUpperCase().padStart(2, '0')}`;
+      throw new ConfigError(
+        [{ path: '', message: `${source === reported ? 'the file' : source} is not UTF-8 text (byte ${byte} on this line): save it as UTF-8`, line }],
+        reported,
+      );
+    }
+    at = text.indexOf('\uFFFD', at + 1);
+  }
+  return text;
 }
 
 /** `rules/*.yaml` → the matching files, sorted; a pattern without * is itself (when it exists). */

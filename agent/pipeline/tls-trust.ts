@@ -8,10 +8,10 @@
  * NODE_EXTRA_CA_CERTS read again so that a private CA given that way keeps working beside it.
  */
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import type * as Undici from 'undici';
 import { Agent as UndiciAgent } from '../../probes/undici-core.js';
+import { readRegularFileSync } from '../../config/regular-file.js';
 import type { Config } from '../../config/schema.js';
 import { tlsHostOf, TlsObserver } from '../../probes/tls.js';
 
@@ -25,7 +25,7 @@ export function readTlsTrust(config: Config, env: Env = process.env): Map<string
     const host = tlsHostOf(environment.url);
     if (!environment.tls?.ca || host === undefined) continue;
     defaults ??= defaultTrust(env);
-    trust.set(host, [...(trust.get(host) ?? defaults), readFileSync(environment.tls.ca, 'utf8')]);
+    trust.set(host, [...(trust.get(host) ?? defaults), readRegularFileSync(environment.tls.ca).toString('utf8')]);
   }
   return trust;
 }
@@ -39,7 +39,7 @@ function readExtraCerts(env: Env): string[] {
   const path = env.NODE_EXTRA_CA_CERTS;
   if (!path) return [];
   try {
-    return [readFileSync(path, 'utf8')];
+    return [readRegularFileSync(path).toString('utf8')];
   } catch {
     return []; // Node has already warned about it at start
   }
@@ -71,9 +71,10 @@ export function checkTlsFiles(config: Config): { path: (string | number)[]; mess
 function pemProblem(file: string): string | undefined {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readRegularFileSync(file).toString('utf8');
   } catch (error) {
-    return `cannot read ${JSON.stringify(file)}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message} (relative paths are from the working directory)`;
+    const { code, message } = error as NodeJS.ErrnoException;
+    return `cannot read ${JSON.stringify(file)}: ${code === 'ENOTREG' ? message : (code ?? message)} (relative paths are from the working directory)`;
   }
   try {
     if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no PEM certificate');

@@ -21,8 +21,8 @@
  *   caller is left to switch back. The alert outlives restarts (`kept`): a step cut short by the agent's stop is
  *   sent by the next start, and the next passing phase resolves one raised before the restart.
  */
-import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
+import { readRegularFileSync } from '../../config/regular-file.js';
 import type { Config, PluginBlock, SwitchStepConfig } from '../../config/schema.js';
 import { formatDuration } from '../../config/units.js';
 import { DAY_MS, probeTls, tlsHostKey, TlsObserver } from '../../probes/tls.js';
@@ -111,7 +111,7 @@ function tlsStep(step: Extract<SwitchStepConfig, { step: 'tls' }>, deps: PluginD
   return async () => {
     const url = new URL(step.url);
     const key = tlsHostKey(url.hostname, url.port);
-    const trust = step.ca ? new Map([[key, [...defaultTrust(), readFileSync(step.ca, 'utf8')]]]) : undefined;
+    const trust = step.ca ? new Map([[key, [...defaultTrust(), readRegularFileSync(step.ca).toString('utf8')]]]) : undefined;
     const observer = new TlsObserver({ now: deps.now, timeoutMs: step.timeout, ...(trust ? { trust } : {}) });
     try {
       const { facts, error } = await observer.handshake(url.origin);

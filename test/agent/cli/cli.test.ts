@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -80,6 +80,33 @@ describe('greenlight validate', () => {
     expect(run.stderr).toContain(
       'cannot read config /nonexistent/greenlight.yaml: file not found. Give the path of a greenlight YAML file (run and check: --config F; validate F).',
     );
+  });
+
+  it('exits 2 at once for a path that is not a regular file (regression: a named pipe hung validate for ever)', async () => {
+    const fifo = join(tempDir('greenlight-fifo-'), 'greenlight.yaml');
+    execFileSync('mkfifo', [fifo]);
+    for (const [path, kind] of [
+      [fifo, 'a named pipe (FIFO)'],
+      [tempDir('greenlight-dir-'), 'a directory'],
+      ['/dev/zero', 'a device'],
+    ]) {
+      const run = await cli(['validate', path!], {}, 10_000);
+      expect(run.code, run.stderr).toBe(2);
+      expect(run.stderr).toContain(`cannot read config ${path}: it is ${kind}, not a regular file.`);
+    }
+  });
+
+  it('exits 2 naming the line of text that is not UTF-8 (regression: a Latin-1 é became U+FFFD and the file was valid)', async () => {
+    const text = pairConfig('http://127.0.0.1:1', 'http://127.0.0.1:2').replace('path: /api/health', 'path: /api/h\u00e9alth');
+    const file = writeTempFile('latin1.yaml', '');
+    writeFileSync(file, Buffer.from(text, 'latin1'));
+    const line = text.split('\n').findIndex((l) => l.includes('/api/h')) + 1;
+    const run = await cli(['validate', file]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(`the file is not UTF-8 text (byte 0xE9 on this line): save it as UTF-8 (line ${line})`);
+    // A U+FFFD written as UTF-8 is text like any other.
+    writeFileSync(file, text.replace('/api/h\u00e9alth', '/api/h\ufffdalth'));
+    expect((await cli(['validate', file])).code).toBe(0);
   });
 
   it('quotes a file that is not a config at all only so far (regression: 100 KB of words printed 163 KB)', async () => {

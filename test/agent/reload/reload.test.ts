@@ -3,7 +3,8 @@
  * while the series of unchanged probes keep their windows and counts; an invalid one is refused
  * with config.reload_failed naming the problem, and the running config goes on.
  */
-import { writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
 import { WebSocket } from 'ws';
 import { describe, expect, it } from 'vitest';
 import { Agent } from '../../../agent/agent.js';
@@ -347,6 +348,36 @@ ${options.probes}
       expect(child.exitCode).toBeNull();
     } finally {
       await stopProcess(child);
+    }
+  });
+
+  it('refuses at once a config file replaced by a named pipe (regression: the reload waited for a writer for ever, holding the switch lock, and the process could not even stop)', async () => {
+    const dataDir = tempDir('greenlight-reload-');
+    const file = writeTempFile('reload.yaml', configText({ dataDir, probes: [HEALTH, UNIVERSE].join('\n'), rules: rule('universe-3', 3) }));
+    const agent = await startAgentProcess(file);
+    const { child } = agent;
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      rmSync(file);
+      execFileSync('mkfifo', [file]);
+      child.kill('SIGHUP');
+      let failed: GreenlightEvent | undefined;
+      await waitUntil(async () => {
+        failed = (await agent.events()).find((e) => e.type === 'config.reload_failed');
+        return failed !== undefined;
+      }, 'config.reload_failed for the named pipe');
+      expect(failed!.message).toContain('it is a named pipe (FIFO), not a regular file');
+      // Nothing waits behind it: the switch lock is free, and probing goes on with the last good config.
+      const state = await agent.get<{ traffic: { lock: string | null }; series: { probe: string; env: string; consecutiveSuccesses: number }[] }>(
+        '/api/v1/state',
+      );
+      expect(state.traffic.lock).toBeNull();
+      const successes = (s: typeof state) => s.series.find((x) => x.probe === 'health' && x.env === 'blue')!.consecutiveSuccesses;
+      await waitUntil(async () => successes(await agent.get('/api/v1/state')) > successes(state), 'probing to go on');
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      if (child.exitCode === null) await stopProcess(child, 'SIGKILL');
     }
   });
 });
