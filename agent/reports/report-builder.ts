@@ -62,8 +62,14 @@ export interface ReportInput {
   envHours: readonly EnvHour[];
   /** Probes and failures over the same hours of the probes that failed most (at least the `topProbes` first). */
   seriesTotals: readonly SeriesTotal[];
-  /** Oldest first; may start before the period (a failure that began earlier decides time to detect). */
+  /** Oldest first; may start before the period. Probe events are not needed here: they come as `failures`. */
   events: readonly ReportEvent[];
+  /**
+   * The probes' failures (probe.down → probe.up) in the order they began, from the same events
+   * (FailureCollector): the reader digests them page by page, so that the builder's work does not
+   * grow with every flap of every series.
+   */
+  failures: readonly FailureInterval[];
   slo: readonly SloInput[];
   coverage: { rollupsFrom: number | undefined; eventsFrom: number | undefined };
   /**
@@ -216,7 +222,7 @@ export function buildReport(input: ReportInput): Report {
   };
 
   const environments = environmentFigures(input, clock);
-  const failures = new FailureStretches(input.events, input.quietMs ?? DEFAULT_QUIET_MS);
+  const failures = new FailureStretches(input.failures, input.quietMs ?? DEFAULT_QUIET_MS);
   const firings = new Map<string, ReportEvent>();
   const resolutions = new Map<string, ReportEvent>();
   const switchedFor = new Set<string>();
@@ -431,52 +437,103 @@ function deploymentFigures(input: ReportInput, clock: LocalClock, inPeriod: (eve
   return { ...figures(promotions), unfinished: count(promotions, 'unfinished'), weeks, promotions };
 }
 
+/** A probe's failure on an environment: its probe.down to its probe.up (`to` Infinity while still down). */
+export interface FailureInterval {
+  env: string;
+  probe: string;
+  from: number;
+  to: number;
+}
+
 /**
- * Each environment's failures as intervals (probe.down → probe.up), to find the first failed
- * probe of the failure an incident fired on: walking the intervals of the rule's probes up to the
- * firing, a gap longer than `quietMs` starts a new stretch; the stretch still going at the firing
- * (or ended less than `quietMs` before it) is the one, and its first failure is the start.
+ * Turns probe.down and probe.up events, fed oldest first in any number of batches, into failure
+ * intervals (`intervals`, in the order they began). A probe.down while the probe is already down
+ * (a restart in between) continues its interval; a probe.up without one is ignored.
+ */
+export class FailureCollector {
+  readonly intervals: FailureInterval[] = [];
+  readonly #open = new Map<string, FailureInterval>();
+
+  add(event: Pick<ReportEvent, 'type' | 'env' | 'probe' | 'time'>): void {
+    if ((event.type !== 'probe.down' && event.type !== 'probe.up') || event.env === null || event.probe === null) return;
+    const key = `${event.probe}@${event.env}`;
+    if (event.type === 'probe.down') {
+      if (this.#open.has(key)) return;
+      const interval = { env: event.env, probe: event.probe, from: Date.parse(event.time), to: Number.POSITIVE_INFINITY };
+      this.#open.set(key, interval);
+      this.intervals.push(interval);
+    } else {
+      const interval = this.#open.get(key);
+      if (interval) interval.to = Date.parse(event.time);
+      this.#open.delete(key);
+    }
+  }
+}
+
+/** The failure intervals of these events (tests, and inputs made by hand). */
+export function failureIntervals(events: readonly ReportEvent[]): FailureInterval[] {
+  const collector = new FailureCollector();
+  for (const event of events) collector.add(event);
+  return collector.intervals;
+}
+
+/**
+ * To find the first failed probe of the failure an incident fired on: walking the failures of the
+ * rule's probes on its environment in the order they began, a gap longer than `quietMs` starts a
+ * new stretch; the stretch still going at the firing (or ended less than `quietMs` before it) is
+ * the one, and its first failure is the start.
+ *
+ * The stretches of one environment and set of probes are worked out once, for the first firing
+ * that asks for them; each firing then finds its own by binary search (a report over a thousand
+ * flapping series has hundreds of thousands of failures: walking them all for every firing held
+ * the event loop, and the agent's probing, for a good part of a second).
  */
 class FailureStretches {
-  readonly #down = new Map<string, { probe: string; from: number; to: number }[]>();
+  readonly #failures: readonly FailureInterval[];
+  readonly #stretches = new Map<string, { start: number; end: number }[]>();
   readonly #quietMs: number;
 
-  constructor(events: readonly ReportEvent[], quietMs: number) {
+  constructor(failures: readonly FailureInterval[], quietMs: number) {
+    this.#failures = failures;
     this.#quietMs = quietMs;
-    const open = new Map<string, { probe: string; from: number; to: number }>();
-    for (const event of events) {
-      if ((event.type !== 'probe.down' && event.type !== 'probe.up') || event.env === null || event.probe === null) continue;
-      const key = `${event.probe}@${event.env}`;
-      const at = Date.parse(event.time);
-      if (event.type === 'probe.down') {
-        if (open.has(key)) continue;
-        const interval = { probe: event.probe, from: at, to: Number.POSITIVE_INFINITY };
-        open.set(key, interval);
-        const list = this.#down.get(event.env) ?? [];
-        list.push(interval);
-        this.#down.set(event.env, list);
-      } else {
-        const interval = open.get(key);
-        if (interval) interval.to = at;
-        open.delete(key);
-      }
-    }
   }
 
   /** First failed probe → this firing, or null when none of the rule's probes had been failing. */
   detectMs(firing: ReportEvent): number | null {
     if (firing.env === null) return null;
     const at = Date.parse(firing.time);
-    const probes = ruleProbes(firing.data.figures);
-    let start: number | undefined;
-    let end = Number.NEGATIVE_INFINITY;
-    for (const interval of this.#down.get(firing.env) ?? []) {
-      if (interval.from > at) break;
-      if (probes && !probes.has(interval.probe)) continue;
-      if (start === undefined || interval.from > end + this.#quietMs) start = interval.from;
-      end = Math.max(end, Math.min(interval.to, at));
+    const stretches = this.#stretchesOf(firing.env, ruleProbes(firing.data.figures));
+    // The last stretch that began by the firing. Failures of it that began after the firing move
+    // neither its start nor the answer to "still going, or ended less than quietMs before": one
+    // of them began within quietMs of the end of what came before it, so its end is late enough.
+    let low = 0;
+    let high = stretches.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (stretches[middle]!.start <= at) low = middle + 1;
+      else high = middle;
     }
-    return start !== undefined && end + this.#quietMs >= at ? at - start : null;
+    const stretch = stretches[low - 1];
+    return stretch !== undefined && stretch.end + this.#quietMs >= at ? at - stretch.start : null;
+  }
+
+  #stretchesOf(env: string, probes: Set<string> | null): { start: number; end: number }[] {
+    const key = `${env}\n${probes ? [...probes].sort().join('\n') : '*'}`;
+    let stretches = this.#stretches.get(key);
+    if (stretches) return stretches;
+    stretches = [];
+    let current: { start: number; end: number } | undefined;
+    for (const failure of this.#failures) {
+      if (failure.env !== env || (probes && !probes.has(failure.probe))) continue;
+      if (current === undefined || failure.from > current.end + this.#quietMs) {
+        current = { start: failure.from, end: failure.to };
+        stretches.push(current);
+      } else {
+        current.end = Math.max(current.end, failure.to);
+      }
+    }
+    this.#stretches.set(key, stretches);
+    return stretches;
   }
 }
 

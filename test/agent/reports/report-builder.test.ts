@@ -3,7 +3,7 @@
  * databases: every figure is checked against the answer the generator computed on its own.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildReport, type Report, type ReportEvent, type ReportInput } from '../../../agent/reports/report-builder.js';
+import { buildReport, failureIntervals, type Report, type ReportEvent, type ReportInput } from '../../../agent/reports/report-builder.js';
 import { readReportInput } from '../../../agent/reports/report-reader.js';
 import { isoWeek, parseSince } from '../../../agent/reports/report-time.js';
 import { RollupStore } from '../../../agent/reports/rollup-store.js';
@@ -225,6 +225,7 @@ describe('time to detect', () => {
       envHours: [],
       seriesTotals: [],
       events,
+      failures: failureIntervals(events),
       slo: [],
       coverage: { rollupsFrom: undefined, eventsFrom: undefined },
       quietMs: 300_000,
@@ -246,6 +247,27 @@ describe('time to detect', () => {
     [
       'a failure that ended longer than quietMs before',
       [ev(0, 'probe.down', { probe: 'health' }), ev(10_000, 'probe.up', { probe: 'health' }), firing(400_000, ['health'])],
+      null,
+    ],
+    [
+      'a stretch that goes on after the firing (its later failures change nothing)',
+      [
+        ev(0, 'probe.down', { probe: 'health' }),
+        ev(10_000, 'probe.up', { probe: 'health' }),
+        firing(200_000, ['health']),
+        ev(250_000, 'probe.down', { probe: 'health' }),
+        ev(260_000, 'probe.up', { probe: 'health' }),
+      ],
+      200_000,
+    ],
+    [
+      'a stretch that begins after the firing',
+      [
+        ev(0, 'probe.down', { probe: 'health' }),
+        ev(10_000, 'probe.up', { probe: 'health' }),
+        firing(400_000, ['health']),
+        ev(500_000, 'probe.down', { probe: 'health' }),
+      ],
       null,
     ],
     ['a failure of a probe the rule does not read', [ev(0, 'probe.down', { probe: 'universe' }), firing(3_000, ['health'])], null],
