@@ -71,6 +71,12 @@ export interface Route {
   /** Validates the JSON body; without it a body is not read. */
   body?: z.ZodType;
   /**
+   * The query parameters the route reads. With it, any other one, or one given twice, is a 400
+   * naming it: a typo (`sinse=30d`) or a second value would otherwise pass silently as the default
+   * or the first. Without it the query is not checked.
+   */
+  query?: readonly string[];
+  /**
    * Looks at the body as sent before anything else judges it, and throws HttpError to refuse.
    * `duplicates` are the keys it names twice in one object, with every value each was given
    * (JSON.parse keeps only the last). The default is refuseDuplicates; a route's own screen
@@ -163,6 +169,16 @@ const MAX_BODY_BYTES = 64 * 1024;
  * client that is still sending (a keep-alive connection stays usable); a larger one is cut off.
  */
 const MAX_DRAIN_BYTES = 16 * MAX_BODY_BYTES;
+
+/** Refuses a query parameter the route does not read, and one given twice (Route.query). */
+function screenQuery(known: readonly string[], url: URL): void {
+  const shown = (text: string) => JSON.stringify(text.slice(0, 40));
+  for (const name of new Set(url.searchParams.keys())) {
+    if (!known.includes(name)) throw new HttpError(400, `${url.pathname} takes no query parameter ${shown(name)}; it takes ${known.join(', ')}`);
+    const values = url.searchParams.getAll(name);
+    if (values.length > 1) throw new HttpError(400, `${name} is given ${values.length} times (${values.slice(0, 3).map(shown).join(', then ')}): give it once`);
+  }
+}
 
 /**
  * `redactor` hides secrets in request bodies as they come in: a reason or comment that quotes a
@@ -306,6 +322,7 @@ export async function startHttpServer(options: {
         }
         bytes = read.bytes;
       }
+      if (route.query) screenQuery(route.query, url);
       if (route.bulk && unread > maxUnread)
         throw new HttpError(
           503,

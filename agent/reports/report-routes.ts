@@ -2,7 +2,8 @@
  * `GET /api/v1/report?since=7d&format=json|md|html` (no token, like /api/v1/state): the trend
  * report of the period up to now. JSON for scripts, Markdown for a chat or a ticket, HTML for a
  * person (the status page links to it), served with a CSP that allows its own inline stylesheet
- * and nothing else. A bad `since` or `format` is a 400 naming it.
+ * and nothing else. A bad `since` or `format`, another parameter, or one given twice is a 400
+ * naming it.
  */
 import { HttpError, type Route, type RouteResponse } from '../http/http-server.js';
 import type { Report } from './report-builder.js';
@@ -35,6 +36,7 @@ export function reportRoutes(provider: ReportProvider): Route[] {
       method: 'GET',
       path: '/api/v1/report',
       auth: 'none',
+      query: ['since', 'format'],
       handle: async ({ query }): Promise<RouteResponse> => {
         const since = parseSince(query.get('since') ?? DEFAULT_SINCE);
         if ('error' in since) throw new HttpError(400, since.error);

@@ -118,6 +118,11 @@ describe('GET /api/v1/report', () => {
     ['since=1000d', /^since must be from 1m to 400d, not "1000d"$/],
     ['format=pdf', /^format must be json, md, html, not "pdf"$/],
     ['since=7d&format=', /^format must be json, md, html, not ""$/],
+    // Regression: a second value, or a misspelt name, was ignored (a 1d report for since=1d&since=30d, a 7d one for sinse=30d).
+    ['since=1d&since=30d', /^since is given 2 times \("1d", then "30d"\): give it once$/],
+    ['format=json&since=7d&format=html', /^format is given 2 times \("json", then "html"\): give it once$/],
+    ['sinse=30d', /^\/api\/v1\/report takes no query parameter "sinse"; it takes since, format$/],
+    ['since=7d&limit=5', /^\/api\/v1\/report takes no query parameter "limit"; it takes since, format$/],
   ])('answers 400 naming the problem for ?%s', async (query, message) => {
     const response = await get(`/api/v1/report?${query}`);
     expect(response.status).toBe(400);
