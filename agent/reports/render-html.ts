@@ -114,8 +114,17 @@ ${body}
 `;
 }
 
+/**
+ * A value from the report as text or an attribute, escaped like every other: the CLI renders a
+ * report it read over HTTP (`--url`), so a date, a count or an outcome is only as trustworthy as
+ * whatever answered there, and the saved page has no CSP to fall back on. Null is empty.
+ */
+function esc(value: unknown): string {
+  return value === null || value === undefined ? '' : escapeHtml(String(value));
+}
+
 function card(figure: string, value: string, label: string, detail: string, dataValue: number | null, tone = ''): string {
-  return `<div class="card" data-figure="${escapeHtml(figure)}" data-value="${dataValue === null ? '' : dataValue}"><div class="value ${tone}">${escapeHtml(value)}</div><div class="label">${escapeHtml(label)}</div><div class="detail">${escapeHtml(detail)}</div></div>`;
+  return `<div class="card" data-figure="${escapeHtml(figure)}" data-value="${esc(dataValue)}"><div class="value ${esc(tone)}">${escapeHtml(value)}</div><div class="label">${escapeHtml(label)}</div><div class="detail">${escapeHtml(detail)}</div></div>`;
 }
 
 function cards(report: Report): string {
@@ -201,7 +210,7 @@ function performance(report: Report): string {
     parts.push('</div>');
     const rows = figures.days.map(
       (day) =>
-        `<tr data-env="${escapeHtml(env)}" data-date="${day.date}" data-probes="${day.probes}" data-failures="${day.failures}" data-error-ratio="${day.errorRatio}" data-p50="${day.p50Ms}" data-p95="${day.p95Ms}"><td>${day.date}</td><td class="num">${count(day.probes)}</td><td class="num">${count(day.failures)}</td><td class="num">${percent(day.errorRatio)}</td><td class="num">${latency(day.p50Ms)}</td><td class="num">${latency(day.p95Ms)}</td><td class="num">${latency(day.p99Ms)}</td></tr>`,
+        `<tr data-env="${escapeHtml(env)}" data-date="${esc(day.date)}" data-probes="${esc(day.probes)}" data-failures="${esc(day.failures)}" data-error-ratio="${esc(day.errorRatio)}" data-p50="${esc(day.p50Ms)}" data-p95="${esc(day.p95Ms)}"><td>${esc(day.date)}</td><td class="num">${count(day.probes)}</td><td class="num">${count(day.failures)}</td><td class="num">${percent(day.errorRatio)}</td><td class="num">${latency(day.p50Ms)}</td><td class="num">${latency(day.p95Ms)}</td><td class="num">${latency(day.p99Ms)}</td></tr>`,
     );
     parts.push(
       `<details><summary>${figures.days.length} ${figures.days.length === 1 ? 'day' : 'days'} in figures</summary><div class="scroll"><table class="days" data-env="${escapeHtml(env)}"><thead><tr><th>date</th><th class="num">probes</th><th class="num">failed</th><th class="num">error ratio</th><th class="num">p50</th><th class="num">p95</th><th class="num">p99</th></tr></thead><tbody>${rows.join('')}</tbody></table></div></details>`,
@@ -226,14 +235,14 @@ function deployments(report: Report, clock: LocalClock): string {
   });
   const rows = d.weeks.map(
     (w) =>
-      `<tr data-week="${w.week}" data-total="${w.total}" data-succeeded="${w.succeeded}" data-failed="${w.failed}" data-rolled-back="${w.rolledBack}" data-success-rate="${w.successRate ?? ''}"><td>${w.week}</td><td>${w.from}</td><td class="num">${w.total}</td><td class="num">${w.succeeded}</td><td class="num">${w.failed}</td><td class="num">${w.rolledBack}</td><td class="num">${rate(w.successRate)}</td></tr>`,
+      `<tr data-week="${esc(w.week)}" data-total="${esc(w.total)}" data-succeeded="${esc(w.succeeded)}" data-failed="${esc(w.failed)}" data-rolled-back="${esc(w.rolledBack)}" data-success-rate="${esc(w.successRate)}"><td>${esc(w.week)}</td><td>${esc(w.from)}</td><td class="num">${esc(w.total)}</td><td class="num">${esc(w.succeeded)}</td><td class="num">${esc(w.failed)}</td><td class="num">${esc(w.rolledBack)}</td><td class="num">${rate(w.successRate)}</td></tr>`,
   );
   const notOk = d.promotions.filter((p) => p.outcome !== 'succeeded');
   const list = notOk.length
     ? `<h3>Promotions that did not succeed</h3><div class="scroll"><table class="promotions"><thead><tr><th>started</th><th>promotion</th><th>outcome</th><th>step</th><th>why</th></tr></thead><tbody>${notOk
         .map(
           (p) =>
-            `<tr data-promotion="${escapeHtml(p.id)}" data-outcome="${p.outcome}"><td>${escapeHtml(clock.short(Date.parse(p.startedAt)))}</td><td>${escapeHtml(`${p.from} → ${p.to} (${p.id})`)}</td><td>${p.outcome === 'rolledBack' ? 'rolled back' : p.outcome}</td><td>${escapeHtml(p.step ?? '')}</td><td class="text">${escapeHtml(p.reason ?? '')}</td></tr>`,
+            `<tr data-promotion="${escapeHtml(p.id)}" data-outcome="${esc(p.outcome)}"><td>${escapeHtml(clock.short(Date.parse(p.startedAt)))}</td><td>${escapeHtml(`${p.from} → ${p.to} (${p.id})`)}</td><td>${p.outcome === 'rolledBack' ? 'rolled back' : esc(p.outcome)}</td><td>${escapeHtml(p.step ?? '')}</td><td class="text">${escapeHtml(p.reason ?? '')}</td></tr>`,
         )
         .join('')}</tbody></table></div>`
     : '';
@@ -270,11 +279,11 @@ function rollbacksAndIncidents(report: Report, clock: LocalClock, from: number, 
   const chart = timeline({ id: 'timeline', label: 'incidents per environment and rollbacks over the period', from, to, rows, spans, marks, ticks });
   const rollbackRows = report.rollbacks.map(
     (r) =>
-      `<tr data-at="${escapeHtml(r.at)}" data-detect-ms="${r.detectMs ?? ''}" data-switch-ms="${r.switchMs ?? ''}"><td>${escapeHtml(clock.short(Date.parse(r.at)))}</td><td>${escapeHtml(`${r.from} → ${r.to}`)}</td><td>${escapeHtml(r.rule ?? (r.trigger === 'manual' ? 'manual' : `promotion ${r.promotion ?? ''}`))}</td><td class="num">${humanDuration(r.detectMs)}</td><td class="num">${humanDuration(r.switchMs)}</td><td class="text">${escapeHtml(r.trigger === 'manual' ? r.reason : r.promotion ? `during promotion ${r.promotion}` : '')}</td></tr>`,
+      `<tr data-at="${escapeHtml(r.at)}" data-detect-ms="${esc(r.detectMs)}" data-switch-ms="${esc(r.switchMs)}"><td>${escapeHtml(clock.short(Date.parse(r.at)))}</td><td>${escapeHtml(`${r.from} → ${r.to}`)}</td><td>${escapeHtml(r.rule ?? (r.trigger === 'manual' ? 'manual' : `promotion ${esc(r.promotion)}`))}</td><td class="num">${humanDuration(r.detectMs)}</td><td class="num">${humanDuration(r.switchMs)}</td><td class="text">${escapeHtml(r.trigger === 'manual' ? r.reason : r.promotion ? `during promotion ${esc(r.promotion)}` : '')}</td></tr>`,
   );
   const incidentRows = report.incidents.map(
     (i) =>
-      `<tr data-incident="${escapeHtml(i.id)}" data-duration-ms="${i.durationMs ?? ''}"><td>${escapeHtml(clock.short(Date.parse(i.startedAt)))}</td><td>${escapeHtml(i.id)}</td><td>${escapeHtml(i.env ?? '')}</td><td class="${i.severity === 'critical' ? 'bad' : 'warn'}">${escapeHtml(i.severity)}</td><td class="num">${i.state === 'resolved' ? humanDuration(i.durationMs) : 'firing'}</td><td class="num">${humanDuration(i.detectMs)}</td><td>${i.rolledBack ? 'yes' : ''}</td></tr>`,
+      `<tr data-incident="${escapeHtml(i.id)}" data-duration-ms="${esc(i.durationMs)}"><td>${escapeHtml(clock.short(Date.parse(i.startedAt)))}</td><td>${escapeHtml(i.id)}</td><td>${escapeHtml(i.env ?? '')}</td><td class="${i.severity === 'critical' ? 'bad' : 'warn'}">${escapeHtml(i.severity)}</td><td class="num">${i.state === 'resolved' ? humanDuration(i.durationMs) : 'firing'}</td><td class="num">${humanDuration(i.detectMs)}</td><td>${i.rolledBack ? 'yes' : ''}</td></tr>`,
   );
   return `<section aria-labelledby="rollback-title"><h2 id="rollback-title">Rollbacks and incidents</h2><div class="chart-wrap">${chart}</div>
 <h3>Rollbacks</h3>${rollbackRows.length ? `<div class="scroll"><table class="rollbacks"><thead><tr><th>when</th><th>switch</th><th>rule</th><th class="num">detect</th><th class="num">switch</th><th>note</th></tr></thead><tbody>${rollbackRows.join('')}</tbody></table></div>` : '<p class="empty">None in this period.</p>'}
@@ -286,7 +295,7 @@ function topProbes(report: Report): string {
     return '<section aria-labelledby="probes-title"><h2 id="probes-title">Top failing probes</h2><p class="empty">No probe failed in this period.</p></section>';
   const rows = report.topFailingProbes.map(
     (p) =>
-      `<tr data-probe="${escapeHtml(p.probe)}" data-env="${escapeHtml(p.env)}" data-failures="${p.failures}"><td>${escapeHtml(p.probe)}</td><td>${escapeHtml(p.env)}</td><td class="num">${count(p.failures)}</td><td class="num">${count(p.probes)}</td><td class="num">${percent(p.errorRatio)}</td></tr>`,
+      `<tr data-probe="${escapeHtml(p.probe)}" data-env="${escapeHtml(p.env)}" data-failures="${esc(p.failures)}"><td>${escapeHtml(p.probe)}</td><td>${escapeHtml(p.env)}</td><td class="num">${count(p.failures)}</td><td class="num">${count(p.probes)}</td><td class="num">${percent(p.errorRatio)}</td></tr>`,
   );
   return `<section aria-labelledby="probes-title"><h2 id="probes-title">Top failing probes</h2><div class="scroll"><table class="probes"><thead><tr><th>probe</th><th>env</th><th class="num">failed</th><th class="num">probes</th><th class="num">error ratio</th></tr></thead><tbody>${rows.join('')}</tbody></table></div></section>`;
 }

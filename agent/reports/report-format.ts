@@ -19,9 +19,9 @@ export function latency(ms: number | null | undefined): string {
   return `${(ms / 1_000).toFixed(2)} s`;
 }
 
-/** `69,120` */
+/** `69,120`; `–` for what is not a number (a report read over HTTP may hold anything). */
 export function count(n: number): string {
-  return n.toLocaleString('en-US');
+  return typeof n === 'number' && Number.isFinite(n) ? n.toLocaleString('en-US') : '–';
 }
 
 /** The success rate as a whole percentage: `83 %`. */

@@ -55,7 +55,7 @@ export function lineChart(options: {
       if (value === null) return;
       const category = options.categories[i]!;
       marks.push(
-        `<circle class="point ${series.className}" cx="${x(i).toFixed(1)}" cy="${y(value).toFixed(1)}" r="3" data-series="${escapeHtml(series.name)}" data-date="${escapeHtml(category)}" data-value="${value}"><title>${escapeHtml(`${category} ${series.name}: ${options.format(value)}`)}</title></circle>`,
+        `<circle class="point ${series.className}" cx="${x(i).toFixed(1)}" cy="${y(value).toFixed(1)}" r="3" data-series="${escapeHtml(series.name)}" data-date="${escapeHtml(category)}" data-value="${escapeHtml(String(value))}"><title>${escapeHtml(`${category} ${series.name}: ${options.format(value)}`)}</title></circle>`,
       );
     });
   }
@@ -88,7 +88,7 @@ export function barChart(options: {
   const marks = options.values.map((value, i) => {
     const h = max === 0 ? 0 : (plot * value) / max;
     const category = options.categories[i]!;
-    return `<rect class="bar ${options.className}" x="${(frame.x(i) - bar / 2).toFixed(1)}" y="${(TOP + plot - h).toFixed(1)}" width="${bar.toFixed(1)}" height="${Math.max(value > 0 ? 1 : 0, h).toFixed(1)}" data-date="${escapeHtml(category)}" data-value="${value}"><title>${escapeHtml(`${category}: ${options.format(value)}`)}</title></rect>`;
+    return `<rect class="bar ${options.className}" x="${(frame.x(i) - bar / 2).toFixed(1)}" y="${(TOP + plot - h).toFixed(1)}" width="${bar.toFixed(1)}" height="${Math.max(value > 0 ? 1 : 0, h).toFixed(1)}" data-date="${escapeHtml(category)}" data-value="${escapeHtml(String(value))}"><title>${escapeHtml(`${category}: ${options.format(value)}`)}</title></rect>`;
   });
   return svg(options.id, options.label, height, `${frame.grid}${marks.join('')}`);
 }
@@ -117,7 +117,7 @@ export function stackedBarChart(options: {
       const h = (plot * value) / max;
       base -= h;
       marks.push(
-        `<rect class="bar ${stack.className}" x="${(frame.x(i) - bar / 2).toFixed(1)}" y="${base.toFixed(1)}" width="${bar.toFixed(1)}" height="${h.toFixed(1)}" data-week="${escapeHtml(category)}" data-stack="${escapeHtml(stack.name)}" data-value="${value}"><title>${escapeHtml(`${category}: ${value} ${stack.name}`)}</title></rect>`,
+        `<rect class="bar ${stack.className}" x="${(frame.x(i) - bar / 2).toFixed(1)}" y="${base.toFixed(1)}" width="${bar.toFixed(1)}" height="${h.toFixed(1)}" data-week="${escapeHtml(category)}" data-stack="${escapeHtml(stack.name)}" data-value="${escapeHtml(String(value))}"><title>${escapeHtml(`${category}: ${value} ${stack.name}`)}</title></rect>`,
       );
     }
   });

@@ -4,8 +4,10 @@
  * --url; usage mistakes exit 2 naming the option, unreadable sources exit 1 saying why.
  */
 import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { loadAgentConfig } from '../../../agent/reload/agent-config.js';
 import type { Report } from '../../../agent/reports/report-builder.js';
 import { Store } from '../../../agent/events/store.js';
@@ -150,6 +152,35 @@ describe('greenlight report --url (a running agent)', () => {
     const md = await cli(['report', '--url', h.base]);
     expect(md.code).toBe(0);
     expect(md.stdout).toContain('- **Rollbacks:**');
+  });
+
+  it('escapes every value of the JSON it read in the HTML it writes (regression: dates, counts, weeks and outcomes went in as they came, and a saved page has no CSP)', async () => {
+    const report = (await (await fetch(`${h.base}/api/v1/report?since=30d`)).json()) as Report;
+    const evil = (name: string) => `"><script>alert("${name}")</script><img src=x onerror=alert(1)>`;
+    const day = report.environments.blue!.days[0]! as unknown as Record<string, unknown>;
+    for (const key of ['date', 'probes', 'failures', 'errorRatio', 'p50Ms', 'p95Ms']) day[key] = evil(key);
+    const week = report.deployments.weeks[0]! as unknown as Record<string, unknown>;
+    for (const key of ['week', 'from', 'total', 'succeeded', 'failed', 'rolledBack', 'successRate']) week[key] = evil(key);
+    Object.assign(
+      report.deployments.promotions.find((p) => p.outcome !== 'succeeded')!,
+      { outcome: evil('outcome') },
+    );
+    Object.assign(report.rollbacks[0]!, { detectMs: evil('detectMs'), switchMs: evil('switchMs') });
+    Object.assign(report.incidents[0]!, { durationMs: evil('durationMs') });
+    Object.assign(report.topFailingProbes[0]!, { failures: evil('failures') });
+    Object.assign(report.summary, { failures: evil('summary') });
+    // Something that answers like an agent (the header the CLI checks) with that JSON.
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'greenlight-version': '0.1.0' });
+      res.end(JSON.stringify(report));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const run = await cli(['report', '--url', `http://127.0.0.1:${(server.address() as AddressInfo).port}`, '--since', '30d', '--format', 'html']);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('&lt;script&gt;alert(&quot;date&quot;)');
+    expect(run.stdout).not.toMatch(/<script|<img/);
   });
 
   it('says when no agent answers (exit 1)', async () => {
