@@ -10,6 +10,7 @@ import type { z } from 'zod';
 import { ConfigError, ConfigFileError, type ConfigIssue } from './errors.js';
 import { collectSecrets, isSecretKey, Redactor } from './redactor.js';
 import { readRegularFile } from './regular-file.js';
+import { firstInvalidUtf8Byte } from './utf8.js';
 import { ConfigSchema, pluginBlockSchema, type Config } from './schema.js';
 import { HIDDEN_KEY, mayHoldValue } from './units.js';
 
@@ -430,24 +431,14 @@ export async function loadConfigFile(path: string, env: Env = process.env, optio
  * `reported` is the file the error is about (the config, for one of its rule files).
  */
 function utf8Text(bytes: Buffer, source: string, reported: string): string {
-  const text = bytes.toString('utf8');
-  if (isUtf8(bytes)) return text;
-  // Up to the first invalid sequence the text decodes exactly, so its length in bytes finds it; a
-  // U+FFFD written in the file (EF BF BD) is a character like any other.
-  let at = text.indexOf('\uFFFD');
-  while (at !== -1) {
-    const offset = Buffer.byteLength(text.slice(0, at));
-    if (!(bytes[offset] === 0xef && bytes[offset + 1] === 0xbf && bytes[offset + 2] === 0xbd)) {
-      const line = text.slice(0, at).split('\n').length;
-      const byte = `0x${bytes[offset]!.toString(16).toUpperCase().padStart(2, '0')}`;
-      throw new ConfigError(
-        [{ path: '', message: `${source === reported ? 'the file' : source} is not UTF-8 text (byte ${byte} on this line): save it as UTF-8`, line }],
-        reported,
-      );
-    }
-    at = text.indexOf('\uFFFD', at + 1);
-  }
-  return text;
+  if (isUtf8(bytes)) return bytes.toString('utf8');
+  const offset = firstInvalidUtf8Byte(bytes);
+  const line = bytes.subarray(0, offset).toString('utf8').split('\n').length;
+  const byte = `0x${bytes[offset]!.toString(16).toUpperCase().padStart(2, '0')}`;
+  throw new ConfigError(
+    [{ path: '', message: `${source === reported ? 'the file' : source} is not UTF-8 text (byte ${byte} on this line): save it as UTF-8`, line }],
+    reported,
+  );
 }
 
 /** `rules/*.yaml` → the matching files, sorted; a pattern without * is itself (when it exists). */

@@ -17,6 +17,7 @@ import { codeOfStatus, GreenlightError, type ErrorCode } from '../../config/erro
 import { formatKeyPath } from '../../config/load-config.js';
 import type { Redactor } from '../../config/redactor.js';
 import { parseHost } from '../../config/schema.js';
+import { firstInvalidUtf8Byte } from '../../config/utf8.js';
 import { VERSION } from '../package.js';
 import { spacedWarning } from '../telemetry/logger.js';
 import { ConnectionRoom, MAX_IN_FLIGHT, type RoomClosure } from './connection-room.js';
@@ -557,26 +558,6 @@ function parseJsonBody(bytes: Buffer, contentType: string | undefined): { value:
     return { status: 400, error: `body is not JSON${sentAs}: ${(error as Error).message}` };
   }
 }
-
-/**
- * Where the first byte that is no part of valid UTF-8 is, in bytes that are not valid UTF-8. The
- * lenient decoder writes one U+FFFD per bad sequence and re-encodes everything before the first
- * one unchanged; a U+FFFD the client really sent (EF BF BD) is passed over.
- */
-function firstInvalidUtf8Byte(bytes: Buffer): number {
-  const text = bytes.toString('utf8');
-  let offset = 0;
-  let from = 0;
-  for (let at = text.indexOf('\uFFFD'); at !== -1; at = text.indexOf('\uFFFD', at + 1)) {
-    offset += Buffer.byteLength(text.slice(from, at));
-    if (!bytes.subarray(offset, offset + 3).equals(REPLACEMENT_CHARACTER)) return offset;
-    offset += REPLACEMENT_CHARACTER.length;
-    from = at + 1;
-  }
-  return bytes.length;
-}
-
-const REPLACEMENT_CHARACTER = Buffer.from('\uFFFD');
 
 /**
  * The request's path and query. Node passes the request target through as sent, and an
