@@ -95,6 +95,7 @@ export function coreRoutes(agent: CoreSource): Route[] {
       method: 'GET',
       path: '/api/v1/events',
       auth: 'history',
+      query: ['since', 'limit', 'type', 'env', 'severity', 'probe'],
       handle: async ({ query }) => {
         const filter = parseEventFilter(query, agent.environments());
         if (typeof filter === 'string') throw new HttpError(400, filter);

@@ -92,6 +92,13 @@ probes:
       expect((await fetch(`${base}/api/v1/events?limit=0`)).status).toBe(400);
       expect((await fetch(`${base}/api/v1/events?since=-1`)).status).toBe(400);
       expect((await fetch(`${base}/api/v1/events?type=probe;drop`)).status).toBe(400);
+      // A misspelt filter or one given twice is refused, naming it, not ignored (regression: both answered every event).
+      const misspelt = await fetch(`${base}/api/v1/events?enviroment=green`);
+      expect([misspelt.status, ((await misspelt.json()) as { error: string }).error]).toEqual([
+        400,
+        '/api/v1/events takes no query parameter "enviroment"; it takes since, limit, type, env, severity, probe',
+      ]);
+      expect((await fetch(`${base}/api/v1/events?env=blue&env=green`)).status).toBe(400);
 
       expect(second.agent.activeEnvironment).toBe('green');
       // The anti-flap's "recently rolled away" survives the restart (regression: a restart inside the cooldown let traffic straight back).
