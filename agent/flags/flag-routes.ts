@@ -221,12 +221,12 @@ function refusals<T>(run: () => T): T {
   }
 }
 
-/** A flag key from the path as an answer repeats it: cut to 100 characters (a path may be kilobytes long). */
 /** A refusal in OFREP's error shape: a request it cannot read is PARSE_ERROR; anything else GENERAL. */
 function ofrepError(status: number, error: string): { errorCode: 'PARSE_ERROR' | 'GENERAL'; errorDetails: string } {
   return { errorCode: status === 400 ? 'PARSE_ERROR' : 'GENERAL', errorDetails: error };
 }
 
+/** A flag key from the path as an answer repeats it: cut to 100 characters (a path may be kilobytes long). */
 function shortKey(key: string): string {
   return key.length > 100 ? `${key.slice(0, 97)}...` : key;
 }

@@ -123,10 +123,10 @@ export interface Tokens {
   stream?: string | undefined;
 }
 
-/** Takes a protocol upgrade that passed the Host check; `url` is its parsed request target. */
 /**
- * A WebSocket upgrade that passed the Host check. `refuse` answers it with an HTTP error and
- * closes the socket, the error redacted as every error answer of the server is.
+ * Takes a WebSocket upgrade that passed the Host check; `url` is its parsed request target.
+ * `refuse` answers it with an HTTP error and closes the socket, the error redacted as every error
+ * answer of the server is.
  */
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, refuse: UpgradeRefusal) => void;
 export type UpgradeRefusal = (status: number, error: string, headers?: Record<string, string>) => void;
@@ -449,7 +449,6 @@ export async function startHttpServer(options: {
 const PROBLEMS_SHOWN = 5;
 const PROBLEM_LENGTH = 200;
 
-/** `invalid body: reason: …; set: …` for a zod error: the first problems, each cut short, never an echo of a huge key or value. */
 /** Run `route`'s screen on a body, or the default screen, refuseDuplicates. */
 export function screenBody(route: Route, body: unknown, duplicates: readonly DuplicateKey[], actor: string): void {
   if (route.screen) route.screen(body, duplicates, actor);
@@ -465,6 +464,7 @@ export function refuseDuplicates(duplicates: readonly DuplicateKey[]): void {
   throw new HttpError(400, `the body names ${shown} twice in one object, and JSON keeps only the last: send each key once`);
 }
 
+/** `invalid body: reason: …; set: …` for a zod error: the first problems, each cut short, never an echo of a huge key or value. */
 export function invalidBody(error: z.ZodError): string {
   const cut = (text: string) => (text.length > PROBLEM_LENGTH ? `${text.slice(0, PROBLEM_LENGTH - 3)}...` : text);
   const problems = error.issues.map((issue) => cut(`${issue.path.length ? `${formatKeyPath(issue.path as (string | number)[])}: ` : ''}${issue.message}`));
