@@ -51,6 +51,38 @@ function parseYaml(text: string): ParsedYaml {
   return { doc, lineOf: (offset) => (offset === undefined ? undefined : lineCounter.linePos(offset).line) };
 }
 
+/** The tags of YAML's core schema: they say no more than a value's own form does (`!!str 1.0` keeps a version a string). */
+const CORE_TAGS = new Set(['str', 'int', 'float', 'bool', 'null', 'map', 'seq'].map((name) => `tag:yaml.org,2002:${name}`));
+
+/**
+ * A document's syntax errors, and every explicit tag but the core schema's. The yaml library turns
+ * `!!timestamp`, `!!binary` and `!!set` into a date, bytes and a map, and leaves a tag it does not
+ * know (`!custom 1s`, `!!float 1`) as the plain text with only a warning: a config that means
+ * something else than it says. `file` names a rule file in the paths.
+ */
+function yamlIssues({ doc, lineOf }: ParsedYaml, file?: string): ConfigIssue[] {
+  const at = (offset: number | undefined) => {
+    const keys = offset === undefined ? '' : formatKeyPath(pathAt(doc.contents, offset));
+    return { path: file === undefined ? keys : keys === '' ? file : `${file}: ${keys}`, line: lineOf(offset) };
+  };
+  const issues: ConfigIssue[] = doc.errors.map((error) => ({ ...at(error.pos[0]), message: `YAML syntax: ${error.message.split('\n')[0]}` }));
+  if (issues.length > 0) return issues;
+  const refuse = (tag: string, offset: number | undefined, why: string) =>
+    issues.push({
+      ...at(offset),
+      message: `YAML: the tag ${tag.replace('tag:yaml.org,2002:', '!!')} ${why}: write the value without it (greenlight reads strings, numbers, booleans, null, maps and lists)`,
+    });
+  // A core tag its value does not fit (`!!float 1`): the library warned, on the tag's line, and kept the text.
+  const unfit = (tag: string, offset: number | undefined) =>
+    doc.warnings.some((warning) => warning.code === 'TAG_RESOLVE_FAILED' && warning.message.includes(tag) && lineOf(warning.pos[0]) === lineOf(offset));
+  visit(doc, (_key, node) => {
+    if (!(isScalar(node) || isMap(node) || isSeq(node)) || node.tag === undefined) return;
+    if (!CORE_TAGS.has(node.tag)) refuse(node.tag, node.range?.[0], 'is not taken');
+    else if (unfit(node.tag, node.range?.[0])) refuse(node.tag, node.range?.[0], 'does not fit its value');
+  });
+  return issues;
+}
+
 /** Whether a value contains itself (`a: &x [*x]`): every walk over it would go on for ever. */
 function cyclic(value: unknown, within: Set<object> = new Set()): boolean {
   if (value === null || typeof value !== 'object') return false;
@@ -101,16 +133,8 @@ export function parseConfig(text: string, env: Env = {}, options: ParseOptions =
 /** parseConfig from its parsed text (loadConfigFile reads `ruleFiles` from the same parse). */
 function configOf({ doc, lineOf }: ParsedYaml, env: Env, options: ParseOptions): Config {
   const { source } = options;
-  if (doc.errors.length > 0) {
-    throw new ConfigError(
-      doc.errors.map((error) => ({
-        path: formatKeyPath(pathAt(doc.contents, error.pos[0])),
-        message: `YAML syntax: ${error.message.split('\n')[0]}`,
-        line: lineOf(error.pos[0]),
-      })),
-      source,
-    );
-  }
+  const yaml = yamlIssues({ doc, lineOf });
+  if (yaml.length > 0) throw new ConfigError(yaml, source);
 
   const plain = plainValue(doc, lineOf, '');
   if ('issues' in plain) throw new ConfigError(plain.issues, source);
@@ -189,9 +213,9 @@ function parseRuleFile(
 ): { rules: unknown[]; located: Located } | undefined {
   const { doc, lineOf } = parseYaml(file.text);
   const prefix = `${file.source}: `;
-  if (doc.errors.length > 0) {
-    for (const error of doc.errors)
-      issues.push({ path: `${file.source}`, message: `YAML syntax: ${error.message.split('\n')[0]}`, line: lineOf(error.pos[0]) });
+  const yaml = yamlIssues({ doc, lineOf }, file.source);
+  if (yaml.length > 0) {
+    issues.push(...yaml);
     return undefined;
   }
   const plain = plainValue(doc, lineOf, file.source);

@@ -473,6 +473,28 @@ describe('windows too short or too long to count (regression: `windows: [0s]` pa
   });
 });
 
+describe("YAML tags other than the core schema's (regression: `!custom 1s` was read as 1s, `!!float 1` as the string 1, and `!!timestamp`, `!!binary`, `!!set` became a date, bytes and a map)", () => {
+  const WHY = 'write the value without it (greenlight reads strings, numbers, booleans, null, maps and lists)';
+  it.each([
+    ['an unknown tag', `timezone: !custom UTC\n${BASE}`, [`timezone: YAML: the tag !custom is not taken: ${WHY} (line 1)`]],
+    ['a timestamp', `${BASE}    body: !!timestamp 2001-12-14\n`, [`probes[0].body: YAML: the tag !!timestamp is not taken: ${WHY} (line 9)`]],
+    ['bytes', `${BASE}    body: !!binary aGVsbG8=\n`, [`probes[0].body: YAML: the tag !!binary is not taken: ${WHY} (line 9)`]],
+    ['a set', `${BASE}    headers: !!set {x, y}\n`, [`probes[0].headers: YAML: the tag !!set is not taken: ${WHY} (line 9)`]],
+    [
+      'a core tag its value does not fit',
+      `${BASE}    timeout: !!float 1\n`,
+      [`probes[0].timeout: YAML: the tag !!float does not fit its value: ${WHY} (line 9)`],
+    ],
+  ])('refuses %s, naming the key and the line', (_name, text, expected) => {
+    expect(issuesOf(text)).toEqual(expected);
+  });
+
+  it('takes the core tags that fit', () => {
+    const config = parseConfig(`${BASE}    path: !!str /api/health\n`.replace('    path: /api/health\n', ''));
+    expect(config.probes[0]!.path).toBe('/api/health');
+  });
+});
+
 describe('a block turned off for an unset variable is still checked (regression: validate passed in CI what the agent refused where the secret is set)', () => {
   it.each([
     ['traffic: { type: webhook, url: "${HOOK}", timeout: 5x }\n', 'traffic.timeout: "5x" is not a duration such as 500ms, 5s or 2m (line 9)'],
