@@ -139,8 +139,17 @@ function clip(text: string, max: number): string {
 /** The config file could not be read at all (missing, unreadable). */
 export class ConfigFileError extends GreenlightError {
   constructor(path: string, cause: unknown) {
-    const reason = (cause as NodeJS.ErrnoException)?.code === 'ENOENT' ? 'file not found' : String((cause as Error)?.message ?? cause);
-    super('GL_ERR_CONFIG_FILE', `cannot read config ${path}: ${reason}. Give the path of a greenlight YAML file (run and check: --config F; validate F).`, {
+    // The system's message repeats the path (a 100 KB argument was printed twice): said once, above.
+    const reason =
+      (cause as NodeJS.ErrnoException)?.code === 'ENOENT'
+        ? 'file not found'
+        : String((cause as Error)?.message ?? cause)
+            .split(path)
+            .join('…')
+            .slice(0, 300);
+    // Shown as given, quoted when it would not read as a path (`--config=` gives an empty one); at most 200 characters.
+    const shown = path.length > 200 ? `${JSON.stringify(path.slice(0, 200))}…` : /^[^\s"]+$/.test(path) ? path : JSON.stringify(path);
+    super('GL_ERR_CONFIG_FILE', `cannot read config ${shown}: ${reason}. Give the path of a greenlight YAML file (run and check: --config F; validate F).`, {
       cause,
     });
   }

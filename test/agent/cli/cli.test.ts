@@ -82,6 +82,16 @@ describe('greenlight validate', () => {
     );
   });
 
+  it('names an empty path as such, and a long one once and cut short (regression: `--config=` said "config : file not found"; a 100 KB path was printed twice)', async () => {
+    const empty = await cli(['run', '--config=']);
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toContain('cannot read config "": file not found.');
+    const long = await cli(['validate', 'x'.repeat(5_000)]);
+    expect(long.code).toBe(2);
+    expect(long.stderr).toContain(`cannot read config "${'x'.repeat(200)}"…: ENAMETOOLONG: name too long, open '…'.`);
+    expect(long.stderr.length).toBeLessThan(1_000);
+  });
+
   it('exits 2 at once for a path that is not a regular file (regression: a named pipe hung validate for ever)', async () => {
     const fifo = join(tempDir('greenlight-fifo-'), 'greenlight.yaml');
     execFileSync('mkfifo', [fifo]);
