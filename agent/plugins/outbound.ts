@@ -142,8 +142,9 @@ export async function sendWithRetry(
         // wherever the answer points), and the next try would be answered the same.
         throw new OutboundError(
           `${request.label}: answered HTTP ${response.statusCode}, a redirect${redirectTarget(response.headers.location, url)}: nothing was delivered, and greenlight does not follow redirects (the request may carry a secret): point the config at the new address`,
-          attempt,
+          sent,
           response.statusCode,
+          { unanswered },
         );
       }
       lastProblem = `HTTP ${response.statusCode}${text ? `: ${oneLine(deps.redactor.text(text))}` : ''}`;
@@ -155,6 +156,7 @@ export async function sendWithRetry(
         if (request.handBackLongWaits && retryAfter !== undefined && (retryAfter > policy.maxBackoffMs || attempt === policy.attempts))
           throw new OutboundError(`${request.label}: rate limited (${lastProblem}); the service asks to wait ${Math.ceil(retryAfter / 1_000)}s`, attempt, 429, {
             retryAfterMs: retryAfter,
+            unanswered,
           });
         if (retryAfter !== undefined) wait = Math.min(policy.maxBackoffMs, retryAfter);
         // A rate limit is waited out, not a failure of the service: it uses up no try (up to
@@ -164,7 +166,10 @@ export async function sendWithRetry(
           attempt--;
         }
       } else if (response.statusCode < 500 && response.statusCode !== 408) {
-        throw new OutboundError(`${request.label}: rejected with ${lastProblem}; not retried, fix the request or its credentials`, attempt, lastStatus);
+        // An earlier try that got no answer may still have been acted on: this refusal says nothing of it.
+        throw new OutboundError(`${request.label}: rejected with ${lastProblem}; not retried, fix the request or its credentials`, sent, lastStatus, {
+          unanswered,
+        });
       }
     } catch (error) {
       if (error instanceof OutboundError) throw error;

@@ -150,6 +150,21 @@ describe('webhook traffic adapter', () => {
     expect(error.message).toBe('traffic webhook: gave up after 2 attempts; last: no answer within 200ms; whether traffic moved to green is unknown');
   });
 
+  it.each([
+    [404, /rejected with HTTP 404/],
+    [307, /answered HTTP 307, a redirect/],
+  ])(
+    'a try that hung, then a %i: whether traffic moved is unknown (regression: the refusal of the retry was reported as "not switched", though the receiver may have acted on the try it never answered)',
+    async (status, problem) => {
+      script = ['hang', status];
+      const error = await failure(adapter({ timeout: '200ms', retries: 2 }).switchTo(request, new AbortController().signal));
+      expect(received).toHaveLength(2);
+      expect(error.message).toMatch(problem);
+      expect(error.message).toMatch(/whether traffic moved to green is unknown$/);
+      expect(error.notSent).toBe(false);
+    },
+  );
+
   it('treats a redirect as no confirmation', async () => {
     script = [302];
     const error = await failure(adapter().switchTo(request, new AbortController().signal));
