@@ -57,6 +57,12 @@ export interface OutboundRequest {
    * is cut to maxBackoffMs and the call goes on (a switch does not give up on a rate limit).
    */
   handBackLongWaits?: boolean;
+  /**
+   * A 2xx status is the whole answer: its body is not waited for (the answer's `body` is empty).
+   * For a caller that reads only the status (the traffic webhook): a receiver that accepted and
+   * then streams, trickles or breaks off its body has answered, and must not be sent it again.
+   */
+  statusOnly?: boolean;
 }
 
 export interface OutboundResponse {
@@ -134,6 +140,10 @@ export async function sendWithRetry(
         body,
         signal: attemptSignal,
       });
+      if (request.statusOnly && response.statusCode >= 200 && response.statusCode < 300) {
+        discard(response.body);
+        return { status: response.statusCode, attempts: sent, body: '', headers: response.headers };
+      }
       const text = await readLimited(response.body, 64 * 1024);
       lastStatus = response.statusCode;
       if (response.statusCode < 300) return { status: response.statusCode, attempts: sent, body: text, headers: response.headers };
@@ -249,6 +259,12 @@ async function readLimited(
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Drops an answer's body unread (its connection is closed rather than drained). */
+function discard(body: { destroy(): void; on(event: 'error', listener: () => void): unknown }): void {
+  body.on('error', () => undefined);
+  body.destroy();
 }
 
 /** Where a redirect points, by origin only (its path may hold a token, as a webhook's does): ` to https://host`. */

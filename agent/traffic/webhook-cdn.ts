@@ -31,7 +31,12 @@ export const webhookCdn: PluginDefinition<WebhookCdnConfig, CdnPurger> = {
         const body = { event: 'purge', ...request, time: new Date(deps.now()).toISOString() };
         let response;
         try {
-          response = await sendWithRetry(deps, { label: LABEL, url: config.url, method: 'POST', headers: config.headers, json: body }, policy, signal);
+          response = await sendWithRetry(
+            deps,
+            { label: LABEL, url: config.url, method: 'POST', headers: config.headers, json: body, statusOnly: true },
+            policy,
+            signal,
+          );
         } catch (error) {
           if (error instanceof OutboundError) throw new CdnError(`${error.message}; the cache was not purged`, { cause: error });
           throw error;

@@ -49,7 +49,7 @@ export const webhookTraffic: PluginDefinition<WebhookTrafficConfig, TrafficAdapt
         let response;
         try {
           const headers = { ...config.headers, [FENCING_HEADER]: String(request.fencingToken) };
-          response = await sendWithRetry(deps, { label: LABEL, url: config.url, method: 'POST', headers, json: body }, policy, signal);
+          response = await sendWithRetry(deps, { label: LABEL, url: config.url, method: 'POST', headers, json: body, statusOnly: true }, policy, signal);
         } catch (error) {
           if (error instanceof OutboundError) {
             // Cut off by a stop after the request may have gone out: nobody knows what the receiver did.

@@ -18,8 +18,12 @@ interface Received {
   body: string;
 }
 
-/** Answers each POST with the next of `script` (a status, or `hang`), then 200s; records what came. */
-let script: (number | 'hang')[] = [];
+/**
+ * Answers each POST with the next of `script`, then 200s; records what came. A status, `hang` (no
+ * answer), `trickle` (200, then its body a byte at a time, never ending) or `cut` (200, then the
+ * connection closed halfway through its body).
+ */
+let script: (number | 'hang' | 'trickle' | 'cut')[] = [];
 let received: Received[] = [];
 let server: Server;
 let baseUrl: string;
@@ -32,6 +36,17 @@ beforeAll(async () => {
       received.push({ method: req.method!, url: req.url!, headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
       const next = script.shift() ?? 200;
       if (next === 'hang') return;
+      if (next === 'trickle') {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        const timer = setInterval(() => res.write('.'), 50);
+        res.on('close', () => clearInterval(timer));
+        return;
+      }
+      if (next === 'cut') {
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '100' }).write('switching');
+        setTimeout(() => res.destroy(), 20);
+        return;
+      }
       // Echoes the path, as many frameworks' error pages do: the adapter must not repeat it.
       res.writeHead(next, { 'content-type': 'text/plain' }).end(next >= 400 ? `cannot handle POST ${req.url}` : 'ok');
     });
@@ -162,6 +177,16 @@ describe('webhook traffic adapter', () => {
       expect(error.message).toMatch(problem);
       expect(error.message).toMatch(/whether traffic moved to green is unknown$/);
       expect(error.notSent).toBe(false);
+    },
+  );
+
+  it.each(['trickle', 'cut'] as const)(
+    'takes a 200 whose body then %ss as the answer: switched, sent once (regression: the body outlasted the timeout or broke off, and the switch the receiver had accepted was sent again and reported as "unknown")',
+    async (how) => {
+      script = [how];
+      const outcome = await adapter({ timeout: '300ms', retries: 2 }).switchTo(request, new AbortController().signal);
+      expect(received).toHaveLength(1);
+      expect(outcome).toEqual({ detail: 'traffic webhook accepted the switch to green: HTTP 200 after 1 attempt', data: { status: 200, attempts: 1 } });
     },
   );
 
