@@ -199,6 +199,8 @@ export class AlertDispatcher {
   readonly #expiries = new Map<string, NodeJS.Timeout>();
   readonly #shutdown = new AbortController();
   readonly #acting: () => boolean;
+  /** A recheck after notify() is due at the end of the turn (notify). */
+  #recheckQueued = false;
 
   constructor(options: AlertDispatcherOptions) {
     this.#acting = options.acting ?? (() => true);
@@ -294,8 +296,16 @@ export class AlertDispatcher {
       }
       this.#logRouting(notice);
     }
-    // Any change may mute or unmute others (inhibition): every group is looked at again.
-    this.recheck();
+    // Any change may mute or unmute others (inhibition): every group is looked at again, once the
+    // caller's turn is over. What ends together (an incident's hold alert, which inhibits, and the
+    // rule's own alert, handed over one after the other by the incident's actions) is judged
+    // together: looked at in between, the alert inhibited until its end would seem unmuted for no
+    // time at all, and be told as fired-and-resolved to receivers that never heard it fire.
+    if (this.#recheckQueued) return;
+    this.#recheckQueued = true;
+    queueMicrotask(() => {
+      if (this.#recheckQueued) this.recheck();
+    });
   }
 
   /** The notices firing now, in the order they first fired. */
@@ -310,6 +320,7 @@ export class AlertDispatcher {
 
   /** Look at every group again: a silence, a window or an inhibition source changed. */
   recheck(): void {
+    this.#recheckQueued = false;
     for (const groups of this.#groups.values()) for (const group of groups.values()) this.#schedule(group);
   }
 
@@ -390,6 +401,7 @@ export class AlertDispatcher {
 
   /** Resolves once nothing is due now and no delivery is in flight. */
   async idle(): Promise<void> {
+    if (this.#recheckQueued) this.recheck();
     for (;;) {
       const now = this.#now();
       for (const groups of this.#groups.values()) {

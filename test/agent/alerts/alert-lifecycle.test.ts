@@ -267,6 +267,40 @@ describe('grouping', () => {
   });
 });
 
+describe('inhibition', () => {
+  it.each([
+    ['source first', true],
+    ['target first', false],
+  ])(
+    'an alert inhibited until it resolves, in the same turn as its source (%s), is told to nobody (regression: resolving both environments paged PagerDuty a trigger for the muted rule)',
+    async (_, sourceFirst) => {
+      const w = await start();
+      // Both environments fail: the rule fires, its rollback is held and raises rollback-inconclusive,
+      // which mutes the rule's own alert through the stock both-failing-mutes-environment.
+      const incident = w.fire('live-universe-failing', 1, 'critical');
+      const rule = notice('live-universe-failing', 'critical');
+      const held = notice('rollback-inconclusive', 'critical', { key: `greenlight/rollback-inconclusive/${incident}`, incident });
+      w.lifecycle.notify(rule);
+      w.lifecycle.notify(held);
+      await w.advance(5_000);
+      expect(w.to('alertmanager').map((r) => alertNames(r.body))).toEqual([['rollback-inconclusive:firing']]);
+      expect(w.to('pagerduty').map((r) => r.body.event_action)).toEqual(['trigger']);
+
+      // Both recover: the incident ends, and its actions resolve their alerts one after the other
+      // in one turn (the rollback's hold alert, then the page's), as the action runner does.
+      await w.advance(MIN);
+      w.resolveIncident(incident);
+      for (const n of sourceFirst ? [held, rule] : [rule, held]) w.lifecycle.notify(resolved(n));
+      await w.advance(10 * MIN);
+
+      expect(w.to('alertmanager').map((r) => alertNames(r.body))).toEqual([['rollback-inconclusive:firing'], ['rollback-inconclusive:resolved']]);
+      expect(w.to('pagerduty').map((r) => r.body.event_action)).toEqual(['trigger', 'resolve']);
+      expect(w.to('slack')).toHaveLength(2);
+      expect(w.to('slack')[1]!.body.text).not.toContain('live-universe-failing');
+    },
+  );
+});
+
 describe('silences', () => {
   // alertname: Alertmanager's name for the rule, as the webhook payload carries it (regression: a silence on it matched nothing).
   it.each(['rule', 'alertname'])(
