@@ -164,11 +164,13 @@ export async function sendWithRetry(
           parseRateLimitReset(response.headers['ratelimit-reset'], Date.now()) ??
           request.retryAfterFromBody?.(text);
         if (request.handBackLongWaits && retryAfter !== undefined && (retryAfter > policy.maxBackoffMs || attempt === policy.attempts))
-          throw new OutboundError(`${request.label}: rate limited (${lastProblem}); the service asks to wait ${Math.ceil(retryAfter / 1_000)}s`, attempt, 429, {
+          throw new OutboundError(`${request.label}: rate limited (${lastProblem}); the service asks to wait ${Math.ceil(retryAfter / 1_000)}s`, sent, 429, {
             retryAfterMs: retryAfter,
             unanswered,
           });
-        if (retryAfter !== undefined) wait = Math.min(policy.maxBackoffMs, retryAfter);
+        // A rate limit that asks for no wait at all (`Retry-After: 0`, a date already past) still
+        // gets the first backoff: ten free tries in a row would otherwise go out in one burst.
+        if (retryAfter !== undefined) wait = Math.min(policy.maxBackoffMs, Math.max(policy.backoffMs, retryAfter));
         // A rate limit is waited out, not a failure of the service: it uses up no try (up to
         // MAX_RATE_LIMITED in one call), so three short 429s do not end a switch (regression).
         if (rateLimited < MAX_RATE_LIMITED && policy.maxBackoffMs > 0) {
@@ -228,6 +230,9 @@ export function parseRetryAfter(value: string | string[] | undefined, now: numbe
   const text = Array.isArray(value) ? value[0] : value;
   if (text === undefined || text.trim() === '') return undefined;
   if (/^\d+(\.\d+)?$/.test(text.trim())) return Number(text) * 1_000;
+  // Otherwise only an HTTP-date ("Sun, 06 Nov 1994 08:49:37 GMT", or the obsolete RFC 850 and
+  // asctime forms): Date.parse alone reads "-1" or "+5" as dates in 2001, a wait of nothing.
+  if (!/^[A-Za-z]{3,9},? /.test(text.trim()) || !/\b\d{1,2}:\d{2}:\d{2}\b/.test(text)) return undefined;
   const date = Date.parse(text);
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }

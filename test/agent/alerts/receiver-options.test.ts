@@ -127,6 +127,25 @@ describe.each(CASES)('$type receiver delivery', (c) => {
     expect(deps.sleeps).toEqual([1_000]);
   });
 
+  it.each([
+    ['-1', 'a negative number'],
+    ['+5', 'a signed number'],
+    ['1e3', 'an exponent'],
+    ['soon', 'a word'],
+    ['0', 'no wait at all'],
+    ['Sun, 06 Nov 1994 08:49:37 GMT', 'a date long past'],
+  ])(
+    'a 429 with Retry-After %s (%s) waits at least the first backoff before asking again (regression: "-1" read as a date in 2001 sent 14 requests in 70 ms)',
+    async (retryAfter) => {
+      const { server, deps, receiver } = await setUp(c);
+      const limited = { status: 429, headers: { 'retry-after': retryAfter }, body: 'slow down' };
+      server.script(limited, limited, limited);
+      expect(await receiver.send(firingNotice(), signal())).toEqual({ attempts: 4, status: c.okStatus });
+      expect(deps.sleeps).toHaveLength(3);
+      for (const ms of deps.sleeps) expect(ms).toBeGreaterThanOrEqual(400);
+    },
+  );
+
   it('gives a Retry-After longer than it waits itself back to the dispatcher, asking nothing meanwhile (regression: it asked again after 30 s when told 45)', async () => {
     const { server, deps, receiver } = await setUp(c);
     server.script({ status: 429, headers: { 'retry-after': '45' }, body: 'slow down' });
