@@ -67,11 +67,12 @@ export function coreRoutes(agent: CoreSource): Route[] {
         return { status: 200, text: body, headers: { 'content-type': contentType, vary: 'accept, accept-encoding' } };
       },
     },
-    { method: 'GET', path: '/healthz', auth: 'none', handle: () => ({ status: 200, body: { status: 'ok' } }) },
+    { method: 'GET', path: '/healthz', auth: 'none', immediate: true, handle: () => ({ status: 200, body: { status: 'ok' } }) },
     {
       method: 'GET',
       path: '/readyz',
       auth: 'none',
+      immediate: true,
       handle: () => {
         const started = agent.ready();
         // A store that cannot be used (a cluster's database down) leaves an agent that cannot act.

@@ -92,6 +92,12 @@ export interface Route {
    */
   bulk?: boolean;
   /**
+   * Answered at once, never as a slice of the turn queue, token or not: a liveness or readiness
+   * check (a kubelet gives it a second) must not wait behind a flood of other requests. Only for
+   * handlers that cost next to nothing.
+   */
+  immediate?: boolean;
+  /**
    * How this route words a refusal (a body that is not JSON, too large, with a key twice, not of
    * its schema; an HttpError): OFREP's routes answer in OFREP's own error shape. Default
    * `{"error", "code"}`.
@@ -294,12 +300,12 @@ export async function startHttpServer(options: {
     }
     const actor = role ? `api:${role}` : 'api';
     const turns = options.turns;
-    // Work that grows with the agent (a bulk route), and an anonymous request's body (OFREP's: anyone
-    // may send one, as often as the agent answers), is done as a slice of the turn queue, at most
-    // a quarter of the time: a flood of them waits its turn rather than starving the probes.
-    const queued = turns !== undefined && (route.bulk === true || (role === null && route.body !== undefined));
+    // Work that grows with the agent (a bulk route), and every request anyone may send (no token:
+    // anyone may send them as often as the agent answers), is done as a slice of the turn queue, at
+    // most a quarter of the time: a flood of them waits its turn rather than starving the probes.
+    const queued = turns !== undefined && route.immediate !== true && (route.bulk === true || role === null);
     // An anonymous body is held (MAX_HELD_BODY_BYTES) from before it is read until it is answered.
-    const holding = queued && route.body !== undefined;
+    const holding = queued && role === null && route.body !== undefined;
     let holds = false;
     try {
       let bytes: Buffer | undefined;

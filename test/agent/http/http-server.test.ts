@@ -314,7 +314,7 @@ describe('bulk routes take turns', () => {
   });
 });
 
-describe("anonymous requests with a body (OFREP's) take turns, and wait for room (found from outside: 1,000 connections sending 60 KB OFREP bodies cut probing to a third and put seconds on its latencies)", () => {
+describe("requests without a token take turns, and those with a body (OFREP's) wait for room (found from outside: 1,000 connections sending 60 KB OFREP bodies cut probing to a third and put seconds on its latencies)", () => {
   /** A server with one anonymous route and one admin route, both with a body; the handlers wait on `gate` when it is set. */
   async function serverWith(options: { maxHeldBodyBytes?: number }) {
     const turns = new TurnQueue();
@@ -331,6 +331,8 @@ describe("anonymous requests with a body (OFREP's) take turns, and wait for room
       routes: [
         { method: 'POST', path: '/ofrep/v1/evaluate/flags', auth: 'none', body, handle: handle('anonymous') },
         { method: 'PUT', path: '/api/v1/flags', auth: 'admin', body, handle: handle('admin') },
+        { method: 'GET', path: '/api/v1/flags', auth: 'none', handle: handle('read') },
+        { method: 'GET', path: '/healthz', auth: 'none', immediate: true, handle: handle('alive') },
       ],
       tokens: () => ({ admin: 'admin-token-0123456789' }),
       turns,
@@ -344,17 +346,22 @@ describe("anonymous requests with a body (OFREP's) take turns, and wait for room
         headers: { 'content-type': 'application/json', ...headers },
         body: '{"context":{"a":1}}',
       });
-    return { turns, handled, post, hold: (promise: Promise<void>) => void (gate = promise) };
+    const get = (path: string) => fetch(`http://127.0.0.1:${server.address.port}${path}`);
+    return { turns, handled, post, get, hold: (promise: Promise<void>) => void (gate = promise) };
   }
 
-  it('judges and answers an anonymous body as a slice of the turn queue; an authenticated one at once', async () => {
-    const { turns, handled, post } = await serverWith({});
+  it('answers every request without a token as a slice of the turn queue, but for the immediate ones (liveness); one with a token at once', async () => {
+    const { turns, handled, post, get } = await serverWith({});
     const slices = vi.spyOn(turns, 'run');
     expect((await post('/ofrep/v1/evaluate/flags')).status).toBe(200);
     expect(slices).toHaveBeenCalledTimes(1);
+    // A GET without a body too (found from outside: 1,000 connections asking for the flags as fast as answered put 120 ms on the probes' mean latency).
+    expect((await get('/api/v1/flags')).status).toBe(200);
+    expect(slices).toHaveBeenCalledTimes(2);
+    expect((await get('/healthz')).status).toBe(200);
     expect((await post('/api/v1/flags', 'PUT', { authorization: 'Bearer admin-token-0123456789' })).status).toBe(200);
-    expect(slices).toHaveBeenCalledTimes(1);
-    expect(handled).toEqual(['anonymous', 'admin']);
+    expect(slices).toHaveBeenCalledTimes(2);
+    expect(handled).toEqual(['anonymous', 'read', 'alive', 'admin']);
   });
 
   it('past MAX_HELD_BODY_BYTES, reads the next anonymous body only once an earlier one is answered; an operator is never held', async () => {
