@@ -202,13 +202,14 @@ export class SeriesRegistry {
         inFlight: new ProbeCanceller(),
       };
       this.#entries.push(entry);
-      this.#metrics.addSeries(entry.series, config.windows);
+      const confirm = confirmPolicy(config, spec.probe, spec.env);
+      this.#metrics.addSeries(entry.series, config.windows, confirm !== undefined);
       this.#scheduler.add({
         key: spec.key,
         schedule: spec.schedule,
         run: (confirmation) => this.#runner.run(entry, confirmation),
         onSkipped: (why) => this.#runner.skipped(entry, why),
-        confirm: confirmPolicy(config, spec.probe, spec.env),
+        confirm,
         onCapped: () => this.#metrics.recordConfirmationCapped(entry.series),
       });
     }

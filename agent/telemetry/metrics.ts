@@ -12,7 +12,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { formatDuration } from '../../config/units.js';
 import { flatString } from '../../config/flat-string.js';
-import type { ProbeResult } from '../../probes/probe-result.js';
+import { REASON_CODES, type ProbeResult } from '../../probes/probe-result.js';
 import type { ProbeSeries } from '../../probes/probe-series.js';
 import type { SloStatus } from '../../probes/slo-window.js';
 import type { WindowFigures } from '../../probes/sliding-window.js';
@@ -34,6 +34,16 @@ const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10]
  */
 const BUCKET_OPENINGS = [...DURATION_BUCKETS.map(String), '+Inf'].map((le) => `greenlight_probe_duration_seconds_bucket{le="${le}",`);
 const QUANTILE_ENDINGS = QUANTILES.map(([quantile]) => `,quantile="${quantile}"} `);
+
+/**
+ * Every `result` of greenlight_probes_total (CONTRACT.md: ok, skipped, the reason codes), each
+ * series' counts in this order. All of them exist at 0 from a series' start: a counter that first
+ * appears at 1 hides that first probe from `rate()` and `increase()`, so a single timeout after
+ * hours of `ok` counted for nothing in a query or an alert rule.
+ */
+const RESULTS = ['ok', 'skipped', ...REASON_CODES] as const;
+const RESULT_INDEX = new Map<string, number>(RESULTS.map((result, index) => [result, index]));
+const RESULT_ENDINGS = RESULTS.map((result) => `,result="${result}"} `);
 
 /** Steps of a render (one series' lines of one family) per turn of the event loop: about 13 ms at 10,000 series (412 ms over 60,000 steps). */
 export const RENDER_STEPS_PER_SLICE = 2_000;
@@ -99,9 +109,11 @@ interface SeriesMetrics {
   buckets: Float64Array;
   durationSum: number;
   durationCount: number;
-  /** Count per result label, in first-seen order (ok first). */
-  results: Map<string, number>;
-  /** Confirmation probes run and withheld by the rate cap; shown once a series has any. */
+  /** Count per result label, in the order of RESULTS. */
+  results: Float64Array;
+  /** Whether the series' probe confirms: its confirmation counters show from the start, at 0. */
+  confirms: boolean;
+  /** Confirmation probes run and withheld by the rate cap; shown for series that confirm, or once a series has any. */
   confirmations: number;
   capped: number;
 }
@@ -216,8 +228,10 @@ export class AgentMetrics {
    * Make a series known so it shows in /metrics before its first probe. A series a reload rebuilt
    * (its probe changed) goes on from the counts of the one it replaced: a counter never goes down
    * within a process, whatever the reload changed (its windows start afresh; its counters do not).
+   * `confirms`: the probe re-probes to confirm, so its confirmation counters exist at 0 from now
+   * (the first burst of re-probes then counts in `increase()`).
    */
-  addSeries(series: ProbeSeries, windowsMs: readonly number[]): void {
+  addSeries(series: ProbeSeries, windowsMs: readonly number[], confirms = false): void {
     const labels = flatString(`probe="${escapeLabel(series.probe)}",env="${escapeLabel(series.env)}"`);
     const windowLabels = windowsMs.map((ms) => flatString(`${labels},window="${escapeLabel(formatDuration(ms))}"`));
     const counts = this.#retired.get(labels);
@@ -230,7 +244,8 @@ export class AgentMetrics {
       buckets: counts?.buckets ?? new Float64Array(DURATION_BUCKETS.length + 1),
       durationSum: counts?.durationSum ?? 0,
       durationCount: counts?.durationCount ?? 0,
-      results: counts?.results ?? new Map([['ok', 0]]),
+      results: counts?.results ?? new Float64Array(RESULTS.length),
+      confirms,
       confirmations: counts?.confirmations ?? 0,
       capped: counts?.capped ?? 0,
     });
@@ -254,8 +269,7 @@ export class AgentMetrics {
     metrics.buckets[bucket]!++;
     metrics.durationSum += seconds;
     metrics.durationCount++;
-    const label = result.ok ? 'ok' : result.reason!;
-    metrics.results.set(label, (metrics.results.get(label) ?? 0) + 1);
+    metrics.results[RESULT_INDEX.get(result.ok ? 'ok' : result.reason!)!]!++;
     if (result.confirmation) metrics.confirmations++;
   }
 
@@ -267,7 +281,7 @@ export class AgentMetrics {
 
   recordSkipped(series: ProbeSeries): void {
     const metrics = this.#series.get(series);
-    if (metrics) metrics.results.set('skipped', (metrics.results.get('skipped') ?? 0) + 1);
+    if (metrics) metrics.results[RESULT_INDEX.get('skipped')!]!++;
   }
 
   setActiveEnvironment(active: string, environments: readonly string[]): void {
@@ -416,7 +430,7 @@ export class AgentMetrics {
 
     header(FAMILIES.probes);
     for (const m of all) {
-      for (const [result, count] of m.results) out.push(`greenlight_probes_total{${m.labels},result="${escapeLabel(result)}"} ${count}`);
+      for (let index = 0; index < RESULTS.length; index++) out.push(`greenlight_probes_total{${m.labels}${RESULT_ENDINGS[index]!}${m.results[index]!}`);
       yield;
     }
 
@@ -479,9 +493,10 @@ export class AgentMetrics {
         out.push(`greenlight_slo_budget_remaining_ratio{slo="${escapeLabel(slo.name)}"} ${slo.budgetRemaining === null ? 'NaN' : number(slo.budgetRemaining)}`);
     }
 
-    // Only series that have confirmed (or been capped) appear: most never do, and at 1,000
-    // series two more lines each would be a noticeable share of the render.
-    const confirming = all.filter((m) => m.confirmations > 0 || m.capped > 0);
+    // Only series whose probe confirms (or that have confirmed, or been capped, under an earlier
+    // config) appear: most never do, and at 1,000 series two more lines each would be a noticeable
+    // share of the render. Those that may appear at 0 from the start, as greenlight_probes_total.
+    const confirming = all.filter((m) => m.confirms || m.confirmations > 0 || m.capped > 0);
     if (confirming.length > 0) {
       header(FAMILIES.confirmations);
       for (const m of confirming) out.push(`greenlight_confirmation_probes_total{${m.labels}} ${m.confirmations}`);

@@ -14,7 +14,7 @@ import { ProbeSeries, type SeriesSnapshot } from '../../../probes/probe-series.j
 import { RuleEvaluator, watchedLines } from '../../../rules/rule-evaluator.js';
 import { startSimulator, type Simulator } from '../../../simulator/alphastack-simulator.js';
 import { startAgent, waitUntil } from '../../helpers/agent-harness.js';
-import { tempDir } from '../../helpers/tools.js';
+import { hasTool, promtoolCheckMetrics, tempDir } from '../../helpers/tools.js';
 import { seededRandom } from '../../../simulator/seeded-random.js';
 
 const BASE = `listen: 127.0.0.1:0
@@ -139,6 +139,41 @@ probes:
     // The metric of extra probes.
     const { body } = await agent.metrics.render(false);
     expect(body).toContain('greenlight_confirmation_probes_total{probe="health",env="blue"} 2');
+  });
+});
+
+describe('probe counters as Prometheus scrapes them', () => {
+  let blue: Simulator | undefined;
+  let green: Simulator | undefined;
+  let agent: Agent | undefined;
+  afterEach(async () => {
+    await agent?.close();
+    await Promise.all([blue?.close(), green?.close()]);
+  });
+
+  it('serves every result and the confirmation counters of a confirming probe at 0 before they happen, so the first timeout is an increase (regression: series appeared at 1, invisible to increase())', async () => {
+    [blue, green] = await Promise.all([startSimulator({ name: 'blue' }), startSimulator({ name: 'green' })]);
+    const config = parseAgentConfig(`listen: 127.0.0.1:0
+dataDir: ${tempDir('greenlight-data-')}
+environments: { blue: { url: ${blue.url} }, green: { url: ${green.url} } }
+probeDefaults: { every: 200ms, timeout: 300ms, jitter: 0, confirm: { spacing: 50ms } }
+probes:
+  - { name: health, path: /api/health, confirm: { count: 2 } }
+  - { name: positions, path: /api/portfolio/positions }
+`);
+    const started = await startAgent(config, { ready: true });
+    agent = started.agent;
+    const scrape = async () => (await fetch(`${started.base}/metrics`)).text();
+    const before = await scrape();
+    for (const result of ['skipped', 'timeout', 'refused', 'dns', 'tls', 'reset', 'status', 'assertion', 'body_too_large', 'invalid_json'])
+      expect(before).toContain(`greenlight_probes_total{probe="positions",env="blue",result="${result}"} 0\n`);
+    for (const env of ['blue', 'green']) expect(before).toContain(`greenlight_confirmation_probes_total{probe="health",env="${env}"} 0\n`);
+    expect(before).not.toContain('greenlight_confirmation_probes_total{probe="positions"');
+    if (hasTool('promtool')) expect(promtoolCheckMetrics(before).output).toBe('');
+
+    blue.setFaults({ hang: true });
+    await waitUntil(async () => /^greenlight_probes_total\{probe="positions",env="blue",result="timeout"\} [1-9]/m.test(await scrape()), 'a timeout counted');
+    blue.setFaults({ hang: false });
   });
 });
 

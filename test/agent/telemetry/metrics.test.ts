@@ -137,6 +137,24 @@ describe('AgentMetrics', () => {
     expect(body).toContain('env="blue"');
   });
 
+  it("declares every result of greenlight_probes_total at 0 from a series' start, and the confirmation counters of a probe that confirms (regression: a result appeared at 1, so increase() never counted the first timeout)", async () => {
+    const { metrics, record } = setup();
+    const confirming = new ProbeSeries('universe', 'blue', WINDOWS, new Map(), T0);
+    metrics.addSeries(confirming, WINDOWS, true);
+    let { body } = await metrics.render(false);
+    for (const env of ['blue', 'green'])
+      for (const result of ['ok', 'skipped', 'timeout', 'refused', 'dns', 'tls', 'reset', 'status', 'assertion', 'body_too_large', 'invalid_json'])
+        expect(body).toContain(`greenlight_probes_total{probe="health",env="${env}",result="${result}"} 0\n`);
+    expect(body).toContain('greenlight_confirmation_probes_total{probe="universe",env="blue"} 0\n');
+    expect(body).toContain('greenlight_confirmation_capped_total{probe="universe",env="blue"} 0\n');
+    expect(body).not.toContain('greenlight_confirmation_probes_total{probe="health"');
+    record(0, { ok: false, reason: 'timeout' });
+    ({ body } = await metrics.render(false));
+    expect(body).toContain('greenlight_probes_total{probe="health",env="blue",result="timeout"} 1\n');
+    expect(body).toContain('greenlight_probes_total{probe="health",env="blue",result="ok"} 0\n');
+    if (hasTool('promtool')) expect(promtoolCheckMetrics(body).output).toBe('');
+  });
+
   it('counts confirmation re-probes and capped ones, only for series that have confirmed', async () => {
     const { metrics, record, series } = setup();
     record(0, { ok: false, reason: 'status' });
