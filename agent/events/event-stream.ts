@@ -27,7 +27,7 @@ import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { EventListener, GreenlightEvent } from './events.js';
 import { originOf, parseHost } from '../../config/schema.js';
-import { authorize, type Tokens, type UpgradeRefusal } from '../http/http-server.js';
+import { authorize, queryProblem, type Tokens, type UpgradeRefusal } from '../http/http-server.js';
 import { matches, parseEventFilter, textFrame, type EncodedEvent, type EventFilter, type JournalPages } from './journal-pages.js';
 import type { TurnQueue } from '../http/turn-queue.js';
 import { spacedWarning } from '../telemetry/logger.js';
@@ -44,6 +44,12 @@ export const REPLAY_QUEUE_BYTES = 64 * 1024;
 export const HEARTBEAT_MS = 15_000;
 /** A replaying client that reads nothing for this long is cut off like a slow consumer. */
 const REPLAY_STALL_MS = 30_000;
+/**
+ * The query parameters the stream reads: GET /api/v1/events's filters, and the token a client
+ * that cannot send a header passes. Any other (`enviroment=green`) or one given twice is a 400
+ * naming it: the stream would otherwise send every event, or filter by the first value alone.
+ */
+const STREAM_QUERY = ['since', 'type', 'env', 'severity', 'probe', 'token'];
 /** Close code for a consumer that stopped reading (4000-4999 are the application's). */
 export const CLOSE_TOO_SLOW = 4008;
 /** Refusals are logged at most this often, with how many there were. */
@@ -166,12 +172,15 @@ export class EventStream {
         `a page from ${JSON.stringify(origin.slice(0, 200))} may not open the stream: only the agent's own pages and the origins in api.allowedOrigins may`,
       );
     }
-    const filter = parseEventFilter(url.searchParams, policy.environments);
-    if (typeof filter === 'string') return refuse(400, filter);
+    // Judged as GET /api/v1/events judges its request: the token, then the query's names, then the filter.
     const token = url.searchParams.get('token');
     const credential = req.headers.authorization ?? (token ? `Bearer ${token}` : undefined);
     const decision = authorize(credential, 'history', policy.tokens);
     if ('status' in decision) return refuse(401, `the stream needs a token: ${decision.error}`);
+    const problem = queryProblem(STREAM_QUERY, url);
+    if (problem) return refuse(400, problem);
+    const filter = parseEventFilter(url.searchParams, policy.environments);
+    if (typeof filter === 'string') return refuse(400, filter);
     const address = remoteAddress(req);
     if (this.#clients.size >= policy.maxClients) {
       return this.#refuse(refuse, 503, `the stream has its ${policy.maxClients} clients (api.stream.maxClients): try again later, or read GET /api/v1/events`, {

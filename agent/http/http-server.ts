@@ -177,14 +177,18 @@ const MAX_BODY_BYTES = 64 * 1024;
  */
 const MAX_DRAIN_BYTES = 16 * MAX_BODY_BYTES;
 
-/** Refuses a query parameter the route does not read, and one given twice (Route.query). */
-function screenQuery(known: readonly string[], url: URL): void {
+/**
+ * What is wrong with a query that names a parameter outside `known`, or one twice (Route.query,
+ * and the stream's upgrade, which is judged alike); undefined when nothing is.
+ */
+export function queryProblem(known: readonly string[], url: URL): string | undefined {
   const shown = (text: string) => JSON.stringify(text.slice(0, 40));
   for (const name of new Set(url.searchParams.keys())) {
-    if (!known.includes(name)) throw new HttpError(400, `${url.pathname} takes no query parameter ${shown(name)}; it takes ${known.join(', ')}`);
+    if (!known.includes(name)) return `${url.pathname} takes no query parameter ${shown(name)}; it takes ${known.join(', ')}`;
     const values = url.searchParams.getAll(name);
-    if (values.length > 1) throw new HttpError(400, `${name} is given ${values.length} times (${values.slice(0, 3).map(shown).join(', then ')}): give it once`);
+    if (values.length > 1) return `${name} is given ${values.length} times (${values.slice(0, 3).map(shown).join(', then ')}): give it once`;
   }
+  return undefined;
 }
 
 /**
@@ -329,7 +333,8 @@ export async function startHttpServer(options: {
         }
         bytes = read.bytes;
       }
-      if (route.query) screenQuery(route.query, url);
+      const problem = route.query && queryProblem(route.query, url);
+      if (problem) throw new HttpError(400, problem);
       if (route.bulk && unread > maxUnread)
         throw new HttpError(
           503,

@@ -107,6 +107,17 @@ describe('the event stream', () => {
       expect([history.status, ((await history.json()) as { error: string }).error]).toEqual([400, typeError]);
     }
     for (const type of ['rule.firing', 'promote', 'cluster.leader_lost']) expect((await tryStream(`${stream}?type=${type}&env=green`)).status).toBe(101);
+    // A misspelt filter or one given twice is refused as GET /api/v1/events refuses it (regression: the
+    // stream ignored enviroment=green and sent every environment's events, and took the first of env=blue&env=green).
+    for (const [query, error] of [
+      ['enviroment=green', '/api/v1/stream takes no query parameter "enviroment"; it takes since, type, env, severity, probe, token'],
+      ['env=blue&env=green', 'env is given 2 times ("blue", then "green"): give it once'],
+      ['since=0&since=5', 'since is given 2 times ("0", then "5"): give it once'],
+      ['type=probe&type=agent', 'type is given 2 times ("probe", then "agent"): give it once'],
+    ]) {
+      expect(await tryStream(`${stream}?${query}`), query).toEqual({ status: 400, error });
+      expect((await fetch(`${harness.base}/api/v1/events?${query}`)).status, query).toBe(400);
+    }
     const other = new WebSocket(`${harness.base.replace('http', 'ws')}/api/v1/other`);
     await expect(
       new Promise(

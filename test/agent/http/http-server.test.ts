@@ -157,6 +157,12 @@ describe('the event history and api.streamToken', () => {
     expect(await stream({ authorization: `Bearer ${STREAM}` })).toBe(101);
     expect(await stream({ authorization: `Bearer ${ADMIN}` })).toBe(101);
     expect(await stream({}, `?token=${STREAM}`)).toBe(101);
+    // Without the token the stream answers 401 before it judges the query, as the history does
+    // (regression: a bad filter was a 400 naming the config's environments to a client without one).
+    for (const query of ['?env=purple', '?enviroment=green', `?token=not-the-token-at-all&type=nope`]) {
+      expect(await stream({}, query), query).toBe(401);
+      expect((await fetch(`${harness.base}/api/v1/events${query}`)).status, query).toBe(401);
+    }
   });
 });
 
