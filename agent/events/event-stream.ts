@@ -234,7 +234,10 @@ export class EventStream {
       filter,
       address,
       position: filter.since ?? 0,
-      lastSent: 0,
+      // What the client says it has: nothing at or below it goes out, even when the journal has not
+      // reached it yet (a cluster agent whose mirror lags the one the client came from), as
+      // GET /api/v1/events?since= answers nothing there either.
+      lastSent: filter.since ?? 0,
       live: filter.since === undefined,
       alive: true,
       credential,

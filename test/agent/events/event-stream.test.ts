@@ -64,6 +64,24 @@ describe('the event stream', () => {
     client.socket.close();
   });
 
+  it("never sends an event at or below `since`, also when `since` lies beyond the journal's end, as GET /api/v1/events never answers one (regression: ids up to `since` went out live: a client resuming on an agent whose journal had not reached its id yet got them twice)", async () => {
+    harness = await startPair();
+    const h = harness;
+    await waitUntil(() => h.agent.ready, 'the first probe round');
+    burst(h, 5, 'before');
+    const since = h.events.at(-1)!.id + 10;
+    const client = connect(h, `?since=${since}`);
+    await client.opened;
+    burst(h, 30, 'after');
+    const expected = h.events.filter((e) => e.id > since).map((e) => e.id);
+    expect(expected.length).toBeGreaterThan(0);
+    await waitUntil(() => client.received.length >= expected.length, 'the events after `since`');
+    expect(client.received.map((e) => e.id).slice(0, expected.length)).toEqual(expected);
+    const history = (await (await fetch(`${h.base}/api/v1/events?since=${since}&limit=1000`)).json()) as { events: GreenlightEvent[] };
+    expect(history.events.map((e) => e.id).slice(0, expected.length)).toEqual(expected);
+    client.socket.close();
+  });
+
   it('sends agent.stopping to live clients before it closes them (regression: the stream closed with 1001 first; the event was only in the journal)', async () => {
     harness = await startPair();
     const h = harness;
