@@ -140,16 +140,6 @@ probes:
     const { body } = await agent.metrics.render(false);
     expect(body).toContain('greenlight_confirmation_probes_total{probe="health",env="blue"} 2');
   });
-});
-
-describe('probe counters as Prometheus scrapes them', () => {
-  let blue: Simulator | undefined;
-  let green: Simulator | undefined;
-  let agent: Agent | undefined;
-  afterEach(async () => {
-    await agent?.close();
-    await Promise.all([blue?.close(), green?.close()]);
-  });
 
   it('serves every result and the confirmation counters of a confirming probe at 0 before they happen, so the first timeout is an increase (regression: series appeared at 1, invisible to increase())', async () => {
     [blue, green] = await Promise.all([startSimulator({ name: 'blue' }), startSimulator({ name: 'green' })]);
