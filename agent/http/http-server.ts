@@ -202,7 +202,7 @@ export async function startHttpServer(options: {
   tokens: () => Tokens;
   /** api.allowedHosts, read at each request (a reload applies at once). */
   allowedHosts?: () => readonly string[];
-  /** Where `bulk` routes and anonymous requests with a body take their turns; without it they run at once. */
+  /** Where `bulk` routes and requests without a token (but `immediate` ones) take their turns; without it they run at once. */
   turns?: TurnQueue;
   logger: Logger;
   redactor?: Redactor;
