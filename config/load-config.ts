@@ -139,7 +139,7 @@ function configOf({ doc, lineOf }: ParsedYaml, env: Env, options: ParseOptions):
   const plain = plainValue(doc, lineOf, '');
   if ('issues' in plain) throw new ConfigError(plain.issues, source);
   const unset = new Map<string, string>();
-  const issues: ConfigIssue[] = reservedKeys(doc, lineOf, '');
+  const issues: ConfigIssue[] = documentIssues(doc, lineOf, '');
   const interpolated = new Set<string>();
   const raw = interpolate(plain.value, env, [], unset, interpolated);
 
@@ -223,7 +223,7 @@ function parseRuleFile(
     issues.push(...plain.issues);
     return undefined;
   }
-  issues.push(...reservedKeys(doc, lineOf, prefix));
+  issues.push(...documentIssues(doc, lineOf, prefix));
   const unset = new Map<string, string>();
   const value = interpolate(plain.value, env, [], unset, interpolated) as Record<string, unknown>;
   for (const key of Object.keys(value)) {
@@ -341,15 +341,25 @@ function offBlockIssues(schema: z.ZodType, switched: readonly SwitchedOff[], doc
   return issues;
 }
 
+/** Whether `text` has a `${` that begins no variable reference, or a default that holds one (`${A:-${B}}` reads as `${A:-${B}` and a `}`). */
+function strayReference(text: string): boolean {
+  for (const [, , fallback] of text.matchAll(VARIABLE)) if (fallback?.includes('${')) return true;
+  return text.replace(VARIABLE, '').includes('${');
+}
+
 /** Keys that reach JavaScript object internals when a YAML mapping becomes an object. */
 const RESERVED_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 /**
- * Every `__proto__`, `constructor` or `prototype` key in the document, at any depth, as an issue
- * with its line. Such a key in a mapping read into a record (headers, labels, a body) would set
- * or shadow the object's prototype instead of being a key; no greenlight setting has that name.
+ * What is wrong in the document's keys and texts, at any depth, each with its line:
+ * - every `__proto__`, `constructor` or `prototype` key: in a mapping read into a record
+ *   (headers, labels, a body) it would set or shadow the object's prototype instead of being a
+ *   key; no greenlight setting has that name;
+ * - a `${` in a value that begins no variable reference (`${}`, an unterminated `${VAR`, a default
+ *   holding another `${…}`): it was kept as it stands, so a value meant to come from the
+ *   environment went out as its own text.
  */
-function reservedKeys(doc: Document, lineOf: (offset?: number) => number | undefined, prefix: string): ConfigIssue[] {
+function documentIssues(doc: Document, lineOf: (offset?: number) => number | undefined, prefix: string): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const stack: { node: unknown; path: KeyPath }[] = [{ node: doc.contents, path: [] }];
   while (stack.length > 0) {
@@ -370,6 +380,14 @@ function reservedKeys(doc: Document, lineOf: (offset?: number) => number | undef
       }
     } else if (isSeq(node)) {
       node.items.forEach((item, index) => stack.push({ node: item, path: [...path, index] }));
+    } else if (isScalar(node) && typeof node.value === 'string' && strayReference(node.value)) {
+      // The value is not quoted: it may be a secret with a typo in it.
+      issues.push({
+        path: prefix + formatKeyPath(path),
+        message:
+          'has a ${ that begins no variable reference such as ${VAR} or ${VAR:-default} (a name of letters, digits and _, closed by }; a default cannot hold another ${…}): write $${ for a literal ${',
+        line: lineOf(node.range?.[0]),
+      });
     }
   }
   return issues;

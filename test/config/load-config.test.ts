@@ -359,6 +359,21 @@ probes:
     const config = parseConfig(`${BASE}    headers:\n      x-note: \${NOTE}\n`, { NOTE: 'a: b\n- c' });
     expect(config.probes[0]!.headers['x-note']).toBe('a: b\n- c');
   });
+
+  it.each([
+    ['an empty reference', '${}'],
+    ['an unterminated one', 'Bearer ${API_TOKEN'],
+    ['a default holding another reference', '${API_TOKEN:-${OTHER}}'],
+  ])('refuses %s, naming the key and not quoting the value (regression: kept as its own text, it went out as a header)', (_name, value) => {
+    const issues = issuesOf(`${BASE}    headers:\n      authorization: "${value}"\n`, { API_TOKEN: 't0ken' });
+    expect(issues).toEqual([
+      'probes[0].headers.authorization: has a ${ that begins no variable reference such as ${VAR} or ${VAR:-default} (a name of letters, digits and _, closed by }; a default cannot hold another ${…}): write $${ for a literal ${ (line 10)',
+    ]);
+  });
+
+  it('takes $${ as a literal ${', () => {
+    expect(parseConfig(`${BASE}    headers:\n      x-template: "$\${NAME}"\n`).probes[0]!.headers['x-template']).toBe('${NAME}');
+  });
 });
 
 describe('a refused config never quotes a secret (regression: webhook URLs and passwords were quoted into the log, the reload event and the journal)', () => {
