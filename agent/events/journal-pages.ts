@@ -209,7 +209,10 @@ export function parseEventFilter(params: URLSearchParams, environments: readonly
   const severity = params.get('severity') ?? undefined;
   if (severity !== undefined && !['info', 'warning', 'critical'].includes(severity))
     return `severity must be info, warning or critical, not ${JSON.stringify(severity)}`;
-  return { since, type, env, severity, probe: params.get('probe') ?? undefined };
+  const probe = params.get('probe') ?? undefined;
+  // A name that may be a probe no longer in the config (its history stays) is taken; an empty one matches nothing.
+  if (probe === '') return 'probe must name a probe, not ""';
+  return { since, type, env, severity, probe };
 }
 
 /** What GET /api/v1/events asks the journal for. */

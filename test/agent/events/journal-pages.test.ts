@@ -155,6 +155,7 @@ describe('parseEventFilter (GET /api/v1/events and the stream)', () => {
     ['type=nope', 'type "nope" is not an event type'],
     ['env=purple', 'env must be one of blue, green, not "purple"'],
     ['severity=high', 'severity must be info, warning or critical, not "high"'],
+    ['probe=', 'probe must name a probe, not ""'],
   ])('refuses %s, saying why', (query, problem) => {
     expect(parse(query)).toContain(problem);
   });
