@@ -104,7 +104,15 @@ const WindowParam = z.string().optional();
 
 const windowed = z.strictObject({ probe: ProbeParam, window: WindowParam, env: EnvParam });
 const probeOnly = z.strictObject({ probe: ProbeParam, env: EnvParam });
-const extracted = z.strictObject({ probe: z.string().min(1), name: z.string().min(1), env: EnvParam });
+/**
+ * The one probe whose extracted value a fact reads: a name, never `*` (every probe), which would
+ * read whichever probe came first and dodge the check that the probe extracts the value.
+ */
+const OneProbe = z
+  .string()
+  .min(1)
+  .refine((name) => name !== '*', "names one probe: this fact reads one probe's extracted value, not * (every probe)");
+const extracted = z.strictObject({ probe: OneProbe, name: z.string().min(1), env: EnvParam });
 const MinSamplesParam = z.int().min(1).optional();
 const compared = z.strictObject({ probe: ProbeParam, window: WindowParam, env: EnvParam, minSamples: MinSamplesParam });
 const quantiled = z.strictObject({
@@ -122,7 +130,7 @@ const budget = z.strictObject({ slo: z.string().min(1).optional() });
 
 /** Probes each side must hold in the window before a comparison says anything (a fact's `minSamples` param). */
 export const COMPARISON_MIN_SAMPLES = 20;
-const heldAbove = z.strictObject({ probe: z.string().min(1), name: z.string().min(1), line: z.number(), env: EnvParam });
+const heldAbove = z.strictObject({ probe: OneProbe, name: z.string().min(1), line: z.number(), env: EnvParam });
 
 /** The environment a fact reads: its own `env` param, else the rule's; `live`/`idle` resolved now. */
 export function resolveEnv(context: Pick<FactContext, 'activeEnvironment' | 'environments'>, spec: string): string {

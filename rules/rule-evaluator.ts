@@ -98,22 +98,30 @@ interface Leaf {
  * comparison that can never hold disables its rule without a word (errorRatio greaterThan 10,
  * written for 10 %), and one that always holds fires it at start.
  */
-function outOfRange(fact: string, [min, max]: readonly [number, number], operator: string, value: number): string | undefined {
+function outOfRange(fact: string, [min, max]: readonly [number, number], operator: string, value: unknown): string | undefined {
+  const custom = CUSTOM_OPERATORS[operator];
   const holds = (observed: number) =>
-    operator === 'greaterThan'
-      ? observed > value
-      : operator === 'greaterThanInclusive'
-        ? observed >= value
-        : operator === 'lessThan'
-          ? observed < value
-          : observed <= value;
-  // A comparison with a bound is monotonic over the range: it holds somewhere iff at an end, everywhere iff at both.
-  const atMin = holds(min);
-  const atMax = holds(max);
+    custom
+      ? custom.evaluate(observed, value)
+      : operator === 'greaterThan'
+        ? observed > (value as number)
+        : operator === 'greaterThanInclusive'
+          ? observed >= (value as number)
+          : operator === 'lessThan'
+            ? observed < (value as number)
+            : observed <= (value as number);
+  // A comparison with a bound is monotonic over the range: it holds somewhere iff at an end,
+  // everywhere iff at both. `outside [low, high]` is not: it fails wherever the pair meets the
+  // range, so the pair's own ends (brought into the range) are tried too. The custom operators
+  // take finite facts only: an open top is tried as the largest finite number.
+  const top = Number.isFinite(max) ? max : Number.MAX_VALUE;
+  const inside = (Array.isArray(value) ? value : []).filter((v): v is number => typeof v === 'number').map((v) => Math.min(top, Math.max(min, v)));
+  const outcomes = [min, top, ...inside].map(holds);
   const span = Number.isFinite(max) ? `from ${min} to ${max}` : `${min} or more`;
-  const hint = max === 1 && value > 1 && value <= 100 ? ` (for ${value} %, write ${value / 100})` : '';
-  if (!atMin && !atMax) return `${fact} is ${span}: ${operator} ${value} can never hold, so the rule would never fire${hint}`;
-  if (atMin && atMax) return `${fact} is ${span}: ${operator} ${value} always holds, so the rule would fire at once`;
+  const shown = typeof value === 'string' ? value : JSON.stringify(value);
+  const hint = !custom && max === 1 && (value as number) > 1 && (value as number) <= 100 ? ` (for ${value as number} %, write ${(value as number) / 100})` : '';
+  if (!outcomes.some(Boolean)) return `${fact} is ${span}: ${operator} ${shown} can never hold, so the rule would never fire${hint}`;
+  if (outcomes.every(Boolean)) return `${fact} is ${span}: ${operator} ${shown} always holds, so the rule would fire at once`;
   return undefined;
 }
 
@@ -181,12 +189,13 @@ export function checkRules(config: Config): { path: Path; message: string }[] {
       if (!operators.includes(leaf.operator)) {
         issues.push({ path: [...path, 'operator'], message: `${JSON.stringify(leaf.operator)} is not an operator; use one of ${operators.join(', ')}` });
       } else if (leaf.operator in CUSTOM_OPERATORS) {
-        const problem = CUSTOM_OPERATORS[leaf.operator]!.checkValue(leaf.value);
+        const problem =
+          CUSTOM_OPERATORS[leaf.operator]!.checkValue(leaf.value) ?? (fact?.range && outOfRange(leaf.fact, fact.range, leaf.operator, leaf.value));
         if (problem) issues.push({ path: [...path, 'value'], message: problem });
       } else if (/^(less|greater)Than/.test(leaf.operator) && typeof leaf.value !== 'number') {
         issues.push({ path: [...path, 'value'], message: `${JSON.stringify(leaf.value)} is not a number, which ${leaf.operator} compares with` });
       } else if (/^(less|greater)Than/.test(leaf.operator) && fact?.range) {
-        const problem = outOfRange(leaf.fact, fact.range, leaf.operator, leaf.value as number);
+        const problem = outOfRange(leaf.fact, fact.range, leaf.operator, leaf.value);
         if (problem) issues.push({ path: [...path, 'value'], message: problem });
       } else if ((leaf.operator === 'in' || leaf.operator === 'notIn') && !Array.isArray(leaf.value)) {
         issues.push({ path: [...path, 'value'], message: `${leaf.operator} needs a list value` });

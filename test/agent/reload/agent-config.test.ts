@@ -166,6 +166,41 @@ describe('rules and plugin blocks are checked before anything starts', () => {
       'rules[0].when.all[0].value: "soon" is not a duration such as 90s or 2m',
     ],
     [
+      'a negative latency line, which always holds (regression: the range check skipped slowerThan, longerThan, shorterThan and outside)',
+      `    when: { all: [ { fact: meanLatency, operator: slowerThan, value: -1 } ] }\n`,
+      'rules[0].when.all[0].value: meanLatency is 0 or more: slowerThan -1 always holds, so the rule would fire at once',
+    ],
+    [
+      'a share compared as a duration, which can never hold',
+      `    when: { all: [ { fact: errorRatio, operator: slowerThan, value: 2s } ] }\n`,
+      'rules[0].when.all[0].value: errorRatio is from 0 to 1: slowerThan 2s can never hold, so the rule would never fire',
+    ],
+    [
+      'a streak shorter than nothing, which can never hold',
+      `    when: { all: [ { fact: aboveFor, params: { probe: health, name: memory_percent, line: 90 }, operator: shorterThan, value: 0s } ] }\n`,
+      'rules[0].when.all[0].value: aboveFor is 0 or more: shorterThan 0s can never hold',
+    ],
+    [
+      'outside a pair that covers every share, which can never hold',
+      `    when: { all: [ { fact: errorRatio, operator: outside, value: [0, 1] } ] }\n`,
+      'rules[0].when.all[0].value: errorRatio is from 0 to 1: outside [0,1] can never hold',
+    ],
+    [
+      'outside a pair beyond every share, which always holds',
+      `    when: { all: [ { fact: errorRatio, operator: outside, value: [2, 3] } ] }\n`,
+      'rules[0].when.all[0].value: errorRatio is from 0 to 1: outside [2,3] always holds',
+    ],
+    [
+      'value of * (regression: it read whichever probe came first, unchecked for the value)',
+      `    when: { all: [ { fact: value, params: { probe: "*", name: memory_percent }, operator: greaterThan, value: 80 } ] }\n`,
+      "rules[0].when.all[0].params.probe: names one probe: this fact reads one probe's extracted value, not * (every probe) (for fact value)",
+    ],
+    [
+      'aboveFor of *',
+      `    when: { all: [ { fact: aboveFor, params: { probe: "*", name: memory_percent, line: 90 }, operator: longerThan, value: 2m } ] }\n`,
+      "rules[0].when.all[0].params.probe: names one probe: this fact reads one probe's extracted value, not * (every probe) (for fact aboveFor)",
+    ],
+    [
       'an unknown action',
       `    when: { all: [ { fact: errorRatio, operator: greaterThan, value: 0.1 } ] }\n    actions: [rollback]\n`,
       'rules[0].actions[0]: "rollback" is not an action of this config; define it under actions or use one of page',
