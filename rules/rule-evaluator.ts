@@ -342,8 +342,9 @@ export class RuleEvaluator {
 
   /**
    * Swap in a reloaded rule set between passes. A rule whose config is unchanged keeps its state
-   * (pending since, firing incident, cooldown); a changed rule that was firing goes on firing under
-   * its new condition without a new incident (its actions ran) and resolves as usual; rules gone
+   * (pending since, firing incident, cooldown); a changed rule keeps its cooldown (at its new
+   * length) and, if it was firing, goes on firing under its new condition without a new incident
+   * (its actions ran) and resolves as usual; rules gone
    * from the config are returned with their last state, for the caller to resolve.
    */
   replaceRules(rules: readonly RuleConfig[]): Promise<{ added: string[]; removed: { config: RuleConfig; state: RuleState }[]; changed: string[] }> {
@@ -361,6 +362,10 @@ export class RuleEvaluator {
         if (previous?.state.state === 'firing')
           compiled.state.resumeFiring(previous.state.incident, previous.state.firingSince!, this.#context().now, previous.state.subjectEnv);
         else if (previous) compiled.state.incident = previous.state.incident;
+        // The incident that acted is over whatever the reload changed (a description, a line): its
+        // cooldown holds on, counted from when it started at the new rule's length.
+        if (previous?.state.cooldownEnv !== undefined)
+          compiled.state.startCooldown(previous.state.cooldownUntil - previous.config.cooldown, previous.state.cooldownEnv);
         return compiled;
       });
       this.#rules.splice(0, this.#rules.length, ...next);

@@ -327,3 +327,56 @@ rules:
     expect(any!.figures.facts[1]).toMatchObject({ fact: 'errorRatioDiff', observed: 1, result: true });
   });
 });
+
+describe('a reload that changes a rule in its cooldown (regression: the changed rule started without one, and re-paged or acted again at once about the same environment)', () => {
+  const configOf = (description: string, cooldown: string) =>
+    parseConfig(
+      `environments: { blue: { url: "http://127.0.0.1:1" }, green: { url: "http://127.0.0.1:2" } }
+probes: [ { name: a, path: / } ]
+rules:
+  - name: a-failing
+    description: ${description}
+    severity: warning
+    cooldown: ${cooldown}
+    when: { all: [ { fact: consecutiveFailures, params: { probe: a }, operator: greaterThanInclusive, value: 1 } ] }
+`,
+      {},
+    );
+
+  function world() {
+    const config = configOf('a fails', '10m');
+    const series = new ProbeSeries('a', 'blue', config.windows, new Map(), T0);
+    let now = T0;
+    const transitions: string[] = [];
+    const evaluator = new RuleEvaluator(
+      config.rules,
+      () => ({ activeEnvironment: 'blue', environments: ['blue', 'green'], now, series: (env) => (env === 'blue' ? [series] : []) }),
+      (d) => transitions.push(d.transition.to),
+    );
+    const record = async (ok: boolean, afterMs = 5_000) => {
+      now += afterMs;
+      series.record({ probe: 'a', env: 'blue', ok, durationMs: 5, startedAt: now, checks: [], extracted: {}, ...(ok ? {} : { reason: 'status' as const }) });
+      await evaluator.onSample('a', 'blue');
+    };
+    return { evaluator, transitions, record };
+  }
+
+  it.each([
+    ['its description changed: the cooldown holds on', 'a fails on the live side', '10m', ['pending', 'firing', 'resolved']],
+    ['its cooldown shortened to 1m: it holds for 1m from the incident', 'a fails', '1m', ['pending', 'firing', 'resolved', 'pending', 'firing']],
+  ])('%s', async (_name, description, cooldown, expected) => {
+    const { evaluator, transitions, record } = world();
+    await record(false);
+    await record(true);
+    expect(transitions).toEqual(['pending', 'firing', 'resolved']);
+    // The incident acted: the agent starts the cooldown as it resolves.
+    evaluator.startCooldown('a-failing', 'blue');
+    await record(true);
+    expect((await evaluator.replaceRules(configOf(description, cooldown).rules)).changed).toEqual(['a-failing']);
+    // Failing again 10 s and then 70 s after the incident.
+    await record(false);
+    await record(true);
+    await record(false, 60_000);
+    expect(transitions).toEqual(expected);
+  });
+});
