@@ -81,6 +81,11 @@ export interface FactDefinition {
   check?(params: FactParams, config: Config): { param: string; message: string }[];
   /** The least and most its value can be (numbers only): a comparison outside them never or always holds. */
   range?: readonly [min: number, max: number];
+  /**
+   * What its value is (default a number): a rule compares it only with a value of that kind (an
+   * environment: one of the config's), or the comparison never holds (probeUp equal 0, activeEnvironment equal gren).
+   */
+  kind?: 'boolean' | 'environment';
 }
 
 const SHARE = [0, 1] as const;
@@ -364,6 +369,7 @@ export const FACTS: Readonly<Record<string, FactDefinition>> = {
     },
   },
   probeUp: {
+    kind: 'boolean',
     latestPass: true,
     description: 'Whether the latest probe of every selected probe succeeded (undefined before the first).',
     params: probeOnly,
@@ -395,6 +401,7 @@ export const FACTS: Readonly<Record<string, FactDefinition>> = {
     },
   },
   activeEnvironment: {
+    kind: 'environment',
     description: 'The name of the live environment.',
     params: z.strictObject({}),
     windowless: true,
@@ -416,6 +423,7 @@ export const FACTS: Readonly<Record<string, FactDefinition>> = {
     },
   },
   tlsValid: {
+    kind: 'boolean',
     description: 'Whether the certificate chain of every selected https target verifies for its host name; undefined without https.',
     params: probeOnly,
     compute: (context, params) => {
@@ -483,6 +491,7 @@ export const FACTS: Readonly<Record<string, FactDefinition>> = {
     },
   },
   promotionWatch: {
+    kind: 'boolean',
     description: 'Whether a promotion is watching the environment: from its switch to the end of its watch, while the environment it replaced is the baseline.',
     params: z.strictObject({ env: EnvParam }),
     windowless: true,

@@ -6,7 +6,7 @@
 import { Engine } from 'json-rules-engine';
 import type { Config, ConditionConfig, RuleConfig } from '../config/schema.js';
 import { formatDuration, parseDuration } from '../config/units.js';
-import { FACTS, resolveEnv, type FactContext, type FactParams, type FactValue } from './facts.js';
+import { FACTS, resolveEnv, type FactContext, type FactDefinition, type FactParams, type FactValue } from './facts.js';
 import { CUSTOM_OPERATORS, STOCK_OPERATORS } from './operators.js';
 import { RuleState, type RuleStateName, type Transition } from './rule-state.js';
 
@@ -126,6 +126,25 @@ function outOfRange(fact: string, [min, max]: readonly [number, number], operato
 }
 
 /**
+ * What is wrong with comparing a fact of `kind` (a number unless said) by `operator` with `value`:
+ * json-rules-engine compares strictly, so a value of another kind never equals the fact (probeUp
+ * equal 0, promotionWatch equal "true", activeEnvironment equal gren) and never differs from it
+ * in a way that means anything; no fact is a list, so contains and doesNotContain never hold; and
+ * only numbers are greater, less, slower or longer.
+ */
+function kindMismatch(fact: string, kind: FactDefinition['kind'], operator: string, value: unknown, environments: readonly string[]): string | undefined {
+  const what = kind === 'boolean' ? 'true or false' : kind === 'environment' ? `an environment name (${environments.join(', ')})` : 'a number';
+  if (operator === 'contains' || operator === 'doesNotContain')
+    return `${fact} is ${what}, not a list: ${operator} never holds on it; use equal, notEqual, in or notIn`;
+  if (operator !== 'equal' && operator !== 'notEqual' && operator !== 'in' && operator !== 'notIn')
+    return kind === undefined ? undefined : `${fact} is ${what}: ${operator} compares numbers and never holds on it; use equal or notEqual`;
+  const fits = (v: unknown) =>
+    kind === 'boolean' ? typeof v === 'boolean' : kind === 'environment' ? typeof v === 'string' && environments.includes(v) : typeof v === 'number';
+  const odd = (Array.isArray(value) ? value : [value]).find((v) => !fits(v));
+  return odd === undefined ? undefined : `${fact} is ${what}: ${operator} with ${JSON.stringify(odd)} compares it with what it never is`;
+}
+
+/**
  * Problems that make rules unusable, with config key paths: unknown facts or operators, params
  * that do not fit the fact, probes, windows or extracted values that do not exist, values of
  * the wrong type, and conditions json-rules-engine cannot compile.
@@ -199,6 +218,10 @@ export function checkRules(config: Config): { path: Path; message: string }[] {
         if (problem) issues.push({ path: [...path, 'value'], message: problem });
       } else if ((leaf.operator === 'in' || leaf.operator === 'notIn') && !Array.isArray(leaf.value)) {
         issues.push({ path: [...path, 'value'], message: `${leaf.operator} needs a list value` });
+      }
+      if (fact && operators.includes(leaf.operator)) {
+        const problem = kindMismatch(leaf.fact, fact.kind, leaf.operator, leaf.value, Object.keys(config.environments));
+        if (problem) issues.push({ path: [...path, 'value'], message: problem });
       }
     });
     try {

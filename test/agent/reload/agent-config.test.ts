@@ -196,6 +196,31 @@ describe('rules and plugin blocks are checked before anything starts', () => {
       "rules[0].when.all[0].params.probe: names one probe: this fact reads one probe's extracted value, not * (every probe) (for fact value)",
     ],
     [
+      'a true-or-false fact compared with a number (regression: probeUp equal 0 passed validate and never held, json-rules-engine compares strictly)',
+      `    when: { all: [ { fact: probeUp, operator: equal, value: 0 } ] }\n`,
+      'rules[0].when.all[0].value: probeUp is true or false: equal with 0 compares it with what it never is',
+    ],
+    [
+      'a misspelt environment for activeEnvironment',
+      `    when: { all: [ { fact: activeEnvironment, operator: in, value: [blue, gren] } ] }\n`,
+      'rules[0].when.all[0].value: activeEnvironment is an environment name (blue, green): in with "gren" compares it with what it never is',
+    ],
+    [
+      'a number fact compared with a string',
+      `    when: { all: [ { fact: consecutiveFailures, operator: notEqual, value: "0" } ] }\n`,
+      'rules[0].when.all[0].value: consecutiveFailures is a number: notEqual with "0" compares it with what it never is',
+    ],
+    [
+      'contains on a fact that is no list, which never holds',
+      `    when: { all: [ { fact: activeEnvironment, operator: contains, value: blue } ] }\n`,
+      'rules[0].when.all[0].value: activeEnvironment is an environment name (blue, green), not a list: contains never holds on it',
+    ],
+    [
+      'a number comparison on a true-or-false fact, which never holds',
+      `    when: { all: [ { fact: probeUp, operator: lessThan, value: 1 } ] }\n`,
+      'rules[0].when.all[0].value: probeUp is true or false: lessThan compares numbers and never holds on it',
+    ],
+    [
       'aboveFor of *',
       `    when: { all: [ { fact: aboveFor, params: { probe: "*", name: memory_percent, line: 90 }, operator: longerThan, value: 2m } ] }\n`,
       "rules[0].when.all[0].params.probe: names one probe: this fact reads one probe's extracted value, not * (every probe) (for fact aboveFor)",
@@ -336,7 +361,10 @@ describe('the judgement facts (TLS, baseline, SLO) are checked like every other'
             burnRate: '{ window: 1h }',
           } as Record<string, string>
         )[fact] ?? '{}';
-      return `  - name: r${index}\n    severity: warning\n    when: { all: [ { fact: ${fact}, params: ${text}, operator: equal, value: 1 } ] }\n`;
+      // A value of the fact's kind: another would be refused (it never equals the fact).
+      const kind = FACTS[fact]!.kind;
+      const value = kind === 'boolean' ? 'true' : kind === 'environment' ? 'blue' : '1';
+      return `  - name: r${index}\n    severity: warning\n    when: { all: [ { fact: ${fact}, params: ${text}, operator: equal, value: ${value} } ] }\n`;
     });
     const config = parseAgentConfig(BASE.replace(/rules:\n[\s\S]*$/, `rules:\n${rules.join('')}`) + SLO);
     expect(config.rules).toHaveLength(Object.keys(FACTS).length);
