@@ -241,7 +241,10 @@ export class ConfigReloader {
     // A rule added back numbers on from where it left off.
     if (rules.added.length > 0) t.pipeline.numberRules();
     t.pipeline.holdResumed();
-    for (const name of rules.added) t.metrics.setRuleState(name, 'inactive');
+    // A changed rule starts over unless it was firing (a pending one is inactive until its new
+    // condition holds, and no transition says so): the gauge shows the state it has now.
+    const states = new Map(evaluator.statuses().map((status) => [status.rule, status.state]));
+    for (const name of [...rules.added, ...rules.changed]) t.metrics.setRuleState(name, states.get(name) ?? 'inactive');
     for (const { config, state } of rules.removed) {
       // A removed rule that was firing ends its incident the usual way: rule.resolved, resolved alerts.
       if (state.state === 'firing') {

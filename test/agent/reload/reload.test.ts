@@ -299,6 +299,26 @@ ${options.probes}
     }
   });
 
+  it('a pending rule the reload changes, whose new line does not hold, shows 0 in greenlight_rule_state (regression: the gauge stayed at 1, pending, for good)', async () => {
+    const dataDir = tempDir('greenlight-reload-');
+    const slow = (threshold: number) => `${rule('universe-slow', threshold)}\n    for: 1h`;
+    const file = writeTempFile('reload.yaml', configText({ dataDir, probes: [HEALTH, UNIVERSE].join('\n'), rules: slow(1) }));
+    const { agent, events } = await boot(file);
+    const gauge = async () => /greenlight_rule_state\{rule="universe-slow"\} (\d)/.exec((await agent.metrics.render(false)).body)?.[1];
+    try {
+      pair.blue.setFaults({ emptyUniverse: true });
+      await waitUntil(() => events.some((e) => e.type === 'rule.pending' && e.rule === 'universe-slow'), 'universe-slow to go pending');
+      expect(await gauge()).toBe('1');
+      writeFileSync(file, configText({ dataDir, probes: [HEALTH, UNIVERSE].join('\n'), rules: slow(1_000_000) }));
+      expect(await agent.reload('test')).toMatchObject({ ok: true, rules: { changed: ['universe-slow'] } });
+      expect(agent.state().rules).toMatchObject([{ rule: 'universe-slow', state: 'inactive' }]);
+      expect(await gauge()).toBe('0');
+    } finally {
+      pair.blue.resetFaults();
+      await agent.close();
+    }
+  });
+
   it('lets the loop turn, timers and I/O, between reading the config and applying it (the two never make one long turn)', async () => {
     const dataDir = tempDir('greenlight-reload-');
     const file = writeTempFile('reload.yaml', configText({ dataDir, probes: [HEALTH, UNIVERSE].join('\n'), rules: rule('universe-3', 3) }));
