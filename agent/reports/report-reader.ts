@@ -104,31 +104,35 @@ export async function readReportInput(sources: ReportSources, request: ReportReq
   const events: ReportEvent[] = [];
   const failures = new FailureCollector();
   for (let since = start; ;) {
-    // A probe event's columns only (its data is left in the journal), turned into failure
-    // intervals in the same slice: they are most of a long period's events, and the builder,
-    // which runs in one piece, then reads one interval per failure instead of two events.
-    const page = await run(() => {
+    // A page per slice, each row handled in it. A probe event comes with its columns only (its data
+    // is left in the journal) and becomes part of a failure interval: they are most of a long
+    // period's events, and the builder, which runs in one piece, then reads one interval per
+    // failure instead of two events. A row is journaled, so it happened by now: one stamped ahead
+    // of now (the clock was ahead, then set right) counts at now rather than not at all
+    // (regression: such a rollback was in no report).
+    const read = await run(() => {
       const rows = journal.eventRows({ since, limit: EVENTS_PER_PAGE, types: REPORT_EVENT_TYPES, withoutData: PROBE_EVENTS });
-      for (const row of rows) if (PROBE_EVENTS.includes(row.type)) failures.add({ ...row, time: row.time > until ? until : row.time });
-      return rows;
+      for (const row of rows) {
+        const time = row.time > until ? until : row.time;
+        if (PROBE_EVENTS.includes(row.type)) {
+          failures.add(time === row.time ? row : { ...row, time });
+          continue;
+        }
+        events.push({
+          id: row.id,
+          time,
+          type: row.type,
+          severity: row.severity,
+          env: row.env,
+          probe: row.probe,
+          rule: row.rule,
+          data: row.data === '{}' ? {} : (JSON.parse(row.data) as Record<string, unknown>),
+        });
+      }
+      return { count: rows.length, last: rows.at(-1)?.id };
     });
-    for (const row of page) {
-      if (PROBE_EVENTS.includes(row.type)) continue;
-      events.push({
-        id: row.id,
-        // Journaled, so it happened by now: one stamped ahead of now (the clock was ahead, then set
-        // right) counts at now rather than not at all (regression: such a rollback was in no report).
-        time: row.time > until ? until : row.time,
-        type: row.type,
-        severity: row.severity,
-        env: row.env,
-        probe: row.probe,
-        rule: row.rule,
-        data: row.data === '{}' ? {} : (JSON.parse(row.data) as Record<string, unknown>),
-      });
-    }
-    if (page.length < EVENTS_PER_PAGE) break;
-    since = page.at(-1)!.id;
+    if (read.count < EVENTS_PER_PAGE) break;
+    since = read.last!;
   }
 
   const coverage = await run(() => ({
