@@ -343,6 +343,7 @@ function offBlockIssues(schema: z.ZodType, switched: readonly SwitchedOff[], doc
 
 /** Whether `text` has a `${` that begins no variable reference, or a default that holds one (`${A:-${B}}` reads as `${A:-${B}` and a `}`). */
 function strayReference(text: string): boolean {
+  if (!text.includes('${')) return false;
   for (const [, , fallback] of text.matchAll(VARIABLE)) if (fallback?.includes('${')) return true;
   return text.replace(VARIABLE, '').includes('${');
 }
@@ -394,11 +395,6 @@ function documentIssues(doc: Document, lineOf: (offset?: number) => number | und
 }
 
 /**
- * What the API tokens leave switched off: without either token nobody can roll back, change
- * flags, promote or reload through the API (those calls answer 401); without the admin token
- * only the emergency path works. Said at start (a warning), by `validate` and in the state.
- */
-/**
  * Environments at one address (BLUE_URL and GREEN_URL both left at one value): every failure is
  * then seen on both, and a rollback is always held as inconclusive. Said, not refused: a trial
  * against one simulator is a fair use.
@@ -414,6 +410,11 @@ function sharedAddresses(config: Config): string[] {
     );
 }
 
+/**
+ * What the API tokens leave switched off: without either token nobody can roll back, change
+ * flags, promote or reload through the API (those calls answer 401); without the admin token
+ * only the emergency path works. Said at start (a warning), by `validate` and in the state.
+ */
 function disabledControls(raw: Record<string, unknown>): string[] {
   const api = (raw.api ?? {}) as { adminToken?: unknown; rollbackToken?: unknown };
   if (api.adminToken !== undefined) return [];
