@@ -28,7 +28,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { EventListener, GreenlightEvent } from './events.js';
 import { originOf, parseHost } from '../../config/schema.js';
 import { authorize, queryProblem, type Tokens, type UpgradeRefusal } from '../http/http-server.js';
-import { matches, parseEventFilter, textFrame, type EncodedEvent, type EventFilter, type JournalPages } from './journal-pages.js';
+import { EVENT_FILTER_PARAMS, matches, parseEventFilter, textFrame, type EncodedEvent, type EventFilter, type JournalPages } from './journal-pages.js';
 import type { TurnQueue } from '../http/turn-queue.js';
 import { spacedWarning } from '../telemetry/logger.js';
 
@@ -49,7 +49,7 @@ const REPLAY_STALL_MS = 30_000;
  * that cannot send a header passes. Any other (`enviroment=green`) or one given twice is a 400
  * naming it: the stream would otherwise send every event, or filter by the first value alone.
  */
-const STREAM_QUERY = ['since', 'type', 'env', 'severity', 'probe', 'token'];
+const STREAM_QUERY = [...EVENT_FILTER_PARAMS, 'token'];
 /** Close code for a consumer that stopped reading (4000-4999 are the application's). */
 export const CLOSE_TOO_SLOW = 4008;
 /** Refusals are logged at most this often, with how many there were. */

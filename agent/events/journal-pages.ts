@@ -191,6 +191,9 @@ export function matches(event: Filterable, filter: EventFilter): boolean {
   return true;
 }
 
+/** The query parameters parseEventFilter reads: GET /api/v1/events and the stream take these, and their own (`limit`, `token`). */
+export const EVENT_FILTER_PARAMS = ['since', 'type', 'env', 'severity', 'probe'] as const;
+
 /**
  * A request's filter (`since`, `type`, `env`, `severity`, `probe`), or why it is refused (400): a
  * filter that can match nothing is a mistake, not a quiet answer. GET /api/v1/events and the stream

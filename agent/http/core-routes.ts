@@ -1,6 +1,6 @@
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
-import { parseEventFilter, type EncodedEvent, type HistoryQuery } from '../events/journal-pages.js';
+import { EVENT_FILTER_PARAMS, parseEventFilter, type EncodedEvent, type HistoryQuery } from '../events/journal-pages.js';
 import type { AgentMetrics } from '../telemetry/metrics.js';
 import { HttpError, type Route, type RouteResponse } from './http-server.js';
 import type { AgentState } from './state-view.js';
@@ -96,7 +96,7 @@ export function coreRoutes(agent: CoreSource): Route[] {
       method: 'GET',
       path: '/api/v1/events',
       auth: 'history',
-      query: ['since', 'limit', 'type', 'env', 'severity', 'probe'],
+      query: [...EVENT_FILTER_PARAMS, 'limit'],
       handle: async ({ query }) => {
         const filter = parseEventFilter(query, agent.environments());
         if (typeof filter === 'string') throw new HttpError(400, filter);

@@ -96,7 +96,7 @@ probes:
       const misspelt = await fetch(`${base}/api/v1/events?enviroment=green`);
       expect([misspelt.status, ((await misspelt.json()) as { error: string }).error]).toEqual([
         400,
-        '/api/v1/events takes no query parameter "enviroment"; it takes since, limit, type, env, severity, probe',
+        '/api/v1/events takes no query parameter "enviroment"; it takes since, type, env, severity, probe, limit',
       ]);
       expect((await fetch(`${base}/api/v1/events?env=blue&env=green`)).status).toBe(400);
 
