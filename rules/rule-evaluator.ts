@@ -366,8 +366,9 @@ export class RuleEvaluator {
   /**
    * Swap in a reloaded rule set between passes. A rule whose config is unchanged keeps its state
    * (pending since, firing incident, cooldown); a changed rule keeps its cooldown (at its new
-   * length) and, if it was firing, goes on firing under its new condition without a new incident
-   * (its actions ran) and resolves as usual; rules gone
+   * length); if it was pending, its `for` goes on counting from when it went pending, and the
+   * next pass judges its new condition; if it was firing, it goes on firing under its new
+   * condition without a new incident (its actions ran) and resolves as usual; rules gone
    * from the config are returned with their last state, for the caller to resolve.
    */
   replaceRules(rules: readonly RuleConfig[]): Promise<{ added: string[]; removed: { config: RuleConfig; state: RuleState }[]; changed: string[] }> {
@@ -384,7 +385,10 @@ export class RuleEvaluator {
         const compiled = this.#compile(config);
         if (previous?.state.state === 'firing')
           compiled.state.resumeFiring(previous.state.incident, previous.state.firingSince!, this.#context().now, previous.state.subjectEnv);
-        else if (previous) compiled.state.incident = previous.state.incident;
+        else if (previous) {
+          compiled.state.incident = previous.state.incident;
+          if (previous.state.state === 'pending') compiled.state.resumePending(previous.state.pendingSince!, this.#context().now, previous.state.subjectEnv);
+        }
         // The incident that acted is over whatever the reload changed (a description, a line): its
         // cooldown holds on, counted from when it started at the new rule's length.
         if (previous?.state.cooldownEnv !== undefined)

@@ -72,6 +72,18 @@ export class RuleState {
     this.lastHeldAt = now;
   }
 
+  /**
+   * Carry a pending episode over to a rule a reload changed: its `for` keeps counting from when
+   * the condition began to hold (as Prometheus keeps an alert's activeAt across a rule reload),
+   * so editing a description or a line does not put off an owed rollback by a whole `for`. The
+   * next evaluation judges the new condition: not holding, the episode clears as usual.
+   */
+  resumePending(pendingSince: number, now: number, env?: string): void {
+    this.state = 'pending';
+    this.pendingSince = Math.min(pendingSince, now);
+    this.subjectEnv = env;
+  }
+
   /** The windows hold enough fresh results again: a resumed incident may resolve from now on. */
   releaseResumeHold(): void {
     this.#resumeHeld = false;

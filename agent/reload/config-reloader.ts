@@ -241,8 +241,8 @@ export class ConfigReloader {
     // A rule added back numbers on from where it left off.
     if (rules.added.length > 0) t.pipeline.numberRules();
     t.pipeline.holdResumed();
-    // A changed rule starts over unless it was firing (a pending one is inactive until its new
-    // condition holds, and no transition says so): the gauge shows the state it has now.
+    // A changed rule's state is carried over with no transition to say so (a pending one stays
+    // pending until its next pass judges its new condition): the gauge shows the state it has now.
     const states = new Map(evaluator.statuses().map((status) => [status.rule, status.state]));
     for (const name of [...rules.added, ...rules.changed]) t.metrics.setRuleState(name, states.get(name) ?? 'inactive');
     for (const { config, state } of rules.removed) {

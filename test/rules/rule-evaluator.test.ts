@@ -380,3 +380,61 @@ rules:
     expect(transitions).toEqual(expected);
   });
 });
+
+describe('a reload that changes a pending rule (regression: its `for` started over, putting off an owed rollback by a whole `for`)', () => {
+  const configOf = (description: string, value: number) =>
+    parseConfig(
+      `environments: { blue: { url: "http://127.0.0.1:1" }, green: { url: "http://127.0.0.1:2" } }
+probes: [ { name: a, path: / } ]
+rules:
+  - name: a-failing
+    description: ${description}
+    severity: critical
+    for: 2m
+    when: { all: [ { fact: consecutiveFailures, params: { probe: a }, operator: greaterThanInclusive, value: ${value} } ] }
+`,
+      {},
+    );
+
+  function world() {
+    const config = configOf('a fails', 1);
+    const series = new ProbeSeries('a', 'blue', config.windows, new Map(), T0);
+    let now = T0;
+    const transitions: { to: string; at: number }[] = [];
+    const evaluator = new RuleEvaluator(
+      config.rules,
+      () => ({ activeEnvironment: 'blue', environments: ['blue', 'green'], now, series: (env) => (env === 'blue' ? [series] : []) }),
+      (d) => transitions.push({ to: d.transition.to, at: now - T0 }),
+    );
+    const fail = async (afterMs: number) => {
+      now += afterMs;
+      series.record({ probe: 'a', env: 'blue', ok: false, durationMs: 5, startedAt: now, checks: [], extracted: {}, reason: 'status' });
+      await evaluator.onSample('a', 'blue');
+    };
+    return { evaluator, transitions, fail };
+  }
+
+  it('a changed description: it fires when the condition has held for `for`, counted from before the reload', async () => {
+    const { evaluator, transitions, fail } = world();
+    await fail(0);
+    await fail(90_000);
+    expect(transitions).toEqual([{ to: 'pending', at: 0 }]);
+    expect((await evaluator.replaceRules(configOf('a fails on the live side', 1).rules)).changed).toEqual(['a-failing']);
+    expect(evaluator.statuses()).toMatchObject([{ rule: 'a-failing', state: 'pending' }]);
+    await fail(30_000);
+    expect(transitions).toEqual([
+      { to: 'pending', at: 0 },
+      { to: 'firing', at: 120_000 },
+    ]);
+  });
+
+  it('a changed line that does not hold: the episode clears at the next pass', async () => {
+    const { evaluator, transitions, fail } = world();
+    await fail(0);
+    await fail(90_000);
+    await evaluator.replaceRules(configOf('a fails', 100).rules);
+    await fail(10_000);
+    expect(transitions.map((t) => t.to)).toEqual(['pending', 'cleared']);
+    expect(evaluator.statuses()).toMatchObject([{ rule: 'a-failing', state: 'inactive' }]);
+  });
+});
