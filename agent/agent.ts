@@ -288,11 +288,6 @@ export class Agent {
     return this.#persistence !== undefined && this.pipeline.series.firstRoundDone;
   }
 
-  /** In a cluster, the newest id of the shared history this agent has (its bus numbers only its own events). */
-  get historyLastId(): number | undefined {
-    return this.cluster ? (this.#persistence?.journal.lastId ?? 0) : undefined;
-  }
-
   /** The HTTP listener's address, once started. */
   get address(): { host: string; port: number } | undefined {
     return this.#api?.address;
@@ -375,7 +370,7 @@ export class Agent {
       ...statusPageRoutes({
         state: (withSeries) => this.#view.state(withSeries),
         summaries: (samples) => this.#view.summaries(samples),
-        lastEventId: () => this.#view.lastEventId(),
+        replayFrom: (count) => persistence.journal.idBeforeNewest(count),
         cluster: () => role.view(),
         alerts: () => this.#view.alerts(),
       }),

@@ -229,6 +229,19 @@ export class Journal {
     return [...found, ...held.slice(0, query.limit - found.length).map(fromBacklog)];
   }
 
+  /** The id after which the newest `count` events lie, those waiting for the disk included (0: there are no more). */
+  idBeforeNewest(count: number): number {
+    this.flush();
+    const held = this.#backlog;
+    if (held.length > count) return held[held.length - count - 1]!.id;
+    try {
+      return this.#store.idBeforeNewest(count - held.length);
+    } catch (error) {
+      this.#logger.error({ err: error }, `could not read the journal: ${(error as Error).message}`);
+      return Math.max(0, this.lastId - count);
+    }
+  }
+
   /** Write what was published so far and hand it to the listeners, all before returning (a reader, a stop). */
   flush(): void {
     this.#commit();

@@ -429,6 +429,16 @@ export class Store {
     return { byAge, bySize, bytes, firstId: first, more: budget <= 0 && (bytes > options.maxBytes || expiredLeft) };
   }
 
+  /**
+   * The id after which the newest `count` journaled events lie (0 when it holds no more): where a
+   * reader that wants the latest events starts. Not the last id minus `count`: ids jump past their
+   * reservation after a crash, and retention leaves gaps.
+   */
+  idBeforeNewest(count: number): number {
+    const row = this.#db.prepare<[number], { id: number }>('SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?').get(count);
+    return row?.id ?? 0;
+  }
+
   /** Journaled events after `since`, oldest first; `type` matches a type or a prefix (`probe`, `rule.firing`). */
   events(query: { since: number; limit: number; type?: string | undefined }): GreenlightEvent[] {
     const rows = (

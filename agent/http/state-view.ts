@@ -41,9 +41,6 @@ export interface StateSources {
   readonly startedAt: number;
   readonly ready: boolean;
   readonly dryRun: boolean;
-  readonly bus: { readonly lastId: number };
-  /** The newest id of the history the stream serves, when it is not the bus's (a cluster's shared history). */
-  readonly historyLastId?: number | undefined;
   readonly traffic: Pick<TrafficControl, 'live' | 'adapter' | 'switching' | 'lock' | 'health' | 'rolledBackFromAt'>;
   readonly pipeline: {
     readonly series: Pick<SeriesRegistry, 'entries' | 'of'>;
@@ -95,11 +92,6 @@ export class StateView {
       series: withSeries ? series.entries.map((entry) => entry.series.snapshot(now)) : [],
       owed: actions.owed().map((owed) => ({ ...owed, since: new Date(owed.since).toISOString() })),
     };
-  }
-
-  /** The newest event id (where the status page's stream resumes). */
-  lastEventId(): number {
-    return this.#sources.historyLastId ?? this.#sources.bus.lastId;
   }
 
   /** Incidents, silences, maintenance windows and muted alerts (the status page's Alerts section). */

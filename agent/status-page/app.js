@@ -7,7 +7,6 @@
 const POLL_MS = 2000;
 const RECONNECT_MS = 3000;
 const EVENTS_KEPT = 500;
-const EVENTS_REPLAYED = 100;
 const SAMPLES = 30;
 const TOKEN_KEY = 'greenlight.token';
 
@@ -537,7 +536,7 @@ function wire() {
 async function start() {
   wire();
   await refresh();
-  if (page.overview) page.lastId = Math.max(0, page.overview.lastEventId - EVENTS_REPLAYED);
+  if (page.overview) page.lastId = page.overview.replayFrom;
   renderEvents();
   connectStream();
   setInterval(() => {

@@ -33,6 +33,8 @@ export const STATUS_PAGE_CSP = [
 /** Latest results per series in the overview unless `samples` says otherwise; at most RECENT_SAMPLES are kept. */
 const DEFAULT_SAMPLES = 30;
 const MAX_SAMPLES = 60;
+/** The events the page shows from the history when it opens, before the live ones. */
+const EVENTS_REPLAYED = 100;
 
 const ASSETS: readonly { path: string; file: string; type: string }[] = [
   { path: '/', file: 'index.html', type: 'text/html; charset=utf-8' },
@@ -58,8 +60,8 @@ export function statusPageDir(): string {
 export interface OverviewSource {
   state(withSeries: false): AgentState;
   summaries(samples: number): SeriesSummary[];
-  /** The newest event id, where the page's stream resumes. */
-  lastEventId(): number;
+  /** The id after which the newest `count` events of the history lie: where the page's stream starts. */
+  replayFrom(count: number): number;
   /** Who leads and the members (GET /api/v1/cluster's answer). */
   cluster(): ClusterView;
   /** The alert lifecycle's overview: incidents, silences, windows, muted alerts. */
@@ -104,7 +106,7 @@ export function statusPageRoutes(agent: OverviewSource): Route[] {
         body: {
           ...state,
           locked: LOCKED_FLAGS,
-          lastEventId: agent.lastEventId(),
+          replayFrom: agent.replayFrom(EVENTS_REPLAYED),
           cluster: agent.cluster(),
           series: agent.summaries(samples),
           alerts: agent.alerts(),

@@ -51,6 +51,9 @@ class FlakyStore {
   lastWrittenEventId() {
     return this.real.lastWrittenEventId();
   }
+  idBeforeNewest(count: number) {
+    return this.real.idBeforeNewest(count);
+  }
 }
 
 function setup() {
@@ -425,6 +428,24 @@ describe('journal', () => {
     expect(real.lastWrittenEventId()).toBe(3);
     // The agent dies with the disk still full (kill -9, or a stop whose last writes fail): what the next start numbers from.
     expect(real.lastEventId()).toBeGreaterThan(served);
+    journal.close();
+    real.close();
+  });
+
+  it('finds where the newest events start among those on disk and those waiting for it', () => {
+    const { journal, publish, real, store } = setup();
+    publish(3);
+    journal.flush();
+    store.full = true;
+    publish(4);
+    journal.flush();
+    // The three written, then the four (and what the journal says of the full disk) held.
+    const ids = journal.events({ since: 0, limit: 100 }).map((e) => e.id);
+    expect(real.lastWrittenEventId()).toBe(3);
+    expect(ids.length).toBeGreaterThanOrEqual(7);
+    expect(journal.idBeforeNewest(2)).toBe(ids.at(-3));
+    expect(journal.idBeforeNewest(ids.length - 2)).toBe(ids[1]);
+    expect(journal.idBeforeNewest(100)).toBe(0);
     journal.close();
     real.close();
   });

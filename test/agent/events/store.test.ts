@@ -132,6 +132,19 @@ describe('journal retention by age', () => {
   });
 });
 
+describe('where a reader of the newest events starts (idBeforeNewest)', () => {
+  it('counts events, not ids: across the jump a crash leaves and the gaps retention leaves (regression: the status page replayed only events after the jump)', () => {
+    const store = openStore(tempDir('greenlight-store-'));
+    expect(store.idBeforeNewest(100)).toBe(0);
+    append(store, 1, 150, () => NOW);
+    append(store, 200_151, 5, () => NOW);
+    expect(store.idBeforeNewest(100)).toBe(55);
+    expect(store.idBeforeNewest(5)).toBe(150);
+    expect(store.idBeforeNewest(0)).toBe(200_155);
+    expect(store.idBeforeNewest(155)).toBe(0);
+  });
+});
+
 describe('journal retention by size', () => {
   it('brings the database under maxSize by deleting the oldest events, and keeps the newest ones', () => {
     const store = openStore(tempDir('greenlight-store-'));

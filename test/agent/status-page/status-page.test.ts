@@ -12,7 +12,9 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { STATUS_PAGE_CSP } from '../../../agent/status-page/status-page-routes.js';
+import { Store } from '../../../agent/events/store.js';
 import { startPair, waitUntil, type Harness } from '../../helpers/agent-harness.js';
+import { tempDir } from '../../helpers/tools.js';
 import { hasChromium, launchBrowser, type PageBrowser } from '../../helpers/browser.js';
 
 const ADMIN = 'admin-token-for-the-page';
@@ -41,6 +43,37 @@ rules:
 `;
 
 describe('the status page over HTTP', () => {
+  it('after a crash, opens on the events from before it too (regression: it asked for the last id minus 100, inside the jump ids take after a crash, and showed only what came after)', async () => {
+    const dataDir = tempDir('greenlight-data-');
+    // What a killed agent leaves: 30 events and ids reserved far past them.
+    const before = Store.open(dataDir);
+    before.appendEvents(
+      Array.from({ length: 30 }, (_, i) => ({
+        id: i + 1,
+        time: new Date().toISOString(),
+        type: 'agent.stopping' as const,
+        severity: 'info' as const,
+        env: null,
+        probe: null,
+        rule: null,
+        message: `before the crash ${i + 1}`,
+        data: { signal: null, uptimeSeconds: i },
+      })),
+      { reserveIdsThrough: 200_030 },
+    );
+    before.close();
+    const h = await startPair({ dataDir });
+    onTestFinished(() => h.close());
+    await waitUntil(() => h.agent.ready, 'the first probe round');
+    expect(h.events[0]!.id).toBeGreaterThan(200_030);
+    const overview = (await (await fetch(`${h.base}/api/v1/overview`)).json()) as { replayFrom: number };
+    const replayed = (await (await fetch(`${h.base}/api/v1/events?since=${overview.replayFrom}&limit=200`)).json()) as {
+      events: { id: number; message: string }[];
+    };
+    expect(replayed.events.map((e) => e.message)).toContain('before the crash 30');
+    expect(replayed.events.length).toBeGreaterThanOrEqual(Math.min(100, 30 + h.events.length - 5));
+  });
+
   it('serves the page with its content types and a strict Content-Security-Policy', async () => {
     const h = await startPair();
     onTestFinished(() => h.close());
