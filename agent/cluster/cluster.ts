@@ -85,6 +85,28 @@ interface Write {
   run: () => Promise<void>;
 }
 
+/**
+ * A STATE_CHANNEL payload, `{"key","node"}` (PgStore writes it); undefined for anything else: the
+ * channel is open to every session of the database, not only to agents.
+ */
+function stateNotice(payload: string | undefined): { key: string; node: string | undefined } | undefined {
+  let notice: unknown;
+  try {
+    notice = JSON.parse(payload ?? '');
+  } catch {
+    return undefined;
+  }
+  if (notice === null || typeof notice !== 'object') return undefined;
+  const { key, node } = notice as { key?: unknown; node?: unknown };
+  if (typeof key !== 'string' || (node !== undefined && typeof node !== 'string')) return undefined;
+  return { key, node };
+}
+
+/** A foreign payload as a log line may quote it: the start of it, as JSON. */
+function describePayload(payload: string | undefined): string {
+  return payload === undefined || payload === '' ? 'no payload' : JSON.stringify(payload.length > 80 ? `${payload.slice(0, 80)}…` : payload);
+}
+
 /** How long before its lease lapses a leader stops acting: a slow renewal round must not outlive the lease. */
 function actingMargin(settings: Pick<ClusterSettings, 'leaseMs' | 'renewMs'>): number {
   return Math.max(settings.renewMs, settings.leaseMs / 4);
@@ -450,8 +472,13 @@ export class Cluster {
     client.on('notification', (message) => {
       if (message.channel === EVENTS_CHANNEL) void this.pull();
       else if (message.channel === STATE_CHANNEL) {
-        const { key, node } = JSON.parse(message.payload ?? '{}') as { key?: string; node?: string };
-        if (key !== undefined && node !== this.#node) this.#host!.sharedChanged(key);
+        const notice = stateNotice(message.payload);
+        if (notice === undefined)
+          // Anyone who can reach the database may NOTIFY on the channel; an exception here would end the process.
+          this.#logger.warn(
+            `a notification on ${STATE_CHANNEL} is not one of greenlight's (${describePayload(message.payload)}): reading the whole shared state again`,
+          );
+        if (notice?.node !== this.#node) this.#host!.sharedChanged(notice?.key ?? '*');
       }
     });
     try {

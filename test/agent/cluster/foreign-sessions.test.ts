@@ -1,0 +1,57 @@
+/**
+ * What other sessions of the cluster's database may do to it: anyone who can connect may NOTIFY on
+ * greenlight's channels or edit a row by hand. None of it may end an agent, nor stop the cluster
+ * acting on what it can still read.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { waitUntil } from '../../helpers/agent-harness.js';
+import { CLUSTER_ADMIN, startCluster, type ClusterWorld } from '../../helpers/cluster.js';
+import { usePostgres } from '../../helpers/postgres.js';
+
+const postgres = usePostgres();
+let world: ClusterWorld | undefined;
+let session: pg.Client | undefined;
+
+afterEach(async () => {
+  await session?.end();
+  await world?.close();
+  session = undefined;
+  world = undefined;
+});
+
+/** Agents `names` on a fresh database, and a session of its own on that database (an operator's psql). */
+async function cluster(names: readonly string[]): Promise<{ w: ClusterWorld; sql: pg.Client }> {
+  const databaseUrl = await postgres.server.database();
+  world = await startCluster(databaseUrl, names);
+  session = new pg.Client({ connectionString: databaseUrl });
+  await session.connect();
+  return { w: world, sql: session };
+}
+
+function running(w: ClusterWorld, name: string): boolean {
+  const { child } = w.agents.get(name)!;
+  return child.exitCode === null && child.signalCode === null;
+}
+
+describe('a NOTIFY on the shared-state channel that greenlight did not send', () => {
+  it('ends no agent, and the followers go on following the leader (regression: every agent exited on the JSON.parse)', async () => {
+    const { w, sql } = await cluster(['a', 'b']);
+    const leader = await w.leader();
+    const follower = leader === 'a' ? 'b' : 'a';
+    for (const payload of ['not json', 'null', '42', '{"key":7}', '']) await sql.query('SELECT pg_notify($1, $2)', ['greenlight_state', payload]);
+    // A flag change reaches the follower through the same LISTEN connection, after those notifications.
+    const answer = await fetch(`${w.agents.get(leader)!.base}/api/v1/flags`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${CLUSTER_ADMIN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ set: { READ_ONLY_MODE: true }, reason: 'foreign notify test' }),
+    });
+    expect(answer.status).toBe(200);
+    await waitUntil(
+      async () => JSON.stringify(await w.agents.get(follower)!.get('/api/v1/flags')).includes('"READ_ONLY_MODE":true'),
+      `${follower} to show the flag set on ${leader}`,
+    );
+    expect([running(w, 'a'), running(w, 'b')]).toEqual([true, true]);
+    expect(w.agents.get(follower)!.output.join('')).toContain('reading the whole shared state again');
+  });
+});
