@@ -445,7 +445,9 @@ export class Cluster {
 
   async #pull(): Promise<void> {
     for (;;) {
-      const events = await this.store.eventsAfter(this.#mirrored, 1_000);
+      const events = await this.store.eventsAfter(this.#mirrored, 1_000, (id, why) =>
+        this.#logger.warn(`event ${id} of the cluster's history is not one greenlight wrote: ${why}; it is kept in the history with data.unreadable`),
+      );
       if (events.length === 0) return;
       this.#mirrored = events.at(-1)!.id;
       this.#host!.ingest(events);

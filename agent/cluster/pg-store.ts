@@ -538,8 +538,13 @@ export class PgStore {
     });
   }
 
-  /** Events of the history after `since`, oldest first; each one's `data` says which agent published it (`node`). */
-  async eventsAfter(since: number, limit: number): Promise<GreenlightEvent[]> {
+  /**
+   * Events of the history after `since`, oldest first; each one's `data` says which agent published
+   * it (`node`). A row whose data is not a JSON object (edited by hand, written by something else)
+   * keeps its place in the history with `data.unreadable` saying why, and `unreadable` hears of it:
+   * were it an error, the one row would stop every agent's history for good.
+   */
+  async eventsAfter(since: number, limit: number, unreadable: (id: number, why: string) => void = () => undefined): Promise<GreenlightEvent[]> {
     const { rows } = await this.#pool.query<{
       id: string;
       time: string;
@@ -553,7 +558,15 @@ export class PgStore {
       node: string;
     }>('SELECT * FROM greenlight_events WHERE id > $1 ORDER BY id LIMIT $2', [since, limit]);
     return rows.map((row) => {
-      const data = JSON.parse(row.data) as Record<string, unknown>;
+      let data: unknown;
+      let why: string | undefined;
+      try {
+        data = JSON.parse(row.data);
+        if (data === null || typeof data !== 'object' || Array.isArray(data)) why = 'its data is JSON but not an object';
+      } catch (error) {
+        why = `its data is not JSON (${(error as Error).message})`;
+      }
+      if (why !== undefined) unreadable(Number(row.id), why);
       return {
         id: Number(row.id),
         time: row.time,
@@ -563,7 +576,7 @@ export class PgStore {
         probe: row.probe,
         rule: row.rule,
         message: row.message,
-        data: data !== null && typeof data === 'object' && !Array.isArray(data) ? { ...data, node: row.node } : data,
+        data: why === undefined ? { ...(data as Record<string, unknown>), node: row.node } : { node: row.node, unreadable: why },
       } as GreenlightEvent;
     });
   }

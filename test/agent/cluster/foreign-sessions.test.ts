@@ -55,3 +55,36 @@ describe('a NOTIFY on the shared-state channel that greenlight did not send', ()
     expect(w.agents.get(follower)!.output.join('')).toContain('reading the whole shared state again');
   });
 });
+
+describe('an event row of the shared history whose data is not a JSON object', () => {
+  it('keeps its place in every history, and the events after it reach every agent (regression: every mirror stopped at it, and each agent raised store_unavailable and store_recovered several times a second)', async () => {
+    const { w, sql } = await cluster(['a', 'b']);
+    const leader = await w.leader();
+    const { rows } = await sql.query<{ id: string }>(
+      `INSERT INTO greenlight_events (time, type, severity, message, data, node)
+       VALUES (now()::text, 'agent.started', 'info', 'written by hand', '{not json', 'psql'), (now()::text, 'agent.started', 'info', 'null data', 'null', 'psql')
+       RETURNING id`,
+    );
+    const [bad, nullData] = rows.map((row) => Number(row.id));
+    // An event published after them: the leader's flag change.
+    const answer = await fetch(`${w.agents.get(leader)!.base}/api/v1/flags`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${CLUSTER_ADMIN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ set: { READ_ONLY_MODE: true }, reason: 'after the bad rows' }),
+    });
+    expect(answer.status).toBe(200);
+    for (const name of ['a', 'b']) {
+      await waitUntil(
+        async () => (await w.history(name)).some((e) => e.type === 'flag.changed' && e.id > nullData!),
+        `${name}'s history to go past the bad rows`,
+      );
+      const history = await w.history(name);
+      expect(history.filter((e) => e.id === bad || e.id === nullData)).toEqual([
+        expect.objectContaining({ id: bad, message: 'written by hand', data: { node: 'psql', unreadable: expect.stringContaining('not JSON') } }),
+        expect.objectContaining({ id: nullData, message: 'null data', data: { node: 'psql', unreadable: expect.stringContaining('not an object') } }),
+      ]);
+      expect(history.filter((e) => e.type === 'cluster.store_unavailable')).toEqual([]);
+      expect(running(w, name)).toBe(true);
+    }
+  });
+});
