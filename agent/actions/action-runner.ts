@@ -72,6 +72,12 @@ export class ActionRunner {
   readonly #inFlight = new Set<Promise<unknown>>();
   /** The run of each action for each incident still under way, by `incident\0action`: a resolve waits for it. */
   readonly #running = new Map<string, Promise<unknown>>();
+  /**
+   * Runs that ended while this agent could not act (its acting deadline passed while they ran),
+   * by `incident\0action`: their records stay "started" for the leader to settle, which may be
+   * this agent again in the same term (`leftToLeader`).
+   */
+  readonly #leftToLeader = new Set<string>();
   readonly #shutdown = new AbortController();
   readonly #owed = new Map<string, OwedEntry>();
   readonly #isOpen: (incident: string) => boolean;
@@ -139,6 +145,11 @@ export class ActionRunner {
     return this.#running.has(runKey(incident, name));
   }
 
+  /** Whether `record` is one of this agent's runs that ended while it could not act, and that nothing has settled since. */
+  leftToLeader(record: Pick<ActionRecord, 'incident' | 'action'>): boolean {
+    return this.#leftToLeader.has(runKey(record.incident, record.action));
+  }
+
   /** Whether this agent started (or settled) one of `names` for `incident`: only a leader does, so it opened that incident as the leader. */
   startedHere(incident: string, names: readonly string[]): boolean {
     return names.some((name) => this.#done.has(runKey(incident, name)));
@@ -203,6 +214,8 @@ export class ActionRunner {
   async #run(name: string, context: ActionContext, retry?: Retry): Promise<ActionOutcome> {
     const action = this.#actions.get(name);
     if (!action) throw new Error(`bug: no action named ${name}`);
+    const key = runKey(context.incident, name);
+    this.#leftToLeader.delete(key);
     const base = { action: name, type: action.type, incident: context.incident, dryRun: this.#dryRun, ...(retry ? retryData(context.incident, retry) : {}) };
     const scope = { env: context.env, rule: context.rule?.name ?? null };
     const started = this.#now();
@@ -242,6 +255,7 @@ export class ActionRunner {
         reason: `this agent stopped leading while it ran (it ended: ${describeOutcome(outcome)}); the leader settles it from the shared journal`,
         data: { deposed: true, ended: outcome.outcome },
       };
+      this.#leftToLeader.add(key);
       this.#report(name, context, base, started, deposed);
       return deposed;
     }
@@ -438,6 +452,7 @@ export class ActionRunner {
       const base = { action: record.action, type: record.type, incident: record.incident, dryRun: false, reconciled: true };
       const started = this.#now();
       this.#remember(runKey(record.incident, record.action));
+      this.#leftToLeader.delete(runKey(record.incident, record.action));
       const outcome: ActionOutcome = !action
         ? {
             outcome: 'failed',

@@ -105,13 +105,21 @@ export function sharedLifecycle(cluster: Pick<Cluster, 'saveLifecycle'>, snapsho
 }
 
 /**
- * The database answers again while this agent leads: an action whose start it could not record
- * (so never ran) is run now, if its incident still fires. Actions in flight recorded their start
- * and are left alone.
+ * This agent acts again in the same term (the database answers again, or a late renewal went
+ * through): an action whose start it could not record (so never ran) is run now, if its incident
+ * still fires. Actions in flight recorded their start and are left alone; one of its own that
+ * ended while it could not act left its record "started" for the leader, and the leader is this
+ * agent, in a term no takeover ends: it settles that one now, as a takeover would.
  */
 export async function resumeActions(host: TakeoverHost, cluster: Cluster): Promise<void> {
   const snapshot = await cluster.store.snapshot(host.flags.auditLimit);
-  if (cluster.isLeader()) fireUnstarted(host, snapshot, new Map(), undefined);
+  if (!cluster.isLeader()) return;
+  host.pipeline.settleInterrupted(
+    snapshot.actions.filter(
+      (record) => record.state === 'started' && host.actions.leftToLeader(record) && !host.actions.isRunning(record.incident, record.action),
+    ),
+  );
+  fireUnstarted(host, snapshot, new Map(), undefined);
 }
 
 /** Fire, for every open incident, its rule's actions that no leader started (renumbering one opened while following, see takeOver). */

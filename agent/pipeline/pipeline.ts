@@ -185,6 +185,16 @@ export class Pipeline {
     this.numberRules();
   }
 
+  /**
+   * Settle `records`, actions left in flight that nothing runs any more, as a crash's are (once
+   * every environment has probe results): a cluster's leader whose acting deadline cut its own
+   * runs short settles them when it acts again in the same term, as no takeover will.
+   */
+  settleInterrupted(records: readonly ActionRecord[]): void {
+    this.#interrupted.push(...records);
+    if (this.series.firstRoundDone) this.#reconcileInterrupted();
+  }
+
   /** Number each rule's next incident after the highest it ever used (at start, and for rules a reload adds back). */
   numberRules(): void {
     for (const [rule, used] of this.incidents.numbers()) this.rules.numberAfter(rule, used);

@@ -77,6 +77,37 @@ describe('a leader whose lease renewals come back late', () => {
   });
 });
 
+describe('a rollback cut off by its own acting deadline, in a term that goes on', () => {
+  it('is settled by the same leader once it acts again: the switch is made, once (regression: its record stayed "started", left to a next leader that never came, and the failing side stayed live)', async () => {
+    const { w, db } = await leaderBehindProxy();
+    // Each answer 300ms late (see above): a's start record of the rollback goes through under
+    // its lease, but its acting deadline passes before the switch's fence, which refuses it.
+    db.delayMs = 300;
+    w.blue.setFaults({ emptyUniverse: true });
+    let cut: GreenlightEvent | undefined;
+    await waitUntil(
+      async () =>
+        (cut = (await w.history('a')).find((e) => {
+          const data = e.data as { action?: string; deposed?: boolean };
+          return e.type === 'action.skipped' && data.action === 'rollback' && data.deposed === true;
+        })) !== undefined,
+      'the rollback to end on a deadline that passed while it ran',
+      60_000,
+    );
+    expect(w.target.switches).toEqual([]);
+    db.delayMs = 0;
+    // The same term goes on: nobody takes over, so a itself settles the rollback it left.
+    await waitUntil(() => w.target.accepted().length > 0, 'the rollback to be made', 30_000);
+    await waitUntil(
+      async () => (await w.agents.get('a')!.get<{ activeEnvironment: string }>('/api/v1/state?series=false')).activeEnvironment === 'green',
+      'green live',
+    );
+    expect(w.target.switches.map((s) => [s.to, s.incident])).toEqual([['green', (cut!.data as { incident: string }).incident]]);
+    const epochs = new Set(ofType(await w.history('a'), 'cluster.leader_elected').map((e) => (e.data as { epoch: number }).epoch));
+    expect(epochs.size, 'one term throughout').toBe(1);
+  });
+});
+
 describe('an acknowledged change survives the leader', () => {
   it('a flag change and a silence answered by a leader killed at once are there when the next one leads', async () => {
     const { w, a, db } = await leaderBehindProxy();
