@@ -90,6 +90,12 @@ export class AlertLifecycle {
   #lastTick: number;
   /** Windows open at the last look, to tell which opened and closed since. */
   #openWindows = new Map<string, MaintenanceView>();
+  /**
+   * When each environment last stopped being live (a switch away from it). An alert that started
+   * before then fired about the live environment, and no maintenance window mutes it: not the
+   * page of the incident that rolled the environment back, once traffic has left it.
+   */
+  readonly #leftLiveAt = new Map<string, number>();
   /** Why each muted alert is muted (key → reason), for the overview. */
   readonly #muted = new Map<string, MuteReason>();
   #unsubscribe: (() => void) | undefined;
@@ -319,12 +325,18 @@ export class AlertLifecycle {
     const silences = this.silences.mutedBy(alert.labels);
     if (silences.length > 0) return { by: 'silence', silences };
     const env = alert.labels.env;
-    if (env !== undefined && env !== this.#activeEnvironment()) {
+    if (env !== undefined && env !== this.#activeEnvironment() && !this.#firedWhileLive(alert.notice.startsAt, env)) {
       const windows = this.maintenance.open(env);
       if (windows.length > 0) return { by: 'maintenance', windows: windows.map((window) => window.id) };
     }
     const inhibition = this.#inhibitor.inhibitedBy(candidate(alert), firing.map(candidate));
     return inhibition ? { by: 'inhibition', rule: inhibition.rule, source: inhibition.source } : undefined;
+  }
+
+  /** Whether `env` was live at some moment since `startsAt`: it is idle now, and traffic left it after that. */
+  #firedWhileLive(startsAt: string, env: string): boolean {
+    const left = this.#leftLiveAt.get(env);
+    return left !== undefined && Date.parse(startsAt) <= left;
   }
 
   #reportMuted(alert: ActiveAlert, reason: MuteReason | undefined): void {
@@ -360,6 +372,7 @@ export class AlertLifecycle {
 
   /** Rules open and resolve incidents; a switch changes which environment a window may mute. */
   #observe(event: GreenlightEvent): void {
+    if (event.type === 'traffic.switched' && !event.data.dryRun) this.#leftLiveAt.set(event.data.from, Date.parse(event.time));
     // A follower keeps no incidents: the leader's are in the shared records a takeover reads.
     if (this.#closed || !this.#acting()) return;
     if (event.type === 'rule.firing' && event.rule !== null) {

@@ -10,7 +10,8 @@
  * - a window on the environment that is live (or becomes live: a rollback, a promotion) mutes
  *   nothing while it is live;
  * - alerts about the live environment carry its name (a rollback held because the idle one is in
- *   maintenance is an alert about the live one), so they always go out.
+ *   maintenance is an alert about the live one), so they always go out; one that fired while its
+ *   environment was live stays unmuted after traffic leaves it (AlertLifecycle judges that).
  *
  * Invariants: at most one ad-hoc window per environment is open (starting another replaces it);
  * an ad-hoc window lasts at most MAX_WINDOW_MS; stopping ends the ad-hoc window and cuts short the

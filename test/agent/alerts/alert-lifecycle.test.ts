@@ -41,6 +41,8 @@ interface World {
   /** Publish rule.firing for an incident, as the agent does before its actions run. */
   fire(rule: string, n: number, severity: 'warning' | 'critical', env?: string, labels?: Record<string, string>): string;
   resolveIncident(incident: string): void;
+  /** Move live traffic to `env`, as a rollback does: the live environment changes, then traffic.switched. */
+  switchTo(env: string): void;
   advance(ms: number): Promise<void>;
   close(): Promise<void>;
 }
@@ -144,6 +146,18 @@ ${alerts}
         rule,
         message: `${rule} resolved`,
         data: { severity: 'critical', incident, firedForMs: 0, figures: { facts: [], samples: 0, env: 'blue' }, labels: {} },
+      });
+    },
+    switchTo: (env) => {
+      const from = live.env;
+      live.env = env;
+      bus.publish({
+        type: 'traffic.switched',
+        severity: 'warning',
+        env,
+        rule: null,
+        message: `live traffic switched ${from} → ${env}`,
+        data: { from, to: env, adapter: 'none', reason: 'test', incident: null, detail: 'test', dryRun: false, kind: 'rollback' },
       });
     },
     advance: async (ms) => {
@@ -373,6 +387,31 @@ describe('maintenance', () => {
     w.lifecycle.stopMaintenance('green', 'bob');
     expect(w.events.find((e) => e.type === 'maintenance.ended')).toMatchObject({ data: { endedBy: 'bob' } });
     expect(await w.metrics.render(false).then((r) => r.body)).toContain('greenlight_maintenance{env="green"} 0');
+  });
+
+  it('an incident of the live environment that rolls it back still pages, though a window is open on it (regression: told to nobody once the environment was idle)', async () => {
+    const w = await start();
+    w.lifecycle.startMaintenance({ env: 'blue', endsAt: Date.now() + 2 * 3_600_000, reason: 'db upgrade', by: 'alice' });
+    // blue is live: its critical fires, the rollback switches to green and heals the incident within the wait.
+    const page = notice('live-universe-failing', 'critical');
+    w.fire('live-universe-failing', 1, 'critical');
+    w.lifecycle.notify(page);
+    await w.advance(100);
+    w.switchTo('green');
+    await w.advance(100);
+    w.lifecycle.notify(resolved(page));
+    await w.advance(10_000);
+    expect(w.to('pagerduty').map((r) => r.body.event_action)).toEqual(['trigger', 'resolve']);
+    expect(w.to('alertmanager').map((r) => alertNames(r.body))).toEqual([['live-universe-failing:resolved']]);
+    expect(w.events.filter((e) => e.type === 'alert.muted')).toEqual([]);
+    // blue idle now: an alert that starts on it from now on is the window's to mute.
+    w.fire('idle-blue-rule', 1, 'critical');
+    w.lifecycle.notify(notice('idle-blue-rule', 'critical', { incident: 'idle-blue-rule#1', key: 'greenlight/rule/idle-blue-rule#1' }));
+    await w.advance(MIN);
+    expect(w.to('alertmanager').flatMap((r) => alertNames(r.body))).not.toContain('idle-blue-rule:firing');
+    expect(w.events.filter((e) => e.type === 'alert.muted')).toEqual([
+      expect.objectContaining({ rule: 'idle-blue-rule', data: expect.objectContaining({ by: 'maintenance' }) }),
+    ]);
   });
 });
 
