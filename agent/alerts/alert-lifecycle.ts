@@ -408,7 +408,7 @@ export class AlertLifecycle {
   }
 
   /**
-   * What the clock brings: silences that reached their end, windows that opened or closed,
+   * What the clock brings: silences that reached their start or end, windows that opened or closed,
    * escalations due. Then metrics, and the timer for the next of these.
    */
   #tick(): void {
@@ -417,7 +417,9 @@ export class AlertLifecycle {
     // Not the leader (any more): no silence expires, no window opens and no escalation fires here.
     if (!this.#acting()) return;
     const now = this.#now();
-    let changed = false;
+    // A pending silence that reached its start mutes from now: every group is looked at again
+    // (alert.muted, the overview), as when one ends.
+    let changed = this.silences.startedSince(this.#lastTick);
     for (const silence of this.silences.endedSince(this.#lastTick)) {
       changed = true;
       this.#bus.publish({

@@ -217,6 +217,16 @@ export class SilenceBook {
       .sort((a, b) => a.endsAt.localeCompare(b.endsAt));
   }
 
+  /** Whether a silence reached its start in (after, now]: what it mutes changed (it was pending). */
+  startedSince(after: number): boolean {
+    const now = this.#now();
+    for (const { silence } of this.#silences.values()) {
+      const at = Date.parse(silence.startsAt);
+      if (at > after && at <= now && Date.parse(silence.endsAt) > at) return true;
+    }
+    return false;
+  }
+
   /** Drop silences that ended more than SILENCE_RETENTION_MS ago; how many. */
   prune(): number {
     const cutoff = this.#now() - SILENCE_RETENTION_MS;

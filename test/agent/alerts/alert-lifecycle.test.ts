@@ -360,6 +360,32 @@ describe('silences', () => {
       ).toEqual(['rule-b:firing']);
     },
   );
+
+  it('a silence that starts later mutes from its start: alert.muted and the overview say so then (regression: not until something else changed, hours later)', async () => {
+    const w = await start();
+    w.fire('rule-w', 1, 'warning');
+    w.lifecycle.notify(notice('rule-w', 'warning', { incident: 'rule-w#1', key: 'greenlight/rule/rule-w#1' }));
+    await w.advance(5_000);
+    expect(w.to('alertmanager')).toHaveLength(1);
+    w.lifecycle.createSilence(
+      {
+        matchers: [{ name: 'rule', value: 'rule-w', isRegex: false, isEqual: true }],
+        startsAt: new Date(Date.now() + 10 * MIN).toISOString(),
+        endsAt: new Date(Date.now() + 60 * MIN).toISOString(),
+        createdBy: 'alice',
+        comment: 'from ten past',
+      },
+      'api:admin',
+    );
+    await w.advance(10 * MIN - 1);
+    expect(w.events.filter((e) => e.type === 'alert.muted')).toEqual([]);
+    expect(w.lifecycle.overview().muted).toEqual([]);
+    await w.advance(1);
+    expect(w.events.filter((e) => e.type === 'alert.muted')).toEqual([
+      expect.objectContaining({ rule: 'rule-w', data: expect.objectContaining({ by: 'silence' }) }),
+    ]);
+    expect(w.lifecycle.overview().muted).toEqual([expect.objectContaining({ rule: 'rule-w', reason: expect.objectContaining({ by: 'silence' }) })]);
+  });
 });
 
 describe('maintenance', () => {
