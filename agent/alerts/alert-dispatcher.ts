@@ -97,6 +97,11 @@ export interface StoredAlert {
   resolvedTo?: string[];
   /** Per receiver name, its group's round at PagerDuty when it was last saved (AlertGroupNotice.round). */
   rounds?: Record<string, number>;
+  /**
+   * The receivers whose group (in its current round) was told every firing alert of it is
+   * acknowledged: after a restart, an alert new to that group still opens a new round, as before.
+   */
+  acknowledgedTo?: string[];
 }
 
 /** Where alerts of incidents are kept across restarts. */
@@ -390,6 +395,7 @@ export class AlertDispatcher {
         group.sent.set(entry.key, at);
         group.lastFlushAt = Math.max(group.lastFlushAt ?? 0, at);
         group.round = Math.max(group.round, item.rounds?.[name] ?? 0);
+        if (item.acknowledgedTo?.includes(name)) group.acknowledged = true;
       }
       // A resolved one too: a receiver that never heard it fire is still told it once, as resolved,
       // as before the restart (a leader killed within the group wait left such a page untold).
@@ -698,6 +704,7 @@ export class AlertDispatcher {
     };
     const run = this.#deliver(group, notice, 'acknowledge').then((outcome) => {
       if (outcome === 'failed') group.acknowledged = false;
+      else for (const entry of told) this.#save(this.#alerts.get(entry.key) ?? entry);
     });
     this.#track(group, run);
   }
@@ -759,11 +766,13 @@ export class AlertDispatcher {
     if (!this.#persistence || !kept(entry.notice)) return;
     const sent: Record<string, number> = {};
     const rounds: Record<string, number> = {};
+    const acknowledgedTo: string[] = [];
     for (const [receiver, groups] of this.#groups)
       for (const group of groups.values()) {
         const at = group.sent.get(entry.key);
         if (at !== undefined) sent[receiver.name] = at;
         if (group.round > 0 && group.members.has(entry.key)) rounds[receiver.name] = group.round;
+        if (group.acknowledged && at !== undefined) acknowledgedTo.push(receiver.name);
       }
     this.#persistence.save({
       notice: entry.notice,
@@ -771,6 +780,7 @@ export class AlertDispatcher {
       sent,
       ...(entry.resolvedTo.size > 0 ? { resolvedTo: [...entry.resolvedTo] } : {}),
       ...(Object.keys(rounds).length > 0 ? { rounds } : {}),
+      ...(acknowledgedTo.length > 0 ? { acknowledgedTo } : {}),
     });
   }
 

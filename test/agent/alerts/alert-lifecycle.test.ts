@@ -531,6 +531,27 @@ describe('escalation and acknowledgement', () => {
     expect(second.to('pagerduty').map((r) => `${r.body.event_action} ${r.body.dedup_key}`)).toEqual(['resolve {}:{env="blue"}', 'resolve {}:{env="blue"}#1']);
   });
 
+  it('after a restart, an incident new to a group PagerDuty has acknowledged still pages as an incident of its own (regression: it joined the acknowledged one)', async () => {
+    const store = memoryLifecycleStore();
+    const first = await start('', { store });
+    const a = first.fire('live-universe-failing', 1, 'critical');
+    first.lifecycle.notify(notice('live-universe-failing', 'critical'));
+    await first.advance(10_000);
+    first.lifecycle.acknowledge(a, 'alice', 'on it', 'api:rollback');
+    await first.advance(1_000);
+    expect(first.to('pagerduty').map((r) => `${r.body.event_action} ${r.body.dedup_key}`)).toEqual(['trigger {}:{env="blue"}', 'acknowledge {}:{env="blue"}']);
+    await first.close();
+    worlds.splice(worlds.indexOf(first), 1);
+    vi.useRealTimers();
+
+    const open = [{ incident: a, rule: 'live-universe-failing', env: 'blue', severity: 'critical' as const, startedAt: T0 }];
+    const second = await start('', { store, startAt: T0 + 3 * MIN, open });
+    second.fire('live-health-failing', 1, 'critical');
+    second.lifecycle.notify(notice('live-health-failing', 'critical'));
+    await second.advance(2 * MIN);
+    expect(second.to('pagerduty').map((r) => `${r.body.event_action} ${r.body.dedup_key}`)).toEqual(['trigger {}:{env="blue"}#1']);
+  });
+
   it('a kept alert (a switch step that failed) outlives a restart that finds no incident open, still firing, not resolved', async () => {
     const store = memoryLifecycleStore();
     const first = await start('', { store });
