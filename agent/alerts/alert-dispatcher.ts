@@ -639,8 +639,10 @@ export class AlertDispatcher {
       return;
     }
     group.escalation = undefined;
-    // An alert new to a group PagerDuty was told is acknowledged: a new round, so that it pages.
-    if (group.acknowledged && firing.some((entry) => !group.sent.has(entry.key))) {
+    // A group PagerDuty was told is acknowledged, and now an alert of it is not (one new to it, or
+    // one whose acknowledgement timed out): a new round, so that it pages. A trigger under the
+    // acknowledged incident's dedup_key would be folded into it, and tell nobody.
+    if (group.acknowledged && firing.some((entry) => !group.sent.has(entry.key) || this.#policy.decorate(entry.notice).acknowledgedBy === undefined)) {
       group.round++;
       group.acknowledged = false;
     }

@@ -552,6 +552,29 @@ describe('escalation and acknowledgement', () => {
     expect(second.to('pagerduty').map((r) => `${r.body.event_action} ${r.body.dedup_key}`)).toEqual(['trigger {}:{env="blue"}#1']);
   });
 
+  it('an acknowledgement that timed out pages again at PagerDuty, as an incident of its own (regression: the trigger joined the acknowledged one, which tells nobody)', async () => {
+    const w = await start(`  escalation:
+    - name: critical
+      matchers: ["severity=critical"]
+      levels: [{ after: 0s, receivers: ["*"] }]
+      acknowledgeTimeout: 10m
+`);
+    const incident = w.fire('live-universe-failing', 1, 'critical');
+    w.lifecycle.notify(notice('live-universe-failing', 'critical'));
+    await w.advance(10_000);
+    w.lifecycle.acknowledge(incident, 'alice', 'on it', 'api:rollback');
+    await w.advance(10 * MIN);
+    expect(w.events.filter((e) => e.type === 'incident.escalated')).toEqual([
+      expect.objectContaining({ data: expect.objectContaining({ kind: 'retrigger' }) }),
+    ]);
+    const pd = () => w.to('pagerduty').map((r) => `${r.body.event_action} ${r.body.dedup_key}`);
+    expect(pd()).toEqual(['trigger {}:{env="blue"}', 'acknowledge {}:{env="blue"}', 'trigger {}:{env="blue"}#1']);
+    w.resolveIncident(incident);
+    w.lifecycle.notify(resolved(notice('live-universe-failing', 'critical')));
+    await w.advance(2 * MIN);
+    expect(pd().slice(3)).toEqual(['resolve {}:{env="blue"}', 'resolve {}:{env="blue"}#1']);
+  });
+
   it('a kept alert (a switch step that failed) outlives a restart that finds no incident open, still firing, not resolved', async () => {
     const store = memoryLifecycleStore();
     const first = await start('', { store });
