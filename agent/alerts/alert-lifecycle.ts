@@ -264,7 +264,7 @@ export class AlertLifecycle {
     const { window, replaced } = this.maintenance.start(request);
     if (replaced) {
       this.#openWindows.delete(replaced.id);
-      this.#publishWindow('maintenance.ended', { ...replaced, endsAt: window.startsAt }, { endedBy: `${request.by} (replaced)` });
+      this.#publishWindow('maintenance.ended', replaced, { endedBy: `${request.by} (replaced)` });
     }
     this.#openWindows.set(window.id, window);
     this.#publishWindow('maintenance.started', window, { resumed: false });
@@ -274,10 +274,9 @@ export class AlertLifecycle {
 
   stopMaintenance(env: string, by: string): MaintenanceView[] {
     const ended = this.maintenance.stop(env, by);
-    const stamp = new Date(this.#now()).toISOString();
     for (const window of ended) {
       this.#openWindows.delete(window.id);
-      this.#publishWindow('maintenance.ended', { ...window, endsAt: stamp }, { endedBy: by });
+      this.#publishWindow('maintenance.ended', window, { endedBy: by });
     }
     if (ended.length > 0) this.#changed();
     return ended;

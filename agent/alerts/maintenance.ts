@@ -128,7 +128,7 @@ export class MaintenanceBook {
     return [...next.values()].map(recurringView).sort((a, b) => a.startsAt.localeCompare(b.startsAt));
   }
 
-  /** Open an ad-hoc window on `env` from now until `endsAt`; one already open there is replaced (returned as `replaced`). */
+  /** Open an ad-hoc window on `env` from now until `endsAt`; one already open there is replaced (returned as `replaced`, ending now). */
   start(request: { env: string; endsAt: number; reason: string; by: string }): { window: MaintenanceView; replaced: MaintenanceView | undefined } {
     const now = this.#now();
     if (!(request.endsAt > now)) throw new MaintenanceError(400, 'the window must end in the future');
@@ -145,7 +145,7 @@ export class MaintenanceBook {
       const ended = { ...previous, endsAt: new Date(now).toISOString(), endedBy: `${request.by} (replaced)` };
       this.#records.set(ended.id, ended);
       this.#save(ended);
-      replaced = adHocView(previous);
+      replaced = adHocView(ended);
     }
     const record: MaintenanceRecord = {
       id: randomUUID(),
@@ -161,7 +161,7 @@ export class MaintenanceBook {
     return { window: adHocView(record), replaced };
   }
 
-  /** End every window open on `env` now: the ad-hoc one, and the recurring occurrence (until its next). What it ended. */
+  /** End every window open on `env` now: the ad-hoc one, and the recurring occurrence (until its next). What it ended, each ending now. */
   stop(env: string, by: string): MaintenanceView[] {
     const now = this.#now();
     const stamp = new Date(now).toISOString();
@@ -171,7 +171,7 @@ export class MaintenanceBook {
       const done = { ...record, endsAt: stamp, endedBy: by };
       this.#records.set(done.id, done);
       this.#save(done);
-      ended.push(adHocView(record));
+      ended.push(adHocView(done));
     }
     for (const occurrence of this.#occurrences(now)) {
       if (occurrence.window.env !== env || !(occurrence.start <= now && now < occurrence.end) || this.#cut(occurrence)) continue;
@@ -188,7 +188,7 @@ export class MaintenanceBook {
       };
       this.#records.set(cut.id, cut);
       this.#save(cut);
-      ended.push(recurringView(occurrence));
+      ended.push({ ...recurringView(occurrence), endsAt: stamp });
     }
     return ended;
   }

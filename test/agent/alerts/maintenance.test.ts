@@ -89,4 +89,16 @@ describe('MaintenanceBook', () => {
     again.set(Date.parse('2026-03-20T20:30:00Z'));
     expect(again.maintenance.open('green')).toHaveLength(1);
   });
+
+  it('the windows stop and a replacement ended say they end now (regression: DELETE /api/v1/maintenance answered their planned end, hours ahead)', () => {
+    const now = Date.parse('2026-03-13T20:30:00Z');
+    const b = book([weekly()], now);
+    b.maintenance.start({ env: 'green', endsAt: Date.parse('2026-03-13T23:00:00Z'), reason: 'also', by: 'alice' });
+    b.advance(60_000);
+    const { replaced } = b.maintenance.start({ env: 'green', endsAt: Date.parse('2026-03-14T01:00:00Z'), reason: 'longer', by: 'bob' });
+    expect(replaced?.endsAt).toBe(new Date(now + 60_000).toISOString());
+    b.advance(60_000);
+    const ended = b.maintenance.stop('green', 'carol');
+    expect(ended.map((w) => w.endsAt)).toEqual([new Date(now + 120_000).toISOString(), new Date(now + 120_000).toISOString()]);
+  });
 });
