@@ -10,6 +10,27 @@ export function parseDuration(text: string): number | undefined {
   return Number(match[1]) * DURATION_MS[match[2]!]!;
 }
 
+const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-](\d{2}):(\d{2}))$/;
+
+/**
+ * Epoch milliseconds of an RFC 3339 time with its offset (`2026-03-14T17:00:00Z`,
+ * `2026-03-14T18:00+01:00`), as Alertmanager's API takes them; undefined for anything else. Date.parse
+ * alone reads a day or an hour that does not exist as another (`2026-02-30` as March 2, `T24:00`
+ * as the next day) and a time without an offset in the zone of whichever machine reads it.
+ */
+export function parseTimestamp(text: string): number | undefined {
+  const match = TIMESTAMP.exec(text);
+  if (!match) return undefined;
+  const [year, month, day, hour, minute, second = 0, offsetHours = 0, offsetMinutes = 0] = match
+    .slice(1)
+    .map((part) => (part === undefined ? undefined : Number(part)));
+  const date = new Date(Date.UTC(year!, month! - 1, day!));
+  if (date.getUTCMonth() !== month! - 1 || date.getUTCDate() !== day || hour! > 23 || minute! > 59 || second > 59 || offsetHours > 23 || offsetMinutes > 59)
+    return undefined;
+  const at = Date.parse(text);
+  return Number.isFinite(at) ? at : undefined;
+}
+
 /**
  * The shortest window greenlight keeps (a sliding window, an SLO's period or burn-rate window): 30
  * time buckets of the shortest probe interval, 10ms. Below it a bucket counts nothing, and far

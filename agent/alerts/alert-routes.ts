@@ -13,7 +13,7 @@
  * None of these can stop an action: they decide who is told, never what greenlight does.
  */
 import { z } from 'zod';
-import { formatDuration, parseDuration } from '../../config/units.js';
+import { formatDuration, parseDuration, parseTimestamp } from '../../config/units.js';
 import { HttpError, invalidBody, type Route } from '../http/http-server.js';
 import type { AlertLifecycle } from './alert-lifecycle.js';
 import { IncidentError, type IncidentRecord } from './escalation.js';
@@ -25,7 +25,7 @@ const MAX_TEXT = 1_000;
 
 const Iso = z
   .string()
-  .refine((text) => /^\d{4}-\d{2}-\d{2}T/.test(text) && Number.isFinite(Date.parse(text)), { error: 'must be an ISO-8601 time such as 2026-03-14T17:00:00Z' });
+  .refine((text) => parseTimestamp(text) !== undefined, { error: 'must be an ISO-8601 time with its offset, such as 2026-03-14T17:00:00Z' });
 const Person = z.string().trim().min(1, { error: 'must name who (it goes into the record)' }).max(200);
 const Text = z.string().trim().min(1, { error: 'must not be empty: it goes into the record' }).max(MAX_TEXT);
 
@@ -179,7 +179,7 @@ export function alertRoutes(lifecycle: AlertLifecycle, options: { environments: 
         const environments = options.environments();
         if (!environments.includes(request.env))
           throw new HttpError(400, `env must be one of ${environments.join(', ')}, not ${JSON.stringify(request.env.slice(0, 60))}`);
-        const endsAt = request.until !== undefined ? Date.parse(request.until) : lifecycle.now() + parseDuration(request.for!)!;
+        const endsAt = request.until !== undefined ? parseTimestamp(request.until)! : lifecycle.now() + parseDuration(request.for!)!;
         const window = refusals(() => lifecycle.startMaintenance({ env: request.env, endsAt, reason: request.reason, by: request.by }));
         return { status: 201, body: { window: { ...window, muting: lifecycle.muting(window.env) }, maxDuration: formatDuration(MAX_WINDOW_MS) } };
       },

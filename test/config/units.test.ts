@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatDuration, parseByteSize, parseDuration } from '../../config/units.js';
+import { formatDuration, parseByteSize, parseDuration, parseTimestamp } from '../../config/units.js';
 
 describe('parseDuration', () => {
   it.each([
@@ -37,4 +37,31 @@ describe('parseByteSize', () => {
   ])('%s is %d bytes', (text, bytes) => expect(parseByteSize(text)).toBe(bytes));
 
   it.each(['1 TB', 'lots', '', '-1MiB'])('%j is not a size', (text) => expect(parseByteSize(text)).toBeUndefined());
+});
+
+describe('parseTimestamp', () => {
+  it.each([
+    ['2026-03-14T17:00:00Z', '2026-03-14T17:00:00.000Z'],
+    ['2026-03-14T17:00Z', '2026-03-14T17:00:00.000Z'],
+    ['2026-03-14T17:00:00.250Z', '2026-03-14T17:00:00.250Z'],
+    ['2026-03-14T18:00:00+01:00', '2026-03-14T17:00:00.000Z'],
+    ['2028-02-29T00:00:00Z', '2028-02-29T00:00:00.000Z'],
+  ])('%s is %s', (text, iso) => expect(new Date(parseTimestamp(text)!).toISOString()).toBe(iso));
+
+  // Regression: a silence or a window "until 2030-02-30" was taken, ending on March 2.
+  it.each([
+    '2030-02-30T00:00:00Z',
+    '2027-02-29T00:00:00Z',
+    '2030-04-31T12:00:00Z',
+    '2030-13-01T00:00:00Z',
+    '2030-00-10T00:00:00Z',
+    '2030-01-01T24:00:00Z',
+    '2030-01-01T10:60:00Z',
+    '2030-01-01T10:00:60Z',
+    '2030-01-01T10:00:00+24:00',
+    '2030-01-01T10:00:00',
+    '2030-01-01',
+    'tomorrow',
+    ' 2030-01-01T10:00:00Z',
+  ])('%j is not a time', (text) => expect(parseTimestamp(text)).toBeUndefined());
 });

@@ -84,6 +84,10 @@ describe('silences API', () => {
     [{ matchers: [{ name: 'alertname', value: '.+', isRegex: true }] }, 'matches the critical alerts of every rule on every environment'],
     [{ matchers: [{ name: 'rule', value: '((', isRegex: true }] }, 'not a valid regular expression'],
     [{ endsAt: 'tomorrow' }, 'endsAt'],
+    // Regression: a day that does not exist was taken as another (2030-02-30: March 2), and a time without an offset in the agent's zone.
+    [{ endsAt: '2030-02-30T00:00:00Z' }, 'endsAt'],
+    [{ endsAt: '2030-01-01T10:00:00' }, 'endsAt'],
+    [{ startsAt: '2030-04-31T00:00:00Z', endsAt: '2030-06-01T00:00:00Z' }, 'startsAt'],
     [{ endsAt: new Date(Date.now() - 60_000).toISOString() }, 'already past'],
     [{ extra: 1 }, 'extra'],
   ])('answers 400 to %j, naming %s', async (change, why) => {
@@ -189,6 +193,8 @@ describe('maintenance API', () => {
     expect((await call('POST', '/api/v1/maintenance', { token: ADMIN, body: { ...body, env: 'red' } })).status).toBe(400);
     expect((await call('POST', '/api/v1/maintenance', { token: ADMIN, body: { ...body, for: '30d' } })).status).toBe(400);
     expect((await call('POST', '/api/v1/maintenance', { token: ADMIN, body: { ...body, for: undefined } })).status).toBe(400);
+    const impossible = `${new Date(Date.now() + 3_600_000).toISOString().slice(0, 10)}T24:00:00Z`;
+    expect((await call('POST', '/api/v1/maintenance', { token: ADMIN, body: { ...body, for: undefined, until: impossible } })).status).toBe(400);
     const started = await call('POST', '/api/v1/maintenance', { token: ADMIN, body });
     expect(started).toMatchObject({ status: 201, body: { window: { env: 'green', kind: 'ad-hoc', reason: 'db upgrade', createdBy: 'alice', muting: true } } });
     expect((await call('GET', '/api/v1/maintenance')).body).toMatchObject({
