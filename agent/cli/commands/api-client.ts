@@ -65,7 +65,7 @@ export interface ApiClient {
 
 /** Throws UsageError for a `--url` that is not an http(s) URL. */
 export function createApiClient(options: ApiClientOptions): ApiClient {
-  const base = parseBaseUrl(options.url ?? DEFAULT_AGENT_URL);
+  const base = parseAgentUrl(options.url);
   const displayUrl = `${base.origin}${base.pathname.replace(/\/$/, '')}`;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
 
@@ -159,16 +159,30 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
   };
 }
 
-function parseBaseUrl(text: string): URL {
+/**
+ * The agent's address from `--url` (the default address without it), for every command that
+ * talks to a running agent. Throws UsageError for one that is not an http(s) URL or carries
+ * credentials; the message quotes the text without what may be a password or a token.
+ */
+export function parseAgentUrl(text: string = DEFAULT_AGENT_URL): URL {
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    throw new UsageError(`--url ${JSON.stringify(text)} is not a URL; give the agent's address such as ${DEFAULT_AGENT_URL}`);
+    throw new UsageError(`--url ${quoteUrl(text)} is not a URL; give the agent's address such as ${DEFAULT_AGENT_URL}`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--url must be an http:// or https:// address, not ${url.protocol}`);
   if (url.username || url.password) throw new UsageError('--url must not carry credentials: the CLI sends ADMIN_TOKEN or ROLLBACK_TOKEN from the environment');
   return url;
+}
+
+/**
+ * A `--url` that is no URL, as a message may quote it: what stands between `://` and the last `@`
+ * (a user name and password, `http://ops:pa/ss@host:99999`) and everything from a `?` or `#` on
+ * (a token in the query) are left out. It is no URL, so nothing can tell where each part ends.
+ */
+function quoteUrl(text: string): string {
+  return JSON.stringify(text.replace(/^([^:/?#]*:\/\/).*@/s, '$1[redacted]@').replace(/[?#].*$/s, '?[redacted]'));
 }
 
 function tokenFor(auth: Exclude<ApiAuth, 'none'>, env: NodeJS.ProcessEnv): string {

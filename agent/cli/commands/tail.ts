@@ -5,7 +5,7 @@ import type { GreenlightEvent } from '../../events/events.js';
 import { HEARTBEAT_MS } from '../../events/event-stream.js';
 import { parseEventId, typeFilterProblem } from '../../events/journal-pages.js';
 import { escapeControls } from '../../telemetry/terminal-text.js';
-import { bearerToken, DEFAULT_AGENT_URL } from './api-client.js';
+import { bearerToken, parseAgentUrl } from './api-client.js';
 
 const COLORS: Record<string, string> = { info: '\u001b[36m', warning: '\u001b[33m', critical: '\u001b[31m' };
 const RESET = '\u001b[0m';
@@ -35,9 +35,7 @@ export async function tailCommand(
   },
   io: CommandIo,
 ): Promise<number> {
-  const base = new URL(options.url ?? DEFAULT_AGENT_URL);
-  if (base.protocol !== 'http:' && base.protocol !== 'https:')
-    throw new UsageError(`--url ${options.url} is not an http:// or https:// address of a greenlight agent`);
+  const base = parseAgentUrl(options.url);
   const given = options.since === undefined ? undefined : parseEventId(options.since, '--since');
   if (typeof given === 'string') throw new UsageError(given);
   const typeProblem = options.type === undefined ? undefined : typeFilterProblem(options.type);
