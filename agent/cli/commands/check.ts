@@ -5,6 +5,7 @@ import { ProbeCompiler, runProbe } from '../../../probes/http-probe.js';
 import { describeFailure, type ProbeResult } from '../../../probes/probe-result.js';
 import type { CommandIo } from '../cli.js';
 import { createProbeDispatcher } from '../../pipeline/tls-trust.js';
+import { redactUrl } from '../../http/state-view.js';
 
 /**
  * `greenlight check --env NAME`: every probe once against one environment, as a table or JSON.
@@ -27,7 +28,7 @@ export async function checkCommand(options: { configPath: string; env: string; j
   const ok = results.every((result) => result.ok);
 
   if (options.json) {
-    io.out(JSON.stringify({ env: options.env, url: config.environments[options.env]!.url.replace(/\/\/[^@/]*@/, '//'), ok, results }, null, 2));
+    io.out(JSON.stringify({ env: options.env, url: redactUrl(config.environments[options.env]!.url), ok, results }, null, 2));
   } else {
     io.out(formatTable(results));
     const failed = results.filter((result) => !result.ok).length;

@@ -165,6 +165,15 @@ describe('greenlight check', () => {
     }
   });
 
+  it('shows the environment URL as /api/v1/state does, without its credentials or query (regression: --json printed ?token=…)', async () => {
+    const { port } = new URL(green.url);
+    const url = `http://ops:pw-SECRET-4815162342@127.0.0.1:${port}/?token=tok-SECRET-4815162342`;
+    const run = await cli(['check', '--env', 'green', '--json', '--config', writeTempFile('query.yaml', pairConfig(blue.url, url))]);
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout).url).toBe(`http://redacted@127.0.0.1:${port}/?redacted`);
+    expect(run.stdout + run.stderr).not.toContain('SECRET');
+  });
+
   it('exits 1 when the environment refuses connections', async () => {
     const file = writeTempFile('down.yaml', pairConfig(blue.url, 'http://127.0.0.1:1'));
     const run = await cli(['check', '--env', 'green', '--config', file]);
