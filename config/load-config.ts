@@ -8,7 +8,7 @@ import { basename, dirname, join, relative, resolve } from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, ConfigFileError, type ConfigIssue } from './errors.js';
-import { collectSecrets, isSecretKey, Redactor } from './redactor.js';
+import { collectSecrets, holdsSecret, isSecretKey, Redactor } from './redactor.js';
 import { readRegularFile } from './regular-file.js';
 import { firstInvalidUtf8Byte } from './utf8.js';
 import { ConfigSchema, pluginBlockSchema, type Config } from './schema.js';
@@ -843,15 +843,24 @@ function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {
   return issues.sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
 }
 
+/** What a key path says in place of a key below a secret. */
+const INSIDE_SECRET = 'part of a secret value, not shown';
+
 /**
  * `probes[2].expect.json[0]`; a key that is not a plain word is quoted (`flags.initial.blue["MY\nFLAG"]`),
- * so a key with a newline or a quote in it never splits or garbles the line that names it.
+ * so a key with a newline or a quote in it never splits or garbles the line that names it. A key
+ * that may hold a value, or lies below a key whose value is a secret (`api.adminToken`, a
+ * credential header), is never shown: YAML reads `adminToken: <token>: x` as a mapping whose key
+ * is the token, and a syntax error there is located at that key.
  */
 export function formatKeyPath(path: readonly PropertyKey[]): string {
-  return path.reduce<string>((out, step) => {
+  let underSecret = false;
+  return path.reduce<string>((out, step, index) => {
     if (typeof step === 'number') return `${out}[${step}]`;
     const key = String(step);
+    if (underSecret) return `${out}[${INSIDE_SECRET}]`;
     if (mayHoldValue(key)) return `${out}[${HIDDEN_KEY}]`;
+    underSecret = holdsSecret(key, path[index - 1]);
     if (!/^[\w$@.:/-]*$/.test(key) || key === '') return `${out}[${JSON.stringify(key)}]`;
     return out ? `${out}.${key}` : key;
   }, '');

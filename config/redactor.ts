@@ -56,6 +56,15 @@ export function isSecretHeader(name: string): boolean {
 }
 
 /**
+ * Whether the value of the config key `key`, in the block or map `parent`, is a secret: a key
+ * named like one, or a credential header of a `headers` map. Whatever lies below such a key is
+ * part of the secret too (`adminToken: <token>: x` reads as a mapping whose key is the token).
+ */
+export function holdsSecret(key: string, parent: unknown): boolean {
+  return parent === 'headers' ? isSecretHeader(key) : isSecretKey(key);
+}
+
+/**
  * Every secret value of a validated config (see the file comment), plain: the Redactor derives
  * the encoded forms. `interpolated` are the values parseConfig substituted into secret places.
  */
@@ -68,11 +77,7 @@ export function collectSecrets(config: unknown, interpolated: Iterable<string> =
     if (typeof value === 'string') {
       const key = path.at(-1);
       const parent = path.at(-2);
-      if (parent === 'headers' && typeof key === 'string') {
-        if (isSecretHeader(key)) for (const part of credentialParts(value)) found.add(part);
-      } else if (typeof key === 'string' && isSecretKey(key)) {
-        for (const part of credentialParts(value)) found.add(part);
-      }
+      if (typeof key === 'string' && holdsSecret(key, parent)) for (const part of credentialParts(value)) found.add(part);
       // A webhook's URL is its credential even when it is not a valid URL (no scheme, a bad port):
       // the config is refused for it, and the refusal must not quote it either.
       const webhook = key === 'url' && (WEBHOOK_BLOCKS.has(String(path[0])) || path.at(-2) === 'purge') && !PUBLIC_URLS.has(value);

@@ -552,4 +552,23 @@ describe('keys that are not plain words', () => {
     expect(issues.join('\n')).not.toMatch(/SlackSecretPathAA11|AdminMisindentTok77|GreenPwDD44|SecretKeyEE55/);
     expect(issues.join('')).not.toContain('\n');
   });
+
+  it.each([
+    ['a token with a colon after it', `${BASE}api:\n  adminToken: 4f8a9c2e1b7d0a11: the admin token\n`, 'api.adminToken[part of a secret value, not shown]'],
+    [
+      'a credential header with a colon after it',
+      BASE.replace('    path: /api/health\n', '    path: /api/health\n    headers:\n      x-api-key: 4f8a9c2e1b7d0a11: from the vault\n'),
+      'probes[0].headers.x-api-key[part of a secret value, not shown]',
+    ],
+    [
+      'a key named like a secret in a plugin block',
+      `${BASE}traffic:\n  type: webhook\n  url: http://127.0.0.1:1/x\n  apiKey: 4f8a9c2e1b7d0a11: x\n`,
+      'traffic.apiKey[',
+    ],
+  ])('below a key whose value is a secret are not shown: %s (regression: the YAML error named api.adminToken.<the token>)', (_, text, path) => {
+    const issues = issuesOfConfig(parseAgentConfig, text, {});
+    expect(issues.join('\n')).toContain(path);
+    expect(issues.join('\n')).toContain('YAML syntax');
+    expect(issues.join('\n')).not.toContain('4f8a9c2e1b7d0a11');
+  });
 });
