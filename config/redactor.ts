@@ -124,7 +124,8 @@ export function secretsOfUrl(url: string): string[] {
  * values of query parameters named like secrets; of a text that is no valid URL
  * (`http://user:pw@host:99999`), the password and `user:password` found by their place. A user
  * name without a password is the credential itself (`https://<token>@host`, as GitHub and GitLab
- * tokens are given), so it is one too.
+ * tokens are given), so it is one too — except in a database URL (ROLE_SCHEMES), where it is the
+ * role the server knows, and the password comes from `?password=`, PGPASSWORD or ~/.pgpass.
  */
 function credentialsOfUrl(url: string): string[] {
   let parsed: URL;
@@ -139,7 +140,7 @@ function credentialsOfUrl(url: string): string[] {
     return [password, safeDecode(password), userinfo, safeDecode(userinfo)];
   }
   const parts: string[] = [];
-  if (parsed.password || parsed.username) {
+  if (parsed.password || (parsed.username && !ROLE_SCHEMES.has(parsed.protocol))) {
     const user = safeDecode(parsed.username);
     const password = safeDecode(parsed.password);
     parts.push(`${user}:${password}`, Buffer.from(`${user}:${password}`).toString('base64'));
@@ -149,6 +150,12 @@ function credentialsOfUrl(url: string): string[] {
   for (const [name, value] of parsed.searchParams) if (isSecretKey(name)) parts.push(value);
   return parts;
 }
+
+/**
+ * Schemes whose user name is a role, never a credential: hidden, `postgres://greenlight@db/gl` made
+ * "greenlight" a secret, and every log line and event that named the agent said `[redacted]`.
+ */
+const ROLE_SCHEMES = new Set(['postgres:', 'postgresql:']);
 
 /** A credential value and what it is made of: `Bearer X` → X; `Basic B64` → B64, `user:password`, password. */
 function credentialParts(value: string): string[] {

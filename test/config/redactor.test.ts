@@ -188,6 +188,23 @@ probes:
     expect(echoed).not.toMatch(/ghp_|Z2hw/);
   });
 
+  it.each([
+    ['no password: PGPASSWORD, ~/.pgpass or trust', 'postgres://greenlight@db.internal:5432/greenlight', []],
+    ['the password in the query', 'postgresql://greenlight@db.internal/greenlight?password=db-Pass-5f2a9c', ['db-Pass-5f2a9c']],
+    ['the password in the user information', 'postgres://greenlight:db-Pass-5f2a9c@db.internal/greenlight', ['db-Pass-5f2a9c', 'greenlight:db-Pass-5f2a9c']],
+  ])(
+    'takes the user name of a database URL for the role it is, %s (regression: "greenlight" was redacted from every log line and event)',
+    (_name, databaseUrl, expected) => {
+      const secrets = collectSecrets({ cluster: { databaseUrl } });
+      expect(secrets).toEqual(expect.arrayContaining(expected));
+      expect(secrets).not.toContain('greenlight');
+      expect(secrets).not.toContain('greenlight:');
+      const redactor = new Redactor(secrets);
+      expect(redactor.text('greenlight 0.1.0 watching blue and green')).toBe('greenlight 0.1.0 watching blue and green');
+      for (const secret of expected) expect(redactor.text(`sent ${secret}`)).toBe(`sent ${REDACTED}`);
+    },
+  );
+
   it('reads the credential inside a Basic header', () => {
     const basic = Buffer.from('deploy:basic-password-9').toString('base64');
     expect(collectSecrets({ environments: { blue: { headers: { Authorization: `Basic ${basic}` } } } })).toEqual(
