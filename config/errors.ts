@@ -52,7 +52,11 @@ export const ERROR_CODES = {
   GL_ERR_ALERT: { http: 502, exit: 1, meaning: 'an alert receiver did not take a notice' },
   GL_ERR_OUTBOUND: { http: 502, exit: 1, meaning: 'an outbound HTTP call failed after its retries' },
   GL_ERR_RENDER: { http: 502, exit: 1, meaning: 'Render is not configured, refused a call, or answered what its API does not document' },
-  GL_ERR_STORE: { http: 500, exit: 1, meaning: 'the state database cannot be opened or written (dataDir)' },
+  GL_ERR_STORE: {
+    http: 500,
+    exit: 1,
+    meaning: "the state database cannot be opened or written (dataDir), or the cluster's PostgreSQL cannot be used at start",
+  },
   GL_ERR_API: { http: 502, exit: 1, meaning: 'the CLI could not reach the agent, or the agent refused the request' },
 } as const satisfies Record<string, { http: number; exit: number; meaning: string }>;
 

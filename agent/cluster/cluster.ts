@@ -26,8 +26,18 @@ import type { Logger } from 'pino';
 import type pg from 'pg';
 import type { EventBus, GreenlightEvent } from '../events/events.js';
 import type { FlagAuditEntry, FlagState } from '../flags/flag-store.js';
-import type { ActionRecord } from '../events/store.js';
-import { describePgError, EVENTS_CHANNEL, PgStore, STATE_CHANNEL, type LeaseView, type MemberRow, type Refusal, type Term } from './pg-store.js';
+import { StoreError, type ActionRecord } from '../events/store.js';
+import {
+  describePgError,
+  EVENTS_CHANNEL,
+  PgStore,
+  STATE_CHANNEL,
+  clusterDatabaseProblem,
+  type LeaseView,
+  type MemberRow,
+  type Refusal,
+  type Term,
+} from './pg-store.js';
 
 /** Events held in memory while the database cannot take them; the oldest go beyond this. */
 const MAX_HELD_EVENTS = 100_000;
@@ -191,11 +201,20 @@ export class Cluster {
     return this.#down !== undefined;
   }
 
-  /** Connect, bring the schema up to date, and read the history into the mirror (`host.ingest`). Throws when the database cannot be used. */
+  /**
+   * Connect, bring the schema up to date, and read the history into the mirror (`host.ingest`).
+   * Throws a StoreError naming the database and what to check when it cannot be used: the agent
+   * does not start, and its last words must say the database (a bare `connect ECONNREFUSED
+   * 10.0.0.5:5432` reads like any other address of the config).
+   */
   async open(host: ClusterHost): Promise<void> {
     this.#host = host;
-    await this.store.migrate();
-    this.#mirrored = Math.max(0, (await this.store.lastEventId()) - MIRROR_BACKFILL);
+    try {
+      await this.store.migrate();
+      this.#mirrored = Math.max(0, (await this.store.lastEventId()) - MIRROR_BACKFILL);
+    } catch (error) {
+      throw new StoreError(clusterDatabaseProblem(this.#settings.databaseUrl, error), { cause: error });
+    }
     await this.#pull();
   }
 

@@ -639,3 +639,41 @@ export function describePgError(error: unknown): string {
   const message = e?.message ?? String(error);
   return e?.code ? `${message} (${e.code})` : message;
 }
+
+/** What to check, by the error code of a database that cannot be used (a system error or a SQLSTATE). */
+const UNUSABLE_HINTS: Readonly<Record<string, string>> = {
+  ECONNREFUSED: 'nothing listens there: is PostgreSQL running, and are the host and port right?',
+  ENOTFOUND: 'the host name does not resolve: check the host in the URL',
+  EAI_AGAIN: 'the host name does not resolve (DNS did not answer): check the host in the URL and the DNS',
+  ETIMEDOUT: 'no answer: check the network path (a firewall, a security group) to the host and port',
+  EHOSTUNREACH: 'the host cannot be reached: check the network path to it',
+  '28P01': 'the server refused the password: check the password in the URL (or PGPASSWORD, ~/.pgpass)',
+  '28000': 'the server refuses this role from this host (pg_hba.conf), or the role does not exist',
+  '3D000': 'the database does not exist: create it (CREATE DATABASE); greenlight creates its own tables in it',
+  '42501': "the role may not create greenlight's tables: grant it CREATE on the database (or its schema)",
+  '53300': 'the server takes no more connections: raise max_connections or use a pooler in session mode',
+};
+
+/**
+ * Why the cluster's database cannot be used, as the agent that cannot start says it: which
+ * database (its host, port, name and role; never the password), what failed, and what to check.
+ */
+export function clusterDatabaseProblem(url: string, error: unknown): string {
+  let where = 'cluster.databaseUrl';
+  try {
+    const parsed = new URL(url);
+    const host = parsed.searchParams.get('host') ?? (parsed.hostname || 'localhost');
+    where = `${host}:${parsed.port || 5432}${parsed.pathname.length > 1 ? parsed.pathname : ''}${parsed.username ? ` as ${decodeURIComponent(parsed.username)}` : ''}`;
+  } catch {
+    // parseConfig took the URL as node-postgres reads it: the address is left out, not guessed.
+  }
+  const e = error as { message?: unknown; code?: unknown };
+  const hint =
+    (typeof e?.code === 'string' ? UNUSABLE_HINTS[e.code] : undefined) ??
+    (/ssl/i.test(String(e?.message))
+      ? 'the server and the URL disagree on TLS: check sslmode in the URL'
+      : /timeout/i.test(String(e?.message))
+        ? 'no answer in time: check the network path to the host and port, and that the server is not overloaded'
+        : 'check that PostgreSQL runs there and that the URL names it');
+  return `cannot use the cluster's PostgreSQL at ${where} (cluster.databaseUrl, GREENLIGHT_DATABASE_URL): ${describePgError(error)}. ${hint[0]!.toUpperCase()}${hint.slice(1)}`;
+}
