@@ -36,7 +36,7 @@ import type { Route } from './http/http-server.js';
 import { StoreError, type ActionRecord } from './events/store.js';
 import { isCorrupt, unusableDatabase } from './events/make-directory.js';
 import { coreRoutes } from './http/core-routes.js';
-import { StateView, type AgentState } from './http/state-view.js';
+import { redactUrl, StateView, type AgentState } from './http/state-view.js';
 import { Pipeline } from './pipeline/pipeline.js';
 import type { UtilizationSource } from './pipeline/load-shedder.js';
 import { createProbeDispatcher, readTlsTrust } from './pipeline/tls-trust.js';
@@ -516,6 +516,11 @@ export class Agent {
   #role(): ClusterRole {
     if (this.cluster) return this.cluster;
     const name = this.#config.cluster.nodeName ?? `${hostname()}:${this.#api?.address.port ?? this.#config.listen.port}`;
+    // Read at each view: the API's address is known only once it listens.
+    const advertised = () => {
+      const url = this.#config.cluster.advertiseUrl ?? this.#api?.url;
+      return url === undefined ? '' : redactUrl(url);
+    };
     return {
       isLeader: () => true,
       leaderUrl: () => undefined,
@@ -523,7 +528,7 @@ export class Agent {
         self: name,
         leader: name,
         epoch: 1,
-        members: [{ name, url: this.#config.cluster.advertiseUrl ?? this.#api?.url ?? '', role: 'leader', lastSeen: new Date(this.now()).toISOString() }],
+        members: [{ name, url: advertised(), role: 'leader', lastSeen: new Date(this.now()).toISOString() }],
       }),
     };
   }

@@ -27,6 +27,7 @@ import type pg from 'pg';
 import type { EventBus, GreenlightEvent } from '../events/events.js';
 import type { FlagAuditEntry, FlagState } from '../flags/flag-store.js';
 import { StoreError, type ActionRecord } from '../events/store.js';
+import { redactUrl } from '../http/state-view.js';
 import {
   describePgError,
   EVENTS_CHANNEL,
@@ -237,19 +238,24 @@ export class Cluster {
     if (this.#term) this.#acting = true;
   }
 
-  /** What GET /api/v1/cluster answers. */
+  /** What GET /api/v1/cluster answers; each member's URL as the API shows URLs (redactUrl: an advertised URL may carry a proxy's credentials). */
   view(): ClusterView {
     // What this agent last saw, unless it has not reached the database for a whole lease.
     const fresh = performance.now() - this.#seenAt < this.#settings.leaseMs;
     const leader = this.#lease.valid && fresh ? this.#lease.holder : null;
     const members = this.#members.map((m) => ({
       name: m.name,
-      url: m.url,
+      url: redactUrl(m.url),
       role: m.name === leader ? ('leader' as const) : ('follower' as const),
       lastSeen: m.lastSeen,
     }));
     if (!members.some((m) => m.name === this.#node))
-      members.push({ name: this.#node, url: this.#url, role: this.isLeader() ? 'leader' : 'follower', lastSeen: new Date(this.#now()).toISOString() });
+      members.push({
+        name: this.#node,
+        url: redactUrl(this.#url),
+        role: this.isLeader() ? 'leader' : 'follower',
+        lastSeen: new Date(this.#now()).toISOString(),
+      });
     return { self: this.#node, leader, epoch: this.#lease.epoch, members };
   }
 
