@@ -12,8 +12,8 @@ import { Redactor } from '../config/redactor.js';
 import type { Config } from '../config/schema.js';
 import { runProbe } from '../probes/http-probe.js';
 import { Agent as UndiciAgent } from '../probes/undici-core.js';
-import type { TlsObserver } from '../probes/tls.js';
 import { steadyClock } from '../probes/steady-clock.js';
+import { answerLimit } from '../probes/answer-budget.js';
 import type { ActionOutcome, Controller } from './actions/action.js';
 import { ActionRunner } from './actions/action-runner.js';
 import { createController } from './actions/controller.js';
@@ -104,7 +104,7 @@ export class Agent {
   readonly #logger: Logger;
   readonly #rootLogger: Logger;
   /** The agent's own probe pool and what its TLS handshakes showed (closed with the agent). */
-  readonly #probePool: { dispatcher: Dispatcher; tls: TlsObserver; connections: number };
+  readonly #probePool: ReturnType<typeof createProbeDispatcher>;
   readonly #view: StateView;
   readonly #reloader: ConfigReloader;
   #api: ApiServer | undefined;
@@ -177,7 +177,7 @@ export class Agent {
       // could reach. A dispatcher given by a test (a mock) is used as it is.
       probe: async (target, canceller) => {
         if (dispatcher !== this.#probePool.dispatcher) return runProbe(target, dispatcher, this.now, canceller, this.#probePool.tls);
-        const fresh = new UndiciAgent({ connections: 1, pipelining: 1, connect: this.#probePool.tls.connect });
+        const fresh = new UndiciAgent({ connections: 1, pipelining: 1, connect: this.#probePool.connect });
         try {
           return await runProbe(target, fresh, this.now, canceller, this.#probePool.tls);
         } finally {
@@ -259,6 +259,8 @@ export class Agent {
       adopt: (next: Config) => {
         this.#config = next;
         declareMetrics(this.metrics, next);
+        // A probe's maxBodyBytes may have changed, and with it what one answer may make the pool read.
+        this.#probePool.budget.setLimit(answerLimit(next));
       },
       trust: (next: Config) => this.#probePool.tls.setTrust(readTlsTrust(next)),
     };

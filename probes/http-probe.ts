@@ -13,6 +13,7 @@ import { flatString } from '../config/flat-string.js';
 import type { CheckResult, ProbeResult, ReasonCode } from './probe-result.js';
 import type { Cancellable, ProbeCanceller } from './probe-canceller.js';
 import { probeTls, tlsHostOf, type TlsFacts } from './tls.js';
+import { ANSWER_TOO_LARGE, AnswerTooLargeError } from './answer-budget.js';
 
 const USER_AGENT = 'greenlight/0.1 (+blue/green guard)';
 
@@ -155,7 +156,11 @@ export function runProbe(
   return new Promise((resolve) => new ProbeCall(target, now, tls, resolve).start(dispatcher, canceller));
 }
 
-type BodyRead = { kind: 'ok'; bytes: Buffer } | { kind: 'too_large'; seen: number } | { kind: 'too_many_pieces'; seen: number; pieces: number };
+type BodyRead =
+  | { kind: 'ok'; bytes: Buffer }
+  | { kind: 'too_large'; seen: number }
+  | { kind: 'too_many_pieces'; seen: number; pieces: number }
+  | { kind: 'over_budget'; error: AnswerTooLargeError };
 
 /**
  * The most pieces (chunks as undici hands them over) an answer is read in. An answer flushed a byte
@@ -164,6 +169,12 @@ type BodyRead = { kind: 'ok'; bytes: Buffer } | { kind: 'too_large'; seen: numbe
  * answer of any size comes in far fewer: 1 MiB in 16 KiB reads is 64.
  */
 export const MAX_BODY_PIECES = 16_384;
+
+/**
+ * The most interim (1xx) answers read before the final one: an app sends a 103 Early Hints or a
+ * 102 Processing now and then, never hundreds.
+ */
+export const MAX_INTERIM_ANSWERS = 32;
 
 const EMPTY = Buffer.alloc(0);
 
@@ -192,6 +203,7 @@ class ProbeCall implements Dispatcher.DispatchHandler, Cancellable {
   #body: Buffer | undefined;
   #size = 0;
   #pieces = 0;
+  #interim = 0;
 
   constructor(target: ProbeTarget, now: () => number, tls: TlsFactSource | undefined, resolve: (result: ProbeResult) => void) {
     this.#target = target;
@@ -238,7 +250,14 @@ class ProbeCall implements Dispatcher.DispatchHandler, Cancellable {
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
-    if (this.#settled || statusCode < 200) return; // 1xx: informational, the answer follows
+    if (this.#settled) return;
+    if (statusCode < 200) {
+      // 1xx: informational, the answer follows. Each comes through undici's callbacks, so a target
+      // that sends them without end cost the agent about 15 µs apiece (a second and more a probe)
+      // long before the answer budget (answer-budget.ts) stops the connection.
+      if (++this.#interim > MAX_INTERIM_ANSWERS) this.#endless(controller, `more than ${MAX_INTERIM_ANSWERS} interim (1xx) answers before the final one`);
+      return;
+    }
     const target = this.#target;
     this.#result.status = statusCode;
     this.#headers = headers;
@@ -284,6 +303,12 @@ class ProbeCall implements Dispatcher.DispatchHandler, Cancellable {
     if (this.#settled) return;
     const result = this.#result;
     result.durationMs = performance.now() - this.#start;
+    // Its connection passed the answer budget (answer-budget.ts) after the status came: judged as a
+    // body over its limit is, so a bad status still says `status`.
+    if (error instanceof AnswerTooLargeError && result.status !== undefined) {
+      evaluate(this.#target, result, this.#headers, { kind: 'over_budget', error });
+      return this.#finish();
+    }
     result.reason = classifyError(error);
     result.error = this.#target.redactor.text(describeError(error));
     const local = localError(error);
@@ -320,6 +345,16 @@ class ProbeCall implements Dispatcher.DispatchHandler, Cancellable {
     controller.abort(
       new Error(read.kind === 'too_many_pieces' ? `body in more than ${MAX_BODY_PIECES} pieces` : `body larger than ${this.#target.maxBodyBytes} bytes`),
     );
+  }
+
+  /** The target kept sending what is not the answer: body_too_large, the connection dropped. */
+  #endless(controller: Dispatcher.DispatchController, what: string): void {
+    const result = this.#result;
+    result.durationMs = performance.now() - this.#start;
+    result.reason = 'body_too_large';
+    result.error = `${what}: greenlight stops reading a target that sends without end`;
+    this.#finish();
+    controller.abort(new Error(result.error));
   }
 
   #finish(): void {
@@ -380,6 +415,9 @@ function evaluate(target: ProbeTarget, result: ProbeResult, headers: Record<stri
       ok: false,
       text: `body sent in more than ${MAX_BODY_PIECES} pieces (${read.seen} bytes so far, ${(read.seen / read.pieces).toFixed(1)} bytes a piece): greenlight stops reading an answer flushed a few bytes at a time`,
     };
+    if (reason !== 'status') reason = 'body_too_large';
+  } else if (read.kind === 'over_budget') {
+    checks[count++] = { ok: false, text: read.error.message };
     if (reason !== 'status') reason = 'body_too_large';
   } else if (target.json !== undefined) {
     const { selector, checks: jsonChecks, extract } = target.json;
@@ -447,6 +485,7 @@ export function classifyError(error: unknown): ReasonCode {
     current = current.cause as typeof current, depth++
   ) {
     const code = typeof current.code === 'string' ? current.code : '';
+    if (code === ANSWER_TOO_LARGE) return 'body_too_large';
     if (TIMEOUT_CODES.has(code)) return 'timeout';
     if (REFUSED_CODES.has(code)) return 'refused';
     if (DNS_CODES.has(code)) return 'dns';

@@ -14,6 +14,7 @@ import { Agent as UndiciAgent } from '../../probes/undici-core.js';
 import { readRegularFileSync } from '../../config/regular-file.js';
 import type { Config } from '../../config/schema.js';
 import { tlsHostOf, TlsObserver } from '../../probes/tls.js';
+import { AnswerBudget, answerLimit } from '../../probes/answer-budget.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -87,17 +88,21 @@ function pemProblem(file: string): string | undefined {
 
 /**
  * An undici Agent for requests to the environments, connecting through a TlsObserver that trusts
- * each environment's CAs and reads every handshake's certificate chain. Its connections per
- * origin are {@link probeConnections} unless `options` says; `connections` says how many.
+ * each environment's CAs and reads every handshake's certificate chain, and through an answer
+ * budget that bounds what one answer may make it read (probes/answer-budget.ts). Its connections
+ * per origin are {@link probeConnections} unless `options` says; `connections` says how many.
+ * `connect` is what the dispatcher connects with, for another dispatcher to the environments.
  */
 export function createProbeDispatcher(
   config: Config,
   options: Undici.Agent.Options = {},
   now: () => number = Date.now,
-): { dispatcher: UndiciAgent; tls: TlsObserver; connections: number } {
+): { dispatcher: UndiciAgent; tls: TlsObserver; budget: AnswerBudget; connect: Undici.buildConnector.connector; connections: number } {
   const tls = new TlsObserver({ now, trust: readTlsTrust(config) });
+  const budget = new AnswerBudget(answerLimit(config));
+  const connect = budget.wrap(tls.connect);
   const connections = options.connections ?? probeConnections(config);
-  return { dispatcher: new UndiciAgent({ ...options, connections, connect: tls.connect }), tls, connections };
+  return { dispatcher: new UndiciAgent({ ...options, connections, connect }), tls, budget, connect, connections };
 }
 
 /** Connections per origin for a few series, and at most. */
@@ -127,7 +132,7 @@ export function probeConnections(config: Config): number {
   return Math.min(MAX_PROBE_CONNECTIONS, Math.max(MIN_PROBE_CONNECTIONS, Math.ceil(most / 8)));
 }
 
-/** The `connect` option alone, for a dispatcher that needs the environments' trust but not their facts (promotion rounds, load). */
+/** The `connect` option alone, for a dispatcher that needs the environments' trust and answer budget but not their facts (promotion rounds, load). */
 export function probeConnect(config: Config): Undici.Agent.Options['connect'] {
-  return new TlsObserver({ now: Date.now, trust: readTlsTrust(config) }).connect;
+  return new AnswerBudget(answerLimit(config)).wrap(new TlsObserver({ now: Date.now, trust: readTlsTrust(config) }).connect);
 }

@@ -10,7 +10,7 @@ import { Agent } from 'undici';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../../config/load-config.js';
 import type { Config } from '../../config/schema.js';
-import { classifyError, MAX_BODY_PIECES, ProbeCompiler, runProbe, type ProbeTarget } from '../../probes/http-probe.js';
+import { classifyError, MAX_BODY_PIECES, MAX_INTERIM_ANSWERS, ProbeCompiler, runProbe, type ProbeTarget } from '../../probes/http-probe.js';
 import { ProbeCanceller } from '../../probes/probe-canceller.js';
 import { REASON_CODES, type ProbeResult, type ReasonCode } from '../../probes/probe-result.js';
 import { Redactor } from '../../config/redactor.js';
@@ -696,6 +696,41 @@ describe('runProbe: body limits', () => {
         `^body sent in more than ${MAX_BODY_PIECES} pieces \\(\\d+ bytes so far, 1\\.0 bytes a piece\\): greenlight stops reading an answer flushed a few bytes at a time$`,
       ),
     );
+  });
+
+  it('interim answers without end: body_too_large past MAX_INTERIM_ANSWERS, not a timeout (regression: each went through undici callbacks, seconds of CPU a probe)', async () => {
+    const interim = Buffer.from('HTTP/1.1 102 Processing\r\n\r\n'.repeat(256));
+    const server = createNetServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.once('data', () => {
+        const more = () => {
+          while (!socket.destroyed && socket.write(interim));
+        };
+        socket.on('drain', more);
+        more();
+      });
+    });
+    const port = await listen(server);
+    const result = await runProbe(targetFor(`http://127.0.0.1:${port}`, 'path: /api/health\ntimeout: 10s'), agent, now);
+    expectFailure(result, 'body_too_large');
+    expect(result.status).toBeUndefined();
+    expect(result.error).toBe(
+      `more than ${MAX_INTERIM_ANSWERS} interim (1xx) answers before the final one: greenlight stops reading a target that sends without end`,
+    );
+  });
+
+  it(`up to MAX_INTERIM_ANSWERS interim answers (103 Early Hints, 102 Processing) before the answer: read as usual`, async () => {
+    const interim = 'HTTP/1.1 103 Early Hints\r\nlink: </app.css>; rel=preload\r\n\r\n' + 'HTTP/1.1 102 Processing\r\n\r\n'.repeat(MAX_INTERIM_ANSWERS - 1);
+    const server = createNetServer((socket) =>
+      socket.once('data', () => socket.write(`${interim}HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 20\r\n\r\n{"status":"healthy"}`)),
+    );
+    const port = await listen(server);
+    const result = await runProbe(
+      targetFor(`http://127.0.0.1:${port}`, 'path: /api/health\ntimeout: 10s\nexpect:\n  json:\n    - path: $.status\n      equals: healthy'),
+      agent,
+      now,
+    );
+    expect({ ok: result.ok, status: result.status, reason: result.reason }).toEqual({ ok: true, status: 200, reason: undefined });
   });
 
   it('body_too_large: a declared content-length above the limit fails without reading the body', async () => {
