@@ -503,13 +503,35 @@ function describeError(error: unknown): string {
   ) {
     if (current.message && !parts.includes(current.message)) parts.push(current.message);
   }
-  // undici's words for an answer it cannot take as HTTP, said as what usually causes it.
-  if (parts[0] === 'bad response')
-    parts.push(
-      'the target answered with something HTTP/1.1 does not allow here; most often an interim 100 Continue the request did not ask for (no Expect: 100-continue), which undici refuses',
-    );
-  return parts.join(': ') || String(error);
+  // undici's words for an answer it cannot take as HTTP, said as what usually causes it. Some
+  // answers reach one of its internal assertions instead: its message is the asserted source
+  // (`The expression evaluated to a falsy value:\n\n  assert(upgrade)\n`), said on one line.
+  if ((error as { code?: unknown } | undefined)?.code === 'ERR_ASSERTION' && parts[0] !== undefined) {
+    const check = /assert\((.*)\)/.exec(parts[0])?.[1];
+    parts[0] = `undici's internal check${check === undefined ? '' : ` (${check})`} failed on the answer`;
+  }
+  const explanation = UNDICI_WORDS.find(([words]) => parts[0] === words)?.[1];
+  if (explanation !== undefined) parts.push(explanation);
+  return parts.join(': ').replace(/\s*\n\s*/g, ' ') || String(error);
 }
+
+/** What undici says (or asserts) of an answer it cannot take as HTTP/1.1, and what usually causes it. */
+const UNDICI_WORDS: readonly (readonly [string, string])[] = [
+  [
+    'bad response',
+    'the target answered with something HTTP/1.1 does not allow here; most often an interim 100 Continue the request did not ask for (no Expect: 100-continue), which undici refuses',
+  ],
+  ['bad upgrade', 'the target answered 101 Switching Protocols to a request that asked for no protocol switch'],
+  [
+    "undici's internal check (upgrade) failed on the answer",
+    'the target answered 101 Switching Protocols (without an Upgrade header) to a request that asked for no protocol switch',
+  ],
+  ["undici's internal check (statusCode >= 100) failed on the answer", 'the target answered with a status code below 100, which HTTP does not have'],
+  [
+    'Response does not match the HTTP/1.1 protocol (Expected HTTP/, RTSP/ or ICE/)',
+    'the answer has no HTTP/1.x status line: an HTTP/2-only server (its preface), HTTP/0.9, or another protocol on that port',
+  ],
+];
 
 function lowerKeys(headers: Readonly<Record<string, string>>): Record<string, string> {
   const out: Record<string, string> = {};

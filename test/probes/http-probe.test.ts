@@ -617,6 +617,40 @@ describe('runProbe: transport failures', () => {
   });
 });
 
+describe('runProbe: answers undici cannot take as HTTP/1.1', () => {
+  it.each([
+    {
+      what: 'a 101 Switching Protocols nobody asked for',
+      answer: 'HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n',
+      says: 'bad upgrade: the target answered 101 Switching Protocols to a request that asked for no protocol switch',
+    },
+    {
+      what: 'a 101 without an Upgrade header (regression: "The expression evaluated to a falsy value:\\n\\n  assert(upgrade)\\n")',
+      answer: 'HTTP/1.1 101 Switching Protocols\r\n\r\n',
+      says: "undici's internal check (upgrade) failed on the answer: the target answered 101 Switching Protocols (without an Upgrade header) to a request that asked for no protocol switch",
+    },
+    {
+      what: 'status 000 (regression: "assert(statusCode >= 100)" over three lines)',
+      answer: 'HTTP/1.1 000 Zero\r\ncontent-length: 2\r\n\r\n{}',
+      says: "undici's internal check (statusCode >= 100) failed on the answer: the target answered with a status code below 100, which HTTP does not have",
+    },
+    {
+      what: "an HTTP/2 server's preface",
+      answer: 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n',
+      says: 'Response does not match the HTTP/1.1 protocol (Expected HTTP/, RTSP/ or ICE/): the answer has no HTTP/1.x status line: an HTTP/2-only server (its preface), HTTP/0.9, or another protocol on that port',
+    },
+  ])('$what: reset, saying what the target did on one line', async ({ answer, says }) => {
+    const server = createNetServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.once('data', () => socket.write(answer));
+    });
+    const port = await listen(server);
+    const result = await runProbe(targetFor(`http://127.0.0.1:${port}`, 'path: /api/health\ntimeout: 10s'), agent, now);
+    expectFailure(result, 'reset');
+    expect(result.error).toBe(says);
+  });
+});
+
 describe('runProbe: body limits', () => {
   it('body_too_large: a 50 MB chunked answer is cut off at maxBodyBytes without buffering it', async () => {
     const TOTAL = 50 * 1024 * 1024;
