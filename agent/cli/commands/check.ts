@@ -6,6 +6,7 @@ import { describeFailure, type ProbeResult } from '../../../probes/probe-result.
 import type { CommandIo } from '../cli.js';
 import { createProbeDispatcher } from '../../pipeline/tls-trust.js';
 import { redactUrl } from '../../http/state-view.js';
+import { escapeControls } from '../../telemetry/terminal-text.js';
 
 /**
  * `greenlight check --env NAME`: every probe once against one environment, as a table or JSON.
@@ -37,6 +38,12 @@ export async function checkCommand(options: { configPath: string; env: string; j
   return ok ? 0 : 1;
 }
 
+/**
+ * One row per probe. A cell quotes the target (its errors, its certificate's names), so each is
+ * written out with escapeControls: a newline in a certificate's name added lines to the table
+ * (a forged verdict below it), and the CLI's last pass (escapeForTerminal) lets greenlight's own
+ * colour sequences through, which a name could carry too.
+ */
 function formatTable(results: ProbeResult[]): string {
   const rows = [
     ['PROBE', 'RESULT', 'STATUS', 'LATENCY', 'DETAIL'],
@@ -47,7 +54,7 @@ function formatTable(results: ProbeResult[]): string {
       `${Math.round(result.durationMs)}ms`,
       [result.ok ? result.checks.map((check) => check.text).join('; ') : describeFailure(result), ...(result.tls ? [describeTls(result.tls)] : [])].join('; '),
     ]),
-  ];
+  ].map((row) => row.map((cell) => escapeControls(cell)));
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
   return rows.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]!))).join('  ')).join('\n');
 }
