@@ -5,6 +5,7 @@ import type { GreenlightEvent } from '../../events/events.js';
 import type { PromoteLine, PromoteResult } from '../../promote/promotion.js';
 import { ApiError, createApiClient } from './api-client.js';
 import { PROMOTE_USAGE } from '../command-usage.js';
+import { escapeControls } from '../../telemetry/terminal-text.js';
 
 /**
  * `greenlight promote --to green`: a health-gated switch through the running agent (ADMIN_TOKEN).
@@ -49,7 +50,7 @@ export async function promoteCommand(values: Record<string, string | boolean | u
         if (line.type === 'result') result = line;
         else if (line.type === 'detached') {
           detached = true;
-          if (!json) io.out(`↪ ${line.message}`);
+          if (!json) io.out(`↪ ${escapeControls(line.message)}`);
         } else if (!json) {
           const text = formatLine(line);
           if (text !== undefined && text !== last) io.out(text);
@@ -74,7 +75,18 @@ export async function promoteCommand(values: Record<string, string | boolean | u
   return result.ok ? 0 : 1;
 }
 
-function formatLine(line: PromoteLine): string | undefined {
+/**
+ * One streamed line as the terminal shows it, on one line: its texts come from the agent and, through
+ * it, from targets (a certificate's name, a body quoted in a check), so their control characters
+ * are written out (the CLI's last pass keeps newlines and greenlight's own colors, which a target
+ * could use to forge a line of the verdict).
+ */
+export function formatLine(line: PromoteLine): string | undefined {
+  const text = describeLine(line);
+  return text === undefined ? undefined : escapeControls(text);
+}
+
+function describeLine(line: PromoteLine): string | undefined {
   if (line.type === 'progress') return `   ${line.step}: ${line.message}`;
   const event = line as GreenlightEvent;
   switch (event.type) {
@@ -107,7 +119,7 @@ export function summarize(result: PromoteResult): string {
         : result.live === result.from
           ? `traffic never moved: ${result.live} is still live`
           : `this promotion moved no traffic, but ${result.live} is live now: another switch (a rule's rollback, an operator's) came meanwhile`;
-  return `summary: ❌ not promoted: ${result.failedStep} failed: ${result.reason}\n         ${where}\n         ${steps}`;
+  return `summary: ❌ not promoted: ${result.failedStep} failed: ${escapeControls(String(result.reason))}\n         ${where}\n         ${steps}`;
 }
 
 function seconds(ms: number): string {
