@@ -12,6 +12,9 @@ export function parseDuration(text: string): number | undefined {
 
 const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-](\d{2}):(\d{2}))$/;
 
+/** What parseTimestamp takes, for the message that refuses anything else. */
+export const TIMESTAMP_FORM = 'a time that exists, in ISO-8601 with its offset, such as 2026-03-14T17:00:00Z or 2026-03-14T18:00+01:00';
+
 /**
  * Epoch milliseconds of an RFC 3339 time with its offset (`2026-03-14T17:00:00Z`,
  * `2026-03-14T18:00+01:00`), as Alertmanager's API takes them; undefined for anything else. Date.parse

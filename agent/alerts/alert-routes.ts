@@ -13,7 +13,7 @@
  * None of these can stop an action: they decide who is told, never what greenlight does.
  */
 import { z } from 'zod';
-import { formatDuration, parseDuration, parseTimestamp } from '../../config/units.js';
+import { formatDuration, parseDuration, parseTimestamp, TIMESTAMP_FORM } from '../../config/units.js';
 import { HttpError, invalidBody, type Route } from '../http/http-server.js';
 import type { AlertLifecycle } from './alert-lifecycle.js';
 import { IncidentError, type IncidentRecord } from './escalation.js';
@@ -23,9 +23,7 @@ import { SilenceError } from './silences.js';
 const MAX_MATCHERS = 32;
 const MAX_TEXT = 1_000;
 
-const Iso = z
-  .string()
-  .refine((text) => parseTimestamp(text) !== undefined, { error: 'must be an ISO-8601 time with its offset, such as 2026-03-14T17:00:00Z' });
+const Iso = z.string().refine((text) => parseTimestamp(text) !== undefined, { error: `must be ${TIMESTAMP_FORM}` });
 const Person = z.string().trim().min(1, { error: 'must name who (it goes into the record)' }).max(200);
 const Text = z.string().trim().min(1, { error: 'must not be empty: it goes into the record' }).max(MAX_TEXT);
 

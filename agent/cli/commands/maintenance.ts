@@ -5,7 +5,7 @@
  * `start` and `stop` need ADMIN_TOKEN.
  */
 import { UsageError } from '../../../config/errors.js';
-import { parseDuration, parseTimestamp } from '../../../config/units.js';
+import { parseDuration, parseTimestamp, TIMESTAMP_FORM } from '../../../config/units.js';
 import type { MaintenanceView } from '../../alerts/maintenance.js';
 import type { CommandIo } from '../cli.js';
 import { createApiClient, exitCode } from './api-client.js';
@@ -37,8 +37,7 @@ async function runMaintenance({ values, positionals }: Args, io: CommandIo): Pro
       if ((forText === undefined) === (until === undefined)) throw new UsageError('give --for D (such as 2h) or --until TIME (ISO-8601), one of them');
       if (forText !== undefined && !((parseDuration(forText) ?? 0) > 0))
         throw new UsageError(`--for ${JSON.stringify(forText)} is not a duration such as 30m or 2h`);
-      if (until !== undefined && parseTimestamp(until) === undefined)
-        throw new UsageError(`--until ${JSON.stringify(until)} is not an ISO-8601 time with its offset, such as 2026-03-14T17:00:00Z`);
+      if (until !== undefined && parseTimestamp(until) === undefined) throw new UsageError(`--until ${JSON.stringify(until)} is not ${TIMESTAMP_FORM}`);
       const by = byOf(values, io);
       const answer = await client().call<{ window: WindowView }>('POST', '/api/v1/maintenance', {
         auth: 'admin',

@@ -5,7 +5,7 @@
  */
 import { UsageError } from '../../../config/errors.js';
 import { formatMatcher, parseMatcher } from '../../../config/matchers.js';
-import { formatDuration, parseDuration, parseTimestamp } from '../../../config/units.js';
+import { formatDuration, parseDuration, parseTimestamp, TIMESTAMP_FORM } from '../../../config/units.js';
 import type { SilenceView } from '../../alerts/silences.js';
 import type { CommandIo } from '../cli.js';
 import { ApiError, createApiClient, exitCode } from './api-client.js';
@@ -115,7 +115,7 @@ function authorOf(values: Args['values'], io: CommandIo): string {
 
 function isoTime(text: string, option: string): number {
   const at = parseTimestamp(text);
-  if (at === undefined) throw new UsageError(`${option} ${JSON.stringify(text)} is not an ISO-8601 time with its offset, such as 2026-03-14T17:00:00Z`);
+  if (at === undefined) throw new UsageError(`${option} ${JSON.stringify(text)} is not ${TIMESTAMP_FORM}`);
   return at;
 }
 
