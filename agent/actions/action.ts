@@ -81,6 +81,13 @@ export interface EnvironmentHealth {
   reasons: Record<string, ReasonCode>;
   /** Probes without a result yet, or overdue. */
   unknown: string[];
+  /**
+   * Those of `unknown` that greenlight has not had a chance to see: no result since it started (or
+   * a reload renewed the series), the first probe in flight but not past the deadline, or not due
+   * yet. That says nothing of the environment, only of greenlight; a probe that stays unanswered
+   * is soon overdue, and leaves this list.
+   */
+  unprobed: string[];
   /** How long every probe has passed without a failure in between (since the last failed one); 0 while not healthy. */
   passingForMs: number;
   /** When it recovered: the first passing result of the probe that recovered last. Null while not healthy, or when every probe has passed since its first result. */

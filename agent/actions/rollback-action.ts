@@ -265,6 +265,19 @@ class RollbackAction implements Action {
           `both environments are failing (${evidence}): suspect greenlight's own network or a shared dependency such as the database, not the release`,
         );
       }
+      // Nothing failed: greenlight has only not probed some of them yet (it just started, or a reload
+      // renewed them). That is no news of the target: a rule's rollback waits for their first answers,
+      // owed and without a page (one that does not come makes the probe overdue, and that pages).
+      const unprobed = new Set(there.unprobed);
+      if (context.rule !== null && there.failing.length === 0 && there.unknown.every((probe) => unprobed.has(probe)))
+        return {
+          go: false,
+          live,
+          target,
+          judgement: 'unseen',
+          why: `greenlight has no answer yet from ${target}'s ${there.unprobed.join(', ')} since it started (or a reload renewed them): waiting for their first answers`,
+          data: { unprobed: there.unprobed },
+        };
       return hold('target-unhealthy', `${target}'s own probes are ${describeUnhealthy(there)}`);
     }
 

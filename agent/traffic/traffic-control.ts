@@ -267,6 +267,7 @@ export class TrafficControl {
     const failing: string[] = [];
     const reasons: Record<string, ReasonCode> = {};
     const unknown: string[] = [];
+    const unprobed: string[] = [];
     let asOf: number | null = Number.POSITIVE_INFINITY;
     let healthySince = Number.NEGATIVE_INFINITY;
     const refuted = this.#refuted.get(env);
@@ -281,12 +282,15 @@ export class TrafficControl {
         failing.push(probe);
         const reason = stale ? undefined : entry.series.lastReason;
         if (reason !== undefined) reasons[probe] = reason;
-      } else if (
-        entry.series.up === undefined ||
-        (stale && refutedUnknown.has(probe)) ||
-        (entry.inFlightSince !== undefined && now - entry.inFlightSince > deadline)
-      )
-        unknown.push(probe);
+      } else {
+        const refutedUnanswered = stale && refutedUnknown.has(probe);
+        const overdue = entry.inFlightSince !== undefined && now - entry.inFlightSince > deadline;
+        if (entry.series.up === undefined || refutedUnanswered || overdue) unknown.push(probe);
+        // Not seen yet, through nothing the environment did: its first probe is in flight and not late,
+        // or not due yet. One not in flight after a skipped tick is greenlight failing to probe it.
+        const waiting = entry.inFlightSince !== undefined || entry.series.skipped === 0;
+        if (entry.series.up === undefined && !refutedUnanswered && !overdue && waiting) unprobed.push(probe);
+      }
       const startedAt = entry.series.lastStartedAt;
       asOf = startedAt === undefined || asOf === null ? null : Math.min(asOf, startedAt);
       healthySince = Math.max(healthySince, entry.upSince ?? Number.POSITIVE_INFINITY);
@@ -299,6 +303,7 @@ export class TrafficControl {
       failing,
       reasons,
       unknown,
+      unprobed,
       passingForMs: healthy ? Math.max(0, now - passingSince) : 0,
       healthySince: healthy && Number.isFinite(healthySince) ? healthySince : null,
       asOf: asOf === Number.POSITIVE_INFINITY ? null : asOf,

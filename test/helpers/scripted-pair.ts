@@ -27,6 +27,8 @@ export interface EnvFaults {
   memoryPercent?: number | null;
   /** The agent's own socket fails before any request (EMFILE: it is out of file descriptors). */
   emfile?: boolean;
+  /** Every answer comes this long after the request (simulated time): a slow but working environment. */
+  latencyMs?: number;
 }
 
 export interface ScriptedPair {
@@ -102,7 +104,10 @@ export async function startScriptedPair(
             : path === '/api/health' && f.memoryPercent !== undefined
               ? { ...(HEALTHY_BODY[path] as object), memory: { percent: f.memoryPercent } }
               : HEALTHY_BODY[path];
-        return body === undefined ? { statusCode: 404, data: '{}' } : { statusCode: 200, data: JSON.stringify(body) };
+        const answer = body === undefined ? { statusCode: 404, data: '{}' } : { statusCode: 200, data: JSON.stringify(body) };
+        const { latencyMs } = f;
+        if (!latencyMs) return answer;
+        return { statusCode: answer.statusCode, data: () => new Promise<string>((resolve) => setTimeout(() => resolve(answer.data), latencyMs)) };
       })
       .persist();
   }

@@ -208,6 +208,35 @@ describe('an owed rollback survives a restart', () => {
     expect(w.events.filter((e) => e.type === 'rule.firing')).toEqual([]);
     expect(w.switches()).toHaveLength(1);
   });
+
+  it('is not held as target-unhealthy, nor paged, before greenlight has a result from the target (regression: "blue is not healthy: no result yet" paged at every restart)', async () => {
+    // Rolled back to green; blue recovers; green fails 2 s later: the way back waits for blue to
+    // settle (a warning, muted by the rule's critical), owed when greenlight stops.
+    const dataDir = tempDir('greenlight-owed-unprobed-');
+    const first = await startScriptedPair({ dataDir });
+    let stoppedAt: number;
+    try {
+      first.faults.blue.emptyUniverse = true;
+      await first.advanceUntil(() => first.switches().length === 1, 10_000, 'the rollback to green');
+      first.faults.blue.emptyUniverse = false;
+      await first.advance(2_000);
+      first.faults.green.emptyUniverse = true;
+      await first.advanceUntil(() => first.agent.state().owed.length > 0, 10_000, 'the held way back');
+      expect(first.agent.state().owed[0]!.reason).toMatch(/^settling/);
+      stoppedAt = first.now();
+    } finally {
+      await first.close();
+    }
+
+    // Restarted: green still fails; blue is healthy but answers in 900 ms, so green's universe fails
+    // three times (confirmation) before blue's first answers are in.
+    const w = await start({ dataDir, startAt: stoppedAt + 5_000, warmupMs: 0, faults: { green: { emptyUniverse: true }, blue: { latencyMs: 900 } } });
+    await w.advanceUntil(() => w.switches().length > 0, 60_000, 'the owed rollback once blue has settled');
+    expect(rollbacks(w.events, 'action.succeeded')[0]!.data).toMatchObject({ retryOf: 'live-universe-failing#2', from: 'green', to: 'blue' });
+    // What greenlight had not seen yet was never paged as blue being unhealthy.
+    expect(w.alertNames()).not.toContain('rollback-target-unhealthy');
+    expect(w.agent.alerts.firing().map((notice) => notice.rule)).not.toContain('rollback-target-unhealthy');
+  });
 });
 
 describe('an owed rollback whose action was renamed (regression: dropped without a word; blue stayed live and failing)', () => {
