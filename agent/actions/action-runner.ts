@@ -85,6 +85,8 @@ export class ActionRunner {
   readonly #acting: () => boolean;
   readonly #claim: ((record: ActionRecord, retry: boolean) => Promise<string | undefined>) | undefined;
   readonly #ruleActions: ((rule: string) => readonly string[] | undefined) | undefined;
+  /** The runs a crash left in flight (`incident\0action`), from the resume until reconcile() settles each. */
+  readonly #unsettled = new Set<string>();
   /** A retry sweep is under way; `#sweepAgain` asks for one more after it and its spacing. */
   #sweeping = false;
   #sweepAgain = false;
@@ -291,12 +293,24 @@ export class ActionRunner {
   }
 
   /**
+   * The runs a crash (or a stop) left in flight, as the resume read them from the journal, that
+   * reconcile() will settle. Until it has, no owed action is retried: a retry judged on the first
+   * samples after the start would send again a switch whose first attempt may have landed, which
+   * only looking may decide (a rollback's reconcile). Each resume replaces the last one's list, as
+   * the pipeline replaces the records it will reconcile (a new leader reads them afresh).
+   */
+  interrupted(records: readonly ActionRecord[]): void {
+    this.#unsettled.clear();
+    for (const record of records) this.#unsettled.add(runKey(record.incident, record.action));
+  }
+
+  /**
    * Retry the owed actions that would now go ahead. Returns at once; one sweep runs at a time,
    * each followed by SWEEP_SPACING_MS of spacing, and a call during either asks for one more
-   * sweep after them.
+   * sweep after them. Nothing is retried while a run a crash interrupted is unsettled.
    */
   retryOwed(): void {
-    if (this.#owed.size === 0 || !this.#acting()) return;
+    if (this.#owed.size === 0 || this.#unsettled.size > 0 || !this.#acting()) return;
     if (this.#sweeping || this.#spacing !== undefined) {
       this.#sweepAgain = true;
       return;
@@ -320,7 +334,7 @@ export class ActionRunner {
 
   async #sweep(): Promise<void> {
     for (const [key, entry] of [...this.#owed]) {
-      if (this.#shutdown.signal.aborted) return;
+      if (this.#shutdown.signal.aborted || this.#unsettled.size > 0) return;
       if (this.#owed.get(key) !== entry || entry.running || this.#now() < entry.nextAt) continue;
       if (!this.#isOpen(entry.incident)) {
         this.#forgive(entry.action, entry.incident, 'its incident is no longer firing');
@@ -473,7 +487,10 @@ export class ActionRunner {
       this.#record({ ...record, ...effect, state: outcome.outcome, finishedAt: this.#now(), detail: describeOutcome(outcome) });
       this.#report(record.action, context, base, started, outcome);
       this.#settle(record.action, context, outcome);
+      this.#unsettled.delete(runKey(record.incident, record.action));
     }
+    // What is still owed (a switch found never made, held again) is judged from here on.
+    this.retryOwed();
   }
 
   async #attempt(act: () => Promise<ActionOutcome>): Promise<ActionOutcome> {

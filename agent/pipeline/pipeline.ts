@@ -173,6 +173,8 @@ export class Pipeline {
   resume(store: Pick<Store, 'get'>, interrupted: ActionRecord[]): void {
     this.slo.restore(store.get('slo'));
     this.#interrupted = interrupted;
+    // Settled first (once every environment has results), before any owed retry of theirs.
+    this.#host.actions.interrupted(interrupted);
     // A cluster's new leader resumes while it probes: its first round is long done.
     if (this.series.firstRoundDone) this.#reconcileInterrupted();
     this.incidents.seedNumbers(store.get<Record<string, unknown>>('incidentNumbers') ?? {});

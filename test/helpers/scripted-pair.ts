@@ -27,8 +27,8 @@ export interface EnvFaults {
   memoryPercent?: number | null;
   /** The agent's own socket fails before any request (EMFILE: it is out of file descriptors). */
   emfile?: boolean;
-  /** Every answer comes this long after the request (simulated time): a slow but working environment. */
-  latencyMs?: number;
+  /** Every answer (a number), or those of the paths named, comes this long after the request (simulated time): slow but working. */
+  latencyMs?: number | Readonly<Record<string, number>>;
 }
 
 export interface ScriptedPair {
@@ -105,7 +105,7 @@ export async function startScriptedPair(
               ? { ...(HEALTHY_BODY[path] as object), memory: { percent: f.memoryPercent } }
               : HEALTHY_BODY[path];
         const answer = body === undefined ? { statusCode: 404, data: '{}' } : { statusCode: 200, data: JSON.stringify(body) };
-        const { latencyMs } = f;
+        const latencyMs = typeof f.latencyMs === 'number' ? f.latencyMs : f.latencyMs?.[path];
         if (!latencyMs) return answer;
         return { statusCode: answer.statusCode, data: () => new Promise<string>((resolve) => setTimeout(() => resolve(answer.data), latencyMs)) };
       })

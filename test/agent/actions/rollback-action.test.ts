@@ -7,7 +7,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { GreenlightEvent } from '../../../agent/events/events.js';
-import { STOCK, startScriptedPair, type ScriptedPair } from '../../helpers/scripted-pair.js';
+import { Store } from '../../../agent/events/store.js';
+import { STOCK, T0, startScriptedPair, type ScriptedPair } from '../../helpers/scripted-pair.js';
 import { tempDir } from '../../helpers/tools.js';
 
 const INTERVAL = 500;
@@ -236,6 +237,45 @@ describe('an owed rollback survives a restart', () => {
     // What greenlight had not seen yet was never paged as blue being unhealthy.
     expect(w.alertNames()).not.toContain('rollback-target-unhealthy');
     expect(w.agent.alerts.firing().map((notice) => notice.rule)).not.toContain('rollback-target-unhealthy');
+  });
+
+  it("killed while its retry's switch was at the traffic webhook: settled as interrupted, never sent again (regression: retried before the restart settled it, a second switch sent)", async () => {
+    // The store as a kill -9 leaves it: blue's incident owed its rollback (held while green was
+    // down), the retry started and written down as sent to the webhook, no answer recorded.
+    const dataDir = tempDir('greenlight-owed-crash-');
+    const incident = 'live-universe-failing#1';
+    const startedAt = T0 - 60_000;
+    const context = {
+      rule: 'live-universe-failing',
+      incident,
+      env: 'blue',
+      severity: 'critical' as const,
+      message: 'blue has no universe',
+      actor: 'rule:live-universe-failing',
+      startedAt,
+    };
+    const store = Store.open(dataDir);
+    store.set('activeEnvironment', 'blue');
+    store.set('switchesSent', { [incident]: T0 - 1_000 });
+    const { rule, ...stored } = context;
+    store.set('incidents', {
+      [rule]: { ...stored, owed: [{ action: 'rollback', since: startedAt, reason: "target-unhealthy: green's own probes are failing (health)" }] },
+    });
+    store.recordAction({ incident, action: 'rollback', type: 'rollback', state: 'started', context, startedAt: T0 - 1_500 });
+    store.close();
+
+    // Restarted: blue still has no universe (three failures within the confirmation's 0.2 s), green
+    // is healthy; blue's other probes answer in 900 ms, so its first round ends well after that.
+    const slow = { '/api/health': 900, '/api/discoveries': 900, '/api/portfolio/positions': 900 };
+    const w = await start({ dataDir, startAt: T0, warmupMs: 0, faults: { blue: { emptyUniverse: true, latencyMs: slow } } });
+    await w.advanceUntil(() => w.events.some((e) => e.type === 'action.failed' && e.data.reconciled === true), 10_000, 'the interrupted retry settled');
+    expect(w.events.find((e) => e.type === 'action.failed' && e.data.reconciled === true)!.message).toContain('cannot report where traffic goes');
+    await w.advance(30_000);
+    // The switch that may have landed is for a person to check: not sent a second time.
+    expect(w.trafficCalls).toEqual([]);
+    expect(w.switches()).toEqual([]);
+    expect(rollbacks(w.events, 'action.started')).toEqual([]);
+    expect(w.alertNames()).toContain('rollback-interrupted');
   });
 });
 
