@@ -33,7 +33,7 @@ import { flagRoutes } from './flags/flag-routes.js';
 import { FlagStore, resumeFlags, type FlagPersistence, type FlagState } from './flags/flag-store.js';
 import { ApiServer } from './http/api-server.js';
 import type { Route } from './http/http-server.js';
-import { StoreError, type ActionRecord } from './events/store.js';
+import { ACTION_RECORDS_KEPT_MS, StoreError, type ActionRecord, type Store } from './events/store.js';
 import { isCorrupt, unusableDatabase } from './events/make-directory.js';
 import { coreRoutes } from './http/core-routes.js';
 import { redactUrl, StateView, type AgentState } from './http/state-view.js';
@@ -395,6 +395,8 @@ export class Agent {
       series: this.pipeline.series.entries.length,
       dryRun: this.dryRun,
     });
+    // A cluster's leader does this at its takeover.
+    if (!cluster) this.#fireUnrecorded(persistence.store);
   }
 
   /**
@@ -493,6 +495,19 @@ export class Agent {
     this.traffic.resume(store);
     resumeFlags(this.flags, store);
     this.pipeline.resume(store, settle ? store.unfinishedActions() : []);
+  }
+
+  /**
+   * The actions of the resumed incidents that the journal has no record of (the last run stopped
+   * between opening the incident and starting them) start now, as a cluster's new leader starts
+   * those no leader did (takeover.ts). An incident older than the journal keeps its records
+   * (ACTION_RECORDS_KEPT_MS) may have had them pruned: it is left as it is, not acted on twice.
+   */
+  #fireUnrecorded(store: Pick<Store, 'hasActionRecord'>): void {
+    const keptSince = this.now() - ACTION_RECORDS_KEPT_MS;
+    for (const context of this.pipeline.incidents.list())
+      if (context.rule && context.startedAt >= keptSince)
+        this.actions.fireUnrecorded(context.rule.actions, context, (incident, action) => store.hasActionRecord(incident, action));
   }
 
   /**

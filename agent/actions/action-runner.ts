@@ -170,6 +170,18 @@ export class ActionRunner {
   }
 
   /**
+   * A resumed incident's actions that no run recorded starting (`recorded` says which did): the
+   * agent stopped between opening the incident and starting them (a kill -9 a few writes after the
+   * rule fired), so they never ran, and resuming "without repeating its actions" would leave it
+   * firing with no page and no safe mode. They start now; those with a record are not repeated
+   * (one still in flight is settled by reconcile()).
+   */
+  fireUnrecorded(names: readonly string[], context: ActionContext, recorded: (incident: string, action: string) => boolean): void {
+    const unrecorded = names.filter((name) => !recorded(context.incident, name));
+    if (unrecorded.length > 0) this.fire(unrecorded, context);
+  }
+
+  /**
    * Tell the named actions their incident resolved (alerts send a resolved notice); nothing is owed
    * to it any more. An action whose run for the incident is still under way resolves after it: an
    * incident can end before its later actions start (a rollback that heals it while a cluster's

@@ -145,7 +145,6 @@ function fireUnstarted(host: TakeoverHost, snapshot: SharedSnapshot, highest: Ma
       acting = { ...context, incident };
       host.pipeline.incidents.open(acting);
     }
-    const owed = rule.actions.filter((name) => !started.has(`${acting.incident}\u0000${name}`));
-    if (owed.length > 0) host.actions.fire(owed, acting);
+    host.actions.fireUnrecorded(rule.actions, acting, (incident, name) => started.has(`${incident}\u0000${name}`));
   }
 }

@@ -21,7 +21,8 @@ export class StoreError extends GreenlightError {
   }
 }
 
-const ACTION_RECORDS_KEPT_MS = 7 * 24 * 3_600_000;
+/** How long finished action records are kept: an incident younger than this has every record of its actions. */
+export const ACTION_RECORDS_KEPT_MS = 7 * 24 * 3_600_000;
 
 /**
  * The page cache of each database connection the agent writes through, in KiB. better-sqlite3
@@ -523,6 +524,11 @@ export class Store {
       );
     if (record.finishedAt !== undefined)
       this.#db.prepare("DELETE FROM actions WHERE state != 'started' AND finished_at < ?").run(record.finishedAt - ACTION_RECORDS_KEPT_MS);
+  }
+
+  /** Whether the journal holds a record of `action` for `incident` (started, or finished within ACTION_RECORDS_KEPT_MS). */
+  hasActionRecord(incident: string, action: string): boolean {
+    return this.#db.prepare('SELECT 1 FROM actions WHERE incident = ? AND action = ?').get(incident, action) !== undefined;
   }
 
   /** Actions recorded as started and never finished: a crash interrupted them. */

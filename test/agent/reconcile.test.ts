@@ -117,7 +117,7 @@ ${extra}`);
       await agent.settled();
       expect(agent.activeEnvironment).toBe('green');
       expect(events.find((e) => e.type === 'traffic.switched')?.data).toMatchObject({ from: 'blue', to: 'green', adapter: 'nginx' });
-      expect(events.find((e) => e.type === 'action.succeeded')?.message).toContain('had landed');
+      expect(events.find((e) => e.type === 'action.succeeded' && e.data.action === 'rollback')?.message).toContain('had landed');
       expect(runs(marker, 'reload')).toBe(0);
     } finally {
       await agent.close();
@@ -152,7 +152,7 @@ ${extra}`);
         (e) => e.type.startsWith('action.') && e.type !== 'action.started' && (e.data as Record<string, unknown>).reconciled === true,
       )!;
       expect(reconciled).toBeDefined();
-      const succeeded = events.find((e) => e.type === 'action.succeeded')!;
+      const succeeded = events.find((e) => e.type === 'action.succeeded' && e.data.action === 'rollback')!;
       expect(succeeded.message).toMatch(/switched blue → green/);
       if (reconciled.type === 'action.skipped') expect(succeeded.data).toMatchObject({ retryOf: 'blue-down#1' });
       expect(events.filter((e) => e.type === 'traffic.switched')).toHaveLength(1);

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Agent } from '../../agent/agent.js';
 import { parseAgentConfig } from '../../agent/reload/agent-config.js';
 import type { GreenlightEvent } from '../../agent/events/events.js';
+import { Store } from '../../agent/events/store.js';
 import { startAgent, useSimulatorPair, waitUntil } from '../helpers/agent-harness.js';
 import { startRecorder } from '../helpers/recorder.js';
 import { tempDir } from '../helpers/tools.js';
@@ -187,6 +188,61 @@ probes:
       expect(lines.join('\n')).toContain('says green is live, but the config has no environment green (renamed?): starting with blue live as the config says');
     } finally {
       await agent.close();
+    }
+  });
+
+  it('starts the actions of a resumed incident that no run recorded starting (regression: killed between opening the incident and starting them, it fired on with no page and no safe mode)', async () => {
+    // The store as a kill -9 leaves it a few fsyncs after the rule fired: the incident written,
+    // the rollback's start written, the flags and the alert not yet.
+    const dir = tempDir('greenlight-data-');
+    const startedAt = Date.now() - 2_000;
+    const context = {
+      rule: 'universe-failing',
+      incident: 'universe-failing#1',
+      env: 'blue',
+      severity: 'critical' as const,
+      message: 'blue has no universe',
+      actor: 'rule:universe-failing',
+      startedAt,
+    };
+    const store = Store.open(dir);
+    store.set('activeEnvironment', 'blue');
+    store.set('switchesSent', {});
+    const { rule, ...stored } = context;
+    store.set('incidents', { [rule]: stored });
+    store.recordAction({ incident: context.incident, action: 'rollback', type: 'rollback', state: 'started', context, startedAt });
+    store.close();
+    const alerts = () =>
+      recorder.requests.filter((r) => r.path === '/alerts').map((r) => r.body as { alerts: { status: string; labels: Record<string, string> }[] });
+    const alertsBefore = alerts().length;
+    const trafficBefore = recorder.requests.filter((r) => r.path === '/traffic').length;
+    const data = (e: GreenlightEvent) => e.data as Record<string, unknown>;
+
+    pair.blue.setFaults({ emptyUniverse: true });
+    const second = await boot(dir);
+    try {
+      await waitUntil(
+        () => ['safe-mode', 'page', 'rollback'].every((name) => second.events.some((e) => e.type === 'action.succeeded' && data(e).action === name)),
+        'the three actions settled',
+      );
+      await waitUntil(
+        () =>
+          alerts()
+            .slice(alertsBefore)
+            .some((body) => body.alerts.some((a) => a.status === 'firing' && a.labels.alertname === 'universe-failing')),
+        'the page',
+      );
+      expect(second.agent.flags.get('blue')).toMatchObject({ FORCE_V2_FALLBACK: true, ALPHASTACK_V3_ENABLED: false, ALPHASTACK_PROTECTION: true });
+      // The rollback it had started is settled as a crash's (never sent: judged again, owed until
+      // blue's probes show the fault again, then retried), not started afresh beside it.
+      const rollbacks = second.events.filter((e) => e.type.startsWith('action.') && data(e).action === 'rollback');
+      expect(rollbacks[0]!.data).toMatchObject({ reconciled: true });
+      expect(rollbacks.slice(1).every((e) => data(e).retryOf === 'universe-failing#1')).toBe(true);
+      expect(recorder.requests.filter((r) => r.path === '/traffic')).toHaveLength(trafficBefore + 1);
+      expect(second.events.filter((e) => e.type === 'rule.firing')).toEqual([]);
+    } finally {
+      pair.blue.resetFaults();
+      await second.agent.close();
     }
   });
 
