@@ -473,36 +473,44 @@ export class ActionRunner {
    */
   async reconcile(records: readonly ActionRecord[], contextOf: (stored: StoredActionContext) => ActionContext): Promise<void> {
     for (const record of records) {
-      const context = contextOf(record.context);
-      const action = this.#actions.get(record.action);
-      const base = { action: record.action, type: record.type, incident: record.incident, dryRun: false, reconciled: true };
-      const started = this.#now();
-      this.#remember(runKey(record.incident, record.action));
-      this.#leftToLeader.delete(runKey(record.incident, record.action));
-      const outcome: ActionOutcome = !action
-        ? {
-            outcome: 'failed',
-            error: `interrupted (greenlight restarted, or another agent took the lead) and no action named ${record.action} is configured any more: not run again`,
-          }
-        : action.reconcile
-          ? await this.#attempt(() => action.reconcile!(context, this.#shutdown.signal))
-          : {
-              outcome: 'failed',
-              error: `interrupted after it started (greenlight restarted, or another agent took the lead); a ${record.type} action may not be safe to run twice, so it is not repeated: check what it does by hand`,
-            };
-      this.#logger.warn(
-        { action: record.action, incident: record.incident, outcome: outcome.outcome },
-        `${record.action} for ${record.incident} was in flight when greenlight last stopped: ${describeOutcome(outcome)}`,
-      );
-      // A record read back from a cluster's store does not say the action's effect: the action does.
-      const effect = action?.effect === 'state' ? { effect: 'state' as const } : {};
-      this.#record({ ...record, ...effect, state: outcome.outcome, finishedAt: this.#now(), detail: describeOutcome(outcome) });
-      this.#report(record.action, context, base, started, outcome);
-      this.#settle(record.action, context, outcome);
-      this.#unsettled.delete(runKey(record.incident, record.action));
+      try {
+        await this.#reconcileOne(record, contextOf);
+      } finally {
+        // Settled, or failed to: either way it no longer holds back what is owed.
+        this.#unsettled.delete(runKey(record.incident, record.action));
+      }
     }
     // What is still owed (a switch found never made, held again) is judged from here on.
     this.retryOwed();
+  }
+
+  async #reconcileOne(record: ActionRecord, contextOf: (stored: StoredActionContext) => ActionContext): Promise<void> {
+    const context = contextOf(record.context);
+    const action = this.#actions.get(record.action);
+    const base = { action: record.action, type: record.type, incident: record.incident, dryRun: false, reconciled: true };
+    const started = this.#now();
+    this.#remember(runKey(record.incident, record.action));
+    this.#leftToLeader.delete(runKey(record.incident, record.action));
+    const outcome: ActionOutcome = !action
+      ? {
+          outcome: 'failed',
+          error: `interrupted (greenlight restarted, or another agent took the lead) and no action named ${record.action} is configured any more: not run again`,
+        }
+      : action.reconcile
+        ? await this.#attempt(() => action.reconcile!(context, this.#shutdown.signal))
+        : {
+            outcome: 'failed',
+            error: `interrupted after it started (greenlight restarted, or another agent took the lead); a ${record.type} action may not be safe to run twice, so it is not repeated: check what it does by hand`,
+          };
+    this.#logger.warn(
+      { action: record.action, incident: record.incident, outcome: outcome.outcome },
+      `${record.action} for ${record.incident} was in flight when greenlight last stopped: ${describeOutcome(outcome)}`,
+    );
+    // A record read back from a cluster's store does not say the action's effect: the action does.
+    const effect = action?.effect === 'state' ? { effect: 'state' as const } : {};
+    this.#record({ ...record, ...effect, state: outcome.outcome, finishedAt: this.#now(), detail: describeOutcome(outcome) });
+    this.#report(record.action, context, base, started, outcome);
+    this.#settle(record.action, context, outcome);
   }
 
   async #attempt(act: () => Promise<ActionOutcome>): Promise<ActionOutcome> {
