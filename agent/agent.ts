@@ -517,16 +517,22 @@ export class Agent {
    * from the shared records the last leader wrote (agent/cluster/takeover.ts).
    */
   resumeAlerts(store: LifecycleStore): void {
-    this.alertLifecycle.start(
-      store,
-      this.pipeline.incidents.list().map((context): OpenIncident => ({
-        incident: context.incident,
-        rule: context.rule?.name ?? context.actor,
-        env: context.env,
-        severity: context.severity === 'critical' ? 'critical' : 'warning',
-        startedAt: context.startedAt,
-      })),
-    );
+    this.alertLifecycle.start(store, this.#openIncidents());
+  }
+
+  /** A cluster's leader acts again in the same term (agent/cluster/takeover.ts resumeActions): its alert lifecycle catches up. */
+  wakeAlerts(): void {
+    this.alertLifecycle.wake(this.#openIncidents());
+  }
+
+  #openIncidents(): OpenIncident[] {
+    return this.pipeline.incidents.list().map((context): OpenIncident => ({
+      incident: context.incident,
+      rule: context.rule?.name ?? context.actor,
+      env: context.env,
+      severity: context.severity === 'critical' ? 'critical' : 'warning',
+      startedAt: context.startedAt,
+    }));
   }
 
   /** Who leads: the cluster, or this agent alone (a cluster of one that it leads, epoch 1). */

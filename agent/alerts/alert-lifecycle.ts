@@ -158,6 +158,31 @@ export class AlertLifecycle {
     this.incidents.restore(store.incidents.all());
     this.silences.prune();
     this.maintenance.prune();
+    const openIds = this.#openIncidents(open);
+    this.dispatcher.restore(store.alerts.all());
+    this.#resolveClosed(openIds);
+    this.#lastTick = this.#now();
+    for (const window of this.maintenance.open()) {
+      this.#openWindows.set(window.id, window);
+      this.#publishWindow('maintenance.started', window, { resumed: true });
+    }
+    this.#tick();
+  }
+
+  /**
+   * This agent acts again after a spell in which it could not, in the same term (a cluster
+   * leader's lease renewal came back late, or its database answers again): the rules went on
+   * meanwhile but nothing here followed them, and every notification that came due was held
+   * back (#flush). Settle against the incidents open now, as a start does, and send what is owed.
+   */
+  wake(open: readonly OpenIncident[]): void {
+    if (this.#closed || !this.#acting()) return;
+    this.#resolveClosed(this.#openIncidents(open));
+    this.#changed();
+  }
+
+  /** Open an incident for each of `open` (one already open stays as it is), resolve every other; their ids. */
+  #openIncidents(open: readonly OpenIncident[]): Set<string> {
     const openIds = new Set(open.map((incident) => incident.incident));
     for (const incident of open)
       this.incidents.open({
@@ -169,17 +194,15 @@ export class AlertLifecycle {
         startedAt: incident.startedAt,
       });
     for (const id of this.incidents.openIds()) if (!openIds.has(id)) this.incidents.resolve(id);
-    this.dispatcher.restore(store.alerts.all());
+    return openIds;
+  }
+
+  /** A firing alert of an incident that is not open any more resolves. */
+  #resolveClosed(openIds: ReadonlySet<string>): void {
     for (const notice of this.dispatcher.firing()) {
       if (notice.incident !== undefined && !openIds.has(notice.incident))
         this.dispatcher.notify({ ...notice, status: 'resolved', endsAt: new Date(this.#now()).toISOString() });
     }
-    this.#lastTick = this.#now();
-    for (const window of this.maintenance.open()) {
-      this.#openWindows.set(window.id, window);
-      this.#publishWindow('maintenance.started', window, { resumed: true });
-    }
-    this.#tick();
   }
 
   /** A reload changed the alerts block: its rules, policies, windows, grouping and receivers. */

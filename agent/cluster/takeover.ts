@@ -40,6 +40,8 @@ export interface TakeoverHost {
   readonly now: () => number;
   /** Start the alert lifecycle from these records, settled against the open incidents. */
   resumeAlerts(store: LifecycleStore): void;
+  /** Settle the alert lifecycle against the open incidents and send what came due while this agent could not act. */
+  wakeAlerts(): void;
 }
 
 /** The shared state as the resume path reads a store. */
@@ -106,14 +108,17 @@ export function sharedLifecycle(cluster: Pick<Cluster, 'saveLifecycle'>, snapsho
 
 /**
  * This agent acts again in the same term (the database answers again, or a late renewal went
- * through): an action whose start it could not record (so never ran) is run now, if its incident
- * still fires. Actions in flight recorded their start and are left alone; one of its own that
- * ended while it could not act left its record "started" for the leader, and the leader is this
- * agent, in a term no takeover ends: it settles that one now, as a takeover would.
+ * through): its alert lifecycle, which followed no incident and sent nothing meanwhile, catches
+ * up (the notifications that came due go out now, not at the next escalation step). An action
+ * whose start it could not record (so never ran) is run now, if its incident still fires. Actions
+ * in flight recorded their start and are left alone; one of its own that ended while it could not
+ * act left its record "started" for the leader, and the leader is this agent, in a term no
+ * takeover ends: it settles that one now, as a takeover would.
  */
 export async function resumeActions(host: TakeoverHost, cluster: Cluster): Promise<void> {
   const snapshot = await cluster.store.snapshot(host.flags.auditLimit);
   if (!cluster.isLeader()) return;
+  host.wakeAlerts();
   host.pipeline.settleInterrupted(
     snapshot.actions.filter(
       (record) => record.state === 'started' && host.actions.leftToLeader(record) && !host.actions.isRunning(record.incident, record.action),

@@ -672,6 +672,31 @@ describe('escalation and acknowledgement', () => {
     expect(second.events.filter((e) => e.type === 'incident.escalated').map((e) => (e.data as { level: number }).level)).toEqual([3]);
   });
 
+  it('a leader that could not act when its first page came due sends it as soon as it acts again in the same term (regression: it went out at the next escalation step, 5 minutes on)', async () => {
+    let leads = true;
+    const w = await start('', { acting: () => leads });
+    const incident = w.fire('live-universe-failing', 1, 'critical');
+    w.lifecycle.notify(notice('live-universe-failing', 'critical'));
+    // Its acting deadline passes within the group's 5 s wait: the notification is held back.
+    leads = false;
+    await w.advance(10_000);
+    // Another rule fired meanwhile: the lifecycle did not follow it while it could not act.
+    const later = w.fire('memory-critical', 1, 'critical', 'green');
+    w.lifecycle.notify(notice('memory-critical', 'critical', { env: 'green', incident: later }));
+    expect(w.lifecycle.incidents.get(later)).toBeUndefined();
+    await w.advance(10_000);
+    expect(w.received).toEqual([]);
+    leads = true;
+    w.lifecycle.wake([
+      { incident, rule: 'live-universe-failing', env: 'blue', severity: 'critical', startedAt: T0 },
+      { incident: later, rule: 'memory-critical', env: 'green', severity: 'critical', startedAt: T0 + 10_000 },
+    ]);
+    await w.advance(1_000);
+    expect(w.lifecycle.incidents.get(later)?.state).toBe('firing');
+    const texts = w.to('slack').map((r) => `${r.at} ${String(r.body.text)}`);
+    expect(texts).toEqual([expect.stringMatching(/^20000 .*live-universe-failing/), expect.stringMatching(/^20000 .*memory-critical/)]);
+  });
+
   it('an incident the agent no longer has after a restart is resolved, with its resolved notices', async () => {
     const store = memoryLifecycleStore();
     const first = await start('', { store });
