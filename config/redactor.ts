@@ -135,12 +135,12 @@ function credentialsOfUrl(url: string): string[] {
     const userinfo = /^[a-z][a-z0-9+.-]*:\/\/([^/?#@]*)@/i.exec(url)?.[1];
     const colon = userinfo?.indexOf(':') ?? -1;
     if (userinfo === undefined) return [];
-    if (colon < 0) return [userinfo, safeDecode(userinfo)];
+    if (colon < 0) return ROLE_SCHEMES.test(url) ? [] : [userinfo, safeDecode(userinfo)];
     const password = userinfo.slice(colon + 1);
     return [password, safeDecode(password), userinfo, safeDecode(userinfo)];
   }
   const parts: string[] = [];
-  if (parsed.password || (parsed.username && !ROLE_SCHEMES.has(parsed.protocol))) {
+  if (parsed.password || (parsed.username && !ROLE_SCHEMES.test(url))) {
     const user = safeDecode(parsed.username);
     const password = safeDecode(parsed.password);
     parts.push(`${user}:${password}`, Buffer.from(`${user}:${password}`).toString('base64'));
@@ -155,7 +155,7 @@ function credentialsOfUrl(url: string): string[] {
  * Schemes whose user name is a role, never a credential: hidden, `postgres://greenlight@db/gl` made
  * "greenlight" a secret, and every log line and event that named the agent said `[redacted]`.
  */
-const ROLE_SCHEMES = new Set(['postgres:', 'postgresql:']);
+const ROLE_SCHEMES = /^postgres(?:ql)?:/i;
 
 /** A credential value and what it is made of: `Bearer X` → X; `Basic B64` → B64, `user:password`, password. */
 function credentialParts(value: string): string[] {

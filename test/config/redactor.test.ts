@@ -192,6 +192,8 @@ probes:
     ['no password: PGPASSWORD, ~/.pgpass or trust', 'postgres://greenlight@db.internal:5432/greenlight', []],
     ['the password in the query', 'postgresql://greenlight@db.internal/greenlight?password=db-Pass-5f2a9c', ['db-Pass-5f2a9c']],
     ['the password in the user information', 'postgres://greenlight:db-Pass-5f2a9c@db.internal/greenlight', ['db-Pass-5f2a9c', 'greenlight:db-Pass-5f2a9c']],
+    ['a text that is no valid URL (port 99999)', 'postgres://greenlight@127.0.0.1:99999/greenlight', []],
+    ['an upper-case scheme', 'POSTGRES://greenlight@db.internal/greenlight', []],
   ])(
     'takes the user name of a database URL for the role it is, %s (regression: "greenlight" was redacted from every log line and event)',
     (_name, databaseUrl, expected) => {
