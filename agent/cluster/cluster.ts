@@ -46,6 +46,12 @@ const MAX_HELD_EVENTS = 100_000;
 const RETRY_MS = 1_000;
 /** How often the history is read even without a notification. */
 const POLL_MS = 1_000;
+/**
+ * How many leases an agent whose takeover failed waits before it tries to lead again. What fails
+ * one agent's takeover (a shared row it cannot read) fails every agent's: without a pause they
+ * took the lease in turn every round, each term two events in the shared history and a new epoch.
+ */
+const TAKEOVER_HOLD_OFF_LEASES = 5;
 /** The newest events a fresh mirror is filled with at start. */
 const MIRROR_BACKFILL = 100_000;
 
@@ -147,6 +153,8 @@ export class Cluster {
   #members: MemberRow[] = [];
   /** When (monotonic) the last election round that went through asked: its answer is as of then. */
   #seenAt = Number.NEGATIVE_INFINITY;
+  /** After a failed takeover, this agent does not try to take the lease before this monotonic time. */
+  #holdOffUntil = Number.NEGATIVE_INFINITY;
   #tick: NodeJS.Timeout | undefined;
   #deadlineTimer: NodeJS.Timeout | undefined;
   /** Aborted when this agent stops acting for its term (its deadline, a new term, a resignation); a fresh one when it acts again. */
@@ -528,7 +536,7 @@ export class Cluster {
     const { leaseMs, renewMs } = this.#settings;
     const sent = performance.now();
     try {
-      const lease = await this.store.elect(this.#node, this.#url, leaseMs);
+      const lease = await this.store.elect(this.#node, this.#url, leaseMs, sent >= this.#holdOffUntil);
       this.#lease = lease;
       // As of when the question was sent, not when the answer was read: an answer that waited
       // out a pause of this process (SIGSTOP, a long GC) describes the lease before it.
@@ -566,7 +574,12 @@ export class Cluster {
     try {
       await this.#host!.takeOver(term);
     } catch (error) {
-      this.#logger.error({ err: error }, `the takeover failed: ${(error as Error).message}; giving the lease up`);
+      const holdOffMs = TAKEOVER_HOLD_OFF_LEASES * this.#settings.leaseMs;
+      this.#holdOffUntil = performance.now() + holdOffMs;
+      this.#logger.error(
+        { err: error },
+        `the takeover failed: ${(error as Error).message}; giving the lease up, and not trying to lead again for ${holdOffMs / 1_000}s`,
+      );
       this.#stepDown('its takeover failed');
       await this.store.release(term).catch(() => undefined);
       return;

@@ -26,7 +26,7 @@ import { createRequire } from 'node:module';
 import type pg from 'pg';
 import type { GreenlightEvent } from '../events/events.js';
 import type { FlagAuditEntry, FlagState } from '../flags/flag-store.js';
-import type { ActionRecord, StoredActionContext } from '../events/store.js';
+import { StoreError, type ActionRecord, type StoredActionContext } from '../events/store.js';
 
 /** Advisory lock keys (any 64-bit numbers that other users of the database are unlikely to pick). */
 const MIGRATION_LOCK = 0x67726e6c_01;
@@ -156,6 +156,25 @@ export interface Term {
 /** How long the client waits for any answer (the server's statement_timeout is a second less). */
 const QUERY_TIMEOUT_MS = 5_000;
 
+/**
+ * A JSON text of a shared row. One that is not JSON (edited by hand, damaged) is a StoreError that
+ * names the row and the statement that removes it: a pg error it is not, and taken for one it read
+ * as "the database is unavailable", with nothing to say which row to mend.
+ */
+function parseRow<T>(text: string, row: string, remove: string): T {
+  try {
+    return JSON.parse(text) as T;
+  } catch (error) {
+    throw new StoreError(
+      `the cluster database's ${row} is not JSON (${(error as Error).message}): restore it from a backup, or remove that one row to start it afresh: ${remove}`,
+      { cause: error },
+    );
+  }
+}
+
+/** A text as an SQL string literal, for the statements parseRow suggests. */
+const literal = (text: string) => `'${text.replaceAll("'", "''")}'`;
+
 const LEASE_HELD = 'SELECT 1 FROM greenlight_lease WHERE id = 1 AND holder = $1 AND epoch = $2 AND expires_at > now() FOR SHARE';
 
 /**
@@ -233,14 +252,15 @@ export class PgStore {
   /**
    * One election round for `node`: renew its own unexpired lease, or take one that expired (or
    * was released); a new term increments the epoch. Also marks `node` as seen. Returns the lease
-   * as it is after the round.
+   * as it is after the round. With `take` false it only marks `node` as seen and reads the lease.
    */
-  async elect(node: string, url: string, leaseMs: number): Promise<LeaseView> {
+  async elect(node: string, url: string, leaseMs: number, take = true): Promise<LeaseView> {
     await this.#pool.query(
       `INSERT INTO greenlight_members (name, url) VALUES ($1, $2)
        ON CONFLICT (name) DO UPDATE SET url = excluded.url, last_seen = now()`,
       [node, url],
     );
+    if (!take) return this.lease();
     const taken = await this.#pool.query<{ epoch: string }>(
       `UPDATE greenlight_lease AS l
           SET holder = $1, url = $2, expires_at = now() + $3::float8 * interval '1 millisecond',
@@ -455,12 +475,13 @@ export class PgStore {
   /** One piece of shared state. */
   async getState<T>(key: string): Promise<T | undefined> {
     const { rows } = await this.#pool.query<{ value: string }>('SELECT value FROM greenlight_state WHERE key = $1', [key]);
-    return rows[0] === undefined ? undefined : (JSON.parse(rows[0].value) as T);
+    return rows[0] === undefined ? undefined : stateValue<T>(key, rows[0].value);
   }
 
   /** The newest `limit` flag audit entries, oldest first. */
   async flagAudit(limit: number): Promise<FlagAuditEntry[]> {
     const { rows } = await this.#pool.query<{
+      id: string;
       time: string;
       actor: string;
       reason: string;
@@ -470,14 +491,17 @@ export class PgStore {
       new: string;
       outcome: FlagAuditEntry['outcome'];
     }>('SELECT * FROM (SELECT * FROM greenlight_flag_audit ORDER BY id DESC LIMIT $1) AS newest ORDER BY id', [limit]);
-    return rows.map((row) => ({ ...row, new: JSON.parse(row.new) as boolean | string }));
+    return rows.map(({ id, ...row }) => ({
+      ...row,
+      new: parseRow<boolean | string>(row.new, `flag audit entry ${id}`, `DELETE FROM greenlight_flag_audit WHERE id = ${id}`),
+    }));
   }
 
   /** Everything a new leader (or a starting agent) picks up: the shared state, the flag audit, the action journal, the alert lifecycle's records. */
   async snapshot(auditLimit: number): Promise<SharedSnapshot> {
     const state = new Map<string, unknown>();
     for (const row of (await this.#pool.query<{ key: string; value: string }>('SELECT key, value FROM greenlight_state')).rows)
-      state.set(row.key, JSON.parse(row.value));
+      state.set(row.key, stateValue(row.key, row.value));
     const actions = (
       await this.#pool.query<{
         incident: string;
@@ -494,16 +518,28 @@ export class PgStore {
       action: row.action,
       type: row.type,
       state: row.state,
-      context: JSON.parse(row.context) as StoredActionContext,
+      context: parseRow<StoredActionContext>(
+        row.context,
+        `action record ${row.action} of ${row.incident}`,
+        `DELETE FROM greenlight_actions WHERE incident = ${literal(row.incident)} AND action = ${literal(row.action)}`,
+      ),
       startedAt: Number(row.started_at),
       ...(row.finished_at === null ? {} : { finishedAt: Number(row.finished_at) }),
       ...(row.detail === null ? {} : { detail: row.detail }),
     }));
     const lifecycle = new Map<string, unknown[]>();
-    const records = await this.#pool.query<{ kind: string; record: string }>('SELECT kind, record FROM greenlight_alert_lifecycle ORDER BY kind, id');
+    const records = await this.#pool.query<{ kind: string; id: string; record: string }>(
+      'SELECT kind, id, record FROM greenlight_alert_lifecycle ORDER BY kind, id',
+    );
     for (const row of records.rows) {
       const kind = lifecycle.get(row.kind) ?? [];
-      kind.push(JSON.parse(row.record));
+      kind.push(
+        parseRow(
+          row.record,
+          `${row.kind} record ${row.id}`,
+          `DELETE FROM greenlight_alert_lifecycle WHERE kind = ${literal(row.kind)} AND id = ${literal(row.id)}`,
+        ),
+      );
       lifecycle.set(row.kind, kind);
     }
     return { state, audit: await this.flagAudit(auditLimit), actions, lifecycle };
@@ -631,6 +667,11 @@ export class PgStore {
   async close(): Promise<void> {
     await this.#pool.end();
   }
+}
+
+/** A value of greenlight_state. */
+function stateValue<T>(key: string, value: string): T {
+  return parseRow<T>(value, `shared ${key} (greenlight_state)`, `DELETE FROM greenlight_state WHERE key = ${literal(key)}`);
 }
 
 /** A pg error as a log line may show it: the message and SQLSTATE, never the client attached to it. */

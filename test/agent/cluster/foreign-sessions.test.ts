@@ -88,3 +88,24 @@ describe('an event row of the shared history whose data is not a JSON object', (
     }
   });
 });
+
+describe('a row of the shared state edited by hand into something that is not JSON', () => {
+  it('names the row and how to remove it, at a takeover and at a start, and the agents do not take the lease in turn every round meanwhile (regression: a new epoch and two events every 250 ms, with only a JSON.parse message)', async () => {
+    const { w, sql } = await cluster(['a', 'b']);
+    const leader = await w.leader();
+    const survivor = leader === 'a' ? 'b' : 'a';
+    await sql.query("UPDATE greenlight_state SET value = '{bad' WHERE key = 'incidents'");
+    w.agents.get(leader)!.child.kill('SIGKILL');
+    const remedy = "remove that one row to start it afresh: DELETE FROM greenlight_state WHERE key = 'incidents'";
+    await waitUntil(() => w.agents.get(survivor)!.output.join('').includes(remedy), `${survivor}'s takeover to fail, naming the row`, 30_000);
+    const epoch = async () => Number((await sql.query<{ epoch: string }>('SELECT epoch FROM greenlight_lease')).rows[0]!.epoch);
+    const failed = await epoch();
+    // A start reads the same row: it stops with the same words.
+    await expect(w.start('c')).rejects.toThrow(remedy);
+    // The survivor holds off (5 leases, 10 s) before it tries to lead again: the epoch stays.
+    expect(await epoch()).toBe(failed);
+    await sql.query("UPDATE greenlight_state SET value = '{}' WHERE key = 'incidents'");
+    await waitUntil(async () => (await w.view(survivor)).leader === survivor, `${survivor} to lead once the row is mended`, 30_000);
+    expect(running(w, survivor)).toBe(true);
+  });
+});
