@@ -569,7 +569,10 @@ export class Agent {
       }
       if (key === 'flags' || key === '*') {
         const saved = await cluster.store.getState<FlagState>('flags');
-        if (saved) this.flags.restore({ ...saved, audit: await cluster.store.flagAudit(this.flags.auditLimit) });
+        // No flags in the database: nobody changed one yet, so the cluster's are the config's. A
+        // change this agent made that the database refused (it no longer led) is undone either way.
+        const audit = await cluster.store.flagAudit(this.flags.auditLimit);
+        this.flags.restore(saved ? { ...saved, audit } : { values: this.flags.initialValues(), versions: {}, audit });
       }
     } catch (error) {
       this.#logger.warn(`could not read the shared ${key === '*' ? 'state' : key} from the cluster: ${(error as Error).message}`);

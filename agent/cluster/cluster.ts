@@ -381,9 +381,12 @@ export class Cluster {
   async #fenced(doing: string, write: Promise<Refusal>): Promise<void> {
     const refusal = await write;
     if (refusal === undefined) return;
-    this.#logger.warn(`${doing} for the cluster was refused: ${refusal}`);
+    this.#logger.warn(`${doing} for the cluster was refused: ${refusal}; reading the shared state again`);
     this.#refusals++;
     this.#lastRefusal = `${doing} was refused: ${refusal}`;
+    // What this agent holds (a flag change it made while it led) is not the cluster's: left as it
+    // is, a deposed leader would answer flags and OFREP from it until the next change anywhere.
+    this.#host?.sharedChanged('*');
   }
 
   /**

@@ -119,6 +119,8 @@ export class FlagStore {
   readonly environments: readonly string[];
   readonly #values = new Map<string, Map<string, boolean>>();
   readonly #versions = new Map<string, number>();
+  /** The values the config starts with (the defaults and `flags.initial`), per environment. */
+  readonly #initial = new Map<string, FlagValues>();
   readonly #audit: FlagAuditEntry[] = [];
   readonly #auditLimit: number;
   readonly #readOnlyOnEmergency: boolean;
@@ -146,6 +148,7 @@ export class FlagStore {
       const values = new Map(FLAG_DEFINITIONS.map((definition) => [definition.name, definition.default]));
       for (const [flag, value] of Object.entries(initial[env] ?? {})) values.set(flag, value);
       this.#values.set(env, values);
+      this.#initial.set(env, Object.fromEntries(values));
       this.#versions.set(env, 0);
     }
     for (const [env, values] of this.#values) for (const [flag, value] of values) this.#onChange(env, flag, value);
@@ -265,6 +268,11 @@ export class FlagStore {
     };
   }
 
+  /** The values the config starts with (the defaults and `flags.initial`): what a cluster whose database holds no flags has. */
+  initialValues(): Record<string, FlagValues> {
+    return Object.fromEntries(this.#initial);
+  }
+
   /** Everything the store holds, as plain JSON. */
   snapshot(): FlagSnapshot {
     return { ...this.state(), audit: this.audit() };
@@ -273,21 +281,26 @@ export class FlagStore {
   /**
    * Take back what `snapshot()` wrote, without events: the state was already announced when it
    * changed. Environments and flags the store no longer knows are dropped, and locked flags keep
-   * their locked value whatever the snapshot says. Calls onChange for every value that moves.
+   * their locked value whatever the snapshot says. Calls onChange for every value that moves. An
+   * environment whose values move without a version in the snapshot gets the next version, so that
+   * a client holding the last one (OFREP's ETag) does not keep the values it had.
    */
   restore(snapshot: FlagSnapshot): void {
     for (const env of this.environments) {
       const saved = snapshot.values[env];
       if (saved === undefined) continue;
       const values = this.#values.get(env)!;
+      let moved = false;
       for (const [flag, value] of Object.entries(saved)) {
         const definition = DEFINITIONS.get(flag);
         if (definition === undefined || definition.locked || typeof value !== 'boolean' || values.get(flag) === value) continue;
         values.set(flag, value);
+        moved = true;
         this.#onChange(env, flag, value);
       }
       const version = snapshot.versions[env];
       if (typeof version === 'number' && Number.isSafeInteger(version) && version >= 0) this.#versions.set(env, version);
+      else if (moved) this.#versions.set(env, this.#versions.get(env)! + 1);
     }
     this.#audit.splice(0, this.#audit.length, ...snapshot.audit.slice(-this.#auditLimit).map((entry) => ({ ...entry })));
   }

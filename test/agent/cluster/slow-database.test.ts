@@ -145,3 +145,43 @@ describe('an acknowledged change survives the leader', () => {
     expect(silences.silences.map((s) => s.id)).toContain(silenceID);
   });
 });
+
+describe('a flag change the database refused to a leader that was paused before writing it', () => {
+  it.each([
+    ['with no flag changed in the cluster before', false],
+    ['after an earlier change', true],
+  ])(
+    "does not stay on that agent once it follows, %s: it answers the cluster's flags again (regression: its flags and OFREP kept the refused value until the next change anywhere)",
+    async (_case, earlier) => {
+      const { w, a, db } = await leaderBehindProxy();
+      await w.start('b');
+      await waitUntil(async () => (await w.view('b')).leader === 'a', 'b to follow a');
+      if (earlier) {
+        const first = await fetch(`${a.base}/api/v1/flags`, {
+          method: 'PUT',
+          headers: { authorization: `Bearer ${CLUSTER_ADMIN}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ set: { READ_ONLY_MODE: true }, reason: 'an earlier change' }),
+        });
+        expect(first.status).toBe(200);
+      }
+      // A fenced write is a transaction of several statements: 300 ms each keeps it in flight.
+      db.delayMs = 300;
+      const answer = fetch(`${a.base}/api/v1/flags`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${CLUSTER_ADMIN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ set: { CIRCUIT_BREAKER: true }, reason: 'refused after a pause' }),
+      });
+      const breaker = async (name: string) =>
+        (await w.agents.get(name)!.get<{ environments: Record<string, Record<string, boolean>> }>('/api/v1/flags')).environments.blue?.CIRCUIT_BREAKER;
+      // Applied on a (its answer waits for the database), then a is paused past its lease.
+      await waitUntil(async () => (await breaker('a')) === true, 'a to apply the change');
+      a.child.kill('SIGSTOP');
+      await waitUntil(async () => (await w.view('b')).leader === 'b', 'b to take over', 30_000);
+      db.delayMs = 0;
+      a.child.kill('SIGCONT');
+      expect((await answer).status).toBe(503);
+      await waitUntil(async () => (await breaker('a')) === false, "a to answer the cluster's flags again", 30_000);
+      expect(await breaker('b')).toBe(false);
+    },
+  );
+});
