@@ -4,24 +4,29 @@
  * incident's escalation stops (and PagerDuty hears `acknowledge`); its alerts still resolve as
  * usual. `ack` takes ROLLBACK_TOKEN or ADMIN_TOKEN — whoever is on call can acknowledge.
  */
+import { z } from 'zod';
 import { UsageError } from '../../../config/errors.js';
 import type { CommandIo } from '../cli.js';
 import { ApiError, createApiClient, exitCode } from './api-client.js';
 import { operatorName } from './operator-name.js';
 import { ACK_USAGE } from '../command-usage.js';
 
-interface IncidentView {
-  id: string;
-  rule: string;
-  env: string;
-  severity: string;
-  state: 'firing' | 'acknowledged' | 'resolved';
-  startedAt: string;
-  escalationLevel: number;
-  acknowledgedBy: string | null;
-  nextEscalationAt: string | null;
-  policy: string | null;
-}
+/** An incident as GET /api/v1/incidents and POST /api/v1/incidents/ack answer it. */
+const IncidentView = z.looseObject({
+  id: z.string(),
+  rule: z.string(),
+  env: z.string(),
+  severity: z.string(),
+  state: z.enum(['firing', 'acknowledged', 'resolved']),
+  startedAt: z.string(),
+  escalationLevel: z.number(),
+  acknowledgedBy: z.string().nullable(),
+  nextEscalationAt: z.string().nullable(),
+  policy: z.string().nullable(),
+});
+type IncidentView = z.output<typeof IncidentView>;
+const IncidentList = z.looseObject({ incidents: z.array(IncidentView) });
+const AckAnswer = z.looseObject({ incident: IncidentView, alreadyAcknowledged: z.boolean().optional() });
 
 type Args = { values: Record<string, string | boolean | undefined>; positionals: string[] };
 
@@ -30,7 +35,7 @@ export async function ackCommand({ values, positionals }: Args, io: CommandIo): 
   const client = createApiClient({ url: str(values.url), env: io.env });
   return exitCode('ack', ACK_USAGE, io, async () => {
     if (positionals.length !== 1) {
-      const open = await client.call<{ incidents: IncidentView[] }>('GET', '/api/v1/incidents?state=open').catch(() => undefined);
+      const open = await client.call('GET', '/api/v1/incidents?state=open', { answer: IncidentList }).catch(() => undefined);
       const list = open && open.incidents.length > 0 ? `\nopen incidents:\n${incidentTable(open.incidents)}` : '';
       throw new UsageError(
         `${positionals.length === 0 ? 'say which incident' : 'one incident at a time'}, such as greenlight ack live-universe-failing#3${list}`,
@@ -38,8 +43,9 @@ export async function ackCommand({ values, positionals }: Args, io: CommandIo): 
     }
     const by = operatorName(str(values.by), '--by', io.env);
     const comment = str(values.comment);
-    const answer = await client.call<{ incident: IncidentView; alreadyAcknowledged?: boolean }>('POST', '/api/v1/incidents/ack', {
+    const answer = await client.call('POST', '/api/v1/incidents/ack', {
       auth: 'rollback',
+      answer: AckAnswer,
       body: { incident: positionals[0], by, ...(comment === undefined ? {} : { comment }) },
     });
     if (values.json === true) io.out(JSON.stringify(answer, null, 2));
@@ -57,7 +63,7 @@ export async function incidentsCommand({ values, positionals }: Args, io: Comman
   if (positionals.length > 0) throw new UsageError(`incidents takes no arguments, got ${positionals.join(' ')}`);
   const client = createApiClient({ url: str(values.url), env: io.env });
   try {
-    const { incidents } = await client.call<{ incidents: IncidentView[] }>('GET', `/api/v1/incidents${values.all === true ? '' : '?state=open'}`);
+    const { incidents } = await client.call('GET', `/api/v1/incidents${values.all === true ? '' : '?state=open'}`, { answer: IncidentList });
     if (values.json === true) io.out(JSON.stringify({ incidents }, null, 2));
     else io.out(incidents.length === 0 ? 'no open incidents' : incidentTable(incidents));
     return 0;

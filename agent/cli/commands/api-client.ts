@@ -4,6 +4,7 @@
  * Tokens go into the Authorization header and nowhere else: no message, no error, no log.
  */
 import type { Dispatcher } from 'undici';
+import type { z } from 'zod';
 import { getGlobalDispatcher } from '../../../probes/undici-core.js';
 import { GreenlightError, UsageError } from '../../../config/errors.js';
 import type { CommandIo } from '../cli.js';
@@ -50,17 +51,30 @@ export interface ApiClientOptions {
   timeoutMs?: number;
 }
 
+/**
+ * What a command reads from an answer, as a zod schema: every answer is checked against its
+ * command's before the command sees it. Loose objects (z.looseObject) keep what the schema does
+ * not name, so `--json` prints the answer whole. An answer of another shape (a proxy's or another
+ * program's JSON that carries the agent's header, an agent of another version) is an ApiError,
+ * never a success printed with `undefined` in it nor a crash.
+ */
+export type AnswerShape = z.ZodType;
+
 export interface ApiClient {
   /** The agent's address as it may be printed (without credentials). */
   readonly displayUrl: string;
-  /** Send `body` as JSON, resolve with the parsed 2xx answer, or throw ApiError. */
-  call<T = unknown>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, options?: { auth?: ApiAuth; body?: unknown }): Promise<T>;
+  /** Send `body` as JSON, resolve with the 2xx answer once it has the shape `answer`, or throw ApiError. */
+  call<S extends AnswerShape>(
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+    path: string,
+    options: { auth?: ApiAuth; body?: unknown; answer: S },
+  ): Promise<z.output<S>>;
   /**
-   * POST `body` asking for NDJSON, and hand each parsed line to `onLine` as it arrives (a
-   * promotion's progress); resolves when the agent ends the answer. No deadline between lines:
-   * the agent sends one at least every 10 s. Throws ApiError like `call`.
+   * POST `body` asking for NDJSON, and hand each line to `onLine` as it arrives (a promotion's
+   * progress) once it has the shape `line`; resolves when the agent ends the answer. No deadline
+   * between lines: the agent sends one at least every 10 s. Throws ApiError like `call`.
    */
-  stream(path: string, options: { auth?: ApiAuth; body?: unknown; onLine: (line: unknown) => void }): Promise<void>;
+  stream<S extends AnswerShape>(path: string, options: { auth?: ApiAuth; body?: unknown; line: S; onLine: (line: z.output<S>) => void }): Promise<void>;
 }
 
 /** Throws UsageError for a `--url` that is not an http(s) URL. */
@@ -71,7 +85,11 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
 
   return {
     displayUrl,
-    async call<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, call: { auth?: ApiAuth; body?: unknown } = {}): Promise<T> {
+    async call<S extends AnswerShape>(
+      method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+      path: string,
+      call: { auth?: ApiAuth; body?: unknown; answer: S },
+    ): Promise<z.output<S>> {
       const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'greenlight-cli' };
       const auth = call.auth ?? 'none';
       if (auth !== 'none') headers.authorization = `Bearer ${tokenFor(auth, options.env)}`;
@@ -109,7 +127,7 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
             response.statusCode,
             text,
           );
-        return parsed as T;
+        return shaped(call.answer, parsed, response, `${method} ${path}`, displayUrl);
       }
       throw new ApiError(`HTTP ${response.statusCode}: ${errorText(parsed, text, response.statusCode, auth)}`, response.statusCode, parsed ?? text);
     },
@@ -147,10 +165,12 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
           for (let newline = pending.indexOf('\n'); newline >= 0; newline = pending.indexOf('\n')) {
             const line = pending.slice(0, newline).trim();
             pending = pending.slice(newline + 1);
-            if (line !== '') call.onLine(JSON.parse(line));
+            if (line !== '') call.onLine(shaped(call.line, JSON.parse(line), response, `POST ${path}`, displayUrl));
           }
         }
       } catch (error) {
+        // A line of another shape says so itself; anything else broke the answer off.
+        if (error instanceof ApiError) throw error;
         throw new ApiError(`agent at ${displayUrl} broke off its answer to POST ${path}: ${(error as Error).message}`, response.statusCode, undefined, {
           cause: error,
         });
@@ -257,6 +277,24 @@ export async function exitCode(command: string, usage: string, io: CommandIo, ru
     }
     throw error;
   }
+}
+
+/**
+ * `value` (a 2xx answer, or a line of one) checked against `shape`: the parsed value, or an
+ * ApiError naming the first thing that differs and the version the answer claims. Nothing of the
+ * answer's text is quoted beyond the schema's path: it is not an agent's.
+ */
+function shaped<S extends AnswerShape>(shape: S, value: unknown, response: Dispatcher.ResponseData, request: string, displayUrl: string): z.output<S> {
+  const result = shape.safeParse(value);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const where = issue === undefined || issue.path.length === 0 ? 'the answer' : issue.path.map(String).join('.');
+  const version = response.headers[AGENT_HEADER];
+  throw new ApiError(
+    `agent at ${displayUrl} answered ${request} with JSON that is not greenlight's answer (${where}: ${issue?.message ?? 'unexpected'}; it says it is version ${JSON.stringify(String(version).slice(0, 40))}): is --url a greenlight agent, of the same version as this CLI?`,
+    response.statusCode,
+    value,
+  );
 }
 
 /**

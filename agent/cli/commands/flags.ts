@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { UsageError } from '../../../config/errors.js';
 import type { CommandIo } from '../cli.js';
 import { ApiError, createApiClient, exitCode } from './api-client.js';
@@ -7,18 +8,22 @@ import { FLAGS_USAGE } from '../command-usage.js';
 const TRUE_WORDS = new Set(['true', 'on', '1']);
 const FALSE_WORDS = new Set(['false', 'off', '0']);
 
-interface FlagsView {
-  activeEnvironment: string;
-  locked: string[];
-  environments: Record<string, Record<string, boolean>>;
-}
+/** GET /api/v1/flags. */
+const FlagsView = z.looseObject({
+  activeEnvironment: z.string(),
+  locked: z.array(z.string()),
+  environments: z.record(z.string(), z.record(z.string(), z.boolean())),
+});
+type FlagsView = z.output<typeof FlagsView>;
 
-interface ChangeAnswer {
-  envs: string[];
-  changed: { flag: string; env: string; old: boolean; new: boolean }[];
+/** PUT /api/v1/flags and POST /api/v1/flags/emergency-rollback. */
+const ChangeAnswer = z.looseObject({
+  envs: z.array(z.string()),
+  changed: z.array(z.looseObject({ flag: z.string(), env: z.string(), old: z.boolean(), new: z.boolean() })),
   /** The agent runs with --dry-run: `changed` is what would have changed. */
-  dryRun?: boolean;
-}
+  dryRun: z.boolean().optional(),
+});
+type ChangeAnswer = z.output<typeof ChangeAnswer>;
 
 /**
  * `greenlight flags list|set K=V…|emergency-rollback`: the feature flags of a running agent.
@@ -44,7 +49,7 @@ async function runFlags(args: { values: Record<string, string | boolean | undefi
       if (rest.length > 0) throw new UsageError(`list takes no arguments, got ${rest.join(' ')}`);
       if (reason !== undefined) throw new UsageError('list takes no --reason');
       const client = createApiClient({ url: str(values.url), env: io.env });
-      const view = await client.call<FlagsView>('GET', '/api/v1/flags');
+      const view = await client.call('GET', '/api/v1/flags', { answer: FlagsView });
       const shown = env === undefined || env === 'all' ? Object.keys(view.environments) : [env === 'live' ? view.activeEnvironment : env];
       if (!shown.every((name) => name in view.environments)) {
         throw new ApiError(
@@ -60,8 +65,9 @@ async function runFlags(args: { values: Record<string, string | boolean | undefi
       const set = parseAssignments(rest);
       if (reason?.trim() === '') throw new UsageError('--reason is empty: say why, or leave it out (the audit trail then says who set the flags from the CLI)');
       const client = createApiClient({ url: str(values.url), env: io.env });
-      const answer = await client.call<ChangeAnswer>('PUT', '/api/v1/flags', {
+      const answer = await client.call('PUT', '/api/v1/flags', {
         auth: 'admin',
+        answer: ChangeAnswer,
         body: { set, reason: reason ?? `set from the CLI by ${operatorName(undefined, '--reason', io.env)}`, ...(env === undefined ? {} : { env }) },
       });
       report(answer, json, io, `flags already had these values on ${answer.envs.join(' and ')}; nothing changed`);
@@ -71,8 +77,9 @@ async function runFlags(args: { values: Record<string, string | boolean | undefi
       if (rest.length > 0) throw new UsageError(`emergency-rollback takes no arguments, got ${rest.join(' ')}`);
       const client = createApiClient({ url: str(values.url), env: io.env });
       const who = operatorName(undefined, '--reason', io.env);
-      const answer = await client.call<ChangeAnswer>('POST', '/api/v1/flags/emergency-rollback', {
+      const answer = await client.call('POST', '/api/v1/flags/emergency-rollback', {
         auth: 'rollback',
+        answer: ChangeAnswer,
         body: { reason: reason ?? `emergency rollback from the CLI by ${who}`, ...(env === undefined ? {} : { env }) },
       });
       report(answer, json, io, `${answer.envs.join(' and ')} already in emergency-rollback state; nothing changed`);

@@ -4,16 +4,32 @@
  * only while that environment is idle; probing, rules, rollbacks and flags go on unchanged.
  * `start` and `stop` need ADMIN_TOKEN.
  */
+import { z } from 'zod';
 import { UsageError } from '../../../config/errors.js';
 import { parseDuration, parseTimestamp, TIMESTAMP_FORM } from '../../../config/units.js';
-import type { MaintenanceView } from '../../alerts/maintenance.js';
 import type { CommandIo } from '../cli.js';
 import { createApiClient, exitCode } from './api-client.js';
 import { operatorName } from './operator-name.js';
 import { MAINTENANCE_USAGE } from '../command-usage.js';
 
 /** A window as the API answers it: open ones say whether they mute now. */
-type WindowView = MaintenanceView & { muting?: boolean };
+const WindowView = z.looseObject({
+  name: z.string().nullable(),
+  kind: z.enum(['ad-hoc', 'recurring']),
+  env: z.string(),
+  startsAt: z.string(),
+  endsAt: z.string(),
+  reason: z.string(),
+  createdBy: z.string().nullable(),
+  muting: z.boolean().optional(),
+});
+const StartAnswer = z.looseObject({ window: WindowView });
+const StopAnswer = z.looseObject({ ended: z.array(WindowView) });
+const MaintenanceList = z.looseObject({
+  environments: z.record(z.string(), z.looseObject({ open: z.boolean(), muting: z.boolean() })),
+  open: z.array(WindowView),
+  upcoming: z.array(WindowView),
+});
 
 type Args = { values: Record<string, string | boolean | undefined>; positionals: string[] };
 
@@ -39,8 +55,9 @@ async function runMaintenance({ values, positionals }: Args, io: CommandIo): Pro
         throw new UsageError(`--for ${JSON.stringify(forText)} is not a duration such as 30m or 2h`);
       if (until !== undefined && parseTimestamp(until) === undefined) throw new UsageError(`--until ${JSON.stringify(until)} is not ${TIMESTAMP_FORM}`);
       const by = byOf(values, io);
-      const answer = await client().call<{ window: WindowView }>('POST', '/api/v1/maintenance', {
+      const answer = await client().call('POST', '/api/v1/maintenance', {
         auth: 'admin',
+        answer: StartAnswer,
         body: { env, ...(forText === undefined ? { until } : { for: forText }), reason, by },
       });
       const { window } = answer;
@@ -58,8 +75,9 @@ async function runMaintenance({ values, positionals }: Args, io: CommandIo): Pro
     case 'stop': {
       if (!env) throw new UsageError('stop needs --env NAME');
       const by = byOf(values, io);
-      const answer = await client().call<{ ended: WindowView[] }>('DELETE', `/api/v1/maintenance/${encodeURIComponent(env)}?by=${encodeURIComponent(by)}`, {
+      const answer = await client().call('DELETE', `/api/v1/maintenance/${encodeURIComponent(env)}?by=${encodeURIComponent(by)}`, {
         auth: 'admin',
+        answer: StopAnswer,
       });
       if (values.json === true) io.out(JSON.stringify(answer, null, 2));
       else
@@ -70,10 +88,7 @@ async function runMaintenance({ values, positionals }: Args, io: CommandIo): Pro
       return 0;
     }
     case 'list': {
-      const view = await client().call<{ environments: Record<string, { open: boolean; muting: boolean }>; open: WindowView[]; upcoming: WindowView[] }>(
-        'GET',
-        '/api/v1/maintenance',
-      );
+      const view = await client().call('GET', '/api/v1/maintenance', { answer: MaintenanceList });
       if (values.json === true) {
         io.out(JSON.stringify(view, null, 2));
         return 0;

@@ -1,11 +1,62 @@
+import { z } from 'zod';
 import { UsageError } from '../../../config/errors.js';
 import { parseDuration } from '../../../config/units.js';
 import type { CommandIo } from '../cli.js';
-import type { GreenlightEvent } from '../../events/events.js';
-import type { PromoteLine, PromoteResult } from '../../promote/promotion.js';
+import type { PromoteResult } from '../../promote/promotion.js';
 import { ApiError, createApiClient } from './api-client.js';
 import { PROMOTE_USAGE } from '../command-usage.js';
 import { escapeControls } from '../../telemetry/terminal-text.js';
+
+/** What the summary reads of a promotion's result. */
+type PromoteSummary = Pick<PromoteResult, 'ok' | 'from' | 'to' | 'live' | 'switched' | 'rolledBack' | 'interrupted' | 'reason' | 'durationMs'> & {
+  failedStep: string | null;
+  steps: { step: string; ok: boolean; durationMs: number }[];
+};
+
+/** The events formatLine prints; any other event of the answer is passed over. */
+const PRINTED_EVENTS = new Set(['promote.started', 'promote.step', 'switch.step_succeeded', 'switch.step_failed']);
+
+/**
+ * A line of the agent's NDJSON answer (agent/promote/promotion.ts PromoteLine, and `detached`),
+ * as far as this command reads it: the result decides the exit code, and a line that only looks
+ * like one (`{"type":"result","ok":true}`) must not pass for a promotion done.
+ */
+const PromoteLineShape = z.union([
+  z.looseObject({
+    type: z.literal('result'),
+    ok: z.boolean(),
+    from: z.string(),
+    to: z.string(),
+    live: z.string(),
+    switched: z.boolean(),
+    rolledBack: z.boolean(),
+    interrupted: z.boolean().optional(),
+    failedStep: z.string().nullable(),
+    reason: z.string().nullable(),
+    durationMs: z.number(),
+    steps: z.array(z.looseObject({ step: z.string(), ok: z.boolean(), durationMs: z.number() })),
+  }),
+  z.looseObject({ type: z.literal('detached'), message: z.string() }),
+  z.looseObject({ type: z.literal('progress'), step: z.string(), message: z.string() }),
+  z.looseObject({
+    type: z.literal('promote.started'),
+    data: z.looseObject({ promotion: z.string(), from: z.string(), to: z.string(), watchMs: z.number(), reason: z.string().nullish() }),
+  }),
+  z.looseObject({
+    type: z.literal('promote.step'),
+    data: z.looseObject({ ok: z.boolean(), step: z.string(), durationMs: z.number(), detail: z.string() }),
+  }),
+  z.looseObject({
+    type: z.literal('switch.step_succeeded'),
+    data: z.looseObject({ switch: z.string(), step: z.string(), durationMs: z.number(), detail: z.string() }),
+  }),
+  z.looseObject({
+    type: z.literal('switch.step_failed'),
+    data: z.looseObject({ switch: z.string(), step: z.string(), durationMs: z.number(), reason: z.string() }),
+  }),
+  z.looseObject({ type: z.string().refine((type) => !['result', 'detached', 'progress'].includes(type) && !PRINTED_EVENTS.has(type)) }),
+]);
+type PromoteLineShape = z.output<typeof PromoteLineShape>;
 
 /**
  * `greenlight promote --to green`: a health-gated switch through the running agent (ADMIN_TOKEN).
@@ -35,7 +86,7 @@ export async function promoteCommand(values: Record<string, string | boolean | u
   };
 
   const client = createApiClient({ url: typeof values.url === 'string' ? values.url : undefined, env: io.env });
-  let result: PromoteResult | undefined;
+  let result: PromoteSummary | undefined;
   let detached = false;
   let last: string | undefined;
   try {
@@ -44,13 +95,13 @@ export async function promoteCommand(values: Record<string, string | boolean | u
     await client.stream('/api/v1/promote', {
       auth: 'admin',
       body,
-      onLine: (raw) => {
-        const line = raw as PromoteLine | { type: 'detached'; message: string };
+      line: PromoteLineShape,
+      onLine: (line) => {
         if (json) io.out(JSON.stringify(line));
-        if (line.type === 'result') result = line;
+        if (line.type === 'result') result = line as PromoteSummary;
         else if (line.type === 'detached') {
           detached = true;
-          if (!json) io.out(`↪ ${escapeControls(line.message)}`);
+          if (!json) io.out(`↪ ${escapeControls(String(line.message))}`);
         } else if (!json) {
           const text = formatLine(line);
           if (text !== undefined && text !== last) io.out(text);
@@ -81,15 +132,16 @@ export async function promoteCommand(values: Record<string, string | boolean | u
  * are written out (the CLI's last pass keeps newlines and greenlight's own colors, which a target
  * could use to forge a line of the verdict).
  */
-export function formatLine(line: PromoteLine): string | undefined {
+export function formatLine(line: PromoteLineShape): string | undefined {
   const text = describeLine(line);
   return text === undefined ? undefined : escapeControls(text);
 }
 
-function describeLine(line: PromoteLine): string | undefined {
-  if (line.type === 'progress') return `   ${line.step}: ${line.message}`;
-  const event = line as GreenlightEvent;
+function describeLine(line: PromoteLineShape): string | undefined {
+  const event = line as Extract<PromoteLineShape, { type: 'progress' | 'promote.started' | 'promote.step' | 'switch.step_succeeded' | 'switch.step_failed' }>;
   switch (event.type) {
+    case 'progress':
+      return `   ${event.step}: ${event.message}`;
     case 'promote.started':
       return `promotion ${event.data.promotion}: ${event.data.from} → ${event.data.to}, watch ${seconds(event.data.watchMs)}${event.data.reason ? `, reason: ${event.data.reason}` : ''}`;
     case 'promote.step':
@@ -107,7 +159,7 @@ function describeLine(line: PromoteLine): string | undefined {
 }
 
 /** The closing lines: the verdict, where traffic is, and each step's time. */
-export function summarize(result: PromoteResult): string {
+export function summarize(result: PromoteSummary): string {
   const steps = result.steps.map((s) => `${s.ok ? '✅' : '❌'} ${s.step} ${seconds(s.durationMs)}`).join(' · ');
   if (result.ok) return `summary: ✅ promoted ${result.from} → ${result.to} in ${seconds(result.durationMs)}; ${result.to} is live\n         ${steps}`;
   const where = result.rolledBack

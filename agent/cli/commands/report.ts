@@ -8,6 +8,7 @@
  * agent (`--url`, default http://127.0.0.1:9464) for the JSON and renders it here. Exit 0 printed,
  * 1 the agent or the databases could not be read, 2 a usage mistake or a bad config.
  */
+import { z } from 'zod';
 import { UsageError } from '../../../config/errors.js';
 import { SloBook, sloDefinitions, sloStatus } from '../../../probes/slo-window.js';
 import { sloWindows } from '../../../rules/rule-evaluator.js';
@@ -22,6 +23,105 @@ import { DEFAULT_SINCE, parseSince } from '../../reports/report-time.js';
 import { RollupStore } from '../../reports/rollup-store.js';
 import { Store } from '../../events/store.js';
 import { ApiError, createApiClient } from './api-client.js';
+
+const Ms = z.number().nullable();
+const Day = z.looseObject({
+  date: z.string(),
+  probes: z.number(),
+  failures: z.number(),
+  errorRatio: z.number(),
+  p50Ms: z.number(),
+  p95Ms: z.number(),
+  p99Ms: z.number(),
+  meanMs: z.number(),
+});
+const Deployments = z.looseObject({
+  total: z.number(),
+  succeeded: z.number(),
+  failed: z.number(),
+  rolledBack: z.number(),
+  unfinished: z.number(),
+  successRate: z.number().nullable(),
+  weeks: z.array(
+    z.looseObject({
+      week: z.string(),
+      from: z.string(),
+      total: z.number(),
+      succeeded: z.number(),
+      failed: z.number(),
+      rolledBack: z.number(),
+      successRate: z.number().nullable(),
+    }),
+  ),
+  promotions: z.array(
+    z.looseObject({
+      id: z.string(),
+      from: z.string(),
+      to: z.string(),
+      kind: z.string(),
+      emergency: z.boolean(),
+      startedAt: z.string(),
+      endedAt: z.string().nullable(),
+      outcome: z.enum(['succeeded', 'failed', 'rolledBack', 'unfinished']),
+      step: z.string().nullable(),
+      reason: z.string().nullable(),
+      week: z.string(),
+    }),
+  ),
+});
+
+/**
+ * GET /api/v1/report as the renderers read it (agent/reports/report-builder.ts Report). What it
+ * lets through is assigned to a Report in reportCommand, so the compiler keeps the two in step.
+ */
+const ReportAnswer = z.looseObject({
+  generatedAt: z.string(),
+  period: z.looseObject({ since: z.string(), from: z.string(), to: z.string(), timezone: z.string() }),
+  activeEnvironment: z.string().nullable(),
+  environments: z.record(
+    z.string(),
+    z.looseObject({ probes: z.number(), failures: z.number(), errorRatio: Ms, p50Ms: Ms, p95Ms: Ms, meanMs: Ms, days: z.array(Day) }),
+  ),
+  deployments: Deployments,
+  rollbacks: z.array(
+    z.looseObject({
+      at: z.string(),
+      from: z.string(),
+      to: z.string(),
+      rule: z.string().nullable(),
+      incident: z.string().nullable(),
+      trigger: z.enum(['rule', 'manual', 'promotion']),
+      detectMs: Ms,
+      switchMs: Ms,
+      promotion: z.string().nullable(),
+      reason: z.string(),
+    }),
+  ),
+  incidents: z.array(
+    z.looseObject({
+      id: z.string(),
+      rule: z.string(),
+      env: z.string().nullable(),
+      severity: z.string(),
+      state: z.enum(['firing', 'resolved']),
+      startedAt: z.string(),
+      resolvedAt: z.string().nullable(),
+      durationMs: Ms,
+      detectMs: Ms,
+      rolledBack: z.boolean(),
+    }),
+  ),
+  topFailingProbes: z.array(z.looseObject({ probe: z.string(), env: z.string(), probes: z.number(), failures: z.number(), errorRatio: z.number() })),
+  slo: z.array(z.looseObject({ name: z.string(), objective: z.number(), periodMs: z.number(), budgetRemaining: z.number().nullable() })),
+  summary: z.looseObject({
+    probes: z.number(),
+    failures: z.number(),
+    errorRatio: z.number().nullable(),
+    rollbacks: z.looseObject({ count: z.number(), medianDetectMs: Ms, medianSwitchMs: Ms }),
+    incidents: z.looseObject({ total: z.number(), critical: z.number(), warning: z.number(), open: z.number(), medianResolveMs: Ms }),
+  }),
+  coverage: z.looseObject({ rollupsFrom: z.string().nullable(), eventsFrom: z.string().nullable() }),
+});
 
 export interface ReportCommandOptions {
   since: string | undefined;
@@ -44,7 +144,7 @@ export async function reportCommand(options: ReportCommandOptions, io: CommandIo
   } else {
     const client = createApiClient({ url: options.url, env: io.env, timeoutMs: 60_000 });
     try {
-      report = await client.call<Report>('GET', `/api/v1/report?since=${encodeURIComponent(options.since ?? DEFAULT_SINCE)}`);
+      report = await client.call('GET', `/api/v1/report?since=${encodeURIComponent(options.since ?? DEFAULT_SINCE)}`, { answer: ReportAnswer });
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
       io.err(`❌ ${error.message}`);

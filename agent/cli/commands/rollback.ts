@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { UsageError } from '../../../config/errors.js';
 import type { CommandIo } from '../cli.js';
 import { ApiError, createApiClient } from './api-client.js';
@@ -7,16 +8,22 @@ const ROLLBACK_ANSWER_TIMEOUT_MS = 5 * 60_000;
 /** While it waits, it says so this often: a silent terminal at 3 a.m. looks like a hung command. */
 const WAITING_NOTICE_MS = 10_000;
 
-interface RollbackAnswer {
-  ok: boolean;
-  from: string;
-  to?: string;
-  detail?: string;
-  dryRun?: boolean;
-  /** The steps after the switch (switching.steps), and the one that failed. */
-  steps?: { name: string; ok: boolean; durationMs: number; detail: string }[];
-  failedStep?: { name: string; reason: string } | null;
-}
+/**
+ * The 200 of POST /api/v1/rollback: switched (`ok`, with the steps after the switch and the one
+ * that failed), or, with --dry-run, what it would have done. Anything else is not a rollback done.
+ */
+const RollbackAnswer = z.union([
+  z.looseObject({ ok: z.literal(true), dryRun: z.literal(true), detail: z.string() }),
+  z.looseObject({
+    ok: z.literal(true),
+    dryRun: z.literal(false).optional(),
+    from: z.string(),
+    to: z.string(),
+    detail: z.string(),
+    steps: z.array(z.looseObject({ name: z.string(), ok: z.boolean(), durationMs: z.number(), detail: z.string() })).optional(),
+    failedStep: z.looseObject({ name: z.string(), reason: z.string() }).nullable().optional(),
+  }),
+]);
 
 /**
  * `greenlight rollback --reason TEXT [--url U]`: the emergency rollback through a running agent,
@@ -44,8 +51,8 @@ export async function rollbackCommand(
   );
   waiting.unref();
   try {
-    const answer = await client.call<RollbackAnswer>('POST', '/api/v1/rollback', { auth: 'rollback', body: { reason: options.reason } });
-    if (answer.dryRun) {
+    const answer = await client.call('POST', '/api/v1/rollback', { auth: 'rollback', body: { reason: options.reason }, answer: RollbackAnswer });
+    if (answer.dryRun === true) {
       io.out(`⚠️  the agent runs with --dry-run: ${answer.detail}`);
       return 0;
     }
@@ -66,12 +73,12 @@ export async function rollbackCommand(
   }
 }
 
-interface ValidationAnswer {
-  ok: boolean;
-  live: string;
-  idle: string;
-  checks: { name: string; ok: boolean; detail: string }[];
-}
+const ValidationAnswer = z.looseObject({
+  ok: z.boolean(),
+  live: z.string(),
+  idle: z.string(),
+  checks: z.array(z.looseObject({ name: z.string(), ok: z.boolean(), detail: z.string() })),
+});
 
 /**
  * `greenlight rollback validate [--url U] [--json]`: after a rollback, is the live environment
@@ -82,7 +89,7 @@ interface ValidationAnswer {
 export async function rollbackValidateCommand(options: { url: string | undefined; json: boolean }, io: CommandIo): Promise<number> {
   const client = createApiClient({ url: options.url, env: io.env });
   try {
-    const report = await client.call<ValidationAnswer>('POST', '/api/v1/rollback/validate', { auth: 'rollback', body: {} });
+    const report = await client.call('POST', '/api/v1/rollback/validate', { auth: 'rollback', body: {}, answer: ValidationAnswer });
     if (options.json) io.out(JSON.stringify(report, null, 2));
     else {
       for (const check of report.checks) io.out(`${check.ok ? '✅' : '❌'} ${check.name.padEnd(11)} ${check.detail}`);

@@ -3,16 +3,30 @@
  * A silence mutes notifications whose alert labels all its matchers match, from its start to its
  * end; it never stops an action. `add` and `expire` need ADMIN_TOKEN; `list` needs none.
  */
+import { z } from 'zod';
 import { UsageError } from '../../../config/errors.js';
 import { formatMatcher, parseMatcher } from '../../../config/matchers.js';
 import { formatDuration, parseDuration, parseTimestamp, TIMESTAMP_FORM } from '../../../config/units.js';
-import type { SilenceView } from '../../alerts/silences.js';
 import type { CommandIo } from '../cli.js';
 import { ApiError, createApiClient, exitCode } from './api-client.js';
 import { operatorName } from './operator-name.js';
 import { SILENCE_USAGE } from '../command-usage.js';
 
 const DEFAULT_DURATION_MS = 3_600_000;
+
+/** A silence as GET /api/v1/silences shows it (the fields the table prints). */
+const SilenceView = z.looseObject({
+  id: z.string(),
+  matchers: z.array(z.looseObject({ name: z.string(), value: z.string(), isRegex: z.boolean(), isEqual: z.boolean() })),
+  endsAt: z.string(),
+  createdBy: z.string(),
+  comment: z.string(),
+  status: z.looseObject({ state: z.enum(['pending', 'active', 'expired']) }),
+});
+type SilenceView = z.output<typeof SilenceView>;
+const SilenceList = z.looseObject({ silences: z.array(SilenceView) });
+/** POST /api/v1/silences (201) and DELETE /api/v1/silences/{id}. */
+const SilenceAnswer = z.looseObject({ silenceID: z.string().min(1), alreadyExpired: z.boolean().optional() });
 
 type Args = { values: Record<string, string | boolean | undefined>; positionals: string[] };
 
@@ -56,7 +70,7 @@ async function runSilence({ values, positionals }: Args, io: CommandIo): Promise
         createdBy: author,
         comment,
       };
-      const answer = await client().call<{ silenceID: string }>('POST', '/api/v1/silences', { auth: 'admin', body });
+      const answer = await client().call('POST', '/api/v1/silences', { auth: 'admin', body, answer: SilenceAnswer });
       if (json) io.out(JSON.stringify({ silenceID: answer.silenceID, ...body }, null, 2));
       else
         io.out(
@@ -66,7 +80,7 @@ async function runSilence({ values, positionals }: Args, io: CommandIo): Promise
     }
     case 'list': {
       if (rest.length > 0) throw new UsageError(`list takes no arguments, got ${rest.join(' ')}`);
-      const { silences } = await client().call<{ silences: SilenceView[] }>('GET', '/api/v1/silences');
+      const { silences } = await client().call('GET', '/api/v1/silences', { answer: SilenceList });
       const shown = values.all === true ? silences : silences.filter((silence) => silence.status.state !== 'expired');
       if (json) io.out(JSON.stringify({ silences: shown }, null, 2));
       else io.out(shown.length === 0 ? `no ${values.all === true ? '' : 'pending or active '}silences` : silenceTable(shown));
@@ -78,11 +92,10 @@ async function runSilence({ values, positionals }: Args, io: CommandIo): Promise
       let failed = 0;
       for (const id of rest) {
         try {
-          const answer = await client().call<{ silenceID: string; alreadyExpired?: boolean }>(
-            'DELETE',
-            `/api/v1/silences/${encodeURIComponent(id)}?by=${encodeURIComponent(author)}`,
-            { auth: 'admin' },
-          );
+          const answer = await client().call('DELETE', `/api/v1/silences/${encodeURIComponent(id)}?by=${encodeURIComponent(author)}`, {
+            auth: 'admin',
+            answer: SilenceAnswer,
+          });
           io.out(answer.alreadyExpired ? `silence ${id} had already ended` : `🔔 silence ${id} expired: its alerts are notified again`);
         } catch (error) {
           if (!(error instanceof ApiError)) throw error;

@@ -476,6 +476,56 @@ describe('the CLI against something that is not an agent', () => {
   });
 });
 
+describe('the CLI against an answer of another shape', () => {
+  it("an answer that carries the agent's header but not the command's shape: every command exits 1 naming what differs, none reports a success or crashes (regression: rollback printed '✅ rolled back undefined → undefined' and exited 0, the others a TypeError)", async () => {
+    const answers: Record<string, string> = {
+      // A JSON answer of another shape, with the header every agent sends (an agent of another version, a proxy's rewrite).
+      json: '{}',
+      // A promotion's NDJSON with a line that only looks like its result.
+      ndjson: '{"type":"result","ok":true}\n',
+    };
+    const server = createServer((req, res) => {
+      req.resume();
+      const ndjson = (req.headers.accept ?? '').includes('ndjson');
+      res
+        .writeHead(200, { 'content-type': ndjson ? 'application/x-ndjson' : 'application/json', 'greenlight-version': '0.0.1' })
+        .end(ndjson ? answers.ndjson : answers.json);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const env = { ADMIN_TOKEN: 'admin-token-0123456789', ROLLBACK_TOKEN: 'rollback-token-0123456789', USER: 'audit' };
+      for (const args of [
+        ['rollback', '--reason', 'x'],
+        ['rollback', 'validate'],
+        ['flags', 'list'],
+        ['flags', 'set', 'READ_ONLY_MODE=on'],
+        ['flags', 'emergency-rollback'],
+        ['silence', 'add', 'rule=x', '--comment', 'c'],
+        ['silence', 'list'],
+        ['silence', 'expire', 'abc'],
+        ['incidents'],
+        ['ack', 'live-universe-failing#1'],
+        ['maintenance', 'start', '--env', 'blue', '--for', '1h', '--reason', 'x'],
+        ['maintenance', 'stop', '--env', 'blue'],
+        ['maintenance', 'list'],
+        ['report'],
+        ['promote', '--to', 'green'],
+      ]) {
+        const run = await cli([...args, '--url', url], env);
+        expect([args.join(' '), run.code]).toEqual([args.join(' '), 1]);
+        expect(run.stdout).not.toContain('✅');
+        expect(run.stdout).not.toContain('undefined');
+        expect(run.stderr).not.toMatch(/TypeError|at .*\.js:\d+/);
+        expect(run.stderr).toContain("with JSON that is not greenlight's answer");
+        expect(run.stderr).toContain('it says it is version "0.0.1"');
+      }
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
+
 describe('greenlight rollback while the agent works', () => {
   it('says it is waiting while the answer takes long, then prints it (regression: minutes of silence)', async () => {
     const server = createServer((req, res) => {

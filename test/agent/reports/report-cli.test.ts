@@ -157,18 +157,18 @@ describe('greenlight report --url (a running agent)', () => {
   it('escapes every value of the JSON it read in the HTML it writes (regression: dates, counts, weeks and outcomes went in as they came, and a saved page has no CSP)', async () => {
     const report = (await (await fetch(`${h.base}/api/v1/report?since=30d`)).json()) as Report;
     const evil = (name: string) => `"><script>alert("${name}")</script><img src=x onerror=alert(1)>`;
+    // Every text the report carries (a count or an outcome that is not one is refused before rendering: the CLI checks the answer's shape).
     const day = report.environments.blue!.days[0]! as unknown as Record<string, unknown>;
-    for (const key of ['date', 'probes', 'failures', 'errorRatio', 'p50Ms', 'p95Ms']) day[key] = evil(key);
+    day.date = evil('date');
     const week = report.deployments.weeks[0]! as unknown as Record<string, unknown>;
-    for (const key of ['week', 'from', 'total', 'succeeded', 'failed', 'rolledBack', 'successRate']) week[key] = evil(key);
+    for (const key of ['week', 'from']) week[key] = evil(key);
     Object.assign(
       report.deployments.promotions.find((p) => p.outcome !== 'succeeded')!,
-      { outcome: evil('outcome') },
+      { step: evil('step'), reason: evil('reason') },
     );
-    Object.assign(report.rollbacks[0]!, { detectMs: evil('detectMs'), switchMs: evil('switchMs') });
-    Object.assign(report.incidents[0]!, { durationMs: evil('durationMs') });
-    Object.assign(report.topFailingProbes[0]!, { failures: evil('failures') });
-    Object.assign(report.summary, { failures: evil('summary') });
+    Object.assign(report.rollbacks[0]!, { from: evil('from'), reason: evil('rollback') });
+    Object.assign(report.incidents[0]!, { rule: evil('rule') });
+    Object.assign(report.topFailingProbes[0]!, { probe: evil('probe') });
     // Something that answers like an agent (the header the CLI checks) with that JSON.
     const server = createServer((_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json', 'greenlight-version': '0.1.0' });
