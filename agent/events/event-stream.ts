@@ -27,7 +27,8 @@ import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { EventListener, GreenlightEvent } from './events.js';
 import { originOf, parseHost } from '../../config/schema.js';
-import { authorize, queryProblem, type Tokens, type UpgradeRefusal } from '../http/http-server.js';
+import { AGENT_HEADER, authorize, queryProblem, type Tokens, type UpgradeRefusal } from '../http/http-server.js';
+import { VERSION } from '../package.js';
 import { EVENT_FILTER_PARAMS, matches, parseEventFilter, textFrame, type EncodedEvent, type EventFilter, type JournalPages } from './journal-pages.js';
 import type { TurnQueue } from '../http/turn-queue.js';
 import { spacedWarning } from '../telemetry/logger.js';
@@ -125,6 +126,9 @@ export class EventStream {
     this.#turns = options.turns;
     this.#policy = options.policy;
     this.#logger = options.logger;
+    // The 101 says it is an agent's, as every other answer of the listener does (refusals too:
+    // refuseUpgrade): `greenlight tail` takes no stream from anything else.
+    this.#wss.on('headers', (headers) => headers.push(`${AGENT_HEADER}: ${VERSION}`));
     // A flood of refused clients must not flood the log: the first, then a count at most once a minute.
     this.#refused = spacedWarning(this.#logger, REFUSAL_LOG_MS, (count, { status, error }: { status: number; error: string }) => ({
       fields: { status, refused: count },

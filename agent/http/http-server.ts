@@ -630,7 +630,7 @@ export function isLoopback(address: string): boolean {
   return address === '::1' || (isIP(v4) === 4 && v4.startsWith('127.'));
 }
 
-/** Answer a protocol upgrade with an HTTP error and close the socket (nothing else is read from it). */
+/** Answer a protocol upgrade with an HTTP error, as the agent's (AGENT_HEADER), and close the socket (nothing else is read from it). */
 export function refuseUpgrade(socket: Duplex, status: number, error: string, headers: Record<string, string> = {}): void {
   const body = JSON.stringify({ error, code: codeOfStatus(status) });
   // Closed once the answer is out, whatever the client does: the server's sockets are half-open
@@ -642,7 +642,7 @@ export function refuseUpgrade(socket: Duplex, status: number, error: string, hea
     .map(([name, value]) => `${name}: ${value}\r\n`)
     .join('');
   socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\n${extra}connection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n${AGENT_HEADER}: ${VERSION}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\n${extra}connection: close\r\n\r\n${body}`,
   );
 }
 

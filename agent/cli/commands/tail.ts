@@ -1,9 +1,11 @@
+import type { IncomingMessage } from 'node:http';
 import { WebSocket } from 'ws';
+import { z } from 'zod';
 import { UsageError } from '../../../config/errors.js';
 import type { CommandIo } from '../cli.js';
-import type { GreenlightEvent } from '../../events/events.js';
 import { HEARTBEAT_MS } from '../../events/event-stream.js';
 import { parseEventId, typeFilterProblem } from '../../events/journal-pages.js';
+import { AGENT_HEADER } from '../../http/http-server.js';
 import { escapeControls } from '../../telemetry/terminal-text.js';
 import { bearerToken, parseAgentUrl } from './api-client.js';
 
@@ -14,6 +16,20 @@ const RESET = '\u001b[0m';
  * agent paused, a cable pulled, a proxy that swallowed the upgrade): drop it and reconnect.
  */
 const SILENCE_MS = HEARTBEAT_MS * 2.5;
+
+/** An event as the stream sends it (the contract's shape), as far as tail reads it. */
+const StreamEvent = z.looseObject({
+  id: z.number().int().positive(),
+  time: z.string(),
+  type: z.string(),
+  severity: z.enum(['info', 'warning', 'critical']),
+  env: z.string().nullable(),
+  probe: z.string().nullable(),
+  rule: z.string().nullable(),
+  message: z.string(),
+  data: z.record(z.string(), z.unknown()),
+});
+type StreamEvent = z.output<typeof StreamEvent>;
 
 /**
  * `greenlight tail [--url U] [--since ID] [--type T] [--json]`: follow the event stream, one line
@@ -58,6 +74,10 @@ export async function tailCommand(
     url.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
     if (since !== undefined) url.searchParams.set('since', String(since));
     if (options.type) url.searchParams.set('type', options.type);
+    // Set once the agent's stream is open; cleared when what came over it is no agent's. Only a
+    // connection that held resets the backoff: a server that is not greenlight, or sends what is no
+    // event, is asked again ever more slowly, not every 0.25 s.
+    let held = false;
     const socket = new WebSocket(url, { handshakeTimeout: silenceMs, ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}) });
     let silence: NodeJS.Timeout | undefined;
     const ended = new Promise<string>((resolve) => {
@@ -65,16 +85,32 @@ export async function tailCommand(
         clearTimeout(silence);
         silence = setTimeout(() => resolve(`silent for ${silenceMs / 1_000} s (the agent pings every ${HEARTBEAT_MS / 1_000} s)`), silenceMs);
       };
+      // 'upgrade' comes first: only an agent's answer makes the opened connection one that held.
+      let agent = false;
       socket.on('open', () => {
-        attempt = 0;
+        held = agent;
         heard();
       });
       socket.on('ping', heard);
+      // Only an agent's stream is followed: a WebSocket server that is not greenlight is a wrong --url.
+      socket.on('upgrade', (res) => {
+        const notAgent = notAnAgent(res);
+        agent = notAgent === undefined;
+        if (notAgent) resolve(notAgent);
+      });
       socket.on('message', (data) => {
+        // Nothing more is read from a connection judged to be no agent's (frames that came with it included).
+        if (!agent) return;
         heard();
-        const event = JSON.parse(String(data)) as GreenlightEvent;
-        since = event.id;
-        io.out(options.json ? String(data) : formatEvent(event, color));
+        // What is not the agent's next event is never printed, nor taken as where to resume: the
+        // connection is dropped and tail resumes after the last event it printed.
+        const problem = eventProblem(String(data), since);
+        if (typeof problem === 'string') {
+          agent = held = false;
+          return resolve(problem);
+        }
+        since = problem.id;
+        io.out(options.json ? String(data) : formatEvent(problem, color));
       });
       socket.on('close', (code, reason) => resolve(`closed (${code}${reason.length ? ` ${String(reason)}` : ''})`));
       socket.on('error', (error) => resolve(error.message));
@@ -89,6 +125,9 @@ export async function tailCommand(
           } catch {
             // not JSON: the text as it came
           }
+          // A proxy's own 400 is no verdict of the agent's on the filter: reported, and asked again.
+          const notAgent = notAnAgent(res);
+          if (notAgent) return resolve(`${notAgent}: HTTP ${res.statusCode}: ${error}`);
           if (res.statusCode === 400) badRequest = error;
           resolve(`refused (HTTP ${res.statusCode}): ${error}`);
         });
@@ -99,6 +138,7 @@ export async function tailCommand(
     clearTimeout(silence);
     socket.terminate();
     if (stopped || why === 'stopped') break;
+    if (held) attempt = 0;
     if (badRequest !== undefined) throw new UsageError(`the agent refused the stream as asked: ${badRequest}`);
     const wait = Math.min(10_000, 250 * 2 ** Math.min(attempt, 6));
     io.err(`stream ${why}; reconnecting in ${(wait / 1_000).toFixed(1)} s${since === undefined ? '' : ` from event ${since}`}`);
@@ -112,10 +152,33 @@ export async function tailCommand(
  * every control character in it written out (`\u001b[2J`, `\r`, `\n`), since the message quotes
  * remote text (probe answers, reasons typed into the API); only then is the line colored.
  */
-export function formatEvent(event: GreenlightEvent, color: boolean): string {
+export function formatEvent(event: Pick<StreamEvent, 'id' | 'time' | 'type' | 'severity' | 'env' | 'probe' | 'rule' | 'message'>, color: boolean): string {
   const time = String(event.time).slice(11, 19);
   const scope = [event.env, event.probe, event.rule].filter(Boolean).join(' ');
   const severity = String(event.severity).padEnd(8);
   const line = escapeControls(`${time} #${event.id} ${severity} ${String(event.type).padEnd(16)} ${scope ? `${scope}: ` : ''}${event.message}`);
   return color ? `${COLORS[event.severity] ?? ''}${line}${RESET}` : line;
+}
+
+/** Why an answer to the upgrade is not an agent's (no AGENT_HEADER), or undefined when it is. */
+function notAnAgent(res: IncomingMessage): string | undefined {
+  if (res.headers[AGENT_HEADER] !== undefined) return undefined;
+  return `answered not as a greenlight agent (no ${AGENT_HEADER} header): is --url the agent's address, and is the agent up behind any proxy?`;
+}
+
+/** The event a stream message carries, or why it is none: not an event's JSON, or not after `since` (the stream never repeats one). */
+function eventProblem(text: string, since: number | undefined): StreamEvent | string {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return 'sent a message that is not JSON';
+  }
+  const parsed = StreamEvent.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return `sent a message that is not a greenlight event (${issue?.path.map(String).join('.') || 'the message'}: ${issue?.message ?? 'unexpected'})`;
+  }
+  if (since !== undefined && parsed.data.id <= since) return `sent event ${parsed.data.id} after event ${since}: ids only increase`;
+  return parsed.data;
 }

@@ -15,6 +15,7 @@ import { startHttpServer } from '../../../agent/http/http-server.js';
 import { JournalPages, PAGE_EVENTS } from '../../../agent/events/journal-pages.js';
 import { Store } from '../../../agent/events/store.js';
 import { TurnQueue } from '../../../agent/http/turn-queue.js';
+import { VERSION } from '../../../agent/package.js';
 import { startPair, waitUntil, type Harness } from '../../helpers/agent-harness.js';
 import { tempDir } from '../../helpers/tools.js';
 
@@ -718,7 +719,9 @@ describe('greenlight tail asked for what cannot match', () => {
     const server = createServer((_req, res) => res.writeHead(404).end());
     server.on('upgrade', (_req, socket: Duplex) => {
       const body = JSON.stringify({ error: 'env must be one of blue, green, not "purple"' });
-      socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`);
+      socket.end(
+        `HTTP/1.1 400 Bad Request\r\ngreenlight-version: test\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+      );
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
@@ -736,6 +739,7 @@ describe('greenlight tail on a dead connection', () => {
     // Accepts the upgrade, then says nothing: an agent paused, a proxy that swallowed the stream.
     const server = createServer();
     const wss = new WebSocketServer({ server });
+    wss.on('headers', (headers) => headers.push('greenlight-version: test'));
     const opened: number[] = [];
     wss.on('connection', () => opened.push(Date.now()));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -759,6 +763,75 @@ describe('greenlight tail on a dead connection', () => {
     stop();
     expect(await done).toBe(0);
     expect(errors[0]).toMatch(/^stream silent for 0\.3 s \(the agent pings every 15 s\); reconnecting in/);
+  });
+});
+
+describe("greenlight tail and what is not an agent's stream", () => {
+  it('says so and asks again ever more slowly: a WebSocket server without the agent\'s header, or messages that are no event, are never printed nor a crash (regression: a TypeError or SyntaxError and exit 1, or "#undefined undefined" lines)', async () => {
+    const server = createServer();
+    const wss = new WebSocketServer({ server });
+    const event = (id: number, message: string) =>
+      JSON.stringify({ id, time: new Date().toISOString(), type: 'agent.started', severity: 'info', env: null, probe: null, rule: null, message, data: {} });
+    // What each connection gets, in turn: [the agent's header?, the messages it sends].
+    const script: [boolean, string[]][] = [
+      [false, [event(1, 'not an agent')]],
+      [true, ['hello, not JSON']],
+      [true, ['null']],
+      [true, [JSON.stringify({ type: 'x', message: 'no id' })]],
+      [true, [event(7, 'the real one'), event(7, 'again')]],
+    ];
+    const asked: string[] = [];
+    let turn = 0;
+    const next = () => script[Math.min(turn, script.length - 1)]!;
+    wss.on('headers', (headers) => {
+      if (next()[0]) headers.push('greenlight-version: test');
+    });
+    wss.on('connection', (client, req) => {
+      asked.push(req.url ?? '');
+      for (const message of next()[1]) client.send(message);
+      turn++;
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    onTestFinished(() => new Promise<void>((resolve) => (wss.close(), server.closeAllConnections(), server.close(() => resolve()))));
+    const lines: string[] = [];
+    const errors: string[] = [];
+    let stop!: () => void;
+    const stopped = new Promise<void>((resolve) => (stop = resolve));
+    const done = tailCommand(
+      { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, since: undefined, type: undefined, json: false, color: false, stop: stopped },
+      { out: (t) => lines.push(t), err: (t) => errors.push(t), env: {} },
+    );
+    await waitUntil(() => errors.length >= 5, 'five refusals', 30_000);
+    stop();
+    expect(await done).toBe(0);
+    expect(lines).toEqual([expect.stringMatching(/ #7 info\s+agent\.started\s+the real one$/)]);
+    expect(errors.slice(0, 5)).toEqual([
+      expect.stringMatching(/^stream answered not as a greenlight agent \(no greenlight-version header\).*; reconnecting in 0\.3 s$/),
+      expect.stringMatching(/^stream sent a message that is not JSON; reconnecting in 0\.5 s$/),
+      expect.stringMatching(/^stream sent a message that is not a greenlight event \(the message: .*\); reconnecting in 1\.0 s$/),
+      expect.stringMatching(/^stream sent a message that is not a greenlight event \(id: .*\); reconnecting in 2\.0 s$/),
+      // The real event was printed and is where tail resumes; one that repeats it is not printed.
+      expect.stringMatching(/^stream sent event 7 after event 7: ids only increase; reconnecting in 4\.0 s from event 7$/),
+    ]);
+    expect(asked.slice(0, 5)).toEqual(Array(5).fill('/api/v1/stream'));
+  });
+
+  it("marks the 101 and every refusal of the upgrade as the agent's (greenlight-version), as every other answer", async () => {
+    harness = await startPair({ every: '1s' });
+    const url = `${harness.base.replace('http', 'ws')}/api/v1/stream`;
+    const versionOf = (target: string) =>
+      new Promise<[number, string | undefined]>((resolve, reject) => {
+        const socket = new WebSocket(target);
+        socket.once('upgrade', (res) => (resolve([101, res.headers['greenlight-version'] as string | undefined]), socket.terminate()));
+        socket.once(
+          'unexpected-response',
+          (_req, res) => (resolve([res.statusCode ?? 0, res.headers['greenlight-version'] as string | undefined]), res.resume()),
+        );
+        socket.once('error', reject);
+      });
+    expect(await versionOf(url)).toEqual([101, VERSION]);
+    expect(await versionOf(`${url}?since=soon`)).toEqual([400, VERSION]);
+    expect(await versionOf(`${url.replace('/api/v1/stream', '/api/v1/nope')}`)).toEqual([404, VERSION]);
   });
 });
 
