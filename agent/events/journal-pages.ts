@@ -146,9 +146,15 @@ function writeFrameHeader(buffer: Buffer, offset: number, payload: number): numb
  * answer of 400; undefined when it can. GET /api/v1/events and the stream judge it alike.
  */
 export function typeFilterProblem(filter: string): string | undefined {
-  if (EVENT_TYPES.some((type) => isOfType(type, filter))) return undefined;
+  const prefix = typePrefix(filter);
+  if (EVENT_TYPES.some((type) => isOfType(type, prefix))) return undefined;
   const prefixes = [...new Set(EVENT_TYPES.map((type) => type.split('.')[0]!))].join(', ');
   return `type ${JSON.stringify(filter)} is not an event type or prefix such as probe, rule.firing (prefixes: ${prefixes})`;
+}
+
+/** A type filter as the journal matches it: `promote.*`, as the contract names a family of types, is the prefix `promote`. */
+function typePrefix(filter: string): string {
+  return filter.replace(/\.\*$/, '');
 }
 
 /** The largest event id a client can name: ids are JavaScript numbers, exact up to 2^53 − 1. */
@@ -204,7 +210,8 @@ export function parseEventFilter(params: URLSearchParams, environments: readonly
   const sinceText = params.get('since');
   const since = sinceText === null ? undefined : parseEventId(sinceText, 'since');
   if (typeof since === 'string') return since;
-  const type = params.get('type') ?? undefined;
+  const text = params.get('type');
+  const type = text === null ? undefined : typePrefix(text);
   const typeProblem = type === undefined ? undefined : typeFilterProblem(type);
   if (typeProblem) return typeProblem;
   const env = params.get('env') ?? undefined;

@@ -150,6 +150,12 @@ describe('parseEventFilter (GET /api/v1/events and the stream)', () => {
     expect(parse('')).toEqual(only({}));
   });
 
+  it('reads a type written as the contract names a family, promote.*, as its prefix (regression: a 400)', () => {
+    expect(parse('type=promote.*')).toEqual(only({ type: 'promote' }));
+    expect(parse('type=rule.*')).toEqual(only({ type: 'rule' }));
+    expect(parse('type=nope.*')).toContain('type "nope" is not an event type');
+  });
+
   it.each([
     ['since=-1', 'since must be a whole number'],
     ['type=nope', 'type "nope" is not an event type'],
