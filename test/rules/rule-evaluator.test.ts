@@ -328,20 +328,21 @@ rules:
   });
 });
 
-describe('a reload that changes a rule in its cooldown (regression: the changed rule started without one, and re-paged or acted again at once about the same environment)', () => {
-  const configOf = (description: string, cooldown: string) =>
-    parseConfig(
-      `environments: { blue: { url: "http://127.0.0.1:1" }, green: { url: "http://127.0.0.1:2" } }
+/** A config of one probe, `a`, and one rule on it, `a-failing` (consecutive failures at least `failures`): what the reload tests change. */
+const oneRule = (failures: number, lines: string) =>
+  parseConfig(
+    `environments: { blue: { url: "http://127.0.0.1:1" }, green: { url: "http://127.0.0.1:2" } }
 probes: [ { name: a, path: / } ]
 rules:
   - name: a-failing
-    description: ${description}
-    severity: warning
-    cooldown: ${cooldown}
-    when: { all: [ { fact: consecutiveFailures, params: { probe: a }, operator: greaterThanInclusive, value: 1 } ] }
+${lines}
+    when: { all: [ { fact: consecutiveFailures, params: { probe: a }, operator: greaterThanInclusive, value: ${failures} } ] }
 `,
-      {},
-    );
+    {},
+  );
+
+describe('a reload that changes a rule in its cooldown (regression: the changed rule started without one, and re-paged or acted again at once about the same environment)', () => {
+  const configOf = (description: string, cooldown: string) => oneRule(1, `    description: ${description}\n    severity: warning\n    cooldown: ${cooldown}`);
 
   function world() {
     const config = configOf('a fails', '10m');
@@ -382,19 +383,7 @@ rules:
 });
 
 describe('a reload that changes a pending rule (regression: its `for` started over, putting off an owed rollback by a whole `for`)', () => {
-  const configOf = (description: string, value: number) =>
-    parseConfig(
-      `environments: { blue: { url: "http://127.0.0.1:1" }, green: { url: "http://127.0.0.1:2" } }
-probes: [ { name: a, path: / } ]
-rules:
-  - name: a-failing
-    description: ${description}
-    severity: critical
-    for: 2m
-    when: { all: [ { fact: consecutiveFailures, params: { probe: a }, operator: greaterThanInclusive, value: ${value} } ] }
-`,
-      {},
-    );
+  const configOf = (description: string, failures: number) => oneRule(failures, `    description: ${description}\n    severity: critical\n    for: 2m`);
 
   function world() {
     const config = configOf('a fails', 1);
