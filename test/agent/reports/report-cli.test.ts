@@ -135,6 +135,22 @@ describe('greenlight report: usage mistakes exit 2 naming the option', () => {
   });
 });
 
+describe('greenlight report --url against an agent with no history yet', () => {
+  it('takes the report of a fresh agent, whose figures are mostly null (the CLI checks the shape of what it reads)', async () => {
+    const fresh = await startPair();
+    try {
+      const answer = await (await fetch(`${fresh.base}/api/v1/report?since=1d`)).text();
+      expect(answer).toContain('null');
+      const run = await cli(['report', '--url', fresh.base, '--since', '1d', '--format', 'json']);
+      expect(run.stderr).toBe('');
+      expect(run.code).toBe(0);
+      expect(JSON.parse(run.stdout)).toMatchObject({ deployments: { total: 0, successRate: null } });
+    } finally {
+      await fresh.close();
+    }
+  });
+});
+
 describe('greenlight report --url (a running agent)', () => {
   let h: Harness;
   beforeAll(async () => {
