@@ -218,6 +218,7 @@ export class Agent {
       now: this.now,
       logger: logger.child({ component: 'alerts' }),
       activeEnvironment: () => this.traffic.live,
+      rolledBackFromAt: (env) => this.traffic.rolledBackFromAt(env),
       onDelivery: publishDelivery(this.bus, this.metrics),
       acting,
     });

@@ -53,6 +53,12 @@ export interface AlertLifecycleOptions {
   now: () => number;
   /** The live environment now: a maintenance window mutes nothing while its environment is live. */
   activeEnvironment: () => string;
+  /**
+   * When a rollback last moved traffic away from `env`, as the agent keeps it across restarts: with
+   * the switches the lifecycle hears itself, when `env` last stopped being live (a restart between a
+   * rollback and its page's first notification must not let a window mute that page).
+   */
+  rolledBackFromAt?: (env: string) => number | undefined;
   onDelivery: (delivery: AlertDelivery) => void;
   /**
    * Whether this agent notifies and escalates (a cluster's leader; an agent alone: always). One
@@ -82,6 +88,7 @@ export class AlertLifecycle {
   readonly #logger: Logger;
   readonly #now: () => number;
   readonly #activeEnvironment: () => string;
+  readonly #rolledBackFromAt: (env: string) => number | undefined;
   readonly #config: () => Config;
   readonly #acting: () => boolean;
   /** Memory until start() hands over the real store. */
@@ -109,6 +116,7 @@ export class AlertLifecycle {
     this.#logger = options.logger;
     this.#now = options.now;
     this.#activeEnvironment = options.activeEnvironment;
+    this.#rolledBackFromAt = options.rolledBackFromAt ?? (() => undefined);
     this.#acting = options.acting ?? (() => true);
     this.#lastTick = options.now();
     this.#inhibitor = new Inhibitor(config.alerts.inhibit);
@@ -357,8 +365,8 @@ export class AlertLifecycle {
 
   /** Whether `env` was live at some moment since `startsAt`: it is idle now, and traffic left it after that. */
   #firedWhileLive(startsAt: string, env: string): boolean {
-    const left = this.#leftLiveAt.get(env);
-    return left !== undefined && Date.parse(startsAt) <= left;
+    const left = Math.max(this.#leftLiveAt.get(env) ?? Number.NEGATIVE_INFINITY, this.#rolledBackFromAt(env) ?? Number.NEGATIVE_INFINITY);
+    return Date.parse(startsAt) <= left;
   }
 
   #reportMuted(alert: ActiveAlert, reason: MuteReason | undefined): void {
