@@ -22,8 +22,13 @@ export const MAX_SILENCES = 1_000;
 
 export type SilenceState = 'pending' | 'active' | 'expired';
 
-/** A rule name no config has (it holds a NUL): a silence that matches it selects no rule in particular. */
+/**
+ * Rule names of no config: a silence that matches the first (it holds a NUL), or every one of the
+ * plain ones, selects no rule in particular (`rule=~".+"`, `rule=~"[a-z-]+"`, `rule=~"[^x]+"`).
+ * One that names rules (`rule=~"live-.*"`) matches none of them.
+ */
 const ANY_RULE = 'greenlight\u0000any-rule';
+const OTHER_RULES = ['another-rule', 'x'];
 
 /** A silence as stored. */
 export interface Silence {
@@ -123,7 +128,9 @@ export class SilenceBook {
     const test = compileMatchers(input.matchers);
     const pages = ruleAlerts.filter((labels) => labels.severity === 'critical');
     const guarded = pages.length > 0 ? pages : ruleAlerts;
-    if (guarded.length > 0 && guarded.every((labels) => test(labels) && test({ ...labels, rule: ANY_RULE, alertname: ANY_RULE }))) {
+    const anyRule = (labels: Readonly<Record<string, string>>, names: readonly string[]) =>
+      names.every((name) => test({ ...labels, rule: name, alertname: name }));
+    if (guarded.length > 0 && guarded.every((labels) => test(labels) && (anyRule(labels, [ANY_RULE]) || anyRule(labels, OTHER_RULES)))) {
       throw new SilenceError(
         400,
         `this silence matches the ${pages.length > 0 ? 'critical alerts' : 'alerts'} of every rule on every environment (${guarded.length}), the rollback pages among them, so it would mute them all: narrow it to a rule or an environment, such as rule="live-universe-failing" or env="green"`,

@@ -79,6 +79,9 @@ describe('silences API', () => {
     // Regression: these need a value, yet match every rule's alert whatever the rule: the critical rollback page went unsent.
     [{ matchers: [{ name: 'rule', value: '.+', isRegex: true }] }, 'matches the critical alerts of every rule on every environment'],
     [{ matchers: [{ name: 'rule', value: '', isEqual: false }] }, 'matches the critical alerts of every rule on every environment'],
+    // Regression: patterns that select no rule but do not match a name with a NUL were taken.
+    [{ matchers: [{ name: 'rule', value: '[a-z-]+', isRegex: true }] }, 'matches the critical alerts of every rule on every environment'],
+    [{ matchers: [{ name: 'rule', value: '[^\u0000]+', isRegex: true }] }, 'matches the critical alerts of every rule on every environment'],
     // Regression: every page, named by its severity or by Alertmanager's label, was accepted.
     [{ matchers: [{ name: 'severity', value: 'critical' }] }, 'matches the critical alerts of every rule on every environment'],
     [{ matchers: [{ name: 'alertname', value: '.+', isRegex: true }] }, 'matches the critical alerts of every rule on every environment'],
@@ -102,6 +105,7 @@ describe('silences API', () => {
     for (const matchers of [
       [{ name: 'rule', value: rules.join('|'), isRegex: true }],
       [{ name: 'rule', value: rules[0]! }],
+      [{ name: 'rule', value: 'live-.*', isRegex: true }],
       [{ name: 'env', value: 'green' }],
     ]) {
       const created = await call('POST', '/api/v1/silences', { token: ADMIN, body: silence({ matchers }) });
