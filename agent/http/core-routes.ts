@@ -92,6 +92,19 @@ export function coreRoutes(agent: CoreSource): Route[] {
       },
     },
     { method: 'GET', path: '/api/v1/state', auth: 'none', bulk: true, handle: () => ({ status: 200, body: agent.state() }) },
+    // The stream is a WebSocket (its upgrade never reaches the routes): a plain GET is told so, not "no route".
+    {
+      method: 'GET',
+      path: '/api/v1/stream',
+      auth: 'none',
+      handle: () => ({
+        status: 426,
+        headers: { upgrade: 'websocket' },
+        body: {
+          error: '/api/v1/stream is a WebSocket: open it with an Upgrade (greenlight tail, or a WebSocket client); GET /api/v1/events reads the same history',
+        },
+      }),
+    },
     {
       method: 'GET',
       path: '/api/v1/events',

@@ -832,6 +832,11 @@ describe("greenlight tail and what is not an agent's stream", () => {
     expect(await versionOf(url)).toEqual([101, VERSION]);
     expect(await versionOf(`${url}?since=soon`)).toEqual([400, VERSION]);
     expect(await versionOf(`${url.replace('/api/v1/stream', '/api/v1/nope')}`)).toEqual([404, VERSION]);
+    // A plain GET of the stream (curl, a browser tab) is told it is a WebSocket (regression: 404 "no route").
+    const plain = await fetch(`${harness.base}/api/v1/stream?since=5`);
+    expect(plain.status).toBe(426);
+    expect(plain.headers.get('upgrade')).toBe('websocket');
+    expect(((await plain.json()) as { error: string }).error).toContain('is a WebSocket');
   });
 });
 
