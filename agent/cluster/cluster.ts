@@ -24,6 +24,7 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type pg from 'pg';
+import { z } from 'zod';
 import type { EventBus, GreenlightEvent } from '../events/events.js';
 import type { FlagAuditEntry, FlagState } from '../flags/flag-store.js';
 import { StoreError, type ActionRecord } from '../events/store.js';
@@ -102,21 +103,22 @@ interface Write {
   run: () => Promise<void>;
 }
 
+/** What PgStore writes on STATE_CHANNEL. */
+const StateNotice = z.object({ key: z.string(), node: z.string().optional() });
+
 /**
- * A STATE_CHANNEL payload, `{"key","node"}` (PgStore writes it); undefined for anything else: the
- * channel is open to every session of the database, not only to agents.
+ * A STATE_CHANNEL payload, `{"key","node"}`; undefined for anything else: the channel is open to
+ * every session of the database, not only to agents.
  */
-function stateNotice(payload: string | undefined): { key: string; node: string | undefined } | undefined {
+function stateNotice(payload: string | undefined): z.output<typeof StateNotice> | undefined {
   let notice: unknown;
   try {
     notice = JSON.parse(payload ?? '');
   } catch {
     return undefined;
   }
-  if (notice === null || typeof notice !== 'object') return undefined;
-  const { key, node } = notice as { key?: unknown; node?: unknown };
-  if (typeof key !== 'string' || (node !== undefined && typeof node !== 'string')) return undefined;
-  return { key, node };
+  const parsed = StateNotice.safeParse(notice);
+  return parsed.success ? parsed.data : undefined;
 }
 
 /** A foreign payload as a log line may quote it: the start of it, as JSON. */
