@@ -287,15 +287,23 @@ export async function exitCode(command: string, usage: string, io: CommandIo, ru
 function shaped<S extends AnswerShape>(shape: S, value: unknown, response: Dispatcher.ResponseData, request: string, displayUrl: string): z.output<S> {
   const result = shape.safeParse(value);
   if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  const where = issue === undefined || issue.path.length === 0 ? 'the answer' : issue.path.map(String).join('.');
   const version = response.headers[AGENT_HEADER];
   throw new ApiError(
-    `agent at ${displayUrl} answered ${request} with JSON that is not greenlight's answer (${where}: ${issue?.message ?? 'unexpected'}; it says it is version ${JSON.stringify(String(version).slice(0, 40))}): is --url a greenlight agent, of the same version as this CLI?`,
+    `agent at ${displayUrl} answered ${request} with JSON that is not greenlight's answer (${firstIssue(result.error, 'the answer')}; it says it is version ${JSON.stringify(String(version).slice(0, 40))}): is --url a greenlight agent, of the same version as this CLI?`,
     response.statusCode,
     value,
   );
 }
+
+/** The first thing a value of another shape gets wrong, as `path: what` (`whole` when it is the value itself). */
+export function firstIssue(error: z.ZodError, whole: string): string {
+  const issue = error.issues[0];
+  const where = issue === undefined || issue.path.length === 0 ? whole : issue.path.map(String).join('.');
+  return `${where}: ${issue?.message ?? 'unexpected'}`;
+}
+
+/** What an answer without AGENT_HEADER is, and what to check: the CLI's calls and tail's stream say it alike. */
+export const NOT_AN_AGENT = `not as a greenlight agent (no ${AGENT_HEADER} header): is --url the agent's address, and is the agent up behind any proxy?`;
 
 /**
  * Throws ApiError for an answer without the header every agent sends (AGENT_HEADER): another
@@ -304,8 +312,5 @@ function shaped<S extends AnswerShape>(shape: S, value: unknown, response: Dispa
 function notAnAgent(response: Dispatcher.ResponseData, request: string, displayUrl: string): void {
   if (response.headers[AGENT_HEADER] !== undefined) return;
   response.body.resume();
-  throw new ApiError(
-    `${displayUrl} answered ${request} with HTTP ${response.statusCode} but not as a greenlight agent (no ${AGENT_HEADER} header): is --url the agent's address, and is the agent up behind any proxy?`,
-    response.statusCode,
-  );
+  throw new ApiError(`${displayUrl} answered ${request} with HTTP ${response.statusCode} but ${NOT_AN_AGENT}`, response.statusCode);
 }

@@ -7,7 +7,7 @@ import { HEARTBEAT_MS } from '../../events/event-stream.js';
 import { parseEventId, typeFilterProblem } from '../../events/journal-pages.js';
 import { AGENT_HEADER } from '../../http/http-server.js';
 import { escapeControls } from '../../telemetry/terminal-text.js';
-import { bearerToken, parseAgentUrl } from './api-client.js';
+import { bearerToken, firstIssue, NOT_AN_AGENT, parseAgentUrl } from './api-client.js';
 
 const COLORS: Record<string, string> = { info: '\u001b[36m', warning: '\u001b[33m', critical: '\u001b[31m' };
 const RESET = '\u001b[0m';
@@ -162,8 +162,7 @@ export function formatEvent(event: Pick<StreamEvent, 'id' | 'time' | 'type' | 's
 
 /** Why an answer to the upgrade is not an agent's (no AGENT_HEADER), or undefined when it is. */
 function notAnAgent(res: IncomingMessage): string | undefined {
-  if (res.headers[AGENT_HEADER] !== undefined) return undefined;
-  return `answered not as a greenlight agent (no ${AGENT_HEADER} header): is --url the agent's address, and is the agent up behind any proxy?`;
+  return res.headers[AGENT_HEADER] === undefined ? `answered ${NOT_AN_AGENT}` : undefined;
 }
 
 /** The event a stream message carries, or why it is none: not an event's JSON, or not after `since` (the stream never repeats one). */
@@ -175,10 +174,7 @@ function eventProblem(text: string, since: number | undefined): StreamEvent | st
     return 'sent a message that is not JSON';
   }
   const parsed = StreamEvent.safeParse(value);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    return `sent a message that is not a greenlight event (${issue?.path.map(String).join('.') || 'the message'}: ${issue?.message ?? 'unexpected'})`;
-  }
+  if (!parsed.success) return `sent a message that is not a greenlight event (${firstIssue(parsed.error, 'the message')})`;
   if (since !== undefined && parsed.data.id <= since) return `sent event ${parsed.data.id} after event ${since}: ids only increase`;
   return parsed.data;
 }
